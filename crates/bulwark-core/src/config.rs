@@ -1,0 +1,590 @@
+//! The one configuration schema, `bulwark.toml`.
+//!
+//! Threat answered: a guard that is misconfigured silently is worse than none. Every field has a safe
+//! default, unknown keys are errors (a typo must not turn a guard off), and every error names the key
+//! path, the bad value and what was expected, with the line and column in the file.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use crate::finding::Severity;
+
+/// The whole configuration. Each guard has its own section.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct SecurityConfig {
+    /// Content guard: secret and personal-data detection.
+    pub scan: ScanConfig,
+    /// Redaction of what the content guard finds.
+    pub redact: RedactConfig,
+}
+
+/// `[scan]`: the content guard.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct ScanConfig {
+    /// Turn the content guard on or off. Off means nothing is detected and nothing is redacted.
+    pub enabled: bool,
+    /// Files larger than this many bytes are skipped by `bulwark scan` (and reported as skipped).
+    pub max_file_bytes: u64,
+    /// The lowest severity that makes the verdict `review`.
+    pub review_at: Severity,
+    /// The lowest severity that makes the verdict `block`.
+    pub block_at: Severity,
+    /// Secret detectors.
+    pub secrets: SecretsConfig,
+    /// Personal-data detectors.
+    pub pii: PiiConfig,
+}
+
+impl Default for ScanConfig {
+    fn default() -> Self {
+        ScanConfig {
+            enabled: true,
+            max_file_bytes: 10 * 1024 * 1024,
+            review_at: Severity::Low,
+            block_at: Severity::High,
+            secrets: SecretsConfig::default(),
+            pii: PiiConfig::default(),
+        }
+    }
+}
+
+/// `[scan.secrets]`: credential detectors.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct SecretsConfig {
+    /// Turn every secret detector on or off.
+    pub enabled: bool,
+    /// Rule ids to turn off (see `bulwark scan --list-rules`), e.g. `["generic-secret"]`.
+    pub disabled_rules: Vec<String>,
+    /// Minimum Shannon entropy (bits per character) of a value assigned to a secret-looking name for
+    /// the generic rule to report it. Lower finds more and reports more noise.
+    pub generic_min_entropy: f64,
+}
+
+impl Default for SecretsConfig {
+    fn default() -> Self {
+        SecretsConfig {
+            enabled: true,
+            disabled_rules: Vec::new(),
+            generic_min_entropy: 3.0,
+        }
+    }
+}
+
+/// `[scan.pii]`: personal-data detectors, each one switchable.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct PiiConfig {
+    /// Turn every personal-data detector on or off.
+    pub enabled: bool,
+    /// E-mail addresses.
+    pub email: bool,
+    /// Phone numbers in E.164 (`+14155550132`) and common national forms.
+    pub phone: bool,
+    /// Payment card numbers (Luhn checksum and issuer ranges).
+    pub credit_card: bool,
+    /// International bank account numbers (mod-97 checksum, country lengths).
+    pub iban: bool,
+    /// IPv4 and IPv6 addresses.
+    pub ip_address: bool,
+    /// US social security numbers (invalid ranges excluded).
+    pub us_ssn: bool,
+}
+
+impl Default for PiiConfig {
+    fn default() -> Self {
+        PiiConfig {
+            enabled: true,
+            email: true,
+            phone: true,
+            credit_card: true,
+            iban: true,
+            ip_address: true,
+            us_ssn: true,
+        }
+    }
+}
+
+/// How a found value is replaced.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Operator {
+    /// `[REDACTED:rule-id]`.
+    Placeholder,
+    /// Asterisks, keeping the last `mask_keep` characters.
+    Mask,
+    /// `[rule-id:0123abcd…]`: a keyed HMAC-SHA256 of the value, so the same value maps to the same token
+    /// under one key, and different keys do not link. Needs a key (see `pseudonym_key_env`).
+    Pseudonym,
+}
+
+/// `[redact]`: what replaces a finding.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct RedactConfig {
+    /// Operator for secrets.
+    pub secret: Operator,
+    /// Operator for personal data.
+    pub pii: Operator,
+    /// Per-rule operators that win over the per-kind ones, e.g. `{ email = "pseudonym" }`.
+    pub rules: BTreeMap<String, Operator>,
+    /// How many trailing characters `mask` keeps (0 to 8).
+    pub mask_keep: usize,
+    /// Name of the environment variable holding the pseudonym key (at least 16 bytes). The key is never
+    /// written in this file.
+    pub pseudonym_key_env: String,
+}
+
+impl Default for RedactConfig {
+    fn default() -> Self {
+        RedactConfig {
+            secret: Operator::Placeholder,
+            pii: Operator::Placeholder,
+            rules: BTreeMap::new(),
+            mask_keep: 4,
+            pseudonym_key_env: "BULWARK_PSEUDONYM_KEY".to_string(),
+        }
+    }
+}
+
+/// What went wrong loading or validating a configuration.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read configuration file {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The TOML is malformed or a value has the wrong type or an unknown key.
+    #[error("{origin}:{line}:{column}: at `{key}`: {message}")]
+    Parse {
+        /// The file name, or the environment variable, the error is in.
+        origin: String,
+        /// Dotted key path, e.g. `scan.pii.email`.
+        key: String,
+        /// 1-based line (0 when unknown).
+        line: usize,
+        /// 1-based column (0 when unknown).
+        column: usize,
+        /// What the parser said.
+        message: String,
+    },
+    /// A value parses but is out of range or inconsistent.
+    #[error("{origin}: `{key}` = {value}: expected {expected}")]
+    Invalid {
+        /// Where the configuration came from.
+        origin: String,
+        /// Dotted key path.
+        key: String,
+        /// The offending value, rendered.
+        value: String,
+        /// What would be accepted.
+        expected: String,
+    },
+}
+
+/// Where a configuration was found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ConfigSource {
+    /// A file, named by `--config`, `$BULWARK_CONFIG` or `$BULWARK_HOME/bulwark.toml`.
+    File(PathBuf),
+    /// No file: built-in defaults.
+    Defaults,
+}
+
+impl std::fmt::Display for ConfigSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ConfigSource::File(p) => write!(f, "{}", p.display()),
+            ConfigSource::Defaults => f.write_str("built-in defaults"),
+        }
+    }
+}
+
+/// `$BULWARK_HOME`, else `~/.bulwark`.
+pub fn bulwark_home(env: &dyn Fn(&str) -> Option<String>) -> Option<PathBuf> {
+    if let Some(h) = env("BULWARK_HOME").filter(|h| !h.is_empty()) {
+        return Some(PathBuf::from(h));
+    }
+    env("HOME")
+        .filter(|h| !h.is_empty())
+        .map(|h| PathBuf::from(h).join(".bulwark"))
+}
+
+/// Find the configuration file: `explicit` (from `--config`), else `$BULWARK_CONFIG`, else
+/// `$BULWARK_HOME/bulwark.toml` if it exists, else built-in defaults.
+pub fn locate(explicit: Option<&Path>, env: &dyn Fn(&str) -> Option<String>) -> ConfigSource {
+    if let Some(p) = explicit {
+        return ConfigSource::File(p.to_path_buf());
+    }
+    if let Some(p) = env("BULWARK_CONFIG").filter(|p| !p.is_empty()) {
+        return ConfigSource::File(PathBuf::from(p));
+    }
+    if let Some(home) = bulwark_home(env) {
+        let p = home.join("bulwark.toml");
+        if p.is_file() {
+            return ConfigSource::File(p);
+        }
+    }
+    ConfigSource::Defaults
+}
+
+impl SecurityConfig {
+    /// Load from a located source, then apply `BULWARK_<KEY_PATH>` environment overrides, then validate.
+    pub fn load(
+        source: &ConfigSource,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Self, ConfigError> {
+        let (origin, text) = match source {
+            ConfigSource::File(p) => {
+                let text = std::fs::read_to_string(p).map_err(|e| ConfigError::Read {
+                    path: p.clone(),
+                    source: e,
+                })?;
+                (p.display().to_string(), text)
+            }
+            ConfigSource::Defaults => ("built-in defaults".to_string(), String::new()),
+        };
+        let mut cfg = Self::parse_toml(&text, &origin)?;
+        cfg.apply_env(env)?;
+        cfg.validate(&origin)?;
+        Ok(cfg)
+    }
+
+    /// Parse and validate a TOML document. `origin` names it in errors.
+    pub fn from_toml(text: &str, origin: &str) -> Result<Self, ConfigError> {
+        let cfg = Self::parse_toml(text, origin)?;
+        cfg.validate(origin)?;
+        Ok(cfg)
+    }
+
+    fn parse_toml(text: &str, origin: &str) -> Result<Self, ConfigError> {
+        let de = toml::Deserializer::parse(text).map_err(|e| parse_error(origin, text, "", &e))?;
+        serde_path_to_error::deserialize(de).map_err(|e| {
+            let key = e.path().to_string();
+            parse_error(origin, text, &key, e.inner())
+        })
+    }
+
+    /// Apply `BULWARK_` + key path overrides (`BULWARK_SCAN_PII_EMAIL=false`). Values are read as TOML
+    /// values, or as a string when they do not parse as one.
+    fn apply_env(&mut self, env: &dyn Fn(&str) -> Option<String>) -> Result<(), ConfigError> {
+        let mut table = toml::Table::try_from(&*self).map_err(|e| ConfigError::Invalid {
+            origin: "environment".into(),
+            key: String::new(),
+            value: String::new(),
+            expected: e.to_string(),
+        })?;
+        let mut changed = false;
+        let defaults = toml::Table::try_from(SecurityConfig::default()).unwrap_or_default();
+        let mut paths = Vec::new();
+        leaf_paths(&defaults, &mut Vec::new(), &mut paths);
+        for path in paths {
+            let var = format!("BULWARK_{}", path.join("_").to_ascii_uppercase());
+            let Some(raw) = env(&var) else { continue };
+            let value = parse_env_value(&raw);
+            set_path(&mut table, &path, value);
+            changed = true;
+            // Check this one variable at once, so the error names it.
+            let text = toml::to_string(&table).unwrap_or_default();
+            Self::parse_toml(&text, &var).map_err(|e| match e {
+                ConfigError::Parse {
+                    key,
+                    message,
+                    origin,
+                    ..
+                } => ConfigError::Parse {
+                    origin,
+                    key,
+                    line: 0,
+                    column: 0,
+                    message,
+                },
+                other => other,
+            })?;
+        }
+        if changed {
+            let text = toml::to_string(&table).unwrap_or_default();
+            *self = Self::parse_toml(&text, "environment")?;
+        }
+        Ok(())
+    }
+
+    /// Range and consistency checks that types alone cannot express.
+    pub fn validate(&self, origin: &str) -> Result<(), ConfigError> {
+        let invalid = |key: &str, value: String, expected: &str| ConfigError::Invalid {
+            origin: origin.to_string(),
+            key: key.to_string(),
+            value,
+            expected: expected.to_string(),
+        };
+        if self.scan.max_file_bytes == 0 {
+            return Err(invalid(
+                "scan.max_file_bytes",
+                "0".into(),
+                "a positive number of bytes, e.g. 10485760",
+            ));
+        }
+        if self.scan.block_at < self.scan.review_at {
+            return Err(invalid(
+                "scan.block_at",
+                format!("\"{}\"", self.scan.block_at.as_str()),
+                &format!(
+                    "a severity at or above scan.review_at (\"{}\")",
+                    self.scan.review_at.as_str()
+                ),
+            ));
+        }
+        let e = self.scan.secrets.generic_min_entropy;
+        if !(0.0..=8.0).contains(&e) || e.is_nan() {
+            return Err(invalid(
+                "scan.secrets.generic_min_entropy",
+                e.to_string(),
+                "a number of bits per character from 0.0 to 8.0 (default 3.0)",
+            ));
+        }
+        if self.redact.mask_keep > 8 {
+            return Err(invalid(
+                "redact.mask_keep",
+                self.redact.mask_keep.to_string(),
+                "a number of characters from 0 to 8",
+            ));
+        }
+        if self.redact.pseudonym_key_env.is_empty()
+            || !self
+                .redact
+                .pseudonym_key_env
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_')
+        {
+            return Err(invalid(
+                "redact.pseudonym_key_env",
+                format!("{:?}", self.redact.pseudonym_key_env),
+                "an environment variable name (letters, digits, underscores)",
+            ));
+        }
+        let known = crate::scan::rule_ids();
+        for (i, r) in self.scan.secrets.disabled_rules.iter().enumerate() {
+            if !known.contains(&r.as_str()) {
+                return Err(invalid(
+                    &format!("scan.secrets.disabled_rules[{i}]"),
+                    format!("{r:?}"),
+                    "a rule id listed by `bulwark scan --list-rules`",
+                ));
+            }
+        }
+        for r in self.redact.rules.keys() {
+            if !known.contains(&r.as_str()) {
+                return Err(invalid(
+                    &format!("redact.rules.{r}"),
+                    format!("{r:?}"),
+                    "a rule id listed by `bulwark scan --list-rules`",
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// The JSON Schema of the whole file.
+    pub fn json_schema() -> serde_json::Value {
+        serde_json::to_value(schemars::schema_for!(SecurityConfig)).unwrap_or_default()
+    }
+}
+
+fn parse_error(origin: &str, text: &str, key: &str, e: &toml::de::Error) -> ConfigError {
+    let (line, column) = match e.span() {
+        Some(span) => line_col(text, span.start),
+        None => (0, 0),
+    };
+    ConfigError::Parse {
+        origin: origin.to_string(),
+        key: if key.is_empty() || key == "." {
+            "(document)".into()
+        } else {
+            key.to_string()
+        },
+        line,
+        column,
+        message: e.message().to_string(),
+    }
+}
+
+fn line_col(text: &str, offset: usize) -> (usize, usize) {
+    let offset = offset.min(text.len());
+    let before = &text.as_bytes()[..offset];
+    let line = before.iter().filter(|&&b| b == b'\n').count() + 1;
+    let col = offset
+        - before
+            .iter()
+            .rposition(|&b| b == b'\n')
+            .map_or(0, |p| p + 1)
+        + 1;
+    (line, col)
+}
+
+fn leaf_paths(t: &toml::Table, prefix: &mut Vec<String>, out: &mut Vec<Vec<String>>) {
+    for (k, v) in t {
+        prefix.push(k.clone());
+        match v {
+            toml::Value::Table(inner) if !inner.is_empty() => leaf_paths(inner, prefix, out),
+            _ => out.push(prefix.clone()),
+        }
+        prefix.pop();
+    }
+}
+
+fn parse_env_value(raw: &str) -> toml::Value {
+    let doc = format!("v = {raw}");
+    match doc.parse::<toml::Table>() {
+        Ok(mut t) => t
+            .remove("v")
+            .unwrap_or_else(|| toml::Value::String(raw.into())),
+        Err(_) => toml::Value::String(raw.to_string()),
+    }
+}
+
+fn set_path(t: &mut toml::Table, path: &[String], value: toml::Value) {
+    let Some((last, parents)) = path.split_last() else {
+        return;
+    };
+    let mut cur = t;
+    for p in parents {
+        let entry = cur
+            .entry(p.clone())
+            .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+        if !entry.is_table() {
+            *entry = toml::Value::Table(toml::Table::new());
+        }
+        let toml::Value::Table(next) = entry else {
+            return;
+        };
+        cur = next;
+    }
+    cur.insert(last.clone(), value);
+}
+
+/// The commented default file that `bulwark config init` writes.
+pub const DEFAULT_TOML: &str = r#"# Bulwark configuration. Every key is optional; the values below are the defaults.
+# Validate with `bulwark config check`; print the JSON Schema with `bulwark config schema`.
+# Any key can be overridden from the environment: BULWARK_ + the key path in capitals,
+# e.g. BULWARK_SCAN_PII_EMAIL=false.
+
+[scan]
+# The content guard: secrets and personal data in prompts, logs, tool output and files.
+enabled = true
+# `bulwark scan` skips files larger than this (bytes) and reports them as skipped.
+max_file_bytes = 10485760
+# Lowest severity (info, low, medium, high, critical) that asks for review, and that blocks.
+review_at = "low"
+block_at = "high"
+
+[scan.secrets]
+enabled = true
+# Rule ids to turn off; `bulwark scan --list-rules` lists them.
+disabled_rules = []
+# Minimum entropy (bits per character) for the generic `password = ...` / `token: ...` rule.
+generic_min_entropy = 3.0
+
+[scan.pii]
+enabled = true
+email = true
+phone = true
+credit_card = true
+iban = true
+ip_address = true
+us_ssn = true
+
+[redact]
+# Operators: "placeholder" ([REDACTED:rule]), "mask" (keep the last mask_keep characters),
+# "pseudonym" (keyed HMAC-SHA256: same value, same token; needs the key below).
+secret = "placeholder"
+pii = "placeholder"
+mask_keep = 4
+# The pseudonym key is read from this environment variable (at least 16 bytes), never from this file.
+pseudonym_key_env = "BULWARK_PSEUDONYM_KEY"
+
+# Per-rule operators win over the per-kind ones:
+[redact.rules]
+# email = "pseudonym"
+"#;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn no_env(_: &str) -> Option<String> {
+        None
+    }
+
+    #[test]
+    fn default_file_parses_to_defaults() {
+        let cfg = SecurityConfig::from_toml(DEFAULT_TOML, "default").expect("default file");
+        assert_eq!(cfg, SecurityConfig::default());
+    }
+
+    #[test]
+    fn unknown_key_is_an_error_with_its_path() {
+        let err = SecurityConfig::from_toml("[scan.pii]\nemial = true\n", "f.toml").unwrap_err();
+        let msg = err.to_string();
+        assert!(msg.contains("scan.pii"), "{msg}");
+        assert!(msg.contains("emial"), "{msg}");
+        assert!(msg.contains(":2:"), "{msg}");
+    }
+
+    #[test]
+    fn wrong_type_names_key_and_line() {
+        let err =
+            SecurityConfig::from_toml("[scan]\nenabled = true\nmax_file_bytes = \"big\"\n", "f")
+                .unwrap_err();
+        let msg = err.to_string();
+        assert!(msg.contains("scan.max_file_bytes"), "{msg}");
+        assert!(msg.contains(":3:"), "{msg}");
+    }
+
+    #[test]
+    fn out_of_range_values_are_rejected() {
+        let err = SecurityConfig::from_toml("[redact]\nmask_keep = 30\n", "f").unwrap_err();
+        assert!(err.to_string().contains("redact.mask_keep"));
+        let err =
+            SecurityConfig::from_toml("[scan]\nreview_at = \"high\"\nblock_at = \"low\"\n", "f")
+                .unwrap_err();
+        assert!(err.to_string().contains("scan.block_at"));
+        let err =
+            SecurityConfig::from_toml("[scan.secrets]\ndisabled_rules = [\"no-such-rule\"]\n", "f")
+                .unwrap_err();
+        assert!(err.to_string().contains("disabled_rules[0]"));
+    }
+
+    #[test]
+    fn environment_overrides_by_key_path() {
+        let env = |k: &str| match k {
+            "BULWARK_SCAN_PII_EMAIL" => Some("false".to_string()),
+            "BULWARK_REDACT_SECRET" => Some("mask".to_string()),
+            _ => None,
+        };
+        let cfg = SecurityConfig::load(&ConfigSource::Defaults, &env).expect("load");
+        assert!(!cfg.scan.pii.email);
+        assert_eq!(cfg.redact.secret, Operator::Mask);
+        let bad = |k: &str| (k == "BULWARK_SCAN_MAX_FILE_BYTES").then(|| "lots".to_string());
+        let err = SecurityConfig::load(&ConfigSource::Defaults, &bad).unwrap_err();
+        assert!(
+            err.to_string().contains("BULWARK_SCAN_MAX_FILE_BYTES"),
+            "{err}"
+        );
+        assert!(SecurityConfig::load(&ConfigSource::Defaults, &no_env).is_ok());
+    }
+
+    #[test]
+    fn schema_lists_sections() {
+        let s = SecurityConfig::json_schema().to_string();
+        assert!(s.contains("max_file_bytes") && s.contains("pseudonym_key_env"));
+    }
+}

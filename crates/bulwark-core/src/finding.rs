@@ -1,0 +1,183 @@
+//! The one decision model every guard speaks.
+//!
+//! A guard reports [`Finding`]s; a policy turns them into one [`Verdict`]. The CLI, the HTTP API and
+//! the audit log all render this same shape, so a finding never carries the raw value it found: only
+//! a redacted [`Finding::preview`].
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+/// What kind of thing a finding is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FindingKind {
+    /// A credential: API key, token, password, private key.
+    Secret,
+    /// Personal data: e-mail address, phone number, card number, IBAN, IP address, SSN.
+    Pii,
+}
+
+impl FindingKind {
+    /// The lowercase name used on the command line and in JSON.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FindingKind::Secret => "secret",
+            FindingKind::Pii => "pii",
+        }
+    }
+}
+
+/// How bad a finding is, from `info` to `critical`. Ordered: `Info < Low < ... < Critical`.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, JsonSchema,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum Severity {
+    /// Worth knowing, not a problem by itself.
+    Info,
+    /// Personal data of limited sensitivity (an IP address, a phone number).
+    Low,
+    /// Sensitive personal data, or a credential whose kind is only guessed.
+    Medium,
+    /// A credential of a known service.
+    High,
+    /// A credential that opens infrastructure: cloud keys, private keys.
+    Critical,
+}
+
+impl Severity {
+    /// The lowercase name used in configuration and JSON.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::Info => "info",
+            Severity::Low => "low",
+            Severity::Medium => "medium",
+            Severity::High => "high",
+            Severity::Critical => "critical",
+        }
+    }
+}
+
+/// The outcome of a guard: let it through, ask a human, or stop it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Verdict {
+    /// Nothing stands in the way.
+    Allow,
+    /// A human should look before it goes on.
+    Review,
+    /// It must not go on.
+    Block,
+}
+
+impl Verdict {
+    /// The lowercase name used in JSON and text reports.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Verdict::Allow => "allow",
+            Verdict::Review => "review",
+            Verdict::Block => "block",
+        }
+    }
+}
+
+/// One thing a guard found.
+///
+/// Guarantees: `start..end` is a byte span of the scanned input that lies on UTF-8 character
+/// boundaries when the input was UTF-8; `preview` never contains more than a few characters of the
+/// matched value.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Finding {
+    /// What the finding is about.
+    pub kind: FindingKind,
+    /// The stable id of the rule that matched, e.g. `github-pat`.
+    pub rule: String,
+    /// How bad it is.
+    pub severity: Severity,
+    /// Byte offset of the first byte of the match.
+    pub start: usize,
+    /// Byte offset one past the last byte of the match.
+    pub end: usize,
+    /// 1-based line of `start`, when the input was a file.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub line: Option<usize>,
+    /// 1-based column (in bytes) of `start`, when the input was a file.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub column: Option<usize>,
+    /// A sentence for a human: what was found.
+    pub message: String,
+    /// A redacted view of the value: a few characters at each end at most.
+    pub preview: String,
+}
+
+/// Fill in `line` and `column` of every finding from the text it was found in.
+///
+/// `findings` must be sorted by `start` (as [`crate::scan::Scanner::scan`] returns them); the text is
+/// walked once.
+pub fn locate(findings: &mut [Finding], text: &[u8]) {
+    let mut line = 1usize;
+    let mut line_start = 0usize;
+    let mut pos = 0usize;
+    for f in findings.iter_mut() {
+        let target = f.start.min(text.len());
+        if target < pos {
+            // Not sorted: start over for this one.
+            line = 1;
+            line_start = 0;
+            pos = 0;
+        }
+        for i in memchr::memchr_iter(b'\n', &text[pos..target]) {
+            line += 1;
+            line_start = pos + i + 1;
+        }
+        pos = target;
+        f.line = Some(line);
+        f.column = Some(target - line_start + 1);
+    }
+}
+
+/// A short, redacted view of a secret or personal value: never more than four characters of it.
+///
+/// Values shorter than 12 characters show only their length class; longer ones keep two characters at
+/// each end, e.g. `gh…9z (40 chars)`.
+pub fn preview(value: &[u8]) -> String {
+    let s = String::from_utf8_lossy(value);
+    let chars: Vec<char> = s.chars().collect();
+    if chars.len() < 12 {
+        return format!("*** ({} chars)", chars.len());
+    }
+    let head: String = chars[..2].iter().collect();
+    let tail: String = chars[chars.len() - 2..].iter().collect();
+    format!("{head}…{tail} ({} chars)", chars.len())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn preview_hides_most_of_the_value() {
+        assert_eq!(preview(b"short"), "*** (5 chars)");
+        let p = preview(b"ghp_abcdefghijklmnopqrstuvwxyz0123456789");
+        assert_eq!(p, "gh…89 (40 chars)");
+        assert!(!p.contains("abcdef"));
+    }
+
+    #[test]
+    fn locate_counts_lines_and_columns() {
+        let text = b"one\ntwo secret\nthree";
+        let mut f = vec![Finding {
+            kind: FindingKind::Secret,
+            rule: "x".into(),
+            severity: Severity::High,
+            start: 8,
+            end: 14,
+            line: None,
+            column: None,
+            message: String::new(),
+            preview: String::new(),
+        }];
+        locate(&mut f, text);
+        assert_eq!((f[0].line, f[0].column), (Some(2), Some(5)));
+    }
+}

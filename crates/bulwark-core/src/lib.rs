@@ -1,0 +1,14 @@
+//! Bulwark's guards: pure decision logic for the trust boundaries of an AI agent.
+//!
+//! Core decides, edges act: nothing in this crate opens a socket, a database or (outside
+//! configuration loading) a file. See `ARCHITECTURE.md` for the map.
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+pub mod config;
+pub mod finding;
+pub mod scan;
+
+pub use config::{ConfigError, ConfigSource, SecurityConfig};
+pub use finding::{Finding, FindingKind, Severity, Verdict};
+pub use scan::{Detectors, Redactor, Scanner};

@@ -1,0 +1,485 @@
+//! Validation of candidates after their regex matched: entropy, placeholders, format checksums.
+
+use base64::Engine as _;
+
+/// Shannon entropy of `v` in bits per byte.
+pub(crate) fn entropy(v: &[u8]) -> f64 {
+    if v.is_empty() {
+        return 0.0;
+    }
+    let mut counts = [0u32; 256];
+    for &b in v {
+        counts[b as usize] += 1;
+    }
+    let n = v.len() as f64;
+    counts
+        .iter()
+        .filter(|&&c| c > 0)
+        .map(|&c| {
+            let p = f64::from(c) / n;
+            -p * p.log2()
+        })
+        .sum()
+}
+
+/// Words that mark a documentation example rather than a live credential.
+const EXAMPLE_MARKERS: &[&str] = &["example", "xxxxx", "*****", ".....", "#####"];
+/// Sequences that mark a made-up token of a known prefix (`dapi1234567890…`).
+const SEQUENCE_MARKERS: &[&str] = &["1234567890", "abcdefghij"];
+
+/// Whether a token of a known format is an obvious example (`AKIAIOSFODNN7EXAMPLE`, `ghp_xxxx…`).
+pub(crate) fn is_example_token(v: &[u8]) -> bool {
+    let lower = v.to_ascii_lowercase();
+    // A run of eight identical characters is filler, not randomness.
+    if v.windows(8).any(|w| w.iter().all(|&b| b == w[0])) {
+        return true;
+    }
+    EXAMPLE_MARKERS
+        .iter()
+        .chain(SEQUENCE_MARKERS)
+        .any(|m| memchr::memmem::find(&lower, m.as_bytes()).is_some())
+}
+
+/// Like [`is_example_token`], without the sequence markers: a value next to a service's name is
+/// reported even when it looks made up, since the context says what it is meant to be.
+pub(crate) fn is_example_value(v: &[u8]) -> bool {
+    let lower = v.to_ascii_lowercase();
+    EXAMPLE_MARKERS
+        .iter()
+        .any(|m| memchr::memmem::find(&lower, m.as_bytes()).is_some())
+}
+
+/// Values that stand for a secret without being one: placeholders, references, template syntax.
+const PLACEHOLDER_MARKERS: &[&str] = &[
+    "example",
+    "xxxx",
+    "****",
+    "....",
+    "placeholder",
+    "your_",
+    "your-",
+    "yourkey",
+    "yourtoken",
+    "yourpassword",
+    "changeme",
+    "change_me",
+    "change-me",
+    "redacted",
+    "dummy",
+    "sample",
+    "replace_",
+    "replace-",
+    "insert_",
+    "todo",
+    "${",
+    "{{",
+    "}}",
+    "$(",
+    "%(",
+    "<%",
+    "os.environ",
+    "os.getenv",
+    "getenv",
+    "process.env",
+    "env(",
+    "env.",
+    "secrets.",
+    "vault:",
+    "fn::",
+    "[redacted",
+    "fake",
+    "...",
+    "####",
+    "1234567",
+    "abcdefgh",
+];
+
+/// Values that are never secrets, compared whole and case-insensitively.
+const NOT_SECRETS: &[&str] = &[
+    "password",
+    "passwd",
+    "secret",
+    "token",
+    "null",
+    "none",
+    "nil",
+    "true",
+    "false",
+    "undefined",
+    "string",
+    "bearer",
+    "basic",
+    "required",
+    "optional",
+    "hidden",
+    "empty",
+    "default",
+    "unknown",
+    "changeit",
+    "test",
+    "testing",
+    "admin",
+    "root",
+    "user",
+    "username",
+    "pass",
+];
+
+/// Whether `v` is a placeholder, an environment or template reference, or a well-known non-secret.
+pub(crate) fn is_placeholder(v: &[u8]) -> bool {
+    let lower = v.to_ascii_lowercase();
+    if lower
+        .first()
+        .is_some_and(|&b| b == b'$' || b == b'%' || b == b'<' || b == b'{' || b == b'[')
+    {
+        return true;
+    }
+    if lower
+        .last()
+        .is_some_and(|&b| b == b'>' || b == b']' || b == b'}')
+        || lower.ends_with(b"..")
+    {
+        return true;
+    }
+    if PLACEHOLDER_MARKERS
+        .iter()
+        .any(|m| memchr::memmem::find(&lower, m.as_bytes()).is_some())
+    {
+        return true;
+    }
+    is_repetitive(&lower) || NOT_SECRETS.iter().any(|w| lower == w.as_bytes())
+}
+
+/// Whether `v` contains a short pattern repeated back to back at least three times
+/// (`abcd1234abcd1234abcd1234`): typed by a person, not generated.
+pub(crate) fn is_repetitive(v: &[u8]) -> bool {
+    (2..=16).any(|p| {
+        let mut run = 0;
+        for i in p..v.len() {
+            if v[i] == v[i - p] {
+                run += 1;
+                if run >= 2 * p {
+                    return true;
+                }
+            } else {
+                run = 0;
+            }
+        }
+        false
+    })
+}
+
+/// Whether an unquoted value reads as code (`var.db_password`, `self.token`, `getToken`) rather than
+/// a literal.
+pub(crate) fn looks_like_code_reference(v: &[u8]) -> bool {
+    let ident = |s: &[u8]| {
+        !s.is_empty()
+            && (s[0].is_ascii_alphabetic() || s[0] == b'_')
+            && s.iter().all(|b| b.is_ascii_alphanumeric() || *b == b'_')
+    };
+    // a.b.c where every part is an identifier
+    if v.contains(&b'.') && v.split(|&b| b == b'.').all(ident) {
+        return true;
+    }
+    // a bare word of letters and underscores (a type name or a variable)
+    v.iter()
+        .all(|b| b.is_ascii_alphabetic() || *b == b'_' || *b == b'-')
+}
+
+/// Whether `v` looks like a file path or a plain URL rather than a credential.
+pub(crate) fn looks_like_path_or_url(v: &[u8]) -> bool {
+    v.starts_with(b"/")
+        || v.starts_with(b"./")
+        || v.starts_with(b"../")
+        || v.starts_with(b"~/")
+        || memchr::memmem::find(v, b"://").is_some()
+}
+
+/// Words that, anywhere in an assignment's name (lowercased, without `_`, `-`, `.`), say it names
+/// something other than a secret value.
+const BENIGN_NAME_WORDS: &[&str] = &[
+    "public",
+    "pubkey",
+    "tokenizer",
+    "maxtoken",
+    "tokentype",
+    "tokencount",
+    "tokensused",
+    "numtoken",
+    "keyboard",
+    "monkey",
+    "hotkey",
+    "keycode",
+    "keyname",
+    "sortkey",
+    "primarykey",
+    "foreignkey",
+    "partitionkey",
+    "keyspace",
+    "keyword",
+    "keystore",
+    "keytype",
+    "keysize",
+    "keylength",
+    "keypath",
+    "keyfile",
+    "keyvault",
+    "author",
+    "authurl",
+    "authtype",
+    "authmethod",
+    "authmode",
+    "authenticat",
+    "authoriz",
+    "authprovider",
+    "authdomain",
+    "authuri",
+    "tokenuri",
+    "tokenurl",
+    "tokenendpoint",
+    "secretname",
+    "secretref",
+    "secretarn",
+    "hash",
+    "policy",
+    "field",
+    "length",
+    "reset",
+    "csrf",
+    "xsrf",
+    "bucket",
+    "cachekey",
+    "objectkey",
+    "idempotency",
+    "lookup",
+    "label",
+    "message",
+    "column",
+    "schema",
+    "index",
+    "format",
+    "encoding",
+    "algorithm",
+    "version",
+    "timeout",
+    "expir",
+    "ttl",
+    "count",
+    "size",
+    "limit",
+    "enabled",
+    "required",
+    "header",
+    "param",
+    "prefix",
+    "regex",
+    "pattern",
+];
+
+/// Suffixes a secret name may carry after its keyword (`api_key_prod`, `secret_key_base`).
+const SECRET_NAME_SUFFIXES: &[&str] = &[
+    "",
+    "s",
+    "str",
+    "string",
+    "value",
+    "val",
+    "base",
+    "data",
+    "b64",
+    "base64",
+    "hex",
+    "raw",
+    "text",
+    "prod",
+    "production",
+    "dev",
+    "test",
+    "staging",
+    "live",
+    "sandbox",
+    "local",
+    "v1",
+    "v2",
+    "v3",
+    "1",
+    "2",
+    "3",
+    "key",
+    "token",
+    "secret",
+];
+
+/// The generic keywords, without separators, with the canonical name each stands for.
+const NAME_KEYWORDS: &[(&str, &str)] = &[
+    ("password", "password"),
+    ("passwd", "passwd"),
+    ("passphrase", "passphrase"),
+    ("pwd", "pwd"),
+    ("secret", "secret"),
+    ("token", "token"),
+    ("apikey", "apikey"),
+    ("accesskey", "accesskey"),
+    ("privatekey", "privatekey"),
+    ("credential", "credential"),
+    ("creds", "credential"),
+    ("auth", "auth"),
+    ("key", "key"),
+];
+
+/// If an assignment's name names a secret, the keyword it ends in (`db_password` -> `password`,
+/// `api_key_prod` -> `apikey`); `None` for names such as `key_down_event`, `token_type` or `pubkey`.
+pub(crate) fn secret_name_keyword(name: &[u8]) -> Option<&'static str> {
+    let norm: Vec<u8> = name
+        .iter()
+        .filter(|b| !matches!(b, b'_' | b'-' | b'.' | b'"' | b'\''))
+        .map(u8::to_ascii_lowercase)
+        .collect();
+    if BENIGN_NAME_WORDS
+        .iter()
+        .any(|w| memchr::memmem::find(&norm, w.as_bytes()).is_some())
+        || norm.ends_with(b"id")
+        || norm.ends_with(b"name")
+        || norm.ends_with(b"file")
+        || norm.ends_with(b"path")
+        || norm.ends_with(b"url")
+        || norm.ends_with(b"uri")
+    {
+        return None;
+    }
+    // The keyword occurrence that ends last (longest first on a tie) decides.
+    let mut best: Option<(usize, usize, &'static str)> = None;
+    for (kw, canon) in NAME_KEYWORDS {
+        if let Some(pos) = memchr::memmem::rfind(&norm, kw.as_bytes()) {
+            let end = pos + kw.len();
+            if best.is_none_or(|(e, l, _)| end > e || (end == e && kw.len() > l)) {
+                best = Some((end, kw.len(), canon));
+            }
+        }
+    }
+    let (end, _, canon) = best?;
+    let suffix = &norm[end..];
+    SECRET_NAME_SUFFIXES
+        .iter()
+        .any(|s| suffix == s.as_bytes())
+        .then_some(canon)
+}
+
+const BASE62: &[u8; 62] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+
+/// GitHub's token checksum: the last six characters are the CRC32 of the random part before them,
+/// base62-encoded (digits, upper, lower) and left-padded with `0`. The random part is the last
+/// `_`-separated segment minus those six characters.
+pub(crate) fn github_checksum_ok(token: &[u8]) -> bool {
+    let Some(pos) = token.iter().rposition(|&b| b == b'_') else {
+        return false;
+    };
+    let last = &token[pos + 1..];
+    if last.len() <= 6 || !last.iter().all(u8::is_ascii_alphanumeric) {
+        return false;
+    }
+    let (random, check) = last.split_at(last.len() - 6);
+    base62_6(crc32fast::hash(random)) == check
+}
+
+fn base62_6(mut n: u32) -> [u8; 6] {
+    let mut out = [b'0'; 6];
+    for slot in out.iter_mut().rev() {
+        *slot = BASE62[(n % 62) as usize];
+        n /= 62;
+    }
+    out
+}
+
+/// Make a GitHub-format token (for tests and documentation): `prefix` + `random` + checksum.
+pub fn github_token_with_checksum(prefix: &str, random: &str) -> String {
+    let sum = base62_6(crc32fast::hash(random.as_bytes()));
+    format!("{prefix}{random}{}", String::from_utf8_lossy(&sum))
+}
+
+/// A JWT: its first segment must decode (base64url) to a JSON object with an `alg` member.
+pub(crate) fn jwt_header_ok(token: &[u8]) -> bool {
+    let header = token.split(|&b| b == b'.').next().unwrap_or_default();
+    let trimmed: Vec<u8> = header.iter().copied().filter(|&b| b != b'=').collect();
+    let Ok(decoded) = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(&trimmed) else {
+        return false;
+    };
+    matches!(
+        serde_json::from_slice::<serde_json::Value>(&decoded),
+        Ok(serde_json::Value::Object(m)) if m.contains_key("alg")
+    )
+}
+
+/// A private-key block body: at least 64 base64 characters once headers and whitespace are removed.
+pub(crate) fn private_key_body_ok(body: &[u8]) -> bool {
+    let mut n = 0usize;
+    for line in body.split(|&b| b == b'\n') {
+        if line.contains(&b':') {
+            continue; // "Proc-Type: 4,ENCRYPTED" and similar headers
+        }
+        n += line
+            .iter()
+            .filter(|b| b.is_ascii_alphanumeric() || **b == b'+' || **b == b'/' || **b == b'=')
+            .count();
+    }
+    n >= 64
+}
+
+/// A password from a URL or `user:password` pair: not empty, not a placeholder, not a variable.
+pub(crate) fn credential_pair_ok(v: &[u8]) -> bool {
+    let (user, pass) = match v.iter().position(|&b| b == b':') {
+        Some(i) => (&v[..i], &v[i + 1..]),
+        None => (&[][..], v),
+    };
+    let secret = if pass.len() >= user.len() { pass } else { user };
+    if secret.len() < 3 || is_placeholder(secret) || is_placeholder(pass) {
+        return false;
+    }
+    if user == pass {
+        return false;
+    }
+    entropy(secret) >= 2.0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn github_checksum_roundtrip() {
+        let t = github_token_with_checksum("ghp_", "zQWBuTSOoRi4A9spHcVY5ncnsDkxkJ");
+        assert_eq!(t.len(), 40);
+        assert!(github_checksum_ok(t.as_bytes()));
+        let mut bad = t.into_bytes();
+        bad[10] = if bad[10] == b'a' { b'b' } else { b'a' };
+        assert!(!github_checksum_ok(&bad));
+    }
+
+    #[test]
+    fn entropy_orders_values() {
+        assert!(entropy(b"aaaaaaaa") < 0.1);
+        assert!(entropy(b"8vir14ruke2o2perj9rjznm97jnv0a7w") > 3.5);
+    }
+
+    #[test]
+    fn placeholders_are_recognised() {
+        for p in [
+            "${DB_PASSWORD}",
+            "<your-token>",
+            "xxxxxxxxxxxx",
+            "changeme",
+            "os.environ['X']",
+            "{{ secret }}",
+        ] {
+            assert!(is_placeholder(p.as_bytes()), "{p}");
+        }
+        assert!(!is_placeholder(b"h0pk1ns~21s"));
+    }
+
+    #[test]
+    fn jwt_header_must_decode() {
+        let jwt = b"eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.sig";
+        assert!(jwt_header_ok(jwt));
+        assert!(!jwt_header_ok(b"eyJnotjson.eyJx.y"));
+    }
+}

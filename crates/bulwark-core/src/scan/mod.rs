@@ -1,0 +1,639 @@
+//! The content guard: secrets and personal data in text an agent reads, writes or logs.
+//!
+//! Threat answered: credentials and personal data leaking through prompts, tool output, logs and
+//! repositories. The [`Scanner`] is compiled once from configuration and shared across threads; it
+//! finds candidates with a literal prefilter (Aho-Corasick over every rule's anchors), runs each
+//! rule's regex only in a window around its anchors, then validates (entropy, checksums, formats).
+//! Findings never carry the raw value, only a short redacted preview.
+
+mod checks;
+pub mod pii;
+pub mod redact;
+mod rules;
+
+use std::sync::Arc;
+
+use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
+use regex::bytes::Regex;
+
+pub use checks::github_token_with_checksum;
+pub use redact::{
+    RedactError, Redacted, RedactingMakeWriter, RedactingWriter, Redactor, StreamRedactor,
+};
+
+use crate::config::{ScanConfig, SecurityConfig};
+use crate::finding::{Finding, FindingKind, Severity, Verdict, preview};
+use rules::{Check, RuleSpec, Window};
+
+/// Which detector families a scan runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Detectors {
+    /// Secret detectors.
+    pub secrets: bool,
+    /// Personal-data detectors.
+    pub pii: bool,
+}
+
+impl Detectors {
+    /// Every detector family.
+    pub const ALL: Detectors = Detectors {
+        secrets: true,
+        pii: true,
+    };
+
+    /// Parse a comma-separated list such as `secrets,pii` (`all` selects every family).
+    pub fn parse(list: &str) -> Result<Self, String> {
+        let mut d = Detectors {
+            secrets: false,
+            pii: false,
+        };
+        for part in list.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+            match part {
+                "secrets" | "secret" => d.secrets = true,
+                "pii" => d.pii = true,
+                "all" => d = Detectors::ALL,
+                other => {
+                    return Err(format!(
+                        "unknown detector {other:?}: expected a comma-separated list of secrets, pii, all"
+                    ));
+                }
+            }
+        }
+        if !d.secrets && !d.pii {
+            return Err("no detector selected: expected secrets, pii or all".into());
+        }
+        Ok(d)
+    }
+}
+
+/// A description of one rule, for `bulwark scan --list-rules`.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct RuleInfo {
+    /// Stable id.
+    pub id: &'static str,
+    /// What it finds.
+    pub kind: FindingKind,
+    /// Severity of its findings.
+    pub severity: Severity,
+    /// A human description.
+    pub description: &'static str,
+}
+
+/// Every rule id, secrets and PII: what configuration may name.
+pub fn rule_ids() -> Vec<&'static str> {
+    let mut ids: Vec<&'static str> = rules::secret_rules().iter().map(|r| r.id).collect();
+    ids.extend(pii::PII_RULES.iter().map(|r| r.0));
+    ids
+}
+
+/// Every rule with its description.
+pub fn rule_catalog() -> Vec<RuleInfo> {
+    let mut v: Vec<RuleInfo> = rules::secret_rules()
+        .iter()
+        .map(|r| RuleInfo {
+            id: r.id,
+            kind: FindingKind::Secret,
+            severity: r.severity,
+            description: r.description,
+        })
+        .collect();
+    v.extend(pii::PII_RULES.iter().map(|(id, sev, desc)| RuleInfo {
+        id,
+        kind: FindingKind::Pii,
+        severity: *sev,
+        description: desc,
+    }));
+    v
+}
+
+/// An error building a scanner: a rule that does not compile (a bug, reported with the rule id).
+#[derive(Debug, thiserror::Error)]
+pub enum ScanError {
+    /// A rule's regex or the prefilter failed to build.
+    #[error("rule {rule} does not compile: {message}")]
+    Compile {
+        /// The rule id.
+        rule: String,
+        /// The compiler's message.
+        message: String,
+    },
+}
+
+struct CompiledRule {
+    id: &'static str,
+    description: &'static str,
+    severity: Severity,
+    regex: Regex,
+    secret_group: Option<usize>,
+    xml_group: Option<usize>,
+    name_group: Option<usize>,
+    quote_group: Option<usize>,
+    op_group: Option<usize>,
+    name_quote_group: Option<usize>,
+    comma_quote_group: Option<usize>,
+    check: Check,
+    window: Window,
+}
+
+/// One prefilter automaton and, for each of its patterns, the rules it wakes.
+struct Prefilter {
+    automaton: AhoCorasick,
+    rules_of_pattern: Vec<Vec<u16>>,
+}
+
+struct Inner {
+    rules: Vec<CompiledRule>,
+    prefilters: Vec<Prefilter>,
+    pii: pii::PiiDetector,
+    secrets_enabled: bool,
+    generic_min_entropy: f64,
+    review_at: Severity,
+    block_at: Severity,
+}
+
+/// The compiled content guard. Cheap to clone (an `Arc`), safe to share across threads.
+#[derive(Clone)]
+pub struct Scanner {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Scanner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Scanner")
+            .field("secret_rules", &self.inner.rules.len())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Patterns per automaton: Aho-Corasick keeps its vectorised (Teddy) prefilter up to about this many.
+const PATTERNS_PER_AUTOMATON: usize = 64;
+/// How far a single-line window reaches before and after its anchor.
+const LINE_BEFORE: usize = 1024;
+const LINE_AFTER: usize = 4096;
+
+impl Scanner {
+    /// Compile a scanner from the configuration.
+    pub fn new(config: &SecurityConfig) -> Result<Self, ScanError> {
+        Self::from_scan_config(&config.scan)
+    }
+
+    /// Compile a scanner from the `[scan]` section.
+    pub fn from_scan_config(cfg: &ScanConfig) -> Result<Self, ScanError> {
+        let specs: Vec<RuleSpec> = rules::secret_rules()
+            .into_iter()
+            .filter(|r| !cfg.secrets.disabled_rules.iter().any(|d| d == r.id))
+            .collect();
+        let mut compiled = Vec::with_capacity(specs.len());
+        for s in &specs {
+            let regex = regex::bytes::RegexBuilder::new(&s.regex)
+                .size_limit(20 << 20)
+                .build()
+                .map_err(|e| ScanError::Compile {
+                    rule: s.id.to_string(),
+                    message: e.to_string(),
+                })?;
+            let group = |name: &str| regex.capture_names().position(|n| n == Some(name));
+            compiled.push(CompiledRule {
+                id: s.id,
+                description: s.description,
+                severity: s.severity,
+                secret_group: group("s"),
+                xml_group: group("x"),
+                name_group: group("name"),
+                quote_group: group("q"),
+                op_group: group("op"),
+                name_quote_group: group("nq"),
+                comma_quote_group: group("cq"),
+                regex,
+                check: s.check,
+                window: s.window,
+            });
+        }
+        let prefilters = build_prefilters(&specs)?;
+        let disabled_pii = cfg.secrets.disabled_rules.clone();
+        Ok(Scanner {
+            inner: Arc::new(Inner {
+                rules: compiled,
+                prefilters,
+                pii: pii::PiiDetector::new(&cfg.pii, &disabled_pii),
+                secrets_enabled: cfg.enabled && cfg.secrets.enabled,
+                generic_min_entropy: cfg.secrets.generic_min_entropy,
+                review_at: cfg.review_at,
+                block_at: cfg.block_at,
+            }),
+        })
+    }
+
+    /// A scanner with the default configuration.
+    pub fn with_defaults() -> Result<Self, ScanError> {
+        Self::new(&SecurityConfig::default())
+    }
+
+    /// Number of compiled secret rules.
+    pub fn secret_rule_count(&self) -> usize {
+        self.inner.rules.len()
+    }
+
+    /// Scan text with every enabled detector. Findings are sorted by start offset; `line` and
+    /// `column` are left empty (see [`crate::finding::locate`]).
+    pub fn scan(&self, text: &[u8]) -> Vec<Finding> {
+        self.scan_with(text, Detectors::ALL)
+    }
+
+    /// Scan text with the chosen detector families.
+    pub fn scan_with(&self, text: &[u8], detectors: Detectors) -> Vec<Finding> {
+        let mut out = Vec::new();
+        if detectors.secrets && self.inner.secrets_enabled {
+            self.scan_secrets(text, &mut out);
+        }
+        if detectors.pii {
+            self.inner.pii.scan(text, &mut out);
+        }
+        out.sort_by(|a, b| a.start.cmp(&b.start).then(b.end.cmp(&a.end)));
+        resolve_overlaps(&mut out);
+        out
+    }
+
+    /// The verdict the configured thresholds give these findings.
+    pub fn verdict(&self, findings: &[Finding]) -> Verdict {
+        verdict_for(findings, self.inner.review_at, self.inner.block_at)
+    }
+
+    fn scan_secrets(&self, text: &[u8], out: &mut Vec<Finding>) {
+        let inner = &*self.inner;
+        // Per rule: the window waiting to be searched (start, end), merged while hits overlap.
+        let mut pending: Vec<Option<(usize, usize)>> = vec![None; inner.rules.len()];
+        for pf in &inner.prefilters {
+            for m in pf.automaton.find_overlapping_iter(text) {
+                for &ri in &pf.rules_of_pattern[m.pattern().as_usize()] {
+                    let ri = ri as usize;
+                    let (ws, we) = window(text, m.start(), m.end(), inner.rules[ri].window);
+                    match &mut pending[ri] {
+                        Some((ps, pe)) if ws <= *pe => {
+                            *ps = (*ps).min(ws);
+                            *pe = (*pe).max(we);
+                        }
+                        slot => {
+                            if let Some((ps, pe)) = slot.take() {
+                                self.confirm(ri, text, ps, pe, out);
+                            }
+                            *slot = Some((ws, we));
+                        }
+                    }
+                }
+            }
+        }
+        for (ri, p) in pending.into_iter().enumerate() {
+            if let Some((ps, pe)) = p {
+                self.confirm(ri, text, ps, pe, out);
+            }
+        }
+    }
+
+    /// Run rule `ri`'s regex over `text[ws..we]` and validate each match.
+    fn confirm(&self, ri: usize, text: &[u8], ws: usize, we: usize, out: &mut Vec<Finding>) {
+        let rule = &self.inner.rules[ri];
+        let hay = &text[ws..we];
+        for caps in rule.regex.captures_iter(hay) {
+            let get = |g: Option<usize>| g.and_then(|g| caps.get(g));
+            let xml = get(rule.xml_group);
+            let Some(m) = get(rule.secret_group).or(xml).or_else(|| caps.get(0)) else {
+                continue;
+            };
+            let value = m.as_bytes();
+            let ok = match rule.check {
+                Check::Format => true,
+                Check::Keyword(min) => {
+                    !checks::is_example_value(value) && checks::entropy(value) >= min
+                }
+                Check::Entropy(min) => {
+                    !checks::is_example_token(value) && checks::entropy(value) >= min
+                }
+                Check::GithubChecksum => {
+                    !checks::is_example_token(value) && checks::github_checksum_ok(value)
+                }
+                Check::Jwt => checks::jwt_header_ok(value),
+                Check::UrlPassword => checks::credential_pair_ok(value),
+                Check::PrivateKeyBody => checks::private_key_body_ok(value),
+                Check::Generic => {
+                    let bytes = |g: Option<usize>| get(g).map(|n| n.as_bytes()).unwrap_or_default();
+                    let space_after_op = get(rule.op_group)
+                        .is_some_and(|o| matches!(hay.get(o.end()), Some(b' ' | b'\t')));
+                    let ctx = Assignment {
+                        name: bytes(rule.name_group),
+                        op: bytes(rule.op_group),
+                        space_after_op,
+                        name_quoted: !bytes(rule.name_quote_group).is_empty()
+                            || get(rule.comma_quote_group).is_some(),
+                        value_quoted: xml.is_some()
+                            || get(rule.comma_quote_group).is_some()
+                            || rule.quote_group.is_none_or(|g| caps.get(g).is_some()),
+                    };
+                    generic_ok(&ctx, value, self.inner.generic_min_entropy)
+                }
+            };
+            if !ok {
+                continue;
+            }
+            let (start, end) = if matches!(rule.check, Check::PrivateKeyBody) {
+                // Redact the whole block, armour included.
+                let whole = caps.get(0).map_or(m, |w| w);
+                (ws + whole.start(), ws + whole.end())
+            } else {
+                (ws + m.start(), ws + m.end())
+            };
+            let message = if matches!(rule.check, Check::GithubChecksum) {
+                format!("{} (checksum verified)", rule.description)
+            } else {
+                rule.description.to_string()
+            };
+            out.push(Finding {
+                kind: FindingKind::Secret,
+                rule: rule.id.to_string(),
+                severity: rule.severity,
+                start,
+                end,
+                line: None,
+                column: None,
+                message,
+                preview: preview(&text[start..end]),
+            });
+        }
+    }
+}
+
+/// What surrounds a value in an assignment, for the generic rule.
+struct Assignment<'a> {
+    name: &'a [u8],
+    op: &'a [u8],
+    space_after_op: bool,
+    name_quoted: bool,
+    value_quoted: bool,
+}
+
+/// The generic assignment rule's validation: the name must end in a secret word, the value must not be
+/// a placeholder, a reference, code or a path, and must carry enough entropy.
+fn generic_ok(a: &Assignment<'_>, value: &[u8], min_entropy: f64) -> bool {
+    let Some(keyword) = checks::secret_name_keyword(a.name) else {
+        return false;
+    };
+    let password = matches!(keyword, "password" | "passwd" | "pwd" | "passphrase");
+    let min_len = if password { 8 } else { 10 };
+    if value.len() < min_len
+        || checks::is_placeholder(value)
+        || checks::looks_like_path_or_url(value)
+    {
+        return false;
+    }
+    if !a.value_quoted && checks::looks_like_code_reference(value) {
+        return false;
+    }
+    // `group:artifact` and `host:port` are not assignments: a bare colon needs a space or quotes.
+    if a.op == b":" && !a.space_after_op && !a.value_quoted && !a.name_quoted {
+        return false;
+    }
+    if value.iter().all(u8::is_ascii_digit) && value.len() < 16 {
+        return false;
+    }
+    // A bare `key` names many things (map keys, XML attributes): ask for a key-like value.
+    if keyword == "key" {
+        let has_digit = value.iter().any(u8::is_ascii_digit);
+        let has_alpha = value.iter().any(u8::is_ascii_alphabetic);
+        let dotted_identifier = value.contains(&b'.')
+            && value.iter().all(|b| {
+                b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'.' | b'_' | b'-')
+            });
+        if value.len() < 16
+            || !has_digit
+            || !has_alpha
+            || dotted_identifier
+            || checks::entropy(value) < 3.5
+        {
+            return false;
+        }
+    }
+    checks::entropy(value) >= min_entropy
+}
+
+/// The verdict for findings given thresholds.
+pub fn verdict_for(findings: &[Finding], review_at: Severity, block_at: Severity) -> Verdict {
+    match findings.iter().map(|f| f.severity).max() {
+        Some(s) if s >= block_at => Verdict::Block,
+        Some(s) if s >= review_at => Verdict::Review,
+        _ => Verdict::Allow,
+    }
+}
+
+/// Drop duplicates: the generic rule yields to any specific finding it overlaps, personal data inside
+/// a secret is dropped, and of two findings with the same span and kind the first (more specific) stays.
+fn resolve_overlaps(findings: &mut Vec<Finding>) {
+    if findings.len() < 2 {
+        return;
+    }
+    let specific: Vec<(usize, usize)> = findings
+        .iter()
+        .filter(|f| f.kind == FindingKind::Secret && f.rule != rules::GENERIC_RULE)
+        .map(|f| (f.start, f.end))
+        .collect();
+    let secrets: Vec<(usize, usize)> = findings
+        .iter()
+        .filter(|f| f.kind == FindingKind::Secret)
+        .map(|f| (f.start, f.end))
+        .collect();
+    let mut seen: std::collections::HashSet<(usize, usize, FindingKind)> =
+        std::collections::HashSet::new();
+    findings.retain(|f| {
+        let overlaps =
+            |spans: &[(usize, usize)]| spans.iter().any(|&(s, e)| s < f.end && f.start < e);
+        // The generic rule yields to specific ones; personal data inside a secret is part of it.
+        if (f.rule == rules::GENERIC_RULE && overlaps(&specific))
+            || (f.kind == FindingKind::Pii && overlaps(&secrets))
+        {
+            return false;
+        }
+        seen.insert((f.start, f.end, f.kind))
+    });
+}
+
+fn window(text: &[u8], start: usize, end: usize, w: Window) -> (usize, usize) {
+    match w {
+        Window::Line => {
+            let lo = start.saturating_sub(LINE_BEFORE);
+            let ws = memchr::memrchr(b'\n', &text[lo..start]).map_or(lo, |i| lo + i + 1);
+            let hi = (end + LINE_AFTER).min(text.len());
+            // The anchor's line and the two after it (`<name>`, value, `</name>`).
+            let mut we = end;
+            for _ in 0..3 {
+                match memchr::memchr(b'\n', &text[we..hi]) {
+                    Some(i) => we += i + 1,
+                    None => {
+                        we = hi;
+                        break;
+                    }
+                }
+            }
+            let we = if we > end && we < hi { we - 1 } else { we };
+            (ws, we)
+        }
+        Window::Lines { before, after } => {
+            (start.saturating_sub(before), (end + after).min(text.len()))
+        }
+    }
+}
+
+fn build_prefilters(specs: &[RuleSpec]) -> Result<Vec<Prefilter>, ScanError> {
+    let mut out = Vec::new();
+    for ci in [false, true] {
+        // Distinct anchors (lowercased when case-insensitive), each with the rules it wakes.
+        let mut anchors: Vec<(String, Vec<u16>)> = Vec::new();
+        for (ri, s) in specs.iter().enumerate() {
+            if s.anchors_ci != ci {
+                continue;
+            }
+            for a in &s.anchors {
+                let key = if ci {
+                    a.to_ascii_lowercase()
+                } else {
+                    a.to_string()
+                };
+                match anchors.iter_mut().find(|(k, _)| *k == key) {
+                    Some((_, rs)) => {
+                        if !rs.contains(&(ri as u16)) {
+                            rs.push(ri as u16);
+                        }
+                    }
+                    None => anchors.push((key, vec![ri as u16])),
+                }
+            }
+        }
+        for chunk in anchors.chunks(PATTERNS_PER_AUTOMATON) {
+            let automaton = AhoCorasickBuilder::new()
+                .match_kind(MatchKind::Standard)
+                .ascii_case_insensitive(ci)
+                .build(chunk.iter().map(|(k, _)| k.as_bytes()))
+                .map_err(|e| ScanError::Compile {
+                    rule: "prefilter".into(),
+                    message: e.to_string(),
+                })?;
+            out.push(Prefilter {
+                automaton,
+                rules_of_pattern: chunk.iter().map(|(_, r)| r.clone()).collect(),
+            });
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn scan(text: &str) -> Vec<Finding> {
+        Scanner::with_defaults()
+            .expect("scanner")
+            .scan(text.as_bytes())
+    }
+
+    fn rules_of(text: &str) -> Vec<String> {
+        scan(text).into_iter().map(|f| f.rule).collect()
+    }
+
+    #[test]
+    fn every_rule_compiles_and_there_are_enough() {
+        let s = Scanner::with_defaults().expect("scanner");
+        assert!(s.secret_rule_count() >= 150, "{}", s.secret_rule_count());
+        let ids = rule_ids();
+        let mut dedup = ids.clone();
+        dedup.sort();
+        dedup.dedup();
+        assert_eq!(ids.len(), dedup.len(), "rule ids must be unique");
+    }
+
+    #[test]
+    fn finds_prefixed_tokens() {
+        let gh = github_token_with_checksum("ghp_", "zQWBuTSOoRi4A9spHcVY5ncnsDkxkJ");
+        assert_eq!(rules_of(&format!("token: {gh}")), vec!["github-pat"]);
+        assert_eq!(
+            rules_of("export AWS_ACCESS_KEY_ID=AKIALALEMEL33243OLIB"),
+            vec!["aws-access-key-id"]
+        );
+        assert!(
+            rules_of("xoxb-781236542736-2364535789652-GkwFDQoHqzXDVsC6GzqYUypD")
+                .contains(&"slack-bot-token".to_string())
+        );
+    }
+
+    #[test]
+    fn github_token_with_a_bad_checksum_is_not_a_github_token() {
+        let gh = github_token_with_checksum("ghp_", "zQWBuTSOoRi4A9spHcVY5ncnsDkxkJ");
+        let bad = format!("{}AAAAAA", &gh[..34]);
+        assert!(!rules_of(&format!("see {bad} here")).contains(&"github-pat".to_string()));
+    }
+
+    #[test]
+    fn examples_and_placeholders_are_ignored() {
+        assert!(scan("aws_access_key: AKIAIOSFODNN7EXAMPLE").is_empty());
+        assert!(scan("password = \"${DB_PASSWORD}\"").is_empty());
+        assert!(scan("password = os.environ['DB_PASSWORD']").is_empty());
+        assert!(scan("token = ghp_xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx").is_empty());
+    }
+
+    #[test]
+    fn generic_assignment_with_entropy() {
+        let f = scan("db_password = \"h0pk1ns~21sZq\"");
+        assert_eq!(f.len(), 1);
+        assert_eq!(f[0].rule, "generic-secret");
+        assert!(!f[0].preview.contains("pk1ns"));
+    }
+
+    #[test]
+    fn private_keys_but_not_public_keys() {
+        let key = "-----BEGIN RSA PRIVATE KEY-----\nMIIEpQIBAAKCAQEAn6/O8li+SX4m98LLYt/PKSzEmQ++ZBD7Loh9P13f4yQ92EF3\nyxR5MsXFu9PRsrYQA7/4UTPHiC4y2sAVCBg4C2yyBpUEtMQjyCESi6Y=\n-----END RSA PRIVATE KEY-----";
+        let f = scan(key);
+        assert_eq!(f.len(), 1);
+        assert_eq!((f[0].start, f[0].end), (0, key.len()));
+        let public = "-----BEGIN PUBLIC KEY-----\nMIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8AMIIBCgKCAQEAn6/O8li+SX4m98LLYt/PKSzEmQ\n-----END PUBLIC KEY-----";
+        assert!(scan(public).is_empty());
+    }
+
+    #[test]
+    fn jwt_must_have_a_json_header() {
+        let jwt = "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiIxMjM0NTY3ODkwIiwibmFtZSI6IkpvaG4ifQ.SflKxwRJSMeKKF2QT4fwpMeJf36POk6yJV_adQssw5c";
+        assert_eq!(rules_of(&format!("Authorization = {jwt}"))[0], "jwt");
+    }
+
+    #[test]
+    fn credentials_in_urls() {
+        assert_eq!(
+            rules_of("DATABASE_URL=postgres://app:Xk9#mQ2vLp@db.internal:5432/app"),
+            vec!["url-credentials"]
+        );
+        assert!(scan("see postgres://user:password@localhost/db").is_empty());
+    }
+
+    #[test]
+    fn verdicts_follow_thresholds() {
+        let s = Scanner::with_defaults().expect("scanner");
+        assert_eq!(s.verdict(&[]), Verdict::Allow);
+        let f = s.scan(b"key AKIALALEMEL33243OLIB");
+        assert_eq!(s.verdict(&f), Verdict::Block);
+    }
+
+    #[test]
+    fn detectors_parse() {
+        assert_eq!(Detectors::parse("secrets").map(|d| d.pii), Ok(false));
+        assert!(Detectors::parse("secrets,bogus").is_err());
+        assert!(Detectors::parse("").is_err());
+    }
+
+    #[test]
+    fn hostile_bytes_do_not_panic() {
+        let s = Scanner::with_defaults().expect("scanner");
+        let mut junk = vec![0xffu8, 0xfe, b'a', b'k', b'e', b'y', b'=', 0xc3];
+        junk.extend(std::iter::repeat_n(b'A', 10_000));
+        junk.extend_from_slice(b"\0password=\xe2\x82");
+        let _ = s.scan(&junk);
+        let _ = s.scan(b"");
+        let _ = s.scan("κλειδί=πολύ-μυστικό-λέξη-1234 ✓".as_bytes());
+    }
+}

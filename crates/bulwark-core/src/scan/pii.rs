@@ -1,0 +1,633 @@
+//! Personal-data detectors: e-mail addresses, phone numbers, payment cards, IBANs, IP addresses and
+//! US social security numbers.
+//!
+//! Each detector has its own cheap anchor instead of a regex over the whole input: `@` for e-mail,
+//! runs of digits for numbers, two capitals and two digits for IBANs, `:` for IPv6. Candidates are then
+//! validated with the format's own rules (Luhn and issuer ranges, mod-97 and country lengths, SSN
+//! area/group/serial ranges, address parsing).
+
+use crate::config::PiiConfig;
+use crate::finding::{Finding, FindingKind, Severity, preview};
+
+/// Every PII rule: id, severity, description.
+pub const PII_RULES: &[(&str, Severity, &str)] = &[
+    ("email", Severity::Low, "E-mail address"),
+    ("phone", Severity::Low, "Phone number"),
+    ("credit-card", Severity::High, "Payment card number"),
+    (
+        "iban",
+        Severity::Medium,
+        "International bank account number",
+    ),
+    ("ipv4", Severity::Low, "IPv4 address"),
+    ("ipv6", Severity::Low, "IPv6 address"),
+    ("us-ssn", Severity::High, "US social security number"),
+];
+
+/// The compiled set of enabled PII detectors.
+#[derive(Debug, Clone)]
+pub(crate) struct PiiDetector {
+    email: bool,
+    phone: bool,
+    card: bool,
+    iban: bool,
+    ip: bool,
+    ssn: bool,
+}
+
+fn on(cfg: &PiiConfig, flag: bool, id: &str, disabled: &[String]) -> bool {
+    cfg.enabled && flag && !disabled.iter().any(|d| d == id)
+}
+
+impl PiiDetector {
+    pub(crate) fn new(cfg: &PiiConfig, disabled: &[String]) -> Self {
+        PiiDetector {
+            email: on(cfg, cfg.email, "email", disabled),
+            phone: on(cfg, cfg.phone, "phone", disabled),
+            card: on(cfg, cfg.credit_card, "credit-card", disabled),
+            iban: on(cfg, cfg.iban, "iban", disabled),
+            ip: on(cfg, cfg.ip_address, "ipv4", disabled),
+            ssn: on(cfg, cfg.us_ssn, "us-ssn", disabled),
+        }
+    }
+
+    pub(crate) fn scan(&self, text: &[u8], out: &mut Vec<Finding>) {
+        if self.email {
+            scan_emails(text, out);
+        }
+        if self.phone || self.card || self.ssn || self.ip {
+            self.scan_numbers(text, out);
+        }
+        if self.iban {
+            scan_ibans(text, out);
+        }
+        if self.ip {
+            scan_ipv6(text, out);
+        }
+    }
+
+    fn scan_numbers(&self, text: &[u8], out: &mut Vec<Finding>) {
+        let n = text.len();
+        let mut i = 0;
+        while i < n {
+            let b = text[i];
+            let starts = b.is_ascii_digit()
+                || ((b == b'+' || b == b'(') && i + 1 < n && text[i + 1].is_ascii_digit());
+            if !starts || (i > 0 && is_word(text[i - 1])) {
+                i += 1;
+                continue;
+            }
+            let end = number_run_end(text, i);
+            // A number glued to letters (`abc123`, `123abc`) is an identifier, not a number.
+            if end < n && is_word(text[end]) {
+                i = skip_word(text, end);
+                continue;
+            }
+            self.classify_number(text, i, end, out);
+            i = end.max(i + 1);
+        }
+    }
+
+    fn classify_number(&self, text: &[u8], start: usize, end: usize, out: &mut Vec<Finding>) {
+        let span = &text[start..end];
+        let digits: Vec<u8> = span
+            .iter()
+            .filter(|b| b.is_ascii_digit())
+            .copied()
+            .collect();
+        let seps: Vec<u8> = span
+            .iter()
+            .filter(|b| !b.is_ascii_digit())
+            .copied()
+            .collect();
+        if self.ip && is_ipv4(span) {
+            push(out, "ipv4", start, end, text);
+            return;
+        }
+        if seps.contains(&b'.') && !seps.iter().all(|&s| s == b'.') {
+            // mixed dots and other separators: a version or a date, not one of ours
+        }
+        if self.card && is_card(span, &digits) {
+            push(out, "credit-card", start, end, text);
+            return;
+        }
+        if self.ssn && is_ssn(span, &digits) {
+            push(out, "us-ssn", start, end, text);
+            return;
+        }
+        if self.phone && is_phone(span, &digits) {
+            push(out, "phone", start, end, text);
+        }
+    }
+}
+
+fn is_word(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b == b'_'
+}
+
+fn skip_word(text: &[u8], mut i: usize) -> usize {
+    while i < text.len() && (is_word(text[i]) || text[i] == b'.') {
+        i += 1;
+    }
+    i
+}
+
+/// The end of a run of digits joined by single separators (`-`, `.`, ` `, `/`) and phone punctuation.
+fn number_run_end(text: &[u8], start: usize) -> usize {
+    let n = text.len();
+    let mut i = start;
+    let mut last_digit_end = start;
+    let mut groups = 0;
+    if text[i] == b'+' {
+        i += 1;
+    }
+    while i < n && groups < 12 {
+        if text[i] == b'(' {
+            i += 1;
+        }
+        let g = i;
+        while i < n && text[i].is_ascii_digit() && i - g < 20 {
+            i += 1;
+        }
+        if i == g {
+            break;
+        }
+        groups += 1;
+        last_digit_end = i;
+        if i < n && text[i] == b')' {
+            i += 1;
+            if i < n && text[i] == b' ' {
+                i += 1;
+            }
+            continue;
+        }
+        // one separator, followed by a digit or an opening parenthesis
+        if i + 1 < n
+            && matches!(text[i], b'-' | b'.' | b' ' | b'/')
+            && (text[i + 1].is_ascii_digit() || text[i + 1] == b'(')
+        {
+            i += 1;
+            continue;
+        }
+        break;
+    }
+    last_digit_end
+}
+
+fn push(out: &mut Vec<Finding>, rule: &'static str, start: usize, end: usize, text: &[u8]) {
+    let Some(&(_, severity, desc)) = PII_RULES.iter().find(|r| r.0 == rule) else {
+        return;
+    };
+    out.push(Finding {
+        kind: FindingKind::Pii,
+        rule: rule.to_string(),
+        severity,
+        start,
+        end,
+        line: None,
+        column: None,
+        message: desc.to_string(),
+        preview: preview(&text[start..end]),
+    });
+}
+
+fn is_ipv4(span: &[u8]) -> bool {
+    let parts: Vec<&[u8]> = span.split(|&b| b == b'.').collect();
+    parts.len() == 4
+        && parts.iter().all(|p| {
+            !p.is_empty()
+                && p.len() <= 3
+                && p.iter().all(u8::is_ascii_digit)
+                && !(p.len() > 1 && p[0] == b'0')
+                && std::str::from_utf8(p)
+                    .ok()
+                    .and_then(|s| s.parse::<u16>().ok())
+                    .is_some_and(|v| v <= 255)
+        })
+}
+
+/// Luhn checksum over ASCII digits.
+pub(crate) fn luhn(digits: &[u8]) -> bool {
+    let mut sum = 0u32;
+    for (i, d) in digits.iter().rev().enumerate() {
+        let mut v = u32::from(d - b'0');
+        if i % 2 == 1 {
+            v *= 2;
+            if v > 9 {
+                v -= 9;
+            }
+        }
+        sum += v;
+    }
+    sum % 10 == 0
+}
+
+fn prefix_num(digits: &[u8], n: usize) -> u32 {
+    digits[..n.min(digits.len())]
+        .iter()
+        .fold(0, |acc, d| acc * 10 + u32::from(d - b'0'))
+}
+
+/// A payment card: 13 to 19 digits, grouped by spaces or dashes only, a known issuer range, Luhn.
+fn is_card(span: &[u8], digits: &[u8]) -> bool {
+    let len = digits.len();
+    if !(13..=19).contains(&len) || span.iter().any(|b| matches!(b, b'.' | b'/' | b'(' | b'+')) {
+        return false;
+    }
+    if digits.iter().all(|&d| d == digits[0]) {
+        return false;
+    }
+    let p1 = prefix_num(digits, 1);
+    let p2 = prefix_num(digits, 2);
+    let p3 = prefix_num(digits, 3);
+    let p4 = prefix_num(digits, 4);
+    let issuer = match p1 {
+        4 => matches!(len, 13 | 16 | 19), // Visa
+        5 => (51..=55).contains(&p2) && len == 16 || (p2 == 50 || (56..=59).contains(&p2)), // Mastercard, Maestro
+        2 => (2221..=2720).contains(&p4) && len == 16, // Mastercard 2-series
+        3 => {
+            ((p2 == 34 || p2 == 37) && len == 15)                                // Amex
+                || ((300..=305).contains(&p3) || p2 == 36 || p2 == 38 || p2 == 39) && (14..=19).contains(&len) // Diners
+                || (3528..=3589).contains(&p4) && (16..=19).contains(&len) // JCB
+        }
+        6 => {
+            p4 == 6011 || p2 == 65 || (644..=649).contains(&p3) || p2 == 62 || (p2 >= 60) // Discover, UnionPay, Maestro
+        }
+        1 => len == 15, // UATP
+        _ => false,
+    };
+    issuer && luhn(digits)
+}
+
+/// A US SSN: `AAA-GG-SSSS` with one consistent separator (`-`, space or `.`); area not 000, 666 or
+/// 900-999; group not 00; serial not 0000; the advertising numbers 078-05-1120 and 219-09-9999 excluded.
+fn is_ssn(span: &[u8], digits: &[u8]) -> bool {
+    if digits.len() != 9 || span.len() != 11 {
+        return false;
+    }
+    let sep = span[3];
+    if !matches!(sep, b'-' | b' ' | b'.') || span[6] != sep {
+        return false;
+    }
+    let area = prefix_num(digits, 3);
+    let group = prefix_num(&digits[3..], 2);
+    let serial = prefix_num(&digits[5..], 4);
+    if area == 0 || area == 666 || area >= 900 || group == 0 || serial == 0 {
+        return false;
+    }
+    let s = &digits[..];
+    s != b"078051120" && s != b"219099999"
+}
+
+/// A phone number: E.164 (`+` and 8 to 15 digits, first digit 1-9), or a national form of 10 to 11
+/// digits written with phone punctuation (`(415) 555-0132`, `415-555-0132`, `415.555.0132`).
+fn is_phone(span: &[u8], digits: &[u8]) -> bool {
+    let len = digits.len();
+    if span.first() == Some(&b'+') {
+        return (8..=15).contains(&len) && digits[0] != b'0';
+    }
+    let has_paren = span.contains(&b'(');
+    let groups: Vec<usize> = span
+        .split(|b| !b.is_ascii_digit())
+        .filter(|g| !g.is_empty())
+        .map(<[u8]>::len)
+        .collect();
+    if span.contains(&b'/') || groups.len() < 2 {
+        return false;
+    }
+    // Dates and times are not phones: 2024-01-31, 31.01.2024.
+    if groups.len() == 3 && (groups[0] == 4 || groups[2] == 4) && groups.iter().sum::<usize>() == 8
+    {
+        return false;
+    }
+    if !(10..=11).contains(&len) && !(len == 9 && digits[0] == b'0' && groups.len() == 2) {
+        return false;
+    }
+    let seps: Vec<u8> = span
+        .iter()
+        .filter(|b| matches!(b, b'-' | b'.' | b' '))
+        .copied()
+        .collect();
+    let consistent = seps.windows(2).all(|w| w[0] == w[1]) || has_paren;
+    consistent
+        && groups
+            .iter()
+            .all(|&g| (2..=4).contains(&g) || (g == 1 && len == 11 && groups[0] == 1))
+        && !(span.contains(&b'.') && groups.len() == 4 && groups.iter().all(|&g| g <= 3))
+}
+
+/// Characters of an e-mail local part.
+fn is_local(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'%' | b'+' | b'-' | b'\'')
+}
+
+fn scan_emails(text: &[u8], out: &mut Vec<Finding>) {
+    let mut last_end = 0;
+    for at in memchr::memchr_iter(b'@', text) {
+        if at < last_end {
+            continue;
+        }
+        let mut s = at;
+        while s > 0 && at - s < 64 && is_local(text[s - 1]) {
+            s -= 1;
+        }
+        while s < at && matches!(text[s], b'.' | b'\'' | b'-' | b'+') {
+            s += 1;
+        }
+        if s == at || text[at - 1] == b'.' {
+            continue;
+        }
+        let mut e = at + 1;
+        while e < text.len()
+            && e - at < 255
+            && (text[e].is_ascii_alphanumeric() || matches!(text[e], b'.' | b'-'))
+        {
+            e += 1;
+        }
+        while e > at + 1 && matches!(text[e - 1], b'.' | b'-') {
+            e -= 1;
+        }
+        let domain = &text[at + 1..e];
+        if !valid_domain(domain) {
+            continue;
+        }
+        push(out, "email", s, e, text);
+        last_end = e;
+    }
+}
+
+fn valid_domain(d: &[u8]) -> bool {
+    let labels: Vec<&[u8]> = d.split(|&b| b == b'.').collect();
+    if labels.len() < 2 {
+        return false;
+    }
+    if labels
+        .iter()
+        .any(|l| l.is_empty() || l.len() > 63 || l[0] == b'-' || l[l.len() - 1] == b'-')
+    {
+        return false;
+    }
+    let tld = labels[labels.len() - 1];
+    (tld.len() >= 2 && tld.iter().all(u8::is_ascii_alphabetic)) || tld.starts_with(b"xn--")
+}
+
+/// IBAN lengths by country (ISO 13616 registry).
+const IBAN_LENGTHS: &[(&[u8; 2], usize)] = &[
+    (b"AD", 24),
+    (b"AE", 23),
+    (b"AL", 28),
+    (b"AT", 20),
+    (b"AZ", 28),
+    (b"BA", 20),
+    (b"BE", 16),
+    (b"BG", 22),
+    (b"BH", 22),
+    (b"BI", 27),
+    (b"BR", 29),
+    (b"BY", 28),
+    (b"CH", 21),
+    (b"CR", 22),
+    (b"CY", 28),
+    (b"CZ", 24),
+    (b"DE", 22),
+    (b"DJ", 27),
+    (b"DK", 18),
+    (b"DO", 28),
+    (b"EE", 20),
+    (b"EG", 29),
+    (b"ES", 24),
+    (b"FI", 18),
+    (b"FK", 18),
+    (b"FO", 18),
+    (b"FR", 27),
+    (b"GB", 22),
+    (b"GE", 22),
+    (b"GI", 23),
+    (b"GL", 18),
+    (b"GR", 27),
+    (b"GT", 28),
+    (b"HR", 21),
+    (b"HU", 28),
+    (b"IE", 22),
+    (b"IL", 23),
+    (b"IQ", 23),
+    (b"IS", 26),
+    (b"IT", 27),
+    (b"JO", 30),
+    (b"KW", 30),
+    (b"KZ", 20),
+    (b"LB", 28),
+    (b"LC", 32),
+    (b"LI", 21),
+    (b"LT", 20),
+    (b"LU", 20),
+    (b"LV", 21),
+    (b"LY", 25),
+    (b"MC", 27),
+    (b"MD", 24),
+    (b"ME", 22),
+    (b"MK", 19),
+    (b"MN", 20),
+    (b"MR", 27),
+    (b"MT", 31),
+    (b"MU", 30),
+    (b"NI", 28),
+    (b"NL", 18),
+    (b"NO", 15),
+    (b"OM", 23),
+    (b"PK", 24),
+    (b"PL", 28),
+    (b"PS", 29),
+    (b"PT", 25),
+    (b"QA", 29),
+    (b"RO", 24),
+    (b"RS", 22),
+    (b"RU", 33),
+    (b"SA", 24),
+    (b"SC", 31),
+    (b"SD", 18),
+    (b"SE", 24),
+    (b"SI", 19),
+    (b"SK", 24),
+    (b"SM", 27),
+    (b"SO", 23),
+    (b"ST", 25),
+    (b"SV", 28),
+    (b"TL", 23),
+    (b"TN", 24),
+    (b"TR", 26),
+    (b"UA", 29),
+    (b"VA", 22),
+    (b"VG", 24),
+    (b"XK", 20),
+    (b"YE", 30),
+];
+
+fn scan_ibans(text: &[u8], out: &mut Vec<Finding>) {
+    let n = text.len();
+    let mut i = 0;
+    while i + 4 <= n {
+        let c = &text[i..i + 4];
+        if !(c[0].is_ascii_uppercase()
+            && c[1].is_ascii_uppercase()
+            && c[2].is_ascii_digit()
+            && c[3].is_ascii_digit())
+            || (i > 0 && is_word(text[i - 1]))
+        {
+            i += 1;
+            continue;
+        }
+        let Some(&(_, want)) = IBAN_LENGTHS.iter().find(|(cc, _)| cc[..] == c[..2]) else {
+            i += 1;
+            continue;
+        };
+        // Collect characters, allowing single spaces between groups of four.
+        let mut chars = Vec::with_capacity(want);
+        let mut j = i;
+        while j < n && chars.len() < want {
+            let b = text[j];
+            if b.is_ascii_digit() || b.is_ascii_uppercase() {
+                chars.push(b);
+                j += 1;
+            } else if b == b' '
+                && chars.len() % 4 == 0
+                && j + 1 < n
+                && text[j + 1].is_ascii_alphanumeric()
+            {
+                j += 1;
+            } else {
+                break;
+            }
+        }
+        let boundary = j >= n || !text[j].is_ascii_alphanumeric();
+        if chars.len() == want && boundary && iban_mod97(&chars) {
+            push(out, "iban", i, j, text);
+            i = j;
+        } else {
+            i += 1;
+        }
+    }
+}
+
+/// ISO 7064 mod 97-10 over the rearranged IBAN.
+fn iban_mod97(iban: &[u8]) -> bool {
+    let mut rem: u32 = 0;
+    for &b in iban[4..].iter().chain(&iban[..4]) {
+        if b.is_ascii_digit() {
+            rem = (rem * 10 + u32::from(b - b'0')) % 97;
+        } else {
+            let v = u32::from(b - b'A') + 10;
+            rem = (rem * 100 + v) % 97;
+        }
+    }
+    rem == 1
+}
+
+fn scan_ipv6(text: &[u8], out: &mut Vec<Finding>) {
+    let n = text.len();
+    let mut last_end = 0;
+    for c in memchr::memchr_iter(b':', text) {
+        if c < last_end {
+            continue;
+        }
+        let is_v6 = |b: u8| b.is_ascii_hexdigit() || b == b':' || b == b'.';
+        let mut s = c;
+        while s > 0 && c - s < 45 && is_v6(text[s - 1]) {
+            s -= 1;
+        }
+        if s > 0 && (text[s - 1].is_ascii_alphanumeric() || text[s - 1] == b'_') {
+            last_end = c + 1;
+            continue;
+        }
+        let mut e = c;
+        while e < n && e - s < 45 && is_v6(text[e]) {
+            e += 1;
+        }
+        while e > c && text[e - 1] == b'.' {
+            e -= 1;
+        }
+        last_end = e.max(c + 1);
+        if e < n && (text[e].is_ascii_alphanumeric() || text[e] == b'_') {
+            continue;
+        }
+        let cand = &text[s..e];
+        let colons = cand.iter().filter(|&&b| b == b':').count();
+        let groups = cand.split(|&b| b == b':').filter(|g| !g.is_empty()).count();
+        if colons < 2 || groups < 3 || !cand.iter().any(u8::is_ascii_digit) {
+            continue;
+        }
+        if std::str::from_utf8(cand)
+            .ok()
+            .and_then(|s| s.parse::<std::net::Ipv6Addr>().ok())
+            .is_some()
+        {
+            push(out, "ipv6", s, e, text);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::PiiConfig;
+
+    fn rules(text: &str) -> Vec<(String, String)> {
+        let d = PiiDetector::new(&PiiConfig::default(), &[]);
+        let mut out = Vec::new();
+        d.scan(text.as_bytes(), &mut out);
+        out.into_iter()
+            .map(|f| (f.rule, text[f.start..f.end].to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn emails() {
+        assert_eq!(
+            rules("write to info@presidio.site."),
+            vec![("email".into(), "info@presidio.site".into())]
+        );
+        assert!(rules("not an address: a@b, user@localhost").is_empty());
+    }
+
+    #[test]
+    fn cards_need_luhn_and_issuer() {
+        assert_eq!(rules("4012888888881881")[0].0, "credit-card");
+        assert_eq!(rules("4012-8888-8888-1881")[0].0, "credit-card");
+        assert!(
+            rules("4012888888881882")
+                .iter()
+                .all(|r| r.0 != "credit-card")
+        );
+    }
+
+    #[test]
+    fn ssn_ranges() {
+        assert_eq!(rules("078-05-1123")[0].0, "us-ssn");
+        assert!(rules("666-05-1123").is_empty());
+        assert!(rules("078-05-1120").is_empty());
+    }
+
+    #[test]
+    fn phones() {
+        let r =
+            rules("My US number is (415) 555-0132, and my international one is +1 415 555 0132");
+        assert_eq!(r.len(), 2, "{r:?}");
+        assert_eq!(r[0].1, "(415) 555-0132");
+        assert!(rules("on 2024-01-31 at 12:30").is_empty());
+    }
+
+    #[test]
+    fn ibans_need_mod97() {
+        assert_eq!(rules("AL47 2121 1009 0000 0002 3569 8741")[0].0, "iban");
+        assert_eq!(rules("AL47212110090000000235698741")[0].0, "iban");
+        assert!(rules("AL47 212A 1009 0000 0002 3569 8741").is_empty());
+    }
+
+    #[test]
+    fn ips() {
+        assert_eq!(rules("host 192.168.0.1 up")[0].0, "ipv4");
+        assert!(rules("my ip: 192.168.0").is_empty());
+        assert_eq!(rules("addr 684D:1111:222:3333:4444:5555:6:77")[0].0, "ipv6");
+        assert!(rules("use std::io::Write; at 12:30:45").is_empty());
+    }
+}

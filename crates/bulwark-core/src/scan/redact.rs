@@ -1,0 +1,503 @@
+//! Redaction: replace what the scanner finds, in whole texts, in streams, in `Write`rs and in
+//! `tracing` output.
+//!
+//! Guarantees: every finding is replaced; overlapping findings are merged into one replacement;
+//! output is valid UTF-8 (invalid input bytes become U+FFFD); a secret that straddles a chunk
+//! boundary of a stream is still replaced, because each chunk keeps a tail of [`STREAM_TAIL`] bytes
+//! for the next scan.
+
+use std::io::{self, Write};
+
+use hmac::{KeyInit, Mac};
+use secrecy::{ExposeSecret, SecretSlice};
+
+use super::{Detectors, Scanner};
+use crate::config::{Operator, RedactConfig};
+use crate::finding::{Finding, FindingKind};
+
+/// What went wrong building a redactor.
+#[derive(Debug, thiserror::Error)]
+pub enum RedactError {
+    /// The pseudonym operator is configured but its key is missing or too short.
+    #[error(
+        "the pseudonym operator needs a key of at least 16 bytes in the environment variable {var} (set by redact.pseudonym_key_env); {problem}"
+    )]
+    PseudonymKey {
+        /// The variable name.
+        var: String,
+        /// What is wrong with it.
+        problem: &'static str,
+    },
+}
+
+/// The result of redacting a text.
+#[derive(Debug, Clone)]
+pub struct Redacted {
+    /// The text with every finding replaced.
+    pub text: String,
+    /// What was replaced, with spans in the original text.
+    pub findings: Vec<Finding>,
+}
+
+/// Replaces findings according to `[redact]`. Cheap to clone; safe to share.
+#[derive(Clone)]
+pub struct Redactor {
+    scanner: Scanner,
+    detectors: Detectors,
+    cfg: RedactConfig,
+    key: Option<std::sync::Arc<SecretSlice<u8>>>,
+}
+
+impl std::fmt::Debug for Redactor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Redactor")
+            .field("cfg", &self.cfg)
+            .field("key", &self.key.as_ref().map(|_| "[REDACTED]"))
+            .finish_non_exhaustive()
+    }
+}
+
+impl Redactor {
+    /// Build a redactor. `env` looks up environment variables (the pseudonym key); the key is only
+    /// required when some operator is `pseudonym`.
+    pub fn new(
+        scanner: Scanner,
+        cfg: &RedactConfig,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Self, RedactError> {
+        let needs_key = cfg.secret == Operator::Pseudonym
+            || cfg.pii == Operator::Pseudonym
+            || cfg.rules.values().any(|o| *o == Operator::Pseudonym);
+        let key = match env(&cfg.pseudonym_key_env) {
+            Some(k) if k.len() >= 16 => {
+                Some(std::sync::Arc::new(SecretSlice::from(k.into_bytes())))
+            }
+            Some(_) if needs_key => {
+                return Err(RedactError::PseudonymKey {
+                    var: cfg.pseudonym_key_env.clone(),
+                    problem: "it is shorter than 16 bytes",
+                });
+            }
+            None if needs_key => {
+                return Err(RedactError::PseudonymKey {
+                    var: cfg.pseudonym_key_env.clone(),
+                    problem: "it is not set",
+                });
+            }
+            _ => None,
+        };
+        Ok(Redactor {
+            scanner,
+            detectors: Detectors::ALL,
+            cfg: cfg.clone(),
+            key,
+        })
+    }
+
+    /// Restrict redaction to some detector families.
+    pub fn with_detectors(mut self, detectors: Detectors) -> Self {
+        self.detectors = detectors;
+        self
+    }
+
+    /// The scanner this redactor uses.
+    pub fn scanner(&self) -> &Scanner {
+        &self.scanner
+    }
+
+    /// Redact a whole text.
+    pub fn redact(&self, text: &str) -> Redacted {
+        let findings = self.scanner.scan_with(text.as_bytes(), self.detectors);
+        let text = self.apply(text, &findings);
+        Redacted { text, findings }
+    }
+
+    /// Replace `findings` (spans of `text`) in `text`, merging overlaps.
+    pub fn apply(&self, text: &str, findings: &[Finding]) -> String {
+        let mut out = String::with_capacity(text.len());
+        let mut pos = 0;
+        for (start, end, lead) in merge_spans(findings) {
+            let (start, end) = (floor_char(text, start), ceil_char(text, end));
+            if start < pos {
+                continue;
+            }
+            out.push_str(&text[pos..start]);
+            out.push_str(&self.replacement(lead, &text[start..end]));
+            pos = end;
+        }
+        out.push_str(&text[pos..]);
+        out
+    }
+
+    fn operator_for(&self, f: &Finding) -> Operator {
+        if let Some(op) = self.cfg.rules.get(&f.rule) {
+            return *op;
+        }
+        match f.kind {
+            FindingKind::Secret => self.cfg.secret,
+            FindingKind::Pii => self.cfg.pii,
+        }
+    }
+
+    fn replacement(&self, f: &Finding, value: &str) -> String {
+        match self.operator_for(f) {
+            Operator::Placeholder => format!("[REDACTED:{}]", f.rule),
+            Operator::Mask => {
+                let n = value.chars().count();
+                let keep = if n > 2 * self.cfg.mask_keep {
+                    self.cfg.mask_keep
+                } else {
+                    0
+                };
+                let tail: String = value.chars().skip(n - keep).collect();
+                format!("{}{}", "*".repeat(n - keep), tail)
+            }
+            Operator::Pseudonym => match &self.key {
+                Some(key) => {
+                    let Ok(mut mac) =
+                        hmac::Hmac::<sha2::Sha256>::new_from_slice(key.expose_secret())
+                    else {
+                        return format!("[REDACTED:{}]", f.rule);
+                    };
+                    mac.update(value.as_bytes());
+                    let tag = mac.finalize().into_bytes();
+                    let hex: String = tag[..8].iter().map(|b| format!("{b:02x}")).collect();
+                    format!("[{}:{hex}]", f.rule)
+                }
+                // Unreachable through `new`, which demands the key; fail closed all the same.
+                None => format!("[REDACTED:{}]", f.rule),
+            },
+        }
+    }
+}
+
+/// Merge overlapping finding spans; each merged span is represented by its most severe finding.
+fn merge_spans(findings: &[Finding]) -> Vec<(usize, usize, &Finding)> {
+    let mut sorted: Vec<&Finding> = findings.iter().collect();
+    sorted.sort_by_key(|f| (f.start, std::cmp::Reverse(f.end)));
+    let mut out: Vec<(usize, usize, &Finding)> = Vec::new();
+    for f in sorted {
+        match out.last_mut() {
+            Some((_, e, lead)) if f.start < *e => {
+                *e = (*e).max(f.end);
+                if f.severity > lead.severity {
+                    *lead = f;
+                }
+            }
+            _ => out.push((f.start, f.end, f)),
+        }
+    }
+    out
+}
+
+fn floor_char(s: &str, mut i: usize) -> usize {
+    i = i.min(s.len());
+    while !s.is_char_boundary(i) {
+        i -= 1;
+    }
+    i
+}
+
+fn ceil_char(s: &str, mut i: usize) -> usize {
+    i = i.min(s.len());
+    while !s.is_char_boundary(i) {
+        i += 1;
+    }
+    i
+}
+
+/// Bytes kept back from each chunk for the next scan: the longest match a stream promises to catch
+/// across a chunk boundary (private-key blocks included).
+pub const STREAM_TAIL: usize = 32 * 1024;
+
+/// Redacts a byte stream chunk by chunk with bounded memory (about `chunk + STREAM_TAIL` bytes).
+pub struct StreamRedactor {
+    redactor: Redactor,
+    /// Decoded text not yet emitted.
+    pending: String,
+    /// Undecoded bytes: an incomplete UTF-8 sequence at the end of the last chunk.
+    partial: Vec<u8>,
+    /// Offset of `pending[0]` in the decoded stream.
+    offset: usize,
+    findings: Vec<Finding>,
+    keep_findings: bool,
+}
+
+impl StreamRedactor {
+    /// A stream redactor. With `keep_findings`, every finding (spans relative to the whole decoded
+    /// stream) is kept for [`StreamRedactor::findings`].
+    pub fn new(redactor: Redactor, keep_findings: bool) -> Self {
+        StreamRedactor {
+            redactor,
+            pending: String::new(),
+            partial: Vec::new(),
+            offset: 0,
+            findings: Vec::new(),
+            keep_findings,
+        }
+    }
+
+    /// Feed bytes; returns redacted text that is now safe to emit.
+    pub fn push(&mut self, bytes: &[u8]) -> String {
+        self.decode(bytes);
+        if self.pending.len() <= 2 * STREAM_TAIL {
+            return String::new();
+        }
+        self.emit(false)
+    }
+
+    /// The end of the stream: returns the rest, redacted.
+    pub fn finish(&mut self) -> String {
+        if !self.partial.is_empty() {
+            let rest = std::mem::take(&mut self.partial);
+            self.pending.push_str(&String::from_utf8_lossy(&rest));
+        }
+        self.emit(true)
+    }
+
+    /// Findings so far (when built with `keep_findings`).
+    pub fn findings(&self) -> &[Finding] {
+        &self.findings
+    }
+
+    fn decode(&mut self, bytes: &[u8]) {
+        let mut buf = std::mem::take(&mut self.partial);
+        buf.extend_from_slice(bytes);
+        let mut rest: &[u8] = &buf;
+        loop {
+            match std::str::from_utf8(rest) {
+                Ok(s) => {
+                    self.pending.push_str(s);
+                    break;
+                }
+                Err(e) => {
+                    let good = e.valid_up_to();
+                    self.pending
+                        .push_str(std::str::from_utf8(&rest[..good]).unwrap_or_default());
+                    match e.error_len() {
+                        Some(bad) => {
+                            self.pending.push('\u{FFFD}');
+                            rest = &rest[good + bad..];
+                        }
+                        None => {
+                            self.partial = rest[good..].to_vec();
+                            break;
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    fn emit(&mut self, all: bool) -> String {
+        let text = std::mem::take(&mut self.pending);
+        let findings = self
+            .redactor
+            .scanner
+            .scan_with(text.as_bytes(), self.redactor.detectors);
+        let mut cut = if all {
+            text.len()
+        } else {
+            let limit = text.len() - STREAM_TAIL;
+            // Prefer to cut after a newline so the next scan sees whole lines.
+            let lo = limit.saturating_sub(STREAM_TAIL / 2);
+            match memchr::memrchr(b'\n', &text.as_bytes()[lo..limit]) {
+                Some(i) => lo + i + 1,
+                None => floor_char(&text, limit),
+            }
+        };
+        // Never cut through a finding: emit only up to the start of one that crosses the cut.
+        while let Some(f) = findings.iter().find(|f| f.start < cut && f.end > cut) {
+            cut = floor_char(&text, f.start);
+        }
+        let emitted: Vec<Finding> = findings.into_iter().filter(|f| f.end <= cut).collect();
+        let out = self.redactor.apply(&text[..cut], &emitted);
+        if self.keep_findings {
+            self.findings.extend(emitted.into_iter().map(|mut f| {
+                f.start += self.offset;
+                f.end += self.offset;
+                f
+            }));
+        }
+        self.offset += cut;
+        self.pending = text[cut..].to_string();
+        out
+    }
+}
+
+/// A `Write` wrapper that redacts everything written through it before it reaches `inner`.
+///
+/// Output is held back until a newline (or until the buffer grows past a bound), so a secret split
+/// across `write` calls on one line is still caught. Dropping or flushing the writer emits the rest.
+pub struct RedactingWriter<W: Write> {
+    inner: W,
+    stream: StreamRedactor,
+    line: Vec<u8>,
+}
+
+impl<W: Write> RedactingWriter<W> {
+    /// Wrap `inner`.
+    pub fn new(redactor: Redactor, inner: W) -> Self {
+        RedactingWriter {
+            inner,
+            stream: StreamRedactor::new(redactor, false),
+            line: Vec::new(),
+        }
+    }
+
+    fn drain_lines(&mut self, force: bool) -> io::Result<()> {
+        let upto = if force {
+            self.line.len()
+        } else {
+            match memchr::memrchr(b'\n', &self.line) {
+                Some(i) => i + 1,
+                None if self.line.len() > 4 * STREAM_TAIL => self.line.len(),
+                None => return Ok(()),
+            }
+        };
+        let chunk: Vec<u8> = self.line.drain(..upto).collect();
+        let mut out = self.stream.push(&chunk);
+        out.push_str(&self.stream.finish());
+        self.inner.write_all(out.as_bytes())
+    }
+}
+
+impl<W: Write> Write for RedactingWriter<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.line.extend_from_slice(buf);
+        self.drain_lines(false)?;
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.drain_lines(true)?;
+        self.inner.flush()
+    }
+}
+
+impl<W: Write> Drop for RedactingWriter<W> {
+    fn drop(&mut self) {
+        let _ = self.flush();
+    }
+}
+
+/// A `tracing_subscriber` writer factory that redacts every log event before it is written.
+///
+/// One line makes an agent's logs safe:
+/// `tracing_subscriber::fmt().with_writer(RedactingMakeWriter::new(redactor, std::io::stderr)).init()`.
+#[derive(Clone)]
+pub struct RedactingMakeWriter<M> {
+    redactor: Redactor,
+    inner: M,
+}
+
+impl<M> RedactingMakeWriter<M> {
+    /// Wrap a `MakeWriter` (a function returning a writer, such as `std::io::stderr`).
+    pub fn new(redactor: Redactor, inner: M) -> Self {
+        RedactingMakeWriter { redactor, inner }
+    }
+}
+
+impl<'a, M> tracing_subscriber::fmt::MakeWriter<'a> for RedactingMakeWriter<M>
+where
+    M: tracing_subscriber::fmt::MakeWriter<'a>,
+{
+    type Writer = RedactingWriter<M::Writer>;
+
+    fn make_writer(&'a self) -> Self::Writer {
+        RedactingWriter::new(self.redactor.clone(), self.inner.make_writer())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::SecurityConfig;
+
+    fn redactor(cfg: &RedactConfig) -> Redactor {
+        let key = |k: &str| (k == "BULWARK_PSEUDONYM_KEY").then(|| "k".repeat(32));
+        Redactor::new(Scanner::with_defaults().expect("scanner"), cfg, &key).expect("redactor")
+    }
+
+    const SECRET: &str = "AKIALALEMEL33243OLIB";
+
+    #[test]
+    fn placeholder_mask_pseudonym() {
+        let text = format!("id={SECRET} mail bob@example.org");
+        let r = redactor(&RedactConfig::default()).redact(&text);
+        assert_eq!(
+            r.text,
+            "id=[REDACTED:aws-access-key-id] mail [REDACTED:email]"
+        );
+        let cfg = RedactConfig {
+            secret: Operator::Mask,
+            pii: Operator::Pseudonym,
+            ..RedactConfig::default()
+        };
+        let r = redactor(&cfg).redact(&text);
+        assert!(
+            r.text.starts_with("id=****************OLIB mail [email:"),
+            "{}",
+            r.text
+        );
+        let again = redactor(&cfg).redact("bob@example.org");
+        let token = &r.text[r.text.find("[email:").unwrap_or(0)..];
+        assert_eq!(again.text, token, "same value, same key: same pseudonym");
+    }
+
+    #[test]
+    fn pseudonym_without_key_is_an_error_naming_the_variable() {
+        let cfg = RedactConfig {
+            pii: Operator::Pseudonym,
+            ..RedactConfig::default()
+        };
+        let err = Redactor::new(Scanner::with_defaults().expect("s"), &cfg, &|_| None)
+            .expect_err("no key");
+        assert!(err.to_string().contains("BULWARK_PSEUDONYM_KEY"));
+    }
+
+    #[test]
+    fn stream_catches_secret_at_every_split_point() {
+        let r = redactor(&SecurityConfig::default().redact);
+        let text = format!(
+            "{}\nkey {SECRET} end\n{}",
+            "a".repeat(70_000),
+            "b".repeat(100)
+        );
+        let expected = r.redact(&text).text;
+        let bytes = text.as_bytes();
+        let pos = text.find(SECRET).unwrap_or(0);
+        for split in pos.saturating_sub(3)..pos + SECRET.len() + 3 {
+            let mut s = StreamRedactor::new(r.clone(), false);
+            let mut out = s.push(&bytes[..split]);
+            out.push_str(&s.push(&bytes[split..]));
+            out.push_str(&s.finish());
+            assert_eq!(out, expected, "split at {split}");
+        }
+    }
+
+    #[test]
+    fn writer_redacts_across_writes() {
+        let r = redactor(&RedactConfig::default());
+        let mut sink = Vec::new();
+        {
+            let mut w = RedactingWriter::new(r, &mut sink);
+            w.write_all(b"token AKIALALEME").ok();
+            w.write_all(b"L33243OLIB done\n").ok();
+        }
+        assert_eq!(
+            String::from_utf8_lossy(&sink),
+            "token [REDACTED:aws-access-key-id] done\n"
+        );
+    }
+
+    #[test]
+    fn invalid_utf8_becomes_replacement_characters() {
+        let r = redactor(&RedactConfig::default());
+        let mut s = StreamRedactor::new(r, false);
+        let mut out = s.push(b"ok \xff\xfe \xe2\x82");
+        out.push_str(&s.push(b"\xac euro"));
+        out.push_str(&s.finish());
+        assert_eq!(out, "ok \u{FFFD}\u{FFFD} \u{20AC} euro");
+    }
+}
