@@ -1,1 +1,117 @@
-fn main() {}
+//! `bulwark`: the command line of the Bulwark guards.
+//!
+//! Exit codes everywhere: 0 clean / allowed / valid, 1 findings / denied, 2 usage, input or
+//! environment error (with a message on stderr that says what to do).
+#![forbid(unsafe_code)]
+
+mod baseline;
+mod config_cmd;
+mod redact_cmd;
+mod report;
+mod scan_cmd;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use bulwark_core::config::{self, ConfigSource, SecurityConfig};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// Bulwark: a security guardian for AI agents.
+#[derive(Parser, Debug)]
+#[command(name = "bulwark", version, about, long_about = None)]
+struct Cli {
+    /// Configuration file (default: $BULWARK_CONFIG, else $BULWARK_HOME/bulwark.toml, else built-in defaults).
+    #[arg(long, global = true, value_name = "FILE")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Find secrets and personal data in files, directories or standard input.
+    Scan(scan_cmd::ScanArgs),
+    /// Write a copy of the input with secrets and personal data replaced.
+    Redact(redact_cmd::RedactArgs),
+    /// Create, check and describe bulwark.toml.
+    #[command(subcommand)]
+    Config(config_cmd::ConfigCommand),
+}
+
+/// Output formats shared by reporting commands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    /// Lines for a person.
+    Text,
+    /// One JSON document.
+    Json,
+    /// SARIF 2.1.0 (for code-scanning dashboards).
+    Sarif,
+}
+
+/// `--format` for commands without SARIF.
+#[derive(Args, Debug, Clone)]
+pub struct TextOrJson {
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = PlainFormat::Text)]
+    pub format: PlainFormat,
+}
+
+/// Text or JSON.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum PlainFormat {
+    /// Lines for a person.
+    Text,
+    /// One JSON document.
+    Json,
+}
+
+/// An error that ends the command with exit code 2.
+#[derive(Debug)]
+pub struct Fatal(pub String);
+
+impl<E: std::fmt::Display> From<E> for Fatal {
+    fn from(e: E) -> Self {
+        Fatal(e.to_string())
+    }
+}
+
+fn env_lookup(name: &str) -> Option<String> {
+    std::env::var(name).ok()
+}
+
+/// Load the configuration the way every command does.
+pub fn load_config(
+    explicit: Option<&std::path::Path>,
+) -> Result<(SecurityConfig, ConfigSource), Fatal> {
+    let source = config::locate(explicit, &env_lookup);
+    let cfg = SecurityConfig::load(&source, &env_lookup).map_err(|e| {
+        Fatal(format!(
+            "{e}\nhint: `bulwark config check` explains the file; `bulwark config schema` lists every key"
+        ))
+    })?;
+    Ok((cfg, source))
+}
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let code = if e.use_stderr() { 2 } else { 0 };
+            let _ = e.print();
+            return ExitCode::from(code);
+        }
+    };
+    let result = match cli.command {
+        Command::Scan(args) => scan_cmd::run(args, cli.config.as_deref()),
+        Command::Redact(args) => redact_cmd::run(args, cli.config.as_deref()),
+        Command::Config(cmd) => config_cmd::run(cmd, cli.config.as_deref()),
+    };
+    match result {
+        Ok(code) => ExitCode::from(code),
+        Err(Fatal(msg)) => {
+            eprintln!("bulwark: error: {msg}");
+            ExitCode::from(2)
+        }
+    }
+}

@@ -151,6 +151,27 @@ pub fn preview(value: &[u8]) -> String {
     format!("{head}…{tail} ({} chars)", chars.len())
 }
 
+/// A stable fingerprint of a finding for baselines: HMAC-SHA256 keyed with a per-baseline random
+/// `salt` over the rule id, the location and the matched value, hex-encoded (32 characters).
+///
+/// It identifies the same secret in the same place across runs (line moves do not change it) without
+/// storing the value; the salt keeps fingerprints from different baselines unlinkable.
+pub fn fingerprint(salt: &[u8], rule: &str, location: &str, value: &[u8]) -> String {
+    use hmac::{KeyInit, Mac};
+    let Ok(mut mac) = hmac::Hmac::<sha2::Sha256>::new_from_slice(salt) else {
+        return String::new();
+    };
+    mac.update(rule.as_bytes());
+    mac.update(b"\0");
+    mac.update(location.as_bytes());
+    mac.update(b"\0");
+    mac.update(value);
+    mac.finalize().into_bytes()[..16]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -185,7 +185,10 @@ impl Scanner {
             .collect();
         let mut compiled = Vec::with_capacity(specs.len());
         for s in &specs {
+            // ASCII semantics: `\w`, `\s` and case folding stay small and fast; non-ASCII bytes in a
+            // value are matched by negated classes byte by byte.
             let regex = regex::bytes::RegexBuilder::new(&s.regex)
+                .unicode(false)
                 .size_limit(20 << 20)
                 .build()
                 .map_err(|e| ScanError::Compile {
@@ -252,6 +255,82 @@ impl Scanner {
         out.sort_by(|a, b| a.start.cmp(&b.start).then(b.end.cmp(&a.end)));
         resolve_overlaps(&mut out);
         out
+    }
+
+    /// Scan a reader of any size with bounded memory: it is read in chunks of `chunk` bytes, each
+    /// scanned with the last [`redact::STREAM_TAIL`] bytes of the previous one, so a match that
+    /// straddles a chunk boundary is found once. `on_finding` receives each finding (in order, with
+    /// offsets, lines and columns relative to the whole stream), the matched bytes, and the line they
+    /// are on (at most a few KiB of it). Returns the number of bytes read.
+    pub fn scan_reader<R: std::io::Read>(
+        &self,
+        mut reader: R,
+        detectors: Detectors,
+        chunk: usize,
+        mut on_finding: impl FnMut(Finding, &[u8], &[u8]),
+    ) -> std::io::Result<u64> {
+        let chunk = chunk.max(redact::STREAM_TAIL);
+        let mut buf: Vec<u8> = Vec::with_capacity(chunk + redact::STREAM_TAIL);
+        let mut base: usize = 0; // stream offset of buf[0]
+        let mut line_base: usize = 1; // line number of buf[0]
+        let mut col_base: usize = 0; // bytes between the last newline and buf[0]
+        let mut total: u64 = 0;
+        let mut eof = false;
+        while !eof {
+            // Fill the buffer up to `chunk` new bytes.
+            let target = buf.len() + chunk;
+            while buf.len() < target {
+                let old = buf.len();
+                buf.resize(target, 0);
+                match reader.read(&mut buf[old..]) {
+                    Ok(0) => {
+                        buf.truncate(old);
+                        eof = true;
+                        break;
+                    }
+                    Ok(n) => {
+                        buf.truncate(old + n);
+                        total += n as u64;
+                    }
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => buf.truncate(old),
+                    Err(e) => return Err(e),
+                }
+            }
+            let cut = if eof {
+                buf.len()
+            } else {
+                let limit = buf.len().saturating_sub(redact::STREAM_TAIL);
+                let lo = limit.saturating_sub(redact::STREAM_TAIL / 2);
+                memchr::memrchr(b'\n', &buf[lo..limit]).map_or(limit, |i| lo + i + 1)
+            };
+            let mut found = self.scan_with(&buf, detectors);
+            found.retain(|f| f.start < cut);
+            crate::finding::locate(&mut found, &buf);
+            for mut f in found {
+                if f.line == Some(1) {
+                    f.column = f.column.map(|c| c + col_base);
+                }
+                f.line = f.line.map(|l| l + line_base - 1);
+                let (s, e) = (f.start, f.end);
+                let lo = s.saturating_sub(4096);
+                let ls = memchr::memrchr(b'\n', &buf[lo..s]).map_or(lo, |i| lo + i + 1);
+                let hi = (e + 4096).min(buf.len());
+                let le = memchr::memchr(b'\n', &buf[e..hi]).map_or(hi, |i| e + i);
+                f.start += base;
+                f.end += base;
+                on_finding(f, &buf[s..e], &buf[ls..le]);
+            }
+            let done = &buf[..cut];
+            let newlines = memchr::memchr_iter(b'\n', done).count();
+            match memchr::memrchr(b'\n', done) {
+                Some(i) => col_base = cut - i - 1,
+                None => col_base += cut,
+            }
+            line_base += newlines;
+            base += cut;
+            buf.drain(..cut);
+        }
+        Ok(total)
     }
 
     /// The verdict the configured thresholds give these findings.
@@ -617,6 +696,26 @@ mod tests {
         assert_eq!(s.verdict(&[]), Verdict::Allow);
         let f = s.scan(b"key AKIALALEMEL33243OLIB");
         assert_eq!(s.verdict(&f), Verdict::Block);
+    }
+
+    #[test]
+    fn reader_scan_matches_whole_scan_across_chunk_boundaries() {
+        let s = Scanner::with_defaults().expect("scanner");
+        let mut text = String::new();
+        for i in 0..4000 {
+            text.push_str(&format!("line {i} filler text here\n"));
+            if i % 997 == 0 {
+                text.push_str("aws AKIALALEMEL33243OLIB and bob@example.org\n");
+            }
+        }
+        let mut whole = s.scan(text.as_bytes());
+        crate::finding::locate(&mut whole, text.as_bytes());
+        let mut streamed = Vec::new();
+        s.scan_reader(text.as_bytes(), Detectors::ALL, 1, |f, _, _| {
+            streamed.push(f)
+        })
+        .expect("read");
+        assert_eq!(streamed, whole);
     }
 
     #[test]

@@ -95,17 +95,9 @@ impl PiiDetector {
             .filter(|b| b.is_ascii_digit())
             .copied()
             .collect();
-        let seps: Vec<u8> = span
-            .iter()
-            .filter(|b| !b.is_ascii_digit())
-            .copied()
-            .collect();
         if self.ip && is_ipv4(span) {
             push(out, "ipv4", start, end, text);
             return;
-        }
-        if seps.contains(&b'.') && !seps.iter().all(|&s| s == b'.') {
-            // mixed dots and other separators: a version or a date, not one of ours
         }
         if self.card && is_card(span, &digits) {
             push(out, "credit-card", start, end, text);
@@ -275,8 +267,7 @@ fn is_ssn(span: &[u8], digits: &[u8]) -> bool {
     if area == 0 || area == 666 || area >= 900 || group == 0 || serial == 0 {
         return false;
     }
-    let s = &digits[..];
-    s != b"078051120" && s != b"219099999"
+    digits != b"078051120" && digits != b"219099999"
 }
 
 /// A phone number: E.164 (`+` and 8 to 15 digits, first digit 1-9), or a national form of 10 to 11
@@ -300,7 +291,8 @@ fn is_phone(span: &[u8], digits: &[u8]) -> bool {
     {
         return false;
     }
-    if !(10..=11).contains(&len) && !(len == 9 && digits[0] == b'0' && groups.len() == 2) {
+    let national = (10..=11).contains(&len) || (len == 9 && digits[0] == b'0' && groups.len() == 2);
+    if !national {
         return false;
     }
     let seps: Vec<u8> = span

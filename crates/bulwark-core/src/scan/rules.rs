@@ -579,7 +579,7 @@ pub(crate) fn secret_rules() -> Vec<RuleSpec> {
         RuleSpec {
             check: Check::PrivateKeyBody,
             window: Window::Lines { before: 200, after: 20_000 },
-            regex: r"-----BEGIN[ A-Z0-9_-]{0,100}PRIVATE KEY(?: BLOCK)?-----(?P<s>[\s\S]{0,16000}?)-----END[ A-Z0-9_-]{0,100}PRIVATE KEY(?: BLOCK)?-----".into(),
+            regex: r"-----BEGIN[ A-Z0-9_-]{0,100}PRIVATE KEY(?: BLOCK)?-----(?P<s>[\s\S]*?)-----END[ A-Z0-9_-]{0,100}PRIVATE KEY(?: BLOCK)?-----".into(),
             ..prefix("private-key", "Private key (PEM, OpenSSH, PGP)", Critical, &["PRIVATE KEY"], "")
         },
         RuleSpec {
@@ -616,7 +616,7 @@ pub(crate) fn secret_rules() -> Vec<RuleSpec> {
         RuleSpec {
             check: Check::Generic,
             window: Window::Lines { before: 2_000, after: 2_000 },
-            regex: r"(?i)(?:^|[\s;])(?:kind:\s*secret\b[\s\S]{0,600}?\bdata:|\bdata:[\s\S]{0,40})[ \t]*\r?\n(?:[ \t]*#[^\n]*\n)*[ \t]+[\w.-]+:[ \t]*(?P<s>[A-Za-z0-9+/]{6,}={0,2})[ \t]*(?:\r?\n|$)".into(),
+            regex: r"(?i)(?:^|[\s;])(?:kind:\s*secret\b[\s\S]*?\bdata:|\bdata:[\s\S]{0,40})[ \t]*\r?\n(?:[ \t]*#[^\n]*\n)*[ \t]+[\w.-]+:[ \t]*(?P<s>[A-Za-z0-9+/]{6,}={0,2})[ \t]*(?:\r?\n|$)".into(),
             ..prefix_ci("kubernetes-secret-yaml", "Kubernetes Secret manifest with data", High, &["kind: secret", "kind:secret"], "")
         },
     ];

@@ -1,0 +1,186 @@
+//! `bulwark config init|check|schema`.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use bulwark_core::config::{self, ConfigSource, DEFAULT_TOML, SecurityConfig};
+use clap::Subcommand;
+
+use crate::{Fatal, env_lookup};
+
+#[derive(Subcommand, Debug)]
+pub enum ConfigCommand {
+    /// Write a commented default bulwark.toml (default: $BULWARK_HOME/bulwark.toml).
+    Init {
+        /// Where to write it; `-` prints it.
+        #[arg(long, short, value_name = "FILE")]
+        output: Option<PathBuf>,
+        /// Replace an existing file.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Validate a configuration and explain what it turns off.
+    Check {
+        /// The file to check (default: the file Bulwark would load).
+        file: Option<PathBuf>,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = crate::PlainFormat::Text)]
+        format: crate::PlainFormat,
+    },
+    /// Print the JSON Schema of bulwark.toml.
+    Schema,
+}
+
+pub fn run(cmd: ConfigCommand, explicit: Option<&Path>) -> Result<u8, Fatal> {
+    match cmd {
+        ConfigCommand::Init { output, force } => init(output, force),
+        ConfigCommand::Check { file, format } => check(file.as_deref().or(explicit), format),
+        ConfigCommand::Schema => {
+            let schema = SecurityConfig::json_schema();
+            println!("{}", serde_json::to_string_pretty(&schema)?);
+            Ok(0)
+        }
+    }
+}
+
+fn init(output: Option<PathBuf>, force: bool) -> Result<u8, Fatal> {
+    let path = match output {
+        Some(p) if p.as_os_str() == "-" => {
+            print!("{DEFAULT_TOML}");
+            return Ok(0);
+        }
+        Some(p) => p,
+        None => config::bulwark_home(&env_lookup)
+            .ok_or_else(|| {
+                Fatal("neither $BULWARK_HOME nor $HOME is set: pass --output FILE".into())
+            })?
+            .join("bulwark.toml"),
+    };
+    if path.exists() && !force {
+        return Err(Fatal(format!(
+            "{} already exists: nothing written (pass --force to replace it)",
+            path.display()
+        )));
+    }
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        create_private_dir(dir)?;
+    }
+    write_private(&path, DEFAULT_TOML.as_bytes())
+        .map_err(|e| Fatal(format!("cannot write {}: {e}", path.display())))?;
+    println!("wrote {}", path.display());
+    Ok(0)
+}
+
+fn create_private_dir(dir: &Path) -> Result<(), Fatal> {
+    let mut b = std::fs::DirBuilder::new();
+    b.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut b, 0o700);
+    b.create(dir)
+        .map_err(|e| Fatal(format!("cannot create {}: {e}", dir.display())))
+}
+
+/// Write a file readable by its owner only (0600), replacing it atomically.
+fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let tmp = path.with_extension("toml.tmp");
+    let mut o = std::fs::OpenOptions::new();
+    o.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut o, 0o600);
+    let mut f = o.open(&tmp)?;
+    f.write_all(bytes)?;
+    f.sync_all()?;
+    std::fs::rename(&tmp, path)
+}
+
+fn check(file: Option<&Path>, format: crate::PlainFormat) -> Result<u8, Fatal> {
+    let source = config::locate(file, &env_lookup);
+    let result = SecurityConfig::load(&source, &env_lookup);
+    let cfg = match result {
+        Ok(c) => c,
+        Err(e) => {
+            if format == crate::PlainFormat::Json {
+                let v = serde_json::json!({"valid": false, "source": source.to_string(), "error": e.to_string()});
+                println!("{v}");
+            } else {
+                eprintln!("bulwark: {e}");
+            }
+            return Ok(2);
+        }
+    };
+    let costs = explain(&cfg);
+    if format == crate::PlainFormat::Json {
+        let v = serde_json::json!({
+            "valid": true,
+            "source": source.to_string(),
+            "warnings": costs,
+        });
+        println!("{}", serde_json::to_string_pretty(&v)?);
+    } else {
+        match &source {
+            ConfigSource::File(p) => println!("ok: {} is valid", p.display()),
+            ConfigSource::Defaults => {
+                println!("ok: no configuration file found; using built-in defaults")
+            }
+        }
+        for c in &costs {
+            println!("warning: {c}");
+        }
+    }
+    Ok(0)
+}
+
+/// What each weakened setting costs, in words.
+fn explain(cfg: &SecurityConfig) -> Vec<String> {
+    let mut out = Vec::new();
+    let s = &cfg.scan;
+    if !s.enabled {
+        out.push(
+            "scan.enabled = false: no secret or personal data is detected or redacted anywhere"
+                .into(),
+        );
+    }
+    if !s.secrets.enabled {
+        out.push(
+            "scan.secrets.enabled = false: credentials pass through prompts, logs and files unseen"
+                .into(),
+        );
+    }
+    for r in &s.secrets.disabled_rules {
+        out.push(format!(
+            "scan.secrets.disabled_rules contains {r:?}: that detector is off"
+        ));
+    }
+    if s.secrets.generic_min_entropy > 4.0 {
+        out.push(format!(
+            "scan.secrets.generic_min_entropy = {}: generic password/token assignments below this are not reported",
+            s.secrets.generic_min_entropy
+        ));
+    }
+    let p = &s.pii;
+    if !p.enabled {
+        out.push("scan.pii.enabled = false: personal data is neither detected nor redacted".into());
+    } else {
+        for (on, name) in [
+            (p.email, "email"),
+            (p.phone, "phone"),
+            (p.credit_card, "credit_card"),
+            (p.iban, "iban"),
+            (p.ip_address, "ip_address"),
+            (p.us_ssn, "us_ssn"),
+        ] {
+            if !on {
+                out.push(format!(
+                    "scan.pii.{name} = false: that kind of personal data is not detected"
+                ));
+            }
+        }
+    }
+    if s.block_at > bulwark_core::Severity::High {
+        out.push(format!(
+            "scan.block_at = \"{}\": high-severity credentials get `review`, not `block`",
+            s.block_at.as_str()
+        ));
+    }
+    out
+}

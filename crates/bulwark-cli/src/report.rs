@@ -1,0 +1,232 @@
+//! One report model for `bulwark scan`, rendered as text, JSON or SARIF 2.1.0.
+
+use std::io::Write;
+
+use bulwark_core::scan::RuleInfo;
+use bulwark_core::{Finding, Verdict};
+use serde::Serialize;
+
+/// A finding in a named input.
+#[derive(Debug, Clone, Serialize)]
+pub struct Located {
+    /// The file, or `-` for standard input.
+    pub path: String,
+    #[serde(flatten)]
+    pub finding: Finding,
+    /// Salted fingerprint (stable across runs for the same value, rule and path).
+    #[serde(skip)]
+    pub fingerprint: String,
+}
+
+/// An input that could not be read.
+#[derive(Debug, Clone, Serialize)]
+pub struct InputError {
+    pub path: String,
+    pub error: String,
+}
+
+/// An input that was passed over on purpose.
+#[derive(Debug, Clone, Serialize)]
+pub struct Skipped {
+    pub path: String,
+    pub reason: String,
+}
+
+/// Counters.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Stats {
+    pub files_scanned: usize,
+    pub bytes_scanned: u64,
+    pub suppressed_by_baseline: usize,
+    pub suppressed_inline: usize,
+}
+
+/// Everything `bulwark scan` has to say.
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    pub verdict: Verdict,
+    pub findings: Vec<Located>,
+    pub errors: Vec<InputError>,
+    pub skipped: Vec<Skipped>,
+    pub stats: Stats,
+}
+
+impl Report {
+    /// The exit code: 2 when an input could not be read, else 1 with findings, else 0.
+    pub fn exit_code(&self) -> u8 {
+        if !self.errors.is_empty() {
+            2
+        } else if !self.findings.is_empty() {
+            1
+        } else {
+            0
+        }
+    }
+
+    pub fn write_text(&self, out: &mut dyn Write) -> std::io::Result<()> {
+        for l in &self.findings {
+            let f = &l.finding;
+            writeln!(
+                out,
+                "{}:{}:{}: {} {}: {} [{}]",
+                l.path,
+                f.line.unwrap_or(0),
+                f.column.unwrap_or(0),
+                f.severity.as_str(),
+                f.rule,
+                f.message,
+                f.preview
+            )?;
+        }
+        for e in &self.errors {
+            writeln!(out, "{}: error: {}", e.path, e.error)?;
+        }
+        for s in &self.skipped {
+            writeln!(out, "{}: skipped: {}", s.path, s.reason)?;
+        }
+        let files = self.stats.files_scanned;
+        writeln!(
+            out,
+            "{} finding{} in {} input{} ({} bytes); verdict: {}{}",
+            self.findings.len(),
+            if self.findings.len() == 1 { "" } else { "s" },
+            files,
+            if files == 1 { "" } else { "s" },
+            self.stats.bytes_scanned,
+            self.verdict.as_str(),
+            if self.skipped.is_empty() {
+                String::new()
+            } else {
+                format!("; {} skipped", self.skipped.len())
+            }
+        )
+    }
+
+    pub fn write_json(&self, out: &mut dyn Write) -> std::io::Result<()> {
+        serde_json::to_writer_pretty(&mut *out, self)?;
+        writeln!(out)
+    }
+
+    pub fn write_sarif(&self, out: &mut dyn Write, catalog: &[RuleInfo]) -> std::io::Result<()> {
+        let index = |id: &str| catalog.iter().position(|r| r.id == id);
+        let level = |s: bulwark_core::Severity| match s {
+            bulwark_core::Severity::Critical | bulwark_core::Severity::High => "error",
+            bulwark_core::Severity::Medium => "warning",
+            _ => "note",
+        };
+        let rules: Vec<serde_json::Value> = catalog
+            .iter()
+            .map(|r| {
+                serde_json::json!({
+                    "id": r.id,
+                    "name": camel(r.id),
+                    "shortDescription": {"text": r.description},
+                    "fullDescription": {"text": format!("{} ({})", r.description, r.kind.as_str())},
+                    "defaultConfiguration": {"level": level(r.severity)},
+                    "properties": {"tags": ["security", r.kind.as_str()], "severity": r.severity.as_str()}
+                })
+            })
+            .collect();
+        let results: Vec<serde_json::Value> = self
+            .findings
+            .iter()
+            .map(|l| {
+                let f = &l.finding;
+                let mut result = serde_json::json!({
+                    "ruleId": f.rule,
+                    "level": level(f.severity),
+                    "message": {"text": format!("{} [{}]", f.message, f.preview)},
+                    "locations": [{
+                        "physicalLocation": {
+                            "artifactLocation": {"uri": sarif_uri(&l.path)},
+                            "region": {"startLine": f.line.unwrap_or(1)}
+                        }
+                    }],
+                    "properties": {
+                        "byteOffset": f.start,
+                        "byteLength": f.end - f.start,
+                        "byteColumn": f.column.unwrap_or(1),
+                        "kind": f.kind.as_str()
+                    },
+                    "partialFingerprints": {"bulwark/v1": l.fingerprint}
+                });
+                if let Some(i) = index(&f.rule) {
+                    result["ruleIndex"] = serde_json::json!(i);
+                }
+                result
+            })
+            .collect();
+        let notifications: Vec<serde_json::Value> = self
+            .errors
+            .iter()
+            .map(|e| {
+                serde_json::json!({
+                    "level": "error",
+                    "message": {"text": format!("{}: {}", e.path, e.error)},
+                    "locations": [{"physicalLocation": {"artifactLocation": {"uri": sarif_uri(&e.path)}}}]
+                })
+            })
+            .collect();
+        let doc = serde_json::json!({
+            "$schema": "https://json.schemastore.org/sarif-2.1.0.json",
+            "version": "2.1.0",
+            "runs": [{
+                "tool": {"driver": {
+                    "name": "bulwark",
+                    "version": env!("CARGO_PKG_VERSION"),
+                    "semanticVersion": env!("CARGO_PKG_VERSION"),
+                    "rules": rules
+                }},
+                "invocations": [{
+                    "executionSuccessful": self.errors.is_empty(),
+                    "toolExecutionNotifications": notifications
+                }],
+                "results": results
+            }]
+        });
+        serde_json::to_writer_pretty(&mut *out, &doc)?;
+        writeln!(out)
+    }
+}
+
+/// `aws-access-key-id` -> `AwsAccessKeyId`: SARIF wants a readable name distinct from the id.
+fn camel(id: &str) -> String {
+    id.split('-')
+        .map(|w| {
+            let mut c = w.chars();
+            match c.next() {
+                Some(f) => f.to_ascii_uppercase().to_string() + c.as_str(),
+                None => String::new(),
+            }
+        })
+        .collect()
+}
+
+/// A relative path as a SARIF URI reference: forward slashes, percent-encoding of what is not
+/// allowed unencoded.
+fn sarif_uri(path: &str) -> String {
+    let p = path.strip_prefix("./").unwrap_or(path);
+    let p = if p == "-" { "stdin" } else { p };
+    let mut out = String::with_capacity(p.len());
+    for b in p.bytes() {
+        match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' | b'/' => {
+                out.push(b as char)
+            }
+            b'\\' => out.push('/'),
+            _ => out.push_str(&format!("%{b:02X}")),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::sarif_uri;
+
+    #[test]
+    fn uris_are_encoded() {
+        assert_eq!(sarif_uri("./src/a b.rs"), "src/a%20b.rs");
+        assert_eq!(sarif_uri("-"), "stdin");
+    }
+}

@@ -1,0 +1,490 @@
+//! Behaviour of the `bulwark` binary, driven as a user drives it.
+
+use std::io::Write;
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+
+const AWS: &str = "AKIALALEMEL33243OLIB";
+
+fn bulwark() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_bulwark"));
+    // Never pick up the developer's own configuration.
+    c.env_remove("BULWARK_CONFIG")
+        .env("BULWARK_HOME", "/nonexistent/bulwark-test-home");
+    c
+}
+
+fn run(cmd: &mut Command, stdin: &[u8]) -> Output {
+    let mut child = cmd
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn bulwark");
+    let mut input = child.stdin.take().expect("stdin");
+    let data = stdin.to_vec();
+    let writer = std::thread::spawn(move || {
+        let _ = input.write_all(&data);
+    });
+    let out = child.wait_with_output().expect("wait");
+    let _ = writer.join();
+    out
+}
+
+fn code(o: &Output) -> i32 {
+    o.status.code().unwrap_or(-1)
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn json(o: &Output) -> serde_json::Value {
+    serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("not JSON ({e}): {}", stdout(o)))
+}
+
+fn project() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let p = dir.path();
+    std::fs::create_dir_all(p.join("src")).expect("mkdir");
+    std::fs::write(
+        p.join("src/app.py"),
+        format!("import os\naws_key = \"{AWS}\"\n"),
+    )
+    .expect("write");
+    std::fs::write(p.join("notes.txt"), "contact: alice@corp.example.net\n").expect("write");
+    std::fs::write(p.join(".env"), "DB_PASSWORD=h0pk1ns~21sZqwe\n").expect("write");
+    std::fs::write(p.join(".gitignore"), ".env\n").expect("write");
+    std::fs::write(p.join("logo.bin"), b"PNG\0\x01\x02AKIALALEMEL33243OLIB").expect("write");
+    std::fs::write(p.join("clean.md"), "# nothing to see\n").expect("write");
+    dir
+}
+
+#[test]
+fn scan_directory_honours_gitignore_and_skips_binaries() {
+    let dir = project();
+    let o = run(
+        bulwark()
+            .arg("scan")
+            .arg("--format")
+            .arg("json")
+            .arg(dir.path()),
+        b"",
+    );
+    assert_eq!(code(&o), 1, "{}", stdout(&o));
+    let v = json(&o);
+    let rules: Vec<&str> = v["findings"]
+        .as_array()
+        .expect("findings")
+        .iter()
+        .filter_map(|f| f["rule"].as_str())
+        .collect();
+    assert_eq!(rules, vec!["email", "aws-access-key-id"], "{v}");
+    assert_eq!(v["verdict"], "block");
+    assert!(
+        v["skipped"]
+            .as_array()
+            .expect("skipped")
+            .iter()
+            .any(|s| s["path"].as_str().is_some_and(|p| p.ends_with("logo.bin")))
+    );
+    assert!(!stdout(&o).contains(AWS), "raw secret in the report");
+    let f = &v["findings"][1];
+    assert_eq!(
+        (f["line"].as_u64(), f["column"].as_u64()),
+        (Some(2), Some(12))
+    );
+
+    let o = run(
+        bulwark()
+            .arg("scan")
+            .arg("--no-ignore")
+            .arg("--detectors")
+            .arg("secrets")
+            .arg(dir.path()),
+        b"",
+    );
+    assert!(
+        stdout(&o).contains(".env:1:13: medium generic-secret"),
+        "{}",
+        stdout(&o)
+    );
+}
+
+#[test]
+fn exit_codes_clean_findings_and_errors() {
+    let dir = project();
+    let clean = dir.path().join("clean.md");
+    assert_eq!(code(&run(bulwark().arg("scan").arg(&clean), b"")), 0);
+    let o = run(
+        bulwark()
+            .arg("scan")
+            .arg(&clean)
+            .arg(dir.path().join("missing.txt"))
+            .arg(dir.path().join("src")),
+        b"",
+    );
+    assert_eq!(code(&o), 2, "an unreadable input makes the run fail");
+    assert!(
+        stdout(&o).contains("aws-access-key-id"),
+        "readable inputs are still scanned"
+    );
+    assert!(String::from_utf8_lossy(&o.stderr).contains("missing.txt"));
+    assert_eq!(
+        code(&run(
+            bulwark().args(["scan", "--detectors", "nonsense"]),
+            b""
+        )),
+        2
+    );
+    assert_eq!(code(&run(bulwark().args(["scan", "--bogus-flag"]), b"")), 2);
+}
+
+#[test]
+fn symlink_loops_terminate() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::create_dir(dir.path().join("a")).expect("mkdir");
+    #[cfg(unix)]
+    std::os::unix::fs::symlink(dir.path(), dir.path().join("a/loop")).expect("symlink");
+    std::fs::write(dir.path().join("a/k.txt"), format!("k {AWS}\n")).expect("write");
+    let o = run(bulwark().arg("scan").arg(dir.path()), b"");
+    assert_eq!(code(&o), 1, "{}", stdout(&o));
+}
+
+#[test]
+fn stdin_scan_and_hostile_bytes() {
+    let o = run(bulwark().arg("scan"), format!("key {AWS}\n").as_bytes());
+    assert_eq!(code(&o), 1);
+    assert!(
+        stdout(&o).starts_with("-:1:5: critical aws-access-key-id"),
+        "{}",
+        stdout(&o)
+    );
+    let mut junk = vec![0u8, 0xff, 0xfe, b'\n', 0xc3];
+    junk.extend_from_slice(format!(" {AWS} \0\0").as_bytes());
+    let o = run(bulwark().args(["scan", "--format", "json", "-"]), &junk);
+    assert_eq!(code(&o), 1, "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(json(&o)["findings"][0]["rule"], "aws-access-key-id");
+}
+
+#[test]
+fn huge_single_line_on_stdin_uses_bounded_memory() {
+    // 256 MiB on one line, a secret at the very end.
+    let size: usize = 256 << 20;
+    let mut child = bulwark()
+        .args(["scan", "--format", "json", "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let pid = child.id();
+    let mut input = child.stdin.take().expect("stdin");
+    let writer = std::thread::spawn(move || {
+        let block = vec![b'a'; 1 << 20];
+        for _ in 0..(size >> 20) {
+            if input.write_all(&block).is_err() {
+                return;
+            }
+        }
+        let _ = input.write_all(format!(" {AWS}\n").as_bytes());
+    });
+    let status_path = format!("/proc/{pid}/status");
+    let mut peak_kib = 0u64;
+    let reader = std::thread::spawn(move || child.wait_with_output());
+    while !reader.is_finished() {
+        if let Ok(s) = std::fs::read_to_string(&status_path)
+            && let Some(l) = s.lines().find(|l| l.starts_with("VmRSS:"))
+        {
+            let kib: u64 = l
+                .split_whitespace()
+                .nth(1)
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(0);
+            peak_kib = peak_kib.max(kib);
+        }
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    let _ = writer.join();
+    let o = reader.join().expect("join").expect("output");
+    let v = json(&o);
+    assert_eq!(
+        v["findings"][0]["start"].as_u64(),
+        Some(size as u64 + 1),
+        "{v}"
+    );
+    assert!(
+        peak_kib < 64 * 1024,
+        "peak RSS {peak_kib} KiB for a 256 MiB line"
+    );
+}
+
+#[test]
+fn inline_allow_and_baselines() {
+    let dir = project();
+    let p = dir.path();
+    std::fs::write(
+        p.join("src/fixture.py"),
+        format!("TEST_KEY = \"{AWS}\"  # bulwark:allow\n"),
+    )
+    .expect("write");
+    let base = p.join("baseline.json");
+    let o = run(
+        bulwark()
+            .arg("scan")
+            .arg("--write-baseline")
+            .arg(&base)
+            .arg(p.join("src"))
+            .arg(p.join("notes.txt")),
+        b"",
+    );
+    assert_eq!(code(&o), 1, "writing a baseline still reports");
+    let text = std::fs::read_to_string(&base).expect("baseline");
+    assert!(
+        !text.contains(AWS) && !text.contains("alice@"),
+        "baseline holds no values"
+    );
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&base).expect("meta").permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+    }
+    let o = run(
+        bulwark()
+            .arg("scan")
+            .arg("--baseline")
+            .arg(&base)
+            .arg("--format")
+            .arg("json")
+            .arg(p.join("src"))
+            .arg(p.join("notes.txt")),
+        b"",
+    );
+    assert_eq!(code(&o), 0, "{}", stdout(&o));
+    let v = json(&o);
+    assert_eq!(v["stats"]["suppressed_by_baseline"], 2);
+    assert_eq!(v["stats"]["suppressed_inline"], 1);
+    // A new secret is still reported.
+    std::fs::write(p.join("src/new.py"), "k = \"AKIALALEMEL33243OLIC\"\n").expect("write");
+    let o = run(
+        bulwark()
+            .arg("scan")
+            .arg("--baseline")
+            .arg(&base)
+            .arg(p.join("src")),
+        b"",
+    );
+    assert_eq!(code(&o), 1);
+    // A broken baseline is an error that says what to do.
+    std::fs::write(&base, "{not json").expect("write");
+    let o = run(
+        bulwark()
+            .arg("scan")
+            .arg("--baseline")
+            .arg(&base)
+            .arg(p.join("src")),
+        b"",
+    );
+    assert_eq!(code(&o), 2);
+    assert!(String::from_utf8_lossy(&o.stderr).contains("--write-baseline"));
+}
+
+#[test]
+fn jsonl_batch_keeps_order_and_reports_bad_lines() {
+    let input = format!(
+        "{{\"text\": \"mail bob@corp.example.net\", \"source\": \"email\"}}\n{{\"text\": \"clean\"}}\nnot json\n{{\"text\": \"k {AWS}\"}}\n{{\"source\": 3, \"text\": \"x\"}}\n"
+    );
+    let o = run(bulwark().args(["scan", "--jsonl"]), input.as_bytes());
+    assert_eq!(code(&o), 2);
+    let lines: Vec<serde_json::Value> = stdout(&o)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("json line"))
+        .collect();
+    assert_eq!(lines.len(), 5);
+    assert_eq!(lines[0]["verdict"], "review");
+    assert_eq!(lines[1]["verdict"], "allow");
+    assert_eq!(lines[2]["error"]["line"], 3);
+    assert_eq!(lines[3]["findings"][0]["rule"], "aws-access-key-id");
+    assert!(
+        lines[4]["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("source"))
+    );
+}
+
+#[test]
+fn redact_streams_and_reports() {
+    let input = format!("user alice@corp.example.net key {AWS}\n");
+    let o = run(bulwark().arg("redact"), input.as_bytes());
+    assert_eq!(code(&o), 0);
+    assert_eq!(
+        stdout(&o),
+        "user [REDACTED:email] key [REDACTED:aws-access-key-id]\n"
+    );
+    let o = run(
+        bulwark().args(["redact", "--format", "json", "--detectors", "secrets"]),
+        input.as_bytes(),
+    );
+    let v = json(&o);
+    assert_eq!(
+        v["text"],
+        "user alice@corp.example.net key [REDACTED:aws-access-key-id]\n"
+    );
+    assert_eq!(v["findings"].as_array().map(Vec::len), Some(1));
+    // Pseudonyms need a key; the error names the variable.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cfg = dir.path().join("b.toml");
+    std::fs::write(&cfg, "[redact]\npii = \"pseudonym\"\n").expect("write");
+    let o = run(
+        bulwark().arg("--config").arg(&cfg).arg("redact"),
+        input.as_bytes(),
+    );
+    assert_eq!(code(&o), 2);
+    assert!(String::from_utf8_lossy(&o.stderr).contains("BULWARK_PSEUDONYM_KEY"));
+    let o = run(
+        bulwark()
+            .arg("--config")
+            .arg(&cfg)
+            .env("BULWARK_PSEUDONYM_KEY", "0123456789abcdef0123")
+            .arg("redact"),
+        input.as_bytes(),
+    );
+    let a = stdout(&o);
+    let o = run(
+        bulwark()
+            .arg("--config")
+            .arg(&cfg)
+            .env("BULWARK_PSEUDONYM_KEY", "0123456789abcdef0123")
+            .arg("redact"),
+        input.as_bytes(),
+    );
+    assert_eq!(a, stdout(&o), "pseudonyms are stable under one key");
+    assert!(a.starts_with("user [email:"), "{a}");
+}
+
+#[test]
+fn config_init_check_schema() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let home = dir.path().join("home");
+    let o = run(
+        bulwark()
+            .env("BULWARK_HOME", &home)
+            .args(["config", "init"]),
+        b"",
+    );
+    assert_eq!(code(&o), 0, "{}", String::from_utf8_lossy(&o.stderr));
+    let file = home.join("bulwark.toml");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(
+            std::fs::metadata(&file).expect("meta").permissions().mode() & 0o777,
+            0o600
+        );
+        assert_eq!(
+            std::fs::metadata(&home).expect("meta").permissions().mode() & 0o777,
+            0o700
+        );
+    }
+    assert_eq!(
+        code(&run(
+            bulwark()
+                .env("BULWARK_HOME", &home)
+                .args(["config", "init"]),
+            b""
+        )),
+        2,
+        "no overwrite"
+    );
+    let o = run(
+        bulwark()
+            .env("BULWARK_HOME", &home)
+            .args(["config", "check"]),
+        b"",
+    );
+    assert_eq!(code(&o), 0);
+    assert!(stdout(&o).contains("is valid"));
+    let bad = dir.path().join("bad.toml");
+    std::fs::write(&bad, "[scan]\nenabled = true\n[scan.pii]\nemial = false\n").expect("write");
+    let o = run(bulwark().args(["config", "check"]).arg(&bad), b"");
+    assert_eq!(code(&o), 2);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains(":4:") && err.contains("emial") && err.contains("scan.pii"),
+        "{err}"
+    );
+    std::fs::write(&bad, "[scan.pii]\nemail = false\n").expect("write");
+    let o = run(bulwark().args(["config", "check"]).arg(&bad), b"");
+    assert!(
+        stdout(&o).contains("scan.pii.email = false"),
+        "check explains what is off"
+    );
+    let o = run(bulwark().args(["config", "schema"]), b"");
+    let v = json(&o);
+    assert!(v.to_string().contains("max_file_bytes"));
+    // A bad file given to any command stops it with exit 2.
+    std::fs::write(&bad, "[scan]\nblock_at = \"never\"\n").expect("write");
+    assert_eq!(
+        code(&run(bulwark().arg("--config").arg(&bad).arg("scan"), b"x")),
+        2
+    );
+}
+
+#[test]
+fn sarif_is_valid() {
+    let dir = project();
+    let o = run(
+        bulwark()
+            .args(["scan", "--format", "sarif"])
+            .current_dir(dir.path())
+            .arg("."),
+        b"",
+    );
+    assert_eq!(code(&o), 1);
+    let v = json(&o);
+    assert_eq!(v["version"], "2.1.0");
+    let results = v["runs"][0]["results"].as_array().expect("results");
+    assert_eq!(results.len(), 2);
+    for r in results {
+        assert!(["error", "warning", "note"].contains(&r["level"].as_str().unwrap_or("")));
+        assert!(
+            r["locations"][0]["physicalLocation"]["region"]["startLine"]
+                .as_u64()
+                .unwrap_or(0)
+                >= 1
+        );
+        let idx = r["ruleIndex"].as_u64().expect("ruleIndex") as usize;
+        assert_eq!(
+            v["runs"][0]["tool"]["driver"]["rules"][idx]["id"],
+            r["ruleId"]
+        );
+    }
+    validate_with_multitool(&o.stdout, dir.path());
+}
+
+/// Run Microsoft's SARIF Multitool when `.ci/run` installed it (`BULWARK_SARIF_MULTITOOL`).
+fn validate_with_multitool(sarif: &[u8], dir: &Path) {
+    let Some(tool) = std::env::var_os("BULWARK_SARIF_MULTITOOL") else {
+        eprintln!(
+            "BULWARK_SARIF_MULTITOOL is unset: skipping the official SARIF validator (.ci/run installs it)"
+        );
+        return;
+    };
+    let file = dir.join("report.sarif");
+    std::fs::write(&file, sarif).expect("write sarif");
+    let o = Command::new(tool)
+        .arg("validate")
+        .arg(&file)
+        .output()
+        .expect("run sarif-multitool");
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(o.status.success(), "multitool failed: {out}");
+    assert!(out.contains("Analysis completed successfully"), "{out}");
+    let errors: Vec<&str> = out.lines().filter(|l| l.contains(": error ")).collect();
+    assert!(
+        errors.is_empty(),
+        "SARIF validation errors:\n{}",
+        errors.join("\n")
+    );
+}
