@@ -514,6 +514,11 @@ fn resolve_overlaps(findings: &mut Vec<Finding>) {
         .filter(|f| f.kind == FindingKind::Secret && f.rule != rules::GENERIC_RULE)
         .map(|f| (f.start, f.end))
         .collect();
+    let pii_spans: Vec<(usize, usize)> = findings
+        .iter()
+        .filter(|f| f.kind == FindingKind::Pii)
+        .map(|f| (f.start, f.end))
+        .collect();
     let secrets: Vec<(usize, usize)> = findings
         .iter()
         .filter(|f| f.kind == FindingKind::Secret)
@@ -527,6 +532,14 @@ fn resolve_overlaps(findings: &mut Vec<Finding>) {
         // The generic rule yields to specific ones; personal data inside a secret is part of it.
         if (f.rule == rules::GENERIC_RULE && overlaps(&specific))
             || (f.kind == FindingKind::Pii && overlaps(&secrets))
+        {
+            return false;
+        }
+        // An IPv4 address inside an IPv6 one (any PII inside a larger PII span) is part of it.
+        if f.kind == FindingKind::Pii
+            && pii_spans
+                .iter()
+                .any(|&(s, e)| s <= f.start && f.end <= e && (s, e) != (f.start, f.end))
         {
             return false;
         }

@@ -89,13 +89,17 @@ impl PiiDetector {
     }
 
     fn classify_number(&self, text: &[u8], start: usize, end: usize, out: &mut Vec<Finding>) {
+        let mut start = start;
+        if text[start] == b'(' && !text[start..end].contains(&b')') {
+            start += 1;
+        }
         let span = &text[start..end];
         let digits: Vec<u8> = span
             .iter()
             .filter(|b| b.is_ascii_digit())
             .copied()
             .collect();
-        if self.ip && is_ipv4(span) {
+        if self.ip && (is_ipv4(span) || is_ipv4_cidr(span)) {
             push(out, "ipv4", start, end, text);
             return;
         }
@@ -107,7 +111,10 @@ impl PiiDetector {
             push(out, "us-ssn", start, end, text);
             return;
         }
-        if self.phone && is_phone(span, &digits) {
+        if self.phone
+            && (is_phone(span, &digits)
+                || (phone_context(text, start, end) && is_contextual_phone(span, &digits)))
+        {
             push(out, "phone", start, end, text);
         }
     }
@@ -198,6 +205,57 @@ fn is_ipv4(span: &[u8]) -> bool {
         })
 }
 
+/// `10.0.0.0/8`: an IPv4 address with a prefix length.
+fn is_ipv4_cidr(span: &[u8]) -> bool {
+    let Some(slash) = span.iter().position(|&b| b == b'/') else {
+        return false;
+    };
+    let len = &span[slash + 1..];
+    is_ipv4(&span[..slash])
+        && !len.is_empty()
+        && len.len() <= 3
+        && len.iter().all(u8::is_ascii_digit)
+}
+
+/// Words before a number that say it is a phone number.
+const PHONE_WORDS_BEFORE: &[&[u8]] = &[
+    b"phone",
+    b"tel",
+    b"mobile",
+    b"cell",
+    b"fax",
+    b"call",
+    b"desk",
+    b"whatsapp",
+    b"sms",
+];
+/// Words right after a number that say it is a phone number (`416 60 039 office`).
+const PHONE_WORDS_AFTER: &[&[u8]] = &[b"office", b"fax", b"mobile", b"phone", b"cell"];
+
+/// Whether a phone word stands within a few bytes before or after `start..end`.
+fn phone_context(text: &[u8], start: usize, end: usize) -> bool {
+    let before = text[start.saturating_sub(24)..start].to_ascii_lowercase();
+    let after = text[end..(end + 12).min(text.len())].to_ascii_lowercase();
+    PHONE_WORDS_BEFORE
+        .iter()
+        .any(|w| memchr::memmem::find(&before, w).is_some())
+        || PHONE_WORDS_AFTER
+            .iter()
+            .any(|w| memchr::memmem::find(&after, w).is_some())
+}
+
+/// Next to a phone word, shorter and looser national forms count too: 7 to 15 digits in at least
+/// two groups (`467 3395`, `(99) 645-791`, `21 284 698 2548`).
+fn is_contextual_phone(span: &[u8], digits: &[u8]) -> bool {
+    let groups = span
+        .split(|b| !b.is_ascii_digit())
+        .filter(|g| !g.is_empty())
+        .count();
+    (7..=15).contains(&digits.len())
+        && (groups >= 2 || span.first() == Some(&b'+'))
+        && !span.contains(&b'/')
+}
+
 /// Luhn checksum over ASCII digits.
 pub(crate) fn luhn(digits: &[u8]) -> bool {
     let mut sum = 0u32;
@@ -223,7 +281,7 @@ fn prefix_num(digits: &[u8], n: usize) -> u32 {
 /// A payment card: 13 to 19 digits, grouped by spaces or dashes only, a known issuer range, Luhn.
 fn is_card(span: &[u8], digits: &[u8]) -> bool {
     let len = digits.len();
-    if !(13..=19).contains(&len) || span.iter().any(|b| matches!(b, b'.' | b'/' | b'(' | b'+')) {
+    if !(12..=19).contains(&len) || span.iter().any(|b| matches!(b, b'.' | b'/' | b'(' | b'+')) {
         return false;
     }
     if digits.iter().all(|&d| d == digits[0]) {
@@ -234,10 +292,11 @@ fn is_card(span: &[u8], digits: &[u8]) -> bool {
     let p3 = prefix_num(digits, 3);
     let p4 = prefix_num(digits, 4);
     let issuer = match p1 {
-        4 => matches!(len, 13 | 16 | 19), // Visa
+        4 => matches!(len, 13 | 16 | 19),
+        _ if len < 13 && p1 != 5 && p1 != 6 => false, // Visa
         5 => (51..=55).contains(&p2) && len == 16 || (p2 == 50 || (56..=59).contains(&p2)), // Mastercard, Maestro
         2 => (2221..=2720).contains(&p4) && len == 16, // Mastercard 2-series
-        3 => {
+        3 if len >= 13 => {
             ((p2 == 34 || p2 == 37) && len == 15)                                // Amex
                 || ((300..=305).contains(&p3) || p2 == 36 || p2 == 38 || p2 == 39) && (14..=19).contains(&len) // Diners
                 || (3528..=3589).contains(&p4) && (16..=19).contains(&len) // JCB
@@ -545,7 +604,11 @@ fn scan_ipv6(text: &[u8], out: &mut Vec<Finding>) {
         let cand = &text[s..e];
         let colons = cand.iter().filter(|&&b| b == b':').count();
         let groups = cand.split(|&b| b == b':').filter(|g| !g.is_empty()).count();
-        if colons < 2 || groups < 3 || !cand.iter().any(u8::is_ascii_digit) {
+        let compressed = memchr::memmem::find(cand, b"::").is_some();
+        if colons < 2
+            || (groups < 3 && !(compressed && groups >= 1))
+            || !cand.iter().any(u8::is_ascii_digit)
+        {
             continue;
         }
         if std::str::from_utf8(cand)
@@ -553,7 +616,29 @@ fn scan_ipv6(text: &[u8], out: &mut Vec<Finding>) {
             .and_then(|s| s.parse::<std::net::Ipv6Addr>().ok())
             .is_some()
         {
-            push(out, "ipv6", s, e, text);
+            // A zone (`%eth0`) and a prefix length (`/64`) belong to the address.
+            let mut end = e;
+            if end < n && text[end] == b'%' {
+                let z = end + 1;
+                let mut k = z;
+                while k < n && k - z < 16 && (text[k].is_ascii_alphanumeric() || text[k] == b'_') {
+                    k += 1;
+                }
+                if k > z {
+                    end = k;
+                }
+            }
+            if end < n && text[end] == b'/' {
+                let mut k = end + 1;
+                while k < n && k - end <= 3 && text[k].is_ascii_digit() {
+                    k += 1;
+                }
+                if k > end + 1 {
+                    end = k;
+                }
+            }
+            last_end = end;
+            push(out, "ipv6", s, end, text);
         }
     }
 }
