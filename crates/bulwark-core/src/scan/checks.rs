@@ -1,6 +1,21 @@
 //! Validation of candidates after their regex matched: entropy, placeholders, format checksums.
 
+use std::sync::LazyLock;
+
+use aho_corasick::AhoCorasick;
 use base64::Engine as _;
+
+/// An automaton over a fixed word list, built once on first use.
+fn automaton(words: &[&str]) -> AhoCorasick {
+    // Word lists are static and small: building cannot fail.
+    AhoCorasick::new(words).unwrap_or_else(|_| unreachable!("static word list"))
+}
+
+static EXAMPLES: LazyLock<AhoCorasick> = LazyLock::new(|| automaton(EXAMPLE_MARKERS));
+static EXAMPLES_AND_SEQUENCES: LazyLock<AhoCorasick> =
+    LazyLock::new(|| automaton(&[EXAMPLE_MARKERS, SEQUENCE_MARKERS].concat()));
+static PLACEHOLDERS: LazyLock<AhoCorasick> = LazyLock::new(|| automaton(PLACEHOLDER_MARKERS));
+static BENIGN_NAMES: LazyLock<AhoCorasick> = LazyLock::new(|| automaton(BENIGN_NAME_WORDS));
 
 /// Shannon entropy of `v` in bits per byte.
 pub(crate) fn entropy(v: &[u8]) -> f64 {
@@ -34,19 +49,13 @@ pub(crate) fn is_example_token(v: &[u8]) -> bool {
     if v.windows(8).any(|w| w.iter().all(|&b| b == w[0])) {
         return true;
     }
-    EXAMPLE_MARKERS
-        .iter()
-        .chain(SEQUENCE_MARKERS)
-        .any(|m| memchr::memmem::find(&lower, m.as_bytes()).is_some())
+    EXAMPLES_AND_SEQUENCES.is_match(&lower)
 }
 
 /// Like [`is_example_token`], without the sequence markers: a value next to a service's name is
 /// reported even when it looks made up, since the context says what it is meant to be.
 pub(crate) fn is_example_value(v: &[u8]) -> bool {
-    let lower = v.to_ascii_lowercase();
-    EXAMPLE_MARKERS
-        .iter()
-        .any(|m| memchr::memmem::find(&lower, m.as_bytes()).is_some())
+    EXAMPLES.is_match(&v.to_ascii_lowercase())
 }
 
 /// Values that stand for a secret without being one: placeholders, references, template syntax.
@@ -141,10 +150,7 @@ pub(crate) fn is_placeholder(v: &[u8]) -> bool {
     {
         return true;
     }
-    if PLACEHOLDER_MARKERS
-        .iter()
-        .any(|m| memchr::memmem::find(&lower, m.as_bytes()).is_some())
-    {
+    if PLACEHOLDERS.is_match(&lower) {
         return true;
     }
     is_repetitive(&lower) || NOT_SECRETS.iter().any(|w| lower == w.as_bytes())
@@ -335,9 +341,7 @@ pub(crate) fn secret_name_keyword(name: &[u8]) -> Option<&'static str> {
         .filter(|b| !matches!(b, b'_' | b'-' | b'.' | b'"' | b'\''))
         .map(u8::to_ascii_lowercase)
         .collect();
-    if BENIGN_NAME_WORDS
-        .iter()
-        .any(|w| memchr::memmem::find(&norm, w.as_bytes()).is_some())
+    if BENIGN_NAMES.is_match(&norm)
         || norm.ends_with(b"id")
         || norm.ends_with(b"name")
         || norm.ends_with(b"file")
@@ -350,7 +354,8 @@ pub(crate) fn secret_name_keyword(name: &[u8]) -> Option<&'static str> {
     // The keyword occurrence that ends last (longest first on a tie) decides.
     let mut best: Option<(usize, usize, &'static str)> = None;
     for (kw, canon) in NAME_KEYWORDS {
-        if let Some(pos) = memchr::memmem::rfind(&norm, kw.as_bytes()) {
+        let kw = kw.as_bytes();
+        if let Some(pos) = norm.windows(kw.len()).rposition(|w| w == kw) {
             let end = pos + kw.len();
             if best.is_none_or(|(e, l, _)| end > e || (end == e && kw.len() > l)) {
                 best = Some((end, kw.len(), canon));

@@ -141,9 +141,19 @@ struct Prefilter {
     rules_of_pattern: Vec<Vec<u16>>,
 }
 
+/// The second stage for keyword rules: service names searched only in the lines a wake word found.
+struct KeywordGate {
+    automaton: AhoCorasick,
+    rules_of_pattern: Vec<Vec<u16>>,
+}
+
+/// In a prefilter's rule list, this index stands for the keyword gate rather than a rule.
+const GATE: u16 = u16::MAX;
+
 struct Inner {
     rules: Vec<CompiledRule>,
     prefilters: Vec<Prefilter>,
+    gate: Option<KeywordGate>,
     pii: pii::PiiDetector,
     secrets_enabled: bool,
     generic_min_entropy: f64,
@@ -212,12 +222,14 @@ impl Scanner {
                 window: s.window,
             });
         }
-        let prefilters = build_prefilters(&specs)?;
+        let gate = build_gate(&specs)?;
+        let prefilters = build_prefilters(&specs, gate.is_some())?;
         let disabled_pii = cfg.secrets.disabled_rules.clone();
         Ok(Scanner {
             inner: Arc::new(Inner {
                 rules: compiled,
                 prefilters,
+                gate,
                 pii: pii::PiiDetector::new(&cfg.pii, &disabled_pii),
                 secrets_enabled: cfg.enabled && cfg.secrets.enabled,
                 generic_min_entropy: cfg.secrets.generic_min_entropy,
@@ -340,31 +352,59 @@ impl Scanner {
 
     fn scan_secrets(&self, text: &[u8], out: &mut Vec<Finding>) {
         let inner = &*self.inner;
-        // Per rule: the window waiting to be searched (start, end), merged while hits overlap.
-        let mut pending: Vec<Option<(usize, usize)>> = vec![None; inner.rules.len()];
+        // Per rule (and, last, for the keyword gate): the window waiting to be searched, merged while
+        // hits overlap.
+        let gate_slot = inner.rules.len();
+        let mut pending: Vec<Option<(usize, usize)>> = vec![None; inner.rules.len() + 1];
         for pf in &inner.prefilters {
-            for m in pf.automaton.find_overlapping_iter(text) {
+            for m in pf.automaton.find_iter(text) {
                 for &ri in &pf.rules_of_pattern[m.pattern().as_usize()] {
-                    let ri = ri as usize;
-                    let (ws, we) = window(text, m.start(), m.end(), inner.rules[ri].window);
-                    match &mut pending[ri] {
+                    let (slot, w) = if ri == GATE {
+                        (gate_slot, Window::Line)
+                    } else {
+                        (ri as usize, inner.rules[ri as usize].window)
+                    };
+                    let (ws, we) = window(text, m.start(), m.end(), w);
+                    match &mut pending[slot] {
                         Some((ps, pe)) if ws <= *pe => {
                             *ps = (*ps).min(ws);
                             *pe = (*pe).max(we);
                         }
-                        slot => {
-                            if let Some((ps, pe)) = slot.take() {
-                                self.confirm(ri, text, ps, pe, out);
+                        p => {
+                            if let Some((ps, pe)) = p.take() {
+                                self.flush(slot, text, ps, pe, out);
                             }
-                            *slot = Some((ws, we));
+                            *p = Some((ws, we));
                         }
                     }
                 }
             }
+            // Each automaton reports in text order; windows merge within one pass only.
+            for (slot, p) in pending.iter_mut().enumerate() {
+                if let Some((ps, pe)) = p.take() {
+                    self.flush(slot, text, ps, pe, out);
+                }
+            }
         }
-        for (ri, p) in pending.into_iter().enumerate() {
-            if let Some((ps, pe)) = p {
-                self.confirm(ri, text, ps, pe, out);
+    }
+
+    /// Search a merged window: with its rule, or, for the gate slot, with the keyword rules whose
+    /// service names appear in it.
+    fn flush(&self, slot: usize, text: &[u8], ws: usize, we: usize, out: &mut Vec<Finding>) {
+        if slot < self.inner.rules.len() {
+            self.confirm(slot, text, ws, we, out);
+            return;
+        }
+        let Some(gate) = &self.inner.gate else { return };
+        let mut done: Vec<(u16, usize)> = Vec::new();
+        for m in gate.automaton.find_iter(&text[ws..we]) {
+            let (ks, ke) = window(text, ws + m.start(), ws + m.end(), Window::Line);
+            for &ri in &gate.rules_of_pattern[m.pattern().as_usize()] {
+                if done.contains(&(ri, ks)) {
+                    continue;
+                }
+                done.push((ri, ks));
+                self.confirm(ri as usize, text, ks, ke, out);
             }
         }
     }
@@ -573,45 +613,108 @@ fn window(text: &[u8], start: usize, end: usize, w: Window) -> (usize, usize) {
     }
 }
 
-fn build_prefilters(specs: &[RuleSpec]) -> Result<Vec<Prefilter>, ScanError> {
-    let mut out = Vec::new();
-    for ci in [false, true] {
-        // Distinct anchors (lowercased when case-insensitive), each with the rules it wakes.
-        let mut anchors: Vec<(String, Vec<u16>)> = Vec::new();
-        for (ri, s) in specs.iter().enumerate() {
-            if s.anchors_ci != ci {
-                continue;
+/// The case-sensitive forms an anchor is searched in: itself, or for case-insensitive anchors its
+/// lower-case, UPPER-case and Capitalised forms (`token`, `TOKEN`, `Token`: what code and
+/// configuration use), so that every automaton is a plain literal search that can use SIMD.
+fn anchor_forms(anchor: &str, ci: bool) -> Vec<String> {
+    if !ci {
+        return vec![anchor.to_string()];
+    }
+    let lower = anchor.to_ascii_lowercase();
+    let mut cap = lower.clone();
+    if let Some(first) = cap.get_mut(0..1) {
+        first.make_ascii_uppercase();
+    }
+    let mut forms = vec![lower, anchor.to_ascii_uppercase(), cap];
+    forms.sort();
+    forms.dedup();
+    forms
+}
+
+/// The keyword gate: an ASCII case-insensitive automaton over every keyword rule's service names.
+fn build_gate(specs: &[RuleSpec]) -> Result<Option<KeywordGate>, ScanError> {
+    let mut names: Vec<(String, Vec<u16>)> = Vec::new();
+    for (ri, s) in specs.iter().enumerate() {
+        for k in &s.keywords {
+            let k = k.to_ascii_lowercase();
+            match names.iter_mut().find(|(n, _)| *n == k) {
+                Some((_, rs)) => rs.push(ri as u16),
+                None => names.push((k, vec![ri as u16])),
             }
-            for a in &s.anchors {
-                let key = if ci {
-                    a.to_ascii_lowercase()
-                } else {
-                    a.to_string()
-                };
-                match anchors.iter_mut().find(|(k, _)| *k == key) {
+        }
+    }
+    if names.is_empty() {
+        return Ok(None);
+    }
+    // Overlapping names (`linkedin`, `linked-in`) each find their own rules.
+    let automaton = AhoCorasickBuilder::new()
+        .match_kind(MatchKind::Standard)
+        .ascii_case_insensitive(true)
+        .build(names.iter().map(|(n, _)| n.as_bytes()))
+        .map_err(|e| ScanError::Compile {
+            rule: "keyword gate".into(),
+            message: e.to_string(),
+        })?;
+    Ok(Some(KeywordGate {
+        automaton,
+        rules_of_pattern: names.into_iter().map(|(_, r)| r).collect(),
+    }))
+}
+
+fn build_prefilters(specs: &[RuleSpec], gate: bool) -> Result<Vec<Prefilter>, ScanError> {
+    // Distinct anchor forms, each with the rules it wakes (the wake words also wake the gate).
+    let mut anchors: Vec<(String, Vec<u16>)> = Vec::new();
+    let wake = rules::WAKE_WORDS.iter().map(|w| (w, true, GATE));
+    let anchored = specs
+        .iter()
+        .enumerate()
+        .flat_map(|(ri, s)| s.anchors.iter().map(move |a| (a, s.anchors_ci, ri as u16)));
+    for (a, ci, ri) in anchored.chain(wake.filter(|_| gate)) {
+        {
+            for form in anchor_forms(a, ci) {
+                match anchors.iter_mut().find(|(k, _)| *k == form) {
                     Some((_, rs)) => {
-                        if !rs.contains(&(ri as u16)) {
-                            rs.push(ri as u16);
+                        if !rs.contains(&ri) {
+                            rs.push(ri);
                         }
                     }
-                    None => anchors.push((key, vec![ri as u16])),
+                    None => anchors.push((form, vec![ri])),
                 }
             }
         }
-        for chunk in anchors.chunks(PATTERNS_PER_AUTOMATON) {
-            let automaton = AhoCorasickBuilder::new()
-                .match_kind(MatchKind::Standard)
-                .ascii_case_insensitive(ci)
-                .build(chunk.iter().map(|(k, _)| k.as_bytes()))
-                .map_err(|e| ScanError::Compile {
-                    rule: "prefilter".into(),
-                    message: e.to_string(),
-                })?;
-            out.push(Prefilter {
-                automaton,
-                rules_of_pattern: chunk.iter().map(|(_, r)| r.clone()).collect(),
-            });
-        }
+    }
+    // Leftmost-first search reports one anchor per position: list longer anchors first, and let an
+    // anchor also wake the rules of every anchor it contains (`pat-na1-` wakes what `pat` would).
+    anchors.sort_by(|a, b| b.0.len().cmp(&a.0.len()).then(a.0.cmp(&b.0)));
+    let contained: Vec<Vec<u16>> = anchors
+        .iter()
+        .map(|(long, _)| {
+            let mut rs: Vec<u16> = anchors
+                .iter()
+                .filter(|(short, _)| long.contains(short.as_str()))
+                .flat_map(|(_, r)| r.iter().copied())
+                .collect();
+            rs.sort_unstable();
+            rs.dedup();
+            rs
+        })
+        .collect();
+    for (a, rs) in anchors.iter_mut().zip(contained) {
+        a.1 = rs;
+    }
+    let mut out = Vec::new();
+    for chunk in anchors.chunks(PATTERNS_PER_AUTOMATON) {
+        let automaton = AhoCorasickBuilder::new()
+            .match_kind(MatchKind::LeftmostFirst)
+            .build(chunk.iter().map(|(k, _)| k.as_bytes()))
+            .map_err(|e| ScanError::Compile {
+                rule: "prefilter".into(),
+                message: e.to_string(),
+            })?;
+        out.push(Prefilter {
+            automaton,
+            rules_of_pattern: chunk.iter().map(|(_, r)| r.clone()).collect(),
+        });
     }
     Ok(out)
 }

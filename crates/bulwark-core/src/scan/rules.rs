@@ -51,6 +51,9 @@ pub(crate) struct RuleSpec {
     pub anchors: Vec<&'static str>,
     /// Whether anchors match ASCII case-insensitively.
     pub anchors_ci: bool,
+    /// Service names (keyword rules only): the rule runs only on a line, woken by a
+    /// [`WAKE_WORDS`] anchor, that also contains one of them.
+    pub keywords: Vec<&'static str>,
     /// The confirming regex. A group named `s` marks the secret value; without it, the whole match.
     pub regex: String,
     pub check: Check,
@@ -78,6 +81,7 @@ fn prefix(
         severity,
         anchors: anchors.to_vec(),
         anchors_ci: false,
+        keywords: Vec::new(),
         regex: format!("(?m){L}(?P<s>{token}){R}"),
         check: Check::Entropy(2.8),
         window: Window::Line,
@@ -100,7 +104,7 @@ fn prefix_ci(
 
 /// An assignment after a name: optional closing quote, optional type word (`var t string = ...`),
 /// an operator, optional opening quote. Captures `op` (the operator) and `q` (an opening quote).
-const ASSIGN: &str = r#"(?:(?P<nq>["'\]]{0,2})[ \t]{0,8}(?:(?:string|String|str|const|final|char|var)[ \t]{1,4})?(?P<op>:::=|::=|:=|=>|\?=|\.=|\+=|\|\|=|=|:)[ \t]{0,8}(?P<q>["'`]|\b(?:new )?String\(["'])?|["'][ \t]{0,4},[ \t]{0,4}(?P<cq>["']))"#;
+const ASSIGN: &str = r#"(?:(?P<nq>["'\]]{0,2})[ \t]*(?:(?:string|String|str|const|final|char|var)[ \t]+)?(?P<op>:::=|::=|:=|=>|\?=|\.=|\+=|\|\|=|=|:)[ \t]*(?P<q>["'`]|\b(?:new )?String\(["'])?|["'][ \t]*,[ \t]*(?P<cq>["']))"#;
 
 /// The regex for "a name containing one of `keywords`, an assignment (or an XML element), then a
 /// value of shape `value`". The keyword must start a word (`etsy` does not match `SetSysctl`) and be
@@ -108,7 +112,7 @@ const ASSIGN: &str = r#"(?:(?P<nq>["'\]]{0,2})[ \t]{0,8}(?:(?:string|String|str|
 pub(crate) fn keyword_regex(keywords: &[&str], value: &str) -> String {
     let kws: Vec<String> = keywords.iter().map(|k| regex_escape(k)).collect();
     format!(
-        r#"(?m)(?:^|[^A-Za-z])(?i:{kws})(?:[^a-z\n][0-9A-Za-z_.\-]{{0,30}})?(?:{ASSIGN}(?P<s>{value})(?:["'`\s;,)\]}}<]|$)|>\s{{0,40}}(?P<x>{value})\s{{0,40}}</)"#,
+        r#"(?m)(?:^|[^A-Za-z])(?i:{kws})(?:[^a-z\n][0-9A-Za-z_.\-]*)?(?:{ASSIGN}(?P<s>{value})(?:["'`\s;,)\]}}<]|$)|>\s*(?P<x>{value})\s*</)"#,
         kws = kws.join("|"),
     )
 }
@@ -124,8 +128,9 @@ fn keyword(
         id,
         description,
         severity,
-        anchors: keywords.to_vec(),
+        anchors: Vec::new(),
         anchors_ci: true,
+        keywords: keywords.to_vec(),
         regex: keyword_regex(keywords, value),
         check: Check::Keyword(2.5),
         window: Window::Line,
@@ -142,6 +147,11 @@ fn regex_escape(s: &str) -> String {
     }
     out
 }
+
+/// Words that wake the keyword and generic rules: a secret assigned in code or configuration nearly
+/// always has one of them in its name (`asanaToken`, `TWILIO_API_KEY`, `db_password`). Matched in
+/// lower case, UPPER case and Capitalised, so the prefilter stays a fast case-sensitive search.
+pub(crate) const WAKE_WORDS: &[&str] = &["key", "token", "secret", "pass", "pwd", "auth", "cred"];
 
 /// Names in an assignment that say "this value is a secret", for the generic rule.
 pub(crate) const GENERIC_KEYWORDS: &[&str] = &[
@@ -245,7 +255,13 @@ pub(crate) fn secret_rules() -> Vec<RuleSpec> {
         },
         RuleSpec {
             regex: r#"(?:^|[\\'"`\s>=:(,)])(?P<s>[a-zA-Z0-9_~.]{3}\dQ~[a-zA-Z0-9_~.-]{31,34})(?:$|[\\'"`\s<),])"#.into(),
-            ..prefix("azure-ad-client-secret", "Azure AD (Entra ID) client secret", Critical, &["Q~"], "")
+            ..prefix(
+                "azure-ad-client-secret",
+                "Azure AD (Entra ID) client secret",
+                Critical,
+                &["0Q~", "1Q~", "2Q~", "3Q~", "4Q~", "5Q~", "6Q~", "7Q~", "8Q~", "9Q~"],
+                "",
+            )
         },
         RuleSpec {
             regex: r"[?&]sig=(?P<s>[A-Za-z0-9%]{40,60}%3[Dd])".into(),
@@ -400,7 +416,7 @@ pub(crate) fn secret_rules() -> Vec<RuleSpec> {
             &["hooks.slack.com/"],
             "(?:https?://)?hooks\\.slack\\.com/(?:services|workflows|triggers)/[A-Za-z0-9+/]{43,56}",
         ),
-        prefix("twilio-api-key", "Twilio API key", High, &["SK"], "SK[0-9a-fA-F]{32}"),
+        keyword("twilio-api-key", "Twilio API key", High, &["twilio"], "SK[0-9a-fA-F]{32}"),
         prefix_ci("sendgrid-api-token", "SendGrid API key", High, &["sg."], "SG\\.(?i:[a-z0-9=_.-]{66})"),
         keyword("mailgun-private-api-token", "Mailgun private API key", High, &["mailgun"], "key-[a-f0-9]{32}"),
         keyword("mailgun-pub-key", "Mailgun public validation key", Medium, &["mailgun"], "pubkey-[a-f0-9]{32}"),
@@ -534,7 +550,7 @@ pub(crate) fn secret_rules() -> Vec<RuleSpec> {
         keyword("adobe-client-id", "Adobe client id", Medium, &["adobe"], "[a-f0-9]{32}"),
         prefix("adobe-client-secret", "Adobe client secret", High, &["p8e-"], "p8e-[a-zA-Z0-9]{32}"),
         keyword("airtable-api-key", "Airtable API key", High, &["airtable"], "[a-zA-Z0-9]{17}"),
-        prefix("airtable-personal-access-token", "Airtable personal access token", High, &["pat"], "pat[A-Za-z0-9]{14}\\.[a-f0-9]{64}"),
+        keyword("airtable-personal-access-token", "Airtable personal access token", High, &["airtable"], "pat[A-Za-z0-9]{14}\\.[a-f0-9]{64}"),
         keyword("algolia-api-key", "Algolia API key", High, &["algolia"], "[a-zA-Z0-9]{32}"),
         keyword("asana-client-id", "Asana client id", Medium, &["asana"], "[0-9]{16}"),
         keyword("asana-client-secret", "Asana client secret", High, &["asana"], "[a-zA-Z0-9]{32}"),
@@ -563,7 +579,17 @@ pub(crate) fn secret_rules() -> Vec<RuleSpec> {
         prefix("planetscale-api-token", "PlanetScale API token", High, &["pscale_tkn_"], "pscale_tkn_[\\w=.-]{32,64}"),
         prefix("planetscale-oauth-token", "PlanetScale OAuth token", High, &["pscale_oauth_"], "pscale_oauth_[\\w=.-]{32,64}"),
         keyword("rapidapi-access-token", "RapidAPI key", High, &["rapidapi"], "[a-zA-Z0-9_-]{50}"),
-        keyword("sidekiq-secret", "Sidekiq Enterprise credentials", High, &["BUNDLE_ENTERPRISE__CONTRIBSYS__COM", "BUNDLE_GEMS__CONTRIBSYS__COM"], "[a-f0-9]{8}:[a-f0-9]{8}"),
+        RuleSpec {
+            anchors: vec!["__contribsys__com"],
+            keywords: Vec::new(),
+            ..keyword(
+                "sidekiq-secret",
+                "Sidekiq Enterprise credentials",
+                High,
+                &["BUNDLE_ENTERPRISE__CONTRIBSYS__COM", "BUNDLE_GEMS__CONTRIBSYS__COM"],
+                "[a-f0-9]{8}:[a-f0-9]{8}",
+            )
+        },
         prefix_ci("sidekiq-sensitive-url", "Sidekiq Enterprise credentials in a URL", High, &["contribsys.com"], "(?i:[a-f0-9]{8}:[a-f0-9]{8}@(?:gems|enterprise)\\.contribsys\\.com)"),
         prefix("settlemint-access-token", "SettleMint access token", High, &["sm_pat_", "sm_aat_", "sm_sat_"], "sm_(?:pat|aat|sat)_[a-zA-Z0-9]{16}"),
         keyword("squarespace-access-token", "Squarespace access token", High, &["squarespace"], UUID),
@@ -617,7 +643,7 @@ pub(crate) fn secret_rules() -> Vec<RuleSpec> {
             check: Check::Generic,
             window: Window::Lines { before: 2_000, after: 2_000 },
             regex: r"(?i)(?:^|[\s;])(?:kind:\s*secret\b[\s\S]*?\bdata:|\bdata:[\s\S]{0,40})[ \t]*\r?\n(?:[ \t]*#[^\n]*\n)*[ \t]+[\w.-]+:[ \t]*(?P<s>[A-Za-z0-9+/]{6,}={0,2})[ \t]*(?:\r?\n|$)".into(),
-            ..prefix_ci("kubernetes-secret-yaml", "Kubernetes Secret manifest with data", High, &["kind: secret", "kind:secret"], "")
+            ..prefix_ci("kubernetes-secret-yaml", "Kubernetes Secret manifest with data", High, &["secret"], "")
         },
     ];
     // The generic rule goes last: specific rules win over it when both find the same value.
@@ -625,10 +651,11 @@ pub(crate) fn secret_rules() -> Vec<RuleSpec> {
         id: GENERIC_RULE,
         description: "Secret-looking value assigned to a secret-looking name",
         severity: Medium,
-        anchors: GENERIC_KEYWORDS.to_vec(),
+        anchors: WAKE_WORDS.to_vec(),
         anchors_ci: true,
+        keywords: Vec::new(),
         regex: format!(
-            r#"(?m)(?P<name>[0-9A-Za-z_.\-]{{0,40}}(?i:{kws})[0-9A-Za-z_.\-]{{0,30}})(?:{ASSIGN}(?P<s>[^\s"'`,;<>(){{}}\[\]]{{6,400}})|>\s{{0,40}}(?P<x>[^\s"'`,;<>(){{}}\[\]]{{6,400}})\s{{0,40}}</)"#,
+            r#"(?m)(?P<name>[0-9A-Za-z_.\-]*(?i:{kws})[0-9A-Za-z_.\-]*)(?:{ASSIGN}(?P<s>[^\s"'`,;<>(){{}}\[\]]{{6,}})|>\s*(?P<x>[^\s"'`,;<>(){{}}\[\]]{{6,}})\s*</)"#,
             kws = GENERIC_KEYWORDS
                 .iter()
                 .map(|k| regex_escape(k))
