@@ -6,6 +6,7 @@ use std::hint::black_box;
 use bulwark_core::scan::{Detectors, Redactor};
 use bulwark_core::{Scanner, SecurityConfig};
 
+#[path = "support/corpus.rs"]
 mod corpus;
 
 fn scan(c: &mut Criterion) {

@@ -1,7 +1,7 @@
 //! Write the benchmark corpus to files, for peer comparisons:
 //! `cargo run --release -p bulwark-core --example gen-corpus -- DIR [MEBIBYTES]`.
 
-#[path = "../benches/corpus.rs"]
+#[path = "../benches/support/corpus.rs"]
 mod corpus;
 
 fn main() -> std::io::Result<()> {

@@ -794,7 +794,7 @@ mod tests {
     #[test]
     fn jwt_must_have_a_json_header() {
         let jwt = "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiIxMjM0NTY3ODkwIiwibmFtZSI6IkpvaG4ifQ.SflKxwRJSMeKKF2QT4fwpMeJf36POk6yJV_adQssw5c";
-        assert_eq!(rules_of(&format!("Authorization = {jwt}"))[0], "jwt");
+        assert_eq!(rules_of(&format!("session cookie {jwt}"))[0], "jwt");
     }
 
     #[test]

@@ -10,7 +10,7 @@ impl Rng {
     pub fn new(seed: u64) -> Self {
         Rng(seed.max(1))
     }
-    pub fn next(&mut self) -> u64 {
+    pub fn next_u64(&mut self) -> u64 {
         let mut x = self.0;
         x ^= x >> 12;
         x ^= x << 25;
@@ -19,7 +19,7 @@ impl Rng {
         x.wrapping_mul(0x2545_F491_4F6C_DD1D)
     }
     pub fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
+        (self.next_u64() % n as u64) as usize
     }
     pub fn pick<'a>(&mut self, items: &[&'a str]) -> &'a str {
         items[self.below(items.len())]
@@ -120,8 +120,8 @@ fn sensitive(r: &mut Rng, out: &mut String) {
         )),
         1 => out.push_str(&format!(
             "slack_token = \"xoxb-{}-{}-{}\"\n",
-            100_000_000_000u64 + r.next() % 900_000_000_000,
-            100_000_000_000u64 + r.next() % 900_000_000_000,
+            100_000_000_000u64 + r.next_u64() % 900_000_000_000,
+            100_000_000_000u64 + r.next_u64() % 900_000_000_000,
             r.alnum(24)
         )),
         2 => out.push_str(&format!(
