@@ -702,8 +702,21 @@ fn build_prefilters(specs: &[RuleSpec], gate: bool) -> Result<Vec<Prefilter>, Sc
     for (a, rs) in anchors.iter_mut().zip(contained) {
         a.1 = rs;
     }
+    // Short anchors make the vectorised search verify more candidates: give them smaller automata.
+    let mut chunks: Vec<&[(String, Vec<u16>)]> = Vec::new();
+    let mut rest: &[(String, Vec<u16>)] = &anchors;
+    while !rest.is_empty() {
+        let cap = match rest[0].0.len() {
+            0..=3 => PATTERNS_PER_AUTOMATON / 4,
+            4 => PATTERNS_PER_AUTOMATON / 4,
+            _ => PATTERNS_PER_AUTOMATON,
+        };
+        let (head, tail) = rest.split_at(cap.min(rest.len()));
+        chunks.push(head);
+        rest = tail;
+    }
     let mut out = Vec::new();
-    for chunk in anchors.chunks(PATTERNS_PER_AUTOMATON) {
+    for chunk in chunks {
         let automaton = AhoCorasickBuilder::new()
             .match_kind(MatchKind::LeftmostFirst)
             .build(chunk.iter().map(|(k, _)| k.as_bytes()))

@@ -55,22 +55,41 @@ impl PiiDetector {
         if self.email {
             scan_emails(text, out);
         }
-        if self.phone || self.card || self.ssn || self.ip {
+        if self.phone || self.card || self.ssn || self.ip || self.iban {
             self.scan_numbers(text, out);
-        }
-        if self.iban {
-            scan_ibans(text, out);
         }
         if self.ip {
             scan_ipv6(text, out);
         }
     }
 
+    /// One pass for every number-shaped kind (and IBANs, which start with two capitals): plain
+    /// lower-case text is skipped eight bytes at a time.
     fn scan_numbers(&self, text: &[u8], out: &mut Vec<Finding>) {
         let n = text.len();
+        let numbers = self.phone || self.card || self.ssn || self.ip;
         let mut i = 0;
         while i < n {
+            i = skip_plain(text, i);
+            if i >= n {
+                break;
+            }
             let b = text[i];
+            if b.is_ascii_uppercase() {
+                if self.iban
+                    && let Some(end) = iban_at(text, i)
+                {
+                    push(out, "iban", i, end, text);
+                    i = end;
+                } else {
+                    i += 1;
+                }
+                continue;
+            }
+            if !numbers {
+                i += 1;
+                continue;
+            }
             let starts = b.is_ascii_digit()
                 || ((b == b'+' || b == b'(') && i + 1 < n && text[i + 1].is_ascii_digit());
             if !starts || (i > 0 && is_word(text[i - 1])) {
@@ -94,6 +113,17 @@ impl PiiDetector {
             start += 1;
         }
         let span = &text[start..end];
+        // Fast exit for the common case: short numbers (counts, ports, years, timings). Every kind
+        // below needs at least 7 digits, except IPv4, which needs three dots.
+        let (nd, dots) = span.iter().fold((0usize, 0usize), |(d, p), &b| {
+            (
+                d + usize::from(b.is_ascii_digit()),
+                p + usize::from(b == b'.'),
+            )
+        });
+        if nd < 7 && dots < 3 {
+            return;
+        }
         let digits: Vec<u8> = span
             .iter()
             .filter(|b| b.is_ascii_digit())
@@ -514,50 +544,62 @@ const IBAN_LENGTHS: &[(&[u8; 2], usize)] = &[
     (b"YE", 30),
 ];
 
-fn scan_ibans(text: &[u8], out: &mut Vec<Finding>) {
+/// The end of a valid IBAN starting at `i` (country code, check digits, groups of four optionally
+/// separated by single spaces), if there is one.
+fn iban_at(text: &[u8], i: usize) -> Option<usize> {
     let n = text.len();
-    let mut i = 0;
-    while i + 4 <= n {
-        let c = &text[i..i + 4];
-        if !(c[0].is_ascii_uppercase()
-            && c[1].is_ascii_uppercase()
-            && c[2].is_ascii_digit()
-            && c[3].is_ascii_digit())
-            || (i > 0 && is_word(text[i - 1]))
+    let c = text.get(i..i + 4)?;
+    if !(c[0].is_ascii_uppercase()
+        && c[1].is_ascii_uppercase()
+        && c[2].is_ascii_digit()
+        && c[3].is_ascii_digit())
+        || (i > 0 && is_word(text[i - 1]))
+    {
+        return None;
+    }
+    let &(_, want) = IBAN_LENGTHS.iter().find(|(cc, _)| cc[..] == c[..2])?;
+    let mut chars = Vec::with_capacity(want);
+    let mut j = i;
+    while j < n && chars.len() < want {
+        let b = text[j];
+        if b.is_ascii_digit() || b.is_ascii_uppercase() {
+            chars.push(b);
+            j += 1;
+        } else if b == b' '
+            && chars.len() % 4 == 0
+            && j + 1 < n
+            && text[j + 1].is_ascii_alphanumeric()
         {
-            i += 1;
-            continue;
-        }
-        let Some(&(_, want)) = IBAN_LENGTHS.iter().find(|(cc, _)| cc[..] == c[..2]) else {
-            i += 1;
-            continue;
-        };
-        // Collect characters, allowing single spaces between groups of four.
-        let mut chars = Vec::with_capacity(want);
-        let mut j = i;
-        while j < n && chars.len() < want {
-            let b = text[j];
-            if b.is_ascii_digit() || b.is_ascii_uppercase() {
-                chars.push(b);
-                j += 1;
-            } else if b == b' '
-                && chars.len() % 4 == 0
-                && j + 1 < n
-                && text[j + 1].is_ascii_alphanumeric()
-            {
-                j += 1;
-            } else {
-                break;
-            }
-        }
-        let boundary = j >= n || !text[j].is_ascii_alphanumeric();
-        if chars.len() == want && boundary && iban_mod97(&chars) {
-            push(out, "iban", i, j, text);
-            i = j;
+            j += 1;
         } else {
-            i += 1;
+            break;
         }
     }
+    let boundary = j >= n || !text[j].is_ascii_alphanumeric();
+    (chars.len() == want && boundary && iban_mod97(&chars)).then_some(j)
+}
+
+/// Whether some byte of `x` lies strictly between `lo` and `hi` (both at most 128): the SWAR test from
+/// "Bit Twiddling Hacks". May not miss a byte; the caller re-checks byte by byte.
+fn has_between(x: u64, lo: u64, hi: u64) -> bool {
+    const L: u64 = 0x0101_0101_0101_0101;
+    const H: u64 = 0x8080_8080_8080_8080;
+    let low7 = x & (L * 127);
+    ((L * (127 + hi)).wrapping_sub(low7) & !x & low7.wrapping_add(L * (127 - lo)) & H) != 0
+}
+
+/// Skip ahead over 8-byte blocks that hold no digit, no capital and none of `'()*+,`.
+fn skip_plain(text: &[u8], mut i: usize) -> usize {
+    while let Some(block) = text.get(i..i + 8) {
+        let mut w = [0u8; 8];
+        w.copy_from_slice(block);
+        let x = u64::from_le_bytes(w);
+        if has_between(x, 0x2F, 0x3A) || has_between(x, 0x40, 0x5B) || has_between(x, 0x26, 0x2D) {
+            break;
+        }
+        i += 8;
+    }
+    i
 }
 
 /// ISO 7064 mod 97-10 over the rearranged IBAN.
@@ -691,6 +733,21 @@ mod tests {
         assert_eq!(r.len(), 2, "{r:?}");
         assert_eq!(r[0].1, "(415) 555-0132");
         assert!(rules("on 2024-01-31 at 12:30").is_empty());
+    }
+
+    #[test]
+    fn swar_skip_stops_at_every_interesting_byte() {
+        for b in 0u8..=255 {
+            let mut t = vec![b'a'; 20];
+            t[11] = b;
+            let stop = skip_plain(&t, 0);
+            let interesting =
+                b.is_ascii_digit() || b.is_ascii_uppercase() || (0x27..=0x2C).contains(&b);
+            if interesting {
+                assert!(stop <= 11, "byte {b:#x} skipped");
+            }
+        }
+        assert_eq!(skip_plain(b"only lower case words here, ok", 0) % 8, 0);
     }
 
     #[test]

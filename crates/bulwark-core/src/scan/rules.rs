@@ -227,7 +227,7 @@ pub(crate) fn secret_rules() -> Vec<RuleSpec> {
                 "gcp-service-account",
                 "Google Cloud service-account key file",
                 Critical,
-                &["service_account"],
+                &["_account\""],
                 r#""type"\s*:\s*"service_account""#,
             )
         },
@@ -554,7 +554,7 @@ pub(crate) fn secret_rules() -> Vec<RuleSpec> {
         keyword("algolia-api-key", "Algolia API key", High, &["algolia"], "[a-zA-Z0-9]{32}"),
         keyword("asana-client-id", "Asana client id", Medium, &["asana"], "[0-9]{16}"),
         keyword("asana-client-secret", "Asana client secret", High, &["asana"], "[a-zA-Z0-9]{32}"),
-        prefix_ci("authress-service-client-access-key", "Authress service-client access key", High, &["sc_", "ext_", "scauth_", "authress_"], "(?i:(?:sc|ext|scauth|authress)_[a-z0-9]{5,30}\\.[a-z0-9]{4,6}\\.acc[_-][a-z0-9-]{10,32}\\.[a-z0-9+/_=-]{30,120})"),
+        prefix_ci("authress-service-client-access-key", "Authress service-client access key", High, &[".acc_", ".acc-"], "(?i:(?:sc|ext|scauth|authress)_[a-z0-9]{5,30}\\.[a-z0-9]{4,6}\\.acc[_-][a-z0-9-]{10,32}\\.[a-z0-9+/_=-]{30,120})"),
         keyword("beamer-api-token", "Beamer API token", Medium, &["beamer"], "b_[a-zA-Z0-9=_-]{44}"),
         prefix("clickhouse-cloud-api-secret-key", "ClickHouse Cloud API secret key", High, &["4b1d"], "4b1d[A-Za-z0-9]{38}"),
         keyword("confluent-access-token", "Confluent access key", High, &["confluent"], "[a-zA-Z0-9]{16}"),
@@ -590,7 +590,7 @@ pub(crate) fn secret_rules() -> Vec<RuleSpec> {
                 "[a-f0-9]{8}:[a-f0-9]{8}",
             )
         },
-        prefix_ci("sidekiq-sensitive-url", "Sidekiq Enterprise credentials in a URL", High, &["contribsys.com"], "(?i:[a-f0-9]{8}:[a-f0-9]{8}@(?:gems|enterprise)\\.contribsys\\.com)"),
+        prefix_ci("sidekiq-sensitive-url", "Sidekiq Enterprise credentials in a URL", High, &["@gems.contribsys", "@enterprise.contribsys"], "(?i:[a-f0-9]{8}:[a-f0-9]{8}@(?:gems|enterprise)\\.contribsys\\.com)"),
         prefix("settlemint-access-token", "SettleMint access token", High, &["sm_pat_", "sm_aat_", "sm_sat_"], "sm_(?:pat|aat|sat)_[a-zA-Z0-9]{16}"),
         keyword("squarespace-access-token", "Squarespace access token", High, &["squarespace"], UUID),
         keyword("sumologic-access-id", "Sumo Logic access id", Medium, &["sumo"], "su[a-zA-Z0-9]{12}"),
