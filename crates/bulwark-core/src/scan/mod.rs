@@ -123,6 +123,16 @@ struct CompiledRule {
     id: &'static str,
     description: &'static str,
     severity: Severity,
+    source: String,
+    /// Compiled on first use: most rules never fire in a given process, and compiling all of them up
+    /// front would cost every short-lived `bulwark` run tens of milliseconds.
+    matcher: std::sync::OnceLock<Option<Matcher>>,
+    check: Check,
+    window: Window,
+}
+
+/// A rule's compiled regex and the indices of its named groups.
+struct Matcher {
     regex: Regex,
     secret_group: Option<usize>,
     xml_group: Option<usize>,
@@ -131,8 +141,38 @@ struct CompiledRule {
     op_group: Option<usize>,
     name_quote_group: Option<usize>,
     comma_quote_group: Option<usize>,
-    check: Check,
-    window: Window,
+}
+
+impl Matcher {
+    /// ASCII semantics: `\w`, `\s` and case folding stay small and fast; non-ASCII bytes in a value
+    /// are matched by negated classes byte by byte.
+    fn compile(source: &str) -> Result<Self, regex::Error> {
+        let regex = regex::bytes::RegexBuilder::new(source)
+            .unicode(false)
+            .size_limit(20 << 20)
+            .build()?;
+        let group = |name: &str| regex.capture_names().position(|n| n == Some(name));
+        Ok(Matcher {
+            secret_group: group("s"),
+            xml_group: group("x"),
+            name_group: group("name"),
+            quote_group: group("q"),
+            op_group: group("op"),
+            name_quote_group: group("nq"),
+            comma_quote_group: group("cq"),
+            regex,
+        })
+    }
+}
+
+impl CompiledRule {
+    fn matcher(&self) -> Option<&Matcher> {
+        // Every rule's regex is checked by a unit test (`every_rule_compiles_and_there_are_enough`);
+        // were one to fail anyway, that rule would find nothing rather than take the scanner down.
+        self.matcher
+            .get_or_init(|| Matcher::compile(&self.source).ok())
+            .as_ref()
+    }
 }
 
 /// One prefilter automaton and, for each of its patterns, the rules it wakes.
@@ -193,35 +233,18 @@ impl Scanner {
             .into_iter()
             .filter(|r| !cfg.secrets.disabled_rules.iter().any(|d| d == r.id))
             .collect();
-        let mut compiled = Vec::with_capacity(specs.len());
-        for s in &specs {
-            // ASCII semantics: `\w`, `\s` and case folding stay small and fast; non-ASCII bytes in a
-            // value are matched by negated classes byte by byte.
-            let regex = regex::bytes::RegexBuilder::new(&s.regex)
-                .unicode(false)
-                .size_limit(20 << 20)
-                .build()
-                .map_err(|e| ScanError::Compile {
-                    rule: s.id.to_string(),
-                    message: e.to_string(),
-                })?;
-            let group = |name: &str| regex.capture_names().position(|n| n == Some(name));
-            compiled.push(CompiledRule {
+        let compiled: Vec<CompiledRule> = specs
+            .iter()
+            .map(|s| CompiledRule {
                 id: s.id,
                 description: s.description,
                 severity: s.severity,
-                secret_group: group("s"),
-                xml_group: group("x"),
-                name_group: group("name"),
-                quote_group: group("q"),
-                op_group: group("op"),
-                name_quote_group: group("nq"),
-                comma_quote_group: group("cq"),
-                regex,
+                source: s.regex.clone(),
+                matcher: std::sync::OnceLock::new(),
                 check: s.check,
                 window: s.window,
-            });
-        }
+            })
+            .collect();
         let gate = build_gate(&specs)?;
         let prefilters = build_prefilters(&specs, gate.is_some())?;
         let disabled_pii = cfg.secrets.disabled_rules.clone();
@@ -244,9 +267,26 @@ impl Scanner {
         Self::new(&SecurityConfig::default())
     }
 
-    /// Number of compiled secret rules.
+    /// Number of secret rules.
     pub fn secret_rule_count(&self) -> usize {
         self.inner.rules.len()
+    }
+
+    /// Compile every rule's regex now instead of on first use (for long-running servers that prefer
+    /// to pay once at start). Fails with the first rule that does not compile.
+    pub fn precompile(&self) -> Result<(), ScanError> {
+        for r in &self.inner.rules {
+            if r.matcher().is_none() {
+                let message = Matcher::compile(&r.source)
+                    .err()
+                    .map_or_else(String::new, |e| e.to_string());
+                return Err(ScanError::Compile {
+                    rule: r.id.to_string(),
+                    message,
+                });
+            }
+        }
+        Ok(())
     }
 
     /// Scan text with every enabled detector. Findings are sorted by start offset; `line` and
@@ -412,11 +452,12 @@ impl Scanner {
     /// Run rule `ri`'s regex over `text[ws..we]` and validate each match.
     fn confirm(&self, ri: usize, text: &[u8], ws: usize, we: usize, out: &mut Vec<Finding>) {
         let rule = &self.inner.rules[ri];
+        let Some(mm) = rule.matcher() else { return };
         let hay = &text[ws..we];
-        for caps in rule.regex.captures_iter(hay) {
+        for caps in mm.regex.captures_iter(hay) {
             let get = |g: Option<usize>| g.and_then(|g| caps.get(g));
-            let xml = get(rule.xml_group);
-            let Some(m) = get(rule.secret_group).or(xml).or_else(|| caps.get(0)) else {
+            let xml = get(mm.xml_group);
+            let Some(m) = get(mm.secret_group).or(xml).or_else(|| caps.get(0)) else {
                 continue;
             };
             let value = m.as_bytes();
@@ -436,17 +477,17 @@ impl Scanner {
                 Check::PrivateKeyBody => checks::private_key_body_ok(value),
                 Check::Generic => {
                     let bytes = |g: Option<usize>| get(g).map(|n| n.as_bytes()).unwrap_or_default();
-                    let space_after_op = get(rule.op_group)
+                    let space_after_op = get(mm.op_group)
                         .is_some_and(|o| matches!(hay.get(o.end()), Some(b' ' | b'\t')));
                     let ctx = Assignment {
-                        name: bytes(rule.name_group),
-                        op: bytes(rule.op_group),
+                        name: bytes(mm.name_group),
+                        op: bytes(mm.op_group),
                         space_after_op,
-                        name_quoted: !bytes(rule.name_quote_group).is_empty()
-                            || get(rule.comma_quote_group).is_some(),
+                        name_quoted: !bytes(mm.name_quote_group).is_empty()
+                            || get(mm.comma_quote_group).is_some(),
                         value_quoted: xml.is_some()
-                            || get(rule.comma_quote_group).is_some()
-                            || rule.quote_group.is_none_or(|g| caps.get(g).is_some()),
+                            || get(mm.comma_quote_group).is_some()
+                            || mm.quote_group.is_none_or(|g| caps.get(g).is_some()),
                     };
                     generic_ok(&ctx, value, self.inner.generic_min_entropy)
                 }
@@ -749,6 +790,7 @@ mod tests {
     #[test]
     fn every_rule_compiles_and_there_are_enough() {
         let s = Scanner::with_defaults().expect("scanner");
+        s.precompile().expect("every rule compiles");
         assert!(s.secret_rule_count() >= 150, "{}", s.secret_rule_count());
         let ids = rule_ids();
         let mut dedup = ids.clone();

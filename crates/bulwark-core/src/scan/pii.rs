@@ -32,6 +32,7 @@ pub(crate) struct PiiDetector {
     card: bool,
     iban: bool,
     ip: bool,
+    ip6: bool,
     ssn: bool,
 }
 
@@ -47,6 +48,7 @@ impl PiiDetector {
             card: on(cfg, cfg.credit_card, "credit-card", disabled),
             iban: on(cfg, cfg.iban, "iban", disabled),
             ip: on(cfg, cfg.ip_address, "ipv4", disabled),
+            ip6: on(cfg, cfg.ip_address, "ipv6", disabled),
             ssn: on(cfg, cfg.us_ssn, "us-ssn", disabled),
         }
     }
@@ -58,7 +60,7 @@ impl PiiDetector {
         if self.phone || self.card || self.ssn || self.ip || self.iban {
             self.scan_numbers(text, out);
         }
-        if self.ip {
+        if self.ip6 {
             scan_ipv6(text, out);
         }
     }

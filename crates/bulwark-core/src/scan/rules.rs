@@ -112,7 +112,7 @@ const ASSIGN: &str = r#"(?:(?P<nq>["'\]]{0,2})[ \t]*(?:(?:string|String|str|cons
 pub(crate) fn keyword_regex(keywords: &[&str], value: &str) -> String {
     let kws: Vec<String> = keywords.iter().map(|k| regex_escape(k)).collect();
     format!(
-        r#"(?m)(?:^|[^A-Za-z])(?i:{kws})(?:[^a-z\n][0-9A-Za-z_.\-]*)?(?:{ASSIGN}(?P<s>{value})(?:["'`\s;,)\]}}<]|$)|>\s*(?P<x>{value})\s*</)"#,
+        r#"(?m)(?:^|[^A-Za-z])(?i:{kws})(?:[^a-z\n][0-9A-Za-z_.\-]*)?(?:{ASSIGN}(?P<s>{value})(?:["'`\s;,)\]}}<\\]|$)|>\s*(?P<x>{value})\s*</)"#,
         kws = kws.join("|"),
     )
 }
@@ -414,7 +414,7 @@ pub(crate) fn secret_rules() -> Vec<RuleSpec> {
             "Slack incoming webhook URL",
             High,
             &["hooks.slack.com/"],
-            "(?:https?://)?hooks\\.slack\\.com/(?:services|workflows|triggers)/[A-Za-z0-9+/]{43,56}",
+            "(?:https?://)?hooks\\.slack\\.com/(?:(?:services|workflows|triggers)/[A-Za-z0-9+/]{43,56}|(?:workflows|triggers)/T[A-Z0-9]+/A[A-Z0-9]+/[0-9]{17,19}/[A-Za-z0-9]{23,24})",
         ),
         keyword("twilio-api-key", "Twilio API key", High, &["twilio"], "SK[0-9a-fA-F]{32}"),
         prefix_ci("sendgrid-api-token", "SendGrid API key", High, &["sg."], "SG\\.(?i:[a-z0-9=_.-]{66})"),
@@ -593,8 +593,8 @@ pub(crate) fn secret_rules() -> Vec<RuleSpec> {
         prefix_ci("sidekiq-sensitive-url", "Sidekiq Enterprise credentials in a URL", High, &["@gems.contribsys", "@enterprise.contribsys"], "(?i:[a-f0-9]{8}:[a-f0-9]{8}@(?:gems|enterprise)\\.contribsys\\.com)"),
         prefix("settlemint-access-token", "SettleMint access token", High, &["sm_pat_", "sm_aat_", "sm_sat_"], "sm_(?:pat|aat|sat)_[a-zA-Z0-9]{16}"),
         keyword("squarespace-access-token", "Squarespace access token", High, &["squarespace"], UUID),
-        keyword("sumologic-access-id", "Sumo Logic access id", Medium, &["sumo"], "su[a-zA-Z0-9]{12}"),
-        keyword("sumologic-access-token", "Sumo Logic access key", High, &["sumo"], "[a-zA-Z0-9]{64}"),
+        keyword("sumologic-access-id", "Sumo Logic access id", Medium, &["sumologic", "sumo"], "su[a-zA-Z0-9]{12}"),
+        keyword("sumologic-access-token", "Sumo Logic access key", High, &["sumologic", "sumo"], "[a-zA-Z0-9]{64}"),
         keyword("trello-access-token", "Trello API token", High, &["trello"], "[a-zA-Z0-9-]{32}"),
         keyword("mongodb-atlas-api-key", "MongoDB Atlas private API key", High, &["atlas_private", "mongodb_atlas", "atlas-private"], UUID),
         RuleSpec {
@@ -655,7 +655,7 @@ pub(crate) fn secret_rules() -> Vec<RuleSpec> {
         anchors_ci: true,
         keywords: Vec::new(),
         regex: format!(
-            r#"(?m)(?P<name>[0-9A-Za-z_.\-]*(?i:{kws})[0-9A-Za-z_.\-]*)(?:{ASSIGN}(?P<s>[^\s"'`,;<>(){{}}\[\]]{{6,}})|>\s*(?P<x>[^\s"'`,;<>(){{}}\[\]]{{6,}})\s*</)"#,
+            r#"(?m)(?P<name>[0-9A-Za-z_.\-]*(?i:{kws})[0-9A-Za-z_.\-]*)(?:{ASSIGN}(?P<s>[^\s"'`,;<>(){{}}\[\]\\]{{6,}})|>\s*(?P<x>[^\s"'`,;<>(){{}}\[\]\\]{{6,}})\s*</)"#,
             kws = GENERIC_KEYWORDS
                 .iter()
                 .map(|k| regex_escape(k))
