@@ -71,10 +71,16 @@ impl PiiDetector {
         let n = text.len();
         let numbers = self.phone || self.card || self.ssn || self.ip;
         let mut i = 0;
+        // Bytes before this offset belong to a block already found to hold something of interest:
+        // look at them one by one instead of testing the block again.
+        let mut dense_until = 0;
         while i < n {
-            i = skip_plain(text, i);
-            if i >= n {
-                break;
+            if i >= dense_until {
+                i = skip_plain(text, i);
+                dense_until = i + 8;
+                if i >= n {
+                    break;
+                }
             }
             let b = text[i];
             if b.is_ascii_uppercase() {
