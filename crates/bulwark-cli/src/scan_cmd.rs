@@ -242,59 +242,51 @@ impl Ctx<'_> {
     fn scan_file(&self, path: &Path) -> Report {
         let shown = path.strip_prefix("./").unwrap_or(path);
         let name = shown.to_string_lossy().into_owned();
-        let mut r = empty_report();
-        let meta = match std::fs::metadata(path) {
-            Ok(m) => m,
+        match self.open_text(path) {
+            Ok(Opened::Text(head, file)) => {
+                self.scan_stream(&name, std::io::Cursor::new(head).chain(file))
+            }
+            Ok(Opened::Skip(reason)) => {
+                let mut r = empty_report();
+                r.skipped.push(Skipped { path: name, reason });
+                r
+            }
             Err(e) => {
+                let mut r = empty_report();
                 r.errors.push(InputError {
                     path: name,
                     error: e.to_string(),
                 });
-                return r;
+                r
             }
-        };
-        if meta.len() > self.max_bytes {
-            r.skipped.push(Skipped {
-                path: name,
-                reason: format!(
-                    "larger than {} bytes (--max-file-bytes / scan.max_file_bytes)",
-                    self.max_bytes
-                ),
-            });
-            return r;
         }
-        let mut file = match std::fs::File::open(path) {
-            Ok(f) => f,
-            Err(e) => {
-                r.errors.push(InputError {
-                    path: name,
-                    error: e.to_string(),
-                });
-                return r;
-            }
-        };
-        // Binary files (a NUL byte in the first 8 KiB) are skipped.
+    }
+
+    /// Open a file for scanning, or say why it is skipped: larger than the limit, or binary (a NUL
+    /// byte in the first 8 KiB, which is returned with the file so nothing is read twice).
+    fn open_text(&self, path: &Path) -> std::io::Result<Opened> {
+        let len = std::fs::metadata(path)?.len();
+        if len > self.max_bytes {
+            return Ok(Opened::Skip(format!(
+                "larger than {} bytes (--max-file-bytes / scan.max_file_bytes)",
+                self.max_bytes
+            )));
+        }
+        let mut file = std::fs::File::open(path)?;
         let mut head = vec![0u8; 8192];
-        let n = match read_full(&mut file, &mut head) {
-            Ok(n) => n,
-            Err(e) => {
-                r.errors.push(InputError {
-                    path: name,
-                    error: e.to_string(),
-                });
-                return r;
-            }
-        };
+        let n = read_full(&mut file, &mut head)?;
         head.truncate(n);
         if head.contains(&0) {
-            r.skipped.push(Skipped {
-                path: name,
-                reason: "binary (contains NUL bytes)".into(),
-            });
-            return r;
+            return Ok(Opened::Skip("binary (contains NUL bytes)".into()));
         }
-        self.scan_stream(&name, std::io::Cursor::new(head).chain(file))
+        Ok(Opened::Text(head, file))
     }
+}
+
+enum Opened {
+    /// The first bytes already read, and the rest of the file.
+    Text(Vec<u8>, std::fs::File),
+    Skip(String),
 }
 
 fn read_full(r: &mut impl Read, buf: &mut [u8]) -> std::io::Result<usize> {

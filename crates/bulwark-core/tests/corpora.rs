@@ -346,6 +346,23 @@ impl Prf {
     }
 }
 
+/// Print a precision/recall table as Markdown.
+fn print_prf<K: std::fmt::Display>(title: &str, what: &str, per: &BTreeMap<K, Prf>) {
+    println!("\n### {title}\n");
+    println!("| {what} | precision | recall | tp | fp | fn |\n|---|---:|---:|---:|---:|---:|");
+    for (k, m) in per {
+        println!(
+            "| {k} | {:.1}% | {:.1}% | {} | {} | {} |",
+            100.0 * m.precision(),
+            100.0 * m.recall(),
+            m.tp,
+            m.fp,
+            m.fn_
+        );
+    }
+    println!();
+}
+
 #[test]
 fn pii_presidio_cases() {
     let Some(dir) = corpora() else { return };
@@ -382,19 +399,7 @@ fn pii_presidio_cases() {
             }
         }
     }
-    println!("\n### Presidio recognizer test cases\n");
-    println!("| recognizer | precision | recall | tp | fp | fn |\n|---|---:|---:|---:|---:|---:|");
-    for (rec, m) in &per {
-        println!(
-            "| {rec} | {:.1}% | {:.1}% | {} | {} | {} |",
-            100.0 * m.precision(),
-            100.0 * m.recall(),
-            m.tp,
-            m.fp,
-            m.fn_
-        );
-    }
-    println!();
+    print_prf("Presidio recognizer test cases", "recognizer", &per);
     // Regression floors at the measured level (see docs/evaluation.md for what is missed and why).
     for (rec, m) in &per {
         let recall_floor = match rec.as_str() {
@@ -456,19 +461,11 @@ fn pii_presidio_synthetic_sentences() {
             per.entry(t).or_default().add_spans(&predicted, &expected);
         }
     }
-    println!("\n### Presidio research synthetic sentences (span overlap)\n");
-    println!("| entity | precision | recall | tp | fp | fn |\n|---|---:|---:|---:|---:|---:|");
-    for (t, m) in &per {
-        println!(
-            "| {t} | {:.1}% | {:.1}% | {} | {} | {} |",
-            100.0 * m.precision(),
-            100.0 * m.recall(),
-            m.tp,
-            m.fp,
-            m.fn_
-        );
-    }
-    println!();
+    print_prf(
+        "Presidio research synthetic sentences (span overlap)",
+        "entity",
+        &per,
+    );
     for (t, m) in &per {
         assert!(
             m.precision() >= 0.9,

@@ -248,12 +248,17 @@ impl Scanner {
         let gate = build_gate(&specs)?;
         let prefilters = build_prefilters(&specs, gate.is_some())?;
         let disabled_pii = cfg.secrets.disabled_rules.clone();
+        // `scan.enabled = false` turns personal data off too.
+        let pii_cfg = crate::config::PiiConfig {
+            enabled: cfg.enabled && cfg.pii.enabled,
+            ..cfg.pii.clone()
+        };
         Ok(Scanner {
             inner: Arc::new(Inner {
                 rules: compiled,
                 prefilters,
                 gate,
-                pii: pii::PiiDetector::new(&cfg.pii, &disabled_pii),
+                pii: pii::PiiDetector::new(&pii_cfg, &disabled_pii),
                 secrets_enabled: cfg.enabled && cfg.secrets.enabled,
                 generic_min_entropy: cfg.secrets.generic_min_entropy,
                 review_at: cfg.review_at,
@@ -887,6 +892,19 @@ mod tests {
         })
         .expect("read");
         assert_eq!(streamed, whole);
+    }
+
+    #[test]
+    fn disabled_guard_finds_nothing() {
+        let mut cfg = SecurityConfig::default();
+        cfg.scan.enabled = false;
+        let s = Scanner::new(&cfg).expect("scanner");
+        assert!(s.scan(b"AKIALALEMEL33243OLIB bob@example.org").is_empty());
+        let mut cfg = SecurityConfig::default();
+        cfg.scan.pii.email = false;
+        cfg.scan.secrets.disabled_rules = vec!["aws-access-key-id".into()];
+        let s = Scanner::new(&cfg).expect("scanner");
+        assert!(s.scan(b"AKIALALEMEL33243OLIB bob@example.org").is_empty());
     }
 
     #[test]
