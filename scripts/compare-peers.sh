@@ -62,7 +62,7 @@ run() {
   start=$(date +%s.%N)
   "$@" >/dev/null 2>&1 || true
   end=$(date +%s.%N)
-  secs=$(echo "$end - $start" | bc -l)
+  secs=$(awk -v a="$start" -v b="$end" 'BEGIN { print b - a }')
   results+=("$name|$bytes|$secs")
 }
 
@@ -78,12 +78,13 @@ printf '\n%-22s %12s %9s %10s\n' "tool" "bytes" "seconds" "MB/s"
 declare -A speed
 for r in "${results[@]}"; do
   IFS='|' read -r name bytes secs <<<"$r"
-  mbs=$(echo "$bytes / 1000000 / $secs" | bc -l)
+  mbs=$(awk -v b="$bytes" -v s="$secs" 'BEGIN { print b / 1000000 / s }')
   speed["$name"]=$mbs
-  printf '%-22s %12d %9.2f %10.1f\n' "$name" "$bytes" "$secs" "$mbs"
+  printf '%-22s %12d %9.2f %10.2f\n' "$name" "$bytes" "$secs" "$mbs"
 done
 echo
-printf 'bulwark secrets vs ripsecrets:          %6.1fx\n' "$(echo "${speed["bulwark secrets"]} / ${speed[ripsecrets]}" | bc -l)"
-printf 'bulwark secrets vs detect-secrets:      %6.1fx\n' "$(echo "${speed["bulwark secrets"]} / ${speed[detect-secrets]}" | bc -l)"
-printf 'bulwark pii vs presidio patterns:       %6.1fx\n' "$(echo "${speed["bulwark pii"]} / ${speed["presidio patterns"]}" | bc -l)"
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { print a / b }'; }
+printf 'bulwark secrets vs ripsecrets:          %6.1fx\n' "$(ratio "${speed["bulwark secrets"]}" "${speed[ripsecrets]}")"
+printf 'bulwark secrets vs detect-secrets:      %6.1fx\n' "$(ratio "${speed["bulwark secrets"]}" "${speed[detect-secrets]}")"
+printf 'bulwark pii vs presidio patterns:       %6.1fx\n' "$(ratio "${speed["bulwark pii"]}" "${speed["presidio patterns"]}")"
 echo "detectors: bulwark $("$bulwark" scan --list-rules | tail -n 1)"

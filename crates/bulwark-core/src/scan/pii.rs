@@ -316,7 +316,7 @@ fn prefix_num(digits: &[u8], n: usize) -> u32 {
         .fold(0, |acc, d| acc * 10 + u32::from(d - b'0'))
 }
 
-/// A payment card: 13 to 19 digits, grouped by spaces or dashes only, a known issuer range, Luhn.
+/// A payment card: 12 to 19 digits, grouped by spaces or dashes only, a known issuer range, Luhn.
 fn is_card(span: &[u8], digits: &[u8]) -> bool {
     let len = digits.len();
     if !(12..=19).contains(&len) || span.iter().any(|b| matches!(b, b'.' | b'/' | b'(' | b'+')) {
@@ -325,27 +325,25 @@ fn is_card(span: &[u8], digits: &[u8]) -> bool {
     if digits.iter().all(|&d| d == digits[0]) {
         return false;
     }
-    let p1 = prefix_num(digits, 1);
-    let p2 = prefix_num(digits, 2);
-    let p3 = prefix_num(digits, 3);
-    let p4 = prefix_num(digits, 4);
-    let issuer = match p1 {
-        4 => matches!(len, 13 | 16 | 19),
-        _ if len < 13 && p1 != 5 && p1 != 6 => false, // Visa
-        5 => (51..=55).contains(&p2) && len == 16 || (p2 == 50 || (56..=59).contains(&p2)), // Mastercard, Maestro
-        2 => (2221..=2720).contains(&p4) && len == 16, // Mastercard 2-series
-        3 if len >= 13 => {
-            ((p2 == 34 || p2 == 37) && len == 15)                                // Amex
-                || ((300..=305).contains(&p3) || p2 == 36 || p2 == 38 || p2 == 39) && (14..=19).contains(&len) // Diners
-                || (3528..=3589).contains(&p4) && (16..=19).contains(&len) // JCB
-        }
-        6 => {
-            p4 == 6011 || p2 == 65 || (644..=649).contains(&p3) || p2 == 62 || (p2 >= 60) // Discover, UnionPay, Maestro
-        }
-        1 => len == 15, // UATP
-        _ => false,
-    };
-    issuer && luhn(digits)
+    card_issuer(digits) && luhn(digits)
+}
+
+/// Whether a card number's prefix and length fall in a published issuer range.
+fn card_issuer(digits: &[u8]) -> bool {
+    let len = digits.len();
+    let p = |n| prefix_num(digits, n);
+    let long = (16..=19).contains(&len);
+    let visa = p(1) == 4 && matches!(len, 13 | 16 | 19);
+    let mastercard = ((51..=55).contains(&p(2)) || (2221..=2720).contains(&p(4))) && len == 16;
+    let amex = matches!(p(2), 34 | 37) && len == 15;
+    let diners =
+        ((300..=305).contains(&p(3)) || matches!(p(2), 36 | 38 | 39)) && (14..=19).contains(&len);
+    let jcb = ((3528..=3589).contains(&p(4)) && long) || (matches!(p(4), 2131 | 1800) && len == 15);
+    let discover = (p(4) == 6011 || p(2) == 65 || (644..=649).contains(&p(3))) && long;
+    let unionpay = p(2) == 62 && long;
+    let maestro = (p(2) == 50 || (56..=69).contains(&p(2))) && (12..=19).contains(&len);
+    let uatp = p(1) == 1 && len == 15;
+    visa || mastercard || amex || diners || jcb || discover || unionpay || maestro || uatp
 }
 
 /// A US SSN: `AAA-GG-SSSS` with one consistent separator (`-`, space or `.`); area not 000, 666 or
