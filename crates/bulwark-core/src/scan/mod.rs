@@ -405,7 +405,7 @@ impl Scanner {
             for m in pf.automaton.find_iter(text) {
                 for &ri in &pf.rules_of_pattern[m.pattern().as_usize()] {
                     let (slot, w) = if ri == GATE {
-                        (gate_slot, Window::Line)
+                        (gate_slot, Window::Element)
                     } else {
                         (ri as usize, inner.rules[ri as usize].window)
                     };
@@ -443,7 +443,7 @@ impl Scanner {
         let Some(gate) = &self.inner.gate else { return };
         let mut done: Vec<(u16, usize)> = Vec::new();
         for m in gate.automaton.find_iter(&text[ws..we]) {
-            let (ks, ke) = window(text, ws + m.start(), ws + m.end(), Window::Line);
+            let (ks, ke) = window(text, ws + m.start(), ws + m.end(), Window::Element);
             for &ri in &gate.rules_of_pattern[m.pattern().as_usize()] {
                 if done.contains(&(ri, ks)) {
                     continue;
@@ -635,13 +635,13 @@ fn resolve_overlaps(findings: &mut Vec<Finding>) {
 
 fn window(text: &[u8], start: usize, end: usize, w: Window) -> (usize, usize) {
     match w {
-        Window::Line => {
+        Window::Line | Window::Element => {
             let lo = start.saturating_sub(LINE_BEFORE);
             let ws = memchr::memrchr(b'\n', &text[lo..start]).map_or(lo, |i| lo + i + 1);
             let hi = (end + LINE_AFTER).min(text.len());
-            // The anchor's line and the two after it (`<name>`, value, `</name>`).
+            let lines = if w == Window::Element { 3 } else { 1 };
             let mut we = end;
-            for _ in 0..3 {
+            for _ in 0..lines {
                 match memchr::memchr(b'\n', &text[we..hi]) {
                     Some(i) => we += i + 1,
                     None => {

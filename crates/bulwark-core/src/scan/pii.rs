@@ -83,14 +83,20 @@ impl PiiDetector {
                 }
             }
             let b = text[i];
-            if b.is_ascii_uppercase() {
-                if self.iban
+            if b.is_ascii_alphabetic() || b == b'_' {
+                // Nothing of ours starts inside a word, and only an IBAN starts a word: check that,
+                // then skip the whole word (digits glued to letters are identifiers, not numbers).
+                if b.is_ascii_uppercase()
+                    && self.iban
                     && let Some(end) = iban_at(text, i)
                 {
                     push(out, "iban", i, end, text);
                     i = end;
                 } else {
                     i += 1;
+                    while i < n && is_word(text[i]) {
+                        i += 1;
+                    }
                 }
                 continue;
             }

@@ -37,6 +37,9 @@ pub(crate) enum Check {
 pub(crate) enum Window {
     /// The anchor's line (clipped to a few KiB around the anchor).
     Line,
+    /// The anchor's line and the two after it, for values written as an XML element
+    /// (`<apiToken>`, the value, `</apiToken>`).
+    Element,
     /// Several lines: this many bytes before and after the anchor.
     Lines { before: usize, after: usize },
 }
@@ -133,7 +136,7 @@ fn keyword(
         keywords: keywords.to_vec(),
         regex: keyword_regex(keywords, value),
         check: Check::Keyword(2.5),
-        window: Window::Line,
+        window: Window::Element,
     }
 }
 
@@ -663,7 +666,7 @@ pub(crate) fn secret_rules() -> Vec<RuleSpec> {
                 .join("|")
         ),
         check: Check::Generic,
-        window: Window::Line,
+        window: Window::Element,
     });
     r
 }
