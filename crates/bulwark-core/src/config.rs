@@ -164,7 +164,7 @@ pub enum ConfigError {
         source: std::io::Error,
     },
     /// The TOML is malformed or a value has the wrong type or an unknown key.
-    #[error("{origin}:{line}:{column}: at `{key}`: {message}")]
+    #[error("{}: at `{key}`: {message}", location(.origin, *.line, *.column))]
     Parse {
         /// The file name, or the environment variable, the error is in.
         origin: String,
@@ -396,6 +396,15 @@ impl SecurityConfig {
     /// The JSON Schema of the whole file.
     pub fn json_schema() -> serde_json::Value {
         serde_json::to_value(schemars::schema_for!(SecurityConfig)).unwrap_or_default()
+    }
+}
+
+/// `file:line:column`, or just the origin when the position is unknown (an environment variable).
+fn location(origin: &str, line: usize, column: usize) -> String {
+    if line == 0 {
+        origin.to_string()
+    } else {
+        format!("{origin}:{line}:{column}")
     }
 }
 
