@@ -265,27 +265,22 @@ fn inline_allow_and_baselines() {
     let v = json(&o);
     assert_eq!(v["stats"]["suppressed_by_baseline"], 2);
     assert_eq!(v["stats"]["suppressed_inline"], 1);
+    let scan_src = || {
+        run(
+            bulwark()
+                .arg("scan")
+                .arg("--baseline")
+                .arg(&base)
+                .arg(p.join("src")),
+            b"",
+        )
+    };
     // A new secret is still reported.
     std::fs::write(p.join("src/new.py"), "k = \"AKIALALEMEL33243OLIC\"\n").expect("write");
-    let o = run(
-        bulwark()
-            .arg("scan")
-            .arg("--baseline")
-            .arg(&base)
-            .arg(p.join("src")),
-        b"",
-    );
-    assert_eq!(code(&o), 1);
+    assert_eq!(code(&scan_src()), 1);
     // A broken baseline is an error that says what to do.
     std::fs::write(&base, "{not json").expect("write");
-    let o = run(
-        bulwark()
-            .arg("scan")
-            .arg("--baseline")
-            .arg(&base)
-            .arg(p.join("src")),
-        b"",
-    );
+    let o = scan_src();
     assert_eq!(code(&o), 2);
     assert!(String::from_utf8_lossy(&o.stderr).contains("--write-baseline"));
 }
