@@ -337,24 +337,16 @@ fn redact_streams_and_reports() {
     );
     assert_eq!(code(&o), 2);
     assert!(String::from_utf8_lossy(&o.stderr).contains("BULWARK_PSEUDONYM_KEY"));
-    let o = run(
-        bulwark()
-            .arg("--config")
+    let keyed = || {
+        let mut c = bulwark();
+        c.arg("--config")
             .arg(&cfg)
             .env("BULWARK_PSEUDONYM_KEY", "0123456789abcdef0123")
-            .arg("redact"),
-        input.as_bytes(),
-    );
-    let a = stdout(&o);
-    let o = run(
-        bulwark()
-            .arg("--config")
-            .arg(&cfg)
-            .env("BULWARK_PSEUDONYM_KEY", "0123456789abcdef0123")
-            .arg("redact"),
-        input.as_bytes(),
-    );
-    assert_eq!(a, stdout(&o), "pseudonyms are stable under one key");
+            .arg("redact");
+        stdout(&run(&mut c, input.as_bytes()))
+    };
+    let a = keyed();
+    assert_eq!(a, keyed(), "pseudonyms are stable under one key");
     assert!(a.starts_with("user [email:"), "{a}");
 }
 

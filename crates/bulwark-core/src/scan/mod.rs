@@ -595,42 +595,71 @@ fn resolve_overlaps(findings: &mut Vec<Finding>) {
     if findings.len() < 2 {
         return;
     }
-    let specific: Vec<(usize, usize)> = findings
-        .iter()
-        .filter(|f| f.kind == FindingKind::Secret && f.rule != rules::GENERIC_RULE)
-        .map(|f| (f.start, f.end))
-        .collect();
-    let pii_spans: Vec<(usize, usize)> = findings
-        .iter()
-        .filter(|f| f.kind == FindingKind::Pii)
-        .map(|f| (f.start, f.end))
-        .collect();
-    let secrets: Vec<(usize, usize)> = findings
-        .iter()
-        .filter(|f| f.kind == FindingKind::Secret)
-        .map(|f| (f.start, f.end))
-        .collect();
+    let spans = |keep: &dyn Fn(&Finding) -> bool| {
+        SpanIndex::new(
+            findings
+                .iter()
+                .filter(|f| keep(f))
+                .map(|f| (f.start, f.end)),
+        )
+    };
+    let specific = spans(&|f| f.kind == FindingKind::Secret && f.rule != rules::GENERIC_RULE);
+    let secrets = spans(&|f| f.kind == FindingKind::Secret);
+    let pii = spans(&|f| f.kind == FindingKind::Pii);
     let mut seen: std::collections::HashSet<(usize, usize, FindingKind)> =
         std::collections::HashSet::new();
     findings.retain(|f| {
-        let overlaps =
-            |spans: &[(usize, usize)]| spans.iter().any(|&(s, e)| s < f.end && f.start < e);
         // The generic rule yields to specific ones; personal data inside a secret is part of it.
-        if (f.rule == rules::GENERIC_RULE && overlaps(&specific))
-            || (f.kind == FindingKind::Pii && overlaps(&secrets))
+        if (f.rule == rules::GENERIC_RULE && specific.overlaps(f.start, f.end))
+            || (f.kind == FindingKind::Pii && secrets.overlaps(f.start, f.end))
         {
             return false;
         }
         // An IPv4 address inside an IPv6 one (any PII inside a larger PII span) is part of it.
-        if f.kind == FindingKind::Pii
-            && pii_spans
-                .iter()
-                .any(|&(s, e)| s <= f.start && f.end <= e && (s, e) != (f.start, f.end))
-        {
+        if f.kind == FindingKind::Pii && pii.strictly_contains(f.start, f.end) {
             return false;
         }
         seen.insert((f.start, f.end, f.kind))
     });
+}
+
+/// Spans sorted by start (longest first on a tie) with the running maximum of their ends, so that
+/// overlap and containment queries take a binary search instead of a walk over every span: a chunk
+/// full of e-mail addresses must not make overlap resolution quadratic.
+struct SpanIndex {
+    spans: Vec<(usize, usize)>,
+    max_end: Vec<usize>,
+}
+
+impl SpanIndex {
+    fn new(spans: impl Iterator<Item = (usize, usize)>) -> Self {
+        let mut spans: Vec<(usize, usize)> = spans.collect();
+        spans.sort_by_key(|&(s, e)| (s, std::cmp::Reverse(e)));
+        let max_end = spans
+            .iter()
+            .scan(0, |m, &(_, e)| {
+                *m = (*m).max(e);
+                Some(*m)
+            })
+            .collect();
+        SpanIndex { spans, max_end }
+    }
+
+    /// Whether some span overlaps `start..end`.
+    fn overlaps(&self, start: usize, end: usize) -> bool {
+        let k = self.spans.partition_point(|&(s, _)| s < end);
+        k > 0 && self.max_end[k - 1] > start
+    }
+
+    /// Whether some span other than `start..end` itself contains it.
+    fn strictly_contains(&self, start: usize, end: usize) -> bool {
+        let k = self.spans.partition_point(|&(s, _)| s < start);
+        (k > 0 && self.max_end[k - 1] >= end)
+            || self
+                .spans
+                .get(k)
+                .is_some_and(|&(s, e)| s == start && e > end)
+    }
 }
 
 fn window(text: &[u8], start: usize, end: usize, w: Window) -> (usize, usize) {
@@ -905,6 +934,26 @@ mod tests {
         cfg.scan.secrets.disabled_rules = vec!["aws-access-key-id".into()];
         let s = Scanner::new(&cfg).expect("scanner");
         assert!(s.scan(b"AKIALALEMEL33243OLIB bob@example.org").is_empty());
+    }
+
+    #[test]
+    fn span_index_answers_like_a_scan_of_every_span() {
+        let spans = [(0, 5), (3, 9), (3, 4), (10, 12), (20, 30), (22, 25)];
+        let idx = SpanIndex::new(spans.iter().copied());
+        for start in 0..32 {
+            for end in start + 1..33 {
+                let overlaps = spans.iter().any(|&(s, e)| s < end && start < e);
+                let contains = spans
+                    .iter()
+                    .any(|&(s, e)| s <= start && end <= e && (s, e) != (start, end));
+                assert_eq!(idx.overlaps(start, end), overlaps, "{start}..{end}");
+                assert_eq!(
+                    idx.strictly_contains(start, end),
+                    contains,
+                    "{start}..{end}"
+                );
+            }
+        }
     }
 
     #[test]
