@@ -38,6 +38,8 @@ pub struct ScanConfig {
     pub secrets: SecretsConfig,
     /// Personal-data detectors.
     pub pii: PiiConfig,
+    /// Prompt-injection detection.
+    pub injection: InjectionConfig,
 }
 
 impl Default for ScanConfig {
@@ -49,6 +51,55 @@ impl Default for ScanConfig {
             block_at: Severity::High,
             secrets: SecretsConfig::default(),
             pii: PiiConfig::default(),
+            injection: InjectionConfig::default(),
+        }
+    }
+}
+
+/// `[scan.injection]`: prompt-injection detection. A text gets a score from 0 to 1 (patterns and a
+/// statistical model); thresholds turn the score into `review` or `block`, stricter for text from
+/// untrusted sources (web pages, e-mail, tool output, ...).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct InjectionConfig {
+    /// Turn prompt-injection detection on or off.
+    pub enabled: bool,
+    /// Score (0 to 1) at which text from a trusted source needs review.
+    pub review_score: f32,
+    /// Score at which text from a trusted source is blocked.
+    pub block_score: f32,
+    /// Score at which text from any other source needs review.
+    pub untrusted_review_score: f32,
+    /// Score at which text from any other source is blocked.
+    pub untrusted_block_score: f32,
+    /// Sources whose text is held to the trusted thresholds. Every other source (`web`, `email`,
+    /// `tool_output`, `alert`, `mcp_tool_description`, `document`, unknown names) is untrusted.
+    pub trusted_sources: Vec<String>,
+    /// Use the statistical model as well as the patterns (it finds paraphrases patterns miss).
+    pub model: bool,
+    /// Model probability at which the model alone is evidence; below it, the model only
+    /// strengthens pattern evidence (at half weight). Lower finds more paraphrased attacks and flags
+    /// more benign instruction-heavy text (role-play prompts, system prompts).
+    pub model_threshold: f32,
+    /// How many encoding layers (base64 in hex in ...) are decoded and scanned, 0 to 4.
+    pub decode_depth: u8,
+    /// At most this many decoded bytes are scanned per text.
+    pub max_decoded_bytes: usize,
+}
+
+impl Default for InjectionConfig {
+    fn default() -> Self {
+        InjectionConfig {
+            enabled: true,
+            review_score: 0.5,
+            block_score: 0.85,
+            untrusted_review_score: 0.35,
+            untrusted_block_score: 0.6,
+            trusted_sources: vec!["user".into()],
+            model: true,
+            model_threshold: 0.94,
+            decode_depth: 2,
+            max_decoded_bytes: 1024 * 1024,
         }
     }
 }
@@ -351,6 +402,60 @@ impl SecurityConfig {
                 "a number of bits per character from 0.0 to 8.0 (default 3.0)",
             ));
         }
+        let inj = &self.scan.injection;
+        for (key, v) in [
+            ("scan.injection.review_score", inj.review_score),
+            ("scan.injection.block_score", inj.block_score),
+            (
+                "scan.injection.untrusted_review_score",
+                inj.untrusted_review_score,
+            ),
+            (
+                "scan.injection.untrusted_block_score",
+                inj.untrusted_block_score,
+            ),
+            ("scan.injection.model_threshold", inj.model_threshold),
+        ] {
+            if !(0.0..=1.0).contains(&v) {
+                return Err(invalid(key, v.to_string(), "a score from 0.0 to 1.0"));
+            }
+        }
+        if inj.block_score < inj.review_score {
+            return Err(invalid(
+                "scan.injection.block_score",
+                inj.block_score.to_string(),
+                &format!(
+                    "a score at or above scan.injection.review_score ({})",
+                    inj.review_score
+                ),
+            ));
+        }
+        if inj.untrusted_block_score < inj.untrusted_review_score {
+            return Err(invalid(
+                "scan.injection.untrusted_block_score",
+                inj.untrusted_block_score.to_string(),
+                &format!(
+                    "a score at or above scan.injection.untrusted_review_score ({})",
+                    inj.untrusted_review_score
+                ),
+            ));
+        }
+        if inj.decode_depth > 4 {
+            return Err(invalid(
+                "scan.injection.decode_depth",
+                inj.decode_depth.to_string(),
+                "a depth from 0 to 4 (default 2)",
+            ));
+        }
+        for s in &inj.trusted_sources {
+            if let Err(e) = crate::scan::injection::Source::parse(s) {
+                return Err(invalid(
+                    "scan.injection.trusted_sources",
+                    format!("{s:?}"),
+                    &e,
+                ));
+            }
+        }
         if self.redact.mask_keep > 8 {
             return Err(invalid(
                 "redact.mask_keep",
@@ -510,6 +615,26 @@ credit_card = true
 iban = true
 ip_address = true
 us_ssn = true
+
+[scan.injection]
+# Prompt-injection detection: patterns over a normalized view (invisible characters, homoglyphs,
+# leetspeak and spaced letters undone; base64, hex, URL-encoding and ROT13 decoded; hidden HTML
+# flagged) plus a small statistical model. Each text gets a score from 0 to 1.
+enabled = true
+# Thresholds for text from trusted sources (the agent's own user)...
+review_score = 0.5
+block_score = 0.85
+# ...and for everything else: web pages, e-mail, tool output, alerts, MCP tool descriptions.
+untrusted_review_score = 0.35
+untrusted_block_score = 0.6
+trusted_sources = ["user"]
+# The statistical model finds paraphrases the patterns miss.
+model = true
+# Model probability at which the model alone counts; below it, it only strengthens pattern evidence.
+model_threshold = 0.94
+# Encoding layers decoded and scanned (0 to 4), and the decoded bytes scanned per text.
+decode_depth = 2
+max_decoded_bytes = 1048576
 
 [redact]
 # Operators: "placeholder" ([REDACTED:rule]), "mask" (keep the last mask_keep characters),

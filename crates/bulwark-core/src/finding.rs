@@ -15,6 +15,8 @@ pub enum FindingKind {
     Secret,
     /// Personal data: e-mail address, phone number, card number, IBAN, IP address, SSN.
     Pii,
+    /// Instructions hidden in text an agent reads: prompt injection and jailbreaks.
+    Injection,
 }
 
 impl FindingKind {
@@ -23,6 +25,7 @@ impl FindingKind {
         match self {
             FindingKind::Secret => "secret",
             FindingKind::Pii => "pii",
+            FindingKind::Injection => "injection",
         }
     }
 }
@@ -92,6 +95,9 @@ pub struct Finding {
     pub kind: FindingKind,
     /// The stable id of the rule that matched, e.g. `github-pat`.
     pub rule: String,
+    /// The category of an injection finding, e.g. `instruction-override`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub category: Option<String>,
     /// How bad it is.
     pub severity: Severity,
     /// Byte offset of the first byte of the match.
@@ -136,7 +142,8 @@ pub fn locate(findings: &mut [Finding], text: &[u8]) {
     }
 }
 
-/// A short, redacted view of a secret or personal value: never more than four characters of it.
+/// A short, redacted view of a secret or personal value (injection findings quote the matched
+/// phrase instead: it is the attacker's text, not a secret): never more than four characters of it.
 ///
 /// Values shorter than 12 characters show only their length class; longer ones keep two characters at
 /// each end, e.g. `gh…9z (40 chars)`.
@@ -190,6 +197,7 @@ mod tests {
         let mut f = vec![Finding {
             kind: FindingKind::Secret,
             rule: "x".into(),
+            category: None,
             severity: Severity::High,
             start: 8,
             end: 14,

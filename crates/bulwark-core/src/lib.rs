@@ -11,4 +11,4 @@ pub mod scan;
 
 pub use config::{ConfigError, ConfigSource, SecurityConfig};
 pub use finding::{Finding, FindingKind, Severity, Verdict};
-pub use scan::{Detectors, Redactor, Scanner};
+pub use scan::{Assessment, Detectors, Redactor, Scanner};

@@ -7,6 +7,7 @@
 //! Findings never carry the raw value, only a short redacted preview.
 
 mod checks;
+pub mod injection;
 pub mod pii;
 pub mod redact;
 mod rules;
@@ -32,6 +33,8 @@ pub struct Detectors {
     pub secrets: bool,
     /// Personal-data detectors.
     pub pii: bool,
+    /// Prompt-injection detection.
+    pub injection: bool,
 }
 
 impl Detectors {
@@ -39,6 +42,14 @@ impl Detectors {
     pub const ALL: Detectors = Detectors {
         secrets: true,
         pii: true,
+        injection: true,
+    };
+
+    /// Secrets and personal data: the default for files and for redaction.
+    pub const CONTENT: Detectors = Detectors {
+        secrets: true,
+        pii: true,
+        injection: false,
     };
 
     /// Parse a comma-separated list such as `secrets,pii` (`all` selects every family).
@@ -46,24 +57,37 @@ impl Detectors {
         let mut d = Detectors {
             secrets: false,
             pii: false,
+            injection: false,
         };
         for part in list.split(',').map(str::trim).filter(|p| !p.is_empty()) {
             match part {
                 "secrets" | "secret" => d.secrets = true,
                 "pii" => d.pii = true,
+                "injection" => d.injection = true,
                 "all" => d = Detectors::ALL,
                 other => {
                     return Err(format!(
-                        "unknown detector {other:?}: expected a comma-separated list of secrets, pii, all"
+                        "unknown detector {other:?}: expected a comma-separated list of secrets, pii, injection, all"
                     ));
                 }
             }
         }
-        if !d.secrets && !d.pii {
-            return Err("no detector selected: expected secrets, pii or all".into());
+        if !d.secrets && !d.pii && !d.injection {
+            return Err("no detector selected: expected secrets, pii, injection or all".into());
         }
         Ok(d)
     }
+}
+
+/// Everything one scan of one text concluded.
+#[derive(Debug, Clone)]
+pub struct Assessment {
+    /// The verdict over every finding.
+    pub verdict: Verdict,
+    /// Findings sorted by start offset.
+    pub findings: Vec<Finding>,
+    /// The prompt-injection score (0 to 1) when injection detection ran.
+    pub injection_score: Option<f32>,
 }
 
 /// A description of one rule, for `bulwark scan --list-rules`.
@@ -103,12 +127,25 @@ pub fn rule_catalog() -> Vec<RuleInfo> {
         severity: *sev,
         description: desc,
     }));
+    v.extend(
+        injection::patterns::patterns()
+            .into_iter()
+            .map(|p| RuleInfo {
+                id: p.id,
+                kind: FindingKind::Injection,
+                severity: Severity::Info,
+                description: p.description,
+            }),
+    );
     v
 }
 
 /// An error building a scanner: a rule that does not compile (a bug, reported with the rule id).
 #[derive(Debug, thiserror::Error)]
 pub enum ScanError {
+    /// The injection detector could not be built.
+    #[error(transparent)]
+    Injection(#[from] injection::InjectionError),
     /// A rule's regex or the prefilter failed to build.
     #[error("rule {rule} does not compile: {message}")]
     Compile {
@@ -199,6 +236,7 @@ struct Inner {
     generic_min_entropy: f64,
     review_at: Severity,
     block_at: Severity,
+    injection: Option<injection::InjectionDetector>,
 }
 
 /// The compiled content guard. Cheap to clone (an `Arc`), safe to share across threads.
@@ -263,6 +301,11 @@ impl Scanner {
                 generic_min_entropy: cfg.secrets.generic_min_entropy,
                 review_at: cfg.review_at,
                 block_at: cfg.block_at,
+                injection: if cfg.enabled && cfg.injection.enabled {
+                    Some(injection::InjectionDetector::new(&cfg.injection)?)
+                } else {
+                    None
+                },
             }),
         })
     }
@@ -300,8 +343,21 @@ impl Scanner {
         self.scan_with(text, Detectors::ALL)
     }
 
-    /// Scan text with the chosen detector families.
+    /// Scan text with the chosen detector families (injection, if chosen, as text from an
+    /// untrusted source of unknown kind: `other`).
     pub fn scan_with(&self, text: &[u8], detectors: Detectors) -> Vec<Finding> {
+        self.assess(text, detectors, &injection::Source::other())
+            .findings
+    }
+
+    /// Scan text from `source` and conclude: findings, verdict and injection score. The source only
+    /// matters to injection detection (untrusted sources get stricter thresholds).
+    pub fn assess(
+        &self,
+        text: &[u8],
+        detectors: Detectors,
+        source: &injection::Source,
+    ) -> Assessment {
         let mut out = Vec::new();
         if detectors.secrets && self.inner.secrets_enabled {
             self.scan_secrets(text, &mut out);
@@ -311,7 +367,27 @@ impl Scanner {
         }
         out.sort_by(|a, b| a.start.cmp(&b.start).then(b.end.cmp(&a.end)));
         resolve_overlaps(&mut out);
-        out
+        let mut injection_score = None;
+        if detectors.injection
+            && let Some(det) = &self.inner.injection
+        {
+            let report = det.analyze(text, source, self.inner.review_at, self.inner.block_at);
+            injection_score = Some(report.score);
+            if !report.findings.is_empty() {
+                out.extend(report.findings);
+                out.sort_by(|a, b| a.start.cmp(&b.start).then(b.end.cmp(&a.end)));
+            }
+        }
+        Assessment {
+            verdict: self.verdict(&out),
+            findings: out,
+            injection_score,
+        }
+    }
+
+    /// The injection detector, when injection detection is enabled.
+    pub fn injection(&self) -> Option<&injection::InjectionDetector> {
+        self.inner.injection.as_ref()
     }
 
     /// Scan a reader of any size with bounded memory: it is read in chunks of `chunk` bytes, each
@@ -515,6 +591,7 @@ impl Scanner {
             out.push(Finding {
                 kind: FindingKind::Secret,
                 rule: rule.id.to_string(),
+                category: None,
                 severity: rule.severity,
                 start,
                 end,

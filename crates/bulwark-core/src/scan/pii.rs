@@ -224,6 +224,7 @@ fn push(out: &mut Vec<Finding>, rule: &'static str, start: usize, end: usize, te
     out.push(Finding {
         kind: FindingKind::Pii,
         rule: rule.to_string(),
+        category: None,
         severity,
         start,
         end,

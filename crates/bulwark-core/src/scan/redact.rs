@@ -88,7 +88,7 @@ impl Redactor {
         };
         Ok(Redactor {
             scanner,
-            detectors: Detectors::ALL,
+            detectors: Detectors::CONTENT,
             cfg: cfg.clone(),
             key,
         })
@@ -96,7 +96,11 @@ impl Redactor {
 
     /// Restrict redaction to some detector families.
     pub fn with_detectors(mut self, detectors: Detectors) -> Self {
-        self.detectors = detectors;
+        // Injection findings are the attacker's words, not values to hide.
+        self.detectors = Detectors {
+            injection: false,
+            ..detectors
+        };
         self
     }
 
@@ -136,6 +140,8 @@ impl Redactor {
         match f.kind {
             FindingKind::Secret => self.cfg.secret,
             FindingKind::Pii => self.cfg.pii,
+            // Never reached: the redactor's detectors exclude injection (see `with_detectors`).
+            FindingKind::Injection => Operator::Placeholder,
         }
     }
 
