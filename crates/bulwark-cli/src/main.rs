@@ -5,6 +5,7 @@
 #![forbid(unsafe_code)]
 
 mod baseline;
+mod boundary_cmd;
 mod config_cmd;
 mod redact_cmd;
 mod report;
@@ -29,10 +30,14 @@ struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Command {
-    /// Find secrets and personal data in files, directories or standard input.
+    /// Find secrets, personal data and prompt injection in files, directories or standard input.
     Scan(scan_cmd::ScanArgs),
     /// Write a copy of the input with secrets and personal data replaced.
     Redact(redact_cmd::RedactArgs),
+    /// Wrap untrusted text in delimiters with a random id, neutralizing forged ones inside.
+    Wrap(boundary_cmd::WrapArgs),
+    /// Strip invisible characters and hidden HTML, and neutralize role markers and template tokens.
+    Sanitize(boundary_cmd::SanitizeArgs),
     /// Create, check and describe bulwark.toml.
     #[command(subcommand)]
     Config(config_cmd::ConfigCommand),
@@ -105,6 +110,8 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Scan(args) => scan_cmd::run(args, cli.config.as_deref()),
         Command::Redact(args) => redact_cmd::run(args, cli.config.as_deref()),
+        Command::Wrap(args) => boundary_cmd::run_wrap(args, cli.config.as_deref()),
+        Command::Sanitize(args) => boundary_cmd::run_sanitize(args, cli.config.as_deref()),
         Command::Config(cmd) => config_cmd::run(cmd, cli.config.as_deref()),
     };
     match result {

@@ -17,7 +17,7 @@ pub struct RedactArgs {
     /// `text` streams the redacted text; `json` prints {"text", "findings"} (the whole output in memory).
     #[arg(long, value_enum, default_value_t = PlainFormat::Text)]
     pub format: PlainFormat,
-    /// Detector families, comma-separated: secrets, pii, all (default: all).
+    /// Detector families to redact, comma-separated: secrets, pii (default: both).
     #[arg(long, value_name = "LIST")]
     pub detectors: Option<String>,
 }
@@ -32,7 +32,7 @@ pub fn run(args: RedactArgs, explicit: Option<&Path>) -> Result<u8, Fatal> {
     let (cfg, _) = load_config(explicit)?;
     let detectors = match &args.detectors {
         Some(list) => Detectors::parse(list).map_err(|e| Fatal(format!("--detectors: {e}")))?,
-        None => Detectors::ALL,
+        None => Detectors::CONTENT,
     };
     let scanner = Scanner::new(&cfg)?;
     let redactor = Redactor::new(scanner, &cfg.redact, &env_lookup)?.with_detectors(detectors);

@@ -4,6 +4,7 @@ use std::io::{BufRead, Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
+use bulwark_core::scan::injection::Source;
 use bulwark_core::scan::{Detectors, rule_catalog};
 use bulwark_core::{Finding, Scanner};
 use clap::Args;
@@ -22,9 +23,15 @@ const ALLOW_MARKER: &[u8] = b"bulwark:allow";
 pub struct ScanArgs {
     /// Files or directories to scan; none, or `-`, reads standard input.
     pub paths: Vec<PathBuf>,
-    /// Detector families, comma-separated: secrets, pii, all (default: all).
+    /// Detector families, comma-separated: secrets, pii, injection, all (default: secrets and pii
+    /// for files and directories; all for standard input and --jsonl).
     #[arg(long, value_name = "LIST")]
     pub detectors: Option<String>,
+    /// Where the text came from, for prompt-injection thresholds: user (trusted by default), web,
+    /// email, tool_output, alert, mcp_tool_description, document, ... (default: other, untrusted).
+    /// A --jsonl line's own "source" field wins.
+    #[arg(long, value_name = "NAME", default_value = "other")]
+    pub source: String,
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub format: Format,
@@ -57,10 +64,15 @@ pub fn run(args: ScanArgs, explicit: Option<&Path>) -> Result<u8, Fatal> {
     if args.list_rules {
         return list_rules(args.format);
     }
+    let stdin_only = args.paths.is_empty() || args.paths.iter().all(|p| p.as_os_str() == "-");
     let detectors = match &args.detectors {
         Some(list) => Detectors::parse(list).map_err(|e| Fatal(format!("--detectors: {e}")))?,
-        None => Detectors::ALL,
+        // Text an agent reads arrives on standard input; files are a repository's content.
+        None if stdin_only || args.jsonl.is_some() => Detectors::ALL,
+        None => Detectors::CONTENT,
     };
+    let source = Source::parse(&args.source)
+        .map_err(|e| Fatal(format!("--source {:?}: expected {e}", args.source)))?;
     let scanner = Scanner::new(&cfg)?;
     if let Some(src) = &args.jsonl {
         if args.format == Format::Sarif {
@@ -68,7 +80,7 @@ pub fn run(args: ScanArgs, explicit: Option<&Path>) -> Result<u8, Fatal> {
                 "--jsonl writes JSON Lines; --format sarif does not apply".into(),
             ));
         }
-        return run_jsonl(&scanner, detectors, src, cfg.scan.max_file_bytes);
+        return run_jsonl(&scanner, detectors, &source, src, cfg.scan.max_file_bytes);
     }
     let baseline = match &args.baseline {
         Some(p) => Some(Baseline::load(p)?),
@@ -83,12 +95,12 @@ pub fn run(args: ScanArgs, explicit: Option<&Path>) -> Result<u8, Fatal> {
     let ctx = Ctx {
         scanner: &scanner,
         detectors,
+        source: &source,
         baseline: baseline.as_ref(),
         salted: recorder.as_ref().or(baseline.as_ref()),
         recorder: recorder.as_ref().map(|_| Mutex::new(Vec::new())),
         max_bytes,
     };
-    let stdin_only = args.paths.is_empty() || args.paths.iter().all(|p| p.as_os_str() == "-");
     let mut report = if stdin_only {
         let mut r = empty_report();
         let stdin = std::io::stdin();
@@ -180,6 +192,7 @@ type Recorded = (String, String, String, Option<usize>);
 struct Ctx<'a> {
     scanner: &'a Scanner,
     detectors: Detectors,
+    source: &'a Source,
     baseline: Option<&'a Baseline>,
     /// The baseline whose salt fingerprints findings (the one being written, else the one read).
     salted: Option<&'a Baseline>,
@@ -192,9 +205,12 @@ impl Ctx<'_> {
     fn scan_stream<R: Read>(&self, path: &str, reader: R) -> Report {
         let mut r = empty_report();
         let mut recorded = Vec::new();
-        let res = self
-            .scanner
-            .scan_reader(reader, self.detectors, CHUNK, |f, value, line| {
+        let res = self.scanner.scan_reader(
+            reader,
+            self.detectors,
+            self.source,
+            CHUNK,
+            |f, value, line| {
                 if memchr::memmem::find(line, ALLOW_MARKER).is_some() {
                     r.stats.suppressed_inline += 1;
                     return;
@@ -220,7 +236,8 @@ impl Ctx<'_> {
                     finding: f,
                     fingerprint: fp,
                 });
-            });
+            },
+        );
         match res {
             Ok(n) => {
                 r.stats.files_scanned = 1;
@@ -395,11 +412,15 @@ fn error_path(err: &ignore::Error) -> String {
 struct JsonlResult {
     verdict: bulwark_core::Verdict,
     findings: Vec<Finding>,
+    /// The prompt-injection score (0 to 1) when injection detection ran.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    injection_score: Option<f32>,
 }
 
 fn run_jsonl(
     scanner: &Scanner,
     detectors: Detectors,
+    default_source: &Source,
     src: &Path,
     max_line: u64,
 ) -> Result<u8, Fatal> {
@@ -441,13 +462,16 @@ fn run_jsonl(
             continue;
         }
         match parse_jsonl_line(line) {
-            Ok(text) => {
-                let mut findings = scanner.scan_with(text.as_bytes(), detectors);
+            Ok((text, source)) => {
+                let source = source.as_ref().unwrap_or(default_source);
+                let assessed = scanner.assess(text.as_bytes(), detectors, source);
+                let mut findings = assessed.findings;
                 bulwark_core::finding::locate(&mut findings, text.as_bytes());
                 any_findings |= !findings.is_empty();
                 let res = JsonlResult {
-                    verdict: scanner.verdict(&findings),
+                    verdict: assessed.verdict,
                     findings,
+                    injection_score: assessed.injection_score,
                 };
                 serde_json::to_writer(&mut out, &res)?;
                 writeln!(out)?;
@@ -470,21 +494,26 @@ fn run_jsonl(
     })
 }
 
-fn parse_jsonl_line(line: &[u8]) -> Result<String, String> {
+/// A line's text and, when it names one, its source.
+fn parse_jsonl_line(line: &[u8]) -> Result<(String, Option<Source>), String> {
     let v: serde_json::Value =
         serde_json::from_slice(line).map_err(|e| format!("invalid JSON: {e}"))?;
     let obj = v
         .as_object()
         .ok_or("expected a JSON object with a \"text\" field")?;
-    if let Some(src) = obj.get("source")
-        && !src.is_string()
-    {
-        return Err(
-            "\"source\" must be a string (e.g. \"web\", \"email\", \"tool_output\")".into(),
-        );
-    }
+    let source = match obj.get("source") {
+        None | Some(serde_json::Value::Null) => None,
+        Some(serde_json::Value::String(s)) => {
+            Some(Source::parse(s).map_err(|e| format!("\"source\" {s:?}: expected {e}"))?)
+        }
+        Some(_) => {
+            return Err(
+                "\"source\" must be a string (e.g. \"web\", \"email\", \"tool_output\")".into(),
+            );
+        }
+    };
     match obj.get("text") {
-        Some(serde_json::Value::String(s)) => Ok(s.clone()),
+        Some(serde_json::Value::String(s)) => Ok((s.clone(), source)),
         Some(_) => Err("\"text\" must be a string".into()),
         None => Err("missing \"text\" field: each line must be {\"text\": \"...\"}".into()),
     }

@@ -3,6 +3,7 @@
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use std::hint::black_box;
 
+use bulwark_core::scan::injection::Source;
 use bulwark_core::scan::{Detectors, Redactor};
 use bulwark_core::{Scanner, SecurityConfig};
 
@@ -20,7 +21,7 @@ fn scan(c: &mut Criterion) {
     for (name, text) in [("mixed", &mixed), ("no_candidates", &quiet)] {
         g.throughput(Throughput::Bytes(text.len() as u64));
         g.bench_with_input(BenchmarkId::new("secrets+pii", name), text, |b, t| {
-            b.iter(|| scanner.scan_with(black_box(t.as_bytes()), Detectors::ALL))
+            b.iter(|| scanner.scan_with(black_box(t.as_bytes()), Detectors::CONTENT))
         });
         g.bench_with_input(BenchmarkId::new("secrets", name), text, |b, t| {
             b.iter(|| {
@@ -29,6 +30,7 @@ fn scan(c: &mut Criterion) {
                     Detectors {
                         secrets: true,
                         pii: false,
+                        injection: false,
                     },
                 )
             })
@@ -40,6 +42,7 @@ fn scan(c: &mut Criterion) {
                     Detectors {
                         secrets: false,
                         pii: true,
+                        injection: false,
                     },
                 )
             })
@@ -50,7 +53,7 @@ fn scan(c: &mut Criterion) {
     let mut g = c.benchmark_group("latency");
     g.throughput(Throughput::Bytes(prompt.len() as u64));
     g.bench_function("prompt_4k", |b| {
-        b.iter(|| scanner.scan(black_box(prompt.as_bytes())))
+        b.iter(|| scanner.scan_with(black_box(prompt.as_bytes()), Detectors::CONTENT))
     });
     let redactor = Redactor::new(scanner.clone(), &SecurityConfig::default().redact, &|_| {
         None
@@ -58,6 +61,31 @@ fn scan(c: &mut Criterion) {
     .expect("redactor");
     g.bench_function("redact_prompt_4k", |b| {
         b.iter(|| redactor.redact(black_box(&prompt)))
+    });
+    g.finish();
+
+    // Prompt injection: normalization, layers, patterns and the model, as text from the web.
+    let injection_only = Detectors {
+        secrets: false,
+        pii: false,
+        injection: true,
+    };
+    let web = Source::parse("web").expect("source");
+    let mut cut = 1024.min(prompt.len());
+    while !prompt.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    let prompt_1k = &prompt[..cut];
+    let document = corpus::mixed(4 << 20, 13);
+    let mut g = c.benchmark_group("injection");
+    g.throughput(Throughput::Bytes(prompt_1k.len() as u64));
+    g.bench_function("prompt_1k", |b| {
+        b.iter(|| scanner.assess(black_box(prompt_1k.as_bytes()), injection_only, &web))
+    });
+    g.sample_size(10);
+    g.throughput(Throughput::Bytes(document.len() as u64));
+    g.bench_function("document_4m", |b| {
+        b.iter(|| scanner.assess(black_box(document.as_bytes()), injection_only, &web))
     });
     g.finish();
 }

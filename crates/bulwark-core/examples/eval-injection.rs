@@ -9,7 +9,7 @@
 use std::path::PathBuf;
 
 use bulwark_core::config::InjectionConfig;
-use bulwark_core::scan::injection::{InjectionDetector, corpus};
+use bulwark_core::scan::injection::{InjectionDetector, corpus, model::Model};
 use bulwark_core::{Severity, Verdict};
 
 fn main() -> Result<(), String> {
@@ -33,7 +33,15 @@ fn main() -> Result<(), String> {
             .unwrap_or(InjectionConfig::default().model_threshold),
         ..InjectionConfig::default()
     };
-    let detector = InjectionDetector::new(&cfg).map_err(|e| e.to_string())?;
+    // BULWARK_EVAL_MODEL=FILE evaluates other weights than the compiled-in ones.
+    let detector = match std::env::var_os("BULWARK_EVAL_MODEL") {
+        Some(path) => {
+            let bytes = std::fs::read(&path).map_err(|e| format!("{path:?}: {e}"))?;
+            InjectionDetector::with_model(&cfg, Model::from_bytes(&bytes)?)
+        }
+        None => InjectionDetector::new(&cfg),
+    }
+    .map_err(|e| e.to_string())?;
     if std::env::var_os("BULWARK_EVAL_VERBOSE").is_some() {
         // Every wrong call, with its score, model score and categories.
         for r in &eval {

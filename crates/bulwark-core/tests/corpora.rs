@@ -36,6 +36,7 @@ fn has_secret(scanner: &Scanner, text: &str) -> bool {
             Detectors {
                 secrets: true,
                 pii: false,
+                injection: false,
             },
         )
         .iter()
@@ -303,6 +304,7 @@ fn pii_spans(scanner: &Scanner, text: &str, rules: &[&str]) -> Vec<(usize, usize
             Detectors {
                 secrets: false,
                 pii: true,
+                injection: false,
             },
         )
         .into_iter()

@@ -6,6 +6,7 @@
 //! rule's regex only in a window around its anchors, then validates (entropy, checksums, formats).
 //! Findings never carry the raw value, only a short redacted preview.
 
+pub mod boundary;
 mod checks;
 pub mod injection;
 pub mod pii;
@@ -392,13 +393,15 @@ impl Scanner {
 
     /// Scan a reader of any size with bounded memory: it is read in chunks of `chunk` bytes, each
     /// scanned with the last [`redact::STREAM_TAIL`] bytes of the previous one, so a match that
-    /// straddles a chunk boundary is found once. `on_finding` receives each finding (in order, with
+    /// straddles a chunk boundary is found once. Injection detection, when chosen, judges each
+    /// chunk as text from `source`. `on_finding` receives each finding (in order, with
     /// offsets, lines and columns relative to the whole stream), the matched bytes, and the line they
     /// are on (at most a few KiB of it). Returns the number of bytes read.
     pub fn scan_reader<R: std::io::Read>(
         &self,
         mut reader: R,
         detectors: Detectors,
+        source: &injection::Source,
         chunk: usize,
         mut on_finding: impl FnMut(Finding, &[u8], &[u8]),
     ) -> std::io::Result<u64> {
@@ -436,7 +439,7 @@ impl Scanner {
                 let lo = limit.saturating_sub(redact::STREAM_TAIL / 2);
                 memchr::memrchr(b'\n', &buf[lo..limit]).map_or(limit, |i| lo + i + 1)
             };
-            let mut found = self.scan_with(&buf, detectors);
+            let mut found = self.assess(&buf, detectors, source).findings;
             found.retain(|f| f.start < cut);
             crate::finding::locate(&mut found, &buf);
             for mut f in found {
@@ -993,9 +996,13 @@ mod tests {
         let mut whole = s.scan(text.as_bytes());
         crate::finding::locate(&mut whole, text.as_bytes());
         let mut streamed = Vec::new();
-        s.scan_reader(text.as_bytes(), Detectors::ALL, 1, |f, _, _| {
-            streamed.push(f)
-        })
+        s.scan_reader(
+            text.as_bytes(),
+            Detectors::ALL,
+            &injection::Source::other(),
+            1,
+            |f, _, _| streamed.push(f),
+        )
         .expect("read");
         assert_eq!(streamed, whole);
     }

@@ -188,8 +188,23 @@ const WINDOW: usize = 1024;
 const STRIDE: usize = 768;
 
 impl InjectionDetector {
-    /// Compile the pattern table and load the model.
+    /// Compile the pattern table and load the compiled-in model (when `cfg.model` is on).
     pub fn new(cfg: &InjectionConfig) -> Result<Self, InjectionError> {
+        let model = if cfg.model {
+            Some(MODEL.clone().map_err(InjectionError::Model)?)
+        } else {
+            None
+        };
+        Self::build(cfg, model)
+    }
+
+    /// Compile the pattern table and use `model` instead of the compiled-in weights (for
+    /// evaluating a freshly trained model, or weights trained on an operator's own data).
+    pub fn with_model(cfg: &InjectionConfig, model: Model) -> Result<Self, InjectionError> {
+        Self::build(cfg, Some(Arc::new(model)))
+    }
+
+    fn build(cfg: &InjectionConfig, model: Option<Arc<Model>>) -> Result<Self, InjectionError> {
         let mut compiled = Vec::new();
         let mut literals: Vec<(String, u16)> = Vec::new();
         for (i, spec) in patterns::patterns().into_iter().enumerate() {
@@ -231,11 +246,6 @@ impl InjectionDetector {
             .match_kind(MatchKind::LeftmostLongest)
             .build(uniq.iter().map(|(l, _)| l.as_str()))
             .map_err(|e| InjectionError::Prefilter(e.to_string()))?;
-        let model = if cfg.model {
-            Some(MODEL.clone().map_err(InjectionError::Model)?)
-        } else {
-            None
-        };
         Ok(InjectionDetector {
             inner: Arc::new(DetectorInner {
                 patterns: compiled,
@@ -333,7 +343,7 @@ impl InjectionDetector {
                 if verdict == Verdict::Block { block_at } else { review_at },
                 summary_span,
                 format!(
-                    "prompt injection score {score:.2} (at or above {threshold:.2} for {} source {source:?}){}{}",
+                    "prompt injection score {score:.2} (at or above {threshold:.2} for {} source {source}){}{}",
                     if trusted { "trusted" } else { "untrusted" },
                     if names.is_empty() { String::new() } else { format!(": {}", names.join(", ")) },
                     if model_score > 0.0 { format!("; model {model_score:.2}") } else { String::new() },
@@ -385,7 +395,12 @@ impl InjectionDetector {
 
         // Hidden HTML and markdown: what lies inside is evidence of its own.
         let hidden = layers::hidden_spans(&norm.text);
-        for &(hs, he, kind) in &hidden {
+        for &layers::HiddenSpan {
+            inner: (hs, he),
+            kind,
+            ..
+        } in &hidden
+        {
             let inside: Vec<(f32, &'static str)> = out[first..]
                 .iter()
                 .filter(|s| s.norm.is_some_and(|(s0, e0)| s0 >= hs && e0 <= he))
@@ -396,7 +411,7 @@ impl InjectionDetector {
                 out.push(Signal {
                     rule: "hidden-instruction",
                     category: Category::HiddenInstructions,
-                    weight: (w + 0.2).min(0.95).max(0.7),
+                    weight: (w + 0.2).clamp(0.7, 0.95),
                     norm: Some((hs, he)),
                     orig,
                     message: format!("{} holds an injection pattern ({rule})", kind.as_str()),
@@ -643,7 +658,11 @@ impl InjectionDetector {
                 }
             }
             hashed.clear();
-            model::features(&text[start..end], &mut hashed);
+            // A window of fewer than three distinct words is no prose for the model to judge (a
+            // run of one character, a heading, a number): patterns alone speak for it.
+            if distinct_words(&text[start..end], 3) >= 3 {
+                model::features(&text[start..end], &mut hashed);
+            }
             let mut cats: CategoryFeatures = [0.0; CATEGORIES];
             for s in signals {
                 let inside = match s.norm {
@@ -655,7 +674,11 @@ impl InjectionDetector {
                     *c = c.max(s.weight);
                 }
             }
-            let p = m.probability(&hashed, &cats);
+            let p = if hashed.is_empty() {
+                0.0
+            } else {
+                m.probability(&hashed, &cats)
+            };
             if p > best.0 {
                 best = (p, (start, end));
             }
@@ -685,6 +708,20 @@ impl InjectionDetector {
         model::features(&norm.text, &mut hashed);
         (hashed, cats)
     }
+}
+
+/// How many distinct whitespace-separated words `text` has, counting up to `limit`.
+fn distinct_words(text: &str, limit: usize) -> usize {
+    let mut seen: Vec<&str> = Vec::with_capacity(limit);
+    for w in text.split_whitespace() {
+        if !seen.contains(&w) {
+            seen.push(w);
+            if seen.len() >= limit {
+                break;
+            }
+        }
+    }
+    seen.len()
 }
 
 /// A short, printable quote of matched text for messages (at most 80 characters).

@@ -6,7 +6,7 @@
 //! shared injection corpus (deterministic: same data, same bytes), and the weights are committed in
 //! `models/injection.bin` (about 0.5 MB) and compiled into the binary: nothing is downloaded.
 //!
-//! File format (little-endian): magic `BWINJ001`, `u8` hash bits, `u8` category count, `f32` bias,
+//! File format (little-endian): magic `BWINJ002`, `u8` hash bits, `u8` category count, `f32` bias,
 //! `f32` weight scale, one `f32` per category, then `2^bits` `i16` n-gram weights (multiplied by the
 //! scale).
 
@@ -16,7 +16,7 @@ use super::patterns::Category;
 pub const CATEGORIES: usize = Category::ALL.len();
 /// Hash buckets are `2^BITS`.
 pub const BITS: u32 = 18;
-const MAGIC: &[u8; 8] = b"BWINJ001";
+const MAGIC: &[u8; 8] = b"BWINJ002";
 
 /// Per-category evidence: the largest pattern weight seen in each category.
 pub type CategoryFeatures = [f32; CATEGORIES];
@@ -132,8 +132,23 @@ fn mix(h: u64) -> u32 {
 }
 
 /// Hashed features of a normalized text: word unigrams, word bigrams and byte 4-grams. Appends to
-/// `out` (indices may repeat: repeated n-grams count more).
+/// `out` each distinct feature once (presence, not counts: a text that repeats one phrase a
+/// thousand times weighs no more than one that says it once).
 pub fn features(text: &str, out: &mut Vec<u32>) {
+    let first = out.len();
+    push_features(text, out);
+    out[first..].sort_unstable();
+    let mut w = first;
+    for r in first..out.len() {
+        if w == first || out[r] != out[w - 1] {
+            out[w] = out[r];
+            w += 1;
+        }
+    }
+    out.truncate(w);
+}
+
+fn push_features(text: &str, out: &mut Vec<u32>) {
     let bytes = text.as_bytes();
     // Words: runs of alphanumeric characters (and apostrophes inside them).
     let mut prev: u64 = 0x5157_4f52_4453; // start-of-text marker
@@ -183,6 +198,25 @@ pub struct Example {
     pub attack: bool,
 }
 
+/// splitmix64: a small deterministic generator for reproducible training (not for security).
+struct SplitMix(u64);
+
+impl SplitMix {
+    /// The next 64 bits.
+    fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    /// A number in `0..n` (`n` > 0).
+    fn below(&mut self, n: usize) -> usize {
+        (self.next_u64() % n as u64) as usize
+    }
+}
+
 /// Training settings.
 #[derive(Debug, Clone)]
 pub struct TrainConfig {
@@ -220,16 +254,11 @@ pub fn train(examples: &[Example], cfg: &TrainConfig) -> Model {
     let total = pos + neg;
     let (wpos, wneg) = (total / (2.0 * pos), total / (2.0 * neg));
     let mut order: Vec<usize> = (0..examples.len()).collect();
-    let mut state = cfg.seed;
+    let mut rng = SplitMix(cfg.seed);
     for _ in 0..cfg.epochs {
-        // Fisher-Yates with splitmix64: reproducible, not for security.
+        // Fisher-Yates: reproducible, not for security.
         for i in (1..order.len()).rev() {
-            state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
-            let mut z = state;
-            z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-            z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-            z ^= z >> 31;
-            order.swap(i, (z % (i as u64 + 1)) as usize);
+            order.swap(i, rng.below(i + 1));
         }
         for &i in &order {
             let e = &examples[i];
