@@ -97,7 +97,7 @@ impl Default for InjectionConfig {
             untrusted_block_score: 0.6,
             trusted_sources: vec!["user".into()],
             model: true,
-            model_threshold: 0.91,
+            model_threshold: 0.94,
             decode_depth: 2,
             max_decoded_bytes: 1024 * 1024,
         }
@@ -631,7 +631,7 @@ trusted_sources = ["user"]
 # The statistical model finds paraphrases the patterns miss.
 model = true
 # Model probability at which the model alone counts; below it, it only strengthens pattern evidence.
-model_threshold = 0.91
+model_threshold = 0.94
 # Encoding layers decoded and scanned (0 to 4), and the decoded bytes scanned per text.
 decode_depth = 2
 max_decoded_bytes = 1048576

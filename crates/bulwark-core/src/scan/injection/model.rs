@@ -233,7 +233,7 @@ pub struct TrainConfig {
 impl Default for TrainConfig {
     fn default() -> Self {
         TrainConfig {
-            epochs: 8,
+            epochs: 30,
             learning_rate: 0.5,
             l2: 1e-6,
             seed: 0x6275_6c77_6172_6b00,
