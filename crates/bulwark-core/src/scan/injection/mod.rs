@@ -183,6 +183,9 @@ static AI_ADDRESS: LazyLock<Regex> = LazyLock::new(|| {
         .expect("static regex")
 });
 
+/// The pattern score below which a text is never blocked, only sent for review.
+const PATTERN_EVIDENCE_TO_BLOCK: f32 = 0.5;
+
 /// How far the model's windows reach, and how far apart they start.
 const WINDOW: usize = 1024;
 const STRIDE: usize = 768;
@@ -303,7 +306,10 @@ impl InjectionDetector {
         } else {
             (cfg.untrusted_review_score, cfg.untrusted_block_score)
         };
-        let verdict = if score >= block {
+        // The model alone asks a human; blocking takes pattern evidence of at least moderate weight
+        // (`PATTERN_EVIDENCE_TO_BLOCK`), so a benign prompt the model misjudges is held, not dropped.
+        let model_only = rule_score < PATTERN_EVIDENCE_TO_BLOCK;
+        let verdict = if score >= block && !model_only {
             Verdict::Block
         } else if score >= review {
             Verdict::Review
@@ -337,13 +343,18 @@ impl InjectionDetector {
             } else {
                 review
             };
+            let held = if score >= block && model_only {
+                "; review, not block: the patterns alone are weak"
+            } else {
+                ""
+            };
             findings.push(finding(
                 "injection-score",
                 "score",
                 if verdict == Verdict::Block { block_at } else { review_at },
                 summary_span,
                 format!(
-                    "prompt injection score {score:.2} (at or above {threshold:.2} for {} source {source}){}{}",
+                    "prompt injection score {score:.2} (at or above {threshold:.2} for {} source {source}){}{}{held}",
                     if trusted { "trusted" } else { "untrusted" },
                     if names.is_empty() { String::new() } else { format!(": {}", names.join(", ")) },
                     if model_score > 0.0 { format!("; model {model_score:.2}") } else { String::new() },
