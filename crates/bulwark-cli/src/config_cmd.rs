@@ -176,6 +176,39 @@ fn explain(cfg: &SecurityConfig) -> Vec<String> {
             }
         }
     }
+    let inj = &s.injection;
+    let defaults = bulwark_core::config::InjectionConfig::default();
+    if !inj.enabled {
+        out.push(
+            "scan.injection.enabled = false: instructions hidden in web pages, e-mail and tool output reach the agent unflagged"
+                .into(),
+        );
+    } else {
+        if !inj.model {
+            out.push("scan.injection.model = false: paraphrased injections that no pattern names are missed (on the shared corpus, recall on s_labs_validation falls from about 81% to 14%)".into());
+        }
+        if inj.untrusted_review_score > defaults.untrusted_review_score
+            || inj.untrusted_block_score > defaults.untrusted_block_score
+        {
+            out.push(format!(
+                "scan.injection.untrusted_review_score = {} / untrusted_block_score = {}: weaker injections from web pages, e-mail and tool output pass (defaults {} / {})",
+                inj.untrusted_review_score,
+                inj.untrusted_block_score,
+                defaults.untrusted_review_score,
+                defaults.untrusted_block_score
+            ));
+        }
+        for t in &inj.trusted_sources {
+            if t != "user" {
+                out.push(format!(
+                    "scan.injection.trusted_sources contains {t:?}: text from that source is held to the lenient thresholds of the agent's own user"
+                ));
+            }
+        }
+        if inj.decode_depth == 0 {
+            out.push("scan.injection.decode_depth = 0: base64, hex and URL-encoded instructions are not decoded".into());
+        }
+    }
     if s.block_at > bulwark_core::Severity::High {
         out.push(format!(
             "scan.block_at = \"{}\": high-severity credentials get `review`, not `block`",

@@ -891,10 +891,11 @@ fn build_prefilters(specs: &[RuleSpec], gate: bool) -> Result<Vec<Prefilter>, Sc
 mod tests {
     use super::*;
 
+    /// The content detectors (secrets and PII) these tests are about.
     fn scan(text: &str) -> Vec<Finding> {
         Scanner::with_defaults()
             .expect("scanner")
-            .scan(text.as_bytes())
+            .scan_with(text.as_bytes(), Detectors::CONTENT)
     }
 
     fn rules_of(text: &str) -> Vec<String> {

@@ -151,6 +151,18 @@ struct Signal {
 struct CompiledPattern {
     spec: patterns::Pattern,
     regex: Regex,
+    /// For patterns whose anchors are their own literal prefixes: the same regex for anchored
+    /// searches, since every match starts where an anchor does.
+    anchored: Option<regex_automata::meta::Regex>,
+}
+
+/// A pattern a prefilter literal wakes, and how to search for it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+struct Wake {
+    pattern: u16,
+    /// For prefix-anchored patterns, where in the literal's match the pattern's own anchor starts
+    /// (an anchored search there); `None`: search a window around the match.
+    at: Option<u16>,
 }
 
 /// The compiled injection detector. Cheap to clone, safe to share.
@@ -163,7 +175,7 @@ struct DetectorInner {
     patterns: Vec<CompiledPattern>,
     prefilter: AhoCorasick,
     /// For each prefilter literal, the patterns it wakes.
-    wakes: Vec<Vec<u16>>,
+    wakes: Vec<Vec<Wake>>,
     model: Option<Arc<Model>>,
     cfg: InjectionConfig,
 }
@@ -180,6 +192,13 @@ impl std::fmt::Debug for InjectionDetector {
 /// Words that address an AI, for hidden content.
 static AI_ADDRESS: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r"\b(?:ai|assistant|llm|language\s+model|agent|chatbot|bot|gpt|claude|gemini|copilot|model)s?\b[^\n]{0,200}\b(?:you\s+(?:must|should|will|need)|must|should|always|never|do\s+not|don'?t|please|instead|ignore|follow|execute|run|send)\b|\b(?:you\s+(?:must|should|need\s+to|will)|always|never|do\s+not)\b[^\n]{0,200}\b(?:ai|assistant|llm|agent|model|response|answer|reply|summary|user)\b")
+        .expect("static regex")
+});
+
+/// Common English words and injection words as ROT13 renders them, as whole words: the gate for
+/// rotating a text (`the you and your ignore previous instructions system prompt`).
+static ROT13_WORDS: LazyLock<regex::bytes::Regex> = LazyLock::new(|| {
+    regex::bytes::Regex::new(r"\b(?:gur|lbh|naq|lbhe|vtaber|cerivbhf|vafgehpgvbaf|flfgrz|cebzcg)\b")
         .expect("static regex")
 });
 
@@ -215,19 +234,33 @@ impl InjectionDetector {
                 id: spec.id,
                 message: e.to_string(),
             })?;
-            let anchors: Vec<String> = if spec.anchors.is_empty() {
-                prefix_literals(spec.regex).map_err(|why| InjectionError::NoAnchor(spec.id, why))?
+            let (anchors, anchored) = if spec.anchors.is_empty() {
+                let prefixes = prefix_literals(spec.regex)
+                    .map_err(|why| InjectionError::NoAnchor(spec.id, why))?;
+                let anchored = regex_automata::meta::Regex::new(spec.regex).map_err(|e| {
+                    InjectionError::Pattern {
+                        id: spec.id,
+                        message: e.to_string(),
+                    }
+                })?;
+                (prefixes, Some(anchored))
             } else {
-                spec.anchors.iter().map(|a| a.to_string()).collect()
+                (spec.anchors.iter().map(|a| a.to_string()).collect(), None)
             };
             for a in anchors {
                 literals.push((a, i as u16));
             }
-            compiled.push(CompiledPattern { spec, regex });
+            compiled.push(CompiledPattern {
+                spec,
+                regex,
+                anchored,
+            });
         }
-        // One entry per literal; a literal that contains another also wakes the other's patterns,
-        // so leftmost-longest matching never hides a shorter anchor.
+        // One entry per literal; a literal that contains another also wakes the other's patterns
+        // (at each place the other occurs in it), so leftmost-longest matching never hides a
+        // shorter anchor.
         literals.sort();
+        literals.dedup();
         let mut uniq: Vec<(String, Vec<u16>)> = Vec::new();
         for (lit, p) in literals {
             match uniq.last_mut() {
@@ -235,15 +268,23 @@ impl InjectionDetector {
                 _ => uniq.push((lit, vec![p])),
             }
         }
-        let snapshot: Vec<(String, Vec<u16>)> = uniq.clone();
-        for (lit, ps) in uniq.iter_mut() {
-            for (other, ops) in &snapshot {
-                if other != lit && lit.contains(other.as_str()) {
-                    ps.extend(ops);
+        let wake = |p: u16, at: usize| Wake {
+            pattern: p,
+            at: compiled[p as usize].anchored.is_some().then_some(at as u16),
+        };
+        let mut wakes: Vec<Vec<Wake>> = Vec::with_capacity(uniq.len());
+        for (lit, ps) in &uniq {
+            let mut w: Vec<Wake> = ps.iter().map(|&p| wake(p, 0)).collect();
+            for (other, ops) in &uniq {
+                if other != lit {
+                    for (at, _) in lit.match_indices(other.as_str()) {
+                        w.extend(ops.iter().map(|&p| wake(p, at)));
+                    }
                 }
             }
-            ps.sort_unstable();
-            ps.dedup();
+            w.sort_unstable();
+            w.dedup();
+            wakes.push(w);
         }
         let prefilter = AhoCorasickBuilder::new()
             .match_kind(MatchKind::LeftmostLongest)
@@ -253,7 +294,7 @@ impl InjectionDetector {
             inner: Arc::new(DetectorInner {
                 patterns: compiled,
                 prefilter,
-                wakes: uniq.into_iter().map(|(_, p)| p).collect(),
+                wakes,
                 model,
                 cfg: cfg.clone(),
             }),
@@ -536,8 +577,9 @@ impl InjectionDetector {
             );
             self.encoded_evidence(enc, (s, e), inner, out);
         }
-        // ROT13: the whole view rotated; only its stronger patterns count.
-        if norm.text.len() >= 16 {
+        // ROT13: the whole view rotated; only its stronger patterns count. Rotating and matching
+        // everything twice would double the cost, so only a view with ROT13 words in it is rotated.
+        if norm.text.len() >= 16 && ROT13_WORDS.is_match(norm.text.as_bytes()) {
             let rotated = layers::rot13(&norm.text);
             let mut inner = Vec::new();
             self.match_patterns(
@@ -602,28 +644,43 @@ impl InjectionDetector {
         let inner = &*self.inner;
         let mut pending: Vec<Option<(usize, usize)>> = vec![None; inner.patterns.len()];
         let bytes = text.as_bytes();
+        let signal = |pat: &CompiledPattern, s: usize, e: usize| Signal {
+            rule: pat.spec.id,
+            category: pat.spec.category,
+            weight: pat.spec.weight,
+            norm: keep_norm.then_some((s, e)),
+            orig: to_orig(s, e),
+            message: format!("{}: \"{}\"", pat.spec.description, quote(&text[s..e])),
+        };
         let flush = |p: usize, (ws, we): (usize, usize), out: &mut Vec<Signal>| {
             let pat = &inner.patterns[p];
             for m in pat.regex.find_iter(&text[ws..we]) {
-                if m.as_str().is_empty() {
-                    continue;
+                if !m.as_str().is_empty() {
+                    out.push(signal(pat, ws + m.start(), ws + m.end()));
                 }
-                let (s, e) = (ws + m.start(), ws + m.end());
-                out.push(Signal {
-                    rule: pat.spec.id,
-                    category: pat.spec.category,
-                    weight: pat.spec.weight,
-                    norm: keep_norm.then_some((s, e)),
-                    orig: to_orig(s, e),
-                    message: format!("{}: \"{}\"", pat.spec.description, quote(&text[s..e])),
-                });
             }
         };
         for m in inner.prefilter.find_iter(bytes) {
             let ws = floor_char(text, m.start().saturating_sub(256));
             let we = ceil_char(text, (m.end() + 768).min(bytes.len()));
-            for &p in &inner.wakes[m.pattern().as_usize()] {
-                let p = p as usize;
+            for wake in &inner.wakes[m.pattern().as_usize()] {
+                let p = wake.pattern as usize;
+                let pat = &inner.patterns[p];
+                if let (Some(at), Some(re)) = (wake.at, &pat.anchored) {
+                    // Every match of a prefix-anchored pattern starts at one of its anchors: one
+                    // anchored search there, which gives up as soon as the text cannot match.
+                    let start = m.start() + at as usize;
+                    let input = regex_automata::Input::new(bytes)
+                        .range(start..)
+                        .anchored(regex_automata::Anchored::Yes);
+                    if let Some(hit) = re.search(&input)
+                        && hit.end() > hit.start()
+                        && text.is_char_boundary(hit.end())
+                    {
+                        out.push(signal(pat, hit.start(), hit.end()));
+                    }
+                    continue;
+                }
                 match &mut pending[p] {
                     Some((ps, pe)) if ws <= *pe => {
                         *ps = (*ps).min(ws);
@@ -652,7 +709,6 @@ impl InjectionDetector {
         signals: &[Signal],
     ) -> (f32, (usize, usize)) {
         let text = &norm.text;
-        let mut hashed = Vec::with_capacity(text.len().min(WINDOW) * 2);
         let mut best = (0f32, (0usize, 0usize));
         let mut start = 0usize;
         loop {
@@ -668,12 +724,9 @@ impl InjectionDetector {
                     }
                 }
             }
-            hashed.clear();
             // A window of fewer than three distinct words is no prose for the model to judge (a
             // run of one character, a heading, a number): patterns alone speak for it.
-            if distinct_words(&text[start..end], 3) >= 3 {
-                model::features(&text[start..end], &mut hashed);
-            }
+            let prose = distinct_words(&text[start..end], 3) >= 3;
             let mut cats: CategoryFeatures = [0.0; CATEGORIES];
             for s in signals {
                 let inside = match s.norm {
@@ -685,10 +738,10 @@ impl InjectionDetector {
                     *c = c.max(s.weight);
                 }
             }
-            let p = if hashed.is_empty() {
-                0.0
+            let p = if prose {
+                m.text_probability(&text[start..end], &cats)
             } else {
-                m.probability(&hashed, &cats)
+                0.0
             };
             if p > best.0 {
                 best = (p, (start, end));

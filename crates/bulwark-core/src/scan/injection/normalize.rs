@@ -357,10 +357,11 @@ fn join_spaced_letters(units: Vec<Unit>, out: &mut Normalized) -> Vec<Unit> {
     let mut candidate = false;
     let mut i = 0;
     while i + 4 < n {
-        if single(i)
-            && is_spacer(units[i + 1].c)
-            && single(i + 2)
+        // Spacers first: cheap, and rarely two of them two apart.
+        if is_spacer(units[i + 1].c)
             && is_spacer(units[i + 3].c)
+            && single(i)
+            && single(i + 2)
             && single(i + 4)
         {
             candidate = true;
