@@ -191,16 +191,30 @@ static PERCENT: LazyLock<BytesRegex> = LazyLock::new(|| {
 /// Encoded segments of `text` that decode to readable text: `(start, end, encoding, decoded)`.
 pub fn decoded_segments(text: &[u8]) -> Vec<(usize, usize, Encoding, String)> {
     let mut out = Vec::new();
-    for m in BASE64.find_iter(text) {
-        let seg = m.as_bytes();
-        if seg.len() > MAX_SEGMENT || !looks_like_base64(seg) {
-            continue;
-        }
-        if let Some(d) = decode_base64(seg).and_then(readable) {
-            out.push((m.start(), m.end(), Encoding::Base64, d));
+    // The regexes have no literal to look for; a byte pass finds where they can match at all.
+    let gate = scan_runs(text);
+    for &(rs, re) in &gate.base64_runs {
+        for m in BASE64.find_iter(&text[rs..re]) {
+            let seg = m.as_bytes();
+            if seg.len() > MAX_SEGMENT || !looks_like_base64(seg) {
+                continue;
+            }
+            if let Some(d) = decode_base64(seg).and_then(readable) {
+                out.push((rs + m.start(), rs + m.end(), Encoding::Base64, d));
+            }
         }
     }
-    for m in HEX.find_iter(text) {
+    let hex_possible = gate.hex_pairs
+        || gate.base64_runs.iter().any(|&(s, e)| e - s >= 24)
+        || memchr::memmem::find(text, b"\\x").is_some()
+        || memchr::memmem::find(text, b"0x").is_some()
+        || memchr::memmem::find(text, b"0X").is_some();
+    let hex_matches = if hex_possible {
+        HEX.find_iter(text).collect()
+    } else {
+        Vec::new()
+    };
+    for m in hex_matches {
         let seg = m.as_bytes();
         if seg.len() > MAX_SEGMENT {
             continue;
@@ -222,6 +236,60 @@ pub fn decoded_segments(text: &[u8]) -> Vec<(usize, usize, Encoding, String)> {
         }
     }
     out
+}
+
+/// Where the encoded-segment regexes can match.
+struct Runs {
+    /// Runs of 20 or more base64 characters (`A-Z a-z 0-9 + / _ - =`).
+    base64_runs: Vec<(usize, usize)>,
+    /// Twelve or more hex pairs separated by single spaces or colons (`69 67 6e ...`).
+    hex_pairs: bool,
+}
+
+fn scan_runs(text: &[u8]) -> Runs {
+    let b64 = |b: u8| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/' | b'_' | b'-' | b'=');
+    let mut base64_runs = Vec::new();
+    let mut start = 0;
+    let mut in_run = false;
+    // Separated hex: count of `hh` pairs each followed by one separator, in a row.
+    let (mut pairs, mut hex_pairs) = (0usize, false);
+    let mut i = 0;
+    while i < text.len() {
+        let b = text[i];
+        if b64(b) {
+            if !in_run {
+                start = i;
+                in_run = true;
+            }
+        } else if in_run {
+            if i - start >= 20 {
+                base64_runs.push((start, i));
+            }
+            in_run = false;
+        }
+        if !hex_pairs && (b == b' ' || b == b':') {
+            let pair = i >= 2
+                && text[i - 1].is_ascii_hexdigit()
+                && text[i - 2].is_ascii_hexdigit()
+                && (i < 3 || !text[i - 3].is_ascii_alphanumeric() || pairs > 0);
+            if pair {
+                pairs += 1;
+                hex_pairs = pairs >= 11;
+            } else {
+                pairs = 0;
+            }
+        } else if !(b.is_ascii_hexdigit()) {
+            pairs = 0;
+        }
+        i += 1;
+    }
+    if in_run && text.len() - start >= 20 {
+        base64_runs.push((start, text.len()));
+    }
+    Runs {
+        base64_runs,
+        hex_pairs,
+    }
 }
 
 /// Base64 worth trying: mixed case or digits (not a long lowercase word or path), length a

@@ -142,16 +142,19 @@ impl Model {
     }
 }
 
-/// Generation stamps per hash bucket: a bucket holds the current generation once seen.
+/// Generation stamps per hash bucket: a bucket holds the current generation once seen. One byte
+/// per bucket keeps the table (256 KiB) in cache beside the weights; it is cleared every 255
+/// windows.
 struct Stamps {
-    stamps: Vec<u32>,
-    generation: u32,
+    stamps: Vec<u8>,
+    generation: u8,
 }
 
 impl Stamps {
-    fn next_generation(&mut self) -> u32 {
-        if self.stamps.is_empty() || self.generation == u32::MAX {
-            self.stamps = vec![0; 1 << BITS];
+    fn next_generation(&mut self) -> u8 {
+        if self.stamps.is_empty() || self.generation == u8::MAX {
+            self.stamps.clear();
+            self.stamps.resize(1 << BITS, 0);
             self.generation = 0;
         }
         self.generation += 1;
