@@ -77,3 +77,94 @@ proptest! {
         prop_assert_eq!(out, whole);
     }
 }
+
+/// Whether `text` holds a whole chat-template token such as `<|im_start|>`.
+fn has_template_token(text: &str) -> bool {
+    text.match_indices("<|").any(|(i, _)| {
+        let rest = &text[i + 2..];
+        let name = rest
+            .bytes()
+            .take_while(|b| b.is_ascii_alphanumeric() || *b == b'_')
+            .count();
+        name > 0 && rest[name..].starts_with("|>")
+    })
+}
+
+/// Text an attacker writes to break out of quoting: delimiters, template tokens, role markers,
+/// hidden markup and invisible characters among arbitrary text.
+fn hostile() -> impl Strategy<Value = String> {
+    let piece = prop_oneof![
+        Just("</untrusted id=\"x\">".to_string()),
+        Just("<untrusted source=\"web\">".to_string()),
+        Just("<|im_start|>".to_string()),
+        Just("[INST]".to_string()),
+        Just("<<SYS>>".to_string()),
+        Just("\nsystem: ".to_string()),
+        Just("\nAssistant:".to_string()),
+        Just("### Instruction\n".to_string()),
+        Just("<!-- ".to_string()),
+        Just(" -->".to_string()),
+        Just("<div style=\"display:none\">".to_string()),
+        Just("</div>".to_string()),
+        Just("\u{200B}".to_string()),
+        Just("\u{E0041}".to_string()),
+        "[ -~]{0,30}",
+        "\\PC{0,12}",
+    ];
+    prop::collection::vec(piece, 0..14).prop_map(|v| v.concat())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(192))]
+
+    #[test]
+    fn wrapped_content_cannot_close_its_block(text in hostile()) {
+        use bulwark_core::scan::boundary::{wrap, WrapOptions};
+        use bulwark_core::scan::injection::Source;
+        let w = wrap(&text, &Source::parse("web").unwrap(), &WrapOptions::default()).unwrap();
+        let open = format!("<untrusted source=\"web\" id=\"{}\">\n", w.id);
+        let close = format!("</untrusted id=\"{}\">", w.id);
+        prop_assert!(w.text.starts_with(&open));
+        prop_assert!(w.text.ends_with(&close));
+        let body = &w.text[open.len()..w.text.len() - close.len()];
+        prop_assert!(!body.contains("<untrusted") && !body.contains("</untrusted"));
+        prop_assert!(!has_template_token(body) && !body.contains("[INST]") && !body.contains("<<SYS>>"));
+        for c in &w.changes {
+            prop_assert!(c.start < c.end && c.end <= text.len());
+            prop_assert!(text.is_char_boundary(c.start) && text.is_char_boundary(c.end));
+        }
+    }
+
+    #[test]
+    fn sanitized_text_is_clean_and_changes_point_into_the_input(text in hostile()) {
+        use bulwark_core::scan::boundary::sanitize;
+        let s = sanitize(&text);
+        let invisible = |c: char| matches!(c as u32, 0x200B..=0x200F | 0xE0000..=0xE0FFF);
+        prop_assert!(!s.text.chars().any(invisible), "{:?}", s.text);
+        prop_assert!(!s.text.contains("<!--"));
+        prop_assert!(!has_template_token(&s.text));
+        let mut last = 0;
+        for c in &s.changes {
+            prop_assert!(c.start <= c.end && c.end <= text.len(), "{:?} in {} bytes", c, text.len());
+            prop_assert!(text.is_char_boundary(c.start) && text.is_char_boundary(c.end));
+            prop_assert!(c.start >= last || c.kind == "role-marker" || c.kind == "template-token");
+            last = c.start;
+        }
+        // Sanitizing is idempotent: a second pass finds nothing left to remove.
+        let again = sanitize(&s.text);
+        prop_assert!(again.changes.iter().all(|c| c.kind != "invisible-characters"
+            && c.kind != "hidden-html-comment"), "{:?}", again.changes);
+    }
+
+    #[test]
+    fn injection_spans_map_into_the_original(text in hostile()) {
+        use bulwark_core::Detectors;
+        use bulwark_core::scan::injection::Source;
+        let only = Detectors { secrets: false, pii: false, injection: true };
+        let a = SCANNER.assess(text.as_bytes(), only, &Source::other());
+        for f in &a.findings {
+            prop_assert!(f.start <= f.end && f.end <= text.len());
+            prop_assert!(text.is_char_boundary(f.start) && text.is_char_boundary(f.end));
+        }
+    }
+}
