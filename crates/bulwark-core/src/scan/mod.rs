@@ -138,6 +138,16 @@ pub fn rule_catalog() -> Vec<RuleInfo> {
                 description: p.description,
             }),
     );
+    v.extend(
+        injection::SIGNAL_RULES
+            .iter()
+            .map(|&(id, description)| RuleInfo {
+                id,
+                kind: FindingKind::Injection,
+                severity: Severity::Info,
+                description,
+            }),
+    );
     v
 }
 
