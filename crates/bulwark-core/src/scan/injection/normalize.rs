@@ -292,22 +292,29 @@ fn fold_words(units: &mut [Unit], out: &mut Normalized) {
             continue;
         }
         let start = i;
+        let mut plain = true;
         while i < units.len() && is_word_char(units[i].c) {
+            plain &= units[i].c.is_ascii_alphabetic();
             i += 1;
         }
-        // An e-mail address ("bob@example.com") is not leetspeak.
-        let domain_follows = i + 1 < units.len()
-            && units[i].c == '.'
-            && units[i + 1].c.is_alphanumeric()
-            && units[start..i].iter().any(|u| u.c == '@');
+        if plain {
+            // Latin letters only, nearly every word: nothing to fold.
+            continue;
+        }
+        // An e-mail address ("bob@example.com") is not leetspeak: a word with '@' followed by a
+        // dot and more.
+        let dot_follows =
+            i + 1 < units.len() && units[i].c == '.' && units[i + 1].c.is_alphanumeric();
         let word = &mut units[start..i];
         let (mut ascii_letters, mut lookalikes, mut other_letters, mut leets) = (0, 0, 0, 0);
+        let mut has_at = false;
         for u in word.iter() {
+            has_at |= u.c == '@';
             if u.c.is_ascii_alphabetic() {
                 ascii_letters += 1;
             } else if leet(u.c).is_some() {
                 leets += 1;
-            } else if confusable(u.c).is_some() {
+            } else if !u.c.is_ascii() && confusable(u.c).is_some() {
                 lookalikes += 1;
             } else if u.c.is_alphabetic() {
                 other_letters += 1;
@@ -327,6 +334,7 @@ fn fold_words(units: &mut [Unit], out: &mut Normalized) {
             ascii_letters += lookalikes;
         }
         // Leetspeak: letters and leet characters mixed in one word ("1gn0r3", "p@ssw0rd").
+        let domain_follows = has_at && dot_follows;
         if leets > 0 && ascii_letters >= 2 && other_letters == 0 && !domain_follows {
             for u in word.iter_mut() {
                 if let Some(l) = leet(u.c) {
@@ -353,48 +361,30 @@ fn join_spaced_letters(units: Vec<Unit>, out: &mut Normalized) -> Vec<Unit> {
             && (i == 0 || !units[i - 1].c.is_alphanumeric())
             && (i + 1 >= n || !units[i + 1].c.is_alphanumeric())
     };
-    // Quick reject: most texts have no spaced runs at all.
-    let mut candidate = false;
-    let mut i = 0;
-    while i + 4 < n {
-        // Spacers first: cheap, and rarely two of them two apart.
-        if is_spacer(units[i + 1].c)
-            && is_spacer(units[i + 3].c)
-            && single(i)
-            && single(i + 2)
-            && single(i + 4)
-        {
-            candidate = true;
-            break;
-        }
-        i += 1;
-    }
-    if !candidate {
-        return units;
-    }
-    // Runs: (start, end_exclusive, letters).
+    // Runs: (start, end_exclusive, letters). A run needs a spacer right after its first letter, the
+    // cheap test, so almost every position is passed over at once.
     let mut runs: Vec<(usize, usize, usize)> = Vec::new();
     let mut i = 0;
-    while i < n {
-        if single(i) {
-            let s = i;
-            let mut letters = 1;
-            let mut j = i;
-            while j + 2 < n && is_spacer(units[j + 1].c) && single(j + 2) {
-                j += 2;
-                letters += 1;
-            }
-            if letters >= 2 {
-                runs.push((s, j + 1, letters));
-            }
-            i = j + 1;
-        } else {
+    while i + 2 < n {
+        if !is_spacer(units[i + 1].c) || !single(i) {
             i += 1;
+            continue;
         }
+        let s = i;
+        let mut letters = 1;
+        let mut j = i;
+        while j + 2 < n && is_spacer(units[j + 1].c) && single(j + 2) {
+            j += 2;
+            letters += 1;
+        }
+        if letters >= 2 {
+            runs.push((s, j + 1, letters));
+        }
+        i = j + 1;
     }
-    // Group runs into blocks separated by 2-4 spaces.
-    let mut result = Vec::with_capacity(n);
-    let mut pos = 0;
+    // Group runs into blocks separated by 2-4 spaces; a block with at least four letters, one run
+    // at least three long, is joined.
+    let mut blocks: Vec<(usize, usize)> = Vec::new(); // run index ranges, inclusive
     let mut r = 0;
     while r < runs.len() {
         let mut last = r;
@@ -409,20 +399,29 @@ fn join_spaced_letters(units: Vec<Unit>, out: &mut Normalized) -> Vec<Unit> {
         let block = &runs[r..=last];
         let letters: usize = block.iter().map(|b| b.2).sum();
         if letters >= 4 && block.iter().any(|b| b.2 >= 3) {
-            result.extend_from_slice(&units[pos..block[0].0]);
-            for (k, &(s, e, _)) in block.iter().enumerate() {
-                if k > 0 {
-                    result.push(Unit {
-                        c: ' ',
-                        at: units[block[k - 1].1].at,
-                    });
-                }
-                result.extend(units[s..e].iter().copied().filter(|u| !is_spacer(u.c)));
-            }
-            pos = block[block.len() - 1].1;
-            out.spaced_runs += 1;
+            blocks.push((r, last));
         }
         r = last + 1;
+    }
+    if blocks.is_empty() {
+        return units;
+    }
+    let mut result = Vec::with_capacity(n);
+    let mut pos = 0;
+    for (first, last) in blocks {
+        let block = &runs[first..=last];
+        result.extend_from_slice(&units[pos..block[0].0]);
+        for (k, &(s, e, _)) in block.iter().enumerate() {
+            if k > 0 {
+                result.push(Unit {
+                    c: ' ',
+                    at: units[block[k - 1].1].at,
+                });
+            }
+            result.extend(units[s..e].iter().copied().filter(|u| !is_spacer(u.c)));
+        }
+        pos = block[block.len() - 1].1;
+        out.spaced_runs += 1;
     }
     result.extend_from_slice(&units[pos..]);
     result
