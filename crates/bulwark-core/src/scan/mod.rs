@@ -345,6 +345,9 @@ impl Scanner {
                 });
             }
         }
+        if let Some(d) = &self.inner.injection {
+            d.precompile()?;
+        }
         Ok(())
     }
 

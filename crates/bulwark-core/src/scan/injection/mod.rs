@@ -192,10 +192,23 @@ struct Signal {
 
 struct CompiledPattern {
     spec: patterns::Pattern,
-    regex: Regex,
-    /// For patterns whose anchors are their own literal prefixes: the same regex for anchored
-    /// searches, since every match starts where an anchor does.
-    anchored: Option<regex_automata::meta::Regex>,
+    /// The anchors are the regex's own literal prefixes, so every match starts at one of them and
+    /// one anchored search there is enough; otherwise a window around the anchor is searched.
+    prefix: bool,
+    /// Compiled on first use: a `bulwark` run that reads one short text should not pay for
+    /// compiling 80-odd Unicode regexes.
+    matcher: std::sync::OnceLock<Result<regex_automata::meta::Regex, String>>,
+}
+
+impl CompiledPattern {
+    fn matcher(&self) -> Option<&regex_automata::meta::Regex> {
+        self.matcher
+            .get_or_init(|| {
+                regex_automata::meta::Regex::new(self.spec.regex).map_err(|e| e.to_string())
+            })
+            .as_ref()
+            .ok()
+    }
 }
 
 /// A pattern a prefilter literal wakes, and how to search for it.
@@ -272,30 +285,19 @@ impl InjectionDetector {
         let mut compiled = Vec::new();
         let mut literals: Vec<(String, u16)> = Vec::new();
         for (i, spec) in patterns::patterns().into_iter().enumerate() {
-            let regex = Regex::new(spec.regex).map_err(|e| InjectionError::Pattern {
-                id: spec.id,
-                message: e.to_string(),
-            })?;
-            let (anchors, anchored) = if spec.anchors.is_empty() {
-                let prefixes = prefix_literals(spec.regex)
-                    .map_err(|why| InjectionError::NoAnchor(spec.id, why))?;
-                let anchored = regex_automata::meta::Regex::new(spec.regex).map_err(|e| {
-                    InjectionError::Pattern {
-                        id: spec.id,
-                        message: e.to_string(),
-                    }
-                })?;
-                (prefixes, Some(anchored))
+            let prefix = spec.anchors.is_empty();
+            let anchors = if prefix {
+                prefix_literals(spec.regex).map_err(|why| InjectionError::NoAnchor(spec.id, why))?
             } else {
-                (spec.anchors.iter().map(|a| a.to_string()).collect(), None)
+                spec.anchors.iter().map(|a| a.to_string()).collect()
             };
             for a in anchors {
                 literals.push((a, i as u16));
             }
             compiled.push(CompiledPattern {
                 spec,
-                regex,
-                anchored,
+                prefix,
+                matcher: std::sync::OnceLock::new(),
             });
         }
         // One entry per literal; a literal that contains another also wakes the other's patterns
@@ -312,17 +314,18 @@ impl InjectionDetector {
         }
         let wake = |p: u16, at: usize| Wake {
             pattern: p,
-            at: compiled[p as usize].anchored.is_some().then_some(at as u16),
+            at: compiled[p as usize].prefix.then_some(at as u16),
         };
+        // Which literals occur inside which: one overlapping search of every literal through an
+        // automaton of all of them (comparing every pair would cost a million substring searches).
+        let all = AhoCorasick::new(uniq.iter().map(|(l, _)| l.as_str()))
+            .map_err(|e| InjectionError::Prefilter(e.to_string()))?;
         let mut wakes: Vec<Vec<Wake>> = Vec::with_capacity(uniq.len());
-        for (lit, ps) in &uniq {
-            let mut w: Vec<Wake> = ps.iter().map(|&p| wake(p, 0)).collect();
-            for (other, ops) in &uniq {
-                if other != lit {
-                    for (at, _) in lit.match_indices(other.as_str()) {
-                        w.extend(ops.iter().map(|&p| wake(p, at)));
-                    }
-                }
+        for (lit, _) in &uniq {
+            let mut w: Vec<Wake> = Vec::new();
+            for m in all.find_overlapping_iter(lit.as_str()) {
+                let ops = &uniq[m.pattern().as_usize()].1;
+                w.extend(ops.iter().map(|&p| wake(p, m.start())));
             }
             w.sort_unstable();
             w.dedup();
@@ -330,6 +333,7 @@ impl InjectionDetector {
         }
         let prefilter = AhoCorasickBuilder::new()
             .match_kind(MatchKind::LeftmostLongest)
+            .kind(Some(aho_corasick::AhoCorasickKind::DFA))
             .build(uniq.iter().map(|(l, _)| l.as_str()))
             .map_err(|e| InjectionError::Prefilter(e.to_string()))?;
         Ok(InjectionDetector {
@@ -341,6 +345,21 @@ impl InjectionDetector {
                 cfg: cfg.clone(),
             }),
         })
+    }
+
+    /// Compile every pattern now instead of on first use (for servers that prefer to pay once at
+    /// start); fails with the first pattern that does not compile.
+    pub fn precompile(&self) -> Result<(), InjectionError> {
+        for p in &self.inner.patterns {
+            p.matcher();
+            if let Some(Err(message)) = p.matcher.get() {
+                return Err(InjectionError::Pattern {
+                    id: p.spec.id,
+                    message: message.clone(),
+                });
+            }
+        }
+        Ok(())
     }
 
     /// Number of patterns.
@@ -696,9 +715,14 @@ impl InjectionDetector {
         };
         let flush = |p: usize, (ws, we): (usize, usize), out: &mut Vec<Signal>| {
             let pat = &inner.patterns[p];
-            for m in pat.regex.find_iter(&text[ws..we]) {
-                if !m.as_str().is_empty() {
-                    out.push(signal(pat, ws + m.start(), ws + m.end()));
+            let Some(re) = pat.matcher() else { return };
+            // Look-around (`\b`, `^`) sees the text outside the window.
+            for m in re.find_iter(regex_automata::Input::new(bytes).range(ws..we)) {
+                if m.end() > m.start()
+                    && text.is_char_boundary(m.start())
+                    && text.is_char_boundary(m.end())
+                {
+                    out.push(signal(pat, m.start(), m.end()));
                 }
             }
         };
@@ -708,9 +732,10 @@ impl InjectionDetector {
             for wake in &inner.wakes[m.pattern().as_usize()] {
                 let p = wake.pattern as usize;
                 let pat = &inner.patterns[p];
-                if let (Some(at), Some(re)) = (wake.at, &pat.anchored) {
+                if let Some(at) = wake.at {
                     // Every match of a prefix-anchored pattern starts at one of its anchors: one
                     // anchored search there, which gives up as soon as the text cannot match.
+                    let Some(re) = pat.matcher() else { continue };
                     let start = m.start() + at as usize;
                     let input = regex_automata::Input::new(bytes)
                         .range(start..)
@@ -917,7 +942,9 @@ mod tests {
 
     #[test]
     fn every_pattern_has_anchors_and_compiles() {
-        assert!(detector().pattern_count() >= 60);
+        let d = detector();
+        assert!(d.pattern_count() >= 60);
+        d.precompile().expect("every pattern compiles");
     }
 
     #[test]
