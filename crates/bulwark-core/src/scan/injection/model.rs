@@ -4,7 +4,7 @@
 //! Patterns are precise but brittle; the model catches paraphrases they miss. It is trained by
 //! `cargo run --release -p bulwark-core --example train-injection` from the `*_train` subsets of the
 //! shared injection corpus (deterministic: same data, same bytes), and the weights are committed in
-//! `models/injection.bin` (about 0.5 MB) and compiled into the binary: nothing is downloaded.
+//! `models/injection.bin` (128 KiB) and compiled into the binary: nothing is downloaded.
 //!
 //! File format (little-endian): magic `BWINJ002`, `u8` hash bits, `u8` category count, `f32` bias,
 //! `f32` weight scale, one `f32` per category, then `2^bits` `i16` n-gram weights (multiplied by the
@@ -15,7 +15,7 @@ use super::patterns::Category;
 /// Number of categories the model takes as features.
 pub const CATEGORIES: usize = Category::ALL.len();
 /// Hash buckets are `2^BITS`.
-pub const BITS: u32 = 18;
+pub const BITS: u32 = 16;
 const MAGIC: &[u8; 8] = b"BWINJ002";
 
 /// Per-category evidence: the largest pattern weight seen in each category.
@@ -143,7 +143,7 @@ impl Model {
 }
 
 /// Generation stamps per hash bucket: a bucket holds the current generation once seen. One byte
-/// per bucket keeps the table (256 KiB) in cache beside the weights; it is cleared every 255
+/// per bucket keeps the table (64 KiB) in cache beside the weights; it is cleared every 255
 /// windows.
 struct Stamps {
     stamps: Vec<u8>,
