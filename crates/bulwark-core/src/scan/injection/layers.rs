@@ -246,31 +246,47 @@ struct Runs {
     hex_pairs: bool,
 }
 
+/// Byte classes for [`scan_runs`]: bit 0 base64 character, bit 1 hex digit.
+static CLASS: [u8; 256] = {
+    let mut t = [0u8; 256];
+    let mut b = 0;
+    while b < 256 {
+        let c = b as u8;
+        let base64 = c.is_ascii_alphanumeric() || matches!(c, b'+' | b'/' | b'_' | b'-' | b'=');
+        t[b] = (base64 as u8) | ((c.is_ascii_hexdigit() as u8) << 1);
+        b += 1;
+    }
+    t
+};
+
 fn scan_runs(text: &[u8]) -> Runs {
-    let b64 = |b: u8| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/' | b'_' | b'-' | b'=');
     let mut base64_runs = Vec::new();
     let mut start = 0;
     let mut in_run = false;
     // Separated hex: count of `hh` pairs each followed by one separator, in a row.
     let (mut pairs, mut hex_pairs) = (0usize, false);
-    let mut i = 0;
-    while i < text.len() {
-        let b = text[i];
-        if b64(b) {
+    for (i, &b) in text.iter().enumerate() {
+        let class = CLASS[b as usize];
+        if class & 1 != 0 {
             if !in_run {
                 start = i;
                 in_run = true;
             }
-        } else if in_run {
+            if class & 2 == 0 {
+                pairs = 0;
+            }
+            continue;
+        }
+        if in_run {
             if i - start >= 20 {
                 base64_runs.push((start, i));
             }
             in_run = false;
         }
-        if !hex_pairs && (b == b' ' || b == b':') {
+        if (b == b' ' || b == b':') && !hex_pairs {
             let pair = i >= 2
-                && text[i - 1].is_ascii_hexdigit()
-                && text[i - 2].is_ascii_hexdigit()
+                && CLASS[text[i - 1] as usize] & 2 != 0
+                && CLASS[text[i - 2] as usize] & 2 != 0
                 && (i < 3 || !text[i - 3].is_ascii_alphanumeric() || pairs > 0);
             if pair {
                 pairs += 1;
@@ -278,10 +294,9 @@ fn scan_runs(text: &[u8]) -> Runs {
             } else {
                 pairs = 0;
             }
-        } else if !(b.is_ascii_hexdigit()) {
+        } else {
             pairs = 0;
         }
-        i += 1;
     }
     if in_run && text.len() - start >= 20 {
         base64_runs.push((start, text.len()));

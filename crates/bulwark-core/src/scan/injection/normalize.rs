@@ -62,17 +62,29 @@ pub fn normalize(input: &[u8]) -> Normalized {
     let mut tag_span = (usize::MAX, 0usize);
     let mut at = 0usize;
     for chunk in input.utf8_chunks() {
-        for c in chunk.valid().chars() {
+        let valid = chunk.valid();
+        let bytes = valid.as_bytes();
+        let mut k = 0;
+        while k < bytes.len() {
             let here = at.min(u32::MAX as usize) as u32;
-            let len = c.len_utf8();
-            if c.is_ascii() {
-                let c = match c {
-                    '\n' => '\n',
-                    c if c.is_ascii_whitespace() => ' ',
-                    c => c.to_ascii_lowercase(),
+            let b = bytes[k];
+            if b < 0x80 {
+                // ASCII, nearly all of most texts: one byte, no decoding.
+                let c = match b {
+                    b'\n' => '\n',
+                    b if b.is_ascii_whitespace() => ' ',
+                    b => b.to_ascii_lowercase() as char,
                 };
                 units.push(Unit { c, at: here });
-            } else if let Some(t) = tag_char(c) {
+                k += 1;
+                at += 1;
+                continue;
+            }
+            let Some(c) = valid[k..].chars().next() else {
+                break;
+            };
+            let len = c.len_utf8();
+            if let Some(t) = tag_char(c) {
                 out.invisible += 1;
                 tags.extend(t);
                 tag_span = (tag_span.0.min(at), at + len);
@@ -118,6 +130,7 @@ pub fn normalize(input: &[u8]) -> Normalized {
                     }
                 }
             }
+            k += len;
             at += len;
         }
         if !chunk.invalid().is_empty() {
@@ -141,11 +154,8 @@ pub fn normalize(input: &[u8]) -> Normalized {
             continue;
         }
         last = u.c;
-        let before = out.text.len();
         out.text.push(u.c);
-        for _ in before..out.text.len() {
-            out.map.push(u.at);
-        }
+        out.map.resize(out.text.len(), u.at);
     }
     out.map.push(end);
     out
