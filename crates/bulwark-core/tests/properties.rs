@@ -168,3 +168,29 @@ proptest! {
         }
     }
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    /// The byte path that ASCII input takes gives the same view and offsets as the general path
+    /// (forced here by one non-ASCII character on a line of its own at the end).
+    #[test]
+    fn ascii_fast_path_equals_the_general_path(
+        text in prop::collection::vec(prop_oneof![
+            Just("i g n o r e   a l l".to_string()),
+            Just("1gn0r3 p@ssw0rd bob@corp.example".to_string()),
+            "[ -~\\t\\n]{0,40}",
+            "[a-z] [a-z] [a-z]",
+        ], 0..8).prop_map(|v| v.concat())
+    ) {
+        use bulwark_core::scan::injection::normalize::normalize;
+        let fast = normalize(text.as_bytes());
+        let general = normalize(format!("{text}\n\u{e9}").as_bytes());
+        prop_assert_eq!(format!("{}\ne", fast.text), general.text.clone());
+        for i in 0..=fast.text.len() {
+            prop_assert_eq!(fast.original_span(0, i), general.original_span(0, i));
+        }
+        prop_assert_eq!(fast.leet_words, general.leet_words);
+        prop_assert_eq!(fast.spaced_runs, general.spaced_runs);
+    }
+}

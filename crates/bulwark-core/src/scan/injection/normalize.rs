@@ -53,10 +53,73 @@ struct Unit {
     at: u32,
 }
 
+/// A character of the view as the folding passes see it: a [`Unit`], or, for ASCII input (one byte
+/// per character, offsets implicit), a byte.
+trait Glyph: Copy {
+    fn ch(self) -> char;
+    /// Replace the character (folds only ever map to ASCII, so a byte can always take it).
+    fn set(&mut self, c: char);
+}
+
+impl Glyph for Unit {
+    fn ch(self) -> char {
+        self.c
+    }
+    fn set(&mut self, c: char) {
+        self.c = c;
+    }
+}
+
+impl Glyph for u8 {
+    fn ch(self) -> char {
+        self as char
+    }
+    fn set(&mut self, c: char) {
+        if c.is_ascii() {
+            *self = c as u8;
+        }
+    }
+}
+
 /// Normalize `input` (any bytes; invalid UTF-8 becomes a space). Offsets above 4 GiB are clamped:
 /// callers scan large inputs in chunks.
 pub fn normalize(input: &[u8]) -> Normalized {
     let mut out = Normalized::default();
+    if input.is_ascii() {
+        // Nearly every text: one byte per character and offsets equal to positions, so the passes
+        // work on bytes and nothing else is built unless letters are to be joined.
+        let mut bytes: Vec<u8> = input
+            .iter()
+            .map(|&b| match b {
+                b'\n' => b'\n',
+                b if b.is_ascii_whitespace() => b' ',
+                b => b.to_ascii_lowercase(),
+            })
+            .collect();
+        fold_words(&mut bytes, &mut out);
+        let (runs, blocks) = spaced_blocks(&bytes);
+        if blocks.is_empty() {
+            let at = |i: usize| i.min(u32::MAX as usize) as u32;
+            finish(
+                &mut out,
+                bytes.iter().enumerate().map(|(i, &b)| (b as char, at(i))),
+                at(input.len()),
+            );
+            return out;
+        }
+        let units: Vec<Unit> = bytes
+            .iter()
+            .enumerate()
+            .map(|(i, &b)| Unit {
+                c: b as char,
+                at: i.min(u32::MAX as usize) as u32,
+            })
+            .collect();
+        let units = join_spaced_letters(units, &runs, &blocks, &mut out);
+        let end = input.len().min(u32::MAX as usize) as u32;
+        finish(&mut out, units.iter().map(|u| (u.c, u.at)), end);
+        return out;
+    }
     let mut units: Vec<Unit> = Vec::with_capacity(input.len() + 1);
     let mut tags = String::new();
     let mut tag_span = (usize::MAX, 0usize);
@@ -144,21 +207,26 @@ pub fn normalize(input: &[u8]) -> Normalized {
         out.tag_text = Some((tags, tag_span.0, tag_span.1));
     }
     fold_words(&mut units, &mut out);
-    let units = join_spaced_letters(units, &mut out);
-    out.text.reserve(units.len());
-    out.map.reserve(units.len() + 1);
+    let (runs, blocks) = spaced_blocks(&units);
+    let units = join_spaced_letters(units, &runs, &blocks, &mut out);
+    finish(&mut out, units.iter().map(|u| (u.c, u.at)), end);
+    out
+}
+
+/// Write the view: runs of blanks become one space; every byte gets the offset of its character.
+fn finish(out: &mut Normalized, chars: impl ExactSizeIterator<Item = (char, u32)>, end: u32) {
+    out.text.reserve(chars.len());
+    out.map.reserve(chars.len() + 1);
     let mut last = '\n';
-    for u in &units {
-        // Runs of blanks become one space.
-        if u.c == ' ' && last == ' ' {
+    for (c, at) in chars {
+        if c == ' ' && last == ' ' {
             continue;
         }
-        last = u.c;
-        out.text.push(u.c);
-        out.map.resize(out.text.len(), u.at);
+        last = c;
+        out.text.push(c);
+        out.map.resize(out.text.len(), at);
     }
     out.map.push(end);
-    out
 }
 
 /// Typographic quotes and primes as their ASCII forms.
@@ -283,28 +351,28 @@ fn is_word_char(c: char) -> bool {
 }
 
 /// Fold homoglyphs and leetspeak word by word.
-fn fold_words(units: &mut [Unit], out: &mut Normalized) {
+fn fold_words<G: Glyph>(units: &mut [G], out: &mut Normalized) {
     // Words made only of look-alikes ("рау" in Cyrillic) are folded only in mostly-Latin text, so that
     // real Russian or Greek words ("все") stay what they are.
     let (mut latin, mut foreign) = (0usize, 0usize);
-    for u in units.iter() {
-        if u.c.is_ascii_alphabetic() {
+    for u in units.iter().copied() {
+        if u.ch().is_ascii_alphabetic() {
             latin += 1;
-        } else if u.c.is_alphabetic() {
+        } else if u.ch().is_alphabetic() {
             foreign += 1;
         }
     }
     let latin_text = latin > foreign;
     let mut i = 0;
     while i < units.len() {
-        if !is_word_char(units[i].c) {
+        if !is_word_char(units[i].ch()) {
             i += 1;
             continue;
         }
         let start = i;
         let mut plain = true;
-        while i < units.len() && is_word_char(units[i].c) {
-            plain &= units[i].c.is_ascii_alphabetic();
+        while i < units.len() && is_word_char(units[i].ch()) {
+            plain &= units[i].ch().is_ascii_alphabetic();
             i += 1;
         }
         if plain {
@@ -314,19 +382,19 @@ fn fold_words(units: &mut [Unit], out: &mut Normalized) {
         // An e-mail address ("bob@example.com") is not leetspeak: a word with '@' followed by a
         // dot and more.
         let dot_follows =
-            i + 1 < units.len() && units[i].c == '.' && units[i + 1].c.is_alphanumeric();
+            i + 1 < units.len() && units[i].ch() == '.' && units[i + 1].ch().is_alphanumeric();
         let word = &mut units[start..i];
         let (mut ascii_letters, mut lookalikes, mut other_letters, mut leets) = (0, 0, 0, 0);
         let mut has_at = false;
-        for u in word.iter() {
-            has_at |= u.c == '@';
-            if u.c.is_ascii_alphabetic() {
+        for u in word.iter().copied() {
+            has_at |= u.ch() == '@';
+            if u.ch().is_ascii_alphabetic() {
                 ascii_letters += 1;
-            } else if leet(u.c).is_some() {
+            } else if leet(u.ch()).is_some() {
                 leets += 1;
-            } else if !u.c.is_ascii() && confusable(u.c).is_some() {
+            } else if !u.ch().is_ascii() && confusable(u.ch()).is_some() {
                 lookalikes += 1;
-            } else if u.c.is_alphabetic() {
+            } else if u.ch().is_alphabetic() {
                 other_letters += 1;
             }
         }
@@ -336,8 +404,8 @@ fn fold_words(units: &mut [Unit], out: &mut Normalized) {
             && (ascii_letters > 0 || (latin_text && other_letters == 0 && lookalikes >= 2))
         {
             for u in word.iter_mut() {
-                if let Some(l) = confusable(u.c) {
-                    u.c = l;
+                if let Some(l) = confusable(u.ch()) {
+                    u.set(l);
                 }
             }
             out.homoglyph_words += 1;
@@ -347,8 +415,8 @@ fn fold_words(units: &mut [Unit], out: &mut Normalized) {
         let domain_follows = has_at && dot_follows;
         if leets > 0 && ascii_letters >= 2 && other_letters == 0 && !domain_follows {
             for u in word.iter_mut() {
-                if let Some(l) = leet(u.c) {
-                    u.c = l;
+                if let Some(l) = leet(u.ch()) {
+                    u.set(l);
                 }
             }
             out.leet_words += 1;
@@ -364,26 +432,30 @@ fn is_spacer(c: char) -> bool {
 /// Join "i g n o r e   a l l" into "ignore all": runs of single letters each followed by exactly one
 /// spacer; runs separated by two to four spaces belong to one block, and a block with at least four
 /// letters, one of its runs at least three long, is joined (gaps between runs become one space).
-fn join_spaced_letters(units: Vec<Unit>, out: &mut Normalized) -> Vec<Unit> {
+/// Runs of spaced single letters `(start, end_exclusive, letters)` and the blocks of runs to join
+/// (inclusive ranges of run indices): runs are single letters each followed by exactly one spacer;
+/// runs separated by two to four spaces form a block, and a block with at least four letters, one
+/// run at least three long, is joined.
+fn spaced_blocks<G: Glyph>(units: &[G]) -> (Vec<(usize, usize, usize)>, Vec<(usize, usize)>) {
     let n = units.len();
     let single = |i: usize| -> bool {
-        units[i].c.is_alphabetic()
-            && (i == 0 || !units[i - 1].c.is_alphanumeric())
-            && (i + 1 >= n || !units[i + 1].c.is_alphanumeric())
+        units[i].ch().is_alphabetic()
+            && (i == 0 || !units[i - 1].ch().is_alphanumeric())
+            && (i + 1 >= n || !units[i + 1].ch().is_alphanumeric())
     };
-    // Runs: (start, end_exclusive, letters). A run needs a spacer right after its first letter, the
-    // cheap test, so almost every position is passed over at once.
+    // A run needs a spacer right after its first letter, the cheap test, so almost every position
+    // is passed over at once.
     let mut runs: Vec<(usize, usize, usize)> = Vec::new();
     let mut i = 0;
     while i + 2 < n {
-        if !is_spacer(units[i + 1].c) || !single(i) {
+        if !is_spacer(units[i + 1].ch()) || !single(i) {
             i += 1;
             continue;
         }
         let s = i;
         let mut letters = 1;
         let mut j = i;
-        while j + 2 < n && is_spacer(units[j + 1].c) && single(j + 2) {
+        while j + 2 < n && is_spacer(units[j + 1].ch()) && single(j + 2) {
             j += 2;
             letters += 1;
         }
@@ -392,15 +464,13 @@ fn join_spaced_letters(units: Vec<Unit>, out: &mut Normalized) -> Vec<Unit> {
         }
         i = j + 1;
     }
-    // Group runs into blocks separated by 2-4 spaces; a block with at least four letters, one run
-    // at least three long, is joined.
-    let mut blocks: Vec<(usize, usize)> = Vec::new(); // run index ranges, inclusive
+    let mut blocks: Vec<(usize, usize)> = Vec::new();
     let mut r = 0;
     while r < runs.len() {
         let mut last = r;
         while last + 1 < runs.len() {
             let gap = &units[runs[last].1..runs[last + 1].0];
-            if (2..=4).contains(&gap.len()) && gap.iter().all(|u| u.c == ' ') {
+            if (2..=4).contains(&gap.len()) && gap.iter().all(|u| u.ch() == ' ') {
                 last += 1;
             } else {
                 break;
@@ -413,12 +483,23 @@ fn join_spaced_letters(units: Vec<Unit>, out: &mut Normalized) -> Vec<Unit> {
         }
         r = last + 1;
     }
+    (runs, blocks)
+}
+
+/// Join "i g n o r e   a l l" into "ignore all": the blocks [`spaced_blocks`] found (gaps between
+/// runs become one space).
+fn join_spaced_letters(
+    units: Vec<Unit>,
+    runs: &[(usize, usize, usize)],
+    blocks: &[(usize, usize)],
+    out: &mut Normalized,
+) -> Vec<Unit> {
     if blocks.is_empty() {
         return units;
     }
-    let mut result = Vec::with_capacity(n);
+    let mut result = Vec::with_capacity(units.len());
     let mut pos = 0;
-    for (first, last) in blocks {
+    for &(first, last) in blocks {
         let block = &runs[first..=last];
         result.extend_from_slice(&units[pos..block[0].0]);
         for (k, &(s, e, _)) in block.iter().enumerate() {
