@@ -56,12 +56,15 @@ struct Unit {
 /// A character of the view as the folding passes see it: a [`Unit`], or, for ASCII input (one byte
 /// per character, offsets implicit), a byte.
 trait Glyph: Copy {
+    /// Whether a character of this kind can be a non-ASCII look-alike.
+    const MAY_HOLD_LOOKALIKES: bool;
     fn ch(self) -> char;
     /// Replace the character (folds only ever map to ASCII, so a byte can always take it).
     fn set(&mut self, c: char);
 }
 
 impl Glyph for Unit {
+    const MAY_HOLD_LOOKALIKES: bool = true;
     fn ch(self) -> char {
         self.c
     }
@@ -71,6 +74,7 @@ impl Glyph for Unit {
 }
 
 impl Glyph for u8 {
+    const MAY_HOLD_LOOKALIKES: bool = false;
     fn ch(self) -> char {
         self as char
     }
@@ -353,16 +357,19 @@ fn is_word_char(c: char) -> bool {
 /// Fold homoglyphs and leetspeak word by word.
 fn fold_words<G: Glyph>(units: &mut [G], out: &mut Normalized) {
     // Words made only of look-alikes ("рау" in Cyrillic) are folded only in mostly-Latin text, so that
-    // real Russian or Greek words ("все") stay what they are.
-    let (mut latin, mut foreign) = (0usize, 0usize);
-    for u in units.iter().copied() {
-        if u.ch().is_ascii_alphabetic() {
-            latin += 1;
-        } else if u.ch().is_alphabetic() {
-            foreign += 1;
+    // real Russian or Greek words ("все") stay what they are. Bytes (ASCII input) hold no look-alike,
+    // so they skip the count.
+    let latin_text = G::MAY_HOLD_LOOKALIKES && {
+        let (mut latin, mut foreign) = (0usize, 0usize);
+        for u in units.iter().copied() {
+            if u.ch().is_ascii_alphabetic() {
+                latin += 1;
+            } else if u.ch().is_alphabetic() {
+                foreign += 1;
+            }
         }
-    }
-    let latin_text = latin > foreign;
+        latin > foreign
+    };
     let mut i = 0;
     while i < units.len() {
         if !is_word_char(units[i].ch()) {
