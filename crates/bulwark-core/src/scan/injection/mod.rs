@@ -195,6 +195,8 @@ struct CompiledPattern {
     /// The anchors are the regex's own literal prefixes, so every match starts at one of them and
     /// one anchored search there is enough; otherwise a window around the anchor is searched.
     prefix: bool,
+    /// The regex opens with `\b`.
+    word_start: bool,
     /// Compiled on first use: a `bulwark` run that reads one short text should not pay for
     /// compiling 80-odd Unicode regexes.
     matcher: std::sync::OnceLock<Result<regex_automata::meta::Regex, String>>,
@@ -295,6 +297,7 @@ impl InjectionDetector {
                 literals.push((a, i as u16));
             }
             compiled.push(CompiledPattern {
+                word_start: spec.regex.starts_with(r"\b"),
                 spec,
                 prefix,
                 matcher: std::sync::OnceLock::new(),
@@ -735,8 +738,13 @@ impl InjectionDetector {
                 if let Some(at) = wake.at {
                     // Every match of a prefix-anchored pattern starts at one of its anchors: one
                     // anchored search there, which gives up as soon as the text cannot match.
-                    let Some(re) = pat.matcher() else { continue };
                     let start = m.start() + at as usize;
+                    // A pattern that opens with `\b` cannot match in the middle of a word: skip
+                    // the search when both sides of the anchor are certainly word characters.
+                    if pat.word_start && inside_word(text, start) {
+                        continue;
+                    }
+                    let Some(re) = pat.matcher() else { continue };
                     let input = regex_automata::Input::new(bytes)
                         .range(start..)
                         .anchored(regex_automata::Anchored::Yes);
@@ -839,6 +847,15 @@ impl InjectionDetector {
         model::features(&norm.text, &mut hashed);
         (hashed, cats)
     }
+}
+
+/// Whether `at` lies inside a word: the characters on both sides are letters, ASCII digits or `_`
+/// (all of which `\w` counts as word characters, so `\b` cannot hold there).
+fn inside_word(text: &str, at: usize) -> bool {
+    let word = |c: char| c.is_alphabetic() || c.is_ascii_digit() || c == '_';
+    let before = text[..at].chars().next_back();
+    let after = text[at..].chars().next();
+    matches!((before, after), (Some(b), Some(a)) if word(b) && word(a))
 }
 
 /// How many distinct whitespace-separated words `text` has, counting up to `limit`.
