@@ -439,11 +439,16 @@ fn is_spacer(c: char) -> bool {
 /// Join "i g n o r e   a l l" into "ignore all": runs of single letters each followed by exactly one
 /// spacer; runs separated by two to four spaces belong to one block, and a block with at least four
 /// letters, one of its runs at least three long, is joined (gaps between runs become one space).
+/// A run of spaced single letters: `(start, end_exclusive, letters)`.
+type Run = (usize, usize, usize);
+/// A block of runs to join: an inclusive range of run indices.
+type Block = (usize, usize);
+
 /// Runs of spaced single letters `(start, end_exclusive, letters)` and the blocks of runs to join
 /// (inclusive ranges of run indices): runs are single letters each followed by exactly one spacer;
 /// runs separated by two to four spaces form a block, and a block with at least four letters, one
 /// run at least three long, is joined.
-fn spaced_blocks<G: Glyph>(units: &[G]) -> (Vec<(usize, usize, usize)>, Vec<(usize, usize)>) {
+fn spaced_blocks<G: Glyph>(units: &[G]) -> (Vec<Run>, Vec<Block>) {
     let n = units.len();
     let single = |i: usize| -> bool {
         units[i].ch().is_alphabetic()
@@ -452,7 +457,7 @@ fn spaced_blocks<G: Glyph>(units: &[G]) -> (Vec<(usize, usize, usize)>, Vec<(usi
     };
     // A run needs a spacer right after its first letter, the cheap test, so almost every position
     // is passed over at once.
-    let mut runs: Vec<(usize, usize, usize)> = Vec::new();
+    let mut runs: Vec<Run> = Vec::new();
     let mut i = 0;
     while i + 2 < n {
         if !is_spacer(units[i + 1].ch()) || !single(i) {
@@ -471,7 +476,7 @@ fn spaced_blocks<G: Glyph>(units: &[G]) -> (Vec<(usize, usize, usize)>, Vec<(usi
         }
         i = j + 1;
     }
-    let mut blocks: Vec<(usize, usize)> = Vec::new();
+    let mut blocks: Vec<Block> = Vec::new();
     let mut r = 0;
     while r < runs.len() {
         let mut last = r;
@@ -497,8 +502,8 @@ fn spaced_blocks<G: Glyph>(units: &[G]) -> (Vec<(usize, usize, usize)>, Vec<(usi
 /// runs become one space).
 fn join_spaced_letters(
     units: Vec<Unit>,
-    runs: &[(usize, usize, usize)],
-    blocks: &[(usize, usize)],
+    runs: &[Run],
+    blocks: &[Block],
     out: &mut Normalized,
 ) -> Vec<Unit> {
     if blocks.is_empty() {
