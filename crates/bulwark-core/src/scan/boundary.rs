@@ -22,9 +22,9 @@ use std::sync::LazyLock;
 
 use regex::Regex;
 
-use super::injection::Source;
 use super::injection::layers::{self, Hidden};
 use super::injection::normalize::{self, is_invisible};
+use super::injection::{Source, floor_char};
 
 /// Chat-template tokens and delimiters, matched case-insensitively.
 static TEMPLATE_TOKEN: LazyLock<Regex> = LazyLock::new(|| {
@@ -178,7 +178,10 @@ pub fn sanitize(input: &str) -> Sanitized {
     let mut at = 0usize;
     for (s, e, kind) in cuts {
         // A construct inside (or overlapping) one already removed: remove only what is left of it.
-        let (s, e) = (floor(input, s.max(at)), floor(input, e));
+        let (s, e) = (
+            floor_char(input, s.max(at).min(input.len())),
+            floor_char(input, e.min(input.len())),
+        );
         if e <= s {
             continue;
         }
@@ -305,14 +308,6 @@ fn neutralize(text: &str, base: usize, changes: &mut Vec<Change>) -> String {
     }
     out.push_str(&text[at..]);
     out
-}
-
-fn floor(s: &str, mut i: usize) -> usize {
-    i = i.min(s.len());
-    while i > 0 && !s.is_char_boundary(i) {
-        i -= 1;
-    }
-    i
 }
 
 #[cfg(test)]

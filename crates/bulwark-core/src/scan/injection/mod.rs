@@ -909,7 +909,8 @@ fn finding(
     }
 }
 
-fn floor_char(s: &str, mut i: usize) -> usize {
+/// The character boundary at or before `i` (`i` at most `s.len()`).
+pub(crate) fn floor_char(s: &str, mut i: usize) -> usize {
     while i > 0 && !s.is_char_boundary(i) {
         i -= 1;
     }
