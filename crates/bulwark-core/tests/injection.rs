@@ -269,3 +269,28 @@ fn each_kind_of_indirect_order_is_named() {
         assert_eq!(a.verdict, Verdict::Allow, "{text:?}: {:#?}", a.findings);
     }
 }
+
+#[test]
+fn repetition_is_bounded() {
+    // A page that repeats one trick many times yields a bounded report (each pattern contributes
+    // at most a few findings; hidden spans and decoded segments are capped) and is still judged.
+    // Unclosed hidden elements in the thousands once cost quadratic time; this input would take
+    // minutes again if they did.
+    let b64 = base64::engine::general_purpose::STANDARD.encode(ATTACK);
+    for (name, unit) in [
+        ("unclosed hidden divs", "<div hidden>".to_string()),
+        ("the attack", format!("{ATTACK} ")),
+        ("comments", format!("<!-- {ATTACK} -->")),
+        ("base64", format!("{b64} ")),
+        ("fake turns", "user: hi\nassistant: sure\n".to_string()),
+    ] {
+        let text = format!("{}{ATTACK}", unit.repeat(60_000 / unit.len() + 1));
+        let a = assess(&text, "web");
+        assert_ne!(a.verdict, Verdict::Allow, "{name}");
+        assert!(
+            a.findings.len() <= 400,
+            "{name}: {} findings",
+            a.findings.len()
+        );
+    }
+}

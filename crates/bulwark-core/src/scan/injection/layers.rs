@@ -11,6 +11,10 @@ use base64::Engine;
 use regex::Regex;
 use regex::bytes::Regex as BytesRegex;
 
+/// At most this many hidden spans of each kind are reported per text: enough to see that a page
+/// hides things, bounded so a page of a million comments costs no more than a page of a thousand.
+pub const MAX_HIDDEN_SPANS: usize = 1024;
+
 /// The longest encoded segment that is decoded.
 pub const MAX_SEGMENT: usize = 64 * 1024;
 
@@ -68,7 +72,7 @@ pub struct HiddenSpan {
 pub fn hidden_spans(text: &str) -> Vec<HiddenSpan> {
     let mut out = Vec::new();
     if text.contains("<!--") {
-        for c in HTML_COMMENT.captures_iter(text) {
+        for c in HTML_COMMENT.captures_iter(text).take(MAX_HIDDEN_SPANS) {
             if let (Some(all), Some(m)) = (c.get(0), c.get(1)) {
                 out.push(HiddenSpan {
                     outer: (all.start(), all.end()),
@@ -85,11 +89,21 @@ pub fn hidden_spans(text: &str) -> Vec<HiddenSpan> {
             || text.contains("opacity")
             || text.contains("color"))
     {
+        // An element inside one already found is part of it: skipping it keeps this linear on
+        // thousands of unclosed `<div hidden>` (each would otherwise search to the end).
+        let mut covered_until = 0;
         for c in HIDDEN_OPEN.captures_iter(text) {
             let (Some(all), Some(tag)) = (c.get(0), c.get(1)) else {
                 continue;
             };
+            if all.start() < covered_until {
+                continue;
+            }
+            if out.len() >= MAX_HIDDEN_SPANS {
+                break;
+            }
             let end = closing_tag(text, all.end(), tag.as_str());
+            covered_until = end;
             let outer_end = match memchr::memchr(b'>', &text.as_bytes()[end..]) {
                 Some(i) if end < text.len() => end + i + 1,
                 _ => text.len(),
@@ -102,7 +116,7 @@ pub fn hidden_spans(text: &str) -> Vec<HiddenSpan> {
         }
     }
     if text.contains("]:") {
-        for c in MARKDOWN_COMMENT.captures_iter(text) {
+        for c in MARKDOWN_COMMENT.captures_iter(text).take(MAX_HIDDEN_SPANS) {
             let inner = c.get(1).or_else(|| c.get(2)).or_else(|| c.get(3));
             if let (Some(all), Some(m)) = (c.get(0), inner) {
                 out.push(HiddenSpan {

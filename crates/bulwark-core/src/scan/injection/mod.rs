@@ -259,6 +259,9 @@ static ROT13_WORDS: LazyLock<regex::bytes::Regex> = LazyLock::new(|| {
         .expect("static regex")
 });
 
+/// Signals one pattern contributes per text (and per decoded layer).
+const MAX_SIGNALS_PER_PATTERN: usize = 16;
+
 /// The pattern score below which a text is never blocked, only sent for review.
 const PATTERN_EVIDENCE_TO_BLOCK: f32 = 0.5;
 
@@ -625,6 +628,9 @@ impl InjectionDetector {
             return;
         }
         // Encoded layers, decoded and scanned like the text itself.
+        // Every segment is decoded (within the budget), but after `MAX_SIGNALS_PER_PATTERN`
+        // segments with evidence only stronger evidence is kept.
+        let (mut with_evidence, mut strongest) = (0usize, 0f32);
         for (s, e, enc, decoded) in layers::decoded_segments(original) {
             if decoded.len() > *budget {
                 break;
@@ -639,6 +645,12 @@ impl InjectionDetector {
                 budget,
                 &mut inner,
             );
+            let top = inner.iter().map(|s| s.weight).fold(0f32, f32::max);
+            if top == 0.0 || (with_evidence >= MAX_SIGNALS_PER_PATTERN && top <= strongest) {
+                continue;
+            }
+            with_evidence += 1;
+            strongest = strongest.max(top);
             self.encoded_evidence(enc, (s, e), inner, out);
         }
         // ROT13: the whole view rotated; only its stronger patterns count. Rotating and matching
@@ -716,25 +728,36 @@ impl InjectionDetector {
             orig: to_orig(s, e),
             message: format!("{}: \"{}\"", pat.spec.description, quote(&text[s..e])),
         };
-        let flush = |p: usize, (ws, we): (usize, usize), out: &mut Vec<Signal>| {
-            let pat = &inner.patterns[p];
-            let Some(re) = pat.matcher() else { return };
-            // Look-around (`\b`, `^`) sees the text outside the window.
-            for m in re.find_iter(regex_automata::Input::new(bytes).range(ws..we)) {
-                if m.end() > m.start()
-                    && text.is_char_boundary(m.start())
-                    && text.is_char_boundary(m.end())
-                {
-                    out.push(signal(pat, m.start(), m.end()));
+        // Signals per pattern, capped: the score needs only the strongest, and a text that repeats
+        // one phrase a million times must not cost a million findings.
+        let mut found = vec![0usize; inner.patterns.len()];
+        let flush =
+            |p: usize, (ws, we): (usize, usize), out: &mut Vec<Signal>, found: &mut [usize]| {
+                let pat = &inner.patterns[p];
+                let Some(re) = pat.matcher() else { return };
+                // Look-around (`\b`, `^`) sees the text outside the window.
+                for m in re.find_iter(regex_automata::Input::new(bytes).range(ws..we)) {
+                    if found[p] >= MAX_SIGNALS_PER_PATTERN {
+                        break;
+                    }
+                    if m.end() > m.start()
+                        && text.is_char_boundary(m.start())
+                        && text.is_char_boundary(m.end())
+                    {
+                        out.push(signal(pat, m.start(), m.end()));
+                        found[p] += 1;
+                    }
                 }
-            }
-        };
+            };
         for m in inner.prefilter.find_iter(bytes) {
             let ws = floor_char(text, m.start().saturating_sub(256));
             let we = ceil_char(text, (m.end() + 768).min(bytes.len()));
             for wake in &inner.wakes[m.pattern().as_usize()] {
                 let p = wake.pattern as usize;
                 let pat = &inner.patterns[p];
+                if found[p] >= MAX_SIGNALS_PER_PATTERN {
+                    continue;
+                }
                 if let Some(at) = wake.at {
                     // Every match of a prefix-anchored pattern starts at one of its anchors: one
                     // anchored search there, which gives up as soon as the text cannot match.
@@ -753,6 +776,7 @@ impl InjectionDetector {
                         && text.is_char_boundary(hit.end())
                     {
                         out.push(signal(pat, hit.start(), hit.end()));
+                        found[p] += 1;
                     }
                     continue;
                 }
@@ -763,7 +787,7 @@ impl InjectionDetector {
                     }
                     slot => {
                         if let Some(w) = slot.replace((ws, we)) {
-                            flush(p, w, out);
+                            flush(p, w, out, &mut found);
                         }
                     }
                 }
@@ -771,7 +795,7 @@ impl InjectionDetector {
         }
         for (p, w) in pending.into_iter().enumerate() {
             if let Some(w) = w {
-                flush(p, w, out);
+                flush(p, w, out, &mut found);
             }
         }
     }
