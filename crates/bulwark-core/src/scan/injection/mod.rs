@@ -513,7 +513,7 @@ impl InjectionDetector {
         self.match_patterns(&norm.text, out, &|s, e| norm.original_span(s, e), true);
 
         // Hidden HTML and markdown: what lies inside is evidence of its own.
-        let hidden = layers::hidden_spans(&norm.text);
+        let hidden = layers::hidden_spans(&norm.text, layers::MAX_HIDDEN_SPANS);
         for &layers::HiddenSpan {
             inner: (hs, he),
             kind,
