@@ -7,7 +7,7 @@ use bulwark_core::scan::boundary::{self, DEFAULT_DATAMARK, WrapOptions};
 use bulwark_core::scan::injection::Source;
 use clap::Args;
 
-use crate::{Fatal, PlainFormat, load_config};
+use crate::{Fatal, PlainFormat, load_config, open_input};
 
 #[derive(Args, Debug)]
 pub struct WrapArgs {
@@ -99,15 +99,7 @@ pub fn run_sanitize(args: SanitizeArgs, explicit: Option<&Path>) -> Result<u8, F
 
 /// Read a file or standard input whole, up to `limit` bytes (invalid UTF-8 becomes U+FFFD).
 fn read_input(path: Option<&Path>, limit: u64) -> Result<String, Fatal> {
-    let (name, reader): (String, Box<dyn Read>) = match path {
-        None => ("standard input".into(), Box::new(std::io::stdin())),
-        Some(p) if p.as_os_str() == "-" => ("standard input".into(), Box::new(std::io::stdin())),
-        Some(p) => {
-            let f = std::fs::File::open(p)
-                .map_err(|e| Fatal(format!("cannot read {}: {e}", p.display())))?;
-            (p.display().to_string(), Box::new(f))
-        }
-    };
+    let (name, reader) = open_input(path)?;
     let mut buf = Vec::new();
     reader
         .take(limit.saturating_add(1))

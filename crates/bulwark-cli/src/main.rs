@@ -85,6 +85,23 @@ fn env_lookup(name: &str) -> Option<String> {
     std::env::var(name).ok()
 }
 
+/// Open a file, or standard input for `None` or `-`, with the name messages use for it.
+pub fn open_input(
+    path: Option<&std::path::Path>,
+) -> Result<(String, Box<dyn std::io::Read>), Fatal> {
+    match path {
+        None => Ok(("standard input".into(), Box::new(std::io::stdin()))),
+        Some(p) if p.as_os_str() == "-" => {
+            Ok(("standard input".into(), Box::new(std::io::stdin())))
+        }
+        Some(p) => {
+            let f = std::fs::File::open(p)
+                .map_err(|e| Fatal(format!("cannot read {}: {e}", p.display())))?;
+            Ok((p.display().to_string(), Box::new(f)))
+        }
+    }
+}
+
 /// Load the configuration the way every command does.
 pub fn load_config(
     explicit: Option<&std::path::Path>,

@@ -8,7 +8,7 @@ use bulwark_core::{Finding, Scanner};
 use clap::Args;
 use serde::Serialize;
 
-use crate::{Fatal, PlainFormat, env_lookup, load_config};
+use crate::{Fatal, PlainFormat, env_lookup, load_config, open_input};
 
 #[derive(Args, Debug)]
 pub struct RedactArgs {
@@ -36,15 +36,7 @@ pub fn run(args: RedactArgs, explicit: Option<&Path>) -> Result<u8, Fatal> {
     };
     let scanner = Scanner::new(&cfg)?;
     let redactor = Redactor::new(scanner, &cfg.redact, &env_lookup)?.with_detectors(detectors);
-    let (name, mut input): (String, Box<dyn Read>) = match &args.input {
-        None => ("-".into(), Box::new(std::io::stdin())),
-        Some(p) if p.as_os_str() == "-" => ("-".into(), Box::new(std::io::stdin())),
-        Some(p) => {
-            let f = std::fs::File::open(p)
-                .map_err(|e| Fatal(format!("cannot read {}: {e}", p.display())))?;
-            (p.display().to_string(), Box::new(f))
-        }
-    };
+    let (name, mut input) = open_input(args.input.as_deref())?;
     let json = args.format == PlainFormat::Json;
     let mut stream = StreamRedactor::new(redactor, true);
     let stdout = std::io::stdout();

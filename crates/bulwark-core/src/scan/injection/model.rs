@@ -110,9 +110,7 @@ impl Model {
             .sum();
         self.logistic(z, hashed.len(), cats)
     }
-}
 
-impl Model {
     /// [`Model::probability`] of `text`'s [`features`], without building and sorting the feature
     /// list: distinct features are recognised with a per-thread table of generation stamps.
     pub fn text_probability(&self, text: &str, cats: &CategoryFeatures) -> f32 {

@@ -102,13 +102,13 @@ pub fn normalize(input: &[u8]) -> Normalized {
             .collect();
         fold_words(&mut bytes, &mut out);
         let (runs, blocks) = spaced_blocks(&bytes);
+        let end = offset(input.len());
         if blocks.is_empty() {
-            let at = |i: usize| i.min(u32::MAX as usize) as u32;
-            finish(
-                &mut out,
-                bytes.iter().enumerate().map(|(i, &b)| (b as char, at(i))),
-                at(input.len()),
-            );
+            let chars = bytes
+                .iter()
+                .enumerate()
+                .map(|(i, &b)| (b as char, offset(i)));
+            finish(&mut out, chars, end);
             return out;
         }
         let units: Vec<Unit> = bytes
@@ -116,12 +116,10 @@ pub fn normalize(input: &[u8]) -> Normalized {
             .enumerate()
             .map(|(i, &b)| Unit {
                 c: b as char,
-                at: i.min(u32::MAX as usize) as u32,
+                at: offset(i),
             })
             .collect();
-        let units = join_spaced_letters(units, &runs, &blocks, &mut out);
-        let end = input.len().min(u32::MAX as usize) as u32;
-        finish(&mut out, units.iter().map(|u| (u.c, u.at)), end);
+        join_and_finish(units, &runs, &blocks, end, &mut out);
         return out;
     }
     let mut units: Vec<Unit> = Vec::with_capacity(input.len() + 1);
@@ -133,7 +131,7 @@ pub fn normalize(input: &[u8]) -> Normalized {
         let bytes = valid.as_bytes();
         let mut k = 0;
         while k < bytes.len() {
-            let here = at.min(u32::MAX as usize) as u32;
+            let here = offset(at);
             let b = bytes[k];
             if b < 0x80 {
                 // ASCII, nearly all of most texts: one byte, no decoding.
@@ -201,20 +199,37 @@ pub fn normalize(input: &[u8]) -> Normalized {
             at += len;
         }
         if !chunk.invalid().is_empty() {
-            let here = at.min(u32::MAX as usize) as u32;
+            let here = offset(at);
             units.push(Unit { c: ' ', at: here });
             at += chunk.invalid().len();
         }
     }
-    let end = at.min(u32::MAX as usize) as u32;
+    let end = offset(at);
     if !tags.trim().is_empty() {
         out.tag_text = Some((tags, tag_span.0, tag_span.1));
     }
     fold_words(&mut units, &mut out);
     let (runs, blocks) = spaced_blocks(&units);
-    let units = join_spaced_letters(units, &runs, &blocks, &mut out);
-    finish(&mut out, units.iter().map(|u| (u.c, u.at)), end);
+    join_and_finish(units, &runs, &blocks, end, &mut out);
     out
+}
+
+/// An offset in the original as the map stores it (clamped at 4 GiB: callers scan large inputs in
+/// chunks).
+fn offset(at: usize) -> u32 {
+    at.min(u32::MAX as usize) as u32
+}
+
+/// Join the spaced-letter blocks, then write the view.
+fn join_and_finish(
+    units: Vec<Unit>,
+    runs: &[Run],
+    blocks: &[Block],
+    end: u32,
+    out: &mut Normalized,
+) {
+    let units = join_spaced_letters(units, runs, blocks, out);
+    finish(out, units.iter().map(|u| (u.c, u.at)), end);
 }
 
 /// Write the view: runs of blanks become one space; every byte gets the offset of its character.
