@@ -20,6 +20,160 @@ pub struct SecurityConfig {
     pub scan: ScanConfig,
     /// Redaction of what the content guard finds.
     pub redact: RedactConfig,
+    /// Egress guard: which URLs agents may fetch, and the egress proxy.
+    pub egress: EgressConfig,
+}
+
+/// `[egress]`: the egress guard (SSRF). The top-level lists are the `default` profile; named
+/// profiles under `[egress.profiles.NAME]` give each agent or tool its own.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct EgressConfig {
+    /// Turn the egress guard on or off. Off allows every URL that parses (and the proxy forwards
+    /// everything): `bulwark config check` warns.
+    pub enabled: bool,
+    /// URL schemes allowed (`http`, `https`, `ws`, `wss`, `ftp`); every other scheme is denied.
+    pub schemes: Vec<String>,
+    /// Ports allowed: numbers, ranges such as `"8000-8100"`, or `"*"` for any port.
+    pub ports: Vec<PortRule>,
+    /// If not empty, only these host names may be fetched: exact names and `*.suffix` globs
+    /// (`*.example.com` matches subdomains, not `example.com` itself).
+    pub allow_domains: Vec<String>,
+    /// Host names never fetched, whatever they resolve to: exact names and `*.suffix` globs.
+    pub deny_domains: Vec<String>,
+    /// Address blocks deliberately opened although not public (an internal service you trust),
+    /// optionally for one port: `"10.0.1.0/24"`, `"fd00:1::/64"`, `"10.0.0.5/32:8200"`. Cloud
+    /// metadata endpoints are never opened. Where an allow and a deny entry both match, the more
+    /// specific one wins; on a tie, deny.
+    pub allow_cidrs: Vec<String>,
+    /// Address blocks denied although public, same syntax as `allow_cidrs`.
+    pub deny_cidrs: Vec<String>,
+    /// Named profiles: each list a profile sets replaces the top-level one; lists it omits are
+    /// inherited. The proxy picks a profile from the client's Proxy-Authorization.
+    pub profiles: BTreeMap<String, EgressProfileConfig>,
+    /// The egress proxy (`bulwark egress proxy`).
+    pub proxy: ProxyConfig,
+}
+
+impl Default for EgressConfig {
+    fn default() -> Self {
+        EgressConfig {
+            enabled: true,
+            schemes: vec!["http".into(), "https".into()],
+            ports: vec![
+                PortRule::Number(80),
+                PortRule::Number(443),
+                PortRule::Number(8080),
+                PortRule::Number(8443),
+            ],
+            allow_domains: Vec::new(),
+            deny_domains: Vec::new(),
+            allow_cidrs: Vec::new(),
+            deny_cidrs: Vec::new(),
+            profiles: BTreeMap::new(),
+            proxy: ProxyConfig::default(),
+        }
+    }
+}
+
+/// A port, a range, or any port.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(untagged)]
+pub enum PortRule {
+    /// One port, e.g. `443`.
+    Number(u16),
+    /// `"8000-8100"`, or `"*"` for any port.
+    Text(String),
+}
+
+/// `[egress.profiles.NAME]`: the lists of one profile; an omitted list is inherited from `[egress]`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct EgressProfileConfig {
+    /// Replaces `egress.schemes`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub schemes: Option<Vec<String>>,
+    /// Replaces `egress.ports`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ports: Option<Vec<PortRule>>,
+    /// Replaces `egress.allow_domains`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub allow_domains: Option<Vec<String>>,
+    /// Replaces `egress.deny_domains`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub deny_domains: Option<Vec<String>>,
+    /// Replaces `egress.allow_cidrs`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub allow_cidrs: Option<Vec<String>>,
+    /// Replaces `egress.deny_cidrs`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub deny_cidrs: Option<Vec<String>>,
+}
+
+/// What the proxy does with plain-HTTP response bodies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ResponseScan {
+    /// Pass bodies through untouched.
+    Off,
+    /// Scan textual bodies with the content guard and add `X-Bulwark-Verdict` and
+    /// `X-Bulwark-Findings` headers.
+    Header,
+    /// As `header`, and answer 403 instead of a body whose verdict is `block`.
+    Block,
+}
+
+/// `[egress.proxy]`: the forward proxy for agent tools.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct ProxyConfig {
+    /// Address and port to listen on (loopback by default).
+    pub listen: String,
+    /// Most CONNECT tunnels open at once; more are answered 503.
+    pub max_tunnels: usize,
+    /// Largest request head (request line and headers) in bytes; larger requests are refused.
+    pub max_header_bytes: usize,
+    /// Seconds a client may take to send a request head, and a tunnel or connection may stay idle.
+    pub idle_timeout_secs: u64,
+    /// Seconds to wait for an upstream connection.
+    pub connect_timeout_secs: u64,
+    /// Scan plain-HTTP response bodies: `off`, `header` or `block`.
+    pub scan_responses: ResponseScan,
+    /// Largest body scanned; a larger body is passed with `X-Bulwark-Verdict: unscanned`
+    /// (or refused under `block`).
+    pub scan_max_bytes: usize,
+    /// Refuse clients without valid Proxy-Authorization (407) instead of giving them the default
+    /// profile.
+    pub require_client_auth: bool,
+    /// Clients, by the user name they send in Proxy-Authorization (Basic): each gets a profile.
+    pub clients: BTreeMap<String, ProxyClientConfig>,
+}
+
+impl Default for ProxyConfig {
+    fn default() -> Self {
+        ProxyConfig {
+            listen: "127.0.0.1:3128".into(),
+            max_tunnels: 256,
+            max_header_bytes: 16 * 1024,
+            idle_timeout_secs: 60,
+            connect_timeout_secs: 10,
+            scan_responses: ResponseScan::Off,
+            scan_max_bytes: 1024 * 1024,
+            require_client_auth: false,
+            clients: BTreeMap::new(),
+        }
+    }
+}
+
+/// `[egress.proxy.clients.NAME]`: one proxy client.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ProxyClientConfig {
+    /// The egress profile this client gets (`default` or a name under `[egress.profiles]`).
+    pub profile: String,
+    /// SHA-256 (hex) of the client's token, its Proxy-Authorization password. Create one with
+    /// `bulwark egress client-token`; the token itself is never stored.
+    pub token_sha256: String,
 }
 
 /// `[scan]`: the content guard.
@@ -476,6 +630,7 @@ impl SecurityConfig {
                 "an environment variable name (letters, digits, underscores)",
             ));
         }
+        self.validate_egress(origin)?;
         let known = crate::scan::rule_ids();
         for (i, r) in self.scan.secrets.disabled_rules.iter().enumerate() {
             if !known.contains(&r.as_str()) {
@@ -492,6 +647,90 @@ impl SecurityConfig {
                     &format!("redact.rules.{r}"),
                     format!("{r:?}"),
                     "a rule id listed by `bulwark scan --list-rules`",
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    fn validate_egress(&self, origin: &str) -> Result<(), ConfigError> {
+        let invalid = |key: &str, value: String, expected: &str| ConfigError::Invalid {
+            origin: origin.to_string(),
+            key: key.to_string(),
+            value,
+            expected: expected.to_string(),
+        };
+        let guard = crate::egress::EgressGuard::from_config(&self.egress)
+            .map_err(|e| invalid(&e.key, e.value, &e.expected))?;
+        let proxy = &self.egress.proxy;
+        if proxy.listen.parse::<std::net::SocketAddr>().is_err() {
+            return Err(invalid(
+                "egress.proxy.listen",
+                format!("{:?}", proxy.listen),
+                "an address and port, e.g. \"127.0.0.1:3128\" or \"[::1]:3128\"",
+            ));
+        }
+        for (key, v, lo, hi) in [
+            (
+                "egress.proxy.max_tunnels",
+                proxy.max_tunnels as u64,
+                1,
+                1_000_000,
+            ),
+            (
+                "egress.proxy.max_header_bytes",
+                proxy.max_header_bytes as u64,
+                8192,
+                1024 * 1024,
+            ),
+            (
+                "egress.proxy.idle_timeout_secs",
+                proxy.idle_timeout_secs,
+                1,
+                86_400,
+            ),
+            (
+                "egress.proxy.connect_timeout_secs",
+                proxy.connect_timeout_secs,
+                1,
+                600,
+            ),
+            (
+                "egress.proxy.scan_max_bytes",
+                proxy.scan_max_bytes as u64,
+                1,
+                64 * 1024 * 1024,
+            ),
+        ] {
+            if !(lo..=hi).contains(&v) {
+                return Err(invalid(
+                    key,
+                    v.to_string(),
+                    &format!("a number from {lo} to {hi}"),
+                ));
+            }
+        }
+        for (name, client) in &proxy.clients {
+            if guard.policy(Some(&client.profile)).is_none() {
+                return Err(invalid(
+                    &format!("egress.proxy.clients.{name}.profile"),
+                    format!("{:?}", client.profile),
+                    &format!("one of the profiles: {}", guard.profile_names().join(", ")),
+                ));
+            }
+            let h = &client.token_sha256;
+            if h.len() != 64 || !h.bytes().all(|b| b.is_ascii_hexdigit()) {
+                return Err(invalid(
+                    &format!("egress.proxy.clients.{name}.token_sha256"),
+                    format!("{h:?}"),
+                    "64 hex digits (the SHA-256 of the token; `bulwark egress client-token` makes one)",
+                ));
+            }
+            if name.is_empty() || name.contains(':') {
+                return Err(invalid(
+                    &format!("egress.proxy.clients.{name}"),
+                    format!("{name:?}"),
+                    "a client name without `:` (it is the Proxy-Authorization user name)",
                 ));
             }
         }
@@ -648,6 +887,43 @@ pseudonym_key_env = "BULWARK_PSEUDONYM_KEY"
 # Per-rule operators win over the per-kind ones:
 [redact.rules]
 # email = "pseudonym"
+
+[egress]
+# The egress guard: which URLs an agent may fetch (`bulwark egress check`, `bulwark egress proxy`).
+# Loopback, private, link-local, reserved and other non-public addresses and cloud metadata
+# endpoints are always denied, in every textual form and inside IPv6.
+enabled = true
+schemes = ["http", "https"]
+# Port numbers, ranges ("8000-8100") or "*".
+ports = [80, 443, 8080, 8443]
+# If not empty, only these names: exact ("api.example.com") or "*.example.com" (subdomains).
+allow_domains = []
+deny_domains = []
+# Non-public blocks deliberately opened (optionally one port: "10.0.0.5/32:8200"), and public
+# blocks denied. The more specific entry wins; metadata endpoints are never opened.
+allow_cidrs = []
+deny_cidrs = []
+
+# A profile per agent or tool: the lists it sets replace the ones above.
+# [egress.profiles.docs-reader]
+# allow_domains = ["docs.rs", "*.python.org"]
+
+[egress.proxy]
+listen = "127.0.0.1:3128"
+max_tunnels = 256
+max_header_bytes = 16384
+idle_timeout_secs = 60
+connect_timeout_secs = 10
+# Scan plain-HTTP response bodies with the content guard: "off", "header" (add X-Bulwark-Verdict)
+# or "block" (403 instead of a body whose verdict is block).
+scan_responses = "off"
+scan_max_bytes = 1048576
+# Clients pick their profile with Proxy-Authorization (Basic, user = client name, password = token).
+require_client_auth = false
+
+# [egress.proxy.clients.crawler]
+# profile = "docs-reader"
+# token_sha256 = "..."   # from `bulwark egress client-token`
 "#;
 
 #[cfg(test)]
