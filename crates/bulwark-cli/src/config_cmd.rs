@@ -209,6 +209,7 @@ fn explain(cfg: &SecurityConfig) -> Vec<String> {
             out.push("scan.injection.decode_depth = 0: base64, hex and URL-encoded instructions are not decoded".into());
         }
     }
+    explain_egress(&cfg.egress, &mut out);
     if s.block_at > bulwark_core::Severity::High {
         out.push(format!(
             "scan.block_at = \"{}\": high-severity credentials get `review`, not `block`",
@@ -216,4 +217,62 @@ fn explain(cfg: &SecurityConfig) -> Vec<String> {
         ));
     }
     out
+}
+
+/// What each opened egress setting costs.
+fn explain_egress(e: &bulwark_core::config::EgressConfig, out: &mut Vec<String>) {
+    use bulwark_core::config::PortRule;
+    if !e.enabled {
+        out.push("egress.enabled = false: agents may fetch loopback, private and cloud metadata addresses (`egress check` allows every URL that parses, the proxy forwards everything)".into());
+        return;
+    }
+    let mut lists = vec![(
+        "egress".to_string(),
+        e.schemes.clone(),
+        e.ports.clone(),
+        e.allow_cidrs.clone(),
+    )];
+    for (name, p) in &e.profiles {
+        lists.push((
+            format!("egress.profiles.{name}"),
+            p.schemes.clone().unwrap_or_else(|| e.schemes.clone()),
+            p.ports.clone().unwrap_or_else(|| e.ports.clone()),
+            p.allow_cidrs
+                .clone()
+                .unwrap_or_else(|| e.allow_cidrs.clone()),
+        ));
+    }
+    for (key, schemes, ports, cidrs) in lists {
+        if ports
+            .iter()
+            .any(|p| matches!(p, PortRule::Text(t) if t == "*"))
+        {
+            out.push(format!("{key}.ports contains \"*\": agents may reach any port of a public host (SSH, databases, SMTP)"));
+        }
+        for s in schemes
+            .iter()
+            .filter(|s| !["http", "https"].contains(&s.as_str()))
+        {
+            out.push(format!(
+                "{key}.schemes contains {s:?}: agents may fetch with that protocol too"
+            ));
+        }
+        for c in &cidrs {
+            out.push(format!("{key}.allow_cidrs contains {c:?}: agents may reach those non-public addresses (metadata endpoints stay denied)"));
+        }
+    }
+    let proxy = &e.proxy;
+    if proxy
+        .listen
+        .parse::<std::net::SocketAddr>()
+        .is_ok_and(|a| !a.ip().is_loopback())
+    {
+        out.push(format!(
+            "egress.proxy.listen = {:?}: anyone who can reach that address can use the proxy",
+            proxy.listen
+        ));
+    }
+    if !proxy.clients.is_empty() && !proxy.require_client_auth {
+        out.push("egress.proxy.require_client_auth = false: clients without credentials get the default profile".into());
+    }
 }

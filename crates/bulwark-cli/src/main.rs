@@ -7,6 +7,7 @@
 mod baseline;
 mod boundary_cmd;
 mod config_cmd;
+mod egress_cmd;
 mod redact_cmd;
 mod report;
 mod scan_cmd;
@@ -38,6 +39,9 @@ enum Command {
     Wrap(boundary_cmd::WrapArgs),
     /// Strip invisible characters and hidden HTML, and neutralize role markers and template tokens.
     Sanitize(boundary_cmd::SanitizeArgs),
+    /// Decide which URLs agents may fetch, and run the egress proxy that enforces it.
+    #[command(subcommand)]
+    Egress(egress_cmd::EgressCommand),
     /// Create, check and describe bulwark.toml.
     #[command(subcommand)]
     Config(config_cmd::ConfigCommand),
@@ -129,6 +133,7 @@ fn main() -> ExitCode {
         Command::Redact(args) => redact_cmd::run(args, cli.config.as_deref()),
         Command::Wrap(args) => boundary_cmd::run_wrap(args, cli.config.as_deref()),
         Command::Sanitize(args) => boundary_cmd::run_sanitize(args, cli.config.as_deref()),
+        Command::Egress(cmd) => egress_cmd::run(cmd, cli.config.as_deref()),
         Command::Config(cmd) => config_cmd::run(cmd, cli.config.as_deref()),
     };
     match result {

@@ -37,7 +37,8 @@ pub struct EgressConfig {
     /// Ports allowed: numbers, ranges such as `"8000-8100"`, or `"*"` for any port.
     pub ports: Vec<PortRule>,
     /// If not empty, only these host names may be fetched: exact names and `*.suffix` globs
-    /// (`*.example.com` matches subdomains, not `example.com` itself).
+    /// (`*.example.com` matches subdomains, not `example.com` itself). Address literals are then
+    /// denied (`not_allowlisted`): give an internal service a name.
     pub allow_domains: Vec<String>,
     /// Host names never fetched, whatever they resolve to: exact names and `*.suffix` globs.
     pub deny_domains: Vec<String>,

@@ -13,6 +13,7 @@
 //! opens a socket: the CLI passes the system resolver, tests pass a fake, the proxy its own.
 
 pub mod address;
+pub mod clients;
 
 use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
@@ -706,13 +707,10 @@ impl EgressPolicy {
             }
         };
         let verdict = self.judge_address(ip, port);
-        if !self.allow_domains.is_empty() && !matches!(verdict, AddrVerdict::OpenedByCidr) {
-            if let AddrVerdict::Denied(reason, msg) = verdict {
-                return Plan::Decided(self.deny(reason, msg, here));
-            }
+        if !self.allow_domains.is_empty() && !matches!(verdict, AddrVerdict::Denied(..)) {
             return Plan::Decided(self.deny(
                 Reason::NotAllowlisted,
-                format!("{host} is an address and allow_domains lists names only (open it with allow_cidrs)"),
+                format!("{host} is an address, and allow_domains lists names only"),
                 here,
             ));
         }
@@ -829,18 +827,17 @@ impl EgressPolicy {
                 );
             }
         }
-        let metadata = match class {
-            AddressClass::Metadata(p)
-            | AddressClass::Embedded {
-                class: InnerClass::Metadata(p),
-                ..
-            } => Some(p),
-            _ => None,
-        };
-        if let Some(provider) = metadata {
+        if matches!(
+            class,
+            AddressClass::Metadata(_)
+                | AddressClass::Embedded {
+                    class: InnerClass::Metadata(_),
+                    ..
+                }
+        ) {
             return AddrVerdict::Denied(
                 Reason::MetadataEndpoint,
-                format!("{ip} is {} (cloud metadata: {provider})", class.describe()),
+                format!("{ip} is {}", class.describe()),
             );
         }
         // Operator lists: the most specific entry wins; on a tie, deny.

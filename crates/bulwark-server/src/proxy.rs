@@ -1,0 +1,793 @@
+//! The egress proxy: an HTTP forward proxy and CONNECT tunnels that enforce the egress guard on
+//! the connection actually made.
+//!
+//! Threat answered: an agent tool (or a library it uses) fetching an internal or metadata address,
+//! directly or through DNS rebinding. Every request is judged by [`bulwark_core::egress`]; the proxy
+//! connects only to the addresses the guard pinned, never re-resolves, refuses connections back to
+//! itself, and forwards the request as the guard parsed it (origin-form path and `Host` from the
+//! WHATWG parse), so the upstream sees the host that was judged. TLS in CONNECT tunnels passes
+//! through untouched. Redirects are the client's to follow: each new request is judged again.
+
+use std::convert::Infallible;
+use std::net::{IpAddr, SocketAddr};
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use bulwark_core::config::{ProxyConfig, ResponseScan};
+use bulwark_core::egress::clients::{ClientAuthError, ProxyClients};
+use bulwark_core::egress::{EgressDecision, EgressGuard, EgressPolicy, Plan, ResolveError};
+use bulwark_core::scan::Detectors;
+use bulwark_core::scan::injection::Source;
+use bulwark_core::{Scanner, SecurityConfig, Verdict};
+use bytes::Bytes;
+use http_body::{Body as _, Frame};
+use http_body_util::{BodyExt, Empty, Full, combinators::BoxBody};
+use hyper::body::Incoming;
+use hyper::header::{self, HeaderMap, HeaderName, HeaderValue};
+use hyper::{Method, Request, Response, StatusCode};
+use hyper_util::rt::{TokioIo, TokioTimer};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{Mutex, Semaphore};
+
+/// The body type of every response the proxy sends.
+pub type ProxyBody = BoxBody<Bytes, hyper::Error>;
+
+/// Why the proxy could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum ProxyError {
+    /// The configuration does not compile (already named by `bulwark config check`).
+    #[error("egress configuration: {0}")]
+    Config(String),
+    /// The listening socket could not be opened.
+    #[error(
+        "cannot listen on {addr}: {source} (is another process using the port? pass --listen ADDR:PORT)"
+    )]
+    Listen {
+        /// The address asked for.
+        addr: SocketAddr,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The async runtime could not start.
+    #[error("cannot start the runtime: {0}")]
+    Runtime(std::io::Error),
+}
+
+/// Everything a connection handler needs, compiled once and shared.
+pub struct ProxyState {
+    guard: EgressGuard,
+    clients: ProxyClients,
+    cfg: ProxyConfig,
+    scanner: Option<Scanner>,
+    tunnels: Arc<Semaphore>,
+}
+
+impl ProxyState {
+    /// Compile the proxy's state for a listener bound to `local` (connections back to it are
+    /// refused).
+    pub fn new(cfg: &SecurityConfig, local: SocketAddr) -> Result<ProxyState, ProxyError> {
+        let mut guard =
+            EgressGuard::from_config(&cfg.egress).map_err(|e| ProxyError::Config(e.to_string()))?;
+        guard.set_self_addresses(&[local]);
+        let clients = ProxyClients::from_config(&cfg.egress.proxy)
+            .map_err(|e| ProxyError::Config(e.to_string()))?;
+        let scanner = match cfg.egress.proxy.scan_responses {
+            ResponseScan::Off => None,
+            _ => Some(Scanner::new(cfg).map_err(|e| ProxyError::Config(e.to_string()))?),
+        };
+        Ok(ProxyState {
+            guard,
+            clients,
+            cfg: cfg.egress.proxy.clone(),
+            scanner,
+            tunnels: Arc::new(Semaphore::new(cfg.egress.proxy.max_tunnels)),
+        })
+    }
+
+    fn idle(&self) -> Duration {
+        Duration::from_secs(self.cfg.idle_timeout_secs)
+    }
+
+    fn connect_timeout(&self) -> Duration {
+        Duration::from_secs(self.cfg.connect_timeout_secs)
+    }
+}
+
+/// Run the proxy until interrupted (Ctrl-C), on a runtime of its own. Logs go to stderr.
+pub fn run_blocking(
+    cfg: &SecurityConfig,
+    listen: Option<SocketAddr>,
+    config_origin: &str,
+) -> Result<(), ProxyError> {
+    let addr = match listen {
+        Some(a) => a,
+        None => cfg
+            .egress
+            .proxy
+            .listen
+            .parse()
+            .map_err(|_| ProxyError::Config("egress.proxy.listen is not ADDR:PORT".into()))?,
+    };
+    let _ = tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_max_level(tracing::Level::INFO)
+        .try_init();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(ProxyError::Runtime)?;
+    rt.block_on(async move {
+        let listener = TcpListener::bind(addr)
+            .await
+            .map_err(|source| ProxyError::Listen { addr, source })?;
+        let local = listener
+            .local_addr()
+            .map_err(|source| ProxyError::Listen { addr, source })?;
+        let state = Arc::new(ProxyState::new(cfg, local)?);
+        if !local.ip().is_loopback() {
+            tracing::warn!(%local, "the egress proxy listens beyond loopback: anyone who can reach it can use it");
+        }
+        if !cfg.egress.enabled {
+            tracing::warn!("[egress] enabled = false: the proxy forwards every request unchecked");
+        }
+        tracing::info!(%local, config = config_origin, profiles = ?state.guard.profile_names(), "egress proxy listening");
+        tokio::select! {
+            r = serve(listener, state) => r.map_err(|source| ProxyError::Listen { addr, source }),
+            _ = tokio::signal::ctrl_c() => {
+                tracing::info!("interrupted: egress proxy stopped");
+                Ok(())
+            }
+        }
+    })
+}
+
+/// Accept connections on `listener` and serve each on its own task, forever.
+pub async fn serve(listener: TcpListener, state: Arc<ProxyState>) -> std::io::Result<()> {
+    loop {
+        let (stream, peer) = match listener.accept().await {
+            Ok(c) => c,
+            Err(e) => {
+                // Out of file descriptors and the like: wait instead of spinning.
+                tracing::warn!(error = %e, "accept failed");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        let _ = stream.set_nodelay(true);
+        let state = state.clone();
+        tokio::spawn(async move {
+            let upstream: Arc<Mutex<Option<Pooled>>> = Arc::new(Mutex::new(None));
+            let svc_state = state.clone();
+            let svc = hyper::service::service_fn(move |req| {
+                handle(svc_state.clone(), peer, upstream.clone(), req)
+            });
+            let mut builder = hyper::server::conn::http1::Builder::new();
+            builder
+                .timer(TokioTimer::new())
+                .header_read_timeout(state.idle())
+                .max_buf_size(state.cfg.max_header_bytes.max(8192))
+                .max_header_size(state.cfg.max_header_bytes);
+            if let Err(e) = builder
+                .serve_connection(TokioIo::new(stream), svc)
+                .with_upgrades()
+                .await
+            {
+                tracing::debug!(%peer, error = %e, "client connection ended with an error");
+            }
+        });
+    }
+}
+
+/// The upstream connection of one client connection, reused while the client asks for the same
+/// pinned address and host.
+struct Pooled {
+    addr: SocketAddr,
+    host: String,
+    sender: hyper::client::conn::http1::SendRequest<ProxyBody>,
+}
+
+fn json_response(status: StatusCode, body: serde_json::Value) -> Response<ProxyBody> {
+    let mut r = Response::new(full(Bytes::from(body.to_string())));
+    *r.status_mut() = status;
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    r
+}
+
+fn error_response(status: StatusCode, code: &str, message: &str) -> Response<ProxyBody> {
+    json_response(
+        status,
+        serde_json::json!({"error": {"code": code, "message": message}}),
+    )
+}
+
+fn full(b: Bytes) -> ProxyBody {
+    Full::new(b).map_err(|never| match never {}).boxed()
+}
+
+fn empty() -> ProxyBody {
+    Empty::new().map_err(|never| match never {}).boxed()
+}
+
+fn denial(d: &EgressDecision) -> Response<ProxyBody> {
+    let mut r = json_response(
+        StatusCode::FORBIDDEN,
+        serde_json::to_value(d).unwrap_or_default(),
+    );
+    r.headers_mut().insert(
+        HeaderName::from_static("x-bulwark-deny-reason"),
+        HeaderValue::from_static(d.reason.as_str()),
+    );
+    r
+}
+
+fn log_decision(d: &EgressDecision, peer: SocketAddr, client: Option<&str>, method: &Method) {
+    let addrs: Vec<String> = d.addresses.iter().map(IpAddr::to_string).collect();
+    tracing::info!(
+        target: "bulwark::egress",
+        decision = d.decision.as_str(),
+        reason = d.reason.as_str(),
+        %peer,
+        client = client.unwrap_or("-"),
+        profile = %d.profile,
+        %method,
+        url = d.url.as_deref().unwrap_or("-"),
+        addresses = %addrs.join(","),
+        message = %d.message,
+    );
+}
+
+async fn decide(state: &ProxyState, policy: &EgressPolicy, plan: Plan) -> EgressDecision {
+    match plan {
+        Plan::Decided(d) => d,
+        Plan::Resolve(p) => {
+            let lookup = tokio::net::lookup_host((p.host().to_string(), p.port()));
+            let answers = match tokio::time::timeout(state.connect_timeout(), lookup).await {
+                Ok(Ok(it)) => Ok(it.map(|a| a.ip()).collect()),
+                Ok(Err(e)) => Err(ResolveError(e.to_string())),
+                Err(_) => Err(ResolveError(format!(
+                    "no answer within {} s",
+                    state.cfg.connect_timeout_secs
+                ))),
+            };
+            policy.finish(p, answers)
+        }
+    }
+}
+
+async fn connect_pinned(
+    addrs: &[IpAddr],
+    port: u16,
+    timeout: Duration,
+) -> std::io::Result<TcpStream> {
+    let mut last = std::io::Error::other("no address to connect to");
+    for ip in addrs {
+        match tokio::time::timeout(timeout, TcpStream::connect((*ip, port))).await {
+            Ok(Ok(s)) => {
+                let _ = s.set_nodelay(true);
+                return Ok(s);
+            }
+            Ok(Err(e)) => last = e,
+            Err(_) => {
+                last = std::io::Error::new(
+                    std::io::ErrorKind::TimedOut,
+                    format!("{ip}:{port} did not answer within {} s", timeout.as_secs()),
+                )
+            }
+        }
+    }
+    Err(last)
+}
+
+async fn handle(
+    state: Arc<ProxyState>,
+    peer: SocketAddr,
+    upstream: Arc<Mutex<Option<Pooled>>>,
+    req: Request<Incoming>,
+) -> Result<Response<ProxyBody>, Infallible> {
+    let auth = req
+        .headers()
+        .get(header::PROXY_AUTHORIZATION)
+        .map(HeaderValue::as_bytes);
+    let identity = match state.clients.authenticate(auth) {
+        Ok(id) => id,
+        Err(e) => {
+            tracing::warn!(target: "bulwark::egress", %peer, error = %e, "proxy client refused");
+            let mut r = error_response(
+                StatusCode::PROXY_AUTHENTICATION_REQUIRED,
+                match e {
+                    ClientAuthError::Missing => "client_auth_required",
+                    ClientAuthError::Malformed => "client_auth_malformed",
+                    ClientAuthError::Rejected => "client_auth_rejected",
+                },
+                &format!("{e}: send Proxy-Authorization: Basic base64(client-name:token)"),
+            );
+            r.headers_mut().insert(
+                header::PROXY_AUTHENTICATE,
+                HeaderValue::from_static("Basic realm=\"bulwark egress proxy\""),
+            );
+            return Ok(r);
+        }
+    };
+    let Some(policy) = state.guard.policy(Some(identity.profile)) else {
+        return Ok(error_response(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "unknown_profile",
+            "the client's egress profile does not exist",
+        ));
+    };
+    let client = identity.name.map(str::to_string);
+    if req.method() == Method::CONNECT {
+        return Ok(tunnel(state.clone(), policy, peer, client.as_deref(), req).await);
+    }
+    Ok(forward(&state, policy, peer, client.as_deref(), upstream, req).await)
+}
+
+async fn tunnel(
+    state: Arc<ProxyState>,
+    policy: &EgressPolicy,
+    peer: SocketAddr,
+    client: Option<&str>,
+    req: Request<Incoming>,
+) -> Response<ProxyBody> {
+    let authority = req
+        .uri()
+        .authority()
+        .map(|a| a.as_str().to_string())
+        .unwrap_or_default();
+    let d = decide(&state, policy, policy.plan_authority(&authority)).await;
+    log_decision(&d, peer, client, req.method());
+    if !d.is_allowed() {
+        return denial(&d);
+    }
+    let Ok(permit) = state.tunnels.clone().try_acquire_owned() else {
+        tracing::warn!(target: "bulwark::egress", %peer, max = state.cfg.max_tunnels, "tunnel refused: too many open");
+        return error_response(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "too_many_tunnels",
+            &format!(
+                "{} tunnels are open (egress.proxy.max_tunnels); try again later",
+                state.cfg.max_tunnels
+            ),
+        );
+    };
+    let port = d.port.unwrap_or(443);
+    let upstream = match connect_pinned(&d.addresses, port, state.connect_timeout()).await {
+        Ok(s) => s,
+        Err(e) => {
+            return error_response(
+                StatusCode::BAD_GATEWAY,
+                "upstream_unreachable",
+                &format!("cannot connect to {authority}: {e}"),
+            );
+        }
+    };
+    let idle = state.idle();
+    tokio::spawn(async move {
+        match hyper::upgrade::on(req).await {
+            Ok(upgraded) => relay(TokioIo::new(upgraded), upstream, idle).await,
+            Err(e) => tracing::debug!(%peer, error = %e, "tunnel upgrade failed"),
+        }
+        drop(permit);
+    });
+    Response::new(empty())
+}
+
+/// Copy both ways until both sides close or nothing moves for `idle`.
+async fn relay<A>(client: A, upstream: TcpStream, idle: Duration)
+where
+    A: AsyncRead + AsyncWrite + Unpin,
+{
+    let start = tokio::time::Instant::now();
+    let last = Arc::new(AtomicU64::new(0));
+    let mut a = Activity {
+        inner: client,
+        start,
+        last: last.clone(),
+    };
+    let mut b = Activity {
+        inner: upstream,
+        start,
+        last: last.clone(),
+    };
+    let watchdog = async {
+        loop {
+            tokio::time::sleep(idle / 4).await;
+            let quiet = start.elapsed().as_millis() as u64 - last.load(Ordering::Relaxed);
+            if quiet >= idle.as_millis() as u64 {
+                return;
+            }
+        }
+    };
+    tokio::select! {
+        _ = tokio::io::copy_bidirectional(&mut a, &mut b) => {}
+        _ = watchdog => tracing::debug!("tunnel closed after being idle"),
+    }
+}
+
+/// An I/O object that records when it last moved data.
+struct Activity<T> {
+    inner: T,
+    start: tokio::time::Instant,
+    last: Arc<AtomicU64>,
+}
+
+impl<T> Activity<T> {
+    fn touch(&self) {
+        self.last
+            .store(self.start.elapsed().as_millis() as u64, Ordering::Relaxed);
+    }
+}
+
+impl<T: AsyncRead + Unpin> AsyncRead for Activity<T> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        let before = buf.filled().len();
+        let r = Pin::new(&mut self.inner).poll_read(cx, buf);
+        if buf.filled().len() > before {
+            self.touch();
+        }
+        r
+    }
+}
+
+impl<T: AsyncWrite + Unpin> AsyncWrite for Activity<T> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        data: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.inner).poll_write(cx, data)
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+}
+
+/// Hop-by-hop headers (RFC 9110 section 7.6.1) and the proxy's own, never forwarded.
+const HOP_BY_HOP: &[&str] = &[
+    "connection",
+    "proxy-connection",
+    "keep-alive",
+    "proxy-authorization",
+    "proxy-authenticate",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+];
+
+fn strip_hop_by_hop(headers: &mut HeaderMap) {
+    let named: Vec<HeaderName> = headers
+        .get_all(header::CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|n| HeaderName::from_bytes(n.trim().as_bytes()).ok())
+        .collect();
+    for n in named {
+        headers.remove(n);
+    }
+    for h in HOP_BY_HOP {
+        headers.remove(*h);
+    }
+}
+
+async fn forward(
+    state: &ProxyState,
+    policy: &EgressPolicy,
+    peer: SocketAddr,
+    client: Option<&str>,
+    pool: Arc<Mutex<Option<Pooled>>>,
+    req: Request<Incoming>,
+) -> Response<ProxyBody> {
+    if req.uri().scheme().is_none() || req.uri().authority().is_none() {
+        return error_response(
+            StatusCode::BAD_REQUEST,
+            "not_a_proxy_request",
+            "this is a forward proxy: send absolute-form requests (GET http://host/path) or CONNECT host:port",
+        );
+    }
+    let raw = req.uri().to_string();
+    let d = decide(state, policy, policy.plan(&raw)).await;
+    log_decision(&d, peer, client, req.method());
+    if !d.is_allowed() {
+        return denial(&d);
+    }
+    let Some(parsed) = d.url.as_deref().and_then(|u| url::Url::parse(u).ok()) else {
+        return error_response(
+            StatusCode::BAD_REQUEST,
+            "invalid_url",
+            "the URL does not parse",
+        );
+    };
+    if parsed.scheme() != "http" {
+        return error_response(
+            StatusCode::BAD_REQUEST,
+            "use_connect",
+            "only http:// is forwarded; https:// goes through a CONNECT tunnel (set HTTPS_PROXY)",
+        );
+    }
+    let origin_form = &parsed[url::Position::BeforePath..url::Position::AfterQuery];
+    let host_header = match (parsed.host_str(), parsed.port()) {
+        (Some(h), Some(p)) => format!("{h}:{p}"),
+        (Some(h), None) => h.to_string(),
+        (None, _) => String::new(),
+    };
+    let port = d.port.unwrap_or(80);
+    let (mut parts, body) = req.into_parts();
+    let Ok(uri) = origin_form.parse::<hyper::Uri>() else {
+        return error_response(
+            StatusCode::BAD_REQUEST,
+            "invalid_url",
+            "the request target cannot be forwarded",
+        );
+    };
+    parts.uri = uri;
+    parts.version = hyper::Version::HTTP_11;
+    strip_hop_by_hop(&mut parts.headers);
+    match HeaderValue::from_str(&host_header) {
+        Ok(v) => {
+            parts.headers.insert(header::HOST, v);
+        }
+        Err(_) => {
+            return error_response(StatusCode::BAD_REQUEST, "invalid_url", "bad host");
+        }
+    }
+    parts
+        .headers
+        .append(header::VIA, HeaderValue::from_static("1.1 bulwark"));
+    let upstream_req = Request::from_parts(parts, body.boxed());
+
+    let mut slot = pool.lock().await;
+    let reusable = slot.as_ref().is_some_and(|p| {
+        p.host == host_header && d.addresses.contains(&p.addr.ip()) && p.addr.port() == port
+    });
+    let alive = match slot.as_mut() {
+        Some(p) if reusable && !p.sender.is_closed() => {
+            matches!(
+                tokio::time::timeout(state.connect_timeout(), p.sender.ready()).await,
+                Ok(Ok(()))
+            )
+        }
+        _ => false,
+    };
+    if !alive {
+        *slot = None;
+    }
+    if slot.is_none() {
+        let stream = match connect_pinned(&d.addresses, port, state.connect_timeout()).await {
+            Ok(s) => s,
+            Err(e) => {
+                return error_response(
+                    StatusCode::BAD_GATEWAY,
+                    "upstream_unreachable",
+                    &format!("cannot connect to {host_header}: {e}"),
+                );
+            }
+        };
+        let addr = stream
+            .peer_addr()
+            .unwrap_or_else(|_| SocketAddr::new(d.addresses[0], port));
+        let (sender, conn) = match hyper::client::conn::http1::handshake(TokioIo::new(stream)).await
+        {
+            Ok(x) => x,
+            Err(e) => {
+                return error_response(
+                    StatusCode::BAD_GATEWAY,
+                    "upstream_error",
+                    &format!("{host_header}: {e}"),
+                );
+            }
+        };
+        tokio::spawn(async move {
+            if let Err(e) = conn.await {
+                tracing::debug!(error = %e, "upstream connection ended with an error");
+            }
+        });
+        *slot = Some(Pooled {
+            addr,
+            host: host_header.clone(),
+            sender,
+        });
+    }
+    let Some(pooled) = slot.as_mut() else {
+        return error_response(StatusCode::BAD_GATEWAY, "upstream_error", "no upstream");
+    };
+    let sent = tokio::time::timeout(state.idle(), pooled.sender.send_request(upstream_req)).await;
+    let response = match sent {
+        Ok(Ok(r)) => r,
+        Ok(Err(e)) => {
+            *slot = None;
+            return error_response(
+                StatusCode::BAD_GATEWAY,
+                "upstream_error",
+                &format!("{host_header}: {e}"),
+            );
+        }
+        Err(_) => {
+            *slot = None;
+            return error_response(
+                StatusCode::GATEWAY_TIMEOUT,
+                "upstream_timeout",
+                &format!(
+                    "{host_header} sent no response within {} s",
+                    state.cfg.idle_timeout_secs
+                ),
+            );
+        }
+    };
+    drop(slot);
+    let (mut parts, body) = response.into_parts();
+    strip_hop_by_hop(&mut parts.headers);
+    match &state.scanner {
+        Some(scanner) => scan_response(state, scanner, parts, body, &d).await,
+        None => Response::from_parts(parts, body.boxed()),
+    }
+}
+
+/// Whether a response body is text the content guard can read.
+fn is_textual(headers: &HeaderMap) -> bool {
+    if headers
+        .get(header::CONTENT_ENCODING)
+        .is_some_and(|v| v.as_bytes() != b"identity")
+    {
+        return false;
+    }
+    let Some(ct) = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+    else {
+        return false;
+    };
+    let ct = ct
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    ct.starts_with("text/")
+        || ct.ends_with("+json")
+        || ct.ends_with("+xml")
+        || matches!(
+            ct.as_str(),
+            "application/json"
+                | "application/xml"
+                | "application/javascript"
+                | "application/x-ndjson"
+        )
+}
+
+async fn scan_response(
+    state: &ProxyState,
+    scanner: &Scanner,
+    mut parts: hyper::http::response::Parts,
+    mut body: Incoming,
+    d: &EgressDecision,
+) -> Response<ProxyBody> {
+    let block_mode = state.cfg.scan_responses == ResponseScan::Block;
+    let max = state.cfg.scan_max_bytes;
+    let unscanned = |mut parts: hyper::http::response::Parts, body: ProxyBody| {
+        if block_mode {
+            return error_response(
+                StatusCode::FORBIDDEN,
+                "response_unscanned",
+                &format!(
+                    "the response could not be scanned (not text, compressed, or over egress.proxy.scan_max_bytes = {max}), and scan_responses = \"block\""
+                ),
+            );
+        }
+        parts.headers.insert(
+            HeaderName::from_static("x-bulwark-verdict"),
+            HeaderValue::from_static("unscanned"),
+        );
+        Response::from_parts(parts, body)
+    };
+    if !is_textual(&parts.headers) {
+        return unscanned(parts, body.boxed());
+    }
+    let declared = body.size_hint().exact();
+    if declared.is_some_and(|n| n > max as u64) {
+        return unscanned(parts, body.boxed());
+    }
+    let mut buf = Vec::new();
+    while let Some(frame) = body.frame().await {
+        let frame = match frame {
+            Ok(f) => f,
+            Err(e) => {
+                return error_response(
+                    StatusCode::BAD_GATEWAY,
+                    "upstream_error",
+                    &format!("reading the response body: {e}"),
+                );
+            }
+        };
+        if let Some(data) = frame.data_ref() {
+            buf.extend_from_slice(data);
+            if buf.len() > max {
+                let rest = Prefixed {
+                    prefix: Some(Bytes::from(std::mem::take(&mut buf))),
+                    rest: body,
+                };
+                return unscanned(parts, rest.boxed());
+            }
+        }
+    }
+    let assessment = scanner.assess(
+        &buf,
+        Detectors {
+            secrets: true,
+            pii: false,
+            injection: true,
+        },
+        &Source::parse("web").unwrap_or_else(|_| Source::other()),
+    );
+    let verdict = assessment.verdict;
+    tracing::info!(
+        target: "bulwark::egress",
+        url = d.url.as_deref().unwrap_or("-"),
+        verdict = verdict.as_str(),
+        findings = assessment.findings.len(),
+        "response scanned"
+    );
+    if block_mode && verdict == Verdict::Block {
+        let rules: Vec<&str> = assessment
+            .findings
+            .iter()
+            .map(|f| f.rule.as_str())
+            .collect();
+        return json_response(
+            StatusCode::FORBIDDEN,
+            serde_json::json!({"error": {
+                "code": "response_blocked",
+                "message": "the content guard blocked the response body",
+                "rules": rules,
+            }}),
+        );
+    }
+    parts.headers.insert(
+        HeaderName::from_static("x-bulwark-verdict"),
+        HeaderValue::from_static(verdict.as_str()),
+    );
+    parts.headers.insert(
+        HeaderName::from_static("x-bulwark-findings"),
+        HeaderValue::from(assessment.findings.len()),
+    );
+    parts.headers.remove(header::CONTENT_LENGTH);
+    Response::from_parts(parts, full(Bytes::from(buf)))
+}
+
+/// A body whose first bytes were already read: those, then the rest.
+struct Prefixed {
+    prefix: Option<Bytes>,
+    rest: Incoming,
+}
+
+impl http_body::Body for Prefixed {
+    type Data = Bytes;
+    type Error = hyper::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
+        if let Some(p) = self.prefix.take() {
+            return Poll::Ready(Some(Ok(Frame::data(p))));
+        }
+        Pin::new(&mut self.rest).poll_frame(cx)
+    }
+}
