@@ -112,10 +112,21 @@ pub fn run_blocking(
             .parse()
             .map_err(|_| ProxyError::Config("egress.proxy.listen is not ADDR:PORT".into()))?,
     };
-    let _ = tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_max_level(tracing::Level::INFO)
-        .try_init();
+    // Every decision is logged at `info`; BULWARK_LOG=warn (or error, off) quiets them.
+    let level = match std::env::var("BULWARK_LOG").as_deref() {
+        Ok("off") => None,
+        Ok("error") => Some(tracing::Level::ERROR),
+        Ok("warn") => Some(tracing::Level::WARN),
+        Ok("debug") => Some(tracing::Level::DEBUG),
+        Ok("trace") => Some(tracing::Level::TRACE),
+        _ => Some(tracing::Level::INFO),
+    };
+    if let Some(level) = level {
+        let _ = tracing_subscriber::fmt()
+            .with_writer(std::io::stderr)
+            .with_max_level(level)
+            .try_init();
+    }
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -228,6 +239,9 @@ fn denial(d: &EgressDecision) -> Response<ProxyBody> {
 }
 
 fn log_decision(d: &EgressDecision, peer: SocketAddr, client: Option<&str>, method: &Method) {
+    if !tracing::enabled!(target: "bulwark::egress", tracing::Level::INFO) {
+        return;
+    }
     let addrs: Vec<String> = d.addresses.iter().map(IpAddr::to_string).collect();
     tracing::info!(
         target: "bulwark::egress",

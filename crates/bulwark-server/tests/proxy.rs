@@ -109,6 +109,10 @@ fn have_curl() -> bool {
         .output()
         .is_ok_and(|o| o.status.success());
     if !ok {
+        assert!(
+            std::env::var_os("BULWARK_REQUIRE_CURL").is_none(),
+            "BULWARK_REQUIRE_CURL is set but curl is not installed"
+        );
         eprintln!(
             "curl is not installed: skipping the proxy tests that use it (.ci/run installs it)"
         );
