@@ -319,13 +319,17 @@ fn response_scanning() {
     if !have_curl() {
         return;
     }
-    let h = start(|p| {
-        format!(
-            "{}[egress.proxy]\nscan_responses = \"header\"\n",
-            base_config(p)
-        )
-    });
-    let px = proxy_url(&h);
+    let scanning = |mode: &'static str| {
+        let h = start(move |p| {
+            format!(
+                "{}[egress.proxy]\nscan_responses = \"{mode}\"\n",
+                base_config(p)
+            )
+        });
+        let px = proxy_url(&h);
+        (h, px)
+    };
+    let (h, px) = scanning("header");
     let o = curl(&["-i", "-x", &px, &format!("http://{}/evil", h.upstream)]);
     let out = text(&o).to_ascii_lowercase();
     assert!(out.contains("x-bulwark-verdict: block"), "{out}");
@@ -338,13 +342,7 @@ fn response_scanning() {
         "{o:?}"
     );
 
-    let h = start(|p| {
-        format!(
-            "{}[egress.proxy]\nscan_responses = \"block\"\n",
-            base_config(p)
-        )
-    });
-    let px = proxy_url(&h);
+    let (h, px) = scanning("block");
     let o = curl(&["-i", "-x", &px, &format!("http://{}/evil", h.upstream)]);
     let out = text(&o);
     assert!(out.starts_with("HTTP/1.1 403"), "{out}");

@@ -453,32 +453,17 @@ impl EgressPolicy {
                 })
                 .collect()
         };
-        let allow_cidrs = cidrs(
-            &pick(
-                profile.and_then(|p| p.allow_cidrs.as_ref()),
-                &base.allow_cidrs,
-            ),
-            "allow_cidrs",
-        )?;
-        let deny_cidrs = cidrs(
-            &pick(
-                profile.and_then(|p| p.deny_cidrs.as_ref()),
-                &base.deny_cidrs,
-            ),
-            "deny_cidrs",
-        )?;
+        type Field = fn(&EgressProfileConfig) -> &Option<Vec<String>>;
+        let list =
+            |field: Field, base: &Vec<String>| pick(profile.and_then(|p| field(p).as_ref()), base);
+        let allow_cidrs = cidrs(&list(|p| &p.allow_cidrs, &base.allow_cidrs), "allow_cidrs")?;
+        let deny_cidrs = cidrs(&list(|p| &p.deny_cidrs, &base.deny_cidrs), "deny_cidrs")?;
         let allow_domains = DomainSet::parse(
-            &pick(
-                profile.and_then(|p| p.allow_domains.as_ref()),
-                &base.allow_domains,
-            ),
+            &list(|p| &p.allow_domains, &base.allow_domains),
             &keyed("allow_domains"),
         )?;
         let deny_domains = DomainSet::parse(
-            &pick(
-                profile.and_then(|p| p.deny_domains.as_ref()),
-                &base.deny_domains,
-            ),
+            &list(|p| &p.deny_domains, &base.deny_domains),
             &keyed("deny_domains"),
         )?;
         Ok(EgressPolicy {
@@ -939,6 +924,21 @@ mod tests {
         g.policy(None).expect("default").check_url(url, r)
     }
 
+    /// Each URL gets its reason under `profile` (`None`: default).
+    fn expect_reasons(
+        g: &EgressGuard,
+        profile: Option<&str>,
+        r: &StaticResolver,
+        cases: &[(&str, Reason)],
+    ) {
+        let p = g.policy(profile).expect("profile");
+        for (url, reason) in cases {
+            let d = p.check_url(url, r);
+            assert_eq!(d.reason, *reason, "{url}: {d:?}");
+            assert_eq!(d.is_allowed(), !d.addresses.is_empty(), "{url}: {d:?}");
+        }
+    }
+
     #[test]
     fn literal_forms_of_loopback_are_denied() {
         let g = guard("");
@@ -979,24 +979,20 @@ mod tests {
             vec!["93.184.215.14".parse::<IpAddr>().unwrap()]
         );
         assert_eq!(d.host.as_deref(), Some("example.com"));
-        let d = check(&g, "https://rebind.test/", &r);
-        assert_eq!(d.reason, Reason::MixedAnswers);
-        assert!(d.addresses.is_empty());
-        assert_eq!(
-            check(&g, "https://inside.test/", &r).reason,
-            Reason::PrivateAddress
-        );
-        assert_eq!(
-            check(&g, "https://nowhere.test/", &r).reason,
-            Reason::Unresolvable
-        );
-        assert_eq!(
-            check(&g, "http://metadata.google.internal./", &r).reason,
-            Reason::MetadataEndpoint
-        );
-        assert_eq!(
-            check(&g, "http://LOCALHOST/", &r).reason,
-            Reason::PrivateAddress
+        expect_reasons(
+            &g,
+            None,
+            &r,
+            &[
+                ("https://rebind.test/", Reason::MixedAnswers),
+                ("https://inside.test/", Reason::PrivateAddress),
+                ("https://nowhere.test/", Reason::Unresolvable),
+                (
+                    "http://metadata.google.internal./",
+                    Reason::MetadataEndpoint,
+                ),
+                ("http://LOCALHOST/", Reason::PrivateAddress),
+            ],
         );
     }
 
@@ -1007,54 +1003,33 @@ mod tests {
              ports = [80, 443, \"8200-8201\"]\n\
              [egress.profiles.docs]\nallow_domains = [\"docs.rs\", \"*.python.org\"]\n",
         );
-        let r = StaticResolver::new();
-        assert_eq!(
-            check(&g, "gopher://8.8.8.8/", &r).reason,
-            Reason::SchemeNotAllowed
+        expect_reasons(
+            &g,
+            None,
+            &StaticResolver::new(),
+            &[
+                ("gopher://8.8.8.8/", Reason::SchemeNotAllowed),
+                ("file:///etc/passwd", Reason::SchemeNotAllowed),
+                ("http://8.8.8.8:22/", Reason::PortNotAllowed),
+                ("http://10.0.1.7/", Reason::AllowCidr),
+                ("http://10.0.2.7/", Reason::PrivateAddress),
+                ("http://10.9.3.3:8200/", Reason::AllowCidr),
+                ("http://10.9.3.3:8201/", Reason::PrivateAddress),
+                ("http://93.184.215.14/", Reason::DeniedCidr),
+                ("http://[64:ff9b::5db8:d70e]/", Reason::DeniedCidr),
+            ],
         );
-        assert_eq!(
-            check(&g, "file:///etc/passwd", &r).reason,
-            Reason::SchemeNotAllowed
-        );
-        assert_eq!(
-            check(&g, "http://8.8.8.8:22/", &r).reason,
-            Reason::PortNotAllowed
-        );
-        assert_eq!(check(&g, "http://10.0.1.7/", &r).reason, Reason::AllowCidr);
-        assert_eq!(
-            check(&g, "http://10.0.2.7/", &r).reason,
-            Reason::PrivateAddress
-        );
-        assert_eq!(
-            check(&g, "http://10.9.3.3:8200/", &r).reason,
-            Reason::AllowCidr
-        );
-        assert_eq!(
-            check(&g, "http://10.9.3.3:8201/", &r).reason,
-            Reason::PrivateAddress
-        );
-        assert_eq!(
-            check(&g, "http://93.184.215.14/", &r).reason,
-            Reason::DeniedCidr
-        );
-        assert_eq!(
-            check(&g, "http://[64:ff9b::5db8:d70e]/", &r).reason,
-            Reason::DeniedCidr
-        );
-        let docs = g.policy(Some("docs")).expect("profile");
         let mut r = StaticResolver::new();
         r.add_entry("docs.python.org:443:151.101.0.223").unwrap();
-        assert!(
-            docs.check_url("https://docs.python.org/3/", &r)
-                .is_allowed()
-        );
-        assert_eq!(
-            docs.check_url("https://python.org/", &r).reason,
-            Reason::NotAllowlisted
-        );
-        assert_eq!(
-            docs.check_url("https://8.8.8.8/", &r).reason,
-            Reason::NotAllowlisted
+        expect_reasons(
+            &g,
+            Some("docs"),
+            &r,
+            &[
+                ("https://docs.python.org/3/", Reason::PublicAddress),
+                ("https://python.org/", Reason::NotAllowlisted),
+                ("https://8.8.8.8/", Reason::NotAllowlisted),
+            ],
         );
         assert!(g.policy(Some("nope")).is_none());
     }
@@ -1062,18 +1037,15 @@ mod tests {
     #[test]
     fn metadata_is_never_opened_by_a_cidr() {
         let g = guard("[egress]\nallow_cidrs = [\"169.254.0.0/16\", \"168.63.129.16\"]\n");
-        let r = StaticResolver::new();
-        assert_eq!(
-            check(&g, "http://169.254.169.254/", &r).reason,
-            Reason::MetadataEndpoint
-        );
-        assert_eq!(
-            check(&g, "http://168.63.129.16/", &r).reason,
-            Reason::MetadataEndpoint
-        );
-        assert_eq!(
-            check(&g, "http://169.254.1.1/", &r).reason,
-            Reason::AllowCidr
+        expect_reasons(
+            &g,
+            None,
+            &StaticResolver::new(),
+            &[
+                ("http://169.254.169.254/", Reason::MetadataEndpoint),
+                ("http://168.63.129.16/", Reason::MetadataEndpoint),
+                ("http://169.254.1.1/", Reason::AllowCidr),
+            ],
         );
     }
 
@@ -1106,29 +1078,26 @@ mod tests {
 
     #[test]
     fn self_connection() {
+        let r = StaticResolver::new();
         let mut g = guard("[egress]\nallow_cidrs = [\"127.0.0.0/8\"]\n");
         g.set_self_addresses(&["127.0.0.1:3128".parse().unwrap()]);
-        let r = StaticResolver::new();
-        assert_eq!(
-            check(&g, "http://127.0.0.1:3128/", &r).reason,
-            Reason::PortNotAllowed
+        expect_reasons(
+            &g,
+            None,
+            &r,
+            &[("http://127.0.0.1:3128/", Reason::PortNotAllowed)],
         );
-        let g2 = {
-            let mut g = guard("[egress]\nallow_cidrs = [\"127.0.0.0/8\"]\nports = [\"*\"]\n");
-            g.set_self_addresses(&["127.0.0.1:3128".parse().unwrap()]);
-            g
-        };
-        assert_eq!(
-            check(&g2, "http://127.0.0.1:3128/", &r).reason,
-            Reason::SelfConnection
-        );
-        assert_eq!(
-            check(&g2, "http://[::ffff:127.0.0.1]:3128/", &r).reason,
-            Reason::SelfConnection
-        );
-        assert_eq!(
-            check(&g2, "http://127.0.0.1:3129/", &r).reason,
-            Reason::AllowCidr
+        let mut g = guard("[egress]\nallow_cidrs = [\"127.0.0.0/8\"]\nports = [\"*\"]\n");
+        g.set_self_addresses(&["127.0.0.1:3128".parse().unwrap()]);
+        expect_reasons(
+            &g,
+            None,
+            &r,
+            &[
+                ("http://127.0.0.1:3128/", Reason::SelfConnection),
+                ("http://[::ffff:127.0.0.1]:3128/", Reason::SelfConnection),
+                ("http://127.0.0.1:3129/", Reason::AllowCidr),
+            ],
         );
     }
 
