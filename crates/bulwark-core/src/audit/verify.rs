@@ -1,0 +1,443 @@
+//! Verification of an audit log: links, MACs, checkpoints, and a name for the first thing wrong.
+//!
+//! The verifier reads the log's lines in order, once. On the first record that does not continue
+//! the chain it keeps reading only to learn what happened there (was the expected record moved
+//! later, is the next record linked to this one, does this sequence number come again), then names
+//! the record and the kind of damage: modified, deleted, inserted, reordered, truncated, or a torn
+//! last line (a crash, not tampering).
+
+use ed25519_dalek::VerifyingKey;
+use serde::Serialize;
+
+use super::{AuditKey, AuditRecord, Chain, Checkpoint, canonical_unsigned};
+
+/// What is wrong with a log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FailureKind {
+    /// A record's content, sequence number, link or MAC was changed.
+    Modified,
+    /// Records are missing from the middle of the log.
+    Deleted,
+    /// A record that does not belong was added (forged or replayed).
+    Inserted,
+    /// A record stands out of order.
+    Reordered,
+    /// The log ends before its last signed checkpoint.
+    Truncated,
+    /// The last line was cut short by a crash: not tampering (`bulwark audit recover`).
+    TornTail,
+    /// A line is not a record at all.
+    Malformed,
+    /// The record at a checkpoint's `seq` has another hash, or the content before it changed.
+    CheckpointMismatch,
+    /// A checkpoint's signature does not verify with the public key.
+    BadSignature,
+    /// A record was sealed with an HMAC key that is not available.
+    UnknownKey,
+}
+
+impl FailureKind {
+    /// The snake_case name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FailureKind::Modified => "modified",
+            FailureKind::Deleted => "deleted",
+            FailureKind::Inserted => "inserted",
+            FailureKind::Reordered => "reordered",
+            FailureKind::Truncated => "truncated",
+            FailureKind::TornTail => "torn_tail",
+            FailureKind::Malformed => "malformed",
+            FailureKind::CheckpointMismatch => "checkpoint_mismatch",
+            FailureKind::BadSignature => "bad_signature",
+            FailureKind::UnknownKey => "unknown_key",
+        }
+    }
+}
+
+/// The first thing wrong.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Failure {
+    /// What kind of damage.
+    pub kind: FailureKind,
+    /// The record it is about (the expected sequence number where the record itself is gone).
+    pub seq: Option<u64>,
+    /// `file:line` of the line it was found at, when there is one.
+    pub location: Option<String>,
+    /// A sentence for a human.
+    pub message: String,
+}
+
+/// The result of a verification.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct VerifyReport {
+    /// Whether the log verified.
+    pub ok: bool,
+    /// Records read before the first failure (all of them when `ok`).
+    pub records: u64,
+    /// The last good record's sequence number (0 for an empty log).
+    pub last_seq: u64,
+    /// The last good record's hash.
+    pub last_hash: String,
+    /// Whether record MACs were checked (the HMAC key was available).
+    pub macs_checked: bool,
+    /// Checkpoints matched against the log.
+    pub checkpoints_checked: usize,
+    /// Whether checkpoint signatures were checked (a public key was given).
+    pub signatures_checked: bool,
+    /// The first failure.
+    pub failure: Option<Failure>,
+}
+
+/// What a verification checks against.
+#[derive(Default)]
+pub struct VerifyOptions<'a> {
+    /// HMAC keys by which records may be sealed; empty means MACs are not checked.
+    pub keys: Vec<&'a AuditKey>,
+    /// The checkpoint public key; `None` means signatures are not checked.
+    pub public_key: Option<VerifyingKey>,
+    /// Checkpoints, in any order.
+    pub checkpoints: Vec<Checkpoint>,
+    /// Where the log starts (an anchor left by pruning), else genesis.
+    pub start: Option<Chain>,
+}
+
+#[derive(Debug, Clone)]
+struct Seen {
+    seq: u64,
+    prev_hash: String,
+    hash: String,
+    mac_ok: Option<bool>,
+}
+
+/// The first record that broke the chain, and what was learned after it.
+struct Anomaly {
+    record: Seen,
+    location: String,
+    expected: u64,
+    prev: String,
+    next: Option<Seen>,
+    expected_later: bool,
+    own_seq_later: bool,
+    unknown_key: Option<String>,
+}
+
+/// A streaming verifier: [`Verifier::feed`] each line in order, then [`Verifier::finish`].
+pub struct Verifier<'a> {
+    keys: Vec<&'a AuditKey>,
+    public_key: Option<VerifyingKey>,
+    checkpoints: Vec<Checkpoint>,
+    next_checkpoint: usize,
+    chain: Chain,
+    records: u64,
+    torn: Option<String>,
+    anomaly: Option<Anomaly>,
+    failure: Option<Failure>,
+}
+
+impl<'a> Verifier<'a> {
+    /// A verifier for a log checked against `opts`.
+    pub fn new(opts: VerifyOptions<'a>) -> Verifier<'a> {
+        let mut checkpoints = opts.checkpoints;
+        checkpoints.sort_by_key(|c| c.seq);
+        let mut v = Verifier {
+            keys: opts.keys,
+            public_key: opts.public_key,
+            checkpoints,
+            next_checkpoint: 0,
+            chain: opts.start.unwrap_or_default(),
+            records: 0,
+            torn: None,
+            anomaly: None,
+            failure: None,
+        };
+        if let Some(pk) = &v.public_key
+            && let Some(bad) = v.checkpoints.iter().find(|c| !c.verify_signature(pk))
+        {
+            v.failure = Some(Failure {
+                kind: FailureKind::BadSignature,
+                seq: Some(bad.seq),
+                location: None,
+                message: format!(
+                    "the checkpoint at seq {} is not signed by this public key (forged, or the wrong key)",
+                    bad.seq
+                ),
+            });
+        }
+        // Checkpoints before the start (pruned records) cannot be matched.
+        let start = v.chain.next_seq();
+        v.next_checkpoint = v.checkpoints.iter().take_while(|c| c.seq < start).count();
+        v
+    }
+
+    fn fail(
+        &mut self,
+        kind: FailureKind,
+        seq: Option<u64>,
+        location: Option<&str>,
+        message: String,
+    ) {
+        if self.failure.is_none() {
+            self.failure = Some(Failure {
+                kind,
+                seq,
+                location: location.map(str::to_string),
+                message,
+            });
+        }
+    }
+
+    /// One line of the log (without its newline). `complete` is false for a last line that did not
+    /// end with a newline. `location` names it (`file:line`).
+    pub fn feed(&mut self, line: &[u8], complete: bool, location: &str) {
+        if let Some(torn_at) = self.torn.take() {
+            self.fail(
+                FailureKind::Malformed,
+                Some(self.chain.next_seq()),
+                Some(&torn_at),
+                "a line without its newline stands before other lines (a torn write in the middle of the log)".into(),
+            );
+        }
+        if self.failure.is_some() && self.anomaly.is_none() {
+            return;
+        }
+        if !complete {
+            self.torn = Some(location.to_string());
+            return;
+        }
+        if line.iter().all(u8::is_ascii_whitespace) {
+            return;
+        }
+        let record: AuditRecord = match serde_json::from_slice(line) {
+            Ok(r) => r,
+            Err(e) => {
+                if self.anomaly.is_none() {
+                    let expected = self.chain.next_seq();
+                    self.fail(
+                        FailureKind::Malformed,
+                        Some(expected),
+                        Some(location),
+                        format!("the line where record {expected} should be is not a record ({e})"),
+                    );
+                }
+                return;
+            }
+        };
+        let canonical = canonical_unsigned(&record).ok();
+        let (mac_ok, unknown_key) = match (self.keys.is_empty(), &canonical) {
+            (true, _) => (None, None),
+            (false, None) => (Some(false), None),
+            (false, Some(_)) => match self.keys.iter().find(|k| k.id() == record.key_id) {
+                Some(k) => (Some(k.verifies(&record).unwrap_or(false)), None),
+                None => (None, Some(record.key_id.clone())),
+            },
+        };
+        let seen = Seen {
+            seq: record.seq,
+            prev_hash: record.prev_hash.clone(),
+            hash: record.hash.clone(),
+            mac_ok,
+        };
+        if let Some(a) = &mut self.anomaly {
+            if a.next.is_none() {
+                a.next = Some(seen.clone());
+            }
+            a.expected_later |= seen.seq == a.expected;
+            a.own_seq_later |= seen.seq == a.record.seq;
+            return;
+        }
+        let expected = self.chain.next_seq();
+        let fits = seen.seq == expected
+            && seen.prev_hash == self.chain.last_hash()
+            && mac_ok != Some(false)
+            && unknown_key.is_none()
+            && canonical.is_some();
+        if !fits {
+            self.anomaly = Some(Anomaly {
+                record: seen,
+                location: location.to_string(),
+                expected,
+                prev: self.chain.last_hash().to_string(),
+                next: None,
+                expected_later: false,
+                own_seq_later: false,
+                unknown_key,
+            });
+            return;
+        }
+        let canonical = canonical.unwrap_or_default();
+        self.chain.advance(&canonical, &record.hash, record.seq);
+        self.records += 1;
+        while let Some(cp) = self.checkpoints.get(self.next_checkpoint) {
+            if cp.seq > record.seq {
+                break;
+            }
+            self.next_checkpoint += 1;
+            if cp.seq < record.seq {
+                continue;
+            }
+            if cp.hash != record.hash {
+                self.fail(
+                    FailureKind::CheckpointMismatch,
+                    Some(record.seq),
+                    Some(location),
+                    format!(
+                        "record {} has another hash than its signed checkpoint says (the log was rolled back or rewritten)",
+                        record.seq
+                    ),
+                );
+            } else if cp.chain_sha256 != self.chain.chain_sha256() {
+                self.fail(
+                    FailureKind::CheckpointMismatch,
+                    Some(record.seq),
+                    Some(location),
+                    format!(
+                        "the content of a record at or before {} differs from what its signed checkpoint covers (a record was modified)",
+                        record.seq
+                    ),
+                );
+            }
+        }
+    }
+
+    fn classify(&mut self) {
+        let Some(a) = self.anomaly.take() else {
+            return;
+        };
+        let r = &a.record;
+        let e = a.expected;
+        let at = Some(a.location.as_str());
+        if let Some(k) = &a.unknown_key
+            && r.seq == e
+            && r.prev_hash == a.prev
+        {
+            self.fail(
+                FailureKind::UnknownKey,
+                Some(e),
+                at,
+                format!("record {e} was sealed with HMAC key {k}, which is not available: pass every key the log used"),
+            );
+            return;
+        }
+        let next = a.next.as_ref();
+        let (kind, seq, message) = if next.is_some_and(|n| n.seq == e + 1 && n.prev_hash == r.hash)
+        {
+            (
+                FailureKind::Modified,
+                e,
+                format!("record {e} was modified (its content, seq, link or MAC no longer match)"),
+            )
+        } else if next.is_some_and(|n| n.seq == e && n.prev_hash == a.prev)
+            && r.mac_ok != Some(true)
+        {
+            (
+                FailureKind::Inserted,
+                e,
+                format!("a record that does not belong was inserted before record {e}"),
+            )
+        } else if r.seq < e {
+            (
+                FailureKind::Inserted,
+                e,
+                format!(
+                    "a record with seq {} was inserted where record {e} should be (seq {} came before)",
+                    r.seq, r.seq
+                ),
+            )
+        } else if r.seq > e && a.expected_later {
+            if a.own_seq_later {
+                (
+                    FailureKind::Inserted,
+                    e,
+                    format!("a copy of record {} was inserted before record {e}", r.seq),
+                )
+            } else {
+                (
+                    FailureKind::Reordered,
+                    e,
+                    format!(
+                        "record {e} stands after record {}: the records were reordered",
+                        r.seq
+                    ),
+                )
+            }
+        } else if r.seq > e {
+            (
+                FailureKind::Deleted,
+                e,
+                if r.seq == e + 1 {
+                    format!("record {e} was deleted")
+                } else {
+                    format!("records {e} to {} were deleted", r.seq - 1)
+                },
+            )
+        } else {
+            (
+                FailureKind::Modified,
+                e,
+                format!("record {e} was modified (its content, link or MAC no longer match)"),
+            )
+        };
+        self.fail(kind, Some(seq), at, message);
+    }
+
+    /// Conclude.
+    pub fn finish(mut self) -> VerifyReport {
+        self.classify();
+        // A checkpoint only ever covers durable records: a cut inside its range is truncation,
+        // even when the last line is left half-written to look like a crash.
+        if let Some(last) = self.checkpoints.last()
+            && last.seq >= self.chain.next_seq()
+        {
+            let have = self.chain.next_seq() - 1;
+            self.fail(
+                FailureKind::Truncated,
+                Some(have + 1),
+                None,
+                format!(
+                    "the log ends at record {have}, but a signed checkpoint covers record {}: records were cut off",
+                    last.seq
+                ),
+            );
+        }
+        if let Some(torn_at) = self.torn.take() {
+            let seq = self.chain.next_seq();
+            self.fail(
+                FailureKind::TornTail,
+                Some(seq),
+                Some(&torn_at),
+                format!(
+                    "the last line is incomplete (a crash while writing record {seq}; it was never acknowledged): `bulwark audit recover` removes it"
+                ),
+            );
+        }
+        VerifyReport {
+            ok: self.failure.is_none(),
+            records: self.records,
+            last_seq: self.chain.next_seq() - 1,
+            last_hash: self.chain.last_hash().to_string(),
+            macs_checked: !self.keys.is_empty(),
+            checkpoints_checked: self.next_checkpoint,
+            signatures_checked: self.public_key.is_some(),
+            failure: self.failure,
+        }
+    }
+}
+
+/// Verify a whole log held in memory (one segment's bytes, or several joined), for tests and small
+/// logs; the store streams segments through [`Verifier`] instead.
+pub fn verify_bytes(log: &[u8], name: &str, opts: VerifyOptions<'_>) -> VerifyReport {
+    let mut v = Verifier::new(opts);
+    let mut rest = log;
+    let mut line_no = 0u64;
+    while !rest.is_empty() {
+        line_no += 1;
+        let (line, complete, tail) = match memchr::memchr(b'\n', rest) {
+            Some(i) => (&rest[..i], true, &rest[i + 1..]),
+            None => (rest, false, &rest[rest.len()..]),
+        };
+        v.feed(line, complete, &format!("{name}:{line_no}"));
+        rest = tail;
+    }
+    v.finish()
+}
