@@ -22,6 +22,53 @@ pub struct SecurityConfig {
     pub redact: RedactConfig,
     /// Egress guard: which URLs agents may fetch, and the egress proxy.
     pub egress: EgressConfig,
+    /// The tamper-evident audit log.
+    pub audit: AuditConfig,
+}
+
+/// `[audit]`: the tamper-evident audit log.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuditConfig {
+    /// Record decisions in the audit log. Off, nothing Bulwark decides leaves evidence.
+    pub enabled: bool,
+    /// Directory of the log (segments and checkpoints); empty means `$BULWARK_HOME/audit`.
+    pub dir: String,
+    /// A segment file is closed and a new one started past this many bytes.
+    pub segment_max_bytes: u64,
+    /// Also start a new segment when the UTC day changes.
+    pub rotate_daily: bool,
+    /// Sign a checkpoint after this many records...
+    pub checkpoint_every: u64,
+    /// ...or this many seconds after the last one, whichever comes first (and on close).
+    pub checkpoint_secs: u64,
+    /// Batch appends: one fsync for up to `group_max` records arriving within
+    /// `group_window_micros`; each append is acknowledged only once its batch is durable. Off,
+    /// every append is fsync'd alone.
+    pub group_commit: bool,
+    /// Most records in one batch.
+    pub group_max: usize,
+    /// How long a batch waits for more records after its first, in microseconds.
+    pub group_window_micros: u64,
+    /// Prune whole segments older than this many days (0 keeps everything).
+    pub retention_days: u64,
+}
+
+impl Default for AuditConfig {
+    fn default() -> Self {
+        AuditConfig {
+            enabled: true,
+            dir: String::new(),
+            segment_max_bytes: 64 * 1024 * 1024,
+            rotate_daily: true,
+            checkpoint_every: 1000,
+            checkpoint_secs: 60,
+            group_commit: true,
+            group_max: 256,
+            group_window_micros: 500,
+            retention_days: 0,
+        }
+    }
 }
 
 /// `[egress]`: the egress guard (SSRF). The top-level lists are the `default` profile; named
@@ -632,6 +679,33 @@ impl SecurityConfig {
             ));
         }
         self.validate_egress(origin)?;
+        let a = &self.audit;
+        for (key, v, lo, hi) in [
+            (
+                "audit.segment_max_bytes",
+                a.segment_max_bytes,
+                4096,
+                1 << 40,
+            ),
+            ("audit.checkpoint_every", a.checkpoint_every, 1, 1 << 32),
+            ("audit.checkpoint_secs", a.checkpoint_secs, 1, 86_400),
+            ("audit.group_max", a.group_max as u64, 1, 65_536),
+            (
+                "audit.group_window_micros",
+                a.group_window_micros,
+                0,
+                1_000_000,
+            ),
+            ("audit.retention_days", a.retention_days, 0, 36_500),
+        ] {
+            if !(lo..=hi).contains(&v) {
+                return Err(invalid(
+                    key,
+                    v.to_string(),
+                    &format!("a number from {lo} to {hi}"),
+                ));
+            }
+        }
         let known = crate::scan::rule_ids();
         for (i, r) in self.scan.secrets.disabled_rules.iter().enumerate() {
             if !known.contains(&r.as_str()) {
@@ -925,6 +999,23 @@ require_client_auth = false
 # [egress.proxy.clients.crawler]
 # profile = "docs-reader"
 # token_sha256 = "..."   # from `bulwark egress client-token`
+
+[audit]
+# The tamper-evident audit log (`bulwark audit verify|tail|export|append|recover`).
+enabled = true
+# Empty: $BULWARK_HOME/audit. Keys live in $BULWARK_HOME/keys (0600).
+dir = ""
+segment_max_bytes = 67108864
+rotate_daily = true
+# Signed checkpoints: every N records or T seconds, and on close.
+checkpoint_every = 1000
+checkpoint_secs = 60
+# Group commit: one fsync for a batch; each append is acknowledged once its batch is durable.
+group_commit = true
+group_max = 256
+group_window_micros = 500
+# Prune whole segments older than this (0 keeps everything); a signed anchor keeps the rest verifiable.
+retention_days = 0
 "#;
 
 #[cfg(test)]

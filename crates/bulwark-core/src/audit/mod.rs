@@ -398,6 +398,18 @@ impl Chain {
         }
     }
 
+    /// The chain as it stood at a signed checkpoint or pruning anchor: the next record follows it.
+    /// Fails when the anchor's hex fields are malformed.
+    pub fn resume(anchor: &Checkpoint) -> Result<Chain, AuditError> {
+        let sha = unhex::<32>(&anchor.chain_sha256, "anchor chain_sha256")?;
+        unhex::<32>(&anchor.hash, "anchor hash")?;
+        Ok(Chain {
+            next_seq: anchor.seq + 1,
+            prev_hash: anchor.hash.clone(),
+            chain_sha256: *sha,
+        })
+    }
+
     /// The sequence number the next record gets.
     pub fn next_seq(&self) -> u64 {
         self.next_seq
@@ -448,6 +460,23 @@ impl Chain {
         self.chain_sha256 = h.finalize().into();
         self.prev_hash = hash.to_string();
         self.next_seq = seq + 1;
+    }
+}
+
+/// Redact secrets and personal data in every string of a JSON value (object keys are kept).
+pub fn redact_details(value: serde_json::Value, redactor: &crate::Redactor) -> serde_json::Value {
+    use serde_json::Value;
+    match value {
+        Value::String(s) => Value::String(redactor.redact(&s).text),
+        Value::Array(a) => {
+            Value::Array(a.into_iter().map(|v| redact_details(v, redactor)).collect())
+        }
+        Value::Object(o) => Value::Object(
+            o.into_iter()
+                .map(|(k, v)| (k, redact_details(v, redactor)))
+                .collect(),
+        ),
+        other => other,
     }
 }
 

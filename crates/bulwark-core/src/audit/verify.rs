@@ -382,7 +382,12 @@ impl<'a> Verifier<'a> {
     }
 
     /// Conclude.
-    pub fn finish(mut self) -> VerifyReport {
+    pub fn finish(self) -> VerifyReport {
+        self.finish_with_chain().0
+    }
+
+    /// Conclude, and return the chain as it stands after the last good record (to append after it).
+    pub fn finish_with_chain(mut self) -> (VerifyReport, Chain) {
         self.classify();
         // A checkpoint only ever covers durable records: a cut inside its range is truncation,
         // even when the last line is left half-written to look like a crash.
@@ -411,7 +416,7 @@ impl<'a> Verifier<'a> {
                 ),
             );
         }
-        VerifyReport {
+        let report = VerifyReport {
             ok: self.failure.is_none(),
             records: self.records,
             last_seq: self.chain.next_seq() - 1,
@@ -420,7 +425,8 @@ impl<'a> Verifier<'a> {
             checkpoints_checked: self.next_checkpoint,
             signatures_checked: self.public_key.is_some(),
             failure: self.failure,
-        }
+        };
+        (report, self.chain)
     }
 }
 

@@ -1,0 +1,831 @@
+//! The file backend of the audit log: append-only JSON Lines in segments, one writer thread, group
+//! commit, signed checkpoints, torn-tail recovery and retention.
+//!
+//! Layout of the log directory:
+//! - `segments/00000001.jsonl`, `00000002.jsonl`, ...: records, one JSON object a line, in order.
+//! - `checkpoints.jsonl`: signed checkpoints, one a line.
+//! - `anchor.json`: after pruning, the signed checkpoint of the last pruned record; the log
+//!   verifies from there.
+//! - `*.torn-UNIXTIME`: fragments of torn last lines, kept as evidence when recovered.
+//!
+//! Durability: a record is acknowledged only after the write that holds it has been fsync'd. With
+//! group commit, records arriving within a short window share one write and one fsync.
+
+use std::io::{BufRead, BufReader, Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use bulwark_core::Redactor;
+use bulwark_core::audit::{
+    AuditError, AuditEvent, AuditKey, AuditRecord, AuditSink, Chain, Checkpoint, EventType,
+    FailureKind, MAX_RECORD_BYTES, Verifier, VerifyOptions, VerifyReport, now_rfc3339,
+    redact_details,
+};
+use bulwark_core::config::AuditConfig;
+use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
+use ed25519_dalek::VerifyingKey;
+
+use crate::fs::{create_private_dir, private_options, sync_dir, write_private_atomic};
+use crate::keys::AuditKeys;
+
+/// What went wrong in the store.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// A file operation failed.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file or directory.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// Key files are missing, malformed or too open.
+    #[error("audit keys: {0}")]
+    Keys(String),
+    /// The existing log does not verify: appending to it would hide the damage.
+    #[error(
+        "the audit log in {dir} does not verify ({kind} at {where_}): {message}; nothing was appended. Inspect it with `bulwark audit verify`"
+    )]
+    Damaged {
+        /// The log directory.
+        dir: PathBuf,
+        /// The failure kind.
+        kind: &'static str,
+        /// Where.
+        where_: String,
+        /// What.
+        message: String,
+    },
+    /// The log could not be sealed or signed.
+    #[error("{0}")]
+    Audit(#[from] AuditError),
+}
+
+impl StoreError {
+    /// An I/O error on `path`.
+    pub fn io(path: &Path, source: std::io::Error) -> StoreError {
+        StoreError::Io {
+            path: path.to_path_buf(),
+            source,
+        }
+    }
+}
+
+/// How the file log behaves (from `[audit]`).
+#[derive(Debug, Clone)]
+pub struct FileLogOptions {
+    /// The log directory.
+    pub dir: PathBuf,
+    /// Segment size limit.
+    pub segment_max_bytes: u64,
+    /// New segment on a new UTC day.
+    pub rotate_daily: bool,
+    /// Checkpoint after this many records.
+    pub checkpoint_every: u64,
+    /// Checkpoint after this long.
+    pub checkpoint_interval: Duration,
+    /// Group commit on.
+    pub group_commit: bool,
+    /// Records per batch at most.
+    pub group_max: usize,
+    /// How long a batch waits for more records.
+    pub group_window: Duration,
+    /// Prune segments older than this many days (0: never).
+    pub retention_days: u64,
+}
+
+impl FileLogOptions {
+    /// Options from the configuration; `home` resolves an empty `dir`.
+    pub fn from_config(cfg: &AuditConfig, home: &Path) -> FileLogOptions {
+        FileLogOptions {
+            dir: if cfg.dir.is_empty() {
+                home.join("audit")
+            } else {
+                PathBuf::from(&cfg.dir)
+            },
+            segment_max_bytes: cfg.segment_max_bytes,
+            rotate_daily: cfg.rotate_daily,
+            checkpoint_every: cfg.checkpoint_every,
+            checkpoint_interval: Duration::from_secs(cfg.checkpoint_secs),
+            group_commit: cfg.group_commit,
+            group_max: cfg.group_max,
+            group_window: Duration::from_micros(cfg.group_window_micros),
+            retention_days: cfg.retention_days,
+        }
+    }
+}
+
+fn segments_dir(dir: &Path) -> PathBuf {
+    dir.join("segments")
+}
+
+fn checkpoints_path(dir: &Path) -> PathBuf {
+    dir.join("checkpoints.jsonl")
+}
+
+fn anchor_path(dir: &Path) -> PathBuf {
+    dir.join("anchor.json")
+}
+
+/// The segment files, in order.
+pub fn segment_files(dir: &Path) -> Result<Vec<PathBuf>, StoreError> {
+    let sdir = segments_dir(dir);
+    let mut out = Vec::new();
+    let entries = match std::fs::read_dir(&sdir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(out),
+        Err(e) => return Err(StoreError::io(&sdir, e)),
+    };
+    for entry in entries {
+        let entry = entry.map_err(|e| StoreError::io(&sdir, e))?;
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        if name.len() == 14
+            && name.ends_with(".jsonl")
+            && name[..8].bytes().all(|b| b.is_ascii_digit())
+        {
+            out.push(entry.path());
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
+fn segment_number(path: &Path) -> u64 {
+    path.file_name()
+        .and_then(|n| n.to_str())
+        .and_then(|n| n.get(..8))
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0)
+}
+
+/// Read the signed checkpoints (an absent file is none).
+pub fn read_checkpoints(dir: &Path) -> Result<Vec<Checkpoint>, StoreError> {
+    let path = checkpoints_path(dir);
+    let text = match std::fs::read_to_string(&path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(StoreError::io(&path, e)),
+    };
+    let mut out = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        if line.trim().is_empty() {
+            continue;
+        }
+        // A torn last checkpoint line (crash while signing) is ignored: its records are durable.
+        match serde_json::from_str(line) {
+            Ok(c) => out.push(c),
+            Err(_) if i + 1 == text.lines().count() && !text.ends_with('\n') => {}
+            Err(e) => {
+                return Err(StoreError::Damaged {
+                    dir: dir.to_path_buf(),
+                    kind: "malformed",
+                    where_: format!("{}:{}", path.display(), i + 1),
+                    message: format!("not a checkpoint ({e})"),
+                });
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Read the pruning anchor, if any.
+pub fn read_anchor(dir: &Path) -> Result<Option<Checkpoint>, StoreError> {
+    let path = anchor_path(dir);
+    match std::fs::read_to_string(&path) {
+        Ok(t) => serde_json::from_str(&t)
+            .map(Some)
+            .map_err(|e| StoreError::Damaged {
+                dir: dir.to_path_buf(),
+                kind: "malformed",
+                where_: path.display().to_string(),
+                message: format!("not an anchor ({e})"),
+            }),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(StoreError::io(&path, e)),
+    }
+}
+
+/// Call `f(line, complete, location)` for every line of every segment, in order, in bounded
+/// memory (a line longer than [`MAX_RECORD_BYTES`] is passed cut short, so it reads as malformed).
+pub fn for_each_line(
+    dir: &Path,
+    mut f: impl FnMut(&[u8], bool, &str) -> bool,
+) -> Result<(), StoreError> {
+    for seg in segment_files(dir)? {
+        let file = std::fs::File::open(&seg).map_err(|e| StoreError::io(&seg, e))?;
+        let mut reader = BufReader::with_capacity(256 * 1024, file);
+        let name = seg.display().to_string();
+        let mut buf = Vec::new();
+        let mut line_no = 0u64;
+        loop {
+            buf.clear();
+            let n = (&mut reader)
+                .take(MAX_RECORD_BYTES as u64 + 1)
+                .read_until(b'\n', &mut buf)
+                .map_err(|e| StoreError::io(&seg, e))?;
+            if n == 0 {
+                break;
+            }
+            line_no += 1;
+            let mut complete = buf.last() == Some(&b'\n');
+            if complete {
+                buf.pop();
+            } else if buf.len() > MAX_RECORD_BYTES {
+                // An over-long line is passed cut short, as a complete (so malformed) line.
+                complete = true;
+                // Skip the rest of the over-long line.
+                let mut sink = Vec::new();
+                loop {
+                    sink.clear();
+                    let m = (&mut reader)
+                        .take(MAX_RECORD_BYTES as u64)
+                        .read_until(b'\n', &mut sink)
+                        .map_err(|e| StoreError::io(&seg, e))?;
+                    if m == 0 || sink.last() == Some(&b'\n') {
+                        break;
+                    }
+                }
+                buf.truncate(64);
+            }
+            let location = format!("{name}:{line_no}");
+            if !f(&buf, complete, &location) {
+                return Ok(());
+            }
+        }
+    }
+    Ok(())
+}
+
+/// What a verification of a log directory is checked against.
+pub struct DirVerify<'a> {
+    /// HMAC keys (empty: MACs unchecked).
+    pub keys: &'a [AuditKey],
+    /// The checkpoint public key (`None`: signatures unchecked).
+    pub public_key: Option<VerifyingKey>,
+}
+
+/// Verify the log in `dir`: every segment, the checkpoints and the anchor.
+pub fn verify_dir(dir: &Path, with: &DirVerify<'_>) -> Result<(VerifyReport, Chain), StoreError> {
+    let checkpoints = read_checkpoints(dir)?;
+    let anchor = read_anchor(dir)?;
+    if let (Some(a), Some(pk)) = (&anchor, &with.public_key)
+        && !a.verify_signature(pk)
+    {
+        return Err(StoreError::Damaged {
+            dir: dir.to_path_buf(),
+            kind: "bad_signature",
+            where_: anchor_path(dir).display().to_string(),
+            message: "the pruning anchor is not signed by this public key".into(),
+        });
+    }
+    let start = match &anchor {
+        Some(a) => Some(Chain::resume(a)?),
+        None => None,
+    };
+    let mut v = Verifier::new(VerifyOptions {
+        keys: with.keys.iter().collect(),
+        public_key: with.public_key,
+        checkpoints,
+        start,
+    });
+    for_each_line(dir, |line, complete, loc| {
+        v.feed(line, complete, loc);
+        true
+    })?;
+    Ok(v.finish_with_chain())
+}
+
+/// A torn tail that was removed: where, how many bytes, and where the fragment was kept.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Recovered {
+    /// The segment.
+    pub segment: PathBuf,
+    /// Bytes removed.
+    pub bytes: u64,
+    /// The file keeping them.
+    pub kept_in: PathBuf,
+}
+
+/// Remove a torn last line (bytes after the last newline of the last segment), keeping it in a
+/// side file. Returns `None` when the log ends with a complete line.
+pub fn remove_torn_tail(dir: &Path) -> Result<Option<Recovered>, StoreError> {
+    let Some(seg) = segment_files(dir)?.pop() else {
+        return Ok(None);
+    };
+    let mut f = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(&seg)
+        .map_err(|e| StoreError::io(&seg, e))?;
+    let len = f.metadata().map_err(|e| StoreError::io(&seg, e))?.len();
+    if len == 0 {
+        return Ok(None);
+    }
+    // Find the last newline, reading backwards in blocks.
+    let mut end = len;
+    let mut keep = 0u64;
+    let mut block = vec![0u8; 64 * 1024];
+    'search: while end > 0 {
+        let start = end.saturating_sub(block.len() as u64);
+        let n = (end - start) as usize;
+        f.seek(SeekFrom::Start(start))
+            .map_err(|e| StoreError::io(&seg, e))?;
+        f.read_exact(&mut block[..n])
+            .map_err(|e| StoreError::io(&seg, e))?;
+        if let Some(i) = memchr::memrchr(b'\n', &block[..n]) {
+            keep = start + i as u64 + 1;
+            break 'search;
+        }
+        end = start;
+    }
+    if keep == len {
+        return Ok(None);
+    }
+    let mut fragment = Vec::new();
+    f.seek(SeekFrom::Start(keep))
+        .map_err(|e| StoreError::io(&seg, e))?;
+    f.read_to_end(&mut fragment)
+        .map_err(|e| StoreError::io(&seg, e))?;
+    let stamp = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let kept_in = seg.with_extension(format!("jsonl.torn-{stamp}"));
+    write_private_atomic(&kept_in, &fragment).map_err(|e| StoreError::io(&kept_in, e))?;
+    f.set_len(keep).map_err(|e| StoreError::io(&seg, e))?;
+    f.sync_all().map_err(|e| StoreError::io(&seg, e))?;
+    Ok(Some(Recovered {
+        segment: seg,
+        bytes: len - keep,
+        kept_in,
+    }))
+}
+
+enum Job {
+    Append(AuditEvent, Sender<Result<AuditRecord, AuditError>>),
+}
+
+/// The audit log: a handle to its one writer thread. Clone it for every producer; `append` returns
+/// once the record is durable. Dropping the last handle closes the log after a final checkpoint.
+#[derive(Clone)]
+pub struct AuditLog {
+    tx: Sender<Job>,
+    _writer: std::sync::Arc<WriterThread>,
+}
+
+struct WriterThread {
+    handle: std::sync::Mutex<Option<JoinHandle<()>>>,
+    stop: Sender<()>,
+}
+
+impl Drop for WriterThread {
+    fn drop(&mut self) {
+        let _ = self.stop.send(());
+        if let Ok(mut h) = self.handle.lock()
+            && let Some(h) = h.take()
+        {
+            let _ = h.join();
+        }
+    }
+}
+
+/// What opening a log found and did.
+#[derive(Debug, Clone, Default)]
+pub struct OpenReport {
+    /// Records already in the log.
+    pub records: u64,
+    /// A torn tail that was removed (and recorded in the log).
+    pub recovered: Option<Recovered>,
+    /// Segments pruned by retention (and recorded in the log).
+    pub pruned: Vec<PathBuf>,
+}
+
+struct Writer {
+    opts: FileLogOptions,
+    keys: AuditKeys,
+    redactor: Option<Redactor>,
+    chain: Chain,
+    segment: PathBuf,
+    file: std::fs::File,
+    segment_len: u64,
+    segment_day: Option<String>,
+    checkpoints: std::fs::File,
+    since_checkpoint: u64,
+    last_checkpoint: Instant,
+    failed: Option<String>,
+}
+
+impl AuditLog {
+    /// Open (or create) the log in `opts.dir`, verify what is there with the keys, remove a torn
+    /// tail if a crash left one, prune old segments, and start the writer.
+    ///
+    /// Fails closed: a log that does not verify is not appended to.
+    pub fn open(
+        opts: FileLogOptions,
+        keys: AuditKeys,
+        redactor: Option<Redactor>,
+    ) -> Result<(AuditLog, OpenReport), StoreError> {
+        create_private_dir(&segments_dir(&opts.dir)).map_err(|e| StoreError::io(&opts.dir, e))?;
+        let mut report = OpenReport::default();
+        let check = |keys: &AuditKeys| -> Result<(VerifyReport, Chain), StoreError> {
+            verify_dir(
+                &opts.dir,
+                &DirVerify {
+                    keys: &keys.hmac,
+                    public_key: Some(keys.signer.public()),
+                },
+            )
+        };
+        let (mut verified, mut chain) = check(&keys)?;
+        if verified.failure.as_ref().map(|f| f.kind) == Some(FailureKind::TornTail) {
+            report.recovered = remove_torn_tail(&opts.dir)?;
+            (verified, chain) = check(&keys)?;
+        }
+        if let Some(f) = &verified.failure {
+            return Err(StoreError::Damaged {
+                dir: opts.dir.clone(),
+                kind: f.kind.as_str(),
+                where_: f
+                    .location
+                    .clone()
+                    .or(f.seq.map(|s| format!("record {s}")))
+                    .unwrap_or_default(),
+                message: f.message.clone(),
+            });
+        }
+        report.records = verified.records;
+        let mut segments = segment_files(&opts.dir)?;
+        if opts.retention_days > 0 {
+            report.pruned = prune(&opts, &keys, &mut segments)?;
+        }
+        let segment = match segments.last() {
+            Some(s) => s.clone(),
+            None => new_segment_path(&opts.dir, 1),
+        };
+        let file = private_options()
+            .create(true)
+            .append(true)
+            .open(&segment)
+            .map_err(|e| StoreError::io(&segment, e))?;
+        sync_dir(&segments_dir(&opts.dir)).map_err(|e| StoreError::io(&opts.dir, e))?;
+        let segment_len = file
+            .metadata()
+            .map_err(|e| StoreError::io(&segment, e))?
+            .len();
+        let segment_day = first_record_day(&segment);
+        let cp_path = checkpoints_path(&opts.dir);
+        let checkpoints = private_options()
+            .create(true)
+            .append(true)
+            .open(&cp_path)
+            .map_err(|e| StoreError::io(&cp_path, e))?;
+        let mut w = Writer {
+            opts,
+            keys,
+            redactor,
+            chain,
+            segment,
+            file,
+            segment_len,
+            segment_day,
+            checkpoints,
+            since_checkpoint: 0,
+            last_checkpoint: Instant::now(),
+            failed: None,
+        };
+        // What opening did is evidence too.
+        if let Some(r) = &report.recovered {
+            w.append_now(AuditEvent {
+                event_type: EventType::ConfigChange,
+                actor: "bulwark".into(),
+                action: "audit.recover_torn_tail".into(),
+                resource: r.segment.display().to_string(),
+                outcome: "ok".into(),
+                details: serde_json::json!({
+                    "bytes_removed": r.bytes,
+                    "kept_in": r.kept_in.display().to_string(),
+                }),
+            })?;
+        }
+        if !report.pruned.is_empty() {
+            let names: Vec<String> = report
+                .pruned
+                .iter()
+                .map(|p| p.display().to_string())
+                .collect();
+            w.append_now(AuditEvent {
+                event_type: EventType::ConfigChange,
+                actor: "bulwark".into(),
+                action: "audit.prune".into(),
+                resource: w.opts.dir.display().to_string(),
+                outcome: "ok".into(),
+                details: serde_json::json!({
+                    "segments": names,
+                    "retention_days": w.opts.retention_days,
+                }),
+            })?;
+        }
+        let (tx, rx) = crossbeam_channel::bounded::<Job>(16 * 1024);
+        let (stop_tx, stop_rx) = crossbeam_channel::bounded::<()>(1);
+        let handle = std::thread::Builder::new()
+            .name("bulwark-audit-writer".into())
+            .spawn(move || w.run(rx, stop_rx))
+            .map_err(|e| StoreError::io(Path::new("audit writer thread"), e))?;
+        Ok((
+            AuditLog {
+                tx,
+                _writer: std::sync::Arc::new(WriterThread {
+                    handle: std::sync::Mutex::new(Some(handle)),
+                    stop: stop_tx,
+                }),
+            },
+            report,
+        ))
+    }
+}
+
+impl AuditSink for AuditLog {
+    fn append(&self, event: AuditEvent) -> Result<AuditRecord, AuditError> {
+        let (ack_tx, ack_rx) = crossbeam_channel::bounded(1);
+        self.tx
+            .send(Job::Append(event, ack_tx))
+            .map_err(|_| AuditError::Store("the audit writer has stopped".into()))?;
+        ack_rx.recv().map_err(|_| {
+            AuditError::Store("the audit writer stopped before the record was durable".into())
+        })?
+    }
+}
+
+fn new_segment_path(dir: &Path, n: u64) -> PathBuf {
+    segments_dir(dir).join(format!("{n:08}.jsonl"))
+}
+
+/// The UTC day (`YYYY-MM-DD`) of a segment's first record.
+fn first_record_day(path: &Path) -> Option<String> {
+    let f = std::fs::File::open(path).ok()?;
+    let mut line = String::new();
+    BufReader::new(f)
+        .take(MAX_RECORD_BYTES as u64)
+        .read_line(&mut line)
+        .ok()?;
+    let r: AuditRecord = serde_json::from_str(line.trim_end()).ok()?;
+    r.timestamp.get(..10).map(str::to_string)
+}
+
+/// The last record of a segment, read from its end.
+fn last_record(path: &Path) -> Option<AuditRecord> {
+    let text = std::fs::read(path).ok()?;
+    let body = text.strip_suffix(b"\n")?;
+    let start = memchr::memrchr(b'\n', body).map_or(0, |i| i + 1);
+    serde_json::from_slice(&body[start..]).ok()
+}
+
+/// Prune whole segments whose last record is older than the retention period (never the newest),
+/// leaving a signed anchor for the last pruned record.
+fn prune(
+    opts: &FileLogOptions,
+    keys: &AuditKeys,
+    segments: &mut Vec<PathBuf>,
+) -> Result<Vec<PathBuf>, StoreError> {
+    let cutoff = std::time::SystemTime::now()
+        .checked_sub(Duration::from_secs(opts.retention_days * 86_400))
+        .unwrap_or(std::time::UNIX_EPOCH);
+    let mut prunable = 0;
+    for seg in segments.iter().take(segments.len().saturating_sub(1)) {
+        let old = last_record(seg)
+            .and_then(|r| humantime::parse_rfc3339(&r.timestamp).ok())
+            .is_some_and(|t| t < cutoff);
+        if !old {
+            break;
+        }
+        prunable += 1;
+    }
+    if prunable == 0 {
+        return Ok(Vec::new());
+    }
+    // The chain state at the end of the last pruned segment: replay up to there.
+    let last_pruned = last_record(&segments[prunable - 1]).ok_or_else(|| StoreError::Damaged {
+        dir: opts.dir.clone(),
+        kind: "malformed",
+        where_: segments[prunable - 1].display().to_string(),
+        message: "cannot read its last record".into(),
+    })?;
+    let anchor = read_anchor(&opts.dir)?;
+    let mut chain = match &anchor {
+        Some(a) => Chain::resume(a)?,
+        None => Chain::genesis(),
+    };
+    for seg in &segments[..prunable] {
+        let text = std::fs::read(seg).map_err(|e| StoreError::io(seg, e))?;
+        for line in text.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
+            let r: AuditRecord = serde_json::from_slice(line).map_err(|e| StoreError::Damaged {
+                dir: opts.dir.clone(),
+                kind: "malformed",
+                where_: seg.display().to_string(),
+                message: e.to_string(),
+            })?;
+            let canonical = bulwark_core::audit::canonical_unsigned(&r)?;
+            chain.advance(&canonical, &r.hash, r.seq);
+        }
+    }
+    debug_assert_eq!(chain.last_hash(), last_pruned.hash);
+    let anchor = keys.signer.checkpoint(&chain, now_rfc3339())?;
+    let path = anchor_path(&opts.dir);
+    let text = serde_json::to_vec(&anchor).map_err(|e| StoreError::Keys(e.to_string()))?;
+    write_private_atomic(&path, &text).map_err(|e| StoreError::io(&path, e))?;
+    let pruned: Vec<PathBuf> = segments.drain(..prunable).collect();
+    for seg in &pruned {
+        std::fs::remove_file(seg).map_err(|e| StoreError::io(seg, e))?;
+    }
+    sync_dir(&segments_dir(&opts.dir)).map_err(|e| StoreError::io(&opts.dir, e))?;
+    Ok(pruned)
+}
+
+impl Writer {
+    fn seal(&mut self, mut event: AuditEvent) -> Result<AuditRecord, AuditError> {
+        if let Some(r) = &self.redactor {
+            event.details = redact_details(event.details, r);
+        }
+        self.chain.seal(event, now_rfc3339(), self.keys.current())
+    }
+
+    /// Seal and write one record at once (used while opening, before producers exist).
+    fn append_now(&mut self, event: AuditEvent) -> Result<AuditRecord, StoreError> {
+        let before = self.chain.clone();
+        let r = self.seal(event)?;
+        let mut line = serde_json::to_vec(&r).map_err(|e| StoreError::Keys(e.to_string()))?;
+        line.push(b'\n');
+        if let Err(e) = self.write_durably(&line, &r.timestamp) {
+            self.chain = before;
+            return Err(e);
+        }
+        self.since_checkpoint += 1;
+        Ok(r)
+    }
+
+    fn rotate_if_needed(&mut self, incoming: u64, day: &str) -> Result<(), StoreError> {
+        let too_big =
+            self.segment_len > 0 && self.segment_len + incoming > self.opts.segment_max_bytes;
+        let new_day = self.opts.rotate_daily
+            && self.segment_len > 0
+            && self.segment_day.as_deref().is_some_and(|d| d != day);
+        if !(too_big || new_day) {
+            return Ok(());
+        }
+        let next = new_segment_path(&self.opts.dir, segment_number(&self.segment) + 1);
+        let file = private_options()
+            .create_new(true)
+            .append(true)
+            .open(&next)
+            .map_err(|e| StoreError::io(&next, e))?;
+        sync_dir(&segments_dir(&self.opts.dir)).map_err(|e| StoreError::io(&self.opts.dir, e))?;
+        self.segment = next;
+        self.file = file;
+        self.segment_len = 0;
+        self.segment_day = None;
+        Ok(())
+    }
+
+    fn write_durably(&mut self, bytes: &[u8], first_timestamp: &str) -> Result<(), StoreError> {
+        let day = first_timestamp.get(..10).unwrap_or_default().to_string();
+        self.rotate_if_needed(bytes.len() as u64, &day)?;
+        self.file
+            .write_all(bytes)
+            .and_then(|()| self.file.sync_data())
+            .map_err(|e| StoreError::io(&self.segment, e))?;
+        if self.segment_day.is_none() {
+            self.segment_day = Some(day);
+        }
+        self.segment_len += bytes.len() as u64;
+        Ok(())
+    }
+
+    fn checkpoint(&mut self) {
+        if self.since_checkpoint == 0 || self.failed.is_some() {
+            return;
+        }
+        let result = self
+            .keys
+            .signer
+            .checkpoint(&self.chain, now_rfc3339())
+            .map_err(|e| e.to_string())
+            .and_then(|cp| serde_json::to_vec(&cp).map_err(|e| e.to_string()))
+            .and_then(|mut line| {
+                line.push(b'\n');
+                self.checkpoints
+                    .write_all(&line)
+                    .and_then(|()| self.checkpoints.sync_data())
+                    .map_err(|e| e.to_string())
+            });
+        match result {
+            Ok(()) => {
+                self.since_checkpoint = 0;
+                self.last_checkpoint = Instant::now();
+            }
+            // Records stay durable; the next checkpoint covers them.
+            Err(e) => eprintln!("bulwark: audit checkpoint not written: {e}"),
+        }
+    }
+
+    fn run(mut self, rx: Receiver<Job>, stop: Receiver<()>) {
+        loop {
+            let wait = self
+                .opts
+                .checkpoint_interval
+                .saturating_sub(self.last_checkpoint.elapsed());
+            let first = crossbeam_channel::select! {
+                recv(rx) -> job => match job {
+                    Ok(j) => j,
+                    Err(_) => break,
+                },
+                recv(stop) -> _ => {
+                    // Drain what producers already sent, then stop.
+                    let rest: Vec<Job> = rx.try_iter().collect();
+                    if !rest.is_empty() {
+                        self.commit(rest);
+                    }
+                    break;
+                }
+                default(wait.max(Duration::from_millis(1))) => {
+                    self.checkpoint();
+                    continue;
+                }
+            };
+            let mut batch = vec![first];
+            if self.opts.group_commit {
+                let deadline = Instant::now() + self.opts.group_window;
+                while batch.len() < self.opts.group_max {
+                    match rx.recv_deadline(deadline) {
+                        Ok(j) => batch.push(j),
+                        Err(RecvTimeoutError::Timeout) | Err(RecvTimeoutError::Disconnected) => {
+                            break;
+                        }
+                    }
+                }
+            }
+            self.commit(batch);
+            if self.since_checkpoint >= self.opts.checkpoint_every
+                || self.last_checkpoint.elapsed() >= self.opts.checkpoint_interval
+            {
+                self.checkpoint();
+            }
+        }
+        self.checkpoint();
+    }
+
+    fn commit(&mut self, batch: Vec<Job>) {
+        if let Some(why) = &self.failed {
+            for Job::Append(_, ack) in batch {
+                let _ = ack.send(Err(AuditError::Store(why.clone())));
+            }
+            return;
+        }
+        let before = self.chain.clone();
+        let mut buf = Vec::with_capacity(batch.len() * 512);
+        let mut sealed = Vec::with_capacity(batch.len());
+        for Job::Append(event, ack) in batch {
+            match self.seal(event).and_then(|r| {
+                serde_json::to_writer(&mut buf, &r)
+                    .map_err(|e| AuditError::Canonical(e.to_string()))?;
+                buf.push(b'\n');
+                Ok(r)
+            }) {
+                Ok(r) => sealed.push((r, ack)),
+                Err(e) => {
+                    // Undo this one record: reseal nothing after it.
+                    let _ = ack.send(Err(e));
+                    self.chain = before.clone();
+                    for (_, ack) in sealed.drain(..) {
+                        let _ = ack.send(Err(AuditError::Store(
+                            "a record in the same batch could not be sealed; retry".into(),
+                        )));
+                    }
+                    return;
+                }
+            }
+        }
+        let first_ts = sealed
+            .first()
+            .map(|(r, _)| r.timestamp.clone())
+            .unwrap_or_default();
+        match self.write_durably(&buf, &first_ts) {
+            Ok(()) => {
+                self.since_checkpoint += sealed.len() as u64;
+                for (r, ack) in sealed {
+                    let _ = ack.send(Ok(r));
+                }
+            }
+            Err(e) => {
+                // Not durable: nothing is acknowledged, and the writer stops accepting records
+                // (the file may now end in a torn line; reopening recovers it).
+                let why = format!("writing the audit log failed: {e}; restart to recover");
+                self.chain = before;
+                self.failed = Some(why.clone());
+                for (_, ack) in sealed {
+                    let _ = ack.send(Err(AuditError::Store(why.clone())));
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,168 @@
+//! The audit log's keys under `$BULWARK_HOME/keys`: created from the OS random source on first use,
+//! 0600, refused when other users can read them.
+//!
+//! - `audit-hmac.keys`: one HMAC key per line (hex), oldest first; the last one seals new records.
+//!   Rotation appends a line, so older records stay verifiable.
+//! - `audit-signing.key`: the Ed25519 secret that signs checkpoints (hex).
+//! - `audit-signing.pub`: its public key (hex), to publish: it verifies checkpoints and the chain
+//!   without the HMAC key.
+
+use std::path::{Path, PathBuf};
+
+use bulwark_core::audit::{AuditKey, CheckpointKey, public_key_from_hex};
+use ed25519_dalek::VerifyingKey;
+
+use crate::StoreError;
+use crate::fs::{check_private, create_private_dir, write_private_atomic};
+
+/// The audit keys of one installation.
+#[derive(Debug)]
+pub struct AuditKeys {
+    /// Every HMAC key, oldest first; the last seals new records.
+    pub hmac: Vec<AuditKey>,
+    /// The checkpoint signing key.
+    pub signer: CheckpointKey,
+}
+
+impl AuditKeys {
+    /// The key that seals new records.
+    pub fn current(&self) -> &AuditKey {
+        self.hmac
+            .last()
+            .expect("load_or_create never returns an empty key list")
+    }
+}
+
+/// The files, in `dir` (normally `$BULWARK_HOME/keys`).
+#[derive(Debug, Clone)]
+pub struct KeyFiles {
+    dir: PathBuf,
+}
+
+impl KeyFiles {
+    /// Key files in `dir`.
+    pub fn new(dir: impl Into<PathBuf>) -> KeyFiles {
+        KeyFiles { dir: dir.into() }
+    }
+
+    /// The HMAC key file.
+    pub fn hmac_path(&self) -> PathBuf {
+        self.dir.join("audit-hmac.keys")
+    }
+
+    /// The signing key file.
+    pub fn signing_path(&self) -> PathBuf {
+        self.dir.join("audit-signing.key")
+    }
+
+    /// The public key file.
+    pub fn public_path(&self) -> PathBuf {
+        self.dir.join("audit-signing.pub")
+    }
+
+    fn read_secret(&self, path: &Path) -> Result<Option<String>, StoreError> {
+        match std::fs::read_to_string(path) {
+            Ok(s) => {
+                check_private(path).map_err(|e| StoreError::io(path, e))?;
+                Ok(Some(s))
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(StoreError::io(path, e)),
+        }
+    }
+
+    fn parse_hmac(&self, text: &str) -> Result<Vec<AuditKey>, StoreError> {
+        let path = self.hmac_path();
+        text.lines()
+            .enumerate()
+            .filter(|(_, l)| !l.trim().is_empty())
+            .map(|(i, l)| {
+                AuditKey::from_hex(l)
+                    .map_err(|e| StoreError::Keys(format!("{}:{}: {e}", path.display(), i + 1)))
+            })
+            .collect()
+    }
+
+    /// Load the keys, or create the missing ones.
+    pub fn load_or_create(&self) -> Result<AuditKeys, StoreError> {
+        create_private_dir(&self.dir).map_err(|e| StoreError::io(&self.dir, e))?;
+        let hmac_path = self.hmac_path();
+        let mut hmac = match self.read_secret(&hmac_path)? {
+            Some(text) => self.parse_hmac(&text)?,
+            None => Vec::new(),
+        };
+        if hmac.is_empty() {
+            let key = AuditKey::generate().map_err(|e| StoreError::Keys(e.to_string()))?;
+            write_private_atomic(
+                &hmac_path,
+                format!("{}\n", key.to_hex().as_str()).as_bytes(),
+            )
+            .map_err(|e| StoreError::io(&hmac_path, e))?;
+            hmac.push(key);
+        }
+        let signing_path = self.signing_path();
+        let signer = match self.read_secret(&signing_path)? {
+            Some(text) => CheckpointKey::from_hex(&text)
+                .map_err(|e| StoreError::Keys(format!("{}: {e}", signing_path.display())))?,
+            None => {
+                let key = CheckpointKey::generate().map_err(|e| StoreError::Keys(e.to_string()))?;
+                write_private_atomic(
+                    &signing_path,
+                    format!("{}\n", key.to_hex().as_str()).as_bytes(),
+                )
+                .map_err(|e| StoreError::io(&signing_path, e))?;
+                key
+            }
+        };
+        let public_path = self.public_path();
+        let public = format!("{}\n", signer.public_hex());
+        if std::fs::read_to_string(&public_path).ok().as_deref() != Some(public.as_str()) {
+            std::fs::write(&public_path, &public).map_err(|e| StoreError::io(&public_path, e))?;
+        }
+        Ok(AuditKeys { hmac, signer })
+    }
+
+    /// The HMAC keys, if the file exists (for verification; nothing is created).
+    pub fn load_hmac(&self) -> Result<Option<Vec<AuditKey>>, StoreError> {
+        let path = self.hmac_path();
+        match self.read_secret(&path)? {
+            Some(text) => Ok(Some(self.parse_hmac(&text)?)),
+            None => Ok(None),
+        }
+    }
+
+    /// The public key, if the file exists.
+    pub fn load_public(&self) -> Result<Option<VerifyingKey>, StoreError> {
+        let path = self.public_path();
+        match std::fs::read_to_string(&path) {
+            Ok(s) => read_public_key_text(&s, &path).map(Some),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(StoreError::io(&path, e)),
+        }
+    }
+
+    /// Add a new HMAC key that seals records from now on. Returns the old and new key ids.
+    pub fn rotate_hmac(&self) -> Result<(String, String), StoreError> {
+        let keys = self.load_or_create()?;
+        let old = keys.current().id().to_string();
+        let new = AuditKey::generate().map_err(|e| StoreError::Keys(e.to_string()))?;
+        let mut text = zeroize::Zeroizing::new(String::new());
+        for k in keys.hmac.iter().chain(std::iter::once(&new)) {
+            text.push_str(k.to_hex().as_str());
+            text.push('\n');
+        }
+        let path = self.hmac_path();
+        write_private_atomic(&path, text.as_bytes()).map_err(|e| StoreError::io(&path, e))?;
+        Ok((old, new.id().to_string()))
+    }
+}
+
+/// Read a public key file (64 hex digits).
+pub fn read_public_key(path: &Path) -> Result<VerifyingKey, StoreError> {
+    let text = std::fs::read_to_string(path).map_err(|e| StoreError::io(path, e))?;
+    read_public_key_text(&text, path)
+}
+
+fn read_public_key_text(text: &str, path: &Path) -> Result<VerifyingKey, StoreError> {
+    public_key_from_hex(text).map_err(|e| StoreError::Keys(format!("{}: {e}", path.display())))
+}

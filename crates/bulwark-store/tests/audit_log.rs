@@ -1,0 +1,346 @@
+//! The file audit log through its public API: durability, concurrency, segments, torn tails,
+//! retention, redaction, and a crash test that kills a writer with SIGKILL.
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use bulwark_core::audit::{
+    AuditEvent, AuditSink, Chain, EventType, FailureKind, VerifyReport, now_rfc3339,
+};
+use bulwark_core::{Redactor, Scanner, SecurityConfig};
+use bulwark_store::audit_file::{DirVerify, FileLogOptions, segment_files, verify_dir};
+use bulwark_store::keys::KeyFiles;
+use bulwark_store::{AuditLog, StoreError};
+
+fn options(dir: &Path) -> FileLogOptions {
+    let mut o = FileLogOptions::from_config(&SecurityConfig::default().audit, dir);
+    o.dir = dir.join("audit");
+    o
+}
+
+fn event(i: usize) -> AuditEvent {
+    AuditEvent {
+        event_type: EventType::Decision,
+        actor: format!("worker-{}", i % 4),
+        action: "scan".into(),
+        resource: format!("doc-{i}"),
+        outcome: "allow".into(),
+        details: serde_json::json!({"i": i}),
+    }
+}
+
+fn verify(home: &Path) -> VerifyReport {
+    let files = KeyFiles::new(home.join("keys"));
+    let keys = files.load_hmac().expect("keys").expect("hmac keys exist");
+    let public = files
+        .load_public()
+        .expect("public")
+        .expect("public key exists");
+    verify_dir(
+        &home.join("audit"),
+        &DirVerify {
+            keys: &keys,
+            public_key: Some(public),
+        },
+    )
+    .expect("verify")
+    .0
+}
+
+fn open(home: &Path, opts: FileLogOptions) -> AuditLog {
+    let keys = KeyFiles::new(home.join("keys"))
+        .load_or_create()
+        .expect("keys");
+    AuditLog::open(opts, keys, None).expect("open").0
+}
+
+#[test]
+fn appends_are_durable_checkpointed_and_verify() {
+    let home = tempfile::tempdir().expect("tempdir");
+    let log = open(home.path(), options(home.path()));
+    for i in 0..100 {
+        let r = log.append(event(i)).expect("append");
+        assert_eq!(r.seq, i as u64 + 1);
+    }
+    drop(log);
+    let rep = verify(home.path());
+    assert!(rep.ok, "{rep:?}");
+    assert_eq!(rep.records, 100);
+    assert!(
+        rep.checkpoints_checked >= 1,
+        "a checkpoint is written on close"
+    );
+    // Reopening continues the chain.
+    let log = open(home.path(), options(home.path()));
+    assert_eq!(log.append(event(100)).expect("append").seq, 101);
+    drop(log);
+    assert!(verify(home.path()).ok);
+    // Key files are private.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        for f in ["audit-hmac.keys", "audit-signing.key"] {
+            let mode = std::fs::metadata(home.path().join("keys").join(f))
+                .expect("meta")
+                .permissions()
+                .mode();
+            assert_eq!(mode & 0o777, 0o600, "{f}");
+        }
+    }
+}
+
+#[test]
+fn many_threads_append_without_gaps() {
+    let home = tempfile::tempdir().expect("tempdir");
+    let mut opts = options(home.path());
+    opts.segment_max_bytes = 64 * 1024;
+    let log = open(home.path(), opts);
+    let threads: Vec<_> = (0..8)
+        .map(|t| {
+            let log = log.clone();
+            std::thread::spawn(move || {
+                (0..250)
+                    .map(|i| log.append(event(t * 1000 + i)).expect("append").seq)
+                    .collect::<Vec<u64>>()
+            })
+        })
+        .collect();
+    let mut seqs: Vec<u64> = threads
+        .into_iter()
+        .flat_map(|t| t.join().expect("join"))
+        .collect();
+    drop(log);
+    seqs.sort_unstable();
+    assert_eq!(seqs, (1..=2000).collect::<Vec<u64>>());
+    let rep = verify(home.path());
+    assert!(rep.ok, "{rep:?}");
+    assert_eq!(rep.records, 2000);
+    assert!(
+        segment_files(&home.path().join("audit"))
+            .expect("segments")
+            .len()
+            > 1
+    );
+}
+
+#[test]
+fn torn_tail_is_reported_then_recovered_and_logged() {
+    let home = tempfile::tempdir().expect("tempdir");
+    let log = open(home.path(), options(home.path()));
+    for i in 0..5 {
+        log.append(event(i)).expect("append");
+    }
+    drop(log);
+    let seg = segment_files(&home.path().join("audit"))
+        .expect("segments")
+        .pop()
+        .expect("one");
+    let mut f = std::fs::OpenOptions::new()
+        .append(true)
+        .open(&seg)
+        .expect("open");
+    let fragment = b"{\"seq\":6,\"timestamp\":\"2026-";
+    f.write_all(fragment).expect("write");
+    drop(f);
+    let rep = verify(home.path());
+    assert_eq!(
+        rep.failure.as_ref().map(|f| f.kind),
+        Some(FailureKind::TornTail),
+        "{rep:?}"
+    );
+    assert_eq!(rep.records, 5);
+
+    let keys = KeyFiles::new(home.path().join("keys"))
+        .load_or_create()
+        .expect("keys");
+    let (log, report) = AuditLog::open(options(home.path()), keys, None).expect("open");
+    let recovered = report.recovered.expect("recovered");
+    assert_eq!(recovered.bytes, fragment.len() as u64);
+    assert!(recovered.kept_in.exists());
+    let r = log.append(event(7)).expect("append");
+    assert_eq!(r.seq, 7, "seq 6 is the recovery record");
+    drop(log);
+    let rep = verify(home.path());
+    assert!(rep.ok, "{rep:?}");
+    let text = std::fs::read_to_string(&seg).expect("read");
+    assert!(text.contains("audit.recover_torn_tail"));
+}
+
+#[test]
+fn a_damaged_log_is_not_appended_to() {
+    let home = tempfile::tempdir().expect("tempdir");
+    let log = open(home.path(), options(home.path()));
+    for i in 0..5 {
+        log.append(event(i)).expect("append");
+    }
+    drop(log);
+    let seg = segment_files(&home.path().join("audit"))
+        .expect("segments")
+        .pop()
+        .expect("one");
+    let text = std::fs::read_to_string(&seg).expect("read");
+    std::fs::write(&seg, text.replacen("doc-2", "doc-X", 1)).expect("write");
+    let keys = KeyFiles::new(home.path().join("keys"))
+        .load_or_create()
+        .expect("keys");
+    match AuditLog::open(options(home.path()), keys, None) {
+        Err(StoreError::Damaged { kind, message, .. }) => {
+            assert_eq!(kind, "modified");
+            assert!(message.contains("record 3"), "{message}");
+        }
+        Err(e) => panic!("{e}"),
+        Ok(_) => panic!("a damaged log was opened for appending"),
+    }
+}
+
+#[test]
+fn details_are_redacted_before_writing() {
+    let home = tempfile::tempdir().expect("tempdir");
+    let keys = KeyFiles::new(home.path().join("keys"))
+        .load_or_create()
+        .expect("keys");
+    let cfg = SecurityConfig::default();
+    let redactor = Redactor::new(Scanner::new(&cfg).expect("scanner"), &cfg.redact, &|_| None)
+        .expect("redactor");
+    let (log, _) = AuditLog::open(options(home.path()), keys, Some(redactor)).expect("open");
+    let mut e = event(1);
+    e.details = serde_json::json!({"env": ["AWS_ACCESS_KEY_ID=AKIALALEMEL33243OLIB"], "who": "bob@corp.example.net"});
+    let r = log.append(e).expect("append");
+    drop(log);
+    let text = std::fs::read_to_string(
+        segment_files(&home.path().join("audit"))
+            .expect("segments")
+            .pop()
+            .expect("one"),
+    )
+    .expect("read");
+    assert!(
+        !text.contains("AKIALALEMEL33243OLIB") && !text.contains("bob@corp"),
+        "{text}"
+    );
+    assert!(r.details.to_string().contains("REDACTED"));
+    assert!(verify(home.path()).ok);
+}
+
+#[test]
+fn retention_prunes_old_segments_and_leaves_a_verifiable_anchor() {
+    let home = tempfile::tempdir().expect("tempdir");
+    let keys = KeyFiles::new(home.path().join("keys"))
+        .load_or_create()
+        .expect("keys");
+    let seg_dir = home.path().join("audit/segments");
+    std::fs::create_dir_all(&seg_dir).expect("mkdir");
+    // Three segments of records from 40, 39 and 0 days ago.
+    let mut chain = Chain::genesis();
+    let now = std::time::SystemTime::now();
+    for (n, days_ago) in [(1, 40u64), (2, 39), (3, 0)] {
+        let ts = humantime::format_rfc3339_micros(now - Duration::from_secs(days_ago * 86_400))
+            .to_string();
+        let mut text = String::new();
+        for i in 0..3 {
+            let r = chain
+                .seal(event(i), ts.clone(), keys.current())
+                .expect("seal");
+            text.push_str(&serde_json::to_string(&r).expect("json"));
+            text.push('\n');
+        }
+        std::fs::write(seg_dir.join(format!("{n:08}.jsonl")), text).expect("write");
+    }
+    let mut opts = options(home.path());
+    opts.retention_days = 30;
+    let (log, report) = AuditLog::open(opts, keys, None).expect("open");
+    assert_eq!(report.pruned.len(), 2);
+    assert_eq!(
+        log.append(event(9)).expect("append").seq,
+        11,
+        "10 records the pruning"
+    );
+    drop(log);
+    let rep = verify(home.path());
+    assert!(rep.ok, "{rep:?}");
+    assert_eq!(rep.records, 5, "3 kept, the prune record, one more");
+    assert!(home.path().join("audit/anchor.json").exists());
+}
+
+/// The crash test's child: appends until killed, printing each acknowledged sequence number.
+#[test]
+fn crash_child() {
+    let Some(home) = std::env::var_os("BULWARK_CRASH_CHILD_HOME") else {
+        return;
+    };
+    let home = Path::new(&home);
+    let log = open(home, options(home));
+    let stdout = std::io::stdout();
+    for i in 0.. {
+        let r = log.append(event(i)).expect("append");
+        let mut out = stdout.lock();
+        let _ = writeln!(out, "ack {}", r.seq);
+        let _ = out.flush();
+    }
+}
+
+#[cfg(unix)]
+#[test]
+fn killed_writers_lose_nothing_acknowledged() {
+    let home = tempfile::tempdir().expect("tempdir");
+    KeyFiles::new(home.path().join("keys"))
+        .load_or_create()
+        .expect("keys");
+    let exe = std::env::current_exe().expect("test binary");
+    let mut torn_seen = 0;
+    let mut acked_rounds = 0;
+    for round in 0..12u64 {
+        let mut child = Command::new(&exe)
+            .args([
+                "crash_child",
+                "--exact",
+                "--nocapture",
+                "--test-threads",
+                "1",
+            ])
+            .env("BULWARK_CRASH_CHILD_HOME", home.path())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn child");
+        let stdout = child.stdout.take().expect("stdout");
+        let reader = std::thread::spawn(move || {
+            let mut last = 0u64;
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if let Some(n) = line.strip_prefix("ack ").and_then(|n| n.parse().ok()) {
+                    last = n;
+                }
+            }
+            last
+        });
+        // Kill at a different moment each round: 40 to 260 ms after start.
+        std::thread::sleep(Duration::from_millis(40 + (round * 97) % 220));
+        child.kill().expect("SIGKILL");
+        let _ = child.wait();
+        let acked = reader.join().expect("reader");
+        acked_rounds += usize::from(acked > 0);
+        let rep = verify(home.path());
+        match &rep.failure {
+            None => {}
+            Some(f) if f.kind == FailureKind::TornTail => torn_seen += 1,
+            Some(f) => panic!("round {round}: {f:?}"),
+        }
+        assert!(
+            rep.last_seq >= acked,
+            "round {round}: acknowledged {acked} but the log ends at {}",
+            rep.last_seq
+        );
+    }
+    eprintln!(
+        "crash test: 12 kills ({acked_rounds} after acknowledged records), {torn_seen} torn tails reported"
+    );
+    assert!(acked_rounds >= 6, "the child rarely got to append: {acked_rounds} rounds");
+    // The next open recovers any torn tail and the log verifies.
+    drop(open(home.path(), options(home.path())));
+    let rep = verify(home.path());
+    assert!(rep.ok, "{rep:?}");
+    let _ = now_rfc3339();
+}
