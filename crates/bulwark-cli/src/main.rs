@@ -4,6 +4,7 @@
 //! environment error (with a message on stderr that says what to do).
 #![forbid(unsafe_code)]
 
+mod audit_cmd;
 mod baseline;
 mod boundary_cmd;
 mod config_cmd;
@@ -42,6 +43,9 @@ enum Command {
     /// Decide which URLs agents may fetch, and run the egress proxy that enforces it.
     #[command(subcommand)]
     Egress(egress_cmd::EgressCommand),
+    /// The tamper-evident audit log: append, verify, tail, export, recover, rotate-key.
+    #[command(subcommand)]
+    Audit(audit_cmd::AuditCommand),
     /// Create, check and describe bulwark.toml.
     #[command(subcommand)]
     Config(config_cmd::ConfigCommand),
@@ -134,6 +138,7 @@ fn main() -> ExitCode {
         Command::Wrap(args) => boundary_cmd::run_wrap(args, cli.config.as_deref()),
         Command::Sanitize(args) => boundary_cmd::run_sanitize(args, cli.config.as_deref()),
         Command::Egress(cmd) => egress_cmd::run(cmd, cli.config.as_deref()),
+        Command::Audit(cmd) => audit_cmd::run(cmd, cli.config.as_deref()),
         Command::Config(cmd) => config_cmd::run(cmd, cli.config.as_deref()),
     };
     match result {

@@ -48,7 +48,8 @@ pub struct AuditConfig {
     pub group_commit: bool,
     /// Most records in one batch.
     pub group_max: usize,
-    /// How long a batch waits for more records after its first, in microseconds.
+    /// How long a batch waits for more records after its first, in microseconds. 0 (the default)
+    /// takes whatever is queued: records that arrive during one batch's fsync form the next.
     pub group_window_micros: u64,
     /// Prune whole segments older than this many days (0 keeps everything).
     pub retention_days: u64,
@@ -65,7 +66,7 @@ impl Default for AuditConfig {
             checkpoint_secs: 60,
             group_commit: true,
             group_max: 256,
-            group_window_micros: 500,
+            group_window_micros: 0,
             retention_days: 0,
         }
     }
@@ -1011,9 +1012,10 @@ rotate_daily = true
 checkpoint_every = 1000
 checkpoint_secs = 60
 # Group commit: one fsync for a batch; each append is acknowledged once its batch is durable.
+# A window of 0 batches whatever arrived during the previous fsync; more waits that long for more.
 group_commit = true
 group_max = 256
-group_window_micros = 500
+group_window_micros = 0
 # Prune whole segments older than this (0 keeps everything); a signed anchor keeps the rest verifiable.
 retention_days = 0
 "#;

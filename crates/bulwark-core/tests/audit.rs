@@ -192,3 +192,54 @@ fn forged_checkpoints_and_unknown_keys() {
     let rep = verify(b"{not json}\n", &build(&d).1, true);
     assert_eq!(failure(&rep).0, FailureKind::Malformed);
 }
+
+fn json_value() -> impl Strategy<Value = serde_json::Value> {
+    let leaf = prop_oneof![
+        Just(serde_json::Value::Null),
+        any::<bool>().prop_map(serde_json::Value::Bool),
+        any::<i64>().prop_map(|n| serde_json::json!(n)),
+        any::<f64>()
+            .prop_filter("finite", |f| f.is_finite())
+            .prop_map(|f| serde_json::json!(f)),
+        "\\PC{0,10}|[\\x00-\\x1f\"\\\\\u{7f}\u{2028}é😀]{0,6}".prop_map(serde_json::Value::String),
+    ];
+    leaf.prop_recursive(3, 24, 4, |inner| {
+        prop_oneof![
+            prop::collection::vec(inner.clone(), 0..4).prop_map(serde_json::Value::Array),
+            prop::collection::btree_map("\\PC{0,6}|[a-z\u{80}-\u{10ffff}]{1,3}", inner, 0..4)
+                .prop_map(|m| serde_json::Value::Object(m.into_iter().collect())),
+        ]
+    })
+}
+
+proptest! {
+    #[test]
+    fn canonical_form_is_rfc8785(
+        actor in "\\PC{0,16}|[\\x00-\\x1f\"\\\\]{0,4}",
+        resource in "\\PC{0,30}",
+        seq in 1..=bulwark_core::audit::MAX_SEQ,
+        details in json_value(),
+    ) {
+        let mut chain = Chain::genesis();
+        let mut r = chain
+            .seal(
+                AuditEvent {
+                    event_type: EventType::Auth,
+                    actor,
+                    action: "a\u{1}b".into(),
+                    resource,
+                    outcome: "ok".into(),
+                    details,
+                },
+                now_rfc3339(),
+                &KEY,
+            )
+            .expect("seal");
+        r.seq = seq;
+        let mut whole = serde_json::to_value(&r).expect("value");
+        whole.as_object_mut().expect("object").remove("hash");
+        let reference = serde_jcs::to_vec(&whole).expect("jcs");
+        let ours = bulwark_core::audit::canonical_unsigned(&r).expect("canonical");
+        prop_assert_eq!(String::from_utf8_lossy(&ours), String::from_utf8_lossy(&reference));
+    }
+}

@@ -207,11 +207,12 @@ pub fn read_anchor(dir: &Path) -> Result<Option<Checkpoint>, StoreError> {
     }
 }
 
-/// Call `f(line, complete, location)` for every line of every segment, in order, in bounded
+/// Call `f(line, complete, file, line_no)` for every line of every segment, in order, in bounded
 /// memory (a line longer than [`MAX_RECORD_BYTES`] is passed cut short, so it reads as malformed).
+/// `f` returns false to stop.
 pub fn for_each_line(
     dir: &Path,
-    mut f: impl FnMut(&[u8], bool, &str) -> bool,
+    mut f: impl FnMut(&[u8], bool, &str, u64) -> bool,
 ) -> Result<(), StoreError> {
     for seg in segment_files(dir)? {
         let file = std::fs::File::open(&seg).map_err(|e| StoreError::io(&seg, e))?;
@@ -249,8 +250,7 @@ pub fn for_each_line(
                 }
                 buf.truncate(64);
             }
-            let location = format!("{name}:{line_no}");
-            if !f(&buf, complete, &location) {
+            if !f(&buf, complete, &name, line_no) {
                 return Ok(());
             }
         }
@@ -284,17 +284,123 @@ pub fn verify_dir(dir: &Path, with: &DirVerify<'_>) -> Result<(VerifyReport, Cha
         Some(a) => Some(Chain::resume(a)?),
         None => None,
     };
-    let mut v = Verifier::new(VerifyOptions {
+    let v = Verifier::new(VerifyOptions {
         keys: with.keys.iter().collect(),
         public_key: with.public_key,
         checkpoints,
         start,
     });
-    for_each_line(dir, |line, complete, loc| {
-        v.feed(line, complete, loc);
-        true
-    })?;
+    let v = verify_parallel(dir, v)?;
     Ok(v.finish_with_chain())
+}
+
+/// Lines of one batch: their bytes in one buffer, where each begins and ends, whether it was
+/// complete, and its file (an index into `files`, the batch's own table) and line number.
+struct Batch {
+    buf: Vec<u8>,
+    lines: Vec<(usize, usize, bool, u32, u64)>,
+    files: Vec<String>,
+}
+
+impl Batch {
+    fn new() -> Batch {
+        Batch {
+            buf: Vec::with_capacity(1 << 20),
+            lines: Vec::with_capacity(BATCH_LINES),
+            files: Vec::new(),
+        }
+    }
+}
+
+const BATCH_LINES: usize = 2048;
+
+/// Read the segments on one thread, parse and check MACs on the others, and feed the results to
+/// the verifier in log order.
+fn verify_parallel<'k>(dir: &Path, mut v: Verifier<'k>) -> Result<Verifier<'k>, StoreError> {
+    let workers = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .clamp(1, 4);
+    let keys: Vec<&AuditKey> = v.keys().to_vec();
+    let (work_tx, work_rx) = crossbeam_channel::bounded::<(u64, Batch)>(workers * 2);
+    let (done_tx, done_rx) =
+        crossbeam_channel::bounded::<(u64, Batch, Vec<bulwark_core::audit::Prepared>)>(workers * 2);
+    std::thread::scope(|scope| -> Result<(), StoreError> {
+        let reader = scope.spawn(move || -> Result<(), StoreError> {
+            let mut idx = 0u64;
+            let mut batch = Batch::new();
+            let mut stopped = false;
+            for_each_line(dir, |line, complete, file, line_no| {
+                if batch.files.last().map(String::as_str) != Some(file) {
+                    batch.files.push(file.to_string());
+                }
+                let start = batch.buf.len();
+                batch.buf.extend_from_slice(line);
+                let file_idx = batch.files.len() as u32 - 1;
+                batch
+                    .lines
+                    .push((start, batch.buf.len(), complete, file_idx, line_no));
+                if batch.lines.len() == BATCH_LINES {
+                    let full = std::mem::replace(&mut batch, Batch::new());
+                    if work_tx.send((idx, full)).is_err() {
+                        stopped = true;
+                        return false;
+                    }
+                    idx += 1;
+                }
+                true
+            })?;
+            if !stopped && !batch.lines.is_empty() {
+                let _ = work_tx.send((idx, batch));
+            }
+            drop(work_tx);
+            Ok(())
+        });
+        for _ in 0..workers {
+            let work_rx = work_rx.clone();
+            let done_tx = done_tx.clone();
+            let keys = keys.clone();
+            scope.spawn(move || {
+                for (idx, batch) in work_rx.iter() {
+                    let prepared = batch
+                        .lines
+                        .iter()
+                        .map(|&(s, e, complete, _, _)| {
+                            if complete {
+                                bulwark_core::audit::prepare(&batch.buf[s..e], &keys)
+                            } else {
+                                bulwark_core::audit::Prepared::Blank
+                            }
+                        })
+                        .collect();
+                    if done_tx.send((idx, batch, prepared)).is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+        drop(done_tx);
+        drop(work_rx);
+        // Feed in order; batches may finish out of order.
+        let mut pending = std::collections::BTreeMap::new();
+        let mut next = 0u64;
+        for (idx, batch, prepared) in done_rx.iter() {
+            pending.insert(idx, (batch, prepared));
+            while let Some((batch, prepared)) = pending.remove(&next) {
+                next += 1;
+                if !v.wants_more() {
+                    continue;
+                }
+                for ((_, _, complete, file, line_no), p) in batch.lines.iter().zip(prepared) {
+                    let file = batch.files.get(*file as usize).map_or("?", String::as_str);
+                    v.feed_prepared(p, *complete, file, *line_no);
+                }
+            }
+        }
+        reader
+            .join()
+            .map_err(|_| StoreError::io(dir, std::io::Error::other("the reader thread panicked")))?
+    })?;
+    Ok(v)
 }
 
 /// A torn tail that was removed: where, how many bytes, and where the fragment was kept.
@@ -362,8 +468,12 @@ pub fn remove_torn_tail(dir: &Path) -> Result<Option<Recovered>, StoreError> {
     }))
 }
 
+/// An event, redacted and with its details canonicalized on the producer's thread, and where to
+/// acknowledge it.
+type Ack = Sender<Result<AuditRecord, AuditError>>;
+
 enum Job {
-    Append(AuditEvent, Sender<Result<AuditRecord, AuditError>>),
+    Append(AuditEvent, Vec<u8>, Ack),
 }
 
 /// The audit log: a handle to its one writer thread. Clone it for every producer; `append` returns
@@ -371,6 +481,7 @@ enum Job {
 #[derive(Clone)]
 pub struct AuditLog {
     tx: Sender<Job>,
+    redactor: Option<std::sync::Arc<Redactor>>,
     _writer: std::sync::Arc<WriterThread>,
 }
 
@@ -404,7 +515,6 @@ pub struct OpenReport {
 struct Writer {
     opts: FileLogOptions,
     keys: AuditKeys,
-    redactor: Option<Redactor>,
     chain: Chain,
     segment: PathBuf,
     file: std::fs::File,
@@ -480,10 +590,10 @@ impl AuditLog {
             .append(true)
             .open(&cp_path)
             .map_err(|e| StoreError::io(&cp_path, e))?;
+        let redactor = redactor.map(std::sync::Arc::new);
         let mut w = Writer {
             opts,
             keys,
-            redactor,
             chain,
             segment,
             file,
@@ -535,6 +645,7 @@ impl AuditLog {
         Ok((
             AuditLog {
                 tx,
+                redactor,
                 _writer: std::sync::Arc::new(WriterThread {
                     handle: std::sync::Mutex::new(Some(handle)),
                     stop: stop_tx,
@@ -546,10 +657,16 @@ impl AuditLog {
 }
 
 impl AuditSink for AuditLog {
-    fn append(&self, event: AuditEvent) -> Result<AuditRecord, AuditError> {
+    fn append(&self, mut event: AuditEvent) -> Result<AuditRecord, AuditError> {
+        // Redaction and canonicalization of details run here, on the producer's thread; the
+        // writer only seals, writes and syncs.
+        if let Some(r) = &self.redactor {
+            event.details = redact_details(event.details, r);
+        }
+        let details = bulwark_core::audit::canonical_details(&event.details)?;
         let (ack_tx, ack_rx) = crossbeam_channel::bounded(1);
         self.tx
-            .send(Job::Append(event, ack_tx))
+            .send(Job::Append(event, details, ack_tx))
             .map_err(|_| AuditError::Store("the audit writer has stopped".into()))?;
         ack_rx.recv().map_err(|_| {
             AuditError::Store("the audit writer stopped before the record was durable".into())
@@ -626,7 +743,11 @@ fn prune(
                 message: e.to_string(),
             })?;
             let canonical = bulwark_core::audit::canonical_unsigned(&r)?;
-            chain.advance(&canonical, &r.hash, r.seq);
+            chain.advance(
+                &bulwark_core::audit::record_digest(&canonical, &r.hash),
+                &r.hash,
+                r.seq,
+            );
         }
     }
     debug_assert_eq!(chain.last_hash(), last_pruned.hash);
@@ -643,17 +764,11 @@ fn prune(
 }
 
 impl Writer {
-    fn seal(&mut self, mut event: AuditEvent) -> Result<AuditRecord, AuditError> {
-        if let Some(r) = &self.redactor {
-            event.details = redact_details(event.details, r);
-        }
-        self.chain.seal(event, now_rfc3339(), self.keys.current())
-    }
-
-    /// Seal and write one record at once (used while opening, before producers exist).
+    /// Seal and write one record at once (used while opening, before producers exist; its
+    /// details are the store's own and need no redaction).
     fn append_now(&mut self, event: AuditEvent) -> Result<AuditRecord, StoreError> {
         let before = self.chain.clone();
-        let r = self.seal(event)?;
+        let r = self.chain.seal(event, now_rfc3339(), self.keys.current())?;
         let mut line = serde_json::to_vec(&r).map_err(|e| StoreError::Keys(e.to_string()))?;
         line.push(b'\n');
         if let Err(e) = self.write_durably(&line, &r.timestamp) {
@@ -776,7 +891,7 @@ impl Writer {
 
     fn commit(&mut self, batch: Vec<Job>) {
         if let Some(why) = &self.failed {
-            for Job::Append(_, ack) in batch {
+            for Job::Append(_, _, ack) in batch {
                 let _ = ack.send(Err(AuditError::Store(why.clone())));
             }
             return;
@@ -784,8 +899,11 @@ impl Writer {
         let before = self.chain.clone();
         let mut buf = Vec::with_capacity(batch.len() * 512);
         let mut sealed = Vec::with_capacity(batch.len());
-        for Job::Append(event, ack) in batch {
-            match self.seal(event).and_then(|r| {
+        for Job::Append(event, details, ack) in batch {
+            let sealed_record =
+                self.chain
+                    .seal_with_details(event, &details, now_rfc3339(), self.keys.current());
+            match sealed_record.and_then(|r| {
                 serde_json::to_writer(&mut buf, &r)
                     .map_err(|e| AuditError::Canonical(e.to_string()))?;
                 buf.push(b'\n');

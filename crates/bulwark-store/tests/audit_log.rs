@@ -337,7 +337,10 @@ fn killed_writers_lose_nothing_acknowledged() {
     eprintln!(
         "crash test: 12 kills ({acked_rounds} after acknowledged records), {torn_seen} torn tails reported"
     );
-    assert!(acked_rounds >= 6, "the child rarely got to append: {acked_rounds} rounds");
+    assert!(
+        acked_rounds >= 6,
+        "the child rarely got to append: {acked_rounds} rounds"
+    );
     // The next open recovers any torn tail and the log verifies.
     drop(open(home.path(), options(home.path())));
     let rep = verify(home.path());

@@ -20,13 +20,20 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use zeroize::Zeroizing;
 
-pub use verify::{Failure, FailureKind, Verifier, VerifyOptions, VerifyReport, verify_bytes};
+pub use verify::{
+    Failure, FailureKind, HashText, Prepared, Verifier, VerifyOptions, VerifyReport, prepare,
+    verify_bytes,
+};
 
 /// `prev_hash` of the first record: 64 zeros.
 pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 
 /// Prefix of the message a checkpoint signature covers (domain separation).
 pub const CHECKPOINT_DOMAIN: &[u8] = b"bulwark-audit-checkpoint-v1\n";
+
+/// The largest sequence number: 2^53, the largest integer RFC 8785 (IEEE-754 numbers) represents
+/// exactly. A log reaching it refuses further records.
+pub const MAX_SEQ: u64 = 1 << 53;
 
 /// Largest record line accepted when reading (a longer line is malformed, not read into memory).
 pub const MAX_RECORD_BYTES: usize = 1024 * 1024;
@@ -163,6 +170,8 @@ pub enum AuditError {
 pub struct AuditKey {
     id: String,
     key: Zeroizing<[u8; 32]>,
+    /// The keyed HMAC state, computed once and cloned per record (zeroized on drop).
+    keyed: hmac::Hmac<Sha256>,
 }
 
 impl std::fmt::Debug for AuditKey {
@@ -213,7 +222,9 @@ impl AuditKey {
     /// A key from its bytes.
     pub fn from_bytes(key: Zeroizing<[u8; 32]>) -> AuditKey {
         let id = hex(&Sha256::digest(key.as_ref())[..8]);
-        AuditKey { id, key }
+        let keyed = <hmac::Hmac<Sha256> as KeyInit>::new_from_slice(key.as_ref())
+            .expect("HMAC takes keys of any length");
+        AuditKey { id, key, keyed }
     }
 
     /// A key from its hex form (the key file's content).
@@ -232,22 +243,23 @@ impl AuditKey {
     }
 
     fn mac(&self, canonical: &[u8]) -> [u8; 32] {
-        let mut m = <hmac::Hmac<Sha256> as KeyInit>::new_from_slice(self.key.as_ref())
-            .expect("HMAC takes keys of any length");
+        let mut m = self.keyed.clone();
         m.update(canonical);
         m.finalize().into_bytes().into()
     }
 
     /// Whether `record.hash` is this key's MAC of the record (constant-time comparison).
     pub fn verifies(&self, record: &AuditRecord) -> Result<bool, AuditError> {
-        let expected = self.mac(&canonical_unsigned(record)?);
-        let Ok(given) = unhex::<32>(&record.hash, "hash") else {
-            return Ok(false);
+        Ok(self.verifies_canonical(&canonical_unsigned(record)?, &record.hash))
+    }
+
+    /// Whether `hash` (hex) is this key's MAC of `canonical` (constant-time comparison).
+    pub fn verifies_canonical(&self, canonical: &[u8], hash: &str) -> bool {
+        let expected = self.mac(canonical);
+        let Ok(given) = unhex::<32>(hash, "hash") else {
+            return false;
         };
-        Ok(bool::from(subtle::ConstantTimeEq::ct_eq(
-            &expected[..],
-            &given[..],
-        )))
+        bool::from(subtle::ConstantTimeEq::ct_eq(&expected[..], &given[..]))
     }
 }
 
@@ -364,17 +376,65 @@ impl Checkpoint {
 }
 
 /// The canonical form of a record without its `hash` (RFC 8785): what the HMAC covers.
+///
+/// The record's members are written in RFC 8785 order (sorted by name) with JSON string escaping,
+/// which for strings is exactly RFC 8785's (`"`, `\\` and control characters escaped, `\u00xx` in
+/// lowercase hex, nothing else); `details` goes through a full RFC 8785 canonicalizer (sorted
+/// members, ECMAScript number form). A property test checks the result against canonicalizing the
+/// whole record.
 pub fn canonical_unsigned(r: &AuditRecord) -> Result<Vec<u8>, AuditError> {
-    let mut v = serde_json::to_value(r).map_err(|e| AuditError::Canonical(e.to_string()))?;
-    if let Some(o) = v.as_object_mut() {
-        o.remove("hash");
+    canonical_with_details(r, &canonical_details(&r.details)?)
+}
+
+/// The RFC 8785 form of a `details` value (producers can compute it on their own thread).
+pub fn canonical_details(details: &serde_json::Value) -> Result<Vec<u8>, AuditError> {
+    match details {
+        serde_json::Value::Null => Ok(b"null".to_vec()),
+        d => serde_jcs::to_vec(d).map_err(|e| AuditError::Canonical(e.to_string())),
     }
-    serde_jcs::to_vec(&v).map_err(|e| AuditError::Canonical(e.to_string()))
+}
+
+/// The canonical form of `r` without `hash`, given the canonical form of its `details`.
+fn canonical_with_details(r: &AuditRecord, details: &[u8]) -> Result<Vec<u8>, AuditError> {
+    fn field(out: &mut Vec<u8>, name: &str, value: &str) -> Result<(), AuditError> {
+        out.push(b',');
+        out.push(b'"');
+        out.extend_from_slice(name.as_bytes());
+        out.extend_from_slice(b"\":");
+        serde_json::to_writer(&mut *out, value).map_err(|e| AuditError::Canonical(e.to_string()))
+    }
+    let mut out = Vec::with_capacity(
+        320 + details.len() + r.actor.len() + r.action.len() + r.resource.len() + r.outcome.len(),
+    );
+    out.extend_from_slice(b"{\"action\":");
+    serde_json::to_writer(&mut out, &r.action).map_err(|e| AuditError::Canonical(e.to_string()))?;
+    field(&mut out, "actor", &r.actor)?;
+    out.extend_from_slice(b",\"details\":");
+    out.extend_from_slice(details);
+    field(&mut out, "event_type", r.event_type.as_str())?;
+    field(&mut out, "key_id", &r.key_id)?;
+    field(&mut out, "outcome", &r.outcome)?;
+    field(&mut out, "prev_hash", &r.prev_hash)?;
+    field(&mut out, "resource", &r.resource)?;
+    out.extend_from_slice(b",\"seq\":");
+    out.extend_from_slice(r.seq.to_string().as_bytes());
+    field(&mut out, "timestamp", &r.timestamp)?;
+    out.push(b'}');
+    Ok(out)
+}
+
+/// What one record adds to the running SHA-256: `SHA-256(canonical_unsigned(record) || hash)`,
+/// where `hash` is the record's hex `hash` field.
+pub fn record_digest(canonical: &[u8], hash: &str) -> [u8; 32] {
+    let mut h = Sha256::new();
+    h.update(canonical);
+    h.update(hash.as_bytes());
+    h.finalize().into()
 }
 
 /// The chain's state: the next sequence number, the last hash, and the running SHA-256
-/// `c = SHA-256(c || canonical_unsigned(record) || hash)` over every record so far (32 zero bytes
-/// before the first).
+/// `c = SHA-256(c || record_digest(record))` over every record so far (32 zero bytes before the
+/// first).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Chain {
     next_seq: u64,
@@ -432,6 +492,24 @@ impl Chain {
         timestamp: String,
         key: &AuditKey,
     ) -> Result<AuditRecord, AuditError> {
+        let details = canonical_details(&event.details)?;
+        self.seal_with_details(event, &details, timestamp, key)
+    }
+
+    /// [`Chain::seal`], given the [`canonical_details`] of `event.details` (computed beforehand,
+    /// on the producer's thread).
+    pub fn seal_with_details(
+        &mut self,
+        event: AuditEvent,
+        canonical_details: &[u8],
+        timestamp: String,
+        key: &AuditKey,
+    ) -> Result<AuditRecord, AuditError> {
+        if self.next_seq > MAX_SEQ {
+            return Err(AuditError::Store(format!(
+                "the log has reached its largest sequence number ({MAX_SEQ}): start a new log directory"
+            )));
+        }
         let mut r = AuditRecord {
             seq: self.next_seq,
             timestamp,
@@ -445,20 +523,20 @@ impl Chain {
             prev_hash: self.prev_hash.clone(),
             hash: String::new(),
         };
-        let canonical = canonical_unsigned(&r)?;
+        let canonical = canonical_with_details(&r, canonical_details)?;
         r.hash = hex(&key.mac(&canonical));
-        self.advance(&canonical, &r.hash, r.seq);
+        self.advance(&record_digest(&canonical, &r.hash), &r.hash, r.seq);
         Ok(r)
     }
 
-    /// Move past a record whose canonical form and hash are known (reading an existing log).
-    pub fn advance(&mut self, canonical: &[u8], hash: &str, seq: u64) {
+    /// Move past a record, given its [`record_digest`], hash and sequence number.
+    pub fn advance(&mut self, digest: &[u8; 32], hash: &str, seq: u64) {
         let mut h = Sha256::new();
         h.update(self.chain_sha256);
-        h.update(canonical);
-        h.update(hash.as_bytes());
+        h.update(digest);
         self.chain_sha256 = h.finalize().into();
-        self.prev_hash = hash.to_string();
+        self.prev_hash.clear();
+        self.prev_hash.push_str(hash);
         self.next_seq = seq + 1;
     }
 }

@@ -9,7 +9,7 @@
 use ed25519_dalek::VerifyingKey;
 use serde::Serialize;
 
-use super::{AuditKey, AuditRecord, Chain, Checkpoint, canonical_unsigned};
+use super::{AuditKey, AuditRecord, Chain, Checkpoint, canonical_unsigned, record_digest};
 
 /// What is wrong with a log.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -105,9 +105,98 @@ pub struct VerifyOptions<'a> {
 #[derive(Debug, Clone)]
 struct Seen {
     seq: u64,
-    prev_hash: String,
-    hash: String,
+    prev_hash: HashText,
+    hash: HashText,
     mac_ok: Option<bool>,
+}
+
+/// A record's hex hash as text, held inline (no allocation crosses threads). A field that is not
+/// 64 characters never equals a real hash.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct HashText {
+    len: u8,
+    bytes: [u8; 64],
+}
+
+impl HashText {
+    fn new(s: &str) -> HashText {
+        let mut bytes = [0u8; 64];
+        if s.len() == 64 {
+            bytes.copy_from_slice(s.as_bytes());
+            HashText { len: 64, bytes }
+        } else {
+            let n = s.len().min(64);
+            bytes[..n].copy_from_slice(&s.as_bytes()[..n]);
+            HashText { len: 255, bytes }
+        }
+    }
+
+    fn as_str(&self) -> &str {
+        let n = usize::from(self.len.min(64));
+        std::str::from_utf8(&self.bytes[..n]).unwrap_or("")
+    }
+
+    fn is(&self, s: &str) -> bool {
+        self.len == 64 && s.len() == 64 && self.bytes[..] == *s.as_bytes()
+    }
+}
+
+impl std::fmt::Debug for HashText {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:?}", self.as_str())
+    }
+}
+
+/// A line parsed and checked on its own: the part of verification any thread can do.
+#[derive(Debug)]
+pub enum Prepared {
+    /// An empty line, or one not worth reading.
+    Blank,
+    /// Not a record: why.
+    Invalid(String),
+    /// A record, reduced to what the chain needs.
+    Record {
+        /// Its sequence number.
+        seq: u64,
+        /// Its `prev_hash`.
+        prev_hash: HashText,
+        /// Its `hash`.
+        hash: HashText,
+        /// Its [`record_digest`] (`None` if it has no canonical form).
+        digest: Option<[u8; 32]>,
+        /// MAC check (`None` when no key was given).
+        mac_ok: Option<bool>,
+        /// The sealing key's id when it is not among the keys.
+        unknown_key: Option<String>,
+    },
+}
+
+/// Parse a complete line and check its MAC with `keys` (empty: not checked).
+pub fn prepare(line: &[u8], keys: &[&AuditKey]) -> Prepared {
+    if line.iter().all(u8::is_ascii_whitespace) {
+        return Prepared::Blank;
+    }
+    let record: AuditRecord = match serde_json::from_slice(line) {
+        Ok(r) => r,
+        Err(e) => return Prepared::Invalid(e.to_string()),
+    };
+    let canonical = canonical_unsigned(&record).ok();
+    let (mac_ok, unknown_key) = match (keys.is_empty(), &canonical) {
+        (true, _) => (None, None),
+        (false, None) => (Some(false), None),
+        (false, Some(c)) => match keys.iter().find(|k| k.id() == record.key_id) {
+            Some(k) => (Some(k.verifies_canonical(c, &record.hash)), None),
+            None => (None, Some(record.key_id.clone())),
+        },
+    };
+    Prepared::Record {
+        seq: record.seq,
+        prev_hash: HashText::new(&record.prev_hash),
+        hash: HashText::new(&record.hash),
+        digest: canonical.map(|c| record_digest(&c, &record.hash)),
+        mac_ok,
+        unknown_key,
+    }
 }
 
 /// The first record that broke the chain, and what was learned after it.
@@ -187,9 +276,30 @@ impl<'a> Verifier<'a> {
         }
     }
 
+    /// The HMAC keys this verifier checks MACs with (for [`prepare`] on other threads).
+    pub fn keys(&self) -> &[&'a AuditKey] {
+        &self.keys
+    }
+
     /// One line of the log (without its newline). `complete` is false for a last line that did not
-    /// end with a newline. `location` names it (`file:line`).
-    pub fn feed(&mut self, line: &[u8], complete: bool, location: &str) {
+    /// end with a newline. `file` and `line_no` name it in failures.
+    pub fn feed(&mut self, line: &[u8], complete: bool, file: &str, line_no: u64) {
+        let prepared = if complete && self.wants_more() {
+            prepare(line, &self.keys)
+        } else {
+            Prepared::Blank
+        };
+        self.feed_prepared(prepared, complete, file, line_no);
+    }
+
+    /// Whether feeding more lines can change the outcome.
+    pub fn wants_more(&self) -> bool {
+        self.failure.is_none() || self.anomaly.is_some()
+    }
+
+    /// One line already [`prepare`]d (on any thread), in log order.
+    pub fn feed_prepared(&mut self, prepared: Prepared, complete: bool, file: &str, line_no: u64) {
+        let location = || format!("{file}:{line_no}");
         if let Some(torn_at) = self.torn.take() {
             self.fail(
                 FailureKind::Malformed,
@@ -198,64 +308,59 @@ impl<'a> Verifier<'a> {
                 "a line without its newline stands before other lines (a torn write in the middle of the log)".into(),
             );
         }
-        if self.failure.is_some() && self.anomaly.is_none() {
+        if !self.wants_more() {
             return;
         }
         if !complete {
-            self.torn = Some(location.to_string());
+            self.torn = Some(location());
             return;
         }
-        if line.iter().all(u8::is_ascii_whitespace) {
-            return;
-        }
-        let record: AuditRecord = match serde_json::from_slice(line) {
-            Ok(r) => r,
-            Err(e) => {
+        let (seq, prev_hash, hash, digest, mac_ok, unknown_key) = match prepared {
+            Prepared::Blank => return,
+            Prepared::Invalid(e) => {
                 if self.anomaly.is_none() {
                     let expected = self.chain.next_seq();
                     self.fail(
                         FailureKind::Malformed,
                         Some(expected),
-                        Some(location),
+                        Some(&location()),
                         format!("the line where record {expected} should be is not a record ({e})"),
                     );
                 }
                 return;
             }
-        };
-        let canonical = canonical_unsigned(&record).ok();
-        let (mac_ok, unknown_key) = match (self.keys.is_empty(), &canonical) {
-            (true, _) => (None, None),
-            (false, None) => (Some(false), None),
-            (false, Some(_)) => match self.keys.iter().find(|k| k.id() == record.key_id) {
-                Some(k) => (Some(k.verifies(&record).unwrap_or(false)), None),
-                None => (None, Some(record.key_id.clone())),
-            },
+            Prepared::Record {
+                seq,
+                prev_hash,
+                hash,
+                digest,
+                mac_ok,
+                unknown_key,
+            } => (seq, prev_hash, hash, digest, mac_ok, unknown_key),
         };
         let seen = Seen {
-            seq: record.seq,
-            prev_hash: record.prev_hash.clone(),
-            hash: record.hash.clone(),
+            seq,
+            prev_hash,
+            hash,
             mac_ok,
         };
         if let Some(a) = &mut self.anomaly {
             if a.next.is_none() {
-                a.next = Some(seen.clone());
+                a.next = Some(seen);
             }
-            a.expected_later |= seen.seq == a.expected;
-            a.own_seq_later |= seen.seq == a.record.seq;
+            a.expected_later |= seq == a.expected;
+            a.own_seq_later |= seq == a.record.seq;
             return;
         }
         let expected = self.chain.next_seq();
-        let fits = seen.seq == expected
-            && seen.prev_hash == self.chain.last_hash()
+        let fits = seq == expected
+            && prev_hash.is(self.chain.last_hash())
             && mac_ok != Some(false)
-            && unknown_key.is_none()
-            && canonical.is_some();
-        if !fits {
+            && unknown_key.is_none();
+        let Some(digest) = digest.filter(|_| fits) else {
             self.anomaly = Some(Anomaly {
                 record: seen,
-                location: location.to_string(),
+                location: location(),
                 expected,
                 prev: self.chain.last_hash().to_string(),
                 next: None,
@@ -264,36 +369,33 @@ impl<'a> Verifier<'a> {
                 unknown_key,
             });
             return;
-        }
-        let canonical = canonical.unwrap_or_default();
-        self.chain.advance(&canonical, &record.hash, record.seq);
+        };
+        self.chain.advance(&digest, hash.as_str(), seq);
         self.records += 1;
         while let Some(cp) = self.checkpoints.get(self.next_checkpoint) {
-            if cp.seq > record.seq {
+            if cp.seq > seq {
                 break;
             }
             self.next_checkpoint += 1;
-            if cp.seq < record.seq {
+            if cp.seq < seq {
                 continue;
             }
-            if cp.hash != record.hash {
+            if !hash.is(&cp.hash) {
                 self.fail(
                     FailureKind::CheckpointMismatch,
-                    Some(record.seq),
-                    Some(location),
+                    Some(seq),
+                    Some(&location()),
                     format!(
-                        "record {} has another hash than its signed checkpoint says (the log was rolled back or rewritten)",
-                        record.seq
+                        "record {seq} has another hash than its signed checkpoint says (the log was rolled back or rewritten)"
                     ),
                 );
             } else if cp.chain_sha256 != self.chain.chain_sha256() {
                 self.fail(
                     FailureKind::CheckpointMismatch,
-                    Some(record.seq),
-                    Some(location),
+                    Some(seq),
+                    Some(&location()),
                     format!(
-                        "the content of a record at or before {} differs from what its signed checkpoint covers (a record was modified)",
-                        record.seq
+                        "the content of a record at or before {seq} differs from what its signed checkpoint covers (a record was modified)"
                     ),
                 );
             }
@@ -309,7 +411,7 @@ impl<'a> Verifier<'a> {
         let at = Some(a.location.as_str());
         if let Some(k) = &a.unknown_key
             && r.seq == e
-            && r.prev_hash == a.prev
+            && r.prev_hash.is(&a.prev)
         {
             self.fail(
                 FailureKind::UnknownKey,
@@ -327,7 +429,7 @@ impl<'a> Verifier<'a> {
                 e,
                 format!("record {e} was modified (its content, seq, link or MAC no longer match)"),
             )
-        } else if next.is_some_and(|n| n.seq == e && n.prev_hash == a.prev)
+        } else if next.is_some_and(|n| n.seq == e && n.prev_hash.is(&a.prev))
             && r.mac_ok != Some(true)
         {
             (
@@ -442,7 +544,7 @@ pub fn verify_bytes(log: &[u8], name: &str, opts: VerifyOptions<'_>) -> VerifyRe
             Some(i) => (&rest[..i], true, &rest[i + 1..]),
             None => (rest, false, &rest[rest.len()..]),
         };
-        v.feed(line, complete, &format!("{name}:{line_no}"));
+        v.feed(line, complete, name, line_no);
         rest = tail;
     }
     v.finish()
