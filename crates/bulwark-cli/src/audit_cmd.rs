@@ -5,8 +5,8 @@ use std::io::{BufRead, IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use bulwark_core::SecurityConfig;
 use bulwark_core::audit::{AuditEvent, AuditRecord, AuditSink, EventType, FailureKind};
-use bulwark_core::{Redactor, Scanner, SecurityConfig};
 use bulwark_store::AuditLog;
 use bulwark_store::audit_file::{
     DirVerify, FileLogOptions, for_each_line, remove_torn_tail, segment_files, verify_dir,
@@ -119,13 +119,8 @@ fn open_log(
             "the audit log is turned off ([audit] enabled = false)".into(),
         ));
     }
-    let keys = key_files(p)
-        .load_or_create()
-        .map_err(|e| Fatal(e.to_string()))?;
-    let scanner = Scanner::new(cfg).map_err(|e| Fatal(e.to_string()))?;
-    let redactor =
-        Redactor::new(scanner, &cfg.redact, &env_lookup).map_err(|e| Fatal(e.to_string()))?;
-    AuditLog::open(p.opts.clone(), keys, Some(redactor)).map_err(|e| Fatal(e.to_string()))
+    bulwark_store::audit_file::open_configured(cfg, &p.home, &env_lookup)
+        .map_err(|e| Fatal(e.to_string()))
 }
 
 pub fn run(cmd: AuditCommand, explicit: Option<&Path>) -> Result<u8, Fatal> {

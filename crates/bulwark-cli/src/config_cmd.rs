@@ -272,6 +272,9 @@ fn explain_egress(e: &bulwark_core::config::EgressConfig, out: &mut Vec<String>)
             proxy.listen
         ));
     }
+    if !proxy.audit_wait {
+        out.push("egress.proxy.audit_wait = false: egress decisions are recorded in the background; a crash can lose the last ones".into());
+    }
     if !proxy.clients.is_empty() && !proxy.require_client_auth {
         out.push("egress.proxy.require_client_auth = false: clients without credentials get the default profile".into());
     }

@@ -53,6 +53,9 @@ pub struct AuditConfig {
     pub group_window_micros: u64,
     /// Prune whole segments older than this many days (0 keeps everything).
     pub retention_days: u64,
+    /// Secrets are always redacted from records (details and resource). Personal data is kept
+    /// unless this is on: IP addresses and e-mail addresses are often the evidence itself.
+    pub redact_pii: bool,
 }
 
 impl Default for AuditConfig {
@@ -68,6 +71,7 @@ impl Default for AuditConfig {
             group_max: 256,
             group_window_micros: 0,
             retention_days: 0,
+            redact_pii: false,
         }
     }
 }
@@ -194,6 +198,10 @@ pub struct ProxyConfig {
     /// Refuse clients without valid Proxy-Authorization (407) instead of giving them the default
     /// profile.
     pub require_client_auth: bool,
+    /// Wait until each decision is durable in the audit log before acting on it (a request whose
+    /// decision cannot be recorded is refused). Off, decisions are recorded in the background:
+    /// faster, but a crash can lose the last ones. Needs `[audit] enabled`.
+    pub audit_wait: bool,
     /// Clients, by the user name they send in Proxy-Authorization (Basic): each gets a profile.
     pub clients: BTreeMap<String, ProxyClientConfig>,
 }
@@ -209,6 +217,7 @@ impl Default for ProxyConfig {
             scan_responses: ResponseScan::Off,
             scan_max_bytes: 1024 * 1024,
             require_client_auth: false,
+            audit_wait: true,
             clients: BTreeMap::new(),
         }
     }
@@ -996,6 +1005,8 @@ scan_responses = "off"
 scan_max_bytes = 1048576
 # Clients pick their profile with Proxy-Authorization (Basic, user = client name, password = token).
 require_client_auth = false
+# Every decision goes to the audit log; wait until it is durable before acting on it.
+audit_wait = true
 
 # [egress.proxy.clients.crawler]
 # profile = "docs-reader"
@@ -1018,6 +1029,8 @@ group_max = 256
 group_window_micros = 0
 # Prune whole segments older than this (0 keeps everything); a signed anchor keeps the rest verifiable.
 retention_days = 0
+# Secrets are always redacted from records; personal data (IP and e-mail addresses, ...) only if on.
+redact_pii = false
 "#;
 
 #[cfg(test)]

@@ -59,6 +59,7 @@ pub enum ProxyError {
 
 /// Everything a connection handler needs, compiled once and shared.
 pub struct ProxyState {
+    audit: Option<bulwark_store::AuditLog>,
     guard: EgressGuard,
     clients: ProxyClients,
     cfg: ProxyConfig,
@@ -68,8 +69,12 @@ pub struct ProxyState {
 
 impl ProxyState {
     /// Compile the proxy's state for a listener bound to `local` (connections back to it are
-    /// refused).
-    pub fn new(cfg: &SecurityConfig, local: SocketAddr) -> Result<ProxyState, ProxyError> {
+    /// refused). Every decision is recorded in `audit` when given, before it takes effect.
+    pub fn new(
+        cfg: &SecurityConfig,
+        local: SocketAddr,
+        audit: Option<bulwark_store::AuditLog>,
+    ) -> Result<ProxyState, ProxyError> {
         let mut guard =
             EgressGuard::from_config(&cfg.egress).map_err(|e| ProxyError::Config(e.to_string()))?;
         guard.set_self_addresses(&[local]);
@@ -80,6 +85,7 @@ impl ProxyState {
             _ => Some(Scanner::new(cfg).map_err(|e| ProxyError::Config(e.to_string()))?),
         };
         Ok(ProxyState {
+            audit,
             guard,
             clients,
             cfg: cfg.egress.proxy.clone(),
@@ -138,7 +144,18 @@ pub fn run_blocking(
         let local = listener
             .local_addr()
             .map_err(|source| ProxyError::Listen { addr, source })?;
-        let state = Arc::new(ProxyState::new(cfg, local)?);
+        let audit = if cfg.audit.enabled {
+            let home = bulwark_core::config::bulwark_home(&|k| std::env::var(k).ok()).ok_or_else(|| {
+                ProxyError::Config("neither $BULWARK_HOME nor $HOME is set: set BULWARK_HOME".into())
+            })?;
+            let (log, _) = bulwark_store::audit_file::open_configured(cfg, &home, &|k| std::env::var(k).ok())
+                .map_err(|e| ProxyError::Config(format!("audit log: {e}")))?;
+            Some(log)
+        } else {
+            tracing::warn!("[audit] enabled = false: egress decisions are not recorded in the audit log");
+            None
+        };
+        let state = Arc::new(ProxyState::new(cfg, local, audit)?);
         if !local.ip().is_loopback() {
             tracing::warn!(%local, "the egress proxy listens beyond loopback: anyone who can reach it can use it");
         }
@@ -257,6 +274,65 @@ fn log_decision(d: &EgressDecision, peer: SocketAddr, client: Option<&str>, meth
     );
 }
 
+/// Record a decision in the audit log before it takes effect. `Err` holds the response to send
+/// instead (fail closed: no evidence, no connection).
+async fn record(
+    state: &ProxyState,
+    d: &EgressDecision,
+    peer: SocketAddr,
+    client: Option<&str>,
+    method: &Method,
+) -> Result<(), Response<ProxyBody>> {
+    let Some(log) = state.audit.clone() else {
+        return Ok(());
+    };
+    use bulwark_core::audit::{AuditEvent, AuditSink, EventType};
+    let event = AuditEvent {
+        event_type: EventType::Egress,
+        actor: client.map_or_else(|| format!("anonymous@{}", peer.ip()), str::to_string),
+        action: if method == Method::CONNECT {
+            "egress.tunnel".into()
+        } else {
+            "egress.forward".into()
+        },
+        resource: d.url.clone().unwrap_or_default(),
+        outcome: d.decision.as_str().into(),
+        details: serde_json::json!({
+            "reason": d.reason.as_str(),
+            "message": d.message,
+            "host": d.host,
+            "port": d.port,
+            "addresses": d.addresses,
+            "profile": d.profile,
+            "peer": peer.to_string(),
+        }),
+    };
+    if !state.cfg.audit_wait {
+        if let Err(e) = log.submit(event) {
+            tracing::error!(error = %e, "audit log unavailable: a decision was not recorded");
+        }
+        return Ok(());
+    }
+    match tokio::task::spawn_blocking(move || log.append(event)).await {
+        Ok(Ok(_)) => Ok(()),
+        Ok(Err(e)) => {
+            tracing::error!(error = %e, "audit log unavailable: request refused");
+            Err(error_response(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "audit_unavailable",
+                &format!(
+                    "the decision could not be recorded in the audit log ({e}); nothing was forwarded"
+                ),
+            ))
+        }
+        Err(e) => Err(error_response(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "audit_unavailable",
+            &format!("the audit task failed ({e})"),
+        )),
+    }
+}
+
 async fn decide(state: &ProxyState, policy: &EgressPolicy, plan: Plan) -> EgressDecision {
     match plan {
         Plan::Decided(d) => d,
@@ -357,6 +433,9 @@ async fn tunnel(
         .unwrap_or_default();
     let d = decide(&state, policy, policy.plan_authority(&authority)).await;
     log_decision(&d, peer, client, req.method());
+    if let Err(refusal) = record(&state, &d, peer, client, req.method()).await {
+        return refusal;
+    }
     if !d.is_allowed() {
         return denial(&d);
     }
@@ -519,6 +598,9 @@ async fn forward(
     let raw = req.uri().to_string();
     let d = decide(state, policy, policy.plan(&raw)).await;
     log_decision(&d, peer, client, req.method());
+    if let Err(refusal) = record(state, &d, peer, client, req.method()).await {
+        return refusal;
+    }
     if !d.is_allowed() {
         return denial(&d);
     }

@@ -61,6 +61,13 @@ async fn upstream_service(
 }
 
 fn start(config: impl Fn(u16) -> String) -> Harness {
+    start_audited(config, None)
+}
+
+fn start_audited(
+    config: impl Fn(u16) -> String,
+    audit: Option<bulwark_store::AuditLog>,
+) -> Harness {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -90,7 +97,7 @@ fn start(config: impl Fn(u16) -> String) -> Harness {
         .block_on(TcpListener::bind("127.0.0.1:0"))
         .expect("bind proxy");
     let proxy = listener.local_addr().expect("addr");
-    let state = Arc::new(ProxyState::new(&cfg, proxy).expect("state"));
+    let state = Arc::new(ProxyState::new(&cfg, proxy, audit).expect("state"));
     rt.spawn(serve(listener, state));
     Harness {
         proxy,
@@ -397,4 +404,47 @@ fn limits_on_headers_and_tunnels() {
         }
     }
     assert!(ok, "the tunnel slot was not released");
+}
+
+#[test]
+fn decisions_are_recorded_in_the_audit_log() {
+    if !have_curl() {
+        return;
+    }
+    let home = tempfile::tempdir().expect("tempdir");
+    let cfg = SecurityConfig::default();
+    let (log, _) = bulwark_store::audit_file::open_configured(&cfg, home.path(), &|_| None)
+        .expect("audit log");
+    let h = start_audited(base_config, Some(log));
+    let px = proxy_url(&h);
+    let o = curl(&["-x", &px, &format!("http://{}/hello", h.upstream)]);
+    assert!(o.status.success());
+    let o = curl(&[
+        "-o",
+        "/dev/null",
+        "-w",
+        "%{http_code}",
+        "-x",
+        &px,
+        "http://169.254.169.254/",
+    ]);
+    assert_eq!(text(&o), "403");
+    // Records are durable before the proxy answers: they are in the segment now.
+    let seg = home.path().join("audit/segments/00000001.jsonl");
+    let records: Vec<serde_json::Value> = std::fs::read_to_string(&seg)
+        .expect("segment")
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("record"))
+        .collect();
+    assert_eq!(records.len(), 2, "{records:?}");
+    assert_eq!(records[0]["event_type"], "egress");
+    assert_eq!(records[0]["outcome"], "allow");
+    assert_eq!(records[1]["outcome"], "deny");
+    assert_eq!(records[1]["details"]["reason"], "metadata_endpoint");
+    assert!(
+        records[1]["actor"]
+            .as_str()
+            .unwrap_or("")
+            .starts_with("anonymous@127.0.0.1")
+    );
 }

@@ -60,6 +60,9 @@ pub enum StoreError {
     /// The log could not be sealed or signed.
     #[error("{0}")]
     Audit(#[from] AuditError),
+    /// The configuration the log needs (redaction) does not compile.
+    #[error("configuration: {0}")]
+    Config(String),
 }
 
 impl StoreError {
@@ -656,22 +659,68 @@ impl AuditLog {
     }
 }
 
-impl AuditSink for AuditLog {
-    fn append(&self, mut event: AuditEvent) -> Result<AuditRecord, AuditError> {
-        // Redaction and canonicalization of details run here, on the producer's thread; the
-        // writer only seals, writes and syncs.
+impl AuditLog {
+    /// Redact and canonicalize on the caller's thread; the writer only seals, writes and syncs.
+    fn job(&self, mut event: AuditEvent, ack: Ack) -> Result<Job, AuditError> {
         if let Some(r) = &self.redactor {
             event.details = redact_details(event.details, r);
+            event.resource = r.redact(&event.resource).text;
         }
         let details = bulwark_core::audit::canonical_details(&event.details)?;
+        Ok(Job::Append(event, details, ack))
+    }
+
+    /// Queue an event without waiting for it to be durable (a crash can lose what is queued).
+    /// Never blocks: when the queue is full the event is refused with an error.
+    pub fn submit(&self, event: AuditEvent) -> Result<(), AuditError> {
+        let (ack_tx, _) = crossbeam_channel::bounded(1);
+        let job = self.job(event, ack_tx)?;
+        self.tx.try_send(job).map_err(|e| match e {
+            crossbeam_channel::TrySendError::Full(_) => {
+                AuditError::Store("the audit queue is full".into())
+            }
+            crossbeam_channel::TrySendError::Disconnected(_) => {
+                AuditError::Store("the audit writer has stopped".into())
+            }
+        })
+    }
+}
+
+impl AuditSink for AuditLog {
+    fn append(&self, event: AuditEvent) -> Result<AuditRecord, AuditError> {
         let (ack_tx, ack_rx) = crossbeam_channel::bounded(1);
+        let job = self.job(event, ack_tx)?;
         self.tx
-            .send(Job::Append(event, details, ack_tx))
+            .send(job)
             .map_err(|_| AuditError::Store("the audit writer has stopped".into()))?;
         ack_rx.recv().map_err(|_| {
             AuditError::Store("the audit writer stopped before the record was durable".into())
         })?
     }
+}
+
+/// Open the audit log the configuration describes: `[audit]` options, keys in `home/keys`
+/// (created on first use), secrets (and personal data if `[audit] redact_pii`) redacted from every
+/// record's details and resource with the `[redact]` operators. `env` reads the pseudonym key.
+pub fn open_configured(
+    cfg: &bulwark_core::SecurityConfig,
+    home: &Path,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<(AuditLog, OpenReport), StoreError> {
+    let scanner = bulwark_core::Scanner::new(cfg).map_err(|e| StoreError::Config(e.to_string()))?;
+    let redactor = Redactor::new(scanner, &cfg.redact, env)
+        .map_err(|e| StoreError::Config(e.to_string()))?
+        .with_detectors(bulwark_core::Detectors {
+            secrets: true,
+            pii: cfg.audit.redact_pii,
+            injection: false,
+        });
+    let keys = crate::keys::KeyFiles::new(home.join("keys")).load_or_create()?;
+    AuditLog::open(
+        FileLogOptions::from_config(&cfg.audit, home),
+        keys,
+        Some(redactor),
+    )
 }
 
 fn new_segment_path(dir: &Path, n: u64) -> PathBuf {
