@@ -493,6 +493,8 @@ impl Scanner {
         // hits overlap.
         let gate_slot = inner.rules.len();
         let mut pending: Vec<Option<(usize, usize)>> = vec![None; inner.rules.len() + 1];
+        // The slots holding a window, so a short text costs its hits, not the number of rules.
+        let mut touched: Vec<usize> = Vec::new();
         for pf in &inner.prefilters {
             for m in pf.automaton.find_iter(text) {
                 for &ri in &pf.rules_of_pattern[m.pattern().as_usize()] {
@@ -508,8 +510,9 @@ impl Scanner {
                             *pe = (*pe).max(we);
                         }
                         p => {
-                            if let Some((ps, pe)) = p.take() {
-                                self.flush(slot, text, ps, pe, out);
+                            match p.take() {
+                                Some((ps, pe)) => self.flush(slot, text, ps, pe, out),
+                                None => touched.push(slot),
                             }
                             *p = Some((ws, we));
                         }
@@ -517,8 +520,8 @@ impl Scanner {
                 }
             }
             // Each automaton reports in text order; windows merge within one pass only.
-            for (slot, p) in pending.iter_mut().enumerate() {
-                if let Some((ps, pe)) = p.take() {
+            for slot in touched.drain(..) {
+                if let Some((ps, pe)) = pending[slot].take() {
                     self.flush(slot, text, ps, pe, out);
                 }
             }
