@@ -210,6 +210,9 @@ fn explain(cfg: &SecurityConfig) -> Vec<String> {
         }
     }
     explain_egress(&cfg.egress, &mut out);
+    if !cfg.audit.enabled {
+        out.push("audit.enabled = false: no decision leaves evidence, and the egress proxy's decisions are not recorded".into());
+    }
     if s.block_at > bulwark_core::Severity::High {
         out.push(format!(
             "scan.block_at = \"{}\": high-severity credentials get `review`, not `block`",
