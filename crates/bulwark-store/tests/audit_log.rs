@@ -125,8 +125,8 @@ fn many_threads_append_without_gaps() {
     );
 }
 
-#[test]
-fn torn_tail_is_reported_then_recovered_and_logged() {
+/// A closed log of five records, and its segment file.
+fn five_records() -> (tempfile::TempDir, std::path::PathBuf) {
     let home = tempfile::tempdir().expect("tempdir");
     let log = open(home.path(), options(home.path()));
     for i in 0..5 {
@@ -137,6 +137,12 @@ fn torn_tail_is_reported_then_recovered_and_logged() {
         .expect("segments")
         .pop()
         .expect("one");
+    (home, seg)
+}
+
+#[test]
+fn torn_tail_is_reported_then_recovered_and_logged() {
+    let (home, seg) = five_records();
     let mut f = std::fs::OpenOptions::new()
         .append(true)
         .open(&seg)
@@ -170,16 +176,7 @@ fn torn_tail_is_reported_then_recovered_and_logged() {
 
 #[test]
 fn a_damaged_log_is_not_appended_to() {
-    let home = tempfile::tempdir().expect("tempdir");
-    let log = open(home.path(), options(home.path()));
-    for i in 0..5 {
-        log.append(event(i)).expect("append");
-    }
-    drop(log);
-    let seg = segment_files(&home.path().join("audit"))
-        .expect("segments")
-        .pop()
-        .expect("one");
+    let (home, seg) = five_records();
     let text = std::fs::read_to_string(&seg).expect("read");
     std::fs::write(&seg, text.replacen("doc-2", "doc-X", 1)).expect("write");
     let keys = KeyFiles::new(home.path().join("keys"))
