@@ -867,6 +867,8 @@ impl Writer {
 
     fn checkpoint(&mut self) {
         if self.since_checkpoint == 0 || self.failed.is_some() {
+            // Nothing new to cover: wait a whole interval again instead of waking every moment.
+            self.last_checkpoint = Instant::now();
             return;
         }
         let result = self
