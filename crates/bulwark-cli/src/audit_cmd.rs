@@ -8,9 +8,7 @@ use std::time::Duration;
 use bulwark_core::SecurityConfig;
 use bulwark_core::audit::{AuditEvent, AuditRecord, AuditSink, EventType, FailureKind};
 use bulwark_store::AuditLog;
-use bulwark_store::audit_file::{
-    DirVerify, FileLogOptions, for_each_line, remove_torn_tail, segment_files, verify_dir,
-};
+use bulwark_store::audit_file::{DirVerify, LogSource, remove_torn_tail, segment_files};
 use bulwark_store::keys::{KeyFiles, read_public_key};
 use clap::Subcommand;
 
@@ -45,9 +43,12 @@ pub enum AuditCommand {
     /// Verify the chain, the MACs (when the HMAC key is here) and the signed checkpoints
     /// (exit 0 verified, 1 failed, 2 usage error).
     Verify {
-        /// The log directory (default: [audit] dir, else $BULWARK_HOME/audit).
-        #[arg(long, value_name = "DIR")]
+        /// A file-backend log directory (default: the configured log).
+        #[arg(long, value_name = "DIR", conflicts_with = "db")]
         path: Option<PathBuf>,
+        /// A SQLite-backend database (default: the configured log).
+        #[arg(long, value_name = "FILE")]
+        db: Option<PathBuf>,
         /// The checkpoint public key file (default: $BULWARK_HOME/keys/audit-signing.pub).
         #[arg(long, value_name = "FILE")]
         public_key: Option<PathBuf>,
@@ -95,14 +96,14 @@ pub enum ExportFormat {
 
 struct Paths {
     home: PathBuf,
-    opts: FileLogOptions,
+    source: LogSource,
 }
 
 fn paths(cfg: &SecurityConfig) -> Result<Paths, Fatal> {
     let home = bulwark_core::config::bulwark_home(&env_lookup)
         .ok_or_else(|| Fatal("neither $BULWARK_HOME nor $HOME is set: set BULWARK_HOME".into()))?;
-    let opts = FileLogOptions::from_config(&cfg.audit, &home);
-    Ok(Paths { home, opts })
+    let source = LogSource::from_config(&cfg.audit, &home);
+    Ok(Paths { home, source })
 }
 
 fn key_files(p: &Paths) -> KeyFiles {
@@ -173,15 +174,23 @@ pub fn run(cmd: AuditCommand, explicit: Option<&Path>) -> Result<u8, Fatal> {
         }
         AuditCommand::Verify {
             path,
+            db,
             public_key,
             format,
-        } => verify(&p, path, public_key, format),
+        } => {
+            let source = match (path, db) {
+                (Some(d), _) => LogSource::Dir(d),
+                (None, Some(f)) => LogSource::Db(f),
+                (None, None) => p.source.clone(),
+            };
+            verify(&p, &source, public_key, format)
+        }
         AuditCommand::Tail {
             lines,
             follow,
             format,
-        } => tail(&p.opts.dir, lines, follow, format),
-        AuditCommand::Export { since, format: _ } => export(&p.opts.dir, &since),
+        } => tail(&p.source, lines, follow, format),
+        AuditCommand::Export { since, format: _ } => export(&p.source, &since),
         AuditCommand::Recover { yes } => recover(&cfg, &p, yes),
         AuditCommand::RotateKey => {
             let (log, _) = open_log(&cfg, &p)?;
@@ -214,15 +223,18 @@ pub fn run(cmd: AuditCommand, explicit: Option<&Path>) -> Result<u8, Fatal> {
 
 fn verify(
     p: &Paths,
-    path: Option<PathBuf>,
+    source: &LogSource,
     public_key: Option<PathBuf>,
     format: PlainFormat,
 ) -> Result<u8, Fatal> {
-    let dir = path.unwrap_or_else(|| p.opts.dir.clone());
-    if !dir.is_dir() {
+    let exists = match source {
+        LogSource::Dir(d) => d.is_dir(),
+        LogSource::Db(f) => f.is_file(),
+    };
+    if !exists {
         return Err(Fatal(format!(
-            "{} is not an audit log directory (pass --path DIR)",
-            dir.display()
+            "{} holds no audit log (pass --path DIR or --db FILE)",
+            source.path().display()
         )));
     }
     let files = key_files(p);
@@ -234,14 +246,12 @@ fn verify(
         Some(f) => Some(read_public_key(&f).map_err(|e| Fatal(e.to_string()))?),
         None => files.load_public().map_err(|e| Fatal(e.to_string()))?,
     };
-    let (report, _) = verify_dir(
-        &dir,
-        &DirVerify {
+    let (report, _) = source
+        .verify(&DirVerify {
             keys: &keys,
             public_key: public,
-        },
-    )
-    .map_err(|e| Fatal(e.to_string()))?;
+        })
+        .map_err(|e| Fatal(e.to_string()))?;
     let mut out = std::io::stdout().lock();
     match format {
         PlainFormat::Json => writeln!(out, "{}", serde_json::to_string(&report)?)?,
@@ -316,18 +326,21 @@ fn print_record(out: &mut impl Write, line: &[u8], format: PlainFormat) -> std::
     }
 }
 
-fn tail(dir: &Path, n: usize, follow: bool, format: PlainFormat) -> Result<u8, Fatal> {
+fn tail(source: &LogSource, n: usize, follow: bool, format: PlainFormat) -> Result<u8, Fatal> {
     let mut last: VecDeque<Vec<u8>> = VecDeque::with_capacity(n.min(10_000));
-    for_each_line(dir, |line, complete, _, _| {
-        if complete && !line.is_empty() && n > 0 {
-            if last.len() == n {
-                last.pop_front();
+    let mut last_id = i64::MIN;
+    source
+        .for_each_line(&mut |line, complete, _, line_no| {
+            last_id = line_no as i64;
+            if complete && !line.is_empty() && n > 0 {
+                if last.len() == n {
+                    last.pop_front();
+                }
+                last.push_back(line.to_vec());
             }
-            last.push_back(line.to_vec());
-        }
-        true
-    })
-    .map_err(|e| Fatal(e.to_string()))?;
+            true
+        })
+        .map_err(|e| Fatal(e.to_string()))?;
     let mut out = std::io::stdout().lock();
     for l in &last {
         print_record(&mut out, l, format)?;
@@ -337,6 +350,32 @@ fn tail(dir: &Path, n: usize, follow: bool, format: PlainFormat) -> Result<u8, F
     if !follow {
         return Ok(0);
     }
+    let dir = match source {
+        LogSource::Dir(d) => d,
+        LogSource::Db(db) => loop {
+            // Follow a database: the rows above the last id seen.
+            std::thread::sleep(Duration::from_millis(250));
+            let mut out = std::io::stdout().lock();
+            let mut err = None;
+            bulwark_store::audit_sqlite::for_each_db_line_after(
+                db,
+                last_id,
+                &mut |line, _, _, id| {
+                    last_id = id as i64;
+                    if let Err(e) = print_record(&mut out, line, format) {
+                        err = Some(e);
+                        return false;
+                    }
+                    true
+                },
+            )
+            .map_err(|e| Fatal(e.to_string()))?;
+            if let Some(e) = err {
+                return Err(Fatal(e.to_string()));
+            }
+            out.flush()?;
+        },
+    };
     // Follow: read what is appended to the newest segment, and to the segments after it.
     let mut segment = segment_files(dir).map_err(|e| Fatal(e.to_string()))?.pop();
     let mut offset = segment
@@ -377,7 +416,7 @@ fn tail(dir: &Path, n: usize, follow: bool, format: PlainFormat) -> Result<u8, F
     }
 }
 
-fn export(dir: &Path, since: &str) -> Result<u8, Fatal> {
+fn export(source: &LogSource, since: &str) -> Result<u8, Fatal> {
     let since_time = match humantime::parse_rfc3339_weak(since) {
         Ok(t) => t,
         Err(_) => {
@@ -393,23 +432,24 @@ fn export(dir: &Path, since: &str) -> Result<u8, Fatal> {
     };
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     let mut err = None;
-    for_each_line(dir, |line, complete, _, _| {
-        if !complete {
-            return true;
-        }
-        let Ok(r) = serde_json::from_slice::<AuditRecord>(line) else {
-            return true;
-        };
-        let at = humantime::parse_rfc3339(&r.timestamp).unwrap_or(std::time::UNIX_EPOCH);
-        if at >= since_time
-            && let Err(e) = out.write_all(line).and_then(|()| out.write_all(b"\n"))
-        {
-            err = Some(e);
-            return false;
-        }
-        true
-    })
-    .map_err(|e| Fatal(e.to_string()))?;
+    source
+        .for_each_line(&mut |line, complete, _, _| {
+            if !complete {
+                return true;
+            }
+            let Ok(r) = serde_json::from_slice::<AuditRecord>(line) else {
+                return true;
+            };
+            let at = humantime::parse_rfc3339(&r.timestamp).unwrap_or(std::time::UNIX_EPOCH);
+            if at >= since_time
+                && let Err(e) = out.write_all(line).and_then(|()| out.write_all(b"\n"))
+            {
+                err = Some(e);
+                return false;
+            }
+            true
+        })
+        .map_err(|e| Fatal(e.to_string()))?;
     if let Some(e) = err {
         return Err(Fatal(e.to_string()));
     }
@@ -418,7 +458,16 @@ fn export(dir: &Path, since: &str) -> Result<u8, Fatal> {
 }
 
 fn recover(cfg: &SecurityConfig, p: &Paths, yes: bool) -> Result<u8, Fatal> {
-    let dir = &p.opts.dir;
+    let dir = match &p.source {
+        LogSource::Dir(d) => d,
+        LogSource::Db(db) => {
+            println!(
+                "nothing to recover: {} is a SQLite database, whose commits are atomic (no torn records)",
+                db.display()
+            );
+            return Ok(0);
+        }
+    };
     let Some(seg) = segment_files(dir).map_err(|e| Fatal(e.to_string()))?.pop() else {
         println!("nothing to recover: {} holds no segments", dir.display());
         return Ok(0);

@@ -893,3 +893,58 @@ fn audit_append_verify_tamper_tail_export_recover() {
         2
     );
 }
+
+#[test]
+fn audit_with_the_sqlite_backend() {
+    let home = tempfile::tempdir().expect("tempdir");
+    let h = |args: &[&str]| {
+        let mut c = bulwark();
+        c.env("BULWARK_HOME", home.path())
+            .env("BULWARK_AUDIT_BACKEND", "sqlite")
+            .args(args);
+        run(&mut c, b"")
+    };
+    for i in 0..3 {
+        let o = h(&[
+            "audit",
+            "append",
+            "--type",
+            "auth",
+            "--actor",
+            "ci",
+            "--action",
+            "login",
+            "--resource",
+            &format!("user-{i}"),
+        ]);
+        assert_eq!(code(&o), 0, "{o:?}");
+    }
+    assert!(home.path().join("audit.db").is_file());
+    let o = h(&["audit", "verify", "--format", "json"]);
+    assert_eq!(code(&o), 0, "{o:?}");
+    assert_eq!(json(&o)["records"], 3);
+    // --db names a database explicitly, whatever the configuration says.
+    let mut c = bulwark();
+    c.env("BULWARK_HOME", home.path()).args([
+        "audit",
+        "verify",
+        "--db",
+        home.path().join("audit.db").to_str().expect("path"),
+    ]);
+    assert_eq!(code(&run(&mut c, b"")), 0);
+    let o = h(&["audit", "tail", "-n", "1"]);
+    assert!(
+        stdout(&o).contains("user-2") && !stdout(&o).contains("user-1"),
+        "{}",
+        stdout(&o)
+    );
+    assert_eq!(
+        stdout(&h(&["audit", "export", "--since", "1h"]))
+            .lines()
+            .count(),
+        3
+    );
+    let o = h(&["audit", "recover", "--yes"]);
+    assert_eq!(code(&o), 0);
+    assert!(stdout(&o).contains("atomic"));
+}

@@ -32,8 +32,12 @@ pub struct SecurityConfig {
 pub struct AuditConfig {
     /// Record decisions in the audit log. Off, nothing Bulwark decides leaves evidence.
     pub enabled: bool,
-    /// Directory of the log (segments and checkpoints); empty means `$BULWARK_HOME/audit`.
+    /// Where records go: `file` (JSON Lines segments in `dir`) or `sqlite` (one database, `db`).
+    pub backend: AuditBackend,
+    /// Directory of the file backend (segments and checkpoints); empty means `$BULWARK_HOME/audit`.
     pub dir: String,
+    /// Database of the SQLite backend; empty means `$BULWARK_HOME/audit.db`.
+    pub db: String,
     /// A segment file is closed and a new one started past this many bytes.
     pub segment_max_bytes: u64,
     /// Also start a new segment when the UTC day changes.
@@ -51,18 +55,30 @@ pub struct AuditConfig {
     /// How long a batch waits for more records after its first, in microseconds. 0 (the default)
     /// takes whatever is queued: records that arrive during one batch's fsync form the next.
     pub group_window_micros: u64,
-    /// Prune whole segments older than this many days (0 keeps everything).
+    /// File backend: prune whole segments older than this many days (0 keeps everything).
     pub retention_days: u64,
     /// Secrets are always redacted from records (details and resource). Personal data is kept
     /// unless this is on: IP addresses and e-mail addresses are often the evidence itself.
     pub redact_pii: bool,
 }
 
+/// The audit log's storage.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum AuditBackend {
+    /// Append-only JSON Lines segments in a directory.
+    File,
+    /// One SQLite database (WAL, synchronous = FULL).
+    Sqlite,
+}
+
 impl Default for AuditConfig {
     fn default() -> Self {
         AuditConfig {
             enabled: true,
+            backend: AuditBackend::File,
             dir: String::new(),
+            db: String::new(),
             segment_max_bytes: 64 * 1024 * 1024,
             rotate_daily: true,
             checkpoint_every: 1000,
@@ -1015,8 +1031,11 @@ audit_wait = true
 [audit]
 # The tamper-evident audit log (`bulwark audit verify|tail|export|append|recover`).
 enabled = true
-# Empty: $BULWARK_HOME/audit. Keys live in $BULWARK_HOME/keys (0600).
+# "file" (JSON Lines segments in dir) or "sqlite" (one database, db).
+backend = "file"
+# Empty: $BULWARK_HOME/audit and $BULWARK_HOME/audit.db. Keys live in $BULWARK_HOME/keys (0600).
 dir = ""
+db = ""
 segment_max_bytes = 67108864
 rotate_daily = true
 # Signed checkpoints: every N records or T seconds, and on close.
@@ -1027,7 +1046,8 @@ checkpoint_secs = 60
 group_commit = true
 group_max = 256
 group_window_micros = 0
-# Prune whole segments older than this (0 keeps everything); a signed anchor keeps the rest verifiable.
+# File backend: prune whole segments older than this (0 keeps everything); a signed anchor keeps
+# the rest verifiable.
 retention_days = 0
 # Secrets are always redacted from records; personal data (IP and e-mail addresses, ...) only if on.
 redact_pii = false

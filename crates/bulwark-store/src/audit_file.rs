@@ -293,9 +293,15 @@ pub fn verify_dir(dir: &Path, with: &DirVerify<'_>) -> Result<(VerifyReport, Cha
         checkpoints,
         start,
     });
-    let v = verify_parallel(dir, v)?;
+    let v = verify_parallel(&|f: &mut LineSink<'_>| for_each_line(dir, f), v)?;
     Ok(v.finish_with_chain())
 }
+
+/// A callback that receives lines: `(line, complete, file, line_no)`, false to stop.
+pub type LineSink<'a> = dyn FnMut(&[u8], bool, &str, u64) -> bool + 'a;
+
+/// Something that feeds every line of a log, in order, to a [`LineSink`].
+pub type LineSource<'a> = dyn Fn(&mut LineSink<'_>) -> Result<(), StoreError> + Sync + 'a;
 
 /// Lines of one batch: their bytes in one buffer, where each begins and ends, whether it was
 /// complete, and its file (an index into `files`, the batch's own table) and line number.
@@ -319,7 +325,10 @@ const BATCH_LINES: usize = 2048;
 
 /// Read the segments on one thread, parse and check MACs on the others, and feed the results to
 /// the verifier in log order.
-fn verify_parallel<'k>(dir: &Path, mut v: Verifier<'k>) -> Result<Verifier<'k>, StoreError> {
+pub(crate) fn verify_parallel<'k>(
+    source: &LineSource<'_>,
+    mut v: Verifier<'k>,
+) -> Result<Verifier<'k>, StoreError> {
     let workers = std::thread::available_parallelism()
         .map_or(1, |n| n.get())
         .clamp(1, 4);
@@ -332,7 +341,7 @@ fn verify_parallel<'k>(dir: &Path, mut v: Verifier<'k>) -> Result<Verifier<'k>, 
             let mut idx = 0u64;
             let mut batch = Batch::new();
             let mut stopped = false;
-            for_each_line(dir, |line, complete, file, line_no| {
+            source(&mut |line, complete, file, line_no| {
                 if batch.files.last().map(String::as_str) != Some(file) {
                     batch.files.push(file.to_string());
                 }
@@ -399,9 +408,12 @@ fn verify_parallel<'k>(dir: &Path, mut v: Verifier<'k>) -> Result<Verifier<'k>, 
                 }
             }
         }
-        reader
-            .join()
-            .map_err(|_| StoreError::io(dir, std::io::Error::other("the reader thread panicked")))?
+        reader.join().map_err(|_| {
+            StoreError::io(
+                Path::new("audit log"),
+                std::io::Error::other("the reader thread panicked"),
+            )
+        })?
     })?;
     Ok(v)
 }
@@ -515,18 +527,41 @@ pub struct OpenReport {
     pub pruned: Vec<PathBuf>,
 }
 
-struct Writer {
-    opts: FileLogOptions,
-    keys: AuditKeys,
-    chain: Chain,
+/// Where sealed records and checkpoints become durable: segment files, or a SQLite database.
+pub(crate) trait Storage: Send {
+    /// Make the records durable after the existing ones. `buf` holds their JSON lines, each ending
+    /// in a newline; `lines` gives each record's sequence number and line (without the newline).
+    fn write_records(
+        &mut self,
+        buf: &[u8],
+        lines: &[(u64, std::ops::Range<usize>)],
+        first_timestamp: &str,
+    ) -> Result<(), StoreError>;
+
+    /// Make a checkpoint's JSON line (without newline) durable.
+    fn write_checkpoint(&mut self, line: &[u8]) -> Result<(), StoreError>;
+}
+
+/// The file backend's storage: the current segment, rotated by size and day.
+struct FileStorage {
+    dir: PathBuf,
+    segment_max_bytes: u64,
+    rotate_daily: bool,
     segment: PathBuf,
     file: std::fs::File,
     segment_len: u64,
     segment_day: Option<String>,
     checkpoints: std::fs::File,
-    since_checkpoint: u64,
-    last_checkpoint: Instant,
-    failed: Option<String>,
+}
+
+pub(crate) struct Writer {
+    pub(crate) opts: FileLogOptions,
+    pub(crate) keys: AuditKeys,
+    pub(crate) chain: Chain,
+    pub(crate) storage: Box<dyn Storage>,
+    pub(crate) since_checkpoint: u64,
+    pub(crate) last_checkpoint: Instant,
+    pub(crate) failed: Option<String>,
 }
 
 impl AuditLog {
@@ -593,20 +628,17 @@ impl AuditLog {
             .append(true)
             .open(&cp_path)
             .map_err(|e| StoreError::io(&cp_path, e))?;
-        let redactor = redactor.map(std::sync::Arc::new);
-        let mut w = Writer {
-            opts,
-            keys,
-            chain,
+        let storage = FileStorage {
+            dir: opts.dir.clone(),
+            segment_max_bytes: opts.segment_max_bytes,
+            rotate_daily: opts.rotate_daily,
             segment,
             file,
             segment_len,
             segment_day,
             checkpoints,
-            since_checkpoint: 0,
-            last_checkpoint: Instant::now(),
-            failed: None,
         };
+        let mut w = Writer::new(opts, keys, chain, Box::new(storage));
         // What opening did is evidence too.
         if let Some(r) = &report.recovered {
             w.append_now(AuditEvent {
@@ -639,23 +671,25 @@ impl AuditLog {
                 }),
             })?;
         }
+        Ok((AuditLog::start(w, redactor)?, report))
+    }
+
+    /// Start the writer thread of an opened log.
+    pub(crate) fn start(w: Writer, redactor: Option<Redactor>) -> Result<AuditLog, StoreError> {
         let (tx, rx) = crossbeam_channel::bounded::<Job>(16 * 1024);
         let (stop_tx, stop_rx) = crossbeam_channel::bounded::<()>(1);
         let handle = std::thread::Builder::new()
             .name("bulwark-audit-writer".into())
             .spawn(move || w.run(rx, stop_rx))
             .map_err(|e| StoreError::io(Path::new("audit writer thread"), e))?;
-        Ok((
-            AuditLog {
-                tx,
-                redactor,
-                _writer: std::sync::Arc::new(WriterThread {
-                    handle: std::sync::Mutex::new(Some(handle)),
-                    stop: stop_tx,
-                }),
-            },
-            report,
-        ))
+        Ok(AuditLog {
+            tx,
+            redactor: redactor.map(std::sync::Arc::new),
+            _writer: std::sync::Arc::new(WriterThread {
+                handle: std::sync::Mutex::new(Some(handle)),
+                stop: stop_tx,
+            }),
+        })
     }
 }
 
@@ -716,11 +750,59 @@ pub fn open_configured(
             injection: false,
         });
     let keys = crate::keys::KeyFiles::new(home.join("keys")).load_or_create()?;
-    AuditLog::open(
-        FileLogOptions::from_config(&cfg.audit, home),
-        keys,
-        Some(redactor),
-    )
+    let opts = FileLogOptions::from_config(&cfg.audit, home);
+    match LogSource::from_config(&cfg.audit, home) {
+        LogSource::Dir(_) => AuditLog::open(opts, keys, Some(redactor)),
+        LogSource::Db(db) => AuditLog::open_sqlite(&db, opts, keys, Some(redactor)),
+    }
+}
+
+/// Where a log is stored, to read it back whatever the backend.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LogSource {
+    /// A file-backend directory.
+    Dir(PathBuf),
+    /// A SQLite database.
+    Db(PathBuf),
+}
+
+impl LogSource {
+    /// The log the configuration describes (`home` resolves empty paths).
+    pub fn from_config(cfg: &AuditConfig, home: &Path) -> LogSource {
+        match cfg.backend {
+            bulwark_core::config::AuditBackend::File => {
+                LogSource::Dir(FileLogOptions::from_config(cfg, home).dir)
+            }
+            bulwark_core::config::AuditBackend::Sqlite => LogSource::Db(if cfg.db.is_empty() {
+                home.join("audit.db")
+            } else {
+                PathBuf::from(&cfg.db)
+            }),
+        }
+    }
+
+    /// Where it is, for messages.
+    pub fn path(&self) -> &Path {
+        match self {
+            LogSource::Dir(p) | LogSource::Db(p) => p,
+        }
+    }
+
+    /// Every line of the log, in order (see [`for_each_line`]).
+    pub fn for_each_line(&self, f: &mut LineSink<'_>) -> Result<(), StoreError> {
+        match self {
+            LogSource::Dir(d) => for_each_line(d, f),
+            LogSource::Db(db) => crate::audit_sqlite::for_each_db_line(db, f),
+        }
+    }
+
+    /// Verify the log.
+    pub fn verify(&self, with: &DirVerify<'_>) -> Result<(VerifyReport, Chain), StoreError> {
+        match self {
+            LogSource::Dir(d) => verify_dir(d, with),
+            LogSource::Db(db) => crate::audit_sqlite::verify_db(db, with),
+        }
+    }
 }
 
 fn new_segment_path(dir: &Path, n: u64) -> PathBuf {
@@ -812,57 +894,96 @@ fn prune(
     Ok(pruned)
 }
 
-impl Writer {
-    /// Seal and write one record at once (used while opening, before producers exist; its
-    /// details are the store's own and need no redaction).
-    fn append_now(&mut self, event: AuditEvent) -> Result<AuditRecord, StoreError> {
-        let before = self.chain.clone();
-        let r = self.chain.seal(event, now_rfc3339(), self.keys.current())?;
-        let mut line = serde_json::to_vec(&r).map_err(|e| StoreError::Keys(e.to_string()))?;
-        line.push(b'\n');
-        if let Err(e) = self.write_durably(&line, &r.timestamp) {
-            self.chain = before;
-            return Err(e);
+impl Storage for FileStorage {
+    fn write_records(
+        &mut self,
+        buf: &[u8],
+        _lines: &[(u64, std::ops::Range<usize>)],
+        first_timestamp: &str,
+    ) -> Result<(), StoreError> {
+        let day = first_timestamp.get(..10).unwrap_or_default().to_string();
+        self.rotate_if_needed(buf.len() as u64, &day)?;
+        self.file
+            .write_all(buf)
+            .and_then(|()| self.file.sync_data())
+            .map_err(|e| StoreError::io(&self.segment, e))?;
+        if self.segment_day.is_none() {
+            self.segment_day = Some(day);
         }
-        self.since_checkpoint += 1;
-        Ok(r)
+        self.segment_len += buf.len() as u64;
+        Ok(())
     }
 
+    fn write_checkpoint(&mut self, line: &[u8]) -> Result<(), StoreError> {
+        let mut bytes = line.to_vec();
+        bytes.push(b'\n');
+        let path = checkpoints_path(&self.dir);
+        self.checkpoints
+            .write_all(&bytes)
+            .and_then(|()| self.checkpoints.sync_data())
+            .map_err(|e| StoreError::io(&path, e))
+    }
+}
+
+impl FileStorage {
     fn rotate_if_needed(&mut self, incoming: u64, day: &str) -> Result<(), StoreError> {
-        let too_big =
-            self.segment_len > 0 && self.segment_len + incoming > self.opts.segment_max_bytes;
-        let new_day = self.opts.rotate_daily
+        let too_big = self.segment_len > 0 && self.segment_len + incoming > self.segment_max_bytes;
+        let new_day = self.rotate_daily
             && self.segment_len > 0
             && self.segment_day.as_deref().is_some_and(|d| d != day);
         if !(too_big || new_day) {
             return Ok(());
         }
-        let next = new_segment_path(&self.opts.dir, segment_number(&self.segment) + 1);
+        let next = new_segment_path(&self.dir, segment_number(&self.segment) + 1);
         let file = private_options()
             .create_new(true)
             .append(true)
             .open(&next)
             .map_err(|e| StoreError::io(&next, e))?;
-        sync_dir(&segments_dir(&self.opts.dir)).map_err(|e| StoreError::io(&self.opts.dir, e))?;
+        sync_dir(&segments_dir(&self.dir)).map_err(|e| StoreError::io(&self.dir, e))?;
         self.segment = next;
         self.file = file;
         self.segment_len = 0;
         self.segment_day = None;
         Ok(())
     }
+}
 
-    fn write_durably(&mut self, bytes: &[u8], first_timestamp: &str) -> Result<(), StoreError> {
-        let day = first_timestamp.get(..10).unwrap_or_default().to_string();
-        self.rotate_if_needed(bytes.len() as u64, &day)?;
-        self.file
-            .write_all(bytes)
-            .and_then(|()| self.file.sync_data())
-            .map_err(|e| StoreError::io(&self.segment, e))?;
-        if self.segment_day.is_none() {
-            self.segment_day = Some(day);
+impl Writer {
+    pub(crate) fn new(
+        opts: FileLogOptions,
+        keys: AuditKeys,
+        chain: Chain,
+        storage: Box<dyn Storage>,
+    ) -> Writer {
+        Writer {
+            opts,
+            keys,
+            chain,
+            storage,
+            since_checkpoint: 0,
+            last_checkpoint: Instant::now(),
+            failed: None,
         }
-        self.segment_len += bytes.len() as u64;
-        Ok(())
+    }
+
+    /// Seal and write one record at once (used while opening, before producers exist; its
+    /// details are the store's own and need no redaction).
+    pub(crate) fn append_now(&mut self, event: AuditEvent) -> Result<AuditRecord, StoreError> {
+        let before = self.chain.clone();
+        let r = self.chain.seal(event, now_rfc3339(), self.keys.current())?;
+        let mut line = serde_json::to_vec(&r).map_err(|e| StoreError::Keys(e.to_string()))?;
+        let range = 0..line.len();
+        line.push(b'\n');
+        if let Err(e) = self
+            .storage
+            .write_records(&line, &[(r.seq, range)], &r.timestamp)
+        {
+            self.chain = before;
+            return Err(e);
+        }
+        self.since_checkpoint += 1;
+        Ok(r)
     }
 
     fn checkpoint(&mut self) {
@@ -877,11 +998,9 @@ impl Writer {
             .checkpoint(&self.chain, now_rfc3339())
             .map_err(|e| e.to_string())
             .and_then(|cp| serde_json::to_vec(&cp).map_err(|e| e.to_string()))
-            .and_then(|mut line| {
-                line.push(b'\n');
-                self.checkpoints
-                    .write_all(&line)
-                    .and_then(|()| self.checkpoints.sync_data())
+            .and_then(|line| {
+                self.storage
+                    .write_checkpoint(&line)
                     .map_err(|e| e.to_string())
             });
         match result {
@@ -949,14 +1068,17 @@ impl Writer {
         }
         let before = self.chain.clone();
         let mut buf = Vec::with_capacity(batch.len() * 512);
+        let mut lines = Vec::with_capacity(batch.len());
         let mut sealed = Vec::with_capacity(batch.len());
         for Job::Append(event, details, ack) in batch {
             let sealed_record =
                 self.chain
                     .seal_with_details(event, &details, now_rfc3339(), self.keys.current());
             match sealed_record.and_then(|r| {
+                let start = buf.len();
                 serde_json::to_writer(&mut buf, &r)
                     .map_err(|e| AuditError::Canonical(e.to_string()))?;
+                lines.push((r.seq, start..buf.len()));
                 buf.push(b'\n');
                 Ok(r)
             }) {
@@ -978,7 +1100,7 @@ impl Writer {
             .first()
             .map(|(r, _)| r.timestamp.clone())
             .unwrap_or_default();
-        match self.write_durably(&buf, &first_ts) {
+        match self.storage.write_records(&buf, &lines, &first_ts) {
             Ok(()) => {
                 self.since_checkpoint += sealed.len() as u64;
                 for (r, ack) in sealed {

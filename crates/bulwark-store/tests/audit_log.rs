@@ -344,3 +344,74 @@ fn killed_writers_lose_nothing_acknowledged() {
     assert!(rep.ok, "{rep:?}");
     let _ = now_rfc3339();
 }
+
+#[test]
+fn sqlite_backend_appends_verifies_and_names_tampering() {
+    let home = tempfile::tempdir().expect("tempdir");
+    let db = home.path().join("audit.db");
+    let keys = KeyFiles::new(home.path().join("keys"))
+        .load_or_create()
+        .expect("keys");
+    let (log, _) = AuditLog::open_sqlite(&db, options(home.path()), keys, None).expect("open");
+    let threads: Vec<_> = (0..4)
+        .map(|t| {
+            let log = log.clone();
+            std::thread::spawn(move || {
+                for i in 0..50 {
+                    log.append(event(t * 100 + i)).expect("append");
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().expect("join");
+    }
+    drop(log);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&db).expect("meta").permissions().mode();
+        assert_eq!(mode & 0o077, 0, "the database is private");
+    }
+    let files = KeyFiles::new(home.path().join("keys"));
+    let hmac = files.load_hmac().expect("keys").expect("keys");
+    let with = DirVerify {
+        keys: &hmac,
+        public_key: files.load_public().expect("public"),
+    };
+    let (rep, _) = bulwark_store::audit_sqlite::verify_db(&db, &with).expect("verify");
+    assert!(rep.ok, "{rep:?}");
+    assert_eq!(rep.records, 200);
+    assert!(rep.checkpoints_checked >= 1);
+
+    // Edit one row, delete another: the first is named.
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .expect("runtime");
+    rt.block_on(async {
+        use sqlx::Connection;
+        let mut conn = sqlx::SqliteConnection::connect(&format!("sqlite://{}", db.display()))
+            .await
+            .expect("connect");
+        sqlx::query(
+            "UPDATE audit_records SET line = replace(line, '\"allow\"', '\"deny\"') WHERE id = 42",
+        )
+        .execute(&mut conn)
+        .await
+        .expect("update");
+        sqlx::query("DELETE FROM audit_records WHERE id = 100")
+            .execute(&mut conn)
+            .await
+            .expect("delete");
+    });
+    let (rep, _) = bulwark_store::audit_sqlite::verify_db(&db, &with).expect("verify");
+    let f = rep.failure.expect("detected");
+    assert_eq!((f.kind, f.seq), (FailureKind::Modified, Some(42)), "{f:?}");
+    let keys = KeyFiles::new(home.path().join("keys"))
+        .load_or_create()
+        .expect("keys");
+    assert!(matches!(
+        AuditLog::open_sqlite(&db, options(home.path()), keys, None),
+        Err(StoreError::Damaged { .. })
+    ));
+}

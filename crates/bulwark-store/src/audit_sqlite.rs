@@ -1,0 +1,242 @@
+//! The SQLite backend of the audit log: the same records, checkpoints and verification as the file
+//! backend, in one database file (WAL journal, `synchronous = FULL`: a batch is durable when its
+//! transaction commits, and a crash can never leave half a record).
+//!
+//! Tables: `audit_records(id INTEGER PRIMARY KEY, line TEXT NOT NULL)`, where `id` is the record's
+//! `seq` and `line` its JSON line exactly as the file backend writes it, and
+//! `audit_checkpoints(id INTEGER PRIMARY KEY AUTOINCREMENT, line TEXT NOT NULL)`. Verification
+//! reads records in `id` order, so a row whose content was swapped, edited or deleted is named as in
+//! a file.
+
+use std::path::{Path, PathBuf};
+
+use bulwark_core::Redactor;
+use bulwark_core::audit::{Chain, Checkpoint, Verifier, VerifyOptions, VerifyReport};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqliteSynchronous};
+use sqlx::{Connection, Row};
+
+use crate::StoreError;
+use crate::audit_file::{
+    AuditLog, DirVerify, FileLogOptions, LineSink, OpenReport, Storage, Writer, verify_parallel,
+};
+use crate::keys::AuditKeys;
+
+fn db_error(path: &Path, e: impl std::fmt::Display) -> StoreError {
+    StoreError::io(path, std::io::Error::other(e.to_string()))
+}
+
+fn runtime(path: &Path) -> Result<tokio::runtime::Runtime, StoreError> {
+    tokio::runtime::Builder::new_current_thread()
+        .build()
+        .map_err(|e| StoreError::io(path, e))
+}
+
+/// Open (creating if asked) the database and its tables.
+fn connect(
+    rt: &tokio::runtime::Runtime,
+    path: &Path,
+    create: bool,
+) -> Result<SqliteConnection, StoreError> {
+    if create && let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        crate::fs::create_private_dir(dir).map_err(|e| StoreError::io(dir, e))?;
+    }
+    if create && !path.exists() {
+        // Create the file 0600 before SQLite opens it.
+        crate::fs::private_options()
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(path)
+            .map_err(|e| StoreError::io(path, e))?;
+    }
+    let opts = SqliteConnectOptions::new()
+        .filename(path)
+        .create_if_missing(false)
+        .journal_mode(SqliteJournalMode::Wal)
+        .synchronous(SqliteSynchronous::Full);
+    rt.block_on(async {
+        let mut conn = SqliteConnection::connect_with(&opts)
+            .await
+            .map_err(|e| db_error(path, e))?;
+        for ddl in [
+            "CREATE TABLE IF NOT EXISTS audit_records (id INTEGER PRIMARY KEY, line TEXT NOT NULL)",
+            "CREATE TABLE IF NOT EXISTS audit_checkpoints (id INTEGER PRIMARY KEY AUTOINCREMENT, line TEXT NOT NULL)",
+        ] {
+            sqlx::query(ddl)
+                .execute(&mut conn)
+                .await
+                .map_err(|e| db_error(path, e))?;
+        }
+        Ok(conn)
+    })
+}
+
+/// Read every checkpoint in the database.
+pub fn read_db_checkpoints(path: &Path) -> Result<Vec<Checkpoint>, StoreError> {
+    let rt = runtime(path)?;
+    let mut conn = connect(&rt, path, false)?;
+    let rows = rt
+        .block_on(
+            sqlx::query("SELECT line FROM audit_checkpoints ORDER BY id").fetch_all(&mut conn),
+        )
+        .map_err(|e| db_error(path, e))?;
+    rows.iter()
+        .map(|row| {
+            let line: String = row.try_get(0).map_err(|e| db_error(path, e))?;
+            serde_json::from_str(&line).map_err(|e| StoreError::Damaged {
+                dir: path.to_path_buf(),
+                kind: "malformed",
+                where_: format!("{} audit_checkpoints", path.display()),
+                message: format!("not a checkpoint ({e})"),
+            })
+        })
+        .collect()
+}
+
+/// Call `f(line, true, "<db> id N", N)` for every record row in `id` order, in pages (bounded
+/// memory). `f` returns false to stop.
+pub fn for_each_db_line(path: &Path, f: &mut LineSink<'_>) -> Result<(), StoreError> {
+    for_each_db_line_after(path, i64::MIN, f)
+}
+
+/// [`for_each_db_line`] for the rows whose `id` is above `after` (to follow a growing log).
+pub fn for_each_db_line_after(
+    path: &Path,
+    mut after: i64,
+    f: &mut LineSink<'_>,
+) -> Result<(), StoreError> {
+    let rt = runtime(path)?;
+    let mut conn = connect(&rt, path, false)?;
+    let name = format!("{} audit_records", path.display());
+    loop {
+        let rows = rt
+            .block_on(
+                sqlx::query(
+                    "SELECT id, line FROM audit_records WHERE id > ? ORDER BY id LIMIT 4096",
+                )
+                .bind(after)
+                .fetch_all(&mut conn),
+            )
+            .map_err(|e| db_error(path, e))?;
+        if rows.is_empty() {
+            return Ok(());
+        }
+        for row in &rows {
+            let id: i64 = row.try_get(0).map_err(|e| db_error(path, e))?;
+            let line: String = row.try_get(1).map_err(|e| db_error(path, e))?;
+            after = id;
+            if !f(line.as_bytes(), true, &name, id as u64) {
+                return Ok(());
+            }
+        }
+    }
+}
+
+/// Verify the log in a database file.
+pub fn verify_db(path: &Path, with: &DirVerify<'_>) -> Result<(VerifyReport, Chain), StoreError> {
+    if !path.is_file() {
+        return Err(StoreError::io(
+            path,
+            std::io::Error::new(std::io::ErrorKind::NotFound, "no such audit database"),
+        ));
+    }
+    let v = Verifier::new(VerifyOptions {
+        keys: with.keys.iter().collect(),
+        public_key: with.public_key,
+        checkpoints: read_db_checkpoints(path)?,
+        start: None,
+    });
+    let v = verify_parallel(&|f: &mut LineSink<'_>| for_each_db_line(path, f), v)?;
+    Ok(v.finish_with_chain())
+}
+
+/// The SQLite storage the writer thread uses.
+struct SqliteStorage {
+    path: PathBuf,
+    rt: tokio::runtime::Runtime,
+    conn: SqliteConnection,
+}
+
+impl Storage for SqliteStorage {
+    fn write_records(
+        &mut self,
+        buf: &[u8],
+        lines: &[(u64, std::ops::Range<usize>)],
+        _first_timestamp: &str,
+    ) -> Result<(), StoreError> {
+        let path = &self.path;
+        let conn = &mut self.conn;
+        self.rt.block_on(async {
+            let mut tx = conn.begin().await.map_err(|e| db_error(path, e))?;
+            for (seq, range) in lines {
+                let line =
+                    std::str::from_utf8(&buf[range.clone()]).map_err(|e| db_error(path, e))?;
+                sqlx::query("INSERT INTO audit_records (id, line) VALUES (?, ?)")
+                    .bind(*seq as i64)
+                    .bind(line)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(|e| db_error(path, e))?;
+            }
+            tx.commit().await.map_err(|e| db_error(path, e))
+        })
+    }
+
+    fn write_checkpoint(&mut self, line: &[u8]) -> Result<(), StoreError> {
+        let path = &self.path;
+        let line = std::str::from_utf8(line).map_err(|e| db_error(path, e))?;
+        self.rt
+            .block_on(
+                sqlx::query("INSERT INTO audit_checkpoints (line) VALUES (?)")
+                    .bind(line)
+                    .execute(&mut self.conn),
+            )
+            .map(|_| ())
+            .map_err(|e| db_error(path, e))
+    }
+}
+
+impl AuditLog {
+    /// Open (or create) the log in the SQLite database `path`, verify what is there with the keys,
+    /// and start the writer. `opts` gives the checkpoint and group-commit settings (its directory,
+    /// segment and retention settings do not apply). Fails closed like [`AuditLog::open`].
+    pub fn open_sqlite(
+        path: &Path,
+        opts: FileLogOptions,
+        keys: AuditKeys,
+        redactor: Option<Redactor>,
+    ) -> Result<(AuditLog, OpenReport), StoreError> {
+        let rt = runtime(path)?;
+        let conn = connect(&rt, path, true)?;
+        let (verified, chain) = verify_db(
+            path,
+            &DirVerify {
+                keys: &keys.hmac,
+                public_key: Some(keys.signer.public()),
+            },
+        )?;
+        if let Some(f) = &verified.failure {
+            return Err(StoreError::Damaged {
+                dir: path.to_path_buf(),
+                kind: f.kind.as_str(),
+                where_: f
+                    .location
+                    .clone()
+                    .or(f.seq.map(|s| format!("record {s}")))
+                    .unwrap_or_default(),
+                message: f.message.clone(),
+            });
+        }
+        let storage = SqliteStorage {
+            path: path.to_path_buf(),
+            rt,
+            conn,
+        };
+        let w = Writer::new(opts, keys, chain, Box::new(storage));
+        let report = OpenReport {
+            records: verified.records,
+            ..OpenReport::default()
+        };
+        Ok((AuditLog::start(w, redactor)?, report))
+    }
+}
