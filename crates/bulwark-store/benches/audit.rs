@@ -78,6 +78,43 @@ fn appends(c: &mut Criterion) {
             })
         });
     }
+    // The SQLite backend, same producers.
+    for (name, producers) in [("sqlite_group_commit_64_producers", 64usize)] {
+        let per = 25_600 / producers;
+        g.throughput(Throughput::Elements((producers * per) as u64));
+        g.bench_function(name, |b| {
+            b.iter_custom(|iters| {
+                let mut total = Duration::ZERO;
+                for _ in 0..iters {
+                    let home = tempfile::tempdir().expect("tempdir");
+                    let keys = KeyFiles::new(home.path().join("keys"))
+                        .load_or_create()
+                        .expect("keys");
+                    let (log, _) = AuditLog::open_sqlite(
+                        &home.path().join("audit.db"),
+                        options(home.path(), true),
+                        keys,
+                        None,
+                    )
+                    .expect("open");
+                    let start = Instant::now();
+                    std::thread::scope(|s| {
+                        for t in 0..producers {
+                            let log = log.clone();
+                            s.spawn(move || {
+                                for i in 0..per {
+                                    log.append(event(t * per + i)).expect("append");
+                                }
+                            });
+                        }
+                    });
+                    total += start.elapsed();
+                    drop(log);
+                }
+                total
+            })
+        });
+    }
     g.finish();
 }
 

@@ -168,15 +168,20 @@ impl Storage for SqliteStorage {
         let conn = &mut self.conn;
         self.rt.block_on(async {
             let mut tx = conn.begin().await.map_err(|e| db_error(path, e))?;
-            for (seq, range) in lines {
-                let line =
-                    std::str::from_utf8(&buf[range.clone()]).map_err(|e| db_error(path, e))?;
-                sqlx::query("INSERT INTO audit_records (id, line) VALUES (?, ?)")
-                    .bind(*seq as i64)
-                    .bind(line)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(|e| db_error(path, e))?;
+            // One multi-row INSERT per chunk: a round trip to SQLite's worker per chunk, not per row.
+            for chunk in lines.chunks(256) {
+                let mut sql = String::from("INSERT INTO audit_records (id, line) VALUES ");
+                for i in 0..chunk.len() {
+                    sql.push_str(if i == 0 { "(?, ?)" } else { ", (?, ?)" });
+                }
+                // Only constant placeholders are added to the text: the values are bound.
+                let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+                for (seq, range) in chunk {
+                    let line =
+                        std::str::from_utf8(&buf[range.clone()]).map_err(|e| db_error(path, e))?;
+                    q = q.bind(*seq as i64).bind(line);
+                }
+                q.execute(&mut *tx).await.map_err(|e| db_error(path, e))?;
             }
             tx.commit().await.map_err(|e| db_error(path, e))
         })
