@@ -28,21 +28,29 @@ fn options(home: &std::path::Path, group_commit: bool) -> FileLogOptions {
     o
 }
 
-/// (name, producers, group commit, group window in microseconds; the default window is 0)
-const APPEND_CASES: &[(&str, usize, bool, u64)] = &[
-    ("group_commit_1_producer", 1, true, 0),
-    ("group_commit_16_producers", 16, true, 0),
-    ("group_commit_64_producers", 64, true, 0),
-    ("group_commit_256_producers", 256, true, 0),
-    ("group_commit_64_producers_window_500us", 64, true, 500),
-    ("fsync_each_8_producers", 8, false, 0),
+/// (name, producers, group commit, group window in microseconds (the default is 0), SQLite
+/// backend instead of files)
+const APPEND_CASES: &[(&str, usize, bool, u64, bool)] = &[
+    ("group_commit_1_producer", 1, true, 0, false),
+    ("group_commit_16_producers", 16, true, 0, false),
+    ("group_commit_64_producers", 64, true, 0, false),
+    ("group_commit_256_producers", 256, true, 0, false),
+    (
+        "group_commit_64_producers_window_500us",
+        64,
+        true,
+        500,
+        false,
+    ),
+    ("fsync_each_8_producers", 8, false, 0, false),
+    ("sqlite_group_commit_64_producers", 64, true, 0, true),
 ];
 
 fn appends(c: &mut Criterion) {
     let mut g = c.benchmark_group("audit_append");
     g.sample_size(10);
     g.measurement_time(Duration::from_secs(10));
-    for &(name, producers, group, window) in APPEND_CASES {
+    for &(name, producers, group, window, sqlite) in APPEND_CASES {
         let per = if group && producers > 1 {
             25_600 / producers
         } else {
@@ -59,43 +67,11 @@ fn appends(c: &mut Criterion) {
                         .expect("keys");
                     let mut opts = options(home.path(), group);
                     opts.group_window = Duration::from_micros(window);
-                    let (log, _) = AuditLog::open(opts, keys, None).expect("open");
-                    let start = Instant::now();
-                    std::thread::scope(|s| {
-                        for t in 0..producers {
-                            let log = log.clone();
-                            s.spawn(move || {
-                                for i in 0..per {
-                                    log.append(event(t * per + i)).expect("append");
-                                }
-                            });
-                        }
-                    });
-                    total += start.elapsed();
-                    drop(log);
-                }
-                total
-            })
-        });
-    }
-    // The SQLite backend, same producers.
-    for (name, producers) in [("sqlite_group_commit_64_producers", 64usize)] {
-        let per = 25_600 / producers;
-        g.throughput(Throughput::Elements((producers * per) as u64));
-        g.bench_function(name, |b| {
-            b.iter_custom(|iters| {
-                let mut total = Duration::ZERO;
-                for _ in 0..iters {
-                    let home = tempfile::tempdir().expect("tempdir");
-                    let keys = KeyFiles::new(home.path().join("keys"))
-                        .load_or_create()
-                        .expect("keys");
-                    let (log, _) = AuditLog::open_sqlite(
-                        &home.path().join("audit.db"),
-                        options(home.path(), true),
-                        keys,
-                        None,
-                    )
+                    let (log, _) = if sqlite {
+                        AuditLog::open_sqlite(&home.path().join("audit.db"), opts, keys, None)
+                    } else {
+                        AuditLog::open(opts, keys, None)
+                    }
                     .expect("open");
                     let start = Instant::now();
                     std::thread::scope(|s| {
