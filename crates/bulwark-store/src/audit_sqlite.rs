@@ -67,6 +67,22 @@ fn connect(
                 .await
                 .map_err(|e| db_error(path, e))?;
         }
+        Ok::<_, StoreError>(conn)
+    })
+    .and_then(|conn| {
+        // SQLite creates its WAL and shared-memory files with the process umask: make them as
+        // private as the database.
+        #[cfg(unix)]
+        for suffix in ["-wal", "-shm"] {
+            use std::os::unix::fs::PermissionsExt;
+            let mut side = path.as_os_str().to_owned();
+            side.push(suffix);
+            let side = PathBuf::from(side);
+            if side.exists() {
+                std::fs::set_permissions(&side, std::fs::Permissions::from_mode(0o600))
+                    .map_err(|e| StoreError::io(&side, e))?;
+            }
+        }
         Ok(conn)
     })
 }

@@ -370,8 +370,13 @@ fn sqlite_backend_appends_verifies_and_names_tampering() {
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
-        let mode = std::fs::metadata(&db).expect("meta").permissions().mode();
-        assert_eq!(mode & 0o077, 0, "the database is private");
+        for f in ["audit.db", "audit.db-wal", "audit.db-shm"] {
+            let path = home.path().join(f);
+            if path.exists() {
+                let mode = std::fs::metadata(&path).expect("meta").permissions().mode();
+                assert_eq!(mode & 0o077, 0, "{f} is private");
+            }
+        }
     }
     let files = KeyFiles::new(home.path().join("keys"));
     let hmac = files.load_hmac().expect("keys").expect("keys");
