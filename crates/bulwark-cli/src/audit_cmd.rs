@@ -280,10 +280,7 @@ fn verify(
                     out,
                     "FAILED: {} at {}: {}",
                     f.kind.as_str(),
-                    f.location
-                        .clone()
-                        .or(f.seq.map(|s| format!("record {s}")))
-                        .unwrap_or_default(),
+                    f.place(),
                     f.message
                 )?;
                 writeln!(

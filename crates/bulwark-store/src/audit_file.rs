@@ -66,6 +66,16 @@ pub enum StoreError {
 }
 
 impl StoreError {
+    /// A log at `dir` that failed verification: appending is refused.
+    pub fn damaged(dir: &Path, f: &bulwark_core::audit::Failure) -> StoreError {
+        StoreError::Damaged {
+            dir: dir.to_path_buf(),
+            kind: f.kind.as_str(),
+            where_: f.place(),
+            message: f.message.clone(),
+        }
+    }
+
     /// An I/O error on `path`.
     pub fn io(path: &Path, source: std::io::Error) -> StoreError {
         StoreError::Io {
@@ -591,16 +601,7 @@ impl AuditLog {
             (verified, chain) = check(&keys)?;
         }
         if let Some(f) = &verified.failure {
-            return Err(StoreError::Damaged {
-                dir: opts.dir.clone(),
-                kind: f.kind.as_str(),
-                where_: f
-                    .location
-                    .clone()
-                    .or(f.seq.map(|s| format!("record {s}")))
-                    .unwrap_or_default(),
-                message: f.message.clone(),
-            });
+            return Err(StoreError::damaged(&opts.dir, f));
         }
         report.records = verified.records;
         let mut segments = segment_files(&opts.dir)?;

@@ -237,16 +237,7 @@ impl AuditLog {
             },
         )?;
         if let Some(f) = &verified.failure {
-            return Err(StoreError::Damaged {
-                dir: path.to_path_buf(),
-                kind: f.kind.as_str(),
-                where_: f
-                    .location
-                    .clone()
-                    .or(f.seq.map(|s| format!("record {s}")))
-                    .unwrap_or_default(),
-                message: f.message.clone(),
-            });
+            return Err(StoreError::damaged(path, f));
         }
         let storage = SqliteStorage {
             path: path.to_path_buf(),

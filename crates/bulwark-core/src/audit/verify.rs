@@ -68,6 +68,16 @@ pub struct Failure {
     pub message: String,
 }
 
+impl Failure {
+    /// Where it is, for messages: `file:line`, else `record N`.
+    pub fn place(&self) -> String {
+        self.location
+            .clone()
+            .or(self.seq.map(|s| format!("record {s}")))
+            .unwrap_or_default()
+    }
+}
+
 /// The result of a verification.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct VerifyReport {
