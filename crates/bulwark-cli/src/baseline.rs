@@ -32,20 +32,6 @@ pub struct Baseline {
     entries: Vec<Entry>,
 }
 
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-fn unhex(s: &str) -> Option<Vec<u8>> {
-    if s.len() % 2 != 0 {
-        return None;
-    }
-    (0..s.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok())
-        .collect()
-}
-
 impl Baseline {
     /// A new, empty baseline with a fresh random salt from the OS.
     pub fn fresh() -> Result<Self, Fatal> {
@@ -76,12 +62,15 @@ impl Baseline {
                 file.bulwark_baseline
             )));
         }
-        let salt = unhex(&file.salt).filter(|s| s.len() >= 16).ok_or_else(|| {
-            Fatal(format!(
-                "{}: `salt` must be at least 32 hex characters",
-                path.display()
-            ))
-        })?;
+        let salt = hex::decode(&file.salt)
+            .ok()
+            .filter(|s| s.len() >= 16)
+            .ok_or_else(|| {
+                Fatal(format!(
+                    "{}: `salt` must be at least 32 hex characters",
+                    path.display()
+                ))
+            })?;
         Ok(Baseline {
             salt,
             known: file
@@ -119,7 +108,7 @@ impl Baseline {
     pub fn write(&self, path: &Path) -> Result<(), Fatal> {
         let file = BaselineFile {
             bulwark_baseline: 1,
-            salt: hex(&self.salt),
+            salt: hex::encode(&self.salt),
             findings: self
                 .entries
                 .iter()

@@ -173,10 +173,7 @@ pub fn fingerprint(salt: &[u8], rule: &str, location: &str, value: &[u8]) -> Str
     mac.update(location.as_bytes());
     mac.update(b"\0");
     mac.update(value);
-    mac.finalize().into_bytes()[..16]
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    hex::encode(&mac.finalize().into_bytes()[..16])
 }
 
 #[cfg(test)]

@@ -180,30 +180,12 @@ impl std::fmt::Debug for AuditKey {
     }
 }
 
-fn hex(bytes: &[u8]) -> String {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let mut s = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        s.push(DIGITS[(b >> 4) as usize] as char);
-        s.push(DIGITS[(b & 15) as usize] as char);
-    }
-    s
-}
-
 fn unhex<const N: usize>(s: &str, what: &str) -> Result<Zeroizing<[u8; N]>, AuditError> {
-    let s = s.trim();
-    let bad = || AuditError::Key {
+    let mut out = Zeroizing::new([0u8; N]);
+    hex::decode_to_slice(s.trim(), out.as_mut()).map_err(|_| AuditError::Key {
         what: what.to_string(),
         problem: format!("expected {} hex digits", N * 2),
-    };
-    if s.len() != N * 2 {
-        return Err(bad());
-    }
-    let mut out = Zeroizing::new([0u8; N]);
-    for (i, pair) in s.as_bytes().chunks(2).enumerate() {
-        let pair = std::str::from_utf8(pair).map_err(|_| bad())?;
-        out[i] = u8::from_str_radix(pair, 16).map_err(|_| bad())?;
-    }
+    })?;
     Ok(out)
 }
 
@@ -221,7 +203,7 @@ impl AuditKey {
 
     /// A key from its bytes.
     pub fn from_bytes(key: Zeroizing<[u8; 32]>) -> AuditKey {
-        let id = hex(&Sha256::digest(key.as_ref())[..8]);
+        let id = hex::encode(&Sha256::digest(key.as_ref())[..8]);
         let keyed = <hmac::Hmac<Sha256> as KeyInit>::new_from_slice(key.as_ref())
             .expect("HMAC takes keys of any length");
         AuditKey { id, key, keyed }
@@ -234,7 +216,7 @@ impl AuditKey {
 
     /// The hex form, for the key file.
     pub fn to_hex(&self) -> Zeroizing<String> {
-        Zeroizing::new(hex(self.key.as_ref()))
+        Zeroizing::new(hex::encode(self.key.as_ref()))
     }
 
     /// The key id records carry.
@@ -292,12 +274,12 @@ impl CheckpointKey {
 
     /// The hex secret, for the key file.
     pub fn to_hex(&self) -> Zeroizing<String> {
-        Zeroizing::new(hex(&self.key.to_bytes()))
+        Zeroizing::new(hex::encode(self.key.to_bytes()))
     }
 
     /// The public key, hex: publish it.
     pub fn public_hex(&self) -> String {
-        hex(self.key.verifying_key().as_bytes())
+        hex::encode(self.key.verifying_key().as_bytes())
     }
 
     /// The public key.
@@ -311,11 +293,11 @@ impl CheckpointKey {
             seq: chain.next_seq - 1,
             hash: chain.prev_hash.clone(),
             time,
-            chain_sha256: hex(&chain.chain_sha256),
+            chain_sha256: hex::encode(chain.chain_sha256),
             signature: String::new(),
         };
         let sig = self.key.sign(&c.signed_message()?);
-        c.signature = hex(&sig.to_bytes());
+        c.signature = hex::encode(sig.to_bytes());
         Ok(c)
     }
 }
@@ -482,7 +464,7 @@ impl Chain {
 
     /// The running SHA-256, hex.
     pub fn chain_sha256(&self) -> String {
-        hex(&self.chain_sha256)
+        hex::encode(self.chain_sha256)
     }
 
     /// Seal an event as the next record. `details` should already be redacted.
@@ -524,7 +506,7 @@ impl Chain {
             hash: String::new(),
         };
         let canonical = canonical_with_details(&r, canonical_details)?;
-        r.hash = hex(&key.mac(&canonical));
+        r.hash = hex::encode(key.mac(&canonical));
         self.advance(&record_digest(&canonical, &r.hash), &r.hash, r.seq);
         Ok(r)
     }

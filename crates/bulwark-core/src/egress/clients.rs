@@ -72,15 +72,8 @@ impl ProxyClients {
                 value: format!("{:?}", c.token_sha256),
                 expected: "64 hex digits".into(),
             };
-            let h = c.token_sha256.as_bytes();
-            if h.len() != 64 {
-                return Err(err());
-            }
             let mut hash = [0u8; 32];
-            for (i, pair) in h.chunks(2).enumerate() {
-                let s = std::str::from_utf8(pair).map_err(|_| err())?;
-                hash[i] = u8::from_str_radix(s, 16).map_err(|_| err())?;
-            }
+            hex::decode_to_slice(&c.token_sha256, &mut hash).map_err(|_| err())?;
             clients.push(Client {
                 name: name.clone(),
                 token_sha256: hash,
@@ -152,10 +145,7 @@ pub fn new_client_token() -> Result<(SecretString, String), getrandom::Error> {
 
 /// The hex SHA-256 of a token (what `token_sha256` holds).
 pub fn token_hash(token: &SecretString) -> String {
-    Sha256::digest(token.expose_secret().as_bytes())
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    hex::encode(Sha256::digest(token.expose_secret().as_bytes()))
 }
 
 #[cfg(test)]

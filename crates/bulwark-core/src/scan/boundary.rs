@@ -101,7 +101,7 @@ pub enum BoundaryError {
 pub fn wrap(content: &str, source: &Source, opts: &WrapOptions) -> Result<Wrapped, BoundaryError> {
     let mut id = [0u8; 16];
     getrandom::fill(&mut id).map_err(|e| BoundaryError::Random(e.to_string()))?;
-    let id: String = id.iter().map(|b| format!("{b:02x}")).collect();
+    let id = hex::encode(id);
     wrap_with_id(content, source, opts, id)
 }
 

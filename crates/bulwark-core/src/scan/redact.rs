@@ -167,7 +167,7 @@ impl Redactor {
                     };
                     mac.update(value.as_bytes());
                     let tag = mac.finalize().into_bytes();
-                    let hex: String = tag[..8].iter().map(|b| format!("{b:02x}")).collect();
+                    let hex = hex::encode(&tag[..8]);
                     format!("[{}:{hex}]", f.rule)
                 }
                 // Unreachable through `new`, which demands the key; fail closed all the same.
