@@ -582,22 +582,25 @@ impl EgressPolicy {
     /// `tunnel` is the CONNECT authority (any scheme may pass through a tunnel; the port decides).
     fn plan_inner(&self, u: &Url, tunnel: Option<&str>) -> Plan {
         let canonical = tunnel.unwrap_or(u.as_str());
-        let host_ref = u.host();
-        let Some(port) = u.port_or_known_default() else {
-            return Plan::Decided(self.deny(
+        let scheme_denied = |here| {
+            Plan::Decided(self.deny(
                 Reason::SchemeNotAllowed,
                 format!(
                     "scheme {:?} is not allowed (allowed: {})",
                     u.scheme(),
                     self.schemes.join(", ")
                 ),
-                None,
-            ));
+                here,
+            ))
         };
-        let host = match &host_ref {
-            Some(Host::Domain(d)) => normalize_name(d),
-            Some(Host::Ipv4(a)) => a.to_string(),
-            Some(Host::Ipv6(a)) => format!("[{a}]"),
+        let Some(port) = u.port_or_known_default() else {
+            return scheme_denied(None);
+        };
+        // The host as decisions name it, and the address when the host is a literal one.
+        let (host, literal) = match u.host() {
+            Some(Host::Domain(d)) => (normalize_name(d), None),
+            Some(Host::Ipv4(a)) => (a.to_string(), Some(IpAddr::V4(a))),
+            Some(Host::Ipv6(a)) => (format!("[{a}]"), Some(IpAddr::V6(a))),
             None => {
                 return Plan::Decided(self.deny(
                     Reason::InvalidUrl,
@@ -608,17 +611,12 @@ impl EgressPolicy {
         };
         let here = Some((canonical, host.as_str(), port));
         if !self.enabled {
-            let addresses = match host_ref {
-                Some(Host::Ipv4(a)) => vec![IpAddr::V4(a)],
-                Some(Host::Ipv6(a)) => vec![IpAddr::V6(a)],
-                _ => Vec::new(),
-            };
-            if !addresses.is_empty() {
+            if let Some(ip) = literal {
                 return Plan::Decided(self.decision(
                     (Decision::Allow, Reason::GuardDisabled),
                     "the egress guard is turned off ([egress] enabled = false)".into(),
-                    Some((canonical, &host, port)),
-                    addresses,
+                    here,
+                    vec![ip],
                 ));
             }
             return Plan::Resolve(PendingName {
@@ -628,15 +626,7 @@ impl EgressPolicy {
             });
         }
         if tunnel.is_none() && !self.schemes.iter().any(|s| s == u.scheme()) {
-            return Plan::Decided(self.deny(
-                Reason::SchemeNotAllowed,
-                format!(
-                    "scheme {:?} is not allowed (allowed: {})",
-                    u.scheme(),
-                    self.schemes.join(", ")
-                ),
-                here,
-            ));
+            return scheme_denied(here);
         }
         if !self.ports.iter().any(|r| r.0 <= port && port <= r.1) {
             return Plan::Decided(self.deny(
@@ -645,10 +635,9 @@ impl EgressPolicy {
                 here,
             ));
         }
-        let ip = match host_ref {
-            Some(Host::Ipv4(a)) => IpAddr::V4(a),
-            Some(Host::Ipv6(a)) => IpAddr::V6(a),
-            _ => {
+        let ip = match literal {
+            Some(ip) => ip,
+            None => {
                 if host.is_empty() {
                     return Plan::Decided(self.deny(
                         Reason::InvalidUrl,
