@@ -24,6 +24,227 @@ pub struct SecurityConfig {
     pub egress: EgressConfig,
     /// The tamper-evident audit log.
     pub audit: AuditConfig,
+    /// Action guard: which tool calls run, wait for a human, or never run.
+    pub action: ActionConfig,
+    /// Human approvals of actions the action guard sends to review.
+    pub approval: ApprovalConfig,
+}
+
+/// `[action]`: the action guard (tool calls).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct ActionConfig {
+    /// `read_only` (anything but a read is blocked), `supervised` (writes run, destructive actions
+    /// wait for approval) or `autonomous` (approval only where a tier demands it).
+    pub mode: ActionMode,
+    /// Tools whose `args.command` is a shell command line, screened word by word.
+    pub shell_tools: Vec<String>,
+    /// Namespace label (set by a cluster admin) that names a namespace's tier; it wins over the
+    /// name. Empty: labels are not used.
+    pub tier_label: String,
+    /// The tier of a namespace no pattern matches (and of an empty or malformed one). Empty: the
+    /// most restrictive tier.
+    pub unknown_tier: String,
+    /// Namespace tiers, in order: the first tier with a matching pattern classifies a namespace.
+    pub tiers: Vec<TierConfig>,
+    /// Action classes per tool, replacing the built-in classes for the verbs they list.
+    pub tools: BTreeMap<String, ToolClassesConfig>,
+    /// Workspace confinement of path arguments and shell command paths.
+    pub workspace: WorkspaceConfig,
+    /// Shell command screening.
+    pub shell: ShellConfig,
+}
+
+/// How much an agent may do on its own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ActionMode {
+    /// Only reads run; everything else is blocked.
+    ReadOnly,
+    /// Reads and writes run; destructive actions wait for approval.
+    Supervised,
+    /// Everything runs, except where a tier demands approval or blocks.
+    Autonomous,
+}
+
+impl ActionMode {
+    /// The snake_case name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ActionMode::ReadOnly => "read_only",
+            ActionMode::Supervised => "supervised",
+            ActionMode::Autonomous => "autonomous",
+        }
+    }
+}
+
+/// What a tier does to the actions in its namespaces.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum TierEffect {
+    /// The mode decides.
+    Mode,
+    /// Every action but a read needs approval, whatever the mode.
+    Approval,
+    /// Every action, reads included, is blocked.
+    Block,
+}
+
+/// `[[action.tiers]]`: one namespace tier.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TierConfig {
+    /// The tier's name (what `tier_label` values and `unknown_tier` refer to).
+    pub name: String,
+    /// Globs matched against the whole namespace name (`*` any run of characters, `?` one):
+    /// `prod` matches only `prod`; `prod-*` matches `prod-eu`.
+    #[serde(default)]
+    pub patterns: Vec<String>,
+    /// `mode`, `approval` or `block`.
+    pub effect: TierEffect,
+    /// Distinct approvers needed for an action in this tier.
+    #[serde(default = "one")]
+    pub approvals: u32,
+}
+
+fn one() -> u32 {
+    1
+}
+
+/// `[action.tools.NAME]`: the class of each verb of one tool.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct ToolClassesConfig {
+    /// Verbs that only read.
+    pub read: Vec<String>,
+    /// Verbs that change something that can be changed back.
+    pub write: Vec<String>,
+    /// Verbs that delete, stop, restart, scale down or execute.
+    pub destructive: Vec<String>,
+}
+
+/// `[action.workspace]`: confinement of paths (like PicoClaw's restrict_to_workspace).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct WorkspaceConfig {
+    /// Confine path arguments (`args.path`, `args.file`, ...) and paths in shell commands.
+    pub restrict: bool,
+    /// The workspace root; empty means `$BULWARK_HOME/workspace`. Relative paths resolve here.
+    pub root: String,
+    /// Directories reads may touch; relative entries are under the root. Empty: the root.
+    pub read_allow: Vec<String>,
+    /// Directories writes may touch; relative entries are under the root. Empty: the root.
+    pub write_allow: Vec<String>,
+}
+
+/// `[action.shell]`: shell command screening.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct ShellConfig {
+    /// Globs over a simple command's words joined by single spaces (`make test`, `cargo *`): a
+    /// matching command counts as a read. Never overrides a deny rule.
+    pub allow: Vec<String>,
+}
+
+/// `[approval]`: who approves, for how long an approval stands, where it is stored.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct ApprovalConfig {
+    /// Who may approve: principals (`alice`) or roles (`role:sre`). Nobody by default.
+    pub approvers: Vec<String>,
+    /// Roles: name -> principals.
+    pub roles: BTreeMap<String, Vec<String>>,
+    /// Seconds a pending approval stands before it expires (approved or not).
+    pub ttl_secs: u64,
+    /// The approvals database; empty means `$BULWARK_HOME/approvals.db`.
+    pub db: String,
+    /// Webhook told of each new pending approval (a Slack- and Discord-compatible JSON body with
+    /// the summary only, never argument values). Empty: none.
+    pub notify_url: String,
+}
+
+impl Default for ApprovalConfig {
+    fn default() -> Self {
+        ApprovalConfig {
+            approvers: Vec::new(),
+            roles: BTreeMap::new(),
+            ttl_secs: 900,
+            db: String::new(),
+            notify_url: String::new(),
+        }
+    }
+}
+
+impl Default for WorkspaceConfig {
+    fn default() -> Self {
+        WorkspaceConfig {
+            restrict: true,
+            root: String::new(),
+            read_allow: Vec::new(),
+            write_allow: Vec::new(),
+        }
+    }
+}
+
+impl Default for ActionConfig {
+    fn default() -> Self {
+        let tier = |name: &str, patterns: &[&str], effect| TierConfig {
+            name: name.into(),
+            patterns: patterns.iter().map(|p| p.to_string()).collect(),
+            effect,
+            approvals: 1,
+        };
+        ActionConfig {
+            mode: ActionMode::ReadOnly,
+            shell_tools: ["shell", "exec", "bash", "sh", "run_command", "terminal"]
+                .map(String::from)
+                .to_vec(),
+            tier_label: "bulwark.io/tier".into(),
+            unknown_tier: String::new(),
+            tiers: vec![
+                tier(
+                    "production",
+                    &[
+                        "prod",
+                        "production",
+                        "prod-*",
+                        "*-prod",
+                        "production-*",
+                        "*-production",
+                    ],
+                    TierEffect::Approval,
+                ),
+                tier(
+                    "staging",
+                    &[
+                        "staging",
+                        "stage",
+                        "staging-*",
+                        "*-staging",
+                        "stage-*",
+                        "*-stage",
+                    ],
+                    TierEffect::Mode,
+                ),
+                tier(
+                    "dev",
+                    &[
+                        "dev",
+                        "development",
+                        "default",
+                        "dev-*",
+                        "*-dev",
+                        "test",
+                        "*-test",
+                    ],
+                    TierEffect::Mode,
+                ),
+            ],
+            tools: BTreeMap::new(),
+            workspace: WorkspaceConfig::default(),
+            shell: ShellConfig::default(),
+        }
+    }
 }
 
 /// `[audit]`: the tamper-evident audit log.
@@ -732,6 +953,7 @@ impl SecurityConfig {
                 ));
             }
         }
+        self.validate_action(origin)?;
         let known = crate::scan::rule_ids();
         for (i, r) in self.scan.secrets.disabled_rules.iter().enumerate() {
             if !known.contains(&r.as_str()) {
@@ -749,6 +971,77 @@ impl SecurityConfig {
                     format!("{r:?}"),
                     "a rule id listed by `bulwark scan --list-rules`",
                 ));
+            }
+        }
+        Ok(())
+    }
+
+    fn validate_action(&self, origin: &str) -> Result<(), ConfigError> {
+        let invalid = |key: &str, value: String, expected: &str| ConfigError::Invalid {
+            origin: origin.to_string(),
+            key: key.to_string(),
+            value,
+            expected: expected.to_string(),
+        };
+        let root = &self.action.workspace.root;
+        if !root.is_empty() && !Path::new(root).is_absolute() {
+            return Err(invalid(
+                "action.workspace.root",
+                format!("{root:?}"),
+                "an absolute directory, or empty for $BULWARK_HOME/workspace",
+            ));
+        }
+        let env = crate::action::ActionEnv {
+            workspace_root: PathBuf::from("/"),
+            home: None,
+        };
+        crate::action::ActionPolicy::from_config(&self.action, &env)
+            .map_err(|e| invalid(&e.key, e.value, &e.expected))?;
+        let a = &self.approval;
+        if !(60..=7 * 86_400).contains(&a.ttl_secs) {
+            return Err(invalid(
+                "approval.ttl_secs",
+                a.ttl_secs.to_string(),
+                "a number of seconds from 60 to 604800 (default 900)",
+            ));
+        }
+        for (i, who) in a.approvers.iter().enumerate() {
+            let key = format!("approval.approvers[{i}]");
+            match who.strip_prefix("role:") {
+                Some(role) if !a.roles.contains_key(role) => {
+                    return Err(invalid(
+                        &key,
+                        format!("{who:?}"),
+                        &format!("a role defined under [approval.roles] (defined: {})", {
+                            let names: Vec<&str> = a.roles.keys().map(String::as_str).collect();
+                            if names.is_empty() {
+                                "none".to_string()
+                            } else {
+                                names.join(", ")
+                            }
+                        }),
+                    ));
+                }
+                _ if who.trim().is_empty() || who.chars().any(char::is_whitespace) => {
+                    return Err(invalid(
+                        &key,
+                        format!("{who:?}"),
+                        "a principal name without spaces, or role:NAME",
+                    ));
+                }
+                _ => {}
+            }
+        }
+        if !a.notify_url.is_empty() {
+            match url::Url::parse(&a.notify_url) {
+                Ok(u) if matches!(u.scheme(), "https" | "http") => {}
+                _ => {
+                    return Err(invalid(
+                        "approval.notify_url",
+                        format!("{:?}", a.notify_url),
+                        "an http(s) webhook URL, or empty for no notifications",
+                    ));
+                }
             }
         }
         Ok(())
@@ -1051,6 +1344,78 @@ group_window_micros = 0
 retention_days = 0
 # Secrets are always redacted from records; personal data (IP and e-mail addresses, ...) only if on.
 redact_pii = false
+
+[action]
+# What agents may do on their own (`bulwark intent check`). Also BULWARK_ACTION_MODE.
+#   "read_only"  : only reads run; everything else is blocked (a new installation can do no harm)
+#   "supervised" : reads and writes run; destructive actions wait for a human approval
+#   "autonomous" : everything runs, except where a tier demands approval or blocks
+# Unknown actions count as destructive. Switching mode is recorded in the audit log.
+mode = "read_only"
+# Tools whose args.command is a shell command line, screened word by word.
+shell_tools = ["shell", "exec", "bash", "sh", "run_command", "terminal"]
+# A namespace label set by a cluster admin that names the tier; it wins over the name.
+tier_label = "bulwark.io/tier"
+# Tier of a namespace no pattern matches (and of an empty one); empty = the most restrictive tier.
+unknown_tier = ""
+
+# Tiers, in order: the first tier with a pattern matching the whole namespace name wins.
+# effect: "mode" (the mode decides), "approval" (every non-read waits for approval, even in
+# autonomous mode), "block" (nothing runs, reads included). approvals: distinct approvers needed.
+[[action.tiers]]
+name = "production"
+patterns = ["prod", "production", "prod-*", "*-prod", "production-*", "*-production"]
+effect = "approval"
+approvals = 1
+
+[[action.tiers]]
+name = "staging"
+patterns = ["staging", "stage", "staging-*", "*-staging", "stage-*", "*-stage"]
+effect = "mode"
+approvals = 1
+
+[[action.tiers]]
+name = "dev"
+patterns = ["dev", "development", "default", "dev-*", "*-dev", "test", "*-test"]
+effect = "mode"
+approvals = 1
+
+# [[action.tiers]]
+# name = "forbidden"
+# patterns = ["kube-system", "vault", "cert-manager"]
+# effect = "block"
+
+# Classes of a tool's verbs, replacing the built-in ones for the verbs listed.
+# [action.tools.kubectl]
+# read = ["get", "describe", "logs"]
+# write = ["apply", "annotate"]
+# destructive = ["delete", "drain", "scale"]
+
+[action.workspace]
+# Confine path arguments (args.path, args.file, ...) and paths in shell commands to the workspace.
+restrict = true
+# Empty: $BULWARK_HOME/workspace.
+root = ""
+# Directories reads and writes may touch (relative ones are under the root); empty = the root.
+read_allow = []
+write_allow = []
+
+[action.shell]
+# Commands that count as reads (globs over the words): they never override a deny rule.
+allow = []
+
+[approval]
+# Who may approve: principals ("alice") or roles ("role:sre"). Nobody by default, for example:
+# approvers = ["alice", "role:sre"]
+approvers = []
+# [approval.roles]
+# sre = ["bob", "carol"]
+# Seconds an approval stands before it expires.
+ttl_secs = 900
+# Empty: $BULWARK_HOME/approvals.db.
+db = ""
+# Webhook told of each new pending approval (Slack- and Discord-compatible; summary only).
+notify_url = ""
 "#;
 
 #[cfg(test)]

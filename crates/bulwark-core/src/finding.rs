@@ -17,6 +17,8 @@ pub enum FindingKind {
     Pii,
     /// Instructions hidden in text an agent reads: prompt injection and jailbreaks.
     Injection,
+    /// A tool call the action guard judged: its class, tier, workspace paths, shell command.
+    Action,
 }
 
 impl FindingKind {
@@ -26,6 +28,7 @@ impl FindingKind {
             FindingKind::Secret => "secret",
             FindingKind::Pii => "pii",
             FindingKind::Injection => "injection",
+            FindingKind::Action => "action",
         }
     }
 }
@@ -100,7 +103,11 @@ pub struct Finding {
     pub category: Option<String>,
     /// How bad it is.
     pub severity: Severity,
-    /// Byte offset of the first byte of the match.
+    /// The input field the finding is about, when it is about a structured input rather than a
+    /// span of text (e.g. `args.command`, `target.namespace`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
+    /// Byte offset of the first byte of the match (0 for a finding about a field).
     pub start: usize,
     /// Byte offset one past the last byte of the match.
     pub end: usize,
@@ -192,6 +199,7 @@ mod tests {
     fn locate_counts_lines_and_columns() {
         let text = b"one\ntwo secret\nthree";
         let mut f = vec![Finding {
+            field: None,
             kind: FindingKind::Secret,
             rule: "x".into(),
             category: None,

@@ -5,6 +5,8 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod action;
+pub mod approval;
 pub mod audit;
 pub mod config;
 pub mod egress;

@@ -17,7 +17,7 @@ fn event(i: usize, detail: &str) -> AuditEvent {
         actor: format!("agent-{}", i % 3),
         action: "egress.check".into(),
         resource: format!("https://example.org/{i}"),
-        outcome: if i % 2 == 0 { "allow" } else { "deny" }.into(),
+        outcome: if i.is_multiple_of(2) { "allow" } else { "deny" }.into(),
         details: serde_json::json!({"i": i, "note": detail, "ratio": i as f64 / 7.0}),
     }
 }

@@ -17,7 +17,7 @@ fn event(i: usize) -> AuditEvent {
         actor: format!("agent-{}", i % 16),
         action: "egress.check".into(),
         resource: format!("https://api.example.com/v1/items/{i}"),
-        outcome: if i % 3 == 0 { "deny" } else { "allow" }.into(),
+        outcome: if i.is_multiple_of(3) { "deny" } else { "allow" }.into(),
         details: serde_json::json!({"reason": "public_address", "addresses": ["93.184.215.14"], "port": 443}),
     }
 }

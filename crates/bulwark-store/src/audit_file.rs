@@ -60,6 +60,16 @@ pub enum StoreError {
     /// The log could not be sealed or signed.
     #[error("{0}")]
     Audit(#[from] AuditError),
+    /// Another process is writing the log.
+    #[error(
+        "the audit log at {path} is in use by another bulwark process (it holds {lock}): one writer at a time keeps the chain intact; stop that process or wait for it, then try again"
+    )]
+    InUse {
+        /// The log.
+        path: PathBuf,
+        /// The lock file.
+        lock: PathBuf,
+    },
     /// The configuration the log needs (redaction) does not compile.
     #[error("configuration: {0}")]
     Config(String),
@@ -572,6 +582,8 @@ pub(crate) struct Writer {
     pub(crate) since_checkpoint: u64,
     pub(crate) last_checkpoint: Instant,
     pub(crate) failed: Option<String>,
+    /// The exclusive lock on the log, held while the writer lives.
+    pub(crate) _lock: Option<std::fs::File>,
 }
 
 impl AuditLog {
@@ -585,6 +597,7 @@ impl AuditLog {
         redactor: Option<Redactor>,
     ) -> Result<(AuditLog, OpenReport), StoreError> {
         create_private_dir(&segments_dir(&opts.dir)).map_err(|e| StoreError::io(&opts.dir, e))?;
+        let lock = crate::fs::lock_writer(&opts.dir, &opts.dir.join("lock"), crate::fs::LOCK_WAIT)?;
         let mut report = OpenReport::default();
         let check = |keys: &AuditKeys| -> Result<(VerifyReport, Chain), StoreError> {
             verify_dir(
@@ -640,6 +653,7 @@ impl AuditLog {
             checkpoints,
         };
         let mut w = Writer::new(opts, keys, chain, Box::new(storage));
+        w._lock = Some(lock);
         // What opening did is evidence too.
         if let Some(r) = &report.recovered {
             w.append_now(AuditEvent {
@@ -965,6 +979,7 @@ impl Writer {
             since_checkpoint: 0,
             last_checkpoint: Instant::now(),
             failed: None,
+            _lock: None,
         }
     }
 

@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 
 use bulwark_core::Redactor;
 use bulwark_core::audit::{Chain, Checkpoint, Verifier, VerifyOptions, VerifyReport};
-use sqlx::sqlite::{SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqliteSynchronous};
+use sqlx::sqlite::SqliteConnection;
 use sqlx::{Connection, Row};
 
 use crate::StoreError;
@@ -21,70 +21,20 @@ use crate::audit_file::{
 };
 use crate::keys::AuditKeys;
 
-fn db_error(path: &Path, e: impl std::fmt::Display) -> StoreError {
-    StoreError::io(path, std::io::Error::other(e.to_string()))
-}
+use crate::sqlite::{db_error, runtime};
 
-fn runtime(path: &Path) -> Result<tokio::runtime::Runtime, StoreError> {
-    tokio::runtime::Builder::new_current_thread()
-        .build()
-        .map_err(|e| StoreError::io(path, e))
-}
+/// The audit tables.
+const AUDIT_DDL: &[&str] = &[
+    "CREATE TABLE IF NOT EXISTS audit_records (id INTEGER PRIMARY KEY, line TEXT NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS audit_checkpoints (id INTEGER PRIMARY KEY AUTOINCREMENT, line TEXT NOT NULL)",
+];
 
-/// Open (creating if asked) the database and its tables.
 fn connect(
     rt: &tokio::runtime::Runtime,
     path: &Path,
     create: bool,
 ) -> Result<SqliteConnection, StoreError> {
-    if create && let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        crate::fs::create_private_dir(dir).map_err(|e| StoreError::io(dir, e))?;
-    }
-    if create && !path.exists() {
-        // Create the file 0600 before SQLite opens it.
-        crate::fs::private_options()
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(path)
-            .map_err(|e| StoreError::io(path, e))?;
-    }
-    let opts = SqliteConnectOptions::new()
-        .filename(path)
-        .create_if_missing(false)
-        .journal_mode(SqliteJournalMode::Wal)
-        .synchronous(SqliteSynchronous::Full);
-    rt.block_on(async {
-        let mut conn = SqliteConnection::connect_with(&opts)
-            .await
-            .map_err(|e| db_error(path, e))?;
-        for ddl in [
-            "CREATE TABLE IF NOT EXISTS audit_records (id INTEGER PRIMARY KEY, line TEXT NOT NULL)",
-            "CREATE TABLE IF NOT EXISTS audit_checkpoints (id INTEGER PRIMARY KEY AUTOINCREMENT, line TEXT NOT NULL)",
-        ] {
-            sqlx::query(ddl)
-                .execute(&mut conn)
-                .await
-                .map_err(|e| db_error(path, e))?;
-        }
-        Ok::<_, StoreError>(conn)
-    })
-    .and_then(|conn| {
-        // SQLite creates its WAL and shared-memory files with the process umask: make them as
-        // private as the database.
-        #[cfg(unix)]
-        for suffix in ["-wal", "-shm"] {
-            use std::os::unix::fs::PermissionsExt;
-            let mut side = path.as_os_str().to_owned();
-            side.push(suffix);
-            let side = PathBuf::from(side);
-            if side.exists() {
-                std::fs::set_permissions(&side, std::fs::Permissions::from_mode(0o600))
-                    .map_err(|e| StoreError::io(&side, e))?;
-            }
-        }
-        Ok(conn)
-    })
+    crate::sqlite::connect(rt, path, create, AUDIT_DDL)
 }
 
 /// Read every checkpoint in the database.
@@ -229,6 +179,9 @@ impl AuditLog {
     ) -> Result<(AuditLog, OpenReport), StoreError> {
         let rt = runtime(path)?;
         let conn = connect(&rt, path, true)?;
+        let mut lock_path = path.as_os_str().to_owned();
+        lock_path.push(".lock");
+        let lock = crate::fs::lock_writer(path, Path::new(&lock_path), crate::fs::LOCK_WAIT)?;
         let (verified, chain) = verify_db(
             path,
             &DirVerify {
@@ -244,7 +197,8 @@ impl AuditLog {
             rt,
             conn,
         };
-        let w = Writer::new(opts, keys, chain, Box::new(storage));
+        let mut w = Writer::new(opts, keys, chain, Box::new(storage));
+        w._lock = Some(lock);
         let report = OpenReport {
             records: verified.records,
             ..OpenReport::default()

@@ -66,3 +66,38 @@ pub fn check_private(path: &Path) -> std::io::Result<()> {
     }
     Ok(())
 }
+
+/// How long a writer waits for another process's lock on the audit log.
+pub const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Take the exclusive writer lock of the log at `log` (lock file `lock`, created 0600), waiting
+/// up to `wait` for another process to let it go. The lock lasts as long as the file handle.
+pub fn lock_writer(
+    log: &Path,
+    lock: &Path,
+    wait: std::time::Duration,
+) -> Result<std::fs::File, crate::StoreError> {
+    let file = private_options()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(lock)
+        .map_err(|e| crate::StoreError::io(lock, e))?;
+    let deadline = std::time::Instant::now() + wait;
+    loop {
+        match file.try_lock() {
+            Ok(()) => return Ok(file),
+            Err(std::fs::TryLockError::WouldBlock) if std::time::Instant::now() < deadline => {
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            Err(std::fs::TryLockError::WouldBlock) => {
+                return Err(crate::StoreError::InUse {
+                    path: log.to_path_buf(),
+                    lock: lock.to_path_buf(),
+                });
+            }
+            Err(std::fs::TryLockError::Error(e)) => return Err(crate::StoreError::io(lock, e)),
+        }
+    }
+}

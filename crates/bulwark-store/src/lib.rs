@@ -1,5 +1,6 @@
 //! Persistence behind the core's traits. The guards in `bulwark-core` decide; this crate keeps
-//! what must outlive a process: the audit log's segment files, checkpoints and keys.
+//! what must outlive a process: the audit log's segment files, checkpoints and keys, and the
+//! approvals database.
 //!
 //! Files holding secrets are created 0600 in directories created 0700; writes that replace a file
 //! go through a temporary file, fsync and rename, so a crash leaves the old or the new file, never
@@ -7,9 +8,11 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod approvals_sqlite;
 pub mod audit_file;
 pub mod audit_sqlite;
 pub mod fs;
 pub mod keys;
+mod sqlite;
 
 pub use audit_file::{AuditLog, FileLogOptions, StoreError};

@@ -420,3 +420,20 @@ fn sqlite_backend_appends_verifies_and_names_tampering() {
         Err(StoreError::Damaged { .. })
     ));
 }
+
+#[test]
+fn a_second_writer_is_refused_while_the_first_holds_the_log() {
+    let home = tempfile::tempdir().expect("tempdir");
+    let opts = options(home.path());
+    let dir = opts.dir.clone();
+    let log = open(home.path(), opts);
+    log.append(event(1)).expect("append");
+    let lock = dir.join("lock");
+    match bulwark_store::fs::lock_writer(&dir, &lock, Duration::from_millis(50)) {
+        Err(StoreError::InUse { .. }) => {}
+        other => panic!("expected InUse, got {:?}", other.map(|_| ())),
+    }
+    drop(log);
+    bulwark_store::fs::lock_writer(&dir, &lock, Duration::from_millis(50))
+        .expect("the lock is free once the writer closed");
+}

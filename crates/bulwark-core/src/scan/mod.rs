@@ -608,6 +608,7 @@ impl Scanner {
                 rule.description.to_string()
             };
             out.push(Finding {
+                field: None,
                 kind: FindingKind::Secret,
                 rule: rule.id.to_string(),
                 category: None,

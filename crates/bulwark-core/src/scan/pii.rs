@@ -222,6 +222,7 @@ fn push(out: &mut Vec<Finding>, rule: &'static str, start: usize, end: usize, te
         return;
     };
     out.push(Finding {
+        field: None,
         kind: FindingKind::Pii,
         rule: rule.to_string(),
         category: None,
@@ -314,7 +315,7 @@ pub(crate) fn luhn(digits: &[u8]) -> bool {
         }
         sum += v;
     }
-    sum % 10 == 0
+    sum.is_multiple_of(10)
 }
 
 fn prefix_num(digits: &[u8], n: usize) -> u32 {

@@ -140,8 +140,9 @@ impl Redactor {
         match f.kind {
             FindingKind::Secret => self.cfg.secret,
             FindingKind::Pii => self.cfg.pii,
-            // Never reached: the redactor's detectors exclude injection (see `with_detectors`).
-            FindingKind::Injection => Operator::Placeholder,
+            // Never reached: the redactor's detectors exclude injection (see `with_detectors`), and
+            // the scanner never reports action findings.
+            FindingKind::Injection | FindingKind::Action => Operator::Placeholder,
         }
     }
 

