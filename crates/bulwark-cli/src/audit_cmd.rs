@@ -100,8 +100,7 @@ struct Paths {
 }
 
 fn paths(cfg: &SecurityConfig) -> Result<Paths, Fatal> {
-    let home = bulwark_core::config::bulwark_home(&env_lookup)
-        .ok_or_else(|| Fatal("neither $BULWARK_HOME nor $HOME is set: set BULWARK_HOME".into()))?;
+    let home = crate::home_dir()?;
     let source = LogSource::from_config(&cfg.audit, &home);
     Ok(Paths { home, source })
 }

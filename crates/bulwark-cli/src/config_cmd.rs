@@ -210,6 +210,7 @@ fn explain(cfg: &SecurityConfig) -> Vec<String> {
         }
     }
     explain_egress(&cfg.egress, &mut out);
+    explain_action(cfg, &mut out);
     if !cfg.audit.enabled {
         out.push("audit.enabled = false: no decision leaves evidence, and the egress proxy's decisions are not recorded".into());
     }
@@ -220,6 +221,35 @@ fn explain(cfg: &SecurityConfig) -> Vec<String> {
         ));
     }
     out
+}
+
+/// What each opened action and approval setting costs.
+fn explain_action(cfg: &SecurityConfig, out: &mut Vec<String>) {
+    use bulwark_core::config::{ActionMode, TierEffect};
+    let a = &cfg.action;
+    match a.mode {
+        ActionMode::ReadOnly => {}
+        ActionMode::Supervised => out.push("action.mode = \"supervised\": agents run writes (create, apply, edit) without a human; destructive actions still wait for approval".into()),
+        ActionMode::Autonomous => out.push("action.mode = \"autonomous\": agents run writes and destructive actions without a human, except in tiers whose effect is approval or block".into()),
+    }
+    if !a.workspace.restrict {
+        out.push("action.workspace.restrict = false: file tools and shell commands may read and write any path the agent's user can".into());
+    }
+    if !a.tiers.iter().any(|t| t.effect != TierEffect::Mode) {
+        out.push("action.tiers: no tier demands approval or blocks: production namespaces are judged by the mode alone".into());
+    }
+    if !a.shell.allow.is_empty() {
+        out.push(format!(
+            "action.shell.allow has {} pattern(s): matching commands run as reads, even in read_only mode",
+            a.shell.allow.len()
+        ));
+    }
+    if cfg.approval.approvers.is_empty() && a.mode != ActionMode::ReadOnly {
+        out.push("approval.approvers is empty: nobody can approve, so every action sent to review stays blocked".into());
+    }
+    if cfg.approval.notify_url.starts_with("http://") {
+        out.push("approval.notify_url is plain http: the approval summary and the webhook's secret path travel unencrypted".into());
+    }
 }
 
 /// What each opened egress setting costs.

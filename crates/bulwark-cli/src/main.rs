@@ -4,11 +4,13 @@
 //! environment error (with a message on stderr that says what to do).
 #![forbid(unsafe_code)]
 
+mod action_cmd;
 mod audit_cmd;
 mod baseline;
 mod boundary_cmd;
 mod config_cmd;
 mod egress_cmd;
+mod notify;
 mod redact_cmd;
 mod report;
 mod scan_cmd;
@@ -46,6 +48,12 @@ enum Command {
     /// The tamper-evident audit log: append, verify, tail, export, recover, rotate-key.
     #[command(subcommand)]
     Audit(audit_cmd::AuditCommand),
+    /// Judge what an agent wants to do (tool calls) with the action policy.
+    #[command(subcommand)]
+    Intent(action_cmd::IntentCommand),
+    /// Human approvals of reviewed actions: list, show, approve, reject, consume.
+    #[command(subcommand)]
+    Approvals(action_cmd::ApprovalsCommand),
     /// Create, check and describe bulwark.toml.
     #[command(subcommand)]
     Config(config_cmd::ConfigCommand),
@@ -110,6 +118,12 @@ pub fn open_input(
     }
 }
 
+/// `$BULWARK_HOME` (default `~/.bulwark`), where state lives.
+pub fn home_dir() -> Result<PathBuf, Fatal> {
+    config::bulwark_home(&env_lookup)
+        .ok_or_else(|| Fatal("neither $BULWARK_HOME nor $HOME is set: set BULWARK_HOME".into()))
+}
+
 /// Load the configuration the way every command does.
 pub fn load_config(
     explicit: Option<&std::path::Path>,
@@ -139,6 +153,8 @@ fn main() -> ExitCode {
         Command::Sanitize(args) => boundary_cmd::run_sanitize(args, cli.config.as_deref()),
         Command::Egress(cmd) => egress_cmd::run(cmd, cli.config.as_deref()),
         Command::Audit(cmd) => audit_cmd::run(cmd, cli.config.as_deref()),
+        Command::Intent(cmd) => action_cmd::run_intent(cmd, cli.config.as_deref()),
+        Command::Approvals(cmd) => action_cmd::run_approvals(cmd, cli.config.as_deref()),
         Command::Config(cmd) => config_cmd::run(cmd, cli.config.as_deref()),
     };
     match result {

@@ -101,3 +101,17 @@ pub fn lock_writer(
         }
     }
 }
+
+/// The real filesystem for the action guard's workspace check: reads symlinks, nothing else.
+pub struct OsPaths;
+
+impl bulwark_core::action::PathProbe for OsPaths {
+    fn read_link(&self, path: &Path) -> Option<std::path::PathBuf> {
+        let meta = std::fs::symlink_metadata(path).ok()?;
+        if meta.file_type().is_symlink() {
+            std::fs::read_link(path).ok()
+        } else {
+            None
+        }
+    }
+}

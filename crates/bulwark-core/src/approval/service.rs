@@ -103,6 +103,34 @@ impl<'a> Approvals<'a> {
         Err(e)
     }
 
+    /// Compare the action mode with the last one this store saw; a change (or the first mode
+    /// seen) is recorded in the audit log as a configuration change. Returns the previous mode.
+    pub fn note_mode(
+        &self,
+        mode: crate::config::ActionMode,
+        origin: &str,
+    ) -> Result<Option<String>, ApprovalError> {
+        const KEY: &str = "action.mode";
+        let previous = self.store.setting(KEY)?;
+        if previous.as_deref() == Some(mode.as_str()) {
+            return Ok(previous);
+        }
+        if let Some(audit) = self.audit {
+            audit
+                .append(AuditEvent {
+                    event_type: EventType::ConfigChange,
+                    actor: "bulwark".into(),
+                    action: "action.mode".into(),
+                    resource: origin.to_string(),
+                    outcome: mode.as_str().to_string(),
+                    details: serde_json::json!({"from": previous, "to": mode.as_str()}),
+                })
+                .map_err(|e| ApprovalError::Audit(e.to_string()))?;
+        }
+        self.store.set_setting(KEY, mode.as_str())?;
+        Ok(previous)
+    }
+
     /// Create a pending approval for an intent whose verdict is review.
     pub fn create(
         &self,

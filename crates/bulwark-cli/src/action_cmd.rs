@@ -1,0 +1,487 @@
+//! `bulwark intent check` and `bulwark approvals ...`: the action guard and human approvals.
+
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+
+use bulwark_core::action::{
+    ActionDecision, ActionEnv, ActionPolicy, ExecutionIntent, IntentDigest,
+    intent::MAX_INTENT_BYTES, workspace_root,
+};
+use bulwark_core::approval::{
+    ApprovalError, ApprovalId, ApprovalRecord, Approvals, Approvers, StateName, SystemClock,
+};
+use bulwark_core::audit::{AuditEvent, AuditSink, EventType};
+use bulwark_core::{SecurityConfig, Verdict};
+use bulwark_store::AuditLog;
+use bulwark_store::approvals_sqlite::{SqliteApprovals, approvals_path};
+use bulwark_store::fs::OsPaths;
+use clap::Subcommand;
+
+use crate::{Fatal, PlainFormat, env_lookup, home_dir, load_config, open_input};
+
+#[derive(Subcommand, Debug)]
+pub enum IntentCommand {
+    /// Judge an ExecutionIntent (JSON) with the action policy: exit 0 allow, 1 review or block,
+    /// 2 input error. A review verdict creates a pending approval; every verdict is audited.
+    Check {
+        /// The intent file; `-` or nothing reads standard input.
+        input: Option<PathBuf>,
+        /// Judge only: record nothing, create no approval.
+        #[arg(long)]
+        dry_run: bool,
+        /// `json` prints {"verdict", "rule", "message", "class", "mode", "tier",
+        /// "approvals_needed", "digest", "summary", "findings", "approval"}.
+        #[arg(long, value_enum, default_value_t = PlainFormat::Text)]
+        format: PlainFormat,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ApprovalsCommand {
+    /// List approvals, newest first (expired ones are marked as such first).
+    List {
+        /// Only this state: pending, approved, rejected, expired, executed.
+        #[arg(long, value_name = "STATE")]
+        state: Option<String>,
+        /// At most this many.
+        #[arg(long, default_value_t = 50)]
+        limit: usize,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = PlainFormat::Text)]
+        format: PlainFormat,
+    },
+    /// Show one approval, its digest and its intent (secrets in the arguments redacted).
+    Show {
+        /// The approval id.
+        id: String,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = PlainFormat::Text)]
+        format: PlainFormat,
+    },
+    /// Approve: needs the digest `show` printed, an approver principal, not the requester
+    /// (exit 0 recorded, 1 refused).
+    Approve {
+        /// The approval id.
+        id: String,
+        /// The intent digest you reviewed (from `bulwark approvals show`).
+        #[arg(long, value_name = "SHA256")]
+        digest: String,
+        /// The approver ([approval] approvers lists who may).
+        #[arg(long = "as", value_name = "PRINCIPAL")]
+        principal: String,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = PlainFormat::Text)]
+        format: PlainFormat,
+    },
+    /// Reject (an approver, or the requester withdrawing); final.
+    Reject {
+        /// The approval id.
+        id: String,
+        /// Who rejects.
+        #[arg(long = "as", value_name = "PRINCIPAL")]
+        principal: String,
+        /// Why (recorded).
+        #[arg(long, default_value = "")]
+        reason: String,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = PlainFormat::Text)]
+        format: PlainFormat,
+    },
+    /// Consume an approval to execute its intent: exit 0 means run it now (this succeeds once),
+    /// 1 means do not run it (not approved, expired, already executed, or another intent).
+    Consume {
+        /// The approval id.
+        id: String,
+        /// The intent about to run; `-` or nothing reads standard input.
+        input: Option<PathBuf>,
+        /// Who executes (default: the intent's requested_by).
+        #[arg(long = "as", value_name = "PRINCIPAL")]
+        principal: Option<String>,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = PlainFormat::Text)]
+        format: PlainFormat,
+    },
+}
+
+/// What the approvals commands need open.
+struct Context {
+    cfg: SecurityConfig,
+    origin: String,
+    store: SqliteApprovals,
+    audit: Option<AuditLog>,
+}
+
+impl Context {
+    fn open(cfg: SecurityConfig, origin: String) -> Result<Context, Fatal> {
+        let home = home_dir()?;
+        let db = approvals_path(&cfg.approval, &home);
+        let store = SqliteApprovals::open(&db).map_err(|e| Fatal(e.to_string()))?;
+        let audit = if cfg.audit.enabled {
+            Some(
+                bulwark_store::audit_file::open_configured(&cfg, &home, &env_lookup)
+                    .map_err(|e| Fatal(e.to_string()))?
+                    .0,
+            )
+        } else {
+            None
+        };
+        Ok(Context {
+            cfg,
+            origin,
+            store,
+            audit,
+        })
+    }
+
+    fn approvals(&self) -> Approvals<'_> {
+        Approvals::new(
+            &self.store,
+            self.audit.as_ref().map(|a| a as &dyn AuditSink),
+            Approvers::from_config(&self.cfg.approval),
+            self.cfg.approval.ttl_secs,
+            &SystemClock,
+        )
+    }
+}
+
+fn read_intent(input: Option<&Path>) -> Result<ExecutionIntent, Fatal> {
+    let (name, reader) = open_input(input)?;
+    let mut bytes = Vec::new();
+    reader
+        .take(MAX_INTENT_BYTES as u64 + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| Fatal(format!("cannot read {name}: {e}")))?;
+    ExecutionIntent::from_json(&bytes).map_err(|e| Fatal(format!("{name}: {e}")))
+}
+
+/// The action policy the configuration describes.
+pub fn policy(cfg: &SecurityConfig) -> Result<ActionPolicy, Fatal> {
+    let home = home_dir()?;
+    let env = ActionEnv {
+        workspace_root: workspace_root(&cfg.action, &home),
+        home: env_lookup("HOME")
+            .filter(|h| !h.is_empty())
+            .map(PathBuf::from),
+    };
+    ActionPolicy::from_config(&cfg.action, &env).map_err(|e| Fatal(e.to_string()))
+}
+
+pub fn run_intent(cmd: IntentCommand, explicit: Option<&Path>) -> Result<u8, Fatal> {
+    let IntentCommand::Check {
+        input,
+        dry_run,
+        format,
+    } = cmd;
+    let intent = read_intent(input.as_deref())?;
+    let (cfg, source) = load_config(explicit)?;
+    let decision = policy(&cfg)?
+        .evaluate(&intent, &OsPaths)
+        .map_err(|e| Fatal(e.to_string()))?;
+    let mut approval = None;
+    let mut notified = None;
+    if !dry_run {
+        let ctx = Context::open(cfg, source.to_string())?;
+        let ap = ctx.approvals();
+        ap.note_mode(decision.mode, &ctx.origin)
+            .map_err(|e| Fatal(e.to_string()))?;
+        if let Some(audit) = &ctx.audit {
+            audit
+                .append(decision_event(&intent, &decision))
+                .map_err(|e| Fatal(format!("the decision could not be recorded: {e}")))?;
+        }
+        if decision.verdict == Verdict::Review {
+            let a = ap
+                .create(&intent, &decision)
+                .map_err(|e| Fatal(e.to_string()))?;
+            if !ctx.cfg.approval.notify_url.is_empty() {
+                notified = Some(crate::notify::pending(
+                    &ctx.cfg.approval.notify_url,
+                    &a,
+                    ctx.audit.as_ref(),
+                ));
+            }
+            approval = Some(a);
+        }
+    }
+    let approval_json = approval.as_ref().map(|a| {
+        serde_json::json!({
+            "id": a.id.as_str(),
+            "digest": a.digest.as_str(),
+            "needed": a.needed,
+            "expires_at": humantime::format_rfc3339_millis(
+                std::time::UNIX_EPOCH + std::time::Duration::from_millis(a.expires_ms)
+            ).to_string(),
+            "notified": notified.as_ref().map(|n| n.is_ok()),
+        })
+    });
+    let mut out = std::io::stdout().lock();
+    match format {
+        PlainFormat::Json => {
+            let mut v = serde_json::to_value(&decision)?;
+            v["approval"] = approval_json.unwrap_or(serde_json::Value::Null);
+            serde_json::to_writer_pretty(&mut out, &v)?;
+            writeln!(out)?;
+        }
+        PlainFormat::Text => {
+            writeln!(out, "{}: {}", decision.verdict.as_str(), decision.summary)?;
+            writeln!(out, "  rule:   {}: {}", decision.rule, decision.message)?;
+            writeln!(
+                out,
+                "  class:  {}   mode: {}   tier: {}",
+                decision.class.as_str(),
+                decision.mode.as_str(),
+                decision.tier.as_deref().unwrap_or("-")
+            )?;
+            writeln!(out, "  digest: {}", decision.digest)?;
+            for f in decision.findings.iter().filter(|f| f.rule != decision.rule) {
+                writeln!(
+                    out,
+                    "  - {} [{}] {}: {}",
+                    f.severity.as_str(),
+                    f.field.as_deref().unwrap_or("-"),
+                    f.rule,
+                    f.message
+                )?;
+            }
+            if let Some(a) = &approval {
+                writeln!(
+                    out,
+                    "  approval {} pending: {} approver(s) needed. An approver reviews it with\n    bulwark approvals show {}\n  and approves the digest shown there with\n    bulwark approvals approve {} --digest DIGEST --as PRINCIPAL",
+                    a.id, a.needed, a.id, a.id
+                )?;
+            }
+            if let Some(Err(e)) = &notified {
+                writeln!(out, "  warning: the approval notification failed: {e}")?;
+            }
+        }
+    }
+    Ok(if decision.verdict == Verdict::Allow {
+        0
+    } else {
+        1
+    })
+}
+
+fn decision_event(intent: &ExecutionIntent, d: &ActionDecision) -> AuditEvent {
+    AuditEvent {
+        event_type: EventType::Decision,
+        actor: intent.requested_by.clone(),
+        action: "action.check".into(),
+        resource: d.summary.clone(),
+        outcome: d.verdict.as_str().into(),
+        details: serde_json::json!({
+            "digest": d.digest.as_str(),
+            "rule": d.rule,
+            "class": d.class,
+            "mode": d.mode,
+            "tier": d.tier,
+            "rules": d.findings.iter().map(|f| f.rule.as_str()).collect::<Vec<_>>(),
+            "source": intent.source,
+        }),
+    }
+}
+
+fn record_json(r: &ApprovalRecord) -> serde_json::Value {
+    let mut v = serde_json::to_value(r).unwrap_or_default();
+    v["created_at"] = r.created().into();
+    v["expires_at"] = r.expires().into();
+    v
+}
+
+/// Exit code for a refused transition (1) or an environment failure (2).
+fn refusal(e: ApprovalError) -> Result<u8, Fatal> {
+    match e {
+        ApprovalError::BadId(_)
+        | ApprovalError::Damaged { .. }
+        | ApprovalError::Store(_)
+        | ApprovalError::Audit(_)
+        | ApprovalError::Contended(_) => Err(Fatal(e.to_string())),
+        other => {
+            eprintln!("bulwark: refused: {other}");
+            Ok(1)
+        }
+    }
+}
+
+fn print_record(format: PlainFormat, r: &ApprovalRecord) -> Result<(), Fatal> {
+    let mut out = std::io::stdout().lock();
+    match format {
+        PlainFormat::Json => {
+            serde_json::to_writer_pretty(&mut out, &record_json(r))?;
+            writeln!(out)?;
+        }
+        PlainFormat::Text => {
+            writeln!(
+                out,
+                "{} {}: {} {} {} ({} of {} approvals)",
+                r.id,
+                r.state.as_str(),
+                r.summary.tool,
+                r.summary.action,
+                r.summary.target,
+                r.votes.len(),
+                r.needed
+            )?;
+        }
+    }
+    Ok(())
+}
+
+pub fn run_approvals(cmd: ApprovalsCommand, explicit: Option<&Path>) -> Result<u8, Fatal> {
+    let (cfg, source) = load_config(explicit)?;
+    let ctx = Context::open(cfg, source.to_string())?;
+    let ap = ctx.approvals();
+    let parse_id = |s: &str| ApprovalId::parse(s).map_err(|e| Fatal(e.to_string()));
+    match cmd {
+        ApprovalsCommand::List {
+            state,
+            limit,
+            format,
+        } => {
+            let state = match state.as_deref() {
+                None => None,
+                Some(s) => Some(StateName::parse(s).ok_or_else(|| {
+                    Fatal(format!(
+                        "--state {s:?}: expected pending, approved, rejected, expired or executed"
+                    ))
+                })?),
+            };
+            let list = ap.list(state, limit).map_err(|e| Fatal(e.to_string()))?;
+            let mut out = std::io::stdout().lock();
+            match format {
+                PlainFormat::Json => {
+                    let v: Vec<_> = list.iter().map(record_json).collect();
+                    serde_json::to_writer_pretty(&mut out, &v)?;
+                    writeln!(out)?;
+                }
+                PlainFormat::Text => {
+                    if list.is_empty() {
+                        writeln!(out, "no approvals")?;
+                    }
+                    for r in &list {
+                        writeln!(
+                            out,
+                            "{}  {:<9} {} {} {}{}  tier {}  {}/{} approvals  requested by {}  expires {}",
+                            r.id,
+                            r.state.as_str(),
+                            r.summary.tool,
+                            r.summary.action,
+                            r.summary.target,
+                            r.summary
+                                .namespace
+                                .as_deref()
+                                .map(|n| format!(" in {n}"))
+                                .unwrap_or_default(),
+                            r.summary.tier.as_deref().unwrap_or("-"),
+                            r.votes.len(),
+                            r.needed,
+                            r.requested_by,
+                            r.expires()
+                        )?;
+                    }
+                }
+            }
+            Ok(0)
+        }
+        ApprovalsCommand::Show { id, format } => {
+            let id = parse_id(&id)?;
+            let (r, intent) = match ap.get(&id) {
+                Ok(x) => x,
+                Err(e) => return refusal(e),
+            };
+            // Secrets in the arguments are not shown; the digest covers the real values.
+            let scanner = bulwark_core::Scanner::new(&ctx.cfg)?;
+            let redactor = bulwark_core::Redactor::new(scanner, &ctx.cfg.redact, &env_lookup)?
+                .with_detectors(bulwark_core::Detectors {
+                    secrets: true,
+                    pii: false,
+                    injection: false,
+                });
+            let shown =
+                bulwark_core::audit::redact_details(serde_json::to_value(&intent)?, &redactor);
+            let mut out = std::io::stdout().lock();
+            match format {
+                PlainFormat::Json => {
+                    let v = serde_json::json!({"approval": record_json(&r), "intent": shown});
+                    serde_json::to_writer_pretty(&mut out, &v)?;
+                    writeln!(out)?;
+                }
+                PlainFormat::Text => {
+                    writeln!(out, "approval  {}", r.id)?;
+                    writeln!(out, "state     {}", r.state.as_str())?;
+                    writeln!(out, "digest    {}", r.digest)?;
+                    writeln!(
+                        out,
+                        "tier      {}",
+                        r.summary.tier.as_deref().unwrap_or("-")
+                    )?;
+                    writeln!(out, "class     {}", r.summary.class.as_str())?;
+                    writeln!(out, "rule      {}", r.summary.rule)?;
+                    writeln!(out, "requested {} by {}", r.created(), r.requested_by)?;
+                    writeln!(out, "expires   {}", r.expires())?;
+                    let votes: Vec<&str> = r.votes.iter().map(|v| v.approver.as_str()).collect();
+                    writeln!(
+                        out,
+                        "approvals {} of {} ({})",
+                        votes.len(),
+                        r.needed,
+                        votes.join(", ")
+                    )?;
+                    if let Some(by) = &r.decided_by {
+                        writeln!(out, "by        {by}")?;
+                    }
+                    if let Some(reason) = &r.reason {
+                        writeln!(out, "reason    {reason}")?;
+                    }
+                    writeln!(out, "intent:")?;
+                    serde_json::to_writer_pretty(&mut out, &shown)?;
+                    writeln!(out)?;
+                }
+            }
+            Ok(0)
+        }
+        ApprovalsCommand::Approve {
+            id,
+            digest,
+            principal,
+            format,
+        } => {
+            let id = parse_id(&id)?;
+            let digest =
+                IntentDigest::parse(&digest).map_err(|e| Fatal(format!("--digest: {e}")))?;
+            match ap.approve(&id, &digest, &principal) {
+                Ok(r) => print_record(format, &r).map(|_| 0),
+                Err(e) => refusal(e),
+            }
+        }
+        ApprovalsCommand::Reject {
+            id,
+            principal,
+            reason,
+            format,
+        } => {
+            let id = parse_id(&id)?;
+            match ap.reject(&id, &principal, &reason) {
+                Ok(r) => print_record(format, &r).map(|_| 0),
+                Err(e) => refusal(e),
+            }
+        }
+        ApprovalsCommand::Consume {
+            id,
+            input,
+            principal,
+            format,
+        } => {
+            let id = parse_id(&id)?;
+            let intent = read_intent(input.as_deref())?;
+            let by = principal.unwrap_or_else(|| intent.requested_by.clone());
+            match ap.consume(&id, &intent, &by) {
+                Ok(executed) => {
+                    let r = bulwark_core::approval::AnyApproval::Executed(executed).to_record();
+                    print_record(format, &r).map(|_| 0)
+                }
+                Err(e) => refusal(e),
+            }
+        }
+    }
+}
