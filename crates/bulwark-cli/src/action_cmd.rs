@@ -13,7 +13,7 @@ use bulwark_core::approval::{
 use bulwark_core::audit::{AuditEvent, AuditSink, EventType};
 use bulwark_core::{SecurityConfig, Verdict};
 use bulwark_store::AuditLog;
-use bulwark_store::approvals_sqlite::{SqliteApprovals, approvals_path};
+use bulwark_store::approvals_sqlite::SqliteApprovals;
 use bulwark_store::fs::OsPaths;
 use clap::Subcommand;
 
@@ -114,7 +114,7 @@ struct Context {
 impl Context {
     fn open(cfg: SecurityConfig, origin: String) -> Result<Context, Fatal> {
         let home = home_dir()?;
-        let db = approvals_path(&cfg.approval, &home);
+        let db = cfg.store.db_path(&home);
         let store = SqliteApprovals::open(&db).map_err(|e| Fatal(e.to_string()))?;
         let audit = if cfg.audit.enabled {
             Some(

@@ -1096,7 +1096,7 @@ fn intent_check_verdicts_and_bad_input() {
     assert_eq!(code(&o), 2);
     assert!(String::from_utf8_lossy(&o.stderr).contains("bytes"));
     // --dry-run records nothing.
-    assert!(!h.join("approvals.db").exists());
+    assert!(!h.join("bulwark.db").exists());
     assert!(!h.join("audit").exists());
     // The mode comes from the environment too.
     let o = run(

@@ -28,6 +28,27 @@ pub struct SecurityConfig {
     pub action: ActionConfig,
     /// Human approvals of actions the action guard sends to review.
     pub approval: ApprovalConfig,
+    /// Bulwark's own state database.
+    pub store: StoreConfig,
+}
+
+/// `[store]`: the state database (SQLite): approvals and settings.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct StoreConfig {
+    /// The database file; empty means `$BULWARK_HOME/bulwark.db`.
+    pub db: String,
+}
+
+impl StoreConfig {
+    /// The database file under `home` unless `db` names one.
+    pub fn db_path(&self, home: &Path) -> PathBuf {
+        if self.db.is_empty() {
+            home.join("bulwark.db")
+        } else {
+            PathBuf::from(&self.db)
+        }
+    }
 }
 
 /// `[action]`: the action guard (tool calls).
@@ -156,8 +177,6 @@ pub struct ApprovalConfig {
     pub roles: BTreeMap<String, Vec<String>>,
     /// Seconds a pending approval stands before it expires (approved or not).
     pub ttl_secs: u64,
-    /// The approvals database; empty means `$BULWARK_HOME/approvals.db`.
-    pub db: String,
     /// Webhook told of each new pending approval (a Slack- and Discord-compatible JSON body with
     /// the summary only, never argument values). Empty: none.
     pub notify_url: String,
@@ -169,7 +188,6 @@ impl Default for ApprovalConfig {
             approvers: Vec::new(),
             roles: BTreeMap::new(),
             ttl_secs: 900,
-            db: String::new(),
             notify_url: String::new(),
         }
     }
@@ -1412,10 +1430,12 @@ approvers = []
 # sre = ["bob", "carol"]
 # Seconds an approval stands before it expires.
 ttl_secs = 900
-# Empty: $BULWARK_HOME/approvals.db.
-db = ""
 # Webhook told of each new pending approval (Slack- and Discord-compatible; summary only).
 notify_url = ""
+
+[store]
+# Bulwark's state (approvals, settings), SQLite, 0600. Empty: $BULWARK_HOME/bulwark.db.
+db = ""
 "#;
 
 #[cfg(test)]

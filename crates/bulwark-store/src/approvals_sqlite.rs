@@ -1,4 +1,4 @@
-//! The approvals database (SQLite): one row per approval, transitions as compare-and-swap updates.
+//! Approvals in the state database (SQLite, `[store] db`): one row per approval, transitions as compare-and-swap updates.
 //!
 //! Table `approvals(id TEXT PRIMARY KEY, state TEXT, version INTEGER, created_ms INTEGER,
 //! expires_ms INTEGER, record TEXT, intent TEXT)`: `record` is the approval's JSON
@@ -26,7 +26,7 @@ const DDL: &[&str] = &[
     "CREATE TABLE IF NOT EXISTS settings (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
 ];
 
-/// The approvals database. Safe to share across threads (calls are serialized on one
+/// The approvals tables of the state database. Safe to share across threads (calls are serialized on one
 /// connection); several processes may open the same file.
 pub struct SqliteApprovals {
     path: PathBuf,
@@ -257,14 +257,5 @@ impl ApprovalStore for SqliteApprovals {
                 .map(|_| ())
             })
         })
-    }
-}
-
-/// The approvals database `[approval] db` names (empty: `home/approvals.db`).
-pub fn approvals_path(cfg: &bulwark_core::config::ApprovalConfig, home: &Path) -> PathBuf {
-    if cfg.db.is_empty() {
-        home.join("approvals.db")
-    } else {
-        PathBuf::from(&cfg.db)
     }
 }

@@ -1,6 +1,6 @@
 //! Persistence behind the core's traits. The guards in `bulwark-core` decide; this crate keeps
 //! what must outlive a process: the audit log's segment files, checkpoints and keys, and the
-//! approvals database.
+//! state database (approvals, settings).
 //!
 //! Files holding secrets are created 0600 in directories created 0700; writes that replace a file
 //! go through a temporary file, fsync and rename, so a crash leaves the old or the new file, never
