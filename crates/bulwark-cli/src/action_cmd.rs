@@ -13,8 +13,8 @@ use bulwark_core::approval::{
 use bulwark_core::audit::{AuditEvent, AuditSink, EventType};
 use bulwark_core::{SecurityConfig, Verdict};
 use bulwark_store::AuditLog;
-use bulwark_store::approvals_sqlite::SqliteApprovals;
 use bulwark_store::fs::OsPaths;
+use bulwark_store::state_db::StateDb;
 use clap::Subcommand;
 
 use crate::{Fatal, PlainFormat, env_lookup, home_dir, load_config, open_input};
@@ -107,7 +107,7 @@ pub enum ApprovalsCommand {
 struct Context {
     cfg: SecurityConfig,
     origin: String,
-    store: SqliteApprovals,
+    store: StateDb,
     audit: Option<AuditLog>,
 }
 
@@ -115,7 +115,7 @@ impl Context {
     fn open(cfg: SecurityConfig, origin: String) -> Result<Context, Fatal> {
         let home = home_dir()?;
         let db = cfg.store.db_path(&home);
-        let store = SqliteApprovals::open(&db).map_err(|e| Fatal(e.to_string()))?;
+        let store = StateDb::open(&db).map_err(|e| Fatal(e.to_string()))?;
         let audit = if cfg.audit.enabled {
             Some(
                 bulwark_store::audit_file::open_configured(&cfg, &home, &env_lookup)
@@ -194,7 +194,7 @@ pub fn run_intent(cmd: IntentCommand, explicit: Option<&Path>) -> Result<u8, Fat
                 .create(&intent, &decision)
                 .map_err(|e| Fatal(e.to_string()))?;
             if !ctx.cfg.approval.notify_url.is_empty() {
-                notified = Some(crate::notify::pending(
+                notified = Some(bulwark_server::notify::pending(
                     &ctx.cfg.approval.notify_url,
                     &a,
                     ctx.audit.as_ref(),

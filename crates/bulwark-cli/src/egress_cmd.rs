@@ -1,10 +1,10 @@
 //! `bulwark egress check|proxy|client-token`: the egress guard from the command line.
 
 use std::io::Write;
-use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
+use std::net::{IpAddr, SocketAddr};
 use std::path::Path;
 
-use bulwark_core::egress::{EgressGuard, ResolveError, Resolver, StaticResolver};
+use bulwark_core::egress::{EgressGuard, StaticResolver};
 use clap::Subcommand;
 use secrecy::ExposeSecret;
 
@@ -48,17 +48,7 @@ pub enum EgressCommand {
     },
 }
 
-/// The operating system's resolver (getaddrinfo: /etc/hosts, then DNS), as HTTP clients use it.
-pub struct SystemResolver;
-
-impl Resolver for SystemResolver {
-    fn resolve(&self, host: &str, port: u16) -> Result<Vec<IpAddr>, ResolveError> {
-        (host, port)
-            .to_socket_addrs()
-            .map(|it| it.map(|a| a.ip()).collect())
-            .map_err(|e| ResolveError(e.to_string()))
-    }
-}
+use bulwark_server::SystemResolver;
 
 pub fn run(cmd: EgressCommand, explicit: Option<&Path>) -> Result<u8, Fatal> {
     match cmd {

@@ -10,10 +10,10 @@ mod baseline;
 mod boundary_cmd;
 mod config_cmd;
 mod egress_cmd;
-mod notify;
 mod redact_cmd;
 mod report;
 mod scan_cmd;
+mod serve_cmd;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -34,6 +34,11 @@ struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Command {
+    /// Run the sidecar: every guard over HTTP on 127.0.0.1:8844 (API tokens required).
+    Serve(serve_cmd::ServeArgs),
+    /// API tokens for the sidecar: create (shown once), list, revoke.
+    #[command(subcommand)]
+    Token(serve_cmd::TokenCommand),
     /// Find secrets, personal data and prompt injection in files, directories or standard input.
     Scan(scan_cmd::ScanArgs),
     /// Write a copy of the input with secrets and personal data replaced.
@@ -147,6 +152,8 @@ fn main() -> ExitCode {
         }
     };
     let result = match cli.command {
+        Command::Serve(args) => serve_cmd::run_serve(args, cli.config.as_deref()),
+        Command::Token(cmd) => serve_cmd::run_token(cmd, cli.config.as_deref()),
         Command::Scan(args) => scan_cmd::run(args, cli.config.as_deref()),
         Command::Redact(args) => redact_cmd::run(args, cli.config.as_deref()),
         Command::Wrap(args) => boundary_cmd::run_wrap(args, cli.config.as_deref()),

@@ -30,6 +30,65 @@ pub struct SecurityConfig {
     pub approval: ApprovalConfig,
     /// Bulwark's own state database.
     pub store: StoreConfig,
+    /// The sidecar HTTP API (`bulwark serve`).
+    pub server: ServerConfig,
+}
+
+/// `[server]`: the sidecar HTTP API.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerConfig {
+    /// Address and port to listen on (loopback by default).
+    pub listen: String,
+    /// Serve plain HTTP on a non-loopback address. Off, `bulwark serve` refuses to listen beyond
+    /// loopback (TLS is not built in yet: put a TLS-terminating proxy in front).
+    pub allow_plaintext_public: bool,
+    /// Largest request body in bytes; larger bodies get 413.
+    pub max_body_bytes: usize,
+    /// Also run the egress proxy (`[egress.proxy]`) in the same process.
+    pub egress_proxy: bool,
+    /// Rate limits.
+    pub limits: LimitsConfig,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            listen: "127.0.0.1:8844".into(),
+            allow_plaintext_public: false,
+            max_body_bytes: 1024 * 1024,
+            egress_proxy: false,
+            limits: LimitsConfig::default(),
+        }
+    }
+}
+
+/// `[server.limits]`: GCRA rate limits (0 turns one off).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct LimitsConfig {
+    /// Requests per second over all callers.
+    pub global_per_sec: u32,
+    /// Requests per second per API token.
+    pub token_per_sec: u32,
+    /// Requests a token may send at once above its rate.
+    pub token_burst: u32,
+    /// Intents per minute per tool (`/v1/intents`).
+    pub tool_per_min: u32,
+    /// Failed authentications per minute per client address; past it, 429 before any check.
+    pub auth_failures_per_min: u32,
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        LimitsConfig {
+            global_per_sec: 0,
+            token_per_sec: 200,
+            token_burst: 400,
+            tool_per_min: 120,
+            auth_failures_per_min: 10,
+        }
+    }
 }
 
 /// `[store]`: the state database (SQLite): approvals and settings.
@@ -972,6 +1031,20 @@ impl SecurityConfig {
             }
         }
         self.validate_action(origin)?;
+        if self.server.listen.parse::<std::net::SocketAddr>().is_err() {
+            return Err(invalid(
+                "server.listen",
+                format!("{:?}", self.server.listen),
+                "an address and port, e.g. \"127.0.0.1:8844\"",
+            ));
+        }
+        if !(1024..=64 * 1024 * 1024).contains(&self.server.max_body_bytes) {
+            return Err(invalid(
+                "server.max_body_bytes",
+                self.server.max_body_bytes.to_string(),
+                "a number of bytes from 1024 to 67108864",
+            ));
+        }
         let known = crate::scan::rule_ids();
         for (i, r) in self.scan.secrets.disabled_rules.iter().enumerate() {
             if !known.contains(&r.as_str()) {
@@ -1432,6 +1505,23 @@ approvers = []
 ttl_secs = 900
 # Webhook told of each new pending approval (Slack- and Discord-compatible; summary only).
 notify_url = ""
+
+[server]
+# The sidecar HTTP API (`bulwark serve`). Every route but /healthz, /readyz and /metrics needs an API
+# token (`bulwark token create`). Beyond loopback it refuses plain HTTP unless allowed here.
+listen = "127.0.0.1:8844"
+allow_plaintext_public = false
+max_body_bytes = 1048576
+# Also run the egress proxy ([egress.proxy] listen) in the same process.
+egress_proxy = false
+
+[server.limits]
+# GCRA rate limits; 0 turns one off. Over a limit: 429 with Retry-After and RateLimit headers.
+global_per_sec = 0
+token_per_sec = 200
+token_burst = 400
+tool_per_min = 120
+auth_failures_per_min = 10
 
 [store]
 # Bulwark's state (approvals, settings), SQLite, 0600. Empty: $BULWARK_HOME/bulwark.db.

@@ -8,6 +8,7 @@
 pub mod action;
 pub mod approval;
 pub mod audit;
+pub mod auth;
 pub mod config;
 pub mod egress;
 pub mod finding;

@@ -1,7 +1,68 @@
 //! Bulwark's network edge. The guards in `bulwark-core` decide; this crate acts on sockets.
 //!
-//! Today it holds the egress proxy ([`proxy`]); the sidecar HTTP API joins it later.
+//! It holds the sidecar HTTP API ([`api`], axum), the egress proxy ([`proxy`], hyper), approval
+//! notifications ([`notify`]) and the system resolver both use.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod api;
+pub mod notify;
 pub mod proxy;
+
+use std::net::{IpAddr, ToSocketAddrs};
+
+use bulwark_core::egress::{ResolveError, Resolver};
+
+/// The operating system's resolver (getaddrinfo: /etc/hosts, then DNS), as HTTP clients use it.
+/// Blocking: call it off the async runtime's worker threads.
+pub struct SystemResolver;
+
+impl Resolver for SystemResolver {
+    fn resolve(&self, host: &str, port: u16) -> Result<Vec<IpAddr>, ResolveError> {
+        (host, port)
+            .to_socket_addrs()
+            .map(|it| it.map(|a| a.ip()).collect())
+            .map_err(|e| ResolveError(e.to_string()))
+    }
+}
+
+/// Log to standard error at `BULWARK_LOG` (`off`, `error`, `warn`, `info` (default), `debug`,
+/// `trace`). Every proxy decision is logged at `info`.
+pub fn init_logging() {
+    let level = match std::env::var("BULWARK_LOG").as_deref() {
+        Ok("off") => None,
+        Ok("error") => Some(tracing::Level::ERROR),
+        Ok("warn") => Some(tracing::Level::WARN),
+        Ok("debug") => Some(tracing::Level::DEBUG),
+        Ok("trace") => Some(tracing::Level::TRACE),
+        _ => Some(tracing::Level::INFO),
+    };
+    if let Some(level) = level {
+        let _ = tracing_subscriber::fmt()
+            .with_writer(std::io::stderr)
+            .with_max_level(level)
+            .try_init();
+    }
+}
+
+/// Resolves on Ctrl-C or SIGTERM: the signal to stop accepting and drain.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+}

@@ -118,21 +118,7 @@ pub fn run_blocking(
             .parse()
             .map_err(|_| ProxyError::Config("egress.proxy.listen is not ADDR:PORT".into()))?,
     };
-    // Every decision is logged at `info`; BULWARK_LOG=warn (or error, off) quiets them.
-    let level = match std::env::var("BULWARK_LOG").as_deref() {
-        Ok("off") => None,
-        Ok("error") => Some(tracing::Level::ERROR),
-        Ok("warn") => Some(tracing::Level::WARN),
-        Ok("debug") => Some(tracing::Level::DEBUG),
-        Ok("trace") => Some(tracing::Level::TRACE),
-        _ => Some(tracing::Level::INFO),
-    };
-    if let Some(level) = level {
-        let _ = tracing_subscriber::fmt()
-            .with_writer(std::io::stderr)
-            .with_max_level(level)
-            .try_init();
-    }
+    crate::init_logging();
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

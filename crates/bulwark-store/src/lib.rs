@@ -8,11 +8,11 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
-pub mod approvals_sqlite;
 pub mod audit_file;
 pub mod audit_sqlite;
 pub mod fs;
 pub mod keys;
 mod sqlite;
+pub mod state_db;
 
 pub use audit_file::{AuditLog, FileLogOptions, StoreError};

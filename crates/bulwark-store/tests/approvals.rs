@@ -11,7 +11,7 @@ use bulwark_core::approval::{
 };
 use bulwark_core::audit::{AuditError, AuditEvent, AuditRecord, AuditSink, Chain, now_rfc3339};
 use bulwark_core::config::{ActionMode, SecurityConfig};
-use bulwark_store::approvals_sqlite::SqliteApprovals;
+use bulwark_store::state_db::StateDb;
 
 #[derive(Default)]
 struct MemoryAudit {
@@ -52,7 +52,7 @@ impl Clock for TestClock {
 struct Fixture {
     _dir: tempfile::TempDir,
     db: PathBuf,
-    store: SqliteApprovals,
+    store: StateDb,
     audit: MemoryAudit,
     clock: TestClock,
     cfg: SecurityConfig,
@@ -61,7 +61,7 @@ struct Fixture {
 fn fixture(approvers: &[&str]) -> Fixture {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("approvals.db");
-    let store = SqliteApprovals::open(&db).unwrap();
+    let store = StateDb::open(&db).unwrap();
     let mut cfg = SecurityConfig::default();
     cfg.action.mode = ActionMode::Supervised;
     cfg.approval.approvers = approvers.iter().map(|a| a.to_string()).collect();
@@ -362,7 +362,7 @@ fn a_hundred_racing_consumers_one_success() {
             let (audit, clock, ttl) = (&f.audit, &f.clock, f.cfg.approval.ttl_secs);
             s.spawn(move || {
                 // Each consumer has its own connection, as separate processes would.
-                let store = SqliteApprovals::open(db).unwrap();
+                let store = StateDb::open(db).unwrap();
                 let ap = Approvals::new(&store, Some(audit), approvers, ttl, clock);
                 match ap.consume(id, i, &format!("executor-{t}")) {
                     Ok(_) => wins.fetch_add(1, Ordering::SeqCst),

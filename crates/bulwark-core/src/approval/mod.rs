@@ -304,6 +304,13 @@ impl Approvers {
         Approvers { principals }
     }
 
+    /// Exactly these principals (the server's: tokens with the approve scope).
+    pub fn from_names(names: impl IntoIterator<Item = String>) -> Approvers {
+        Approvers {
+            principals: names.into_iter().collect(),
+        }
+    }
+
     /// Is `principal` an approver?
     pub fn contains(&self, principal: &str) -> bool {
         self.principals.contains(principal)

@@ -11,7 +11,7 @@ use bulwark_store::AuditLog;
 /// How long a notification may take.
 const TIMEOUT: Duration = Duration::from_secs(5);
 
-/// Tell the webhook about a new pending approval. The URL itself is never printed: webhook URLs
+/// Tell the webhook about a new pending approval (blocking, at most [`TIMEOUT`]). The URL itself is never printed: webhook URLs
 /// carry their secret in the path.
 pub fn pending(url: &str, a: &Approval<Pending>, audit: Option<&AuditLog>) -> Result<(), String> {
     let body = notification_body(a).to_string();

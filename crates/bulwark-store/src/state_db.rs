@@ -1,4 +1,5 @@
-//! Approvals in the state database (SQLite, `[store] db`): one row per approval, transitions as compare-and-swap updates.
+//! The state database (SQLite, `[store] db`): approvals (one row each, transitions as
+//! compare-and-swap updates), settings, and API tokens (hashes only).
 //!
 //! Table `approvals(id TEXT PRIMARY KEY, state TEXT, version INTEGER, created_ms INTEGER,
 //! expires_ms INTEGER, record TEXT, intent TEXT)`: `record` is the approval's JSON
@@ -11,6 +12,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
 use bulwark_core::approval::{ApprovalError, ApprovalId, ApprovalRecord, ApprovalStore, StateName};
+use bulwark_core::auth::TokenRecord;
 use sqlx::Row;
 use sqlx::sqlite::SqliteConnection;
 
@@ -24,13 +26,15 @@ const DDL: &[&str] = &[
     "CREATE INDEX IF NOT EXISTS approvals_by_state ON approvals(state, expires_ms)",
     "CREATE INDEX IF NOT EXISTS approvals_by_created ON approvals(created_ms)",
     "CREATE TABLE IF NOT EXISTS settings (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS api_tokens (id TEXT PRIMARY KEY, name TEXT NOT NULL, \
+     record TEXT NOT NULL, revoked INTEGER NOT NULL DEFAULT 0)",
 ];
 
-/// The approvals tables of the state database. Safe to share across threads (calls are serialized on one
+/// The state database. Safe to share across threads (calls are serialized on one
 /// connection); several processes may open the same file.
-pub struct SqliteApprovals {
+pub struct StateDb {
     path: PathBuf,
-    inner: Mutex<(tokio::runtime::Runtime, SqliteConnection)>,
+    inner: Mutex<Option<(tokio::runtime::Runtime, SqliteConnection)>>,
 }
 
 fn to_i64(path: &Path, v: u64) -> Result<i64, ApprovalError> {
@@ -42,18 +46,20 @@ fn to_i64(path: &Path, v: u64) -> Result<i64, ApprovalError> {
     })
 }
 
-impl SqliteApprovals {
+impl StateDb {
     /// Open (creating it 0600) the database at `path`.
-    pub fn open(path: &Path) -> Result<SqliteApprovals, StoreError> {
+    pub fn open(path: &Path) -> Result<StateDb, StoreError> {
         let rt = runtime(path)?;
         let conn = connect(&rt, path, true, DDL)?;
-        Ok(SqliteApprovals {
+        Ok(StateDb {
             path: path.to_path_buf(),
-            inner: Mutex::new((rt, conn)),
+            inner: Mutex::new(Some((rt, conn))),
         })
     }
 
     /// Where it is.
+    ///
+    /// Every method blocks: from an async runtime, call them with `spawn_blocking`.
     pub fn path(&self) -> &Path {
         &self.path
     }
@@ -70,11 +76,10 @@ impl SqliteApprovals {
             Box<dyn std::future::Future<Output = Result<T, sqlx::Error>> + 'c>,
         >,
     ) -> Result<T, ApprovalError> {
-        let mut guard = self
-            .inner
-            .lock()
-            .map_err(|_| self.err("a thread panicked while using the database"))?;
-        let (rt, conn) = &mut *guard;
+        let mut guard = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        let (rt, conn) = guard
+            .as_mut()
+            .ok_or_else(|| self.err("the database is closed"))?;
         rt.block_on(f(conn)).map_err(|e| self.err(e))
     }
 
@@ -90,7 +95,7 @@ impl SqliteApprovals {
     }
 }
 
-impl ApprovalStore for SqliteApprovals {
+impl ApprovalStore for StateDb {
     fn insert(&self, record: &ApprovalRecord, intent_json: &str) -> Result<(), ApprovalError> {
         let json = self.json(record)?;
         let id = record.id.to_string();
@@ -257,5 +262,92 @@ impl ApprovalStore for SqliteApprovals {
                 .map(|_| ())
             })
         })
+    }
+}
+
+impl StateDb {
+    /// Store a new API token record (the hash, never the token). Refused if an active token
+    /// already has this name.
+    pub fn insert_token(&self, rec: &TokenRecord) -> Result<(), ApprovalError> {
+        if self
+            .tokens()?
+            .iter()
+            .any(|t| t.name == rec.name && t.revoked_ms.is_none())
+        {
+            return Err(self.err(format!(
+                "an active token named {:?} exists: revoke it first (`bulwark token revoke {}`)",
+                rec.name, rec.name
+            )));
+        }
+        let json = serde_json::to_string(rec).map_err(|e| self.err(e))?;
+        let (id, name) = (rec.id.clone(), rec.name.clone());
+        self.with(move |c| {
+            Box::pin(async move {
+                sqlx::query("INSERT INTO api_tokens (id, name, record) VALUES (?, ?, ?)")
+                    .bind(id)
+                    .bind(name)
+                    .bind(json)
+                    .execute(c)
+                    .await
+                    .map(|_| ())
+            })
+        })
+    }
+
+    /// Every token record, revoked ones included, oldest first.
+    pub fn tokens(&self) -> Result<Vec<TokenRecord>, ApprovalError> {
+        let rows = self.with(|c| {
+            Box::pin(async move {
+                let rows = sqlx::query("SELECT record FROM api_tokens ORDER BY rowid")
+                    .fetch_all(c)
+                    .await?;
+                rows.iter()
+                    .map(|r| r.try_get::<String, _>(0))
+                    .collect::<Result<Vec<_>, _>>()
+            })
+        })?;
+        rows.iter()
+            .map(|r| {
+                serde_json::from_str(r).map_err(|e| ApprovalError::Damaged {
+                    id: "api_tokens".into(),
+                    problem: format!("not a token record ({e})"),
+                })
+            })
+            .collect()
+    }
+
+    /// Revoke the active token named `name` (or with id `name`); returns how many were revoked.
+    pub fn revoke_token(&self, name: &str, now_ms: u64) -> Result<usize, ApprovalError> {
+        let mut n = 0;
+        for mut t in self.tokens()? {
+            if t.revoked_ms.is_none() && (t.name == name || t.id == name) {
+                t.revoked_ms = Some(now_ms);
+                let json = serde_json::to_string(&t).map_err(|e| self.err(e))?;
+                let id = t.id.clone();
+                self.with(move |c| {
+                    Box::pin(async move {
+                        sqlx::query("UPDATE api_tokens SET record = ?, revoked = 1 WHERE id = ?")
+                            .bind(json)
+                            .bind(id)
+                            .execute(c)
+                            .await
+                            .map(|_| ())
+                    })
+                })?;
+                n += 1;
+            }
+        }
+        Ok(n)
+    }
+}
+
+impl Drop for StateDb {
+    fn drop(&mut self) {
+        // The last handle may go away on an async runtime's thread (a server shutting down):
+        // a runtime must not be dropped there, so it is shut down in the background.
+        if let Some((rt, conn)) = self.inner.lock().ok().and_then(|mut g| g.take()) {
+            drop(conn);
+            rt.shutdown_background();
+        }
     }
 }

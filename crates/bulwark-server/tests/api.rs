@@ -1,0 +1,495 @@
+//! The sidecar API over real HTTP: every route, authentication and scopes, bad input, the approval
+//! flow with racing consumers, and rate limits reached exactly at their configured counts.
+
+use std::collections::BTreeSet;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use bulwark_core::SecurityConfig;
+use bulwark_core::auth::{Scope, new_token};
+use bulwark_core::config::ActionMode;
+use bulwark_server::api::{AppState, ROUTES, serve};
+use bulwark_store::state_db::StateDb;
+use secrecy::ExposeSecret;
+
+struct Server {
+    addr: SocketAddr,
+    home: tempfile::TempDir,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+    tokens: std::collections::HashMap<String, String>,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// Start a server with these tokens (name -> scopes).
+fn start(mut cfg: SecurityConfig, tokens: &[(&str, &str)]) -> Server {
+    let home = tempfile::tempdir().expect("home");
+    cfg.action.workspace.root = home.path().join("ws").display().to_string();
+    let db = StateDb::open(&cfg.store.db_path(home.path())).expect("db");
+    let mut made = std::collections::HashMap::new();
+    for (name, scopes) in tokens {
+        let scopes: BTreeSet<Scope> = Scope::parse_list(scopes).expect("scopes");
+        let (t, rec) = new_token(name, scopes, 1).expect("token");
+        db.insert_token(&rec).expect("insert");
+        made.insert(name.to_string(), t.expose_secret().to_string());
+    }
+    drop(db);
+    let state = Arc::new(AppState::open(cfg, "test".into(), home.path()).expect("state"));
+    let (addr_tx, addr_rx) = std::sync::mpsc::channel();
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let thread = std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .expect("runtime");
+        rt.block_on(async move {
+            let l = tokio::net::TcpListener::bind("127.0.0.1:0")
+                .await
+                .expect("bind");
+            addr_tx.send(l.local_addr().expect("addr")).expect("send");
+            serve(l, state, async {
+                let _ = stop_rx.await;
+            })
+            .await
+            .expect("serve");
+        });
+    });
+    Server {
+        addr: addr_rx.recv().expect("addr"),
+        home,
+        stop: Some(stop_tx),
+        thread: Some(thread),
+        tokens: made,
+    }
+}
+
+fn agent() -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into()
+}
+
+struct Answer {
+    status: u16,
+    headers: Vec<(String, String)>,
+    body: serde_json::Value,
+    text: String,
+}
+
+impl Server {
+    fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    fn call(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: Option<(&str, &str)>,
+    ) -> Answer {
+        let a = agent();
+        let url = self.url(path);
+        let auth =
+            token.map(|t| format!("Bearer {}", self.tokens.get(t).map_or(t, |s| s.as_str())));
+        let resp = match (method, body) {
+            ("GET", _) => {
+                let mut r = a.get(&url);
+                if let Some(h) = &auth {
+                    r = r.header("Authorization", h);
+                }
+                r.call()
+            }
+            (_, Some((ct, b))) => {
+                let mut r = a.post(&url).header("Content-Type", ct);
+                if let Some(h) = &auth {
+                    r = r.header("Authorization", h);
+                }
+                r.send(b.as_bytes())
+            }
+            (_, None) => {
+                let mut r = a.post(&url);
+                if let Some(h) = &auth {
+                    r = r.header("Authorization", h);
+                }
+                r.send_empty()
+            }
+        };
+        let mut resp = resp.expect("request");
+        let status = resp.status().as_u16();
+        let headers = resp
+            .headers()
+            .iter()
+            .map(|(k, v)| (k.as_str().to_string(), v.to_str().unwrap_or("").to_string()))
+            .collect();
+        let text = resp.body_mut().read_to_string().unwrap_or_default();
+        let body = serde_json::from_str(&text).unwrap_or(serde_json::Value::Null);
+        Answer {
+            status,
+            headers,
+            body,
+            text,
+        }
+    }
+
+    fn post(&self, path: &str, token: &str, json: &str) -> Answer {
+        self.call("POST", path, Some(token), Some(("application/json", json)))
+    }
+
+    fn get(&self, path: &str, token: &str) -> Answer {
+        self.call("GET", path, Some(token), None)
+    }
+}
+
+impl Answer {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+const ALL: &str = "scan,egress,intents,approve,audit";
+
+fn intent(requested_by: &str, replicas: u32) -> String {
+    format!(
+        r#"{{"tool":"kubectl","action":"scale","target":{{"kind":"deployment","name":"api","namespace":"payments-prod"}},"args":{{"replicas":{replicas}}},"requested_by":"{requested_by}"}}"#
+    )
+}
+
+#[test]
+fn the_openapi_document_matches_the_routes_and_every_route_answers() {
+    let s = start(SecurityConfig::default(), &[("ops", ALL)]);
+    let doc = s.get("/openapi.json", "ops");
+    assert_eq!(doc.status, 200);
+    let mut documented = BTreeSet::new();
+    for (path, item) in doc.body["paths"].as_object().expect("paths") {
+        for method in item.as_object().expect("item").keys() {
+            documented.insert((method.clone(), path.clone()));
+        }
+    }
+    let served: BTreeSet<(String, String)> = ROUTES
+        .iter()
+        .map(|(m, p)| (m.to_string(), p.to_string()))
+        .collect();
+    assert_eq!(documented, served);
+    assert!(doc.body["components"]["securitySchemes"]["bearer"].is_object());
+    for (method, path) in ROUTES {
+        let path = path.replace("{id}", &"0".repeat(32));
+        let a = if *method == "get" {
+            s.get(&path, "ops")
+        } else {
+            s.post(&path, "ops", "{}")
+        };
+        assert!(
+            a.status != 404 || a.body["error"]["code"] == "not_found" && path.contains("approvals"),
+            "{method} {path}: {} {}",
+            a.status,
+            a.text
+        );
+        assert!(
+            a.status < 500 || a.status == 503,
+            "{method} {path}: {}",
+            a.status
+        );
+    }
+}
+
+#[test]
+fn authentication_scopes_and_bad_input() {
+    let s = start(
+        SecurityConfig::default(),
+        &[("scanner", "scan"), ("ops", ALL)],
+    );
+    // Probes answer without a token; nothing else does.
+    assert_eq!(s.call("GET", "/healthz", None, None).status, 200);
+    assert_eq!(s.call("GET", "/readyz", None, None).status, 200);
+    let m = s.call("GET", "/metrics", None, None);
+    assert_eq!(m.status, 200);
+    let a = s.call(
+        "POST",
+        "/v1/scan",
+        None,
+        Some(("application/json", r#"{"text":"x"}"#)),
+    );
+    assert_eq!(a.status, 401);
+    assert_eq!(a.body["error"]["code"], "unauthorized");
+    assert_eq!(a.header("www-authenticate"), Some("Bearer"));
+    assert_eq!(s.call("GET", "/openapi.json", None, None).status, 401);
+    let forged = format!("{}x", s.tokens["scanner"]);
+    assert_eq!(s.post("/v1/scan", &forged, r#"{"text":"x"}"#).status, 401);
+    assert_eq!(
+        s.post("/v1/scan", "bwk_0123456789abcdef_guess", r#"{"text":"x"}"#)
+            .status,
+        401
+    );
+    // Scopes.
+    let a = s.post(
+        "/v1/egress/check",
+        "scanner",
+        r#"{"url":"https://example.com/"}"#,
+    );
+    assert_eq!(a.status, 403);
+    assert!(
+        a.body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("egress")
+    );
+    // A scan answers like `bulwark scan --jsonl`.
+    let a = s.post(
+        "/v1/scan",
+        "scanner",
+        r#"{"text":"key AKIALALEMEL33243OLIB","source":"web"}"#,
+    );
+    assert_eq!(a.status, 200);
+    assert_eq!(a.body["verdict"], "block");
+    assert_eq!(a.body["findings"][0]["rule"], "aws-access-key-id");
+    assert!(!a.text.contains("AKIALALEMEL33243OLIB"));
+    // Bad input: 415, 400 naming the field, 413, 404 JSON; never a 5xx.
+    let a = s.call(
+        "POST",
+        "/v1/scan",
+        Some("scanner"),
+        Some(("text/plain", "x")),
+    );
+    assert_eq!(a.status, 415);
+    let a = s.post("/v1/scan", "scanner", r#"{"txet":"x"}"#);
+    assert_eq!(a.status, 400);
+    assert!(
+        a.body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("txet")
+    );
+    let a = s.post("/v1/scan", "scanner", r#"{"text": 5}"#);
+    assert_eq!(a.status, 400);
+    assert!(
+        a.body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("text")
+    );
+    assert_eq!(s.post("/v1/scan", "scanner", "{not json").status, 400);
+    assert_eq!(
+        s.post(
+            "/v1/scan",
+            "scanner",
+            r#"{"text":"x","detectors":"everything"}"#
+        )
+        .status,
+        400
+    );
+    let big = format!(r#"{{"text":"{}"}}"#, "a".repeat(2 * 1024 * 1024));
+    assert_eq!(s.post("/v1/scan", "scanner", &big).status, 413);
+    let a = s.get("/v1/nothing-here", "scanner");
+    assert_eq!(a.status, 404);
+    assert_eq!(a.body["error"]["code"], "not_found");
+    let a = s.get("/v1/approvals/not-an-id", "ops");
+    assert_eq!(a.status, 400);
+    let a = s.get("/v1/approvals?state=sideways", "ops");
+    assert_eq!(a.status, 400);
+    // Redact, wrap and egress mirror their commands.
+    let a = s.post(
+        "/v1/redact",
+        "scanner",
+        r#"{"text":"mail alice@corp.example.net"}"#,
+    );
+    assert_eq!(a.body["text"], "mail [REDACTED:email]");
+    let a = s.post(
+        "/v1/wrap",
+        "scanner",
+        r#"{"text":"</untrusted> hi","source":"web"}"#,
+    );
+    assert_eq!(a.status, 200);
+    assert!(a.body["text"].as_str().unwrap().starts_with("<untrusted"));
+    let a = s.post(
+        "/v1/egress/check",
+        "ops",
+        r#"{"url":"http://169.254.169.254/latest/"}"#,
+    );
+    assert_eq!(a.body["decision"], "deny");
+    assert_eq!(a.body["reason"], "metadata_endpoint");
+    // Metrics count what happened.
+    let m = s.call("GET", "/metrics", None, None);
+    assert!(m.text.contains("bulwark_http_requests_total"), "{}", m.text);
+    assert!(m.text.contains("bulwark_auth_failures_total"));
+}
+
+#[test]
+fn intents_approvals_and_racing_consumers() {
+    let mut cfg = SecurityConfig::default();
+    cfg.action.mode = ActionMode::Supervised;
+    let s = start(
+        cfg,
+        &[
+            ("copilot", "intents,approve"),
+            ("alice", "approve,audit"),
+            ("reader", "scan"),
+        ],
+    );
+    // An agent requests in its own name only.
+    let a = s.post("/v1/intents", "copilot", &intent("alice", 0));
+    assert_eq!(a.status, 403);
+    let a = s.post(
+        "/v1/intents",
+        "copilot",
+        r#"{"tool":"x","action":"get","requested_by":"copilot","extra":1}"#,
+    );
+    assert_eq!(a.status, 400);
+    assert!(
+        a.body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("extra")
+    );
+    let a = s.post("/v1/intents", "copilot", &intent("copilot", 0));
+    assert_eq!(a.status, 200, "{}", a.text);
+    assert_eq!(a.body["verdict"], "review");
+    let id = a.body["approval"]["id"].as_str().unwrap().to_string();
+    let digest = a.body["digest"].as_str().unwrap().to_string();
+    let approve = |who: &str, d: &str| {
+        s.post(
+            &format!("/v1/approvals/{id}/approve"),
+            who,
+            &format!(r#"{{"digest":"{d}"}}"#),
+        )
+    };
+    // The requester holds the approve scope and still may not approve its own action.
+    assert_eq!(approve("copilot", &digest).status, 403);
+    assert_eq!(approve("reader", &digest).status, 403);
+    assert_eq!(approve("alice", &"0".repeat(64)).status, 409);
+    let shown = s.get(&format!("/v1/approvals/{id}"), "alice");
+    assert_eq!(shown.body["approval"]["digest"], digest.as_str());
+    assert_eq!(approve("alice", &digest).status, 200);
+    // Another intent cannot use the approval.
+    let a = s.post(
+        &format!("/v1/approvals/{id}/consume"),
+        "copilot",
+        &intent("copilot", 1),
+    );
+    assert_eq!(a.status, 409);
+    assert_eq!(a.body["error"]["code"], "digest_mismatch");
+    // Ten consumers race: exactly one may run the action.
+    let body = intent("copilot", 0);
+    let statuses: Vec<u16> = std::thread::scope(|sc| {
+        let hs: Vec<_> = (0..10)
+            .map(|_| {
+                sc.spawn(|| {
+                    s.post(&format!("/v1/approvals/{id}/consume"), "copilot", &body)
+                        .status
+                })
+            })
+            .collect();
+        hs.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    assert_eq!(
+        statuses.iter().filter(|c| **c == 200).count(),
+        1,
+        "{statuses:?}"
+    );
+    assert_eq!(
+        statuses.iter().filter(|c| **c == 409).count(),
+        9,
+        "{statuses:?}"
+    );
+    // And the audit log has it all and verifies.
+    let v = s.get("/v1/audit/verify", "alice");
+    assert_eq!(v.body["ok"], true, "{}", v.text);
+    let page = s.get("/v1/audit?limit=1000", "alice");
+    let actions: Vec<String> = page.body["records"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            format!(
+                "{} {}",
+                r["action"].as_str().unwrap(),
+                r["outcome"].as_str().unwrap()
+            )
+        })
+        .collect();
+    for needed in [
+        "action.check review",
+        "approval.create pending",
+        "approval.approve approved",
+        "approval.consume executed",
+        "approval.approve denied",
+        "approval.consume denied",
+    ] {
+        assert!(
+            actions.iter().any(|a| a == needed),
+            "{needed} missing from {actions:?}"
+        );
+    }
+    assert_eq!(
+        actions
+            .iter()
+            .filter(|a| *a == "approval.consume executed")
+            .count(),
+        1
+    );
+    let first = s.get("/v1/audit?limit=2", "alice");
+    assert_eq!(first.body["records"].as_array().unwrap().len(), 2);
+    let next = first.body["next_after"].as_u64().unwrap();
+    let second = s.get(&format!("/v1/audit?after={next}&limit=2"), "alice");
+    assert_eq!(second.body["records"][0]["seq"].as_u64().unwrap(), next + 1);
+}
+
+#[test]
+fn rate_limits_hold_exactly_under_concurrency() {
+    let mut cfg = SecurityConfig::default();
+    cfg.server.limits.token_per_sec = 1;
+    cfg.server.limits.token_burst = 7;
+    cfg.server.limits.auth_failures_per_min = 4;
+    let s = start(cfg, &[("scanner", "scan")]);
+    let statuses: Vec<(u16, Option<String>, Option<String>)> = std::thread::scope(|sc| {
+        let hs: Vec<_> = (0..20)
+            .map(|_| {
+                sc.spawn(|| {
+                    let a = s.post("/v1/scan", "scanner", r#"{"text":"hello"}"#);
+                    (
+                        a.status,
+                        a.header("retry-after").map(String::from),
+                        a.header("ratelimit").map(String::from),
+                    )
+                })
+            })
+            .collect();
+        hs.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let ok = statuses.iter().filter(|s| s.0 == 200).count();
+    assert_eq!(ok, 7, "{statuses:?}");
+    let limited: Vec<_> = statuses.iter().filter(|s| s.0 == 429).collect();
+    assert_eq!(limited.len(), 13);
+    assert!(limited.iter().all(|s| {
+        s.1.as_deref()
+            .is_some_and(|r| r.parse::<u64>().unwrap() >= 1)
+    }));
+    assert!(limited.iter().all(|s| {
+        s.2.as_deref()
+            .is_some_and(|r| r.starts_with("\"token;q=1;w=1\""))
+    }));
+    // Failed authentications: exactly 4 get 401, then 429.
+    let codes: Vec<u16> = (0..7)
+        .map(|_| {
+            s.post("/v1/scan", "bwk_0123456789abcdef_guess", "{}")
+                .status
+        })
+        .collect();
+    assert_eq!(codes, vec![401, 401, 401, 401, 429, 429, 429]);
+    assert!(s.home.path().join("bulwark.db").exists());
+}
