@@ -210,10 +210,11 @@ fn the_openapi_document_matches_the_routes_and_every_route_answers() {
 
 #[test]
 fn authentication_scopes_and_bad_input() {
-    let s = start(
-        SecurityConfig::default(),
-        &[("scanner", "scan"), ("ops", ALL)],
-    );
+    let mut cfg = SecurityConfig::default();
+    // Small enough that the whole oversized body fits in socket buffers (the server answers 413
+    // without reading it; a much larger body would be cut off mid-write).
+    cfg.server.max_body_bytes = 1024;
+    let s = start(cfg, &[("scanner", "scan"), ("ops", ALL)]);
     // Probes answer without a token; nothing else does.
     assert_eq!(s.call("GET", "/healthz", None, None).status, 200);
     assert_eq!(s.call("GET", "/readyz", None, None).status, 200);
@@ -293,7 +294,7 @@ fn authentication_scopes_and_bad_input() {
         .status,
         400
     );
-    let big = format!(r#"{{"text":"{}"}}"#, "a".repeat(2 * 1024 * 1024));
+    let big = format!(r#"{{"text":"{}"}}"#, "a".repeat(4096));
     assert_eq!(s.post("/v1/scan", "scanner", &big).status, 413);
     let a = s.get("/v1/nothing-here", "scanner");
     assert_eq!(a.status, 404);
@@ -456,6 +457,7 @@ fn rate_limits_hold_exactly_under_concurrency() {
     cfg.server.limits.token_burst = 7;
     cfg.server.limits.auth_failures_per_min = 4;
     let s = start(cfg, &[("scanner", "scan")]);
+    let began = std::time::Instant::now();
     let statuses: Vec<(u16, Option<String>, Option<String>)> = std::thread::scope(|sc| {
         let hs: Vec<_> = (0..20)
             .map(|_| {
@@ -471,10 +473,15 @@ fn rate_limits_hold_exactly_under_concurrency() {
             .collect();
         hs.into_iter().map(|h| h.join().unwrap()).collect()
     });
+    // The burst, plus one more per whole second the 20 requests took (none on an idle machine).
+    let refills = began.elapsed().as_secs() as usize;
     let ok = statuses.iter().filter(|s| s.0 == 200).count();
-    assert_eq!(ok, 7, "{statuses:?}");
+    assert!(
+        (7..=7 + refills).contains(&ok),
+        "{ok} allowed in {refills} s: {statuses:?}"
+    );
     let limited: Vec<_> = statuses.iter().filter(|s| s.0 == 429).collect();
-    assert_eq!(limited.len(), 13);
+    assert_eq!(limited.len(), 20 - ok);
     assert!(limited.iter().all(|s| {
         s.1.as_deref()
             .is_some_and(|r| r.parse::<u64>().unwrap() >= 1)
