@@ -211,6 +211,26 @@ fn explain(cfg: &SecurityConfig) -> Vec<String> {
     }
     explain_egress(&cfg.egress, &mut out);
     explain_action(cfg, &mut out);
+    let srv = &cfg.server;
+    if srv.allow_plaintext_public {
+        out.push("server.allow_plaintext_public = true: beyond loopback, API tokens, intents and approvals cross the network unencrypted".into());
+    }
+    if srv
+        .listen
+        .parse::<std::net::SocketAddr>()
+        .is_ok_and(|a| !a.ip().is_loopback())
+    {
+        out.push(format!(
+            "server.listen = {:?}: the API is reachable from the network (it still needs tokens)",
+            srv.listen
+        ));
+    }
+    if srv.limits.token_per_sec == 0 {
+        out.push("server.limits.token_per_sec = 0: one token can send requests without limit".into());
+    }
+    if srv.limits.auth_failures_per_min == 0 {
+        out.push("server.limits.auth_failures_per_min = 0: token guessing is not slowed down".into());
+    }
     if !cfg.audit.enabled {
         out.push("audit.enabled = false: no decision leaves evidence, and the egress proxy's decisions are not recorded".into());
     }

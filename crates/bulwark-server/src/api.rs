@@ -63,6 +63,10 @@ pub const ROUTES: &[(&str, &str)] = &[
 /// How long a token list read from the database is trusted (a revocation takes effect within it).
 const TOKEN_CACHE: Duration = Duration::from_secs(2);
 
+/// An unknown token id re-reads the list at most this often (a token created while the server
+/// runs works within this time, and random ids cannot turn every request into a database read).
+const TOKEN_MISS_REFRESH: Duration = Duration::from_millis(250);
+
 /// An error answer: status, stable code, message.
 #[derive(Debug)]
 pub struct ApiError {
@@ -333,6 +337,19 @@ impl AppState {
         self.refresh_tokens()
     }
 
+    /// After an unknown token id: the list re-read if it is older than [`TOKEN_MISS_REFRESH`].
+    async fn tokens_after_miss(
+        self: &Arc<Self>,
+    ) -> Result<Arc<HashMap<String, TokenRecord>>, ApiError> {
+        if let Ok(g) = self.tokens.read()
+            && g.0.elapsed() < TOKEN_MISS_REFRESH
+        {
+            return Ok(g.1.clone());
+        }
+        let s = self.clone();
+        blocking(move || s.refresh_tokens()).await
+    }
+
     /// [`AppState::current_tokens`] from an async task.
     async fn tokens_async(self: &Arc<Self>) -> Result<Arc<HashMap<String, TokenRecord>>, ApiError> {
         if let Ok(g) = self.tokens.read()
@@ -471,7 +488,15 @@ async fn authenticate(
         Ok(t) => t,
         Err(e) => return e.into_response(),
     };
-    let record = bulwark_core::auth::token_id(presented)
+    let id = bulwark_core::auth::token_id(presented);
+    let tokens = match id {
+        Some(id) if !tokens.contains_key(id) => match s.tokens_after_miss().await {
+            Ok(t) => t,
+            Err(e) => return e.into_response(),
+        },
+        _ => tokens,
+    };
+    let record = id
         .and_then(|id| tokens.get(id))
         .filter(|r| bulwark_core::auth::matches(r, presented));
     let Some(record) = record else {

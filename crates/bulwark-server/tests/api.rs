@@ -324,6 +324,24 @@ fn authentication_scopes_and_bad_input() {
     );
     assert_eq!(a.body["decision"], "deny");
     assert_eq!(a.body["reason"], "metadata_endpoint");
+    // A token created while the server runs works within a quarter second (the last unknown id
+    // re-read the list); a revoked one stops within 2 seconds.
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let db = StateDb::open(&SecurityConfig::default().store.db_path(s.home.path())).expect("db");
+    let (late, rec) = new_token("late", Scope::parse_list("scan").unwrap(), 2).expect("token");
+    db.insert_token(&rec).expect("insert");
+    assert_eq!(
+        s.post("/v1/scan", late.expose_secret(), r#"{"text":"x"}"#)
+            .status,
+        200
+    );
+    assert_eq!(db.revoke_token("late", 3).expect("revoke"), 1);
+    std::thread::sleep(std::time::Duration::from_millis(2100));
+    assert_eq!(
+        s.post("/v1/scan", late.expose_secret(), r#"{"text":"x"}"#)
+            .status,
+        401
+    );
     // Metrics count what happened.
     let m = s.call("GET", "/metrics", None, None);
     assert!(m.text.contains("bulwark_http_requests_total"), "{}", m.text);
