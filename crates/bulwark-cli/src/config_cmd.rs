@@ -226,10 +226,14 @@ fn explain(cfg: &SecurityConfig) -> Vec<String> {
         ));
     }
     if srv.limits.token_per_sec == 0 {
-        out.push("server.limits.token_per_sec = 0: one token can send requests without limit".into());
+        out.push(
+            "server.limits.token_per_sec = 0: one token can send requests without limit".into(),
+        );
     }
     if srv.limits.auth_failures_per_min == 0 {
-        out.push("server.limits.auth_failures_per_min = 0: token guessing is not slowed down".into());
+        out.push(
+            "server.limits.auth_failures_per_min = 0: token guessing is not slowed down".into(),
+        );
     }
     if !cfg.audit.enabled {
         out.push("audit.enabled = false: no decision leaves evidence, and the egress proxy's decisions are not recorded".into());

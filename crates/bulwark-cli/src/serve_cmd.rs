@@ -47,7 +47,13 @@ pub enum TokenCommand {
 
 pub fn run_serve(args: ServeArgs, explicit: Option<&Path>) -> Result<u8, Fatal> {
     let (cfg, source) = load_config(explicit)?;
-    bulwark_server::api::run_blocking(cfg, args.listen, source.to_string())
+    let explicit = explicit.map(Path::to_path_buf);
+    let reload: bulwark_server::api::Reloader = std::sync::Arc::new(move || {
+        load_config(explicit.as_deref())
+            .map(|(cfg, _)| cfg)
+            .map_err(|Fatal(m)| m)
+    });
+    bulwark_server::api::run_blocking(cfg, args.listen, source.to_string(), reload)
         .map_err(|e| Fatal(e.to_string()))?;
     Ok(0)
 }

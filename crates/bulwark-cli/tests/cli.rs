@@ -1185,3 +1185,131 @@ fn a_new_pending_approval_is_notified_without_argument_values() {
     assert_eq!(body["text"], body["content"]);
     assert!(!req.contains("s3cr3t-arg-value") && !req.contains("replicas"));
 }
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port")
+}
+
+#[test]
+fn serve_refuses_plain_http_beyond_loopback() {
+    let home = tempfile::tempdir().expect("home");
+    let o = run(
+        in_home(home.path()).args(["serve", "--listen", "0.0.0.0:0"]),
+        b"",
+    );
+    assert_eq!(code(&o), 2);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("refusing to serve plain HTTP") && err.contains("allow_plaintext_public"),
+        "{err}"
+    );
+}
+
+#[cfg(unix)]
+#[test]
+fn serve_reloads_on_sighup_keeps_the_old_config_on_a_bad_file_and_drains_on_sigterm() {
+    let home = tempfile::tempdir().expect("home");
+    let h = home.path();
+    let (api, proxy) = (free_port(), free_port());
+    let config = |mode: &str| {
+        format!(
+            "[server]\nlisten = \"127.0.0.1:{api}\"\negress_proxy = true\n[egress.proxy]\nlisten = \"127.0.0.1:{proxy}\"\n[action]\nmode = \"{mode}\"\n"
+        )
+    };
+    std::fs::write(h.join("bulwark.toml"), config("read_only")).expect("config");
+    let o = run(
+        in_home(h).args([
+            "token",
+            "create",
+            "--name",
+            "sre-copilot",
+            "--scope",
+            "intents",
+        ]),
+        b"",
+    );
+    assert_eq!(code(&o), 0);
+    let token = stdout(&o).trim().to_string();
+    let child = in_home(h)
+        .env("BULWARK_LOG", "warn")
+        .arg("serve")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("serve");
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into();
+    let verdict = || -> Option<String> {
+        let mut r = agent
+            .post(&format!("http://127.0.0.1:{api}/v1/intents"))
+            .header("Authorization", &format!("Bearer {token}"))
+            .header("Content-Type", "application/json")
+            .send(SCALE.as_bytes())
+            .ok()?;
+        let v: serde_json::Value =
+            serde_json::from_str(&r.body_mut().read_to_string().ok()?).ok()?;
+        v["verdict"].as_str().map(String::from)
+    };
+    let wait_for = |want: &str| {
+        for _ in 0..100 {
+            if verdict().as_deref() == Some(want) {
+                return true;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        false
+    };
+    assert!(wait_for("block"), "read_only blocks the scale");
+    // The egress proxy runs in the same process and shares the audit log.
+    assert!(std::net::TcpStream::connect(("127.0.0.1", proxy)).is_ok());
+    let hup = |pid: u32| {
+        let s = Command::new("kill")
+            .args(["-HUP", &pid.to_string()])
+            .status()
+            .expect("kill");
+        assert!(s.success());
+    };
+    std::fs::write(h.join("bulwark.toml"), config("supervised")).expect("config");
+    hup(child.id());
+    assert!(
+        wait_for("review"),
+        "supervised sends the scale to review after SIGHUP"
+    );
+    // A broken file is refused; the configuration in force stays.
+    std::fs::write(h.join("bulwark.toml"), "[action]\nmode = \"reckless\"\n").expect("config");
+    hup(child.id());
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    assert_eq!(verdict().as_deref(), Some("review"));
+    let s = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .expect("kill");
+    assert!(s.success());
+    let out = child.wait_with_output().expect("wait");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("NOT reloaded"));
+    // Both reloads are evidence.
+    std::fs::write(h.join("bulwark.toml"), config("supervised")).expect("config");
+    let o = run(
+        in_home(h).args(["audit", "export", "--since", "1970-01-01T00:00:00Z"]),
+        b"",
+    );
+    let log = stdout(&o);
+    assert_eq!(
+        log.matches("server.reload").count(),
+        2,
+        "{log}\n{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let o = run(in_home(h).args(["audit", "verify"]), b"");
+    assert_eq!(code(&o), 0, "{}", stdout(&o));
+}

@@ -211,19 +211,59 @@ fn wait_of(nu: &governor::NotUntil<governor::clock::QuantaInstant>) -> Duration 
     ))
 }
 
-/// Everything a request needs, compiled once at start.
-pub struct AppState {
+/// What the configuration compiles to: swapped whole on reload (SIGHUP).
+pub struct Compiled {
     cfg: SecurityConfig,
-    home: std::path::PathBuf,
-    origin: String,
     scanner: Scanner,
     redactor: Redactor,
     egress: EgressGuard,
     policy: ActionPolicy,
+    limits: Limits,
+}
+
+impl Compiled {
+    fn new(cfg: SecurityConfig, home: &Path) -> Result<Compiled, ServeError> {
+        let env = |k: &str| std::env::var(k).ok();
+        let scanner = Scanner::new(&cfg).map_err(|e| ServeError::Config(e.to_string()))?;
+        let redactor = Redactor::new(scanner.clone(), &cfg.redact, &env)
+            .map_err(|e| ServeError::Config(e.to_string()))?;
+        let egress = EgressGuard::from_config(&cfg.egress).map_err(|e| {
+            ServeError::Config(format!(
+                "`{}` = {}: expected {}",
+                e.key, e.value, e.expected
+            ))
+        })?;
+        let policy = ActionPolicy::from_config(
+            &cfg.action,
+            &ActionEnv {
+                workspace_root: bulwark_core::action::workspace_root(&cfg.action, home),
+                home: std::env::var_os("HOME").map(Into::into),
+            },
+        )
+        .map_err(|e| ServeError::Config(e.to_string()))?;
+        let limits = Limits::new(&cfg.server.limits);
+        Ok(Compiled {
+            cfg,
+            scanner,
+            redactor,
+            egress,
+            policy,
+            limits,
+        })
+    }
+}
+
+/// Everything a request needs: the compiled configuration (swappable) and what lives as long as
+/// the process (the state database, the audit log, the token cache, metrics).
+pub struct AppState {
+    compiled: arc_swap::ArcSwap<Compiled>,
+    /// `[audit]` as the log was opened (the log is not reopened on reload).
+    audit_cfg: bulwark_core::config::AuditConfig,
+    home: std::path::PathBuf,
+    origin: String,
     db: Arc<StateDb>,
     audit: Option<AuditLog>,
     tokens: RwLock<(Instant, Arc<HashMap<String, TokenRecord>>)>,
-    limits: Limits,
     metrics: metrics_exporter_prometheus::PrometheusHandle,
 }
 
@@ -260,23 +300,6 @@ impl AppState {
     /// Compile the configuration and open the state database and the audit log under `home`.
     pub fn open(cfg: SecurityConfig, origin: String, home: &Path) -> Result<AppState, ServeError> {
         let env = |k: &str| std::env::var(k).ok();
-        let scanner = Scanner::new(&cfg).map_err(|e| ServeError::Config(e.to_string()))?;
-        let redactor = Redactor::new(scanner.clone(), &cfg.redact, &env)
-            .map_err(|e| ServeError::Config(e.to_string()))?;
-        let egress = EgressGuard::from_config(&cfg.egress).map_err(|e| {
-            ServeError::Config(format!(
-                "`{}` = {}: expected {}",
-                e.key, e.value, e.expected
-            ))
-        })?;
-        let policy = ActionPolicy::from_config(
-            &cfg.action,
-            &ActionEnv {
-                workspace_root: bulwark_core::action::workspace_root(&cfg.action, home),
-                home: std::env::var_os("HOME").map(Into::into),
-            },
-        )
-        .map_err(|e| ServeError::Config(e.to_string()))?;
         let db = StateDb::open(&cfg.store.db_path(home))
             .map_err(|e| ServeError::Store(e.to_string()))?;
         let audit = if cfg.audit.enabled {
@@ -288,25 +311,44 @@ impl AppState {
         } else {
             None
         };
-        let limits = Limits::new(&cfg.server.limits);
+        let audit_cfg = cfg.audit.clone();
         let state = AppState {
-            cfg,
+            compiled: arc_swap::ArcSwap::from_pointee(Compiled::new(cfg, home)?),
+            audit_cfg,
             home: home.to_path_buf(),
             origin,
-            scanner,
-            redactor,
-            egress,
-            policy,
             db: Arc::new(db),
             audit,
             tokens: RwLock::new((Instant::now() - TOKEN_CACHE * 2, Arc::new(HashMap::new()))),
-            limits,
             metrics: prometheus(),
         };
         state
             .refresh_tokens()
             .map_err(|e| ServeError::Store(e.message))?;
         Ok(state)
+    }
+
+    /// The configuration in force.
+    fn c(&self) -> Arc<Compiled> {
+        self.compiled.load_full()
+    }
+
+    /// Replace the compiled configuration (SIGHUP). A configuration that does not compile is
+    /// refused and the one in force kept. The audit log, the state database and the listen
+    /// address stay as they were opened; rate-limit counters start afresh.
+    pub fn reload(&self, cfg: SecurityConfig) -> Result<(), ServeError> {
+        let result = Compiled::new(cfg, &self.home);
+        let outcome = if result.is_ok() { "ok" } else { "error" };
+        self.audit(AuditEvent {
+            event_type: EventType::ConfigChange,
+            actor: "bulwark".into(),
+            action: "server.reload".into(),
+            resource: self.origin.clone(),
+            outcome: outcome.into(),
+            details: serde_json::json!({"error": result.as_ref().err().map(|e| e.to_string())}),
+        });
+        self.compiled.store(Arc::new(result?));
+        Ok(())
     }
 
     fn refresh_tokens(&self) -> Result<Arc<HashMap<String, TokenRecord>>, ApiError> {
@@ -468,11 +510,11 @@ async fn authenticate(
     if matches!(path, "/healthz" | "/readyz" | "/metrics") {
         return next.run(req).await;
     }
-    if let Some(g) = &s.limits.global
+    if let Some(g) = &s.c().limits.global
         && let Err(nu) = g.check()
     {
         return ApiError::limited(
-            format!("global;q={};w=1", s.cfg.server.limits.global_per_sec),
+            format!("global;q={};w=1", s.c().cfg.server.limits.global_per_sec),
             wait_of(&nu),
         )
         .into_response();
@@ -514,7 +556,7 @@ async fn authenticate(
             details: serde_json::json!({"reason": reason}),
         });
         metrics::counter!("bulwark_auth_failures_total").increment(1);
-        if let Some((l, policy)) = &s.limits.auth_failures
+        if let Some((l, policy)) = &s.c().limits.auth_failures
             && let Err(nu) = l.check_key(&peer.ip())
         {
             return ApiError::limited(policy.clone(), wait_of(&nu)).into_response();
@@ -529,7 +571,7 @@ async fn authenticate(
             .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         return resp;
     };
-    if let Some((l, policy)) = &s.limits.token
+    if let Some((l, policy)) = &s.c().limits.token
         && let Err(nu) = l.check_key(&record.id)
     {
         return ApiError::limited(policy.clone(), wait_of(&nu)).into_response();
@@ -568,7 +610,7 @@ async fn not_found() -> ApiError {
 
 /// The API router over `state`.
 pub fn router(state: Shared) -> Router {
-    let limit = state.cfg.server.max_body_bytes;
+    let limit = state.c().cfg.server.max_body_bytes;
     Router::new()
         .route("/v1/scan", post(scan))
         .route("/v1/redact", post(redact))
@@ -637,7 +679,7 @@ async fn scan(
     p.require(Scope::Scan)?;
     let source = parse_source(r.source.as_deref())?;
     let detectors = parse_detectors(r.detectors.as_deref(), Detectors::ALL)?;
-    let a = s.scanner.assess(r.text.as_bytes(), detectors, &source);
+    let a = s.c().scanner.assess(r.text.as_bytes(), detectors, &source);
     Ok(axum::Json(serde_json::json!({
         "verdict": a.verdict,
         "findings": a.findings,
@@ -667,7 +709,12 @@ async fn redact(
 ) -> Result<Response, ApiError> {
     p.require(Scope::Scan)?;
     let detectors = parse_detectors(r.detectors.as_deref(), Detectors::CONTENT)?;
-    let out = s.redactor.clone().with_detectors(detectors).redact(&r.text);
+    let out = s
+        .c()
+        .redactor
+        .clone()
+        .with_detectors(detectors)
+        .redact(&r.text);
     Ok(axum::Json(serde_json::json!({"text": out.text, "findings": out.findings})).into_response())
 }
 
@@ -728,10 +775,11 @@ async fn egress_check(
     p.require(Scope::Egress)?;
     let st = s.clone();
     let decision = blocking(move || {
-        let policy = st.egress.policy(r.profile.as_deref()).ok_or_else(|| {
+        let c = st.c();
+        let policy = c.egress.policy(r.profile.as_deref()).ok_or_else(|| {
             ApiError::bad_request(format!(
                 "`profile`: no such egress profile (profiles: {})",
-                st.egress.profile_names().join(", ")
+                c.egress.profile_names().join(", ")
             ))
         })?;
         let d = policy.check_url(&r.url, &crate::SystemResolver);
@@ -775,19 +823,19 @@ async fn intents(
             ),
         ));
     }
-    if let Some((l, policy)) = &s.limits.tool
+    if let Some((l, policy)) = &s.c().limits.tool
         && let Err(nu) = l.check_key(&intent.tool)
     {
         return Err(ApiError::limited(policy.clone(), wait_of(&nu)));
     }
     let st = s.clone();
     let v = blocking(move || {
-        let d: ActionDecision = st
+        let d: ActionDecision = st.c()
             .policy
             .evaluate(&intent, &bulwark_store::fs::OsPaths)
             .map_err(|e| ApiError::bad_request(e.to_string()))?;
         let approvers = st.approvers()?;
-        let ap = Approvals::new(&*st.db, st.audit.as_ref().map(|a| a as &dyn AuditSink), approvers, st.cfg.approval.ttl_secs, &SystemClock);
+        let ap = Approvals::new(&*st.db, st.audit.as_ref().map(|a| a as &dyn AuditSink), approvers, st.c().cfg.approval.ttl_secs, &SystemClock);
         ap.note_mode(d.mode, &st.origin).map_err(approval_error)?;
         if let Some(a) = &st.audit {
             a.append(AuditEvent {
@@ -805,9 +853,9 @@ async fn intents(
         v["approval"] = serde_json::Value::Null;
         if d.verdict == bulwark_core::Verdict::Review {
             let a = ap.create(&intent, &d).map_err(approval_error)?;
-            if !st.cfg.approval.notify_url.is_empty() {
+            if !st.c().cfg.approval.notify_url.is_empty() {
                 // In the background: the webhook's answer does not hold up the agent.
-                let (url, pending, audit) = (st.cfg.approval.notify_url.clone(), a.clone(), st.audit.clone());
+                let (url, pending, audit) = (st.c().cfg.approval.notify_url.clone(), a.clone(), st.audit.clone());
                 std::thread::spawn(move || {
                     if let Err(e) = crate::notify::pending(&url, &pending, audit.as_ref()) {
                         tracing::warn!("approval notification failed: {e}");
@@ -835,7 +883,7 @@ fn approvals_for(s: &AppState) -> Result<Approvals<'_>, ApiError> {
         &*s.db,
         s.audit.as_ref().map(|a| a as &dyn AuditSink),
         s.approvers()?,
-        s.cfg.approval.ttl_secs,
+        s.c().cfg.approval.ttl_secs,
         &SystemClock,
     ))
 }
@@ -902,7 +950,7 @@ async fn get_approval(
     let id = parse_id(&id)?;
     let v = blocking(move || {
         let (rec, intent) = approvals_for(&s)?.get(&id).map_err(approval_error)?;
-        let redactor = s.redactor.clone().with_detectors(Detectors {
+        let redactor = s.c().redactor.clone().with_detectors(Detectors {
             secrets: true,
             pii: false,
             injection: false,
@@ -1033,7 +1081,7 @@ async fn audit_page(
     let limit = q.limit.unwrap_or(100).clamp(1, 1000);
     let v = blocking(move || {
         let home = audit_home(&s)?;
-        let source = bulwark_store::audit_file::LogSource::from_config(&s.cfg.audit, &home);
+        let source = bulwark_store::audit_file::LogSource::from_config(&s.audit_cfg, &home);
         let mut records = Vec::new();
         let mut last = after;
         source
@@ -1054,7 +1102,7 @@ async fn audit_page(
 }
 
 fn audit_home(s: &AppState) -> Result<std::path::PathBuf, ApiError> {
-    if !s.cfg.audit.enabled {
+    if !s.audit_cfg.enabled {
         return Err(ApiError::new(
             StatusCode::NOT_FOUND,
             "not_found",
@@ -1074,7 +1122,7 @@ async fn audit_verify(
     p.require(Scope::Audit)?;
     let v = blocking(move || {
         let home = audit_home(&s)?;
-        let source = bulwark_store::audit_file::LogSource::from_config(&s.cfg.audit, &home);
+        let source = bulwark_store::audit_file::LogSource::from_config(&s.audit_cfg, &home);
         let files = bulwark_store::keys::KeyFiles::new(home.join("keys"));
         let keys = files
             .load_hmac()
@@ -1189,12 +1237,53 @@ impl AppState {
     }
 }
 
+/// How `bulwark serve` re-reads its configuration on SIGHUP.
+pub type Reloader = Arc<dyn Fn() -> Result<SecurityConfig, String> + Send + Sync>;
+
+/// On every SIGHUP: re-read the configuration and swap it in, or keep the one in force.
+#[cfg(unix)]
+fn reload_on_hangup(state: Shared, reload: Reloader) {
+    tokio::spawn(async move {
+        let Ok(mut hup) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+        else {
+            tracing::warn!("cannot listen for SIGHUP: the configuration is not reloadable");
+            return;
+        };
+        while hup.recv().await.is_some() {
+            let (st, reload) = (state.clone(), reload.clone());
+            let result = tokio::task::spawn_blocking(move || match reload() {
+                Ok(cfg) => st.reload(cfg).map_err(|e| e.to_string()),
+                Err(e) => {
+                    st.audit(AuditEvent {
+                        event_type: EventType::ConfigChange,
+                        actor: "bulwark".into(),
+                        action: "server.reload".into(),
+                        resource: st.origin.clone(),
+                        outcome: "error".into(),
+                        details: serde_json::json!({"error": e}),
+                    });
+                    Err(e)
+                }
+            })
+            .await;
+            match result {
+                Ok(Ok(())) => tracing::info!("configuration reloaded"),
+                Ok(Err(e)) => tracing::error!(
+                    "configuration NOT reloaded, the previous one stays in force: {e}"
+                ),
+                Err(e) => tracing::error!("configuration reload failed: {e}"),
+            }
+        }
+    });
+}
+
 /// `bulwark serve`: the API (and the egress proxy when `[server] egress_proxy`), until Ctrl-C or
-/// SIGTERM, draining in-flight requests.
+/// SIGTERM, draining in-flight requests; SIGHUP reloads the configuration through `reload`.
 pub fn run_blocking(
     cfg: SecurityConfig,
     listen: Option<SocketAddr>,
     origin: String,
+    reload: Reloader,
 ) -> Result<(), ServeError> {
     crate::init_logging();
     let addr: SocketAddr = match listen {
@@ -1250,6 +1339,10 @@ pub fn run_blocking(
                 }
             });
         }
+        #[cfg(unix)]
+        reload_on_hangup(state.clone(), reload);
+        #[cfg(not(unix))]
+        let _ = reload;
         tracing::info!(%local, config = %origin, "bulwark API listening");
         serve(listener, state, crate::shutdown_signal()).await?;
         tracing::info!("stopped");
