@@ -211,6 +211,19 @@ fn explain(cfg: &SecurityConfig) -> Vec<String> {
     }
     explain_egress(&cfg.egress, &mut out);
     explain_action(cfg, &mut out);
+    for (name, src) in &cfg.ingress.sources {
+        if !src.secret.is_empty() {
+            out.push(format!("ingress.sources.{name}.secret is in the file: anyone who reads bulwark.toml can forge that sender's webhooks (use secret_env)"));
+        }
+        if src.allow_cidrs.is_empty() {
+            out.push(format!("ingress.sources.{name}.allow_cidrs is empty: any address may send (the signature still has to verify)"));
+        }
+        if src.scheme == bulwark_core::webhook::Scheme::Github
+            || src.scheme == bulwark_core::webhook::Scheme::Bearer
+        {
+            out.push(format!("ingress.sources.{name}: scheme {:?} signs no timestamp, so an old request is refused only while its id (if any) is remembered", src.scheme));
+        }
+    }
     let srv = &cfg.server;
     if srv.allow_plaintext_public {
         out.push("server.allow_plaintext_public = true: beyond loopback, API tokens, intents and approvals cross the network unencrypted".into());

@@ -32,6 +32,73 @@ pub struct SecurityConfig {
     pub store: StoreConfig,
     /// The sidecar HTTP API (`bulwark serve`).
     pub server: ServerConfig,
+    /// Webhook ingress (`POST /v1/ingress/{source}`).
+    pub ingress: IngressConfig,
+}
+
+/// `[ingress]`: verified webhooks forwarded to the agent.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct IngressConfig {
+    /// Seconds a signed timestamp may be from now; message ids are remembered twice as long.
+    pub tolerance_secs: u64,
+    /// Most message ids remembered for replay detection.
+    pub replay_capacity: usize,
+    /// Requests per minute per source (0: no limit).
+    pub source_per_min: u32,
+    /// The sources, by the name in the URL: `/v1/ingress/NAME`.
+    pub sources: BTreeMap<String, IngressSourceConfig>,
+}
+
+impl Default for IngressConfig {
+    fn default() -> Self {
+        IngressConfig {
+            tolerance_secs: 300,
+            replay_capacity: 100_000,
+            source_per_min: 600,
+            sources: BTreeMap::new(),
+        }
+    }
+}
+
+/// `[ingress.sources.NAME]`: one webhook sender.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct IngressSourceConfig {
+    /// `standard_webhooks`, `github`, `slack`, `hmac_sha256` or `bearer`.
+    pub scheme: crate::webhook::Scheme,
+    /// The environment variable holding the secret (preferred: nothing secret in the file).
+    #[serde(default)]
+    pub secret_env: String,
+    /// The secret itself (when `secret_env` is empty; `bulwark config check` warns).
+    #[serde(default)]
+    pub secret: String,
+    /// `hmac_sha256`: the header carrying the hex signature (`sha256=` prefix optional).
+    #[serde(default)]
+    pub header: String,
+    /// `hmac_sha256`: a header whose timestamp is signed as `<timestamp>.<body>` (optional).
+    #[serde(default)]
+    pub timestamp_header: String,
+    /// Client addresses allowed to send (`ADDR[/LEN]`); empty: any.
+    #[serde(default)]
+    pub allow_cidrs: Vec<String>,
+    /// Proxies in front of Bulwark whose `X-Forwarded-For` is believed.
+    #[serde(default)]
+    pub trusted_proxies: Vec<String>,
+    /// Where verified payloads go (the agent's own endpoint); empty: judged, not forwarded.
+    #[serde(default)]
+    pub forward_to: String,
+    /// Hold payloads back from at this verdict: `block` (default) or `review`.
+    #[serde(default = "default_hold")]
+    pub hold_at: crate::finding::Verdict,
+    /// Allowed label values: `alertname = ["HighLatency*"]`; every `labels` object in the payload
+    /// must carry each label named here with a matching value.
+    #[serde(default)]
+    pub labels: BTreeMap<String, Vec<String>>,
+}
+
+fn default_hold() -> crate::finding::Verdict {
+    crate::finding::Verdict::Block
 }
 
 /// `[server]`: the sidecar HTTP API.
@@ -1038,6 +1105,70 @@ impl SecurityConfig {
                 "an address and port, e.g. \"127.0.0.1:8844\"",
             ));
         }
+        for (name, src) in &self.ingress.sources {
+            let key = |k: &str| format!("ingress.sources.{name}.{k}");
+            if name.is_empty()
+                || !name
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+            {
+                return Err(invalid(
+                    &format!("ingress.sources.{name}"),
+                    format!("{name:?}"),
+                    "a source name of letters, digits, `-` and `_` (it is the URL path segment)",
+                ));
+            }
+            if src.secret_env.is_empty() == src.secret.is_empty() {
+                return Err(invalid(
+                    &key("secret_env"),
+                    format!("{:?}", src.secret_env),
+                    "exactly one of secret_env (an environment variable name, preferred) or secret",
+                ));
+            }
+            if src.scheme == crate::webhook::Scheme::HmacSha256 && src.header.is_empty() {
+                return Err(invalid(
+                    &key("header"),
+                    "\"\"".into(),
+                    "the header carrying the signature, e.g. \"X-Signature\" (scheme hmac_sha256)",
+                ));
+            }
+            for (k, list) in [
+                ("allow_cidrs", &src.allow_cidrs),
+                ("trusted_proxies", &src.trusted_proxies),
+            ] {
+                for (i, c) in list.iter().enumerate() {
+                    let ok =
+                        c.parse::<ipnet::IpNet>().is_ok() || c.parse::<std::net::IpAddr>().is_ok();
+                    if !ok {
+                        return Err(invalid(
+                            &format!("{}[{i}]", key(k)),
+                            format!("{c:?}"),
+                            "an address or block such as \"10.0.0.0/8\" or \"::1\"",
+                        ));
+                    }
+                }
+            }
+            if !src.forward_to.is_empty()
+                && !url::Url::parse(&src.forward_to)
+                    .is_ok_and(|u| matches!(u.scheme(), "http" | "https"))
+            {
+                return Err(invalid(
+                    &key("forward_to"),
+                    format!("{:?}", src.forward_to),
+                    "an http(s) URL of the agent's endpoint, or empty",
+                ));
+            }
+            if src.hold_at == crate::finding::Verdict::Allow {
+                return Err(invalid(
+                    &key("hold_at"),
+                    "\"allow\"".into(),
+                    "\"block\" or \"review\"",
+                ));
+            }
+            if let Err(e) = crate::webhook::LabelPolicy::new(&src.labels) {
+                return Err(invalid(&key("labels"), e, "globs such as \"HighLatency*\""));
+            }
+        }
         if !(1024..=64 * 1024 * 1024).contains(&self.server.max_body_bytes) {
             return Err(invalid(
                 "server.max_body_bytes",
@@ -1522,6 +1653,21 @@ token_per_sec = 200
 token_burst = 400
 tool_per_min = 120
 auth_failures_per_min = 10
+
+[ingress]
+# Verified webhooks (`POST /v1/ingress/NAME`), forwarded to the agent with the content guard's
+# verdict, or held back. Timestamps within tolerance_secs; message ids remembered against replay.
+tolerance_secs = 300
+replay_capacity = 100000
+source_per_min = 600
+
+# [ingress.sources.alertmanager]
+# scheme = "bearer"                 # standard_webhooks, github, slack, hmac_sha256 or bearer
+# secret_env = "ALERTMANAGER_TOKEN" # the secret comes from the environment
+# forward_to = "http://127.0.0.1:9000/alerts"
+# allow_cidrs = ["127.0.0.1/32"]
+# hold_at = "block"
+# labels = { alertname = ["HighLatency*", "PodCrashLooping"], namespace = ["payments-*"] }
 
 [store]
 # Bulwark's state (approvals, settings), SQLite, 0600. Empty: $BULWARK_HOME/bulwark.db.

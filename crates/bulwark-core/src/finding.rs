@@ -19,6 +19,8 @@ pub enum FindingKind {
     Injection,
     /// A tool call the action guard judged: its class, tier, workspace paths, shell command.
     Action,
+    /// A webhook payload the ingress policy judged (label allowlists).
+    Ingress,
 }
 
 impl FindingKind {
@@ -29,6 +31,7 @@ impl FindingKind {
             FindingKind::Pii => "pii",
             FindingKind::Injection => "injection",
             FindingKind::Action => "action",
+            FindingKind::Ingress => "ingress",
         }
     }
 }
@@ -65,7 +68,9 @@ impl Severity {
 }
 
 /// The outcome of a guard: let it through, ask a human, or stop it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Verdict {
     /// Nothing stands in the way.

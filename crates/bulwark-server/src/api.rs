@@ -54,6 +54,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("post", "/v1/approvals/{id}/consume"),
     ("get", "/v1/audit"),
     ("get", "/v1/audit/verify"),
+    ("post", "/v1/ingress/{source}"),
     ("get", "/healthz"),
     ("get", "/readyz"),
     ("get", "/metrics"),
@@ -172,6 +173,7 @@ struct Limits {
     token: Option<(DefaultKeyedRateLimiter<String>, String)>,
     tool: Option<(DefaultKeyedRateLimiter<String>, String)>,
     auth_failures: Option<(DefaultKeyedRateLimiter<std::net::IpAddr>, String)>,
+    source: Option<(DefaultKeyedRateLimiter<String>, String)>,
 }
 
 fn nz(n: u32) -> Option<NonZeroU32> {
@@ -179,8 +181,14 @@ fn nz(n: u32) -> Option<NonZeroU32> {
 }
 
 impl Limits {
-    fn new(cfg: &bulwark_core::config::LimitsConfig) -> Limits {
+    fn new(cfg: &bulwark_core::config::LimitsConfig, source_per_min: u32) -> Limits {
         Limits {
+            source: nz(source_per_min).map(|r| {
+                (
+                    RateLimiter::keyed(Quota::per_minute(r)),
+                    format!("ingress-source;q={source_per_min};w=60"),
+                )
+            }),
             global: nz(cfg.global_per_sec).map(|r| RateLimiter::direct(Quota::per_second(r))),
             token: nz(cfg.token_per_sec).map(|r| {
                 let burst = nz(cfg.token_burst).unwrap_or(r);
@@ -219,6 +227,67 @@ pub struct Compiled {
     egress: EgressGuard,
     policy: ActionPolicy,
     limits: Limits,
+    ingress: HashMap<String, IngressSource>,
+}
+
+/// One compiled webhook source.
+struct IngressSource {
+    verifier: bulwark_core::webhook::WebhookVerifier,
+    labels: bulwark_core::webhook::LabelPolicy,
+    allow: Vec<ipnet::IpNet>,
+    trusted_proxies: Vec<ipnet::IpNet>,
+    forward_to: String,
+    hold_at: bulwark_core::Verdict,
+}
+
+fn nets(list: &[String]) -> Vec<ipnet::IpNet> {
+    list.iter()
+        .filter_map(|c| {
+            c.parse::<ipnet::IpNet>()
+                .ok()
+                .or_else(|| c.parse::<std::net::IpAddr>().ok().map(ipnet::IpNet::from))
+        })
+        .collect()
+}
+
+fn compile_ingress(
+    cfg: &bulwark_core::config::IngressConfig,
+) -> Result<HashMap<String, IngressSource>, ServeError> {
+    let mut out = HashMap::new();
+    for (name, src) in &cfg.sources {
+        let secret = if src.secret_env.is_empty() {
+            src.secret.clone()
+        } else {
+            std::env::var(&src.secret_env).map_err(|_| {
+                ServeError::Config(format!(
+                    "ingress.sources.{name}.secret_env: the environment variable {} is not set",
+                    src.secret_env
+                ))
+            })?
+        };
+        let verifier = bulwark_core::webhook::WebhookVerifier::new(
+            src.scheme,
+            &secrecy::SecretString::from(secret),
+            &src.header,
+            &src.timestamp_header,
+            cfg.tolerance_secs,
+        )
+        .map_err(|e| ServeError::Config(format!("ingress.sources.{name}: {e}")))?;
+        let labels = bulwark_core::webhook::LabelPolicy::new(&src.labels)
+            .map_err(|e| ServeError::Config(format!("ingress.sources.{name}.{e}")))?;
+        out.insert(
+            name.clone(),
+            IngressSource {
+                verifier,
+                labels,
+                allow: nets(&src.allow_cidrs),
+                trusted_proxies: nets(&src.trusted_proxies),
+                forward_to: src.forward_to.clone(),
+                hold_at: src.hold_at,
+            },
+        );
+    }
+    Ok(out)
 }
 
 impl Compiled {
@@ -241,8 +310,10 @@ impl Compiled {
             },
         )
         .map_err(|e| ServeError::Config(e.to_string()))?;
-        let limits = Limits::new(&cfg.server.limits);
+        let limits = Limits::new(&cfg.server.limits, cfg.ingress.source_per_min);
+        let ingress = compile_ingress(&cfg.ingress)?;
         Ok(Compiled {
+            ingress,
             cfg,
             scanner,
             redactor,
@@ -264,6 +335,7 @@ pub struct AppState {
     db: Arc<StateDb>,
     audit: Option<AuditLog>,
     tokens: RwLock<(Instant, Arc<HashMap<String, TokenRecord>>)>,
+    replay: bulwark_core::webhook::ReplayCache,
     metrics: metrics_exporter_prometheus::PrometheusHandle,
 }
 
@@ -312,6 +384,10 @@ impl AppState {
             None
         };
         let audit_cfg = cfg.audit.clone();
+        let replay = bulwark_core::webhook::ReplayCache::new(
+            cfg.ingress.tolerance_secs,
+            cfg.ingress.replay_capacity,
+        );
         let state = AppState {
             compiled: arc_swap::ArcSwap::from_pointee(Compiled::new(cfg, home)?),
             audit_cfg,
@@ -320,6 +396,7 @@ impl AppState {
             db: Arc::new(db),
             audit,
             tokens: RwLock::new((Instant::now() - TOKEN_CACHE * 2, Arc::new(HashMap::new()))),
+            replay,
             metrics: prometheus(),
         };
         state
@@ -507,7 +584,8 @@ async fn authenticate(
     next: Next,
 ) -> Response {
     let path = req.uri().path();
-    if matches!(path, "/healthz" | "/readyz" | "/metrics") {
+    // Webhook senders prove themselves with their own scheme (see `ingress`).
+    if matches!(path, "/healthz" | "/readyz" | "/metrics") || path.starts_with("/v1/ingress/") {
         return next.run(req).await;
     }
     if let Some(g) = &s.c().limits.global
@@ -624,6 +702,7 @@ pub fn router(state: Shared) -> Router {
         .route("/v1/approvals/{id}/consume", post(consume))
         .route("/v1/audit", get(audit_page))
         .route("/v1/audit/verify", get(audit_verify))
+        .route("/v1/ingress/{source}", post(ingress))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics_text))
@@ -1143,6 +1222,230 @@ async fn audit_verify(
     Ok(axum::Json(v).into_response())
 }
 
+fn now_secs() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+/// The client's address: the peer, or (when the peer is a trusted proxy) the last address in
+/// `X-Forwarded-For` that is not a trusted proxy.
+fn client_ip(
+    peer: std::net::IpAddr,
+    headers: &HeaderMap,
+    trusted: &[ipnet::IpNet],
+) -> std::net::IpAddr {
+    if !trusted.iter().any(|n| n.contains(&peer)) {
+        return peer;
+    }
+    let chain: Vec<std::net::IpAddr> = headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|a| a.trim().parse().ok())
+        .collect();
+    chain
+        .into_iter()
+        .rev()
+        .find(|a| !trusted.iter().any(|n| n.contains(a)))
+        .unwrap_or(peer)
+}
+
+/// Receive a webhook for the agent: verify the sender (signature or token, timestamp, replay,
+/// client address), hold the payload to its label allowlist, scan every string with the content
+/// guard (source `alert`), and forward it to `forward_to` with `X-Bulwark-Verdict` and
+/// `X-Bulwark-Findings`, or hold it back (202) at `hold_at`. Everything is audited.
+#[utoipa::path(post, path = "/v1/ingress/{source}", params(("source" = String, Path, description = "[ingress.sources] name")),
+    request_body(content = Object, description = "the sender's payload, verbatim"),
+    responses((status = 200, description = "verdict, findings, forwarded, upstream_status"), (status = 202, description = "held back"),
+        (status = 401, description = "bad signature, token or timestamp"), (status = 403, description = "client address not allowed"),
+        (status = 409, description = "replay"), (status = 502, description = "forward_to failed")))]
+async fn ingress(
+    State(s): State<Shared>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    axum::extract::Path(source): axum::extract::Path<String>,
+    req: Request,
+) -> Result<Response, ApiError> {
+    let c = s.c();
+    let Some(src) = c.ingress.get(&source) else {
+        return Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            "no such ingress source (see [ingress.sources])",
+        ));
+    };
+    let headers = req.headers().clone();
+    let client = client_ip(peer.ip(), &headers, &src.trusted_proxies);
+    let refuse = |status: StatusCode, code: &'static str, message: String| {
+        s.audit(AuditEvent {
+            event_type: EventType::Ingress,
+            actor: client.to_string(),
+            action: "ingress.receive".into(),
+            resource: source.clone(),
+            outcome: "denied".into(),
+            details: serde_json::json!({"reason": message}),
+        });
+        metrics::counter!("bulwark_ingress_total", "source" => source.clone(), "outcome" => code)
+            .increment(1);
+        Err(ApiError::new(status, code, message))
+    };
+    if let Some((l, policy)) = &c.limits.source
+        && let Err(nu) = l.check_key(&source)
+    {
+        return Err(ApiError::limited(policy.clone(), wait_of(&nu)));
+    }
+    if !src.allow.is_empty() && !src.allow.iter().any(|n| n.contains(&client)) {
+        return refuse(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            format!("client {client} is not in allow_cidrs"),
+        );
+    }
+    let body = Bytes::from_request(req, &()).await.map_err(|e| {
+        if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "too_large",
+                "the body is larger than [server] max_body_bytes",
+            )
+        } else {
+            ApiError::bad_request(format!("cannot read the body: {e}"))
+        }
+    })?;
+    let lookup = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string)
+    };
+    let now = now_secs();
+    let verified = match src.verifier.verify(&lookup, &body, now) {
+        Ok(v) => v,
+        Err(e) => return refuse(StatusCode::UNAUTHORIZED, "unauthorized", e.to_string()),
+    };
+    if let Some(id) = &verified.message_id
+        && let Err(e) = s.replay.check(&source, id, now)
+    {
+        return refuse(StatusCode::CONFLICT, "replay", e.to_string());
+    }
+    // The payload: labels, then every string through the content guard.
+    let text = String::from_utf8_lossy(&body);
+    let payload: serde_json::Value = serde_json::from_slice(&body)
+        .unwrap_or_else(|_| serde_json::Value::String(text.to_string()));
+    let mut findings = Vec::new();
+    for (path, message) in src.labels.violations(&payload) {
+        findings.push(bulwark_core::Finding {
+            kind: bulwark_core::FindingKind::Ingress,
+            rule: "ingress-label".into(),
+            category: None,
+            severity: bulwark_core::Severity::High,
+            field: Some(path),
+            start: 0,
+            end: 0,
+            line: None,
+            column: None,
+            message,
+            preview: String::new(),
+        });
+    }
+    let alert = Source::parse("alert").map_err(ApiError::internal)?;
+    for (path, value) in bulwark_core::webhook::strings(&payload) {
+        for mut f in c
+            .scanner
+            .assess(value.as_bytes(), Detectors::ALL, &alert)
+            .findings
+        {
+            f.field = Some(path.clone());
+            findings.push(f);
+        }
+    }
+    let verdict = c.scanner.verdict(&findings);
+    let verdict = findings
+        .iter()
+        .filter(|f| f.kind == bulwark_core::FindingKind::Ingress)
+        .map(|_| bulwark_core::Verdict::Block)
+        .fold(verdict, std::cmp::max);
+    let mut rules: Vec<&str> = findings.iter().map(|f| f.rule.as_str()).collect();
+    rules.sort_unstable();
+    rules.dedup();
+    let rules_header = rules.iter().take(20).copied().collect::<Vec<_>>().join(",");
+    let held = verdict >= src.hold_at;
+    let record = |outcome: &str, upstream: Option<u16>| {
+        s.audit(AuditEvent {
+            event_type: EventType::Ingress,
+            actor: client.to_string(),
+            action: "ingress.receive".into(),
+            resource: source.clone(),
+            outcome: outcome.into(),
+            details: serde_json::json!({"verdict": verdict, "message_id": verified.message_id,
+                "rules": rules, "upstream_status": upstream}),
+        });
+        metrics::counter!("bulwark_ingress_total", "source" => source.clone(), "outcome" => outcome.to_string()).increment(1);
+    };
+    if held {
+        record("held", None);
+        return Ok((
+            StatusCode::ACCEPTED,
+            axum::Json(serde_json::json!({"verdict": verdict, "held": true, "forwarded": false, "findings": findings})),
+        )
+            .into_response());
+    }
+    if src.forward_to.is_empty() {
+        record("accepted", None);
+        return Ok(axum::Json(serde_json::json!({"verdict": verdict, "held": false, "forwarded": false, "findings": findings}))
+            .into_response());
+    }
+    let url = src.forward_to.clone();
+    let content_type = lookup("content-type").unwrap_or_else(|| "application/json".into());
+    let (verdict_s, source_s, rules_s) = (
+        verdict.as_str().to_string(),
+        source.clone(),
+        rules_header.clone(),
+    );
+    let forwarded = tokio::task::spawn_blocking(move || {
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .timeout_global(Some(Duration::from_secs(10)))
+            .max_redirects(0)
+            .http_status_as_error(false)
+            .build()
+            .into();
+        agent
+            .post(&url)
+            .header("Content-Type", &content_type)
+            .header("X-Bulwark-Verdict", &verdict_s)
+            .header("X-Bulwark-Findings", &rules_s)
+            .header("X-Bulwark-Source", &source_s)
+            .send(&body[..])
+            .map(|r| r.status().as_u16())
+            .map_err(|e| e.to_string())
+    })
+    .await
+    .map_err(|e| ApiError::internal(format!("worker failed: {e}")))?;
+    match forwarded {
+        Ok(status) if (200..300).contains(&status) => {
+            record("forwarded", Some(status));
+            Ok(axum::Json(
+                serde_json::json!({"verdict": verdict, "held": false, "forwarded": true,
+                "upstream_status": status, "findings": findings}),
+            )
+            .into_response())
+        }
+        other => {
+            // Not delivered: the sender's retry must not count as a replay.
+            if let Some(id) = &verified.message_id {
+                s.replay.forget(&source, id);
+            }
+            let what = match &other {
+                Ok(status) => format!("forward_to answered HTTP {status}"),
+                Err(e) => format!("forward_to could not be reached: {e}"),
+            };
+            record("forward_failed", other.as_ref().ok().copied());
+            Err(ApiError::new(StatusCode::BAD_GATEWAY, "upstream", what))
+        }
+    }
+}
+
 /// Liveness: the process answers.
 #[utoipa::path(get, path = "/healthz", responses((status = 200, description = "ok")))]
 async fn healthz() -> Response {
@@ -1205,7 +1508,7 @@ impl utoipa::Modify for BearerScheme {
 #[openapi(
     info(title = "Bulwark sidecar API", description = "Every guard over JSON. Errors are {\"error\": {\"code\", \"message\"}}."),
     paths(scan, redact, wrap, egress_check, intents, list_approvals, get_approval, approve, reject, consume,
-        audit_page, audit_verify, healthz, readyz, metrics_text, openapi),
+        audit_page, audit_verify, ingress, healthz, readyz, metrics_text, openapi),
     modifiers(&BearerScheme)
 )]
 pub struct ApiDoc;

@@ -142,7 +142,9 @@ impl Redactor {
             FindingKind::Pii => self.cfg.pii,
             // Never reached: the redactor's detectors exclude injection (see `with_detectors`), and
             // the scanner never reports action findings.
-            FindingKind::Injection | FindingKind::Action => Operator::Placeholder,
+            FindingKind::Injection | FindingKind::Action | FindingKind::Ingress => {
+                Operator::Placeholder
+            }
         }
     }
 
