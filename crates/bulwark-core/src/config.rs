@@ -144,6 +144,10 @@ pub struct LimitsConfig {
     pub tool_per_min: u32,
     /// Failed authentications per minute per client address; past it, 429 before any check.
     pub auth_failures_per_min: u32,
+    /// Requests per second per route over all callers, e.g. `"/v1/intents" = 50`.
+    pub routes: BTreeMap<String, u32>,
+    /// Requests per second for named tokens, replacing `token_per_sec` (and its burst) for them.
+    pub tokens: BTreeMap<String, u32>,
 }
 
 impl Default for LimitsConfig {
@@ -154,6 +158,8 @@ impl Default for LimitsConfig {
             token_burst: 400,
             tool_per_min: 120,
             auth_failures_per_min: 10,
+            routes: BTreeMap::new(),
+            tokens: BTreeMap::new(),
         }
     }
 }
@@ -1653,6 +1659,11 @@ token_per_sec = 200
 token_burst = 400
 tool_per_min = 120
 auth_failures_per_min = 10
+# Per route over all callers, and per named token (replacing token_per_sec), requests per second.
+# [server.limits.routes]
+# "/v1/intents" = 50
+# [server.limits.tokens]
+# batch-scanner = 2000
 
 [ingress]
 # Verified webhooks (`POST /v1/ingress/NAME`), forwarded to the agent with the content guard's

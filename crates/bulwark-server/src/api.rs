@@ -174,6 +174,8 @@ struct Limits {
     tool: Option<(DefaultKeyedRateLimiter<String>, String)>,
     auth_failures: Option<(DefaultKeyedRateLimiter<std::net::IpAddr>, String)>,
     source: Option<(DefaultKeyedRateLimiter<String>, String)>,
+    routes: HashMap<String, (DefaultDirectRateLimiter, String)>,
+    token_overrides: HashMap<String, (DefaultDirectRateLimiter, String)>,
 }
 
 fn nz(n: u32) -> Option<NonZeroU32> {
@@ -181,8 +183,50 @@ fn nz(n: u32) -> Option<NonZeroU32> {
 }
 
 impl Limits {
-    fn new(cfg: &bulwark_core::config::LimitsConfig, source_per_min: u32) -> Limits {
-        Limits {
+    fn new(
+        cfg: &bulwark_core::config::LimitsConfig,
+        source_per_min: u32,
+    ) -> Result<Limits, ServeError> {
+        let mut routes = HashMap::new();
+        for (route, rate) in &cfg.routes {
+            if !ROUTES.iter().any(|(_, p)| p == route) {
+                return Err(ServeError::Config(format!(
+                    "server.limits.routes.{route:?}: not a route (routes: {})",
+                    ROUTES
+                        .iter()
+                        .map(|(_, p)| *p)
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )));
+            }
+            if let Some(r) = nz(*rate) {
+                routes.insert(
+                    route.clone(),
+                    (
+                        RateLimiter::direct(Quota::per_second(r)),
+                        format!("route;q={rate};w=1"),
+                    ),
+                );
+            }
+        }
+        let token_overrides = cfg
+            .tokens
+            .iter()
+            .filter_map(|(name, rate)| {
+                nz(*rate).map(|r| {
+                    (
+                        name.clone(),
+                        (
+                            RateLimiter::direct(Quota::per_second(r)),
+                            format!("token;q={rate};w=1"),
+                        ),
+                    )
+                })
+            })
+            .collect();
+        Ok(Limits {
+            routes,
+            token_overrides,
             source: nz(source_per_min).map(|r| {
                 (
                     RateLimiter::keyed(Quota::per_minute(r)),
@@ -209,7 +253,7 @@ impl Limits {
                     format!("auth-failures;q={};w=60", cfg.auth_failures_per_min),
                 )
             }),
-        }
+        })
     }
 }
 
@@ -310,7 +354,7 @@ impl Compiled {
             },
         )
         .map_err(|e| ServeError::Config(e.to_string()))?;
-        let limits = Limits::new(&cfg.server.limits, cfg.ingress.source_per_min);
+        let limits = Limits::new(&cfg.server.limits, cfg.ingress.source_per_min)?;
         let ingress = compile_ingress(&cfg.ingress)?;
         Ok(Compiled {
             ingress,
@@ -588,11 +632,12 @@ async fn authenticate(
     if matches!(path, "/healthz" | "/readyz" | "/metrics") || path.starts_with("/v1/ingress/") {
         return next.run(req).await;
     }
-    if let Some(g) = &s.c().limits.global
+    let c = s.c();
+    if let Some(g) = &c.limits.global
         && let Err(nu) = g.check()
     {
         return ApiError::limited(
-            format!("global;q={};w=1", s.c().cfg.server.limits.global_per_sec),
+            format!("global;q={};w=1", c.cfg.server.limits.global_per_sec),
             wait_of(&nu),
         )
         .into_response();
@@ -634,7 +679,7 @@ async fn authenticate(
             details: serde_json::json!({"reason": reason}),
         });
         metrics::counter!("bulwark_auth_failures_total").increment(1);
-        if let Some((l, policy)) = &s.c().limits.auth_failures
+        if let Some((l, policy)) = &c.limits.auth_failures
             && let Err(nu) = l.check_key(&peer.ip())
         {
             return ApiError::limited(policy.clone(), wait_of(&nu)).into_response();
@@ -649,8 +694,18 @@ async fn authenticate(
             .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         return resp;
     };
-    if let Some((l, policy)) = &s.c().limits.token
+    if let Some((l, policy)) = c.limits.token_overrides.get(&record.name) {
+        if let Err(nu) = l.check() {
+            return ApiError::limited(policy.clone(), wait_of(&nu)).into_response();
+        }
+    } else if let Some((l, policy)) = &c.limits.token
         && let Err(nu) = l.check_key(&record.id)
+    {
+        return ApiError::limited(policy.clone(), wait_of(&nu)).into_response();
+    }
+    if let Some(route) = req.extensions().get::<MatchedPath>()
+        && let Some((l, policy)) = c.limits.routes.get(route.as_str())
+        && let Err(nu) = l.check()
     {
         return ApiError::limited(policy.clone(), wait_of(&nu)).into_response();
     }

@@ -814,3 +814,38 @@ fn webhook_ingress_verifies_every_scheme_refuses_replays_and_forwards_with_the_v
     assert_eq!(s.ingress("proxied", &xff, "{}").status, 200);
     assert_eq!(s.ingress("nobody", &t, "{}").status, 404);
 }
+
+#[test]
+fn route_limits_and_per_token_overrides() {
+    let mut cfg = SecurityConfig::default();
+    cfg.server.limits.token_per_sec = 1;
+    cfg.server.limits.token_burst = 1;
+    cfg.server.limits.tokens.insert("batch".into(), 1000);
+    cfg.server.limits.routes.insert("/v1/redact".into(), 1);
+    let s = start(cfg, &[("batch", "scan"), ("agent", "scan")]);
+    // The override replaces the default rate for that token only.
+    let codes: Vec<u16> = (0..5)
+        .map(|_| s.post("/v1/scan", "batch", r#"{"text":"x"}"#).status)
+        .collect();
+    assert_eq!(codes, vec![200; 5]);
+    let codes: Vec<u16> = (0..2)
+        .map(|_| s.post("/v1/scan", "agent", r#"{"text":"x"}"#).status)
+        .collect();
+    assert_eq!(codes, vec![200, 429]);
+    // A route limit holds across tokens.
+    assert_eq!(s.post("/v1/redact", "batch", r#"{"text":"x"}"#).status, 200);
+    let a = s.post("/v1/redact", "batch", r#"{"text":"x"}"#);
+    assert_eq!(a.status, 429);
+    assert!(
+        a.header("ratelimit")
+            .is_some_and(|v| v.starts_with("\"route;q=1"))
+    );
+    // A limit on a route that does not exist is a configuration error.
+    let mut bad = SecurityConfig::default();
+    bad.server.limits.routes.insert("/v1/scna".into(), 5);
+    let home = tempfile::tempdir().unwrap();
+    let err = AppState::open(bad, "test".into(), home.path())
+        .err()
+        .expect("refused");
+    assert!(err.to_string().contains("/v1/scna"), "{err}");
+}
