@@ -1475,3 +1475,120 @@ fn a_real_alertmanager_sends_through_the_sidecar() {
         "{log}"
     );
 }
+
+#[cfg(unix)]
+#[test]
+fn serve_speaks_https_beyond_loopback_with_a_certificate() {
+    if Command::new("curl").arg("--version").output().is_err()
+        || Command::new("openssl").arg("version").output().is_err()
+    {
+        assert!(
+            std::env::var_os("BULWARK_REQUIRE_CURL").is_none(),
+            "curl and openssl are required here"
+        );
+        eprintln!("notice: curl or openssl missing: skipping the HTTPS test");
+        return;
+    }
+    let home = tempfile::tempdir().expect("home");
+    let h = home.path();
+    let (cert, key) = (h.join("cert.pem"), h.join("key.pem"));
+    let o = Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=localhost",
+            "-addext",
+            "subjectAltName=DNS:localhost,IP:127.0.0.1",
+        ])
+        .arg("-keyout")
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .output()
+        .expect("openssl");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let port = free_port();
+    std::fs::write(
+        h.join("bulwark.toml"),
+        format!(
+            "[server]\nlisten = \"0.0.0.0:{port}\"\ntls_cert = \"{}\"\ntls_key = \"{}\"\n",
+            cert.display(),
+            key.display()
+        ),
+    )
+    .expect("config");
+    let token = stdout(&run(
+        in_home(h).args(["token", "create", "--name", "a", "--scope", "scan"]),
+        b"",
+    ))
+    .trim()
+    .to_string();
+    let child = in_home(h)
+        .env("BULWARK_LOG", "warn")
+        .arg("serve")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("serve");
+    let curl = |args: &[&str]| {
+        Command::new("curl")
+            .args(["-s", "--max-time", "5", "--cacert"])
+            .arg(&cert)
+            .args(args)
+            .output()
+            .expect("curl")
+    };
+    let url = format!("https://localhost:{port}");
+    let mut ok = false;
+    for _ in 0..100 {
+        let o = curl(&[&format!("{url}/healthz")]);
+        if String::from_utf8_lossy(&o.stdout).contains("\"ok\"") {
+            ok = true;
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert!(ok, "no HTTPS answer");
+    let o = curl(&[
+        "-H",
+        &format!("Authorization: Bearer {token}"),
+        "-H",
+        "Content-Type: application/json",
+        "-d",
+        r#"{"text":"key AKIALALEMEL33243OLIB"}"#,
+        &format!("{url}/v1/scan"),
+    ]);
+    assert!(
+        String::from_utf8_lossy(&o.stdout).contains("aws-access-key-id"),
+        "{}",
+        String::from_utf8_lossy(&o.stdout)
+    );
+    // Plain HTTP gets no answer from the TLS port.
+    let o = Command::new("curl")
+        .args([
+            "-s",
+            "--max-time",
+            "3",
+            &format!("http://127.0.0.1:{port}/healthz"),
+        ])
+        .output()
+        .expect("curl");
+    assert!(!String::from_utf8_lossy(&o.stdout).contains("\"ok\""));
+    let _ = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    let out = child.wait_with_output().expect("wait");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

@@ -108,10 +108,14 @@ pub struct ServerConfig {
     /// Address and port to listen on (loopback by default).
     pub listen: String,
     /// Serve plain HTTP on a non-loopback address. Off, `bulwark serve` refuses to listen beyond
-    /// loopback (TLS is not built in yet: put a TLS-terminating proxy in front).
+    /// loopback without TLS (`tls_cert` and `tls_key`).
     pub allow_plaintext_public: bool,
     /// Largest request body in bytes; larger bodies get 413.
     pub max_body_bytes: usize,
+    /// PEM certificate chain for HTTPS; with `tls_key`, the server speaks TLS (rustls) only.
+    pub tls_cert: String,
+    /// PEM private key for HTTPS (keep it 0600).
+    pub tls_key: String,
     /// Also run the egress proxy (`[egress.proxy]`) in the same process.
     pub egress_proxy: bool,
     /// Rate limits.
@@ -124,6 +128,8 @@ impl Default for ServerConfig {
             listen: "127.0.0.1:8844".into(),
             allow_plaintext_public: false,
             max_body_bytes: 1024 * 1024,
+            tls_cert: String::new(),
+            tls_key: String::new(),
             egress_proxy: false,
             limits: LimitsConfig::default(),
         }
@@ -1175,6 +1181,13 @@ impl SecurityConfig {
                 return Err(invalid(&key("labels"), e, "globs such as \"HighLatency*\""));
             }
         }
+        if self.server.tls_cert.is_empty() != self.server.tls_key.is_empty() {
+            return Err(invalid(
+                "server.tls_key",
+                format!("{:?}", self.server.tls_key),
+                "both tls_cert and tls_key (PEM files), or neither",
+            ));
+        }
         if !(1024..=64 * 1024 * 1024).contains(&self.server.max_body_bytes) {
             return Err(invalid(
                 "server.max_body_bytes",
@@ -1649,6 +1662,10 @@ notify_url = ""
 listen = "127.0.0.1:8844"
 allow_plaintext_public = false
 max_body_bytes = 1048576
+# HTTPS (rustls): PEM certificate chain and key. Required to listen beyond loopback, unless
+# allow_plaintext_public = true.
+tls_cert = ""
+tls_key = ""
 # Also run the egress proxy ([egress.proxy] listen) in the same process.
 egress_proxy = false
 

@@ -1595,6 +1595,86 @@ impl AppState {
     }
 }
 
+/// The rustls server configuration from PEM files: the certificate chain and its private key.
+pub fn tls_config(cert: &Path, key: &Path) -> Result<Arc<rustls::ServerConfig>, ServeError> {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(cert)
+        .and_then(|it| it.collect::<Result<Vec<_>, _>>())
+        .map_err(|e| ServeError::Config(format!("server.tls_cert {}: {e}", cert.display())))?;
+    if certs.is_empty() {
+        return Err(ServeError::Config(format!(
+            "server.tls_cert {}: no certificate in the file (expected PEM \"BEGIN CERTIFICATE\")",
+            cert.display()
+        )));
+    }
+    #[cfg(unix)]
+    if let Ok(meta) = std::fs::metadata(key) {
+        use std::os::unix::fs::PermissionsExt;
+        if meta.permissions().mode() & 0o077 != 0 {
+            tracing::warn!(key = %key.display(), "the TLS private key is readable by other users: chmod 600 it");
+        }
+    }
+    let key = PrivateKeyDer::from_pem_file(key)
+        .map_err(|e| ServeError::Config(format!("server.tls_key {}: {e}", key.display())))?;
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let cfg = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| ServeError::Config(format!("TLS: {e}")))?
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .map_err(|e| ServeError::Config(format!("server.tls_cert/tls_key: {e}")))?;
+    Ok(Arc::new(cfg))
+}
+
+/// Serve the API over TLS on `listener` until `shutdown` completes, then drain (at most 30 s).
+pub async fn serve_tls(
+    listener: tokio::net::TcpListener,
+    state: Shared,
+    tls: Arc<rustls::ServerConfig>,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    use hyper_util::rt::TokioIo;
+    let app = router(state);
+    let acceptor = tokio_rustls::TlsAcceptor::from(tls);
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    tokio::pin!(shutdown);
+    loop {
+        let (tcp, peer) = tokio::select! {
+            r = listener.accept() => match r {
+                Ok(c) => c,
+                Err(e) => {
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            _ = &mut shutdown => break,
+        };
+        let (acceptor, app, watcher) = (acceptor.clone(), app.clone(), graceful.watcher());
+        tokio::spawn(async move {
+            // A client that never finishes its handshake does not hold a task forever.
+            let Ok(Ok(stream)) =
+                tokio::time::timeout(Duration::from_secs(10), acceptor.accept(tcp)).await
+            else {
+                return;
+            };
+            let svc = hyper::service::service_fn(
+                move |mut req: hyper::Request<hyper::body::Incoming>| {
+                    req.extensions_mut().insert(ConnectInfo(peer));
+                    let mut app = app.clone();
+                    async move { tower::Service::call(&mut app, req).await }
+                },
+            );
+            let conn = hyper::server::conn::http1::Builder::new()
+                .serve_connection(TokioIo::new(stream), svc);
+            let _ = watcher.watch(conn).await;
+        });
+    }
+    let _ = tokio::time::timeout(Duration::from_secs(30), graceful.shutdown()).await;
+    Ok(())
+}
+
 /// How `bulwark serve` re-reads its configuration on SIGHUP.
 pub type Reloader = Arc<dyn Fn() -> Result<SecurityConfig, String> + Send + Sync>;
 
@@ -1652,10 +1732,18 @@ pub fn run_blocking(
             .parse()
             .map_err(|_| ServeError::Config("server.listen is not ADDR:PORT".into()))?,
     };
-    if !addr.ip().is_loopback() {
+    let tls = if cfg.server.tls_cert.is_empty() {
+        None
+    } else {
+        Some(tls_config(
+            Path::new(&cfg.server.tls_cert),
+            Path::new(&cfg.server.tls_key),
+        )?)
+    };
+    if !addr.ip().is_loopback() && tls.is_none() {
         if !cfg.server.allow_plaintext_public {
             return Err(ServeError::Config(format!(
-                "refusing to serve plain HTTP on {addr}: TLS is not built in. Listen on loopback (the default, 127.0.0.1:8844) behind a TLS-terminating proxy, or set [server] allow_plaintext_public = true (API tokens then cross the network in clear)"
+                "refusing to serve plain HTTP on {addr}: set [server] tls_cert and tls_key (PEM files) to serve HTTPS, listen on loopback (the default, 127.0.0.1:8844), or set [server] allow_plaintext_public = true (API tokens then cross the network in clear)"
             )));
         }
         tracing::warn!(%addr, "ALLOW_PLAINTEXT_PUBLIC: serving plain HTTP beyond loopback; API tokens and approvals cross the network unencrypted");
@@ -1701,8 +1789,16 @@ pub fn run_blocking(
         reload_on_hangup(state.clone(), reload);
         #[cfg(not(unix))]
         let _ = reload;
-        tracing::info!(%local, config = %origin, "bulwark API listening");
-        serve(listener, state, crate::shutdown_signal()).await?;
+        match tls {
+            Some(tls) => {
+                tracing::info!(%local, config = %origin, "bulwark API listening (HTTPS)");
+                serve_tls(listener, state, tls, crate::shutdown_signal()).await?;
+            }
+            None => {
+                tracing::info!(%local, config = %origin, "bulwark API listening");
+                serve(listener, state, crate::shutdown_signal()).await?;
+            }
+        }
         tracing::info!("stopped");
         Ok(())
     })
