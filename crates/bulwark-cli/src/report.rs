@@ -3,67 +3,20 @@
 use std::io::Write;
 
 use bulwark_core::scan::RuleInfo;
-use bulwark_core::{Finding, Verdict};
-use serde::Serialize;
+pub use bulwark_core::scan::report::{InputError, Located, Report, Skipped, Stats};
 
-/// A finding in a named input.
-#[derive(Debug, Clone, Serialize)]
-pub struct Located {
-    /// The file, or `-` for standard input.
-    pub path: String,
-    #[serde(flatten)]
-    pub finding: Finding,
-    /// Salted fingerprint (stable across runs for the same value, rule and path).
-    #[serde(skip)]
-    pub fingerprint: String,
+/// Rendering of a [`Report`].
+pub trait Render {
+    /// Lines for a person.
+    fn write_text(&self, out: &mut dyn Write) -> std::io::Result<()>;
+    /// One JSON document.
+    fn write_json(&self, out: &mut dyn Write) -> std::io::Result<()>;
+    /// SARIF 2.1.0.
+    fn write_sarif(&self, out: &mut dyn Write, catalog: &[RuleInfo]) -> std::io::Result<()>;
 }
 
-/// An input that could not be read.
-#[derive(Debug, Clone, Serialize)]
-pub struct InputError {
-    pub path: String,
-    pub error: String,
-}
-
-/// An input that was passed over on purpose.
-#[derive(Debug, Clone, Serialize)]
-pub struct Skipped {
-    pub path: String,
-    pub reason: String,
-}
-
-/// Counters.
-#[derive(Debug, Clone, Default, Serialize)]
-pub struct Stats {
-    pub files_scanned: usize,
-    pub bytes_scanned: u64,
-    pub suppressed_by_baseline: usize,
-    pub suppressed_inline: usize,
-}
-
-/// Everything `bulwark scan` has to say.
-#[derive(Debug, Clone, Serialize)]
-pub struct Report {
-    pub verdict: Verdict,
-    pub findings: Vec<Located>,
-    pub errors: Vec<InputError>,
-    pub skipped: Vec<Skipped>,
-    pub stats: Stats,
-}
-
-impl Report {
-    /// The exit code: 2 when an input could not be read, else 1 with findings, else 0.
-    pub fn exit_code(&self) -> u8 {
-        if !self.errors.is_empty() {
-            2
-        } else if !self.findings.is_empty() {
-            1
-        } else {
-            0
-        }
-    }
-
-    pub fn write_text(&self, out: &mut dyn Write) -> std::io::Result<()> {
+impl Render for Report {
+    fn write_text(&self, out: &mut dyn Write) -> std::io::Result<()> {
         for l in &self.findings {
             let f = &l.finding;
             writeln!(
@@ -102,12 +55,12 @@ impl Report {
         )
     }
 
-    pub fn write_json(&self, out: &mut dyn Write) -> std::io::Result<()> {
+    fn write_json(&self, out: &mut dyn Write) -> std::io::Result<()> {
         serde_json::to_writer_pretty(&mut *out, self)?;
         writeln!(out)
     }
 
-    pub fn write_sarif(&self, out: &mut dyn Write, catalog: &[RuleInfo]) -> std::io::Result<()> {
+    fn write_sarif(&self, out: &mut dyn Write, catalog: &[RuleInfo]) -> std::io::Result<()> {
         let index = |id: &str| catalog.iter().position(|r| r.id == id);
         let level = |s: bulwark_core::Severity| match s {
             bulwark_core::Severity::Critical | bulwark_core::Severity::High => "error",

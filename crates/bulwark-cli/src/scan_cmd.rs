@@ -11,7 +11,7 @@ use clap::Args;
 use serde::Serialize;
 
 use crate::baseline::Baseline;
-use crate::report::{InputError, Located, Report, Skipped, Stats};
+use crate::report::{InputError, Located, Render, Report, Skipped, Stats};
 use crate::{Fatal, Format, load_config};
 
 /// Bytes read per scan step: memory stays near this plus the stream tail whatever the input size.

@@ -801,9 +801,11 @@ fn parse_detectors(s: Option<&str>, default: Detectors) -> Result<Detectors, Api
     }
 }
 
-/// Scan text: `{"verdict", "findings", "injection_score"}`, as `bulwark scan --jsonl` answers.
+/// Scan text: the report `bulwark scan --format json` prints for standard input (`{"verdict",
+/// "findings", "errors", "skipped", "stats"}`, each finding's `path` is `-`), plus
+/// `injection_score`.
 #[utoipa::path(post, path = "/v1/scan", request_body = ScanRequest,
-    responses((status = 200, description = "verdict, findings, injection_score")),
+    responses((status = 200, description = "verdict, findings, errors, skipped, stats, injection_score")),
     security(("bearer" = ["scan"])))]
 async fn scan(
     State(s): State<Shared>,
@@ -814,12 +816,11 @@ async fn scan(
     let source = parse_source(r.source.as_deref())?;
     let detectors = parse_detectors(r.detectors.as_deref(), Detectors::ALL)?;
     let a = s.c().scanner.assess(r.text.as_bytes(), detectors, &source);
-    Ok(axum::Json(serde_json::json!({
-        "verdict": a.verdict,
-        "findings": a.findings,
-        "injection_score": a.injection_score,
-    }))
-    .into_response())
+    let report =
+        bulwark_core::scan::report::Report::of_text("-", r.text.len(), a.verdict, a.findings);
+    let mut v = serde_json::to_value(&report).unwrap_or_default();
+    v["injection_score"] = serde_json::json!(a.injection_score);
+    Ok(axum::Json(v).into_response())
 }
 
 /// `POST /v1/redact` body.

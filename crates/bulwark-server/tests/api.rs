@@ -263,6 +263,9 @@ fn authentication_scopes_and_bad_input() {
     assert_eq!(a.status, 200);
     assert_eq!(a.body["verdict"], "block");
     assert_eq!(a.body["findings"][0]["rule"], "aws-access-key-id");
+    assert_eq!(a.body["findings"][0]["path"], "-");
+    assert_eq!(a.body["stats"]["bytes_scanned"], 24);
+    assert_eq!(a.body["errors"], serde_json::json!([]));
     assert!(!a.text.contains("AKIALALEMEL33243OLIB"));
     // Bad input: 415, 400 naming the field, 413, 404 JSON; never a 5xx.
     let a = s.call(

@@ -11,6 +11,7 @@ mod checks;
 pub mod injection;
 pub mod pii;
 pub mod redact;
+pub mod report;
 mod rules;
 
 use std::sync::Arc;
