@@ -113,10 +113,15 @@ impl IntoResponse for ApiError {
         if let Some(s) = self.retry_after {
             let h = resp.headers_mut();
             h.insert(header::RETRY_AFTER, HeaderValue::from(s));
-            if let Some(p) = &self.policy
-                && let Ok(v) = HeaderValue::from_str(&format!("\"{p}\";r=0;t={s}"))
-            {
-                h.insert("ratelimit", v);
+            // IETF RateLimit headers: the policy (`"name";q=quota;w=window`) and what is left.
+            if let Some(p) = &self.policy {
+                let (name, params) = p.split_once(';').unwrap_or((p.as_str(), ""));
+                if let Ok(v) = HeaderValue::from_str(&format!("\"{name}\";{params}")) {
+                    h.insert("ratelimit-policy", v);
+                }
+                if let Ok(v) = HeaderValue::from_str(&format!("\"{name}\";r=0;t={s}")) {
+                    h.insert("ratelimit", v);
+                }
             }
         }
         resp

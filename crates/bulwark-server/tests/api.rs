@@ -483,7 +483,8 @@ fn rate_limits_hold_exactly_under_concurrency() {
     cfg.server.limits.auth_failures_per_min = 4;
     let s = start(cfg, &[("scanner", "scan")]);
     let began = std::time::Instant::now();
-    let statuses: Vec<(u16, Option<String>, Option<String>)> = std::thread::scope(|sc| {
+    type Seen = (u16, Option<String>, Option<String>, Option<String>);
+    let statuses: Vec<Seen> = std::thread::scope(|sc| {
         let hs: Vec<_> = (0..20)
             .map(|_| {
                 sc.spawn(|| {
@@ -492,6 +493,7 @@ fn rate_limits_hold_exactly_under_concurrency() {
                         a.status,
                         a.header("retry-after").map(String::from),
                         a.header("ratelimit").map(String::from),
+                        a.header("ratelimit-policy").map(String::from),
                     )
                 })
             })
@@ -513,7 +515,8 @@ fn rate_limits_hold_exactly_under_concurrency() {
     }));
     assert!(limited.iter().all(|s| {
         s.2.as_deref()
-            .is_some_and(|r| r.starts_with("\"token;q=1;w=1\""))
+            .is_some_and(|r| r.starts_with("\"token\";r=0;t="))
+            && s.3.as_deref() == Some("\"token\";q=1;w=1")
     }));
     // Failed authentications: exactly 4 get 401, then 429.
     let codes: Vec<u16> = (0..7)
@@ -839,10 +842,7 @@ fn route_limits_and_per_token_overrides() {
     assert_eq!(s.post("/v1/redact", "batch", r#"{"text":"x"}"#).status, 200);
     let a = s.post("/v1/redact", "batch", r#"{"text":"x"}"#);
     assert_eq!(a.status, 429);
-    assert!(
-        a.header("ratelimit")
-            .is_some_and(|v| v.starts_with("\"route;q=1"))
-    );
+    assert_eq!(a.header("ratelimit-policy"), Some("\"route\";q=1;w=1"));
     // A limit on a route that does not exist is a configuration error.
     let mut bad = SecurityConfig::default();
     bad.server.limits.routes.insert("/v1/scna".into(), 5);
