@@ -14,6 +14,7 @@ mod redact_cmd;
 mod report;
 mod scan_cmd;
 mod serve_cmd;
+mod vault_cmd;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -59,6 +60,9 @@ enum Command {
     /// Human approvals of reviewed actions: list, show, approve, reject, consume.
     #[command(subcommand)]
     Approvals(action_cmd::ApprovalsCommand),
+    /// The credential vault: init, set, get, list, rm, rotate-key, rotate-data-key, run.
+    #[command(subcommand)]
+    Vault(vault_cmd::VaultCommand),
     /// Create, check and describe bulwark.toml.
     #[command(subcommand)]
     Config(config_cmd::ConfigCommand),
@@ -162,6 +166,7 @@ fn main() -> ExitCode {
         Command::Audit(cmd) => audit_cmd::run(cmd, cli.config.as_deref()),
         Command::Intent(cmd) => action_cmd::run_intent(cmd, cli.config.as_deref()),
         Command::Approvals(cmd) => action_cmd::run_approvals(cmd, cli.config.as_deref()),
+        Command::Vault(cmd) => vault_cmd::run(cmd, cli.config.as_deref()),
         Command::Config(cmd) => config_cmd::run(cmd, cli.config.as_deref()),
     };
     match result {

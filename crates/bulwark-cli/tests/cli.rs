@@ -1592,3 +1592,204 @@ fn serve_speaks_https_beyond_loopback_with_a_certificate() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+fn vault_home() -> tempfile::TempDir {
+    let home = tempfile::tempdir().expect("home");
+    // Cheap Argon2id for tests; the defaults are in docs/vault.md.
+    std::fs::write(
+        home.path().join("bulwark.toml"),
+        "[vault]\nargon2_memory_kib = 256\nargon2_iterations = 1\n",
+    )
+    .expect("config");
+    home
+}
+
+fn vault_cmd(h: &Path, pass: &str) -> Command {
+    let mut c = in_home(h);
+    c.env("BULWARK_VAULT_PASSPHRASE", pass).arg("vault");
+    c
+}
+
+#[test]
+fn vault_stores_encrypted_secrets_and_detects_tampering() {
+    let home = vault_home();
+    let h = home.path();
+    let o = run(
+        in_home(h)
+            .env_remove("BULWARK_VAULT_PASSPHRASE")
+            .args(["vault", "init"]),
+        b"",
+    );
+    assert_eq!(code(&o), 2);
+    assert!(String::from_utf8_lossy(&o.stderr).contains("BULWARK_VAULT_PASSPHRASE"));
+    assert_eq!(code(&run(vault_cmd(h, "pw-1").arg("init"), b"")), 0);
+    assert_eq!(
+        code(&run(vault_cmd(h, "pw-1").arg("init"), b"")),
+        2,
+        "a second init changes nothing"
+    );
+    assert_eq!(
+        code(&run(
+            vault_cmd(h, "pw-1").args(["set", "openai"]),
+            b"sk-live-abc\n"
+        )),
+        0
+    );
+    assert_eq!(
+        code(&run(
+            vault_cmd(h, "pw-1").args(["set", "slack"]),
+            b"xoxb-123"
+        )),
+        0
+    );
+    let file = h.join("vault.json");
+    let text = std::fs::read_to_string(&file).unwrap();
+    assert!(!text.contains("sk-live-abc") && !text.contains("xoxb-123"));
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(
+            std::fs::metadata(&file).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+    }
+    let o = run(vault_cmd(h, "pw-1").args(["get", "openai"]), b"");
+    assert_eq!(stdout(&o), "sk-live-abc");
+    // Wrong passphrase: a clear error, nothing written.
+    let before = std::fs::read(&file).unwrap();
+    let o = run(vault_cmd(h, "pw-2").args(["set", "x"]), b"v");
+    assert_eq!(code(&o), 2);
+    assert!(String::from_utf8_lossy(&o.stderr).contains("wrong passphrase"));
+    assert_eq!(std::fs::read(&file).unwrap(), before);
+    // The list shows names, never values; run passes secrets in the environment only.
+    let o = run(vault_cmd(h, "pw-1").args(["list", "--format", "json"]), b"");
+    assert!(stdout(&o).contains("\"openai\"") && !stdout(&o).contains("sk-live"));
+    let o = run(
+        vault_cmd(h, "pw-1").args([
+            "run",
+            "--env",
+            "KEY=openai",
+            "--",
+            "sh",
+            "-c",
+            "test \"$KEY\" = sk-live-abc",
+        ]),
+        b"",
+    );
+    assert_eq!(code(&o), 0, "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(stdout(&o).is_empty());
+    // A flipped ciphertext byte names the entry; swapped ciphertexts are detected.
+    let mut v: serde_json::Value = serde_json::from_slice(&before).unwrap();
+    let ct = v["entries"]["openai"]["sealed"]["ciphertext"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let mut flipped = ct.clone().into_bytes();
+    flipped[5] = if flipped[5] == b'A' { b'B' } else { b'A' };
+    v["entries"]["openai"]["sealed"]["ciphertext"] = String::from_utf8(flipped).unwrap().into();
+    std::fs::write(&file, serde_json::to_vec(&v).unwrap()).unwrap();
+    let o = run(vault_cmd(h, "pw-1").args(["get", "openai"]), b"");
+    assert_eq!(code(&o), 2);
+    assert!(String::from_utf8_lossy(&o.stderr).contains("\"openai\""));
+    let mut v: serde_json::Value = serde_json::from_slice(&before).unwrap();
+    let a = v["entries"]["openai"]["sealed"].clone();
+    v["entries"]["openai"]["sealed"] = v["entries"]["slack"]["sealed"].clone();
+    v["entries"]["slack"]["sealed"] = a;
+    std::fs::write(&file, serde_json::to_vec(&v).unwrap()).unwrap();
+    assert_eq!(
+        code(&run(vault_cmd(h, "pw-1").args(["get", "slack"]), b"")),
+        2
+    );
+    std::fs::write(&file, &before).unwrap();
+    // A crash between the temporary write and the rename leaves the old vault intact.
+    std::fs::write(h.join("vault.tmp"), b"{half a vau").unwrap();
+    assert_eq!(
+        stdout(&run(vault_cmd(h, "pw-1").args(["get", "slack"]), b"")),
+        "xoxb-123"
+    );
+    assert_eq!(
+        code(&run(vault_cmd(h, "pw-1").args(["set", "third"]), b"3")),
+        0
+    );
+    // Rotations keep the values.
+    let o = run(
+        vault_cmd(h, "pw-1")
+            .env("BULWARK_VAULT_NEW_PASSPHRASE", "pw-new")
+            .arg("rotate-key"),
+        b"",
+    );
+    assert_eq!(code(&o), 0, "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(
+        code(&run(vault_cmd(h, "pw-1").args(["get", "slack"]), b"")),
+        2
+    );
+    assert_eq!(
+        code(&run(vault_cmd(h, "pw-new").arg("rotate-data-key"), b"")),
+        0
+    );
+    assert_eq!(
+        stdout(&run(vault_cmd(h, "pw-new").args(["get", "slack"]), b"")),
+        "xoxb-123"
+    );
+    // Every operation is in the audit log, without a value.
+    let log = stdout(&run(
+        in_home(h).args(["audit", "export", "--since", "1970-01-01T00:00:00Z"]),
+        b"",
+    ));
+    assert!(
+        log.contains("vault.set")
+            && log.contains("vault.rotate_data_key")
+            && log.contains("vault.run")
+    );
+    assert!(!log.contains("sk-live-abc") && !log.contains("xoxb-123"));
+}
+
+#[test]
+fn vault_concurrent_writers_and_key_files() {
+    let home = vault_home();
+    let h = home.path();
+    let key = h.join("vault.key");
+    let o = run(
+        in_home(h).args(["vault", "init", "--key-file"]).arg(&key),
+        b"",
+    );
+    assert_eq!(code(&o), 0, "{}", String::from_utf8_lossy(&o.stderr));
+    // Two groups of processes set different entries at once: all of them are present.
+    let children: Vec<_> = (0..8)
+        .map(|i| {
+            let mut c = in_home(h);
+            c.args(["vault", "set", &format!("entry-{i}")])
+                .stdin(Stdio::piped())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped());
+            let mut child = c.spawn().expect("spawn");
+            child
+                .stdin
+                .take()
+                .unwrap()
+                .write_all(format!("value-{i}").as_bytes())
+                .unwrap();
+            child
+        })
+        .collect();
+    for c in children {
+        let o = c.wait_with_output().unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    }
+    for i in 0..8 {
+        let o = run(
+            in_home(h).args(["vault", "get", &format!("entry-{i}")]),
+            b"",
+        );
+        assert_eq!(stdout(&o), format!("value-{i}"));
+    }
+    // A key file others can read is refused.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let o = run(in_home(h).args(["vault", "get", "entry-0"]), b"");
+        assert_eq!(code(&o), 2);
+        assert!(String::from_utf8_lossy(&o.stderr).contains("chmod 600"));
+    }
+}

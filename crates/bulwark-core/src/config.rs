@@ -34,6 +34,47 @@ pub struct SecurityConfig {
     pub server: ServerConfig,
     /// Webhook ingress (`POST /v1/ingress/{source}`).
     pub ingress: IngressConfig,
+    /// The credential vault.
+    pub vault: VaultConfig,
+}
+
+/// `[vault]`: the credential vault.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct VaultConfig {
+    /// The vault file; empty means `$BULWARK_HOME/vault.json`.
+    pub path: String,
+    /// Cipher of a new vault: `xchacha20poly1305` or `aes256gcm`.
+    pub cipher: crate::vault::Cipher,
+    /// Argon2id memory (KiB) for a new passphrase.
+    pub argon2_memory_kib: u32,
+    /// Argon2id iterations for a new passphrase.
+    pub argon2_iterations: u32,
+    /// Argon2id lanes for a new passphrase.
+    pub argon2_parallelism: u32,
+}
+
+impl Default for VaultConfig {
+    fn default() -> Self {
+        VaultConfig {
+            path: String::new(),
+            cipher: crate::vault::Cipher::Xchacha20poly1305,
+            argon2_memory_kib: 65536,
+            argon2_iterations: 3,
+            argon2_parallelism: 1,
+        }
+    }
+}
+
+impl VaultConfig {
+    /// The vault file under `home` unless `path` names one.
+    pub fn file(&self, home: &Path) -> PathBuf {
+        if self.path.is_empty() {
+            home.join("vault.json")
+        } else {
+            PathBuf::from(&self.path)
+        }
+    }
 }
 
 /// `[ingress]`: verified webhooks forwarded to the agent.
@@ -1181,6 +1222,25 @@ impl SecurityConfig {
                 return Err(invalid(&key("labels"), e, "globs such as \"HighLatency*\""));
             }
         }
+        let v = &self.vault;
+        for (key, val, lo, hi) in [
+            (
+                "vault.argon2_memory_kib",
+                v.argon2_memory_kib,
+                8 * v.argon2_parallelism.max(1),
+                4 * 1024 * 1024,
+            ),
+            ("vault.argon2_iterations", v.argon2_iterations, 1, 100),
+            ("vault.argon2_parallelism", v.argon2_parallelism, 1, 16),
+        ] {
+            if !(lo..=hi).contains(&val) {
+                return Err(invalid(
+                    key,
+                    val.to_string(),
+                    &format!("a number from {lo} to {hi}"),
+                ));
+            }
+        }
         if self.server.tls_cert.is_empty() != self.server.tls_key.is_empty() {
             return Err(invalid(
                 "server.tls_key",
@@ -1696,6 +1756,16 @@ source_per_min = 600
 # allow_cidrs = ["127.0.0.1/32"]
 # hold_at = "block"
 # labels = { alertname = ["HighLatency*", "PodCrashLooping"], namespace = ["payments-*"] }
+
+[vault]
+# The credential vault (`bulwark vault ...`). Empty path: $BULWARK_HOME/vault.json (0600).
+path = ""
+# Entries: "xchacha20poly1305" or "aes256gcm". The passphrase (BULWARK_VAULT_PASSPHRASE) is
+# stretched with Argon2id with these parameters (stored in the vault; change them with rotate-key).
+cipher = "xchacha20poly1305"
+argon2_memory_kib = 65536
+argon2_iterations = 3
+argon2_parallelism = 1
 
 [store]
 # Bulwark's state (approvals, settings), SQLite, 0600. Empty: $BULWARK_HOME/bulwark.db.

@@ -24,11 +24,14 @@ pub fn private_options() -> std::fs::OpenOptions {
 /// the directory.
 pub fn write_private_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     let tmp = path.with_extension("tmp");
-    let mut f = private_options()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .open(&tmp)?;
+    // A leftover temporary file (a crash, or one planted with open permissions or as a symlink)
+    // is removed, and the new one created exclusively, so it is always a fresh 0600 file.
+    match std::fs::remove_file(&tmp) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(e),
+    }
+    let mut f = private_options().write(true).create_new(true).open(&tmp)?;
     f.write_all(bytes)?;
     f.sync_all()?;
     drop(f);
@@ -113,5 +116,31 @@ impl bulwark_core::action::PathProbe for OsPaths {
         } else {
             None
         }
+    }
+}
+
+#[cfg(all(test, unix))]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    #[test]
+    fn atomic_writes_never_reuse_a_planted_temporary_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("vault.json");
+        let tmp = dir.path().join("vault.tmp");
+        // An open temporary file left behind (or planted): the result is still 0600.
+        std::fs::write(&tmp, b"old").unwrap();
+        std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o666)).unwrap();
+        write_private_atomic(&target, b"new").unwrap();
+        assert_eq!(std::fs::read(&target).unwrap(), b"new");
+        assert_eq!(std::fs::metadata(&target).unwrap().permissions().mode() & 0o777, 0o600);
+        // A symlink planted as the temporary file is not followed.
+        let elsewhere = dir.path().join("elsewhere");
+        std::fs::write(&elsewhere, b"keep").unwrap();
+        std::os::unix::fs::symlink(&elsewhere, &tmp).unwrap();
+        write_private_atomic(&target, b"newer").unwrap();
+        assert_eq!(std::fs::read(&elsewhere).unwrap(), b"keep");
+        assert_eq!(std::fs::read(&target).unwrap(), b"newer");
     }
 }

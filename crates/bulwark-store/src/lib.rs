@@ -14,5 +14,6 @@ pub mod fs;
 pub mod keys;
 mod sqlite;
 pub mod state_db;
+pub mod vault_file;
 
 pub use audit_file::{AuditLog, FileLogOptions, StoreError};
