@@ -224,6 +224,12 @@ fn explain(cfg: &SecurityConfig) -> Vec<String> {
             out.push(format!("ingress.sources.{name}: scheme {:?} signs no timestamp, so an old request is refused only while its id (if any) is remembered", src.scheme));
         }
     }
+    if cfg.vault.argon2_memory_kib < 19 * 1024 {
+        out.push(format!(
+            "vault.argon2_memory_kib = {}: a stolen vault file is cheaper to brute-force (OWASP's floor is 19456 KiB)",
+            cfg.vault.argon2_memory_kib
+        ));
+    }
     let srv = &cfg.server;
     if srv.allow_plaintext_public {
         out.push("server.allow_plaintext_public = true: beyond loopback, API tokens, intents and approvals cross the network unencrypted".into());
