@@ -212,8 +212,8 @@ fn explain(cfg: &SecurityConfig) -> Vec<String> {
     explain_egress(&cfg.egress, &mut out);
     explain_action(cfg, &mut out);
     for (name, src) in &cfg.ingress.sources {
-        if !src.secret.is_empty() {
-            out.push(format!("ingress.sources.{name}.secret is in the file: anyone who reads bulwark.toml can forge that sender's webhooks (use secret_env)"));
+        if !src.secret.is_empty() && !src.secret.starts_with("vault:") {
+            out.push(format!("ingress.sources.{name}.secret is in the file: anyone who reads bulwark.toml can forge that sender's webhooks (use secret_env, or secret = \"vault:NAME\")"));
         }
         if src.allow_cidrs.is_empty() {
             out.push(format!("ingress.sources.{name}.allow_cidrs is empty: any address may send (the signature still has to verify)"));

@@ -14,8 +14,7 @@ use secrecy::{ExposeSecret, SecretString};
 
 use crate::{Fatal, PlainFormat, env_lookup, home_dir, load_config};
 
-/// The passphrase's environment variable.
-const PASSPHRASE_ENV: &str = "BULWARK_VAULT_PASSPHRASE";
+use bulwark_store::vault_file::PASSPHRASE_ENV;
 /// The new passphrase's environment variable (`rotate-key`).
 const NEW_PASSPHRASE_ENV: &str = "BULWARK_VAULT_NEW_PASSPHRASE";
 
@@ -69,10 +68,7 @@ pub enum VaultCommand {
 
 /// The key provider a vault file asks for.
 fn provider_for(spec: &KekSpec) -> Result<Box<dyn KeyProvider>, Fatal> {
-    match spec {
-        KekSpec::Passphrase { .. } => Ok(Box::new(Passphrase(passphrase(PASSPHRASE_ENV)?))),
-        KekSpec::KeyFile { path } => Ok(Box::new(read_key_file(Path::new(path))?)),
-    }
+    bulwark_store::vault_file::provider_for(spec, &env_lookup).map_err(vault_err)
 }
 
 fn passphrase(var: &str) -> Result<SecretString, Fatal> {
@@ -85,12 +81,7 @@ fn passphrase(var: &str) -> Result<SecretString, Fatal> {
 }
 
 fn read_key_file(path: &Path) -> Result<KeyBytes, Fatal> {
-    bulwark_store::fs::check_private(path).map_err(|e| Fatal(format!("key file: {e}")))?;
-    let text = zeroize::Zeroizing::new(
-        std::fs::read_to_string(path)
-            .map_err(|e| Fatal(format!("cannot read the key file {}: {e}", path.display())))?,
-    );
-    KeyBytes::from_hex(&text).map_err(|e| Fatal(format!("{}: {e}", path.display())))
+    bulwark_store::vault_file::read_key_file(path).map_err(vault_err)
 }
 
 /// A key file at `path`: read it, or create it with a random key.

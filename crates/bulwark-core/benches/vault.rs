@@ -18,11 +18,20 @@ fn vault(c: &mut Criterion) {
     let pass = Passphrase(SecretString::from("correct horse battery staple"));
     let mut g = c.benchmark_group("vault");
     for cipher in [Cipher::Xchacha20poly1305, Cipher::Aes256gcm] {
-        let (mut f, u) = VaultFile::create(cipher, KekSpec::new_passphrase(params).expect("spec"), &pass)
-            .expect("vault");
+        let (mut f, u) = VaultFile::create(
+            cipher,
+            KekSpec::new_passphrase(params).expect("spec"),
+            &pass,
+        )
+        .expect("vault");
         for i in 0..100 {
-            u.set(&mut f, &format!("entry-{i}"), &SecretString::from(format!("sk-live-{i:040}")), "t")
-                .expect("set");
+            u.set(
+                &mut f,
+                &format!("entry-{i}"),
+                &SecretString::from(format!("sk-live-{i:040}")),
+                "t",
+            )
+            .expect("set");
         }
         let name = format!("{cipher:?}").to_lowercase();
         g.bench_function(format!("get_after_unlock_{name}"), |b| {
@@ -36,8 +45,12 @@ fn vault(c: &mut Criterion) {
         });
     }
     g.sample_size(10);
-    let (f, _) = VaultFile::create(Cipher::Xchacha20poly1305, KekSpec::new_passphrase(params).expect("spec"), &pass)
-        .expect("vault");
+    let (f, _) = VaultFile::create(
+        Cipher::Xchacha20poly1305,
+        KekSpec::new_passphrase(params).expect("spec"),
+        &pass,
+    )
+    .expect("vault");
     g.bench_function("unlock_argon2id_default", |b| {
         b.iter(|| f.unlock(&pass).expect("unlock"))
     });

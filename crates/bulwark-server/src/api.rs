@@ -301,22 +301,26 @@ fn nets(list: &[String]) -> Vec<ipnet::IpNet> {
 
 fn compile_ingress(
     cfg: &bulwark_core::config::IngressConfig,
+    vault: &bulwark_store::vault_file::VaultStore,
 ) -> Result<HashMap<String, IngressSource>, ServeError> {
     let mut out = HashMap::new();
     for (name, src) in &cfg.sources {
         let secret = if src.secret_env.is_empty() {
-            src.secret.clone()
+            // `vault:NAME` is read from the vault; anything else is the secret itself.
+            let env = |k: &str| std::env::var(k).ok();
+            bulwark_store::vault_file::resolve(&src.secret, vault, &env)
+                .map_err(|e| ServeError::Config(format!("ingress.sources.{name}.secret: {e}")))?
         } else {
-            std::env::var(&src.secret_env).map_err(|_| {
+            secrecy::SecretString::from(std::env::var(&src.secret_env).map_err(|_| {
                 ServeError::Config(format!(
                     "ingress.sources.{name}.secret_env: the environment variable {} is not set",
                     src.secret_env
                 ))
-            })?
+            })?)
         };
         let verifier = bulwark_core::webhook::WebhookVerifier::new(
             src.scheme,
-            &secrecy::SecretString::from(secret),
+            &secret,
             &src.header,
             &src.timestamp_header,
             cfg.tolerance_secs,
@@ -360,7 +364,8 @@ impl Compiled {
         )
         .map_err(|e| ServeError::Config(e.to_string()))?;
         let limits = Limits::new(&cfg.server.limits, cfg.ingress.source_per_min)?;
-        let ingress = compile_ingress(&cfg.ingress)?;
+        let vault = bulwark_store::vault_file::VaultStore::new(cfg.vault.file(home));
+        let ingress = compile_ingress(&cfg.ingress, &vault)?;
         Ok(Compiled {
             ingress,
             cfg,

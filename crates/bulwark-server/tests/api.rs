@@ -32,8 +32,18 @@ impl Drop for Server {
 }
 
 /// Start a server with these tokens (name -> scopes).
-fn start(mut cfg: SecurityConfig, tokens: &[(&str, &str)]) -> Server {
+fn start(cfg: SecurityConfig, tokens: &[(&str, &str)]) -> Server {
+    start_with(cfg, tokens, |_, _| {})
+}
+
+/// [`start`], after `prepare` has seen the home and the configuration.
+fn start_with(
+    mut cfg: SecurityConfig,
+    tokens: &[(&str, &str)],
+    prepare: impl FnOnce(&std::path::Path, &SecurityConfig),
+) -> Server {
     let home = tempfile::tempdir().expect("home");
+    prepare(home.path(), &cfg);
     cfg.action.workspace.root = home.path().join("ws").display().to_string();
     let db = StateDb::open(&cfg.store.db_path(home.path())).expect("db");
     let mut made = std::collections::HashMap::new();
@@ -851,4 +861,53 @@ fn route_limits_and_per_token_overrides() {
         .err()
         .expect("refused");
     assert!(err.to_string().contains("/v1/scna"), "{err}");
+}
+
+#[test]
+fn an_ingress_secret_can_live_in_the_vault() {
+    use bulwark_core::vault::{Cipher, KekSpec, KeyBytes, VaultFile};
+    let mut cfg = SecurityConfig::default();
+    cfg.ingress
+        .sources
+        .insert("am".into(), source("bearer", "vault:alertmanager-token"));
+    let s = start_with(cfg, &[], |home, cfg| {
+        let key_path = home.join("vault.key");
+        let (key, hexed) = KeyBytes::generate().unwrap();
+        bulwark_store::fs::write_private_atomic(&key_path, hexed.as_bytes()).unwrap();
+        let spec = KekSpec::KeyFile {
+            path: key_path.display().to_string(),
+        };
+        let (mut f, u) = VaultFile::create(Cipher::Xchacha20poly1305, spec, &key).unwrap();
+        u.set(
+            &mut f,
+            "alertmanager-token",
+            &secrecy::SecretString::from("from-the-vault"),
+            "t",
+        )
+        .unwrap();
+        bulwark_store::vault_file::VaultStore::new(cfg.vault.file(home))
+            .create(&f)
+            .unwrap();
+    });
+    let ok = vec![("Authorization", "Bearer from-the-vault".to_string())];
+    assert_eq!(s.ingress("am", &ok, "{}").status, 200);
+    let literal = vec![(
+        "Authorization",
+        "Bearer vault:alertmanager-token".to_string(),
+    )];
+    assert_eq!(s.ingress("am", &literal, "{}").status, 401);
+    // Without the vault, the server refuses to start and says why.
+    let mut cfg = SecurityConfig::default();
+    cfg.ingress
+        .sources
+        .insert("am".into(), source("bearer", "vault:missing"));
+    let home = tempfile::tempdir().unwrap();
+    let err = AppState::open(cfg, "test".into(), home.path())
+        .err()
+        .expect("refused");
+    assert!(
+        err.to_string().contains("ingress.sources.am.secret")
+            && err.to_string().contains("vault init"),
+        "{err}"
+    );
 }

@@ -134,7 +134,10 @@ mod tests {
         std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o666)).unwrap();
         write_private_atomic(&target, b"new").unwrap();
         assert_eq!(std::fs::read(&target).unwrap(), b"new");
-        assert_eq!(std::fs::metadata(&target).unwrap().permissions().mode() & 0o777, 0o600);
+        assert_eq!(
+            std::fs::metadata(&target).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
         // A symlink planted as the temporary file is not followed.
         let elsewhere = dir.path().join("elsewhere");
         std::fs::write(&elsewhere, b"keep").unwrap();

@@ -5,7 +5,8 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use bulwark_core::vault::{VaultError, VaultFile};
+use bulwark_core::vault::{KekSpec, KeyBytes, KeyProvider, Passphrase, VaultError, VaultFile};
+use secrecy::SecretString;
 
 use crate::StoreError;
 
@@ -98,4 +99,56 @@ impl VaultStore {
         self.write(&f)?;
         Ok(out)
     }
+}
+
+/// The passphrase's environment variable.
+pub const PASSPHRASE_ENV: &str = "BULWARK_VAULT_PASSPHRASE";
+
+/// The key provider a vault asks for: the passphrase from `$BULWARK_VAULT_PASSPHRASE`, or its
+/// key file (which must be 0600).
+pub fn provider_for(
+    spec: &KekSpec,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Box<dyn KeyProvider>, VaultError> {
+    match spec {
+        KekSpec::Passphrase { .. } => match env(PASSPHRASE_ENV) {
+            Some(p) if !p.is_empty() => Ok(Box::new(Passphrase(SecretString::from(p)))),
+            _ => Err(VaultError::Invalid(format!(
+                "set {PASSPHRASE_ENV} to the vault passphrase (no OS keychain support and no hidden prompt are built in yet; use a key file for an unattended host)"
+            ))),
+        },
+        KekSpec::KeyFile { path } => {
+            read_key_file(Path::new(path)).map(|k| Box::new(k) as Box<dyn KeyProvider>)
+        }
+    }
+}
+
+/// A key file's key; refused when other users can read the file.
+pub fn read_key_file(path: &Path) -> Result<KeyBytes, VaultError> {
+    crate::fs::check_private(path).map_err(|e| VaultError::Invalid(format!("key file: {e}")))?;
+    let text = zeroize::Zeroizing::new(std::fs::read_to_string(path).map_err(|e| {
+        VaultError::Invalid(format!("cannot read the key file {}: {e}", path.display()))
+    })?);
+    KeyBytes::from_hex(&text).map_err(|e| VaultError::Invalid(format!("{}: {e}", path.display())))
+}
+
+/// Resolve a `vault:NAME` reference from configuration: open the vault and decrypt `NAME`.
+/// Values without the `vault:` prefix are returned as they are.
+pub fn resolve(
+    value: &str,
+    store: &VaultStore,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<SecretString, VaultStoreError> {
+    let Some(name) = value.strip_prefix("vault:") else {
+        return Ok(SecretString::from(value.to_string()));
+    };
+    let f = store.load()?.ok_or_else(|| {
+        VaultError::Invalid(format!(
+            "{value}: there is no vault at {} (`bulwark vault init`)",
+            store.path().display()
+        ))
+    })?;
+    let provider = provider_for(&f.kek, env)?;
+    let u = f.unlock(provider.as_ref())?;
+    Ok(u.get(&f, name)?)
 }
