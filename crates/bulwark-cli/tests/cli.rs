@@ -1793,3 +1793,107 @@ fn vault_concurrent_writers_and_key_files() {
         assert!(String::from_utf8_lossy(&o.stderr).contains("chmod 600"));
     }
 }
+
+/// PicoClaw's enc:// format, produced by Python's `cryptography` package (an independent
+/// implementation): base64(salt | nonce | AES-256-GCM(key = HKDF-SHA256(ikm = HMAC-SHA256(
+/// SHA-256(ssh key file), passphrase), salt, "picoclaw-credential-v1"))).
+const PY_PICOCLAW_ENC: &str = r#"
+import base64, hashlib, hmac, os, sys
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+from cryptography.hazmat.primitives import hashes
+key_file, passphrase, value = sys.argv[1], sys.argv[2], sys.argv[3]
+ikm = hmac.new(hashlib.sha256(open(key_file, 'rb').read()).digest(), passphrase.encode(), hashlib.sha256).digest()
+salt, nonce = os.urandom(16), os.urandom(12)
+key = HKDF(algorithm=hashes.SHA256(), length=32, salt=salt, info=b'picoclaw-credential-v1').derive(ikm)
+print('enc://' + base64.b64encode(salt + nonce + AESGCM(key).encrypt(nonce, value.encode(), None)).decode())
+"#;
+
+#[test]
+fn vault_imports_a_picoclaw_installation() {
+    let python_ok = Command::new("python3")
+        .args(["-c", "import cryptography"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !python_ok {
+        assert!(
+            std::env::var_os("BULWARK_REQUIRE_PYTHON_CRYPTOGRAPHY").is_none(),
+            "python3 with the cryptography package is required here"
+        );
+        eprintln!(
+            "notice: python3 with `cryptography` is missing: skipping the PicoClaw enc:// test"
+        );
+        return;
+    }
+    let home = vault_home();
+    let h = home.path();
+    assert_eq!(code(&run(vault_cmd(h, "pw").arg("init"), b"")), 0);
+    let pc = h.join("picoclaw");
+    std::fs::create_dir_all(pc.join("secrets")).unwrap();
+    std::fs::write(pc.join("config.json"), "{}").unwrap();
+    std::fs::write(pc.join("secrets/slack.txt"), "xoxb-from-file\n").unwrap();
+    let ssh_key = h.join("picoclaw_ed25519.key");
+    std::fs::write(&ssh_key, "-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAA\n-----END OPENSSH PRIVATE KEY-----\n").unwrap();
+    let enc = Command::new("python3")
+        .args(["-c", PY_PICOCLAW_ENC])
+        .arg(&ssh_key)
+        .args(["pico-pass", "sk-ant-encrypted-42"])
+        .output()
+        .expect("python3");
+    assert!(
+        enc.status.success(),
+        "{}",
+        String::from_utf8_lossy(&enc.stderr)
+    );
+    let enc = String::from_utf8(enc.stdout).unwrap().trim().to_string();
+    std::fs::write(
+        pc.join(".security.yml"),
+        format!("channels:\n  telegram:\n    token: \"123456:plain-token\"\n  slack:\n    bot_token: file://secrets/slack.txt\nproviders:\n  anthropic:\n    api_key: {enc}\n"),
+    )
+    .unwrap();
+    let import = |pass: &str| {
+        run(
+            vault_cmd(h, "pw")
+                .env("PICOCLAW_KEY_PASSPHRASE", pass)
+                .env("PICOCLAW_SSH_KEY_PATH", &ssh_key)
+                .args(["import-picoclaw", "--picoclaw-config"])
+                .arg(&pc)
+                .args(["--format", "json"]),
+            b"",
+        )
+    };
+    // A wrong passphrase: a clear error, nothing imported.
+    let o = import("wrong");
+    assert_eq!(code(&o), 2);
+    let err = String::from_utf8_lossy(&o.stderr).to_string();
+    assert!(err.contains("providers.anthropic.api_key"), "{err}");
+    assert!(stdout(&run(vault_cmd(h, "pw").arg("list"), b"")).contains("no entries"));
+    let o = import("pico-pass");
+    assert_eq!(code(&o), 0, "{}", String::from_utf8_lossy(&o.stderr));
+    let report = json(&o);
+    assert_eq!(report.as_array().unwrap().len(), 3);
+    assert!(
+        report
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["key"] == "providers.anthropic.api_key" && r["source"] == "enc")
+    );
+    assert!(!stdout(&o).contains("sk-ant-encrypted-42"));
+    let get = |name: &str| stdout(&run(vault_cmd(h, "pw").args(["get", name]), b""));
+    assert_eq!(
+        get("picoclaw/providers.anthropic.api_key"),
+        "sk-ant-encrypted-42"
+    );
+    assert_eq!(get("picoclaw/channels.slack.bot_token"), "xoxb-from-file");
+    assert_eq!(
+        get("picoclaw/channels.telegram.token"),
+        "123456:plain-token"
+    );
+    // A file:// reference that escapes the config directory is refused.
+    std::fs::write(h.join("outside.txt"), "x").unwrap();
+    std::fs::write(pc.join(".security.yml"), "a:\n  b: file://../outside.txt\n").unwrap();
+    let o = import("pico-pass");
+    assert_eq!(code(&o), 2);
+    assert!(String::from_utf8_lossy(&o.stderr).contains("outside the config directory"));
+}

@@ -13,6 +13,8 @@
 //! This module is pure: it turns a [`VaultFile`] (the documented JSON format) and keys into
 //! secrets and back. Reading, locking and atomically writing the file is the store's job.
 
+pub mod picoclaw;
+
 use std::collections::BTreeMap;
 
 use base64::Engine;
