@@ -911,3 +911,29 @@ fn an_ingress_secret_can_live_in_the_vault() {
         "{err}"
     );
 }
+
+#[test]
+fn oversized_request_heads_are_refused() {
+    use std::io::{Read, Write};
+    let s = start(SecurityConfig::default(), &[]);
+    let mut c = std::net::TcpStream::connect(s.addr).unwrap();
+    c.set_read_timeout(Some(std::time::Duration::from_secs(10)))
+        .unwrap();
+    let mut req = b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: ".to_vec();
+    req.extend(std::iter::repeat_n(b'a', 600 * 1024));
+    req.extend_from_slice(b"\r\n\r\n");
+    // Write from another thread while this one reads: the answer comes before the whole head
+    // is sent, and the server then closes.
+    let mut w = c.try_clone().unwrap();
+    let writer = std::thread::spawn(move || {
+        let _ = w.write_all(&req);
+    });
+    let mut answer = [0u8; 64];
+    let n = c.read(&mut answer).unwrap_or(0);
+    let _ = writer.join();
+    assert!(
+        String::from_utf8_lossy(&answer[..n]).starts_with("HTTP/1.1 431"),
+        "{:?}",
+        String::from_utf8_lossy(&answer[..n])
+    );
+}
