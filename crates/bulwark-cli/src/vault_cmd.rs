@@ -5,9 +5,7 @@ use std::path::{Path, PathBuf};
 
 use bulwark_core::SecurityConfig;
 use bulwark_core::audit::{AuditEvent, AuditSink, EventType};
-use bulwark_core::vault::{
-    Argon2Params, KekSpec, KeyBytes, KeyProvider, Passphrase, VaultError, VaultFile,
-};
+use bulwark_core::vault::{Argon2Params, KekSpec, KeyBytes, KeyProvider, Passphrase, VaultFile};
 use bulwark_store::vault_file::VaultStore;
 use clap::Subcommand;
 use secrecy::{ExposeSecret, SecretString};
@@ -80,18 +78,59 @@ pub enum VaultCommand {
     },
 }
 
-/// The key provider a vault file asks for.
+/// The key provider a vault file asks for: its key file, or the passphrase from the
+/// environment or, on a terminal, a hidden prompt.
 fn provider_for(spec: &KekSpec) -> Result<Box<dyn KeyProvider>, Fatal> {
+    if matches!(spec, KekSpec::Passphrase { .. })
+        && env_lookup(PASSPHRASE_ENV).is_none_or(|p| p.is_empty())
+    {
+        return Ok(Box::new(Passphrase(passphrase(PASSPHRASE_ENV, false)?)));
+    }
     bulwark_store::vault_file::provider_for(spec, &env_lookup).map_err(vault_err)
 }
 
-fn passphrase(var: &str) -> Result<SecretString, Fatal> {
-    match env_lookup(var) {
-        Some(p) if !p.is_empty() => Ok(SecretString::from(p)),
-        _ => Err(Fatal(format!(
-            "set {var} to the vault passphrase (no OS keychain support and no hidden prompt are built in yet; use --key-file for an unattended host)"
-        ))),
+/// The key provider of the vault in `store`, asked for before its lock is taken (a prompt must
+/// not hold other writers up).
+fn provider_of(store: &VaultStore) -> Result<Box<dyn KeyProvider>, Fatal> {
+    let f = store
+        .load()
+        .map_err(vault_err)?
+        .ok_or_else(|| no_vault(&store.path().display().to_string()))?;
+    provider_for(&f.kek)
+}
+
+/// The passphrase from `var`, else typed on the terminal (hidden; twice when `confirm`).
+fn passphrase(var: &str, confirm: bool) -> Result<SecretString, Fatal> {
+    if let Some(p) = env_lookup(var).filter(|p| !p.is_empty()) {
+        return Ok(SecretString::from(p));
     }
+    let no_tty = || {
+        Fatal(format!(
+            "set {var} to the vault passphrase, or run on a terminal to type it (no OS keychain support is built in; use --key-file for an unattended host)"
+        ))
+    };
+    if !std::io::stderr().is_terminal() {
+        return Err(no_tty());
+    }
+    let what = if var == NEW_PASSPHRASE_ENV {
+        "New vault passphrase: "
+    } else {
+        "Vault passphrase: "
+    };
+    let first = zeroize::Zeroizing::new(rpassword::prompt_password(what).map_err(|_| no_tty())?);
+    if first.is_empty() {
+        return Err(Fatal("the passphrase is empty".into()));
+    }
+    if confirm {
+        let again =
+            zeroize::Zeroizing::new(rpassword::prompt_password("Again: ").map_err(|_| no_tty())?);
+        if *again != *first {
+            return Err(Fatal(
+                "the two passphrases differ: nothing was changed".into(),
+            ));
+        }
+    }
+    Ok(SecretString::from(first.to_string()))
 }
 
 fn read_key_file(path: &Path) -> Result<KeyBytes, Fatal> {
@@ -184,7 +223,7 @@ pub fn run(cmd: VaultCommand, explicit: Option<&Path>) -> Result<u8, Fatal> {
                 }
                 None => (
                     KekSpec::new_passphrase(argon2(&cfg)).map_err(vault_err)?,
-                    Box::new(Passphrase(passphrase(PASSPHRASE_ENV)?)),
+                    Box::new(Passphrase(passphrase(PASSPHRASE_ENV, true)?)),
                 ),
             };
             let (file, _) =
@@ -216,9 +255,9 @@ pub fn run(cmd: VaultCommand, explicit: Option<&Path>) -> Result<u8, Fatal> {
                 ));
             }
             let secret = SecretString::from(trimmed.to_string());
+            let provider = provider_of(&store)?;
             let version = store
                 .update(|f| {
-                    let provider = provider_for(&f.kek).map_err(|e| VaultError::Invalid(e.0))?;
                     let u = f.unlock(provider.as_ref())?;
                     u.set(f, &name, &secret, &now())
                 })
@@ -273,9 +312,9 @@ pub fn run(cmd: VaultCommand, explicit: Option<&Path>) -> Result<u8, Fatal> {
             Ok(0)
         }
         VaultCommand::Rm { name } => {
+            let provider = provider_of(&store)?;
             store
                 .update(|f| {
-                    let provider = provider_for(&f.kek).map_err(|e| VaultError::Invalid(e.0))?;
                     let u = f.unlock(provider.as_ref())?;
                     u.remove(f, &name)
                 })
@@ -292,12 +331,12 @@ pub fn run(cmd: VaultCommand, explicit: Option<&Path>) -> Result<u8, Fatal> {
                 }
                 None => (
                     KekSpec::new_passphrase(argon2(&cfg)).map_err(vault_err)?,
-                    Box::new(Passphrase(passphrase(NEW_PASSPHRASE_ENV)?)),
+                    Box::new(Passphrase(passphrase(NEW_PASSPHRASE_ENV, true)?)),
                 ),
             };
+            let provider = provider_of(&store)?;
             store
                 .update(|f| {
-                    let provider = provider_for(&f.kek).map_err(|e| VaultError::Invalid(e.0))?;
                     let u = f.unlock(provider.as_ref())?;
                     u.rotate_kek(f, spec, next.as_ref())
                 })
@@ -307,9 +346,9 @@ pub fn run(cmd: VaultCommand, explicit: Option<&Path>) -> Result<u8, Fatal> {
             Ok(0)
         }
         VaultCommand::RotateDataKey => {
+            let provider = provider_of(&store)?;
             let n = store
                 .update(|f| {
-                    let provider = provider_for(&f.kek).map_err(|e| VaultError::Invalid(e.0))?;
                     let u = f.unlock(provider.as_ref())?;
                     u.rotate_dek(f, provider.as_ref())?;
                     Ok(f.entries.len())
@@ -471,9 +510,9 @@ fn import_picoclaw(
         return Ok(0);
     }
     let when = now();
+    let provider = provider_of(&store)?;
     store
         .update(|vf| {
-            let provider = provider_for(&vf.kek).map_err(|e| VaultError::Invalid(e.0))?;
             let u = vf.unlock(provider.as_ref())?;
             for (_, name, _, value) in &decoded {
                 u.set(vf, name, value, &when)?;

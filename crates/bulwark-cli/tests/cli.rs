@@ -1897,3 +1897,51 @@ fn vault_imports_a_picoclaw_installation() {
     assert_eq!(code(&o), 2);
     assert!(String::from_utf8_lossy(&o.stderr).contains("outside the config directory"));
 }
+
+#[cfg(unix)]
+#[test]
+fn vault_asks_for_the_passphrase_on_a_terminal_without_echo() {
+    if Command::new("script").arg("--version").output().is_err() {
+        eprintln!("notice: `script` (util-linux) is missing: skipping the terminal prompt test");
+        return;
+    }
+    let home = vault_home();
+    let h = home.path();
+    assert_eq!(code(&run(vault_cmd(h, "typed-pass").arg("init"), b"")), 0);
+    assert_eq!(
+        code(&run(
+            vault_cmd(h, "typed-pass").args(["set", "openai"]),
+            b"sk-from-vault"
+        )),
+        0
+    );
+    // `script` gives the command a terminal; the passphrase is typed there.
+    let bin = env!("CARGO_BIN_EXE_bulwark");
+    let out = Command::new("sh")
+        .arg("-c")
+        .arg(format!("(sleep 0.5; printf 'typed-pass\\n'; sleep 1) | script -qec '{bin} vault get openai' /dev/null"))
+        .env("BULWARK_HOME", h)
+        .env("HOME", h)
+        .env_remove("BULWARK_VAULT_PASSPHRASE")
+        .env_remove("BULWARK_CONFIG")
+        .output()
+        .expect("script");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("Vault passphrase:") && text.contains("sk-from-vault"),
+        "{text:?}"
+    );
+    assert!(
+        !text.contains("typed-pass"),
+        "the passphrase must not be echoed: {text:?}"
+    );
+    // Without a terminal and without the variable: a message that says what to do.
+    let o = run(
+        in_home(h)
+            .env_remove("BULWARK_VAULT_PASSPHRASE")
+            .args(["vault", "get", "openai"]),
+        b"",
+    );
+    assert_eq!(code(&o), 2);
+    assert!(String::from_utf8_lossy(&o.stderr).contains("BULWARK_VAULT_PASSPHRASE"));
+}

@@ -114,7 +114,7 @@ pub fn provider_for(
         KekSpec::Passphrase { .. } => match env(PASSPHRASE_ENV) {
             Some(p) if !p.is_empty() => Ok(Box::new(Passphrase(SecretString::from(p)))),
             _ => Err(VaultError::Invalid(format!(
-                "set {PASSPHRASE_ENV} to the vault passphrase (no OS keychain support and no hidden prompt are built in yet; use a key file for an unattended host)"
+                "set {PASSPHRASE_ENV} to the vault passphrase (no OS keychain support is built in; use a key file for an unattended host)"
             ))),
         },
         KekSpec::KeyFile { path } => {
