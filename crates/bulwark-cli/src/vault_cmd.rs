@@ -237,22 +237,26 @@ pub fn run(cmd: VaultCommand, explicit: Option<&Path>) -> Result<u8, Fatal> {
             Ok(0)
         }
         VaultCommand::Set { name } => {
-            if std::io::stdin().is_terminal() {
-                return Err(Fatal(format!(
-                    "pipe the value on standard input, e.g. `printf %s \"$VALUE\" | bulwark vault set {name}` (a hidden prompt is not built in yet)"
-                )));
-            }
-            let mut value = zeroize::Zeroizing::new(String::new());
-            std::io::stdin()
-                .take(bulwark_core::vault::MAX_VALUE as u64 + 2)
-                .read_to_string(&mut value)
-                .map_err(|e| Fatal(format!("cannot read the value from standard input: {e}")))?;
+            // The value: typed at a hidden prompt on a terminal, else read from standard input.
+            let value = if std::io::stdin().is_terminal() {
+                zeroize::Zeroizing::new(
+                    rpassword::prompt_password(format!("Value for {name}: "))
+                        .map_err(|e| Fatal(format!("cannot read the value: {e}")))?,
+                )
+            } else {
+                let mut v = zeroize::Zeroizing::new(String::new());
+                std::io::stdin()
+                    .take(bulwark_core::vault::MAX_VALUE as u64 + 2)
+                    .read_to_string(&mut v)
+                    .map_err(|e| {
+                        Fatal(format!("cannot read the value from standard input: {e}"))
+                    })?;
+                v
+            };
             let trimmed = value.strip_suffix('\n').unwrap_or(&value);
             let trimmed = trimmed.strip_suffix('\r').unwrap_or(trimmed);
             if trimmed.is_empty() {
-                return Err(Fatal(
-                    "the value on standard input is empty: nothing was stored".into(),
-                ));
+                return Err(Fatal("the value is empty: nothing was stored".into()));
             }
             let secret = SecretString::from(trimmed.to_string());
             let provider = provider_of(&store)?;
@@ -510,7 +514,7 @@ fn import_picoclaw(
         return Ok(0);
     }
     let when = now();
-    let provider = provider_of(&store)?;
+    let provider = provider_of(store)?;
     store
         .update(|vf| {
             let u = vf.unlock(provider.as_ref())?;

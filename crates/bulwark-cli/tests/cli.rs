@@ -1935,6 +1935,23 @@ fn vault_asks_for_the_passphrase_on_a_terminal_without_echo() {
         !text.contains("typed-pass"),
         "the passphrase must not be echoed: {text:?}"
     );
+    // The value itself can be typed too (hidden), then the passphrase.
+    let out = Command::new("sh")
+        .arg("-c")
+        .arg(format!("(sleep 0.5; printf 'typed-value\\n'; sleep 0.5; printf 'typed-pass\\n'; sleep 1) | script -qec '{bin} vault set second' /dev/null"))
+        .env("BULWARK_HOME", h)
+        .env("HOME", h)
+        .env_remove("BULWARK_VAULT_PASSPHRASE")
+        .env_remove("BULWARK_CONFIG")
+        .output()
+        .expect("script");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("Value for second:") && !text.contains("typed-value"),
+        "{text:?}"
+    );
+    let o = run(vault_cmd(h, "typed-pass").args(["get", "second"]), b"");
+    assert_eq!(stdout(&o), "typed-value");
     // Without a terminal and without the variable: a message that says what to do.
     let o = run(
         in_home(h)
