@@ -164,6 +164,25 @@ fn key_file(path: &Path) -> Result<(KekSpec, KeyBytes), Fatal> {
     ))
 }
 
+/// A new key-encryption key (`init`, `rotate-key`): a key file when one is named, else a
+/// passphrase from `var` or typed twice, stretched with the configured Argon2id parameters.
+fn new_kek(
+    cfg: &SecurityConfig,
+    key_file_path: Option<&Path>,
+    var: &str,
+) -> Result<(KekSpec, Box<dyn KeyProvider>), Fatal> {
+    Ok(match key_file_path {
+        Some(p) => {
+            let (spec, key) = key_file(p)?;
+            (spec, Box::new(key))
+        }
+        None => (
+            KekSpec::new_passphrase(argon2(cfg)).map_err(vault_err)?,
+            Box::new(Passphrase(passphrase(var, true)?)),
+        ),
+    })
+}
+
 fn argon2(cfg: &SecurityConfig) -> Argon2Params {
     Argon2Params {
         m_kib: cfg.vault.argon2_memory_kib,
@@ -216,16 +235,7 @@ pub fn run(cmd: VaultCommand, explicit: Option<&Path>) -> Result<u8, Fatal> {
                     "a vault already exists at {path}: nothing was changed"
                 )));
             }
-            let (spec, provider): (KekSpec, Box<dyn KeyProvider>) = match kf {
-                Some(p) => {
-                    let (spec, key) = key_file(&p)?;
-                    (spec, Box::new(key))
-                }
-                None => (
-                    KekSpec::new_passphrase(argon2(&cfg)).map_err(vault_err)?,
-                    Box::new(Passphrase(passphrase(PASSPHRASE_ENV, true)?)),
-                ),
-            };
+            let (spec, provider) = new_kek(&cfg, kf.as_deref(), PASSPHRASE_ENV)?;
             let (file, _) =
                 VaultFile::create(cfg.vault.cipher, spec, provider.as_ref()).map_err(vault_err)?;
             store.create(&file).map_err(vault_err)?;
@@ -328,16 +338,7 @@ pub fn run(cmd: VaultCommand, explicit: Option<&Path>) -> Result<u8, Fatal> {
             Ok(0)
         }
         VaultCommand::RotateKey { key_file: kf } => {
-            let (spec, next): (KekSpec, Box<dyn KeyProvider>) = match kf {
-                Some(p) => {
-                    let (spec, key) = key_file(&p)?;
-                    (spec, Box::new(key))
-                }
-                None => (
-                    KekSpec::new_passphrase(argon2(&cfg)).map_err(vault_err)?,
-                    Box::new(Passphrase(passphrase(NEW_PASSPHRASE_ENV, true)?)),
-                ),
-            };
+            let (spec, next) = new_kek(&cfg, kf.as_deref(), NEW_PASSPHRASE_ENV)?;
             let provider = provider_of(&store)?;
             store
                 .update(|f| {

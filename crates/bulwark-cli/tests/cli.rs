@@ -1133,39 +1133,7 @@ fn a_symlink_out_of_the_workspace_is_followed() {
 
 #[test]
 fn a_new_pending_approval_is_notified_without_argument_values() {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-    let port = listener.local_addr().expect("addr").port();
-    let server = std::thread::spawn(move || {
-        let (mut conn, _) = listener.accept().expect("accept");
-        conn.set_read_timeout(Some(std::time::Duration::from_secs(10)))
-            .ok();
-        let mut req = Vec::new();
-        let mut buf = [0u8; 4096];
-        loop {
-            let n = std::io::Read::read(&mut conn, &mut buf).unwrap_or(0);
-            if n == 0 {
-                break;
-            }
-            req.extend_from_slice(&buf[..n]);
-            let text = String::from_utf8_lossy(&req);
-            if let Some(head_end) = text.find("\r\n\r\n") {
-                let len = text[..head_end]
-                    .lines()
-                    .find_map(|l| {
-                        l.to_ascii_lowercase()
-                            .strip_prefix("content-length:")
-                            .map(|v| v.trim().parse::<usize>().unwrap_or(0))
-                    })
-                    .unwrap_or(0);
-                if req.len() >= head_end + 4 + len {
-                    break;
-                }
-            }
-        }
-        conn.write_all(b"HTTP/1.1 204 No Content\r\nContent-Length: 0\r\n\r\n")
-            .ok();
-        String::from_utf8_lossy(&req).into_owned()
-    });
+    let (port, requests) = http_recorder();
     let home = action_home(&format!(
         "notify_url = \"http://127.0.0.1:{port}/hooks/T000/B000/secretpath\"\n"
     ));
@@ -1175,7 +1143,9 @@ fn a_new_pending_approval_is_notified_without_argument_values() {
     );
     assert_eq!(code(&o), 1, "{}", String::from_utf8_lossy(&o.stderr));
     assert_eq!(json(&o)["approval"]["notified"], true);
-    let req = server.join().expect("server");
+    let req = requests
+        .recv_timeout(std::time::Duration::from_secs(10))
+        .expect("the webhook was called");
     assert!(req.starts_with("POST /hooks/T000/B000/secretpath"), "{req}");
     let body: serde_json::Value =
         serde_json::from_str(&req[req.find("\r\n\r\n").unwrap() + 4..]).expect("JSON body");
@@ -1184,6 +1154,49 @@ fn a_new_pending_approval_is_notified_without_argument_values() {
     assert!(body["text"].as_str().unwrap().contains("approval needed"));
     assert_eq!(body["text"], body["content"]);
     assert!(!req.contains("s3cr3t-arg-value") && !req.contains("replicas"));
+}
+
+/// A local HTTP endpoint that answers 204 to every request and hands each request's text over.
+fn http_recorder() -> (u16, std::sync::mpsc::Receiver<String>) {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            let Ok(mut conn) = conn else { break };
+            conn.set_read_timeout(Some(std::time::Duration::from_secs(10)))
+                .ok();
+            let mut req = Vec::new();
+            let mut buf = [0u8; 8192];
+            loop {
+                let n = std::io::Read::read(&mut conn, &mut buf).unwrap_or(0);
+                if n == 0 {
+                    break;
+                }
+                req.extend_from_slice(&buf[..n]);
+                let text = String::from_utf8_lossy(&req);
+                if let Some(head_end) = text.find("\r\n\r\n") {
+                    let len = text[..head_end]
+                        .lines()
+                        .find_map(|l| {
+                            l.to_ascii_lowercase()
+                                .strip_prefix("content-length:")
+                                .map(|v| v.trim().parse::<usize>().unwrap_or(0))
+                        })
+                        .unwrap_or(0);
+                    if req.len() >= head_end + 4 + len {
+                        break;
+                    }
+                }
+            }
+            conn.write_all(b"HTTP/1.1 204 No Content\r\nContent-Length: 0\r\n\r\n")
+                .ok();
+            if tx.send(String::from_utf8_lossy(&req).into_owned()).is_err() {
+                break;
+            }
+        }
+    });
+    (port, rx)
 }
 
 fn free_port() -> u16 {
@@ -1342,40 +1355,8 @@ fn a_real_alertmanager_sends_through_the_sidecar() {
     let h = home.path();
     let (api, am_port) = (free_port(), free_port());
     // The agent's endpoint: records what the sidecar forwards.
-    let agent_l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-    let agent_url = format!("http://{}/alerts", agent_l.local_addr().unwrap());
-    let (tx, rx) = std::sync::mpsc::channel::<String>();
-    std::thread::spawn(move || {
-        for conn in agent_l.incoming() {
-            let Ok(mut conn) = conn else { break };
-            use std::io::Read;
-            let mut req = Vec::new();
-            let mut buf = [0u8; 8192];
-            loop {
-                let n = conn.read(&mut buf).unwrap_or(0);
-                if n == 0 {
-                    break;
-                }
-                req.extend_from_slice(&buf[..n]);
-                let t = String::from_utf8_lossy(&req).to_string();
-                if let Some(end) = t.find("\r\n\r\n") {
-                    let len = t[..end]
-                        .lines()
-                        .find_map(|l| {
-                            l.to_ascii_lowercase()
-                                .strip_prefix("content-length:")
-                                .map(|v| v.trim().parse::<usize>().unwrap_or(0))
-                        })
-                        .unwrap_or(0);
-                    if req.len() >= end + 4 + len {
-                        break;
-                    }
-                }
-            }
-            let _ = conn.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n");
-            let _ = tx.send(String::from_utf8_lossy(&req).to_string());
-        }
-    });
+    let (agent_port, rx) = http_recorder();
+    let agent_url = format!("http://127.0.0.1:{agent_port}/alerts");
     std::fs::write(
         h.join("bulwark.toml"),
         format!(

@@ -327,26 +327,9 @@ fn rfc3339(ms: u64) -> String {
         .to_string()
 }
 
-impl Approval<()> {
-    /// The same approval in `state`, same version (rebuilding from a record).
-    fn restate<T>(&self, state: T) -> Approval<T> {
-        Approval {
-            id: self.id.clone(),
-            digest: self.digest.clone(),
-            summary: self.summary.clone(),
-            requested_by: self.requested_by.clone(),
-            created_ms: self.created_ms,
-            expires_ms: self.expires_ms,
-            needed: self.needed,
-            votes: self.votes.clone(),
-            version: self.version,
-            state,
-        }
-    }
-}
-
 impl<S> Approval<S> {
-    fn with_state<T>(self, state: T) -> Approval<T> {
+    /// The same approval in `state` at `version`.
+    fn into_state<T>(self, state: T, version: u64) -> Approval<T> {
         Approval {
             id: self.id,
             digest: self.digest,
@@ -356,9 +339,21 @@ impl<S> Approval<S> {
             expires_ms: self.expires_ms,
             needed: self.needed,
             votes: self.votes,
-            version: self.version + 1,
+            version,
             state,
         }
+    }
+
+    /// The same approval in `state`, same version (rebuilding from a record).
+    fn restate<T>(self, state: T) -> Approval<T> {
+        let version = self.version;
+        self.into_state(state, version)
+    }
+
+    /// A transition: the new state, one version up.
+    fn with_state<T>(self, state: T) -> Approval<T> {
+        let version = self.version + 1;
+        self.into_state(state, version)
     }
 
     fn check_not_expired(&self, now_ms: u64) -> Result<(), ApprovalError> {
