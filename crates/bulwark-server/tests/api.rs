@@ -623,6 +623,20 @@ fn source(scheme: &str, secret: &str) -> bulwark_core::config::IngressSourceConf
 
 #[test]
 fn webhook_ingress_verifies_every_scheme_refuses_replays_and_forwards_with_the_verdict() {
+    if std::process::Command::new("python3")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        assert!(
+            std::env::var_os("BULWARK_REQUIRE_PYTHON").is_none(),
+            "BULWARK_REQUIRE_PYTHON is set but python3 is missing"
+        );
+        eprintln!(
+            "notice: python3 is missing: skipping the webhook signature test (it signs with Python's hmac)"
+        );
+        return;
+    }
     let (endpoint, received) = agent_endpoint();
     let mut cfg = SecurityConfig::default();
     let whsec = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
