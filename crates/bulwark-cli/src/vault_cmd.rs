@@ -19,10 +19,15 @@ const NEW_PASSPHRASE_ENV: &str = "BULWARK_VAULT_NEW_PASSPHRASE";
 #[derive(Subcommand, Debug)]
 pub enum VaultCommand {
     /// Create the vault, protected by a passphrase ($BULWARK_VAULT_PASSPHRASE) or a key file.
+    /// Create the vault. Its key goes to the OS keychain when one is reachable and no passphrase
+    /// is set; else a passphrase ($BULWARK_VAULT_PASSPHRASE or typed) protects it; or a key file.
     Init {
         /// Protect it with a 0600 key file instead (created with a random key if missing).
         #[arg(long, value_name = "PATH")]
         key_file: Option<PathBuf>,
+        /// Do not try the OS keychain.
+        #[arg(long)]
+        no_keychain: bool,
     },
     /// Store a secret: the value comes from standard input (never from an argument).
     Set {
@@ -229,13 +234,45 @@ pub fn run(cmd: VaultCommand, explicit: Option<&Path>) -> Result<u8, Fatal> {
     let store = VaultStore::new(cfg.vault.file(&home));
     let path = store.path().display().to_string();
     match cmd {
-        VaultCommand::Init { key_file: kf } => {
+        VaultCommand::Init {
+            key_file: kf,
+            no_keychain,
+        } => {
             if store.load().map_err(vault_err)?.is_some() {
                 return Err(Fatal(format!(
                     "a vault already exists at {path}: nothing was changed"
                 )));
             }
-            let (spec, provider) = new_kek(&cfg, kf.as_deref(), PASSPHRASE_ENV)?;
+            let passphrase_set = env_lookup(PASSPHRASE_ENV).is_some_and(|p| !p.is_empty());
+            let keychain = if kf.is_none() && !no_keychain && !passphrase_set {
+                let mut id = [0u8; 8];
+                getrandom::fill(&mut id).map_err(|e| Fatal(format!("no random source: {e}")))?;
+                let account = format!("vault-{}", hex::encode(id));
+                match bulwark_store::keychain::create("bulwark", &account) {
+                    Ok(key) => {
+                        eprintln!(
+                            "the vault key is kept in the OS keychain (service \"bulwark\", account {account:?})"
+                        );
+                        let spec = KekSpec::Keychain {
+                            service: "bulwark".into(),
+                            account,
+                        };
+                        Some((spec, Box::new(key) as Box<dyn KeyProvider>))
+                    }
+                    Err(e) => {
+                        eprintln!(
+                            "{e}: falling back to a passphrase ({PASSPHRASE_ENV}, or typed on a terminal)"
+                        );
+                        None
+                    }
+                }
+            } else {
+                None
+            };
+            let (spec, provider) = match keychain {
+                Some(k) => k,
+                None => new_kek(&cfg, kf.as_deref(), PASSPHRASE_ENV)?,
+            };
             let (file, _) =
                 VaultFile::create(cfg.vault.cipher, spec, provider.as_ref()).map_err(vault_err)?;
             store.create(&file).map_err(vault_err)?;

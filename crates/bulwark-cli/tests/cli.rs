@@ -1943,3 +1943,36 @@ fn vault_asks_for_the_passphrase_on_a_terminal_without_echo() {
     assert_eq!(code(&o), 2);
     assert!(String::from_utf8_lossy(&o.stderr).contains("BULWARK_VAULT_PASSPHRASE"));
 }
+
+#[cfg(unix)]
+#[test]
+fn vault_init_falls_back_from_a_missing_keychain_with_a_message() {
+    if Command::new("script").arg("--version").output().is_err() {
+        eprintln!("notice: `script` (util-linux) is missing: skipping the keychain fallback test");
+        return;
+    }
+    let home = vault_home();
+    let h = home.path();
+    let bin = env!("CARGO_BIN_EXE_bulwark");
+    // No Secret Service at this address: the keychain is missing, as on a server or in CI.
+    let out = Command::new("sh")
+        .arg("-c")
+        .arg(format!("(sleep 0.5; printf 'pw-x\\n'; sleep 0.3; printf 'pw-x\\n'; sleep 1) | script -qec '{bin} vault init' /dev/null"))
+        .env("BULWARK_HOME", h)
+        .env("HOME", h)
+        .env("DBUS_SESSION_BUS_ADDRESS", "unix:path=/nonexistent/bus")
+        .env_remove("BULWARK_VAULT_PASSPHRASE")
+        .env_remove("BULWARK_CONFIG")
+        .output()
+        .expect("script");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("no OS keychain") && text.contains("falling back to a passphrase"),
+        "{text:?}"
+    );
+    assert!(text.contains("created the vault"), "{text:?}");
+    let v: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(h.join("vault.json")).unwrap()).unwrap();
+    assert_eq!(v["kek"]["provider"], "passphrase");
+    assert_eq!(code(&run(vault_cmd(h, "pw-x").args(["set", "k"]), b"v")), 0);
+}

@@ -11,6 +11,7 @@
 pub mod audit_file;
 pub mod audit_sqlite;
 pub mod fs;
+pub mod keychain;
 pub mod keys;
 mod sqlite;
 pub mod state_db;

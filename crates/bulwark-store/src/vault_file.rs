@@ -120,6 +120,9 @@ pub fn provider_for(
         KekSpec::KeyFile { path } => {
             read_key_file(Path::new(path)).map(|k| Box::new(k) as Box<dyn KeyProvider>)
         }
+        KekSpec::Keychain { service, account } => crate::keychain::load(service, account)
+            .map(|k| Box::new(k) as Box<dyn KeyProvider>)
+            .map_err(VaultError::Invalid),
     }
 }
 

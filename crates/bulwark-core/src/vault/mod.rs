@@ -62,6 +62,13 @@ pub enum KekSpec {
         /// The file.
         path: String,
     },
+    /// 32 random bytes in the OS keychain (Secret Service).
+    Keychain {
+        /// The keychain item's service.
+        service: String,
+        /// The keychain item's account.
+        account: String,
+    },
 }
 
 /// A wrapped key or an encrypted entry: nonce and ciphertext (with tag), base64.
@@ -261,7 +268,7 @@ impl KeyProvider for Passphrase {
     fn kek(&self, spec: &KekSpec) -> Result<SecretBox<[u8; 32]>, VaultError> {
         let KekSpec::Passphrase { m_kib, t, p, salt } = spec else {
             return Err(VaultError::Invalid(
-                "this vault is protected by a key file, not a passphrase".into(),
+                "this vault is protected by a key file or the OS keychain, not a passphrase".into(),
             ));
         };
         if self.0.expose_secret().is_empty() {
@@ -278,7 +285,7 @@ impl KeyProvider for Passphrase {
     }
 }
 
-/// 32 bytes given as 64 hex digits (the content of a key file).
+/// A raw 32-byte key: a key file's (64 hex digits) or the OS keychain's.
 pub struct KeyBytes(pub SecretBox<[u8; 32]>);
 
 impl KeyBytes {
@@ -305,9 +312,9 @@ impl KeyBytes {
 
 impl KeyProvider for KeyBytes {
     fn kek(&self, spec: &KekSpec) -> Result<SecretBox<[u8; 32]>, VaultError> {
-        if !matches!(spec, KekSpec::KeyFile { .. }) {
+        if matches!(spec, KekSpec::Passphrase { .. }) {
             return Err(VaultError::Invalid(
-                "this vault is protected by a passphrase, not a key file".into(),
+                "this vault is protected by a passphrase, not a key".into(),
             ));
         }
         Ok(SecretBox::new(Box::new(*self.0.expose_secret())))
