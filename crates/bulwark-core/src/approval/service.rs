@@ -254,6 +254,50 @@ impl<'a> Approvals<'a> {
         self.store.list(state, limit)
     }
 
+    /// A transition of a pending approval, retried while concurrent writers win the
+    /// compare-and-swap: load, settle expiry, require `Pending` (`wanted` names the refused
+    /// transition), apply `step`, swap, record with `details`. Refusals are recorded too.
+    fn on_pending(
+        &self,
+        id: &ApprovalId,
+        principal: &str,
+        action: &str,
+        wanted: &'static str,
+        step: impl Fn(Approval<Pending>, u64) -> Result<AnyApproval, ApprovalError>,
+        details: impl Fn(&ApprovalRecord) -> serde_json::Value,
+    ) -> Result<ApprovalRecord, ApprovalError> {
+        for _ in 0..MAX_ATTEMPTS {
+            let (a, _) = match self.load(id) {
+                Ok(x) => x,
+                Err(e) => return self.refused(principal, action, id.as_str(), e),
+            };
+            let pending = match self.settle_expiry(a)? {
+                AnyApproval::Pending(p) => p,
+                other => {
+                    let e = wrong_state(&other, wanted);
+                    return self.refused(principal, action, id.as_str(), e);
+                }
+            };
+            let prev = pending.version;
+            let next = match step(pending, self.clock.now_ms()) {
+                Ok(next) => next,
+                Err(e) => return self.refused(principal, action, id.as_str(), e),
+            };
+            if self.swap(prev, &next)? {
+                let rec = next.to_record();
+                self.record(
+                    principal,
+                    action,
+                    id.as_str(),
+                    rec.state.as_str(),
+                    details(&rec),
+                )?;
+                return Ok(rec);
+            }
+        }
+        Err(ApprovalError::Contended(id.to_string()))
+    }
+
     /// One approver's approval, given the digest the approver saw.
     pub fn approve(
         &self,
@@ -261,44 +305,27 @@ impl<'a> Approvals<'a> {
         digest: &IntentDigest,
         principal: &str,
     ) -> Result<ApprovalRecord, ApprovalError> {
-        const ACTION: &str = "approval.approve";
-        for _ in 0..MAX_ATTEMPTS {
-            let (a, _) = match self.load(id) {
-                Ok(x) => x,
-                Err(e) => return self.refused(principal, ACTION, id.as_str(), e),
-            };
-            let a = self.settle_expiry(a)?;
-            let pending = match a {
-                AnyApproval::Pending(p) => p,
-                other => {
-                    let e = wrong_state(&other, "approved");
-                    return self.refused(principal, ACTION, id.as_str(), e);
-                }
-            };
-            let prev = pending.version;
-            let next =
-                match pending.approve(digest, principal, &self.approvers, self.clock.now_ms()) {
-                    Ok(AfterVote::Pending(p)) => AnyApproval::Pending(p),
-                    Ok(AfterVote::Approved(p)) => AnyApproval::Approved(p),
-                    Err(e) => return self.refused(principal, ACTION, id.as_str(), e),
-                };
-            if self.swap(prev, &next)? {
-                let rec = next.to_record();
-                self.record(
-                    principal,
-                    ACTION,
-                    id.as_str(),
-                    rec.state.as_str(),
-                    serde_json::json!({
-                        "digest": rec.digest.as_str(),
-                        "votes": rec.votes.len(),
-                        "needed": rec.needed,
-                    }),
-                )?;
-                return Ok(rec);
-            }
-        }
-        Err(ApprovalError::Contended(id.to_string()))
+        self.on_pending(
+            id,
+            principal,
+            "approval.approve",
+            "approved",
+            |pending, now| {
+                Ok(
+                    match pending.approve(digest, principal, &self.approvers, now)? {
+                        AfterVote::Pending(p) => AnyApproval::Pending(p),
+                        AfterVote::Approved(p) => AnyApproval::Approved(p),
+                    },
+                )
+            },
+            |rec| {
+                serde_json::json!({
+                    "digest": rec.digest.as_str(),
+                    "votes": rec.votes.len(),
+                    "needed": rec.needed,
+                })
+            },
+        )
     }
 
     /// Reject (an approver, or the requester withdrawing).
@@ -308,39 +335,18 @@ impl<'a> Approvals<'a> {
         principal: &str,
         reason: &str,
     ) -> Result<ApprovalRecord, ApprovalError> {
-        const ACTION: &str = "approval.reject";
-        for _ in 0..MAX_ATTEMPTS {
-            let (a, _) = match self.load(id) {
-                Ok(x) => x,
-                Err(e) => return self.refused(principal, ACTION, id.as_str(), e),
-            };
-            let a = self.settle_expiry(a)?;
-            let pending = match a {
-                AnyApproval::Pending(p) => p,
-                other => {
-                    let e = wrong_state(&other, "rejected");
-                    return self.refused(principal, ACTION, id.as_str(), e);
-                }
-            };
-            let prev = pending.version;
-            let next = match pending.reject(principal, reason, &self.approvers, self.clock.now_ms())
-            {
-                Ok(r) => AnyApproval::Rejected(r),
-                Err(e) => return self.refused(principal, ACTION, id.as_str(), e),
-            };
-            if self.swap(prev, &next)? {
-                let rec = next.to_record();
-                self.record(
-                    principal,
-                    ACTION,
-                    id.as_str(),
-                    "rejected",
-                    serde_json::json!({"reason": rec.reason}),
-                )?;
-                return Ok(rec);
-            }
-        }
-        Err(ApprovalError::Contended(id.to_string()))
+        self.on_pending(
+            id,
+            principal,
+            "approval.reject",
+            "rejected",
+            |pending, now| {
+                pending
+                    .reject(principal, reason, &self.approvers, now)
+                    .map(AnyApproval::Rejected)
+            },
+            |rec| serde_json::json!({"reason": rec.reason}),
+        )
     }
 
     /// Execute an approved intent: succeeds once, for the approved intent only, before expiry.
