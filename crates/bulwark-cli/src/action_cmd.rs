@@ -16,6 +16,7 @@ use bulwark_store::AuditLog;
 use bulwark_store::fs::OsPaths;
 use bulwark_store::state_db::StateDb;
 use clap::Subcommand;
+use secrecy::ExposeSecret;
 
 use crate::{Fatal, PlainFormat, env_lookup, home_dir, load_config, open_input};
 
@@ -109,6 +110,8 @@ struct Context {
     origin: String,
     store: StateDb,
     audit: Option<AuditLog>,
+    /// The configuration's `vault:NAME` references, decrypted.
+    secrets: bulwark_store::vault_file::Secrets,
 }
 
 impl Context {
@@ -116,12 +119,9 @@ impl Context {
         let home = home_dir()?;
         let db = cfg.store.db_path(&home);
         let store = StateDb::open(&db).map_err(|e| Fatal(e.to_string()))?;
+        let secrets = crate::secrets(&cfg)?;
         let audit = if cfg.audit.enabled {
-            Some(
-                bulwark_store::audit_file::open_configured(&cfg, &home, &env_lookup)
-                    .map_err(|e| Fatal(e.to_string()))?
-                    .0,
-            )
+            Some(bulwark_store::audit_file::open_configured(&cfg, &home, &secrets, &env_lookup)?.0)
         } else {
             None
         };
@@ -130,6 +130,7 @@ impl Context {
             origin,
             store,
             audit,
+            secrets,
         })
     }
 
@@ -195,7 +196,9 @@ pub fn run_intent(cmd: IntentCommand, explicit: Option<&Path>) -> Result<u8, Fat
                 .map_err(|e| Fatal(e.to_string()))?;
             if !ctx.cfg.approval.notify_url.is_empty() {
                 notified = Some(bulwark_server::notify::pending(
-                    &ctx.cfg.approval.notify_url,
+                    ctx.secrets
+                        .value(&ctx.cfg.approval.notify_url)
+                        .expose_secret(),
                     &a,
                     ctx.audit.as_ref(),
                 ));
@@ -391,12 +394,14 @@ pub fn run_approvals(cmd: ApprovalsCommand, explicit: Option<&Path>) -> Result<u
             };
             // Secrets in the arguments are not shown; the digest covers the real values.
             let scanner = bulwark_core::Scanner::new(&ctx.cfg)?;
-            let redactor = bulwark_core::Redactor::new(scanner, &ctx.cfg.redact, &env_lookup)?
-                .with_detectors(bulwark_core::Detectors {
-                    secrets: true,
-                    pii: false,
-                    injection: false,
-                });
+            let redactor = bulwark_core::Redactor::new(scanner, &ctx.cfg.redact, &|k| {
+                ctx.secrets.lookup(k, &env_lookup)
+            })?
+            .with_detectors(bulwark_core::Detectors {
+                secrets: true,
+                pii: false,
+                injection: false,
+            });
             let shown =
                 bulwark_core::audit::redact_details(serde_json::to_value(&intent)?, &redactor);
             let mut out = std::io::stdout().lock();

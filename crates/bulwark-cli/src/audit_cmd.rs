@@ -12,7 +12,7 @@ use bulwark_store::audit_file::{DirVerify, LogSource, remove_torn_tail, segment_
 use bulwark_store::keys::{KeyFiles, read_public_key};
 use clap::Subcommand;
 
-use crate::{Fatal, PlainFormat, env_lookup, load_config};
+use crate::{Fatal, PlainFormat, load_config};
 
 #[derive(Subcommand, Debug)]
 pub enum AuditCommand {
@@ -105,8 +105,11 @@ fn paths(cfg: &SecurityConfig) -> Result<Paths, Fatal> {
     Ok(Paths { home, source })
 }
 
-fn key_files(p: &Paths) -> KeyFiles {
-    KeyFiles::new(p.home.join("keys"))
+/// The audit keys: files in `$BULWARK_HOME/keys`, or the vault (`[audit] hmac_keys`,
+/// `signing_key`).
+fn key_files(cfg: &SecurityConfig, p: &Paths) -> Result<KeyFiles, Fatal> {
+    let secrets = crate::secrets(cfg)?;
+    KeyFiles::configured(&cfg.audit, &p.home, &secrets).map_err(Fatal::from)
 }
 
 /// Open the log for appending, as every writer does (keys created on first use).
@@ -119,8 +122,7 @@ fn open_log(
             "the audit log is turned off ([audit] enabled = false)".into(),
         ));
     }
-    bulwark_store::audit_file::open_configured(cfg, &p.home, &env_lookup)
-        .map_err(|e| Fatal(e.to_string()))
+    crate::open_audit(cfg, &p.home)
 }
 
 pub fn run(cmd: AuditCommand, explicit: Option<&Path>) -> Result<u8, Fatal> {
@@ -182,7 +184,7 @@ pub fn run(cmd: AuditCommand, explicit: Option<&Path>) -> Result<u8, Fatal> {
                 (None, Some(f)) => LogSource::Db(f),
                 (None, None) => p.source.clone(),
             };
-            verify(&p, &source, public_key, format)
+            verify(&cfg, &p, &source, public_key, format)
         }
         AuditCommand::Tail {
             lines,
@@ -193,7 +195,7 @@ pub fn run(cmd: AuditCommand, explicit: Option<&Path>) -> Result<u8, Fatal> {
         AuditCommand::Recover { yes } => recover(&cfg, &p, yes),
         AuditCommand::RotateKey => {
             let (log, _) = open_log(&cfg, &p)?;
-            let files = key_files(&p);
+            let files = key_files(&cfg, &p)?;
             let old = files
                 .load_or_create()
                 .map_err(|e| Fatal(e.to_string()))?
@@ -205,13 +207,20 @@ pub fn run(cmd: AuditCommand, explicit: Option<&Path>) -> Result<u8, Fatal> {
                 event_type: EventType::ConfigChange,
                 actor: std::env::var("USER").unwrap_or_else(|_| "operator".into()),
                 action: "audit.rotate_key".into(),
-                resource: files.hmac_path().display().to_string(),
+                resource: files.hmac_location(),
                 outcome: "ok".into(),
                 details: serde_json::json!({"old_key_id": old}),
             })
             .map_err(|e| Fatal(e.to_string()))?;
             drop(log);
-            let (old, new) = files.rotate_hmac().map_err(|e| Fatal(e.to_string()))?;
+            let (old, new) = match cfg
+                .audit
+                .hmac_keys
+                .strip_prefix(bulwark_core::config::VAULT_PREFIX)
+            {
+                Some(name) => crate::vault_cmd::append_audit_key(&cfg, &p.home, name)?,
+                None => files.rotate_hmac().map_err(|e| Fatal(e.to_string()))?,
+            };
             println!(
                 "new HMAC key {new} seals records from now on (old key {old} is kept to verify older records)"
             );
@@ -221,6 +230,7 @@ pub fn run(cmd: AuditCommand, explicit: Option<&Path>) -> Result<u8, Fatal> {
 }
 
 fn verify(
+    cfg: &SecurityConfig,
     p: &Paths,
     source: &LogSource,
     public_key: Option<PathBuf>,
@@ -236,7 +246,7 @@ fn verify(
             source.path().display()
         )));
     }
-    let files = key_files(p);
+    let files = key_files(cfg, p)?;
     let keys = files
         .load_hmac()
         .map_err(|e| Fatal(e.to_string()))?

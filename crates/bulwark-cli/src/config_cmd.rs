@@ -293,6 +293,9 @@ fn explain_action(cfg: &SecurityConfig, out: &mut Vec<String>) {
     if cfg.approval.notify_url.starts_with("http://") {
         out.push("approval.notify_url is plain http: the approval summary and the webhook's secret path travel unencrypted".into());
     }
+    if cfg.approval.notify_url.starts_with("http") {
+        out.push("approval.notify_url is in the file: a chat webhook URL is a credential (anyone holding it can post to the channel); keep it in the vault: notify_url = \"vault:NAME\"".into());
+    }
 }
 
 /// What each opened egress setting costs.

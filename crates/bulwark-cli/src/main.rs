@@ -110,6 +110,36 @@ fn env_lookup(name: &str) -> Option<String> {
     std::env::var(name).ok()
 }
 
+/// The configuration's `vault:NAME` references, decrypted with one unlock (the vault is only
+/// opened when there are some).
+pub fn secrets(cfg: &SecurityConfig) -> Result<bulwark_store::vault_file::Secrets, Fatal> {
+    let needs_vault = cfg
+        .vault_refs()
+        .iter()
+        .any(|(_, v, _)| v.starts_with(config::VAULT_PREFIX));
+    if !needs_vault {
+        return Ok(bulwark_store::vault_file::Secrets::none());
+    }
+    let store = bulwark_store::vault_file::VaultStore::new(cfg.vault.file(&home_dir()?));
+    bulwark_store::vault_file::Secrets::load(cfg, &store, &env_lookup).map_err(Fatal::from)
+}
+
+/// Open the audit log the configuration describes, for appending (keys from files or the vault).
+pub fn open_audit(
+    cfg: &SecurityConfig,
+    home: &std::path::Path,
+) -> Result<
+    (
+        bulwark_store::AuditLog,
+        bulwark_store::audit_file::OpenReport,
+    ),
+    Fatal,
+> {
+    let secrets = secrets(cfg)?;
+    bulwark_store::audit_file::open_configured(cfg, home, &secrets, &env_lookup)
+        .map_err(Fatal::from)
+}
+
 /// Open a file, or standard input for `None` or `-`, with the name messages use for it.
 pub fn open_input(
     path: Option<&std::path::Path>,

@@ -35,7 +35,9 @@ pub fn run(args: RedactArgs, explicit: Option<&Path>) -> Result<u8, Fatal> {
         None => Detectors::CONTENT,
     };
     let scanner = Scanner::new(&cfg)?;
-    let redactor = Redactor::new(scanner, &cfg.redact, &env_lookup)?.with_detectors(detectors);
+    let secrets = crate::secrets(&cfg)?;
+    let redactor = Redactor::new(scanner, &cfg.redact, &|k| secrets.lookup(k, &env_lookup))?
+        .with_detectors(detectors);
     let (name, mut input) = open_input(args.input.as_deref())?;
     let json = args.format == PlainFormat::Json;
     let mut stream = StreamRedactor::new(redactor, true);

@@ -111,7 +111,7 @@ fn passphrase(var: &str, confirm: bool) -> Result<SecretString, Fatal> {
     }
     let no_tty = || {
         Fatal(format!(
-            "set {var} to the vault passphrase, or run on a terminal to type it (no OS keychain support is built in; use --key-file for an unattended host)"
+            "set {var} to the vault passphrase, or run on a terminal to type it (an unattended host can keep the key in the OS keychain or in a key file: `bulwark vault init --key-file`)"
         ))
     };
     if !std::io::stderr().is_terminal() {
@@ -211,7 +211,7 @@ fn audit(
     if !cfg.audit.enabled {
         return Ok(());
     }
-    let (log, _) = bulwark_store::audit_file::open_configured(cfg, home, &env_lookup)?;
+    let (log, _) = crate::open_audit(cfg, home)?;
     log.append(AuditEvent {
         event_type: EventType::Vault,
         actor: env_lookup("USER").unwrap_or_else(|| "operator".into()),
@@ -222,6 +222,47 @@ fn audit(
     })
     .map_err(|e| Fatal(format!("the vault operation could not be recorded: {e}")))?;
     Ok(())
+}
+
+/// `bulwark audit rotate-key` with `[audit] hmac_keys = "vault:NAME"`: a new HMAC key is appended
+/// to that entry (the older keys stay, to verify older records). Returns the old and new key ids.
+pub fn append_audit_key(
+    cfg: &SecurityConfig,
+    home: &Path,
+    name: &str,
+) -> Result<(String, String), Fatal> {
+    use bulwark_core::audit::AuditKey;
+    use secrecy::ExposeSecret;
+    let store = VaultStore::new(cfg.vault.file(home));
+    let provider = provider_of(&store)?;
+    let new = AuditKey::generate().map_err(vault_err)?;
+    let old = store
+        .update(|f| {
+            let u = f.unlock(provider.as_ref())?;
+            let current = u.get(f, name)?;
+            let mut text = zeroize::Zeroizing::new(String::new());
+            let mut old = None;
+            for (i, line) in current.expose_secret().lines().enumerate() {
+                if line.trim().is_empty() {
+                    continue;
+                }
+                let key = AuditKey::from_hex(line).map_err(|e| {
+                    bulwark_core::vault::VaultError::Invalid(format!(
+                        "vault:{name}:{}: {e}; nothing was changed",
+                        i + 1
+                    ))
+                })?;
+                old = Some(key.id().to_string());
+                text.push_str(line.trim());
+                text.push('\n');
+            }
+            text.push_str(new.to_hex().as_str());
+            u.set(f, name, &SecretString::from(text.to_string()), &now())?;
+            Ok(old.unwrap_or_default())
+        })
+        .map_err(vault_err)?;
+    audit(cfg, home, "vault.set", name, "ok")?;
+    Ok((old, new.id().to_string()))
 }
 
 fn vault_err(e: impl std::fmt::Display) -> Fatal {

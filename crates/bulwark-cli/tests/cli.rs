@@ -1976,3 +1976,188 @@ fn vault_init_falls_back_from_a_missing_keychain_with_a_message() {
     assert_eq!(v["kek"]["provider"], "passphrase");
     assert_eq!(code(&run(vault_cmd(h, "pw-x").args(["set", "k"]), b"v")), 0);
 }
+
+#[test]
+fn vault_references_hold_the_audit_and_pseudonym_keys() {
+    let home = vault_home();
+    let h = home.path();
+    let ok = |o: Output| {
+        assert_eq!(code(&o), 0, "{}", String::from_utf8_lossy(&o.stderr));
+        o
+    };
+    ok(run(vault_cmd(h, "pw").arg("init"), b""));
+    // The log so far is sealed with the key file: move that key into the vault, then remove it.
+    let key_file = h.join("keys/audit-hmac.keys");
+    let first_key = std::fs::read_to_string(&key_file)
+        .unwrap()
+        .trim()
+        .to_string();
+    ok(run(
+        vault_cmd(h, "pw").args(["set", "audit-hmac"]),
+        first_key.as_bytes(),
+    ));
+    ok(run(
+        vault_cmd(h, "pw").args(["set", "pseudo"]),
+        b"pseudonym key from the vault",
+    ));
+    // The entries exist; now the configuration points at them.
+    let base = std::fs::read_to_string(h.join("bulwark.toml")).unwrap();
+    let with =
+        |extra: &str| std::fs::write(h.join("bulwark.toml"), format!("{base}{extra}")).unwrap();
+    with(
+        "[audit]\nhmac_keys = \"vault:audit-hmac\"\n[redact]\npii = \"pseudonym\"\npseudonym_key = \"vault:pseudo\"\n",
+    );
+    std::fs::remove_file(&key_file).unwrap();
+    let redact = |env_key: &str| {
+        let mut c = in_home(h);
+        c.env("BULWARK_VAULT_PASSPHRASE", "pw")
+            .env("BULWARK_PSEUDONYM_KEY", env_key)
+            .arg("redact");
+        run(&mut c, b"mail alice@example.com\n")
+    };
+    // The vault's key wins over the environment's; with the same key in the environment and no
+    // vault reference, the token is the same.
+    let from_vault = stdout(&ok(redact("another key, not the vault's")));
+    assert!(!from_vault.contains("alice@"), "{from_vault}");
+    with("[audit]\nhmac_keys = \"vault:audit-hmac\"\n[redact]\npii = \"pseudonym\"\n");
+    let from_env = stdout(&ok(redact("pseudonym key from the vault")));
+    assert_eq!(from_vault, from_env);
+    // A reference to a missing entry names the setting.
+    with("[redact]\npii = \"pseudonym\"\npseudonym_key = \"vault:nope\"\n");
+    let o = redact("x");
+    assert_eq!(code(&o), 2, "{}", String::from_utf8_lossy(&o.stderr));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("redact.pseudonym_key") && err.contains("nope"),
+        "{err}"
+    );
+    // A key written in the file itself is refused.
+    with("[redact]\npseudonym_key = \"a-key-in-the-file\"\n");
+    let o = run(in_home(h).args(["config", "check"]), b"");
+    assert_ne!(code(&o), 0);
+    assert!(
+        stdout(&o).contains("redact.pseudonym_key")
+            || String::from_utf8_lossy(&o.stderr).contains("redact.pseudonym_key")
+    );
+
+    // The audit log seals records with the vault's HMAC key: no key file is made.
+    with("[audit]\nhmac_keys = \"vault:audit-hmac\"\n");
+    let audit = |args: &[&str]| {
+        let mut c = in_home(h);
+        c.env("BULWARK_VAULT_PASSPHRASE", "pw")
+            .arg("audit")
+            .args(args);
+        run(&mut c, b"")
+    };
+    ok(audit(&[
+        "append",
+        "--type",
+        "custom",
+        "--actor",
+        "ops",
+        "--action",
+        "test",
+        "--resource",
+        "r",
+        "--outcome",
+        "ok",
+    ]));
+    assert!(!h.join("keys/audit-hmac.keys").exists());
+    let v = ok(audit(&["verify", "--format", "json"]));
+    assert_eq!(json(&v)["ok"], true, "{}", stdout(&v));
+    assert_eq!(json(&v)["macs_checked"], true, "{}", stdout(&v));
+    // Rotation appends a key to the vault entry; older records still verify.
+    ok(audit(&["rotate-key"]));
+    let keys = stdout(&ok(run(
+        vault_cmd(h, "pw").args(["get", "audit-hmac"]),
+        b"",
+    )));
+    let lines: Vec<&str> = keys.lines().collect();
+    assert_eq!(lines.len(), 2, "{keys}");
+    assert_eq!(lines[0], first_key);
+    assert_ne!(lines[1], first_key);
+    ok(audit(&[
+        "append",
+        "--type",
+        "custom",
+        "--actor",
+        "ops",
+        "--action",
+        "after",
+        "--resource",
+        "r",
+        "--outcome",
+        "ok",
+    ]));
+    let v = ok(audit(&["verify", "--format", "json"]));
+    assert_eq!(json(&v)["ok"], true, "{}", stdout(&v));
+    // Without the right passphrase, the log is not verified against some other key.
+    let mut c = in_home(h);
+    c.env("BULWARK_VAULT_PASSPHRASE", "wrong")
+        .args(["audit", "verify"]);
+    let o = run(&mut c, b"");
+    assert_ne!(code(&o), 0);
+}
+
+/// A real Secret Service (gnome-keyring in its own D-Bus session) keeps the vault key.
+#[cfg(unix)]
+#[test]
+fn vault_keeps_its_key_in_a_real_secret_service() {
+    let have = |cmd: &str| {
+        Command::new("sh")
+            .args(["-c", &format!("command -v {cmd}")])
+            .output()
+            .is_ok_and(|o| o.status.success())
+    };
+    if !have("dbus-run-session") || !have("gnome-keyring-daemon") {
+        assert!(
+            std::env::var_os("BULWARK_REQUIRE_KEYRING").is_none(),
+            "BULWARK_REQUIRE_KEYRING is set but dbus-run-session or gnome-keyring-daemon is missing (apt-get install dbus gnome-keyring)"
+        );
+        eprintln!(
+            "notice: no dbus-run-session or gnome-keyring-daemon: skipping the Secret Service test"
+        );
+        return;
+    }
+    let home = vault_home();
+    let h = home.path();
+    let bin = env!("CARGO_BIN_EXE_bulwark");
+    let script = format!(
+        "set -e\n\
+         printf 'unlock' | gnome-keyring-daemon --unlock --components=secrets >/dev/null\n\
+         '{bin}' vault init\n\
+         printf 'sk-from-the-keychain' | '{bin}' vault set openai\n\
+         '{bin}' vault get openai\n"
+    );
+    let out = Command::new("dbus-run-session")
+        .args(["--", "sh", "-c", &script])
+        .env("BULWARK_HOME", h)
+        .env("HOME", h)
+        .env("XDG_DATA_HOME", h.join("data"))
+        .env("XDG_RUNTIME_DIR", h)
+        .env_remove("BULWARK_VAULT_PASSPHRASE")
+        .env_remove("BULWARK_CONFIG")
+        .env_remove("DBUS_SESSION_BUS_ADDRESS")
+        .output()
+        .expect("dbus-run-session");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(
+        String::from_utf8_lossy(&out.stdout).ends_with("\nsk-from-the-keychain"),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    assert!(err.contains("kept in the OS keychain"), "{err}");
+    let v: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(h.join("vault.json")).unwrap()).unwrap();
+    assert_eq!(v["kek"]["provider"], "keychain");
+    // The vault file alone opens nothing: without the keychain, the key is not there.
+    let o = run(
+        in_home(h)
+            .env("DBUS_SESSION_BUS_ADDRESS", "unix:path=/nonexistent/bus")
+            .args(["vault", "get", "openai"]),
+        b"",
+    );
+    assert_ne!(code(&o), 0);
+    assert!(!stdout(&o).contains("sk-from-the-keychain"));
+}

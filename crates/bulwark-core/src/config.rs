@@ -12,6 +12,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::finding::Severity;
 
+/// How a setting refers to a vault entry: `vault:NAME`.
+pub const VAULT_PREFIX: &str = "vault:";
+
 /// The whole configuration. Each guard has its own section.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema, Default)]
 #[serde(deny_unknown_fields, default)]
@@ -129,6 +132,10 @@ pub struct IngressSourceConfig {
     /// Where verified payloads go (the agent's own endpoint); empty: judged, not forwarded.
     #[serde(default)]
     pub forward_to: String,
+    /// `vault:NAME`: a token sent to `forward_to` as `Authorization: Bearer` (the agent's own
+    /// credential, kept in the vault). Empty: none.
+    #[serde(default)]
+    pub forward_token: String,
     /// Hold payloads back from at this verdict: `block` (default) or `review`.
     #[serde(default = "default_hold")]
     pub hold_at: crate::finding::Verdict,
@@ -357,7 +364,8 @@ pub struct ApprovalConfig {
     /// Seconds a pending approval stands before it expires (approved or not).
     pub ttl_secs: u64,
     /// Webhook told of each new pending approval (a Slack- and Discord-compatible JSON body with
-    /// the summary only, never argument values). Empty: none.
+    /// the summary only, never argument values). Empty: none. A chat webhook URL is a credential:
+    /// `vault:NAME` reads it from the vault.
     pub notify_url: String,
 }
 
@@ -478,6 +486,12 @@ pub struct AuditConfig {
     /// Secrets are always redacted from records (details and resource). Personal data is kept
     /// unless this is on: IP addresses and e-mail addresses are often the evidence itself.
     pub redact_pii: bool,
+    /// `vault:NAME`: the HMAC keys (hex, one per line, oldest first) come from the vault instead
+    /// of `$BULWARK_HOME/keys/audit-hmac.keys`. Empty: the key file (created on first use).
+    pub hmac_keys: String,
+    /// `vault:NAME`: the Ed25519 checkpoint signing key (hex) comes from the vault instead of
+    /// `$BULWARK_HOME/keys/audit-signing.key`. Empty: the key file.
+    pub signing_key: String,
 }
 
 /// The audit log's storage.
@@ -506,6 +520,8 @@ impl Default for AuditConfig {
             group_window_micros: 0,
             retention_days: 0,
             redact_pii: false,
+            hmac_keys: String::new(),
+            signing_key: String::new(),
         }
     }
 }
@@ -835,6 +851,8 @@ pub struct RedactConfig {
     /// Name of the environment variable holding the pseudonym key (at least 16 bytes). The key is never
     /// written in this file.
     pub pseudonym_key_env: String,
+    /// `vault:NAME`: read the pseudonym key from the vault instead of `pseudonym_key_env`.
+    pub pseudonym_key: String,
 }
 
 impl Default for RedactConfig {
@@ -845,6 +863,7 @@ impl Default for RedactConfig {
             rules: BTreeMap::new(),
             mask_keep: 4,
             pseudonym_key_env: "BULWARK_PSEUDONYM_KEY".to_string(),
+            pseudonym_key: String::new(),
         }
     }
 }
@@ -1015,6 +1034,48 @@ impl SecurityConfig {
         Ok(())
     }
 
+    /// Every setting that holds a secret or may refer to one: (key path, value, whether it must be
+    /// a `vault:NAME` reference when set). Non-empty values only. Callers resolve the references
+    /// with one vault unlock; `validate` checks their names.
+    pub fn vault_refs(&self) -> Vec<(String, &str, bool)> {
+        let mut out = vec![
+            (
+                "redact.pseudonym_key".to_string(),
+                self.redact.pseudonym_key.as_str(),
+                true,
+            ),
+            (
+                "audit.hmac_keys".to_string(),
+                self.audit.hmac_keys.as_str(),
+                true,
+            ),
+            (
+                "audit.signing_key".to_string(),
+                self.audit.signing_key.as_str(),
+                true,
+            ),
+            (
+                "approval.notify_url".to_string(),
+                self.approval.notify_url.as_str(),
+                false,
+            ),
+        ];
+        for (name, src) in &self.ingress.sources {
+            out.push((
+                format!("ingress.sources.{name}.secret"),
+                src.secret.as_str(),
+                false,
+            ));
+            out.push((
+                format!("ingress.sources.{name}.forward_token"),
+                src.forward_token.as_str(),
+                true,
+            ));
+        }
+        out.retain(|(_, v, must)| !v.is_empty() && (*must || v.starts_with(VAULT_PREFIX)));
+        out
+    }
+
     /// Range and consistency checks that types alone cannot express.
     pub fn validate(&self, origin: &str) -> Result<(), ConfigError> {
         let invalid = |key: &str, value: String, expected: &str| ConfigError::Invalid {
@@ -1121,6 +1182,24 @@ impl SecurityConfig {
                 format!("{:?}", self.redact.pseudonym_key_env),
                 "an environment variable name (letters, digits, underscores)",
             ));
+        }
+        for (key, value, must) in self.vault_refs() {
+            let name = value.strip_prefix(VAULT_PREFIX);
+            let ok = match name {
+                Some(n) => crate::vault::check_name(n).is_ok(),
+                None => !must,
+            };
+            if !ok {
+                return Err(invalid(
+                    &key,
+                    format!("{value:?}"),
+                    if must {
+                        "empty, or vault:NAME (a vault entry name: letters, digits, `-`, `_`, `.`, `/`)"
+                    } else {
+                        "a value, or vault:NAME (a vault entry name: letters, digits, `-`, `_`, `.`, `/`)"
+                    },
+                ));
+            }
         }
         self.validate_egress(origin)?;
         let a = &self.audit;
@@ -1333,14 +1412,14 @@ impl SecurityConfig {
                 _ => {}
             }
         }
-        if !a.notify_url.is_empty() {
+        if !a.notify_url.is_empty() && !a.notify_url.starts_with(VAULT_PREFIX) {
             match url::Url::parse(&a.notify_url) {
                 Ok(u) if matches!(u.scheme(), "https" | "http") => {}
                 _ => {
                     return Err(invalid(
                         "approval.notify_url",
                         format!("{:?}", a.notify_url),
-                        "an http(s) webhook URL, or empty for no notifications",
+                        "an http(s) webhook URL, vault:NAME, or empty for no notifications",
                     ));
                 }
             }
@@ -1576,8 +1655,10 @@ max_decoded_bytes = 1048576
 secret = "placeholder"
 pii = "placeholder"
 mask_keep = 4
-# The pseudonym key is read from this environment variable (at least 16 bytes), never from this file.
+# The pseudonym key is read from this environment variable (at least 16 bytes), never from this file,
+# or from the vault when pseudonym_key = "vault:NAME".
 pseudonym_key_env = "BULWARK_PSEUDONYM_KEY"
+pseudonym_key = ""
 
 # Per-rule operators win over the per-kind ones:
 [redact.rules]
@@ -1645,6 +1726,10 @@ group_window_micros = 0
 retention_days = 0
 # Secrets are always redacted from records; personal data (IP and e-mail addresses, ...) only if on.
 redact_pii = false
+# "vault:NAME" keeps the HMAC keys (hex lines) or the checkpoint signing key (hex) in the vault
+# instead of $BULWARK_HOME/keys. Empty: the key files.
+hmac_keys = ""
+signing_key = ""
 
 [action]
 # What agents may do on their own (`bulwark intent check`). Also BULWARK_ACTION_MODE.
@@ -1714,6 +1799,7 @@ approvers = []
 # Seconds an approval stands before it expires.
 ttl_secs = 900
 # Webhook told of each new pending approval (Slack- and Discord-compatible; summary only).
+# A chat webhook URL is a credential: "vault:NAME" reads it from the vault.
 notify_url = ""
 
 [server]
@@ -1753,6 +1839,7 @@ source_per_min = 600
 # scheme = "bearer"                 # standard_webhooks, github, slack, hmac_sha256 or bearer
 # secret_env = "ALERTMANAGER_TOKEN" # the secret comes from the environment
 # forward_to = "http://127.0.0.1:9000/alerts"
+# forward_token = "vault:agent-token"  # sent to forward_to as Authorization: Bearer
 # allow_cidrs = ["127.0.0.1/32"]
 # hold_at = "block"
 # labels = { alertname = ["HighLatency*", "PodCrashLooping"], namespace = ["payments-*"] }

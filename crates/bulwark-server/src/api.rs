@@ -36,7 +36,9 @@ use bulwark_core::scan::injection::Source;
 use bulwark_core::{Detectors, Redactor, Scanner, SecurityConfig};
 use bulwark_store::AuditLog;
 use bulwark_store::state_db::StateDb;
+use bulwark_store::vault_file::Secrets;
 use governor::{DefaultDirectRateLimiter, DefaultKeyedRateLimiter, Quota, RateLimiter};
+use secrecy::ExposeSecret;
 use serde::Deserialize;
 use utoipa::OpenApi;
 
@@ -277,6 +279,8 @@ pub struct Compiled {
     policy: ActionPolicy,
     limits: Limits,
     ingress: HashMap<String, IngressSource>,
+    /// `[approval] notify_url`, resolved from the vault when it is a `vault:NAME` reference.
+    notify_url: Option<secrecy::SecretString>,
 }
 
 /// One compiled webhook source.
@@ -286,6 +290,8 @@ struct IngressSource {
     allow: Vec<ipnet::IpNet>,
     trusted_proxies: Vec<ipnet::IpNet>,
     forward_to: String,
+    /// Sent to `forward_to` as a bearer token (from the vault).
+    forward_token: Option<secrecy::SecretString>,
     hold_at: bulwark_core::Verdict,
 }
 
@@ -301,15 +307,13 @@ fn nets(list: &[String]) -> Vec<ipnet::IpNet> {
 
 fn compile_ingress(
     cfg: &bulwark_core::config::IngressConfig,
-    vault: &bulwark_store::vault_file::VaultStore,
+    secrets: &Secrets,
 ) -> Result<HashMap<String, IngressSource>, ServeError> {
     let mut out = HashMap::new();
     for (name, src) in &cfg.sources {
         let secret = if src.secret_env.is_empty() {
             // `vault:NAME` is read from the vault; anything else is the secret itself.
-            let env = |k: &str| std::env::var(k).ok();
-            bulwark_store::vault_file::resolve(&src.secret, vault, &env)
-                .map_err(|e| ServeError::Config(format!("ingress.sources.{name}.secret: {e}")))?
+            secrets.value(&src.secret)
         } else {
             secrecy::SecretString::from(std::env::var(&src.secret_env).map_err(|_| {
                 ServeError::Config(format!(
@@ -336,6 +340,7 @@ fn compile_ingress(
                 allow: nets(&src.allow_cidrs),
                 trusted_proxies: nets(&src.trusted_proxies),
                 forward_to: src.forward_to.clone(),
+                forward_token: secrets.get(&src.forward_token).cloned(),
                 hold_at: src.hold_at,
             },
         );
@@ -343,11 +348,18 @@ fn compile_ingress(
     Ok(out)
 }
 
+/// The configuration's `vault:NAME` references, decrypted (one vault unlock).
+fn load_secrets(cfg: &SecurityConfig, home: &Path) -> Result<Secrets, ServeError> {
+    let vault = bulwark_store::vault_file::VaultStore::new(cfg.vault.file(home));
+    Secrets::load(cfg, &vault, &|k| std::env::var(k).ok())
+        .map_err(|e| ServeError::Config(e.to_string()))
+}
+
 impl Compiled {
-    fn new(cfg: SecurityConfig, home: &Path) -> Result<Compiled, ServeError> {
+    fn new(cfg: SecurityConfig, home: &Path, secrets: &Secrets) -> Result<Compiled, ServeError> {
         let env = |k: &str| std::env::var(k).ok();
         let scanner = Scanner::new(&cfg).map_err(|e| ServeError::Config(e.to_string()))?;
-        let redactor = Redactor::new(scanner.clone(), &cfg.redact, &env)
+        let redactor = Redactor::new(scanner.clone(), &cfg.redact, &|k| secrets.lookup(k, &env))
             .map_err(|e| ServeError::Config(e.to_string()))?;
         let egress = EgressGuard::from_config(&cfg.egress).map_err(|e| {
             ServeError::Config(format!(
@@ -364,10 +376,12 @@ impl Compiled {
         )
         .map_err(|e| ServeError::Config(e.to_string()))?;
         let limits = Limits::new(&cfg.server.limits, cfg.ingress.source_per_min)?;
-        let vault = bulwark_store::vault_file::VaultStore::new(cfg.vault.file(home));
-        let ingress = compile_ingress(&cfg.ingress, &vault)?;
+        let ingress = compile_ingress(&cfg.ingress, secrets)?;
+        let notify_url =
+            (!cfg.approval.notify_url.is_empty()).then(|| secrets.value(&cfg.approval.notify_url));
         Ok(Compiled {
             ingress,
+            notify_url,
             cfg,
             scanner,
             redactor,
@@ -384,6 +398,8 @@ pub struct AppState {
     compiled: arc_swap::ArcSwap<Compiled>,
     /// `[audit]` as the log was opened (the log is not reopened on reload).
     audit_cfg: bulwark_core::config::AuditConfig,
+    /// The audit keys as the log was opened (files, or the vault).
+    audit_keys: bulwark_store::keys::KeyFiles,
     home: std::path::PathBuf,
     origin: String,
     db: Arc<StateDb>,
@@ -426,11 +442,14 @@ impl AppState {
     /// Compile the configuration and open the state database and the audit log under `home`.
     pub fn open(cfg: SecurityConfig, origin: String, home: &Path) -> Result<AppState, ServeError> {
         let env = |k: &str| std::env::var(k).ok();
+        let secrets = load_secrets(&cfg, home)?;
         let db = StateDb::open(&cfg.store.db_path(home))
             .map_err(|e| ServeError::Store(e.to_string()))?;
+        let audit_keys = bulwark_store::keys::KeyFiles::configured(&cfg.audit, home, &secrets)
+            .map_err(|e| ServeError::Config(e.to_string()))?;
         let audit = if cfg.audit.enabled {
             Some(
-                bulwark_store::audit_file::open_configured(&cfg, home, &env)
+                bulwark_store::audit_file::open_configured(&cfg, home, &secrets, &env)
                     .map_err(|e| ServeError::Store(e.to_string()))?
                     .0,
             )
@@ -443,8 +462,9 @@ impl AppState {
             cfg.ingress.replay_capacity,
         );
         let state = AppState {
-            compiled: arc_swap::ArcSwap::from_pointee(Compiled::new(cfg, home)?),
+            compiled: arc_swap::ArcSwap::from_pointee(Compiled::new(cfg, home, &secrets)?),
             audit_cfg,
+            audit_keys,
             home: home.to_path_buf(),
             origin,
             db: Arc::new(db),
@@ -468,7 +488,8 @@ impl AppState {
     /// refused and the one in force kept. The audit log, the state database and the listen
     /// address stay as they were opened; rate-limit counters start afresh.
     pub fn reload(&self, cfg: SecurityConfig) -> Result<(), ServeError> {
-        let result = Compiled::new(cfg, &self.home);
+        let result = load_secrets(&cfg, &self.home)
+            .and_then(|secrets| Compiled::new(cfg, &self.home, &secrets));
         let outcome = if result.is_ok() { "ok" } else { "error" };
         self.audit(AuditEvent {
             event_type: EventType::ConfigChange,
@@ -998,11 +1019,11 @@ async fn intents(
         v["approval"] = serde_json::Value::Null;
         if d.verdict == bulwark_core::Verdict::Review {
             let a = ap.create(&intent, &d).map_err(approval_error)?;
-            if !st.c().cfg.approval.notify_url.is_empty() {
+            if let Some(url) = st.c().notify_url.clone() {
                 // In the background: the webhook's answer does not hold up the agent.
-                let (url, pending, audit) = (st.c().cfg.approval.notify_url.clone(), a.clone(), st.audit.clone());
+                let (pending, audit) = (a.clone(), st.audit.clone());
                 std::thread::spawn(move || {
-                    if let Err(e) = crate::notify::pending(&url, &pending, audit.as_ref()) {
+                    if let Err(e) = crate::notify::pending(url.expose_secret(), &pending, audit.as_ref()) {
                         tracing::warn!("approval notification failed: {e}");
                     }
                 });
@@ -1268,7 +1289,7 @@ async fn audit_verify(
     let v = blocking(move || {
         let home = audit_home(&s)?;
         let source = bulwark_store::audit_file::LogSource::from_config(&s.audit_cfg, &home);
-        let files = bulwark_store::keys::KeyFiles::new(home.join("keys"));
+        let files = &s.audit_keys;
         let keys = files
             .load_hmac()
             .map_err(|e| ApiError::internal(e.to_string()))?
@@ -1463,6 +1484,10 @@ async fn ingress(
             .into_response());
     }
     let url = src.forward_to.clone();
+    let bearer = src
+        .forward_token
+        .as_ref()
+        .map(|t| format!("Bearer {}", t.expose_secret()));
     let content_type = lookup("content-type").unwrap_or_else(|| "application/json".into());
     let (verdict_s, source_s, rules_s) = (
         verdict.as_str().to_string(),
@@ -1476,13 +1501,16 @@ async fn ingress(
             .http_status_as_error(false)
             .build()
             .into();
-        agent
+        let mut req = agent
             .post(&url)
             .header("Content-Type", &content_type)
             .header("X-Bulwark-Verdict", &verdict_s)
             .header("X-Bulwark-Findings", &rules_s)
-            .header("X-Bulwark-Source", &source_s)
-            .send(&body[..])
+            .header("X-Bulwark-Source", &source_s);
+        if let Some(b) = &bearer {
+            req = req.header("Authorization", b.as_str());
+        }
+        req.send(&body[..])
             .map(|r| r.status().as_u16())
             .map_err(|e| e.to_string())
     })

@@ -134,7 +134,11 @@ pub fn run_blocking(
             let home = bulwark_core::config::bulwark_home(&|k| std::env::var(k).ok()).ok_or_else(|| {
                 ProxyError::Config("neither $BULWARK_HOME nor $HOME is set: set BULWARK_HOME".into())
             })?;
-            let (log, _) = bulwark_store::audit_file::open_configured(cfg, &home, &|k| std::env::var(k).ok())
+            let env = |k: &str| std::env::var(k).ok();
+            let vault = bulwark_store::vault_file::VaultStore::new(cfg.vault.file(&home));
+            let secrets = bulwark_store::vault_file::Secrets::load(cfg, &vault, &env)
+                .map_err(|e| ProxyError::Config(e.to_string()))?;
+            let (log, _) = bulwark_store::audit_file::open_configured(cfg, &home, &secrets, &env)
                 .map_err(|e| ProxyError::Config(format!("audit log: {e}")))?;
             Some(log)
         } else {

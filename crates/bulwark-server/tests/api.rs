@@ -878,13 +878,20 @@ fn route_limits_and_per_token_overrides() {
 }
 
 #[test]
-fn an_ingress_secret_can_live_in_the_vault() {
+fn secrets_in_the_configuration_can_live_in_the_vault() {
     use bulwark_core::vault::{Cipher, KekSpec, KeyBytes, VaultFile};
+    let (endpoint, received) = agent_endpoint();
     let mut cfg = SecurityConfig::default();
-    cfg.ingress
-        .sources
-        .insert("am".into(), source("bearer", "vault:alertmanager-token"));
-    let s = start_with(cfg, &[], |home, cfg| {
+    let mut am = source("bearer", "vault:alertmanager-token");
+    am.forward_to = endpoint;
+    am.forward_token = "vault:agent-token".into();
+    cfg.ingress.sources.insert("am".into(), am);
+    cfg.audit.hmac_keys = "vault:audit-hmac".into();
+    cfg.audit.signing_key = "vault:audit-signing".into();
+    cfg.redact.pii = bulwark_core::config::Operator::Pseudonym;
+    cfg.redact.pseudonym_key = "vault:pseudonym".into();
+    let hmac_hex = "11".repeat(32);
+    let s = start_with(cfg, &[("auditor", "audit"), ("r", "scan")], |home, cfg| {
         let key_path = home.join("vault.key");
         let (key, hexed) = KeyBytes::generate().unwrap();
         bulwark_store::fs::write_private_atomic(&key_path, hexed.as_bytes()).unwrap();
@@ -892,19 +899,57 @@ fn an_ingress_secret_can_live_in_the_vault() {
             path: key_path.display().to_string(),
         };
         let (mut f, u) = VaultFile::create(Cipher::Xchacha20poly1305, spec, &key).unwrap();
-        u.set(
-            &mut f,
-            "alertmanager-token",
-            &secrecy::SecretString::from("from-the-vault"),
-            "t",
-        )
-        .unwrap();
+        for (name, value) in [
+            ("alertmanager-token", "from-the-vault".to_string()),
+            ("agent-token", "agent-bearer-42".to_string()),
+            ("audit-hmac", hmac_hex.clone()),
+            ("audit-signing", "22".repeat(32)),
+            ("pseudonym", "a pseudonym key of some length".to_string()),
+        ] {
+            u.set(&mut f, name, &secrecy::SecretString::from(value), "t")
+                .unwrap();
+        }
         bulwark_store::vault_file::VaultStore::new(cfg.vault.file(home))
             .create(&f)
             .unwrap();
     });
     let ok = vec![("Authorization", "Bearer from-the-vault".to_string())];
-    assert_eq!(s.ingress("am", &ok, "{}").status, 200);
+    let a = s.ingress("am", &ok, "{}");
+    assert_eq!(a.status, 200, "{}", a.text);
+    assert_eq!(a.body["forwarded"], true);
+    // The agent's own credential, from the vault, goes with the forwarded payload.
+    let got = received
+        .recv_timeout(std::time::Duration::from_secs(5))
+        .expect("forwarded");
+    assert!(
+        got.to_ascii_lowercase()
+            .contains("authorization: bearer agent-bearer-42"),
+        "{got}"
+    );
+    // The audit keys come from the vault: no key file is made, and the log verifies with them.
+    assert!(!s.home.path().join("keys/audit-hmac.keys").exists());
+    assert!(!s.home.path().join("keys/audit-signing.key").exists());
+    let v = s.get("/v1/audit/verify", "auditor");
+    assert_eq!(v.status, 200, "{}", v.text);
+    assert_eq!(v.body["ok"], true, "{}", v.text);
+    let records: usize = v.body["records"].as_u64().unwrap_or(0) as usize;
+    assert!(records >= 1, "{}", v.text);
+    // The pseudonym key comes from the vault: the same token the key itself gives.
+    let r = s.post("/v1/redact", "r", r#"{"text":"mail alice@example.com"}"#);
+    assert_eq!(r.status, 200, "{}", r.text);
+    let redactor = bulwark_core::Redactor::new(
+        bulwark_core::Scanner::new(&SecurityConfig::default()).unwrap(),
+        &bulwark_core::config::RedactConfig {
+            pii: bulwark_core::config::Operator::Pseudonym,
+            ..Default::default()
+        },
+        &|_| Some("a pseudonym key of some length".into()),
+    )
+    .unwrap();
+    assert_eq!(
+        r.body["text"],
+        redactor.redact("mail alice@example.com").text.as_str()
+    );
     let literal = vec![(
         "Authorization",
         "Bearer vault:alertmanager-token".to_string(),

@@ -413,8 +413,13 @@ fn decisions_are_recorded_in_the_audit_log() {
     }
     let home = tempfile::tempdir().expect("tempdir");
     let cfg = SecurityConfig::default();
-    let (log, _) = bulwark_store::audit_file::open_configured(&cfg, home.path(), &|_| None)
-        .expect("audit log");
+    let (log, _) = bulwark_store::audit_file::open_configured(
+        &cfg,
+        home.path(),
+        &bulwark_store::vault_file::Secrets::none(),
+        &|_| None,
+    )
+    .expect("audit log");
     let h = start_audited(base_config, Some(log));
     let px = proxy_url(&h);
     let o = curl(&["-x", &px, &format!("http://{}/hello", h.upstream)]);

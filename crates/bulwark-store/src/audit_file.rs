@@ -749,22 +749,24 @@ impl AuditSink for AuditLog {
 }
 
 /// Open the audit log the configuration describes: `[audit]` options, keys in `home/keys`
-/// (created on first use), secrets (and personal data if `[audit] redact_pii`) redacted from every
-/// record's details and resource with the `[redact]` operators. `env` reads the pseudonym key.
+/// (created on first use) or in the vault, secrets (and personal data if `[audit] redact_pii`)
+/// redacted from every record's details and resource with the `[redact]` operators. `secrets`
+/// holds the configuration's decrypted `vault:NAME` references; `env` reads the environment.
 pub fn open_configured(
     cfg: &bulwark_core::SecurityConfig,
     home: &Path,
+    secrets: &crate::vault_file::Secrets,
     env: &dyn Fn(&str) -> Option<String>,
 ) -> Result<(AuditLog, OpenReport), StoreError> {
     let scanner = bulwark_core::Scanner::new(cfg).map_err(|e| StoreError::Config(e.to_string()))?;
-    let redactor = Redactor::new(scanner, &cfg.redact, env)
+    let redactor = Redactor::new(scanner, &cfg.redact, &|k| secrets.lookup(k, env))
         .map_err(|e| StoreError::Config(e.to_string()))?
         .with_detectors(bulwark_core::Detectors {
             secrets: true,
             pii: cfg.audit.redact_pii,
             injection: false,
         });
-    let keys = crate::keys::KeyFiles::new(home.join("keys")).load_or_create()?;
+    let keys = crate::keys::KeyFiles::configured(&cfg.audit, home, secrets)?.load_or_create()?;
     let opts = FileLogOptions::from_config(&cfg.audit, home);
     match LogSource::from_config(&cfg.audit, home) {
         LogSource::Dir(_) => AuditLog::open(opts, keys, Some(redactor)),

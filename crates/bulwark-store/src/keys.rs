@@ -6,11 +6,16 @@
 //! - `audit-signing.key`: the Ed25519 secret that signs checkpoints (hex).
 //! - `audit-signing.pub`: its public key (hex), to publish: it verifies checkpoints and the chain
 //!   without the HMAC key.
+//!
+//! With `[audit] hmac_keys` or `signing_key` set to `vault:NAME`, that key comes from the vault
+//! instead (same text as the file) and no key file is created for it.
 
 use std::path::{Path, PathBuf};
 
 use bulwark_core::audit::{AuditKey, CheckpointKey, public_key_from_hex};
 use ed25519_dalek::VerifyingKey;
+
+use secrecy::{ExposeSecret, SecretString};
 
 use crate::StoreError;
 use crate::fs::{check_private, create_private_dir, write_private_atomic};
@@ -33,16 +38,71 @@ impl AuditKeys {
     }
 }
 
-/// The files, in `dir` (normally `$BULWARK_HOME/keys`).
+/// A key held in the vault: its reference (for messages) and its text.
+#[derive(Clone)]
+struct VaultKey {
+    reference: String,
+    text: SecretString,
+}
+
+impl std::fmt::Debug for VaultKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.reference)
+    }
+}
+
+/// The files, in `dir` (normally `$BULWARK_HOME/keys`), or keys from the vault.
 #[derive(Debug, Clone)]
 pub struct KeyFiles {
     dir: PathBuf,
+    hmac_vault: Option<VaultKey>,
+    signing_vault: Option<VaultKey>,
 }
 
 impl KeyFiles {
     /// Key files in `dir`.
     pub fn new(dir: impl Into<PathBuf>) -> KeyFiles {
-        KeyFiles { dir: dir.into() }
+        KeyFiles {
+            dir: dir.into(),
+            hmac_vault: None,
+            signing_vault: None,
+        }
+    }
+
+    /// The keys `[audit]` describes: files in `home/keys`, except those set to `vault:NAME`, read
+    /// from `secrets` (loaded by `Secrets::load`).
+    pub fn configured(
+        cfg: &bulwark_core::config::AuditConfig,
+        home: &Path,
+        secrets: &crate::vault_file::Secrets,
+    ) -> Result<KeyFiles, StoreError> {
+        let from_vault = |setting: &str, reference: &str| -> Result<Option<VaultKey>, StoreError> {
+            if reference.is_empty() {
+                return Ok(None);
+            }
+            let text = secrets.get(reference).cloned().ok_or_else(|| {
+                StoreError::Keys(format!(
+                    "audit.{setting} = {reference:?}: the vault reference was not loaded"
+                ))
+            })?;
+            Ok(Some(VaultKey {
+                reference: reference.to_string(),
+                text,
+            }))
+        };
+        Ok(KeyFiles {
+            dir: home.join("keys"),
+            hmac_vault: from_vault("hmac_keys", &cfg.hmac_keys)?,
+            signing_vault: from_vault("signing_key", &cfg.signing_key)?,
+        })
+    }
+
+    /// Where the HMAC keys live, for messages and records: the file or the vault reference.
+    pub fn hmac_location(&self) -> String {
+        match &self.hmac_vault {
+            Some(v) => v.reference.clone(),
+            None => self.hmac_path().display().to_string(),
+        }
     }
 
     /// The HMAC key file.
@@ -72,24 +132,50 @@ impl KeyFiles {
     }
 
     fn parse_hmac(&self, text: &str) -> Result<Vec<AuditKey>, StoreError> {
-        let path = self.hmac_path();
+        let origin = self.hmac_location();
         text.lines()
             .enumerate()
             .filter(|(_, l)| !l.trim().is_empty())
             .map(|(i, l)| {
                 AuditKey::from_hex(l)
-                    .map_err(|e| StoreError::Keys(format!("{}:{}: {e}", path.display(), i + 1)))
+                    .map_err(|e| StoreError::Keys(format!("{origin}:{}: {e}", i + 1)))
             })
             .collect()
+    }
+
+    /// The HMAC keys held in the vault (never empty), if they are.
+    fn vault_hmac(&self) -> Result<Option<Vec<AuditKey>>, StoreError> {
+        let Some(v) = &self.hmac_vault else {
+            return Ok(None);
+        };
+        let keys = self.parse_hmac(v.text.expose_secret())?;
+        if keys.is_empty() {
+            return Err(StoreError::Keys(format!(
+                "{}: no HMAC key (expected 64 hex digits per line, e.g. from `openssl rand -hex 32`)",
+                v.reference
+            )));
+        }
+        Ok(Some(keys))
+    }
+
+    /// The signing key held in the vault, if it is.
+    fn vault_signer(&self) -> Result<Option<CheckpointKey>, StoreError> {
+        let Some(v) = &self.signing_vault else {
+            return Ok(None);
+        };
+        CheckpointKey::from_hex(v.text.expose_secret())
+            .map(Some)
+            .map_err(|e| StoreError::Keys(format!("{}: {e}", v.reference)))
     }
 
     /// Load the keys, or create the missing ones.
     pub fn load_or_create(&self) -> Result<AuditKeys, StoreError> {
         create_private_dir(&self.dir).map_err(|e| StoreError::io(&self.dir, e))?;
         let hmac_path = self.hmac_path();
-        let mut hmac = match self.read_secret(&hmac_path)? {
-            Some(text) => self.parse_hmac(&text)?,
-            None => Vec::new(),
+        let mut hmac = match (self.vault_hmac()?, self.read_secret(&hmac_path)?) {
+            (Some(keys), _) => keys,
+            (None, Some(text)) => self.parse_hmac(&text)?,
+            (None, None) => Vec::new(),
         };
         if hmac.is_empty() {
             let key = AuditKey::generate().map_err(|e| StoreError::Keys(e.to_string()))?;
@@ -101,18 +187,22 @@ impl KeyFiles {
             hmac.push(key);
         }
         let signing_path = self.signing_path();
-        let signer = match self.read_secret(&signing_path)? {
-            Some(text) => CheckpointKey::from_hex(&text)
-                .map_err(|e| StoreError::Keys(format!("{}: {e}", signing_path.display())))?,
-            None => {
-                let key = CheckpointKey::generate().map_err(|e| StoreError::Keys(e.to_string()))?;
-                write_private_atomic(
-                    &signing_path,
-                    format!("{}\n", key.to_hex().as_str()).as_bytes(),
-                )
-                .map_err(|e| StoreError::io(&signing_path, e))?;
-                key
-            }
+        let signer = match self.vault_signer()? {
+            Some(key) => key,
+            None => match self.read_secret(&signing_path)? {
+                Some(text) => CheckpointKey::from_hex(&text)
+                    .map_err(|e| StoreError::Keys(format!("{}: {e}", signing_path.display())))?,
+                None => {
+                    let key =
+                        CheckpointKey::generate().map_err(|e| StoreError::Keys(e.to_string()))?;
+                    write_private_atomic(
+                        &signing_path,
+                        format!("{}\n", key.to_hex().as_str()).as_bytes(),
+                    )
+                    .map_err(|e| StoreError::io(&signing_path, e))?;
+                    key
+                }
+            },
         };
         let public_path = self.public_path();
         let public = format!("{}\n", signer.public_hex());
@@ -124,6 +214,9 @@ impl KeyFiles {
 
     /// The HMAC keys, if the file exists (for verification; nothing is created).
     pub fn load_hmac(&self) -> Result<Option<Vec<AuditKey>>, StoreError> {
+        if let Some(keys) = self.vault_hmac()? {
+            return Ok(Some(keys));
+        }
         let path = self.hmac_path();
         match self.read_secret(&path)? {
             Some(text) => Ok(Some(self.parse_hmac(&text)?)),
@@ -133,6 +226,9 @@ impl KeyFiles {
 
     /// The public key, if the file exists.
     pub fn load_public(&self) -> Result<Option<VerifyingKey>, StoreError> {
+        if let Some(k) = self.vault_signer()? {
+            return Ok(Some(k.public()));
+        }
         let path = self.public_path();
         match std::fs::read_to_string(&path) {
             Ok(s) => read_public_key_text(&s, &path).map(Some),
@@ -142,7 +238,14 @@ impl KeyFiles {
     }
 
     /// Add a new HMAC key that seals records from now on. Returns the old and new key ids.
+    /// Keys held in the vault are rotated there (`bulwark audit rotate-key` does it).
     pub fn rotate_hmac(&self) -> Result<(String, String), StoreError> {
+        if let Some(v) = &self.hmac_vault {
+            return Err(StoreError::Keys(format!(
+                "the HMAC keys are in the vault ({}): rotate them there",
+                v.reference
+            )));
+        }
         let keys = self.load_or_create()?;
         let old = keys.current().id().to_string();
         let new = AuditKey::generate().map_err(|e| StoreError::Keys(e.to_string()))?;

@@ -135,23 +135,89 @@ pub fn read_key_file(path: &Path) -> Result<KeyBytes, VaultError> {
     KeyBytes::from_hex(&text).map_err(|e| VaultError::Invalid(format!("{}: {e}", path.display())))
 }
 
-/// Resolve a `vault:NAME` reference from configuration: open the vault and decrypt `NAME`.
-/// Values without the `vault:` prefix are returned as they are.
-pub fn resolve(
-    value: &str,
-    store: &VaultStore,
-    env: &dyn Fn(&str) -> Option<String>,
-) -> Result<SecretString, VaultStoreError> {
-    let Some(name) = value.strip_prefix("vault:") else {
-        return Ok(SecretString::from(value.to_string()));
-    };
-    let f = store.load()?.ok_or_else(|| {
-        VaultError::Invalid(format!(
-            "{value}: there is no vault at {} (`bulwark vault init`)",
-            store.path().display()
-        ))
-    })?;
-    let provider = provider_for(&f.kek, env)?;
-    let u = f.unlock(provider.as_ref())?;
-    Ok(u.get(&f, name)?)
+/// The configuration's `vault:NAME` references, decrypted with one unlock of the vault, and a
+/// lookup that answers them and falls back to the environment for anything else.
+pub struct Secrets {
+    values: std::collections::HashMap<String, SecretString>,
+}
+
+impl std::fmt::Debug for Secrets {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Secrets")
+            .field("references", &self.values.keys().collect::<Vec<_>>())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Secrets {
+    /// No references (nothing from the vault).
+    pub fn none() -> Secrets {
+        Secrets {
+            values: Default::default(),
+        }
+    }
+
+    /// Decrypt every `vault:NAME` reference of `cfg` (`SecurityConfig::vault_refs`). The vault is
+    /// only opened when there is one; each error names the setting.
+    pub fn load(
+        cfg: &bulwark_core::SecurityConfig,
+        store: &VaultStore,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Secrets, VaultStoreError> {
+        let refs: Vec<(String, &str)> = cfg
+            .vault_refs()
+            .into_iter()
+            .filter(|(_, v, _)| v.starts_with(bulwark_core::config::VAULT_PREFIX))
+            .map(|(k, v, _)| (k, v))
+            .collect();
+        let mut values = std::collections::HashMap::new();
+        if refs.is_empty() {
+            return Ok(Secrets { values });
+        }
+        let in_setting = |key: &str, e: VaultError| {
+            VaultStoreError::Vault(VaultError::Invalid(format!("{key}: {e}")))
+        };
+        let f = store.load()?.ok_or_else(|| {
+            in_setting(
+                &refs[0].0,
+                VaultError::Invalid(format!(
+                    "{} refers to the vault, but there is no vault at {} (`bulwark vault init`)",
+                    refs[0].1,
+                    store.path().display()
+                )),
+            )
+        })?;
+        let provider = provider_for(&f.kek, env)?;
+        let u = f.unlock(provider.as_ref())?;
+        for (key, value) in refs {
+            let name = &value[bulwark_core::config::VAULT_PREFIX.len()..];
+            let secret = u.get(&f, name).map_err(|e| in_setting(&key, e))?;
+            values.insert(value.to_string(), secret);
+        }
+        Ok(Secrets { values })
+    }
+
+    /// A decrypted reference (`vault:NAME`), if `load` resolved it.
+    pub fn get(&self, reference: &str) -> Option<&SecretString> {
+        self.values.get(reference)
+    }
+
+    /// The lookup the guards take: a `vault:NAME` reference from the vault, anything else from
+    /// the environment (via `env`).
+    pub fn lookup(&self, key: &str, env: &dyn Fn(&str) -> Option<String>) -> Option<String> {
+        use secrecy::ExposeSecret;
+        if key.starts_with(bulwark_core::config::VAULT_PREFIX) {
+            self.get(key).map(|s| s.expose_secret().to_string())
+        } else {
+            env(key)
+        }
+    }
+
+    /// A setting that may be a `vault:NAME` reference: its decrypted value, else the value as it
+    /// is written.
+    pub fn value(&self, setting: &str) -> SecretString {
+        self.get(setting)
+            .cloned()
+            .unwrap_or_else(|| SecretString::from(setting.to_string()))
+    }
 }

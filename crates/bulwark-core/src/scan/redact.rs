@@ -19,12 +19,10 @@ use crate::finding::{Finding, FindingKind};
 #[derive(Debug, thiserror::Error)]
 pub enum RedactError {
     /// The pseudonym operator is configured but its key is missing or too short.
-    #[error(
-        "the pseudonym operator needs a key of at least 16 bytes in the environment variable {var} (set by redact.pseudonym_key_env); {problem}"
-    )]
+    #[error("the pseudonym operator needs a key of at least 16 bytes in {source_name}; {problem}")]
     PseudonymKey {
-        /// The variable name.
-        var: String,
+        /// Where the key is read: the environment variable or the vault entry.
+        source_name: String,
         /// What is wrong with it.
         problem: &'static str,
     },
@@ -58,8 +56,9 @@ impl std::fmt::Debug for Redactor {
 }
 
 impl Redactor {
-    /// Build a redactor. `env` looks up environment variables (the pseudonym key); the key is only
-    /// required when some operator is `pseudonym`.
+    /// Build a redactor. `env` looks up secrets by environment variable name or by `vault:NAME`
+    /// reference (the pseudonym key: `redact.pseudonym_key` when set, else the variable named by
+    /// `redact.pseudonym_key_env`); the key is only required when some operator is `pseudonym`.
     pub fn new(
         scanner: Scanner,
         cfg: &RedactConfig,
@@ -68,19 +67,32 @@ impl Redactor {
         let needs_key = cfg.secret == Operator::Pseudonym
             || cfg.pii == Operator::Pseudonym
             || cfg.rules.values().any(|o| *o == Operator::Pseudonym);
-        let key = match env(&cfg.pseudonym_key_env) {
+        let source_name = if cfg.pseudonym_key.is_empty() {
+            format!(
+                "the environment variable {} (set by redact.pseudonym_key_env)",
+                cfg.pseudonym_key_env
+            )
+        } else {
+            format!("{} (set by redact.pseudonym_key)", cfg.pseudonym_key)
+        };
+        let found = if cfg.pseudonym_key.is_empty() {
+            env(&cfg.pseudonym_key_env)
+        } else {
+            env(&cfg.pseudonym_key)
+        };
+        let key = match found {
             Some(k) if k.len() >= 16 => {
                 Some(std::sync::Arc::new(SecretSlice::from(k.into_bytes())))
             }
             Some(_) if needs_key => {
                 return Err(RedactError::PseudonymKey {
-                    var: cfg.pseudonym_key_env.clone(),
+                    source_name,
                     problem: "it is shorter than 16 bytes",
                 });
             }
             None if needs_key => {
                 return Err(RedactError::PseudonymKey {
-                    var: cfg.pseudonym_key_env.clone(),
+                    source_name,
                     problem: "it is not set",
                 });
             }

@@ -332,7 +332,7 @@ impl std::fmt::Debug for Unlocked {
     }
 }
 
-fn check_name(name: &str) -> Result<(), VaultError> {
+pub(crate) fn check_name(name: &str) -> Result<(), VaultError> {
     if name.is_empty()
         || name.len() > MAX_NAME
         || !name
