@@ -10,6 +10,7 @@ mod baseline;
 mod boundary_cmd;
 mod config_cmd;
 mod egress_cmd;
+mod posture_cmd;
 mod redact_cmd;
 mod report;
 mod scan_cmd;
@@ -66,6 +67,15 @@ enum Command {
     /// Create, check and describe bulwark.toml.
     #[command(subcommand)]
     Config(config_cmd::ConfigCommand),
+    /// The agent host's posture: picoclaw-profile/v1 profiles and drift between them.
+    #[command(subcommand)]
+    Posture(posture_cmd::PostureCommand),
+    /// Signed advisory feeds: verify the signature, list what concerns you.
+    #[command(subcommand)]
+    Advisories(posture_cmd::AdvisoriesCommand),
+    /// Release verification: an artifact against a signed checksum manifest.
+    #[command(subcommand, name = "supply-chain")]
+    SupplyChain(posture_cmd::SupplyChainCommand),
 }
 
 /// Output formats shared by reporting commands.
@@ -198,6 +208,9 @@ fn main() -> ExitCode {
         Command::Approvals(cmd) => action_cmd::run_approvals(cmd, cli.config.as_deref()),
         Command::Vault(cmd) => vault_cmd::run(cmd, cli.config.as_deref()),
         Command::Config(cmd) => config_cmd::run(cmd, cli.config.as_deref()),
+        Command::Posture(cmd) => posture_cmd::run_posture(cmd),
+        Command::Advisories(cmd) => posture_cmd::run_advisories(cmd),
+        Command::SupplyChain(cmd) => posture_cmd::run_supply_chain_cmd(cmd),
     };
     match result {
         Ok(code) => ExitCode::from(code),

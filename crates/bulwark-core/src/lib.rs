@@ -12,6 +12,7 @@ pub mod auth;
 pub mod config;
 pub mod egress;
 pub mod finding;
+pub mod posture;
 pub mod scan;
 pub mod vault;
 pub mod webhook;

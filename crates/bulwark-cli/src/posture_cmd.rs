@@ -1,0 +1,788 @@
+//! `bulwark posture profile|drift`, `bulwark advisories verify|check`, `bulwark supply-chain
+//! verify`: the host's posture, signed advisories and release verification, in the formats of
+//! ClawSec's picoclaw-security-guardian.
+//!
+//! Every command reads what it is given and writes only the output it is told (`--output`,
+//! `--state`) and standard output. Exit codes: 0 fine, 1 a finding or a failed verification,
+//! 2 unusable input.
+
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+
+use bulwark_core::posture::advisory::{self, Installed};
+use bulwark_core::posture::drift;
+use bulwark_core::posture::profile::{self, FileFacts, ProfileInput, Signals};
+use bulwark_core::posture::signature::{DetachedSignature, Manifest, PublicKey, verify};
+use bulwark_core::posture::{Severity, canonical_json, sha256_hex};
+use clap::{Args, Subcommand};
+use serde_json::{Value, json};
+
+use crate::{Fatal, PlainFormat};
+
+/// Largest feed, manifest or profile read.
+const MAX_DOCUMENT: u64 = 64 * 1024 * 1024;
+/// Largest key or signature file read.
+const MAX_SMALL: u64 = 64 * 1024;
+
+#[derive(Subcommand, Debug)]
+pub enum PostureCommand {
+    /// Write a `picoclaw-profile/v1` profile of a PicoClaw installation.
+    Profile(ProfileArgs),
+    /// Compare two profiles; exit 1 when a change is at or above --fail-on.
+    Drift(DriftArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct ProfileArgs {
+    /// Write the profile here (0600; must stay under the PicoClaw home; never through a symlink).
+    #[arg(long, value_name = "FILE")]
+    output: Option<PathBuf>,
+    /// The PicoClaw home (default: $PICOCLAW_HOME, else ~/.picoclaw).
+    #[arg(long, value_name = "DIR")]
+    home: Option<PathBuf>,
+    /// Another PicoClaw configuration file to read ($PICOCLAW_CONFIG is read too).
+    #[arg(long = "picoclaw-config", value_name = "FILE")]
+    picoclaw_config: Option<PathBuf>,
+    /// A further file to fingerprint (repeatable).
+    #[arg(long = "watch", value_name = "FILE")]
+    watch: Vec<String>,
+    /// A release artifact to fingerprint, e.g. the picoclaw binary (repeatable).
+    #[arg(long = "artifact", value_name = "FILE")]
+    artifacts: Vec<String>,
+    /// Feed verification state to record (default: HOME/security/clawsec/feed-verification-state.json
+    /// when it exists).
+    #[arg(long = "feed-state", value_name = "FILE")]
+    feed_state: Option<PathBuf>,
+    /// Output format (json: the profile itself).
+    #[arg(long, value_enum, default_value_t = PlainFormat::Text)]
+    format: PlainFormat,
+}
+
+#[derive(Args, Debug)]
+pub struct DriftArgs {
+    /// The approved profile.
+    #[arg(long, value_name = "FILE")]
+    baseline: PathBuf,
+    /// The profile made now.
+    #[arg(long, value_name = "FILE")]
+    current: PathBuf,
+    /// Exit 1 when a finding is at or above this: critical, high, medium, low, info or none.
+    #[arg(long = "fail-on", default_value = "critical", value_name = "SEVERITY")]
+    fail_on: String,
+    /// Output format (json: `{summary, findings}`).
+    #[arg(long, value_enum, default_value_t = PlainFormat::Text)]
+    format: PlainFormat,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum AdvisoriesCommand {
+    /// Verify a signed advisory feed and write the verification state.
+    Verify(AdvisoriesVerifyArgs),
+    /// List the advisories that concern a platform, from a verified feed.
+    Check(AdvisoriesCheckArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct AdvisoriesVerifyArgs {
+    /// The feed (JSON), checked byte for byte.
+    #[arg(long, value_name = "FILE")]
+    feed: PathBuf,
+    /// Its detached signature: base64, {"signature": ...}, raw 64 bytes, or a .minisig file.
+    #[arg(long, value_name = "FILE")]
+    signature: PathBuf,
+    /// The trusted public key: Ed25519 SPKI PEM, or a minisign public key.
+    #[arg(long = "public-key", value_name = "FILE")]
+    public_key: PathBuf,
+    /// A checksum manifest covering the feed and its signature...
+    #[arg(long, value_name = "FILE", requires = "checksums_signature")]
+    checksums: Option<PathBuf>,
+    /// ...and the manifest's own signature (same key).
+    #[arg(
+        long = "checksums-signature",
+        value_name = "FILE",
+        requires = "checksums"
+    )]
+    checksums_signature: Option<PathBuf>,
+    /// Where to write the verification state (feed-verification-state.json).
+    #[arg(long, value_name = "FILE")]
+    state: PathBuf,
+    /// Output format (json: the state).
+    #[arg(long, value_enum, default_value_t = PlainFormat::Text)]
+    format: PlainFormat,
+}
+
+#[derive(Args, Debug)]
+pub struct AdvisoriesCheckArgs {
+    /// The feed (JSON).
+    #[arg(long, value_name = "FILE")]
+    feed: PathBuf,
+    /// The state `advisories verify` wrote.
+    #[arg(long, value_name = "FILE")]
+    state: PathBuf,
+    /// Read an unverified feed anyway (reported loudly).
+    #[arg(long = "allow-unsigned")]
+    allow_unsigned: bool,
+    /// The platform whose advisories to keep.
+    #[arg(long, default_value = "picoclaw")]
+    platform: String,
+    /// Installed versions, NAME=VERSION (repeatable): keep only the advisories that apply, and
+    /// exit 1 when one does.
+    #[arg(long = "installed", value_name = "NAME=VERSION")]
+    installed: Vec<String>,
+    /// Output format (json: `{status, feed_version, verified_state, count, advisories}`).
+    #[arg(long, value_enum, default_value_t = PlainFormat::Text)]
+    format: PlainFormat,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum SupplyChainCommand {
+    /// Check a release artifact against a signed checksum manifest.
+    Verify(SupplyChainArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct SupplyChainArgs {
+    /// The artifact (binary, archive).
+    #[arg(long, value_name = "FILE")]
+    artifact: PathBuf,
+    /// The checksum manifest (JSON, or `sha256sum` text).
+    #[arg(long, value_name = "FILE")]
+    checksums: PathBuf,
+    /// The manifest's detached signature (base64, JSON, raw, or .minisig).
+    #[arg(long, value_name = "FILE", requires = "public_key")]
+    signature: Option<PathBuf>,
+    /// The trusted public key (Ed25519 SPKI PEM, or minisign).
+    #[arg(long = "public-key", value_name = "FILE", requires = "signature")]
+    public_key: Option<PathBuf>,
+    /// The artifact's name in the manifest (default: its path, then its base name).
+    #[arg(long = "manifest-name", value_name = "NAME")]
+    manifest_name: Option<String>,
+    /// Accept a checksum match without a signature (integrity only, not provenance).
+    #[arg(long = "allow-unsigned-checksums")]
+    allow_unsigned_checksums: bool,
+    /// Output format (json: `{checksum, signature, ok, message}`).
+    #[arg(long, value_enum, default_value_t = PlainFormat::Text)]
+    format: PlainFormat,
+}
+
+/// Read at most `limit` bytes of a file; larger is an error naming it.
+fn read_limited(path: &Path, limit: u64, what: &str) -> Result<Vec<u8>, Fatal> {
+    let f =
+        std::fs::File::open(path).map_err(|e| Fatal(format!("{what} {}: {e}", path.display())))?;
+    let mut buf = Vec::new();
+    f.take(limit + 1)
+        .read_to_end(&mut buf)
+        .map_err(|e| Fatal(format!("{what} {}: {e}", path.display())))?;
+    if buf.len() as u64 > limit {
+        return Err(Fatal(format!(
+            "{what} {} is larger than {limit} bytes",
+            path.display()
+        )));
+    }
+    Ok(buf)
+}
+
+fn read_text(path: &Path, limit: u64, what: &str) -> Result<String, Fatal> {
+    String::from_utf8(read_limited(path, limit, what)?)
+        .map_err(|_| Fatal(format!("{what} {}: not UTF-8 text", path.display())))
+}
+
+fn read_json(path: &Path, what: &str) -> Result<Value, Fatal> {
+    let text = read_text(path, MAX_DOCUMENT, what)?;
+    serde_json::from_str(&text).map_err(|e| Fatal(format!("{what} {}: {e}", path.display())))
+}
+
+/// Pretty JSON with keys sorted (what profiles and states look like on disk).
+fn sorted_pretty(v: &Value) -> String {
+    let sorted: Value = serde_json::from_str(&canonical_json(v)).unwrap_or_else(|_| v.clone());
+    serde_json::to_string_pretty(&sorted).unwrap_or_default()
+}
+
+fn print_json(v: &Value) -> Result<(), Fatal> {
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "{}", sorted_pretty(v))?;
+    Ok(())
+}
+
+fn sha256_file(path: &Path) -> std::io::Result<String> {
+    use sha2::Digest;
+    let mut f = std::fs::File::open(path)?;
+    let mut h = sha2::Sha256::new();
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        let n = f.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        h.update(&buf[..n]);
+    }
+    Ok(hex::encode(h.finalize()))
+}
+
+/// What a path is, following symbolic links (as ClawSec's fingerprints do).
+fn facts(path: &Path) -> Option<FileFacts> {
+    let meta = std::fs::metadata(path).ok()?;
+    #[cfg(unix)]
+    let mode = {
+        use std::os::unix::fs::PermissionsExt;
+        meta.permissions().mode() & 0o777
+    };
+    #[cfg(not(unix))]
+    let mode = if meta.permissions().readonly() {
+        0o444
+    } else {
+        0o644
+    };
+    let kind = if meta.is_file() {
+        "file"
+    } else if meta.is_dir() {
+        "directory"
+    } else {
+        "other"
+    };
+    Some(FileFacts {
+        kind,
+        size: meta.is_file().then_some(meta.len()),
+        mode,
+        // An unreadable file is fingerprinted without a hash (drift shows when that changes).
+        sha256: if meta.is_file() {
+            sha256_file(path).ok()
+        } else {
+            None
+        },
+    })
+}
+
+fn lexical(p: &Path) -> PathBuf {
+    use std::path::Component;
+    let mut out = PathBuf::from("/");
+    for c in p.components() {
+        match c {
+            Component::Normal(n) => out.push(n),
+            Component::ParentDir => {
+                out.pop();
+            }
+            _ => {}
+        }
+    }
+    out
+}
+
+fn absolute(p: &Path) -> Result<PathBuf, Fatal> {
+    let cwd = std::env::current_dir()
+        .map_err(|e| Fatal(format!("cannot read the current directory: {e}")))?;
+    Ok(lexical(&cwd.join(p)))
+}
+
+/// `~`, `~/...`, `$PICOCLAW_HOME/...`, else an absolute path (as ClawSec expands them).
+fn expand(raw: &str, home: &Path) -> Result<String, Fatal> {
+    let user_home = || {
+        std::env::var_os("HOME")
+            .map(PathBuf::from)
+            .ok_or_else(|| Fatal(format!("{raw}: $HOME is not set")))
+    };
+    let v = raw.trim();
+    let p = if v == "~" {
+        user_home()?
+    } else if let Some(rest) = v.strip_prefix("~/") {
+        user_home()?.join(rest)
+    } else if let Some(rest) = v.strip_prefix("$PICOCLAW_HOME/") {
+        home.join(rest)
+    } else {
+        absolute(Path::new(v))?
+    };
+    Ok(p.display().to_string())
+}
+
+fn dedup(list: Vec<String>) -> Vec<String> {
+    let mut seen = std::collections::HashSet::new();
+    list.into_iter()
+        .filter(|p| seen.insert(p.clone()))
+        .collect()
+}
+
+/// The output path, confined to `home` after symbolic links are resolved, and not a link itself.
+fn confine_output(raw: &Path, home: &Path) -> Result<PathBuf, Fatal> {
+    use bulwark_core::action::{PathContext, PathProblem, Workspace};
+    let abs = absolute(raw)?;
+    let ws = Workspace::new(
+        PathContext {
+            root: home.to_path_buf(),
+            home: std::env::var_os("HOME").map(PathBuf::from),
+        },
+        &[],
+        &[],
+    );
+    let text = abs
+        .to_str()
+        .ok_or_else(|| Fatal(format!("{}: not UTF-8", abs.display())))?;
+    let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("/"));
+    ws.check(text, &cwd, true, &bulwark_store::fs::OsPaths)
+        .map_err(|e| match e {
+            PathProblem::Outside {
+                resolved,
+                via_symlink,
+            } => Fatal(format!(
+                "--output {}: the output path must stay under the PicoClaw home {}{}",
+                raw.display(),
+                home.display(),
+                if via_symlink {
+                    format!(" (a symbolic link takes it to {})", resolved.display())
+                } else {
+                    String::new()
+                }
+            )),
+            other => Fatal(format!("--output {}: {other:?}", raw.display())),
+        })?;
+    if std::fs::symlink_metadata(&abs).is_ok_and(|m| m.file_type().is_symlink()) {
+        return Err(Fatal(format!(
+            "--output {}: the output path must not be a symbolic link",
+            raw.display()
+        )));
+    }
+    Ok(abs)
+}
+
+fn write_output(path: &Path, text: &str) -> Result<(), Fatal> {
+    if let Some(parent) = path.parent() {
+        bulwark_store::fs::create_private_dir(parent)
+            .map_err(|e| Fatal(format!("cannot create {}: {e}", parent.display())))?;
+    }
+    bulwark_store::fs::write_private_atomic(path, text.as_bytes())
+        .map_err(|e| Fatal(format!("cannot write {}: {e}", path.display())))
+}
+
+fn picoclaw_home(arg: Option<&Path>) -> Result<PathBuf, Fatal> {
+    match arg {
+        Some(p) => absolute(p),
+        None => match std::env::var_os("PICOCLAW_HOME").filter(|v| !v.is_empty()) {
+            Some(h) => absolute(Path::new(&h)),
+            None => std::env::var_os("HOME")
+                .map(|h| PathBuf::from(h).join(".picoclaw"))
+                .ok_or_else(|| Fatal("set PICOCLAW_HOME or HOME, or pass --home".into())),
+        },
+    }
+}
+
+fn run_profile(args: ProfileArgs) -> Result<u8, Fatal> {
+    let home = picoclaw_home(args.home.as_deref())?;
+    let mut candidates = Vec::new();
+    if let Some(c) = std::env::var_os("PICOCLAW_CONFIG").filter(|v| !v.is_empty()) {
+        candidates.push(expand(&c.to_string_lossy(), &home)?);
+    }
+    if let Some(c) = &args.picoclaw_config {
+        candidates.push(expand(&c.to_string_lossy(), &home)?);
+    }
+    for name in profile::CONFIG_FILE_NAMES {
+        candidates.push(home.join(name).display().to_string());
+    }
+    let config_paths = dedup(candidates);
+    let mut watched = Vec::new();
+    for w in &args.watch {
+        watched.push(expand(w, &home)?);
+    }
+    watched.extend(config_paths.iter().cloned());
+    let watched = dedup(watched);
+    let mut artifacts = Vec::new();
+    for a in &args.artifacts {
+        artifacts.push(expand(a, &home)?);
+    }
+    let artifacts = dedup(artifacts);
+    let output = match &args.output {
+        Some(o) => Some(confine_output(o, &home)?),
+        None => None,
+    };
+
+    let mut signals = Signals::default();
+    for p in &watched {
+        let path = Path::new(p);
+        let readable = std::fs::metadata(path)
+            .is_ok_and(|m| m.is_file() && m.len() <= profile::MAX_CONFIG_BYTES);
+        if readable && let Ok(bytes) = std::fs::read(path) {
+            signals.merge(&Signals::from_text(&String::from_utf8_lossy(&bytes)));
+        }
+    }
+    let fingerprints = |list: &[String]| -> Vec<Value> {
+        list.iter()
+            .map(|p| profile::fingerprint(p, facts(Path::new(p)).as_ref()))
+            .collect()
+    };
+    let state_path = match &args.feed_state {
+        Some(p) => Some(p.clone()),
+        None => {
+            let p = home.join("security/clawsec/feed-verification-state.json");
+            p.is_file().then_some(p)
+        }
+    };
+    let feed_verification = match state_path {
+        Some(p) => {
+            let state = read_json(&p, "feed state")?;
+            json!({"status": state.get("status").and_then(Value::as_str).unwrap_or("unknown")})
+        }
+        None => json!({"status": "unknown"}),
+    };
+    let p = profile::build(ProfileInput {
+        home: home.display().to_string(),
+        config_paths,
+        watched_files: fingerprints(&watched),
+        release_artifacts: fingerprints(&artifacts),
+        signals,
+        generated_at: humantime::format_rfc3339_millis(std::time::SystemTime::now()).to_string(),
+        feed_verification,
+        gateways: json!({}),
+    });
+    if let Some(out) = &output {
+        write_output(out, &format!("{}\n", sorted_pretty(&p)))?;
+    }
+    match args.format {
+        PlainFormat::Json => print_json(&p)?,
+        PlainFormat::Text => {
+            let mut out = std::io::stdout().lock();
+            let r = &p["posture"]["runtime"];
+            writeln!(out, "picoclaw profile of {}", home.display())?;
+            for (label, v) in [
+                ("public web UI", &r["ui"]["public_web_ui"]),
+                ("web UI auth disabled", &r["ui"]["auth_disabled"]),
+                ("tools enabled", &r["tools"]["enabled"]),
+                (
+                    "workspace unrestricted",
+                    &r["tools"]["unrestricted_workspace"],
+                ),
+                ("MCP enabled", &r["mcp"]["enabled"]),
+                ("scheduler enabled", &r["scheduler"]["enabled"]),
+                (
+                    "unsigned mode allowed",
+                    &r["risky_toggles"]["allow_unsigned_mode"],
+                ),
+                (
+                    "secret markers in config",
+                    &r["secrets"]["config_secret_markers"],
+                ),
+            ] {
+                writeln!(out, "  {label:<26} {v}")?;
+            }
+            let files = p["posture"]["integrity"]["watched_files"]
+                .as_array()
+                .map_or(0, |a| a.iter().filter(|f| f["exists"] == true).count());
+            writeln!(out, "  watched files present      {files}")?;
+            writeln!(
+                out,
+                "  feed verification          {}",
+                p["posture"]["feed_verification"]["status"]
+            )?;
+            writeln!(
+                out,
+                "digest sha256:{}",
+                p["digests"]["canonical_sha256"].as_str().unwrap_or("")
+            )?;
+            if let Some(o) = &output {
+                writeln!(out, "written to {}", o.display())?;
+            }
+        }
+    }
+    Ok(0)
+}
+
+fn read_profile(path: &Path, what: &str) -> Result<Value, Fatal> {
+    let v = read_json(path, what)?;
+    profile::check(&v).map_err(|e| Fatal(format!("{what} {}: {e}", path.display())))?;
+    Ok(v)
+}
+
+fn run_drift(args: DriftArgs) -> Result<u8, Fatal> {
+    let threshold =
+        Severity::parse_threshold(&args.fail_on).map_err(|e| Fatal(format!("--fail-on {e}")))?;
+    let baseline = read_profile(&args.baseline, "baseline")?;
+    let current = read_profile(&args.current, "current profile")?;
+    let report = drift::diff(&baseline, &current);
+    match args.format {
+        PlainFormat::Json => print_json(&serde_json::to_value(&report)?)?,
+        PlainFormat::Text => {
+            let mut out = std::io::stdout().lock();
+            let s = &report.summary;
+            writeln!(
+                out,
+                "drift: {} critical, {} high, {} medium, {} low, {} info",
+                s.critical, s.high, s.medium, s.low, s.info
+            )?;
+            for f in &report.findings {
+                writeln!(
+                    out,
+                    "  {:<8} {:<32} {}",
+                    f.severity.as_str(),
+                    f.code,
+                    f.message
+                )?;
+            }
+        }
+    }
+    Ok(u8::from(report.fails(threshold)))
+}
+
+/// Verify `bytes` against a signature file with a key file.
+fn check_signature(bytes: &[u8], sig: &Path, key: &Path) -> Result<Result<(), String>, Fatal> {
+    let sig_bytes = read_limited(sig, MAX_SMALL, "signature")?;
+    let key_text = read_text(key, MAX_SMALL, "public key")?;
+    let key = PublicKey::parse(&key_text)
+        .map_err(|e| Fatal(format!("public key {}: {e}", key.display())))?;
+    Ok(DetachedSignature::parse(&sig_bytes)
+        .map_err(|e| format!("signature {}: {e}", sig.display()))
+        .and_then(|s| verify(bytes, &s, &key)))
+}
+
+fn base_name(p: &Path) -> String {
+    p.file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default()
+}
+
+fn run_advisories_verify(a: AdvisoriesVerifyArgs) -> Result<u8, Fatal> {
+    let feed = read_limited(&a.feed, MAX_DOCUMENT, "feed")?;
+    let key_text = read_text(&a.public_key, MAX_SMALL, "public key")?;
+    let key_kind = PublicKey::parse(&key_text)
+        .map_err(|e| Fatal(format!("public key {}: {e}", a.public_key.display())))?
+        .kind();
+    let mut failure = check_signature(&feed, &a.signature, &a.public_key)?
+        .err()
+        .map(|e| format!("feed signature: {e}"));
+    let mut checksums = Value::Null;
+    if let (Some(c), Some(cs), None) = (&a.checksums, &a.checksums_signature, &failure) {
+        let manifest_bytes = read_limited(c, MAX_DOCUMENT, "checksum manifest")?;
+        let result = check_signature(&manifest_bytes, cs, &a.public_key)?
+            .map_err(|e| format!("checksum manifest signature: {e}"))
+            .and_then(|()| {
+                let text = std::str::from_utf8(&manifest_bytes)
+                    .map_err(|_| "checksum manifest: not UTF-8".to_string())?;
+                let m = Manifest::parse(text).map_err(|e| format!("checksum manifest: {e}"))?;
+                for (path, bytes) in [
+                    (&a.feed, feed.clone()),
+                    (
+                        &a.signature,
+                        read_limited(&a.signature, MAX_SMALL, "signature").map_err(|e| e.0)?,
+                    ),
+                ] {
+                    let name = base_name(path);
+                    let (entry, want) = m
+                        .lookup(None, &name)?
+                        .ok_or_else(|| format!("checksum manifest has no entry for {name}"))?;
+                    let got = sha256_hex(&bytes);
+                    if got != want {
+                        return Err(format!(
+                            "checksum manifest: {entry} should hash to {want}, {} hashes to {got}",
+                            path.display()
+                        ));
+                    }
+                }
+                Ok(())
+            });
+        checksums = json!({"path": c.display().to_string(), "verified": result.is_ok()});
+        failure = result.err();
+    }
+    let verified = failure.is_none();
+    let state = json!({
+        "schema_version": "1",
+        "checked_at": humantime::format_rfc3339_millis(std::time::SystemTime::now()).to_string(),
+        "status": if verified { "verified" } else { "unverified" },
+        "feed": {"path": a.feed.display().to_string(), "sha256": sha256_hex(&feed)},
+        "signature": a.signature.display().to_string(),
+        "public_key": {"kind": key_kind, "sha256": sha256_hex(key_text.trim().as_bytes())},
+        "checksums": checksums,
+        "error": failure,
+    });
+    // Written whatever the outcome: a failed check must not leave an older "verified" behind.
+    write_output(&a.state, &format!("{}\n", sorted_pretty(&state)))?;
+    match a.format {
+        PlainFormat::Json => print_json(&state)?,
+        PlainFormat::Text => match &failure {
+            None => println!(
+                "verified: {} is signed by the {key_kind} key {} (state written to {})",
+                a.feed.display(),
+                a.public_key.display(),
+                a.state.display()
+            ),
+            Some(e) => println!(
+                "UNVERIFIED: {e} (state written to {} with status unverified)",
+                a.state.display()
+            ),
+        },
+    }
+    Ok(u8::from(!verified))
+}
+
+fn run_advisories_check(a: AdvisoriesCheckArgs) -> Result<u8, Fatal> {
+    let installed = a
+        .installed
+        .iter()
+        .map(|s| Installed::parse(s).map_err(|e| Fatal(format!("--installed {e}"))))
+        .collect::<Result<Vec<_>, _>>()?;
+    let feed_bytes = read_limited(&a.feed, MAX_DOCUMENT, "feed")?;
+    let state = match std::fs::metadata(&a.state) {
+        Ok(_) => read_json(&a.state, "feed state")?,
+        Err(_) => json!({"status": "missing"}),
+    };
+    let mut verified_state = state
+        .get("status")
+        .and_then(Value::as_str)
+        .unwrap_or("unknown")
+        .to_string();
+    // A state is about particular bytes: a feed changed since is not the one verified.
+    if verified_state == "verified"
+        && let Some(want) = state.pointer("/feed/sha256").and_then(Value::as_str)
+        && want != sha256_hex(&feed_bytes)
+    {
+        verified_state = "stale".into();
+    }
+    let mut warning = None;
+    if verified_state != "verified" {
+        let why = format!(
+            "the advisory feed {} is not verified (state {}: {verified_state})",
+            a.feed.display(),
+            a.state.display()
+        );
+        if !a.allow_unsigned {
+            eprintln!(
+                "bulwark: {why}; run `bulwark advisories verify` first (or pass --allow-unsigned to read it anyway)"
+            );
+            return Ok(1);
+        }
+        eprintln!("WARNING: {why}; reading it anyway because of --allow-unsigned");
+        warning = Some(format!("{why}; read with --allow-unsigned"));
+    }
+    let feed: Value = serde_json::from_slice(&feed_bytes)
+        .map_err(|e| Fatal(format!("feed {}: {e}", a.feed.display())))?;
+    let kept = advisory::select(&feed, &a.platform, &installed)
+        .map_err(|e| Fatal(format!("feed {}: {e}", a.feed.display())))?;
+    let advisories: Vec<Value> = kept
+        .iter()
+        .map(|k| {
+            let mut adv = k.advisory.clone();
+            if !installed.is_empty() {
+                adv["matched"] = json!(k.matched);
+            }
+            adv
+        })
+        .collect();
+    let mut out = json!({
+        "status": "ok",
+        "feed_version": feed.get("version").cloned().unwrap_or(Value::Null),
+        "verified_state": verified_state,
+        "count": advisories.len(),
+        "advisories": advisories,
+    });
+    if let Some(w) = &warning {
+        out["warning"] = json!(w);
+    }
+    match a.format {
+        PlainFormat::Json => print_json(&out)?,
+        PlainFormat::Text => {
+            let mut o = std::io::stdout().lock();
+            writeln!(
+                o,
+                "{} advisories concern {}{} (feed {}, state {verified_state})",
+                kept.len(),
+                a.platform,
+                if installed.is_empty() {
+                    ""
+                } else {
+                    " and apply to the installed versions"
+                },
+                out["feed_version"]
+            )?;
+            for k in &kept {
+                let f = |key: &str| {
+                    k.advisory
+                        .get(key)
+                        .and_then(Value::as_str)
+                        .unwrap_or("")
+                        .to_string()
+                };
+                writeln!(o, "  {:<20} {:<9} {}", f("id"), f("severity"), f("title"))?;
+            }
+        }
+    }
+    Ok(u8::from(!installed.is_empty() && !kept.is_empty()))
+}
+
+fn run_supply_chain(a: SupplyChainArgs) -> Result<u8, Fatal> {
+    let manifest_bytes = read_limited(&a.checksums, MAX_DOCUMENT, "checksum manifest")?;
+    let text = std::str::from_utf8(&manifest_bytes).map_err(|_| {
+        Fatal(format!(
+            "checksum manifest {}: not UTF-8",
+            a.checksums.display()
+        ))
+    })?;
+    let manifest = Manifest::parse(text)
+        .map_err(|e| Fatal(format!("checksum manifest {}: {e}", a.checksums.display())))?;
+    let artifact = a.artifact.display().to_string();
+    let found = manifest
+        .lookup(a.manifest_name.as_deref(), &artifact)
+        .map_err(|e| Fatal(format!("checksum manifest {}: {e}", a.checksums.display())))?;
+    let actual = sha256_file(&a.artifact)
+        .map_err(|e| Fatal(format!("artifact {}: {e}", a.artifact.display())))?;
+    let checksum = match &found {
+        None => json!({"ok": false, "status": "missing", "artifact": artifact,
+            "expected": null, "actual": actual}),
+        Some((_, expected)) => json!({"ok": *expected == actual,
+            "status": if *expected == actual { "verified" } else { "mismatch" },
+            "artifact": artifact, "expected": expected, "actual": actual}),
+    };
+    let checksum_ok = checksum["ok"] == true;
+    let (signature, ok, message) = match (&a.signature, &a.public_key) {
+        (Some(sig), Some(key)) => match check_signature(&manifest_bytes, sig, key)? {
+            Ok(()) => (
+                json!({"ok": true, "status": "verified"}),
+                checksum_ok,
+                if checksum_ok {
+                    "the artifact matches a checksum manifest signed by the trusted key".to_string()
+                } else {
+                    format!("the signed manifest does not vouch for this artifact ({})", checksum["status"].as_str().unwrap_or(""))
+                },
+            ),
+            Err(e) => (json!({"ok": false, "status": "mismatch", "error": e}), false, e),
+        },
+        _ if a.allow_unsigned_checksums => (
+            json!({"ok": null, "status": "unsigned_checksum_only"}),
+            checksum_ok,
+            "checksum only: integrity, not provenance (no signature was checked)".to_string(),
+        ),
+        _ => (
+            json!({"ok": false, "status": "missing"}),
+            false,
+            "a detached signature and a trusted public key are required (--signature, --public-key); --allow-unsigned-checksums accepts a bare checksum".to_string(),
+        ),
+    };
+    let out = json!({"checksum": checksum, "signature": signature, "ok": ok, "message": message});
+    match a.format {
+        PlainFormat::Json => print_json(&out)?,
+        PlainFormat::Text => {
+            println!(
+                "{}: {} (checksum {}, signature {})",
+                if ok { "OK" } else { "NOT OK" },
+                message,
+                out["checksum"]["status"].as_str().unwrap_or(""),
+                out["signature"]["status"].as_str().unwrap_or("")
+            );
+        }
+    }
+    Ok(u8::from(!ok))
+}
+
+pub fn run_posture(cmd: PostureCommand) -> Result<u8, Fatal> {
+    match cmd {
+        PostureCommand::Profile(a) => run_profile(a),
+        PostureCommand::Drift(a) => run_drift(a),
+    }
+}
+
+pub fn run_advisories(cmd: AdvisoriesCommand) -> Result<u8, Fatal> {
+    match cmd {
+        AdvisoriesCommand::Verify(a) => run_advisories_verify(a),
+        AdvisoriesCommand::Check(a) => run_advisories_check(a),
+    }
+}
+
+pub fn run_supply_chain_cmd(cmd: SupplyChainCommand) -> Result<u8, Fatal> {
+    match cmd {
+        SupplyChainCommand::Verify(a) => run_supply_chain(a),
+    }
+}
