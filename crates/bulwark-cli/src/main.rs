@@ -208,7 +208,7 @@ fn main() -> ExitCode {
         Command::Approvals(cmd) => action_cmd::run_approvals(cmd, cli.config.as_deref()),
         Command::Vault(cmd) => vault_cmd::run(cmd, cli.config.as_deref()),
         Command::Config(cmd) => config_cmd::run(cmd, cli.config.as_deref()),
-        Command::Posture(cmd) => posture_cmd::run_posture(cmd),
+        Command::Posture(cmd) => posture_cmd::run_posture(cmd, cli.config.as_deref()),
         Command::Advisories(cmd) => posture_cmd::run_advisories(cmd),
         Command::SupplyChain(cmd) => posture_cmd::run_supply_chain_cmd(cmd),
     };

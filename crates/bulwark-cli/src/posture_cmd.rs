@@ -30,6 +30,44 @@ pub enum PostureCommand {
     Profile(ProfileArgs),
     /// Compare two profiles; exit 1 when a change is at or above --fail-on.
     Drift(DriftArgs),
+    /// Review the installation: findings with severity and remediation (text, JSON or SARIF).
+    Review(ReviewArgs),
+}
+
+/// How configuration files are read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Mode {
+    /// Raw-text markers, as ClawSec's guardian reads them (profiles compare across tools).
+    Heuristic,
+    /// PicoClaw's and Bulwark's configuration parsed field by field; secrets found by the
+    /// content guard.
+    Precise,
+}
+
+/// Where the PicoClaw installation is.
+#[derive(Args, Debug)]
+pub struct Installation {
+    /// The PicoClaw home (default: $PICOCLAW_HOME, else ~/.picoclaw).
+    #[arg(long, value_name = "DIR")]
+    home: Option<PathBuf>,
+    /// Another PicoClaw configuration file to read ($PICOCLAW_CONFIG is read too).
+    #[arg(long = "picoclaw-config", value_name = "FILE")]
+    picoclaw_config: Option<PathBuf>,
+}
+
+#[derive(Args, Debug)]
+pub struct ReviewArgs {
+    #[command(flatten)]
+    installation: Installation,
+    /// How to read the configuration.
+    #[arg(long, value_enum, default_value_t = Mode::Precise)]
+    mode: Mode,
+    /// Exit 1 when a finding is at or above this: critical, high, medium, low, info or none.
+    #[arg(long = "fail-on", default_value = "high", value_name = "SEVERITY")]
+    fail_on: String,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = crate::Format::Text)]
+    format: crate::Format,
 }
 
 #[derive(Args, Debug)]
@@ -37,12 +75,11 @@ pub struct ProfileArgs {
     /// Write the profile here (0600; must stay under the PicoClaw home; never through a symlink).
     #[arg(long, value_name = "FILE")]
     output: Option<PathBuf>,
-    /// The PicoClaw home (default: $PICOCLAW_HOME, else ~/.picoclaw).
-    #[arg(long, value_name = "DIR")]
-    home: Option<PathBuf>,
-    /// Another PicoClaw configuration file to read ($PICOCLAW_CONFIG is read too).
-    #[arg(long = "picoclaw-config", value_name = "FILE")]
-    picoclaw_config: Option<PathBuf>,
+    #[command(flatten)]
+    installation: Installation,
+    /// How to read the configuration (heuristic: ClawSec-compatible signals).
+    #[arg(long, value_enum, default_value_t = Mode::Heuristic)]
+    mode: Mode,
     /// A further file to fingerprint (repeatable).
     #[arg(long = "watch", value_name = "FILE")]
     watch: Vec<String>,
@@ -364,19 +401,74 @@ fn picoclaw_home(arg: Option<&Path>) -> Result<PathBuf, Fatal> {
     }
 }
 
-fn run_profile(args: ProfileArgs) -> Result<u8, Fatal> {
-    let home = picoclaw_home(args.home.as_deref())?;
+/// The configuration files of an installation: the PicoClaw home and the candidate paths.
+struct Located {
+    home: PathBuf,
+    config_paths: Vec<String>,
+}
+
+fn locate(inst: &Installation) -> Result<Located, Fatal> {
+    let home = picoclaw_home(inst.home.as_deref())?;
     let mut candidates = Vec::new();
     if let Some(c) = std::env::var_os("PICOCLAW_CONFIG").filter(|v| !v.is_empty()) {
         candidates.push(expand(&c.to_string_lossy(), &home)?);
     }
-    if let Some(c) = &args.picoclaw_config {
+    if let Some(c) = &inst.picoclaw_config {
         candidates.push(expand(&c.to_string_lossy(), &home)?);
     }
     for name in profile::CONFIG_FILE_NAMES {
         candidates.push(home.join(name).display().to_string());
     }
-    let config_paths = dedup(candidates);
+    Ok(Located {
+        home,
+        config_paths: dedup(candidates),
+    })
+}
+
+/// The text of each readable file (regular, at most 1 MiB), in order.
+fn read_sources(paths: &[String]) -> Vec<(String, String)> {
+    paths
+        .iter()
+        .filter(|p| {
+            std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.len() <= profile::MAX_CONFIG_BYTES)
+        })
+        .filter_map(|p| {
+            std::fs::read(p)
+                .ok()
+                .map(|b| (p.clone(), String::from_utf8_lossy(&b).into_owned()))
+        })
+        .collect()
+}
+
+/// Precise facts: each file by its schema, Bulwark's own configuration when it is a file.
+fn precise_facts(
+    texts: &[(String, String)],
+    explicit: Option<&Path>,
+) -> Result<bulwark_core::posture::precise::Facts, Fatal> {
+    use bulwark_core::posture::precise::{Schema, Source, analyze};
+    let (cfg, source) = crate::load_config(explicit)?;
+    let sources: Vec<Source> = texts
+        .iter()
+        .map(|(path, text)| Source {
+            path: path.clone(),
+            schema: Schema::for_name(&base_name(Path::new(path))),
+            text: text.clone(),
+        })
+        .collect();
+    let scanner = bulwark_core::Scanner::new(&cfg)?;
+    let bulwark_file = match &source {
+        bulwark_core::ConfigSource::File(p) => Some(p.display().to_string()),
+        _ => None,
+    };
+    Ok(analyze(
+        &sources,
+        bulwark_file.as_deref().map(|p| (p, &cfg)),
+        &scanner,
+    ))
+}
+
+fn run_profile(args: ProfileArgs, explicit: Option<&Path>) -> Result<u8, Fatal> {
+    let Located { home, config_paths } = locate(&args.installation)?;
     let mut watched = Vec::new();
     for w in &args.watch {
         watched.push(expand(w, &home)?);
@@ -393,15 +485,20 @@ fn run_profile(args: ProfileArgs) -> Result<u8, Fatal> {
         None => None,
     };
 
-    let mut signals = Signals::default();
-    for p in &watched {
-        let path = Path::new(p);
-        let readable = std::fs::metadata(path)
-            .is_ok_and(|m| m.is_file() && m.len() <= profile::MAX_CONFIG_BYTES);
-        if readable && let Ok(bytes) = std::fs::read(path) {
-            signals.merge(&Signals::from_text(&String::from_utf8_lossy(&bytes)));
+    let texts = read_sources(&watched);
+    let (signals, gateways) = match args.mode {
+        Mode::Heuristic => {
+            let mut signals = Signals::default();
+            for (_, text) in &texts {
+                signals.merge(&Signals::from_text(text));
+            }
+            (signals, json!({}))
         }
-    }
+        Mode::Precise => {
+            let facts = precise_facts(&texts, explicit)?;
+            (facts.signals(), facts.gateways())
+        }
+    };
     let fingerprints = |list: &[String]| -> Vec<Value> {
         list.iter()
             .map(|p| profile::fingerprint(p, facts(Path::new(p)).as_ref()))
@@ -429,7 +526,8 @@ fn run_profile(args: ProfileArgs) -> Result<u8, Fatal> {
         signals,
         generated_at: humantime::format_rfc3339_millis(std::time::SystemTime::now()).to_string(),
         feed_verification,
-        gateways: json!({}),
+        gateways,
+        mode: (args.mode == Mode::Precise).then_some("precise"),
     });
     if let Some(out) = &output {
         write_output(out, &format!("{}\n", sorted_pretty(&p)))?;
@@ -767,11 +865,133 @@ fn run_supply_chain(a: SupplyChainArgs) -> Result<u8, Fatal> {
     Ok(u8::from(!ok))
 }
 
-pub fn run_posture(cmd: PostureCommand) -> Result<u8, Fatal> {
+pub fn run_posture(cmd: PostureCommand, explicit: Option<&Path>) -> Result<u8, Fatal> {
     match cmd {
-        PostureCommand::Profile(a) => run_profile(a),
+        PostureCommand::Profile(a) => run_profile(a, explicit),
         PostureCommand::Drift(a) => run_drift(a),
+        PostureCommand::Review(a) => run_review(a, explicit),
     }
+}
+
+fn run_review(a: ReviewArgs, explicit: Option<&Path>) -> Result<u8, Fatal> {
+    use bulwark_core::posture::review::{self, CODES};
+    let threshold =
+        Severity::parse_threshold(&a.fail_on).map_err(|e| Fatal(format!("--fail-on {e}")))?;
+    let Located { home, config_paths } = locate(&a.installation)?;
+    let texts = read_sources(&config_paths);
+    let (findings, files) = match a.mode {
+        Mode::Heuristic => {
+            let mut signals = Signals::default();
+            for (_, text) in &texts {
+                signals.merge(&Signals::from_text(text));
+            }
+            let files: Vec<Value> = texts
+                .iter()
+                .map(|(p, _)| json!({"path": p, "read_as": "heuristic"}))
+                .collect();
+            (review::review_signals(&signals), files)
+        }
+        Mode::Precise => {
+            let facts = precise_facts(&texts, explicit)?;
+            let mut files: Vec<Value> = facts
+                .files
+                .iter()
+                .map(|f| serde_json::to_value(f).unwrap_or_default())
+                .collect();
+            if let Some(b) = &facts.bulwark {
+                files.push(json!({"path": b.path, "read_as": "bulwark"}));
+            }
+            (review::review(&facts), files)
+        }
+    };
+    let mut summary = json!({"critical": 0, "high": 0, "medium": 0, "low": 0, "info": 0});
+    for f in &findings {
+        summary[f.severity.as_str()] =
+            json!(summary[f.severity.as_str()].as_u64().unwrap_or(0) + 1);
+    }
+    let failed = threshold.is_some_and(|t| findings.iter().any(|f| f.severity <= t));
+    let mut out = std::io::stdout().lock();
+    match a.format {
+        crate::Format::Json => {
+            let doc = json!({
+                "mode": match a.mode { Mode::Heuristic => "heuristic", Mode::Precise => "precise" },
+                "home": home.display().to_string(),
+                "files": files,
+                "summary": summary,
+                "findings": findings,
+            });
+            writeln!(out, "{}", serde_json::to_string_pretty(&doc)?)?;
+        }
+        crate::Format::Text => {
+            writeln!(
+                out,
+                "posture review of {} ({} file(s) read): {} critical, {} high, {} medium, {} low",
+                home.display(),
+                files.len(),
+                summary["critical"],
+                summary["high"],
+                summary["medium"],
+                summary["low"]
+            )?;
+            for f in &findings {
+                writeln!(
+                    out,
+                    "  {:<8} {:<30} {}",
+                    f.severity.as_str(),
+                    f.code,
+                    f.message
+                )?;
+                writeln!(out, "           fix: {}", f.remediation)?;
+            }
+        }
+        crate::Format::Sarif => {
+            let level = |s: Severity| match s {
+                Severity::Critical | Severity::High => "error",
+                Severity::Medium => "warning",
+                _ => "note",
+            };
+            let rules: Vec<Value> = CODES
+                .iter()
+                .map(|(code, text)| {
+                    json!({"id": code, "name": crate::report::camel(&code.to_lowercase().replace('_', "-")),
+                        "shortDescription": {"text": text},
+                        "properties": {"tags": ["security", "posture"]}})
+                })
+                .collect();
+            let results: Vec<Value> = findings
+                .iter()
+                .map(|f| {
+                    // Files under the home are relative to PICOCLAW_HOME; others are file URIs.
+                    let path = f.file.clone().unwrap_or_default();
+                    let location = match Path::new(&path).strip_prefix(&home) {
+                        Ok(rel) if !path.is_empty() => json!({
+                            "uri": crate::report::sarif_uri(&rel.display().to_string()),
+                            "uriBaseId": "PICOCLAW_HOME"
+                        }),
+                        _ if path.is_empty() => json!({"uri": ".", "uriBaseId": "PICOCLAW_HOME"}),
+                        _ => json!({"uri": format!("file://{}", crate::report::sarif_uri(&path))}),
+                    };
+                    let mut r = json!({
+                        "ruleId": f.code,
+                        "level": level(f.severity),
+                        "message": {"text": format!("{} Fix: {}", f.message, f.remediation)},
+                        "locations": [{"physicalLocation": {"artifactLocation": location}}],
+                        "properties": {"severity": f.severity.as_str()}
+                    });
+                    if let Some(i) = CODES.iter().position(|(c, _)| *c == f.code) {
+                        r["ruleIndex"] = json!(i);
+                    }
+                    r
+                })
+                .collect();
+            let mut doc = crate::report::sarif_log(rules, results, Vec::new(), true);
+            doc["runs"][0]["originalUriBaseIds"] = json!({"PICOCLAW_HOME": {
+                "uri": format!("file://{}/", crate::report::sarif_uri(&home.display().to_string()).trim_end_matches('/'))
+            }});
+            writeln!(out, "{}", serde_json::to_string_pretty(&doc)?)?;
+        }
+    }
+    Ok(u8::from(failed))
 }
 
 pub fn run_advisories(cmd: AdvisoriesCommand) -> Result<u8, Fatal> {

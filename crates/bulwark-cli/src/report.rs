@@ -120,30 +120,40 @@ impl Render for Report {
                 })
             })
             .collect();
-        let doc = serde_json::json!({
-            "$schema": "https://json.schemastore.org/sarif-2.1.0.json",
-            "version": "2.1.0",
-            "runs": [{
-                "tool": {"driver": {
-                    "name": "bulwark",
-                    "version": env!("CARGO_PKG_VERSION"),
-                    "semanticVersion": env!("CARGO_PKG_VERSION"),
-                    "rules": rules
-                }},
-                "invocations": [{
-                    "executionSuccessful": self.errors.is_empty(),
-                    "toolExecutionNotifications": notifications
-                }],
-                "results": results
-            }]
-        });
+        let doc = sarif_log(rules, results, notifications, self.errors.is_empty());
         serde_json::to_writer_pretty(&mut *out, &doc)?;
         writeln!(out)
     }
 }
 
+/// A SARIF 2.1.0 log of one run of bulwark.
+pub fn sarif_log(
+    rules: Vec<serde_json::Value>,
+    results: Vec<serde_json::Value>,
+    notifications: Vec<serde_json::Value>,
+    successful: bool,
+) -> serde_json::Value {
+    serde_json::json!({
+        "$schema": "https://json.schemastore.org/sarif-2.1.0.json",
+        "version": "2.1.0",
+        "runs": [{
+            "tool": {"driver": {
+                "name": "bulwark",
+                "version": env!("CARGO_PKG_VERSION"),
+                "semanticVersion": env!("CARGO_PKG_VERSION"),
+                "rules": rules
+            }},
+            "invocations": [{
+                "executionSuccessful": successful,
+                "toolExecutionNotifications": notifications
+            }],
+            "results": results
+        }]
+    })
+}
+
 /// `aws-access-key-id` -> `AwsAccessKeyId`: SARIF wants a readable name distinct from the id.
-fn camel(id: &str) -> String {
+pub fn camel(id: &str) -> String {
     id.split('-')
         .map(|w| {
             let mut c = w.chars();
@@ -157,7 +167,7 @@ fn camel(id: &str) -> String {
 
 /// A relative path as a SARIF URI reference: forward slashes, percent-encoding of what is not
 /// allowed unencoded.
-fn sarif_uri(path: &str) -> String {
+pub fn sarif_uri(path: &str) -> String {
     let p = path.strip_prefix("./").unwrap_or(path);
     let p = if p == "-" { "stdin" } else { p };
     let mut out = String::with_capacity(p.len());

@@ -652,3 +652,246 @@ fn advisories_verify_a_minisign_signed_feed() {
     assert_eq!(code(&o), 0, "{}", text(&o));
     assert!(text(&o).contains("minisign"), "{}", text(&o));
 }
+
+/// A PicoClaw installation as operators leave them: a public gateway, an open channel, exec
+/// without deny patterns, an MCP server fetched by npx with a token, secrets in plaintext.
+fn risky_installation(home: &Path) {
+    std::fs::write(
+        home.join("config.json"),
+        r#"{
+  "agents": {"defaults": {"workspace": "~/.picoclaw/workspace", "restrict_to_workspace": false}},
+  "model_list": [{"model_name": "gpt4", "model": "openai/gpt-5.2",
+                  "api_key": "sk-proj-Z8bQ2rW5tY7uI9oP1aS3dF6gH8jK0lZxCvBnM4qW7eR2tY5u"}],
+  "channels": {
+    "telegram": {"enabled": true, "allow_from": []},
+    "discord": {"enabled": true, "allow_from": ["1234"]},
+    "slack": {"enabled": false, "allow_from": []}
+  },
+  "tools": {
+    "exec": {"enable_deny_patterns": false, "custom_deny_patterns": [], "allow_remote": true},
+    "cron": {"allow_command": true},
+    "mcp": {"enabled": true, "servers": {
+      "github": {"enabled": true, "command": "npx", "args": ["-y", "@modelcontextprotocol/server-github"],
+                 "env": {"GITHUB_TOKEN": "from-env"}},
+      "docs": {"enabled": true, "type": "http", "url": "http://mcp.internal.example:8080/mcp"}}}
+  },
+  "gateway": {"host": "0.0.0.0", "port": 18790},
+  "notes": "the word shell here is not a setting"
+}"#,
+    )
+    .unwrap();
+    std::fs::write(
+        home.join("launcher-config.json"),
+        r#"{"public": true, "port": 18800}"#,
+    )
+    .unwrap();
+    std::fs::write(
+        home.join(".security.yml"),
+        "channels:\n  telegram:\n    token: \"123456:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw\"\n  slack:\n    bot_token: \"enc://c2FsdHNhbHRzYWx0c2FsdG5vbmNlbm9uY2VjaXBoZXJ0ZXh0\"\n",
+    )
+    .unwrap();
+}
+
+#[test]
+fn review_reads_fields_and_says_what_to_fix() {
+    let tmp = tempfile::tempdir().unwrap();
+    let home = tmp.path().join("picoclaw");
+    std::fs::create_dir_all(&home).unwrap();
+    risky_installation(&home);
+    let review = |extra: &[&str]| {
+        out(bulwark(&home)
+            .args(["posture", "review", "--home", "."])
+            .args(extra))
+    };
+    let o = review(&["--format", "json"]);
+    assert_eq!(code(&o), 1, "{}", text(&o));
+    let v = json(&o);
+    assert_eq!(v["mode"], "precise");
+    let findings = v["findings"].as_array().unwrap();
+    let has = |code: &str| findings.iter().filter(|f| f["code"] == code).count();
+    for c in [
+        "PUBLIC_WEB_UI_EXPOSED",
+        "WEB_UI_AUTH_DISABLED",
+        "WORKSPACE_UNRESTRICTED",
+        "PLAINTEXT_SECRET_MARKERS",
+        "TOOLING_REVIEW_REQUIRED",
+        "EXEC_WITHOUT_DENY_PATTERNS",
+        "EXEC_REMOTE_ALLOWED",
+        "SCHEDULER_REVIEW_REQUIRED",
+        "SCHEDULER_RUNS_COMMANDS",
+        "MULTI_CHANNEL_AUTH_REVIEW",
+        "CHANNEL_OPEN_TO_ANYONE",
+    ] {
+        assert!(
+            has(c) >= 1,
+            "{c} missing: {}",
+            serde_json::to_string_pretty(&v).unwrap()
+        );
+    }
+    // One MCP finding per server, saying what it reaches.
+    assert_eq!(has("MCP_REVIEW_REQUIRED"), 2);
+    let gh = findings
+        .iter()
+        .find(|f| f["code"] == "MCP_REVIEW_REQUIRED" && f["details"]["server"] == "github")
+        .unwrap();
+    let msg = gh["message"].as_str().unwrap();
+    assert!(
+        msg.contains("npx -y @modelcontextprotocol/server-github") && msg.contains("GITHUB_TOKEN"),
+        "{msg}"
+    );
+    assert_eq!(gh["severity"], "high");
+    let docs = findings
+        .iter()
+        .find(|f| f["code"] == "MCP_REVIEW_REQUIRED" && f["details"]["server"] == "docs")
+        .unwrap();
+    assert!(docs["message"].as_str().unwrap().contains("plain HTTP"));
+    // Secrets: where and which detector, never the value.
+    let secrets = findings
+        .iter()
+        .find(|f| f["code"] == "PLAINTEXT_SECRET_MARKERS")
+        .unwrap();
+    assert_eq!(secrets["details"]["count"], 2, "{secrets}");
+    let all = serde_json::to_string(&v).unwrap();
+    assert!(!all.contains("AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw") && !all.contains("Z8bQ2rW5"));
+    assert!(all.contains("channels.telegram.token"));
+    for f in findings {
+        assert!(!f["remediation"].as_str().unwrap().is_empty());
+    }
+    // The text report names the fix; the threshold decides the exit code.
+    let o = review(&[]);
+    assert!(
+        text(&o).contains("fix: Set agents.defaults.restrict_to_workspace = true"),
+        "{}",
+        text(&o)
+    );
+    assert_eq!(code(&review(&["--fail-on", "none"])), 0);
+
+    // SARIF, validated by Microsoft's SARIF Multitool when CI installed it.
+    let o = review(&["--format", "sarif", "--fail-on", "none"]);
+    assert_eq!(code(&o), 0);
+    let sarif = json(&o);
+    assert_eq!(sarif["version"], "2.1.0");
+    let results = sarif["runs"][0]["results"].as_array().unwrap();
+    assert_eq!(results.len(), findings.len());
+    assert!(results.iter().all(|r| r["ruleIndex"].is_u64()));
+    if let Some(tool) = std::env::var_os("BULWARK_SARIF_MULTITOOL") {
+        let file = tmp.path().join("review.sarif");
+        std::fs::write(&file, &o.stdout).unwrap();
+        let v = Command::new(tool)
+            .arg("validate")
+            .arg(&file)
+            .output()
+            .unwrap();
+        let report = String::from_utf8_lossy(&v.stdout);
+        assert!(
+            v.status.success() && report.contains("Analysis completed successfully"),
+            "{report}"
+        );
+        assert!(!report.contains(": error "), "{report}");
+    }
+
+    // The heuristic mode sees less: no launcher auth field, no channels.
+    let o = review(&[
+        "--mode",
+        "heuristic",
+        "--format",
+        "json",
+        "--fail-on",
+        "none",
+    ]);
+    let h = json(&o);
+    let hcodes: Vec<&str> = h["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["code"].as_str().unwrap())
+        .collect();
+    assert!(!hcodes.contains(&"CHANNEL_OPEN_TO_ANYONE"), "{hcodes:?}");
+    assert!(hcodes.contains(&"PUBLIC_WEB_UI_EXPOSED"));
+
+    // Precise profiles record the channels and their mode, and drift compares them.
+    let o = out(bulwark(&home).args([
+        "posture", "profile", "--home", ".", "--mode", "precise", "--format", "json",
+    ]));
+    assert_eq!(code(&o), 0, "{}", text(&o));
+    let p = json(&o);
+    assert_eq!(p["generator"]["mode"], "precise");
+    assert_eq!(p["posture"]["runtime"]["gateways"]["telegram"], true);
+    assert!(p["posture"]["runtime"]["gateways"].get("slack").is_none());
+    assert_eq!(p["posture"]["runtime"]["ui"]["auth_disabled"], true);
+    assert_eq!(
+        p["posture"]["runtime"]["secrets"]["config_secret_markers"],
+        2
+    );
+}
+
+#[test]
+fn review_survives_hostile_files_and_checks_bulwark_itself() {
+    let tmp = tempfile::tempdir().unwrap();
+    let home = tmp.path().join("picoclaw");
+    std::fs::create_dir_all(&home).unwrap();
+    // Broken JSON with a public bind in it, YAML nested past any sane depth, binary noise.
+    std::fs::write(
+        home.join("config.json"),
+        "{\"gateway\": {\"host\": \"0.0.0.0\",,,",
+    )
+    .unwrap();
+    std::fs::write(
+        home.join(".security.yml"),
+        format!("{}x: 1\n", "- ".repeat(5000)),
+    )
+    .unwrap();
+    std::fs::write(
+        home.join("launcher-config.json"),
+        [0xffu8, 0xfe, 0x00, 0x7b],
+    )
+    .unwrap();
+    let bulwark_toml = tmp.path().join("bulwark.toml");
+    std::fs::write(
+        &bulwark_toml,
+        "[server]\nlisten = \"0.0.0.0:8844\"\nallow_plaintext_public = true\n[action]\nmode = \"autonomous\"\n[audit]\nenabled = false\n",
+    )
+    .unwrap();
+    let o = out(bulwark(&home).args(["--config"]).arg(&bulwark_toml).args([
+        "posture",
+        "review",
+        "--home",
+        ".",
+        "--format",
+        "json",
+        "--fail-on",
+        "none",
+    ]));
+    assert_eq!(code(&o), 0, "{}", text(&o));
+    let v = json(&o);
+    let codes: Vec<&str> = v["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["code"].as_str().unwrap())
+        .collect();
+    for c in [
+        "CONFIG_NOT_PARSED",
+        "PUBLIC_WEB_UI_EXPOSED",
+        "BULWARK_API_PUBLIC_PLAINTEXT",
+        "BULWARK_AUDIT_DISABLED",
+        "BULWARK_AUTONOMOUS_MODE",
+    ] {
+        assert!(codes.contains(&c), "{c}: {codes:?}");
+    }
+    let api = v["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["code"] == "BULWARK_API_PUBLIC_PLAINTEXT")
+        .unwrap();
+    assert_eq!(api["severity"], "critical");
+    assert_eq!(api["file"], bulwark_toml.display().to_string());
+    assert!(
+        v["files"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|f| f["read_as"] == "bulwark")
+    );
+}

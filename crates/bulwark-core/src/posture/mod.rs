@@ -7,7 +7,9 @@
 
 pub mod advisory;
 pub mod drift;
+pub mod precise;
 pub mod profile;
+pub mod review;
 pub mod signature;
 
 use serde::{Deserialize, Serialize};

@@ -28,7 +28,7 @@ pub const CONFIG_FILE_NAMES: [&str; 6] = [
 ];
 
 /// What the configuration text exposes.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
 pub struct Signals {
     /// The web UI or gateway listens on every interface, or is marked public.
     pub public_web_ui: bool,
@@ -269,6 +269,9 @@ pub struct ProfileInput {
     pub feed_verification: Value,
     /// `posture.runtime.gateways`.
     pub gateways: Value,
+    /// How the signals were derived, recorded as `generator.mode` when not the raw-text
+    /// heuristic (`precise`).
+    pub mode: Option<&'static str>,
 }
 
 /// Build the profile, with its digest.
@@ -298,6 +301,9 @@ pub fn build(input: ProfileInput) -> Value {
             "feed_verification": input.feed_verification,
         },
     });
+    if let Some(mode) = input.mode {
+        profile["generator"]["mode"] = json!(mode);
+    }
     let digest = digest(&profile);
     profile["digests"] = json!({"canonical_sha256": digest});
     profile
@@ -378,6 +384,7 @@ mod tests {
             generated_at: "2026-01-01T00:00:00.000Z".into(),
             feed_verification: json!({"status": "unknown"}),
             gateways: json!({}),
+            mode: None,
         });
         let d = p["digests"]["canonical_sha256"].as_str().unwrap();
         assert_eq!(d.len(), 64);
