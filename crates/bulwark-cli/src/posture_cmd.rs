@@ -904,6 +904,20 @@ fn run_review(a: ReviewArgs, explicit: Option<&Path>) -> Result<u8, Fatal> {
             (review::review(&facts), files)
         }
     };
+    // Files that exist but were not read are listed too (a review must say what it did not see).
+    let mut files = files;
+    for p in &config_paths {
+        if texts.iter().any(|(read, _)| read == p) {
+            continue;
+        }
+        let why = match std::fs::metadata(p) {
+            Err(_) => continue,
+            Ok(m) if !m.is_file() => "not a regular file",
+            Ok(m) if m.len() > profile::MAX_CONFIG_BYTES => "larger than 1 MiB",
+            Ok(_) => "unreadable",
+        };
+        files.push(json!({"path": p, "read_as": "skipped", "error": why}));
+    }
     let mut summary = json!({"critical": 0, "high": 0, "medium": 0, "low": 0, "info": 0});
     for f in &findings {
         summary[f.severity.as_str()] =

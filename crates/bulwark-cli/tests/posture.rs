@@ -846,6 +846,7 @@ fn review_survives_hostile_files_and_checks_bulwark_itself() {
         [0xffu8, 0xfe, 0x00, 0x7b],
     )
     .unwrap();
+    std::fs::write(home.join("config.yaml"), " ".repeat(2 * 1024 * 1024)).unwrap();
     let bulwark_toml = tmp.path().join("bulwark.toml");
     std::fs::write(
         &bulwark_toml,
@@ -887,11 +888,12 @@ fn review_survives_hostile_files_and_checks_bulwark_itself() {
         .unwrap();
     assert_eq!(api["severity"], "critical");
     assert_eq!(api["file"], bulwark_toml.display().to_string());
+    let files = v["files"].as_array().unwrap();
+    assert!(files.iter().any(|f| f["read_as"] == "bulwark"));
     assert!(
-        v["files"]
-            .as_array()
-            .unwrap()
+        files
             .iter()
-            .any(|f| f["read_as"] == "bulwark")
+            .any(|f| f["read_as"] == "skipped" && f["error"] == "larger than 1 MiB"),
+        "{files:?}"
     );
 }

@@ -407,7 +407,10 @@ pub fn analyze(
                     scan_secrets(scanner, &src.path, &src.text, &mut f.secrets);
                 }),
             Schema::SecurityYml => crate::vault::picoclaw::credentials(&src.text)
-                .map_err(|e| e.to_string())
+                .map_err(|e| match e {
+                    crate::vault::VaultError::Format(m) => m,
+                    other => other.to_string(),
+                })
                 .map(|found| {
                     for c in found {
                         if matches!(c.value, crate::vault::picoclaw::Stated::Plain(_)) {
