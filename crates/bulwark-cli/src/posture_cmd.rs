@@ -290,25 +290,10 @@ fn facts(path: &Path) -> Option<FileFacts> {
     })
 }
 
-fn lexical(p: &Path) -> PathBuf {
-    use std::path::Component;
-    let mut out = PathBuf::from("/");
-    for c in p.components() {
-        match c {
-            Component::Normal(n) => out.push(n),
-            Component::ParentDir => {
-                out.pop();
-            }
-            _ => {}
-        }
-    }
-    out
-}
-
 fn absolute(p: &Path) -> Result<PathBuf, Fatal> {
     let cwd = std::env::current_dir()
         .map_err(|e| Fatal(format!("cannot read the current directory: {e}")))?;
-    Ok(lexical(&cwd.join(p)))
+    Ok(bulwark_core::action::workspace::lexical(&cwd.join(p)))
 }
 
 /// `~`, `~/...`, `$PICOCLAW_HOME/...`, else an absolute path (as ClawSec expands them).
@@ -440,6 +425,15 @@ fn read_sources(paths: &[String]) -> Vec<(String, String)> {
         .collect()
 }
 
+/// The raw-text signals of every file, merged (ClawSec's reading).
+fn heuristic_signals(texts: &[(String, String)]) -> Signals {
+    let mut signals = Signals::default();
+    for (_, text) in texts {
+        signals.merge(&Signals::from_text(text));
+    }
+    signals
+}
+
 /// Precise facts: each file by its schema, Bulwark's own configuration when it is a file.
 fn precise_facts(
     texts: &[(String, String)],
@@ -487,13 +481,7 @@ fn run_profile(args: ProfileArgs, explicit: Option<&Path>) -> Result<u8, Fatal> 
 
     let texts = read_sources(&watched);
     let (signals, gateways) = match args.mode {
-        Mode::Heuristic => {
-            let mut signals = Signals::default();
-            for (_, text) in &texts {
-                signals.merge(&Signals::from_text(text));
-            }
-            (signals, json!({}))
-        }
+        Mode::Heuristic => (heuristic_signals(&texts), json!({})),
         Mode::Precise => {
             let facts = precise_facts(&texts, explicit)?;
             (facts.signals(), facts.gateways())
@@ -881,10 +869,7 @@ fn run_review(a: ReviewArgs, explicit: Option<&Path>) -> Result<u8, Fatal> {
     let texts = read_sources(&config_paths);
     let (findings, files) = match a.mode {
         Mode::Heuristic => {
-            let mut signals = Signals::default();
-            for (_, text) in &texts {
-                signals.merge(&Signals::from_text(text));
-            }
+            let signals = heuristic_signals(&texts);
             let files: Vec<Value> = texts
                 .iter()
                 .map(|(p, _)| json!({"path": p, "read_as": "heuristic"}))

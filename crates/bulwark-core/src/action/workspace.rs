@@ -90,7 +90,7 @@ fn absolute(raw: &str, base: &Path, ctx: &PathContext) -> Result<PathBuf, PathPr
 }
 
 /// Lexical normalization: `.` dropped, `..` pops (never above `/`).
-fn lexical(p: &Path) -> PathBuf {
+pub fn lexical(p: &Path) -> PathBuf {
     let mut out = PathBuf::from("/");
     for c in p.components() {
         match c {

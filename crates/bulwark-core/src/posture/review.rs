@@ -232,15 +232,20 @@ fn sort(mut v: Vec<ReviewFinding>) -> Vec<ReviewFinding> {
     v
 }
 
+/// A stdio server whose package is fetched and run at start (its publisher decides what runs).
+fn fetched_at_start(m: &super::precise::McpServer) -> bool {
+    matches!(
+        m.command.first().map(String::as_str),
+        Some("npx" | "uvx" | "pipx" | "bunx" | "pnpm" | "docker")
+    )
+}
+
 /// What an MCP server can reach, in words.
 fn reach(m: &super::precise::McpServer) -> String {
     let mut parts = Vec::new();
     if m.transport == "stdio" || !m.command.is_empty() {
         let cmd = m.command.join(" ");
-        let fetched = matches!(
-            m.command.first().map(String::as_str),
-            Some("npx" | "uvx" | "pipx" | "bunx" | "pnpm" | "docker")
-        );
+        let fetched = fetched_at_start(m);
         parts.push(format!(
             "runs `{}` as a local process with the agent's user rights (files, network, environment){}",
             if cmd.is_empty() { "?".into() } else { cmd },
@@ -381,10 +386,7 @@ pub fn review(f: &Facts) -> Vec<ReviewFinding> {
         );
     }
     for m in &f.mcp {
-        let fetched = matches!(
-            m.command.first().map(String::as_str),
-            Some("npx" | "uvx" | "pipx" | "bunx" | "pnpm" | "docker")
-        );
+        let fetched = fetched_at_start(m);
         let sev = if m.url.starts_with("http://")
             || fetched
             || !m.env.is_empty()
