@@ -281,7 +281,7 @@ const FEED: &str = r#"{"version": "2026.11.2", "advisories": [
 fn advisories_verify_openssl_signatures_and_check_filters() {
     let tmp = tempfile::tempdir().unwrap();
     let d = tmp.path();
-    if !have("openssl", "version", "BULWARK_REQUIRE_CURL") {
+    if !have("openssl", "version", "BULWARK_REQUIRE_OPENSSL") {
         return;
     }
     std::fs::write(d.join("feed.json"), FEED).unwrap();
@@ -460,7 +460,7 @@ fn advisories_verify_openssl_signatures_and_check_filters() {
 fn supply_chain_verifies_openssl_and_minisign_signed_manifests() {
     let tmp = tempfile::tempdir().unwrap();
     let d = tmp.path();
-    if !have("openssl", "version", "BULWARK_REQUIRE_CURL") {
+    if !have("openssl", "version", "BULWARK_REQUIRE_OPENSSL") {
         return;
     }
     std::fs::create_dir_all(d.join("dist/linux")).unwrap();

@@ -197,19 +197,23 @@ fn heuristic(s: &Signals, out: &mut Out) {
     }
 }
 
+fn unsigned_allowed(out: &mut Out) {
+    out.add(
+        Severity::High,
+        "UNSIGNED_MODE_ALLOWED",
+        "a configuration file allows unsigned mode or skips signature checks".into(),
+        FIX_UNSIGNED,
+        None,
+        Value::Null,
+    );
+}
+
 /// Review from raw-text signals only (`--mode heuristic`).
 pub fn review_signals(s: &Signals) -> Vec<ReviewFinding> {
     let mut out = Out(Vec::new());
     heuristic(s, &mut out);
     if s.allow_unsigned {
-        out.add(
-            Severity::High,
-            "UNSIGNED_MODE_ALLOWED",
-            "a configuration file allows unsigned mode or skips signature checks".into(),
-            FIX_UNSIGNED,
-            None,
-            Value::Null,
-        );
+        unsigned_allowed(&mut out);
     }
     if s.secret_markers > 0 {
         out.add(
@@ -376,14 +380,7 @@ pub fn review(f: &Facts) -> Vec<ReviewFinding> {
         );
     }
     if f.unsigned_allowed {
-        out.add(
-            Severity::High,
-            "UNSIGNED_MODE_ALLOWED",
-            "a configuration file allows unsigned mode or skips signature checks".into(),
-            FIX_UNSIGNED,
-            None,
-            Value::Null,
-        );
+        unsigned_allowed(&mut out);
     }
     for m in &f.mcp {
         let fetched = fetched_at_start(m);
