@@ -50,11 +50,15 @@ pub enum VaultCommand {
         /// The entry name.
         name: String,
     },
-    /// Re-wrap the data key: a new passphrase ($BULWARK_VAULT_NEW_PASSPHRASE) or key file.
+    /// Re-wrap the data key: a new passphrase ($BULWARK_VAULT_NEW_PASSPHRASE), key file, or
+    /// OS keychain key.
     RotateKey {
         /// Switch to (or rotate) a key file instead of a passphrase.
         #[arg(long, value_name = "PATH")]
         key_file: Option<PathBuf>,
+        /// Switch to (or rotate) a random key kept in the OS keychain.
+        #[arg(long, conflicts_with = "key_file")]
+        keychain: bool,
     },
     /// A new data key: every entry re-encrypted.
     RotateDataKey,
@@ -188,6 +192,22 @@ fn new_kek(
     })
 }
 
+/// A new random key-encryption key kept in the OS keychain, under a new account name.
+fn keychain_kek() -> Result<(KekSpec, Box<dyn KeyProvider>), String> {
+    let mut id = [0u8; 8];
+    getrandom::fill(&mut id).map_err(|e| format!("no random source: {e}"))?;
+    let account = format!("vault-{}", hex::encode(id));
+    let key = bulwark_store::keychain::create("bulwark", &account)?;
+    eprintln!(
+        "the vault key is kept in the OS keychain (service \"bulwark\", account {account:?})"
+    );
+    let spec = KekSpec::Keychain {
+        service: "bulwark".into(),
+        account,
+    };
+    Ok((spec, Box::new(key)))
+}
+
 fn argon2(cfg: &SecurityConfig) -> Argon2Params {
     Argon2Params {
         m_kib: cfg.vault.argon2_memory_kib,
@@ -286,20 +306,8 @@ pub fn run(cmd: VaultCommand, explicit: Option<&Path>) -> Result<u8, Fatal> {
             }
             let passphrase_set = env_lookup(PASSPHRASE_ENV).is_some_and(|p| !p.is_empty());
             let keychain = if kf.is_none() && !no_keychain && !passphrase_set {
-                let mut id = [0u8; 8];
-                getrandom::fill(&mut id).map_err(|e| Fatal(format!("no random source: {e}")))?;
-                let account = format!("vault-{}", hex::encode(id));
-                match bulwark_store::keychain::create("bulwark", &account) {
-                    Ok(key) => {
-                        eprintln!(
-                            "the vault key is kept in the OS keychain (service \"bulwark\", account {account:?})"
-                        );
-                        let spec = KekSpec::Keychain {
-                            service: "bulwark".into(),
-                            account,
-                        };
-                        Some((spec, Box::new(key) as Box<dyn KeyProvider>))
-                    }
+                match keychain_kek() {
+                    Ok(k) => Some(k),
                     Err(e) => {
                         eprintln!(
                             "{e}: falling back to a passphrase ({PASSPHRASE_ENV}, or typed on a terminal)"
@@ -415,17 +423,46 @@ pub fn run(cmd: VaultCommand, explicit: Option<&Path>) -> Result<u8, Fatal> {
             eprintln!("removed {name:?}");
             Ok(0)
         }
-        VaultCommand::RotateKey { key_file: kf } => {
-            let (spec, next) = new_kek(&cfg, kf.as_deref(), NEW_PASSPHRASE_ENV)?;
+        VaultCommand::RotateKey {
+            key_file: kf,
+            keychain,
+        } => {
+            // The current key is asked for first: a wrong passphrase leaves no keychain item.
             let provider = provider_of(&store)?;
-            store
-                .update(|f| {
-                    let u = f.unlock(provider.as_ref())?;
-                    u.rotate_kek(f, spec, next.as_ref())
-                })
-                .map_err(vault_err)?;
+            let (spec, next) = if keychain {
+                keychain_kek().map_err(Fatal)?
+            } else {
+                new_kek(&cfg, kf.as_deref(), NEW_PASSPHRASE_ENV)?
+            };
+            let new_item = match &spec {
+                KekSpec::Keychain { service, account } => Some((service.clone(), account.clone())),
+                _ => None,
+            };
+            let rotated = store.update(|f| {
+                let old = f.kek.clone();
+                let u = f.unlock(provider.as_ref())?;
+                u.rotate_kek(f, spec, next.as_ref())?;
+                Ok(old)
+            });
+            let old = match rotated {
+                Ok(old) => old,
+                Err(e) => {
+                    // The vault still uses its old key: the new keychain item would be an orphan.
+                    if let Some((service, account)) = &new_item {
+                        let _ = bulwark_store::keychain::delete(service, account);
+                    }
+                    return Err(vault_err(e));
+                }
+            };
             audit(&cfg, &home, "vault.rotate_key", &path, "ok")?;
             eprintln!("the data key is wrapped under the new key; entries are unchanged");
+            if let KekSpec::Keychain { service, account } = &old
+                && let Err(e) = bulwark_store::keychain::delete(service, account)
+            {
+                eprintln!(
+                    "the old key stays in the OS keychain ({service}/{account}): {e}; remove it with your keychain's tools"
+                );
+            }
             Ok(0)
         }
         VaultCommand::RotateDataKey => {

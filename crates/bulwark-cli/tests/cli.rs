@@ -2125,12 +2125,24 @@ fn vault_keeps_its_key_in_a_real_secret_service() {
     let home = vault_home();
     let h = home.path();
     let bin = env!("CARGO_BIN_EXE_bulwark");
+    // A second vault starts on a passphrase and moves its key into the keychain.
+    let second = h.join("second");
+    std::fs::create_dir_all(&second).unwrap();
+    std::fs::copy(h.join("bulwark.toml"), second.join("bulwark.toml")).unwrap();
     let script = format!(
         "set -e\n\
          printf 'unlock' | gnome-keyring-daemon --unlock --components=secrets >/dev/null\n\
          '{bin}' vault init\n\
          printf 'sk-from-the-keychain' | '{bin}' vault set openai\n\
-         '{bin}' vault get openai\n"
+         '{bin}' vault rotate-key --keychain\n\
+         '{bin}' vault get openai\n\
+         export BULWARK_HOME='{second}'\n\
+         BULWARK_VAULT_PASSPHRASE=pw '{bin}' vault init --no-keychain\n\
+         printf 'moved' | BULWARK_VAULT_PASSPHRASE=pw '{bin}' vault set k\n\
+         if BULWARK_VAULT_PASSPHRASE=wrong '{bin}' vault rotate-key --keychain; then exit 9; fi\n\
+         BULWARK_VAULT_PASSPHRASE=pw '{bin}' vault rotate-key --keychain\n\
+         printf ' '; '{bin}' vault get k\n",
+        second = second.display()
     );
     let out = Command::new("dbus-run-session")
         .args(["--", "sh", "-c", &script])
@@ -2146,13 +2158,17 @@ fn vault_keeps_its_key_in_a_real_secret_service() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{err}");
     assert!(
-        String::from_utf8_lossy(&out.stdout).ends_with("\nsk-from-the-keychain"),
+        String::from_utf8_lossy(&out.stdout).contains("\nsk-from-the-keychain")
+            && String::from_utf8_lossy(&out.stdout).ends_with("\n moved"),
         "{}",
         String::from_utf8_lossy(&out.stdout)
     );
     assert!(err.contains("kept in the OS keychain"), "{err}");
     let v: serde_json::Value =
         serde_json::from_slice(&std::fs::read(h.join("vault.json")).unwrap()).unwrap();
+    assert_eq!(v["kek"]["provider"], "keychain");
+    let v: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(second.join("vault.json")).unwrap()).unwrap();
     assert_eq!(v["kek"]["provider"], "keychain");
     // The vault file alone opens nothing: without the keychain, the key is not there.
     let o = run(

@@ -49,3 +49,10 @@ pub fn load(service: &str, account: &str) -> Result<KeyBytes, String> {
         .map_err(|_| "the OS keychain holds a vault key of the wrong size".to_string())?;
     Ok(KeyBytes(secrecy::SecretBox::new(Box::new(arr))))
 }
+
+/// Remove the item under `service`/`account` (after the vault moved to another key).
+pub fn delete(service: &str, account: &str) -> Result<(), String> {
+    entry(service, account)?
+        .delete_credential()
+        .map_err(|err| format!("cannot remove the key from the OS keychain: {err}"))
+}
