@@ -254,6 +254,11 @@ fn explain(cfg: &SecurityConfig) -> Vec<String> {
             "server.limits.auth_failures_per_min = 0: token guessing is not slowed down".into(),
         );
     }
+    if cfg.audit.enabled
+        && cfg.audit.open_verify == bulwark_core::config::OpenVerify::SinceCheckpoint
+    {
+        out.push("audit.open_verify = \"since_checkpoint\": writers check the log only from its last signed checkpoint on, so damage to older records is found by `bulwark audit verify` (run it on a schedule), not when a writer opens the log".into());
+    }
     if !cfg.audit.enabled {
         out.push("audit.enabled = false: no decision leaves evidence, and the egress proxy's decisions are not recorded".into());
     }

@@ -895,6 +895,57 @@ fn audit_append_verify_tamper_tail_export_recover() {
 }
 
 #[test]
+fn audit_open_verify_since_checkpoint_keeps_writers_fast_and_verify_complete() {
+    let home = tempfile::tempdir().expect("tempdir");
+    let h = |mode: &str, args: &[&str]| {
+        let mut c = bulwark();
+        c.env("BULWARK_HOME", home.path())
+            .env("BULWARK_AUDIT_OPEN_VERIFY", mode)
+            .args(args);
+        run(&mut c, b"")
+    };
+    let append = |mode: &str, what: &str| {
+        h(
+            mode,
+            &[
+                "audit",
+                "append",
+                "--type",
+                "custom",
+                "--actor",
+                "ops",
+                "--action",
+                "deploy",
+                "--resource",
+                what,
+            ],
+        )
+    };
+    for i in 0..4 {
+        assert_eq!(code(&append("full", &format!("svc-{i}"))), 0);
+    }
+    // An old record is changed (each command closes the log with a signed checkpoint).
+    let seg = home.path().join("audit/segments/00000001.jsonl");
+    let text = std::fs::read_to_string(&seg).expect("segment");
+    std::fs::write(&seg, text.replacen("svc-1", "svc-X", 1)).expect("tamper");
+    // full refuses to append; since_checkpoint appends (the damage is before its checkpoint)...
+    let o = append("full", "after");
+    assert_eq!(code(&o), 2);
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("does not verify"),
+        "{o:?}"
+    );
+    assert_eq!(code(&append("since_checkpoint", "after")), 0);
+    // ...and `audit verify` still checks everything, whatever the mode.
+    let o = h("since_checkpoint", &["audit", "verify", "--format", "json"]);
+    assert_eq!(code(&o), 1, "{o:?}");
+    assert_eq!(json(&o)["failure"]["kind"], "modified");
+    // `config check` says what the mode gives up.
+    let o = h("since_checkpoint", &["config", "check"]);
+    assert!(stdout(&o).contains("audit.open_verify"), "{o:?}");
+}
+
+#[test]
 fn audit_with_the_sqlite_backend() {
     let home = tempfile::tempdir().expect("tempdir");
     let h = |args: &[&str]| {

@@ -492,6 +492,21 @@ pub struct AuditConfig {
     /// `vault:NAME`: the Ed25519 checkpoint signing key (hex) comes from the vault instead of
     /// `$BULWARK_HOME/keys/audit-signing.key`. Empty: the key file.
     pub signing_key: String,
+    /// What a writer verifies before it appends: `full` (every record: a log damaged anywhere is
+    /// not appended to) or `since_checkpoint` (the last signed checkpoint, the record it names,
+    /// and every record after it: open time stays flat as the log grows; older damage is left to
+    /// `bulwark audit verify`).
+    pub open_verify: OpenVerify,
+}
+
+/// How much of the audit log a writer checks when it opens it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum OpenVerify {
+    /// Every record, link, MAC and checkpoint.
+    Full,
+    /// From the last signed checkpoint on.
+    SinceCheckpoint,
 }
 
 /// The audit log's storage.
@@ -522,6 +537,7 @@ impl Default for AuditConfig {
             redact_pii: false,
             hmac_keys: String::new(),
             signing_key: String::new(),
+            open_verify: OpenVerify::Full,
         }
     }
 }
@@ -1730,6 +1746,10 @@ redact_pii = false
 # instead of $BULWARK_HOME/keys. Empty: the key files.
 hmac_keys = ""
 signing_key = ""
+# What a writer verifies before appending: "full" (every record; a log damaged anywhere is not
+# appended to) or "since_checkpoint" (from the last signed checkpoint on: every command stays fast
+# on a large log; `bulwark audit verify` still checks everything).
+open_verify = "full"
 
 [action]
 # What agents may do on their own (`bulwark intent check`). Also BULWARK_ACTION_MODE.

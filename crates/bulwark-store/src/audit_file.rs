@@ -116,6 +116,8 @@ pub struct FileLogOptions {
     pub group_window: Duration,
     /// Prune segments older than this many days (0: never).
     pub retention_days: u64,
+    /// What is verified at open.
+    pub open_verify: bulwark_core::config::OpenVerify,
 }
 
 impl FileLogOptions {
@@ -135,6 +137,7 @@ impl FileLogOptions {
             group_max: cfg.group_max,
             group_window: Duration::from_micros(cfg.group_window_micros),
             retention_days: cfg.retention_days,
+            open_verify: cfg.open_verify,
         }
     }
 }
@@ -235,9 +238,18 @@ pub fn read_anchor(dir: &Path) -> Result<Option<Checkpoint>, StoreError> {
 /// `f` returns false to stop.
 pub fn for_each_line(
     dir: &Path,
+    f: impl FnMut(&[u8], bool, &str, u64) -> bool,
+) -> Result<(), StoreError> {
+    for_each_segment_line(&segment_files(dir)?, f)
+}
+
+/// [`for_each_line`] over the given segments only.
+fn for_each_segment_line(
+    segments: &[PathBuf],
     mut f: impl FnMut(&[u8], bool, &str, u64) -> bool,
 ) -> Result<(), StoreError> {
-    for seg in segment_files(dir)? {
+    for seg in segments {
+        let seg = seg.clone();
         let file = std::fs::File::open(&seg).map_err(|e| StoreError::io(&seg, e))?;
         let mut reader = BufReader::with_capacity(256 * 1024, file);
         let name = seg.display().to_string();
@@ -279,6 +291,132 @@ pub fn for_each_line(
         }
     }
     Ok(())
+}
+
+/// A record line's sequence number, read from its first field (`{"seq":N,`) without parsing the
+/// rest. `None` for anything else.
+fn leading_seq(line: &[u8]) -> Option<u64> {
+    let rest = line.strip_prefix(b"{\"seq\":")?;
+    let digits = rest.iter().take_while(|b| b.is_ascii_digit()).count();
+    if digits == 0 || digits > 19 {
+        return None;
+    }
+    std::str::from_utf8(&rest[..digits]).ok()?.parse().ok()
+}
+
+/// Verify a log from its last signed checkpoint on: the checkpoint's signature, that the record it
+/// names is there with the hash it names, and every record after it (links, MACs, later
+/// checkpoints, torn tail), resuming the chain from the checkpoint. What a writer needs before it
+/// appends, in time proportional to what was written since the checkpoint; the records before it
+/// are `bulwark audit verify`'s to check.
+///
+/// `lines_from(seq, sink)` feeds the log's lines from (at the latest) the record `seq` on; lines
+/// before it are skipped here. `None` when this cannot be done (no checkpoint, a bad signature,
+/// the record missing, another hash, an unreadable line before it): verify the whole log then,
+/// which names the problem.
+pub(crate) fn verify_from_checkpoint(
+    mut checkpoints: Vec<Checkpoint>,
+    keys: &AuditKeys,
+    lines_from: &(dyn Fn(u64, &mut LineSink<'_>) -> Result<(), StoreError> + Sync),
+) -> Result<Option<(VerifyReport, Chain)>, StoreError> {
+    use std::sync::atomic::{AtomicU8, Ordering};
+    let public = keys.signer.public();
+    checkpoints.sort_by_key(|c| c.seq);
+    let Some(cp) = checkpoints.last().cloned() else {
+        return Ok(None);
+    };
+    if !cp.verify_signature(&public) {
+        return Ok(None);
+    }
+    let Ok(start) = Chain::resume(&cp) else {
+        return Ok(None);
+    };
+    // 0: before the checkpoint's record; 1: it matched; 2: give up (verify everything).
+    let stage = AtomicU8::new(0);
+    let hmac: Vec<&AuditKey> = keys.hmac.iter().collect();
+    let v = Verifier::new(VerifyOptions {
+        keys: keys.hmac.iter().collect(),
+        public_key: Some(public),
+        // Later checkpoints (normally none) are checked as their records go by.
+        checkpoints: checkpoints.into_iter().filter(|c| c.seq > cp.seq).collect(),
+        start: Some(start),
+    });
+    let source = |sink: &mut LineSink<'_>| {
+        lines_from(cp.seq, &mut |line, complete, file, line_no| {
+            if stage.load(Ordering::Relaxed) == 0 {
+                match leading_seq(line) {
+                    Some(seq) if seq < cp.seq => return true,
+                    Some(seq) if seq == cp.seq && complete => {
+                        // The record the checkpoint names: its MAC holds and its hash is the one
+                        // signed.
+                        let same = matches!(
+                            bulwark_core::audit::prepare(line, &hmac),
+                            bulwark_core::audit::Prepared::Record { seq, hash, mac_ok: Some(true), .. }
+                                if seq == cp.seq && hash.is(&cp.hash)
+                        );
+                        stage.store(if same { 1 } else { 2 }, Ordering::Relaxed);
+                        return same;
+                    }
+                    _ => {
+                        stage.store(2, Ordering::Relaxed);
+                        return false;
+                    }
+                }
+            }
+            sink(line, complete, file, line_no)
+        })
+    };
+    let v = verify_parallel(&source, v)?;
+    if stage.load(Ordering::Relaxed) != 1 {
+        return Ok(None);
+    }
+    Ok(Some(v.finish_with_chain()))
+}
+
+/// What a writer checks when it opens a log directory: everything, or with `since_checkpoint`,
+/// from the last signed checkpoint on when there is one ([`verify_from_checkpoint`]).
+fn verify_for_append(
+    dir: &Path,
+    keys: &AuditKeys,
+    mode: bulwark_core::config::OpenVerify,
+) -> Result<(VerifyReport, Chain), StoreError> {
+    let full = || {
+        verify_dir(
+            dir,
+            &DirVerify {
+                keys: &keys.hmac,
+                public_key: Some(keys.signer.public()),
+            },
+        )
+    };
+    if mode == bulwark_core::config::OpenVerify::Full {
+        return full();
+    }
+    let segments = segment_files(dir)?;
+    // The segment holding a record: the last one whose first record is at or before it.
+    let first_seqs: Vec<Option<u64>> = segments
+        .iter()
+        .map(|seg| {
+            let f = std::fs::File::open(seg).ok()?;
+            let mut line = Vec::new();
+            BufReader::new(f)
+                .take(64)
+                .read_until(b'\n', &mut line)
+                .ok()?;
+            leading_seq(&line)
+        })
+        .collect();
+    let lines_from = |seq: u64, sink: &mut LineSink<'_>| -> Result<(), StoreError> {
+        let k = first_seqs
+            .iter()
+            .rposition(|s| s.is_some_and(|s| s <= seq))
+            .unwrap_or(0);
+        for_each_segment_line(&segments[k..], |l, c, f, n| sink(l, c, f, n))
+    };
+    match verify_from_checkpoint(read_checkpoints(dir)?, keys, &lines_from)? {
+        Some(done) => Ok(done),
+        None => full(),
+    }
 }
 
 /// What a verification of a log directory is checked against.
@@ -539,8 +677,11 @@ impl Drop for WriterThread {
 /// What opening a log found and did.
 #[derive(Debug, Clone, Default)]
 pub struct OpenReport {
-    /// Records already in the log.
-    pub records: u64,
+    /// Records checked at open: those after the last signed checkpoint, or every record when the
+    /// log has no checkpoint yet.
+    pub checked: u64,
+    /// The last record's sequence number (0: empty).
+    pub last_seq: u64,
     /// A torn tail that was removed (and recorded in the log).
     pub recovered: Option<Recovered>,
     /// Segments pruned by retention (and recorded in the log).
@@ -599,24 +740,16 @@ impl AuditLog {
         create_private_dir(&segments_dir(&opts.dir)).map_err(|e| StoreError::io(&opts.dir, e))?;
         let lock = crate::fs::lock_writer(&opts.dir, &opts.dir.join("lock"), crate::fs::LOCK_WAIT)?;
         let mut report = OpenReport::default();
-        let check = |keys: &AuditKeys| -> Result<(VerifyReport, Chain), StoreError> {
-            verify_dir(
-                &opts.dir,
-                &DirVerify {
-                    keys: &keys.hmac,
-                    public_key: Some(keys.signer.public()),
-                },
-            )
-        };
-        let (mut verified, mut chain) = check(&keys)?;
+        let (mut verified, mut chain) = verify_for_append(&opts.dir, &keys, opts.open_verify)?;
         if verified.failure.as_ref().map(|f| f.kind) == Some(FailureKind::TornTail) {
             report.recovered = remove_torn_tail(&opts.dir)?;
-            (verified, chain) = check(&keys)?;
+            (verified, chain) = verify_for_append(&opts.dir, &keys, opts.open_verify)?;
         }
         if let Some(f) = &verified.failure {
             return Err(StoreError::damaged(&opts.dir, f));
         }
-        report.records = verified.records;
+        report.checked = verified.records;
+        report.last_seq = verified.last_seq;
         let mut segments = segment_files(&opts.dir)?;
         if opts.retention_days > 0 {
             report.pruned = prune(&opts, &keys, &mut segments)?;

@@ -182,13 +182,30 @@ impl AuditLog {
         let mut lock_path = path.as_os_str().to_owned();
         lock_path.push(".lock");
         let lock = crate::fs::lock_writer(path, Path::new(&lock_path), crate::fs::LOCK_WAIT)?;
-        let (verified, chain) = verify_db(
-            path,
-            &DirVerify {
-                keys: &keys.hmac,
-                public_key: Some(keys.signer.public()),
-            },
-        )?;
+        // From the last signed checkpoint on (the record it names is row `seq`), else everything.
+        let lines_from = |seq: u64, sink: &mut LineSink<'_>| {
+            for_each_db_line_after(path, i64::try_from(seq).unwrap_or(i64::MAX) - 1, sink)
+        };
+        let tail = match opts.open_verify {
+            bulwark_core::config::OpenVerify::Full => None,
+            bulwark_core::config::OpenVerify::SinceCheckpoint => {
+                crate::audit_file::verify_from_checkpoint(
+                    read_db_checkpoints(path)?,
+                    &keys,
+                    &lines_from,
+                )?
+            }
+        };
+        let (verified, chain) = match tail {
+            Some(done) => done,
+            None => verify_db(
+                path,
+                &DirVerify {
+                    keys: &keys.hmac,
+                    public_key: Some(keys.signer.public()),
+                },
+            )?,
+        };
         if let Some(f) = &verified.failure {
             return Err(StoreError::damaged(path, f));
         }
@@ -200,7 +217,8 @@ impl AuditLog {
         let mut w = Writer::new(opts, keys, chain, Box::new(storage));
         w._lock = Some(lock);
         let report = OpenReport {
-            records: verified.records,
+            checked: verified.records,
+            last_seq: verified.last_seq,
             ..OpenReport::default()
         };
         Ok((AuditLog::start(w, redactor)?, report))

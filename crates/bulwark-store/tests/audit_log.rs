@@ -437,3 +437,162 @@ fn a_second_writer_is_refused_while_the_first_holds_the_log() {
     bulwark_store::fs::lock_writer(&dir, &lock, Duration::from_millis(50))
         .expect("the lock is free once the writer closed");
 }
+
+/// `open_verify = "since_checkpoint"`: 25 records, checkpoints every 10 (and one at close).
+fn checkpointed(sqlite: bool) -> (tempfile::TempDir, FileLogOptions) {
+    let home = tempfile::tempdir().expect("tempdir");
+    let mut opts = options(home.path());
+    opts.checkpoint_every = 10;
+    opts.open_verify = bulwark_core::config::OpenVerify::SinceCheckpoint;
+    let keys = KeyFiles::new(home.path().join("keys"))
+        .load_or_create()
+        .expect("keys");
+    let log = if sqlite {
+        AuditLog::open_sqlite(&home.path().join("audit.db"), opts.clone(), keys, None)
+    } else {
+        AuditLog::open(opts.clone(), keys, None)
+    }
+    .expect("open")
+    .0;
+    for i in 0..25 {
+        log.append(event(i)).expect("append");
+    }
+    drop(log);
+    (home, opts)
+}
+
+fn reopen(
+    home: &Path,
+    opts: &FileLogOptions,
+    sqlite: bool,
+) -> Result<bulwark_store::audit_file::OpenReport, StoreError> {
+    let keys = KeyFiles::new(home.join("keys"))
+        .load_or_create()
+        .expect("keys");
+    let (log, report) = if sqlite {
+        AuditLog::open_sqlite(&home.join("audit.db"), opts.clone(), keys, None)?
+    } else {
+        AuditLog::open(opts.clone(), keys, None)?
+    };
+    log.append(event(99)).expect("append");
+    Ok(report)
+}
+
+#[test]
+fn since_checkpoint_checks_what_follows_the_last_checkpoint() {
+    // Untouched: only the checkpoint's record is read back, nothing before it is checked.
+    let (home, opts) = checkpointed(false);
+    let r = reopen(home.path(), &opts, false).expect("open");
+    assert_eq!((r.checked, r.last_seq), (0, 25));
+    // A record before the checkpoint is changed: a writer still opens (that is the trade), and
+    // `verify` names it.
+    let seg = segment_files(&home.path().join("audit"))
+        .expect("segs")
+        .pop()
+        .expect("one");
+    let text = std::fs::read_to_string(&seg).expect("read");
+    std::fs::write(&seg, text.replacen("doc-2\"", "doc-X\"", 1)).expect("write");
+    reopen(home.path(), &opts, false).expect("open despite old damage");
+    let rep = verify(home.path());
+    assert_eq!(rep.failure.expect("found").kind, FailureKind::Modified);
+    let mut full = opts.clone();
+    full.open_verify = bulwark_core::config::OpenVerify::Full;
+    assert!(matches!(
+        reopen(home.path(), &full, false),
+        Err(StoreError::Damaged { .. })
+    ));
+
+    // Damage at or after the last checkpoint is refused in this mode too.
+    let (home, opts) = checkpointed(false);
+    let seg = segment_files(&home.path().join("audit"))
+        .expect("segs")
+        .pop()
+        .expect("one");
+    // Drop the checkpoint made at close, so records 21-25 follow the last one (at 20).
+    let cps = home.path().join("audit/checkpoints.jsonl");
+    let lines: Vec<String> = std::fs::read_to_string(&cps)
+        .expect("cps")
+        .lines()
+        .map(str::to_string)
+        .collect();
+    assert!(lines.len() >= 3, "{lines:?}");
+    std::fs::write(&cps, format!("{}\n", lines[..lines.len() - 1].join("\n"))).expect("write");
+    let text = std::fs::read_to_string(&seg).expect("read");
+    std::fs::write(&seg, text.replacen("doc-22\"", "doc-Y\"", 1)).expect("write");
+    match reopen(home.path(), &opts, false) {
+        Err(StoreError::Damaged { kind, .. }) => assert_eq!(kind, "modified"),
+        other => panic!("damage after the checkpoint was appended to: {other:?}"),
+    }
+    // The checkpoint's own record changed, or the log cut short: the whole log is checked, and
+    // the open refused.
+    let (home, opts) = checkpointed(false);
+    let seg = segment_files(&home.path().join("audit"))
+        .expect("segs")
+        .pop()
+        .expect("one");
+    let text = std::fs::read_to_string(&seg).expect("read");
+    std::fs::write(&seg, text.replacen("doc-24\"", "doc-Z\"", 1)).expect("write");
+    assert!(matches!(
+        reopen(home.path(), &opts, false),
+        Err(StoreError::Damaged { .. })
+    ));
+    let (home, opts) = checkpointed(false);
+    let seg = segment_files(&home.path().join("audit"))
+        .expect("segs")
+        .pop()
+        .expect("one");
+    let text = std::fs::read_to_string(&seg).expect("read");
+    let kept: Vec<&str> = text.lines().take(22).collect();
+    std::fs::write(&seg, format!("{}\n", kept.join("\n"))).expect("write");
+    match reopen(home.path(), &opts, false) {
+        Err(StoreError::Damaged { kind, .. }) => assert_eq!(kind, "truncated"),
+        other => panic!("a truncated log was appended to: {other:?}"),
+    }
+    // A torn tail after the checkpoint is recovered as in full mode.
+    let (home, opts) = checkpointed(false);
+    let seg = segment_files(&home.path().join("audit"))
+        .expect("segs")
+        .pop()
+        .expect("one");
+    let mut f = std::fs::OpenOptions::new()
+        .append(true)
+        .open(&seg)
+        .expect("open");
+    f.write_all(b"{\"seq\":26,\"timestamp\":\"2026-")
+        .expect("write");
+    drop(f);
+    let r = reopen(home.path(), &opts, false).expect("recovered");
+    assert!(r.recovered.is_some());
+    assert!(verify(home.path()).ok);
+}
+
+#[test]
+fn since_checkpoint_on_sqlite() {
+    let (home, opts) = checkpointed(true);
+    let db = home.path().join("audit.db");
+    let r = reopen(home.path(), &opts, true).expect("open");
+    assert_eq!((r.checked, r.last_seq), (0, 25));
+    let edit = |sql: &'static str| {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        rt.block_on(async {
+            use sqlx::Connection;
+            let mut conn = sqlx::SqliteConnection::connect(&format!("sqlite://{}", db.display()))
+                .await
+                .expect("connect");
+            sqlx::query(sql).execute(&mut conn).await.expect("edit");
+        });
+    };
+    // Before the last checkpoint: opens (verify finds it); the last record itself: refused.
+    edit("UPDATE audit_records SET line = replace(line, '\"doc-3\"', '\"doc-X\"') WHERE id = 4");
+    reopen(home.path(), &opts, true).expect("open despite old damage");
+    edit(
+        "UPDATE audit_records SET line = replace(line, '\"doc-99\"', '\"doc-Z\"') WHERE id = (SELECT max(id) FROM audit_records)",
+    );
+    assert!(matches!(
+        reopen(home.path(), &opts, true),
+        Err(StoreError::Damaged { .. })
+    ));
+}

@@ -146,7 +146,8 @@ impl HashText {
         std::str::from_utf8(&self.bytes[..n]).unwrap_or("")
     }
 
-    fn is(&self, s: &str) -> bool {
+    /// Whether this is exactly the 64-character hash `s`.
+    pub fn is(&self, s: &str) -> bool {
         self.len == 64 && s.len() == 64 && self.bytes[..] == *s.as_bytes()
     }
 }
