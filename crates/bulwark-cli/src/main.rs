@@ -131,7 +131,15 @@ pub fn secrets(cfg: &SecurityConfig) -> Result<bulwark_store::vault_file::Secret
         return Ok(bulwark_store::vault_file::Secrets::none());
     }
     let store = bulwark_store::vault_file::VaultStore::new(cfg.vault.file(&home_dir()?));
-    bulwark_store::vault_file::Secrets::load(cfg, &store, &env_lookup).map_err(Fatal::from)
+    // The same key sources as the vault commands: on a terminal, the passphrase is asked for.
+    bulwark_store::vault_file::Secrets::load_with(cfg, &store, &|spec| {
+        vault_cmd::provider_for(spec).map_err(|Fatal(m)| {
+            bulwark_store::vault_file::VaultStoreError::Vault(
+                bulwark_core::vault::VaultError::Invalid(m),
+            )
+        })
+    })
+    .map_err(Fatal::from)
 }
 
 /// Open the audit log the configuration describes, for appending (keys from files or the vault).

@@ -89,7 +89,7 @@ pub enum VaultCommand {
 
 /// The key provider a vault file asks for: its key file, or the passphrase from the
 /// environment or, on a terminal, a hidden prompt.
-fn provider_for(spec: &KekSpec) -> Result<Box<dyn KeyProvider>, Fatal> {
+pub fn provider_for(spec: &KekSpec) -> Result<Box<dyn KeyProvider>, Fatal> {
     if matches!(spec, KekSpec::Passphrase { .. })
         && env_lookup(PASSPHRASE_ENV).is_none_or(|p| p.is_empty())
     {

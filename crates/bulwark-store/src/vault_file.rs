@@ -114,7 +114,7 @@ pub fn provider_for(
         KekSpec::Passphrase { .. } => match env(PASSPHRASE_ENV) {
             Some(p) if !p.is_empty() => Ok(Box::new(Passphrase(SecretString::from(p)))),
             _ => Err(VaultError::Invalid(format!(
-                "set {PASSPHRASE_ENV} to the vault passphrase (no OS keychain support is built in; use a key file for an unattended host)"
+                "set {PASSPHRASE_ENV} to the vault passphrase (an unattended host can keep the vault key in the OS keychain or a key file: `bulwark vault rotate-key --keychain` or `--key-file`)"
             ))),
         },
         KekSpec::KeyFile { path } => {
@@ -134,6 +134,9 @@ pub fn read_key_file(path: &Path) -> Result<KeyBytes, VaultError> {
     })?);
     KeyBytes::from_hex(&text).map_err(|e| VaultError::Invalid(format!("{}: {e}", path.display())))
 }
+
+/// How a caller supplies the key provider a vault file's key-encryption key asks for.
+pub type ProviderFor<'a> = dyn Fn(&KekSpec) -> Result<Box<dyn KeyProvider>, VaultStoreError> + 'a;
 
 /// The configuration's `vault:NAME` references, decrypted with one unlock of the vault, and a
 /// lookup that answers them and falls back to the environment for anything else.
@@ -157,12 +160,22 @@ impl Secrets {
         }
     }
 
-    /// Decrypt every `vault:NAME` reference of `cfg` (`SecurityConfig::vault_refs`). The vault is
-    /// only opened when there is one; each error names the setting.
+    /// Decrypt every `vault:NAME` reference of `cfg` (`SecurityConfig::vault_refs`), with the key
+    /// from the keychain, the key file or `$BULWARK_VAULT_PASSPHRASE` (read through `env`). The
+    /// vault is only opened when there is a reference; each error names the setting.
     pub fn load(
         cfg: &bulwark_core::SecurityConfig,
         store: &VaultStore,
         env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Secrets, VaultStoreError> {
+        Secrets::load_with(cfg, store, &|spec| Ok(provider_for(spec, env)?))
+    }
+
+    /// [`Secrets::load`] with the caller's key provider (a command line may ask on a terminal).
+    pub fn load_with(
+        cfg: &bulwark_core::SecurityConfig,
+        store: &VaultStore,
+        provider_for: &ProviderFor<'_>,
     ) -> Result<Secrets, VaultStoreError> {
         let refs: Vec<(String, &str)> = cfg
             .vault_refs()
@@ -187,7 +200,7 @@ impl Secrets {
                 )),
             )
         })?;
-        let provider = provider_for(&f.kek, env)?;
+        let provider = provider_for(&f.kek)?;
         let u = f.unlock(provider.as_ref())?;
         for (key, value) in refs {
             let name = &value[bulwark_core::config::VAULT_PREFIX.len()..];
