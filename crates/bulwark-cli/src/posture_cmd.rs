@@ -410,7 +410,7 @@ fn locate(inst: &Installation) -> Result<Located, Fatal> {
     })
 }
 
-/// The text of each readable file (regular, at most 1 MiB), in order.
+/// The text of each readable file (regular, at most 1 MiB, also if it grows while read), in order.
 fn read_sources(paths: &[String]) -> Vec<(String, String)> {
     paths
         .iter()
@@ -418,9 +418,12 @@ fn read_sources(paths: &[String]) -> Vec<(String, String)> {
             std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.len() <= profile::MAX_CONFIG_BYTES)
         })
         .filter_map(|p| {
-            std::fs::read(p)
+            let mut bytes = Vec::new();
+            std::fs::File::open(p)
+                .and_then(|f| f.take(profile::MAX_CONFIG_BYTES + 1).read_to_end(&mut bytes))
                 .ok()
-                .map(|b| (p.clone(), String::from_utf8_lossy(&b).into_owned()))
+                .filter(|n| *n as u64 <= profile::MAX_CONFIG_BYTES)
+                .map(|_| (p.clone(), String::from_utf8_lossy(&bytes).into_owned()))
         })
         .collect()
 }
