@@ -420,7 +420,10 @@ fn read_sources(paths: &[String]) -> Vec<(String, String)> {
         .filter_map(|p| {
             let mut bytes = Vec::new();
             std::fs::File::open(p)
-                .and_then(|f| f.take(profile::MAX_CONFIG_BYTES + 1).read_to_end(&mut bytes))
+                .and_then(|f| {
+                    f.take(profile::MAX_CONFIG_BYTES + 1)
+                        .read_to_end(&mut bytes)
+                })
                 .ok()
                 .filter(|n| *n as u64 <= profile::MAX_CONFIG_BYTES)
                 .map(|_| (p.clone(), String::from_utf8_lossy(&bytes).into_owned()))
