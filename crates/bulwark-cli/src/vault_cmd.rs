@@ -87,13 +87,26 @@ pub enum VaultCommand {
     },
 }
 
+/// The passphrase typed on the terminal during this command, with the key specification (salt
+/// and parameters) it was typed for: a command that opens the vault twice (its own work, then the
+/// audit keys for its record) asks once. Another specification (after `rotate-key`) asks again.
+static TYPED: std::sync::Mutex<Option<(KekSpec, SecretString)>> = std::sync::Mutex::new(None);
+
 /// The key provider a vault file asks for: its key file, or the passphrase from the
 /// environment or, on a terminal, a hidden prompt.
 pub fn provider_for(spec: &KekSpec) -> Result<Box<dyn KeyProvider>, Fatal> {
     if matches!(spec, KekSpec::Passphrase { .. })
         && env_lookup(PASSPHRASE_ENV).is_none_or(|p| p.is_empty())
     {
-        return Ok(Box::new(Passphrase(passphrase(PASSPHRASE_ENV, false)?)));
+        let mut typed = TYPED.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((for_spec, pass)) = typed.as_ref()
+            && for_spec == spec
+        {
+            return Ok(Box::new(Passphrase(pass.clone())));
+        }
+        let pass = passphrase(PASSPHRASE_ENV, false)?;
+        *typed = Some((spec.clone(), pass.clone()));
+        return Ok(Box::new(Passphrase(pass)));
     }
     bulwark_store::vault_file::provider_for(spec, &env_lookup).map_err(vault_err)
 }
