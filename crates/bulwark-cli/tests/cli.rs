@@ -1634,6 +1634,30 @@ fn available(ok: bool, require: &str, what: &str) -> bool {
     ok
 }
 
+/// Run `bulwark ARGS` on a terminal (`script` from util-linux) in home `h`, typing each line of
+/// `typed` after a pause, with no passphrase in the environment. Returns what the terminal showed.
+#[cfg(unix)]
+fn on_terminal(h: &Path, args: &str, typed: &[&str], extra_env: &[(&str, &str)]) -> Output {
+    let bin = env!("CARGO_BIN_EXE_bulwark");
+    let typing: String = typed
+        .iter()
+        .map(|t| format!("sleep 0.5; printf '{t}\\n'; "))
+        .collect();
+    let mut c = Command::new("sh");
+    c.arg("-c")
+        .arg(format!(
+            "({typing}sleep 1) | script -qec '{bin} {args}' /dev/null"
+        ))
+        .env("BULWARK_HOME", h)
+        .env("HOME", h)
+        .env_remove("BULWARK_VAULT_PASSPHRASE")
+        .env_remove("BULWARK_CONFIG");
+    for (k, v) in extra_env {
+        c.env(k, v);
+    }
+    c.output().expect("script")
+}
+
 fn vault_home() -> tempfile::TempDir {
     let home = tempfile::tempdir().expect("home");
     // Cheap Argon2id for tests; the defaults are in docs/vault.md.
@@ -1954,16 +1978,7 @@ fn vault_asks_for_the_passphrase_on_a_terminal_without_echo() {
         0
     );
     // `script` gives the command a terminal; the passphrase is typed there.
-    let bin = env!("CARGO_BIN_EXE_bulwark");
-    let out = Command::new("sh")
-        .arg("-c")
-        .arg(format!("(sleep 0.5; printf 'typed-pass\\n'; sleep 1) | script -qec '{bin} vault get openai' /dev/null"))
-        .env("BULWARK_HOME", h)
-        .env("HOME", h)
-        .env_remove("BULWARK_VAULT_PASSPHRASE")
-        .env_remove("BULWARK_CONFIG")
-        .output()
-        .expect("script");
+    let out = on_terminal(h, "vault get openai", &["typed-pass"], &[]);
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(
         text.contains("Vault passphrase:") && text.contains("sk-from-vault"),
@@ -1974,15 +1989,7 @@ fn vault_asks_for_the_passphrase_on_a_terminal_without_echo() {
         "the passphrase must not be echoed: {text:?}"
     );
     // The value itself can be typed too (hidden), then the passphrase.
-    let out = Command::new("sh")
-        .arg("-c")
-        .arg(format!("(sleep 0.5; printf 'typed-value\\n'; sleep 0.5; printf 'typed-pass\\n'; sleep 1) | script -qec '{bin} vault set second' /dev/null"))
-        .env("BULWARK_HOME", h)
-        .env("HOME", h)
-        .env_remove("BULWARK_VAULT_PASSPHRASE")
-        .env_remove("BULWARK_CONFIG")
-        .output()
-        .expect("script");
+    let out = on_terminal(h, "vault set second", &["typed-value", "typed-pass"], &[]);
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(
         text.contains("Value for second:") && !text.contains("typed-value"),
@@ -2016,15 +2023,7 @@ fn vault_asks_for_the_passphrase_on_a_terminal_without_echo() {
     )
     .unwrap();
     std::fs::remove_file(h.join("keys/audit-hmac.keys")).unwrap();
-    let out = Command::new("sh")
-        .arg("-c")
-        .arg(format!("(sleep 0.5; printf 'typed-pass\\n'; sleep 1) | script -qec '{bin} vault get openai' /dev/null"))
-        .env("BULWARK_HOME", h)
-        .env("HOME", h)
-        .env_remove("BULWARK_VAULT_PASSPHRASE")
-        .env_remove("BULWARK_CONFIG")
-        .output()
-        .expect("script");
+    let out = on_terminal(h, "vault get openai", &["typed-pass"], &[]);
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(
         text.matches("Vault passphrase:").count() == 1 && text.contains("sk-from-vault"),
@@ -2045,18 +2044,13 @@ fn vault_init_falls_back_from_a_missing_keychain_with_a_message() {
     }
     let home = vault_home();
     let h = home.path();
-    let bin = env!("CARGO_BIN_EXE_bulwark");
     // No Secret Service at this address: the keychain is missing, as on a server or in CI.
-    let out = Command::new("sh")
-        .arg("-c")
-        .arg(format!("(sleep 0.5; printf 'pw-x\\n'; sleep 0.3; printf 'pw-x\\n'; sleep 1) | script -qec '{bin} vault init' /dev/null"))
-        .env("BULWARK_HOME", h)
-        .env("HOME", h)
-        .env("DBUS_SESSION_BUS_ADDRESS", "unix:path=/nonexistent/bus")
-        .env_remove("BULWARK_VAULT_PASSPHRASE")
-        .env_remove("BULWARK_CONFIG")
-        .output()
-        .expect("script");
+    let out = on_terminal(
+        h,
+        "vault init",
+        &["pw-x", "pw-x"],
+        &[("DBUS_SESSION_BUS_ADDRESS", "unix:path=/nonexistent/bus")],
+    );
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(
         text.contains("no OS keychain") && text.contains("falling back to a passphrase"),

@@ -478,6 +478,16 @@ fn reopen(
     Ok(report)
 }
 
+/// Rewrite the last segment of the log in `home` with `f`.
+fn edit_segment(home: &Path, f: impl FnOnce(String) -> String) {
+    let seg = segment_files(&home.join("audit"))
+        .expect("segs")
+        .pop()
+        .expect("one");
+    let text = std::fs::read_to_string(&seg).expect("read");
+    std::fs::write(&seg, f(text)).expect("write");
+}
+
 #[test]
 fn since_checkpoint_checks_what_follows_the_last_checkpoint() {
     // Untouched: only the checkpoint's record is read back, nothing before it is checked.
@@ -486,12 +496,7 @@ fn since_checkpoint_checks_what_follows_the_last_checkpoint() {
     assert_eq!((r.checked, r.last_seq), (0, 25));
     // A record before the checkpoint is changed: a writer still opens (that is the trade), and
     // `verify` names it.
-    let seg = segment_files(&home.path().join("audit"))
-        .expect("segs")
-        .pop()
-        .expect("one");
-    let text = std::fs::read_to_string(&seg).expect("read");
-    std::fs::write(&seg, text.replacen("doc-2\"", "doc-X\"", 1)).expect("write");
+    edit_segment(home.path(), |t| t.replacen("doc-2\"", "doc-X\"", 1));
     reopen(home.path(), &opts, false).expect("open despite old damage");
     let rep = verify(home.path());
     assert_eq!(rep.failure.expect("found").kind, FailureKind::Modified);
@@ -504,10 +509,6 @@ fn since_checkpoint_checks_what_follows_the_last_checkpoint() {
 
     // Damage at or after the last checkpoint is refused in this mode too.
     let (home, opts) = checkpointed(false);
-    let seg = segment_files(&home.path().join("audit"))
-        .expect("segs")
-        .pop()
-        .expect("one");
     // Drop the checkpoint made at close, so records 21-25 follow the last one (at 20).
     let cps = home.path().join("audit/checkpoints.jsonl");
     let lines: Vec<String> = std::fs::read_to_string(&cps)
@@ -517,8 +518,7 @@ fn since_checkpoint_checks_what_follows_the_last_checkpoint() {
         .collect();
     assert!(lines.len() >= 3, "{lines:?}");
     std::fs::write(&cps, format!("{}\n", lines[..lines.len() - 1].join("\n"))).expect("write");
-    let text = std::fs::read_to_string(&seg).expect("read");
-    std::fs::write(&seg, text.replacen("doc-22\"", "doc-Y\"", 1)).expect("write");
+    edit_segment(home.path(), |t| t.replacen("doc-22\"", "doc-Y\"", 1));
     match reopen(home.path(), &opts, false) {
         Err(StoreError::Damaged { kind, .. }) => assert_eq!(kind, "modified"),
         other => panic!("damage after the checkpoint was appended to: {other:?}"),
@@ -526,41 +526,25 @@ fn since_checkpoint_checks_what_follows_the_last_checkpoint() {
     // The checkpoint's own record changed, or the log cut short: the whole log is checked, and
     // the open refused.
     let (home, opts) = checkpointed(false);
-    let seg = segment_files(&home.path().join("audit"))
-        .expect("segs")
-        .pop()
-        .expect("one");
-    let text = std::fs::read_to_string(&seg).expect("read");
-    std::fs::write(&seg, text.replacen("doc-24\"", "doc-Z\"", 1)).expect("write");
+    edit_segment(home.path(), |t| t.replacen("doc-24\"", "doc-Z\"", 1));
     assert!(matches!(
         reopen(home.path(), &opts, false),
         Err(StoreError::Damaged { .. })
     ));
     let (home, opts) = checkpointed(false);
-    let seg = segment_files(&home.path().join("audit"))
-        .expect("segs")
-        .pop()
-        .expect("one");
-    let text = std::fs::read_to_string(&seg).expect("read");
-    let kept: Vec<&str> = text.lines().take(22).collect();
-    std::fs::write(&seg, format!("{}\n", kept.join("\n"))).expect("write");
+    edit_segment(home.path(), |t| {
+        let kept: Vec<&str> = t.lines().take(22).collect();
+        format!("{}\n", kept.join("\n"))
+    });
     match reopen(home.path(), &opts, false) {
         Err(StoreError::Damaged { kind, .. }) => assert_eq!(kind, "truncated"),
         other => panic!("a truncated log was appended to: {other:?}"),
     }
     // A torn tail after the checkpoint is recovered as in full mode.
     let (home, opts) = checkpointed(false);
-    let seg = segment_files(&home.path().join("audit"))
-        .expect("segs")
-        .pop()
-        .expect("one");
-    let mut f = std::fs::OpenOptions::new()
-        .append(true)
-        .open(&seg)
-        .expect("open");
-    f.write_all(b"{\"seq\":26,\"timestamp\":\"2026-")
-        .expect("write");
-    drop(f);
+    edit_segment(home.path(), |t| {
+        format!("{t}{{\"seq\":26,\"timestamp\":\"2026-")
+    });
     let r = reopen(home.path(), &opts, false).expect("recovered");
     assert!(r.recovered.is_some());
     assert!(verify(home.path()).ok);
