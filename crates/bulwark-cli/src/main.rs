@@ -123,11 +123,7 @@ fn env_lookup(name: &str) -> Option<String> {
 /// The configuration's `vault:NAME` references, decrypted with one unlock (the vault is only
 /// opened when there are some).
 pub fn secrets(cfg: &SecurityConfig) -> Result<bulwark_store::vault_file::Secrets, Fatal> {
-    let needs_vault = cfg
-        .vault_refs()
-        .iter()
-        .any(|(_, v, _)| v.starts_with(config::VAULT_PREFIX));
-    if !needs_vault {
+    if cfg.vault_references().is_empty() {
         return Ok(bulwark_store::vault_file::Secrets::none());
     }
     let store = bulwark_store::vault_file::VaultStore::new(cfg.vault.file(&home_dir()?));

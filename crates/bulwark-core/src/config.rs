@@ -1092,6 +1092,16 @@ impl SecurityConfig {
         out
     }
 
+    /// The settings that are `vault:NAME` references: (key path, reference). Empty when nothing
+    /// needs the vault.
+    pub fn vault_references(&self) -> Vec<(String, &str)> {
+        self.vault_refs()
+            .into_iter()
+            .filter(|(_, v, _)| v.starts_with(VAULT_PREFIX))
+            .map(|(k, v, _)| (k, v))
+            .collect()
+    }
+
     /// Range and consistency checks that types alone cannot express.
     pub fn validate(&self, origin: &str) -> Result<(), ConfigError> {
         let invalid = |key: &str, value: String, expected: &str| ConfigError::Invalid {

@@ -177,12 +177,7 @@ impl Secrets {
         store: &VaultStore,
         provider_for: &ProviderFor<'_>,
     ) -> Result<Secrets, VaultStoreError> {
-        let refs: Vec<(String, &str)> = cfg
-            .vault_refs()
-            .into_iter()
-            .filter(|(_, v, _)| v.starts_with(bulwark_core::config::VAULT_PREFIX))
-            .map(|(k, v, _)| (k, v))
-            .collect();
+        let refs = cfg.vault_references();
         let mut values = std::collections::HashMap::new();
         if refs.is_empty() {
             return Ok(Secrets { values });
