@@ -390,25 +390,13 @@ fn sqlite_backend_appends_verifies_and_names_tampering() {
     assert!(rep.checkpoints_checked >= 1);
 
     // Edit one row, delete another: the first is named.
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .build()
-        .expect("runtime");
-    rt.block_on(async {
-        use sqlx::Connection;
-        let mut conn = sqlx::SqliteConnection::connect(&format!("sqlite://{}", db.display()))
-            .await
-            .expect("connect");
-        sqlx::query(
+    run_sql(
+        &db,
+        &[
             "UPDATE audit_records SET line = replace(line, '\"allow\"', '\"deny\"') WHERE id = 42",
-        )
-        .execute(&mut conn)
-        .await
-        .expect("update");
-        sqlx::query("DELETE FROM audit_records WHERE id = 100")
-            .execute(&mut conn)
-            .await
-            .expect("delete");
-    });
+            "DELETE FROM audit_records WHERE id = 100",
+        ],
+    );
     let (rep, _) = bulwark_store::audit_sqlite::verify_db(&db, &with).expect("verify");
     let f = rep.failure.expect("detected");
     assert_eq!((f.kind, f.seq), (FailureKind::Modified, Some(42)), "{f:?}");
@@ -476,6 +464,22 @@ fn reopen(
     };
     log.append(event(99)).expect("append");
     Ok(report)
+}
+
+/// Run SQL statements on an audit database directly (tampering, as an attacker with file access).
+fn run_sql(db: &Path, statements: &[&'static str]) {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .expect("runtime");
+    rt.block_on(async {
+        use sqlx::Connection;
+        let mut conn = sqlx::SqliteConnection::connect(&format!("sqlite://{}", db.display()))
+            .await
+            .expect("connect");
+        for sql in statements {
+            sqlx::query(*sql).execute(&mut conn).await.expect(sql);
+        }
+    });
 }
 
 /// Rewrite the last segment of the log in `home` with `f`.
@@ -556,19 +560,7 @@ fn since_checkpoint_on_sqlite() {
     let db = home.path().join("audit.db");
     let r = reopen(home.path(), &opts, true).expect("open");
     assert_eq!((r.checked, r.last_seq), (0, 25));
-    let edit = |sql: &'static str| {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .expect("runtime");
-        rt.block_on(async {
-            use sqlx::Connection;
-            let mut conn = sqlx::SqliteConnection::connect(&format!("sqlite://{}", db.display()))
-                .await
-                .expect("connect");
-            sqlx::query(sql).execute(&mut conn).await.expect("edit");
-        });
-    };
+    let edit = |sql: &'static str| run_sql(&db, &[sql]);
     // Before the last checkpoint: opens (verify finds it); the last record itself: refused.
     edit("UPDATE audit_records SET line = replace(line, '\"doc-3\"', '\"doc-X\"') WHERE id = 4");
     reopen(home.path(), &opts, true).expect("open despite old damage");
