@@ -16,7 +16,7 @@ mod rules;
 
 use std::sync::Arc;
 
-use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
+use aho_corasick::{AhoCorasick, AhoCorasickBuilder, Input, MatchKind};
 use regex::bytes::Regex;
 
 pub use checks::github_token_with_checksum;
@@ -241,7 +241,13 @@ const GATE: u16 = u16::MAX;
 
 struct Inner {
     rules: Vec<CompiledRule>,
+    /// Every anchor, searched where the text is not plain prose (see [`is_plain`]).
     prefilters: Vec<Prefilter>,
+    /// The anchors made of plain bytes only, searched in runs of plain prose: nothing else can
+    /// occur there.
+    plain_prefilters: Vec<Prefilter>,
+    /// The length of the longest anchor.
+    longest_anchor: usize,
     gate: Option<KeywordGate>,
     pii: pii::PiiDetector,
     secrets_enabled: bool,
@@ -267,6 +273,9 @@ impl std::fmt::Debug for Scanner {
 
 /// Patterns per automaton: Aho-Corasick keeps its vectorised (Teddy) prefilter up to about this many.
 const PATTERNS_PER_AUTOMATON: usize = 64;
+/// The unit in which runs of plain prose are found and skipped (see [`is_plain`]): large enough that
+/// a skip saves more than it costs to start one more search.
+const PLAIN_BLOCK: usize = 4096;
 /// How far a single-line window reaches before and after its anchor.
 const LINE_BEFORE: usize = 1024;
 const LINE_AFTER: usize = 4096;
@@ -296,7 +305,15 @@ impl Scanner {
             })
             .collect();
         let gate = build_gate(&specs)?;
-        let prefilters = build_prefilters(&specs, gate.is_some())?;
+        let anchors = prefilter_anchors(&specs, gate.is_some());
+        let longest_anchor = anchors.first().map_or(0, |a| a.0.len());
+        let plain: Vec<_> = anchors
+            .iter()
+            .filter(|(a, _)| a.bytes().all(is_plain))
+            .cloned()
+            .collect();
+        let prefilters = build_prefilters(&anchors, false)?;
+        let plain_prefilters = build_prefilters(&plain, true)?;
         let disabled_pii = cfg.secrets.disabled_rules.clone();
         // `scan.enabled = false` turns personal data off too.
         let pii_cfg = crate::config::PiiConfig {
@@ -307,6 +324,8 @@ impl Scanner {
             inner: Arc::new(Inner {
                 rules: compiled,
                 prefilters,
+                plain_prefilters,
+                longest_anchor,
                 gate,
                 pii: pii::PiiDetector::new(&pii_cfg, &disabled_pii),
                 secrets_enabled: cfg.enabled && cfg.secrets.enabled,
@@ -496,8 +515,41 @@ impl Scanner {
         let mut pending: Vec<Option<(usize, usize)>> = vec![None; inner.rules.len() + 1];
         // The slots holding a window, so a short text costs its hits, not the number of rules.
         let mut touched: Vec<usize> = Vec::new();
-        for pf in &inner.prefilters {
-            for m in pf.automaton.find_iter(text) {
+        // Runs of plain prose (at least a block long) can hold only the plain anchors: there, the
+        // few automata of those; elsewhere, every automaton. A run's edges are searched with the
+        // plain automata too, keeping the anchors that overlap the run (the others lie inside the
+        // text around it, searched in full).
+        let busy = not_plain_spans(text, inner.longest_anchor);
+        let mut calm = Vec::new();
+        let mut at = 0;
+        for span in busy
+            .iter()
+            .chain(std::iter::once(&(text.len()..text.len())))
+        {
+            if span.start > at {
+                calm.push(at..span.start);
+            }
+            at = span.end;
+        }
+        let reach = inner.longest_anchor.saturating_sub(1);
+        let passes = inner
+            .prefilters
+            .iter()
+            .map(|pf| (pf, &busy, false))
+            .chain(inner.plain_prefilters.iter().map(|pf| (pf, &calm, true)));
+        for (pf, spans, calm) in passes {
+            let hits = spans.iter().flat_map(|span| {
+                let search = if calm {
+                    span.start.saturating_sub(reach)..(span.end + reach).min(text.len())
+                } else {
+                    span.clone()
+                };
+                let keep = span.clone();
+                pf.automaton
+                    .find_iter(Input::new(text).span(search))
+                    .filter(move |m| !calm || (m.end() > keep.start && m.start() < keep.end))
+            });
+            for m in hits {
                 for &ri in &pf.rules_of_pattern[m.pattern().as_usize()] {
                     let (slot, w) = if ri == GATE {
                         (gate_slot, Window::Element)
@@ -834,7 +886,8 @@ fn build_gate(specs: &[RuleSpec]) -> Result<Option<KeywordGate>, ScanError> {
     }))
 }
 
-fn build_prefilters(specs: &[RuleSpec], gate: bool) -> Result<Vec<Prefilter>, ScanError> {
+/// Every distinct anchor form with the rules it wakes, longest first.
+fn prefilter_anchors(specs: &[RuleSpec], gate: bool) -> Vec<(String, Vec<u16>)> {
     // Distinct anchor forms, each with the rules it wakes (the wake words also wake the gate).
     let mut anchors: Vec<(String, Vec<u16>)> = Vec::new();
     let wake = rules::WAKE_WORDS.iter().map(|w| (w, true, GATE));
@@ -875,21 +928,25 @@ fn build_prefilters(specs: &[RuleSpec], gate: bool) -> Result<Vec<Prefilter>, Sc
     for (a, rs) in anchors.iter_mut().zip(contained) {
         a.1 = rs;
     }
-    // Short anchors make the vectorised search verify more candidates: give them smaller automata.
-    let mut chunks: Vec<&[(String, Vec<u16>)]> = Vec::new();
-    let mut rest: &[(String, Vec<u16>)] = &anchors;
+    anchors
+}
+
+/// The prefilter automata for `anchors` (longest first). Short anchors make the vectorised search
+/// verify more candidates: they get smaller automata, as do all anchors when `small`.
+fn build_prefilters(
+    anchors: &[(String, Vec<u16>)],
+    small: bool,
+) -> Result<Vec<Prefilter>, ScanError> {
+    let mut out = Vec::new();
+    let mut rest = anchors;
     while !rest.is_empty() {
         let cap = match rest[0].0.len() {
-            0..=3 => PATTERNS_PER_AUTOMATON / 4,
-            4 => PATTERNS_PER_AUTOMATON / 4,
+            _ if small => PATTERNS_PER_AUTOMATON / 4,
+            0..=4 => PATTERNS_PER_AUTOMATON / 4,
             _ => PATTERNS_PER_AUTOMATON,
         };
-        let (head, tail) = rest.split_at(cap.min(rest.len()));
-        chunks.push(head);
+        let (chunk, tail) = rest.split_at(cap.min(rest.len()));
         rest = tail;
-    }
-    let mut out = Vec::new();
-    for chunk in chunks {
         let automaton = AhoCorasickBuilder::new()
             .match_kind(MatchKind::LeftmostFirst)
             .build(chunk.iter().map(|(k, _)| k.as_bytes()))
@@ -903,6 +960,32 @@ fn build_prefilters(specs: &[RuleSpec], gate: bool) -> Result<Vec<Prefilter>, Sc
         });
     }
     Ok(out)
+}
+
+/// Bytes of plain lower-case prose: letters, space, newline and common punctuation. An anchor made
+/// only of these must be searched everywhere; any other anchor cannot occur in a run of them.
+fn is_plain(b: u8) -> bool {
+    b.is_ascii_lowercase() || matches!(b, b' ' | b'\n' | b'.' | b',' | b'\'')
+}
+
+/// The spans of `text` an anchor holding a non-plain byte can overlap: every [`PLAIN_BLOCK`]
+/// holding such a byte, widened by `reach - 1` on each side, merged. Each block is tested whole, a
+/// loop the compiler vectorises.
+fn not_plain_spans(text: &[u8], reach: usize) -> Vec<std::ops::Range<usize>> {
+    let widen = reach.saturating_sub(1);
+    let mut spans: Vec<std::ops::Range<usize>> = Vec::new();
+    for (k, block) in text.chunks(PLAIN_BLOCK).enumerate() {
+        if block.iter().fold(true, |plain, &b| plain & is_plain(b)) {
+            continue;
+        }
+        let start = (k * PLAIN_BLOCK).saturating_sub(widen);
+        let end = (k * PLAIN_BLOCK + block.len() + widen).min(text.len());
+        match spans.last_mut() {
+            Some(last) if start <= last.end => last.end = end,
+            _ => spans.push(start..end),
+        }
+    }
+    spans
 }
 
 #[cfg(test)]
@@ -1037,6 +1120,79 @@ mod tests {
         cfg.scan.secrets.disabled_rules = vec!["aws-access-key-id".into()];
         let s = Scanner::new(&cfg).expect("scanner");
         assert!(s.scan(b"AKIALALEMEL33243OLIB bob@example.org").is_empty());
+    }
+
+    /// Runs of plain prose are searched with the plain anchors only: a secret near, across or
+    /// after a block edge, with its name far up a plain line, is found as it is on its own.
+    #[test]
+    fn secrets_in_plain_prose_are_found_at_every_offset_around_a_block_edge() {
+        let s = Scanner::with_defaults().expect("scanner");
+        let prose = "the agent reads the page, then writes a short note for the team. "
+            .repeat(3 * PLAIN_BLOCK / 64);
+        assert!(prose.bytes().all(is_plain));
+        let gh = github_token_with_checksum("ghp_", "zQWBuTSOoRi4A9spHcVY5ncnsDkxkJ");
+        let samples = [
+            format!("token: {gh}"),
+            "export AWS_ACCESS_KEY_ID=AKIALALEMEL33243OLIB".to_string(),
+            "xoxb-781236542736-2364535789652-GkwFDQoHqzXDVsC6GzqYUypD".to_string(),
+            "db_password = \"h0pk1ns~21sZq\"".to_string(),
+            format!("the secret api key of the staging cluster, as it was set, is {gh}"),
+            // Woken only by `token`, a plain anchor far from any other byte.
+            "the etsy token used by the shop sync job of the storefront team, kept here for now\n\
+             etsy = \"k3Jd8sLq0PzX7mN2vB5cR1tY\""
+                .to_string(),
+        ];
+        let shifted = |f: Vec<Finding>, by: usize| -> Vec<(String, usize, usize)> {
+            f.into_iter()
+                .filter(|f| f.kind == FindingKind::Secret)
+                .map(|f| (f.rule, f.start - by, f.end - by))
+                .collect()
+        };
+        for sample in &samples {
+            let alone = shifted(s.scan(format!("\n{sample}\n").as_bytes()), 0);
+            assert!(!alone.is_empty(), "{sample}");
+            let edges = [1, PLAIN_BLOCK, 2 * PLAIN_BLOCK, 2 * PLAIN_BLOCK + 100];
+            for at in edges
+                .iter()
+                .flat_map(|&e| e.saturating_sub(sample.len() + 2)..e + 2)
+            {
+                let text = format!(
+                    "{}\n{sample}\n{}",
+                    &prose[..at.max(1) - 1],
+                    &prose[..PLAIN_BLOCK + 7]
+                );
+                let by = at.max(1) - 1;
+                assert_eq!(
+                    shifted(s.scan(text.as_bytes()), by),
+                    alone,
+                    "{sample} at {at}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn plain_spans_cover_every_non_plain_byte_with_its_reach() {
+        let mut text = vec![b'a'; 5 * PLAIN_BLOCK];
+        assert!(not_plain_spans(&text, 40).is_empty());
+        text[PLAIN_BLOCK + 5] = b'A';
+        text[PLAIN_BLOCK + 9] = b'_';
+        text[4 * PLAIN_BLOCK] = b'7';
+        assert_eq!(
+            not_plain_spans(&text, 40),
+            vec![
+                PLAIN_BLOCK - 39..2 * PLAIN_BLOCK + 39,
+                4 * PLAIN_BLOCK - 39..5 * PLAIN_BLOCK
+            ]
+        );
+        text[2 * PLAIN_BLOCK + 1] = b'-';
+        text[3 * PLAIN_BLOCK] = b'\t';
+        assert_eq!(
+            not_plain_spans(&text, 40),
+            vec![PLAIN_BLOCK - 39..5 * PLAIN_BLOCK]
+        );
+        assert!(not_plain_spans(b"", 40).is_empty());
+        assert_eq!(not_plain_spans(b"Short", 40), vec![0..5]);
     }
 
     #[test]

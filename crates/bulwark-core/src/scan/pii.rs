@@ -65,60 +65,47 @@ impl PiiDetector {
         }
     }
 
-    /// One pass for every number-shaped kind (and IBANs, which start with two capitals): plain
-    /// lower-case text is skipped eight bytes at a time.
+    /// One pass for every number-shaped kind, and IBANs: each of them holds a digit, so the pass
+    /// visits only the digits that can start one and looks around each.
     fn scan_numbers(&self, text: &[u8], out: &mut Vec<Finding>) {
         let n = text.len();
         let numbers = self.phone || self.card || self.ssn || self.ip;
-        let mut i = 0;
-        // Bytes before this offset belong to a block already found to hold something of interest:
-        // look at them one by one instead of testing the block again.
-        let mut dense_until = 0;
-        while i < n {
-            if i >= dense_until {
-                i = skip_plain(text, i);
-                dense_until = i + 8;
-                if i >= n {
-                    break;
-                }
+        // Everything before this offset is decided: inside a match, or in a word skipped whole.
+        let mut next = 0;
+        for_each_number_start(text, self.iban, |d| {
+            if d < next {
+                return;
             }
-            let b = text[i];
-            if b.is_ascii_alphabetic() || b == b'_' {
-                // Nothing of ours starts inside a word, and only an IBAN starts a word: check that,
-                // then skip the whole word (digits glued to letters are identifiers, not numbers).
-                if b.is_ascii_uppercase()
-                    && self.iban
-                    && let Some(end) = iban_at(text, i)
-                {
-                    push(out, "iban", i, end, text);
-                    i = end;
-                } else {
-                    i += 1;
-                    while i < n && is_word(text[i]) {
-                        i += 1;
-                    }
-                }
-                continue;
+            // An IBAN: two capitals starting a word, then this digit (and another, which `iban_at`
+            // checks with the rest).
+            if self.iban
+                && d >= 2
+                && text[d - 2].is_ascii_uppercase()
+                && text[d - 1].is_ascii_uppercase()
+                && let Some(end) = iban_at(text, d - 2)
+            {
+                push(out, "iban", d - 2, end, text);
+                next = end;
+                return;
             }
-            if !numbers {
-                i += 1;
-                continue;
+            // Nothing of ours starts inside a word: `abc123` is an identifier.
+            if !numbers || (d > 0 && is_word(text[d - 1])) {
+                return;
             }
-            let starts = b.is_ascii_digit()
-                || ((b == b'+' || b == b'(') && i + 1 < n && text[i + 1].is_ascii_digit());
-            if !starts || (i > 0 && is_word(text[i - 1])) {
-                i += 1;
-                continue;
-            }
-            let end = number_run_end(text, i);
-            // A number glued to letters (`abc123`, `123abc`) is an identifier, not a number.
+            // A `+` or `(` just before the digit opens the number, unless it is glued to a word.
+            let start = match d.checked_sub(1).map(|p| text[p]) {
+                Some(b'+' | b'(') if d < 2 || !is_word(text[d - 2]) => d - 1,
+                _ => d,
+            };
+            let end = number_run_end(text, start);
+            // A number glued to letters (`123abc`) is an identifier too.
             if end < n && is_word(text[end]) {
-                i = skip_word(text, end);
-                continue;
+                next = skip_word(text, end);
+                return;
             }
-            self.classify_number(text, i, end, out);
-            i = end.max(i + 1);
-        }
+            self.classify_number(text, start, end, out);
+            next = end;
+        });
     }
 
     fn classify_number(&self, text: &[u8], start: usize, end: usize, out: &mut Vec<Finding>) {
@@ -593,27 +580,76 @@ fn iban_at(text: &[u8], i: usize) -> Option<usize> {
     (chars.len() == want && boundary && iban_mod97(&chars)).then_some(j)
 }
 
-/// Whether some byte of `x` lies strictly between `lo` and `hi` (both at most 128): the SWAR test from
-/// "Bit Twiddling Hacks". May not miss a byte; the caller re-checks byte by byte.
-fn has_between(x: u64, lo: u64, hi: u64) -> bool {
-    const L: u64 = 0x0101_0101_0101_0101;
-    const H: u64 = 0x8080_8080_8080_8080;
-    let low7 = x & (L * 127);
-    ((L * (127 + hi)).wrapping_sub(low7) & !x & low7.wrapping_add(L * (127 - lo)) & H) != 0
+/// Call `f`, in order, with the offset of every digit that can open something of ours: a digit
+/// that follows no letter, digit or `_`, and, with `iban`, a digit that follows two capitals.
+/// A 32-byte block without a digit is passed over with one vectorised test; the others are
+/// classified eight bytes at a time (SWAR), so only the starts of numbers reach `f`.
+fn for_each_number_start(text: &[u8], iban: bool, mut f: impl FnMut(usize)) {
+    let mut blocks = text.chunks_exact(32);
+    let mut base = 0;
+    for block in &mut blocks {
+        if block.iter().fold(false, |any, &b| any | b.is_ascii_digit()) {
+            starts_in(text, base..base + 32, iban, &mut f);
+        }
+        base += 32;
+    }
+    starts_in(text, base..text.len(), iban, &mut f);
 }
 
-/// Skip ahead over 8-byte blocks that hold no digit, no capital and none of `'()*+,`.
-fn skip_plain(text: &[u8], mut i: usize) -> usize {
-    while let Some(block) = text.get(i..i + 8) {
-        let mut w = [0u8; 8];
-        w.copy_from_slice(block);
-        let x = u64::from_le_bytes(w);
-        if has_between(x, 0x2F, 0x3A) || has_between(x, 0x40, 0x5B) || has_between(x, 0x26, 0x2D) {
-            break;
+/// [`for_each_number_start`] over `range`, eight bytes at a time.
+fn starts_in(text: &[u8], range: std::ops::Range<usize>, iban: bool, f: &mut impl FnMut(usize)) {
+    // Eight bytes from `i`, zero-padded past the end (a zero byte is no digit, letter or `_`).
+    let word_at = |i: usize| match text.get(i..i + 8) {
+        Some(w) => u64::from_le_bytes(w.try_into().unwrap_or_default()),
+        None => {
+            let mut w = [0u8; 8];
+            let bytes = text.get(i..).unwrap_or_default();
+            w[..bytes.len()].copy_from_slice(bytes);
+            u64::from_le_bytes(w)
         }
-        i += 8;
+    };
+    // Per byte: is it a digit, a word byte (letter, digit, `_`), a capital.
+    let classes = |x: u64| {
+        let digit = in_range(x, b'0', b'9');
+        let word = digit | in_range(x | (LANES * 0x20), b'a', b'z') | x_eq(x, b'_');
+        (digit, word, in_range(x, b'A', b'Z'))
+    };
+    let (_, mut prev_word, mut prev_upper) = classes(range.start.checked_sub(8).map_or(0, word_at));
+    for at in range.step_by(8) {
+        let (digit, word, upper) = classes(word_at(at));
+        // The classes of the byte before each byte (and the one before that): this word's shifted,
+        // and the end of the previous word's.
+        let word_before = (word << 8) | (prev_word >> 56);
+        let mut starts = digit & !word_before;
+        if iban {
+            let upper_before = (upper << 8) | (prev_upper >> 56);
+            let upper_two_before = (upper << 16) | (prev_upper >> 48);
+            starts |= digit & upper_before & upper_two_before;
+        }
+        while starts != 0 {
+            f(at + (starts.trailing_zeros() / 8) as usize);
+            starts &= starts - 1;
+        }
+        (prev_word, prev_upper) = (word, upper);
     }
-    i
+}
+
+/// The high bit of each byte of `x` equal to `b` (ASCII).
+fn x_eq(x: u64, b: u8) -> u64 {
+    in_range(x, b, b)
+}
+
+/// A one in every byte of a word.
+const LANES: u64 = 0x0101_0101_0101_0101;
+
+/// The high bit of each byte of `x` between `lo` and `hi` (inclusive, both ASCII), exactly: each sum
+/// is computed on a byte's low seven bits, so no carry crosses into the next byte.
+fn in_range(x: u64, lo: u8, hi: u8) -> u64 {
+    const H: u64 = LANES * 0x80;
+    let low7 = x & !H;
+    let at_least_lo = low7 + LANES * (0x80 - u64::from(lo));
+    let above_hi = low7 + LANES * (0x80 - u64::from(hi) - 1);
+    at_least_lo & !above_hi & !x & H
 }
 
 /// ISO 7064 mod 97-10 over the rearranged IBAN.
@@ -749,19 +785,46 @@ mod tests {
         assert!(rules("on 2024-01-31 at 12:30").is_empty());
     }
 
+    /// The SWAR classes against the byte-by-byte definitions, for every byte in every lane, and
+    /// the starts against a plain loop.
     #[test]
-    fn swar_skip_stops_at_every_interesting_byte() {
-        for b in 0u8..=255 {
-            let mut t = vec![b'a'; 20];
-            t[11] = b;
-            let stop = skip_plain(&t, 0);
-            let interesting =
-                b.is_ascii_digit() || b.is_ascii_uppercase() || (0x27..=0x2C).contains(&b);
-            if interesting {
-                assert!(stop <= 11, "byte {b:#x} skipped");
+    fn number_starts_are_the_digits_after_a_non_word_byte() {
+        for lane in 0..8 {
+            for b in 0u8..=255 {
+                let mut w = [b'a'; 8];
+                w[lane] = b;
+                let x = u64::from_le_bytes(w);
+                let bit = |m: u64| m >> (lane * 8 + 7) & 1 == 1;
+                assert_eq!(bit(in_range(x, b'0', b'9')), b.is_ascii_digit(), "{b:#x}");
+                assert_eq!(
+                    bit(in_range(x, b'A', b'Z')),
+                    b.is_ascii_uppercase(),
+                    "{b:#x}"
+                );
+                let lower = in_range(x | (LANES * 0x20), b'a', b'z');
+                assert_eq!(bit(lower), b.is_ascii_alphabetic(), "{b:#x}");
+                assert_eq!(bit(x_eq(x, b'_')), b == b'_', "{b:#x}");
             }
         }
-        assert_eq!(skip_plain(b"only lower case words here, ok", 0) % 8, 0);
+        let t = b"9 a1 22 (333) x_4 +5 DE89 D9 5-6\n7".repeat(9);
+        for iban in [false, true] {
+            for len in 0..t.len() {
+                let t = &t[..len];
+                let mut seen = Vec::new();
+                for_each_number_start(t, iban, |d| seen.push(d));
+                let want: Vec<usize> = (0..t.len())
+                    .filter(|&i| {
+                        let before = |k: usize| i.checked_sub(k).map(|j| t[j]);
+                        t[i].is_ascii_digit()
+                            && (!before(1).is_some_and(is_word)
+                                || (iban
+                                    && before(1).is_some_and(|b| b.is_ascii_uppercase())
+                                    && before(2).is_some_and(|b| b.is_ascii_uppercase())))
+                    })
+                    .collect();
+                assert_eq!(seen, want, "iban {iban}, {:?}", String::from_utf8_lossy(t));
+            }
+        }
     }
 
     #[test]
