@@ -871,10 +871,12 @@ fn build_gate(specs: &[RuleSpec]) -> Result<Option<KeywordGate>, ScanError> {
     if names.is_empty() {
         return Ok(None);
     }
-    // Overlapping names (`linkedin`, `linked-in`) each find their own rules.
+    // Overlapping names (`linkedin`, `linked-in`) each find their own rules. A DFA: it searches
+    // every woken window, and is several times faster than the default NFA for this many names.
     let automaton = AhoCorasickBuilder::new()
         .match_kind(MatchKind::Standard)
         .ascii_case_insensitive(true)
+        .kind(Some(aho_corasick::AhoCorasickKind::DFA))
         .build(names.iter().map(|(n, _)| n.as_bytes()))
         .map_err(|e| ScanError::Compile {
             rule: "keyword gate".into(),
