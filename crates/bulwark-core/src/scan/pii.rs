@@ -669,11 +669,14 @@ fn iban_mod97(iban: &[u8]) -> bool {
 fn scan_ipv6(text: &[u8], out: &mut Vec<Finding>) {
     let n = text.len();
     let mut last_end = 0;
+    let is_v6 = |b: u8| b.is_ascii_hexdigit() || b == b':' || b == b'.';
     for c in memchr::memchr_iter(b':', text) {
-        if c < last_end {
+        // A colon with no address byte on either side (`"name": 1`, `ctx: &T`, most colons) is a
+        // candidate of its own and too short: pass it over at once.
+        let beside = |i: Option<usize>| i.and_then(|i| text.get(i)).is_some_and(|&b| is_v6(b));
+        if c < last_end || !(beside(c.checked_sub(1)) || beside(Some(c + 1))) {
             continue;
         }
-        let is_v6 = |b: u8| b.is_ascii_hexdigit() || b == b':' || b == b'.';
         let mut s = c;
         while s > 0 && c - s < 45 && is_v6(text[s - 1]) {
             s -= 1;
@@ -840,5 +843,11 @@ mod tests {
         assert!(rules("my ip: 192.168.0").is_empty());
         assert_eq!(rules("addr 684D:1111:222:3333:4444:5555:6:77")[0].0, "ipv6");
         assert!(rules("use std::io::Write; at 12:30:45").is_empty());
+        // Among colons that touch no address byte (JSON keys, type annotations), and at the edges.
+        let json = r#"{"host": "2001:db8::8a2e:370:7334", "ttl": 30, "via": ::1}"#;
+        let found: Vec<String> = rules(json).into_iter().map(|(_, v)| v).collect();
+        assert_eq!(found, ["2001:db8::8a2e:370:7334", "::1"]);
+        assert_eq!(rules("::1")[0].1, "::1");
+        assert_eq!(rules("fe80::1 :")[0].1, "fe80::1");
     }
 }
