@@ -415,6 +415,40 @@ pub(crate) fn jwt_header_ok(token: &[u8]) -> bool {
     )
 }
 
+/// A value of a Kubernetes Secret's `data` (see `Check::KubernetesSecret`): `manifest` is the text
+/// around it, which must declare `kind: Secret` on a line of its own.
+pub(crate) fn kubernetes_secret_ok(manifest: &[u8], value: &[u8]) -> bool {
+    let is_secret_kind = |line: &[u8]| {
+        let line = line.trim_ascii();
+        if !line
+            .get(..5)
+            .is_some_and(|k| k.eq_ignore_ascii_case(b"kind:"))
+        {
+            return false;
+        }
+        let kind = line[5..].trim_ascii();
+        let unquoted = [b'"', b'\'']
+            .iter()
+            .find_map(|&q| kind.strip_prefix(&[q]).and_then(|k| k.strip_suffix(&[q])));
+        unquoted.unwrap_or(kind).eq_ignore_ascii_case(b"secret")
+    };
+    if !manifest.split(|&b| b == b'\n').any(is_secret_kind) {
+        return false;
+    }
+    // Kubernetes writes padding; hand-edited manifests sometimes drop it.
+    const BASE64: base64::engine::GeneralPurpose = base64::engine::GeneralPurpose::new(
+        &base64::alphabet::STANDARD,
+        base64::engine::GeneralPurposeConfig::new()
+            .with_decode_padding_mode(base64::engine::DecodePaddingMode::Indifferent),
+    );
+    // What it decodes to may be a whole file (a `.dockercfg` naming example.com): only its length
+    // is judged.
+    !is_placeholder(value)
+        && BASE64
+            .decode(value)
+            .is_ok_and(|plain| plain.trim_ascii().len() >= 8)
+}
+
 /// A private-key block body: at least 64 base64 characters once headers and whitespace are removed.
 pub(crate) fn private_key_body_ok(body: &[u8]) -> bool {
     let mut n = 0usize;

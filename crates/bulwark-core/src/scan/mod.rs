@@ -628,6 +628,7 @@ impl Scanner {
                 Check::Jwt => checks::jwt_header_ok(value),
                 Check::UrlPassword => checks::credential_pair_ok(value),
                 Check::PrivateKeyBody => checks::private_key_body_ok(value),
+                Check::KubernetesSecret => checks::kubernetes_secret_ok(hay, value),
                 Check::Generic => {
                     let bytes = |g: Option<usize>| get(g).map(|n| n.as_bytes()).unwrap_or_default();
                     let space_after_op = get(mm.op_group)
@@ -1062,6 +1063,37 @@ mod tests {
         assert_eq!((f[0].start, f[0].end), (0, key.len()));
         let public = "-----BEGIN PUBLIC KEY-----\nMIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8AMIIBCgKCAQEAn6/O8li+SX4m98LLYt/PKSzEmQ\n-----END PUBLIC KEY-----";
         assert!(scan(public).is_empty());
+    }
+
+    #[test]
+    fn kubernetes_secret_manifests() {
+        let yaml = |kind: &str, entry: &str| {
+            format!(
+                "apiVersion: v1\nkind: {kind}\nmetadata:\n  name: app\ntype: Opaque\ndata:\n{entry}\n"
+            )
+        };
+        // Any data key, quoted or not, or a block scalar; `kind` before or after `data`.
+        let dockercfg = "  .dockercfg: |\n    eyJhdXRocyI6eyJodHRwczovL2V4YW1wbGUvdjEvIjp7ImF1dGgiOiJvcGVuc2VzYW1lIn19fQo=";
+        for entry in [
+            "  extra: YWRtaW46cGFzc3dvcmQ=",
+            "  config.json: 'YWRtaW46cGFzc3dvcmQ='",
+            "  # base64\n  key: bXlwYXNzd29yZA==",
+            "  username: YWRtaW4=\n  password: UyFCXCpkJHpEc2I9",
+            dockercfg,
+        ] {
+            assert_eq!(
+                rules_of(&yaml("Secret", entry)),
+                vec!["kubernetes-secret-yaml"],
+                "{entry}"
+            );
+        }
+        let after = "apiVersion: v1\ndata:\n  extra: YWRtaW46cGFzc3dvcmQ=\nkind: \"secret\"\n";
+        assert_eq!(rules_of(after), vec!["kubernetes-secret-yaml"]);
+        // Not a Secret, too short to be a credential, a template.
+        assert!(rules_of(&yaml("SopsSecret", "  extra: YWRtaW46cGFzc3dvcmQ=")).is_empty());
+        assert!(rules_of(&yaml("ExternalSecret", dockercfg)).is_empty());
+        assert!(rules_of(&yaml("Secret", "  extra: YmFyCg==")).is_empty());
+        assert!(rules_of(&yaml("Secret", "  htpasswd: {{ htpasswd }}")).is_empty());
     }
 
     #[test]

@@ -30,6 +30,9 @@ pub(crate) enum Check {
     UrlPassword,
     /// A private-key block whose body is long enough and base64.
     PrivateKeyBody,
+    /// A value under `data:` in a manifest of `kind: Secret` (not `SopsSecret`, `ExternalSecret`
+    /// ...): base64 of at least eight bytes, not a placeholder.
+    KubernetesSecret,
 }
 
 /// How far around an anchor the confirming regex looks.
@@ -643,9 +646,11 @@ pub(crate) fn secret_rules() -> Vec<RuleSpec> {
             ..prefix_ci("nuget-config-password", "Cleartext password in a NuGet configuration", High, &["password"], "")
         },
         RuleSpec {
-            check: Check::Generic,
+            check: Check::KubernetesSecret,
             window: Window::Lines { before: 2_000, after: 2_000 },
-            regex: r"(?i)(?:^|[\s;])(?:kind:\s*secret\b[\s\S]*?\bdata:|\bdata:[\s\S]{0,40})[ \t]*\r?\n(?:[ \t]*#[^\n]*\n)*[ \t]+[\w.-]+:[ \t]*(?P<s>[A-Za-z0-9+/]{6,}={0,2})[ \t]*(?:\r?\n|$)".into(),
+            // The first entry under `data:` long enough to hold a credential: quoted or not, or as
+            // a block scalar (`.dockercfg: |`).
+            regex: r#"(?i)(?:^|[\s;])(?:kind:\s*secret\b[\s\S]*?\bdata:|\bdata:)[^\n]{0,40}?\r?\n(?:(?:[ \t]*#[^\n]*|[ \t]+[\w.-]+:[^\n]*)\r?\n)*?[ \t]+[\w.-]+:[ \t]*(?:[|>][-+]?[ \t]*\r?\n[ \t]+)?["']?(?P<s>[A-Za-z0-9+/]{12,}={0,2})["']?[ \t]*(?:\r?\n|$)"#.into(),
             ..prefix_ci("kubernetes-secret-yaml", "Kubernetes Secret manifest with data", High, &["secret"], "")
         },
     ];
