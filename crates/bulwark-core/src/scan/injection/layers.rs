@@ -221,11 +221,7 @@ pub fn decoded_segments(text: &[u8]) -> Vec<(usize, usize, Encoding, String)> {
             }
         }
     }
-    let hex_possible = gate.hex_pairs
-        || gate.base64_runs.iter().any(|&(s, e)| e - s >= 24)
-        || memchr::memmem::find(text, b"\\x").is_some()
-        || memchr::memmem::find(text, b"0x").is_some()
-        || memchr::memmem::find(text, b"0X").is_some();
+    let hex_possible = gate.hex_pairs || gate.hex_digits || prefixed_hex_possible(text);
     let hex_matches = if hex_possible {
         HEX.find_iter(text).collect()
     } else {
@@ -240,7 +236,7 @@ pub fn decoded_segments(text: &[u8]) -> Vec<(usize, usize, Encoding, String)> {
             out.push((m.start(), m.end(), Encoding::Hex, d));
         }
     }
-    if memchr::memchr(b'%', text).is_some() {
+    if percent_run_possible(text) {
         for m in PERCENT.find_iter(text) {
             let seg = m.as_bytes();
             if seg.len() > MAX_SEGMENT {
@@ -261,6 +257,62 @@ struct Runs {
     base64_runs: Vec<(usize, usize)>,
     /// Twelve or more hex pairs separated by single spaces or colons (`69 67 6e ...`).
     hex_pairs: bool,
+    /// 24 or more hex digits in a row.
+    hex_digits: bool,
+}
+
+/// Whether the `\x`/`0x`-prefixed form of [`HEX`] can match: twelve prefixed bytes in a row
+/// somewhere (each `\x` or `0x`, two hex digits, an optional space or comma).
+fn prefixed_hex_possible(text: &[u8]) -> bool {
+    let prefixed_at = |i: usize| {
+        text.get(i..i + 4).is_some_and(|w| {
+            (w[0] == b'\\' || w[0] == b'0')
+                && (w[1] | 0x20) == b'x'
+                && w[2].is_ascii_hexdigit()
+                && w[3].is_ascii_hexdigit()
+        })
+    };
+    memchr::memchr_iter(b'x', text)
+        .chain(memchr::memchr_iter(b'X', text))
+        .any(|x| {
+            let Some(mut at) = x.checked_sub(1) else {
+                return false;
+            };
+            for _ in 0..12 {
+                if !prefixed_at(at) {
+                    return false;
+                }
+                at += 4;
+                if matches!(text.get(at), Some(b' ' | b',')) {
+                    at += 1;
+                }
+            }
+            true
+        })
+}
+
+/// Whether [`PERCENT`] can match: three `%XX` escapes in a row, each within 43 bytes of the last.
+fn percent_run_possible(text: &[u8]) -> bool {
+    let (mut chain, mut last) = (0usize, 0usize);
+    for at in memchr::memchr_iter(b'%', text) {
+        let escape = text
+            .get(at + 1..at + 3)
+            .is_some_and(|h| h.iter().all(u8::is_ascii_hexdigit));
+        if !escape {
+            chain = 0;
+            continue;
+        }
+        chain = if chain > 0 && at - last <= 43 {
+            chain + 1
+        } else {
+            1
+        };
+        if chain >= 3 {
+            return true;
+        }
+        last = at;
+    }
+    false
 }
 
 /// Byte classes for [`scan_runs`]: bit 0 base64 character, bit 1 hex digit.
@@ -276,51 +328,36 @@ static CLASS: [u8; 256] = {
     t
 };
 
+/// One pass, free of branches but for the rare end of a long run, since word boundaries come too
+/// often and too irregularly to predict.
 fn scan_runs(text: &[u8]) -> Runs {
     let mut base64_runs = Vec::new();
-    let mut start = 0;
-    let mut in_run = false;
-    // Separated hex: count of `hh` pairs each followed by one separator, in a row.
-    let (mut pairs, mut hex_pairs) = (0usize, false);
+    // Lengths of the current base64 and hex-digit runs, ending before the byte at hand.
+    let (mut run, mut hex_run) = (0usize, 0usize);
+    // Separated hex: `hh` pairs each followed by a space or colon, in a row (a superset of what
+    // the regex takes: it needs whole words).
+    let (mut pairs, mut hex_pairs, mut hex_digits) = (0usize, false, false);
     for (i, &b) in text.iter().enumerate() {
         let class = CLASS[b as usize];
-        if class & 1 != 0 {
-            if !in_run {
-                start = i;
-                in_run = true;
-            }
-            if class & 2 == 0 {
-                pairs = 0;
-            }
-            continue;
+        let base64 = (class & 1) as usize;
+        let hex = ((class >> 1) & 1) as usize;
+        let pair = ((b == b' ') | (b == b':')) as usize & (hex_run >= 2) as usize;
+        if base64 == 0 && run >= 20 {
+            base64_runs.push((i - run, i));
         }
-        if in_run {
-            if i - start >= 20 {
-                base64_runs.push((start, i));
-            }
-            in_run = false;
-        }
-        if (b == b' ' || b == b':') && !hex_pairs {
-            let pair = i >= 2
-                && CLASS[text[i - 1] as usize] & 2 != 0
-                && CLASS[text[i - 2] as usize] & 2 != 0
-                && (i < 3 || !text[i - 3].is_ascii_alphanumeric() || pairs > 0);
-            if pair {
-                pairs += 1;
-                hex_pairs = pairs >= 11;
-            } else {
-                pairs = 0;
-            }
-        } else {
-            pairs = 0;
-        }
+        run = (run + 1) * base64;
+        pairs = (pairs + pair) * (pair | hex);
+        hex_pairs |= pairs >= 11;
+        hex_run = (hex_run + 1) * hex;
+        hex_digits |= hex_run >= 24;
     }
-    if in_run && text.len() - start >= 20 {
-        base64_runs.push((start, text.len()));
+    if run >= 20 {
+        base64_runs.push((text.len() - run, text.len()));
     }
     Runs {
         base64_runs,
         hex_pairs,
+        hex_digits,
     }
 }
 
@@ -482,5 +519,82 @@ mod tests {
     #[test]
     fn rot13_round_trips() {
         assert_eq!(rot13("vtaber nyy cerivbhf"), "ignore all previous");
+    }
+
+    /// The byte gates never skip a regex that would match: random texts made of near-misses and
+    /// hits of every encoded form (runs one byte short or long, mixed separators and prefixes,
+    /// a form at offset 0 or at the very end).
+    #[test]
+    fn gates_admit_every_text_the_regexes_match() {
+        let mut state = 0x2545_f491_4f6c_dd1du64;
+        let mut next = move |n: usize| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state % n as u64) as usize
+        };
+        let pick = |r: usize, items: &[&'static str]| items[r % items.len()];
+        let (mut hex_hits, mut percent_hits) = (0, 0);
+        for _ in 0..20_000 {
+            let mut text = String::new();
+            for _ in 0..next(4) + 1 {
+                match next(6) {
+                    0 => {
+                        for _ in 0..next(4) + 10 {
+                            text.push_str(pick(next(4), &["\\x", "0x", "0X", "\\X"]));
+                            text.push_str(pick(next(4), &["69", "4f", "a0", "7"]));
+                            text.push_str(pick(next(4), &["", " ", ",", ", "]));
+                        }
+                    }
+                    1 => (0..next(8) + 20)
+                        .for_each(|_| text.push_str(pick(next(4), &["a", "0", "F", "9"]))),
+                    2 => {
+                        for _ in 0..next(4) + 10 {
+                            text.push_str(pick(next(4), &["69", "4f", "a0", "7"]));
+                            text.push_str(pick(next(3), &[" ", ":", "  "]));
+                        }
+                    }
+                    3 => {
+                        for _ in 0..next(3) + 2 {
+                            text.push_str(pick(next(4), &["%20", "%4", "%", "%7e"]));
+                            let gap = next(45);
+                            text.push_str(&"x".repeat(gap));
+                        }
+                    }
+                    _ => text.push_str(pick(next(6), &[" ", "\n", "word", "x", "%", "0"])),
+                }
+            }
+            let text = text.as_bytes();
+            let runs = scan_runs(text);
+            if HEX.is_match(text) {
+                hex_hits += 1;
+                assert!(
+                    runs.hex_pairs || runs.hex_digits || prefixed_hex_possible(text),
+                    "{:?}",
+                    String::from_utf8_lossy(text)
+                );
+            }
+            if PERCENT.is_match(text) {
+                percent_hits += 1;
+                assert!(
+                    percent_run_possible(text),
+                    "{:?}",
+                    String::from_utf8_lossy(text)
+                );
+            }
+        }
+        assert!(
+            hex_hits > 500 && percent_hits > 500,
+            "{hex_hits} {percent_hits}"
+        );
+        let prefixed = b"\\x69\\x67\\x6e\\x6f\\x72\\x65\\x20\\x74\\x68\\x65\\x20\\x72";
+        assert!(prefixed_hex_possible(prefixed));
+        assert!(prefixed_hex_possible(
+            b"0X69,0x67,0x6E,0x6f,0x72,0x65,0x20,0x74,0x68,0x65,0x20,0x72"
+        ));
+        assert!(!prefixed_hex_possible(&prefixed[..prefixed.len() - 1]));
+        assert!(!prefixed_hex_possible(b"x"));
+        assert!(percent_run_possible(b"a%20b%20c%41"));
+        assert!(!percent_run_possible(b"cpu 93% mem 40% %4"));
     }
 }

@@ -27,8 +27,13 @@ pub struct Model {
     bias: f32,
     scale: f32,
     categories: [f32; CATEGORIES],
-    weights: Vec<i16>,
+    /// One weight per hash bucket; a fixed-size table, so a masked bucket index needs no bounds
+    /// check on the hot path.
+    weights: Box<[i16; BUCKETS]>,
 }
+
+/// Number of hash buckets.
+const BUCKETS: usize = 1 << BITS;
 
 impl std::fmt::Debug for Model {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -70,10 +75,11 @@ impl Model {
                 2 * n
             ));
         }
-        let weights = body
-            .chunks_exact(2)
-            .map(|p| i16::from_le_bytes([p[0], p[1]]))
-            .collect();
+        let weights = weight_table(
+            body.chunks_exact(2)
+                .map(|p| i16::from_le_bytes([p[0], p[1]]))
+                .collect(),
+        )?;
         if !bias.is_finite() || !scale.is_finite() || categories.iter().any(|c| !c.is_finite()) {
             return Err("model has a non-finite parameter".into());
         }
@@ -96,7 +102,7 @@ impl Model {
         for c in &self.categories {
             out.extend_from_slice(&c.to_le_bytes());
         }
-        for w in &self.weights {
+        for w in self.weights.iter() {
             out.extend_from_slice(&w.to_le_bytes());
         }
         out
@@ -104,29 +110,29 @@ impl Model {
 
     /// Probability that the text with these hashed features and category evidence is an attack.
     pub fn probability(&self, hashed: &[u32], cats: &CategoryFeatures) -> f32 {
-        let z: f32 = hashed
+        let z: i64 = hashed
             .iter()
-            .map(|&h| self.weights[h as usize] as f32)
+            .map(|&h| self.weights[h as usize & (BUCKETS - 1)] as i64)
             .sum();
-        self.logistic(z, hashed.len(), cats)
+        self.logistic(z as f32, hashed.len(), cats)
     }
 
     /// [`Model::probability`] of `text`'s [`features`], without building and sorting the feature
-    /// list: distinct features are recognised with a per-thread table of generation stamps.
+    /// list: distinct features are recognised with a per-thread table of generation stamps, and
+    /// counted without a branch (whether a feature repeats is as good as random).
     pub fn text_probability(&self, text: &str, cats: &CategoryFeatures) -> f32 {
         SEEN.with(|seen| {
             let mut seen = seen.borrow_mut();
-            let current = seen.next_generation();
-            let (mut z, mut n) = (0f32, 0usize);
+            let (stamps, current) = seen.next_generation();
+            let (mut z, mut n) = (0i64, 0usize);
             each_feature(text, |h| {
-                let slot = &mut seen.stamps[h as usize];
-                if *slot != current {
-                    *slot = current;
-                    z += self.weights[h as usize] as f32;
-                    n += 1;
-                }
+                let h = h as usize & (BUCKETS - 1);
+                let fresh = stamps[h] != current;
+                stamps[h] = current;
+                z += self.weights[h] as i64 * fresh as i64;
+                n += fresh as usize;
             });
-            self.logistic(z, n, cats)
+            self.logistic(z as f32, n, cats)
         })
     }
 
@@ -144,26 +150,38 @@ impl Model {
 /// per bucket keeps the table (64 KiB) in cache beside the weights; it is cleared every 255
 /// windows.
 struct Stamps {
-    stamps: Vec<u8>,
+    stamps: Option<Box<[u8; BUCKETS]>>,
     generation: u8,
 }
 
 impl Stamps {
-    fn next_generation(&mut self) -> u8 {
-        if self.stamps.is_empty() || self.generation == u8::MAX {
-            self.stamps.clear();
-            self.stamps.resize(1 << BITS, 0);
+    /// The table and a generation no bucket holds yet.
+    fn next_generation(&mut self) -> (&mut [u8; BUCKETS], u8) {
+        if self.generation == u8::MAX {
+            self.stamps = None;
+        }
+        if self.stamps.is_none() {
             self.generation = 0;
         }
+        let table = self.stamps.get_or_insert_with(|| Box::new([0u8; BUCKETS]));
         self.generation += 1;
-        self.generation
+        (table, self.generation)
     }
 }
 
 thread_local! {
     static SEEN: std::cell::RefCell<Stamps> = const {
-        std::cell::RefCell::new(Stamps { stamps: Vec::new(), generation: 0 })
+        std::cell::RefCell::new(Stamps { stamps: None, generation: 0 })
     };
+}
+
+/// The weights as a fixed-size table.
+fn weight_table(weights: Vec<i16>) -> Result<Box<[i16; BUCKETS]>, String> {
+    let n = weights.len();
+    weights
+        .into_boxed_slice()
+        .try_into()
+        .map_err(|_| format!("model has {n} weights, expected {BUCKETS}"))
 }
 
 fn sigmoid(x: f32) -> f32 {
@@ -193,8 +211,55 @@ pub fn features(text: &str, out: &mut Vec<u32>) {
     out.truncate(w);
 }
 
+/// Start-of-text marker for word bigrams, and the FNV-1a parameters of word hashes.
+const TEXT_START: u64 = 0x5157_4f52_4453;
+const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
+const FNV_PRIME: u64 = 0x0100_0000_01b3;
+
 /// Call `emit` with every hashed feature of `text`, repeats included.
 fn each_feature(text: &str, mut emit: impl FnMut(u32)) {
+    let bytes = text.as_bytes();
+    if bytes.is_ascii() {
+        ascii_words(bytes, &mut emit);
+    } else {
+        unicode_words(text, &mut emit);
+    }
+    // Byte 4-grams.
+    if bytes.len() >= 4 {
+        for w in bytes.windows(4) {
+            let g = u32::from_le_bytes([w[0], w[1], w[2], w[3]]) as u64;
+            emit(mix(g ^ (0x33 << 40)));
+        }
+    }
+}
+
+/// Word features of ASCII text, byte by byte: the same words and hashes as [`unicode_words`]
+/// gives for it (a word starts at a letter or digit and goes on through letters, digits and
+/// apostrophes).
+fn ascii_words(bytes: &[u8], emit: &mut impl FnMut(u32)) {
+    let mut prev: u64 = TEXT_START;
+    let mut i = 0usize;
+    while i < bytes.len() {
+        if !bytes[i].is_ascii_alphanumeric() {
+            i += 1;
+            continue;
+        }
+        let mut word = FNV_OFFSET;
+        while let Some(&b) = bytes.get(i) {
+            if !(b.is_ascii_alphanumeric() || b == b'\'') {
+                break;
+            }
+            word = (word ^ b as u64).wrapping_mul(FNV_PRIME);
+            i += 1;
+        }
+        emit(mix(word ^ 0x11));
+        emit(mix(prev.rotate_left(17) ^ word ^ 0x22));
+        prev = word;
+    }
+}
+
+/// Word features of any text: word unigrams and bigrams.
+fn unicode_words(text: &str, emit: &mut impl FnMut(u32)) {
     let bytes = text.as_bytes();
     // Words: runs of alphanumeric characters (and apostrophes inside them). Characters are
     // decoded by hand so ASCII, nearly all of the text, costs one byte test.
@@ -207,8 +272,8 @@ fn each_feature(text: &str, mut emit: impl FnMut(u32)) {
         }
     };
     let word_char = |c: char| c.is_alphanumeric();
-    let mut prev: u64 = 0x5157_4f52_4453; // start-of-text marker
-    let mut word: u64 = 0xcbf2_9ce4_8422_2325;
+    let mut prev: u64 = TEXT_START;
+    let mut word: u64 = FNV_OFFSET;
     let mut in_word = false;
     let mut at = 0usize;
     let mut next = decode(0);
@@ -217,11 +282,11 @@ fn each_feature(text: &str, mut emit: impl FnMut(u32)) {
         next = decode(after);
         if word_char(c) || (c == '\'' && in_word) {
             if !in_word {
-                word = 0xcbf2_9ce4_8422_2325;
+                word = FNV_OFFSET;
                 in_word = true;
             }
             for &b in &bytes[at..after] {
-                word = (word ^ b as u64).wrapping_mul(0x0100_0000_01b3);
+                word = (word ^ b as u64).wrapping_mul(FNV_PRIME);
             }
             // CJK has no spaces: every ideograph is its own word.
             let cjk = matches!(c as u32, 0x3040..=0x30FF | 0x3400..=0x4DBF | 0x4E00..=0x9FFF | 0xAC00..=0xD7AF);
@@ -234,13 +299,6 @@ fn each_feature(text: &str, mut emit: impl FnMut(u32)) {
             }
         }
         at = after;
-    }
-    // Byte 4-grams.
-    if bytes.len() >= 4 {
-        for w in bytes.windows(4) {
-            let g = u32::from_le_bytes([w[0], w[1], w[2], w[3]]) as u64;
-            emit(mix(g ^ (0x33 << 40)));
-        }
     }
 }
 
@@ -352,10 +410,10 @@ pub fn train(examples: &[Example], cfg: &TrainConfig) -> Model {
     }
     let max = w.iter().fold(0f32, |m, x| m.max(x.abs())).max(1e-6);
     let scale = max / i16::MAX as f32;
-    let weights = w
-        .iter()
-        .map(|x| (x / scale).round().clamp(i16::MIN as f32, i16::MAX as f32) as i16)
-        .collect();
+    let mut weights = Box::new([0i16; BUCKETS]);
+    for (q, x) in weights.iter_mut().zip(&w) {
+        *q = (x / scale).round().clamp(i16::MIN as f32, i16::MAX as f32) as i16;
+    }
     Model {
         bias,
         scale,
@@ -367,6 +425,45 @@ pub fn train(examples: &[Example], cfg: &TrainConfig) -> Model {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn words(text: &str, ascii: bool) -> Vec<u32> {
+        let mut out = Vec::new();
+        if ascii {
+            ascii_words(text.as_bytes(), &mut |h| out.push(h));
+        } else {
+            unicode_words(text, &mut |h| out.push(h));
+        }
+        out
+    }
+
+    /// The byte path gives exactly the words and hashes of the general one on ASCII text, at
+    /// every edge: apostrophes inside, before and after words, digits, punctuation, empty text.
+    #[test]
+    fn ascii_words_equal_unicode_words() {
+        for text in [
+            "",
+            "'",
+            "ignore all previous instructions",
+            "don't stop; it's the dogs' bone ''quoted'' 'lead trail'",
+            "a1b2 c3'd4 --x-- __init__ 2026-12-03T10:00:00Z {\"k\": \"v\"}",
+            "  leading and trailing  ",
+            "x",
+            "x'",
+            "'x",
+        ] {
+            assert_eq!(words(text, true), words(text, false), "{text:?}");
+        }
+        // Every pair and triple of a small alphabet of word and non-word bytes.
+        let alphabet = ['a', 'Z', '7', '\'', ' ', '-', '\n'];
+        for &a in &alphabet {
+            for &b in &alphabet {
+                for &c in &alphabet {
+                    let t: String = [a, b, c].iter().collect();
+                    assert_eq!(words(&t, true), words(&t, false), "{t:?}");
+                }
+            }
+        }
+    }
 
     #[test]
     fn round_trips_and_rejects_garbage() {

@@ -20,9 +20,8 @@ use unicode_normalization::char::{decompose_compatible, is_combining_mark};
 pub struct Normalized {
     /// The normalized text: valid UTF-8, lowercase.
     pub text: String,
-    /// `map[i]` is the original byte offset of the character that produced byte `i` of `text`;
-    /// `map[text.len()]` is the length of the original.
-    map: Vec<u32>,
+    /// Where each byte of `text` came from in the original.
+    map: OffsetMap,
     /// Invisible characters removed (zero-width, bidi controls, tags, variation selectors, ...).
     pub invisible: usize,
     /// Words whose look-alike letters were folded to Latin.
@@ -36,13 +35,50 @@ pub struct Normalized {
     pub tag_text: Option<(String, usize, usize)>,
 }
 
+/// The map from bytes of the view to offsets in the original.
+#[derive(Debug, Clone)]
+enum OffsetMap {
+    /// `offsets[i]` is the original byte offset of the character that produced byte `i` of the
+    /// view; `offsets[view.len()]` is the length of the original.
+    Bytes(Vec<u32>),
+    /// For ASCII input, where the view and the original advance byte for byte except where runs
+    /// of blanks were collapsed: pieces `(view start, original start)` sorted by view start (the
+    /// first at 0), and the length of the original. A few bytes per line instead of four per byte.
+    Pieces(Vec<(usize, usize)>, usize),
+}
+
+impl Default for OffsetMap {
+    fn default() -> Self {
+        OffsetMap::Bytes(vec![0])
+    }
+}
+
 impl Normalized {
     /// The original byte span of the normalized span `start..end`.
     pub fn original_span(&self, start: usize, end: usize) -> (usize, usize) {
-        let last = self.map.len().saturating_sub(1);
-        let s = self.map[start.min(last)] as usize;
-        let e = self.map[end.min(last)] as usize;
+        let s = self.original_offset(start);
+        let e = self.original_offset(end);
         (s, e.max(s))
+    }
+
+    /// The original offset of byte `at` of the view (the end of the original past the view's end).
+    fn original_offset(&self, at: usize) -> usize {
+        match &self.map {
+            OffsetMap::Bytes(offsets) => {
+                let last = offsets.len().saturating_sub(1);
+                offsets.get(at.min(last)).map_or(0, |&o| o as usize)
+            }
+            OffsetMap::Pieces(pieces, end) => {
+                if at >= self.text.len() {
+                    return *end;
+                }
+                let k = pieces.partition_point(|&(v, _)| v <= at);
+                match k.checked_sub(1).and_then(|k| pieces.get(k)) {
+                    Some(&(v, o)) => (o + (at - v)).min(*end),
+                    None => 0,
+                }
+            }
+        }
     }
 }
 
@@ -92,23 +128,28 @@ pub fn normalize(input: &[u8]) -> Normalized {
     if input.is_ascii() {
         // Nearly every text: one byte per character and offsets equal to positions, so the passes
         // work on bytes and nothing else is built unless letters are to be joined.
+        // Branch-free so that the compiler vectorises it: tab, form feed and carriage return
+        // (the other ASCII whitespace) become a space, capitals lower case.
         let mut bytes: Vec<u8> = input
             .iter()
-            .map(|&b| match b {
-                b'\n' => b'\n',
-                b if b.is_ascii_whitespace() => b' ',
-                b => b.to_ascii_lowercase(),
+            .map(|&b| {
+                let lower = b | (((b.wrapping_sub(b'A') < 26) as u8) << 5);
+                if matches!(b, b'\t' | b'\x0c' | b'\r') {
+                    b' '
+                } else {
+                    lower
+                }
             })
             .collect();
-        fold_words(&mut bytes, &mut out);
-        let (runs, blocks) = spaced_blocks(&bytes);
+        fold_ascii_words(&mut bytes, &mut out);
+        let (runs, blocks) = if may_hold_spaced_letters(&bytes) {
+            spaced_blocks(&bytes)
+        } else {
+            (Vec::new(), Vec::new())
+        };
         let end = offset(input.len());
         if blocks.is_empty() {
-            let chars = bytes
-                .iter()
-                .enumerate()
-                .map(|(i, &b)| (b as char, offset(i)));
-            finish(&mut out, chars, end);
+            collapse_ascii(bytes, input.len(), &mut out);
             return out;
         }
         let units: Vec<Unit> = bytes
@@ -235,7 +276,7 @@ fn join_and_finish(
 /// Write the view: runs of blanks become one space; every byte gets the offset of its character.
 fn finish(out: &mut Normalized, chars: impl ExactSizeIterator<Item = (char, u32)>, end: u32) {
     out.text.reserve(chars.len());
-    out.map.reserve(chars.len() + 1);
+    let mut offsets = Vec::with_capacity(chars.len() + 1);
     let mut last = '\n';
     for (c, at) in chars {
         if c == ' ' && last == ' ' {
@@ -243,9 +284,37 @@ fn finish(out: &mut Normalized, chars: impl ExactSizeIterator<Item = (char, u32)
         }
         last = c;
         out.text.push(c);
-        out.map.resize(out.text.len(), at);
+        offsets.resize(out.text.len(), at);
     }
-    out.map.push(end);
+    offsets.push(end);
+    out.map = OffsetMap::Bytes(offsets);
+}
+
+/// [`finish`] for ASCII bytes whose offsets are their positions: every space that follows a
+/// space is dropped in place (the only change of length), and the map records where the view
+/// skips ahead.
+fn collapse_ascii(mut bytes: Vec<u8>, end: usize, out: &mut Normalized) {
+    let mut pieces = vec![(0usize, 0usize)];
+    let (mut read, mut write) = (0usize, 0usize);
+    while let Some(at) = memchr::memmem::find(&bytes[read..], b"  ") {
+        // Keep everything up to and including the first space of the run.
+        let keep_end = read + at + 1;
+        bytes.copy_within(read..keep_end, write);
+        write += keep_end - read;
+        read = keep_end;
+        while bytes.get(read) == Some(&b' ') {
+            read += 1;
+        }
+        pieces.push((write, read));
+    }
+    let tail = bytes.len();
+    bytes.copy_within(read..tail, write);
+    write += tail - read;
+    bytes.truncate(write);
+    // The bytes are ASCII, so this cannot fail; were it ever to, the view stays valid UTF-8.
+    out.text = String::from_utf8(bytes)
+        .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned());
+    out.map = OffsetMap::Pieces(pieces, end);
 }
 
 /// Typographic quotes and primes as their ASCII forms.
@@ -444,6 +513,95 @@ fn fold_words<G: Glyph>(units: &mut [G], out: &mut Normalized) {
             out.leet_words += 1;
         }
     }
+}
+
+/// Classes of ASCII bytes for the byte path: bit flags.
+const LETTER: u8 = 1;
+const LEET: u8 = 2;
+const AT_SIGN: u8 = 4;
+const WORD: u8 = 8;
+const SPACER: u8 = 16;
+
+static ASCII_CLASS: [u8; 256] = {
+    let mut t = [0u8; 256];
+    let mut i = 0;
+    while i < 128 {
+        let b = i as u8;
+        let mut c = 0;
+        if b.is_ascii_alphabetic() {
+            c |= LETTER;
+        }
+        if matches!(b, b'0' | b'1' | b'3' | b'4' | b'5' | b'7' | b'@' | b'$') {
+            c |= LEET;
+        }
+        if b == b'@' {
+            c |= AT_SIGN;
+        }
+        if b.is_ascii_alphanumeric() || b == b'@' || b == b'$' {
+            c |= WORD;
+        }
+        if matches!(b, b' ' | b'.' | b'-' | b'_' | b'*') {
+            c |= SPACER;
+        }
+        t[i] = c;
+        i += 1;
+    }
+    t
+};
+
+fn ascii_class(b: u8) -> u8 {
+    ASCII_CLASS[b as usize]
+}
+
+/// [`fold_words`] for ASCII bytes, which hold no look-alike: only leetspeak is folded, in words
+/// of at least two letters that hold a leet character (and are not the name of an e-mail address).
+fn fold_ascii_words(bytes: &mut [u8], out: &mut Normalized) {
+    let n = bytes.len();
+    let mut i = 0;
+    while i < n {
+        if ascii_class(bytes[i]) & WORD == 0 {
+            i += 1;
+            continue;
+        }
+        let start = i;
+        let (mut any, mut letters) = (0u8, 0usize);
+        while let Some(&b) = bytes.get(i) {
+            let c = ascii_class(b);
+            if c & WORD == 0 {
+                break;
+            }
+            any |= c;
+            letters += (c & LETTER != 0) as usize;
+            i += 1;
+        }
+        if any & LEET == 0 || letters < 2 {
+            continue;
+        }
+        let dot_follows = i + 1 < n && bytes[i] == b'.' && bytes[i + 1].is_ascii_alphanumeric();
+        if any & AT_SIGN != 0 && dot_follows {
+            continue;
+        }
+        for b in &mut bytes[start..i] {
+            if let Some(l) = leet(*b as char) {
+                *b = l as u8;
+            }
+        }
+        out.leet_words += 1;
+    }
+}
+
+/// Whether ASCII bytes can hold a block of spaced letters at all: every block has a run of three
+/// single letters, so somewhere a letter, a spacer, a letter, a spacer and a letter in a row, with
+/// no letter or digit just before or after.
+fn may_hold_spaced_letters(bytes: &[u8]) -> bool {
+    let n = bytes.len();
+    let alnum = |i: usize| bytes.get(i).is_some_and(u8::is_ascii_alphanumeric);
+    bytes.windows(5).enumerate().any(|(i, w)| {
+        ascii_class(w[1]) & ascii_class(w[3]) & SPACER != 0
+            && ascii_class(w[0]) & ascii_class(w[2]) & ascii_class(w[4]) & LETTER != 0
+            && (i == 0 || !alnum(i - 1))
+            && (i + 5 >= n || !alnum(i + 5))
+    })
 }
 
 /// Separators allowed between spaced letters.

@@ -98,6 +98,12 @@ pub struct Pattern {
 
 use Category::*;
 
+/// Patterns whose anchors are given (not the regex's own prefixes) and still mark where every
+/// match begins, so one anchored search at each anchor replaces a search of the text around it.
+/// `close-then-instruct` begins at its closer; its anchors spell out the whitespace the view can
+/// hold between a quote or bracket and the brace (runs of spaces are one space there).
+pub const STARTS_AT_ANCHORS: &[&str] = &["close-then-instruct"];
+
 /// The pattern table.
 pub fn patterns() -> Vec<Pattern> {
     vec![
@@ -780,7 +786,8 @@ pub fn patterns() -> Vec<Pattern> {
             category: DelimiterBreaking,
             weight: 0.6,
             anchors: &[
-                "\"\"\"", "'''", "```", "]]", "-->", "</", "}}", "\"}", "\" }", "]}",
+                "\"\"\"", "'''", "```", "]]", "-->", "</", "}}", "\"}", "\" }", "\"\n}", "\" \n}",
+                "\"\n }", "\" \n }", "]}", "] }", "]\n}", "] \n}", "]\n }", "] \n }",
             ],
             regex: r#"(?:"""|'''|```|\]\]|-->|</[a-z_]{1,20}>|\}\}|"\s*\}|\]\s*\})[ \t]*\n?[ \t]*(?:\n[ \t]*)?(?:ignore|disregard|forget|new\s+instructions?|system\s*:|assistant\s*:|now\s+(?:ignore|you\s+(?:must|will|are))|end\s+of\s+(?:input|document|context))\b"#,
             description: "a closed quote, code block or tag followed by new instructions",
