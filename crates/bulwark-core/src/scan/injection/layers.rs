@@ -315,45 +315,90 @@ fn percent_run_possible(text: &[u8]) -> bool {
     false
 }
 
-/// Byte classes for [`scan_runs`]: bit 0 base64 character, bit 1 hex digit.
+/// Byte classes for [`scan_runs`]: bit 0 base64 character, bit 1 hex digit, bit 2 hex digit or
+/// hex-pair separator (space, colon).
+const BASE64_BYTE: u8 = 1;
+const HEX_BYTE: u8 = 2;
+const HEX_PAIR_BYTE: u8 = 4;
+
 static CLASS: [u8; 256] = {
     let mut t = [0u8; 256];
     let mut b = 0;
     while b < 256 {
         let c = b as u8;
         let base64 = c.is_ascii_alphanumeric() || matches!(c, b'+' | b'/' | b'_' | b'-' | b'=');
-        t[b] = (base64 as u8) | ((c.is_ascii_hexdigit() as u8) << 1);
+        let hex = c.is_ascii_hexdigit();
+        t[b] = (base64 as u8) | ((hex as u8) << 1) | (((hex || c == b' ' || c == b':') as u8) << 2);
         b += 1;
     }
     t
 };
 
-/// One pass, free of branches but for the rare end of a long run, since word boundaries come too
-/// often and too irregularly to predict.
+/// Shortest base64 run the base64 regex takes.
+const MIN_BASE64: usize = 20;
+/// Shortest hex-pair text the hex regex takes: twelve pairs and eleven separators.
+const MIN_HEX_PAIRS: usize = 35;
+
+/// The runs of bytes of class `class` at least `min` long, in order. Every such run covers a
+/// multiple of `min`, so only those offsets are looked at, and a run is measured from there:
+/// the text between the samples is mostly never read.
+fn long_runs(text: &[u8], class: u8, min: usize, mut each: impl FnMut(usize, usize)) {
+    let is = |i: usize| CLASS[text[i] as usize] & class != 0;
+    let mut at = 0;
+    while at < text.len() {
+        if !is(at) {
+            at += min;
+            continue;
+        }
+        let mut start = at;
+        while start > 0 && is(start - 1) {
+            start -= 1;
+        }
+        let mut end = at + 1;
+        while end < text.len() && is(end) {
+            end += 1;
+        }
+        if end - start >= min {
+            each(start, end);
+        }
+        at = end.next_multiple_of(min).max(at + min);
+    }
+}
+
+/// Where the regexes can match: base64 runs of 20 or more; 24 hex digits in a row (only inside
+/// such a run); and stretches of hex digits and separators of 35 or more bytes holding eleven
+/// `hh` pairs each followed by a separator in a row (a superset of what the regex takes, which
+/// needs whole words).
 fn scan_runs(text: &[u8]) -> Runs {
     let mut base64_runs = Vec::new();
-    // Lengths of the current base64 and hex-digit runs, ending before the byte at hand.
-    let (mut run, mut hex_run) = (0usize, 0usize);
-    // Separated hex: `hh` pairs each followed by a space or colon, in a row (a superset of what
-    // the regex takes: it needs whole words).
-    let (mut pairs, mut hex_pairs, mut hex_digits) = (0usize, false, false);
-    for (i, &b) in text.iter().enumerate() {
-        let class = CLASS[b as usize];
-        let base64 = (class & 1) as usize;
-        let hex = ((class >> 1) & 1) as usize;
-        let pair = ((b == b' ') | (b == b':')) as usize & (hex_run >= 2) as usize;
-        if base64 == 0 && run >= 20 {
-            base64_runs.push((i - run, i));
+    let mut hex_digits = false;
+    long_runs(text, BASE64_BYTE, MIN_BASE64, |s, e| {
+        base64_runs.push((s, e));
+        let mut digits = 0usize;
+        for &b in &text[s..e] {
+            digits = if CLASS[b as usize] & HEX_BYTE != 0 {
+                digits + 1
+            } else {
+                0
+            };
+            hex_digits |= digits >= 24;
         }
-        run = (run + 1) * base64;
-        pairs = (pairs + pair) * (pair | hex);
-        hex_pairs |= pairs >= 11;
-        hex_run = (hex_run + 1) * hex;
-        hex_digits |= hex_run >= 24;
-    }
-    if run >= 20 {
-        base64_runs.push((text.len() - run, text.len()));
-    }
+    });
+    let mut hex_pairs = false;
+    long_runs(text, HEX_PAIR_BYTE, MIN_HEX_PAIRS, |s, e| {
+        // Every byte here is a hex digit or a separator; a separator that follows fewer than two
+        // digits breaks the chain.
+        let (mut digits, mut pairs) = (0usize, 0usize);
+        for &b in &text[s..e] {
+            if CLASS[b as usize] & HEX_BYTE != 0 {
+                digits += 1;
+                continue;
+            }
+            pairs = if digits >= 2 { pairs + 1 } else { 0 };
+            hex_pairs |= pairs >= 11;
+            digits = 0;
+        }
+    });
     Runs {
         base64_runs,
         hex_pairs,
@@ -596,5 +641,46 @@ mod tests {
         assert!(!prefixed_hex_possible(b"x"));
         assert!(percent_run_possible(b"a%20b%20c%41"));
         assert!(!percent_run_possible(b"cpu 93% mem 40% %4"));
+    }
+
+    /// The sampled run finder gives exactly the runs a byte-by-byte scan gives, for runs at the
+    /// start and the end of the text, of every length around the minimum.
+    #[test]
+    fn long_runs_equal_a_plain_scan() {
+        let mut state = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = move |n: usize| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state % n as u64) as usize
+        };
+        for _ in 0..5_000 {
+            let mut text = Vec::new();
+            for _ in 0..next(6) {
+                let len = next(45);
+                let byte = [b'a', b'7', b' ', b'=', b'.', b':'][next(6)];
+                text.extend(std::iter::repeat_n(byte, len));
+            }
+            for (class, min) in [(BASE64_BYTE, MIN_BASE64), (HEX_PAIR_BYTE, MIN_HEX_PAIRS)] {
+                let mut sampled = Vec::new();
+                long_runs(&text, class, min, |s, e| sampled.push((s, e)));
+                let mut plain = Vec::new();
+                let mut start = None;
+                for i in 0..=text.len() {
+                    let inside = i < text.len() && CLASS[text[i] as usize] & class != 0;
+                    match (inside, start) {
+                        (true, None) => start = Some(i),
+                        (false, Some(s)) => {
+                            if i - s >= min {
+                                plain.push((s, i));
+                            }
+                            start = None;
+                        }
+                        _ => {}
+                    }
+                }
+                assert_eq!(sampled, plain, "{:?}", String::from_utf8_lossy(&text));
+            }
+        }
     }
 }
