@@ -566,18 +566,22 @@ mod tests {
         assert_eq!(rot13("vtaber nyy cerivbhf"), "ignore all previous");
     }
 
+    /// A deterministic xorshift generator of numbers below `n` (test data, not security).
+    fn below(mut state: u64) -> impl FnMut(usize) -> usize {
+        move |n| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state % n as u64) as usize
+        }
+    }
+
     /// The byte gates never skip a regex that would match: random texts made of near-misses and
     /// hits of every encoded form (runs one byte short or long, mixed separators and prefixes,
     /// a form at offset 0 or at the very end).
     #[test]
     fn gates_admit_every_text_the_regexes_match() {
-        let mut state = 0x2545_f491_4f6c_dd1du64;
-        let mut next = move |n: usize| {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            (state % n as u64) as usize
-        };
+        let mut next = below(0x2545_f491_4f6c_dd1d);
         let pick = |r: usize, items: &[&'static str]| items[r % items.len()];
         let (mut hex_hits, mut percent_hits) = (0, 0);
         for _ in 0..20_000 {
@@ -647,13 +651,7 @@ mod tests {
     /// start and the end of the text, of every length around the minimum.
     #[test]
     fn long_runs_equal_a_plain_scan() {
-        let mut state = 0x9e37_79b9_7f4a_7c15u64;
-        let mut next = move |n: usize| {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            (state % n as u64) as usize
-        };
+        let mut next = below(0x9e37_79b9_7f4a_7c15);
         for _ in 0..5_000 {
             let mut text = Vec::new();
             for _ in 0..next(6) {
