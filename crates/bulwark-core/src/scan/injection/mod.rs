@@ -319,6 +319,13 @@ impl Evidence {
     }
 }
 
+/// The cores this process may use, asked once (the standard library reads the affinity mask and
+/// cgroup quota files to answer).
+fn cores() -> usize {
+    static CORES: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *CORES.get_or_init(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+}
+
 /// Cut a large text into segments of about [`SEGMENT`] bytes, each reaching [`OVERLAP`] bytes into
 /// the next. Cuts fall after a newline or a space where one is near, so words (and UTF-8
 /// characters) stay whole; elsewhere before a byte that starts a character.
@@ -613,9 +620,7 @@ impl InjectionDetector {
     fn segmented_evidence(&self, text: &[u8]) -> Evidence {
         let segments = segments(text);
         let next = std::sync::atomic::AtomicUsize::new(0);
-        let threads = std::thread::available_parallelism()
-            .map_or(1, |n| n.get())
-            .min(segments.len());
+        let threads = cores().min(segments.len());
         let work = || {
             let mut acc = Evidence::default();
             loop {
@@ -1138,6 +1143,14 @@ mod tests {
         let d = detector();
         assert!(d.pattern_count() >= 60);
         d.precompile().expect("every pattern compiles");
+        // A misspelt id would silently leave its pattern searched in windows.
+        let ids: Vec<&str> = patterns::patterns().iter().map(|p| p.id).collect();
+        for id in patterns::STARTS_AT_ANCHORS {
+            assert!(
+                ids.contains(id),
+                "{id} in STARTS_AT_ANCHORS names no pattern"
+            );
+        }
     }
 
     #[test]

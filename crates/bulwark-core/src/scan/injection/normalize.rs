@@ -128,7 +128,7 @@ pub fn normalize(input: &[u8]) -> Normalized {
     if input.is_ascii() {
         // Nearly every text: one byte per character and offsets equal to positions, so the passes
         // work on bytes and nothing else is built unless letters are to be joined.
-        // Branch-free so that the compiler vectorises it: tab, form feed and carriage return
+        // Branch-free, so that the compiler can vectorise it: tab, form feed and carriage return
         // (the other ASCII whitespace) become a space, capitals lower case.
         let mut bytes: Vec<u8> = input
             .iter()
@@ -420,7 +420,7 @@ fn confusable(c: char) -> Option<char> {
 }
 
 /// Leetspeak digits and symbols and the letter they stand for.
-fn leet(c: char) -> Option<char> {
+const fn leet(c: char) -> Option<char> {
     Some(match c {
         '0' => 'o',
         '1' => 'i',
@@ -435,7 +435,12 @@ fn leet(c: char) -> Option<char> {
 }
 
 fn is_word_char(c: char) -> bool {
-    c.is_alphanumeric() || c == '@' || c == '$'
+    c.is_alphanumeric() || is_word_symbol(c)
+}
+
+/// The symbols that count as letters of a word, for leetspeak (`p@$$`).
+const fn is_word_symbol(c: char) -> bool {
+    matches!(c, '@' | '$')
 }
 
 /// Fold homoglyphs and leetspeak word by word.
@@ -522,25 +527,27 @@ const AT_SIGN: u8 = 4;
 const WORD: u8 = 8;
 const SPACER: u8 = 16;
 
+/// The classes of [`leet`], [`is_word_char`] and [`is_spacer`] for every ASCII byte.
 static ASCII_CLASS: [u8; 256] = {
     let mut t = [0u8; 256];
     let mut i = 0;
     while i < 128 {
         let b = i as u8;
+        let ch = b as char;
         let mut c = 0;
         if b.is_ascii_alphabetic() {
             c |= LETTER;
         }
-        if matches!(b, b'0' | b'1' | b'3' | b'4' | b'5' | b'7' | b'@' | b'$') {
+        if leet(ch).is_some() {
             c |= LEET;
         }
         if b == b'@' {
             c |= AT_SIGN;
         }
-        if b.is_ascii_alphanumeric() || b == b'@' || b == b'$' {
+        if b.is_ascii_alphanumeric() || is_word_symbol(ch) {
             c |= WORD;
         }
-        if matches!(b, b' ' | b'.' | b'-' | b'_' | b'*') {
+        if is_spacer(ch) {
             c |= SPACER;
         }
         t[i] = c;
@@ -605,7 +612,7 @@ fn may_hold_spaced_letters(bytes: &[u8]) -> bool {
 }
 
 /// Separators allowed between spaced letters.
-fn is_spacer(c: char) -> bool {
+const fn is_spacer(c: char) -> bool {
     matches!(c, ' ' | '.' | '-' | '_' | '*')
 }
 
