@@ -580,76 +580,92 @@ fn iban_at(text: &[u8], i: usize) -> Option<usize> {
     (chars.len() == want && boundary && iban_mod97(&chars)).then_some(j)
 }
 
-/// Call `f`, in order, with the offset of every digit that can open something of ours: a digit
-/// that follows no letter, digit or `_`, and, with `iban`, a digit that follows two capitals.
-/// A 32-byte block without a digit is passed over with one vectorised test; the others are
-/// classified eight bytes at a time (SWAR), so only the starts of numbers reach `f`.
+/// Call `f`, in order, with the offset of every digit that can open something of ours:
+/// - a digit that follows no letter, digit or `_`, and is followed by at least five more bytes a
+///   number may hold (digits, `+`, `(`, `)`, `-`, `.`, `/`, space): every kind but the IBAN needs
+///   seven such bytes from its start, which is this digit or a `+` or `(` just before it, so a
+///   shorter run (a count, a port, a time, `4346,`) cannot be one and is never visited;
+/// - with `iban`, a digit that follows two capitals.
+///
+/// The text is classified 16 bytes at a time with vector instructions into one bit per byte and
+/// class, so the starts come out of a mask per 64 bytes, without a branch per byte.
 fn for_each_number_start(text: &[u8], iban: bool, mut f: impl FnMut(usize)) {
-    let mut blocks = text.chunks_exact(32);
-    let mut base = 0;
-    for block in &mut blocks {
-        if block.iter().fold(false, |any, &b| any | b.is_ascii_digit()) {
-            starts_in(text, base..base + 32, iban, &mut f);
-        }
-        base += 32;
-    }
-    starts_in(text, base..text.len(), iban, &mut f);
-}
-
-/// [`for_each_number_start`] over `range`, eight bytes at a time.
-fn starts_in(text: &[u8], range: std::ops::Range<usize>, iban: bool, f: &mut impl FnMut(usize)) {
-    // Eight bytes from `i`, zero-padded past the end (a zero byte is no digit, letter or `_`).
-    let word_at = |i: usize| match text.get(i..i + 8) {
-        Some(w) => u64::from_le_bytes(w.try_into().unwrap_or_default()),
-        None => {
-            let mut w = [0u8; 8];
-            let bytes = text.get(i..).unwrap_or_default();
-            w[..bytes.len()].copy_from_slice(bytes);
-            u64::from_le_bytes(w)
+    let block = |k: usize| -> ByteClasses {
+        match text.get(k * 64..k * 64 + 64) {
+            Some(b) => ByteClasses::of(b.try_into().unwrap_or(&[0; 64])),
+            None => {
+                // The tail, zero-padded: a zero byte is in no class.
+                let mut b = [0u8; 64];
+                let rest = text.get(k * 64..).unwrap_or_default();
+                b[..rest.len()].copy_from_slice(rest);
+                ByteClasses::of(&b)
+            }
         }
     };
-    // Per byte: is it a digit, a word byte (letter, digit, `_`), a capital.
-    let classes = |x: u64| {
-        let digit = in_range(x, b'0', b'9');
-        let word = digit | in_range(x | (LANES * 0x20), b'a', b'z') | x_eq(x, b'_');
-        (digit, word, in_range(x, b'A', b'Z'))
-    };
-    let (_, mut prev_word, mut prev_upper) = classes(range.start.checked_sub(8).map_or(0, word_at));
-    for at in range.step_by(8) {
-        let (digit, word, upper) = classes(word_at(at));
-        // The classes of the byte before each byte (and the one before that): this word's shifted,
-        // and the end of the previous word's.
-        let word_before = (word << 8) | (prev_word >> 56);
-        let mut starts = digit & !word_before;
+    let blocks = text.len().div_ceil(64);
+    let (mut prev_word, mut prev_upper) = (0u64, 0u64);
+    let mut next = block(0);
+    for k in 0..blocks {
+        let cur = next;
+        next = if k + 1 < blocks {
+            block(k + 1)
+        } else {
+            ByteClasses::default()
+        };
+        // Six number bytes in a row from each byte on, the next block's first five included.
+        let number = u128::from(cur.number) | u128::from(next.number) << 64;
+        let run = number & number >> 1 & number >> 2 & number >> 3 & number >> 4 & number >> 5;
+        let word_before = cur.word << 1 | prev_word >> 63;
+        let mut starts = cur.digit & !word_before & run as u64;
         if iban {
-            let upper_before = (upper << 8) | (prev_upper >> 56);
-            let upper_two_before = (upper << 16) | (prev_upper >> 48);
-            starts |= digit & upper_before & upper_two_before;
+            let upper_before = cur.upper << 1 | prev_upper >> 63;
+            let upper_two_before = cur.upper << 2 | prev_upper >> 62;
+            starts |= cur.digit & upper_before & upper_two_before;
         }
         while starts != 0 {
-            f(at + (starts.trailing_zeros() / 8) as usize);
+            f(k * 64 + starts.trailing_zeros() as usize);
             starts &= starts - 1;
         }
-        (prev_word, prev_upper) = (word, upper);
+        (prev_word, prev_upper) = (cur.word, cur.upper);
     }
 }
 
-/// The high bit of each byte of `x` equal to `b` (ASCII).
-fn x_eq(x: u64, b: u8) -> u64 {
-    in_range(x, b, b)
+/// For 64 bytes, one bit per byte (bit `i` for byte `i`) and class.
+#[derive(Clone, Copy, Default)]
+struct ByteClasses {
+    digit: u64,
+    /// Letters, digits and `_`.
+    word: u64,
+    upper: u64,
+    /// The bytes a number may hold: digits and `(`, `)`, `+`, `-`, `.`, `/`, space, and `*`
+    /// (0x28 to 0x2f but `,`): `*` is counted only so that the class is one range and two bytes, and
+    /// a wider class only visits more starts.
+    number: u64,
 }
 
-/// A one in every byte of a word.
-const LANES: u64 = 0x0101_0101_0101_0101;
-
-/// The high bit of each byte of `x` between `lo` and `hi` (inclusive, both ASCII), exactly: each sum
-/// is computed on a byte's low seven bits, so no carry crosses into the next byte.
-fn in_range(x: u64, lo: u8, hi: u8) -> u64 {
-    const H: u64 = LANES * 0x80;
-    let low7 = x & !H;
-    let at_least_lo = low7 + LANES * (0x80 - u64::from(lo));
-    let above_hi = low7 + LANES * (0x80 - u64::from(hi) - 1);
-    at_least_lo & !above_hi & !x & H
+impl ByteClasses {
+    fn of(bytes: &[u8; 64]) -> Self {
+        use wide::u8x16;
+        // Unsigned `lo <= x <= hi` per lane: `x - lo` wraps below `lo`.
+        let in_range = |x: u8x16, lo: u8, hi: u8| {
+            let d = x - u8x16::splat(lo);
+            d.min(u8x16::splat(hi - lo)).simd_eq(d)
+        };
+        let eq = |x: u8x16, b: u8| x.simd_eq(u8x16::splat(b));
+        let mut c = ByteClasses::default();
+        for (k, lane) in bytes.chunks_exact(16).enumerate() {
+            let x = u8x16::new(lane.try_into().unwrap_or([0; 16]));
+            let digit = in_range(x, b'0', b'9');
+            let word = digit | in_range(x | u8x16::splat(0x20), b'a', b'z') | eq(x, b'_');
+            let number = (in_range(x, b'(', b'9') & !eq(x, b',')) | eq(x, b' ');
+            let bits = |m: u8x16| u64::from(m.to_bitmask()) << (16 * k);
+            c.digit |= bits(digit);
+            c.word |= bits(word);
+            c.upper |= bits(in_range(x, b'A', b'Z'));
+            c.number |= bits(number);
+        }
+        c
+    }
 }
 
 /// ISO 7064 mod 97-10 over the rearranged IBAN.
@@ -788,38 +804,51 @@ mod tests {
         assert!(rules("on 2024-01-31 at 12:30").is_empty());
     }
 
-    /// The SWAR classes against the byte-by-byte definitions, for every byte in every lane, and
+    /// The vector classes against the byte-by-byte definitions, for every byte in every lane, and
     /// the starts against a plain loop.
     #[test]
     fn number_starts_are_the_digits_after_a_non_word_byte() {
-        for lane in 0..8 {
+        for lane in 0..64 {
             for b in 0u8..=255 {
-                let mut w = [b'a'; 8];
-                w[lane] = b;
-                let x = u64::from_le_bytes(w);
-                let bit = |m: u64| m >> (lane * 8 + 7) & 1 == 1;
-                assert_eq!(bit(in_range(x, b'0', b'9')), b.is_ascii_digit(), "{b:#x}");
+                let mut block = [b'a'; 64];
+                block[lane] = b;
+                let c = ByteClasses::of(&block);
+                let bit = |m: u64| m >> lane & 1 == 1;
+                assert_eq!(bit(c.digit), b.is_ascii_digit(), "{b:#x}");
+                assert_eq!(bit(c.upper), b.is_ascii_uppercase(), "{b:#x}");
+                assert_eq!(bit(c.word), is_word(b), "{b:#x}");
+                let number = b.is_ascii_digit() || b" ()+-./*".contains(&b);
+                assert_eq!(bit(c.number), number, "{b:#x}");
+                // The other lanes keep their class.
+                let others = !(1u64 << lane);
+                assert_eq!(c.word & others, others, "{b:#x} at {lane}");
                 assert_eq!(
-                    bit(in_range(x, b'A', b'Z')),
-                    b.is_ascii_uppercase(),
-                    "{b:#x}"
+                    (c.digit | c.upper | c.number) & others,
+                    0,
+                    "{b:#x} at {lane}"
                 );
-                let lower = in_range(x | (LANES * 0x20), b'a', b'z');
-                assert_eq!(bit(lower), b.is_ascii_alphabetic(), "{b:#x}");
-                assert_eq!(bit(x_eq(x, b'_')), b == b'_', "{b:#x}");
             }
         }
-        let t = b"9 a1 22 (333) x_4 +5 DE89 D9 5-6\n7".repeat(9);
+        // Every start against a plain loop over the definition, at every length (so every end
+        // falls at every place in a block) and every shift of the text against the blocks.
+        let t = b"9 a1 22 (333) x_4 +5 DE89 D9 5-6\n7 123-45 +1 (415) 555 2026-11-03T06:41 4346, \
+                  12.34.56 1,234,567 0x12 AB12 x7 1/2/34 99999\t1*2*3*4 "
+            .repeat(3);
+        let number_byte = |b: u8| b.is_ascii_digit() || b" ()+-./*".contains(&b);
         for iban in [false, true] {
-            for len in 0..t.len() {
-                let t = &t[..len];
+            let shifted = (0..64).map(|pad| [vec![b' '; pad], t.clone()].concat());
+            for t in (0..t.len()).map(|len| t[..len].to_vec()).chain(shifted) {
+                let t = &t[..];
                 let mut seen = Vec::new();
                 for_each_number_start(t, iban, |d| seen.push(d));
                 let want: Vec<usize> = (0..t.len())
                     .filter(|&i| {
                         let before = |k: usize| i.checked_sub(k).map(|j| t[j]);
+                        let run = t
+                            .get(i..i + 6)
+                            .is_some_and(|r| r.iter().all(|&b| number_byte(b)));
                         t[i].is_ascii_digit()
-                            && (!before(1).is_some_and(is_word)
+                            && ((run && !before(1).is_some_and(is_word))
                                 || (iban
                                     && before(1).is_some_and(|b| b.is_ascii_uppercase())
                                     && before(2).is_some_and(|b| b.is_ascii_uppercase())))
