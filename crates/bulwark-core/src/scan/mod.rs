@@ -273,6 +273,9 @@ impl std::fmt::Debug for Scanner {
 
 /// Patterns per automaton: Aho-Corasick keeps its vectorised (Teddy) prefilter up to about this many.
 const PATTERNS_PER_AUTOMATON: usize = 64;
+/// Teddy fingerprints the first (at most) four bytes of each pattern, as many as the automaton's
+/// shortest pattern has: one shorter anchor weakens the fingerprint of all the others.
+const TEDDY_MASK: usize = 4;
 /// The unit in which runs of plain prose are found and skipped (see [`is_plain`]): large enough that
 /// a skip saves more than it costs to start one more search.
 const PLAIN_BLOCK: usize = 4096;
@@ -943,12 +946,20 @@ fn build_prefilters(
     let mut out = Vec::new();
     let mut rest = anchors;
     while !rest.is_empty() {
-        let cap = match rest[0].0.len() {
-            _ if small => PATTERNS_PER_AUTOMATON / 4,
-            0..=4 => PATTERNS_PER_AUTOMATON / 4,
-            _ => PATTERNS_PER_AUTOMATON,
+        let short = |a: &(String, Vec<u16>)| a.0.len() < TEDDY_MASK;
+        let cap = if small || short(&rest[0]) {
+            PATTERNS_PER_AUTOMATON / 4
+        } else {
+            PATTERNS_PER_AUTOMATON
         };
-        let (chunk, tail) = rest.split_at(cap.min(rest.len()));
+        // Full-length anchors and short ones never share an automaton, and the automata of one
+        // class are of even size: a tiny last one would not use Teddy at all.
+        let same = rest
+            .iter()
+            .take_while(|a| short(a) == short(&rest[0]))
+            .count();
+        let size = same.div_ceil(same.div_ceil(cap));
+        let (chunk, tail) = rest.split_at(size);
         rest = tail;
         let automaton = AhoCorasickBuilder::new()
             .match_kind(MatchKind::LeftmostFirst)
