@@ -587,46 +587,116 @@ fn iban_at(text: &[u8], i: usize) -> Option<usize> {
 ///   shorter run (a count, a port, a time, `4346,`) cannot be one and is never visited;
 /// - with `iban`, a digit that follows two capitals.
 ///
-/// The text is classified 16 bytes at a time with vector instructions into one bit per byte and
-/// class, so the starts come out of a mask per 64 bytes, without a branch per byte.
+/// The text is read 64 bytes at a time with vector instructions. A block without a digit costs one
+/// test; in the others every class is one bit per byte, so the starts come out of a few masks
+/// without a branch per byte.
 fn for_each_number_start(text: &[u8], iban: bool, mut f: impl FnMut(usize)) {
-    let block = |k: usize| -> ByteClasses {
-        match text.get(k * 64..k * 64 + 64) {
-            Some(b) => ByteClasses::of(b.try_into().unwrap_or(&[0; 64])),
-            None => {
-                // The tail, zero-padded: a zero byte is in no class.
-                let mut b = [0u8; 64];
-                let rest = text.get(k * 64..).unwrap_or_default();
-                b[..rest.len()].copy_from_slice(rest);
-                ByteClasses::of(&b)
-            }
+    let at =
+        |i: Option<usize>, class: fn(&u8) -> bool| i.and_then(|i| text.get(i)).is_some_and(class);
+    for k in 0..text.len().div_ceil(64) {
+        let bytes = block(text, k);
+        if !lanes::any(&bytes, lanes::digit) {
+            continue;
         }
-    };
-    let blocks = text.len().div_ceil(64);
-    let (mut prev_word, mut prev_upper) = (0u64, 0u64);
-    let mut next = block(0);
-    for k in 0..blocks {
-        let cur = next;
-        next = if k + 1 < blocks {
-            block(k + 1)
+        let cur = ByteClasses::of(&bytes);
+        let before = (k * 64).checked_sub(1);
+        let word_before = cur.word << 1 | u64::from(at(before, |&b| is_word(b)));
+        let open = cur.digit & !word_before;
+        // Six number bytes in a row from each byte on: the five last bytes' runs reach into the
+        // next block, which is classified only when one of them could start a number.
+        let next_number = if open >> 59 != 0 {
+            lanes::mask(&block(text, k + 1), number_byte)
         } else {
-            ByteClasses::default()
+            0
         };
-        // Six number bytes in a row from each byte on, the next block's first five included.
-        let number = u128::from(cur.number) | u128::from(next.number) << 64;
+        let number = u128::from(cur.number) | u128::from(next_number) << 64;
         let run = number & number >> 1 & number >> 2 & number >> 3 & number >> 4 & number >> 5;
-        let word_before = cur.word << 1 | prev_word >> 63;
-        let mut starts = cur.digit & !word_before & run as u64;
+        let mut starts = open & run as u64;
         if iban {
-            let upper_before = cur.upper << 1 | prev_upper >> 63;
-            let upper_two_before = cur.upper << 2 | prev_upper >> 62;
+            let upper = |i| u64::from(at(i, u8::is_ascii_uppercase));
+            let upper_before = cur.upper << 1 | upper(before);
+            let upper_two_before =
+                cur.upper << 2 | upper(before) << 1 | upper(before.and_then(|b| b.checked_sub(1)));
             starts |= cur.digit & upper_before & upper_two_before;
         }
-        while starts != 0 {
-            f(k * 64 + starts.trailing_zeros() as usize);
-            starts &= starts - 1;
+        for_each_bit(starts, |i| f(k * 64 + i));
+    }
+}
+
+/// Call `f` with the index of every set bit of `bits`, lowest first.
+fn for_each_bit(mut bits: u64, mut f: impl FnMut(usize)) {
+    while bits != 0 {
+        f(bits.trailing_zeros() as usize);
+        bits &= bits - 1;
+    }
+}
+
+/// Block `k` of 64 bytes of `text`, zero-padded past its end (a zero byte is in no class).
+#[inline]
+fn block(text: &[u8], k: usize) -> [u8; 64] {
+    let mut b = [0u8; 64];
+    match text.get(k * 64..k * 64 + 64) {
+        Some(full) => b.copy_from_slice(full),
+        None => {
+            let rest = text.get(k * 64..).unwrap_or_default();
+            b[..rest.len()].copy_from_slice(rest);
         }
-        (prev_word, prev_upper) = (cur.word, cur.upper);
+    }
+    b
+}
+
+/// The bytes a number may hold (see [`ByteClasses::number`]).
+#[inline]
+fn number_byte(x: wide::u8x16) -> wide::u8x16 {
+    use lanes::{eq, in_range};
+    (in_range(x, b'(', b'9') & !eq(x, b',')) | eq(x, b' ')
+}
+
+/// Byte classes 16 bytes at a time with vector instructions (`wide`: SSE2 on x86-64, NEON on
+/// aarch64, plain code elsewhere), as one bit per byte.
+mod lanes {
+    use wide::u8x16;
+
+    /// The 64-bit mask of the bytes in `class` (bit `i` for byte `i`).
+    #[inline]
+    pub(super) fn mask(bytes: &[u8; 64], class: impl Fn(u8x16) -> u8x16) -> u64 {
+        bytes.chunks_exact(16).enumerate().fold(0, |m, (k, lane)| {
+            let x = u8x16::new(lane.try_into().unwrap_or([0; 16]));
+            m | u64::from(class(x).to_bitmask()) << (16 * k)
+        })
+    }
+
+    /// Whether any of the 64 bytes is in `class`.
+    #[inline]
+    pub(super) fn any(bytes: &[u8; 64], class: impl Fn(u8x16) -> u8x16) -> bool {
+        let lane = |k: usize| {
+            let x: [u8; 16] = bytes[16 * k..16 * k + 16].try_into().unwrap_or([0; 16]);
+            class(u8x16::new(x))
+        };
+        (lane(0) | lane(1) | lane(2) | lane(3)).to_bitmask() != 0
+    }
+
+    /// Unsigned `lo <= x <= hi` per lane: `x - lo` wraps below `lo`.
+    #[inline]
+    pub(super) fn in_range(x: u8x16, lo: u8, hi: u8) -> u8x16 {
+        let d = x - u8x16::splat(lo);
+        d.min(u8x16::splat(hi - lo)).simd_eq(d)
+    }
+
+    #[inline]
+    pub(super) fn eq(x: u8x16, b: u8) -> u8x16 {
+        x.simd_eq(u8x16::splat(b))
+    }
+
+    #[inline]
+    pub(super) fn digit(x: u8x16) -> u8x16 {
+        in_range(x, b'0', b'9')
+    }
+
+    /// ASCII letters: setting bit 5 lower-cases them and moves no other byte into `a..=z`.
+    #[inline]
+    pub(super) fn letter(x: u8x16) -> u8x16 {
+        in_range(x | u8x16::splat(0x20), b'a', b'z')
     }
 }
 
@@ -645,27 +715,31 @@ struct ByteClasses {
 
 impl ByteClasses {
     fn of(bytes: &[u8; 64]) -> Self {
-        use wide::u8x16;
-        // Unsigned `lo <= x <= hi` per lane: `x - lo` wraps below `lo`.
-        let in_range = |x: u8x16, lo: u8, hi: u8| {
-            let d = x - u8x16::splat(lo);
-            d.min(u8x16::splat(hi - lo)).simd_eq(d)
-        };
-        let eq = |x: u8x16, b: u8| x.simd_eq(u8x16::splat(b));
+        use lanes::{digit, eq, in_range, letter};
         let mut c = ByteClasses::default();
         for (k, lane) in bytes.chunks_exact(16).enumerate() {
-            let x = u8x16::new(lane.try_into().unwrap_or([0; 16]));
-            let digit = in_range(x, b'0', b'9');
-            let word = digit | in_range(x | u8x16::splat(0x20), b'a', b'z') | eq(x, b'_');
-            let number = (in_range(x, b'(', b'9') & !eq(x, b',')) | eq(x, b' ');
-            let bits = |m: u8x16| u64::from(m.to_bitmask()) << (16 * k);
-            c.digit |= bits(digit);
-            c.word |= bits(word);
+            let x = wide::u8x16::new(lane.try_into().unwrap_or([0; 16]));
+            let bits = |m: wide::u8x16| u64::from(m.to_bitmask()) << (16 * k);
+            let d = digit(x);
+            c.digit |= bits(d);
+            c.word |= bits(d | letter(x) | eq(x, b'_'));
             c.upper |= bits(in_range(x, b'A', b'Z'));
-            c.number |= bits(number);
+            c.number |= bits(number_byte(x));
         }
         c
     }
+}
+
+/// The bytes an IPv6 address is written with: hex digits, `:` and `.`.
+fn is_ipv6_byte(b: u8) -> bool {
+    b.is_ascii_hexdigit() || b == b':' || b == b'.'
+}
+
+/// [`is_ipv6_byte`], 16 bytes at a time.
+#[inline]
+fn ipv6_byte(x: wide::u8x16) -> wide::u8x16 {
+    use lanes::{digit, eq, in_range};
+    digit(x) | in_range(x | wide::u8x16::splat(0x20), b'a', b'f') | eq(x, b':') | eq(x, b'.')
 }
 
 /// ISO 7064 mod 97-10 over the rearranged IBAN.
@@ -682,76 +756,102 @@ fn iban_mod97(iban: &[u8]) -> bool {
     rem == 1
 }
 
+/// IPv6 addresses, looked for around the colons that have an address byte beside them (most
+/// colons, in `"name": 1` or `ctx: &T`, have none and are passed over in the vector mask).
 fn scan_ipv6(text: &[u8], out: &mut Vec<Finding>) {
-    let n = text.len();
     let mut last_end = 0;
-    let is_v6 = |b: u8| b.is_ascii_hexdigit() || b == b':' || b == b'.';
-    for c in memchr::memchr_iter(b':', text) {
-        // A colon with no address byte on either side (`"name": 1`, `ctx: &T`, most colons) is a
-        // candidate of its own and too short: pass it over at once.
-        let beside = |i: Option<usize>| i.and_then(|i| text.get(i)).is_some_and(|&b| is_v6(b));
-        if c < last_end || !(beside(c.checked_sub(1)) || beside(Some(c + 1))) {
+    let blocks = text.len().div_ceil(64);
+    let mut k = 0;
+    while k < blocks {
+        let bytes = block(text, k);
+        let colon = lanes::mask(&bytes, |x| lanes::eq(x, b':'));
+        if colon == 0 {
+            // Long runs without a colon (prose) are passed over by memchr.
+            match memchr::memchr(b':', text.get(k * 64 + 64..).unwrap_or_default()) {
+                Some(c) => k += 1 + c / 64,
+                None => break,
+            }
             continue;
         }
-        let mut s = c;
-        while s > 0 && c - s < 45 && is_v6(text[s - 1]) {
-            s -= 1;
-        }
-        if s > 0 && (text[s - 1].is_ascii_alphanumeric() || text[s - 1] == b'_') {
-            last_end = c + 1;
-            continue;
-        }
-        let mut e = c;
-        while e < n && e - s < 45 && is_v6(text[e]) {
+        let address = lanes::mask(&bytes, ipv6_byte);
+        let prev = k > 0 && is_ipv6_byte(text[k * 64 - 1]);
+        let next = text.get(k * 64 + 64).is_some_and(|&b| is_ipv6_byte(b));
+        let before = address << 1 | u64::from(prev);
+        let after = address >> 1 | u64::from(next) << 63;
+        for_each_bit(colon & (before | after), |i| {
+            if k * 64 + i >= last_end {
+                last_end = ipv6_at(text, k * 64 + i, out);
+            }
+        });
+        k = (k + 1).max(last_end / 64);
+    }
+}
+
+/// Judge the address around the colon at `c`, pushing it if it is one; returns the offset before
+/// which no other colon needs a look.
+fn ipv6_at(text: &[u8], c: usize, out: &mut Vec<Finding>) -> usize {
+    let n = text.len();
+    let mut s = c;
+    while s > 0 && c - s < 45 && is_ipv6_byte(text[s - 1]) {
+        s -= 1;
+    }
+    if s > 0 && (text[s - 1].is_ascii_alphanumeric() || text[s - 1] == b'_') {
+        // Glued to a word (`T06:41:16`). Every later colon of this run within 45 bytes of `s`
+        // walks back to the same `s`: pass them over too.
+        let mut e = c + 1;
+        while e < n && e < s + 46 && is_ipv6_byte(text[e]) {
             e += 1;
         }
-        while e > c && text[e - 1] == b'.' {
-            e -= 1;
-        }
-        last_end = e.max(c + 1);
-        if e < n && (text[e].is_ascii_alphanumeric() || text[e] == b'_') {
-            continue;
-        }
-        let cand = &text[s..e];
-        let colons = cand.iter().filter(|&&b| b == b':').count();
-        let groups = cand.split(|&b| b == b':').filter(|g| !g.is_empty()).count();
-        let compressed = memchr::memmem::find(cand, b"::").is_some();
-        if colons < 2
-            || (groups < 3 && !(compressed && groups >= 1))
-            || !cand.iter().any(u8::is_ascii_digit)
-        {
-            continue;
-        }
-        if std::str::from_utf8(cand)
+        return e;
+    }
+    let mut e = c;
+    while e < n && e - s < 45 && is_ipv6_byte(text[e]) {
+        e += 1;
+    }
+    while e > c && text[e - 1] == b'.' {
+        e -= 1;
+    }
+    let next = e.max(c + 1);
+    if e < n && (text[e].is_ascii_alphanumeric() || text[e] == b'_') {
+        return next;
+    }
+    let cand = &text[s..e];
+    let colons = cand.iter().filter(|&&b| b == b':').count();
+    let groups = cand.split(|&b| b == b':').filter(|g| !g.is_empty()).count();
+    let compressed = memchr::memmem::find(cand, b"::").is_some();
+    if colons < 2
+        || (groups < 3 && !(compressed && groups >= 1))
+        || !cand.iter().any(u8::is_ascii_digit)
+        || std::str::from_utf8(cand)
             .ok()
             .and_then(|s| s.parse::<std::net::Ipv6Addr>().ok())
-            .is_some()
-        {
-            // A zone (`%eth0`) and a prefix length (`/64`) belong to the address.
-            let mut end = e;
-            if end < n && text[end] == b'%' {
-                let z = end + 1;
-                let mut k = z;
-                while k < n && k - z < 16 && (text[k].is_ascii_alphanumeric() || text[k] == b'_') {
-                    k += 1;
-                }
-                if k > z {
-                    end = k;
-                }
-            }
-            if end < n && text[end] == b'/' {
-                let mut k = end + 1;
-                while k < n && k - end <= 3 && text[k].is_ascii_digit() {
-                    k += 1;
-                }
-                if k > end + 1 {
-                    end = k;
-                }
-            }
-            last_end = end;
-            push(out, "ipv6", s, end, text);
+            .is_none()
+    {
+        return next;
+    }
+    // A zone (`%eth0`) and a prefix length (`/64`) belong to the address.
+    let mut end = e;
+    if end < n && text[end] == b'%' {
+        let z = end + 1;
+        let mut k = z;
+        while k < n && k - z < 16 && (text[k].is_ascii_alphanumeric() || text[k] == b'_') {
+            k += 1;
+        }
+        if k > z {
+            end = k;
         }
     }
+    if end < n && text[end] == b'/' {
+        let mut k = end + 1;
+        while k < n && k - end <= 3 && text[k].is_ascii_digit() {
+            k += 1;
+        }
+        if k > end + 1 {
+            end = k;
+        }
+    }
+    push(out, "ipv6", s, end, text);
+    end
 }
 
 #[cfg(test)]
@@ -819,6 +919,9 @@ mod tests {
                 assert_eq!(bit(c.word), is_word(b), "{b:#x}");
                 let number = b.is_ascii_digit() || b" ()+-./*".contains(&b);
                 assert_eq!(bit(c.number), number, "{b:#x}");
+                let v6 = lanes::mask(&block, ipv6_byte);
+                assert_eq!(bit(v6), is_ipv6_byte(b), "{b:#x}");
+                assert_eq!(v6 & !(1u64 << lane), !(1u64 << lane), "{b:#x} at {lane}");
                 // The other lanes keep their class.
                 let others = !(1u64 << lane);
                 assert_eq!(c.word & others, others, "{b:#x} at {lane}");
@@ -878,5 +981,17 @@ mod tests {
         assert_eq!(found, ["2001:db8::8a2e:370:7334", "::1"]);
         assert_eq!(rules("::1")[0].1, "::1");
         assert_eq!(rules("fe80::1 :")[0].1, "fe80::1");
+        // After a run of colons glued to a word (a timestamp), and across a 64-byte block edge.
+        for pad in 0..70 {
+            let text = format!(
+                "{}at 2026-11-03T06:41:16Z from 2001:db8::1 x",
+                " ".repeat(pad)
+            );
+            assert_eq!(
+                rules(&text),
+                [("ipv6".into(), "2001:db8::1".into())],
+                "{text}"
+            );
+        }
     }
 }
