@@ -160,14 +160,16 @@ pub fn locate(findings: &mut [Finding], text: &[u8]) {
 /// Values shorter than 12 characters show only their length class; longer ones keep two characters at
 /// each end, e.g. `gh…9z (40 chars)`.
 pub fn preview(value: &[u8]) -> String {
+    // Invalid UTF-8 counts as U+FFFD, as `from_utf8_lossy` reads it. One allocation: this runs for
+    // every finding.
     let s = String::from_utf8_lossy(value);
-    let chars: Vec<char> = s.chars().collect();
-    if chars.len() < 12 {
-        return format!("*** ({} chars)", chars.len());
+    let chars = s.chars().count();
+    if chars < 12 {
+        return format!("*** ({chars} chars)");
     }
-    let head: String = chars[..2].iter().collect();
-    let tail: String = chars[chars.len() - 2..].iter().collect();
-    format!("{head}…{tail} ({} chars)", chars.len())
+    let head = s.char_indices().nth(2).map_or(s.len(), |(i, _)| i);
+    let tail = s.char_indices().nth_back(1).map_or(0, |(i, _)| i);
+    format!("{}…{} ({chars} chars)", &s[..head], &s[tail..])
 }
 
 /// A stable fingerprint of a finding for baselines: HMAC-SHA256 keyed with a per-baseline random
@@ -198,6 +200,13 @@ mod tests {
         let p = preview(b"ghp_abcdefghijklmnopqrstuvwxyz0123456789");
         assert_eq!(p, "gh…89 (40 chars)");
         assert!(!p.contains("abcdef"));
+        // Characters, not bytes: multi-byte ends stay whole, invalid bytes read as U+FFFD.
+        assert_eq!(preview("éé-secret-value-ßø".as_bytes()), "éé…ßø (18 chars)");
+        assert_eq!(
+            preview(b"\xffa-secret-value-\xfe"),
+            "\u{fffd}a…-\u{fffd} (17 chars)"
+        );
+        assert_eq!(preview("ßßßßßßßßßßß".as_bytes()), "*** (11 chars)");
     }
 
     #[test]

@@ -173,6 +173,8 @@ struct CompiledRule {
     description: &'static str,
     severity: Severity,
     source: String,
+    /// The rule's [`RuleSpec::groups`] regex, if it has one.
+    groups_source: Option<String>,
     /// Compiled on first use: most rules never fire in a given process, and compiling all of them up
     /// front would cost every short-lived `bulwark` run tens of milliseconds.
     matcher: std::sync::OnceLock<Option<Matcher>>,
@@ -183,6 +185,9 @@ struct CompiledRule {
 /// A rule's compiled regex and the indices of its named groups.
 struct Matcher {
     regex: Regex,
+    /// The regex that finds the groups over each match of `regex`, anchored at both ends (see
+    /// [`RuleSpec::groups`]); the group indices are this one's. Without it, `regex` finds them.
+    groups: Option<Regex>,
     secret_group: Option<usize>,
     xml_group: Option<usize>,
     name_group: Option<usize>,
@@ -195,12 +200,19 @@ struct Matcher {
 impl Matcher {
     /// ASCII semantics: `\w`, `\s` and case folding stay small and fast; non-ASCII bytes in a value
     /// are matched by negated classes byte by byte.
-    fn compile(source: &str) -> Result<Self, regex::Error> {
-        let regex = regex::bytes::RegexBuilder::new(source)
-            .unicode(false)
-            .size_limit(20 << 20)
-            .build()?;
-        let group = |name: &str| regex.capture_names().position(|n| n == Some(name));
+    fn compile(source: &str, groups: Option<&str>) -> Result<Self, regex::Error> {
+        let build = |source: &str| {
+            regex::bytes::RegexBuilder::new(source)
+                .unicode(false)
+                .size_limit(20 << 20)
+                .build()
+        };
+        let regex = build(source)?;
+        let groups = groups
+            .map(|g| build(&format!(r"\A(?:{g})\z")))
+            .transpose()?;
+        let names = groups.as_ref().unwrap_or(&regex);
+        let group = |name: &str| names.capture_names().position(|n| n == Some(name));
         Ok(Matcher {
             secret_group: group("s"),
             xml_group: group("x"),
@@ -210,6 +222,7 @@ impl Matcher {
             name_quote_group: group("nq"),
             comma_quote_group: group("cq"),
             regex,
+            groups,
         })
     }
 }
@@ -219,7 +232,7 @@ impl CompiledRule {
         // Every rule's regex is checked by a unit test (`every_rule_compiles_and_there_are_enough`);
         // were one to fail anyway, that rule would find nothing rather than take the scanner down.
         self.matcher
-            .get_or_init(|| Matcher::compile(&self.source).ok())
+            .get_or_init(|| Matcher::compile(&self.source, self.groups_source.as_deref()).ok())
             .as_ref()
     }
 }
@@ -347,6 +360,7 @@ impl Scanner {
                 description: s.description,
                 severity: s.severity,
                 source: s.regex.clone(),
+                groups_source: s.groups.clone(),
                 matcher: std::sync::OnceLock::new(),
                 check: s.check,
                 window: s.window,
@@ -404,7 +418,7 @@ impl Scanner {
     pub fn precompile(&self) -> Result<(), ScanError> {
         for r in &self.inner.rules {
             if r.matcher().is_none() {
-                let message = Matcher::compile(&r.source)
+                let message = Matcher::compile(&r.source, r.groups_source.as_deref())
                     .err()
                     .map_or_else(String::new, |e| e.to_string());
                 return Err(ScanError::Compile {
@@ -655,7 +669,22 @@ impl Scanner {
         let rule = &self.inner.rules[ri];
         let Some(mm) = rule.matcher() else { return };
         let hay = &text[ws..we];
-        for caps in mm.regex.captures_iter(hay) {
+        // Each match's groups, with the offset in `hay` their positions count from.
+        let narrow = mm.groups.as_ref().map(|g| {
+            mm.regex
+                .find_iter(hay)
+                .filter_map(move |m| g.captures(&hay[m.range()]).map(|c| (m.start(), c)))
+        });
+        let whole = match narrow {
+            Some(_) => None,
+            None => Some(mm.regex.captures_iter(hay).map(|c| (0, c))),
+        };
+        for (base, caps) in narrow
+            .into_iter()
+            .flatten()
+            .chain(whole.into_iter().flatten())
+        {
+            let at = ws + base;
             let get = |g: Option<usize>| g.and_then(|g| caps.get(g));
             let xml = get(mm.xml_group);
             let Some(m) = get(mm.secret_group).or(xml).or_else(|| caps.get(0)) else {
@@ -680,7 +709,7 @@ impl Scanner {
                 Check::Generic => {
                     let bytes = |g: Option<usize>| get(g).map(|n| n.as_bytes()).unwrap_or_default();
                     let space_after_op = get(mm.op_group)
-                        .is_some_and(|o| matches!(hay.get(o.end()), Some(b' ' | b'\t')));
+                        .is_some_and(|o| matches!(hay.get(base + o.end()), Some(b' ' | b'\t')));
                     let ctx = Assignment {
                         name: bytes(mm.name_group),
                         op: bytes(mm.op_group),
@@ -700,9 +729,9 @@ impl Scanner {
             let (start, end) = if matches!(rule.check, Check::PrivateKeyBody) {
                 // Redact the whole block, armour included.
                 let whole = caps.get(0).map_or(m, |w| w);
-                (ws + whole.start(), ws + whole.end())
+                (at + whole.start(), at + whole.end())
             } else {
-                (ws + m.start(), ws + m.end())
+                (at + m.start(), at + m.end())
             };
             let message = if matches!(rule.check, Check::GithubChecksum) {
                 format!("{} (checksum verified)", rule.description)
@@ -1073,6 +1102,138 @@ mod tests {
         dedup.sort();
         dedup.dedup();
         assert_eq!(ids.len(), dedup.len(), "rule ids must be unique");
+    }
+
+    /// The generic rule's groups, found over each match by its cheaper `groups` regex, are the
+    /// groups its own regex finds: on assignments built from the pieces that make the choice hard
+    /// (names with several secret words, operators that start with a name character, quotes, XML).
+    #[test]
+    fn generic_groups_agree() {
+        use proptest::prelude::*;
+        let spec = rules::secret_rules()
+            .into_iter()
+            .find(|r| r.id == rules::GENERIC_RULE)
+            .expect("the generic rule");
+        let whole = Matcher::compile(&spec.regex, None).expect("regex");
+        let narrow = Matcher::compile(&spec.regex, spec.groups.as_deref()).expect("groups");
+        assert!(narrow.groups.is_some());
+        let names = ["name", "s", "x", "q", "op", "nq", "cq"];
+        let spans = |m: &Matcher, hay: &[u8]| -> Vec<Vec<Option<(usize, usize)>>> {
+            let index = |r: &Regex, n: &str| r.capture_names().position(|c| c == Some(n));
+            match &m.groups {
+                None => m
+                    .regex
+                    .captures_iter(hay)
+                    .map(|c| {
+                        let mut v = vec![c.get(0).map(|g| (g.start(), g.end()))];
+                        v.extend(names.iter().map(|n| {
+                            index(&m.regex, n)
+                                .and_then(|i| c.get(i))
+                                .map(|g| (g.start(), g.end()))
+                        }));
+                        v
+                    })
+                    .collect(),
+                Some(g) => m
+                    .regex
+                    .find_iter(hay)
+                    .map(|f| {
+                        let c = g.captures(&hay[f.range()]).expect("groups over a match");
+                        let at = |x: regex::bytes::Match<'_>| {
+                            (f.start() + x.start(), f.start() + x.end())
+                        };
+                        let mut v = vec![c.get(0).map(at)];
+                        v.extend(
+                            names
+                                .iter()
+                                .map(|n| index(g, n).and_then(|i| c.get(i)).map(at)),
+                        );
+                        v
+                    })
+                    .collect(),
+            }
+        };
+        let pieces = [
+            "password",
+            "PASS",
+            "token",
+            "Secret",
+            "api_key",
+            "api-key",
+            "apikey",
+            "key",
+            "db_",
+            "my.",
+            ".",
+            "-",
+            "_",
+            "x",
+            "9",
+            " ",
+            "\t",
+            "=",
+            ":",
+            ":=",
+            "::=",
+            ".=",
+            "+=",
+            "||=",
+            "?=",
+            "=>",
+            "\"",
+            "'",
+            "`",
+            ",",
+            "]",
+            "<",
+            ">",
+            "</",
+            "<password>",
+            "</password>",
+            "string ",
+            "const ",
+            "new String(\"",
+            "String('",
+            "\n",
+            "aB3dE5gH",
+            "Zq9~x/+",
+            "{",
+            "$",
+            "\\",
+            "(",
+        ];
+        let mut runner = proptest::test_runner::TestRunner::new(ProptestConfig::with_cases(4000));
+        runner
+            .run(
+                &proptest::collection::vec(0..pieces.len(), 1..24),
+                |picks| {
+                    let text: String = picks.iter().map(|&i| pieces[i]).collect();
+                    prop_assert_eq!(
+                        spans(&whole, text.as_bytes()),
+                        spans(&narrow, text.as_bytes()),
+                        "{:?}",
+                        text
+                    );
+                    Ok(())
+                },
+            )
+            .expect("the same groups");
+        // And on realistic lines.
+        for line in [
+            "db_password = \"h0pk1ns~21sQ\"",
+            "AWS_SECRET_ACCESS_KEY=wJalrXUtnFEMI/K7MDENG/bPxRfiCYzz9x1Qy",
+            "  \"client_secret\": \"9f8e7d6c5b4a39281706\",",
+            "var token string = \"tok_4f9a8b7c6d5e\"",
+            "<apiToken>\n  4f9a8b7c6d5e3f2a\n</apiToken>",
+            "config.token.=abcdef123456; other_pass := 'xyzzy-42-lives'",
+        ] {
+            assert_eq!(
+                spans(&whole, line.as_bytes()),
+                spans(&narrow, line.as_bytes()),
+                "{line}"
+            );
+            assert!(!spans(&whole, line.as_bytes()).is_empty(), "{line}");
+        }
     }
 
     #[test]

@@ -62,12 +62,30 @@ pub(crate) struct RuleSpec {
     pub keywords: Vec<&'static str>,
     /// The confirming regex. A group named `s` marks the secret value; without it, the whole match.
     pub regex: String,
+    /// A cheaper regex with the same groups, run anchored over each match of `regex` alone, where
+    /// `regex`'s own groups cost most of its search (see [`generic_regex`]).
+    pub groups: Option<String>,
     pub check: Check,
     pub window: Window,
 }
 
 /// The generic assignment rule's id: it yields to any specific rule that finds the same value.
 pub(crate) const GENERIC_RULE: &str = "generic-secret";
+
+/// The generic rule's regex: a name matching `name` (where the rule looks for secret words), an
+/// assignment or an XML element, and a value.
+///
+/// Its groups are found again, over each match alone, by the same regex with a `name` of any
+/// identifier characters: the keyword alternation is what makes captures expensive (a backtracker
+/// tries every keyword at every position of the name), and over a match it changes nothing. The
+/// match starts where the name does; of the names that start there, both regexes prefer the longest
+/// one after which the rest matches, and any name that contains a keyword still does when longer, so
+/// both choose the same name and then the same rest (`generic_groups_agree` tests this).
+fn generic_regex(name: &str) -> String {
+    format!(
+        r#"(?m)(?P<name>{name})(?:{ASSIGN}(?P<s>[^\s"'`,;<>(){{}}\[\]\\]{{6,}})|>\s*(?P<x>[^\s"'`,;<>(){{}}\[\]\\]{{6,}})\s*</)"#
+    )
+}
 
 /// Characters that may not touch a token on its left or right.
 const L: &str = r"(?:^|[^0-9A-Za-z_.])";
@@ -89,6 +107,7 @@ fn prefix(
         anchors_ci: false,
         keywords: Vec::new(),
         regex: format!("(?m){L}(?P<s>{token}){R}"),
+        groups: None,
         check: Check::Entropy(2.8),
         window: Window::Line,
     }
@@ -138,6 +157,7 @@ fn keyword(
         anchors_ci: true,
         keywords: keywords.to_vec(),
         regex: keyword_regex(keywords, value),
+        groups: None,
         check: Check::Keyword(2.5),
         window: Window::Element,
     }
@@ -662,14 +682,15 @@ pub(crate) fn secret_rules() -> Vec<RuleSpec> {
         anchors: WAKE_WORDS.to_vec(),
         anchors_ci: true,
         keywords: Vec::new(),
-        regex: format!(
-            r#"(?m)(?P<name>[0-9A-Za-z_.\-]*(?i:{kws})[0-9A-Za-z_.\-]*)(?:{ASSIGN}(?P<s>[^\s"'`,;<>(){{}}\[\]\\]{{6,}})|>\s*(?P<x>[^\s"'`,;<>(){{}}\[\]\\]{{6,}})\s*</)"#,
-            kws = GENERIC_KEYWORDS
+        regex: generic_regex(&format!(
+            "[0-9A-Za-z_.\\-]*(?i:{})[0-9A-Za-z_.\\-]*",
+            GENERIC_KEYWORDS
                 .iter()
                 .map(|k| regex_escape(k))
                 .collect::<Vec<_>>()
                 .join("|")
-        ),
+        )),
+        groups: Some(generic_regex("[0-9A-Za-z_.\\-]*")),
         check: Check::Generic,
         window: Window::Element,
     });
