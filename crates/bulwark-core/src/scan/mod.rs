@@ -577,6 +577,10 @@ impl Scanner {
         let mut pending: Vec<Option<(usize, usize)>> = vec![None; inner.rules.len() + 1];
         // The slots holding a window, so a short text costs its hits, not the number of rules.
         let mut touched: Vec<usize> = Vec::new();
+        // Every pass's windows, as (slot, start, end): searched once all passes are done, so that
+        // windows of one rule found by different passes (`password` and `pass` are in different
+        // automata) are merged too and no line is searched twice by the same rule.
+        let mut windows: Vec<(usize, usize, usize)> = Vec::new();
         // Runs of plain prose (at least a block long) can hold only the plain anchors: there, the
         // few automata of those; elsewhere, every automaton. A run's edges are searched with the
         // plain automata too, keeping the anchors that overlap the run (the others lie inside the
@@ -626,7 +630,7 @@ impl Scanner {
                         }
                         p => {
                             match p.take() {
-                                Some((ps, pe)) => self.flush(slot, text, ps, pe, out),
+                                Some((ps, pe)) => windows.push((slot, ps, pe)),
                                 None => touched.push(slot),
                             }
                             *p = Some((ws, we));
@@ -634,12 +638,23 @@ impl Scanner {
                     }
                 }
             }
-            // Each automaton reports in text order; windows merge within one pass only.
+            // Each automaton reports in text order: a slot's windows are merged as they come.
             for slot in touched.drain(..) {
                 if let Some((ps, pe)) = pending[slot].take() {
-                    self.flush(slot, text, ps, pe, out);
+                    windows.push((slot, ps, pe));
                 }
             }
+        }
+        // Rule by rule (in rule order: of two findings of the same span, the first stays), each
+        // rule's windows in text order, merged where they overlap.
+        windows.sort_unstable();
+        let mut merged = windows.into_iter().peekable();
+        while let Some((slot, ws, mut we)) = merged.next() {
+            while let Some((_, _, next_end)) = merged.next_if(|&(s, nws, _)| s == slot && nws <= we)
+            {
+                we = we.max(next_end);
+            }
+            self.flush(slot, text, ws, we, out);
         }
     }
 
