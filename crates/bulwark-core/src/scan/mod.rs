@@ -1073,13 +1073,17 @@ fn is_plain(b: u8) -> bool {
 }
 
 /// The spans of `text` an anchor holding a non-plain byte can overlap: every [`PLAIN_BLOCK`]
-/// holding such a byte, widened by `reach - 1` on each side, merged. Each block is tested whole, a
-/// loop the compiler vectorises.
+/// holding such a byte, widened by `reach - 1` on each side, merged. A block is tested 256 bytes at
+/// a time (a loop the compiler vectorises) until one holds a non-plain byte: in code, logs or JSON,
+/// the first one does.
 fn not_plain_spans(text: &[u8], reach: usize) -> Vec<std::ops::Range<usize>> {
     let widen = reach.saturating_sub(1);
     let mut spans: Vec<std::ops::Range<usize>> = Vec::new();
     for (k, block) in text.chunks(PLAIN_BLOCK).enumerate() {
-        if block.iter().fold(true, |plain, &b| plain & is_plain(b)) {
+        if block
+            .chunks(256)
+            .all(|c| c.iter().fold(true, |plain, &b| plain & is_plain(b)))
+        {
             continue;
         }
         let start = (k * PLAIN_BLOCK).saturating_sub(widen);
