@@ -774,16 +774,50 @@ fn scan_ipv6(text: &[u8], out: &mut Vec<Finding>) {
             continue;
         }
         let address = lanes::mask(&bytes, ipv6_byte);
-        let prev = k > 0 && is_ipv6_byte(text[k * 64 - 1]);
+        let byte_before = (k * 64).checked_sub(1).map(|i| text[i]);
+        let prev = byte_before.is_some_and(is_ipv6_byte);
         let next = text.get(k * 64 + 64).is_some_and(|&b| is_ipv6_byte(b));
         let before = address << 1 | u64::from(prev);
         let after = address >> 1 | u64::from(next) << 63;
+        let glued = glued_runs(&bytes, address, prev, byte_before.is_some_and(is_word));
         for_each_bit(colon & (before | after), |i| {
+            // In a run glued to a word (`T06:41:16`, `Error::new`): `ipv6_at` would walk back to
+            // the run's start, if within its reach, and give up.
+            if glued.bits >> i & 1 == 1 {
+                let start = 63 - (glued.starts & u64::MAX >> (63 - i)).leading_zeros() as usize;
+                if i - start <= 45 {
+                    return;
+                }
+            }
             if k * 64 + i >= last_end {
                 last_end = ipv6_at(text, k * 64 + i, out);
             }
         });
         k = (k + 1).max(last_end / 64);
+    }
+}
+
+/// The runs of address bytes that start in a block right after a word byte (a letter beyond `f`,
+/// `_`, or a digit or hex letter the block before ends a word with): a colon in one is no address.
+struct GluedRuns {
+    /// Every such run's bits.
+    bits: u64,
+    /// The first bit of each.
+    starts: u64,
+}
+
+/// [`GluedRuns`] of a block, given its address bytes and whether the byte before the block is an
+/// address byte and a word byte. A run that goes on from the block before is never counted (its
+/// start is not here). Adding a run's first bit to the mask carries through the run: the bits that
+/// change are the run's and the one after it.
+fn glued_runs(bytes: &[u8; 64], address: u64, prev_address: bool, prev_word: bool) -> GluedRuns {
+    use lanes::{digit, eq, letter};
+    let word = lanes::mask(bytes, |x| digit(x) | letter(x) | eq(x, b'_'));
+    let run_starts = address & !(address << 1 | u64::from(prev_address));
+    let starts = run_starts & (word << 1 | u64::from(prev_word));
+    GluedRuns {
+        bits: (address.wrapping_add(starts) ^ address) & address,
+        starts,
     }
 }
 
@@ -967,6 +1001,79 @@ mod tests {
         assert_eq!(rules("AL47 2121 1009 0000 0002 3569 8741")[0].0, "iban");
         assert_eq!(rules("AL47212110090000000235698741")[0].0, "iban");
         assert!(rules("AL47 212A 1009 0000 0002 3569 8741").is_empty());
+    }
+
+    /// The vector pass over colons finds what judging every colon in turn finds, on text made of
+    /// the pieces that decide it (runs glued to words, hex runs longer than an address can reach
+    /// back, zones, prefixes) at every offset against the blocks.
+    #[test]
+    fn ipv6_pass_agrees_with_every_colon_judged() {
+        use proptest::prelude::*;
+        let every_colon = |text: &[u8]| {
+            let mut out = Vec::new();
+            let mut last_end = 0;
+            for c in memchr::memchr_iter(b':', text) {
+                if c >= last_end {
+                    last_end = ipv6_at(text, c, &mut out);
+                }
+            }
+            out.iter().map(|f| (f.start, f.end)).collect::<Vec<_>>()
+        };
+        let pieces = [
+            "T",
+            "06",
+            ":",
+            "::",
+            "a",
+            "f",
+            "g",
+            "_",
+            " ",
+            ".",
+            "1.2.3.4",
+            "fe80",
+            "2001",
+            "db8",
+            "%eth0",
+            "/64",
+            "\n",
+            "Z",
+            "Error",
+            "0123456789abcdef0123456789abcdef",
+            "ffff",
+            "x",
+        ];
+        let mut runner = proptest::test_runner::TestRunner::new(ProptestConfig::with_cases(3000));
+        runner
+            .run(
+                &(
+                    0..64usize,
+                    proptest::collection::vec(0..pieces.len(), 0..60),
+                ),
+                |(pad, picks)| {
+                    let text: String =
+                        " ".repeat(pad) + &picks.iter().map(|&i| pieces[i]).collect::<String>();
+                    let mut out = Vec::new();
+                    scan_ipv6(text.as_bytes(), &mut out);
+                    let got: Vec<_> = out.iter().map(|f| (f.start, f.end)).collect();
+                    prop_assert_eq!(got, every_colon(text.as_bytes()), "{:?}", text);
+                    Ok(())
+                },
+            )
+            .expect("the same addresses");
+        // A colon further into a glued run than `ipv6_at` walks back (45 bytes) is judged on what
+        // it reaches: here, after a colon, an address of 45 bytes.
+        for pad in 0..64 {
+            let text = format!(
+                "{}g1:ffff:ffff:ffff:ffff:ffff:ffff:255.255.255.255: x",
+                " ".repeat(pad)
+            );
+            let mut out = Vec::new();
+            scan_ipv6(text.as_bytes(), &mut out);
+            let got: Vec<_> = out.iter().map(|f| (f.start, f.end)).collect();
+            assert_eq!(got, [(pad + 3, pad + 48)], "{text}");
+            assert_eq!(got, every_colon(text.as_bytes()), "{text}");
+        }
     }
 
     #[test]
