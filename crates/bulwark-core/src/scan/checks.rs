@@ -5,10 +5,14 @@ use std::sync::LazyLock;
 use aho_corasick::AhoCorasick;
 use base64::Engine as _;
 
-/// An automaton over a fixed word list, built once on first use.
+/// An automaton over a fixed word list (lower case), built once on first use. It matches ASCII
+/// case-insensitively: searching a value is searching its lower-case form, without making one.
 fn automaton(words: &[&str]) -> AhoCorasick {
     // Word lists are static and small: building cannot fail.
-    AhoCorasick::new(words).unwrap_or_else(|_| unreachable!("static word list"))
+    aho_corasick::AhoCorasickBuilder::new()
+        .ascii_case_insensitive(true)
+        .build(words)
+        .unwrap_or_else(|_| unreachable!("static word list"))
 }
 
 static EXAMPLES: LazyLock<AhoCorasick> = LazyLock::new(|| automaton(EXAMPLE_MARKERS));
@@ -17,7 +21,17 @@ static EXAMPLES_AND_SEQUENCES: LazyLock<AhoCorasick> =
 static PLACEHOLDERS: LazyLock<AhoCorasick> = LazyLock::new(|| automaton(PLACEHOLDER_MARKERS));
 static BENIGN_NAMES: LazyLock<AhoCorasick> = LazyLock::new(|| automaton(BENIGN_NAME_WORDS));
 
-/// Shannon entropy of `v` in bits per byte.
+/// `c * log2(c)` for the counts most bytes of a value have.
+static C_LOG2_C: LazyLock<[f64; 64]> = LazyLock::new(|| {
+    let mut t = [0.0; 64];
+    for (c, x) in t.iter_mut().enumerate().skip(1) {
+        *x = c as f64 * (c as f64).log2();
+    }
+    t
+});
+
+/// Shannon entropy of `v` in bits per byte: `log2(n) - sum(c * log2(c)) / n` over the count `c` of
+/// each distinct byte, read from a table (this runs on every candidate value).
 pub(crate) fn entropy(v: &[u8]) -> f64 {
     if v.is_empty() {
         return 0.0;
@@ -26,15 +40,18 @@ pub(crate) fn entropy(v: &[u8]) -> f64 {
     for &b in v {
         counts[b as usize] += 1;
     }
+    let table = &*C_LOG2_C;
+    let mut sum = 0.0;
+    // Each distinct byte once: its count is taken and cleared where the byte first occurs.
+    for &b in v {
+        let c = std::mem::take(&mut counts[b as usize]);
+        sum += match table.get(c as usize) {
+            Some(&x) => x,
+            None => f64::from(c) * f64::from(c).log2(),
+        };
+    }
     let n = v.len() as f64;
-    counts
-        .iter()
-        .filter(|&&c| c > 0)
-        .map(|&c| {
-            let p = f64::from(c) / n;
-            -p * p.log2()
-        })
-        .sum()
+    (n.log2() - sum / n).max(0.0)
 }
 
 /// Words that mark a documentation example rather than a live credential.
@@ -44,18 +61,17 @@ const SEQUENCE_MARKERS: &[&str] = &["1234567890", "abcdefghij"];
 
 /// Whether a token of a known format is an obvious example (`AKIAIOSFODNN7EXAMPLE`, `ghp_xxxx…`).
 pub(crate) fn is_example_token(v: &[u8]) -> bool {
-    let lower = v.to_ascii_lowercase();
     // A run of eight identical characters is filler, not randomness.
     if v.windows(8).any(|w| w.iter().all(|&b| b == w[0])) {
         return true;
     }
-    EXAMPLES_AND_SEQUENCES.is_match(&lower)
+    EXAMPLES_AND_SEQUENCES.is_match(v)
 }
 
 /// Like [`is_example_token`], without the sequence markers: a value next to a service's name is
 /// reported even when it looks made up, since the context says what it is meant to be.
 pub(crate) fn is_example_value(v: &[u8]) -> bool {
-    EXAMPLES.is_match(&v.to_ascii_lowercase())
+    EXAMPLES.is_match(v)
 }
 
 /// Values that stand for a secret without being one: placeholders, references, template syntax.
@@ -136,33 +152,33 @@ const NOT_SECRETS: &[&str] = &[
 
 /// Whether `v` is a placeholder, an environment or template reference, or a well-known non-secret.
 pub(crate) fn is_placeholder(v: &[u8]) -> bool {
-    let lower = v.to_ascii_lowercase();
-    if lower
-        .first()
+    if v.first()
         .is_some_and(|&b| b == b'$' || b == b'%' || b == b'<' || b == b'{' || b == b'[')
     {
         return true;
     }
-    if lower
-        .last()
+    if v.last()
         .is_some_and(|&b| b == b'>' || b == b']' || b == b'}')
-        || lower.ends_with(b"..")
+        || v.ends_with(b"..")
     {
         return true;
     }
-    if PLACEHOLDERS.is_match(&lower) {
+    if PLACEHOLDERS.is_match(v) {
         return true;
     }
-    is_repetitive(&lower) || NOT_SECRETS.iter().any(|w| lower == w.as_bytes())
+    is_repetitive(v)
+        || NOT_SECRETS
+            .iter()
+            .any(|w| v.eq_ignore_ascii_case(w.as_bytes()))
 }
 
-/// Whether `v` contains a short pattern repeated back to back at least three times
-/// (`abcd1234abcd1234abcd1234`): typed by a person, not generated.
+/// Whether `v` contains a short pattern repeated back to back at least three times, ignoring ASCII
+/// case (`abcd1234abcd1234ABCD1234`): typed by a person, not generated.
 pub(crate) fn is_repetitive(v: &[u8]) -> bool {
     (2..=16).any(|p| {
         let mut run = 0;
         for i in p..v.len() {
-            if v[i] == v[i - p] {
+            if v[i].eq_ignore_ascii_case(&v[i - p]) {
                 run += 1;
                 if run >= 2 * p {
                     return true;
@@ -498,6 +514,41 @@ mod tests {
     fn entropy_orders_values() {
         assert!(entropy(b"aaaaaaaa") < 0.1);
         assert!(entropy(b"8vir14ruke2o2perj9rjznm97jnv0a7w") > 3.5);
+        assert_eq!(entropy(b""), 0.0);
+        assert_eq!(entropy(b"a"), 0.0);
+        assert!((entropy(b"ab") - 1.0).abs() < 1e-12);
+        assert!((entropy(&(0..=255).collect::<Vec<u8>>()) - 8.0).abs() < 1e-12);
+    }
+
+    /// The table-driven entropy against the definition (`-sum(p * log2(p))`), on values of every
+    /// length up to past the table's counts.
+    #[test]
+    fn entropy_is_shannon_entropy() {
+        let mut x = 0x9e37_79b9_7f4a_7c15u64;
+        for len in 1..300usize {
+            let alphabet = 1 + len % 70;
+            let v: Vec<u8> = (0..len)
+                .map(|_| {
+                    x ^= x << 13;
+                    x ^= x >> 7;
+                    x ^= x << 17;
+                    b'!' + (x % alphabet as u64) as u8
+                })
+                .collect();
+            let mut counts = [0u32; 256];
+            v.iter().for_each(|&b| counts[b as usize] += 1);
+            let n = v.len() as f64;
+            let want: f64 = counts
+                .iter()
+                .filter(|&&c| c > 0)
+                .map(|&c| -(f64::from(c) / n) * (f64::from(c) / n).log2())
+                .sum();
+            assert!(
+                (entropy(&v) - want).abs() < 1e-9,
+                "{len}: {} {want}",
+                entropy(&v)
+            );
+        }
     }
 
     #[test]
@@ -513,6 +564,18 @@ mod tests {
             assert!(is_placeholder(p.as_bytes()), "{p}");
         }
         assert!(!is_placeholder(b"h0pk1ns~21s"));
+        // Case does not matter.
+        for p in [
+            "CHANGEME",
+            "Your_Token_Here",
+            "PASSWORD",
+            "AbCd1234abcd1234ABCD1234",
+            "OS.ENVIRON",
+        ] {
+            assert!(is_placeholder(p.as_bytes()), "{p}");
+        }
+        assert!(is_example_token(b"AKIAIOSFODNN7EXAMPLE"));
+        assert!(is_example_value(b"My-Example-Key"));
     }
 
     #[test]
