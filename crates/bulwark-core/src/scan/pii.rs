@@ -57,22 +57,36 @@ impl PiiDetector {
         if self.email {
             scan_emails(text, out);
         }
-        if self.phone || self.card || self.ssn || self.ip || self.iban {
-            self.scan_numbers(text, out);
-        }
-        if self.ip6 {
-            scan_ipv6(text, out);
+        let numbers = self.phone || self.card || self.ssn || self.ip;
+        if numbers || self.iban || self.ip6 {
+            self.scan_numbers_and_colons(text, numbers, out);
         }
     }
 
-    /// One pass for every number-shaped kind, and IBANs: each of them holds a digit, so the pass
-    /// visits only the digits that can start one and looks around each.
-    fn scan_numbers(&self, text: &[u8], out: &mut Vec<Finding>) {
+    /// One pass for every number-shaped kind and IBANs, which hold a digit, and IPv6 addresses,
+    /// which hold colons: the pass visits only the digits that can start one and the colons that
+    /// can be in one, and looks around each.
+    fn scan_numbers_and_colons(&self, text: &[u8], numbers: bool, out: &mut Vec<Finding>) {
         let n = text.len();
-        let numbers = self.phone || self.card || self.ssn || self.ip;
         // Everything before this offset is decided: inside a match, or in a word skipped whole.
         let mut next = 0;
-        for_each_number_start(text, self.iban, |d| {
+        // The same for addresses: no colon before it needs a look.
+        let mut last_end = 0;
+        let kinds = Starts {
+            runs: numbers,
+            iban: self.iban,
+            colons: self.ip6,
+        };
+        for_each_start(text, kinds, |start| {
+            let d = match start {
+                Start::Colon(c) => {
+                    if c >= last_end {
+                        last_end = ipv6_at(text, c, out);
+                    }
+                    return;
+                }
+                Start::Number(d) => d,
+            };
             if d < next {
                 return;
             }
@@ -580,46 +594,107 @@ fn iban_at(text: &[u8], i: usize) -> Option<usize> {
     (chars.len() == want && boundary && iban_mod97(&chars)).then_some(j)
 }
 
-/// Call `f`, in order, with the offset of every digit that can open something of ours:
-/// - a digit that follows no letter, digit or `_`, and is followed by at least five more bytes a
-///   number may hold (digits, `+`, `(`, `)`, `-`, `.`, `/`, space): every kind but the IBAN needs
-///   seven such bytes from its start, which is this digit or a `+` or `(` just before it, so a
-///   shorter run (a count, a port, a time, `4346,`) cannot be one and is never visited;
-/// - with `iban`, a digit that follows two capitals.
+/// What [`for_each_start`] looks for.
+#[derive(Clone, Copy)]
+struct Starts {
+    /// Digits that can open a number.
+    runs: bool,
+    /// Digits after two capitals.
+    iban: bool,
+    /// Colons that can be in an IPv6 address.
+    colons: bool,
+}
+
+/// A place [`for_each_start`] found.
+enum Start {
+    Number(usize),
+    Colon(usize),
+}
+
+/// Call `f` with every place something of ours can be, in order within each 64-byte block, the
+/// numbers of a block before its colons:
+/// - with `runs`, a digit that follows no letter, digit or `_`, and is followed by at least five
+///   more bytes a number may hold (digits, `+`, `(`, `)`, `-`, `.`, `/`, space): every kind but the
+///   IBAN needs seven such bytes from its start, which is this digit or a `+` or `(` just before
+///   it, so a shorter run (a count, a port, a time, `4346,`) cannot be one and is never visited;
+/// - with `iban`, a digit that follows two capitals;
+/// - with `colons`, a colon with an address byte beside it, unless it is in a run of address bytes
+///   glued to a word on its left (`T06:41:16`, `Error::new`) within [`ipv6_at`]'s reach, where
+///   that would give up: most colons, in `"name": 1` or `ctx: &T`, are passed over in the masks.
 ///
-/// The text is read 64 bytes at a time with vector instructions. A block without a digit costs one
-/// test; in the others every class is one bit per byte, so the starts come out of a few masks
-/// without a branch per byte.
-fn for_each_number_start(text: &[u8], iban: bool, mut f: impl FnMut(usize)) {
+/// The text is read 64 bytes at a time with vector instructions. A block without a digit or a
+/// colon costs one test; in the others every class is one bit per byte, so the places come out of
+/// a few masks without a branch per byte.
+fn for_each_start(text: &[u8], kinds: Starts, mut f: impl FnMut(Start)) {
+    use lanes::{digit, eq};
     let at =
         |i: Option<usize>, class: fn(&u8) -> bool| i.and_then(|i| text.get(i)).is_some_and(class);
+    let numbers = kinds.runs || kinds.iban;
     for k in 0..text.len().div_ceil(64) {
         let bytes = block(text, k);
-        if !lanes::any(&bytes, lanes::digit) {
+        let wanted = |x| match (numbers, kinds.colons) {
+            (true, true) => digit(x) | eq(x, b':'),
+            (true, false) => digit(x),
+            (false, _) => eq(x, b':'),
+        };
+        if !lanes::any(&bytes, wanted) {
             continue;
         }
         let cur = ByteClasses::of(&bytes);
         let before = (k * 64).checked_sub(1);
-        let word_before = cur.word << 1 | u64::from(at(before, |&b| is_word(b)));
-        let open = cur.digit & !word_before;
-        // Six number bytes in a row from each byte on: the five last bytes' runs reach into the
-        // next block, which is classified only when one of them could start a number.
-        let next_number = if open >> 59 != 0 {
-            lanes::mask(&block(text, k + 1), number_byte)
-        } else {
-            0
-        };
-        let number = u128::from(cur.number) | u128::from(next_number) << 64;
-        let run = number & number >> 1 & number >> 2 & number >> 3 & number >> 4 & number >> 5;
-        let mut starts = open & run as u64;
-        if iban {
-            let upper = |i| u64::from(at(i, u8::is_ascii_uppercase));
-            let upper_before = cur.upper << 1 | upper(before);
-            let upper_two_before =
-                cur.upper << 2 | upper(before) << 1 | upper(before.and_then(|b| b.checked_sub(1)));
-            starts |= cur.digit & upper_before & upper_two_before;
+        let word_before = u64::from(at(before, |&b| is_word(b)));
+        if numbers && cur.digit != 0 {
+            let mut starts = 0;
+            if kinds.runs {
+                let open = cur.digit & !(cur.word << 1 | word_before);
+                // Six number bytes in a row from each byte on: the five last bytes' runs reach
+                // into the next block, which is classified only when one of them could start a
+                // number.
+                let next_number = if open >> 59 != 0 {
+                    lanes::mask(&block(text, k + 1), number_byte)
+                } else {
+                    0
+                };
+                let number = u128::from(cur.number) | u128::from(next_number) << 64;
+                let run =
+                    number & number >> 1 & number >> 2 & number >> 3 & number >> 4 & number >> 5;
+                starts = open & run as u64;
+            }
+            if kinds.iban {
+                let upper = |i| u64::from(at(i, u8::is_ascii_uppercase));
+                let upper_before = cur.upper << 1 | upper(before);
+                let upper_two_before = cur.upper << 2
+                    | upper(before) << 1
+                    | upper(before.and_then(|b| b.checked_sub(1)));
+                starts |= cur.digit & upper_before & upper_two_before;
+            }
+            for_each_bit(starts, |i| f(Start::Number(k * 64 + i)));
         }
-        for_each_bit(starts, |i| f(k * 64 + i));
+        if !kinds.colons {
+            continue;
+        }
+        let colon = lanes::mask(&bytes, |x| eq(x, b':'));
+        if colon == 0 {
+            continue;
+        }
+        let address = lanes::mask(&bytes, ipv6_byte);
+        let prev = at(before, |&b| is_ipv6_byte(b));
+        let next = at(Some(k * 64 + 64), |&b| is_ipv6_byte(b));
+        let candidates =
+            colon & (address << 1 | u64::from(prev) | address >> 1 | u64::from(next) << 63);
+        if candidates == 0 {
+            continue;
+        }
+        let glued = glued_runs(address, cur.word, prev, word_before == 1);
+        for_each_bit(candidates, |i| {
+            if glued.bits >> i & 1 == 1 {
+                let start = 63 - (glued.starts & u64::MAX >> (63 - i)).leading_zeros() as usize;
+                if i - start <= 45 {
+                    return;
+                }
+            }
+            f(Start::Colon(k * 64 + i));
+        });
     }
 }
 
@@ -756,47 +831,6 @@ fn iban_mod97(iban: &[u8]) -> bool {
     rem == 1
 }
 
-/// IPv6 addresses, looked for around the colons that have an address byte beside them (most
-/// colons, in `"name": 1` or `ctx: &T`, have none and are passed over in the vector mask).
-fn scan_ipv6(text: &[u8], out: &mut Vec<Finding>) {
-    let mut last_end = 0;
-    let blocks = text.len().div_ceil(64);
-    let mut k = 0;
-    while k < blocks {
-        let bytes = block(text, k);
-        let colon = lanes::mask(&bytes, |x| lanes::eq(x, b':'));
-        if colon == 0 {
-            // Long runs without a colon (prose) are passed over by memchr.
-            match memchr::memchr(b':', text.get(k * 64 + 64..).unwrap_or_default()) {
-                Some(c) => k += 1 + c / 64,
-                None => break,
-            }
-            continue;
-        }
-        let address = lanes::mask(&bytes, ipv6_byte);
-        let byte_before = (k * 64).checked_sub(1).map(|i| text[i]);
-        let prev = byte_before.is_some_and(is_ipv6_byte);
-        let next = text.get(k * 64 + 64).is_some_and(|&b| is_ipv6_byte(b));
-        let before = address << 1 | u64::from(prev);
-        let after = address >> 1 | u64::from(next) << 63;
-        let glued = glued_runs(&bytes, address, prev, byte_before.is_some_and(is_word));
-        for_each_bit(colon & (before | after), |i| {
-            // In a run glued to a word (`T06:41:16`, `Error::new`): `ipv6_at` would walk back to
-            // the run's start, if within its reach, and give up.
-            if glued.bits >> i & 1 == 1 {
-                let start = 63 - (glued.starts & u64::MAX >> (63 - i)).leading_zeros() as usize;
-                if i - start <= 45 {
-                    return;
-                }
-            }
-            if k * 64 + i >= last_end {
-                last_end = ipv6_at(text, k * 64 + i, out);
-            }
-        });
-        k = (k + 1).max(last_end / 64);
-    }
-}
-
 /// The runs of address bytes that start in a block right after a word byte (a letter beyond `f`,
 /// `_`, or a digit or hex letter the block before ends a word with): a colon in one is no address.
 struct GluedRuns {
@@ -806,13 +840,11 @@ struct GluedRuns {
     starts: u64,
 }
 
-/// [`GluedRuns`] of a block, given its address bytes and whether the byte before the block is an
-/// address byte and a word byte. A run that goes on from the block before is never counted (its
+/// [`GluedRuns`] of a block, given its address bytes, its word bytes, and whether the byte before
+/// the block is an address byte and a word byte. A run that goes on from the block before is never counted (its
 /// start is not here). Adding a run's first bit to the mask carries through the run: the bits that
 /// change are the run's and the one after it.
-fn glued_runs(bytes: &[u8; 64], address: u64, prev_address: bool, prev_word: bool) -> GluedRuns {
-    use lanes::{digit, eq, letter};
-    let word = lanes::mask(bytes, |x| digit(x) | letter(x) | eq(x, b'_'));
+fn glued_runs(address: u64, word: u64, prev_address: bool, prev_word: bool) -> GluedRuns {
     let run_starts = address & !(address << 1 | u64::from(prev_address));
     let starts = run_starts & (word << 1 | u64::from(prev_word));
     GluedRuns {
@@ -977,7 +1009,16 @@ mod tests {
             for t in (0..t.len()).map(|len| t[..len].to_vec()).chain(shifted) {
                 let t = &t[..];
                 let mut seen = Vec::new();
-                for_each_number_start(t, iban, |d| seen.push(d));
+                let kinds = Starts {
+                    runs: true,
+                    iban,
+                    colons: false,
+                };
+                for_each_start(t, kinds, |s| {
+                    if let Start::Number(d) = s {
+                        seen.push(d);
+                    }
+                });
                 let want: Vec<usize> = (0..t.len())
                     .filter(|&i| {
                         let before = |k: usize| i.checked_sub(k).map(|j| t[j]);
@@ -1006,6 +1047,22 @@ mod tests {
     /// The vector pass over colons finds what judging every colon in turn finds, on text made of
     /// the pieces that decide it (runs glued to words, hex runs longer than an address can reach
     /// back, zones, prefixes) at every offset against the blocks.
+    /// The spans of the IPv6 addresses the detector finds in `text`, with nothing else enabled.
+    fn ipv6_only(text: &str) -> Vec<(usize, usize)> {
+        let detector = PiiDetector {
+            email: false,
+            phone: false,
+            card: false,
+            iban: false,
+            ip: false,
+            ip6: true,
+            ssn: false,
+        };
+        let mut out = Vec::new();
+        detector.scan(text.as_bytes(), &mut out);
+        out.iter().map(|f| (f.start, f.end)).collect()
+    }
+
     #[test]
     fn ipv6_pass_agrees_with_every_colon_judged() {
         use proptest::prelude::*;
@@ -1053,10 +1110,7 @@ mod tests {
                 |(pad, picks)| {
                     let text: String =
                         " ".repeat(pad) + &picks.iter().map(|&i| pieces[i]).collect::<String>();
-                    let mut out = Vec::new();
-                    scan_ipv6(text.as_bytes(), &mut out);
-                    let got: Vec<_> = out.iter().map(|f| (f.start, f.end)).collect();
-                    prop_assert_eq!(got, every_colon(text.as_bytes()), "{:?}", text);
+                    prop_assert_eq!(ipv6_only(&text), every_colon(text.as_bytes()), "{:?}", text);
                     Ok(())
                 },
             )
@@ -1068,9 +1122,7 @@ mod tests {
                 "{}g1:ffff:ffff:ffff:ffff:ffff:ffff:255.255.255.255: x",
                 " ".repeat(pad)
             );
-            let mut out = Vec::new();
-            scan_ipv6(text.as_bytes(), &mut out);
-            let got: Vec<_> = out.iter().map(|f| (f.start, f.end)).collect();
+            let got = ipv6_only(&text);
             assert_eq!(got, [(pad + 3, pad + 48)], "{text}");
             assert_eq!(got, every_colon(text.as_bytes()), "{text}");
         }
