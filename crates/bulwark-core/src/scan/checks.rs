@@ -175,10 +175,25 @@ pub(crate) fn is_placeholder(v: &[u8]) -> bool {
 /// Whether `v` contains a short pattern repeated back to back at least three times, ignoring ASCII
 /// case (`abcd1234abcd1234ABCD1234`): typed by a person, not generated.
 pub(crate) fn is_repetitive(v: &[u8]) -> bool {
-    (2..=16).any(|p| {
+    // Values are short: folded into a buffer on the stack, and compared byte for byte.
+    let mut buf = [0u8; 128];
+    let owned;
+    let v = match buf.get_mut(..v.len()) {
+        Some(b) => {
+            b.copy_from_slice(v);
+            b.make_ascii_lowercase();
+            &*b
+        }
+        None => {
+            owned = v.to_ascii_lowercase();
+            &owned[..]
+        }
+    };
+    // Three times a period of `p` bytes needs `3 * p` of them.
+    (2..=16).take_while(|p| 3 * p <= v.len()).any(|p| {
         let mut run = 0;
         for i in p..v.len() {
-            if v[i].eq_ignore_ascii_case(&v[i - p]) {
+            if v[i] == v[i - p] {
                 run += 1;
                 if run >= 2 * p {
                     return true;
@@ -574,6 +589,19 @@ mod tests {
         ] {
             assert!(is_placeholder(p.as_bytes()), "{p}");
         }
+        // Periods of 2 to 16 bytes, in short values and in long ones (past the stack buffer).
+        assert!(is_repetitive(
+            b"0123456789abcdef0123456789ABCDEF0123456789abcdef"
+        ));
+        assert!(!is_repetitive(
+            b"0123456789abcdef0123456789abcdef0123456789abcde"
+        ));
+        assert!(is_repetitive(b"k7Q2p9Zrxyxyxy"));
+        let long: Vec<u8> = (0..200u8).map(|i| b'!' + i % 90).collect();
+        assert!(!is_repetitive(&long));
+        assert!(is_repetitive(
+            &[long.clone(), b"abcABCabc".to_vec()].concat()
+        ));
         assert!(is_example_token(b"AKIAIOSFODNN7EXAMPLE"));
         assert!(is_example_value(b"My-Example-Key"));
     }
