@@ -689,7 +689,7 @@ fn for_each_start(text: &[u8], kinds: Starts, mut f: impl FnMut(Start)) {
         for_each_bit(candidates, |i| {
             if glued.bits >> i & 1 == 1 {
                 let start = 63 - (glued.starts & u64::MAX >> (63 - i)).leading_zeros() as usize;
-                if i - start <= 45 {
+                if i - start <= IPV6_REACH {
                     return;
                 }
             }
@@ -853,25 +853,29 @@ fn glued_runs(address: u64, word: u64, prev_address: bool, prev_word: bool) -> G
     }
 }
 
+/// The longest an IPv6 address is written (`ffff:ffff:ffff:ffff:ffff:ffff:255.255.255.255`): how far
+/// [`ipv6_at`] looks on either side of a colon.
+const IPV6_REACH: usize = 45;
+
 /// Judge the address around the colon at `c`, pushing it if it is one; returns the offset before
 /// which no other colon needs a look.
 fn ipv6_at(text: &[u8], c: usize, out: &mut Vec<Finding>) -> usize {
     let n = text.len();
     let mut s = c;
-    while s > 0 && c - s < 45 && is_ipv6_byte(text[s - 1]) {
+    while s > 0 && c - s < IPV6_REACH && is_ipv6_byte(text[s - 1]) {
         s -= 1;
     }
     if s > 0 && (text[s - 1].is_ascii_alphanumeric() || text[s - 1] == b'_') {
         // Glued to a word (`T06:41:16`). Every later colon of this run within 45 bytes of `s`
         // walks back to the same `s`: pass them over too.
         let mut e = c + 1;
-        while e < n && e < s + 46 && is_ipv6_byte(text[e]) {
+        while e < n && e <= s + IPV6_REACH && is_ipv6_byte(text[e]) {
             e += 1;
         }
         return e;
     }
     let mut e = c;
-    while e < n && e - s < 45 && is_ipv6_byte(text[e]) {
+    while e < n && e - s < IPV6_REACH && is_ipv6_byte(text[e]) {
         e += 1;
     }
     while e > c && text[e - 1] == b'.' {
