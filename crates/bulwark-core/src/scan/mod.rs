@@ -697,21 +697,40 @@ impl Scanner {
         // Rule by rule (in rule order: of two findings of the same span, the first stays), each
         // rule's windows in text order, merged where they overlap.
         windows.sort_unstable();
+        // The specific rules' findings, once they are all in (the generic rule comes after them):
+        // a generic value over one of them would be dropped in the end, so it is not checked.
+        let mut specific: Option<SpanIndex> = None;
         let mut merged = windows.into_iter().peekable();
         while let Some((slot, ws, mut we)) = merged.next() {
             while let Some((_, _, next_end)) = merged.next_if(|&(s, nws, _)| s == slot && nws <= we)
             {
                 we = we.max(next_end);
             }
-            self.flush(slot, text, ws, we, out);
+            if specific.is_none()
+                && inner
+                    .rules
+                    .get(slot)
+                    .is_some_and(|r| r.id == rules::GENERIC_RULE)
+            {
+                specific = Some(specific_spans(out));
+            }
+            self.flush(slot, text, ws, we, specific.as_ref(), out);
         }
     }
 
     /// Search a merged window: with its rule, or, for the gate slot, with the keyword rules whose
-    /// service names appear in it.
-    fn flush(&self, slot: usize, text: &[u8], ws: usize, we: usize, out: &mut Vec<Finding>) {
+    /// service names appear in it. The generic rule passes over values in `specific` spans.
+    fn flush(
+        &self,
+        slot: usize,
+        text: &[u8],
+        ws: usize,
+        we: usize,
+        specific: Option<&SpanIndex>,
+        out: &mut Vec<Finding>,
+    ) {
         if slot < self.inner.rules.len() {
-            self.confirm(slot, text, ws, we, out);
+            self.confirm(slot, text, ws, we, specific, out);
             return;
         }
         let Some(gate) = &self.inner.gate else { return };
@@ -723,14 +742,24 @@ impl Scanner {
                     continue;
                 }
                 done.push((ri, ks));
-                self.confirm(ri as usize, text, ks, ke, out);
+                self.confirm(ri as usize, text, ks, ke, None, out);
             }
         }
     }
 
-    /// Run rule `ri`'s regex over `text[ws..we]` and validate each match.
-    fn confirm(&self, ri: usize, text: &[u8], ws: usize, we: usize, out: &mut Vec<Finding>) {
+    /// Run rule `ri`'s regex over `text[ws..we]` and validate each match. The generic rule passes
+    /// over values that overlap a span of `specific`, where it yields (see [`resolve_overlaps`]).
+    fn confirm(
+        &self,
+        ri: usize,
+        text: &[u8],
+        ws: usize,
+        we: usize,
+        specific: Option<&SpanIndex>,
+        out: &mut Vec<Finding>,
+    ) {
         let rule = &self.inner.rules[ri];
+        let generic = rule.id == rules::GENERIC_RULE;
         let Some(mm) = rule.matcher() else { return };
         let hay = &text[ws..we];
         // Each match's groups, with the offset in `hay` their positions count from.
@@ -755,6 +784,9 @@ impl Scanner {
                 continue;
             };
             let value = m.as_bytes();
+            if generic && specific.is_some_and(|s| s.overlaps(at + m.start(), at + m.end())) {
+                continue;
+            }
             let ok = match rule.check {
                 Check::Format => true,
                 Check::Keyword(min) => {
@@ -881,6 +913,16 @@ pub fn verdict_for(findings: &[Finding], review_at: Severity, block_at: Severity
     }
 }
 
+/// The spans of the secrets in `findings` found by specific rules: the generic rule yields to them.
+fn specific_spans(findings: &[Finding]) -> SpanIndex {
+    SpanIndex::new(
+        findings
+            .iter()
+            .filter(|f| f.kind == FindingKind::Secret && f.rule != rules::GENERIC_RULE)
+            .map(|f| (f.start, f.end)),
+    )
+}
+
 /// Drop duplicates: the generic rule yields to any specific finding it overlaps, personal data inside
 /// a secret is dropped, and of two findings with the same span and kind the first (more specific) stays.
 fn resolve_overlaps(findings: &mut Vec<Finding>) {
@@ -895,7 +937,7 @@ fn resolve_overlaps(findings: &mut Vec<Finding>) {
                 .map(|f| (f.start, f.end)),
         )
     };
-    let specific = spans(&|f| f.kind == FindingKind::Secret && f.rule != rules::GENERIC_RULE);
+    let specific = specific_spans(findings);
     let secrets = spans(&|f| f.kind == FindingKind::Secret);
     let pii = spans(&|f| f.kind == FindingKind::Pii);
     let mut seen: std::collections::HashSet<(usize, usize, FindingKind)> =
@@ -1463,6 +1505,16 @@ mod tests {
         assert_eq!(f.len(), 1);
         assert_eq!(f[0].rule, "generic-secret");
         assert!(!f[0].preview.contains("pk1ns"));
+        // A value a specific rule finds is that rule's alone, whichever automaton woke which
+        // (a prefix rule, a keyword rule through the gate); the other assignments stay generic.
+        let text = "slack_token = \"xoxb-384920175638-492817365029-k7Qp2vZr9XwLm4Ts8NbYc1Hd\"\n\
+                    heroku_api_key = \"12345678-90ab-cdef-1234-567890abcdef\"\n\
+                    db_password = \"h0pk1ns~21sZq\"";
+        let rules: Vec<String> = scan(text).into_iter().map(|f| f.rule).collect();
+        assert_eq!(
+            rules,
+            ["slack-bot-token", "heroku-api-key", "generic-secret"]
+        );
     }
 
     #[test]
