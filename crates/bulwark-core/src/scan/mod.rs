@@ -1082,17 +1082,8 @@ fn prefilter_anchors(specs: &[RuleSpec], gate: bool) -> Vec<(String, Vec<u16>)> 
         .enumerate()
         .flat_map(|(ri, s)| s.anchors.iter().map(move |a| (a, s.anchors_ci, ri as u16)));
     for (a, ci, ri) in anchored.chain(wake.filter(|_| gate)) {
-        {
-            for form in anchor_forms(a, ci) {
-                match anchors.iter_mut().find(|(k, _)| *k == form) {
-                    Some((_, rs)) => {
-                        if !rs.contains(&ri) {
-                            rs.push(ri);
-                        }
-                    }
-                    None => anchors.push((form, vec![ri])),
-                }
-            }
+        for form in anchor_forms(a, ci) {
+            add_wakes(&mut anchors, &form, &[ri]);
         }
     }
     // Rules searched around a hit's line can be woken by a part of their anchor as well.
@@ -1136,13 +1127,6 @@ fn prefilter_anchors(specs: &[RuleSpec], gate: bool) -> Vec<(String, Vec<u16>)> 
 /// Every text that held a dropped anchor holds its replacement, on the same line, so no rule is
 /// woken less; some are woken more (by `duffel_` alone), which costs a search of a line.
 fn fewer_anchors(anchors: &mut Vec<(String, Vec<u16>)>, movable: impl Fn(&[u16]) -> bool) {
-    fn wake(into: &mut Vec<u16>, rules: &[u16]) {
-        for &r in rules {
-            if !into.contains(&r) {
-                into.push(r);
-            }
-        }
-    }
     // Shortest first: an anchor's rules go to an anchor that is itself kept.
     anchors.sort_by(|a, b| a.0.len().cmp(&b.0.len()).then(a.0.cmp(&b.0)));
     let mut kept: Vec<(String, Vec<u16>)> = Vec::with_capacity(anchors.len());
@@ -1152,7 +1136,7 @@ fn fewer_anchors(anchors: &mut Vec<(String, Vec<u16>)>, movable: impl Fn(&[u16])
             .filter(|(part, _)| anchor.contains(part.as_str()))
             .max_by_key(|(part, _)| part.len());
         match holder {
-            Some((_, into)) if movable(&rules) => wake(into, &rules),
+            Some((_, into)) if movable(&rules) => add_rules(into, &rules),
             _ => kept.push((anchor, rules)),
         }
     }
@@ -1170,15 +1154,28 @@ fn fewer_anchors(anchors: &mut Vec<(String, Vec<u16>)>, movable: impl Fn(&[u16])
         let Some((n, i)) = best else { break };
         let (b, b_rules) = kept.remove(i);
         let (a, mut rules) = kept.remove(i - 1);
-        wake(&mut rules, &b_rules);
-        let prefix = &a[..n];
-        debug_assert!(b.starts_with(prefix));
-        match kept.iter_mut().find(|(k, _)| k == prefix) {
-            Some((_, into)) => wake(into, &rules),
-            None => kept.push((prefix.to_string(), rules)),
-        }
+        add_rules(&mut rules, &b_rules);
+        debug_assert!(b.starts_with(&a[..n]));
+        add_wakes(&mut kept, &a[..n], &rules);
     }
     *anchors = kept;
+}
+
+/// Let `anchor` wake `rules` too: in its entry of `anchors`, or in a new one.
+fn add_wakes(anchors: &mut Vec<(String, Vec<u16>)>, anchor: &str, rules: &[u16]) {
+    match anchors.iter_mut().find(|(a, _)| a == anchor) {
+        Some((_, into)) => add_rules(into, rules),
+        None => anchors.push((anchor.to_string(), rules.to_vec())),
+    }
+}
+
+/// Add `rules` to a list of rules to wake, each once.
+fn add_rules(into: &mut Vec<u16>, rules: &[u16]) {
+    for &r in rules {
+        if !into.contains(&r) {
+            into.push(r);
+        }
+    }
 }
 
 /// The prefilter automata for `anchors` (longest first), at most [`PATTERNS_PER_AUTOMATON`] each.
