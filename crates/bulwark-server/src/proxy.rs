@@ -276,7 +276,7 @@ async fn record(
     let Some(log) = state.audit.clone() else {
         return Ok(());
     };
-    use bulwark_core::audit::{AuditEvent, AuditSink, EventType};
+    use bulwark_core::audit::{AuditEvent, EventType};
     let event = AuditEvent {
         event_type: EventType::Egress,
         actor: client.map_or_else(|| format!("anonymous@{}", peer.ip()), str::to_string),
@@ -303,9 +303,9 @@ async fn record(
         }
         return Ok(());
     }
-    match tokio::task::spawn_blocking(move || log.append(event)).await {
-        Ok(Ok(_)) => Ok(()),
-        Ok(Err(e)) => {
+    match log.append_async(event).await {
+        Ok(_) => Ok(()),
+        Err(e) => {
             tracing::error!(error = %e, "audit log unavailable: request refused");
             Err(error_response(
                 StatusCode::SERVICE_UNAVAILABLE,
@@ -315,11 +315,6 @@ async fn record(
                 ),
             ))
         }
-        Err(e) => Err(error_response(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "audit_unavailable",
-            &format!("the audit task failed ({e})"),
-        )),
     }
 }
 

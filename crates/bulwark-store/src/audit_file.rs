@@ -641,10 +641,33 @@ pub fn remove_torn_tail(dir: &Path) -> Result<Option<Recovered>, StoreError> {
     }))
 }
 
+/// Where the writer tells a producer what became of its record.
+enum Ack {
+    /// A thread blocked in [`AuditSink::append`].
+    Thread(Sender<Result<AuditRecord, AuditError>>),
+    /// A task awaiting [`AuditLog::append_async`]: woken directly by the writer thread.
+    Task(tokio::sync::oneshot::Sender<Result<AuditRecord, AuditError>>),
+    /// Nobody: [`AuditLog::submit`] does not wait.
+    Nobody,
+}
+
+impl Ack {
+    /// Tell the producer; one that stopped waiting is not an error.
+    fn send(self, result: Result<AuditRecord, AuditError>) {
+        match self {
+            Ack::Thread(tx) => {
+                let _ = tx.send(result);
+            }
+            Ack::Task(tx) => {
+                let _ = tx.send(result);
+            }
+            Ack::Nobody => {}
+        }
+    }
+}
+
 /// An event, redacted and with its details canonicalized on the producer's thread, and where to
 /// acknowledge it.
-type Ack = Sender<Result<AuditRecord, AuditError>>;
-
 enum Job {
     Append(AuditEvent, Vec<u8>, Ack),
 }
@@ -855,8 +878,25 @@ impl AuditLog {
     /// Queue an event without waiting for it to be durable (a crash can lose what is queued).
     /// Never blocks: when the queue is full the event is refused with an error.
     pub fn submit(&self, event: AuditEvent) -> Result<(), AuditError> {
-        let (ack_tx, _) = crossbeam_channel::bounded(1);
-        let job = self.job(event, ack_tx)?;
+        let job = self.job(event, Ack::Nobody)?;
+        self.try_queue(job)
+    }
+
+    /// Append from an async task and resolve once the record is durable, as [`AuditSink::append`]
+    /// returns, but without holding a thread while the write and its fsync happen: the writer
+    /// thread wakes the task itself. Redaction runs on the caller's thread. When the queue is full
+    /// (the disk is far behind) the record is refused at once with an error instead of waiting for
+    /// room, so that a caller can fail closed without blocking its runtime.
+    pub async fn append_async(&self, event: AuditEvent) -> Result<AuditRecord, AuditError> {
+        let (ack_tx, ack_rx) = tokio::sync::oneshot::channel();
+        let job = self.job(event, Ack::Task(ack_tx))?;
+        self.try_queue(job)?;
+        ack_rx.await.map_err(|_| {
+            AuditError::Store("the audit writer stopped before the record was durable".into())
+        })?
+    }
+
+    fn try_queue(&self, job: Job) -> Result<(), AuditError> {
         self.tx.try_send(job).map_err(|e| match e {
             crossbeam_channel::TrySendError::Full(_) => {
                 AuditError::Store("the audit queue is full".into())
@@ -871,7 +911,7 @@ impl AuditLog {
 impl AuditSink for AuditLog {
     fn append(&self, event: AuditEvent) -> Result<AuditRecord, AuditError> {
         let (ack_tx, ack_rx) = crossbeam_channel::bounded(1);
-        let job = self.job(event, ack_tx)?;
+        let job = self.job(event, Ack::Thread(ack_tx))?;
         self.tx
             .send(job)
             .map_err(|_| AuditError::Store("the audit writer has stopped".into()))?;
@@ -1213,7 +1253,7 @@ impl Writer {
     fn commit(&mut self, batch: Vec<Job>) {
         if let Some(why) = &self.failed {
             for Job::Append(_, _, ack) in batch {
-                let _ = ack.send(Err(AuditError::Store(why.clone())));
+                ack.send(Err(AuditError::Store(why.clone())));
             }
             return;
         }
@@ -1236,10 +1276,10 @@ impl Writer {
                 Ok(r) => sealed.push((r, ack)),
                 Err(e) => {
                     // Undo this one record: reseal nothing after it.
-                    let _ = ack.send(Err(e));
+                    ack.send(Err(e));
                     self.chain = before.clone();
                     for (_, ack) in sealed.drain(..) {
-                        let _ = ack.send(Err(AuditError::Store(
+                        ack.send(Err(AuditError::Store(
                             "a record in the same batch could not be sealed; retry".into(),
                         )));
                     }
@@ -1255,7 +1295,7 @@ impl Writer {
             Ok(()) => {
                 self.since_checkpoint += sealed.len() as u64;
                 for (r, ack) in sealed {
-                    let _ = ack.send(Ok(r));
+                    ack.send(Ok(r));
                 }
             }
             Err(e) => {
@@ -1265,7 +1305,7 @@ impl Writer {
                 self.chain = before;
                 self.failed = Some(why.clone());
                 for (_, ack) in sealed {
-                    let _ = ack.send(Err(AuditError::Store(why.clone())));
+                    ack.send(Err(AuditError::Store(why.clone())));
                 }
             }
         }
