@@ -49,6 +49,16 @@ fn verify(home: &Path) -> VerifyReport {
     .0
 }
 
+/// Every sequence number from 1 to `n` was acknowledged exactly once, and the closed log of `n`
+/// records verifies.
+fn assert_gapless(home: &Path, mut seqs: Vec<u64>, n: u64) {
+    seqs.sort_unstable();
+    assert_eq!(seqs, (1..=n).collect::<Vec<u64>>());
+    let rep = verify(home);
+    assert!(rep.ok, "{rep:?}");
+    assert_eq!(rep.records, n);
+}
+
 fn open(home: &Path, opts: FileLogOptions) -> AuditLog {
     let keys = KeyFiles::new(home.join("keys"))
         .load_or_create()
@@ -107,16 +117,12 @@ fn many_threads_append_without_gaps() {
             })
         })
         .collect();
-    let mut seqs: Vec<u64> = threads
+    let seqs: Vec<u64> = threads
         .into_iter()
         .flat_map(|t| t.join().expect("join"))
         .collect();
     drop(log);
-    seqs.sort_unstable();
-    assert_eq!(seqs, (1..=2000).collect::<Vec<u64>>());
-    let rep = verify(home.path());
-    assert!(rep.ok, "{rep:?}");
-    assert_eq!(rep.records, 2000);
+    assert_gapless(home.path(), seqs, 2000);
     assert!(
         segment_files(&home.path().join("audit"))
             .expect("segments")
@@ -163,11 +169,7 @@ fn tasks_and_threads_append_together_without_gaps() {
     });
     seqs.extend(thread.join().expect("join"));
     drop(log);
-    seqs.sort_unstable();
-    assert_eq!(seqs, (1..=1000).collect::<Vec<u64>>());
-    let rep = verify(home.path());
-    assert!(rep.ok, "{rep:?}");
-    assert_eq!(rep.records, 1000);
+    assert_gapless(home.path(), seqs, 1000);
 }
 
 /// A closed log of five records, and its segment file.
