@@ -137,7 +137,9 @@ fn approval_error(e: ApprovalError) -> ApiError {
         E::BadId(_) => (StatusCode::BAD_REQUEST, "invalid_request"),
         E::Expired { .. } => (StatusCode::GONE, "expired"),
         E::DigestMismatch { .. } => (StatusCode::CONFLICT, "digest_mismatch"),
-        E::NotApprover { .. } | E::SelfApproval { .. } => (StatusCode::FORBIDDEN, "forbidden"),
+        E::NotApprover { .. } | E::SelfApproval { .. } | E::NotRequester { .. } => {
+            (StatusCode::FORBIDDEN, "forbidden")
+        }
         E::AlreadyVoted { .. } | E::WrongState { .. } | E::Contended(_) => {
             (StatusCode::CONFLICT, "conflict")
         }
@@ -1064,7 +1066,8 @@ pub struct ListQuery {
     limit: Option<usize>,
 }
 
-/// List approvals, newest first.
+/// List approvals, newest first: those the caller requested, plus every pending one if the caller
+/// is an approver (holds the `approve` scope).
 #[utoipa::path(get, path = "/v1/approvals", params(ListQuery),
     responses((status = 200, description = "approval records")), security(("bearer" = ["approve", "intents"])))]
 async fn list_approvals(
@@ -1087,7 +1090,7 @@ async fn list_approvals(
     let limit = q.limit.unwrap_or(50).min(1000);
     let v = blocking(move || {
         let list = approvals_for(&s)?
-            .list(state, limit)
+            .list_as(&p.name, state, limit)
             .map_err(approval_error)?;
         Ok(serde_json::Value::Array(
             list.iter().map(record_json).collect(),
@@ -1101,9 +1104,10 @@ fn parse_id(id: &str) -> Result<ApprovalId, ApiError> {
     ApprovalId::parse(id).map_err(|e| ApiError::bad_request(e.to_string()))
 }
 
-/// One approval and its intent (secrets in the arguments redacted).
+/// One approval and its intent (secrets in the arguments redacted), to its requester and the
+/// approvers; 404 for anyone else.
 #[utoipa::path(get, path = "/v1/approvals/{id}", params(("id" = String, Path, description = "approval id")),
-    responses((status = 200, description = "approval, intent"), (status = 404, description = "no such approval")),
+    responses((status = 200, description = "approval, intent"), (status = 404, description = "no such approval, or not the caller's to see")),
     security(("bearer" = ["approve", "intents"])))]
 async fn get_approval(
     State(s): State<Shared>,
@@ -1115,7 +1119,9 @@ async fn get_approval(
     }
     let id = parse_id(&id)?;
     let v = blocking(move || {
-        let (rec, intent) = approvals_for(&s)?.get(&id).map_err(approval_error)?;
+        let (rec, intent) = approvals_for(&s)?
+            .get_as(&id, &p.name)
+            .map_err(approval_error)?;
         let redactor = s.c().redactor.clone().with_detectors(Detectors {
             secrets: true,
             pii: false,
@@ -1173,10 +1179,11 @@ pub struct RejectRequest {
     reason: String,
 }
 
-/// Reject as the token's principal (an approver, or the requester withdrawing).
+/// Reject as the token's principal (an approver, or the requester withdrawing); 404 for anyone else.
 #[utoipa::path(post, path = "/v1/approvals/{id}/reject", request_body = RejectRequest,
     params(("id" = String, Path, description = "approval id")),
-    responses((status = 200, description = "the approval")), security(("bearer" = ["approve", "intents"])))]
+    responses((status = 200, description = "the approval"), (status = 404, description = "no such approval, or not the caller's")),
+    security(("bearer" = ["approve", "intents"])))]
 async fn reject(
     State(s): State<Shared>,
     Extension(p): Extension<Principal>,
@@ -1189,7 +1196,7 @@ async fn reject(
     let id = parse_id(&id)?;
     let v = blocking(move || {
         let rec = approvals_for(&s)?
-            .reject(&id, &p.name, &r.reason)
+            .reject_as(&id, &p.name, &r.reason)
             .map_err(approval_error)?;
         Ok(record_json(&rec))
     })
@@ -1197,10 +1204,13 @@ async fn reject(
     Ok(axum::Json(v).into_response())
 }
 
-/// Consume an approval with the intent about to run: 200 means run it now (once).
+/// Consume an approval with the intent about to run: 200 means run it now (once). Only the
+/// approval's requester may; an approver gets 403, anyone else 404.
 #[utoipa::path(post, path = "/v1/approvals/{id}/consume", request_body(content = Object, description = "the ExecutionIntent"),
     params(("id" = String, Path, description = "approval id")),
-    responses((status = 200, description = "executed"), (status = 409, description = "not approved, already executed or another intent"),
+    responses((status = 200, description = "executed"), (status = 403, description = "an approver, not the requester"),
+        (status = 404, description = "no such approval, or not the caller's"),
+        (status = 409, description = "not approved, already executed or another intent"),
         (status = 410, description = "expired")),
     security(("bearer" = ["intents"])))]
 async fn consume(
@@ -1213,7 +1223,7 @@ async fn consume(
     let id = parse_id(&id)?;
     let v = blocking(move || {
         let ex = approvals_for(&s)?
-            .consume(&id, &intent, &p.name)
+            .consume_as(&id, &intent, &p.name)
             .map_err(approval_error)?;
         Ok(record_json(
             &bulwark_core::approval::AnyApproval::Executed(ex).to_record(),

@@ -177,6 +177,51 @@ impl ApprovalStore for StateDb {
         rows.iter().map(|r| self.parse(r)).collect()
     }
 
+    fn list_visible(
+        &self,
+        requested_by: &str,
+        all_pending: bool,
+        state: Option<StateName>,
+        limit: usize,
+    ) -> Result<Vec<ApprovalRecord>, ApprovalError> {
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let state = state.map(|s| s.as_str().to_string());
+        let who = requested_by.to_string();
+        let rows = self.with(move |c| {
+            Box::pin(async move {
+                // The requester is kept in the record's JSON.
+                sqlx::query(
+                    "SELECT record FROM approvals \
+                     WHERE (json_extract(record, '$.requested_by') = ? \
+                            OR (? AND state = 'pending')) \
+                       AND (? IS NULL OR state = ?) \
+                     ORDER BY created_ms DESC, id LIMIT ?",
+                )
+                .bind(who)
+                .bind(all_pending)
+                .bind(state.clone())
+                .bind(state)
+                .bind(limit)
+                .fetch_all(c)
+                .await?
+                .iter()
+                .map(|r| r.try_get::<String, _>(0))
+                .collect::<Result<Vec<_>, _>>()
+            })
+        })?;
+        let records = rows
+            .iter()
+            .map(|r| self.parse(r))
+            .collect::<Result<Vec<_>, _>>()?;
+        // Checked again on the parsed records: what a principal is shown never rests on SQL alone.
+        Ok(records
+            .into_iter()
+            .filter(|r| {
+                r.requested_by == requested_by || all_pending && r.state == StateName::Pending
+            })
+            .collect())
+    }
+
     fn due(&self, now_ms: u64, limit: usize) -> Result<Vec<ApprovalRecord>, ApprovalError> {
         let now = to_i64(&self.path, now_ms)?;
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);

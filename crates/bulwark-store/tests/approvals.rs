@@ -95,11 +95,15 @@ impl Fixture {
 }
 
 fn intent(replicas: u64) -> ExecutionIntent {
+    intent_by("sre-copilot", replicas)
+}
+
+fn intent_by(requested_by: &str, replicas: u64) -> ExecutionIntent {
     ExecutionIntent::from_json(
         format!(
             r#"{{"tool":"kubectl","action":"scale","target":{{"kind":"deployment","name":"api",
             "namespace":"payments-prod"}},"args":{{"replicas":{replicas}}},
-            "requested_by":"sre-copilot","source":{{"alert_id":"A-7"}},"reason":"latency alert"}}"#
+            "requested_by":"{requested_by}","source":{{"alert_id":"A-7"}},"reason":"latency alert"}}"#
         )
         .as_bytes(),
     )
@@ -406,4 +410,124 @@ fn damaged_rows_are_reported_not_trusted() {
         ApprovalId::parse("zz"),
         Err(ApprovalError::BadId(_))
     ));
+}
+
+#[test]
+fn approvals_are_bound_to_their_requester() {
+    let f = fixture(&["alice"]);
+    let mine = intent(0);
+    let theirs = intent_by("other-agent", 0);
+    let (id, digest) = pending(&f, &mine);
+    f.clock.0.fetch_add(1, Ordering::SeqCst);
+    let (other, _) = pending(&f, &theirs);
+    let ap = f.approvals();
+    let ids = |list: Vec<bulwark_core::approval::ApprovalRecord>| -> Vec<ApprovalId> {
+        list.into_iter().map(|r| r.id).collect()
+    };
+    // Reading: the requester and the approvers; anyone else is told what an unknown id is told.
+    let unknown = ApprovalId::parse(&"0".repeat(32)).unwrap();
+    for (who, visible) in [
+        ("sre-copilot", true),
+        ("alice", true),
+        ("other-agent", false),
+    ] {
+        match ap.get_as(&id, who) {
+            Ok((rec, intent)) => {
+                assert!(visible, "{who} read it");
+                assert_eq!(rec.id, id);
+                assert_eq!(intent, mine);
+            }
+            Err(ApprovalError::NotFound(x)) => {
+                assert!(!visible, "{who} could not read it");
+                assert_eq!(x, id.to_string());
+            }
+            Err(e) => panic!("{who}: {e}"),
+        }
+    }
+    assert!(matches!(
+        ap.get_as(&unknown, "alice"),
+        Err(ApprovalError::NotFound(_))
+    ));
+    // Listing: one's own, plus every pending one for an approver.
+    assert_eq!(
+        ids(ap.list_as("sre-copilot", None, 50).unwrap()),
+        vec![id.clone()]
+    );
+    assert_eq!(
+        ids(ap.list_as("other-agent", None, 50).unwrap()),
+        vec![other.clone()]
+    );
+    assert_eq!(
+        ids(ap.list_as("alice", None, 50).unwrap()),
+        [other.clone(), id.clone()]
+    );
+    assert_eq!(
+        ids(ap.list_as("alice", None, 1).unwrap()),
+        vec![other.clone()]
+    );
+    assert!(ap.list_as("nobody", None, 50).unwrap().is_empty());
+    // The local owner's list still shows everything.
+    assert_eq!(ap.list(None, 50).unwrap().len(), 2);
+    ap.approve(&id, &digest, "alice").unwrap();
+    // Approved, it leaves the approver's list (not pending, not hers) but stays the requester's.
+    assert_eq!(
+        ids(ap.list_as("alice", None, 50).unwrap()),
+        vec![other.clone()]
+    );
+    assert!(
+        ap.list_as("alice", Some(StateName::Approved), 50)
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(
+        ids(ap
+            .list_as("sre-copilot", Some(StateName::Approved), 50)
+            .unwrap()),
+        vec![id.clone()]
+    );
+    assert!(
+        ap.list_as("sre-copilot", Some(StateName::Pending), 50)
+            .unwrap()
+            .is_empty()
+    );
+    // Consuming: the requester only. Another principal learns nothing (not even the state), an
+    // approver is told it is not hers.
+    assert!(matches!(
+        ap.consume_as(&id, &mine, "other-agent"),
+        Err(ApprovalError::NotFound(_))
+    ));
+    assert!(matches!(
+        ap.consume_as(&id, &mine, "alice"),
+        Err(ApprovalError::NotRequester { .. })
+    ));
+    // Withdrawing: the requester (or an approver, rejecting); anyone else gets not found, before
+    // the state is looked at.
+    assert!(matches!(
+        ap.reject_as(&id, "other-agent", "mine now"),
+        Err(ApprovalError::NotFound(_))
+    ));
+    assert!(matches!(
+        ap.reject_as(&other, "sre-copilot", "no"),
+        Err(ApprovalError::NotFound(_))
+    ));
+    assert_eq!(
+        ap.reject_as(&other, "other-agent", "not needed")
+            .unwrap()
+            .state,
+        StateName::Rejected
+    );
+    let executed = ap.consume_as(&id, &mine, "sre-copilot").unwrap();
+    assert_eq!(executed.state.by, "sre-copilot");
+    // Every refusal is evidence, with its real reason.
+    let events = f.audit.events.lock().unwrap();
+    let hidden = events
+        .iter()
+        .filter(|e| {
+            e.outcome == "denied"
+                && e.details["reason"]
+                    .as_str()
+                    .is_some_and(|r| r.contains("answered as not found"))
+        })
+        .count();
+    assert_eq!(hidden, 3);
 }

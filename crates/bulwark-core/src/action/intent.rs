@@ -5,6 +5,14 @@
 //! and one that keeps the last would see different intents), sizes and nesting are bounded, and the
 //! digest is the SHA-256 of the RFC 8785 canonical form, so two encodings of one intent have one
 //! digest and any change in meaning changes it.
+//!
+//! RFC 8785 writes every number as an IEEE 754 double, so numbers are held to what a double keeps
+//! exactly: an integer outside ±(2^53 − 1) (`1152921504606846977` would be digested as
+//! `1152921504606847000`, the digest of another message id), a whole number written as a fraction,
+//! with an exponent or as `-0` (`1.0`, `1e3`: digested as `1`, `1000`), and a fraction with more
+//! digits than its double keeps (`0.10000000000000000001`: digested as `0.1`) are refused, naming
+//! the field; such values travel as strings. So equal digests mean equal intents, and the number an
+//! approver is shown is the number that was sent.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -28,6 +36,10 @@ pub const MAX_ARGS_DEPTH: usize = 8;
 pub const MAX_ARGS_VALUES: usize = 1024;
 /// Most labels on a target.
 pub const MAX_LABELS: usize = 64;
+/// Largest integer magnitude accepted in an intent: 2^53 − 1. Every integer in ±(2^53 − 1) is an
+/// exact IEEE 754 double (what RFC 8785, JavaScript and many JSON readers use); beyond it,
+/// neighbouring integers share one.
+pub const MAX_EXACT_INTEGER: u64 = (1 << 53) - 1;
 
 /// What an agent asks to do.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -177,6 +189,8 @@ impl ExecutionIntent {
         de.end()
             .map_err(|e| IntentError::new(".", format!("trailing data after the intent: {e}")))?;
         intent.check()?;
+        // The values are held exactly; now the text they came from must say no more than they do.
+        NumberTexts { b: bytes, i: 0 }.value("")?;
         Ok(intent)
     }
 
@@ -243,8 +257,12 @@ impl ExecutionIntent {
         Ok(())
     }
 
-    /// The RFC 8785 canonical JSON of the intent.
+    /// The RFC 8785 canonical JSON of the intent. Refused when a number in `args` would not keep
+    /// its value there (see the module documentation), so no two different intents share it.
     pub fn canonical(&self) -> Result<Vec<u8>, IntentError> {
+        for (k, v) in &self.args.0 {
+            check_numbers(&format!("args.{k}"), v)?;
+        }
         serde_jcs::to_vec(self)
             .map_err(|e| IntentError::new(".", format!("cannot canonicalize: {e}")))
     }
@@ -306,8 +324,250 @@ fn check_value(
         serde_json::Value::Object(map) => map.iter().try_for_each(|(k, item)| {
             check_value(&format!("{field}.{k}"), item, depth + 1, budget)
         }),
+        serde_json::Value::Number(n) => check_number(field, n),
         _ => Ok(()),
     }
+}
+
+/// [`check_number`] over every number in `v` (for [`ExecutionIntent::canonical`]).
+fn check_numbers(field: &str, v: &serde_json::Value) -> Result<(), IntentError> {
+    match v {
+        serde_json::Value::Number(n) => check_number(field, n),
+        serde_json::Value::Array(items) => items
+            .iter()
+            .enumerate()
+            .try_for_each(|(i, item)| check_numbers(&format!("{field}[{i}]"), item)),
+        serde_json::Value::Object(map) => map
+            .iter()
+            .try_for_each(|(k, item)| check_numbers(&format!("{field}.{k}"), item)),
+        _ => Ok(()),
+    }
+}
+
+/// A number the canonical form keeps exactly and tells from every other: an integer within
+/// ±[`MAX_EXACT_INTEGER`], or a finite double that is not a whole number.
+fn check_number(field: &str, n: &serde_json::Number) -> Result<(), IntentError> {
+    let too_big = |shown: &str| {
+        IntentError::new(
+            field,
+            format!(
+                "{shown} is outside ±{MAX_EXACT_INTEGER} (2^53 - 1): the digest (RFC 8785, IEEE 754 \
+                 doubles) would round it and match other numbers; send it as a string (\"{shown}\")"
+            ),
+        )
+    };
+    if let Some(u) = n.as_u64() {
+        return if u > MAX_EXACT_INTEGER {
+            Err(too_big(&u.to_string()))
+        } else {
+            Ok(())
+        };
+    }
+    if let Some(i) = n.as_i64() {
+        return if i.unsigned_abs() > MAX_EXACT_INTEGER {
+            Err(too_big(&i.to_string()))
+        } else {
+            Ok(())
+        };
+    }
+    let Some(f) = n.as_f64().filter(|f| f.is_finite()) else {
+        return Err(IntentError::new(
+            field,
+            "not a finite number: send a number or a string",
+        ));
+    };
+    if f.fract() != 0.0 {
+        return Ok(());
+    }
+    // A whole number held as a double: written as `1.0`, `1e3` or `-0`, or too large for u64.
+    if f.abs() > MAX_EXACT_INTEGER as f64 {
+        return Err(too_big(&n.to_string()));
+    }
+    let whole = f as i64;
+    Err(IntentError::new(
+        field,
+        format!(
+            "{n} is a whole number written as a fraction, with an exponent or as -0, which the \
+             digest cannot tell from {whole}: write it as the integer {whole}"
+        ),
+    ))
+}
+
+/// Walks the text of a parsed (so valid and bounded) intent document and checks that each number
+/// says exactly what the digest keeps: `0.10000000000000000001` parses to the double `0.1`, so the
+/// digest (and the approver) would see `0.1` while a reader with more precision would not.
+struct NumberTexts<'a> {
+    b: &'a [u8],
+    i: usize,
+}
+
+impl<'a> NumberTexts<'a> {
+    fn peek(&self) -> Option<u8> {
+        self.b.get(self.i).copied()
+    }
+
+    fn ws(&mut self) {
+        while matches!(self.peek(), Some(b' ' | b'\t' | b'\n' | b'\r')) {
+            self.i += 1;
+        }
+    }
+
+    fn malformed(&self) -> IntentError {
+        IntentError::new(".", format!("unexpected text at byte {}", self.i))
+    }
+
+    fn eat(&mut self, c: u8) -> Result<(), IntentError> {
+        self.ws();
+        if self.peek() == Some(c) {
+            self.i += 1;
+            Ok(())
+        } else {
+            Err(self.malformed())
+        }
+    }
+
+    /// A string token, quotes included.
+    fn string(&mut self) -> Result<&'a [u8], IntentError> {
+        self.ws();
+        let start = self.i;
+        self.eat(b'"')?;
+        loop {
+            match self.peek() {
+                Some(b'"') => {
+                    self.i += 1;
+                    return Ok(&self.b[start..self.i]);
+                }
+                Some(b'\\') => self.i += 2,
+                Some(_) => self.i += 1,
+                None => return Err(self.malformed()),
+            }
+        }
+    }
+
+    fn value(&mut self, path: &str) -> Result<(), IntentError> {
+        let join = |key: &str| {
+            if path.is_empty() {
+                key.to_string()
+            } else {
+                format!("{path}.{key}")
+            }
+        };
+        self.ws();
+        match self.peek() {
+            Some(b'{') => {
+                self.i += 1;
+                self.ws();
+                if self.peek() == Some(b'}') {
+                    self.i += 1;
+                    return Ok(());
+                }
+                loop {
+                    let raw = self.string()?;
+                    let key: String = serde_json::from_slice(raw)
+                        .map_err(|e| IntentError::new(path, e.to_string()))?;
+                    self.eat(b':')?;
+                    self.value(&join(&key))?;
+                    self.ws();
+                    match self.peek() {
+                        Some(b',') => self.i += 1,
+                        Some(b'}') => {
+                            self.i += 1;
+                            return Ok(());
+                        }
+                        _ => return Err(self.malformed()),
+                    }
+                }
+            }
+            Some(b'[') => {
+                self.i += 1;
+                self.ws();
+                if self.peek() == Some(b']') {
+                    self.i += 1;
+                    return Ok(());
+                }
+                let mut n = 0usize;
+                loop {
+                    self.value(&format!("{path}[{n}]"))?;
+                    n += 1;
+                    self.ws();
+                    match self.peek() {
+                        Some(b',') => self.i += 1,
+                        Some(b']') => {
+                            self.i += 1;
+                            return Ok(());
+                        }
+                        _ => return Err(self.malformed()),
+                    }
+                }
+            }
+            Some(b'"') => self.string().map(|_| ()),
+            Some(b'-' | b'0'..=b'9') => {
+                let start = self.i;
+                while matches!(
+                    self.peek(),
+                    Some(b'0'..=b'9' | b'-' | b'+' | b'.' | b'e' | b'E')
+                ) {
+                    self.i += 1;
+                }
+                let text =
+                    std::str::from_utf8(&self.b[start..self.i]).map_err(|_| self.malformed())?;
+                check_number_text(path, text)
+            }
+            Some(b't' | b'f' | b'n') => {
+                while self.peek().is_some_and(|c| c.is_ascii_alphabetic()) {
+                    self.i += 1;
+                }
+                Ok(())
+            }
+            _ => Err(self.malformed()),
+        }
+    }
+}
+
+/// Refuse a number whose text denotes another value than the one the digest keeps.
+fn check_number_text(field: &str, text: &str) -> Result<(), IntentError> {
+    let kept = serde_json::from_str::<serde_json::Value>(text)
+        .ok()
+        .and_then(|v| serde_jcs::to_string(&v).ok());
+    match kept {
+        Some(kept) if decimal(text).is_some() && decimal(text) == decimal(&kept) => Ok(()),
+        Some(kept) => Err(IntentError::new(
+            field,
+            format!(
+                "{text} has more digits than the IEEE 754 double the digest keeps (it would be \
+                 digested, and shown to approvers, as {kept}): write {kept}, or send the exact \
+                 value as a string"
+            ),
+        )),
+        None => Err(IntentError::new(
+            field,
+            format!("{text} is not a number the digest can hold: send it as a string"),
+        )),
+    }
+}
+
+/// A JSON number's exact value as (negative, significant digits, exponent): value = digits × 10^exp,
+/// digits without leading or trailing zeros (zero is `(false, "", 0)`). `None` if out of reach.
+fn decimal(text: &str) -> Option<(bool, String, i64)> {
+    let (negative, rest) = match text.strip_prefix('-') {
+        Some(r) => (true, r),
+        None => (false, text),
+    };
+    let (mantissa, exp) = match rest.find(['e', 'E']) {
+        Some(p) => (&rest[..p], rest[p + 1..].parse::<i64>().ok()?),
+        None => (rest, 0),
+    };
+    let (int, frac) = mantissa.split_once('.').unwrap_or((mantissa, ""));
+    let digits = format!("{int}{frac}");
+    let lead = digits.trim_start_matches('0');
+    let sig = lead.trim_end_matches('0');
+    if sig.is_empty() {
+        return Some((false, String::new(), 0));
+    }
+    let exp = exp
+        .checked_sub(i64::try_from(frac.len()).ok()?)?
+        .checked_add(i64::try_from(lead.len() - sig.len()).ok()?)?;
+    Some((negative, sig.to_string(), exp))
 }
 
 impl<'de> Deserialize<'de> for Args {
@@ -484,6 +744,97 @@ mod tests {
             "x".repeat(MAX_ARG_STRING_BYTES + 1)
         );
         assert!(parse(&long).unwrap_err().to_string().contains("args.a"));
+    }
+
+    fn with_args(args: &str) -> String {
+        format!(r#"{{"tool":"chat","action":"delete","requested_by":"a","args":{args}}}"#)
+    }
+
+    #[test]
+    fn integers_past_two_to_the_53_are_refused_naming_the_field() {
+        // The attack: approve one message id, consume with another that rounds to the same double.
+        let e = parse(&with_args(r#"{"message_id":1152921504606846977}"#)).unwrap_err();
+        assert_eq!(e.field, "args.message_id");
+        assert!(e.message.contains("send it as a string"), "{e}");
+        assert!(e.message.contains("1152921504606846977"), "{e}");
+        for (args, field) in [
+            (r#"{"n":9007199254740992}"#, "args.n"),
+            (r#"{"n":-9007199254740992}"#, "args.n"),
+            (r#"{"n":18446744073709551616}"#, "args.n"),
+            (r#"{"n":-18446744073709551616}"#, "args.n"),
+            (r#"{"a":{"b":[1,9007199254740993]}}"#, "args.a.b[1]"),
+            (r#"{"n":1e300}"#, "args.n"),
+        ] {
+            let e = parse(&with_args(args)).expect_err(args);
+            assert_eq!(e.field, field, "{args}: {e}");
+            assert!(e.message.contains("string"), "{args}: {e}");
+        }
+        // The edges of the exact range are accepted, and keep distinct digests.
+        let max = parse(&with_args(r#"{"n":9007199254740991}"#)).unwrap();
+        let below = parse(&with_args(r#"{"n":9007199254740990}"#)).unwrap();
+        assert_ne!(max.digest().unwrap(), below.digest().unwrap());
+        parse(&with_args(r#"{"n":-9007199254740991}"#)).unwrap();
+    }
+
+    #[test]
+    fn numbers_must_say_exactly_what_the_digest_keeps() {
+        // Whole numbers in disguise would share the digest of the plain integer.
+        for (args, whole) in [
+            (r#"{"n":1.0}"#, "1"),
+            (r#"{"n":1e3}"#, "1000"),
+            (r#"{"n":-0}"#, "0"),
+            (r#"{"n":-0.0}"#, "0"),
+            (r#"{"n":25E-1}"#, ""),
+        ] {
+            match parse(&with_args(args)) {
+                Err(e) => {
+                    assert_eq!(e.field, "args.n", "{args}: {e}");
+                    assert!(
+                        e.message.contains(&format!("integer {whole}")),
+                        "{args}: {e}"
+                    );
+                }
+                Ok(_) => assert!(whole.is_empty(), "{args} accepted"),
+            }
+        }
+        // A fraction with more digits than its double keeps would be shown rounded.
+        let e = parse(&with_args(r#"{"ratio":[0.5, 0.10000000000000000001]}"#)).unwrap_err();
+        assert_eq!(e.field, "args.ratio[1]");
+        assert!(e.message.contains("as 0.1"), "{e}");
+        assert!(e.message.contains("string"), "{e}");
+        let e = parse(&with_args(r#"{"x":{"y\u0041":1.00000000000000001e-7}}"#)).unwrap_err();
+        assert_eq!(e.field, "args.x.yA");
+        // Fractions written with the digits their double keeps pass, however they are spelt.
+        for args in [
+            r#"{"n":0.1}"#,
+            r#"{"n":2.50}"#,
+            r#"{"n":-1.5e-7}"#,
+            r#"{"n":1.25E+1}"#,
+            r#"{"n":0.30000000000000004}"#,
+            r#"{"n":[1, -2, 3.25, "1152921504606846977", true, null]}"#,
+        ] {
+            parse(&with_args(args)).expect(args);
+        }
+        let a = parse(&with_args(r#"{"n":2.5}"#)).unwrap();
+        let b = parse(&with_args(r#"{"n":25e-1}"#)).unwrap();
+        assert_eq!(a.digest().unwrap(), b.digest().unwrap());
+        // What is accepted survives its canonical form (approvals store and re-read it).
+        let i = parse(&with_args(
+            r#"{"n":[9007199254740991,-9007199254740991,0,1.5e-7,123456.789,-0.30000000000000004]}"#,
+        ))
+        .unwrap();
+        let again = ExecutionIntent::from_json(&i.canonical().unwrap()).unwrap();
+        assert_eq!(again, i);
+        assert_eq!(again.digest().unwrap(), i.digest().unwrap());
+        // Intents built in code are held to the same rule where the digest is taken.
+        let mut i = parse(&with_args("{}")).unwrap();
+        i.args.0.insert("n".into(), (1u64 << 60).into());
+        assert_eq!(i.check().unwrap_err().field, "args.n");
+        assert_eq!(i.digest().unwrap_err().field, "args.n");
+        i.args.0.insert("n".into(), serde_json::json!(3.0));
+        assert!(i.digest().is_err());
+        i.args.0.insert("n".into(), serde_json::json!(3.5));
+        i.digest().unwrap();
     }
 
     #[test]

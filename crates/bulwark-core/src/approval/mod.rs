@@ -233,6 +233,14 @@ pub enum ApprovalError {
         /// Who tried.
         principal: String,
     },
+    /// Only the requester may do this (consume an approval).
+    #[error("`{principal}` did not request approval {id}: only its requester may consume it")]
+    NotRequester {
+        /// Who tried.
+        principal: String,
+        /// Which.
+        id: String,
+    },
     /// The requester tried to approve its own action.
     #[error("`{principal}` requested this action and may not approve it")]
     SelfApproval {
@@ -719,6 +727,16 @@ pub trait ApprovalStore: Send + Sync {
     /// Approvals, newest first, optionally of one state, at most `limit`.
     fn list(
         &self,
+        state: Option<StateName>,
+        limit: usize,
+    ) -> Result<Vec<ApprovalRecord>, ApprovalError>;
+    /// What [`ApprovalStore::list`] shows one principal: the approvals `requested_by` it, plus
+    /// (`all_pending`, for an approver) every pending one; newest first, optionally of one state,
+    /// at most `limit`.
+    fn list_visible(
+        &self,
+        requested_by: &str,
+        all_pending: bool,
         state: Option<StateName>,
         limit: usize,
     ) -> Result<Vec<ApprovalRecord>, ApprovalError>;

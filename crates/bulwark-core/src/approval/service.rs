@@ -5,6 +5,15 @@
 //! approval executed and refuses). The transition is then recorded in the audit log; refused
 //! attempts are recorded too (a replayed or forged approval is evidence). When the audit log cannot
 //! take the record the caller gets an error: a consumer must not execute on an error.
+//!
+//! Two kinds of caller. The local owner (the CLI, which can read the state database anyway) uses
+//! [`Approvals::get`], [`Approvals::list`], [`Approvals::reject`] and [`Approvals::consume`], which
+//! see every approval and trust the principal they are given. An authenticated principal (the HTTP
+//! API's token name) uses the `_as` methods, which bind every approval to its requester: only the
+//! requester may consume or withdraw it; the requester and the approvers may read it; for anyone
+//! else it does not exist ([`ApprovalError::NotFound`], the same answer as for an unknown id, so
+//! existence does not leak). Listing shows a principal the approvals it requested, plus every
+//! pending one when it is an approver.
 
 use crate::action::{ActionDecision, ExecutionIntent, IntentDigest};
 use crate::audit::{AuditEvent, AuditSink, EventType};
@@ -33,6 +42,23 @@ impl Clock for SystemClock {
 
 /// Compare-and-swap attempts before a transition gives up as contended.
 const MAX_ATTEMPTS: usize = 64;
+
+/// Who calls a transition.
+#[derive(Clone, Copy)]
+enum Caller<'p> {
+    /// The local owner, acting as the principal it names (trusted).
+    Owner(&'p str),
+    /// An authenticated principal, held to the approvals it may see.
+    Bound(&'p str),
+}
+
+impl<'p> Caller<'p> {
+    fn name(self) -> &'p str {
+        match self {
+            Caller::Owner(p) | Caller::Bound(p) => p,
+        }
+    }
+}
 
 /// Approval transitions against a store.
 pub struct Approvals<'a> {
@@ -101,6 +127,23 @@ impl<'a> Approvals<'a> {
             serde_json::json!({"reason": e.to_string()}),
         )?;
         Err(e)
+    }
+
+    /// Refuse a principal an approval it may not see: recorded as denied with the real reason,
+    /// answered as [`ApprovalError::NotFound`] (what an unknown id gets).
+    fn hidden<T>(&self, actor: &str, action: &str, id: &ApprovalId) -> Result<T, ApprovalError> {
+        self.record(
+            actor,
+            action,
+            id.as_str(),
+            "denied",
+            serde_json::json!({
+                "reason": format!(
+                    "`{actor}` neither requested approval {id} nor is an approver: answered as not found"
+                )
+            }),
+        )?;
+        Err(ApprovalError::NotFound(id.to_string()))
     }
 
     /// Compare the action mode with the last one this store saw; a change (or the first mode
@@ -227,13 +270,53 @@ impl<'a> Approvals<'a> {
         Ok((a.to_record(), intent))
     }
 
+    /// May `principal` see this approval? Its requester and the approvers may.
+    fn visible_to(&self, rec: &ApprovalRecord, principal: &str) -> bool {
+        rec.requested_by == principal || self.approvers.contains(principal)
+    }
+
+    /// [`Approvals::get`] for an authenticated principal: its own approvals, or any as an approver;
+    /// [`ApprovalError::NotFound`] otherwise.
+    pub fn get_as(
+        &self,
+        id: &ApprovalId,
+        principal: &str,
+    ) -> Result<(ApprovalRecord, ExecutionIntent), ApprovalError> {
+        let visible = self
+            .store
+            .load(id)?
+            .is_some_and(|(rec, _)| self.visible_to(&rec, principal));
+        if !visible {
+            return Err(ApprovalError::NotFound(id.to_string()));
+        }
+        self.get(id)
+    }
+
+    /// [`Approvals::list`] for an authenticated principal: the approvals it requested, plus every
+    /// pending one when it is an approver.
+    pub fn list_as(
+        &self,
+        principal: &str,
+        state: Option<StateName>,
+        limit: usize,
+    ) -> Result<Vec<ApprovalRecord>, ApprovalError> {
+        self.settle_due()?;
+        self.store
+            .list_visible(principal, self.approvers.contains(principal), state, limit)
+    }
+
     /// Approvals, newest first (expiries recorded), optionally of one state.
     pub fn list(
         &self,
         state: Option<StateName>,
         limit: usize,
     ) -> Result<Vec<ApprovalRecord>, ApprovalError> {
-        // Pending and approved ones past their expiry are settled first (in bounded batches).
+        self.settle_due()?;
+        self.store.list(state, limit)
+    }
+
+    /// Record the expiry of pending and approved approvals past it (in bounded batches).
+    fn settle_due(&self) -> Result<(), ApprovalError> {
         loop {
             let due = self.store.due(self.clock.now_ms(), 256)?;
             if due.is_empty() {
@@ -251,26 +334,32 @@ impl<'a> Approvals<'a> {
                 break;
             }
         }
-        self.store.list(state, limit)
+        Ok(())
     }
 
     /// A transition of a pending approval, retried while concurrent writers win the
     /// compare-and-swap: load, settle expiry, require `Pending` (`wanted` names the refused
     /// transition), apply `step`, swap, record with `details`. Refusals are recorded too.
+    /// A [`Caller::Bound`] caller is answered [`ApprovalError::NotFound`] for an approval it may
+    /// not see, before anything else about it is said.
     fn on_pending(
         &self,
         id: &ApprovalId,
-        principal: &str,
+        caller: Caller<'_>,
         action: &str,
         wanted: &'static str,
         step: impl Fn(Approval<Pending>, u64) -> Result<AnyApproval, ApprovalError>,
         details: impl Fn(&ApprovalRecord) -> serde_json::Value,
     ) -> Result<ApprovalRecord, ApprovalError> {
+        let principal = caller.name();
         for _ in 0..MAX_ATTEMPTS {
             let (a, _) = match self.load(id) {
                 Ok(x) => x,
                 Err(e) => return self.refused(principal, action, id.as_str(), e),
             };
+            if matches!(caller, Caller::Bound(_)) && !self.visible_to(&a.to_record(), principal) {
+                return self.hidden(principal, action, id);
+            }
             let pending = match self.settle_expiry(a)? {
                 AnyApproval::Pending(p) => p,
                 other => {
@@ -307,7 +396,7 @@ impl<'a> Approvals<'a> {
     ) -> Result<ApprovalRecord, ApprovalError> {
         self.on_pending(
             id,
-            principal,
+            Caller::Owner(principal),
             "approval.approve",
             "approved",
             |pending, now| {
@@ -335,9 +424,30 @@ impl<'a> Approvals<'a> {
         principal: &str,
         reason: &str,
     ) -> Result<ApprovalRecord, ApprovalError> {
+        self.reject_by(id, Caller::Owner(principal), reason)
+    }
+
+    /// [`Approvals::reject`] for an authenticated principal: an approver, or the requester
+    /// withdrawing; for anyone else the approval does not exist ([`ApprovalError::NotFound`]).
+    pub fn reject_as(
+        &self,
+        id: &ApprovalId,
+        principal: &str,
+        reason: &str,
+    ) -> Result<ApprovalRecord, ApprovalError> {
+        self.reject_by(id, Caller::Bound(principal), reason)
+    }
+
+    fn reject_by(
+        &self,
+        id: &ApprovalId,
+        caller: Caller<'_>,
+        reason: &str,
+    ) -> Result<ApprovalRecord, ApprovalError> {
+        let principal = caller.name();
         self.on_pending(
             id,
-            principal,
+            caller,
             "approval.reject",
             "rejected",
             |pending, now| {
@@ -350,18 +460,54 @@ impl<'a> Approvals<'a> {
     }
 
     /// Execute an approved intent: succeeds once, for the approved intent only, before expiry.
-    /// Only on `Ok` may the caller run the action.
+    /// Only on `Ok` may the caller run the action. `by` is recorded as the executor, unchecked
+    /// (the local owner's call; see [`Approvals::consume_as`]).
     pub fn consume(
         &self,
         id: &ApprovalId,
         intent: &ExecutionIntent,
         by: &str,
     ) -> Result<Approval<Executed>, ApprovalError> {
+        self.consume_by(id, intent, Caller::Owner(by))
+    }
+
+    /// [`Approvals::consume`] for an authenticated principal: only the approval's requester may
+    /// consume it. An approver who is not the requester gets [`ApprovalError::NotRequester`];
+    /// anyone else [`ApprovalError::NotFound`].
+    pub fn consume_as(
+        &self,
+        id: &ApprovalId,
+        intent: &ExecutionIntent,
+        principal: &str,
+    ) -> Result<Approval<Executed>, ApprovalError> {
+        self.consume_by(id, intent, Caller::Bound(principal))
+    }
+
+    fn consume_by(
+        &self,
+        id: &ApprovalId,
+        intent: &ExecutionIntent,
+        caller: Caller<'_>,
+    ) -> Result<Approval<Executed>, ApprovalError> {
         const ACTION: &str = "approval.consume";
+        let by = caller.name();
         let (a, _) = match self.load(id) {
             Ok(x) => x,
             Err(e) => return self.refused(by, ACTION, id.as_str(), e),
         };
+        if let Caller::Bound(_) = caller {
+            let rec = a.to_record();
+            if !self.visible_to(&rec, by) {
+                return self.hidden(by, ACTION, id);
+            }
+            if rec.requested_by != by {
+                let e = ApprovalError::NotRequester {
+                    principal: by.to_string(),
+                    id: id.to_string(),
+                };
+                return self.refused(by, ACTION, id.as_str(), e);
+            }
+        }
         let a = self.settle_expiry(a)?;
         let approved = match a {
             AnyApproval::Approved(p) => p,
