@@ -252,6 +252,12 @@ pub struct ActionConfig {
     /// The tier of a namespace no pattern matches (and of an empty or malformed one). Empty: the
     /// most restrictive tier.
     pub unknown_tier: String,
+    /// The namespace a Kubernetes command acts on when it names none (`kubectl get pods`), for its
+    /// tier. Empty: such a command takes the unknown tier (`unknown_tier`, else the most restrictive).
+    pub default_namespace: String,
+    /// Namespace labels as the cluster admin set them (`namespace -> {label -> value}`): the only
+    /// source of `tier_label`. Labels an intent carries in `target.labels` never change a tier.
+    pub namespace_labels: BTreeMap<String, BTreeMap<String, String>>,
     /// Namespace tiers, in order: the first tier with a matching pattern classifies a namespace.
     pub tiers: Vec<TierConfig>,
     /// Action classes per tool, replacing the built-in classes for the verbs they list.
@@ -260,6 +266,8 @@ pub struct ActionConfig {
     pub workspace: WorkspaceConfig,
     /// Shell command screening.
     pub shell: ShellConfig,
+    /// Kernel confinement of the commands `bulwark exec` runs.
+    pub exec: ExecConfig,
 }
 
 /// How much an agent may do on its own.
@@ -351,6 +359,79 @@ pub struct ShellConfig {
     /// Globs over a simple command's words joined by single spaces (`make test`, `cargo *`): a
     /// matching command counts as a read. Never overrides a deny rule.
     pub allow: Vec<String>,
+    /// Programs (or `program subcommand` words) the screen knows beyond its built-in table, or
+    /// known differently: the options they may take while they stay in their class.
+    pub programs: BTreeMap<String, ShellProgramConfig>,
+    /// Credential paths commands may name, exactly as they name them (`~/.kube/config`). Every
+    /// other credential path is refused in every mode.
+    pub credentials_allow: Vec<String>,
+}
+
+/// `[action.shell.programs.NAME]`: one known program.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ShellProgramConfig {
+    /// `read` or `write`: the class of a command that uses only the options listed.
+    pub class: String,
+    /// What its operands are: `paths` (read), `wpaths` (written), `copy`, `inout`, `plain`,
+    /// `pattern` (a pattern then paths), `list`, `none`.
+    #[serde(default = "paths")]
+    pub operands: String,
+    /// Its options: `-a` (flag), `-n=` (plain value), `-f=path`, `-o=wpath`, `-P=prog`, `-e=pat`,
+    /// `--color?` (value only with `=`), `--arg=2` (two values), `-#` (numbers like `-20`).
+    #[serde(default)]
+    pub options: Vec<String>,
+}
+
+fn paths() -> String {
+    "paths".into()
+}
+
+/// `[action.exec]`: kernel confinement (Linux Landlock) of the commands `bulwark exec` runs.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct ExecConfig {
+    /// The command's network: `none` (no TCP connection or listening socket), `proxy` (TCP only
+    /// to the egress proxy's port, with `HTTP_PROXY` and `HTTPS_PROXY` set) or `open`.
+    pub network: ExecNetwork,
+    /// Per program (the basename of the command's first word): the credential paths it may read,
+    /// and its network.
+    pub programs: BTreeMap<String, ExecProgramConfig>,
+}
+
+/// The network a confined command gets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum ExecNetwork {
+    /// No TCP: connecting and listening are refused by the kernel.
+    #[default]
+    None,
+    /// TCP connections only to the egress proxy's port.
+    Proxy,
+    /// The network is not confined.
+    Open,
+}
+
+impl ExecNetwork {
+    /// The snake_case name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ExecNetwork::None => "none",
+            ExecNetwork::Proxy => "proxy",
+            ExecNetwork::Open => "open",
+        }
+    }
+}
+
+/// `[action.exec.programs.NAME]`: what one program gets beyond the defaults.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct ExecProgramConfig {
+    /// Credential paths (`~/...` or absolute) this program may read, e.g. `["~/.kube/config"]`.
+    pub read: Vec<String>,
+    /// The program's network, replacing `action.exec.network`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub network: Option<ExecNetwork>,
 }
 
 /// `[approval]`: who approves, for how long an approval stands, where it is stored.
@@ -406,6 +487,8 @@ impl Default for ActionConfig {
                 .to_vec(),
             tier_label: "bulwark.io/tier".into(),
             unknown_tier: String::new(),
+            default_namespace: String::new(),
+            namespace_labels: BTreeMap::new(),
             tiers: vec![
                 tier(
                     "production",
@@ -448,6 +531,7 @@ impl Default for ActionConfig {
             tools: BTreeMap::new(),
             workspace: WorkspaceConfig::default(),
             shell: ShellConfig::default(),
+            exec: ExecConfig::default(),
         }
     }
 }
@@ -1403,6 +1487,24 @@ impl SecurityConfig {
         };
         crate::action::ActionPolicy::from_config(&self.action, &env)
             .map_err(|e| invalid(&e.key, e.value, &e.expected))?;
+        for (name, program) in &self.action.exec.programs {
+            if name.is_empty() || name.contains('/') || name.chars().any(char::is_control) {
+                return Err(invalid(
+                    "action.exec.programs",
+                    format!("{name:?}"),
+                    "a program name (the basename of a command, e.g. kubectl), without `/`",
+                ));
+            }
+            for (i, p) in program.read.iter().enumerate() {
+                if !(p.starts_with("~/") || Path::new(p).is_absolute()) || p.contains('\0') {
+                    return Err(invalid(
+                        &format!("action.exec.programs.{name}.read[{i}]"),
+                        format!("{p:?}"),
+                        "an absolute path or one under the home directory (`~/.kube/config`)",
+                    ));
+                }
+            }
+        }
         let a = &self.approval;
         if !(60..=7 * 86_400).contains(&a.ttl_secs) {
             return Err(invalid(
@@ -1774,6 +1876,14 @@ shell_tools = ["shell", "exec", "bash", "sh", "run_command", "terminal"]
 tier_label = "bulwark.io/tier"
 # Tier of a namespace no pattern matches (and of an empty one); empty = the most restrictive tier.
 unknown_tier = ""
+# The namespace a Kubernetes command acts on when it names none (`kubectl get pods`); empty = such
+# a command takes the unknown tier (unknown_tier, else the most restrictive).
+default_namespace = ""
+
+# Namespace labels as the cluster admin set them: the only source of tier_label (labels sent in an
+# intent's target.labels never change a tier).
+# [action.namespace_labels]
+# payments-prod = { "bulwark.io/tier" = "production" }
 
 # Tiers, in order: the first tier with a pattern matching the whole namespace name wins.
 # effect: "mode" (the mode decides), "approval" (every non-read waits for approval, even in
@@ -1819,6 +1929,32 @@ write_allow = []
 [action.shell]
 # Commands that count as reads (globs over the words): they never override a deny rule.
 allow = []
+# Credential paths commands may name (every other one is refused in every mode).
+credentials_allow = []
+
+# Programs the screen knows beyond its table (docs/action-guard.md lists the table and notation).
+# [action.shell.programs.mytool]
+# class = "read"
+# operands = "paths"
+# options = ["-v", "--format=", "-o=wpath"]
+# [action.shell.programs."aws ce get-cost-forecast"]
+# class = "read"
+
+[action.exec]
+# `bulwark exec -- CMD ...` runs what the policy allows under kernel confinement (Linux Landlock):
+# credential paths (~/.ssh, ~/.aws, ~/.kube/config, ...) unreadable, writes only to the workspace
+# (none in read_only mode) and a private temporary directory.
+# The command's network: "none" (no TCP), "proxy" (only the egress proxy's port; HTTP_PROXY and
+# HTTPS_PROXY set) or "open".
+network = "none"
+# A program (the basename of the command's first word) may read its own credentials, and may get
+# its own network:
+# [action.exec.programs.kubectl]
+# read = ["~/.kube/config"]
+# network = "open"
+# [action.exec.programs.aws]
+# read = ["~/.aws/config", "~/.aws/credentials"]
+# network = "proxy"
 
 [approval]
 # Who may approve: principals ("alice") or roles ("role:sre"). Nobody by default, for example:

@@ -166,11 +166,20 @@ fn shell_intents_are_screened_and_classified() {
         judge(ActionMode::Autonomous, &shell("rm -rf /")).1,
         "shell-rm-root"
     );
-    // A shell tool without a command cannot be screened.
+    // A shell tool without a command cannot be screened, nor one with a field the screen does
+    // not know.
     assert_eq!(
         judge(
             ActionMode::Autonomous,
             &intent("shell", "run", None, r#"{"cmd_line":"ls"}"#)
+        )
+        .1,
+        "shell-unknown-field"
+    );
+    assert_eq!(
+        judge(
+            ActionMode::Autonomous,
+            &intent("shell", "run", None, r#"{"cwd":"/srv/agent"}"#)
         )
         .1,
         "shell-command-missing"
@@ -235,7 +244,7 @@ proptest! {
 
     #[test]
     fn the_shell_screen_never_panics(cmd in "[ -~\\n\\t]{0,200}") {
-        let r = ShellScreen::new(&[]).unwrap().screen(&cmd);
+        let r = ShellScreen::builtin().screen(&cmd);
         // Whatever it cannot read is denied.
         if bulwark_core::action::shell::parse::parse(&cmd).is_err() {
             prop_assert!(r.hits.iter().any(|h| h.rule.id() == "shell-unparsable"));
@@ -244,7 +253,7 @@ proptest! {
 
     #[test]
     fn shell_metacharacter_soup_never_panics(cmd in "[$()`'\"\\\\|&;<>{}a-c/~ *]{0,80}") {
-        let _ = ShellScreen::new(&[]).unwrap().screen(&cmd);
+        let _ = ShellScreen::builtin().screen(&cmd);
     }
 
     #[test]

@@ -14,13 +14,14 @@ pub mod shell;
 pub mod tiers;
 pub mod workspace;
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
 pub use classes::{ActionClass, ActionClasses, ClassSource};
 pub use intent::{ExecutionIntent, IntentDigest, IntentError, IntentSource, Target};
-pub use shell::{ShellReport, ShellRule, ShellScreen};
+pub use shell::{ShellReport, ShellRule, ShellScreen, TargetRef};
 pub use tiers::{Tier, TierBasis, Tiers};
 pub use workspace::{NoSymlinks, PathContext, PathProbe, PathProblem, Workspace};
 
@@ -51,8 +52,89 @@ const PATH_KEYS: &[&str] = &[
 ];
 /// Argument names that set the working directory.
 const CWD_KEYS: &[&str] = &["cwd", "working_dir", "workdir", "working_directory"];
-/// Argument names that hold a shell tool's command line.
-const COMMAND_KEYS: &[&str] = &["command", "cmd", "script"];
+/// Argument names a shell tool's executor may run: each is screened, and at most one may be given
+/// (`command` with an `args` array is one command: the program and its arguments).
+const COMMAND_KEYS: &[&str] = &[
+    "command",
+    "cmd",
+    "script",
+    "argv",
+    "args",
+    "shell",
+    "code",
+    "commands",
+    "cmdline",
+    "command_line",
+    "commandline",
+    "program",
+    "exec",
+    "run",
+    "input",
+    "stdin",
+    "bash",
+    "sh",
+];
+/// Other argument names a shell tool may carry: where, how long, why, with which environment.
+const SHELL_META_KEYS: &[&str] = &[
+    "cwd",
+    "working_dir",
+    "workdir",
+    "working_directory",
+    "dir",
+    "timeout",
+    "timeout_ms",
+    "timeout_secs",
+    "timeout_seconds",
+    "description",
+    "reason",
+    "env",
+    "run_in_background",
+    "background",
+    "namespace",
+];
+/// Shell programs a `shell` argument may name as the interpreter of `command`.
+const SHELL_NAMES: &[&str] = &[
+    "sh",
+    "bash",
+    "zsh",
+    "dash",
+    "/bin/sh",
+    "/bin/bash",
+    "/usr/bin/bash",
+    "/bin/zsh",
+    "/bin/dash",
+];
+/// Tools that act on a Kubernetes namespace.
+const K8S_TOOLS: &[&str] = &["kubectl", "oc", "helm", "kubernetes", "k8s"];
+/// Kubernetes kinds that live in no namespace.
+const CLUSTER_KINDS: &[&str] = &[
+    "node",
+    "nodes",
+    "namespace",
+    "namespaces",
+    "ns",
+    "persistentvolume",
+    "persistentvolumes",
+    "pv",
+    "clusterrole",
+    "clusterroles",
+    "clusterrolebinding",
+    "clusterrolebindings",
+    "storageclass",
+    "storageclasses",
+    "customresourcedefinition",
+    "customresourcedefinitions",
+    "crd",
+    "crds",
+    "priorityclass",
+    "priorityclasses",
+    "ingressclass",
+    "ingressclasses",
+    "mutatingwebhookconfiguration",
+    "validatingwebhookconfiguration",
+    "apiservice",
+    "apiservices",
+];
 
 /// A configuration problem: key path, bad value, what is expected.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -84,6 +166,8 @@ pub struct ActionPolicy {
     shell_tools: Vec<String>,
     shell: ShellScreen,
     workspace: Option<Workspace>,
+    default_namespace: String,
+    namespace_labels: BTreeMap<String, BTreeMap<String, String>>,
 }
 
 /// The policy's answer for one intent.
@@ -145,10 +229,10 @@ impl ActionPolicy {
                 expected: e.expected,
             }
         })?;
-        let shell = ShellScreen::new(&cfg.shell.allow).map_err(|e| ActionConfigError {
-            key: format!("action.shell.allow[{}]", e.index),
-            value: format!("{:?}", e.pattern),
-            expected: format!("a glob over a command's words ({})", e.message),
+        let shell = ShellScreen::new(&cfg.shell).map_err(|e| ActionConfigError {
+            key: e.key,
+            value: e.value,
+            expected: e.message,
         })?;
         if !env.workspace_root.is_absolute() {
             return Err(ActionConfigError {
@@ -193,6 +277,8 @@ impl ActionPolicy {
                 .collect(),
             shell,
             workspace,
+            default_namespace: cfg.default_namespace.clone(),
+            namespace_labels: cfg.namespace_labels.clone(),
         })
     }
 
@@ -213,54 +299,16 @@ impl ActionPolicy {
 
         // Class: the shell screen for shell tools, the verb tables otherwise.
         let tool = classes::normalize_verb(&intent.tool);
+        let mut targets: Vec<TargetRef> = Vec::new();
+        let mut unresolved: Vec<(String, String)> = Vec::new();
         let class = if self.shell_tools.contains(&tool) {
-            match COMMAND_KEYS
-                .iter()
-                .find_map(|k| intent.args.str(k).map(|c| (*k, c)))
-            {
-                Some((key, command)) => {
-                    let field = format!("args.{key}");
-                    let report = self.shell.screen(command);
-                    for hit in &report.hits {
-                        findings.push(finding(
-                            hit.rule.id(),
-                            Severity::Critical,
-                            &field,
-                            hit.message.clone(),
-                        ));
-                    }
-                    if !report.unknown_programs.is_empty() {
-                        findings.push(finding(
-                            "shell-unknown-program",
-                            Severity::Medium,
-                            &field,
-                            format!(
-                                "{} not known to the screen: counted as destructive",
-                                report
-                                    .unknown_programs
-                                    .iter()
-                                    .map(|p| format!("`{p}`"))
-                                    .collect::<Vec<_>>()
-                                    .join(", ")
-                            ),
-                        ));
-                    }
-                    paths.extend(report.paths.into_iter().map(|(p, w)| (field.clone(), p, w)));
-                    report.class
-                }
-                None => {
-                    findings.push(finding(
-                        "shell-command-missing",
-                        Severity::High,
-                        "args.command",
-                        format!(
-                            "`{}` is a shell tool but args has no string `command`: what it would run cannot be screened",
-                            intent.tool
-                        ),
-                    ));
-                    ActionClass::Destructive
-                }
-            }
+            self.shell_intent(
+                intent,
+                &mut findings,
+                &mut paths,
+                &mut targets,
+                &mut unresolved,
+            )
         } else {
             let (class, source) = self.classes.classify(&intent.tool, &intent.action);
             if source == ClassSource::Unknown {
@@ -277,33 +325,8 @@ impl ActionPolicy {
             class
         };
 
-        // Tier.
-        let t = &intent.target;
-        let tier = if t.namespace.is_some() || t.cluster.is_some() {
-            let ns = t.namespace.as_deref().unwrap_or("");
-            self.tiers.classify(ns, &t.labels).inspect(|(tier, basis)| {
-                let why = match basis {
-                    TierBasis::Name | TierBasis::Label => None,
-                    TierBasis::Malformed if ns.is_empty() => Some("has no namespace".to_string()),
-                    TierBasis::Malformed => Some(format!(
-                        "namespace {ns:?} is not a plain name (ASCII letters, digits, `-`, `_`, `.`)"
-                    )),
-                    TierBasis::Unmatched => Some(format!("namespace `{ns}` matches no tier pattern")),
-                    TierBasis::UnknownLabel => Some("the tier label names no configured tier".to_string()),
-                };
-                if let Some(why) = why {
-                    findings.push(finding(
-                        "tier-unknown-namespace",
-                        Severity::Medium,
-                        "target.namespace",
-                        format!("the target {why}: treated as tier `{}`", tier.name),
-                    ));
-                }
-            })
-        } else {
-            None
-        };
-        let tier = tier.map(|(t, _)| t);
+        // Tier: the most restrictive of every namespace the intent names.
+        let tier = self.tier(intent, &tool, &targets, &mut findings);
 
         // Workspace.
         if let Some(ws) = &self.workspace {
@@ -337,6 +360,16 @@ impl ActionPolicy {
                 if let Err(problem) = ws.check(p, &base, *write, probe) {
                     findings.push(path_finding(field, p, &problem));
                 }
+            }
+            for (field, word) in &unresolved {
+                findings.push(finding(
+                    "workspace-unresolved",
+                    Severity::High,
+                    field,
+                    format!(
+                        "path `{word}` is known only when the command runs, so it cannot be confined to the workspace"
+                    ),
+                ));
             }
         }
 
@@ -417,6 +450,313 @@ impl ActionPolicy {
             summary: intent.summary(),
             findings,
         })
+    }
+}
+
+impl ActionPolicy {
+    /// Screen the command fields of a shell tool's intent; returns the class.
+    fn shell_intent(
+        &self,
+        intent: &ExecutionIntent,
+        findings: &mut Vec<Finding>,
+        paths: &mut Vec<(String, String, bool)>,
+        targets: &mut Vec<TargetRef>,
+        unresolved: &mut Vec<(String, String)>,
+    ) -> ActionClass {
+        let args = &intent.args.0;
+        let unknown: Vec<&str> = args
+            .keys()
+            .map(String::as_str)
+            .filter(|k| {
+                !COMMAND_KEYS.contains(k) && !SHELL_META_KEYS.contains(k) && !is_path_key(k)
+            })
+            .collect();
+        if !unknown.is_empty() {
+            findings.push(finding(
+                "shell-unknown-field",
+                Severity::High,
+                &format!("args.{}", unknown[0]),
+                format!(
+                    "`{}` is a shell tool and args carries {}, which the screen does not know: what the executor would do with it cannot be judged (known fields: {})",
+                    intent.tool,
+                    unknown.iter().map(|k| format!("`{k}`")).collect::<Vec<_>>().join(", "),
+                    COMMAND_KEYS.iter().chain(SHELL_META_KEYS).copied().collect::<Vec<_>>().join(", ")
+                ),
+            ));
+            return ActionClass::Destructive;
+        }
+        // `shell` naming the interpreter of `command` is not a command of its own.
+        let mut fields: Vec<&str> = args
+            .keys()
+            .map(String::as_str)
+            .filter(|k| COMMAND_KEYS.contains(k))
+            .filter(|k| {
+                !(*k == "shell"
+                    && args.contains_key("command")
+                    && intent
+                        .args
+                        .str("shell")
+                        .is_some_and(|s| SHELL_NAMES.contains(&s)))
+            })
+            .collect();
+        // `command` (a program) with an `args` array is one argv.
+        let argv_pair = fields.len() == 2
+            && fields.contains(&"command")
+            && fields.contains(&"args")
+            && args.get("command").is_some_and(|v| v.is_string())
+            && args.get("args").is_some_and(|v| v.is_array());
+        if argv_pair {
+            fields.retain(|k| *k != "args");
+        }
+        if fields.len() > 1 {
+            findings.push(finding(
+                "shell-ambiguous-command",
+                Severity::High,
+                &format!("args.{}", fields[1]),
+                format!(
+                    "`{}` is a shell tool and args carries {}: an executor may run any of them, so each must be alone",
+                    intent.tool,
+                    fields.iter().map(|k| format!("`{k}`")).collect::<Vec<_>>().join(" and ")
+                ),
+            ));
+            return ActionClass::Destructive;
+        }
+        let Some(key) = fields.first().copied() else {
+            findings.push(finding(
+                "shell-command-missing",
+                Severity::High,
+                "args.command",
+                format!(
+                    "`{}` is a shell tool but args has no command (`command`, `cmd`, `script`, `argv`, ...): what it would run cannot be screened",
+                    intent.tool
+                ),
+            ));
+            return ActionClass::Destructive;
+        };
+        let field = format!("args.{key}");
+        let env = match args.get("env") {
+            None => BTreeMap::new(),
+            Some(serde_json::Value::Object(m)) => {
+                let mut env = BTreeMap::new();
+                for (k, v) in m {
+                    let Some(v) = v.as_str() else {
+                        findings.push(finding(
+                            "shell-bad-field",
+                            Severity::High,
+                            &format!("args.env.{k}"),
+                            "an environment value must be a string".into(),
+                        ));
+                        return ActionClass::Destructive;
+                    };
+                    env.insert(k.clone(), v.to_string());
+                }
+                env
+            }
+            Some(_) => {
+                findings.push(finding(
+                    "shell-bad-field",
+                    Severity::High,
+                    "args.env",
+                    "expected an object of environment variables (name -> string)".into(),
+                ));
+                return ActionClass::Destructive;
+            }
+        };
+        let value = &args[key];
+        let report = match value {
+            serde_json::Value::String(command) if argv_pair => {
+                let mut argv = vec![command.clone()];
+                argv.extend(args["args"].as_array().into_iter().flatten().map(|v| {
+                    v.as_str()
+                        .map(String::from)
+                        .unwrap_or_else(|| v.to_string())
+                }));
+                self.shell.screen_argv(&argv, &env)
+            }
+            serde_json::Value::String(command) => {
+                if env.is_empty() {
+                    self.shell.screen(command)
+                } else {
+                    let prefix: Vec<String> = env
+                        .iter()
+                        .map(|(k, v)| format!("{k}='{}'", v.replace('\'', "'\\''")))
+                        .collect();
+                    self.shell
+                        .screen(&format!("{} {command}", prefix.join(" ")))
+                }
+            }
+            serde_json::Value::Array(items)
+                if items.iter().all(|i| i.is_string()) && !items.is_empty() =>
+            {
+                let argv: Vec<String> = items
+                    .iter()
+                    .filter_map(|i| i.as_str().map(String::from))
+                    .collect();
+                self.shell.screen_argv(&argv, &env)
+            }
+            _ => {
+                findings.push(finding(
+                    "shell-bad-field",
+                    Severity::High,
+                    &field,
+                    "expected a command line (a string) or a program and its arguments (an array of strings)".into(),
+                ));
+                return ActionClass::Destructive;
+            }
+        };
+        for hit in &report.hits {
+            findings.push(finding(
+                hit.rule.id(),
+                Severity::Critical,
+                &field,
+                hit.message.clone(),
+            ));
+        }
+        if !report.unknown_programs.is_empty() {
+            findings.push(finding(
+                "shell-unknown-program",
+                Severity::Medium,
+                &field,
+                format!(
+                    "{} not known to the screen: counted as destructive",
+                    report
+                        .unknown_programs
+                        .iter()
+                        .map(|p| format!("`{p}`"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            ));
+        }
+        if report.class > ActionClass::Read && !report.reasons.is_empty() {
+            findings.push(finding(
+                "shell-class",
+                Severity::Low,
+                &field,
+                format!("{}: {}", report.class.as_str(), report.reasons.join("; ")),
+            ));
+        }
+        paths.extend(report.paths.into_iter().map(|(p, w)| (field.clone(), p, w)));
+        unresolved.extend(report.unresolved.into_iter().map(|w| (field.clone(), w)));
+        targets.extend(report.targets);
+        report.class
+    }
+
+    /// The tier of an intent: the most restrictive of its target's namespace, `args.namespace`,
+    /// and the namespaces, projects and accounts its command names. A Kubernetes intent that names
+    /// no namespace takes `default_namespace`'s tier, or the most restrictive tier.
+    fn tier(
+        &self,
+        intent: &ExecutionIntent,
+        tool: &str,
+        targets: &[TargetRef],
+        findings: &mut Vec<Finding>,
+    ) -> Option<&Tier> {
+        let mut candidates: Vec<(String, Option<&Tier>)> = Vec::new();
+        let classify = |what: String,
+                        ns: &str,
+                        findings: &mut Vec<Finding>|
+         -> (String, Option<&Tier>) {
+            let labels = self.namespace_labels.get(ns).cloned().unwrap_or_default();
+            let found = self.tiers.classify(ns, &labels).inspect(|(tier, basis)| {
+                let why = match basis {
+                    TierBasis::Name | TierBasis::Label => None,
+                    TierBasis::Malformed if ns.is_empty() => Some("has no namespace".to_string()),
+                    TierBasis::Malformed => Some(format!(
+                        "namespace {ns:?} is not a plain name (ASCII letters, digits, `-`, `_`, `.`)"
+                    )),
+                    TierBasis::Unmatched => Some(format!("namespace `{ns}` matches no tier pattern")),
+                    TierBasis::UnknownLabel => Some("the tier label names no configured tier".to_string()),
+                };
+                if let Some(why) = why {
+                    findings.push(finding(
+                        "tier-unknown-namespace",
+                        Severity::Medium,
+                        "target.namespace",
+                        format!("{what} {why}: treated as tier `{}`", tier.name),
+                    ));
+                }
+            });
+            (what, found.map(|(t, _)| t))
+        };
+        let t = &intent.target;
+        if let Some(ns) = &t.namespace {
+            candidates.push(classify("the target".into(), ns, findings));
+        } else if t.cluster.is_some() {
+            candidates.push(classify("the target".into(), "", findings));
+        }
+        if let Some(ns) = intent.args.str("namespace") {
+            candidates.push(classify("`args.namespace`".into(), ns, findings));
+        }
+        for r in targets {
+            match r {
+                TargetRef::Named {
+                    program,
+                    option,
+                    value,
+                } => candidates.push(classify(
+                    format!("`{program} {option} {value}`"),
+                    value,
+                    findings,
+                )),
+                TargetRef::All { program } => candidates.push((
+                    format!("`{program}` on every namespace"),
+                    self.tiers.most_restrictive(),
+                )),
+                TargetRef::Default { program } => self.default_namespace_tier(
+                    format!("`{program}` without a namespace"),
+                    &mut candidates,
+                    findings,
+                ),
+            }
+        }
+        let namespaced_kind = !CLUSTER_KINDS.contains(&t.kind.to_ascii_lowercase().as_str());
+        if candidates.is_empty() && K8S_TOOLS.contains(&tool) && namespaced_kind {
+            self.default_namespace_tier(
+                format!("a `{tool}` intent without a namespace"),
+                &mut candidates,
+                findings,
+            );
+        }
+        candidates
+            .into_iter()
+            .filter_map(|(_, t)| t)
+            .max_by_key(|t| tiers::strictness(t))
+    }
+
+    fn default_namespace_tier<'a>(
+        &'a self,
+        what: String,
+        candidates: &mut Vec<(String, Option<&'a Tier>)>,
+        findings: &mut Vec<Finding>,
+    ) {
+        if self.default_namespace.is_empty() {
+            // No default configured: the unknown tier (`unknown_tier`, else the most restrictive).
+            let t = self.tiers.classify("", &BTreeMap::new()).map(|(t, _)| t);
+            if let Some(t) = t {
+                findings.push(finding(
+                    "tier-default-namespace",
+                    Severity::Low,
+                    "target.namespace",
+                    format!(
+                        "{what} acts on the default namespace, and no [action] default_namespace is configured: treated as tier `{}` (the unknown tier)",
+                        t.name
+                    ),
+                ));
+            }
+            candidates.push((what, t));
+        } else {
+            let labels = self
+                .namespace_labels
+                .get(&self.default_namespace)
+                .cloned()
+                .unwrap_or_default();
+            let t = self
+                .tiers
+                .classify(&self.default_namespace, &labels)
+                .map(|(t, _)| t);
+            candidates.push((what, t));
+        }
     }
 }
 

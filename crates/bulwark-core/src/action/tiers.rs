@@ -1,5 +1,6 @@
 //! Namespace tiers: production, staging, dev, forbidden, ... from anchored globs over the whole
-//! namespace name, or from a namespace label a cluster admin set (which wins over the name).
+//! namespace name, or from a namespace label a cluster admin set (which wins over the name). The
+//! labels come from the configuration (`[action.namespace_labels]`), never from an intent.
 //!
 //! Threat answered: an action that reaches production because its namespace was spelled to slip
 //! past a pattern (`production-x` against `prod`, a Cyrillic `о`, an empty name). Patterns match
@@ -57,7 +58,7 @@ pub struct TierConfigError {
 }
 
 /// Rank for "most restrictive": block, then approval with more approvers, then mode.
-fn strictness(t: &Tier) -> (u8, u32) {
+pub(crate) fn strictness(t: &Tier) -> (u8, u32) {
     match t.effect {
         TierEffect::Block => (2, t.approvals),
         TierEffect::Approval => (1, t.approvals),
@@ -144,6 +145,16 @@ impl Tiers {
             unknown,
             label: label.to_string(),
         })
+    }
+
+    /// The most restrictive tier (block, then approval with the most approvers); on a tie, the
+    /// first. `None` when no tiers are configured.
+    pub fn most_restrictive(&self) -> Option<&Tier> {
+        self.tiers
+            .iter()
+            .enumerate()
+            .max_by(|(ia, a), (ib, b)| strictness(a).cmp(&strictness(b)).then(ib.cmp(ia)))
+            .map(|(_, t)| t)
     }
 
     /// The tier of a namespace with these labels, and how it was found. `None` when no tiers are
