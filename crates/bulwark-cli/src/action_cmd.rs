@@ -8,7 +8,8 @@ use bulwark_core::action::{
     intent::MAX_INTENT_BYTES, workspace_root,
 };
 use bulwark_core::approval::{
-    ApprovalError, ApprovalId, ApprovalRecord, Approvals, Approvers, StateName, SystemClock,
+    Approval, ApprovalError, ApprovalId, ApprovalRecord, Approvals, Approvers, Pending, StateName,
+    SystemClock,
 };
 use bulwark_core::audit::{AuditEvent, AuditSink, EventType};
 use bulwark_core::{SecurityConfig, Verdict};
@@ -104,18 +105,18 @@ pub enum ApprovalsCommand {
     },
 }
 
-/// What the approvals commands need open.
-struct Context {
-    cfg: SecurityConfig,
+/// What the approvals commands (and `bulwark exec`) need open.
+pub(crate) struct Context {
+    pub(crate) cfg: SecurityConfig,
     origin: String,
     store: StateDb,
-    audit: Option<AuditLog>,
+    pub(crate) audit: Option<AuditLog>,
     /// The configuration's `vault:NAME` references, decrypted.
     secrets: bulwark_store::vault_file::Secrets,
 }
 
 impl Context {
-    fn open(cfg: SecurityConfig, origin: String) -> Result<Context, Fatal> {
+    pub(crate) fn open(cfg: SecurityConfig, origin: String) -> Result<Context, Fatal> {
         let home = home_dir()?;
         let db = cfg.store.db_path(&home);
         let store = StateDb::open(&db).map_err(|e| Fatal(e.to_string()))?;
@@ -134,7 +135,7 @@ impl Context {
         })
     }
 
-    fn approvals(&self) -> Approvals<'_> {
+    pub(crate) fn approvals(&self) -> Approvals<'_> {
         Approvals::new(
             &self.store,
             self.audit.as_ref().map(|a| a as &dyn AuditSink),
@@ -145,7 +146,7 @@ impl Context {
     }
 }
 
-fn read_intent(input: Option<&Path>) -> Result<ExecutionIntent, Fatal> {
+pub(crate) fn read_intent(input: Option<&Path>) -> Result<ExecutionIntent, Fatal> {
     let (name, reader) = open_input(input)?;
     let mut bytes = Vec::new();
     reader
@@ -167,6 +168,77 @@ pub fn policy(cfg: &SecurityConfig) -> Result<ActionPolicy, Fatal> {
     ActionPolicy::from_config(&cfg.action, &env).map_err(|e| Fatal(e.to_string()))
 }
 
+/// Judge an intent with the action policy the configuration describes (records nothing).
+pub(crate) fn evaluate(
+    cfg: &SecurityConfig,
+    intent: &ExecutionIntent,
+) -> Result<ActionDecision, Fatal> {
+    policy(cfg)?
+        .evaluate(intent, &OsPaths)
+        .map_err(|e| Fatal(e.to_string()))
+}
+
+/// What recording a verdict produced.
+#[derive(Default)]
+pub(crate) struct Recorded {
+    /// The pending approval a review created.
+    pub(crate) approval: Option<Approval<Pending>>,
+    /// Whether its notification was sent (when one is configured).
+    pub(crate) notified: Option<Result<(), String>>,
+}
+
+/// Record a verdict as `bulwark intent check` does: the mode seen, the `action.check` audit record
+/// and, for a review when `create_approval`, a pending approval (notified when configured).
+pub(crate) fn record(
+    ctx: &Context,
+    intent: &ExecutionIntent,
+    decision: &ActionDecision,
+    create_approval: bool,
+) -> Result<Recorded, Fatal> {
+    let ap = ctx.approvals();
+    ap.note_mode(decision.mode, &ctx.origin)
+        .map_err(|e| Fatal(e.to_string()))?;
+    if let Some(audit) = &ctx.audit {
+        audit
+            .append(decision_event(intent, decision))
+            .map_err(|e| Fatal(format!("the decision could not be recorded: {e}")))?;
+    }
+    let mut out = Recorded::default();
+    if decision.verdict == Verdict::Review && create_approval {
+        let a = ap
+            .create(intent, decision)
+            .map_err(|e| Fatal(e.to_string()))?;
+        if !ctx.cfg.approval.notify_url.is_empty() {
+            out.notified = Some(bulwark_server::notify::pending(
+                ctx.secrets
+                    .value(&ctx.cfg.approval.notify_url)
+                    .expose_secret(),
+                &a,
+                ctx.audit.as_ref(),
+            ));
+        }
+        out.approval = Some(a);
+    }
+    Ok(out)
+}
+
+/// Consume approval `id` for `intent` as `bulwark approvals consume` does: `Ok(Ok(record))` means
+/// run it now (this succeeds once); `Ok(Err(code))` that it was refused (the reason is printed).
+pub(crate) fn consume(
+    ap: &Approvals<'_>,
+    id: &str,
+    intent: &ExecutionIntent,
+    by: &str,
+) -> Result<Result<ApprovalRecord, u8>, Fatal> {
+    let id = ApprovalId::parse(id).map_err(|e| Fatal(e.to_string()))?;
+    match ap.consume(&id, intent, by) {
+        Ok(executed) => Ok(Ok(
+            bulwark_core::approval::AnyApproval::Executed(executed).to_record()
+        )),
+        Err(e) => refusal(e).map(Err),
+    }
+}
+
 pub fn run_intent(cmd: IntentCommand, explicit: Option<&Path>) -> Result<u8, Fatal> {
     let IntentCommand::Check {
         input,
@@ -175,37 +247,13 @@ pub fn run_intent(cmd: IntentCommand, explicit: Option<&Path>) -> Result<u8, Fat
     } = cmd;
     let intent = read_intent(input.as_deref())?;
     let (cfg, source) = load_config(explicit)?;
-    let decision = policy(&cfg)?
-        .evaluate(&intent, &OsPaths)
-        .map_err(|e| Fatal(e.to_string()))?;
-    let mut approval = None;
-    let mut notified = None;
-    if !dry_run {
+    let decision = evaluate(&cfg, &intent)?;
+    let Recorded { approval, notified } = if dry_run {
+        Recorded::default()
+    } else {
         let ctx = Context::open(cfg, source.to_string())?;
-        let ap = ctx.approvals();
-        ap.note_mode(decision.mode, &ctx.origin)
-            .map_err(|e| Fatal(e.to_string()))?;
-        if let Some(audit) = &ctx.audit {
-            audit
-                .append(decision_event(&intent, &decision))
-                .map_err(|e| Fatal(format!("the decision could not be recorded: {e}")))?;
-        }
-        if decision.verdict == Verdict::Review {
-            let a = ap
-                .create(&intent, &decision)
-                .map_err(|e| Fatal(e.to_string()))?;
-            if !ctx.cfg.approval.notify_url.is_empty() {
-                notified = Some(bulwark_server::notify::pending(
-                    ctx.secrets
-                        .value(&ctx.cfg.approval.notify_url)
-                        .expose_secret(),
-                    &a,
-                    ctx.audit.as_ref(),
-                ));
-            }
-            approval = Some(a);
-        }
-    }
+        record(&ctx, &intent, &decision, true)?
+    };
     let approval_json = approval.as_ref().map(|a| {
         serde_json::json!({
             "id": a.id.as_str(),
@@ -477,15 +525,11 @@ pub fn run_approvals(cmd: ApprovalsCommand, explicit: Option<&Path>) -> Result<u
             principal,
             format,
         } => {
-            let id = parse_id(&id)?;
             let intent = read_intent(input.as_deref())?;
             let by = principal.unwrap_or_else(|| intent.requested_by.clone());
-            match ap.consume(&id, &intent, &by) {
-                Ok(executed) => {
-                    let r = bulwark_core::approval::AnyApproval::Executed(executed).to_record();
-                    print_record(format, &r).map(|_| 0)
-                }
-                Err(e) => refusal(e),
+            match consume(&ap, &id, &intent, &by)? {
+                Ok(r) => print_record(format, &r).map(|_| 0),
+                Err(code) => Ok(code),
             }
         }
     }

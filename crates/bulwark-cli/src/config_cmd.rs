@@ -292,6 +292,22 @@ fn explain_action(cfg: &SecurityConfig, out: &mut Vec<String>) {
             a.shell.allow.len()
         ));
     }
+    if a.exec.network == bulwark_core::config::ExecNetwork::Open {
+        out.push("action.exec.network = \"open\": commands run with `bulwark exec` may connect anywhere (no egress guard)".into());
+    }
+    for (name, p) in &a.exec.programs {
+        if !p.read.is_empty() {
+            out.push(format!(
+                "action.exec.programs.{name}.read: `{name}` (and everything it runs) may read {}",
+                p.read.join(", ")
+            ));
+        }
+        if p.network == Some(bulwark_core::config::ExecNetwork::Open) {
+            out.push(format!(
+                "action.exec.programs.{name}.network = \"open\": `{name}` may connect anywhere"
+            ));
+        }
+    }
     if cfg.approval.approvers.is_empty() && a.mode != ActionMode::ReadOnly {
         out.push("approval.approvers is empty: nobody can approve, so every action sent to review stays blocked".into());
     }

@@ -10,9 +10,11 @@ mod baseline;
 mod boundary_cmd;
 mod config_cmd;
 mod egress_cmd;
+mod exec_cmd;
 mod posture_cmd;
 mod redact_cmd;
 mod report;
+mod sandbox;
 mod scan_cmd;
 mod serve_cmd;
 mod vault_cmd;
@@ -61,6 +63,13 @@ enum Command {
     /// Human approvals of reviewed actions: list, show, approve, reject, consume.
     #[command(subcommand)]
     Approvals(action_cmd::ApprovalsCommand),
+    /// Run a command the action policy allows (or a human approved) under kernel confinement
+    /// (Linux Landlock): credentials unreadable, writes only to the workspace, no network by
+    /// default. Exit status: the command's (128+N when killed by signal N).
+    Exec(exec_cmd::ExecArgs),
+    /// The confined child of `bulwark exec` (internal).
+    #[command(name = "__sandbox", hide = true)]
+    Sandbox(exec_cmd::SandboxArgs),
     /// The credential vault: init, set, get, list, rm, rotate-key, rotate-data-key, run.
     #[command(subcommand)]
     Vault(vault_cmd::VaultCommand),
@@ -210,6 +219,8 @@ fn main() -> ExitCode {
         Command::Audit(cmd) => audit_cmd::run(cmd, cli.config.as_deref()),
         Command::Intent(cmd) => action_cmd::run_intent(cmd, cli.config.as_deref()),
         Command::Approvals(cmd) => action_cmd::run_approvals(cmd, cli.config.as_deref()),
+        Command::Exec(args) => exec_cmd::run(args, cli.config.as_deref()),
+        Command::Sandbox(args) => Ok(exec_cmd::run_sandbox(args)),
         Command::Vault(cmd) => vault_cmd::run(cmd, cli.config.as_deref()),
         Command::Config(cmd) => config_cmd::run(cmd, cli.config.as_deref()),
         Command::Posture(cmd) => posture_cmd::run_posture(cmd, cli.config.as_deref()),
