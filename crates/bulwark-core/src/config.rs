@@ -255,9 +255,15 @@ pub struct ActionConfig {
     /// The namespace a Kubernetes command acts on when it names none (`kubectl get pods`), for its
     /// tier. Empty: such a command takes the unknown tier (`unknown_tier`, else the most restrictive).
     pub default_namespace: String,
-    /// Namespace labels as the cluster admin set them (`namespace -> {label -> value}`): the only
-    /// source of `tier_label`. Labels an intent carries in `target.labels` never change a tier.
+    /// Namespace labels as the cluster admin set them (`namespace -> {label -> value}`): with
+    /// `namespace_labels_file`, the only source of `tier_label`. Labels an intent carries in
+    /// `target.labels` never change a tier.
     pub namespace_labels: BTreeMap<String, BTreeMap<String, String>>,
+    /// A file the cluster admin keeps with namespace labels: the output of `kubectl get
+    /// namespaces -o json`, or a JSON object `namespace -> {label -> value}`. Read when the
+    /// configuration loads (and on every reload); relative to the configuration file's directory.
+    /// Entries in `namespace_labels` win over it. Empty: none.
+    pub namespace_labels_file: String,
     /// Namespace tiers, in order: the first tier with a matching pattern classifies a namespace.
     pub tiers: Vec<TierConfig>,
     /// Action classes per tool, replacing the built-in classes for the verbs they list.
@@ -489,6 +495,7 @@ impl Default for ActionConfig {
             unknown_tier: String::new(),
             default_namespace: String::new(),
             namespace_labels: BTreeMap::new(),
+            namespace_labels_file: String::new(),
             tiers: vec![
                 tier(
                     "production",
@@ -1072,7 +1079,52 @@ impl SecurityConfig {
         let mut cfg = Self::parse_toml(&text, &origin)?;
         cfg.apply_env(env)?;
         cfg.validate(&origin)?;
+        let base = match source {
+            ConfigSource::File(p) => p.parent().map(Path::to_path_buf),
+            ConfigSource::Defaults => None,
+        };
+        cfg.read_namespace_labels(base.as_deref())?;
         Ok(cfg)
+    }
+
+    /// Merge `[action] namespace_labels_file` into `namespace_labels` (the inline entries win).
+    fn read_namespace_labels(&mut self, base: Option<&Path>) -> Result<(), ConfigError> {
+        /// Largest labels file read.
+        const MAX_BYTES: u64 = 16 * 1024 * 1024;
+        let name = &self.action.namespace_labels_file;
+        if name.is_empty() {
+            return Ok(());
+        }
+        let path = match base {
+            Some(b) if Path::new(name).is_relative() => b.join(name),
+            _ => PathBuf::from(name),
+        };
+        let invalid = |expected: String| ConfigError::Invalid {
+            origin: path.display().to_string(),
+            key: "action.namespace_labels_file".into(),
+            value: format!("{name:?}"),
+            expected,
+        };
+        let read = || -> std::io::Result<Vec<u8>> {
+            use std::io::Read;
+            let mut bytes = Vec::new();
+            std::fs::File::open(&path)?
+                .take(MAX_BYTES + 1)
+                .read_to_end(&mut bytes)?;
+            Ok(bytes)
+        };
+        let bytes = read().map_err(|e| ConfigError::Read {
+            path: path.clone(),
+            source: e,
+        })?;
+        if bytes.len() as u64 > MAX_BYTES {
+            return Err(invalid(format!("a file of at most {MAX_BYTES} bytes")));
+        }
+        let labels = crate::action::tiers::parse_namespace_labels(&bytes).map_err(invalid)?;
+        for (ns, l) in labels {
+            self.action.namespace_labels.entry(ns).or_insert(l);
+        }
+        Ok(())
     }
 
     /// Parse and validate a TOML document. `origin` names it in errors.
@@ -1884,6 +1936,9 @@ default_namespace = ""
 # intent's target.labels never change a tier).
 # [action.namespace_labels]
 # payments-prod = { "bulwark.io/tier" = "production" }
+# Or a file the cluster admin keeps: `kubectl get namespaces -o json > namespaces.json` (relative to
+# this file's directory; re-read on reload; entries above win).
+namespace_labels_file = ""
 
 # Tiers, in order: the first tier with a pattern matching the whole namespace name wins.
 # effect: "mode" (the mode decides), "approval" (every non-read waits for approval, even in
@@ -2031,6 +2086,43 @@ mod tests {
 
     fn no_env(_: &str) -> Option<String> {
         None
+    }
+
+    #[test]
+    fn namespace_labels_file_is_read_relative_to_the_config() {
+        let dir = std::env::temp_dir().join(format!(
+            "bulwark-ns-labels-{}-{:?}",
+            std::process::id(),
+            std::time::SystemTime::now()
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(
+            dir.join("namespaces.json"),
+            r#"{"items":[{"metadata":{"name":"payments-prod","labels":{"bulwark.io/tier":"production"}}},{"metadata":{"name":"sandbox","labels":{"bulwark.io/tier":"dev"}}}]}"#,
+        )
+        .unwrap();
+        let cfg_path = dir.join("bulwark.toml");
+        std::fs::write(
+            &cfg_path,
+            "[action]\nnamespace_labels_file = \"namespaces.json\"\n[action.namespace_labels]\nsandbox = { \"bulwark.io/tier\" = \"staging\" }\n",
+        )
+        .unwrap();
+        let cfg = SecurityConfig::load(&ConfigSource::File(cfg_path.clone()), &no_env).unwrap();
+        let l = &cfg.action.namespace_labels;
+        assert_eq!(l["payments-prod"]["bulwark.io/tier"], "production");
+        // The inline entry wins over the file.
+        assert_eq!(l["sandbox"]["bulwark.io/tier"], "staging");
+        std::fs::write(dir.join("namespaces.json"), "{\"x\": 1}").unwrap();
+        let err = SecurityConfig::load(&ConfigSource::File(cfg_path.clone()), &no_env)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("action.namespace_labels_file"), "{err}");
+        std::fs::remove_file(dir.join("namespaces.json")).unwrap();
+        let err = SecurityConfig::load(&ConfigSource::File(cfg_path), &no_env)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("namespaces.json"), "{err}");
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]

@@ -188,6 +188,59 @@ impl Tiers {
     }
 }
 
+/// Namespace labels from a file a cluster admin keeps: `kubectl get namespaces -o json` output
+/// (`{"items": [{"metadata": {"name", "labels"}}]}`) or an object `namespace -> {label -> value}`.
+/// The error says what was expected and where it was not found.
+pub fn parse_namespace_labels(
+    bytes: &[u8],
+) -> Result<std::collections::BTreeMap<String, std::collections::BTreeMap<String, String>>, String>
+{
+    use serde_json::Value;
+    type Labels = std::collections::BTreeMap<String, String>;
+    let doc: Value = serde_json::from_slice(bytes).map_err(|e| {
+        format!("JSON (kubectl get namespaces -o json, or namespace -> labels): {e}")
+    })?;
+    let labels_of = |v: &Value, at: &str| -> Result<Labels, String> {
+        match v {
+            Value::Null => Ok(Labels::new()),
+            Value::Object(m) => m
+                .iter()
+                .map(|(k, v)| match v.as_str() {
+                    Some(s) => Ok((k.clone(), s.to_string())),
+                    None => Err(format!("a string value for label `{k}` at {at}")),
+                })
+                .collect(),
+            _ => Err(format!("an object of labels at {at}")),
+        }
+    };
+    let mut out = std::collections::BTreeMap::new();
+    if let Some(items) = doc.get("items") {
+        let items = items
+            .as_array()
+            .ok_or_else(|| "`items` to be an array of namespaces".to_string())?;
+        for (i, item) in items.iter().enumerate() {
+            let meta = item.get("metadata");
+            let name = meta
+                .and_then(|m| m.get("name"))
+                .and_then(Value::as_str)
+                .ok_or_else(|| format!("`items[{i}].metadata.name`, a namespace name"))?;
+            let labels = labels_of(
+                meta.and_then(|m| m.get("labels")).unwrap_or(&Value::Null),
+                &format!("`items[{i}].metadata.labels`"),
+            )?;
+            out.insert(name.to_string(), labels);
+        }
+        return Ok(out);
+    }
+    let map = doc.as_object().ok_or_else(|| {
+        "a JSON object (kubectl get namespaces -o json, or namespace -> labels)".to_string()
+    })?;
+    for (ns, v) in map {
+        out.insert(ns.clone(), labels_of(v, &format!("`{ns}`"))?);
+    }
+    Ok(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -292,5 +345,33 @@ mod tests {
                 .classify("x", &BTreeMap::new())
                 .is_none()
         );
+    }
+
+    #[test]
+    fn namespace_labels_from_kubectl_and_plain_json() {
+        let kubectl = br#"{"apiVersion":"v1","kind":"List","items":[
+            {"metadata":{"name":"payments-prod","labels":{"bulwark.io/tier":"production","kubernetes.io/metadata.name":"payments-prod"}}},
+            {"metadata":{"name":"scratch"}}]}"#;
+        let m = parse_namespace_labels(kubectl).unwrap();
+        assert_eq!(m["payments-prod"]["bulwark.io/tier"], "production");
+        assert!(m["scratch"].is_empty());
+        let plain = br#"{"dev-eu": {"bulwark.io/tier": "dev"}}"#;
+        assert_eq!(
+            parse_namespace_labels(plain).unwrap()["dev-eu"]["bulwark.io/tier"],
+            "dev"
+        );
+        for (bad, says) in [
+            (&b"[1]"[..], "JSON object"),
+            (b"{\"items\": 3}", "items"),
+            (
+                b"{\"items\": [{\"metadata\": {}}]}",
+                "items[0].metadata.name",
+            ),
+            (b"{\"a\": {\"t\": 1}}", "label `t`"),
+            (b"not json", "JSON"),
+        ] {
+            let e = parse_namespace_labels(bad).unwrap_err();
+            assert!(e.contains(says), "{e}");
+        }
     }
 }
