@@ -289,3 +289,60 @@ pub(super) fn glob_as_path(text: &str) -> String {
         .collect::<Vec<_>>()
         .join("/")
 }
+
+/// Brace expansion as a shell does it before anything else (`/etc/{shad,pass}wd`,
+/// `~/.{ssh,aws}/x`), bounded: at most 64 results; text without a `{...,...}` is itself.
+pub(super) fn brace_expand(text: &str) -> Vec<String> {
+    const MAX: usize = 64;
+    let mut out = vec![text.to_string()];
+    for _ in 0..8 {
+        let mut next = Vec::new();
+        let mut changed = false;
+        for t in &out {
+            match one_brace(t) {
+                Some(parts) => {
+                    changed = true;
+                    next.extend(parts);
+                }
+                None => next.push(t.clone()),
+            }
+            if next.len() > MAX {
+                next.truncate(MAX);
+                break;
+            }
+        }
+        out = next;
+        if !changed {
+            break;
+        }
+    }
+    out
+}
+
+/// Expand the first `{a,b}` group of `t` (innermost groups first), if any.
+fn one_brace(t: &str) -> Option<Vec<String>> {
+    let b = t.as_bytes();
+    let mut open = None;
+    for (i, &c) in b.iter().enumerate() {
+        match c {
+            b'{' => open = Some(i),
+            b'}' => {
+                let o = open?;
+                let inner = &t[o + 1..i];
+                if !inner.contains(',') {
+                    open = None;
+                    continue;
+                }
+                let (pre, post) = (&t[..o], &t[i + 1..]);
+                return Some(
+                    inner
+                        .split(',')
+                        .map(|alt| format!("{pre}{alt}{post}"))
+                        .collect(),
+                );
+            }
+            _ => {}
+        }
+    }
+    None
+}

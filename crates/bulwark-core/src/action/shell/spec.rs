@@ -18,8 +18,10 @@
 //! | `-o=wpath` | takes a path that is written (the command is at least `write`) |
 //! | `-P=prog` | takes a program that it runs (the command is `destructive`) |
 //! | `-e=pat` | takes the pattern (so every operand is a file) |
+//! | `-f=pfile` | takes a file holding the pattern (a path it reads; every operand is a file) |
 //! | `--color?` | takes a value only when joined with `=` |
 //! | `--arg=2` | takes two plain values |
+//! | `--rawfile=2path` | takes a name and a path it reads |
 //! | `-#` | numeric options (`-20`) |
 
 use std::collections::HashMap;
@@ -33,6 +35,8 @@ pub enum ValueKind {
     Plain,
     /// The pattern of a search program: its operands are then all files.
     Pattern,
+    /// A file holding the pattern (`grep -f FILE`): a path it reads, and its operands are files.
+    PatternFile,
     /// A path the program reads.
     Path,
     /// A path the program writes.
@@ -41,6 +45,8 @@ pub enum ValueKind {
     Program,
     /// Two plain values (`jq --arg name value`).
     Two,
+    /// A name and a path it reads (`jq --rawfile name FILE`).
+    TwoPath,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -215,8 +221,14 @@ impl ProgramSpec {
                 "wpath" => ValueKind::WritePath,
                 "prog" => ValueKind::Program,
                 "pat" => ValueKind::Pattern,
+                "pfile" => ValueKind::PatternFile,
                 "2" => ValueKind::Two,
-                _ => return Err(err("a value kind is one of ``, path, wpath, prog, pat, 2")),
+                "2path" => ValueKind::TwoPath,
+                _ => {
+                    return Err(err(
+                        "a value kind is one of ``, path, wpath, prog, pat, pfile, 2, 2path",
+                    ));
+                }
             };
             (n, Some(kind), false, false)
         } else {
@@ -313,8 +325,14 @@ impl ProgramSpec {
             if w.starts_with("--") || w.starts_with('+') || long_hit.is_some() {
                 let Some((opt, _)) = long_hit else {
                     out.unknown.push(w.to_string());
-                    if let Some(v) = joined {
-                        out.unknown_values.push(v.to_string());
+                    match joined {
+                        Some(v) => out.unknown_values.push(v.to_string()),
+                        None => {
+                            // The next word may be its value (`git -c k=v`, `ssh -o K=V`).
+                            if let Some(next) = words.get(i).filter(|n| !n.starts_with('-')) {
+                                out.unknown_values.push((*next).to_string());
+                            }
+                        }
                     }
                     continue;
                 };
@@ -339,7 +357,11 @@ impl ProgramSpec {
                         word: idx,
                     }),
                     (Some(kind), None) => {
-                        let take = if kind == ValueKind::Two { 2 } else { 1 };
+                        let take = if matches!(kind, ValueKind::Two | ValueKind::TwoPath) {
+                            2
+                        } else {
+                            1
+                        };
                         if i + take > words.len() {
                             out.missing_value.push(w.to_string());
                             i = words.len();
@@ -384,6 +406,8 @@ impl ProgramSpec {
                     let rest = &body[at + c.len_utf8()..];
                     if !rest.is_empty() {
                         out.unknown_values.push(rest.to_string());
+                    } else if let Some(next) = words.get(i).filter(|n| !n.starts_with('-')) {
+                        out.unknown_values.push((*next).to_string());
                     }
                     break;
                 };
@@ -417,7 +441,11 @@ impl ProgramSpec {
                                 word: idx,
                             });
                         } else if i < words.len() {
-                            let take = if kind == ValueKind::Two { 2 } else { 1 };
+                            let take = if matches!(kind, ValueKind::Two | ValueKind::TwoPath) {
+                                2
+                            } else {
+                                1
+                            };
                             let end = (i + take).min(words.len());
                             out.opts.push(FoundOpt {
                                 name,

@@ -300,6 +300,20 @@ impl Walk<'_> {
                 class = class.max(ActionClass::Write);
                 self.raise(class, || format!("`{prog}` program may write a file (`>`)"));
             }
+            // File names in the program (`print > "/etc/x"`, `getline < "/etc/shadow"`).
+            let writes = code.contains('>');
+            for lit in string_literals(code) {
+                if lit.contains('/') && !lit.contains(' ') {
+                    self.path(
+                        &W {
+                            text: lit,
+                            known: true,
+                            ..W::default()
+                        },
+                        writes,
+                    );
+                }
+            }
         }
         class
     }
@@ -562,8 +576,21 @@ impl Walk<'_> {
                 break;
             }
             i += 1;
-            if with_value.contains(&head) && joined.is_none() {
-                i += 1;
+            let value = match joined {
+                Some(v) => Some(v),
+                None if with_value.contains(&head) => {
+                    i += 1;
+                    args.get(i - 1).map(|w| w.text.as_str())
+                }
+                None => None,
+            };
+            if let Some(v) = value.filter(|v| v.contains(' ')) {
+                // `ssh -o ProxyCommand='...'`, `sudo -D ...`: it may be a command.
+                let v = v.to_string();
+                self.deny_rules_of(&v, depth);
+                if let Some((_, after)) = v.split_once('=') {
+                    self.deny_rules_of(after, depth);
+                }
             }
         }
         if let Some(s) = split_string {

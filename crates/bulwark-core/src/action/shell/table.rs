@@ -73,7 +73,7 @@ const DOCKER_GLOBAL: &str = "-H= --host= --context= -c= --config=path -l= --log-
 
 const SYSTEMD: &str = "--no-pager -l --full -a --all -t= --type= --state= --user --system -q \
 --quiet -p= --property= --value -n= --lines= -o= --output= --plain --no-legend -r --recursive \
---failed -H= --host= -M= --machine= --reverse --before --after --with-dependencies --show-types \
+--failed --reverse --before --after --with-dependencies --show-types \
 --legend? --timestamp=";
 
 /// The built-in table.
@@ -113,19 +113,19 @@ pub const BUILTIN: &[Entry] = &[
         "grep egrep fgrep zgrep",
         "read",
         "pattern",
-        "-i -y -v -n -r -R -l -L -c -h -H -o -q -s -w -x -E -F -G -P -a -I -z -Z -b -T -U --color? --colour? --ignore-case --no-ignore-case --invert-match --line-number --recursive --dereference-recursive --files-with-matches --files-without-match --count --no-filename --with-filename --only-matching --quiet --silent --no-messages --word-regexp --line-regexp --extended-regexp --fixed-strings --basic-regexp --perl-regexp --text --null --null-data --byte-offset --initial-tab --line-buffered -A= -B= -C= -m= -# --after-context= --before-context= --context= --max-count= --include= --exclude= --exclude-dir= --exclude-from=path --label= --binary-files= -D= -d= --devices= --directories= -e=pat --regexp=pat -f=pat --file=pat",
+        "-i -y -v -n -r -R -l -L -c -h -H -o -q -s -w -x -E -F -G -P -a -I -z -Z -b -T -U --color? --colour? --ignore-case --no-ignore-case --invert-match --line-number --recursive --dereference-recursive --files-with-matches --files-without-match --count --no-filename --with-filename --only-matching --quiet --silent --no-messages --word-regexp --line-regexp --extended-regexp --fixed-strings --basic-regexp --perl-regexp --text --null --null-data --byte-offset --initial-tab --line-buffered -A= -B= -C= -m= -# --after-context= --before-context= --context= --max-count= --include= --exclude= --exclude-dir= --exclude-from=path --label= --binary-files= -D= -d= --devices= --directories= -e=pat --regexp=pat -f=pfile --file=pfile",
     ),
     (
         "rg",
         "read",
         "pattern",
-        "-i -S -s -v -n -N -l -c -w -x -F -u -L -H -I -o -q -z -a -U -P -p -0 -e=pat --regexp=pat -f=pat --file=pat -g= --glob= --iglob= -t= --type= -T= --type-not= -A= -B= -C= -m= --max-count= --max-depth= -d= --maxdepth= --hidden --no-hidden --no-ignore --no-ignore-vcs --no-ignore-dot --no-ignore-parent --no-ignore-global --follow --files --files-with-matches --files-without-match --count --count-matches --json --vimgrep --color= --colors= --heading --no-heading --line-number --no-line-number --ignore-case --smart-case --case-sensitive --fixed-strings --word-regexp --line-regexp --only-matching --sort= --sortr= --stats --trim -r= --replace= -M= --max-columns= --max-columns-preview --type-list --null --null-data -j= --threads= --multiline --multiline-dotall --pcre2 --no-messages --passthru --column --no-column --context-separator= --field-match-separator= --pretty --debug --trace --invert-match --with-filename --no-filename --byte-offset --text --binary --search-zip -z --engine= --ignore-file=path --max-filesize= --one-file-system --block-buffered --line-buffered --no-config --path-separator= --quiet --unrestricted",
+        "-i -S -s -v -n -N -l -c -w -x -F -u -L -H -I -o -q -z -a -U -P -p -0 -e=pat --regexp=pat -f=pfile --file=pfile -g= --glob= --iglob= -t= --type= -T= --type-not= -A= -B= -C= -m= --max-count= --max-depth= -d= --maxdepth= --hidden --no-hidden --no-ignore --no-ignore-vcs --no-ignore-dot --no-ignore-parent --no-ignore-global --follow --files --files-with-matches --files-without-match --count --count-matches --json --vimgrep --color= --colors= --heading --no-heading --line-number --no-line-number --ignore-case --smart-case --case-sensitive --fixed-strings --word-regexp --line-regexp --only-matching --sort= --sortr= --stats --trim -r= --replace= -M= --max-columns= --max-columns-preview --type-list --null --null-data -j= --threads= --multiline --multiline-dotall --pcre2 --no-messages --passthru --column --no-column --context-separator= --field-match-separator= --pretty --debug --trace --invert-match --with-filename --no-filename --byte-offset --text --binary --search-zip -z --engine= --ignore-file=path --max-filesize= --one-file-system --block-buffered --line-buffered --no-config --path-separator= --quiet --unrestricted",
     ),
     (
         "ag",
         "read",
         "pattern",
-        "-i -s -S -v -w -l -L -c -Q -a -u -U -z -G= -g=pat --ignore= --hidden --nocolor --color --nogroup --group --column --stats -A= -B= -C= -m= --max-count= --depth= -f --follow --literal --ignore-case --case-sensitive --smart-case --files-with-matches --count --vimgrep",
+        "-i -s -S -v -w -l -L -c -Q -a -u -U -z -G= -G= --ignore= --hidden --nocolor --color --nogroup --group --column --stats -A= -B= -C= -m= --max-count= --depth= -f --follow --literal --ignore-case --case-sensitive --smart-case --files-with-matches --count --vimgrep",
     ),
     (
         "wc",
@@ -289,13 +289,13 @@ pub const BUILTIN: &[Entry] = &[
         "jq",
         "read",
         "pattern",
-        "-r -j -c -n -e -s -S -C -M -a -R -h --raw-output --raw-output0 --join-output --compact-output --null-input --exit-status --slurp --sort-keys --color-output --monochrome-output --ascii-output --tab --indent= --arg=2 --argjson=2 --slurpfile=2 --rawfile=2 --args --jsonargs --raw-input --seq --stream --stream-errors --unbuffered -f=pat --from-file=pat -L=path --help",
+        "-r -j -c -n -e -s -S -C -M -a -R -h --raw-output --raw-output0 --join-output --compact-output --null-input --exit-status --slurp --sort-keys --color-output --monochrome-output --ascii-output --tab --indent= --arg=2 --argjson=2 --slurpfile=2path --rawfile=2path --args --jsonargs --raw-input --seq --stream --stream-errors --unbuffered -f=pfile --from-file=pfile -L=path --help",
     ),
     (
         "yq",
         "read",
         "pattern",
-        "-r -o= -I= -p= -e -n -C -M -P -N -j --output-format= --input-format= --prettyPrint --indent= --exit-status --null-input --unwrapScalar? --no-colors --colors --no-doc --tojson --header-preprocess? --expression=pat --from-file=pat",
+        "-r -o= -I= -p= -e -n -C -M -P -N -j --output-format= --input-format= --prettyPrint --indent= --exit-status --null-input --unwrapScalar? --no-colors --colors --no-doc --tojson --header-preprocess? --expression=pat --from-file=pfile",
     ),
     (
         "realpath readlink",
@@ -521,13 +521,13 @@ pub const BUILTIN: &[Entry] = &[
         "sed",
         "read",
         "pattern",
-        "-n -E -r -s -u -z --quiet --silent --regexp-extended --separate --unbuffered --null-data --posix --debug --sandbox -e=pat --expression=pat -f=pat --file=pat -l= --line-length=",
+        "-n -E -r -s -u -z --quiet --silent --regexp-extended --separate --unbuffered --null-data --posix --debug --sandbox -e=pat --expression=pat -f=pfile --file=pfile -l= --line-length=",
     ),
     (
         "awk gawk mawk nawk",
         "read",
         "pattern",
-        "-F= -v= --field-separator= --assign= -f=pat --file=pat --posix --traditional -P -c -S --sandbox --re-interval --characters-as-bytes -b --bignum -M",
+        "-F= -v= --field-separator= --assign= -f=pfile --file=pfile --posix --traditional -P -c -S --sandbox --re-interval --characters-as-bytes -b --bignum -M",
     ),
     ("find", "read", "paths", "-P -H -L -O= -D="),
     // curl and wget read from the network; writing files makes them writers; sending data out is
@@ -536,7 +536,7 @@ pub const BUILTIN: &[Entry] = &[
         "curl",
         "read",
         "plain",
-        "-s -S -L -f -I -i -k -v -G -g -N -q -4 -6 -j -J -R -Z -H= -A= -m= -w= -x= -r= -e= -b= -o=wpath -O -D=wpath -c=wpath -y= -Y= -z= -C= --silent --show-error --location --location-trusted --fail --fail-with-body --fail-early --head --include --insecure --verbose --get --globoff --no-buffer --http1.0 --http1.1 --http2 --http2-prior-knowledge --http3 --compressed --header= --user-agent= --max-time= --connect-timeout= --retry= --retry-delay= --retry-max-time= --retry-all-errors --retry-connrefused --write-out= --proxy= --noproxy= --range= --referer= --cookie= --output=wpath --remote-name --remote-name-all --remote-header-name --remote-time --dump-header=wpath --cookie-jar=wpath --create-dirs --output-dir=wpath --no-progress-meter --progress-bar -# --resolve= --connect-to= --cacert=path --capath=path --url= --max-redirs= --max-filesize= --limit-rate= --speed-limit= --speed-time= --ipv4 --ipv6 --ssl-reqd --tlsv1.2 --tlsv1.3 --tls-max= --trace-ascii=wpath --trace=wpath --stderr=wpath --styled-output --no-styled-output --keepalive-time= --no-keepalive --path-as-is --raw --tr-encoding --json? --time-cond= --etag-save=wpath --etag-compare=path --continue-at= --parallel --parallel-max= -Z",
+        "-s -S -L -f -I -i -k -v -G -g -N -q -4 -6 -j -J -R -Z -H= -A= -m= -w= -x= -r= -e= -b=path -o=wpath -O -D=wpath -c=wpath -y= -Y= -z= -C= --silent --show-error --location --location-trusted --fail --fail-with-body --fail-early --head --include --insecure --verbose --get --globoff --no-buffer --http1.0 --http1.1 --http2 --http2-prior-knowledge --http3 --compressed --header= --user-agent= --max-time= --connect-timeout= --retry= --retry-delay= --retry-max-time= --retry-all-errors --retry-connrefused --write-out= --proxy= --noproxy= --range= --referer= --cookie=path --output=wpath --remote-name --remote-name-all --remote-header-name --remote-time --dump-header=wpath --cookie-jar=wpath --create-dirs --output-dir=wpath --no-progress-meter --progress-bar -# --resolve= --connect-to= --cacert=path --capath=path --url= --max-redirs= --max-filesize= --limit-rate= --speed-limit= --speed-time= --ipv4 --ipv6 --ssl-reqd --tlsv1.2 --tlsv1.3 --tls-max= --trace-ascii=wpath --trace=wpath --stderr=wpath --styled-output --no-styled-output --keepalive-time= --no-keepalive --path-as-is --raw --tr-encoding --time-cond= --etag-save=wpath --etag-compare=path --continue-at= --parallel --parallel-max= -Z",
     ),
     (
         "wget",
@@ -568,7 +568,7 @@ pub const BUILTIN: &[Entry] = &[
         "git grep",
         "read",
         "plain",
-        "-i -v -n -l -L -c -h -H -w -E -F -G -P -I -q -r -W -p -o -z -a -e=pat -f=path --and --or --not --all-match --quiet --cached --untracked --no-recursive --recursive --max-depth= -A= -B= -C= -# --show-function --function-context --color? --no-color --only-matching --name-only --files-with-matches --files-without-match --count --heading --break --line-number --column --full-name --ignore-case --word-regexp --extended-regexp --fixed-strings --perl-regexp --basic-regexp --null --text --threads= -m= --max-count= --recurse-submodules --exclude-standard --no-exclude-standard --invert-match --textconv? --no-textconv",
+        "-i -v -n -l -L -c -h -H -w -E -F -G -P -I -q -r -W -p -o -z -a -e=pat -f=path --and --or --not --all-match --quiet --cached --untracked --no-recursive --recursive --max-depth= -A= -B= -C= -# --show-function --function-context --color? --no-color --only-matching --name-only --files-with-matches --files-without-match --count --heading --break --line-number --column --full-name --ignore-case --word-regexp --extended-regexp --fixed-strings --perl-regexp --basic-regexp --null --text --threads= -m= --max-count= --recurse-submodules --exclude-standard --no-exclude-standard --invert-match --no-textconv",
     ),
     (
         "git ls-files",

@@ -279,8 +279,27 @@ impl<'a> Walk<'a> {
                 format!("`{t}` can match `{p}`, which holds credentials"),
             );
         }
-        let checked = rules::glob_as_path(t);
-        self.report.paths.push((checked, write));
+        if write
+            && (t.contains(".git/hooks")
+                || t.ends_with(".git/config")
+                || t.contains(".git/config "))
+        {
+            self.raise(ActionClass::Destructive, || {
+                format!("writing `{t}` makes git run programs")
+            });
+        }
+        for p in rules::brace_expand(t) {
+            if p != t
+                && let Some(c) = credential_path(&p)
+                && !self.credential_allowed(&p)
+            {
+                self.hit(
+                    ShellRule::CredentialRead,
+                    format!("`{t}` expands to `{c}`, which holds credentials"),
+                );
+            }
+            self.report.paths.push((rules::glob_as_path(&p), write));
+        }
     }
 
     fn credential_allowed(&self, text: &str) -> bool {
@@ -401,6 +420,16 @@ impl<'a> Walk<'a> {
                 stdin = Feed::File(t.to_string());
             }
             self.path(&target, writes);
+        }
+        for body in &simple.heredocs {
+            if body.contains('$') || body.contains('`') {
+                // An unquoted delimiter expands the body as a double-quoted string does.
+                self.raise(ActionClass::Write, || {
+                    "a here-document with expansions".into()
+                });
+                let quoted = format!(": \"{}\"", body.replace('"', "\\\""));
+                self.deny_rules_of(&quoted, depth);
+            }
         }
         if let Some(body) = simple.heredocs.last() {
             stdin = Feed::Text(body.clone());
@@ -656,6 +685,17 @@ impl<'a> Walk<'a> {
                     class = ActionClass::Read;
                 }
             }
+            "curl" | "wget" => class = class.max(self.url_tool(prog, read, args)),
+            "yq" if read
+                .operands
+                .first()
+                .is_some_and(|(_, e)| e.contains("load") || e.contains("system")) =>
+            {
+                class = ActionClass::Destructive;
+                self.raise(class, || {
+                    "`yq` expression loads files or runs commands (`load`, `system`)".into()
+                });
+            }
             "export" => {
                 for (i, op) in &read.operands {
                     if let Some((name, value)) = assignment(op) {
@@ -754,8 +794,12 @@ impl<'a> Walk<'a> {
         }
         for v in &read.unknown_values {
             if v.contains(' ') {
-                // It may be a command the option runs (`--upload-pack="rm -rf ~"`).
+                // It may be a command the option runs (`--upload-pack="rm -rf ~"`,
+                // `-c core.sshCommand='rm -rf ~'`).
                 self.deny_rules_of(v, depth);
+                if let Some((_, after)) = v.split_once('=') {
+                    self.deny_rules_of(after, depth);
+                }
             }
             // A joined value that looks like a path is still confined: `-t/etc/cron.d`.
             let v = v.strip_prefix('=').unwrap_or(v);
@@ -782,7 +826,18 @@ impl<'a> Walk<'a> {
             };
             let w = if w.known { w } else { args[o.word].clone() };
             match o.kind {
-                Some(ValueKind::Path) => self.path(&w, false),
+                Some(ValueKind::Path | ValueKind::PatternFile) => self.path(&w, false),
+                Some(ValueKind::TwoPath) => {
+                    let file = w.text.rsplit_once(' ').map_or(w.text.as_str(), |(_, f)| f);
+                    self.path(
+                        &W {
+                            text: file.to_string(),
+                            known: w.known,
+                            ..W::default()
+                        },
+                        false,
+                    );
+                }
                 Some(ValueKind::WritePath) if w.text != "-" => {
                     wpath_given = true;
                     class = class.max(ActionClass::Write);
@@ -815,7 +870,10 @@ impl<'a> Walk<'a> {
             let w = &args[i];
             w.clone()
         };
-        let pattern_given = read.opts.iter().any(|o| o.kind == Some(ValueKind::Pattern))
+        let pattern_given = read
+            .opts
+            .iter()
+            .any(|o| matches!(o.kind, Some(ValueKind::Pattern | ValueKind::PatternFile)))
             || (label == "rg" && (read.has("--files") || read.has("--type-list")));
         let n = read.operands.len();
         for (k, (i, _)) in read.operands.iter().enumerate() {
@@ -902,7 +960,18 @@ impl<'a> Walk<'a> {
         if let Some((key, spec, n)) = found {
             let (c, read) = self.apply_spec(&key, spec, Some(head), &rest[n..], depth);
             class = class.max(c);
-            opts.extend(read.opts);
+            opts.extend(read.opts.iter().cloned());
+            if key == "git config" && !spec.lists(&read) && !read.operands.is_empty() {
+                // Configuration can name programs git runs later (`core.fsmonitor`, `core.pager`,
+                // `core.sshCommand`, aliases with `!`).
+                class = ActionClass::Destructive;
+                self.raise(class, || "`git config` setting a value".into());
+                for (_, v) in &read.operands {
+                    if v.contains(' ') {
+                        self.deny_rules_of(v.trim_start_matches('!'), depth);
+                    }
+                }
+            }
             if key == "git checkout" || key == "git restore" {
                 // Checking out paths discards their changes.
                 if rest[n..].iter().any(|w| w.text == "--" || w.text == ".") {
@@ -912,6 +981,14 @@ impl<'a> Walk<'a> {
             }
         } else if !rest.is_empty() {
             class = ActionClass::Destructive;
+            // What it does is not known: any word may be a command it runs (`git -c
+            // core.sshCommand='...' fetch`).
+            for w in rest.iter().filter(|w| w.known && w.text.contains(' ')) {
+                self.deny_rules_of(&w.text, depth);
+                if let Some((_, after)) = w.text.split_once('=') {
+                    self.deny_rules_of(after, depth);
+                }
+            }
             let sub = rest[0].text.clone();
             self.raise(class, || {
                 format!("`{prog} {sub}` is not a known read or write")
@@ -919,6 +996,21 @@ impl<'a> Walk<'a> {
         }
         if matches!(prog, "kubectl" | "oc" | "helm") {
             self.namespace_targets(prog, &opts);
+            // `-o jsonpath-file=PATH`, `go-template-file=PATH`: a file it reads.
+            for o in &opts {
+                if matches!(o.name.as_str(), "-o" | "--output")
+                    && let Some((_, file)) = o.value.as_deref().and_then(|v| v.split_once("-file="))
+                {
+                    self.path(
+                        &W {
+                            text: file.to_string(),
+                            known: true,
+                            ..W::default()
+                        },
+                        false,
+                    );
+                }
+            }
         }
         class
     }
@@ -973,6 +1065,47 @@ impl<'a> Walk<'a> {
         }
     }
 
+    /// `curl` and `wget`: `@file` values are files they read (and send); `file:` URLs read
+    /// local files; schemes other than http, https and ftp are not known to be reads.
+    fn url_tool(&mut self, prog: &str, read: &ReadArgs, args: &[W]) -> ActionClass {
+        let mut class = ActionClass::Read;
+        for o in &read.opts {
+            if let Some(v) = o.value.as_deref()
+                && let Some(file) = v.strip_prefix('@')
+            {
+                self.path(
+                    &W {
+                        text: file.to_string(),
+                        known: args.get(o.word).is_none_or(|w| w.known),
+                        ..W::default()
+                    },
+                    false,
+                );
+            }
+        }
+        for (i, url) in &read.operands {
+            let lower = url.to_ascii_lowercase();
+            if let Some(rest) = lower.strip_prefix("file:") {
+                let path = rest.trim_start_matches("//");
+                let path = if path.starts_with('/') { path } else { rest };
+                self.path(
+                    &W {
+                        text: url[url.len() - path.len()..].to_string(),
+                        known: args[*i].known,
+                        ..W::default()
+                    },
+                    false,
+                );
+            } else if let Some((scheme, _)) = lower.split_once("://")
+                && !matches!(scheme, "http" | "https" | "ftp" | "ftps")
+            {
+                class = ActionClass::Destructive;
+                self.raise(class, || format!("`{prog}` with a `{scheme}://` URL"));
+            }
+        }
+        class
+    }
+
     /// Code that reaches a shell or interpreter on its standard input.
     pub fn code_from(&mut self, prog: &str, feed: &Feed) {
         match feed {
@@ -1024,7 +1157,11 @@ impl<'a> Walk<'a> {
                 break;
             }
             if a.text.contains(' ') {
+                // It may be a command (`trap 'rm -rf /' EXIT`, `alias ls='rm -rf /'`).
                 self.deny_rules_of(&a.text, depth);
+                if let Some((_, after)) = a.text.split_once('=') {
+                    self.deny_rules_of(after, depth);
+                }
             }
         }
     }
