@@ -20,23 +20,54 @@ pub fn private_options() -> std::fs::OpenOptions {
     o
 }
 
-/// Replace `path` with `bytes` atomically: a 0600 temporary file beside it, fsync, rename, fsync of
-/// the directory.
-pub fn write_private_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let tmp = path.with_extension("tmp");
-    // A leftover temporary file (a crash, or one planted with open permissions or as a symlink)
-    // is removed, and the new one created exclusively, so it is always a fresh 0600 file.
-    match std::fs::remove_file(&tmp) {
-        Ok(()) => {}
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-        Err(e) => return Err(e),
-    }
+/// A new 0600 temporary file beside `path`, with a random name no other process uses, holding
+/// `bytes`, fsync'd. Created exclusively: a planted file or symlink is never opened.
+fn private_temp(path: &Path, bytes: &[u8]) -> std::io::Result<std::path::PathBuf> {
+    let mut id = [0u8; 8];
+    getrandom::fill(&mut id)
+        .map_err(|e| std::io::Error::other(format!("no random source: {e}")))?;
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let hex: String = id.iter().map(|b| format!("{b:02x}")).collect();
+    let tmp = path.with_file_name(format!(".{name}.{hex}.tmp"));
     let mut f = private_options().write(true).create_new(true).open(&tmp)?;
-    f.write_all(bytes)?;
-    f.sync_all()?;
-    drop(f);
-    std::fs::rename(&tmp, path)?;
+    let written = f.write_all(bytes).and_then(|()| f.sync_all());
+    if let Err(e) = written {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(e);
+    }
+    Ok(tmp)
+}
+
+/// Replace `path` with `bytes` atomically: a 0600 temporary file of its own beside it (so two
+/// processes writing at once never share one), fsync, rename, fsync of the directory.
+pub fn write_private_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let tmp = private_temp(path, bytes)?;
+    if let Err(e) = std::fs::rename(&tmp, path) {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(e);
+    }
     sync_dir(path.parent().unwrap_or(Path::new(".")))
+}
+
+/// Create `path` with `bytes` unless it exists, atomically and without ever replacing it: a 0600
+/// temporary file, fsync, then a hard link to `path` (which fails if `path` exists), so the file is
+/// complete whenever it is visible. `Ok(true)`: created; `Ok(false)`: another process made it
+/// first, and its content is the one to use.
+pub fn create_private_exclusive(path: &Path, bytes: &[u8]) -> std::io::Result<bool> {
+    let tmp = private_temp(path, bytes)?;
+    let linked = std::fs::hard_link(&tmp, path);
+    let _ = std::fs::remove_file(&tmp);
+    match linked {
+        Ok(()) => {
+            sync_dir(path.parent().unwrap_or(Path::new(".")))?;
+            Ok(true)
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(false),
+        Err(e) => Err(e),
+    }
 }
 
 /// fsync a directory, so a file created or renamed in it survives a crash.
@@ -145,5 +176,39 @@ mod tests {
         write_private_atomic(&target, b"newer").unwrap();
         assert_eq!(std::fs::read(&elsewhere).unwrap(), b"keep");
         assert_eq!(std::fs::read(&target).unwrap(), b"newer");
+        // No temporary file of ours is left behind.
+        let left: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .filter_map(Result::ok)
+            .filter(|e| e.file_name().to_string_lossy().ends_with(".tmp"))
+            .map(|e| e.file_name())
+            .collect();
+        assert_eq!(left, vec![std::ffi::OsString::from("vault.tmp")]);
+    }
+
+    #[test]
+    fn exclusive_creation_never_replaces_and_one_writer_wins() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("audit-hmac.keys");
+        let winners: Vec<bool> = std::thread::scope(|s| {
+            let handles: Vec<_> = (0..16)
+                .map(|i| {
+                    let target = &target;
+                    s.spawn(move || {
+                        create_private_exclusive(target, format!("{i}\n").as_bytes()).unwrap()
+                    })
+                })
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        assert_eq!(winners.iter().filter(|w| **w).count(), 1);
+        let text = std::fs::read_to_string(&target).unwrap();
+        assert!(text.ends_with('\n') && text.trim().parse::<u32>().unwrap() < 16);
+        assert_eq!(
+            std::fs::metadata(&target).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+        assert!(!create_private_exclusive(&target, b"other").unwrap());
+        assert_eq!(std::fs::read_to_string(&target).unwrap(), text);
     }
 }

@@ -18,7 +18,9 @@ use ed25519_dalek::VerifyingKey;
 use secrecy::{ExposeSecret, SecretString};
 
 use crate::StoreError;
-use crate::fs::{check_private, create_private_dir, write_private_atomic};
+use crate::fs::{
+    check_private, create_private_dir, create_private_exclusive, write_private_atomic,
+};
 
 /// The audit keys of one installation.
 #[derive(Debug)]
@@ -168,48 +170,76 @@ impl KeyFiles {
             .map_err(|e| StoreError::Keys(format!("{}: {e}", v.reference)))
     }
 
-    /// Load the keys, or create the missing ones.
+    /// Load the keys, or create the missing ones. Safe when several processes start at once on a
+    /// new home: each key file is created exclusively (complete when visible, never replaced), and a
+    /// process that loses the race uses the winner's key.
     pub fn load_or_create(&self) -> Result<AuditKeys, StoreError> {
         create_private_dir(&self.dir).map_err(|e| StoreError::io(&self.dir, e))?;
         let hmac_path = self.hmac_path();
-        let mut hmac = match (self.vault_hmac()?, self.read_secret(&hmac_path)?) {
-            (Some(keys), _) => keys,
-            (None, Some(text)) => self.parse_hmac(&text)?,
-            (None, None) => Vec::new(),
+        let hmac = match self.vault_hmac()? {
+            Some(keys) => keys,
+            None => self.file_or_create(
+                &hmac_path,
+                |text| self.parse_hmac(text),
+                || {
+                    let key = AuditKey::generate().map_err(|e| StoreError::Keys(e.to_string()))?;
+                    Ok(format!("{}\n", key.to_hex().as_str()))
+                },
+            )?,
         };
         if hmac.is_empty() {
-            let key = AuditKey::generate().map_err(|e| StoreError::Keys(e.to_string()))?;
-            write_private_atomic(
-                &hmac_path,
-                format!("{}\n", key.to_hex().as_str()).as_bytes(),
-            )
-            .map_err(|e| StoreError::io(&hmac_path, e))?;
-            hmac.push(key);
+            return Err(StoreError::Keys(format!(
+                "{}: no HMAC key in the file (expected 64 hex digits per line): restore it from a backup, or move it aside to start a new log",
+                hmac_path.display()
+            )));
         }
         let signing_path = self.signing_path();
         let signer = match self.vault_signer()? {
             Some(key) => key,
-            None => match self.read_secret(&signing_path)? {
-                Some(text) => CheckpointKey::from_hex(&text)
-                    .map_err(|e| StoreError::Keys(format!("{}: {e}", signing_path.display())))?,
-                None => {
+            None => self.file_or_create(
+                &signing_path,
+                |text| {
+                    CheckpointKey::from_hex(text)
+                        .map_err(|e| StoreError::Keys(format!("{}: {e}", signing_path.display())))
+                },
+                || {
                     let key =
                         CheckpointKey::generate().map_err(|e| StoreError::Keys(e.to_string()))?;
-                    write_private_atomic(
-                        &signing_path,
-                        format!("{}\n", key.to_hex().as_str()).as_bytes(),
-                    )
-                    .map_err(|e| StoreError::io(&signing_path, e))?;
-                    key
-                }
-            },
+                    Ok(format!("{}\n", key.to_hex().as_str()))
+                },
+            )?,
         };
         let public_path = self.public_path();
         let public = format!("{}\n", signer.public_hex());
         if std::fs::read_to_string(&public_path).ok().as_deref() != Some(public.as_str()) {
-            std::fs::write(&public_path, &public).map_err(|e| StoreError::io(&public_path, e))?;
+            write_private_atomic(&public_path, public.as_bytes())
+                .map_err(|e| StoreError::io(&public_path, e))?;
         }
         Ok(AuditKeys { hmac, signer })
+    }
+
+    /// Read a key file, or create it with `make`'s text if it does not exist; when another process
+    /// creates it first, read theirs.
+    fn file_or_create<T>(
+        &self,
+        path: &Path,
+        parse: impl Fn(&str) -> Result<T, StoreError>,
+        make: impl Fn() -> Result<String, StoreError>,
+    ) -> Result<T, StoreError> {
+        if let Some(text) = self.read_secret(path)? {
+            return parse(&text);
+        }
+        let text = zeroize::Zeroizing::new(make()?);
+        if create_private_exclusive(path, text.as_bytes()).map_err(|e| StoreError::io(path, e))? {
+            return parse(&text);
+        }
+        match self.read_secret(path)? {
+            Some(theirs) => parse(&theirs),
+            None => Err(StoreError::Keys(format!(
+                "{} was created by another process and is gone again: check what else manages this directory",
+                path.display()
+            ))),
+        }
     }
 
     /// The HMAC keys, if the file exists (for verification; nothing is created).

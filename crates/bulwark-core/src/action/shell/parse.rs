@@ -78,6 +78,7 @@ struct Parser<'a> {
     pos: usize,
     depth: usize,
     pending_heredocs: Vec<(String, bool)>,
+    in_dquote: bool,
 }
 
 /// Read a command line.
@@ -98,6 +99,7 @@ pub fn parse_at_depth(s: &str, depth: usize) -> Result<Script, ShellParseError> 
         pos: 0,
         depth,
         pending_heredocs: Vec::new(),
+        in_dquote: false,
     };
     p.script(None)
 }
@@ -135,7 +137,7 @@ impl Parser<'_> {
     fn skip_blanks(&mut self) {
         loop {
             match self.peek() {
-                Some(' ' | '\t' | '\r') => {
+                Some(' ' | '\t') => {
                     self.bump();
                 }
                 Some('\\') if self.peek_at(1) == Some('\n') => {
@@ -151,7 +153,9 @@ impl Parser<'_> {
             return self.err(format!("nested deeper than {MAX_DEPTH} levels"));
         }
         self.depth += 1;
+        let outer = std::mem::replace(&mut self.in_dquote, false);
         let r = self.script(Some(close));
+        self.in_dquote = outer;
         self.depth -= 1;
         r
     }
@@ -278,7 +282,7 @@ impl Parser<'_> {
         self.s[..self.pos]
             .chars()
             .next_back()
-            .is_none_or(|c| c.is_whitespace() || is_operator_char(c))
+            .is_none_or(|c| c == ' ' || c == '\t' || is_operator_char(c))
     }
 
     fn redirect(&mut self, simple: &mut Simple) -> Result<(), ShellParseError> {
@@ -370,7 +374,7 @@ impl Parser<'_> {
         let mut w = Word::default();
         while let Some(c) = self.peek() {
             match c {
-                ' ' | '\t' | '\r' => break,
+                ' ' | '\t' => break,
                 c if is_operator_char(c) => break,
                 '\'' => {
                     self.bump();
@@ -403,6 +407,14 @@ impl Parser<'_> {
     }
 
     fn double_quoted(&mut self, w: &mut Word) -> Result<(), ShellParseError> {
+        let outer = self.in_dquote;
+        self.in_dquote = true;
+        let r = self.double_quoted_body(w);
+        self.in_dquote = outer;
+        r
+    }
+
+    fn double_quoted_body(&mut self, w: &mut Word) -> Result<(), ShellParseError> {
         loop {
             let Some(c) = self.peek() else {
                 return self.err("unterminated double quote");
@@ -458,6 +470,8 @@ impl Parser<'_> {
                 }
                 w.text.push_str(&self.s[start..self.pos]);
                 w.dynamic = true;
+                let inner = self.s[start..self.pos].to_string();
+                self.expansion_commands(&inner, w)?;
             }
             Some('(') => {
                 self.bump();
@@ -467,12 +481,34 @@ impl Parser<'_> {
                 w.dynamic = true;
             }
             Some('{') => {
-                let Some(end) = self.rest().find('}') else {
+                // The matching `}`, past nested braces and quotes.
+                let mut depth = 0usize;
+                let mut quote: Option<char> = None;
+                let mut end = None;
+                for (i, c) in self.rest().char_indices() {
+                    match (quote, c) {
+                        (Some(q), c) if c == q => quote = None,
+                        (Some(_), _) => {}
+                        (None, '\'' | '"') => quote = Some(c),
+                        (None, '{') => depth += 1,
+                        (None, '}') => {
+                            depth -= 1;
+                            if depth == 0 {
+                                end = Some(i);
+                                break;
+                            }
+                        }
+                        _ => {}
+                    }
+                }
+                let Some(end) = end else {
                     return self.err("unterminated `${`");
                 };
+                let inner = self.s[self.pos + 1..self.pos + end].to_string();
                 self.pos += end + 1;
                 w.text.push_str(&self.s[start..self.pos]);
                 w.dynamic = true;
+                self.expansion_commands(&inner, w)?;
             }
             Some(c) if c.is_ascii_alphanumeric() || "_?!#@*-$".contains(c) => {
                 if c.is_ascii_alphabetic() || c == '_' {
@@ -498,7 +534,32 @@ impl Parser<'_> {
                 self.pos += end + 1;
                 w.dynamic = true;
             }
+            // `$"..."`: a double-quoted string looked up in the locale's catalogue.
+            Some('"') if !self.in_dquote => {}
             _ => w.text.push('$'),
+        }
+        Ok(())
+    }
+
+    /// Commands inside `${...}` and `$((...))` (`${x:-$(cmd)}`, `$(( $(cmd) ))`): they run when
+    /// the word is expanded, so they are read as the substitutions they are.
+    fn expansion_commands(&mut self, inner: &str, w: &mut Word) -> Result<(), ShellParseError> {
+        if !inner.contains("$(") && !inner.contains('`') {
+            return Ok(());
+        }
+        let quoted = format!(": \"{}\"", inner.replace('"', "\\\""));
+        let script = parse_at_depth(&quoted, self.depth + 1).map_err(|e| ShellParseError {
+            offset: self.pos,
+            message: format!("inside an expansion: {}", e.message),
+        })?;
+        for p in script.pipelines {
+            for c in p.commands {
+                if let Command::Simple(simple) = c {
+                    for word in simple.words {
+                        w.nested.extend(word.nested);
+                    }
+                }
+            }
         }
         Ok(())
     }

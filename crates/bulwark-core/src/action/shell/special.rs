@@ -283,6 +283,14 @@ impl Walk<'_> {
                 return ActionClass::Destructive;
             }
             let code = p.text.as_str();
+            if code.contains("ARGV") || code.contains("@load") || code.contains("@include") {
+                // It names its own input files, or loads code.
+                self.hit(
+                    ShellRule::UnknownCode,
+                    format!("`{prog}` program sets its own input files or loads code (ARGV, @load, @include)"),
+                );
+                return ActionClass::Destructive;
+            }
             if code.contains("system") || code.contains('|') || code.contains("getline") {
                 class = ActionClass::Destructive;
                 self.raise(class, || format!("`{prog}` program runs commands"));
@@ -390,6 +398,8 @@ impl Walk<'_> {
                     "-P",
                     "--split-string",
                     "-S",
+                    "-a",
+                    "--argv0",
                 ],
                 0,
                 &[],
@@ -444,27 +454,23 @@ impl Walk<'_> {
                 0,
                 &["-c", "--command"],
             ),
+            // `-i`, `-l`, `-e` take a value only joined to them (`-i{}`); `--replace=` too.
             "xargs" => (
                 &[
                     "-I",
-                    "-i",
                     "-n",
                     "-P",
                     "-d",
                     "-L",
-                    "-l",
                     "-s",
                     "-E",
-                    "-e",
                     "-a",
                     "--max-args",
                     "--max-procs",
                     "--delimiter",
                     "--max-lines",
                     "--max-chars",
-                    "--eof",
                     "--arg-file",
-                    "--replace",
                     "--process-slot-var",
                 ],
                 0,
@@ -535,6 +541,7 @@ impl Walk<'_> {
         };
         let mut i = 0;
         let mut command_string: Option<&W> = None;
+        let mut replace: Option<String> = None;
         let mut split_string: Option<&W> = None;
         while i < args.len() && is_option(&args[i]) {
             let a = &args[i];
@@ -584,6 +591,31 @@ impl Walk<'_> {
                 }
                 None => None,
             };
+            if prog == "env"
+                && matches!(head, "-C" | "--chdir")
+                && let Some(dir) = value
+            {
+                // Relative paths of the command start there: it must be in the workspace too.
+                self.path(
+                    &W {
+                        text: dir.to_string(),
+                        known: true,
+                        ..W::default()
+                    },
+                    false,
+                );
+            }
+            if prog == "xargs" {
+                if head == "-I" {
+                    replace = value.map(str::to_string);
+                } else if let Some(r) = head.strip_prefix("-I").filter(|r| !r.is_empty()) {
+                    replace = Some(r.to_string());
+                } else if head == "--replace" || head.starts_with("-i") {
+                    let joined =
+                        joined.or_else(|| head.strip_prefix("-i").filter(|r| !r.is_empty()));
+                    replace = Some(joined.unwrap_or("{}").to_string());
+                }
+            }
             if let Some(v) = value.filter(|v| v.contains(' ')) {
                 // `ssh -o ProxyCommand='...'`, `sudo -D ...`: it may be a command.
                 let v = v.to_string();
@@ -631,6 +663,20 @@ impl Walk<'_> {
                 i += 1;
             }
         }
+        if prog == "flock"
+            && let Some(lock) = args.get(i)
+        {
+            // flock creates its lock file.
+            self.raise(ActionClass::Write, || {
+                format!("`flock` creates `{}`", lock.text)
+            });
+            self.path(lock, true);
+        }
+        let floor = if prog == "flock" {
+            floor.max(ActionClass::Write)
+        } else {
+            floor
+        };
         i += positional;
         let rest: &[W] = if i < args.len() { &args[i..] } else { &[] };
         if rest.is_empty() {
@@ -639,6 +685,10 @@ impl Walk<'_> {
                 return ActionClass::Destructive;
             }
             if prog == "env" {
+                self.hit(
+                    ShellRule::CredentialRead,
+                    "`env` without a command prints the whole environment, which holds credentials (name the variables with `printenv NAME`)".into(),
+                );
                 return ActionClass::Read;
             }
             return floor;
@@ -658,8 +708,17 @@ impl Walk<'_> {
                 inner.max(floor)
             }
             "xargs" | "parallel" => {
-                // The command gets operands from the input, known only when it runs.
+                // The command gets operands from the input, known only when it runs; with `-I R`
+                // the input replaces R inside its words.
                 let mut words = rest.to_vec();
+                let replace = replace.or_else(|| (prog == "parallel").then(|| "{}".to_string()));
+                if let Some(r) = replace.filter(|r| !r.is_empty()) {
+                    for w in &mut words {
+                        if w.text.contains(r.as_str()) {
+                            w.known = false;
+                        }
+                    }
+                }
                 if prog == "parallel"
                     && let Some(p) = words.iter().position(|w| w.text.starts_with(":::"))
                 {
@@ -750,11 +809,13 @@ impl Walk<'_> {
                     format!("`shred` overwrites the device `{p}`"),
                 );
             }
-            if recursive && let Some(what) = root_target(p) {
-                self.hit(
-                    ShellRule::RmRoot,
-                    format!("recursive delete of `{p}` ({what})"),
-                );
+            for target in rules::brace_expand(p) {
+                if recursive && let Some(what) = root_target(&target) {
+                    self.hit(
+                        ShellRule::RmRoot,
+                        format!("recursive delete of `{p}` ({what})"),
+                    );
+                }
             }
             self.path(a, true);
         }

@@ -29,7 +29,7 @@ const GIT_LOG: &str = "--oneline -n= --max-count= -# --since= --until= --after= 
 --output=wpath --submodule? --ignore-submodules? --no-walk? --do-walk --single-worktree --not";
 
 const KUBE_GLOBAL: &str = "-n= --namespace= -A! --all-namespaces! --context= --cluster= \
---user= --kubeconfig=path -s= --server= --request-timeout= --insecure-skip-tls-verify \
+--user= --kubeconfig=path --request-timeout= --insecure-skip-tls-verify \
 --tls-server-name= -v= --v= --certificate-authority=path --client-certificate=path \
 --client-key=path --match-server-version --warnings-as-errors --cache-dir=path --disable-compression";
 
@@ -45,7 +45,7 @@ const KUBE_APPLY: &str = "-f=path --filename=path -k=path --kustomize=path -R --
 --resource-version= --local --type= -p= --patch= --patch-file=path --list? --field-selector=";
 
 const HELM_GLOBAL: &str = "-n= --namespace= -A! --all-namespaces! --kube-context= \
---kubeconfig=path --debug --kube-apiserver= --registry-config=path --repository-cache=path \
+--kubeconfig=path --debug --registry-config=path --repository-cache=path \
 --repository-config=path --burst-limit= --qps= --kube-insecure-skip-tls-verify \
 --kube-tls-server-name= --kube-ca-file=path";
 
@@ -68,7 +68,7 @@ const TF: &str = "-no-color -json -input= -lock= -lock-timeout= -var= -var-file=
 -raw -module-depth= -type= -draw-cycles -check -diff -recursive -list= -write= -replace= \
 -generate-config-out=wpath -plan= -concise -test-directory=path";
 
-const DOCKER_GLOBAL: &str = "-H= --host= --context= -c= --config=path -l= --log-level= --tls \
+const DOCKER_GLOBAL: &str = "--context= -c= --config=path -l= --log-level= --tls \
 --tlsverify --tlscacert=path --tlscert=path --tlskey=path -D --debug";
 
 const SYSTEMD: &str = "--no-pager -l --full -a --all -t= --type= --state= --user --system -q \
@@ -664,7 +664,7 @@ pub const BUILTIN: &[Entry] = &[
         "git branch",
         "read",
         "list",
-        "-a -r -v -vv -l! --list! --all --remotes --verbose --merged? --no-merged? --contains? --no-contains? --sort= --format= --color? --no-color --column? --no-column --show-current --points-at= -i --ignore-case --abbrev= --no-abbrev -q --quiet --track? --no-track -u= --set-upstream-to= --unset-upstream",
+        "-a -r -v -vv -l! --list! --all --remotes --verbose --merged? --no-merged? --contains? --no-contains? --sort= --format= --color? --no-color --column? --no-column --show-current --points-at= -i --ignore-case --abbrev= --no-abbrev -q --quiet",
     ),
     (
         "git tag",
@@ -727,7 +727,7 @@ pub const BUILTIN: &[Entry] = &[
         "git fsck git verify-commit git verify-tag git var git check-ref-format git get-tar-commit-id git fmt-merge-msg git rerere status git rerere diff git cherry git range-diff git merge-tree git diff-pairs",
         "read",
         "plain",
-        "-v --raw --full --strict --unreachable --dangling --no-dangling --connectivity-only --lost-found? --name-objects --no-progress --progress --tags --no-reflogs --branch --normalize --allow-onelevel --refspec-pattern --creation-factor= --no-dual-color --write-tree --name-only --messages --no-messages",
+        "-v --raw --full --strict --unreachable --dangling --no-dangling --connectivity-only --name-objects --no-progress --progress --tags --no-reflogs --branch --normalize --allow-onelevel --refspec-pattern --creation-factor= --no-dual-color --name-only --messages --no-messages",
     ),
     (
         "git add",

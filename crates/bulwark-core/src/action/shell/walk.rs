@@ -397,7 +397,12 @@ impl<'a> Walk<'a> {
                     };
                     continue;
                 }
-                op if op.ends_with('&') => continue,
+                // `>&2`, `<&0`, `>&-`: descriptors. `>& FILE` (bash) writes FILE.
+                op if op.ends_with('&')
+                    && (t.bytes().all(|b| b.is_ascii_digit() || b == b'-') || op != ">&") =>
+                {
+                    continue;
+                }
                 _ => {}
             }
             let writes = r.op.contains('>');
@@ -522,6 +527,28 @@ impl<'a> Walk<'a> {
             self.hit(
                 ShellRule::UnknownCode,
                 format!("the program `{}` is known only when it runs", first.text),
+            );
+            return ActionClass::Destructive;
+        }
+        if depth > 4 * parse::MAX_DEPTH {
+            self.hit(
+                ShellRule::Unparsable,
+                format!(
+                    "commands wrapped more than {} levels deep",
+                    4 * parse::MAX_DEPTH
+                ),
+            );
+            return ActionClass::Destructive;
+        }
+        if !matches!(first.text.as_str(), "[" | "[[")
+            && (first.text.contains(['*', '?', '[']) || rules::brace_expand(&first.text).len() > 1)
+        {
+            self.hit(
+                ShellRule::UnknownCode,
+                format!(
+                    "the program `{}` is a pattern: what runs is known only when it is expanded",
+                    first.text
+                ),
             );
             return ActionClass::Destructive;
         }
@@ -703,6 +730,46 @@ impl<'a> Walk<'a> {
                     }
                 }
             }
+            "man" => {
+                // man-db formats any operand with a `/` as a file.
+                for (i, o) in &read.operands {
+                    if o.contains('/') {
+                        self.path(&args[*i], false);
+                    }
+                }
+            }
+            "crontab" if !read.has("-l") => {
+                // Without `-l` it installs what arrives on its input.
+                class = ActionClass::Destructive;
+                self.raise(class, || "`crontab` installs a crontab".into());
+            }
+            "ps" if read
+                .operands
+                .iter()
+                .any(|(_, o)| !o.starts_with('-') && o.contains('e')) =>
+            {
+                self.hit(
+                    ShellRule::CredentialRead,
+                    "`ps e` prints other processes' environments, which hold credentials".into(),
+                );
+            }
+            "printenv" if read.operands.is_empty() => {
+                self.hit(
+                    ShellRule::CredentialRead,
+                    "`printenv` prints the whole environment, which holds credentials (name the variables)"
+                        .into(),
+                );
+            }
+            "jq" if read
+                .operands
+                .first()
+                .is_some_and(|(_, f)| f.contains("env") || f.contains("$ENV")) =>
+            {
+                self.hit(
+                    ShellRule::CredentialRead,
+                    "`jq` filter reads the environment, which holds credentials".into(),
+                );
+            }
             "cd" | "pushd" if read.operands.is_empty() => {
                 // `cd` alone goes home.
                 self.path(
@@ -826,6 +893,19 @@ impl<'a> Walk<'a> {
             };
             let w = if w.known { w } else { args[o.word].clone() };
             match o.kind {
+                Some(ValueKind::Path | ValueKind::PatternFile)
+                    if w.text == "-" && o.name.ends_with("files0-from") =>
+                {
+                    // File names arrive on standard input: known only when it runs.
+                    self.path(
+                        &W {
+                            text: format!("{}=- (file names from the input)", o.name),
+                            known: false,
+                            ..W::default()
+                        },
+                        false,
+                    );
+                }
                 Some(ValueKind::Path | ValueKind::PatternFile) => self.path(&w, false),
                 Some(ValueKind::TwoPath) => {
                     let file = w.text.rsplit_once(' ').map_or(w.text.as_str(), |(_, f)| f);
@@ -961,6 +1041,15 @@ impl<'a> Walk<'a> {
             let (c, read) = self.apply_spec(&key, spec, Some(head), &rest[n..], depth);
             class = class.max(c);
             opts.extend(read.opts.iter().cloned());
+            if prog == "git" {
+                // A path outside the work tree turns `git diff` into `--no-index`; any path-like
+                // operand (absolute, `~`, a `..` component) is confined.
+                for (i, o) in &read.operands {
+                    if o.starts_with('/') || o.starts_with('~') || o.split('/').any(|c| c == "..") {
+                        self.path(&rest[n + i], false);
+                    }
+                }
+            }
             if key == "git config" && !spec.lists(&read) && !read.operands.is_empty() {
                 // Configuration can name programs git runs later (`core.fsmonitor`, `core.pager`,
                 // `core.sshCommand`, aliases with `!`).
@@ -1083,7 +1172,42 @@ impl<'a> Walk<'a> {
                 );
             }
         }
-        for (i, url) in &read.operands {
+        if prog == "curl"
+            && [
+                "-O",
+                "--remote-name",
+                "--remote-name-all",
+                "-J",
+                "--remote-header-name",
+            ]
+            .iter()
+            .any(|o| read.has(o))
+        {
+            class = ActionClass::Write;
+            self.raise(class, || "`curl -O` saves the download in a file".into());
+        }
+        if prog == "wget"
+            && !read.has("--spider")
+            && read.value(&["-O", "--output-document"]) != Some("-")
+        {
+            // wget saves what it downloads unless told to print it.
+            class = ActionClass::Write;
+            self.raise(class, || "`wget` saves the download in a file".into());
+        }
+        let mut urls: Vec<(Option<usize>, String)> = read
+            .operands
+            .iter()
+            .map(|(i, u)| (Some(*i), u.clone()))
+            .collect();
+        for o in &read.opts {
+            if o.name == "--url"
+                && let Some(v) = &o.value
+            {
+                urls.push((None, v.clone()));
+            }
+        }
+        for (i, url) in &urls {
+            let known = i.is_none_or(|i| args[i].known);
             let lower = url.to_ascii_lowercase();
             if let Some(rest) = lower.strip_prefix("file:") {
                 let path = rest.trim_start_matches("//");
@@ -1091,7 +1215,7 @@ impl<'a> Walk<'a> {
                 self.path(
                     &W {
                         text: url[url.len() - path.len()..].to_string(),
-                        known: args[*i].known,
+                        known,
                         ..W::default()
                     },
                     false,

@@ -1,0 +1,80 @@
+//! First use is race-free: many commands started at once on a new home create its keys, state
+//! database and audit log once, and every home is valid afterwards.
+
+use std::io::Write;
+use std::process::{Command, Output, Stdio};
+
+fn bulwark(home: &std::path::Path) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_bulwark"));
+    c.env_remove("BULWARK_CONFIG")
+        .env("BULWARK_HOME", home)
+        .env("NO_COLOR", "1");
+    c
+}
+
+fn intent_check(home: &std::path::Path) -> std::process::Child {
+    let mut child = bulwark(home)
+        .args(["intent", "check", "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn bulwark");
+    let intent =
+        br#"{"tool":"shell","action":"run","args":{"command":"ls -la"},"requested_by":"agent"}"#;
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(intent)
+        .expect("write intent");
+    child
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "exit {:?}\nstdout: {}\nstderr: {}",
+        o.status.code(),
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+#[test]
+fn sixteen_commands_at_once_on_fifty_new_homes() {
+    let homes: usize = std::env::var("BULWARK_RACE_HOMES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(50);
+    for h in 0..homes {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let home = dir.path().join("home");
+        let children: Vec<_> = (0..16).map(|_| intent_check(&home)).collect();
+        for c in children {
+            let o = c.wait_with_output().expect("wait");
+            assert_eq!(o.status.code(), Some(0), "home {h}: {}", text(&o));
+        }
+        let o = bulwark(&home)
+            .args(["audit", "verify"])
+            .output()
+            .expect("audit verify");
+        assert_eq!(o.status.code(), Some(0), "home {h}: {}", text(&o));
+        let report = String::from_utf8_lossy(&o.stdout);
+        assert!(
+            report.contains("16") || report.contains("records"),
+            "{report}"
+        );
+        // Every key file is private and none of our temporary files is left.
+        for entry in std::fs::read_dir(home.join("keys")).expect("keys") {
+            let entry = entry.expect("entry");
+            let name = entry.file_name().to_string_lossy().into_owned();
+            assert!(!name.ends_with(".tmp"), "home {h}: {name} left behind");
+            #[cfg(unix)]
+            {
+                use std::os::unix::fs::PermissionsExt;
+                let mode = entry.metadata().expect("metadata").permissions().mode();
+                assert_eq!(mode & 0o077, 0, "home {h}: {name} is mode {mode:o}");
+            }
+        }
+    }
+}
