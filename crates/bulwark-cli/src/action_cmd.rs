@@ -122,7 +122,7 @@ impl Context {
         let store = StateDb::open(&db).map_err(|e| Fatal(e.to_string()))?;
         let secrets = crate::secrets(&cfg)?;
         let audit = if cfg.audit.enabled {
-            Some(bulwark_store::audit_file::open_configured(&cfg, &home, &secrets, &env_lookup)?.0)
+            Some(bulwark_store::audit_file::open_or_relay(&cfg, &home, &secrets, &env_lookup)?.0)
         } else {
             None
         };

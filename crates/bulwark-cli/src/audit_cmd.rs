@@ -195,6 +195,11 @@ pub fn run(cmd: AuditCommand, explicit: Option<&Path>) -> Result<u8, Fatal> {
         AuditCommand::Recover { yes } => recover(&cfg, &p, yes),
         AuditCommand::RotateKey => {
             let (log, _) = open_log(&cfg, &p)?;
+            if log.is_relayed() {
+                return Err(Fatal(
+                    "`bulwark serve` is running on this home and seals records with the key it loaded: stop it, rotate the key, then start it again".into(),
+                ));
+            }
             let files = key_files(&cfg, &p)?;
             let old = files
                 .load_or_create()

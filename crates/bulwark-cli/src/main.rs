@@ -147,7 +147,8 @@ pub fn secrets(cfg: &SecurityConfig) -> Result<bulwark_store::vault_file::Secret
     .map_err(Fatal::from)
 }
 
-/// Open the audit log the configuration describes, for appending (keys from files or the vault).
+/// Open the audit log the configuration describes, for appending (keys from files or the vault);
+/// through the running sidecar's relay when `bulwark serve` runs on this home.
 pub fn open_audit(
     cfg: &SecurityConfig,
     home: &std::path::Path,
@@ -159,8 +160,7 @@ pub fn open_audit(
     Fatal,
 > {
     let secrets = secrets(cfg)?;
-    bulwark_store::audit_file::open_configured(cfg, home, &secrets, &env_lookup)
-        .map_err(Fatal::from)
+    bulwark_store::audit_file::open_or_relay(cfg, home, &secrets, &env_lookup).map_err(Fatal::from)
 }
 
 /// Open a file, or standard input for `None` or `-`, with the name messages use for it.

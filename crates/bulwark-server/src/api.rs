@@ -406,6 +406,8 @@ pub struct AppState {
     origin: String,
     db: Arc<StateDb>,
     audit: Option<AuditLog>,
+    /// Commands on this home append to `audit` through it instead of waiting for its lock.
+    _relay: Option<bulwark_store::audit_relay::Relay>,
     tokens: RwLock<(Instant, Arc<HashMap<String, TokenRecord>>)>,
     replay: bulwark_core::webhook::ReplayCache,
     metrics: metrics_exporter_prometheus::PrometheusHandle,
@@ -458,6 +460,16 @@ impl AppState {
         } else {
             None
         };
+        let relay = match &audit {
+            Some(log) => Some(
+                bulwark_store::audit_relay::Relay::start(
+                    log.clone(),
+                    &bulwark_store::audit_relay::socket_path(home),
+                )
+                .map_err(|e| ServeError::Store(e.to_string()))?,
+            ),
+            None => None,
+        };
         let audit_cfg = cfg.audit.clone();
         let replay = bulwark_core::webhook::ReplayCache::new(
             cfg.ingress.tolerance_secs,
@@ -471,6 +483,7 @@ impl AppState {
             origin,
             db: Arc::new(db),
             audit,
+            _relay: relay,
             tokens: RwLock::new((Instant::now() - TOKEN_CACHE * 2, Arc::new(HashMap::new()))),
             replay,
             metrics: prometheus(),

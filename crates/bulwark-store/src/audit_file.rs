@@ -678,6 +678,7 @@ enum Job {
 pub struct AuditLog {
     tx: Sender<Job>,
     redactor: Option<std::sync::Arc<Redactor>>,
+    relayed: bool,
     _writer: std::sync::Arc<WriterThread>,
 }
 
@@ -845,6 +846,53 @@ impl AuditLog {
         Ok((AuditLog::start(w, redactor)?, report))
     }
 
+    /// A log whose records are sealed elsewhere: `forward` hands each event (redaction is the
+    /// other side's) to the writer that seals it and returns the record once it is durable.
+    pub(crate) fn forwarding(
+        mut forward: Box<dyn FnMut(AuditEvent) -> Result<AuditRecord, AuditError> + Send>,
+    ) -> Result<AuditLog, StoreError> {
+        let (tx, rx) = crossbeam_channel::bounded::<Job>(16 * 1024);
+        let (stop_tx, stop_rx) = crossbeam_channel::bounded::<()>(1);
+        let handle = std::thread::Builder::new()
+            .name("bulwark-audit-forwarder".into())
+            .spawn(move || {
+                let mut run = |job: Job| {
+                    let Job::Append(event, _, ack) = job;
+                    ack.send(forward(event));
+                };
+                loop {
+                    crossbeam_channel::select! {
+                        recv(rx) -> job => match job {
+                            Ok(j) => run(j),
+                            Err(_) => break,
+                        },
+                        recv(stop_rx) -> _ => {
+                            for j in rx.try_iter() {
+                                run(j);
+                            }
+                            break;
+                        }
+                    }
+                }
+            })
+            .map_err(|e| StoreError::io(Path::new("audit forwarder thread"), e))?;
+        Ok(AuditLog {
+            tx,
+            redactor: None,
+            relayed: true,
+            _writer: std::sync::Arc::new(WriterThread {
+                handle: std::sync::Mutex::new(Some(handle)),
+                stop: stop_tx,
+            }),
+        })
+    }
+
+    /// Whether records go to a running sidecar's log (see [`crate::audit_relay`]) rather than to
+    /// a log this process writes.
+    pub fn is_relayed(&self) -> bool {
+        self.relayed
+    }
+
     /// Start the writer thread of an opened log.
     pub(crate) fn start(w: Writer, redactor: Option<Redactor>) -> Result<AuditLog, StoreError> {
         let (tx, rx) = crossbeam_channel::bounded::<Job>(16 * 1024);
@@ -856,6 +904,7 @@ impl AuditLog {
         Ok(AuditLog {
             tx,
             redactor: redactor.map(std::sync::Arc::new),
+            relayed: false,
             _writer: std::sync::Arc::new(WriterThread {
                 handle: std::sync::Mutex::new(Some(handle)),
                 stop: stop_tx,
@@ -945,6 +994,20 @@ pub fn open_configured(
         LogSource::Dir(_) => AuditLog::open(opts, keys, Some(redactor)),
         LogSource::Db(db) => AuditLog::open_sqlite(&db, opts, keys, Some(redactor)),
     }
+}
+
+/// For a command: append through the running sidecar's relay when one answers (so nothing waits
+/// on its lock), else open the log as [`open_configured`] does.
+pub fn open_or_relay(
+    cfg: &bulwark_core::SecurityConfig,
+    home: &Path,
+    secrets: &crate::vault_file::Secrets,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<(AuditLog, OpenReport), StoreError> {
+    if let Some(stream) = crate::audit_relay::connect(home) {
+        return Ok((AuditLog::relayed(stream)?, OpenReport::default()));
+    }
+    open_configured(cfg, home, secrets, env)
 }
 
 /// Where a log is stored, to read it back whatever the backend.

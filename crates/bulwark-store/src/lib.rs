@@ -9,6 +9,7 @@
 #![warn(missing_docs)]
 
 pub mod audit_file;
+pub mod audit_relay;
 pub mod audit_sqlite;
 pub mod fs;
 pub mod keychain;
