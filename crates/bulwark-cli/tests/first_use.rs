@@ -78,3 +78,22 @@ fn sixteen_commands_at_once_on_fifty_new_homes() {
         }
     }
 }
+
+#[test]
+fn a_home_that_lost_its_key_says_so_instead_of_crying_forgery() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let home = dir.path().join("home");
+    let o = intent_check(&home).wait_with_output().expect("wait");
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    std::fs::remove_file(home.join("keys/audit-hmac.keys")).expect("remove key");
+    let o = intent_check(&home).wait_with_output().expect("wait");
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("is missing") && err.contains("restore"),
+        "{err}"
+    );
+    assert!(!err.contains("forged"), "{err}");
+    // Nothing was created in its place.
+    assert!(!home.join("keys/audit-hmac.keys").exists());
+}

@@ -988,9 +988,19 @@ pub fn open_configured(
             pii: cfg.audit.redact_pii,
             injection: false,
         });
-    let keys = crate::keys::KeyFiles::configured(&cfg.audit, home, secrets)?.load_or_create()?;
+    let files = crate::keys::KeyFiles::configured(&cfg.audit, home, secrets)?;
+    let source = LogSource::from_config(&cfg.audit, home);
+    if files.hmac_file_missing() && source.has_records() {
+        // A new key would make every existing record look forged: say what happened instead.
+        return Err(StoreError::Keys(format!(
+            "the audit log at {} holds records but its HMAC key file {} is missing, so nothing can be appended or verified: restore the keys directory from a backup; or, to start a new log, move the old one aside (its records stay checkable with `bulwark audit verify --public-key` against the signed checkpoints)",
+            source.path().display(),
+            files.hmac_location()
+        )));
+    }
+    let keys = files.load_or_create()?;
     let opts = FileLogOptions::from_config(&cfg.audit, home);
-    match LogSource::from_config(&cfg.audit, home) {
+    match source {
         LogSource::Dir(_) => AuditLog::open(opts, keys, Some(redactor)),
         LogSource::Db(db) => AuditLog::open_sqlite(&db, opts, keys, Some(redactor)),
     }
@@ -1031,6 +1041,19 @@ impl LogSource {
             } else {
                 PathBuf::from(&cfg.db)
             }),
+        }
+    }
+
+    /// Whether it holds any record (a segment or a database with content).
+    pub fn has_records(&self) -> bool {
+        match self {
+            LogSource::Dir(d) => segment_files(d)
+                .map(|segs| {
+                    segs.iter()
+                        .any(|s| std::fs::metadata(s).is_ok_and(|m| m.len() > 0))
+                })
+                .unwrap_or(false),
+            LogSource::Db(db) => std::fs::metadata(db).is_ok_and(|m| m.len() > 0),
         }
     }
 

@@ -170,6 +170,11 @@ impl KeyFiles {
             .map_err(|e| StoreError::Keys(format!("{}: {e}", v.reference)))
     }
 
+    /// Whether the HMAC key lives in a file (not the vault) and that file does not exist.
+    pub fn hmac_file_missing(&self) -> bool {
+        self.hmac_vault.is_none() && !self.hmac_path().exists()
+    }
+
     /// Load the keys, or create the missing ones. Safe when several processes start at once on a
     /// new home: each key file is created exclusively (complete when visible, never replaced), and a
     /// process that loses the race uses the winner's key.
