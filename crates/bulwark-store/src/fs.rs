@@ -169,9 +169,11 @@ mod tests {
             std::fs::metadata(&target).unwrap().permissions().mode() & 0o777,
             0o600
         );
-        // A symlink planted as the temporary file is not followed.
+        // A symlink planted where a temporary file might be is not followed (ours have random
+        // names and are created exclusively).
         let elsewhere = dir.path().join("elsewhere");
         std::fs::write(&elsewhere, b"keep").unwrap();
+        std::fs::remove_file(&tmp).unwrap();
         std::os::unix::fs::symlink(&elsewhere, &tmp).unwrap();
         write_private_atomic(&target, b"newer").unwrap();
         assert_eq!(std::fs::read(&elsewhere).unwrap(), b"keep");
