@@ -81,7 +81,8 @@ pub struct Target {
     /// Cluster or account.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub cluster: Option<String>,
-    /// The namespace's labels, as a cluster admin set them.
+    /// Labels the caller reports for the namespace: recorded in the digest, never used for the
+    /// tier (tier labels come only from `[action.namespace_labels]` and its file).
     pub labels: BTreeMap<String, String>,
 }
 
