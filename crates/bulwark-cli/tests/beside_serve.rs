@@ -3,33 +3,17 @@
 
 #![cfg(unix)]
 
+mod common;
+use common::{bulwark_on, free_port, text};
+
 use std::io::Write;
 use std::path::Path;
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Output, Stdio};
 use std::time::{Duration, Instant};
-
-fn bulwark(home: &Path) -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_bulwark"));
-    c.env_remove("BULWARK_CONFIG")
-        .env("BULWARK_HOME", home)
-        .env("HOME", home)
-        .env("NO_COLOR", "1");
-    for v in [
-        "HTTP_PROXY",
-        "http_proxy",
-        "HTTPS_PROXY",
-        "https_proxy",
-        "ALL_PROXY",
-        "all_proxy",
-    ] {
-        c.env_remove(v);
-    }
-    c
-}
 
 fn run(home: &Path, args: &[&str], stdin: &[u8]) -> (Output, Duration) {
     let start = Instant::now();
-    let mut child = bulwark(home)
+    let mut child = bulwark_on(home)
         .args(args)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -44,22 +28,6 @@ fn run(home: &Path, args: &[&str], stdin: &[u8]) -> (Output, Duration) {
         .expect("stdin");
     let o = child.wait_with_output().expect("wait");
     (o, start.elapsed())
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "exit {:?}\nstdout: {}\nstderr: {}",
-        o.status.code(),
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("free port")
 }
 
 struct Serve(Child);
@@ -82,7 +50,7 @@ fn audited_commands_run_beside_serve_and_share_its_chain() {
     )
     .expect("config");
     let serve = Serve(
-        bulwark(h)
+        bulwark_on(h)
             .env("BULWARK_LOG", "warn")
             .arg("serve")
             .stdout(Stdio::null())
@@ -137,7 +105,7 @@ fn audited_commands_run_beside_serve_and_share_its_chain() {
     // Sixteen at once.
     let children: Vec<_> = (0..16)
         .map(|_| {
-            let mut c = bulwark(h)
+            let mut c = bulwark_on(h)
                 .args(["intent", "check", "-"])
                 .stdin(Stdio::piped())
                 .stdout(Stdio::piped())

@@ -1,19 +1,14 @@
 //! First use is race-free: many commands started at once on a new home create its keys, state
 //! database and audit log once, and every home is valid afterwards.
 
-use std::io::Write;
-use std::process::{Command, Output, Stdio};
+mod common;
+use common::{bulwark_on, text};
 
-fn bulwark(home: &std::path::Path) -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_bulwark"));
-    c.env_remove("BULWARK_CONFIG")
-        .env("BULWARK_HOME", home)
-        .env("NO_COLOR", "1");
-    c
-}
+use std::io::Write;
+use std::process::Stdio;
 
 fn intent_check(home: &std::path::Path) -> std::process::Child {
-    let mut child = bulwark(home)
+    let mut child = bulwark_on(home)
         .args(["intent", "check", "-"])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -31,15 +26,6 @@ fn intent_check(home: &std::path::Path) -> std::process::Child {
     child
 }
 
-fn text(o: &Output) -> String {
-    format!(
-        "exit {:?}\nstdout: {}\nstderr: {}",
-        o.status.code(),
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
-
 #[test]
 fn sixteen_commands_at_once_on_fifty_new_homes() {
     let homes: usize = std::env::var("BULWARK_RACE_HOMES")
@@ -54,7 +40,7 @@ fn sixteen_commands_at_once_on_fifty_new_homes() {
             let o = c.wait_with_output().expect("wait");
             assert_eq!(o.status.code(), Some(0), "home {h}: {}", text(&o));
         }
-        let o = bulwark(&home)
+        let o = bulwark_on(&home)
             .args(["audit", "verify"])
             .output()
             .expect("audit verify");

@@ -1,0 +1,44 @@
+//! What the process-level tests share: the binary on a home, output for messages, a free port.
+
+#![allow(dead_code)]
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+/// The `bulwark` binary on `home`, with no configuration or proxies inherited from the caller.
+pub fn bulwark_on(home: &Path) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_bulwark"));
+    c.env_remove("BULWARK_CONFIG")
+        .env("BULWARK_HOME", home)
+        .env("HOME", home)
+        .env("NO_COLOR", "1");
+    for v in [
+        "HTTP_PROXY",
+        "http_proxy",
+        "HTTPS_PROXY",
+        "https_proxy",
+        "ALL_PROXY",
+        "all_proxy",
+    ] {
+        c.env_remove(v);
+    }
+    c
+}
+
+/// Exit code, stdout and stderr, for assertion messages.
+pub fn text(o: &Output) -> String {
+    format!(
+        "exit {:?}\nstdout: {}\nstderr: {}",
+        o.status.code(),
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+/// A loopback port nobody listens on now.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port")
+}
