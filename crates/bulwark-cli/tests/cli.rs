@@ -354,6 +354,23 @@ fn redact_streams_and_reports() {
 fn config_init_check_schema() {
     let dir = tempfile::tempdir().expect("tempdir");
     let home = dir.path().join("home");
+    // A misspelt override is an error naming it and the key it resembles, for every command.
+    for args in [&["config", "check"][..], &["scan", "-"][..]] {
+        let o = run(
+            bulwark()
+                .env("BULWARK_HOME", &home)
+                .env("BULWARK_SCAN_PII_EMIAL", "false")
+                .args(args),
+            b"hello",
+        );
+        assert_eq!(code(&o), 2, "{args:?}");
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(
+            err.contains("BULWARK_SCAN_PII_EMIAL")
+                && err.contains("did you mean BULWARK_SCAN_PII_EMAIL"),
+            "{err}"
+        );
+    }
     let o = run(
         bulwark()
             .env("BULWARK_HOME", &home)

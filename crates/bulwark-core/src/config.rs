@@ -1077,6 +1077,11 @@ impl SecurityConfig {
             ConfigSource::Defaults => ("built-in defaults".to_string(), String::new()),
         };
         let mut cfg = Self::parse_toml(&text, &origin)?;
+        let names: Vec<String> = std::env::vars_os()
+            .filter_map(|(k, _)| k.into_string().ok())
+            .filter(|k| k.starts_with("BULWARK_"))
+            .collect();
+        Self::check_override_names(&names, &text)?;
         cfg.apply_env(env)?;
         cfg.validate(&origin)?;
         let base = match source {
@@ -1140,6 +1145,59 @@ impl SecurityConfig {
             let key = e.path().to_string();
             parse_error(origin, text, &key, e.inner())
         })
+    }
+
+    /// Refuse an environment variable that looks like an override (`BULWARK_` and a section name,
+    /// `BULWARK_SCAN_PII_EMIAL`) but names no key: a misspelt override would otherwise be ignored
+    /// without a word. Variables Bulwark reads for itself (`BULWARK_HOME`, `BULWARK_CONFIG`,
+    /// `BULWARK_LOG`, the vault passphrases) and those the configuration names as `env:NAME`
+    /// secrets are not overrides.
+    pub fn check_override_names(names: &[String], config_text: &str) -> Result<(), ConfigError> {
+        const NOT_OVERRIDES: &[&str] = &[
+            "BULWARK_HOME",
+            "BULWARK_CONFIG",
+            "BULWARK_LOG",
+            "BULWARK_VAULT_PASSPHRASE",
+            "BULWARK_VAULT_NEW_PASSPHRASE",
+        ];
+        let defaults = toml::Table::try_from(SecurityConfig::default()).unwrap_or_default();
+        let sections: Vec<String> = defaults
+            .keys()
+            .map(|k| format!("BULWARK_{}_", k.to_ascii_uppercase()))
+            .collect();
+        let mut paths = Vec::new();
+        leaf_paths(&defaults, &mut Vec::new(), &mut paths);
+        let known: Vec<String> = paths
+            .iter()
+            .map(|p| format!("BULWARK_{}", p.join("_").to_ascii_uppercase()))
+            .collect();
+        for name in names {
+            if NOT_OVERRIDES.contains(&name.as_str())
+                || known.contains(name)
+                || !sections.iter().any(|s| name.starts_with(s.as_str()))
+                || config_text.contains(&format!("env:{name}"))
+            {
+                continue;
+            }
+            let closest = known
+                .iter()
+                .min_by_key(|k| edit_distance(k, name))
+                .filter(|k| edit_distance(k, name) <= 3);
+            return Err(ConfigError::Invalid {
+                origin: "environment".into(),
+                key: name.clone(),
+                value: "(set)".into(),
+                expected: match closest {
+                    Some(k) => format!(
+                        "the name of a configuration key (BULWARK_ and its path, `_` for `.`): did you mean {k}? Unset {name} otherwise"
+                    ),
+                    None => format!(
+                        "the name of a configuration key (BULWARK_ and its path, `_` for `.`, as `bulwark config schema` lists them); unset {name} otherwise"
+                    ),
+                },
+            });
+        }
+        Ok(())
     }
 
     /// Apply `BULWARK_` + key path overrides (`BULWARK_SCAN_PII_EMAIL=false`). Values are read as TOML
@@ -1392,12 +1450,27 @@ impl SecurityConfig {
             }
         }
         self.validate_action(origin)?;
-        if self.server.listen.parse::<std::net::SocketAddr>().is_err() {
-            return Err(invalid(
-                "server.listen",
-                format!("{:?}", self.server.listen),
-                "an address and port, e.g. \"127.0.0.1:8844\"",
-            ));
+        match self.server.listen.parse::<std::net::SocketAddr>() {
+            Err(_) => {
+                return Err(invalid(
+                    "server.listen",
+                    format!("{:?}", self.server.listen),
+                    "an address and port, e.g. \"127.0.0.1:8844\"",
+                ));
+            }
+            // The same refusal `bulwark serve` makes, so `config check` reports it too.
+            Ok(addr)
+                if !addr.ip().is_loopback()
+                    && self.server.tls_cert.is_empty()
+                    && !self.server.allow_plaintext_public =>
+            {
+                return Err(invalid(
+                    "server.listen",
+                    format!("{:?}", self.server.listen),
+                    "a loopback address (the default, 127.0.0.1:8844); beyond loopback, set [server] tls_cert and tls_key (PEM files) to serve HTTPS, or allow_plaintext_public = true (API tokens then cross the network in clear)",
+                ));
+            }
+            Ok(_) => {}
         }
         for (name, src) in &self.ingress.sources {
             let key = |k: &str| format!("ingress.sources.{name}.{k}");
@@ -1746,6 +1819,21 @@ fn leaf_paths(t: &toml::Table, prefix: &mut Vec<String>, out: &mut Vec<Vec<Strin
         }
         prefix.pop();
     }
+}
+
+/// Levenshtein distance, for "did you mean".
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut cur = vec![i + 1; b.len() + 1];
+        for (j, cb) in b.iter().enumerate() {
+            let sub = prev[j] + usize::from(ca != *cb);
+            cur[j + 1] = sub.min(prev[j + 1] + 1).min(cur[j] + 1);
+        }
+        prev = cur;
+    }
+    prev[b.len()]
 }
 
 fn parse_env_value(raw: &str) -> toml::Value {
@@ -2123,6 +2211,51 @@ mod tests {
             .to_string();
         assert!(err.contains("namespaces.json"), "{err}");
         let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn a_misspelt_override_is_an_error_with_a_suggestion() {
+        let names = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let err = SecurityConfig::check_override_names(&names(&["BULWARK_SCAN_PII_EMIAL"]), "")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("BULWARK_SCAN_PII_EMIAL"), "{err}");
+        assert!(err.contains("did you mean BULWARK_SCAN_PII_EMAIL"), "{err}");
+        // Known keys, Bulwark's own variables, other prefixes and env: secrets pass.
+        SecurityConfig::check_override_names(
+            &names(&[
+                "BULWARK_SCAN_PII_EMAIL",
+                "BULWARK_ACTION_MODE",
+                "BULWARK_HOME",
+                "BULWARK_VAULT_PASSPHRASE",
+                "BULWARK_CORPORA",
+                "BULWARK_REQUIRE_CURL",
+                "BULWARK_AUDIT_HMAC_SECRET",
+            ]),
+            "[redact]\npseudonym_key = \"env:BULWARK_AUDIT_HMAC_SECRET\"\n",
+        )
+        .unwrap();
+        let err =
+            SecurityConfig::check_override_names(&names(&["BULWARK_EGRESS_NOTHING_LIKE_IT"]), "")
+                .unwrap_err()
+                .to_string();
+        assert!(err.contains("config schema"), "{err}");
+    }
+
+    #[test]
+    fn public_plain_http_is_refused_by_the_checks_every_command_runs() {
+        let err = SecurityConfig::from_toml("[server]\nlisten = \"0.0.0.0:8844\"\n", "f.toml")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("server.listen") && err.contains("tls_cert"),
+            "{err}"
+        );
+        SecurityConfig::from_toml(
+            "[server]\nlisten = \"0.0.0.0:8844\"\nallow_plaintext_public = true\n",
+            "f.toml",
+        )
+        .unwrap();
     }
 
     #[test]
