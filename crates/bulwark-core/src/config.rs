@@ -759,6 +759,9 @@ pub struct ProxyConfig {
     /// decision cannot be recorded is refused). Off, decisions are recorded in the background:
     /// faster, but a crash can lose the last ones. Needs `[audit] enabled`.
     pub audit_wait: bool,
+    /// Requests (and tunnels) per second per client address; past it, 429 with `Retry-After`.
+    /// 0: no limit.
+    pub client_per_sec: u32,
     /// Clients, by the user name they send in Proxy-Authorization (Basic): each gets a profile.
     pub clients: BTreeMap<String, ProxyClientConfig>,
 }
@@ -775,6 +778,7 @@ impl Default for ProxyConfig {
             scan_max_bytes: 1024 * 1024,
             require_client_auth: false,
             audit_wait: true,
+            client_per_sec: 0,
             clients: BTreeMap::new(),
         }
     }
@@ -1966,6 +1970,8 @@ scan_max_bytes = 1048576
 require_client_auth = false
 # Every decision goes to the audit log; wait until it is durable before acting on it.
 audit_wait = true
+# Requests and tunnels per second per client address (429 past it); 0 = no limit.
+client_per_sec = 0
 
 # [egress.proxy.clients.crawler]
 # profile = "docs-reader"

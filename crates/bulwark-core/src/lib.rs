@@ -13,6 +13,7 @@ pub mod config;
 pub mod egress;
 pub mod finding;
 pub mod posture;
+pub mod ratelimit;
 pub mod scan;
 pub mod vault;
 pub mod webhook;

@@ -8,7 +8,6 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::num::NonZeroU32;
 use std::path::Path;
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
@@ -31,13 +30,13 @@ use bulwark_core::approval::{
 use bulwark_core::audit::{AuditEvent, AuditSink, EventType};
 use bulwark_core::auth::{Scope, TokenRecord};
 use bulwark_core::egress::EgressGuard;
+use bulwark_core::ratelimit::Limits;
 use bulwark_core::scan::boundary::{self, WrapOptions};
 use bulwark_core::scan::injection::Source;
 use bulwark_core::{Detectors, Redactor, Scanner, SecurityConfig};
 use bulwark_store::AuditLog;
 use bulwark_store::state_db::StateDb;
 use bulwark_store::vault_file::Secrets;
-use governor::{DefaultDirectRateLimiter, DefaultKeyedRateLimiter, Quota, RateLimiter};
 use secrecy::ExposeSecret;
 use serde::Deserialize;
 use utoipa::OpenApi;
@@ -177,101 +176,6 @@ impl Principal {
     }
 }
 
-struct Limits {
-    global: Option<DefaultDirectRateLimiter>,
-    token: Option<(DefaultKeyedRateLimiter<String>, String)>,
-    tool: Option<(DefaultKeyedRateLimiter<String>, String)>,
-    auth_failures: Option<(DefaultKeyedRateLimiter<std::net::IpAddr>, String)>,
-    source: Option<(DefaultKeyedRateLimiter<String>, String)>,
-    routes: HashMap<String, (DefaultDirectRateLimiter, String)>,
-    token_overrides: HashMap<String, (DefaultDirectRateLimiter, String)>,
-}
-
-fn nz(n: u32) -> Option<NonZeroU32> {
-    NonZeroU32::new(n)
-}
-
-impl Limits {
-    fn new(
-        cfg: &bulwark_core::config::LimitsConfig,
-        source_per_min: u32,
-    ) -> Result<Limits, ServeError> {
-        let mut routes = HashMap::new();
-        for (route, rate) in &cfg.routes {
-            if !ROUTES.iter().any(|(_, p)| p == route) {
-                return Err(ServeError::Config(format!(
-                    "server.limits.routes.{route:?}: not a route (routes: {})",
-                    ROUTES
-                        .iter()
-                        .map(|(_, p)| *p)
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                )));
-            }
-            if let Some(r) = nz(*rate) {
-                routes.insert(
-                    route.clone(),
-                    (
-                        RateLimiter::direct(Quota::per_second(r)),
-                        format!("route;q={rate};w=1"),
-                    ),
-                );
-            }
-        }
-        let token_overrides = cfg
-            .tokens
-            .iter()
-            .filter_map(|(name, rate)| {
-                nz(*rate).map(|r| {
-                    (
-                        name.clone(),
-                        (
-                            RateLimiter::direct(Quota::per_second(r)),
-                            format!("token;q={rate};w=1"),
-                        ),
-                    )
-                })
-            })
-            .collect();
-        Ok(Limits {
-            routes,
-            token_overrides,
-            source: nz(source_per_min).map(|r| {
-                (
-                    RateLimiter::keyed(Quota::per_minute(r)),
-                    format!("ingress-source;q={source_per_min};w=60"),
-                )
-            }),
-            global: nz(cfg.global_per_sec).map(|r| RateLimiter::direct(Quota::per_second(r))),
-            token: nz(cfg.token_per_sec).map(|r| {
-                let burst = nz(cfg.token_burst).unwrap_or(r);
-                (
-                    RateLimiter::keyed(Quota::per_second(r).allow_burst(burst)),
-                    format!("token;q={};w=1", cfg.token_per_sec),
-                )
-            }),
-            tool: nz(cfg.tool_per_min).map(|r| {
-                (
-                    RateLimiter::keyed(Quota::per_minute(r)),
-                    format!("tool;q={};w=60", cfg.tool_per_min),
-                )
-            }),
-            auth_failures: nz(cfg.auth_failures_per_min).map(|r| {
-                (
-                    RateLimiter::keyed(Quota::per_minute(r)),
-                    format!("auth-failures;q={};w=60", cfg.auth_failures_per_min),
-                )
-            }),
-        })
-    }
-}
-
-fn wait_of(nu: &governor::NotUntil<governor::clock::QuantaInstant>) -> Duration {
-    nu.wait_time_from(governor::clock::Clock::now(
-        &governor::clock::DefaultClock::default(),
-    ))
-}
-
 /// What the configuration compiles to: swapped whole on reload (SIGHUP).
 pub struct Compiled {
     cfg: SecurityConfig,
@@ -377,7 +281,15 @@ impl Compiled {
             },
         )
         .map_err(|e| ServeError::Config(e.to_string()))?;
-        let limits = Limits::new(&cfg.server.limits, cfg.ingress.source_per_min)?;
+        let route_paths: Vec<&str> = ROUTES.iter().map(|(_, p)| *p).collect();
+        let limits = Limits::new(
+            &cfg.server.limits,
+            cfg.ingress.source_per_min,
+            0,
+            &route_paths,
+            bulwark_core::ratelimit::DefaultClock::default(),
+        )
+        .map_err(|e| ServeError::Config(e.to_string()))?;
         let ingress = compile_ingress(&cfg.ingress, secrets)?;
         let notify_url =
             (!cfg.approval.notify_url.is_empty()).then(|| secrets.value(&cfg.approval.notify_url));
@@ -680,13 +592,9 @@ async fn authenticate(
     }
     let c = s.c();
     if let Some(g) = &c.limits.global
-        && let Err(nu) = g.check()
+        && let Err(d) = g.check()
     {
-        return ApiError::limited(
-            format!("global;q={};w=1", c.cfg.server.limits.global_per_sec),
-            wait_of(&nu),
-        )
-        .into_response();
+        return ApiError::limited(d.policy, d.retry_after).into_response();
     }
     let presented = req
         .headers()
@@ -725,10 +633,10 @@ async fn authenticate(
             details: serde_json::json!({"reason": reason}),
         });
         metrics::counter!("bulwark_auth_failures_total").increment(1);
-        if let Some((l, policy)) = &c.limits.auth_failures
-            && let Err(nu) = l.check_key(&peer.ip())
+        if let Some(l) = &c.limits.auth_failures
+            && let Err(d) = l.check(&peer.ip())
         {
-            return ApiError::limited(policy.clone(), wait_of(&nu)).into_response();
+            return ApiError::limited(d.policy, d.retry_after).into_response();
         }
         let mut resp = ApiError::new(
             StatusCode::UNAUTHORIZED,
@@ -740,20 +648,20 @@ async fn authenticate(
             .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         return resp;
     };
-    if let Some((l, policy)) = c.limits.token_overrides.get(&record.name) {
-        if let Err(nu) = l.check() {
-            return ApiError::limited(policy.clone(), wait_of(&nu)).into_response();
+    if let Some(l) = c.limits.token_overrides.get(&record.name) {
+        if let Err(d) = l.check() {
+            return ApiError::limited(d.policy, d.retry_after).into_response();
         }
-    } else if let Some((l, policy)) = &c.limits.token
-        && let Err(nu) = l.check_key(&record.id)
+    } else if let Some(l) = &c.limits.token
+        && let Err(d) = l.check(&record.id)
     {
-        return ApiError::limited(policy.clone(), wait_of(&nu)).into_response();
+        return ApiError::limited(d.policy, d.retry_after).into_response();
     }
     if let Some(route) = req.extensions().get::<MatchedPath>()
-        && let Some((l, policy)) = c.limits.routes.get(route.as_str())
-        && let Err(nu) = l.check()
+        && let Some(l) = c.limits.routes.get(route.as_str())
+        && let Err(d) = l.check()
     {
-        return ApiError::limited(policy.clone(), wait_of(&nu)).into_response();
+        return ApiError::limited(d.policy, d.retry_after).into_response();
     }
     req.extensions_mut().insert(Principal {
         name: record.name.clone(),
@@ -1004,10 +912,10 @@ async fn intents(
             ),
         ));
     }
-    if let Some((l, policy)) = &s.c().limits.tool
-        && let Err(nu) = l.check_key(&intent.tool)
+    if let Some(l) = &s.c().limits.tool
+        && let Err(d) = l.check(&intent.tool)
     {
-        return Err(ApiError::limited(policy.clone(), wait_of(&nu)));
+        return Err(ApiError::limited(d.policy, d.retry_after));
     }
     let st = s.clone();
     let v = blocking(move || {
@@ -1400,10 +1308,10 @@ async fn ingress(
             .increment(1);
         Err(ApiError::new(status, code, message))
     };
-    if let Some((l, policy)) = &c.limits.source
-        && let Err(nu) = l.check_key(&source)
+    if let Some(l) = &c.limits.source
+        && let Err(d) = l.check(&source)
     {
-        return Err(ApiError::limited(policy.clone(), wait_of(&nu)));
+        return Err(ApiError::limited(d.policy, d.retry_after));
     }
     if !src.allow.is_empty() && !src.allow.iter().any(|n| n.contains(&client)) {
         return refuse(

@@ -65,6 +65,8 @@ pub struct ProxyState {
     cfg: ProxyConfig,
     scanner: Option<Scanner>,
     tunnels: Arc<Semaphore>,
+    /// `[egress.proxy] client_per_sec`, per client address.
+    limit: Option<bulwark_core::ratelimit::KeyedLimit<std::net::IpAddr>>,
 }
 
 impl ProxyState {
@@ -91,6 +93,15 @@ impl ProxyState {
             cfg: cfg.egress.proxy.clone(),
             scanner,
             tunnels: Arc::new(Semaphore::new(cfg.egress.proxy.max_tunnels)),
+            limit: bulwark_core::ratelimit::Rate::per_second(cfg.egress.proxy.client_per_sec).map(
+                |r| {
+                    bulwark_core::ratelimit::KeyedLimit::new(
+                        "proxy-client",
+                        r,
+                        bulwark_core::ratelimit::DefaultClock::default(),
+                    )
+                },
+            ),
         })
     }
 
@@ -366,6 +377,27 @@ async fn handle(
     upstream: Arc<Mutex<Option<Pooled>>>,
     req: Request<Incoming>,
 ) -> Result<Response<ProxyBody>, Infallible> {
+    if let Some(l) = &state.limit
+        && let Err(d) = l.check(&peer.ip())
+    {
+        tracing::warn!(target: "bulwark::egress", %peer, policy = %d.policy, "proxy client over its rate");
+        let mut r = error_response(
+            StatusCode::TOO_MANY_REQUESTS,
+            "rate_limited",
+            &format!(
+                "more than [egress.proxy] client_per_sec from this address: retry in {} s",
+                d.retry_after.as_secs().max(1)
+            ),
+        );
+        let h = r.headers_mut();
+        if let Ok(v) = HeaderValue::from_str(&d.retry_after.as_secs().max(1).to_string()) {
+            h.insert(header::RETRY_AFTER, v);
+        }
+        if let Ok(v) = HeaderValue::from_str(&d.policy) {
+            h.insert("ratelimit-policy", v);
+        }
+        return Ok(r);
+    }
     let auth = req
         .headers()
         .get(header::PROXY_AUTHORIZATION)

@@ -407,6 +407,33 @@ fn limits_on_headers_and_tunnels() {
 }
 
 #[test]
+fn a_client_over_its_rate_gets_429_with_when_to_retry() {
+    if !have_curl() {
+        return;
+    }
+    let h = start(|p| format!("{}[egress.proxy]\nclient_per_sec = 2\n", base_config(p)));
+    let px = proxy_url(&h);
+    let url = format!("http://{}/hello", h.upstream);
+    let statuses: Vec<String> = (0..4)
+        .map(|_| {
+            let o = curl(&["-o", "/dev/null", "-D", "-", "-x", &px, &url]);
+            text(&o)
+        })
+        .collect();
+    assert!(statuses[0].starts_with("HTTP/1.1 200"), "{}", statuses[0]);
+    let limited = statuses
+        .iter()
+        .find(|s| s.starts_with("HTTP/1.1 429"))
+        .unwrap_or_else(|| panic!("no 429 in {statuses:?}"));
+    let lower = limited.to_ascii_lowercase();
+    assert!(lower.contains("retry-after: "), "{limited}");
+    assert!(
+        lower.contains("ratelimit-policy: proxy-client;q=2;w=1"),
+        "{limited}"
+    );
+}
+
+#[test]
 fn decisions_are_recorded_in_the_audit_log() {
     if !have_curl() {
         return;
