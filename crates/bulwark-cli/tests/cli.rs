@@ -1275,6 +1275,17 @@ fn free_port() -> u16 {
 }
 
 #[test]
+fn serve_names_the_address_it_cannot_listen_on() {
+    let home = tempfile::tempdir().expect("home");
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = taken.local_addr().expect("addr").to_string();
+    let o = run(in_home(home.path()).args(["serve", "--listen", &addr]), b"");
+    assert_eq!(code(&o), 2);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains(&format!("cannot listen on {addr}")), "{err}");
+}
+
+#[test]
 fn serve_refuses_plain_http_beyond_loopback() {
     let home = tempfile::tempdir().expect("home");
     let o = run(

@@ -687,6 +687,18 @@ async fn record_metrics(req: Request, next: Next) -> Response {
     resp
 }
 
+async fn method_not_allowed(req: Request) -> ApiError {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        format!(
+            "{} is not a method of {}: see /openapi.json",
+            req.method(),
+            req.uri().path()
+        ),
+    )
+}
+
 async fn not_found() -> ApiError {
     ApiError::new(
         StatusCode::NOT_FOUND,
@@ -717,6 +729,7 @@ pub fn router(state: Shared) -> Router {
         .route("/metrics", get(metrics_text))
         .route("/openapi.json", get(openapi))
         .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn_with_state(state.clone(), authenticate))
         .layer(middleware::from_fn(record_metrics))
         .layer(DefaultBodyLimit::max(limit))
@@ -816,9 +829,39 @@ pub struct WrapRequest {
     /// Where it comes from (default `other`).
     #[serde(default)]
     source: Option<String>,
-    /// A character put between words (datamarking), e.g. `ˆ`.
+    /// Datamarking: `true` puts the default mark (`ˆ`) between words, a one-character string puts
+    /// that character, `false` or absent none.
     #[serde(default)]
-    datamark: Option<char>,
+    #[schema(value_type = Option<Object>)]
+    datamark: Option<serde_json::Value>,
+}
+
+/// What `datamark` asks for: `true` (the default mark), one character, or nothing.
+fn datamark_of(v: Option<&serde_json::Value>) -> Result<Option<char>, ApiError> {
+    let bad = || {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "bad_request",
+            format!(
+                "`datamark`: expected true (the default mark {}), false, or a single character",
+                bulwark_core::scan::boundary::DEFAULT_DATAMARK
+            ),
+        )
+    };
+    match v {
+        None | Some(serde_json::Value::Null) | Some(serde_json::Value::Bool(false)) => Ok(None),
+        Some(serde_json::Value::Bool(true)) => {
+            Ok(Some(bulwark_core::scan::boundary::DEFAULT_DATAMARK))
+        }
+        Some(serde_json::Value::String(s)) => {
+            let mut chars = s.chars();
+            match (chars.next(), chars.next()) {
+                (Some(c), None) => Ok(Some(c)),
+                _ => Err(bad()),
+            }
+        }
+        Some(_) => Err(bad()),
+    }
 }
 
 /// Wrap untrusted text in delimiters with a random id, as `bulwark wrap --format json`.
@@ -834,7 +877,7 @@ async fn wrap(
         &r.text,
         &source,
         &WrapOptions {
-            datamark: r.datamark,
+            datamark: datamark_of(r.datamark.as_ref())?,
         },
     )
     .map_err(|e| ApiError::internal(e.to_string()))?;
@@ -1735,14 +1778,22 @@ pub fn run_blocking(
         tracing::warn!("[audit] enabled = false: decisions and approvals leave no evidence");
     }
     rt.block_on(async move {
-        let listener = tokio::net::TcpListener::bind(addr).await?;
+        let listener = tokio::net::TcpListener::bind(addr).await.map_err(|e| {
+            ServeError::Config(format!(
+                "cannot listen on {addr}: {e} (another process may hold it: stop it, or choose another address with --listen or [server] listen)"
+            ))
+        })?;
         let local = listener.local_addr()?;
         if proxy_cfg.server.egress_proxy {
             let paddr: SocketAddr =
                 proxy_cfg.egress.proxy.listen.parse().map_err(|_| {
                     ServeError::Config("egress.proxy.listen is not ADDR:PORT".into())
                 })?;
-            let pl = tokio::net::TcpListener::bind(paddr).await?;
+            let pl = tokio::net::TcpListener::bind(paddr).await.map_err(|e| {
+                ServeError::Config(format!(
+                    "cannot listen on {paddr} for the egress proxy: {e} (another process may hold it: stop it, or choose another address with [egress.proxy] listen)"
+                ))
+            })?;
             let plocal = pl.local_addr()?;
             let pstate = Arc::new(
                 crate::proxy::ProxyState::new(&proxy_cfg, plocal, state.audit_log())

@@ -244,6 +244,34 @@ fn authentication_scopes_and_bad_input() {
     assert_eq!(a.body["error"]["code"], "unauthorized");
     assert_eq!(a.header("www-authenticate"), Some("Bearer"));
     assert_eq!(s.call("GET", "/openapi.json", None, None).status, 401);
+    // A wrong method gets the JSON error shape too.
+    let m = s.call("GET", "/v1/scan", Some("scanner"), None);
+    assert_eq!(m.status, 405, "{}", m.text);
+    assert_eq!(m.body["error"]["code"], "method_not_allowed", "{}", m.text);
+    assert!(
+        m.body["error"]["message"]
+            .as_str()
+            .unwrap_or("")
+            .contains("GET")
+    );
+    // `datamark`: true is the default mark; one character is that mark; anything else is refused.
+    let w = s.post("/v1/wrap", "scanner", r#"{"text":"a b c","datamark":true}"#);
+    assert_eq!(w.status, 200, "{}", w.text);
+    assert!(
+        w.body["text"].as_str().unwrap_or("").contains("a\u{02C6}b"),
+        "{}",
+        w.text
+    );
+    let w = s.post("/v1/wrap", "scanner", r#"{"text":"a b","datamark":"~"}"#);
+    assert_eq!(w.status, 200, "{}", w.text);
+    let w = s.post("/v1/wrap", "scanner", r#"{"text":"a b","datamark":"ab"}"#);
+    assert_eq!(w.status, 400, "{}", w.text);
+    assert!(
+        w.body["error"]["message"]
+            .as_str()
+            .unwrap_or("")
+            .contains("datamark")
+    );
     let forged = format!("{}x", s.tokens["scanner"]);
     assert_eq!(s.post("/v1/scan", &forged, r#"{"text":"x"}"#).status, 401);
     assert_eq!(
@@ -1061,7 +1089,15 @@ fn secrets_in_the_configuration_can_live_in_the_vault() {
     // The audit keys come from the vault: no key file is made, and the log verifies with them.
     assert!(!s.home.path().join("keys/audit-hmac.keys").exists());
     assert!(!s.home.path().join("keys/audit-signing.key").exists());
-    let v = s.get("/v1/audit/verify", "auditor");
+    // The ingress record is queued without waiting (`submit`): poll until it is durable.
+    let mut v = s.get("/v1/audit/verify", "auditor");
+    for _ in 0..50 {
+        if v.body["records"].as_u64().unwrap_or(0) >= 1 {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        v = s.get("/v1/audit/verify", "auditor");
+    }
     assert_eq!(v.status, 200, "{}", v.text);
     assert_eq!(v.body["ok"], true, "{}", v.text);
     let records: usize = v.body["records"].as_u64().unwrap_or(0) as usize;
