@@ -192,7 +192,9 @@ impl WebhookVerifier {
                     return Err(WebhookError::BadSignature);
                 }
                 Ok(Verified {
-                    message_id: header("x-github-delivery"),
+                    // `X-GitHub-Delivery` is not signed: a replay with a new delivery id would
+                    // pass. The body's MAC identifies the delivery.
+                    message_id: Some(hex::encode(&sig)),
                     timestamp: None,
                 })
             }
@@ -446,12 +448,13 @@ mod tests {
             ("X-Hub-Signature-256", sig.clone()),
             ("X-GitHub-Delivery", "d-1".into()),
         ];
+        // The replay key is the body's MAC, not the unsigned delivery id.
         assert_eq!(
             gh.verify(&headers(&h), body, 0)
                 .unwrap()
                 .message_id
                 .as_deref(),
-            Some("d-1")
+            sig.strip_prefix("sha256=")
         );
         assert_eq!(
             gh.verify(&headers(&h), b"{}", 0),

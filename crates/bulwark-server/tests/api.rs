@@ -893,7 +893,7 @@ fn webhook_ingress_verifies_every_scheme_refuses_replays_and_forwards_with_the_v
         s.ingress(
             "github",
             &[
-                ("X-Hub-Signature-256", gh),
+                ("X-Hub-Signature-256", gh.clone()),
                 ("X-GitHub-Delivery", "d-77".into())
             ],
             body
@@ -901,6 +901,14 @@ fn webhook_ingress_verifies_every_scheme_refuses_replays_and_forwards_with_the_v
         .status,
         409
     );
+    // The delivery id is not signed: a replay under a new one, or none, is still a replay.
+    for id in [Some("d-78"), None] {
+        let mut h = vec![("X-Hub-Signature-256", gh.clone())];
+        if let Some(id) = id {
+            h.push(("X-GitHub-Delivery", id.to_string()));
+        }
+        assert_eq!(s.ingress("github", &h, body).status, 409, "{id:?}");
+    }
     let sl = format!(
         "v0={}",
         py(PY_HMAC_HEX, &["slack-secret", &format!("v0:{now}:{body}")])
