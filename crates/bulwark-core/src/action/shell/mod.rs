@@ -16,11 +16,14 @@
 //! Deny rules ([`ShellRule`]) block in every mode; the class decides with the mode. An unknown
 //! program is `destructive`.
 
+mod cloud;
+mod known;
 pub mod parse;
 mod rules;
 pub mod spec;
 mod special;
 pub mod table;
+mod tools;
 mod walk;
 
 use std::collections::{BTreeMap, HashMap, HashSet};

@@ -165,9 +165,11 @@ pub(super) fn fork_bomb(command: &str) -> Option<String> {
 }
 
 /// `base64 -d`, `xxd -r`, `openssl enc -d`, `gunzip -c`-style decoders.
-fn has_short(words: &[&str], flag: char) -> bool {
+/// A short-option cluster among `words` holds `flag` (`-rf` holds `r`).
+pub(super) fn has_short<S: AsRef<str>>(words: &[S], flag: char) -> bool {
     words
         .iter()
+        .map(AsRef::as_ref)
         .any(|w| w.starts_with('-') && !w.starts_with("--") && w[1..].contains(flag))
 }
 
