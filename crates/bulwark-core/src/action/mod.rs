@@ -657,8 +657,7 @@ impl ActionPolicy {
                         ns: &str,
                         findings: &mut Vec<Finding>|
          -> (String, Option<&Tier>) {
-            let labels = self.namespace_labels.get(ns).cloned().unwrap_or_default();
-            let found = self.tiers.classify(ns, &labels).inspect(|(tier, basis)| {
+            let found = self.tiers.classify(ns, self.labels_of(ns)).inspect(|(tier, basis)| {
                 let why = match basis {
                     TierBasis::Name | TierBasis::Label => None,
                     TierBasis::Malformed if ns.is_empty() => Some("has no namespace".to_string()),
@@ -724,6 +723,12 @@ impl ActionPolicy {
             .max_by_key(|t| tiers::strictness(t))
     }
 
+    /// The configured labels of a namespace (none when it has no entry).
+    fn labels_of(&self, ns: &str) -> &BTreeMap<String, String> {
+        static NONE: BTreeMap<String, String> = BTreeMap::new();
+        self.namespace_labels.get(ns).unwrap_or(&NONE)
+    }
+
     fn default_namespace_tier<'a>(
         &'a self,
         what: String,
@@ -746,14 +751,12 @@ impl ActionPolicy {
             }
             candidates.push((what, t));
         } else {
-            let labels = self
-                .namespace_labels
-                .get(&self.default_namespace)
-                .cloned()
-                .unwrap_or_default();
             let t = self
                 .tiers
-                .classify(&self.default_namespace, &labels)
+                .classify(
+                    &self.default_namespace,
+                    self.labels_of(&self.default_namespace),
+                )
                 .map(|(t, _)| t);
             candidates.push((what, t));
         }
