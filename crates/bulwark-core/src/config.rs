@@ -1164,20 +1164,16 @@ impl SecurityConfig {
             "BULWARK_VAULT_PASSPHRASE",
             "BULWARK_VAULT_NEW_PASSPHRASE",
         ];
-        let defaults = toml::Table::try_from(SecurityConfig::default()).unwrap_or_default();
-        let sections: Vec<String> = defaults
-            .keys()
-            .map(|k| format!("BULWARK_{}_", k.to_ascii_uppercase()))
-            .collect();
-        let mut paths = Vec::new();
-        leaf_paths(&defaults, &mut Vec::new(), &mut paths);
-        let known: Vec<String> = paths
+        let vars = override_vars();
+        let known: Vec<&String> = vars.iter().map(|(v, _)| v).collect();
+        let sections: Vec<String> = vars
             .iter()
-            .map(|p| format!("BULWARK_{}", p.join("_").to_ascii_uppercase()))
+            .filter_map(|(_, p)| p.first())
+            .map(|k| format!("BULWARK_{}_", k.to_ascii_uppercase()))
             .collect();
         for name in names {
             if NOT_OVERRIDES.contains(&name.as_str())
-                || known.contains(name)
+                || known.contains(&name)
                 || !sections.iter().any(|s| name.starts_with(s.as_str()))
                 || config_text.contains(&format!("env:{name}"))
             {
@@ -1214,18 +1210,14 @@ impl SecurityConfig {
             expected: e.to_string(),
         })?;
         let mut changed = false;
-        let defaults = toml::Table::try_from(SecurityConfig::default()).unwrap_or_default();
-        let mut paths = Vec::new();
-        leaf_paths(&defaults, &mut Vec::new(), &mut paths);
-        for path in paths {
-            let var = format!("BULWARK_{}", path.join("_").to_ascii_uppercase());
-            let Some(raw) = env(&var) else { continue };
+        for (var, path) in override_vars() {
+            let Some(raw) = env(var) else { continue };
             let value = parse_env_value(&raw);
-            set_path(&mut table, &path, value);
+            set_path(&mut table, path, value);
             changed = true;
             // Check this one variable at once, so the error names it.
             let text = toml::to_string(&table).unwrap_or_default();
-            Self::parse_toml(&text, &var).map_err(|e| match e {
+            Self::parse_toml(&text, var).map_err(|e| match e {
                 ConfigError::Parse {
                     key,
                     message,
@@ -1812,6 +1804,21 @@ fn line_col(text: &str, offset: usize) -> (usize, usize) {
             .map_or(0, |p| p + 1)
         + 1;
     (line, col)
+}
+
+/// Every override variable (`BULWARK_SCAN_PII_EMAIL`) with the key path it sets, from the
+/// defaults; computed once.
+fn override_vars() -> &'static [(String, Vec<String>)] {
+    static VARS: std::sync::OnceLock<Vec<(String, Vec<String>)>> = std::sync::OnceLock::new();
+    VARS.get_or_init(|| {
+        let defaults = toml::Table::try_from(SecurityConfig::default()).unwrap_or_default();
+        let mut paths = Vec::new();
+        leaf_paths(&defaults, &mut Vec::new(), &mut paths);
+        paths
+            .into_iter()
+            .map(|p| (format!("BULWARK_{}", p.join("_").to_ascii_uppercase()), p))
+            .collect()
+    })
 }
 
 fn leaf_paths(t: &toml::Table, prefix: &mut Vec<String>, out: &mut Vec<Vec<String>>) {
