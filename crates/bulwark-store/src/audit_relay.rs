@@ -104,15 +104,16 @@ impl Relay {
                             continue;
                         }
                         let log = log.clone();
-                        let active = active.clone();
+                        let done = active.clone();
                         let spawned = std::thread::Builder::new()
                             .name("bulwark-audit-relay-conn".into())
                             .spawn(move || {
                                 serve_connection(conn, &log);
-                                active.fetch_sub(1, Ordering::AcqRel);
+                                done.fetch_sub(1, Ordering::AcqRel);
                             });
                         if spawned.is_err() {
-                            // The closure (and its count) is gone with the failed spawn.
+                            // No thread took the connection (it is dropped): give its slot back.
+                            active.fetch_sub(1, Ordering::AcqRel);
                         }
                     }
                 })
