@@ -1,5 +1,8 @@
 //! Behaviour of the `bulwark` binary, driven as a user drives it.
 
+mod common;
+use common::free_port;
+
 use std::io::Write;
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
@@ -1035,19 +1038,7 @@ fn action_home(extra: &str) -> tempfile::TempDir {
 }
 
 fn in_home(home: &Path) -> Command {
-    let mut c = bulwark();
-    c.env("BULWARK_HOME", home).env("HOME", home);
-    for v in [
-        "HTTP_PROXY",
-        "http_proxy",
-        "HTTPS_PROXY",
-        "https_proxy",
-        "ALL_PROXY",
-        "all_proxy",
-    ] {
-        c.env_remove(v);
-    }
-    c
+    common::bulwark_on(home)
 }
 
 const SCALE: &str = r#"{"tool":"kubectl","action":"scale","target":{"kind":"deployment","name":"api","namespace":"payments-prod"},"args":{"replicas":0,"token":"s3cr3t-arg-value"},"requested_by":"sre-copilot","source":{"alert_id":"A-1"},"reason":"latency"}"#;
@@ -1265,13 +1256,6 @@ fn http_recorder() -> (u16, std::sync::mpsc::Receiver<String>) {
         }
     });
     (port, rx)
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("free port")
 }
 
 #[test]

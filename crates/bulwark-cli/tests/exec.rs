@@ -2,6 +2,8 @@
 //! and every run is audited. Driven through the real binary; skipped where the kernel has no
 //! Landlock.
 
+mod common;
+
 use std::io::{Read, Write};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
@@ -43,23 +45,10 @@ impl Home {
     }
 
     fn cmd(&self) -> Command {
-        let mut c = Command::new(env!("CARGO_BIN_EXE_bulwark"));
-        c.env_remove("BULWARK_CONFIG")
-            .env("BULWARK_HOME", self.path().join(".bulwark"))
-            .env("HOME", self.path())
-            .env("USER", "agent")
-            .env("TMPDIR", self.path().join("tmp"));
-        for v in [
-            "HTTP_PROXY",
-            "http_proxy",
-            "HTTPS_PROXY",
-            "https_proxy",
-            "ALL_PROXY",
-            "all_proxy",
-            "BULWARK_ACTION_MODE",
-        ] {
-            c.env_remove(v);
-        }
+        let mut c = common::bulwark_at(&self.path().join(".bulwark"), self.path());
+        c.env("USER", "agent")
+            .env("TMPDIR", self.path().join("tmp"))
+            .env_remove("BULWARK_ACTION_MODE");
         c.stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());

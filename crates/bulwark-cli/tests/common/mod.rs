@@ -5,13 +5,13 @@
 use std::path::Path;
 use std::process::{Command, Output};
 
-/// The `bulwark` binary on `home`, with no configuration or proxies inherited from the caller.
-pub fn bulwark_on(home: &Path) -> Command {
+/// The `bulwark` binary with `BULWARK_HOME` and `HOME` set, and no configuration or proxies
+/// inherited from the caller.
+pub fn bulwark_at(bulwark_home: &Path, home: &Path) -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_bulwark"));
     c.env_remove("BULWARK_CONFIG")
-        .env("BULWARK_HOME", home)
-        .env("HOME", home)
-        .env("NO_COLOR", "1");
+        .env("BULWARK_HOME", bulwark_home)
+        .env("HOME", home);
     for v in [
         "HTTP_PROXY",
         "http_proxy",
@@ -23,6 +23,11 @@ pub fn bulwark_on(home: &Path) -> Command {
         c.env_remove(v);
     }
     c
+}
+
+/// The `bulwark` binary on `home` (both `BULWARK_HOME` and `HOME`).
+pub fn bulwark_on(home: &Path) -> Command {
+    bulwark_at(home, home)
 }
 
 /// Exit code, stdout and stderr, for assertion messages.
