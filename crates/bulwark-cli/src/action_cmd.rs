@@ -441,7 +441,7 @@ pub fn run_approvals(cmd: ApprovalsCommand, explicit: Option<&Path>) -> Result<u
                 Err(e) => return refusal(e),
             };
             // Secrets in the arguments are not shown; the digest covers the real values.
-            let scanner = bulwark_core::Scanner::new(&ctx.cfg)?;
+            let scanner = bulwark_core::Scanner::new(&ctx.cfg.scan)?;
             let redactor = bulwark_core::Redactor::new(scanner, &ctx.cfg.redact, &|k| {
                 ctx.secrets.lookup(k, &env_lookup)
             })?

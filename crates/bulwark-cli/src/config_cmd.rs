@@ -100,10 +100,19 @@ fn check(file: Option<&Path>, format: crate::PlainFormat) -> Result<u8, Fatal> {
         Ok(c) => c,
         Err(e) => {
             if format == crate::PlainFormat::Json {
-                let v = serde_json::json!({"valid": false, "source": source.to_string(), "error": e.to_string()});
+                let problems = match &e {
+                    config::ConfigError::Invalid(report) => report.to_json(),
+                    config::ConfigError::Read { .. } => serde_json::json!([]),
+                };
+                let v = serde_json::json!({
+                    "valid": false,
+                    "source": source.to_string(),
+                    "error": e.to_string(),
+                    "problems": problems,
+                });
                 println!("{v}");
             } else {
-                eprintln!("bulwark: {e}");
+                eprintln!("{e}");
             }
             return Ok(2);
         }

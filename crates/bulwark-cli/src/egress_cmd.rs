@@ -60,7 +60,13 @@ pub fn run(cmd: EgressCommand, explicit: Option<&Path>) -> Result<u8, Fatal> {
         } => check(&url, &resolve, profile.as_deref(), format, explicit),
         EgressCommand::Proxy { listen } => {
             let (cfg, source) = load_config(explicit)?;
-            bulwark_server::proxy::run_blocking(&cfg, listen, &source.to_string())
+            let again = explicit.map(Path::to_path_buf);
+            let reload: bulwark_server::api::Reloader = std::sync::Arc::new(move || {
+                load_config(again.as_deref())
+                    .map(|(cfg, _)| cfg)
+                    .map_err(|e| e.0)
+            });
+            bulwark_server::proxy::run_blocking(&cfg, listen, &source.to_string(), reload)
                 .map_err(|e| Fatal(e.to_string()))?;
             Ok(0)
         }

@@ -455,7 +455,7 @@ fn precise_facts(
             text: text.clone(),
         })
         .collect();
-    let scanner = bulwark_core::Scanner::new(&cfg)?;
+    let scanner = bulwark_core::Scanner::new(&cfg.scan)?;
     let bulwark_file = match &source {
         bulwark_core::ConfigSource::File(p) => Some(p.display().to_string()),
         _ => None,

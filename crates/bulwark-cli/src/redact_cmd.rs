@@ -34,7 +34,7 @@ pub fn run(args: RedactArgs, explicit: Option<&Path>) -> Result<u8, Fatal> {
         Some(list) => Detectors::parse(list).map_err(|e| Fatal(format!("--detectors: {e}")))?,
         None => Detectors::CONTENT,
     };
-    let scanner = Scanner::new(&cfg)?;
+    let scanner = Scanner::new(&cfg.scan)?;
     let secrets = crate::secrets(&cfg)?;
     let redactor = Redactor::new(scanner, &cfg.redact, &|k| secrets.lookup(k, &env_lookup))?
         .with_detectors(detectors);

@@ -73,7 +73,7 @@ pub fn run(args: ScanArgs, explicit: Option<&Path>) -> Result<u8, Fatal> {
     };
     let source = Source::parse(&args.source)
         .map_err(|e| Fatal(format!("--source {:?}: expected {e}", args.source)))?;
-    let scanner = Scanner::new(&cfg)?;
+    let scanner = Scanner::new(&cfg.scan)?;
     if let Some(src) = &args.jsonl {
         if args.format == Format::Sarif {
             return Err(Fatal(

@@ -1390,6 +1390,98 @@ fn serve_reloads_on_sighup_keeps_the_old_config_on_a_bad_file_and_drains_on_sigt
     assert_eq!(code(&o), 0, "{}", stdout(&o));
 }
 
+/// SIGHUP reloads the egress proxy `serve` runs together with the API: curl, sent through the
+/// proxy, reaches an upstream the first policy allows, and is refused once a reload removes it.
+#[cfg(unix)]
+#[test]
+fn a_reload_changes_the_egress_policy_of_the_proxy_serve_runs() {
+    if !available(
+        Command::new("curl").arg("--version").output().is_ok(),
+        "BULWARK_REQUIRE_CURL",
+        "curl",
+    ) {
+        return;
+    }
+    let home = tempfile::tempdir().expect("home");
+    let h = home.path();
+    let (api, proxy) = (free_port(), free_port());
+    // The upstream: answers every request with 200 "upstream".
+    let upstream = std::net::TcpListener::bind("127.0.0.1:0").expect("upstream");
+    let up = upstream.local_addr().expect("addr").port();
+    std::thread::spawn(move || {
+        for s in upstream.incoming() {
+            let Ok(mut s) = s else { continue };
+            std::thread::spawn(move || {
+                use std::io::{Read, Write};
+                let mut buf = [0u8; 4096];
+                let _ = s.read(&mut buf);
+                let _ = s.write_all(
+                    b"HTTP/1.1 200 OK\r\ncontent-length: 8\r\nconnection: close\r\n\r\nupstream",
+                );
+            });
+        }
+    });
+    let config = |allow: bool| {
+        let cidrs = if allow {
+            format!("allow_cidrs = [\"127.0.0.1/32:{up}\"]\n")
+        } else {
+            String::new()
+        };
+        format!(
+            "[server]\nlisten = \"127.0.0.1:{api}\"\negress_proxy = true\n[egress]\nports = [\"*\"]\n{cidrs}[egress.proxy]\nlisten = \"127.0.0.1:{proxy}\"\n"
+        )
+    };
+    std::fs::write(h.join("bulwark.toml"), config(true)).expect("config");
+    let mut child = in_home(h)
+        .env("BULWARK_LOG", "warn")
+        .arg("serve")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("serve");
+    let through_proxy = || -> String {
+        let o = Command::new("curl")
+            .args([
+                "-s",
+                "-o",
+                "/dev/null",
+                "-w",
+                "%{http_code}",
+                "--max-time",
+                "5",
+                "-x",
+                &format!("http://127.0.0.1:{proxy}"),
+                &format!("http://127.0.0.1:{up}/"),
+            ])
+            .env_remove("NO_PROXY")
+            .env_remove("no_proxy")
+            .output()
+            .expect("curl");
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    };
+    let wait_for = |want: &str| {
+        (0..100).any(|_| {
+            let got = through_proxy();
+            got == want || {
+                std::thread::sleep(std::time::Duration::from_millis(100));
+                false
+            }
+        })
+    };
+    assert!(wait_for("200"), "the first policy allows the upstream");
+    std::fs::write(h.join("bulwark.toml"), config(false)).expect("config");
+    let s = Command::new("kill")
+        .args(["-HUP", &child.id().to_string()])
+        .status()
+        .expect("kill");
+    assert!(s.success());
+    assert!(wait_for("403"), "after the reload the proxy refuses it");
+    let _ = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    let _ = child.wait();
+}
+
 /// The AlertManager binary, or None (with a notice) when it is not installed and not required.
 fn alertmanager() -> Option<std::path::PathBuf> {
     for p in [

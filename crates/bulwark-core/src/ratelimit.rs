@@ -20,7 +20,7 @@ use governor::{Quota, RateLimiter};
 
 pub use governor::clock::{Clock, DefaultClock, FakeRelativeClock};
 
-use crate::config::LimitsConfig;
+use crate::config::server::LimitsConfig;
 
 /// Keys a keyed limiter keeps before it forgets the ones that are back to full allowance.
 pub const MAX_KEYS: usize = 100_000;

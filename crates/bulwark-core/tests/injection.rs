@@ -178,7 +178,7 @@ fn untrusted_sources_are_held_stricter_than_the_user() {
     // characters inside words): review from the web (0.35), allowed from the agent's own user (0.5).
     let mut cfg = bulwark_core::SecurityConfig::default();
     cfg.scan.injection.model = false;
-    let scanner = Scanner::new(&cfg).expect("scanner");
+    let scanner = Scanner::new(&cfg.scan).expect("scanner");
     let text = "The quarterly re\u{200B}po\u{200B}rt is re\u{200B}ady for re\u{200B}vi\u{200B}ew.";
     let run = |source: &str| {
         scanner.assess(

@@ -264,7 +264,7 @@ fn load_secrets(cfg: &SecurityConfig, home: &Path) -> Result<Secrets, ServeError
 impl Compiled {
     fn new(cfg: SecurityConfig, home: &Path, secrets: &Secrets) -> Result<Compiled, ServeError> {
         let env = |k: &str| std::env::var(k).ok();
-        let scanner = Scanner::new(&cfg).map_err(|e| ServeError::Config(e.to_string()))?;
+        let scanner = Scanner::new(&cfg.scan).map_err(|e| ServeError::Config(e.to_string()))?;
         let redactor = Redactor::new(scanner.clone(), &cfg.redact, &|k| secrets.lookup(k, &env))
             .map_err(|e| ServeError::Config(e.to_string()))?;
         let egress = EgressGuard::from_config(&cfg.egress).map_err(|e| {
@@ -323,6 +323,8 @@ pub struct AppState {
     tokens: RwLock<(Instant, Arc<HashMap<String, TokenRecord>>)>,
     replay: bulwark_core::webhook::ReplayCache,
     metrics: metrics_exporter_prometheus::PrometheusHandle,
+    /// The egress proxy `bulwark serve` runs beside the API, reloaded with it.
+    proxy: std::sync::OnceLock<Arc<crate::proxy::ProxyState>>,
 }
 
 /// Why the API could not start.
@@ -399,6 +401,7 @@ impl AppState {
             tokens: RwLock::new((Instant::now() - TOKEN_CACHE * 2, Arc::new(HashMap::new()))),
             replay,
             metrics: prometheus(),
+            proxy: std::sync::OnceLock::new(),
         };
         state
             .refresh_tokens()
@@ -415,8 +418,20 @@ impl AppState {
     /// refused and the one in force kept. The audit log, the state database and the listen
     /// address stay as they were opened; rate-limit counters start afresh.
     pub fn reload(&self, cfg: SecurityConfig) -> Result<(), ServeError> {
-        let result = load_secrets(&cfg, &self.home)
-            .and_then(|secrets| Compiled::new(cfg, &self.home, &secrets));
+        // Compile the proxy's policy first, from the same configuration: both are put in force,
+        // or neither, so the API and the proxy never enforce different egress policies.
+        let proxy = match self.proxy.get() {
+            Some(p) => p
+                .compile(&cfg)
+                .map(|pol| Some((p, pol)))
+                .map_err(|e| ServeError::Config(e.to_string())),
+            None => Ok(None),
+        };
+        let result = proxy.and_then(|proxy| {
+            load_secrets(&cfg, &self.home)
+                .and_then(|secrets| Compiled::new(cfg, &self.home, &secrets))
+                .map(|c| (c, proxy))
+        });
         let outcome = if result.is_ok() { "ok" } else { "error" };
         self.audit(AuditEvent {
             event_type: EventType::ConfigChange,
@@ -426,7 +441,11 @@ impl AppState {
             outcome: outcome.into(),
             details: serde_json::json!({"error": result.as_ref().err().map(|e| e.to_string())}),
         });
-        self.compiled.store(Arc::new(result?));
+        let (compiled, proxy) = result?;
+        self.compiled.store(Arc::new(compiled));
+        if let Some((p, pol)) = proxy {
+            p.swap(pol);
+        }
         Ok(())
     }
 
@@ -1688,8 +1707,7 @@ pub async fn serve_tls(
     Ok(())
 }
 
-/// How `bulwark serve` re-reads its configuration on SIGHUP.
-pub type Reloader = Arc<dyn Fn() -> Result<SecurityConfig, String> + Send + Sync>;
+pub use crate::Reloader;
 
 /// On every SIGHUP: re-read the configuration and swap it in, or keep the one in force.
 #[cfg(unix)]
@@ -1799,6 +1817,7 @@ pub fn run_blocking(
                 crate::proxy::ProxyState::new(&proxy_cfg, plocal, state.audit_log())
                     .map_err(|e| ServeError::Config(e.to_string()))?,
             );
+            let _ = state.proxy.set(pstate.clone());
             tracing::info!(%plocal, "egress proxy listening");
             tokio::spawn(async move {
                 if let Err(e) = crate::proxy::serve(pl, pstate).await {

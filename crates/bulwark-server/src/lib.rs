@@ -26,6 +26,10 @@ impl Resolver for SystemResolver {
     }
 }
 
+/// How `bulwark serve` and `bulwark egress proxy` re-read their configuration on SIGHUP.
+pub type Reloader =
+    std::sync::Arc<dyn Fn() -> Result<bulwark_core::SecurityConfig, String> + Send + Sync>;
+
 /// Log to standard error at `BULWARK_LOG` (`off`, `error`, `warn`, `info` (default), `debug`,
 /// `trace`). Every proxy decision is logged at `info`.
 pub fn init_logging() {

@@ -57,26 +57,21 @@ pub enum ProxyError {
     Runtime(std::io::Error),
 }
 
-/// Everything a connection handler needs, compiled once and shared.
-pub struct ProxyState {
-    audit: Option<bulwark_store::AuditLog>,
+/// What the configuration compiles to for the proxy: swapped whole on reload, and loaded once
+/// per request, so one request is decided by one policy throughout.
+pub struct ProxyPolicy {
     guard: EgressGuard,
     clients: ProxyClients,
     cfg: ProxyConfig,
     scanner: Option<Scanner>,
-    tunnels: Arc<Semaphore>,
     /// `[egress.proxy] client_per_sec`, per client address.
     limit: Option<bulwark_core::ratelimit::KeyedLimit<std::net::IpAddr>>,
 }
 
-impl ProxyState {
-    /// Compile the proxy's state for a listener bound to `local` (connections back to it are
-    /// refused). Every decision is recorded in `audit` when given, before it takes effect.
-    pub fn new(
-        cfg: &SecurityConfig,
-        local: SocketAddr,
-        audit: Option<bulwark_store::AuditLog>,
-    ) -> Result<ProxyState, ProxyError> {
+impl ProxyPolicy {
+    /// Compile the proxy's policy for a listener bound to `local` (connections back to it are
+    /// refused).
+    pub fn compile(cfg: &SecurityConfig, local: SocketAddr) -> Result<ProxyPolicy, ProxyError> {
         let mut guard =
             EgressGuard::from_config(&cfg.egress).map_err(|e| ProxyError::Config(e.to_string()))?;
         guard.set_self_addresses(&[local]);
@@ -84,15 +79,13 @@ impl ProxyState {
             .map_err(|e| ProxyError::Config(e.to_string()))?;
         let scanner = match cfg.egress.proxy.scan_responses {
             ResponseScan::Off => None,
-            _ => Some(Scanner::new(cfg).map_err(|e| ProxyError::Config(e.to_string()))?),
+            _ => Some(Scanner::new(&cfg.scan).map_err(|e| ProxyError::Config(e.to_string()))?),
         };
-        Ok(ProxyState {
-            audit,
+        Ok(ProxyPolicy {
             guard,
             clients,
             cfg: cfg.egress.proxy.clone(),
             scanner,
-            tunnels: Arc::new(Semaphore::new(cfg.egress.proxy.max_tunnels)),
             limit: bulwark_core::ratelimit::Rate::per_second(cfg.egress.proxy.client_per_sec).map(
                 |r| {
                     bulwark_core::ratelimit::KeyedLimit::new(
@@ -105,6 +98,11 @@ impl ProxyState {
         })
     }
 
+    /// The names of the egress profiles.
+    pub fn profile_names(&self) -> Vec<&str> {
+        self.guard.profile_names()
+    }
+
     fn idle(&self) -> Duration {
         Duration::from_secs(self.cfg.idle_timeout_secs)
     }
@@ -114,11 +112,70 @@ impl ProxyState {
     }
 }
 
+/// The proxy as it runs: its listener's address, the audit log, the open tunnels, and the policy
+/// in force, which a reload (SIGHUP) replaces atomically. `bulwark serve` reloads it together
+/// with the API's, from the same configuration.
+pub struct ProxyState {
+    audit: Option<bulwark_store::AuditLog>,
+    local: SocketAddr,
+    /// Sized by `max_tunnels` at start; a reload does not resize it.
+    tunnels: Arc<Semaphore>,
+    policy: arc_swap::ArcSwap<ProxyPolicy>,
+}
+
+/// One request's view: the policy loaded when it arrived, and the process-wide parts.
+struct Snapshot {
+    audit: Option<bulwark_store::AuditLog>,
+    tunnels: Arc<Semaphore>,
+    pol: Arc<ProxyPolicy>,
+}
+
+impl ProxyState {
+    /// Compile the proxy's state for a listener bound to `local`. Every decision is recorded in
+    /// `audit` when given, before it takes effect.
+    pub fn new(
+        cfg: &SecurityConfig,
+        local: SocketAddr,
+        audit: Option<bulwark_store::AuditLog>,
+    ) -> Result<ProxyState, ProxyError> {
+        Ok(ProxyState {
+            audit,
+            local,
+            tunnels: Arc::new(Semaphore::new(cfg.egress.proxy.max_tunnels)),
+            policy: arc_swap::ArcSwap::from_pointee(ProxyPolicy::compile(cfg, local)?),
+        })
+    }
+
+    /// Compile `cfg` for this proxy's listener, without putting it in force.
+    pub fn compile(&self, cfg: &SecurityConfig) -> Result<ProxyPolicy, ProxyError> {
+        ProxyPolicy::compile(cfg, self.local)
+    }
+
+    /// Put a compiled policy in force: requests that arrive from now on are decided by it.
+    pub fn swap(&self, policy: ProxyPolicy) {
+        self.policy.store(Arc::new(policy));
+    }
+
+    /// The policy in force.
+    pub fn policy(&self) -> Arc<ProxyPolicy> {
+        self.policy.load_full()
+    }
+
+    fn snapshot(&self) -> Snapshot {
+        Snapshot {
+            audit: self.audit.clone(),
+            tunnels: self.tunnels.clone(),
+            pol: self.policy.load_full(),
+        }
+    }
+}
+
 /// Run the proxy until interrupted (Ctrl-C), on a runtime of its own. Logs go to stderr.
 pub fn run_blocking(
     cfg: &SecurityConfig,
     listen: Option<SocketAddr>,
     config_origin: &str,
+    reload: crate::Reloader,
 ) -> Result<(), ProxyError> {
     let addr = match listen {
         Some(a) => a,
@@ -163,7 +220,11 @@ pub fn run_blocking(
         if !cfg.egress.enabled {
             tracing::warn!("[egress] enabled = false: the proxy forwards every request unchecked");
         }
-        tracing::info!(%local, config = config_origin, profiles = ?state.guard.profile_names(), "egress proxy listening");
+        tracing::info!(%local, config = config_origin, profiles = ?state.policy().profile_names(), "egress proxy listening");
+        #[cfg(unix)]
+        reload_on_hangup(state.clone(), reload);
+        #[cfg(not(unix))]
+        let _ = reload;
         tokio::select! {
             r = serve(listener, state) => r.map_err(|source| ProxyError::Listen { addr, source }),
             _ = tokio::signal::ctrl_c() => {
@@ -172,6 +233,36 @@ pub fn run_blocking(
             }
         }
     })
+}
+
+/// On every SIGHUP: re-read the configuration and put the proxy's new policy in force, or keep the
+/// one in force when it does not load or compile.
+#[cfg(unix)]
+fn reload_on_hangup(state: Arc<ProxyState>, reload: crate::Reloader) {
+    tokio::spawn(async move {
+        let Ok(mut hup) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+        else {
+            tracing::warn!("cannot listen for SIGHUP: the configuration is not reloadable");
+            return;
+        };
+        while hup.recv().await.is_some() {
+            let (st, reload) = (state.clone(), reload.clone());
+            let result = tokio::task::spawn_blocking(move || {
+                let cfg = reload()?;
+                let pol = st.compile(&cfg).map_err(|e| e.to_string())?;
+                st.swap(pol);
+                Ok::<_, String>(())
+            })
+            .await;
+            match result {
+                Ok(Ok(())) => tracing::info!("configuration reloaded"),
+                Ok(Err(e)) => tracing::error!(
+                    "configuration NOT reloaded, the previous one stays in force: {e}"
+                ),
+                Err(e) => tracing::error!("configuration reload failed: {e}"),
+            }
+        }
+    });
 }
 
 /// Accept connections on `listener` and serve each on its own task, forever.
@@ -194,12 +285,14 @@ pub async fn serve(listener: TcpListener, state: Arc<ProxyState>) -> std::io::Re
             let svc = hyper::service::service_fn(move |req| {
                 handle(svc_state.clone(), peer, upstream.clone(), req)
             });
+            let pol = state.policy();
             let mut builder = hyper::server::conn::http1::Builder::new();
             builder
                 .timer(TokioTimer::new())
-                .header_read_timeout(state.idle())
-                .max_buf_size(state.cfg.max_header_bytes.max(8192))
-                .max_header_size(state.cfg.max_header_bytes);
+                .header_read_timeout(pol.idle())
+                .max_buf_size(pol.cfg.max_header_bytes.max(8192))
+                .max_header_size(pol.cfg.max_header_bytes);
+            drop(pol);
             if let Err(e) = builder
                 .serve_connection(TokioIo::new(stream), svc)
                 .with_upgrades()
@@ -278,7 +371,7 @@ fn log_decision(d: &EgressDecision, peer: SocketAddr, client: Option<&str>, meth
 /// Record a decision in the audit log before it takes effect. `Err` holds the response to send
 /// instead (fail closed: no evidence, no connection).
 async fn record(
-    state: &ProxyState,
+    state: &Snapshot,
     d: &EgressDecision,
     peer: SocketAddr,
     client: Option<&str>,
@@ -308,7 +401,7 @@ async fn record(
             "peer": peer.to_string(),
         }),
     };
-    if !state.cfg.audit_wait {
+    if !state.pol.cfg.audit_wait {
         if let Err(e) = log.submit(event) {
             tracing::error!(error = %e, "audit log unavailable: a decision was not recorded");
         }
@@ -329,17 +422,17 @@ async fn record(
     }
 }
 
-async fn decide(state: &ProxyState, policy: &EgressPolicy, plan: Plan) -> EgressDecision {
+async fn decide(state: &Snapshot, policy: &EgressPolicy, plan: Plan) -> EgressDecision {
     match plan {
         Plan::Decided(d) => d,
         Plan::Resolve(p) => {
             let lookup = tokio::net::lookup_host((p.host().to_string(), p.port()));
-            let answers = match tokio::time::timeout(state.connect_timeout(), lookup).await {
+            let answers = match tokio::time::timeout(state.pol.connect_timeout(), lookup).await {
                 Ok(Ok(it)) => Ok(it.map(|a| a.ip()).collect()),
                 Ok(Err(e)) => Err(ResolveError(e.to_string())),
                 Err(_) => Err(ResolveError(format!(
                     "no answer within {} s",
-                    state.cfg.connect_timeout_secs
+                    state.pol.cfg.connect_timeout_secs
                 ))),
             };
             policy.finish(p, answers)
@@ -377,7 +470,8 @@ async fn handle(
     upstream: Arc<Mutex<Option<Pooled>>>,
     req: Request<Incoming>,
 ) -> Result<Response<ProxyBody>, Infallible> {
-    if let Some(l) = &state.limit
+    let state = Arc::new(state.snapshot());
+    if let Some(l) = &state.pol.limit
         && let Err(d) = l.check(&peer.ip())
     {
         tracing::warn!(target: "bulwark::egress", %peer, policy = %d.policy, "proxy client over its rate");
@@ -402,7 +496,7 @@ async fn handle(
         .headers()
         .get(header::PROXY_AUTHORIZATION)
         .map(HeaderValue::as_bytes);
-    let identity = match state.clients.authenticate(auth) {
+    let identity = match state.pol.clients.authenticate(auth) {
         Ok(id) => id,
         Err(e) => {
             tracing::warn!(target: "bulwark::egress", %peer, error = %e, "proxy client refused");
@@ -422,7 +516,7 @@ async fn handle(
             return Ok(r);
         }
     };
-    let Some(policy) = state.guard.policy(Some(identity.profile)) else {
+    let Some(policy) = state.pol.guard.policy(Some(identity.profile)) else {
         return Ok(error_response(
             StatusCode::INTERNAL_SERVER_ERROR,
             "unknown_profile",
@@ -437,7 +531,7 @@ async fn handle(
 }
 
 async fn tunnel(
-    state: Arc<ProxyState>,
+    state: Arc<Snapshot>,
     policy: &EgressPolicy,
     peer: SocketAddr,
     client: Option<&str>,
@@ -457,18 +551,18 @@ async fn tunnel(
         return denial(&d);
     }
     let Ok(permit) = state.tunnels.clone().try_acquire_owned() else {
-        tracing::warn!(target: "bulwark::egress", %peer, max = state.cfg.max_tunnels, "tunnel refused: too many open");
+        tracing::warn!(target: "bulwark::egress", %peer, max = state.pol.cfg.max_tunnels, "tunnel refused: too many open");
         return error_response(
             StatusCode::SERVICE_UNAVAILABLE,
             "too_many_tunnels",
             &format!(
                 "{} tunnels are open (egress.proxy.max_tunnels); try again later",
-                state.cfg.max_tunnels
+                state.pol.cfg.max_tunnels
             ),
         );
     };
     let port = d.port.unwrap_or(443);
-    let upstream = match connect_pinned(&d.addresses, port, state.connect_timeout()).await {
+    let upstream = match connect_pinned(&d.addresses, port, state.pol.connect_timeout()).await {
         Ok(s) => s,
         Err(e) => {
             return error_response(
@@ -478,7 +572,7 @@ async fn tunnel(
             );
         }
     };
-    let idle = state.idle();
+    let idle = state.pol.idle();
     tokio::spawn(async move {
         match hyper::upgrade::on(req).await {
             Ok(upgraded) => relay(TokioIo::new(upgraded), upstream, idle).await,
@@ -598,7 +692,7 @@ fn strip_hop_by_hop(headers: &mut HeaderMap) {
 }
 
 async fn forward(
-    state: &ProxyState,
+    state: &Snapshot,
     policy: &EgressPolicy,
     peer: SocketAddr,
     client: Option<&str>,
@@ -673,7 +767,7 @@ async fn forward(
     let alive = match slot.as_mut() {
         Some(p) if reusable && !p.sender.is_closed() => {
             matches!(
-                tokio::time::timeout(state.connect_timeout(), p.sender.ready()).await,
+                tokio::time::timeout(state.pol.connect_timeout(), p.sender.ready()).await,
                 Ok(Ok(()))
             )
         }
@@ -683,7 +777,7 @@ async fn forward(
         *slot = None;
     }
     if slot.is_none() {
-        let stream = match connect_pinned(&d.addresses, port, state.connect_timeout()).await {
+        let stream = match connect_pinned(&d.addresses, port, state.pol.connect_timeout()).await {
             Ok(s) => s,
             Err(e) => {
                 return error_response(
@@ -721,7 +815,8 @@ async fn forward(
     let Some(pooled) = slot.as_mut() else {
         return error_response(StatusCode::BAD_GATEWAY, "upstream_error", "no upstream");
     };
-    let sent = tokio::time::timeout(state.idle(), pooled.sender.send_request(upstream_req)).await;
+    let sent =
+        tokio::time::timeout(state.pol.idle(), pooled.sender.send_request(upstream_req)).await;
     let response = match sent {
         Ok(Ok(r)) => r,
         Ok(Err(e)) => {
@@ -739,7 +834,7 @@ async fn forward(
                 "upstream_timeout",
                 &format!(
                     "{host_header} sent no response within {} s",
-                    state.cfg.idle_timeout_secs
+                    state.pol.cfg.idle_timeout_secs
                 ),
             );
         }
@@ -747,7 +842,7 @@ async fn forward(
     drop(slot);
     let (mut parts, body) = response.into_parts();
     strip_hop_by_hop(&mut parts.headers);
-    match &state.scanner {
+    match &state.pol.scanner {
         Some(scanner) => scan_response(state, scanner, parts, body, &d).await,
         None => Response::from_parts(parts, body.boxed()),
     }
@@ -786,14 +881,14 @@ fn is_textual(headers: &HeaderMap) -> bool {
 }
 
 async fn scan_response(
-    state: &ProxyState,
+    state: &Snapshot,
     scanner: &Scanner,
     mut parts: hyper::http::response::Parts,
     mut body: Incoming,
     d: &EgressDecision,
 ) -> Response<ProxyBody> {
-    let block_mode = state.cfg.scan_responses == ResponseScan::Block;
-    let max = state.cfg.scan_max_bytes;
+    let block_mode = state.pol.cfg.scan_responses == ResponseScan::Block;
+    let max = state.pol.cfg.scan_max_bytes;
     let unscanned = |mut parts: hyper::http::response::Parts, body: ProxyBody| {
         if block_mode {
             return error_response(

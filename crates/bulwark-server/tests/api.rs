@@ -1114,7 +1114,7 @@ fn secrets_in_the_configuration_can_live_in_the_vault() {
     let r = s.post("/v1/redact", "r", r#"{"text":"mail alice@example.com"}"#);
     assert_eq!(r.status, 200, "{}", r.text);
     let redactor = bulwark_core::Redactor::new(
-        bulwark_core::Scanner::new(&SecurityConfig::default()).unwrap(),
+        bulwark_core::Scanner::new(&Default::default()).unwrap(),
         &bulwark_core::config::RedactConfig {
             pii: bulwark_core::config::Operator::Pseudonym,
             ..Default::default()

@@ -980,7 +980,8 @@ pub fn open_configured(
     secrets: &crate::vault_file::Secrets,
     env: &dyn Fn(&str) -> Option<String>,
 ) -> Result<(AuditLog, OpenReport), StoreError> {
-    let scanner = bulwark_core::Scanner::new(cfg).map_err(|e| StoreError::Config(e.to_string()))?;
+    let scanner =
+        bulwark_core::Scanner::new(&cfg.scan).map_err(|e| StoreError::Config(e.to_string()))?;
     let redactor = Redactor::new(scanner, &cfg.redact, &|k| secrets.lookup(k, env))
         .map_err(|e| StoreError::Config(e.to_string()))?
         .with_detectors(bulwark_core::Detectors {

@@ -246,8 +246,12 @@ fn details_are_redacted_before_writing() {
         .load_or_create()
         .expect("keys");
     let cfg = SecurityConfig::default();
-    let redactor = Redactor::new(Scanner::new(&cfg).expect("scanner"), &cfg.redact, &|_| None)
-        .expect("redactor");
+    let redactor = Redactor::new(
+        Scanner::new(&cfg.scan).expect("scanner"),
+        &cfg.redact,
+        &|_| None,
+    )
+    .expect("redactor");
     let (log, _) = AuditLog::open(options(home.path()), keys, Some(redactor)).expect("open");
     let mut e = event(1);
     e.details = serde_json::json!({"env": ["AWS_ACCESS_KEY_ID=AKIALALEMEL33243OLIB"], "who": "bob@corp.example.net"});

@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, HashMap};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use crate::config::ToolClassesConfig;
+use super::cfg::ToolClassesConfig;
 
 /// How much an action can change. Ordered: `Read < Write < Destructive`.
 #[derive(

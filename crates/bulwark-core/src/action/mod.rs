@@ -8,6 +8,7 @@
 //! (`read_only` by default) and the tier turn that into one [`Verdict`], with findings that say
 //! which rule decided. Nothing here touches the filesystem except through [`PathProbe`].
 
+pub mod cfg;
 pub mod classes;
 pub mod intent;
 pub mod shell;
@@ -25,8 +26,12 @@ pub use shell::{ShellReport, ShellRule, ShellScreen, TargetRef};
 pub use tiers::{Tier, TierBasis, Tiers};
 pub use workspace::{NoSymlinks, PathContext, PathProbe, PathProblem, Workspace};
 
-use crate::config::{ActionConfig, ActionMode, TierEffect};
+use crate::config::problems::Problems;
 use crate::finding::{Finding, FindingKind, Severity, Verdict};
+pub use cfg::{
+    ActionConfig, ActionMode, ExecConfig, ExecNetwork, ExecProgramConfig, ShellConfig,
+    ShellProgramConfig, TierConfig, TierEffect, ToolClassesConfig, WorkspaceConfig,
+};
 
 /// Argument names that hold paths (also any name ending in `_path`, `_file` or `_dir`).
 const PATH_KEYS: &[&str] = &[
@@ -815,5 +820,43 @@ pub fn workspace_root(cfg: &ActionConfig, bulwark_home: &Path) -> PathBuf {
         bulwark_home.join("workspace")
     } else {
         PathBuf::from(&cfg.workspace.root)
+    }
+}
+
+/// Check `[action]`: the workspace root, every rule and tier (by compiling the policy the way every
+/// command does), and the programs `bulwark exec` confines.
+pub fn check_config(action: &ActionConfig, p: &mut Problems) {
+    let root = &action.workspace.root;
+    if !root.is_empty() && !Path::new(root).is_absolute() {
+        p.invalid(
+            "action.workspace.root",
+            format!("{root:?}"),
+            "an absolute directory, or empty for $BULWARK_HOME/workspace",
+        );
+    }
+    let env = ActionEnv {
+        workspace_root: PathBuf::from("/"),
+        home: None,
+    };
+    if let Err(e) = ActionPolicy::from_config(action, &env) {
+        p.invalid(e.key, e.value, e.expected);
+    }
+    for (name, program) in &action.exec.programs {
+        if name.is_empty() || name.contains('/') || name.chars().any(char::is_control) {
+            p.invalid(
+                "action.exec.programs",
+                format!("{name:?}"),
+                "a program name (the basename of a command, e.g. kubectl), without `/`",
+            );
+        }
+        for (i, path) in program.read.iter().enumerate() {
+            if !(path.starts_with("~/") || Path::new(path).is_absolute()) || path.contains('\0') {
+                p.invalid(
+                    format!("action.exec.programs.{name}.read[{i}]"),
+                    format!("{path:?}"),
+                    "an absolute path or one under the home directory (`~/.kube/config`)",
+                );
+            }
+        }
     }
 }

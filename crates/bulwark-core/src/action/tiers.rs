@@ -9,7 +9,7 @@
 
 use globset::{Glob, GlobMatcher};
 
-use crate::config::{TierConfig, TierEffect};
+use super::cfg::{TierConfig, TierEffect};
 
 /// One compiled tier.
 #[derive(Debug, Clone)]
@@ -244,7 +244,7 @@ pub fn parse_namespace_labels(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::ActionConfig;
+    use crate::action::cfg::ActionConfig;
     use std::collections::BTreeMap;
 
     fn defaults() -> Tiers {

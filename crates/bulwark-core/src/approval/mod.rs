@@ -10,6 +10,7 @@
 //! transition a compare-and-swap on a version number, so of many racing consumers exactly one wins.
 //! Every transition, and every refused attempt, goes to the audit log.
 
+pub mod cfg;
 mod service;
 
 use std::collections::BTreeSet;
@@ -17,7 +18,7 @@ use std::collections::BTreeSet;
 use serde::{Deserialize, Serialize};
 
 use crate::action::{ActionClass, ActionDecision, ExecutionIntent, IntentDigest};
-use crate::config::ApprovalConfig;
+pub use cfg::ApprovalConfig;
 
 pub use service::{Approvals, Clock, SystemClock};
 

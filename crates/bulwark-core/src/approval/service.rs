@@ -150,7 +150,7 @@ impl<'a> Approvals<'a> {
     /// seen) is recorded in the audit log as a configuration change. Returns the previous mode.
     pub fn note_mode(
         &self,
-        mode: crate::config::ActionMode,
+        mode: crate::action::cfg::ActionMode,
         origin: &str,
     ) -> Result<Option<String>, ApprovalError> {
         const KEY: &str = "action.mode";

@@ -12,6 +12,7 @@
 //! This module is pure: sealing, canonical forms, signatures and verification. Writing files is the
 //! store's job (`bulwark-store`), behind [`AuditSink`].
 
+pub mod cfg;
 pub mod verify;
 
 use ed25519_dalek::{Signer, SigningKey, VerifyingKey};

@@ -11,7 +11,7 @@ use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 use super::EgressConfigError;
-use crate::config::ProxyConfig;
+use super::cfg::ProxyConfig;
 
 /// A configured client.
 #[derive(Clone)]
@@ -151,7 +151,7 @@ pub fn token_hash(token: &SecretString) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::ProxyClientConfig;
+    use crate::egress::cfg::ProxyClientConfig;
 
     fn basic(user: &str, pw: &str) -> Vec<u8> {
         let b = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{pw}"));

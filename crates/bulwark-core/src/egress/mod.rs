@@ -13,6 +13,7 @@
 //! opens a socket: the CLI passes the system resolver, tests pass a fake, the proxy its own.
 
 pub mod address;
+pub mod cfg;
 pub mod clients;
 
 use std::collections::BTreeMap;
@@ -24,7 +25,10 @@ use url::{Host, Url};
 
 pub use address::{AddressClass, InnerClass, classify};
 
-use crate::config::{EgressConfig, EgressProfileConfig, PortRule};
+use crate::config::problems::Problems;
+pub use cfg::{
+    EgressConfig, EgressProfileConfig, PortRule, ProxyClientConfig, ProxyConfig, ResponseScan,
+};
 
 /// Allow or deny.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -896,6 +900,88 @@ impl EgressGuard {
         self.default.set_self_addresses(addrs.to_vec());
         for p in self.profiles.values_mut() {
             p.set_self_addresses(addrs.to_vec());
+        }
+    }
+}
+
+/// Check `[egress]`: every profile (by compiling the guard), the proxy's address and ranges, and
+/// its clients.
+pub fn check_config(egress: &EgressConfig, p: &mut Problems) {
+    let guard = match EgressGuard::from_config(egress) {
+        Ok(g) => Some(g),
+        Err(e) => {
+            p.invalid(e.key, e.value, e.expected);
+            None
+        }
+    };
+    let proxy = &egress.proxy;
+    if proxy.listen.parse::<std::net::SocketAddr>().is_err() {
+        p.invalid(
+            "egress.proxy.listen",
+            format!("{:?}", proxy.listen),
+            "an address and port, e.g. \"127.0.0.1:3128\" or \"[::1]:3128\"",
+        );
+    }
+    for (key, v, lo, hi) in [
+        (
+            "egress.proxy.max_tunnels",
+            proxy.max_tunnels as u64,
+            1,
+            1_000_000,
+        ),
+        (
+            "egress.proxy.max_header_bytes",
+            proxy.max_header_bytes as u64,
+            8192,
+            1024 * 1024,
+        ),
+        (
+            "egress.proxy.idle_timeout_secs",
+            proxy.idle_timeout_secs,
+            1,
+            86_400,
+        ),
+        (
+            "egress.proxy.connect_timeout_secs",
+            proxy.connect_timeout_secs,
+            1,
+            600,
+        ),
+        (
+            "egress.proxy.scan_max_bytes",
+            proxy.scan_max_bytes as u64,
+            1,
+            64 * 1024 * 1024,
+        ),
+    ] {
+        if !(lo..=hi).contains(&v) {
+            p.invalid(key, v.to_string(), format!("a number from {lo} to {hi}"));
+        }
+    }
+    for (name, client) in &proxy.clients {
+        if let Some(guard) = &guard
+            && guard.policy(Some(&client.profile)).is_none()
+        {
+            p.invalid(
+                format!("egress.proxy.clients.{name}.profile"),
+                format!("{:?}", client.profile),
+                format!("one of the profiles: {}", guard.profile_names().join(", ")),
+            );
+        }
+        let h = &client.token_sha256;
+        if h.len() != 64 || !h.bytes().all(|b| b.is_ascii_hexdigit()) {
+            p.invalid(
+                format!("egress.proxy.clients.{name}.token_sha256"),
+                format!("{h:?}"),
+                "64 hex digits (the SHA-256 of the token; `bulwark egress client-token` makes one)",
+            );
+        }
+        if name.is_empty() || name.contains(':') {
+            p.invalid(
+                format!("egress.proxy.clients.{name}"),
+                format!("{name:?}"),
+                "a client name without `:` (it is the Proxy-Authorization user name)",
+            );
         }
     }
 }

@@ -513,7 +513,7 @@ mod tests {
                 text: s.into(),
             });
         }
-        let scanner = Scanner::new(&crate::SecurityConfig::default()).unwrap();
+        let scanner = Scanner::new(&Default::default()).unwrap();
         analyze(&sources, None, &scanner)
     }
 

@@ -7,6 +7,7 @@
 //! Findings never carry the raw value, only a short redacted preview.
 
 pub mod boundary;
+pub mod cfg;
 mod checks;
 pub mod injection;
 pub mod pii;
@@ -24,8 +25,9 @@ pub use redact::{
     RedactError, Redacted, RedactingMakeWriter, RedactingWriter, Redactor, StreamRedactor,
 };
 
-use crate::config::{ScanConfig, SecurityConfig};
+use crate::config::problems::Problems;
 use crate::finding::{Finding, FindingKind, Severity, Verdict, preview};
+pub use cfg::{InjectionConfig, Operator, PiiConfig, RedactConfig, ScanConfig, SecretsConfig};
 use rules::{Check, RuleSpec, Window};
 
 /// Which detector families a scan runs.
@@ -110,6 +112,37 @@ pub fn rule_ids() -> Vec<&'static str> {
     let mut ids: Vec<&'static str> = rules::secret_rules().iter().map(|r| r.id).collect();
     ids.extend(pii::PII_RULES.iter().map(|r| r.0));
     ids
+}
+
+/// Check `[scan]` and `[redact]`: their own ranges, then the names they give (trusted sources,
+/// rule ids) against what the content guard knows.
+pub fn check_config(scan: &ScanConfig, redact: &RedactConfig, p: &mut Problems) {
+    scan.check(p);
+    redact.check(p);
+    for s in &scan.injection.trusted_sources {
+        if let Err(e) = crate::scan::injection::Source::parse(s) {
+            p.invalid("scan.injection.trusted_sources", format!("{s:?}"), &e);
+        }
+    }
+    let known = rule_ids();
+    for (i, r) in scan.secrets.disabled_rules.iter().enumerate() {
+        if !known.contains(&r.as_str()) {
+            p.invalid(
+                format!("scan.secrets.disabled_rules[{i}]"),
+                format!("{r:?}"),
+                "a rule id listed by `bulwark scan --list-rules`",
+            );
+        }
+    }
+    for r in redact.rules.keys() {
+        if !known.contains(&r.as_str()) {
+            p.invalid(
+                format!("redact.rules.{r}"),
+                format!("{r:?}"),
+                "a rule id listed by `bulwark scan --list-rules`",
+            );
+        }
+    }
 }
 
 /// Every rule with its description.
@@ -391,13 +424,8 @@ const LINE_BEFORE: usize = 1024;
 const LINE_AFTER: usize = 4096;
 
 impl Scanner {
-    /// Compile a scanner from the configuration.
-    pub fn new(config: &SecurityConfig) -> Result<Self, ScanError> {
-        Self::from_scan_config(&config.scan)
-    }
-
     /// Compile a scanner from the `[scan]` section.
-    pub fn from_scan_config(cfg: &ScanConfig) -> Result<Self, ScanError> {
+    pub fn new(cfg: &ScanConfig) -> Result<Self, ScanError> {
         let specs: Vec<RuleSpec> = rules::secret_rules()
             .into_iter()
             .filter(|r| !cfg.secrets.disabled_rules.iter().any(|d| d == r.id))
@@ -427,7 +455,7 @@ impl Scanner {
         let plain_prefilters = build_prefilters(&plain, true)?;
         let disabled_pii = cfg.secrets.disabled_rules.clone();
         // `scan.enabled = false` turns personal data off too.
-        let pii_cfg = crate::config::PiiConfig {
+        let pii_cfg = crate::scan::cfg::PiiConfig {
             enabled: cfg.enabled && cfg.pii.enabled,
             ..cfg.pii.clone()
         };
@@ -454,7 +482,7 @@ impl Scanner {
 
     /// A scanner with the default configuration.
     pub fn with_defaults() -> Result<Self, ScanError> {
-        Self::new(&SecurityConfig::default())
+        Self::new(&ScanConfig::default())
     }
 
     /// Number of secret rules.
@@ -1604,13 +1632,15 @@ mod tests {
 
     #[test]
     fn disabled_guard_finds_nothing() {
-        let mut cfg = SecurityConfig::default();
-        cfg.scan.enabled = false;
+        let cfg = ScanConfig {
+            enabled: false,
+            ..ScanConfig::default()
+        };
         let s = Scanner::new(&cfg).expect("scanner");
         assert!(s.scan(b"AKIALALEMEL33243OLIB bob@example.org").is_empty());
-        let mut cfg = SecurityConfig::default();
-        cfg.scan.pii.email = false;
-        cfg.scan.secrets.disabled_rules = vec!["aws-access-key-id".into()];
+        let mut cfg = ScanConfig::default();
+        cfg.pii.email = false;
+        cfg.secrets.disabled_rules = vec!["aws-access-key-id".into()];
         let s = Scanner::new(&cfg).expect("scanner");
         assert!(s.scan(b"AKIALALEMEL33243OLIB bob@example.org").is_empty());
     }

@@ -6,8 +6,8 @@
 //! validated with the format's own rules (Luhn and issuer ranges, mod-97 and country lengths, SSN
 //! area/group/serial ranges, address parsing).
 
-use crate::config::PiiConfig;
 use crate::finding::{Finding, FindingKind, Severity, preview};
+use crate::scan::cfg::PiiConfig;
 
 /// Every PII rule: id, severity, description.
 pub const PII_RULES: &[(&str, Severity, &str)] = &[
@@ -927,7 +927,7 @@ fn ipv6_at(text: &[u8], c: usize, out: &mut Vec<Finding>) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::PiiConfig;
+    use crate::scan::cfg::PiiConfig;
 
     fn rules(text: &str) -> Vec<(String, String)> {
         let d = PiiDetector::new(&PiiConfig::default(), &[]);

@@ -11,8 +11,8 @@ use std::io::{self, Write};
 use hmac::{KeyInit, Mac};
 use secrecy::{ExposeSecret, SecretSlice};
 
+use super::cfg::{Operator, RedactConfig};
 use super::{Detectors, Scanner};
-use crate::config::{Operator, RedactConfig};
 use crate::finding::{Finding, FindingKind};
 
 /// What went wrong building a redactor.
@@ -433,7 +433,6 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::SecurityConfig;
 
     fn redactor(cfg: &RedactConfig) -> Redactor {
         let key = |k: &str| (k == "BULWARK_PSEUDONYM_KEY").then(|| "k".repeat(32));
@@ -479,7 +478,7 @@ mod tests {
 
     #[test]
     fn stream_catches_secret_at_every_split_point() {
-        let r = redactor(&SecurityConfig::default().redact);
+        let r = redactor(&RedactConfig::default());
         let text = format!(
             "{}\nkey {SECRET} end\n{}",
             "a".repeat(70_000),

@@ -13,6 +13,7 @@
 //! This module is pure: it turns a [`VaultFile`] (the documented JSON format) and keys into
 //! secrets and back. Reading, locking and atomically writing the file is the store's job.
 
+pub mod cfg;
 pub mod picoclaw;
 
 use std::collections::BTreeMap;

@@ -31,7 +31,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use globset::{Glob, GlobSet, GlobSetBuilder};
 
 use super::classes::ActionClass;
-use crate::config::ShellConfig;
+use crate::action::cfg::ShellConfig;
 pub use parse::{Command, Script, ShellParseError, Simple, Word};
 pub use spec::{Operands, ProgramSpec, SpecError, ValueKind};
 

@@ -1,7 +1,7 @@
 //! Unit tests of the screen: deny rules, classes, paths, hostile input.
 
 use super::*;
-use crate::config::ShellConfig;
+use crate::action::cfg::ShellConfig;
 
 fn screen(cmd: &str) -> ShellReport {
     ShellScreen::new(&ShellConfig {

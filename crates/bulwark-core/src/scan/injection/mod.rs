@@ -24,8 +24,8 @@ use std::sync::{Arc, LazyLock};
 use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
 use regex::Regex;
 
-use crate::config::InjectionConfig;
 use crate::finding::{Finding, FindingKind, Severity, Verdict};
+use crate::scan::cfg::InjectionConfig;
 use layers::{Encoding, Hidden};
 use model::{CATEGORIES, CategoryFeatures, Model};
 use normalize::Normalized;

@@ -10,6 +10,8 @@
 //! are remembered for the tolerance window, so a replay is refused. Payload strings can then be
 //! held to label allowlists ([`LabelPolicy`]) and scanned by the content guard.
 
+pub mod cfg;
+
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::Mutex;
 
@@ -17,26 +19,13 @@ use base64::Engine;
 use globset::{Glob, GlobMatcher};
 use hmac::{KeyInit, Mac};
 use secrecy::{ExposeSecret, SecretBox};
-use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 
-type HmacSha256 = hmac::Hmac<Sha256>;
+pub use cfg::{IngressConfig, IngressSourceConfig, Scheme};
 
-/// How a source proves who it is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum Scheme {
-    /// Standard Webhooks v1.
-    StandardWebhooks,
-    /// GitHub's `X-Hub-Signature-256`.
-    Github,
-    /// Slack's v0 signature.
-    Slack,
-    /// HMAC-SHA256 of the body in a configured header.
-    HmacSha256,
-    /// `Authorization: Bearer <secret>`.
-    Bearer,
-}
+use crate::config::problems::Problems;
+
+type HmacSha256 = hmac::Hmac<Sha256>;
 
 /// Why a request was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -415,6 +404,69 @@ pub fn strings(v: &serde_json::Value) -> Vec<(String, &str)> {
     let mut out = Vec::new();
     go(v, "$".into(), &mut out);
     out
+}
+
+/// Check `[ingress]`: source names, secrets, schemes, address lists, forward URLs and label globs.
+pub fn check_config(ingress: &IngressConfig, p: &mut Problems) {
+    for (name, src) in &ingress.sources {
+        let key = |k: &str| format!("ingress.sources.{name}.{k}");
+        if name.is_empty()
+            || !name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        {
+            p.invalid(
+                format!("ingress.sources.{name}"),
+                format!("{name:?}"),
+                "a source name of letters, digits, `-` and `_` (it is the URL path segment)",
+            );
+        }
+        if src.secret_env.is_empty() == src.secret.is_empty() {
+            p.invalid(
+                key("secret_env"),
+                format!("{:?}", src.secret_env),
+                "exactly one of secret_env (an environment variable name, preferred) or secret",
+            );
+        }
+        if src.scheme == Scheme::HmacSha256 && src.header.is_empty() {
+            p.invalid(
+                key("header"),
+                "\"\"",
+                "the header carrying the signature, e.g. \"X-Signature\" (scheme hmac_sha256)",
+            );
+        }
+        for (k, list) in [
+            ("allow_cidrs", &src.allow_cidrs),
+            ("trusted_proxies", &src.trusted_proxies),
+        ] {
+            for (i, c) in list.iter().enumerate() {
+                let ok = c.parse::<ipnet::IpNet>().is_ok() || c.parse::<std::net::IpAddr>().is_ok();
+                if !ok {
+                    p.invalid(
+                        format!("{}[{i}]", key(k)),
+                        format!("{c:?}"),
+                        "an address or block such as \"10.0.0.0/8\" or \"::1\"",
+                    );
+                }
+            }
+        }
+        if !src.forward_to.is_empty()
+            && !url::Url::parse(&src.forward_to)
+                .is_ok_and(|u| matches!(u.scheme(), "http" | "https"))
+        {
+            p.invalid(
+                key("forward_to"),
+                format!("{:?}", src.forward_to),
+                "an http(s) URL of the agent's endpoint, or empty",
+            );
+        }
+        if src.hold_at == crate::finding::Verdict::Allow {
+            p.invalid(key("hold_at"), "\"allow\"", "\"block\" or \"review\"");
+        }
+        if let Err(e) = LabelPolicy::new(&src.labels) {
+            p.invalid(key("labels"), e, "globs such as \"HighLatency*\"");
+        }
+    }
 }
 
 #[cfg(test)]

@@ -1,0 +1,136 @@
+//! `[server]` and `[store]`: the sidecar's own settings and its rate limits.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use crate::config::problems::Problems;
+
+/// `[server]`: the sidecar HTTP API.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerConfig {
+    /// Address and port to listen on (loopback by default).
+    pub listen: String,
+    /// Serve plain HTTP on a non-loopback address. Off, `bulwark serve` refuses to listen beyond
+    /// loopback without TLS (`tls_cert` and `tls_key`).
+    pub allow_plaintext_public: bool,
+    /// Largest request body in bytes; larger bodies get 413.
+    pub max_body_bytes: usize,
+    /// PEM certificate chain for HTTPS; with `tls_key`, the server speaks TLS (rustls) only.
+    pub tls_cert: String,
+    /// PEM private key for HTTPS (keep it 0600).
+    pub tls_key: String,
+    /// Also run the egress proxy (`[egress.proxy]`) in the same process.
+    pub egress_proxy: bool,
+    /// Rate limits.
+    pub limits: LimitsConfig,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            listen: "127.0.0.1:8844".into(),
+            allow_plaintext_public: false,
+            max_body_bytes: 1024 * 1024,
+            tls_cert: String::new(),
+            tls_key: String::new(),
+            egress_proxy: false,
+            limits: LimitsConfig::default(),
+        }
+    }
+}
+
+/// `[server.limits]`: GCRA rate limits (0 turns one off).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct LimitsConfig {
+    /// Requests per second over all callers.
+    pub global_per_sec: u32,
+    /// Requests per second per API token.
+    pub token_per_sec: u32,
+    /// Requests a token may send at once above its rate.
+    pub token_burst: u32,
+    /// Intents per minute per tool (`/v1/intents`).
+    pub tool_per_min: u32,
+    /// Failed authentications per minute per client address; past it, 429 before any check.
+    pub auth_failures_per_min: u32,
+    /// Requests per second per route over all callers, e.g. `"/v1/intents" = 50`.
+    pub routes: BTreeMap<String, u32>,
+    /// Requests per second for named tokens, replacing `token_per_sec` (and its burst) for them.
+    pub tokens: BTreeMap<String, u32>,
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        LimitsConfig {
+            global_per_sec: 0,
+            token_per_sec: 200,
+            token_burst: 400,
+            tool_per_min: 120,
+            auth_failures_per_min: 10,
+            routes: BTreeMap::new(),
+            tokens: BTreeMap::new(),
+        }
+    }
+}
+
+/// `[store]`: the state database (SQLite): approvals and settings.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct StoreConfig {
+    /// The database file; empty means `$BULWARK_HOME/bulwark.db`.
+    pub db: String,
+}
+
+impl StoreConfig {
+    /// The database file under `home` unless `db` names one.
+    pub fn db_path(&self, home: &Path) -> PathBuf {
+        if self.db.is_empty() {
+            home.join("bulwark.db")
+        } else {
+            PathBuf::from(&self.db)
+        }
+    }
+}
+
+impl ServerConfig {
+    /// Check the listen address, TLS files and body limit: the same refusals `bulwark serve`
+    /// makes, so `config check` reports them too.
+    pub fn check(&self, p: &mut Problems) {
+        match self.listen.parse::<std::net::SocketAddr>() {
+            Err(_) => p.invalid(
+                "server.listen",
+                format!("{:?}", self.listen),
+                "an address and port, e.g. \"127.0.0.1:8844\"",
+            ),
+            Ok(addr)
+                if !addr.ip().is_loopback()
+                    && self.tls_cert.is_empty()
+                    && !self.allow_plaintext_public =>
+            {
+                p.invalid(
+                    "server.listen",
+                    format!("{:?}", self.listen),
+                    "a loopback address (the default, 127.0.0.1:8844); beyond loopback, set [server] tls_cert and tls_key (PEM files) to serve HTTPS, or allow_plaintext_public = true (API tokens then cross the network in clear)",
+                );
+            }
+            Ok(_) => {}
+        }
+        if self.tls_cert.is_empty() != self.tls_key.is_empty() {
+            p.invalid(
+                "server.tls_key",
+                format!("{:?}", self.tls_key),
+                "both tls_cert and tls_key (PEM files), or neither",
+            );
+        }
+        p.range(
+            "server.max_body_bytes",
+            self.max_body_bytes as u64,
+            1024,
+            64 * 1024 * 1024,
+        );
+    }
+}
