@@ -1,0 +1,268 @@
+//! `/v1/intents` and `/v1/approvals`: the action guard and human approvals.
+
+use super::*;
+
+/// Judge an intent, as `bulwark intent check --format json`; a review creates a pending approval.
+/// `requested_by` must be the caller's token name.
+#[utoipa::path(post, path = "/v1/intents", request_body(content = Object, description = "an ExecutionIntent"),
+    responses((status = 200, description = "verdict, rule, class, mode, tier, digest, findings, approval")),
+    security(("bearer" = ["intents"])))]
+pub(crate) async fn intents(
+    State(s): State<Shared>,
+    Extension(p): Extension<Principal>,
+    IntentBody(intent): IntentBody,
+) -> Result<Response, ApiError> {
+    p.require(Scope::Intents)?;
+    if intent.requested_by != p.name {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            format!(
+                "`requested_by` is {:?} but the token belongs to {:?}: an agent requests in its own name",
+                intent.requested_by, p.name
+            ),
+        ));
+    }
+    // One policy for the whole request, even when a reload lands in the middle of it.
+    let c = s.c();
+    if let Some(l) = &c.limits.tool
+        && let Err(d) = l.check(&intent.tool)
+    {
+        return Err(ApiError::limited(d.policy, d.retry_after));
+    }
+    let st = s.clone();
+    let v = blocking(move || {
+        let d: ActionDecision = c
+            .policy
+            .evaluate(&intent, &bulwark_store::fs::OsPaths)
+            .map_err(|e| ApiError::bad_request(e.to_string()))?;
+        let approvers = st.approvers()?;
+        let ap = Approvals::new(&*st.db, st.audit.as_ref().map(|a| a as &dyn AuditSink), approvers, c.cfg.approval.ttl_secs, &SystemClock);
+        ap.note_mode(d.mode, &st.origin).map_err(approval_error)?;
+        if let Some(a) = &st.audit {
+            a.append(AuditEvent {
+                event_type: EventType::Decision,
+                actor: intent.requested_by.clone(),
+                action: "action.check".into(),
+                resource: d.summary.clone(),
+                outcome: d.verdict.as_str().into(),
+                details: serde_json::json!({"digest": d.digest.as_str(), "rule": d.rule, "class": d.class,
+                    "mode": d.mode, "tier": d.tier, "source": intent.source}),
+            })
+            .map_err(|e| ApiError::internal(format!("the decision could not be recorded: {e}")))?;
+        }
+        let mut v = serde_json::to_value(&d).unwrap_or_default();
+        v["approval"] = serde_json::Value::Null;
+        if d.verdict == bulwark_core::Verdict::Review {
+            let a = ap.create(&intent, &d).map_err(approval_error)?;
+            if let Some(url) = c.notify_url.clone() {
+                // In the background: the webhook's answer does not hold up the agent.
+                let (pending, audit) = (a.clone(), st.audit.clone());
+                std::thread::spawn(move || {
+                    if let Err(e) = crate::notify::pending(url.expose_secret(), &pending, audit.as_ref()) {
+                        tracing::warn!("approval notification failed: {e}");
+                    }
+                });
+            }
+            let rec = bulwark_core::approval::AnyApproval::Pending(a).to_record();
+            v["approval"] = record_json(&rec);
+        }
+        Ok(v)
+    })
+    .await?;
+    Ok(axum::Json(v).into_response())
+}
+
+pub(crate) fn record_json(r: &bulwark_core::approval::ApprovalRecord) -> serde_json::Value {
+    let mut v = serde_json::to_value(r).unwrap_or_default();
+    v["created_at"] = r.created().into();
+    v["expires_at"] = r.expires().into();
+    v
+}
+
+pub(crate) fn approvals_for(s: &AppState) -> Result<Approvals<'_>, ApiError> {
+    Ok(Approvals::new(
+        &*s.db,
+        s.audit.as_ref().map(|a| a as &dyn AuditSink),
+        s.approvers()?,
+        s.c().cfg.approval.ttl_secs,
+        &SystemClock,
+    ))
+}
+
+/// `GET /v1/approvals` query.
+#[derive(Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct ListQuery {
+    /// pending, approved, rejected, expired or executed.
+    state: Option<String>,
+    /// At most this many (default 50, at most 1000).
+    limit: Option<usize>,
+}
+
+/// List approvals, newest first: those the caller requested, plus every pending one if the caller
+/// is an approver (holds the `approve` scope).
+#[utoipa::path(get, path = "/v1/approvals", params(ListQuery),
+    responses((status = 200, description = "approval records")), security(("bearer" = ["approve", "intents"])))]
+pub(crate) async fn list_approvals(
+    State(s): State<Shared>,
+    Extension(p): Extension<Principal>,
+    q: Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Response, ApiError> {
+    if p.require(Scope::Approve).is_err() {
+        p.require(Scope::Intents)?;
+    }
+    let Query(q) = q.map_err(|e| ApiError::bad_request(e.body_text()))?;
+    let state = match q.state.as_deref() {
+        None => None,
+        Some(x) => Some(StateName::parse(x).ok_or_else(|| {
+            ApiError::bad_request(format!(
+                "`state` {x:?}: expected pending, approved, rejected, expired or executed"
+            ))
+        })?),
+    };
+    let limit = q.limit.unwrap_or(50).min(1000);
+    let v = blocking(move || {
+        let list = approvals_for(&s)?
+            .list_as(&p.name, state, limit)
+            .map_err(approval_error)?;
+        Ok(serde_json::Value::Array(
+            list.iter().map(record_json).collect(),
+        ))
+    })
+    .await?;
+    Ok(axum::Json(v).into_response())
+}
+
+pub(crate) fn parse_id(id: &str) -> Result<ApprovalId, ApiError> {
+    ApprovalId::parse(id).map_err(|e| ApiError::bad_request(e.to_string()))
+}
+
+/// One approval and its intent (secrets in the arguments redacted), to its requester and the
+/// approvers; 404 for anyone else.
+#[utoipa::path(get, path = "/v1/approvals/{id}", params(("id" = String, Path, description = "approval id")),
+    responses((status = 200, description = "approval, intent"), (status = 404, description = "no such approval, or not the caller's to see")),
+    security(("bearer" = ["approve", "intents"])))]
+pub(crate) async fn get_approval(
+    State(s): State<Shared>,
+    Extension(p): Extension<Principal>,
+    axum::extract::Path(id): axum::extract::Path<String>,
+) -> Result<Response, ApiError> {
+    if p.require(Scope::Approve).is_err() {
+        p.require(Scope::Intents)?;
+    }
+    let id = parse_id(&id)?;
+    let v = blocking(move || {
+        let (rec, intent) = approvals_for(&s)?
+            .get_as(&id, &p.name)
+            .map_err(approval_error)?;
+        let redactor = s.c().redactor.clone().with_detectors(Detectors {
+            secrets: true,
+            pii: false,
+            injection: false,
+        });
+        let shown = bulwark_core::audit::redact_details(
+            serde_json::to_value(&intent).unwrap_or_default(),
+            &redactor,
+        );
+        Ok(serde_json::json!({"approval": record_json(&rec), "intent": shown}))
+    })
+    .await?;
+    Ok(axum::Json(v).into_response())
+}
+
+/// `POST /v1/approvals/{id}/approve` body.
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ApproveRequest {
+    /// The intent digest the approver reviewed.
+    digest: String,
+}
+
+/// Approve as the token's principal (needs the `approve` scope; not the requester).
+#[utoipa::path(post, path = "/v1/approvals/{id}/approve", request_body = ApproveRequest,
+    params(("id" = String, Path, description = "approval id")),
+    responses((status = 200, description = "the approval"), (status = 409, description = "digest mismatch or wrong state")),
+    security(("bearer" = ["approve"])))]
+pub(crate) async fn approve(
+    State(s): State<Shared>,
+    Extension(p): Extension<Principal>,
+    axum::extract::Path(id): axum::extract::Path<String>,
+    ApiJson(r): ApiJson<ApproveRequest>,
+) -> Result<Response, ApiError> {
+    p.require(Scope::Approve)?;
+    let id = parse_id(&id)?;
+    let digest =
+        IntentDigest::parse(&r.digest).map_err(|e| ApiError::bad_request(e.to_string()))?;
+    let v = blocking(move || {
+        let rec = approvals_for(&s)?
+            .approve(&id, &digest, &p.name)
+            .map_err(approval_error)?;
+        Ok(record_json(&rec))
+    })
+    .await?;
+    Ok(axum::Json(v).into_response())
+}
+
+/// `POST /v1/approvals/{id}/reject` body.
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RejectRequest {
+    /// Why (recorded).
+    #[serde(default)]
+    reason: String,
+}
+
+/// Reject as the token's principal (an approver, or the requester withdrawing); 404 for anyone else.
+#[utoipa::path(post, path = "/v1/approvals/{id}/reject", request_body = RejectRequest,
+    params(("id" = String, Path, description = "approval id")),
+    responses((status = 200, description = "the approval"), (status = 404, description = "no such approval, or not the caller's")),
+    security(("bearer" = ["approve", "intents"])))]
+pub(crate) async fn reject(
+    State(s): State<Shared>,
+    Extension(p): Extension<Principal>,
+    axum::extract::Path(id): axum::extract::Path<String>,
+    ApiJson(r): ApiJson<RejectRequest>,
+) -> Result<Response, ApiError> {
+    if p.require(Scope::Approve).is_err() {
+        p.require(Scope::Intents)?;
+    }
+    let id = parse_id(&id)?;
+    let v = blocking(move || {
+        let rec = approvals_for(&s)?
+            .reject_as(&id, &p.name, &r.reason)
+            .map_err(approval_error)?;
+        Ok(record_json(&rec))
+    })
+    .await?;
+    Ok(axum::Json(v).into_response())
+}
+
+/// Consume an approval with the intent about to run: 200 means run it now (once). Only the
+/// approval's requester may; an approver gets 403, anyone else 404.
+#[utoipa::path(post, path = "/v1/approvals/{id}/consume", request_body(content = Object, description = "the ExecutionIntent"),
+    params(("id" = String, Path, description = "approval id")),
+    responses((status = 200, description = "executed"), (status = 403, description = "an approver, not the requester"),
+        (status = 404, description = "no such approval, or not the caller's"),
+        (status = 409, description = "not approved, already executed or another intent"),
+        (status = 410, description = "expired")),
+    security(("bearer" = ["intents"])))]
+pub(crate) async fn consume(
+    State(s): State<Shared>,
+    Extension(p): Extension<Principal>,
+    axum::extract::Path(id): axum::extract::Path<String>,
+    IntentBody(intent): IntentBody,
+) -> Result<Response, ApiError> {
+    p.require(Scope::Intents)?;
+    let id = parse_id(&id)?;
+    let v = blocking(move || {
+        let ex = approvals_for(&s)?
+            .consume_as(&id, &intent, &p.name)
+            .map_err(approval_error)?;
+        Ok(record_json(
+            &bulwark_core::approval::AnyApproval::Executed(ex).to_record(),
+        ))
+    })
+    .await?;
+    Ok(axum::Json(v).into_response())
+}

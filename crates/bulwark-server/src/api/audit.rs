@@ -1,0 +1,89 @@
+//! `/v1/audit` and `/v1/audit/verify`: the evidence.
+
+use super::*;
+
+/// `GET /v1/audit` query.
+#[derive(Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct AuditQuery {
+    /// Records after this sequence number (default 0: from the start).
+    after: Option<u64>,
+    /// At most this many (default 100, at most 1000).
+    limit: Option<usize>,
+}
+
+/// A page of audit records: `{"records", "next_after"}`.
+#[utoipa::path(get, path = "/v1/audit", params(AuditQuery),
+    responses((status = 200, description = "records, next_after")), security(("bearer" = ["audit"])))]
+pub(crate) async fn audit_page(
+    State(s): State<Shared>,
+    Extension(p): Extension<Principal>,
+    q: Result<Query<AuditQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Response, ApiError> {
+    p.require(Scope::Audit)?;
+    let Query(q) = q.map_err(|e| ApiError::bad_request(e.body_text()))?;
+    let after = q.after.unwrap_or(0);
+    let limit = q.limit.unwrap_or(100).clamp(1, 1000);
+    let v = blocking(move || {
+        let home = audit_home(&s)?;
+        let source = bulwark_store::audit_file::LogSource::from_config(&s.audit_cfg, &home);
+        let mut records = Vec::new();
+        let mut last = after;
+        source
+            .for_each_line(&mut |line, _complete, _where, _n| {
+                if let Ok(r) = serde_json::from_slice::<bulwark_core::audit::AuditRecord>(line)
+                    && r.seq > after
+                {
+                    last = r.seq;
+                    records.push(r);
+                }
+                records.len() < limit
+            })
+            .map_err(|e| ApiError::internal(e.to_string()))?;
+        Ok(serde_json::json!({"records": records, "next_after": last}))
+    })
+    .await?;
+    Ok(axum::Json(v).into_response())
+}
+
+pub(crate) fn audit_home(s: &AppState) -> Result<std::path::PathBuf, ApiError> {
+    if !s.audit_cfg.enabled {
+        return Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            "the audit log is turned off ([audit] enabled = false)",
+        ));
+    }
+    Ok(s.home.clone())
+}
+
+/// Verify the audit log (chain, MACs, signed checkpoints), as `bulwark audit verify --format json`.
+#[utoipa::path(get, path = "/v1/audit/verify",
+    responses((status = 200, description = "the verification report")), security(("bearer" = ["audit"])))]
+pub(crate) async fn audit_verify(
+    State(s): State<Shared>,
+    Extension(p): Extension<Principal>,
+) -> Result<Response, ApiError> {
+    p.require(Scope::Audit)?;
+    let v = blocking(move || {
+        let home = audit_home(&s)?;
+        let source = bulwark_store::audit_file::LogSource::from_config(&s.audit_cfg, &home);
+        let files = &s.audit_keys;
+        let keys = files
+            .load_hmac()
+            .map_err(|e| ApiError::internal(e.to_string()))?
+            .ok_or_else(|| ApiError::internal("no audit keys"))?;
+        let public = files
+            .load_public()
+            .map_err(|e| ApiError::internal(e.to_string()))?;
+        let (report, _) = source
+            .verify(&bulwark_store::audit_file::DirVerify {
+                keys: &keys,
+                public_key: public,
+            })
+            .map_err(|e| ApiError::internal(e.to_string()))?;
+        Ok(serde_json::to_value(&report).unwrap_or_default())
+    })
+    .await?;
+    Ok(axum::Json(v).into_response())
+}

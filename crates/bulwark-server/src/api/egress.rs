@@ -1,0 +1,53 @@
+//! `/v1/egress/check`: the egress guard.
+
+use super::*;
+
+/// `POST /v1/egress/check` body.
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EgressRequest {
+    /// The URL, as the agent would request it.
+    url: String,
+    /// The egress profile (default: the top-level lists).
+    #[serde(default)]
+    profile: Option<String>,
+}
+
+/// Decide whether an agent may fetch a URL, as `bulwark egress check --format json`.
+#[utoipa::path(post, path = "/v1/egress/check", request_body = EgressRequest,
+    responses((status = 200, description = "decision, reason, message, url, host, port, addresses, profile")),
+    security(("bearer" = ["egress"])))]
+pub(crate) async fn egress_check(
+    State(s): State<Shared>,
+    Extension(p): Extension<Principal>,
+    ApiJson(r): ApiJson<EgressRequest>,
+) -> Result<Response, ApiError> {
+    p.require(Scope::Egress)?;
+    let st = s.clone();
+    let decision = blocking(move || {
+        let c = st.c();
+        let policy = c.egress.policy(r.profile.as_deref()).ok_or_else(|| {
+            ApiError::bad_request(format!(
+                "`profile`: no such egress profile (profiles: {})",
+                c.egress.profile_names().join(", ")
+            ))
+        })?;
+        let d = policy.check_url(&r.url, &crate::SystemResolver);
+        Ok(serde_json::to_value(&d).unwrap_or_default())
+    })
+    .await?;
+    if let Some(a) = &s.audit {
+        let _ = a.submit(AuditEvent {
+            event_type: EventType::Egress,
+            actor: p.name.clone(),
+            action: "egress.check".into(),
+            resource: decision["url"].as_str().unwrap_or_default().to_string(),
+            outcome: decision["decision"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string(),
+            details: serde_json::json!({"reason": decision["reason"]}),
+        });
+    }
+    Ok(axum::Json(decision).into_response())
+}

@@ -1,0 +1,174 @@
+//! Error answers in one JSON shape, and the extractors that produce them (JSON bodies, intents).
+
+use super::*;
+
+/// An error answer: status, stable code, message.
+#[derive(Debug)]
+pub struct ApiError {
+    pub(crate) status: StatusCode,
+    pub(crate) code: &'static str,
+    pub(crate) message: String,
+    pub(crate) retry_after: Option<u64>,
+    pub(crate) policy: Option<String>,
+}
+
+impl ApiError {
+    pub(crate) fn new(
+        status: StatusCode,
+        code: &'static str,
+        message: impl Into<String>,
+    ) -> ApiError {
+        ApiError {
+            status,
+            code,
+            message: message.into(),
+            retry_after: None,
+            policy: None,
+        }
+    }
+    pub(crate) fn bad_request(message: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::BAD_REQUEST, "invalid_request", message)
+    }
+    pub(crate) fn internal(message: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", message)
+    }
+    pub(crate) fn limited(policy: String, retry_after: Duration) -> ApiError {
+        let mut e = ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "rate_limited",
+            format!("rate limit {policy} reached: retry later"),
+        );
+        e.retry_after = Some(retry_after.as_secs_f64().ceil().max(1.0) as u64);
+        e.policy = Some(policy);
+        e
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = serde_json::json!({"error": {"code": self.code, "message": self.message}});
+        let mut resp = (self.status, axum::Json(body)).into_response();
+        if let Some(s) = self.retry_after {
+            let h = resp.headers_mut();
+            h.insert(header::RETRY_AFTER, HeaderValue::from(s));
+            // IETF RateLimit headers: the policy (`"name";q=quota;w=window`) and what is left.
+            if let Some(p) = &self.policy {
+                let (name, params) = p.split_once(';').unwrap_or((p.as_str(), ""));
+                if let Ok(v) = HeaderValue::from_str(&format!("\"{name}\";{params}")) {
+                    h.insert("ratelimit-policy", v);
+                }
+                if let Ok(v) = HeaderValue::from_str(&format!("\"{name}\";r=0;t={s}")) {
+                    h.insert("ratelimit", v);
+                }
+            }
+        }
+        resp
+    }
+}
+
+pub(crate) fn approval_error(e: ApprovalError) -> ApiError {
+    use ApprovalError as E;
+    let (status, code) = match &e {
+        E::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
+        E::BadId(_) => (StatusCode::BAD_REQUEST, "invalid_request"),
+        E::Expired { .. } => (StatusCode::GONE, "expired"),
+        E::DigestMismatch { .. } => (StatusCode::CONFLICT, "digest_mismatch"),
+        E::NotApprover { .. } | E::SelfApproval { .. } | E::NotRequester { .. } => {
+            (StatusCode::FORBIDDEN, "forbidden")
+        }
+        E::AlreadyVoted { .. } | E::WrongState { .. } | E::Contended(_) => {
+            (StatusCode::CONFLICT, "conflict")
+        }
+        E::NotReview(_) => (StatusCode::BAD_REQUEST, "invalid_request"),
+        E::Damaged { .. } | E::Store(_) | E::Audit(_) => {
+            (StatusCode::SERVICE_UNAVAILABLE, "unavailable")
+        }
+    };
+    ApiError::new(status, code, e.to_string())
+}
+
+/// JSON bodies: `application/json` only (415 otherwise), field-naming errors (400).
+pub struct ApiJson<T>(pub T);
+
+impl<T: serde::de::DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let bytes = json_body(req, state).await?;
+        let mut de = serde_json::Deserializer::from_slice(&bytes);
+        let v = serde_path_to_error::deserialize(&mut de).map_err(|e| {
+            let path = e.path().to_string();
+            ApiError::bad_request(format!("`{path}`: {}", e.inner()))
+        })?;
+        de.end().map_err(|e| {
+            ApiError::bad_request(format!("trailing data after the JSON body: {e}"))
+        })?;
+        Ok(ApiJson(v))
+    }
+}
+
+pub(crate) async fn json_body<S: Send + Sync>(req: Request, state: &S) -> Result<Bytes, ApiError> {
+    let ct = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let mime = ct
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    if mime != "application/json" {
+        return Err(ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            format!("expected Content-Type: application/json, got {ct:?}"),
+        ));
+    }
+    Bytes::from_request(req, state).await.map_err(|e| {
+        if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "too_large",
+                "the body is larger than [server] max_body_bytes",
+            )
+        } else {
+            ApiError::bad_request(format!("cannot read the body: {e}"))
+        }
+    })
+}
+
+/// An intent body: parsed by the intent's own strict parser.
+pub struct IntentBody(pub ExecutionIntent);
+
+impl<S: Send + Sync> FromRequest<S> for IntentBody {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let bytes = json_body(req, state).await?;
+        ExecutionIntent::from_json(&bytes)
+            .map(IntentBody)
+            .map_err(|e| ApiError::bad_request(e.to_string()))
+    }
+}
+
+pub(crate) async fn method_not_allowed(req: Request) -> ApiError {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        format!(
+            "{} is not a method of {}: see /openapi.json",
+            req.method(),
+            req.uri().path()
+        ),
+    )
+}
+
+pub(crate) async fn not_found() -> ApiError {
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        "not_found",
+        "no such route: see /openapi.json",
+    )
+}

@@ -1,0 +1,237 @@
+//! `/v1/ingress/{source}`: verified webhooks, checked and forwarded or held.
+
+use super::*;
+
+/// Receive a webhook for the agent: verify the sender (signature or token, timestamp, replay,
+/// client address), hold the payload to its label allowlist, scan every string with the content
+/// guard (source `alert`), and forward it to `forward_to` with `X-Bulwark-Verdict` and
+/// `X-Bulwark-Findings`, or hold it back (202) at `hold_at`. Everything is audited.
+#[utoipa::path(post, path = "/v1/ingress/{source}", params(("source" = String, Path, description = "[ingress.sources] name")),
+    request_body(content = Object, description = "the sender's payload, verbatim"),
+    responses((status = 200, description = "verdict, findings, forwarded, upstream_status"), (status = 202, description = "held back"),
+        (status = 401, description = "bad signature, token or timestamp"), (status = 403, description = "client address not allowed"),
+        (status = 409, description = "replay"), (status = 502, description = "forward_to failed")))]
+pub(crate) async fn ingress(
+    State(s): State<Shared>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    axum::extract::Path(source): axum::extract::Path<String>,
+    req: Request,
+) -> Result<Response, ApiError> {
+    let c = s.c();
+    let Some(src) = c.ingress.get(&source) else {
+        return Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            "no such ingress source (see [ingress.sources])",
+        ));
+    };
+    let headers = req.headers().clone();
+    let client = client_ip(peer.ip(), &headers, &src.trusted_proxies);
+    let refuse = |status: StatusCode, code: &'static str, message: String| {
+        s.audit(AuditEvent {
+            event_type: EventType::Ingress,
+            actor: client.to_string(),
+            action: "ingress.receive".into(),
+            resource: source.clone(),
+            outcome: "denied".into(),
+            details: serde_json::json!({"reason": message}),
+        });
+        metrics::counter!("bulwark_ingress_total", "source" => source.clone(), "outcome" => code)
+            .increment(1);
+        Err(ApiError::new(status, code, message))
+    };
+    if let Some(l) = &c.limits.source
+        && let Err(d) = l.check(&source)
+    {
+        return Err(ApiError::limited(d.policy, d.retry_after));
+    }
+    if !src.allow.is_empty() && !src.allow.iter().any(|n| n.contains(&client)) {
+        return refuse(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            format!("client {client} is not in allow_cidrs"),
+        );
+    }
+    let body = Bytes::from_request(req, &()).await.map_err(|e| {
+        if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "too_large",
+                "the body is larger than [server] max_body_bytes",
+            )
+        } else {
+            ApiError::bad_request(format!("cannot read the body: {e}"))
+        }
+    })?;
+    let lookup = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string)
+    };
+    let now = now_secs();
+    let verified = match src.verifier.verify(&lookup, &body, now) {
+        Ok(v) => v,
+        Err(e) => return refuse(StatusCode::UNAUTHORIZED, "unauthorized", e.to_string()),
+    };
+    if let Some(id) = &verified.message_id
+        && let Err(e) = s.replay.check(&source, id, now)
+    {
+        return refuse(StatusCode::CONFLICT, "replay", e.to_string());
+    }
+    let (findings, verdict) = {
+        let (c, body, name) = (c.clone(), body.clone(), source.clone());
+        guard_work(body.len(), move || match c.ingress.get(&name) {
+            Some(src) => judge_payload(&c, src, &body),
+            None => Err(ApiError::internal("the ingress source is not configured")),
+        })
+        .await?
+    };
+    let mut rules: Vec<&str> = findings.iter().map(|f| f.rule.as_str()).collect();
+    rules.sort_unstable();
+    rules.dedup();
+    let rules_header = rules.iter().take(20).copied().collect::<Vec<_>>().join(",");
+    let held = verdict >= src.hold_at;
+    let record = |outcome: &str, upstream: Option<u16>| {
+        s.audit(AuditEvent {
+            event_type: EventType::Ingress,
+            actor: client.to_string(),
+            action: "ingress.receive".into(),
+            resource: source.clone(),
+            outcome: outcome.into(),
+            details: serde_json::json!({"verdict": verdict, "message_id": verified.message_id,
+                "rules": rules, "upstream_status": upstream}),
+        });
+        metrics::counter!("bulwark_ingress_total", "source" => source.clone(), "outcome" => outcome.to_string()).increment(1);
+    };
+    if held {
+        record("held", None);
+        return Ok((
+            StatusCode::ACCEPTED,
+            axum::Json(serde_json::json!({"verdict": verdict, "held": true, "forwarded": false, "findings": findings})),
+        )
+            .into_response());
+    }
+    if src.forward_to.is_empty() {
+        record("accepted", None);
+        return Ok(axum::Json(serde_json::json!({"verdict": verdict, "held": false, "forwarded": false, "findings": findings}))
+            .into_response());
+    }
+    let forwarded = blocking({
+        let hop = Forward {
+            url: src.forward_to.clone(),
+            bearer: src
+                .forward_token
+                .as_ref()
+                .map(|t| format!("Bearer {}", t.expose_secret())),
+            content_type: lookup("content-type").unwrap_or_else(|| "application/json".into()),
+            verdict: verdict.as_str().to_string(),
+            source: source.clone(),
+            rules: rules_header.clone(),
+        };
+        move || Ok(hop.send(&body))
+    })
+    .await?;
+    match forwarded {
+        Ok(status) if (200..300).contains(&status) => {
+            record("forwarded", Some(status));
+            Ok(axum::Json(
+                serde_json::json!({"verdict": verdict, "held": false, "forwarded": true,
+                "upstream_status": status, "findings": findings}),
+            )
+            .into_response())
+        }
+        other => {
+            // Not delivered: the sender's retry must not count as a replay.
+            if let Some(id) = &verified.message_id {
+                s.replay.forget(&source, id);
+            }
+            let what = match &other {
+                Ok(status) => format!("forward_to answered HTTP {status}"),
+                Err(e) => format!("forward_to could not be reached: {e}"),
+            };
+            record("forward_failed", other.as_ref().ok().copied());
+            Err(ApiError::new(StatusCode::BAD_GATEWAY, "upstream", what))
+        }
+    }
+}
+
+/// The payload's label violations, then every string in it through the content guard (source
+/// `alert`), and the verdict: a label violation blocks.
+fn judge_payload(
+    c: &Compiled,
+    src: &IngressSource,
+    body: &[u8],
+) -> Result<(Vec<bulwark_core::Finding>, bulwark_core::Verdict), ApiError> {
+    let text = String::from_utf8_lossy(body);
+    let payload: serde_json::Value = serde_json::from_slice(body)
+        .unwrap_or_else(|_| serde_json::Value::String(text.to_string()));
+    let mut findings = Vec::new();
+    for (path, message) in src.labels.violations(&payload) {
+        findings.push(bulwark_core::Finding {
+            kind: bulwark_core::FindingKind::Ingress,
+            rule: "ingress-label".into(),
+            category: None,
+            severity: bulwark_core::Severity::High,
+            field: Some(path),
+            start: 0,
+            end: 0,
+            line: None,
+            column: None,
+            message,
+            preview: String::new(),
+        });
+    }
+    let alert = Source::parse("alert").map_err(ApiError::internal)?;
+    for (path, value) in bulwark_core::webhook::strings(&payload) {
+        for mut f in c
+            .scanner
+            .assess(value.as_bytes(), Detectors::ALL, &alert)
+            .findings
+        {
+            f.field = Some(path.clone());
+            findings.push(f);
+        }
+    }
+    let verdict = c.scanner.verdict(&findings);
+    let verdict = findings
+        .iter()
+        .filter(|f| f.kind == bulwark_core::FindingKind::Ingress)
+        .map(|_| bulwark_core::Verdict::Block)
+        .fold(verdict, std::cmp::max);
+    Ok((findings, verdict))
+}
+
+/// One delivery to the agent's `forward_to`, with the verdict in headers.
+struct Forward {
+    url: String,
+    bearer: Option<String>,
+    content_type: String,
+    verdict: String,
+    source: String,
+    rules: String,
+}
+
+impl Forward {
+    /// POST the body, no redirects, 10 s at most: the HTTP status, or why there is none.
+    fn send(&self, body: &[u8]) -> Result<u16, String> {
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .timeout_global(Some(Duration::from_secs(10)))
+            .max_redirects(0)
+            .http_status_as_error(false)
+            .build()
+            .into();
+        let mut req = agent
+            .post(&self.url)
+            .header("Content-Type", &self.content_type)
+            .header("X-Bulwark-Verdict", &self.verdict)
+            .header("X-Bulwark-Findings", &self.rules)
+            .header("X-Bulwark-Source", &self.source);
+        if let Some(b) = &self.bearer {
+            req = req.header("Authorization", b.as_str());
+        }
+        req.send(body)
+            .map(|r| r.status().as_u16())
+            .map_err(|e| e.to_string())
+    }
+}

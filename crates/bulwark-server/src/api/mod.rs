@@ -1,0 +1,121 @@
+//! The sidecar HTTP API: every guard over JSON, for agents written in any language.
+//!
+//! Threat answered: a local process (or anyone who reaches the port) calling the guards, approving
+//! actions or reading the audit log. Every route but `/healthz`, `/readyz` and `/metrics` needs an
+//! API token; each route needs a scope; approvers are the principals of tokens with the `approve`
+//! scope; failed authentications are audited and rate limited per client address. Bad input gets a
+//! 4xx JSON error that names the field (`{"error": {"code", "message"}}`), never a 500 or a panic.
+
+mod actions;
+mod audit;
+mod auth;
+mod content;
+mod egress;
+mod errors;
+mod ingress;
+mod ops;
+mod serve;
+mod state;
+
+use axum::body::Bytes;
+use axum::extract::{
+    ConnectInfo, DefaultBodyLimit, FromRequest, MatchedPath, Query, Request, State,
+};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Extension, Router};
+use bulwark_core::action::{
+    ActionDecision, ActionEnv, ActionPolicy, ExecutionIntent, IntentDigest,
+};
+use bulwark_core::approval::{
+    ApprovalError, ApprovalId, Approvals, Approvers, StateName, SystemClock,
+};
+use bulwark_core::audit::{AuditEvent, AuditSink, EventType};
+use bulwark_core::auth::{Scope, TokenRecord};
+use bulwark_core::egress::EgressGuard;
+use bulwark_core::ratelimit::Limits;
+use bulwark_core::scan::boundary::{self, WrapOptions};
+use bulwark_core::scan::injection::Source;
+use bulwark_core::{Detectors, Redactor, Scanner, SecurityConfig};
+use bulwark_store::AuditLog;
+use bulwark_store::state_db::StateDb;
+use bulwark_store::vault_file::Secrets;
+use secrecy::ExposeSecret;
+use serde::Deserialize;
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
+use utoipa::OpenApi;
+
+pub use crate::Reloader;
+pub use actions::*;
+pub use audit::*;
+pub use auth::*;
+pub use content::*;
+pub use egress::*;
+pub use errors::*;
+pub use ingress::*;
+pub use ops::*;
+pub use serve::*;
+pub use state::*;
+
+/// Every route the API serves, with its method: the OpenAPI document is checked against this list.
+pub const ROUTES: &[(&str, &str)] = &[
+    ("post", "/v1/scan"),
+    ("post", "/v1/redact"),
+    ("post", "/v1/wrap"),
+    ("post", "/v1/egress/check"),
+    ("post", "/v1/intents"),
+    ("get", "/v1/approvals"),
+    ("get", "/v1/approvals/{id}"),
+    ("post", "/v1/approvals/{id}/approve"),
+    ("post", "/v1/approvals/{id}/reject"),
+    ("post", "/v1/approvals/{id}/consume"),
+    ("get", "/v1/audit"),
+    ("get", "/v1/audit/verify"),
+    ("post", "/v1/ingress/{source}"),
+    ("get", "/healthz"),
+    ("get", "/readyz"),
+    ("get", "/metrics"),
+    ("get", "/openapi.json"),
+];
+
+/// How long a token list read from the database is trusted (a revocation takes effect within it).
+const TOKEN_CACHE: Duration = Duration::from_secs(2);
+
+/// An unknown token id re-reads the list at most this often (a token created while the server
+/// runs works within this time, and random ids cannot turn every request into a database read).
+const TOKEN_MISS_REFRESH: Duration = Duration::from_millis(250);
+
+/// The API router over `state`.
+pub fn router(state: Shared) -> Router {
+    let limit = state.c().cfg.server.max_body_bytes;
+    Router::new()
+        .route("/v1/scan", post(scan))
+        .route("/v1/redact", post(redact))
+        .route("/v1/wrap", post(wrap))
+        .route("/v1/egress/check", post(egress_check))
+        .route("/v1/intents", post(intents))
+        .route("/v1/approvals", get(list_approvals))
+        .route("/v1/approvals/{id}", get(get_approval))
+        .route("/v1/approvals/{id}/approve", post(approve))
+        .route("/v1/approvals/{id}/reject", post(reject))
+        .route("/v1/approvals/{id}/consume", post(consume))
+        .route("/v1/audit", get(audit_page))
+        .route("/v1/audit/verify", get(audit_verify))
+        .route("/v1/ingress/{source}", post(ingress))
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics_text))
+        .route("/openapi.json", get(openapi))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(middleware::from_fn_with_state(state.clone(), authenticate))
+        .layer(middleware::from_fn(record_metrics))
+        .layer(DefaultBodyLimit::max(limit))
+        .with_state(state)
+}

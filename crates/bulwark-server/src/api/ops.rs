@@ -1,0 +1,70 @@
+//! `/healthz`, `/readyz`, `/metrics`, `/openapi.json`.
+
+use super::*;
+
+/// Liveness: the process answers.
+#[utoipa::path(get, path = "/healthz", responses((status = 200, description = "ok")))]
+pub(crate) async fn healthz() -> Response {
+    axum::Json(serde_json::json!({"status": "ok"})).into_response()
+}
+
+/// Readiness: the state database answers and the audit log accepts records.
+#[utoipa::path(get, path = "/readyz", responses((status = 200, description = "ready"), (status = 503, description = "not ready")))]
+pub(crate) async fn readyz(State(s): State<Shared>) -> Response {
+    let st = s.clone();
+    let db_ok = blocking(move || {
+        st.db
+            .tokens()
+            .map(|_| ())
+            .map_err(|e| ApiError::internal(e.to_string()))
+    })
+    .await
+    .is_ok();
+    let status = if db_ok {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (status, axum::Json(serde_json::json!({"status": if db_ok {"ready"} else {"not ready"}, "database": db_ok, "audit": s.audit.is_some()})))
+        .into_response()
+}
+
+/// Prometheus metrics (text format).
+#[utoipa::path(get, path = "/metrics", responses((status = 200, description = "Prometheus text format")))]
+pub(crate) async fn metrics_text(State(s): State<Shared>) -> Response {
+    let mut headers = HeaderMap::new();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; version=0.0.4"),
+    );
+    (headers, s.metrics.render()).into_response()
+}
+
+/// This document.
+#[utoipa::path(get, path = "/openapi.json", responses((status = 200, description = "OpenAPI 3.1")))]
+pub(crate) async fn openapi() -> Response {
+    axum::Json(ApiDoc::openapi()).into_response()
+}
+
+pub(crate) struct BearerScheme;
+
+impl utoipa::Modify for BearerScheme {
+    fn modify(&self, api: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+        let components = api.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+    }
+}
+
+/// The OpenAPI document, generated from the handlers.
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "Bulwark sidecar API", description = "Every guard over JSON. Errors are {\"error\": {\"code\", \"message\"}}."),
+    paths(scan, redact, wrap, egress_check, intents, list_approvals, get_approval, approve, reject, consume,
+        audit_page, audit_verify, ingress, healthz, readyz, metrics_text, openapi),
+    modifiers(&BearerScheme)
+)]
+pub struct ApiDoc;

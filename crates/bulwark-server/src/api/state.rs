@@ -1,0 +1,392 @@
+//! What the API runs on: the compiled configuration (swapped whole on reload), the state database, the audit log and its relay, the token cache, the egress proxy beside it.
+
+use super::*;
+
+/// What the configuration compiles to: swapped whole on reload (SIGHUP).
+pub struct Compiled {
+    pub(crate) cfg: SecurityConfig,
+    pub(crate) scanner: Scanner,
+    pub(crate) redactor: Redactor,
+    pub(crate) egress: EgressGuard,
+    pub(crate) policy: ActionPolicy,
+    pub(crate) limits: Limits,
+    pub(crate) ingress: HashMap<String, IngressSource>,
+    /// `[approval] notify_url`, resolved from the vault when it is a `vault:NAME` reference.
+    pub(crate) notify_url: Option<secrecy::SecretString>,
+}
+
+/// One compiled webhook source.
+pub(crate) struct IngressSource {
+    pub(crate) verifier: bulwark_core::webhook::WebhookVerifier,
+    pub(crate) labels: bulwark_core::webhook::LabelPolicy,
+    pub(crate) allow: Vec<ipnet::IpNet>,
+    pub(crate) trusted_proxies: Vec<ipnet::IpNet>,
+    pub(crate) forward_to: String,
+    /// Sent to `forward_to` as a bearer token (from the vault).
+    pub(crate) forward_token: Option<secrecy::SecretString>,
+    pub(crate) hold_at: bulwark_core::Verdict,
+}
+
+pub(crate) fn nets(list: &[String]) -> Vec<ipnet::IpNet> {
+    list.iter()
+        .filter_map(|c| {
+            c.parse::<ipnet::IpNet>()
+                .ok()
+                .or_else(|| c.parse::<std::net::IpAddr>().ok().map(ipnet::IpNet::from))
+        })
+        .collect()
+}
+
+pub(crate) fn compile_ingress(
+    cfg: &bulwark_core::config::IngressConfig,
+    secrets: &Secrets,
+) -> Result<HashMap<String, IngressSource>, ServeError> {
+    let mut out = HashMap::new();
+    for (name, src) in &cfg.sources {
+        let secret = if src.secret_env.is_empty() {
+            // `vault:NAME` is read from the vault; anything else is the secret itself.
+            secrets.value(&src.secret)
+        } else {
+            secrecy::SecretString::from(std::env::var(&src.secret_env).map_err(|_| {
+                ServeError::Config(format!(
+                    "ingress.sources.{name}.secret_env: the environment variable {} is not set",
+                    src.secret_env
+                ))
+            })?)
+        };
+        let verifier = bulwark_core::webhook::WebhookVerifier::new(
+            src.scheme,
+            &secret,
+            &src.header,
+            &src.timestamp_header,
+            cfg.tolerance_secs,
+        )
+        .map_err(|e| ServeError::Config(format!("ingress.sources.{name}: {e}")))?;
+        let labels = bulwark_core::webhook::LabelPolicy::new(&src.labels)
+            .map_err(|e| ServeError::Config(format!("ingress.sources.{name}.{e}")))?;
+        out.insert(
+            name.clone(),
+            IngressSource {
+                verifier,
+                labels,
+                allow: nets(&src.allow_cidrs),
+                trusted_proxies: nets(&src.trusted_proxies),
+                forward_to: src.forward_to.clone(),
+                forward_token: secrets.get(&src.forward_token).cloned(),
+                hold_at: src.hold_at,
+            },
+        );
+    }
+    Ok(out)
+}
+
+/// The configuration's `vault:NAME` references, decrypted (one vault unlock).
+pub(crate) fn load_secrets(cfg: &SecurityConfig, home: &Path) -> Result<Secrets, ServeError> {
+    let vault = bulwark_store::vault_file::VaultStore::new(cfg.vault.file(home));
+    Secrets::load(cfg, &vault, &|k| std::env::var(k).ok())
+        .map_err(|e| ServeError::Config(e.to_string()))
+}
+
+impl Compiled {
+    pub(crate) fn new(
+        cfg: SecurityConfig,
+        home: &Path,
+        secrets: &Secrets,
+    ) -> Result<Compiled, ServeError> {
+        let env = |k: &str| std::env::var(k).ok();
+        let scanner = Scanner::new(&cfg.scan).map_err(|e| ServeError::Config(e.to_string()))?;
+        let redactor = Redactor::new(scanner.clone(), &cfg.redact, &|k| secrets.lookup(k, &env))
+            .map_err(|e| ServeError::Config(e.to_string()))?;
+        let egress = EgressGuard::from_config(&cfg.egress).map_err(|e| {
+            ServeError::Config(format!(
+                "`{}` = {}: expected {}",
+                e.key, e.value, e.expected
+            ))
+        })?;
+        let policy = ActionPolicy::from_config(
+            &cfg.action,
+            &ActionEnv {
+                workspace_root: bulwark_core::action::workspace_root(&cfg.action, home),
+                home: std::env::var_os("HOME").map(Into::into),
+            },
+        )
+        .map_err(|e| ServeError::Config(e.to_string()))?;
+        let route_paths: Vec<&str> = ROUTES.iter().map(|(_, p)| *p).collect();
+        let limits = Limits::new(
+            &cfg.server.limits,
+            cfg.ingress.source_per_min,
+            0,
+            &route_paths,
+            bulwark_core::ratelimit::DefaultClock::default(),
+        )
+        .map_err(|e| ServeError::Config(e.to_string()))?;
+        let ingress = compile_ingress(&cfg.ingress, secrets)?;
+        let notify_url =
+            (!cfg.approval.notify_url.is_empty()).then(|| secrets.value(&cfg.approval.notify_url));
+        Ok(Compiled {
+            ingress,
+            notify_url,
+            cfg,
+            scanner,
+            redactor,
+            egress,
+            policy,
+            limits,
+        })
+    }
+}
+
+/// Everything a request needs: the compiled configuration (swappable) and what lives as long as
+/// the process (the state database, the audit log, the token cache, metrics).
+pub struct AppState {
+    pub(crate) compiled: arc_swap::ArcSwap<Compiled>,
+    /// `[audit]` as the log was opened (the log is not reopened on reload).
+    pub(crate) audit_cfg: bulwark_core::config::AuditConfig,
+    /// The audit keys as the log was opened (files, or the vault).
+    pub(crate) audit_keys: bulwark_store::keys::KeyFiles,
+    pub(crate) home: std::path::PathBuf,
+    pub(crate) origin: String,
+    pub(crate) db: Arc<StateDb>,
+    pub(crate) audit: Option<AuditLog>,
+    /// Commands on this home append to `audit` through it instead of waiting for its lock.
+    pub(crate) _relay: Option<bulwark_store::audit_relay::Relay>,
+    pub(crate) tokens: RwLock<(Instant, Arc<HashMap<String, TokenRecord>>)>,
+    pub(crate) replay: bulwark_core::webhook::ReplayCache,
+    pub(crate) metrics: metrics_exporter_prometheus::PrometheusHandle,
+    /// The egress proxy `bulwark serve` runs beside the API, reloaded with it.
+    pub(crate) proxy: std::sync::OnceLock<Arc<crate::proxy::ProxyState>>,
+}
+
+/// Why the API could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    /// Configuration.
+    #[error("{0}")]
+    Config(String),
+    /// The store or audit log.
+    #[error("{0}")]
+    Store(String),
+    /// Sockets.
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+}
+
+pub(crate) fn prometheus() -> metrics_exporter_prometheus::PrometheusHandle {
+    static HANDLE: std::sync::OnceLock<metrics_exporter_prometheus::PrometheusHandle> =
+        std::sync::OnceLock::new();
+    HANDLE
+        .get_or_init(|| {
+            let recorder = metrics_exporter_prometheus::PrometheusBuilder::new().build_recorder();
+            let handle = recorder.handle();
+            // Another recorder may already be installed (an embedding program's): then ours only
+            // renders what it records itself.
+            let _ = metrics::set_global_recorder(recorder);
+            handle
+        })
+        .clone()
+}
+
+impl AppState {
+    /// Compile the configuration and open the state database and the audit log under `home`.
+    pub fn open(cfg: SecurityConfig, origin: String, home: &Path) -> Result<AppState, ServeError> {
+        let env = |k: &str| std::env::var(k).ok();
+        let secrets = load_secrets(&cfg, home)?;
+        let db = StateDb::open(&cfg.store.db_path(home))
+            .map_err(|e| ServeError::Store(e.to_string()))?;
+        let audit_keys = bulwark_store::keys::KeyFiles::configured(&cfg.audit, home, &secrets)
+            .map_err(|e| ServeError::Config(e.to_string()))?;
+        let audit = if cfg.audit.enabled {
+            Some(
+                bulwark_store::audit_file::open_configured(&cfg, home, &secrets, &env)
+                    .map_err(|e| ServeError::Store(e.to_string()))?
+                    .0,
+            )
+        } else {
+            None
+        };
+        let relay = match &audit {
+            Some(log) => Some(
+                bulwark_store::audit_relay::Relay::start(
+                    log.clone(),
+                    &bulwark_store::audit_relay::socket_path(home),
+                )
+                .map_err(|e| ServeError::Store(e.to_string()))?,
+            ),
+            None => None,
+        };
+        let audit_cfg = cfg.audit.clone();
+        let replay = bulwark_core::webhook::ReplayCache::new(
+            cfg.ingress.tolerance_secs,
+            cfg.ingress.replay_capacity,
+        );
+        let state = AppState {
+            compiled: arc_swap::ArcSwap::from_pointee(Compiled::new(cfg, home, &secrets)?),
+            audit_cfg,
+            audit_keys,
+            home: home.to_path_buf(),
+            origin,
+            db: Arc::new(db),
+            audit,
+            _relay: relay,
+            tokens: RwLock::new((Instant::now() - TOKEN_CACHE * 2, Arc::new(HashMap::new()))),
+            replay,
+            metrics: prometheus(),
+            proxy: std::sync::OnceLock::new(),
+        };
+        state
+            .refresh_tokens()
+            .map_err(|e| ServeError::Store(e.message))?;
+        Ok(state)
+    }
+
+    /// The configuration in force.
+    pub(crate) fn c(&self) -> Arc<Compiled> {
+        self.compiled.load_full()
+    }
+
+    /// Replace the compiled configuration (SIGHUP). A configuration that does not compile is
+    /// refused and the one in force kept. The audit log, the state database and the listen
+    /// address stay as they were opened; rate-limit counters start afresh.
+    pub fn reload(&self, cfg: SecurityConfig) -> Result<(), ServeError> {
+        // Compile the proxy's policy first, from the same configuration: both are put in force,
+        // or neither, so the API and the proxy never enforce different egress policies.
+        let proxy = match self.proxy.get() {
+            Some(p) => p
+                .compile(&cfg)
+                .map(|pol| Some((p, pol)))
+                .map_err(|e| ServeError::Config(e.to_string())),
+            None => Ok(None),
+        };
+        let result = proxy.and_then(|proxy| {
+            load_secrets(&cfg, &self.home)
+                .and_then(|secrets| Compiled::new(cfg, &self.home, &secrets))
+                .map(|c| (c, proxy))
+        });
+        let outcome = if result.is_ok() { "ok" } else { "error" };
+        self.audit(AuditEvent {
+            event_type: EventType::ConfigChange,
+            actor: "bulwark".into(),
+            action: "server.reload".into(),
+            resource: self.origin.clone(),
+            outcome: outcome.into(),
+            details: serde_json::json!({"error": result.as_ref().err().map(|e| e.to_string())}),
+        });
+        let (compiled, proxy) = result?;
+        self.compiled.store(Arc::new(compiled));
+        if let Some((p, pol)) = proxy {
+            p.swap(pol);
+        }
+        Ok(())
+    }
+
+    pub(crate) fn refresh_tokens(&self) -> Result<Arc<HashMap<String, TokenRecord>>, ApiError> {
+        let all = self
+            .db
+            .tokens()
+            .map_err(|e| ApiError::internal(e.to_string()))?;
+        let map: HashMap<String, TokenRecord> = all
+            .into_iter()
+            .filter(|t| t.revoked_ms.is_none())
+            .map(|t| (t.id.clone(), t))
+            .collect();
+        let map = Arc::new(map);
+        if let Ok(mut g) = self.tokens.write() {
+            *g = (Instant::now(), map.clone());
+        }
+        Ok(map)
+    }
+
+    /// Active tokens, re-read from the database at most every [`TOKEN_CACHE`].
+    pub(crate) fn current_tokens(&self) -> Result<Arc<HashMap<String, TokenRecord>>, ApiError> {
+        if let Ok(g) = self.tokens.read()
+            && g.0.elapsed() < TOKEN_CACHE
+        {
+            return Ok(g.1.clone());
+        }
+        // A short local read, at most every two seconds.
+        self.refresh_tokens()
+    }
+
+    /// After an unknown token id: the list re-read if it is older than [`TOKEN_MISS_REFRESH`].
+    pub(crate) async fn tokens_after_miss(
+        self: &Arc<Self>,
+    ) -> Result<Arc<HashMap<String, TokenRecord>>, ApiError> {
+        if let Ok(g) = self.tokens.read()
+            && g.0.elapsed() < TOKEN_MISS_REFRESH
+        {
+            return Ok(g.1.clone());
+        }
+        let s = self.clone();
+        blocking(move || s.refresh_tokens()).await
+    }
+
+    /// [`AppState::current_tokens`] from an async task.
+    pub(crate) async fn tokens_async(
+        self: &Arc<Self>,
+    ) -> Result<Arc<HashMap<String, TokenRecord>>, ApiError> {
+        if let Ok(g) = self.tokens.read()
+            && g.0.elapsed() < TOKEN_CACHE
+        {
+            return Ok(g.1.clone());
+        }
+        let s = self.clone();
+        blocking(move || s.refresh_tokens()).await
+    }
+
+    pub(crate) fn approvers(&self) -> Result<Approvers, ApiError> {
+        let tokens = self.current_tokens()?;
+        Ok(Approvers::from_names(
+            tokens
+                .values()
+                .filter(|t| t.scopes.contains(&Scope::Approve))
+                .map(|t| t.name.clone()),
+        ))
+    }
+
+    pub(crate) fn audit(&self, event: AuditEvent) {
+        if let Some(a) = &self.audit {
+            // Evidence of refused callers must not block the refusal itself.
+            let _ = a.submit(event);
+        }
+    }
+}
+
+pub(crate) type Shared = Arc<AppState>;
+
+/// Run guard work on `bytes` of input off the async workers when it is large enough to matter:
+/// below [`INLINE_BYTES`] a scan costs microseconds, less than moving it to the blocking pool.
+/// Every content route goes through it, so none holds a worker for long.
+pub(crate) async fn guard_work<T: Send + 'static>(
+    bytes: usize,
+    f: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
+) -> Result<T, ApiError> {
+    if bytes < INLINE_BYTES {
+        f()
+    } else {
+        blocking(f).await
+    }
+}
+
+/// Inputs shorter than this are judged on the worker that received them.
+pub(crate) const INLINE_BYTES: usize = 16 * 1024;
+
+/// Run `f` on the blocking pool: database reads and writes, audit appends, large scans.
+pub(crate) async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
+) -> Result<T, ApiError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| ApiError::internal(format!("worker failed: {e}")))?
+}
+
+impl AppState {
+    /// The audit log this state writes (shared with the egress proxy in the same process).
+    pub fn audit_log(&self) -> Option<AuditLog> {
+        self.audit.clone()
+    }
+
+    /// How many active API tokens exist.
+    pub fn token_count(&self) -> usize {
+        self.current_tokens().map_or(0, |t| t.len())
+    }
+}
