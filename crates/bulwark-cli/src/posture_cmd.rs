@@ -914,7 +914,7 @@ fn run_review(a: ReviewArgs, explicit: Option<&Path>) -> Result<u8, Fatal> {
         summary[f.severity.as_str()] =
             json!(summary[f.severity.as_str()].as_u64().unwrap_or(0) + 1);
     }
-    let failed = threshold.is_some_and(|t| findings.iter().any(|f| f.severity <= t));
+    let failed = threshold.is_some_and(|t| findings.iter().any(|f| f.severity >= t));
     let mut out = std::io::stdout().lock();
     match a.format {
         crate::Format::Json => {

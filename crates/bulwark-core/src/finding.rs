@@ -55,6 +55,27 @@ pub enum Severity {
 }
 
 impl Severity {
+    /// Every severity, most severe first (the order reports list them in).
+    pub const ALL: [Severity; 5] = [
+        Severity::Critical,
+        Severity::High,
+        Severity::Medium,
+        Severity::Low,
+        Severity::Info,
+    ];
+
+    /// Parse a `--fail-on` threshold; `none` gives `None` (a threshold nothing reaches).
+    pub fn parse_threshold(s: &str) -> Result<Option<Severity>, String> {
+        if s.eq_ignore_ascii_case("none") {
+            return Ok(None);
+        }
+        Severity::ALL
+            .into_iter()
+            .find(|v| v.as_str().eq_ignore_ascii_case(s))
+            .map(Some)
+            .ok_or_else(|| format!("{s:?}: expected critical, high, medium, low, info or none"))
+    }
+
     /// The lowercase name used in configuration and JSON.
     pub fn as_str(self) -> &'static str {
         match self {

@@ -77,13 +77,13 @@ impl DriftReport {
 
     /// The most severe finding's severity.
     pub fn highest(&self) -> Option<Severity> {
-        self.findings.iter().map(|f| f.severity).min()
+        self.findings.iter().map(|f| f.severity).max()
     }
 
     /// Whether some finding is at or above `threshold` (`None`: never).
     pub fn fails(&self, threshold: Option<Severity>) -> bool {
         match (threshold, self.highest()) {
-            (Some(t), Some(h)) => h <= t,
+            (Some(t), Some(h)) => h >= t,
             _ => false,
         }
     }
@@ -311,8 +311,13 @@ pub fn diff(baseline: &Value, current: &Value) -> DriftReport {
         "RELEASE_ARTIFACT_DRIFT",
         "RELEASE_ARTIFACT_REMOVED",
     );
-    r.findings
-        .sort_by(|x, y| (x.severity, &x.code, &x.path).cmp(&(y.severity, &y.code, &y.path)));
+    r.findings.sort_by(|x, y| {
+        (std::cmp::Reverse(x.severity), &x.code, &x.path).cmp(&(
+            std::cmp::Reverse(y.severity),
+            &y.code,
+            &y.path,
+        ))
+    });
     r
 }
 
@@ -393,7 +398,7 @@ mod tests {
                 .iter()
                 .any(|f| f.code == "WORKSPACE_RESTRICTION_RESTORED")
         );
-        assert!(!back.fails(Some(Severity::Low)) || back.highest() <= Some(Severity::Low));
+        assert!(!back.fails(Some(Severity::Low)) || back.highest() >= Some(Severity::Low));
     }
 
     #[test]

@@ -14,55 +14,8 @@ pub mod signature;
 
 use serde::{Deserialize, Serialize};
 
-/// Severity of a posture finding, most severe first (the order reports sort by).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Severity {
-    /// Act now.
-    Critical,
-    /// Act soon.
-    High,
-    /// Review.
-    Medium,
-    /// Note.
-    Low,
-    /// For the record (a risk went away).
-    Info,
-}
-
-impl Severity {
-    /// Every severity, most severe first.
-    pub const ALL: [Severity; 5] = [
-        Severity::Critical,
-        Severity::High,
-        Severity::Medium,
-        Severity::Low,
-        Severity::Info,
-    ];
-
-    /// The lowercase name.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Severity::Critical => "critical",
-            Severity::High => "high",
-            Severity::Medium => "medium",
-            Severity::Low => "low",
-            Severity::Info => "info",
-        }
-    }
-
-    /// Parse a name; `none` gives `None` (a threshold nothing reaches).
-    pub fn parse_threshold(s: &str) -> Result<Option<Severity>, String> {
-        if s.eq_ignore_ascii_case("none") {
-            return Ok(None);
-        }
-        Severity::ALL
-            .into_iter()
-            .find(|v| v.as_str().eq_ignore_ascii_case(s))
-            .map(Some)
-            .ok_or_else(|| format!("{s:?}: expected critical, high, medium, low, info or none"))
-    }
-}
+/// Severity of a posture finding: the one severity every guard uses.
+pub use crate::finding::Severity;
 
 /// Compact JSON with object keys sorted recursively: the canonical form profile digests are
 /// computed over (the same bytes ClawSec's `stableStringify(value, 0)` gives).
@@ -127,6 +80,6 @@ mod tests {
         assert_eq!(Severity::parse_threshold("none"), Ok(None));
         assert_eq!(Severity::parse_threshold("HIGH"), Ok(Some(Severity::High)));
         assert!(Severity::parse_threshold("severe").is_err());
-        assert!(Severity::Critical < Severity::Info);
+        assert!(Severity::Critical > Severity::Info);
     }
 }

@@ -232,7 +232,13 @@ pub fn review_signals(s: &Signals) -> Vec<ReviewFinding> {
 }
 
 fn sort(mut v: Vec<ReviewFinding>) -> Vec<ReviewFinding> {
-    v.sort_by(|a, b| (a.severity, &a.code, &a.message).cmp(&(b.severity, &b.code, &b.message)));
+    v.sort_by(|a, b| {
+        (std::cmp::Reverse(a.severity), &a.code, &a.message).cmp(&(
+            std::cmp::Reverse(b.severity),
+            &b.code,
+            &b.message,
+        ))
+    });
     v
 }
 
