@@ -251,21 +251,18 @@ struct CidrRule {
 
 impl CidrRule {
     fn parse(s: &str) -> Option<CidrRule> {
+        // `ADDR[/LEN][:PORT]`; a port only after a length, since IPv6 addresses hold colons.
         let (net, port) = match s.split_once('/') {
-            Some((addr, rest)) => {
-                let (len, port) = match rest.split_once(':') {
-                    Some((len, port)) => (len, Some(port.parse::<u16>().ok()?)),
-                    None => (rest, None),
-                };
-                let addr: IpAddr = addr.parse().ok()?;
-                let len: u8 = len.parse().ok()?;
-                (IpNet::new(addr, len).ok()?.trunc(), port)
-            }
-            None => {
-                let addr: IpAddr = s.parse().ok()?;
-                (IpNet::from(addr), None)
-            }
+            Some((addr, rest)) => match rest.split_once(':') {
+                Some((len, port)) => (
+                    address::parse_net(&format!("{addr}/{len}"))?,
+                    Some(port.parse::<u16>().ok()?),
+                ),
+                None => (address::parse_net(s)?, None),
+            },
+            None => (address::parse_net(s)?, None),
         };
+        let net = net.trunc();
         Some(CidrRule {
             net,
             port,

@@ -440,7 +440,7 @@ pub fn check_config(ingress: &IngressConfig, p: &mut Problems) {
             ("trusted_proxies", &src.trusted_proxies),
         ] {
             for (i, c) in list.iter().enumerate() {
-                let ok = c.parse::<ipnet::IpNet>().is_ok() || c.parse::<std::net::IpAddr>().is_ok();
+                let ok = crate::egress::address::parse_net(c).is_some();
                 if !ok {
                     p.invalid(
                         format!("{}[{i}]", key(k)),

@@ -27,12 +27,17 @@ pub(crate) struct IngressSource {
     pub(crate) hold_at: bulwark_core::Verdict,
 }
 
-pub(crate) fn nets(list: &[String]) -> Vec<ipnet::IpNet> {
+/// Every entry of an address list, or an error naming the first that is not one (the
+/// configuration check refuses them first; this holds when a caller skips it).
+pub(crate) fn nets(list: &[String], key: &str) -> Result<Vec<ipnet::IpNet>, ServeError> {
     list.iter()
-        .filter_map(|c| {
-            c.parse::<ipnet::IpNet>()
-                .ok()
-                .or_else(|| c.parse::<std::net::IpAddr>().ok().map(ipnet::IpNet::from))
+        .enumerate()
+        .map(|(i, c)| {
+            bulwark_core::egress::address::parse_net(c).ok_or_else(|| {
+                ServeError::Config(format!(
+                    "`{key}[{i}]` = {c:?}: expected an address or block such as \"10.0.0.0/8\" or \"::1\""
+                ))
+            })
         })
         .collect()
 }
@@ -69,8 +74,14 @@ pub(crate) fn compile_ingress(
             IngressSource {
                 verifier,
                 labels,
-                allow: nets(&src.allow_cidrs),
-                trusted_proxies: nets(&src.trusted_proxies),
+                allow: nets(
+                    &src.allow_cidrs,
+                    &format!("ingress.sources.{name}.allow_cidrs"),
+                )?,
+                trusted_proxies: nets(
+                    &src.trusted_proxies,
+                    &format!("ingress.sources.{name}.trusted_proxies"),
+                )?,
                 forward_to: src.forward_to.clone(),
                 forward_token: secrets.get(&src.forward_token).cloned(),
                 hold_at: src.hold_at,
