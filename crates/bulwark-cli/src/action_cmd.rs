@@ -11,7 +11,7 @@ use bulwark_core::approval::{
     Approval, ApprovalError, ApprovalId, ApprovalRecord, Approvals, Approvers, Pending, StateName,
     SystemClock,
 };
-use bulwark_core::audit::{AuditEvent, AuditSink, EventType};
+use bulwark_core::audit::{AuditEvent, AuditSink};
 use bulwark_core::{SecurityConfig, Verdict};
 use bulwark_store::AuditLog;
 use bulwark_store::fs::OsPaths;
@@ -200,7 +200,7 @@ pub(crate) fn record(
         .map_err(|e| Fatal(e.to_string()))?;
     if let Some(audit) = &ctx.audit {
         audit
-            .append(decision_event(intent, decision))
+            .append(AuditEvent::from((intent, decision)))
             .map_err(|e| Fatal(format!("the decision could not be recorded: {e}")))?;
     }
     let mut out = Recorded::default();
@@ -311,25 +311,6 @@ pub fn run_intent(cmd: IntentCommand, explicit: Option<&Path>) -> Result<u8, Fat
     } else {
         1
     })
-}
-
-fn decision_event(intent: &ExecutionIntent, d: &ActionDecision) -> AuditEvent {
-    AuditEvent {
-        event_type: EventType::Decision,
-        actor: intent.requested_by.clone(),
-        action: "action.check".into(),
-        resource: d.summary.clone(),
-        outcome: d.verdict.as_str().into(),
-        details: serde_json::json!({
-            "digest": d.digest.as_str(),
-            "rule": d.rule,
-            "class": d.class,
-            "mode": d.mode,
-            "tier": d.tier,
-            "rules": d.findings.iter().map(|f| f.rule.as_str()).collect::<Vec<_>>(),
-            "source": intent.source,
-        }),
-    }
 }
 
 fn record_json(r: &ApprovalRecord) -> serde_json::Value {

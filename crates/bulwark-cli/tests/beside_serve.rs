@@ -67,6 +67,41 @@ fn audited_commands_run_beside_serve_and_share_its_chain() {
 
     let intent =
         br#"{"tool":"shell","action":"run","args":{"command":"ls -la"},"requested_by":"coder"}"#;
+    // The same intent through the API: the sidecar records the same event the CLI does.
+    let (o, _) = run(
+        h,
+        &["token", "create", "--name", "coder", "--scope", "intents"],
+        b"",
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let token = String::from_utf8_lossy(&o.stdout).trim().to_string();
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into();
+    let post = || {
+        agent
+            .post(&format!("http://127.0.0.1:{api}/v1/intents"))
+            .header("Authorization", &format!("Bearer {token}"))
+            .header("Content-Type", "application/json")
+            .send(&intent[..])
+            .expect("POST /v1/intents")
+    };
+    // A token created beside a running sidecar is honoured within its token cache time.
+    let mut r = post();
+    for _ in 0..20 {
+        if r.status().as_u16() != 401 {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+        r = post();
+    }
+    assert_eq!(
+        r.status().as_u16(),
+        200,
+        "{:?}",
+        r.body_mut().read_to_string()
+    );
     let review = br#"{"tool":"kubectl","action":"delete","target":{"kind":"pod","name":"api-1","namespace":"dev"},"requested_by":"coder"}"#;
     let commands: Vec<(Vec<&str>, &[u8], i32)> = vec![
         (vec!["intent", "check", "-"], intent, 0),
@@ -144,7 +179,22 @@ fn audited_commands_run_beside_serve_and_share_its_chain() {
     let notes = lines.lines().filter(|l| l.contains("\"note\"")).count();
     let checks = lines.lines().filter(|l| l.contains("action.check")).count();
     assert_eq!(notes, 1, "{lines}");
-    assert!(checks >= 18, "{checks} action.check records: {lines}");
+    assert!(checks >= 19, "{checks} action.check records: {lines}");
+    // One event shape, whoever judged: the same detail keys from the CLI and from the API.
+    let shapes: std::collections::BTreeSet<Vec<String>> = lines
+        .lines()
+        .filter(|l| l.contains("action.check"))
+        .map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).expect("json line");
+            let mut keys: Vec<String> = v["details"]
+                .as_object()
+                .map(|m| m.keys().cloned().collect())
+                .unwrap_or_default();
+            keys.sort();
+            keys
+        })
+        .collect();
+    assert_eq!(shapes.len(), 1, "{shapes:?}");
     // Killed, the sidecar leaves its socket behind: nothing answers there, so the commands open
     // the log themselves.
     drop(serve);

@@ -248,9 +248,15 @@ fn reload_on_hangup(state: Arc<ProxyState>, reload: crate::Reloader) {
         while hup.recv().await.is_some() {
             let (st, reload) = (state.clone(), reload.clone());
             let result = tokio::task::spawn_blocking(move || {
-                let cfg = reload()?;
-                let pol = st.compile(&cfg).map_err(|e| e.to_string())?;
-                st.swap(pol);
+                let outcome = reload().and_then(|cfg| st.compile(&cfg).map_err(|e| e.to_string()));
+                if let Some(log) = &st.audit {
+                    let error = outcome.as_ref().err().map(String::as_str);
+                    let event = bulwark_core::audit::AuditEvent::reload("egress proxy", error);
+                    if let Err(e) = log.submit(event) {
+                        tracing::error!(error = %e, "audit log unavailable: the reload was not recorded");
+                    }
+                }
+                st.swap(outcome?);
                 Ok::<_, String>(())
             })
             .await;
@@ -380,27 +386,16 @@ async fn record(
     let Some(log) = state.audit.clone() else {
         return Ok(());
     };
-    use bulwark_core::audit::{AuditEvent, EventType};
-    let event = AuditEvent {
-        event_type: EventType::Egress,
-        actor: client.map_or_else(|| format!("anonymous@{}", peer.ip()), str::to_string),
-        action: if method == Method::CONNECT {
-            "egress.tunnel".into()
-        } else {
-            "egress.forward".into()
-        },
-        resource: d.url.clone().unwrap_or_default(),
-        outcome: d.decision.as_str().into(),
-        details: serde_json::json!({
-            "reason": d.reason.as_str(),
-            "message": d.message,
-            "host": d.host,
-            "port": d.port,
-            "addresses": d.addresses,
-            "profile": d.profile,
-            "peer": peer.to_string(),
-        }),
+    use bulwark_core::audit::AuditEvent;
+    use bulwark_core::audit::events::EgressAsk;
+    let ask = if method == Method::CONNECT {
+        EgressAsk::Tunnel
+    } else {
+        EgressAsk::Forward
     };
+    let actor = client.map_or_else(|| format!("anonymous@{}", peer.ip()), str::to_string);
+    let event =
+        AuditEvent::egress(ask, actor, d).with_detail("peer", serde_json::json!(peer.to_string()));
     if !state.pol.cfg.audit_wait {
         if let Err(e) = log.submit(event) {
             tracing::error!(error = %e, "audit log unavailable: a decision was not recorded");

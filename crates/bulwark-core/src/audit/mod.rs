@@ -13,6 +13,7 @@
 //! store's job (`bulwark-store`), behind [`AuditSink`].
 
 pub mod cfg;
+pub mod events;
 pub mod verify;
 
 use ed25519_dalek::{Signer, SigningKey, VerifyingKey};

@@ -12,7 +12,6 @@ pub mod profile;
 pub mod review;
 pub mod signature;
 
-
 /// Severity of a posture finding: the one severity every guard uses.
 pub use crate::finding::Severity;
 

@@ -37,19 +37,18 @@ pub(crate) async fn intents(
             .evaluate(&intent, &bulwark_store::fs::OsPaths)
             .map_err(|e| ApiError::bad_request(e.to_string()))?;
         let approvers = st.approvers()?;
-        let ap = Approvals::new(&*st.db, st.audit.as_ref().map(|a| a as &dyn AuditSink), approvers, c.cfg.approval.ttl_secs, &SystemClock);
+        let ap = Approvals::new(
+            &*st.db,
+            st.audit.as_ref().map(|a| a as &dyn AuditSink),
+            approvers,
+            c.cfg.approval.ttl_secs,
+            &SystemClock,
+        );
         ap.note_mode(d.mode, &st.origin).map_err(approval_error)?;
         if let Some(a) = &st.audit {
-            a.append(AuditEvent {
-                event_type: EventType::Decision,
-                actor: intent.requested_by.clone(),
-                action: "action.check".into(),
-                resource: d.summary.clone(),
-                outcome: d.verdict.as_str().into(),
-                details: serde_json::json!({"digest": d.digest.as_str(), "rule": d.rule, "class": d.class,
-                    "mode": d.mode, "tier": d.tier, "source": intent.source}),
-            })
-            .map_err(|e| ApiError::internal(format!("the decision could not be recorded: {e}")))?;
+            a.append(AuditEvent::from((&intent, &d))).map_err(|e| {
+                ApiError::internal(format!("the decision could not be recorded: {e}"))
+            })?;
         }
         let mut v = serde_json::to_value(&d).unwrap_or_default();
         v["approval"] = serde_json::Value::Null;
@@ -59,7 +58,9 @@ pub(crate) async fn intents(
                 // In the background: the webhook's answer does not hold up the agent.
                 let (pending, audit) = (a.clone(), st.audit.clone());
                 std::thread::spawn(move || {
-                    if let Err(e) = crate::notify::pending(url.expose_secret(), &pending, audit.as_ref()) {
+                    if let Err(e) =
+                        crate::notify::pending(url.expose_secret(), &pending, audit.as_ref())
+                    {
                         tracing::warn!("approval notification failed: {e}");
                     }
                 });

@@ -32,22 +32,15 @@ pub(crate) async fn egress_check(
                 c.egress.profile_names().join(", ")
             ))
         })?;
-        let d = policy.check_url(&r.url, &crate::SystemResolver);
-        Ok(serde_json::to_value(&d).unwrap_or_default())
+        Ok(policy.check_url(&r.url, &crate::SystemResolver))
     })
     .await?;
     if let Some(a) = &s.audit {
-        let _ = a.submit(AuditEvent {
-            event_type: EventType::Egress,
-            actor: p.name.clone(),
-            action: "egress.check".into(),
-            resource: decision["url"].as_str().unwrap_or_default().to_string(),
-            outcome: decision["decision"]
-                .as_str()
-                .unwrap_or_default()
-                .to_string(),
-            details: serde_json::json!({"reason": decision["reason"]}),
-        });
+        let _ = a.submit(AuditEvent::egress(
+            bulwark_core::audit::events::EgressAsk::Check,
+            p.name.clone(),
+            &decision,
+        ));
     }
     Ok(axum::Json(decision).into_response())
 }

@@ -111,14 +111,7 @@ pub(crate) fn reload_on_hangup(state: Shared, reload: Reloader) {
             let result = tokio::task::spawn_blocking(move || match reload() {
                 Ok(cfg) => st.reload(cfg).map_err(|e| e.to_string()),
                 Err(e) => {
-                    st.audit(AuditEvent {
-                        event_type: EventType::ConfigChange,
-                        actor: "bulwark".into(),
-                        action: "server.reload".into(),
-                        resource: st.origin.clone(),
-                        outcome: "error".into(),
-                        details: serde_json::json!({"error": e}),
-                    });
+                    st.audit(AuditEvent::reload(&st.origin, Some(&e)));
                     Err(e)
                 }
             })

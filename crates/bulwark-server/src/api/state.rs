@@ -273,15 +273,8 @@ impl AppState {
                 .and_then(|secrets| Compiled::new(cfg, &self.home, &secrets))
                 .map(|c| (c, proxy))
         });
-        let outcome = if result.is_ok() { "ok" } else { "error" };
-        self.audit(AuditEvent {
-            event_type: EventType::ConfigChange,
-            actor: "bulwark".into(),
-            action: "server.reload".into(),
-            resource: self.origin.clone(),
-            outcome: outcome.into(),
-            details: serde_json::json!({"error": result.as_ref().err().map(|e| e.to_string())}),
-        });
+        let error = result.as_ref().err().map(|e| e.to_string());
+        self.audit(AuditEvent::reload(&self.origin, error.as_deref()));
         let (compiled, proxy) = result?;
         self.compiled.store(Arc::new(compiled));
         if let Some((p, pol)) = proxy {
