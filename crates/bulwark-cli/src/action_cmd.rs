@@ -256,11 +256,11 @@ pub fn run_intent(cmd: IntentCommand, explicit: Option<&Path>) -> Result<u8, Fat
     };
     let approval_json = approval.as_ref().map(|a| {
         serde_json::json!({
-            "id": a.id.as_str(),
-            "digest": a.digest.as_str(),
-            "needed": a.needed,
+            "id": a.id().as_str(),
+            "digest": a.digest().as_str(),
+            "needed": a.needed(),
             "expires_at": humantime::format_rfc3339_millis(
-                std::time::UNIX_EPOCH + std::time::Duration::from_millis(a.expires_ms)
+                std::time::UNIX_EPOCH + std::time::Duration::from_millis(a.expires_ms())
             ).to_string(),
             "notified": notified.as_ref().map(|n| n.is_ok()),
         })
@@ -298,7 +298,10 @@ pub fn run_intent(cmd: IntentCommand, explicit: Option<&Path>) -> Result<u8, Fat
                 writeln!(
                     out,
                     "  approval {} pending: {} approver(s) needed. An approver reviews it with\n    bulwark approvals show {}\n  and approves the digest shown there with\n    bulwark approvals approve {} --digest DIGEST --as PRINCIPAL",
-                    a.id, a.needed, a.id, a.id
+                    a.id(),
+                    a.needed(),
+                    a.id(),
+                    a.id()
                 )?;
             }
             if let Some(Err(e)) = &notified {

@@ -608,7 +608,10 @@ pub fn run(args: ExecArgs, explicit: Option<&Path>) -> Result<u8, Fatal> {
             if let Some(a) = &recorded.approval {
                 eprintln!(
                     "  approval {} pending: {} approver(s) needed. An approver reviews it with\n    bulwark approvals show {}\n  and approves the digest shown there; then run this again with --approval {}",
-                    a.id, a.needed, a.id, a.id
+                    a.id(),
+                    a.needed(),
+                    a.id(),
+                    a.id()
                 );
             }
             if let Some(Err(e)) = &recorded.notified {

@@ -40,7 +40,7 @@ pub fn pending(url: &str, a: &Approval<Pending>, audit: Option<&AuditLog>) -> Re
             event_type: EventType::Approval,
             actor: "bulwark".into(),
             action: "approval.notify".into(),
-            resource: format!("approval:{}", a.id),
+            resource: format!("approval:{}", a.id()),
             outcome: if result.is_ok() { "ok" } else { "error" }.into(),
             details: serde_json::json!({"error": result.as_ref().err()}),
         });

@@ -127,7 +127,7 @@ fn pending(f: &Fixture, i: &ExecutionIntent) -> (ApprovalId, IntentDigest) {
     );
     assert_eq!(decision.tier.as_deref(), Some("production"));
     let a = f.approvals().create(i, &decision).unwrap();
-    (a.id, a.digest)
+    (a.id().clone(), a.digest().clone())
 }
 
 #[test]
@@ -139,7 +139,7 @@ fn approve_then_consume_once_and_replay_fails() {
     let rec = ap.approve(&id, &digest, "alice").unwrap();
     assert_eq!(rec.state, StateName::Approved);
     let executed = ap.consume(&id, &i, "executor").unwrap();
-    assert_eq!(executed.state.by, "executor");
+    assert_eq!(executed.state().by, "executor");
     // Replay: a second consume and a second approval both fail.
     match ap.consume(&id, &i, "executor") {
         Err(ApprovalError::WrongState {
@@ -517,7 +517,7 @@ fn approvals_are_bound_to_their_requester() {
         StateName::Rejected
     );
     let executed = ap.consume_as(&id, &mine, "sre-copilot").unwrap();
-    assert_eq!(executed.state.by, "sre-copilot");
+    assert_eq!(executed.state().by, "sre-copilot");
     // Every refusal is evidence, with its real reason.
     let events = f.audit.events.lock().unwrap();
     let hidden = events

@@ -180,25 +180,79 @@ pub struct ApprovalSummary {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Approval<S> {
     /// The id.
-    pub id: ApprovalId,
+    id: ApprovalId,
     /// The digest of the intent it is for.
-    pub digest: IntentDigest,
+    digest: IntentDigest,
     /// What it is about.
-    pub summary: ApprovalSummary,
+    summary: ApprovalSummary,
     /// Who asked (may not approve).
-    pub requested_by: String,
+    requested_by: String,
     /// Created (ms since the epoch).
-    pub created_ms: u64,
+    created_ms: u64,
     /// Expires (ms since the epoch), approved or not.
-    pub expires_ms: u64,
+    expires_ms: u64,
     /// Distinct approvers needed.
-    pub needed: u32,
+    needed: u32,
     /// Votes so far.
-    pub votes: Vec<Vote>,
+    votes: Vec<Vote>,
     /// Bumped by every transition (the store's compare-and-swap key).
-    pub version: u64,
+    version: u64,
     /// The state and what it carries.
-    pub state: S,
+    state: S,
+}
+
+/// Read access: an approval is built only by this module (from an intent, or from the stored
+/// record), so no crate can make an approved one by hand.
+impl<S> Approval<S> {
+    /// The id.
+    pub fn id(&self) -> &ApprovalId {
+        &self.id
+    }
+
+    /// The digest of the intent it is for.
+    pub fn digest(&self) -> &IntentDigest {
+        &self.digest
+    }
+
+    /// What it is about.
+    pub fn summary(&self) -> &ApprovalSummary {
+        &self.summary
+    }
+
+    /// Who asked (may not approve).
+    pub fn requested_by(&self) -> &str {
+        &self.requested_by
+    }
+
+    /// Created (ms since the epoch).
+    pub fn created_ms(&self) -> u64 {
+        self.created_ms
+    }
+
+    /// Expires (ms since the epoch), approved or not.
+    pub fn expires_ms(&self) -> u64 {
+        self.expires_ms
+    }
+
+    /// Distinct approvers needed.
+    pub fn needed(&self) -> u32 {
+        self.needed
+    }
+
+    /// Votes so far.
+    pub fn votes(&self) -> &[Vote] {
+        &self.votes
+    }
+
+    /// Bumped by every transition (the store's compare-and-swap key).
+    pub fn version(&self) -> u64 {
+        self.version
+    }
+
+    /// The state and what it carries.
+    pub fn state(&self) -> &S {
+        &self.state
+    }
 }
 
 /// Why a transition was refused.
