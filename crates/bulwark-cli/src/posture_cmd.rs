@@ -950,11 +950,6 @@ fn run_review(a: ReviewArgs, explicit: Option<&Path>) -> Result<u8, Fatal> {
             }
         }
         crate::Format::Sarif => {
-            let level = |s: Severity| match s {
-                Severity::Critical | Severity::High => "error",
-                Severity::Medium => "warning",
-                _ => "note",
-            };
             let rules: Vec<Value> = CODES
                 .iter()
                 .map(|(code, text)| {
@@ -978,7 +973,7 @@ fn run_review(a: ReviewArgs, explicit: Option<&Path>) -> Result<u8, Fatal> {
                     };
                     let mut r = json!({
                         "ruleId": f.code,
-                        "level": level(f.severity),
+                        "level": crate::report::sarif_level(f.severity),
                         "message": {"text": format!("{} Fix: {}", f.message, f.remediation)},
                         "locations": [{"physicalLocation": {"artifactLocation": location}}],
                         "properties": {"severity": f.severity.as_str()}

@@ -62,11 +62,6 @@ impl Render for Report {
 
     fn write_sarif(&self, out: &mut dyn Write, catalog: &[RuleInfo]) -> std::io::Result<()> {
         let index = |id: &str| catalog.iter().position(|r| r.id == id);
-        let level = |s: bulwark_core::Severity| match s {
-            bulwark_core::Severity::Critical | bulwark_core::Severity::High => "error",
-            bulwark_core::Severity::Medium => "warning",
-            _ => "note",
-        };
         let rules: Vec<serde_json::Value> = catalog
             .iter()
             .map(|r| {
@@ -75,7 +70,7 @@ impl Render for Report {
                     "name": camel(r.id),
                     "shortDescription": {"text": r.description},
                     "fullDescription": {"text": format!("{} ({})", r.description, r.kind.as_str())},
-                    "defaultConfiguration": {"level": level(r.severity)},
+                    "defaultConfiguration": {"level": sarif_level(r.severity)},
                     "properties": {"tags": ["security", r.kind.as_str()], "severity": r.severity.as_str()}
                 })
             })
@@ -87,7 +82,7 @@ impl Render for Report {
                 let f = &l.finding;
                 let mut result = serde_json::json!({
                     "ruleId": f.rule,
-                    "level": level(f.severity),
+                    "level": sarif_level(f.severity),
                     "message": {"text": format!("{} [{}]", f.message, f.preview)},
                     "locations": [{
                         "physicalLocation": {
@@ -123,6 +118,15 @@ impl Render for Report {
         let doc = sarif_log(rules, results, notifications, self.errors.is_empty());
         serde_json::to_writer_pretty(&mut *out, &doc)?;
         writeln!(out)
+    }
+}
+
+/// The SARIF level of a severity: critical and high are errors, medium a warning, the rest notes.
+pub fn sarif_level(s: bulwark_core::Severity) -> &'static str {
+    match s {
+        bulwark_core::Severity::Critical | bulwark_core::Severity::High => "error",
+        bulwark_core::Severity::Medium => "warning",
+        _ => "note",
     }
 }
 
