@@ -692,6 +692,24 @@ fn risky_installation(home: &Path) {
     .unwrap();
 }
 
+/// The review a user reads, pinned (text and JSON): a change shows up as a snapshot diff.
+#[test]
+fn review_output_is_pinned() {
+    let tmp = tempfile::tempdir().unwrap();
+    let home = tmp.path().join("picoclaw");
+    std::fs::create_dir_all(&home).unwrap();
+    risky_installation(&home);
+    let shown = |extra: &[&str]| {
+        let o = out(bulwark(&home)
+            .args(["posture", "review", "--home", "."])
+            .args(extra));
+        format!("exit: {:?}\n{}", o.status.code(), text(&o))
+            .replace(&tmp.path().display().to_string(), "[TMP]")
+    };
+    insta::assert_snapshot!("review_text", shown(&[]));
+    insta::assert_snapshot!("review_json", shown(&["--format", "json"]));
+}
+
 #[test]
 fn review_reads_fields_and_says_what_to_fix() {
     let tmp = tempfile::tempdir().unwrap();

@@ -222,6 +222,111 @@ fn the_openapi_document_matches_the_routes_and_every_route_answers() {
     }
 }
 
+/// Every kind of error answer, pinned: status and body. A change to a code or a message shows up
+/// as a snapshot diff.
+#[test]
+fn error_bodies_are_pinned() {
+    let mut cfg = SecurityConfig::default();
+    cfg.server.max_body_bytes = 1024;
+    let s = start(cfg, &[("scanner", "scan"), ("ops", ALL)]);
+    let big = format!("{{\"text\":\"{}\"}}", "a".repeat(2048));
+    let cases: Vec<(&str, &str, Option<&str>, Option<(&str, &str)>)> = vec![
+        (
+            "POST",
+            "/v1/scan",
+            None,
+            Some(("application/json", r#"{"text":"x"}"#)),
+        ),
+        (
+            "POST",
+            "/v1/scan",
+            Some("not-a-token"),
+            Some(("application/json", r#"{"text":"x"}"#)),
+        ),
+        (
+            "POST",
+            "/v1/intents",
+            Some("scanner"),
+            Some(("application/json", "{}")),
+        ),
+        ("GET", "/v1/scan", Some("scanner"), None),
+        ("GET", "/v1/nothing", Some("scanner"), None),
+        (
+            "POST",
+            "/v1/scan",
+            Some("scanner"),
+            Some(("application/json", "{\"text\":")),
+        ),
+        (
+            "POST",
+            "/v1/scan",
+            Some("scanner"),
+            Some(("application/json", r#"{"text":"x","extra":1}"#)),
+        ),
+        (
+            "POST",
+            "/v1/scan",
+            Some("scanner"),
+            Some(("text/plain", r#"{"text":"x"}"#)),
+        ),
+        (
+            "POST",
+            "/v1/scan",
+            Some("scanner"),
+            Some(("application/json", r#"{"text":"x","source":"moon"}"#)),
+        ),
+        (
+            "POST",
+            "/v1/scan",
+            Some("scanner"),
+            Some(("application/json", &big)),
+        ),
+        (
+            "POST",
+            "/v1/wrap",
+            Some("scanner"),
+            Some(("application/json", r#"{"text":"x","datamark":"ab"}"#)),
+        ),
+        (
+            "POST",
+            "/v1/egress/check",
+            Some("ops"),
+            Some((
+                "application/json",
+                r#"{"url":"http://x.example/","profile":"nope"}"#,
+            )),
+        ),
+        (
+            "POST",
+            "/v1/intents",
+            Some("ops"),
+            Some((
+                "application/json",
+                r#"{"tool":"kubectl","action":"get","requested_by":"someone-else"}"#,
+            )),
+        ),
+        ("GET", "/v1/approvals/not-an-id", Some("ops"), None),
+        (
+            "GET",
+            "/v1/approvals/0123456789abcdef0123456789abcdef",
+            Some("ops"),
+            None,
+        ),
+        (
+            "POST",
+            "/v1/ingress/none",
+            None,
+            Some(("application/json", "{}")),
+        ),
+    ];
+    let mut shown = String::new();
+    for (method, path, token, body) in cases {
+        let a = s.call(method, path, token, body);
+        shown.push_str(&format!("{method} {path} -> {}\n{}\n\n", a.status, a.text));
+    }
+    insta::assert_snapshot!("api_error_bodies", shown);
+}
+
 #[test]
 fn authentication_scopes_and_bad_input() {
     let mut cfg = SecurityConfig::default();

@@ -112,11 +112,39 @@ pub(crate) async fn authenticate(
     {
         return ApiError::limited(d.policy, d.retry_after).into_response();
     }
-    req.extensions_mut().insert(Principal {
+    let principal = Principal {
         name: record.name.clone(),
         scopes: record.scopes.clone(),
-    });
+    };
+    // The scope before the body: a token without it learns nothing from body validation.
+    if let Some(route) = req.extensions().get::<MatchedPath>()
+        && let accepted = route_scopes(route.as_str())
+        && let Some(first) = accepted.first()
+        && !accepted.iter().any(|s| principal.scopes.contains(s))
+    {
+        return principal.require(*first).err().map_or_else(
+            || StatusCode::FORBIDDEN.into_response(),
+            IntoResponse::into_response,
+        );
+    }
+    req.extensions_mut().insert(principal);
     next.run(req).await
+}
+
+/// The scopes a route accepts (any one of them); empty: any valid token. Handlers check again, so
+/// a route missing here is still guarded.
+pub(crate) fn route_scopes(route: &str) -> &'static [Scope] {
+    match route {
+        "/v1/scan" | "/v1/redact" | "/v1/wrap" => &[Scope::Scan],
+        "/v1/egress/check" => &[Scope::Egress],
+        "/v1/intents" | "/v1/approvals/{id}/consume" => &[Scope::Intents],
+        "/v1/approvals" | "/v1/approvals/{id}" | "/v1/approvals/{id}/reject" => {
+            &[Scope::Approve, Scope::Intents]
+        }
+        "/v1/approvals/{id}/approve" => &[Scope::Approve],
+        "/v1/audit" | "/v1/audit/verify" => &[Scope::Audit],
+        _ => &[],
+    }
 }
 
 pub(crate) async fn record_metrics(req: Request, next: Next) -> Response {

@@ -109,7 +109,7 @@ pub(crate) fn datamark_of(v: Option<&serde_json::Value>) -> Result<Option<char>,
     let bad = || {
         ApiError::new(
             StatusCode::BAD_REQUEST,
-            "bad_request",
+            "invalid_request",
             format!(
                 "`datamark`: expected true (the default mark {}), false, or a single character",
                 bulwark_core::scan::boundary::DEFAULT_DATAMARK
