@@ -222,6 +222,14 @@ fn the_openapi_document_matches_the_routes_and_every_route_answers() {
     }
 }
 
+/// One request: method, path, token, (content type, body).
+type Case<'a> = (
+    &'a str,
+    &'a str,
+    Option<&'a str>,
+    Option<(&'a str, &'a str)>,
+);
+
 /// Every kind of error answer, pinned: status and body. A change to a code or a message shows up
 /// as a snapshot diff.
 #[test]
@@ -230,7 +238,7 @@ fn error_bodies_are_pinned() {
     cfg.server.max_body_bytes = 1024;
     let s = start(cfg, &[("scanner", "scan"), ("ops", ALL)]);
     let big = format!("{{\"text\":\"{}\"}}", "a".repeat(2048));
-    let cases: Vec<(&str, &str, Option<&str>, Option<(&str, &str)>)> = vec![
+    let cases: Vec<Case<'_>> = vec![
         (
             "POST",
             "/v1/scan",
