@@ -3,7 +3,7 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use bulwark_core::config::{self, ConfigSource, DEFAULT_TOML, SecurityConfig};
+use bulwark_core::config::{self, ConfigSource, SecurityConfig};
 use clap::Subcommand;
 
 use crate::{Fatal, env_lookup};
@@ -46,7 +46,7 @@ pub fn run(cmd: ConfigCommand, explicit: Option<&Path>) -> Result<u8, Fatal> {
 fn init(output: Option<PathBuf>, force: bool) -> Result<u8, Fatal> {
     let path = match output {
         Some(p) if p.as_os_str() == "-" => {
-            print!("{DEFAULT_TOML}");
+            print!("{}", config::default_file());
             return Ok(0);
         }
         Some(p) => p,
@@ -65,7 +65,7 @@ fn init(output: Option<PathBuf>, force: bool) -> Result<u8, Fatal> {
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         create_private_dir(dir)?;
     }
-    write_private(&path, DEFAULT_TOML.as_bytes())
+    write_private(&path, config::default_file().as_bytes())
         .map_err(|e| Fatal(format!("cannot write {}: {e}", path.display())))?;
     println!("wrote {}", path.display());
     Ok(0)

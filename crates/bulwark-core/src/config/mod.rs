@@ -35,7 +35,7 @@ pub use crate::webhook::cfg::{IngressConfig, IngressSourceConfig};
 pub use locate::{ConfigSource, bulwark_home, locate};
 use problems::{Problems, Report};
 pub use server::{LimitsConfig, ServerConfig, StoreConfig};
-pub use template::DEFAULT_TOML;
+pub use template::default_file;
 
 /// The whole configuration. Each guard has its own section.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema, Default)]
@@ -532,7 +532,7 @@ mod tests {
 
     #[test]
     fn default_file_parses_to_defaults() {
-        let cfg = SecurityConfig::from_toml(DEFAULT_TOML, "default").expect("default file");
+        let cfg = SecurityConfig::from_toml(&default_file(), "default").expect("default file");
         assert_eq!(cfg, SecurityConfig::default());
     }
 
