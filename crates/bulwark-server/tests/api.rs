@@ -1285,3 +1285,110 @@ fn oversized_request_heads_are_refused() {
         String::from_utf8_lossy(&answer[..n])
     );
 }
+
+/// A connection from `from` (another loopback address than the slow clients').
+fn connect_from(from: &str, to: SocketAddr) -> std::net::TcpStream {
+    let s =
+        socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).expect("socket");
+    let local: SocketAddr = format!("{from}:0").parse().expect("addr");
+    s.bind(&local.into()).expect("bind");
+    s.connect(&to.into()).expect("connect");
+    s.into()
+}
+
+/// Send `request` on a fresh connection from `from` and read the whole answer.
+fn raw(from: &str, to: SocketAddr, request: &str) -> String {
+    use std::io::{Read, Write};
+    let mut c = connect_from(from, to);
+    c.set_read_timeout(Some(std::time::Duration::from_secs(10)))
+        .expect("timeout");
+    c.write_all(request.as_bytes()).expect("write");
+    let mut out = String::new();
+    let _ = c.read_to_string(&mut out);
+    out
+}
+
+/// Connections among `held` the server has not closed.
+fn still_open(held: &mut [std::net::TcpStream]) -> usize {
+    use std::io::Read;
+    let mut buf = [0u8; 64];
+    let mut open = 0;
+    for c in held.iter_mut() {
+        c.set_nonblocking(true).expect("nonblocking");
+        if matches!(c.read(&mut buf), Err(e) if e.kind() == std::io::ErrorKind::WouldBlock) {
+            open += 1;
+        }
+    }
+    open
+}
+
+/// Slow clients cannot starve the API: one address holding 2,000 half-sent request heads keeps
+/// only `connections_per_client` of them, those are closed after `header_timeout_secs`, a body
+/// that stalls gets 408, and a normal client is answered within a second throughout.
+#[test]
+fn slow_clients_cannot_starve_the_api() {
+    use std::io::Write;
+    use std::time::{Duration, Instant};
+    let mut cfg = SecurityConfig::default();
+    cfg.server.header_timeout_secs = 2;
+    cfg.server.body_timeout_secs = 2;
+    cfg.server.connections_per_client = 32;
+    let s = start(cfg, &[("scanner", "scan")]);
+    // Two sockets per connection in this process (client and server side), plus headroom.
+    let limit = std::fs::read_to_string("/proc/self/limits")
+        .ok()
+        .and_then(|l| {
+            l.lines()
+                .find(|l| l.starts_with("Max open files"))
+                .and_then(|l| l.split_whitespace().nth(3)?.parse::<usize>().ok())
+        })
+        .unwrap_or(4096);
+    let n = 2000.min(limit.saturating_sub(512) / 2);
+    if n < 2000 {
+        eprintln!("open-file limit {limit}: holding {n} slow connections instead of 2,000");
+    }
+    let mut held: Vec<std::net::TcpStream> = (0..n)
+        .map(|_| {
+            let mut c = connect_from("127.0.0.1", s.addr);
+            let _ = c.write_all(b"POST /v1/scan HTTP/1.1\r\nHost: bulwark\r\nContent-Type: app");
+            c
+        })
+        .collect();
+    let token = s.tokens["scanner"].clone();
+    let scan = format!(
+        "POST /v1/scan HTTP/1.1\r\nHost: bulwark\r\nAuthorization: Bearer {token}\r\nContent-Type: application/json\r\nContent-Length: 12\r\nConnection: close\r\n\r\n{{\"text\":\"x\"}}"
+    );
+    for _ in 0..5 {
+        let t = Instant::now();
+        let a = raw(
+            "127.0.0.2",
+            s.addr,
+            "GET /healthz HTTP/1.1\r\nHost: bulwark\r\nConnection: close\r\n\r\n",
+        );
+        assert!(a.starts_with("HTTP/1.1 200"), "{a}");
+        let b = raw("127.0.0.2", s.addr, &scan);
+        assert!(b.starts_with("HTTP/1.1 200"), "{b}");
+        assert!(t.elapsed() < Duration::from_secs(1), "{:?}", t.elapsed());
+    }
+    let open = still_open(&mut held);
+    assert!(open <= 32, "{open} of {n} slow connections held open");
+    // A body that stalls: 408 once body_timeout_secs pass.
+    let t = Instant::now();
+    let stalled = raw(
+        "127.0.0.3",
+        s.addr,
+        &format!(
+            "POST /v1/scan HTTP/1.1\r\nHost: bulwark\r\nAuthorization: Bearer {token}\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{{\"text\""
+        ),
+    );
+    assert!(stalled.starts_with("HTTP/1.1 408"), "{stalled}");
+    assert!(stalled.contains("body_timeout_secs"), "{stalled}");
+    assert!(t.elapsed() < Duration::from_secs(5), "{:?}", t.elapsed());
+    // The half-sent heads are closed once header_timeout_secs pass.
+    std::thread::sleep(Duration::from_millis(1500));
+    assert_eq!(
+        still_open(&mut held),
+        0,
+        "slow heads outlived header_timeout_secs"
+    );
+}

@@ -25,6 +25,13 @@ pub struct ServerConfig {
     pub tls_key: String,
     /// Also run the egress proxy (`[egress.proxy]`) in the same process.
     pub egress_proxy: bool,
+    /// Seconds a client has to send a request's head (also while a kept-alive connection waits
+    /// for its next request); past it the connection is closed.
+    pub header_timeout_secs: u64,
+    /// Seconds a client has to send a request's body once its head arrived; past it, 408.
+    pub body_timeout_secs: u64,
+    /// Open connections one client address may hold; more are closed at once.
+    pub connections_per_client: u32,
     /// Rate limits.
     pub limits: LimitsConfig,
 }
@@ -38,6 +45,9 @@ impl Default for ServerConfig {
             tls_cert: String::new(),
             tls_key: String::new(),
             egress_proxy: false,
+            header_timeout_secs: 10,
+            body_timeout_secs: 30,
+            connections_per_client: 64,
             limits: LimitsConfig::default(),
         }
     }

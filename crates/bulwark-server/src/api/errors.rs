@@ -126,17 +126,30 @@ pub(crate) async fn json_body<S: Send + Sync>(req: Request, state: &S) -> Result
             format!("expected Content-Type: application/json, got {ct:?}"),
         ));
     }
-    Bytes::from_request(req, state).await.map_err(|e| {
-        if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
-            ApiError::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "too_large",
-                "the body is larger than [server] max_body_bytes",
-            )
-        } else {
-            ApiError::bad_request(format!("cannot read the body: {e}"))
+    Bytes::from_request(req, state).await.map_err(body_error)
+}
+
+/// Why a body could not be read, as an answer: too large (413), too slow (408), or broken (400).
+pub(crate) fn body_error(e: axum::extract::rejection::BytesRejection) -> ApiError {
+    if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        return ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "too_large",
+            "the body is larger than [server] max_body_bytes",
+        );
+    }
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(&e);
+    while let Some(err) = source {
+        if err.is::<BodyTimedOut>() {
+            return ApiError::new(
+                StatusCode::REQUEST_TIMEOUT,
+                "timeout",
+                "the body did not arrive within [server] body_timeout_secs",
+            );
         }
-    })
+        source = err.source();
+    }
+    ApiError::bad_request(format!("cannot read the body: {e}"))
 }
 
 /// An intent body: parsed by the intent's own strict parser.

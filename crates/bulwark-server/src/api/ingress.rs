@@ -52,17 +52,7 @@ pub(crate) async fn ingress(
             format!("client {client} is not in allow_cidrs"),
         );
     }
-    let body = Bytes::from_request(req, &()).await.map_err(|e| {
-        if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
-            ApiError::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "too_large",
-                "the body is larger than [server] max_body_bytes",
-            )
-        } else {
-            ApiError::bad_request(format!("cannot read the body: {e}"))
-        }
-    })?;
+    let body = Bytes::from_request(req, &()).await.map_err(body_error)?;
     let lookup = |name: &str| {
         headers
             .get(name)

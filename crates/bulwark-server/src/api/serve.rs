@@ -8,13 +8,7 @@ pub async fn serve(
     state: Shared,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let app = router(state);
-    axum::serve(
-        listener,
-        app.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown)
-    .await
+    serve_connections(listener, state, None, shutdown).await
 }
 
 /// The rustls server configuration from PEM files: the certificate chain and its private key.
@@ -56,9 +50,86 @@ pub async fn serve_tls(
     tls: Arc<rustls::ServerConfig>,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    use hyper_util::rt::TokioIo;
-    let app = router(state);
     let acceptor = tokio_rustls::TlsAcceptor::from(tls);
+    serve_connections(listener, state, Some(acceptor), shutdown).await
+}
+
+/// What every connection is held to, from `[server]` as the server started.
+#[derive(Debug, Clone, Copy)]
+struct ConnectionLimits {
+    /// For a request head (and for a TLS handshake).
+    head: Duration,
+    /// For a request body, once its head arrived.
+    body: Duration,
+    /// Open connections per client address.
+    per_client: u32,
+}
+
+/// Open connections per client address.
+#[derive(Default)]
+struct Slots(std::sync::Mutex<HashMap<std::net::IpAddr, u32>>);
+
+/// One open connection of one client; dropped when the connection ends.
+struct Slot {
+    slots: Arc<Slots>,
+    ip: std::net::IpAddr,
+}
+
+impl Slots {
+    /// A slot for `ip`, or `None` when it already holds `max`.
+    fn take(self: &Arc<Self>, ip: std::net::IpAddr, max: u32) -> Option<Slot> {
+        let mut map = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let n = map.entry(ip).or_insert(0);
+        if *n >= max {
+            return None;
+        }
+        *n += 1;
+        Some(Slot {
+            slots: self.clone(),
+            ip,
+        })
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        let mut map = self
+            .slots
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(n) = map.get_mut(&self.ip) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                map.remove(&self.ip);
+            }
+        }
+    }
+}
+
+/// Accept connections until `shutdown`, each in its own task: a client past its connection cap is
+/// closed at once, a head (or TLS handshake) that takes too long closes the connection, a body that
+/// takes too long gets 408. Then drain for at most 30 s.
+async fn serve_connections(
+    listener: tokio::net::TcpListener,
+    state: Shared,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    use hyper_util::rt::{TokioIo, TokioTimer};
+    let limits = {
+        let c = state.c();
+        ConnectionLimits {
+            head: Duration::from_secs(c.cfg.server.header_timeout_secs),
+            body: Duration::from_secs(c.cfg.server.body_timeout_secs),
+            per_client: c.cfg.server.connections_per_client,
+        }
+    };
+    let app = router(state);
+    let slots = Arc::new(Slots::default());
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     tokio::pin!(shutdown);
     loop {
@@ -66,6 +137,7 @@ pub async fn serve_tls(
             r = listener.accept() => match r {
                 Ok(c) => c,
                 Err(e) => {
+                    // Out of file descriptors and the like: wait instead of spinning.
                     tracing::warn!(error = %e, "accept failed");
                     tokio::time::sleep(Duration::from_millis(50)).await;
                     continue;
@@ -73,29 +145,98 @@ pub async fn serve_tls(
             },
             _ = &mut shutdown => break,
         };
-        let (acceptor, app, watcher) = (acceptor.clone(), app.clone(), graceful.watcher());
+        let Some(slot) = slots.take(peer.ip(), limits.per_client) else {
+            metrics::counter!("bulwark_connections_refused_total").increment(1);
+            tracing::debug!(%peer, "connection refused: the client holds [server] connections_per_client");
+            drop(tcp);
+            continue;
+        };
+        let _ = tcp.set_nodelay(true);
+        let (app, watcher, tls) = (app.clone(), graceful.watcher(), tls.clone());
         tokio::spawn(async move {
-            // A client that never finishes its handshake does not hold a task forever.
-            let Ok(Ok(stream)) =
-                tokio::time::timeout(Duration::from_secs(10), acceptor.accept(tcp)).await
-            else {
-                return;
-            };
+            let _slot = slot;
             let svc = hyper::service::service_fn(
                 move |mut req: hyper::Request<hyper::body::Incoming>| {
                     req.extensions_mut().insert(ConnectInfo(peer));
+                    let req = req.map(|b| axum::body::Body::new(DeadlineBody::new(b, limits.body)));
                     let mut app = app.clone();
                     async move { tower::Service::call(&mut app, req).await }
                 },
             );
-            let conn = hyper::server::conn::http1::Builder::new()
-                .serve_connection(TokioIo::new(stream), svc);
-            let _ = watcher.watch(conn).await;
+            let mut http = hyper::server::conn::http1::Builder::new();
+            http.timer(TokioTimer::new())
+                .header_read_timeout(limits.head);
+            match tls {
+                Some(acceptor) => {
+                    // A client that never finishes its handshake does not hold a task forever.
+                    let Ok(Ok(stream)) =
+                        tokio::time::timeout(limits.head, acceptor.accept(tcp)).await
+                    else {
+                        return;
+                    };
+                    let _ = watcher
+                        .watch(http.serve_connection(TokioIo::new(stream), svc))
+                        .await;
+                }
+                None => {
+                    let _ = watcher
+                        .watch(http.serve_connection(TokioIo::new(tcp), svc))
+                        .await;
+                }
+            }
         });
     }
     let _ = tokio::time::timeout(Duration::from_secs(30), graceful.shutdown()).await;
     Ok(())
 }
+
+/// A request body that fails with [`BodyTimedOut`] once `deadline` passes before its end.
+struct DeadlineBody {
+    inner: hyper::body::Incoming,
+    deadline: std::pin::Pin<Box<tokio::time::Sleep>>,
+}
+
+impl DeadlineBody {
+    fn new(inner: hyper::body::Incoming, within: Duration) -> DeadlineBody {
+        DeadlineBody {
+            inner,
+            deadline: Box::pin(tokio::time::sleep(within)),
+        }
+    }
+}
+
+impl http_body::Body for DeadlineBody {
+    type Data = Bytes;
+    type Error = axum::BoxError;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<Bytes>, Self::Error>>> {
+        use std::future::Future;
+        let this = &mut *self;
+        if let std::task::Poll::Ready(frame) = std::pin::Pin::new(&mut this.inner).poll_frame(cx) {
+            return std::task::Poll::Ready(frame.map(|f| f.map_err(Into::into)));
+        }
+        match this.deadline.as_mut().poll(cx) {
+            std::task::Poll::Ready(()) => std::task::Poll::Ready(Some(Err(Box::new(BodyTimedOut)))),
+            std::task::Poll::Pending => std::task::Poll::Pending,
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+/// A request body that did not arrive within `[server] body_timeout_secs`.
+#[derive(Debug, thiserror::Error)]
+#[error("the body did not arrive in time")]
+pub(crate) struct BodyTimedOut;
 
 /// On every SIGHUP: re-read the configuration and swap it in, or keep the one in force.
 #[cfg(unix)]
