@@ -20,6 +20,19 @@ struct Server {
     tokens: std::collections::HashMap<String, String>,
 }
 
+impl Server {
+    /// Stop the server (draining it) and keep its home for reading.
+    fn stop(mut self) -> tempfile::TempDir {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+        std::mem::replace(&mut self.home, tempfile::tempdir().expect("home"))
+    }
+}
+
 impl Drop for Server {
     fn drop(&mut self) {
         if let Some(s) = self.stop.take() {
@@ -1391,4 +1404,86 @@ fn slow_clients_cannot_starve_the_api() {
         0,
         "slow heads outlived header_timeout_secs"
     );
+}
+
+/// The audit records under `home` (file backend) whose action is `action`.
+fn audit_records(home: &std::path::Path, action: &str) -> Vec<serde_json::Value> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(home.join("audit/segments")).expect("audit segments") {
+        let path = entry.expect("entry").path();
+        if path.extension().and_then(|e| e.to_str()) != Some("jsonl")
+            || path.file_name().and_then(|n| n.to_str()) == Some("checkpoints.jsonl")
+        {
+            continue;
+        }
+        for line in std::fs::read_to_string(&path).expect("segment").lines() {
+            if let Ok(v) = serde_json::from_str::<serde_json::Value>(line)
+                && v["action"] == action
+            {
+                out.push(v);
+            }
+        }
+    }
+    out
+}
+
+/// A flood of bad tokens costs the audit log one record at the first failure and one count at the
+/// end of the window, not a record per request; requests the failure limit refused are counted,
+/// never recorded one by one.
+#[test]
+fn failed_authentication_floods_are_aggregated() {
+    let s = start(SecurityConfig::default(), &[("ops", ALL)]);
+    let addr = s.addr;
+    let answered: Vec<(u64, u64)> = std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..4)
+            .map(|_| {
+                scope.spawn(move || {
+                    let a = agent();
+                    let (mut unauthorized, mut limited) = (0u64, 0u64);
+                    let until = std::time::Instant::now() + std::time::Duration::from_secs(2);
+                    while std::time::Instant::now() < until {
+                        let r = a
+                            .post(&format!("http://{addr}/v1/scan"))
+                            .header("Authorization", "Bearer bwk_guess_0000000000000000")
+                            .header("Content-Type", "application/json")
+                            .send(r#"{"text":"x"}"#.as_bytes())
+                            .expect("request");
+                        match r.status().as_u16() {
+                            401 => unauthorized += 1,
+                            429 => limited += 1,
+                            other => panic!("status {other}"),
+                        }
+                    }
+                    (unauthorized, limited)
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            .map(|w| w.join().expect("worker"))
+            .collect()
+    });
+    let unauthorized: u64 = answered.iter().map(|a| a.0).sum();
+    let limited: u64 = answered.iter().map(|a| a.1).sum();
+    assert!(
+        limited > 100,
+        "{unauthorized} unauthorized, {limited} limited"
+    );
+    let home = s.stop();
+    let records = audit_records(home.path(), "api.authenticate");
+    assert!(
+        records.len() <= 2,
+        "{} records for one client: {records:?}",
+        records.len()
+    );
+    let count: u64 = records
+        .iter()
+        .filter_map(|r| r["details"]["count"].as_u64())
+        .sum();
+    let refused: u64 = records
+        .iter()
+        .filter_map(|r| r["details"]["refused_by_limit"].as_u64())
+        .sum();
+    assert_eq!(count, unauthorized, "{records:?}");
+    assert_eq!(refused, limited, "{records:?}");
 }

@@ -73,19 +73,18 @@ pub(crate) async fn authenticate(
         } else {
             "unknown or revoked token"
         };
-        s.audit(AuditEvent {
-            event_type: EventType::Auth,
-            actor: peer.ip().to_string(),
-            action: "api.authenticate".into(),
-            resource: path.to_string(),
-            outcome: "denied".into(),
-            details: serde_json::json!({"reason": reason}),
-        });
         metrics::counter!("bulwark_auth_failures_total").increment(1);
+        // Past its failure budget a client gets 429 and leaves no record of its own; within it, the
+        // first failure of a window is recorded at once and the rest as one count when the window
+        // closes, so a flood of bad tokens cannot flood the audit log.
         if let Some(l) = &c.limits.auth_failures
             && let Err(d) = l.check(&peer.ip())
         {
+            s.auth_failures.note(peer.ip(), reason, path, true);
             return ApiError::limited(d.policy, d.retry_after).into_response();
+        }
+        if let Some(first) = s.auth_failures.note(peer.ip(), reason, path, false) {
+            s.audit(first);
         }
         let mut resp = ApiError::new(
             StatusCode::UNAUTHORIZED,
@@ -192,4 +191,129 @@ pub(crate) fn client_ip(
         .rev()
         .find(|a| !trusted.iter().any(|n| n.contains(a)))
         .unwrap_or(peer)
+}
+
+/// Failed authentications, aggregated per client address and window so that a client sending bad
+/// tokens as fast as it can costs the audit log one record at its first failure and one count per
+/// window after that, not one fsync'd record per request.
+pub(crate) struct FailureLog {
+    window: Duration,
+    clients: std::sync::Mutex<HashMap<std::net::IpAddr, Failures>>,
+}
+
+/// One client's failures in the current window.
+struct Failures {
+    since: Instant,
+    /// Seconds since the epoch when the window opened.
+    since_unix: u64,
+    /// Failures after the first, which was recorded at once.
+    more: u64,
+    /// Requests refused by the failure limit (429) without being checked.
+    limited: u64,
+    reason: &'static str,
+    path: String,
+}
+
+/// Clients remembered at once; past it, every window is closed early.
+const MAX_FAILING_CLIENTS: usize = 10_000;
+
+impl FailureLog {
+    /// Aggregate over windows of `window`.
+    pub(crate) fn new(window: Duration) -> FailureLog {
+        FailureLog {
+            window,
+            clients: std::sync::Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Count one failure (`limited`: one refused by the limit before any check). Returns the event
+    /// to record now: the first failure of a client's window.
+    pub(crate) fn note(
+        &self,
+        ip: std::net::IpAddr,
+        reason: &'static str,
+        path: &str,
+        limited: bool,
+    ) -> Option<AuditEvent> {
+        let mut map = self
+            .clients
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(f) = map.get_mut(&ip)
+            && f.since.elapsed() < self.window
+        {
+            if limited {
+                f.limited += 1;
+            } else {
+                f.more += 1;
+            }
+            f.reason = reason;
+            return None;
+        }
+        map.insert(
+            ip,
+            Failures {
+                since: Instant::now(),
+                since_unix: now_secs(),
+                more: 0,
+                limited: u64::from(limited),
+                reason,
+                path: path.to_string(),
+            },
+        );
+        (!limited).then(|| failure_event(ip, reason, path, serde_json::json!({"count": 1})))
+    }
+
+    /// The counts of every window that has closed (all of them with `all`), as events to record.
+    pub(crate) fn flush(&self, all: bool) -> Vec<AuditEvent> {
+        let mut map = self
+            .clients
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let all = all || map.len() > MAX_FAILING_CLIENTS;
+        let closed: Vec<std::net::IpAddr> = map
+            .iter()
+            .filter(|(_, f)| all || f.since.elapsed() >= self.window)
+            .map(|(ip, _)| *ip)
+            .collect();
+        closed
+            .into_iter()
+            .filter_map(|ip| {
+                let f = map.remove(&ip)?;
+                (f.more + f.limited > 0).then(|| {
+                    failure_event(
+                        ip,
+                        f.reason,
+                        &f.path,
+                        serde_json::json!({
+                            "count": f.more,
+                            "refused_by_limit": f.limited,
+                            "window_start": f.since_unix,
+                            "window_secs": self.window.as_secs(),
+                        }),
+                    )
+                })
+            })
+            .collect()
+    }
+}
+
+fn failure_event(
+    ip: std::net::IpAddr,
+    reason: &str,
+    path: &str,
+    counts: serde_json::Value,
+) -> AuditEvent {
+    let mut details = serde_json::json!({ "reason": reason });
+    if let (Some(d), Some(c)) = (details.as_object_mut(), counts.as_object()) {
+        d.extend(c.clone());
+    }
+    AuditEvent {
+        event_type: EventType::Auth,
+        actor: ip.to_string(),
+        action: "api.authenticate".into(),
+        resource: path.to_string(),
+        outcome: "denied".into(),
+        details,
+    }
 }

@@ -128,8 +128,19 @@ async fn serve_connections(
             per_client: c.cfg.server.connections_per_client,
         }
     };
-    let app = router(state);
+    let app = router(state.clone());
     let slots = Arc::new(Slots::default());
+    // Failed-authentication counts are recorded as their windows close, and all at the end.
+    let flusher = {
+        let state = state.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(5));
+            loop {
+                tick.tick().await;
+                state.flush_auth_failures(false);
+            }
+        })
+    };
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     tokio::pin!(shutdown);
     loop {
@@ -187,6 +198,8 @@ async fn serve_connections(
         });
     }
     let _ = tokio::time::timeout(Duration::from_secs(30), graceful.shutdown()).await;
+    flusher.abort();
+    state.flush_auth_failures(true);
     Ok(())
 }
 

@@ -164,6 +164,8 @@ pub struct AppState {
     pub(crate) tokens: RwLock<(Instant, Arc<HashMap<String, TokenRecord>>)>,
     pub(crate) replay: bulwark_core::webhook::ReplayCache,
     pub(crate) metrics: metrics_exporter_prometheus::PrometheusHandle,
+    /// Failed authentications, aggregated per client and window before they reach `audit`.
+    pub(crate) auth_failures: FailureLog,
     /// The egress proxy `bulwark serve` runs beside the API, reloaded with it.
     pub(crate) proxy: std::sync::OnceLock<Arc<crate::proxy::ProxyState>>,
 }
@@ -243,6 +245,7 @@ impl AppState {
             replay,
             metrics: prometheus(),
             proxy: std::sync::OnceLock::new(),
+            auth_failures: FailureLog::new(Duration::from_secs(60)),
         };
         state
             .refresh_tokens()
@@ -345,6 +348,13 @@ impl AppState {
                 .filter(|t| t.scopes.contains(&Scope::Approve))
                 .map(|t| t.name.clone()),
         ))
+    }
+
+    /// Record the failed-authentication counts of every closed window (all of them with `all`).
+    pub(crate) fn flush_auth_failures(&self, all: bool) {
+        for event in self.auth_failures.flush(all) {
+            self.audit(event);
+        }
     }
 
     pub(crate) fn audit(&self, event: AuditEvent) {
