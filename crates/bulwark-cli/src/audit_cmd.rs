@@ -41,7 +41,8 @@ pub enum AuditCommand {
         format: PlainFormat,
     },
     /// Verify the chain, the MACs (when the HMAC key is here) and the signed checkpoints
-    /// (exit 0 verified, 1 failed, 2 usage error).
+    /// (exit 0 verified, 1 failed, 2 usage error, 3 verified but not every record authenticated:
+    /// no HMAC key and records no signed checkpoint covers).
     Verify {
         /// A file-backend log directory (default: the configured log).
         #[arg(long, value_name = "DIR", conflicts_with = "db")]
@@ -288,6 +289,19 @@ fn verify(
                         ", MACs NOT checked (no HMAC key: links and checkpoints only)"
                     }
                 )?;
+                if report.unauthenticated > 0 {
+                    writeln!(
+                        out,
+                        "INCOMPLETE: {} record(s) after record {} are linked but not authenticated: no HMAC key was given and no signed checkpoint covers them, so they could have been forged{}",
+                        report.unauthenticated,
+                        report.authenticated_through,
+                        if report.checkpoints_checked == 0 {
+                            " (the log has no checkpoint at all)"
+                        } else {
+                            ""
+                        }
+                    )?;
+                }
             }
             Some(f) => {
                 writeln!(
@@ -311,7 +325,14 @@ fn verify(
             }
         },
     }
-    Ok(if report.ok { 0 } else { 1 })
+    // 0 verified, 1 failed, 3 verified as far as it goes but not authenticated throughout.
+    Ok(if report.complete() {
+        0
+    } else if report.ok {
+        3
+    } else {
+        1
+    })
 }
 
 fn print_record(out: &mut impl Write, line: &[u8], format: PlainFormat) -> std::io::Result<()> {

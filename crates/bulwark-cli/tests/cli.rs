@@ -2364,3 +2364,86 @@ fn vault_keeps_its_key_in_a_real_secret_service() {
     assert_ne!(code(&o), 0);
     assert!(!stdout(&o).contains("sk-from-the-keychain"));
 }
+
+/// An auditor with only the public key cannot be told a forged log verified: records no signed
+/// checkpoint covers make `audit verify --public-key` exit 3 and say so, and a damaged checkpoints
+/// file is a verification failure (exit 1, with the JSON report), not a usage error.
+#[test]
+fn public_key_verification_does_not_vouch_for_what_it_cannot_check() {
+    let writer = tempfile::tempdir().expect("writer");
+    let forger = tempfile::tempdir().expect("forger");
+    let auditor = tempfile::tempdir().expect("auditor");
+    let append = |home: &Path, actor: &str| {
+        let o = run(
+            in_home(home).args([
+                "audit",
+                "append",
+                "--type",
+                "custom",
+                "--actor",
+                actor,
+                "--action",
+                "note",
+                "--resource",
+                "r",
+                "--outcome",
+                "ok",
+            ]),
+            b"",
+        );
+        assert_eq!(code(&o), 0, "{o:?}");
+    };
+    for who in ["a", "b", "c"] {
+        append(writer.path(), who);
+        append(forger.path(), who);
+    }
+    let public = writer.path().join("keys/audit-signing.pub");
+    let verify = |dir: &Path, format: &str| {
+        run(
+            in_home(auditor.path())
+                .args(["audit", "verify", "--format", format, "--path"])
+                .arg(dir)
+                .arg("--public-key")
+                .arg(&public),
+            b"",
+        )
+    };
+    // The writer's own log, every record under a signed checkpoint: verified.
+    let o = verify(&writer.path().join("audit"), "json");
+    assert_eq!(code(&o), 0, "{o:?}");
+    assert_eq!(json(&o)["unauthenticated"], 0, "{}", stdout(&o));
+    // A log written with other keys, its checkpoints removed: linked, but nothing vouches for it.
+    std::fs::remove_file(forger.path().join("audit/checkpoints.jsonl")).expect("rm");
+    let o = verify(&forger.path().join("audit"), "text");
+    assert_eq!(code(&o), 3, "{o:?}");
+    assert!(
+        stdout(&o).contains("INCOMPLETE: 3 record(s)"),
+        "{}",
+        stdout(&o)
+    );
+    assert!(
+        stdout(&o).contains("could have been forged"),
+        "{}",
+        stdout(&o)
+    );
+    let o = verify(&forger.path().join("audit"), "json");
+    assert_eq!(code(&o), 3, "{o:?}");
+    assert_eq!(json(&o)["unauthenticated"], 3);
+    assert_eq!(json(&o)["authenticated_through"], 0);
+    // The writer's log with its checkpoints file damaged in the middle: a failure, with JSON.
+    let cps = writer.path().join("audit/checkpoints.jsonl");
+    let text = std::fs::read_to_string(&cps).expect("checkpoints");
+    std::fs::write(&cps, format!("{{not a checkpoint\n{text}")).expect("damage");
+    let o = verify(&writer.path().join("audit"), "json");
+    assert_eq!(code(&o), 1, "{o:?}");
+    let v = json(&o);
+    assert_eq!(v["ok"], false);
+    assert_eq!(v["failure"]["kind"], "malformed", "{v}");
+    assert!(
+        v["failure"]["location"]
+            .as_str()
+            .unwrap_or("")
+            .ends_with("checkpoints.jsonl:1"),
+        "{v}"
+    );
+}

@@ -429,12 +429,37 @@ pub struct DirVerify<'a> {
 
 /// Verify the log in `dir`: every segment, the checkpoints and the anchor.
 pub fn verify_dir(dir: &Path, with: &DirVerify<'_>) -> Result<(VerifyReport, Chain), StoreError> {
-    let checkpoints = read_checkpoints(dir)?;
-    let anchor = read_anchor(dir)?;
+    // Damage to the checkpoints or the anchor is a verification failure like damage to a record.
+    let damaged = |e: StoreError| match e {
+        StoreError::Damaged {
+            kind,
+            where_,
+            message,
+            ..
+        } => {
+            let kind = match kind {
+                "bad_signature" => FailureKind::BadSignature,
+                _ => FailureKind::Malformed,
+            };
+            Ok((
+                VerifyReport::failed(kind, where_, message),
+                Chain::default(),
+            ))
+        }
+        other => Err(other),
+    };
+    let checkpoints = match read_checkpoints(dir) {
+        Ok(c) => c,
+        Err(e) => return damaged(e),
+    };
+    let anchor = match read_anchor(dir) {
+        Ok(a) => a,
+        Err(e) => return damaged(e),
+    };
     if let (Some(a), Some(pk)) = (&anchor, &with.public_key)
         && !a.verify_signature(pk)
     {
-        return Err(StoreError::Damaged {
+        return damaged(StoreError::Damaged {
             dir: dir.to_path_buf(),
             kind: "bad_signature",
             where_: anchor_path(dir).display().to_string(),

@@ -95,8 +95,43 @@ pub struct VerifyReport {
     pub checkpoints_checked: usize,
     /// Whether checkpoint signatures were checked (a public key was given).
     pub signatures_checked: bool,
+    /// The last record whose content is authenticated: every record when MACs were checked, else
+    /// the last record a signed checkpoint covers (0: none).
+    pub authenticated_through: u64,
+    /// Records after `authenticated_through`: linked to the chain, but nothing proves they were
+    /// not forged (no HMAC key, and no signed checkpoint covers them yet).
+    pub unauthenticated: u64,
     /// The first failure.
     pub failure: Option<Failure>,
+}
+
+impl VerifyReport {
+    /// A log that could not be read as one: a failure before any record (a malformed checkpoints
+    /// file, a pruning anchor with a bad signature).
+    pub fn failed(kind: FailureKind, location: String, message: String) -> VerifyReport {
+        VerifyReport {
+            ok: false,
+            records: 0,
+            last_seq: 0,
+            last_hash: String::new(),
+            macs_checked: false,
+            checkpoints_checked: 0,
+            signatures_checked: false,
+            authenticated_through: 0,
+            unauthenticated: 0,
+            failure: Some(Failure {
+                kind,
+                seq: None,
+                location: Some(location),
+                message,
+            }),
+        }
+    }
+
+    /// Verified, and every record authenticated.
+    pub fn complete(&self) -> bool {
+        self.ok && self.unauthenticated == 0
+    }
 }
 
 /// What a verification checks against.
@@ -529,14 +564,28 @@ impl<'a> Verifier<'a> {
                 ),
             );
         }
+        let last_seq = self.chain.next_seq() - 1;
+        let authenticated_through = if !self.keys.is_empty() {
+            last_seq
+        } else if self.public_key.is_some() {
+            // Matched checkpoints, every one of them signature-checked in `new`.
+            self.next_checkpoint
+                .checked_sub(1)
+                .and_then(|i| self.checkpoints.get(i))
+                .map_or(0, |c| c.seq.min(last_seq))
+        } else {
+            0
+        };
         let report = VerifyReport {
             ok: self.failure.is_none(),
             records: self.records,
-            last_seq: self.chain.next_seq() - 1,
+            last_seq,
             last_hash: self.chain.last_hash().to_string(),
             macs_checked: !self.keys.is_empty(),
             checkpoints_checked: self.next_checkpoint,
             signatures_checked: self.public_key.is_some(),
+            authenticated_through,
+            unauthenticated: last_seq - authenticated_through,
             failure: self.failure,
         };
         (report, self.chain)
