@@ -199,7 +199,36 @@ pub fn load_config(
     Ok((cfg, source))
 }
 
+/// The exit status of a command whose standard output was closed under it (`bulwark scan | head`):
+/// 128 + SIGPIPE, what a shell reports for a Unix tool ended by a closed pipe.
+const CLOSED_STDOUT: u8 = 141;
+
+/// Whether `message` is the error a write to a closed pipe gives.
+fn is_broken_pipe(message: &str) -> bool {
+    message.contains(&std::io::Error::from(std::io::ErrorKind::BrokenPipe).to_string())
+        || message.contains("Broken pipe")
+}
+
+/// End quietly when standard output is closed under us: `println!` panics on a closed pipe, and
+/// the reader that went away wants no message, only the end.
+fn quiet_on_closed_stdout() {
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let message = info
+            .payload()
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| info.payload().downcast_ref::<&str>().copied())
+            .unwrap_or("");
+        if message.contains("failed printing to stdout") && is_broken_pipe(message) {
+            std::process::exit(i32::from(CLOSED_STDOUT));
+        }
+        default(info);
+    }));
+}
+
 fn main() -> ExitCode {
+    quiet_on_closed_stdout();
     let cli = match Cli::try_parse() {
         Ok(c) => c,
         Err(e) => {
@@ -229,6 +258,7 @@ fn main() -> ExitCode {
     };
     match result {
         Ok(code) => ExitCode::from(code),
+        Err(Fatal(msg)) if is_broken_pipe(&msg) => ExitCode::from(CLOSED_STDOUT),
         Err(Fatal(msg)) => {
             eprintln!("bulwark: error: {msg}");
             ExitCode::from(2)

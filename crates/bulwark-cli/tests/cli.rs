@@ -2447,3 +2447,39 @@ fn public_key_verification_does_not_vouch_for_what_it_cannot_check() {
         "{v}"
     );
 }
+
+/// A reader that goes away (`bulwark scan --list-rules | head -1`) ends the command quietly with
+/// 141, as a closed pipe ends any Unix tool: no panic, no "Broken pipe" message.
+#[cfg(unix)]
+#[test]
+fn a_closed_stdout_ends_the_command_quietly() {
+    let home = tempfile::tempdir().expect("home");
+    let h = home.path();
+    let big = h.join("keys.txt");
+    std::fs::write(
+        &big,
+        "aws_access_key_id = AKIALALEMEL33243OLIB\n".repeat(20_000),
+    )
+    .expect("file");
+    for args in [
+        vec!["scan", "--list-rules"],
+        vec!["scan", "--format", "json", big.to_str().expect("path")],
+        vec!["scan", big.to_str().expect("path")],
+    ] {
+        let mut child = in_home(h)
+            .args(&args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn");
+        // The reader closes at once: every write the command makes finds the pipe closed.
+        drop(child.stdout.take());
+        let o = child.wait_with_output().expect("wait");
+        assert_eq!(o.status.code(), Some(141), "{args:?}: {o:?}");
+        assert!(
+            o.stderr.is_empty(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+    }
+}
