@@ -12,6 +12,7 @@ pub mod auth;
 pub mod config;
 pub mod egress;
 pub mod finding;
+pub mod json;
 pub mod posture;
 pub mod ratelimit;
 pub mod scan;

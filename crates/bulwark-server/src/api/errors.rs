@@ -87,7 +87,7 @@ pub(crate) fn approval_error(e: ApprovalError) -> ApiError {
     ApiError::new(status, code, e.to_string())
 }
 
-/// JSON bodies: `application/json` only (415 otherwise), field-naming errors (400).
+/// JSON bodies: `application/json` only (415 otherwise), each key once, field-naming errors (400).
 pub struct ApiJson<T>(pub T);
 
 impl<T: serde::de::DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
@@ -95,6 +95,8 @@ impl<T: serde::de::DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
         let bytes = json_body(req, state).await?;
+        bulwark_core::json::check_unique_keys(&bytes)
+            .map_err(|e| ApiError::bad_request(e.to_string()))?;
         let mut de = serde_json::Deserializer::from_slice(&bytes);
         let v = serde_path_to_error::deserialize(&mut de).map_err(|e| {
             let path = e.path().to_string();

@@ -69,6 +69,13 @@ pub(crate) async fn ingress(
     {
         return refuse(StatusCode::CONFLICT, "replay", e.to_string());
     }
+    // The body is forwarded as sent: a key its consumer might read differently is refused.
+    if let Err(e) = bulwark_core::json::check_unique_keys(&body) {
+        if let Some(id) = &verified.message_id {
+            s.replay.forget(&source, id);
+        }
+        return refuse(StatusCode::BAD_REQUEST, "invalid_request", e.to_string());
+    }
     let (findings, verdict) = {
         let (c, body, name) = (c.clone(), body.clone(), source.clone());
         guard_work(body.len(), move || match c.ingress.get(&name) {
