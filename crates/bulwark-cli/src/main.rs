@@ -1,7 +1,8 @@
 //! `bulwark`: the command line of the Bulwark guards.
 //!
 //! Exit codes everywhere: 0 clean / allowed / valid, 1 findings / denied, 2 usage, input or
-//! environment error (with a message on stderr that says what to do).
+//! environment error (with a message on stderr that says what to do), 141 when standard output
+//! was closed under the command.
 #![forbid(unsafe_code)]
 
 mod action_cmd;
@@ -27,7 +28,12 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 /// Bulwark: a security guardian for AI agents.
 #[derive(Parser, Debug)]
-#[command(name = "bulwark", version, about, long_about = None)]
+#[command(
+    name = "bulwark",
+    version,
+    about = "Bulwark, a security guardian for AI agents: content, egress and action guards, approvals, a tamper-evident audit log, a vault, posture checks, and the sidecar that serves them",
+    long_about = None
+)]
 struct Cli {
     /// Configuration file (default: $BULWARK_CONFIG, else $BULWARK_HOME/bulwark.toml, else built-in defaults).
     #[arg(long, global = true, value_name = "FILE")]
