@@ -91,6 +91,16 @@ enum Command {
     /// Release verification: an artifact against a signed checksum manifest.
     #[command(subcommand, name = "supply-chain")]
     SupplyChain(posture_cmd::SupplyChainCommand),
+    /// Print a shell completion script: `bulwark completions bash > /etc/bash_completion.d/bulwark`,
+    /// `bulwark completions zsh > "${fpath[1]}/_bulwark"`, `bulwark completions fish >
+    /// ~/.config/fish/completions/bulwark.fish`.
+    Completions {
+        /// The shell.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the manual page (roff): `bulwark man > bulwark.1 && man ./bulwark.1`.
+    Man,
 }
 
 /// Output formats shared by reporting commands.
@@ -261,6 +271,23 @@ fn main() -> ExitCode {
         Command::Posture(cmd) => posture_cmd::run_posture(cmd, cli.config.as_deref()),
         Command::Advisories(cmd) => posture_cmd::run_advisories(cmd),
         Command::SupplyChain(cmd) => posture_cmd::run_supply_chain_cmd(cmd),
+        Command::Completions { shell } => {
+            use clap::CommandFactory;
+            let mut script = Vec::new();
+            clap_complete::generate(shell, &mut Cli::command(), "bulwark", &mut script);
+            std::io::Write::write_all(&mut std::io::stdout(), &script)
+                .map(|()| 0)
+                .map_err(Fatal::from)
+        }
+        Command::Man => {
+            use clap::CommandFactory;
+            let mut page = Vec::new();
+            clap_mangen::Man::new(Cli::command())
+                .render(&mut page)
+                .and_then(|()| std::io::Write::write_all(&mut std::io::stdout(), &page))
+                .map(|()| 0)
+                .map_err(Fatal::from)
+        }
     };
     match result {
         Ok(code) => ExitCode::from(code),

@@ -2483,3 +2483,46 @@ fn a_closed_stdout_ends_the_command_quietly() {
         );
     }
 }
+
+/// `bulwark completions bash` is a script bash loads and completes with (subcommands at every
+/// depth); zsh and fish scripts and the manual page are produced too.
+#[cfg(unix)]
+#[test]
+fn completions_and_the_manual_page() {
+    let home = tempfile::tempdir().expect("home");
+    let h = home.path();
+    let script = h.join("bulwark.bash");
+    let o = run(in_home(h).args(["completions", "bash"]), b"");
+    assert_eq!(code(&o), 0, "{o:?}");
+    std::fs::write(&script, &o.stdout).expect("script");
+    let complete = |line: &str| {
+        let words: Vec<&str> = line.split(' ').collect();
+        let program = format!(
+            "source {}; COMP_WORDS=({}); COMP_CWORD={}; COMP_LINE='{line}'; COMP_POINT={}; _bulwark bulwark {} {}; echo \"${{COMPREPLY[@]}}\"",
+            script.display(),
+            words.join(" "),
+            words.len() - 1,
+            line.len(),
+            words[words.len() - 1],
+            words[words.len() - 2],
+        );
+        let o = Command::new("bash")
+            .args(["-c", &program])
+            .output()
+            .expect("bash");
+        stdout(&o).trim().to_string()
+    };
+    assert_eq!(complete("bulwark sc"), "scan");
+    assert_eq!(complete("bulwark audit ve"), "verify");
+    assert_eq!(complete("bulwark approvals co"), "consume");
+    for shell in ["zsh", "fish"] {
+        let o = run(in_home(h).args(["completions", shell]), b"");
+        assert_eq!(code(&o), 0, "{o:?}");
+        assert!(stdout(&o).contains("supply-chain"), "{shell}");
+    }
+    let o = run(in_home(h).arg("man"), b"");
+    assert_eq!(code(&o), 0, "{o:?}");
+    let page = stdout(&o);
+    assert!(page.contains(".TH bulwark 1"), "{page}");
+    assert!(page.contains("security guardian for AI agents"), "{page}");
+}
