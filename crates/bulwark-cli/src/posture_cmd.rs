@@ -969,7 +969,7 @@ fn run_review(a: ReviewArgs, explicit: Option<&Path>) -> Result<u8, Fatal> {
                             "uriBaseId": "PICOCLAW_HOME"
                         }),
                         _ if path.is_empty() => json!({"uri": ".", "uriBaseId": "PICOCLAW_HOME"}),
-                        _ => json!({"uri": format!("file://{}", crate::report::sarif_uri(&path))}),
+                        _ => crate::report::artifact_location(&path),
                     };
                     let mut r = json!({
                         "ruleId": f.code,

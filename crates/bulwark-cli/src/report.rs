@@ -86,7 +86,7 @@ impl Render for Report {
                     "message": {"text": format!("{} [{}]", f.message, f.preview)},
                     "locations": [{
                         "physicalLocation": {
-                            "artifactLocation": {"uri": sarif_uri(&l.path)},
+                            "artifactLocation": artifact_location(&l.path),
                             "region": {"startLine": f.line.unwrap_or(1)}
                         }
                     }],
@@ -111,7 +111,7 @@ impl Render for Report {
                 serde_json::json!({
                     "level": "error",
                     "message": {"text": format!("{}: {}", e.path, e.error)},
-                    "locations": [{"physicalLocation": {"artifactLocation": {"uri": sarif_uri(&e.path)}}}]
+                    "locations": [{"physicalLocation": {"artifactLocation": artifact_location(&e.path)}}]
                 })
             })
             .collect();
@@ -167,6 +167,16 @@ pub fn camel(id: &str) -> String {
             }
         })
         .collect()
+}
+
+/// Where a finding is, as SARIF wants it: a relative reference for a relative path, a `file://`
+/// URI for an absolute one (a bare absolute path is not a valid SARIF URI).
+pub fn artifact_location(path: &str) -> serde_json::Value {
+    if std::path::Path::new(path).is_absolute() {
+        serde_json::json!({"uri": format!("file://{}", sarif_uri(path))})
+    } else {
+        serde_json::json!({"uri": sarif_uri(path)})
+    }
 }
 
 /// A relative path as a SARIF URI reference: forward slashes, percent-encoding of what is not

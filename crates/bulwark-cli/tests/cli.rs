@@ -468,6 +468,22 @@ fn sarif_is_valid() {
         );
     }
     validate_with_multitool(&o.stdout, dir.path());
+    // An absolute path: file:// URIs, which the validator accepts too.
+    let o = run(
+        bulwark()
+            .args(["scan", "--format", "sarif"])
+            .arg(dir.path()),
+        b"",
+    );
+    assert_eq!(code(&o), 1);
+    let v = json(&o);
+    let uri =
+        v["runs"][0]["results"][0]["locations"][0]["physicalLocation"]["artifactLocation"]["uri"]
+            .as_str()
+            .unwrap_or("")
+            .to_string();
+    assert!(uri.starts_with("file:///"), "{uri}");
+    validate_with_multitool(&o.stdout, dir.path());
 }
 
 /// Run Microsoft's SARIF Multitool when `.ci/run` installed it (`BULWARK_SARIF_MULTITOOL`).
