@@ -744,6 +744,7 @@ impl Scanner {
             }
             self.flush(slot, text, ws, we, specific.as_ref(), out);
         }
+        paired_aws_secrets(text, out);
     }
 
     /// Search a merged window: with its rule, or, for the gate slot, with the keyword rules whose
@@ -850,13 +851,26 @@ impl Scanner {
             if !ok {
                 continue;
             }
-            let (start, end) = if matches!(rule.check, Check::PrivateKeyBody) {
+            let (start, mut end) = if matches!(rule.check, Check::PrivateKeyBody) {
                 // Redact the whole block, armour included.
                 let whole = caps.get(0).map_or(m, |w| w);
                 (at + whole.start(), at + whole.end())
             } else {
                 (at + m.start(), at + m.end())
             };
+            // A quoted value runs to its closing quote: `"Tr0ub4dor&3x yz#Q"` is one secret, and
+            // redacting up to its first space would leave the rest in clear.
+            if let Some(q) = get(mm.quote_group).and_then(|q| q.as_bytes().last().copied())
+                && matches!(q, b'"' | b'\'' | b'`')
+                && text.get(end) != Some(&q)
+            {
+                let rest = &text[end..(end + MAX_QUOTED_TAIL).min(text.len())];
+                if let Some(close) = rest.iter().position(|&b| b == q || b == b'\n')
+                    && rest[close] == q
+                {
+                    end += close;
+                }
+            }
             let message = if matches!(rule.check, Check::GithubChecksum) {
                 format!("{} (checksum verified)", rule.description)
             } else {
@@ -876,6 +890,57 @@ impl Scanner {
                 preview: preview(&text[start..end]),
             });
         }
+    }
+}
+
+/// Longest stretch a quoted secret is followed past its first unquoted-looking end to its closing
+/// quote.
+const MAX_QUOTED_TAIL: usize = 512;
+
+/// An AWS secret access key written right after its key id (`AKIA...:wJalr...`, `AKIA... wJalr...`),
+/// where no `aws_secret_access_key =` names it: 40 characters of its alphabet after one separator.
+fn paired_aws_secrets(text: &[u8], out: &mut Vec<Finding>) {
+    const KEY_LEN: usize = 40;
+    let ids: Vec<usize> = out
+        .iter()
+        .filter(|f| f.rule == "aws-access-key-id")
+        .map(|f| f.end)
+        .collect();
+    let is_key_byte = |b: u8| b.is_ascii_alphanumeric() || matches!(b, b'/' | b'+' | b'=');
+    for id_end in ids {
+        let Some(&sep) = text.get(id_end) else {
+            continue;
+        };
+        if !matches!(sep, b':' | b'/' | b' ' | b'\t' | b',' | b';' | b'|' | b'=') {
+            continue;
+        }
+        let start = id_end + 1;
+        let end = start + KEY_LEN;
+        let Some(value) = text.get(start..end) else {
+            continue;
+        };
+        if !value.iter().all(|&b| is_key_byte(b))
+            || text.get(end).is_some_and(|&b| is_key_byte(b))
+            || checks::entropy(value) < 3.5
+            || out
+                .iter()
+                .any(|f| f.start < end && start < f.end && f.rule != rules::GENERIC_RULE)
+        {
+            continue;
+        }
+        out.push(Finding {
+            field: None,
+            kind: FindingKind::Secret,
+            rule: "aws-secret-access-key".to_string(),
+            category: None,
+            severity: Severity::Critical,
+            start,
+            end,
+            line: None,
+            column: None,
+            message: "AWS secret access key (written after its key id)".to_string(),
+            preview: preview(value),
+        });
     }
 }
 
@@ -1628,6 +1693,40 @@ mod tests {
         )
         .expect("read");
         assert_eq!(streamed, whole);
+    }
+
+    #[test]
+    fn a_redaction_covers_the_whole_secret() {
+        let s = Scanner::with_defaults().expect("scanner");
+        let spans = |text: &str| -> Vec<(String, String)> {
+            s.scan(text.as_bytes())
+                .into_iter()
+                .filter(|f| f.kind == FindingKind::Secret)
+                .map(|f| (f.rule, text[f.start..f.end].to_string()))
+                .collect()
+        };
+        // A quoted value runs to its closing quote, spaces included.
+        let r = spans(r#"password: "Tr0ub4dor&3x yz#Q""#);
+        assert_eq!(
+            r,
+            [(
+                "generic-secret".to_string(),
+                "Tr0ub4dor&3x yz#Q".to_string()
+            )]
+        );
+        // A secret key written right after its key id is found too.
+        for sep in [":", " ", ","] {
+            let text = format!("AKIALALEMEL33243OLIB{sep}wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY");
+            let r = spans(&text);
+            assert_eq!(r.len(), 2, "{sep:?}: {r:?}");
+            assert_eq!(r[1].0, "aws-secret-access-key");
+            assert_eq!(r[1].1, "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY");
+        }
+        // Words after a key id are not a secret key.
+        assert_eq!(
+            spans("id AKIALALEMEL33243OLIB then plain words follow here").len(),
+            1
+        );
     }
 
     #[test]

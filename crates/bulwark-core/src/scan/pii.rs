@@ -127,6 +127,11 @@ impl PiiDetector {
         if text[start] == b'(' && !text[start..end].contains(&b')') {
             start += 1;
         }
+        // A number joined to a word by a dash continues an identifier, not a number of its own:
+        // the last group of a UUID (`...-954c-647334391198`), `build-20261205`.
+        if start >= 2 && text[start - 1] == b'-' && is_word(text[start - 2]) {
+            return;
+        }
         let span = &text[start..end];
         // Fast exit for the common case: short numbers (counts, ports, years, timings). Every kind
         // below needs at least 7 digits, except IPv4, which needs three dots.
@@ -148,7 +153,12 @@ impl PiiDetector {
             push(out, "ipv4", start, end, text);
             return;
         }
-        if self.card && is_card(span, &digits) {
+        if self.card
+            && (is_card(span, &digits)
+                || (digits.len() == 12
+                    && card_context(text, start)
+                    && is_card_from(span, &digits, 12)))
+        {
             push(out, "credit-card", start, end, text);
             return;
         }
@@ -301,6 +311,35 @@ fn is_contextual_phone(span: &[u8], digits: &[u8]) -> bool {
     (7..=15).contains(&digits.len())
         && (groups >= 2 || span.first() == Some(&b'+'))
         && !span.contains(&b'/')
+        && !is_date(span)
+}
+
+/// A calendar date (`2026-12-05`, `05.12.2026`, `2026.12.05`): four-digit year, month 1-12 and day
+/// 1-31, one separator.
+fn is_date(span: &[u8]) -> bool {
+    let groups: Vec<&[u8]> = span
+        .split(|b| !b.is_ascii_digit())
+        .filter(|g| !g.is_empty())
+        .collect();
+    let seps: Vec<u8> = span
+        .iter()
+        .filter(|b| !b.is_ascii_digit())
+        .copied()
+        .collect();
+    if groups.len() != 3 || seps.len() != 2 || seps[0] != seps[1] || !b"-./".contains(&seps[0]) {
+        return false;
+    }
+    let num = |g: &[u8]| prefix_num(g, g.len());
+    let (y, m, d) = match (groups[0].len(), groups[2].len()) {
+        (4, 1..=2) => (groups[0], groups[1], groups[2]),
+        (1..=2, 4) => (groups[2], groups[1], groups[0]),
+        _ => return false,
+    };
+    y.len() == 4
+        && (1..=2).contains(&m.len())
+        && (1..=12).contains(&num(m))
+        && (1..=2).contains(&d.len())
+        && (1..=31).contains(&num(d))
 }
 
 /// Luhn checksum over ASCII digits.
@@ -325,10 +364,28 @@ fn prefix_num(digits: &[u8], n: usize) -> u32 {
         .fold(0, |acc, d| acc * 10 + u32::from(d - b'0'))
 }
 
-/// A payment card: 12 to 19 digits, grouped by spaces or dashes only, a known issuer range, Luhn.
+/// A payment card: 13 to 19 digits, grouped by spaces or dashes only, a known issuer range, Luhn.
+/// Twelve digits (Maestro) count only next to a card word ([`card_context`]): bare, they are AWS
+/// account ids far more often than cards.
 fn is_card(span: &[u8], digits: &[u8]) -> bool {
+    is_card_from(span, digits, 13)
+}
+
+/// Words that say a number is a card, looked for just before it.
+const CARD_WORDS: &[&[u8]] = &[b"card", b"cc ", b"cc#", b"maestro", b"credit", b"debit"];
+
+/// Whether a card word stands in the 24 bytes before `start`.
+fn card_context(text: &[u8], start: usize) -> bool {
+    let before = text[start.saturating_sub(24)..start].to_ascii_lowercase();
+    CARD_WORDS
+        .iter()
+        .any(|w| memchr::memmem::find(&before, w).is_some())
+}
+
+fn is_card_from(span: &[u8], digits: &[u8], min_len: usize) -> bool {
     let len = digits.len();
-    if !(12..=19).contains(&len) || span.iter().any(|b| matches!(b, b'.' | b'/' | b'(' | b'+')) {
+    if !(min_len..=19).contains(&len) || span.iter().any(|b| matches!(b, b'.' | b'/' | b'(' | b'+'))
+    {
         return false;
     }
     if digits.iter().all(|&d| d == digits[0]) {
@@ -390,9 +447,8 @@ fn is_phone(span: &[u8], digits: &[u8]) -> bool {
     if span.contains(&b'/') || groups.len() < 2 {
         return false;
     }
-    // Dates and times are not phones: 2024-01-31, 31.01.2024.
-    if groups.len() == 3 && (groups[0] == 4 || groups[2] == 4) && groups.iter().sum::<usize>() == 8
-    {
+    // Dates are not phones: 2024-01-31, 31.01.2024.
+    if is_date(span) {
         return false;
     }
     let national = (10..=11).contains(&len) || (len == 9 && digits[0] == b'0' && groups.len() == 2);
@@ -972,6 +1028,26 @@ mod tests {
         assert_eq!(r.len(), 2, "{r:?}");
         assert_eq!(r[0].1, "(415) 555-0132");
         assert!(rules("on 2024-01-31 at 12:30").is_empty());
+        // Not even next to a phone word: a log line's date.
+        assert!(rules("call back 2026-12-05 WARN pager").is_empty());
+        assert!(rules("tel 05.12.2026 ok").is_empty());
+        assert_eq!(rules("tel 467 3395")[0].0, "phone");
+    }
+
+    #[test]
+    fn identifiers_and_account_ids_are_not_cards() {
+        // The last group of a UUID passes Luhn and a Maestro range.
+        assert!(rules("id 96c766ce-43d2-f9c9-954c-647334391198 done").is_empty());
+        // AWS account ids: 12 digits, bare or in an ARN.
+        assert!(rules("account 601111111113 spent $12").is_empty());
+        assert!(rules("arn:aws:iam::601111111113:role/Admin").is_empty());
+        assert!(rules("build-6011111111111117").is_empty());
+        // Twelve digits next to a card word are a (Maestro) card.
+        assert_eq!(rules("limit for card 501864667909?")[0].0, "credit-card");
+        assert!(rules("limit for account 501864667909?").is_empty());
+        // Cards still are, alone or grouped.
+        assert_eq!(rules("card 6011 1111 1111 1117")[0].0, "credit-card");
+        assert_eq!(rules("4012888888881881")[0].0, "credit-card");
     }
 
     /// The vector classes against the byte-by-byte definitions, for every byte in every lane, and
