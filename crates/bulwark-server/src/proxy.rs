@@ -875,6 +875,35 @@ fn is_textual(headers: &HeaderMap) -> bool {
         )
 }
 
+/// The body as text: by its byte-order mark, else its declared `charset`, else UTF-8 (lossy: a
+/// stray byte in a UTF-8 page does not hide the rest). `None` when a body in another declared or
+/// marked encoding does not decode.
+fn decode_body<'a>(headers: &HeaderMap, body: &'a [u8]) -> Option<std::borrow::Cow<'a, str>> {
+    let declared = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|ct| {
+            ct.split(';').skip(1).find_map(|p| {
+                let (k, v) = p.split_once('=')?;
+                k.trim()
+                    .eq_ignore_ascii_case("charset")
+                    .then(|| v.trim().trim_matches('"').to_string())
+            })
+        });
+    let (encoding, bom) = match encoding_rs::Encoding::for_bom(body) {
+        Some((e, len)) => (e, len),
+        None => match declared {
+            Some(label) => (encoding_rs::Encoding::for_label(label.as_bytes())?, 0),
+            None => (encoding_rs::UTF_8, 0),
+        },
+    };
+    let body = &body[bom..];
+    if encoding == encoding_rs::UTF_8 {
+        return Some(String::from_utf8_lossy(body));
+    }
+    encoding.decode_without_bom_handling_and_without_replacement(body)
+}
+
 async fn scan_response(
     state: &Snapshot,
     scanner: &Scanner,
@@ -930,8 +959,13 @@ async fn scan_response(
             }
         }
     }
+    // Scan the text the client will read: a UTF-16 (or any other declared) body is decoded
+    // first, and one that does not decode as it says gets the unscannable answer.
+    let Some(text) = decode_body(&parts.headers, &buf) else {
+        return unscanned(parts, full(Bytes::from(buf)));
+    };
     let assessment = scanner.assess(
-        &buf,
+        text.as_bytes(),
         Detectors {
             secrets: true,
             pii: false,
