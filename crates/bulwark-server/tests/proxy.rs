@@ -4,6 +4,7 @@
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
+use std::path::Path;
 use std::process::{Command, Output};
 use std::sync::Arc;
 use std::time::Duration;
@@ -523,4 +524,99 @@ fn decisions_are_recorded_in_the_audit_log() {
             .unwrap_or("")
             .starts_with("anonymous@127.0.0.1")
     );
+}
+
+/// Whether `program` runs; when not, skip with a notice unless `require` (set by `.ci/run`) says
+/// the test must run here.
+fn tool_available(ok: bool, require: &str, what: &str) -> bool {
+    if !ok {
+        assert!(
+            std::env::var_os(require).is_none(),
+            "{require} is set but {what} is not available"
+        );
+        eprintln!("{what} is not available: skipping (.ci/run installs it)");
+    }
+    ok
+}
+
+/// Run `program` with `args`, no proxy variables inherited; its standard output.
+fn client(program: &str, args: &[&str], envs: &[(&str, &str)]) -> String {
+    let mut c = Command::new(program);
+    c.args(args);
+    for v in [
+        "HTTP_PROXY",
+        "http_proxy",
+        "HTTPS_PROXY",
+        "https_proxy",
+        "ALL_PROXY",
+        "all_proxy",
+        "NO_PROXY",
+        "no_proxy",
+    ] {
+        c.env_remove(v);
+    }
+    for (k, v) in envs {
+        c.env(k, v);
+    }
+    let o = c.output().expect("client");
+    assert!(
+        o.status.success(),
+        "{program}: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    String::from_utf8_lossy(&o.stdout).trim().to_string()
+}
+
+/// The clients docs/egress-guard.md shows, pointed at the proxy the way it shows: each gets the
+/// upstream it may reach and a 403 with the deny reason for one it may not.
+#[test]
+fn common_http_clients_go_through_the_proxy() {
+    let h = start(base_config);
+    let px = proxy_url(&h);
+    let allowed = format!("http://{}/hello", h.upstream);
+    // Another port on loopback: not in allow_cidrs.
+    let denied = format!("http://127.0.0.1:{}/hello", h.upstream.port() ^ 1);
+    let python = Command::new("python3")
+        .args(["-c", "import requests, httpx"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if tool_available(
+        python,
+        "BULWARK_REQUIRE_PYTHON",
+        "python3 with requests and httpx",
+    ) {
+        let requests = "import requests, sys\nfor url in sys.argv[2:]:\n    r = requests.get(url, proxies={'http': sys.argv[1]}, timeout=20)\n    print(r.status_code, r.headers.get('x-bulwark-deny-reason', '-'))";
+        let out = client("python3", &["-c", requests, &px, &allowed, &denied], &[]);
+        assert_eq!(out, "200 -\n403 private_address", "requests: {out}");
+        let httpx = "import httpx, sys\nfor url in sys.argv[2:]:\n    r = httpx.get(url, proxy=sys.argv[1], timeout=20)\n    print(r.status_code, r.headers.get('x-bulwark-deny-reason', '-'))";
+        let out = client("python3", &["-c", httpx, &px, &allowed, &denied], &[]);
+        assert_eq!(out, "200 -\n403 private_address", "httpx: {out}");
+    }
+    let modules = std::env::var("BULWARK_NODE_MODULES").unwrap_or_default();
+    let node = !modules.is_empty()
+        && Path::new(&modules).join("undici").is_dir()
+        && Command::new("node")
+            .arg("--version")
+            .output()
+            .is_ok_and(|o| o.status.success());
+    if tool_available(
+        node,
+        "BULWARK_REQUIRE_NODE",
+        "node with undici (BULWARK_NODE_MODULES)",
+    ) {
+        // Node's own fetch ignores HTTP_PROXY: a ProxyAgent dispatcher sends it through. undici
+        // tunnels every request (CONNECT), and reports the tunnel's 403 only as a cancelled request.
+        let script = "const { ProxyAgent, fetch } = require('undici');\n(async () => {\n  const dispatcher = new ProxyAgent(process.argv[1]);\n  for (const url of process.argv.slice(2)) {\n    try {\n      const r = await fetch(url, { dispatcher });\n      console.log(r.status, await r.text());\n    } catch (e) {\n      console.log('refused', String(e.cause && e.cause.message || e.message));\n    }\n  }\n})();";
+        let out = client(
+            "node",
+            &["-e", script, &px, &allowed, &denied],
+            &[("NODE_PATH", &modules)],
+        );
+        let lines: Vec<&str> = out.lines().collect();
+        assert!(
+            lines.len() == 2 && lines[0].starts_with("200 target=/hello"),
+            "node: {out}"
+        );
+        assert!(lines[1].starts_with("refused"), "node: {out}");
+    }
 }
