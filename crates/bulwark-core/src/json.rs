@@ -12,14 +12,22 @@ use serde::de::{DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 
 /// An object that repeats a key.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error(
-    "`{path}`: the key {key:?} appears twice in one object (parsers disagree on which value counts): send each key once"
-)]
+#[error("`{path}`: {}", self.what())]
 pub struct DuplicateKey {
     /// Where the object is: `$`, `$.labels`, `$.alerts[0].labels`.
     pub path: String,
     /// The repeated key.
     pub key: String,
+}
+
+impl DuplicateKey {
+    /// What is wrong, without the place: the key, and what to do.
+    pub fn what(&self) -> String {
+        format!(
+            "duplicate key {:?} in one object (parsers disagree on which value counts): send each key once",
+            self.key
+        )
+    }
 }
 
 /// Check that no object in `bytes` repeats a key. Text that is not JSON passes: parsing it is the
