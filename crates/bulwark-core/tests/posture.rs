@@ -123,7 +123,9 @@ proptest! {
         let total = r.summary.critical + r.summary.high + r.summary.medium + r.summary.low + r.summary.info;
         prop_assert_eq!(total as usize, r.findings.len());
         for w in r.findings.windows(2) {
-            prop_assert!((w[0].severity, &w[0].code, &w[0].path) <= (w[1].severity, &w[1].code, &w[1].path));
+            // Most severe first, then by code and path.
+            let key = |f: &drift::DriftFinding| (std::cmp::Reverse(f.severity), f.code.clone(), f.path.clone());
+            prop_assert!(key(&w[0]) <= key(&w[1]));
         }
         // A document never drifts from itself.
         prop_assert!(drift::diff(&a, &a).findings.is_empty());

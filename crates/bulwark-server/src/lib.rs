@@ -26,6 +26,18 @@ impl Resolver for SystemResolver {
     }
 }
 
+/// Count one guard decision for `/metrics`: `bulwark_decisions_total{guard, verdict}` (guard
+/// `content`, `egress`, `action` or `ingress`).
+pub(crate) fn count_decision(guard: &'static str, verdict: &str) {
+    metrics::counter!("bulwark_decisions_total", "guard" => guard, "verdict" => verdict.to_string())
+        .increment(1);
+}
+
+/// Record how long one durable audit append took: `bulwark_audit_append_seconds`.
+pub(crate) fn observe_audit_append(started: std::time::Instant) {
+    metrics::histogram!("bulwark_audit_append_seconds").record(started.elapsed().as_secs_f64());
+}
+
 /// How `bulwark serve` and `bulwark egress proxy` re-read their configuration on SIGHUP.
 pub type Reloader =
     std::sync::Arc<dyn Fn() -> Result<bulwark_core::SecurityConfig, String> + Send + Sync>;

@@ -566,6 +566,30 @@ fn intents_approvals_and_racing_consumers() {
     assert_eq!(a.body["verdict"], "review");
     let id = a.body["approval"]["id"].as_str().unwrap().to_string();
     let digest = a.body["digest"].as_str().unwrap().to_string();
+    // Metrics: the decision by guard and verdict, the pending approval, the audit append time.
+    let m = s.call("GET", "/metrics", None, None);
+    assert!(
+        m.text
+            .contains(r#"bulwark_decisions_total{guard="action",verdict="review"}"#),
+        "{}",
+        m.text
+    );
+    assert!(
+        m.text
+            .lines()
+            .any(|l| l.starts_with("bulwark_approvals_pending ")
+                && l.split_whitespace()
+                    .nth(1)
+                    .and_then(|v| v.parse::<f64>().ok())
+                    >= Some(1.0)),
+        "{}",
+        m.text
+    );
+    assert!(
+        m.text.contains("bulwark_audit_append_seconds"),
+        "{}",
+        m.text
+    );
     let approve = |who: &str, d: &str| {
         s.post(
             &format!("/v1/approvals/{id}/approve"),

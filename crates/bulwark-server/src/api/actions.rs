@@ -45,10 +45,13 @@ pub(crate) async fn intents(
             &SystemClock,
         );
         ap.note_mode(d.mode, &st.origin).map_err(approval_error)?;
+        crate::count_decision("action", d.verdict.as_str());
         if let Some(a) = &st.audit {
+            let started = Instant::now();
             a.append(AuditEvent::from((&intent, &d))).map_err(|e| {
                 ApiError::internal(format!("the decision could not be recorded: {e}"))
             })?;
+            crate::observe_audit_append(started);
         }
         let mut v = serde_json::to_value(&d).unwrap_or_default();
         v["approval"] = serde_json::Value::Null;

@@ -48,6 +48,7 @@ pub(crate) async fn scan(
     let c = s.c();
     let v = guard_work(r.text.len(), move || {
         let a = c.scanner.assess(r.text.as_bytes(), detectors, &source);
+        crate::count_decision("content", a.verdict.as_str());
         let report =
             bulwark_core::scan::report::Report::of_text("-", r.text.len(), a.verdict, a.findings);
         let mut v = serde_json::to_value(&report).unwrap_or_default();

@@ -32,7 +32,9 @@ pub(crate) async fn egress_check(
                 c.egress.profile_names().join(", ")
             ))
         })?;
-        Ok(policy.check_url(&r.url, &crate::SystemResolver))
+        let d = policy.check_url(&r.url, &crate::SystemResolver);
+        crate::count_decision("egress", d.decision.as_str());
+        Ok(d)
     })
     .await?;
     if let Some(a) = &s.audit {

@@ -84,6 +84,7 @@ pub(crate) async fn ingress(
         })
         .await?
     };
+    crate::count_decision("ingress", verdict.as_str());
     let mut rules: Vec<&str> = findings.iter().map(|f| f.rule.as_str()).collect();
     rules.sort_unstable();
     rules.dedup();

@@ -32,6 +32,22 @@ pub(crate) async fn readyz(State(s): State<Shared>) -> Response {
 /// Prometheus metrics (text format).
 #[utoipa::path(get, path = "/metrics", responses((status = 200, description = "Prometheus text format")))]
 pub(crate) async fn metrics_text(State(s): State<Shared>) -> Response {
+    // Pending approvals are counted when scraped (expired ones left out), at most 10,000.
+    let st = s.clone();
+    if let Ok(pending) = blocking(move || {
+        let now = now_secs().saturating_mul(1000);
+        bulwark_core::approval::ApprovalStore::list(
+            &*st.db,
+            Some(bulwark_core::approval::StateName::Pending),
+            10_000,
+        )
+        .map(|v| v.iter().filter(|r| r.expires_ms > now).count())
+        .map_err(approval_error)
+    })
+    .await
+    {
+        metrics::gauge!("bulwark_approvals_pending").set(pending as f64);
+    }
     let mut headers = HeaderMap::new();
     headers.insert(
         header::CONTENT_TYPE,

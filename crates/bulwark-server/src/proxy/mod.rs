@@ -362,6 +362,7 @@ fn denial(d: &EgressDecision) -> Response<ProxyBody> {
 }
 
 fn log_decision(d: &EgressDecision, peer: SocketAddr, client: Option<&str>, method: &Method) {
+    crate::count_decision("egress", d.decision.as_str());
     if !tracing::enabled!(target: "bulwark::egress", tracing::Level::INFO) {
         return;
     }
@@ -408,7 +409,10 @@ async fn record(
         }
         return Ok(());
     }
-    match log.append_async(event).await {
+    let started = std::time::Instant::now();
+    let appended = log.append_async(event).await;
+    crate::observe_audit_append(started);
+    match appended {
         Ok(_) => Ok(()),
         Err(e) => {
             tracing::error!(error = %e, "audit log unavailable: request refused");
