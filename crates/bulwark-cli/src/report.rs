@@ -1,4 +1,4 @@
-//! One report model for `bulwark scan`, rendered as text, JSON or SARIF 2.1.0.
+//! One report model for `bulwark scan`, rendered as text, JSON, JSON Lines or SARIF 2.1.0.
 
 use std::io::Write;
 
@@ -7,30 +7,82 @@ pub use bulwark_core::scan::report::{InputError, Located, Report, Skipped, Stats
 
 /// Rendering of a [`Report`].
 pub trait Render {
-    /// Lines for a person.
-    fn write_text(&self, out: &mut dyn Write) -> std::io::Result<()>;
     /// One JSON document.
     fn write_json(&self, out: &mut dyn Write) -> std::io::Result<()>;
     /// SARIF 2.1.0.
     fn write_sarif(&self, out: &mut dyn Write, catalog: &[RuleInfo]) -> std::io::Result<()>;
 }
 
-impl Render for Report {
-    fn write_text(&self, out: &mut dyn Write) -> std::io::Result<()> {
+/// One finding as a line for a person: `path:line:column: severity rule: message [preview]`.
+pub fn write_text_finding(out: &mut dyn Write, l: &Located) -> std::io::Result<()> {
+    let f = &l.finding;
+    writeln!(
+        out,
+        "{}:{}:{}: {} {}: {} [{}]",
+        l.path,
+        f.line.unwrap_or(0),
+        f.column.unwrap_or(0),
+        f.severity.as_str(),
+        f.rule,
+        f.message,
+        f.preview
+    )
+}
+
+/// One line of `--format jsonl`: what it is (`finding`, `error`, `skipped`, `summary`) and its
+/// fields.
+pub fn write_jsonl(
+    out: &mut dyn Write,
+    kind: &str,
+    value: &impl serde::Serialize,
+) -> std::io::Result<()> {
+    let mut v = serde_json::to_value(value)?;
+    if let Some(map) = v.as_object_mut() {
+        map.insert("type".into(), kind.into());
+    }
+    serde_json::to_writer(&mut *out, &v)?;
+    writeln!(out)
+}
+
+/// Rendering of a [`Report`] in pieces, for output that streams as inputs are scanned.
+pub trait Stream {
+    /// The JSON Lines of one input's findings, errors and skips (the summary comes last, once).
+    fn write_jsonl_items(&self, out: &mut dyn Write) -> std::io::Result<()>;
+    /// The last JSON Line: the verdict over everything and the counters.
+    fn write_jsonl_summary(&self, out: &mut dyn Write) -> std::io::Result<()>;
+    /// Text after the findings: errors, skips and the summary line.
+    fn write_text_tail(&self, out: &mut dyn Write) -> std::io::Result<()>;
+}
+
+impl Stream for Report {
+    fn write_jsonl_items(&self, out: &mut dyn Write) -> std::io::Result<()> {
         for l in &self.findings {
-            let f = &l.finding;
-            writeln!(
-                out,
-                "{}:{}:{}: {} {}: {} [{}]",
-                l.path,
-                f.line.unwrap_or(0),
-                f.column.unwrap_or(0),
-                f.severity.as_str(),
-                f.rule,
-                f.message,
-                f.preview
-            )?;
+            write_jsonl(out, "finding", l)?;
         }
+        for e in &self.errors {
+            write_jsonl(out, "error", e)?;
+        }
+        for s in &self.skipped {
+            write_jsonl(out, "skipped", s)?;
+        }
+        Ok(())
+    }
+
+    fn write_jsonl_summary(&self, out: &mut dyn Write) -> std::io::Result<()> {
+        write_jsonl(
+            out,
+            "summary",
+            &serde_json::json!({
+                "verdict": self.verdict,
+                "findings": self.findings.len(),
+                "errors": self.errors.len(),
+                "skipped": self.skipped.len(),
+                "stats": self.stats,
+            }),
+        )
+    }
+
+    fn write_text_tail(&self, out: &mut dyn Write) -> std::io::Result<()> {
         for e in &self.errors {
             writeln!(out, "{}: error: {}", e.path, e.error)?;
         }
@@ -54,7 +106,9 @@ impl Render for Report {
             }
         )
     }
+}
 
+impl Render for Report {
     fn write_json(&self, out: &mut dyn Write) -> std::io::Result<()> {
         serde_json::to_writer_pretty(&mut *out, self)?;
         writeln!(out)

@@ -11,8 +11,22 @@ use clap::Args;
 use serde::Serialize;
 
 use crate::baseline::Baseline;
-use crate::report::{InputError, Located, Render, Report, Skipped, Stats};
-use crate::{Fatal, Format, load_config};
+use crate::report::{InputError, Located, Render, Report, Skipped, Stats, Stream};
+use crate::{Fatal, load_config};
+
+/// `bulwark scan --format`.
+#[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ScanFormat {
+    /// Lines for a person, each input's findings as soon as it is scanned.
+    Text,
+    /// One JSON document at the end.
+    Json,
+    /// JSON Lines as inputs are scanned: `{"type": "finding"|"error"|"skipped", ...}`, then one
+    /// `{"type": "summary", "verdict", ...}`.
+    Jsonl,
+    /// SARIF 2.1.0 (for code-scanning dashboards) at the end.
+    Sarif,
+}
 
 /// Bytes read per scan step: memory stays near this plus the stream tail whatever the input size.
 const CHUNK: usize = 1 << 20;
@@ -33,8 +47,8 @@ pub struct ScanArgs {
     #[arg(long, value_name = "NAME", default_value = "other")]
     pub source: String,
     /// Output format.
-    #[arg(long, value_enum, default_value_t = Format::Text)]
-    pub format: Format,
+    #[arg(long, value_enum, default_value_t = ScanFormat::Text)]
+    pub format: ScanFormat,
     /// Batch mode: each input line is a JSON object with a `text` field; each output line is that
     /// line's `{"verdict", "findings"}`, in order. Reads FILE, or standard input with `-` or no value.
     #[arg(long, value_name = "FILE", num_args = 0..=1, default_missing_value = "-", conflicts_with_all = ["paths", "baseline", "write_baseline"])]
@@ -75,9 +89,9 @@ pub fn run(args: ScanArgs, explicit: Option<&Path>) -> Result<u8, Fatal> {
         .map_err(|e| Fatal(format!("--source {:?}: expected {e}", args.source)))?;
     let scanner = Scanner::new(&cfg.scan)?;
     if let Some(src) = &args.jsonl {
-        if args.format == Format::Sarif {
+        if matches!(args.format, ScanFormat::Sarif | ScanFormat::Jsonl) {
             return Err(Fatal(
-                "--jsonl writes JSON Lines; --format sarif does not apply".into(),
+                "--jsonl writes JSON Lines, one result per input line; --format sarif and jsonl do not apply".into(),
             ));
         }
         return run_jsonl(&scanner, detectors, &source, src, cfg.scan.max_file_bytes);
@@ -101,10 +115,33 @@ pub fn run(args: ScanArgs, explicit: Option<&Path>) -> Result<u8, Fatal> {
         recorder: recorder.as_ref().map(|_| Mutex::new(Vec::new())),
         max_bytes,
     };
+    // Text and JSON Lines stream: each input's findings are written as soon as it is scanned.
+    let write_failed: Mutex<Option<std::io::Error>> = Mutex::new(None);
+    let streamed = |r: &Report| {
+        let mut out = std::io::stdout().lock();
+        let written = match args.format {
+            ScanFormat::Text => {
+                let mut found: Vec<&Located> = r.findings.iter().collect();
+                found.sort_by_key(|l| l.finding.start);
+                found
+                    .into_iter()
+                    .try_for_each(|l| crate::report::write_text_finding(&mut out, l))
+            }
+            ScanFormat::Jsonl => r.write_jsonl_items(&mut out),
+            ScanFormat::Json | ScanFormat::Sarif => Ok(()),
+        }
+        .and_then(|()| out.flush());
+        if let Err(e) = written
+            && let Ok(mut slot) = write_failed.lock()
+        {
+            slot.get_or_insert(e);
+        }
+    };
     let mut report = if stdin_only {
         let mut r = empty_report();
         let stdin = std::io::stdin();
         let out = ctx.scan_stream("-", stdin.lock());
+        streamed(&out);
         merge(&mut r, out);
         r
     } else {
@@ -113,8 +150,11 @@ pub fn run(args: ScanArgs, explicit: Option<&Path>) -> Result<u8, Fatal> {
                 "`-` (standard input) cannot be mixed with paths".into(),
             ));
         }
-        walk(&ctx, &args.paths, args.no_ignore, args.threads)?
+        walk(&ctx, &args.paths, args.no_ignore, args.threads, &streamed)?
     };
+    if let Some(e) = write_failed.into_inner().ok().flatten() {
+        return Err(Fatal::from(e));
+    }
     let recorded = ctx
         .recorder
         .map(|m| m.into_inner().unwrap_or_default())
@@ -137,9 +177,10 @@ pub fn run(args: ScanArgs, explicit: Option<&Path>) -> Result<u8, Fatal> {
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
     match args.format {
-        Format::Text => report.write_text(&mut out)?,
-        Format::Json => report.write_json(&mut out)?,
-        Format::Sarif => report.write_sarif(&mut out, &rule_catalog())?,
+        ScanFormat::Text => report.write_text_tail(&mut out)?,
+        ScanFormat::Jsonl => report.write_jsonl_summary(&mut out)?,
+        ScanFormat::Json => report.write_json(&mut out)?,
+        ScanFormat::Sarif => report.write_sarif(&mut out, &rule_catalog())?,
     }
     out.flush()?;
     for e in &report.errors {
@@ -148,9 +189,17 @@ pub fn run(args: ScanArgs, explicit: Option<&Path>) -> Result<u8, Fatal> {
     Ok(report.exit_code())
 }
 
-fn list_rules(format: Format) -> Result<u8, Fatal> {
+fn list_rules(format: ScanFormat) -> Result<u8, Fatal> {
     let rules = rule_catalog();
-    if format == Format::Text {
+    if format == ScanFormat::Jsonl {
+        let mut out = std::io::stdout().lock();
+        for r in &rules {
+            serde_json::to_writer(&mut out, r)?;
+            writeln!(out)?;
+        }
+        return Ok(0);
+    }
+    if format == ScanFormat::Text {
         for r in &rules {
             println!(
                 "{:<45} {:<7} {:<9} {}",
@@ -319,11 +368,14 @@ fn read_full(r: &mut impl Read, buf: &mut [u8]) -> std::io::Result<usize> {
     Ok(n)
 }
 
+/// Scan every file under `paths` on `threads` workers; `on_input` sees each input's report as it
+/// is done (on one thread, in the order inputs finish).
 fn walk(
     ctx: &Ctx<'_>,
     paths: &[PathBuf],
     no_ignore: bool,
     threads: Option<usize>,
+    on_input: &(dyn Fn(&Report) + Sync),
 ) -> Result<Report, Fatal> {
     let mut builder = ignore::WalkBuilder::new(&paths[0]);
     for p in &paths[1..] {
@@ -358,6 +410,7 @@ fn walk(
             s.spawn(move || {
                 let mut found = 0usize;
                 for r in rx {
+                    on_input(&r);
                     found += r.findings.len();
                     progress.inc(r.stats.files_scanned as u64);
                     progress.set_message(format!("{found} findings"));

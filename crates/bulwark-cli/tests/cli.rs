@@ -2542,3 +2542,64 @@ fn completions_and_the_manual_page() {
     assert!(page.contains(".TH bulwark 1"), "{page}");
     assert!(page.contains("security guardian for AI agents"), "{page}");
 }
+
+/// `--format jsonl` (and text) write each input's findings as soon as it is scanned: the small
+/// file's finding arrives while a large file is still being read, then one summary line ends it.
+#[test]
+fn scan_streams_findings_as_inputs_finish() {
+    use std::io::BufRead;
+    let dir = tempfile::tempdir().expect("dir");
+    std::fs::write(dir.path().join("a-small.txt"), "key AKIALALEMEL33243OLIB\n").expect("small");
+    let mut big =
+        std::io::BufWriter::new(std::fs::File::create(dir.path().join("b-big.log")).expect("big"));
+    for i in 0..1_000_000u32 {
+        writeln!(
+            big,
+            "user_{i} logged in from host-{} with session {:08x} status=ok",
+            i % 97,
+            i.wrapping_mul(2_654_435_761)
+        )
+        .expect("write");
+    }
+    drop(big);
+    for format in ["jsonl", "text"] {
+        let mut child = bulwark()
+            .args([
+                "scan",
+                "--format",
+                format,
+                "--max-file-bytes",
+                "1000000000",
+                "-j",
+                "2",
+            ])
+            .arg(dir.path())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn");
+        let mut lines = std::io::BufReader::new(child.stdout.take().expect("stdout")).lines();
+        let first = lines.next().expect("a line").expect("read");
+        assert!(
+            first.contains("a-small.txt") && first.contains("aws-access-key-id"),
+            "{format}: {first}"
+        );
+        assert!(
+            child.try_wait().expect("try_wait").is_none(),
+            "{format}: the first finding came only at the end"
+        );
+        let rest: Vec<String> = lines.map(|l| l.expect("read")).collect();
+        let last = rest.last().expect("a summary");
+        if format == "jsonl" {
+            let v: serde_json::Value = serde_json::from_str(last).expect("json");
+            assert_eq!(v["type"], "summary");
+            assert_eq!(v["verdict"], "block");
+            assert_eq!(v["stats"]["files_scanned"], 2);
+            let first: serde_json::Value = serde_json::from_str(&first).expect("json");
+            assert_eq!(first["type"], "finding");
+        } else {
+            assert!(last.contains("1 finding in 2 inputs"), "{last}");
+        }
+        assert_eq!(child.wait().expect("wait").code(), Some(1));
+    }
+}
