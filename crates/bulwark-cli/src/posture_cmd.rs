@@ -946,6 +946,21 @@ fn run_review(a: ReviewArgs, explicit: Option<&Path>) -> Result<u8, Fatal> {
                     f.code,
                     f.message
                 )?;
+                // Where, as the JSON says it: each place a secret stands (file and line).
+                let places: Vec<&str> = f.details["locations"]
+                    .as_array()
+                    .map(|l| l.iter().filter_map(|v| v.as_str()).collect())
+                    .unwrap_or_default();
+                for place in places.iter().take(20) {
+                    writeln!(out, "           at:  {place}")?;
+                }
+                if places.len() > 20 {
+                    writeln!(
+                        out,
+                        "           ... and {} more (--format json lists them all)",
+                        places.len() - 20
+                    )?;
+                }
                 writeln!(out, "           fix: {}", f.remediation)?;
             }
         }

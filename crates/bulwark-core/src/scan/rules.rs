@@ -460,6 +460,9 @@ pub(crate) fn secret_rules() -> Vec<RuleSpec> {
             "https?://(?:ptb\\.|canary\\.)?discord(?:app)?\\.com/api/webhooks/[0-9]{17,20}/[A-Za-z0-9_-]{60,68}",
         ),
         keyword("telegram-bot-api-token", "Telegram bot token", High, &["telegram", "tgbot", "tg_bot", "tg-bot"], "[0-9]{5,16}:A[a-zA-Z0-9_-]{34}"),
+        // By its format alone (a bot id, `:AA`, 33 more characters), wherever it stands: PicoClaw
+        // keeps it under `channels.telegram.token`, with "telegram" on another line.
+        prefix("telegram-bot-token", "Telegram bot token", High, &[":AA"], "[0-9]{8,10}:AA[A-Za-z0-9_-]{33}"),
         RuleSpec {
             regex: "api\\.telegram\\.org/bot(?P<s>[0-9]{5,16}:A[a-zA-Z0-9_-]{34})".into(),
             ..prefix("telegram-bot-url", "Telegram bot token in an API URL", High, &["api.telegram.org/bot"], "")

@@ -510,3 +510,13 @@ fn hostile_bytes_do_not_panic() {
     let _ = s.scan(b"");
     let _ = s.scan("κλειδί=πολύ-μυστικό-λέξη-1234 ✓".as_bytes());
 }
+
+#[test]
+fn telegram_bot_tokens_are_found_by_their_format() {
+    // PicoClaw's config.json: "telegram" is a line above the token, not in its name.
+    let json = "{\n  \"telegram\": {\n    \"token\": \"7123456789:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw0\"\n  }\n}\n";
+    assert_eq!(rules_of(json), ["telegram-bot-token"]);
+    // Too short, or no bot id: not a token.
+    assert!(rules_of("id 12345678:AAnotreallyatokenbecauseitistooshort").is_empty());
+    assert!(rules_of("x:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw0").is_empty());
+}
