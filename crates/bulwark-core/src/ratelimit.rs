@@ -1,11 +1,12 @@
 //! Volume: how much each caller, token, tool, webhook source or proxy client may send.
 //!
 //! Threat answered: an agent in a loop, a leaked token or a flooding sender that exhausts the
-//! sidecar, the approvers' attention or a provider budget, and a password-guessing client. One
-//! limiter type over keys (GCRA, with `governor` as the in-process engine) serves every limit;
-//! each has a name that the HTTP layer sends back as `RateLimit-Policy` (`token;q=200;w=1`) with
-//! the wait in `Retry-After`. The clock is a parameter ([`Clock`]) so tests move time by hand.
-//! Keyed limiters forget idle keys past [`MAX_KEYS`], so memory stays bounded whoever calls.
+//! sidecar, the approvers' attention or a provider budget, and a password-guessing client. Every
+//! limit is a [`Limiter`] over keys that counts in a [`LimitStore`]: [`InProcess`] (GCRA, with
+//! `governor` as the engine) by default, or a store several sidecars share. Each limit has a name
+//! that the HTTP layer sends back as `RateLimit-Policy` (`token;q=200;w=1`) with the wait in
+//! `Retry-After`. The clock is a parameter ([`Clock`]) so tests move time by hand. Keyed limiters
+//! forget idle keys past [`MAX_KEYS`], so memory stays bounded whoever calls.
 
 use std::collections::HashMap;
 use std::hash::Hash;
@@ -15,7 +16,6 @@ use std::time::Duration;
 
 use governor::middleware::NoOpMiddleware;
 use governor::state::keyed::DefaultKeyedStateStore;
-use governor::state::{InMemoryState, NotKeyed};
 use governor::{Quota, RateLimiter};
 
 pub use governor::clock::{Clock, DefaultClock, FakeRelativeClock};
@@ -35,7 +35,7 @@ pub struct Denied {
 }
 
 /// How often: a count per second or per minute, with an optional burst above it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Rate {
     count: NonZeroU32,
     window_secs: u64,
@@ -84,37 +84,18 @@ impl Rate {
     }
 }
 
-/// One limit over all callers.
-pub struct Limit<C: Clock = DefaultClock> {
-    inner: RateLimiter<NotKeyed, InMemoryState, C, NoOpMiddleware<C::Instant>>,
-    policy: String,
-    clock: C,
-}
-
-impl<C: Clock + Clone> Limit<C> {
-    /// A limit named `name` at `rate`, timed by `clock`.
-    pub fn new(name: &str, rate: Rate, clock: C) -> Limit<C> {
-        Limit {
-            inner: RateLimiter::direct_with_clock(rate.quota(), clock.clone()),
-            policy: rate.policy(name),
-            clock,
-        }
-    }
-
-    /// Take one request, or say how long to wait.
-    pub fn check(&self) -> Result<(), Denied> {
-        self.inner.check().map_err(|nu| Denied {
-            policy: self.policy.clone(),
-            retry_after: nu.wait_time_from(self.clock.now()),
-        })
-    }
-}
-
 /// One limit per key (token, tool, client address, webhook source).
 pub struct KeyedLimit<K: Hash + Eq + Clone, C: Clock = DefaultClock> {
     inner: RateLimiter<K, DefaultKeyedStateStore<K>, C, NoOpMiddleware<C::Instant>>,
     policy: String,
     clock: C,
+}
+
+impl<C: Clock + Clone> KeyedLimit<Vec<u8>, C> {
+    /// [`KeyedLimit::check`] for a key given as bytes (copied only when it is new).
+    fn check_bytes(&self, key: &[u8]) -> Result<(), Denied> {
+        self.check(&key.to_vec())
+    }
 }
 
 impl<K: Hash + Eq + Clone, C: Clock + Clone> KeyedLimit<K, C> {
@@ -144,6 +125,134 @@ impl<K: Hash + Eq + Clone, C: Clock + Clone> KeyedLimit<K, C> {
     }
 }
 
+/// Where limit state lives. [`InProcess`] (governor, in this process) is the default; a store
+/// several sidecars share backs this trait to make a limit hold across them. A store takes one
+/// request for `key` under the limit named `limit` at `rate`, or says how long to wait.
+pub trait LimitStore: Send + Sync {
+    /// Take one request, or say how long to wait.
+    fn take(&self, limit: &'static str, rate: Rate, key: &[u8]) -> Result<(), Denied>;
+}
+
+/// Limit state in this process: one keyed GCRA limiter per limit and rate, created on first use.
+pub struct InProcess<C: Clock = DefaultClock> {
+    clock: C,
+    limiters: std::sync::RwLock<HashMap<(&'static str, Rate), KeyedLimit<Vec<u8>, C>>>,
+}
+
+impl<C: Clock + Clone> InProcess<C> {
+    /// An empty store timed by `clock`.
+    pub fn new(clock: C) -> InProcess<C> {
+        InProcess {
+            clock,
+            limiters: std::sync::RwLock::new(HashMap::new()),
+        }
+    }
+}
+
+impl<C: Clock + Clone + Send + Sync> LimitStore for InProcess<C>
+where
+    C::Instant: Send + Sync,
+{
+    fn take(&self, limit: &'static str, rate: Rate, key: &[u8]) -> Result<(), Denied> {
+        {
+            let map = self
+                .limiters
+                .read()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            if let Some(l) = map.get(&(limit, rate)) {
+                return l.check_bytes(key);
+            }
+        }
+        let mut map = self
+            .limiters
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        map.entry((limit, rate))
+            .or_insert_with(|| KeyedLimit::new(limit, rate, self.clock.clone()))
+            .check_bytes(key)
+    }
+}
+
+/// A key a limit counts by: a token id, a tool, a route, a client address.
+pub trait LimitKey {
+    /// Its bytes, as the store keys them.
+    fn key_bytes(&self) -> Vec<u8>;
+}
+
+impl LimitKey for String {
+    fn key_bytes(&self) -> Vec<u8> {
+        self.as_bytes().to_vec()
+    }
+}
+
+impl LimitKey for str {
+    fn key_bytes(&self) -> Vec<u8> {
+        self.as_bytes().to_vec()
+    }
+}
+
+impl LimitKey for IpAddr {
+    fn key_bytes(&self) -> Vec<u8> {
+        match self {
+            IpAddr::V4(a) => a.octets().to_vec(),
+            IpAddr::V6(a) => a.octets().to_vec(),
+        }
+    }
+}
+
+/// One limit, counted per key (or over everyone, with [`Limiter::check_all`]) in a [`LimitStore`].
+#[derive(Clone)]
+pub struct Limiter<K: ?Sized> {
+    name: &'static str,
+    rate: Rate,
+    /// What this limiter's keys are counted under, apart from other limiters of the same name
+    /// and rate (a route's path, a named token).
+    scope: Vec<u8>,
+    store: std::sync::Arc<dyn LimitStore>,
+    _key: std::marker::PhantomData<fn(&K)>,
+}
+
+impl<K: LimitKey + ?Sized> Limiter<K> {
+    /// The limit `name` at `rate`, held in `store`.
+    pub fn new(name: &'static str, rate: Rate, store: std::sync::Arc<dyn LimitStore>) -> Self {
+        Limiter::scoped(name, "", rate, store)
+    }
+
+    /// [`Limiter::new`] with its own allowance apart from others of the same name and rate.
+    pub fn scoped(
+        name: &'static str,
+        scope: &str,
+        rate: Rate,
+        store: std::sync::Arc<dyn LimitStore>,
+    ) -> Self {
+        let mut scope = scope.as_bytes().to_vec();
+        if !scope.is_empty() {
+            scope.push(0);
+        }
+        Limiter {
+            name,
+            rate,
+            scope,
+            store,
+            _key: std::marker::PhantomData,
+        }
+    }
+
+    /// Take one request for `key`, or say how long to wait.
+    pub fn check(&self, key: &K) -> Result<(), Denied> {
+        let mut k = self.scope.clone();
+        k.extend(key.key_bytes());
+        self.store.take(self.name, self.rate, &k)
+    }
+}
+
+impl Limiter<str> {
+    /// Take one request of everyone's allowance (a limit with one key).
+    pub fn check_all(&self) -> Result<(), Denied> {
+        self.store.take(self.name, self.rate, &self.scope)
+    }
+}
+
 /// A limit configuration that does not compile.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("`{key}`: {message}")]
@@ -154,36 +263,33 @@ pub struct LimitsConfigError {
     pub message: String,
 }
 
-/// Every limit the sidecar and the egress proxy apply, compiled from the configuration.
-pub struct Limits<C: Clock = DefaultClock> {
+/// Every limit the sidecar applies, compiled from the configuration, held in one [`LimitStore`].
+pub struct Limits {
     /// All API callers together (`[server.limits] global_per_sec`).
-    pub global: Option<Limit<C>>,
+    pub global: Option<Limiter<str>>,
     /// Per API token (`token_per_sec`, `token_burst`).
-    pub token: Option<KeyedLimit<String, C>>,
+    pub token: Option<Limiter<String>>,
     /// Named tokens with their own rate (`[server.limits.tokens]`).
-    pub token_overrides: HashMap<String, Limit<C>>,
+    pub token_overrides: HashMap<String, Limiter<str>>,
     /// Per route over all callers (`[server.limits.routes]`).
-    pub routes: HashMap<String, Limit<C>>,
+    pub routes: HashMap<String, Limiter<str>>,
     /// Intents per tool (`tool_per_min`).
-    pub tool: Option<KeyedLimit<String, C>>,
+    pub tool: Option<Limiter<String>>,
     /// Failed authentications per client address (`auth_failures_per_min`).
-    pub auth_failures: Option<KeyedLimit<IpAddr, C>>,
+    pub auth_failures: Option<Limiter<IpAddr>>,
     /// Webhooks per ingress source (`[ingress] source_per_min`).
-    pub source: Option<KeyedLimit<String, C>>,
-    /// Requests per egress proxy client address (`[egress.proxy] client_per_sec`).
-    pub proxy_client: Option<KeyedLimit<IpAddr, C>>,
+    pub source: Option<Limiter<String>>,
 }
 
-impl<C: Clock + Clone> Limits<C> {
-    /// Compile the limits. `routes` are the API's route paths a `[server.limits.routes]` entry
-    /// may name.
+impl Limits {
+    /// Compile the limits into `store`. `routes` are the API's route paths a
+    /// `[server.limits.routes]` entry may name.
     pub fn new(
         cfg: &LimitsConfig,
         source_per_min: u32,
-        proxy_client_per_sec: u32,
         routes: &[&str],
-        clock: C,
-    ) -> Result<Limits<C>, LimitsConfigError> {
+        store: std::sync::Arc<dyn LimitStore>,
+    ) -> Result<Limits, LimitsConfigError> {
         let mut route_limits = HashMap::new();
         for (route, rate) in &cfg.routes {
             if !routes.contains(&route.as_str()) {
@@ -193,32 +299,30 @@ impl<C: Clock + Clone> Limits<C> {
                 });
             }
             if let Some(r) = Rate::per_second(*rate) {
-                route_limits.insert(route.clone(), Limit::new("route", r, clock.clone()));
+                let l = Limiter::scoped("route", route, r, store.clone());
+                route_limits.insert(route.clone(), l);
             }
         }
-        let token_overrides = cfg
-            .tokens
-            .iter()
-            .filter_map(|(name, rate)| {
-                Rate::per_second(*rate)
-                    .map(|r| (name.clone(), Limit::new("token", r, clock.clone())))
-            })
-            .collect();
+        let mut token_overrides = HashMap::new();
+        for (token, rate) in &cfg.tokens {
+            if let Some(r) = Rate::per_second(*rate) {
+                let l = Limiter::scoped("token", token, r, store.clone());
+                token_overrides.insert(token.clone(), l);
+            }
+        }
         Ok(Limits {
             global: Rate::per_second(cfg.global_per_sec)
-                .map(|r| Limit::new("global", r, clock.clone())),
+                .map(|r| Limiter::new("global", r, store.clone())),
             token: Rate::per_second(cfg.token_per_sec)
-                .map(|r| KeyedLimit::new("token", r.with_burst(cfg.token_burst), clock.clone())),
+                .map(|r| Limiter::new("token", r.with_burst(cfg.token_burst), store.clone())),
             token_overrides,
             routes: route_limits,
             tool: Rate::per_minute(cfg.tool_per_min)
-                .map(|r| KeyedLimit::new("tool", r, clock.clone())),
+                .map(|r| Limiter::new("tool", r, store.clone())),
             auth_failures: Rate::per_minute(cfg.auth_failures_per_min)
-                .map(|r| KeyedLimit::new("auth-failures", r, clock.clone())),
+                .map(|r| Limiter::new("auth-failures", r, store.clone())),
             source: Rate::per_minute(source_per_min)
-                .map(|r| KeyedLimit::new("ingress-source", r, clock.clone())),
-            proxy_client: Rate::per_second(proxy_client_per_sec)
-                .map(|r| KeyedLimit::new("proxy-client", r, clock.clone())),
+                .map(|r| Limiter::new("ingress-source", r, store.clone())),
         })
     }
 }
@@ -256,28 +360,54 @@ mod tests {
             assert!(l.check(&7).is_ok());
         }
         assert!(l.check(&7).is_err());
-        let g = Limit::new("global", Rate::per_second(1).expect("rate"), clock.clone());
-        assert!(g.check().is_ok());
-        assert_eq!(g.check().unwrap_err().policy, "global;q=1;w=1");
+        let store = std::sync::Arc::new(InProcess::new(clock.clone()));
+        let g: Limiter<str> = Limiter::new("global", Rate::per_second(1).expect("rate"), store);
+        assert!(g.check_all().is_ok());
+        assert_eq!(g.check_all().unwrap_err().policy, "global;q=1;w=1");
         clock.advance(Duration::from_secs(1));
-        assert!(g.check().is_ok());
+        assert!(g.check_all().is_ok());
     }
 
     #[test]
     fn limits_compile_from_the_configuration() {
         let mut cfg = LimitsConfig::default();
         assert!(Rate::per_second(0).is_none());
-        let l =
-            Limits::new(&cfg, 60, 0, &["/v1/scan"], FakeRelativeClock::default()).expect("limits");
-        assert!(l.global.is_none() && l.token.is_some() && l.proxy_client.is_none());
+        let store = std::sync::Arc::new(InProcess::new(FakeRelativeClock::default()));
+        let l = Limits::new(&cfg, 60, &["/v1/scan"], store.clone()).expect("limits");
+        assert!(l.global.is_none() && l.token.is_some() && l.source.is_some());
         cfg.routes.insert("/v1/nope".into(), 5);
-        let e = Limits::new(&cfg, 60, 0, &["/v1/scan"], FakeRelativeClock::default())
+        let e = Limits::new(&cfg, 60, &["/v1/scan"], store)
             .err()
             .expect("an unknown route is refused");
         assert!(
             e.key.contains("/v1/nope") && e.message.contains("/v1/scan"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn limiters_count_in_their_store_apart_by_name_scope_and_key() {
+        let clock = FakeRelativeClock::default();
+        let store: std::sync::Arc<dyn LimitStore> =
+            std::sync::Arc::new(InProcess::new(clock.clone()));
+        let per_min = Rate::per_minute(1).expect("rate");
+        let tool: Limiter<String> = Limiter::new("tool", per_min, store.clone());
+        let a: Limiter<str> = Limiter::scoped("route", "/v1/scan", per_min, store.clone());
+        let b: Limiter<str> = Limiter::scoped("route", "/v1/wrap", per_min, store.clone());
+        assert!(tool.check(&"kubectl".to_string()).is_ok());
+        assert!(tool.check(&"kubectl".to_string()).is_err());
+        assert!(tool.check(&"helm".to_string()).is_ok());
+        // Two routes at the same rate keep apart; a second limiter over the same store and scope
+        // shares the allowance (what a store shared by several sidecars gives).
+        assert!(a.check_all().is_ok() && b.check_all().is_ok());
+        let a2: Limiter<str> = Limiter::scoped("route", "/v1/scan", per_min, store.clone());
+        let d = a2.check_all().unwrap_err();
+        assert_eq!(d.policy, "route;q=1;w=60");
+        clock.advance(Duration::from_secs(60));
+        assert!(a2.check_all().is_ok());
+        let ip: Limiter<IpAddr> = Limiter::new("auth-failures", per_min, store);
+        assert!(ip.check(&"10.0.0.1".parse().expect("ip")).is_ok());
+        assert!(ip.check(&"10.0.0.2".parse().expect("ip")).is_ok());
     }
 
     #[test]

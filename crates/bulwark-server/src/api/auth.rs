@@ -41,7 +41,7 @@ pub(crate) async fn authenticate(
     }
     let c = s.c();
     if let Some(g) = &c.limits.global
-        && let Err(d) = g.check()
+        && let Err(d) = g.check_all()
     {
         return ApiError::limited(d.policy, d.retry_after).into_response();
     }
@@ -97,7 +97,7 @@ pub(crate) async fn authenticate(
         return resp;
     };
     if let Some(l) = c.limits.token_overrides.get(&record.name) {
-        if let Err(d) = l.check() {
+        if let Err(d) = l.check_all() {
             return ApiError::limited(d.policy, d.retry_after).into_response();
         }
     } else if let Some(l) = &c.limits.token
@@ -107,7 +107,7 @@ pub(crate) async fn authenticate(
     }
     if let Some(route) = req.extensions().get::<MatchedPath>()
         && let Some(l) = c.limits.routes.get(route.as_str())
-        && let Err(d) = l.check()
+        && let Err(d) = l.check_all()
     {
         return ApiError::limited(d.policy, d.retry_after).into_response();
     }

@@ -103,6 +103,7 @@ impl Compiled {
         cfg: SecurityConfig,
         home: &Path,
         secrets: &Secrets,
+        limit_store: &Arc<dyn bulwark_core::ratelimit::LimitStore>,
     ) -> Result<Compiled, ServeError> {
         let env = |k: &str| std::env::var(k).ok();
         let scanner = Scanner::new(&cfg.scan).map_err(|e| ServeError::Config(e.to_string()))?;
@@ -126,9 +127,8 @@ impl Compiled {
         let limits = Limits::new(
             &cfg.server.limits,
             cfg.ingress.source_per_min,
-            0,
             &route_paths,
-            bulwark_core::ratelimit::DefaultClock::default(),
+            limit_store.clone(),
         )
         .map_err(|e| ServeError::Config(e.to_string()))?;
         let ingress = compile_ingress(&cfg.ingress, secrets)?;
@@ -164,6 +164,9 @@ pub struct AppState {
     pub(crate) tokens: RwLock<(Instant, Arc<HashMap<String, TokenRecord>>)>,
     pub(crate) replay: bulwark_core::webhook::ReplayCache,
     pub(crate) metrics: metrics_exporter_prometheus::PrometheusHandle,
+    /// Where every limit counts: kept across reloads, so a limit whose rate is unchanged carries
+    /// its counts over.
+    pub(crate) limit_store: Arc<dyn bulwark_core::ratelimit::LimitStore>,
     /// Failed authentications, aggregated per client and window before they reach `audit`.
     pub(crate) auth_failures: FailureLog,
     /// The egress proxy `bulwark serve` runs beside the API, reloaded with it.
@@ -232,8 +235,18 @@ impl AppState {
             cfg.ingress.tolerance_secs,
             cfg.ingress.replay_capacity,
         );
+        let limit_store: Arc<dyn bulwark_core::ratelimit::LimitStore> =
+            Arc::new(bulwark_core::ratelimit::InProcess::new(
+                bulwark_core::ratelimit::DefaultClock::default(),
+            ));
         let state = AppState {
-            compiled: arc_swap::ArcSwap::from_pointee(Compiled::new(cfg, home, &secrets)?),
+            compiled: arc_swap::ArcSwap::from_pointee(Compiled::new(
+                cfg,
+                home,
+                &secrets,
+                &limit_store,
+            )?),
+            limit_store,
             audit_cfg,
             audit_keys,
             home: home.to_path_buf(),
@@ -273,7 +286,7 @@ impl AppState {
         };
         let result = proxy.and_then(|proxy| {
             load_secrets(&cfg, &self.home)
-                .and_then(|secrets| Compiled::new(cfg, &self.home, &secrets))
+                .and_then(|secrets| Compiled::new(cfg, &self.home, &secrets, &self.limit_store))
                 .map(|c| (c, proxy))
         });
         let error = result.as_ref().err().map(|e| e.to_string());

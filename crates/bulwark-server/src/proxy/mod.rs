@@ -71,13 +71,18 @@ pub struct ProxyPolicy {
     cfg: ProxyConfig,
     scanner: Option<Scanner>,
     /// `[egress.proxy] client_per_sec`, per client address.
-    limit: Option<bulwark_core::ratelimit::KeyedLimit<std::net::IpAddr>>,
+    limit: Option<bulwark_core::ratelimit::Limiter<std::net::IpAddr>>,
 }
 
 impl ProxyPolicy {
     /// Compile the proxy's policy for a listener bound to `local` (connections back to it are
     /// refused).
-    pub fn compile(cfg: &SecurityConfig, local: SocketAddr) -> Result<ProxyPolicy, ProxyError> {
+    /// Its per-client limit counts in `store`.
+    pub fn compile(
+        cfg: &SecurityConfig,
+        local: SocketAddr,
+        store: &Arc<dyn bulwark_core::ratelimit::LimitStore>,
+    ) -> Result<ProxyPolicy, ProxyError> {
         let mut guard =
             EgressGuard::from_config(&cfg.egress).map_err(|e| ProxyError::Config(e.to_string()))?;
         guard.set_self_addresses(&[local]);
@@ -92,15 +97,8 @@ impl ProxyPolicy {
             clients,
             cfg: cfg.egress.proxy.clone(),
             scanner,
-            limit: bulwark_core::ratelimit::Rate::per_second(cfg.egress.proxy.client_per_sec).map(
-                |r| {
-                    bulwark_core::ratelimit::KeyedLimit::new(
-                        "proxy-client",
-                        r,
-                        bulwark_core::ratelimit::DefaultClock::default(),
-                    )
-                },
-            ),
+            limit: bulwark_core::ratelimit::Rate::per_second(cfg.egress.proxy.client_per_sec)
+                .map(|r| bulwark_core::ratelimit::Limiter::new("proxy-client", r, store.clone())),
         })
     }
 
@@ -127,6 +125,8 @@ pub struct ProxyState {
     /// Sized by `max_tunnels` at start; a reload does not resize it.
     tunnels: Arc<Semaphore>,
     policy: arc_swap::ArcSwap<ProxyPolicy>,
+    /// Where the per-client limit counts, kept across reloads.
+    store: Arc<dyn bulwark_core::ratelimit::LimitStore>,
 }
 
 /// One request's view: the policy loaded when it arrived, and the process-wide parts.
@@ -144,17 +144,22 @@ impl ProxyState {
         local: SocketAddr,
         audit: Option<bulwark_store::AuditLog>,
     ) -> Result<ProxyState, ProxyError> {
+        let store: Arc<dyn bulwark_core::ratelimit::LimitStore> =
+            Arc::new(bulwark_core::ratelimit::InProcess::new(
+                bulwark_core::ratelimit::DefaultClock::default(),
+            ));
         Ok(ProxyState {
             audit,
             local,
             tunnels: Arc::new(Semaphore::new(cfg.egress.proxy.max_tunnels)),
-            policy: arc_swap::ArcSwap::from_pointee(ProxyPolicy::compile(cfg, local)?),
+            policy: arc_swap::ArcSwap::from_pointee(ProxyPolicy::compile(cfg, local, &store)?),
+            store,
         })
     }
 
     /// Compile `cfg` for this proxy's listener, without putting it in force.
     pub fn compile(&self, cfg: &SecurityConfig) -> Result<ProxyPolicy, ProxyError> {
-        ProxyPolicy::compile(cfg, self.local)
+        ProxyPolicy::compile(cfg, self.local, &self.store)
     }
 
     /// Put a compiled policy in force: requests that arrive from now on are decided by it.
