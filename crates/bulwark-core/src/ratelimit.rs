@@ -133,10 +133,13 @@ pub trait LimitStore: Send + Sync {
     fn take(&self, limit: &'static str, rate: Rate, key: &[u8]) -> Result<(), Denied>;
 }
 
+/// The in-process limiters, by limit name and rate.
+type Limiters<C> = HashMap<(&'static str, Rate), KeyedLimit<Vec<u8>, C>>;
+
 /// Limit state in this process: one keyed GCRA limiter per limit and rate, created on first use.
 pub struct InProcess<C: Clock = DefaultClock> {
     clock: C,
-    limiters: std::sync::RwLock<HashMap<(&'static str, Rate), KeyedLimit<Vec<u8>, C>>>,
+    limiters: std::sync::RwLock<Limiters<C>>,
 }
 
 impl<C: Clock + Clone> InProcess<C> {
