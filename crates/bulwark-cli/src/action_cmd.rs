@@ -135,6 +135,16 @@ impl Context {
         })
     }
 
+    /// The state database.
+    pub(crate) fn store(&self) -> &StateDb {
+        &self.store
+    }
+
+    /// A configured secret: a `vault:NAME` reference resolved, or the value itself.
+    pub(crate) fn secret(&self, value: &str) -> Option<secrecy::SecretString> {
+        (!value.is_empty()).then(|| self.secrets.value(value))
+    }
+
     pub(crate) fn approvals(&self) -> Approvals<'_> {
         Approvals::new(
             &self.store,

@@ -12,6 +12,7 @@ mod boundary_cmd;
 mod config_cmd;
 mod egress_cmd;
 mod exec_cmd;
+mod held_cmd;
 mod posture_cmd;
 mod redact_cmd;
 mod report;
@@ -69,6 +70,9 @@ enum Command {
     /// Human approvals of reviewed actions: list, show, approve, reject, consume.
     #[command(subcommand)]
     Approvals(action_cmd::ApprovalsCommand),
+    /// Alerts the ingress guard held back: list, show, release (forward once), drop.
+    #[command(subcommand)]
+    Held(held_cmd::HeldCommand),
     /// Run a command the action policy allows (or a human approved) under kernel confinement
     /// (Linux Landlock): credentials unreadable, writes only to the workspace, no network by
     /// default. Exit status: the command's (128+N when killed by signal N).
@@ -264,6 +268,7 @@ fn main() -> ExitCode {
         Command::Audit(cmd) => audit_cmd::run(cmd, cli.config.as_deref()),
         Command::Intent(cmd) => action_cmd::run_intent(cmd, cli.config.as_deref()),
         Command::Approvals(cmd) => action_cmd::run_approvals(cmd, cli.config.as_deref()),
+        Command::Held(cmd) => held_cmd::run(cmd, cli.config.as_deref()),
         Command::Exec(args) => exec_cmd::run(args, cli.config.as_deref()),
         Command::Sandbox(args) => Ok(exec_cmd::run_sandbox(args)),
         Command::Vault(cmd) => vault_cmd::run(cmd, cli.config.as_deref()),

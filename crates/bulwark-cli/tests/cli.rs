@@ -2603,3 +2603,161 @@ fn scan_streams_findings_as_inputs_finish() {
         assert_eq!(child.wait().expect("wait").code(), Some(1));
     }
 }
+
+/// A held alert does not vanish: the sidecar keeps it, `bulwark held` lists and shows it (the
+/// payload's secrets redacted), an approver releases it (forwarded once; a second release is
+/// refused) or drops another; the API lists them the same way, and every decision is audited.
+#[cfg(unix)]
+#[test]
+fn held_alerts_are_kept_listed_released_once_or_dropped() {
+    let home = tempfile::tempdir().expect("home");
+    let h = home.path();
+    let api = free_port();
+    let (agent_port, received) = http_recorder();
+    std::fs::write(
+        h.join("bulwark.toml"),
+        format!(
+            "[server]\nlisten = \"127.0.0.1:{api}\"\n[approval]\napprovers = [\"alice\"]\n[ingress.sources.am]\nscheme = \"bearer\"\nsecret_env = \"AM_TOKEN\"\nforward_to = \"http://127.0.0.1:{agent_port}/alerts\"\nlabels = {{ namespace = [\"payments-*\"] }}\n"
+        ),
+    )
+    .expect("config");
+    let o = run(
+        in_home(h).args(["token", "create", "--name", "alice", "--scope", "approve"]),
+        b"",
+    );
+    assert_eq!(code(&o), 0, "{o:?}");
+    let token = stdout(&o).trim().to_string();
+    let mut serve = in_home(h)
+        .env("AM_TOKEN", "am-secret")
+        .env("BULWARK_LOG", "warn")
+        .arg("serve")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("serve");
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into();
+    let send = |ns: &str| -> Option<serde_json::Value> {
+        let body = format!(
+            r#"{{"alerts":[{{"labels":{{"alertname":"DiskFull","namespace":"{ns}"}},"annotations":{{"summary":"disk full; key AKIALALEMEL33243OLIB"}}}}]}}"#
+        );
+        let mut r = agent
+            .post(&format!("http://127.0.0.1:{api}/v1/ingress/am"))
+            .header("Authorization", "Bearer am-secret")
+            .header("Content-Type", "application/json")
+            .send(body.as_bytes())
+            .ok()?;
+        if r.status().as_u16() != 202 {
+            return None;
+        }
+        serde_json::from_str(&r.body_mut().read_to_string().ok()?).ok()
+    };
+    let mut first = None;
+    for _ in 0..100 {
+        first = send("kube-system");
+        if first.is_some() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let first = first.expect("the sidecar holds an alert outside the label allowlist");
+    assert_eq!(first["held"], true);
+    let id = first["held_id"].as_str().expect("held_id").to_string();
+    let second = send("kube-public").expect("held");
+    let other = second["held_id"].as_str().expect("held_id").to_string();
+    // Listed and shown from the CLI; the payload's key is redacted.
+    let o = run(in_home(h).args(["held", "list"]), b"");
+    assert_eq!(code(&o), 0, "{o:?}");
+    assert!(
+        stdout(&o).contains(&id) && stdout(&o).contains("2 held alert(s)"),
+        "{}",
+        stdout(&o)
+    );
+    let o = run(in_home(h).args(["held", "show", &id]), b"");
+    assert!(
+        stdout(&o).contains("kube-system") && !stdout(&o).contains("AKIALALEMEL33243OLIB"),
+        "{}",
+        stdout(&o)
+    );
+    // The API lists them for an approver.
+    let mut r = agent
+        .get(&format!("http://127.0.0.1:{api}/v1/held"))
+        .header("Authorization", &format!("Bearer {token}"))
+        .call()
+        .expect("GET /v1/held");
+    let v: serde_json::Value =
+        serde_json::from_str(&r.body_mut().read_to_string().expect("body")).expect("json");
+    assert_eq!(v["held"].as_array().map(Vec::len), Some(2), "{v}");
+    // Only an approver decides; a release forwards the payload byte for byte, once.
+    assert_eq!(
+        code(&run(
+            in_home(h).args(["held", "release", &id, "--as", "mallory"]),
+            b""
+        )),
+        2
+    );
+    let o = run(
+        in_home(h).args(["held", "release", &id, "--as", "alice"]),
+        b"",
+    );
+    assert_eq!(code(&o), 0, "{o:?}");
+    let got = received
+        .recv_timeout(std::time::Duration::from_secs(5))
+        .expect("forwarded");
+    assert!(
+        got.contains("kube-system") && got.contains("AKIALALEMEL33243OLIB"),
+        "{got}"
+    );
+    assert_eq!(
+        code(&run(
+            in_home(h).args(["held", "release", &id, "--as", "alice"]),
+            b""
+        )),
+        1
+    );
+    // The other is dropped through the API, then cannot be released.
+    let r = agent
+        .post(&format!("http://127.0.0.1:{api}/v1/held/{other}/drop"))
+        .header("Authorization", &format!("Bearer {token}"))
+        .send_empty()
+        .expect("drop");
+    assert_eq!(r.status().as_u16(), 200);
+    assert_eq!(
+        code(&run(
+            in_home(h).args(["held", "release", &other, "--as", "alice"]),
+            b""
+        )),
+        1
+    );
+    assert!(
+        received
+            .recv_timeout(std::time::Duration::from_millis(300))
+            .is_err(),
+        "dropped alerts are not forwarded"
+    );
+    let o = run(
+        in_home(h).args(["held", "list", "--state", "all", "--format", "json"]),
+        b"",
+    );
+    let states: Vec<String> = json(&o)
+        .as_array()
+        .expect("list")
+        .iter()
+        .map(|a| a["state"].as_str().unwrap_or("").to_string())
+        .collect();
+    assert_eq!(states.len(), 2, "{states:?}");
+    assert!(states.contains(&"released".to_string()) && states.contains(&"dropped".to_string()));
+    let _ = serve.kill();
+    let _ = serve.wait();
+    let o = run(
+        in_home(h).args(["audit", "export", "--since", "1970-01-01T00:00:00Z"]),
+        b"",
+    );
+    let log = stdout(&o);
+    assert!(
+        log.contains("ingress.release") && log.contains("ingress.drop"),
+        "{log}"
+    );
+}

@@ -1,11 +1,12 @@
-//! Approval notifications: one POST of the summary (never argument values) to `[approval]
-//! notify_url`, Slack- and Discord-compatible. A failed notification does not undo the approval
+//! Approval and held-alert notifications: one POST of the summary (never argument values, never a
+//! held payload) to `[approval] notify_url`, Slack- and Discord-compatible. A failed notification does not undo the approval
 //! request; it is reported and recorded in the audit log.
 
 use std::time::Duration;
 
 use bulwark_core::approval::{Approval, Pending, notification_body};
 use bulwark_core::audit::{AuditEvent, AuditSink, EventType};
+use bulwark_core::webhook::held::HeldAlert;
 use bulwark_store::AuditLog;
 
 /// How long a notification may take.
@@ -14,7 +15,51 @@ const TIMEOUT: Duration = Duration::from_secs(5);
 /// Tell the webhook about a new pending approval (blocking, at most [`TIMEOUT`]). The URL itself is never printed: webhook URLs
 /// carry their secret in the path.
 pub fn pending(url: &str, a: &Approval<Pending>, audit: Option<&AuditLog>) -> Result<(), String> {
-    let body = notification_body(a).to_string();
+    post(
+        url,
+        &notification_body(a),
+        audit,
+        "approval.notify",
+        &format!("approval:{}", a.id()),
+    )
+}
+
+/// Tell the webhook that an alert was held back: its source, verdict and rules, never the payload
+/// (it is the attacker's text), and how to release or drop it.
+pub fn held(url: &str, alert: &HeldAlert, audit: Option<&AuditLog>) -> Result<(), String> {
+    let rules = alert.rules.join(", ");
+    let text = format!(
+        "Bulwark held an alert from source {}: verdict {}, rules {}. Release or drop it: `bulwark held show {}`",
+        alert.source.replace('@', "@\u{200b}"),
+        alert.verdict.as_str(),
+        if rules.is_empty() { "none" } else { &rules },
+        alert.id
+    );
+    let body = serde_json::json!({
+        "text": text,
+        "content": text,
+        "allowed_mentions": {"parse": []},
+        "bulwark": {"held_id": alert.id, "source": alert.source, "verdict": alert.verdict, "rules": alert.rules},
+    });
+    post(
+        url,
+        &body,
+        audit,
+        "ingress.notify",
+        &format!("held:{}", alert.id),
+    )
+}
+
+/// POST `body` to the webhook (blocking, at most [`TIMEOUT`]) and record the outcome as `action`
+/// on `resource`.
+fn post(
+    url: &str,
+    body: &serde_json::Value,
+    audit: Option<&AuditLog>,
+    action: &str,
+    resource: &str,
+) -> Result<(), String> {
+    let body = body.to_string();
     let agent: ureq::Agent = ureq::Agent::config_builder()
         .timeout_global(Some(TIMEOUT))
         .max_redirects(0)
@@ -35,12 +80,12 @@ pub fn pending(url: &str, a: &Approval<Pending>, audit: Option<&AuditLog>) -> Re
             ),
         });
     if let Some(log) = audit {
-        // Best effort: the approval itself is already recorded.
+        // Best effort: what was notified about is already recorded.
         let _ = log.append(AuditEvent {
             event_type: EventType::Approval,
             actor: "bulwark".into(),
-            action: "approval.notify".into(),
-            resource: format!("approval:{}", a.id()),
+            action: action.into(),
+            resource: resource.into(),
             outcome: if result.is_ok() { "ok" } else { "error" }.into(),
             details: serde_json::json!({"error": result.as_ref().err()}),
         });

@@ -13,6 +13,7 @@ use std::sync::Mutex;
 
 use bulwark_core::approval::{ApprovalError, ApprovalId, ApprovalRecord, ApprovalStore, StateName};
 use bulwark_core::auth::TokenRecord;
+use bulwark_core::webhook::held::{HeldAlert, HeldState, HeldStore};
 use sqlx::Row;
 use sqlx::sqlite::SqliteConnection;
 
@@ -28,6 +29,9 @@ const DDL: &[&str] = &[
     "CREATE TABLE IF NOT EXISTS settings (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
     "CREATE TABLE IF NOT EXISTS api_tokens (id TEXT PRIMARY KEY, name TEXT NOT NULL, \
      record TEXT NOT NULL, revoked INTEGER NOT NULL DEFAULT 0)",
+    "CREATE TABLE IF NOT EXISTS held_alerts (id TEXT PRIMARY KEY, state TEXT NOT NULL, \
+     received_ms INTEGER NOT NULL, record TEXT NOT NULL)",
+    "CREATE INDEX IF NOT EXISTS held_by_state ON held_alerts(state, received_ms)",
 ];
 
 /// The state database. Safe to share across threads (calls are serialized on one
@@ -394,5 +398,113 @@ impl Drop for StateDb {
             drop(conn);
             rt.shutdown_background();
         }
+    }
+}
+
+impl HeldStore for StateDb {
+    fn hold(&self, alert: &HeldAlert) -> Result<(), ApprovalError> {
+        let json = serde_json::to_string(alert).map_err(|e| self.err(e))?;
+        let (id, state) = (alert.id.clone(), alert.state.as_str());
+        let received = to_i64(&self.path, alert.received_ms)?;
+        self.with(move |c| {
+            Box::pin(async move {
+                sqlx::query(
+                    "INSERT INTO held_alerts (id, state, received_ms, record) VALUES (?, ?, ?, ?)",
+                )
+                .bind(id)
+                .bind(state)
+                .bind(received)
+                .bind(json)
+                .execute(c)
+                .await
+                .map(|_| ())
+            })
+        })
+    }
+
+    fn held(&self, id: &str) -> Result<Option<HeldAlert>, ApprovalError> {
+        let id = id.to_string();
+        let row = self.with(move |c| {
+            Box::pin(async move {
+                let row = sqlx::query("SELECT record FROM held_alerts WHERE id = ?")
+                    .bind(id)
+                    .fetch_optional(c)
+                    .await?;
+                row.map(|r| r.try_get::<String, _>(0)).transpose()
+            })
+        })?;
+        row.map(|r| self.parse_held(&r)).transpose()
+    }
+
+    fn list_held(
+        &self,
+        state: Option<HeldState>,
+        limit: usize,
+    ) -> Result<Vec<HeldAlert>, ApprovalError> {
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let state = state.map(|s| s.as_str().to_string());
+        let rows = self.with(move |c| {
+            Box::pin(async move {
+                let rows = sqlx::query(
+                    "SELECT record FROM held_alerts WHERE (? IS NULL OR state = ?) \
+                     ORDER BY received_ms DESC, id LIMIT ?",
+                )
+                .bind(state.clone())
+                .bind(state)
+                .bind(limit)
+                .fetch_all(c)
+                .await?;
+                rows.iter()
+                    .map(|r| r.try_get::<String, _>(0))
+                    .collect::<Result<Vec<_>, _>>()
+            })
+        })?;
+        rows.iter().map(|r| self.parse_held(r)).collect()
+    }
+
+    fn settle(
+        &self,
+        id: &str,
+        from: HeldState,
+        to: HeldState,
+        by: &str,
+        at_ms: u64,
+    ) -> Result<bool, ApprovalError> {
+        let Some(mut alert) = self.held(id)? else {
+            return Ok(false);
+        };
+        if alert.state != from {
+            return Ok(false);
+        }
+        alert.state = to;
+        alert.decided_by = (to != HeldState::Held).then(|| by.to_string());
+        alert.decided_ms = (to != HeldState::Held).then_some(at_ms);
+        let json = serde_json::to_string(&alert).map_err(|e| self.err(e))?;
+        let (id, from, to) = (id.to_string(), from.as_str(), to.as_str());
+        // The state in the WHERE clause makes the move happen once, whoever races.
+        let changed = self.with(move |c| {
+            Box::pin(async move {
+                sqlx::query(
+                    "UPDATE held_alerts SET state = ?, record = ? WHERE id = ? AND state = ?",
+                )
+                .bind(to)
+                .bind(json)
+                .bind(id)
+                .bind(from)
+                .execute(c)
+                .await
+                .map(|r| r.rows_affected())
+            })
+        })?;
+        Ok(changed == 1)
+    }
+}
+
+impl StateDb {
+    fn parse_held(&self, json: &str) -> Result<HeldAlert, ApprovalError> {
+        serde_json::from_str(json).map_err(|e| ApprovalError::Damaged {
+            id: "?".into(),
+            problem: format!("{}: not a held alert ({e})", self.path.display()),
+        })
     }
 }

@@ -385,7 +385,8 @@ impl Approvers {
     }
 }
 
-fn rfc3339(ms: u64) -> String {
+/// An instant (ms since the epoch) as RFC 3339 with milliseconds, UTC.
+pub fn rfc3339(ms: u64) -> String {
     humantime::format_rfc3339_millis(std::time::UNIX_EPOCH + std::time::Duration::from_millis(ms))
         .to_string()
 }

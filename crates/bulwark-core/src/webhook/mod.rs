@@ -11,6 +11,7 @@
 //! held to label allowlists ([`LabelPolicy`]) and scanned by the content guard.
 
 pub mod cfg;
+pub mod held;
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::Mutex;

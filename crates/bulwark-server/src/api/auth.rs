@@ -140,7 +140,11 @@ pub(crate) fn route_scopes(route: &str) -> &'static [Scope] {
         "/v1/approvals" | "/v1/approvals/{id}" | "/v1/approvals/{id}/reject" => {
             &[Scope::Approve, Scope::Intents]
         }
-        "/v1/approvals/{id}/approve" => &[Scope::Approve],
+        "/v1/approvals/{id}/approve"
+        | "/v1/held"
+        | "/v1/held/{id}"
+        | "/v1/held/{id}/release"
+        | "/v1/held/{id}/drop" => &[Scope::Approve],
         "/v1/audit" | "/v1/audit/verify" => &[Scope::Audit],
         _ => &[],
     }

@@ -90,7 +90,7 @@ pub(crate) async fn ingress(
     rules.dedup();
     let rules_header = rules.iter().take(20).copied().collect::<Vec<_>>().join(",");
     let held = verdict >= src.hold_at;
-    let record = |outcome: &str, upstream: Option<u16>| {
+    let record = |outcome: &str, upstream: Option<u16>, held_id: Option<&str>| {
         s.audit(AuditEvent {
             event_type: EventType::Ingress,
             actor: client.to_string(),
@@ -98,20 +98,46 @@ pub(crate) async fn ingress(
             resource: source.clone(),
             outcome: outcome.into(),
             details: serde_json::json!({"verdict": verdict, "message_id": verified.message_id,
-                "rules": rules, "upstream_status": upstream}),
+                "rules": rules, "upstream_status": upstream, "held_id": held_id}),
         });
         metrics::counter!("bulwark_ingress_total", "source" => source.clone(), "outcome" => outcome.to_string()).increment(1);
     };
     if held {
-        record("held", None);
+        // Kept for a person to release or drop (`/v1/held`, `bulwark held`), and approvers told.
+        let alert = bulwark_core::webhook::held::HeldAlert::new(
+            &source,
+            now_secs().saturating_mul(1000),
+            verdict,
+            rules.iter().map(|r| r.to_string()).collect(),
+            &lookup("content-type").unwrap_or_else(|| "application/json".into()),
+            &body,
+        )
+        .map_err(approval_error)?;
+        let (st, kept) = (s.clone(), alert.clone());
+        blocking(move || {
+            bulwark_core::webhook::held::HeldStore::hold(&*st.db, &kept).map_err(approval_error)
+        })
+        .await?;
+        record("held", None, Some(&alert.id));
+        if let Some(url) = c.notify_url.clone() {
+            let (audit, told) = (s.audit.clone(), alert.clone());
+            std::thread::spawn(move || {
+                if let Err(e) = crate::notify::held(url.expose_secret(), &told, audit.as_ref()) {
+                    tracing::warn!("held alert notification failed: {e}");
+                }
+            });
+        }
         return Ok((
             StatusCode::ACCEPTED,
-            axum::Json(serde_json::json!({"verdict": verdict, "held": true, "forwarded": false, "findings": findings})),
+            axum::Json(
+                serde_json::json!({"verdict": verdict, "held": true, "held_id": alert.id,
+                "forwarded": false, "findings": findings}),
+            ),
         )
             .into_response());
     }
     if src.forward_to.is_empty() {
-        record("accepted", None);
+        record("accepted", None, None);
         return Ok(axum::Json(serde_json::json!({"verdict": verdict, "held": false, "forwarded": false, "findings": findings}))
             .into_response());
     }
@@ -132,7 +158,7 @@ pub(crate) async fn ingress(
     .await?;
     match forwarded {
         Ok(status) if (200..300).contains(&status) => {
-            record("forwarded", Some(status));
+            record("forwarded", Some(status), None);
             Ok(axum::Json(
                 serde_json::json!({"verdict": verdict, "held": false, "forwarded": true,
                 "upstream_status": status, "findings": findings}),
@@ -148,7 +174,7 @@ pub(crate) async fn ingress(
                 Ok(status) => format!("forward_to answered HTTP {status}"),
                 Err(e) => format!("forward_to could not be reached: {e}"),
             };
-            record("forward_failed", other.as_ref().ok().copied());
+            record("forward_failed", other.as_ref().ok().copied(), None);
             Err(ApiError::new(StatusCode::BAD_GATEWAY, "upstream", what))
         }
     }
@@ -201,18 +227,24 @@ fn judge_payload(
 }
 
 /// One delivery to the agent's `forward_to`, with the verdict in headers.
-struct Forward {
-    url: String,
-    bearer: Option<String>,
-    content_type: String,
-    verdict: String,
-    source: String,
-    rules: String,
+pub struct Forward {
+    /// The agent's endpoint.
+    pub url: String,
+    /// `Bearer TOKEN` for it, when configured.
+    pub bearer: Option<String>,
+    /// The sender's content type.
+    pub content_type: String,
+    /// `X-Bulwark-Verdict`.
+    pub verdict: String,
+    /// `X-Bulwark-Source`.
+    pub source: String,
+    /// `X-Bulwark-Findings`: rule ids, comma-separated.
+    pub rules: String,
 }
 
 impl Forward {
     /// POST the body, no redirects, 10 s at most: the HTTP status, or why there is none.
-    fn send(&self, body: &[u8]) -> Result<u16, String> {
+    pub fn send(&self, body: &[u8]) -> Result<u16, String> {
         let agent: ureq::Agent = ureq::Agent::config_builder()
             .timeout_global(Some(Duration::from_secs(10)))
             .max_redirects(0)

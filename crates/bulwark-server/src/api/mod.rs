@@ -12,6 +12,7 @@ mod auth;
 mod content;
 mod egress;
 mod errors;
+mod held;
 mod ingress;
 mod ops;
 mod serve;
@@ -58,6 +59,7 @@ pub use auth::*;
 pub use content::*;
 pub use egress::*;
 pub use errors::*;
+pub use held::*;
 pub use ingress::*;
 pub use ops::*;
 pub use serve::*;
@@ -77,6 +79,10 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("post", "/v1/approvals/{id}/consume"),
     ("get", "/v1/audit"),
     ("get", "/v1/audit/verify"),
+    ("get", "/v1/held"),
+    ("get", "/v1/held/{id}"),
+    ("post", "/v1/held/{id}/release"),
+    ("post", "/v1/held/{id}/drop"),
     ("post", "/v1/ingress/{source}"),
     ("get", "/healthz"),
     ("get", "/readyz"),
@@ -107,6 +113,10 @@ pub fn router(state: Shared) -> Router {
         .route("/v1/approvals/{id}/consume", post(consume))
         .route("/v1/audit", get(audit_page))
         .route("/v1/audit/verify", get(audit_verify))
+        .route("/v1/held", get(list_held))
+        .route("/v1/held/{id}", get(get_held))
+        .route("/v1/held/{id}/release", post(release_held))
+        .route("/v1/held/{id}/drop", post(drop_held))
         .route("/v1/ingress/{source}", post(ingress))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))

@@ -48,6 +48,20 @@ pub(crate) async fn metrics_text(State(s): State<Shared>) -> Response {
     {
         metrics::gauge!("bulwark_approvals_pending").set(pending as f64);
     }
+    let st = s.clone();
+    if let Ok(held) = blocking(move || {
+        bulwark_core::webhook::held::HeldStore::list_held(
+            &*st.db,
+            Some(bulwark_core::webhook::held::HeldState::Held),
+            10_000,
+        )
+        .map(|v| v.len())
+        .map_err(approval_error)
+    })
+    .await
+    {
+        metrics::gauge!("bulwark_alerts_held").set(held as f64);
+    }
     let mut headers = HeaderMap::new();
     headers.insert(
         header::CONTENT_TYPE,
@@ -80,7 +94,7 @@ impl utoipa::Modify for BearerScheme {
 #[openapi(
     info(title = "Bulwark sidecar API", description = "Every guard over JSON. Errors are {\"error\": {\"code\", \"message\"}}."),
     paths(scan, redact, wrap, egress_check, intents, list_approvals, get_approval, approve, reject, consume,
-        audit_page, audit_verify, ingress, healthz, readyz, metrics_text, openapi),
+        audit_page, audit_verify, list_held, get_held, release_held, drop_held, ingress, healthz, readyz, metrics_text, openapi),
     modifiers(&BearerScheme)
 )]
 pub struct ApiDoc;

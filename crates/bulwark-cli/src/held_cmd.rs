@@ -1,0 +1,278 @@
+//! `bulwark held`: alerts the ingress guard held back. List and read them; release one (forward it
+//! to its source's `forward_to`, once) or drop it.
+
+use std::io::Write;
+use std::path::Path;
+
+use bulwark_core::approval::{Approvers, rfc3339};
+use bulwark_core::audit::{AuditEvent, AuditSink, EventType};
+use bulwark_core::webhook::held::{HeldAlert, HeldState, HeldStore};
+use clap::Subcommand;
+use secrecy::ExposeSecret;
+
+use crate::action_cmd::Context;
+use crate::{Fatal, PlainFormat, load_config};
+
+#[derive(Subcommand, Debug)]
+pub enum HeldCommand {
+    /// Held alerts, newest first (never their payloads).
+    List {
+        /// `held` (default), `released`, `dropped` or `all`.
+        #[arg(long, default_value = "held")]
+        state: String,
+        /// At most this many.
+        #[arg(long, default_value_t = 50)]
+        limit: usize,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = PlainFormat::Text)]
+        format: PlainFormat,
+    },
+    /// One alert with its payload, secrets and personal data redacted for reading.
+    Show {
+        /// The held alert id.
+        id: String,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = PlainFormat::Text)]
+        format: PlainFormat,
+    },
+    /// Forward a held alert to its source's `forward_to`, once (exit 0 forwarded; 1 refused, or not
+    /// delivered and still held).
+    Release {
+        /// The held alert id.
+        id: String,
+        /// Who decides ([approval] approvers lists who may).
+        #[arg(long = "as", value_name = "PRINCIPAL")]
+        principal: String,
+    },
+    /// Drop a held alert: it is never forwarded (exit 0 dropped, 1 refused).
+    Drop {
+        /// The held alert id.
+        id: String,
+        /// Who decides ([approval] approvers lists who may).
+        #[arg(long = "as", value_name = "PRINCIPAL")]
+        principal: String,
+    },
+}
+
+pub fn run(cmd: HeldCommand, explicit: Option<&Path>) -> Result<u8, Fatal> {
+    let (cfg, source) = load_config(explicit)?;
+    let ctx = Context::open(cfg, source.to_string())?;
+    let store = ctx.store();
+    let check_id = |id: &str| {
+        if HeldAlert::is_id(id) {
+            Ok(())
+        } else {
+            Err(Fatal(format!(
+                "{id:?} is not a held alert id: expected 32 hex digits (as `bulwark held list` prints)"
+            )))
+        }
+    };
+    let load = |id: &str| -> Result<HeldAlert, Fatal> {
+        check_id(id)?;
+        store
+            .held(id)
+            .map_err(|e| Fatal(e.to_string()))?
+            .ok_or_else(|| Fatal(format!("no held alert {id}")))
+    };
+    let approver = |who: &str| -> Result<(), Fatal> {
+        if Approvers::from_config(&ctx.cfg.approval).contains(who) {
+            Ok(())
+        } else {
+            Err(Fatal(format!(
+                "{who:?} is not an approver: [approval] approvers lists who may release or drop held alerts"
+            )))
+        }
+    };
+    let mut out = std::io::stdout().lock();
+    match cmd {
+        HeldCommand::List {
+            state,
+            limit,
+            format,
+        } => {
+            let state = match state.as_str() {
+                "all" => None,
+                s => Some(HeldState::parse(s).ok_or_else(|| {
+                    Fatal(format!(
+                        "--state {s:?}: expected held, released, dropped or all"
+                    ))
+                })?),
+            };
+            let list = store
+                .list_held(state, limit)
+                .map_err(|e| Fatal(e.to_string()))?;
+            match format {
+                PlainFormat::Json => {
+                    let v: Vec<serde_json::Value> = list.iter().map(summary).collect();
+                    writeln!(out, "{}", serde_json::to_string_pretty(&v)?)?;
+                }
+                PlainFormat::Text => {
+                    for a in &list {
+                        writeln!(
+                            out,
+                            "{}  {:<8} {:<7} {}  source {}  rules {}",
+                            a.id,
+                            a.state.as_str(),
+                            a.verdict.as_str(),
+                            rfc3339(a.received_ms),
+                            a.source,
+                            a.rules.join(",")
+                        )?;
+                    }
+                    writeln!(out, "{} held alert(s)", list.len())?;
+                }
+            }
+            Ok(0)
+        }
+        HeldCommand::Show { id, format } => {
+            let a = load(&id)?;
+            let scanner = bulwark_core::Scanner::new(&ctx.cfg.scan)?;
+            let redactor =
+                bulwark_core::Redactor::new(scanner, &ctx.cfg.redact, &crate::env_lookup)
+                    .map_err(|e| Fatal(e.to_string()))?;
+            let payload = redactor.redact(&String::from_utf8_lossy(&a.body())).text;
+            match format {
+                PlainFormat::Json => {
+                    let mut v = summary(&a);
+                    v["payload"] = payload.into();
+                    v["content_type"] = a.content_type.clone().into();
+                    writeln!(out, "{}", serde_json::to_string_pretty(&v)?)?;
+                }
+                PlainFormat::Text => {
+                    writeln!(out, "id        {}", a.id)?;
+                    writeln!(out, "state     {}", a.state.as_str())?;
+                    writeln!(out, "source    {}", a.source)?;
+                    writeln!(out, "verdict   {}", a.verdict.as_str())?;
+                    writeln!(out, "rules     {}", a.rules.join(", "))?;
+                    writeln!(out, "received  {}", rfc3339(a.received_ms))?;
+                    if let (Some(by), Some(at)) = (&a.decided_by, a.decided_ms) {
+                        writeln!(out, "decided   by {by} at {}", rfc3339(at))?;
+                    }
+                    writeln!(out, "payload ({}, redacted):\n{payload}", a.content_type)?;
+                }
+            }
+            Ok(0)
+        }
+        HeldCommand::Release { id, principal } => {
+            approver(&principal)?;
+            let a = load(&id)?;
+            let Some(src) = ctx.cfg.ingress.sources.get(&a.source) else {
+                eprintln!(
+                    "bulwark: refused: the alert's source {:?} is no longer configured: drop it",
+                    a.source
+                );
+                return Ok(1);
+            };
+            if src.forward_to.is_empty() {
+                eprintln!(
+                    "bulwark: refused: source {:?} has no forward_to: nothing to release to (drop it)",
+                    a.source
+                );
+                return Ok(1);
+            }
+            let now = now_ms();
+            if !store
+                .settle(&id, HeldState::Held, HeldState::Released, &principal, now)
+                .map_err(|e| Fatal(e.to_string()))?
+            {
+                eprintln!("bulwark: refused: held alert {id} is no longer held");
+                return Ok(1);
+            }
+            let hop = bulwark_server::api::Forward {
+                url: src.forward_to.clone(),
+                bearer: ctx
+                    .secret(&src.forward_token)
+                    .map(|t| format!("Bearer {}", t.expose_secret())),
+                content_type: a.content_type.clone(),
+                verdict: a.verdict.as_str().to_string(),
+                source: a.source.clone(),
+                rules: a.rules.join(","),
+            };
+            let sent = hop.send(&a.body());
+            let delivered = matches!(sent, Ok(status) if (200..300).contains(&status));
+            if !delivered {
+                let _ = store.settle(&id, HeldState::Released, HeldState::Held, &principal, now);
+            }
+            if let Some(log) = &ctx.audit {
+                log.append(AuditEvent {
+                    event_type: EventType::Ingress,
+                    actor: principal.clone(),
+                    action: "ingress.release".into(),
+                    resource: format!("held:{id}"),
+                    outcome: if delivered { "ok" } else { "error" }.into(),
+                    details: serde_json::json!({"source": a.source, "upstream_status": sent.as_ref().ok(),
+                        "error": sent.as_ref().err()}),
+                })
+                .map_err(|e| Fatal(format!("the release could not be recorded: {e}")))?;
+            }
+            match sent {
+                Ok(status) if delivered => {
+                    writeln!(
+                        out,
+                        "released {id}: forwarded to {} (HTTP {status})",
+                        a.source
+                    )?;
+                    Ok(0)
+                }
+                Ok(status) => {
+                    eprintln!(
+                        "bulwark: not delivered: forward_to answered HTTP {status}; the alert stays held"
+                    );
+                    Ok(1)
+                }
+                Err(e) => {
+                    eprintln!(
+                        "bulwark: not delivered: forward_to could not be reached: {e}; the alert stays held"
+                    );
+                    Ok(1)
+                }
+            }
+        }
+        HeldCommand::Drop { id, principal } => {
+            approver(&principal)?;
+            load(&id)?;
+            if !store
+                .settle(
+                    &id,
+                    HeldState::Held,
+                    HeldState::Dropped,
+                    &principal,
+                    now_ms(),
+                )
+                .map_err(|e| Fatal(e.to_string()))?
+            {
+                eprintln!("bulwark: refused: held alert {id} is no longer held");
+                return Ok(1);
+            }
+            if let Some(log) = &ctx.audit {
+                log.append(AuditEvent {
+                    event_type: EventType::Ingress,
+                    actor: principal.clone(),
+                    action: "ingress.drop".into(),
+                    resource: format!("held:{id}"),
+                    outcome: "ok".into(),
+                    details: serde_json::Value::Null,
+                })
+                .map_err(|e| Fatal(format!("the drop could not be recorded: {e}")))?;
+            }
+            writeln!(out, "dropped {id}")?;
+            Ok(0)
+        }
+    }
+}
+
+/// An alert as listed: everything but the payload.
+fn summary(a: &HeldAlert) -> serde_json::Value {
+    serde_json::json!({
+        "id": a.id, "source": a.source, "state": a.state, "verdict": a.verdict, "rules": a.rules,
+        "received_at": rfc3339(a.received_ms),
+        "decided_by": a.decided_by,
+        "decided_at": a.decided_ms.map(rfc3339),
+    })
+}
+
+fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}

@@ -1,0 +1,209 @@
+//! `/v1/held`: alerts the ingress guard held back, for an approver to read, release (forward once)
+//! or drop.
+
+use super::*;
+use bulwark_core::webhook::held::{HeldAlert, HeldState, HeldStore};
+
+/// `GET /v1/held` query.
+#[derive(Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct HeldQuery {
+    /// `held` (default), `released`, `dropped` or `all`.
+    state: Option<String>,
+    /// At most this many (default 100, at most 1000).
+    limit: Option<usize>,
+}
+
+/// An alert as listed: everything but the payload.
+fn listed(a: &HeldAlert) -> serde_json::Value {
+    serde_json::json!({
+        "id": a.id, "source": a.source, "state": a.state, "verdict": a.verdict, "rules": a.rules,
+        "received_at": bulwark_core::approval::rfc3339(a.received_ms),
+        "decided_by": a.decided_by,
+        "decided_at": a.decided_ms.map(bulwark_core::approval::rfc3339),
+    })
+}
+
+fn parse_held_id(id: &str) -> Result<&str, ApiError> {
+    if HeldAlert::is_id(id) {
+        Ok(id)
+    } else {
+        Err(ApiError::bad_request(format!(
+            "{id:?} is not a held alert id: expected 32 hex digits (as `bulwark held list` prints)"
+        )))
+    }
+}
+
+fn no_such(id: &str) -> ApiError {
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        "not_found",
+        format!("no held alert {id}"),
+    )
+}
+
+/// Held alerts, newest first: `{"held": [...]}` (no payloads).
+#[utoipa::path(get, path = "/v1/held", params(HeldQuery),
+    responses((status = 200, description = "held: id, source, state, verdict, rules, received_at, decided_by, decided_at")),
+    security(("bearer" = ["approve"])))]
+pub(crate) async fn list_held(
+    State(s): State<Shared>,
+    Extension(p): Extension<Principal>,
+    q: Result<Query<HeldQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Response, ApiError> {
+    p.require(Scope::Approve)?;
+    let Query(q) = q.map_err(|e| ApiError::bad_request(e.body_text()))?;
+    let state = match q.state.as_deref() {
+        None => Some(HeldState::Held),
+        Some("all") => None,
+        Some(name) => Some(HeldState::parse(name).ok_or_else(|| {
+            ApiError::bad_request(format!(
+                "`state`: {name:?}: expected held, released, dropped or all"
+            ))
+        })?),
+    };
+    let limit = q.limit.unwrap_or(100).clamp(1, 1000);
+    let v = blocking(move || {
+        let list = s.db.list_held(state, limit).map_err(approval_error)?;
+        Ok(serde_json::json!({"held": list.iter().map(listed).collect::<Vec<_>>()}))
+    })
+    .await?;
+    Ok(axum::Json(v).into_response())
+}
+
+/// One held alert with its payload, secrets and personal data redacted for reading.
+#[utoipa::path(get, path = "/v1/held/{id}", params(("id" = String, Path, description = "held alert id")),
+    responses((status = 200, description = "the alert and its payload (redacted)"), (status = 404, description = "no such alert")),
+    security(("bearer" = ["approve"])))]
+pub(crate) async fn get_held(
+    State(s): State<Shared>,
+    Extension(p): Extension<Principal>,
+    axum::extract::Path(id): axum::extract::Path<String>,
+) -> Result<Response, ApiError> {
+    p.require(Scope::Approve)?;
+    let id = parse_held_id(&id)?.to_string();
+    let redactor = s.c().redactor.clone();
+    let v = blocking(move || {
+        let a =
+            s.db.held(&id)
+                .map_err(approval_error)?
+                .ok_or_else(|| no_such(&id))?;
+        let mut v = listed(&a);
+        v["payload"] = redactor
+            .redact(&String::from_utf8_lossy(&a.body()))
+            .text
+            .into();
+        v["content_type"] = a.content_type.clone().into();
+        Ok(v)
+    })
+    .await?;
+    Ok(axum::Json(v).into_response())
+}
+
+/// Release a held alert: forward it to its source's `forward_to`, once. Another release, or one
+/// after a drop, gets 409. A failed delivery leaves it held (502).
+#[utoipa::path(post, path = "/v1/held/{id}/release", params(("id" = String, Path, description = "held alert id")),
+    responses((status = 200, description = "forwarded, upstream_status"), (status = 409, description = "no longer held"), (status = 502, description = "forward_to failed")),
+    security(("bearer" = ["approve"])))]
+pub(crate) async fn release_held(
+    State(s): State<Shared>,
+    Extension(p): Extension<Principal>,
+    axum::extract::Path(id): axum::extract::Path<String>,
+) -> Result<Response, ApiError> {
+    p.require(Scope::Approve)?;
+    let id = parse_held_id(&id)?.to_string();
+    let c = s.c();
+    let v = blocking(move || {
+        let a = s.db.held(&id).map_err(approval_error)?.ok_or_else(|| no_such(&id))?;
+        let src = c.ingress.get(&a.source).ok_or_else(|| {
+            ApiError::new(
+                StatusCode::CONFLICT,
+                "conflict",
+                format!("the alert's source {:?} is no longer configured: drop it", a.source),
+            )
+        })?;
+        if src.forward_to.is_empty() {
+            return Err(ApiError::new(
+                StatusCode::CONFLICT,
+                "conflict",
+                format!("source {:?} has no forward_to: nothing to release to (drop it)", a.source),
+            ));
+        }
+        let now = now_secs().saturating_mul(1000);
+        // Exactly once: the move out of `held` is the lock.
+        if !s.db.settle(&id, HeldState::Held, HeldState::Released, &p.name, now).map_err(approval_error)? {
+            return Err(ApiError::new(StatusCode::CONFLICT, "conflict", format!("held alert {id} is no longer held")));
+        }
+        let hop = Forward {
+            url: src.forward_to.clone(),
+            bearer: src.forward_token.as_ref().map(|t| format!("Bearer {}", t.expose_secret())),
+            content_type: a.content_type.clone(),
+            verdict: a.verdict.as_str().to_string(),
+            source: a.source.clone(),
+            rules: a.rules.join(","),
+        };
+        let sent = hop.send(&a.body());
+        let delivered = matches!(sent, Ok(status) if (200..300).contains(&status));
+        if !delivered {
+            // Not delivered: held again, for another try or a drop.
+            let _ = s.db.settle(&id, HeldState::Released, HeldState::Held, &p.name, now);
+        }
+        s.audit(AuditEvent {
+            event_type: EventType::Ingress,
+            actor: p.name.clone(),
+            action: "ingress.release".into(),
+            resource: format!("held:{id}"),
+            outcome: if delivered { "ok" } else { "error" }.into(),
+            details: serde_json::json!({"source": a.source, "upstream_status": sent.as_ref().ok(),
+                "error": sent.as_ref().err()}),
+        });
+        match sent {
+            Ok(status) if delivered => Ok(serde_json::json!({"id": id, "state": "released", "forwarded": true, "upstream_status": status})),
+            Ok(status) => Err(ApiError::new(StatusCode::BAD_GATEWAY, "upstream", format!("forward_to answered HTTP {status}; the alert stays held"))),
+            Err(e) => Err(ApiError::new(StatusCode::BAD_GATEWAY, "upstream", format!("forward_to could not be reached: {e}; the alert stays held"))),
+        }
+    })
+    .await?;
+    Ok(axum::Json(v).into_response())
+}
+
+/// Drop a held alert: it is never forwarded. Once decided, it cannot be dropped again (409).
+#[utoipa::path(post, path = "/v1/held/{id}/drop", params(("id" = String, Path, description = "held alert id")),
+    responses((status = 200, description = "dropped"), (status = 409, description = "no longer held")),
+    security(("bearer" = ["approve"])))]
+pub(crate) async fn drop_held(
+    State(s): State<Shared>,
+    Extension(p): Extension<Principal>,
+    axum::extract::Path(id): axum::extract::Path<String>,
+) -> Result<Response, ApiError> {
+    p.require(Scope::Approve)?;
+    let id = parse_held_id(&id)?.to_string();
+    let v = blocking(move || {
+        if s.db.held(&id).map_err(approval_error)?.is_none() {
+            return Err(no_such(&id));
+        }
+        let now = now_secs().saturating_mul(1000);
+        if !s
+            .db
+            .settle(&id, HeldState::Held, HeldState::Dropped, &p.name, now)
+            .map_err(approval_error)?
+        {
+            return Err(ApiError::new(
+                StatusCode::CONFLICT,
+                "conflict",
+                format!("held alert {id} is no longer held"),
+            ));
+        }
+        s.audit(AuditEvent {
+            event_type: EventType::Ingress,
+            actor: p.name.clone(),
+            action: "ingress.drop".into(),
+            resource: format!("held:{id}"),
+            outcome: "ok".into(),
+            details: serde_json::Value::Null,
+        });
+        Ok(serde_json::json!({"id": id, "state": "dropped"}))
+    })
+    .await?;
+    Ok(axum::Json(v).into_response())
+}
