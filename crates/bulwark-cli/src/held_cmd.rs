@@ -5,8 +5,9 @@ use std::io::Write;
 use std::path::Path;
 
 use bulwark_core::approval::{Approvers, rfc3339};
-use bulwark_core::audit::{AuditEvent, AuditSink, EventType};
+use bulwark_core::audit::AuditSink;
 use bulwark_core::webhook::held::{HeldAlert, HeldState, HeldStore};
+use bulwark_server::deliver::{Release, listed};
 use clap::Subcommand;
 use secrecy::ExposeSecret;
 
@@ -103,7 +104,7 @@ pub fn run(cmd: HeldCommand, explicit: Option<&Path>) -> Result<u8, Fatal> {
                 .map_err(|e| Fatal(e.to_string()))?;
             match format {
                 PlainFormat::Json => {
-                    let v: Vec<serde_json::Value> = list.iter().map(summary).collect();
+                    let v: Vec<serde_json::Value> = list.iter().map(listed).collect();
                     writeln!(out, "{}", serde_json::to_string_pretty(&v)?)?;
                 }
                 PlainFormat::Text => {
@@ -133,7 +134,7 @@ pub fn run(cmd: HeldCommand, explicit: Option<&Path>) -> Result<u8, Fatal> {
             let payload = redactor.redact(&String::from_utf8_lossy(&a.body())).text;
             match format {
                 PlainFormat::Json => {
-                    let mut v = summary(&a);
+                    let mut v = listed(&a);
                     v["payload"] = payload.into();
                     v["content_type"] = a.content_type.clone().into();
                     writeln!(out, "{}", serde_json::to_string_pretty(&v)?)?;
@@ -170,15 +171,7 @@ pub fn run(cmd: HeldCommand, explicit: Option<&Path>) -> Result<u8, Fatal> {
                 );
                 return Ok(1);
             }
-            let now = now_ms();
-            if !store
-                .settle(&id, HeldState::Held, HeldState::Released, &principal, now)
-                .map_err(|e| Fatal(e.to_string()))?
-            {
-                eprintln!("bulwark: refused: held alert {id} is no longer held");
-                return Ok(1);
-            }
-            let hop = bulwark_server::api::Forward {
+            let hop = bulwark_server::deliver::Forward {
                 url: src.forward_to.clone(),
                 bearer: ctx
                     .secret(&src.forward_token)
@@ -188,25 +181,11 @@ pub fn run(cmd: HeldCommand, explicit: Option<&Path>) -> Result<u8, Fatal> {
                 source: a.source.clone(),
                 rules: a.rules.join(","),
             };
-            let sent = hop.send(&a.body());
-            let delivered = matches!(sent, Ok(status) if (200..300).contains(&status));
-            if !delivered {
-                let _ = store.settle(&id, HeldState::Released, HeldState::Held, &principal, now);
-            }
-            if let Some(log) = &ctx.audit {
-                log.append(AuditEvent {
-                    event_type: EventType::Ingress,
-                    actor: principal.clone(),
-                    action: "ingress.release".into(),
-                    resource: format!("held:{id}"),
-                    outcome: if delivered { "ok" } else { "error" }.into(),
-                    details: serde_json::json!({"source": a.source, "upstream_status": sent.as_ref().ok(),
-                        "error": sent.as_ref().err()}),
-                })
-                .map_err(|e| Fatal(format!("the release could not be recorded: {e}")))?;
-            }
-            match sent {
-                Ok(status) if delivered => {
+            let audit = ctx.audit.as_ref().map(|l| l as &dyn AuditSink);
+            match bulwark_server::deliver::release(store, audit, &a, &hop, &principal, now_ms())
+                .map_err(|e| Fatal(e.to_string()))?
+            {
+                Release::Forwarded(status) => {
                     writeln!(
                         out,
                         "released {id}: forwarded to {} (HTTP {status})",
@@ -214,16 +193,12 @@ pub fn run(cmd: HeldCommand, explicit: Option<&Path>) -> Result<u8, Fatal> {
                     )?;
                     Ok(0)
                 }
-                Ok(status) => {
-                    eprintln!(
-                        "bulwark: not delivered: forward_to answered HTTP {status}; the alert stays held"
-                    );
+                Release::NotHeld => {
+                    eprintln!("bulwark: refused: held alert {id} is no longer held");
                     Ok(1)
                 }
-                Err(e) => {
-                    eprintln!(
-                        "bulwark: not delivered: forward_to could not be reached: {e}; the alert stays held"
-                    );
+                Release::Failed(why) => {
+                    eprintln!("bulwark: not delivered: {why}; the alert stays held");
                     Ok(1)
                 }
             }
@@ -231,44 +206,17 @@ pub fn run(cmd: HeldCommand, explicit: Option<&Path>) -> Result<u8, Fatal> {
         HeldCommand::Drop { id, principal } => {
             approver(&principal)?;
             load(&id)?;
-            if !store
-                .settle(
-                    &id,
-                    HeldState::Held,
-                    HeldState::Dropped,
-                    &principal,
-                    now_ms(),
-                )
+            let audit = ctx.audit.as_ref().map(|l| l as &dyn AuditSink);
+            if !bulwark_server::deliver::drop_held(store, audit, &id, &principal, now_ms())
                 .map_err(|e| Fatal(e.to_string()))?
             {
                 eprintln!("bulwark: refused: held alert {id} is no longer held");
                 return Ok(1);
             }
-            if let Some(log) = &ctx.audit {
-                log.append(AuditEvent {
-                    event_type: EventType::Ingress,
-                    actor: principal.clone(),
-                    action: "ingress.drop".into(),
-                    resource: format!("held:{id}"),
-                    outcome: "ok".into(),
-                    details: serde_json::Value::Null,
-                })
-                .map_err(|e| Fatal(format!("the drop could not be recorded: {e}")))?;
-            }
             writeln!(out, "dropped {id}")?;
             Ok(0)
         }
     }
-}
-
-/// An alert as listed: everything but the payload.
-fn summary(a: &HeldAlert) -> serde_json::Value {
-    serde_json::json!({
-        "id": a.id, "source": a.source, "state": a.state, "verdict": a.verdict, "rules": a.rules,
-        "received_at": rfc3339(a.received_ms),
-        "decided_by": a.decided_by,
-        "decided_at": a.decided_ms.map(rfc3339),
-    })
 }
 
 fn now_ms() -> u64 {

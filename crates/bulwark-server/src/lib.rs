@@ -6,6 +6,7 @@
 #![warn(missing_docs)]
 
 pub mod api;
+pub mod deliver;
 pub mod notify;
 pub mod proxy;
 
@@ -36,6 +37,30 @@ pub(crate) fn count_decision(guard: &'static str, verdict: &str) {
 /// Record how long one durable audit append took: `bulwark_audit_append_seconds`.
 pub(crate) fn observe_audit_append(started: std::time::Instant) {
     metrics::histogram!("bulwark_audit_append_seconds").record(started.elapsed().as_secs_f64());
+}
+
+/// On every SIGHUP, run `reload` off the async workers and log what came of it: `Ok` the new
+/// configuration is in force, `Err` it was refused and the one in force stays.
+#[cfg(unix)]
+pub(crate) fn on_hangup(reload: impl Fn() -> Result<(), String> + Send + Sync + 'static) {
+    let reload = std::sync::Arc::new(reload);
+    tokio::spawn(async move {
+        let Ok(mut hup) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+        else {
+            tracing::warn!("cannot listen for SIGHUP: the configuration is not reloadable");
+            return;
+        };
+        while hup.recv().await.is_some() {
+            let reload = reload.clone();
+            match tokio::task::spawn_blocking(move || reload()).await {
+                Ok(Ok(())) => tracing::info!("configuration reloaded"),
+                Ok(Err(e)) => tracing::error!(
+                    "configuration NOT reloaded, the previous one stays in force: {e}"
+                ),
+                Err(e) => tracing::error!("configuration reload failed: {e}"),
+            }
+        }
+    });
 }
 
 /// How `bulwark serve` and `bulwark egress proxy` re-read their configuration on SIGHUP.

@@ -2,6 +2,7 @@
 //! or drop.
 
 use super::*;
+use crate::deliver::{Forward, Release, listed};
 use bulwark_core::webhook::held::{HeldAlert, HeldState, HeldStore};
 
 /// `GET /v1/held` query.
@@ -12,16 +13,6 @@ pub struct HeldQuery {
     state: Option<String>,
     /// At most this many (default 100, at most 1000).
     limit: Option<usize>,
-}
-
-/// An alert as listed: everything but the payload.
-fn listed(a: &HeldAlert) -> serde_json::Value {
-    serde_json::json!({
-        "id": a.id, "source": a.source, "state": a.state, "verdict": a.verdict, "rules": a.rules,
-        "received_at": bulwark_core::approval::rfc3339(a.received_ms),
-        "decided_by": a.decided_by,
-        "decided_at": a.decided_ms.map(bulwark_core::approval::rfc3339),
-    })
 }
 
 fn parse_held_id(id: &str) -> Result<&str, ApiError> {
@@ -114,53 +105,47 @@ pub(crate) async fn release_held(
     let id = parse_held_id(&id)?.to_string();
     let c = s.c();
     let v = blocking(move || {
-        let a = s.db.held(&id).map_err(approval_error)?.ok_or_else(|| no_such(&id))?;
+        let a =
+            s.db.held(&id)
+                .map_err(approval_error)?
+                .ok_or_else(|| no_such(&id))?;
+        let conflict = |m: String| ApiError::new(StatusCode::CONFLICT, "conflict", m);
         let src = c.ingress.get(&a.source).ok_or_else(|| {
-            ApiError::new(
-                StatusCode::CONFLICT,
-                "conflict",
-                format!("the alert's source {:?} is no longer configured: drop it", a.source),
-            )
+            conflict(format!(
+                "the alert's source {:?} is no longer configured: drop it",
+                a.source
+            ))
         })?;
         if src.forward_to.is_empty() {
-            return Err(ApiError::new(
-                StatusCode::CONFLICT,
-                "conflict",
-                format!("source {:?} has no forward_to: nothing to release to (drop it)", a.source),
-            ));
-        }
-        let now = now_secs().saturating_mul(1000);
-        // Exactly once: the move out of `held` is the lock.
-        if !s.db.settle(&id, HeldState::Held, HeldState::Released, &p.name, now).map_err(approval_error)? {
-            return Err(ApiError::new(StatusCode::CONFLICT, "conflict", format!("held alert {id} is no longer held")));
+            return Err(conflict(format!(
+                "source {:?} has no forward_to: nothing to release to (drop it)",
+                a.source
+            )));
         }
         let hop = Forward {
             url: src.forward_to.clone(),
-            bearer: src.forward_token.as_ref().map(|t| format!("Bearer {}", t.expose_secret())),
+            bearer: src
+                .forward_token
+                .as_ref()
+                .map(|t| format!("Bearer {}", t.expose_secret())),
             content_type: a.content_type.clone(),
             verdict: a.verdict.as_str().to_string(),
             source: a.source.clone(),
             rules: a.rules.join(","),
         };
-        let sent = hop.send(&a.body());
-        let delivered = matches!(sent, Ok(status) if (200..300).contains(&status));
-        if !delivered {
-            // Not delivered: held again, for another try or a drop.
-            let _ = s.db.settle(&id, HeldState::Released, HeldState::Held, &p.name, now);
-        }
-        s.audit(AuditEvent {
-            event_type: EventType::Ingress,
-            actor: p.name.clone(),
-            action: "ingress.release".into(),
-            resource: format!("held:{id}"),
-            outcome: if delivered { "ok" } else { "error" }.into(),
-            details: serde_json::json!({"source": a.source, "upstream_status": sent.as_ref().ok(),
-                "error": sent.as_ref().err()}),
-        });
-        match sent {
-            Ok(status) if delivered => Ok(serde_json::json!({"id": id, "state": "released", "forwarded": true, "upstream_status": status})),
-            Ok(status) => Err(ApiError::new(StatusCode::BAD_GATEWAY, "upstream", format!("forward_to answered HTTP {status}; the alert stays held"))),
-            Err(e) => Err(ApiError::new(StatusCode::BAD_GATEWAY, "upstream", format!("forward_to could not be reached: {e}; the alert stays held"))),
+        let audit = s.audit.as_ref().map(|l| l as &dyn AuditSink);
+        let now = now_secs().saturating_mul(1000);
+        match crate::deliver::release(&*s.db, audit, &a, &hop, &p.name, now)
+            .map_err(approval_error)?
+        {
+            Release::Forwarded(status) => Ok(serde_json::json!({"id": id, "state": "released",
+                "forwarded": true, "upstream_status": status})),
+            Release::NotHeld => Err(conflict(format!("held alert {id} is no longer held"))),
+            Release::Failed(why) => Err(ApiError::new(
+                StatusCode::BAD_GATEWAY,
+                "upstream",
+                format!("{why}; the alert stays held"),
+            )),
         }
     })
     .await?;
@@ -182,26 +167,15 @@ pub(crate) async fn drop_held(
         if s.db.held(&id).map_err(approval_error)?.is_none() {
             return Err(no_such(&id));
         }
+        let audit = s.audit.as_ref().map(|l| l as &dyn AuditSink);
         let now = now_secs().saturating_mul(1000);
-        if !s
-            .db
-            .settle(&id, HeldState::Held, HeldState::Dropped, &p.name, now)
-            .map_err(approval_error)?
-        {
+        if !crate::deliver::drop_held(&*s.db, audit, &id, &p.name, now).map_err(approval_error)? {
             return Err(ApiError::new(
                 StatusCode::CONFLICT,
                 "conflict",
                 format!("held alert {id} is no longer held"),
             ));
         }
-        s.audit(AuditEvent {
-            event_type: EventType::Ingress,
-            actor: p.name.clone(),
-            action: "ingress.drop".into(),
-            resource: format!("held:{id}"),
-            outcome: "ok".into(),
-            details: serde_json::Value::Null,
-        });
         Ok(serde_json::json!({"id": id, "state": "dropped"}))
     })
     .await?;

@@ -142,7 +142,7 @@ pub(crate) async fn ingress(
             .into_response());
     }
     let forwarded = blocking({
-        let hop = Forward {
+        let hop = crate::deliver::Forward {
             url: src.forward_to.clone(),
             bearer: src
                 .forward_token
@@ -224,44 +224,4 @@ fn judge_payload(
         .map(|_| bulwark_core::Verdict::Block)
         .fold(verdict, std::cmp::max);
     Ok((findings, verdict))
-}
-
-/// One delivery to the agent's `forward_to`, with the verdict in headers.
-pub struct Forward {
-    /// The agent's endpoint.
-    pub url: String,
-    /// `Bearer TOKEN` for it, when configured.
-    pub bearer: Option<String>,
-    /// The sender's content type.
-    pub content_type: String,
-    /// `X-Bulwark-Verdict`.
-    pub verdict: String,
-    /// `X-Bulwark-Source`.
-    pub source: String,
-    /// `X-Bulwark-Findings`: rule ids, comma-separated.
-    pub rules: String,
-}
-
-impl Forward {
-    /// POST the body, no redirects, 10 s at most: the HTTP status, or why there is none.
-    pub fn send(&self, body: &[u8]) -> Result<u16, String> {
-        let agent: ureq::Agent = ureq::Agent::config_builder()
-            .timeout_global(Some(Duration::from_secs(10)))
-            .max_redirects(0)
-            .http_status_as_error(false)
-            .build()
-            .into();
-        let mut req = agent
-            .post(&self.url)
-            .header("Content-Type", &self.content_type)
-            .header("X-Bulwark-Verdict", &self.verdict)
-            .header("X-Bulwark-Findings", &self.rules)
-            .header("X-Bulwark-Source", &self.source);
-        if let Some(b) = &self.bearer {
-            req = req.header("Authorization", b.as_str());
-        }
-        req.send(body)
-            .map(|r| r.status().as_u16())
-            .map_err(|e| e.to_string())
-    }
 }

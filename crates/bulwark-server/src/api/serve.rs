@@ -254,29 +254,11 @@ pub(crate) struct BodyTimedOut;
 /// On every SIGHUP: re-read the configuration and swap it in, or keep the one in force.
 #[cfg(unix)]
 pub(crate) fn reload_on_hangup(state: Shared, reload: Reloader) {
-    tokio::spawn(async move {
-        let Ok(mut hup) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
-        else {
-            tracing::warn!("cannot listen for SIGHUP: the configuration is not reloadable");
-            return;
-        };
-        while hup.recv().await.is_some() {
-            let (st, reload) = (state.clone(), reload.clone());
-            let result = tokio::task::spawn_blocking(move || match reload() {
-                Ok(cfg) => st.reload(cfg).map_err(|e| e.to_string()),
-                Err(e) => {
-                    st.audit(AuditEvent::reload(&st.origin, Some(&e)));
-                    Err(e)
-                }
-            })
-            .await;
-            match result {
-                Ok(Ok(())) => tracing::info!("configuration reloaded"),
-                Ok(Err(e)) => tracing::error!(
-                    "configuration NOT reloaded, the previous one stays in force: {e}"
-                ),
-                Err(e) => tracing::error!("configuration reload failed: {e}"),
-            }
+    crate::on_hangup(move || match reload() {
+        Ok(cfg) => state.reload(cfg).map_err(|e| e.to_string()),
+        Err(e) => {
+            state.audit(AuditEvent::reload(&state.origin, Some(&e)));
+            Err(e)
         }
     });
 }

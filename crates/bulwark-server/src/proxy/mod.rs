@@ -250,35 +250,17 @@ pub fn run_blocking(
 /// one in force when it does not load or compile.
 #[cfg(unix)]
 fn reload_on_hangup(state: Arc<ProxyState>, reload: crate::Reloader) {
-    tokio::spawn(async move {
-        let Ok(mut hup) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
-        else {
-            tracing::warn!("cannot listen for SIGHUP: the configuration is not reloadable");
-            return;
-        };
-        while hup.recv().await.is_some() {
-            let (st, reload) = (state.clone(), reload.clone());
-            let result = tokio::task::spawn_blocking(move || {
-                let outcome = reload().and_then(|cfg| st.compile(&cfg).map_err(|e| e.to_string()));
-                if let Some(log) = &st.audit {
-                    let error = outcome.as_ref().err().map(String::as_str);
-                    let event = bulwark_core::audit::AuditEvent::reload("egress proxy", error);
-                    if let Err(e) = log.submit(event) {
-                        tracing::error!(error = %e, "audit log unavailable: the reload was not recorded");
-                    }
-                }
-                st.swap(outcome?);
-                Ok::<_, String>(())
-            })
-            .await;
-            match result {
-                Ok(Ok(())) => tracing::info!("configuration reloaded"),
-                Ok(Err(e)) => tracing::error!(
-                    "configuration NOT reloaded, the previous one stays in force: {e}"
-                ),
-                Err(e) => tracing::error!("configuration reload failed: {e}"),
+    crate::on_hangup(move || {
+        let outcome = reload().and_then(|cfg| state.compile(&cfg).map_err(|e| e.to_string()));
+        if let Some(log) = &state.audit {
+            let error = outcome.as_ref().err().map(String::as_str);
+            let event = bulwark_core::audit::AuditEvent::reload("egress proxy", error);
+            if let Err(e) = log.submit(event) {
+                tracing::error!(error = %e, "audit log unavailable: the reload was not recorded");
             }
         }
+        state.swap(outcome?);
+        Ok(())
     });
 }
 
