@@ -4,7 +4,7 @@
 #![cfg(unix)]
 
 mod common;
-use common::{bulwark_on, free_port, text};
+use common::{bulwark_on, free_port, run_with_stdin, text};
 
 use std::io::Write;
 use std::path::Path;
@@ -13,20 +13,7 @@ use std::time::{Duration, Instant};
 
 fn run(home: &Path, args: &[&str], stdin: &[u8]) -> (Output, Duration) {
     let start = Instant::now();
-    let mut child = bulwark_on(home)
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn");
-    child
-        .stdin
-        .take()
-        .expect("stdin")
-        .write_all(stdin)
-        .expect("stdin");
-    let o = child.wait_with_output().expect("wait");
+    let o = run_with_stdin(bulwark_on(home).args(args), stdin);
     (o, start.elapsed())
 }
 

@@ -3,10 +3,10 @@
 //! `INSTA_UPDATE=always cargo test` to accept) instead of passing unseen.
 
 mod common;
-use common::bulwark_on;
+use common::{bulwark_on, run_with_stdin};
 
 use std::path::Path;
-use std::process::{Output, Stdio};
+use std::process::Output;
 
 /// Exit code, stdout and stderr, with the temporary home replaced by `[HOME]`.
 fn shown(o: &Output, home: &Path) -> String {
@@ -20,22 +20,13 @@ fn shown(o: &Output, home: &Path) -> String {
 }
 
 fn run(home: &Path, args: &[&str], stdin: &[u8]) -> Output {
-    use std::io::Write;
-    let mut c = bulwark_on(home)
-        .current_dir(home)
-        .env("BULWARK_LOG", "off")
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn");
-    c.stdin
-        .take()
-        .expect("stdin")
-        .write_all(stdin)
-        .expect("stdin");
-    c.wait_with_output().expect("wait")
+    run_with_stdin(
+        bulwark_on(home)
+            .current_dir(home)
+            .env("BULWARK_LOG", "off")
+            .args(args),
+        stdin,
+    )
 }
 
 /// A deployment note with a cloud key, a mail address and an override aimed at the model.
