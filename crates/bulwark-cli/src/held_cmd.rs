@@ -37,7 +37,7 @@ pub enum HeldCommand {
         format: PlainFormat,
     },
     /// Forward a held alert to its source's `forward_to`, once (exit 0 forwarded; 1 refused, or not
-    /// delivered and still held).
+    /// delivered and still held; 2 not an approver or no such alert).
     Release {
         /// The held alert id.
         id: String,
@@ -45,7 +45,8 @@ pub enum HeldCommand {
         #[arg(long = "as", value_name = "PRINCIPAL")]
         principal: String,
     },
-    /// Drop a held alert: it is never forwarded (exit 0 dropped, 1 refused).
+    /// Drop a held alert: it is never forwarded (exit 0 dropped; 1 no longer held; 2 not an
+    /// approver or no such alert).
     Drop {
         /// The held alert id.
         id: String,
@@ -131,7 +132,7 @@ pub fn run(cmd: HeldCommand, explicit: Option<&Path>) -> Result<u8, Fatal> {
             let redactor =
                 bulwark_core::Redactor::new(scanner, &ctx.cfg.redact, &crate::env_lookup)
                     .map_err(|e| Fatal(e.to_string()))?;
-            let payload = redactor.redact(&String::from_utf8_lossy(&a.body())).text;
+            let payload = bulwark_server::deliver::readable_payload(&redactor, &a.body());
             match format {
                 PlainFormat::Json => {
                     let mut v = listed(&a);

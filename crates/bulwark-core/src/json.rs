@@ -46,6 +46,16 @@ pub fn check_unique_keys(bytes: &[u8]) -> Result<(), DuplicateKey> {
     }
 }
 
+/// Whether `bytes` is JSON nested deeper than the parser follows (128 levels). Such a body cannot be
+/// judged here (its keys are not checked, its strings not scanned), while a consumer with a deeper
+/// limit would read it: callers refuse it.
+pub fn too_deep(bytes: &[u8]) -> bool {
+    match serde_json::from_slice::<serde_json::Value>(bytes) {
+        Ok(_) => false,
+        Err(e) => e.to_string().contains("recursion limit exceeded"),
+    }
+}
+
 /// Walks one value, recording the first duplicate key in `found`.
 struct Walk<'f> {
     path: String,
@@ -156,8 +166,9 @@ mod tests {
         assert!(check_unique_keys(br#"{"a":{"a":{"a":1}},"b":[{"a":1},{"a":2}]}"#).is_ok());
         assert!(check_unique_keys(b"not json at all").is_ok());
         assert!(check_unique_keys(b"").is_ok());
-        // Deep nesting stops at the parser's recursion limit, without a panic.
-        let deep = "[".repeat(100_000);
-        assert!(check_unique_keys(deep.as_bytes()).is_ok());
+        // Deep nesting stops at the parser's recursion limit, without a panic, and is reported.
+        let deep = format!("{}{{\"a\":1,\"a\":2}}{}", "[".repeat(200), "]".repeat(200));
+        assert!(too_deep(deep.as_bytes()));
+        assert!(!too_deep(br#"[[{"a":1}]]"#) && !too_deep(b"not json"));
     }
 }

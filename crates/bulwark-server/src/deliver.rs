@@ -59,9 +59,10 @@ pub enum Release {
     Failed(String),
 }
 
-/// Release `alert` through `hop` as `by`: move it out of `held` (the move is the lock: of two
-/// releases, one sends), forward it byte for byte, put it back when delivery fails, and record the
-/// outcome (`ingress.release`).
+/// Release `alert` through `hop` as `by`: move it from `held` to `releasing` (the move is the lock:
+/// of two releases, one sends), record that it is being sent, forward it byte for byte, then move it
+/// to `released`, or back to `held` when delivery fails, and record the outcome (`ingress.release`).
+/// A crash while sending leaves it `releasing`, with the first record saying it was being sent.
 pub fn release(
     store: &dyn HeldStore,
     audit: Option<&dyn AuditSink>,
@@ -70,8 +71,28 @@ pub fn release(
     by: &str,
     now_ms: u64,
 ) -> Result<Release, ApprovalError> {
-    if !store.settle(&alert.id, HeldState::Held, HeldState::Released, by, now_ms)? {
+    if !store.settle(&alert.id, HeldState::Held, HeldState::Releasing, by, now_ms)? {
         return Ok(Release::NotHeld);
+    }
+    let record = |outcome: &str, details: serde_json::Value| -> Result<(), ApprovalError> {
+        match audit {
+            Some(log) => log
+                .append(AuditEvent {
+                    event_type: EventType::Ingress,
+                    actor: by.to_string(),
+                    action: "ingress.release".into(),
+                    resource: format!("held:{}", alert.id),
+                    outcome: outcome.into(),
+                    details,
+                })
+                .map(|_| ())
+                .map_err(|e| ApprovalError::Audit(e.to_string())),
+            None => Ok(()),
+        }
+    };
+    if let Err(e) = record("sending", serde_json::json!({"source": alert.source})) {
+        store.settle(&alert.id, HeldState::Releasing, HeldState::Held, by, now_ms)?;
+        return Err(e);
     }
     let sent = hop.send(&alert.body());
     let outcome = match sent {
@@ -79,21 +100,21 @@ pub fn release(
         Ok(status) => Release::Failed(format!("forward_to answered HTTP {status}")),
         Err(ref e) => Release::Failed(format!("forward_to could not be reached: {e}")),
     };
-    if matches!(outcome, Release::Failed(_)) {
-        store.settle(&alert.id, HeldState::Released, HeldState::Held, by, now_ms)?;
-    }
-    if let Some(log) = audit {
-        log.append(AuditEvent {
-            event_type: EventType::Ingress,
-            actor: by.to_string(),
-            action: "ingress.release".into(),
-            resource: format!("held:{}", alert.id),
-            outcome: if matches!(outcome, Release::Forwarded(_)) { "ok" } else { "error" }.into(),
-            details: serde_json::json!({"source": alert.source, "upstream_status": sent.as_ref().ok(),
-                "error": sent.as_ref().err()}),
-        })
-        .map_err(|e| ApprovalError::Audit(e.to_string()))?;
-    }
+    let next = if matches!(outcome, Release::Forwarded(_)) {
+        HeldState::Released
+    } else {
+        HeldState::Held
+    };
+    store.settle(&alert.id, HeldState::Releasing, next, by, now_ms)?;
+    record(
+        if next == HeldState::Released {
+            "ok"
+        } else {
+            "error"
+        },
+        serde_json::json!({"source": alert.source, "upstream_status": sent.as_ref().ok(),
+            "error": sent.as_ref().err()}),
+    )?;
     Ok(outcome)
 }
 
@@ -131,4 +152,32 @@ pub fn listed(a: &HeldAlert) -> serde_json::Value {
         "decided_by": a.decided_by,
         "decided_at": a.decided_ms.map(rfc3339),
     })
+}
+
+/// A held payload as a person may read it: every string of a JSON payload redacted as the text it
+/// decodes to (so `\u0041`-style escapes cannot carry a secret past the redactor), then the
+/// document pretty-printed; anything else redacted as text.
+pub fn readable_payload(redactor: &bulwark_core::Redactor, body: &[u8]) -> String {
+    fn walk(v: &mut serde_json::Value, redactor: &bulwark_core::Redactor) {
+        match v {
+            serde_json::Value::String(s) => *s = redactor.redact(s).text,
+            serde_json::Value::Array(items) => items.iter_mut().for_each(|i| walk(i, redactor)),
+            serde_json::Value::Object(map) => {
+                // Keys can carry data too: a map is rebuilt with its keys redacted.
+                let old = std::mem::take(map);
+                for (k, mut val) in old {
+                    walk(&mut val, redactor);
+                    map.insert(redactor.redact(&k).text, val);
+                }
+            }
+            _ => {}
+        }
+    }
+    match serde_json::from_slice::<serde_json::Value>(body) {
+        Ok(mut v) => {
+            walk(&mut v, redactor);
+            serde_json::to_string_pretty(&v).unwrap_or_default()
+        }
+        Err(_) => redactor.redact(&String::from_utf8_lossy(body)).text,
+    }
 }

@@ -1159,6 +1159,15 @@ fn webhook_ingress_verifies_every_scheme_refuses_replays_and_forwards_with_the_v
     let a = s.ingress("alertmanager", &bearer, twice);
     assert_eq!(a.status, 400, "{}", a.text);
     assert!(a.text.contains("duplicate key"), "{}", a.text);
+    // Nested deeper than the parser follows: its keys cannot be checked, so it is refused too.
+    let deep = format!(
+        r#"{{"x":{}{{"status":"resolved","status":"firing"}}{}}}"#,
+        "[".repeat(200),
+        "]".repeat(200)
+    );
+    let a = s.ingress("alertmanager", &bearer, &deep);
+    assert_eq!(a.status, 400, "{}", a.text);
+    assert!(a.text.contains("deeper than 128"), "{}", a.text);
     assert!(
         received
             .recv_timeout(std::time::Duration::from_millis(300))

@@ -16,6 +16,9 @@ use crate::finding::Verdict;
 pub enum HeldState {
     /// Waiting for a person.
     Held,
+    /// Being forwarded now. An alert left here by a crash has a delivery in doubt: the audit log's
+    /// `ingress.release` records say whether it was sent.
+    Releasing,
     /// Forwarded to the agent once, by a person's decision.
     Released,
     /// Thrown away by a person's decision.
@@ -27,6 +30,7 @@ impl HeldState {
     pub fn as_str(self) -> &'static str {
         match self {
             HeldState::Held => "held",
+            HeldState::Releasing => "releasing",
             HeldState::Released => "released",
             HeldState::Dropped => "dropped",
         }
@@ -34,9 +38,14 @@ impl HeldState {
 
     /// Parse a name.
     pub fn parse(s: &str) -> Option<HeldState> {
-        [HeldState::Held, HeldState::Released, HeldState::Dropped]
-            .into_iter()
-            .find(|h| h.as_str() == s)
+        [
+            HeldState::Held,
+            HeldState::Releasing,
+            HeldState::Released,
+            HeldState::Dropped,
+        ]
+        .into_iter()
+        .find(|h| h.as_str() == s)
     }
 }
 

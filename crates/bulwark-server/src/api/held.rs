@@ -80,10 +80,7 @@ pub(crate) async fn get_held(
                 .map_err(approval_error)?
                 .ok_or_else(|| no_such(&id))?;
         let mut v = listed(&a);
-        v["payload"] = redactor
-            .redact(&String::from_utf8_lossy(&a.body()))
-            .text
-            .into();
+        v["payload"] = crate::deliver::readable_payload(&redactor, &a.body()).into();
         v["content_type"] = a.content_type.clone().into();
         Ok(v)
     })
