@@ -278,7 +278,9 @@ fn verify(
                     report.records,
                     report.last_seq,
                     report.checkpoints_checked,
-                    if report.signatures_checked {
+                    if report.signatures_checked && report.checkpoints_checked == 0 {
+                        ", no checkpoint to check a signature of"
+                    } else if report.signatures_checked {
                         ", signatures verified"
                     } else {
                         ", signatures NOT checked (no public key)"

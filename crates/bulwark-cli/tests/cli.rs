@@ -2438,6 +2438,11 @@ fn public_key_verification_does_not_vouch_for_what_it_cannot_check() {
         stdout(&o)
     );
     assert!(
+        stdout(&o).contains("no checkpoint to check a signature of"),
+        "{}",
+        stdout(&o)
+    );
+    assert!(
         stdout(&o).contains("could have been forged"),
         "{}",
         stdout(&o)
@@ -2692,6 +2697,12 @@ fn held_alerts_are_kept_listed_released_once_or_dropped() {
     let v: serde_json::Value =
         serde_json::from_str(&r.body_mut().read_to_string().expect("body")).expect("json");
     assert_eq!(v["held"].as_array().map(Vec::len), Some(2), "{v}");
+    let r = agent
+        .get(&format!("http://127.0.0.1:{api}/v1/held?limit=0"))
+        .header("Authorization", &format!("Bearer {token}"))
+        .call()
+        .expect("GET /v1/held?limit=0");
+    assert_eq!(r.status().as_u16(), 400);
     // Only an approver decides; a release forwards the payload byte for byte, once.
     assert_eq!(
         code(&run(

@@ -53,7 +53,14 @@ pub(crate) async fn list_held(
             ))
         })?),
     };
-    let limit = q.limit.unwrap_or(100).clamp(1, 1000);
+    let limit = match q.limit.unwrap_or(100) {
+        n @ 1..=1000 => n,
+        n => {
+            return Err(ApiError::bad_request(format!(
+                "`limit`: {n}: expected 1 to 1000"
+            )));
+        }
+    };
     let v = blocking(move || {
         let list = s.db.list_held(state, limit).map_err(approval_error)?;
         Ok(serde_json::json!({"held": list.iter().map(listed).collect::<Vec<_>>()}))
@@ -131,7 +138,7 @@ pub(crate) async fn release_held(
             rules: a.rules.join(","),
         };
         let audit = s.audit.as_ref().map(|l| l as &dyn AuditSink);
-        let now = now_secs().saturating_mul(1000);
+        let now = now_ms();
         match crate::deliver::release(&*s.db, audit, &a, &hop, &p.name, now)
             .map_err(approval_error)?
         {
@@ -165,7 +172,7 @@ pub(crate) async fn drop_held(
             return Err(no_such(&id));
         }
         let audit = s.audit.as_ref().map(|l| l as &dyn AuditSink);
-        let now = now_secs().saturating_mul(1000);
+        let now = now_ms();
         if !crate::deliver::drop_held(&*s.db, audit, &id, &p.name, now).map_err(approval_error)? {
             return Err(ApiError::new(
                 StatusCode::CONFLICT,

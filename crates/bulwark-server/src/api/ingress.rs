@@ -118,7 +118,7 @@ pub(crate) async fn ingress(
         // Kept for a person to release or drop (`/v1/held`, `bulwark held`), and approvers told.
         let alert = bulwark_core::webhook::held::HeldAlert::new(
             &source,
-            now_secs().saturating_mul(1000),
+            now_ms(),
             verdict,
             rules.iter().map(|r| r.to_string()).collect(),
             &lookup("content-type").unwrap_or_else(|| "application/json".into()),

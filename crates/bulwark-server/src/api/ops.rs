@@ -35,7 +35,7 @@ pub(crate) async fn metrics_text(State(s): State<Shared>) -> Response {
     // Pending approvals are counted when scraped (expired ones left out), at most 10,000.
     let st = s.clone();
     if let Ok(pending) = blocking(move || {
-        let now = now_secs().saturating_mul(1000);
+        let now = now_ms();
         bulwark_core::approval::ApprovalStore::list(
             &*st.db,
             Some(bulwark_core::approval::StateName::Pending),
