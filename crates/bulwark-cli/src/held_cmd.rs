@@ -60,19 +60,10 @@ pub fn run(cmd: HeldCommand, explicit: Option<&Path>) -> Result<u8, Fatal> {
     let (cfg, source) = load_config(explicit)?;
     let ctx = Context::open(cfg, source.to_string())?;
     let store = ctx.store();
-    let check_id = |id: &str| {
-        if HeldAlert::is_id(id) {
-            Ok(())
-        } else {
-            Err(Fatal(format!(
-                "{id:?} is not a held alert id: expected 32 hex digits (as `bulwark held list` prints)"
-            )))
-        }
-    };
     let load = |id: &str| -> Result<HeldAlert, Fatal> {
-        check_id(id)?;
+        let id = HeldAlert::parse_id(id).map_err(Fatal)?;
         store
-            .held(id)
+            .held(&id)
             .map_err(|e| Fatal(e.to_string()))?
             .ok_or_else(|| Fatal(format!("no held alert {id}")))
     };
@@ -96,7 +87,8 @@ pub fn run(cmd: HeldCommand, explicit: Option<&Path>) -> Result<u8, Fatal> {
                 "all" => None,
                 s => Some(HeldState::parse(s).ok_or_else(|| {
                     Fatal(format!(
-                        "--state {s:?}: expected held, released, dropped or all"
+                        "--state {s:?}: expected {} or all",
+                        HeldState::NAMES
                     ))
                 })?),
             };
@@ -158,6 +150,7 @@ pub fn run(cmd: HeldCommand, explicit: Option<&Path>) -> Result<u8, Fatal> {
         HeldCommand::Release { id, principal } => {
             approver(&principal)?;
             let a = load(&id)?;
+            let id = a.id.clone();
             let Some(src) = ctx.cfg.ingress.sources.get(&a.source) else {
                 eprintln!(
                     "bulwark: refused: the alert's source {:?} is no longer configured: drop it",
@@ -206,7 +199,7 @@ pub fn run(cmd: HeldCommand, explicit: Option<&Path>) -> Result<u8, Fatal> {
         }
         HeldCommand::Drop { id, principal } => {
             approver(&principal)?;
-            load(&id)?;
+            let id = load(&id)?.id;
             let audit = ctx.audit.as_ref().map(|l| l as &dyn AuditSink);
             if !bulwark_server::deliver::drop_held(store, audit, &id, &principal, now_ms())
                 .map_err(|e| Fatal(e.to_string()))?

@@ -298,6 +298,8 @@ fn main() -> ExitCode {
         Ok(code) => ExitCode::from(code),
         Err(Fatal(msg)) if is_broken_pipe(&msg) => ExitCode::from(CLOSED_STDOUT),
         Err(Fatal(msg)) => {
+            // Configuration problems come rendered as compiler diagnostics, already headed `error:`.
+            let msg = msg.strip_prefix("error: ").unwrap_or(&msg);
             eprintln!("bulwark: error: {msg}");
             ExitCode::from(2)
         }

@@ -3,189 +3,16 @@
 
 use std::collections::BTreeSet;
 use std::net::SocketAddr;
-use std::sync::Arc;
 
 use bulwark_core::SecurityConfig;
 use bulwark_core::auth::{Scope, new_token};
 use bulwark_core::config::ActionMode;
-use bulwark_server::api::{AppState, ROUTES, serve};
+use bulwark_server::api::{AppState, ROUTES};
+
+mod common;
 use bulwark_store::state_db::StateDb;
+use common::*;
 use secrecy::ExposeSecret;
-
-struct Server {
-    addr: SocketAddr,
-    home: tempfile::TempDir,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    thread: Option<std::thread::JoinHandle<()>>,
-    tokens: std::collections::HashMap<String, String>,
-}
-
-impl Server {
-    /// Stop the server (draining it) and keep its home for reading.
-    fn stop(mut self) -> tempfile::TempDir {
-        if let Some(s) = self.stop.take() {
-            let _ = s.send(());
-        }
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
-        std::mem::replace(&mut self.home, tempfile::tempdir().expect("home"))
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        if let Some(s) = self.stop.take() {
-            let _ = s.send(());
-        }
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
-    }
-}
-
-/// Start a server with these tokens (name -> scopes).
-fn start(cfg: SecurityConfig, tokens: &[(&str, &str)]) -> Server {
-    start_with(cfg, tokens, |_, _| {})
-}
-
-/// [`start`], after `prepare` has seen the home and the configuration.
-fn start_with(
-    mut cfg: SecurityConfig,
-    tokens: &[(&str, &str)],
-    prepare: impl FnOnce(&std::path::Path, &SecurityConfig),
-) -> Server {
-    let home = tempfile::tempdir().expect("home");
-    prepare(home.path(), &cfg);
-    cfg.action.workspace.root = home.path().join("ws").display().to_string();
-    let db = StateDb::open(&cfg.store.db_path(home.path())).expect("db");
-    let mut made = std::collections::HashMap::new();
-    for (name, scopes) in tokens {
-        let scopes: BTreeSet<Scope> = Scope::parse_list(scopes).expect("scopes");
-        let (t, rec) = new_token(name, scopes, 1).expect("token");
-        db.insert_token(&rec).expect("insert");
-        made.insert(name.to_string(), t.expose_secret().to_string());
-    }
-    drop(db);
-    let state = Arc::new(AppState::open(cfg, "test".into(), home.path()).expect("state"));
-    let (addr_tx, addr_rx) = std::sync::mpsc::channel();
-    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let thread = std::thread::spawn(move || {
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .expect("runtime");
-        rt.block_on(async move {
-            let l = tokio::net::TcpListener::bind("127.0.0.1:0")
-                .await
-                .expect("bind");
-            addr_tx.send(l.local_addr().expect("addr")).expect("send");
-            serve(l, state, async {
-                let _ = stop_rx.await;
-            })
-            .await
-            .expect("serve");
-        });
-    });
-    Server {
-        addr: addr_rx.recv().expect("addr"),
-        home,
-        stop: Some(stop_tx),
-        thread: Some(thread),
-        tokens: made,
-    }
-}
-
-fn agent() -> ureq::Agent {
-    ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .build()
-        .into()
-}
-
-struct Answer {
-    status: u16,
-    headers: Vec<(String, String)>,
-    body: serde_json::Value,
-    text: String,
-}
-
-impl Server {
-    fn url(&self, path: &str) -> String {
-        format!("http://{}{path}", self.addr)
-    }
-
-    fn call(
-        &self,
-        method: &str,
-        path: &str,
-        token: Option<&str>,
-        body: Option<(&str, &str)>,
-    ) -> Answer {
-        let a = agent();
-        let url = self.url(path);
-        let auth =
-            token.map(|t| format!("Bearer {}", self.tokens.get(t).map_or(t, |s| s.as_str())));
-        let resp = match (method, body) {
-            ("GET", _) => {
-                let mut r = a.get(&url);
-                if let Some(h) = &auth {
-                    r = r.header("Authorization", h);
-                }
-                r.call()
-            }
-            (_, Some((ct, b))) => {
-                let mut r = a.post(&url).header("Content-Type", ct);
-                if let Some(h) = &auth {
-                    r = r.header("Authorization", h);
-                }
-                r.send(b.as_bytes())
-            }
-            (_, None) => {
-                let mut r = a.post(&url);
-                if let Some(h) = &auth {
-                    r = r.header("Authorization", h);
-                }
-                r.send_empty()
-            }
-        };
-        let mut resp = resp.expect("request");
-        let status = resp.status().as_u16();
-        let headers = resp
-            .headers()
-            .iter()
-            .map(|(k, v)| (k.as_str().to_string(), v.to_str().unwrap_or("").to_string()))
-            .collect();
-        let text = resp.body_mut().read_to_string().unwrap_or_default();
-        let body = serde_json::from_str(&text).unwrap_or(serde_json::Value::Null);
-        Answer {
-            status,
-            headers,
-            body,
-            text,
-        }
-    }
-
-    fn post(&self, path: &str, token: &str, json: &str) -> Answer {
-        self.call("POST", path, Some(token), Some(("application/json", json)))
-    }
-
-    fn get(&self, path: &str, token: &str) -> Answer {
-        self.call("GET", path, Some(token), None)
-    }
-}
-
-impl Answer {
-    fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
-    }
-}
-
-const ALL: &str = "scan,egress,intents,approve,audit";
 
 fn intent(requested_by: &str, replicas: u32) -> String {
     format!(
@@ -1541,4 +1368,31 @@ fn failed_authentication_floods_are_aggregated() {
         .sum();
     assert_eq!(count, unauthorized, "{records:?}");
     assert_eq!(refused, limited, "{records:?}");
+}
+
+/// Found by Schemathesis: a datamark the boundary refuses was answered 503 (as a server fault);
+/// list parameters were documented in the path; a held alert id in capitals was refused.
+#[test]
+fn what_schemathesis_found_stays_fixed() {
+    let s = start(SecurityConfig::default(), &[("ops", ALL)]);
+    let a = s.post("/v1/wrap", "ops", r#"{"text": "x", "datamark": "0"}"#);
+    assert_eq!(a.status, 400, "{}", a.text);
+    assert!(a.text.contains("`datamark`"), "{}", a.text);
+    let doc = s.get("/openapi.json", "ops");
+    for path in ["/v1/approvals", "/v1/held", "/v1/audit"] {
+        for p in doc.body["paths"][path]["get"]["parameters"]
+            .as_array()
+            .expect("parameters")
+        {
+            assert_eq!(p["in"], "query", "{path}: {p}");
+        }
+    }
+    let id = "ABCDEF0123456789ABCDEF0123456789";
+    let a = s.get(&format!("/v1/held/{id}"), "ops");
+    assert_eq!(a.status, 404, "{}", a.text);
+    assert!(a.text.contains(&id.to_ascii_lowercase()), "{}", a.text);
+    let a = s.get("/v1/approvals?limit=0", "ops");
+    assert_eq!(a.status, 400, "{}", a.text);
+    let a = s.get("/v1/audit?after=9223372036854775808", "ops");
+    assert_eq!(a.status, 400, "{}", a.text);
 }

@@ -26,6 +26,11 @@ use sha2::{Digest, Sha256};
 pub const MAX_INTENT_BYTES: usize = 64 * 1024;
 /// Longest name field (`tool`, `action`, target fields, `requested_by`, source fields, labels).
 pub const MAX_NAME_BYTES: usize = 256;
+/// The JSON Schema pattern of a name [`ExecutionIntent::check`] requires: not blank, no control
+/// characters. (Its byte bound cannot be said in JSON Schema, which counts characters.)
+const REQUIRED_NAME: &str = r"^[^\u0000-\u001F\u007F-\u009F]*[^\s\u0000-\u001F\u007F-\u009F][^\u0000-\u001F\u007F-\u009F]*$";
+/// The JSON Schema pattern of an optional name: no control characters.
+const NAME: &str = r"^[^\u0000-\u001F\u007F-\u009F]*$";
 /// Longest `reason`.
 pub const MAX_REASON_BYTES: usize = 4096;
 /// Longest string inside `args` (a command line, a file's content).
@@ -46,8 +51,10 @@ pub const MAX_EXACT_INTEGER: u64 = (1 << 53) - 1;
 #[serde(deny_unknown_fields)]
 pub struct ExecutionIntent {
     /// The tool that would run it: `kubectl`, `shell`, `write_file`, `aws`, ...
+    #[schemars(pattern(REQUIRED_NAME))]
     pub tool: String,
     /// The tool's verb: `get`, `delete`, `scale`, `run`, ...
+    #[schemars(pattern(REQUIRED_NAME))]
     pub action: String,
     /// What it acts on.
     #[serde(default)]
@@ -55,9 +62,10 @@ pub struct ExecutionIntent {
     /// The tool's arguments (a JSON object; `command` holds a shell tool's command line, `path`,
     /// `file`, ... a file tool's paths).
     #[serde(default)]
-    #[schemars(with = "BTreeMap<String, serde_json::Value>")]
+    #[schemars(with = "BTreeMap<String, ArgValue>")]
     pub args: Args,
     /// Who asks: the agent, session or user on whose behalf it acts.
+    #[schemars(pattern(REQUIRED_NAME))]
     pub requested_by: String,
     /// Where the request came from.
     #[serde(default)]
@@ -67,22 +75,56 @@ pub struct ExecutionIntent {
     pub reason: String,
 }
 
+/// The JSON Schema of a value in `args`: any JSON value whose numbers the digest keeps exactly
+/// (integers within ±[`MAX_EXACT_INTEGER`], fractions that are not whole numbers). The depth,
+/// count and string bounds are checked, not described.
+struct ArgValue;
+
+impl JsonSchema for ArgValue {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "ArgValue".into()
+    }
+
+    fn json_schema(generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        let me = generator.subschema_for::<ArgValue>();
+        schemars::json_schema!({
+            "description": "A JSON value; a whole number is written as an integer within ±(2^53 - 1)",
+            "anyOf": [
+                {"type": ["string", "boolean", "null"]},
+                {"type": "integer", "minimum": -(MAX_EXACT_INTEGER as i64), "maximum": MAX_EXACT_INTEGER},
+                {"type": "number", "not": {"multipleOf": 1}},
+                {"type": "array", "items": me},
+                {"type": "object", "additionalProperties": me}
+            ]
+        })
+    }
+}
+
 /// What an intent acts on.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct Target {
     /// Resource kind: `deployment`, `pod`, `file`, `instance`, ...
+    #[schemars(pattern(NAME))]
     pub kind: String,
     /// Resource name.
+    #[schemars(pattern(NAME))]
     pub name: String,
     /// Namespace (Kubernetes namespace, project, account alias): what tiers classify.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schemars(pattern(NAME))]
     pub namespace: Option<String>,
     /// Cluster or account.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schemars(pattern(NAME))]
     pub cluster: Option<String>,
     /// Labels the caller reports for the namespace: recorded in the digest, never used for the
     /// tier (tier labels come only from `[action.namespace_labels]` and its file).
+    #[schemars(extend(
+        "propertyNames" = {"pattern": REQUIRED_NAME},
+        "additionalProperties" = {"type": "string", "pattern": NAME},
+        "maxProperties" = MAX_LABELS
+    ))]
     pub labels: BTreeMap<String, String>,
 }
 
@@ -92,12 +134,15 @@ pub struct Target {
 pub struct IntentSource {
     /// The alert that prompted it.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schemars(pattern(NAME))]
     pub alert_id: Option<String>,
     /// The agent session.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schemars(pattern(NAME))]
     pub session: Option<String>,
     /// The chat channel or other input channel.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schemars(pattern(NAME))]
     pub channel: Option<String>,
 }
 

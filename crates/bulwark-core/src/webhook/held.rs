@@ -26,6 +26,9 @@ pub enum HeldState {
 }
 
 impl HeldState {
+    /// The names `parse` accepts, for messages and documents.
+    pub const NAMES: &str = "held, releasing, released or dropped";
+
     /// The lowercase name.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -112,12 +115,18 @@ impl HeldAlert {
             .unwrap_or_default()
     }
 
-    /// Whether `id` has the shape of a held alert id (32 lowercase hex digits).
-    pub fn is_id(id: &str) -> bool {
-        id.len() == 32
-            && id
-                .bytes()
-                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    /// An id someone typed or sent: 32 hex digits in either case (surrounding blanks ignored),
+    /// as stored: lowercase. The error names the value and what was expected.
+    pub fn parse_id(id: &str) -> Result<String, String> {
+        let t = id.trim();
+        if t.len() == 32 && t.bytes().all(|b| b.is_ascii_hexdigit()) {
+            Ok(t.to_ascii_lowercase())
+        } else {
+            let shown: String = t.chars().take(64).collect();
+            Err(format!(
+                "{shown:?} is not a held alert id: expected 32 hex digits (as `bulwark held list` prints)"
+            ))
+        }
     }
 }
 
@@ -164,9 +173,10 @@ mod tests {
         .expect("alert");
         let b = HeldAlert::new("am", 1, Verdict::Block, vec![], "application/json", body)
             .expect("alert");
-        assert!(HeldAlert::is_id(&a.id) && a.id != b.id);
+        assert!(HeldAlert::parse_id(&a.id).as_deref() == Ok(a.id.as_str()) && a.id != b.id);
         assert_eq!(a.body(), body);
-        assert!(!HeldAlert::is_id("../etc") && !HeldAlert::is_id(&a.id.to_uppercase()));
+        assert!(HeldAlert::parse_id("../etc").is_err());
+        assert_eq!(HeldAlert::parse_id(&a.id.to_uppercase()), Ok(a.id.clone()));
         assert_eq!(HeldState::parse("released"), Some(HeldState::Released));
         assert_eq!(HeldState::parse("gone"), None);
     }

@@ -97,10 +97,13 @@ pub(crate) fn approvals_for(s: &AppState) -> Result<Approvals<'_>, ApiError> {
 /// `GET /v1/approvals` query.
 #[derive(Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct ListQuery {
     /// pending, approved, rejected, expired or executed.
+    #[param(pattern = "^(pending|approved|rejected|expired|executed)$")]
     state: Option<String>,
     /// At most this many (default 50, at most 1000).
+    #[param(minimum = 1, maximum = 1000)]
     limit: Option<usize>,
 }
 
@@ -125,7 +128,7 @@ pub(crate) async fn list_approvals(
             ))
         })?),
     };
-    let limit = q.limit.unwrap_or(50).min(1000);
+    let limit = page_limit(q.limit, 50)?;
     let v = blocking(move || {
         let list = approvals_for(&s)?
             .list_as(&p.name, state, limit)
@@ -179,7 +182,8 @@ pub(crate) async fn get_approval(
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ApproveRequest {
-    /// The intent digest the approver reviewed.
+    /// The intent digest the approver reviewed (`sha256:` and 64 hex digits).
+    #[schema(pattern = "^(sha256:)?[0-9a-fA-F]{64}$")]
     digest: String,
 }
 

@@ -5,10 +5,13 @@ use super::*;
 /// `GET /v1/audit` query.
 #[derive(Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct AuditQuery {
     /// Records after this sequence number (default 0: from the start).
+    #[param(minimum = 0, maximum = 9_223_372_036_854_775_807_i64)]
     after: Option<u64>,
     /// At most this many (default 100, at most 1000).
+    #[param(minimum = 1, maximum = 1000)]
     limit: Option<usize>,
 }
 
@@ -23,7 +26,13 @@ pub(crate) async fn audit_page(
     p.require(Scope::Audit)?;
     let Query(q) = q.map_err(|e| ApiError::bad_request(e.body_text()))?;
     let after = q.after.unwrap_or(0);
-    let limit = q.limit.unwrap_or(100).clamp(1, 1000);
+    if after > i64::MAX as u64 {
+        return Err(ApiError::bad_request(format!(
+            "`after`: {after}: expected a sequence number from 0 to {}",
+            i64::MAX
+        )));
+    }
+    let limit = page_limit(q.limit, 100)?;
     let v = blocking(move || {
         let home = audit_home(&s)?;
         let source = bulwark_store::audit_file::LogSource::from_config(&s.audit_cfg, &home);

@@ -11,9 +11,13 @@ pub struct ScanRequest {
     /// Where it comes from (`user`, `web`, `email`, `tool_output`, `alert`, ...): how strict
     /// injection detection is. Default `other` (untrusted).
     #[serde(default)]
+    #[schema(pattern = "^[a-z0-9_.-]{1,40}$")]
     source: Option<String>,
     /// Detector families, comma-separated: secrets, pii, injection, all. Default all.
     #[serde(default)]
+    #[schema(
+        pattern = r"^(\s*(secrets?|pii|injection|all)?\s*,)*\s*(secrets?|pii|injection|all)\s*(,\s*(secrets?|pii|injection|all)?\s*)*$"
+    )]
     detectors: Option<String>,
 }
 
@@ -67,6 +71,9 @@ pub struct RedactRequest {
     text: String,
     /// Detector families: secrets, pii (default both).
     #[serde(default)]
+    #[schema(
+        pattern = r"^(\s*(secrets?|pii|injection|all)?\s*,)*\s*(secrets?|pii|injection|all)\s*(,\s*(secrets?|pii|injection|all)?\s*)*$"
+    )]
     detectors: Option<String>,
 }
 
@@ -97,6 +104,7 @@ pub struct WrapRequest {
     text: String,
     /// Where it comes from (default `other`).
     #[serde(default)]
+    #[schema(pattern = "^[a-z0-9_.-]{1,40}$")]
     source: Option<String>,
     /// Datamarking: `true` puts the default mark (`ˆ`) between words, a one-character string puts
     /// that character, `false` or absent none.
@@ -144,8 +152,12 @@ pub(crate) async fn wrap(
     let source = parse_source(r.source.as_deref())?;
     let datamark = datamark_of(r.datamark.as_ref())?;
     let wrapped = guard_work(r.text.len(), move || {
-        boundary::wrap(&r.text, &source, &WrapOptions { datamark })
-            .map_err(|e| ApiError::internal(e.to_string()))
+        boundary::wrap(&r.text, &source, &WrapOptions { datamark }).map_err(|e| match e {
+            boundary::BoundaryError::Datamark(_) => {
+                ApiError::bad_request(format!("`datamark`: {e}"))
+            }
+            boundary::BoundaryError::Random(_) => ApiError::internal(e.to_string()),
+        })
     })
     .await?;
     Ok(axum::Json(wrapped).into_response())

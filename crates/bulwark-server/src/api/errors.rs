@@ -66,6 +66,16 @@ impl IntoResponse for ApiError {
     }
 }
 
+/// A list's `limit` query parameter: `default` when absent, else 1 to 1000.
+pub(crate) fn page_limit(limit: Option<usize>, default: usize) -> Result<usize, ApiError> {
+    match limit.unwrap_or(default) {
+        n @ 1..=1000 => Ok(n),
+        n => Err(ApiError::bad_request(format!(
+            "`limit`: {n}: expected 1 to 1000"
+        ))),
+    }
+}
+
 pub(crate) fn approval_error(e: ApprovalError) -> ApiError {
     use ApprovalError as E;
     let (status, code) = match &e {

@@ -8,21 +8,18 @@ use bulwark_core::webhook::held::{HeldAlert, HeldState, HeldStore};
 /// `GET /v1/held` query.
 #[derive(Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct HeldQuery {
-    /// `held` (default), `released`, `dropped` or `all`.
+    /// `held` (default), `releasing`, `released`, `dropped` or `all`.
+    #[param(pattern = "^(held|releasing|released|dropped|all)$")]
     state: Option<String>,
     /// At most this many (default 100, at most 1000).
+    #[param(minimum = 1, maximum = 1000)]
     limit: Option<usize>,
 }
 
-fn parse_held_id(id: &str) -> Result<&str, ApiError> {
-    if HeldAlert::is_id(id) {
-        Ok(id)
-    } else {
-        Err(ApiError::bad_request(format!(
-            "{id:?} is not a held alert id: expected 32 hex digits (as `bulwark held list` prints)"
-        )))
-    }
+fn parse_held_id(id: &str) -> Result<String, ApiError> {
+    HeldAlert::parse_id(id).map_err(ApiError::bad_request)
 }
 
 fn no_such(id: &str) -> ApiError {
@@ -49,18 +46,12 @@ pub(crate) async fn list_held(
         Some("all") => None,
         Some(name) => Some(HeldState::parse(name).ok_or_else(|| {
             ApiError::bad_request(format!(
-                "`state`: {name:?}: expected held, released, dropped or all"
+                "`state`: {name:?}: expected {} or all",
+                HeldState::NAMES
             ))
         })?),
     };
-    let limit = match q.limit.unwrap_or(100) {
-        n @ 1..=1000 => n,
-        n => {
-            return Err(ApiError::bad_request(format!(
-                "`limit`: {n}: expected 1 to 1000"
-            )));
-        }
-    };
+    let limit = page_limit(q.limit, 100)?;
     let v = blocking(move || {
         let list = s.db.list_held(state, limit).map_err(approval_error)?;
         Ok(serde_json::json!({"held": list.iter().map(listed).collect::<Vec<_>>()}))
@@ -79,7 +70,7 @@ pub(crate) async fn get_held(
     axum::extract::Path(id): axum::extract::Path<String>,
 ) -> Result<Response, ApiError> {
     p.require(Scope::Approve)?;
-    let id = parse_held_id(&id)?.to_string();
+    let id = parse_held_id(&id)?;
     let redactor = s.c().redactor.clone();
     let v = blocking(move || {
         let a =
@@ -106,7 +97,7 @@ pub(crate) async fn release_held(
     axum::extract::Path(id): axum::extract::Path<String>,
 ) -> Result<Response, ApiError> {
     p.require(Scope::Approve)?;
-    let id = parse_held_id(&id)?.to_string();
+    let id = parse_held_id(&id)?;
     let c = s.c();
     let v = blocking(move || {
         let a =
@@ -166,7 +157,7 @@ pub(crate) async fn drop_held(
     axum::extract::Path(id): axum::extract::Path<String>,
 ) -> Result<Response, ApiError> {
     p.require(Scope::Approve)?;
-    let id = parse_held_id(&id)?.to_string();
+    let id = parse_held_id(&id)?;
     let v = blocking(move || {
         if s.db.held(&id).map_err(approval_error)?.is_none() {
             return Err(no_such(&id));

@@ -10,6 +10,7 @@ use super::*;
     request_body(content = Object, description = "the sender's payload, verbatim"),
     responses((status = 200, description = "verdict, findings, forwarded, upstream_status"), (status = 202, description = "held back"),
         (status = 401, description = "bad signature, token or timestamp"), (status = 403, description = "client address not allowed"),
+        (status = 404, description = "no such source in [ingress.sources]"),
         (status = 409, description = "replay"), (status = 502, description = "forward_to failed")))]
 pub(crate) async fn ingress(
     State(s): State<Shared>,

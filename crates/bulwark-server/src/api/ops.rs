@@ -72,29 +72,6 @@ pub(crate) async fn metrics_text(State(s): State<Shared>) -> Response {
 
 /// This document.
 #[utoipa::path(get, path = "/openapi.json", responses((status = 200, description = "OpenAPI 3.1")))]
-pub(crate) async fn openapi() -> Response {
-    axum::Json(ApiDoc::openapi()).into_response()
+pub(crate) async fn openapi(State(s): State<Shared>) -> Response {
+    axum::Json(super::doc::document(&s.c().egress)).into_response()
 }
-
-pub(crate) struct BearerScheme;
-
-impl utoipa::Modify for BearerScheme {
-    fn modify(&self, api: &mut utoipa::openapi::OpenApi) {
-        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
-        let components = api.components.get_or_insert_with(Default::default);
-        components.add_security_scheme(
-            "bearer",
-            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
-        );
-    }
-}
-
-/// The OpenAPI document, generated from the handlers.
-#[derive(OpenApi)]
-#[openapi(
-    info(title = "Bulwark sidecar API", description = "Every guard over JSON. Errors are {\"error\": {\"code\", \"message\"}}."),
-    paths(scan, redact, wrap, egress_check, intents, list_approvals, get_approval, approve, reject, consume,
-        audit_page, audit_verify, list_held, get_held, release_held, drop_held, ingress, healthz, readyz, metrics_text, openapi),
-    modifiers(&BearerScheme)
-)]
-pub struct ApiDoc;
