@@ -13,6 +13,7 @@ mod config_cmd;
 mod egress_cmd;
 mod exec_cmd;
 mod held_cmd;
+mod picoclaw_cmd;
 mod posture_cmd;
 mod redact_cmd;
 mod report;

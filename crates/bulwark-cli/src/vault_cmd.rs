@@ -62,8 +62,9 @@ pub enum VaultCommand {
     },
     /// A new data key: every entry re-encrypted.
     RotateDataKey,
-    /// Move a PicoClaw installation's credentials (`.security.yml` beside its config.json) into
-    /// the vault: plaintext values, `file://` references and `enc://` values.
+    /// Move a PicoClaw installation's credentials into the vault: those in `.security.yml`
+    /// (plaintext, `file://` and `enc://` values) and the plaintext ones in config.json, which
+    /// are replaced there by references PicoClaw reads (config.json is backed up first).
     ImportPicoclaw {
         /// PicoClaw's config directory (where config.json and .security.yml are). (`--config`
         /// stays Bulwark's own configuration file.)
@@ -72,6 +73,14 @@ pub enum VaultCommand {
         /// Vault names are PREFIX + the key path.
         #[arg(long, default_value = "picoclaw/")]
         prefix: String,
+        /// What replaces a credential in config.json: `enc` (PicoClaw's own encryption, with
+        /// PICOCLAW_KEY_PASSPHRASE and its SSH key, as PicoClaw runs) or `file` (a file of mode
+        /// 0600 under DIR/bulwark-secrets/, read through `file://`).
+        #[arg(long, value_enum, default_value_t = crate::picoclaw_cmd::Reference::Enc)]
+        reference: crate::picoclaw_cmd::Reference,
+        /// Say what would be imported and replaced, and change nothing.
+        #[arg(long)]
+        dry_run: bool,
         /// Output format.
         #[arg(long, value_enum, default_value_t = PlainFormat::Text)]
         format: PlainFormat,
@@ -113,7 +122,7 @@ pub fn provider_for(spec: &KekSpec) -> Result<Box<dyn KeyProvider>, Fatal> {
 
 /// The key provider of the vault in `store`, asked for before its lock is taken (a prompt must
 /// not hold other writers up).
-fn provider_of(store: &VaultStore) -> Result<Box<dyn KeyProvider>, Fatal> {
+pub(crate) fn provider_of(store: &VaultStore) -> Result<Box<dyn KeyProvider>, Fatal> {
     let f = store
         .load()
         .map_err(vault_err)?
@@ -229,12 +238,12 @@ fn argon2(cfg: &SecurityConfig) -> Argon2Params {
     }
 }
 
-fn now() -> String {
+pub(crate) fn now() -> String {
     bulwark_core::audit::now_rfc3339()
 }
 
 /// Record a vault operation (names only, never values) when the audit log is on.
-fn audit(
+pub(crate) fn audit(
     cfg: &SecurityConfig,
     home: &Path,
     action: &str,
@@ -298,7 +307,7 @@ pub fn append_audit_key(
     Ok((old, new.id().to_string()))
 }
 
-fn vault_err(e: impl std::fmt::Display) -> Fatal {
+pub(crate) fn vault_err(e: impl std::fmt::Display) -> Fatal {
     Fatal(e.to_string())
 }
 
@@ -494,8 +503,21 @@ pub fn run(cmd: VaultCommand, explicit: Option<&Path>) -> Result<u8, Fatal> {
         VaultCommand::ImportPicoclaw {
             picoclaw_dir,
             prefix,
+            reference,
+            dry_run,
             format,
-        } => import_picoclaw(&cfg, &home, &store, &picoclaw_dir, &prefix, format),
+        } => crate::picoclaw_cmd::import(
+            &cfg,
+            &home,
+            &store,
+            &crate::picoclaw_cmd::Import {
+                dir: picoclaw_dir,
+                prefix,
+                reference,
+                dry_run,
+                format,
+            },
+        ),
         VaultCommand::Run { env, command } => {
             let f = store
                 .load()
@@ -531,7 +553,7 @@ fn no_vault(path: &str) -> Fatal {
 }
 
 /// A key path as a vault name: `providers[0].api_key` -> `providers.0.api_key`.
-fn vault_name(prefix: &str, key: &str) -> String {
+pub(crate) fn vault_name(prefix: &str, key: &str) -> String {
     let mut out = String::from(prefix);
     for c in key.chars() {
         match c {
@@ -542,144 +564,4 @@ fn vault_name(prefix: &str, key: &str) -> String {
         }
     }
     out
-}
-
-fn import_picoclaw(
-    cfg: &SecurityConfig,
-    home: &Path,
-    store: &VaultStore,
-    config: &Path,
-    prefix: &str,
-    format: PlainFormat,
-) -> Result<u8, Fatal> {
-    use bulwark_core::vault::picoclaw::{Stated, credentials, decrypt};
-    let dir = std::fs::canonicalize(config)
-        .map_err(|e| Fatal(format!("--config {}: {e}", config.display())))?;
-    let file = dir.join(".security.yml");
-    let meta = std::fs::metadata(&file).map_err(|e| {
-        Fatal(format!(
-            "{}: {e} (PicoClaw keeps its credentials there)",
-            file.display()
-        ))
-    })?;
-    if meta.len() > 1024 * 1024 {
-        return Err(Fatal(format!(
-            "{} is over 1 MiB: not a credentials file",
-            file.display()
-        )));
-    }
-    let text = zeroize::Zeroizing::new(
-        std::fs::read_to_string(&file).map_err(|e| Fatal(format!("{}: {e}", file.display())))?,
-    );
-    let found = credentials(&text).map_err(vault_err)?;
-    // Decode everything first: one failure and nothing is written.
-    let mut ssh: Option<(zeroize::Zeroizing<Vec<u8>>, SecretString)> = None;
-    let mut decoded: Vec<(String, String, &'static str, SecretString)> = Vec::new();
-    for f in found {
-        let (kind, value) = match f.value {
-            Stated::Plain(v) => ("plaintext", v),
-            Stated::File(rel) => {
-                let p = dir.join(&rel);
-                let real = std::fs::canonicalize(&p)
-                    .map_err(|e| Fatal(format!("{}: file://{rel}: {e}", f.key)))?;
-                if !real.starts_with(&dir) {
-                    return Err(Fatal(format!(
-                        "{}: file://{rel} resolves to {}, outside the config directory {}: refused, nothing was imported",
-                        f.key,
-                        real.display(),
-                        dir.display()
-                    )));
-                }
-                let mut content = zeroize::Zeroizing::new(String::new());
-                std::fs::File::open(&real)
-                    .and_then(|fh| {
-                        fh.take(bulwark_core::vault::MAX_VALUE as u64 + 1)
-                            .read_to_string(&mut content)
-                    })
-                    .map_err(|e| Fatal(format!("{}: file://{rel}: {e}", f.key)))?;
-                let v = content.trim_end_matches(['\n', '\r']).to_string();
-                ("file", SecretString::from(v))
-            }
-            Stated::Encrypted(b64) => {
-                if ssh.is_none() {
-                    let pass = env_lookup("PICOCLAW_KEY_PASSPHRASE")
-                        .filter(|p| !p.is_empty())
-                        .ok_or_else(|| {
-                            Fatal(format!(
-                                "{}: an enc:// value needs PICOCLAW_KEY_PASSPHRASE",
-                                f.key
-                            ))
-                        })?;
-                    let key_path = env_lookup("PICOCLAW_SSH_KEY_PATH")
-                        .filter(|p| !p.is_empty())
-                        .map(PathBuf::from)
-                        .or_else(|| {
-                            env_lookup("HOME")
-                                .map(|h| Path::new(&h).join(".ssh/picoclaw_ed25519.key"))
-                        })
-                        .ok_or_else(|| {
-                            Fatal(
-                                "set PICOCLAW_SSH_KEY_PATH (or HOME) to find PicoClaw's SSH key"
-                                    .into(),
-                            )
-                        })?;
-                    let bytes = zeroize::Zeroizing::new(std::fs::read(&key_path).map_err(|e| {
-                        Fatal(format!(
-                            "cannot read PicoClaw's SSH key {}: {e}",
-                            key_path.display()
-                        ))
-                    })?);
-                    ssh = Some((bytes, SecretString::from(pass)));
-                }
-                let (bytes, pass) = ssh.as_ref().ok_or_else(|| Fatal("no SSH key".into()))?;
-                let v = decrypt(&b64, bytes, pass).map_err(|e| Fatal(format!("{}: {e}", f.key)))?;
-                ("enc", v)
-            }
-        };
-        decoded.push((f.key.clone(), vault_name(prefix, &f.key), kind, value));
-    }
-    if decoded.is_empty() {
-        println!("no credentials in {}", file.display());
-        return Ok(0);
-    }
-    let when = now();
-    let provider = provider_of(store)?;
-    store
-        .update(|vf| {
-            let u = vf.unlock(provider.as_ref())?;
-            for (_, name, _, value) in &decoded {
-                u.set(vf, name, value, &when)?;
-            }
-            Ok(())
-        })
-        .map_err(vault_err)?;
-    audit(
-        cfg,
-        home,
-        "vault.import_picoclaw",
-        &file.display().to_string(),
-        "ok",
-    )?;
-    let mut out = std::io::stdout().lock();
-    match format {
-        PlainFormat::Json => {
-            let v: Vec<_> = decoded
-                .iter()
-                .map(|(k, n, kind, _)| serde_json::json!({"key": k, "vault_name": n, "source": kind, "reference": format!("vault:{n}")}))
-                .collect();
-            writeln!(out, "{}", serde_json::to_string_pretty(&v)?)?;
-        }
-        PlainFormat::Text => {
-            for (k, n, kind, _) in &decoded {
-                writeln!(out, "{k} ({kind}) -> vault:{n}")?;
-            }
-            writeln!(
-                out,
-                "{} credential(s) imported. The values in {} are unchanged: remove them once PicoClaw reads them another way (e.g. `bulwark vault run`).",
-                decoded.len(),
-                file.display()
-            )?;
-        }
-    }
-    Ok(0)
 }

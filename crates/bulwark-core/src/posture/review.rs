@@ -130,7 +130,7 @@ const FIX_AUTH: &str =
     "Set a dashboard password (launcher-config.json dashboard_password_hash) or a launcher token";
 const FIX_WORKSPACE: &str = "Set agents.defaults.restrict_to_workspace = true; open single paths with allow_read_paths instead";
 const FIX_UNSIGNED: &str = "Remove allow_unsigned / skip_signature settings; verify feeds and releases (`bulwark advisories verify`, `bulwark supply-chain verify`)";
-const FIX_SECRETS: &str = "Move the values into the vault (`bulwark vault import-picoclaw`) or .security.yml enc:// values, then remove them from the file";
+const FIX_SECRETS: &str = "Move them into the vault with `bulwark vault import-picoclaw --picoclaw-config DIR` (try --dry-run first): config.json's values become enc:// references PicoClaw reads";
 const FIX_TOOLS: &str = "Keep exec off unless needed; screen its commands with `bulwark intent check` (read-only by default)";
 
 fn heuristic(s: &Signals, out: &mut Out) {
