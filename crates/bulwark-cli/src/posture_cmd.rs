@@ -77,8 +77,10 @@ pub struct ProfileArgs {
     output: Option<PathBuf>,
     #[command(flatten)]
     installation: Installation,
-    /// How to read the configuration (heuristic: ClawSec-compatible signals).
-    #[arg(long, value_enum, default_value_t = Mode::Heuristic)]
+    /// How to read the configuration: precise (parsed fields, secrets counted by the content
+    /// guard, as `posture review` counts them) or heuristic (ClawSec's raw-text markers, for
+    /// profiles compared with ones ClawSec made).
+    #[arg(long, value_enum, default_value_t = Mode::Precise)]
     mode: Mode,
     /// A further file to fingerprint (repeatable).
     #[arg(long = "watch", value_name = "FILE")]

@@ -184,7 +184,7 @@ const CONFIG_JSON: &str = r#"{
     "telegram": {
       "enabled": true,
       "type": "telegram",
-      "settings": {"token": "7012345678:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw", "allow_from": ["123456789"]}
+      "settings": {"token": "7012345678:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsawQ", "allow_from": ["123456789"]}
     }
   },
   "tools": {"web": {"brave": {"enabled": true, "api_keys": ["BSA-brave-t3st-key"]}}},
@@ -199,7 +199,7 @@ const SECRETS: [(&str, &str); 3] = [
     ),
     (
         "channel_list.telegram.settings.token",
-        "7012345678:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw",
+        "7012345678:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsawQ",
     ),
     ("tools.web.brave.api_keys.0", "BSA-brave-t3st-key"),
 ];

@@ -915,3 +915,67 @@ fn review_survives_hostile_files_and_checks_bulwark_itself() {
         "{files:?}"
     );
 }
+
+/// `posture profile` and `posture review` count the same secrets by default (both read the
+/// configuration precisely); a heuristic profile counts ClawSec's markers, and drift does not
+/// compare counts made the two ways.
+#[test]
+fn profile_and_review_count_the_same_secrets() {
+    let tmp = tempfile::tempdir().unwrap();
+    let home = tmp.path();
+    std::fs::write(
+        home.join("config.json"),
+        r#"{
+  "version": 3,
+  "agents": {"defaults": {"model_name": "gpt", "model_token": "gpt-4o-mini-2024"}},
+  "model_list": [{"model_name": "gpt", "model": "openai/gpt-4o", "api_keys": ["sk-proj-T3stKeyAbcdefghijklmnopqrstuvwxyz0123456789"]}],
+  "channel_list": {"telegram": {"enabled": true, "settings": {"token": "7012345678:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsawQ"}},
+                   "irc": {"enabled": true, "settings": {"password": "file://secrets/irc.txt"}}}
+}"#,
+    )
+    .unwrap();
+    let profile = |extra: &[&str]| {
+        let o = out(bulwark(home)
+            .args(["posture", "profile", "--home", ".", "--format", "json"])
+            .args(extra));
+        assert_eq!(code(&o), 0, "{}", text(&o));
+        json(&o)
+    };
+    let count =
+        |p: &serde_json::Value| p["posture"]["runtime"]["secrets"]["config_secret_markers"].clone();
+    let precise = profile(&["--output", "precise.json"]);
+    let o = out(bulwark(home).args(["posture", "review", "--home", ".", "--format", "json"]));
+    let review = json(&o);
+    let reviewed = review["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["code"] == "PLAINTEXT_SECRET_MARKERS")
+        .map(|f| f["details"]["count"].clone())
+        .unwrap_or_else(|| panic!("no secret finding: {review}"));
+    assert_eq!(count(&precise), 2);
+    assert_eq!(count(&precise), reviewed, "profile and review agree");
+    // The markers count `model_token` (no secret) and a `file://` reference, and miss the API
+    // key under `api_keys`.
+    let heuristic = profile(&["--mode", "heuristic", "--output", "heuristic.json"]);
+    assert_eq!(count(&heuristic), 3);
+    let o = out(bulwark(home).args([
+        "posture",
+        "drift",
+        "--baseline",
+        "precise.json",
+        "--current",
+        "heuristic.json",
+        "--format",
+        "json",
+    ]));
+    let report = json(&o);
+    let codes: Vec<&str> = report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|f| f["code"].as_str())
+        .collect();
+    assert!(codes.contains(&"PROFILE_MODE_CHANGED"), "{report}");
+    assert!(!codes.contains(&"SECRET_MARKERS_INCREASED"), "{report}");
+}

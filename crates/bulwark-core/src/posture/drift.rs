@@ -271,8 +271,28 @@ pub fn diff(baseline: &Value, current: &Value) -> DriftReport {
             .and_then(|m| m.as_f64())
             .unwrap_or(0.0)
     };
+    // Precise profiles count secrets the content guard finds; heuristic ones (ClawSec's, and
+    // Bulwark's with `--mode heuristic`) count raw-text markers. Counts made two ways are not
+    // compared: that would report a change of method as a change of configuration.
+    let mode = |v: &Value| {
+        v.pointer("/generator/mode")
+            .and_then(Value::as_str)
+            .unwrap_or("heuristic")
+            .to_string()
+    };
+    let (mode0, mode1) = (mode(b), mode(c));
     let (m0, m1) = (markers(b), markers(c));
-    if m0 < m1 {
+    if mode0 != mode1 {
+        r.add(
+            Severity::Info,
+            "PROFILE_MODE_CHANGED",
+            "generator.mode",
+            format!(
+                "the profiles were made in different modes ({mode0} -> {mode1}): secret counts are not compared"
+            ),
+            Some(serde_json::json!({"before": mode0, "after": mode1})),
+        );
+    } else if m0 < m1 {
         r.add(
             Severity::High,
             "SECRET_MARKERS_INCREASED",
