@@ -327,13 +327,17 @@ fn verify(
             }
         },
     }
+    if format == PlainFormat::Text {
+        for n in &report.notices {
+            writeln!(out, "notice: {n}")?;
+        }
+    }
     // 0 verified, 1 failed, 3 verified as far as it goes but not authenticated throughout.
-    Ok(if report.complete() {
-        0
-    } else if report.ok {
-        3
-    } else {
-        1
+    use bulwark_core::audit::VerifyStatus;
+    Ok(match report.status {
+        VerifyStatus::Verified => 0,
+        VerifyStatus::Failed => 1,
+        VerifyStatus::Incomplete => 3,
     })
 }
 

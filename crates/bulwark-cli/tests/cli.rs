@@ -2330,6 +2330,27 @@ fn public_key_verification_does_not_vouch_for_what_it_cannot_check() {
     let o = verify(&writer.path().join("audit"), "json");
     assert_eq!(code(&o), 0, "{o:?}");
     assert_eq!(json(&o)["unauthenticated"], 0, "{}", stdout(&o));
+    assert_eq!(json(&o)["status"], "verified", "{}", stdout(&o));
+    // A checkpoint line cut off at the end of the file (a crash while signing) is set aside with
+    // a notice, never silently.
+    let cps = writer.path().join("audit/checkpoints.jsonl");
+    let whole = std::fs::read_to_string(&cps).expect("checkpoints");
+    std::fs::write(&cps, format!("{whole}{{\"seq\": 3, \"hash\": \"ab")).expect("torn");
+    let o = verify(&writer.path().join("audit"), "text");
+    assert_eq!(code(&o), 0, "{o:?}");
+    assert!(
+        stdout(&o).contains("notice: ") && stdout(&o).contains("checkpoint line is cut off"),
+        "{}",
+        stdout(&o)
+    );
+    let o = verify(&writer.path().join("audit"), "json");
+    assert_eq!(
+        json(&o)["notices"].as_array().map(Vec::len),
+        Some(1),
+        "{}",
+        stdout(&o)
+    );
+    std::fs::write(&cps, &whole).expect("restore");
     // A log written with other keys, its checkpoints removed: linked, but nothing vouches for it.
     std::fs::remove_file(forger.path().join("audit/checkpoints.jsonl")).expect("rm");
     let o = verify(&forger.path().join("audit"), "text");
@@ -2351,6 +2372,8 @@ fn public_key_verification_does_not_vouch_for_what_it_cannot_check() {
     );
     let o = verify(&forger.path().join("audit"), "json");
     assert_eq!(code(&o), 3, "{o:?}");
+    // `ok` says the chain holds; `status` gives the conclusion the exit status gives.
+    assert_eq!(json(&o)["status"], "incomplete");
     assert_eq!(json(&o)["unauthenticated"], 3);
     assert_eq!(json(&o)["authenticated_through"], 0);
     // The writer's log with its checkpoints file damaged in the middle: a failure, with JSON.
@@ -2361,6 +2384,7 @@ fn public_key_verification_does_not_vouch_for_what_it_cannot_check() {
     assert_eq!(code(&o), 1, "{o:?}");
     let v = json(&o);
     assert_eq!(v["ok"], false);
+    assert_eq!(v["status"], "failed");
     assert_eq!(v["failure"]["kind"], "malformed", "{v}");
     assert!(
         v["failure"]["location"]

@@ -1,65 +1,78 @@
-//! JSON as Bulwark judges it: every object key once.
+//! JSON as Bulwark judges it: every object key once, and no deeper than the parser reads.
 //!
 //! Threat answered: a parser differential. With `{"namespace":"kube-system","namespace":"payments"}`
 //! one parser keeps the last value and another the first, so a guard that judges one value can
-//! forward a body whose consumer acts on the other. Every body Bulwark judges (intents, API
-//! requests, webhook payloads) is refused when an object repeats a key.
+//! forward a body whose consumer acts on the other; and a body nested deeper than the parser
+//! follows (128 levels) hides what lies below from the guard, not from a consumer with a deeper
+//! limit. Every body Bulwark judges (intents, API requests, webhook payloads) is refused in both
+//! cases, by one walk. Places are written as serde paths are: `.` for the document,
+//! `alerts[0].labels` below it.
 
 use std::collections::HashSet;
 use std::fmt;
 
 use serde::de::{DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 
-/// An object that repeats a key.
+/// Why a JSON text cannot be judged.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("`{path}`: {}", self.what())]
-pub struct DuplicateKey {
-    /// Where the object is: `$`, `$.labels`, `$.alerts[0].labels`.
-    pub path: String,
-    /// The repeated key.
-    pub key: String,
+pub enum Unjudgeable {
+    /// An object repeats a key.
+    #[error("`{}`: {}", self.path(), self.what())]
+    DuplicateKey {
+        /// Where the object is: `.`, `labels`, `alerts[0].labels`.
+        path: String,
+        /// The repeated key.
+        key: String,
+    },
+    /// Nested deeper than the parser follows.
+    #[error("`.`: {}", self.what())]
+    TooDeep,
 }
 
-impl DuplicateKey {
-    /// What is wrong, without the place: the key, and what to do.
+impl Unjudgeable {
+    /// Where: the object with the repeated key, or `.` (the document).
+    pub fn path(&self) -> &str {
+        match self {
+            Unjudgeable::DuplicateKey { path, .. } if !path.is_empty() => path,
+            _ => ".",
+        }
+    }
+
+    /// What is wrong, without the place, and what to do.
     pub fn what(&self) -> String {
-        format!(
-            "duplicate key {:?} in one object (parsers disagree on which value counts): send each key once",
-            self.key
-        )
+        match self {
+            Unjudgeable::DuplicateKey { key, .. } => format!(
+                "duplicate key {key:?} in one object (parsers disagree on which value counts): send each key once"
+            ),
+            Unjudgeable::TooDeep => "the JSON nests deeper than 128 levels: what lies deeper cannot be judged, so it is refused".into(),
+        }
     }
 }
 
-/// Check that no object in `bytes` repeats a key. Text that is not JSON passes: parsing it is the
-/// caller's business, and its error says more.
-pub fn check_unique_keys(bytes: &[u8]) -> Result<(), DuplicateKey> {
+/// Check that no object in `bytes` repeats a key and that the parser reads all of it (at most 128
+/// levels deep). Text that is otherwise not JSON passes: parsing it is the caller's business, and
+/// its error says more.
+pub fn check_unique_keys(bytes: &[u8]) -> Result<(), Unjudgeable> {
     let mut de = serde_json::Deserializer::from_slice(bytes);
     let mut found = None;
-    let _ = Walk {
-        path: "$".into(),
+    let walked = Walk {
+        path: String::new(),
         found: &mut found,
     }
     .deserialize(&mut de);
-    match found {
-        Some(d) => Err(d),
-        None => Ok(()),
-    }
-}
-
-/// Whether `bytes` is JSON nested deeper than the parser follows (128 levels). Such a body cannot be
-/// judged here (its keys are not checked, its strings not scanned), while a consumer with a deeper
-/// limit would read it: callers refuse it.
-pub fn too_deep(bytes: &[u8]) -> bool {
-    match serde_json::from_slice::<serde_json::Value>(bytes) {
-        Ok(_) => false,
-        Err(e) => e.to_string().contains("recursion limit exceeded"),
+    match (found, walked) {
+        (Some(d), _) => Err(d),
+        (None, Err(e)) if e.to_string().contains("recursion limit exceeded") => {
+            Err(Unjudgeable::TooDeep)
+        }
+        (None, _) => Ok(()),
     }
 }
 
 /// Walks one value, recording the first duplicate key in `found`.
 struct Walk<'f> {
     path: String,
-    found: &'f mut Option<DuplicateKey>,
+    found: &'f mut Option<Unjudgeable>,
 }
 
 /// Stops the walk once a duplicate is recorded.
@@ -127,13 +140,17 @@ impl<'de> Visitor<'de> for Walk<'_> {
         let mut seen = HashSet::new();
         while let Some(key) = map.next_key::<String>()? {
             if !seen.insert(key.clone()) {
-                *self.found = Some(DuplicateKey {
+                *self.found = Some(Unjudgeable::DuplicateKey {
                     path: self.path,
                     key,
                 });
                 return Err(serde::de::Error::custom(Stop));
             }
-            let path = format!("{}.{key}", self.path);
+            let path = if self.path.is_empty() {
+                key
+            } else {
+                format!("{}.{key}", self.path)
+            };
             map.next_value_seed(Walk {
                 path,
                 found: &mut *self.found,
@@ -151,12 +168,23 @@ mod tests {
     fn a_repeated_key_is_found_at_any_depth() {
         let e = check_unique_keys(br#"{"namespace":"kube-system","namespace":"payments-eu"}"#)
             .unwrap_err();
-        assert_eq!((e.path.as_str(), e.key.as_str()), ("$", "namespace"));
+        assert_eq!(
+            e,
+            Unjudgeable::DuplicateKey {
+                path: String::new(),
+                key: "namespace".into()
+            }
+        );
+        assert!(
+            e.to_string()
+                .starts_with("`.`: duplicate key \"namespace\""),
+            "{e}"
+        );
         let e = check_unique_keys(
             br#"{"alerts":[{"labels":{"a":1}},{"labels":{"a":1,"b":{"c":[],"c":[]}}}]}"#,
         )
         .unwrap_err();
-        assert_eq!(e.path, "$.alerts[1].labels.b");
+        assert_eq!(e.path(), "alerts[1].labels.b");
         // Escapes are read: "a" and "\u0061" are one key.
         assert!(check_unique_keys(br#"{"a":1,"\u0061":2}"#).is_err());
     }
@@ -166,9 +194,14 @@ mod tests {
         assert!(check_unique_keys(br#"{"a":{"a":{"a":1}},"b":[{"a":1},{"a":2}]}"#).is_ok());
         assert!(check_unique_keys(b"not json at all").is_ok());
         assert!(check_unique_keys(b"").is_ok());
-        // Deep nesting stops at the parser's recursion limit, without a panic, and is reported.
+        // Deep nesting stops at the parser's recursion limit, without a panic, and is refused:
+        // a key repeated below it could not be seen.
         let deep = format!("{}{{\"a\":1,\"a\":2}}{}", "[".repeat(200), "]".repeat(200));
-        assert!(too_deep(deep.as_bytes()));
-        assert!(!too_deep(br#"[[{"a":1}]]"#) && !too_deep(b"not json"));
+        assert_eq!(
+            check_unique_keys(deep.as_bytes()),
+            Err(Unjudgeable::TooDeep)
+        );
+        let fine = format!("{}1{}", "[".repeat(100), "]".repeat(100));
+        assert!(check_unique_keys(fine.as_bytes()).is_ok());
     }
 }

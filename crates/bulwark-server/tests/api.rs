@@ -1396,3 +1396,44 @@ fn what_schemathesis_found_stays_fixed() {
     let a = s.get("/v1/audit?after=9223372036854775808", "ops");
     assert_eq!(a.status, 400, "{}", a.text);
 }
+
+/// Every body error names its place one way, as serde paths are written: `.` for the document,
+/// `target.labels` below it, whether the fault is a repeated key, a wrong type or a refused
+/// value, on any route.
+#[test]
+fn body_error_places_are_written_one_way() {
+    let s = start(SecurityConfig::default(), &[("ops", ALL)]);
+    let msg = |path: &str, body: &str| {
+        let a = s.post(path, "ops", body);
+        assert_eq!(a.status, 400, "{path} {body}: {}", a.text);
+        a.body["error"]["message"]
+            .as_str()
+            .unwrap_or("")
+            .to_string()
+    };
+    let starts = |m: String, with: &str| assert!(m.contains(with), "{m:?} should name {with}");
+    starts(
+        msg("/v1/scan", r#"{"text": "x", "text": "y"}"#),
+        "`.`: duplicate key",
+    );
+    starts(msg("/v1/scan", r#"{"text": 1}"#), "`text`: invalid type");
+    starts(
+        msg(
+            "/v1/intents",
+            r#"{"tool":"k","action":"get","requested_by":"a","target":{"labels":{"a":"1","a":"2"}}}"#,
+        ),
+        "`target.labels`: duplicate key",
+    );
+    starts(
+        msg(
+            "/v1/intents",
+            r#"{"tool":"","action":"get","requested_by":"a"}"#,
+        ),
+        "`tool`: must not be empty",
+    );
+    let deep = format!("{{\"text\": {}1{}}}", "[".repeat(200), "]".repeat(200));
+    starts(
+        msg("/v1/scan", &deep),
+        "`.`: the JSON nests deeper than 128 levels",
+    );
+}

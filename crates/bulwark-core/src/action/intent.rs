@@ -227,10 +227,7 @@ impl ExecutionIntent {
                 ),
             ));
         }
-        crate::json::check_unique_keys(bytes).map_err(|e| {
-            let path = e.path.trim_start_matches(['$', '.']);
-            IntentError::new(if path.is_empty() { "." } else { path }, e.what())
-        })?;
+        crate::json::check_unique_keys(bytes).map_err(|e| IntentError::new(e.path(), e.what()))?;
         let mut de = serde_json::Deserializer::from_slice(bytes);
         let intent: ExecutionIntent = serde_path_to_error::deserialize(&mut de).map_err(|e| {
             let path = e.path().to_string();

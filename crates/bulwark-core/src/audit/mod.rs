@@ -23,8 +23,8 @@ use sha2::{Digest, Sha256};
 use zeroize::Zeroizing;
 
 pub use verify::{
-    Failure, FailureKind, HashText, Prepared, Verifier, VerifyOptions, VerifyReport, prepare,
-    verify_bytes,
+    Failure, FailureKind, HashText, Prepared, Verifier, VerifyOptions, VerifyReport, VerifyStatus,
+    prepare, verify_bytes,
 };
 
 /// `prev_hash` of the first record: 64 zeros.

@@ -78,10 +78,26 @@ impl Failure {
     }
 }
 
+/// What a verification concluded, as `bulwark audit verify`'s exit status says it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum VerifyStatus {
+    /// Every check passed and every record is authenticated (exit 0).
+    Verified,
+    /// A check failed (exit 1).
+    Failed,
+    /// Every check made passed, but some records are not authenticated (exit 3): see
+    /// `unauthenticated`.
+    Incomplete,
+}
+
 /// The result of a verification.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct VerifyReport {
-    /// Whether the log verified.
+    /// `verified`, `failed` or `incomplete`: the conclusion, as the exit status gives it.
+    pub status: VerifyStatus,
+    /// Whether every check made passed (the chain holds). True beside `incomplete` too: read
+    /// `status` for the conclusion.
     pub ok: bool,
     /// Records read before the first failure (all of them when `ok`).
     pub records: u64,
@@ -103,6 +119,10 @@ pub struct VerifyReport {
     pub unauthenticated: u64,
     /// The first failure.
     pub failure: Option<Failure>,
+    /// What was seen and set aside without failing, for a human (a checkpoint line cut off at the
+    /// end of its file by a crash).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub notices: Vec<String>,
 }
 
 impl VerifyReport {
@@ -110,6 +130,7 @@ impl VerifyReport {
     /// file, a pruning anchor with a bad signature).
     pub fn failed(kind: FailureKind, location: String, message: String) -> VerifyReport {
         VerifyReport {
+            status: VerifyStatus::Failed,
             ok: false,
             records: 0,
             last_seq: 0,
@@ -125,6 +146,7 @@ impl VerifyReport {
                 location: Some(location),
                 message,
             }),
+            notices: Vec::new(),
         }
     }
 
@@ -576,7 +598,13 @@ impl<'a> Verifier<'a> {
         } else {
             0
         };
+        let unauthenticated = last_seq - authenticated_through;
         let report = VerifyReport {
+            status: match (&self.failure, unauthenticated) {
+                (Some(_), _) => VerifyStatus::Failed,
+                (None, 0) => VerifyStatus::Verified,
+                (None, _) => VerifyStatus::Incomplete,
+            },
             ok: self.failure.is_none(),
             records: self.records,
             last_seq,
@@ -585,8 +613,9 @@ impl<'a> Verifier<'a> {
             checkpoints_checked: self.next_checkpoint,
             signatures_checked: self.public_key.is_some(),
             authenticated_through,
-            unauthenticated: last_seq - authenticated_through,
+            unauthenticated,
             failure: self.failure,
+            notices: Vec::new(),
         };
         (report, self.chain)
     }

@@ -72,17 +72,6 @@ pub(crate) async fn ingress(
     }
     // The body is forwarded as sent: what it nests too deep to judge, or a key its consumer
     // might read differently, is refused.
-    if bulwark_core::json::too_deep(&body) {
-        if let Some(id) = &verified.message_id {
-            s.replay.forget(&source, id);
-        }
-        return refuse(
-            StatusCode::BAD_REQUEST,
-            "invalid_request",
-            "the payload nests deeper than 128 levels: it cannot be judged, so it is not forwarded"
-                .into(),
-        );
-    }
     if let Err(e) = bulwark_core::json::check_unique_keys(&body) {
         if let Some(id) = &verified.message_id {
             s.replay.forget(&source, id);

@@ -194,13 +194,21 @@ fn segment_number(path: &Path) -> u64 {
 
 /// Read the signed checkpoints (an absent file is none).
 pub fn read_checkpoints(dir: &Path) -> Result<Vec<Checkpoint>, StoreError> {
+    read_checkpoints_noting(dir).map(|(list, _)| list)
+}
+
+/// [`read_checkpoints`], and where a torn last line was set aside, if one was.
+pub fn read_checkpoints_noting(
+    dir: &Path,
+) -> Result<(Vec<Checkpoint>, Option<String>), StoreError> {
     let path = checkpoints_path(dir);
     let text = match std::fs::read_to_string(&path) {
         Ok(t) => t,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok((Vec::new(), None)),
         Err(e) => return Err(StoreError::io(&path, e)),
     };
     let mut out = Vec::new();
+    let mut torn = None;
     for (i, line) in text.lines().enumerate() {
         if line.trim().is_empty() {
             continue;
@@ -208,7 +216,9 @@ pub fn read_checkpoints(dir: &Path) -> Result<Vec<Checkpoint>, StoreError> {
         // A torn last checkpoint line (crash while signing) is ignored: its records are durable.
         match serde_json::from_str(line) {
             Ok(c) => out.push(c),
-            Err(_) if i + 1 == text.lines().count() && !text.ends_with('\n') => {}
+            Err(_) if i + 1 == text.lines().count() && !text.ends_with('\n') => {
+                torn = Some(format!("{}:{}", path.display(), i + 1));
+            }
             Err(e) => {
                 return Err(StoreError::Damaged {
                     dir: dir.to_path_buf(),
@@ -219,7 +229,7 @@ pub fn read_checkpoints(dir: &Path) -> Result<Vec<Checkpoint>, StoreError> {
             }
         }
     }
-    Ok(out)
+    Ok((out, torn))
 }
 
 /// Read the pruning anchor, if any.

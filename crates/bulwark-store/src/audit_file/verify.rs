@@ -147,7 +147,7 @@ pub fn verify_dir(dir: &Path, with: &DirVerify<'_>) -> Result<(VerifyReport, Cha
         }
         other => Err(other),
     };
-    let checkpoints = match read_checkpoints(dir) {
+    let (checkpoints, torn) = match read_checkpoints_noting(dir) {
         Ok(c) => c,
         Err(e) => return damaged(e),
     };
@@ -176,7 +176,13 @@ pub fn verify_dir(dir: &Path, with: &DirVerify<'_>) -> Result<(VerifyReport, Cha
         start,
     });
     let v = verify_parallel(&|f: &mut LineSink<'_>| for_each_line(dir, f), v)?;
-    Ok(v.finish_with_chain())
+    let (mut report, chain) = v.finish_with_chain();
+    if let Some(at) = torn {
+        report.notices.push(format!(
+            "{at}: the last checkpoint line is cut off (a crash while it was written): it was not checked, and the records are verified without it"
+        ));
+    }
+    Ok((report, chain))
 }
 
 /// A callback that receives lines: `(line, complete, file, line_no)`, false to stop.
