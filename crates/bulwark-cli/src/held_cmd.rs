@@ -1,5 +1,5 @@
 //! `bulwark held`: alerts the ingress guard held back. List and read them; release one (forward it
-//! to its source's `forward_to`, once) or drop it.
+//! to its source's `forward_to`, once) or drop it; settle a delivery a crash left in doubt.
 
 use std::io::Write;
 use std::path::Path;
@@ -7,7 +7,7 @@ use std::path::Path;
 use bulwark_core::approval::{Approvers, rfc3339};
 use bulwark_core::audit::AuditSink;
 use bulwark_core::webhook::held::{HeldAlert, HeldState, HeldStore};
-use bulwark_server::deliver::{Release, listed};
+use bulwark_server::deliver::{Release, Settle, listed};
 use clap::Subcommand;
 use secrecy::ExposeSecret;
 
@@ -53,6 +53,27 @@ pub enum HeldCommand {
         /// Who decides ([approval] approvers lists who may).
         #[arg(long = "as", value_name = "PRINCIPAL")]
         principal: String,
+    },
+    /// Settle an alert left `releasing` by a crash during its delivery, once you have checked the
+    /// receiver: `--delivered` marks it released, `--not-delivered` holds it again (to release or
+    /// drop). Refused within a minute of the release starting (exit 0 settled; 1 not in doubt,
+    /// or maybe still sending; 2 not an approver or no such alert).
+    Settle {
+        /// The held alert id.
+        id: String,
+        /// Who decides ([approval] approvers lists who may).
+        #[arg(long = "as", value_name = "PRINCIPAL")]
+        principal: String,
+        /// The receiver got it.
+        #[arg(
+            long,
+            conflicts_with = "not_delivered",
+            required_unless_present = "not_delivered"
+        )]
+        delivered: bool,
+        /// The receiver did not get it.
+        #[arg(long)]
+        not_delivered: bool,
     },
 }
 
@@ -209,6 +230,44 @@ pub fn run(cmd: HeldCommand, explicit: Option<&Path>) -> Result<u8, Fatal> {
             }
             writeln!(out, "dropped {id}")?;
             Ok(0)
+        }
+        HeldCommand::Settle {
+            id,
+            principal,
+            delivered,
+            not_delivered: _,
+        } => {
+            approver(&principal)?;
+            let id = load(&id)?.id;
+            let audit = ctx.audit.as_ref().map(|l| l as &dyn AuditSink);
+            match bulwark_server::deliver::settle_in_doubt(
+                store,
+                audit,
+                &id,
+                delivered,
+                &principal,
+                now_ms(),
+            )
+            .map_err(|e| Fatal(e.to_string()))?
+            {
+                Settle::Settled(state) => {
+                    writeln!(out, "settled {id}: {}", state.as_str())?;
+                    Ok(0)
+                }
+                Settle::NotInDoubt => {
+                    eprintln!(
+                        "bulwark: refused: held alert {id} is not `releasing`: there is no delivery in doubt"
+                    );
+                    Ok(1)
+                }
+                Settle::StillSending(ms) => {
+                    eprintln!(
+                        "bulwark: refused: its release started {} s ago and may still be sending: settle it after a minute",
+                        ms / 1000
+                    );
+                    Ok(1)
+                }
+            }
         }
     }
 }

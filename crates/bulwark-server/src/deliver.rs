@@ -118,6 +118,65 @@ pub fn release(
     Ok(outcome)
 }
 
+/// How long a release may take, sending included (the delivery times out at 10 s): an alert
+/// `releasing` for longer was left so by a process that stopped mid-delivery.
+pub const IN_DOUBT_AFTER_MS: u64 = 60_000;
+
+/// What settling a delivery in doubt came to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Settle {
+    /// Settled: `released` when the receiver got it, `held` again (to release or drop) when not.
+    Settled(HeldState),
+    /// Not `releasing` (never was, or already settled): nothing changed.
+    NotInDoubt,
+    /// A release started this long ago may still be sending: nothing changed.
+    StillSending(u64),
+}
+
+/// Settle alert `id`, left `releasing` by a crash during its delivery, as `by`, who checked the
+/// receiver: `delivered` moves it to `released`, otherwise back to `held`. Recorded as
+/// `ingress.release` with outcome `settled`. Refused while a release may still be sending.
+pub fn settle_in_doubt(
+    store: &dyn HeldStore,
+    audit: Option<&dyn AuditSink>,
+    id: &str,
+    delivered: bool,
+    by: &str,
+    now_ms: u64,
+) -> Result<Settle, ApprovalError> {
+    let Some(alert) = store.held(id)? else {
+        return Ok(Settle::NotInDoubt);
+    };
+    if alert.state != HeldState::Releasing {
+        return Ok(Settle::NotInDoubt);
+    }
+    let since = now_ms.saturating_sub(alert.decided_ms.unwrap_or(0));
+    if since < IN_DOUBT_AFTER_MS {
+        return Ok(Settle::StillSending(since));
+    }
+    let to = if delivered {
+        HeldState::Released
+    } else {
+        HeldState::Held
+    };
+    if !store.settle(id, HeldState::Releasing, to, by, now_ms)? {
+        return Ok(Settle::NotInDoubt);
+    }
+    if let Some(log) = audit {
+        log.append(AuditEvent {
+            event_type: EventType::Ingress,
+            actor: by.to_string(),
+            action: "ingress.release".into(),
+            resource: format!("held:{id}"),
+            outcome: "settled".into(),
+            details: serde_json::json!({"source": alert.source, "delivered": delivered,
+                "state": to.as_str(), "releasing_since": alert.decided_ms.map(rfc3339)}),
+        })
+        .map_err(|e| ApprovalError::Audit(e.to_string()))?;
+    }
+    Ok(Settle::Settled(to))
+}
+
 /// Drop held alert `id` as `by` (it is never forwarded) and record it (`ingress.drop`); `false`
 /// when it is not held any more.
 pub fn drop_held(
@@ -179,5 +238,71 @@ pub fn readable_payload(redactor: &bulwark_core::Redactor, body: &[u8]) -> Strin
             serde_json::to_string_pretty(&v).unwrap_or_default()
         }
         Err(_) => redactor.redact(&String::from_utf8_lossy(body)).text,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bulwark_core::Verdict;
+    use bulwark_store::state_db::StateDb;
+
+    /// A crash mid-delivery leaves an alert `releasing`. It is settled once, by hand, after the
+    /// receiver was checked, and never while a release may still be sending.
+    #[test]
+    fn a_delivery_in_doubt_is_settled_once_and_never_while_it_may_be_sending() {
+        let dir = tempfile::tempdir().expect("dir");
+        let db = StateDb::open(&dir.path().join("state.db")).expect("db");
+        let t0 = 1_800_000_000_000;
+        let mut ids = Vec::new();
+        for _ in 0..2 {
+            let a = HeldAlert::new("am", t0, Verdict::Block, vec![], "application/json", b"{}")
+                .expect("alert");
+            db.hold(&a).expect("hold");
+            // The release that crashed: moved to `releasing`, never settled.
+            assert!(
+                db.settle(&a.id, HeldState::Held, HeldState::Releasing, "bob", t0)
+                    .expect("move")
+            );
+            ids.push(a.id);
+        }
+        let (a, b) = (&ids[0], &ids[1]);
+        // Within a minute the release may still be sending: refused, nothing changed.
+        assert_eq!(
+            settle_in_doubt(&db, None, a, true, "alice", t0 + 30_000).expect("settle"),
+            Settle::StillSending(30_000)
+        );
+        assert_eq!(
+            db.held(a).expect("read").expect("alert").state,
+            HeldState::Releasing
+        );
+        let later = t0 + IN_DOUBT_AFTER_MS + 1;
+        assert_eq!(
+            settle_in_doubt(&db, None, a, true, "alice", later).expect("settle"),
+            Settle::Settled(HeldState::Released)
+        );
+        assert_eq!(
+            settle_in_doubt(&db, None, a, false, "alice", later).expect("settle"),
+            Settle::NotInDoubt,
+            "settled once"
+        );
+        // Not delivered: held again, so it can be released or dropped.
+        assert_eq!(
+            settle_in_doubt(&db, None, b, false, "alice", later).expect("settle"),
+            Settle::Settled(HeldState::Held)
+        );
+        assert!(drop_held(&db, None, b, "alice", later).expect("drop"));
+        assert_eq!(
+            settle_in_doubt(
+                &db,
+                None,
+                "0123456789abcdef0123456789abcdef",
+                true,
+                "alice",
+                later
+            )
+            .expect("settle"),
+            Settle::NotInDoubt
+        );
     }
 }

@@ -1437,3 +1437,58 @@ fn body_error_places_are_written_one_way() {
         "`.`: the JSON nests deeper than 128 levels",
     );
 }
+
+/// A release in flight leaves its alert `releasing`; settling that by hand (for deliveries a crash
+/// left in doubt) is refused while the release may still be sending, and a failed delivery puts
+/// the alert back to `held`.
+#[test]
+fn a_release_in_flight_cannot_be_settled_by_hand() {
+    // An agent endpoint that accepts, answers nothing for a while, then hangs up.
+    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = l.local_addr().expect("addr").port();
+    std::thread::spawn(move || {
+        for c in l.incoming().flatten() {
+            std::thread::spawn(move || {
+                std::thread::sleep(std::time::Duration::from_millis(1500));
+                drop(c);
+            });
+        }
+    });
+    let mut cfg = SecurityConfig::default();
+    let mut am = source("bearer", "am-token");
+    am.forward_to = format!("http://127.0.0.1:{port}/alerts");
+    am.labels
+        .insert("namespace".into(), vec!["payments-*".into()]);
+    cfg.ingress.sources.insert("am".into(), am);
+    let s = start(cfg, &[("alice", "approve")]);
+    let a = s.ingress(
+        "am",
+        &[("Authorization", "Bearer am-token".to_string())],
+        r#"{"alerts":[{"labels":{"alertname":"DiskFull","namespace":"kube-system"}}]}"#,
+    );
+    assert_eq!(a.status, 202, "{}", a.text);
+    let id = a.body["held_id"].as_str().expect("held_id").to_string();
+    let settle = |delivered: bool| {
+        s.post(
+            &format!("/v1/held/{id}/settle"),
+            "alice",
+            &format!(r#"{{"delivered": {delivered}}}"#),
+        )
+    };
+    std::thread::scope(|scope| {
+        let release = scope.spawn(|| s.post(&format!("/v1/held/{id}/release"), "alice", "{}"));
+        std::thread::sleep(std::time::Duration::from_millis(500));
+        let st = s.get(&format!("/v1/held/{id}"), "alice");
+        assert_eq!(st.body["state"], "releasing", "{}", st.text);
+        let a = settle(true);
+        assert_eq!(a.status, 409, "{}", a.text);
+        assert!(a.text.contains("may still be sending"), "{}", a.text);
+        let r = release.join().expect("release");
+        assert_eq!(r.status, 502, "{}", r.text);
+    });
+    let st = s.get(&format!("/v1/held/{id}"), "alice");
+    assert_eq!(st.body["state"], "held", "{}", st.text);
+    let a = settle(false);
+    assert_eq!(a.status, 409, "{}", a.text);
+    assert!(a.text.contains("no delivery in doubt"), "{}", a.text);
+}

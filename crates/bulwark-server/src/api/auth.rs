@@ -144,7 +144,8 @@ pub(crate) fn route_scopes(route: &str) -> &'static [Scope] {
         | "/v1/held"
         | "/v1/held/{id}"
         | "/v1/held/{id}/release"
-        | "/v1/held/{id}/drop" => &[Scope::Approve],
+        | "/v1/held/{id}/drop"
+        | "/v1/held/{id}/settle" => &[Scope::Approve],
         "/v1/audit" | "/v1/audit/verify" => &[Scope::Audit],
         _ => &[],
     }

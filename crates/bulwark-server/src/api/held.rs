@@ -2,7 +2,7 @@
 //! or drop.
 
 use super::*;
-use crate::deliver::{Forward, Release, listed};
+use crate::deliver::{Forward, Release, Settle, listed};
 use bulwark_core::webhook::held::{HeldAlert, HeldState, HeldStore};
 
 /// `GET /v1/held` query.
@@ -172,6 +172,52 @@ pub(crate) async fn drop_held(
             ));
         }
         Ok(serde_json::json!({"id": id, "state": "dropped"}))
+    })
+    .await?;
+    Ok(axum::Json(v).into_response())
+}
+
+/// `POST /v1/held/{id}/settle` body.
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SettleRequest {
+    /// Whether the receiver got the alert (checked by the approver).
+    delivered: bool,
+}
+
+/// Settle an alert a crash left `releasing` (its delivery in doubt), once the receiver was checked:
+/// `delivered` marks it released, otherwise it is held again. 409 when it is not `releasing`, or
+/// its release started less than a minute ago and may still be sending.
+#[utoipa::path(post, path = "/v1/held/{id}/settle", params(("id" = String, Path, description = "held alert id")),
+    request_body = SettleRequest,
+    responses((status = 200, description = "id, state"), (status = 409, description = "no delivery in doubt, or maybe still sending")),
+    security(("bearer" = ["approve"])))]
+pub(crate) async fn settle_held(
+    State(s): State<Shared>,
+    Extension(p): Extension<Principal>,
+    axum::extract::Path(id): axum::extract::Path<String>,
+    ApiJson(r): ApiJson<SettleRequest>,
+) -> Result<Response, ApiError> {
+    p.require(Scope::Approve)?;
+    let id = parse_held_id(&id)?;
+    let v = blocking(move || {
+        if s.db.held(&id).map_err(approval_error)?.is_none() {
+            return Err(no_such(&id));
+        }
+        let audit = s.audit.as_ref().map(|l| l as &dyn AuditSink);
+        let conflict = |m: String| ApiError::new(StatusCode::CONFLICT, "conflict", m);
+        match crate::deliver::settle_in_doubt(&*s.db, audit, &id, r.delivered, &p.name, now_ms())
+            .map_err(approval_error)?
+        {
+            Settle::Settled(state) => Ok(serde_json::json!({"id": id, "state": state.as_str()})),
+            Settle::NotInDoubt => Err(conflict(format!(
+                "held alert {id} is not `releasing`: there is no delivery in doubt"
+            ))),
+            Settle::StillSending(ms) => Err(conflict(format!(
+                "its release started {} s ago and may still be sending: settle it after a minute",
+                ms / 1000
+            ))),
+        }
     })
     .await?;
     Ok(axum::Json(v).into_response())

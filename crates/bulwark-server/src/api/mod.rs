@@ -85,6 +85,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("get", "/v1/held/{id}"),
     ("post", "/v1/held/{id}/release"),
     ("post", "/v1/held/{id}/drop"),
+    ("post", "/v1/held/{id}/settle"),
     ("post", "/v1/ingress/{source}"),
     ("get", "/healthz"),
     ("get", "/readyz"),
@@ -119,6 +120,7 @@ pub fn router(state: Shared) -> Router {
         .route("/v1/held/{id}", get(get_held))
         .route("/v1/held/{id}/release", post(release_held))
         .route("/v1/held/{id}/drop", post(drop_held))
+        .route("/v1/held/{id}/settle", post(settle_held))
         .route("/v1/ingress/{source}", post(ingress))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
