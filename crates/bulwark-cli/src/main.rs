@@ -6,6 +6,7 @@
 #![forbid(unsafe_code)]
 
 mod action_cmd;
+mod advisories_cmd;
 mod audit_cmd;
 mod baseline;
 mod boundary_cmd;
@@ -20,6 +21,7 @@ mod report;
 mod sandbox;
 mod scan_cmd;
 mod serve_cmd;
+mod supply_chain_cmd;
 mod vault_cmd;
 
 use std::path::PathBuf;
@@ -92,10 +94,10 @@ enum Command {
     Posture(posture_cmd::PostureCommand),
     /// Signed advisory feeds: verify the signature, list what concerns you.
     #[command(subcommand)]
-    Advisories(posture_cmd::AdvisoriesCommand),
+    Advisories(advisories_cmd::AdvisoriesCommand),
     /// Release verification: an artifact against a signed checksum manifest.
     #[command(subcommand, name = "supply-chain")]
-    SupplyChain(posture_cmd::SupplyChainCommand),
+    SupplyChain(supply_chain_cmd::SupplyChainCommand),
     /// Print a shell completion script: `bulwark completions bash > /etc/bash_completion.d/bulwark`,
     /// `bulwark completions zsh > "${fpath[1]}/_bulwark"`, `bulwark completions fish >
     /// ~/.config/fish/completions/bulwark.fish`.
@@ -275,8 +277,8 @@ fn main() -> ExitCode {
         Command::Vault(cmd) => vault_cmd::run(cmd, cli.config.as_deref()),
         Command::Config(cmd) => config_cmd::run(cmd, cli.config.as_deref()),
         Command::Posture(cmd) => posture_cmd::run_posture(cmd, cli.config.as_deref()),
-        Command::Advisories(cmd) => posture_cmd::run_advisories(cmd),
-        Command::SupplyChain(cmd) => posture_cmd::run_supply_chain_cmd(cmd),
+        Command::Advisories(cmd) => advisories_cmd::run_advisories(cmd),
+        Command::SupplyChain(cmd) => supply_chain_cmd::run_supply_chain_cmd(cmd),
         Command::Completions { shell } => {
             use clap::CommandFactory;
             let mut script = Vec::new();

@@ -1,6 +1,6 @@
-//! `bulwark posture profile|drift`, `bulwark advisories verify|check`, `bulwark supply-chain
-//! verify`: the host's posture, signed advisories and release verification, in the formats of
-//! ClawSec's picoclaw-security-guardian.
+//! `bulwark posture profile|drift|review`: the host's posture, in the formats of ClawSec's
+//! picoclaw-security-guardian; and the file reading the posture, advisory and supply-chain
+//! commands share.
 //!
 //! Every command reads what it is given and writes only the output it is told (`--output`,
 //! `--state`) and standard output. Exit codes: 0 fine, 1 a finding or a failed verification,
@@ -9,20 +9,19 @@
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
-use bulwark_core::posture::advisory::{self, Installed};
 use bulwark_core::posture::drift;
 use bulwark_core::posture::profile::{self, FileFacts, ProfileInput, Signals};
-use bulwark_core::posture::signature::{DetachedSignature, Manifest, PublicKey, verify};
-use bulwark_core::posture::{Severity, canonical_json, sha256_hex};
+use bulwark_core::posture::signature::{DetachedSignature, PublicKey, verify};
+use bulwark_core::posture::{Severity, canonical_json};
 use clap::{Args, Subcommand};
 use serde_json::{Value, json};
 
 use crate::{Fatal, PlainFormat};
 
 /// Largest feed, manifest or profile read.
-const MAX_DOCUMENT: u64 = 64 * 1024 * 1024;
+pub(crate) const MAX_DOCUMENT: u64 = 64 * 1024 * 1024;
 /// Largest key or signature file read.
-const MAX_SMALL: u64 = 64 * 1024;
+pub(crate) const MAX_SMALL: u64 = 64 * 1024;
 
 #[derive(Subcommand, Debug)]
 pub enum PostureCommand {
@@ -113,99 +112,8 @@ pub struct DriftArgs {
     format: PlainFormat,
 }
 
-#[derive(Subcommand, Debug)]
-pub enum AdvisoriesCommand {
-    /// Verify a signed advisory feed and write the verification state.
-    Verify(AdvisoriesVerifyArgs),
-    /// List the advisories that concern a platform, from a verified feed.
-    Check(AdvisoriesCheckArgs),
-}
-
-#[derive(Args, Debug)]
-pub struct AdvisoriesVerifyArgs {
-    /// The feed (JSON), checked byte for byte.
-    #[arg(long, value_name = "FILE")]
-    feed: PathBuf,
-    /// Its detached signature: base64, {"signature": ...}, raw 64 bytes, or a .minisig file.
-    #[arg(long, value_name = "FILE")]
-    signature: PathBuf,
-    /// The trusted public key: Ed25519 SPKI PEM, or a minisign public key.
-    #[arg(long = "public-key", value_name = "FILE")]
-    public_key: PathBuf,
-    /// A checksum manifest covering the feed and its signature...
-    #[arg(long, value_name = "FILE", requires = "checksums_signature")]
-    checksums: Option<PathBuf>,
-    /// ...and the manifest's own signature (same key).
-    #[arg(
-        long = "checksums-signature",
-        value_name = "FILE",
-        requires = "checksums"
-    )]
-    checksums_signature: Option<PathBuf>,
-    /// Where to write the verification state (feed-verification-state.json).
-    #[arg(long, value_name = "FILE")]
-    state: PathBuf,
-    /// Output format (json: the state).
-    #[arg(long, value_enum, default_value_t = PlainFormat::Text)]
-    format: PlainFormat,
-}
-
-#[derive(Args, Debug)]
-pub struct AdvisoriesCheckArgs {
-    /// The feed (JSON).
-    #[arg(long, value_name = "FILE")]
-    feed: PathBuf,
-    /// The state `advisories verify` wrote.
-    #[arg(long, value_name = "FILE")]
-    state: PathBuf,
-    /// Read an unverified feed anyway (reported loudly).
-    #[arg(long = "allow-unsigned")]
-    allow_unsigned: bool,
-    /// The platform whose advisories to keep.
-    #[arg(long, default_value = "picoclaw")]
-    platform: String,
-    /// Installed versions, NAME=VERSION (repeatable): keep only the advisories that apply, and
-    /// exit 1 when one does.
-    #[arg(long = "installed", value_name = "NAME=VERSION")]
-    installed: Vec<String>,
-    /// Output format (json: `{status, feed_version, verified_state, count, advisories}`).
-    #[arg(long, value_enum, default_value_t = PlainFormat::Text)]
-    format: PlainFormat,
-}
-
-#[derive(Subcommand, Debug)]
-pub enum SupplyChainCommand {
-    /// Check a release artifact against a signed checksum manifest.
-    Verify(SupplyChainArgs),
-}
-
-#[derive(Args, Debug)]
-pub struct SupplyChainArgs {
-    /// The artifact (binary, archive).
-    #[arg(long, value_name = "FILE")]
-    artifact: PathBuf,
-    /// The checksum manifest (JSON, or `sha256sum` text).
-    #[arg(long, value_name = "FILE")]
-    checksums: PathBuf,
-    /// The manifest's detached signature (base64, JSON, raw, or .minisig).
-    #[arg(long, value_name = "FILE", requires = "public_key")]
-    signature: Option<PathBuf>,
-    /// The trusted public key (Ed25519 SPKI PEM, or minisign).
-    #[arg(long = "public-key", value_name = "FILE", requires = "signature")]
-    public_key: Option<PathBuf>,
-    /// The artifact's name in the manifest (default: its path, then its base name).
-    #[arg(long = "manifest-name", value_name = "NAME")]
-    manifest_name: Option<String>,
-    /// Accept a checksum match without a signature (integrity only, not provenance).
-    #[arg(long = "allow-unsigned-checksums")]
-    allow_unsigned_checksums: bool,
-    /// Output format (json: `{checksum, signature, ok, message}`).
-    #[arg(long, value_enum, default_value_t = PlainFormat::Text)]
-    format: PlainFormat,
-}
-
 /// Read at most `limit` bytes of a file; larger is an error naming it.
-fn read_limited(path: &Path, limit: u64, what: &str) -> Result<Vec<u8>, Fatal> {
+pub(crate) fn read_limited(path: &Path, limit: u64, what: &str) -> Result<Vec<u8>, Fatal> {
     let f =
         std::fs::File::open(path).map_err(|e| Fatal(format!("{what} {}: {e}", path.display())))?;
     let mut buf = Vec::new();
@@ -221,29 +129,29 @@ fn read_limited(path: &Path, limit: u64, what: &str) -> Result<Vec<u8>, Fatal> {
     Ok(buf)
 }
 
-fn read_text(path: &Path, limit: u64, what: &str) -> Result<String, Fatal> {
+pub(crate) fn read_text(path: &Path, limit: u64, what: &str) -> Result<String, Fatal> {
     String::from_utf8(read_limited(path, limit, what)?)
         .map_err(|_| Fatal(format!("{what} {}: not UTF-8 text", path.display())))
 }
 
-fn read_json(path: &Path, what: &str) -> Result<Value, Fatal> {
+pub(crate) fn read_json(path: &Path, what: &str) -> Result<Value, Fatal> {
     let text = read_text(path, MAX_DOCUMENT, what)?;
     serde_json::from_str(&text).map_err(|e| Fatal(format!("{what} {}: {e}", path.display())))
 }
 
 /// Pretty JSON with keys sorted (what profiles and states look like on disk).
-fn sorted_pretty(v: &Value) -> String {
+pub(crate) fn sorted_pretty(v: &Value) -> String {
     let sorted: Value = serde_json::from_str(&canonical_json(v)).unwrap_or_else(|_| v.clone());
     serde_json::to_string_pretty(&sorted).unwrap_or_default()
 }
 
-fn print_json(v: &Value) -> Result<(), Fatal> {
+pub(crate) fn print_json(v: &Value) -> Result<(), Fatal> {
     let mut out = std::io::stdout().lock();
     writeln!(out, "{}", sorted_pretty(v))?;
     Ok(())
 }
 
-fn sha256_file(path: &Path) -> std::io::Result<String> {
+pub(crate) fn sha256_file(path: &Path) -> std::io::Result<String> {
     use sha2::Digest;
     let mut f = std::fs::File::open(path)?;
     let mut h = sha2::Sha256::new();
@@ -259,7 +167,7 @@ fn sha256_file(path: &Path) -> std::io::Result<String> {
 }
 
 /// What a path is, following symbolic links (as ClawSec's fingerprints do).
-fn facts(path: &Path) -> Option<FileFacts> {
+pub(crate) fn facts(path: &Path) -> Option<FileFacts> {
     let meta = std::fs::metadata(path).ok()?;
     #[cfg(unix)]
     let mode = {
@@ -292,14 +200,14 @@ fn facts(path: &Path) -> Option<FileFacts> {
     })
 }
 
-fn absolute(p: &Path) -> Result<PathBuf, Fatal> {
+pub(crate) fn absolute(p: &Path) -> Result<PathBuf, Fatal> {
     let cwd = std::env::current_dir()
         .map_err(|e| Fatal(format!("cannot read the current directory: {e}")))?;
     Ok(bulwark_core::action::workspace::lexical(&cwd.join(p)))
 }
 
 /// `~`, `~/...`, `$PICOCLAW_HOME/...`, else an absolute path (as ClawSec expands them).
-fn expand(raw: &str, home: &Path) -> Result<String, Fatal> {
+pub(crate) fn expand(raw: &str, home: &Path) -> Result<String, Fatal> {
     let user_home = || {
         std::env::var_os("HOME")
             .map(PathBuf::from)
@@ -326,7 +234,7 @@ fn dedup(list: Vec<String>) -> Vec<String> {
 }
 
 /// The output path, confined to `home` after symbolic links are resolved, and not a link itself.
-fn confine_output(raw: &Path, home: &Path) -> Result<PathBuf, Fatal> {
+pub(crate) fn confine_output(raw: &Path, home: &Path) -> Result<PathBuf, Fatal> {
     use bulwark_core::action::{PathContext, PathProblem, Workspace};
     let abs = absolute(raw)?;
     let ws = Workspace::new(
@@ -367,7 +275,7 @@ fn confine_output(raw: &Path, home: &Path) -> Result<PathBuf, Fatal> {
     Ok(abs)
 }
 
-fn write_output(path: &Path, text: &str) -> Result<(), Fatal> {
+pub(crate) fn write_output(path: &Path, text: &str) -> Result<(), Fatal> {
     if let Some(parent) = path.parent() {
         bulwark_store::fs::create_private_dir(parent)
             .map_err(|e| Fatal(format!("cannot create {}: {e}", parent.display())))?;
@@ -614,7 +522,11 @@ fn run_drift(args: DriftArgs) -> Result<u8, Fatal> {
 }
 
 /// Verify `bytes` against a signature file with a key file.
-fn check_signature(bytes: &[u8], sig: &Path, key: &Path) -> Result<Result<(), String>, Fatal> {
+pub(crate) fn check_signature(
+    bytes: &[u8],
+    sig: &Path,
+    key: &Path,
+) -> Result<Result<(), String>, Fatal> {
     let sig_bytes = read_limited(sig, MAX_SMALL, "signature")?;
     let key_text = read_text(key, MAX_SMALL, "public key")?;
     let key = PublicKey::parse(&key_text)
@@ -624,241 +536,10 @@ fn check_signature(bytes: &[u8], sig: &Path, key: &Path) -> Result<Result<(), St
         .and_then(|s| verify(bytes, &s, &key)))
 }
 
-fn base_name(p: &Path) -> String {
+pub(crate) fn base_name(p: &Path) -> String {
     p.file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default()
-}
-
-fn run_advisories_verify(a: AdvisoriesVerifyArgs) -> Result<u8, Fatal> {
-    let feed = read_limited(&a.feed, MAX_DOCUMENT, "feed")?;
-    let key_text = read_text(&a.public_key, MAX_SMALL, "public key")?;
-    let key_kind = PublicKey::parse(&key_text)
-        .map_err(|e| Fatal(format!("public key {}: {e}", a.public_key.display())))?
-        .kind();
-    let mut failure = check_signature(&feed, &a.signature, &a.public_key)?
-        .err()
-        .map(|e| format!("feed signature: {e}"));
-    let mut checksums = Value::Null;
-    if let (Some(c), Some(cs), None) = (&a.checksums, &a.checksums_signature, &failure) {
-        let manifest_bytes = read_limited(c, MAX_DOCUMENT, "checksum manifest")?;
-        let result = check_signature(&manifest_bytes, cs, &a.public_key)?
-            .map_err(|e| format!("checksum manifest signature: {e}"))
-            .and_then(|()| {
-                let text = std::str::from_utf8(&manifest_bytes)
-                    .map_err(|_| "checksum manifest: not UTF-8".to_string())?;
-                let m = Manifest::parse(text).map_err(|e| format!("checksum manifest: {e}"))?;
-                for (path, bytes) in [
-                    (&a.feed, feed.clone()),
-                    (
-                        &a.signature,
-                        read_limited(&a.signature, MAX_SMALL, "signature").map_err(|e| e.0)?,
-                    ),
-                ] {
-                    let name = base_name(path);
-                    let (entry, want) = m
-                        .lookup(None, &name)?
-                        .ok_or_else(|| format!("checksum manifest has no entry for {name}"))?;
-                    let got = sha256_hex(&bytes);
-                    if got != want {
-                        return Err(format!(
-                            "checksum manifest: {entry} should hash to {want}, {} hashes to {got}",
-                            path.display()
-                        ));
-                    }
-                }
-                Ok(())
-            });
-        checksums = json!({"path": c.display().to_string(), "verified": result.is_ok()});
-        failure = result.err();
-    }
-    let verified = failure.is_none();
-    let state = json!({
-        "schema_version": "1",
-        "checked_at": humantime::format_rfc3339_millis(std::time::SystemTime::now()).to_string(),
-        "status": if verified { "verified" } else { "unverified" },
-        "feed": {"path": a.feed.display().to_string(), "sha256": sha256_hex(&feed)},
-        "signature": a.signature.display().to_string(),
-        "public_key": {"kind": key_kind, "sha256": sha256_hex(key_text.trim().as_bytes())},
-        "checksums": checksums,
-        "error": failure,
-    });
-    // Written whatever the outcome: a failed check must not leave an older "verified" behind.
-    write_output(&a.state, &format!("{}\n", sorted_pretty(&state)))?;
-    match a.format {
-        PlainFormat::Json => print_json(&state)?,
-        PlainFormat::Text => match &failure {
-            None => println!(
-                "verified: {} is signed by the {key_kind} key {} (state written to {})",
-                a.feed.display(),
-                a.public_key.display(),
-                a.state.display()
-            ),
-            Some(e) => println!(
-                "UNVERIFIED: {e} (state written to {} with status unverified)",
-                a.state.display()
-            ),
-        },
-    }
-    Ok(u8::from(!verified))
-}
-
-fn run_advisories_check(a: AdvisoriesCheckArgs) -> Result<u8, Fatal> {
-    let installed = a
-        .installed
-        .iter()
-        .map(|s| Installed::parse(s).map_err(|e| Fatal(format!("--installed {e}"))))
-        .collect::<Result<Vec<_>, _>>()?;
-    let feed_bytes = read_limited(&a.feed, MAX_DOCUMENT, "feed")?;
-    let state = match std::fs::metadata(&a.state) {
-        Ok(_) => read_json(&a.state, "feed state")?,
-        Err(_) => json!({"status": "missing"}),
-    };
-    let mut verified_state = state
-        .get("status")
-        .and_then(Value::as_str)
-        .unwrap_or("unknown")
-        .to_string();
-    // A state is about particular bytes: a feed changed since is not the one verified.
-    if verified_state == "verified"
-        && let Some(want) = state.pointer("/feed/sha256").and_then(Value::as_str)
-        && want != sha256_hex(&feed_bytes)
-    {
-        verified_state = "stale".into();
-    }
-    let mut warning = None;
-    if verified_state != "verified" {
-        let why = format!(
-            "the advisory feed {} is not verified (state {}: {verified_state})",
-            a.feed.display(),
-            a.state.display()
-        );
-        if !a.allow_unsigned {
-            eprintln!(
-                "bulwark: {why}; run `bulwark advisories verify` first (or pass --allow-unsigned to read it anyway)"
-            );
-            return Ok(1);
-        }
-        eprintln!("WARNING: {why}; reading it anyway because of --allow-unsigned");
-        warning = Some(format!("{why}; read with --allow-unsigned"));
-    }
-    let feed: Value = serde_json::from_slice(&feed_bytes)
-        .map_err(|e| Fatal(format!("feed {}: {e}", a.feed.display())))?;
-    let kept = advisory::select(&feed, &a.platform, &installed)
-        .map_err(|e| Fatal(format!("feed {}: {e}", a.feed.display())))?;
-    let advisories: Vec<Value> = kept
-        .iter()
-        .map(|k| {
-            let mut adv = k.advisory.clone();
-            if !installed.is_empty() {
-                adv["matched"] = json!(k.matched);
-            }
-            adv
-        })
-        .collect();
-    let mut out = json!({
-        "status": "ok",
-        "feed_version": feed.get("version").cloned().unwrap_or(Value::Null),
-        "verified_state": verified_state,
-        "count": advisories.len(),
-        "advisories": advisories,
-    });
-    if let Some(w) = &warning {
-        out["warning"] = json!(w);
-    }
-    match a.format {
-        PlainFormat::Json => print_json(&out)?,
-        PlainFormat::Text => {
-            let mut o = std::io::stdout().lock();
-            writeln!(
-                o,
-                "{} advisories concern {}{} (feed {}, state {verified_state})",
-                kept.len(),
-                a.platform,
-                if installed.is_empty() {
-                    ""
-                } else {
-                    " and apply to the installed versions"
-                },
-                out["feed_version"]
-            )?;
-            for k in &kept {
-                let f = |key: &str| {
-                    k.advisory
-                        .get(key)
-                        .and_then(Value::as_str)
-                        .unwrap_or("")
-                        .to_string()
-                };
-                writeln!(o, "  {:<20} {:<9} {}", f("id"), f("severity"), f("title"))?;
-            }
-        }
-    }
-    Ok(u8::from(!installed.is_empty() && !kept.is_empty()))
-}
-
-fn run_supply_chain(a: SupplyChainArgs) -> Result<u8, Fatal> {
-    let manifest_bytes = read_limited(&a.checksums, MAX_DOCUMENT, "checksum manifest")?;
-    let text = std::str::from_utf8(&manifest_bytes).map_err(|_| {
-        Fatal(format!(
-            "checksum manifest {}: not UTF-8",
-            a.checksums.display()
-        ))
-    })?;
-    let manifest = Manifest::parse(text)
-        .map_err(|e| Fatal(format!("checksum manifest {}: {e}", a.checksums.display())))?;
-    let artifact = a.artifact.display().to_string();
-    let found = manifest
-        .lookup(a.manifest_name.as_deref(), &artifact)
-        .map_err(|e| Fatal(format!("checksum manifest {}: {e}", a.checksums.display())))?;
-    let actual = sha256_file(&a.artifact)
-        .map_err(|e| Fatal(format!("artifact {}: {e}", a.artifact.display())))?;
-    let checksum = match &found {
-        None => json!({"ok": false, "status": "missing", "artifact": artifact,
-            "expected": null, "actual": actual}),
-        Some((_, expected)) => json!({"ok": *expected == actual,
-            "status": if *expected == actual { "verified" } else { "mismatch" },
-            "artifact": artifact, "expected": expected, "actual": actual}),
-    };
-    let checksum_ok = checksum["ok"] == true;
-    let (signature, ok, message) = match (&a.signature, &a.public_key) {
-        (Some(sig), Some(key)) => match check_signature(&manifest_bytes, sig, key)? {
-            Ok(()) => (
-                json!({"ok": true, "status": "verified"}),
-                checksum_ok,
-                if checksum_ok {
-                    "the artifact matches a checksum manifest signed by the trusted key".to_string()
-                } else {
-                    format!("the signed manifest does not vouch for this artifact ({})", checksum["status"].as_str().unwrap_or(""))
-                },
-            ),
-            Err(e) => (json!({"ok": false, "status": "mismatch", "error": e}), false, e),
-        },
-        _ if a.allow_unsigned_checksums => (
-            json!({"ok": null, "status": "unsigned_checksum_only"}),
-            checksum_ok,
-            "checksum only: integrity, not provenance (no signature was checked)".to_string(),
-        ),
-        _ => (
-            json!({"ok": false, "status": "missing"}),
-            false,
-            "a detached signature and a trusted public key are required (--signature, --public-key); --allow-unsigned-checksums accepts a bare checksum".to_string(),
-        ),
-    };
-    let out = json!({"checksum": checksum, "signature": signature, "ok": ok, "message": message});
-    match a.format {
-        PlainFormat::Json => print_json(&out)?,
-        PlainFormat::Text => {
-            println!(
-                "{}: {} (checksum {}, signature {})",
-                if ok { "OK" } else { "NOT OK" },
-                message,
-                out["checksum"]["status"].as_str().unwrap_or(""),
-                out["signature"]["status"].as_str().unwrap_or("")
-            );
-        }
-    }
-    Ok(u8::from(!ok))
 }
 
 pub fn run_posture(cmd: PostureCommand, explicit: Option<&Path>) -> Result<u8, Fatal> {
@@ -1009,17 +690,4 @@ fn run_review(a: ReviewArgs, explicit: Option<&Path>) -> Result<u8, Fatal> {
         }
     }
     Ok(u8::from(failed))
-}
-
-pub fn run_advisories(cmd: AdvisoriesCommand) -> Result<u8, Fatal> {
-    match cmd {
-        AdvisoriesCommand::Verify(a) => run_advisories_verify(a),
-        AdvisoriesCommand::Check(a) => run_advisories_check(a),
-    }
-}
-
-pub fn run_supply_chain_cmd(cmd: SupplyChainCommand) -> Result<u8, Fatal> {
-    match cmd {
-        SupplyChainCommand::Verify(a) => run_supply_chain(a),
-    }
 }
