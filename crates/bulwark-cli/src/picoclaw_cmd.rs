@@ -197,16 +197,23 @@ fn config_json(
                     .map_err(|e| Fatal(format!("{}: {e}", s.key)))?
             }
             Reference::File => {
-                let rel = format!("{SECRETS_DIR}/{}", vault_name("", &s.key));
+                let rel = format!("{SECRETS_DIR}/{}", file_name(&s.key));
                 let path = dir.join(&rel);
-                if path.symlink_metadata().is_ok() {
-                    return Err(Fatal(format!(
-                        "{}: {} already exists: nothing was changed (move it away, or use --reference enc)",
-                        s.key,
-                        path.display()
-                    )));
+                match std::fs::symlink_metadata(&path) {
+                    Err(_) => files.push((path, s.value.clone())),
+                    // A file an earlier, interrupted import wrote with this very value is kept.
+                    Ok(m)
+                        if m.is_file()
+                            && std::fs::read(&path)
+                                .is_ok_and(|b| b == s.value.expose_secret().as_bytes()) => {}
+                    Ok(_) => {
+                        return Err(Fatal(format!(
+                            "{}: {} already exists with other content: nothing was changed (move it away, or use --reference enc)",
+                            s.key,
+                            path.display()
+                        )));
+                    }
                 }
-                files.push((path, s.value.clone()));
                 format!("file://{rel}")
             }
         };
@@ -237,6 +244,25 @@ fn config_json(
         ));
     }
     Ok(Some((new, files)))
+}
+
+/// A key path as one file name under `bulwark-secrets/`: letters, digits, `-`, `_` and `.` only
+/// (so no `/` or `..` leaves the directory), never starting with a dot.
+fn file_name(key: &str) -> String {
+    let mut out: String = key
+        .chars()
+        .filter_map(|c| match c {
+            '[' => Some('.'),
+            ']' => None,
+            c if c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.') => Some(c),
+            _ => Some('_'),
+        })
+        .collect();
+    out = out.replace("..", "._");
+    if out.starts_with('.') {
+        out.insert(0, '_');
+    }
+    out
 }
 
 /// Create `path` with `bytes`, never over an existing file, flushed to disk.
@@ -280,9 +306,15 @@ fn rewrite(
     if !files.is_empty() {
         let secrets = dir.join(SECRETS_DIR);
         std::fs::DirBuilder::new()
-            .recursive(true)
             .mode(0o700)
             .create(&secrets)
+            .or_else(|e| match e.kind() {
+                std::io::ErrorKind::AlreadyExists => Ok(()),
+                _ => Err(e),
+            })
+            .and_then(|()| {
+                std::fs::set_permissions(&secrets, std::fs::Permissions::from_mode(0o700))
+            })
             .map_err(|e| Fatal(format!("{}: {e}", secrets.display())))?;
         for (p, v) in files {
             write_new(p, v.expose_secret().as_bytes(), 0o600)?;
@@ -290,6 +322,11 @@ fn rewrite(
     }
     let tmp = dir.join(format!(".config.json.bulwark-{}.tmp", std::process::id()));
     write_new(&tmp, new.as_bytes(), mode)?;
+    // The umask narrowed the mode it was created with: config.json keeps the one it had.
+    std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(mode)).map_err(|e| {
+        let _ = std::fs::remove_file(&tmp);
+        Fatal(format!("{}: {e}", tmp.display()))
+    })?;
     std::fs::rename(&tmp, &path).map_err(|e| {
         let _ = std::fs::remove_file(&tmp);
         Fatal(format!(
@@ -312,6 +349,17 @@ pub fn import(
 ) -> Result<u8, Fatal> {
     let dir = std::fs::canonicalize(&job.dir)
         .map_err(|e| Fatal(format!("--picoclaw-config {}: {e}", job.dir.display())))?;
+    // Replacing a link would leave the plaintext in its target; a linked secrets directory would
+    // put the files elsewhere.
+    for name in ["config.json", SECRETS_DIR] {
+        let p = dir.join(name);
+        if std::fs::symlink_metadata(&p).is_ok_and(|m| m.file_type().is_symlink()) {
+            return Err(Fatal(format!(
+                "{} is a symbolic link: refused, nothing was changed (run the import on the directory of the file it points to, or replace the link)",
+                p.display()
+            )));
+        }
+    }
     let security = read_small(&dir.join(".security.yml"))?;
     let config = read_small(&dir.join("config.json"))?;
     if security.is_none() && config.is_none() {
@@ -332,6 +380,34 @@ pub fn import(
     if found.is_empty() {
         println!("no credentials in {}", dir.display());
         return Ok(0);
+    }
+    // Everything the vault will check, checked before anything is written.
+    let mut names: std::collections::BTreeMap<&str, &str> = std::collections::BTreeMap::new();
+    for f in &found {
+        bulwark_core::vault::check_name(&f.vault).map_err(|e| {
+            Fatal(format!(
+                "{} ({}): {e}; nothing was changed (try a shorter --prefix)",
+                f.key, f.file
+            ))
+        })?;
+        if f.value.expose_secret().len() > bulwark_core::vault::MAX_VALUE {
+            return Err(Fatal(format!(
+                "{} ({}): the value is {} bytes, more than a vault entry holds ({}): nothing was changed",
+                f.key,
+                f.file,
+                f.value.expose_secret().len(),
+                bulwark_core::vault::MAX_VALUE
+            )));
+        }
+        match names.insert(&f.vault, &f.key) {
+            Some(other) if other != f.key => {
+                return Err(Fatal(format!(
+                    "{other:?} and {:?} would both be vault entry {}: nothing was changed (rename one in PicoClaw's configuration)",
+                    f.key, f.vault
+                )));
+            }
+            _ => {}
+        }
     }
     let mut backup = None;
     if !job.dry_run {

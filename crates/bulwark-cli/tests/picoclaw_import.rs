@@ -369,10 +369,110 @@ fn config_json_credentials_move_to_the_vault_and_references_picoclaw_reads_repla
             0o600
         );
     }
-    // Never over an existing file: a second file import of the same config refuses, unchanged.
+    // An import run again over files holding the same values reuses them; never a file that
+    // holds something else: then nothing changes.
     std::fs::write(&config, CONFIG_JSON).unwrap();
     let o = import(&["--reference", "file"], None);
+    assert_eq!(code(&o), 0, "{}", common::text(&o));
+    std::fs::write(&config, CONFIG_JSON).unwrap();
+    let taken = pc.join("bulwark-secrets").join(SECRETS[0].0);
+    std::fs::write(&taken, "someone else's").unwrap();
+    let o = import(&["--reference", "file"], None);
     assert_eq!(code(&o), 2);
-    assert!(String::from_utf8_lossy(&o.stderr).contains("already exists"));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("already exists with other content"));
     assert_eq!(std::fs::read_to_string(&config).unwrap(), CONFIG_JSON);
+}
+
+/// Found by a red-team pass: keys PicoClaw could read two ways, names that collide, paths in
+/// channel names, linked files and a mode the umask narrowed. Each is refused before anything
+/// changes, or handled so that nothing lands outside the config directory.
+#[test]
+fn hostile_picoclaw_configurations_change_nothing_or_stay_inside() {
+    let home = vault_home();
+    let h = home.path();
+    assert_eq!(code(&run(vault_cmd(h, "pw").arg("init"), b"")), 0);
+    let pc = h.join(".picoclaw");
+    std::fs::create_dir_all(&pc).unwrap();
+    let config = pc.join("config.json");
+    let import = |reference: &str| {
+        run(
+            vault_cmd(h, "pw")
+                .env_remove("PICOCLAW_KEY_PASSPHRASE")
+                .args([
+                    "import-picoclaw",
+                    "--reference",
+                    reference,
+                    "--picoclaw-config",
+                ])
+                .arg(&pc),
+            b"",
+        )
+    };
+    let unchanged = |text: &str, o: &Output, why: &str| {
+        assert_eq!(code(o), 2, "{why}: {}", common::text(o));
+        assert_eq!(std::fs::read_to_string(&config).unwrap(), text, "{why}");
+        assert!(
+            stdout(&run(vault_cmd(h, "pw").arg("list"), b"")).contains("no entries"),
+            "{why}"
+        );
+    };
+    for (text, why, says) in [
+        (
+            r#"{"channel_list": {"tg": {"settings": {"token": "FIRST-1111", "token": "LAST-2222"}}}}"#,
+            "a repeated key",
+            "duplicate key",
+        ),
+        (
+            r#"{"channel_list": {"tg": {"settings": {"token": "a-111111", "Token": "b-222222"}}}}"#,
+            "keys that differ in case",
+            "differ only in case",
+        ),
+        (
+            r#"{"channel_list": {"tele gram": {"settings": {"token": "AAA-1111"}}, "tele_gram": {"settings": {"token": "BBB-2222"}}}}"#,
+            "two keys, one vault name",
+            "would both be vault entry",
+        ),
+    ] {
+        std::fs::write(&config, text).unwrap();
+        let o = import("file");
+        unchanged(text, &o, why);
+        assert!(
+            String::from_utf8_lossy(&o.stderr).contains(says),
+            "{why}: {}",
+            common::text(&o)
+        );
+        assert!(!pc.join("bulwark-secrets").exists(), "{why}");
+    }
+    // A linked config.json: replacing the link would leave the plaintext in its target.
+    let real = h.join("real-config.json");
+    let text = r#"{"channel_list": {"tg": {"settings": {"token": "7012345678:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsawQ"}}}}"#;
+    std::fs::write(&real, text).unwrap();
+    std::fs::remove_file(&config).unwrap();
+    std::os::unix::fs::symlink(&real, &config).unwrap();
+    let o = import("file");
+    unchanged(text, &o, "a linked config.json");
+    assert!(String::from_utf8_lossy(&o.stderr).contains("symbolic link"));
+    std::fs::remove_file(&config).unwrap();
+    // A channel name with a path in it stays one file inside bulwark-secrets/; the mode of
+    // config.json is kept whatever the umask.
+    let text =
+        r#"{"channel_list": {"x/../../../escaped": {"settings": {"token": "ESCAPE-1111"}}}}"#;
+    std::fs::write(&config, text).unwrap();
+    std::fs::set_permissions(&config, std::fs::Permissions::from_mode(0o664)).unwrap();
+    let o = import("file");
+    assert_eq!(code(&o), 0, "{}", common::text(&o));
+    let files: Vec<_> = std::fs::read_dir(pc.join("bulwark-secrets"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(files.len(), 1, "{files:?}");
+    assert!(
+        !files[0].contains('/') && !files[0].contains(".."),
+        "{files:?}"
+    );
+    assert!(!h.join("escaped.settings.token").exists());
+    assert_eq!(
+        std::fs::metadata(&config).unwrap().permissions().mode() & 0o777,
+        0o664
+    );
 }

@@ -3,7 +3,7 @@
 //! Threat answered: a parser differential. With `{"namespace":"kube-system","namespace":"payments"}`
 //! one parser keeps the last value and another the first, so a guard that judges one value can
 //! forward a body whose consumer acts on the other; and a body nested deeper than the parser
-//! follows (128 levels) hides what lies below from the guard, not from a consumer with a deeper
+//! follows (fewer than 128 levels) hides what lies below from the guard, not from a consumer with a deeper
 //! limit. Every body Bulwark judges (intents, API requests, webhook payloads) is refused in both
 //! cases, by one walk. Places are written as serde paths are: `.` for the document,
 //! `alerts[0].labels` below it.
@@ -44,12 +44,12 @@ impl Unjudgeable {
             Unjudgeable::DuplicateKey { key, .. } => format!(
                 "duplicate key {key:?} in one object (parsers disagree on which value counts): send each key once"
             ),
-            Unjudgeable::TooDeep => "the JSON nests deeper than 128 levels: what lies deeper cannot be judged, so it is refused".into(),
+            Unjudgeable::TooDeep => "the JSON nests 128 levels deep or more, past what the parser follows: what lies deeper cannot be judged, so it is refused".into(),
         }
     }
 }
 
-/// Check that no object in `bytes` repeats a key and that the parser reads all of it (at most 128
+/// Check that no object in `bytes` repeats a key and that the parser reads all of it (fewer than 128
 /// levels deep). Text that is otherwise not JSON passes: parsing it is the caller's business, and
 /// its error says more.
 pub fn check_unique_keys(bytes: &[u8]) -> Result<(), Unjudgeable> {
@@ -67,6 +67,12 @@ pub fn check_unique_keys(bytes: &[u8]) -> Result<(), Unjudgeable> {
         }
         (None, _) => Ok(()),
     }
+}
+
+/// Whether `bytes` opens a JSON object (`{` after any blanks). Bodies Bulwark reads into named
+/// fields must: serde would otherwise read an array positionally, into the same fields.
+pub fn opens_object(bytes: &[u8]) -> bool {
+    bytes.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{')
 }
 
 /// Walks one value, recording the first duplicate key in `found`.

@@ -228,6 +228,9 @@ impl ExecutionIntent {
             ));
         }
         crate::json::check_unique_keys(bytes).map_err(|e| IntentError::new(e.path(), e.what()))?;
+        if !crate::json::opens_object(bytes) {
+            return Err(IntentError::new(".", "expected a JSON object"));
+        }
         let mut de = serde_json::Deserializer::from_slice(bytes);
         let intent: ExecutionIntent = serde_path_to_error::deserialize(&mut de).map_err(|e| {
             let path = e.path().to_string();

@@ -38,7 +38,6 @@ impl ApprovalId {
 
     /// Parse an id someone typed.
     pub fn parse(s: &str) -> Result<ApprovalId, ApprovalError> {
-        let s = s.trim();
         if s.len() != 32 || !s.bytes().all(|b| b.is_ascii_hexdigit()) {
             return Err(ApprovalError::BadId(s.chars().take(64).collect()));
         }

@@ -333,7 +333,8 @@ impl std::fmt::Debug for Unlocked {
     }
 }
 
-pub(crate) fn check_name(name: &str) -> Result<(), VaultError> {
+/// Whether `name` can name an entry: 1 to [`MAX_NAME`] letters, digits, `-`, `_`, `.` or `/`.
+pub fn check_name(name: &str) -> Result<(), VaultError> {
     if name.is_empty()
         || name.len() > MAX_NAME
         || !name

@@ -35,17 +35,54 @@ pub struct Found {
     pub value: Stated,
 }
 
+/// How deep `.security.yml` may nest: PicoClaw's needs three or four levels.
+const MAX_YAML_DEPTH: usize = 32;
+
+/// Read a YAML text's events one by one (the loader recurses once per level, so a deep text would
+/// exhaust the stack), refusing what loading must not see: an alias (`*name`: loading copies what
+/// each names, so a few hundred bytes of nested aliases expand to gigabytes), or nesting deeper
+/// than [`MAX_YAML_DEPTH`].
+fn check_yaml_shape(yaml: &str) -> Result<(), VaultError> {
+    use yaml_rust2::parser::{Event, Parser};
+    let mut parser = Parser::new_from_str(yaml);
+    let mut depth = 0usize;
+    loop {
+        let (event, _) = parser
+            .next_token()
+            .map_err(|e| VaultError::Invalid(format!(".security.yml: {e}")))?;
+        match event {
+            Event::StreamEnd => return Ok(()),
+            Event::Alias(_) => {
+                return Err(VaultError::Invalid(
+                    ".security.yml uses YAML aliases (`*name`), which PicoClaw's credentials never need: refused, nothing was imported".into(),
+                ));
+            }
+            Event::SequenceStart(..) | Event::MappingStart(..) => {
+                depth += 1;
+                if depth > MAX_YAML_DEPTH {
+                    return Err(VaultError::Invalid(format!(
+                        ".security.yml nests deeper than {MAX_YAML_DEPTH} levels"
+                    )));
+                }
+            }
+            Event::SequenceEnd | Event::MappingEnd => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+}
+
 /// Every non-empty string in the document, by key path. Numbers, booleans and nulls are not
-/// credentials and are skipped.
+/// credentials and are skipped. Aliases and keys that are not strings or numbers are refused.
 pub fn credentials(yaml: &str) -> Result<Vec<Found>, VaultError> {
     use yaml_rust2::{Yaml, YamlLoader};
+    check_yaml_shape(yaml)?;
     let docs = YamlLoader::load_from_str(yaml)
-        .map_err(|e| VaultError::Format(format!(".security.yml: {e}")))?;
+        .map_err(|e| VaultError::Invalid(format!(".security.yml: {e}")))?;
     fn walk(y: &Yaml, path: String, depth: usize, out: &mut Vec<Found>) -> Result<(), VaultError> {
-        if depth > 32 {
-            return Err(VaultError::Format(
-                ".security.yml nests deeper than 32 levels".into(),
-            ));
+        if depth > MAX_YAML_DEPTH {
+            return Err(VaultError::Invalid(format!(
+                ".security.yml nests deeper than {MAX_YAML_DEPTH} levels"
+            )));
         }
         match y {
             Yaml::String(s) if !s.trim().is_empty() => {
@@ -63,7 +100,13 @@ pub fn credentials(yaml: &str) -> Result<Vec<Found>, VaultError> {
                     let k = match k {
                         Yaml::String(s) => s.clone(),
                         Yaml::Integer(i) => i.to_string(),
-                        other => format!("{other:?}"),
+                        // Its content is never shown: it could be a credential.
+                        _ => {
+                            return Err(VaultError::Invalid(format!(
+                                ".security.yml: under `{}`, a key that is not a string or number: refused",
+                                if path.is_empty() { "." } else { &path }
+                            )));
+                        }
                     };
                     let p = if path.is_empty() {
                         k
@@ -119,17 +162,17 @@ pub fn decrypt(
     let raw = Zeroizing::new(
         base64::engine::general_purpose::STANDARD
             .decode(b64.trim())
-            .map_err(|_| VaultError::Format("an enc:// value is not base64".into()))?,
+            .map_err(|_| VaultError::Invalid("an enc:// value is not base64".into()))?,
     );
     if raw.len() < 16 + 12 + 16 {
-        return Err(VaultError::Format("an enc:// value is too short".into()));
+        return Err(VaultError::Invalid("an enc:// value is too short".into()));
     }
     let (salt, rest) = raw.split_at(16);
     let (nonce, ct) = rest.split_at(12);
     let cipher = value_key(salt, ssh_key_file, passphrase)?;
     let nonce: [u8; 12] = nonce
         .try_into()
-        .map_err(|_| VaultError::Format("an enc:// nonce is not 12 bytes".into()))?;
+        .map_err(|_| VaultError::Invalid("an enc:// nonce is not 12 bytes".into()))?;
     let pt = Zeroizing::new(
         aes_gcm::aead::Aead::decrypt(&cipher, &nonce.into(), ct).map_err(|_| {
             VaultError::Invalid(
@@ -138,7 +181,7 @@ pub fn decrypt(
         })?,
     );
     let s = String::from_utf8(pt.to_vec())
-        .map_err(|_| VaultError::Format("an enc:// value is not UTF-8 text".into()))?;
+        .map_err(|_| VaultError::Invalid("an enc:// value is not UTF-8 text".into()))?;
     Ok(SecretString::from(s))
 }
 
@@ -210,6 +253,18 @@ const CHANNEL_SECRETS: &[&str] = &[
     "username",
 ];
 
+/// A key as Go's `encoding/json` compares field names (PicoClaw's reader): case folded, with
+/// `ſ` read as `s` and the Kelvin sign as `k`.
+fn fold(key: &str) -> String {
+    key.chars()
+        .flat_map(|c| match c {
+            '\u{17F}' => 's'.to_lowercase(),
+            '\u{212A}' => 'k'.to_lowercase(),
+            c => c.to_lowercase(),
+        })
+        .collect()
+}
+
 /// One step of a key path.
 #[derive(Debug, Clone, PartialEq)]
 enum Step {
@@ -222,11 +277,12 @@ enum Step {
 /// skills' GitHub token and registry tokens. Anywhere else a reference would be taken literally.
 fn resolves_references(path: &[Step]) -> bool {
     use Step::{Index, Key};
-    let k = |s: &Step, want: &str| matches!(s, Key(x) if x == want);
+    // Go matches field names case-insensitively: `"API_KEYS"` is read as `api_keys`.
+    let k = |s: &Step, want: &str| matches!(s, Key(x) if fold(x) == want);
     match path {
         [m, Index(_), a, Index(_)] => k(m, "model_list") && k(a, "api_keys"),
         [c, Key(_), s, Key(f)] if k(c, "channel_list") && k(s, "settings") => {
-            CHANNEL_SECRETS.contains(&f.as_str())
+            CHANNEL_SECRETS.contains(&fold(f).as_str())
         }
         [t, w, Key(_), a, Index(_)] if k(t, "tools") && k(w, "web") => k(a, "api_keys"),
         [t, w, Key(_), a] if k(t, "tools") && k(w, "web") => k(a, "api_key"),
@@ -237,13 +293,17 @@ fn resolves_references(path: &[Step]) -> bool {
 }
 
 /// Every non-empty plaintext credential in `config.json` text (references already there are
-/// left alone), in file order. The text must be one JSON object.
+/// left alone), in file order. The text must be one JSON object in which no object has two keys
+/// PicoClaw could take for one (the same key twice, or keys that differ only in case): which of
+/// them it reads is not for Bulwark to guess.
 pub fn config_secrets(json: &str) -> Result<Vec<ConfigSecret>, VaultError> {
+    crate::json::check_unique_keys(json.as_bytes())
+        .map_err(|e| VaultError::Invalid(format!("config.json: {e}")))?;
     serde_json::from_str::<serde_json::Value>(json)
-        .map_err(|e| VaultError::Format(format!("config.json: {e}")))?
+        .map_err(|e| VaultError::Invalid(format!("config.json: {e}")))?
         .is_object()
         .then_some(())
-        .ok_or_else(|| VaultError::Format("config.json: expected a JSON object".into()))?;
+        .ok_or_else(|| VaultError::Invalid("config.json: expected a JSON object".into()))?;
     let mut walk = Strings {
         b: json.as_bytes(),
         i: 0,
@@ -256,7 +316,7 @@ pub fn config_secrets(json: &str) -> Result<Vec<ConfigSecret>, VaultError> {
             continue;
         }
         let value: String = serde_json::from_str(&json[span.clone()])
-            .map_err(|e| VaultError::Format(format!("config.json: {e}")))?;
+            .map_err(|e| VaultError::Invalid(format!("config.json: {e}")))?;
         if value.trim().is_empty() || value.starts_with("enc://") || value.starts_with("file://") {
             continue;
         }
@@ -301,7 +361,7 @@ impl Strings<'_> {
         self.b
             .get(self.i)
             .copied()
-            .ok_or_else(|| VaultError::Format("config.json: unexpected end".into()))
+            .ok_or_else(|| VaultError::Invalid("config.json: unexpected end".into()))
     }
 
     fn string(&mut self) -> Result<std::ops::Range<usize>, VaultError> {
@@ -315,14 +375,14 @@ impl Strings<'_> {
                     return Ok(start..self.i);
                 }
                 Some(_) => self.i += 1,
-                None => return Err(VaultError::Format("config.json: unclosed string".into())),
+                None => return Err(VaultError::Invalid("config.json: unclosed string".into())),
             }
         }
     }
 
     fn value(&mut self, path: &mut Vec<Step>, depth: usize) -> Result<(), VaultError> {
         if depth > 64 {
-            return Err(VaultError::Format(
+            return Err(VaultError::Invalid(
                 "config.json nests deeper than 64 levels".into(),
             ));
         }
@@ -333,11 +393,17 @@ impl Strings<'_> {
                     self.i += 1;
                     return Ok(());
                 }
+                let mut folded = std::collections::HashMap::new();
                 loop {
                     self.peek()?;
                     let k = self.string()?;
                     let key: String = serde_json::from_slice(&self.b[k])
-                        .map_err(|e| VaultError::Format(format!("config.json: {e}")))?;
+                        .map_err(|e| VaultError::Invalid(format!("config.json: {e}")))?;
+                    if let Some(other) = folded.insert(fold(&key), key.clone()) {
+                        return Err(VaultError::Invalid(format!(
+                            "config.json: keys {other:?} and {key:?} in one object differ only in case, and PicoClaw reads field names regardless of case: keep one, then import"
+                        )));
+                    }
                     self.peek()?;
                     self.i += 1; // ':'
                     path.push(Step::Key(key));
@@ -445,6 +511,60 @@ mod tests {
         assert!(config_secrets("[1]").is_err());
         assert!(config_secrets("{\"a\": ").is_err());
         assert!(config_secrets(&"[".repeat(100_000)).is_err());
+    }
+
+    #[test]
+    fn keys_are_read_as_picoclaw_reads_them() {
+        // Go's encoding/json matches field names regardless of case (and reads `ſ` as `s`).
+        let j = r#"{"Model_List": [{"API_KEYS": ["sk-upper"]}],
+            "channel_list": {"tg": {"Settings": {"Token": "123:abc", "api_keyſ": "x"}}}}"#;
+        let keys: Vec<String> = config_secrets(j)
+            .unwrap()
+            .into_iter()
+            .map(|f| f.key)
+            .collect();
+        assert_eq!(
+            keys,
+            vec![
+                "Model_List[0].API_KEYS[0]",
+                "channel_list.tg.Settings.Token"
+            ]
+        );
+        // Two keys PicoClaw could take for one: refused, naming them.
+        let e = config_secrets(
+            r#"{"channel_list": {"tg": {"settings": {"token": "a", "token": "b"}}}}"#,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("duplicate key \"token\""), "{e}");
+        let e = config_secrets(
+            r#"{"channel_list": {"tg": {"settings": {"token": "a", "Token": "b"}}}}"#,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("differ only in case"), "{e}");
+    }
+
+    #[test]
+    fn yaml_aliases_and_complex_keys_are_refused_without_expanding_or_showing_them() {
+        let mut bomb =
+            String::from("a: &a [\"x\",\"x\",\"x\",\"x\",\"x\",\"x\",\"x\",\"x\",\"x\",\"x\"]\n");
+        for (i, prev) in ["a", "b", "c", "d", "e", "f", "g"].iter().enumerate() {
+            let name = (b'b' + i as u8) as char;
+            bomb.push_str(&format!(
+                "{name}: &{name} [{}]\n",
+                vec![format!("*{prev}"); 10].join(",")
+            ));
+        }
+        let e = credentials(&bomb).unwrap_err().to_string();
+        assert!(e.contains("aliases"), "{e}");
+        let e = credentials("? [sk-in-a-key]\n: v\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("not a string or number") && !e.contains("sk-in-a-key"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -115,10 +115,10 @@ impl HeldAlert {
             .unwrap_or_default()
     }
 
-    /// An id someone typed or sent: 32 hex digits in either case (surrounding blanks ignored),
-    /// as stored: lowercase. The error names the value and what was expected.
+    /// An id someone typed or sent: 32 hex digits in either case, nothing around them; as
+    /// stored: lowercase. The error names the value and what was expected.
     pub fn parse_id(id: &str) -> Result<String, String> {
-        let t = id.trim();
+        let t = id;
         if t.len() == 32 && t.bytes().all(|b| b.is_ascii_hexdigit()) {
             Ok(t.to_ascii_lowercase())
         } else {

@@ -119,7 +119,7 @@ pub(crate) async fn list_approvals(
     if p.require(Scope::Approve).is_err() {
         p.require(Scope::Intents)?;
     }
-    let Query(q) = q.map_err(|e| ApiError::bad_request(e.body_text()))?;
+    let Query(q) = q.map_err(query_error)?;
     let state = match q.state.as_deref() {
         None => None,
         Some(x) => Some(StateName::parse(x).ok_or_else(|| {

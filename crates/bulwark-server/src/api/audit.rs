@@ -24,7 +24,7 @@ pub(crate) async fn audit_page(
     q: Result<Query<AuditQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Response, ApiError> {
     p.require(Scope::Audit)?;
-    let Query(q) = q.map_err(|e| ApiError::bad_request(e.body_text()))?;
+    let Query(q) = q.map_err(query_error)?;
     let after = q.after.unwrap_or(0);
     if after > i64::MAX as u64 {
         return Err(ApiError::bad_request(format!(

@@ -65,6 +65,7 @@ const SHARED_ERRORS: &[(&str, &str)] = &[
     ),
     ("401", "no token, or not a valid one"),
     ("403", "the token lacks the route's scope"),
+    ("414", "the request line is too long"),
     ("429", "a rate limit was reached: see Retry-After"),
     ("503", "a store or the audit log cannot be written"),
 ];

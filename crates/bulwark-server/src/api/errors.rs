@@ -107,6 +107,9 @@ impl<T: serde::de::DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<
         let bytes = json_body(req, state).await?;
         bulwark_core::json::check_unique_keys(&bytes)
             .map_err(|e| ApiError::bad_request(e.to_string()))?;
+        if !bulwark_core::json::opens_object(&bytes) {
+            return Err(ApiError::bad_request("`.`: expected a JSON object"));
+        }
         let mut de = serde_json::Deserializer::from_slice(&bytes);
         let v = serde_path_to_error::deserialize(&mut de).map_err(|e| {
             let path = e.path().to_string();
@@ -174,8 +177,27 @@ impl<S: Send + Sync> FromRequest<S> for IntentBody {
         let bytes = json_body(req, state).await?;
         ExecutionIntent::from_json(&bytes)
             .map(IntentBody)
-            .map_err(|e| ApiError::bad_request(e.to_string()))
+            .map_err(|e| ApiError::bad_request(format!("`{}`: {}", e.field, e.message)))
     }
+}
+
+/// A query string that does not parse, with its place written as body errors write theirs.
+pub(crate) fn query_error(e: axum::extract::rejection::QueryRejection) -> ApiError {
+    let text = e.body_text();
+    let rest = text
+        .strip_prefix("Failed to deserialize query string: ")
+        .unwrap_or(&text);
+    ApiError::bad_request(match rest.split_once(": ") {
+        Some((field, m))
+            if !field.is_empty()
+                && field
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'_') =>
+        {
+            format!("`{field}`: {m}")
+        }
+        _ => format!("`.`: {rest}"),
+    })
 }
 
 pub(crate) async fn method_not_allowed(req: Request) -> ApiError {

@@ -40,7 +40,7 @@ pub(crate) async fn list_held(
     q: Result<Query<HeldQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Response, ApiError> {
     p.require(Scope::Approve)?;
-    let Query(q) = q.map_err(|e| ApiError::bad_request(e.body_text()))?;
+    let Query(q) = q.map_err(query_error)?;
     let state = match q.state.as_deref() {
         None => Some(HeldState::Held),
         Some("all") => None,

@@ -70,18 +70,24 @@ pub(crate) async fn ingress(
     {
         return refuse(StatusCode::CONFLICT, "replay", e.to_string());
     }
-    // The body is forwarded as sent: what it nests too deep to judge, or a key its consumer
-    // might read differently, is refused.
-    if let Err(e) = bulwark_core::json::check_unique_keys(&body) {
-        if let Some(id) = &verified.message_id {
-            s.replay.forget(&source, id);
+    // The body is forwarded as sent: what it nests too deep to judge, a key its consumer might
+    // read differently, or JSON Bulwark cannot read, is refused.
+    let payload = bulwark_core::json::check_unique_keys(&body)
+        .map_err(|e| e.to_string())
+        .and_then(|()| json_as_judged(&body, lookup("content-type").as_deref()));
+    let payload = match payload {
+        Ok(p) => p,
+        Err(message) => {
+            if let Some(id) = &verified.message_id {
+                s.replay.forget(&source, id);
+            }
+            return refuse(StatusCode::BAD_REQUEST, "invalid_request", message);
         }
-        return refuse(StatusCode::BAD_REQUEST, "invalid_request", e.to_string());
-    }
+    };
     let (findings, verdict) = {
-        let (c, body, name) = (c.clone(), body.clone(), source.clone());
+        let (c, name) = (c.clone(), source.clone());
         guard_work(body.len(), move || match c.ingress.get(&name) {
-            Some(src) => judge_payload(&c, src, &body),
+            Some(src) => judge_payload(&c, src, &payload),
             None => Err(ApiError::internal("the ingress source is not configured")),
         })
         .await?
@@ -184,16 +190,46 @@ pub(crate) async fn ingress(
 
 /// The payload's label violations, then every string in it through the content guard (source
 /// `alert`), and the verdict: a label violation blocks.
+/// A payload declared or shaped as JSON (`Content-Type: …json`, or a body that opens with `{` or
+/// `[`) must be JSON that Bulwark reads: otherwise it would be judged as one plain string (its
+/// escapes unread, its labels unchecked) and forwarded to a consumer that reads it as JSON.
+/// serde refuses some texts other parsers take: a number out of range (`1e999`), a lone
+/// surrogate escape (`"\udc00"`). Returns the payload as judged: the JSON document, or one string
+/// when it is neither declared nor shaped as JSON (form-encoded, plain text).
+fn json_as_judged(body: &[u8], content_type: Option<&str>) -> Result<serde_json::Value, String> {
+    let declared = content_type.is_some_and(|ct| {
+        let mime = ct
+            .split(';')
+            .next()
+            .unwrap_or("")
+            .trim()
+            .to_ascii_lowercase();
+        mime == "application/json" || mime.ends_with("+json")
+    });
+    let shaped = body
+        .iter()
+        .find(|b| !b.is_ascii_whitespace())
+        .is_some_and(|b| matches!(b, b'{' | b'['));
+    if !(declared || shaped) {
+        return Ok(serde_json::Value::String(
+            String::from_utf8_lossy(body).into_owned(),
+        ));
+    }
+    // Read whole (numbers and escapes included: skipping would not check them).
+    serde_json::from_slice::<serde_json::Value>(body).map_err(|e| {
+            format!(
+                "`.`: the payload is not JSON Bulwark can read ({e}): it cannot be judged, so it is not forwarded"
+            )
+        })
+}
+
 fn judge_payload(
     c: &Compiled,
     src: &IngressSource,
-    body: &[u8],
+    payload: &serde_json::Value,
 ) -> Result<(Vec<bulwark_core::Finding>, bulwark_core::Verdict), ApiError> {
-    let text = String::from_utf8_lossy(body);
-    let payload: serde_json::Value = serde_json::from_slice(body)
-        .unwrap_or_else(|_| serde_json::Value::String(text.to_string()));
     let mut findings = Vec::new();
-    for (path, message) in src.labels.violations(&payload) {
+    for (path, message) in src.labels.violations(payload) {
         findings.push(bulwark_core::Finding {
             kind: bulwark_core::FindingKind::Ingress,
             rule: "ingress-label".into(),
@@ -209,7 +245,7 @@ fn judge_payload(
         });
     }
     let alert = Source::parse("alert").map_err(ApiError::internal)?;
-    for (path, value) in bulwark_core::webhook::strings(&payload) {
+    for (path, value) in bulwark_core::webhook::strings(payload) {
         for mut f in c
             .scanner
             .assess(value.as_bytes(), Detectors::ALL, &alert)

@@ -202,21 +202,29 @@ pub fn read_checkpoints_noting(
     dir: &Path,
 ) -> Result<(Vec<Checkpoint>, Option<String>), StoreError> {
     let path = checkpoints_path(dir);
-    let text = match std::fs::read_to_string(&path) {
+    // Bytes, not text: a damaged byte is a malformed line (a verification failure), not an
+    // unreadable file.
+    let bytes = match std::fs::read(&path) {
         Ok(t) => t,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok((Vec::new(), None)),
         Err(e) => return Err(StoreError::io(&path, e)),
     };
+    let lines: Vec<&[u8]> = bytes.split(|&b| b == b'\n').collect();
     let mut out = Vec::new();
     let mut torn = None;
-    for (i, line) in text.lines().enumerate() {
-        if line.trim().is_empty() {
+    for (i, line) in lines.iter().enumerate() {
+        if line.iter().all(u8::is_ascii_whitespace) {
             continue;
         }
+        let last = i + 1 == lines.len();
         // A torn last checkpoint line (crash while signing) is ignored: its records are durable.
-        match serde_json::from_str(line) {
+        // It is the start of one checkpoint: a line holding several (joined by `\r`, say) is
+        // damage, not a crash.
+        let one_start =
+            !line.contains(&b'\r') && line.windows(6).filter(|w| w == b"\"seq\":").count() <= 1;
+        match serde_json::from_slice(line) {
             Ok(c) => out.push(c),
-            Err(_) if i + 1 == text.lines().count() && !text.ends_with('\n') => {
+            Err(_) if last && one_start => {
                 torn = Some(format!("{}:{}", path.display(), i + 1));
             }
             Err(e) => {
@@ -235,8 +243,8 @@ pub fn read_checkpoints_noting(
 /// Read the pruning anchor, if any.
 pub fn read_anchor(dir: &Path) -> Result<Option<Checkpoint>, StoreError> {
     let path = anchor_path(dir);
-    match std::fs::read_to_string(&path) {
-        Ok(t) => serde_json::from_str(&t)
+    match std::fs::read(&path) {
+        Ok(t) => serde_json::from_slice(&t)
             .map(Some)
             .map_err(|e| StoreError::Damaged {
                 dir: dir.to_path_buf(),
