@@ -3,9 +3,9 @@
 //! and read back by Python's `cryptography` package, independently of Bulwark's code.
 
 mod common;
+use common::{vault_cmd, vault_home};
 
 use std::os::unix::fs::PermissionsExt;
-use std::path::Path;
 use std::process::{Command, Output};
 
 fn run(cmd: &mut Command, stdin: &[u8]) -> Output {
@@ -40,23 +40,6 @@ fn python_cryptography() -> bool {
         );
     }
     ok
-}
-
-fn vault_home() -> tempfile::TempDir {
-    let home = tempfile::tempdir().expect("home");
-    // Cheap Argon2id for tests; the defaults are in docs/vault.md.
-    std::fs::write(
-        home.path().join("bulwark.toml"),
-        "[vault]\nargon2_memory_kib = 256\nargon2_iterations = 1\n",
-    )
-    .expect("config");
-    home
-}
-
-fn vault_cmd(h: &Path, pass: &str) -> Command {
-    let mut c = common::bulwark_on(h);
-    c.env("BULWARK_VAULT_PASSPHRASE", pass).arg("vault");
-    c
 }
 
 const SSH_KEY: &str = "-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAA\n-----END OPENSSH PRIVATE KEY-----\n";

@@ -48,6 +48,31 @@ impl Forward {
     }
 }
 
+/// Record a decision on held alert `id` (`ingress.release`, `ingress.drop`), when there is a log.
+fn record(
+    audit: Option<&dyn AuditSink>,
+    by: &str,
+    action: &str,
+    id: &str,
+    outcome: &str,
+    details: serde_json::Value,
+) -> Result<(), ApprovalError> {
+    match audit {
+        Some(log) => log
+            .append(AuditEvent {
+                event_type: EventType::Ingress,
+                actor: by.to_string(),
+                action: action.into(),
+                resource: format!("held:{id}"),
+                outcome: outcome.into(),
+                details,
+            })
+            .map(|_| ())
+            .map_err(|e| ApprovalError::Audit(e.to_string())),
+        None => Ok(()),
+    }
+}
+
 /// What a release came to.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Release {
@@ -74,21 +99,8 @@ pub fn release(
     if !store.settle(&alert.id, HeldState::Held, HeldState::Releasing, by, now_ms)? {
         return Ok(Release::NotHeld);
     }
-    let record = |outcome: &str, details: serde_json::Value| -> Result<(), ApprovalError> {
-        match audit {
-            Some(log) => log
-                .append(AuditEvent {
-                    event_type: EventType::Ingress,
-                    actor: by.to_string(),
-                    action: "ingress.release".into(),
-                    resource: format!("held:{}", alert.id),
-                    outcome: outcome.into(),
-                    details,
-                })
-                .map(|_| ())
-                .map_err(|e| ApprovalError::Audit(e.to_string())),
-            None => Ok(()),
-        }
+    let record = |outcome: &str, details: serde_json::Value| {
+        record(audit, by, "ingress.release", &alert.id, outcome, details)
     };
     if let Err(e) = record("sending", serde_json::json!({"source": alert.source})) {
         store.settle(&alert.id, HeldState::Releasing, HeldState::Held, by, now_ms)?;
@@ -162,18 +174,15 @@ pub fn settle_in_doubt(
     if !store.settle(id, HeldState::Releasing, to, by, now_ms)? {
         return Ok(Settle::NotInDoubt);
     }
-    if let Some(log) = audit {
-        log.append(AuditEvent {
-            event_type: EventType::Ingress,
-            actor: by.to_string(),
-            action: "ingress.release".into(),
-            resource: format!("held:{id}"),
-            outcome: "settled".into(),
-            details: serde_json::json!({"source": alert.source, "delivered": delivered,
-                "state": to.as_str(), "releasing_since": alert.decided_ms.map(rfc3339)}),
-        })
-        .map_err(|e| ApprovalError::Audit(e.to_string()))?;
-    }
+    record(
+        audit,
+        by,
+        "ingress.release",
+        id,
+        "settled",
+        serde_json::json!({"source": alert.source, "delivered": delivered,
+            "state": to.as_str(), "releasing_since": alert.decided_ms.map(rfc3339)}),
+    )?;
     Ok(Settle::Settled(to))
 }
 
@@ -189,17 +198,7 @@ pub fn drop_held(
     if !store.settle(id, HeldState::Held, HeldState::Dropped, by, now_ms)? {
         return Ok(false);
     }
-    if let Some(log) = audit {
-        log.append(AuditEvent {
-            event_type: EventType::Ingress,
-            actor: by.to_string(),
-            action: "ingress.drop".into(),
-            resource: format!("held:{id}"),
-            outcome: "ok".into(),
-            details: serde_json::Value::Null,
-        })
-        .map_err(|e| ApprovalError::Audit(e.to_string()))?;
-    }
+    record(audit, by, "ingress.drop", id, "ok", serde_json::Value::Null)?;
     Ok(true)
 }
 

@@ -2,7 +2,7 @@
 
 #[path = "../common/mod.rs"]
 mod common;
-use common::free_port;
+use common::{free_port, vault_cmd, vault_home};
 use std::io::Write;
 use std::path::Path;
 use std::process::{Command, Output, Stdio};

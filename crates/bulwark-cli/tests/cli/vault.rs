@@ -26,23 +26,6 @@ fn on_terminal(h: &Path, args: &str, typed: &[&str], extra_env: &[(&str, &str)])
     c.output().expect("script")
 }
 
-fn vault_home() -> tempfile::TempDir {
-    let home = tempfile::tempdir().expect("home");
-    // Cheap Argon2id for tests; the defaults are in docs/vault.md.
-    std::fs::write(
-        home.path().join("bulwark.toml"),
-        "[vault]\nargon2_memory_kib = 256\nargon2_iterations = 1\n",
-    )
-    .expect("config");
-    home
-}
-
-fn vault_cmd(h: &Path, pass: &str) -> Command {
-    let mut c = in_home(h);
-    c.env("BULWARK_VAULT_PASSPHRASE", pass).arg("vault");
-    c
-}
-
 #[test]
 fn vault_stores_encrypted_secrets_and_detects_tampering() {
     let home = vault_home();

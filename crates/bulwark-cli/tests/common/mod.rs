@@ -65,3 +65,22 @@ pub fn run_with_stdin(cmd: &mut Command, stdin: &[u8]) -> Output {
         .expect("stdin");
     child.wait_with_output().expect("wait")
 }
+
+/// A home for vault tests: a configuration with cheap Argon2id (the defaults are in
+/// docs/vault.md).
+pub fn vault_home() -> tempfile::TempDir {
+    let home = tempfile::tempdir().expect("home");
+    std::fs::write(
+        home.path().join("bulwark.toml"),
+        "[vault]\nargon2_memory_kib = 256\nargon2_iterations = 1\n",
+    )
+    .expect("config");
+    home
+}
+
+/// `bulwark vault` on `h`, with `pass` as the vault passphrase.
+pub fn vault_cmd(h: &Path, pass: &str) -> Command {
+    let mut c = bulwark_on(h);
+    c.env("BULWARK_VAULT_PASSPHRASE", pass).arg("vault");
+    c
+}

@@ -18,6 +18,14 @@ pub struct HeldQuery {
     limit: Option<usize>,
 }
 
+/// 404 unless held alert `id` exists (in any state).
+fn must_exist(s: &AppState, id: &str) -> Result<(), ApiError> {
+    match s.db.held(id).map_err(approval_error)? {
+        Some(_) => Ok(()),
+        None => Err(no_such(id)),
+    }
+}
+
 fn parse_held_id(id: &str) -> Result<String, ApiError> {
     HeldAlert::parse_id(id).map_err(ApiError::bad_request)
 }
@@ -159,9 +167,7 @@ pub(crate) async fn drop_held(
     p.require(Scope::Approve)?;
     let id = parse_held_id(&id)?;
     let v = blocking(move || {
-        if s.db.held(&id).map_err(approval_error)?.is_none() {
-            return Err(no_such(&id));
-        }
+        must_exist(&s, &id)?;
         let audit = s.audit.as_ref().map(|l| l as &dyn AuditSink);
         let now = now_ms();
         if !crate::deliver::drop_held(&*s.db, audit, &id, &p.name, now).map_err(approval_error)? {
@@ -201,9 +207,7 @@ pub(crate) async fn settle_held(
     p.require(Scope::Approve)?;
     let id = parse_held_id(&id)?;
     let v = blocking(move || {
-        if s.db.held(&id).map_err(approval_error)?.is_none() {
-            return Err(no_such(&id));
-        }
+        must_exist(&s, &id)?;
         let audit = s.audit.as_ref().map(|l| l as &dyn AuditSink);
         let conflict = |m: String| ApiError::new(StatusCode::CONFLICT, "conflict", m);
         match crate::deliver::settle_in_doubt(&*s.db, audit, &id, r.delivered, &p.name, now_ms())

@@ -197,15 +197,9 @@ pub(crate) async fn ingress(
 /// surrogate escape (`"\udc00"`). Returns the payload as judged: the JSON document, or one string
 /// when it is neither declared nor shaped as JSON (form-encoded, plain text).
 fn json_as_judged(body: &[u8], content_type: Option<&str>) -> Result<serde_json::Value, String> {
-    let declared = content_type.is_some_and(|ct| {
-        let mime = ct
-            .split(';')
-            .next()
-            .unwrap_or("")
-            .trim()
-            .to_ascii_lowercase();
-        mime == "application/json" || mime.ends_with("+json")
-    });
+    let declared = content_type
+        .map(mime)
+        .is_some_and(|m| m == "application/json" || m.ends_with("+json"));
     let shaped = body
         .iter()
         .find(|b| !b.is_ascii_whitespace())
