@@ -13,6 +13,7 @@ pub mod config;
 pub mod egress;
 pub mod finding;
 pub mod json;
+pub mod policy;
 pub mod posture;
 pub mod ratelimit;
 pub mod scan;
@@ -21,4 +22,5 @@ pub mod webhook;
 
 pub use config::{ConfigError, ConfigSource, SecurityConfig};
 pub use finding::{Finding, FindingKind, Severity, Verdict};
+pub use policy::{Policy, PolicyError};
 pub use scan::{Assessment, Detectors, Redactor, Scanner};

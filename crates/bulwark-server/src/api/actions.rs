@@ -33,7 +33,7 @@ pub(crate) async fn intents(
     let st = s.clone();
     let v = blocking(move || {
         let d: ActionDecision = c
-            .policy
+            .action
             .evaluate(&intent, &bulwark_store::fs::OsPaths)
             .map_err(|e| ApiError::bad_request(e.to_string()))?;
         let approvers = st.approvers()?;

@@ -28,9 +28,7 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Extension, Router};
-use bulwark_core::action::{
-    ActionDecision, ActionEnv, ActionPolicy, ExecutionIntent, IntentDigest,
-};
+use bulwark_core::action::{ActionDecision, ExecutionIntent, IntentDigest};
 use bulwark_core::approval::{
     ApprovalError, ApprovalId, Approvals, Approvers, StateName, SystemClock,
 };
@@ -40,7 +38,7 @@ use bulwark_core::egress::EgressGuard;
 use bulwark_core::ratelimit::Limits;
 use bulwark_core::scan::boundary::{self, WrapOptions};
 use bulwark_core::scan::injection::Source;
-use bulwark_core::{Detectors, Redactor, Scanner, SecurityConfig};
+use bulwark_core::{Detectors, Policy, SecurityConfig};
 use bulwark_store::AuditLog;
 use bulwark_store::state_db::StateDb;
 use bulwark_store::vault_file::Secrets;

@@ -331,7 +331,7 @@ pub fn run_blocking(
             })?;
             let plocal = pl.local_addr()?;
             let pstate = Arc::new(
-                crate::proxy::ProxyState::new(&proxy_cfg, plocal, state.audit_log())
+                crate::proxy::ProxyState::for_policy(&state.c().policy, plocal, state.audit_log())
                     .map_err(|e| ServeError::Config(e.to_string()))?,
             );
             let _ = state.proxy.set(pstate.clone());

@@ -2,13 +2,10 @@
 
 use super::*;
 
-/// What the configuration compiles to: swapped whole on reload (SIGHUP).
+/// What the configuration compiles to: the guards' [`Policy`] (shared with the egress proxy
+/// `serve` runs) and what only the API needs. Swapped whole on reload (SIGHUP).
 pub struct Compiled {
-    pub(crate) cfg: SecurityConfig,
-    pub(crate) scanner: Scanner,
-    pub(crate) redactor: Redactor,
-    pub(crate) egress: EgressGuard,
-    pub(crate) policy: ActionPolicy,
+    pub(crate) policy: Arc<Policy>,
     pub(crate) limits: Limits,
     pub(crate) ingress: HashMap<String, IngressSource>,
     /// `[approval] notify_url`, resolved from the vault when it is a `vault:NAME` reference.
@@ -98,6 +95,15 @@ pub(crate) fn load_secrets(cfg: &SecurityConfig, home: &Path) -> Result<Secrets,
         .map_err(|e| ServeError::Config(e.to_string()))
 }
 
+impl std::ops::Deref for Compiled {
+    type Target = Policy;
+
+    /// The guards: `c.scanner`, `c.egress`, `c.action`, `c.cfg`.
+    fn deref(&self) -> &Policy {
+        &self.policy
+    }
+}
+
 impl Compiled {
     pub(crate) fn new(
         cfg: SecurityConfig,
@@ -106,23 +112,12 @@ impl Compiled {
         limit_store: &Arc<dyn bulwark_core::ratelimit::LimitStore>,
     ) -> Result<Compiled, ServeError> {
         let env = |k: &str| std::env::var(k).ok();
-        let scanner = Scanner::new(&cfg.scan).map_err(|e| ServeError::Config(e.to_string()))?;
-        let redactor = Redactor::new(scanner.clone(), &cfg.redact, &|k| secrets.lookup(k, &env))
+        let ingress = compile_ingress(&cfg.ingress, secrets)?;
+        let notify_url =
+            (!cfg.approval.notify_url.is_empty()).then(|| secrets.value(&cfg.approval.notify_url));
+        let policy = Policy::compile(cfg, home, &|k| secrets.lookup(k, &env))
             .map_err(|e| ServeError::Config(e.to_string()))?;
-        let egress = EgressGuard::from_config(&cfg.egress).map_err(|e| {
-            ServeError::Config(format!(
-                "`{}` = {}: expected {}",
-                e.key, e.value, e.expected
-            ))
-        })?;
-        let policy = ActionPolicy::from_config(
-            &cfg.action,
-            &ActionEnv {
-                workspace_root: bulwark_core::action::workspace_root(&cfg.action, home),
-                home: std::env::var_os("HOME").map(Into::into),
-            },
-        )
-        .map_err(|e| ServeError::Config(e.to_string()))?;
+        let cfg = &policy.cfg;
         let route_paths: Vec<&str> = ROUTES.iter().map(|(_, p)| *p).collect();
         let limits = Limits::new(
             &cfg.server.limits,
@@ -131,17 +126,10 @@ impl Compiled {
             limit_store.clone(),
         )
         .map_err(|e| ServeError::Config(e.to_string()))?;
-        let ingress = compile_ingress(&cfg.ingress, secrets)?;
-        let notify_url =
-            (!cfg.approval.notify_url.is_empty()).then(|| secrets.value(&cfg.approval.notify_url));
         Ok(Compiled {
             ingress,
             notify_url,
-            cfg,
-            scanner,
-            redactor,
-            egress,
-            policy,
+            policy: Arc::new(policy),
             limits,
         })
     }
@@ -275,20 +263,17 @@ impl AppState {
     /// refused and the one in force kept. The audit log, the state database and the listen
     /// address stay as they were opened; rate-limit counters start afresh.
     pub fn reload(&self, cfg: SecurityConfig) -> Result<(), ServeError> {
-        // Compile the proxy's policy first, from the same configuration: both are put in force,
-        // or neither, so the API and the proxy never enforce different egress policies.
-        let proxy = match self.proxy.get() {
-            Some(p) => p
-                .compile(&cfg)
-                .map(|pol| Some((p, pol)))
-                .map_err(|e| ServeError::Config(e.to_string())),
-            None => Ok(None),
-        };
-        let result = proxy.and_then(|proxy| {
-            load_secrets(&cfg, &self.home)
-                .and_then(|secrets| Compiled::new(cfg, &self.home, &secrets, &self.limit_store))
-                .map(|c| (c, proxy))
-        });
+        // The proxy's policy is made from the same compiled guards: both are put in force, or
+        // neither, so the API and the proxy never enforce different egress policies.
+        let result = load_secrets(&cfg, &self.home)
+            .and_then(|secrets| Compiled::new(cfg, &self.home, &secrets, &self.limit_store))
+            .and_then(|c| match self.proxy.get() {
+                Some(p) => p
+                    .from_policy(&c.policy)
+                    .map(|pol| (c, Some((p, pol))))
+                    .map_err(|e| ServeError::Config(e.to_string())),
+                None => Ok((c, None)),
+            });
         let error = result.as_ref().err().map(|e| e.to_string());
         self.audit(AuditEvent::reload(&self.origin, error.as_deref()));
         let (compiled, proxy) = result?;

@@ -24,7 +24,7 @@ use bulwark_core::egress::clients::{ClientAuthError, ProxyClients};
 use bulwark_core::egress::{EgressDecision, EgressGuard, EgressPolicy, Plan, ResolveError};
 use bulwark_core::scan::Detectors;
 use bulwark_core::scan::injection::Source;
-use bulwark_core::{Scanner, SecurityConfig, Verdict};
+use bulwark_core::{Policy, Scanner, SecurityConfig, Verdict};
 use bytes::Bytes;
 use http_body::{Body as _, Frame};
 use http_body_util::{BodyExt, Empty, Full, combinators::BoxBody};
@@ -83,15 +83,40 @@ impl ProxyPolicy {
         local: SocketAddr,
         store: &Arc<dyn bulwark_core::ratelimit::LimitStore>,
     ) -> Result<ProxyPolicy, ProxyError> {
-        let mut guard =
+        let guard =
             EgressGuard::from_config(&cfg.egress).map_err(|e| ProxyError::Config(e.to_string()))?;
-        guard.set_self_addresses(&[local]);
-        let clients = ProxyClients::from_config(&cfg.egress.proxy)
-            .map_err(|e| ProxyError::Config(e.to_string()))?;
         let scanner = match cfg.egress.proxy.scan_responses {
             ResponseScan::Off => None,
             _ => Some(Scanner::new(&cfg.scan).map_err(|e| ProxyError::Config(e.to_string()))?),
         };
+        ProxyPolicy::assemble(cfg, guard, scanner, local, store)
+    }
+
+    /// The proxy's policy from guards already compiled (`bulwark serve`: the API's [`Policy`]),
+    /// so the API and the proxy decide with the same egress guard and scanner, compiled once.
+    pub fn from_policy(
+        policy: &Policy,
+        local: SocketAddr,
+        store: &Arc<dyn bulwark_core::ratelimit::LimitStore>,
+    ) -> Result<ProxyPolicy, ProxyError> {
+        let scanner = match policy.cfg.egress.proxy.scan_responses {
+            ResponseScan::Off => None,
+            _ => Some(policy.scanner.clone()),
+        };
+        ProxyPolicy::assemble(&policy.cfg, policy.egress.clone(), scanner, local, store)
+    }
+
+    fn assemble(
+        cfg: &SecurityConfig,
+        mut guard: EgressGuard,
+        scanner: Option<Scanner>,
+        local: SocketAddr,
+        store: &Arc<dyn bulwark_core::ratelimit::LimitStore>,
+    ) -> Result<ProxyPolicy, ProxyError> {
+        // Connections back to the proxy's own listener are refused.
+        guard.set_self_addresses(&[local]);
+        let clients = ProxyClients::from_config(&cfg.egress.proxy)
+            .map_err(|e| ProxyError::Config(e.to_string()))?;
         Ok(ProxyPolicy {
             guard,
             clients,
@@ -144,6 +169,30 @@ impl ProxyState {
         local: SocketAddr,
         audit: Option<bulwark_store::AuditLog>,
     ) -> Result<ProxyState, ProxyError> {
+        ProxyState::build(cfg, local, audit, |store| {
+            ProxyPolicy::compile(cfg, local, store)
+        })
+    }
+
+    /// [`ProxyState::new`] with the guards of an already compiled [`Policy`] (`bulwark serve`).
+    pub fn for_policy(
+        policy: &Policy,
+        local: SocketAddr,
+        audit: Option<bulwark_store::AuditLog>,
+    ) -> Result<ProxyState, ProxyError> {
+        ProxyState::build(&policy.cfg, local, audit, |store| {
+            ProxyPolicy::from_policy(policy, local, store)
+        })
+    }
+
+    fn build(
+        cfg: &SecurityConfig,
+        local: SocketAddr,
+        audit: Option<bulwark_store::AuditLog>,
+        policy: impl FnOnce(
+            &Arc<dyn bulwark_core::ratelimit::LimitStore>,
+        ) -> Result<ProxyPolicy, ProxyError>,
+    ) -> Result<ProxyState, ProxyError> {
         let store: Arc<dyn bulwark_core::ratelimit::LimitStore> =
             Arc::new(bulwark_core::ratelimit::InProcess::new(
                 bulwark_core::ratelimit::DefaultClock::default(),
@@ -152,7 +201,7 @@ impl ProxyState {
             audit,
             local,
             tunnels: Arc::new(Semaphore::new(cfg.egress.proxy.max_tunnels)),
-            policy: arc_swap::ArcSwap::from_pointee(ProxyPolicy::compile(cfg, local, &store)?),
+            policy: arc_swap::ArcSwap::from_pointee(policy(&store)?),
             store,
         })
     }
@@ -160,6 +209,11 @@ impl ProxyState {
     /// Compile `cfg` for this proxy's listener, without putting it in force.
     pub fn compile(&self, cfg: &SecurityConfig) -> Result<ProxyPolicy, ProxyError> {
         ProxyPolicy::compile(cfg, self.local, &self.store)
+    }
+
+    /// This proxy's policy from guards already compiled, without putting it in force.
+    pub fn from_policy(&self, policy: &Policy) -> Result<ProxyPolicy, ProxyError> {
+        ProxyPolicy::from_policy(policy, self.local, &self.store)
     }
 
     /// Put a compiled policy in force: requests that arrive from now on are decided by it.
