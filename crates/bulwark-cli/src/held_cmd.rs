@@ -238,12 +238,13 @@ pub fn run(cmd: HeldCommand, explicit: Option<&Path>) -> Result<u8, Fatal> {
             not_delivered: _,
         } => {
             approver(&principal)?;
-            let id = load(&id)?.id;
+            let alert = load(&id)?;
+            let id = alert.id.as_str();
             let audit = ctx.audit.as_ref().map(|l| l as &dyn AuditSink);
             match bulwark_server::deliver::settle_in_doubt(
                 store,
                 audit,
-                &id,
+                &alert,
                 delivered,
                 &principal,
                 now_ms(),

@@ -70,8 +70,7 @@ impl PicoKey {
                 .filter(|p| !p.is_empty())
                 .ok_or_else(|| {
                     Fatal(format!(
-                        "{key}: an enc:// value needs PICOCLAW_KEY_PASSPHRASE (the passphrase PicoClaw runs with){}",
-                        " and its SSH key; or pass --reference file to write config.json references to 0600 files"
+                        "{key}: an enc:// value needs PICOCLAW_KEY_PASSPHRASE (the passphrase PicoClaw runs with) and its SSH key; or pass --reference file to write config.json references to 0600 files"
                     ))
                 })?;
             let key_path = env_lookup("PICOCLAW_SSH_KEY_PATH")

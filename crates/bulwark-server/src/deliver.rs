@@ -99,10 +99,10 @@ pub fn release(
     if !store.settle(&alert.id, HeldState::Held, HeldState::Releasing, by, now_ms)? {
         return Ok(Release::NotHeld);
     }
-    let record = |outcome: &str, details: serde_json::Value| {
+    let note = |outcome: &str, details: serde_json::Value| {
         record(audit, by, "ingress.release", &alert.id, outcome, details)
     };
-    if let Err(e) = record("sending", serde_json::json!({"source": alert.source})) {
+    if let Err(e) = note("sending", serde_json::json!({"source": alert.source})) {
         store.settle(&alert.id, HeldState::Releasing, HeldState::Held, by, now_ms)?;
         return Err(e);
     }
@@ -118,7 +118,7 @@ pub fn release(
         HeldState::Held
     };
     store.settle(&alert.id, HeldState::Releasing, next, by, now_ms)?;
-    record(
+    note(
         if next == HeldState::Released {
             "ok"
         } else {
@@ -145,20 +145,19 @@ pub enum Settle {
     StillSending(u64),
 }
 
-/// Settle alert `id`, left `releasing` by a crash during its delivery, as `by`, who checked the
+/// Settle `alert`, left `releasing` by a crash during its delivery, as `by`, who checked the
 /// receiver: `delivered` moves it to `released`, otherwise back to `held`. Recorded as
-/// `ingress.release` with outcome `settled`. Refused while a release may still be sending.
+/// `ingress.release` with outcome `settled`. Refused while a release may still be sending. The
+/// move is conditional, as a release's is: of two settlements, one takes effect.
 pub fn settle_in_doubt(
     store: &dyn HeldStore,
     audit: Option<&dyn AuditSink>,
-    id: &str,
+    alert: &HeldAlert,
     delivered: bool,
     by: &str,
     now_ms: u64,
 ) -> Result<Settle, ApprovalError> {
-    let Some(alert) = store.held(id)? else {
-        return Ok(Settle::NotInDoubt);
-    };
+    let id = alert.id.as_str();
     if alert.state != HeldState::Releasing {
         return Ok(Settle::NotInDoubt);
     }
@@ -266,9 +265,11 @@ mod tests {
             ids.push(a.id);
         }
         let (a, b) = (&ids[0], &ids[1]);
+        let read = |id: &str| db.held(id).expect("read").expect("alert");
+        let stale = read(a);
         // Within a minute the release may still be sending: refused, nothing changed.
         assert_eq!(
-            settle_in_doubt(&db, None, a, true, "alice", t0 + 30_000).expect("settle"),
+            settle_in_doubt(&db, None, &read(a), true, "alice", t0 + 30_000).expect("settle"),
             Settle::StillSending(30_000)
         );
         assert_eq!(
@@ -277,31 +278,26 @@ mod tests {
         );
         let later = t0 + IN_DOUBT_AFTER_MS + 1;
         assert_eq!(
-            settle_in_doubt(&db, None, a, true, "alice", later).expect("settle"),
+            settle_in_doubt(&db, None, &read(a), true, "alice", later).expect("settle"),
             Settle::Settled(HeldState::Released)
         );
         assert_eq!(
-            settle_in_doubt(&db, None, a, false, "alice", later).expect("settle"),
+            settle_in_doubt(&db, None, &read(a), false, "alice", later).expect("settle"),
             Settle::NotInDoubt,
             "settled once"
         );
         // Not delivered: held again, so it can be released or dropped.
         assert_eq!(
-            settle_in_doubt(&db, None, b, false, "alice", later).expect("settle"),
+            settle_in_doubt(&db, None, &read(b), false, "alice", later).expect("settle"),
             Settle::Settled(HeldState::Held)
         );
         assert!(drop_held(&db, None, b, "alice", later).expect("drop"));
+        // A reading taken before another settlement (still `releasing`) changes nothing: the
+        // move is conditional on the stored state.
         assert_eq!(
-            settle_in_doubt(
-                &db,
-                None,
-                "0123456789abcdef0123456789abcdef",
-                true,
-                "alice",
-                later
-            )
-            .expect("settle"),
+            settle_in_doubt(&db, None, &stale, false, "alice", later).expect("settle"),
             Settle::NotInDoubt
         );
+        assert_eq!(read(a).state, HeldState::Released);
     }
 }

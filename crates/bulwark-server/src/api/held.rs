@@ -18,12 +18,11 @@ pub struct HeldQuery {
     limit: Option<usize>,
 }
 
-/// 404 unless held alert `id` exists (in any state).
-fn must_exist(s: &AppState, id: &str) -> Result<(), ApiError> {
-    match s.db.held(id).map_err(approval_error)? {
-        Some(_) => Ok(()),
-        None => Err(no_such(id)),
-    }
+/// Held alert `id` (in any state), or 404.
+fn load(s: &AppState, id: &str) -> Result<HeldAlert, ApiError> {
+    s.db.held(id)
+        .map_err(approval_error)?
+        .ok_or_else(|| no_such(id))
 }
 
 fn parse_held_id(id: &str) -> Result<String, ApiError> {
@@ -81,10 +80,7 @@ pub(crate) async fn get_held(
     let id = parse_held_id(&id)?;
     let redactor = s.c().redactor.clone();
     let v = blocking(move || {
-        let a =
-            s.db.held(&id)
-                .map_err(approval_error)?
-                .ok_or_else(|| no_such(&id))?;
+        let a = load(&s, &id)?;
         let mut v = listed(&a);
         v["payload"] = crate::deliver::readable_payload(&redactor, &a.body()).into();
         v["content_type"] = a.content_type.clone().into();
@@ -108,19 +104,15 @@ pub(crate) async fn release_held(
     let id = parse_held_id(&id)?;
     let c = s.c();
     let v = blocking(move || {
-        let a =
-            s.db.held(&id)
-                .map_err(approval_error)?
-                .ok_or_else(|| no_such(&id))?;
-        let conflict = |m: String| ApiError::new(StatusCode::CONFLICT, "conflict", m);
+        let a = load(&s, &id)?;
         let src = c.ingress.get(&a.source).ok_or_else(|| {
-            conflict(format!(
+            ApiError::conflict(format!(
                 "the alert's source {:?} is no longer configured: drop it",
                 a.source
             ))
         })?;
         if src.forward_to.is_empty() {
-            return Err(conflict(format!(
+            return Err(ApiError::conflict(format!(
                 "source {:?} has no forward_to: nothing to release to (drop it)",
                 a.source
             )));
@@ -143,7 +135,9 @@ pub(crate) async fn release_held(
         {
             Release::Forwarded(status) => Ok(serde_json::json!({"id": id, "state": "released",
                 "forwarded": true, "upstream_status": status})),
-            Release::NotHeld => Err(conflict(format!("held alert {id} is no longer held"))),
+            Release::NotHeld => Err(ApiError::conflict(format!(
+                "held alert {id} is no longer held"
+            ))),
             Release::Failed(why) => Err(ApiError::new(
                 StatusCode::BAD_GATEWAY,
                 "upstream",
@@ -167,15 +161,13 @@ pub(crate) async fn drop_held(
     p.require(Scope::Approve)?;
     let id = parse_held_id(&id)?;
     let v = blocking(move || {
-        must_exist(&s, &id)?;
+        load(&s, &id)?;
         let audit = s.audit.as_ref().map(|l| l as &dyn AuditSink);
         let now = now_ms();
         if !crate::deliver::drop_held(&*s.db, audit, &id, &p.name, now).map_err(approval_error)? {
-            return Err(ApiError::new(
-                StatusCode::CONFLICT,
-                "conflict",
-                format!("held alert {id} is no longer held"),
-            ));
+            return Err(ApiError::conflict(format!(
+                "held alert {id} is no longer held"
+            )));
         }
         Ok(serde_json::json!({"id": id, "state": "dropped"}))
     })
@@ -207,17 +199,16 @@ pub(crate) async fn settle_held(
     p.require(Scope::Approve)?;
     let id = parse_held_id(&id)?;
     let v = blocking(move || {
-        must_exist(&s, &id)?;
+        let a = load(&s, &id)?;
         let audit = s.audit.as_ref().map(|l| l as &dyn AuditSink);
-        let conflict = |m: String| ApiError::new(StatusCode::CONFLICT, "conflict", m);
-        match crate::deliver::settle_in_doubt(&*s.db, audit, &id, r.delivered, &p.name, now_ms())
+        match crate::deliver::settle_in_doubt(&*s.db, audit, &a, r.delivered, &p.name, now_ms())
             .map_err(approval_error)?
         {
             Settle::Settled(state) => Ok(serde_json::json!({"id": id, "state": state.as_str()})),
-            Settle::NotInDoubt => Err(conflict(format!(
+            Settle::NotInDoubt => Err(ApiError::conflict(format!(
                 "held alert {id} is not `releasing`: there is no delivery in doubt"
             ))),
-            Settle::StillSending(ms) => Err(conflict(format!(
+            Settle::StillSending(ms) => Err(ApiError::conflict(format!(
                 "its release started {} s ago and may still be sending: settle it after a minute",
                 ms / 1000
             ))),
