@@ -11,7 +11,7 @@
 //! every byte but the replaced values.
 
 use std::io::{Read, Write};
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 use bulwark_core::SecurityConfig;
@@ -264,20 +264,6 @@ fn file_name(key: &str) -> String {
     out
 }
 
-/// Create `path` with `bytes`, never over an existing file, flushed to disk.
-fn write_new(path: &Path, bytes: &[u8], mode: u32) -> Result<(), Fatal> {
-    std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(mode)
-        .open(path)
-        .and_then(|mut f| {
-            f.write_all(bytes)?;
-            f.sync_all()
-        })
-        .map_err(|e| Fatal(format!("{}: {e}", path.display())))
-}
-
 /// Back config.json up, write the `file` references, and replace config.json atomically.
 /// Returns the backup's path.
 fn rewrite(
@@ -286,57 +272,58 @@ fn rewrite(
     new: &str,
     files: &[(PathBuf, SecretString)],
 ) -> Result<PathBuf, Fatal> {
+    use bulwark_store::fs::{create_private_dir, create_private_exclusive, write_private_atomic};
+    fn io(p: &Path) -> impl FnOnce(std::io::Error) -> Fatal + '_ {
+        move |e| Fatal(format!("{}: {e}", p.display()))
+    }
     let path = dir.join("config.json");
     let mode = std::fs::metadata(&path)
-        .map_err(|e| Fatal(format!("{}: {e}", path.display())))?
+        .map_err(io(&path))?
         .permissions()
         .mode()
         & 0o777;
     let stamp = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());
-    let mut backup = dir.join(format!("config.json.bak-{stamp}"));
-    let mut n = 1;
-    while backup.symlink_metadata().is_ok() {
-        backup = dir.join(format!("config.json.bak-{stamp}-{n}"));
+    // The first free name: a backup never replaces a file.
+    let mut n = 0;
+    let backup = loop {
+        let name = match n {
+            0 => format!("config.json.bak-{stamp}"),
+            n => format!("config.json.bak-{stamp}-{n}"),
+        };
+        let candidate = dir.join(name);
+        if create_private_exclusive(&candidate, old.as_bytes()).map_err(io(&candidate))? {
+            break candidate;
+        }
         n += 1;
-    }
-    write_new(&backup, old.as_bytes(), 0o600)?;
+    };
     if !files.is_empty() {
         let secrets = dir.join(SECRETS_DIR);
-        std::fs::DirBuilder::new()
-            .mode(0o700)
-            .create(&secrets)
-            .or_else(|e| match e.kind() {
-                std::io::ErrorKind::AlreadyExists => Ok(()),
-                _ => Err(e),
-            })
+        create_private_dir(&secrets)
             .and_then(|()| {
                 std::fs::set_permissions(&secrets, std::fs::Permissions::from_mode(0o700))
             })
-            .map_err(|e| Fatal(format!("{}: {e}", secrets.display())))?;
+            .map_err(io(&secrets))?;
         for (p, v) in files {
-            write_new(p, v.expose_secret().as_bytes(), 0o600)?;
+            if !create_private_exclusive(p, v.expose_secret().as_bytes()).map_err(io(p))? {
+                return Err(Fatal(format!(
+                    "{} appeared while the import ran: config.json was not changed (the backup {} is the file as it was)",
+                    p.display(),
+                    backup.display()
+                )));
+            }
         }
     }
-    let tmp = dir.join(format!(".config.json.bulwark-{}.tmp", std::process::id()));
-    write_new(&tmp, new.as_bytes(), mode)?;
-    // The umask narrowed the mode it was created with: config.json keeps the one it had.
-    std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(mode)).map_err(|e| {
-        let _ = std::fs::remove_file(&tmp);
-        Fatal(format!("{}: {e}", tmp.display()))
-    })?;
-    std::fs::rename(&tmp, &path).map_err(|e| {
-        let _ = std::fs::remove_file(&tmp);
+    write_private_atomic(&path, new.as_bytes()).map_err(|e| {
         Fatal(format!(
             "{}: {e} (the backup {} is the file as it was)",
             path.display(),
             backup.display()
         ))
     })?;
-    if let Ok(d) = std::fs::File::open(dir) {
-        let _ = d.sync_all();
-    }
+    // Written 0600; config.json keeps the mode it had.
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).map_err(io(&path))?;
     Ok(backup)
 }
 
