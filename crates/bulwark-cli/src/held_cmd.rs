@@ -104,15 +104,8 @@ pub fn run(cmd: HeldCommand, explicit: Option<&Path>) -> Result<u8, Fatal> {
             limit,
             format,
         } => {
-            let state = match state.as_str() {
-                "all" => None,
-                s => Some(HeldState::parse(s).ok_or_else(|| {
-                    Fatal(format!(
-                        "--state {s:?}: expected {} or all",
-                        HeldState::NAMES
-                    ))
-                })?),
-            };
+            let state =
+                HeldState::parse_filter(&state).map_err(|e| Fatal(format!("--state {e}")))?;
             let list = store
                 .list_held(state, limit)
                 .map_err(|e| Fatal(e.to_string()))?;

@@ -50,6 +50,16 @@ impl HeldState {
         .into_iter()
         .find(|h| h.as_str() == s)
     }
+
+    /// A list filter: a state, or `all` (`None`). The error says what was expected.
+    pub fn parse_filter(s: &str) -> Result<Option<HeldState>, String> {
+        match s {
+            "all" => Ok(None),
+            s => HeldState::parse(s)
+                .map(Some)
+                .ok_or_else(|| format!("{s:?}: expected {} or all", HeldState::NAMES)),
+        }
+    }
 }
 
 /// One payload held back.

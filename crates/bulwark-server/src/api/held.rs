@@ -50,13 +50,8 @@ pub(crate) async fn list_held(
     let Query(q) = q.map_err(query_error)?;
     let state = match q.state.as_deref() {
         None => Some(HeldState::Held),
-        Some("all") => None,
-        Some(name) => Some(HeldState::parse(name).ok_or_else(|| {
-            ApiError::bad_request(format!(
-                "`state`: {name:?}: expected {} or all",
-                HeldState::NAMES
-            ))
-        })?),
+        Some(name) => HeldState::parse_filter(name)
+            .map_err(|e| ApiError::bad_request(format!("`state`: {e}")))?,
     };
     let limit = page_limit(q.limit, 100)?;
     let v = blocking(move || {
