@@ -51,9 +51,6 @@ pub(crate) fn document(egress: &EgressGuard) -> Value {
     doc
 }
 
-/// Routes anyone may call: no token, so no 401, 403 or rate limit.
-const OPEN: &[&str] = &["/healthz", "/readyz", "/metrics"];
-
 /// The format of approval and held-alert ids (`ApprovalId`): 32 hex digits.
 const ID_PATTERN: &str = "^[0-9a-fA-F]{32}$";
 
@@ -119,7 +116,8 @@ fn complete(doc: &mut Value) {
         };
         for (method, op) in item.iter_mut() {
             let responses = &mut op["responses"];
-            if !OPEN.contains(&path.as_str()) {
+            // Public routes take no credential, so they answer no 401, 403 or rate limit.
+            if !PUBLIC.contains(&path.as_str()) {
                 for (status, why) in SHARED_ERRORS {
                     fill(responses, status, error(why));
                 }
