@@ -248,16 +248,7 @@ fn config_json(
 /// A key path as one file name under `bulwark-secrets/`: letters, digits, `-`, `_` and `.` only
 /// (so no `/` or `..` leaves the directory), never starting with a dot.
 fn file_name(key: &str) -> String {
-    let mut out: String = key
-        .chars()
-        .filter_map(|c| match c {
-            '[' => Some('.'),
-            ']' => None,
-            c if c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.') => Some(c),
-            _ => Some('_'),
-        })
-        .collect();
-    out = out.replace("..", "._");
+    let mut out = vault_name("", key).replace('/', "_").replace("..", "._");
     if out.starts_with('.') {
         out.insert(0, '_');
     }
