@@ -72,7 +72,12 @@ pub fn check_unique_keys(bytes: &[u8]) -> Result<(), Unjudgeable> {
 /// Whether `bytes` opens a JSON object (`{` after any blanks). Bodies Bulwark reads into named
 /// fields must: serde would otherwise read an array positionally, into the same fields.
 pub fn opens_object(bytes: &[u8]) -> bool {
-    bytes.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{')
+    opening(bytes) == Some(b'{')
+}
+
+/// The first byte of `bytes` after any blanks: what the text opens with (`{`, `[`, ...).
+pub fn opening(bytes: &[u8]) -> Option<u8> {
+    bytes.iter().copied().find(|b| !b.is_ascii_whitespace())
 }
 
 /// Walks one value, recording the first duplicate key in `found`.

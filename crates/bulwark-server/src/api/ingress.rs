@@ -200,10 +200,7 @@ fn json_as_judged(body: &[u8], content_type: Option<&str>) -> Result<serde_json:
     let declared = content_type
         .map(mime)
         .is_some_and(|m| m == "application/json" || m.ends_with("+json"));
-    let shaped = body
-        .iter()
-        .find(|b| !b.is_ascii_whitespace())
-        .is_some_and(|b| matches!(b, b'{' | b'['));
+    let shaped = matches!(bulwark_core::json::opening(body), Some(b'{' | b'['));
     if !(declared || shaped) {
         return Ok(serde_json::Value::String(
             String::from_utf8_lossy(body).into_owned(),
