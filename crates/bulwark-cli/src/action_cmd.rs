@@ -299,7 +299,7 @@ pub fn run_intent(cmd: IntentCommand, explicit: Option<&Path>) -> Result<u8, Fat
                     out,
                     "  - {} [{}] {}: {}",
                     f.severity.as_str(),
-                    f.field.as_deref().unwrap_or("-"),
+                    f.field().unwrap_or("-"),
                     f.rule,
                     f.message
                 )?;

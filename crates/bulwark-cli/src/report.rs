@@ -20,8 +20,8 @@ pub fn write_text_finding(out: &mut dyn Write, l: &Located) -> std::io::Result<(
         out,
         "{}:{}:{}: {} {}: {} [{}]",
         l.path,
-        f.line.unwrap_or(0),
-        f.column.unwrap_or(0),
+        f.line_column().map(|l| l.line).unwrap_or(0),
+        f.line_column().map(|l| l.column).unwrap_or(0),
         f.severity.as_str(),
         f.rule,
         f.message,
@@ -141,13 +141,13 @@ impl Render for Report {
                     "locations": [{
                         "physicalLocation": {
                             "artifactLocation": artifact_location(&l.path),
-                            "region": {"startLine": f.line.unwrap_or(1)}
+                            "region": {"startLine": f.line_column().map(|l| l.line).unwrap_or(1)}
                         }
                     }],
                     "properties": {
-                        "byteOffset": f.start,
-                        "byteLength": f.end - f.start,
-                        "byteColumn": f.column.unwrap_or(1),
+                        "byteOffset": f.sort_span().start,
+                        "byteLength": f.sort_span().end - f.sort_span().start,
+                        "byteColumn": f.line_column().map(|l| l.column).unwrap_or(1),
                         "kind": f.kind.as_str()
                     },
                     "partialFingerprints": {"bulwark/v1": l.fingerprint}

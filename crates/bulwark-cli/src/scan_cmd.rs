@@ -122,7 +122,7 @@ pub fn run(args: ScanArgs, explicit: Option<&Path>) -> Result<u8, Fatal> {
         let written = match args.format {
             ScanFormat::Text => {
                 let mut found: Vec<&Located> = r.findings.iter().collect();
-                found.sort_by_key(|l| l.finding.start);
+                found.sort_by_key(|l| l.finding.sort_span().start);
                 found
                     .into_iter()
                     .try_for_each(|l| crate::report::write_text_finding(&mut out, l))
@@ -166,9 +166,12 @@ pub fn run(args: ScanArgs, explicit: Option<&Path>) -> Result<u8, Fatal> {
         rec.write(path)?;
     }
     report.findings.sort_by(|a, b| {
-        a.path
-            .cmp(&b.path)
-            .then(a.finding.start.cmp(&b.finding.start))
+        a.path.cmp(&b.path).then(
+            a.finding
+                .sort_span()
+                .start
+                .cmp(&b.finding.sort_span().start),
+        )
     });
     report.errors.sort_by(|a, b| a.path.cmp(&b.path));
     report.skipped.sort_by(|a, b| a.path.cmp(&b.path));
@@ -269,12 +272,17 @@ impl Ctx<'_> {
                     None => bulwark_core::finding::fingerprint(
                         b"bulwark-sarif-location",
                         &f.rule,
-                        &format!("{path}:{}", f.line.unwrap_or(0)),
+                        &format!("{path}:{}", f.line_column().map(|l| l.line).unwrap_or(0)),
                         b"",
                     ),
                 };
                 if self.recorder.is_some() {
-                    recorded.push((fp.clone(), f.rule.clone(), path.to_string(), f.line));
+                    recorded.push((
+                        fp.clone(),
+                        f.rule.clone(),
+                        path.to_string(),
+                        f.line_column().map(|l| l.line),
+                    ));
                 }
                 if self.baseline.is_some_and(|b| b.contains(&fp)) {
                     r.stats.suppressed_by_baseline += 1;

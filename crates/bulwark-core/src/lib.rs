@@ -21,6 +21,6 @@ pub mod vault;
 pub mod webhook;
 
 pub use config::{ConfigError, ConfigSource, SecurityConfig};
-pub use finding::{Finding, FindingKind, Severity, Verdict};
+pub use finding::{Finding, FindingKind, LineColumn, Location, Severity, Span, Verdict};
 pub use policy::{Policy, PolicyError};
 pub use scan::{Assessment, Detectors, Redactor, Scanner};

@@ -232,7 +232,7 @@ fn decisions_carry_the_digest_and_a_deciding_finding() {
     assert!(
         d.findings
             .iter()
-            .any(|f| f.rule == d.rule && f.field.is_some())
+            .any(|f| f.rule == d.rule && f.field().is_some())
     );
     let json = serde_json::to_value(&d).unwrap();
     assert_eq!(json["verdict"], "review");

@@ -311,8 +311,8 @@ fn pii_spans(scanner: &Scanner, text: &str, rules: &[&str]) -> Vec<(usize, usize
         .filter(|f| rules.contains(&f.rule.as_str()))
         .map(|f| {
             // Presidio counts characters; convert byte offsets.
-            let s = text[..f.start].chars().count();
-            let e = s + text[f.start..f.end].chars().count();
+            let s = text[..f.sort_span().start].chars().count();
+            let e = s + text[f.sort_span().start..f.sort_span().end].chars().count();
             (s, e)
         })
         .collect()

@@ -144,10 +144,12 @@ fn every_obfuscation_of_one_attack_is_caught() {
         for f in &a.findings {
             assert_eq!(f.kind, FindingKind::Injection);
             assert!(
-                f.start <= f.end && text.is_char_boundary(f.start) && text.is_char_boundary(f.end),
+                f.sort_span().start <= f.sort_span().end
+                    && text.is_char_boundary(f.sort_span().start)
+                    && text.is_char_boundary(f.sort_span().end),
                 "{name}: span {}..{} is not on the original text",
-                f.start,
-                f.end
+                f.sort_span().start,
+                f.sort_span().end
             );
             assert!(f.category.is_some(), "{name}: finding without category");
         }
@@ -209,7 +211,12 @@ fn long_documents_are_scanned_end_to_end() {
     doc.push_str(ATTACK);
     let a = assess(&doc, "document");
     assert_ne!(a.verdict, Verdict::Allow);
-    let top = a.findings.iter().map(|f| f.start).max().expect("findings");
+    let top = a
+        .findings
+        .iter()
+        .map(|f| f.sort_span().start)
+        .max()
+        .expect("findings");
     assert!(top >= doc.len() - ATTACK.len(), "finding at {top}");
 }
 

@@ -38,7 +38,7 @@ proptest! {
     #[test]
     fn arbitrary_bytes_never_panic(bytes in prop::collection::vec(any::<u8>(), 0..2048)) {
         for f in SCANNER.scan(&bytes) {
-            prop_assert!(f.start < f.end && f.end <= bytes.len());
+            prop_assert!(f.sort_span().start < f.sort_span().end && f.sort_span().end <= bytes.len());
         }
     }
 
@@ -46,17 +46,17 @@ proptest! {
     fn spans_are_char_boundaries_and_redaction_removes_values(text in texty()) {
         let findings = SCANNER.scan(text.as_bytes());
         for f in &findings {
-            prop_assert!(text.is_char_boundary(f.start) && text.is_char_boundary(f.end));
+            prop_assert!(text.is_char_boundary(f.sort_span().start) && text.is_char_boundary(f.sort_span().end));
         }
         let r = redactor().redact(&text);
         // The text outside every finding: a value may legitimately survive if it also stands there.
         let mut outside = text.clone().into_bytes();
         for f in &r.findings {
-            outside[f.start..f.end].fill(0);
+            outside[f.sort_span().start..f.sort_span().end].fill(0);
         }
         let outside = String::from_utf8_lossy(&outside);
         for f in &r.findings {
-            let value = &text[f.start..f.end];
+            let value = &text[f.sort_span().start..f.sort_span().end];
             if value.len() >= 8 && !outside.contains(value) {
                 prop_assert!(!r.text.contains(value), "{value:?} survived in {:?}", r.text);
             }
@@ -163,8 +163,8 @@ proptest! {
         let only = Detectors { secrets: false, pii: false, injection: true };
         let a = SCANNER.assess(text.as_bytes(), only, &Source::other());
         for f in &a.findings {
-            prop_assert!(f.start <= f.end && f.end <= text.len());
-            prop_assert!(text.is_char_boundary(f.start) && text.is_char_boundary(f.end));
+            prop_assert!(f.sort_span().start <= f.sort_span().end && f.sort_span().end <= text.len());
+            prop_assert!(text.is_char_boundary(f.sort_span().start) && text.is_char_boundary(f.sort_span().end));
         }
     }
 }

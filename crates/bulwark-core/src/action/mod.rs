@@ -207,11 +207,7 @@ fn finding(rule: &str, severity: Severity, field: &str, message: String) -> Find
         rule: rule.to_string(),
         category: None,
         severity,
-        field: Some(field.to_string()),
-        start: 0,
-        end: 0,
-        line: None,
-        column: None,
+        location: crate::Location::Field(field.to_string()),
         message,
         preview: String::new(),
     }

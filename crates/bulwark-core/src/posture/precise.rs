@@ -357,7 +357,10 @@ fn scan_secrets(scanner: &Scanner, path: &str, text: &str, out: &mut Vec<SecretA
         injection: false,
     };
     for finding in scanner.scan_with(text.as_bytes(), detectors) {
-        let line = text[..finding.start.min(text.len())].matches('\n').count() + 1;
+        let line = text[..finding.sort_span().start.min(text.len())]
+            .matches('\n')
+            .count()
+            + 1;
         out.push(SecretAt {
             file: path.to_string(),
             location: format!("line {line}"),

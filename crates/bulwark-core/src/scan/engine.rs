@@ -206,7 +206,7 @@ pub(super) fn paired_aws_secrets(text: &[u8], out: &mut Vec<Finding>) {
     let ids: Vec<usize> = out
         .iter()
         .filter(|f| f.rule == "aws-access-key-id")
-        .map(|f| f.end)
+        .map(|f| f.sort_span().end)
         .collect();
     let is_key_byte = |b: u8| b.is_ascii_alphanumeric() || matches!(b, b'/' | b'+' | b'=');
     for id_end in ids {
@@ -224,22 +224,20 @@ pub(super) fn paired_aws_secrets(text: &[u8], out: &mut Vec<Finding>) {
         if !value.iter().all(|&b| is_key_byte(b))
             || text.get(end).is_some_and(|&b| is_key_byte(b))
             || checks::entropy(value) < 3.5
-            || out
-                .iter()
-                .any(|f| f.start < end && start < f.end && f.rule != rules::GENERIC_RULE)
+            || out.iter().any(|f| {
+                f.sort_span().start < end
+                    && start < f.sort_span().end
+                    && f.rule != rules::GENERIC_RULE
+            })
         {
             continue;
         }
         out.push(Finding {
-            field: None,
             kind: FindingKind::Secret,
             rule: "aws-secret-access-key".to_string(),
             category: None,
             severity: Severity::Critical,
-            start,
-            end,
-            line: None,
-            column: None,
+            location: crate::Location::Span(crate::Span { start, end }),
             message: "AWS secret access key (written after its key id)".to_string(),
             preview: preview(value),
         });
@@ -305,7 +303,7 @@ pub(super) fn specific_spans(findings: &[Finding]) -> SpanIndex {
         findings
             .iter()
             .filter(|f| f.kind == FindingKind::Secret && f.rule != rules::GENERIC_RULE)
-            .map(|f| (f.start, f.end)),
+            .map(|f| f.sort_span().into()),
     )
 }
 
@@ -835,15 +833,11 @@ impl Scanner {
                 rule.description.to_string()
             };
             out.push(Finding {
-                field: None,
                 kind: FindingKind::Secret,
                 rule: rule.id.to_string(),
                 category: None,
                 severity: rule.severity,
-                start,
-                end,
-                line: None,
-                column: None,
+                location: crate::Location::Span(crate::Span { start, end }),
                 message,
                 preview: preview(&text[start..end]),
             });

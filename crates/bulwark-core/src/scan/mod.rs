@@ -27,7 +27,7 @@ pub use redact::{
 };
 
 use crate::config::problems::Problems;
-use crate::finding::{Finding, FindingKind, Severity, Verdict, preview};
+use crate::finding::{Finding, FindingKind, Severity, Span, Verdict, preview};
 pub use cfg::{InjectionConfig, Operator, PiiConfig, RedactConfig, ScanConfig, SecretsConfig};
 use engine::*;
 use rules::{Check, RuleSpec, Window};
@@ -350,7 +350,12 @@ impl Scanner {
         if detectors.pii {
             self.inner.pii.scan(text, &mut out);
         }
-        out.sort_by(|a, b| a.start.cmp(&b.start).then(b.end.cmp(&a.end)));
+        out.sort_by(|a, b| {
+            a.sort_span()
+                .start
+                .cmp(&b.sort_span().start)
+                .then(b.sort_span().end.cmp(&a.sort_span().end))
+        });
         resolve_overlaps(&mut out);
         let mut injection_score = None;
         if detectors.injection
@@ -360,7 +365,12 @@ impl Scanner {
             injection_score = Some(report.score);
             if !report.findings.is_empty() {
                 out.extend(report.findings);
-                out.sort_by(|a, b| a.start.cmp(&b.start).then(b.end.cmp(&a.end)));
+                out.sort_by(|a, b| {
+                    a.sort_span()
+                        .start
+                        .cmp(&b.sort_span().start)
+                        .then(b.sort_span().end.cmp(&a.sort_span().end))
+                });
             }
         }
         Assessment {
@@ -424,20 +434,15 @@ impl Scanner {
                 memchr::memrchr(b'\n', &buf[lo..limit]).map_or(limit, |i| lo + i + 1)
             };
             let mut found = self.assess(&buf, detectors, source).findings;
-            found.retain(|f| f.start < cut);
+            found.retain(|f| f.sort_span().start < cut);
             crate::finding::locate(&mut found, &buf);
             for mut f in found {
-                if f.line == Some(1) {
-                    f.column = f.column.map(|c| c + col_base);
-                }
-                f.line = f.line.map(|l| l + line_base - 1);
-                let (s, e) = (f.start, f.end);
+                let Span { start: s, end: e } = f.sort_span();
                 let lo = s.saturating_sub(4096);
                 let ls = memchr::memrchr(b'\n', &buf[lo..s]).map_or(lo, |i| lo + i + 1);
                 let hi = (e + 4096).min(buf.len());
                 let le = memchr::memchr(b'\n', &buf[e..hi]).map_or(hi, |i| e + i);
-                f.start += base;
-                f.end += base;
+                f.shift(base, line_base - 1, col_base);
                 on_finding(f, &buf[s..e], &buf[ls..le]);
             }
             let done = &buf[..cut];
@@ -479,7 +484,7 @@ fn resolve_overlaps(findings: &mut Vec<Finding>) {
             findings
                 .iter()
                 .filter(|f| keep(f))
-                .map(|f| (f.start, f.end)),
+                .map(|f| f.sort_span().into()),
         )
     };
     let specific = specific_spans(findings);
@@ -488,17 +493,18 @@ fn resolve_overlaps(findings: &mut Vec<Finding>) {
     let mut seen: std::collections::HashSet<(usize, usize, FindingKind)> =
         std::collections::HashSet::new();
     findings.retain(|f| {
+        let Span { start, end } = f.sort_span();
         // The generic rule yields to specific ones; personal data inside a secret is part of it.
-        if (f.rule == rules::GENERIC_RULE && specific.overlaps(f.start, f.end))
-            || (f.kind == FindingKind::Pii && secrets.overlaps(f.start, f.end))
+        if (f.rule == rules::GENERIC_RULE && specific.overlaps(start, end))
+            || (f.kind == FindingKind::Pii && secrets.overlaps(start, end))
         {
             return false;
         }
         // An IPv4 address inside an IPv6 one (any PII inside a larger PII span) is part of it.
-        if f.kind == FindingKind::Pii && pii.strictly_contains(f.start, f.end) {
+        if f.kind == FindingKind::Pii && pii.strictly_contains(start, end) {
             return false;
         }
-        seen.insert((f.start, f.end, f.kind))
+        seen.insert((start, end, f.kind))
     });
 }
 

@@ -195,17 +195,21 @@ impl Redactor {
 /// Merge overlapping finding spans; each merged span is represented by its most severe finding.
 fn merge_spans(findings: &[Finding]) -> Vec<(usize, usize, &Finding)> {
     let mut sorted: Vec<&Finding> = findings.iter().collect();
-    sorted.sort_by_key(|f| (f.start, std::cmp::Reverse(f.end)));
+    sorted.sort_by_key(|f| {
+        let s = f.sort_span();
+        (s.start, std::cmp::Reverse(s.end))
+    });
     let mut out: Vec<(usize, usize, &Finding)> = Vec::new();
     for f in sorted {
+        let s = f.sort_span();
         match out.last_mut() {
-            Some((_, e, lead)) if f.start < *e => {
-                *e = (*e).max(f.end);
+            Some((_, e, lead)) if s.start < *e => {
+                *e = (*e).max(s.end);
                 if f.severity > lead.severity {
                     *lead = f;
                 }
             }
-            _ => out.push((f.start, f.end, f)),
+            _ => out.push((s.start, s.end, f)),
         }
     }
     out
@@ -328,15 +332,20 @@ impl StreamRedactor {
             }
         };
         // Never cut through a finding: emit only up to the start of one that crosses the cut.
-        while let Some(f) = findings.iter().find(|f| f.start < cut && f.end > cut) {
-            cut = floor_char(&text, f.start);
+        while let Some(f) = findings
+            .iter()
+            .find(|f| f.sort_span().start < cut && f.sort_span().end > cut)
+        {
+            cut = floor_char(&text, f.sort_span().start);
         }
-        let emitted: Vec<Finding> = findings.into_iter().filter(|f| f.end <= cut).collect();
+        let emitted: Vec<Finding> = findings
+            .into_iter()
+            .filter(|f| f.sort_span().end <= cut)
+            .collect();
         let out = self.redactor.apply(&text[..cut], &emitted);
         if self.keep_findings {
             self.findings.extend(emitted.into_iter().map(|mut f| {
-                f.start += self.offset;
-                f.end += self.offset;
+                f.shift(self.offset, 0, 0);
                 f
             }));
         }

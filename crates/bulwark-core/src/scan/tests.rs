@@ -268,7 +268,10 @@ fn private_keys_but_not_public_keys() {
     let key = "-----BEGIN RSA PRIVATE KEY-----\nMIIEpQIBAAKCAQEAn6/O8li+SX4m98LLYt/PKSzEmQ++ZBD7Loh9P13f4yQ92EF3\nyxR5MsXFu9PRsrYQA7/4UTPHiC4y2sAVCBg4C2yyBpUEtMQjyCESi6Y=\n-----END RSA PRIVATE KEY-----";
     let f = scan(key);
     assert_eq!(f.len(), 1);
-    assert_eq!((f[0].start, f[0].end), (0, key.len()));
+    assert_eq!(
+        (f[0].sort_span().start, f[0].sort_span().end),
+        (0, key.len())
+    );
     let public = "-----BEGIN PUBLIC KEY-----\nMIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8AMIIBCgKCAQEAn6/O8li+SX4m98LLYt/PKSzEmQ\n-----END PUBLIC KEY-----";
     assert!(scan(public).is_empty());
 }
@@ -358,7 +361,10 @@ fn a_redaction_covers_the_whole_secret() {
         s.scan(text.as_bytes())
             .into_iter()
             .filter(|f| f.kind == FindingKind::Secret)
-            .map(|f| (f.rule, text[f.start..f.end].to_string()))
+            .map(|f| {
+                let s = f.sort_span();
+                (f.rule, text[s.range()].to_string())
+            })
             .collect()
     };
     // A quoted value runs to its closing quote, spaces included.
@@ -423,7 +429,10 @@ fn secrets_in_plain_prose_are_found_at_every_offset_around_a_block_edge() {
     let shifted = |f: Vec<Finding>, by: usize| -> Vec<(String, usize, usize)> {
         f.into_iter()
             .filter(|f| f.kind == FindingKind::Secret)
-            .map(|f| (f.rule, f.start - by, f.end - by))
+            .map(|f| {
+                let s = f.sort_span();
+                (f.rule, s.start - by, s.end - by)
+            })
             .collect()
     };
     for sample in &samples {

@@ -226,11 +226,7 @@ fn judge_payload(
             rule: "ingress-label".into(),
             category: None,
             severity: bulwark_core::Severity::High,
-            field: Some(path),
-            start: 0,
-            end: 0,
-            line: None,
-            column: None,
+            location: bulwark_core::Location::Field(path),
             message,
             preview: String::new(),
         });
@@ -242,7 +238,9 @@ fn judge_payload(
             .assess(value.as_bytes(), Detectors::ALL, &alert)
             .findings
         {
-            f.field = Some(path.clone());
+            // The payload's field is the place an operator can look up; the span inside the string
+            // value would read as a span of the whole payload.
+            f.location = bulwark_core::Location::Field(path.clone());
             findings.push(f);
         }
     }

@@ -528,7 +528,12 @@ impl InjectionDetector {
                     text,
                 ));
             }
-            findings.sort_by(|a, b| a.start.cmp(&b.start).then(b.severity.cmp(&a.severity)));
+            findings.sort_by(|a, b| {
+                a.sort_span()
+                    .start
+                    .cmp(&b.sort_span().start)
+                    .then(b.severity.cmp(&a.severity))
+            });
         }
         InjectionReport {
             score,
@@ -718,15 +723,11 @@ fn finding(
     let end = end.min(text.len());
     let start = start.min(end);
     Finding {
-        field: None,
         kind: FindingKind::Injection,
         rule: rule.to_string(),
         category: Some(category.to_string()),
         severity,
-        start,
-        end,
-        line: None,
-        column: None,
+        location: crate::Location::Span(crate::Span { start, end }),
         message,
         preview: quote(&String::from_utf8_lossy(&text[start..end])),
     }

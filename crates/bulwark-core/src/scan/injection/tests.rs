@@ -164,7 +164,7 @@ fn large_documents_are_read_end_to_end_across_segments() {
             .find(|f| f.rule == "ignore-previous-instructions")
             .expect("pattern finding");
         assert!(
-            text[f.start..f.end]
+            text[f.sort_span().start..f.sort_span().end]
                 .to_lowercase()
                 .starts_with("ignore all previous")
         );

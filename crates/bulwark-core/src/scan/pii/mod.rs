@@ -239,15 +239,11 @@ fn push(out: &mut Vec<Finding>, rule: &'static str, start: usize, end: usize, te
         return;
     };
     out.push(Finding {
-        field: None,
         kind: FindingKind::Pii,
         rule: rule.to_string(),
         category: None,
         severity,
-        start,
-        end,
-        line: None,
-        column: None,
+        location: crate::Location::Span(crate::Span { start, end }),
         message: desc.to_string(),
         preview: preview(&text[start..end]),
     });

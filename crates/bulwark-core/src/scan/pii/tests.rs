@@ -6,7 +6,10 @@ fn rules(text: &str) -> Vec<(String, String)> {
     let mut out = Vec::new();
     d.scan(text.as_bytes(), &mut out);
     out.into_iter()
-        .map(|f| (f.rule, text[f.start..f.end].to_string()))
+        .map(|f| {
+            let s = f.sort_span();
+            (f.rule, text[s.range()].to_string())
+        })
         .collect()
 }
 
@@ -155,7 +158,9 @@ fn ipv6_only(text: &str) -> Vec<(usize, usize)> {
     };
     let mut out = Vec::new();
     detector.scan(text.as_bytes(), &mut out);
-    out.iter().map(|f| (f.start, f.end)).collect()
+    out.iter()
+        .map(|f| (f.sort_span().start, f.sort_span().end))
+        .collect()
 }
 
 #[test]
@@ -169,7 +174,9 @@ fn ipv6_pass_agrees_with_every_colon_judged() {
                 last_end = ipv6_at(text, c, &mut out);
             }
         }
-        out.iter().map(|f| (f.start, f.end)).collect::<Vec<_>>()
+        out.iter()
+            .map(|f| (f.sort_span().start, f.sort_span().end))
+            .collect::<Vec<_>>()
     };
     let pieces = [
         "T",
