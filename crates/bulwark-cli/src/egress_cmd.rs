@@ -111,9 +111,9 @@ fn check(
     match format {
         PlainFormat::Json => writeln!(out, "{}", serde_json::to_string(&decision)?)?,
         PlainFormat::Text => {
-            let target = decision.url.as_deref().unwrap_or(url);
+            let target = decision.url().unwrap_or(url);
             let addrs = decision
-                .addresses
+                .addresses()
                 .iter()
                 .map(IpAddr::to_string)
                 .collect::<Vec<_>>()
@@ -126,9 +126,9 @@ fn check(
             writeln!(
                 out,
                 "  {}: {} (profile {})",
-                decision.reason.as_str(),
-                decision.message,
-                decision.profile
+                decision.reason().as_str(),
+                decision.message(),
+                decision.profile()
             )?;
         }
     }

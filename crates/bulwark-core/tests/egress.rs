@@ -331,7 +331,7 @@ fn labelled_vectors() {
         if got == expect {
             entry.1 += 1;
             if kind == "url" && expect == "block" {
-                assert_ne!(d.reason, Reason::PortNotAllowed, "{url}");
+                assert_ne!(d.reason(), Reason::PortNotAllowed, "{url}");
             }
             continue;
         }
@@ -392,7 +392,7 @@ fn payload_urls() {
     for row in &rows {
         let url = row["url"].as_str().expect("url");
         let d: EgressDecision = policy.check_url(url, &CorpusResolver);
-        *reasons.entry(d.reason.as_str()).or_default() += 1;
+        *reasons.entry(d.reason().as_str()).or_default() += 1;
         let class = match connected(url) {
             None => "does not parse",
             Some((scheme, _)) if scheme != "http" && scheme != "https" => "other scheme",
@@ -402,9 +402,9 @@ fn payload_urls() {
         };
         *counts.entry(class).or_default() += 1;
         if std::env::var_os("BULWARK_EVAL_VERBOSE").is_some() {
-            println!("{class}\t{}\t{url}", d.reason.as_str());
+            println!("{class}\t{}\t{url}", d.reason().as_str());
         }
-        if class != "public host" && d.decision != Decision::Deny {
+        if class != "public host" && d.decision() != Decision::Deny {
             failures.push(format!("{url} ({class}) allowed: {d:?}"));
         }
     }
@@ -444,7 +444,11 @@ fn blocklist_prefixes_are_denied() {
                     IpAddr::V6(a) => format!("http://[{a}]/"),
                 };
                 let d = policy.check_url(&url, &r);
-                assert_eq!(d.decision, Decision::Deny, "{list} {prefix}: {url}: {d:?}");
+                assert_eq!(
+                    d.decision(),
+                    Decision::Deny,
+                    "{list} {prefix}: {url}: {d:?}"
+                );
                 checked += 1;
             }
         }
@@ -466,13 +470,13 @@ fn rebinding_answers_are_denied() {
         .expect("entry");
     for host in ["rebind.example", "rebind6.example", "meta.example"] {
         let d = p.check_url(&format!("https://{host}/"), &r);
-        assert_eq!(d.reason, Reason::MixedAnswers, "{host}: {d:?}");
-        assert!(d.addresses.is_empty());
+        assert_eq!(d.reason(), Reason::MixedAnswers, "{host}: {d:?}");
+        assert!(d.addresses().is_empty());
     }
     // A name whose every answer is forbidden is denied for what it reaches.
     r.add_entry("evil.example:*:127.0.0.1").expect("entry");
     assert_eq!(
-        p.check_url("https://evil.example/", &r).reason,
+        p.check_url("https://evil.example/", &r).reason(),
         Reason::PrivateAddress
     );
 }
@@ -548,7 +552,7 @@ proptest! {
         for form in textual_forms(ip) {
             let url = format!("http://{form}/x");
             let d = p.check_url(&url, &r);
-            prop_assert_eq!(d.decision, Decision::Deny, "{} ({}): {:?}", url, ip, d);
+            prop_assert_eq!(d.decision(), Decision::Deny, "{} ({}): {:?}", url, ip, d);
         }
     }
 
@@ -562,7 +566,7 @@ proptest! {
         for form in textual_forms(ip) {
             let url = format!("http://{form}/x");
             let d = p.check_url(&url, &r);
-            prop_assert_eq!(d.decision, Decision::Allow, "{} ({}): {:?}", url, ip, d);
+            prop_assert_eq!(d.decision(), Decision::Allow, "{} ({}): {:?}", url, ip, d);
         }
     }
 

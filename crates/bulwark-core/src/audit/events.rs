@@ -56,15 +56,15 @@ impl AuditEvent {
             event_type: EventType::Egress,
             actor,
             action: ask.action().into(),
-            resource: d.url.clone().unwrap_or_default(),
-            outcome: d.decision.as_str().into(),
+            resource: d.url().unwrap_or_default().to_string(),
+            outcome: d.decision().as_str().into(),
             details: serde_json::json!({
-                "reason": d.reason.as_str(),
-                "message": d.message,
-                "host": d.host,
-                "port": d.port,
-                "addresses": d.addresses,
-                "profile": d.profile,
+                "reason": d.reason().as_str(),
+                "message": d.message(),
+                "host": d.host(),
+                "port": d.port(),
+                "addresses": d.addresses(),
+                "profile": d.profile(),
             }),
         }
     }

@@ -31,7 +31,7 @@ impl Decision {
     }
 }
 
-/// Why: a stable code for scripts and dashboards.
+/// Why: a stable code for scripts and dashboards, whichever the answer was.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Reason {
@@ -90,35 +90,215 @@ impl Reason {
     }
 }
 
-/// The guard's answer about one URL.
-///
-/// Guarantees: `decision` is `allow` only if every address in `addresses` passed; the caller must
-/// connect to those addresses and no others.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct EgressDecision {
-    /// Allow or deny.
-    pub decision: Decision,
-    /// A stable code.
-    pub reason: Reason,
-    /// A sentence for a human: what was judged and why.
-    pub message: String,
-    /// The URL as a client would serialize it (absent when it does not parse).
-    pub url: Option<String>,
-    /// The host the request would connect to: lowercased, IDNA-encoded, trailing dots removed,
-    /// IPv4 in dotted-decimal, IPv6 in brackets.
-    pub host: Option<String>,
+/// Why a connection may be made.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum AllowReason {
+    /// Every address is globally reachable.
+    PublicAddress,
+    /// An operator's `allow_cidrs` entry opens the address.
+    AllowCidr,
+    /// The egress guard is turned off.
+    GuardDisabled,
+}
+
+impl From<AllowReason> for Reason {
+    fn from(r: AllowReason) -> Reason {
+        match r {
+            AllowReason::PublicAddress => Reason::PublicAddress,
+            AllowReason::AllowCidr => Reason::AllowCidr,
+            AllowReason::GuardDisabled => Reason::GuardDisabled,
+        }
+    }
+}
+
+/// Why a connection must not be made: every [`Reason`] that is not an allowance.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct DenyReason(Reason);
+
+impl DenyReason {
+    /// The URL does not parse, or has no host.
+    pub const INVALID_URL: DenyReason = DenyReason(Reason::InvalidUrl);
+
+    /// A deny reason from its code; `None` for the codes that allow.
+    pub const fn new(r: Reason) -> Option<DenyReason> {
+        match r {
+            Reason::PublicAddress | Reason::AllowCidr | Reason::GuardDisabled => None,
+            r => Some(DenyReason(r)),
+        }
+    }
+
+    /// The code.
+    pub fn reason(self) -> Reason {
+        self.0
+    }
+}
+
+/// Where a judged URL would connect, as a client would send it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Target {
+    pub(super) url: String,
+    pub(super) scheme: String,
+    pub(super) host: String,
+    pub(super) port: u16,
+    pub(super) origin_form: String,
+    pub(super) host_header: String,
+}
+
+impl Target {
+    /// The URL as a client would serialize it (the `host:port` asked for, for a CONNECT).
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+    /// The scheme (`https` for a CONNECT).
+    pub fn scheme(&self) -> &str {
+        &self.scheme
+    }
+    /// The host: lowercased, IDNA-encoded, trailing dots removed, IPv4 in dotted-decimal, IPv6 in
+    /// brackets.
+    pub fn host(&self) -> &str {
+        &self.host
+    }
     /// The port, explicit or the scheme's default.
-    pub port: Option<u16>,
-    /// The addresses the connection may use (pinning); empty on denial.
-    pub addresses: Vec<IpAddr>,
-    /// The policy profile that decided (`default` for the top-level `[egress]` lists).
-    pub profile: String,
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+    /// The request target in origin form: path and query (`/a?b`), never the fragment.
+    pub fn origin_form(&self) -> &str {
+        &self.origin_form
+    }
+    /// The `Host` header a forwarded request carries: the host, and the port unless it is the
+    /// scheme's default.
+    pub fn host_header(&self) -> &str {
+        &self.host_header
+    }
+}
+
+/// Allow, with the addresses the connection may use, or deny, with why. An allowance always has a
+/// target and at least one address; a denial never has addresses.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// The connection may be made, to the pinned addresses only.
+    Allow {
+        /// Why.
+        reason: AllowReason,
+        /// Where, as judged.
+        target: Target,
+        /// The addresses the connection may use (pinning): at least one.
+        addresses: Vec<IpAddr>,
+    },
+    /// The connection must not be made.
+    Deny {
+        /// Why.
+        reason: DenyReason,
+        /// Where, when the URL parsed far enough to say.
+        target: Option<Target>,
+    },
+}
+
+/// The guard's answer about one URL. Built only by the guard.
+///
+/// In JSON: `decision`, `reason`, `message`, `url`, `host`, `port`, `addresses` (empty on denial)
+/// and `profile`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EgressDecision {
+    pub(super) outcome: Outcome,
+    pub(super) message: String,
+    pub(super) profile: String,
 }
 
 impl EgressDecision {
+    /// Allow or deny, and what each carries.
+    pub fn outcome(&self) -> &Outcome {
+        &self.outcome
+    }
+
     /// Whether the connection may be made.
     pub fn is_allowed(&self) -> bool {
-        self.decision == Decision::Allow
+        matches!(self.outcome, Outcome::Allow { .. })
+    }
+
+    /// Allow or deny, as a code.
+    pub fn decision(&self) -> Decision {
+        match self.outcome {
+            Outcome::Allow { .. } => Decision::Allow,
+            Outcome::Deny { .. } => Decision::Deny,
+        }
+    }
+
+    /// The stable code of why.
+    pub fn reason(&self) -> Reason {
+        match &self.outcome {
+            Outcome::Allow { reason, .. } => (*reason).into(),
+            Outcome::Deny { reason, .. } => reason.reason(),
+        }
+    }
+
+    /// Where the URL would connect; `None` when it did not parse far enough to say.
+    pub fn target(&self) -> Option<&Target> {
+        match &self.outcome {
+            Outcome::Allow { target, .. } => Some(target),
+            Outcome::Deny { target, .. } => target.as_ref(),
+        }
+    }
+
+    /// The addresses the connection may use; empty on denial.
+    pub fn addresses(&self) -> &[IpAddr] {
+        match &self.outcome {
+            Outcome::Allow { addresses, .. } => addresses,
+            Outcome::Deny { .. } => &[],
+        }
+    }
+
+    /// A sentence for a human: what was judged and why.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+
+    /// The policy profile that decided (`default` for the top-level `[egress]` lists).
+    pub fn profile(&self) -> &str {
+        &self.profile
+    }
+
+    /// The URL as a client would serialize it (absent when it does not parse).
+    pub fn url(&self) -> Option<&str> {
+        self.target().map(Target::url)
+    }
+
+    /// The host judged (absent when the URL does not parse).
+    pub fn host(&self) -> Option<&str> {
+        self.target().map(Target::host)
+    }
+
+    /// The port, explicit or the scheme's default (absent when the URL does not parse).
+    pub fn port(&self) -> Option<u16> {
+        self.target().map(Target::port)
+    }
+}
+
+impl Serialize for EgressDecision {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        #[derive(Serialize)]
+        struct Out<'a> {
+            decision: Decision,
+            reason: Reason,
+            message: &'a str,
+            url: Option<&'a str>,
+            host: Option<&'a str>,
+            port: Option<u16>,
+            addresses: &'a [IpAddr],
+            profile: &'a str,
+        }
+        Out {
+            decision: self.decision(),
+            reason: self.reason(),
+            message: &self.message,
+            url: self.url(),
+            host: self.host(),
+            port: self.port(),
+            addresses: self.addresses(),
+            profile: &self.profile,
+        }
+        .serialize(s)
     }
 }
 

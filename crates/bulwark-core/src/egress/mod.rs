@@ -77,20 +77,18 @@ pub struct EgressPolicy {
 /// given to [`EgressPolicy::finish`].
 #[derive(Debug, Clone)]
 pub struct PendingName {
-    url: String,
-    host: String,
-    port: u16,
+    target: Target,
 }
 
 impl PendingName {
     /// The canonical host name to resolve (lowercased, IDNA-encoded, no trailing dot).
     pub fn host(&self) -> &str {
-        &self.host
+        &self.target.host
     }
 
     /// The port the connection will use.
     pub fn port(&self) -> u16 {
-        self.port
+        self.target.port
     }
 }
 
@@ -209,33 +207,43 @@ impl EgressPolicy {
         self.self_addresses = addrs;
     }
 
-    /// `here` is the URL, host and port judged (absent when the URL did not parse).
-    fn decision(
+    /// An allowance: to `addresses` (at least one) of `target`.
+    fn allow(
         &self,
-        (decision, reason): (Decision, Reason),
+        reason: AllowReason,
         message: String,
-        here: Option<(&str, &str, u16)>,
+        target: Target,
         addresses: Vec<IpAddr>,
     ) -> EgressDecision {
+        if addresses.is_empty() {
+            return self.deny(
+                Reason::Unresolvable,
+                format!("{} has no address to connect to", target.host),
+                Some(&target),
+            );
+        }
         EgressDecision {
-            decision,
-            reason,
+            outcome: Outcome::Allow {
+                reason,
+                target,
+                addresses,
+            },
             message,
-            url: here.map(|t| t.0.to_string()),
-            host: here.map(|t| t.1.to_string()),
-            port: here.map(|t| t.2),
-            addresses,
             profile: self.name.clone(),
         }
     }
 
-    fn deny(
-        &self,
-        reason: Reason,
-        message: String,
-        u: Option<(&str, &str, u16)>,
-    ) -> EgressDecision {
-        self.decision((Decision::Deny, reason), message, u, Vec::new())
+    /// A denial; `here` is the target judged (absent when the URL did not parse far enough).
+    fn deny(&self, reason: Reason, message: String, here: Option<&Target>) -> EgressDecision {
+        debug_assert!(DenyReason::new(reason).is_some(), "{reason:?} allows");
+        EgressDecision {
+            outcome: Outcome::Deny {
+                reason: DenyReason::new(reason).unwrap_or(DenyReason::INVALID_URL),
+                target: here.cloned(),
+            },
+            message,
+            profile: self.name.clone(),
+        }
     }
 
     /// Decide a URL, resolving its host through `resolver` when it is a name.
@@ -243,7 +251,7 @@ impl EgressPolicy {
         match self.plan(url) {
             Plan::Decided(d) => d,
             Plan::Resolve(p) => {
-                let answers = resolver.resolve(&p.host, p.port);
+                let answers = resolver.resolve(p.host(), p.port());
                 self.finish(p, answers)
             }
         }
@@ -327,21 +335,30 @@ impl EgressPolicy {
                 ));
             }
         };
-        let here = Some((canonical, host.as_str(), port));
+        let host_str = u.host_str().unwrap_or_default();
+        let target = Target {
+            url: canonical.to_string(),
+            scheme: u.scheme().to_string(),
+            host_header: match u.port() {
+                Some(p) => format!("{host_str}:{p}"),
+                None => host_str.to_string(),
+            },
+            origin_form: u[url::Position::BeforePath..url::Position::AfterQuery].to_string(),
+            host,
+            port,
+        };
+        let host = target.host.as_str();
+        let here = Some(&target);
         if !self.enabled {
             if let Some(ip) = literal {
-                return Plan::Decided(self.decision(
-                    (Decision::Allow, Reason::GuardDisabled),
+                return Plan::Decided(self.allow(
+                    AllowReason::GuardDisabled,
                     "the egress guard is turned off ([egress] enabled = false)".into(),
-                    here,
+                    target,
                     vec![ip],
                 ));
             }
-            return Plan::Resolve(PendingName {
-                url: canonical.to_string(),
-                host,
-                port,
-            });
+            return Plan::Resolve(PendingName { target });
         }
         if tunnel.is_none() && !self.schemes.iter().any(|s| s == u.scheme()) {
             return scheme_denied(here);
@@ -363,39 +380,35 @@ impl EgressPolicy {
                         here,
                     ));
                 }
-                if let Some(provider) = address::metadata_name(&host) {
+                if let Some(provider) = address::metadata_name(host) {
                     return Plan::Decided(self.deny(
                         Reason::MetadataEndpoint,
                         format!("{host} is a cloud metadata service ({provider})"),
                         here,
                     ));
                 }
-                if is_localhost_name(&host) {
+                if is_localhost_name(host) {
                     return Plan::Decided(self.deny(
                         Reason::PrivateAddress,
                         format!("{host} is a loopback name (RFC 6761)"),
                         here,
                     ));
                 }
-                if self.deny_domains.matches(&host) {
+                if self.deny_domains.matches(host) {
                     return Plan::Decided(self.deny(
                         Reason::DomainDenied,
                         format!("{host} matches deny_domains"),
                         here,
                     ));
                 }
-                if !self.allow_domains.is_empty() && !self.allow_domains.matches(&host) {
+                if !self.allow_domains.is_empty() && !self.allow_domains.matches(host) {
                     return Plan::Decided(self.deny(
                         Reason::NotAllowlisted,
                         format!("{host} is not in allow_domains"),
                         here,
                     ));
                 }
-                return Plan::Resolve(PendingName {
-                    url: canonical.to_string(),
-                    host,
-                    port,
-                });
+                return Plan::Resolve(PendingName { target });
             }
         };
         let verdict = self.judge_address(ip, port);
@@ -408,16 +421,16 @@ impl EgressPolicy {
         }
         Plan::Decided(match verdict {
             AddrVerdict::Denied(reason, msg) => self.deny(reason, msg, here),
-            AddrVerdict::Public => self.decision(
-                (Decision::Allow, Reason::PublicAddress),
+            AddrVerdict::Public => self.allow(
+                AllowReason::PublicAddress,
                 format!("{ip} is {}", classify(ip).describe()),
-                Some((canonical, &host, port)),
+                target,
                 vec![ip],
             ),
-            AddrVerdict::OpenedByCidr => self.decision(
-                (Decision::Allow, Reason::AllowCidr),
+            AddrVerdict::OpenedByCidr => self.allow(
+                AllowReason::AllowCidr,
                 format!("{ip} is opened by allow_cidrs"),
-                Some((canonical, &host, port)),
+                target,
                 vec![ip],
             ),
         })
@@ -429,20 +442,21 @@ impl EgressPolicy {
         pending: PendingName,
         answers: Result<Vec<IpAddr>, ResolveError>,
     ) -> EgressDecision {
-        let here = Some((pending.url.as_str(), pending.host.as_str(), pending.port));
+        let target = pending.target;
+        let here = Some(&target);
         let mut addrs = match answers {
             Ok(a) if !a.is_empty() => a,
             Ok(_) => {
                 return self.deny(
                     Reason::Unresolvable,
-                    format!("{} resolved to no address", pending.host),
+                    format!("{} resolved to no address", target.host),
                     here,
                 );
             }
             Err(e) => {
                 return self.deny(
                     Reason::Unresolvable,
-                    format!("{} did not resolve: {e}", pending.host),
+                    format!("{} did not resolve: {e}", target.host),
                     here,
                 );
             }
@@ -450,10 +464,10 @@ impl EgressPolicy {
         let mut seen = std::collections::HashSet::new();
         addrs.retain(|a| seen.insert(*a));
         if !self.enabled {
-            return self.decision(
-                (Decision::Allow, Reason::GuardDisabled),
+            return self.allow(
+                AllowReason::GuardDisabled,
                 "the egress guard is turned off ([egress] enabled = false)".into(),
-                here,
+                target,
                 addrs,
             );
         }
@@ -461,7 +475,7 @@ impl EgressPolicy {
         let mut passed = 0usize;
         let mut all_public = true;
         for &ip in &addrs {
-            match self.judge_address(ip, pending.port) {
+            match self.judge_address(ip, target.port) {
                 AddrVerdict::Public => passed += 1,
                 AddrVerdict::OpenedByCidr => {
                     passed += 1;
@@ -480,12 +494,12 @@ impl EgressPolicy {
                     Reason::MixedAnswers,
                     format!(
                         "{} resolved to allowed and forbidden addresses (a DNS-rebinding signal): {msg}",
-                        pending.host
+                        target.host
                     ),
                     here,
                 );
             }
-            return self.deny(reason, format!("{} resolved to {msg}", pending.host), here);
+            return self.deny(reason, format!("{} resolved to {msg}", target.host), here);
         }
         let list = addrs
             .iter()
@@ -494,16 +508,16 @@ impl EgressPolicy {
             .join(", ");
         let (reason, message) = if all_public {
             (
-                Reason::PublicAddress,
-                format!("{} resolved to globally reachable {list}", pending.host),
+                AllowReason::PublicAddress,
+                format!("{} resolved to globally reachable {list}", target.host),
             )
         } else {
             (
-                Reason::AllowCidr,
-                format!("{} resolved to {list}, opened by allow_cidrs", pending.host),
+                AllowReason::AllowCidr,
+                format!("{} resolved to {list}, opened by allow_cidrs", target.host),
             )
         };
-        self.decision((Decision::Allow, reason), message, here, addrs)
+        self.allow(reason, message, target, addrs)
     }
 
     fn judge_address(&self, ip: IpAddr, port: u16) -> AddrVerdict {

@@ -19,8 +19,8 @@ fn expect_reasons(
     let p = g.policy(profile).expect("profile");
     for (url, reason) in cases {
         let d = p.check_url(url, r);
-        assert_eq!(d.reason, *reason, "{url}: {d:?}");
-        assert_eq!(d.is_allowed(), !d.addresses.is_empty(), "{url}: {d:?}");
+        assert_eq!(d.reason(), *reason, "{url}: {d:?}");
+        assert_eq!(d.is_allowed(), !d.addresses().is_empty(), "{url}: {d:?}");
     }
 }
 
@@ -41,9 +41,9 @@ fn literal_forms_of_loopback_are_denied() {
         "http:\\\\127.0.0.1\\x",
     ] {
         let d = check(&g, url, &r);
-        assert_eq!(d.decision, Decision::Deny, "{url}: {d:?}");
+        assert_eq!(d.decision(), Decision::Deny, "{url}: {d:?}");
         assert!(
-            matches!(d.reason, Reason::PrivateAddress | Reason::EmbeddedAddress),
+            matches!(d.reason(), Reason::PrivateAddress | Reason::EmbeddedAddress),
             "{url}: {d:?}"
         );
     }
@@ -60,10 +60,37 @@ fn names_are_resolved_and_pinned() {
     let d = check(&g, "https://EXAMPLE.com./a", &r);
     assert!(d.is_allowed(), "{d:?}");
     assert_eq!(
-        d.addresses,
+        d.addresses(),
         vec!["93.184.215.14".parse::<IpAddr>().unwrap()]
     );
-    assert_eq!(d.host.as_deref(), Some("example.com"));
+    assert_eq!(d.host(), Some("example.com"));
+    // An allowance carries what a forwarding proxy sends: no second parse of the URL.
+    r.add_entry("example.com:8080:93.184.215.14").unwrap();
+    let d = check(&g, "http://user@Example.COM:8080/a/../b?q=1#frag", &r);
+    let Outcome::Allow {
+        target, addresses, ..
+    } = d.outcome()
+    else {
+        panic!("{d:?}")
+    };
+    assert_eq!(
+        (target.origin_form(), target.host_header(), target.port()),
+        ("/b?q=1", "example.com:8080", 8080)
+    );
+    assert_eq!(addresses.len(), 1);
+    let d = check(&g, "http://[2606:4700::1111]", &r);
+    let t = d.target().unwrap();
+    assert_eq!(
+        (t.origin_form(), t.host_header()),
+        ("/", "[2606:4700::1111]")
+    );
+    // A denial carries no address, whatever the reason.
+    let d = check(&g, "https://nowhere.test/", &r);
+    assert!(matches!(d.outcome(), Outcome::Deny { .. }) && d.addresses().is_empty());
+    assert_eq!(
+        serde_json::to_value(&d).unwrap()["addresses"],
+        serde_json::json!([])
+    );
     expect_reasons(
         &g,
         None,
@@ -147,12 +174,12 @@ fn connect_authorities() {
         "example.com:",
     ] {
         match p.plan_authority(bad) {
-            Plan::Decided(d) => assert_eq!(d.reason, Reason::InvalidUrl, "{bad}"),
+            Plan::Decided(d) => assert_eq!(d.reason(), Reason::InvalidUrl, "{bad}"),
             Plan::Resolve(_) => panic!("{bad} accepted"),
         }
     }
     match p.plan_authority("127.0.0.1:443") {
-        Plan::Decided(d) => assert_eq!(d.reason, Reason::PrivateAddress),
+        Plan::Decided(d) => assert_eq!(d.reason(), Reason::PrivateAddress),
         Plan::Resolve(_) => panic!(),
     }
     match p.plan_authority("Example.COM:443") {

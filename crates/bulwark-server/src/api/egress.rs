@@ -33,7 +33,7 @@ pub(crate) async fn egress_check(
             ))
         })?;
         let d = policy.check_url(&r.url, &crate::SystemResolver);
-        crate::count_decision("egress", d.decision.as_str());
+        crate::count_decision("egress", d.decision().as_str());
         Ok(d)
     })
     .await?;

@@ -53,32 +53,23 @@ pub(super) async fn forward(
     if let Err(refusal) = record(state, &d, peer, client, req.method()).await {
         return refusal;
     }
-    if !d.is_allowed() {
+    let bulwark_core::egress::Outcome::Allow {
+        target, addresses, ..
+    } = d.outcome()
+    else {
         return denial(&d);
-    }
-    let Some(parsed) = d.url.as_deref().and_then(|u| url::Url::parse(u).ok()) else {
-        return error_response(
-            StatusCode::BAD_REQUEST,
-            "invalid_url",
-            "the URL does not parse",
-        );
     };
-    if parsed.scheme() != "http" {
+    if target.scheme() != "http" {
         return error_response(
             StatusCode::BAD_REQUEST,
             "use_connect",
             "only http:// is forwarded; https:// goes through a CONNECT tunnel (set HTTPS_PROXY)",
         );
     }
-    let origin_form = &parsed[url::Position::BeforePath..url::Position::AfterQuery];
-    let host_header = match (parsed.host_str(), parsed.port()) {
-        (Some(h), Some(p)) => format!("{h}:{p}"),
-        (Some(h), None) => h.to_string(),
-        (None, _) => String::new(),
-    };
-    let port = d.port.unwrap_or(80);
+    let host_header = target.host_header();
+    let port = target.port();
     let (mut parts, body) = req.into_parts();
-    let Ok(uri) = origin_form.parse::<hyper::Uri>() else {
+    let Ok(uri) = target.origin_form().parse::<hyper::Uri>() else {
         return error_response(
             StatusCode::BAD_REQUEST,
             "invalid_url",
@@ -88,7 +79,7 @@ pub(super) async fn forward(
     parts.uri = uri;
     parts.version = hyper::Version::HTTP_11;
     strip_hop_by_hop(&mut parts.headers);
-    match HeaderValue::from_str(&host_header) {
+    match HeaderValue::from_str(host_header) {
         Ok(v) => {
             parts.headers.insert(header::HOST, v);
         }
@@ -103,7 +94,7 @@ pub(super) async fn forward(
 
     let mut slot = pool.lock().await;
     let reusable = slot.as_ref().is_some_and(|p| {
-        p.host == host_header && d.addresses.contains(&p.addr.ip()) && p.addr.port() == port
+        p.host == host_header && addresses.contains(&p.addr.ip()) && p.addr.port() == port
     });
     let alive = match slot.as_mut() {
         Some(p) if reusable && !p.sender.is_closed() => {
@@ -118,7 +109,7 @@ pub(super) async fn forward(
         *slot = None;
     }
     if slot.is_none() {
-        let stream = match connect_pinned(&d.addresses, port, state.pol.connect_timeout()).await {
+        let stream = match connect_pinned(addresses, port, state.pol.connect_timeout()).await {
             Ok(s) => s,
             Err(e) => {
                 return error_response(
@@ -130,7 +121,7 @@ pub(super) async fn forward(
         };
         let addr = stream
             .peer_addr()
-            .unwrap_or_else(|_| SocketAddr::new(d.addresses[0], port));
+            .unwrap_or_else(|_| SocketAddr::new(addresses[0], port));
         let (sender, conn) = match hyper::client::conn::http1::handshake(TokioIo::new(stream)).await
         {
             Ok(x) => x,
@@ -149,7 +140,7 @@ pub(super) async fn forward(
         });
         *slot = Some(Pooled {
             addr,
-            host: host_header.clone(),
+            host: host_header.to_string(),
             sender,
         });
     }
@@ -325,7 +316,7 @@ pub(super) async fn scan_response(
     let verdict = assessment.verdict;
     tracing::info!(
         target: "bulwark::egress",
-        url = d.url.as_deref().unwrap_or("-"),
+        url = d.url().unwrap_or("-"),
         verdict = verdict.as_str(),
         findings = assessment.findings.len(),
         "response scanned"

@@ -397,28 +397,28 @@ fn denial(d: &EgressDecision) -> Response<ProxyBody> {
     );
     r.headers_mut().insert(
         HeaderName::from_static("x-bulwark-deny-reason"),
-        HeaderValue::from_static(d.reason.as_str()),
+        HeaderValue::from_static(d.reason().as_str()),
     );
     r
 }
 
 fn log_decision(d: &EgressDecision, peer: SocketAddr, client: Option<&str>, method: &Method) {
-    crate::count_decision("egress", d.decision.as_str());
+    crate::count_decision("egress", d.decision().as_str());
     if !tracing::enabled!(target: "bulwark::egress", tracing::Level::INFO) {
         return;
     }
-    let addrs: Vec<String> = d.addresses.iter().map(IpAddr::to_string).collect();
+    let addrs: Vec<String> = d.addresses().iter().map(IpAddr::to_string).collect();
     tracing::info!(
         target: "bulwark::egress",
-        decision = d.decision.as_str(),
-        reason = d.reason.as_str(),
+        decision = d.decision().as_str(),
+        reason = d.reason().as_str(),
         %peer,
         client = client.unwrap_or("-"),
-        profile = %d.profile,
+        profile = %d.profile(),
         %method,
-        url = d.url.as_deref().unwrap_or("-"),
+        url = d.url().unwrap_or("-"),
         addresses = %addrs.join(","),
-        message = %d.message,
+        message = %d.message(),
     );
 }
 

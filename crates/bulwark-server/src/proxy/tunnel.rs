@@ -20,9 +20,12 @@ pub(super) async fn tunnel(
     if let Err(refusal) = record(&state, &d, peer, client, req.method()).await {
         return refusal;
     }
-    if !d.is_allowed() {
+    let bulwark_core::egress::Outcome::Allow {
+        target, addresses, ..
+    } = d.outcome()
+    else {
         return denial(&d);
-    }
+    };
     let Ok(permit) = state.tunnels.clone().try_acquire_owned() else {
         tracing::warn!(target: "bulwark::egress", %peer, max = state.pol.cfg.max_tunnels, "tunnel refused: too many open");
         return error_response(
@@ -34,8 +37,8 @@ pub(super) async fn tunnel(
             ),
         );
     };
-    let port = d.port.unwrap_or(443);
-    let upstream = match connect_pinned(&d.addresses, port, state.pol.connect_timeout()).await {
+    let port = target.port();
+    let upstream = match connect_pinned(addresses, port, state.pol.connect_timeout()).await {
         Ok(s) => s,
         Err(e) => {
             return error_response(
