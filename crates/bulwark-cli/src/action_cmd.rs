@@ -4,15 +4,14 @@ use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
 use bulwark_core::action::{
-    ActionDecision, ActionEnv, ActionPolicy, ExecutionIntent, IntentDigest,
-    intent::MAX_INTENT_BYTES, workspace_root,
+    ActionDecision, ExecutionIntent, IntentDigest, intent::MAX_INTENT_BYTES,
 };
 use bulwark_core::approval::{
     Approval, ApprovalError, ApprovalId, ApprovalRecord, Approvals, Approvers, Pending, StateName,
     SystemClock,
 };
 use bulwark_core::audit::{AuditEvent, AuditSink};
-use bulwark_core::{SecurityConfig, Verdict};
+use bulwark_core::{Policy, SecurityConfig, Verdict};
 use bulwark_store::AuditLog;
 use bulwark_store::fs::OsPaths;
 use bulwark_store::state_db::StateDb;
@@ -107,7 +106,8 @@ pub enum ApprovalsCommand {
 
 /// What the approvals commands (and `bulwark exec`) need open.
 pub(crate) struct Context {
-    pub(crate) cfg: SecurityConfig,
+    /// The configuration and its guards, compiled once for the command.
+    pub(crate) policy: Policy,
     origin: String,
     store: StateDb,
     pub(crate) audit: Option<AuditLog>,
@@ -117,22 +117,37 @@ pub(crate) struct Context {
 
 impl Context {
     pub(crate) fn open(cfg: SecurityConfig, origin: String) -> Result<Context, Fatal> {
+        let (policy, secrets) = crate::compile_policy(cfg)?;
+        Context::with_policy(policy, secrets, origin)
+    }
+
+    /// Open the state database and the audit log for a policy already compiled.
+    pub(crate) fn with_policy(
+        policy: Policy,
+        secrets: bulwark_store::vault_file::Secrets,
+        origin: String,
+    ) -> Result<Context, Fatal> {
         let home = home_dir()?;
+        let cfg = &policy.cfg;
         let db = cfg.store.db_path(&home);
         let store = StateDb::open(&db).map_err(|e| Fatal(e.to_string()))?;
-        let secrets = crate::secrets(&cfg)?;
         let audit = if cfg.audit.enabled {
-            Some(bulwark_store::audit_file::open_or_relay(&cfg, &home, &secrets, &env_lookup)?.0)
+            Some(bulwark_store::audit_file::open_or_relay(cfg, &home, &secrets, &env_lookup)?.0)
         } else {
             None
         };
         Ok(Context {
-            cfg,
+            policy,
             origin,
             store,
             audit,
             secrets,
         })
+    }
+
+    /// The configuration the command loaded.
+    pub(crate) fn cfg(&self) -> &SecurityConfig {
+        &self.policy.cfg
     }
 
     /// The state database.
@@ -149,8 +164,8 @@ impl Context {
         Approvals::new(
             &self.store,
             self.audit.as_ref().map(|a| a as &dyn AuditSink),
-            Approvers::from_config(&self.cfg.approval),
-            self.cfg.approval.ttl_secs,
+            Approvers::from_config(&self.cfg().approval),
+            self.cfg().approval.ttl_secs,
             &SystemClock,
         )
     }
@@ -166,24 +181,10 @@ pub(crate) fn read_intent(input: Option<&Path>) -> Result<ExecutionIntent, Fatal
     ExecutionIntent::from_json(&bytes).map_err(|e| Fatal(format!("{name}: {e}")))
 }
 
-/// The action policy the configuration describes.
-pub fn policy(cfg: &SecurityConfig) -> Result<ActionPolicy, Fatal> {
-    let home = home_dir()?;
-    let env = ActionEnv {
-        workspace_root: workspace_root(&cfg.action, &home),
-        home: env_lookup("HOME")
-            .filter(|h| !h.is_empty())
-            .map(PathBuf::from),
-    };
-    ActionPolicy::from_config(&cfg.action, &env).map_err(|e| Fatal(e.to_string()))
-}
-
-/// Judge an intent with the action policy the configuration describes (records nothing).
-pub(crate) fn evaluate(
-    cfg: &SecurityConfig,
-    intent: &ExecutionIntent,
-) -> Result<ActionDecision, Fatal> {
-    policy(cfg)?
+/// Judge an intent with the policy's action guard (records nothing).
+pub(crate) fn evaluate(policy: &Policy, intent: &ExecutionIntent) -> Result<ActionDecision, Fatal> {
+    policy
+        .action
         .evaluate(intent, &OsPaths)
         .map_err(|e| Fatal(e.to_string()))
 }
@@ -218,10 +219,10 @@ pub(crate) fn record(
         let a = ap
             .create(intent, decision)
             .map_err(|e| Fatal(e.to_string()))?;
-        if !ctx.cfg.approval.notify_url.is_empty() {
+        if !ctx.cfg().approval.notify_url.is_empty() {
             out.notified = Some(bulwark_server::notify::pending(
                 ctx.secrets
-                    .value(&ctx.cfg.approval.notify_url)
+                    .value(&ctx.cfg().approval.notify_url)
                     .expose_secret(),
                 &a,
                 ctx.audit.as_ref(),
@@ -257,11 +258,12 @@ pub fn run_intent(cmd: IntentCommand, explicit: Option<&Path>) -> Result<u8, Fat
     } = cmd;
     let intent = read_intent(input.as_deref())?;
     let (cfg, source) = load_config(explicit)?;
-    let decision = evaluate(&cfg, &intent)?;
+    let (policy, secrets) = crate::compile_policy(cfg)?;
+    let decision = evaluate(&policy, &intent)?;
     let Recorded { approval, notified } = if dry_run {
         Recorded::default()
     } else {
-        let ctx = Context::open(cfg, source.to_string())?;
+        let ctx = Context::with_policy(policy, secrets, source.to_string())?;
         record(&ctx, &intent, &decision, true)?
     };
     let approval_json = approval.as_ref().map(|a| {
@@ -435,15 +437,15 @@ pub fn run_approvals(cmd: ApprovalsCommand, explicit: Option<&Path>) -> Result<u
                 Err(e) => return refusal(e),
             };
             // Secrets in the arguments are not shown; the digest covers the real values.
-            let scanner = bulwark_core::Scanner::new(&ctx.cfg.scan)?;
-            let redactor = bulwark_core::Redactor::new(scanner, &ctx.cfg.redact, &|k| {
-                ctx.secrets.lookup(k, &env_lookup)
-            })?
-            .with_detectors(bulwark_core::Detectors {
-                secrets: true,
-                pii: false,
-                injection: false,
-            });
+            let redactor = ctx
+                .policy
+                .redactor
+                .clone()
+                .with_detectors(bulwark_core::Detectors {
+                    secrets: true,
+                    pii: false,
+                    injection: false,
+                });
             let shown =
                 bulwark_core::audit::redact_details(serde_json::to_value(&intent)?, &redactor);
             let mut out = std::io::stdout().lock();

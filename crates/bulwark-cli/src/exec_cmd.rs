@@ -423,10 +423,11 @@ pub fn run(args: ExecArgs, explicit: Option<&Path>) -> Result<u8, Fatal> {
     }
 
     // Judge it as `bulwark intent check` does, and record the verdict.
-    let decision = action_cmd::evaluate(&cfg, &intent)?;
-    let ctx = Context::open(cfg, source.to_string())?;
+    let (policy, secrets) = crate::compile_policy(cfg)?;
+    let decision = action_cmd::evaluate(&policy, &intent)?;
+    let ctx = Context::with_policy(policy, secrets, source.to_string())?;
     let recorded = action_cmd::record(&ctx, &intent, &decision, args.approval.is_none())?;
-    let cfg = &ctx.cfg;
+    let cfg = ctx.cfg();
     match decision.verdict {
         Verdict::Block => {
             eprintln!(

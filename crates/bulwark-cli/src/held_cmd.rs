@@ -89,7 +89,7 @@ pub fn run(cmd: HeldCommand, explicit: Option<&Path>) -> Result<u8, Fatal> {
             .ok_or_else(|| Fatal(format!("no held alert {id}")))
     };
     let approver = |who: &str| -> Result<(), Fatal> {
-        if Approvers::from_config(&ctx.cfg.approval).contains(who) {
+        if Approvers::from_config(&ctx.cfg().approval).contains(who) {
             Ok(())
         } else {
             Err(Fatal(format!(
@@ -134,11 +134,8 @@ pub fn run(cmd: HeldCommand, explicit: Option<&Path>) -> Result<u8, Fatal> {
         }
         HeldCommand::Show { id, format } => {
             let a = load(&id)?;
-            let scanner = bulwark_core::Scanner::new(&ctx.cfg.scan)?;
-            let redactor =
-                bulwark_core::Redactor::new(scanner, &ctx.cfg.redact, &crate::env_lookup)
-                    .map_err(|e| Fatal(e.to_string()))?;
-            let payload = bulwark_server::deliver::readable_payload(&redactor, &a.body());
+            let payload =
+                bulwark_server::deliver::readable_payload(&ctx.policy.redactor, &a.body());
             match format {
                 PlainFormat::Json => {
                     let mut v = listed(&a);
@@ -165,7 +162,7 @@ pub fn run(cmd: HeldCommand, explicit: Option<&Path>) -> Result<u8, Fatal> {
             approver(&principal)?;
             let a = load(&id)?;
             let id = a.id.clone();
-            let Some(src) = ctx.cfg.ingress.sources.get(&a.source) else {
+            let Some(src) = ctx.cfg().ingress.sources.get(&a.source) else {
                 eprintln!(
                     "bulwark: refused: the alert's source {:?} is no longer configured: drop it",
                     a.source

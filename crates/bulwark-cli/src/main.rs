@@ -170,6 +170,20 @@ pub fn secrets(cfg: &SecurityConfig) -> Result<bulwark_store::vault_file::Secret
     .map_err(Fatal::from)
 }
 
+/// Compile the configuration into the one [`bulwark_core::Policy`] a command decides with, as the
+/// sidecar does; with the configuration's `vault:NAME` references decrypted (the vault is unlocked
+/// only when there are some). Commands that use one guard alone (`scan`, `egress check`) compile
+/// just that guard from the same loaded configuration.
+pub fn compile_policy(
+    cfg: SecurityConfig,
+) -> Result<(bulwark_core::Policy, bulwark_store::vault_file::Secrets), Fatal> {
+    let secrets = secrets(&cfg)?;
+    let policy =
+        bulwark_core::Policy::compile(cfg, &home_dir()?, &|k| secrets.lookup(k, &env_lookup))
+            .map_err(|e| Fatal(e.to_string()))?;
+    Ok((policy, secrets))
+}
+
 /// Open the audit log the configuration describes, for appending (keys from files or the vault);
 /// through the running sidecar's relay when `bulwark serve` runs on this home.
 pub fn open_audit(

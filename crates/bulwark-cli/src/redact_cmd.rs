@@ -3,12 +3,12 @@
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
-use bulwark_core::scan::{Detectors, Redactor, StreamRedactor};
-use bulwark_core::{Finding, Scanner};
+use bulwark_core::Finding;
+use bulwark_core::scan::{Detectors, StreamRedactor};
 use clap::Args;
 use serde::Serialize;
 
-use crate::{Fatal, PlainFormat, env_lookup, load_config, open_input};
+use crate::{Fatal, PlainFormat, load_config, open_input};
 
 #[derive(Args, Debug)]
 pub struct RedactArgs {
@@ -34,10 +34,8 @@ pub fn run(args: RedactArgs, explicit: Option<&Path>) -> Result<u8, Fatal> {
         Some(list) => Detectors::parse(list).map_err(|e| Fatal(format!("--detectors: {e}")))?,
         None => Detectors::CONTENT,
     };
-    let scanner = Scanner::new(&cfg.scan)?;
-    let secrets = crate::secrets(&cfg)?;
-    let redactor = Redactor::new(scanner, &cfg.redact, &|k| secrets.lookup(k, &env_lookup))?
-        .with_detectors(detectors);
+    let (policy, _) = crate::compile_policy(cfg)?;
+    let redactor = policy.redactor.with_detectors(detectors);
     let (name, mut input) = open_input(args.input.as_deref())?;
     let json = args.format == PlainFormat::Json;
     let mut stream = StreamRedactor::new(redactor, true);

@@ -54,7 +54,7 @@ impl Policy {
             &cfg.action,
             &ActionEnv {
                 workspace_root: workspace_root(&cfg.action, home),
-                home: lookup("HOME").map(Into::into),
+                home: lookup("HOME").filter(|h| !h.is_empty()).map(Into::into),
             },
         )
         .map_err(|e| PolicyError(e.to_string()))?;
