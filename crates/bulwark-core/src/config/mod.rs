@@ -166,6 +166,22 @@ impl SecurityConfig {
         Self::parse_with(origin, text, &[], &|_| None)
     }
 
+    /// [`SecurityConfig::load`] on a text, with `vars` as the whole environment: its `BULWARK_*`
+    /// names are overrides (a misspelled one is a problem), the rest is there for `env:` values.
+    pub fn from_toml_with_env(
+        text: &str,
+        origin: &str,
+        vars: &[(String, String)],
+    ) -> Result<Self, ConfigError> {
+        let names: Vec<String> = vars
+            .iter()
+            .map(|(k, _)| k.clone())
+            .filter(|k| k.starts_with("BULWARK_"))
+            .collect();
+        let env = |k: &str| vars.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
+        Self::parse_with(origin, text, &names, &env)
+    }
+
     /// The text, then the overrides in `env` (whose `BULWARK_*` names are `names`), then the
     /// checks; every problem found on the way, or the configuration.
     fn parse_with(
@@ -586,6 +602,31 @@ mod tests {
             "{err}"
         );
         assert!(SecurityConfig::load(&ConfigSource::Defaults, &no_env).is_ok());
+    }
+
+    #[test]
+    fn a_text_with_its_own_environment_loads_as_load_does() {
+        let vars = |v: &[(&str, &str)]| -> Vec<(String, String)> {
+            v.iter()
+                .map(|(k, x)| (k.to_string(), x.to_string()))
+                .collect()
+        };
+        let cfg = SecurityConfig::from_toml_with_env(
+            "[redact]\nsecret = \"mask\"\n",
+            "t.toml",
+            &vars(&[("BULWARK_SCAN_PII_EMAIL", "false"), ("PATH", "/bin")]),
+        )
+        .expect("load");
+        assert!(!cfg.scan.pii.email);
+        assert_eq!(cfg.redact.secret, Operator::Mask);
+        let err = SecurityConfig::from_toml_with_env(
+            "",
+            "t.toml",
+            &vars(&[("BULWARK_SCAN_PII_EMIAL", "false")]),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("BULWARK_SCAN_PII_EMIAL"), "{err}");
     }
 
     #[test]
