@@ -155,9 +155,15 @@ impl Context {
         &self.store
     }
 
-    /// A configured secret: a `vault:NAME` reference resolved, or the value itself.
-    pub(crate) fn secret(&self, value: &str) -> Option<secrecy::SecretString> {
-        (!value.is_empty()).then(|| self.secrets.value(value))
+    /// A secret setting's value (`key` names it in errors): `None` when unset.
+    pub(crate) fn secret(
+        &self,
+        key: &str,
+        value: &bulwark_core::config::SecretRef,
+    ) -> Result<Option<secrecy::SecretString>, Fatal> {
+        self.secrets
+            .value(value, &env_lookup)
+            .map_err(|e| Fatal(format!("{key}: {e}")))
     }
 
     pub(crate) fn approvals(&self) -> Approvals<'_> {
@@ -219,11 +225,9 @@ pub(crate) fn record(
         let a = ap
             .create(intent, decision)
             .map_err(|e| Fatal(e.to_string()))?;
-        if !ctx.cfg().approval.notify_url.is_empty() {
+        if let Some(url) = ctx.secret("approval.notify_url", &ctx.cfg().approval.notify_url)? {
             out.notified = Some(bulwark_server::notify::pending(
-                ctx.secrets
-                    .value(&ctx.cfg().approval.notify_url)
-                    .expose_secret(),
+                url.expose_secret(),
                 &a,
                 ctx.audit.as_ref(),
             ));

@@ -219,11 +219,7 @@ pub fn run(cmd: AuditCommand, explicit: Option<&Path>) -> Result<u8, Fatal> {
             })
             .map_err(|e| Fatal(e.to_string()))?;
             drop(log);
-            let (old, new) = match cfg
-                .audit
-                .hmac_keys
-                .strip_prefix(bulwark_core::config::VAULT_PREFIX)
-            {
+            let (old, new) = match cfg.audit.hmac_keys.vault_name() {
                 Some(name) => crate::vault_cmd::append_audit_key(&cfg, &p.home, name)?,
                 None => files.rotate_hmac().map_err(|e| Fatal(e.to_string()))?,
             };

@@ -1,5 +1,6 @@
 //! `bulwark config init|check|schema`.
 
+use bulwark_core::config::SecretRef;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
@@ -221,8 +222,8 @@ fn explain(cfg: &SecurityConfig) -> Vec<String> {
     explain_egress(&cfg.egress, &mut out);
     explain_action(cfg, &mut out);
     for (name, src) in &cfg.ingress.sources {
-        if !src.secret.is_empty() && !src.secret.starts_with("vault:") {
-            out.push(format!("ingress.sources.{name}.secret is in the file: anyone who reads bulwark.toml can forge that sender's webhooks (use secret_env, or secret = \"vault:NAME\")"));
+        if matches!(src.secret, SecretRef::Literal(_)) {
+            out.push(format!("ingress.sources.{name}.secret is in the file: anyone who reads bulwark.toml can forge that sender's webhooks (use secret_env, or secret = \"vault:NAME\", \"env:NAME\" or \"file:/PATH\")"));
         }
         if src.allow_cidrs.is_empty() {
             out.push(format!("ingress.sources.{name}.allow_cidrs is empty: any address may send (the signature still has to verify)"));
@@ -320,11 +321,11 @@ fn explain_action(cfg: &SecurityConfig, out: &mut Vec<String>) {
     if cfg.approval.approvers.is_empty() && a.mode != ActionMode::ReadOnly {
         out.push("approval.approvers is empty: nobody can approve, so every action sent to review stays blocked".into());
     }
-    if cfg.approval.notify_url.starts_with("http://") {
-        out.push("approval.notify_url is plain http: the approval summary and the webhook's secret path travel unencrypted".into());
-    }
-    if cfg.approval.notify_url.starts_with("http") {
-        out.push("approval.notify_url is in the file: a chat webhook URL is a credential (anyone holding it can post to the channel); keep it in the vault: notify_url = \"vault:NAME\"".into());
+    if let SecretRef::Literal(url) = &cfg.approval.notify_url {
+        if url.starts_with("http://") {
+            out.push("approval.notify_url is plain http: the approval summary and the webhook's secret path travel unencrypted".into());
+        }
+        out.push("approval.notify_url is in the file: a chat webhook URL is a credential (anyone holding it can post to the channel); keep it out of the file: notify_url = \"vault:NAME\", \"env:NAME\" or \"file:/PATH\"".into());
     }
 }
 

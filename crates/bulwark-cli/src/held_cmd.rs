@@ -179,7 +179,10 @@ pub fn run(cmd: HeldCommand, explicit: Option<&Path>) -> Result<u8, Fatal> {
             let hop = bulwark_server::deliver::Forward {
                 url: src.forward_to.clone(),
                 bearer: ctx
-                    .secret(&src.forward_token)
+                    .secret(
+                        &format!("ingress.sources.{}.forward_token", a.source),
+                        &src.forward_token,
+                    )?
                     .map(|t| format!("Bearer {}", t.expose_secret())),
                 content_type: a.content_type.clone(),
                 verdict: a.verdict.as_str().to_string(),

@@ -78,13 +78,15 @@ impl KeyFiles {
         home: &Path,
         secrets: &crate::vault_file::Secrets,
     ) -> Result<KeyFiles, StoreError> {
-        let from_vault = |setting: &str, reference: &str| -> Result<Option<VaultKey>, StoreError> {
-            if reference.is_empty() {
+        let from_vault = |setting: &str,
+                          reference: &bulwark_core::vault::cfg::SecretRef|
+         -> Result<Option<VaultKey>, StoreError> {
+            if reference.is_unset() {
                 return Ok(None);
             }
             let text = secrets.get(reference).cloned().ok_or_else(|| {
                 StoreError::Keys(format!(
-                    "audit.{setting} = {reference:?}: the vault reference was not loaded"
+                    "audit.{setting} = {reference}: the vault reference was not loaded"
                 ))
             })?;
             Ok(Some(VaultKey {

@@ -5,6 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use bulwark_core::vault::cfg::SecretRef;
 use bulwark_core::vault::{KekSpec, KeyBytes, KeyProvider, Passphrase, VaultError, VaultFile};
 use secrecy::SecretString;
 
@@ -160,9 +161,9 @@ impl Secrets {
         }
     }
 
-    /// Decrypt every `vault:NAME` reference of `cfg` (`SecurityConfig::vault_refs`), with the key
-    /// from the keychain, the key file or `$BULWARK_VAULT_PASSPHRASE` (read through `env`). The
-    /// vault is only opened when there is a reference; each error names the setting.
+    /// Decrypt every `vault:NAME` reference of `cfg` (`SecurityConfig::vault_references`), with
+    /// the key from the keychain, the key file or `$BULWARK_VAULT_PASSPHRASE` (read through `env`).
+    /// The vault is only opened when there is a reference; each error names the setting.
     pub fn load(
         cfg: &bulwark_core::SecurityConfig,
         store: &VaultStore,
@@ -197,35 +198,137 @@ impl Secrets {
         })?;
         let provider = provider_for(&f.kek)?;
         let u = f.unlock(provider.as_ref())?;
-        for (key, value) in refs {
-            let name = &value[bulwark_core::config::VAULT_PREFIX.len()..];
+        for (key, r) in refs {
+            let Some(name) = r.vault_name() else { continue };
             let secret = u.get(&f, name).map_err(|e| in_setting(&key, e))?;
-            values.insert(value.to_string(), secret);
+            values.insert(name.to_string(), secret);
         }
         Ok(Secrets { values })
     }
 
-    /// A decrypted reference (`vault:NAME`), if `load` resolved it.
-    pub fn get(&self, reference: &str) -> Option<&SecretString> {
-        self.values.get(reference)
+    /// A vault reference's value, if `load` resolved it.
+    pub fn get(&self, r: &SecretRef) -> Option<&SecretString> {
+        r.vault_name().and_then(|n| self.values.get(n))
     }
 
-    /// The lookup the guards take: a `vault:NAME` reference from the vault, anything else from
-    /// the environment (via `env`).
-    pub fn lookup(&self, key: &str, env: &dyn Fn(&str) -> Option<String>) -> Option<String> {
-        use secrecy::ExposeSecret;
-        if key.starts_with(bulwark_core::config::VAULT_PREFIX) {
-            self.get(key).map(|s| s.expose_secret().to_string())
-        } else {
-            env(key)
+    /// A secret setting's value, wherever it comes from: `None` when unset, an error (naming the
+    /// reference, never a value) when it cannot be read.
+    pub fn value(
+        &self,
+        r: &SecretRef,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Option<SecretString>, String> {
+        match r {
+            SecretRef::Unset => Ok(None),
+            SecretRef::Literal(v) => Ok(Some(SecretString::from(v.to_string()))),
+            SecretRef::Vault(n) => self
+                .values
+                .get(n)
+                .cloned()
+                .map(Some)
+                .ok_or_else(|| format!("{r}: the vault reference was not loaded")),
+            SecretRef::Env(n) => env(n)
+                .filter(|v| !v.is_empty())
+                .map(|v| Some(SecretString::from(v)))
+                .ok_or_else(|| format!("{r}: the environment variable {n} is not set")),
+            SecretRef::File(path) => read_secret_file(path).map(Some),
         }
     }
 
-    /// A setting that may be a `vault:NAME` reference: its decrypted value, else the value as it
-    /// is written.
-    pub fn value(&self, setting: &str) -> SecretString {
-        self.get(setting)
-            .cloned()
-            .unwrap_or_else(|| SecretString::from(setting.to_string()))
+    /// The lookup the guards take: a secret reference as written (`vault:NAME`, `env:NAME`,
+    /// `file:/PATH`), else an environment variable's name.
+    pub fn lookup(&self, key: &str, env: &dyn Fn(&str) -> Option<String>) -> Option<String> {
+        use secrecy::ExposeSecret;
+        match SecretRef::parse(key) {
+            SecretRef::Literal(_) | SecretRef::Unset => env(key),
+            r => self
+                .value(&r, env)
+                .ok()
+                .flatten()
+                .map(|s| s.expose_secret().to_string()),
+        }
+    }
+}
+
+/// Largest secret file read.
+const MAX_SECRET_FILE: u64 = 64 * 1024;
+
+/// A `file:PATH` secret: the file's text without its final line break.
+fn read_secret_file(path: &Path) -> Result<SecretString, String> {
+    use std::io::Read;
+    let shown = path.display();
+    let f = std::fs::File::open(path).map_err(|e| format!("file:{shown}: cannot read it: {e}"))?;
+    let mut text = zeroize::Zeroizing::new(String::new());
+    f.take(MAX_SECRET_FILE + 1)
+        .read_to_string(&mut text)
+        .map_err(|e| format!("file:{shown}: cannot read it as text: {e}"))?;
+    if text.len() as u64 > MAX_SECRET_FILE {
+        return Err(format!("file:{shown}: larger than {MAX_SECRET_FILE} bytes"));
+    }
+    let value = text
+        .strip_suffix("\r\n")
+        .or_else(|| text.strip_suffix('\n'))
+        .unwrap_or(&text);
+    if value.is_empty() {
+        return Err(format!("file:{shown}: the file is empty"));
+    }
+    Ok(SecretString::from(value.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use secrecy::ExposeSecret;
+
+    #[test]
+    fn secret_settings_resolve_from_the_environment_files_and_values() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = Secrets::none();
+        let env = |k: &str| (k == "HOOK").then(|| "https://hooks.example/T1".to_string());
+        let value = |r: &str| {
+            s.value(&SecretRef::parse(r), &env)
+                .map(|v| v.map(|v| v.expose_secret().to_string()))
+        };
+        assert_eq!(value(""), Ok(None));
+        assert_eq!(value("plain"), Ok(Some("plain".into())));
+        assert_eq!(
+            value("env:HOOK"),
+            Ok(Some("https://hooks.example/T1".into()))
+        );
+        let file = dir.path().join("token");
+        for (written, read) in [("t0k\n", "t0k"), ("t0k\r\n", "t0k"), ("a\nb", "a\nb")] {
+            std::fs::write(&file, written).unwrap();
+            assert_eq!(
+                value(&format!("file:{}", file.display())),
+                Ok(Some(read.into()))
+            );
+        }
+        // Errors name the reference, never a value.
+        std::fs::write(&file, "\n").unwrap();
+        let empty = value(&format!("file:{}", file.display())).unwrap_err();
+        assert!(empty.contains("empty"), "{empty}");
+        std::fs::write(&file, vec![b'x'; 70 * 1024]).unwrap();
+        assert!(
+            value(&format!("file:{}", file.display()))
+                .unwrap_err()
+                .contains("larger")
+        );
+        assert!(
+            value("file:/nonexistent/x")
+                .unwrap_err()
+                .contains("file:/nonexistent/x")
+        );
+        assert!(value("env:UNSET_ONE").unwrap_err().contains("UNSET_ONE"));
+        assert!(value("vault:name").unwrap_err().contains("vault:name"));
+        // The guards' lookup: references as written, else a variable's name.
+        assert_eq!(
+            s.lookup("HOOK", &env).as_deref(),
+            Some("https://hooks.example/T1")
+        );
+        assert_eq!(
+            s.lookup("env:HOOK", &env).as_deref(),
+            Some("https://hooks.example/T1")
+        );
+        assert_eq!(s.lookup("env:NOPE", &env), None);
     }
 }

@@ -6,7 +6,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::config::problems::Problems;
-use crate::vault::cfg::VAULT_PREFIX;
+use crate::vault::cfg::SecretRef;
 
 /// `[approval]`: who approves, for how long an approval stands, where it is stored.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -20,8 +20,8 @@ pub struct ApprovalConfig {
     pub ttl_secs: u64,
     /// Webhook told of each new pending approval (a Slack- and Discord-compatible JSON body with
     /// the summary only, never argument values). Empty: none. A chat webhook URL is a credential:
-    /// `vault:NAME` reads it from the vault.
-    pub notify_url: String,
+    /// `vault:NAME`, `env:NAME` or `file:/PATH` keep it out of the file.
+    pub notify_url: SecretRef,
 }
 
 impl Default for ApprovalConfig {
@@ -30,7 +30,7 @@ impl Default for ApprovalConfig {
             approvers: Vec::new(),
             roles: BTreeMap::new(),
             ttl_secs: 900,
-            notify_url: String::new(),
+            notify_url: SecretRef::Unset,
         }
     }
 }
@@ -73,14 +73,14 @@ impl ApprovalConfig {
                 _ => {}
             }
         }
-        if !a.notify_url.is_empty() && !a.notify_url.starts_with(VAULT_PREFIX) {
-            match url::Url::parse(&a.notify_url) {
+        if let SecretRef::Literal(url) = &a.notify_url {
+            match url::Url::parse(url) {
                 Ok(u) if matches!(u.scheme(), "https" | "http") => {}
                 _ => {
                     p.invalid(
                         "approval.notify_url",
-                        format!("{:?}", a.notify_url),
-                        "an http(s) webhook URL, vault:NAME, or empty for no notifications",
+                        format!("{:?}", url.as_str()),
+                        "an http(s) webhook URL, vault:NAME, env:NAME, file:/PATH, or empty for no notifications",
                     );
                 }
             }

@@ -41,10 +41,10 @@ pub struct AuditConfig {
     pub redact_pii: bool,
     /// `vault:NAME`: the HMAC keys (hex, one per line, oldest first) come from the vault instead
     /// of `$BULWARK_HOME/keys/audit-hmac.keys`. Empty: the key file (created on first use).
-    pub hmac_keys: String,
+    pub hmac_keys: crate::vault::cfg::SecretRef,
     /// `vault:NAME`: the Ed25519 checkpoint signing key (hex) comes from the vault instead of
     /// `$BULWARK_HOME/keys/audit-signing.key`. Empty: the key file.
-    pub signing_key: String,
+    pub signing_key: crate::vault::cfg::SecretRef,
     /// What a writer verifies before it appends: `full` (every record: a log damaged anywhere is
     /// not appended to) or `since_checkpoint` (the last signed checkpoint, the record it names,
     /// and every record after it: open time stays flat as the log grows; older damage is left to
@@ -88,8 +88,8 @@ impl Default for AuditConfig {
             group_window_micros: 0,
             retention_days: 0,
             redact_pii: false,
-            hmac_keys: String::new(),
-            signing_key: String::new(),
+            hmac_keys: crate::vault::cfg::SecretRef::Unset,
+            signing_key: crate::vault::cfg::SecretRef::Unset,
             open_verify: OpenVerify::Full,
         }
     }

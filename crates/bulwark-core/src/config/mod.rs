@@ -30,7 +30,7 @@ pub use crate::egress::cfg::{
 pub use crate::scan::cfg::{
     InjectionConfig, Operator, PiiConfig, RedactConfig, ScanConfig, SecretsConfig,
 };
-pub use crate::vault::cfg::{VAULT_PREFIX, VaultConfig};
+pub use crate::vault::cfg::{SecretForm, SecretRef, VAULT_PREFIX, VaultConfig};
 pub use crate::webhook::cfg::{IngressConfig, IngressSourceConfig};
 pub use locate::{ConfigSource, bulwark_home, locate};
 use problems::{Problems, Report};
@@ -220,54 +220,54 @@ impl SecurityConfig {
         ))))
     }
 
-    /// Every setting that holds a secret or may refer to one: (key path, value, whether it must be
-    /// a `vault:NAME` reference when set). Non-empty values only. Callers resolve the references
-    /// with one vault unlock; `validate` checks their names.
-    pub fn vault_refs(&self) -> Vec<(String, &str, bool)> {
-        let mut out = vec![
+    /// Every setting that holds a secret: (key path, value, the forms it allows). Set ones only.
+    /// Callers resolve them (the vault ones with one unlock); `check` checks their forms.
+    pub fn secret_settings(&self) -> Vec<(String, &SecretRef, &'static [SecretForm])> {
+        const VAULT_ONLY: &[SecretForm] = &[SecretForm::Vault];
+        let mut out: Vec<(String, &SecretRef, &'static [SecretForm])> = vec![
             (
                 "redact.pseudonym_key".to_string(),
-                self.redact.pseudonym_key.as_str(),
-                true,
+                &self.redact.pseudonym_key,
+                SecretForm::REFERENCES,
             ),
             (
                 "audit.hmac_keys".to_string(),
-                self.audit.hmac_keys.as_str(),
-                true,
+                &self.audit.hmac_keys,
+                VAULT_ONLY,
             ),
             (
                 "audit.signing_key".to_string(),
-                self.audit.signing_key.as_str(),
-                true,
+                &self.audit.signing_key,
+                VAULT_ONLY,
             ),
             (
                 "approval.notify_url".to_string(),
-                self.approval.notify_url.as_str(),
-                false,
+                &self.approval.notify_url,
+                SecretForm::ANY,
             ),
         ];
         for (name, src) in &self.ingress.sources {
             out.push((
                 format!("ingress.sources.{name}.secret"),
-                src.secret.as_str(),
-                false,
+                &src.secret,
+                SecretForm::ANY,
             ));
             out.push((
                 format!("ingress.sources.{name}.forward_token"),
-                src.forward_token.as_str(),
-                true,
+                &src.forward_token,
+                SecretForm::REFERENCES,
             ));
         }
-        out.retain(|(_, v, must)| !v.is_empty() && (*must || v.starts_with(VAULT_PREFIX)));
+        out.retain(|(_, v, _)| !v.is_unset());
         out
     }
 
     /// The settings that are `vault:NAME` references: (key path, reference). Empty when nothing
     /// needs the vault.
-    pub fn vault_references(&self) -> Vec<(String, &str)> {
-        self.vault_refs()
+    pub fn vault_references(&self) -> Vec<(String, &SecretRef)> {
+        self.secret_settings()
             .into_iter()
-            .filter(|(_, v, _)| v.starts_with(VAULT_PREFIX))
+            .filter(|(_, v, _)| v.vault_name().is_some())
             .map(|(k, v, _)| (k, v))
             .collect()
     }
@@ -284,22 +284,8 @@ impl SecurityConfig {
         self.server.check(p);
         crate::webhook::check_config(&self.ingress, p);
         self.vault.check(p);
-        for (key, value, must) in self.vault_refs() {
-            let ok = match value.strip_prefix(VAULT_PREFIX) {
-                Some(n) => crate::vault::check_name(n).is_ok(),
-                None => !must,
-            };
-            if !ok {
-                p.invalid(
-                    key,
-                    format!("{value:?}"),
-                    if must {
-                        "empty, or vault:NAME (a vault entry name: letters, digits, `-`, `_`, `.`, `/`)"
-                    } else {
-                        "a value, or vault:NAME (a vault entry name: letters, digits, `-`, `_`, `.`, `/`)"
-                    },
-                );
-            }
+        for (key, value, forms) in self.secret_settings() {
+            value.check(&key, forms, p);
         }
     }
 

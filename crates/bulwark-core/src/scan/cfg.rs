@@ -176,8 +176,9 @@ pub struct RedactConfig {
     /// Name of the environment variable holding the pseudonym key (at least 16 bytes). The key is never
     /// written in this file.
     pub pseudonym_key_env: String,
-    /// `vault:NAME`: read the pseudonym key from the vault instead of `pseudonym_key_env`.
-    pub pseudonym_key: String,
+    /// The pseudonym key from somewhere else than `pseudonym_key_env`: `vault:NAME`, `env:NAME` or
+    /// `file:/PATH`, never the key itself.
+    pub pseudonym_key: crate::vault::cfg::SecretRef,
 }
 
 impl Default for RedactConfig {
@@ -188,7 +189,7 @@ impl Default for RedactConfig {
             rules: BTreeMap::new(),
             mask_keep: 4,
             pseudonym_key_env: "BULWARK_PSEUDONYM_KEY".to_string(),
-            pseudonym_key: String::new(),
+            pseudonym_key: crate::vault::cfg::SecretRef::Unset,
         }
     }
 }

@@ -67,7 +67,7 @@ impl Redactor {
         let needs_key = cfg.secret == Operator::Pseudonym
             || cfg.pii == Operator::Pseudonym
             || cfg.rules.values().any(|o| *o == Operator::Pseudonym);
-        let source_name = if cfg.pseudonym_key.is_empty() {
+        let source_name = if cfg.pseudonym_key.is_unset() {
             format!(
                 "the environment variable {} (set by redact.pseudonym_key_env)",
                 cfg.pseudonym_key_env
@@ -75,10 +75,10 @@ impl Redactor {
         } else {
             format!("{} (set by redact.pseudonym_key)", cfg.pseudonym_key)
         };
-        let found = if cfg.pseudonym_key.is_empty() {
+        let found = if cfg.pseudonym_key.is_unset() {
             env(&cfg.pseudonym_key_env)
         } else {
-            env(&cfg.pseudonym_key)
+            env(&cfg.pseudonym_key.to_string())
         };
         let key = match found {
             Some(k) if k.len() >= 16 => {

@@ -39,9 +39,10 @@ pub struct IngressSourceConfig {
     /// The environment variable holding the secret (preferred: nothing secret in the file).
     #[serde(default)]
     pub secret_env: String,
-    /// The secret itself (when `secret_env` is empty; `bulwark config check` warns).
+    /// The secret, when `secret_env` is empty: `vault:NAME`, `env:NAME`, `file:/PATH`, or the value
+    /// itself (`bulwark config check` warns).
     #[serde(default)]
-    pub secret: String,
+    pub secret: crate::vault::cfg::SecretRef,
     /// `hmac_sha256`: the header carrying the hex signature (`sha256=` prefix optional).
     #[serde(default)]
     pub header: String,
@@ -57,10 +58,10 @@ pub struct IngressSourceConfig {
     /// Where verified payloads go (the agent's own endpoint); empty: judged, not forwarded.
     #[serde(default)]
     pub forward_to: String,
-    /// `vault:NAME`: a token sent to `forward_to` as `Authorization: Bearer` (the agent's own
-    /// credential, kept in the vault). Empty: none.
+    /// A token sent to `forward_to` as `Authorization: Bearer` (the agent's own credential):
+    /// `vault:NAME`, `env:NAME` or `file:/PATH`, never the value itself. Empty: none.
     #[serde(default)]
-    pub forward_token: String,
+    pub forward_token: crate::vault::cfg::SecretRef,
     /// Hold payloads back from at this verdict: `block` (default) or `review`.
     #[serde(default = "default_hold")]
     pub hold_at: crate::finding::Verdict,

@@ -422,7 +422,7 @@ pub fn check_config(ingress: &IngressConfig, p: &mut Problems) {
                 "a source name of letters, digits, `-` and `_` (it is the URL path segment)",
             );
         }
-        if src.secret_env.is_empty() == src.secret.is_empty() {
+        if src.secret_env.is_empty() == src.secret.is_unset() {
             p.invalid(
                 key("secret_env"),
                 format!("{:?}", src.secret_env),

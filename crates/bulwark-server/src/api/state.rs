@@ -44,10 +44,16 @@ pub(crate) fn compile_ingress(
     secrets: &Secrets,
 ) -> Result<HashMap<String, IngressSource>, ServeError> {
     let mut out = HashMap::new();
+    let env = |k: &str| std::env::var(k).ok();
     for (name, src) in &cfg.sources {
+        let setting = |field: &str, e: String| {
+            ServeError::Config(format!("ingress.sources.{name}.{field}: {e}"))
+        };
         let secret = if src.secret_env.is_empty() {
-            // `vault:NAME` is read from the vault; anything else is the secret itself.
-            secrets.value(&src.secret)
+            secrets
+                .value(&src.secret, &env)
+                .map_err(|e| setting("secret", e))?
+                .unwrap_or_else(|| secrecy::SecretString::from(String::new()))
         } else {
             secrecy::SecretString::from(std::env::var(&src.secret_env).map_err(|_| {
                 ServeError::Config(format!(
@@ -80,7 +86,9 @@ pub(crate) fn compile_ingress(
                     &format!("ingress.sources.{name}.trusted_proxies"),
                 )?,
                 forward_to: src.forward_to.clone(),
-                forward_token: secrets.get(&src.forward_token).cloned(),
+                forward_token: secrets
+                    .value(&src.forward_token, &env)
+                    .map_err(|e| setting("forward_token", e))?,
                 hold_at: src.hold_at,
             },
         );
@@ -113,8 +121,9 @@ impl Compiled {
     ) -> Result<Compiled, ServeError> {
         let env = |k: &str| std::env::var(k).ok();
         let ingress = compile_ingress(&cfg.ingress, secrets)?;
-        let notify_url =
-            (!cfg.approval.notify_url.is_empty()).then(|| secrets.value(&cfg.approval.notify_url));
+        let notify_url = secrets
+            .value(&cfg.approval.notify_url, &env)
+            .map_err(|e| ServeError::Config(format!("approval.notify_url: {e}")))?;
         let policy = Policy::compile(cfg, home, &|k| secrets.lookup(k, &env))
             .map_err(|e| ServeError::Config(e.to_string()))?;
         let cfg = &policy.cfg;

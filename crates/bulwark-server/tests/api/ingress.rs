@@ -41,9 +41,19 @@ fn webhook_ingress_verifies_every_scheme_refuses_replays_and_forwards_with_the_v
     let (endpoint, received) = agent_endpoint();
     let mut cfg = SecurityConfig::default();
     let whsec = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+    // Secrets given as `file:` references: the sender's token, and the agent's own credential
+    // sent with what is forwarded (each file ends with a line break, as `echo` writes them).
+    let secrets = tempfile::tempdir().unwrap();
+    let file_ref = |name: &str, value: &str| {
+        let path = secrets.path().join(name);
+        std::fs::write(&path, format!("{value}\n")).unwrap();
+        bulwark_core::config::SecretRef::File(path)
+    };
     let mut sw = source("standard_webhooks", whsec);
     sw.forward_to = endpoint.clone();
-    let mut am = source("bearer", "am-token-123");
+    sw.forward_token = file_ref("agent-token", "agent-credential-42");
+    let mut am = source("bearer", "unused");
+    am.secret = file_ref("am-token", "am-token-123");
     am.forward_to = endpoint.clone();
     am.labels.insert(
         "alertname".into(),
@@ -94,6 +104,10 @@ fn webhook_ingress_verifies_every_scheme_refuses_replays_and_forwards_with_the_v
     let lower = got.to_ascii_lowercase();
     assert!(
         lower.contains("x-bulwark-verdict: allow") && lower.contains("x-bulwark-source: sw"),
+        "{got}"
+    );
+    assert!(
+        lower.contains("authorization: bearer agent-credential-42\r\n"),
         "{got}"
     );
     assert!(got.ends_with(body));
