@@ -244,13 +244,9 @@ fn explain(cfg: &SecurityConfig) -> Vec<String> {
     if srv.allow_plaintext_public {
         out.push("server.allow_plaintext_public = true: beyond loopback, API tokens, intents and approvals cross the network unencrypted".into());
     }
-    if srv
-        .listen
-        .parse::<std::net::SocketAddr>()
-        .is_ok_and(|a| !a.ip().is_loopback())
-    {
+    if !srv.listen.ip().is_loopback() {
         out.push(format!(
-            "server.listen = {:?}: the API is reachable from the network (it still needs tokens)",
+            "server.listen = \"{}\": the API is reachable from the network (it still needs tokens)",
             srv.listen
         ));
     }
@@ -372,13 +368,9 @@ fn explain_egress(e: &bulwark_core::config::EgressConfig, out: &mut Vec<String>)
         }
     }
     let proxy = &e.proxy;
-    if proxy
-        .listen
-        .parse::<std::net::SocketAddr>()
-        .is_ok_and(|a| !a.ip().is_loopback())
-    {
+    if !proxy.listen.ip().is_loopback() {
         out.push(format!(
-            "egress.proxy.listen = {:?}: anyone who can reach that address can use the proxy",
+            "egress.proxy.listen = \"{}\": anyone who can reach that address can use the proxy",
             proxy.listen
         ));
     }

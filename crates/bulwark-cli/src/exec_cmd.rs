@@ -569,12 +569,7 @@ pub fn run(args: ExecArgs, explicit: Option<&Path>) -> Result<u8, Fatal> {
     }
     let proxy = match network {
         ExecNetwork::Proxy => {
-            let mut addr: std::net::SocketAddr = cfg.egress.proxy.listen.parse().map_err(|e| {
-                Fatal(format!(
-                    "[egress.proxy] listen {:?}: {e}",
-                    cfg.egress.proxy.listen
-                ))
-            })?;
+            let mut addr = cfg.egress.proxy.listen;
             if addr.ip().is_unspecified() {
                 addr.set_ip(match addr {
                     std::net::SocketAddr::V4(_) => std::net::Ipv4Addr::LOCALHOST.into(),

@@ -12,6 +12,7 @@ mod overrides;
 pub mod problems;
 pub mod server;
 mod template;
+pub mod typed;
 
 use std::path::{Path, PathBuf};
 

@@ -13,7 +13,9 @@ use crate::config::problems::Problems;
 #[serde(deny_unknown_fields, default)]
 pub struct ServerConfig {
     /// Address and port to listen on (loopback by default).
-    pub listen: String,
+    #[serde(deserialize_with = "crate::config::typed::socket_addr")]
+    #[schemars(with = "String")]
+    pub listen: std::net::SocketAddr,
     /// Serve plain HTTP on a non-loopback address. Off, `bulwark serve` refuses to listen beyond
     /// loopback without TLS (`tls_cert` and `tls_key`).
     pub allow_plaintext_public: bool,
@@ -39,7 +41,7 @@ pub struct ServerConfig {
 impl Default for ServerConfig {
     fn default() -> Self {
         ServerConfig {
-            listen: "127.0.0.1:8844".into(),
+            listen: std::net::SocketAddr::from(([127, 0, 0, 1], 8844)),
             allow_plaintext_public: false,
             max_body_bytes: 1024 * 1024,
             tls_cert: String::new(),
@@ -110,24 +112,15 @@ impl ServerConfig {
     /// Check the listen address, TLS files and body limit: the same refusals `bulwark serve`
     /// makes, so `config check` reports them too.
     pub fn check(&self, p: &mut Problems) {
-        match self.listen.parse::<std::net::SocketAddr>() {
-            Err(_) => p.invalid(
+        if !self.listen.ip().is_loopback()
+            && self.tls_cert.is_empty()
+            && !self.allow_plaintext_public
+        {
+            p.invalid(
                 "server.listen",
-                format!("{:?}", self.listen),
-                "an address and port, e.g. \"127.0.0.1:8844\"",
-            ),
-            Ok(addr)
-                if !addr.ip().is_loopback()
-                    && self.tls_cert.is_empty()
-                    && !self.allow_plaintext_public =>
-            {
-                p.invalid(
-                    "server.listen",
-                    format!("{:?}", self.listen),
-                    "a loopback address (the default, 127.0.0.1:8844); beyond loopback, set [server] tls_cert and tls_key (PEM files) to serve HTTPS, or allow_plaintext_public = true (API tokens then cross the network in clear)",
-                );
-            }
-            Ok(_) => {}
+                format!("{:?}", self.listen.to_string()),
+                "a loopback address (the default, 127.0.0.1:8844); beyond loopback, set [server] tls_cert and tls_key (PEM files) to serve HTTPS, or allow_plaintext_public = true (API tokens then cross the network in clear)",
+            );
         }
         if self.tls_cert.is_empty() != self.tls_key.is_empty() {
             p.invalid(

@@ -110,7 +110,9 @@ pub enum ResponseScan {
 #[serde(deny_unknown_fields, default)]
 pub struct ProxyConfig {
     /// Address and port to listen on (loopback by default).
-    pub listen: String,
+    #[serde(deserialize_with = "crate::config::typed::socket_addr")]
+    #[schemars(with = "String")]
+    pub listen: std::net::SocketAddr,
     /// Most CONNECT tunnels open at once; more are answered 503.
     pub max_tunnels: usize,
     /// Largest request head (request line and headers) in bytes; larger requests are refused.
@@ -141,7 +143,7 @@ pub struct ProxyConfig {
 impl Default for ProxyConfig {
     fn default() -> Self {
         ProxyConfig {
-            listen: "127.0.0.1:3128".into(),
+            listen: std::net::SocketAddr::from(([127, 0, 0, 1], 3128)),
             max_tunnels: 256,
             max_header_bytes: 16 * 1024,
             idle_timeout_secs: 60,

@@ -643,13 +643,6 @@ pub fn check_config(egress: &EgressConfig, p: &mut Problems) {
         }
     };
     let proxy = &egress.proxy;
-    if proxy.listen.parse::<std::net::SocketAddr>().is_err() {
-        p.invalid(
-            "egress.proxy.listen",
-            format!("{:?}", proxy.listen),
-            "an address and port, e.g. \"127.0.0.1:3128\" or \"[::1]:3128\"",
-        );
-    }
     for (key, v, lo, hi) in [
         (
             "egress.proxy.max_tunnels",

@@ -442,18 +442,13 @@ pub fn analyze(
         f.files.push(report);
     }
     if let Some((path, cfg)) = bulwark {
-        let listen_public = |l: &str| {
-            l.parse::<std::net::SocketAddr>()
-                .map(|a| !a.ip().is_loopback())
-                .unwrap_or(true)
-        };
         f.bulwark = Some(BulwarkFacts {
             path: path.to_string(),
-            listen: cfg.server.listen.clone(),
-            api_public: listen_public(&cfg.server.listen),
+            listen: cfg.server.listen.to_string(),
+            api_public: !cfg.server.listen.ip().is_loopback(),
             api_plaintext: cfg.server.tls_cert.is_empty(),
-            proxy_public: (cfg.server.egress_proxy || !cfg.egress.proxy.listen.is_empty())
-                && listen_public(&cfg.egress.proxy.listen),
+            // Whether it runs inside `serve` or as `bulwark egress proxy`, this is where it listens.
+            proxy_public: !cfg.egress.proxy.listen.ip().is_loopback(),
             proxy_open: !cfg.egress.proxy.require_client_auth,
             action_mode: format!("{:?}", cfg.action.mode).to_lowercase(),
             workspace_restricted: cfg.action.workspace.restrict,

@@ -272,14 +272,7 @@ pub fn run_blocking(
     reload: Reloader,
 ) -> Result<(), ServeError> {
     crate::init_logging();
-    let addr: SocketAddr = match listen {
-        Some(a) => a,
-        None => cfg
-            .server
-            .listen
-            .parse()
-            .map_err(|_| ServeError::Config("server.listen is not ADDR:PORT".into()))?,
-    };
+    let addr: SocketAddr = listen.unwrap_or(cfg.server.listen);
     let tls = if cfg.server.tls_cert.is_empty() {
         None
     } else {
@@ -320,10 +313,7 @@ pub fn run_blocking(
         })?;
         let local = listener.local_addr()?;
         if proxy_cfg.server.egress_proxy {
-            let paddr: SocketAddr =
-                proxy_cfg.egress.proxy.listen.parse().map_err(|_| {
-                    ServeError::Config("egress.proxy.listen is not ADDR:PORT".into())
-                })?;
+            let paddr: SocketAddr = proxy_cfg.egress.proxy.listen;
             let pl = tokio::net::TcpListener::bind(paddr).await.map_err(|e| {
                 ServeError::Config(format!(
                     "cannot listen on {paddr} for the egress proxy: {e} (another process may hold it: stop it, or choose another address with [egress.proxy] listen)"

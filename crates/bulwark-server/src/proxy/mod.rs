@@ -242,15 +242,7 @@ pub fn run_blocking(
     config_origin: &str,
     reload: crate::Reloader,
 ) -> Result<(), ProxyError> {
-    let addr = match listen {
-        Some(a) => a,
-        None => cfg
-            .egress
-            .proxy
-            .listen
-            .parse()
-            .map_err(|_| ProxyError::Config("egress.proxy.listen is not ADDR:PORT".into()))?,
-    };
+    let addr = listen.unwrap_or(cfg.egress.proxy.listen);
     crate::init_logging();
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
