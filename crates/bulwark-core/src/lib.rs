@@ -12,6 +12,7 @@ pub mod auth;
 pub mod config;
 pub mod egress;
 pub mod finding;
+pub mod gateway;
 pub mod json;
 pub mod policy;
 pub mod posture;

@@ -244,6 +244,34 @@ pub(super) fn paired_aws_secrets(text: &[u8], out: &mut Vec<Finding>) {
     }
 }
 
+/// The matches `next(at)` finds from each position on, where one may begin on the last character
+/// of the one before. The rules' patterns consume the character that separates a token from its
+/// neighbours (the regex engine has no look-around), so two tokens one separator apart
+/// (`KEY1 KEY2`) would otherwise give one match.
+fn touching<'h, T: 'h>(
+    hay: &'h [u8],
+    mut next: impl FnMut(usize) -> Option<(std::ops::Range<usize>, T)> + 'h,
+) -> impl Iterator<Item = T> + 'h {
+    let mut at = 0;
+    std::iter::from_fn(move || {
+        if at > hay.len() {
+            return None;
+        }
+        let (r, found) = next(at)?;
+        at = if r.end <= r.start + 1 {
+            r.start + 1
+        } else {
+            // The start of the match's last character (a separator may be multi-byte).
+            let mut i = r.end - 1;
+            while i > r.start + 1 && hay[i] & 0xC0 == 0x80 {
+                i -= 1;
+            }
+            i
+        };
+        Some(found)
+    })
+}
+
 /// What surrounds a value in an assignment, for the generic rule.
 pub(super) struct Assignment<'a> {
     pub(super) name: &'a [u8],
@@ -749,13 +777,20 @@ impl Scanner {
         let hay = &text[ws..we];
         // Each match's groups, with the offset in `hay` their positions count from.
         let narrow = mm.groups.as_ref().map(|g| {
-            mm.regex
-                .find_iter(hay)
-                .filter_map(move |m| g.captures(&hay[m.range()]).map(|c| (m.start(), c)))
+            touching(hay, move |at| {
+                mm.regex.find_at(hay, at).map(|m| (m.range(), m))
+            })
+            .filter_map(move |m| g.captures(&hay[m.range()]).map(|c| (m.start(), c)))
         });
         let whole = match narrow {
             Some(_) => None,
-            None => Some(mm.regex.captures_iter(hay).map(|c| (0, c))),
+            None => Some(
+                touching(hay, |at| {
+                    let c = mm.regex.captures_at(hay, at)?;
+                    Some((c.get(0)?.range(), c))
+                })
+                .map(|c| (0, c)),
+            ),
         };
         for (base, caps) in narrow
             .into_iter()

@@ -529,3 +529,26 @@ fn telegram_bot_tokens_are_found_by_their_format() {
     assert!(rules_of("id 12345678:AAnotreallyatokenbecauseitistooshort").is_empty());
     assert!(rules_of("x:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw0").is_empty());
 }
+
+/// The rules' patterns consume the character that separates a token from its neighbours: the next
+/// token may begin on it. Found by the gateway's round-trip property (a key sent twice, one space
+/// apart, went out once in clear).
+#[test]
+fn tokens_one_separator_apart_are_each_found() {
+    let key = "AKIAQYLPMN5HFIQR7XYZ";
+    let jwt = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U";
+    for text in [
+        format!("{key} {key}"),
+        format!("{key},{key}"),
+        format!("{key}é{key}"),
+        format!("{jwt} {jwt}"),
+    ] {
+        let spans: Vec<_> = scan(&text)
+            .iter()
+            .filter(|f| f.kind == FindingKind::Secret)
+            .map(|f| f.sort_span().range())
+            .collect();
+        assert_eq!(spans.len(), 2, "{text}: {spans:?}");
+        assert_eq!(spans[1].end, text.len(), "{text}");
+    }
+}

@@ -1,0 +1,21 @@
+//! The model gateway's decisions: what an agent's request to a model provider becomes on its way
+//! out, and what the reply becomes on its way back.
+//!
+//! Threat answered: a prompt that carries credentials and personal data reaches a third party, and
+//! a reply that needs them back gets placeholders. Secrets and personal data in every text the model
+//! will read are replaced by placeholders that are stable within one conversation
+//! ([`Conversation`]): the same value gets the same placeholder in every message and turn, so the
+//! model can still reason about "the same address". Replies get the values back
+//! ([`Restorer`]), also while streaming, holding back only what could be the start of a
+//! placeholder. Nothing here does I/O: the sidecar feeds it bodies and chunks.
+
+mod placeholders;
+mod restore;
+
+pub use placeholders::{
+    Conversation, ConversationLimits, Conversations, Redaction, conversation_key, redact_text,
+};
+pub use restore::{Escape, Restorer, restore};
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,299 @@
+//! Conversation-scoped placeholders: `[RULE#N]`, e.g. `[email#1]`, `[aws-access-key-id#2]`.
+//!
+//! A placeholder names the rule that found the value (so the model knows what kind of thing it
+//! is) and a number counted per rule within one conversation. The map from placeholders to values
+//! lives in memory only, in a bounded store ([`Conversations`]) that forgets a conversation after
+//! its idle time; values are zeroized when dropped.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use sha2::{Digest, Sha256};
+use zeroize::Zeroizing;
+
+use crate::finding::Finding;
+use crate::scan::{Detectors, Scanner};
+
+/// Longest rule name a placeholder carries (longer names are cut).
+pub(super) const MAX_RULE: usize = 48;
+/// Most digits of a placeholder's number.
+pub(super) const MAX_DIGITS: usize = 6;
+/// Longest placeholder: `[` rule `#` digits `]`.
+pub(super) const MAX_PLACEHOLDER: usize = 1 + MAX_RULE + 1 + MAX_DIGITS + 1;
+
+/// How much one conversation and the whole store may hold.
+#[derive(Debug, Clone, Copy)]
+pub struct ConversationLimits {
+    /// Distinct values one conversation maps; past it, new values are replaced by a one-way
+    /// `[REDACTED:RULE]` that is never restored.
+    pub values_per_conversation: usize,
+    /// Conversations kept at once; past it, the least recently used is forgotten.
+    pub conversations: usize,
+    /// A conversation unused this long is forgotten.
+    pub idle: Duration,
+}
+
+impl Default for ConversationLimits {
+    fn default() -> Self {
+        ConversationLimits {
+            values_per_conversation: 10_000,
+            conversations: 10_000,
+            idle: Duration::from_secs(24 * 3600),
+        }
+    }
+}
+
+/// The placeholders of one conversation, both ways.
+pub struct Conversation {
+    /// Placeholder text to the value it stands for.
+    originals: HashMap<String, Zeroizing<String>>,
+    /// SHA-256 of (rule, value) to its placeholder: the value is not kept twice.
+    placeholders: HashMap<[u8; 32], String>,
+    /// The last number given per rule.
+    counters: HashMap<String, u32>,
+    limit: usize,
+}
+
+impl std::fmt::Debug for Conversation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Conversation")
+            .field("values", &self.originals.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Conversation {
+    /// An empty map holding at most `limit` values.
+    pub fn new(limit: usize) -> Conversation {
+        Conversation {
+            originals: HashMap::new(),
+            placeholders: HashMap::new(),
+            counters: HashMap::new(),
+            limit,
+        }
+    }
+
+    /// The placeholder for `value` found by `rule`: the one it already has, else a new one. `None`
+    /// when the conversation is full (the caller redacts one-way).
+    pub fn placeholder(&mut self, rule: &str, value: &str) -> Option<String> {
+        let rule = placeholder_rule(rule);
+        let mut h = Sha256::new();
+        h.update(rule.as_bytes());
+        h.update([0]);
+        h.update(value.as_bytes());
+        let key: [u8; 32] = h.finalize().into();
+        if let Some(p) = self.placeholders.get(&key) {
+            return Some(p.clone());
+        }
+        if self.originals.len() >= self.limit {
+            return None;
+        }
+        let n = self.counters.entry(rule.clone()).or_insert(0);
+        if *n >= 999_999 {
+            return None;
+        }
+        *n += 1;
+        let p = format!("[{rule}#{n}]");
+        self.originals
+            .insert(p.clone(), Zeroizing::new(value.to_string()));
+        self.placeholders.insert(key, p.clone());
+        Some(p)
+    }
+
+    /// The value a placeholder stands for in this conversation.
+    pub fn original(&self, placeholder: &str) -> Option<&str> {
+        self.originals.get(placeholder).map(|v| v.as_str())
+    }
+
+    /// How many values it maps.
+    pub fn len(&self) -> usize {
+        self.originals.len()
+    }
+
+    /// Whether it maps nothing yet.
+    pub fn is_empty(&self) -> bool {
+        self.originals.is_empty()
+    }
+}
+
+/// A rule id as a placeholder carries it: lowercase letters, digits and `-`, at most
+/// [`MAX_RULE`] bytes.
+fn placeholder_rule(rule: &str) -> String {
+    let mut out: String = rule
+        .chars()
+        .map(|c| c.to_ascii_lowercase())
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+        .take(MAX_RULE)
+        .collect();
+    if out.is_empty() {
+        out.push_str("value");
+    }
+    out
+}
+
+/// What [`redact_text`] made of a text.
+#[derive(Debug, Clone)]
+pub struct Redaction {
+    /// The text with every secret and personal value replaced.
+    pub text: String,
+    /// What was found, in the text as it was (spans of the original).
+    pub findings: Vec<Finding>,
+    /// Values replaced by a placeholder that replies get back.
+    pub reversible: usize,
+    /// Values replaced one-way (the conversation was full).
+    pub one_way: usize,
+}
+
+/// Replace the secrets and personal data `scanner` finds in `text` (with `detectors`; injection is
+/// never replaced) by the conversation's placeholders.
+pub fn redact_text(
+    scanner: &Scanner,
+    detectors: Detectors,
+    conversation: &mut Conversation,
+    text: &str,
+) -> Redaction {
+    let detectors = Detectors {
+        injection: false,
+        ..detectors
+    };
+    let findings = scanner.scan_with(text.as_bytes(), detectors);
+    let mut out = String::with_capacity(text.len());
+    let (mut reversible, mut one_way) = (0, 0);
+    let mut pos = 0;
+    // Findings come sorted by start, longest first on a tie: the first of overlapping ones wins.
+    for f in &findings {
+        let Some(span) = f.span() else { continue };
+        let (start, end) = (
+            floor_char(text, span.start),
+            ceil_char(text, span.end.min(text.len())),
+        );
+        if start < pos || start >= end {
+            continue;
+        }
+        out.push_str(&text[pos..start]);
+        match conversation.placeholder(&f.rule, &text[start..end]) {
+            Some(p) => {
+                out.push_str(&p);
+                reversible += 1;
+            }
+            None => {
+                out.push_str(&format!("[REDACTED:{}]", placeholder_rule(&f.rule)));
+                one_way += 1;
+            }
+        }
+        pos = end;
+    }
+    out.push_str(&text[pos..]);
+    Redaction {
+        text: out,
+        findings,
+        reversible,
+        one_way,
+    }
+}
+
+fn floor_char(s: &str, mut i: usize) -> usize {
+    i = i.min(s.len());
+    while !s.is_char_boundary(i) {
+        i -= 1;
+    }
+    i
+}
+
+fn ceil_char(s: &str, mut i: usize) -> usize {
+    while i < s.len() && !s.is_char_boundary(i) {
+        i += 1;
+    }
+    i.min(s.len())
+}
+
+/// The name of a conversation's map: one agent token's conversation, named by the header the
+/// agent sent, else by the conversation's first messages (they stay the same turn after turn).
+/// Different tokens never share a map, whatever they send.
+pub fn conversation_key(token: &str, header: Option<&str>, first_messages: &[&str]) -> String {
+    let mut h = Sha256::new();
+    h.update(token.as_bytes());
+    h.update([0]);
+    match header {
+        Some(id) => {
+            h.update(b"header\0");
+            h.update(id.as_bytes());
+        }
+        None => {
+            h.update(b"prefix\0");
+            for m in first_messages {
+                h.update((m.len() as u64).to_le_bytes());
+                h.update(m.as_bytes());
+            }
+        }
+    }
+    hex::encode(&h.finalize()[..16])
+}
+
+/// One kept conversation and when it was last used.
+type Kept = (Arc<Mutex<Conversation>>, Instant);
+
+/// Every live conversation's map, bounded in number and idle time.
+pub struct Conversations {
+    limits: ConversationLimits,
+    inner: Mutex<HashMap<String, Kept>>,
+}
+
+impl std::fmt::Debug for Conversations {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Conversations")
+            .field("limits", &self.limits)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Conversations {
+    /// An empty store.
+    pub fn new(limits: ConversationLimits) -> Conversations {
+        Conversations {
+            limits,
+            inner: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The map named `key`, made when new; `now` is the caller's clock.
+    pub fn get(&self, key: &str, now: Instant) -> Arc<Mutex<Conversation>> {
+        let mut all = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((c, used)) = all.get_mut(key)
+            && now.saturating_duration_since(*used) < self.limits.idle
+        {
+            *used = now;
+            return c.clone();
+        }
+        if all.len() >= self.limits.conversations {
+            let idle = self.limits.idle;
+            all.retain(|_, (_, used)| now.saturating_duration_since(*used) < idle);
+        }
+        while all.len() >= self.limits.conversations.max(1) {
+            let Some(oldest) = all
+                .iter()
+                .min_by_key(|(_, (_, used))| *used)
+                .map(|(k, _)| k.clone())
+            else {
+                break;
+            };
+            all.remove(&oldest);
+        }
+        let c = Arc::new(Mutex::new(Conversation::new(
+            self.limits.values_per_conversation,
+        )));
+        all.insert(key.to_string(), (c.clone(), now));
+        c
+    }
+
+    /// How many conversations are kept.
+    pub fn len(&self) -> usize {
+        self.inner.lock().unwrap_or_else(|e| e.into_inner()).len()
+    }
+
+    /// Whether none is kept.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
