@@ -26,16 +26,19 @@ pub enum Scope {
     Approve,
     /// `/v1/audit` and `/v1/audit/verify`.
     Audit,
+    /// The model gateway (`/v1/chat/completions`): an agent talking to its model through Bulwark.
+    Gateway,
 }
 
 impl Scope {
     /// Every scope.
-    pub const ALL: [Scope; 5] = [
+    pub const ALL: [Scope; 6] = [
         Scope::Scan,
         Scope::Egress,
         Scope::Intents,
         Scope::Approve,
         Scope::Audit,
+        Scope::Gateway,
     ];
 
     /// The name on the command line and in JSON.
@@ -46,6 +49,7 @@ impl Scope {
             Scope::Intents => "intents",
             Scope::Approve => "approve",
             Scope::Audit => "audit",
+            Scope::Gateway => "gateway",
         }
     }
 

@@ -7,6 +7,7 @@
 
 pub mod api;
 pub mod deliver;
+mod gateway;
 pub mod notify;
 pub mod proxy;
 

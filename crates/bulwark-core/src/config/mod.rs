@@ -62,6 +62,8 @@ pub struct SecurityConfig {
     pub ingress: IngressConfig,
     /// The credential vault.
     pub vault: VaultConfig,
+    /// The model gateway: Bulwark as the agent's model provider.
+    pub gateway: crate::gateway::cfg::GatewayConfig,
 }
 
 /// What went wrong loading or validating a configuration.
@@ -247,6 +249,13 @@ impl SecurityConfig {
                 SecretForm::ANY,
             ),
         ];
+        for (name, u) in &self.gateway.upstreams {
+            out.push((
+                format!("gateway.upstreams.{name}.api_key"),
+                &u.api_key,
+                SecretForm::REFERENCES,
+            ));
+        }
         for (name, src) in &self.ingress.sources {
             out.push((
                 format!("ingress.sources.{name}.secret"),
@@ -285,6 +294,7 @@ impl SecurityConfig {
         self.server.check(p);
         crate::webhook::check_config(&self.ingress, p);
         self.vault.check(p);
+        self.gateway.check(p);
         for (key, value, forms) in self.secret_settings() {
             value.check(&key, forms, p);
         }

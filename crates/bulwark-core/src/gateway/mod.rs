@@ -9,6 +9,7 @@
 //! ([`Restorer`]), also while streaming, holding back only what could be the start of a
 //! placeholder. Nothing here does I/O: the sidecar feeds it bodies and chunks.
 
+pub mod cfg;
 pub mod openai_chat;
 mod placeholders;
 mod restore;

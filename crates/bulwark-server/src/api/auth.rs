@@ -165,6 +165,7 @@ pub(crate) fn route_scopes(route: &str) -> Option<&'static [Scope]> {
         | "/v1/held/{id}/drop"
         | "/v1/held/{id}/settle" => &[Scope::Approve],
         "/v1/audit" | "/v1/audit/verify" => &[Scope::Audit],
+        "/v1/chat/completions" => &[Scope::Gateway],
         "/openapi.json" => &[],
         _ => return None,
     })
@@ -356,7 +357,7 @@ mod tests {
     /// Every route the API serves has its scopes here, or is one of those that take no token.
     #[test]
     fn every_route_has_its_scopes() {
-        for (_, path) in ROUTES {
+        for (_, path) in ROUTES.iter().chain(GATEWAY_ROUTES) {
             assert!(
                 without_token(path) || route_scopes(path).is_some(),
                 "{path} has no scopes"

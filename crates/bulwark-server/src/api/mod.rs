@@ -13,6 +13,7 @@ mod content;
 mod doc;
 mod egress;
 mod errors;
+mod gateway;
 mod held;
 mod ingress;
 mod ops;
@@ -59,6 +60,7 @@ pub use content::*;
 pub use doc::ApiDoc;
 pub use egress::*;
 pub use errors::*;
+pub(crate) use gateway::*;
 pub use held::*;
 pub use ingress::*;
 pub use ops::*;
@@ -90,6 +92,10 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("get", "/metrics"),
     ("get", "/openapi.json"),
 ];
+
+/// The model gateway's routes: the providers' own APIs, documented in docs/gateway.md rather than
+/// in `/openapi.json`, served when `[gateway] enabled`.
+pub const GATEWAY_ROUTES: &[(&str, &str)] = &[("post", "/v1/chat/completions")];
 
 /// How long a token list read from the database is trusted (a revocation takes effect within it).
 const TOKEN_CACHE: Duration = Duration::from_secs(2);
@@ -124,6 +130,7 @@ pub fn router(state: Shared) -> Router {
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics_text))
         .route("/openapi.json", get(openapi))
+        .route("/v1/chat/completions", post(chat_completions))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn_with_state(state.clone(), authenticate))

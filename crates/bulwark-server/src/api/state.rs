@@ -10,6 +10,8 @@ pub struct Compiled {
     pub(crate) ingress: HashMap<String, IngressSource>,
     /// `[approval] notify_url`, resolved from the vault when it is a `vault:NAME` reference.
     pub(crate) notify_url: Option<secrecy::SecretString>,
+    /// `[gateway]`: the upstreams with their keys.
+    pub(crate) gateway: Arc<crate::gateway::Upstreams>,
 }
 
 /// One compiled webhook source.
@@ -124,6 +126,10 @@ impl Compiled {
         let notify_url = secrets
             .value(&cfg.approval.notify_url, &env)
             .map_err(|e| ServeError::Config(format!("approval.notify_url: {e}")))?;
+        let gateway = crate::gateway::Upstreams::compile(&cfg.gateway, &|key, r| {
+            secrets.value(r, &env).map_err(|e| format!("{key}: {e}"))
+        })
+        .map_err(ServeError::Config)?;
         let policy = Policy::compile(cfg, home, &|k| secrets.lookup(k, &env))
             .map_err(|e| ServeError::Config(e.to_string()))?;
         let cfg = &policy.cfg;
@@ -140,6 +146,7 @@ impl Compiled {
             notify_url,
             policy: Arc::new(policy),
             limits,
+            gateway: Arc::new(gateway),
         })
     }
 }
@@ -168,6 +175,8 @@ pub struct AppState {
     pub(crate) auth_failures: FailureLog,
     /// The egress proxy `bulwark serve` runs beside the API, reloaded with it.
     pub(crate) proxy: std::sync::OnceLock<Arc<crate::proxy::ProxyState>>,
+    /// The model gateway's conversations (placeholders), kept across reloads.
+    pub(crate) gateway: crate::gateway::Gateway,
 }
 
 /// Why the API could not start.
@@ -236,7 +245,9 @@ impl AppState {
             Arc::new(bulwark_core::ratelimit::InProcess::new(
                 bulwark_core::ratelimit::DefaultClock::default(),
             ));
+        let gateway = crate::gateway::Gateway::new(&cfg.gateway);
         let state = AppState {
+            gateway,
             compiled: arc_swap::ArcSwap::from_pointee(Compiled::new(
                 cfg,
                 home,

@@ -1,0 +1,29 @@
+//! `/v1/chat/completions`: the model gateway's route (the work is in `crate::gateway`).
+
+use super::*;
+
+/// `POST /v1/chat/completions` in OpenAI's own shape (not in `/openapi.json`: see docs/gateway.md).
+pub(crate) async fn chat_completions(
+    State(s): State<Shared>,
+    Extension(p): Extension<Principal>,
+    headers: axum::http::HeaderMap,
+    body: axum::body::Bytes,
+) -> Result<Response, ApiError> {
+    if !s.c().gateway.enabled() {
+        return Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            "the model gateway is off: set [gateway] enabled = true and an upstream",
+        ));
+    }
+    p.require(Scope::Gateway)?;
+    Ok(crate::gateway::chat_completions(
+        &s,
+        crate::gateway::Exchange {
+            token: &p.name,
+            headers: &headers,
+            body,
+        },
+    )
+    .await)
+}

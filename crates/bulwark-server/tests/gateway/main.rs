@@ -1,0 +1,332 @@
+//! The model gateway, driven by the official OpenAI Python SDK (`openai` from PyPI), in front of
+//! a fake provider written for these tests: it records what it receives and answers with the
+//! placeholders it was sent, in whole replies and in streams cut inside placeholders.
+
+#[path = "../common/mod.rs"]
+mod common;
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::process::Command;
+use std::sync::{Arc, Mutex};
+
+use bulwark_core::SecurityConfig;
+use bulwark_core::config::SecretRef;
+use bulwark_core::gateway::cfg::{UpstreamApi, UpstreamConfig};
+use common::*;
+use serde_json::{Value, json};
+
+const KEY: &str = "AKIAQYLPMN5HFIQR7XYZ";
+const UPSTREAM_KEY: &str = "sk-upstream-test-0123456789";
+
+/// What the fake provider received: (headers, body).
+type Received = Arc<Mutex<Vec<(String, Value)>>>;
+
+/// The placeholders in a text, in order of first appearance.
+fn placeholders(text: &str) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for (i, _) in text.match_indices('[') {
+        let rest = &text[i + 1..];
+        let Some(end) = rest.find(']') else { continue };
+        let inner = &rest[..end];
+        let ok = inner.split_once('#').is_some_and(|(r, n)| {
+            !r.is_empty()
+                && r.bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+                && !n.is_empty()
+                && n.bytes().all(|b| b.is_ascii_digit())
+        });
+        let p = format!("[{inner}]");
+        if ok && !out.contains(&p) {
+            out.push(p);
+        }
+    }
+    out
+}
+
+fn fake_provider() -> (String, Received) {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/v1", l.local_addr().unwrap());
+    let received: Received = Arc::default();
+    let r = received.clone();
+    std::thread::spawn(move || {
+        for conn in l.incoming().flatten() {
+            let r = r.clone();
+            std::thread::spawn(move || serve_one(conn, &r));
+        }
+    });
+    (url, received)
+}
+
+fn serve_one(mut conn: TcpStream, received: &Received) {
+    let mut reader = BufReader::new(conn.try_clone().unwrap());
+    let mut head = String::new();
+    loop {
+        let mut line = String::new();
+        if reader.read_line(&mut line).unwrap_or(0) == 0 {
+            return;
+        }
+        if line == "\r\n" {
+            break;
+        }
+        head.push_str(&line);
+    }
+    let len: usize = head
+        .lines()
+        .find_map(|l| {
+            l.to_ascii_lowercase()
+                .strip_prefix("content-length:")
+                .map(|v| v.trim().parse().unwrap())
+        })
+        .unwrap_or(0);
+    let mut body = vec![0; len];
+    reader.read_exact(&mut body).unwrap();
+    let body: Value = serde_json::from_slice(&body).unwrap();
+    received.lock().unwrap().push((head.clone(), body.clone()));
+    let model = body["model"].as_str().unwrap_or_default().to_string();
+    if model == "rate-limited" {
+        let e = json!({"error": {"message": "Rate limit reached for requests", "type": "requests", "param": null, "code": "rate_limit_exceeded"}}).to_string();
+        let _ = write!(
+            conn,
+            "HTTP/1.1 429 Too Many Requests\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{e}",
+            e.len()
+        );
+        return;
+    }
+    let seen = placeholders(&body["messages"].to_string());
+    let email = seen
+        .iter()
+        .find(|p| p.starts_with("[email#"))
+        .cloned()
+        .unwrap_or_default();
+    let key = seen
+        .iter()
+        .find(|p| p.starts_with("[aws-access-key-id#"))
+        .cloned()
+        .unwrap_or_default();
+    let content = format!("Owner is {email}; rotate {key}.");
+    let args = json!({"to": email}).to_string();
+    if body["stream"] != json!(true) {
+        let reply = json!({
+            "id": "chatcmpl-1", "object": "chat.completion", "created": 1, "model": model,
+            "choices": [{"index": 0, "finish_reason": "tool_calls", "message": {
+                "role": "assistant", "content": content,
+                "tool_calls": [{"id": "call_2", "type": "function", "function": {"name": "page", "arguments": args}}]
+            }}],
+            "usage": {"prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15}
+        })
+        .to_string();
+        let _ = write!(
+            conn,
+            "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{reply}",
+            reply.len()
+        );
+        return;
+    }
+    let _ = write!(
+        conn,
+        "HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\nconnection: close\r\n\r\n"
+    );
+    let mut send = |data: &str| {
+        let event = format!("data: {data}\n\n");
+        let _ = write!(conn, "{:x}\r\n{event}\r\n", event.len());
+        let _ = conn.flush();
+        std::thread::sleep(std::time::Duration::from_millis(2));
+    };
+    let chunk = |delta: Value, finish: Value| {
+        json!({"id": "chatcmpl-2", "object": "chat.completion.chunk", "created": 1, "model": model,
+               "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]})
+        .to_string()
+    };
+    send(&chunk(
+        json!({"role": "assistant", "content": ""}),
+        Value::Null,
+    ));
+    // Three bytes at a time: every placeholder is cut.
+    let bytes: Vec<char> = content.chars().collect();
+    for piece in bytes.chunks(3) {
+        send(&chunk(
+            json!({"content": piece.iter().collect::<String>()}),
+            Value::Null,
+        ));
+        if model == "broken-stream" {
+            // Cut off mid-stream: no last chunk, no end of the chunked body.
+            return;
+        }
+    }
+    let arg_chars: Vec<char> = args.chars().collect();
+    for (i, piece) in arg_chars.chunks(4).enumerate() {
+        let mut tc =
+            json!({"index": 0, "function": {"arguments": piece.iter().collect::<String>()}});
+        if i == 0 {
+            tc["id"] = json!("call_2");
+            tc["type"] = json!("function");
+            tc["function"]["name"] = json!("page");
+        }
+        send(&chunk(json!({"tool_calls": [tc]}), Value::Null));
+    }
+    send(&chunk(json!({}), json!("tool_calls")));
+    send("[DONE]");
+    let _ = write!(conn, "0\r\n\r\n");
+}
+
+fn openai_sdk() -> bool {
+    let ok = Command::new("python3")
+        .args(["-c", "import openai"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !ok {
+        assert!(
+            std::env::var_os("BULWARK_REQUIRE_OPENAI").is_none(),
+            "BULWARK_REQUIRE_OPENAI is set but python3 cannot import openai"
+        );
+        eprintln!(
+            "notice: the openai Python SDK is missing (pip install openai): skipping the gateway SDK test"
+        );
+    }
+    ok
+}
+
+#[test]
+fn the_openai_sdk_through_the_gateway() {
+    if !openai_sdk() {
+        return;
+    }
+    let (upstream, received) = fake_provider();
+    let keys = tempfile::tempdir().unwrap();
+    let key_file = keys.path().join("openai-key");
+    std::fs::write(&key_file, format!("{UPSTREAM_KEY}\n")).unwrap();
+    let mut cfg = SecurityConfig::default();
+    cfg.gateway.enabled = true;
+    cfg.gateway.upstreams.insert(
+        "fake".into(),
+        UpstreamConfig {
+            url: upstream,
+            api: UpstreamApi::Openai,
+            api_key: SecretRef::File(key_file),
+            pass_through_key: false,
+            models: vec![
+                "gpt-*".into(),
+                "rate-limited".into(),
+                "broken-stream".into(),
+            ],
+        },
+    );
+    let s = start(
+        cfg,
+        &[
+            ("agent", "gateway"),
+            ("auditor", "audit"),
+            ("scanner", "scan"),
+        ],
+    );
+    let base = s.url("/v1");
+    let out = Command::new("python3")
+        .arg(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/gateway/openai_client.py"
+        ))
+        .args([&base, &s.tokens["agent"]])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let got: Value =
+        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {stderr}"));
+
+    // The agent sees the values, in whole replies and in streams cut inside placeholders.
+    let content = format!("Owner is ops@example.com; rotate {KEY}.");
+    let args = json!({"to": "ops@example.com"});
+    for case in ["whole", "stream"] {
+        assert_eq!(got[case]["content"], json!(content), "{case}: {got}");
+        let a: Value = serde_json::from_str(got[case]["args"].as_str().unwrap()).unwrap();
+        assert_eq!(a, args, "{case}");
+    }
+    assert_eq!(got["whole"]["usage"], 15);
+    // An injected tool result never reaches the model; the SDK raises BadRequestError.
+    assert_eq!(
+        got["injected"],
+        json!({"status": 400, "code": "bulwark_injection_blocked"}),
+        "{got}"
+    );
+    assert_eq!(
+        got["bad"],
+        json!({"status": 400, "param": "messages"}),
+        "{got}"
+    );
+    // The provider's own errors pass through in its shape.
+    assert_eq!(got["limited"]["status"], 429, "{got}");
+    assert!(
+        got["limited"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("Rate limit reached"),
+        "{got}"
+    );
+    // A stream the provider drops ends with the API's error event, which the SDK raises.
+    assert!(
+        got["broken"]["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("broke off")),
+        "{got}"
+    );
+    assert_eq!(
+        got["unknown_model"],
+        json!({"status": 404, "code": "model_not_found"}),
+        "{got}"
+    );
+
+    // The provider never saw a value, nor the agent's Bulwark token; it got its own key.
+    let received = received.lock().unwrap();
+    assert_eq!(received.len(), 4, "whole, stream, rate-limited, broken");
+    for (head, body) in received.iter() {
+        let text = body.to_string();
+        assert!(
+            !text.contains("ops@example.com") && !text.contains(KEY),
+            "{text}"
+        );
+        assert!(
+            text.contains("[email#1]") && text.contains("[aws-access-key-id#1]"),
+            "{text}"
+        );
+        assert!(
+            head.to_ascii_lowercase()
+                .contains(&format!("authorization: bearer {UPSTREAM_KEY}").to_ascii_lowercase()),
+            "{head}"
+        );
+        assert!(!head.contains(&s.tokens["agent"]));
+    }
+    drop(received);
+
+    // One audit record per exchange, with counts and verdicts, never the prompt.
+    let page = s.get("/v1/audit?limit=1000", &s.tokens["auditor"]);
+    assert_eq!(page.status, 200, "{}", page.text);
+    let exchanges: Vec<&Value> = page.body["records"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["action"] == "gateway.exchange")
+        .collect();
+    let outcomes: Vec<&str> = exchanges
+        .iter()
+        .map(|r| r["outcome"].as_str().unwrap())
+        .collect();
+    for o in ["ok", "blocked", "invalid", "upstream_status", "no_upstream"] {
+        assert!(outcomes.contains(&o), "{o} in {outcomes:?}");
+    }
+    assert!(!page.text.contains("ops@example.com") && !page.text.contains(KEY));
+    let ok = exchanges
+        .iter()
+        .find(|r| r["outcome"] == "ok" && r["details"]["stream"] == false)
+        .unwrap();
+    assert_eq!(ok["details"]["redacted"], 2, "{ok}");
+    assert_eq!(ok["details"]["usage"]["total_tokens"], 15);
+
+    // A token without the scope is refused.
+    let a = s.post(
+        "/v1/chat/completions",
+        &s.tokens["scanner"],
+        r#"{"model":"gpt-4o","messages":[]}"#,
+    );
+    assert_eq!(a.status, 403, "{}", a.text);
+}
