@@ -74,6 +74,9 @@ pub struct Prepared {
     pub rules: std::collections::BTreeMap<String, usize>,
     /// Every tool result, judged.
     pub tool_results: Vec<ToolResult>,
+    /// The placeholders this request carries: what its reply may get back
+    /// ([`Conversation::subset`]).
+    pub placeholders: std::collections::BTreeSet<String>,
 }
 
 /// The texts that open a conversation, which name it when the agent sends no conversation id:
@@ -249,6 +252,7 @@ fn redact_into(s: &mut String, scanner: &Scanner, conv: &mut Conversation, p: &m
     }
     p.redacted += r.reversible;
     p.redacted_one_way += r.one_way;
+    p.placeholders.extend(r.placeholders);
     for f in &r.findings {
         *p.rules.entry(f.rule.clone()).or_insert(0) += 1;
     }

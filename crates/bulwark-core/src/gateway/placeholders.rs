@@ -106,6 +106,19 @@ impl Conversation {
         self.originals.get(placeholder).map(|v| v.as_str())
     }
 
+    /// A conversation holding only `placeholders` (those it knows): what one exchange may
+    /// restore. A reply gets back only values its own request carried, so a placeholder typed
+    /// into a request (by a user whose conversation happens to share a map) stays as it is.
+    pub fn subset<'a>(&self, placeholders: impl IntoIterator<Item = &'a String>) -> Conversation {
+        let mut out = Conversation::new(self.limit);
+        for p in placeholders {
+            if let Some(v) = self.originals.get(p) {
+                out.originals.insert(p.clone(), v.clone());
+            }
+        }
+        out
+    }
+
     /// How many values it maps.
     pub fn len(&self) -> usize {
         self.originals.len()
@@ -143,6 +156,8 @@ pub struct Redaction {
     pub reversible: usize,
     /// Values replaced one-way (the conversation was full).
     pub one_way: usize,
+    /// The placeholders put in, each once.
+    pub placeholders: Vec<String>,
 }
 
 /// Replace the secrets and personal data `scanner` finds in `text` (with `detectors`; injection is
@@ -160,6 +175,7 @@ pub fn redact_text(
     let findings = scanner.scan_with(text.as_bytes(), detectors);
     let mut out = String::with_capacity(text.len());
     let (mut reversible, mut one_way) = (0, 0);
+    let mut placeholders: Vec<String> = Vec::new();
     let mut pos = 0;
     // Findings come sorted by start, longest first on a tie: the first of overlapping ones wins.
     for f in &findings {
@@ -176,6 +192,9 @@ pub fn redact_text(
             Some(p) => {
                 out.push_str(&p);
                 reversible += 1;
+                if !placeholders.contains(&p) {
+                    placeholders.push(p);
+                }
             }
             None => {
                 out.push_str(&format!("[REDACTED:{}]", placeholder_rule(&f.rule)));
@@ -190,6 +209,7 @@ pub fn redact_text(
         findings,
         reversible,
         one_way,
+        placeholders,
     }
 }
 

@@ -43,6 +43,26 @@ fn the_same_value_gets_the_same_placeholder_in_every_turn() {
 }
 
 #[test]
+fn an_exchange_restores_only_what_its_request_carried() {
+    let s = scanner();
+    let mut c = Conversation::new(100);
+    redact_text(&s, Detectors::CONTENT, &mut c, "ana@example.org");
+    let r = redact_text(
+        &s,
+        Detectors::CONTENT,
+        &mut c,
+        "mail ops@example.com about [email#1]",
+    );
+    assert_eq!(r.text, "mail [email#2] about [email#1]");
+    assert_eq!(r.placeholders, ["[email#2]"]);
+    let this = c.subset(&r.placeholders);
+    assert_eq!(
+        restore(&this, "[email#2] and [email#1]", Escape::Text),
+        "ops@example.com and [email#1]"
+    );
+}
+
+#[test]
 fn a_full_conversation_redacts_one_way() {
     let s = scanner();
     let mut c = Conversation::new(1);

@@ -245,13 +245,18 @@ async fn exchange(
         let len = ex.body.len();
         crate::api::guard_work(len, move || {
             let mut conv = conversation.lock().unwrap_or_else(|e| e.into_inner());
-            let p = openai_chat::prepare(&mut body, &scanner, &mut conv, &tool_source);
+            let p = openai_chat::prepare(&mut body, &scanner, &mut conv, &tool_source)
+                // The reply may get back only the values this request carried.
+                .map(|p| {
+                    let restoring = conv.subset(&p.placeholders);
+                    (p, restoring)
+                });
             Ok((body, p))
         })
         .await
     };
-    let (mut body, prepared) = match prepared {
-        Ok((b, Ok(p))) => (b, p),
+    let (mut body, prepared, restoring) = match prepared {
+        Ok((b, Ok((p, r)))) => (b, p, r),
         Ok((_, Err(e))) => {
             rec.outcome = "invalid";
             return bad(e);
@@ -369,7 +374,7 @@ async fn exchange(
         .is_some_and(|v| v.starts_with("text/event-stream"));
     if status.is_success() && stream && is_sse {
         rec.outcome = "ok";
-        return sse::restore_stream(resp.into_body(), conversation);
+        return sse::restore_stream(resp.into_body(), restoring);
     }
     let content_type = resp.headers().get(header::CONTENT_TYPE).cloned();
     let limit = up.cfg.max_reply_bytes;
@@ -430,10 +435,7 @@ async fn exchange(
             ),
         );
     };
-    {
-        let conv = conversation.lock().unwrap_or_else(|e| e.into_inner());
-        openai_chat::restore_reply(&mut reply, &conv);
-    }
+    openai_chat::restore_reply(&mut reply, &restoring);
     rec.usage = reply.get("usage").cloned();
     rec.outcome = "ok";
     axum::Json(reply).into_response()

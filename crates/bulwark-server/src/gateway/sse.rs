@@ -2,7 +2,6 @@
 
 use std::convert::Infallible;
 use std::pin::Pin;
-use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 
 use axum::response::{IntoResponse, Response};
@@ -48,10 +47,7 @@ fn error_event(message: &str) -> Bytes {
 }
 
 /// Stream `upstream`'s events to the agent with the conversation's values restored.
-pub(super) fn restore_stream(
-    upstream: Incoming,
-    conversation: Arc<Mutex<Conversation>>,
-) -> Response {
+pub(super) fn restore_stream(upstream: Incoming, conversation: Conversation) -> Response {
     let (tx, rx) = mpsc::channel::<Bytes>(32);
     tokio::spawn(pump(upstream, conversation, tx));
     let mut r = axum::body::Body::new(ChannelBody(rx)).into_response();
@@ -64,17 +60,12 @@ pub(super) fn restore_stream(
     r
 }
 
-async fn pump(
-    mut upstream: Incoming,
-    conversation: Arc<Mutex<Conversation>>,
-    tx: mpsc::Sender<Bytes>,
-) {
+async fn pump(mut upstream: Incoming, conversation: Conversation, tx: mpsc::Sender<Bytes>) {
     let mut stream = ChatStream::new();
     let mut buf: Vec<u8> = Vec::new();
     let send_payloads = |stream: &mut ChatStream, payload: &str| -> Vec<Bytes> {
-        let conv = conversation.lock().unwrap_or_else(|e| e.into_inner());
         stream
-            .event(&conv, payload)
+            .event(&conversation, payload)
             .iter()
             .map(|p| data(p))
             .collect()
@@ -123,10 +114,7 @@ async fn pump(
             let _ = tx.send(out).await;
         }
     }
-    let rest = {
-        let conv = conversation.lock().unwrap_or_else(|e| e.into_inner());
-        stream.flush(&conv)
-    };
+    let rest = stream.flush(&conversation);
     for p in rest {
         let _ = tx.send(data(&p)).await;
     }

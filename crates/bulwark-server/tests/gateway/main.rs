@@ -243,6 +243,12 @@ fn the_openai_sdk_through_the_gateway() {
         assert_eq!(a, args, "{case}");
     }
     assert_eq!(got["whole"]["usage"], 15);
+    // Placeholders typed into a request are not values: a reply gets back only what its own
+    // request carried, even when two conversations share a map.
+    assert_eq!(
+        got["typed"],
+        json!("Owner is [email#1]; rotate [aws-access-key-id#1].")
+    );
     // An injected tool result never reaches the model; the SDK raises BadRequestError.
     assert_eq!(
         got["injected"],
@@ -278,7 +284,11 @@ fn the_openai_sdk_through_the_gateway() {
 
     // The provider never saw a value, nor the agent's Bulwark token; it got its own key.
     let received = received.lock().unwrap();
-    assert_eq!(received.len(), 4, "whole, stream, rate-limited, broken");
+    assert_eq!(
+        received.len(),
+        5,
+        "whole, stream, typed, rate-limited, broken"
+    );
     for (head, body) in received.iter() {
         let text = body.to_string();
         assert!(
