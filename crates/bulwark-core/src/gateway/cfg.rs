@@ -76,6 +76,8 @@ pub enum UpstreamApi {
     /// OpenAI's Chat Completions (`/chat/completions`), as OpenAI and the many providers and
     /// local servers compatible with it speak it.
     Openai,
+    /// Anthropic's Messages (`/messages`).
+    Anthropic,
 }
 
 /// `[gateway.upstreams.NAME]`: one model provider.
@@ -84,11 +86,11 @@ pub enum UpstreamApi {
 pub struct UpstreamConfig {
     /// The API's base URL, as the provider's SDK takes it: `https://api.openai.com/v1`.
     pub url: String,
-    /// The protocol: `openai`.
+    /// The protocol: `openai` (Chat Completions) or `anthropic` (Messages).
     #[serde(default = "default_api")]
     pub api: UpstreamApi,
-    /// The provider key, sent as `Authorization: Bearer`: `vault:NAME`, `env:NAME` or
-    /// `file:/PATH`. Empty: the agent's own `Authorization` is not passed on either, unless
+    /// The provider key (sent as `Authorization: Bearer`, or `x-api-key` to Anthropic):
+    /// `vault:NAME`, `env:NAME` or `file:/PATH`. Empty: the agent's own `Authorization` is not passed on either, unless
     /// `pass_through_key`.
     #[serde(default)]
     pub api_key: SecretRef,

@@ -9,7 +9,9 @@
 //! ([`Restorer`]), also while streaming, holding back only what could be the start of a
 //! placeholder. Nothing here does I/O: the sidecar feeds it bodies and chunks.
 
+pub mod anthropic;
 pub mod cfg;
+mod common;
 pub mod openai_chat;
 mod placeholders;
 mod restore;
@@ -18,6 +20,27 @@ pub use placeholders::{
     Conversation, ConversationLimits, Conversations, Redaction, conversation_key, redact_text,
 };
 pub use restore::{Escape, Restorer, restore};
+
+/// One server-sent event: its `event:` name, if any, and its `data`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SseEvent {
+    /// The `event:` field (Anthropic names every event; OpenAI names none).
+    pub name: Option<String>,
+    /// The `data:` lines, joined by newlines.
+    pub data: String,
+}
+
+/// Restores one API's event stream, event by event.
+pub trait EventRestorer {
+    /// One event from the provider: the events to send on, in order.
+    fn event(&mut self, conv: &Conversation, ev: SseEvent) -> Vec<SseEvent>;
+    /// The provider's stream ended: what is still held, as events.
+    fn flush(&mut self, conv: &Conversation) -> Vec<SseEvent>;
+    /// The event that tells this API's SDKs the stream broke off.
+    fn error_event(message: &str) -> SseEvent
+    where
+        Self: Sized;
+}
 
 #[cfg(test)]
 mod tests;

@@ -9,75 +9,12 @@
 
 use serde_json::Value;
 
-use super::placeholders::{Conversation, redact_text};
+pub use super::common::{Prepared, ShapeError, ToolResult};
+use super::common::{judge_tool_result, redact_arguments, redact_into};
+use super::placeholders::Conversation;
 use super::restore::{Escape, Restorer};
-use crate::finding::{Finding, Verdict};
+use crate::scan::Scanner;
 use crate::scan::injection::Source;
-use crate::scan::{Detectors, Scanner};
-
-/// A body that is not a Chat Completions request: the parameter and what was expected, as the
-/// API's own `invalid_request_error` says it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ShapeError {
-    /// The parameter, e.g. `messages[2].content`.
-    pub param: String,
-    /// What is wrong.
-    pub message: String,
-}
-
-impl ShapeError {
-    fn new(param: impl Into<String>, message: impl Into<String>) -> ShapeError {
-        ShapeError {
-            param: param.into(),
-            message: message.into(),
-        }
-    }
-
-    /// The error body the OpenAI API answers with (status 400).
-    pub fn body(&self) -> Value {
-        serde_json::json!({"error": {
-            "message": format!("{}: {}", self.param, self.message),
-            "type": "invalid_request_error",
-            "param": self.param,
-            "code": null,
-        }})
-    }
-}
-
-/// A tool result judged for prompt injection.
-#[derive(Debug, Clone)]
-pub struct ToolResult {
-    /// Index in `messages`.
-    pub message: usize,
-    /// The tool's name (from the assistant call it answers), or `unknown`.
-    pub tool: String,
-    /// The verdict of the injection detector, with the source the tool's name gives.
-    pub verdict: Verdict,
-    /// The injection score, 0 to 1.
-    pub score: f32,
-    /// The injection findings.
-    pub findings: Vec<Finding>,
-}
-
-/// What [`prepare`] did to a request.
-#[derive(Debug, Clone, Default)]
-pub struct Prepared {
-    /// The `model` asked for.
-    pub model: String,
-    /// Whether the reply is a stream.
-    pub stream: bool,
-    /// Values replaced by placeholders the reply gets back.
-    pub redacted: usize,
-    /// Values replaced one-way (the conversation's map was full).
-    pub redacted_one_way: usize,
-    /// Secret and personal-data findings by rule id (counts; never values).
-    pub rules: std::collections::BTreeMap<String, usize>,
-    /// Every tool result, judged.
-    pub tool_results: Vec<ToolResult>,
-    /// The placeholders this request carries: what its reply may get back
-    /// ([`Conversation::subset`]).
-    pub placeholders: std::collections::BTreeSet<String>,
-}
 
 /// The texts that open a conversation, which name it when the agent sends no conversation id:
 /// the system and first user messages (they stay the same turn after turn).
@@ -183,22 +120,9 @@ pub fn prepare(
             }
             .unwrap_or_else(|| "unknown".to_string());
             let text = text_of(m.get("content"));
-            let a = scanner.assess(
-                text.as_bytes(),
-                Detectors {
-                    secrets: false,
-                    pii: false,
-                    injection: true,
-                },
-                &tool_source(&tool),
-            );
-            p.tool_results.push(ToolResult {
-                message: i,
-                tool,
-                verdict: a.verdict,
-                score: a.injection_score.unwrap_or(0.0),
-                findings: a.findings,
-            });
+            let source = tool_source(&tool);
+            p.tool_results
+                .push(judge_tool_result(scanner, i, tool, &text, &source));
         }
         let at = |field: &str| format!("messages[{i}].{field}");
         match m.get_mut("content") {
@@ -243,51 +167,6 @@ pub fn prepare(
         }
     }
     Ok(p)
-}
-
-fn redact_into(s: &mut String, scanner: &Scanner, conv: &mut Conversation, p: &mut Prepared) {
-    let r = redact_text(scanner, Detectors::CONTENT, conv, s);
-    if r.reversible + r.one_way == 0 {
-        return;
-    }
-    p.redacted += r.reversible;
-    p.redacted_one_way += r.one_way;
-    p.placeholders.extend(r.placeholders);
-    for f in &r.findings {
-        *p.rules.entry(f.rule.clone()).or_insert(0) += 1;
-    }
-    *s = r.text;
-}
-
-/// Tool-call arguments are JSON text: the strings inside are redacted and the JSON written
-/// again; arguments that are not JSON are redacted as text.
-fn redact_arguments(
-    args: &mut String,
-    scanner: &Scanner,
-    conv: &mut Conversation,
-    p: &mut Prepared,
-) {
-    let Ok(mut v) = serde_json::from_str::<Value>(args) else {
-        return redact_into(args, scanner, conv, p);
-    };
-    let mut changed = false;
-    walk_strings(&mut v, &mut |s| {
-        let before = p.redacted + p.redacted_one_way;
-        redact_into(s, scanner, conv, p);
-        changed |= p.redacted + p.redacted_one_way != before;
-    });
-    if changed {
-        *args = v.to_string();
-    }
-}
-
-fn walk_strings(v: &mut Value, f: &mut dyn FnMut(&mut String)) {
-    match v {
-        Value::String(s) => f(s),
-        Value::Array(a) => a.iter_mut().for_each(|x| walk_strings(x, f)),
-        Value::Object(o) => o.values_mut().for_each(|x| walk_strings(x, f)),
-        _ => {}
-    }
 }
 
 /// Put the conversation's values back into a whole reply: every choice's `content`, `refusal` and
@@ -467,6 +346,32 @@ fn append_rest(delta: &mut Value, r: ChoiceRestorers, conv: &Conversation) {
                         .push(serde_json::json!({"index": index, "function": {"arguments": rest}})),
                 }
             }
+        }
+    }
+}
+
+impl super::EventRestorer for ChatStream {
+    fn event(&mut self, conv: &Conversation, ev: super::SseEvent) -> Vec<super::SseEvent> {
+        ChatStream::event(self, conv, &ev.data)
+            .into_iter()
+            .map(|data| super::SseEvent { name: None, data })
+            .collect()
+    }
+
+    fn flush(&mut self, conv: &Conversation) -> Vec<super::SseEvent> {
+        ChatStream::flush(self, conv)
+            .into_iter()
+            .map(|data| super::SseEvent { name: None, data })
+            .collect()
+    }
+
+    fn error_event(message: &str) -> super::SseEvent {
+        super::SseEvent {
+            name: None,
+            data: serde_json::json!({"error": {
+                "message": message, "type": "upstream_error", "param": null, "code": "upstream_stream_error",
+            }})
+            .to_string(),
         }
     }
 }

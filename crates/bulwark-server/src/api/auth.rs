@@ -53,11 +53,20 @@ pub(crate) async fn authenticate(
     {
         return ApiError::limited(d.policy, d.retry_after).into_response();
     }
+    // Anthropic's SDKs send their key as `x-api-key`: on the gateway's routes it carries the
+    // Bulwark token just as `Authorization: Bearer` does.
+    let gateway_route = GATEWAY_ROUTES.iter().any(|(_, p)| *p == path);
     let presented = req
         .headers()
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
+        .or_else(|| {
+            gateway_route
+                .then(|| req.headers().get("x-api-key"))
+                .flatten()
+                .and_then(|v| v.to_str().ok())
+        })
         .map(str::trim)
         .unwrap_or("");
     let tokens = match s.tokens_async().await {
@@ -165,7 +174,7 @@ pub(crate) fn route_scopes(route: &str) -> Option<&'static [Scope]> {
         | "/v1/held/{id}/drop"
         | "/v1/held/{id}/settle" => &[Scope::Approve],
         "/v1/audit" | "/v1/audit/verify" => &[Scope::Audit],
-        "/v1/chat/completions" => &[Scope::Gateway],
+        "/v1/chat/completions" | "/v1/messages" => &[Scope::Gateway],
         "/openapi.json" => &[],
         _ => return None,
     })

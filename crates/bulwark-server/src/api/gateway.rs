@@ -17,8 +17,36 @@ pub(crate) async fn chat_completions(
         ));
     }
     p.require(Scope::Gateway)?;
-    Ok(crate::gateway::chat_completions(
+    Ok(crate::gateway::handle(
         &s,
+        crate::gateway::Api::OpenaiChat,
+        crate::gateway::Exchange {
+            token: &p.name,
+            headers: &headers,
+            body,
+        },
+    )
+    .await)
+}
+
+/// `POST /v1/messages` in Anthropic's own shape (not in `/openapi.json`: see docs/gateway.md).
+pub(crate) async fn messages(
+    State(s): State<Shared>,
+    Extension(p): Extension<Principal>,
+    headers: axum::http::HeaderMap,
+    body: axum::body::Bytes,
+) -> Result<Response, ApiError> {
+    if !s.c().gateway.enabled() {
+        return Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            "the model gateway is off: set [gateway] enabled = true and an upstream",
+        ));
+    }
+    p.require(Scope::Gateway)?;
+    Ok(crate::gateway::handle(
+        &s,
+        crate::gateway::Api::AnthropicMessages,
         crate::gateway::Exchange {
             token: &p.name,
             headers: &headers,

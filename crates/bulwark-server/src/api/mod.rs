@@ -95,7 +95,8 @@ pub const ROUTES: &[(&str, &str)] = &[
 
 /// The model gateway's routes: the providers' own APIs, documented in docs/gateway.md rather than
 /// in `/openapi.json`, served when `[gateway] enabled`.
-pub const GATEWAY_ROUTES: &[(&str, &str)] = &[("post", "/v1/chat/completions")];
+pub const GATEWAY_ROUTES: &[(&str, &str)] =
+    &[("post", "/v1/chat/completions"), ("post", "/v1/messages")];
 
 /// How long a token list read from the database is trusted (a revocation takes effect within it).
 const TOKEN_CACHE: Duration = Duration::from_secs(2);
@@ -131,6 +132,7 @@ pub fn router(state: Shared) -> Router {
         .route("/metrics", get(metrics_text))
         .route("/openapi.json", get(openapi))
         .route("/v1/chat/completions", post(chat_completions))
+        .route("/v1/messages", post(messages))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn_with_state(state.clone(), authenticate))

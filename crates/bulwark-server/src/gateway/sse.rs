@@ -5,8 +5,7 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use axum::response::{IntoResponse, Response};
-use bulwark_core::gateway::Conversation;
-use bulwark_core::gateway::openai_chat::ChatStream;
+use bulwark_core::gateway::{Conversation, EventRestorer, SseEvent};
 use bytes::Bytes;
 use http_body::Frame;
 use http_body_util::BodyExt;
@@ -32,24 +31,30 @@ impl http_body::Body for ChannelBody {
     }
 }
 
-fn data(payload: &str) -> Bytes {
-    Bytes::from(format!("data: {payload}\n\n"))
-}
-
-/// The error event an OpenAI SDK raises as `APIError` when a stream breaks.
-fn error_event(message: &str) -> Bytes {
-    data(
-        &serde_json::json!({"error": {
-            "message": message, "type": "upstream_error", "param": null, "code": "upstream_stream_error",
-        }})
-        .to_string(),
-    )
+fn encode(ev: &SseEvent) -> Bytes {
+    let mut out = String::with_capacity(ev.data.len() + 32);
+    if let Some(name) = &ev.name {
+        out.push_str("event: ");
+        out.push_str(name);
+        out.push('\n');
+    }
+    for line in ev.data.split('\n') {
+        out.push_str("data: ");
+        out.push_str(line);
+        out.push('\n');
+    }
+    out.push('\n');
+    Bytes::from(out)
 }
 
 /// Stream `upstream`'s events to the agent with the conversation's values restored.
-pub(super) fn restore_stream(upstream: Incoming, conversation: Conversation) -> Response {
+pub(super) fn restore_stream<R: EventRestorer + Send + 'static>(
+    restorer: R,
+    upstream: Incoming,
+    conversation: Conversation,
+) -> Response {
     let (tx, rx) = mpsc::channel::<Bytes>(32);
-    tokio::spawn(pump(upstream, conversation, tx));
+    tokio::spawn(pump(restorer, upstream, conversation, tx));
     let mut r = axum::body::Body::new(ChannelBody(rx)).into_response();
     let h = r.headers_mut();
     h.insert(
@@ -60,15 +65,15 @@ pub(super) fn restore_stream(upstream: Incoming, conversation: Conversation) -> 
     r
 }
 
-async fn pump(mut upstream: Incoming, conversation: Conversation, tx: mpsc::Sender<Bytes>) {
-    let mut stream = ChatStream::new();
+async fn pump<R: EventRestorer>(
+    mut stream: R,
+    mut upstream: Incoming,
+    conversation: Conversation,
+    tx: mpsc::Sender<Bytes>,
+) {
     let mut buf: Vec<u8> = Vec::new();
-    let send_payloads = |stream: &mut ChatStream, payload: &str| -> Vec<Bytes> {
-        stream
-            .event(&conversation, payload)
-            .iter()
-            .map(|p| data(p))
-            .collect()
+    let send_payloads = |stream: &mut R, ev: SseEvent| -> Vec<Bytes> {
+        stream.event(&conversation, ev).iter().map(encode).collect()
     };
     loop {
         let frame = match upstream.frame().await {
@@ -76,9 +81,9 @@ async fn pump(mut upstream: Incoming, conversation: Conversation, tx: mpsc::Send
             Some(Ok(f)) => f,
             Some(Err(e)) => {
                 let _ = tx
-                    .send(error_event(&format!(
+                    .send(encode(&R::error_event(&format!(
                         "bulwark: the upstream stream broke off: {e}"
-                    )))
+                    ))))
                     .await;
                 return;
             }
@@ -89,10 +94,10 @@ async fn pump(mut upstream: Incoming, conversation: Conversation, tx: mpsc::Send
         buf.extend_from_slice(&chunk);
         while let Some((end, sep)) = event_end(&buf) {
             let event: Vec<u8> = buf.drain(..end + sep).take(end).collect();
-            let Some(payload) = event_data(&event) else {
+            let Some(ev) = parse_event(&event) else {
                 continue;
             };
-            for out in send_payloads(&mut stream, &payload) {
+            for out in send_payloads(&mut stream, ev) {
                 if tx.send(out).await.is_err() {
                     // The agent went away: stop reading the provider.
                     return;
@@ -101,22 +106,22 @@ async fn pump(mut upstream: Incoming, conversation: Conversation, tx: mpsc::Send
         }
         if buf.len() > MAX_EVENT {
             let _ = tx
-                .send(error_event(
+                .send(encode(&R::error_event(
                     "bulwark: an upstream event was larger than 4 MiB",
-                ))
+                )))
                 .await;
             return;
         }
     }
     // The last event may lack its blank line.
-    if let Some(payload) = event_data(&buf) {
-        for out in send_payloads(&mut stream, &payload) {
+    if let Some(ev) = parse_event(&buf) {
+        for out in send_payloads(&mut stream, ev) {
             let _ = tx.send(out).await;
         }
     }
     let rest = stream.flush(&conversation);
-    for p in rest {
-        let _ = tx.send(data(&p)).await;
+    for ev in rest {
+        let _ = tx.send(encode(&ev)).await;
     }
 }
 
@@ -130,23 +135,28 @@ fn event_end(buf: &[u8]) -> Option<(usize, usize)> {
     }
 }
 
-/// The `data` of one event (its `data:` lines joined by newlines); `None` for an event without
-/// one (a comment, a keep-alive).
-fn event_data(event: &[u8]) -> Option<String> {
+/// One event's name and data (its `data:` lines joined by newlines); `None` for an event without
+/// data (a comment, a keep-alive).
+fn parse_event(event: &[u8]) -> Option<SseEvent> {
     let text = String::from_utf8_lossy(event);
-    let mut out: Option<String> = None;
+    let mut data: Option<String> = None;
+    let mut name = None;
     for line in text.lines() {
+        if let Some(v) = line.strip_prefix("event:") {
+            name = Some(v.trim().to_string());
+            continue;
+        }
         let Some(v) = line.strip_prefix("data:") else {
             continue;
         };
         let v = v.strip_prefix(' ').unwrap_or(v);
-        match &mut out {
+        match &mut data {
             Some(s) => {
                 s.push('\n');
                 s.push_str(v);
             }
-            None => out = Some(v.to_string()),
+            None => data = Some(v.to_string()),
         }
     }
-    out
+    data.map(|data| SseEvent { name, data })
 }

@@ -83,6 +83,14 @@ fn serve_one(mut conn: TcpStream, received: &Received) {
     reader.read_exact(&mut body).unwrap();
     let body: Value = serde_json::from_slice(&body).unwrap();
     received.lock().unwrap().push((head.clone(), body.clone()));
+    // The gateway talks to the provider as its SDK would: origin-form, the API's own path.
+    assert!(
+        head.starts_with("POST /v1/messages ") || head.starts_with("POST /v1/chat/completions "),
+        "{head}"
+    );
+    if head.starts_with("POST /v1/messages ") {
+        return anthropic_reply(conn, &body);
+    }
     let model = body["model"].as_str().unwrap_or_default().to_string();
     if model == "rate-limited" {
         let e = json!({"error": {"message": "Rate limit reached for requests", "type": "requests", "param": null, "code": "rate_limit_exceeded"}}).to_string();
@@ -168,6 +176,189 @@ fn serve_one(mut conn: TcpStream, received: &Received) {
     send(&chunk(json!({}), json!("tool_calls")));
     send("[DONE]");
     let _ = write!(conn, "0\r\n\r\n");
+}
+
+/// Anthropic's Messages API, whole and streamed (every event named), with the placeholders sent.
+fn anthropic_reply(mut conn: TcpStream, body: &Value) {
+    let model = body["model"].as_str().unwrap_or_default().to_string();
+    let seen = placeholders(&body["messages"].to_string());
+    let email = seen
+        .iter()
+        .find(|p| p.starts_with("[email#"))
+        .cloned()
+        .unwrap_or_default();
+    let key = seen
+        .iter()
+        .find(|p| p.starts_with("[aws-access-key-id#"))
+        .cloned()
+        .unwrap_or_default();
+    let content = format!("Owner is {email}; rotate {key}.");
+    let input = json!({"to": email});
+    if body["stream"] != json!(true) {
+        let reply = json!({
+            "id": "msg_1", "type": "message", "role": "assistant", "model": model,
+            "content": [{"type": "text", "text": content}, {"type": "tool_use", "id": "toolu_2", "name": "page", "input": input}],
+            "stop_reason": "tool_use", "stop_sequence": null,
+            "usage": {"input_tokens": 10, "output_tokens": 5}
+        })
+        .to_string();
+        let _ = write!(
+            conn,
+            "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{reply}",
+            reply.len()
+        );
+        return;
+    }
+    let _ = write!(
+        conn,
+        "HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\nconnection: close\r\n\r\n"
+    );
+    let mut send = |name: &str, data: Value| {
+        let event = format!("event: {name}\ndata: {data}\n\n");
+        let _ = write!(conn, "{:x}\r\n{event}\r\n", event.len());
+        let _ = conn.flush();
+        std::thread::sleep(std::time::Duration::from_millis(2));
+    };
+    send(
+        "message_start",
+        json!({"type": "message_start", "message": {"id": "msg_2", "type": "message", "role": "assistant", "model": model, "content": [], "stop_reason": null, "stop_sequence": null, "usage": {"input_tokens": 10, "output_tokens": 1}}}),
+    );
+    send(
+        "content_block_start",
+        json!({"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}}),
+    );
+    let chars: Vec<char> = content.chars().collect();
+    for piece in chars.chunks(3) {
+        send(
+            "content_block_delta",
+            json!({"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": piece.iter().collect::<String>()}}),
+        );
+        if model == "claude-broken" {
+            return;
+        }
+    }
+    send(
+        "content_block_stop",
+        json!({"type": "content_block_stop", "index": 0}),
+    );
+    send(
+        "content_block_start",
+        json!({"type": "content_block_start", "index": 1, "content_block": {"type": "tool_use", "id": "toolu_2", "name": "page", "input": {}}}),
+    );
+    let json_chars: Vec<char> = input.to_string().chars().collect();
+    for piece in json_chars.chunks(4) {
+        send(
+            "content_block_delta",
+            json!({"type": "content_block_delta", "index": 1, "delta": {"type": "input_json_delta", "partial_json": piece.iter().collect::<String>()}}),
+        );
+    }
+    send(
+        "content_block_stop",
+        json!({"type": "content_block_stop", "index": 1}),
+    );
+    send(
+        "message_delta",
+        json!({"type": "message_delta", "delta": {"stop_reason": "tool_use", "stop_sequence": null}, "usage": {"output_tokens": 5}}),
+    );
+    send("message_stop", json!({"type": "message_stop"}));
+    let _ = write!(conn, "0\r\n\r\n");
+}
+
+fn anthropic_sdk() -> bool {
+    let ok = Command::new("python3")
+        .args(["-c", "import anthropic"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !ok {
+        assert!(
+            std::env::var_os("BULWARK_REQUIRE_ANTHROPIC").is_none(),
+            "BULWARK_REQUIRE_ANTHROPIC is set but python3 cannot import anthropic"
+        );
+        eprintln!(
+            "notice: the anthropic Python SDK is missing (pip install anthropic): skipping the gateway Anthropic test"
+        );
+    }
+    ok
+}
+
+#[test]
+fn the_anthropic_sdk_through_the_gateway() {
+    if !anthropic_sdk() {
+        return;
+    }
+    let (upstream, received) = fake_provider();
+    let keys = tempfile::tempdir().unwrap();
+    let key_file = keys.path().join("anthropic-key");
+    std::fs::write(&key_file, format!("{UPSTREAM_KEY}\n")).unwrap();
+    let mut cfg = SecurityConfig::default();
+    cfg.gateway.enabled = true;
+    cfg.gateway.upstreams.insert(
+        "anthropic".into(),
+        UpstreamConfig {
+            url: upstream,
+            api: UpstreamApi::Anthropic,
+            api_key: SecretRef::File(key_file),
+            pass_through_key: false,
+            models: vec!["claude-*".into()],
+        },
+    );
+    let s = start(cfg, &[("agent", "gateway")]);
+    // The SDK adds /v1/messages to its base URL itself.
+    let base = s.url("");
+    let out = Command::new("python3")
+        .arg(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/gateway/anthropic_client.py"
+        ))
+        .args([base.trim_end_matches('/'), &s.tokens["agent"]])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let got: Value =
+        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {stderr}"));
+    let content = format!("Owner is ops@example.com; rotate {KEY}.");
+    for case in ["whole", "stream"] {
+        assert_eq!(got[case]["content"], json!(content), "{case}: {got}");
+        assert_eq!(
+            got[case]["input"],
+            json!({"to": "ops@example.com"}),
+            "{case}: {got}"
+        );
+    }
+    assert_eq!(got["whole"]["usage"], 5);
+    assert_eq!(
+        got["injected"],
+        json!({"status": 400, "blocked": true}),
+        "{got}"
+    );
+    assert_eq!(
+        got["bad"],
+        json!({"status": 400, "names_field": true}),
+        "{got}"
+    );
+    assert!(
+        got["broken"]["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("broke off")),
+        "{got}"
+    );
+    let received = received.lock().unwrap();
+    assert_eq!(received.len(), 3, "whole, stream, broken");
+    for (head, body) in received.iter() {
+        let text = body.to_string();
+        assert!(
+            !text.contains("ops@example.com") && !text.contains(KEY),
+            "{text}"
+        );
+        let lower = head.to_ascii_lowercase();
+        assert!(
+            lower.contains(&format!("x-api-key: {UPSTREAM_KEY}").to_ascii_lowercase()),
+            "{head}"
+        );
+        assert!(lower.contains("anthropic-version: "), "{head}");
+        assert!(!head.contains(&s.tokens["agent"]));
+    }
 }
 
 fn openai_sdk() -> bool {
