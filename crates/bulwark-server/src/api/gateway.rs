@@ -55,3 +55,20 @@ pub(crate) async fn messages(
     )
     .await)
 }
+
+/// `GET /v1/models`: the upstreams' models, in the shape of the API the agent speaks.
+pub(crate) async fn models(
+    State(s): State<Shared>,
+    Extension(p): Extension<Principal>,
+    headers: axum::http::HeaderMap,
+) -> Result<Response, ApiError> {
+    if !s.c().gateway.enabled() {
+        return Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            "the model gateway is off: set [gateway] enabled = true and an upstream",
+        ));
+    }
+    p.require(Scope::Gateway)?;
+    Ok(crate::gateway::models(&s, &headers).await)
+}

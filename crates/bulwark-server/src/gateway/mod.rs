@@ -392,72 +392,21 @@ async fn exchange(
     }
     let stream = prepared.stream;
     rec.prepared = Some(prepared);
-    let mut path = upstream.base.path().trim_end_matches('/').to_string();
-    path.push_str(api.path());
-    let mut url = upstream.base.clone();
-    url.set_path(&path);
-    // Origin-form on the request line (`POST /v1/chat/completions`), as a client talking to the
-    // server itself sends it; the host goes in `Host`.
-    let mut req = hyper::Request::post(url.path())
-        .header(header::HOST, host_header(&url))
-        .header(header::CONTENT_TYPE, "application/json")
-        .header(
-            header::ACCEPT,
-            if stream {
-                "text/event-stream"
-            } else {
-                "application/json"
-            },
-        )
-        .header(
-            header::USER_AGENT,
-            concat!("bulwark/", env!("CARGO_PKG_VERSION")),
-        );
-    let key = match (&upstream.key, upstream.cfg.pass_through_key) {
-        (Some(k), _) => Some(k.expose_secret().to_string()),
-        (None, true) => ex
-            .headers
-            .get("x-bulwark-upstream-key")
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_string),
-        (None, false) => None,
+    let (url, req) = match upstream_request(
+        api,
+        upstream,
+        ex.headers,
+        hyper::Method::POST,
+        api.path(),
+        if stream {
+            "text/event-stream"
+        } else {
+            "application/json"
+        },
+    ) {
+        Ok(x) => x,
+        Err(e) => return e.answer(api),
     };
-    if api == Api::AnthropicMessages {
-        // The API version and beta features the agent asked for.
-        for name in ["anthropic-version", "anthropic-beta"] {
-            if let Some(v) = ex.headers.get(name) {
-                req = req.header(name, v.clone());
-            }
-        }
-        if !ex.headers.contains_key("anthropic-version") {
-            req = req.header("anthropic-version", "2023-06-01");
-        }
-    }
-    if let Some(k) = key {
-        let value = match api {
-            Api::OpenaiChat => format!("Bearer {k}"),
-            Api::AnthropicMessages => k,
-        };
-        let name = match api {
-            Api::OpenaiChat => header::AUTHORIZATION,
-            Api::AnthropicMessages => header::HeaderName::from_static("x-api-key"),
-        };
-        match HeaderValue::from_str(&value) {
-            Ok(mut v) => {
-                v.set_sensitive(true);
-                req = req.header(name, v);
-            }
-            Err(_) => {
-                return api.error(
-                    StatusCode::BAD_GATEWAY,
-                    "upstream_error",
-                    "bad_upstream_key",
-                    None,
-                    "the upstream key is not a valid header value".into(),
-                );
-            }
-        }
-    }
     let req = match req.body(Full::new(Bytes::from(body.to_string()))) {
         Ok(r) => r,
         Err(e) => {
@@ -557,6 +506,163 @@ async fn exchange(
     rec.usage = reply.get("usage").cloned();
     rec.outcome = "ok";
     axum::Json(reply).into_response()
+}
+
+/// The upstream key is not a valid header value.
+struct BadKey;
+
+impl BadKey {
+    fn answer(self, api: Api) -> Response {
+        api.error(
+            StatusCode::BAD_GATEWAY,
+            "upstream_error",
+            "bad_upstream_key",
+            None,
+            "the upstream key is not a valid header value".into(),
+        )
+    }
+}
+
+/// A request to `upstream` at `suffix` under its base URL, with its key and the agent's API
+/// headers.
+fn upstream_request(
+    api: Api,
+    upstream: &Upstream,
+    agent: &HeaderMap,
+    method: hyper::Method,
+    suffix: &str,
+    accept: &'static str,
+) -> Result<(url::Url, hyper::http::request::Builder), BadKey> {
+    let mut path = upstream.base.path().trim_end_matches('/').to_string();
+    path.push_str(suffix);
+    let mut url = upstream.base.clone();
+    url.set_path(&path);
+    // Origin-form on the request line (`POST /v1/chat/completions`), as a client talking to the
+    // server itself sends it; the host goes in `Host`.
+    let mut req = hyper::Request::builder()
+        .method(method)
+        .uri(url.path())
+        .header(header::HOST, host_header(&url))
+        .header(header::CONTENT_TYPE, "application/json")
+        .header(header::ACCEPT, accept)
+        .header(
+            header::USER_AGENT,
+            concat!("bulwark/", env!("CARGO_PKG_VERSION")),
+        );
+    let key = match (&upstream.key, upstream.cfg.pass_through_key) {
+        (Some(k), _) => Some(k.expose_secret().to_string()),
+        (None, true) => agent
+            .get("x-bulwark-upstream-key")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string),
+        (None, false) => None,
+    };
+    if api == Api::AnthropicMessages {
+        // The API version and beta features the agent asked for.
+        for name in ["anthropic-version", "anthropic-beta"] {
+            if let Some(v) = agent.get(name) {
+                req = req.header(name, v.clone());
+            }
+        }
+        if !agent.contains_key("anthropic-version") {
+            req = req.header("anthropic-version", "2023-06-01");
+        }
+    }
+    if let Some(k) = key {
+        let (name, value) = match api {
+            Api::OpenaiChat => (header::AUTHORIZATION, format!("Bearer {k}")),
+            Api::AnthropicMessages => (header::HeaderName::from_static("x-api-key"), k),
+        };
+        let Ok(mut v) = HeaderValue::from_str(&value) else {
+            return Err(BadKey);
+        };
+        v.set_sensitive(true);
+        req = req.header(name, v);
+    }
+    Ok((url, req))
+}
+
+/// `GET /v1/models`: the models of every upstream speaking the agent's API (Anthropic's when it
+/// sends `anthropic-version`, else OpenAI's), each upstream's list narrowed to its `models`.
+pub(crate) async fn models(state: &crate::api::Shared, headers: &HeaderMap) -> Response {
+    let api = if headers.contains_key("anthropic-version") {
+        Api::AnthropicMessages
+    } else {
+        Api::OpenaiChat
+    };
+    let up = state.c().gateway.clone();
+    let timeout = Duration::from_secs(up.cfg.timeout_secs.min(30));
+    let mut data: Vec<serde_json::Value> = Vec::new();
+    let mut failed: Vec<String> = Vec::new();
+    for u in up.list.iter().filter(|u| u.cfg.api == api.upstream_api()) {
+        let listed = async {
+            let (url, req) = upstream_request(
+                api,
+                u,
+                headers,
+                hyper::Method::GET,
+                "/models",
+                "application/json",
+            )
+            .map_err(|_| "bad key".to_string())?;
+            let req = req
+                .body(Full::new(Bytes::new()))
+                .map_err(|e| e.to_string())?;
+            let resp = client::send(&url, req, timeout).await?;
+            if !resp.status().is_success() {
+                return Err(format!("HTTP {}", resp.status().as_u16()));
+            }
+            let body = tokio::time::timeout(
+                timeout,
+                http_body_util::Limited::new(resp.into_body(), 8 * 1024 * 1024).collect(),
+            )
+            .await
+            .map_err(|_| "timeout".to_string())?
+            .map_err(|e| e.to_string())?
+            .to_bytes();
+            serde_json::from_slice::<serde_json::Value>(&body).map_err(|e| e.to_string())
+        };
+        match listed.await {
+            Ok(v) => data.extend(
+                v.get("data")
+                    .and_then(|d| d.as_array())
+                    .into_iter()
+                    .flatten()
+                    .filter(|m| {
+                        m.get("id")
+                            .and_then(|i| i.as_str())
+                            .is_some_and(|id| u.models.matches(id))
+                    })
+                    .cloned(),
+            ),
+            Err(e) => {
+                tracing::warn!(upstream = %u.name, error = %e, "gateway: the models list could not be read");
+                failed.push(u.name.clone());
+            }
+        }
+    }
+    if data.is_empty() && !failed.is_empty() {
+        return api.error(
+            StatusCode::BAD_GATEWAY,
+            "upstream_error",
+            "upstream_unreachable",
+            None,
+            format!(
+                "bulwark: no upstream's models list could be read ({})",
+                failed.join(", ")
+            ),
+        );
+    }
+    let body = match api {
+        Api::OpenaiChat => serde_json::json!({"object": "list", "data": data}),
+        Api::AnthropicMessages => serde_json::json!({
+            "data": data,
+            "has_more": false,
+            "first_id": data.first().and_then(|m| m.get("id")).cloned(),
+            "last_id": data.last().and_then(|m| m.get("id")).cloned(),
+        }),
+    };
+    axum::Json(body).into_response()
 }
 
 /// Put [`ANNOTATION`] before the content of `messages[index]`.

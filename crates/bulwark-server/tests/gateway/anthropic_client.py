@@ -51,4 +51,6 @@ try:
 except anthropic.APIError as e:
     out["broken"] = {"error": str(e)}
 
+out["models"] = [m.id for m in client.models.list()]
+
 print(json.dumps(out))

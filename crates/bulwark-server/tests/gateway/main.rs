@@ -81,6 +81,28 @@ fn serve_one(mut conn: TcpStream, received: &Received) {
         .unwrap_or(0);
     let mut body = vec![0; len];
     reader.read_exact(&mut body).unwrap();
+    if head.starts_with("GET /v1/models ") {
+        // Each API's list shape; the gateway keeps what the upstream's `models` name.
+        let anthropic = head.to_ascii_lowercase().contains("anthropic-version:");
+        let list = if anthropic {
+            json!({"data": [
+                {"type": "model", "id": "claude-sonnet-4", "display_name": "Claude Sonnet 4", "created_at": "2025-05-14T00:00:00Z"},
+                {"type": "model", "id": "legacy-model", "display_name": "Legacy", "created_at": "2024-01-01T00:00:00Z"}
+            ], "has_more": false, "first_id": "claude-sonnet-4", "last_id": "legacy-model"})
+        } else {
+            json!({"object": "list", "data": [
+                {"id": "gpt-4o-mini", "object": "model", "created": 1, "owned_by": "openai"},
+                {"id": "text-embedding-3-small", "object": "model", "created": 1, "owned_by": "openai"}
+            ]})
+        }
+        .to_string();
+        let _ = write!(
+            conn,
+            "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{list}",
+            list.len()
+        );
+        return;
+    }
     let body: Value = serde_json::from_slice(&body).unwrap();
     received.lock().unwrap().push((head.clone(), body.clone()));
     // The gateway talks to the provider as its SDK would: origin-form, the API's own path.
@@ -327,6 +349,7 @@ fn the_anthropic_sdk_through_the_gateway() {
         );
     }
     assert_eq!(got["whole"]["usage"], 5);
+    assert_eq!(got["models"], json!(["claude-sonnet-4"]), "{got}");
     assert_eq!(
         got["injected"],
         json!({"status": 400, "blocked": true}),
@@ -434,6 +457,7 @@ fn the_openai_sdk_through_the_gateway() {
         assert_eq!(a, args, "{case}");
     }
     assert_eq!(got["whole"]["usage"], 15);
+    assert_eq!(got["models"], json!(["gpt-4o-mini"]), "{got}");
     // Placeholders typed into a request are not values: a reply gets back only what its own
     // request carried, even when two conversations share a map.
     assert_eq!(

@@ -79,4 +79,6 @@ try:
 except openai.NotFoundError as e:
     out["unknown_model"] = {"status": e.status_code, "code": e.code}
 
+out["models"] = [m.id for m in client.models.list()]
+
 print(json.dumps(out))
