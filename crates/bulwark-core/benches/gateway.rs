@@ -74,7 +74,7 @@ fn gateway(c: &mut Criterion) {
         let chunk2 = json!({"id": "c", "object": "chat.completion.chunk", "choices": [{"index": 0, "delta": {"content": "email#1] ok"}, "finish_reason": null}]}).to_string();
         let mut s = ChatStream::new();
         b.iter(|| {
-            s.event(&conv, black_box(&chunk));
+            let _ = s.event(&conv, black_box(&chunk));
             s.event(&conv, black_box(&chunk2))
         })
     });

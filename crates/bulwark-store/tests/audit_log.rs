@@ -66,6 +66,29 @@ fn open(home: &Path, opts: FileLogOptions) -> AuditLog {
     AuditLog::open(opts, keys, None).expect("open").0
 }
 
+/// A record the log writes is one it reads back: an event larger than a record may be (a provider's
+/// reply copied into details, a huge resource) is cut to fit, and the log still verifies and opens.
+/// Before, such a record was written whole and the log was refused from then on.
+#[test]
+fn an_oversized_event_is_cut_to_fit_and_the_log_still_verifies() {
+    let home = tempfile::tempdir().expect("tempdir");
+    let log = open(home.path(), options(home.path()));
+    let mut big = event(0);
+    big.details = serde_json::json!({"usage": {"blob": "x".repeat(2 * 1024 * 1024)}});
+    big.resource = "r".repeat(100_000);
+    let r = log.append(big).expect("append");
+    assert_eq!(r.details["truncated"], true);
+    assert!(r.details["details_bytes"].as_u64().unwrap() > 2 * 1024 * 1024);
+    assert_eq!(r.resource.len(), 4096);
+    log.append(event(1)).expect("append after");
+    drop(log);
+    let rep = verify(home.path());
+    assert!(rep.ok, "{rep:?}");
+    assert_eq!(rep.records, 2);
+    let log = open(home.path(), options(home.path()));
+    assert_eq!(log.append(event(2)).expect("reopened").seq, 3);
+}
+
 #[test]
 fn appends_are_durable_checkpointed_and_verify() {
     let home = tempfile::tempdir().expect("tempdir");

@@ -118,6 +118,36 @@ pub struct AuditEvent {
     pub details: serde_json::Value,
 }
 
+impl AuditEvent {
+    /// The event cut to fit one record ([`MAX_RECORD_BYTES`]): each text field to 4 KiB, and
+    /// details whose JSON would not fit replaced by `{"truncated": true, "details_bytes": N}`.
+    /// A record the log writes must be one the log can read back: a producer that hands over
+    /// more (a provider's reply copied into details) must not make the log unverifiable.
+    pub fn bounded(mut self) -> AuditEvent {
+        const FIELD: usize = 4096;
+        for f in [
+            &mut self.actor,
+            &mut self.action,
+            &mut self.resource,
+            &mut self.outcome,
+        ] {
+            if f.len() > FIELD {
+                let mut cut = FIELD;
+                while !f.is_char_boundary(cut) {
+                    cut -= 1;
+                }
+                f.truncate(cut);
+            }
+        }
+        let len = serde_json::to_vec(&self.details).map_or(usize::MAX, |v| v.len());
+        // Room for the fields above, the hashes and the JSON around them.
+        if len > MAX_RECORD_BYTES - 32 * 1024 {
+            self.details = serde_json::json!({"truncated": true, "details_bytes": len});
+        }
+        self
+    }
+}
+
 /// One sealed record, as written (one JSON line).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -476,6 +506,7 @@ impl Chain {
         timestamp: String,
         key: &AuditKey,
     ) -> Result<AuditRecord, AuditError> {
+        let event = event.bounded();
         let details = canonical_details(&event.details)?;
         self.seal_with_details(event, &details, timestamp, key)
     }

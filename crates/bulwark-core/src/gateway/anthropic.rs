@@ -10,9 +10,9 @@
 use serde_json::Value;
 
 pub use super::common::{Prepared, ShapeError};
-use super::common::{judge_tool_result, redact_into, redact_value, walk_strings};
+use super::common::{judge_tool_result, redact_texts, restore_texts};
 use super::placeholders::Conversation;
-use super::restore::{Escape, Restorer, restore};
+use super::restore::{Escape, Restorer};
 use super::{EventRestorer, SseEvent};
 use crate::scan::Scanner;
 use crate::scan::injection::Source;
@@ -41,42 +41,6 @@ pub fn opening(body: &Value) -> Vec<String> {
         out.push(format!("user\0{}", blocks_text(first.get("content"))));
     }
     out
-}
-
-/// Redact `text` blocks (and a plain string) of a `content` or `system` value in place.
-fn redact_text_blocks(
-    v: &mut Value,
-    at: &str,
-    scanner: &Scanner,
-    conv: &mut Conversation,
-    p: &mut Prepared,
-) -> Result<(), ShapeError> {
-    match v {
-        Value::String(s) => redact_into(s, scanner, conv, p),
-        Value::Array(blocks) => {
-            for (j, b) in blocks.iter_mut().enumerate() {
-                if b.get("type").and_then(Value::as_str) == Some("text") {
-                    match b.get_mut("text") {
-                        Some(Value::String(s)) => redact_into(s, scanner, conv, p),
-                        _ => {
-                            return Err(ShapeError::new(
-                                format!("{at}[{j}].text"),
-                                "expected a string",
-                            ));
-                        }
-                    }
-                }
-            }
-        }
-        Value::Null => {}
-        _ => {
-            return Err(ShapeError::new(
-                at,
-                "expected a string or an array of content blocks",
-            ));
-        }
-    }
-    Ok(())
 }
 
 /// Check the shape of a Messages request, redact every text the model reads in place, and judge
@@ -110,7 +74,13 @@ pub fn prepare(
         ..Prepared::default()
     };
     if let Some(system) = obj.get_mut("system") {
-        redact_text_blocks(system, "system", scanner, conversation, &mut p)?;
+        if !matches!(system, Value::String(_) | Value::Array(_) | Value::Null) {
+            return Err(ShapeError::new(
+                "system",
+                "expected a string or an array of content blocks",
+            ));
+        }
+        redact_texts(system, "system", scanner, conversation, &mut p)?;
     }
     let Some(Value::Array(messages)) = obj.get_mut("messages") else {
         return Err(ShapeError::new("messages", "expected an array of messages"));
@@ -120,102 +90,72 @@ pub fn prepare(
     }
     let mut calls: std::collections::HashMap<String, String> = Default::default();
     for (i, m) in messages.iter_mut().enumerate() {
-        let at = format!("messages[{i}].content");
-        let Some(m) = m.as_object_mut() else {
-            return Err(ShapeError::new(
-                format!("messages[{i}]"),
-                "expected an object",
-            ));
+        let at = format!("messages[{i}]");
+        let Some(mo) = m.as_object() else {
+            return Err(ShapeError::new(at, "expected an object"));
         };
         if !matches!(
-            m.get("role").and_then(Value::as_str),
+            mo.get("role").and_then(Value::as_str),
             Some("user" | "assistant")
         ) {
             return Err(ShapeError::new(
-                format!("messages[{i}].role"),
+                format!("{at}.role"),
                 "expected user or assistant",
             ));
         }
-        let Some(content) = m.get_mut("content") else {
-            return Err(ShapeError::new(
-                at,
-                "expected a string or an array of content blocks",
-            ));
-        };
-        redact_text_blocks(content, &at, scanner, conversation, &mut p)?;
-        let Value::Array(blocks) = content else {
-            continue;
-        };
-        for (j, b) in blocks.iter_mut().enumerate() {
-            match b.get("type").and_then(Value::as_str) {
-                Some("tool_use") => {
-                    if let (Some(id), Some(name)) = (
-                        b.get("id").and_then(Value::as_str),
-                        b.get("name").and_then(Value::as_str),
-                    ) {
-                        calls.insert(id.to_string(), name.to_string());
-                    }
-                    if let Some(input) = b.get_mut("input") {
-                        redact_value(input, scanner, conversation, &mut p);
-                    }
-                }
-                Some("tool_result") => {
-                    let tool = b
-                        .get("tool_use_id")
-                        .and_then(Value::as_str)
-                        .and_then(|id| calls.get(id).cloned())
-                        .unwrap_or_else(|| "unknown".to_string());
-                    let text = blocks_text(b.get("content"));
-                    let source = tool_source(&tool);
-                    p.tool_results
-                        .push(judge_tool_result(scanner, i, tool, &text, &source));
-                    if let Some(c) = b.get_mut("content") {
-                        redact_text_blocks(
-                            c,
-                            &format!("{at}[{j}].content"),
-                            scanner,
-                            conversation,
-                            &mut p,
-                        )?;
+        match mo.get("content") {
+            Some(Value::String(_)) => {}
+            Some(Value::Array(blocks)) => {
+                for b in blocks {
+                    match b.get("type").and_then(Value::as_str) {
+                        Some("tool_use") => {
+                            if let (Some(id), Some(name)) = (
+                                b.get("id").and_then(Value::as_str),
+                                b.get("name").and_then(Value::as_str),
+                            ) {
+                                calls.insert(id.to_string(), name.to_string());
+                            }
+                        }
+                        Some("tool_result") => {
+                            let tool = b
+                                .get("tool_use_id")
+                                .and_then(Value::as_str)
+                                .and_then(|id| calls.get(id).cloned())
+                                .unwrap_or_else(|| "unknown".to_string());
+                            let text = blocks_text(b.get("content"));
+                            let source = tool_source(&tool);
+                            p.tool_results
+                                .push(judge_tool_result(scanner, i, tool, &text, &source));
+                        }
+                        _ => {}
                     }
                 }
-                _ => {}
+            }
+            _ => {
+                return Err(ShapeError::new(
+                    format!("{at}.content"),
+                    "expected a string or an array of content blocks",
+                ));
             }
         }
+        // Every text of the message the model reads, whatever block carries it; signed thinking
+        // and binary data pass as they are.
+        redact_texts(m, &at, scanner, conversation, &mut p)?;
     }
     Ok(p)
 }
 
-/// Put the values back into a whole reply: `text` blocks and every string of `tool_use` inputs.
+/// Put the values back into a whole reply: every text of every content block (text, every key
+/// and string of `tool_use` inputs); signed thinking passes as it is.
 pub fn restore_reply(body: &mut Value, conv: &Conversation) -> usize {
-    let mut changed = 0;
-    let Some(blocks) = body.get_mut("content").and_then(Value::as_array_mut) else {
-        return 0;
-    };
-    let mut put = |s: &mut String| {
-        let new = restore(conv, s, Escape::Text);
-        if new != *s {
-            changed += 1;
-            *s = new;
-        }
-    };
-    for b in blocks {
-        match b.get("type").and_then(Value::as_str) {
-            Some("text") => {
-                if let Some(Value::String(s)) = b.get_mut("text") {
-                    put(s);
-                }
-            }
-            Some("tool_use") => {
-                if let Some(input) = b.get_mut("input") {
-                    walk_strings(input, &mut put);
-                }
-            }
-            _ => {}
-        }
+    match body.get_mut("content") {
+        Some(blocks @ Value::Array(_)) => restore_texts(blocks, conv),
+        _ => 0,
     }
-    changed
 }
+
+/// Most content blocks one stream restores at once.
+const MAX_BLOCKS: usize = 256;
 
 /// Restores a Messages event stream: `text_delta` as text, `input_json_delta` as JSON text, one
 /// restorer per content block; what a block still holds goes out as one more delta before its
@@ -254,9 +194,9 @@ impl MessagesStream {
 }
 
 impl EventRestorer for MessagesStream {
-    fn event(&mut self, conv: &Conversation, ev: SseEvent) -> Vec<SseEvent> {
+    fn event(&mut self, conv: &Conversation, ev: SseEvent) -> Result<Vec<SseEvent>, String> {
         let Ok(mut v) = serde_json::from_str::<Value>(&ev.data) else {
-            return vec![ev];
+            return Ok(vec![ev]);
         };
         let kind = v
             .get("type")
@@ -275,9 +215,14 @@ impl EventRestorer for MessagesStream {
                 let (field, escape, kind) = match delta_kind.as_str() {
                     "text_delta" => ("text", Escape::Text, "text_delta"),
                     "input_json_delta" => ("partial_json", Escape::Json, "input_json_delta"),
-                    _ => return vec![ev],
+                    _ => return Ok(vec![ev]),
                 };
                 if let Some(Value::String(s)) = v.get_mut("delta").and_then(|d| d.get_mut(field)) {
+                    if !self.blocks.contains_key(&index) && self.blocks.len() >= MAX_BLOCKS {
+                        return Err(format!(
+                            "bulwark: the stream carries more than {MAX_BLOCKS} content blocks at once"
+                        ));
+                    }
                     let (r, _) = self
                         .blocks
                         .entry(index)
@@ -286,25 +231,22 @@ impl EventRestorer for MessagesStream {
                 }
             }
             "content_block_start" => {
-                // A block may start with text already in it.
-                if let Some(Value::String(s)) = v.pointer_mut("/content_block/text") {
-                    *s = restore(conv, s, Escape::Text);
-                }
-                if let Some(input) = v.pointer_mut("/content_block/input") {
-                    walk_strings(input, &mut |s| *s = restore(conv, s, Escape::Text));
+                // A block may start with text (or a tool's input) already in it.
+                if let Some(block) = v.get_mut("content_block") {
+                    restore_texts(block, conv);
                 }
             }
             "content_block_stop" => {
                 out.extend(self.rest_of(conv, index));
             }
             "message_stop" => out.extend(self.flush(conv)),
-            _ => return vec![ev],
+            _ => return Ok(vec![ev]),
         }
         out.push(SseEvent {
             name: ev.name,
             data: v.to_string(),
         });
-        out
+        Ok(out)
     }
 
     fn flush(&mut self, conv: &Conversation) -> Vec<SseEvent> {

@@ -27,6 +27,11 @@ pub struct GatewayConfig {
     pub conversation_idle_secs: u64,
     /// Distinct values one conversation maps; past it, new values are redacted one-way.
     pub values_per_conversation: usize,
+    /// Bytes of values one conversation keeps; past it, new values are redacted one-way.
+    pub conversation_max_bytes: usize,
+    /// Bytes of values all conversations keep together; past it the least recently used are
+    /// forgotten.
+    pub conversations_max_bytes: usize,
     /// What to do with a tool result the injection detector blocks: `block` (answer the agent
     /// with an error, nothing goes upstream), `annotate` (send it, marked as untrusted data) or
     /// `off`.
@@ -49,6 +54,8 @@ impl Default for GatewayConfig {
             max_conversations: 10_000,
             conversation_idle_secs: 86_400,
             values_per_conversation: 10_000,
+            conversation_max_bytes: 1024 * 1024,
+            conversations_max_bytes: 256 * 1024 * 1024,
             tool_results: ToolResultPolicy::Block,
             tool_sources: BTreeMap::new(),
             timeout_secs: 300,
@@ -190,6 +197,18 @@ impl GatewayConfig {
             30 * 86_400,
         );
         p.range("gateway.timeout_secs", self.timeout_secs, 1, 3_600);
+        p.range(
+            "gateway.conversation_max_bytes",
+            self.conversation_max_bytes as u64,
+            1024,
+            1 << 30,
+        );
+        p.range(
+            "gateway.conversations_max_bytes",
+            self.conversations_max_bytes as u64,
+            1024 * 1024,
+            1 << 36,
+        );
         p.range(
             "gateway.max_reply_bytes",
             self.max_reply_bytes as u64,

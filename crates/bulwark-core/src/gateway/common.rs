@@ -4,6 +4,7 @@
 use serde_json::Value;
 
 use super::placeholders::{Conversation, redact_text};
+use super::restore::{Escape, restore};
 use crate::finding::{Finding, Verdict};
 use crate::scan::injection::Source;
 use crate::scan::{Detectors, Scanner};
@@ -99,35 +100,200 @@ pub(super) fn redact_into(
     *s = r.text;
 }
 
-/// Tool-call arguments are JSON text: the strings inside are redacted and the JSON written
-/// again; arguments that are not JSON are redacted as text.
-pub(super) fn redact_arguments(
+/// Keys whose values are the protocol's structure, not text a model reads: never redacted or
+/// restored.
+const STRUCTURAL: &[&str] = &[
+    "role",
+    "type",
+    "id",
+    "tool_call_id",
+    "tool_use_id",
+    "index",
+    "signature",
+    "media_type",
+    "detail",
+    "format",
+    "file_id",
+    "cache_control",
+    "finish_reason",
+    "stop_reason",
+    "object",
+    "model",
+];
+
+/// Keys whose values are binary data (base64): passed as they are.
+const BINARY: &[&str] = &["data", "file_data"];
+
+/// Keys whose string values are JSON text (tool-call arguments).
+pub(super) const JSON_TEXT: &[&str] = &["arguments", "partial_json"];
+
+/// Keys whose values are data a tool call carries (Anthropic's `input`, arguments sent as an
+/// object): every key, string and number inside is the model's reading.
+const DATA: &[&str] = &["input", "arguments"];
+
+/// Block types the provider signs (Anthropic's thinking): passed as they are, both ways.
+const SIGNED: &[&str] = &["thinking", "redacted_thinking"];
+
+fn is_signed(o: &serde_json::Map<String, Value>) -> bool {
+    o.get("type")
+        .and_then(Value::as_str)
+        .is_some_and(|t| SIGNED.contains(&t))
+}
+
+/// Whether a string is inline binary data (`data:image/png;base64,...`).
+fn is_inline_data(s: &str) -> bool {
+    s.len() > 256 && s.starts_with("data:")
+}
+
+/// Redact every text of a protocol object (a message, a content block) that a model reads: every
+/// string, except the protocol's structure and binary data; tool-call arguments inside their JSON
+/// ([`redact_data`]). `at` names the object in errors.
+pub(super) fn redact_texts(
+    v: &mut Value,
+    at: &str,
+    scanner: &Scanner,
+    conv: &mut Conversation,
+    p: &mut Prepared,
+) -> Result<(), ShapeError> {
+    match v {
+        Value::String(s) if !is_inline_data(s) => redact_into(s, scanner, conv, p),
+        Value::Array(a) => {
+            for (i, x) in a.iter_mut().enumerate() {
+                redact_texts(x, &format!("{at}[{i}]"), scanner, conv, p)?;
+            }
+        }
+        Value::Object(o) if is_signed(o) => {}
+        Value::Object(o) => {
+            for (k, x) in o.iter_mut() {
+                let here = format!("{at}.{k}");
+                if STRUCTURAL.contains(&k.as_str()) || BINARY.contains(&k.as_str()) {
+                    continue;
+                }
+                match x {
+                    Value::String(s) if JSON_TEXT.contains(&k.as_str()) => {
+                        redact_json_text(s, &here, scanner, conv, p)?;
+                    }
+                    _ if DATA.contains(&k.as_str()) => redact_data(x, scanner, conv, p),
+                    _ => redact_texts(x, &here, scanner, conv, p)?,
+                }
+            }
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
+/// Tool-call arguments are JSON text: read as JSON (a repeated key is refused: which copy the
+/// tool would use is unknown), redacted as data, and written again. Arguments that are not JSON
+/// are redacted as text.
+fn redact_json_text(
     args: &mut String,
+    at: &str,
+    scanner: &Scanner,
+    conv: &mut Conversation,
+    p: &mut Prepared,
+) -> Result<(), ShapeError> {
+    if let Err(e @ crate::json::Unjudgeable::DuplicateKey { .. }) =
+        crate::json::check_unique_keys(args.as_bytes())
+    {
+        return Err(ShapeError::new(
+            at,
+            format!(
+                "the arguments' JSON repeats a key ({e}): which copy the tool would use is unknown"
+            ),
+        ));
+    }
+    match serde_json::from_str::<Value>(args) {
+        Ok(mut v) => {
+            redact_data(&mut v, scanner, conv, p);
+            *args = v.to_string();
+        }
+        Err(_) => redact_into(args, scanner, conv, p),
+    }
+    Ok(())
+}
+
+/// Redact data a tool call carries: every string, every object key, and every number whose digits
+/// the scanner flags (a card number written as a number becomes its placeholder, a string).
+pub(super) fn redact_data(
+    v: &mut Value,
     scanner: &Scanner,
     conv: &mut Conversation,
     p: &mut Prepared,
 ) {
-    let Ok(mut v) = serde_json::from_str::<Value>(args) else {
-        return redact_into(args, scanner, conv, p);
-    };
-    let mut changed = false;
-    walk_strings(&mut v, &mut |s| {
-        let before = p.redacted + p.redacted_one_way;
-        redact_into(s, scanner, conv, p);
-        changed |= p.redacted + p.redacted_one_way != before;
-    });
-    if changed {
-        *args = v.to_string();
+    match v {
+        Value::String(s) => redact_into(s, scanner, conv, p),
+        Value::Number(n) => {
+            let mut text = n.to_string();
+            let before = p.redacted + p.redacted_one_way;
+            redact_into(&mut text, scanner, conv, p);
+            if p.redacted + p.redacted_one_way != before {
+                *v = Value::String(text);
+            }
+        }
+        Value::Array(a) => a.iter_mut().for_each(|x| redact_data(x, scanner, conv, p)),
+        Value::Object(o) => {
+            let old = std::mem::take(o);
+            for (mut k, mut x) in old {
+                redact_into(&mut k, scanner, conv, p);
+                redact_data(&mut x, scanner, conv, p);
+                o.insert(k, x);
+            }
+        }
+        _ => {}
     }
 }
 
-pub(super) fn walk_strings(v: &mut Value, f: &mut dyn FnMut(&mut String)) {
+/// Restore every text of a reply's protocol object: strings (JSON text as JSON string content),
+/// and the keys and strings of tool-call data.
+pub(super) fn restore_texts(v: &mut Value, conv: &Conversation) -> usize {
+    let mut changed = 0;
+    restore_walk(v, conv, false, &mut changed);
+    changed
+}
+
+fn restore_walk(v: &mut Value, conv: &Conversation, data: bool, changed: &mut usize) {
+    let put = |s: &mut String, escape: Escape, changed: &mut usize| {
+        let new = restore(conv, s, escape);
+        if new != *s {
+            *changed += 1;
+            *s = new;
+        }
+    };
     match v {
-        Value::String(s) => f(s),
-        Value::Array(a) => a.iter_mut().for_each(|x| walk_strings(x, f)),
-        Value::Object(o) => o.values_mut().for_each(|x| walk_strings(x, f)),
+        Value::String(s) => put(s, Escape::Text, changed),
+        Value::Array(a) => a
+            .iter_mut()
+            .for_each(|x| restore_walk(x, conv, data, changed)),
+        Value::Object(o) if data => {
+            let old = std::mem::take(o);
+            for (mut k, mut x) in old {
+                put(&mut k, Escape::Text, changed);
+                restore_walk(&mut x, conv, true, changed);
+                o.insert(k, x);
+            }
+        }
+        Value::Object(o) if is_signed(o) => {}
+        Value::Object(o) => {
+            for (k, x) in o.iter_mut() {
+                if STRUCTURAL.contains(&k.as_str()) || BINARY.contains(&k.as_str()) {
+                    continue;
+                }
+                match x {
+                    Value::String(s) if JSON_TEXT.contains(&k.as_str()) => {
+                        put(s, Escape::Json, changed)
+                    }
+                    _ => restore_walk(x, conv, DATA.contains(&k.as_str()), changed),
+                }
+            }
+        }
         _ => {}
     }
+}
+
+/// Whether a key's string values are structure (never restored in a stream either).
+pub(super) fn is_structural(key: &str) -> bool {
+    STRUCTURAL.contains(&key) || BINARY.contains(&key)
 }
 
 /// Judge a tool's result for prompt injection, with the source its name is given.
@@ -154,14 +320,4 @@ pub(super) fn judge_tool_result(
         score: a.injection_score.unwrap_or(0.0),
         findings: a.findings,
     }
-}
-
-/// Redact every string inside a JSON value (a tool call's `input`).
-pub(super) fn redact_value(
-    v: &mut Value,
-    scanner: &Scanner,
-    conv: &mut Conversation,
-    p: &mut Prepared,
-) {
-    walk_strings(v, &mut |s| redact_into(s, scanner, conv, p));
 }

@@ -32,8 +32,9 @@ pub struct SseEvent {
 
 /// Restores one API's event stream, event by event.
 pub trait EventRestorer {
-    /// One event from the provider: the events to send on, in order.
-    fn event(&mut self, conv: &Conversation, ev: SseEvent) -> Vec<SseEvent>;
+    /// One event from the provider: the events to send on, in order. `Err` ends the stream with
+    /// the API's error event (a stream that asks for more than the restorer keeps).
+    fn event(&mut self, conv: &Conversation, ev: SseEvent) -> Result<Vec<SseEvent>, String>;
     /// The provider's stream ended: what is still held, as events.
     fn flush(&mut self, conv: &Conversation) -> Vec<SseEvent>;
     /// The event that tells this API's SDKs the stream broke off.

@@ -9,8 +9,8 @@
 
 use serde_json::Value;
 
+use super::common::{JSON_TEXT, is_structural, judge_tool_result, redact_texts, restore_texts};
 pub use super::common::{Prepared, ShapeError, ToolResult};
-use super::common::{judge_tool_result, redact_arguments, redact_into};
 use super::placeholders::Conversation;
 use super::restore::{Escape, Restorer};
 use crate::scan::Scanner;
@@ -124,132 +124,132 @@ pub fn prepare(
             p.tool_results
                 .push(judge_tool_result(scanner, i, tool, &text, &source));
         }
-        let at = |field: &str| format!("messages[{i}].{field}");
-        match m.get_mut("content") {
-            None | Some(Value::Null) => {}
-            Some(Value::String(s)) => redact_into(s, scanner, conversation, &mut p),
-            Some(Value::Array(parts)) => {
-                for (j, part) in parts.iter_mut().enumerate() {
-                    match part.get_mut("text") {
-                        Some(Value::String(s)) => redact_into(s, scanner, conversation, &mut p),
-                        Some(_) => {
-                            return Err(ShapeError::new(
-                                format!("{}[{j}].text", at("content")),
-                                "expected a string",
-                            ));
-                        }
-                        None => {}
-                    }
-                }
-            }
-            Some(_) => {
-                return Err(ShapeError::new(
-                    at("content"),
-                    "expected a string or an array of content parts",
-                ));
-            }
+        let at = format!("messages[{i}]");
+        if !matches!(
+            m.get("content"),
+            None | Some(Value::Null | Value::String(_) | Value::Array(_))
+        ) {
+            return Err(ShapeError::new(
+                format!("{at}.content"),
+                "expected a string or an array of content parts",
+            ));
         }
-        if let Some(Value::String(s)) = m.get_mut("refusal") {
-            redact_into(s, scanner, conversation, &mut p);
+        // Every text of the message the model reads, whatever field or part type carries it:
+        // content (strings and parts), refusal, name, reasoning, tool calls (function arguments
+        // inside their JSON, custom inputs). Only the protocol's structure and binary data pass.
+        let mut whole = Value::Object(std::mem::take(m));
+        let done = redact_texts(&mut whole, &at, scanner, conversation, &mut p);
+        if let Value::Object(o) = whole {
+            *m = o;
         }
-        if let Some(Value::Array(tcs)) = m.get_mut("tool_calls") {
-            for tc in tcs.iter_mut() {
-                if let Some(Value::String(args)) = tc.pointer_mut("/function/arguments") {
-                    redact_arguments(args, scanner, conversation, &mut p);
-                }
-            }
-        }
-        if let Some(Value::String(args)) = m
-            .get_mut("function_call")
-            .and_then(|f| f.get_mut("arguments"))
-        {
-            redact_arguments(args, scanner, conversation, &mut p);
-        }
+        done?;
+    }
+    if let Some(prediction) = obj.get_mut("prediction") {
+        redact_texts(prediction, "prediction", scanner, conversation, &mut p)?;
     }
     Ok(p)
 }
 
-/// Put the conversation's values back into a whole reply: every choice's `content`, `refusal` and
-/// tool-call `arguments`. Returns how many texts changed.
+/// Put the conversation's values back into a whole reply: every text of every choice's message
+/// (content, refusal, reasoning, tool-call arguments as JSON, custom inputs). Returns how many
+/// texts changed.
 pub fn restore_reply(body: &mut Value, conv: &Conversation) -> usize {
-    let mut changed = 0;
     let Some(choices) = body.get_mut("choices").and_then(Value::as_array_mut) else {
         return 0;
     };
-    for c in choices {
-        let Some(m) = c.get_mut("message") else {
-            continue;
-        };
-        changed += restore_message(m, conv, None);
-    }
-    changed
+    choices
+        .iter_mut()
+        .filter_map(|c| c.get_mut("message"))
+        .map(|m| restore_texts(m, conv))
+        .sum()
 }
 
-/// Restore the texts of one message or delta. With `stream`, through that choice's restorers.
-fn restore_message(
-    m: &mut Value,
-    conv: &Conversation,
-    mut stream: Option<&mut ChoiceRestorers>,
-) -> usize {
-    let mut changed = 0;
-    let mut apply =
-        |s: &mut String, key: Field, escape: Escape, stream: &mut Option<&mut ChoiceRestorers>| {
-            let new = match stream {
-                Some(r) => r.get(key, escape).push(conv, s),
-                None => super::restore::restore(conv, s, escape),
-            };
-            if new != *s {
-                changed += 1;
-                *s = new;
+/// One step of a streamed text's place in a delta: an object key, or an array element told apart
+/// by its `index` (its position when it has none).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+enum Seg {
+    Key(String),
+    Elem(u64),
+}
+
+/// Most texts one stream restores at once (choices times fields times tool calls).
+const MAX_STREAMED_TEXTS: usize = 256;
+
+/// Restores a Chat Completions event stream, one `data:` payload at a time: every text of every
+/// choice's delta, each through a restorer of its own.
+#[derive(Debug, Default)]
+pub struct ChatStream {
+    restorers: std::collections::BTreeMap<(u64, Vec<Seg>), Restorer>,
+    /// The last chunk, as a template for the one that carries what is left at the end.
+    last: Option<Value>,
+}
+
+/// What [`stream_walk`] calls for each text: its place, the text, how values are written into it.
+type VisitText<'a> = dyn FnMut(&[Seg], &mut String, Escape) -> Result<(), String> + 'a;
+
+/// Visit every text of a delta with its place.
+fn stream_walk(v: &mut Value, path: &mut Vec<Seg>, f: &mut VisitText<'_>) -> Result<(), String> {
+    match v {
+        Value::String(s) => f(path, s, Escape::Text)?,
+        Value::Array(a) => {
+            for (pos, x) in a.iter_mut().enumerate() {
+                let i = x.get("index").and_then(Value::as_u64).unwrap_or(pos as u64);
+                path.push(Seg::Elem(i));
+                let r = stream_walk(x, path, f);
+                path.pop();
+                r?;
             }
-        };
-    if let Some(Value::String(s)) = m.get_mut("content") {
-        apply(s, Field::Content, Escape::Text, &mut stream);
+        }
+        Value::Object(o) => {
+            for (k, x) in o.iter_mut() {
+                if is_structural(k) {
+                    continue;
+                }
+                path.push(Seg::Key(k.clone()));
+                let r = match x {
+                    Value::String(s) if JSON_TEXT.contains(&k.as_str()) => f(path, s, Escape::Json),
+                    _ => stream_walk(x, path, f),
+                };
+                path.pop();
+                r?;
+            }
+        }
+        _ => {}
     }
-    if let Some(Value::String(s)) = m.get_mut("refusal") {
-        apply(s, Field::Refusal, Escape::Text, &mut stream);
-    }
-    if let Some(Value::Array(tcs)) = m.get_mut("tool_calls") {
-        for (pos, tc) in tcs.iter_mut().enumerate() {
-            // Streamed tool calls are told apart by `index`; whole ones by position.
-            let index = tc
-                .get("index")
-                .and_then(Value::as_u64)
-                .unwrap_or(pos as u64);
-            if let Some(Value::String(s)) = tc.pointer_mut("/function/arguments") {
-                apply(s, Field::Arguments(index), Escape::Json, &mut stream);
+    Ok(())
+}
+
+/// Add `rest` to the text at `path` in `v`, making the objects and elements on the way.
+fn append_at(v: &mut Value, path: &[Seg], rest: &str) {
+    match path.split_first() {
+        None => match v {
+            Value::String(s) => s.push_str(rest),
+            other => *other = Value::String(rest.to_string()),
+        },
+        Some((Seg::Key(k), tail)) => {
+            if !v.is_object() {
+                *v = Value::Object(Default::default());
+            }
+            if let Value::Object(o) = v {
+                append_at(o.entry(k.clone()).or_insert(Value::Null), tail, rest);
+            }
+        }
+        Some((Seg::Elem(n), tail)) => {
+            if !v.is_array() {
+                *v = Value::Array(Vec::new());
+            }
+            if let Value::Array(a) = v {
+                let pos = a
+                    .iter()
+                    .position(|x| x.get("index").and_then(Value::as_u64) == Some(*n));
+                let pos = pos.unwrap_or_else(|| {
+                    a.push(serde_json::json!({"index": n}));
+                    a.len() - 1
+                });
+                append_at(&mut a[pos], tail, rest);
             }
         }
     }
-    if let Some(Value::String(s)) = m.pointer_mut("/function_call/arguments") {
-        apply(s, Field::Arguments(u64::MAX), Escape::Json, &mut stream);
-    }
-    changed
-}
-
-/// A streamed text of one choice.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-enum Field {
-    Content,
-    Refusal,
-    Arguments(u64),
-}
-
-#[derive(Debug, Default)]
-struct ChoiceRestorers(std::collections::BTreeMap<Field, Restorer>);
-
-impl ChoiceRestorers {
-    fn get(&mut self, f: Field, escape: Escape) -> &mut Restorer {
-        self.0.entry(f).or_insert_with(|| Restorer::new(escape))
-    }
-}
-
-/// Restores a Chat Completions event stream, one `data:` payload at a time.
-#[derive(Debug, Default)]
-pub struct ChatStream {
-    choices: std::collections::BTreeMap<u64, ChoiceRestorers>,
-    /// The last chunk, as a template for the one that carries what is left at the end.
-    last: Option<Value>,
 }
 
 impl ChatStream {
@@ -259,51 +259,79 @@ impl ChatStream {
     }
 
     /// One event's `data` (a chunk's JSON, or `[DONE]`): the payloads to send on, in order.
-    /// Payloads that are not JSON pass as they are.
-    pub fn event(&mut self, conv: &Conversation, data: &str) -> Vec<String> {
+    /// Payloads that are not JSON pass as they are. `Err` when the stream asks for more texts at
+    /// once than a stream restores ([`MAX_STREAMED_TEXTS`]).
+    pub fn event(&mut self, conv: &Conversation, data: &str) -> Result<Vec<String>, String> {
         if data.trim() == "[DONE]" {
             let mut out = self.flush(conv);
             out.push(data.to_string());
-            return out;
+            return Ok(out);
         }
         let Ok(mut chunk) = serde_json::from_str::<Value>(data) else {
-            return vec![data.to_string()];
+            return Ok(vec![data.to_string()]);
         };
         if let Some(choices) = chunk.get_mut("choices").and_then(Value::as_array_mut) {
             for c in choices {
                 let index = c.get("index").and_then(Value::as_u64).unwrap_or(0);
                 let finished = c.get("finish_reason").is_some_and(|f| !f.is_null());
-                let restorers = self.choices.entry(index).or_default();
+                let restorers = &mut self.restorers;
                 if let Some(delta) = c.get_mut("delta") {
-                    restore_message(delta, conv, Some(restorers));
-                    if finished {
-                        let rest = std::mem::take(restorers);
-                        append_rest(delta, rest, conv);
-                        self.choices.remove(&index);
+                    stream_walk(delta, &mut Vec::new(), &mut |path, s, escape| {
+                        let key = (index, path.to_vec());
+                        if !restorers.contains_key(&key) && restorers.len() >= MAX_STREAMED_TEXTS {
+                            return Err(format!(
+                                "bulwark: the stream carries more than {MAX_STREAMED_TEXTS} texts at once"
+                            ));
+                        }
+                        *s = restorers
+                            .entry(key)
+                            .or_insert_with(|| Restorer::new(escape))
+                            .push(conv, s);
+                        Ok(())
+                    })?;
+                }
+                if finished {
+                    // What this choice still holds goes out with its last chunk.
+                    let mine: Vec<(u64, Vec<Seg>)> = self
+                        .restorers
+                        .keys()
+                        .filter(|(i, _)| *i == index)
+                        .cloned()
+                        .collect();
+                    for key in mine {
+                        let Some(mut r) = self.restorers.remove(&key) else {
+                            continue;
+                        };
+                        let rest = r.finish(conv);
+                        if !rest.is_empty() {
+                            append_at(&mut c["delta"], &key.1, &rest);
+                        }
                     }
                 }
             }
         }
         self.last = Some(chunk.clone());
-        vec![chunk.to_string()]
+        Ok(vec![chunk.to_string()])
     }
 
-    /// The stream ended without a choice saying so: what is still held back, as one more chunk.
+    /// The stream ended without its choices saying so: what is still held back, as one more
+    /// chunk.
     pub fn flush(&mut self, conv: &Conversation) -> Vec<String> {
-        let pending = std::mem::take(&mut self.choices);
-        let mut choices = Vec::new();
-        for (index, r) in pending {
-            let mut delta = serde_json::json!({});
-            append_rest(&mut delta, r, conv);
-            if delta.as_object().is_some_and(|o| !o.is_empty()) {
-                choices.push(
-                    serde_json::json!({"index": index, "delta": delta, "finish_reason": null}),
-                );
+        let pending = std::mem::take(&mut self.restorers);
+        let mut deltas: std::collections::BTreeMap<u64, Value> = Default::default();
+        for ((index, path), mut r) in pending {
+            let rest = r.finish(conv);
+            if !rest.is_empty() {
+                append_at(deltas.entry(index).or_insert(Value::Null), &path, &rest);
             }
         }
-        if choices.is_empty() {
+        if deltas.is_empty() {
             return Vec::new();
         }
+        let choices: Vec<Value> = deltas
+            .into_iter()
+            .map(|(index, delta)| serde_json::json!({"index": index, "delta": delta, "finish_reason": null}))
+            .collect();
         let mut chunk = self
             .last
             .clone()
@@ -316,46 +344,16 @@ impl ChatStream {
     }
 }
 
-/// Add what `r` still holds to `delta`'s texts.
-fn append_rest(delta: &mut Value, r: ChoiceRestorers, conv: &Conversation) {
-    for (field, mut restorer) in r.0 {
-        let rest = restorer.finish(conv);
-        if rest.is_empty() {
-            continue;
-        }
-        let append = |slot: &mut Value| match slot {
-            Value::String(s) => s.push_str(&rest),
-            other => *other = Value::String(rest.clone()),
-        };
-        match field {
-            Field::Content => append(&mut delta["content"]),
-            Field::Refusal => append(&mut delta["refusal"]),
-            Field::Arguments(index) => {
-                if !delta.get("tool_calls").is_some_and(Value::is_array) {
-                    delta["tool_calls"] = Value::Array(Vec::new());
-                }
-                let Some(tcs) = delta["tool_calls"].as_array_mut() else {
-                    continue;
-                };
-                let pos = tcs
-                    .iter()
-                    .position(|t| t.get("index").and_then(Value::as_u64) == Some(index));
-                match pos {
-                    Some(p) => append(&mut tcs[p]["function"]["arguments"]),
-                    None => tcs
-                        .push(serde_json::json!({"index": index, "function": {"arguments": rest}})),
-                }
-            }
-        }
-    }
-}
-
 impl super::EventRestorer for ChatStream {
-    fn event(&mut self, conv: &Conversation, ev: super::SseEvent) -> Vec<super::SseEvent> {
-        ChatStream::event(self, conv, &ev.data)
+    fn event(
+        &mut self,
+        conv: &Conversation,
+        ev: super::SseEvent,
+    ) -> Result<Vec<super::SseEvent>, String> {
+        Ok(ChatStream::event(self, conv, &ev.data)?
             .into_iter()
             .map(|data| super::SseEvent { name: None, data })
-            .collect()
+            .collect())
     }
 
     fn flush(&mut self, conv: &Conversation) -> Vec<super::SseEvent> {

@@ -6,6 +6,7 @@
 //! its idle time; values are zeroized when dropped.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -32,6 +33,11 @@ pub struct ConversationLimits {
     pub conversations: usize,
     /// A conversation unused this long is forgotten.
     pub idle: Duration,
+    /// Bytes of values one conversation keeps; past it, new values are redacted one-way.
+    pub bytes_per_conversation: usize,
+    /// Bytes of values all conversations keep together; past it, the least recently used
+    /// conversations are forgotten, and new values are redacted one-way until there is room.
+    pub total_bytes: usize,
 }
 
 impl Default for ConversationLimits {
@@ -40,6 +46,8 @@ impl Default for ConversationLimits {
             values_per_conversation: 10_000,
             conversations: 10_000,
             idle: Duration::from_secs(24 * 3600),
+            bytes_per_conversation: 1024 * 1024,
+            total_bytes: 256 * 1024 * 1024,
         }
     }
 }
@@ -53,6 +61,19 @@ pub struct Conversation {
     /// The last number given per rule.
     counters: HashMap<String, u32>,
     limit: usize,
+    /// Bytes of the values kept, and the most allowed.
+    bytes: usize,
+    max_bytes: usize,
+    /// The store's count of every conversation's bytes, and its most.
+    total: Option<(Arc<AtomicUsize>, usize)>,
+}
+
+impl Drop for Conversation {
+    fn drop(&mut self) {
+        if let Some((total, _)) = &self.total {
+            total.fetch_sub(self.bytes, Ordering::Relaxed);
+        }
+    }
 }
 
 impl std::fmt::Debug for Conversation {
@@ -64,13 +85,16 @@ impl std::fmt::Debug for Conversation {
 }
 
 impl Conversation {
-    /// An empty map holding at most `limit` values.
+    /// An empty map holding at most `limit` values (of any size).
     pub fn new(limit: usize) -> Conversation {
         Conversation {
             originals: HashMap::new(),
             placeholders: HashMap::new(),
             counters: HashMap::new(),
             limit,
+            bytes: 0,
+            max_bytes: usize::MAX,
+            total: None,
         }
     }
 
@@ -86,9 +110,16 @@ impl Conversation {
         if let Some(p) = self.placeholders.get(&key) {
             return Some(p.clone());
         }
-        if self.originals.len() >= self.limit {
+        if self.originals.len() >= self.limit || self.bytes + value.len() > self.max_bytes {
             return None;
         }
+        if let Some((total, max)) = &self.total
+            && total.fetch_add(value.len(), Ordering::Relaxed) + value.len() > *max
+        {
+            total.fetch_sub(value.len(), Ordering::Relaxed);
+            return None;
+        }
+        self.bytes += value.len();
         let n = self.counters.entry(rule.clone()).or_insert(0);
         if *n >= 999_999 {
             return None;
@@ -110,7 +141,7 @@ impl Conversation {
     /// restore. A reply gets back only values its own request carried, so a placeholder typed
     /// into a request (by a user whose conversation happens to share a map) stays as it is.
     pub fn subset<'a>(&self, placeholders: impl IntoIterator<Item = &'a String>) -> Conversation {
-        let mut out = Conversation::new(self.limit);
+        let mut out = Conversation::new(usize::MAX);
         for p in placeholders {
             if let Some(v) = self.originals.get(p) {
                 out.originals.insert(p.clone(), v.clone());
@@ -257,6 +288,8 @@ type Kept = (Arc<Mutex<Conversation>>, Instant);
 /// Every live conversation's map, bounded in number and idle time.
 pub struct Conversations {
     limits: ConversationLimits,
+    /// Bytes of values kept by every live conversation.
+    total: Arc<AtomicUsize>,
     inner: Mutex<HashMap<String, Kept>>,
 }
 
@@ -273,6 +306,7 @@ impl Conversations {
     pub fn new(limits: ConversationLimits) -> Conversations {
         Conversations {
             limits,
+            total: Arc::new(AtomicUsize::new(0)),
             inner: Mutex::new(HashMap::new()),
         }
     }
@@ -290,6 +324,19 @@ impl Conversations {
             let idle = self.limits.idle;
             all.retain(|_, (_, used)| now.saturating_duration_since(*used) < idle);
         }
+        // Over the byte budget: forget the least recently used until there is room for more.
+        while self.total.load(Ordering::Relaxed) > self.limits.total_bytes / 10 * 9
+            && !all.is_empty()
+        {
+            let Some(oldest) = all
+                .iter()
+                .min_by_key(|(_, (_, used))| *used)
+                .map(|(k, _)| k.clone())
+            else {
+                break;
+            };
+            all.remove(&oldest);
+        }
         while all.len() >= self.limits.conversations.max(1) {
             let Some(oldest) = all
                 .iter()
@@ -300,11 +347,17 @@ impl Conversations {
             };
             all.remove(&oldest);
         }
-        let c = Arc::new(Mutex::new(Conversation::new(
-            self.limits.values_per_conversation,
-        )));
+        let mut fresh = Conversation::new(self.limits.values_per_conversation);
+        fresh.max_bytes = self.limits.bytes_per_conversation;
+        fresh.total = Some((self.total.clone(), self.limits.total_bytes));
+        let c = Arc::new(Mutex::new(fresh));
         all.insert(key.to_string(), (c.clone(), now));
         c
+    }
+
+    /// Bytes of values all live conversations keep (those still in use by a request included).
+    pub fn bytes(&self) -> usize {
+        self.total.load(Ordering::Relaxed)
     }
 
     /// How many conversations are kept.

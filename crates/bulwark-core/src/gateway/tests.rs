@@ -113,6 +113,8 @@ fn conversations_are_bounded_and_forgotten_when_idle() {
         values_per_conversation: 10,
         conversations: 2,
         idle: Duration::from_secs(60),
+        bytes_per_conversation: 1 << 20,
+        total_bytes: 1 << 30,
     });
     let a = store.get("a", t0);
     a.lock().unwrap().placeholder("email", "x@example.com");
@@ -396,7 +398,7 @@ mod chat {
             chunk(json!({}), Some("tool_calls")),
             "[DONE]".to_string(),
         ] {
-            out.extend(s.event(&c, &data));
+            out.extend(s.event(&c, &data).unwrap());
         }
         assert_eq!(out.last().map(String::as_str), Some("[DONE]"));
         let (content, args) = assemble(&out);
@@ -410,8 +412,10 @@ mod chat {
         let mut c = Conversation::new(10);
         c.placeholder("email", "ops@example.com").unwrap();
         let mut s = ChatStream::new();
-        let mut out = s.event(&c, &chunk(json!({"content": "tail [email#"}), None));
-        out.extend(s.event(&c, "[DONE]"));
+        let mut out = s
+            .event(&c, &chunk(json!({"content": "tail [email#"}), None))
+            .unwrap();
+        out.extend(s.event(&c, "[DONE]").unwrap());
         assert_eq!(assemble(&out).0, "tail [email#");
         assert_eq!(out.last().map(String::as_str), Some("[DONE]"));
     }
@@ -429,11 +433,11 @@ mod chat {
             for cut in cuts {
                 let mut at = cut.min(rest.len());
                 while !rest.is_char_boundary(at) { at -= 1; }
-                out.extend(s.event(&c, &chunk(json!({"content": &rest[..at]}), None)));
+                out.extend(s.event(&c, &chunk(json!({"content": &rest[..at]}), None)).unwrap());
                 rest = &rest[at..];
             }
-            out.extend(s.event(&c, &chunk(json!({"content": rest}), Some("stop"))));
-            out.extend(s.event(&c, "[DONE]"));
+            out.extend(s.event(&c, &chunk(json!({"content": rest}), Some("stop"))).unwrap());
+            out.extend(s.event(&c, "[DONE]").unwrap());
             prop_assert_eq!(assemble(&out).0, restore(&c, &text, Escape::Text));
         }
     }
@@ -577,7 +581,7 @@ mod messages {
             ),
             ev("message_stop", json!({"type": "message_stop"})),
         ] {
-            out.extend(s.event(&c, e));
+            out.extend(s.event(&c, e).unwrap());
         }
         let (mut text, mut json_text) = (String::new(), String::new());
         for e in &out {
@@ -600,5 +604,175 @@ mod messages {
             .position(|e| e.data.contains("content_block_stop") && e.data.contains("\"index\":0"))
             .unwrap();
         assert!(out[stop0 - 1].data.contains("[email#"), "{out:?}");
+    }
+}
+
+/// What a red-team pass found reaching the provider or the agent, each now closed.
+mod hardening {
+    use super::*;
+    use crate::gateway::openai_chat::{ChatStream, prepare, restore_reply};
+    use crate::scan::injection::Source;
+    use serde_json::json;
+
+    fn tool_source(_: &str) -> Source {
+        Source::parse("tool_output").unwrap()
+    }
+
+    fn prepared(
+        body: serde_json::Value,
+    ) -> (
+        serde_json::Value,
+        Result<crate::gateway::openai_chat::Prepared, crate::gateway::openai_chat::ShapeError>,
+    ) {
+        let s = scanner();
+        let mut c = Conversation::new(100);
+        let mut b = body;
+        let p = prepare(&mut b, &s, &mut c, &tool_source);
+        (b, p)
+    }
+
+    #[test]
+    fn every_text_a_model_reads_is_redacted_whatever_carries_it() {
+        let card = "4111111111111111";
+        let (body, p) = prepared(json!({
+            "model": "m",
+            "prediction": {"type": "content", "content": "draft to ops@example.com"},
+            "messages": [
+                {"role": "user", "name": "ops@example.com", "content": ["bare ops@example.com", {"type": "text", "text": "x"}]},
+                {"role": "assistant", "reasoning_content": format!("key {KEY}"),
+                 "content": [{"type": "refusal", "refusal": "no, ana@example.org"}],
+                 "tool_calls": [
+                    {"id": "1", "type": "function", "function": {"name": "f", "arguments": format!("{{\"ops@example.com\": 1, \"card\": {card}}}")}},
+                    {"id": "2", "type": "function", "function": {"name": "g", "arguments": {"to": "ana@example.org"}}},
+                    {"id": "3", "type": "custom", "custom": {"name": "h", "input": format!("send {KEY}")}}
+                 ]},
+                {"role": "user", "content": [{"type": "image_url", "image_url": {"url": format!("https://img.example/a.png?token={KEY}")}}]}
+            ]
+        }));
+        p.unwrap();
+        let out = body.to_string();
+        for v in [
+            "ops@example.com",
+            "ana@example.org",
+            KEY,
+            card,
+            "ghp_abcdefghijklmnopqrstuvwxyz0123456789",
+        ] {
+            assert!(!out.contains(v), "{v} in {out}");
+        }
+        // The arguments are still JSON, with the key and the number replaced.
+        let args: serde_json::Value = serde_json::from_str(
+            body["messages"][1]["tool_calls"][0]["function"]["arguments"]
+                .as_str()
+                .unwrap(),
+        )
+        .unwrap();
+        assert!(
+            args.as_object().unwrap().contains_key("[email#1]"),
+            "{args}"
+        );
+        // Structure is kept: roles, ids, types.
+        assert_eq!(body["messages"][1]["tool_calls"][2]["type"], "custom");
+    }
+
+    #[test]
+    fn arguments_that_repeat_a_key_are_refused() {
+        let (_, p) = prepared(json!({"model": "m", "messages": [
+            {"role": "assistant", "tool_calls": [{"id": "1", "type": "function", "function": {"name": "f",
+                "arguments": "{\"to\": \"ops@example.com\", \"to\": \"x\"}"}}]}
+        ]}));
+        let e = p.unwrap_err();
+        assert_eq!(
+            e.param, "messages[0].tool_calls[0].function.arguments",
+            "{e:?}"
+        );
+    }
+
+    #[test]
+    fn replies_get_values_back_in_every_text() {
+        let mut c = Conversation::new(10);
+        c.placeholder("email", "ops@example.com").unwrap();
+        let mut reply = json!({"choices": [{"index": 0, "message": {"role": "assistant",
+            "reasoning_content": "for [email#1]",
+            "tool_calls": [{"id": "3", "type": "custom", "custom": {"name": "h", "input": "to [email#1]"}}]}}]});
+        restore_reply(&mut reply, &c);
+        assert_eq!(
+            reply["choices"][0]["message"]["reasoning_content"],
+            "for ops@example.com"
+        );
+        assert_eq!(
+            reply["choices"][0]["message"]["tool_calls"][0]["custom"]["input"],
+            "to ops@example.com"
+        );
+    }
+
+    #[test]
+    fn stream_edges_keep_every_text_in_its_place() {
+        let mut c = Conversation::new(10);
+        c.placeholder("email", "ops@example.com").unwrap();
+        let chunk = |choice: serde_json::Value| json!({"id": "c", "choices": [choice]}).to_string();
+        // The legacy function_call: the held tail goes back into its arguments.
+        let mut s = ChatStream::new();
+        let mut out = s.event(&c, &chunk(json!({"index": 0, "delta": {"function_call": {"name": "f", "arguments": "{\"to\":\"[em"}}, "finish_reason": null}))).unwrap();
+        out.extend(s.event(&c, &chunk(json!({"index": 0, "delta": {"function_call": {"arguments": "ail#1"}}, "finish_reason": "function_call"}))).unwrap());
+        let args: String = out
+            .iter()
+            .map(|p| {
+                let v: serde_json::Value = serde_json::from_str(p).unwrap();
+                v["choices"][0]["delta"]["function_call"]["arguments"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string()
+            })
+            .collect();
+        assert_eq!(args, "{\"to\":\"[email#1");
+        // A finishing chunk without a delta still carries what was held.
+        let mut s = ChatStream::new();
+        let mut out = s
+            .event(
+                &c,
+                &chunk(
+                    json!({"index": 0, "delta": {"content": "to [email#1"}, "finish_reason": null}),
+                ),
+            )
+            .unwrap();
+        out.extend(
+            s.event(&c, &chunk(json!({"index": 0, "finish_reason": "stop"})))
+                .unwrap(),
+        );
+        let last: serde_json::Value = serde_json::from_str(out.last().unwrap()).unwrap();
+        assert_eq!(last["choices"][0]["finish_reason"], "stop");
+        assert_eq!(last["choices"][0]["delta"]["content"], "[email#1");
+        // A provider that opens texts without end is refused, not followed.
+        let mut s = ChatStream::new();
+        let mut refused = None;
+        for i in 0..1000u64 {
+            if let Err(e) = s.event(
+                &c,
+                &chunk(json!({"index": i, "delta": {"content": "["}, "finish_reason": null})),
+            ) {
+                refused = Some((i, e));
+                break;
+            }
+        }
+        let (i, e) = refused.expect("refused");
+        assert_eq!(i, 256, "{e}");
+    }
+
+    #[test]
+    fn a_conversation_keeps_a_bounded_number_of_bytes() {
+        let store = Conversations::new(ConversationLimits {
+            bytes_per_conversation: 64,
+            ..ConversationLimits::default()
+        });
+        let c = store.get("k", std::time::Instant::now());
+        let mut c = c.lock().unwrap();
+        assert!(c.placeholder("generic", &"a".repeat(40)).is_some());
+        assert!(
+            c.placeholder("generic", &"b".repeat(40)).is_none(),
+            "one-way past the budget"
+        );
+        assert_eq!(store.bytes(), 40);
+        drop(c);
     }
 }

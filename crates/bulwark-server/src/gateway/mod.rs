@@ -91,6 +91,8 @@ impl Gateway {
                 values_per_conversation: cfg.values_per_conversation,
                 conversations: cfg.max_conversations,
                 idle: Duration::from_secs(cfg.conversation_idle_secs),
+                bytes_per_conversation: cfg.conversation_max_bytes,
+                total_bytes: cfg.conversations_max_bytes,
             }),
         }
     }
@@ -156,11 +158,14 @@ impl Api {
         self,
         body: hyper::body::Incoming,
         conv: bulwark_core::gateway::Conversation,
+        idle: Duration,
     ) -> Response {
         match self {
-            Api::OpenaiChat => sse::restore_stream(openai_chat::ChatStream::new(), body, conv),
+            Api::OpenaiChat => {
+                sse::restore_stream(openai_chat::ChatStream::new(), body, conv, idle)
+            }
             Api::AnthropicMessages => {
-                sse::restore_stream(anthropic::MessagesStream::new(), body, conv)
+                sse::restore_stream(anthropic::MessagesStream::new(), body, conv, idle)
             }
         }
     }
@@ -303,7 +308,8 @@ async fn exchange(
         .and_then(|m| m.as_str())
         .unwrap_or_default()
         .to_string();
-    rec.model = model.clone();
+    // The name as the agent sent it, cut short for the record.
+    rec.model = model.chars().take(128).collect();
     let Some(upstream) = up.for_model(&model, api.upstream_api()) else {
         rec.outcome = "no_upstream";
         return api.error(
@@ -441,7 +447,7 @@ async fn exchange(
         .is_some_and(|v| v.starts_with("text/event-stream"));
     if status.is_success() && stream && is_sse {
         rec.outcome = "ok";
-        return api.stream(resp.into_body(), restoring);
+        return api.stream(resp.into_body(), restoring, timeout);
     }
     let content_type = resp.headers().get(header::CONTENT_TYPE).cloned();
     let limit = up.cfg.max_reply_bytes;
@@ -481,8 +487,24 @@ async fn exchange(
         }
     };
     if !status.is_success() {
-        // The provider's own error, in its own shape, as it sent it.
+        // The provider's own error, in its own shape, as it sent it; never with the provider key
+        // in it (a provider or a proxy that echoes the request's headers).
         rec.outcome = "upstream_status";
+        let bytes = match &upstream.key {
+            Some(k) if !k.expose_secret().is_empty() => {
+                let key = k.expose_secret().as_bytes();
+                let mut out = Vec::with_capacity(bytes.len());
+                let mut rest: &[u8] = &bytes;
+                while let Some(i) = memchr::memmem::find(rest, key) {
+                    out.extend_from_slice(&rest[..i]);
+                    out.extend_from_slice(b"[REDACTED:upstream-key]");
+                    rest = &rest[i + key.len()..];
+                }
+                out.extend_from_slice(rest);
+                Bytes::from(out)
+            }
+            _ => bytes,
+        };
         let mut r = (status, bytes).into_response();
         if let Some(ct) = content_type {
             r.headers_mut().insert(header::CONTENT_TYPE, ct);
@@ -503,7 +525,7 @@ async fn exchange(
         );
     };
     api.restore_reply(&mut reply, &restoring);
-    rec.usage = reply.get("usage").cloned();
+    rec.usage = usage_counts(reply.get("usage"));
     rec.outcome = "ok";
     axum::Json(reply).into_response()
 }
@@ -663,6 +685,19 @@ pub(crate) async fn models(state: &crate::api::Shared, headers: &HeaderMap) -> R
         }),
     };
     axum::Json(body).into_response()
+}
+
+/// The token counts of a reply's `usage` for the audit record: its top-level numbers only (a
+/// provider's `usage` is not otherwise bounded).
+fn usage_counts(usage: Option<&serde_json::Value>) -> Option<serde_json::Value> {
+    let o = usage?.as_object()?;
+    let counts: serde_json::Map<String, serde_json::Value> = o
+        .iter()
+        .filter(|(k, v)| v.is_u64() && k.len() <= 64)
+        .take(16)
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    Some(serde_json::Value::Object(counts))
 }
 
 /// Put [`ANNOTATION`] before the content of `messages[index]`.

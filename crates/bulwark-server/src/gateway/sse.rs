@@ -11,6 +11,8 @@ use http_body::Frame;
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use hyper::header::{self, HeaderValue};
+use std::time::Duration;
+
 use tokio::sync::mpsc;
 
 /// Largest event read from an upstream; a longer one ends the stream with an error event.
@@ -47,14 +49,16 @@ fn encode(ev: &SseEvent) -> Bytes {
     Bytes::from(out)
 }
 
-/// Stream `upstream`'s events to the agent with the conversation's values restored.
+/// Stream `upstream`'s events to the agent with the conversation's values restored. A provider
+/// silent for `idle` ends the stream with the API's error event.
 pub(super) fn restore_stream<R: EventRestorer + Send + 'static>(
     restorer: R,
     upstream: Incoming,
     conversation: Conversation,
+    idle: Duration,
 ) -> Response {
     let (tx, rx) = mpsc::channel::<Bytes>(32);
-    tokio::spawn(pump(restorer, upstream, conversation, tx));
+    tokio::spawn(pump(restorer, upstream, conversation, tx, idle));
     let mut r = axum::body::Body::new(ChannelBody(rx)).into_response();
     let h = r.headers_mut();
     h.insert(
@@ -70,20 +74,33 @@ async fn pump<R: EventRestorer>(
     mut upstream: Incoming,
     conversation: Conversation,
     tx: mpsc::Sender<Bytes>,
+    idle: Duration,
 ) {
     let mut buf: Vec<u8> = Vec::new();
-    let send_payloads = |stream: &mut R, ev: SseEvent| -> Vec<Bytes> {
-        stream.event(&conversation, ev).iter().map(encode).collect()
-    };
+    // Where the search for the end of the next event resumes (everything before was searched).
+    let mut searched = 0usize;
+    let fail = |message: String| encode(&R::error_event(&message));
     loop {
-        let frame = match upstream.frame().await {
-            None => break,
-            Some(Ok(f)) => f,
-            Some(Err(e)) => {
+        let next = tokio::select! {
+            // The agent went away: stop reading the provider.
+            _ = tx.closed() => return,
+            next = tokio::time::timeout(idle, upstream.frame()) => next,
+        };
+        let frame = match next {
+            Err(_) => {
                 let _ = tx
-                    .send(encode(&R::error_event(&format!(
-                        "bulwark: the upstream stream broke off: {e}"
-                    ))))
+                    .send(fail(format!(
+                        "bulwark: the upstream sent nothing for {} s",
+                        idle.as_secs()
+                    )))
+                    .await;
+                return;
+            }
+            Ok(None) => break,
+            Ok(Some(Ok(f))) => f,
+            Ok(Some(Err(e))) => {
+                let _ = tx
+                    .send(fail(format!("bulwark: the upstream stream broke off: {e}")))
                     .await;
                 return;
             }
@@ -92,47 +109,71 @@ async fn pump<R: EventRestorer>(
             continue;
         };
         buf.extend_from_slice(&chunk);
-        while let Some((end, sep)) = event_end(&buf) {
+        while let Some((end, sep)) = event_end(&buf, searched) {
             let event: Vec<u8> = buf.drain(..end + sep).take(end).collect();
+            searched = 0;
             let Some(ev) = parse_event(&event) else {
                 continue;
             };
-            for out in send_payloads(&mut stream, ev) {
-                if tx.send(out).await.is_err() {
-                    // The agent went away: stop reading the provider.
+            let out = match stream.event(&conversation, ev) {
+                Ok(out) => out,
+                Err(message) => {
+                    let _ = tx.send(fail(message)).await;
+                    return;
+                }
+            };
+            for ev in out {
+                if tx.send(encode(&ev)).await.is_err() {
                     return;
                 }
             }
         }
+        // A separator is at most 4 bytes: the next search starts just before the end.
+        searched = buf.len().saturating_sub(3);
         if buf.len() > MAX_EVENT {
             let _ = tx
-                .send(encode(&R::error_event(
-                    "bulwark: an upstream event was larger than 4 MiB",
-                )))
+                .send(fail(
+                    "bulwark: an upstream event was larger than 4 MiB".into(),
+                ))
                 .await;
             return;
         }
     }
     // The last event may lack its blank line.
     if let Some(ev) = parse_event(&buf) {
-        for out in send_payloads(&mut stream, ev) {
-            let _ = tx.send(out).await;
+        match stream.event(&conversation, ev) {
+            Ok(out) => {
+                for ev in out {
+                    let _ = tx.send(encode(&ev)).await;
+                }
+            }
+            Err(message) => {
+                let _ = tx.send(fail(message)).await;
+                return;
+            }
         }
     }
-    let rest = stream.flush(&conversation);
-    for ev in rest {
+    for ev in stream.flush(&conversation) {
         let _ = tx.send(encode(&ev)).await;
     }
 }
 
-/// Where the first complete event in `buf` ends, and the length of the blank line after it.
-fn event_end(buf: &[u8]) -> Option<(usize, usize)> {
-    let lf = memchr::memmem::find(buf, b"\n\n").map(|i| (i, 2));
-    let crlf = memchr::memmem::find(buf, b"\r\n\r\n").map(|i| (i, 4));
-    match (lf, crlf) {
-        (Some(a), Some(b)) => Some(if a.0 <= b.0 { a } else { b }),
-        (a, b) => a.or(b),
+/// Where the first complete event in `buf` ends and the length of the blank line after it,
+/// searching from `from`. Lines end in LF, CRLF or CR, as server-sent events allow.
+fn event_end(buf: &[u8], from: usize) -> Option<(usize, usize)> {
+    let from = from.min(buf.len());
+    let mut i = from;
+    while let Some(off) = memchr::memchr2(b'\n', b'\r', &buf[i..]) {
+        let at = i + off;
+        let rest = &buf[at..];
+        for sep in [&b"\r\n\r\n"[..], b"\n\n", b"\r\r"] {
+            if rest.starts_with(sep) {
+                return Some((at, sep.len()));
+            }
+        }
+        i = at + 1;
     }
+    None
 }
 
 /// One event's name and data (its `data:` lines joined by newlines); `None` for an event without
@@ -141,7 +182,7 @@ fn parse_event(event: &[u8]) -> Option<SseEvent> {
     let text = String::from_utf8_lossy(event);
     let mut data: Option<String> = None;
     let mut name = None;
-    for line in text.lines() {
+    for line in text.split(['\n', '\r']) {
         if let Some(v) = line.strip_prefix("event:") {
             name = Some(v.trim().to_string());
             continue;

@@ -595,6 +595,7 @@ impl AuditLog {
             event.details = redact_details(event.details, r);
             event.resource = r.redact(&event.resource).text;
         }
+        let event = event.bounded();
         let details = bulwark_core::audit::canonical_details(&event.details)?;
         Ok(Job::Append(event, details, ack))
     }
