@@ -183,6 +183,11 @@ fn serve_one(mut conn: TcpStream, received: &Received) {
             // Cut off mid-stream: no last chunk, no end of the chunked body.
             return;
         }
+        if model == "stall-stream" {
+            // Silent past the gateway's timeout, connection open.
+            std::thread::sleep(std::time::Duration::from_secs(6));
+            return;
+        }
     }
     let arg_chars: Vec<char> = args.chars().collect();
     for (i, piece) in arg_chars.chunks(4).enumerate() {
@@ -423,9 +428,12 @@ fn the_openai_sdk_through_the_gateway() {
                 "gpt-*".into(),
                 "rate-limited".into(),
                 "broken-stream".into(),
+                "stall-stream".into(),
             ],
         },
     );
+    // A stream silent this long ends with the API's error event.
+    cfg.gateway.timeout_secs = 2;
     let s = start(
         cfg,
         &[
@@ -496,13 +504,19 @@ fn the_openai_sdk_through_the_gateway() {
         json!({"status": 404, "code": "model_not_found"}),
         "{got}"
     );
+    assert!(
+        got["stalled"]["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("sent nothing for 2 s")),
+        "{got}"
+    );
 
     // The provider never saw a value, nor the agent's Bulwark token; it got its own key.
     let received = received.lock().unwrap();
     assert_eq!(
         received.len(),
-        5,
-        "whole, stream, typed, rate-limited, broken"
+        6,
+        "whole, stream, typed, rate-limited, broken, stalled"
     );
     for (head, body) in received.iter() {
         let text = body.to_string();

@@ -74,6 +74,15 @@ except openai.APIError as e:
     out["broken"] = {"error": e.message}
 
 try:
+    text = ""
+    for chunk in client.chat.completions.create(model="stall-stream", messages=history, stream=True):
+        for c in chunk.choices:
+            text += c.delta.content or ""
+    out["stalled"] = {"completed": text}
+except openai.APIError as e:
+    out["stalled"] = {"error": e.message}
+
+try:
     client.chat.completions.create(model="llama-unknown", messages=history)
     out["unknown_model"] = "passed"
 except openai.NotFoundError as e:
