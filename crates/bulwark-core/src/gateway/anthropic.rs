@@ -10,7 +10,7 @@
 use serde_json::Value;
 
 pub use super::common::{Prepared, ShapeError};
-use super::common::{judge_tool_result, redact_texts, restore_texts};
+use super::common::{judge_tool_result, model_and_stream, redact_texts, restore_texts};
 use super::placeholders::Conversation;
 use super::restore::{Escape, Restorer};
 use super::{EventRestorer, SseEvent};
@@ -54,20 +54,7 @@ pub fn prepare(
     let Some(obj) = body.as_object_mut() else {
         return Err(ShapeError::new("body", "expected a JSON object"));
     };
-    let model = match obj.get("model") {
-        Some(Value::String(m)) if !m.is_empty() => m.clone(),
-        _ => {
-            return Err(ShapeError::new(
-                "model",
-                "expected the model's name, a string",
-            ));
-        }
-    };
-    let stream = match obj.get("stream") {
-        None | Some(Value::Null) => false,
-        Some(Value::Bool(b)) => *b,
-        Some(_) => return Err(ShapeError::new("stream", "expected true or false")),
-    };
+    let (model, stream) = model_and_stream(obj)?;
     let mut p = Prepared {
         model,
         stream,

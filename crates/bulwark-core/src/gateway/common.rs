@@ -100,6 +100,27 @@ pub(super) fn redact_into(
     *s = r.text;
 }
 
+/// A request's `model` (required, a non-empty string) and `stream` (a boolean, false when absent).
+pub(super) fn model_and_stream(
+    obj: &serde_json::Map<String, Value>,
+) -> Result<(String, bool), ShapeError> {
+    let model = match obj.get("model") {
+        Some(Value::String(m)) if !m.is_empty() => m.clone(),
+        _ => {
+            return Err(ShapeError::new(
+                "model",
+                "expected the model's name, a string",
+            ));
+        }
+    };
+    let stream = match obj.get("stream") {
+        None | Some(Value::Null) => false,
+        Some(Value::Bool(b)) => *b,
+        Some(_) => return Err(ShapeError::new("stream", "expected true or false")),
+    };
+    Ok((model, stream))
+}
+
 /// Keys whose values are the protocol's structure, not text a model reads: never redacted or
 /// restored.
 const STRUCTURAL: &[&str] = &[

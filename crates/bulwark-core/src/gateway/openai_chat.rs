@@ -9,7 +9,9 @@
 
 use serde_json::Value;
 
-use super::common::{JSON_TEXT, is_structural, judge_tool_result, redact_texts, restore_texts};
+use super::common::{
+    JSON_TEXT, is_structural, judge_tool_result, model_and_stream, redact_texts, restore_texts,
+};
 pub use super::common::{Prepared, ShapeError, ToolResult};
 use super::placeholders::Conversation;
 use super::restore::{Escape, Restorer};
@@ -57,20 +59,7 @@ pub fn prepare(
     let Some(obj) = body.as_object_mut() else {
         return Err(ShapeError::new("body", "expected a JSON object"));
     };
-    let model = match obj.get("model") {
-        Some(Value::String(m)) if !m.is_empty() => m.clone(),
-        _ => {
-            return Err(ShapeError::new(
-                "model",
-                "expected the model's name, a string",
-            ));
-        }
-    };
-    let stream = match obj.get("stream") {
-        None | Some(Value::Null) => false,
-        Some(Value::Bool(b)) => *b,
-        Some(_) => return Err(ShapeError::new("stream", "expected true or false")),
-    };
+    let (model, stream) = model_and_stream(obj)?;
     let Some(Value::Array(messages)) = obj.get_mut("messages") else {
         return Err(ShapeError::new("messages", "expected an array of messages"));
     };

@@ -285,6 +285,15 @@ pub fn conversation_key(token: &str, header: Option<&str>, first_messages: &[&st
 /// One kept conversation and when it was last used.
 type Kept = (Arc<Mutex<Conversation>>, Instant);
 
+/// Forget the least recently used conversation; `false` when there is none.
+fn forget_oldest(all: &mut HashMap<String, Kept>) -> bool {
+    let oldest = all
+        .iter()
+        .min_by_key(|(_, (_, used))| *used)
+        .map(|(k, _)| k.clone());
+    oldest.is_some_and(|k| all.remove(&k).is_some())
+}
+
 /// Every live conversation's map, bounded in number and idle time.
 pub struct Conversations {
     limits: ConversationLimits,
@@ -324,29 +333,11 @@ impl Conversations {
             let idle = self.limits.idle;
             all.retain(|_, (_, used)| now.saturating_duration_since(*used) < idle);
         }
-        // Over the byte budget: forget the least recently used until there is room for more.
-        while self.total.load(Ordering::Relaxed) > self.limits.total_bytes / 10 * 9
-            && !all.is_empty()
-        {
-            let Some(oldest) = all
-                .iter()
-                .min_by_key(|(_, (_, used))| *used)
-                .map(|(k, _)| k.clone())
-            else {
-                break;
-            };
-            all.remove(&oldest);
-        }
-        while all.len() >= self.limits.conversations.max(1) {
-            let Some(oldest) = all
-                .iter()
-                .min_by_key(|(_, (_, used))| *used)
-                .map(|(k, _)| k.clone())
-            else {
-                break;
-            };
-            all.remove(&oldest);
-        }
+        // Over the byte budget, or the count: forget the least recently used.
+        while (self.total.load(Ordering::Relaxed) > self.limits.total_bytes / 10 * 9
+            || all.len() >= self.limits.conversations.max(1))
+            && forget_oldest(&mut all)
+        {}
         let mut fresh = Conversation::new(self.limits.values_per_conversation);
         fresh.max_bytes = self.limits.bytes_per_conversation;
         fresh.total = Some((self.total.clone(), self.limits.total_bytes));

@@ -2,13 +2,8 @@
 
 use super::*;
 
-/// `POST /v1/chat/completions` in OpenAI's own shape (not in `/openapi.json`: see docs/gateway.md).
-pub(crate) async fn chat_completions(
-    State(s): State<Shared>,
-    Extension(p): Extension<Principal>,
-    headers: axum::http::HeaderMap,
-    body: axum::body::Bytes,
-) -> Result<Response, ApiError> {
+/// The gateway's routes answer when it is on, to tokens of scope `gateway`.
+fn admit(s: &Shared, p: &Principal) -> Result<(), ApiError> {
     if !s.c().gateway.enabled() {
         return Err(ApiError::new(
             StatusCode::NOT_FOUND,
@@ -16,7 +11,17 @@ pub(crate) async fn chat_completions(
             "the model gateway is off: set [gateway] enabled = true and an upstream",
         ));
     }
-    p.require(Scope::Gateway)?;
+    p.require(Scope::Gateway)
+}
+
+/// `POST /v1/chat/completions` in OpenAI's own shape (not in `/openapi.json`: see docs/gateway.md).
+pub(crate) async fn chat_completions(
+    State(s): State<Shared>,
+    Extension(p): Extension<Principal>,
+    headers: axum::http::HeaderMap,
+    body: axum::body::Bytes,
+) -> Result<Response, ApiError> {
+    admit(&s, &p)?;
     Ok(crate::gateway::handle(
         &s,
         crate::gateway::Api::OpenaiChat,
@@ -36,14 +41,7 @@ pub(crate) async fn messages(
     headers: axum::http::HeaderMap,
     body: axum::body::Bytes,
 ) -> Result<Response, ApiError> {
-    if !s.c().gateway.enabled() {
-        return Err(ApiError::new(
-            StatusCode::NOT_FOUND,
-            "not_found",
-            "the model gateway is off: set [gateway] enabled = true and an upstream",
-        ));
-    }
-    p.require(Scope::Gateway)?;
+    admit(&s, &p)?;
     Ok(crate::gateway::handle(
         &s,
         crate::gateway::Api::AnthropicMessages,
@@ -62,13 +60,6 @@ pub(crate) async fn models(
     Extension(p): Extension<Principal>,
     headers: axum::http::HeaderMap,
 ) -> Result<Response, ApiError> {
-    if !s.c().gateway.enabled() {
-        return Err(ApiError::new(
-            StatusCode::NOT_FOUND,
-            "not_found",
-            "the model gateway is off: set [gateway] enabled = true and an upstream",
-        ));
-    }
-    p.require(Scope::Gateway)?;
+    admit(&s, &p)?;
     Ok(crate::gateway::models(&s, &headers).await)
 }

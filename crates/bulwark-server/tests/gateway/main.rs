@@ -291,59 +291,21 @@ fn anthropic_reply(mut conn: TcpStream, body: &Value) {
     let _ = write!(conn, "0\r\n\r\n");
 }
 
-fn anthropic_sdk() -> bool {
-    let ok = Command::new("python3")
-        .args(["-c", "import anthropic"])
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !ok {
-        assert!(
-            std::env::var_os("BULWARK_REQUIRE_ANTHROPIC").is_none(),
-            "BULWARK_REQUIRE_ANTHROPIC is set but python3 cannot import anthropic"
-        );
-        eprintln!(
-            "notice: the anthropic Python SDK is missing (pip install anthropic): skipping the gateway Anthropic test"
-        );
-    }
-    ok
-}
-
 #[test]
 fn the_anthropic_sdk_through_the_gateway() {
-    if !anthropic_sdk() {
+    if !python_sdk("anthropic", "BULWARK_REQUIRE_ANTHROPIC") {
         return;
     }
     let (upstream, received) = fake_provider();
-    let keys = tempfile::tempdir().unwrap();
-    let key_file = keys.path().join("anthropic-key");
-    std::fs::write(&key_file, format!("{UPSTREAM_KEY}\n")).unwrap();
-    let mut cfg = SecurityConfig::default();
-    cfg.gateway.enabled = true;
-    cfg.gateway.upstreams.insert(
-        "anthropic".into(),
-        UpstreamConfig {
-            url: upstream,
-            api: UpstreamApi::Anthropic,
-            api_key: SecretRef::File(key_file),
-            pass_through_key: false,
-            models: vec!["claude-*".into()],
-        },
-    );
-    let s = start(cfg, &[("agent", "gateway")]);
     // The SDK adds /v1/messages to its base URL itself.
-    let base = s.url("");
-    let out = Command::new("python3")
-        .arg(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/tests/gateway/anthropic_client.py"
-        ))
-        .args([base.trim_end_matches('/'), &s.tokens["agent"]])
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "{stderr}");
-    let got: Value =
-        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {stderr}"));
+    let (s, got) = run_client(
+        UpstreamApi::Anthropic,
+        upstream,
+        &["claude-*"],
+        300,
+        "anthropic_client.py",
+        "",
+    );
     let content = format!("Owner is ops@example.com; rotate {KEY}.");
     for case in ["whole", "stream"] {
         assert_eq!(got[case]["content"], json!(content), "{case}: {got}");
@@ -389,51 +351,50 @@ fn the_anthropic_sdk_through_the_gateway() {
     }
 }
 
-fn openai_sdk() -> bool {
+/// Whether python3 imports the SDK `module`; when `require` is set (as `.ci/run` does), it must.
+fn python_sdk(module: &str, require: &str) -> bool {
     let ok = Command::new("python3")
-        .args(["-c", "import openai"])
+        .args(["-c", &format!("import {module}")])
         .output()
         .is_ok_and(|o| o.status.success());
     if !ok {
         assert!(
-            std::env::var_os("BULWARK_REQUIRE_OPENAI").is_none(),
-            "BULWARK_REQUIRE_OPENAI is set but python3 cannot import openai"
+            std::env::var_os(require).is_none(),
+            "{require} is set but python3 cannot import {module}"
         );
         eprintln!(
-            "notice: the openai Python SDK is missing (pip install openai): skipping the gateway SDK test"
+            "notice: the {module} Python SDK is missing (pip install {module}): skipping its gateway test"
         );
     }
     ok
 }
 
-#[test]
-fn the_openai_sdk_through_the_gateway() {
-    if !openai_sdk() {
-        return;
-    }
-    let (upstream, received) = fake_provider();
+/// A sidecar with the gateway on and one upstream `api` at `url` serving `models`, its key in a
+/// file; and a client run with the sidecar's `base` URL and the agent's token: what it printed.
+fn run_client(
+    api: UpstreamApi,
+    url: String,
+    models: &[&str],
+    timeout_secs: u64,
+    script: &str,
+    base_path: &str,
+) -> (Server, Value) {
     let keys = tempfile::tempdir().unwrap();
-    let key_file = keys.path().join("openai-key");
+    let key_file = keys.path().join("provider-key");
     std::fs::write(&key_file, format!("{UPSTREAM_KEY}\n")).unwrap();
     let mut cfg = SecurityConfig::default();
     cfg.gateway.enabled = true;
+    cfg.gateway.timeout_secs = timeout_secs;
     cfg.gateway.upstreams.insert(
-        "fake".into(),
+        "provider".into(),
         UpstreamConfig {
-            url: upstream,
-            api: UpstreamApi::Openai,
+            url,
+            api,
             api_key: SecretRef::File(key_file),
             pass_through_key: false,
-            models: vec![
-                "gpt-*".into(),
-                "rate-limited".into(),
-                "broken-stream".into(),
-                "stall-stream".into(),
-            ],
+            models: models.iter().map(|m| m.to_string()).collect(),
         },
     );
-    // A stream silent this long ends with the API's error event.
-    cfg.gateway.timeout_secs = 2;
     let s = start(
         cfg,
         &[
@@ -442,19 +403,38 @@ fn the_openai_sdk_through_the_gateway() {
             ("scanner", "scan"),
         ],
     );
-    let base = s.url("/v1");
+    let base = s.url(base_path);
     let out = Command::new("python3")
-        .arg(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/tests/gateway/openai_client.py"
+        .arg(format!(
+            "{}/tests/gateway/{script}",
+            env!("CARGO_MANIFEST_DIR")
         ))
-        .args([&base, &s.tokens["agent"]])
+        .args([base.trim_end_matches('/'), &s.tokens["agent"]])
         .output()
         .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{stderr}");
     let got: Value =
         serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {stderr}"));
+    drop(keys);
+    (s, got)
+}
+
+#[test]
+fn the_openai_sdk_through_the_gateway() {
+    if !python_sdk("openai", "BULWARK_REQUIRE_OPENAI") {
+        return;
+    }
+    let (upstream, received) = fake_provider();
+    // A stream silent for 2 s ends with the API's error event.
+    let (s, got) = run_client(
+        UpstreamApi::Openai,
+        upstream,
+        &["gpt-*", "rate-limited", "broken-stream", "stall-stream"],
+        2,
+        "openai_client.py",
+        "/v1",
+    );
 
     // The agent sees the values, in whole replies and in streams cut inside placeholders.
     let content = format!("Owner is ops@example.com; rotate {KEY}.");
