@@ -169,15 +169,15 @@ pub fn run(cmd: HeldCommand, explicit: Option<&Path>) -> Result<u8, Fatal> {
                 );
                 return Ok(1);
             };
-            if src.forward_to.is_empty() {
+            let Some(forward_to) = &src.forward_to else {
                 eprintln!(
                     "bulwark: refused: source {:?} has no forward_to: nothing to release to (drop it)",
                     a.source
                 );
                 return Ok(1);
-            }
+            };
             let hop = bulwark_server::deliver::Forward {
-                url: src.forward_to.clone(),
+                url: forward_to.to_string(),
                 bearer: ctx
                     .secret(
                         &format!("ingress.sources.{}.forward_token", a.source),

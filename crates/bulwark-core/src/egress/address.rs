@@ -238,13 +238,7 @@ const NAMED_OUTSIDE_V6: &[(Ipv6Net, &str)] = &[
     (v6([0xff00, 0, 0, 0, 0, 0, 0, 0], 8), "multicast (RFC 4291)"),
 ];
 
-/// An address or a block (`10.0.0.0/8`, `::1`): the one parser for every address list in the
-/// configuration (egress CIDR rules, ingress `allow_cidrs` and `trusted_proxies`).
-pub fn parse_net(s: &str) -> Option<ipnet::IpNet> {
-    s.parse::<ipnet::IpNet>()
-        .ok()
-        .or_else(|| s.parse::<IpAddr>().ok().map(ipnet::IpNet::from))
-}
+pub use crate::config::typed::parse_net;
 
 /// Classify an IPv4 address.
 pub fn classify_v4(ip: Ipv4Addr) -> InnerClass {

@@ -92,7 +92,12 @@ pub enum UpstreamApi {
 #[serde(deny_unknown_fields)]
 pub struct UpstreamConfig {
     /// The API's base URL, as the provider's SDK takes it: `https://api.openai.com/v1`.
-    pub url: String,
+    #[serde(
+        deserialize_with = "crate::config::typed::base_url",
+        serialize_with = "crate::config::typed::url_text"
+    )]
+    #[schemars(with = "String")]
+    pub url: url::Url,
     /// The protocol: `openai` (Chat Completions) or `anthropic` (Messages).
     #[serde(default = "default_api")]
     pub api: UpstreamApi,
@@ -127,19 +132,6 @@ impl GatewayConfig {
         }
         for (name, u) in &self.upstreams {
             let key = |f: &str| format!("gateway.upstreams.{name}.{f}");
-            match url::Url::parse(&u.url) {
-                Ok(url)
-                    if matches!(url.scheme(), "http" | "https")
-                        && url.host_str().is_some()
-                        && url.query().is_none()
-                        && url.fragment().is_none()
-                        && url.username().is_empty() => {}
-                _ => p.invalid(
-                    key("url"),
-                    format!("{:?}", u.url),
-                    "the provider's base URL, http(s) without query or credentials, e.g. \"https://api.openai.com/v1\"",
-                ),
-            }
             for (i, g) in u.models.iter().enumerate() {
                 if globset::Glob::new(g).is_err() {
                     p.invalid(

@@ -51,13 +51,15 @@ pub struct IngressSourceConfig {
     pub timestamp_header: String,
     /// Client addresses allowed to send (`ADDR[/LEN]`); empty: any.
     #[serde(default)]
-    pub allow_cidrs: Vec<String>,
+    pub allow_cidrs: Vec<crate::config::typed::Net>,
     /// Proxies in front of Bulwark whose `X-Forwarded-For` is believed.
     #[serde(default)]
-    pub trusted_proxies: Vec<String>,
-    /// Where verified payloads go (the agent's own endpoint); empty: judged, not forwarded.
-    #[serde(default)]
-    pub forward_to: String,
+    pub trusted_proxies: Vec<crate::config::typed::Net>,
+    /// Where verified payloads go (the agent's own endpoint, http or https); empty: judged, not
+    /// forwarded.
+    #[serde(default, with = "crate::config::typed::http_url")]
+    #[schemars(with = "String")]
+    pub forward_to: Option<url::Url>,
     /// A token sent to `forward_to` as `Authorization: Bearer` (the agent's own credential):
     /// `vault:NAME`, `env:NAME` or `file:/PATH`, never the value itself. Empty: none.
     #[serde(default)]

@@ -436,31 +436,6 @@ pub fn check_config(ingress: &IngressConfig, p: &mut Problems) {
                 "the header carrying the signature, e.g. \"X-Signature\" (scheme hmac_sha256)",
             );
         }
-        for (k, list) in [
-            ("allow_cidrs", &src.allow_cidrs),
-            ("trusted_proxies", &src.trusted_proxies),
-        ] {
-            for (i, c) in list.iter().enumerate() {
-                let ok = crate::egress::address::parse_net(c).is_some();
-                if !ok {
-                    p.invalid(
-                        format!("{}[{i}]", key(k)),
-                        format!("{c:?}"),
-                        "an address or block such as \"10.0.0.0/8\" or \"::1\"",
-                    );
-                }
-            }
-        }
-        if !src.forward_to.is_empty()
-            && !url::Url::parse(&src.forward_to)
-                .is_ok_and(|u| matches!(u.scheme(), "http" | "https"))
-        {
-            p.invalid(
-                key("forward_to"),
-                format!("{:?}", src.forward_to),
-                "an http(s) URL of the agent's endpoint, or empty",
-            );
-        }
         if src.hold_at == crate::finding::Verdict::Allow {
             p.invalid(key("hold_at"), "\"allow\"", "\"block\" or \"review\"");
         }

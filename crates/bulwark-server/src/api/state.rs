@@ -26,21 +26,6 @@ pub(crate) struct IngressSource {
     pub(crate) hold_at: bulwark_core::Verdict,
 }
 
-/// Every entry of an address list, or an error naming the first that is not one (the
-/// configuration check refuses them first; this holds when a caller skips it).
-pub(crate) fn nets(list: &[String], key: &str) -> Result<Vec<ipnet::IpNet>, ServeError> {
-    list.iter()
-        .enumerate()
-        .map(|(i, c)| {
-            bulwark_core::egress::address::parse_net(c).ok_or_else(|| {
-                ServeError::Config(format!(
-                    "`{key}[{i}]` = {c:?}: expected an address or block such as \"10.0.0.0/8\" or \"::1\""
-                ))
-            })
-        })
-        .collect()
-}
-
 pub(crate) fn compile_ingress(
     cfg: &bulwark_core::config::IngressConfig,
     secrets: &Secrets,
@@ -79,15 +64,13 @@ pub(crate) fn compile_ingress(
             IngressSource {
                 verifier,
                 labels,
-                allow: nets(
-                    &src.allow_cidrs,
-                    &format!("ingress.sources.{name}.allow_cidrs"),
-                )?,
-                trusted_proxies: nets(
-                    &src.trusted_proxies,
-                    &format!("ingress.sources.{name}.trusted_proxies"),
-                )?,
-                forward_to: src.forward_to.clone(),
+                allow: src.allow_cidrs.iter().map(|n| n.0).collect(),
+                trusted_proxies: src.trusted_proxies.iter().map(|n| n.0).collect(),
+                forward_to: src
+                    .forward_to
+                    .as_ref()
+                    .map(|u| u.to_string())
+                    .unwrap_or_default(),
                 forward_token: secrets
                     .value(&src.forward_token, &env)
                     .map_err(|e| setting("forward_token", e))?,

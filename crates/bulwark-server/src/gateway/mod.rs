@@ -51,7 +51,7 @@ impl Upstreams {
         let mut list = Vec::new();
         for (name, u) in &cfg.upstreams {
             let key_path = format!("gateway.upstreams.{name}");
-            let base = url::Url::parse(&u.url).map_err(|e| format!("{key_path}.url: {e}"))?;
+            let base = u.url.clone();
             list.push(Upstream {
                 name: name.clone(),
                 cfg: u.clone(),

@@ -50,11 +50,11 @@ fn webhook_ingress_verifies_every_scheme_refuses_replays_and_forwards_with_the_v
         bulwark_core::config::SecretRef::File(path)
     };
     let mut sw = source("standard_webhooks", whsec);
-    sw.forward_to = endpoint.clone();
+    sw.forward_to = Some(endpoint.parse().unwrap());
     sw.forward_token = file_ref("agent-token", "agent-credential-42");
     let mut am = source("bearer", "unused");
     am.secret = file_ref("am-token", "am-token-123");
-    am.forward_to = endpoint.clone();
+    am.forward_to = Some(endpoint.parse().unwrap());
     am.labels.insert(
         "alertname".into(),
         vec!["HighLatency*".into(), "PodCrashLooping".into()],
@@ -65,10 +65,10 @@ fn webhook_ingress_verifies_every_scheme_refuses_replays_and_forwards_with_the_v
     hm.header = "X-Signature".into();
     hm.timestamp_header = "X-Timestamp".into();
     let mut far = source("bearer", "t");
-    far.allow_cidrs = vec!["10.0.0.0/8".into()];
+    far.allow_cidrs = vec![net("10.0.0.0/8")];
     let mut proxied = source("bearer", "t");
-    proxied.allow_cidrs = vec!["10.1.2.3/32".into()];
-    proxied.trusted_proxies = vec!["127.0.0.1/32".into()];
+    proxied.allow_cidrs = vec![net("10.1.2.3/32")];
+    proxied.trusted_proxies = vec![net("127.0.0.1/32")];
     for (name, src) in [
         ("sw", sw),
         ("github", source("github", "gh-secret")),
@@ -300,7 +300,7 @@ fn a_release_in_flight_cannot_be_settled_by_hand() {
     });
     let mut cfg = SecurityConfig::default();
     let mut am = source("bearer", "am-token");
-    am.forward_to = format!("http://127.0.0.1:{port}/alerts");
+    am.forward_to = Some(format!("http://127.0.0.1:{port}/alerts").parse().unwrap());
     am.labels
         .insert("namespace".into(), vec!["payments-*".into()]);
     cfg.ingress.sources.insert("am".into(), am);
@@ -345,7 +345,7 @@ fn json_bulwark_cannot_read_is_refused_not_judged_as_text() {
     let (endpoint, received) = agent_endpoint();
     let mut cfg = SecurityConfig::default();
     let mut am = source("bearer", "am-token");
-    am.forward_to = endpoint;
+    am.forward_to = Some(endpoint.parse().unwrap());
     am.labels
         .insert("namespace".into(), vec!["payments-*".into()]);
     cfg.ingress.sources.insert("am".into(), am);
@@ -373,4 +373,8 @@ fn json_bulwark_cannot_read_is_refused_not_judged_as_text() {
         r#"{"alerts":[{"labels":{"namespace":"payments-eu"}}]}"#,
     );
     assert_eq!(a.status, 200, "{}", a.text);
+}
+
+fn net(s: &str) -> bulwark_core::config::typed::Net {
+    bulwark_core::config::typed::Net(bulwark_core::config::typed::parse_net(s).unwrap())
 }

@@ -343,7 +343,7 @@ fn secrets_in_the_configuration_can_live_in_the_vault() {
     let (endpoint, received) = agent_endpoint();
     let mut cfg = SecurityConfig::default();
     let mut am = source("bearer", "vault:alertmanager-token");
-    am.forward_to = endpoint;
+    am.forward_to = Some(endpoint.parse().unwrap());
     am.forward_token = "vault:agent-token".into();
     cfg.ingress.sources.insert("am".into(), am);
     cfg.audit.hmac_keys = "vault:audit-hmac".into();

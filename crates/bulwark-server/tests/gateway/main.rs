@@ -388,7 +388,7 @@ fn run_client(
     cfg.gateway.upstreams.insert(
         "provider".into(),
         UpstreamConfig {
-            url,
+            url: url.parse().unwrap(),
             api,
             api_key: SecretRef::File(key_file),
             pass_through_key: false,
