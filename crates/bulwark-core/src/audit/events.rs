@@ -28,6 +28,54 @@ impl From<(&ExecutionIntent, &ActionDecision)> for AuditEvent {
     }
 }
 
+/// What one model-gateway exchange came to: what `gateway.exchange` records.
+#[derive(Debug, Default)]
+pub struct GatewayExchange<'a> {
+    /// The model asked for (cut short by the caller).
+    pub model: &'a str,
+    /// The upstream that served it (empty when none did).
+    pub upstream: &'a str,
+    /// The conversation's key (a hash).
+    pub conversation: &'a str,
+    /// What preparing the request found, when it got that far.
+    pub prepared: Option<&'a crate::gateway::openai_chat::Prepared>,
+    /// The status the agent got.
+    pub status: u16,
+    /// `ok`, `blocked`, `invalid`, `no_upstream`, `upstream_status`, ...
+    pub outcome: &'a str,
+    /// The token counts of the provider's `usage`.
+    pub usage: Option<&'a serde_json::Value>,
+}
+
+impl AuditEvent {
+    /// `gateway.exchange`: one request of `token` through the model gateway, with counts and
+    /// verdicts, never the prompt, the reply or a value.
+    pub fn gateway_exchange(token: &str, x: &GatewayExchange<'_>) -> AuditEvent {
+        let p = x.prepared;
+        AuditEvent {
+            event_type: EventType::Decision,
+            actor: token.to_string(),
+            action: "gateway.exchange".into(),
+            resource: x.model.to_string(),
+            outcome: x.outcome.to_string(),
+            details: serde_json::json!({
+                "upstream": x.upstream,
+                "conversation": x.conversation,
+                "stream": p.map(|p| p.stream),
+                "redacted": p.map(|p| p.redacted),
+                "redacted_one_way": p.map(|p| p.redacted_one_way),
+                "rules": p.map(|p| &p.rules),
+                "tool_results": p.map(|p| p.tool_results.iter().map(|t| serde_json::json!({
+                    "message": t.message, "tool": t.tool, "verdict": t.verdict, "score": t.score,
+                    "rules": t.findings.iter().map(|f| f.rule.as_str()).collect::<Vec<_>>(),
+                })).collect::<Vec<_>>()),
+                "status": x.status,
+                "usage": x.usage,
+            }),
+        }
+    }
+}
+
 /// How an egress decision was asked for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum EgressAsk {

@@ -8,8 +8,8 @@ use serde::{Deserialize, Serialize};
 use crate::config::problems::Problems;
 use crate::vault::cfg::SecretRef;
 
-/// `[gateway]`: Bulwark as the agent's model provider (`POST /v1/chat/completions`), in front of
-/// the real one.
+/// `[gateway]`: Bulwark as the agent's model provider (`POST /v1/chat/completions`,
+/// `POST /v1/messages`, `GET /v1/models`), in front of the real one.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct GatewayConfig {
@@ -39,7 +39,8 @@ pub struct GatewayConfig {
     /// The injection source of each tool's results (`web`, `email`, `alert`, ...; how strictly
     /// they are judged). A tool not listed is `tool_output`, untrusted.
     pub tool_sources: BTreeMap<String, String>,
-    /// Seconds an upstream has to answer (to send the whole reply when not streaming).
+    /// Seconds an upstream has to answer: to send the whole reply, or, in a stream, between two
+    /// events.
     pub timeout_secs: u64,
     /// Largest reply read whole from an upstream (streams are not bounded in total).
     pub max_reply_bytes: usize,

@@ -227,28 +227,18 @@ struct Record {
 
 impl Record {
     fn event(&self, token: &str) -> AuditEvent {
-        let p = self.prepared.as_ref();
-        AuditEvent {
-            event_type: bulwark_core::audit::EventType::Decision,
-            actor: token.to_string(),
-            action: "gateway.exchange".into(),
-            resource: self.model.clone(),
-            outcome: self.outcome.into(),
-            details: serde_json::json!({
-                "upstream": self.upstream,
-                "conversation": self.conversation,
-                "stream": p.map(|p| p.stream),
-                "redacted": p.map(|p| p.redacted),
-                "redacted_one_way": p.map(|p| p.redacted_one_way),
-                "rules": p.map(|p| &p.rules),
-                "tool_results": p.map(|p| p.tool_results.iter().map(|t| serde_json::json!({
-                    "message": t.message, "tool": t.tool, "verdict": t.verdict, "score": t.score,
-                    "rules": t.findings.iter().map(|f| f.rule.as_str()).collect::<Vec<_>>(),
-                })).collect::<Vec<_>>()),
-                "status": self.status,
-                "usage": self.usage,
-            }),
-        }
+        AuditEvent::gateway_exchange(
+            token,
+            &bulwark_core::audit::events::GatewayExchange {
+                model: &self.model,
+                upstream: &self.upstream,
+                conversation: &self.conversation,
+                prepared: self.prepared.as_ref(),
+                status: self.status,
+                outcome: self.outcome,
+                usage: self.usage.as_ref(),
+            },
+        )
     }
 }
 
