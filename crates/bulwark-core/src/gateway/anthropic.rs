@@ -10,35 +10,24 @@
 use serde_json::Value;
 
 pub use super::common::{Prepared, ShapeError};
-use super::common::{judge_tool_result, model_and_stream, redact_texts, restore_texts};
+use super::common::{
+    content_text, judge_tool_result, model_and_stream, redact_texts, restore_texts,
+};
 use super::placeholders::Conversation;
 use super::restore::{Escape, Restorer};
 use super::{EventRestorer, SseEvent};
 use crate::scan::Scanner;
 use crate::scan::injection::Source;
 
-fn blocks_text(content: Option<&Value>) -> String {
-    match content {
-        Some(Value::String(s)) => s.clone(),
-        Some(Value::Array(blocks)) => blocks
-            .iter()
-            .filter(|b| b.get("type").and_then(Value::as_str) == Some("text"))
-            .filter_map(|b| b.get("text").and_then(Value::as_str))
-            .collect::<Vec<_>>()
-            .join("\n"),
-        _ => String::new(),
-    }
-}
-
 /// The texts that open a conversation: the system prompt and the first user message.
 pub fn opening(body: &Value) -> Vec<String> {
-    let mut out = vec![format!("system\0{}", blocks_text(body.get("system")))];
+    let mut out = vec![format!("system\0{}", content_text(body.get("system")))];
     if let Some(first) = body
         .get("messages")
         .and_then(Value::as_array)
         .and_then(|m| m.first())
     {
-        out.push(format!("user\0{}", blocks_text(first.get("content"))));
+        out.push(format!("user\0{}", content_text(first.get("content"))));
     }
     out
 }
@@ -67,7 +56,7 @@ pub fn prepare(
                 "expected a string or an array of content blocks",
             ));
         }
-        redact_texts(system, "system", scanner, conversation, &mut p)?;
+        redact_texts(system, &|| "system".into(), scanner, conversation, &mut p)?;
     }
     let Some(Value::Array(messages)) = obj.get_mut("messages") else {
         return Err(ShapeError::new("messages", "expected an array of messages"));
@@ -109,7 +98,7 @@ pub fn prepare(
                                 .and_then(Value::as_str)
                                 .and_then(|id| calls.get(id).cloned())
                                 .unwrap_or_else(|| "unknown".to_string());
-                            let text = blocks_text(b.get("content"));
+                            let text = content_text(b.get("content"));
                             let source = tool_source(&tool);
                             p.tool_results
                                 .push(judge_tool_result(scanner, i, tool, &text, &source));
@@ -127,7 +116,7 @@ pub fn prepare(
         }
         // Every text of the message the model reads, whatever block carries it; signed thinking
         // and binary data pass as they are.
-        redact_texts(m, &at, scanner, conversation, &mut p)?;
+        redact_texts(m, &|| at.clone(), scanner, conversation, &mut p)?;
     }
     Ok(p)
 }

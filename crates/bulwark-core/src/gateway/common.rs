@@ -121,6 +121,20 @@ pub(super) fn model_and_stream(
     Ok((model, stream))
 }
 
+/// The text of a `content` value, as a reader sees it: the string, or the `text` of every part
+/// or block, one per line.
+pub(super) fn content_text(content: Option<&Value>) -> String {
+    match content {
+        Some(Value::String(s)) => s.clone(),
+        Some(Value::Array(parts)) => parts
+            .iter()
+            .filter_map(|p| p.get("text").and_then(Value::as_str))
+            .collect::<Vec<_>>()
+            .join("\n"),
+        _ => String::new(),
+    }
+}
+
 /// Keys whose values are the protocol's structure, not text a model reads: never redacted or
 /// restored.
 const STRUCTURAL: &[&str] = &[
@@ -168,10 +182,11 @@ fn is_inline_data(s: &str) -> bool {
 
 /// Redact every text of a protocol object (a message, a content block) that a model reads: every
 /// string, except the protocol's structure and binary data; tool-call arguments inside their JSON
-/// ([`redact_data`]). `at` names the object in errors.
+/// ([`redact_data`]). `at` names the object in errors; it is only built when one is reported,
+/// not for every key walked.
 pub(super) fn redact_texts(
     v: &mut Value,
-    at: &str,
+    at: &dyn Fn() -> String,
     scanner: &Scanner,
     conv: &mut Conversation,
     p: &mut Prepared,
@@ -180,16 +195,16 @@ pub(super) fn redact_texts(
         Value::String(s) if !is_inline_data(s) => redact_into(s, scanner, conv, p),
         Value::Array(a) => {
             for (i, x) in a.iter_mut().enumerate() {
-                redact_texts(x, &format!("{at}[{i}]"), scanner, conv, p)?;
+                redact_texts(x, &|| format!("{}[{i}]", at()), scanner, conv, p)?;
             }
         }
         Value::Object(o) if is_signed(o) => {}
         Value::Object(o) => {
             for (k, x) in o.iter_mut() {
-                let here = format!("{at}.{k}");
                 if STRUCTURAL.contains(&k.as_str()) || BINARY.contains(&k.as_str()) {
                     continue;
                 }
+                let here = || format!("{}.{k}", at());
                 match x {
                     Value::String(s) if JSON_TEXT.contains(&k.as_str()) => {
                         redact_json_text(s, &here, scanner, conv, p)?;
@@ -209,7 +224,7 @@ pub(super) fn redact_texts(
 /// are redacted as text.
 fn redact_json_text(
     args: &mut String,
-    at: &str,
+    at: &dyn Fn() -> String,
     scanner: &Scanner,
     conv: &mut Conversation,
     p: &mut Prepared,
@@ -218,7 +233,7 @@ fn redact_json_text(
         crate::json::check_unique_keys(args.as_bytes())
     {
         return Err(ShapeError::new(
-            at,
+            at(),
             format!(
                 "the arguments' JSON repeats a key ({e}): which copy the tool would use is unknown"
             ),

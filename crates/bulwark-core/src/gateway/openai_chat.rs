@@ -10,7 +10,8 @@
 use serde_json::Value;
 
 use super::common::{
-    JSON_TEXT, is_structural, judge_tool_result, model_and_stream, redact_texts, restore_texts,
+    JSON_TEXT, content_text, is_structural, judge_tool_result, model_and_stream, redact_texts,
+    restore_texts,
 };
 pub use super::common::{Prepared, ShapeError, ToolResult};
 use super::placeholders::Conversation;
@@ -27,24 +28,12 @@ pub fn opening(body: &Value) -> Vec<String> {
     let mut out = Vec::new();
     for m in messages {
         let role = m.get("role").and_then(Value::as_str).unwrap_or_default();
-        out.push(format!("{role}\0{}", text_of(m.get("content"))));
+        out.push(format!("{role}\0{}", content_text(m.get("content"))));
         if role == "user" {
             break;
         }
     }
     out
-}
-
-fn text_of(content: Option<&Value>) -> String {
-    match content {
-        Some(Value::String(s)) => s.clone(),
-        Some(Value::Array(parts)) => parts
-            .iter()
-            .filter_map(|p| p.get("text").and_then(Value::as_str))
-            .collect::<Vec<_>>()
-            .join("\n"),
-        _ => String::new(),
-    }
 }
 
 /// Check the shape of a request body, redact every text the model reads in place, and judge the
@@ -108,7 +97,7 @@ pub fn prepare(
                 _ => m.get("name").and_then(Value::as_str).map(str::to_string),
             }
             .unwrap_or_else(|| "unknown".to_string());
-            let text = text_of(m.get("content"));
+            let text = content_text(m.get("content"));
             let source = tool_source(&tool);
             p.tool_results
                 .push(judge_tool_result(scanner, i, tool, &text, &source));
@@ -127,14 +116,20 @@ pub fn prepare(
         // content (strings and parts), refusal, name, reasoning, tool calls (function arguments
         // inside their JSON, custom inputs). Only the protocol's structure and binary data pass.
         let mut whole = Value::Object(std::mem::take(m));
-        let done = redact_texts(&mut whole, &at, scanner, conversation, &mut p);
+        let done = redact_texts(&mut whole, &|| at.clone(), scanner, conversation, &mut p);
         if let Value::Object(o) = whole {
             *m = o;
         }
         done?;
     }
     if let Some(prediction) = obj.get_mut("prediction") {
-        redact_texts(prediction, "prediction", scanner, conversation, &mut p)?;
+        redact_texts(
+            prediction,
+            &|| "prediction".into(),
+            scanner,
+            conversation,
+            &mut p,
+        )?;
     }
     Ok(p)
 }
