@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Model gateway: the latency it adds and its throughput. A fake provider (the `fake-provider`
-# example of bulwark-server, a fixed Chat Completions reply) answers; wrk sends a 4 KB Chat
+# Model gateway: the latency it adds and its throughput. A fake provider (the `bench-upstream`
+# example of bulwark-server in its `chat` mode, a fixed Chat Completions reply) answers; wrk sends a 4 KB Chat
 # Completions request (an SRE copilot's turn with an AWS key id and e-mail addresses in a tool
 # result) first to the provider directly, then through `bulwark serve` with the gateway on: every
 # text redacted, the tool result judged for injection, the reply restored, one audit record per
@@ -18,12 +18,12 @@ if ! command -v wrk >/dev/null; then
     echo "wrk is not installed (apt-get install wrk)" >&2; exit 2; fi
 fi
 cargo build --release -q -p bulwark-cli
-cargo build --release -q -p bulwark-server --example fake-provider
+cargo build --release -q -p bulwark-server --example bench-upstream
 home="$(mktemp -d)"
 addr=127.0.0.1:18844
 up=127.0.0.1:18091
 trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$home"' EXIT
-target/release/examples/fake-provider "$up" &
+target/release/examples/bench-upstream "$up" 0 chat &
 echo "sk-bench-not-a-real-key" >"$home/provider-key"
 cat >"$home/bulwark.toml" <<TOML
 [server]

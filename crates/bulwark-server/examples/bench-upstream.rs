@@ -1,6 +1,8 @@
 //! A minimal HTTP/1.1 upstream for `scripts/proxy-bench.sh`: answers every request with a small
 //! text body, keeping connections alive, after an optional service time in microseconds (a real
-//! service does some work). Usage: `bench-upstream 127.0.0.1:18081 [delay_us]`.
+//! service does some work). With `chat`, for `scripts/gateway-bench.sh`, it is a model provider:
+//! every answer is one fixed OpenAI Chat Completions reply (about 400 bytes, JSON).
+//! Usage: `bench-upstream 127.0.0.1:18081 [delay_us] [chat]`.
 
 use std::convert::Infallible;
 
@@ -10,9 +12,19 @@ use hyper::{Request, Response};
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
 
-async fn ok(delay: std::time::Duration) -> Result<Response<Full<Bytes>>, Infallible> {
+const CHAT_REPLY: &[u8] = br#"{"id":"chatcmpl-bench","object":"chat.completion","created":1,"model":"gpt-4o-mini","choices":[{"index":0,"finish_reason":"stop","message":{"role":"assistant","content":"Scale the api deployment in payments-prod to 6 replicas and page [email#1] if p99 stays above 2s. The runbook covers the rollback."}}],"usage":{"prompt_tokens":900,"completion_tokens":40,"total_tokens":940}}"#;
+
+async fn ok(delay: std::time::Duration, chat: bool) -> Result<Response<Full<Bytes>>, Infallible> {
     if !delay.is_zero() {
         tokio::time::sleep(delay).await;
+    }
+    if chat {
+        let mut r = Response::new(Full::new(Bytes::from_static(CHAT_REPLY)));
+        r.headers_mut().insert(
+            hyper::header::CONTENT_TYPE,
+            hyper::header::HeaderValue::from_static("application/json"),
+        );
+        return Ok(r);
     }
     Ok(Response::new(Full::new(Bytes::from_static(
         b"hello from the benchmark upstream\n",
@@ -29,6 +41,7 @@ fn main() -> std::io::Result<()> {
             .and_then(|d| d.parse().ok())
             .unwrap_or(0),
     );
+    let chat = std::env::args().nth(3).as_deref() == Some("chat");
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .enable_all()
@@ -43,7 +56,7 @@ fn main() -> std::io::Result<()> {
                     .serve_connection(
                         TokioIo::new(s),
                         hyper::service::service_fn(move |_: Request<hyper::body::Incoming>| {
-                            ok(delay)
+                            ok(delay, chat)
                         }),
                     )
                     .await;
