@@ -450,20 +450,25 @@ fn tail(source: &LogSource, n: usize, follow: bool, format: PlainFormat) -> Resu
     }
 }
 
-fn export(source: &LogSource, since: &str) -> Result<u8, Fatal> {
-    let since_time = match humantime::parse_rfc3339_weak(since) {
-        Ok(t) => t,
+/// `--since`: an RFC 3339 time (`2026-11-22T00:00:00Z`) or a duration ago (`24h`, `7days`).
+pub(crate) fn parse_since(since: &str) -> Result<std::time::SystemTime, Fatal> {
+    match humantime::parse_rfc3339_weak(since) {
+        Ok(t) => Ok(t),
         Err(_) => {
             let ago = humantime::parse_duration(since).map_err(|_| {
                 Fatal(format!(
                     "--since {since:?}: expected an RFC 3339 time (2026-11-22T00:00:00Z) or a duration (24h, 7days)"
                 ))
             })?;
-            std::time::SystemTime::now()
+            Ok(std::time::SystemTime::now()
                 .checked_sub(ago)
-                .unwrap_or(std::time::UNIX_EPOCH)
+                .unwrap_or(std::time::UNIX_EPOCH))
         }
-    };
+    }
+}
+
+fn export(source: &LogSource, since: &str) -> Result<u8, Fatal> {
+    let since_time = parse_since(since)?;
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     let mut err = None;
     source

@@ -13,6 +13,7 @@ mod boundary_cmd;
 mod config_cmd;
 mod egress_cmd;
 mod exec_cmd;
+mod gateway_cmd;
 mod held_cmd;
 mod picoclaw_cmd;
 mod posture_cmd;
@@ -67,6 +68,9 @@ enum Command {
     /// The tamper-evident audit log: append, verify, tail, export, recover, rotate-key.
     #[command(subcommand)]
     Audit(audit_cmd::AuditCommand),
+    /// The model gateway: what agents spent through it (`usage`).
+    #[command(subcommand)]
+    Gateway(gateway_cmd::GatewayCommand),
     /// Judge what an agent wants to do (tool calls) with the action policy.
     #[command(subcommand)]
     Intent(action_cmd::IntentCommand),
@@ -283,6 +287,7 @@ fn main() -> ExitCode {
         Command::Sanitize(args) => boundary_cmd::run_sanitize(args, cli.config.as_deref()),
         Command::Egress(cmd) => egress_cmd::run(cmd, cli.config.as_deref()),
         Command::Audit(cmd) => audit_cmd::run(cmd, cli.config.as_deref()),
+        Command::Gateway(cmd) => gateway_cmd::run(cmd, cli.config.as_deref()),
         Command::Intent(cmd) => action_cmd::run_intent(cmd, cli.config.as_deref()),
         Command::Approvals(cmd) => action_cmd::run_approvals(cmd, cli.config.as_deref()),
         Command::Held(cmd) => held_cmd::run(cmd, cli.config.as_deref()),

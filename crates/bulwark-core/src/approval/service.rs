@@ -60,6 +60,9 @@ impl<'p> Caller<'p> {
     }
 }
 
+/// How many of a principal's newest approvals of one state [`Approvals::find_as`] looks at.
+pub const FIND_WINDOW: usize = 1000;
+
 /// Approval transitions against a store.
 pub struct Approvals<'a> {
     store: &'a dyn ApprovalStore,
@@ -303,6 +306,22 @@ impl<'a> Approvals<'a> {
         self.settle_due()?;
         self.store
             .list_visible(principal, self.approvers.contains(principal), state, limit)
+    }
+
+    /// The newest approval of `state` that `principal` requested for the intent with `digest`
+    /// (compared in constant time), among its newest [`FIND_WINDOW`]; expiries recorded first.
+    pub fn find_as(
+        &self,
+        principal: &str,
+        digest: &IntentDigest,
+        state: StateName,
+    ) -> Result<Option<ApprovalRecord>, ApprovalError> {
+        self.settle_due()?;
+        Ok(self
+            .store
+            .list_visible(principal, false, Some(state), FIND_WINDOW)?
+            .into_iter()
+            .find(|r| r.requested_by == principal && r.digest.ct_eq(digest)))
     }
 
     /// Approvals, newest first (expiries recorded), optionally of one state.

@@ -45,6 +45,8 @@ pub struct GatewayExchange<'a> {
     pub outcome: &'a str,
     /// The token counts of the provider's `usage`.
     pub usage: Option<&'a serde_json::Value>,
+    /// The tool calls the model proposed, as judged.
+    pub tool_calls: &'a [crate::gateway::calls::JudgedCall],
 }
 
 impl AuditEvent {
@@ -71,6 +73,7 @@ impl AuditEvent {
                 })).collect::<Vec<_>>()),
                 "status": x.status,
                 "usage": x.usage,
+                "tool_calls": x.tool_calls,
             }),
         }
     }

@@ -9,13 +9,14 @@
 
 use serde_json::Value;
 
+use super::calls::{CallDecision, ProposedCall, is_call_block};
 pub use super::common::{Prepared, ShapeError};
 use super::common::{
     content_text, judge_tool_result, model_and_stream, redact_texts, restore_texts,
 };
 use super::placeholders::Conversation;
-use super::restore::{Escape, Restorer};
-use super::{EventRestorer, SseEvent};
+use super::restore::{Escape, Restorer, restore};
+use super::{Emit, EventRestorer, HeldCalls, SseEvent};
 use crate::scan::Scanner;
 use crate::scan::injection::Source;
 
@@ -133,20 +134,64 @@ pub fn restore_reply(body: &mut Value, conv: &Conversation) -> usize {
 /// Most content blocks one stream restores at once.
 const MAX_BLOCKS: usize = 256;
 
+/// Most bytes of tool inputs one stream holds at once while they are judged.
+const MAX_HELD_BYTES: usize = 1024 * 1024;
+
 /// Restores a Messages event stream: `text_delta` as text, `input_json_delta` as JSON text, one
 /// restorer per content block; what a block still holds goes out as one more delta before its
-/// `content_block_stop`.
+/// `content_block_stop`. Made with [`MessagesStream::holding_calls`], it holds each `tool_use`
+/// block whole until it is judged.
 #[derive(Debug, Default)]
 pub struct MessagesStream {
     blocks: std::collections::BTreeMap<u64, (Restorer, &'static str)>,
+    hold: bool,
+    /// Held `tool_use` blocks: their start block and their input's JSON so far.
+    held: std::collections::BTreeMap<u64, (Value, String)>,
+    held_bytes: usize,
+    /// Calls judged in this message, and how many passed.
+    judged: usize,
+    passed: usize,
+    usage: Option<Value>,
 }
 
 impl MessagesStream {
-    /// A restorer for one stream.
+    /// A restorer for one stream that passes `tool_use` blocks on as they come (restored).
     pub fn new() -> MessagesStream {
         MessagesStream::default()
     }
 
+    /// A restorer for one stream that holds every `tool_use` block whole until it is judged.
+    pub fn holding_calls() -> MessagesStream {
+        MessagesStream {
+            hold: true,
+            ..MessagesStream::default()
+        }
+    }
+
+    fn held_call(&mut self, conv: &Conversation, index: u64) -> Option<HeldCalls> {
+        let (block, json) = self.held.remove(&index)?;
+        self.held_bytes = self.held_bytes.saturating_sub(json.len());
+        let json = if json.trim().is_empty() {
+            block.get("input").map(Value::to_string).unwrap_or_default()
+        } else {
+            restore(conv, &json, Escape::Json)
+        };
+        let text = |k: &str| {
+            block
+                .get(k)
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_string()
+        };
+        Some(HeldCalls {
+            calls: vec![ProposedCall {
+                id: text("id"),
+                name: text("name"),
+                arguments: json,
+            }],
+            at: serde_json::json!({"index": index, "block": block}),
+        })
+    }
     fn rest_of(&mut self, conv: &Conversation, index: u64) -> Option<SseEvent> {
         let (mut r, kind) = self.blocks.remove(&index)?;
         let rest = r.finish(conv);
@@ -170,9 +215,9 @@ impl MessagesStream {
 }
 
 impl EventRestorer for MessagesStream {
-    fn event(&mut self, conv: &Conversation, ev: SseEvent) -> Result<Vec<SseEvent>, String> {
+    fn event(&mut self, conv: &Conversation, ev: SseEvent) -> Result<Vec<Emit>, String> {
         let Ok(mut v) = serde_json::from_str::<Value>(&ev.data) else {
-            return Ok(vec![ev]);
+            return Ok(vec![Emit::Event(ev)]);
         };
         let kind = v
             .get("type")
@@ -188,10 +233,24 @@ impl EventRestorer for MessagesStream {
                     .and_then(Value::as_str)
                     .unwrap_or_default()
                     .to_string();
+                if let Some((_, json)) = self.held.get_mut(&index) {
+                    // A held call's input waits whole; anything else in a held block is dropped
+                    // with it.
+                    if let Some(p) = v.pointer("/delta/partial_json").and_then(Value::as_str) {
+                        json.push_str(p);
+                        self.held_bytes += p.len();
+                        if self.held_bytes > MAX_HELD_BYTES {
+                            return Err(format!(
+                                "bulwark: the stream's tool inputs are larger than {MAX_HELD_BYTES} bytes"
+                            ));
+                        }
+                    }
+                    return Ok(Vec::new());
+                }
                 let (field, escape, kind) = match delta_kind.as_str() {
                     "text_delta" => ("text", Escape::Text, "text_delta"),
                     "input_json_delta" => ("partial_json", Escape::Json, "input_json_delta"),
-                    _ => return Ok(vec![ev]),
+                    _ => return Ok(vec![Emit::Event(ev)]),
                 };
                 if let Some(Value::String(s)) = v.get_mut("delta").and_then(|d| d.get_mut(field)) {
                     if !self.blocks.contains_key(&index) && self.blocks.len() >= MAX_BLOCKS {
@@ -207,30 +266,119 @@ impl EventRestorer for MessagesStream {
                 }
             }
             "content_block_start" => {
+                if self.hold
+                    && let Some(block) = v.get("content_block").filter(|b| is_call_block(b))
+                {
+                    if self.held.len() >= MAX_BLOCKS {
+                        return Err(format!(
+                            "bulwark: the stream holds more than {MAX_BLOCKS} tool calls at once"
+                        ));
+                    }
+                    let mut block = block.clone();
+                    restore_texts(&mut block, conv);
+                    self.held.insert(index, (block, String::new()));
+                    return Ok(Vec::new());
+                }
                 // A block may start with text (or a tool's input) already in it.
                 if let Some(block) = v.get_mut("content_block") {
                     restore_texts(block, conv);
                 }
             }
             "content_block_stop" => {
-                out.extend(self.rest_of(conv, index));
+                if let Some(held) = self.held_call(conv, index) {
+                    // The block's events go out when the call is judged.
+                    return Ok(vec![Emit::Calls(held)]);
+                }
+                out.extend(self.rest_of(conv, index).map(Emit::Event));
+            }
+            "message_start" => {
+                if let Some(u) = v.pointer("/message/usage").filter(|u| u.is_object()) {
+                    self.usage = Some(u.clone());
+                }
+                return Ok(vec![Emit::Event(ev)]);
+            }
+            "message_delta" => {
+                if let Some(u) = v.get("usage").and_then(Value::as_object) {
+                    let mut merged = self
+                        .usage
+                        .take()
+                        .and_then(|u| u.as_object().cloned())
+                        .unwrap_or_default();
+                    for (k, x) in u {
+                        if !x.is_null() {
+                            merged.insert(k.clone(), x.clone());
+                        }
+                    }
+                    self.usage = Some(Value::Object(merged));
+                }
+                // A message whose calls were all withheld has none left to run.
+                if self.judged > 0
+                    && self.passed == 0
+                    && v.pointer("/delta/stop_reason").and_then(Value::as_str) == Some("tool_use")
+                {
+                    v["delta"]["stop_reason"] = Value::String("end_turn".into());
+                } else {
+                    return Ok(vec![Emit::Event(ev)]);
+                }
             }
             "message_stop" => out.extend(self.flush(conv)),
-            _ => return Ok(vec![ev]),
+            _ => return Ok(vec![Emit::Event(ev)]),
         }
-        out.push(SseEvent {
+        out.push(Emit::Event(SseEvent {
             name: ev.name,
             data: v.to_string(),
-        });
+        }));
         Ok(out)
     }
 
-    fn flush(&mut self, conv: &Conversation) -> Vec<SseEvent> {
+    fn flush(&mut self, conv: &Conversation) -> Vec<Emit> {
+        let mut out: Vec<Emit> = Vec::new();
+        let held: Vec<u64> = self.held.keys().copied().collect();
+        for i in held {
+            out.extend(self.held_call(conv, i).map(Emit::Calls));
+        }
         let indexes: Vec<u64> = self.blocks.keys().copied().collect();
-        indexes
-            .into_iter()
-            .filter_map(|i| self.rest_of(conv, i))
-            .collect()
+        out.extend(
+            indexes
+                .into_iter()
+                .filter_map(|i| self.rest_of(conv, i))
+                .map(Emit::Event),
+        );
+        out
+    }
+
+    fn resolve(&mut self, held: HeldCalls, decisions: &[CallDecision]) -> Vec<SseEvent> {
+        let index = held.at["index"].as_u64().unwrap_or(0);
+        let mut out = Vec::new();
+        let ev = |name: &str, data: Value| SseEvent {
+            name: Some(name.into()),
+            data: data.to_string(),
+        };
+        for (call, d) in held.calls.iter().zip(decisions) {
+            self.judged += 1;
+            match d {
+                CallDecision::Allow => {
+                    self.passed += 1;
+                    let mut block = held.at["block"].clone();
+                    block["input"] = serde_json::json!({});
+                    out.push(ev("content_block_start", serde_json::json!({"type": "content_block_start", "index": index, "content_block": block})));
+                    out.push(ev("content_block_delta", serde_json::json!({"type": "content_block_delta", "index": index, "delta": {"type": "input_json_delta", "partial_json": call.arguments}})));
+                }
+                CallDecision::Replace(text) => {
+                    out.push(ev("content_block_start", serde_json::json!({"type": "content_block_start", "index": index, "content_block": {"type": "text", "text": ""}})));
+                    out.push(ev("content_block_delta", serde_json::json!({"type": "content_block_delta", "index": index, "delta": {"type": "text_delta", "text": text}})));
+                }
+            }
+            out.push(ev(
+                "content_block_stop",
+                serde_json::json!({"type": "content_block_stop", "index": index}),
+            ));
+        }
+        out
+    }
+
+    fn usage(&self) -> Option<Value> {
+        self.usage.clone()
     }
 
     fn error_event(message: &str) -> SseEvent {

@@ -44,6 +44,70 @@ pub struct GatewayConfig {
     pub timeout_secs: u64,
     /// Largest reply read whole from an upstream (streams are not bounded in total).
     pub max_reply_bytes: usize,
+    /// The tool calls a model proposes: `judge` (by the action policy, before the agent sees
+    /// them: allowed calls pass, blocked ones become text, ones that need review are withheld
+    /// until approved) or `off` (passed as the model wrote them, restored).
+    pub tool_calls: ToolCallPolicy,
+    /// How a proposed call of a function becomes the intent the action policy judges, by function
+    /// name. A function not listed is read with the defaults of [`ToolMapping`].
+    pub tools: BTreeMap<String, ToolMapping>,
+    /// Budgets per agent token and model: requests, tokens and cost per minute and per day.
+    pub budgets: Vec<super::budget::BudgetConfig>,
+    /// What models cost, per million tokens, by model glob (the first matching glob in name
+    /// order): what `cost_per_day` and the usage report count.
+    pub prices: BTreeMap<String, super::budget::PriceConfig>,
+    /// The reply tokens a request reserves when it names no `max_tokens`.
+    pub default_max_tokens: u64,
+}
+
+/// What happens to the tool calls a model proposes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ToolCallPolicy {
+    /// Judge each call with the action policy before the agent sees it.
+    Judge,
+    /// Pass every call on.
+    Off,
+}
+
+/// `[gateway.tools.FUNCTION]`: how a call of one function reads as an intent
+/// (`tool action kind/name in namespace`, and the call's arguments as `args`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct ToolMapping {
+    /// The intent's tool. Empty: `shell` when the call has a string `command_arg`, else the
+    /// function's name.
+    pub tool: String,
+    /// The intent's verb. Empty: the string argument `action_arg`, else `run` for a shell
+    /// command, else `call`.
+    pub action: String,
+    /// The argument that names the verb.
+    pub action_arg: String,
+    /// The argument that holds a shell command line (screened word by word, as `args.command`).
+    pub command_arg: String,
+    /// The arguments that name the target's kind, name, namespace and cluster.
+    pub kind_arg: String,
+    /// See `kind_arg`.
+    pub name_arg: String,
+    /// See `kind_arg`: the namespace is what tiers classify.
+    pub namespace_arg: String,
+    /// See `kind_arg`.
+    pub cluster_arg: String,
+}
+
+impl Default for ToolMapping {
+    fn default() -> Self {
+        ToolMapping {
+            tool: String::new(),
+            action: String::new(),
+            action_arg: "action".into(),
+            command_arg: "command".into(),
+            kind_arg: "kind".into(),
+            name_arg: "name".into(),
+            namespace_arg: "namespace".into(),
+            cluster_arg: "cluster".into(),
+        }
+    }
 }
 
 impl Default for GatewayConfig {
@@ -61,6 +125,11 @@ impl Default for GatewayConfig {
             tool_sources: BTreeMap::new(),
             timeout_secs: 300,
             max_reply_bytes: 32 * 1024 * 1024,
+            tool_calls: ToolCallPolicy::Judge,
+            tools: BTreeMap::new(),
+            budgets: Vec::new(),
+            prices: BTreeMap::new(),
+            default_max_tokens: 4096,
         }
     }
 }
@@ -190,6 +259,13 @@ impl GatewayConfig {
             30 * 86_400,
         );
         p.range("gateway.timeout_secs", self.timeout_secs, 1, 3_600);
+        p.range(
+            "gateway.default_max_tokens",
+            self.default_max_tokens,
+            1,
+            10_000_000,
+        );
+        super::budget::check(&self.budgets, &self.prices, p);
         p.range(
             "gateway.conversation_max_bytes",
             self.conversation_max_bytes as u64,

@@ -10,6 +10,8 @@
 //! placeholder. Nothing here does I/O: the sidecar feeds it bodies and chunks.
 
 pub mod anthropic;
+pub mod budget;
+pub mod calls;
 pub mod cfg;
 mod common;
 pub mod openai_chat;
@@ -30,13 +32,36 @@ pub struct SseEvent {
     pub data: String,
 }
 
+/// What a stream restorer hands on for one event.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Emit {
+    /// An event to send to the agent.
+    Event(SseEvent),
+    /// Tool calls the model proposed, held whole: judge each, then give the decisions to
+    /// [`EventRestorer::resolve`], which says what the agent gets in their place.
+    Calls(HeldCalls),
+}
+
+/// Tool calls a stream holds until they are judged, and where they go in the stream.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HeldCalls {
+    /// The calls, in the order the stream proposed them.
+    pub calls: Vec<calls::ProposedCall>,
+    /// Where they sit (the API's own bookkeeping).
+    pub(crate) at: serde_json::Value,
+}
+
 /// Restores one API's event stream, event by event.
 pub trait EventRestorer {
-    /// One event from the provider: the events to send on, in order. `Err` ends the stream with
-    /// the API's error event (a stream that asks for more than the restorer keeps).
-    fn event(&mut self, conv: &Conversation, ev: SseEvent) -> Result<Vec<SseEvent>, String>;
-    /// The provider's stream ended: what is still held, as events.
-    fn flush(&mut self, conv: &Conversation) -> Vec<SseEvent>;
+    /// One event from the provider: what to send on, in order. `Err` ends the stream with the
+    /// API's error event (a stream that asks for more than the restorer keeps).
+    fn event(&mut self, conv: &Conversation, ev: SseEvent) -> Result<Vec<Emit>, String>;
+    /// The provider's stream ended: what is still held.
+    fn flush(&mut self, conv: &Conversation) -> Vec<Emit>;
+    /// The events that replace held calls, given a decision per call (in order).
+    fn resolve(&mut self, held: HeldCalls, decisions: &[calls::CallDecision]) -> Vec<SseEvent>;
+    /// The token counts the stream reported so far (`usage`).
+    fn usage(&self) -> Option<serde_json::Value>;
     /// The event that tells this API's SDKs the stream broke off.
     fn error_event(message: &str) -> SseEvent
     where

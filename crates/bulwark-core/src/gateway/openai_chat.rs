@@ -159,15 +159,46 @@ enum Seg {
 /// Most texts one stream restores at once (choices times fields times tool calls).
 const MAX_STREAMED_TEXTS: usize = 256;
 
+/// Most bytes of tool calls one stream holds at once while they are judged.
+const MAX_HELD_BYTES: usize = 1024 * 1024;
+
+/// A tool call held whole until it is judged: choice, and its place among the choice's calls.
+#[derive(Debug, Default)]
+struct HeldCall {
+    id: String,
+    name: String,
+    arguments: String,
+    /// The older `function_call` of a message, not an element of `tool_calls`.
+    legacy: bool,
+}
+
+impl HeldCall {
+    fn size(&self) -> usize {
+        self.id.len() + self.name.len() + self.arguments.len()
+    }
+}
+
 /// Restores a Chat Completions event stream, one `data:` payload at a time: every text of every
-/// choice's delta, each through a restorer of its own.
+/// choice's delta, each through a restorer of its own. Made with [`ChatStream::holding_calls`],
+/// it holds each proposed tool call whole until its choice finishes, to be judged.
 #[derive(Debug, Default)]
 pub struct ChatStream {
     restorers: std::collections::BTreeMap<(u64, Vec<Seg>), Restorer>,
     /// The last chunk, as a template for the one that carries what is left at the end.
     last: Option<Value>,
+    hold: bool,
+    held: std::collections::BTreeMap<(u64, u64), HeldCall>,
+    held_bytes: usize,
+    /// Choices that have sent text (a replaced call's text goes after a blank line).
+    spoke: std::collections::BTreeSet<u64>,
+    usage: Option<Value>,
 }
 
+/// What [`ChatStream::step`] hands on.
+enum ChatOut {
+    Data(String),
+    Calls(super::HeldCalls),
+}
 /// What [`stream_walk`] calls for each text: its place, the text, how values are written into it.
 type VisitText<'a> = dyn FnMut(&[Seg], &mut String, Escape) -> Result<(), String> + 'a;
 
@@ -237,29 +268,136 @@ fn append_at(v: &mut Value, path: &[Seg], rest: &str) {
 }
 
 impl ChatStream {
-    /// A restorer for one stream.
+    /// A restorer for one stream that passes tool calls on as they come (restored).
     pub fn new() -> ChatStream {
         ChatStream::default()
     }
 
-    /// One event's `data` (a chunk's JSON, or `[DONE]`): the payloads to send on, in order.
-    /// Payloads that are not JSON pass as they are. `Err` when the stream asks for more texts at
-    /// once than a stream restores ([`MAX_STREAMED_TEXTS`]).
+    /// A restorer for one stream that holds every tool call whole until it is judged.
+    pub fn holding_calls() -> ChatStream {
+        ChatStream {
+            hold: true,
+            ..ChatStream::default()
+        }
+    }
+
+    /// One event's `data` (a chunk's JSON, or `[DONE]`) of a stream made with
+    /// [`ChatStream::new`]: the payloads to send on, in order. Payloads that are not JSON pass as
+    /// they are. `Err` when the stream asks for more texts at once than a stream restores
+    /// ([`MAX_STREAMED_TEXTS`]).
     pub fn event(&mut self, conv: &Conversation, data: &str) -> Result<Vec<String>, String> {
+        Ok(self
+            .step(conv, data)?
+            .into_iter()
+            .filter_map(|o| match o {
+                ChatOut::Data(d) => Some(d),
+                ChatOut::Calls(_) => None,
+            })
+            .collect())
+    }
+
+    /// Take a delta's tool calls (and legacy `function_call`) into `held`.
+    fn take_calls(&mut self, index: u64, delta: &mut Value) -> Result<(), String> {
+        let Some(d) = delta.as_object_mut() else {
+            return Ok(());
+        };
+        let mut pieces: Vec<(u64, Value, bool)> = Vec::new();
+        if let Some(Value::Array(tcs)) = d.remove("tool_calls") {
+            for (pos, tc) in tcs.into_iter().enumerate() {
+                let i = tc
+                    .get("index")
+                    .and_then(Value::as_u64)
+                    .unwrap_or(pos as u64);
+                pieces.push((i, tc, false));
+            }
+        }
+        if let Some(fc) = d.remove("function_call") {
+            pieces.push((u64::MAX, serde_json::json!({ "function": fc }), true));
+        }
+        for (i, tc, legacy) in pieces {
+            let h = self.held.entry((index, i)).or_default();
+            let before = h.size();
+            h.legacy = legacy;
+            let text = |p: &str| tc.pointer(p).and_then(Value::as_str).unwrap_or_default();
+            h.id.push_str(text("/id"));
+            h.name.push_str(text("/function/name"));
+            h.arguments.push_str(text("/function/arguments"));
+            if let Some(input) = tc.pointer("/custom/input").and_then(Value::as_str) {
+                h.name.push_str(text("/custom/name"));
+                h.arguments.push_str(input);
+            }
+            self.held_bytes += h.size() - before;
+        }
+        if self.held_bytes > MAX_HELD_BYTES {
+            return Err(format!(
+                "bulwark: the stream's tool calls are larger than {MAX_HELD_BYTES} bytes"
+            ));
+        }
+        Ok(())
+    }
+
+    /// The held calls of the choices in `choices` (all of them when `None`), taken out.
+    fn take_held(&mut self, conv: &Conversation, choices: Option<&[u64]>) -> super::HeldCalls {
+        let keys: Vec<(u64, u64)> = self
+            .held
+            .keys()
+            .filter(|(c, _)| choices.is_none_or(|cs| cs.contains(c)))
+            .copied()
+            .collect();
+        let mut calls = Vec::new();
+        let mut places = Vec::new();
+        for k in keys {
+            let Some(h) = self.held.remove(&k) else {
+                continue;
+            };
+            self.held_bytes = self.held_bytes.saturating_sub(h.size());
+            calls.push(super::calls::ProposedCall {
+                id: h.id,
+                name: h.name,
+                arguments: super::restore::restore(conv, &h.arguments, Escape::Json),
+            });
+            places.push(serde_json::json!([k.0, h.legacy]));
+        }
+        super::HeldCalls {
+            calls,
+            at: serde_json::json!({ "places": places, "finish": Value::Null }),
+        }
+    }
+
+    fn step(&mut self, conv: &Conversation, data: &str) -> Result<Vec<ChatOut>, String> {
         if data.trim() == "[DONE]" {
-            let mut out = self.flush(conv);
-            out.push(data.to_string());
+            let mut out = self.flush_out(conv);
+            out.push(ChatOut::Data(data.to_string()));
             return Ok(out);
         }
         let Ok(mut chunk) = serde_json::from_str::<Value>(data) else {
-            return Ok(vec![data.to_string()]);
+            return Ok(vec![ChatOut::Data(data.to_string())]);
         };
+        if let Some(u) = chunk.get("usage").filter(|u| u.is_object()) {
+            self.usage = Some(u.clone());
+        }
+        let mut finishing: Vec<u64> = Vec::new();
+        let mut took = false;
         if let Some(choices) = chunk.get_mut("choices").and_then(Value::as_array_mut) {
             for c in choices {
                 let index = c.get("index").and_then(Value::as_u64).unwrap_or(0);
                 let finished = c.get("finish_reason").is_some_and(|f| !f.is_null());
+                if self.hold
+                    && let Some(delta) = c.get_mut("delta")
+                {
+                    let before = delta.as_object().map_or(0, |o| o.len());
+                    self.take_calls(index, delta)?;
+                    took |= delta.as_object().map_or(0, |o| o.len()) < before;
+                }
                 let restorers = &mut self.restorers;
                 if let Some(delta) = c.get_mut("delta") {
+                    if delta
+                        .get("content")
+                        .and_then(Value::as_str)
+                        .is_some_and(|t| !t.is_empty())
+                    {
+                        self.spoke.insert(index);
+                    }
                     stream_walk(delta, &mut Vec::new(), &mut |path, s, escape| {
                         let key = (index, path.to_vec());
                         if !restorers.contains_key(&key) && restorers.len() >= MAX_STREAMED_TEXTS {
@@ -291,16 +429,43 @@ impl ChatStream {
                             append_at(&mut c["delta"], &key.1, &rest);
                         }
                     }
+                    if self.held.keys().any(|(i, _)| *i == index) {
+                        finishing.push(index);
+                    }
                 }
             }
         }
         self.last = Some(chunk.clone());
-        Ok(vec![chunk.to_string()])
+        if !finishing.is_empty() {
+            // The finishing chunk goes out after the calls are judged, its finish reasons
+            // matching what passed.
+            let mut held = self.take_held(conv, Some(&finishing));
+            held.at["finish"] = chunk;
+            return Ok(vec![ChatOut::Calls(held)]);
+        }
+        if took && chunk_is_empty(&chunk) {
+            return Ok(Vec::new());
+        }
+        Ok(vec![ChatOut::Data(chunk.to_string())])
     }
 
     /// The stream ended without its choices saying so: what is still held back, as one more
-    /// chunk.
+    /// chunk (and calls to judge).
     pub fn flush(&mut self, conv: &Conversation) -> Vec<String> {
+        self.flush_out(conv)
+            .into_iter()
+            .filter_map(|o| match o {
+                ChatOut::Data(d) => Some(d),
+                ChatOut::Calls(_) => None,
+            })
+            .collect()
+    }
+
+    fn flush_out(&mut self, conv: &Conversation) -> Vec<ChatOut> {
+        let mut out = Vec::new();
+        if !self.held.is_empty() {
+            out.push(ChatOut::Calls(self.take_held(conv, None)));
+        }
         let pending = std::mem::take(&mut self.restorers);
         let mut deltas: std::collections::BTreeMap<u64, Value> = Default::default();
         for ((index, path), mut r) in pending {
@@ -310,12 +475,18 @@ impl ChatStream {
             }
         }
         if deltas.is_empty() {
-            return Vec::new();
+            return out;
         }
         let choices: Vec<Value> = deltas
             .into_iter()
             .map(|(index, delta)| serde_json::json!({"index": index, "delta": delta, "finish_reason": null}))
             .collect();
+        out.push(ChatOut::Data(self.template(choices).to_string()));
+        out
+    }
+
+    /// A chunk like the stream's last one, with `choices`.
+    fn template(&self, choices: Vec<Value>) -> Value {
         let mut chunk = self
             .last
             .clone()
@@ -324,8 +495,83 @@ impl ChatStream {
         if let Some(o) = chunk.as_object_mut() {
             o.remove("usage");
         }
-        vec![chunk.to_string()]
+        chunk
     }
+
+    /// The chunks that replace held calls: each allowed call whole (renumbered from 0 in its
+    /// choice), each replaced one as text, then the finishing chunk they were held with.
+    fn resolve_chunks(
+        &mut self,
+        held: super::HeldCalls,
+        decisions: &[super::calls::CallDecision],
+    ) -> Vec<String> {
+        let places = held.at["places"].as_array().cloned().unwrap_or_default();
+        let mut out = Vec::new();
+        let mut passed: std::collections::BTreeMap<u64, u64> = Default::default();
+        for ((call, place), d) in held.calls.into_iter().zip(places).zip(decisions) {
+            let choice = place[0].as_u64().unwrap_or(0);
+            let legacy = place[1].as_bool().unwrap_or(false);
+            let delta = match d {
+                super::calls::CallDecision::Allow => {
+                    let n = passed.entry(choice).or_insert(0);
+                    let f = serde_json::json!({"name": call.name, "arguments": call.arguments});
+                    let delta = if legacy {
+                        serde_json::json!({ "function_call": f })
+                    } else {
+                        serde_json::json!({"tool_calls": [{"index": *n, "id": call.id, "type": "function", "function": f}]})
+                    };
+                    *n += 1;
+                    delta
+                }
+                super::calls::CallDecision::Replace(text) => {
+                    let text = if self.spoke.insert(choice) {
+                        text.clone()
+                    } else {
+                        format!("\n\n{text}")
+                    };
+                    serde_json::json!({ "content": text })
+                }
+            };
+            out.push(
+                self.template(vec![
+                    serde_json::json!({"index": choice, "delta": delta, "finish_reason": null}),
+                ])
+                .to_string(),
+            );
+        }
+        let mut finish = held.at["finish"].clone();
+        if let Some(choices) = finish.get_mut("choices").and_then(Value::as_array_mut) {
+            for c in choices {
+                let index = c.get("index").and_then(Value::as_u64).unwrap_or(0);
+                let reason = c.get("finish_reason").and_then(Value::as_str);
+                if matches!(reason, Some("tool_calls" | "function_call"))
+                    && !passed.contains_key(&index)
+                {
+                    c["finish_reason"] = Value::String("stop".into());
+                }
+            }
+        }
+        if !finish.is_null() {
+            out.push(finish.to_string());
+        }
+        out
+    }
+}
+
+/// Whether a chunk says nothing: every choice's delta empty, no finish, no usage.
+fn chunk_is_empty(chunk: &Value) -> bool {
+    chunk.get("usage").is_none_or(Value::is_null)
+        && chunk
+            .get("choices")
+            .and_then(Value::as_array)
+            .is_some_and(|cs| {
+                cs.iter().all(|c| {
+                    c.get("finish_reason").is_none_or(Value::is_null)
+                        && c.get("delta").and_then(Value::as_object).is_none_or(|d| {
+                            d.is_empty() || (d.len() == 1 && d.contains_key("role"))
+                        })
+                })
+            })
 }
 
 impl super::EventRestorer for ChatStream {
@@ -333,18 +579,27 @@ impl super::EventRestorer for ChatStream {
         &mut self,
         conv: &Conversation,
         ev: super::SseEvent,
-    ) -> Result<Vec<super::SseEvent>, String> {
-        Ok(ChatStream::event(self, conv, &ev.data)?
-            .into_iter()
-            .map(|data| super::SseEvent { name: None, data })
-            .collect())
+    ) -> Result<Vec<super::Emit>, String> {
+        Ok(self.step(conv, &ev.data)?.into_iter().map(emit).collect())
     }
 
-    fn flush(&mut self, conv: &Conversation) -> Vec<super::SseEvent> {
-        ChatStream::flush(self, conv)
+    fn flush(&mut self, conv: &Conversation) -> Vec<super::Emit> {
+        self.flush_out(conv).into_iter().map(emit).collect()
+    }
+
+    fn resolve(
+        &mut self,
+        held: super::HeldCalls,
+        decisions: &[super::calls::CallDecision],
+    ) -> Vec<super::SseEvent> {
+        self.resolve_chunks(held, decisions)
             .into_iter()
             .map(|data| super::SseEvent { name: None, data })
             .collect()
+    }
+
+    fn usage(&self) -> Option<Value> {
+        self.usage.clone()
     }
 
     fn error_event(message: &str) -> super::SseEvent {
@@ -355,5 +610,12 @@ impl super::EventRestorer for ChatStream {
             }})
             .to_string(),
         }
+    }
+}
+
+fn emit(o: ChatOut) -> super::Emit {
+    match o {
+        ChatOut::Data(data) => super::Emit::Event(super::SseEvent { name: None, data }),
+        ChatOut::Calls(h) => super::Emit::Calls(h),
     }
 }

@@ -581,7 +581,10 @@ mod messages {
             ),
             ev("message_stop", json!({"type": "message_stop"})),
         ] {
-            out.extend(s.event(&c, e).unwrap());
+            out.extend(s.event(&c, e).unwrap().into_iter().map(|x| match x {
+                crate::gateway::Emit::Event(e) => e,
+                other => panic!("a stream that does not hold calls held {other:?}"),
+            }));
         }
         let (mut text, mut json_text) = (String::new(), String::new());
         for e in &out {
@@ -774,5 +777,470 @@ mod hardening {
         );
         assert_eq!(store.bytes(), 40);
         drop(c);
+    }
+}
+
+/// Proposed tool calls: read as intents, held whole in streams, replaced when not allowed.
+mod tool_calls {
+    use serde_json::{Value, json};
+
+    use super::*;
+    use crate::gateway::calls::*;
+    use crate::gateway::cfg::ToolMapping;
+    use crate::gateway::{Emit, EventRestorer, HeldCalls, SseEvent};
+
+    fn ctx() -> CallContext<'static> {
+        CallContext {
+            requested_by: "agent",
+            conversation: "conv-1",
+        }
+    }
+
+    fn call(name: &str, args: &str) -> ProposedCall {
+        ProposedCall {
+            id: "call_1".into(),
+            name: name.into(),
+            arguments: args.into(),
+        }
+    }
+
+    #[test]
+    fn a_call_reads_as_an_intent_with_a_stable_digest() {
+        let m = ToolMapping::default();
+        // A command argument makes a shell intent, screened word by word.
+        let i = intent_for(
+            &call(
+                "run_command",
+                r#"{"command":"kubectl delete deploy web -n prod"}"#,
+            ),
+            &m,
+            &ctx(),
+        )
+        .unwrap();
+        assert_eq!((i.tool.as_str(), i.action.as_str()), ("shell", "run"));
+        assert_eq!(
+            i.args.str("command"),
+            Some("kubectl delete deploy web -n prod")
+        );
+        assert_eq!(i.requested_by, "agent");
+        assert_eq!(i.source.session.as_deref(), Some("conv-1"));
+        // Structured arguments name the verb and the target.
+        let i = intent_for(
+            &call(
+                "kubectl",
+                r#"{"action":"delete","kind":"deployment","name":"web","namespace":"production"}"#,
+            ),
+            &m,
+            &ctx(),
+        )
+        .unwrap();
+        assert_eq!((i.tool.as_str(), i.action.as_str()), ("kubectl", "delete"));
+        assert_eq!(i.target.namespace.as_deref(), Some("production"));
+        // The same call in other spacing and key order has the same digest; other arguments do not.
+        let a = intent_for(&call("f", r#"{"a":1,"b":"x"}"#), &m, &ctx()).unwrap();
+        let b = intent_for(&call("f", r#"{ "b": "x", "a": 1 }"#), &m, &ctx()).unwrap();
+        let c = intent_for(&call("f", r#"{"a":2,"b":"x"}"#), &m, &ctx()).unwrap();
+        assert_eq!(a.digest().unwrap(), b.digest().unwrap());
+        assert_ne!(a.digest().unwrap(), c.digest().unwrap());
+        assert_eq!(a.action, "call");
+        // A mapping renames what the model calls things.
+        let m2 = ToolMapping {
+            tool: "kubectl".into(),
+            action_arg: "verb".into(),
+            namespace_arg: "ns".into(),
+            command_arg: String::new(),
+            ..ToolMapping::default()
+        };
+        let i = intent_for(
+            &call("k8s", r#"{"verb":"scale","ns":"prod-eu"}"#),
+            &m2,
+            &ctx(),
+        )
+        .unwrap();
+        assert_eq!(
+            (
+                i.tool.as_str(),
+                i.action.as_str(),
+                i.target.namespace.as_deref()
+            ),
+            ("kubectl", "scale", Some("prod-eu"))
+        );
+    }
+
+    #[test]
+    fn unreadable_calls_have_no_intent() {
+        let m = ToolMapping::default();
+        for bad in ["[1,2]", "{\"a\":", "\"text\"", "{\"a\":1,\"a\":2}"] {
+            assert!(intent_for(&call("f", bad), &m, &ctx()).is_err(), "{bad}");
+        }
+        let deep = format!("{}1{}", "{\"a\":".repeat(20), "}".repeat(20));
+        assert!(intent_for(&call("f", &deep), &m, &ctx()).is_err());
+        let long = format!("{{\"command\":\"{}\"}}", "x".repeat(20_000));
+        assert!(intent_for(&call("f", &long), &m, &ctx()).is_err());
+        // No arguments at all is an empty object.
+        assert!(intent_for(&call("f", ""), &m, &ctx()).is_ok());
+    }
+
+    #[test]
+    fn whole_replies_lose_the_calls_that_did_not_pass() {
+        let mut r = json!({"choices": [{"index": 0, "finish_reason": "tool_calls", "message": {
+        "role": "assistant", "content": null,
+        "tool_calls": [
+            {"id": "a", "type": "function", "function": {"name": "ok", "arguments": "{}"}},
+            {"id": "b", "type": "function", "function": {"name": "rm", "arguments": "{}"}}
+        ]}}]});
+        let calls = openai_calls(&r);
+        assert_eq!(calls.len(), 2);
+        openai_apply(
+            &mut r,
+            &[CallDecision::Allow, CallDecision::Replace("no".into())],
+        );
+        assert_eq!(
+            r["choices"][0]["message"]["tool_calls"]
+                .as_array()
+                .unwrap()
+                .len(),
+            1
+        );
+        assert_eq!(r["choices"][0]["message"]["content"], "no");
+        assert_eq!(r["choices"][0]["finish_reason"], "tool_calls");
+        openai_apply(&mut r, &[CallDecision::Replace("also no".into())]);
+        assert!(r["choices"][0]["message"].get("tool_calls").is_none());
+        assert_eq!(r["choices"][0]["message"]["content"], "no\n\nalso no");
+        assert_eq!(r["choices"][0]["finish_reason"], "stop");
+
+        let mut m = json!({"content": [
+            {"type": "text", "text": "Deleting."},
+            {"type": "tool_use", "id": "toolu_1", "name": "kubectl", "input": {"action": "delete"}}
+        ], "stop_reason": "tool_use"});
+        let calls = anthropic_calls(&m);
+        assert_eq!(calls[0].arguments, r#"{"action":"delete"}"#);
+        anthropic_apply(&mut m, &[CallDecision::Replace("withheld".into())]);
+        assert_eq!(m["content"][1], json!({"type": "text", "text": "withheld"}));
+        assert_eq!(m["stop_reason"], "end_turn");
+    }
+
+    fn chunk(delta: Value, finish: Option<&str>) -> String {
+        json!({"id": "c", "object": "chat.completion.chunk", "created": 1, "model": "m",
+               "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]})
+        .to_string()
+    }
+
+    /// Run a stream through `r`, deciding every held call with `decide`: the events sent, and
+    /// the calls judged.
+    fn run<R: EventRestorer>(
+        r: &mut R,
+        conv: &Conversation,
+        events: Vec<SseEvent>,
+        decide: &dyn Fn(&ProposedCall) -> CallDecision,
+    ) -> (Vec<SseEvent>, Vec<ProposedCall>) {
+        let mut out = Vec::new();
+        let mut judged = Vec::new();
+        let mut emit = |r: &mut R, items: Vec<Emit>| {
+            for e in items {
+                match e {
+                    Emit::Event(e) => out.push(e),
+                    Emit::Calls(h) => {
+                        let h: HeldCalls = h;
+                        let d: Vec<CallDecision> = h.calls.iter().map(decide).collect();
+                        judged.extend(h.calls.clone());
+                        out.extend(r.resolve(h, &d));
+                    }
+                }
+            }
+        };
+        for ev in events {
+            let items = r.event(conv, ev).unwrap();
+            emit(r, items);
+        }
+        let items = r.flush(conv);
+        emit(r, items);
+        (out, judged)
+    }
+
+    fn openai_stream(args_pieces: &[&str]) -> Vec<SseEvent> {
+        let mut evs = vec![chunk(
+            json!({"role": "assistant", "content": "Sure."}),
+            None,
+        )];
+        for (i, p) in args_pieces.iter().enumerate() {
+            let mut tc = json!({"index": 0, "function": {"arguments": p}});
+            if i == 0 {
+                tc["id"] = json!("call_9");
+                tc["type"] = json!("function");
+                tc["function"]["name"] = json!("send");
+            }
+            evs.push(chunk(json!({"tool_calls": [tc]}), None));
+        }
+        evs.push(chunk(json!({}), Some("tool_calls")));
+        evs.push("[DONE]".into());
+        evs.into_iter()
+            .map(|data| SseEvent { name: None, data })
+            .collect()
+    }
+
+    #[test]
+    fn a_streamed_call_is_held_whole_and_passes_restored() {
+        let mut c = Conversation::new(10);
+        c.placeholder("email", "ops@example.com").unwrap();
+        let mut s = openai_chat::ChatStream::holding_calls();
+        let (out, judged) = run(
+            &mut s,
+            &c,
+            openai_stream(&["{\"to\":\"[em", "ail#1]\"", "}"]),
+            &|_| CallDecision::Allow,
+        );
+        assert_eq!(judged.len(), 1);
+        assert_eq!(judged[0].arguments, r#"{"to":"ops@example.com"}"#);
+        assert_eq!(
+            (judged[0].id.as_str(), judged[0].name.as_str()),
+            ("call_9", "send")
+        );
+        // No piece of the call went out before it was judged: one delta carries it whole.
+        let with_calls: Vec<Value> = out
+            .iter()
+            .filter_map(|e| serde_json::from_str::<Value>(&e.data).ok())
+            .filter(|v| v["choices"][0]["delta"].get("tool_calls").is_some())
+            .collect();
+        assert_eq!(with_calls.len(), 1, "{out:?}");
+        assert_eq!(
+            with_calls[0]["choices"][0]["delta"]["tool_calls"][0]["function"]["arguments"],
+            r#"{"to":"ops@example.com"}"#
+        );
+        let last: Value = serde_json::from_str(&out[out.len() - 2].data).unwrap();
+        assert_eq!(last["choices"][0]["finish_reason"], "tool_calls");
+        assert_eq!(out.last().unwrap().data, "[DONE]");
+    }
+
+    #[test]
+    fn a_streamed_call_that_does_not_pass_becomes_text() {
+        let c = Conversation::new(10);
+        let mut s = openai_chat::ChatStream::holding_calls();
+        let (out, _) = run(&mut s, &c, openai_stream(&["{\"to\":", "\"x\"}"]), &|_| {
+            CallDecision::Replace("[bulwark] withheld".into())
+        });
+        let all: Vec<Value> = out
+            .iter()
+            .filter_map(|e| serde_json::from_str::<Value>(&e.data).ok())
+            .collect();
+        assert!(
+            all.iter()
+                .all(|v| v["choices"][0]["delta"].get("tool_calls").is_none())
+        );
+        let text: String = all
+            .iter()
+            .filter_map(|v| v["choices"][0]["delta"]["content"].as_str())
+            .collect();
+        assert_eq!(text, "Sure.\n\n[bulwark] withheld");
+        assert_eq!(all.last().unwrap()["choices"][0]["finish_reason"], "stop");
+    }
+
+    #[test]
+    fn an_anthropic_tool_use_block_is_held_whole() {
+        let mut c = Conversation::new(10);
+        c.placeholder("email", "ops@example.com").unwrap();
+        let ev = |name: &str, data: Value| SseEvent {
+            name: Some(name.into()),
+            data: data.to_string(),
+        };
+        let events = vec![
+            ev(
+                "message_start",
+                json!({"type": "message_start", "message": {"usage": {"input_tokens": 7, "output_tokens": 1}}}),
+            ),
+            ev(
+                "content_block_start",
+                json!({"type": "content_block_start", "index": 0, "content_block": {"type": "tool_use", "id": "toolu_1", "name": "send", "input": {}}}),
+            ),
+            ev(
+                "content_block_delta",
+                json!({"type": "content_block_delta", "index": 0, "delta": {"type": "input_json_delta", "partial_json": "{\"to\":\"[em"}}),
+            ),
+            ev(
+                "content_block_delta",
+                json!({"type": "content_block_delta", "index": 0, "delta": {"type": "input_json_delta", "partial_json": "ail#1]\"}"}}),
+            ),
+            ev(
+                "content_block_stop",
+                json!({"type": "content_block_stop", "index": 0}),
+            ),
+            ev(
+                "message_delta",
+                json!({"type": "message_delta", "delta": {"stop_reason": "tool_use"}, "usage": {"output_tokens": 9}}),
+            ),
+            ev("message_stop", json!({"type": "message_stop"})),
+        ];
+        for (decision, stop) in [
+            (CallDecision::Allow, "tool_use"),
+            (CallDecision::Replace("[bulwark] no".into()), "end_turn"),
+        ] {
+            let mut s = anthropic::MessagesStream::holding_calls();
+            let (out, judged) = run(&mut s, &c, events.clone(), &|_| decision.clone());
+            assert_eq!(judged[0].arguments, r#"{"to":"ops@example.com"}"#);
+            let vs: Vec<Value> = out
+                .iter()
+                .map(|e| serde_json::from_str(&e.data).unwrap())
+                .collect();
+            let kinds: Vec<&str> = vs.iter().map(|v| v["type"].as_str().unwrap()).collect();
+            assert_eq!(
+                kinds,
+                [
+                    "message_start",
+                    "content_block_start",
+                    "content_block_delta",
+                    "content_block_stop",
+                    "message_delta",
+                    "message_stop"
+                ]
+            );
+            assert_eq!(vs[4]["delta"]["stop_reason"], stop);
+            if decision.allowed() {
+                assert_eq!(
+                    vs[2]["delta"]["partial_json"],
+                    r#"{"to":"ops@example.com"}"#
+                );
+            } else {
+                assert_eq!(vs[1]["content_block"]["type"], "text");
+                assert_eq!(vs[2]["delta"]["text"], "[bulwark] no");
+            }
+            assert_eq!(
+                s.usage(),
+                Some(json!({"input_tokens": 7, "output_tokens": 9}))
+            );
+        }
+    }
+
+    #[test]
+    fn a_stream_that_never_finishes_still_has_its_calls_judged() {
+        let c = Conversation::new(10);
+        let mut s = openai_chat::ChatStream::holding_calls();
+        let mut evs = openai_stream(&["{}"]);
+        evs.truncate(2);
+        let (out, judged) = run(&mut s, &c, evs, &|_| CallDecision::Replace("no".into()));
+        assert_eq!(judged.len(), 1);
+        assert!(
+            out.iter().all(|e| !e.data.contains("tool_calls")),
+            "{out:?}"
+        );
+    }
+}
+
+mod budgets {
+    use serde_json::json;
+
+    use crate::gateway::budget::*;
+
+    fn budgets(b: BudgetConfig) -> Budgets {
+        let prices = [(
+            "gpt-4o*".to_string(),
+            PriceConfig {
+                input_per_mtok: 2.5,
+                output_per_mtok: 10.0,
+            },
+        )]
+        .into_iter()
+        .collect();
+        Budgets::new(&[b], &prices).unwrap()
+    }
+
+    const T: Tokens = Tokens {
+        input: 100,
+        output: 50,
+    };
+
+    #[test]
+    fn requests_per_minute_refuse_until_the_next_minute() {
+        let b = budgets(BudgetConfig {
+            requests_per_minute: 2,
+            ..BudgetConfig::default()
+        });
+        let c = Counters::default();
+        let now = 1_800_000_030; // 30 s into a minute
+        b.reserve(&c, "agent", "gpt-4o", T, now).unwrap();
+        b.reserve(&c, "agent", "gpt-4o", T, now).unwrap();
+        let e = b.reserve(&c, "agent", "gpt-4o", T, now).unwrap_err();
+        assert_eq!(e.limit, "gateway.budgets[0].requests_per_minute");
+        assert_eq!(e.retry_after, 30);
+        // Each (token, model) pair has counters of its own.
+        b.reserve(&c, "other", "gpt-4o", T, now).unwrap();
+        b.reserve(&c, "agent", "gpt-4o-mini", T, now).unwrap();
+        // A new minute starts afresh.
+        b.reserve(&c, "agent", "gpt-4o", T, now + 30).unwrap();
+    }
+
+    #[test]
+    fn tokens_are_reserved_then_settled_to_what_was_used() {
+        let b = budgets(BudgetConfig {
+            tokens_per_day: 1000,
+            ..BudgetConfig::default()
+        });
+        let c = Counters::default();
+        let now = 1_800_000_000;
+        let big = Tokens {
+            input: 100,
+            output: 700,
+        };
+        let r = b.reserve(&c, "agent", "gpt-4o", big, now).unwrap();
+        // 800 reserved: another 800 does not fit.
+        assert!(b.reserve(&c, "agent", "gpt-4o", big, now).is_err());
+        // The reply used 150: 850 left, 800 fit.
+        b.settle(&c, r, Some(T));
+        let r = b.reserve(&c, "agent", "gpt-4o", big, now).unwrap();
+        // A reply that says nothing keeps its reservation.
+        b.settle(&c, r, None);
+        let e = b.reserve(&c, "agent", "gpt-4o", T, now).unwrap_err();
+        assert_eq!(e.limit, "gateway.budgets[0].tokens_per_day");
+        assert_eq!(e.retry_after, 86_400 - now % 86_400);
+    }
+
+    #[test]
+    fn cost_is_counted_from_the_price_table() {
+        let b = budgets(BudgetConfig {
+            cost_per_day: 0.01,
+            model: "gpt-*".into(),
+            ..BudgetConfig::default()
+        });
+        let c = Counters::default();
+        // 1000 in at 2.5/M and 500 out at 10/M: 0.0025 + 0.005 = 0.0075.
+        let t = Tokens {
+            input: 1000,
+            output: 500,
+        };
+        assert_eq!(b.prices().micros("gpt-4o", t), 7500);
+        let r = b.reserve(&c, "agent", "gpt-4o", t, 0).unwrap();
+        assert_eq!(b.settle(&c, r, Some(t)), 7500);
+        assert!(b.reserve(&c, "agent", "gpt-4o", t, 0).is_err());
+        // A model with no price costs nothing, and a rule not matching it leaves it alone.
+        assert_eq!(b.prices().micros("claude-x", t), 0);
+        b.reserve(&c, "agent", "claude-x", t, 0).unwrap();
+    }
+
+    #[test]
+    fn usage_reads_in_every_api_s_names() {
+        assert_eq!(
+            Tokens::of_usage(&json!({"prompt_tokens": 10, "completion_tokens": 5})),
+            Some(Tokens {
+                input: 10,
+                output: 5
+            })
+        );
+        assert_eq!(
+            Tokens::of_usage(
+                &json!({"input_tokens": 10, "cache_read_input_tokens": 90, "output_tokens": 5})
+            ),
+            Some(Tokens {
+                input: 100,
+                output: 5
+            })
+        );
+        assert_eq!(Tokens::of_usage(&json!({"x": 1})), None);
+        assert_eq!(
+            request_tokens(&json!({"max_tokens": 64}), 400, 4096),
+            Tokens {
+                input: 100,
+                output: 64
+            }
+        );
+        assert_eq!(request_tokens(&json!({}), 1, 4096).output, 4096);
     }
 }

@@ -32,49 +32,99 @@ pub(crate) async fn intents(
     }
     let st = s.clone();
     let v = blocking(move || {
-        let d: ActionDecision = c
-            .action
-            .evaluate(&intent, &bulwark_store::fs::OsPaths)
-            .map_err(|e| ApiError::bad_request(e.to_string()))?;
-        let approvers = st.approvers()?;
-        let ap = Approvals::new(
-            &*st.db,
-            st.audit.as_ref().map(|a| a as &dyn AuditSink),
-            approvers,
-            c.cfg.approval.ttl_secs,
-            &SystemClock,
-        );
-        ap.note_mode(d.mode, &st.origin).map_err(approval_error)?;
-        crate::count_decision("action", d.verdict.as_str());
-        if let Some(a) = &st.audit {
-            let started = Instant::now();
-            a.append(AuditEvent::from((&intent, &d))).map_err(|e| {
-                ApiError::internal(format!("the decision could not be recorded: {e}"))
-            })?;
-            crate::observe_audit_append(started);
-        }
-        let mut v = serde_json::to_value(&d).unwrap_or_default();
-        v["approval"] = serde_json::Value::Null;
-        if d.verdict == bulwark_core::Verdict::Review {
-            let a = ap.create(&intent, &d).map_err(approval_error)?;
-            if let Some(url) = c.notify_url.clone() {
-                // In the background: the webhook's answer does not hold up the agent.
-                let (pending, audit) = (a.clone(), st.audit.clone());
-                std::thread::spawn(move || {
-                    if let Err(e) =
-                        crate::notify::pending(url.expose_secret(), &pending, audit.as_ref())
-                    {
-                        tracing::warn!("approval notification failed: {e}");
-                    }
-                });
-            }
-            let rec = bulwark_core::approval::AnyApproval::Pending(a).to_record();
-            v["approval"] = record_json(&rec);
-        }
+        let j = decide(&st, &c, &intent, false)?;
+        let mut v = serde_json::to_value(&j.decision).unwrap_or_default();
+        v["approval"] = j
+            .approval
+            .as_ref()
+            .map(record_json)
+            .unwrap_or(serde_json::Value::Null);
         Ok(v)
     })
     .await?;
     Ok(axum::Json(v).into_response())
+}
+
+/// An intent judged, with the approval its review created (or found).
+pub(crate) struct Judged {
+    pub(crate) decision: ActionDecision,
+    /// The pending approval a review created or found, or the approval a resumed call consumed.
+    pub(crate) approval: Option<bulwark_core::approval::ApprovalRecord>,
+    /// A review that an earlier approval settled: the approval was consumed, the action may run.
+    pub(crate) resumed: bool,
+}
+
+/// Judge `intent` with the action policy in force, record the decision, and for a review create
+/// a pending approval (notifying the webhook). With `resume` (the model gateway), a review first
+/// looks for what the requester already has for the same digest: an approved approval is
+/// consumed (the action runs, once), a pending one is named again instead of a second one made.
+pub(crate) fn decide(
+    st: &AppState,
+    c: &Compiled,
+    intent: &bulwark_core::action::ExecutionIntent,
+    resume: bool,
+) -> Result<Judged, ApiError> {
+    let d: ActionDecision = c
+        .action
+        .evaluate(intent, &bulwark_store::fs::OsPaths)
+        .map_err(|e| ApiError::bad_request(e.to_string()))?;
+    let ap = Approvals::new(
+        &*st.db,
+        st.audit.as_ref().map(|a| a as &dyn AuditSink),
+        st.approvers()?,
+        c.cfg.approval.ttl_secs,
+        &SystemClock,
+    );
+    ap.note_mode(d.mode, &st.origin).map_err(approval_error)?;
+    crate::count_decision("action", d.verdict.as_str());
+    if let Some(a) = &st.audit {
+        let started = Instant::now();
+        a.append(AuditEvent::from((intent, &d)))
+            .map_err(|e| ApiError::internal(format!("the decision could not be recorded: {e}")))?;
+        crate::observe_audit_append(started);
+    }
+    let mut j = Judged {
+        decision: d,
+        approval: None,
+        resumed: false,
+    };
+    if j.decision.verdict != bulwark_core::Verdict::Review {
+        return Ok(j);
+    }
+    let who = &intent.requested_by;
+    if resume {
+        use bulwark_core::approval::{AnyApproval, StateName};
+        if let Some(rec) = ap
+            .find_as(who, &j.decision.digest, StateName::Approved)
+            .map_err(approval_error)?
+        {
+            let done = ap
+                .consume_as(&rec.id, intent, who)
+                .map_err(approval_error)?;
+            j.approval = Some(AnyApproval::Executed(done).to_record());
+            j.resumed = true;
+            return Ok(j);
+        }
+        if let Some(rec) = ap
+            .find_as(who, &j.decision.digest, StateName::Pending)
+            .map_err(approval_error)?
+        {
+            j.approval = Some(rec);
+            return Ok(j);
+        }
+    }
+    let a = ap.create(intent, &j.decision).map_err(approval_error)?;
+    if let Some(url) = c.notify_url.clone() {
+        // In the background: the webhook's answer does not hold up the agent.
+        let (pending, audit) = (a.clone(), st.audit.clone());
+        std::thread::spawn(move || {
+            if let Err(e) = crate::notify::pending(url.expose_secret(), &pending, audit.as_ref()) {
+                tracing::warn!("approval notification failed: {e}");
+            }
+        });
+    }
+    j.approval = Some(bulwark_core::approval::AnyApproval::Pending(a).to_record());
+    Ok(j)
 }
 
 pub(crate) fn record_json(r: &bulwark_core::approval::ApprovalRecord) -> serde_json::Value {

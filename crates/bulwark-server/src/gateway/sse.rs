@@ -5,7 +5,7 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use axum::response::{IntoResponse, Response};
-use bulwark_core::gateway::{Conversation, EventRestorer, SseEvent};
+use bulwark_core::gateway::{Conversation, Emit, EventRestorer, SseEvent};
 use bytes::Bytes;
 use http_body::Frame;
 use http_body_util::BodyExt;
@@ -49,6 +49,13 @@ fn encode(ev: &SseEvent) -> Bytes {
     Bytes::from(out)
 }
 
+/// What a stream needs besides its bytes: who judges the calls it holds, and who hears how it
+/// ended (the usage it reported).
+pub(super) struct StreamEnd {
+    pub(super) judge: Option<std::sync::Arc<super::CallJudge>>,
+    pub(super) done: Box<dyn FnOnce(Option<serde_json::Value>, &'static str) + Send>,
+}
+
 /// Stream `upstream`'s events to the agent with the conversation's values restored. A provider
 /// silent for `idle` ends the stream with the API's error event.
 pub(super) fn restore_stream<R: EventRestorer + Send + 'static>(
@@ -56,9 +63,22 @@ pub(super) fn restore_stream<R: EventRestorer + Send + 'static>(
     upstream: Incoming,
     conversation: Conversation,
     idle: Duration,
+    end: StreamEnd,
 ) -> Response {
     let (tx, rx) = mpsc::channel::<Bytes>(32);
-    tokio::spawn(pump(restorer, upstream, conversation, tx, idle));
+    tokio::spawn(async move {
+        let mut restorer = restorer;
+        let outcome = pump(
+            &mut restorer,
+            upstream,
+            &conversation,
+            &tx,
+            idle,
+            &end.judge,
+        )
+        .await;
+        (end.done)(restorer.usage(), outcome);
+    });
     let mut r = axum::body::Body::new(ChannelBody(rx)).into_response();
     let h = r.headers_mut();
     h.insert(
@@ -69,13 +89,46 @@ pub(super) fn restore_stream<R: EventRestorer + Send + 'static>(
     r
 }
 
+/// Send what the restorer made of one event: events as they are, held calls once judged (a
+/// call that cannot be judged is not passed). `false`: the agent went away.
+async fn send_out<R: EventRestorer>(
+    stream: &mut R,
+    out: Vec<Emit>,
+    tx: &mpsc::Sender<Bytes>,
+    judge: &Option<std::sync::Arc<super::CallJudge>>,
+) -> bool {
+    for o in out {
+        let events = match o {
+            Emit::Event(ev) => vec![ev],
+            Emit::Calls(held) => {
+                let decisions = match judge {
+                    Some(j) => j.clone().decide(held.calls.clone()).await,
+                    None => {
+                        vec![bulwark_core::gateway::calls::CallDecision::Allow; held.calls.len()]
+                    }
+                };
+                stream.resolve(held, &decisions)
+            }
+        };
+        for ev in events {
+            if tx.send(encode(&ev)).await.is_err() {
+                return false;
+            }
+        }
+    }
+    true
+}
+
+/// Relay the stream; how it ended: `ok`, `upstream_error`, `upstream_timeout`, `gone` (the agent
+/// left) or `stream_refused` (the stream asked for more than a restorer keeps).
 async fn pump<R: EventRestorer>(
-    mut stream: R,
+    stream: &mut R,
     mut upstream: Incoming,
-    conversation: Conversation,
-    tx: mpsc::Sender<Bytes>,
+    conversation: &Conversation,
+    tx: &mpsc::Sender<Bytes>,
     idle: Duration,
-) {
+    judge: &Option<std::sync::Arc<super::CallJudge>>,
+) -> &'static str {
     let mut buf: Vec<u8> = Vec::new();
     // Where the search for the end of the next event resumes (everything before was searched).
     let mut searched = 0usize;
@@ -83,7 +136,7 @@ async fn pump<R: EventRestorer>(
     loop {
         let next = tokio::select! {
             // The agent went away: stop reading the provider.
-            _ = tx.closed() => return,
+            _ = tx.closed() => return "gone",
             next = tokio::time::timeout(idle, upstream.frame()) => next,
         };
         let frame = match next {
@@ -94,7 +147,7 @@ async fn pump<R: EventRestorer>(
                         idle.as_secs()
                     )))
                     .await;
-                return;
+                return "upstream_timeout";
             }
             Ok(None) => break,
             Ok(Some(Ok(f))) => f,
@@ -102,7 +155,7 @@ async fn pump<R: EventRestorer>(
                 let _ = tx
                     .send(fail(format!("bulwark: the upstream stream broke off: {e}")))
                     .await;
-                return;
+                return "upstream_error";
             }
         };
         let Ok(chunk) = frame.into_data() else {
@@ -115,17 +168,15 @@ async fn pump<R: EventRestorer>(
             let Some(ev) = parse_event(&event) else {
                 continue;
             };
-            let out = match stream.event(&conversation, ev) {
+            let out = match stream.event(conversation, ev) {
                 Ok(out) => out,
                 Err(message) => {
                     let _ = tx.send(fail(message)).await;
-                    return;
+                    return "stream_refused";
                 }
             };
-            for ev in out {
-                if tx.send(encode(&ev)).await.is_err() {
-                    return;
-                }
+            if !send_out(stream, out, tx, judge).await {
+                return "gone";
             }
         }
         // A separator is at most 4 bytes: the next search starts just before the end.
@@ -136,26 +187,28 @@ async fn pump<R: EventRestorer>(
                     "bulwark: an upstream event was larger than 4 MiB".into(),
                 ))
                 .await;
-            return;
+            return "stream_refused";
         }
     }
     // The last event may lack its blank line.
     if let Some(ev) = parse_event(&buf) {
-        match stream.event(&conversation, ev) {
+        match stream.event(conversation, ev) {
             Ok(out) => {
-                for ev in out {
-                    let _ = tx.send(encode(&ev)).await;
+                if !send_out(stream, out, tx, judge).await {
+                    return "gone";
                 }
             }
             Err(message) => {
                 let _ = tx.send(fail(message)).await;
-                return;
+                return "stream_refused";
             }
         }
     }
-    for ev in stream.flush(&conversation) {
-        let _ = tx.send(encode(&ev)).await;
+    let out = stream.flush(conversation);
+    if !send_out(stream, out, tx, judge).await {
+        return "gone";
     }
+    "ok"
 }
 
 /// Where the first complete event in `buf` ends and the length of the blank line after it,
