@@ -137,7 +137,6 @@ pub fn intent_for(
         // The shell screen reads `args.command`.
         intent_args.insert("command".into(), Value::String(c));
     }
-    intent_args.insert("function".into(), Value::String(cut(&call.name)));
     let intent = ExecutionIntent {
         tool,
         action,

@@ -1,13 +1,16 @@
 """The official Anthropic Python SDK, pointed at Bulwark's model gateway as docs/gateway.md shows.
 
-argv: base_url token. Prints one JSON object: what each case got, as the agent sees it.
+argv: base_url token approvals_url approver_token. Prints one JSON object: what each case got, as
+the agent sees it.
 """
 import json
+import re
 import sys
+import urllib.request
 
 import anthropic
 
-base_url, token = sys.argv[1], sys.argv[2]
+base_url, token, approvals_url, approver = sys.argv[1:5]
 client = anthropic.Anthropic(base_url=base_url, api_key=token, max_retries=0, timeout=30)
 KEY = "AKIAQYLPMN5HFIQR7XYZ"
 
@@ -50,6 +53,46 @@ try:
     out["broken"] = {"completed": text}
 except anthropic.APIError as e:
     out["broken"] = {"error": str(e)}
+
+
+
+def approve(text):
+    """What an on-call approver does with the approval a withheld call names."""
+    m = re.search(r"Approval (\S+) \(intent digest sha256:([0-9a-f]{64})\)", text or "")
+    if not m:
+        return None
+    auth = {"Authorization": f"Bearer {approver}", "Content-Type": "application/json"}
+    shown = json.load(urllib.request.urlopen(urllib.request.Request(f"{approvals_url}/{m.group(1)}", headers=auth)))
+    body = json.dumps({"digest": shown["approval"]["digest"]}).encode()
+    urllib.request.urlopen(urllib.request.Request(f"{approvals_url}/{m.group(1)}/approve", data=body, headers=auth, method="POST"))
+    return shown["intent"]["args"]["command"]
+
+
+def sre(stream):
+    ask = [{"role": "user", "content": "The web deployment in production is stuck; fix it."}]
+    if stream:
+        with client.messages.stream(model="claude-sre", max_tokens=256, messages=ask) as s:
+            for _ in s.text_stream:
+                pass
+            m = s.get_final_message()
+    else:
+        m = client.messages.create(model="claude-sre", max_tokens=256, messages=ask)
+    text = "".join(b.text for b in m.content if b.type == "text")
+    calls = [[b.name, b.input] for b in m.content if b.type == "tool_use"]
+    return {"content": text, "calls": calls, "finish": m.stop_reason}
+
+
+for case, stream in [("sre_whole", False), ("sre_stream", True)]:
+    first = sre(stream)
+    approved = approve(first["content"])
+    out[case] = {"withheld": first, "approved": approved, "after": sre(stream), "again": sre(stream)}
+
+try:
+    client.messages.create(model="claude-budget", max_tokens=256, system=system, messages=history)
+    client.messages.create(model="claude-budget", max_tokens=256, system=system, messages=history)
+    out["budget"] = "passed"
+except anthropic.RateLimitError as e:
+    out["budget"] = {"status": e.status_code, "retry_after": e.response.headers.get("retry-after"), "message": e.message}
 
 out["models"] = [m.id for m in client.models.list()]
 

@@ -12,6 +12,7 @@ use std::sync::{Arc, Mutex};
 
 use bulwark_core::SecurityConfig;
 use bulwark_core::config::SecretRef;
+use bulwark_core::gateway::budget::BudgetConfig;
 use bulwark_core::gateway::cfg::{UpstreamApi, UpstreamConfig};
 use common::*;
 use serde_json::{Value, json};
@@ -134,14 +135,14 @@ fn serve_one(mut conn: TcpStream, received: &Received) {
         .find(|p| p.starts_with("[aws-access-key-id#"))
         .cloned()
         .unwrap_or_default();
-    let content = format!("Owner is {email}; rotate {key}.");
-    let args = json!({"to": email}).to_string();
+    let (content, tool, args) = proposal(&model, &email, &key);
+    let args = args.to_string();
     if body["stream"] != json!(true) {
         let reply = json!({
             "id": "chatcmpl-1", "object": "chat.completion", "created": 1, "model": model,
             "choices": [{"index": 0, "finish_reason": "tool_calls", "message": {
                 "role": "assistant", "content": content,
-                "tool_calls": [{"id": "call_2", "type": "function", "function": {"name": "page", "arguments": args}}]
+                "tool_calls": [{"id": "call_2", "type": "function", "function": {"name": tool, "arguments": args}}]
             }}],
             "usage": {"prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15}
         })
@@ -196,13 +197,31 @@ fn serve_one(mut conn: TcpStream, received: &Received) {
         if i == 0 {
             tc["id"] = json!("call_2");
             tc["type"] = json!("function");
-            tc["function"]["name"] = json!("page");
+            tc["function"]["name"] = json!(tool);
         }
         send(&chunk(json!({"tool_calls": [tc]}), Value::Null));
     }
     send(&chunk(json!({}), json!("tool_calls")));
     send("[DONE]");
     let _ = write!(conn, "0\r\n\r\n");
+}
+
+/// What the fake model answers: its text, and the tool call it proposes. Models named `*sre*`
+/// propose deleting a production deployment; the others page the owner they were told of.
+fn proposal(model: &str, email: &str, key: &str) -> (String, &'static str, Value) {
+    if model.contains("sre") {
+        (
+            "Deleting the stuck deployment.".into(),
+            "run_command",
+            json!({"command": "kubectl delete deployment web -n production"}),
+        )
+    } else {
+        (
+            format!("Owner is {email}; rotate {key}."),
+            "page",
+            json!({"to": email}),
+        )
+    }
 }
 
 /// Anthropic's Messages API, whole and streamed (every event named), with the placeholders sent.
@@ -219,12 +238,11 @@ fn anthropic_reply(mut conn: TcpStream, body: &Value) {
         .find(|p| p.starts_with("[aws-access-key-id#"))
         .cloned()
         .unwrap_or_default();
-    let content = format!("Owner is {email}; rotate {key}.");
-    let input = json!({"to": email});
+    let (content, tool, input) = proposal(&model, &email, &key);
     if body["stream"] != json!(true) {
         let reply = json!({
             "id": "msg_1", "type": "message", "role": "assistant", "model": model,
-            "content": [{"type": "text", "text": content}, {"type": "tool_use", "id": "toolu_2", "name": "page", "input": input}],
+            "content": [{"type": "text", "text": content}, {"type": "tool_use", "id": "toolu_2", "name": tool, "input": input}],
             "stop_reason": "tool_use", "stop_sequence": null,
             "usage": {"input_tokens": 10, "output_tokens": 5}
         })
@@ -270,7 +288,7 @@ fn anthropic_reply(mut conn: TcpStream, body: &Value) {
     );
     send(
         "content_block_start",
-        json!({"type": "content_block_start", "index": 1, "content_block": {"type": "tool_use", "id": "toolu_2", "name": "page", "input": {}}}),
+        json!({"type": "content_block_start", "index": 1, "content_block": {"type": "tool_use", "id": "toolu_2", "name": tool, "input": {}}}),
     );
     let json_chars: Vec<char> = input.to_string().chars().collect();
     for piece in json_chars.chunks(4) {
@@ -333,8 +351,14 @@ fn the_anthropic_sdk_through_the_gateway() {
             .is_some_and(|e| e.contains("broke off")),
         "{got}"
     );
+    sre_withheld_then_passed_once(&got, "end_turn", "tool_use", &|a| a.clone());
+    over_budget(&got);
     let received = received.lock().unwrap();
-    assert_eq!(received.len(), 3, "whole, stream, broken");
+    assert_eq!(
+        received.len(),
+        10,
+        "whole, stream, broken, 2 x 3 sre turns, one budget request"
+    );
     for (head, body) in received.iter() {
         let text = body.to_string();
         assert!(
@@ -349,6 +373,66 @@ fn the_anthropic_sdk_through_the_gateway() {
         assert!(lower.contains("anthropic-version: "), "{head}");
         assert!(!head.contains(&s.tokens["agent"]));
     }
+}
+
+/// A proposed `kubectl delete` in production: withheld with a pending approval named, then,
+/// once approved, passed once; proposed a third time it is withheld again. Whole and streamed.
+/// `args` reads a call's arguments as the SDK gave them.
+fn sre_withheld_then_passed_once(
+    got: &Value,
+    stopped: &str,
+    called: &str,
+    args: &dyn Fn(&Value) -> Value,
+) {
+    let command = "kubectl delete deployment web -n production";
+    for case in ["sre_whole", "sre_stream"] {
+        let c = &got[case];
+        for turn in ["withheld", "again"] {
+            let t = &c[turn];
+            assert_eq!(t["calls"], json!([]), "{case} {turn}: {c}");
+            let text = t["content"].as_str().unwrap();
+            assert!(
+                text.starts_with("Deleting the stuck deployment.")
+                    && text.contains("[bulwark] The tool call `run_command` (shell run)"),
+                "{case} {turn}: {text}"
+            );
+            assert!(
+                text.contains("needs approval") && text.contains("bulwark approvals approve"),
+                "{text}"
+            );
+            assert_eq!(t["finish"], stopped, "{case} {turn}: {c}");
+        }
+        assert_eq!(c["approved"], command, "{case}: {c}");
+        let after = &c["after"];
+        assert_eq!(after["finish"], called, "{case}: {c}");
+        assert_eq!(after["calls"].as_array().unwrap().len(), 1, "{case}: {c}");
+        assert_eq!(after["calls"][0][0], "run_command");
+        assert_eq!(
+            args(&after["calls"][0][1]),
+            json!({"command": command}),
+            "{case}: {c}"
+        );
+        assert_eq!(
+            after["content"], "Deleting the stuck deployment.",
+            "{case}: {c}"
+        );
+    }
+}
+
+/// The second request of a day to a model with a one-request budget: 429 with `Retry-After`,
+/// which the SDK raises as RateLimitError.
+fn over_budget(got: &Value) {
+    let b = &got["budget"];
+    assert_eq!(b["status"], 429, "{got}");
+    let retry: u64 = b["retry_after"].as_str().unwrap().parse().unwrap();
+    assert!((1..=86_400).contains(&retry), "{b}");
+    assert!(
+        b["message"]
+            .as_str()
+            .unwrap()
+            .contains("gateway.budgets[0].requests_per_day"),
+        "{b}"
+    );
 }
 
 /// Whether python3 imports the SDK `module`; when `require` is set (as `.ci/run` does), it must.
@@ -395,12 +479,29 @@ fn run_client(
             models: models.iter().map(|m| m.to_string()).collect(),
         },
     );
+    // Proposed calls are judged: paging someone is a read here; a destructive command waits
+    // for an approver (supervised mode, the production tier).
+    cfg.action.mode = bulwark_core::action::cfg::ActionMode::Supervised;
+    cfg.action.tools.insert(
+        "page".into(),
+        bulwark_core::action::cfg::ToolClassesConfig {
+            read: vec!["call".into()],
+            ..Default::default()
+        },
+    );
+    // One request a day for the models named `*budget*`.
+    cfg.gateway.budgets.push(BudgetConfig {
+        model: "*budget*".into(),
+        requests_per_day: 1,
+        ..BudgetConfig::default()
+    });
     let s = start(
         cfg,
         &[
             ("agent", "gateway"),
             ("auditor", "audit"),
             ("scanner", "scan"),
+            ("oncall", "approve"),
         ],
     );
     let base = s.url(base_path);
@@ -409,7 +510,12 @@ fn run_client(
             "{}/tests/gateway/{script}",
             env!("CARGO_MANIFEST_DIR")
         ))
-        .args([base.trim_end_matches('/'), &s.tokens["agent"]])
+        .args([
+            base.trim_end_matches('/'),
+            &s.tokens["agent"],
+            &s.url("/v1/approvals"),
+            &s.tokens["oncall"],
+        ])
         .output()
         .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
@@ -430,7 +536,13 @@ fn the_openai_sdk_through_the_gateway() {
     let (s, got) = run_client(
         UpstreamApi::Openai,
         upstream,
-        &["gpt-*", "rate-limited", "broken-stream", "stall-stream"],
+        &[
+            "gpt-*",
+            "sre-*",
+            "rate-limited",
+            "broken-stream",
+            "stall-stream",
+        ],
         2,
         "openai_client.py",
         "/v1",
@@ -492,11 +604,15 @@ fn the_openai_sdk_through_the_gateway() {
     );
 
     // The provider never saw a value, nor the agent's Bulwark token; it got its own key.
+    sre_withheld_then_passed_once(&got, "stop", "tool_calls", &|a| {
+        serde_json::from_str(a.as_str().unwrap()).unwrap()
+    });
+    over_budget(&got);
     let received = received.lock().unwrap();
     assert_eq!(
         received.len(),
-        6,
-        "whole, stream, typed, rate-limited, broken, stalled"
+        13,
+        "whole, stream, typed, rate-limited, broken, stalled, 2 x 3 sre turns, one budget request"
     );
     for (head, body) in received.iter() {
         let text = body.to_string();
@@ -505,7 +621,8 @@ fn the_openai_sdk_through_the_gateway() {
             "{text}"
         );
         assert!(
-            text.contains("[email#1]") && text.contains("[aws-access-key-id#1]"),
+            body["model"] == "sre-copilot"
+                || (text.contains("[email#1]") && text.contains("[aws-access-key-id#1]")),
             "{text}"
         );
         assert!(
@@ -540,6 +657,34 @@ fn the_openai_sdk_through_the_gateway() {
         .unwrap();
     assert_eq!(ok["details"]["redacted"], 2, "{ok}");
     assert_eq!(ok["details"]["usage"]["total_tokens"], 15);
+    // The calls judged are in their exchange's record: withheld ones with their approval, the
+    // one that passed after approval too; streams are recorded when they end.
+    let judged: Vec<&Value> = exchanges
+        .iter()
+        .filter(|r| r["resource"] == "sre-copilot")
+        .flat_map(|r| r["details"]["tool_calls"].as_array().unwrap())
+        .collect();
+    assert_eq!(judged.len(), 6, "{judged:?}");
+    assert_eq!(judged.iter().filter(|c| c["passed"] == true).count(), 2);
+    for c in &judged {
+        assert_eq!(c["function"], "run_command");
+        assert_eq!(c["verdict"], "review");
+        assert!(c["approval"].as_str().is_some_and(|a| !a.is_empty()), "{c}");
+    }
+    assert!(
+        exchanges
+            .iter()
+            .any(|r| r["outcome"] == "over_budget" && r["details"]["status"] == 429)
+    );
+    // The approvals the calls made, and the ones they consumed.
+    assert!(outcomes.contains(&"ok"));
+    let approvals: Vec<&Value> = page.body["records"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["action"] == "approval.consume" && r["outcome"] == "executed")
+        .collect();
+    assert_eq!(approvals.len(), 2, "one consumed per approved turn");
 
     // A token without the scope is refused.
     let a = s.post(

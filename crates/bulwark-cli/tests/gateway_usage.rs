@@ -1,0 +1,246 @@
+//! The model gateway's budgets and usage report as an operator meets them: `bulwark serve` with a
+//! `[gateway]` section in bulwark.toml, an agent calling it with curl, and
+//! `bulwark gateway usage` reading what it spent from the audit log.
+
+#![cfg(unix)]
+
+mod common;
+use common::{bulwark_on, free_port, run_with_stdin, text};
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpListener;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+struct Serve(Child);
+
+impl Drop for Serve {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// A provider that answers every chat request with 1,000 prompt and 500 reply tokens.
+fn fake_provider() -> String {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/v1", l.local_addr().unwrap());
+    std::thread::spawn(move || {
+        for mut conn in l.incoming().flatten() {
+            let mut reader = BufReader::new(conn.try_clone().unwrap());
+            let mut len = 0usize;
+            loop {
+                let mut line = String::new();
+                if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                    break;
+                }
+                if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                    len = v.trim().parse().unwrap_or(0);
+                }
+            }
+            let mut body = vec![0; len];
+            let _ = reader.read_exact(&mut body);
+            let reply = serde_json::json!({
+                "id": "chatcmpl-1", "object": "chat.completion", "created": 1, "model": "gpt-4o",
+                "choices": [{"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": "ok"}}],
+                "usage": {"prompt_tokens": 1000, "completion_tokens": 500, "total_tokens": 1500}
+            })
+            .to_string();
+            let _ = write!(
+                conn,
+                "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{reply}",
+                reply.len()
+            );
+        }
+    });
+    url
+}
+
+fn curl_chat(api: u16, token: &str) -> (u16, String, String) {
+    let o = Command::new("curl")
+        .args([
+            "-sS",
+            "-D",
+            "-",
+            "-H",
+            &format!("Authorization: Bearer {token}"),
+            "-H",
+            "Content-Type: application/json",
+            "-d",
+            r#"{"model":"gpt-4o","max_tokens":100,"messages":[{"role":"user","content":"status?"}]}"#,
+            &format!("http://127.0.0.1:{api}/v1/chat/completions"),
+        ])
+        .output()
+        .expect("curl");
+    let out = String::from_utf8_lossy(&o.stdout).to_string();
+    let (head, body) = out.split_once("\r\n\r\n").unwrap_or((&out, ""));
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    (status, head.to_ascii_lowercase(), body.to_string())
+}
+
+fn usage(h: &Path) -> serde_json::Value {
+    let o = run_with_stdin(
+        bulwark_on(h).args(["gateway", "usage", "--format", "json"]),
+        b"",
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    serde_json::from_slice(&o.stdout).expect("usage JSON")
+}
+
+#[test]
+fn budgets_refuse_with_429_and_usage_reports_spend() {
+    let home = tempfile::tempdir().expect("home");
+    let h = home.path();
+    let api = free_port();
+    let upstream = fake_provider();
+    std::fs::write(
+        h.join("bulwark.toml"),
+        format!(
+            r#"[server]
+listen = "127.0.0.1:{api}"
+
+[gateway]
+enabled = true
+
+[gateway.upstreams.openai]
+url = "{upstream}"
+api_key = "env:FAKE_PROVIDER_KEY"
+
+[gateway.prices."gpt-4o*"]
+input_per_mtok = 2.5
+output_per_mtok = 10.0
+
+[[gateway.budgets]]
+model = "gpt-4o"
+requests_per_day = 2
+"#
+        ),
+    )
+    .expect("config");
+    let check = run_with_stdin(bulwark_on(h).args(["config", "check"]), b"");
+    assert_eq!(check.status.code(), Some(0), "{}", text(&check));
+
+    let o = run_with_stdin(
+        bulwark_on(h).args(["token", "create", "--name", "agent", "--scope", "gateway"]),
+        b"",
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let token = String::from_utf8_lossy(&o.stdout).trim().to_string();
+    let _serve = Serve(
+        bulwark_on(h)
+            .env("BULWARK_LOG", "warn")
+            .env("FAKE_PROVIDER_KEY", "sk-fake-0123456789")
+            .arg("serve")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("serve"),
+    );
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while std::net::TcpStream::connect(("127.0.0.1", api)).is_err() {
+        assert!(Instant::now() < deadline, "serve did not start");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+
+    for _ in 0..2 {
+        let (status, _, body) = curl_chat(api, &token);
+        assert_eq!(status, 200, "{body}");
+    }
+    // The third request of the day is over the budget: 429 in OpenAI's error shape, with the
+    // seconds until the UTC day starts afresh.
+    let (status, head, body) = curl_chat(api, &token);
+    assert_eq!(status, 429, "{body}");
+    let retry: u64 = head
+        .lines()
+        .find_map(|l| l.strip_prefix("retry-after:"))
+        .expect("Retry-After")
+        .trim()
+        .parse()
+        .unwrap();
+    assert!((1..=86_400).contains(&retry));
+    let e: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(e["error"]["code"], "rate_limit_exceeded", "{e}");
+    assert!(
+        e["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("gateway.budgets[0].requests_per_day = 2")
+    );
+
+    // The report: every exchange, the refused one too, and what the two that ran cost
+    // (2 x (1000 x 2.5 + 500 x 10) / 1e6 = 0.015).
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let report = loop {
+        let r = usage(h);
+        if r["usage"][0]["requests"] == 3 || Instant::now() > deadline {
+            break r;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let row = &report["usage"][0];
+    assert_eq!(row["token"], "agent", "{report}");
+    assert_eq!(row["model"], "gpt-4o");
+    assert_eq!(
+        (&row["requests"], &row["over_budget"]),
+        (&serde_json::json!(3), &serde_json::json!(1)),
+        "{report}"
+    );
+    assert_eq!(
+        (&row["input_tokens"], &row["output_tokens"]),
+        (&serde_json::json!(2000), &serde_json::json!(1000))
+    );
+    assert!(
+        (row["cost"].as_f64().unwrap() - 0.015).abs() < 1e-9,
+        "{report}"
+    );
+    // And for a person.
+    let o = run_with_stdin(bulwark_on(h).args(["gateway", "usage"]), b"");
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        out.contains("agent") && out.contains("gpt-4o") && out.contains("0.0150"),
+        "{out}"
+    );
+    // A --since that is neither a time nor a duration is refused, naming what was expected.
+    let o = run_with_stdin(
+        bulwark_on(h).args(["gateway", "usage", "--since", "yesterday-ish"]),
+        b"",
+    );
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(text(&o).contains("RFC 3339"), "{}", text(&o));
+}
+
+#[test]
+fn budget_settings_are_checked_with_their_key_paths() {
+    let home = tempfile::tempdir().expect("home");
+    let h = home.path();
+    std::fs::write(
+        h.join("bulwark.toml"),
+        r#"[[gateway.budgets]]
+model = "gpt-["
+cost_per_day = 5.0
+
+[gateway.tools.k8s]
+verb_arg = "verb"
+"#,
+    )
+    .expect("config");
+    let o = run_with_stdin(bulwark_on(h).args(["config", "check"]), b"");
+    assert_ne!(o.status.code(), Some(0), "{}", text(&o));
+    // Unknown keys are refused first, by name.
+    assert!(text(&o).contains("verb_arg"), "{}", text(&o));
+    std::fs::write(
+        h.join("bulwark.toml"),
+        "[[gateway.budgets]]\nmodel = \"gpt-[\"\ncost_per_day = 5.0\n",
+    )
+    .expect("config");
+    let o = run_with_stdin(bulwark_on(h).args(["config", "check"]), b"");
+    let t = text(&o);
+    assert_ne!(o.status.code(), Some(0), "{t}");
+    assert!(t.contains("gateway.budgets[0].model"), "{t}");
+    assert!(t.contains("gateway.budgets[0].cost_per_day"), "{t}");
+}
