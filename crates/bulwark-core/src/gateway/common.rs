@@ -154,10 +154,14 @@ const STRUCTURAL: &[&str] = &[
     "stop_reason",
     "object",
     "model",
+    "call_id",
+    "item_id",
+    "status",
+    "previous_response_id",
 ];
 
 /// Keys whose values are binary data (base64): passed as they are.
-const BINARY: &[&str] = &["data", "file_data"];
+const BINARY: &[&str] = &["data", "file_data", "encrypted_content"];
 
 /// Keys whose string values are JSON text (tool-call arguments).
 pub(super) const JSON_TEXT: &[&str] = &["arguments", "partial_json"];
@@ -166,8 +170,9 @@ pub(super) const JSON_TEXT: &[&str] = &["arguments", "partial_json"];
 /// object): every key, string and number inside is the model's reading.
 const DATA: &[&str] = &["input", "arguments"];
 
-/// Block types the provider signs (Anthropic's thinking): passed as they are, both ways.
-const SIGNED: &[&str] = &["thinking", "redacted_thinking"];
+/// Block types the provider signs or encrypts (Anthropic's thinking, OpenAI's reasoning items):
+/// passed as they are, both ways.
+const SIGNED: &[&str] = &["thinking", "redacted_thinking", "reasoning"];
 
 fn is_signed(o: &serde_json::Map<String, Value>) -> bool {
     o.get("type")

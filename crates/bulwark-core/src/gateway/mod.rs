@@ -16,6 +16,7 @@ pub mod cfg;
 mod common;
 pub mod openai_chat;
 mod placeholders;
+pub mod responses;
 mod restore;
 
 pub use placeholders::{
@@ -62,6 +63,11 @@ pub trait EventRestorer {
     fn resolve(&mut self, held: HeldCalls, decisions: &[calls::CallDecision]) -> Vec<SseEvent>;
     /// The token counts the stream reported so far (`usage`).
     fn usage(&self) -> Option<serde_json::Value>;
+    /// The id of the reply the stream carries, where the API continues a turn by it (Responses'
+    /// `previous_response_id`).
+    fn reply_id(&self) -> Option<String> {
+        None
+    }
     /// The event that tells this API's SDKs the stream broke off.
     fn error_event(message: &str) -> SseEvent
     where

@@ -150,6 +150,13 @@ impl Conversation {
         out
     }
 
+    /// A copy of every value it maps, for restoring a reply that may name any of them (a turn
+    /// that continues a response the provider stored, whose earlier turns this request does not
+    /// carry).
+    pub fn whole(&self) -> Conversation {
+        self.subset(self.originals.keys())
+    }
+
     /// How many values it maps.
     pub fn len(&self) -> usize {
         self.originals.len()

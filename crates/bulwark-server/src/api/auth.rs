@@ -174,7 +174,9 @@ pub(crate) fn route_scopes(route: &str) -> Option<&'static [Scope]> {
         | "/v1/held/{id}/drop"
         | "/v1/held/{id}/settle" => &[Scope::Approve],
         "/v1/audit" | "/v1/audit/verify" => &[Scope::Audit],
-        "/v1/chat/completions" | "/v1/messages" | "/v1/models" => &[Scope::Gateway],
+        "/v1/chat/completions" | "/v1/responses" | "/v1/messages" | "/v1/models" => {
+            &[Scope::Gateway]
+        }
         "/openapi.json" => &[],
         _ => return None,
     })

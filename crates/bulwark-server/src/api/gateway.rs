@@ -1,4 +1,5 @@
-//! `/v1/chat/completions`: the model gateway's route (the work is in `crate::gateway`).
+//! `/v1/chat/completions`, `/v1/responses`, `/v1/messages`, `/v1/models`: the model gateway's
+//! routes (the work is in `crate::gateway`).
 
 use super::*;
 
@@ -25,6 +26,26 @@ pub(crate) async fn chat_completions(
     Ok(crate::gateway::handle(
         &s,
         crate::gateway::Api::OpenaiChat,
+        crate::gateway::Exchange {
+            token: &p.name,
+            headers: &headers,
+            body,
+        },
+    )
+    .await)
+}
+
+/// `POST /v1/responses` in OpenAI's own shape (not in `/openapi.json`: see docs/gateway.md).
+pub(crate) async fn responses(
+    State(s): State<Shared>,
+    Extension(p): Extension<Principal>,
+    headers: axum::http::HeaderMap,
+    body: axum::body::Bytes,
+) -> Result<Response, ApiError> {
+    admit(&s, &p)?;
+    Ok(crate::gateway::handle(
+        &s,
+        crate::gateway::Api::OpenaiResponses,
         crate::gateway::Exchange {
             token: &p.name,
             headers: &headers,

@@ -95,8 +95,11 @@ pub const ROUTES: &[(&str, &str)] = &[
 
 /// The model gateway's routes: the providers' own APIs, documented in docs/gateway.md rather than
 /// in `/openapi.json`, served when `[gateway] enabled`.
-pub const GATEWAY_ROUTES: &[(&str, &str)] =
-    &[("post", "/v1/chat/completions"), ("post", "/v1/messages")];
+pub const GATEWAY_ROUTES: &[(&str, &str)] = &[
+    ("post", "/v1/chat/completions"),
+    ("post", "/v1/responses"),
+    ("post", "/v1/messages"),
+];
 
 /// How long a token list read from the database is trusted (a revocation takes effect within it).
 const TOKEN_CACHE: Duration = Duration::from_secs(2);
@@ -132,6 +135,7 @@ pub fn router(state: Shared) -> Router {
         .route("/metrics", get(metrics_text))
         .route("/openapi.json", get(openapi))
         .route("/v1/chat/completions", post(chat_completions))
+        .route("/v1/responses", post(responses))
         .route("/v1/messages", post(messages))
         .route("/v1/models", get(models))
         .fallback(not_found)

@@ -12,7 +12,6 @@ use std::time::{Duration, Instant};
 
 use axum::response::{IntoResponse, Response};
 use bulwark_core::audit::AuditEvent;
-use bulwark_core::gateway::anthropic;
 use bulwark_core::gateway::budget::{Budgets, Counters, Reservation, Tokens, request_tokens};
 use bulwark_core::gateway::calls::{
     self, CallContext, CallDecision, JudgedCall, ProposedCall, intent_for,
@@ -22,6 +21,7 @@ use bulwark_core::gateway::cfg::{
 };
 use bulwark_core::gateway::openai_chat::{self, Prepared, ShapeError};
 use bulwark_core::gateway::{ConversationLimits, Conversations, conversation_key};
+use bulwark_core::gateway::{anthropic, responses};
 use bulwark_core::scan::injection::Source;
 use bulwark_core::{Scanner, Verdict};
 use bytes::Bytes;
@@ -85,8 +85,68 @@ impl Upstreams {
     }
 }
 
+/// How a Responses request continues a turn the provider stored.
+enum Stored {
+    /// `previous_response_id`.
+    Previous(String),
+    /// `conversation` (an id, or an object with one).
+    Conversation(String),
+}
+
+fn stored_turn(body: &serde_json::Value) -> Option<Stored> {
+    if let Some(id) = body.get("previous_response_id").and_then(|v| v.as_str()) {
+        return Some(Stored::Previous(id.to_string()));
+    }
+    match body.get("conversation") {
+        Some(serde_json::Value::String(id)) => Some(Stored::Conversation(id.clone())),
+        Some(c) => c
+            .get("id")
+            .and_then(|v| v.as_str())
+            .map(|id| Stored::Conversation(id.to_string())),
+        None => None,
+    }
+}
+
+/// Most response ids remembered (their conversations), oldest forgotten first.
+const MAX_RESPONSE_IDS: usize = 100_000;
+
+/// The conversation each response the provider returned belongs to, per token: a turn that
+/// names its `previous_response_id` keeps the placeholders of the turns before it.
+#[derive(Default)]
+pub(crate) struct ResponseIds(
+    std::sync::Mutex<(
+        std::collections::HashMap<String, String>,
+        std::collections::VecDeque<String>,
+    )>,
+);
+
+impl ResponseIds {
+    fn get(&self, token: &str, id: &str) -> Option<String> {
+        let m = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        m.0.get(&format!("{token}\0{id}")).cloned()
+    }
+
+    fn put(&self, token: &str, id: &str, conversation: &str) {
+        if id.is_empty() || id.len() > 256 {
+            return;
+        }
+        let mut m = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let k = format!("{token}\0{id}");
+        if m.0.insert(k.clone(), conversation.to_string()).is_none() {
+            m.1.push_back(k);
+        }
+        while m.1.len() > MAX_RESPONSE_IDS {
+            if let Some(old) = m.1.pop_front() {
+                m.0.remove(&old);
+            }
+        }
+    }
+}
+
 /// What the gateway keeps for the life of the process: every conversation's placeholders.
 pub(crate) struct Gateway {
+    /// Responses' ids, to their conversations.
+    response_ids: ResponseIds,
     conversations: Conversations,
     /// Every (token, model) pair's use this minute and day (kept across reloads).
     counters: Counters,
@@ -103,6 +163,7 @@ impl Gateway {
                 total_bytes: cfg.conversations_max_bytes,
             }),
             counters: Counters::default(),
+            response_ids: ResponseIds::default(),
         }
     }
 }
@@ -112,6 +173,8 @@ impl Gateway {
 pub(crate) enum Api {
     /// OpenAI Chat Completions: `POST /v1/chat/completions`.
     OpenaiChat,
+    /// OpenAI Responses: `POST /v1/responses`.
+    OpenaiResponses,
     /// Anthropic Messages: `POST /v1/messages`.
     AnthropicMessages,
 }
@@ -119,8 +182,16 @@ pub(crate) enum Api {
 impl Api {
     fn upstream_api(self) -> UpstreamApi {
         match self {
-            Api::OpenaiChat => UpstreamApi::Openai,
+            Api::OpenaiChat | Api::OpenaiResponses => UpstreamApi::Openai,
             Api::AnthropicMessages => UpstreamApi::Anthropic,
+        }
+    }
+
+    /// The request's list of turns: `messages`, or the Responses API's `input`.
+    fn list(self) -> &'static str {
+        match self {
+            Api::OpenaiResponses => "input",
+            _ => "messages",
         }
     }
 
@@ -128,6 +199,7 @@ impl Api {
     fn path(self) -> &'static str {
         match self {
             Api::OpenaiChat => "/chat/completions",
+            Api::OpenaiResponses => "/responses",
             Api::AnthropicMessages => "/messages",
         }
     }
@@ -135,6 +207,7 @@ impl Api {
     fn opening(self, body: &serde_json::Value) -> Vec<String> {
         match self {
             Api::OpenaiChat => openai_chat::opening(body),
+            Api::OpenaiResponses => responses::opening(body),
             Api::AnthropicMessages => anthropic::opening(body),
         }
     }
@@ -148,6 +221,7 @@ impl Api {
     ) -> Result<Prepared, ShapeError> {
         match self {
             Api::OpenaiChat => openai_chat::prepare(body, scanner, conv, source),
+            Api::OpenaiResponses => responses::prepare(body, scanner, conv, source),
             Api::AnthropicMessages => anthropic::prepare(body, scanner, conv, source),
         }
     }
@@ -159,6 +233,7 @@ impl Api {
     ) {
         match self {
             Api::OpenaiChat => openai_chat::restore_reply(body, conv),
+            Api::OpenaiResponses => responses::restore_reply(body, conv),
             Api::AnthropicMessages => anthropic::restore_reply(body, conv),
         };
     }
@@ -180,6 +255,14 @@ impl Api {
                 };
                 sse::restore_stream(r, body, conv, idle, end)
             }
+            Api::OpenaiResponses => {
+                let r = if hold {
+                    responses::ResponsesStream::holding_calls()
+                } else {
+                    responses::ResponsesStream::new()
+                };
+                sse::restore_stream(r, body, conv, idle, end)
+            }
             Api::AnthropicMessages => {
                 let r = if hold {
                     anthropic::MessagesStream::holding_calls()
@@ -195,6 +278,7 @@ impl Api {
     fn calls(self, reply: &serde_json::Value) -> Vec<ProposedCall> {
         match self {
             Api::OpenaiChat => calls::openai_calls(reply),
+            Api::OpenaiResponses => responses::calls(reply),
             Api::AnthropicMessages => calls::anthropic_calls(reply),
         }
     }
@@ -203,13 +287,14 @@ impl Api {
     fn apply(self, reply: &mut serde_json::Value, decisions: &[CallDecision]) {
         match self {
             Api::OpenaiChat => calls::openai_apply(reply, decisions),
+            Api::OpenaiResponses => responses::apply(reply, decisions),
             Api::AnthropicMessages => calls::anthropic_apply(reply, decisions),
         }
     }
 
     fn bad(self, e: ShapeError) -> Response {
         let body = match self {
-            Api::OpenaiChat => e.body(),
+            Api::OpenaiChat | Api::OpenaiResponses => e.body(),
             Api::AnthropicMessages => e.anthropic_body(),
         };
         (StatusCode::BAD_REQUEST, axum::Json(body)).into_response()
@@ -226,7 +311,7 @@ impl Api {
         message: String,
     ) -> Response {
         let body = match self {
-            Api::OpenaiChat => serde_json::json!({"error": {
+            Api::OpenaiChat | Api::OpenaiResponses => serde_json::json!({"error": {
                 "message": message, "type": kind, "param": param, "code": code,
             }}),
             // Anthropic's errors have a type and a message; the code goes in front of the message.
@@ -515,7 +600,17 @@ async fn exchange(
         .filter(|v| !v.is_empty());
     let opening = api.opening(&body);
     let opening: Vec<&str> = opening.iter().map(String::as_str).collect();
-    let key = conversation_key(ex.token, conv_header, &opening);
+    // A Responses turn that continues a stored response belongs to that response's conversation;
+    // one in a provider-side conversation, to that conversation.
+    let continued = match stored_turn(&body) {
+        Some(Stored::Previous(id)) => state.gateway.response_ids.get(ex.token, &id),
+        Some(Stored::Conversation(id)) => Some(conversation_key(ex.token, Some(&id), &[])),
+        None => None,
+    };
+    // Its reply may name values of earlier turns the provider keeps: all of the conversation's
+    // are restored. Otherwise only the values this request carried.
+    let whole = continued.is_some();
+    let key = continued.unwrap_or_else(|| conversation_key(ex.token, conv_header, &opening));
     rec.conversation = key.clone();
     let conversation = state.gateway.conversations.get(&key, Instant::now());
     let sources = up.cfg.tool_sources.clone();
@@ -534,9 +629,12 @@ async fn exchange(
             let mut conv = conversation.lock().unwrap_or_else(|e| e.into_inner());
             let p = api
                 .prepare(&mut body, &scanner, &mut conv, &tool_source)
-                // The reply may get back only the values this request carried.
                 .map(|p| {
-                    let restoring = conv.subset(&p.placeholders);
+                    let restoring = if whole {
+                        conv.whole()
+                    } else {
+                        conv.subset(&p.placeholders)
+                    };
                     (p, restoring)
                 });
             Ok((body, p))
@@ -555,8 +653,9 @@ async fn exchange(
     for t in &prepared.tool_results {
         if policy == ToolResultPolicy::Block && t.verdict == Verdict::Block {
             let message = format!(
-                "bulwark: the result of tool {:?} (messages[{}]) carries instructions aimed at the model (prompt injection, score {:.2}, rules {}); nothing was sent to the model. Drop or replace that tool result and retry.",
+                "bulwark: the result of tool {:?} ({}[{}]) carries instructions aimed at the model (prompt injection, score {:.2}, rules {}); nothing was sent to the model. Drop or replace that tool result and retry.",
                 t.tool,
+                api.list(),
                 t.message,
                 t.score,
                 t.findings
@@ -571,14 +670,14 @@ async fn exchange(
                 StatusCode::BAD_REQUEST,
                 "invalid_request_error",
                 "bulwark_injection_blocked",
-                Some("messages"),
+                Some(api.list()),
                 message,
             );
         }
         if matches!(policy, ToolResultPolicy::Block | ToolResultPolicy::Annotate)
             && t.verdict >= Verdict::Review
         {
-            annotate(&mut body, t.message);
+            annotate(&mut body, api, t.message);
         }
     }
     let stream = prepared.stream;
@@ -677,7 +776,14 @@ async fn exchange(
         let mut done_rec = rec.clone();
         let (st, token, j) = (state.clone(), ex.token.to_string(), judge.clone());
         let done = Box::new(
-            move |usage: Option<serde_json::Value>, outcome: &'static str| {
+            move |usage: Option<serde_json::Value>,
+                  reply_id: Option<String>,
+                  outcome: &'static str| {
+                if let Some(id) = reply_id {
+                    st.gateway
+                        .response_ids
+                        .put(&token, &id, &done_rec.conversation);
+                }
                 // A stream that never said its usage keeps what it reserved.
                 spend.settle(usage.as_ref().and_then(Tokens::of_usage));
                 done_rec.usage = usage_counts(usage.as_ref());
@@ -780,6 +886,14 @@ async fn exchange(
         }
     }
     spend.settle(reply.get("usage").and_then(Tokens::of_usage));
+    if api == Api::OpenaiResponses
+        && let Some(id) = reply.get("id").and_then(|v| v.as_str())
+    {
+        state
+            .gateway
+            .response_ids
+            .put(ex.token, id, &rec.conversation);
+    }
     rec.usage = usage_counts(reply.get("usage"));
     rec.outcome = "ok";
     axum::Json(reply).into_response()
@@ -847,7 +961,9 @@ fn upstream_request(
     }
     if let Some(k) = key {
         let (name, value) = match api {
-            Api::OpenaiChat => (header::AUTHORIZATION, format!("Bearer {k}")),
+            Api::OpenaiChat | Api::OpenaiResponses => {
+                (header::AUTHORIZATION, format!("Bearer {k}"))
+            }
             Api::AnthropicMessages => (header::HeaderName::from_static("x-api-key"), k),
         };
         let Ok(mut v) = HeaderValue::from_str(&value) else {
@@ -931,7 +1047,9 @@ pub(crate) async fn models(state: &crate::api::Shared, headers: &HeaderMap) -> R
         );
     }
     let body = match api {
-        Api::OpenaiChat => serde_json::json!({"object": "list", "data": data}),
+        Api::OpenaiChat | Api::OpenaiResponses => {
+            serde_json::json!({"object": "list", "data": data})
+        }
         Api::AnthropicMessages => serde_json::json!({
             "data": data,
             "has_more": false,
@@ -955,15 +1073,26 @@ fn usage_counts(usage: Option<&serde_json::Value>) -> Option<serde_json::Value> 
     Some(serde_json::Value::Object(counts))
 }
 
-/// Put [`ANNOTATION`] before the content of `messages[index]`.
-fn annotate(body: &mut serde_json::Value, index: usize) {
-    let Some(m) = body.get_mut("messages").and_then(|m| m.get_mut(index)) else {
+/// Put [`ANNOTATION`] before the tool result at `index` of the request's list: the content of
+/// `messages[index]`, or the `output` of `input[index]`.
+fn annotate(body: &mut serde_json::Value, api: Api, index: usize) {
+    let Some(m) = body.get_mut(api.list()).and_then(|m| m.get_mut(index)) else {
         return;
     };
-    match m.get_mut("content") {
+    let field = if api == Api::OpenaiResponses {
+        "output"
+    } else {
+        "content"
+    };
+    match m.get_mut(field) {
         Some(serde_json::Value::String(s)) => s.insert_str(0, ANNOTATION),
         Some(serde_json::Value::Array(parts)) => {
-            parts.insert(0, serde_json::json!({"type": "text", "text": ANNOTATION}));
+            let kind = if api == Api::OpenaiResponses {
+                "input_text"
+            } else {
+                "text"
+            };
+            parts.insert(0, serde_json::json!({"type": kind, "text": ANNOTATION}));
         }
         _ => {}
     }

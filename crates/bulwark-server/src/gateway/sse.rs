@@ -53,7 +53,10 @@ fn encode(ev: &SseEvent) -> Bytes {
 /// ended (the usage it reported).
 pub(super) struct StreamEnd {
     pub(super) judge: Option<std::sync::Arc<super::CallJudge>>,
-    pub(super) done: Box<dyn FnOnce(Option<serde_json::Value>, &'static str) + Send>,
+    /// Called with the usage the stream reported, its reply's id and how it ended.
+    #[allow(clippy::type_complexity)]
+    pub(super) done:
+        Box<dyn FnOnce(Option<serde_json::Value>, Option<String>, &'static str) + Send>,
 }
 
 /// Stream `upstream`'s events to the agent with the conversation's values restored. A provider
@@ -77,7 +80,7 @@ pub(super) fn restore_stream<R: EventRestorer + Send + 'static>(
             &end.judge,
         )
         .await;
-        (end.done)(restorer.usage(), outcome);
+        (end.done)(restorer.usage(), restorer.reply_id(), outcome);
     });
     let mut r = axum::body::Body::new(ChannelBody(rx)).into_response();
     let h = r.headers_mut();

@@ -108,11 +108,16 @@ fn serve_one(mut conn: TcpStream, received: &Received) {
     received.lock().unwrap().push((head.clone(), body.clone()));
     // The gateway talks to the provider as its SDK would: origin-form, the API's own path.
     assert!(
-        head.starts_with("POST /v1/messages ") || head.starts_with("POST /v1/chat/completions "),
+        head.starts_with("POST /v1/messages ")
+            || head.starts_with("POST /v1/chat/completions ")
+            || head.starts_with("POST /v1/responses "),
         "{head}"
     );
     if head.starts_with("POST /v1/messages ") {
         return anthropic_reply(conn, &body);
+    }
+    if head.starts_with("POST /v1/responses ") {
+        return responses_reply(conn, &body);
     }
     let model = body["model"].as_str().unwrap_or_default().to_string();
     if model == "rate-limited" {
@@ -222,6 +227,110 @@ fn proposal(model: &str, email: &str, key: &str) -> (String, &'static str, Value
             json!({"to": email}),
         )
     }
+}
+
+/// OpenAI's Responses API, whole and streamed (every event named and numbered), with the
+/// placeholders it was sent.
+fn responses_reply(mut conn: TcpStream, body: &Value) {
+    let model = body["model"].as_str().unwrap_or_default().to_string();
+    let seen = placeholders(&format!("{}{}", body["input"], body["instructions"]));
+    let find = |p: &str| {
+        seen.iter()
+            .find(|x| x.starts_with(p))
+            .cloned()
+            .unwrap_or_default()
+    };
+    // A provider that keeps earlier turns names their placeholders without being sent them.
+    let (email, key) = if body.get("previous_response_id").is_some() {
+        ("[email#1]".to_string(), "[aws-access-key-id#1]".to_string())
+    } else {
+        (find("[email#"), find("[aws-access-key-id#"))
+    };
+    let (content, tool, args) = proposal(&model, &email, &key);
+    let args = args.to_string();
+    let message = |text: &str, status: &str| {
+        json!({"type": "message", "id": "msg_1", "role": "assistant", "status": status,
+               "content": if status == "completed" { json!([{"type": "output_text", "text": text, "annotations": []}]) } else { json!([]) }})
+    };
+    let call = |arguments: &str, status: &str| json!({"type": "function_call", "id": "fc_1", "call_id": "call_2", "name": tool, "arguments": arguments, "status": status});
+    let response = |output: Value, status: &str| {
+        json!({"id": "resp_1", "object": "response", "created_at": 1, "status": status, "model": model,
+               "output": output, "parallel_tool_calls": true, "tool_choice": "auto", "tools": [],
+               "error": null, "incomplete_details": null, "instructions": null, "metadata": {},
+               "usage": {"input_tokens": 10, "output_tokens": 5, "total_tokens": 15,
+                         "input_tokens_details": {"cached_tokens": 0}, "output_tokens_details": {"reasoning_tokens": 0}}})
+    };
+    let whole = response(
+        json!([message(&content, "completed"), call(&args, "completed")]),
+        "completed",
+    );
+    if body["stream"] != json!(true) {
+        let reply = whole.to_string();
+        let _ = write!(
+            conn,
+            "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{reply}",
+            reply.len()
+        );
+        return;
+    }
+    let _ = write!(
+        conn,
+        "HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\nconnection: close\r\n\r\n"
+    );
+    let mut seq = 0;
+    let mut send = |mut data: Value| {
+        data["sequence_number"] = json!(seq);
+        seq += 1;
+        let event = format!(
+            "event: {}\ndata: {data}\n\n",
+            data["type"].as_str().unwrap()
+        );
+        let _ = write!(conn, "{:x}\r\n{event}\r\n", event.len());
+        let _ = conn.flush();
+        std::thread::sleep(std::time::Duration::from_millis(2));
+    };
+    send(json!({"type": "response.created", "response": response(json!([]), "in_progress")}));
+    send(
+        json!({"type": "response.output_item.added", "output_index": 0, "item": message("", "in_progress")}),
+    );
+    send(
+        json!({"type": "response.content_part.added", "item_id": "msg_1", "output_index": 0, "content_index": 0, "part": {"type": "output_text", "text": "", "annotations": []}}),
+    );
+    let chars: Vec<char> = content.chars().collect();
+    for piece in chars.chunks(3) {
+        send(
+            json!({"type": "response.output_text.delta", "item_id": "msg_1", "output_index": 0, "content_index": 0, "delta": piece.iter().collect::<String>(), "logprobs": []}),
+        );
+        if model == "gpt-broken-responses" {
+            return;
+        }
+    }
+    send(
+        json!({"type": "response.output_text.done", "item_id": "msg_1", "output_index": 0, "content_index": 0, "text": content, "logprobs": []}),
+    );
+    send(
+        json!({"type": "response.content_part.done", "item_id": "msg_1", "output_index": 0, "content_index": 0, "part": {"type": "output_text", "text": content, "annotations": []}}),
+    );
+    send(
+        json!({"type": "response.output_item.done", "output_index": 0, "item": message(&content, "completed")}),
+    );
+    send(
+        json!({"type": "response.output_item.added", "output_index": 1, "item": call("", "in_progress")}),
+    );
+    let arg_chars: Vec<char> = args.chars().collect();
+    for piece in arg_chars.chunks(4) {
+        send(
+            json!({"type": "response.function_call_arguments.delta", "item_id": "fc_1", "output_index": 1, "delta": piece.iter().collect::<String>()}),
+        );
+    }
+    send(
+        json!({"type": "response.function_call_arguments.done", "item_id": "fc_1", "output_index": 1, "arguments": args}),
+    );
+    send(
+        json!({"type": "response.output_item.done", "output_index": 1, "item": call(&args, "completed")}),
+    );
+    send(json!({"type": "response.completed", "response": whole}));
+    let _ = write!(conn, "0\r\n\r\n");
 }
 
 /// Anthropic's Messages API, whole and streamed (every event named), with the placeholders sent.
@@ -351,7 +460,13 @@ fn the_anthropic_sdk_through_the_gateway() {
             .is_some_and(|e| e.contains("broke off")),
         "{got}"
     );
-    sre_withheld_then_passed_once(&got, "end_turn", "tool_use", &|a| a.clone());
+    sre_withheld_then_passed_once(
+        &got,
+        ["sre_whole", "sre_stream"],
+        "end_turn",
+        "tool_use",
+        &|a| a.clone(),
+    );
     over_budget(&got);
     let received = received.lock().unwrap();
     assert_eq!(
@@ -380,12 +495,13 @@ fn the_anthropic_sdk_through_the_gateway() {
 /// `args` reads a call's arguments as the SDK gave them.
 fn sre_withheld_then_passed_once(
     got: &Value,
+    cases: [&str; 2],
     stopped: &str,
     called: &str,
     args: &dyn Fn(&Value) -> Value,
 ) {
     let command = "kubectl delete deployment web -n production";
-    for case in ["sre_whole", "sre_stream"] {
+    for case in cases {
         let c = &got[case];
         for turn in ["withheld", "again"] {
             let t = &c[turn];
@@ -604,15 +720,53 @@ fn the_openai_sdk_through_the_gateway() {
     );
 
     // The provider never saw a value, nor the agent's Bulwark token; it got its own key.
-    sre_withheld_then_passed_once(&got, "stop", "tool_calls", &|a| {
-        serde_json::from_str(a.as_str().unwrap()).unwrap()
-    });
+    let parsed = |a: &Value| serde_json::from_str::<Value>(a.as_str().unwrap()).unwrap();
+    sre_withheld_then_passed_once(
+        &got,
+        ["sre_whole", "sre_stream"],
+        "stop",
+        "tool_calls",
+        &parsed,
+    );
+    // The Responses API: the same, whole and streamed.
+    for case in ["responses_whole", "responses_stream"] {
+        assert_eq!(got[case]["content"], json!(content), "{case}: {got}");
+        assert_eq!(parsed(&got[case]["args"]), args, "{case}");
+    }
+    assert_eq!(got["responses_whole"]["usage"], 15);
+    assert_eq!(got["responses_stream"]["final_content"], json!(content));
+    assert_eq!(parsed(&got["responses_stream"]["final_args"]), args);
+    assert_eq!(got["responses_continued"], json!(content), "{got}");
+    assert_eq!(
+        got["responses_injected"],
+        json!({"status": 400, "code": "bulwark_injection_blocked", "param": "input"}),
+        "{got}"
+    );
+    assert_eq!(
+        got["responses_bad"],
+        json!({"status": 400, "param": "input[0].role"}),
+        "{got}"
+    );
+    assert!(
+        got["responses_broken"]["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("broke off")),
+        "{got}"
+    );
+    sre_withheld_then_passed_once(
+        &got,
+        ["responses_sre_whole", "responses_sre_stream"],
+        "stop",
+        "tool_calls",
+        &parsed,
+    );
     over_budget(&got);
     let received = received.lock().unwrap();
     assert_eq!(
         received.len(),
-        13,
-        "whole, stream, typed, rate-limited, broken, stalled, 2 x 3 sre turns, one budget request"
+        13 + 4 + 6,
+        "chat: whole, stream, typed, rate-limited, broken, stalled, 2 x 3 sre turns, one budget \
+         request; responses: whole, stream, continued, broken, 2 x 3 sre turns"
     );
     for (head, body) in received.iter() {
         let text = body.to_string();
@@ -621,8 +775,9 @@ fn the_openai_sdk_through_the_gateway() {
             "{text}"
         );
         assert!(
-            body["model"] == "sre-copilot"
-                || (text.contains("[email#1]") && text.contains("[aws-access-key-id#1]")),
+            body["model"].as_str().unwrap().starts_with("sre-")
+                || body.get("previous_response_id").is_some()
+                || (text.contains("[email#") && text.contains("[aws-access-key-id#1]")),
             "{text}"
         );
         assert!(
@@ -684,7 +839,11 @@ fn the_openai_sdk_through_the_gateway() {
         .iter()
         .filter(|r| r["action"] == "approval.consume" && r["outcome"] == "executed")
         .collect();
-    assert_eq!(approvals.len(), 2, "one consumed per approved turn");
+    assert_eq!(
+        approvals.len(),
+        4,
+        "one consumed per approved turn: chat and responses, whole and streamed"
+    );
 
     // A token without the scope is refused.
     let a = s.post(

@@ -1,0 +1,578 @@
+//! OpenAI Responses (`POST /v1/responses`): what the model reads, redacted, and what it writes,
+//! restored; whole responses and their event streams.
+//!
+//! Redacted: `instructions`, and `input` (a string, or items): every text of every item, the
+//! `arguments` of `function_call` items inside their JSON, and the `output` of
+//! `function_call_output` items, which is also judged for prompt injection with the tool's name.
+//! `reasoning` items pass untouched both ways: the provider encrypts them.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use serde_json::{Value, json};
+
+use super::calls::{CallDecision, ProposedCall};
+pub use super::common::{Prepared, ShapeError};
+use super::common::{
+    content_text, judge_tool_result, model_and_stream, redact_texts, restore_texts,
+};
+use super::placeholders::Conversation;
+use super::restore::{Escape, Restorer};
+use super::{Emit, EventRestorer, HeldCalls, SseEvent};
+use crate::scan::Scanner;
+use crate::scan::injection::Source;
+
+/// An item's type: `type`, or `message` for an item with a role and no type.
+fn item_type(item: &Value) -> &str {
+    match item.get("type").and_then(Value::as_str) {
+        Some(t) => t,
+        None if item.get("role").is_some() => "message",
+        None => "",
+    }
+}
+
+/// The texts that open a conversation: the instructions and the first input.
+pub fn opening(body: &Value) -> Vec<String> {
+    let mut out = vec![format!(
+        "instructions\0{}",
+        content_text(body.get("instructions"))
+    )];
+    match body.get("input") {
+        Some(Value::String(s)) => out.push(format!("user\0{s}")),
+        Some(Value::Array(items)) => {
+            if let Some(first) = items.first() {
+                out.push(format!("{}\0{}", item_type(first), first));
+            }
+        }
+        _ => {}
+    }
+    out
+}
+
+/// Check the shape of a Responses request, redact every text the model reads in place, and
+/// judge the tool results.
+pub fn prepare(
+    body: &mut Value,
+    scanner: &Scanner,
+    conversation: &mut Conversation,
+    tool_source: &dyn Fn(&str) -> Source,
+) -> Result<Prepared, ShapeError> {
+    let Some(obj) = body.as_object_mut() else {
+        return Err(ShapeError::new("body", "expected a JSON object"));
+    };
+    let (model, stream) = model_and_stream(obj)?;
+    let mut p = Prepared {
+        model,
+        stream,
+        ..Prepared::default()
+    };
+    if let Some(instructions) = obj.get_mut("instructions") {
+        if !matches!(instructions, Value::String(_) | Value::Null) {
+            return Err(ShapeError::new("instructions", "expected a string"));
+        }
+        redact_texts(
+            instructions,
+            &|| "instructions".into(),
+            scanner,
+            conversation,
+            &mut p,
+        )?;
+    }
+    let stored = obj.get("previous_response_id").is_some() || obj.get("conversation").is_some();
+    match obj.get_mut("input") {
+        Some(s @ Value::String(_)) => {
+            redact_texts(s, &|| "input".into(), scanner, conversation, &mut p)?;
+        }
+        Some(Value::Array(items)) => {
+            let mut calls: HashMap<String, String> = HashMap::new();
+            for (i, item) in items.iter_mut().enumerate() {
+                let at = format!("input[{i}]");
+                if !item.is_object() {
+                    return Err(ShapeError::new(at, "expected an input item (an object)"));
+                }
+                match item_type(item) {
+                    "message" => {
+                        if !matches!(item.get("role"), Some(Value::String(_))) {
+                            return Err(ShapeError::new(
+                                format!("{at}.role"),
+                                "expected user, system, developer or assistant",
+                            ));
+                        }
+                        if !matches!(
+                            item.get("content"),
+                            Some(Value::String(_) | Value::Array(_))
+                        ) {
+                            return Err(ShapeError::new(
+                                format!("{at}.content"),
+                                "expected a string or an array of content parts",
+                            ));
+                        }
+                    }
+                    "function_call" | "custom_tool_call" => {
+                        if let (Some(id), Some(name)) = (
+                            item.get("call_id").and_then(Value::as_str),
+                            item.get("name").and_then(Value::as_str),
+                        ) {
+                            calls.insert(id.to_string(), name.to_string());
+                        }
+                    }
+                    "function_call_output" | "custom_tool_call_output" => {
+                        let tool = item
+                            .get("call_id")
+                            .and_then(Value::as_str)
+                            .and_then(|id| calls.get(id).cloned())
+                            .unwrap_or_else(|| "unknown".to_string());
+                        let text = content_text(item.get("output"));
+                        let source = tool_source(&tool);
+                        p.tool_results
+                            .push(judge_tool_result(scanner, i, tool, &text, &source));
+                    }
+                    "" => {
+                        return Err(ShapeError::new(
+                            format!("{at}.type"),
+                            "expected the item's type (message, function_call, function_call_output, ...)",
+                        ));
+                    }
+                    _ => {}
+                }
+                redact_texts(item, &|| at.clone(), scanner, conversation, &mut p)?;
+            }
+        }
+        None | Some(Value::Null) if stored => {}
+        _ => {
+            return Err(ShapeError::new(
+                "input",
+                "expected a string or an array of input items",
+            ));
+        }
+    }
+    Ok(p)
+}
+
+/// Put the values back into a whole response: every text of every output item (messages,
+/// function call arguments as JSON); reasoning passes as it is.
+pub fn restore_reply(body: &mut Value, conv: &Conversation) -> usize {
+    match body.get_mut("output") {
+        Some(items @ Value::Array(_)) => restore_texts(items, conv),
+        _ => 0,
+    }
+}
+
+/// Whether an output item is a call the agent runs.
+fn is_call_item(item: &Value) -> bool {
+    matches!(item_type(item), "function_call" | "custom_tool_call")
+}
+
+fn call_of(item: &Value) -> ProposedCall {
+    let s = |k: &str| {
+        item.get(k)
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string()
+    };
+    ProposedCall {
+        id: s("call_id"),
+        name: s("name"),
+        arguments: if item_type(item) == "custom_tool_call" {
+            json!({ "input": s("input") }).to_string()
+        } else {
+            s("arguments")
+        },
+    }
+}
+
+/// The function calls of a whole response, in order.
+pub fn calls(body: &Value) -> Vec<ProposedCall> {
+    body.get("output")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter(|i| is_call_item(i))
+        .map(call_of)
+        .collect()
+}
+
+/// The message item that stands in for a call that did not pass.
+fn text_item(id: &Value, text: &str, status: &str) -> Value {
+    json!({
+        "type": "message", "id": id, "role": "assistant", "status": status,
+        "content": if status == "completed" {
+            json!([{"type": "output_text", "text": text, "annotations": []}])
+        } else {
+            json!([])
+        },
+    })
+}
+
+/// Apply `decisions` (one per call of [`calls`]) to a whole response: a replaced call's item
+/// becomes an assistant message with the text.
+pub fn apply(body: &mut Value, decisions: &[CallDecision]) {
+    let mut d = decisions.iter();
+    for item in body
+        .get_mut("output")
+        .and_then(Value::as_array_mut)
+        .into_iter()
+        .flatten()
+    {
+        if !is_call_item(item) {
+            continue;
+        }
+        if let Some(CallDecision::Replace(t)) = d.next() {
+            let id = item.get("id").cloned().unwrap_or(Value::Null);
+            *item = text_item(&id, t, "completed");
+        }
+    }
+}
+
+/// Most texts and calls one stream holds at once.
+const MAX_STREAMED: usize = 256;
+/// Most bytes of call arguments one stream holds while they are judged.
+const MAX_HELD_BYTES: usize = 1024 * 1024;
+
+/// Restores a Responses event stream: every `*.delta` text through a restorer of its own (what
+/// it holds goes out as one more delta before its `*.done`), every other event's texts whole.
+/// Made with [`ResponsesStream::holding_calls`], it holds each function call item whole until
+/// it is judged.
+#[derive(Debug, Default)]
+pub struct ResponsesStream {
+    restorers: BTreeMap<(String, u64, u64), (Restorer, Value)>,
+    hold: bool,
+    /// Held call items by output index: their `output_item.added` event and arguments so far.
+    held: BTreeMap<u64, (Value, String)>,
+    held_bytes: usize,
+    /// Calls decided: passed, or the message item that replaced them.
+    passed: HashSet<String>,
+    replaced: HashMap<String, Value>,
+    usage: Option<Value>,
+    id: Option<String>,
+}
+
+impl ResponsesStream {
+    /// A restorer that passes function calls on as they come (restored).
+    pub fn new() -> ResponsesStream {
+        ResponsesStream::default()
+    }
+
+    /// A restorer that holds every function call whole until it is judged.
+    pub fn holding_calls() -> ResponsesStream {
+        ResponsesStream {
+            hold: true,
+            ..ResponsesStream::default()
+        }
+    }
+
+    /// The deltas still held for `output_index` (all when `None`), as delta events.
+    fn rest(&mut self, conv: &Conversation, output_index: Option<u64>) -> Vec<Emit> {
+        let keys: Vec<(String, u64, u64)> = self
+            .restorers
+            .keys()
+            .filter(|k| output_index.is_none_or(|o| k.1 == o))
+            .cloned()
+            .collect();
+        let mut out = Vec::new();
+        for k in keys {
+            let Some((mut r, mut template)) = self.restorers.remove(&k) else {
+                continue;
+            };
+            let rest = r.finish(conv);
+            if !rest.is_empty() {
+                template["delta"] = Value::String(rest);
+                out.push(Emit::Event(SseEvent {
+                    name: template
+                        .get("type")
+                        .and_then(Value::as_str)
+                        .map(str::to_string),
+                    data: template.to_string(),
+                }));
+            }
+        }
+        out
+    }
+
+    /// A final response (`response.completed`, `.incomplete`, `.failed`): restored, with the
+    /// calls already decided applied; calls never streamed as items are judged now.
+    fn final_response(&mut self, conv: &Conversation, mut v: Value, name: Option<String>) -> Emit {
+        if let Some(r) = v.get_mut("response") {
+            restore_reply(r, conv);
+            if let Some(u) = r.get("usage").filter(|u| u.is_object()) {
+                self.usage = Some(u.clone());
+            }
+        }
+        let mut undecided = Vec::new();
+        for item in v
+            .pointer_mut("/response/output")
+            .and_then(Value::as_array_mut)
+            .into_iter()
+            .flatten()
+        {
+            if !is_call_item(item) {
+                continue;
+            }
+            let call = call_of(item);
+            if let Some(m) = self.replaced.get(&call.id) {
+                *item = m.clone();
+            } else if self.hold && !self.passed.contains(&call.id) {
+                undecided.push(call);
+            }
+        }
+        if !undecided.is_empty() {
+            return Emit::Calls(HeldCalls {
+                calls: undecided,
+                at: json!({"final": v, "name": name}),
+            });
+        }
+        Emit::Event(SseEvent {
+            name,
+            data: v.to_string(),
+        })
+    }
+}
+
+impl EventRestorer for ResponsesStream {
+    fn event(&mut self, conv: &Conversation, ev: SseEvent) -> Result<Vec<Emit>, String> {
+        let Ok(mut v) = serde_json::from_str::<Value>(&ev.data) else {
+            return Ok(vec![Emit::Event(ev)]);
+        };
+        let kind = v
+            .get("type")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string();
+        let output_index = v.get("output_index").and_then(Value::as_u64);
+        // A held call: its events wait for the item's end.
+        if let Some(o) = output_index
+            && self.held.contains_key(&o)
+        {
+            if kind == "response.output_item.done" {
+                let Some((added, _)) = self.held.remove(&o) else {
+                    return Ok(Vec::new());
+                };
+                if let Some(item) = v.get_mut("item") {
+                    restore_texts(item, conv);
+                }
+                let call = call_of(&v["item"]);
+                self.held_bytes = self.held_bytes.saturating_sub(call.arguments.len());
+                return Ok(vec![Emit::Calls(HeldCalls {
+                    calls: vec![call],
+                    at: json!({"added": added, "done": v}),
+                })]);
+            }
+            if let Some(d) = v.get("delta").and_then(Value::as_str) {
+                self.held_bytes += d.len();
+                if self.held_bytes > MAX_HELD_BYTES {
+                    return Err(format!(
+                        "bulwark: the stream's function calls are larger than {MAX_HELD_BYTES} bytes"
+                    ));
+                }
+            }
+            return Ok(Vec::new());
+        }
+        if kind == "response.output_item.added"
+            && self.hold
+            && v.get("item").is_some_and(is_call_item)
+            && let Some(o) = output_index
+        {
+            if self.held.len() >= MAX_STREAMED {
+                return Err(format!(
+                    "bulwark: the stream holds more than {MAX_STREAMED} function calls at once"
+                ));
+            }
+            self.held.insert(o, (v, String::new()));
+            return Ok(Vec::new());
+        }
+        if matches!(
+            kind.as_str(),
+            "response.completed" | "response.incomplete" | "response.failed"
+        ) {
+            let mut out = self.rest(conv, None);
+            out.push(self.final_response(conv, v, ev.name));
+            return Ok(out);
+        }
+        if let Some(id) = v.pointer("/response/id").and_then(Value::as_str) {
+            self.id = Some(id.to_string());
+        }
+        let mut out = Vec::new();
+        let content_index = v.get("content_index").and_then(Value::as_u64).unwrap_or(0);
+        if let Some(base) = kind.strip_suffix(".delta")
+            && !kind.contains("reasoning")
+            && let Some(Value::String(d)) = v.get_mut("delta")
+        {
+            let key = (base.to_string(), output_index.unwrap_or(0), content_index);
+            if !self.restorers.contains_key(&key) && self.restorers.len() >= MAX_STREAMED {
+                return Err(format!(
+                    "bulwark: the stream carries more than {MAX_STREAMED} texts at once"
+                ));
+            }
+            let escape = if base.contains("arguments") {
+                Escape::Json
+            } else {
+                Escape::Text
+            };
+            let mut d = std::mem::take(d);
+            let (r, template) = self
+                .restorers
+                .entry(key)
+                .or_insert_with(|| (Restorer::new(escape), Value::Null));
+            d = r.push(conv, &d);
+            v["delta"] = Value::String(d);
+            *template = v.clone();
+        } else if let Some(base) = kind.strip_suffix(".done") {
+            // What a text still holds goes out before its end.
+            let key = (base.to_string(), output_index.unwrap_or(0), content_index);
+            if let Some((mut r, mut template)) = self.restorers.remove(&key) {
+                let rest = r.finish(conv);
+                if !rest.is_empty() {
+                    template["delta"] = Value::String(rest);
+                    out.push(Emit::Event(SseEvent {
+                        name: Some(format!("{base}.delta")),
+                        data: template.to_string(),
+                    }));
+                }
+            }
+            if kind == "response.output_item.done" {
+                out.extend(self.rest(conv, output_index));
+            }
+            restore_texts(&mut v, conv);
+        } else {
+            restore_texts(&mut v, conv);
+        }
+        out.push(Emit::Event(SseEvent {
+            name: ev.name,
+            data: v.to_string(),
+        }));
+        Ok(out)
+    }
+
+    fn flush(&mut self, conv: &Conversation) -> Vec<Emit> {
+        // Calls whose item never ended are not passed.
+        self.held.clear();
+        self.rest(conv, None)
+    }
+
+    fn resolve(&mut self, held: HeldCalls, decisions: &[CallDecision]) -> Vec<SseEvent> {
+        let ev = |v: Value| SseEvent {
+            name: v.get("type").and_then(Value::as_str).map(str::to_string),
+            data: v.to_string(),
+        };
+        if let Some(mut fin) = held.at.get("final").cloned() {
+            for (call, d) in held.calls.iter().zip(decisions) {
+                match d {
+                    CallDecision::Allow => {
+                        self.passed.insert(call.id.clone());
+                    }
+                    CallDecision::Replace(t) => {
+                        self.replaced
+                            .insert(call.id.clone(), text_item(&Value::Null, t, "completed"));
+                    }
+                }
+            }
+            for item in fin
+                .pointer_mut("/response/output")
+                .and_then(Value::as_array_mut)
+                .into_iter()
+                .flatten()
+            {
+                if is_call_item(item)
+                    && let Some(m) = self.replaced.get(&call_of(item).id)
+                {
+                    let id = item.get("id").cloned().unwrap_or(Value::Null);
+                    *item = m.clone();
+                    item["id"] = id;
+                }
+            }
+            return vec![SseEvent {
+                name: held.at["name"].as_str().map(str::to_string),
+                data: fin.to_string(),
+            }];
+        }
+        let (added, done) = (&held.at["added"], &held.at["done"]);
+        let (Some(call), Some(d)) = (held.calls.first(), decisions.first()) else {
+            return Vec::new();
+        };
+        let o = done["output_index"].clone();
+        let seq = done["sequence_number"].clone();
+        let item = &done["item"];
+        let item_id = item.get("id").cloned().unwrap_or(Value::Null);
+        match d {
+            CallDecision::Allow => {
+                self.passed.insert(call.id.clone());
+                let custom = item_type(item) == "custom_tool_call";
+                let (kind, field, whole) = if custom {
+                    (
+                        "response.custom_tool_call_input",
+                        "input",
+                        item.get("input").cloned().unwrap_or(Value::Null),
+                    )
+                } else {
+                    (
+                        "response.function_call_arguments",
+                        "arguments",
+                        Value::String(call.arguments.clone()),
+                    )
+                };
+                vec![
+                    ev(added.clone()),
+                    ev(
+                        json!({"type": format!("{kind}.delta"), "item_id": item_id, "output_index": o, "delta": whole, "sequence_number": seq}),
+                    ),
+                    ev(
+                        json!({"type": format!("{kind}.done"), "item_id": item_id, "output_index": o, field: whole, "sequence_number": seq}),
+                    ),
+                    ev(done.clone()),
+                ]
+            }
+            CallDecision::Replace(text) => {
+                let whole = text_item(&item_id, text, "completed");
+                self.replaced.insert(call.id.clone(), whole.clone());
+                let part = json!({"type": "output_text", "text": text, "annotations": []});
+                let at = |kind: &str, extra: Value| {
+                    let mut v = json!({"type": kind, "item_id": item_id, "output_index": o, "content_index": 0, "sequence_number": seq});
+                    if let (Some(v), Value::Object(e)) = (v.as_object_mut(), extra) {
+                        v.extend(e);
+                    }
+                    ev(v)
+                };
+                vec![
+                    ev(
+                        json!({"type": "response.output_item.added", "output_index": o, "item": text_item(&item_id, "", "in_progress"), "sequence_number": seq}),
+                    ),
+                    at(
+                        "response.content_part.added",
+                        json!({"part": {"type": "output_text", "text": "", "annotations": []}}),
+                    ),
+                    at(
+                        "response.output_text.delta",
+                        json!({"delta": text, "logprobs": []}),
+                    ),
+                    at(
+                        "response.output_text.done",
+                        json!({"text": text, "logprobs": []}),
+                    ),
+                    at("response.content_part.done", json!({ "part": part })),
+                    ev(
+                        json!({"type": "response.output_item.done", "output_index": o, "item": whole, "sequence_number": seq}),
+                    ),
+                ]
+            }
+        }
+    }
+
+    fn usage(&self) -> Option<Value> {
+        self.usage.clone()
+    }
+
+    fn reply_id(&self) -> Option<String> {
+        self.id.clone()
+    }
+
+    fn error_event(message: &str) -> SseEvent {
+        SseEvent {
+            name: Some("error".into()),
+            data: json!({
+                "type": "error", "code": "upstream_stream_error", "message": message,
+                "param": null, "sequence_number": 0,
+                "error": {"type": "upstream_error", "code": "upstream_stream_error", "message": message},
+            })
+            .to_string(),
+        }
+    }
+}
