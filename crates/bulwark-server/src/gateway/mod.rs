@@ -20,6 +20,7 @@ use bulwark_core::gateway::cfg::{
     GatewayConfig, ModelMatcher, ToolCallPolicy, ToolResultPolicy, UpstreamApi, UpstreamConfig,
 };
 use bulwark_core::gateway::openai_chat::{self, Prepared, ShapeError};
+use bulwark_core::gateway::output::OutputPolicy;
 use bulwark_core::gateway::{ConversationLimits, Conversations, conversation_key};
 use bulwark_core::gateway::{anthropic, responses};
 use bulwark_core::scan::injection::Source;
@@ -244,6 +245,7 @@ impl Api {
         conv: bulwark_core::gateway::Conversation,
         idle: Duration,
         end: sse::StreamEnd,
+        output: Option<std::sync::Arc<OutputPolicy>>,
     ) -> Response {
         let hold = end.judge.is_some();
         match self {
@@ -252,7 +254,8 @@ impl Api {
                     openai_chat::ChatStream::holding_calls()
                 } else {
                     openai_chat::ChatStream::new()
-                };
+                }
+                .guarding(output);
                 sse::restore_stream(r, body, conv, idle, end)
             }
             Api::OpenaiResponses => {
@@ -260,7 +263,8 @@ impl Api {
                     responses::ResponsesStream::holding_calls()
                 } else {
                     responses::ResponsesStream::new()
-                };
+                }
+                .guarding(output);
                 sse::restore_stream(r, body, conv, idle, end)
             }
             Api::AnthropicMessages => {
@@ -268,9 +272,19 @@ impl Api {
                     anthropic::MessagesStream::holding_calls()
                 } else {
                     anthropic::MessagesStream::new()
-                };
+                }
+                .guarding(output);
                 sse::restore_stream(r, body, conv, idle, end)
             }
+        }
+    }
+
+    /// A whole reply's texts through the reply guard.
+    fn guard_reply(self, reply: &mut serde_json::Value, policy: &OutputPolicy) {
+        match self {
+            Api::OpenaiChat => openai_chat::guard_reply(reply, policy),
+            Api::OpenaiResponses => responses::guard_reply(reply, policy),
+            Api::AnthropicMessages => anthropic::guard_reply(reply, policy),
         }
     }
 
@@ -348,6 +362,8 @@ struct Record {
     outcome: &'static str,
     usage: Option<serde_json::Value>,
     tool_calls: Vec<JudgedCall>,
+    /// What the reply guard did.
+    reply_guard: (usize, usize),
     /// A stream: the record is written when the stream ends.
     deferred: bool,
 }
@@ -365,6 +381,7 @@ impl Record {
                 outcome: self.outcome,
                 usage: self.usage.as_ref(),
                 tool_calls: &self.tool_calls,
+                reply_guard: self.reply_guard,
             },
         )
     }
@@ -377,6 +394,10 @@ impl Record {
             metrics::counter!("bulwark_gateway_redactions_total")
                 .increment((p.redacted + p.redacted_one_way) as u64);
         }
+        metrics::counter!("bulwark_gateway_reply_links_removed_total")
+            .increment(self.reply_guard.0 as u64);
+        metrics::counter!("bulwark_gateway_reply_secrets_redacted_total")
+            .increment(self.reply_guard.1 as u64);
         for t in &self.tool_calls {
             metrics::counter!("bulwark_gateway_tool_calls_total", "verdict" => t.verdict.as_str(), "passed" => if t.passed { "true" } else { "false" })
                 .increment(1);
@@ -769,12 +790,25 @@ async fn exchange(
             judged: Default::default(),
         })
     });
+    let output = up.cfg.reply_guard.then(|| {
+        let c = c.clone();
+        std::sync::Arc::new(OutputPolicy::new(
+            scanner.clone(),
+            std::sync::Arc::new(move |host: &str| {
+                c.policy
+                    .egress
+                    .policy(None)
+                    .is_some_and(|p| p.names_host(host))
+            }),
+        ))
+    });
     if status.is_success() && stream && is_sse {
         // Recorded when the stream ends, with what it reported and the calls judged in it.
         rec.deferred = true;
         rec.status = status.as_u16();
         let mut done_rec = rec.clone();
         let (st, token, j) = (state.clone(), ex.token.to_string(), judge.clone());
+        let guard = output.clone();
         let done = Box::new(
             move |usage: Option<serde_json::Value>,
                   reply_id: Option<String>,
@@ -788,6 +822,9 @@ async fn exchange(
                 spend.settle(usage.as_ref().and_then(Tokens::of_usage));
                 done_rec.usage = usage_counts(usage.as_ref());
                 done_rec.outcome = outcome;
+                if let Some(g) = guard {
+                    done_rec.reply_guard = g.counts();
+                }
                 if let Some(j) = j {
                     done_rec.tool_calls = j.judged();
                 }
@@ -799,6 +836,7 @@ async fn exchange(
             restoring,
             timeout,
             sse::StreamEnd { judge, done },
+            output,
         );
     }
     let content_type = resp.headers().get(header::CONTENT_TYPE).cloned();
@@ -876,6 +914,12 @@ async fn exchange(
             ),
         );
     };
+    if let Some(p) = &output {
+        // The model's own text, before its values are back: a URL that would carry one is seen
+        // carrying its placeholder.
+        api.guard_reply(&mut reply, p);
+        rec.reply_guard = p.counts();
+    }
     api.restore_reply(&mut reply, &restoring);
     if let Some(j) = judge {
         let proposed = api.calls(&reply);

