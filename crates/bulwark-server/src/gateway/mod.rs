@@ -306,6 +306,24 @@ impl Api {
         }
     }
 
+    /// A body that could not be read (too large: 413), in the API's shape.
+    pub(crate) fn unreadable(self, status: StatusCode, why: String) -> Response {
+        let (code, message) = if status == StatusCode::PAYLOAD_TOO_LARGE {
+            (
+                "request_too_large",
+                format!(
+                    "bulwark: the request body is larger than [server] max_body_bytes ({why}); raise it for agents with long histories"
+                ),
+            )
+        } else {
+            (
+                "invalid_body",
+                format!("bulwark: the request body could not be read: {why}"),
+            )
+        };
+        self.error(status, "invalid_request_error", code, None, message)
+    }
+
     fn bad(self, e: ShapeError) -> Response {
         let body = match self {
             Api::OpenaiChat | Api::OpenaiResponses => e.body(),
@@ -332,6 +350,8 @@ impl Api {
             Api::AnthropicMessages => serde_json::json!({"type": "error", "error": {
                 "type": if status == StatusCode::TOO_MANY_REQUESTS {
                     "rate_limit_error"
+                } else if status == StatusCode::PAYLOAD_TOO_LARGE {
+                    "request_too_large"
                 } else if kind == "invalid_request_error" {
                     if status == StatusCode::NOT_FOUND { "not_found_error" } else { kind }
                 } else {

@@ -771,6 +771,18 @@ fn the_openai_sdk_through_the_gateway() {
             "exfil_responses_final",
         ],
     );
+    // The pair's budget is spent for the Responses API too; a body over max_body_bytes is a 413
+    // in the API's shape.
+    assert_eq!(
+        got["responses_budget"],
+        json!({"status": 429, "code": "rate_limit_exceeded"}),
+        "{got}"
+    );
+    assert_eq!(
+        got["too_large"],
+        json!({"status": 413, "code": "request_too_large"}),
+        "{got}"
+    );
     // The Responses API: the same, whole and streamed.
     for case in ["responses_whole", "responses_stream"] {
         assert_eq!(got[case]["content"], json!(content), "{case}: {got}");

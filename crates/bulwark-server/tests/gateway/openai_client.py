@@ -224,6 +224,18 @@ try:
 except openai.RateLimitError as e:
     out["budget"] = {"status": e.status_code, "retry_after": e.response.headers.get("retry-after"), "message": e.message}
 
+try:
+    client.responses.create(model="gpt-budget", input="one more")
+    out["responses_budget"] = "passed"
+except openai.RateLimitError as e:
+    out["responses_budget"] = {"status": e.status_code, "code": e.code}
+
+try:
+    client.chat.completions.create(model="gpt-4o-mini", messages=[{"role": "user", "content": "x" * (2 * 1024 * 1024)}])
+    out["too_large"] = "passed"
+except openai.APIStatusError as e:
+    out["too_large"] = {"status": e.status_code, "code": e.code}
+
 out["models"] = [m.id for m in client.models.list()]
 
 print(json.dumps(out))
