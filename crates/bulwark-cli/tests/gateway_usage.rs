@@ -172,6 +172,24 @@ requests_per_day = 2
             .contains("gateway.budgets[0].requests_per_day = 2")
     );
 
+    // Usage and cost per token and upstream in /metrics.
+    let o = Command::new("curl")
+        .args(["-sS", &format!("http://127.0.0.1:{api}/metrics")])
+        .output()
+        .expect("curl");
+    let metrics = String::from_utf8_lossy(&o.stdout);
+    for line in [
+        r#"bulwark_gateway_input_tokens_total{token="agent",upstream="openai"} 2000"#,
+        r#"bulwark_gateway_output_tokens_total{token="agent",upstream="openai"} 1000"#,
+        r#"bulwark_gateway_cost_micros_total{token="agent",upstream="openai"} 15000"#,
+    ] {
+        assert!(metrics.contains(line), "{line} in\n{metrics}");
+    }
+    assert!(
+        metrics.contains("bulwark_gateway_over_budget_total"),
+        "{metrics}"
+    );
+
     // The report: every exchange, the refused one too, and what the two that ran cost
     // (2 x (1000 x 2.5 + 500 x 10) / 1e6 = 0.015).
     let deadline = Instant::now() + Duration::from_secs(10);

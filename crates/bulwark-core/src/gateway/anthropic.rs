@@ -12,7 +12,7 @@ use serde_json::Value;
 use super::calls::{CallDecision, ProposedCall, is_call_block};
 pub use super::common::{Prepared, ShapeError};
 use super::common::{
-    content_text, judge_tool_result, model_and_stream, redact_texts, restore_texts,
+    content_text, judge_tool_result, model_and_stream, redact_rest, redact_texts, restore_texts,
 };
 use super::placeholders::Conversation;
 use super::restore::{Escape, Restorer, restore};
@@ -119,6 +119,7 @@ pub fn prepare(
         // and binary data pass as they are.
         redact_texts(m, &|| at.clone(), scanner, conversation, &mut p)?;
     }
+    redact_rest(obj, &["system", "messages"], scanner, conversation, &mut p)?;
     Ok(p)
 }
 
@@ -192,7 +193,8 @@ impl MessagesStream {
         self
     }
 
-    fn held_call(&mut self, conv: &Conversation, index: u64) -> Option<HeldCalls> {
+    /// The held `tool_use` block at `index`, taken out as a call.
+    fn take_block(&mut self, conv: &Conversation, index: u64) -> Option<(ProposedCall, Value)> {
         let (block, json) = self.held.remove(&index)?;
         self.held_bytes = self.held_bytes.saturating_sub(json.len());
         let json = if json.trim().is_empty() {
@@ -207,15 +209,54 @@ impl MessagesStream {
                 .unwrap_or_default()
                 .to_string()
         };
+        let call = ProposedCall {
+            id: text("id"),
+            name: text("name"),
+            arguments: json,
+        };
+        Some((call, serde_json::json!({"index": index, "block": block})))
+    }
+
+    /// The held blocks at `indexes` as calls to judge; `then` is an event that goes out after
+    /// them (a `message_delta` whose stop reason depends on what passed).
+    fn held_calls(
+        &mut self,
+        conv: &Conversation,
+        indexes: &[u64],
+        then: Option<Value>,
+    ) -> Option<HeldCalls> {
+        let mut calls = Vec::new();
+        let mut blocks = Vec::new();
+        for &i in indexes {
+            if let Some((c, b)) = self.take_block(conv, i) {
+                calls.push(c);
+                blocks.push(b);
+            }
+        }
+        if calls.is_empty() && then.is_none() {
+            return None;
+        }
         Some(HeldCalls {
-            calls: vec![ProposedCall {
-                id: text("id"),
-                name: text("name"),
-                arguments: json,
-            }],
-            at: serde_json::json!({"index": index, "block": block}),
+            calls,
+            at: serde_json::json!({"blocks": blocks, "then": then}),
         })
     }
+
+    /// A `message_delta` as it goes out: a message whose calls were all withheld has none left
+    /// to run.
+    fn delta_out(&self, mut v: Value) -> SseEvent {
+        if self.judged > 0
+            && self.passed == 0
+            && v.pointer("/delta/stop_reason").and_then(Value::as_str) == Some("tool_use")
+        {
+            v["delta"]["stop_reason"] = Value::String("end_turn".into());
+        }
+        SseEvent {
+            name: Some("message_delta".into()),
+            data: v.to_string(),
+        }
+    }
+
     fn rest_of(&mut self, conv: &Conversation, index: u64) -> Option<SseEvent> {
         let (mut r, kind) = self.blocks.remove(&index)?;
         let rest = r.finish(conv);
@@ -240,8 +281,8 @@ impl MessagesStream {
 
 impl EventRestorer for MessagesStream {
     fn event(&mut self, conv: &Conversation, ev: SseEvent) -> Result<Vec<Emit>, String> {
-        let Ok(mut v) = serde_json::from_str::<Value>(&ev.data) else {
-            return Ok(vec![Emit::Event(ev)]);
+        let Some(mut v) = super::common::event_json(&ev.data)? else {
+            return Ok(Vec::new());
         };
         let kind = v
             .get("type")
@@ -310,7 +351,7 @@ impl EventRestorer for MessagesStream {
                 }
             }
             "content_block_stop" => {
-                if let Some(held) = self.held_call(conv, index) {
+                if let Some(held) = self.held_calls(conv, &[index], None) {
                     // The block's events go out when the call is judged.
                     return Ok(vec![Emit::Calls(held)]);
                 }
@@ -320,7 +361,17 @@ impl EventRestorer for MessagesStream {
                 if let Some(u) = v.pointer("/message/usage").filter(|u| u.is_object()) {
                     self.usage = Some(u.clone());
                 }
-                return Ok(vec![Emit::Event(ev)]);
+                if let Some(m) = v.get_mut("message") {
+                    restore_texts(m, conv);
+                }
+                // A message may start with its content in it: calls there are judged too.
+                let calls = super::calls::anthropic_calls(&v["message"]);
+                if self.hold && !calls.is_empty() {
+                    return Ok(vec![Emit::Calls(HeldCalls {
+                        calls,
+                        at: serde_json::json!({ "start": v }),
+                    })]);
+                }
             }
             "message_delta" => {
                 if let Some(u) = v.get("usage").and_then(Value::as_object) {
@@ -336,15 +387,16 @@ impl EventRestorer for MessagesStream {
                     }
                     self.usage = Some(Value::Object(merged));
                 }
-                // A message whose calls were all withheld has none left to run.
-                if self.judged > 0
-                    && self.passed == 0
-                    && v.pointer("/delta/stop_reason").and_then(Value::as_str) == Some("tool_use")
-                {
-                    v["delta"]["stop_reason"] = Value::String("end_turn".into());
-                } else {
-                    return Ok(vec![Emit::Event(ev)]);
+                // Calls whose block never stopped are judged before the message says how it
+                // stopped.
+                if !self.held.is_empty() {
+                    let indexes: Vec<u64> = self.held.keys().copied().collect();
+                    if let Some(h) = self.held_calls(conv, &indexes, Some(v)) {
+                        return Ok(vec![Emit::Calls(h)]);
+                    }
+                    return Ok(Vec::new());
                 }
+                return Ok(vec![Emit::Event(self.delta_out(v))]);
             }
             "message_stop" => out.extend(self.flush(conv)),
             _ => return Ok(vec![Emit::Event(ev)]),
@@ -359,9 +411,7 @@ impl EventRestorer for MessagesStream {
     fn flush(&mut self, conv: &Conversation) -> Vec<Emit> {
         let mut out: Vec<Emit> = Vec::new();
         let held: Vec<u64> = self.held.keys().copied().collect();
-        for i in held {
-            out.extend(self.held_call(conv, i).map(Emit::Calls));
-        }
+        out.extend(self.held_calls(conv, &held, None).map(Emit::Calls));
         let indexes: Vec<u64> = self.blocks.keys().copied().collect();
         out.extend(
             indexes
@@ -373,18 +423,30 @@ impl EventRestorer for MessagesStream {
     }
 
     fn resolve(&mut self, held: HeldCalls, decisions: &[CallDecision]) -> Vec<SseEvent> {
-        let index = held.at["index"].as_u64().unwrap_or(0);
-        let mut out = Vec::new();
         let ev = |name: &str, data: Value| SseEvent {
             name: Some(name.into()),
             data: data.to_string(),
         };
-        for (call, d) in held.calls.iter().zip(decisions) {
+        for d in decisions {
             self.judged += 1;
+            if d.allowed() {
+                self.passed += 1;
+            }
+        }
+        if let Some(start) = held.at.get("start") {
+            let mut v = start.clone();
+            if let Some(m) = v.get_mut("message") {
+                super::calls::anthropic_apply(m, decisions);
+            }
+            return vec![ev("message_start", v)];
+        }
+        let mut out = Vec::new();
+        let blocks = held.at["blocks"].as_array().cloned().unwrap_or_default();
+        for ((call, d), b) in held.calls.iter().zip(decisions).zip(blocks) {
+            let index = b["index"].as_u64().unwrap_or(0);
             match d {
                 CallDecision::Allow => {
-                    self.passed += 1;
-                    let mut block = held.at["block"].clone();
+                    let mut block = b["block"].clone();
                     block["input"] = serde_json::json!({});
                     out.push(ev("content_block_start", serde_json::json!({"type": "content_block_start", "index": index, "content_block": block})));
                     out.push(ev("content_block_delta", serde_json::json!({"type": "content_block_delta", "index": index, "delta": {"type": "input_json_delta", "partial_json": call.arguments}})));
@@ -398,6 +460,9 @@ impl EventRestorer for MessagesStream {
                 "content_block_stop",
                 serde_json::json!({"type": "content_block_stop", "index": index}),
             ));
+        }
+        if let Some(then) = held.at.get("then").filter(|t| !t.is_null()) {
+            out.push(self.delta_out(then.clone()));
         }
         out
     }

@@ -1,9 +1,11 @@
 //! Budgets: requests, tokens and cost per minute and per day, per agent token and per model.
 //!
 //! Threat answered: an agent in a loop (or steered into one) spends without bound on the
-//! operator's provider key. Every (token, model) pair has counters, in fixed windows aligned to
-//! the UTC minute and day ([`Counters`], kept across configuration reloads); each
-//! `[[gateway.budgets]]` rule limits the counters of every pair it matches. A request reserves
+//! operator's provider key. Each `[[gateway.budgets]]` rule counts, for every agent token it
+//! matches, everything that token asks of all the models its `model` glob matches together (so
+//! asking for other model names the glob matches does not multiply the allowance), in fixed
+//! windows aligned to the UTC minute and day ([`Counters`], kept across configuration reloads,
+//! by token and glob). A request reserves
 //! its share before it goes upstream: one request, its prompt's estimated tokens plus the most it
 //! may generate (`max_tokens`), and their price; it is refused when any counter would pass its
 //! limit. The reply's `usage` then settles the reservation to what was really used (a reply
@@ -17,8 +19,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::problems::Problems;
 
-/// `[[gateway.budgets]]`: limits for every (token, model) pair the rule matches. A limit of 0 is
-/// no limit.
+/// `[[gateway.budgets]]`: limits for each agent token the rule matches, counting all the models
+/// its `model` glob matches together. A limit of 0 is no limit.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct BudgetConfig {
@@ -204,10 +206,10 @@ pub struct OverBudget {
     pub message: String,
 }
 
-/// What one request holds of its pair's counters until its reply settles it.
+/// What one request holds of its counters until its reply settles it.
 #[derive(Debug)]
 pub struct Reservation {
-    key: (String, String),
+    keys: Vec<(String, String)>,
     tokens: u64,
     micros: u64,
     minute: u64,
@@ -243,10 +245,10 @@ impl Window {
     }
 }
 
-/// Most (token, model) pairs counted; past it, pairs not seen today are dropped.
+/// Most (token, model glob) counters kept; past it, those not used today are dropped.
 const MAX_PAIRS: usize = 100_000;
 
-/// Every (token, model) pair's use in the current UTC minute and day.
+/// Every (token, a rule's model glob)'s use in the current UTC minute and day.
 #[derive(Debug, Default)]
 pub struct Counters(Mutex<HashMap<(String, String), Window>>);
 
@@ -303,14 +305,15 @@ impl Budgets {
         let to_day = 86_400 - now_secs % 86_400;
         let total = tokens.total();
         let micros = self.prices.micros(model, tokens);
-        let key = (token.to_string(), model.to_string());
         let mut pairs = counters.0.lock().unwrap_or_else(|e| e.into_inner());
-        let mut c = pairs.get(&key).cloned().unwrap_or_default();
-        c.roll(minute, day);
+        let mut keys: Vec<(String, String)> = Vec::new();
         for (i, (b, t, m)) in self.rules.iter().enumerate() {
             if !(t.is_match(token) && m.is_match(model)) {
                 continue;
             }
+            let key = (token.to_string(), b.model.clone());
+            let mut c = pairs.get(&key).cloned().unwrap_or_default();
+            c.roll(minute, day);
             let over =
                 |used: u64, add: u64, limit: u64| limit > 0 && used.saturating_add(add) > limit;
             let refused = if over(c.requests_minute, 1, b.requests_per_minute) {
@@ -341,22 +344,29 @@ impl Budgets {
                     limit: format!("gateway.budgets[{i}].{what}"),
                     retry_after,
                     message: format!(
-                        "bulwark: the budget gateway.budgets[{i}].{what} = {limit} for token {token:?} and model {model:?} would be passed by this request (it reserves {total} tokens: its prompt's estimate and its max tokens); retry in {retry_after} s, or ask for fewer max tokens"
+                        "bulwark: the budget gateway.budgets[{i}].{what} = {limit} for token {token:?} and the models {:?} would be passed by this request to {model:?} (it reserves {total} tokens: its prompt's estimate and its max tokens); retry in {retry_after} s, or ask for fewer max tokens",
+                        b.model
                     ),
                 });
+            }
+            if !keys.contains(&key) {
+                keys.push(key);
             }
         }
         if pairs.len() >= MAX_PAIRS {
             pairs.retain(|_, w| w.day == day);
         }
-        c.requests_minute += 1;
-        c.requests_day += 1;
-        c.tokens_minute = c.tokens_minute.saturating_add(total);
-        c.tokens_day = c.tokens_day.saturating_add(total);
-        c.micros_day = c.micros_day.saturating_add(micros);
-        pairs.insert(key.clone(), c);
+        for key in &keys {
+            let c = pairs.entry(key.clone()).or_default();
+            c.roll(minute, day);
+            c.requests_minute += 1;
+            c.requests_day += 1;
+            c.tokens_minute = c.tokens_minute.saturating_add(total);
+            c.tokens_day = c.tokens_day.saturating_add(total);
+            c.micros_day = c.micros_day.saturating_add(micros);
+        }
         Ok(Reservation {
-            key,
+            keys,
             tokens: total,
             micros,
             minute,
@@ -374,9 +384,10 @@ impl Budgets {
         let micros = self.prices.micros(&r.model, used);
         let total = used.total();
         let mut pairs = counters.0.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(c) = pairs.get_mut(&r.key)
-            && c.day == r.day
-        {
+        for key in &r.keys {
+            let Some(c) = pairs.get_mut(key).filter(|c| c.day == r.day) else {
+                continue;
+            };
             let fix = |v: &mut u64, reserved: u64, real: u64| {
                 *v = v.saturating_sub(reserved).saturating_add(real);
             };

@@ -189,6 +189,10 @@ pub fn openai_calls(body: &Value) -> Vec<ProposedCall> {
         {
             out.push(openai_call(tc));
         }
+        // The older single `function_call`, after the choice's tool calls.
+        if let Some(fc) = c.pointer("/message/function_call").filter(|f| !f.is_null()) {
+            out.push(openai_call(&serde_json::json!({ "function": fc })));
+        }
     }
     out
 }
@@ -233,21 +237,31 @@ pub fn openai_apply(body: &mut Value, decisions: &[CallDecision]) {
         let Some(m) = c.get_mut("message").and_then(Value::as_object_mut) else {
             continue;
         };
-        let Some(Value::Array(calls)) = m.get_mut("tool_calls") else {
-            continue;
-        };
         let mut texts = Vec::new();
-        calls.retain(|_| match d.next() {
-            Some(CallDecision::Replace(t)) => {
-                texts.push(t.clone());
-                false
+        let mut left = 0;
+        if let Some(Value::Array(calls)) = m.get_mut("tool_calls") {
+            calls.retain(|_| match d.next() {
+                Some(CallDecision::Replace(t)) => {
+                    texts.push(t.clone());
+                    false
+                }
+                _ => true,
+            });
+            left += calls.len();
+            if calls.is_empty() {
+                m.remove("tool_calls");
             }
-            _ => true,
-        });
-        let none_left = calls.is_empty();
-        if none_left {
-            m.remove("tool_calls");
         }
+        if m.get("function_call").is_some_and(|f| !f.is_null()) {
+            match d.next() {
+                Some(CallDecision::Replace(t)) => {
+                    texts.push(t.clone());
+                    m.remove("function_call");
+                }
+                _ => left += 1,
+            }
+        }
+        let none_left = left == 0;
         if !texts.is_empty() {
             let mut content = m
                 .get("content")
@@ -262,7 +276,12 @@ pub fn openai_apply(body: &mut Value, decisions: &[CallDecision]) {
             }
             m.insert("content".into(), Value::String(content));
         }
-        if none_left && c.get("finish_reason").and_then(Value::as_str) == Some("tool_calls") {
+        if none_left
+            && matches!(
+                c.get("finish_reason").and_then(Value::as_str),
+                Some("tool_calls" | "function_call")
+            )
+        {
             c["finish_reason"] = Value::String("stop".into());
         }
     }

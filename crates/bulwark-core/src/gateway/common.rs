@@ -174,15 +174,68 @@ const DATA: &[&str] = &["input", "arguments"];
 /// passed as they are, both ways.
 const SIGNED: &[&str] = &["thinking", "redacted_thinking", "reasoning"];
 
+/// A signed block without its signature and opaque parts, for reading what it says.
+fn strip_signed(v: &mut Value) {
+    if let Value::Object(o) = v {
+        for k in ["signature", "encrypted_content", "id", "type"] {
+            o.remove(k);
+        }
+        // `redacted_thinking` carries only opaque data.
+        if o.contains_key("data") && o.len() == 1 {
+            o.remove("data");
+        }
+    }
+}
+
 fn is_signed(o: &serde_json::Map<String, Value>) -> bool {
     o.get("type")
         .and_then(Value::as_str)
         .is_some_and(|t| SIGNED.contains(&t))
 }
 
-/// Whether a string is inline binary data (`data:image/png;base64,...`).
+/// Whether a string is inline binary data: a base64 `data:` URL (`data:image/png;base64,...`),
+/// its header without spaces and its payload base64 only.
 fn is_inline_data(s: &str) -> bool {
-    s.len() > 256 && s.starts_with("data:")
+    let Some(rest) = s.strip_prefix("data:") else {
+        return false;
+    };
+    let Some(comma) = rest.get(..rest.len().min(256)).and_then(|h| h.find(',')) else {
+        return false;
+    };
+    let header = &rest[..comma];
+    header.ends_with(";base64")
+        && !header.contains(char::is_whitespace)
+        && is_base64(&rest[comma + 1..])
+}
+
+/// Whether a string is base64 (line breaks allowed), as binary data is carried: nothing a model
+/// reads as text.
+fn is_base64(s: &str) -> bool {
+    s.len() >= 16
+        && s.bytes().all(|b| {
+            b.is_ascii_alphanumeric()
+                || matches!(b, b'+' | b'/' | b'=' | b'-' | b'_' | b'\n' | b'\r')
+        })
+}
+
+/// Whether a value under a structural key is the protocol's (an id, a type, a role): a short
+/// identifier. Anything else there is text like any other and is redacted.
+fn is_identifier(s: &str) -> bool {
+    s.len() <= 256
+        && s.bytes().all(|b| {
+            b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.' | b':' | b'/' | b'+' | b'=')
+        })
+}
+
+/// Whether the value at structural or binary key `k` passes untouched.
+fn passes(k: &str, v: &Value) -> bool {
+    match v {
+        Value::String(s) if STRUCTURAL.contains(&k) => is_identifier(s),
+        Value::String(s) if BINARY.contains(&k) => is_base64(s) || is_inline_data(s),
+        // Numbers and booleans (`index`) carry no text.
+        Value::Number(_) | Value::Bool(_) | Value::Null => STRUCTURAL.contains(&k),
+        _ => false,
+    }
 }
 
 /// Redact every text of a protocol object (a message, a content block) that a model reads: every
@@ -203,10 +256,28 @@ pub(super) fn redact_texts(
                 redact_texts(x, &|| format!("{}[{i}]", at()), scanner, conv, p)?;
             }
         }
-        Value::Object(o) if is_signed(o) => {}
+        Value::Object(o) if is_signed(o) => {
+            // Signed by the provider: changing it breaks it. It holds what the model thought over
+            // redacted text, so placeholders, and what the model made up itself; one of the
+            // agent's own values in it was put there, and is refused, not sent.
+            let mut probe = Conversation::new(usize::MAX);
+            let mut found = Prepared::default();
+            let mut copy = Value::Object(o.clone());
+            strip_signed(&mut copy);
+            redact_texts(&mut copy, at, scanner, &mut probe, &mut found)?;
+            if conv.shares_a_value(&probe) {
+                return Err(ShapeError::new(
+                    at(),
+                    format!(
+                        "a signed {} block carries a value this conversation redacts elsewhere; it cannot be redacted without breaking its signature: send the block as the provider wrote it, or drop it",
+                        o.get("type").and_then(Value::as_str).unwrap_or("thinking"),
+                    ),
+                ));
+            }
+        }
         Value::Object(o) => {
             for (k, x) in o.iter_mut() {
-                if STRUCTURAL.contains(&k.as_str()) || BINARY.contains(&k.as_str()) {
+                if passes(k, x) {
                     continue;
                 }
                 let here = || format!("{}.{k}", at());
@@ -317,7 +388,7 @@ fn restore_walk(v: &mut Value, conv: &Conversation, data: bool, changed: &mut us
         Value::Object(o) if is_signed(o) => {}
         Value::Object(o) => {
             for (k, x) in o.iter_mut() {
-                if STRUCTURAL.contains(&k.as_str()) || BINARY.contains(&k.as_str()) {
+                if passes(k, x) {
                     continue;
                 }
                 match x {
@@ -361,4 +432,43 @@ pub(super) fn judge_tool_result(
         score: a.injection_score.unwrap_or(0.0),
         findings: a.findings,
     }
+}
+
+/// A stream event's data as JSON. `Ok(None)`: empty data, dropped. `Err`: data that is not JSON
+/// (or nests deeper than the parser goes) cannot be checked for values to restore or calls to
+/// judge, and an agent's parser may read it all the same: the stream ends there.
+pub(super) fn event_json(data: &str) -> Result<Option<Value>, String> {
+    if data.trim().is_empty() {
+        return Ok(None);
+    }
+    serde_json::from_str::<Value>(data).map(Some).map_err(|e| {
+        format!("bulwark: the upstream sent an event that is not JSON ({e}); it cannot be checked, so the stream ends here")
+    })
+}
+
+/// Redact every other top-level field of a request (everything but `handled`, `model` and
+/// `stream`): tool definitions and their schemas, `response_format`, `user`, `metadata`, stop
+/// sequences, prompt variables... The model reads some of them and the provider keeps the rest;
+/// numbers and identifiers pass as they are.
+pub(super) fn redact_rest(
+    obj: &mut serde_json::Map<String, Value>,
+    handled: &[&str],
+    scanner: &Scanner,
+    conv: &mut Conversation,
+    p: &mut Prepared,
+) -> Result<(), ShapeError> {
+    for (k, v) in obj.iter_mut() {
+        if handled.contains(&k.as_str()) || matches!(k.as_str(), "model" | "stream") {
+            continue;
+        }
+        if let Value::Object(o) = v {
+            // Not a protocol object of its own: its keys are read as they are.
+            for (k2, x) in o.iter_mut() {
+                redact_texts(x, &|| format!("{k}.{k2}"), scanner, conv, p)?;
+            }
+        } else {
+            redact_texts(v, &|| k.clone(), scanner, conv, p)?;
+        }
+    }
+    Ok(())
 }

@@ -10,8 +10,8 @@
 use serde_json::Value;
 
 use super::common::{
-    JSON_TEXT, content_text, is_structural, judge_tool_result, model_and_stream, redact_texts,
-    restore_texts,
+    JSON_TEXT, content_text, is_structural, judge_tool_result, model_and_stream, redact_rest,
+    redact_texts, restore_texts,
 };
 pub use super::common::{Prepared, ShapeError, ToolResult};
 use super::placeholders::Conversation;
@@ -122,15 +122,7 @@ pub fn prepare(
         }
         done?;
     }
-    if let Some(prediction) = obj.get_mut("prediction") {
-        redact_texts(
-            prediction,
-            &|| "prediction".into(),
-            scanner,
-            conversation,
-            &mut p,
-        )?;
-    }
+    redact_rest(obj, &["messages"], scanner, conversation, &mut p)?;
     Ok(p)
 }
 
@@ -306,8 +298,8 @@ impl ChatStream {
     }
 
     /// One event's `data` (a chunk's JSON, or `[DONE]`) of a stream made with
-    /// [`ChatStream::new`]: the payloads to send on, in order. Payloads that are not JSON pass as
-    /// they are. `Err` when the stream asks for more texts at once than a stream restores
+    /// [`ChatStream::new`]: the payloads to send on, in order. `Err` when a payload is not JSON,
+    /// or when the stream asks for more texts at once than a stream restores
     /// ([`MAX_STREAMED_TEXTS`]).
     pub fn event(&mut self, conv: &Conversation, data: &str) -> Result<Vec<String>, String> {
         Ok(self
@@ -394,8 +386,8 @@ impl ChatStream {
             out.push(ChatOut::Data(data.to_string()));
             return Ok(out);
         }
-        let Ok(mut chunk) = serde_json::from_str::<Value>(data) else {
-            return Ok(vec![ChatOut::Data(data.to_string())]);
+        let Some(mut chunk) = super::common::event_json(data)? else {
+            return Ok(Vec::new());
         };
         if let Some(u) = chunk.get("usage").filter(|u| u.is_object()) {
             self.usage = Some(u.clone());

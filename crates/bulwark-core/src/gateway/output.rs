@@ -73,6 +73,14 @@ impl OutputPolicy {
     /// Whether a URL the model wrote may stay.
     fn keep(&self, url: &str, image: bool) -> bool {
         let url = url.trim();
+        // `//host/path` is the reader's own scheme on another host.
+        let absolute;
+        let url = if url.starts_with("//") {
+            absolute = format!("https:{url}");
+            absolute.as_str()
+        } else {
+            url
+        };
         let Some((scheme, _)) = url.split_once(':') else {
             // Relative: it stays where the reader is.
             return true;
@@ -152,33 +160,214 @@ impl OutputPolicy {
         r.text
     }
 
-    /// Remove the URLs of markdown images and links that may not stay.
+    /// Remove the URLs that may not stay: of markdown images and links (inline, and reference
+    /// definitions, judged as images), of HTML `<img>` tags, and bare URLs and autolinks (judged
+    /// as links).
     fn links(&self, s: &str, whole: bool) -> String {
+        let mut spans = url_spans(s);
+        spans.sort_by_key(|x| x.0);
         let mut out = String::with_capacity(s.len());
         let mut pos = 0;
-        while let Some(off) = s[pos..].find("](") {
-            let open = pos + off;
-            let url_start = open + 2;
-            let url_end = s[url_start..]
-                .find(|c: char| c == ')' || c.is_whitespace())
-                .map_or(s.len(), |e| url_start + e);
-            // An image when the label's `[` follows a `!`.
-            let image = s[..open]
-                .rfind('[')
-                .is_some_and(|b| b > 0 && s.as_bytes()[b - 1] == b'!');
-            out.push_str(&s[pos..url_start]);
-            let url = &s[url_start..url_end];
-            if (whole || url_end < s.len()) && self.keep(url, image) {
+        for (start, end, image) in spans {
+            if start < pos {
+                continue;
+            }
+            out.push_str(&s[pos..start]);
+            let url = &s[start..end];
+            let cut_short = !whole && end == s.len();
+            if !cut_short && self.keep(&unescape(url), image) {
                 out.push_str(url);
             } else {
                 self.links.fetch_add(1, Ordering::Relaxed);
                 out.push_str(REMOVED);
             }
-            pos = url_end;
+            pos = end;
         }
         out.push_str(&s[pos..]);
         out
     }
+}
+
+/// A URL as a markdown or HTML reader takes it: without `<>`, backslash escapes and character
+/// references decoded.
+fn unescape(url: &str) -> String {
+    let url = url.trim();
+    let url = url
+        .strip_prefix('<')
+        .and_then(|u| u.strip_suffix('>'))
+        .unwrap_or(url);
+    let mut out = String::with_capacity(url.len());
+    let mut rest = url;
+    while let Some(c) = rest.chars().next() {
+        if c == '\\'
+            && let Some(n) = rest[1..].chars().next()
+            && n.is_ascii_punctuation()
+        {
+            out.push(n);
+            rest = &rest[1 + n.len_utf8()..];
+            continue;
+        }
+        if c == '&'
+            && let Some(semi) = rest.find(';').filter(|&i| i <= 10)
+        {
+            let name = &rest[1..semi];
+            let decoded = match name {
+                "colon" => Some(':'),
+                "sol" => Some('/'),
+                "quest" => Some('?'),
+                "equals" => Some('='),
+                "period" => Some('.'),
+                "amp" => Some('&'),
+                _ => name
+                    .strip_prefix("#x")
+                    .or_else(|| name.strip_prefix("#X"))
+                    .and_then(|h| u32::from_str_radix(h, 16).ok())
+                    .or_else(|| name.strip_prefix('#').and_then(|d| d.parse().ok()))
+                    .and_then(char::from_u32),
+            };
+            if let Some(d) = decoded {
+                out.push(d);
+                rest = &rest[semi + 1..];
+                continue;
+            }
+        }
+        out.push(c);
+        rest = &rest[c.len_utf8()..];
+    }
+    out
+}
+
+/// Where `[` opens the label whose `]` is at `close`, counting nested brackets (at most
+/// [`MAX_HOLD`] bytes back).
+fn label_start(s: &str, close: usize) -> Option<usize> {
+    let b = s.as_bytes();
+    let floor = close.saturating_sub(MAX_HOLD);
+    let mut depth = 0usize;
+    let mut i = close;
+    while i > floor {
+        i -= 1;
+        match b[i] {
+            b']' => depth += 1,
+            b'[' if depth == 0 => return Some(i),
+            b'[' => depth -= 1,
+            _ => {}
+        }
+    }
+    None
+}
+
+/// The URLs in `s` a reader may follow or fetch: (start, end, judged as an image).
+fn url_spans(s: &str) -> Vec<(usize, usize, bool)> {
+    let b = s.as_bytes();
+    let mut spans: Vec<(usize, usize, bool)> = Vec::new();
+    let taken = |spans: &Vec<(usize, usize, bool)>, a: usize, z: usize| {
+        spans.iter().any(|&(x, y, _)| a < y && x < z)
+    };
+    let ws = |c: u8| c.is_ascii_whitespace();
+    // Inline destinations: `](URL` (spaces allowed before it, `<URL>` too).
+    let mut from = 0;
+    while let Some(off) = s[from..].find("](") {
+        let close = from + off;
+        from = close + 2;
+        let image = label_start(s, close).is_some_and(|l| l > 0 && b[l - 1] == b'!');
+        let mut start = close + 2;
+        while start < b.len() && ws(b[start]) {
+            start += 1;
+        }
+        let end = if b.get(start) == Some(&b'<') {
+            s[start..].find('>').map_or(b.len(), |e| start + e + 1)
+        } else {
+            s[start..]
+                .find(|c: char| c == ')' || c.is_whitespace())
+                .map_or(b.len(), |e| start + e)
+        };
+        if end > start {
+            spans.push((start, end, image));
+        }
+    }
+    // Reference definitions `[label]: URL` at a line's start: any image may use them.
+    let mut line_start = 0;
+    for line in s.split_inclusive('\n') {
+        let trimmed = line.trim_start_matches(' ');
+        if line.len() - trimmed.len() <= 3
+            && trimmed.starts_with('[')
+            && let Some(colon) = trimmed.find("]:")
+        {
+            let mut start = line_start + (line.len() - trimmed.len()) + colon + 2;
+            while start < b.len() && (b[start] == b' ' || b[start] == b'\t') {
+                start += 1;
+            }
+            let end = s[start..]
+                .find(char::is_whitespace)
+                .map_or(b.len(), |e| start + e);
+            if end > start && !taken(&spans, start, end) {
+                spans.push((start, end, true));
+            }
+        }
+        line_start += line.len();
+    }
+    // HTML images: `<img ... src=URL>`.
+    let lower = s.to_ascii_lowercase();
+    let mut from = 0;
+    while let Some(off) = lower[from..].find("<img") {
+        let tag = from + off;
+        from = tag + 4;
+        let tag_end = lower[tag..].find('>').map_or(b.len(), |e| tag + e);
+        let Some(src) = lower[tag..tag_end].find("src") else {
+            continue;
+        };
+        let mut i = tag + src + 3;
+        while i < tag_end && ws(b[i]) {
+            i += 1;
+        }
+        if b.get(i) != Some(&b'=') {
+            continue;
+        }
+        i += 1;
+        while i < tag_end && ws(b[i]) {
+            i += 1;
+        }
+        let (start, end) = match b.get(i) {
+            Some(&q @ (b'"' | b'\'')) => {
+                let start = i + 1;
+                (
+                    start,
+                    s[start..].find(q as char).map_or(b.len(), |e| start + e),
+                )
+            }
+            _ => (
+                i,
+                s[i..]
+                    .find(|c: char| c.is_whitespace() || c == '>')
+                    .map_or(b.len(), |e| i + e),
+            ),
+        };
+        if end > start && !taken(&spans, start, end) {
+            spans.push((start, end, true));
+        }
+    }
+    // Bare URLs and autolinks: `scheme://...`.
+    let mut from = 0;
+    while let Some(off) = s[from..].find("://") {
+        let sep = from + off;
+        from = sep + 3;
+        let mut start = sep;
+        while start > 0
+            && (b[start - 1].is_ascii_alphanumeric() || matches!(b[start - 1], b'+' | b'-' | b'.'))
+        {
+            start -= 1;
+        }
+        if start == sep {
+            continue;
+        }
+        let end = s[sep..]
+            .find(|c: char| c.is_whitespace() || matches!(c, '<' | '>' | '"' | '\'' | '`' | ')'))
+            .map_or(b.len(), |e| sep + e);
+        if !taken(&spans, start, end) {
+            spans.push((start, end, false));
+        }
+    }
+    spans
 }
 
 /// One streamed text, filtered as it comes.
@@ -196,10 +385,11 @@ const CONTEXT: usize = 64;
 /// end), if one does.
 fn open_link(s: &str) -> Option<usize> {
     // An unfinished URL: `](` with no end after it.
-    if let Some(i) = s.rfind("](")
-        && !s[i + 2..].contains(|c: char| c == ')' || c.is_whitespace())
-    {
-        return Some(s[..i].rfind('[').unwrap_or(i));
+    if let Some(i) = s.rfind("](") {
+        let dest = s[i + 2..].trim_start();
+        if !dest.contains(|c: char| c == ')' || c.is_whitespace()) {
+            return Some(label_start(s, i).map_or(i, |l| l.saturating_sub(1)));
+        }
     }
     let b = s.rfind('[')?;
     let rest = &s[b..];

@@ -132,6 +132,23 @@ impl Conversation {
         Some(p)
     }
 
+    /// Whether a value `other` maps is one this conversation maps too (found by the same rule).
+    pub(super) fn shares_a_value(&self, other: &Conversation) -> bool {
+        other.originals.iter().any(|(p, v)| {
+            let rule = p
+                .trim_start_matches('[')
+                .split('#')
+                .next()
+                .unwrap_or_default();
+            let mut h = Sha256::new();
+            h.update(rule.as_bytes());
+            h.update([0]);
+            h.update(v.as_bytes());
+            let key: [u8; 32] = h.finalize().into();
+            self.placeholders.contains_key(&key)
+        })
+    }
+
     /// The value a placeholder stands for in this conversation.
     pub fn original(&self, placeholder: &str) -> Option<&str> {
         self.originals.get(placeholder).map(|v| v.as_str())

@@ -6,14 +6,14 @@
 //! `function_call_output` items, which is also judged for prompt injection with the tool's name.
 //! `reasoning` items pass untouched both ways: the provider encrypts them.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 
 use serde_json::{Value, json};
 
 use super::calls::{CallDecision, ProposedCall};
 pub use super::common::{Prepared, ShapeError};
 use super::common::{
-    content_text, judge_tool_result, model_and_stream, redact_texts, restore_texts,
+    content_text, judge_tool_result, model_and_stream, redact_rest, redact_texts, restore_texts,
 };
 use super::placeholders::Conversation;
 use super::restore::{Escape, Restorer};
@@ -145,6 +145,18 @@ pub fn prepare(
             ));
         }
     }
+    redact_rest(
+        obj,
+        &[
+            "instructions",
+            "input",
+            "previous_response_id",
+            "conversation",
+        ],
+        scanner,
+        conversation,
+        &mut p,
+    )?;
     Ok(p)
 }
 
@@ -297,8 +309,9 @@ pub struct ResponsesStream {
     /// Held call items by output index: their `output_item.added` event and arguments so far.
     held: BTreeMap<u64, (Value, String)>,
     held_bytes: usize,
-    /// Calls decided: passed, or the message item that replaced them.
-    passed: HashSet<String>,
+    /// Calls decided: passed (with the arguments that passed), or the message item that
+    /// replaced them.
+    passed: HashMap<String, String>,
     replaced: HashMap<String, Value>,
     usage: Option<Value>,
     id: Option<String>,
@@ -377,8 +390,11 @@ impl ResponsesStream {
             }
             let call = call_of(item);
             if let Some(m) = self.replaced.get(&call.id) {
+                let id = item.get("id").cloned().unwrap_or(Value::Null);
                 *item = m.clone();
-            } else if self.hold && !self.passed.contains(&call.id) {
+                item["id"] = id;
+            } else if self.hold && self.passed.get(&call.id) != Some(&call.arguments) {
+                // Not judged, or judged with other arguments: judged now.
                 undecided.push(call);
             }
         }
@@ -397,8 +413,8 @@ impl ResponsesStream {
 
 impl EventRestorer for ResponsesStream {
     fn event(&mut self, conv: &Conversation, ev: SseEvent) -> Result<Vec<Emit>, String> {
-        let Ok(mut v) = serde_json::from_str::<Value>(&ev.data) else {
-            return Ok(vec![Emit::Event(ev)]);
+        let Some(mut v) = super::common::event_json(&ev.data)? else {
+            return Ok(Vec::new());
         };
         let kind = v
             .get("type")
@@ -406,6 +422,9 @@ impl EventRestorer for ResponsesStream {
             .unwrap_or_default()
             .to_string();
         let output_index = v.get("output_index").and_then(Value::as_u64);
+        if let Some(id) = v.pointer("/response/id").and_then(Value::as_str) {
+            self.id = Some(id.to_string());
+        }
         // A held call: its events wait for the item's end.
         if let Some(o) = output_index
             && self.held.contains_key(&o)
@@ -434,29 +453,55 @@ impl EventRestorer for ResponsesStream {
             }
             return Ok(Vec::new());
         }
-        if kind == "response.output_item.added"
-            && self.hold
-            && v.get("item").is_some_and(is_call_item)
-            && let Some(o) = output_index
-        {
-            if self.held.len() >= MAX_STREAMED {
+        let call_item = v.get("item").is_some_and(is_call_item);
+        if self.hold && call_item {
+            let Some(o) = output_index else {
                 return Err(format!(
-                    "bulwark: the stream holds more than {MAX_STREAMED} function calls at once"
+                    "bulwark: the upstream sent a function call ({kind}) without its output_index; it cannot be judged, so the stream ends here"
                 ));
+            };
+            if kind == "response.output_item.added" {
+                if self.held.len() >= MAX_STREAMED {
+                    return Err(format!(
+                        "bulwark: the stream holds more than {MAX_STREAMED} function calls at once"
+                    ));
+                }
+                self.held.insert(o, (v, String::new()));
+                return Ok(Vec::new());
             }
-            self.held.insert(o, (v, String::new()));
-            return Ok(Vec::new());
+            // A call item that was never announced (or any other event carrying one): judged
+            // whole, as if it had been.
+            if let Some(item) = v.get_mut("item") {
+                restore_texts(item, conv);
+            }
+            let mut item = v["item"].clone();
+            let call = call_of(&item);
+            if self.passed.get(&call.id) != Some(&call.arguments) {
+                for k in ["arguments", "input"] {
+                    if item.get(k).is_some() {
+                        item[k] = Value::String(String::new());
+                    }
+                }
+                let added = json!({"type": "response.output_item.added", "output_index": o, "item": item, "sequence_number": v.get("sequence_number")});
+                return Ok(vec![Emit::Calls(HeldCalls {
+                    calls: vec![call],
+                    at: json!({"added": added, "done": v}),
+                })]);
+            }
         }
-        if matches!(
-            kind.as_str(),
-            "response.completed" | "response.incomplete" | "response.failed"
-        ) {
-            let mut out = self.rest(conv, None);
+        if v.pointer("/response/output").is_some() {
+            // A response object (created, in progress, completed, ...): restored, its calls
+            // decided as they were or judged now.
+            let mut out = if matches!(
+                kind.as_str(),
+                "response.completed" | "response.incomplete" | "response.failed"
+            ) {
+                self.rest(conv, None)
+            } else {
+                Vec::new()
+            };
             out.push(self.final_response(conv, v, ev.name));
             return Ok(out);
-        }
-        if let Some(id) = v.pointer("/response/id").and_then(Value::as_str) {
-            self.id = Some(id.to_string());
         }
         let mut out = Vec::new();
         let content_index = v.get("content_index").and_then(Value::as_u64).unwrap_or(0);
@@ -532,7 +577,7 @@ impl EventRestorer for ResponsesStream {
             for (call, d) in held.calls.iter().zip(decisions) {
                 match d {
                     CallDecision::Allow => {
-                        self.passed.insert(call.id.clone());
+                        self.passed.insert(call.id.clone(), call.arguments.clone());
                     }
                     CallDecision::Replace(t) => {
                         self.replaced
@@ -569,7 +614,7 @@ impl EventRestorer for ResponsesStream {
         let item_id = item.get("id").cloned().unwrap_or(Value::Null);
         match d {
             CallDecision::Allow => {
-                self.passed.insert(call.id.clone());
+                self.passed.insert(call.id.clone(), call.arguments.clone());
                 let custom = item_type(item) == "custom_tool_call";
                 let (kind, field, whole) = if custom {
                     (
