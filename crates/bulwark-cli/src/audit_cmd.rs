@@ -467,10 +467,12 @@ pub(crate) fn parse_since(since: &str) -> Result<std::time::SystemTime, Fatal> {
     }
 }
 
-fn export(source: &LogSource, since: &str) -> Result<u8, Fatal> {
-    let since_time = parse_since(since)?;
-    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
-    let mut err = None;
+/// Every whole record of `source` stamped at or after `since`, in order, until `f` says stop.
+pub(crate) fn for_each_record(
+    source: &LogSource,
+    since: std::time::SystemTime,
+    f: &mut dyn FnMut(&[u8], AuditRecord) -> bool,
+) -> Result<(), Fatal> {
     source
         .for_each_line(&mut |line, complete, _, _| {
             if !complete {
@@ -480,15 +482,25 @@ fn export(source: &LogSource, since: &str) -> Result<u8, Fatal> {
                 return true;
             };
             let at = humantime::parse_rfc3339(&r.timestamp).unwrap_or(std::time::UNIX_EPOCH);
-            if at >= since_time
-                && let Err(e) = out.write_all(line).and_then(|()| out.write_all(b"\n"))
-            {
-                err = Some(e);
-                return false;
-            }
-            true
+            at < since || f(line, r)
         })
-        .map_err(|e| Fatal(e.to_string()))?;
+        .map_err(|e| Fatal(e.to_string()))
+}
+
+fn export(source: &LogSource, since: &str) -> Result<u8, Fatal> {
+    let since_time = parse_since(since)?;
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    let mut err = None;
+    for_each_record(source, since_time, &mut |line, _| match out
+        .write_all(line)
+        .and_then(|()| out.write_all(b"\n"))
+    {
+        Ok(()) => true,
+        Err(e) => {
+            err = Some(e);
+            false
+        }
+    })?;
     if let Some(e) = err {
         return Err(Fatal(e.to_string()));
     }

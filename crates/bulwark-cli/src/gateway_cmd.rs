@@ -4,7 +4,6 @@ use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::Path;
 
-use bulwark_core::audit::AuditRecord;
 use bulwark_core::gateway::budget::{Prices, Tokens};
 use bulwark_store::audit_file::LogSource;
 use clap::Subcommand;
@@ -60,53 +59,41 @@ pub fn run(cmd: GatewayCommand, explicit: Option<&Path>) -> Result<u8, Fatal> {
     let home = crate::home_dir()?;
     let source = LogSource::from_config(&cfg.audit, &home);
     let mut rows: BTreeMap<(String, String), Row> = BTreeMap::new();
-    source
-        .for_each_line(&mut |line, complete, _, _| {
-            if !complete {
-                return true;
+    crate::audit_cmd::for_each_record(&source, since, &mut |_, r| {
+        if r.action != "gateway.exchange" {
+            return true;
+        }
+        let row = rows
+            .entry((r.actor.clone(), r.resource.clone()))
+            .or_insert_with(|| Row {
+                token: r.actor.clone(),
+                model: r.resource.clone(),
+                ..Row::default()
+            });
+        row.requests += 1;
+        match r.outcome.as_str() {
+            "over_budget" => row.over_budget += 1,
+            "blocked" => row.blocked += 1,
+            _ => {}
+        }
+        if let Some(t) = r.details.get("usage").and_then(Tokens::of_usage) {
+            row.input_tokens += t.input;
+            row.output_tokens += t.output;
+        }
+        for c in r
+            .details
+            .get("tool_calls")
+            .and_then(|c| c.as_array())
+            .into_iter()
+            .flatten()
+        {
+            row.tool_calls += 1;
+            if c.get("passed") == Some(&serde_json::Value::Bool(false)) {
+                row.tool_calls_withheld += 1;
             }
-            let Ok(r) = serde_json::from_slice::<AuditRecord>(line) else {
-                return true;
-            };
-            if r.action != "gateway.exchange" {
-                return true;
-            }
-            let at = humantime::parse_rfc3339(&r.timestamp).unwrap_or(std::time::UNIX_EPOCH);
-            if at < since {
-                return true;
-            }
-            let row = rows
-                .entry((r.actor.clone(), r.resource.clone()))
-                .or_insert_with(|| Row {
-                    token: r.actor.clone(),
-                    model: r.resource.clone(),
-                    ..Row::default()
-                });
-            row.requests += 1;
-            match r.outcome.as_str() {
-                "over_budget" => row.over_budget += 1,
-                "blocked" => row.blocked += 1,
-                _ => {}
-            }
-            if let Some(t) = r.details.get("usage").and_then(Tokens::of_usage) {
-                row.input_tokens += t.input;
-                row.output_tokens += t.output;
-            }
-            for c in r
-                .details
-                .get("tool_calls")
-                .and_then(|c| c.as_array())
-                .into_iter()
-                .flatten()
-            {
-                row.tool_calls += 1;
-                if c.get("passed") == Some(&serde_json::Value::Bool(false)) {
-                    row.tool_calls_withheld += 1;
-                }
-            }
-            true
-        })
-        .map_err(|e| Fatal(e.to_string()))?;
+        }
+        true
+    })?;
     for row in rows.values_mut() {
         row.cost = prices.of(&row.model).map(|_| {
             prices.micros(

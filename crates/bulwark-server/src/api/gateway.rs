@@ -15,6 +15,32 @@ fn admit(s: &Shared, p: &Principal) -> Result<(), ApiError> {
     p.require(Scope::Gateway)
 }
 
+/// One exchange of `api`, once the token may use the gateway and the body was read (a body that
+/// could not be read, such as one over `max_body_bytes`, is answered in the API's shape).
+async fn exchange(
+    s: &Shared,
+    p: &Principal,
+    api: crate::gateway::Api,
+    headers: &axum::http::HeaderMap,
+    body: Result<axum::body::Bytes, axum::extract::rejection::BytesRejection>,
+) -> Result<Response, ApiError> {
+    admit(s, p)?;
+    let body = match body {
+        Ok(b) => b,
+        Err(e) => return Ok(api.unreadable(e.status(), e.body_text())),
+    };
+    Ok(crate::gateway::handle(
+        s,
+        api,
+        crate::gateway::Exchange {
+            token: &p.name,
+            headers,
+            body,
+        },
+    )
+    .await)
+}
+
 /// `POST /v1/chat/completions` in OpenAI's own shape (not in `/openapi.json`: see docs/gateway.md).
 pub(crate) async fn chat_completions(
     State(s): State<Shared>,
@@ -22,21 +48,7 @@ pub(crate) async fn chat_completions(
     headers: axum::http::HeaderMap,
     body: Result<axum::body::Bytes, axum::extract::rejection::BytesRejection>,
 ) -> Result<Response, ApiError> {
-    admit(&s, &p)?;
-    let body = match body {
-        Ok(b) => b,
-        Err(e) => return Ok(crate::gateway::Api::OpenaiChat.unreadable(e.status(), e.body_text())),
-    };
-    Ok(crate::gateway::handle(
-        &s,
-        crate::gateway::Api::OpenaiChat,
-        crate::gateway::Exchange {
-            token: &p.name,
-            headers: &headers,
-            body,
-        },
-    )
-    .await)
+    exchange(&s, &p, crate::gateway::Api::OpenaiChat, &headers, body).await
 }
 
 /// `POST /v1/responses` in OpenAI's own shape (not in `/openapi.json`: see docs/gateway.md).
@@ -46,23 +58,7 @@ pub(crate) async fn responses(
     headers: axum::http::HeaderMap,
     body: Result<axum::body::Bytes, axum::extract::rejection::BytesRejection>,
 ) -> Result<Response, ApiError> {
-    admit(&s, &p)?;
-    let body = match body {
-        Ok(b) => b,
-        Err(e) => {
-            return Ok(crate::gateway::Api::OpenaiResponses.unreadable(e.status(), e.body_text()));
-        }
-    };
-    Ok(crate::gateway::handle(
-        &s,
-        crate::gateway::Api::OpenaiResponses,
-        crate::gateway::Exchange {
-            token: &p.name,
-            headers: &headers,
-            body,
-        },
-    )
-    .await)
+    exchange(&s, &p, crate::gateway::Api::OpenaiResponses, &headers, body).await
 }
 
 /// `POST /v1/messages` in Anthropic's own shape (not in `/openapi.json`: see docs/gateway.md).
@@ -72,23 +68,14 @@ pub(crate) async fn messages(
     headers: axum::http::HeaderMap,
     body: Result<axum::body::Bytes, axum::extract::rejection::BytesRejection>,
 ) -> Result<Response, ApiError> {
-    admit(&s, &p)?;
-    let body = match body {
-        Ok(b) => b,
-        Err(e) => {
-            return Ok(crate::gateway::Api::AnthropicMessages.unreadable(e.status(), e.body_text()));
-        }
-    };
-    Ok(crate::gateway::handle(
+    exchange(
         &s,
+        &p,
         crate::gateway::Api::AnthropicMessages,
-        crate::gateway::Exchange {
-            token: &p.name,
-            headers: &headers,
-            body,
-        },
+        &headers,
+        body,
     )
-    .await)
+    .await
 }
 
 /// `GET /v1/models`: the upstreams' models, in the shape of the API the agent speaks.

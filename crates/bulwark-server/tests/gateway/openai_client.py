@@ -4,9 +4,9 @@ argv: base_url token approvals_url approver_token. Prints one JSON object: what 
 the agent sees it.
 """
 import json
-import re
 import sys
-import urllib.request
+
+import approver as approver_module
 
 import openai
 from openai import OpenAI
@@ -94,16 +94,7 @@ except openai.NotFoundError as e:
 
 
 def approve(text):
-    """What an on-call approver does with the approval a withheld call names: read it, approve
-    the digest it was shown. Returns the command that was approved."""
-    m = re.search(r"Approval (\S+) \(intent digest sha256:([0-9a-f]{64})\)", text or "")
-    if not m:
-        return None
-    auth = {"Authorization": f"Bearer {approver}", "Content-Type": "application/json"}
-    shown = json.load(urllib.request.urlopen(urllib.request.Request(f"{approvals_url}/{m.group(1)}", headers=auth)))
-    body = json.dumps({"digest": shown["approval"]["digest"]}).encode()
-    urllib.request.urlopen(urllib.request.Request(f"{approvals_url}/{m.group(1)}/approve", data=body, headers=auth, method="POST"))
-    return shown["intent"]["args"]["command"]
+    return approver_module.approve(approvals_url, approver, text)
 
 
 def sre(stream):
