@@ -22,7 +22,7 @@ cargo build --release -q -p bulwark-server --example bench-upstream
 home="$(mktemp -d)"
 addr=127.0.0.1:18844
 up=127.0.0.1:18091
-trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$home"' EXIT
+trap 'kill $(jobs -p) 2>/dev/null; sleep 1; kill -9 $(jobs -p) 2>/dev/null || true; rm -rf "$home"' EXIT
 target/release/examples/bench-upstream "$up" 0 chat &
 echo "sk-bench-not-a-real-key" >"$home/provider-key"
 cat >"$home/bulwark.toml" <<TOML
