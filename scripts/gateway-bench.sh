@@ -7,7 +7,8 @@
 # exchange. All three processes share this machine.
 # Needs wrk (Debian package `wrk`; installed with apt-get when missing and run as root) and curl.
 #   scripts/gateway-bench.sh [seconds] [connections] [wrk threads]
-# Prints both wrk summaries with their latency distributions. docs/performance.md records them.
+# Prints both wrk summaries with their latency distributions, then the streaming time to first
+# byte (curl, 300 requests each way). docs/performance.md records them.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 secs="${1:-10}"
@@ -64,3 +65,20 @@ echo "== direct to the fake provider ($(wc -c <"$home/body.json") byte request)"
 BODY_FILE="$home/body.json" TOKEN="" wrk -t"$threads" -c"$conns" -d"${secs}s" --latency -s scripts/wrk-gateway.lua "http://$up/v1/chat/completions"
 echo "== through the gateway"
 BODY_FILE="$home/body.json" TOKEN="$token" wrk -t"$threads" -c"$conns" -d"${secs}s" --latency -s scripts/wrk-gateway.lua "http://$addr/v1/chat/completions"
+# Streaming: the time to the first byte of the reply, with curl, direct and through the gateway
+# (the provider sends its whole stream at once; the gateway restores it event by event).
+python3 - "$home/body.json" "$home/stream.json" <<'PY'
+import json, sys
+b = json.load(open(sys.argv[1])); b["stream"] = True
+open(sys.argv[2], "w").write(json.dumps(b, separators=(",", ":")))
+PY
+ttfb() { # url token [body file]
+  for _ in $(seq 300); do
+    curl -s -o /dev/null -w '%{time_starttransfer}\n' "$1" -H "Authorization: Bearer $2" \
+      -H 'Content-Type: application/json' -H 'Expect:' --data-binary "@${3:-$home/stream.json}"
+  done | sort -n | awk '{a[NR]=$1} END {printf "p50 %.0f us, p90 %.0f us, p99 %.0f us\n", a[int(NR*0.5)]*1e6, a[int(NR*0.9)]*1e6, a[int(NR*0.99)]*1e6}'
+}
+echo "== whole reply, time to first byte, direct: $(ttfb "http://$up/v1/chat/completions" none "$home/body.json")"
+echo "== whole reply, time to first byte, through the gateway: $(ttfb "http://$addr/v1/chat/completions" "$token" "$home/body.json")"
+echo "== streaming, time to first byte, direct: $(ttfb "http://$up/v1/chat/completions" none)"
+echo "== streaming, time to first byte, through the gateway: $(ttfb "http://$addr/v1/chat/completions" "$token")"
