@@ -167,7 +167,8 @@ pub fn withheld_text(call: &ProposedCall, summary: &str, approval: &str, digest:
     format!(
         "[bulwark] The tool call `{}` ({summary}) needs approval before it runs; it was withheld. \
          Approval {approval} (intent digest sha256:{digest}) is pending: once an approver runs \
-         `bulwark approvals approve {approval}`, propose the same call again and it passes once.",
+         `bulwark approvals approve {approval} --digest sha256:{digest} --as APPROVER`, propose the \
+         same call again and it passes once.",
         call.name
     )
 }

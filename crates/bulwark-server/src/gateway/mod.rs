@@ -108,32 +108,42 @@ fn stored_turn(body: &serde_json::Value) -> Option<Stored> {
     }
 }
 
-/// Most response ids remembered (their conversations), oldest forgotten first.
+/// Most response and provider-conversation ids remembered, oldest forgotten first.
 const MAX_RESPONSE_IDS: usize = 100_000;
 
-/// The conversation each response the provider returned belongs to, per token: a turn that
-/// names its `previous_response_id` keeps the placeholders of the turns before it.
+/// A conversation's map as it was when an id was remembered.
+type MapRef = std::sync::Weak<std::sync::Mutex<bulwark_core::gateway::Conversation>>;
+
+/// The conversation each response the provider returned belongs to, and the map each
+/// provider-side conversation used, per token: a turn that names its `previous_response_id` (or
+/// its `conversation`) keeps the placeholders of the turns before it, as long as that very map is
+/// still kept (after a restart or once forgotten, the provider's history names placeholders a new
+/// map would number again, so nothing but what the request carries is restored).
 #[derive(Default)]
-pub(crate) struct ResponseIds(
-    std::sync::Mutex<(
-        std::collections::HashMap<String, String>,
-        std::collections::VecDeque<String>,
-    )>,
+pub(crate) struct ResponseIds(std::sync::Mutex<RememberedIds>);
+
+/// Ids to their conversation and map, and the order they came in.
+type RememberedIds = (
+    std::collections::HashMap<String, (String, MapRef)>,
+    std::collections::VecDeque<String>,
 );
 
 impl ResponseIds {
-    fn get(&self, token: &str, id: &str) -> Option<String> {
+    fn get(&self, token: &str, id: &str) -> Option<(String, MapRef)> {
         let m = self.0.lock().unwrap_or_else(|e| e.into_inner());
         m.0.get(&format!("{token}\0{id}")).cloned()
     }
 
-    fn put(&self, token: &str, id: &str, conversation: &str) {
+    fn put(&self, token: &str, id: &str, conversation: &str, map: MapRef) {
         if id.is_empty() || id.len() > 256 {
             return;
         }
         let mut m = self.0.lock().unwrap_or_else(|e| e.into_inner());
         let k = format!("{token}\0{id}");
-        if m.0.insert(k.clone(), conversation.to_string()).is_none() {
+        if m.0
+            .insert(k.clone(), (conversation.to_string(), map))
+            .is_none()
+        {
             m.1.push_back(k);
         }
         while m.1.len() > MAX_RESPONSE_IDS {
@@ -643,17 +653,38 @@ async fn exchange(
     let opening: Vec<&str> = opening.iter().map(String::as_str).collect();
     // A Responses turn that continues a stored response belongs to that response's conversation;
     // one in a provider-side conversation, to that conversation.
-    let continued = match stored_turn(&body) {
-        Some(Stored::Previous(id)) => state.gateway.response_ids.get(ex.token, &id),
-        Some(Stored::Conversation(id)) => Some(conversation_key(ex.token, Some(&id), &[])),
-        None => None,
+    let (key, known) = match stored_turn(&body) {
+        Some(Stored::Previous(id)) => match state.gateway.response_ids.get(ex.token, &id) {
+            Some((key, map)) => (key, Some(map)),
+            None => (conversation_key(ex.token, conv_header, &opening), None),
+        },
+        Some(Stored::Conversation(id)) => (
+            conversation_key(ex.token, Some(&id), &[]),
+            state
+                .gateway
+                .response_ids
+                .get(ex.token, &format!("conversation\0{id}"))
+                .map(|(_, map)| map),
+        ),
+        None => (conversation_key(ex.token, conv_header, &opening), None),
     };
-    // Its reply may name values of earlier turns the provider keeps: all of the conversation's
-    // are restored. Otherwise only the values this request carried.
-    let whole = continued.is_some();
-    let key = continued.unwrap_or_else(|| conversation_key(ex.token, conv_header, &opening));
     rec.conversation = key.clone();
     let conversation = state.gateway.conversations.get(&key, Instant::now());
+    // Its reply may name values of earlier turns the provider keeps: all of the conversation's
+    // are restored, if it is still the map those turns were redacted with. Otherwise only the
+    // values this request carried.
+    let whole = known
+        .and_then(|m| m.upgrade())
+        .is_some_and(|m| std::sync::Arc::ptr_eq(&m, &conversation));
+    if let Some(Stored::Conversation(id)) = stored_turn(&body) {
+        state.gateway.response_ids.put(
+            ex.token,
+            &format!("conversation\0{id}"),
+            &key,
+            std::sync::Arc::downgrade(&conversation),
+        );
+    }
+    let map = std::sync::Arc::downgrade(&conversation);
     let sources = up.cfg.tool_sources.clone();
     let tool_source = move |tool: &str| {
         sources
@@ -828,6 +859,7 @@ async fn exchange(
         rec.status = status.as_u16();
         let mut done_rec = rec.clone();
         let (st, token, j) = (state.clone(), ex.token.to_string(), judge.clone());
+        let stream_map = map.clone();
         let guard = output.clone();
         let done = Box::new(
             move |usage: Option<serde_json::Value>,
@@ -836,7 +868,7 @@ async fn exchange(
                 if let Some(id) = reply_id {
                     st.gateway
                         .response_ids
-                        .put(&token, &id, &done_rec.conversation);
+                        .put(&token, &id, &done_rec.conversation, stream_map);
                 }
                 // A stream that never said its usage keeps what it reserved.
                 spend.settle(usage.as_ref().and_then(Tokens::of_usage));
@@ -860,6 +892,7 @@ async fn exchange(
         );
     }
     let content_type = resp.headers().get(header::CONTENT_TYPE).cloned();
+    let passed_on = provider_headers(resp.headers());
     let limit = up.cfg.max_reply_bytes;
     let bytes = match tokio::time::timeout(
         timeout,
@@ -919,6 +952,7 @@ async fn exchange(
         if let Some(ct) = content_type {
             r.headers_mut().insert(header::CONTENT_TYPE, ct);
         }
+        r.headers_mut().extend(passed_on);
         return r;
     }
     let Ok(mut reply) = serde_json::from_slice::<serde_json::Value>(&bytes) else {
@@ -956,11 +990,30 @@ async fn exchange(
         state
             .gateway
             .response_ids
-            .put(ex.token, id, &rec.conversation);
+            .put(ex.token, id, &rec.conversation, map);
     }
     rec.usage = usage_counts(reply.get("usage"));
     rec.outcome = "ok";
-    axum::Json(reply).into_response()
+    let mut r = axum::Json(reply).into_response();
+    r.headers_mut().extend(passed_on);
+    r
+}
+
+/// The provider's headers an agent's SDK reads: when to retry (`retry-after`, `retry-after-ms`,
+/// which the SDKs honour), its rate limits (`x-ratelimit-*`, `anthropic-ratelimit-*`) and its
+/// request id.
+fn provider_headers(from: &HeaderMap) -> HeaderMap {
+    from.iter()
+        .filter(|(name, _)| {
+            let n = name.as_str();
+            matches!(
+                n,
+                "retry-after" | "retry-after-ms" | "x-request-id" | "request-id"
+            ) || n.starts_with("x-ratelimit-")
+                || n.starts_with("anthropic-ratelimit-")
+        })
+        .map(|(n, v)| (n.clone(), v.clone()))
+        .collect()
 }
 
 /// The upstream key is not a valid header value.
@@ -1148,14 +1201,32 @@ fn annotate(body: &mut serde_json::Value, api: Api, index: usize) {
     } else {
         "content"
     };
-    match m.get_mut(field) {
+    if api == Api::AnthropicMessages {
+        // Anthropic wants a message's tool results first: the note goes inside each of them.
+        for b in m
+            .get_mut("content")
+            .and_then(|c| c.as_array_mut())
+            .into_iter()
+            .flatten()
+            .filter(|b| b.get("type").and_then(|t| t.as_str()) == Some("tool_result"))
+        {
+            annotate_content(b.get_mut("content"), "text");
+        }
+        return;
+    }
+    let kind = if api == Api::OpenaiResponses {
+        "input_text"
+    } else {
+        "text"
+    };
+    annotate_content(m.get_mut(field), kind);
+}
+
+/// [`ANNOTATION`] before a content value: a string, or parts (a part of type `kind`).
+fn annotate_content(content: Option<&mut serde_json::Value>, kind: &str) {
+    match content {
         Some(serde_json::Value::String(s)) => s.insert_str(0, ANNOTATION),
         Some(serde_json::Value::Array(parts)) => {
-            let kind = if api == Api::OpenaiResponses {
-                "input_text"
-            } else {
-                "text"
-            };
             parts.insert(0, serde_json::json!({"type": kind, "text": ANNOTATION}));
         }
         _ => {}
@@ -1167,5 +1238,67 @@ fn host_header(url: &url::Url) -> String {
         (Some(h), Some(p)) => format!("{h}:{p}"),
         (Some(h), None) => h.to_string(),
         _ => String::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn an_anthropic_note_goes_inside_the_tool_results() {
+        let mut body = json!({"messages": [{"role": "user", "content": [
+            {"type": "tool_result", "tool_use_id": "t", "content": "page fetched"},
+            {"type": "tool_result", "tool_use_id": "u", "content": [{"type": "text", "text": "x"}]},
+        ]}]});
+        annotate(&mut body, Api::AnthropicMessages, 0);
+        let blocks = &body["messages"][0]["content"];
+        // Tool results stay first; the note is inside each.
+        assert_eq!(blocks[0]["type"], "tool_result");
+        assert!(
+            blocks[0]["content"]
+                .as_str()
+                .unwrap()
+                .starts_with(ANNOTATION)
+        );
+        assert_eq!(blocks[1]["content"][0]["text"], ANNOTATION);
+        let mut body =
+            json!({"input": [{"type": "function_call_output", "call_id": "c", "output": "x"}]});
+        annotate(&mut body, Api::OpenaiResponses, 0);
+        assert!(
+            body["input"][0]["output"]
+                .as_str()
+                .unwrap()
+                .starts_with(ANNOTATION)
+        );
+    }
+
+    #[test]
+    fn a_continued_turn_restores_the_whole_map_only_while_it_is_the_same_map() {
+        let ids = ResponseIds::default();
+        let convs = Conversations::new(ConversationLimits {
+            values_per_conversation: 10,
+            conversations: 1,
+            idle: Duration::from_secs(60),
+            bytes_per_conversation: 1 << 20,
+            total_bytes: 1 << 30,
+        });
+        let now = Instant::now();
+        let first = convs.get("k", now);
+        ids.put("agent", "resp_1", "k", std::sync::Arc::downgrade(&first));
+        let same = |c: &std::sync::Arc<std::sync::Mutex<bulwark_core::gateway::Conversation>>| {
+            ids.get("agent", "resp_1")
+                .and_then(|(_, m)| m.upgrade())
+                .is_some_and(|m| std::sync::Arc::ptr_eq(&m, c))
+        };
+        assert!(same(&convs.get("k", now)));
+        // Another token does not see the id.
+        assert!(ids.get("other", "resp_1").is_none());
+        // Once forgotten (here: pushed out by another conversation), the map made again is not
+        // the one the provider's history was redacted with.
+        drop(first);
+        convs.get("other", now);
+        assert!(!same(&convs.get("k", now)));
     }
 }
