@@ -12,7 +12,7 @@ use serde_json::Value;
 use super::calls::{CallDecision, ProposedCall, is_call_block};
 pub use super::common::{Prepared, ShapeError};
 use super::common::{
-    content_text, judge_tool_result, model_and_stream, redact_rest, redact_texts, restore_texts,
+    begin, content_text, judge_tool_result, redact_rest, redact_texts, restore_texts,
 };
 use super::placeholders::Conversation;
 use super::restore::{Escape, Restorer, restore};
@@ -41,15 +41,7 @@ pub fn prepare(
     conversation: &mut Conversation,
     tool_source: &dyn Fn(&str) -> Source,
 ) -> Result<Prepared, ShapeError> {
-    let Some(obj) = body.as_object_mut() else {
-        return Err(ShapeError::new("body", "expected a JSON object"));
-    };
-    let (model, stream) = model_and_stream(obj)?;
-    let mut p = Prepared {
-        model,
-        stream,
-        ..Prepared::default()
-    };
+    let (obj, mut p) = begin(body)?;
     if let Some(system) = obj.get_mut("system") {
         if !matches!(system, Value::String(_) | Value::Array(_) | Value::Null) {
             return Err(ShapeError::new(

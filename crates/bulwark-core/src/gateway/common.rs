@@ -100,10 +100,27 @@ pub(super) fn redact_into(
     *s = r.text;
 }
 
+/// The start of preparing any API's request: the body as an object, and what preparing found so
+/// far (its `model` and `stream`).
+pub(super) fn begin(
+    body: &mut Value,
+) -> Result<(&mut serde_json::Map<String, Value>, Prepared), ShapeError> {
+    let Some(obj) = body.as_object_mut() else {
+        return Err(ShapeError::new("body", "expected a JSON object"));
+    };
+    let (model, stream) = model_and_stream(obj)?;
+    Ok((
+        obj,
+        Prepared {
+            model,
+            stream,
+            ..Prepared::default()
+        },
+    ))
+}
+
 /// A request's `model` (required, a non-empty string) and `stream` (a boolean, false when absent).
-pub(super) fn model_and_stream(
-    obj: &serde_json::Map<String, Value>,
-) -> Result<(String, bool), ShapeError> {
+fn model_and_stream(obj: &serde_json::Map<String, Value>) -> Result<(String, bool), ShapeError> {
     let model = match obj.get("model") {
         Some(Value::String(m)) if !m.is_empty() => m.clone(),
         _ => {

@@ -10,8 +10,8 @@
 use serde_json::Value;
 
 use super::common::{
-    JSON_TEXT, content_text, is_structural, judge_tool_result, model_and_stream, redact_rest,
-    redact_texts, restore_texts,
+    JSON_TEXT, begin, content_text, is_structural, judge_tool_result, redact_rest, redact_texts,
+    restore_texts,
 };
 pub use super::common::{Prepared, ShapeError, ToolResult};
 use super::placeholders::Conversation;
@@ -45,21 +45,13 @@ pub fn prepare(
     conversation: &mut Conversation,
     tool_source: &dyn Fn(&str) -> Source,
 ) -> Result<Prepared, ShapeError> {
-    let Some(obj) = body.as_object_mut() else {
-        return Err(ShapeError::new("body", "expected a JSON object"));
-    };
-    let (model, stream) = model_and_stream(obj)?;
+    let (obj, mut p) = begin(body)?;
     let Some(Value::Array(messages)) = obj.get_mut("messages") else {
         return Err(ShapeError::new("messages", "expected an array of messages"));
     };
     if messages.is_empty() {
         return Err(ShapeError::new("messages", "expected at least one message"));
     }
-    let mut p = Prepared {
-        model,
-        stream,
-        ..Prepared::default()
-    };
     // Tool call id -> function name, from the assistant messages seen so far.
     let mut calls: std::collections::HashMap<String, String> = Default::default();
     for (i, m) in messages.iter_mut().enumerate() {
