@@ -9,10 +9,10 @@
 
 use serde_json::Value;
 
-use super::calls::{CallDecision, ProposedCall, is_call_block};
+use super::calls::{CallDecision, ProposedCall, anthropic_call, is_call_block};
 pub use super::common::{Prepared, ShapeError};
 use super::common::{
-    begin, content_text, judge_tool_result, redact_rest, redact_texts, restore_texts,
+    begin, content_text, end, judge_tool_result, redact_rest, redact_texts, restore_texts,
 };
 use super::placeholders::Conversation;
 use super::restore::{Escape, Restorer, restore};
@@ -112,7 +112,7 @@ pub fn prepare(
         redact_texts(m, &|| at.clone(), scanner, conversation, &mut p)?;
     }
     redact_rest(obj, &["system", "messages"], scanner, conversation, &mut p)?;
-    Ok(p)
+    end(conversation, p)
 }
 
 /// Neutralise what the model wrote in a whole reply (before its values are restored): the text of
@@ -189,23 +189,8 @@ impl MessagesStream {
     fn take_block(&mut self, conv: &Conversation, index: u64) -> Option<(ProposedCall, Value)> {
         let (block, json) = self.held.remove(&index)?;
         self.held_bytes = self.held_bytes.saturating_sub(json.len());
-        let json = if json.trim().is_empty() {
-            block.get("input").map(Value::to_string).unwrap_or_default()
-        } else {
-            restore(conv, &json, Escape::Json)
-        };
-        let text = |k: &str| {
-            block
-                .get(k)
-                .and_then(Value::as_str)
-                .unwrap_or_default()
-                .to_string()
-        };
-        let call = ProposedCall {
-            id: text("id"),
-            name: text("name"),
-            arguments: json,
-        };
+        let json = (!json.trim().is_empty()).then(|| restore(conv, &json, Escape::Json));
+        let call = anthropic_call(&block, json);
         Some((call, serde_json::json!({"index": index, "block": block})))
     }
 
@@ -437,11 +422,15 @@ impl EventRestorer for MessagesStream {
         for ((call, d), b) in held.calls.iter().zip(decisions).zip(blocks) {
             let index = b["index"].as_u64().unwrap_or(0);
             match d {
-                CallDecision::Allow => {
+                CallDecision::Allow if b["block"]["type"] == "tool_use" => {
                     let mut block = b["block"].clone();
                     block["input"] = serde_json::json!({});
                     out.push(ev("content_block_start", serde_json::json!({"type": "content_block_start", "index": index, "content_block": block})));
                     out.push(ev("content_block_delta", serde_json::json!({"type": "content_block_delta", "index": index, "delta": {"type": "input_json_delta", "partial_json": call.arguments}})));
+                }
+                // Another kind of call block passes as it came (its deltas were not kept).
+                CallDecision::Allow => {
+                    out.push(ev("content_block_start", serde_json::json!({"type": "content_block_start", "index": index, "content_block": b["block"]})));
                 }
                 CallDecision::Replace(text) => {
                     out.push(ev("content_block_start", serde_json::json!({"type": "content_block_start", "index": index, "content_block": {"type": "text", "text": ""}})));

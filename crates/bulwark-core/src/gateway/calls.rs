@@ -288,33 +288,60 @@ pub fn openai_apply(body: &mut Value, decisions: &[CallDecision]) {
     }
 }
 
-/// The `tool_use` blocks of a whole Messages reply, in order.
+/// The call blocks of a whole Messages reply, in order (see [`is_call_block`]).
 pub fn anthropic_calls(body: &Value) -> Vec<ProposedCall> {
     body.get("content")
         .and_then(Value::as_array)
         .into_iter()
         .flatten()
         .filter(|b| is_call_block(b))
-        .map(|b| ProposedCall {
-            id: b
-                .get("id")
-                .and_then(Value::as_str)
-                .unwrap_or_default()
-                .to_string(),
-            name: b
-                .get("name")
-                .and_then(Value::as_str)
-                .unwrap_or_default()
-                .to_string(),
-            arguments: b.get("input").map(Value::to_string).unwrap_or_default(),
-        })
+        .map(|b| anthropic_call(b, None))
         .collect()
 }
 
-/// Whether a content block is a call the agent runs (`tool_use`; server tools run at the
-/// provider and are not the agent's to run).
+/// A call block as the call the action policy judges: a `tool_use` by its name, with its input
+/// (`input`: the JSON a stream gave for it, else the block's own); a block of any other type by
+/// its type, with the whole block as its arguments.
+pub(crate) fn anthropic_call(b: &Value, input: Option<String>) -> ProposedCall {
+    let text = |k: &str| {
+        b.get(k)
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string()
+    };
+    let kind = text("type");
+    if kind != "tool_use" {
+        return ProposedCall {
+            id: text("id"),
+            name: kind,
+            arguments: b.to_string(),
+        };
+    }
+    ProposedCall {
+        id: text("id"),
+        name: text("name"),
+        arguments: input
+            .unwrap_or_else(|| b.get("input").map(Value::to_string).unwrap_or_default()),
+    }
+}
+
+/// Content block types that are not calls the agent runs: text and thinking, the server tools
+/// the provider runs itself, and their results. Every other block, a type unknown today
+/// included, is judged as a call: `tool_use` (the agent's tools, `bash`, the text editor and
+/// computer use among them) and whatever a provider adds.
+const NOT_CALL_BLOCKS: &[&str] = &[
+    "text",
+    "thinking",
+    "redacted_thinking",
+    "server_tool_use",
+    "mcp_tool_use",
+    "container_upload",
+];
+
+/// Whether a content block is a call the agent runs (see [`NOT_CALL_BLOCKS`]).
 pub(crate) fn is_call_block(b: &Value) -> bool {
-    b.get("type").and_then(Value::as_str) == Some("tool_use")
+    let t = b.get("type").and_then(Value::as_str).unwrap_or_default();
+    !(NOT_CALL_BLOCKS.contains(&t) || t.ends_with("_tool_result"))
 }
 
 /// Apply `decisions` (one per call of [`anthropic_calls`]) to a whole reply: a replaced call's

@@ -79,6 +79,9 @@ pub struct Prepared {
     /// The placeholders this request carries: what its reply may get back
     /// ([`Conversation::subset`]).
     pub placeholders: std::collections::BTreeSet<String>,
+    /// Signed blocks seen, by where they are and their type, with the keys of the values they
+    /// hold: checked by [`end`] against the whole request's values.
+    signed: Vec<(String, String, Vec<[u8; 32]>)>,
 }
 
 pub(super) fn redact_into(
@@ -152,8 +155,9 @@ pub(super) fn content_text(content: Option<&Value>) -> String {
     }
 }
 
-/// Keys whose values are the protocol's structure, not text a model reads: never redacted or
-/// restored.
+/// Keys whose values are the protocol's structure, not text a model reads: a value that is one
+/// of the protocol's words ([`is_word`]) passes untouched; anything else there (an id, a
+/// name) is read like any other text, so a secret put in an id is redacted.
 const STRUCTURAL: &[&str] = &[
     "role",
     "type",
@@ -161,7 +165,6 @@ const STRUCTURAL: &[&str] = &[
     "tool_call_id",
     "tool_use_id",
     "index",
-    "signature",
     "media_type",
     "detail",
     "format",
@@ -178,7 +181,11 @@ const STRUCTURAL: &[&str] = &[
 ];
 
 /// Keys whose values are binary data (base64): passed as they are.
-const BINARY: &[&str] = &["data", "file_data", "encrypted_content"];
+const BINARY: &[&str] = &["data", "file_data", "encrypted_content", "signature"];
+
+/// The shortest base64 taken for binary data: shorter strings (where a key or a token fits) are
+/// read as text.
+const MIN_BINARY: usize = 256;
 
 /// Keys whose string values are JSON text (tool-call arguments).
 pub(super) const JSON_TEXT: &[&str] = &["arguments", "partial_json"];
@@ -225,33 +232,69 @@ fn is_inline_data(s: &str) -> bool {
         && is_base64(&rest[comma + 1..])
 }
 
-/// Whether a string is base64 (line breaks allowed), as binary data is carried: nothing a model
-/// reads as text.
+/// Whether a string is base64 (line breaks allowed) and at least [`MIN_BINARY`] long, as binary
+/// data is carried: nothing a model reads as text.
 fn is_base64(s: &str) -> bool {
-    s.len() >= 16
+    s.len() >= MIN_BINARY
         && s.bytes().all(|b| {
             b.is_ascii_alphanumeric()
                 || matches!(b, b'+' | b'/' | b'=' | b'-' | b'_' | b'\n' | b'\r')
         })
 }
 
-/// Whether a value under a structural key is the protocol's (an id, a type, a role): a short
-/// identifier. Anything else there is text like any other and is redacted.
-fn is_identifier(s: &str) -> bool {
-    s.len() <= 256
-        && s.bytes().all(|b| {
-            b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.' | b':' | b'/' | b'+' | b'=')
+/// Whether a string is one of the protocol's words (`user`, `tool_use`, `gpt-4o-mini`,
+/// `text/plain`): short, starting with a lowercase letter, then lowercase letters, digits and
+/// `_ . : / -`. Ids with capitals, keys, e-mail addresses and numbers are not words.
+fn is_word(s: &str) -> bool {
+    let b = s.as_bytes();
+    b.len() <= 64
+        && b.first().is_some_and(u8::is_ascii_lowercase)
+        && b.iter().all(|c| {
+            c.is_ascii_lowercase()
+                || c.is_ascii_digit()
+                || matches!(c, b'_' | b'.' | b':' | b'/' | b'-')
         })
+}
+
+/// Whether an object key is a plain field name (`content`, `tool_call_id`), never redacted:
+/// lowercase letters, digits and `_`, starting with a letter or `_`.
+fn is_field_name(k: &str) -> bool {
+    let b = k.as_bytes();
+    b.len() <= 64
+        && b.first()
+            .is_some_and(|c| c.is_ascii_lowercase() || *c == b'_')
+        && b.iter()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'_')
 }
 
 /// Whether the value at structural or binary key `k` passes untouched.
 fn passes(k: &str, v: &Value) -> bool {
     match v {
-        Value::String(s) if STRUCTURAL.contains(&k) => is_identifier(s),
+        Value::String(s) if STRUCTURAL.contains(&k) => is_word(s),
         Value::String(s) if BINARY.contains(&k) => is_base64(s) || is_inline_data(s),
         // Numbers and booleans (`index`) carry no text.
         Value::Number(_) | Value::Bool(_) | Value::Null => STRUCTURAL.contains(&k),
         _ => false,
+    }
+}
+
+/// Redact the keys of an object that are not plain field names (a key that is an e-mail
+/// address, an account id, a customer's name, in `metadata`, a schema, an extra field).
+fn redact_keys(
+    o: &mut serde_json::Map<String, Value>,
+    scanner: &Scanner,
+    conv: &mut Conversation,
+    p: &mut Prepared,
+) {
+    if o.keys().all(|k| is_field_name(k)) {
+        return;
+    }
+    let old = std::mem::take(o);
+    for (mut k, x) in old {
+        if !is_field_name(&k) {
+            redact_into(&mut k, scanner, conv, p);
+        }
+        o.insert(k, x);
     }
 }
 
@@ -277,22 +320,20 @@ pub(super) fn redact_texts(
             // Signed by the provider: changing it breaks it. It holds what the model thought over
             // redacted text, so placeholders, and what the model made up itself; one of the
             // agent's own values in it was put there, and is refused, not sent.
+            // Which values it holds is known only once the whole request is read (a value may
+            // come later in another message): [`end`] checks.
             let mut probe = Conversation::new(usize::MAX);
             let mut found = Prepared::default();
             let mut copy = Value::Object(o.clone());
             strip_signed(&mut copy);
             redact_texts(&mut copy, at, scanner, &mut probe, &mut found)?;
-            if conv.shares_a_value(&probe) {
-                return Err(ShapeError::new(
-                    at(),
-                    format!(
-                        "a signed {} block carries a value this conversation redacts elsewhere; it cannot be redacted without breaking its signature: send the block as the provider wrote it, or drop it",
-                        o.get("type").and_then(Value::as_str).unwrap_or("thinking"),
-                    ),
-                ));
+            if found.redacted > 0 {
+                let kind = o.get("type").and_then(Value::as_str).unwrap_or("thinking");
+                p.signed.push((at(), kind.to_string(), probe.value_keys()));
             }
         }
         Value::Object(o) => {
+            redact_keys(o, scanner, conv, p);
             for (k, x) in o.iter_mut() {
                 if passes(k, x) {
                     continue;
@@ -310,6 +351,22 @@ pub(super) fn redact_texts(
         _ => {}
     }
     Ok(())
+}
+
+/// The end of preparing any API's request, once every value in it is known: a signed block
+/// (thinking, reasoning) that holds one of the conversation's values cannot be redacted without
+/// breaking its signature, and is refused.
+pub(super) fn end(conv: &Conversation, mut p: Prepared) -> Result<Prepared, ShapeError> {
+    if let Some((at, kind, _)) = p.signed.iter().find(|(_, _, keys)| conv.knows_any(keys)) {
+        return Err(ShapeError::new(
+            at.clone(),
+            format!(
+                "a signed {kind} block carries a value this conversation redacts elsewhere; it cannot be redacted without breaking its signature: send the block as the provider wrote it, or drop it"
+            ),
+        ));
+    }
+    p.signed.clear();
+    Ok(p)
 }
 
 /// Tool-call arguments are JSON text: read as JSON (a repeated key is refused: which copy the
@@ -404,6 +461,15 @@ fn restore_walk(v: &mut Value, conv: &Conversation, data: bool, changed: &mut us
         }
         Value::Object(o) if is_signed(o) => {}
         Value::Object(o) => {
+            if o.keys().any(|k| !is_field_name(k)) {
+                let old = std::mem::take(o);
+                for (mut k, x) in old {
+                    if !is_field_name(&k) {
+                        put(&mut k, Escape::Text, changed);
+                    }
+                    o.insert(k, x);
+                }
+            }
             for (k, x) in o.iter_mut() {
                 if passes(k, x) {
                     continue;
@@ -479,7 +545,8 @@ pub(super) fn redact_rest(
             continue;
         }
         if let Value::Object(o) = v {
-            // Not a protocol object of its own: its keys are read as they are.
+            // Not a protocol object of its own (`metadata`, `prompt`): every key is read.
+            redact_keys(o, scanner, conv, p);
             for (k2, x) in o.iter_mut() {
                 redact_texts(x, &|| format!("{k}.{k2}"), scanner, conv, p)?;
             }

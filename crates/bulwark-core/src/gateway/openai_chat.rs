@@ -10,8 +10,8 @@
 use serde_json::Value;
 
 use super::common::{
-    JSON_TEXT, begin, content_text, is_structural, judge_tool_result, redact_rest, redact_texts,
-    restore_texts,
+    JSON_TEXT, begin, content_text, end, is_structural, judge_tool_result, redact_rest,
+    redact_texts, restore_texts,
 };
 pub use super::common::{Prepared, ShapeError, ToolResult};
 use super::placeholders::Conversation;
@@ -115,7 +115,7 @@ pub fn prepare(
         done?;
     }
     redact_rest(obj, &["messages"], scanner, conversation, &mut p)?;
-    Ok(p)
+    end(conversation, p)
 }
 
 /// Neutralise what the model wrote in a whole reply (before its values are restored): every

@@ -132,21 +132,16 @@ impl Conversation {
         Some(p)
     }
 
-    /// Whether a value `other` maps is one this conversation maps too (found by the same rule).
-    pub(super) fn shares_a_value(&self, other: &Conversation) -> bool {
-        other.originals.iter().any(|(p, v)| {
-            let rule = p
-                .trim_start_matches('[')
-                .split('#')
-                .next()
-                .unwrap_or_default();
-            let mut h = Sha256::new();
-            h.update(rule.as_bytes());
-            h.update([0]);
-            h.update(v.as_bytes());
-            let key: [u8; 32] = h.finalize().into();
-            self.placeholders.contains_key(&key)
-        })
+    /// The keys of every value this conversation maps (hashes of rule and value, never the
+    /// values), for [`Conversation::knows_any`].
+    pub(super) fn value_keys(&self) -> Vec<[u8; 32]> {
+        self.placeholders.keys().copied().collect()
+    }
+
+    /// Whether this conversation maps one of the values `keys` stand for (found by the same
+    /// rule).
+    pub(super) fn knows_any(&self, keys: &[[u8; 32]]) -> bool {
+        keys.iter().any(|k| self.placeholders.contains_key(k))
     }
 
     /// The value a placeholder stands for in this conversation.

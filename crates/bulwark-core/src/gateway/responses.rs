@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 use super::calls::{CallDecision, ProposedCall};
 pub use super::common::{Prepared, ShapeError};
 use super::common::{
-    begin, content_text, judge_tool_result, redact_rest, redact_texts, restore_texts,
+    begin, content_text, end, judge_tool_result, redact_rest, redact_texts, restore_texts,
 };
 use super::placeholders::Conversation;
 use super::restore::{Escape, Restorer};
@@ -99,24 +99,34 @@ pub fn prepare(
                             ));
                         }
                     }
-                    "function_call" | "custom_tool_call" => {
-                        if let (Some(id), Some(name)) = (
-                            item.get("call_id").and_then(Value::as_str),
-                            item.get("name").and_then(Value::as_str),
-                        ) {
-                            calls.insert(id.to_string(), name.to_string());
-                        }
+                    "mcp_call" => {
+                        // A hosted MCP server's answer: read by the model like any tool's.
+                        let tool = mcp_name(item);
+                        let text = all_text(item.get("output"));
+                        let source = tool_source(&tool);
+                        p.tool_results
+                            .push(judge_tool_result(scanner, i, tool, &text, &source));
                     }
-                    "function_call_output" | "custom_tool_call_output" => {
+                    t if t.ends_with("_output") => {
                         let tool = item
                             .get("call_id")
                             .and_then(Value::as_str)
                             .and_then(|id| calls.get(id).cloned())
                             .unwrap_or_else(|| "unknown".to_string());
-                        let text = content_text(item.get("output"));
+                        let text =
+                            if matches!(t, "function_call_output" | "custom_tool_call_output") {
+                                content_text(item.get("output"))
+                            } else {
+                                // A shell's stdout and stderr, a patch's log, a screenshot's URL.
+                                all_text(item.get("output"))
+                            };
                         let source = tool_source(&tool);
                         p.tool_results
                             .push(judge_tool_result(scanner, i, tool, &text, &source));
+                    }
+                    t if !t.is_empty() && is_call_item(item) => {
+                        let call = call_of(item);
+                        calls.insert(call.id, call.name);
                     }
                     "" => {
                         return Err(ShapeError::new(
@@ -149,7 +159,24 @@ pub fn prepare(
         conversation,
         &mut p,
     )?;
-    Ok(p)
+    end(conversation, p)
+}
+
+/// Every string inside a value, one per line.
+fn all_text(v: Option<&Value>) -> String {
+    fn walk(v: &Value, out: &mut Vec<String>) {
+        match v {
+            Value::String(s) => out.push(s.clone()),
+            Value::Array(a) => a.iter().for_each(|x| walk(x, out)),
+            Value::Object(o) => o.values().for_each(|x| walk(x, out)),
+            _ => {}
+        }
+    }
+    let mut out = Vec::new();
+    if let Some(v) = v {
+        walk(v, &mut out);
+    }
+    out.join("\n")
 }
 
 /// Neutralise what the model wrote in a whole response (before its values are restored): the
@@ -219,26 +246,151 @@ pub fn restore_reply(body: &mut Value, conv: &Conversation) -> usize {
     }
 }
 
-/// Whether an output item is a call the agent runs.
+/// Output item types that are not calls the agent runs: messages, reasoning and compaction, and
+/// the hosted tools the provider has already run itself (their results included). Every other
+/// item, a type unknown today included, is a call the agent would run and is judged: function and
+/// custom tool calls, `local_shell_call`, `shell_call`, `apply_patch_call`, `computer_call`,
+/// `mcp_approval_request` (the agent's approval lets the provider call an MCP server), `program`.
+const NOT_CALLS: &[&str] = &[
+    "message",
+    "reasoning",
+    "compaction",
+    "additional_tools",
+    "web_search_call",
+    "file_search_call",
+    "image_generation_call",
+    "code_interpreter_call",
+    "mcp_call",
+    "mcp_list_tools",
+    "tool_search_call",
+];
+
+/// Whether an output item is a call the agent runs (see [`NOT_CALLS`]).
 fn is_call_item(item: &Value) -> bool {
-    matches!(item_type(item), "function_call" | "custom_tool_call")
+    let t = item_type(item);
+    !(NOT_CALLS.contains(&t) || t.ends_with("_output"))
 }
 
+/// A word quoted for a shell. A NUL byte cannot be quoted: such a word is judged as it is.
+fn quote(w: &str) -> String {
+    shlex::try_quote(w).map_or_else(|_| w.to_string(), |q| q.into_owned())
+}
+
+/// The name a hosted MCP server's tool is judged by: `mcp.SERVER.TOOL`.
+fn mcp_name(item: &Value) -> String {
+    let s = |k: &str| item.get(k).and_then(Value::as_str).unwrap_or_default();
+    format!("mcp.{}.{}", s("server_label"), s("name"))
+}
+
+/// An output item as the call the action policy judges.
+///
+/// - `function_call`: its name and arguments; `custom_tool_call`: its name, with `{"input"}`;
+/// - `local_shell_call` (`local_shell`): the argv (after its environment, as assignments) as
+///   one shell-quoted `command`, with `working_directory`;
+/// - `shell_call` (`shell`): its commands as one `command`, a line each;
+/// - `apply_patch_call` (`apply_patch`): `action` (create_file, update_file, delete_file),
+///   `path` and `diff`;
+/// - `computer_call` (`computer`): the action's fields, with `action` its type;
+/// - `mcp_approval_request` (`mcp.SERVER.TOOL`): the tool's arguments, with `server_label`;
+/// - any other type: named by its type, with the whole item as arguments.
 fn call_of(item: &Value) -> ProposedCall {
-    let s = |k: &str| {
-        item.get(k)
-            .and_then(Value::as_str)
-            .unwrap_or_default()
-            .to_string()
+    let s = |v: Option<&Value>| v.and_then(Value::as_str).unwrap_or_default().to_string();
+    let t = item_type(item);
+    let id = match item.get("call_id").and_then(Value::as_str) {
+        Some(id) => id.to_string(),
+        None => s(item.get("id")),
+    };
+    let strings = |v: Option<&Value>| -> Vec<String> {
+        v.and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .map(|w| match w {
+                Value::String(w) => w.clone(),
+                w => w.to_string(),
+            })
+            .collect()
+    };
+    let (name, arguments) = match t {
+        "function_call" => (s(item.get("name")), s(item.get("arguments"))),
+        "custom_tool_call" => (
+            s(item.get("name")),
+            json!({ "input": s(item.get("input")) }).to_string(),
+        ),
+        "local_shell_call" => {
+            let action = item.get("action");
+            let mut words: Vec<String> = action
+                .and_then(|a| a.get("env"))
+                .and_then(Value::as_object)
+                .into_iter()
+                .flatten()
+                .map(|(k, v)| {
+                    let v = quote(v.as_str().unwrap_or_default());
+                    let name = k.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_')
+                        && k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+                    // A name that is not one is quoted whole: read as a program, not a setting.
+                    if name {
+                        format!("{k}={v}")
+                    } else {
+                        quote(&format!("{k}={v}"))
+                    }
+                })
+                .collect();
+            words.extend(
+                strings(action.and_then(|a| a.get("command")))
+                    .iter()
+                    .map(|w| quote(w)),
+            );
+            let command = words.join(" ");
+            let mut args = json!({ "command": command });
+            if let Some(wd) = action.and_then(|a| a.get("working_directory")) {
+                args["working_directory"] = wd.clone();
+            }
+            ("local_shell".into(), args.to_string())
+        }
+        "shell_call" => {
+            let commands = strings(item.pointer("/action/commands"));
+            (
+                "shell".into(),
+                json!({ "command": commands.join("\n") }).to_string(),
+            )
+        }
+        "apply_patch_call" => {
+            let op = item.get("operation");
+            let f = |k: &str| op.and_then(|o| o.get(k)).cloned().unwrap_or(Value::Null);
+            (
+                "apply_patch".into(),
+                json!({ "action": f("type"), "path": f("path"), "diff": f("diff") }).to_string(),
+            )
+        }
+        "computer_call" => {
+            let mut args = item
+                .get("action")
+                .and_then(Value::as_object)
+                .cloned()
+                .unwrap_or_default();
+            if let Some(kind) = args.remove("type") {
+                args.insert("action".into(), kind);
+            }
+            ("computer".into(), Value::Object(args).to_string())
+        }
+        "mcp_approval_request" => {
+            let arguments = s(item.get("arguments"));
+            let arguments = match serde_json::from_str::<Value>(&arguments) {
+                Ok(Value::Object(mut args)) => {
+                    args.insert("server_label".into(), json!(s(item.get("server_label"))));
+                    Value::Object(args).to_string()
+                }
+                // Arguments that are not an object are judged as they came (and refused).
+                _ => arguments,
+            };
+            (mcp_name(item), arguments)
+        }
+        other => (other.to_string(), item.to_string()),
     };
     ProposedCall {
-        id: s("call_id"),
-        name: s("name"),
-        arguments: if item_type(item) == "custom_tool_call" {
-            json!({ "input": s("input") }).to_string()
-        } else {
-            s("arguments")
-        },
+        id,
+        name,
+        arguments,
     }
 }
 
@@ -605,6 +757,16 @@ impl EventRestorer for ResponsesStream {
         let item = &done["item"];
         let item_id = item.get("id").cloned().unwrap_or(Value::Null);
         match d {
+            CallDecision::Allow
+                if !matches!(item_type(item), "function_call" | "custom_tool_call") =>
+            {
+                // Another kind of call (a shell command, a patch, a computer action): announced
+                // whole, as it ended (the deltas it was streamed with were not kept).
+                self.passed.insert(call.id.clone(), call.arguments.clone());
+                let mut added = added.clone();
+                added["item"] = item.clone();
+                vec![ev(added), ev(done.clone())]
+            }
             CallDecision::Allow => {
                 self.passed.insert(call.id.clone(), call.arguments.clone());
                 let custom = item_type(item) == "custom_tool_call";
