@@ -354,6 +354,66 @@ fn refusal(e: ApprovalError) -> Result<u8, Fatal> {
     }
 }
 
+/// The approver's view of where a call's context came from: the untrusted pieces, and each
+/// argument that came from one with its value (as `intent` shows it, secrets masked).
+fn print_provenance(
+    out: &mut impl Write,
+    t: &bulwark_core::provenance::Taint,
+    intent: &serde_json::Value,
+) -> std::io::Result<()> {
+    let mut notes = vec![format!(
+        "tainted by {} untrusted piece{}",
+        t.untrusted,
+        if t.untrusted == 1 { "" } else { "s" }
+    )];
+    if t.sends {
+        notes.push("sends data out".into());
+    }
+    if t.sensitive {
+        notes.push("secrets or personal data in context".into());
+    }
+    writeln!(out, "provenance {}", notes.join("; "))?;
+    for s in &t.sources {
+        writeln!(
+            out,
+            "  untrusted {} at {} (injection {:.2})",
+            s.source,
+            s.at,
+            f64::from(s.injection) / 1000.0
+        )?;
+    }
+    for c in &t.chosen {
+        let value = arg_value(intent, &c.arg)
+            .map(|v| match v {
+                serde_json::Value::String(s) => format!("{s:?}"),
+                v => v.to_string(),
+            })
+            .unwrap_or_else(|| "?".into());
+        let value: String = value.chars().take(200).collect();
+        writeln!(
+            out,
+            "  from untrusted: {} = {value} from {} ({})",
+            c.arg, c.from, c.why
+        )?;
+    }
+    Ok(())
+}
+
+/// The value at an argument path (`args.to`, `args.items[2].url`) of an intent.
+fn arg_value<'a>(intent: &'a serde_json::Value, path: &str) -> Option<&'a serde_json::Value> {
+    let mut v = intent;
+    for part in path.split('.') {
+        let (key, rest) = part.split_once('[').unwrap_or((part, ""));
+        v = v.get(key)?;
+        for idx in rest.split('[') {
+            if let Some(i) = idx.strip_suffix(']').and_then(|i| i.parse::<usize>().ok()) {
+                v = v.get(i)?;
+            }
+        }
+    }
+    Some(v)
+}
+
 fn print_record(format: PlainFormat, r: &ApprovalRecord) -> Result<(), Fatal> {
     let mut out = std::io::stdout().lock();
     match format {
@@ -470,6 +530,9 @@ pub fn run_approvals(cmd: ApprovalsCommand, explicit: Option<&Path>) -> Result<u
                     )?;
                     writeln!(out, "class     {}", r.summary.class.as_str())?;
                     writeln!(out, "rule      {}", r.summary.rule)?;
+                    if let Some(t) = &r.summary.provenance {
+                        print_provenance(&mut out, t, &shown)?;
+                    }
                     writeln!(out, "requested {} by {}", r.created(), r.requested_by)?;
                     writeln!(out, "expires   {}", r.expires())?;
                     let votes: Vec<&str> = r.votes.iter().map(|v| v.approver.as_str()).collect();

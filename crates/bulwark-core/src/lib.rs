@@ -16,6 +16,7 @@ pub mod gateway;
 pub mod json;
 pub mod policy;
 pub mod posture;
+pub mod provenance;
 pub mod ratelimit;
 pub mod scan;
 pub mod vault;

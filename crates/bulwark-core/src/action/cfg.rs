@@ -42,6 +42,9 @@ pub struct ActionConfig {
     pub shell: ShellConfig,
     /// Kernel confinement of the commands `bulwark exec` runs.
     pub exec: ExecConfig,
+    /// Decide the calls a model proposes by where its context came from
+    /// ([`crate::provenance`]).
+    pub provenance: crate::provenance::ProvenanceConfig,
 }
 
 /// How much an agent may do on its own.
@@ -280,6 +283,7 @@ impl Default for ActionConfig {
             workspace: WorkspaceConfig::default(),
             shell: ShellConfig::default(),
             exec: ExecConfig::default(),
+            provenance: Default::default(),
         }
     }
 }

@@ -175,6 +175,10 @@ pub struct ApprovalSummary {
     pub class: ActionClass,
     /// The rule that sent it to review.
     pub rule: String,
+    /// The untrusted content the call was proposed with: which pieces, and which arguments came
+    /// from them (by name; the values are the intent's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provenance: Option<crate::provenance::Taint>,
 }
 
 /// An approval in state `S`. Its fields can be read; only transitions change them.
@@ -475,6 +479,7 @@ impl Approval<Pending> {
                 tier: decision.tier.clone(),
                 class: decision.class,
                 rule: decision.rule.clone(),
+                provenance: decision.taint.clone(),
             },
             requested_by: intent.requested_by.clone(),
             created_ms: now_ms,

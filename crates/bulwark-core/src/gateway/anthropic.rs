@@ -12,11 +12,12 @@ use serde_json::Value;
 use super::calls::{CallDecision, ProposedCall, anthropic_call, is_call_block};
 pub use super::common::{Prepared, ShapeError};
 use super::common::{
-    begin, content_text, end, judge_tool_result, redact_rest, redact_texts, restore_texts,
+    begin, content_text, end, judge_tool_result, label, redact_message, redact_rest, restore_texts,
 };
 use super::placeholders::Conversation;
 use super::restore::{Escape, Restorer, restore};
 use super::{Emit, EventRestorer, HeldCalls, SseEvent};
+use crate::provenance::Origin;
 use crate::scan::Scanner;
 use crate::scan::injection::Source;
 
@@ -49,7 +50,13 @@ pub fn prepare(
                 "expected a string or an array of content blocks",
             ));
         }
-        redact_texts(system, &|| "system".into(), scanner, conversation, &mut p)?;
+        label(
+            &mut p,
+            Origin::System,
+            "system".into(),
+            &content_text(Some(system)),
+        );
+        redact_message(system, "system", scanner, conversation, &mut p)?;
     }
     let Some(Value::Array(messages)) = obj.get_mut("messages") else {
         return Err(ShapeError::new("messages", "expected an array of messages"));
@@ -72,6 +79,14 @@ pub fn prepare(
                 "expected user or assistant",
             ));
         }
+        if mo.get("role").and_then(Value::as_str) == Some("user") {
+            label(
+                &mut p,
+                Origin::User,
+                at.clone(),
+                &content_text(mo.get("content")),
+            );
+        }
         match mo.get("content") {
             Some(Value::String(_)) => {}
             Some(Value::Array(blocks)) => {
@@ -93,8 +108,15 @@ pub fn prepare(
                                 .unwrap_or_else(|| "unknown".to_string());
                             let text = content_text(b.get("content"));
                             let source = tool_source(&tool);
-                            p.tool_results
-                                .push(judge_tool_result(scanner, i, tool, &text, &source));
+                            judge_tool_result(
+                                &mut p,
+                                conversation,
+                                scanner,
+                                (i, format!("messages[{i}]")),
+                                tool,
+                                &text,
+                                &source,
+                            );
                         }
                         _ => {}
                     }
@@ -109,7 +131,7 @@ pub fn prepare(
         }
         // Every text of the message the model reads, whatever block carries it; signed thinking
         // and binary data pass as they are.
-        redact_texts(m, &|| at.clone(), scanner, conversation, &mut p)?;
+        redact_message(m, &at, scanner, conversation, &mut p)?;
     }
     redact_rest(obj, &["system", "messages"], scanner, conversation, &mut p)?;
     end(conversation, p)

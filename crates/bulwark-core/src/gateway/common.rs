@@ -79,6 +79,11 @@ pub struct Prepared {
     /// The placeholders this request carries: what its reply may get back
     /// ([`Conversation::subset`]).
     pub placeholders: std::collections::BTreeSet<String>,
+    /// Secret and personal-data values found (each occurrence).
+    secrets: usize,
+    pii: usize,
+    /// Where every piece of the context came from, for the provenance rules.
+    pub provenance: crate::provenance::Provenance,
     /// Signed blocks seen, by where they are and their type, with the keys of the values they
     /// hold: checked by [`end`] against the whole request's values.
     signed: Vec<(String, String, Vec<[u8; 32]>)>,
@@ -99,6 +104,10 @@ pub(super) fn redact_into(
     p.placeholders.extend(r.placeholders);
     for f in &r.findings {
         *p.rules.entry(f.rule.clone()).or_insert(0) += 1;
+        match f.kind {
+            crate::finding::FindingKind::Secret => p.secrets += 1,
+            _ => p.pii += 1,
+        }
     }
     *s = r.text;
 }
@@ -369,6 +378,22 @@ pub(super) fn end(conv: &Conversation, mut p: Prepared) -> Result<Prepared, Shap
     Ok(p)
 }
 
+/// [`redact_texts`] for one message (or `system`, `instructions`, an input item) at `at`: the
+/// secrets and personal data found in it are noted against its pieces in the provenance.
+pub(super) fn redact_message(
+    v: &mut Value,
+    at: &str,
+    scanner: &Scanner,
+    conv: &mut Conversation,
+    p: &mut Prepared,
+) -> Result<(), ShapeError> {
+    let before = (p.secrets, p.pii);
+    let done = redact_texts(v, &|| at.to_string(), scanner, conv, p);
+    p.provenance
+        .note_values(at, p.secrets - before.0, p.pii - before.1);
+    done
+}
+
 /// Tool-call arguments are JSON text: read as JSON (a repeated key is refused: which copy the
 /// tool would use is unknown), redacted as data, and written again. Arguments that are not JSON
 /// are redacted as text.
@@ -491,8 +516,36 @@ pub(super) fn is_structural(key: &str) -> bool {
     STRUCTURAL.contains(&key) || BINARY.contains(&key)
 }
 
-/// Judge a tool's result for prompt injection, with the source its name is given.
+/// Judge a tool's result (at `message`, named `at`) for prompt injection, with the source its
+/// name is given, and label it as the tool's in the context's provenance.
 pub(super) fn judge_tool_result(
+    p: &mut Prepared,
+    conv: &mut Conversation,
+    scanner: &Scanner,
+    (message, at): (usize, String),
+    tool: String,
+    text: &str,
+    source: &Source,
+) {
+    conv.note_tool(&tool);
+    let r = assess_tool_result(scanner, message, tool, text, source);
+    p.provenance.add(
+        crate::provenance::Origin::Tool(r.tool.clone()),
+        at,
+        text,
+        r.score,
+    );
+    p.tool_results.push(r);
+}
+
+/// Label a message's text in the context's provenance (`system` or `user`).
+pub(super) fn label(p: &mut Prepared, origin: crate::provenance::Origin, at: String, text: &str) {
+    if !text.is_empty() {
+        p.provenance.add(origin, at, text, 0.0);
+    }
+}
+
+fn assess_tool_result(
     scanner: &Scanner,
     message: usize,
     tool: String,
@@ -540,6 +593,9 @@ pub(super) fn redact_rest(
     conv: &mut Conversation,
     p: &mut Prepared,
 ) -> Result<(), ShapeError> {
+    // What the rest holds (tool definitions, metadata) is the agent's own: it counts as
+    // private data for the provenance rules.
+    let before = (p.secrets, p.pii);
     for (k, v) in obj.iter_mut() {
         if handled.contains(&k.as_str()) || matches!(k.as_str(), "model" | "stream") {
             continue;
@@ -554,5 +610,7 @@ pub(super) fn redact_rest(
             redact_texts(v, &|| k.clone(), scanner, conv, p)?;
         }
     }
+    let found = (p.secrets - before.0) + (p.pii - before.1);
+    p.provenance.add_sensitive(found);
     Ok(())
 }

@@ -10,12 +10,13 @@
 use serde_json::Value;
 
 use super::common::{
-    JSON_TEXT, begin, content_text, end, is_structural, judge_tool_result, redact_rest,
-    redact_texts, restore_texts,
+    JSON_TEXT, begin, content_text, end, is_structural, judge_tool_result, label, redact_message,
+    redact_rest, restore_texts,
 };
 pub use super::common::{Prepared, ShapeError, ToolResult};
 use super::placeholders::Conversation;
 use super::restore::{Escape, Restorer};
+use crate::provenance::Origin;
 use crate::scan::Scanner;
 use crate::scan::injection::Source;
 
@@ -91,10 +92,32 @@ pub fn prepare(
             .unwrap_or_else(|| "unknown".to_string());
             let text = content_text(m.get("content"));
             let source = tool_source(&tool);
-            p.tool_results
-                .push(judge_tool_result(scanner, i, tool, &text, &source));
+            judge_tool_result(
+                &mut p,
+                conversation,
+                scanner,
+                (i, format!("messages[{i}]")),
+                tool,
+                &text,
+                &source,
+            );
         }
         let at = format!("messages[{i}]");
+        match role.as_str() {
+            "system" | "developer" => label(
+                &mut p,
+                Origin::System,
+                at.clone(),
+                &content_text(m.get("content")),
+            ),
+            "user" => label(
+                &mut p,
+                Origin::User,
+                at.clone(),
+                &content_text(m.get("content")),
+            ),
+            _ => {}
+        }
         if !matches!(
             m.get("content"),
             None | Some(Value::Null | Value::String(_) | Value::Array(_))
@@ -108,7 +131,7 @@ pub fn prepare(
         // content (strings and parts), refusal, name, reasoning, tool calls (function arguments
         // inside their JSON, custom inputs). Only the protocol's structure and binary data pass.
         let mut whole = Value::Object(std::mem::take(m));
-        let done = redact_texts(&mut whole, &|| at.clone(), scanner, conversation, &mut p);
+        let done = redact_message(&mut whole, &at, scanner, conversation, &mut p);
         if let Value::Object(o) = whole {
             *m = o;
         }

@@ -66,7 +66,13 @@ pub struct Conversation {
     max_bytes: usize,
     /// The store's count of every conversation's bytes, and its most.
     total: Option<(Arc<AtomicUsize>, usize)>,
+    /// The tools whose results the conversation carried (at most [`MAX_TOOLS_SEEN`]): what
+    /// taints a later turn that does not carry them again.
+    tools_seen: std::collections::BTreeSet<String>,
 }
+
+/// Most tool names a conversation remembers.
+const MAX_TOOLS_SEEN: usize = 256;
 
 impl Drop for Conversation {
     fn drop(&mut self) {
@@ -95,6 +101,7 @@ impl Conversation {
             bytes: 0,
             max_bytes: usize::MAX,
             total: None,
+            tools_seen: Default::default(),
         }
     }
 
@@ -142,6 +149,21 @@ impl Conversation {
     /// rule).
     pub(super) fn knows_any(&self, keys: &[[u8; 32]]) -> bool {
         keys.iter().any(|k| self.placeholders.contains_key(k))
+    }
+
+    /// Remember that the conversation carried a result of `tool`.
+    pub(super) fn note_tool(&mut self, tool: &str) {
+        if self.tools_seen.len() < MAX_TOOLS_SEEN || self.tools_seen.contains(tool) {
+            self.tools_seen.insert(tool.chars().take(128).collect());
+        } else {
+            // Past the bound every further tool is one name: still a source of taint.
+            self.tools_seen.insert("(more tools)".into());
+        }
+    }
+
+    /// The tools whose results the conversation carried.
+    pub(super) fn tools_seen(&self) -> impl Iterator<Item = &String> {
+        self.tools_seen.iter()
     }
 
     /// The value a placeholder stands for in this conversation.

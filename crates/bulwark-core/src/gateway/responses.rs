@@ -13,11 +13,12 @@ use serde_json::{Value, json};
 use super::calls::{CallDecision, ProposedCall};
 pub use super::common::{Prepared, ShapeError};
 use super::common::{
-    begin, content_text, end, judge_tool_result, redact_rest, redact_texts, restore_texts,
+    begin, content_text, end, judge_tool_result, label, redact_message, redact_rest, restore_texts,
 };
 use super::placeholders::Conversation;
 use super::restore::{Escape, Restorer};
 use super::{Emit, EventRestorer, HeldCalls, SseEvent};
+use crate::provenance::Origin;
 use crate::scan::Scanner;
 use crate::scan::injection::Source;
 
@@ -61,18 +62,19 @@ pub fn prepare(
         if !matches!(instructions, Value::String(_) | Value::Null) {
             return Err(ShapeError::new("instructions", "expected a string"));
         }
-        redact_texts(
-            instructions,
-            &|| "instructions".into(),
-            scanner,
-            conversation,
+        label(
             &mut p,
-        )?;
+            Origin::System,
+            "instructions".into(),
+            &content_text(Some(instructions)),
+        );
+        redact_message(instructions, "instructions", scanner, conversation, &mut p)?;
     }
     let stored = obj.get("previous_response_id").is_some() || obj.get("conversation").is_some();
     match obj.get_mut("input") {
         Some(s @ Value::String(_)) => {
-            redact_texts(s, &|| "input".into(), scanner, conversation, &mut p)?;
+            label(&mut p, Origin::User, "input".into(), &content_text(Some(s)));
+            redact_message(s, "input", scanner, conversation, &mut p)?;
         }
         Some(Value::Array(items)) => {
             let mut calls: HashMap<String, String> = HashMap::new();
@@ -98,14 +100,29 @@ pub fn prepare(
                                 "expected a string or an array of content parts",
                             ));
                         }
+                        let origin = match item.get("role").and_then(Value::as_str) {
+                            Some("user") => Some(Origin::User),
+                            Some("system" | "developer") => Some(Origin::System),
+                            _ => None,
+                        };
+                        if let Some(o) = origin {
+                            label(&mut p, o, at.clone(), &content_text(item.get("content")));
+                        }
                     }
                     "mcp_call" => {
                         // A hosted MCP server's answer: read by the model like any tool's.
                         let tool = mcp_name(item);
                         let text = all_text(item.get("output"));
                         let source = tool_source(&tool);
-                        p.tool_results
-                            .push(judge_tool_result(scanner, i, tool, &text, &source));
+                        judge_tool_result(
+                            &mut p,
+                            conversation,
+                            scanner,
+                            (i, at.clone()),
+                            tool,
+                            &text,
+                            &source,
+                        );
                     }
                     t if t.ends_with("_output") => {
                         let tool = item
@@ -121,8 +138,15 @@ pub fn prepare(
                                 all_text(item.get("output"))
                             };
                         let source = tool_source(&tool);
-                        p.tool_results
-                            .push(judge_tool_result(scanner, i, tool, &text, &source));
+                        judge_tool_result(
+                            &mut p,
+                            conversation,
+                            scanner,
+                            (i, at.clone()),
+                            tool,
+                            &text,
+                            &source,
+                        );
                     }
                     t if !t.is_empty() && is_call_item(item) => {
                         let call = call_of(item);
@@ -136,7 +160,7 @@ pub fn prepare(
                     }
                     _ => {}
                 }
-                redact_texts(item, &|| at.clone(), scanner, conversation, &mut p)?;
+                redact_message(item, &at, scanner, conversation, &mut p)?;
             }
         }
         None | Some(Value::Null) if stored => {}
@@ -146,6 +170,24 @@ pub fn prepare(
                 "expected a string or an array of input items",
             ));
         }
+    }
+    if stored {
+        // The earlier turns are the provider's: the tools whose results they carried still
+        // taint this one.
+        let here: Vec<Origin> = p
+            .provenance
+            .pieces()
+            .iter()
+            .map(|x| x.origin.clone())
+            .collect();
+        let earlier: Vec<Origin> = conversation
+            .tools_seen()
+            .map(|t| Origin::Tool(t.clone()))
+            .filter(|o| !here.contains(o))
+            .collect();
+        p.provenance.add_earlier(earlier);
+        // And the values they carried are in the conversation's map.
+        p.provenance.add_sensitive(conversation.len());
     }
     redact_rest(
         obj,

@@ -39,6 +39,10 @@ pub struct ProvenanceConfig {
     /// Rule 3: a call that sends data out to a destination (URL, e-mail address, host, account)
     /// that appears only in untrusted content, or a write whose arguments were copied from it.
     pub attacker_chosen: RuleEffect,
+    /// Whether a read may fetch a URL that untrusted content gave, as it gave it (a browsing
+    /// agent following links). Off: such a request is attacker-chosen (rule 3) and waits for
+    /// approval. A URL with anything appended still sends data out.
+    pub follow_links: bool,
     /// Characters an argument must share with an untrusted piece (and not with trusted text) to
     /// count as copied from it.
     pub min_common: usize,
@@ -61,6 +65,7 @@ impl Default for ProvenanceConfig {
             tainted_writes: RuleEffect::Review,
             trifecta: RuleEffect::Block,
             attacker_chosen: RuleEffect::Review,
+            follow_links: false,
             min_common: 24,
             senders: Vec::new(),
             internal_domains: Vec::new(),

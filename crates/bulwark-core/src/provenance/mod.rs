@@ -72,6 +72,10 @@ pub struct Piece {
     pub at: String,
     /// The injection detector's score, 0 to 1.
     pub injection_score: f32,
+    /// Secret values found in it.
+    pub secrets: usize,
+    /// Personal-data values found in it.
+    pub pii: usize,
     text: String,
 }
 
@@ -81,6 +85,8 @@ impl std::fmt::Debug for Piece {
             .field("origin", &self.origin)
             .field("at", &self.at)
             .field("injection_score", &self.injection_score)
+            .field("secrets", &self.secrets)
+            .field("pii", &self.pii)
             .field("bytes", &self.text.len())
             .finish()
     }
@@ -97,9 +103,9 @@ pub struct Provenance {
     pieces: Vec<Piece>,
     sensitive: usize,
     bytes: usize,
-    /// Untrusted pieces of earlier turns that this request does not carry (a stored response
-    /// it continues), by label.
-    earlier: Vec<String>,
+    /// Sources of earlier turns that this request does not carry (a stored response it
+    /// continues), and pieces past the bound: labels without text.
+    earlier: Vec<Origin>,
 }
 
 impl Provenance {
@@ -112,8 +118,8 @@ impl Provenance {
     pub fn add(&mut self, origin: Origin, at: impl Into<String>, text: &str, injection_score: f32) {
         if self.pieces.len() >= MAX_PIECES {
             // Past the bound, one more untrusted piece still taints: kept as a label.
-            if !matches!(origin, Origin::Assistant) {
-                self.earlier.push(origin.label());
+            if !matches!(origin, Origin::Assistant) && !self.earlier.contains(&origin) {
+                self.earlier.push(origin);
             }
             return;
         }
@@ -127,28 +133,44 @@ impl Provenance {
             origin,
             at: at.into(),
             injection_score,
+            secrets: 0,
+            pii: 0,
             text: text[..end].to_lowercase(),
         });
     }
 
-    /// Note secrets or personal data found in the context (or kept from its earlier turns).
+    /// Note the secrets and personal data found in the pieces at `at` (a message holds one or
+    /// more). Secrets where no piece is (the model's own turns) count wherever they are; personal
+    /// data there is what the model repeated from the pieces, counted where it came from.
+    pub fn note_values(&mut self, at: &str, secrets: usize, pii: usize) {
+        if secrets + pii == 0 {
+            return;
+        }
+        let mut found = false;
+        for p in self.pieces.iter_mut().filter(|p| p.at == at) {
+            p.secrets += secrets;
+            p.pii += pii;
+            found = true;
+        }
+        if !found {
+            self.sensitive += secrets;
+        }
+    }
+
+    /// Note secrets or personal data that count wherever they came from: in the request's tool
+    /// definitions and metadata, or kept from earlier turns it does not carry.
     pub fn add_sensitive(&mut self, n: usize) {
         self.sensitive += n;
     }
 
-    /// Note untrusted sources of earlier turns the request does not carry.
-    pub fn add_earlier(&mut self, labels: impl IntoIterator<Item = String>) {
-        self.earlier.extend(labels);
+    /// Note the sources of earlier turns the request does not carry.
+    pub fn add_earlier(&mut self, origins: impl IntoIterator<Item = Origin>) {
+        self.earlier.extend(origins);
     }
 
     /// The pieces.
     pub fn pieces(&self) -> &[Piece] {
         &self.pieces
-    }
-
-    /// Whether secrets or personal data are in the context.
-    pub fn sensitive(&self) -> bool {
-        self.sensitive > 0
     }
 }
 
@@ -230,7 +252,6 @@ const SENDERS: &[&str] = &[
     "forward*",
     "*_email",
     "*email_*",
-    "*mail",
     "reply*",
     "http*",
     "*webhook*",
@@ -256,8 +277,9 @@ const SENDERS: &[&str] = &[
 /// Programs a shell command sends data out with.
 const NET_PROGRAMS: &[&str] = &[
     "curl", "wget", "nc", "ncat", "netcat", "socat", "ssh", "scp", "sftp", "rsync", "ftp",
-    "telnet", "mail", "mailx", "sendmail", "mutt", "http", "https", "xh", "aws", "gcloud", "gsutil",
-    "az", "kubectl", "gh", "s3cmd", "rclone", "openssl", "dig", "nslookup", "host", "ping",
+    "telnet", "mail", "mailx", "sendmail", "mutt", "http", "https", "xh", "aws", "gcloud",
+    "gsutil", "az", "kubectl", "gh", "s3cmd", "rclone", "openssl", "dig", "nslookup", "host",
+    "ping",
 ];
 
 /// The compiled provenance rules.
@@ -266,6 +288,7 @@ pub struct ProvenancePolicy {
     cfg: ProvenanceConfig,
     trusted: GlobSet,
     senders: GlobSet,
+    builtin_senders: GlobSet,
     url: Regex,
     email: Regex,
     domain: Regex,
@@ -321,7 +344,8 @@ impl ProvenancePolicy {
         Ok(ProvenancePolicy {
             cfg: cfg.clone(),
             trusted: globs("action.provenance.trusted_tools", &cfg.trusted_tools, &[])?,
-            senders: globs("action.provenance.senders", &cfg.senders, SENDERS)?,
+            senders: globs("action.provenance.senders", &cfg.senders, &[])?,
+            builtin_senders: globs("action.provenance.senders", &[], SENDERS)?,
             url: re(r"[a-z][a-z0-9+.-]{1,15}://[^\s<>'`\x22\\)\]]+"),
             email: re(r"[a-z0-9._%+-]+@[a-z0-9-]+(?:\.[a-z0-9-]+)*\.[a-z]{2,}"),
             domain: re(r"\b(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,24}\b"),
@@ -341,6 +365,17 @@ impl ProvenancePolicy {
             Origin::Assistant => false,
             Origin::Tool(t) => self.trusted.is_match(t.to_lowercase()),
         }
+    }
+
+    /// Whether the context holds private data: a secret anywhere, or personal data in a piece
+    /// that is not untrusted. Personal data only an untrusted source wrote is known to whoever
+    /// wrote it (an e-mail's sender and its `From:` address).
+    fn sensitive(&self, ctx: &Provenance) -> bool {
+        ctx.sensitive > 0
+            || ctx
+                .pieces
+                .iter()
+                .any(|p| p.secrets > 0 || (p.pii > 0 && !self.taints(&p.origin)))
     }
 
     /// Whether a piece from `origin` taints the calls proposed after it.
@@ -364,7 +399,8 @@ impl ProvenancePolicy {
             .iter()
             .filter(|p| self.taints(&p.origin))
             .collect();
-        if untrusted.is_empty() && ctx.earlier.is_empty() {
+        let earlier: Vec<&Origin> = ctx.earlier.iter().filter(|o| self.taints(o)).collect();
+        if untrusted.is_empty() && earlier.is_empty() {
             return None;
         }
         let trusted: Vec<&Piece> = ctx
@@ -379,18 +415,22 @@ impl ProvenancePolicy {
                 source: p.origin.label(),
                 injection: (p.injection_score.clamp(0.0, 1.0) * 1000.0).round() as u16,
             })
-            .chain(ctx.earlier.iter().map(|l| TaintSource {
+            .chain(earlier.iter().map(|o| TaintSource {
                 at: "earlier".into(),
-                source: l.clone(),
+                source: o.label(),
                 injection: 0,
             }))
             .collect();
         let count = sources.len();
-        sources.sort_by(|a, b| b.injection.cmp(&a.injection));
+        sources.sort_by_key(|s| std::cmp::Reverse(s.injection));
         sources.truncate(MAX_LISTED);
 
         let mut strings = Vec::new();
-        collect_strings("args", &serde_json::Value::Object(intent.args.0.clone()), &mut strings);
+        collect_strings(
+            "args",
+            &serde_json::Value::Object(intent.args.0.clone()),
+            &mut strings,
+        );
         let lowered: Vec<(String, String)> = strings
             .into_iter()
             .map(|(k, v)| (k, v.to_lowercase()))
@@ -402,7 +442,7 @@ impl ProvenancePolicy {
             untrusted: count,
             chosen,
             sends,
-            sensitive: ctx.sensitive(),
+            sensitive: self.sensitive(ctx),
         };
 
         let mut j = Judgement {
@@ -432,7 +472,12 @@ impl ProvenancePolicy {
                 decision.class.as_str(),
                 from(&j.taint)
             );
-            raise(&mut j, self.cfg.tainted_writes, "provenance-tainted-write", m);
+            raise(
+                &mut j,
+                self.cfg.tainted_writes,
+                "provenance-tainted-write",
+                m,
+            );
         }
         if j.taint.sends && j.taint.sensitive {
             let m = format!(
@@ -441,7 +486,14 @@ impl ProvenancePolicy {
             );
             raise(&mut j, self.cfg.trifecta, "provenance-trifecta", m);
         }
-        if !j.taint.chosen.is_empty() && (j.taint.sends || write) {
+        // A request to a destination only untrusted content named (a link it gave, followed):
+        // attacker-chosen too, unless links may be followed.
+        let requests = !self.cfg.follow_links
+            && j.taint
+                .chosen
+                .iter()
+                .any(|c| c.why.starts_with("destination"));
+        if !j.taint.chosen.is_empty() && (j.taint.sends || write || requests) {
             let args: Vec<String> = j
                 .taint
                 .chosen
@@ -453,7 +505,12 @@ impl ProvenancePolicy {
                 "its arguments came from untrusted content, chosen by whoever wrote it: {}",
                 args.join("; ")
             );
-            raise(&mut j, self.cfg.attacker_chosen, "provenance-attacker-chosen", m);
+            raise(
+                &mut j,
+                self.cfg.attacker_chosen,
+                "provenance-attacker-chosen",
+                m,
+            );
         }
         Some(j)
     }
@@ -470,7 +527,17 @@ impl ProvenancePolicy {
     ) -> bool {
         let tool = intent.tool.to_lowercase();
         let verb = format!("{tool}.{}", intent.action.to_lowercase());
-        if self.senders.is_match(&tool) || self.senders.is_match(&verb) {
+        let read = decision.class == ActionClass::Read;
+        let named = |set: &GlobSet| set.is_match(&tool) || set.is_match(&verb);
+        // The operator's list always; the built-in names for what is not classified a read
+        // (`read_email` is a read, not a sender), unless every destination the call names is
+        // internal (a mail to a colleague stays in).
+        let dests: Vec<Destination> = args
+            .iter()
+            .flat_map(|(_, v)| self.destinations(v))
+            .collect();
+        let stays_in = !dests.is_empty() && dests.iter().all(|d| self.internal(&d.host));
+        if named(&self.senders) || (!read && !stays_in && named(&self.builtin_senders)) {
             return true;
         }
         if decision
@@ -483,7 +550,8 @@ impl ProvenancePolicy {
         if let Some(cmd) = intent.args.str("command") {
             let cmd = cmd.to_lowercase();
             let words = cmd.split(|c: char| {
-                c.is_whitespace() || matches!(c, ';' | '|' | '&' | '(' | ')' | '`' | '$' | '\'' | '"')
+                c.is_whitespace()
+                    || matches!(c, ';' | '|' | '&' | '(' | ')' | '`' | '$' | '\'' | '"')
             });
             let mut git = false;
             for w in words {
@@ -494,19 +562,11 @@ impl ProvenancePolicy {
                 git |= base == "git";
             }
         }
-        let read = decision.class == ActionClass::Read;
-        for (_, v) in args {
-            for d in self.destinations(v) {
-                if self.internal(&d.host) {
-                    continue;
-                }
-                // A read that follows a link the context gave carries nothing of its own.
-                if !read || !ctx.pieces.iter().any(|p| p.text.contains(&d.whole)) {
-                    return true;
-                }
-            }
-        }
-        false
+        dests.iter().any(|d| {
+            // A read that follows a link the context gave carries nothing of its own.
+            !self.internal(&d.host)
+                && (!read || !ctx.pieces.iter().any(|p| p.text.contains(&d.whole)))
+        })
     }
 
     fn internal(&self, host: &str) -> bool {
@@ -519,8 +579,15 @@ impl ProvenancePolicy {
     /// URLs, e-mail addresses and domain names in a lowercased text.
     fn destinations(&self, v: &str) -> Vec<Destination> {
         let mut out = Vec::new();
+        // Where URLs and addresses are: a domain inside one (an address's local part) is not
+        // one of its own.
+        let mut spans: Vec<(usize, usize)> = Vec::new();
         for m in self.url.find_iter(v) {
-            let whole = m.as_str().trim_end_matches(['.', ',', ';', ':']).to_string();
+            spans.push((m.start(), m.end()));
+            let whole = m
+                .as_str()
+                .trim_end_matches(['.', ',', ';', ':'])
+                .to_string();
             let host = url::Url::parse(&whole)
                 .ok()
                 .and_then(|u| u.host_str().map(str::to_string))
@@ -530,11 +597,15 @@ impl ProvenancePolicy {
             }
         }
         for m in self.email.find_iter(v) {
+            spans.push((m.start(), m.end()));
             let whole = m.as_str().to_string();
             let host = whole.rsplit('@').next().unwrap_or_default().to_string();
             out.push(Destination { whole, host });
         }
         for m in self.domain.find_iter(v) {
+            if spans.iter().any(|&(s, e)| m.start() < e && s < m.end()) {
+                continue;
+            }
             let host = m.as_str().to_string();
             // File names (`main.rs`, `values.yaml`) are not hosts.
             if has_file_suffix(&host) || out.iter().any(|d| d.host == host) {
@@ -649,7 +720,12 @@ fn collect_strings(path: &str, v: &serde_json::Value, out: &mut Vec<(String, Str
 /// The length of a run of at least `k` bytes that `value` shares with `text` and that
 /// `in_trusted` does not find in trusted text, if there is one. The value's windows of `k`
 /// bytes are hashed into a set; the text is rolled over once.
-fn common_run(value: &str, text: &str, k: usize, in_trusted: &dyn Fn(&str) -> bool) -> Option<usize> {
+fn common_run(
+    value: &str,
+    text: &str,
+    k: usize,
+    in_trusted: &dyn Fn(&str) -> bool,
+) -> Option<usize> {
     let (v, t) = (value.as_bytes(), text.as_bytes());
     if v.len() < k || t.len() < k {
         return None;

@@ -32,7 +32,7 @@ pub(crate) async fn intents(
     }
     let st = s.clone();
     let v = blocking(move || {
-        let j = decide(&st, &c, &intent, false)?;
+        let j = decide(&st, &c, &intent, false, None)?;
         let mut v = serde_json::to_value(&j.decision).unwrap_or_default();
         v["approval"] = j
             .approval
@@ -63,11 +63,16 @@ pub(crate) fn decide(
     c: &Compiled,
     intent: &bulwark_core::action::ExecutionIntent,
     resume: bool,
+    context: Option<&bulwark_core::provenance::Provenance>,
 ) -> Result<Judged, ApiError> {
-    let d: ActionDecision = c
+    let mut d: ActionDecision = c
         .action
         .evaluate(intent, &bulwark_store::fs::OsPaths)
         .map_err(|e| ApiError::bad_request(e.to_string()))?;
+    // The provenance rules, where the context the call was proposed in is known.
+    if let Some(j) = context.and_then(|ctx| c.action.provenance().judge(intent, &d, ctx)) {
+        d.apply_provenance(j);
+    }
     let ap = Approvals::new(
         &*st.db,
         st.audit.as_ref().map(|a| a as &dyn AuditSink),

@@ -481,6 +481,8 @@ pub(crate) struct CallJudge {
     c: std::sync::Arc<crate::api::Compiled>,
     token: String,
     conversation: String,
+    /// Where every piece of the context the calls were proposed in came from.
+    provenance: bulwark_core::provenance::Provenance,
     judged: std::sync::Mutex<Vec<JudgedCall>>,
 }
 
@@ -530,7 +532,13 @@ impl CallJudge {
                 "no intent",
                 &format!("no intent could be read from it: {why}"),
             )),
-            Ok(intent) => match crate::api::decide(&self.state, &self.c, &intent, true) {
+            Ok(intent) => match crate::api::decide(
+                &self.state,
+                &self.c,
+                &intent,
+                true,
+                Some(&self.provenance),
+            ) {
                 Err(e) => {
                     judged.rule = "gateway-call-unjudged".into();
                     CallDecision::Replace(calls::blocked_text(
@@ -713,7 +721,7 @@ async fn exchange(
         })
         .await
     };
-    let (mut body, prepared, restoring) = match prepared {
+    let (mut body, mut prepared, restoring) = match prepared {
         Ok((b, Ok((p, r)))) => (b, p, r),
         Ok((_, Err(e))) => {
             rec.outcome = "invalid";
@@ -753,6 +761,7 @@ async fn exchange(
         }
     }
     let stream = prepared.stream;
+    let provenance = std::mem::take(&mut prepared.provenance);
     rec.prepared = Some(prepared);
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -838,6 +847,7 @@ async fn exchange(
             c: c.clone(),
             token: ex.token.to_string(),
             conversation: rec.conversation.clone(),
+            provenance,
             judged: Default::default(),
         })
     });
