@@ -563,9 +563,10 @@ impl ProvenancePolicy {
             }
         }
         dests.iter().any(|d| {
-            // A read that follows a link the context gave carries nothing of its own.
+            // A read that follows a link the context gave carries nothing of its own, nor does
+            // one that names only an origin (`https://registry.npmjs.org`).
             !self.internal(&d.host)
-                && (!read || !ctx.pieces.iter().any(|p| p.text.contains(&d.whole)))
+                && (!read || !(d.bare || ctx.pieces.iter().any(|p| p.text.contains(&d.whole))))
         })
     }
 
@@ -588,32 +589,47 @@ impl ProvenancePolicy {
                 .as_str()
                 .trim_end_matches(['.', ',', ';', ':'])
                 .to_string();
-            let host = url::Url::parse(&whole)
-                .ok()
+            let parsed = url::Url::parse(&whole).ok();
+            let host = parsed
+                .as_ref()
                 .and_then(|u| u.host_str().map(str::to_string))
                 .unwrap_or_default();
+            let bare = parsed.as_ref().is_some_and(|u| {
+                u.username().is_empty()
+                    && u.password().is_none()
+                    && matches!(u.path(), "" | "/")
+                    && u.query().is_none()
+                    && u.fragment().is_none()
+            });
             if !host.is_empty() {
-                out.push(Destination { whole, host });
+                out.push(Destination { whole, host, bare });
             }
         }
         for m in self.email.find_iter(v) {
             spans.push((m.start(), m.end()));
             let whole = m.as_str().to_string();
             let host = whole.rsplit('@').next().unwrap_or_default().to_string();
-            out.push(Destination { whole, host });
+            out.push(Destination {
+                whole,
+                host,
+                bare: false,
+            });
         }
         for m in self.domain.find_iter(v) {
             if spans.iter().any(|&(s, e)| m.start() < e && s < m.end()) {
                 continue;
             }
             let host = m.as_str().to_string();
-            // File names (`main.rs`, `values.yaml`) are not hosts.
-            if has_file_suffix(&host) || out.iter().any(|d| d.host == host) {
+            // File names (`main.rs`, `values.yaml`) and code (`bh.session(`, `os.environ[`)
+            // are not hosts.
+            let code = matches!(v.as_bytes().get(m.end()), Some(b'(' | b'[' | b'='));
+            if code || has_file_suffix(&host) || out.iter().any(|d| d.host == host) {
                 continue;
             }
             out.push(Destination {
                 whole: host.clone(),
                 host,
+                bare: true,
             });
         }
         out
@@ -685,6 +701,8 @@ struct Destination {
     /// The URL or address as written (lowercased).
     whole: String,
     host: String,
+    /// A URL that names only its origin (no user, path, query or fragment), or a bare domain.
+    bare: bool,
 }
 
 fn has_file_suffix(host: &str) -> bool {

@@ -266,6 +266,35 @@ fn personal_data_only_an_outsider_wrote_is_not_private_a_secret_anywhere_is() {
 }
 
 #[test]
+fn origins_code_and_addresses_are_read_as_what_they_are() {
+    let p = policy(ProvenanceConfig {
+        internal_domains: vec!["corp.example".into()],
+        ..ProvenanceConfig::default()
+    });
+    let d = |v: &str| -> Vec<(String, bool)> {
+        p.destinations(v)
+            .into_iter()
+            .map(|d| (d.host, d.bare))
+            .collect()
+    };
+    // An address's local part is not a domain; code is not a host; an origin is bare.
+    assert_eq!(
+        d("mail marco.rossi@corp.example"),
+        [("corp.example".to_string(), false)]
+    );
+    assert!(d("session = bh.session(key)").is_empty());
+    assert_eq!(
+        d("npm view x --registry=https://registry.npmjs.org"),
+        [("registry.npmjs.org".to_string(), true)]
+    );
+    assert_eq!(
+        d("https://collect.example.net/?t=1"),
+        [("collect.example.net".to_string(), false)]
+    );
+    assert!(p.internal("git.corp.example") && !p.internal("corp.example.evil.net"));
+}
+
+#[test]
 fn values_copied_from_untrusted_text_are_attacker_chosen() {
     let p = policy(ProvenanceConfig::default());
     let mut ctx = Provenance::new();
