@@ -486,13 +486,10 @@ impl ProvenancePolicy {
             );
             raise(&mut j, self.cfg.trifecta, "provenance-trifecta", m);
         }
-        // A request to a destination only untrusted content named (a link it gave, followed):
+        // A request to a host only untrusted content named (a link it gave, followed):
         // attacker-chosen too, unless links may be followed.
         let requests = !self.cfg.follow_links
-            && j.taint
-                .chosen
-                .iter()
-                .any(|c| c.why.starts_with("destination"));
+            && j.taint.chosen.iter().any(|c| c.why.starts_with("link to"));
         if !j.taint.chosen.is_empty() && (j.taint.sends || write || requests) {
             let args: Vec<String> = j
                 .taint
@@ -563,10 +560,14 @@ impl ProvenancePolicy {
             }
         }
         dests.iter().any(|d| {
-            // A read that follows a link the context gave carries nothing of its own, nor does
-            // one that names only an origin (`https://registry.npmjs.org`).
+            // A read sends only by the links it requests; one that follows a link the context
+            // gave carries nothing of its own, nor does one that names only an origin
+            // (`https://registry.npmjs.org`).
             !self.internal(&d.host)
-                && (!read || !(d.bare || ctx.pieces.iter().any(|p| p.text.contains(&d.whole))))
+                && (!read
+                    || (d.link
+                        && !d.bare
+                        && !ctx.pieces.iter().any(|p| p.text.contains(&d.whole))))
         })
     }
 
@@ -602,7 +603,12 @@ impl ProvenancePolicy {
                     && u.fragment().is_none()
             });
             if !host.is_empty() {
-                out.push(Destination { whole, host, bare });
+                out.push(Destination {
+                    whole,
+                    host,
+                    bare,
+                    link: true,
+                });
             }
         }
         for m in self.email.find_iter(v) {
@@ -613,6 +619,7 @@ impl ProvenancePolicy {
                 whole,
                 host,
                 bare: false,
+                link: false,
             });
         }
         for m in self.domain.find_iter(v) {
@@ -630,6 +637,7 @@ impl ProvenancePolicy {
                 whole: host.clone(),
                 host,
                 bare: true,
+                link: false,
             });
         }
         out
@@ -656,10 +664,11 @@ impl ProvenancePolicy {
                     continue;
                 }
                 if let Some(p) = untrusted.iter().find(|p| p.text.contains(&d.host)) {
+                    let what = if d.link { "link to" } else { "destination" };
                     found = Some(ChosenArg {
                         arg: arg.clone(),
                         from: format!("{} at {}", p.origin.label(), p.at),
-                        why: format!("destination `{}` only in untrusted content", d.host),
+                        why: format!("{what} `{}` only in untrusted content", d.host),
                     });
                     break;
                 }
@@ -703,6 +712,8 @@ struct Destination {
     host: String,
     /// A URL that names only its origin (no user, path, query or fragment), or a bare domain.
     bare: bool,
+    /// A URL (a request goes there), not an address or a bare domain.
+    link: bool,
 }
 
 fn has_file_suffix(host: &str) -> bool {
