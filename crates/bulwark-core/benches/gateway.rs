@@ -106,6 +106,7 @@ fn gateway(c: &mut Criterion) {
         let ctx = bulwark_core::gateway::calls::CallContext {
             requested_by: "sre-copilot",
             conversation: "c0ffee",
+            declared: None,
         };
         b.iter(|| bulwark_core::gateway::calls::intent_for(black_box(&call), &mapping, &ctx))
     });

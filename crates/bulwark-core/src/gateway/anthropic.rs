@@ -12,7 +12,8 @@ use serde_json::Value;
 use super::calls::{CallDecision, ProposedCall, anthropic_call, is_call_block};
 pub use super::common::{Prepared, ShapeError};
 use super::common::{
-    begin, content_text, end, judge_tool_result, label, redact_message, redact_rest, restore_texts,
+    all_text, begin, content_text, declared_tools, end, judge_tool_result, label, redact_message,
+    redact_rest, restore_texts,
 };
 use super::placeholders::Conversation;
 use super::restore::{Escape, Restorer, restore};
@@ -100,6 +101,13 @@ pub fn prepare(
                                 calls.insert(id.to_string(), name.to_string());
                             }
                         }
+                        // A server tool's result (web search, web fetch, code execution, an
+                        // MCP server's) or a search result: untrusted, by its type.
+                        Some(t) if t.ends_with("_tool_result") || t == "search_result" => {
+                            let text = all_text(Some(b));
+                            p.provenance
+                                .add(Origin::Tool(t.into()), at.clone(), &text, 0.0);
+                        }
                         Some("tool_result") => {
                             let tool = b
                                 .get("tool_use_id")
@@ -132,6 +140,17 @@ pub fn prepare(
         // Every text of the message the model reads, whatever block carries it; signed thinking
         // and binary data pass as they are.
         redact_message(m, &at, scanner, conversation, &mut p)?;
+    }
+    declared_tools(obj.get("tools"), &mut p);
+    for server in obj
+        .get("mcp_servers")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        let name = server.get("name").and_then(Value::as_str).unwrap_or("mcp");
+        p.provenance
+            .add_unseen([Origin::Tool(format!("hosted:mcp.{name}"))], "reply");
     }
     redact_rest(obj, &["system", "messages"], scanner, conversation, &mut p)?;
     end(conversation, p)

@@ -63,6 +63,10 @@ pub struct CallContext<'a> {
     pub requested_by: &'a str,
     /// The conversation's key (an approval holds for the conversation it was asked in).
     pub conversation: &'a str,
+    /// The argument names the function's schema declares in the request's `tools`, if it
+    /// declares the function: the intent is read only from those (an argument the function
+    /// does not take, `action: "get"` added by the model, does not change its class).
+    pub declared: Option<&'a std::collections::BTreeSet<String>>,
 }
 
 /// The reason every intent read from a proposed call carries (it is part of the digest, so it
@@ -101,7 +105,7 @@ pub fn intent_for(
         }
     };
     let arg = |key: &str| {
-        (!key.is_empty())
+        (!key.is_empty() && ctx.declared.is_none_or(|d| d.contains(key)))
             .then(|| args.get(key).and_then(Value::as_str))
             .flatten()
             .filter(|s| !s.trim().is_empty())

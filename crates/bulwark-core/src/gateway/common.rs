@@ -82,6 +82,9 @@ pub struct Prepared {
     /// Secret and personal-data values found (each occurrence).
     secrets: usize,
     pii: usize,
+    /// The functions the request declares, with their schemas' argument names: a proposed
+    /// call's intent is read only from arguments its function declares.
+    pub declared: std::collections::BTreeMap<String, std::collections::BTreeSet<String>>,
     /// Where every piece of the context came from, for the provenance rules.
     pub provenance: crate::provenance::Provenance,
     /// Signed blocks seen, by where they are and their type, with the keys of the values they
@@ -536,6 +539,58 @@ pub(super) fn judge_tool_result(
         r.score,
     );
     p.tool_results.push(r);
+}
+
+/// Every string inside a value, one per line.
+pub(super) fn all_text(v: Option<&Value>) -> String {
+    fn walk(v: &Value, out: &mut Vec<String>) {
+        match v {
+            Value::String(s) => out.push(s.clone()),
+            Value::Array(a) => a.iter().for_each(|x| walk(x, out)),
+            Value::Object(o) => o.values().for_each(|x| walk(x, out)),
+            _ => {}
+        }
+    }
+    let mut out = Vec::new();
+    if let Some(v) = v {
+        walk(v, &mut out);
+    }
+    out.join("\n")
+}
+
+/// The functions a request's `tools` declare, with the argument names their schemas declare
+/// (Chat's `function.parameters`, Responses' `parameters`, Anthropic's `input_schema`); and
+/// the hosted tools it enables (any other tool `type`, but Anthropic's client tools `bash`,
+/// `text_editor` and `computer`), whose results the provider puts within its reply: those taint
+/// the calls of the reply.
+pub(super) fn declared_tools(tools: Option<&Value>, p: &mut Prepared) {
+    for t in tools.and_then(Value::as_array).into_iter().flatten() {
+        let f = t.get("function").unwrap_or(t);
+        let kind = t.get("type").and_then(Value::as_str).unwrap_or("function");
+        let client = matches!(kind, "function" | "custom")
+            || ["bash_", "text_editor_", "computer_", "memory_"]
+                .iter()
+                .any(|c| kind.starts_with(c));
+        if !client {
+            p.provenance.add_unseen(
+                [crate::provenance::Origin::Tool(format!("hosted:{kind}"))],
+                "reply",
+            );
+            continue;
+        }
+        let Some(name) = f.get("name").and_then(Value::as_str) else {
+            continue;
+        };
+        let schema = f.get("parameters").or_else(|| f.get("input_schema"));
+        let args = schema
+            .and_then(|s| s.get("properties"))
+            .and_then(Value::as_object)
+            .map(|o| o.keys().cloned().collect())
+            .unwrap_or_default();
+        if matches!(kind, "function") && schema.is_some() {
+            p.declared.insert(name.to_string(), args);
+        }
+    }
 }
 
 /// Label a message's text in the context's provenance (`system` or `user`).

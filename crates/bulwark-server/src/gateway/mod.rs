@@ -483,6 +483,8 @@ pub(crate) struct CallJudge {
     conversation: String,
     /// Where every piece of the context the calls were proposed in came from.
     provenance: bulwark_core::provenance::Provenance,
+    /// The functions the request declares, with their arguments.
+    declared: std::collections::BTreeMap<String, std::collections::BTreeSet<String>>,
     judged: std::sync::Mutex<Vec<JudgedCall>>,
 }
 
@@ -518,6 +520,7 @@ impl CallJudge {
         let ctx = CallContext {
             requested_by: &self.token,
             conversation: &self.conversation,
+            declared: self.declared.get(&call.name),
         };
         let mut judged = JudgedCall {
             function: call.name.chars().take(128).collect(),
@@ -761,7 +764,19 @@ async fn exchange(
         }
     }
     let stream = prepared.stream;
-    let provenance = std::mem::take(&mut prepared.provenance);
+    let mut provenance = std::mem::take(&mut prepared.provenance);
+    let declared = std::mem::take(&mut prepared.declared);
+    if stored_turn(&body).is_some() && !whole {
+        // A turn continuing a stored response whose history the gateway does not hold (an id
+        // it never saw, or one from before a restart): unknown, so untrusted and private.
+        provenance.add_unseen(
+            [bulwark_core::provenance::Origin::Tool(
+                "(unknown history)".into(),
+            )],
+            "earlier",
+        );
+        provenance.add_sensitive(1);
+    }
     rec.prepared = Some(prepared);
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -848,6 +863,7 @@ async fn exchange(
             token: ex.token.to_string(),
             conversation: rec.conversation.clone(),
             provenance,
+            declared,
             judged: Default::default(),
         })
     });
