@@ -5,22 +5,13 @@
 #![cfg(unix)]
 
 mod common;
-use common::{bulwark_on, free_port, run_with_stdin, text};
+use common::{bulwark_on, free_port, run_with_stdin, serve_gateway, text};
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpListener;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
-
-struct Serve(Child);
-
-impl Drop for Serve {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 /// A provider that answers every chat request with 1,000 prompt and 500 reply tokens.
 fn fake_provider() -> String {
@@ -122,30 +113,7 @@ requests_per_day = 2
         ),
     )
     .expect("config");
-    let check = run_with_stdin(bulwark_on(h).args(["config", "check"]), b"");
-    assert_eq!(check.status.code(), Some(0), "{}", text(&check));
-
-    let o = run_with_stdin(
-        bulwark_on(h).args(["token", "create", "--name", "agent", "--scope", "gateway"]),
-        b"",
-    );
-    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
-    let token = String::from_utf8_lossy(&o.stdout).trim().to_string();
-    let _serve = Serve(
-        bulwark_on(h)
-            .env("BULWARK_LOG", "warn")
-            .env("FAKE_PROVIDER_KEY", "sk-fake-0123456789")
-            .arg("serve")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("serve"),
-    );
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while std::net::TcpStream::connect(("127.0.0.1", api)).is_err() {
-        assert!(Instant::now() < deadline, "serve did not start");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    let (_serve, token) = serve_gateway(h, api, &[("FAKE_PROVIDER_KEY", "sk-fake-0123456789")]);
 
     for _ in 0..2 {
         let (status, _, body) = curl_chat(api, &token);

@@ -16,26 +16,16 @@
 #![cfg(unix)]
 
 mod common;
-use common::{bulwark_on, free_port, run_with_stdin, text};
+use common::{Serve, bulwark_on, free_port, run_with_stdin, serve_gateway, text};
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Stdio};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::{Value, json};
-
-struct Serve(Child);
-
-impl Drop for Serve {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 #[derive(Debug, Clone)]
 struct Call {
@@ -593,29 +583,7 @@ fn gateway(
         config(api, upstream, scenarios, provenance, detector),
     )
     .expect("config");
-    let check = run_with_stdin(bulwark_on(h).args(["config", "check"]), b"");
-    assert_eq!(check.status.code(), Some(0), "{}", text(&check));
-    let o = run_with_stdin(
-        bulwark_on(h).args(["token", "create", "--name", "agent", "--scope", "gateway"]),
-        b"",
-    );
-    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
-    let key = String::from_utf8_lossy(&o.stdout).trim().to_string();
-    let serve = Serve(
-        bulwark_on(h)
-            .env("BULWARK_LOG", "warn")
-            .env("FAKE_PROVIDER_KEY", "sk-fake-0123456789")
-            .arg("serve")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("serve"),
-    );
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while std::net::TcpStream::connect(("127.0.0.1", api)).is_err() {
-        assert!(Instant::now() < deadline, "serve did not start");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    let (serve, key) = serve_gateway(h, api, &[("FAKE_PROVIDER_KEY", "sk-fake-0123456789")]);
     Setup {
         name,
         base: format!("http://127.0.0.1:{api}/v1"),

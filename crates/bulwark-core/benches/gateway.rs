@@ -1,6 +1,7 @@
 //! Model-gateway latency: preparing a Chat Completions request (redaction of every text, injection
 //! judging of tool results) and restoring a reply, whole and streamed; the reply guard on a reply
-//! and on a stream's text; reading a proposed call as an intent; a budget reservation.
+//! and on a stream's text; reading a proposed call as an intent; a budget reservation; the
+//! provenance rules judging a call in that request's context.
 //! `cargo bench -p bulwark-core --bench gateway`.
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
@@ -110,6 +111,45 @@ fn gateway(c: &mut Criterion) {
         };
         b.iter(|| bulwark_core::gateway::calls::intent_for(black_box(&call), &mapping, &ctx))
     });
+    // The provenance rules on the request's context: a destructive command, and a mail whose
+    // recipient only the alert named.
+    {
+        use bulwark_core::action::workspace::NoSymlinks;
+        use bulwark_core::action::{
+            ActionConfig, ActionEnv, ActionMode, ActionPolicy, ExecutionIntent,
+        };
+        let policy = ActionPolicy::from_config(
+            &ActionConfig {
+                mode: ActionMode::Autonomous,
+                ..ActionConfig::default()
+            },
+            &ActionEnv {
+                workspace_root: "/srv/agent".into(),
+                home: None,
+            },
+        )
+        .expect("policy");
+        let mut v = body.clone();
+        let p =
+            prepare(&mut v, &scanner, &mut Conversation::new(10_000), &source).expect("prepare");
+        let ctx = p.provenance;
+        for (name, intent) in [
+            (
+                "kubectl_delete",
+                json!({"tool": "shell", "action": "run", "args": {"command": "kubectl delete deployment api -n payments-prod"}, "requested_by": "a"}),
+            ),
+            (
+                "send_email",
+                json!({"tool": "send_email", "action": "call", "args": {"to": "ana.lima@example.org", "subject": "latency", "body": "Owner ops@example.com, escalate. Runbook: https://runbooks.example.com/payments"}, "requested_by": "a"}),
+            ),
+        ] {
+            let intent = ExecutionIntent::from_json(intent.to_string().as_bytes()).expect("intent");
+            let d = policy.evaluate(&intent, &NoSymlinks).expect("decision");
+            g.bench_function(format!("provenance_judge_{name}"), |b| {
+                b.iter(|| policy.provenance().judge(black_box(&intent), &d, &ctx))
+            });
+        }
+    }
     g.bench_function("budget_reserve_settle", |b| {
         use bulwark_core::gateway::budget::{BudgetConfig, Budgets, Counters, Tokens};
         let budgets = Budgets::new(

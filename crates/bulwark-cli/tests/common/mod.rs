@@ -84,3 +84,45 @@ pub fn vault_cmd(h: &Path, pass: &str) -> Command {
     c.env("BULWARK_VAULT_PASSPHRASE", pass).arg("vault");
     c
 }
+
+/// `bulwark serve` running on a home; stopped when dropped.
+pub struct Serve(pub std::process::Child);
+
+impl Drop for Serve {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// `bulwark serve` on `home` (whose bulwark.toml listens on `port`; `config check` must pass),
+/// with `env` set, and a token of scope `gateway` named `agent`: the server once it accepts
+/// connections, and the token.
+pub fn serve_gateway(home: &Path, port: u16, env: &[(&str, &str)]) -> (Serve, String) {
+    let check = run_with_stdin(bulwark_on(home).args(["config", "check"]), b"");
+    assert_eq!(check.status.code(), Some(0), "{}", text(&check));
+    let o = run_with_stdin(
+        bulwark_on(home).args(["token", "create", "--name", "agent", "--scope", "gateway"]),
+        b"",
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let token = String::from_utf8_lossy(&o.stdout).trim().to_string();
+    let mut cmd = bulwark_on(home);
+    cmd.env("BULWARK_LOG", "warn");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let serve = Serve(
+        cmd.arg("serve")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("serve"),
+    );
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(std::time::Instant::now() < deadline, "serve did not start");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    (serve, token)
+}

@@ -110,34 +110,27 @@ pub fn prepare(
                             label(&mut p, o, at.clone(), &content_text(item.get("content")));
                         }
                     }
-                    "mcp_call" => {
-                        // A hosted MCP server's answer: read by the model like any tool's.
-                        let tool = mcp_name(item);
-                        let text = all_text(item.get("output"));
-                        let source = tool_source(&tool);
-                        judge_tool_result(
-                            &mut p,
-                            conversation,
-                            scanner,
-                            (i, at.clone()),
-                            tool,
-                            &text,
-                            &source,
-                        );
-                    }
-                    t if t.ends_with("_output") => {
-                        let tool = item
-                            .get("call_id")
-                            .and_then(Value::as_str)
-                            .and_then(|id| calls.get(id).cloned())
-                            .unwrap_or_else(|| "unknown".to_string());
-                        let text =
-                            if matches!(t, "function_call_output" | "custom_tool_call_output") {
+                    t if t == "mcp_call" || t.ends_with("_output") => {
+                        let (tool, text) = if t == "mcp_call" {
+                            // A hosted MCP server's answer: read by the model like any tool's.
+                            (mcp_name(item), all_text(item.get("output")))
+                        } else {
+                            let tool = item
+                                .get("call_id")
+                                .and_then(Value::as_str)
+                                .and_then(|id| calls.get(id).cloned())
+                                .unwrap_or_else(|| "unknown".to_string());
+                            let text = if matches!(
+                                t,
+                                "function_call_output" | "custom_tool_call_output"
+                            ) {
                                 content_text(item.get("output"))
                             } else {
                                 // A shell's stdout and stderr, a patch's log, a screenshot's URL.
                                 all_text(item.get("output"))
                             };
+                            (tool, text)
+                        };
                         let source = tool_source(&tool);
                         judge_tool_result(
                             &mut p,

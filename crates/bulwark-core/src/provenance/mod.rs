@@ -867,22 +867,26 @@ fn common_runs(
             }
         }
     };
-    // Hash -> the first (value, position) with that window.
-    let mut windows: std::collections::HashMap<u64, (usize, usize)> = Default::default();
+    // The values' windows by hash, sorted (the hashes are their own keys: a binary search is
+    // cheaper than hashing them again).
+    let mut windows: Vec<(u64, usize, usize)> = Vec::new();
     for (vi, v) in values.iter().enumerate() {
         roll(v.as_bytes(), &mut |pos, h| {
-            windows.entry(h).or_insert((vi, pos));
+            windows.push((h, vi, pos));
             true
         });
     }
+    windows.sort_unstable();
+    windows.dedup_by_key(|w| w.0);
     let mut found: Vec<(usize, usize)> = Vec::new();
     let mut done = vec![false; values.len()];
     let mut candidates = 0;
     let mut spent = false;
     roll(t, &mut |j, h| {
-        let Some(&(vi, i)) = windows.get(&h) else {
+        let Ok(at) = windows.binary_search_by_key(&h, |w| w.0) else {
             return true;
         };
+        let (_, vi, i) = windows[at];
         if done[vi] {
             return true;
         }
