@@ -108,6 +108,7 @@ fn gateway(c: &mut Criterion) {
             requested_by: "sre-copilot",
             conversation: "c0ffee",
             declared: None,
+            mapped: false,
         };
         b.iter(|| bulwark_core::gateway::calls::intent_for(black_box(&call), &mapping, &ctx))
     });

@@ -65,8 +65,12 @@ pub struct CallContext<'a> {
     pub conversation: &'a str,
     /// The argument names the function's schema declares in the request's `tools`, if it
     /// declares the function: the intent is read only from those (an argument the function
-    /// does not take, `action: "get"` added by the model, does not change its class).
+    /// does not take, `action: "get"` added by the model, does not change its class). A function
+    /// the request does not declare, and `[gateway.tools]` does not map, is read by its
+    /// `command` alone: its verb is `call` and its target unknown, the most restrictive reading.
     pub declared: Option<&'a std::collections::BTreeSet<String>>,
+    /// Whether `[gateway.tools]` maps the function (the operator said which arguments it takes).
+    pub mapped: bool,
 }
 
 /// The reason every intent read from a proposed call carries (it is part of the digest, so it
@@ -104,8 +108,12 @@ pub fn intent_for(
             Err(e) => return Err(format!("its arguments are not JSON ({e})")),
         }
     };
+    let readable = |key: &str| match ctx.declared {
+        Some(d) => d.contains(key),
+        None => ctx.mapped || key == mapping.command_arg,
+    };
     let arg = |key: &str| {
-        (!key.is_empty() && ctx.declared.is_none_or(|d| d.contains(key)))
+        (!key.is_empty() && readable(key))
             .then(|| args.get(key).and_then(Value::as_str))
             .flatten()
             .filter(|s| !s.trim().is_empty())
@@ -134,7 +142,14 @@ pub fn intent_for(
         cluster: arg(&mapping.cluster_arg).map(cut),
         labels: Default::default(),
     };
+    // What the function does not take is not the policy's to read either (`namespace: "dev"`
+    // added to a function that takes none would lower its tier).
     let mut intent_args = args.clone();
+    for key in ["namespace", "cluster"] {
+        if !readable(key) {
+            intent_args.remove(key);
+        }
+    }
     if let Some(c) = command
         && mapping.command_arg != "command"
     {
@@ -151,7 +166,9 @@ pub fn intent_for(
             session: Some(cut(ctx.conversation)),
             ..IntentSource::default()
         },
-        reason: CALL_REASON.to_string(),
+        // The function's name is part of what is approved: an approval for `sandbox_exec`
+        // is not one for `prod_exec` with the same command.
+        reason: format!("{CALL_REASON}: {}", cut(&call.name)),
     };
     // The same bounds an intent sent to /v1/intents has.
     let json = serde_json::to_vec(&intent).map_err(|e| e.to_string())?;
@@ -212,6 +229,9 @@ fn openai_call(tc: &Value) -> ProposedCall {
     // A custom tool's call carries `custom.input`, free text.
     let arguments = match tc.pointer("/function/arguments") {
         Some(Value::String(a)) => a.clone(),
+        // Arguments sent as an object (not the API's shape, but an agent may read them): judged
+        // as they are.
+        Some(a @ (Value::Object(_) | Value::Array(_))) => a.to_string(),
         _ => match tc.pointer("/custom/input") {
             Some(Value::String(i)) => serde_json::json!({ "input": i }).to_string(),
             _ => String::new(),

@@ -339,6 +339,9 @@ pub(super) fn redact_texts(
             let mut copy = Value::Object(o.clone());
             strip_signed(&mut copy);
             redact_texts(&mut copy, at, scanner, &mut probe, &mut found)?;
+            // What it holds is private all the same: counted for the provenance rules.
+            p.secrets += found.secrets;
+            p.pii += found.pii;
             if found.redacted > 0 {
                 let kind = o.get("type").and_then(Value::as_str).unwrap_or("thinking");
                 p.signed.push((at(), kind.to_string(), probe.value_keys()));
@@ -368,7 +371,29 @@ pub(super) fn redact_texts(
 /// The end of preparing any API's request, once every value in it is known: a signed block
 /// (thinking, reasoning) that holds one of the conversation's values cannot be redacted without
 /// breaking its signature, and is refused.
-pub(super) fn end(conv: &Conversation, mut p: Prepared) -> Result<Prepared, ShapeError> {
+pub(super) fn end(conv: &mut Conversation, mut p: Prepared) -> Result<Prepared, ShapeError> {
+    // What the conversation read before and this request no longer carries (a trimmed history,
+    // the turns of a stored response) still taints it; what it carries now is remembered.
+    let here: std::collections::BTreeSet<String> = p
+        .provenance
+        .pieces()
+        .iter()
+        .map(|x| &x.origin)
+        .chain(p.provenance.unseen().iter().map(|(o, _)| o))
+        .filter_map(|o| match o {
+            crate::provenance::Origin::Tool(t) => Some(t.clone()),
+            _ => None,
+        })
+        .collect();
+    let earlier: Vec<crate::provenance::Origin> = conv
+        .tools_seen()
+        .filter(|t| !here.contains(*t))
+        .map(|t| crate::provenance::Origin::Tool(t.clone()))
+        .collect();
+    p.provenance.add_unseen(earlier, "earlier");
+    for t in &here {
+        conv.note_tool(t);
+    }
     if let Some((at, kind, _)) = p.signed.iter().find(|(_, _, keys)| conv.knows_any(keys)) {
         return Err(ShapeError::new(
             at.clone(),
@@ -581,15 +606,27 @@ pub(super) fn declared_tools(tools: Option<&Value>, p: &mut Prepared) {
         let Some(name) = f.get("name").and_then(Value::as_str) else {
             continue;
         };
-        let schema = f.get("parameters").or_else(|| f.get("input_schema"));
-        let args = schema
-            .and_then(|s| s.get("properties"))
-            .and_then(Value::as_object)
-            .map(|o| o.keys().cloned().collect())
-            .unwrap_or_default();
-        if matches!(kind, "function") && schema.is_some() {
-            p.declared.insert(name.to_string(), args);
+        if !matches!(kind, "function" | "custom") {
+            // Anthropic's own client tools have no schema: read with the defaults.
+            continue;
         }
+        let schema = f.get("parameters").or_else(|| f.get("input_schema"));
+        let args: std::collections::BTreeSet<String> = match schema {
+            Some(s) => s
+                .get("properties")
+                .and_then(Value::as_object)
+                .map(|o| o.keys().cloned().collect())
+                .unwrap_or_default(),
+            // A custom tool takes free text (read as `input`); a function without parameters
+            // takes none.
+            None if kind == "custom" => ["input".to_string()].into(),
+            None => Default::default(),
+        };
+        // Declared twice: only what both declarations take.
+        p.declared
+            .entry(name.to_string())
+            .and_modify(|d| d.retain(|a| args.contains(a)))
+            .or_insert(args);
     }
 }
 

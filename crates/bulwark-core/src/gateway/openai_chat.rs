@@ -146,6 +146,8 @@ pub fn prepare(
         done?;
     }
     declared_tools(obj.get("tools"), &mut p);
+    // The legacy `functions` declare functions too.
+    declared_tools(obj.get("functions"), &mut p);
     if obj.get("web_search_options").is_some_and(|v| !v.is_null()) {
         p.provenance
             .add_unseen([Origin::Tool("hosted:web_search".into())], "reply");

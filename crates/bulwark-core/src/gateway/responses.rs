@@ -104,7 +104,11 @@ pub fn prepare(
                         let origin = match item.get("role").and_then(Value::as_str) {
                             Some("user") => Some(Origin::User),
                             Some("system" | "developer") => Some(Origin::System),
-                            _ => None,
+                            Some("assistant") => None,
+                            // Any other role (`tool`) carries what the agent put there.
+                            other => Some(Origin::Tool(
+                                other.unwrap_or("unknown").chars().take(64).collect(),
+                            )),
                         };
                         if let Some(o) = origin {
                             label(&mut p, o, at.clone(), &content_text(item.get("content")));
@@ -193,18 +197,6 @@ pub fn prepare(
     if stored {
         // The earlier turns are the provider's: the tools whose results they carried still
         // taint this one.
-        let here: Vec<Origin> = p
-            .provenance
-            .pieces()
-            .iter()
-            .map(|x| x.origin.clone())
-            .collect();
-        let earlier: Vec<Origin> = conversation
-            .tools_seen()
-            .map(|t| Origin::Tool(t.clone()))
-            .filter(|o| !here.contains(o))
-            .collect();
-        p.provenance.add_unseen(earlier, "earlier");
         // And the values they carried are in the conversation's map.
         p.provenance.add_sensitive(conversation.len());
     }
@@ -367,7 +359,14 @@ fn call_of(item: &Value) -> ProposedCall {
             .collect()
     };
     let (name, arguments) = match t {
-        "function_call" => (s(item.get("name")), s(item.get("arguments"))),
+        "function_call" => (
+            s(item.get("name")),
+            match item.get("arguments") {
+                // Arguments sent as an object are judged as they are.
+                Some(a @ (Value::Object(_) | Value::Array(_))) => a.to_string(),
+                a => s(a),
+            },
+        ),
         "custom_tool_call" => (
             s(item.get("name")),
             json!({ "input": s(item.get("input")) }).to_string(),

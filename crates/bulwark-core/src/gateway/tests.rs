@@ -802,6 +802,7 @@ mod tool_calls {
             requested_by: "agent",
             conversation: "conv-1",
             declared: None,
+            mapped: true,
         }
     }
 
@@ -1912,6 +1913,7 @@ mod call_bypasses {
                 requested_by: "t",
                 conversation: "c",
                 declared: None,
+                mapped: false,
             },
         )
         .unwrap();
@@ -2218,6 +2220,28 @@ mod provenance_labels {
     }
 
     #[test]
+    fn what_a_conversation_read_before_still_taints_it() {
+        let s = scanner();
+        let mut c = Conversation::new(10);
+        let mut first = json!({"model": "gpt", "messages": [
+            {"role": "user", "content": "check the alert"},
+            {"role": "assistant", "content": null, "tool_calls": [{"id": "t1", "type": "function", "function": {"name": "get_alert", "arguments": "{}"}}]},
+            {"role": "tool", "tool_call_id": "t1", "content": "disk full"}
+        ]});
+        openai_chat::prepare(&mut first, &s, &mut c, &src).unwrap();
+        // The agent trims its history: the alert is gone from the request, not from the model's
+        // past turns.
+        let mut second =
+            json!({"model": "gpt", "messages": [{"role": "user", "content": "now fix it"}]});
+        let p = openai_chat::prepare(&mut second, &s, &mut c, &src).unwrap();
+        assert!(
+            tools_of(&p).contains(&"tool:get_alert@earlier".to_string()),
+            "{:?}",
+            tools_of(&p)
+        );
+    }
+
+    #[test]
     fn an_argument_the_function_does_not_declare_does_not_make_the_intent() {
         use crate::gateway::calls::{CallContext, ProposedCall, intent_for};
         let call = ProposedCall {
@@ -2227,18 +2251,41 @@ mod provenance_labels {
         };
         let declared: std::collections::BTreeSet<String> =
             ["channel".to_string(), "text".to_string()].into();
-        let ctx = |d| CallContext {
+        let ctx = |d, mapped| CallContext {
             requested_by: "a",
             conversation: "c",
             declared: d,
+            mapped,
         };
-        let i = intent_for(&call, &Default::default(), &ctx(Some(&declared))).unwrap();
+        let i = intent_for(&call, &Default::default(), &ctx(Some(&declared), false)).unwrap();
         assert_eq!(
             (i.action.as_str(), i.target.namespace.as_deref()),
             ("call", None)
         );
-        // A function the request does not declare is read with the defaults.
-        let i = intent_for(&call, &Default::default(), &ctx(None)).unwrap();
+        assert!(
+            i.args.0.get("namespace").is_none(),
+            "no tier from what it does not take"
+        );
+        // A function the request does not declare is read by its command alone...
+        let i = intent_for(&call, &Default::default(), &ctx(None, false)).unwrap();
+        assert_eq!(
+            (i.action.as_str(), i.target.namespace.as_deref()),
+            ("call", None)
+        );
+        // ...unless [gateway.tools] maps it: the operator said what it takes.
+        let i = intent_for(&call, &Default::default(), &ctx(None, true)).unwrap();
         assert_eq!(i.action, "get");
+        // The function's name is part of what is approved.
+        let other = ProposedCall {
+            name: "prod_exec".into(),
+            ..call.clone()
+        };
+        let digest = |c: &ProposedCall| {
+            intent_for(c, &Default::default(), &ctx(None, true))
+                .unwrap()
+                .digest()
+                .unwrap()
+        };
+        assert_ne!(digest(&call), digest(&other));
     }
 }

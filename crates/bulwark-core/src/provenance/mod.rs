@@ -442,7 +442,8 @@ impl ProvenancePolicy {
         let lowered: Vec<(String, String)> = strings
             .into_iter()
             .map(|(k, v)| {
-                let v = v.to_lowercase();
+                // Ideographic and full-width dots are dots to a resolver.
+                let v = v.to_lowercase().replace(['。', '．', '｡'], ".");
                 let decoded = percent_encoding::percent_decode_str(&v)
                     .decode_utf8_lossy()
                     .into_owned();
@@ -580,17 +581,27 @@ impl ProvenancePolicy {
         if !read {
             return dests.iter().any(|d| !self.internal(&d.host));
         }
-        // A read requests hosts (links, domains, addresses): an e-mail address it takes is a
-        // key it looks up, not a recipient.
-        if !dests.iter().any(|d| !d.email && !self.internal(&d.host)) {
+        // A read requests hosts (links, domains, IP addresses; an e-mail address a read takes is
+        // a key it looks up). It sends what it carries: a host argument that is not in the
+        // context as it is (a link followed as given carries nothing of the agent's) and names
+        // more than an origin; or, beside it, arguments with more than a few characters of data
+        // (headers, a body, a value split in pieces).
+        let outside = |v: &str| {
+            self.destinations(v)
+                .iter()
+                .any(|d| !d.email && !self.internal(&d.host))
+        };
+        type Args<'a> = Vec<&'a (String, String)>;
+        let (hosts, others): (Args, Args) = args.iter().partition(|(_, v)| outside(v));
+        if hosts.is_empty() {
             return false;
         }
-        // A read with an outside destination sends what its arguments carry: nothing of its own
-        // when every argument is in the context as it is (a link followed as given) or names
-        // only an origin (`https://registry.npmjs.org`); anything else may carry data.
-        args.iter().any(|(_, v)| {
-            v.len() >= 8 && !is_origin(v) && !ctx.pieces.iter().any(|p| p.text.contains(v.as_str()))
-        })
+        if others.iter().map(|(_, v)| v.len()).sum::<usize>() >= 12 || hosts.len() > MAX_LISTED {
+            return true;
+        }
+        hosts
+            .iter()
+            .any(|(_, v)| !is_origin(v) && !ctx.pieces.iter().any(|p| p.text.contains(v.as_str())))
     }
 
     fn internal(&self, host: &str) -> bool {
@@ -643,7 +654,10 @@ impl ProvenancePolicy {
             // File names (`main.rs`, `values.yaml`) and code (`bh.session(`, `os.environ[`)
             // are not hosts.
             let code = matches!(v.as_bytes().get(m.end()), Some(b'(' | b'[' | b'='));
-            if code || has_file_suffix(&host) || out.iter().any(|d| d.host == host) {
+            // A file name is `name.ext` or a path's last part; `x.oast.interact.sh` is a host.
+            let path = m.start() > 0 && matches!(v.as_bytes()[m.start() - 1], b'/' | b'\\');
+            let file = has_file_suffix(&host) && (host.matches('.').count() == 1 || path);
+            if code || file || out.iter().any(|d| d.host == host) {
                 continue;
             }
             out.push(Destination {
@@ -668,11 +682,24 @@ impl ProvenancePolicy {
     ) -> Vec<ChosenArg> {
         let mut out: Vec<ChosenArg> = Vec::new();
         let in_trusted = |s: &str| trusted.iter().any(|p| contains_bounded(&p.text, s));
-        for (arg, v) in args {
+        // Each destination is looked for in the whole context: a bounded number are.
+        let mut looked = 0;
+        'args: for (arg, v) in args {
             if out.len() >= MAX_LISTED {
                 break;
             }
             for d in self.destinations(v) {
+                looked += 1;
+                if looked > MAX_DESTINATIONS {
+                    out.push(ChosenArg {
+                        arg: "args".into(),
+                        from: "untrusted content".into(),
+                        why: format!(
+                            "not traced: more than {MAX_DESTINATIONS} destinations in the arguments"
+                        ),
+                    });
+                    break 'args;
+                }
                 if self.internal(&d.host) || in_trusted(&d.host) {
                     continue;
                 }
@@ -817,6 +844,9 @@ fn collect_strings(path: &str, v: &serde_json::Value, out: &mut Vec<(String, Str
 /// Bytes of untrusted text rolled over per call when tracing copies; past it a call counts as
 /// carrying copied values.
 const MAX_COPY_WORK: usize = 32 * 1024 * 1024;
+/// Destinations in one call's arguments traced to their source; past it the call counts as
+/// carrying attacker-chosen ones.
+const MAX_DESTINATIONS: usize = 64;
 /// Candidate runs checked against trusted text per piece.
 const MAX_CANDIDATES: usize = 256;
 

@@ -521,6 +521,7 @@ impl CallJudge {
             requested_by: &self.token,
             conversation: &self.conversation,
             declared: self.declared.get(&call.name),
+            mapped: self.c.gateway.cfg.tools.contains_key(&call.name),
         };
         let mut judged = JudgedCall {
             function: call.name.chars().take(128).collect(),

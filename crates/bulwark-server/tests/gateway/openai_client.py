@@ -227,6 +227,20 @@ try:
 except openai.APIStatusError as e:
     out["too_large"] = {"status": e.status_code, "code": e.code}
 
+# Provenance: after a tool's result (untrusted) with a key in the context, the model proposes
+# mail to an outside address; the agent gets the reason instead of the call, whole and streamed.
+r = client.chat.completions.create(model="prov-mail", messages=history)
+m = r.choices[0].message
+out["provenance_whole"] = {"calls": len(m.tool_calls or []), "content": m.content, "finish": r.choices[0].finish_reason}
+text, calls, finish = "", 0, None
+with client.chat.completions.create(model="prov-mail", messages=history, stream=True) as s:
+    for chunk in s:
+        for c in chunk.choices:
+            text += c.delta.content or ""
+            calls += len(c.delta.tool_calls or [])
+            finish = c.finish_reason or finish
+out["provenance_stream"] = {"calls": calls, "content": text, "finish": finish}
+
 out["models"] = [m.id for m in client.models.list()]
 
 print(json.dumps(out))
