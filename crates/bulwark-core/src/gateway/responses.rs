@@ -152,13 +152,7 @@ pub fn prepare(
                         // An item of a type not known to be the model's own call (a reference
                         // to a stored item, a type added since) may carry anything: untrusted.
                         if !KNOWN_CALLS.contains(&t) {
-                            let text = all_text(Some(item));
-                            p.provenance.add(
-                                Origin::Tool(t.chars().take(64).collect()),
-                                at.clone(),
-                                &text,
-                                0.0,
-                            );
+                            label_item(&mut p, t, &at, item);
                         }
                     }
                     "" => {
@@ -172,15 +166,7 @@ pub fn prepare(
                     // A hosted tool's call with its results (web search, file search, code
                     // interpreter), a reference to a stored item, a compaction: what they carry
                     // came from outside.
-                    t => {
-                        let text = all_text(Some(item));
-                        p.provenance.add(
-                            Origin::Tool(t.chars().take(64).collect()),
-                            at.clone(),
-                            &text,
-                            0.0,
-                        );
-                    }
+                    t => label_item(&mut p, t, &at, item),
                 }
                 redact_message(item, &at, scanner, conversation, &mut p)?;
             }
@@ -322,6 +308,18 @@ fn is_call_item(item: &Value) -> bool {
 /// A word quoted for a shell. A NUL byte cannot be quoted: such a word is judged as it is.
 fn quote(w: &str) -> String {
     shlex::try_quote(w).map_or_else(|_| w.to_string(), |q| q.into_owned())
+}
+
+/// An input item that came from outside, labelled untrusted by its type, with every text in it
+/// (even none: an item that only refers to a stored one still taints).
+fn label_item(p: &mut Prepared, kind: &str, at: &str, item: &Value) {
+    let text = all_text(Some(item));
+    p.provenance.add(
+        Origin::Tool(kind.chars().take(64).collect()),
+        at,
+        &text,
+        0.0,
+    );
 }
 
 /// The name a hosted MCP server's tool is judged by: `mcp.SERVER.TOOL`.
