@@ -134,6 +134,8 @@ fn gateway(c: &mut Criterion) {
         let p =
             prepare(&mut v, &scanner, &mut Conversation::new(10_000), &source).expect("prepare");
         let ctx = p.provenance;
+        let rules = bulwark_core::provenance::ProvenancePolicy::new(&Default::default())
+            .expect("provenance rules");
         for (name, intent) in [
             (
                 "kubectl_delete",
@@ -147,7 +149,7 @@ fn gateway(c: &mut Criterion) {
             let intent = ExecutionIntent::from_json(intent.to_string().as_bytes()).expect("intent");
             let d = policy.evaluate(&intent, &NoSymlinks).expect("decision");
             g.bench_function(format!("provenance_judge_{name}"), |b| {
-                b.iter(|| policy.provenance().judge(black_box(&intent), &d, &ctx))
+                b.iter(|| rules.judge(black_box(&intent), &d, &ctx))
             });
         }
     }

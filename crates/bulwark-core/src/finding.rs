@@ -488,3 +488,42 @@ mod tests {
         }
     }
 }
+
+/// An untrusted piece a call was proposed with.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct TaintSource {
+    /// Where it is in the request (`messages[3]`), or `earlier` for a turn the request does not
+    /// carry.
+    pub at: String,
+    /// `tool:NAME`, `user` or `system`.
+    pub source: String,
+    /// The injection detector's score, in thousandths.
+    pub injection: u16,
+}
+
+/// An argument whose value came from untrusted content (the value itself is in the intent, not
+/// here).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct ChosenArg {
+    /// The argument (`args.to`, `args.command`).
+    pub arg: String,
+    /// The untrusted piece it came from.
+    pub from: String,
+    /// Why: `destination only in untrusted content` or `copied: N characters in common`.
+    pub why: String,
+}
+
+/// What the untrusted part of a context means for one call: the approver's view.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
+pub struct Taint {
+    /// The untrusted pieces in the context (at most `provenance::MAX_LISTED`, the most suspicious first).
+    pub sources: Vec<TaintSource>,
+    /// Untrusted pieces in all.
+    pub untrusted: usize,
+    /// Arguments whose values came from untrusted content.
+    pub chosen: Vec<ChosenArg>,
+    /// Whether the call sends data out.
+    pub sends: bool,
+    /// Whether the context holds secrets or personal data.
+    pub sensitive: bool,
+}

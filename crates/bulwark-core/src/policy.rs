@@ -11,6 +11,7 @@ use std::path::Path;
 use crate::SecurityConfig;
 use crate::action::{ActionEnv, ActionPolicy, workspace_root};
 use crate::egress::EgressGuard;
+use crate::provenance::ProvenancePolicy;
 use crate::scan::{Redactor, Scanner};
 
 /// The compiled guards of one configuration, with the configuration they came from.
@@ -26,6 +27,8 @@ pub struct Policy {
     pub egress: EgressGuard,
     /// The action guard (`[action]`).
     pub action: ActionPolicy,
+    /// The provenance rules over the calls a model proposes (`[action.provenance]`).
+    pub provenance: ProvenancePolicy,
 }
 
 /// A configuration that does not compile: what and where, for a person.
@@ -58,12 +61,15 @@ impl Policy {
             },
         )
         .map_err(|e| PolicyError(e.to_string()))?;
+        let provenance = ProvenancePolicy::new(&cfg.action.provenance)
+            .map_err(|e| PolicyError(e.to_string()))?;
         Ok(Policy {
             cfg,
             scanner,
             redactor,
             egress,
             action,
+            provenance,
         })
     }
 }

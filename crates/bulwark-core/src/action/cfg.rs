@@ -44,7 +44,7 @@ pub struct ActionConfig {
     pub exec: ExecConfig,
     /// Decide the calls a model proposes by where its context came from
     /// ([`crate::provenance`]).
-    pub provenance: crate::provenance::ProvenanceConfig,
+    pub provenance: crate::provenance::cfg::ProvenanceConfig,
 }
 
 /// How much an agent may do on its own.

@@ -174,7 +174,6 @@ pub struct ActionPolicy {
     workspace: Option<Workspace>,
     default_namespace: String,
     namespace_labels: BTreeMap<String, BTreeMap<String, String>>,
-    provenance: crate::provenance::ProvenancePolicy,
 }
 
 /// The policy's answer for one intent.
@@ -202,32 +201,9 @@ pub struct ActionDecision {
     /// Everything the guard noted, the deciding rule included.
     pub findings: Vec<Finding>,
     /// The untrusted content the call was proposed with, when the provenance rules judged it
-    /// ([`ActionDecision::apply_provenance`]).
+    /// (`provenance::apply`).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub taint: Option<crate::provenance::Taint>,
-}
-
-impl ActionDecision {
-    /// Apply what the provenance rules said: a stricter verdict wins, with its rule and message;
-    /// the approver's view is kept either way.
-    pub fn apply_provenance(&mut self, j: crate::provenance::Judgement) {
-        if j.verdict > self.verdict {
-            self.verdict = j.verdict;
-            self.rule = j.rule.clone();
-            self.message = j.message.clone();
-            if j.verdict == Verdict::Review {
-                self.approvals_needed = self.approvals_needed.max(1);
-            }
-            let severity = if j.verdict == Verdict::Block {
-                Severity::High
-            } else {
-                Severity::Medium
-            };
-            self.findings
-                .push(finding(&j.rule, severity, "provenance", j.message));
-        }
-        self.taint = Some(j.taint);
-    }
+    pub taint: Option<crate::finding::Taint>,
 }
 
 fn finding(rule: &str, severity: Severity, field: &str, message: String) -> Finding {
@@ -296,16 +272,7 @@ impl ActionPolicy {
                 &cfg.workspace.write_allow,
             )
         });
-        let provenance =
-            crate::provenance::ProvenancePolicy::new(&cfg.provenance).map_err(|e| {
-                ActionConfigError {
-                    key: e.key,
-                    value: e.value,
-                    expected: e.expected,
-                }
-            })?;
         Ok(ActionPolicy {
-            provenance,
             mode: cfg.mode,
             classes: ActionClasses::new(&cfg.tools),
             tiers,
@@ -324,11 +291,6 @@ impl ActionPolicy {
     /// The mode the policy judges in.
     pub fn mode(&self) -> ActionMode {
         self.mode
-    }
-
-    /// The provenance rules (`[action.provenance]`).
-    pub fn provenance(&self) -> &crate::provenance::ProvenancePolicy {
-        &self.provenance
     }
 
     /// Judge an intent. `probe` reads symlinks for the workspace check.

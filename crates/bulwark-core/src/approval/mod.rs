@@ -178,7 +178,7 @@ pub struct ApprovalSummary {
     /// The untrusted content the call was proposed with: which pieces, and which arguments came
     /// from them (by name; the values are the intent's).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub provenance: Option<crate::provenance::Taint>,
+    pub provenance: Option<crate::finding::Taint>,
 }
 
 /// An approval in state `S`. Its fields can be read; only transitions change them.

@@ -290,6 +290,7 @@ impl SecurityConfig {
         crate::egress::check_config(&self.egress, p);
         self.audit.check(p);
         crate::action::check_config(&self.action, p);
+        crate::provenance::check_config(&self.action.provenance, p);
         self.approval.check(p);
         self.server.check(p);
         crate::webhook::check_config(&self.ingress, p);

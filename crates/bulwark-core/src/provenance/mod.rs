@@ -26,13 +26,14 @@ mod tests;
 
 use globset::{Glob, GlobSet, GlobSetBuilder};
 use regex::Regex;
-use schemars::JsonSchema;
-use serde::{Deserialize, Serialize};
 
+pub use crate::finding::{ChosenArg, Taint, TaintSource};
 pub use cfg::{ProvenanceConfig, RuleEffect};
 
 use crate::Verdict;
 use crate::action::{ActionClass, ActionDecision, ExecutionIntent};
+use crate::config::problems::Problems;
+use crate::finding::{Finding, FindingKind, Location, Severity};
 
 /// Where a piece of context came from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -182,45 +183,6 @@ impl Provenance {
     }
 }
 
-/// An untrusted piece a call was proposed with.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-pub struct TaintSource {
-    /// Where it is in the request (`messages[3]`), or `earlier` for a turn the request does not
-    /// carry.
-    pub at: String,
-    /// `tool:NAME`, `user` or `system`.
-    pub source: String,
-    /// The injection detector's score, in thousandths.
-    pub injection: u16,
-}
-
-/// An argument whose value came from untrusted content (the value itself is in the intent, not
-/// here).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-pub struct ChosenArg {
-    /// The argument (`args.to`, `args.command`).
-    pub arg: String,
-    /// The untrusted piece it came from.
-    pub from: String,
-    /// Why: `destination only in untrusted content` or `copied: N characters in common`.
-    pub why: String,
-}
-
-/// What the untrusted part of a context means for one call: the approver's view.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
-pub struct Taint {
-    /// The untrusted pieces in the context (at most [`MAX_LISTED`], the most suspicious first).
-    pub sources: Vec<TaintSource>,
-    /// Untrusted pieces in all.
-    pub untrusted: usize,
-    /// Arguments whose values came from untrusted content.
-    pub chosen: Vec<ChosenArg>,
-    /// Whether the call sends data out.
-    pub sends: bool,
-    /// Whether the context holds secrets or personal data.
-    pub sensitive: bool,
-}
-
 /// Most sources and arguments a [`Taint`] lists.
 pub const MAX_LISTED: usize = 16;
 
@@ -236,6 +198,40 @@ pub struct Judgement {
     pub message: String,
     /// The approver's view.
     pub taint: Taint,
+}
+
+/// Apply what the rules said to the action policy's decision: a stricter verdict wins, with its
+/// rule and message (and a finding); the approver's view is kept either way.
+pub fn apply(decision: &mut ActionDecision, j: Judgement) {
+    if j.verdict > decision.verdict {
+        decision.verdict = j.verdict;
+        decision.rule = j.rule.clone();
+        decision.message = j.message.clone();
+        if j.verdict == Verdict::Review {
+            decision.approvals_needed = decision.approvals_needed.max(1);
+        }
+        decision.findings.push(Finding {
+            kind: FindingKind::Action,
+            rule: j.rule,
+            category: None,
+            severity: if j.verdict == Verdict::Block {
+                Severity::High
+            } else {
+                Severity::Medium
+            },
+            location: Location::Field("provenance".into()),
+            message: j.message,
+            preview: String::new(),
+        });
+    }
+    decision.taint = Some(j.taint);
+}
+
+/// Check `[action.provenance]`, every problem onto `p`.
+pub fn check_config(cfg: &ProvenanceConfig, p: &mut Problems) {
+    if let Err(e) = ProvenancePolicy::new(cfg) {
+        p.invalid(e.key, e.value, e.expected);
+    }
 }
 
 /// A configuration value the provenance policy cannot use.

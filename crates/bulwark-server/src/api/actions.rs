@@ -70,8 +70,8 @@ pub(crate) fn decide(
         .evaluate(intent, &bulwark_store::fs::OsPaths)
         .map_err(|e| ApiError::bad_request(e.to_string()))?;
     // The provenance rules, where the context the call was proposed in is known.
-    if let Some(j) = context.and_then(|ctx| c.action.provenance().judge(intent, &d, ctx)) {
-        d.apply_provenance(j);
+    if let Some(j) = context.and_then(|ctx| c.provenance.judge(intent, &d, ctx)) {
+        bulwark_core::provenance::apply(&mut d, j);
     }
     let ap = Approvals::new(
         &*st.db,

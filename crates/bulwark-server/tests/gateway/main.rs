@@ -689,7 +689,8 @@ fn the_openai_sdk_through_the_gateway() {
         return;
     }
     let (upstream, received) = fake_provider();
-    // A stream silent for 2 s ends with the API's error event.
+    // A stream silent for 4 s ends with the API's error event (the provider sleeps 6 s; every
+    // other exchange has 4 s too, room on a loaded machine).
     let (s, got) = run_client(
         UpstreamApi::Openai,
         upstream,
@@ -702,7 +703,7 @@ fn the_openai_sdk_through_the_gateway() {
             "broken-stream",
             "stall-stream",
         ],
-        2,
+        4,
         "openai_client.py",
         "/v1",
     );
@@ -771,7 +772,7 @@ fn the_openai_sdk_through_the_gateway() {
     assert!(
         got["stalled"]["error"]
             .as_str()
-            .is_some_and(|e| e.contains("sent nothing for 2 s")),
+            .is_some_and(|e| e.contains("sent nothing for 4 s")),
         "{got}"
     );
 
