@@ -47,7 +47,7 @@ pub struct ProvenanceConfig {
     /// count as copied from it.
     pub min_common: usize,
     /// Tools (globs over the name, or `tool.verb`) that send data out, in addition to the
-    /// built-in list (`send_*`, `post_*`, `forward_*`, `*_email`, `http_*`, `upload_*`, ...).
+    /// built-in list (`send*`, `post_*`, `forward*`, `email_*`, `mail_*`, `http*`, `upload*`, ...).
     /// Any call with a URL or e-mail address the context does not hold verbatim sends data too,
     /// and so does a call whose verb is in no class.
     pub senders: Vec<String>,
