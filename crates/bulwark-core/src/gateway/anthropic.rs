@@ -118,7 +118,6 @@ pub fn prepare(
                             let source = tool_source(&tool);
                             judge_tool_result(
                                 &mut p,
-                                conversation,
                                 scanner,
                                 (i, format!("messages[{i}]")),
                                 tool,

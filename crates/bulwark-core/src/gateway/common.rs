@@ -548,14 +548,13 @@ pub(super) fn is_structural(key: &str) -> bool {
 /// name is given, and label it as the tool's in the context's provenance.
 pub(super) fn judge_tool_result(
     p: &mut Prepared,
-    conv: &mut Conversation,
     scanner: &Scanner,
     (message, at): (usize, String),
     tool: String,
     text: &str,
     source: &Source,
 ) {
-    conv.note_tool(&tool);
+    // The conversation remembers the tool with every other source, in [`end`].
     let r = assess_tool_result(scanner, message, tool, text, source);
     p.provenance.add(
         crate::provenance::Origin::Tool(r.tool.clone()),

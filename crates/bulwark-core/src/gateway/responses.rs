@@ -136,15 +136,7 @@ pub fn prepare(
                             (tool, text)
                         };
                         let source = tool_source(&tool);
-                        judge_tool_result(
-                            &mut p,
-                            conversation,
-                            scanner,
-                            (i, at.clone()),
-                            tool,
-                            &text,
-                            &source,
-                        );
+                        judge_tool_result(&mut p, scanner, (i, at.clone()), tool, &text, &source);
                     }
                     t if !t.is_empty() && is_call_item(item) => {
                         let call = call_of(item);

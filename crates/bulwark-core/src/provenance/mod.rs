@@ -429,29 +429,30 @@ impl ProvenancePolicy {
         sources.truncate(MAX_LISTED);
 
         let mut strings = Vec::new();
-        collect_strings(
-            "args",
-            &serde_json::Value::Object(intent.args.0.clone()),
-            &mut strings,
-        );
-        // Read as the tool will use them: lowercased, and percent-decoded too (`evil%2eio`).
-        let lowered: Vec<(String, String)> = strings
+        for (k, x) in &intent.args.0 {
+            collect_strings(&format!("args.{k}"), x, &mut strings);
+        }
+        // Read as the tool will use them: lowercased, and percent-decoded too (`evil%2eio`);
+        // their destinations found once.
+        let args: Vec<Arg> = strings
             .into_iter()
-            .map(|(k, v)| {
+            .map(|(path, v)| {
                 // Ideographic and full-width dots are dots to a resolver.
                 let v = v.to_lowercase().replace(['。', '．', '｡'], ".");
                 let decoded = percent_encoding::percent_decode_str(&v)
                     .decode_utf8_lossy()
                     .into_owned();
-                if decoded != v {
-                    (k, format!("{v} {decoded}"))
+                let text = if decoded != v {
+                    format!("{v} {decoded}")
                 } else {
-                    (k, v)
-                }
+                    v
+                };
+                let dests = self.destinations(&text);
+                Arg { path, text, dests }
             })
             .collect();
-        let chosen = self.chosen(&lowered, &untrusted, &trusted);
-        let sends = self.sends(intent, decision, &lowered, ctx);
+        let chosen = self.chosen(&args, &untrusted, &trusted);
+        let sends = self.sends(intent, decision, &args, ctx);
         let taint = Taint {
             sources,
             untrusted: count,
@@ -534,7 +535,7 @@ impl ProvenancePolicy {
         &self,
         intent: &ExecutionIntent,
         decision: &ActionDecision,
-        args: &[(String, String)],
+        args: &[Arg],
         ctx: &Provenance,
     ) -> bool {
         let tool = intent.tool.to_lowercase();
@@ -544,10 +545,7 @@ impl ProvenancePolicy {
         // The operator's list always; the built-in names whatever the verb (the model chooses
         // the verb), unless every destination the call names is internal (a mail to a colleague
         // stays in).
-        let dests: Vec<Destination> = args
-            .iter()
-            .flat_map(|(_, v)| self.destinations(v))
-            .collect();
+        let dests: Vec<&Destination> = args.iter().flat_map(|a| &a.dests).collect();
         let stays_in = !dests.is_empty() && dests.iter().all(|d| self.internal(&d.host));
         if named(&self.senders) || (!stays_in && named(&self.builtin_senders)) {
             return true;
@@ -582,22 +580,18 @@ impl ProvenancePolicy {
         // context as it is (a link followed as given carries nothing of the agent's) and names
         // more than an origin; or, beside it, arguments with more than a few characters of data
         // (headers, a body, a value split in pieces).
-        let outside = |v: &str| {
-            self.destinations(v)
-                .iter()
-                .any(|d| !d.email && !self.internal(&d.host))
-        };
-        type Args<'a> = Vec<&'a (String, String)>;
-        let (hosts, others): (Args, Args) = args.iter().partition(|(_, v)| outside(v));
+        let (hosts, others): (Vec<&Arg>, Vec<&Arg>) = args
+            .iter()
+            .partition(|a| a.dests.iter().any(|d| !d.email && !self.internal(&d.host)));
         if hosts.is_empty() {
             return false;
         }
-        if others.iter().map(|(_, v)| v.len()).sum::<usize>() >= 12 || hosts.len() > MAX_LISTED {
+        if others.iter().map(|a| a.text.len()).sum::<usize>() >= 12 || hosts.len() > MAX_LISTED {
             return true;
         }
-        hosts
-            .iter()
-            .any(|(_, v)| !is_origin(v) && !ctx.pieces.iter().any(|p| p.text.contains(v.as_str())))
+        hosts.iter().any(|a| {
+            !is_origin(&a.text) && !ctx.pieces.iter().any(|p| p.text.contains(a.text.as_str()))
+        })
     }
 
     fn internal(&self, host: &str) -> bool {
@@ -670,21 +664,16 @@ impl ProvenancePolicy {
     /// is not in `acme.com`), wherever it came from (an untrusted piece, or re-encoded, defanged
     /// or made up); or a run of `min_common` characters shared with an untrusted piece and with
     /// no trusted one. Arguments are read percent-decoded.
-    fn chosen(
-        &self,
-        args: &[(String, String)],
-        untrusted: &[&Piece],
-        trusted: &[&Piece],
-    ) -> Vec<ChosenArg> {
+    fn chosen(&self, args: &[Arg], untrusted: &[&Piece], trusted: &[&Piece]) -> Vec<ChosenArg> {
         let mut out: Vec<ChosenArg> = Vec::new();
         let in_trusted = |s: &str| trusted.iter().any(|p| contains_bounded(&p.text, s));
         // Each destination is looked for in the whole context: a bounded number are.
         let mut looked = 0;
-        'args: for (arg, v) in args {
+        'args: for a in args {
             if out.len() >= MAX_LISTED {
                 break;
             }
-            for d in self.destinations(v) {
+            for d in &a.dests {
                 looked += 1;
                 if looked > MAX_DESTINATIONS {
                     out.push(ChosenArg {
@@ -708,7 +697,7 @@ impl ProvenancePolicy {
                     None => ("untrusted content".to_string(), "named by no trusted piece"),
                 };
                 out.push(ChosenArg {
-                    arg: arg.clone(),
+                    arg: a.path.clone(),
                     from,
                     why: format!("{what} `{}` {how}", d.host),
                 });
@@ -717,14 +706,14 @@ impl ProvenancePolicy {
         }
         // Copies, over every argument at once within a bound of work.
         let named: std::collections::BTreeSet<&str> = out.iter().map(|c| c.arg.as_str()).collect();
-        let rest: Vec<&(String, String)> = args
+        let rest: Vec<&Arg> = args
             .iter()
-            .filter(|(a, v)| !named.contains(a.as_str()) && v.len() >= self.cfg.min_common)
+            .filter(|a| !named.contains(a.path.as_str()) && a.text.len() >= self.cfg.min_common)
             .collect();
         if rest.is_empty() {
             return out;
         }
-        let values: Vec<&str> = rest.iter().map(|(_, v)| v.as_str()).collect();
+        let values: Vec<&str> = rest.iter().map(|a| a.text.as_str()).collect();
         let mut budget = MAX_COPY_WORK;
         let trusted_bytes: usize = trusted.iter().map(|p| p.text.len()).sum();
         let run_in_trusted = |s: &str| trusted.iter().any(|p| p.text.contains(s));
@@ -757,10 +746,10 @@ impl ProvenancePolicy {
                 }
             }
         }
-        for ((arg, _), c) in rest.iter().zip(copied) {
+        for (a, c) in rest.iter().zip(copied) {
             if let Some((n, from)) = c {
                 out.push(ChosenArg {
-                    arg: arg.clone(),
+                    arg: a.path.clone(),
                     from,
                     why: format!("copied: {n} characters in common"),
                 });
@@ -783,6 +772,14 @@ fn raise(j: &mut Judgement, effect: RuleEffect, rule: &str, message: String) {
         j.rule = rule.to_string();
         j.message = message;
     }
+}
+
+/// One string argument as the rules read it: its path (`args.to`), its text (lowercased, and
+/// percent-decoded beside), and the destinations in it.
+struct Arg {
+    path: String,
+    text: String,
+    dests: Vec<Destination>,
 }
 
 struct Destination {
