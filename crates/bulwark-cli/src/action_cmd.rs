@@ -121,6 +121,31 @@ impl Context {
         Context::with_policy(policy, secrets, origin)
     }
 
+    /// [`Context::open`] without opening the audit log (a long-running command opens it as a
+    /// [`bulwark_store::audit_relay::SharedLog`], with [`Context::audit_opener`]).
+    pub(crate) fn open_unaudited(cfg: SecurityConfig, origin: String) -> Result<Context, Fatal> {
+        let (mut policy, secrets) = crate::compile_policy(cfg)?;
+        let enabled = policy.cfg.audit.enabled;
+        policy.cfg.audit.enabled = false;
+        let mut ctx = Context::with_policy(policy, secrets, origin)?;
+        ctx.policy.cfg.audit.enabled = enabled;
+        Ok(ctx)
+    }
+
+    /// How to open the configured audit log again and again (through a relay when one answers);
+    /// `None` when `[audit] enabled = false`.
+    pub(crate) fn audit_opener(&self) -> Result<Option<bulwark_store::audit_relay::Opener>, Fatal> {
+        if !self.cfg().audit.enabled {
+            return Ok(None);
+        }
+        let (cfg, home) = (self.cfg().clone(), home_dir()?);
+        let secrets = crate::secrets(&cfg)?;
+        Ok(Some(Box::new(move || {
+            bulwark_store::audit_file::open_or_relay(&cfg, &home, &secrets, &env_lookup)
+                .map(|(l, _)| l)
+        })))
+    }
+
     /// Open the state database and the audit log for a policy already compiled.
     pub(crate) fn with_policy(
         policy: Policy,

@@ -15,6 +15,7 @@ mod egress_cmd;
 mod exec_cmd;
 mod gateway_cmd;
 mod held_cmd;
+mod mcp_cmd;
 mod picoclaw_cmd;
 mod posture_cmd;
 mod redact_cmd;
@@ -77,6 +78,10 @@ enum Command {
     /// Human approvals of reviewed actions: list, show, approve, reject, consume.
     #[command(subcommand)]
     Approvals(action_cmd::ApprovalsCommand),
+    /// MCP servers behind the guard: `wrap` a stdio server (pinned definitions, scanned texts,
+    /// judged calls); `pins` list, show, approve, reset.
+    #[command(subcommand)]
+    Mcp(mcp_cmd::McpCommand),
     /// Alerts the ingress guard held back: list, show, release (forward once), drop.
     #[command(subcommand)]
     Held(held_cmd::HeldCommand),
@@ -290,6 +295,7 @@ fn main() -> ExitCode {
         Command::Gateway(cmd) => gateway_cmd::run(cmd, cli.config.as_deref()),
         Command::Intent(cmd) => action_cmd::run_intent(cmd, cli.config.as_deref()),
         Command::Approvals(cmd) => action_cmd::run_approvals(cmd, cli.config.as_deref()),
+        Command::Mcp(cmd) => mcp_cmd::run(cmd, cli.config.as_deref()),
         Command::Held(cmd) => held_cmd::run(cmd, cli.config.as_deref()),
         Command::Exec(args) => exec_cmd::run(args, cli.config.as_deref()),
         Command::Sandbox(args) => Ok(exec_cmd::run_sandbox(args)),

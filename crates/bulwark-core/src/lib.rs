@@ -14,6 +14,7 @@ pub mod egress;
 pub mod finding;
 pub mod gateway;
 pub mod json;
+pub mod mcp;
 pub mod policy;
 pub mod posture;
 pub mod provenance;

@@ -253,6 +253,67 @@ impl AuditLog {
     }
 }
 
+/// How a [`SharedLog`] opens the log: through a relay when one answers, else itself.
+pub type Opener = Box<dyn Fn() -> Result<AuditLog, StoreError> + Send + Sync>;
+
+/// The audit log of a long-running command that is not the sidecar (`bulwark mcp wrap`, of which
+/// a client may start several): it appends through whoever holds the log (the sidecar, or another
+/// such command) and, when nobody does, holds it itself and relays for the others, so no command
+/// waits on its lock. When the holder it appended through goes away, the next append opens the
+/// log again (through the next holder, or itself).
+pub struct SharedLog {
+    home: PathBuf,
+    open: Opener,
+    state: std::sync::Mutex<(Option<AuditLog>, Option<Relay>)>,
+}
+
+impl SharedLog {
+    /// Open now (so a log that cannot be opened is reported before anything runs).
+    pub fn new(home: &Path, open: Opener) -> Result<SharedLog, StoreError> {
+        let me = SharedLog {
+            home: home.to_path_buf(),
+            open,
+            state: std::sync::Mutex::new((None, None)),
+        };
+        {
+            let mut st = me.state.lock().unwrap_or_else(|p| p.into_inner());
+            me.reopen(&mut st)?;
+        }
+        Ok(me)
+    }
+
+    fn reopen(&self, st: &mut (Option<AuditLog>, Option<Relay>)) -> Result<(), StoreError> {
+        st.1 = None;
+        st.0 = None;
+        let log = (self.open)()?;
+        if !log.is_relayed() {
+            st.1 = Some(Relay::start(log.clone(), &socket_path(&self.home))?);
+        }
+        st.0 = Some(log);
+        Ok(())
+    }
+}
+
+impl AuditSink for SharedLog {
+    fn append(&self, event: AuditEvent) -> Result<AuditRecord, AuditError> {
+        let mut st = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(log) = &st.0 {
+            match log.append(event.clone()) {
+                Ok(r) => return Ok(r),
+                // The holder went away: take over below.
+                Err(_) if log.is_relayed() => {}
+                Err(e) => return Err(e),
+            }
+        }
+        self.reopen(&mut st)
+            .map_err(|e| AuditError::Store(e.to_string()))?;
+        match &st.0 {
+            Some(log) => log.append(event),
+            None => Err(AuditError::Store("the audit log is not open".into())),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

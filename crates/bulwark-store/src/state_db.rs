@@ -7,12 +7,15 @@
 //! `UPDATE ... WHERE id = ? AND version = ?`: SQLite runs it atomically, across threads and
 //! processes, so of many racing writers exactly one changes a given version. Table
 //! `settings(key TEXT PRIMARY KEY, value TEXT)` remembers things such as the last action mode.
+//! Table `mcp_pins(key TEXT PRIMARY KEY, version INTEGER, record TEXT)` holds each MCP server's
+//! pinned definitions ([`ServerPin`] as JSON), written by compare-and-swap on `version`.
 
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
 use bulwark_core::approval::{ApprovalError, ApprovalId, ApprovalRecord, ApprovalStore, StateName};
 use bulwark_core::auth::TokenRecord;
+use bulwark_core::mcp::{PinStore, ServerPin};
 use bulwark_core::webhook::held::{HeldAlert, HeldState, HeldStore};
 use sqlx::Row;
 use sqlx::sqlite::SqliteConnection;
@@ -32,6 +35,8 @@ const DDL: &[&str] = &[
     "CREATE TABLE IF NOT EXISTS held_alerts (id TEXT PRIMARY KEY, state TEXT NOT NULL, \
      received_ms INTEGER NOT NULL, record TEXT NOT NULL)",
     "CREATE INDEX IF NOT EXISTS held_by_state ON held_alerts(state, received_ms)",
+    "CREATE TABLE IF NOT EXISTS mcp_pins (key TEXT PRIMARY KEY, version INTEGER NOT NULL, \
+     record TEXT NOT NULL)",
 ];
 
 /// The state database. Safe to share across threads (calls are serialized on one
@@ -505,6 +510,102 @@ impl StateDb {
         serde_json::from_str(json).map_err(|e| ApprovalError::Damaged {
             id: "?".into(),
             problem: format!("{}: not a held alert ({e})", self.path.display()),
+        })
+    }
+}
+
+impl PinStore for StateDb {
+    fn load_pin(&self, key: &str) -> Result<Option<ServerPin>, ApprovalError> {
+        let key = key.to_string();
+        let row = self.with(move |c| {
+            Box::pin(async move {
+                let row = sqlx::query("SELECT record FROM mcp_pins WHERE key = ?")
+                    .bind(key)
+                    .fetch_optional(c)
+                    .await?;
+                row.map(|r| r.try_get::<String, _>(0)).transpose()
+            })
+        })?;
+        row.map(|r| self.parse_pin(&r)).transpose()
+    }
+
+    fn insert_pin(&self, pin: &ServerPin) -> Result<bool, ApprovalError> {
+        let json = serde_json::to_string(pin).map_err(|e| self.err(e))?;
+        let key = pin.key.clone();
+        let version = to_i64(&self.path, pin.version)?;
+        let n = self.with(move |c| {
+            Box::pin(async move {
+                sqlx::query(
+                    "INSERT INTO mcp_pins (key, version, record) VALUES (?, ?, ?) \
+                     ON CONFLICT(key) DO NOTHING",
+                )
+                .bind(key)
+                .bind(version)
+                .bind(json)
+                .execute(c)
+                .await
+                .map(|r| r.rows_affected())
+            })
+        })?;
+        Ok(n == 1)
+    }
+
+    fn replace_pin(&self, prev: u64, pin: &ServerPin) -> Result<bool, ApprovalError> {
+        let json = serde_json::to_string(pin).map_err(|e| self.err(e))?;
+        let key = pin.key.clone();
+        let version = to_i64(&self.path, pin.version)?;
+        let prev = to_i64(&self.path, prev)?;
+        let n = self.with(move |c| {
+            Box::pin(async move {
+                sqlx::query(
+                    "UPDATE mcp_pins SET version = ?, record = ? WHERE key = ? AND version = ?",
+                )
+                .bind(version)
+                .bind(json)
+                .bind(key)
+                .bind(prev)
+                .execute(c)
+                .await
+                .map(|r| r.rows_affected())
+            })
+        })?;
+        Ok(n == 1)
+    }
+
+    fn list_pins(&self) -> Result<Vec<ServerPin>, ApprovalError> {
+        let rows = self.with(move |c| {
+            Box::pin(async move {
+                let rows = sqlx::query("SELECT record FROM mcp_pins ORDER BY key")
+                    .fetch_all(c)
+                    .await?;
+                rows.iter()
+                    .map(|r| r.try_get::<String, _>(0))
+                    .collect::<Result<Vec<_>, _>>()
+            })
+        })?;
+        rows.iter().map(|r| self.parse_pin(r)).collect()
+    }
+
+    fn remove_pin(&self, key: &str) -> Result<bool, ApprovalError> {
+        let key = key.to_string();
+        let n = self.with(move |c| {
+            Box::pin(async move {
+                sqlx::query("DELETE FROM mcp_pins WHERE key = ?")
+                    .bind(key)
+                    .execute(c)
+                    .await
+                    .map(|r| r.rows_affected())
+            })
+        })?;
+        Ok(n == 1)
+    }
+}
+
+impl StateDb {
+    fn parse_pin(&self, json: &str) -> Result<ServerPin, ApprovalError> {
+        serde_json::from_str(json).map_err(|e| ApprovalError::Damaged {
+            id: "?".into(),
+            problem: format!("{}: not an MCP pin ({e})", self.path.display()),
         })
     }
 }

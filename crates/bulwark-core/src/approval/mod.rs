@@ -22,7 +22,7 @@ use crate::action::{ActionClass, ActionDecision, ExecutionIntent, IntentDigest};
 pub use cfg::ApprovalConfig;
 
 pub use record::{AnyApproval, ApprovalRecord};
-pub use service::{Approvals, Clock, SystemClock};
+pub use service::{Approvals, Clock, Review, SystemClock};
 
 /// A 128-bit random approval id, as 32 lowercase hex digits.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]

@@ -63,6 +63,17 @@ impl<'p> Caller<'p> {
 /// How many of a principal's newest approvals of one state [`Approvals::find_as`] looks at.
 pub const FIND_WINDOW: usize = 1000;
 
+/// What [`Approvals::review`] found or did.
+#[derive(Debug, Clone)]
+pub enum Review {
+    /// An approved approval was consumed: the action runs now.
+    Resumed(ApprovalRecord),
+    /// An approval for the same intent is still pending.
+    Pending(ApprovalRecord),
+    /// A new pending approval.
+    Created(Approval<Pending>),
+}
+
 /// Approval transitions against a store.
 pub struct Approvals<'a> {
     store: &'a dyn ApprovalStore,
@@ -322,6 +333,26 @@ impl<'a> Approvals<'a> {
             .list_visible(principal, false, Some(state), FIND_WINDOW)?
             .into_iter()
             .find(|r| r.requested_by == principal && r.digest.ct_eq(digest)))
+    }
+
+    /// What a review verdict comes to for an intent that is proposed again and again (a model's
+    /// tool call, an MCP `tools/call`): an approved approval its requester asked for the same
+    /// digest is consumed (the call passes, once); else a pending one is reused; else one is
+    /// created.
+    pub fn review(
+        &self,
+        intent: &ExecutionIntent,
+        decision: &ActionDecision,
+    ) -> Result<Review, ApprovalError> {
+        let who = &intent.requested_by;
+        if let Some(rec) = self.find_as(who, &decision.digest, StateName::Approved)? {
+            let done = self.consume_as(&rec.id, intent, who)?;
+            return Ok(Review::Resumed(AnyApproval::Executed(done).to_record()));
+        }
+        if let Some(rec) = self.find_as(who, &decision.digest, StateName::Pending)? {
+            return Ok(Review::Pending(rec));
+        }
+        self.create(intent, decision).map(Review::Created)
     }
 
     /// Approvals, newest first (expiries recorded), optionally of one state.

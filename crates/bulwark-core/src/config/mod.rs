@@ -64,6 +64,8 @@ pub struct SecurityConfig {
     pub vault: VaultConfig,
     /// The model gateway: Bulwark as the agent's model provider.
     pub gateway: crate::gateway::cfg::GatewayConfig,
+    /// The MCP gateway: MCP servers wrapped by Bulwark (`bulwark mcp wrap`).
+    pub mcp: crate::mcp::cfg::McpConfig,
 }
 
 /// What went wrong loading or validating a configuration.
@@ -296,6 +298,7 @@ impl SecurityConfig {
         crate::webhook::check_config(&self.ingress, p);
         self.vault.check(p);
         self.gateway.check(p);
+        self.mcp.check(p);
         for (key, value, forms) in self.secret_settings() {
             value.check(&key, forms, p);
         }

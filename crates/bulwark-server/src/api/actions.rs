@@ -96,29 +96,23 @@ pub(crate) fn decide(
     if j.decision.verdict != bulwark_core::Verdict::Review {
         return Ok(j);
     }
-    let who = &intent.requested_by;
-    if resume {
-        use bulwark_core::approval::{AnyApproval, StateName};
-        if let Some(rec) = ap
-            .find_as(who, &j.decision.digest, StateName::Approved)
-            .map_err(approval_error)?
-        {
-            let done = ap
-                .consume_as(&rec.id, intent, who)
-                .map_err(approval_error)?;
-            j.approval = Some(AnyApproval::Executed(done).to_record());
-            j.resumed = true;
-            return Ok(j);
+    use bulwark_core::approval::{AnyApproval, Review};
+    let a = if resume {
+        match ap.review(intent, &j.decision).map_err(approval_error)? {
+            Review::Resumed(rec) => {
+                j.approval = Some(rec);
+                j.resumed = true;
+                return Ok(j);
+            }
+            Review::Pending(rec) => {
+                j.approval = Some(rec);
+                return Ok(j);
+            }
+            Review::Created(a) => a,
         }
-        if let Some(rec) = ap
-            .find_as(who, &j.decision.digest, StateName::Pending)
-            .map_err(approval_error)?
-        {
-            j.approval = Some(rec);
-            return Ok(j);
-        }
-    }
-    let a = ap.create(intent, &j.decision).map_err(approval_error)?;
+    } else {
+        ap.create(intent, &j.decision).map_err(approval_error)?
+    };
     if let Some(url) = c.notify_url.clone() {
         // In the background: the webhook's answer does not hold up the agent.
         let (pending, audit) = (a.clone(), st.audit.clone());
@@ -128,7 +122,7 @@ pub(crate) fn decide(
             }
         });
     }
-    j.approval = Some(bulwark_core::approval::AnyApproval::Pending(a).to_record());
+    j.approval = Some(AnyApproval::Pending(a).to_record());
     Ok(j)
 }
 

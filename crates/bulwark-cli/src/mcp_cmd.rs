@@ -1,0 +1,588 @@
+//! `bulwark mcp`: MCP servers behind the guard. `wrap` runs a stdio server with Bulwark between it
+//! and the client; `pins` shows, approves and resets what each server was approved to show.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::path::Path;
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use bulwark_core::action::IntentDigest;
+use bulwark_core::approval::{ApprovalId, Approvals, Approvers, StateName, SystemClock};
+use bulwark_core::audit::{AuditEvent, AuditSink, EventType};
+use bulwark_core::mcp::cfg::{SERVER_NAME_RULE, valid_server_name};
+use bulwark_core::mcp::pins::differing_fields;
+use bulwark_core::mcp::{
+    ChangeKind, Env, ItemKind, Out, PinStore, ServerIdentity, ServerPin, Session,
+};
+use bulwark_store::audit_relay::SharedLog;
+use bulwark_store::fs::OsPaths;
+use clap::Subcommand;
+
+use crate::action_cmd::Context;
+use crate::{Fatal, PlainFormat, load_config};
+
+/// `bulwark mcp ...`
+#[derive(Subcommand, Debug)]
+pub enum McpCommand {
+    /// Run an MCP server over stdio with Bulwark between it and the client: put
+    /// `bulwark mcp wrap --name NAME -- CMD ARGS...` where the client's configuration starts the
+    /// server. Definitions are pinned, texts scanned, tool calls judged. Exit status: the
+    /// server's.
+    Wrap {
+        /// The server's name: what pins, approvals and `[mcp.servers.NAME]` call it
+        /// (1 to 64 of a-z, 0-9, '_' and '-').
+        #[arg(long)]
+        name: String,
+        /// The server's command and its arguments (after `--`).
+        #[arg(required = true, last = true, value_name = "CMD")]
+        command: Vec<String>,
+    },
+    /// What each server was approved to show: list, show, approve, reset.
+    #[command(subcommand)]
+    Pins(PinsCommand),
+}
+
+/// `bulwark mcp pins ...`
+#[derive(Subcommand, Debug)]
+pub enum PinsCommand {
+    /// Every pinned server: its tools, prompts and resources, and any change awaiting approval.
+    List {
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = PlainFormat::Text)]
+        format: PlainFormat,
+    },
+    /// A server's pinned definitions, and the change awaiting approval as a diff.
+    Show {
+        /// The server's name (or its pin key, `NAME:IDENTITY`).
+        name: String,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = PlainFormat::Text)]
+        format: PlainFormat,
+    },
+    /// Approve the change a server awaits (as `bulwark approvals approve` does); the running
+    /// wrapper shows the approved definitions within a second, or when next started. Exit
+    /// status 1 when refused.
+    Approve {
+        /// The server's name (or its pin key).
+        name: String,
+        /// The digest of the definitions you reviewed (from `bulwark mcp pins show`).
+        #[arg(long, value_name = "SHA256")]
+        digest: String,
+        /// The approver ([approval] approvers lists who may).
+        #[arg(long = "as", value_name = "PRINCIPAL")]
+        principal: String,
+    },
+    /// Forget a server's pins: its next lists are pinned on first use again.
+    Reset {
+        /// The server's name (or its pin key).
+        name: String,
+        /// Who resets (recorded in the audit log).
+        #[arg(long = "as", value_name = "PRINCIPAL")]
+        principal: String,
+    },
+}
+
+pub fn run(cmd: McpCommand, explicit: Option<&Path>) -> Result<u8, Fatal> {
+    let (cfg, source) = load_config(explicit)?;
+    match cmd {
+        McpCommand::Wrap { name, command } => {
+            let ctx = Context::open_unaudited(cfg, source.to_string())?;
+            wrap(&ctx, &name, &command)
+        }
+        McpCommand::Pins(p) => pins(&Context::open(cfg, source.to_string())?, p),
+    }
+}
+
+// ---------------------------------------------------------------------- wrap
+
+/// What a reader thread saw.
+enum Event {
+    Client(Vec<u8>),
+    ClientTooLong,
+    ClientEnd,
+    Server(Vec<u8>),
+    ServerTooLong,
+    ServerEnd(String),
+}
+
+/// One newline-delimited message read with at most `max` bytes kept.
+enum Line {
+    Message(Vec<u8>),
+    TooLong,
+    End,
+}
+
+fn read_line(r: &mut impl BufRead, max: usize) -> std::io::Result<Line> {
+    let mut buf = Vec::new();
+    let mut over = false;
+    loop {
+        let avail = r.fill_buf()?;
+        if avail.is_empty() {
+            return Ok(match (over, buf.is_empty()) {
+                (true, _) => Line::TooLong,
+                (false, true) => Line::End,
+                (false, false) => Line::Message(buf),
+            });
+        }
+        let (take, done) = match memchr::memchr(b'\n', avail) {
+            Some(i) => (i, Some(i + 1)),
+            None => (avail.len(), None),
+        };
+        if !over {
+            if buf.len() + take > max {
+                over = true;
+                buf = Vec::new();
+            } else {
+                buf.extend_from_slice(&avail[..take]);
+            }
+        }
+        r.consume(done.unwrap_or(take));
+        if done.is_some() {
+            return Ok(if over {
+                Line::TooLong
+            } else {
+                Line::Message(buf)
+            });
+        }
+    }
+}
+
+/// Read `r` line by line into `tx` until it ends (a bounded channel: a peer that floods waits).
+fn reader(
+    r: impl Read + Send + 'static,
+    max: usize,
+    tx: crossbeam_channel::Sender<Event>,
+    client: bool,
+) {
+    std::thread::spawn(move || {
+        let mut r = BufReader::with_capacity(64 * 1024, r);
+        loop {
+            let ev = match read_line(&mut r, max) {
+                Ok(Line::Message(m)) if m.trim_ascii().is_empty() => continue,
+                Ok(Line::Message(m)) if client => Event::Client(m),
+                Ok(Line::Message(m)) => Event::Server(m),
+                Ok(Line::TooLong) if client => Event::ClientTooLong,
+                Ok(Line::TooLong) => Event::ServerTooLong,
+                Ok(Line::End) if client => Event::ClientEnd,
+                Ok(Line::End) => Event::ServerEnd("exited".into()),
+                Err(e) if client => {
+                    let _ = e;
+                    Event::ClientEnd
+                }
+                Err(e) => Event::ServerEnd(format!("closed its output ({e})")),
+            };
+            let end = matches!(ev, Event::ClientEnd | Event::ServerEnd(_));
+            if tx.send(ev).is_err() || end {
+                return;
+            }
+        }
+    });
+}
+
+fn wrap(ctx: &Context, name: &str, command: &[String]) -> Result<u8, Fatal> {
+    if !valid_server_name(name) {
+        return Err(Fatal(format!(
+            "--name {name:?}: expected {SERVER_NAME_RULE}"
+        )));
+    }
+    let (program, args) = command.split_first().ok_or_else(|| {
+        Fatal(
+            "the server's command is missing: `bulwark mcp wrap --name NAME -- CMD ARGS...`".into(),
+        )
+    })?;
+    let mcp = &ctx.cfg().mcp;
+    // A client may start several wrapped servers: each appends through whichever holds the log.
+    let audit = match ctx.audit_opener()? {
+        Some(open) => {
+            Some(SharedLog::new(&crate::home_dir()?, open).map_err(|e| Fatal(e.to_string()))?)
+        }
+        None => None,
+    };
+    let mut child = Command::new(program)
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .map_err(|e| Fatal(format!("cannot start the MCP server `{program}`: {e}")))?;
+    let (tx, rx) = crossbeam_channel::bounded(64);
+    let server_out = child
+        .stdout
+        .take()
+        .ok_or_else(|| Fatal("the server has no standard output".into()))?;
+    reader(server_out, mcp.max_message_bytes, tx.clone(), false);
+    reader(std::io::stdin(), mcp.max_message_bytes, tx, true);
+    let mut server_in = child.stdin.take();
+
+    let approvals = Approvals::new(
+        ctx.store(),
+        audit.as_ref().map(|a| a as &dyn AuditSink),
+        Approvers::from_config(&ctx.cfg().approval),
+        ctx.cfg().approval.ttl_secs,
+        &SystemClock,
+    );
+    let env = Env {
+        policy: &ctx.policy,
+        pins: ctx.store(),
+        approvals: &approvals,
+        audit: audit.as_ref().map(|a| a as &dyn AuditSink),
+        probe: &OsPaths,
+        clock: &SystemClock,
+    };
+    let mut session = Session::new(ServerIdentity::stdio(name, program, args), mcp);
+    let mut stdout = std::io::stdout();
+    let mut client_gone_at: Option<Instant> = None;
+    loop {
+        let ev = match rx.recv_timeout(Duration::from_secs(1)) {
+            Ok(ev) => Some(ev),
+            Err(crossbeam_channel::RecvTimeoutError::Timeout) => None,
+            Err(crossbeam_channel::RecvTimeoutError::Disconnected) => break,
+        };
+        let outs = match ev {
+            None => {
+                if client_gone_at.is_some_and(|t| t.elapsed() > Duration::from_secs(5)) {
+                    // The client left and the server does not end: stop it.
+                    let _ = child.kill();
+                }
+                if session.holding() {
+                    session.tick(&env)
+                } else {
+                    Vec::new()
+                }
+            }
+            Some(Event::Client(m)) => session.from_client(&env, &m),
+            Some(Event::ClientTooLong) => session.client_oversized(),
+            Some(Event::ClientEnd) => {
+                // The server sees the end of its input, as it would without Bulwark.
+                server_in = None;
+                client_gone_at = Some(Instant::now());
+                Vec::new()
+            }
+            Some(Event::Server(m)) => session.from_server(&env, &m),
+            Some(Event::ServerTooLong) => session.server_oversized(),
+            Some(Event::ServerEnd(why)) => {
+                let outs = session.server_gone(&why);
+                send(&mut stdout, &mut server_in, outs);
+                break;
+            }
+        };
+        for w in session.warnings.drain(..) {
+            eprintln!("bulwark mcp wrap ({name}): {w}");
+        }
+        send(&mut stdout, &mut server_in, outs);
+    }
+    drop(server_in);
+    Ok(exit_status(&mut child))
+}
+
+fn send(stdout: &mut std::io::Stdout, server: &mut Option<ChildStdin>, outs: Vec<Out>) {
+    for o in outs {
+        match o {
+            Out::ToClient(m) => {
+                let mut lock = stdout.lock();
+                // A client that went away reads nothing more; the server's end follows.
+                let _ = lock
+                    .write_all(m.as_bytes())
+                    .and_then(|()| lock.write_all(b"\n"))
+                    .and_then(|()| lock.flush());
+            }
+            Out::ToServer(m) => {
+                if let Some(s) = server.as_mut()
+                    && s.write_all(m.as_bytes())
+                        .and_then(|()| s.write_all(b"\n"))
+                        .and_then(|()| s.flush())
+                        .is_err()
+                {
+                    *server = None;
+                }
+            }
+        }
+    }
+}
+
+/// The server's exit status as a shell reports it (128+N when killed by signal N).
+fn exit_status(child: &mut Child) -> u8 {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        match child.try_wait() {
+            Ok(Some(st)) => {
+                use std::os::unix::process::ExitStatusExt;
+                return match (st.code(), st.signal()) {
+                    (Some(c), _) => u8::try_from(c).unwrap_or(1),
+                    (None, Some(s)) => u8::try_from(128 + s).unwrap_or(1),
+                    _ => 1,
+                };
+            }
+            Ok(None) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(20)),
+            _ => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return 1;
+            }
+        }
+    }
+}
+
+// ---------------------------------------------------------------------- pins
+
+/// The pins `name` selects: its key, or every identity of a name.
+fn select(store: &dyn PinStore, name: &str) -> Result<Vec<ServerPin>, Fatal> {
+    let all = store.list_pins().map_err(|e| Fatal(e.to_string()))?;
+    let found: Vec<ServerPin> = all
+        .into_iter()
+        .filter(|p| p.key == name || p.name == name)
+        .collect();
+    if found.is_empty() {
+        return Err(Fatal(format!(
+            "no MCP server named `{name}` is pinned (`bulwark mcp pins list` shows those that are)"
+        )));
+    }
+    Ok(found)
+}
+
+fn one(store: &dyn PinStore, name: &str) -> Result<ServerPin, Fatal> {
+    let mut found = select(store, name)?;
+    if found.len() > 1 {
+        let keys: Vec<&str> = found.iter().map(|p| p.key.as_str()).collect();
+        return Err(Fatal(format!(
+            "`{name}` names {} pinned servers (run with different commands): name one by its key: {}",
+            found.len(),
+            keys.join(", ")
+        )));
+    }
+    Ok(found.remove(0))
+}
+
+fn state_of(ctx: &Context, approval: &str) -> String {
+    ApprovalId::parse(approval)
+        .ok()
+        .and_then(|id| ctx.approvals().get(&id).ok())
+        .map(|(r, _)| r.state.as_str().to_string())
+        .unwrap_or_else(|| "unknown".into())
+}
+
+fn pins(ctx: &Context, cmd: PinsCommand) -> Result<u8, Fatal> {
+    let store: &dyn PinStore = ctx.store();
+    match cmd {
+        PinsCommand::List { format } => {
+            let all = store.list_pins().map_err(|e| Fatal(e.to_string()))?;
+            if format == PlainFormat::Json {
+                let v: Vec<serde_json::Value> = all.iter().map(|p| {
+                    serde_json::json!({
+                        "key": p.key, "name": p.name, "program": p.program, "identity": p.identity,
+                        "digest": p.pinned.digest(), "tools": p.pinned.tools.keys().collect::<Vec<_>>(),
+                        "prompts": p.pinned.prompts.len(), "resources": p.pinned.resources.len(),
+                        "pinned_by": p.pinned_by, "updated_ms": p.updated_ms,
+                        "pending": p.pending.as_ref().map(|x| serde_json::json!({
+                            "approval": x.approval, "state": state_of(ctx, &x.approval),
+                            "digest": x.digest, "changes": x.changes.len(),
+                        })),
+                    })
+                }).collect();
+                println!("{}", serde_json::to_string_pretty(&v)?);
+                return Ok(0);
+            }
+            if all.is_empty() {
+                println!(
+                    "No MCP server is pinned yet: `bulwark mcp wrap --name NAME -- CMD` pins a server's definitions when a client first lists them."
+                );
+            }
+            for p in &all {
+                let pending = match &p.pending {
+                    Some(x) => format!(
+                        "{} change(s) awaiting approval {} ({})",
+                        x.changes.len(),
+                        x.approval,
+                        state_of(ctx, &x.approval)
+                    ),
+                    None => "no change pending".into(),
+                };
+                println!(
+                    "{}  {}  {} tools, {} prompts, {} resources  pinned by {}  {pending}",
+                    p.key,
+                    p.program,
+                    p.pinned.tools.len(),
+                    p.pinned.prompts.len(),
+                    p.pinned.resources.len(),
+                    p.pinned_by
+                );
+            }
+            Ok(0)
+        }
+        PinsCommand::Show { name, format } => {
+            let found = select(store, &name)?;
+            if format == PlainFormat::Json {
+                let v: Vec<serde_json::Value> = found
+                    .iter()
+                    .map(|p| {
+                        let mut v = serde_json::to_value(p).unwrap_or_default();
+                        v["digest"] = p.pinned.digest().into();
+                        if let Some(x) = &p.pending {
+                            v["pending"]["state"] = state_of(ctx, &x.approval).into();
+                        }
+                        v
+                    })
+                    .collect();
+                println!("{}", serde_json::to_string_pretty(&v)?);
+                return Ok(0);
+            }
+            for p in &found {
+                show(ctx, p);
+            }
+            Ok(0)
+        }
+        PinsCommand::Approve {
+            name,
+            digest,
+            principal,
+        } => {
+            let p = one(store, &name)?;
+            let Some(x) = &p.pending else {
+                return Err(Fatal(format!(
+                    "`{}` has no change awaiting approval",
+                    p.key
+                )));
+            };
+            let want = digest.strip_prefix("sha256:").unwrap_or(&digest);
+            if want != x.digest {
+                eprintln!(
+                    "bulwark: refused: the definitions awaiting approval for `{}` have digest sha256:{}, not {digest}: review them again with `bulwark mcp pins show {}`",
+                    p.key, x.digest, p.name
+                );
+                return Ok(1);
+            }
+            let id = ApprovalId::parse(&x.approval).map_err(|e| Fatal(e.to_string()))?;
+            let ap = ctx.approvals();
+            let (rec, _) = ap.get(&id).map_err(|e| Fatal(e.to_string()))?;
+            let intent_digest =
+                IntentDigest::parse(rec.digest.as_str()).map_err(|e| Fatal(e.to_string()))?;
+            match ap.approve(&id, &intent_digest, &principal) {
+                Ok(r) => {
+                    let done = r.state == StateName::Approved;
+                    println!(
+                        "approval {}: {} ({} of {} approvals){}",
+                        r.id,
+                        r.state.as_str(),
+                        r.votes.len(),
+                        r.needed,
+                        if done {
+                            "; the wrapper of this server pins the new definitions within a second, or when next started"
+                        } else {
+                            ""
+                        }
+                    );
+                    Ok(0)
+                }
+                Err(e) => {
+                    eprintln!("bulwark: refused: {e}");
+                    Ok(1)
+                }
+            }
+        }
+        PinsCommand::Reset { name, principal } => {
+            let found = select(store, &name)?;
+            for p in found {
+                if store.remove_pin(&p.key).map_err(|e| Fatal(e.to_string()))? {
+                    if let Some(audit) = &ctx.audit {
+                        audit.append(AuditEvent {
+                            event_type: EventType::ConfigChange,
+                            actor: principal.clone(),
+                            action: "mcp.pin".into(),
+                            resource: format!("mcp:{}", p.key),
+                            outcome: "reset".into(),
+                            details: serde_json::json!({"digest": p.pinned.digest(), "tools": p.pinned.tools.len()}),
+                        }).map_err(|e| Fatal(format!("the reset could not be recorded: {e}")))?;
+                    }
+                    println!(
+                        "{}: pins forgotten; its next lists are pinned on first use",
+                        p.key
+                    );
+                }
+            }
+            Ok(0)
+        }
+    }
+}
+
+/// A pin for a person: what is pinned, and the change awaiting approval, field by field.
+fn show(ctx: &Context, p: &ServerPin) {
+    println!(
+        "server {}  ({}, identity sha256:{})",
+        p.key, p.program, p.identity
+    );
+    println!("pinned by {}: sha256:{}", p.pinned_by, p.pinned.digest());
+    for kind in ItemKind::ALL {
+        for (k, v) in p.pinned.items(kind) {
+            let d = v.get("description").and_then(|d| d.as_str()).unwrap_or("");
+            let d: String = d.chars().take(100).collect();
+            println!("  {} {k}: {d}", kind.as_str());
+        }
+    }
+    let Some(x) = &p.pending else {
+        println!("no change awaiting approval");
+        return;
+    };
+    println!();
+    println!(
+        "awaiting approval {} ({}): definitions sha256:{}",
+        x.approval,
+        state_of(ctx, &x.approval),
+        x.digest
+    );
+    for c in &x.changes {
+        let findings = if c.findings.is_empty() {
+            String::new()
+        } else {
+            format!("  [flagged: {}]", c.findings.join(", "))
+        };
+        let change = match c.change {
+            ChangeKind::Added => "added",
+            ChangeKind::Changed => "changed",
+            ChangeKind::Removed => "removed",
+        };
+        println!("  {change} {} {}{findings}", c.kind, c.name);
+        let kind = ItemKind::ALL.into_iter().find(|k| k.as_str() == c.kind);
+        let (old, new) = match kind {
+            Some(k) => (
+                p.pinned.items(k).get(&c.name),
+                x.proposed.items(k).get(&c.name),
+            ),
+            None => {
+                diff_lines(
+                    "instructions",
+                    p.pinned.instructions.as_deref(),
+                    x.proposed.instructions.as_deref(),
+                );
+                continue;
+            }
+        };
+        let fields = match (kind, old, new) {
+            (Some(k), Some(o), Some(n)) => differing_fields(k, o, n),
+            _ => c.fields.clone(),
+        };
+        for f in fields {
+            let text = |v: Option<&serde_json::Value>| {
+                v.and_then(|v| v.get(&f)).map(|x| match x {
+                    serde_json::Value::String(s) => s.clone(),
+                    other => serde_json::to_string_pretty(other).unwrap_or_default(),
+                })
+            };
+            diff_lines(&f, text(old).as_deref(), text(new).as_deref());
+        }
+    }
+    println!();
+    println!(
+        "approve with: bulwark mcp pins approve {} --digest sha256:{} --as APPROVER",
+        p.key, x.digest
+    );
+}
+
+fn diff_lines(field: &str, old: Option<&str>, new: Option<&str>) {
+    println!("    {field}:");
+    for l in old.unwrap_or("").lines() {
+        println!("    - {l}");
+    }
+    for l in new.unwrap_or("").lines() {
+        println!("    + {l}");
+    }
+}
