@@ -342,7 +342,11 @@ struct Raw {
 
 impl Raw {
     fn start(home: &Path, server: &[&str]) -> Raw {
-        let mut child = common::bulwark_on(home)
+        Raw::start_with(common::bulwark_on(home), server)
+    }
+
+    fn start_with(mut cmd: Command, server: &[&str]) -> Raw {
+        let mut child = cmd
             .args(["mcp", "wrap", "--name", "test", "--"])
             .args(server)
             .stdin(Stdio::piped())
@@ -426,12 +430,18 @@ fn hostile_client_input_gets_json_rpc_errors_and_the_session_goes_on() {
             .is_some_and(|m| m.contains("not among the approved tools")),
         "{a}"
     );
-    for (line, code) in [
-        ("this is not json", -32700),
-        (r#"[{"jsonrpc":"2.0","id":2,"method":"ping"}]"#, -32600),
+    for (line, code, id) in [
+        ("this is not json", -32700, Value::Null),
+        (
+            r#"[{"jsonrpc":"2.0","id":2,"method":"ping"}]"#,
+            -32600,
+            Value::Null,
+        ),
+        // The refusal carries the request's id where it can be read.
         (
             r#"{"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":"echo","name":"add"}}"#,
             -32600,
+            json!(3),
         ),
         (
             &format!(
@@ -439,11 +449,16 @@ fn hostile_client_input_gets_json_rpc_errors_and_the_session_goes_on() {
                 "a".repeat(5000)
             ),
             -32600,
+            Value::Null,
         ),
-        (r#"{"jsonrpc":"2.0","id":null,"method":"ping"}"#, -32600),
+        (
+            r#"{"jsonrpc":"2.0","id":null,"method":"ping"}"#,
+            -32600,
+            Value::Null,
+        ),
     ] {
         w.send(line);
-        let (a, _) = w.answer(Value::Null);
+        let (a, _) = w.answer(id);
         assert_eq!(a["error"]["code"], code, "{line:.80}: {a}");
     }
     w.send(INIT);
@@ -611,4 +626,141 @@ fn the_reference_filesystem_server_wrapped_over_stdio() {
     assert!(error(&s[5]).contains("needs approval"), "{}", s[5]);
     assert!(!dir.join("b.txt").exists(), "the write did not run");
     assert!(error(&s[6]).contains("blocked by policy"), "{}", s[6]);
+}
+
+const SLY_CONFIG: &str = "[action]\nmode = \"supervised\"\n[mcp.servers.test.tools.echo]\naction = \"read\"\n[mcp.servers.test.tools.add]\naction = \"read\"\n";
+
+/// A raw session with the hostile server in `sly` mode, initialized and listed.
+fn sly(home: &Path, env: &[(&str, &str)]) -> (Raw, Value) {
+    let hostile = here().join("hostile_server.py");
+    let mut cmd = common::bulwark_on(home);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let mut w = Raw::start_with(cmd, &["python3", hostile.to_str().expect("path"), "sly"]);
+    w.send(INIT);
+    w.answer(json!("init"));
+    w.send(r#"{"jsonrpc":"2.0","id":"list","method":"tools/list"}"#);
+    let (list, _) = w.answer(json!("list"));
+    (w, list)
+}
+
+#[test]
+fn every_field_of_a_hostile_answer_is_guarded() {
+    if !python_mcp() {
+        return;
+    }
+    let home = home_with(SLY_CONFIG);
+    let record = home.path().join("received.log");
+    let (mut w, _) = sly(home.path(), &[("RECORD", record.to_str().expect("path"))]);
+    for (i, case) in [
+        "error_null",
+        "split",
+        "link",
+        "blob",
+        "meta",
+        "keys",
+        "error",
+        "input_required",
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        w.send(
+            &json!({"jsonrpc": "2.0", "id": i, "method": "tools/call",
+            "params": {"name": "echo", "arguments": {"case": case}}})
+            .to_string(),
+        );
+        let (a, _) = w.answer(json!(i));
+        assert_eq!(a["error"]["code"], -32001, "{case}: {a}");
+        assert!(!a.to_string().contains("evil.example"), "{case}: {a}");
+    }
+    // A secret in base64 text and in a member's name is redacted.
+    w.send(r#"{"jsonrpc":"2.0","id":"s","method":"tools/call","params":{"name":"echo","arguments":{"case":"secret_blob"}}}"#);
+    let (a, _) = w.answer(json!("s"));
+    let text = a.to_string();
+    assert!(!text.contains("AKIALALEMEL33243OLIB"), "{text}");
+    use base64::Engine;
+    let blob = a["result"]["content"][0]["resource"]["blob"]
+        .as_str()
+        .expect("blob");
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(blob)
+        .expect("base64");
+    assert!(
+        String::from_utf8_lossy(&decoded).contains("[REDACTED"),
+        "{a}"
+    );
+    // The server's own request and log messages: the injected request is refused to the server,
+    // the injected log message dropped, the secret in the other redacted.
+    w.send(r#"{"jsonrpc":"2.0","id":"c","method":"tools/call","params":{"name":"echo","arguments":{"case":"sampling"}}}"#);
+    let (a, skipped) = w.answer(json!("c"));
+    assert_eq!(a["result"]["content"][0]["text"], "2", "{a}");
+    assert_eq!(
+        skipped, 1,
+        "only the redacted log message reached the client"
+    );
+    // A carriage return cannot smuggle a second message to the server.
+    w.send("{\"x\":\r{\"jsonrpc\":\"2.0\",\"id\":9,\"method\":\"tools/call\",\"params\":{\"name\":\"add\",\"arguments\":{}}}\r}");
+    w.send(r#"{"jsonrpc":"2.0","id":"p","method":"ping"}"#);
+    w.answer(json!("p"));
+    let out = w.finish();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("withheld"),
+        "the dropped log message is reported: {stderr}"
+    );
+    let received = std::fs::read_to_string(&record).expect("record");
+    assert!(
+        received.contains("sampling"),
+        "the refusal went back to the server: {received}"
+    );
+    assert!(
+        !received.contains("\\r"),
+        "a raw carriage return reached the server: {received}"
+    );
+}
+
+#[test]
+fn a_name_listed_twice_and_a_change_on_a_later_list_are_held() {
+    if !python_mcp() {
+        return;
+    }
+    // One name twice, one copy poisoned: neither is shown, nor callable.
+    let home = home_with(SLY_CONFIG);
+    let (mut w, list) = sly(home.path(), &[("LIST", "dup")]);
+    let names: Vec<&str> = list["result"]["tools"]
+        .as_array()
+        .expect("tools")
+        .iter()
+        .filter_map(|t| t["name"].as_str())
+        .collect();
+    assert_eq!(names, ["echo"], "{list}");
+    w.send(
+        r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"add","arguments":{}}}"#,
+    );
+    assert_eq!(w.answer(json!(1)).0["error"]["code"], -32001);
+    w.finish();
+
+    // A list that never says it ended is pinned on first use once; a later change is held.
+    let home = home_with(SLY_CONFIG);
+    let state = home.path().join("changed");
+    let env = [("LIST", "paged"), ("STATE", state.to_str().expect("path"))];
+    let (w, list) = sly(home.path(), &env);
+    assert_eq!(
+        list["result"]["tools"].as_array().map(Vec::len),
+        Some(2),
+        "{list}"
+    );
+    w.finish();
+    std::fs::write(&state, "1").expect("state");
+    let (w, list) = sly(home.path(), &env);
+    let names: Vec<&str> = list["result"]["tools"]
+        .as_array()
+        .expect("tools")
+        .iter()
+        .filter_map(|t| t["name"].as_str())
+        .collect();
+    assert_eq!(names, ["echo"], "the changed `add` is held: {list}");
+    w.finish();
 }

@@ -92,134 +92,144 @@ impl Guarded {
     }
 }
 
-/// The texts of an answer a model reads, by method: `tools/call` (`content[].text`, embedded
-/// resources' `text`, and every string of `structuredContent`), `prompts/get` (its description
-/// and messages) and `resources/read` (`contents[].text`). Visits each mutably.
-fn texts_mut(method: &str, result: &mut Value, f: &mut dyn FnMut(&mut String)) {
-    fn content(items: Option<&mut Value>, f: &mut dyn FnMut(&mut String)) {
-        for c in items.and_then(Value::as_array_mut).into_iter().flatten() {
-            if let Some(Value::String(s)) = c.get_mut("text") {
-                f(s);
-            }
-            if let Some(Value::String(s)) = c.get_mut("resource").and_then(|r| r.get_mut("text")) {
-                f(s);
-            }
-        }
-    }
-    fn every(v: &mut Value, f: &mut dyn FnMut(&mut String)) {
-        match v {
-            Value::String(s) => f(s),
-            Value::Array(a) => a.iter_mut().for_each(|x| every(x, f)),
-            Value::Object(o) => o.values_mut().for_each(|x| every(x, f)),
-            _ => {}
-        }
-    }
-    match method {
-        "tools/call" => {
-            content(result.get_mut("content"), f);
-            if let Some(s) = result.get_mut("structuredContent") {
-                every(s, f);
-            }
-        }
-        "prompts/get" => {
-            if let Some(Value::String(s)) = result.get_mut("description") {
-                f(s);
-            }
-            for m in result
-                .get_mut("messages")
-                .and_then(Value::as_array_mut)
-                .into_iter()
-                .flatten()
-            {
-                match m.get_mut("content") {
-                    Some(Value::Array(_)) => content(m.get_mut("content"), f),
-                    Some(c @ Value::Object(_)) => {
-                        if let Some(Value::String(s)) = c.get_mut("text") {
-                            f(s);
-                        }
-                        if let Some(Value::String(s)) =
-                            c.get_mut("resource").and_then(|r| r.get_mut("text"))
+/// Longest base64 `blob` or `data` value decoded to be judged as text.
+const MAX_DECODED: usize = 16 * 1024 * 1024;
+
+/// Members whose string values are identifiers of the protocol, never read by a model as text.
+const STRUCTURAL: &[&str] = &["type", "mimeType", "jsonrpc", "resultType", "role"];
+
+/// Visit every string of a value mutably: values (base64 `blob` and `data` values decoded when
+/// they are UTF-8 text, and encoded again after `f`), and object keys (renamed when `f` changes
+/// them). Strings under [`STRUCTURAL`] members are left alone.
+fn strings_mut(v: &mut Value, f: &mut dyn FnMut(&mut String)) {
+    use base64::Engine;
+    let b64 = base64::engine::general_purpose::STANDARD;
+    match v {
+        Value::String(s) => f(s),
+        Value::Array(a) => a.iter_mut().for_each(|x| strings_mut(x, f)),
+        Value::Object(o) => {
+            let keys: Vec<String> = o.keys().cloned().collect();
+            for k in keys {
+                if STRUCTURAL.contains(&k.as_str()) && o.get(&k).is_some_and(Value::is_string) {
+                    continue;
+                }
+                let mut nk = k.clone();
+                f(&mut nk);
+                let Some(mut x) = o.remove(&k) else { continue };
+                match &mut x {
+                    Value::String(b)
+                        if matches!(k.as_str(), "blob" | "data") && b.len() <= MAX_DECODED =>
+                    {
+                        match b64
+                            .decode(b.as_bytes())
+                            .ok()
+                            .and_then(|d| String::from_utf8(d).ok())
                         {
-                            f(s);
+                            Some(mut text) => {
+                                let before = text.clone();
+                                f(&mut text);
+                                if text != before {
+                                    *b = b64.encode(text.as_bytes());
+                                }
+                            }
+                            None => f(b),
                         }
                     }
-                    _ => {}
+                    _ => strings_mut(&mut x, f),
                 }
+                o.insert(nk, x);
             }
         }
-        "resources/read" => content(result.get_mut("contents"), f),
         _ => {}
     }
 }
 
-/// Guard an answer of `method` from the server named by `source` in place: every text is judged
-/// for prompt injection (as from `source`), and secrets and personal data are redacted when
-/// `redact`. With `policy = annotate` an answer the detector blocks gets [`ANNOTATION`] first
-/// (a text item of its own in `tools/call` content); with `block` the caller answers with an
-/// error instead (`blocked`).
-pub fn guard_answer(
+/// Guard a value from the server named by `source` in place: an answer's `result` or `error`, the
+/// `params` of its own request or notification. Every string in it (members' names too, and
+/// base64 text) is read: joined, they are judged once for prompt injection (as from `source`: an
+/// instruction split over several items is judged whole), and each has its secrets and personal
+/// data redacted when `redact`. With `policy = annotate` a value the detector blocks gets
+/// [`ANNOTATION`] first (a text item of its own where there is a `content` list); with `block`
+/// the caller refuses it (`blocked`).
+pub fn guard_value(
     p: &Policy,
-    method: &str,
-    result: &mut Value,
+    v: &mut Value,
     source: &Source,
     policy: ToolResultPolicy,
     redact: bool,
 ) -> Guarded {
     let mut g = Guarded::default();
+    let mut joined = String::new();
     let detectors = Detectors {
-        secrets: redact,
-        pii: redact,
-        injection: policy != ToolResultPolicy::Off,
+        secrets: true,
+        pii: true,
+        injection: false,
     };
-    texts_mut(method, result, &mut |s: &mut String| {
-        let a = p.scanner.assess(s.as_bytes(), detectors, source);
-        g.score = g.score.max(a.injection_score.unwrap_or(0.0));
-        let (inj, sensitive): (Vec<_>, Vec<_>) = a
-            .findings
-            .into_iter()
-            .partition(|f| f.kind == FindingKind::Injection);
-        if p.scanner.verdict(&inj) == Verdict::Block {
-            g.blocked = true;
+    strings_mut(v, &mut |s: &mut String| {
+        joined.push_str(s);
+        joined.push('\n');
+        if !redact {
+            return;
         }
-        for f in &inj {
+        let found = p.scanner.scan_with(s.as_bytes(), detectors);
+        if found.is_empty() {
+            return;
+        }
+        for f in &found {
+            if !g.sensitive.contains(&f.rule) {
+                g.sensitive.push(f.rule.clone());
+            }
+        }
+        g.redacted += found.len();
+        *s = p.redactor.apply(s, &found);
+    });
+    if policy != ToolResultPolicy::Off {
+        let a = p.scanner.assess(
+            joined.as_bytes(),
+            Detectors {
+                secrets: false,
+                pii: false,
+                injection: true,
+            },
+            source,
+        );
+        g.score = a.injection_score.unwrap_or(0.0);
+        g.blocked = a.verdict == Verdict::Block;
+        for f in a
+            .findings
+            .iter()
+            .filter(|f| f.kind == FindingKind::Injection)
+        {
             if !g.injection.contains(&f.rule) {
                 g.injection.push(f.rule.clone());
             }
         }
-        if redact && !sensitive.is_empty() {
-            for f in &sensitive {
-                if !g.sensitive.contains(&f.rule) {
-                    g.sensitive.push(f.rule.clone());
-                }
-            }
-            g.redacted += sensitive.len();
-            *s = p.redactor.apply(s, &sensitive);
-        }
-    });
+    }
     if g.blocked && policy == ToolResultPolicy::Annotate {
-        g.annotated = annotate(method, result);
+        g.annotated = annotate(v);
     }
     g
 }
 
-/// Put [`ANNOTATION`] first in an answer.
-fn annotate(method: &str, result: &mut Value) -> bool {
-    let note = serde_json::json!({"type": "text", "text": ANNOTATION});
-    let list = match method {
-        "tools/call" => result.get_mut("content"),
-        "resources/read" => None,
-        _ => None,
-    };
-    if let Some(Value::Array(items)) = list {
-        items.insert(0, note);
+/// Put [`ANNOTATION`] first in a value: as the first item of its `content` list, else before its
+/// first string.
+fn annotate(v: &mut Value) -> bool {
+    if let Some(Value::Array(items)) = v.get_mut("content") {
+        items.insert(0, serde_json::json!({"type": "text", "text": ANNOTATION}));
         return true;
     }
-    let mut done = false;
-    texts_mut(method, result, &mut |s: &mut String| {
-        if !done {
-            *s = format!("{ANNOTATION}\n{s}");
-            done = true;
+    fn first(v: &mut Value) -> bool {
+        match v {
+            Value::Array(a) => a.iter_mut().any(first),
+            Value::Object(o) => {
+                if let Some(Value::String(s)) = o.get_mut("text") {
+                    *s = format!("{ANNOTATION}\n{s}");
+                    return true;
+                }
+                o.values_mut().any(first)
+            }
+            _ => false,
         }
-    });
-    done
+    }
+    first(v)
 }

@@ -41,6 +41,11 @@ pub const REFUSED: i64 = -32001;
 
 /// Most items of one kind a session keeps from the server's lists; past it, items are hidden.
 pub const MAX_ITEMS: usize = 4096;
+/// How long a re-check of a list waits for the server's answer (ms).
+const RECHECK_WAIT_MS: u64 = 10_000;
+/// Most bytes of one kind's definitions a session keeps from the server's lists; past it, items
+/// are hidden.
+pub const MAX_ITEM_BYTES: usize = 8 * 1024 * 1024;
 /// Most changes an approval's intent lists by name (the rest are counted).
 const MAX_LISTED_CHANGES: usize = 64;
 
@@ -126,7 +131,7 @@ pub struct Session {
     source: Source,
     asked: HashMap<String, Asked>,
     /// Bulwark's own list requests (after a `list_changed`), by id.
-    own: HashMap<String, ItemKind>,
+    own: HashMap<String, (ItemKind, u64)>,
     own_count: u64,
     /// What the server showed, in pinned form.
     seen: Definitions,
@@ -136,8 +141,7 @@ pub struct Session {
     whole: BTreeSet<ItemKind>,
     /// Kinds of which a list (a page) was seen.
     listed_now: BTreeSet<ItemKind>,
-    /// Kinds of which a last page (without `nextCursor`) was seen.
-    list_ended: BTreeSet<ItemKind>,
+
     /// The scan's rules per seen item.
     flagged: HashMap<(ItemKind, String), Vec<String>>,
     instructions_flagged: Vec<String>,
@@ -187,7 +191,6 @@ impl Session {
             initialized: false,
             whole: BTreeSet::new(),
             listed_now: BTreeSet::new(),
-            list_ended: BTreeSet::new(),
             flagged: HashMap::new(),
             instructions_flagged: Vec::new(),
             held: BTreeSet::new(),
@@ -242,7 +245,7 @@ impl Session {
     pub fn from_client(&mut self, env: &Env<'_>, line: &[u8]) -> Vec<Out> {
         let msg = match parse(line) {
             Ok(m) => m,
-            Err((code, why)) => return vec![Out::ToClient(error(&Value::Null, code, &why))],
+            Err((code, why)) => return vec![Out::ToClient(error(&readable_id(line), code, &why))],
         };
         let Value::Object(o) = &msg else {
             let why = if msg.is_array() {
@@ -256,10 +259,10 @@ impl Session {
         let id = o.get("id").cloned();
         match (method, id) {
             (Some(method), Some(id)) => self.client_request(env, msg.clone(), method, id),
-            // A notification, or the client's answer to a server request: passed on.
-            _ => vec![Out::ToServer(
-                String::from_utf8_lossy(line).trim_end().to_string(),
-            )],
+            // A notification, or the client's answer to a server request: passed on, as
+            // written again (what the server reads is what was judged: one line, no raw
+            // control characters).
+            _ => vec![Out::ToServer(msg.to_string())],
         }
     }
 
@@ -306,7 +309,10 @@ impl Session {
             "prompts/get" => params
                 .and_then(|p| p.get("name"))
                 .and_then(Value::as_str)
-                .and_then(|n| self.hidden(env, ItemKind::Prompt, n)),
+                .and_then(|n| {
+                    self.hidden(env, ItemKind::Prompt, n)
+                        .or_else(|| self.unpinned(env, ItemKind::Prompt, n))
+                }),
             "resources/read" => params
                 .and_then(|p| p.get("uri"))
                 .and_then(Value::as_str)
@@ -356,6 +362,29 @@ impl Session {
             ));
         }
         None
+    }
+
+    /// Why item `key` of `kind` may not be used: it is not among the server's pinned items (a
+    /// client lists before it uses).
+    fn unpinned(&mut self, env: &Env<'_>, kind: ItemKind, key: &str) -> Option<(i64, String)> {
+        if self.pin.is_none() {
+            self.load_pin(env);
+        }
+        let pinned = self
+            .pin
+            .as_ref()
+            .is_some_and(|p| p.pinned.items(kind).contains_key(key));
+        (!pinned).then(|| {
+            (
+                REFUSED,
+                format!(
+                    "bulwark: `{key}` is not among the approved {}s of MCP server `{}` (list them first: only a listed, pinned {} can be used)",
+                    kind.as_str(),
+                    self.id.name,
+                    kind.as_str()
+                ),
+            )
+        })
     }
 
     /// Judge a `tools/call`: `Err` is the refusal the client gets.
@@ -520,9 +549,9 @@ impl Session {
         };
         let method = o.get("method").and_then(Value::as_str).map(str::to_string);
         match (method, o.get("id").cloned()) {
-            (Some(m), None) => self.server_notification(&m, line),
+            (Some(m), None) => self.server_notification(env, msg.clone(), &m),
             // A request of the server's own (sampling, elicitation, roots): the client answers.
-            (Some(_), Some(_)) => vec![Out::ToClient(text(line))],
+            (Some(m), Some(id)) => self.server_request(env, msg.clone(), &m, &id),
             (None, Some(id)) => self.server_answer(env, msg, &id),
             (None, None) => {
                 self.warnings.push("dropped a message from the server: neither a request, a notification nor an answer".into());
@@ -531,14 +560,77 @@ impl Session {
         }
     }
 
-    fn server_notification(&mut self, method: &str, line: &[u8]) -> Vec<Out> {
+    /// Guard the `params` of a server's own message; `Some` says why it may not reach the client.
+    fn guard_params(&mut self, env: &Env<'_>, msg: &mut Value, what: &str) -> Option<String> {
+        let params = msg.get_mut("params")?;
+        let g = content::guard_value(
+            env.policy,
+            params,
+            &self.source,
+            self.mcp.results,
+            self.mcp.redact_results,
+        );
+        self.judged(env, what, &g)
+    }
+
+    /// Record what guarding found; `Some` is the refusal when it blocks.
+    fn judged(&mut self, env: &Env<'_>, what: &str, g: &content::Guarded) -> Option<String> {
+        let outcome = g.outcome(self.mcp.results);
+        if outcome != "allow" || !g.injection.is_empty() {
+            self.record(
+                env,
+                "mcp.result",
+                format!("mcp:{}/{what}", self.id.name),
+                outcome,
+                json!({
+                    "injection": g.injection,
+                    "score": g.score,
+                    "redacted": g.redacted,
+                    "sensitive": g.sensitive,
+                }),
+            );
+        }
+        (outcome == "block").then(|| {
+            format!(
+                "bulwark: what MCP server `{}` sent for `{what}` was withheld: it carries instructions to the model ({}). Set [mcp] results = \"annotate\" to pass such answers with a warning.",
+                self.id.name,
+                g.injection.join(", ")
+            )
+        })
+    }
+
+    /// A request of the server's own (sampling, elicitation): its text reaches the client's model
+    /// or user, so it is guarded like an answer; a refused one is answered to the server.
+    fn server_request(
+        &mut self,
+        env: &Env<'_>,
+        mut msg: Value,
+        method: &str,
+        id: &Value,
+    ) -> Vec<Out> {
+        match self.guard_params(env, &mut msg, method) {
+            Some(why) => vec![Out::ToServer(error(id, REFUSED, &why))],
+            None => vec![Out::ToClient(msg.to_string())],
+        }
+    }
+
+    fn server_notification(&mut self, env: &Env<'_>, mut msg: Value, method: &str) -> Vec<Out> {
         let Some(kind) = ItemKind::ALL
             .into_iter()
             .find(|k| k.changed_notification() == method)
         else {
-            return vec![Out::ToClient(text(line))];
+            // Log messages, progress: guarded like answers; a refused one is dropped.
+            if let Some(why) = self.guard_params(env, &mut msg, method) {
+                self.warnings.push(why);
+                return Vec::new();
+            }
+            return vec![Out::ToClient(msg.to_string())];
         };
-        if self.own.values().any(|k| *k == kind) {
+        let now = env.clock.now_ms();
+        // A re-check the server never answered is given up after a while.
+        self.own
+            .retain(|_, (_, at)| now.saturating_sub(*at) < RECHECK_WAIT_MS);
+        if self.own.values().any(|(k, _)| *k == kind) {
             // A re-check of this list is under way and the client was told: a flood of
             // notifications reaches it as one per round trip.
             return Vec::new();
@@ -548,22 +640,28 @@ impl Session {
             // Re-check at once, whether or not the client lists again.
             self.own_count += 1;
             let id = format!("bulwark-recheck-{}-{}", self.session, self.own_count);
-            self.own.insert(id_key(&Value::String(id.clone())), kind);
+            self.own
+                .insert(id_key(&Value::String(id.clone())), (kind, now));
             out.push(Out::ToServer(
                 json!({"jsonrpc": "2.0", "id": id, "method": kind.list_method()}).to_string(),
             ));
         }
-        out.push(Out::ToClient(text(line)));
+        out.push(Out::ToClient(msg.to_string()));
         out
     }
 
     fn server_answer(&mut self, env: &Env<'_>, mut msg: Value, id: &Value) -> Vec<Out> {
         let key = id_key(id);
-        if let Some(kind) = self.own.remove(&key) {
-            if let Some(result) = msg.get_mut("result") {
+        let has = |m: &Value, k: &str| m.get(k).is_some_and(|v| !v.is_null());
+        let (is_result, is_error) = (has(&msg, "result"), has(&msg, "error"));
+        if let Some((kind, _)) = self.own.remove(&key) {
+            if is_result
+                && !is_error
+                && let Some(result) = msg.get_mut("result")
+            {
                 let before = self.held.clone();
                 self.on_list(env, kind, result, false);
-                // Held items that became visible (approved elsewhere) are announced.
+                // Held items that became visible (approved elsewhere) or hidden are announced.
                 if self.held.iter().any(|h| h.0 == kind && !before.contains(h))
                     || before.iter().any(|h| h.0 == kind && !self.held.contains(h))
                 {
@@ -581,15 +679,32 @@ impl Session {
             ));
             return Vec::new();
         };
-        if msg.get("error").is_some() {
-            return vec![Out::ToClient(msg.to_string())];
-        }
-        let Some(result) = msg.get_mut("result") else {
+        if is_result == is_error {
             return vec![Out::ToClient(error(
                 &asked.id,
                 INTERNAL_ERROR,
-                "bulwark: the server's answer has neither `result` nor `error`",
+                "bulwark: the server's answer has not exactly one of `result` and `error`",
             ))];
+        }
+        if is_error {
+            // An error's message and data reach the model as text too.
+            let what = asked.tool.clone().unwrap_or_else(|| asked.method.clone());
+            if let Some(e) = msg.get_mut("error") {
+                let g = content::guard_value(
+                    env.policy,
+                    e,
+                    &self.source,
+                    self.mcp.results,
+                    self.mcp.redact_results,
+                );
+                if let Some(why) = self.judged(env, &what, &g) {
+                    return vec![Out::ToClient(error(&asked.id, REFUSED, &why))];
+                }
+            }
+            return vec![Out::ToClient(clean(msg, "result"))];
+        }
+        let Some(result) = msg.get_mut("result") else {
+            return Vec::new();
         };
         match asked.method.as_str() {
             "initialize" | "server/discover" => self.on_initialize(env, result),
@@ -597,14 +712,24 @@ impl Session {
                 let kind = ItemKind::of_list(m).unwrap_or(ItemKind::Tool);
                 self.on_list(env, kind, result, asked.paged);
             }
-            "tools/call" | "prompts/get" | "resources/read" => {
-                if let Some(refusal) = self.on_answer(env, &asked, result) {
-                    return vec![Out::ToClient(error(&asked.id, REFUSED, &refusal))];
+            "ping" => {}
+            // Every other answer (tool results, prompts, resources, tasks, completions, what a
+            // later revision adds) may reach the model.
+            _ => {
+                let what = asked.tool.clone().unwrap_or_else(|| asked.method.clone());
+                let g = content::guard_value(
+                    env.policy,
+                    result,
+                    &self.source,
+                    self.mcp.results,
+                    self.mcp.redact_results,
+                );
+                if let Some(why) = self.judged(env, &what, &g) {
+                    return vec![Out::ToClient(error(&asked.id, REFUSED, &why))];
                 }
             }
-            _ => {}
         }
-        vec![Out::ToClient(msg.to_string())]
+        vec![Out::ToClient(clean(msg, "error"))]
     }
 
     fn on_initialize(&mut self, env: &Env<'_>, result: &mut Value) {
@@ -627,12 +752,12 @@ impl Session {
     }
 
     fn on_list(&mut self, env: &Env<'_>, kind: ItemKind, result: &mut Value, paged: bool) {
-        let ended = result.get("nextCursor").is_none_or(Value::is_null);
+        // `""` ends a list as a missing cursor does (clients read it so).
+        let ended = result
+            .get("nextCursor")
+            .is_none_or(|c| c.is_null() || c.as_str() == Some(""));
         let whole = !paged && ended;
         self.listed_now.insert(kind);
-        if ended {
-            self.list_ended.insert(kind);
-        }
         let items = match result.get_mut(kind.result_key()) {
             Some(Value::Array(a)) => std::mem::take(a),
             _ => Vec::new(),
@@ -642,18 +767,45 @@ impl Session {
             self.flagged.retain(|k, _| k.0 != kind);
             self.whole.insert(kind);
         }
+        let forms: Vec<Option<(String, Value)>> = items
+            .iter()
+            .map(|i| super::pins::pinned_form(kind, i))
+            .collect();
+        // A name listed twice would be judged by one copy and shown as both: neither is shown.
+        let mut count: HashMap<&str, usize> = HashMap::new();
+        for (k, _) in forms.iter().flatten() {
+            *count.entry(k.as_str()).or_default() += 1;
+        }
+        let twice: BTreeSet<String> = count
+            .into_iter()
+            .filter(|(_, n)| *n > 1)
+            .map(|(k, _)| k.to_string())
+            .collect();
+        let mut bytes: usize = self
+            .seen
+            .items(kind)
+            .values()
+            .map(|v| super::pins::canonical(v).len())
+            .sum();
         let mut shown = Vec::with_capacity(items.len());
         let mut dropped = 0usize;
-        for item in items {
-            let Some((key, form)) = super::pins::pinned_form(kind, &item) else {
+        for (item, form) in items.into_iter().zip(forms) {
+            let Some((key, form)) = form else {
                 dropped += 1;
                 continue;
             };
-            if self.seen.items(kind).len() >= MAX_ITEMS && !self.seen.items(kind).contains_key(&key)
+            if twice.contains(&key) {
+                dropped += 1;
+                continue;
+            }
+            let size = super::pins::canonical(&form).len();
+            let known = self.seen.items(kind).contains_key(&key);
+            if !known && (self.seen.items(kind).len() >= MAX_ITEMS || bytes + size > MAX_ITEM_BYTES)
             {
                 dropped += 1;
                 continue;
             }
+            bytes += size;
             let rules = content::definition_findings(env.policy, &form);
             self.flagged.insert((kind, key.clone()), rules);
             self.seen.items_mut(kind).insert(key.clone(), form);
@@ -661,7 +813,7 @@ impl Session {
         }
         if dropped > 0 {
             self.warnings.push(format!(
-                "hid {dropped} {}s of the server's list: without a usable {} or past {MAX_ITEMS} items",
+                "hid {dropped} {}s of the server's list: without a usable {}, listed twice, or past {MAX_ITEMS} items or {MAX_ITEM_BYTES} bytes",
                 kind.as_str(),
                 kind.key_field()
             ));
@@ -675,42 +827,6 @@ impl Session {
         if let Some(o) = result.as_object_mut() {
             o.insert(kind.result_key().into(), Value::Array(visible));
         }
-    }
-
-    /// Guard a result, prompt or resource; `Some` is the refusal the client gets instead.
-    fn on_answer(&mut self, env: &Env<'_>, asked: &Asked, result: &mut Value) -> Option<String> {
-        let g = content::guard_answer(
-            env.policy,
-            &asked.method,
-            result,
-            &self.source,
-            self.mcp.results,
-            self.mcp.redact_results,
-        );
-        let what = asked.tool.as_deref().unwrap_or(asked.method.as_str());
-        let outcome = g.outcome(self.mcp.results);
-        if outcome != "allow" || !g.injection.is_empty() {
-            self.record(
-                env,
-                "mcp.result",
-                format!("mcp:{}/{what}", self.id.name),
-                outcome,
-                json!({
-                    "method": asked.method,
-                    "injection": g.injection,
-                    "score": g.score,
-                    "redacted": g.redacted,
-                    "sensitive": g.sensitive,
-                }),
-            );
-        }
-        (outcome == "block").then(|| {
-            format!(
-                "bulwark: the answer of MCP server `{}` to `{what}` was withheld: it carries instructions to the model ({}). Set [mcp] results = \"annotate\" to pass such answers with a warning.",
-                self.id.name,
-                g.injection.join(", ")
-            )
-        })
     }
 
     /// The server is gone (exited, closed its output): every awaiting request gets an error.
@@ -778,8 +894,25 @@ fn withheld(name: &str, summary: &str, approval: &str, digest: &str) -> String {
     )
 }
 
-fn text(line: &[u8]) -> String {
-    String::from_utf8_lossy(line).trim_end().to_string()
+/// An answer without a `null` member of the kind it is not (`"error": null` beside a result).
+fn clean(mut msg: Value, other: &str) -> String {
+    if let Some(o) = msg.as_object_mut() {
+        o.remove(other);
+    }
+    msg.to_string()
+}
+
+/// The `id` of a request that cannot be judged, when one can be read (so the client's request
+/// ends with the refusal, not at its own timeout).
+fn readable_id(line: &[u8]) -> Value {
+    match serde_json::from_slice::<Value>(line.trim_ascii()) {
+        Ok(Value::Object(o)) => o
+            .get("id")
+            .filter(|i| i.is_string() || i.is_i64() || i.is_u64())
+            .cloned()
+            .unwrap_or(Value::Null),
+        _ => Value::Null,
+    }
 }
 
 /// Parse one message: JSON, every key once (a key given twice reads one way here and another

@@ -123,6 +123,8 @@ impl Session {
             }
             first.push("instructions");
         }
+        // Only a kind's first list (its first page) is pinned on first use: what a later page or
+        // list adds is new, and held.
         for kind in ItemKind::ALL {
             if !self.listed_now.contains(&kind) || pin.listed.contains(&kind) {
                 continue;
@@ -133,12 +135,13 @@ impl Session {
                     .get(&(kind, k.clone()))
                     .is_none_or(Vec::is_empty)
                 {
-                    pin.pinned.items_mut(kind).insert(k.clone(), form.clone());
+                    pin.pinned
+                        .items_mut(kind)
+                        .entry(k.clone())
+                        .or_insert_with(|| form.clone());
                 }
             }
-            if self.list_ended.contains(&kind) {
-                pin.listed.push(kind);
-            }
+            pin.listed.push(kind);
             first.push(kind.as_str());
         }
 
@@ -166,6 +169,11 @@ impl Session {
         let ask = !changes.is_empty() && pin.pending.as_ref().is_none_or(|p| p.digest != digest);
         let mut approval = None;
         if ask {
+            if let Some(old) = &pin.pending {
+                // Superseded: the definitions it is for are no longer what the server shows.
+                let old = old.approval.clone();
+                self.withdraw(env, &old);
+            }
             approval = Some(self.ask(env, &changes, &digest)?);
             pin.pending = Some(PendingPin {
                 approval: approval.clone().unwrap_or_default(),
@@ -290,6 +298,23 @@ impl Session {
             }
         }
         (changes, proposed, held, instructions_held)
+    }
+
+    /// Withdraw a pending approval of definitions the server no longer shows (so approvers are
+    /// not asked about them); one already decided is left as it is.
+    fn withdraw(&mut self, env: &Env<'_>, approval: &str) {
+        if let Ok(id) = ApprovalId::parse(approval)
+            && let Ok((rec, _)) = env.approvals.get(&id)
+            && rec.state == StateName::Pending
+            && let Err(e) = env.approvals.reject(
+                &id,
+                &self.requested_by,
+                "superseded: the server's definitions changed again",
+            )
+        {
+            self.warnings
+                .push(format!("approval {approval} could not be withdrawn: {e}"));
+        }
     }
 
     /// What became of the approval of a pending change.
