@@ -3,6 +3,9 @@
 //! build), as percentiles of round-trip time and of the difference. With the audit log on (every
 //! call's verdict is a durable record) and off.
 //!
+//! First, the session alone (no pipes, no processes, audit off): what judging the call and
+//! guarding its result costs in the library.
+//!
 //! `cargo bench -p bulwark-cli --bench mcp_stdio` (needs python3). `MCP_BENCH_CALLS` sets the
 //! number of calls (default 5000).
 
@@ -71,6 +74,50 @@ fn report(name: &str, t: &[Duration]) {
     );
 }
 
+/// The library's share: one `tools/call` judged and its 4 KB result guarded, in the session.
+fn library(calls: usize) -> Vec<Duration> {
+    use bulwark_core::approval::{Approvals, Approvers, SystemClock};
+    use bulwark_core::mcp::{Env, Out, ServerIdentity, Session};
+    let home = tempfile::tempdir().expect("tempdir");
+    let cfg = bulwark_core::SecurityConfig::from_toml(
+        "[audit]\nenabled = false\n[mcp.servers.bench.tools.fetch_report]\naction = \"read\"\n",
+        "bench",
+    )
+    .expect("config");
+    let policy = bulwark_core::Policy::compile(cfg, home.path(), &|_| None).expect("policy");
+    policy.scanner.precompile().expect("precompile");
+    let db = bulwark_store::state_db::StateDb::open(&home.path().join("state.db")).expect("db");
+    let approvals = Approvals::new(&db, None, Approvers::from_names([]), 900, &SystemClock);
+    let env = Env {
+        policy: &policy,
+        pins: &db,
+        approvals: &approvals,
+        audit: None,
+        probe: &bulwark_store::fs::OsPaths,
+        clock: &SystemClock,
+    };
+    let mut s = Session::new(ServerIdentity::stdio("bench", "python3", &[]), &policy.cfg.mcp);
+    let text: String = "The quarterly report lists revenue by region, the open incidents and the planned maintenance windows for the storage cluster. ".repeat(32).chars().take(4096).collect();
+    let tools = r#"{"jsonrpc":"2.0","id":1,"result":{"tools":[{"name":"fetch_report","description":"Returns the quarterly report.","inputSchema":{"type":"object","properties":{"region":{"type":"string"}}}}]}}"#;
+    s.from_client(&env, br#"{"jsonrpc":"2.0","id":1,"method":"tools/list"}"#);
+    s.from_server(&env, tools.as_bytes());
+    let mut times = Vec::with_capacity(calls);
+    for i in 0..calls + 200 {
+        let call = format!(r#"{{"jsonrpc":"2.0","id":{},"method":"tools/call","params":{{"name":"fetch_report","arguments":{{"region":"emea"}}}}}}"#, i + 2);
+        let answer = serde_json::json!({"jsonrpc": "2.0", "id": i + 2, "result": {"content": [{"type": "text", "text": text}], "isError": false}}).to_string();
+        let t = Instant::now();
+        let a = s.from_client(&env, call.as_bytes());
+        let b = s.from_server(&env, answer.as_bytes());
+        let t = t.elapsed();
+        assert!(matches!(a.as_slice(), [Out::ToServer(_)]) && matches!(b.as_slice(), [Out::ToClient(_)]), "{a:?} {b:?}");
+        if i >= 200 {
+            times.push(t);
+        }
+    }
+    times.sort();
+    times
+}
+
 fn main() {
     if std::env::args().any(|a| a == "--list") {
         return;
@@ -79,6 +126,7 @@ fn main() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(5000);
+    report("session alone (library)", &library(calls));
     let server = Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/mcp_echo_server.py");
     let bulwark = env!("CARGO_BIN_EXE_bulwark");
     let direct = {

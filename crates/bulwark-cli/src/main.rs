@@ -16,6 +16,7 @@ mod exec_cmd;
 mod gateway_cmd;
 mod held_cmd;
 mod mcp_cmd;
+mod mcp_wrap;
 mod picoclaw_cmd;
 mod posture_cmd;
 mod redact_cmd;

@@ -282,6 +282,14 @@ impl SharedLog {
         Ok(me)
     }
 
+    /// Close the log now (its final checkpoint written, the relay's socket removed), for a
+    /// process about to exit without unwinding; a later append opens it again.
+    pub fn close(&self) {
+        let mut st = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        st.1 = None;
+        st.0 = None;
+    }
+
     fn reopen(&self, st: &mut (Option<AuditLog>, Option<Relay>)) -> Result<(), StoreError> {
         st.1 = None;
         st.0 = None;
