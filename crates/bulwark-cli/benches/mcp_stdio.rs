@@ -96,20 +96,30 @@ fn library(calls: usize) -> Vec<Duration> {
         probe: &bulwark_store::fs::OsPaths,
         clock: &SystemClock,
     };
-    let mut s = Session::new(ServerIdentity::stdio("bench", "python3", &[]), &policy.cfg.mcp);
+    let mut s = Session::new(
+        ServerIdentity::stdio("bench", "python3", &[]),
+        &policy.cfg.mcp,
+    );
     let text: String = "The quarterly report lists revenue by region, the open incidents and the planned maintenance windows for the storage cluster. ".repeat(32).chars().take(4096).collect();
     let tools = r#"{"jsonrpc":"2.0","id":1,"result":{"tools":[{"name":"fetch_report","description":"Returns the quarterly report.","inputSchema":{"type":"object","properties":{"region":{"type":"string"}}}}]}}"#;
     s.from_client(&env, br#"{"jsonrpc":"2.0","id":1,"method":"tools/list"}"#);
     s.from_server(&env, tools.as_bytes());
     let mut times = Vec::with_capacity(calls);
     for i in 0..calls + 200 {
-        let call = format!(r#"{{"jsonrpc":"2.0","id":{},"method":"tools/call","params":{{"name":"fetch_report","arguments":{{"region":"emea"}}}}}}"#, i + 2);
+        let call = format!(
+            r#"{{"jsonrpc":"2.0","id":{},"method":"tools/call","params":{{"name":"fetch_report","arguments":{{"region":"emea"}}}}}}"#,
+            i + 2
+        );
         let answer = serde_json::json!({"jsonrpc": "2.0", "id": i + 2, "result": {"content": [{"type": "text", "text": text}], "isError": false}}).to_string();
         let t = Instant::now();
         let a = s.from_client(&env, call.as_bytes());
         let b = s.from_server(&env, answer.as_bytes());
         let t = t.elapsed();
-        assert!(matches!(a.as_slice(), [Out::ToServer(_)]) && matches!(b.as_slice(), [Out::ToClient(_)]), "{a:?} {b:?}");
+        assert!(
+            matches!(a.as_slice(), [Out::ToServer(_)])
+                && matches!(b.as_slice(), [Out::ToClient(_)]),
+            "{a:?} {b:?}"
+        );
         if i >= 200 {
             times.push(t);
         }

@@ -158,7 +158,9 @@ pub(crate) fn wrap(ctx: &Context, name: &str, command: &[String]) -> Result<u8, 
         )));
     }
     let (program, args) = command.split_first().ok_or_else(|| {
-        Fatal("the server's command is missing: `bulwark mcp wrap --name NAME -- CMD ARGS...`".into())
+        Fatal(
+            "the server's command is missing: `bulwark mcp wrap --name NAME -- CMD ARGS...`".into(),
+        )
     })?;
     let mcp = &ctx.cfg().mcp;
     // A client may start several wrapped servers: each appends through whichever holds the log.
@@ -169,7 +171,10 @@ pub(crate) fn wrap(ctx: &Context, name: &str, command: &[String]) -> Result<u8, 
         None => None,
     };
     // Compiled now, not on the first message.
-    ctx.policy.scanner.precompile().map_err(|e| Fatal(e.to_string()))?;
+    ctx.policy
+        .scanner
+        .precompile()
+        .map_err(|e| Fatal(e.to_string()))?;
     let mut child = Command::new(program)
         .args(args)
         .stdin(Stdio::piped())
@@ -198,7 +203,10 @@ pub(crate) fn wrap(ctx: &Context, name: &str, command: &[String]) -> Result<u8, 
             probe: &OsPaths,
             clock: &SystemClock,
         },
-        session: Mutex::new(Session::new(ServerIdentity::stdio(name, program, args), mcp)),
+        session: Mutex::new(Session::new(
+            ServerIdentity::stdio(name, program, args),
+            mcp,
+        )),
         stdout: Mutex::new(std::io::stdout()),
         server_in: Mutex::new(child.stdin.take()),
     };

@@ -28,17 +28,20 @@ pub enum Scope {
     Audit,
     /// The model gateway (`/v1/chat/completions`): an agent talking to its model through Bulwark.
     Gateway,
+    /// The MCP gateway (`/mcp/{name}`): an MCP client talking to its servers through Bulwark.
+    Mcp,
 }
 
 impl Scope {
     /// Every scope.
-    pub const ALL: [Scope; 6] = [
+    pub const ALL: [Scope; 7] = [
         Scope::Scan,
         Scope::Egress,
         Scope::Intents,
         Scope::Approve,
         Scope::Audit,
         Scope::Gateway,
+        Scope::Mcp,
     ];
 
     /// The name on the command line and in JSON.
@@ -50,6 +53,7 @@ impl Scope {
             Scope::Approve => "approve",
             Scope::Audit => "audit",
             Scope::Gateway => "gateway",
+            Scope::Mcp => "mcp",
         }
     }
 

@@ -8,6 +8,7 @@
 pub mod api;
 pub mod deliver;
 mod gateway;
+mod mcp;
 pub mod notify;
 pub mod proxy;
 

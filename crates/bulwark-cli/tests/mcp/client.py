@@ -1,7 +1,8 @@
 """A test MCP client on the official Python SDK: runs steps against a stdio server command and
 prints what each gave, as JSON, for the Rust tests (tests/mcp.rs).
 
-usage: client.py MODE STEPS_JSON -- CMD ARGS...
+usage: client.py MODE STEPS_JSON -- CMD ARGS...   (stdio)
+       client.py MODE STEPS_JSON -- http URL TOKEN  (Streamable HTTP, TOKEN as the bearer)
 MODE: `auto` (the SDK's default: server/discover, 2026-07-28) or `legacy` (the initialize
 handshake). STEPS_JSON: a list of {"op": "list" | "call" | "prompts" | "resources" | "read",
 "name": ..., "args": {...}, "uri": ...}.
@@ -23,7 +24,15 @@ def dump(x):
 async def main() -> None:
     mode, steps = sys.argv[1], json.loads(sys.argv[2])
     cmd = sys.argv[sys.argv.index("--") + 1 :]
-    params = StdioServerParameters(command=cmd[0], args=cmd[1:], env=dict(os.environ))
+    if cmd[0] == "http":
+        # `http URL TOKEN`: Streamable HTTP, the token as the bearer.
+        import httpx2
+        from mcp.client.streamable_http import streamable_http_client
+
+        http = httpx2.AsyncClient(headers={"Authorization": f"Bearer {cmd[2]}"}, timeout=30)
+        params = streamable_http_client(cmd[1], http_client=http)
+    else:
+        params = StdioServerParameters(command=cmd[0], args=cmd[1:], env=dict(os.environ))
     out = {"steps": []}
     async with Client(params, mode=mode, read_timeout_seconds=30) as c:
         out["protocol"] = c.protocol_version

@@ -99,4 +99,10 @@ async def main() -> None:
         await server.run(read, write, server.create_initialization_options())
 
 
-asyncio.run(main())
+if len(sys.argv) > 2 and sys.argv[1] == "--http":
+    # Streamable HTTP on 127.0.0.1:PORT/mcp (uvicorn, which the SDK depends on).
+    import uvicorn
+
+    uvicorn.run(server.streamable_http_app(host="127.0.0.1"), host="127.0.0.1", port=int(sys.argv[2]), log_level="warning")
+else:
+    asyncio.run(main())

@@ -258,6 +258,13 @@ impl SecurityConfig {
                 SecretForm::REFERENCES,
             ));
         }
+        for (name, m) in &self.mcp.servers {
+            out.push((
+                format!("mcp.servers.{name}.api_key"),
+                &m.api_key,
+                SecretForm::REFERENCES,
+            ));
+        }
         for (name, src) in &self.ingress.sources {
             out.push((
                 format!("ingress.sources.{name}.secret"),

@@ -44,6 +44,14 @@ impl Default for McpConfig {
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct McpServerConfig {
+    /// The server's Streamable HTTP endpoint (`https://mcp.example.com/mcp`): the sidecar serves
+    /// it at `/mcp/NAME`. Empty: a stdio server (`bulwark mcp wrap`) only.
+    #[serde(with = "crate::config::typed::http_url")]
+    #[schemars(with = "String")]
+    pub url: Option<url::Url>,
+    /// Sent to `url` as `Authorization: Bearer` (`vault:NAME`, `env:NAME` or `file:/PATH`); the
+    /// client's own credential to Bulwark never reaches the server.
+    pub api_key: crate::vault::cfg::SecretRef,
     /// Trust the server's own annotations (`readOnlyHint`, `destructiveHint`) to classify its
     /// tools, where `tools` does not. An untrusted server's annotations are pinned but never
     /// read: its calls are `call`, which the action policy treats as destructive.

@@ -177,6 +177,7 @@ pub(crate) fn route_scopes(route: &str) -> Option<&'static [Scope]> {
         "/v1/chat/completions" | "/v1/responses" | "/v1/messages" | "/v1/models" => {
             &[Scope::Gateway]
         }
+        "/mcp/{name}" => &[Scope::Mcp],
         "/openapi.json" => &[],
         _ => return None,
     })
@@ -368,7 +369,7 @@ mod tests {
     /// Every route the API serves has its scopes here, or is one of those that take no token.
     #[test]
     fn every_route_has_its_scopes() {
-        for (_, path) in ROUTES.iter().chain(GATEWAY_ROUTES) {
+        for (_, path) in ROUTES.iter().chain(GATEWAY_ROUTES).chain(MCP_ROUTES) {
             assert!(
                 without_token(path) || route_scopes(path).is_some(),
                 "{path} has no scopes"

@@ -87,3 +87,17 @@ pub(crate) async fn models(
     admit(&s, &p)?;
     Ok(crate::gateway::models(&s, &headers).await)
 }
+
+/// `/mcp/{name}`: the MCP Streamable HTTP transport in front of `[mcp.servers.NAME] url`, to
+/// tokens of scope `mcp` (not in `/openapi.json`: see docs/mcp.md).
+pub(crate) async fn mcp(
+    State(s): State<Shared>,
+    Extension(p): Extension<Principal>,
+    axum::extract::Path(name): axum::extract::Path<String>,
+    method: axum::http::Method,
+    headers: axum::http::HeaderMap,
+    body: axum::body::Bytes,
+) -> Result<Response, ApiError> {
+    p.require(Scope::Mcp)?;
+    Ok(crate::mcp::handle(&s, &p.name, &name, method, &headers, body).await)
+}

@@ -101,6 +101,10 @@ pub const GATEWAY_ROUTES: &[(&str, &str)] = &[
     ("post", "/v1/messages"),
 ];
 
+/// The MCP gateway's route: the MCP Streamable HTTP transport, documented in docs/mcp.md rather
+/// than in `/openapi.json`, for the servers `[mcp.servers.NAME] url` names.
+pub const MCP_ROUTES: &[(&str, &str)] = &[("post", "/mcp/{name}")];
+
 /// How long a token list read from the database is trusted (a revocation takes effect within it).
 const TOKEN_CACHE: Duration = Duration::from_secs(2);
 
@@ -138,6 +142,10 @@ pub fn router(state: Shared) -> Router {
         .route("/v1/responses", post(responses))
         .route("/v1/messages", post(messages))
         .route("/v1/models", get(models))
+        .route(
+            "/mcp/{name}",
+            post(gateway::mcp).get(gateway::mcp).delete(gateway::mcp),
+        )
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn_with_state(state.clone(), authenticate))

@@ -12,6 +12,8 @@ pub struct Compiled {
     pub(crate) notify_url: Option<secrecy::SecretString>,
     /// `[gateway]`: the upstreams with their keys.
     pub(crate) gateway: Arc<crate::gateway::Upstreams>,
+    /// `[mcp.servers]` with a `url`: the MCP servers `/mcp/{name}` serves, with their keys.
+    pub(crate) mcp: Arc<crate::mcp::McpUpstreams>,
 }
 
 /// One compiled webhook source.
@@ -113,6 +115,10 @@ impl Compiled {
             secrets.value(r, &env).map_err(|e| format!("{key}: {e}"))
         })
         .map_err(ServeError::Config)?;
+        let mcp = crate::mcp::McpUpstreams::compile(&cfg.mcp, &|key, r| {
+            secrets.value(r, &env).map_err(|e| format!("{key}: {e}"))
+        })
+        .map_err(ServeError::Config)?;
         let policy = Policy::compile(cfg, home, &|k| secrets.lookup(k, &env))
             .map_err(|e| ServeError::Config(e.to_string()))?;
         let cfg = &policy.cfg;
@@ -130,6 +136,7 @@ impl Compiled {
             policy: Arc::new(policy),
             limits,
             gateway: Arc::new(gateway),
+            mcp: Arc::new(mcp),
         })
     }
 }
@@ -160,6 +167,8 @@ pub struct AppState {
     pub(crate) proxy: std::sync::OnceLock<Arc<crate::proxy::ProxyState>>,
     /// The model gateway's conversations (placeholders), kept across reloads.
     pub(crate) gateway: crate::gateway::Gateway,
+    /// The MCP gateway's sessions over HTTP, kept across reloads.
+    pub(crate) mcp_sessions: crate::mcp::McpSessions,
 }
 
 /// Why the API could not start.
@@ -231,6 +240,7 @@ impl AppState {
         let gateway = crate::gateway::Gateway::new(&cfg.gateway);
         let state = AppState {
             gateway,
+            mcp_sessions: crate::mcp::McpSessions::default(),
             compiled: arc_swap::ArcSwap::from_pointee(Compiled::new(
                 cfg,
                 home,

@@ -5,8 +5,8 @@
 //! conversation's values back before the agent sees it. One audit record per exchange, never the
 //! prompt.
 
-mod client;
-mod sse;
+pub(crate) mod client;
+pub(crate) mod sse;
 
 use std::time::{Duration, Instant};
 

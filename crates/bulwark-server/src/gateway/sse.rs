@@ -19,7 +19,7 @@ use tokio::sync::mpsc;
 const MAX_EVENT: usize = 4 * 1024 * 1024;
 
 /// A response body fed by a channel.
-struct ChannelBody(mpsc::Receiver<Bytes>);
+pub(crate) struct ChannelBody(pub(crate) mpsc::Receiver<Bytes>);
 
 impl http_body::Body for ChannelBody {
     type Data = Bytes;
@@ -216,7 +216,7 @@ async fn pump<R: EventRestorer>(
 
 /// Where the first complete event in `buf` ends and the length of the blank line after it,
 /// searching from `from`. Lines end in LF, CRLF or CR, as server-sent events allow.
-fn event_end(buf: &[u8], from: usize) -> Option<(usize, usize)> {
+pub(crate) fn event_end(buf: &[u8], from: usize) -> Option<(usize, usize)> {
     let from = from.min(buf.len());
     let mut i = from;
     while let Some(off) = memchr::memchr2(b'\n', b'\r', &buf[i..]) {
@@ -234,7 +234,7 @@ fn event_end(buf: &[u8], from: usize) -> Option<(usize, usize)> {
 
 /// One event's name and data (its `data:` lines joined by newlines); `None` for an event without
 /// data (a comment, a keep-alive).
-fn parse_event(event: &[u8]) -> Option<SseEvent> {
+pub(crate) fn parse_event(event: &[u8]) -> Option<SseEvent> {
     let text = String::from_utf8_lossy(event);
     let mut data: Option<String> = None;
     let mut name = None;

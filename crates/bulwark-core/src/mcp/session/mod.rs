@@ -112,6 +112,16 @@ impl ServerIdentity {
         }
     }
 
+    /// The identity of a Streamable HTTP server: its URL hashed (it may carry a token), its host
+    /// shown.
+    pub fn http(name: &str, url: &url::Url) -> ServerIdentity {
+        ServerIdentity {
+            name: name.to_string(),
+            identity: super::pins::digest(&url.as_str()),
+            program: url.host_str().unwrap_or("").chars().take(128).collect(),
+        }
+    }
+
     /// The key its pin is stored under.
     pub fn key(&self) -> String {
         ServerPin::key_of(&self.name, &self.identity)
