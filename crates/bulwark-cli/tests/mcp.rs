@@ -770,6 +770,17 @@ fn a_name_listed_twice_and_a_change_on_a_later_list_are_held() {
     w.finish();
 }
 
+/// A new API token of `scope` named `name`.
+fn token(h: &Path, name: &str, scope: &str) -> String {
+    let o = bulwark(h, &["token", "create", "--name", name, "--scope", scope]);
+    assert!(o.status.success(), "{}", common::text(&o));
+    String::from_utf8_lossy(&o.stdout)
+        .split_whitespace()
+        .find(|w| w.starts_with("bwk_"))
+        .expect("token")
+        .to_string()
+}
+
 /// A child process killed when the test ends.
 struct Killed(std::process::Child);
 
@@ -806,22 +817,8 @@ fn streamable_http_through_the_sidecar_with_both_protocol_eras() {
             .spawn()
             .expect("python3"),
     );
-    let token = bulwark(h, &["token", "create", "--name", "desk", "--scope", "mcp"]);
-    assert!(token.status.success(), "{}", common::text(&token));
-    let token = String::from_utf8_lossy(&token.stdout)
-        .split_whitespace()
-        .find(|w| w.starts_with("bwk_"))
-        .expect("token")
-        .to_string();
-    let other = bulwark(
-        h,
-        &["token", "create", "--name", "scanner", "--scope", "scan"],
-    );
-    let other = String::from_utf8_lossy(&other.stdout)
-        .split_whitespace()
-        .find(|w| w.starts_with("bwk_"))
-        .expect("token")
-        .to_string();
+    let other = token(h, "scanner", "scan");
+    let token = token(h, "desk", "mcp");
     let _serve = Killed(
         common::bulwark_on(h)
             .env("BULWARK_LOG", "warn")

@@ -26,7 +26,7 @@ use serde_json::Value;
 
 use crate::api::Shared;
 use crate::gateway::client;
-use crate::gateway::sse::{ChannelBody, event_end, parse_event};
+use crate::gateway::sse::{ChannelBody, Events};
 
 /// How long a server has to answer a message (its head; then, in a stream, between two events).
 const TIMEOUT: Duration = Duration::from_secs(300);
@@ -387,8 +387,7 @@ fn relay_stream(
     let state = state.clone();
     let limit = state.c().cfg.mcp.max_message_bytes;
     tokio::spawn(async move {
-        let mut buf: Vec<u8> = Vec::new();
-        let mut searched = 0usize;
+        let mut events = Events::default();
         loop {
             let next = tokio::select! {
                 _ = tx.closed() => return,
@@ -409,25 +408,23 @@ fn relay_stream(
                     return;
                 }
             };
-            buf.extend_from_slice(&chunk);
-            while let Some((end, sep)) = event_end(&buf, searched) {
-                let event: Vec<u8> = buf.drain(..end + sep).take(end).collect();
-                searched = 0;
-                let Some(ev) = parse_event(&event) else {
-                    continue;
-                };
+            for ev in events.push(&chunk) {
                 let line = ev.data.into_bytes();
                 let outs = step(&state, &session, move |s, env| s.from_server(env, &line)).await;
                 if !send_events(&tx, outs).await {
                     return;
                 }
             }
-            searched = buf.len().saturating_sub(3);
-            if buf.len() > limit {
+            if events.pending() > limit {
                 let outs = step(&state, &session, |s, _| s.server_oversized()).await;
                 send_events(&tx, outs).await;
                 return;
             }
+        }
+        if let Some(ev) = events.finish() {
+            let line = ev.data.into_bytes();
+            let outs = step(&state, &session, move |s, env| s.from_server(env, &line)).await;
+            send_events(&tx, outs).await;
         }
     });
     Response::builder()

@@ -132,9 +132,7 @@ async fn pump<R: EventRestorer>(
     idle: Duration,
     judge: &Option<std::sync::Arc<super::CallJudge>>,
 ) -> &'static str {
-    let mut buf: Vec<u8> = Vec::new();
-    // Where the search for the end of the next event resumes (everything before was searched).
-    let mut searched = 0usize;
+    let mut events = Events::default();
     let fail = |message: String| encode(&R::error_event(&message));
     loop {
         let next = tokio::select! {
@@ -164,13 +162,7 @@ async fn pump<R: EventRestorer>(
         let Ok(chunk) = frame.into_data() else {
             continue;
         };
-        buf.extend_from_slice(&chunk);
-        while let Some((end, sep)) = event_end(&buf, searched) {
-            let event: Vec<u8> = buf.drain(..end + sep).take(end).collect();
-            searched = 0;
-            let Some(ev) = parse_event(&event) else {
-                continue;
-            };
+        for ev in events.push(&chunk) {
             let out = match stream.event(conversation, ev) {
                 Ok(out) => out,
                 Err(message) => {
@@ -182,9 +174,7 @@ async fn pump<R: EventRestorer>(
                 return "gone";
             }
         }
-        // A separator is at most 4 bytes: the next search starts just before the end.
-        searched = buf.len().saturating_sub(3);
-        if buf.len() > MAX_EVENT {
+        if events.pending() > MAX_EVENT {
             let _ = tx
                 .send(fail(
                     "bulwark: an upstream event was larger than 4 MiB".into(),
@@ -193,8 +183,7 @@ async fn pump<R: EventRestorer>(
             return "stream_refused";
         }
     }
-    // The last event may lack its blank line.
-    if let Some(ev) = parse_event(&buf) {
+    if let Some(ev) = events.finish() {
         match stream.event(conversation, ev) {
             Ok(out) => {
                 if !send_out(stream, out, tx, judge).await {
@@ -214,9 +203,46 @@ async fn pump<R: EventRestorer>(
     "ok"
 }
 
+/// A byte stream cut into server-sent events, whatever the chunks.
+#[derive(Default)]
+pub(crate) struct Events {
+    buf: Vec<u8>,
+    /// Where the search for the end of the next event resumes (everything before was searched).
+    searched: usize,
+}
+
+impl Events {
+    /// Add a chunk; the events it completes, in order (events without data are skipped).
+    pub(crate) fn push(&mut self, chunk: &[u8]) -> Vec<SseEvent> {
+        self.buf.extend_from_slice(chunk);
+        let mut out = Vec::new();
+        while let Some((end, sep)) = event_end(&self.buf, self.searched) {
+            let event: Vec<u8> = self.buf.drain(..end + sep).take(end).collect();
+            self.searched = 0;
+            out.extend(parse_event(&event));
+        }
+        // A separator is at most 4 bytes: the next search starts just before the end.
+        self.searched = self.buf.len().saturating_sub(3);
+        out
+    }
+
+    /// Bytes of an event not complete yet.
+    pub(crate) fn pending(&self) -> usize {
+        self.buf.len()
+    }
+
+    /// At the end of the stream: the last event, which may lack its blank line.
+    pub(crate) fn finish(&mut self) -> Option<SseEvent> {
+        let ev = parse_event(&self.buf);
+        self.buf.clear();
+        self.searched = 0;
+        ev
+    }
+}
+
 /// Where the first complete event in `buf` ends and the length of the blank line after it,
 /// searching from `from`. Lines end in LF, CRLF or CR, as server-sent events allow.
-pub(crate) fn event_end(buf: &[u8], from: usize) -> Option<(usize, usize)> {
+fn event_end(buf: &[u8], from: usize) -> Option<(usize, usize)> {
     let from = from.min(buf.len());
     let mut i = from;
     while let Some(off) = memchr::memchr2(b'\n', b'\r', &buf[i..]) {
@@ -234,7 +260,7 @@ pub(crate) fn event_end(buf: &[u8], from: usize) -> Option<(usize, usize)> {
 
 /// One event's name and data (its `data:` lines joined by newlines); `None` for an event without
 /// data (a comment, a keep-alive).
-pub(crate) fn parse_event(event: &[u8]) -> Option<SseEvent> {
+fn parse_event(event: &[u8]) -> Option<SseEvent> {
     let text = String::from_utf8_lossy(event);
     let mut data: Option<String> = None;
     let mut name = None;
