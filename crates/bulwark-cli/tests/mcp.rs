@@ -461,6 +461,12 @@ fn hostile_client_input_gets_json_rpc_errors_and_the_session_goes_on() {
             -32600,
             Value::Null,
         ),
+        // A call without an id would run unjudged at a lenient server.
+        (
+            r#"{"jsonrpc":"2.0","method":"tools/call","params":{"name":"delete_file","arguments":{}}}"#,
+            -32600,
+            Value::Null,
+        ),
     ] {
         w.send(line);
         let (a, _) = w.answer(id);
@@ -804,9 +810,14 @@ fn streamable_http_through_the_sidecar_with_both_protocol_eras() {
     if !python_mcp() {
         return;
     }
-    let (api, upstream) = (common::free_port(), common::free_port());
+    let (api, upstream, down) = (
+        common::free_port(),
+        common::free_port(),
+        common::free_port(),
+    );
     let home = home_with(&format!(
-        "{CONFIG}\n[server]\nlisten = \"127.0.0.1:{api}\"\n[mcp.servers.test]\nurl = \"http://127.0.0.1:{upstream}/mcp\"\n"
+        "{CONFIG}\n[server]\nlisten = \"127.0.0.1:{api}\"\n[mcp.servers.test]\nurl = \"http://127.0.0.1:{upstream}/mcp\"\n\
+         [mcp.servers.down]\nurl = \"http://127.0.0.1:{down}/mcp\"\n[mcp]\nhttp_recheck_secs = 0\n"
     ));
     let h = home.path();
     let _server = Killed(
@@ -818,6 +829,7 @@ fn streamable_http_through_the_sidecar_with_both_protocol_eras() {
             .expect("python3"),
     );
     let other = token(h, "scanner", "scan");
+    let other_mcp = token(h, "intruder", "mcp");
     let token = token(h, "desk", "mcp");
     let _serve = Killed(
         common::bulwark_on(h)
@@ -888,6 +900,63 @@ fn streamable_http_through_the_sidecar_with_both_protocol_eras() {
     assert_eq!(r.status(), 400);
     let r = post(&other, &[]);
     assert_eq!(r.status(), 403);
+    // A server that cannot be reached: an error for the request, and the next one is not
+    // refused as a duplicate still awaiting its answer.
+    let down_url = format!("http://127.0.0.1:{api}/mcp/down");
+    for _ in 0..2 {
+        let r = ureq::post(&down_url)
+            .header("Authorization", &format!("Bearer {token}"))
+            .header("Content-Type", "application/json")
+            .config()
+            .http_status_as_error(false)
+            .build()
+            .send(r#"{"jsonrpc":"2.0","id":1,"method":"tools/list"}"#)
+            .expect("post");
+        assert_eq!(r.status(), 502);
+        let body: Value =
+            serde_json::from_str(&r.into_body().read_to_string().expect("body")).expect("json");
+        assert!(
+            body["error"]["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("could not be reached")),
+            "{body}"
+        );
+    }
+    // A server session belongs to the token it was given to.
+    let init = ureq::post(&url)
+        .header("Authorization", &format!("Bearer {token}"))
+        .header("Content-Type", "application/json")
+        .header("Accept", "application/json, text/event-stream")
+        .send(INIT)
+        .expect("initialize");
+    let sid = init
+        .headers()
+        .get("mcp-session-id")
+        .and_then(|v| v.to_str().ok())
+        .expect("a session id")
+        .to_string();
+    let r = ureq::post(&url)
+        .header("Authorization", &format!("Bearer {other_mcp}"))
+        .header("Content-Type", "application/json")
+        .header("Accept", "application/json, text/event-stream")
+        .header("Mcp-Session-Id", &sid)
+        .config()
+        .http_status_as_error(false)
+        .build()
+        .send(r#"{"jsonrpc":"2.0","id":2,"method":"tools/list"}"#)
+        .expect("post");
+    assert_eq!(r.status(), 404, "another token's session");
+    // A rug pull announced in the stream of a call is re-checked before the next call.
+    let out = client_of(
+        h,
+        "legacy",
+        json!([{"op": "list"}, {"op": "call", "name": "rug_pull"}, {"op": "call", "name": "add", "args": {"a": 1, "b": 2}}]),
+        ("test", &["http", &url, &token]),
+        &[],
+    );
+    let s = out["steps"].as_array().expect("steps");
+    assert_eq!(result_text(&s[1]), "done");
+    assert!(error(&s[2]).contains("`add`"), "{}", s[2]);
     // The pins are the sidecar's, shown by the CLI.
     let list = bulwark(h, &["mcp", "pins", "list"]);
     let list = String::from_utf8_lossy(&list.stdout);

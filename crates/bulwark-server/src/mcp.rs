@@ -16,9 +16,9 @@ use std::time::{Duration, Instant};
 use axum::body::{Body, Bytes};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use bulwark_core::approval::{Approvals, SystemClock};
+use bulwark_core::approval::{Approvals, Clock, SystemClock};
 use bulwark_core::audit::AuditSink;
-use bulwark_core::mcp::session::{INVALID_REQUEST, error};
+use bulwark_core::mcp::session::{INTERNAL_ERROR, INVALID_REQUEST, error};
 use bulwark_core::mcp::{Env, Out, ServerIdentity, Session};
 use http_body_util::{BodyExt, Full};
 use secrecy::{ExposeSecret, SecretString};
@@ -30,21 +30,18 @@ use crate::gateway::sse::{ChannelBody, Events};
 
 /// How long a server has to answer a message (its head; then, in a stream, between two events).
 const TIMEOUT: Duration = Duration::from_secs(300);
+/// How long a message Bulwark sends on its own (a re-check) waits for the server.
+const FOLLOWUP_TIMEOUT: Duration = Duration::from_secs(30);
 /// Sessions kept at once (by token, server and `Mcp-Session-Id`); past it the least recently used
 /// is forgotten.
 const MAX_SESSIONS: usize = 1024;
 /// A session unused this long is forgotten.
 const IDLE: Duration = Duration::from_secs(3600);
 /// Headers passed on to the server, as the client sent them.
-const PASSED: &[&str] = &[
-    "mcp-session-id",
-    "mcp-protocol-version",
-    "mcp-method",
-    "mcp-name",
-    "last-event-id",
-];
+const PASSED: &[&str] = &["mcp-session-id", "mcp-protocol-version", "last-event-id"];
 
 /// One server with a URL, compiled with its key.
+#[derive(Clone)]
 pub(crate) struct McpUpstream {
     url: url::Url,
     key: Option<SecretString>,
@@ -82,11 +79,54 @@ type Key = (String, String, String);
 /// A session and when it was last used.
 type Kept = (Arc<Mutex<Session>>, Instant);
 
-/// The sessions of the HTTP transport, kept across reloads.
+/// The sessions of the HTTP transport, kept across reloads: Bulwark's state of each, and the
+/// token each server session id was given to.
 #[derive(Default)]
-pub(crate) struct McpSessions(Mutex<HashMap<Key, Kept>>);
+pub(crate) struct McpSessions(
+    Mutex<HashMap<Key, Kept>>,
+    Mutex<HashMap<(String, String), String>>,
+    Mutex<HashMap<(String, bulwark_core::mcp::ItemKind), Instant>>,
+);
 
 impl McpSessions {
+    /// Whether `server`'s list of `kind` is due for a re-check before use (and now it is not).
+    fn due(&self, server: &str, kind: bulwark_core::mcp::ItemKind, every: Duration) -> bool {
+        let mut checked = self.2.lock().unwrap_or_else(|p| p.into_inner());
+        let now = Instant::now();
+        let key = (server.to_string(), kind);
+        match checked.get(&key) {
+            Some(at) if now.duration_since(*at) < every => false,
+            _ => {
+                if checked.len() >= MAX_SESSIONS {
+                    checked.clear();
+                }
+                checked.insert(key, now);
+                true
+            }
+        }
+    }
+
+    /// The server gave session `id` to `token`.
+    fn own(&self, server: &str, id: &str, token: &str) {
+        let mut owners = self.1.lock().unwrap_or_else(|p| p.into_inner());
+        if owners.len() >= 4 * MAX_SESSIONS {
+            owners.clear();
+        }
+        owners
+            .entry((server.to_string(), id.to_string()))
+            .or_insert_with(|| token.to_string());
+    }
+
+    /// Whether `token` may use the server's session `id`: the session it was given, or one this
+    /// sidecar has not seen given (it started after, or forgot).
+    fn may_use(&self, server: &str, id: &str, token: &str) -> bool {
+        self.1
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&(server.to_string(), id.to_string()))
+            .is_none_or(|owner| owner == token)
+    }
+
     fn get(&self, key: Key, make: impl FnOnce() -> Session) -> Arc<Mutex<Session>> {
         let mut map = self.0.lock().unwrap_or_else(|p| p.into_inner());
         let now = Instant::now();
@@ -165,20 +205,29 @@ async fn step(
     done.unwrap_or_default()
 }
 
-/// Why the headers and the body disagree, if they do.
-fn header_mismatch(headers: &HeaderMap, body: &Value) -> Option<String> {
-    let method = body.get("method").and_then(Value::as_str);
-    if let Some(h) = headers.get("mcp-method") {
-        let h = h.to_str().unwrap_or("\u{fffd}");
-        if Some(h) != method {
-            return Some(format!(
-                "bulwark: the Mcp-Method header says {h:?} but the body's method is {:?}",
-                method.unwrap_or("")
-            ));
-        }
+/// A header's value as visible ASCII; `Err` says what is wrong with it.
+fn header_text<'h>(headers: &'h HeaderMap, name: &str) -> Result<Option<&'h str>, String> {
+    match headers.get(name) {
+        None => Ok(None),
+        Some(v) => v
+            .to_str()
+            .map(Some)
+            .map_err(|_| format!("bulwark: the {name} header is not visible ASCII")),
     }
-    if let Some(h) = headers.get("mcp-name") {
-        let h = h.to_str().unwrap_or("\u{fffd}");
+}
+
+/// Why the headers and the body disagree, if they do.
+fn header_mismatch(headers: &HeaderMap, body: &Value) -> Result<(), String> {
+    let method = body.get("method").and_then(Value::as_str);
+    if let Some(h) = header_text(headers, "mcp-method")?
+        && Some(h) != method
+    {
+        return Err(format!(
+            "bulwark: the Mcp-Method header says {h:?} but the body's method is {:?}",
+            method.unwrap_or("")
+        ));
+    }
+    if let Some(h) = header_text(headers, "mcp-name")? {
         let params = body.get("params");
         let named = match method {
             Some("resources/read") => params.and_then(|p| p.get("uri")),
@@ -186,13 +235,75 @@ fn header_mismatch(headers: &HeaderMap, body: &Value) -> Option<String> {
         }
         .and_then(Value::as_str);
         if named != Some(h) {
-            return Some(format!(
+            return Err(format!(
                 "bulwark: the Mcp-Name header says {h:?} but the body names {:?}",
                 named.unwrap_or("")
             ));
         }
     }
-    None
+    Ok(())
+}
+
+/// A request to the server: the client's MCP headers, Bulwark's credential, never the client's.
+fn upstream_request(
+    up: &McpUpstream,
+    headers: &HeaderMap,
+    m: Method,
+    body: Bytes,
+) -> Result<hyper::Request<Full<Bytes>>, String> {
+    let target = match up.url.query() {
+        Some(q) => format!("{}?{q}", up.url.path()),
+        None => up.url.path().to_string(),
+    };
+    let mut req = hyper::Request::builder()
+        .method(m)
+        .uri(target)
+        .header(header::ACCEPT, "application/json, text/event-stream");
+    if let Some(h) = up.url.host_str() {
+        let host = match up.url.port() {
+            Some(p) => format!("{h}:{p}"),
+            None => h.to_string(),
+        };
+        req = req.header(header::HOST, host);
+    }
+    for h in PASSED {
+        if let Some(v) = headers.get(*h) {
+            req = req.header(*h, v.clone());
+        }
+    }
+    if let Some(k) = &up.key {
+        req = req.header(
+            header::AUTHORIZATION,
+            format!("Bearer {}", k.expose_secret()),
+        );
+    }
+    if !body.is_empty() {
+        req = req.header(header::CONTENT_TYPE, "application/json");
+        // `Mcp-Method` and `Mcp-Name` say what this body is (the client's were checked against
+        // its own; a message of Bulwark's gets its own).
+        if let Ok(v) = serde_json::from_slice::<Value>(&body)
+            && let Some(m) = v.get("method").and_then(Value::as_str)
+        {
+            let params = v.get("params");
+            let named = match m {
+                "tools/call" | "prompts/get" => params.and_then(|p| p.get("name")),
+                "resources/read" => params.and_then(|p| p.get("uri")),
+                _ => None,
+            }
+            .and_then(Value::as_str);
+            if let Ok(hv) = HeaderValue::from_str(m) {
+                req = req.header("mcp-method", hv);
+            }
+            if let Some(hv) = named.and_then(|n| HeaderValue::from_str(n).ok()) {
+                req = req.header("mcp-name", hv);
+            }
+        }
+    }
+    req.body(Full::new(body)).map_err(|e| e.to_string())
+}
+
+fn refused(status: StatusCode, id: &Value, code: i64, why: &str) -> Response {
+    json_rpc(status, error(id, code, why))
 }
 
 /// `/mcp/{name}`: one message from the client (POST), the end of a session (DELETE); GET (a
@@ -203,73 +314,58 @@ pub(crate) async fn handle(
     name: &str,
     method: Method,
     headers: &HeaderMap,
-    body: Bytes,
+    body: Result<Bytes, axum::extract::rejection::BytesRejection>,
 ) -> Response {
     let c = state.c();
     let Some(up) = c.mcp.0.get(name) else {
-        return json_rpc(
+        return refused(
             StatusCode::NOT_FOUND,
-            error(
-                &Value::Null,
-                INVALID_REQUEST,
-                &format!(
-                    "bulwark: no MCP server `{name}` with a url: set [mcp.servers.{name}] url"
-                ),
-            ),
+            &Value::Null,
+            INVALID_REQUEST,
+            &format!("bulwark: no MCP server `{name}` with a url: set [mcp.servers.{name}] url"),
         );
     };
-    let session_id = headers
-        .get("mcp-session-id")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("")
-        .chars()
-        .take(256)
-        .collect::<String>();
-    let key: Key = (token.to_string(), name.to_string(), session_id);
-    let request = |m: Method, body: Bytes, accept: &'static str| {
-        let target = match up.url.query() {
-            Some(q) => format!("{}?{q}", up.url.path()),
-            None => up.url.path().to_string(),
-        };
-        let mut req = hyper::Request::builder()
-            .method(m)
-            .uri(target)
-            .header(header::ACCEPT, accept);
-        if let Some(h) = up.url.host_str() {
-            let host = match up.url.port() {
-                Some(p) => format!("{h}:{p}"),
-                None => h.to_string(),
-            };
-            req = req.header(header::HOST, host);
-        }
-        for h in PASSED {
-            if let Some(v) = headers.get(*h) {
-                req = req.header(*h, v.clone());
-            }
-        }
-        if let Some(k) = &up.key {
-            req = req.header(
-                header::AUTHORIZATION,
-                format!("Bearer {}", k.expose_secret()),
+    let session_id = match header_text(headers, "mcp-session-id") {
+        Ok(Some(id)) if id.len() > 256 => {
+            return refused(
+                StatusCode::BAD_REQUEST,
+                &Value::Null,
+                INVALID_REQUEST,
+                "bulwark: the Mcp-Session-Id header is longer than 256 characters",
             );
         }
-        if !body.is_empty() {
-            req = req.header(header::CONTENT_TYPE, "application/json");
-        }
-        req.body(Full::new(body))
+        Ok(id) => id.map(str::to_string),
+        Err(why) => return refused(StatusCode::BAD_REQUEST, &Value::Null, INVALID_REQUEST, &why),
     };
+    // A session the server gave another token is not this one's to use or end.
+    if let Some(id) = &session_id
+        && !state.mcp_sessions.may_use(name, id, token)
+    {
+        return refused(
+            StatusCode::NOT_FOUND,
+            &Value::Null,
+            INVALID_REQUEST,
+            "bulwark: no such session for this token",
+        );
+    }
     match method {
         Method::POST => {}
         Method::DELETE => {
-            state.mcp_sessions.forget(&key);
-            let Ok(req) = request(Method::DELETE, Bytes::new(), "application/json") else {
+            if let Some(id) = &session_id {
+                state
+                    .mcp_sessions
+                    .forget(&(token.to_string(), name.to_string(), id.clone()));
+            }
+            let Ok(req) = upstream_request(up, headers, Method::DELETE, Bytes::new()) else {
                 return StatusCode::BAD_REQUEST.into_response();
             };
             return match client::send(&up.url, req, TIMEOUT).await {
                 Ok(r) => r.status().into_response(),
-                Err(e) => json_rpc(
+                Err(e) => refused(
                     StatusCode::BAD_GATEWAY,
-                    error(&Value::Null, -32603, &format!("bulwark: {e}")),
+                    &Value::Null,
+                    INTERNAL_ERROR,
+                    &format!("bulwark: {e}"),
                 ),
             };
         }
@@ -281,25 +377,74 @@ pub(crate) async fn handle(
                 .into_response();
         }
     }
-    if body.len() > c.cfg.mcp.max_message_bytes {
-        return json_rpc(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            error(
+    let body = match body {
+        Ok(b) => b,
+        Err(e) => {
+            return refused(
+                e.status(),
                 &Value::Null,
                 INVALID_REQUEST,
-                "bulwark: the message is over [mcp] max_message_bytes",
-            ),
-        );
-    }
-    if let Ok(v) = serde_json::from_slice::<Value>(&body)
-        && let Some(why) = header_mismatch(headers, &v)
+                &format!(
+                    "bulwark: the message could not be read ({}); [mcp] max_message_bytes is {}",
+                    e.body_text(),
+                    c.cfg.mcp.max_message_bytes
+                ),
+            );
+        }
+    };
+    let id = match serde_json::from_slice::<Value>(&body) {
+        Ok(v) => {
+            let id = v.get("id").cloned().unwrap_or(Value::Null);
+            if let Err(why) = header_mismatch(headers, &v) {
+                return refused(StatusCode::BAD_REQUEST, &id, INVALID_REQUEST, &why);
+            }
+            id
+        }
+        Err(_) => Value::Null,
+    };
+    // Without a session id each message is a session of its own (what is held is read from the
+    // pins, not from what another client listed); with one, the session is the token's.
+    let make = || {
+        let mut s = Session::new(ServerIdentity::http(name, &up.url), &c.cfg.mcp);
+        // Over HTTP every message but the handshake's own comes after it.
+        s.past_handshake();
+        s
+    };
+    let session = match &session_id {
+        Some(sid) => state
+            .mcp_sessions
+            .get((token.to_string(), name.to_string(), sid.clone()), make),
+        None => Arc::new(Mutex::new(make())),
+    };
+    let followup = Followup {
+        up: up.clone(),
+        headers: headers.clone(),
+    };
+    // Before an item is used, what the server lists is read again when it is older than
+    // `[mcp] http_recheck_secs`: a definition changed since is held before the call is judged.
+    let used = match serde_json::from_slice::<Value>(&body)
+        .ok()
+        .as_ref()
+        .and_then(|v| v.get("method"))
+        .and_then(Value::as_str)
     {
-        let id = v.get("id").cloned().unwrap_or(Value::Null);
-        return json_rpc(StatusCode::BAD_REQUEST, error(&id, INVALID_REQUEST, &why));
+        Some("tools/call") => Some(bulwark_core::mcp::ItemKind::Tool),
+        Some("prompts/get") => Some(bulwark_core::mcp::ItemKind::Prompt),
+        _ => None,
+    };
+    if let Some(kind) = used
+        && state
+            .mcp_sessions
+            .due(name, kind, Duration::from_secs(c.cfg.mcp.http_recheck_secs))
+    {
+        let now = SystemClock.now_ms();
+        let outs = step(state, &session, move |s, _| vec![s.recheck(kind, now)]).await;
+        for o in outs {
+            if let Out::ToServer(m) = o {
+                followup.send(state, &session, m).await;
+            }
+        }
     }
-    let session = state.mcp_sessions.get(key, || {
-        Session::new(ServerIdentity::http(name, &up.url), &c.cfg.mcp)
-    });
     let line = body.to_vec();
     let outs = step(state, &session, move |s, env| s.from_client(env, &line)).await;
     let forward = match outs.into_iter().next() {
@@ -307,68 +452,69 @@ pub(crate) async fn handle(
         Some(Out::ToClient(m)) => return json_rpc(StatusCode::OK, m),
         None => return StatusCode::ACCEPTED.into_response(),
     };
-    let req = match request(
-        Method::POST,
-        Bytes::from(forward),
-        "application/json, text/event-stream",
-    ) {
+    let req = match upstream_request(up, headers, Method::POST, Bytes::from(forward)) {
         Ok(r) => r,
-        Err(e) => {
-            return json_rpc(
-                StatusCode::BAD_GATEWAY,
-                error(&Value::Null, -32603, &e.to_string()),
-            );
-        }
+        Err(e) => return refused(StatusCode::BAD_GATEWAY, &id, INTERNAL_ERROR, &e),
     };
     let resp = match client::send(&up.url, req, TIMEOUT).await {
         Ok(r) => r,
         Err(e) => {
-            let why = format!("could not be reached ({e})");
-            let outs = step(state, &session, move |s, _| s.server_gone(&why)).await;
-            return match outs.into_iter().next() {
-                Some(Out::ToClient(m)) => json_rpc(StatusCode::BAD_GATEWAY, m),
-                _ => StatusCode::BAD_GATEWAY.into_response(),
-            };
+            let why = format!("bulwark: the MCP server `{name}` could not be reached ({e})");
+            return unanswered(&session, &id, StatusCode::BAD_GATEWAY, why).await;
         }
     };
     let status = resp.status();
     let session_header = resp.headers().get("mcp-session-id").cloned();
+    if let Some(sid) = session_header.as_ref().and_then(|v| v.to_str().ok()) {
+        state.mcp_sessions.own(name, sid, token);
+    }
     let is_sse = resp
         .headers()
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.starts_with("text/event-stream"));
     let mut answer = if is_sse {
-        relay_stream(state, session, resp.into_body())
+        relay_stream(state, session, resp.into_body(), id, followup)
     } else {
         let limit = c.cfg.mcp.max_message_bytes;
-        let body = match tokio::time::timeout(
+        let body = tokio::time::timeout(
             TIMEOUT,
             http_body_util::Limited::new(resp.into_body(), limit).collect(),
         )
-        .await
-        {
+        .await;
+        let body = match body {
             Ok(Ok(b)) => b.to_bytes(),
             _ => {
-                let outs = step(state, &session, |s, _| s.server_oversized()).await;
-                return match outs.into_iter().next() {
-                    Some(Out::ToClient(m)) => json_rpc(StatusCode::BAD_GATEWAY, m),
-                    _ => StatusCode::BAD_GATEWAY.into_response(),
-                };
+                let why = format!(
+                    "bulwark: the MCP server `{name}` sent no usable answer (over [mcp] max_message_bytes, cut off, or too slow)"
+                );
+                return unanswered(&session, &id, StatusCode::BAD_GATEWAY, why).await;
             }
         };
-        if body.is_empty() {
-            status.into_response()
+        let line = body.to_vec();
+        let outs = if body.is_empty() {
+            Vec::new()
         } else {
-            let line = body.to_vec();
-            let outs = step(state, &session, move |s, env| s.from_server(env, &line)).await;
-            match outs.into_iter().find_map(|o| match o {
-                Out::ToClient(m) => Some(m),
-                Out::ToServer(_) => None,
-            }) {
-                Some(m) => json_rpc(status, m),
-                None => status.into_response(),
+            step(state, &session, move |s, env| s.from_server(env, &line)).await
+        };
+        let mut reply = None;
+        for o in outs {
+            match o {
+                Out::ToClient(m) if reply.is_none() => reply = Some(m),
+                Out::ToClient(_) => {}
+                Out::ToServer(m) => followup.send(state, &session, m).await,
             }
+        }
+        match reply {
+            Some(m) => json_rpc(status, m),
+            None if state_awaits(&session, &id) => {
+                let why = format!(
+                    "bulwark: the MCP server `{name}` answered HTTP {} without an answer to this request",
+                    status.as_u16()
+                );
+                return unanswered(&session, &id, StatusCode::BAD_GATEWAY, why).await;
+            }
+            None => status.into_response(),
         }
     };
     if let Some(v) = session_header {
@@ -377,11 +523,91 @@ pub(crate) async fn handle(
     answer
 }
 
+fn state_awaits(session: &Arc<Mutex<Session>>, id: &Value) -> bool {
+    !id.is_null() && session.lock().unwrap_or_else(|p| p.into_inner()).awaits(id)
+}
+
+/// The request `id` got no answer from the server: it stops awaiting one, and the client gets an
+/// error saying why.
+async fn unanswered(
+    session: &Arc<Mutex<Session>>,
+    id: &Value,
+    status: StatusCode,
+    why: String,
+) -> Response {
+    let id2 = id.clone();
+    let failed = {
+        let why = why.clone();
+        let session = session.clone();
+        tokio::task::spawn_blocking(move || {
+            session
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .fail(&id2, &why)
+        })
+        .await
+        .ok()
+        .flatten()
+    };
+    json_rpc(
+        status,
+        failed.unwrap_or_else(|| error(id, INTERNAL_ERROR, &why)),
+    )
+}
+
+/// Where messages the session sends to the server on its own go (a re-check of a list after
+/// `list_changed`, the refusal of a server's request): a request of their own, whose answer goes
+/// through the session and reaches no client.
+#[derive(Clone)]
+struct Followup {
+    up: McpUpstream,
+    headers: HeaderMap,
+}
+
+impl Followup {
+    /// Send it and take its answer through the session before the exchange goes on (so a
+    /// re-check of a list is done before the client's next message can use what it lists).
+    async fn send(&self, state: &Shared, session: &Arc<Mutex<Session>>, message: String) {
+        let Ok(req) = upstream_request(&self.up, &self.headers, Method::POST, Bytes::from(message))
+        else {
+            return;
+        };
+        let Ok(resp) = client::send(&self.up.url, req, FOLLOWUP_TIMEOUT).await else {
+            return;
+        };
+        let limit = state.c().cfg.mcp.max_message_bytes;
+        let Ok(Ok(body)) = tokio::time::timeout(
+            FOLLOWUP_TIMEOUT,
+            http_body_util::Limited::new(resp.into_body(), limit).collect(),
+        )
+        .await
+        else {
+            return;
+        };
+        let body = body.to_bytes();
+        // One JSON answer, or the data of each event of a stream.
+        let mut lines = Vec::new();
+        if body.first() == Some(&b'{') {
+            lines.push(body.to_vec());
+        } else {
+            let mut events = Events::default();
+            lines.extend(events.push(&body).into_iter().map(|e| e.data.into_bytes()));
+            lines.extend(events.finish().map(|e| e.data.into_bytes()));
+        }
+        for line in lines {
+            // What it says to send on is dropped: a follow-up does not start another.
+            step(state, session, move |s, env| s.from_server(env, &line)).await;
+        }
+    }
+}
+
 /// The server's event stream, each event's message through the session on its way.
 fn relay_stream(
     state: &Shared,
     session: Arc<Mutex<Session>>,
     mut upstream: hyper::body::Incoming,
+    id: Value,
+    followup: Followup,
 ) -> Response {
     let (tx, rx) = tokio::sync::mpsc::channel::<Bytes>(16);
     let state = state.clone();
@@ -400,31 +626,39 @@ fn relay_stream(
                 },
                 Ok(None) => break,
                 _ => {
-                    let outs = step(&state, &session, |s, _| {
-                        s.server_gone("broke off its stream")
-                    })
-                    .await;
-                    send_events(&tx, outs).await;
-                    return;
+                    break;
                 }
             };
             for ev in events.push(&chunk) {
                 let line = ev.data.into_bytes();
                 let outs = step(&state, &session, move |s, env| s.from_server(env, &line)).await;
-                if !send_events(&tx, outs).await {
+                if !send_events(&tx, outs, &state, &session, &followup).await {
                     return;
                 }
             }
             if events.pending() > limit {
-                let outs = step(&state, &session, |s, _| s.server_oversized()).await;
-                send_events(&tx, outs).await;
-                return;
+                break;
             }
         }
-        if let Some(ev) = events.finish() {
+        if events.pending() <= limit
+            && let Some(ev) = events.finish()
+        {
             let line = ev.data.into_bytes();
             let outs = step(&state, &session, move |s, env| s.from_server(env, &line)).await;
-            send_events(&tx, outs).await;
+            send_events(&tx, outs, &state, &session, &followup).await;
+        }
+        // The stream ended (or broke off, or grew past the limit) without this request's answer:
+        // it stops awaiting one, and the client is told.
+        if state_awaits(&session, &id) {
+            let id2 = id.clone();
+            let failed = step(&state, &session, move |s, _| {
+                s.fail(&id2, "bulwark: the MCP server's stream ended without an answer (cut off, or an event over [mcp] max_message_bytes)")
+                    .map(Out::ToClient)
+                    .into_iter()
+                    .collect()
+            })
+            .await;
+            send_events(&tx, failed, &state, &session, &followup).await;
         }
     });
     Response::builder()
@@ -435,16 +669,27 @@ fn relay_stream(
         .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response())
 }
 
-/// Send the messages for the client as events; `false` when the client went away.
-async fn send_events(tx: &tokio::sync::mpsc::Sender<Bytes>, outs: Vec<Out>) -> bool {
+/// Send the messages for the client as events, and those for the server as follow-ups; `false`
+/// when the client went away.
+async fn send_events(
+    tx: &tokio::sync::mpsc::Sender<Bytes>,
+    outs: Vec<Out>,
+    state: &Shared,
+    session: &Arc<Mutex<Session>>,
+    followup: &Followup,
+) -> bool {
     for o in outs {
-        if let Out::ToClient(m) = o
-            && tx
-                .send(Bytes::from(format!("event: message\ndata: {m}\n\n")))
-                .await
-                .is_err()
-        {
-            return false;
+        match o {
+            Out::ToClient(m) => {
+                if tx
+                    .send(Bytes::from(format!("event: message\ndata: {m}\n\n")))
+                    .await
+                    .is_err()
+                {
+                    return false;
+                }
+            }
+            Out::ToServer(m) => followup.send(state, session, m).await,
         }
     }
     true

@@ -24,6 +24,10 @@ pub struct McpConfig {
     pub max_message_bytes: usize,
     /// Most client requests awaiting the server's answer; past it new requests are refused.
     pub max_pending: usize,
+    /// Over HTTP, where no `list_changed` reaches Bulwark between requests: how many seconds what
+    /// a server lists is trusted before a call of one of its tools or prompts; older, Bulwark
+    /// lists again first (0: before every call).
+    pub http_recheck_secs: u64,
     /// Per server, by the name given to `bulwark mcp wrap --name`.
     pub servers: BTreeMap<String, McpServerConfig>,
 }
@@ -35,6 +39,7 @@ impl Default for McpConfig {
             redact_results: true,
             max_message_bytes: 16 * 1024 * 1024,
             max_pending: 1024,
+            http_recheck_secs: 10,
             servers: BTreeMap::new(),
         }
     }
@@ -89,6 +94,13 @@ impl McpConfig {
                 "mcp.max_pending",
                 self.max_pending.to_string(),
                 "a number from 1 to 65536 (default 1024)",
+            );
+        }
+        if self.http_recheck_secs > 86_400 {
+            p.invalid(
+                "mcp.http_recheck_secs",
+                self.http_recheck_secs.to_string(),
+                "a number of seconds from 0 to 86400 (default 10)",
             );
         }
         for name in self.servers.keys() {

@@ -96,7 +96,7 @@ pub(crate) async fn mcp(
     axum::extract::Path(name): axum::extract::Path<String>,
     method: axum::http::Method,
     headers: axum::http::HeaderMap,
-    body: axum::body::Bytes,
+    body: Result<axum::body::Bytes, axum::extract::rejection::BytesRejection>,
 ) -> Result<Response, ApiError> {
     p.require(Scope::Mcp)?;
     Ok(crate::mcp::handle(&s, &p.name, &name, method, &headers, body).await)

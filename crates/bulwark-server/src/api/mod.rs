@@ -144,7 +144,13 @@ pub fn router(state: Shared) -> Router {
         .route("/v1/models", get(models))
         .route(
             "/mcp/{name}",
-            post(gateway::mcp).get(gateway::mcp).delete(gateway::mcp),
+            post(gateway::mcp)
+                .get(gateway::mcp)
+                .delete(gateway::mcp)
+                // An MCP message may be larger than an API body.
+                .layer(DefaultBodyLimit::max(
+                    state.c().cfg.mcp.max_message_bytes.max(limit),
+                )),
         )
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)

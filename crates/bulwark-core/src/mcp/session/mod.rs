@@ -10,6 +10,8 @@
 //! malformed, oversized or flooding peer (bounded, answered with JSON-RPC errors, never a panic).
 //! Methods Bulwark does not know pass through untouched.
 
+mod answers;
+mod calls;
 mod pinning;
 
 use std::collections::{BTreeSet, HashMap};
@@ -17,15 +19,12 @@ use std::collections::{BTreeSet, HashMap};
 use serde_json::{Value, json};
 
 use super::cfg::{McpConfig, McpServerConfig};
-use super::content;
 use super::pins::{Definitions, ItemKind, PinStore, ServerPin};
+use crate::Policy;
 use crate::action::PathProbe;
-use crate::approval::{Approvals, Clock, Review};
+use crate::approval::{Approvals, Clock};
 use crate::audit::{AuditEvent, AuditSink, EventType};
-use crate::gateway::calls::{CallContext, ProposedCall, intent_for};
-use crate::gateway::cfg::ToolMapping;
 use crate::scan::injection::Source;
-use crate::{Policy, Verdict};
 
 /// JSON-RPC: the message is not JSON.
 pub const PARSE_ERROR: i64 = -32700;
@@ -147,6 +146,8 @@ pub struct Session {
     seen: Definitions,
     /// Whether `initialize` was answered (its `instructions` are in `seen`).
     initialized: bool,
+    /// Whether the server takes requests (the handshake is done): Bulwark may send its own.
+    handshaken: bool,
     /// Kinds whose whole list was seen (removals count only then).
     whole: BTreeSet<ItemKind>,
     /// Kinds of which a list (a page) was seen.
@@ -199,6 +200,7 @@ impl Session {
             own_count: 0,
             seen: Definitions::default(),
             initialized: false,
+            handshaken: false,
             whole: BTreeSet::new(),
             listed_now: BTreeSet::new(),
             flagged: HashMap::new(),
@@ -208,6 +210,12 @@ impl Session {
             pin: None,
             warnings: Vec::new(),
         }
+    }
+
+    /// The handshake happened before this session began (an HTTP message with a session id, or
+    /// the per-request revision): Bulwark may send the server requests of its own.
+    pub fn past_handshake(&mut self) {
+        self.handshaken = true;
     }
 
     /// The server's identity.
@@ -269,276 +277,21 @@ impl Session {
         let id = o.get("id").cloned();
         match (method, id) {
             (Some(method), Some(id)) => self.client_request(env, msg.clone(), method, id),
+            // A request without an id would run unjudged at a lenient server.
+            (Some(method), None) if !method.starts_with("notifications/") => {
+                vec![Out::ToClient(error(
+                    &Value::Null,
+                    INVALID_REQUEST,
+                    &format!(
+                        "bulwark: `{method}` without an id is neither a request Bulwark can judge nor a notification; give it an id"
+                    ),
+                ))]
+            }
             // A notification, or the client's answer to a server request: passed on, as
             // written again (what the server reads is what was judged: one line, no raw
             // control characters).
             _ => vec![Out::ToServer(msg.to_string())],
         }
-    }
-
-    fn client_request(&mut self, env: &Env<'_>, msg: Value, method: String, id: Value) -> Vec<Out> {
-        if !(id.is_string() || id.is_i64() || id.is_u64()) {
-            return vec![Out::ToClient(error(
-                &Value::Null,
-                INVALID_REQUEST,
-                "bulwark: a request's `id` is a string or an integer",
-            ))];
-        }
-        let key = id_key(&id);
-        if self.asked.contains_key(&key) {
-            return vec![Out::ToClient(error(
-                &id,
-                INVALID_REQUEST,
-                "bulwark: a request with this id is still awaiting its answer",
-            ))];
-        }
-        if self.asked.len() >= self.mcp.max_pending {
-            return vec![Out::ToClient(error(
-                &id,
-                INTERNAL_ERROR,
-                &format!(
-                    "bulwark: {} requests are awaiting the server's answer ([mcp] max_pending); try again",
-                    self.asked.len()
-                ),
-            ))];
-        }
-        let params = msg.get("params");
-        let mut tool = None;
-        let refusal = match method.as_str() {
-            "tools/call" => match params.and_then(|p| p.get("name")).and_then(Value::as_str) {
-                None => Some((
-                    INVALID_PARAMS,
-                    "bulwark: `params.name` names the tool to call".to_string(),
-                )),
-                Some(name) => {
-                    tool = Some(name.to_string());
-                    let args = params.and_then(|p| p.get("arguments")).cloned();
-                    self.judge_call(env, name, args).err()
-                }
-            },
-            "prompts/get" => params
-                .and_then(|p| p.get("name"))
-                .and_then(Value::as_str)
-                .and_then(|n| {
-                    self.hidden(env, ItemKind::Prompt, n)
-                        .or_else(|| self.unpinned(env, ItemKind::Prompt, n))
-                }),
-            "resources/read" => params
-                .and_then(|p| p.get("uri"))
-                .and_then(Value::as_str)
-                .and_then(|n| self.hidden(env, ItemKind::Resource, n)),
-            _ => None,
-        };
-        if let Some((code, why)) = refusal {
-            return vec![Out::ToClient(error(&id, code, &why))];
-        }
-        let paged = params
-            .and_then(|p| p.get("cursor"))
-            .is_some_and(|c| !c.is_null());
-        self.asked.insert(
-            key,
-            Asked {
-                id,
-                method,
-                tool,
-                paged,
-            },
-        );
-        vec![Out::ToServer(msg.to_string())]
-    }
-
-    /// Why item `key` of `kind` may not be used: held, or (for a tool) not pinned.
-    fn hidden(&mut self, env: &Env<'_>, kind: ItemKind, key: &str) -> Option<(i64, String)> {
-        let k = (kind, key.to_string());
-        if self.held.contains(&k) {
-            // Perhaps approved meanwhile.
-            self.reconcile(env);
-        }
-        if self.held.contains(&k) {
-            let approval = self
-                .pin
-                .as_ref()
-                .and_then(|p| p.pending.as_ref())
-                .map(|p| format!(" (approval {})", p.approval))
-                .unwrap_or_default();
-            return Some((
-                REFUSED,
-                format!(
-                    "bulwark: the {} `{key}` of MCP server `{}` is not approved: its definition is new or changed since it was pinned, or carries instructions to the model; it is hidden until an approver approves it{approval}. See `bulwark mcp pins show {}`.",
-                    kind.as_str(),
-                    self.id.name,
-                    self.id.name
-                ),
-            ));
-        }
-        None
-    }
-
-    /// Why item `key` of `kind` may not be used: it is not among the server's pinned items (a
-    /// client lists before it uses).
-    fn unpinned(&mut self, env: &Env<'_>, kind: ItemKind, key: &str) -> Option<(i64, String)> {
-        if self.pin.is_none() {
-            self.load_pin(env);
-        }
-        let pinned = self
-            .pin
-            .as_ref()
-            .is_some_and(|p| p.pinned.items(kind).contains_key(key));
-        (!pinned).then(|| {
-            (
-                REFUSED,
-                format!(
-                    "bulwark: `{key}` is not among the approved {}s of MCP server `{}` (list them first: only a listed, pinned {} can be used)",
-                    kind.as_str(),
-                    self.id.name,
-                    kind.as_str()
-                ),
-            )
-        })
-    }
-
-    /// Judge a `tools/call`: `Err` is the refusal the client gets.
-    fn judge_call(
-        &mut self,
-        env: &Env<'_>,
-        name: &str,
-        args: Option<Value>,
-    ) -> Result<(), (i64, String)> {
-        if let Some(r) = self.hidden(env, ItemKind::Tool, name) {
-            self.record(
-                env,
-                "mcp.call",
-                format!("mcp:{}/{name}", self.id.name),
-                "block",
-                json!({"rule": "mcp-tool-held"}),
-            );
-            return Err(r);
-        }
-        if self.pin.is_none() {
-            self.load_pin(env);
-        }
-        let Some(def) = self
-            .pin
-            .as_ref()
-            .and_then(|p| p.pinned.tools.get(name))
-            .cloned()
-        else {
-            self.record(
-                env,
-                "mcp.call",
-                format!("mcp:{}/{name}", self.id.name),
-                "block",
-                json!({"rule": "mcp-tool-unknown"}),
-            );
-            return Err((
-                REFUSED,
-                format!(
-                    "bulwark: `{name}` is not among the approved tools of MCP server `{}` (list the tools first: only a listed, pinned tool can be called)",
-                    self.id.name
-                ),
-            ));
-        };
-        let arguments = match args {
-            None | Some(Value::Null) => String::new(),
-            Some(v @ Value::Object(_)) => v.to_string(),
-            Some(_) => {
-                return Err((
-                    INVALID_PARAMS,
-                    "bulwark: `params.arguments` is an object".into(),
-                ));
-            }
-        };
-        let declared: BTreeSet<String> = def
-            .get("inputSchema")
-            .and_then(|s| s.get("properties"))
-            .and_then(Value::as_object)
-            .map(|o| o.keys().cloned().collect())
-            .unwrap_or_default();
-        let (mapping, mapped) = self.mapping(name, &def);
-        let call = ProposedCall {
-            id: String::new(),
-            name: format!("mcp.{}.{name}", self.id.name),
-            arguments,
-        };
-        let ctx = CallContext {
-            requested_by: &self.requested_by,
-            conversation: &self.session,
-            declared: Some(&declared),
-            mapped,
-        };
-        let intent = intent_for(&call, &mapping, &ctx).map_err(|why| {
-            (
-                INVALID_PARAMS,
-                format!("bulwark: the call of `{name}` cannot be judged: {why}"),
-            )
-        })?;
-        let d = env
-            .policy
-            .action
-            .evaluate(&intent, env.probe)
-            .map_err(|e| {
-                (
-                    INVALID_PARAMS,
-                    format!("bulwark: the call of `{name}` cannot be judged: {e}"),
-                )
-            })?;
-        let unrecorded = |e: String| {
-            (
-                REFUSED,
-                format!(
-                    "bulwark: the call of `{name}` was not passed: its verdict could not be recorded ({e})"
-                ),
-            )
-        };
-        if let Some(audit) = env.audit {
-            audit
-                .append(AuditEvent::from((&intent, &d)))
-                .map_err(|e| unrecorded(e.to_string()))?;
-        }
-        match d.verdict {
-            Verdict::Allow => Ok(()),
-            Verdict::Block => Err((
-                REFUSED,
-                format!(
-                    "bulwark: the call `{name}` ({}) was blocked by policy and not run: {}",
-                    d.summary, d.message
-                ),
-            )),
-            Verdict::Review => match env.approvals.review(&intent, &d) {
-                Ok(Review::Resumed(_)) => Ok(()),
-                Ok(Review::Pending(rec)) => Err((
-                    REFUSED,
-                    withheld(name, &d.summary, rec.id.as_str(), d.digest.as_str()),
-                )),
-                Ok(Review::Created(a)) => Err((
-                    REFUSED,
-                    withheld(name, &d.summary, a.id().as_str(), d.digest.as_str()),
-                )),
-                Err(e) => Err(unrecorded(e.to_string())),
-            },
-        }
-    }
-
-    /// How a call of tool `name` reads as an intent: `[mcp.servers.NAME.tools.TOOL]`, else (for a
-    /// trusted server) its annotations, else the defaults (verb `call`).
-    fn mapping(&self, name: &str, def: &Value) -> (ToolMapping, bool) {
-        if let Some(m) = self.server_cfg.tools.get(name) {
-            return (m.clone(), true);
-        }
-        let mut m = ToolMapping::default();
-        if self.server_cfg.trusted {
-            let hint = |h: &str| {
-                def.get("annotations")
-                    .and_then(|a| a.get(h))
-                    .and_then(Value::as_bool)
-            };
-            if hint("readOnlyHint") == Some(true) {
-                m.action = "read".into();
-            } else if hint("destructiveHint") == Some(false) {
-                m.action = "update".into();
-            }
-        }
-        (m, false)
     }
 
     // ------------------------------------------------------------------ server to client
@@ -567,275 +320,6 @@ impl Session {
                 self.warnings.push("dropped a message from the server: neither a request, a notification nor an answer".into());
                 Vec::new()
             }
-        }
-    }
-
-    /// Guard the `params` of a server's own message; `Some` says why it may not reach the client.
-    fn guard_params(&mut self, env: &Env<'_>, msg: &mut Value, what: &str) -> Option<String> {
-        let params = msg.get_mut("params")?;
-        let g = content::guard_value(
-            env.policy,
-            params,
-            &self.source,
-            self.mcp.results,
-            self.mcp.redact_results,
-        );
-        self.judged(env, what, &g)
-    }
-
-    /// Record what guarding found; `Some` is the refusal when it blocks.
-    fn judged(&mut self, env: &Env<'_>, what: &str, g: &content::Guarded) -> Option<String> {
-        let outcome = g.outcome(self.mcp.results);
-        if outcome != "allow" || !g.injection.is_empty() {
-            self.record(
-                env,
-                "mcp.result",
-                format!("mcp:{}/{what}", self.id.name),
-                outcome,
-                json!({
-                    "injection": g.injection,
-                    "score": g.score,
-                    "redacted": g.redacted,
-                    "sensitive": g.sensitive,
-                }),
-            );
-        }
-        (outcome == "block").then(|| {
-            format!(
-                "bulwark: what MCP server `{}` sent for `{what}` was withheld: it carries instructions to the model ({}). Set [mcp] results = \"annotate\" to pass such answers with a warning.",
-                self.id.name,
-                g.injection.join(", ")
-            )
-        })
-    }
-
-    /// A request of the server's own (sampling, elicitation): its text reaches the client's model
-    /// or user, so it is guarded like an answer; a refused one is answered to the server.
-    fn server_request(
-        &mut self,
-        env: &Env<'_>,
-        mut msg: Value,
-        method: &str,
-        id: &Value,
-    ) -> Vec<Out> {
-        match self.guard_params(env, &mut msg, method) {
-            Some(why) => vec![Out::ToServer(error(id, REFUSED, &why))],
-            None => vec![Out::ToClient(msg.to_string())],
-        }
-    }
-
-    fn server_notification(&mut self, env: &Env<'_>, mut msg: Value, method: &str) -> Vec<Out> {
-        let Some(kind) = ItemKind::ALL
-            .into_iter()
-            .find(|k| k.changed_notification() == method)
-        else {
-            // Log messages, progress: guarded like answers; a refused one is dropped.
-            if let Some(why) = self.guard_params(env, &mut msg, method) {
-                self.warnings.push(why);
-                return Vec::new();
-            }
-            return vec![Out::ToClient(msg.to_string())];
-        };
-        let now = env.clock.now_ms();
-        // A re-check the server never answered is given up after a while.
-        self.own
-            .retain(|_, (_, at)| now.saturating_sub(*at) < RECHECK_WAIT_MS);
-        if self.own.values().any(|(k, _)| *k == kind) {
-            // A re-check of this list is under way and the client was told: a flood of
-            // notifications reaches it as one per round trip.
-            return Vec::new();
-        }
-        let mut out = Vec::new();
-        if self.initialized {
-            // Re-check at once, whether or not the client lists again.
-            self.own_count += 1;
-            let id = format!("bulwark-recheck-{}-{}", self.session, self.own_count);
-            self.own
-                .insert(id_key(&Value::String(id.clone())), (kind, now));
-            out.push(Out::ToServer(
-                json!({"jsonrpc": "2.0", "id": id, "method": kind.list_method()}).to_string(),
-            ));
-        }
-        out.push(Out::ToClient(msg.to_string()));
-        out
-    }
-
-    fn server_answer(&mut self, env: &Env<'_>, mut msg: Value, id: &Value) -> Vec<Out> {
-        let key = id_key(id);
-        let has = |m: &Value, k: &str| m.get(k).is_some_and(|v| !v.is_null());
-        let (is_result, is_error) = (has(&msg, "result"), has(&msg, "error"));
-        if let Some((kind, _)) = self.own.remove(&key) {
-            if is_result
-                && !is_error
-                && let Some(result) = msg.get_mut("result")
-            {
-                let before = self.held.clone();
-                self.on_list(env, kind, result, false);
-                // Held items that became visible (approved elsewhere) or hidden are announced.
-                if self.held.iter().any(|h| h.0 == kind && !before.contains(h))
-                    || before.iter().any(|h| h.0 == kind && !self.held.contains(h))
-                {
-                    return vec![Out::ToClient(
-                        json!({"jsonrpc": "2.0", "method": kind.changed_notification()})
-                            .to_string(),
-                    )];
-                }
-            }
-            return Vec::new();
-        }
-        let Some(asked) = self.asked.remove(&key) else {
-            self.warnings.push(format!(
-                "dropped an answer from the server to id {key}, which no request awaits"
-            ));
-            return Vec::new();
-        };
-        if is_result == is_error {
-            return vec![Out::ToClient(error(
-                &asked.id,
-                INTERNAL_ERROR,
-                "bulwark: the server's answer has not exactly one of `result` and `error`",
-            ))];
-        }
-        if is_error {
-            // An error's message and data reach the model as text too.
-            let what = asked.tool.clone().unwrap_or_else(|| asked.method.clone());
-            if let Some(e) = msg.get_mut("error") {
-                let g = content::guard_value(
-                    env.policy,
-                    e,
-                    &self.source,
-                    self.mcp.results,
-                    self.mcp.redact_results,
-                );
-                if let Some(why) = self.judged(env, &what, &g) {
-                    return vec![Out::ToClient(error(&asked.id, REFUSED, &why))];
-                }
-            }
-            return vec![Out::ToClient(clean(msg, "result"))];
-        }
-        let Some(result) = msg.get_mut("result") else {
-            return Vec::new();
-        };
-        match asked.method.as_str() {
-            "initialize" | "server/discover" => self.on_initialize(env, result),
-            m if ItemKind::of_list(m).is_some() => {
-                let kind = ItemKind::of_list(m).unwrap_or(ItemKind::Tool);
-                self.on_list(env, kind, result, asked.paged);
-            }
-            "ping" => {}
-            // Every other answer (tool results, prompts, resources, tasks, completions, what a
-            // later revision adds) may reach the model.
-            _ => {
-                let what = asked.tool.clone().unwrap_or_else(|| asked.method.clone());
-                let g = content::guard_value(
-                    env.policy,
-                    result,
-                    &self.source,
-                    self.mcp.results,
-                    self.mcp.redact_results,
-                );
-                if let Some(why) = self.judged(env, &what, &g) {
-                    return vec![Out::ToClient(error(&asked.id, REFUSED, &why))];
-                }
-            }
-        }
-        vec![Out::ToClient(clean(msg, "error"))]
-    }
-
-    fn on_initialize(&mut self, env: &Env<'_>, result: &mut Value) {
-        self.initialized = true;
-        let instructions = result
-            .get("instructions")
-            .and_then(Value::as_str)
-            .map(str::to_string);
-        self.instructions_flagged = instructions
-            .as_deref()
-            .map(|t| content::text_findings(env.policy, t))
-            .unwrap_or_default();
-        self.seen.instructions = instructions;
-        self.reconcile(env);
-        if self.instructions_held
-            && let Some(o) = result.as_object_mut()
-        {
-            o.remove("instructions");
-        }
-    }
-
-    fn on_list(&mut self, env: &Env<'_>, kind: ItemKind, result: &mut Value, paged: bool) {
-        // `""` ends a list as a missing cursor does (clients read it so).
-        let ended = result
-            .get("nextCursor")
-            .is_none_or(|c| c.is_null() || c.as_str() == Some(""));
-        let whole = !paged && ended;
-        self.listed_now.insert(kind);
-        let items = match result.get_mut(kind.result_key()) {
-            Some(Value::Array(a)) => std::mem::take(a),
-            _ => Vec::new(),
-        };
-        if whole {
-            self.seen.items_mut(kind).clear();
-            self.flagged.retain(|k, _| k.0 != kind);
-            self.whole.insert(kind);
-        }
-        let forms: Vec<Option<(String, Value)>> = items
-            .iter()
-            .map(|i| super::pins::pinned_form(kind, i))
-            .collect();
-        // A name listed twice would be judged by one copy and shown as both: neither is shown.
-        let mut count: HashMap<&str, usize> = HashMap::new();
-        for (k, _) in forms.iter().flatten() {
-            *count.entry(k.as_str()).or_default() += 1;
-        }
-        let twice: BTreeSet<String> = count
-            .into_iter()
-            .filter(|(_, n)| *n > 1)
-            .map(|(k, _)| k.to_string())
-            .collect();
-        let mut bytes: usize = self
-            .seen
-            .items(kind)
-            .values()
-            .map(|v| super::pins::canonical(v).len())
-            .sum();
-        let mut shown = Vec::with_capacity(items.len());
-        let mut dropped = 0usize;
-        for (item, form) in items.into_iter().zip(forms) {
-            let Some((key, form)) = form else {
-                dropped += 1;
-                continue;
-            };
-            if twice.contains(&key) {
-                dropped += 1;
-                continue;
-            }
-            let size = super::pins::canonical(&form).len();
-            let known = self.seen.items(kind).contains_key(&key);
-            if !known && (self.seen.items(kind).len() >= MAX_ITEMS || bytes + size > MAX_ITEM_BYTES)
-            {
-                dropped += 1;
-                continue;
-            }
-            bytes += size;
-            let rules = content::definition_findings(env.policy, &form);
-            self.flagged.insert((kind, key.clone()), rules);
-            self.seen.items_mut(kind).insert(key.clone(), form);
-            shown.push((key, item));
-        }
-        if dropped > 0 {
-            self.warnings.push(format!(
-                "hid {dropped} {}s of the server's list: without a usable {}, listed twice, or past {MAX_ITEMS} items or {MAX_ITEM_BYTES} bytes",
-                kind.as_str(),
-                kind.key_field()
-            ));
-        }
-        self.reconcile(env);
-        let visible: Vec<Value> = shown
-            .into_iter()
-            .filter(|(k, _)| !self.held.contains(&(kind, k.clone())))
-            .map(|(_, item)| item)
-            .collect();
-        if let Some(o) = result.as_object_mut() {
-            o.insert(kind.result_key().into(), Value::Array(visible));
         }
     }
 
@@ -872,6 +356,19 @@ impl Session {
         ))]
     }
 
+    /// The request `id` will get no answer (its HTTP exchange ended without one): it stops
+    /// awaiting, with this error for the client.
+    pub fn fail(&mut self, id: &Value, why: &str) -> Option<String> {
+        self.asked
+            .remove(&id_key(id))
+            .map(|a| error(&a.id, INTERNAL_ERROR, why))
+    }
+
+    /// Whether the request `id` still awaits the server's answer.
+    pub fn awaits(&self, id: &Value) -> bool {
+        self.asked.contains_key(&id_key(id))
+    }
+
     fn fail_awaiting(&mut self, why: &str) -> Vec<Out> {
         self.own.clear();
         let mut out: Vec<Asked> = self.asked.drain().map(|(_, a)| a).collect();
@@ -896,20 +393,6 @@ impl Session {
             })
             .collect()
     }
-}
-
-fn withheld(name: &str, summary: &str, approval: &str, digest: &str) -> String {
-    format!(
-        "bulwark: the call `{name}` ({summary}) needs approval before it runs; it was not run. Approval {approval} (intent digest sha256:{digest}) is pending: once an approver runs `bulwark approvals approve {approval} --digest sha256:{digest} --as APPROVER`, make the same call again and it passes once."
-    )
-}
-
-/// An answer without a `null` member of the kind it is not (`"error": null` beside a result).
-fn clean(mut msg: Value, other: &str) -> String {
-    if let Some(o) = msg.as_object_mut() {
-        o.remove(other);
-    }
-    msg.to_string()
 }
 
 /// The `id` of a request that cannot be judged, when one can be read (so the client's request
