@@ -957,6 +957,25 @@ fn streamable_http_through_the_sidecar_with_both_protocol_eras() {
     let s = out["steps"].as_array().expect("steps");
     assert_eq!(result_text(&s[1]), "done");
     assert!(error(&s[2]).contains("`add`"), "{}", s[2]);
+    // A call withheld for approval passes once when the client sends it again after approval,
+    // also without a session (the approval holds for the token).
+    let out = client_of(
+        h,
+        "auto",
+        json!([
+            {"op": "call", "name": "delete_file", "args": {"path": "old.txt"}},
+            {"op": "approve", "bulwark": env!("CARGO_BIN_EXE_bulwark"), "as": "alice"},
+            {"op": "call", "name": "delete_file", "args": {"path": "old.txt"}},
+            {"op": "call", "name": "delete_file", "args": {"path": "old.txt"}},
+        ]),
+        ("test", &["http", &url, &token]),
+        &[],
+    );
+    let s = out["steps"].as_array().expect("steps");
+    assert!(error(&s[0]).contains("needs approval"), "{}", s[0]);
+    assert_eq!(s[1]["approved"], 0, "{}", s[1]);
+    assert_eq!(result_text(&s[2]), "deleted old.txt", "{}", s[2]);
+    assert!(error(&s[3]).contains("needs approval"), "once: {}", s[3]);
     // The pins are the sidecar's, shown by the CLI.
     let list = bulwark(h, &["mcp", "pins", "list"]);
     let list = String::from_utf8_lossy(&list.stdout);

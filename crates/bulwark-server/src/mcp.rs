@@ -408,6 +408,12 @@ pub(crate) async fn handle(
         let mut s = Session::new(ServerIdentity::http(name, &up.url), &c.cfg.mcp);
         // Over HTTP every message but the handshake's own comes after it.
         s.past_handshake();
+        // An approval of a call holds for the client's session, or for the token when it has
+        // none (each of its messages is a session of its own).
+        s.set_scope(&match &session_id {
+            Some(sid) => format!("http:{token}:{sid}"),
+            None => format!("http:{token}"),
+        });
         s
     };
     let session = match &session_id {

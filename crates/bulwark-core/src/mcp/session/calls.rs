@@ -292,12 +292,18 @@ impl Session {
     }
 
     /// How a call of tool `name` reads as an intent: `[mcp.servers.NAME.tools.TOOL]`, else (for a
-    /// trusted server) its annotations, else the defaults (verb `call`).
+    /// trusted server) its annotations, else verb `call`. Without a mapping no argument names the
+    /// verb or a command: an `action: "read"` the model writes does not make a call a read, nor a
+    /// `command: "ls"` a shell read.
     pub(super) fn mapping(&self, name: &str, def: &Value) -> (ToolMapping, bool) {
         if let Some(m) = self.server_cfg.tools.get(name) {
             return (m.clone(), true);
         }
-        let mut m = ToolMapping::default();
+        let mut m = ToolMapping {
+            action_arg: String::new(),
+            command_arg: String::new(),
+            ..ToolMapping::default()
+        };
         if self.server_cfg.trusted {
             let hint = |h: &str| {
                 def.get("annotations")

@@ -212,6 +212,13 @@ impl Session {
         }
     }
 
+    /// Name what approvals of calls hold for (the intents' `source.session`; by default this
+    /// session, which is new each run of the wrapper): over HTTP, the client's session or token,
+    /// so a call approved after review passes when the client sends it again.
+    pub fn set_scope(&mut self, scope: &str) {
+        self.session = scope.chars().take(200).collect();
+    }
+
     /// The handshake happened before this session began (an HTTP message with a session id, or
     /// the per-request revision): Bulwark may send the server requests of its own.
     pub fn past_handshake(&mut self) {
