@@ -392,15 +392,22 @@ pub(crate) async fn handle(
             );
         }
     };
-    let id = match serde_json::from_slice::<Value>(&body) {
+    // Read once here for what the transport needs (the id, the headers' check, the method); the
+    // session reads the message for itself.
+    let (id, used) = match serde_json::from_slice::<Value>(&body) {
         Ok(v) => {
             let id = v.get("id").cloned().unwrap_or(Value::Null);
             if let Err(why) = header_mismatch(headers, &v) {
                 return refused(StatusCode::BAD_REQUEST, &id, INVALID_REQUEST, &why);
             }
-            id
+            let used = match v.get("method").and_then(Value::as_str) {
+                Some("tools/call") => Some(bulwark_core::mcp::ItemKind::Tool),
+                Some("prompts/get") => Some(bulwark_core::mcp::ItemKind::Prompt),
+                _ => None,
+            };
+            (id, used)
         }
-        Err(_) => Value::Null,
+        Err(_) => (Value::Null, None),
     };
     // Without a session id each message is a session of its own (what is held is read from the
     // pins, not from what another client listed); with one, the session is the token's.
@@ -428,16 +435,6 @@ pub(crate) async fn handle(
     };
     // Before an item is used, what the server lists is read again when it is older than
     // `[mcp] http_recheck_secs`: a definition changed since is held before the call is judged.
-    let used = match serde_json::from_slice::<Value>(&body)
-        .ok()
-        .as_ref()
-        .and_then(|v| v.get("method"))
-        .and_then(Value::as_str)
-    {
-        Some("tools/call") => Some(bulwark_core::mcp::ItemKind::Tool),
-        Some("prompts/get") => Some(bulwark_core::mcp::ItemKind::Prompt),
-        _ => None,
-    };
     if let Some(kind) = used
         && state
             .mcp_sessions
