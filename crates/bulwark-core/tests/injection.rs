@@ -156,6 +156,158 @@ fn every_obfuscation_of_one_attack_is_caught() {
     }
 }
 
+/// Every hiding place the hidden-text layer knows: the attack is caught, and the finding says how
+/// it was hidden.
+#[test]
+fn every_hiding_place_is_caught_and_named() {
+    let selectors: String = ATTACK
+        .bytes()
+        .map(|b| {
+            char::from_u32(if b < 16 {
+                0xFE00 + b as u32
+            } else {
+                0xE0100 + b as u32 - 16
+            })
+            .unwrap()
+        })
+        .collect();
+    let cases: Vec<(&str, String)> = vec![
+        (
+            "hidden attribute",
+            format!("<p>Hi.</p><div hidden>{ATTACK}</div>"),
+        ),
+        (
+            "display:none",
+            format!("<span STYLE=\"color:red; Display: None\">{ATTACK}</span>"),
+        ),
+        (
+            "visibility:hidden",
+            format!("<p style='visibility:hidden'>{ATTACK}</p>"),
+        ),
+        (
+            "opacity:0",
+            format!("<p style=\"opacity:0.01\">{ATTACK}</p> Welcome."),
+        ),
+        (
+            "font-size:0",
+            format!("<span style=\"font-size:0px\">{ATTACK}</span>"),
+        ),
+        (
+            "positioned off-screen",
+            format!("<div style=\"position:absolute; left:-9999px\">{ATTACK}</div>"),
+        ),
+        (
+            "text indented off-screen",
+            format!("<div style=\"text-indent:-10000px\">{ATTACK}</div>"),
+        ),
+        (
+            "text colour same as background",
+            format!("<p style=\"color:#fafafa;background-color:rgb(250, 250, 250)\">{ATTACK}</p>"),
+        ),
+        (
+            "white text",
+            format!("<p style=\"color: #FFF\">{ATTACK}</p>"),
+        ),
+        (
+            "zero size with overflow:hidden",
+            format!("<div style=\"height:0;overflow:hidden\">{ATTACK}</div>"),
+        ),
+        (
+            "clipped away",
+            format!("<div style=\"clip-path: inset(50%)\">{ATTACK}</div>"),
+        ),
+        (
+            "a stylesheet class hides it",
+            format!(
+                "<style>.promo, .sr {{ display: none }}</style><div class=\"box sr\">{ATTACK}</div>"
+            ),
+        ),
+        (
+            "aria-hidden",
+            format!("<div aria-hidden=\"true\">{ATTACK}</div>"),
+        ),
+        (
+            "alt attribute",
+            format!("<img src=\"cat.png\" alt=\"{ATTACK}\">"),
+        ),
+        (
+            "title attribute",
+            format!("<a href=\"/x\" title='{ATTACK}'>docs</a>"),
+        ),
+        (
+            "markdown image alt text",
+            format!("See ![{ATTACK}](https://example.org/a.png) here."),
+        ),
+        (
+            "<noscript>",
+            format!("<noscript>{ATTACK}</noscript><p>Shop</p>"),
+        ),
+        ("an HTML comment", format!("<p>Hi</p><!-- {ATTACK} -->")),
+        (
+            "variation selectors",
+            format!("Nice photo 😀{selectors} from the trip."),
+        ),
+    ];
+    for (how, text) in &cases {
+        let a = assess(text, "web");
+        assert_ne!(a.verdict, Verdict::Allow, "{how} not caught: {text:?}");
+        assert!(
+            a.findings
+                .iter()
+                .any(|f| f.rule == "hidden-instruction" && f.message.contains(how)),
+            "{how}: no hidden-instruction finding naming it: {:#?}",
+            a.findings
+        );
+    }
+}
+
+/// Hidden text with no instruction, and visible styling that only looks like hiding, pass.
+#[test]
+fn ordinary_markup_is_not_hidden_text() {
+    let benign = [
+        "<img src=\"team.jpg\" alt=\"Our support team at the Berlin office, summer 2025\">",
+        "<a href=\"/pricing\" title=\"Compare plans and prices\">Pricing</a>",
+        "<noscript>Please enable JavaScript to use the dashboard and see live charts.</noscript>",
+        "<p style=\"color:#fff; background:#1a1a2e\">Welcome back! Your order has shipped.</p>",
+        "<p style=\"opacity:0.9; font-size:14px; left:-20px; position:relative\">Sale ends Friday.</p>",
+        "<style>.hidden { display: none }</style><div class=\"card\">Monthly report attached.</div>",
+        // Emoji presentation selectors (they were counted as invisible characters inside words).
+        "Great photos from the trip ❤\u{FE0F}❤\u{FE0F}❤\u{FE0F}❤\u{FE0F}❤\u{FE0F} ✌\u{FE0F} thanks for sharing.",
+        "![architecture diagram](docs/arch.png) shows the request path.",
+    ];
+    for text in benign {
+        let a = assess(text, "web");
+        assert_eq!(a.verdict, Verdict::Allow, "{text:?}: {:#?}", a.findings);
+    }
+}
+
+/// A long run of zero-width characters (zero-width binary) is reported as hidden data.
+#[test]
+fn zero_width_binary_is_reported() {
+    let bits: String = ATTACK
+        .bytes()
+        .flat_map(|b| {
+            (0..8).rev().map(move |i| {
+                if b >> i & 1 == 1 {
+                    '\u{200C}'
+                } else {
+                    '\u{200B}'
+                }
+            })
+        })
+        .collect();
+    let a = assess(
+        &format!("Thanks for your message.{bits} Regards, Ana"),
+        "email",
+    );
+    assert!(
+        a.findings.iter().any(|f| f.rule == "zero-width-run"),
+        "{:#?}",
+        a.findings
+    );
+    assert_ne!(a.verdict, Verdict::Allow, "{:#?}", a.findings);
+}
+
 #[test]
 fn benign_text_with_the_same_tricks_passes() {
     let benign = [

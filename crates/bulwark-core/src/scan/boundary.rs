@@ -76,7 +76,7 @@ pub struct Wrapped {
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Change {
     /// What was changed: `template-token`, `role-marker`, `invisible-characters`,
-    /// `hidden-html-comment`, `hidden-element`, `markdown-comment`.
+    /// `hidden-html-comment`, `hidden-element`, `markdown-comment`, `hidden-attribute`, `noscript`.
     pub kind: &'static str,
     /// Byte span in the input.
     pub start: usize,
@@ -161,18 +161,21 @@ pub fn sanitize(input: &str) -> Sanitized {
     // Hidden constructs, found in the normalized view (so `<DIV STYLE="Display:None">` and
     // homoglyph tricks count) and mapped back to the input.
     let norm = normalize::normalize(input.as_bytes());
-    let mut cuts: Vec<(usize, usize, &'static str)> = layers::hidden_spans(&norm.text, usize::MAX)
-        .into_iter()
-        .map(|h| {
-            let (s, e) = norm.original_span(h.outer.0, h.outer.1);
-            let kind = match h.kind {
-                Hidden::HtmlComment => "hidden-html-comment",
-                Hidden::HiddenElement => "hidden-element",
-                Hidden::MarkdownComment => "markdown-comment",
-            };
-            (s, e, kind)
-        })
-        .collect();
+    let mut cuts: Vec<(usize, usize, &'static str)> =
+        layers::hidden_spans(&norm, input.as_bytes(), usize::MAX)
+            .into_iter()
+            .map(|h| {
+                let (s, e) = norm.original_span(h.outer.0, h.outer.1);
+                let kind = match h.kind {
+                    Hidden::HtmlComment => "hidden-html-comment",
+                    Hidden::HiddenElement => "hidden-element",
+                    Hidden::MarkdownComment => "markdown-comment",
+                    Hidden::Attribute => "hidden-attribute",
+                    Hidden::Noscript => "noscript",
+                };
+                (s, e, kind)
+            })
+            .collect();
     cuts.sort_by_key(|&(s, e, _)| (s, std::cmp::Reverse(e)));
     let mut kept = String::with_capacity(input.len());
     let mut at = 0usize;

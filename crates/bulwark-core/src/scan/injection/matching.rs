@@ -4,6 +4,10 @@
 
 use super::*;
 
+/// Consecutive invisible characters from which a run counts as hidden data: eight bits of
+/// zero-width binary make one character, so a few words need a few dozen.
+const ZERO_WIDTH_RUN: usize = 24;
+
 impl InjectionDetector {
     /// Gather evidence from a normalized text and its layers.
     pub(super) fn collect(
@@ -18,13 +22,9 @@ impl InjectionDetector {
         self.match_patterns(&norm.text, out, &|s, e| norm.original_span(s, e), true);
 
         // Hidden HTML and markdown: what lies inside is evidence of its own.
-        let hidden = layers::hidden_spans(&norm.text, layers::MAX_HIDDEN_SPANS);
-        for &layers::HiddenSpan {
-            inner: (hs, he),
-            kind,
-            ..
-        } in &hidden
-        {
+        let hidden = layers::hidden_spans(norm, original, layers::MAX_HIDDEN_SPANS);
+        for span in &hidden {
+            let (hs, he) = span.inner;
             let inside: Vec<(f32, &'static str)> = out[first..]
                 .iter()
                 .filter(|s| s.norm.is_some_and(|(s0, e0)| s0 >= hs && e0 <= he))
@@ -38,7 +38,7 @@ impl InjectionDetector {
                     weight: (w + 0.2).clamp(0.7, 0.95),
                     norm: Some((hs, he)),
                     orig,
-                    message: format!("{} holds an injection pattern ({rule})", kind.as_str()),
+                    message: format!("{} holds an injection pattern ({rule})", span.describe()),
                 });
             } else if AI_ADDRESS.is_match(&norm.text[hs..he]) {
                 out.push(Signal {
@@ -47,16 +47,20 @@ impl InjectionDetector {
                     weight: 0.6,
                     norm: Some((hs, he)),
                     orig,
-                    message: format!("{} addresses an AI or gives orders", kind.as_str()),
+                    message: format!("{} addresses an AI or gives orders", span.describe()),
                 });
-            } else if kind != Hidden::HtmlComment && he - hs >= 40 {
+            } else if matches!(span.kind, Hidden::HiddenElement | Hidden::MarkdownComment)
+                && he - hs >= 40
+            {
+                // Comments, alt text and `<noscript>` often hold plain text for good reasons; an
+                // element hidden on purpose, less so.
                 out.push(Signal {
                     rule: "hidden-text",
                     category: Category::HiddenInstructions,
                     weight: 0.2,
                     norm: Some((hs, he)),
                     orig,
-                    message: format!("{} holds text a reader does not see", kind.as_str()),
+                    message: format!("{} holds text a reader does not see", span.describe()),
                 });
             }
         }
@@ -96,16 +100,33 @@ impl InjectionDetector {
                 message: format!("{} run(s) of s p a c e d letters", norm.spaced_runs),
             });
         }
-        if let Some((tags, ts, te)) = &norm.tag_text {
-            let inner = normalize::normalize(tags.as_bytes());
+        // Text in invisible carriers: Unicode tag characters, variation selectors.
+        let carriers = [
+            (
+                &norm.tag_text,
+                "unicode-tag-text",
+                "invisible Unicode tag text",
+            ),
+            (
+                &norm.selector_text,
+                "variation-selector-text",
+                "text smuggled in variation selectors",
+            ),
+        ];
+        for (carried, plain_rule, what) in carriers {
+            let Some((carried, ts, te)) = carried else {
+                continue;
+            };
+            let inner = normalize::normalize(carried.as_bytes());
             let mut inner_sig = Vec::new();
             self.match_patterns(&inner.text, &mut inner_sig, &|_, _| (*ts, *te), false);
             let strongest = inner_sig.iter().map(|s| s.weight).fold(0f32, f32::max);
+            let chars = carried.chars().count();
             out.push(Signal {
                 rule: if strongest > 0.0 {
                     "hidden-instruction"
                 } else {
-                    "unicode-tag-text"
+                    plain_rule
                 },
                 category: if strongest > 0.0 {
                     Category::HiddenInstructions
@@ -114,19 +135,33 @@ impl InjectionDetector {
                 },
                 weight: if strongest > 0.0 {
                     (strongest + 0.2).min(0.95)
-                } else if tags.chars().count() >= 8 {
+                } else if chars >= 8 {
                     0.6
                 } else {
                     0.1
                 },
                 norm: None,
                 orig: (*ts, *te),
-                message: format!(
-                    "{} characters of invisible Unicode tag text",
-                    tags.chars().count()
-                ),
+                message: format!("{chars} characters of {what}"),
             });
             out.extend(inner_sig);
+        }
+        // A long run of zero-width characters is data, not a split word.
+        if norm.invisible_run >= ZERO_WIDTH_RUN
+            && norm.tag_text.is_none()
+            && norm.selector_text.is_none()
+        {
+            out.push(Signal {
+                rule: "zero-width-run",
+                category: Category::HiddenInstructions,
+                weight: 0.45,
+                norm: None,
+                orig: span_all,
+                message: format!(
+                    "a run of {} invisible characters (zero-width or selectors) can carry hidden data",
+                    norm.invisible_run
+                ),
+            });
         }
 
         if depth == 0 {

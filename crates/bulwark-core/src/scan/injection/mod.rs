@@ -47,7 +47,7 @@ pub const SIGNAL_RULES: &[(&str, &str)] = &[
     ),
     (
         "hidden-instruction",
-        "hidden HTML, a markdown comment or Unicode tag text holds an injection pattern",
+        "hidden HTML (styled or marked invisible, a comment, alt or title text, <noscript>), a markdown comment, Unicode tag text or variation selectors hold an injection pattern",
     ),
     (
         "hidden-ai-address",
@@ -66,6 +66,14 @@ pub const SIGNAL_RULES: &[(&str, &str)] = &[
     (
         "unicode-tag-text",
         "text in invisible Unicode tag characters",
+    ),
+    (
+        "variation-selector-text",
+        "text smuggled in variation selectors",
+    ),
+    (
+        "zero-width-run",
+        "a long run of zero-width characters that can carry hidden data",
     ),
     ("encoded-base64", "base64 text hides an injection pattern"),
     ("encoded-hex", "hex text hides an injection pattern"),

@@ -33,6 +33,13 @@ pub struct Normalized {
     /// Text carried by Unicode tag characters (U+E0020..U+E007E map to ASCII), with the original span
     /// of the first and last tag character. Shown by no renderer, read by models: a hidden layer.
     pub tag_text: Option<(String, usize, usize)>,
+    /// Text carried by variation selectors (VS1..VS16 and VS17..VS256 are the byte values 0..255,
+    /// a known way to smuggle bytes after a visible character), when it decodes to readable
+    /// UTF-8, with the original span of the first and last selector.
+    pub selector_text: Option<(String, usize, usize)>,
+    /// The longest run of consecutive invisible characters: long runs carry data (zero-width
+    /// binary) rather than split words.
+    pub invisible_run: usize,
 }
 
 /// The map from bytes of the view to offsets in the original.
@@ -166,6 +173,9 @@ pub fn normalize(input: &[u8]) -> Normalized {
     let mut units: Vec<Unit> = Vec::with_capacity(input.len() + 1);
     let mut tags = String::new();
     let mut tag_span = (usize::MAX, 0usize);
+    let mut selectors: Vec<u8> = Vec::new();
+    let mut selector_span = (usize::MAX, 0usize);
+    let mut run = 0usize;
     let mut at = 0usize;
     for chunk in input.utf8_chunks() {
         let valid = chunk.valid();
@@ -184,16 +194,31 @@ pub fn normalize(input: &[u8]) -> Normalized {
                 units.push(Unit { c, at: here });
                 k += 1;
                 at += 1;
+                run = 0;
                 continue;
             }
             let Some(c) = valid[k..].chars().next() else {
                 break;
             };
             let len = c.len_utf8();
+            if is_invisible(c) {
+                run += 1;
+                out.invisible_run = out.invisible_run.max(run);
+            } else {
+                run = 0;
+            }
             if let Some(t) = tag_char(c) {
                 out.invisible += 1;
                 tags.extend(t);
                 tag_span = (tag_span.0.min(at), at + len);
+            } else if let Some(b) = selector_byte(c) {
+                // After an emoji or a symbol a selector picks its presentation (❤️): ordinary.
+                // Between letters it hides a word from filters.
+                if units.last().is_some_and(|u| u.c.is_alphanumeric()) {
+                    out.invisible += 1;
+                }
+                selectors.push(b);
+                selector_span = (selector_span.0.min(at), at + len);
             } else if is_invisible(c) {
                 out.invisible += 1;
             } else if let Some(q) = plain_quote(c) {
@@ -248,6 +273,9 @@ pub fn normalize(input: &[u8]) -> Normalized {
     let end = offset(at);
     if !tags.trim().is_empty() {
         out.tag_text = Some((tags, tag_span.0, tag_span.1));
+    }
+    if let Some(text) = readable_selector_text(&selectors) {
+        out.selector_text = Some((text, selector_span.0, selector_span.1));
     }
     fold_words(&mut units, &mut out);
     let (runs, blocks) = spaced_blocks(&units);
@@ -339,6 +367,34 @@ fn tag_char(c: char) -> Option<Option<char>> {
     } else {
         None
     }
+}
+
+/// The byte a variation selector stands for: VS1..VS16 (U+FE00..U+FE0F) are 0..15, VS17..VS256
+/// (U+E0100..U+E01EF) are 16..255.
+fn selector_byte(c: char) -> Option<u8> {
+    let v = c as u32;
+    match v {
+        0xFE00..=0xFE0F => Some((v - 0xFE00) as u8),
+        0xE0100..=0xE01EF => Some((v - 0xE0100 + 16) as u8),
+        _ => None,
+    }
+}
+
+/// Bytes smuggled in variation selectors, as text, when they read as text: at least four
+/// characters, valid UTF-8, mostly letters, digits, punctuation and spaces. An emoji's own
+/// presentation selector (VS16, byte 15) never passes.
+fn readable_selector_text(bytes: &[u8]) -> Option<String> {
+    if bytes.len() < 4 {
+        return None;
+    }
+    let text = std::str::from_utf8(bytes).ok()?;
+    let total = text.chars().count();
+    let plain = text
+        .chars()
+        .filter(|c| c.is_alphanumeric() || c.is_whitespace() || c.is_ascii_punctuation())
+        .count();
+    (total >= 4 && plain * 10 >= total * 9 && text.chars().any(char::is_alphabetic))
+        .then(|| text.to_string())
 }
 
 /// Characters that render as nothing: zero-width, joiners, bidi controls, word joiners, invisible
