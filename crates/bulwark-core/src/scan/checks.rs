@@ -59,8 +59,24 @@ const EXAMPLE_MARKERS: &[&str] = &["example", "xxxxx", "*****", ".....", "#####"
 /// Sequences that mark a made-up token of a known prefix (`dapi1234567890…`).
 const SEQUENCE_MARKERS: &[&str] = &["1234567890", "abcdefghij"];
 
-/// Whether a token of a known format is an obvious example (`AKIAIOSFODNN7EXAMPLE`, `ghp_xxxx…`).
+/// Keys published in vendors' documentation for local emulators, the same on every machine: the
+/// Azure Storage emulator's (Azurite) account key and the Azure Cosmos DB emulator's key.
+const PUBLISHED_KEYS: &[&[u8]] = &[
+    b"Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==",
+    b"C2y6yDjf5/R+ob0N8A7Cgv30VRDJIWEHLM+4QDU5DE2nQ9nDuVTqobD4b8mGGyPMbIZnqyMsEcaGQy67XIw/Jw==",
+];
+
+/// Whether `v` is one of the [`PUBLISHED_KEYS`].
+pub(crate) fn is_published_key(v: &[u8]) -> bool {
+    PUBLISHED_KEYS.contains(&v)
+}
+
+/// Whether a token of a known format is an obvious example (`AKIAIOSFODNN7EXAMPLE`, `ghp_xxxx…`)
+/// or a key every copy of an emulator shares.
 pub(crate) fn is_example_token(v: &[u8]) -> bool {
+    if is_published_key(v) {
+        return true;
+    }
     // A run of eight identical characters is filler, not randomness.
     if v.windows(8).any(|w| w.iter().all(|&b| b == w[0])) {
         return true;
@@ -71,7 +87,7 @@ pub(crate) fn is_example_token(v: &[u8]) -> bool {
 /// Like [`is_example_token`], without the sequence markers: a value next to a service's name is
 /// reported even when it looks made up, since the context says what it is meant to be.
 pub(crate) fn is_example_value(v: &[u8]) -> bool {
-    EXAMPLES.is_match(v)
+    is_published_key(v) || EXAMPLES.is_match(v)
 }
 
 /// Values that stand for a secret without being one: placeholders, references, template syntax.
@@ -496,6 +512,23 @@ pub(crate) fn private_key_body_ok(body: &[u8]) -> bool {
 }
 
 /// A password from a URL or `user:password` pair: not empty, not a placeholder, not a variable.
+/// A Docker registry `auth` value: base64 of `user:password`, both parts printable and present,
+/// the password not a placeholder.
+pub(crate) fn basic_auth_base64_ok(v: &[u8]) -> bool {
+    use base64::Engine;
+    let Ok(decoded) = base64::engine::general_purpose::STANDARD.decode(v) else {
+        return false;
+    };
+    let Some(colon) = decoded.iter().position(|&b| b == b':') else {
+        return false;
+    };
+    let (user, pass) = (&decoded[..colon], &decoded[colon + 1..]);
+    !user.is_empty()
+        && pass.len() >= 3
+        && decoded.iter().all(|b| (0x20..0x7f).contains(b))
+        && credential_pair_ok(&decoded)
+}
+
 pub(crate) fn credential_pair_ok(v: &[u8]) -> bool {
     let (user, pass) = match v.iter().position(|&b| b == b':') {
         Some(i) => (&v[..i], &v[i + 1..]),

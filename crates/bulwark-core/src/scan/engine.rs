@@ -291,6 +291,7 @@ pub(super) fn generic_ok(a: &Assignment<'_>, value: &[u8], min_entropy: f64) -> 
     let min_len = if password { 8 } else { 10 };
     if value.len() < min_len
         || checks::is_placeholder(value)
+        || checks::is_published_key(value)
         || checks::looks_like_path_or_url(value)
     {
         return false;
@@ -822,6 +823,7 @@ impl Scanner {
                 Check::UrlPassword => checks::credential_pair_ok(value),
                 Check::PrivateKeyBody => checks::private_key_body_ok(value),
                 Check::KubernetesSecret => checks::kubernetes_secret_ok(hay, value),
+                Check::BasicAuthBase64 => checks::basic_auth_base64_ok(value),
                 Check::Generic => {
                     let bytes = |g: Option<usize>| get(g).map(|n| n.as_bytes()).unwrap_or_default();
                     let space_after_op = get(mm.op_group)

@@ -9,6 +9,7 @@
 pub mod boundary;
 pub mod cfg;
 mod checks;
+mod disguised;
 mod engine;
 pub mod injection;
 pub mod pii;
@@ -346,6 +347,7 @@ impl Scanner {
         let mut out = Vec::new();
         if detectors.secrets && self.inner.secrets_enabled {
             self.scan_secrets(text, &mut out);
+            self.scan_disguised_secrets(text, &mut out);
         }
         if detectors.pii {
             self.inner.pii.scan(text, &mut out);

@@ -30,6 +30,9 @@ pub(crate) enum Check {
     UrlPassword,
     /// A private-key block whose body is long enough and base64.
     PrivateKeyBody,
+    /// A Docker registry `auth` value: base64 of `user:password`, both parts present and printable,
+    /// the password not a placeholder.
+    BasicAuthBase64,
     /// A value under `data:` in a manifest of `kind: Secret` (not `SopsSecret`, `ExternalSecret`
     /// ...): base64 of at least eight bytes, not a placeholder.
     KubernetesSecret,
@@ -137,7 +140,7 @@ const ASSIGN: &str = r#"(?:(?P<nq>["'\]]{0,2})[ \t]*(?:(?:string|String|str|cons
 pub(crate) fn keyword_regex(keywords: &[&str], value: &str) -> String {
     let kws: Vec<String> = keywords.iter().map(|k| regex_escape(k)).collect();
     format!(
-        r#"(?m)(?:^|[^A-Za-z])(?i:{kws})(?:[^a-z\n][0-9A-Za-z_.\-]*)?(?:{ASSIGN}(?P<s>{value})(?:["'`\s;,)\]}}<\\]|$)|>\s*(?P<x>{value})\s*</)"#,
+        r#"(?m)(?:^|[^A-Za-z])(?i:{kws})(?:[^a-z\n][0-9A-Za-z_.\-]*)?(?:{ASSIGN}(?P<s>{value})(?:["'`\s;,)\]}}<\\&]|$)|>\s*(?P<x>{value})\s*</)"#,
         kws = kws.join("|"),
     )
 }
@@ -272,9 +275,53 @@ pub(crate) fn secret_rules() -> Vec<RuleSpec> {
             r"ya29\.[0-9A-Za-z_-]{30,1000}",
         ),
         RuleSpec {
-            regex: r"(?i:AccountKey)\s*=\s*(?P<s>[A-Za-z0-9+/]{86}==)".into(),
-            ..prefix_ci("azure-storage-account-key", "Azure storage account key", Critical, &["accountkey"], "")
+            // `AccountKey=` in a connection string, or any name for an account, storage or access
+            // key (`AZURE_STORAGE_KEY`, `"primaryKey":`): 64 random bytes in base64.
+            check: Check::Entropy(4.0),
+            regex: r"(?i:(?:access|account|storage|primary|secondary)[_.-]?key)(?-u:[^\n]){0,25}?(?P<s>[A-Za-z0-9+/]{86}==)(?:$|[^A-Za-z0-9+/=])".into(),
+            ..prefix_ci(
+                "azure-storage-account-key",
+                "Azure storage account key",
+                Critical,
+                // A short anchor (`Key`, `KEY`, `key`): the names vary too much to list.
+                &["key"],
+                "",
+            )
         },
+        keyword("azure-cosmosdb-key", "Azure Cosmos DB account key", Critical, &["cosmos"], "[A-Za-z0-9+/]{86}=="),
+        prefix("azure-container-registry-password", "Azure container registry password", High, &["ACR"], r"[a-zA-Z0-9+/]{42}\+ACR[a-zA-Z0-9]{6}"),
+        prefix("azure-devops-pat", "Azure DevOps personal access token", Critical, &["AZDO"], "[A-Za-z0-9]{76}AZDO[A-Za-z0-9]{4}"),
+        RuleSpec {
+            regex: r#"(?i:devops|azdo|ado[_-]?(?:pat|token))[\w.-]{0,30}["'\]]{0,2}[ \t]*(?::|=|=>|:=)[ \t]*["']?(?P<s>[a-z0-9]{52})(?:$|[^0-9A-Za-z])"#.into(),
+            ..prefix("azure-devops-pat-legacy", "Azure DevOps personal access token (52 characters)", Critical, &["evops", "EVOPS", "azdo", "AZDO", "ado", "ADO"], "")
+        },
+        RuleSpec {
+            regex: r"(?i:https?://)(?:[^\s:@/]{1,64}:)?(?P<s>[a-z0-9]{52}|[A-Za-z0-9]{76}AZDO[A-Za-z0-9]{4})@(?i:dev\.azure\.com)".into(),
+            ..prefix("azure-devops-pat-url", "Azure DevOps personal access token in a URL", Critical, &["@dev.azure.com"], "")
+        },
+        RuleSpec {
+            regex: r#"(?i:\.azurewebsites\.net/api/[\w/-]{1,100}\?(?:[^\s"'#]{0,200}&)?code=)(?P<s>[A-Za-z0-9_-]{30,100}(?:==|%3[Dd]%3[Dd])?)"#.into(),
+            ..prefix("azure-function-key", "Azure Functions key", High, &[".azurewebsites.net/api/"], "")
+        },
+        RuleSpec {
+            regex: r#"(?i:x-functions-key["']?[ \t]*[:=][ \t]*["']?)(?P<s>[A-Za-z0-9_-]{30,100}(?:==)?)"#.into(),
+            ..prefix_ci("azure-function-key-header", "Azure Functions key (x-functions-key header)", High, &["key"], "")
+        },
+        RuleSpec {
+            regex: r#"(?i:ocp-apim-subscription-key["']?[ \t]*[:=][ \t]*["']?|[?&]subscription-key=)(?P<s>[a-f0-9]{32})(?:$|[^0-9A-Za-z])"#.into(),
+            ..prefix_ci("azure-apim-subscription-key", "Azure API Management subscription key", High, &["key"], "")
+        },
+        keyword("azure-openai-api-key", "Azure OpenAI API key", High, &["azure_openai", "azure-openai", "azureopenai", "aoai"], "[a-f0-9]{32}|[A-Za-z0-9]{84}"),
+        keyword("azure-search-key", "Azure AI Search admin or query key", High, &["azure_search", "azure-search", "azuresearch", "search_admin", "search_api", "search_query"], "[0-9a-zA-Z]{52}"),
+        RuleSpec {
+            regex: r"(?i:Endpoint=https://[a-z0-9-]+\.azconfig\.io;Id=[^;\s]{1,100};Secret=)(?P<s>[A-Za-z0-9+/=]{20,})".into(),
+            ..prefix("azure-app-configuration", "Azure App Configuration connection string", High, &["Secret="], "")
+        },
+        RuleSpec {
+            regex: r#"(?i:\.redis\.cache\.windows\.net(?::\d+)?,(?:[^,\s"']{0,100},){0,5}?password=)(?P<s>[^,\s"']{20,64})"#.into(),
+            ..prefix_ci("azure-cache-redis-key", "Azure Cache for Redis access key", High, &["password"], "")
+        },
+        prefix("azure-entra-refresh-token", "Microsoft Entra ID refresh token", High, &["0.A", "1.A"], r"[01]\.A[\w-]{50,}(?:\.\d)?\.Ag[\w-]{250,}(?:\.A[\w-]{200,})?"),
         RuleSpec {
             regex: r"(?i:SharedAccessKey)\s*=\s*(?P<s>[A-Za-z0-9+/]{42,44}=)".into(),
             ..prefix_ci("azure-shared-access-key", "Azure Service Bus / Event Hubs / IoT shared access key", Critical, &["sharedaccesskey"], "")
@@ -326,7 +373,7 @@ pub(crate) fn secret_rules() -> Vec<RuleSpec> {
         keyword("cloudflare-api-key", "Cloudflare API token", High, &["cloudflare"], "[a-zA-Z0-9_-]{40}"),
         keyword("cloudflare-global-api-key", "Cloudflare global API key", Critical, &["cloudflare"], "[a-f0-9]{37}"),
         prefix("cloudflare-origin-ca-key", "Cloudflare origin CA key", High, &["v1.0-"], r"v1\.0-[a-f0-9]{24}-[a-f0-9]{146}"),
-        prefix("hashicorp-vault-service-token", "HashiCorp Vault service token", Critical, &["hvs."], r"hvs\.[\w-]{90,120}"),
+        prefix("hashicorp-vault-service-token", "HashiCorp Vault service token", Critical, &["hvs."], r"hvs\.[\w-]{24,120}"),
         prefix("hashicorp-vault-batch-token", "HashiCorp Vault batch token", Critical, &["hvb."], r"hvb\.[\w-]{138,300}"),
         keyword("hashicorp-vault-legacy-token", "HashiCorp Vault legacy service token", Critical, &["vault", "token"], r"s\.[A-Za-z0-9]{24}"),
         prefix("hashicorp-tf-api-token", "Terraform Cloud / Enterprise API token", High, &[".atlasv1."], r"[a-z0-9]{14}\.atlasv1\.[a-z0-9=_-]{60,70}"),
@@ -336,21 +383,21 @@ pub(crate) fn secret_rules() -> Vec<RuleSpec> {
         prefix("grafana-api-key", "Grafana API key", High, &["eyJrIjoi"], "eyJrIjoi[A-Za-z0-9]{70,400}={0,3}"),
         prefix("grafana-cloud-api-token", "Grafana Cloud API token", High, &["glc_"], "glc_[A-Za-z0-9+/]{32,400}={0,3}"),
         prefix("grafana-service-account-token", "Grafana service-account token", High, &["glsa_"], "glsa_[A-Za-z0-9]{32}_[A-Fa-f0-9]{8}"),
-        prefix_ci("new-relic-user-api-key", "New Relic user API key", High, &["nrak-"], "(?i:NRAK-[a-z0-9]{27})"),
-        prefix_ci("new-relic-insert-key", "New Relic insert key", High, &["nrii-"], "(?i:NRII-[a-z0-9-]{32})"),
-        prefix_ci("new-relic-browser-api-token", "New Relic browser API token", Medium, &["nrjs-"], "(?i:NRJS-[a-f0-9]{19})"),
+        prefix("new-relic-user-api-key", "New Relic user API key", High, &["nrak-", "NRAK-"], "(?i:NRAK-[a-z0-9]{27})"),
+        prefix("new-relic-insert-key", "New Relic insert key", High, &["nrii-", "NRII-"], "(?i:NRII-[a-z0-9-]{32})"),
+        prefix("new-relic-browser-api-token", "New Relic browser API token", Medium, &["nrjs-", "NRJS-"], "(?i:NRJS-[a-f0-9]{19})"),
         keyword("new-relic-user-api-id", "New Relic user API id", Medium, &["new-relic", "newrelic", "new_relic"], "[a-zA-Z0-9]{64}"),
         keyword("datadog-access-token", "Datadog API or application key", High, &["datadog", "dd_api_key", "dd_app_key"], "[a-zA-Z0-9]{32,40}"),
         keyword("sentry-access-token", "Sentry access token", High, &["sentry"], "[a-f0-9]{64}"),
         prefix("sentry-org-token", "Sentry organization token", High, &["sntrys_"], "sntrys_eyJ[a-zA-Z0-9+/=]{60,500}_[a-zA-Z0-9+/]{43}"),
         prefix("sentry-user-token", "Sentry user token", High, &["sntryu_"], "sntryu_[a-f0-9]{64}"),
-        prefix_ci("dynatrace-api-token", "Dynatrace API token", High, &["dt0c01."], r"(?i:dt0c01\.[a-z0-9]{24}\.[a-z0-9]{64})"),
+        prefix("dynatrace-api-token", "Dynatrace API token", High, &["dt0c01.", "DT0C01."], r"(?i:dt0c01\.[a-z0-9]{24}\.[a-z0-9]{64})"),
         prefix("shopify-shared-secret", "Shopify shared secret", High, &["shpss_"], "shpss_[a-fA-F0-9]{32}"),
         prefix("shopify-access-token", "Shopify access token", High, &["shpat_"], "shpat_[a-fA-F0-9]{32}"),
         prefix("shopify-custom-access-token", "Shopify custom app access token", High, &["shpca_"], "shpca_[a-fA-F0-9]{32}"),
         prefix("shopify-private-app-access-token", "Shopify private app access token", High, &["shppa_"], "shppa_[a-fA-F0-9]{32}"),
-        prefix_ci("postman-api-token", "Postman API key", High, &["pmak-"], "(?i:PMAK-[a-f0-9]{24}-[a-f0-9]{34})"),
-        prefix_ci("linear-api-key", "Linear API key", High, &["lin_api_"], "(?i:lin_api_[a-z0-9]{40})"),
+        prefix("postman-api-token", "Postman API key", High, &["pmak-", "PMAK-"], "(?i:PMAK-[a-f0-9]{24}-[a-f0-9]{34})"),
+        prefix("linear-api-key", "Linear API key", High, &["lin_api_", "LIN_API_"], "(?i:lin_api_[a-z0-9]{40})"),
         keyword("linear-client-secret", "Linear OAuth client secret", High, &["linear"], "[a-f0-9]{32}"),
         prefix("notion-api-token", "Notion integration token", High, &["ntn_"], "ntn_[0-9]{11}[A-Za-z0-9]{32}[A-Za-z0-9]{3}"),
         prefix("atlassian-api-token", "Atlassian API token", High, &["ATATT3"], "ATATT3[A-Za-z0-9_=-]{186}"),
@@ -376,6 +423,8 @@ pub(crate) fn secret_rules() -> Vec<RuleSpec> {
         prefix("xai-api-key", "xAI (Grok) API key", High, &["xai-"], "xai-[A-Za-z0-9]{80}"),
         keyword("deepseek-api-key", "DeepSeek API key", High, &["deepseek"], "sk-[a-f0-9]{32}"),
         prefix("langsmith-api-key", "LangSmith API key", High, &["lsv2_"], "lsv2_(?:pt|sk)_[a-f0-9]{32}_[a-f0-9]{10}"),
+        prefix("langfuse-secret-key", "Langfuse secret key", High, &["sk-lf-"], "sk-lf-[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"),
+        keyword("braintrust-api-key", "Braintrust API key", High, &["braintrust"], "sk-[A-Za-z0-9]{48}"),
         prefix("pinecone-api-key", "Pinecone API key", High, &["pcsk_"], "pcsk_[A-Za-z0-9_]{50,80}"),
         keyword("elevenlabs-api-key", "ElevenLabs API key", High, &["elevenlabs", "xi-api-key", "xi_api_key"], "(?:sk_)?[a-f0-9]{32,48}"),
         keyword("together-api-key", "Together AI API key", High, &["together_api", "togetherai", "together-api"], "(?:tgp_v1_)?[A-Za-z0-9_-]{40,64}"),
@@ -408,9 +457,9 @@ pub(crate) fn secret_rules() -> Vec<RuleSpec> {
             &["access-sandbox-", "access-development-", "access-production-"],
             &format!("access-(?:sandbox|development|production)-{UUID}"),
         ),
-        prefix_ci("flutterwave-public-key", "Flutterwave public key", Medium, &["flwpubk_test-", "flwpubk-"], "(?i:FLWPUBK(?:_TEST)?-[a-h0-9]{32}-X)"),
-        prefix_ci("flutterwave-secret-key", "Flutterwave secret key", Critical, &["flwseck_test-", "flwseck-"], "(?i:FLWSECK(?:_TEST)?-[a-h0-9]{32}-X)"),
-        prefix_ci("flutterwave-encryption-key", "Flutterwave encryption key", High, &["flwseck_test-", "flwseck-"], "(?i:FLWSECK(?:_TEST)?-[a-h0-9]{12})"),
+        prefix("flutterwave-public-key", "Flutterwave public key", Medium, &["flwpubk_test-", "FLWPUBK_TEST-", "flwpubk-", "FLWPUBK-"], "(?i:FLWPUBK(?:_TEST)?-[a-h0-9]{32}-X)"),
+        prefix("flutterwave-secret-key", "Flutterwave secret key", Critical, &["flwseck_test-", "FLWSECK_TEST-", "flwseck-", "FLWSECK-"], "(?i:FLWSECK(?:_TEST)?-[a-h0-9]{32}-X)"),
+        prefix("flutterwave-encryption-key", "Flutterwave encryption key", High, &["flwseck_test-", "FLWSECK_TEST-", "flwseck-", "FLWSECK-"], "(?i:FLWSECK(?:_TEST)?-[a-h0-9]{12})"),
         keyword("gocardless-api-token", "GoCardless API token", High, &["gocardless"], "live_[a-zA-Z0-9=_-]{40}"),
         keyword("coinbase-access-token", "Coinbase access token", High, &["coinbase"], "[a-zA-Z0-9_-]{64}"),
         keyword("kraken-access-token", "Kraken access token", High, &["kraken"], "[a-zA-Z0-9/=_+-]{80,90}"),
@@ -420,7 +469,7 @@ pub(crate) fn secret_rules() -> Vec<RuleSpec> {
         keyword("finicity-client-secret", "Finicity client secret", High, &["finicity"], "[a-zA-Z0-9]{20}"),
         keyword("finicity-api-token", "Finicity API token", High, &["finicity"], "[a-f0-9]{32}"),
         keyword("finnhub-access-token", "Finnhub access token", Medium, &["finnhub"], "[a-zA-Z0-9]{20}"),
-        prefix_ci("duffel-api-token", "Duffel API token", High, &["duffel_test_", "duffel_live_"], "(?i:duffel_(?:test|live)_[a-z0-9_=-]{43})"),
+        prefix("duffel-api-token", "Duffel API token", High, &["duffel_test_", "DUFFEL_TEST_", "duffel_live_", "DUFFEL_LIVE_"], "(?i:duffel_(?:test|live)_[a-z0-9_=-]{43})"),
         prefix("easypost-api-token", "EasyPost API key", High, &["EZAK"], "EZAK(?i:[a-z0-9]{54})"),
         prefix("easypost-test-api-token", "EasyPost test API key", Medium, &["EZTK"], "EZTK(?i:[a-z0-9]{54})"),
         prefix("shippo-api-token", "Shippo API token", High, &["shippo_live_", "shippo_test_"], "shippo_(?:live|test)_[a-fA-F0-9]{40}"),
@@ -429,9 +478,9 @@ pub(crate) fn secret_rules() -> Vec<RuleSpec> {
         // ---- Messaging
         prefix("slack-bot-token", "Slack bot token", High, &["xoxb-"], "xoxb-[0-9]{10,13}-[0-9]{10,13}[a-zA-Z0-9-]*"),
         prefix("slack-user-token", "Slack user token", High, &["xoxp-", "xoxe-"], "xox[pe](?:-[0-9]{10,13}){3}-[a-zA-Z0-9-]{28,34}"),
-        prefix_ci("slack-app-token", "Slack app-level token", High, &["xapp-"], "(?i:xapp-\\d-[A-Z0-9]+-\\d+-[a-z0-9]+)"),
-        prefix_ci("slack-config-access-token", "Slack configuration access token", High, &["xoxe.xox"], "(?i:xoxe\\.xox[bp]-\\d-[A-Z0-9]{163,166})"),
-        prefix_ci("slack-config-refresh-token", "Slack configuration refresh token", High, &["xoxe-"], "(?i:xoxe-\\d-[A-Z0-9]{146})"),
+        prefix("slack-app-token", "Slack app-level token", High, &["xapp-", "XAPP-"], "(?i:xapp-\\d-[A-Z0-9]+-\\d+-[a-z0-9]+)"),
+        prefix("slack-config-access-token", "Slack configuration access token", High, &["xoxe.xox", "XOXE.XOX"], "(?i:xoxe\\.xox[bp]-\\d-[A-Z0-9]{163,166})"),
+        prefix("slack-config-refresh-token", "Slack configuration refresh token", High, &["xoxe-", "XOXE-"], "(?i:xoxe-\\d-[A-Z0-9]{146})"),
         prefix("slack-legacy-bot-token", "Slack legacy bot token", High, &["xoxb-"], "xoxb-[0-9]{8,14}-[a-zA-Z0-9]{18,26}"),
         prefix("slack-legacy-workspace-token", "Slack legacy workspace token", High, &["xoxa-", "xoxr-"], "xox[ar]-(?:\\d-)?[0-9a-zA-Z]{8,48}(?:-[0-9a-zA-Z]{8,48}){0,4}"),
         prefix("slack-legacy-token", "Slack legacy token", High, &["xoxo-", "xoxs-"], "xox[os]-\\d+-\\d+-\\d+-[a-fA-F\\d]+"),
@@ -440,9 +489,11 @@ pub(crate) fn secret_rules() -> Vec<RuleSpec> {
             "Slack incoming webhook URL",
             High,
             &["hooks.slack.com/"],
-            "(?:https?://)?hooks\\.slack\\.com/(?:(?:services|workflows|triggers)/[A-Za-z0-9+/]{43,56}|(?:workflows|triggers)/T[A-Z0-9]+/A[A-Z0-9]+/[0-9]{17,19}/[A-Za-z0-9]{23,24})",
+            "(?:https?://)?hooks\\.slack\\.com/(?:(?:services|workflows|triggers)/[A-Za-z0-9+/]{43,56}|services/T[A-Z0-9]+/B[A-Z0-9]+/[A-Za-z0-9]{23,25}|(?:workflows|triggers)/T[A-Z0-9]+/A[A-Z0-9]+/[0-9]{17,19}/[A-Za-z0-9]{23,24})",
         ),
-        keyword("twilio-api-key", "Twilio API key", High, &["twilio"], "SK[0-9a-fA-F]{32}"),
+        prefix("twilio-api-key", "Twilio API key", High, &["SK"], "SK[0-9a-fA-F]{32}"),
+        keyword("twilio-api-key-alnum", "Twilio API key", High, &["twilio"], "SK[0-9a-zA-Z]{32}"),
+        keyword("twilio-auth-token", "Twilio auth token", High, &["twilio"], "[0-9a-f]{32}"),
         prefix("sendgrid-api-token", "SendGrid API key", High, &["SG."], "SG\\.(?i:[a-z0-9=_.-]{66})"),
         keyword("mailgun-private-api-token", "Mailgun private API key", High, &["mailgun"], "key-[a-f0-9]{32}"),
         keyword("mailgun-pub-key", "Mailgun public validation key", Medium, &["mailgun"], "pubkey-[a-f0-9]{32}"),
@@ -472,8 +523,12 @@ pub(crate) fn secret_rules() -> Vec<RuleSpec> {
             "Microsoft Teams incoming webhook URL",
             High,
             &[".webhook.office.com/"],
-            "(?i:https://[a-z0-9]+\\.webhook\\.office\\.com/webhookb2/[a-z0-9]{8}-(?:[a-z0-9]{4}-){3}[a-z0-9]{12}@[a-z0-9]{8}-(?:[a-z0-9]{4}-){3}[a-z0-9]{12}/IncomingWebhook/[a-z0-9]{32}/[a-z0-9]{8}-(?:[a-z0-9]{4}-){3}[a-z0-9]{12})",
+            "(?i:https://[a-z0-9-]+\\.webhook\\.office\\.com/webhookb2/[a-z0-9]{8}-(?:[a-z0-9]{4}-){3}[a-z0-9]{12}@[a-z0-9]{8}-(?:[a-z0-9]{4}-){3}[a-z0-9]{12}/IncomingWebhook/[a-z0-9]{32}/[a-z0-9]{8}-(?:[a-z0-9]{4}-){3}[a-z0-9]{12})",
         ),
+        RuleSpec {
+            regex: r"(?i:https://[a-z0-9]+\.\d+\.environment\.api\.powerplatform\.com(?::\d+)?/powerautomate/automations/direct/workflows/[a-f0-9]{32}/triggers/manual/paths/invoke\?[^\s]{0,400}?[?&]sig=)(?P<s>[A-Za-z0-9_-]{20,})".into(),
+            ..prefix("microsoft-teams-workflow-webhook", "Microsoft Teams (Power Automate) workflow webhook URL", High, &["sig="], "")
+        },
         keyword("mattermost-access-token", "Mattermost access token", High, &["mattermost"], "[a-zA-Z0-9]{26}"),
         keyword("messagebird-api-token", "MessageBird API token", High, &["messagebird", "message-bird", "message_bird"], "[a-zA-Z0-9]{25}"),
         keyword("messagebird-client-id", "MessageBird client id", Medium, &["messagebird", "message-bird", "message_bird"], UUID),
@@ -537,15 +592,15 @@ pub(crate) fn secret_rules() -> Vec<RuleSpec> {
         },
         keyword("bitbucket-client-id", "Bitbucket OAuth client id", Medium, &["bitbucket"], "[a-zA-Z0-9]{32}"),
         keyword("bitbucket-client-secret", "Bitbucket OAuth client secret", High, &["bitbucket"], "[a-zA-Z0-9=_-]{64}"),
-        prefix("bitbucket-app-password", "Bitbucket app password / API token", High, &["ATBB"], "ATBB[a-zA-Z0-9]{32}"),
+        prefix("bitbucket-app-password", "Bitbucket app password / API token", High, &["ATBB"], "ATBB[a-zA-Z0-9_=.-]{28,64}"),
         prefix("sourcegraph-access-token", "Sourcegraph access token", High, &["sgp_"], "sgp_(?:[a-fA-F0-9]{16}_|local_)?[a-fA-F0-9]{40}"),
         // ---- Package registries and CI
-        prefix_ci("npm-access-token", "npm access token", Critical, &["npm_"], "(?i:npm_[a-z0-9]{36})"),
+        prefix("npm-access-token", "npm access token", Critical, &["npm_", "NPM_"], "(?i:npm_[a-z0-9]{36})"),
         prefix("pypi-upload-token", "PyPI upload token", Critical, &["pypi-AgEIcHlwaS5vcmc", "pypi-AgENdGVzdC5weXBpLm9yZw"], "pypi-(?:AgEIcHlwaS5vcmc|AgENdGVzdC5weXBpLm9yZw)[A-Za-z0-9_-]{50,1000}"),
         prefix("dockerhub-pat", "Docker Hub access token", High, &["dckr_pat_", "dckr_oat_"], "dckr_(?:pat|oat)_[a-zA-Z0-9_-]{27,32}"),
         prefix("crates-io-api-token", "crates.io API token", High, &["cio"], "cio[a-zA-Z0-9]{32}"),
         prefix("rubygems-api-token", "RubyGems API key", High, &["rubygems_"], "rubygems_[a-f0-9]{48}"),
-        prefix_ci("clojars-api-token", "Clojars deploy token", High, &["clojars_"], "(?i:CLOJARS_[a-z0-9]{60})"),
+        prefix("clojars-api-token", "Clojars deploy token", High, &["clojars_", "CLOJARS_"], "(?i:CLOJARS_[a-z0-9]{60})"),
         prefix("nuget-api-key", "NuGet API key", High, &["oy2"], "oy2[a-z0-9]{43}"),
         prefix("artifactory-api-key", "JFrog Artifactory API key", High, &["AKCp"], "AKCp[A-Za-z0-9]{69}"),
         prefix("artifactory-reference-token", "JFrog Artifactory reference token", High, &["cmVmd"], "cmVmd[A-Za-z0-9]{59}"),
@@ -556,6 +611,8 @@ pub(crate) fn secret_rules() -> Vec<RuleSpec> {
         keyword("codecov-access-token", "Codecov access token", Medium, &["codecov"], "[a-zA-Z0-9]{32}"),
         keyword("travisci-access-token", "Travis CI access token", High, &["travis"], "[a-zA-Z0-9]{22}"),
         keyword("droneci-access-token", "Drone CI access token", High, &["droneci", "drone_token", "drone-token"], "[a-zA-Z0-9]{32}"),
+        prefix("buildkite-api-token", "Buildkite API access token", High, &["bkua_"], "bkua_[a-z0-9]{40}"),
+        keyword("buildkite-api-token-legacy", "Buildkite API access token", High, &["buildkite"], "[a-f0-9]{40}"),
         prefix("circleci-pat", "CircleCI personal API token", High, &["CCIPAT_"], "CCIPAT_[A-Za-z0-9]{22}_[a-f0-9]{40}"),
         keyword("netlify-access-token", "Netlify access token", High, &["netlify"], "[a-zA-Z0-9=_-]{40,46}"),
         keyword("vercel-access-token", "Vercel access token", High, &["vercel"], "[A-Za-z0-9]{24}"),
@@ -568,6 +625,8 @@ pub(crate) fn secret_rules() -> Vec<RuleSpec> {
         prefix("typeform-api-token", "Typeform personal token", High, &["tfp_"], "tfp_(?i:[a-z0-9_.=-]{59})"),
         prefix("openshift-user-token", "OpenShift user token", High, &["sha256~"], "sha256~[\\w-]{43}"),
         prefix("octopus-deploy-api-key", "Octopus Deploy API key", High, &["API-"], "API-[A-Z0-9]{26}"),
+        // Longer keys next to the service's name only: `API-` and 32 hex digits is also a page id.
+        keyword("octopus-deploy-api-key-long", "Octopus Deploy API key", High, &["octopus"], "API-[A-Z0-9]{27,34}"),
         // ---- SaaS
         prefix("onepassword-secret-key", "1Password account secret key", Critical, &["A3-"], "A3-[A-Z0-9]{6}-(?:[A-Z0-9]{11}|[A-Z0-9]{6}-[A-Z0-9]{5})-[A-Z0-9]{5}-[A-Z0-9]{5}-[A-Z0-9]{5}"),
         prefix("onepassword-service-account-token", "1Password service-account token", Critical, &["ops_eyJ"], "ops_eyJ[a-zA-Z0-9+/]{250,}={0,3}"),
@@ -595,7 +654,7 @@ pub(crate) fn secret_rules() -> Vec<RuleSpec> {
         keyword("etsy-access-token", "Etsy access token", Medium, &["etsy"], "[a-zA-Z0-9]{24}"),
         keyword("fastly-api-token", "Fastly API token", High, &["fastly"], "[a-zA-Z0-9=_-]{32}"),
         keyword("flickr-access-token", "Flickr access token", Medium, &["flickr"], "[a-zA-Z0-9]{32}"),
-        prefix_ci("frameio-api-token", "Frame.io API token", High, &["fio-u-"], "(?i:fio-u-[a-z0-9_=-]{64})"),
+        prefix("frameio-api-token", "Frame.io API token", High, &["fio-u-", "FIO-U-"], "(?i:fio-u-[a-z0-9_=-]{64})"),
         keyword("freshbooks-access-token", "FreshBooks access token", High, &["freshbooks"], "[a-zA-Z0-9]{64}"),
         keyword("hubspot-api-key", "HubSpot API key", High, &["hubspot"], UUID),
         prefix("hubspot-private-app-token", "HubSpot private app token", High, &["pat-na1-", "pat-eu1-"], &format!("pat-(?:na1|eu1)-{UUID}")),
@@ -650,7 +709,7 @@ pub(crate) fn secret_rules() -> Vec<RuleSpec> {
         },
         RuleSpec {
             check: Check::UrlPassword,
-            regex: r"(?i)\b[a-z][a-z0-9+.-]{1,20}://[^\s:/@?#'`]{1,128}:(?P<s>[^\s/@?'`]{3,128})@[0-9a-z\[]".into(),
+            regex: r"(?i)\b[a-z][a-z0-9+.-]{1,20}://[^\s:/@?#'`]{0,128}:(?P<s>[^\s/@?'`]{3,128})@[0-9a-z\[]".into(),
             ..prefix_ci("url-credentials", "Password in a URL or connection string", High, &["://"], "")
         },
         RuleSpec {
@@ -662,6 +721,40 @@ pub(crate) fn secret_rules() -> Vec<RuleSpec> {
             check: Check::UrlPassword,
             regex: r#"(?m)\bcurl\b[^\n]{0,400}?\s(?:-u|--user)\s*['"]?(?P<s>[^\s'"]{0,128}:[^\s'"]{0,128})"#.into(),
             ..prefix("curl-auth-user", "Credentials passed to curl with -u", High, &["curl"], "")
+        },
+        RuleSpec {
+            check: Check::UrlPassword,
+            regex: r#"(?i)jdbc:[a-z0-9]{2,20}:[^\s"'<>]{0,300}?[?&;:](?:password|pwd)=(?P<s>[^&;\s"'<>]{1,128})"#.into(),
+            ..prefix("jdbc-password", "Password in a JDBC connection string", High, &["jdbc:"], "")
+        },
+        RuleSpec {
+            check: Check::UrlPassword,
+            regex: r#"(?i)jdbc:oracle:(?:thin|oci):[\w.$-]{1,64}/(?P<s>[^@\s"'/]{1,128})@"#.into(),
+            ..prefix("jdbc-oracle-password", "Password in an Oracle JDBC connection string", High, &["jdbc:"], "")
+        },
+        RuleSpec {
+            // ADO.NET, ODBC, SQL Server and libpq key=value strings: a host or user setting, then
+            // the password.
+            check: Check::UrlPassword,
+            regex: r#"(?i)(?:^|[\s;"'])(?:server|data\s+source|host|hostaddr|hostname|address|addr|network\s+address|dsn|driver|uid|user\s+id|user|username)\s*=[^;\n]{1,200}[;\s](?:[^;\n]{0,200};){0,10}?\s*(?:password|pwd)\s*=\s*\{?(?P<s>[^;\n\s"'{}]{1,128})"#.into(),
+            ..prefix_ci("connection-string-password", "Password in a database connection string", High, &["password", "pwd"], "")
+        },
+        RuleSpec {
+            check: Check::UrlPassword,
+            regex: r#"(?im)^[ \t]*(?:bindpw|ldap_default_authtok|ldap_bind_pw)[ \t]*[=: \t][ \t]*["']?(?P<s>[^\s"']{4,128})"#.into(),
+            ..prefix("ldap-config-password", "LDAP bind password in a client configuration", High, &["bindpw", "authtok"], "")
+        },
+        RuleSpec {
+            // A password given on a command line: `mysql -pPASS`, `mysqldump --password=PASS`,
+            // `sshpass -p PASS`, `ldapsearch -w PASS`, `redis-cli -a PASS`, `sqlcmd -P PASS`.
+            check: Check::UrlPassword,
+            regex: r#"(?i)\b(?:(?:mysql\w*|mariadb\w*)\b[^\n|;&]{0,300}?\s(?-i:-p|--password=)|sshpass\b(?:[^\n|;&]{0,100}?)?\s(?-i:-p)\s*|ldap(?:search|modify|add|delete|whoami|passwd|compare|modrdn)\b[^\n|;&]{0,300}?\s(?-i:-w)\s*|redis-cli\b[^\n|;&]{0,300}?\s(?:(?-i:-a)\s*|--pass\s+)|(?:sqlcmd|bcp)\b[^\n|;&]{0,300}?\s(?-i:-P)\s*)['"]?(?P<s>[^\s'"-][^\s'"]{2,127})"#.into(),
+            ..prefix("cli-password", "Password given on a command line", High, &["mysql", "mariadb", "sshpass", "ldap", "redis-cli", "sqlcmd", "bcp"], "")
+        },
+        RuleSpec {
+            check: Check::BasicAuthBase64,
+            regex: r#"\\?"auth\\?"\s*:\s*\\?"(?P<s>[A-Za-z0-9+/]{8,}={0,2})\\?""#.into(),
+            ..prefix("docker-config-auth", "Docker registry credentials (config.json auth)", High, &["\"auth\""], "")
         },
         RuleSpec {
             check: Check::Generic,

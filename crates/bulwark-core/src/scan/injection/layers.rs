@@ -560,6 +560,21 @@ static PERCENT: LazyLock<BytesRegex> = LazyLock::new(|| {
 
 /// Encoded segments of `text` that decode to readable text: `(start, end, encoding, decoded)`.
 pub fn decoded_segments(text: &[u8]) -> Vec<(usize, usize, Encoding, String)> {
+    decoded_segments_where(text, readable, true)
+}
+
+/// Base64 and hex segments of `text` that decode to printable text, words or not (a token, a
+/// `user:password` pair, a configuration file): `(start, end, encoding, decoded)`.
+pub fn printable_segments(text: &[u8]) -> Vec<(usize, usize, Encoding, String)> {
+    decoded_segments_where(text, printable, false)
+}
+
+/// Decoded segments that `accept` keeps; percent-encoding only when `percent`.
+fn decoded_segments_where(
+    text: &[u8],
+    accept: fn(Vec<u8>) -> Option<String>,
+    percent: bool,
+) -> Vec<(usize, usize, Encoding, String)> {
     let mut out = Vec::new();
     // The regexes have no literal to look for; a byte pass finds where they can match at all.
     let gate = scan_runs(text);
@@ -569,7 +584,7 @@ pub fn decoded_segments(text: &[u8]) -> Vec<(usize, usize, Encoding, String)> {
             if seg.len() > MAX_SEGMENT || !looks_like_base64(seg) {
                 continue;
             }
-            if let Some(d) = decode_base64(seg).and_then(readable) {
+            if let Some(d) = decode_base64(seg).and_then(accept) {
                 out.push((rs + m.start(), rs + m.end(), Encoding::Base64, d));
             }
         }
@@ -585,18 +600,18 @@ pub fn decoded_segments(text: &[u8]) -> Vec<(usize, usize, Encoding, String)> {
         if seg.len() > MAX_SEGMENT {
             continue;
         }
-        if let Some(d) = decode_hex(seg).and_then(readable) {
+        if let Some(d) = decode_hex(seg).and_then(accept) {
             out.push((m.start(), m.end(), Encoding::Hex, d));
         }
     }
-    if percent_run_possible(text) {
+    if percent && percent_run_possible(text) {
         for m in PERCENT.find_iter(text) {
             let seg = m.as_bytes();
             if seg.len() > MAX_SEGMENT {
                 continue;
             }
             let d = percent_decode(seg);
-            if let Some(d) = readable(d) {
+            if let Some(d) = accept(d) {
                 out.push((m.start(), m.end(), Encoding::Url, d));
             }
         }
@@ -813,7 +828,7 @@ fn decode_hex(seg: &[u8]) -> Option<Vec<u8>> {
         .collect()
 }
 
-fn percent_decode(seg: &[u8]) -> Vec<u8> {
+pub(crate) fn percent_decode(seg: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(seg.len());
     let mut i = 0;
     while i < seg.len() {
@@ -845,6 +860,17 @@ fn readable(bytes: Vec<u8>) -> Option<String> {
         .filter(|c| !c.is_control() || matches!(c, '\n' | '\r' | '\t'))
         .count();
     (printable * 100 >= total * 95).then_some(s)
+}
+
+/// Decoded bytes that are printable UTF-8 text of at least eight characters.
+fn printable(bytes: Vec<u8>) -> Option<String> {
+    let s = String::from_utf8(bytes).ok()?;
+    let total = s.chars().count();
+    let shown = s
+        .chars()
+        .filter(|c| !c.is_control() || matches!(c, '\n' | '\r' | '\t'))
+        .count();
+    (total >= 8 && shown * 100 >= total * 95).then_some(s)
 }
 
 /// ROT13 of a normalized (lowercase) text: only ASCII letters move, so offsets are unchanged.
