@@ -3,21 +3,18 @@
 //! secret rules over a decoded or joined view, and reported at the span of the original that holds
 //! it (the whole encoded segment, or the value with its break), so redaction covers it.
 //!
-//! One layer deep: a decoded view is not decoded again. Every view is built only where the text
-//! holds its trace (an escape, an invisible character, a long mixed token at a line's end), so
-//! ordinary text costs a few byte searches.
+//! One layer deep: a decoded view is not decoded again. Every trace of a disguise (a digit, an
+//! upper-case letter, `%`, `\`, a non-ASCII byte) is outside plain prose, so only the spans the
+//! rules' own pass found not plain are searched, 64 bytes at a time, and a view is built only where
+//! the text holds a trace.
 
-use std::sync::LazyLock;
-
-use regex::bytes::Regex as BytesRegex;
-
-use super::injection::layers::{self, Encoding};
+use super::injection::layers;
 use super::*;
 
 /// At most this many line breaks are tried as a split inside one text.
 const MAX_BREAKS: usize = 4096;
 /// The shortest run of token characters before a break that may be the first part of a secret.
-const MIN_HEAD: usize = 12;
+const MIN_HEAD: usize = 16;
 /// The shortest run after it.
 const MIN_TAIL: usize = 4;
 /// How much of the line before a break's token run is kept, for the name a keyword rule needs.
@@ -25,10 +22,9 @@ const LINE_CONTEXT: usize = 256;
 /// The longest token run taken on either side of a break.
 const MAX_PART: usize = 1024;
 
-/// A token with at least one percent escape.
-static PERCENT_TOKEN: LazyLock<BytesRegex> = LazyLock::new(|| {
-    BytesRegex::new(r#"(?-u)[^\s<>"'`%]*(?:%[0-9A-Fa-f]{2}[^\s<>"'`%]*)+"#).expect("static regex")
-});
+/// The shortest base64 run decoded: the encoding of the shortest secret worth finding with a few
+/// characters around it. A run this long holds sixteen base64 bytes inside one 64-byte chunk.
+const MIN_BASE64: usize = 31;
 
 /// Invisible characters a value may be split with (UTF-8): zero-width space, non-joiner and joiner,
 /// word joiner, byte-order mark, soft hyphen.
@@ -72,7 +68,19 @@ impl View {
 impl Scanner {
     /// Find secrets written so that the rules do not see them, and add them to `out` (which holds
     /// what the rules found in `text` as written: a secret found there is not reported again).
-    pub(super) fn scan_disguised_secrets(&self, text: &[u8], out: &mut Vec<Finding>) {
+    pub(super) fn scan_disguised_secrets(
+        &self,
+        text: &[u8],
+        busy: &[std::ops::Range<usize>],
+        out: &mut Vec<Finding>,
+    ) {
+        if busy.is_empty() {
+            return;
+        }
+        let traces = Traces::gather(text, busy);
+        if traces.is_empty() {
+            return;
+        }
         let mut found: Vec<Finding> = Vec::new();
         // What the rules already found: a specific finding is not reported again; a generic one
         // gives way to a specific finding here (`resolve_overlaps` drops it) but not to another
@@ -104,36 +112,29 @@ impl Scanner {
         };
 
         // Encoded segments: the whole segment is the secret's span.
-        for (s, e, enc, decoded) in layers::printable_segments(text) {
+        for (s, e) in base64_runs(text, &traces.base64) {
             if known.overlaps(s, e) {
                 continue;
             }
-            let how = match enc {
-                Encoding::Hex => "hex-encoded",
-                _ => "base64-encoded",
+            let Some(decoded) = layers::decode_base64(&text[s..e]).and_then(printable) else {
+                continue;
             };
-            for f in self.rules_over(decoded.as_bytes()) {
-                report(f, (s, e), how, &mut found);
+            for f in self.rules_over(&decoded) {
+                report(f, (s, e), "base64-encoded", &mut found);
             }
         }
-        if memchr::memchr(b'%', text).is_some() {
-            for m in PERCENT_TOKEN.find_iter(text) {
-                let (s, e) = (m.start(), m.end());
-                if e - s > layers::MAX_SEGMENT || known.overlaps(s, e) {
-                    continue;
-                }
-                let decoded = layers::percent_decode(m.as_bytes());
-                if decoded == m.as_bytes() {
-                    continue;
-                }
-                for f in self.rules_over(&decoded) {
-                    report(f, (s, e), "URL-encoded", &mut found);
-                }
+        for (s, e) in percent_tokens(text, &traces.percent) {
+            if e - s > layers::MAX_SEGMENT || known.overlaps(s, e) {
+                continue;
+            }
+            let decoded = layers::percent_decode(&text[s..e]);
+            for f in self.rules_over(&decoded) {
+                report(f, (s, e), "URL-encoded", &mut found);
             }
         }
 
         // Escapes and invisible characters: the view maps back byte by byte.
-        if let Some((view, how)) = unescaped_view(text) {
+        if let Some((view, how)) = unescaped_view(text, &traces) {
             for f in self.rules_over(&view.bytes) {
                 let Span { start, end } = f.sort_span();
                 let (s, e) = view.original(start, end);
@@ -145,7 +146,7 @@ impl Scanner {
         }
 
         // A value split by a line break: the line's end and the next line's start, joined.
-        for (join, head_start, break_end) in split_candidates(text) {
+        for (join, head_start, break_end) in split_candidates(text, &traces.breaks) {
             let (head, tail) = (&text[head_start..join.0], &text[break_end..join.1]);
             let mut joined = Vec::with_capacity(head.len() + tail.len());
             joined.extend_from_slice(head);
@@ -169,9 +170,216 @@ impl Scanner {
     /// The secret rules' findings in `bytes`, as written (no further decoding).
     fn rules_over(&self, bytes: &[u8]) -> Vec<Finding> {
         let mut inner = Vec::new();
-        self.scan_secrets(bytes, &mut inner);
+        let _ = self.scan_secrets(bytes, &mut inner);
         inner
     }
+}
+
+/// Whether `b` is in the base64 alphabets (standard and URL-safe), branch-free so a block of them
+/// is tested in a few vector instructions.
+fn in_base64(b: u8) -> bool {
+    ((b | 0x20).wrapping_sub(b'a') < 26)
+        | (b.wrapping_sub(b'0') < 10)
+        | (b == b'+')
+        | (b == b'/')
+        | (b == b'-')
+        | (b == b'_')
+}
+
+/// Where the text may hold a disguise, found in one pass over the spans that are not plain prose,
+/// 64 bytes at a time.
+#[derive(Default)]
+struct Traces {
+    /// The first byte of sixteen base64 bytes in a row (one per chunk at most).
+    base64: Vec<usize>,
+    /// Every `%`.
+    percent: Vec<usize>,
+    /// Some `\u`, `\x` or `\/` escape.
+    escapes: bool,
+    /// Some byte outside ASCII (an invisible character is one).
+    non_ascii: bool,
+    /// Line breaks right after a run of at least [`MIN_HEAD`] base64 bytes.
+    breaks: Vec<usize>,
+}
+
+impl Traces {
+    fn gather(text: &[u8], spans: &[std::ops::Range<usize>]) -> Traces {
+        let mut t = Traces::default();
+        let mut buf;
+        for span in spans {
+            // Base64 bytes at the end of the chunk before, in a row.
+            let mut carry = 0u32;
+            let mut at = span.start;
+            while at < span.end {
+                let end = (at + 64).min(span.end);
+                // Whole chunks are read in place; the tail is padded with zeros, in no class.
+                let chunk: &[u8; 64] = match text[at..end].try_into() {
+                    Ok(c) => c,
+                    Err(_) => {
+                        buf = [0u8; 64];
+                        buf[..end - at].copy_from_slice(&text[at..end]);
+                        &buf
+                    }
+                };
+                // `%`, `\` and non-ASCII bytes are rare in code and logs: one vectorised test of
+                // the chunk, then a look at each only where there are some.
+                let special = chunk.iter().fold(false, |any, &b| {
+                    any | (b == b'%') | (b == b'\\') | (b >= 0x80)
+                });
+                if special {
+                    for (i, &b) in chunk[..end - at].iter().enumerate() {
+                        match b {
+                            b'%' => t.percent.push(at + i),
+                            b'\\' => {
+                                t.escapes |=
+                                    matches!(text.get(at + i + 1), Some(b'u' | b'x' | b'/'));
+                            }
+                            0x80.. => t.non_ascii = true,
+                            _ => {}
+                        }
+                    }
+                }
+                let b64 = base64_mask(chunk);
+                // Sixteen set bits in a row: each shift halves the run a set bit stands for.
+                let mut run = b64;
+                run &= run >> 1;
+                run &= run >> 2;
+                run &= run >> 4;
+                run &= run >> 8;
+                if run != 0 {
+                    t.base64.push(at + run.trailing_zeros() as usize);
+                }
+                // The last byte of a run of at least sixteen, here or begun in the chunk before,
+                // followed by a line break: a value's head, maybe.
+                let mut ends = b64 & !(b64 >> 1) & (run << 15);
+                let first = b64.trailing_ones();
+                if (1..16).contains(&first) && carry + first >= 16 {
+                    ends |= 1 << (first - 1);
+                }
+                carry = if b64 == u64::MAX {
+                    carry.saturating_add(64)
+                } else {
+                    (!b64).leading_zeros()
+                };
+                each_bit(ends, |i| {
+                    let after = at + i + 1;
+                    let nl = match text.get(after) {
+                        Some(b'\n') => after,
+                        Some(b'\r') if text.get(after + 1) == Some(&b'\n') => after + 1,
+                        _ => return,
+                    };
+                    t.breaks.push(nl);
+                });
+                at = end;
+            }
+        }
+        t
+    }
+
+    fn is_empty(&self) -> bool {
+        self.base64.is_empty()
+            && self.percent.is_empty()
+            && !self.escapes
+            && !self.non_ascii
+            && self.breaks.is_empty()
+    }
+}
+
+/// For a 64-byte chunk, a bit per byte in the base64 alphabet. The flags are computed in a loop
+/// the compiler vectorises, then packed eight at a time by one multiplication (each flag byte, 0 or
+/// 1, lands in the top byte at its own bit).
+fn base64_mask(chunk: &[u8; 64]) -> u64 {
+    let mut flags = [0u8; 64];
+    for (f, &b) in flags.iter_mut().zip(chunk) {
+        *f = u8::from(in_base64(b));
+    }
+    let mut m = 0u64;
+    for (k, group) in flags.chunks_exact(8).enumerate() {
+        let mut eight = [0u8; 8];
+        eight.copy_from_slice(group);
+        m |= (u64::from_le_bytes(eight).wrapping_mul(0x0102_0408_1020_4080) >> 56) << (8 * k);
+    }
+    m
+}
+
+/// Call `f` with the index of each set bit of `m`, lowest first.
+fn each_bit(mut m: u64, mut f: impl FnMut(usize)) {
+    while m != 0 {
+        f(m.trailing_zeros() as usize);
+        m &= m - 1;
+    }
+}
+
+/// Runs of at least [`MIN_BASE64`] base64 characters (with their padding) that mix upper case,
+/// lower case and digits, as an encoding does and words and identifiers do not, measured from the
+/// sixteen-byte runs [`Traces`] found (a run this long holds one inside a single chunk).
+fn base64_runs(text: &[u8], hits: &[usize]) -> Vec<(usize, usize)> {
+    let mut out = Vec::new();
+    let mut next = 0usize;
+    for &first in hits {
+        if first < next {
+            continue;
+        }
+        let mut start = first;
+        while start > 0 && in_base64(text[start - 1]) {
+            start -= 1;
+        }
+        let mut end = first + 16;
+        while end < text.len() && in_base64(text[end]) {
+            end += 1;
+        }
+        next = end;
+        let run = &text[start..end];
+        while end < text.len() && end - start < layers::MAX_SEGMENT && text[end] == b'=' {
+            end += 1;
+        }
+        if run.len() >= MIN_BASE64
+            && run.len() <= layers::MAX_SEGMENT
+            && run.iter().any(u8::is_ascii_uppercase)
+            && run.iter().any(u8::is_ascii_lowercase)
+            && run.iter().any(u8::is_ascii_digit)
+        {
+            out.push((start, end));
+        }
+    }
+    out
+}
+
+/// Decoded bytes that are printable UTF-8 of at least eight characters (a token, a `user:password`
+/// pair, a configuration file): what an encoded secret decodes to.
+fn printable(bytes: Vec<u8>) -> Option<Vec<u8>> {
+    let s = std::str::from_utf8(&bytes).ok()?;
+    let total = s.chars().count();
+    let shown = s
+        .chars()
+        .filter(|c| !c.is_control() || matches!(c, '\n' | '\r' | '\t'))
+        .count();
+    (total >= 8 && shown * 100 >= total * 95).then_some(bytes)
+}
+
+/// Tokens (between blanks, quotes and angle brackets) that hold a percent escape, each once.
+fn percent_tokens(text: &[u8], percent: &[usize]) -> Vec<(usize, usize)> {
+    let stop = |b: u8| b.is_ascii_whitespace() || matches!(b, b'<' | b'>' | b'"' | b'\'' | b'`');
+    let mut out: Vec<(usize, usize)> = Vec::new();
+    for &at in percent {
+        if out.last().is_some_and(|&(_, e)| at < e)
+            || !text
+                .get(at + 1..at + 3)
+                .is_some_and(|h| h.iter().all(u8::is_ascii_hexdigit))
+        {
+            continue;
+        }
+        let mut start = at;
+        while start > 0 && !stop(text[start - 1]) && at - start < layers::MAX_SEGMENT {
+            start -= 1;
+        }
+        let mut end = at + 3;
+        while end < text.len() && !stop(text[end]) && end - start < layers::MAX_SEGMENT {
+            end += 1;
+        }
+        out.push((start, end));
+    }
+    out
 }
 
 fn overlaps(f: &Finding, s: usize, e: usize) -> bool {
@@ -181,13 +389,9 @@ fn overlaps(f: &Finding, s: usize, e: usize) -> bool {
 
 /// The text with `\uXXXX`, `\xXX`, `\/` and `\"` escapes decoded and invisible characters removed,
 /// when it has any; with what was undone, for the message.
-fn unescaped_view(text: &[u8]) -> Option<(View, &'static str)> {
-    let escapes = memchr::memmem::find(text, b"\\u").is_some()
-        || memchr::memmem::find(text, b"\\x").is_some()
-        || memchr::memmem::find(text, b"\\/").is_some();
-    let invisible =
-        memchr::memchr2(0xE2, 0xEF, text).is_some() || memchr::memchr(0xC2, text).is_some();
-    let invisible = invisible
+fn unescaped_view(text: &[u8], traces: &Traces) -> Option<(View, &'static str)> {
+    let escapes = traces.escapes;
+    let invisible = traces.non_ascii
         && INVISIBLE
             .iter()
             .any(|c| memchr::memmem::find(text, c).is_some());
@@ -258,9 +462,9 @@ fn is_token_byte(b: u8) -> bool {
 /// [`MIN_HEAD`] long holding a letter and a digit (random values do; prose and most code do not),
 /// and the next line starts (after any indentation) with a run of at least [`MIN_TAIL`]. Each
 /// candidate is `((head end, tail end), head start with its line context, tail start)`.
-fn split_candidates(text: &[u8]) -> Vec<((usize, usize), usize, usize)> {
+fn split_candidates(text: &[u8], breaks: &[usize]) -> Vec<((usize, usize), usize, usize)> {
     let mut out = Vec::new();
-    for nl in memchr::memchr_iter(b'\n', text) {
+    for &nl in breaks {
         if out.len() >= MAX_BREAKS {
             break;
         }
@@ -303,10 +507,16 @@ fn split_candidates(text: &[u8]) -> Vec<((usize, usize), usize, usize)> {
 mod tests {
     use super::*;
 
+    /// Every trace in the whole of `text`.
+    fn traces(text: &[u8]) -> Traces {
+        let whole = std::iter::once(0..text.len()).collect::<Vec<_>>();
+        Traces::gather(text, &whole)
+    }
+
     #[test]
     fn escapes_decode_and_map_back() {
         let text = br#"{"k": "AK\u0049A\/x\x41"}"#;
-        let (view, how) = unescaped_view(text).expect("view");
+        let (view, how) = unescaped_view(text, &traces(text)).expect("view");
         assert_eq!(how, "written with escapes");
         assert_eq!(view.bytes, br#"{"k": "AKIA/xA"}"#);
         let s = view.bytes.iter().position(|&b| b == b'A').unwrap();
@@ -316,20 +526,45 @@ mod tests {
     #[test]
     fn invisible_characters_are_dropped() {
         let text = "ghp_ab\u{200B}cd".as_bytes();
-        let (view, how) = unescaped_view(text).expect("view");
+        let (view, how) = unescaped_view(text, &traces(text)).expect("view");
         assert_eq!(how, "split by invisible characters");
         assert_eq!(view.bytes, b"ghp_abcd");
         assert_eq!(view.original(0, 8), (0, text.len()));
-        assert!(unescaped_view(b"plain text, no escapes").is_none());
+        let plain = b"plain text, no escapes";
+        assert!(unescaped_view(plain, &traces(plain)).is_none());
+    }
+
+    #[test]
+    fn masks_have_a_bit_per_byte() {
+        let mut chunk = [b'a'; 64];
+        for i in (0..64).step_by(3) {
+            chunk[i] = b'%';
+        }
+        let want = (0..64).step_by(3).fold(0u64, |m, i| m | 1 << i);
+        assert_eq!(base64_mask(&chunk), !want);
+    }
+
+    #[test]
+    fn base64_runs_need_sixteen_in_a_row_and_mixed_case_and_digits() {
+        let text = b"x aGVsbG8gd29ybGQgaGVsbG8gd29ybGQ= y some_long_identifier_name_here ABCDEFGHabcdefgh12";
+        let runs = base64_runs(text, &traces(text).base64);
+        let found: Vec<&[u8]> = runs.iter().map(|&(s, e)| &text[s..e]).collect();
+        assert_eq!(found, vec![&b"aGVsbG8gd29ybGQgaGVsbG8gd29ybGQ="[..]]);
+        // Across a 64-byte chunk boundary.
+        let mut long = vec![b' '; 50];
+        long.extend_from_slice(b"QUtJQTJFMEE4RjNCMjQ0QzVUTVFIZ2hwX2FiY2Rl");
+        long.extend_from_slice(b" tail");
+        let runs = base64_runs(&long, &traces(&long).base64);
+        assert_eq!(runs, vec![(50, 90)]);
     }
 
     #[test]
     fn only_mixed_runs_at_a_line_end_are_split_candidates() {
-        let text = b"key = AKIA2E0A8F3B2\n  44C5TMQH tail\nordinary words here\nnext line";
-        let c = split_candidates(text);
+        let text = b"key = AKIA2E0A8F3B2C7D\n  44C5TMQH tail\nordinary words here\nnext line";
+        let c = split_candidates(text, &traces(text).breaks);
         assert_eq!(c.len(), 1, "{c:?}");
         let ((head_end, tail_end), ctx, tail) = c[0];
-        assert_eq!(&text[ctx..head_end], b"key = AKIA2E0A8F3B2");
+        assert_eq!(&text[ctx..head_end], b"key = AKIA2E0A8F3B2C7D");
         assert_eq!(&text[tail..tail_end], b"44C5TMQH");
     }
 }

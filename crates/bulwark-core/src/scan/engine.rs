@@ -631,7 +631,13 @@ pub(super) fn not_plain_spans(text: &[u8], reach: usize) -> Vec<std::ops::Range<
 }
 
 impl Scanner {
-    pub(super) fn scan_secrets(&self, text: &[u8], out: &mut Vec<Finding>) {
+    /// Run the secret rules over `text`; returns the spans that are not plain prose (where every
+    /// secret lies, written as is or disguised: see [`super::disguised`]).
+    pub(super) fn scan_secrets(
+        &self,
+        text: &[u8],
+        out: &mut Vec<Finding>,
+    ) -> Vec<std::ops::Range<usize>> {
         let inner = &*self.inner;
         // Per rule (and, last, for the keyword gate): the window waiting to be searched, merged while
         // hits overlap.
@@ -730,6 +736,7 @@ impl Scanner {
             self.flush(slot, text, ws, we, specific.as_ref(), out);
         }
         paired_aws_secrets(text, out);
+        busy
     }
 
     /// Search a merged window: with its rule, or, for the gate slot, with the keyword rules whose

@@ -346,8 +346,8 @@ impl Scanner {
     ) -> Assessment {
         let mut out = Vec::new();
         if detectors.secrets && self.inner.secrets_enabled {
-            self.scan_secrets(text, &mut out);
-            self.scan_disguised_secrets(text, &mut out);
+            let busy = self.scan_secrets(text, &mut out);
+            self.scan_disguised_secrets(text, &busy, &mut out);
         }
         if detectors.pii {
             self.inner.pii.scan(text, &mut out);

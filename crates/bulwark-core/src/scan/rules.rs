@@ -279,21 +279,18 @@ pub(crate) fn secret_rules() -> Vec<RuleSpec> {
             // key (`AZURE_STORAGE_KEY`, `"primaryKey":`): 64 random bytes in base64.
             check: Check::Entropy(4.0),
             regex: r"(?i:(?:access|account|storage|primary|secondary)[_.-]?key)(?-u:[^\n]){0,25}?(?P<s>[A-Za-z0-9+/]{86}==)(?:$|[^A-Za-z0-9+/=])".into(),
-            ..prefix_ci(
-                "azure-storage-account-key",
-                "Azure storage account key",
-                Critical,
-                // A short anchor (`Key`, `KEY`, `key`): the names vary too much to list.
-                &["key"],
-                "",
-            )
+            window: Window::Element,
+            // Behind the keyword gate: every name holds `key`, a wake word.
+            anchors: Vec::new(),
+            keywords: vec!["accountkey", "account_key", "account-key", "account.key", "storagekey", "storage_key", "storage-key", "storage.key", "accesskey", "access_key", "access-key", "primarykey", "primary_key", "primary-key", "secondarykey", "secondary_key", "secondary-key"],
+            ..prefix_ci("azure-storage-account-key", "Azure storage account key", Critical, &[], "")
         },
         keyword("azure-cosmosdb-key", "Azure Cosmos DB account key", Critical, &["cosmos"], "[A-Za-z0-9+/]{86}=="),
         prefix("azure-container-registry-password", "Azure container registry password", High, &["ACR"], r"[a-zA-Z0-9+/]{42}\+ACR[a-zA-Z0-9]{6}"),
         prefix("azure-devops-pat", "Azure DevOps personal access token", Critical, &["AZDO"], "[A-Za-z0-9]{76}AZDO[A-Za-z0-9]{4}"),
         RuleSpec {
             regex: r#"(?i:devops|azdo|ado[_-]?(?:pat|token))[\w.-]{0,30}["'\]]{0,2}[ \t]*(?::|=|=>|:=)[ \t]*["']?(?P<s>[a-z0-9]{52})(?:$|[^0-9A-Za-z])"#.into(),
-            ..prefix("azure-devops-pat-legacy", "Azure DevOps personal access token (52 characters)", Critical, &["evops", "EVOPS", "azdo", "AZDO", "ado", "ADO"], "")
+            ..prefix("azure-devops-pat-legacy", "Azure DevOps personal access token (52 characters)", Critical, &["evops", "EVOPS", "azdo", "AZDO", "ADO_"], "")
         },
         RuleSpec {
             regex: r"(?i:https?://)(?:[^\s:@/]{1,64}:)?(?P<s>[a-z0-9]{52}|[A-Za-z0-9]{76}AZDO[A-Za-z0-9]{4})@(?i:dev\.azure\.com)".into(),
@@ -305,11 +302,17 @@ pub(crate) fn secret_rules() -> Vec<RuleSpec> {
         },
         RuleSpec {
             regex: r#"(?i:x-functions-key["']?[ \t]*[:=][ \t]*["']?)(?P<s>[A-Za-z0-9_-]{30,100}(?:==)?)"#.into(),
-            ..prefix_ci("azure-function-key-header", "Azure Functions key (x-functions-key header)", High, &["key"], "")
+            window: Window::Element,
+            anchors: Vec::new(),
+            keywords: vec!["x-functions-key"],
+            ..prefix_ci("azure-function-key-header", "Azure Functions key (x-functions-key header)", High, &[], "")
         },
         RuleSpec {
             regex: r#"(?i:ocp-apim-subscription-key["']?[ \t]*[:=][ \t]*["']?|[?&]subscription-key=)(?P<s>[a-f0-9]{32})(?:$|[^0-9A-Za-z])"#.into(),
-            ..prefix_ci("azure-apim-subscription-key", "Azure API Management subscription key", High, &["key"], "")
+            window: Window::Element,
+            anchors: Vec::new(),
+            keywords: vec!["ocp-apim-subscription-key", "subscription-key="],
+            ..prefix_ci("azure-apim-subscription-key", "Azure API Management subscription key", High, &[], "")
         },
         keyword("azure-openai-api-key", "Azure OpenAI API key", High, &["azure_openai", "azure-openai", "azureopenai", "aoai"], "[a-f0-9]{32}|[A-Za-z0-9]{84}"),
         keyword("azure-search-key", "Azure AI Search admin or query key", High, &["azure_search", "azure-search", "azuresearch", "search_admin", "search_api", "search_query"], "[0-9a-zA-Z]{52}"),

@@ -560,21 +560,6 @@ static PERCENT: LazyLock<BytesRegex> = LazyLock::new(|| {
 
 /// Encoded segments of `text` that decode to readable text: `(start, end, encoding, decoded)`.
 pub fn decoded_segments(text: &[u8]) -> Vec<(usize, usize, Encoding, String)> {
-    decoded_segments_where(text, readable, true)
-}
-
-/// Base64 and hex segments of `text` that decode to printable text, words or not (a token, a
-/// `user:password` pair, a configuration file): `(start, end, encoding, decoded)`.
-pub fn printable_segments(text: &[u8]) -> Vec<(usize, usize, Encoding, String)> {
-    decoded_segments_where(text, printable, false)
-}
-
-/// Decoded segments that `accept` keeps; percent-encoding only when `percent`.
-fn decoded_segments_where(
-    text: &[u8],
-    accept: fn(Vec<u8>) -> Option<String>,
-    percent: bool,
-) -> Vec<(usize, usize, Encoding, String)> {
     let mut out = Vec::new();
     // The regexes have no literal to look for; a byte pass finds where they can match at all.
     let gate = scan_runs(text);
@@ -584,7 +569,7 @@ fn decoded_segments_where(
             if seg.len() > MAX_SEGMENT || !looks_like_base64(seg) {
                 continue;
             }
-            if let Some(d) = decode_base64(seg).and_then(accept) {
+            if let Some(d) = decode_base64(seg).and_then(readable) {
                 out.push((rs + m.start(), rs + m.end(), Encoding::Base64, d));
             }
         }
@@ -600,18 +585,18 @@ fn decoded_segments_where(
         if seg.len() > MAX_SEGMENT {
             continue;
         }
-        if let Some(d) = decode_hex(seg).and_then(accept) {
+        if let Some(d) = decode_hex(seg).and_then(readable) {
             out.push((m.start(), m.end(), Encoding::Hex, d));
         }
     }
-    if percent && percent_run_possible(text) {
+    if percent_run_possible(text) {
         for m in PERCENT.find_iter(text) {
             let seg = m.as_bytes();
             if seg.len() > MAX_SEGMENT {
                 continue;
             }
             let d = percent_decode(seg);
-            if let Some(d) = accept(d) {
+            if let Some(d) = readable(d) {
                 out.push((m.start(), m.end(), Encoding::Url, d));
             }
         }
@@ -783,7 +768,7 @@ fn looks_like_base64(seg: &[u8]) -> bool {
     body % 4 != 1 && upper > 0 && lower > 0
 }
 
-fn decode_base64(seg: &[u8]) -> Option<Vec<u8>> {
+pub(crate) fn decode_base64(seg: &[u8]) -> Option<Vec<u8>> {
     use base64::engine::general_purpose::{STANDARD_NO_PAD, URL_SAFE_NO_PAD};
     let trimmed: Vec<u8> = seg.iter().copied().filter(|&b| b != b'=').collect();
     let engine = if trimmed.iter().any(|&b| b == b'-' || b == b'_') {
@@ -860,17 +845,6 @@ fn readable(bytes: Vec<u8>) -> Option<String> {
         .filter(|c| !c.is_control() || matches!(c, '\n' | '\r' | '\t'))
         .count();
     (printable * 100 >= total * 95).then_some(s)
-}
-
-/// Decoded bytes that are printable UTF-8 text of at least eight characters.
-fn printable(bytes: Vec<u8>) -> Option<String> {
-    let s = String::from_utf8(bytes).ok()?;
-    let total = s.chars().count();
-    let shown = s
-        .chars()
-        .filter(|c| !c.is_control() || matches!(c, '\n' | '\r' | '\t'))
-        .count();
-    (total >= 8 && shown * 100 >= total * 95).then_some(s)
 }
 
 /// ROT13 of a normalized (lowercase) text: only ASCII letters move, so offsets are unchanged.
