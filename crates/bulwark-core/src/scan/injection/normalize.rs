@@ -537,6 +537,8 @@ fn fold_words<G: Glyph>(units: &mut [G], out: &mut Normalized) {
             i + 1 < units.len() && units[i].ch() == '.' && units[i + 1].ch().is_alphanumeric();
         let word = &mut units[start..i];
         let (mut ascii_letters, mut lookalikes, mut other_letters, mut leets) = (0, 0, 0, 0);
+        // Turkish and Azerbaijani write a dotless `ı` among Latin letters: folded, not a trick.
+        let mut dotless = 0;
         let mut has_at = false;
         for u in word.iter().copied() {
             has_at |= u.ch() == '@';
@@ -546,6 +548,7 @@ fn fold_words<G: Glyph>(units: &mut [G], out: &mut Normalized) {
                 leets += 1;
             } else if !u.ch().is_ascii() && confusable(u.ch()).is_some() {
                 lookalikes += 1;
+                dotless += usize::from(u.ch() == 'ı');
             } else if u.ch().is_alphabetic() {
                 other_letters += 1;
             }
@@ -560,7 +563,9 @@ fn fold_words<G: Glyph>(units: &mut [G], out: &mut Normalized) {
                     u.set(l);
                 }
             }
-            out.homoglyph_words += 1;
+            if dotless < lookalikes {
+                out.homoglyph_words += 1;
+            }
             ascii_letters += lookalikes;
         }
         // Leetspeak: letters and leet characters mixed in one word ("1gn0r3", "p@ssw0rd").
