@@ -229,10 +229,7 @@ fn each_new_family_is_found_in_a_realistic_line() {
             "bitbucket-app-password",
             format!("BITBUCKET_APP_PASSWORD=ATBB{}", g.alnum(32)),
         ),
-        (
-            "twilio-api-key",
-            format!("client = Client(\"SK{}\", secret, account_sid)", g.hex(32)),
-        ),
+        ("twilio-api-key", format!("TWILIO_API_KEY=SK{}", g.hex(32))),
         (
             "twilio-auth-token",
             format!("TWILIO_AUTH_TOKEN={}", g.hex(32)),
@@ -271,7 +268,10 @@ fn each_new_family_is_found_in_a_realistic_line() {
         ),
         (
             "ldap-config-password",
-            format!("binddn cn=nslcd,dc=corp,dc=io\nbindpw {}", g.password()),
+            format!(
+                "ldap_default_bind_dn = cn=sssd,dc=corp\nldap_default_authtok = {}",
+                g.password()
+            ),
         ),
         (
             "cli-password",

@@ -290,7 +290,8 @@ pub(crate) fn secret_rules() -> Vec<RuleSpec> {
         prefix("azure-devops-pat", "Azure DevOps personal access token", Critical, &["AZDO"], "[A-Za-z0-9]{76}AZDO[A-Za-z0-9]{4}"),
         RuleSpec {
             regex: r#"(?i:devops|azdo|ado[_-]?(?:pat|token))[\w.-]{0,30}["'\]]{0,2}[ \t]*(?::|=|=>|:=)[ \t]*["']?(?P<s>[a-z0-9]{52})(?:$|[^0-9A-Za-z])"#.into(),
-            ..prefix("azure-devops-pat-legacy", "Azure DevOps personal access token (52 characters)", Critical, &["evops", "EVOPS", "azdo", "AZDO", "ADO_"], "")
+            ..prefix("azure-devops-pat-legacy", "Azure DevOps personal access token (52 characters)", Critical, // Anchors outside plain prose only (a lower-case anchor would cost a pass over every text).
+                &["EVOPS", "DevOps", "Devops", "AZDO", "Azdo", "ADO_"], "")
         },
         RuleSpec {
             regex: r"(?i:https?://)(?:[^\s:@/]{1,64}:)?(?P<s>[a-z0-9]{52}|[A-Za-z0-9]{76}AZDO[A-Za-z0-9]{4})@(?i:dev\.azure\.com)".into(),
@@ -494,8 +495,8 @@ pub(crate) fn secret_rules() -> Vec<RuleSpec> {
             &["hooks.slack.com/"],
             "(?:https?://)?hooks\\.slack\\.com/(?:(?:services|workflows|triggers)/[A-Za-z0-9+/]{43,56}|services/T[A-Z0-9]+/B[A-Z0-9]+/[A-Za-z0-9]{23,25}|(?:workflows|triggers)/T[A-Z0-9]+/A[A-Z0-9]+/[0-9]{17,19}/[A-Za-z0-9]{23,24})",
         ),
-        prefix("twilio-api-key", "Twilio API key", High, &["SK"], "SK[0-9a-fA-F]{32}"),
-        keyword("twilio-api-key-alnum", "Twilio API key", High, &["twilio"], "SK[0-9a-zA-Z]{32}"),
+        // Beside the service's name only: a two-byte anchor (`SK`) would slow every scan.
+        keyword("twilio-api-key", "Twilio API key", High, &["twilio"], "SK[0-9a-zA-Z]{32}"),
         keyword("twilio-auth-token", "Twilio auth token", High, &["twilio"], "[0-9a-f]{32}"),
         prefix("sendgrid-api-token", "SendGrid API key", High, &["SG."], "SG\\.(?i:[a-z0-9=_.-]{66})"),
         keyword("mailgun-private-api-token", "Mailgun private API key", High, &["mailgun"], "key-[a-f0-9]{32}"),
@@ -744,15 +745,18 @@ pub(crate) fn secret_rules() -> Vec<RuleSpec> {
         },
         RuleSpec {
             check: Check::UrlPassword,
-            regex: r#"(?im)^[ \t]*(?:bindpw|ldap_default_authtok|ldap_bind_pw)[ \t]*[=: \t][ \t]*["']?(?P<s>[^\s"']{4,128})"#.into(),
-            ..prefix("ldap-config-password", "LDAP bind password in a client configuration", High, &["bindpw", "authtok"], "")
+            regex: r#"(?im)^[ \t]*(?:ldap_default_authtok|ldap_bind_pw)[ \t]*[=: \t][ \t]*["']?(?P<s>[^\s"']{4,128})"#.into(),
+            ..prefix("ldap-config-password", "LDAP bind password in a client configuration", High, &["authtok", "bind_pw"], "")
         },
         RuleSpec {
             // A password given on a command line: `mysql -pPASS`, `mysqldump --password=PASS`,
             // `sshpass -p PASS`, `ldapsearch -w PASS`, `redis-cli -a PASS`, `sqlcmd -P PASS`.
             check: Check::UrlPassword,
             regex: r#"(?i)\b(?:(?:mysql\w*|mariadb\w*)\b[^\n|;&]{0,300}?\s(?-i:-p|--password=)|sshpass\b(?:[^\n|;&]{0,100}?)?\s(?-i:-p)\s*|ldap(?:search|modify|add|delete|whoami|passwd|compare|modrdn)\b[^\n|;&]{0,300}?\s(?-i:-w)\s*|redis-cli\b[^\n|;&]{0,300}?\s(?:(?-i:-a)\s*|--pass\s+)|(?:sqlcmd|bcp)\b[^\n|;&]{0,300}?\s(?-i:-P)\s*)['"]?(?P<s>[^\s'"-][^\s'"]{2,127})"#.into(),
-            ..prefix("cli-password", "Password given on a command line", High, &["mysql", "mariadb", "sshpass", "ldap", "redis-cli", "sqlcmd", "bcp"], "")
+            ..prefix("cli-password", "Password given on a command line", High,
+                // Plain-prose anchors cost a pass over every text per sixteen: `mysql` is one,
+                // `sshpass` shares `pass`; the other tools are found by their flag.
+                &["mysql", "sshpass", "redis-cli", " -w ", " -P "], "")
         },
         RuleSpec {
             check: Check::BasicAuthBase64,
