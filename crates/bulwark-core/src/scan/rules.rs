@@ -322,8 +322,8 @@ pub(crate) fn secret_rules() -> Vec<RuleSpec> {
             ..prefix("azure-app-configuration", "Azure App Configuration connection string", High, &["Secret="], "")
         },
         RuleSpec {
-            regex: r#"(?i:\.redis\.cache\.windows\.net(?::\d+)?,(?:[^,\s"']{0,100},){0,5}?password=)(?P<s>[^,\s"']{20,64})"#.into(),
-            ..prefix_ci("azure-cache-redis-key", "Azure Cache for Redis access key", High, &["password"], "")
+            regex: r#"(?i:\.redis\.cache\.windows\.net:\d+,(?:[^,\s"']{0,100},){0,5}?password=)(?P<s>[^,\s"']{20,64})"#.into(),
+            ..prefix("azure-cache-redis-key", "Azure Cache for Redis access key", High, &[".redis.cache.windows.net:"], "")
         },
         prefix("azure-entra-refresh-token", "Microsoft Entra ID refresh token", High, &["0.A", "1.A"], r"[01]\.A[\w-]{50,}(?:\.\d)?\.Ag[\w-]{250,}(?:\.A[\w-]{200,})?"),
         RuleSpec {
@@ -740,8 +740,9 @@ pub(crate) fn secret_rules() -> Vec<RuleSpec> {
             // ADO.NET, ODBC, SQL Server and libpq key=value strings: a host or user setting, then
             // the password.
             check: Check::UrlPassword,
-            regex: r#"(?i)(?:^|[\s;"'])(?:server|data\s+source|host|hostaddr|hostname|address|addr|network\s+address|dsn|driver|uid|user\s+id|user|username)\s*=[^;\n]{1,200}[;\s](?:[^;\n]{0,200};){0,10}?\s*(?:password|pwd)\s*=\s*\{?(?P<s>[^;\n\s"'{}]{1,128})"#.into(),
-            ..prefix_ci("connection-string-password", "Password in a database connection string", High, &["password", "pwd"], "")
+            regex: r#"(?i)(?:^|[\s;"'])(?:server|data\s+source|host|hostaddr|hostname|address|addr|network\s+address|dsn|driver|uid|user\s+id|user|username)\s*=[^;\n]{1,200}[;\s](?:[^;\n]{0,200};){0,10}?\s*(?:password|pwd)=\{?(?P<s>[^;\n\s"'{}]{1,128})"#.into(),
+            // Woken by the setting itself, not by every "password" in a text.
+            ..prefix("connection-string-password", "Password in a database connection string", High, &["password=", "Password=", "PASSWORD=", "pwd=", "Pwd=", "PWD="], "")
         },
         RuleSpec {
             check: Check::UrlPassword,
