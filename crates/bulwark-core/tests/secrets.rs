@@ -445,3 +445,72 @@ fn ordinary_encoded_and_wrapped_text_passes() {
         assert!(found.is_empty(), "{text:?}: {found:?}");
     }
 }
+
+/// Cases a red-team pass found: variables and placeholders in commands and connection strings,
+/// Windows `%VAR%` read as percent-encoding, quoted passwords with a space, other invisible
+/// separators, a line break with a short tail, and a first line the rules find alone.
+#[test]
+fn red_team_cases_of_the_new_detectors() {
+    let scanner = Scanner::with_defaults().expect("scanner");
+    let benign = [
+        "sqlcmd -S db -U sa -P $env:SA_PASSWORD",
+        "redis-cli -a $env:REDIS_PW ping",
+        "Server=db;User Id=sa;Password=@Password;",
+        "Server=db;User Id=sa;Password=myPassword;",
+        "Server=db;User Id=sa;Password=YourStrong@Passw0rd;",
+        "jdbc:sqlserver://h;user=sa;password=%DB_PASS%",
+        "set DB_PASSWORD=%DB_PASSWORD%",
+        "token=%BEARER_TOKEN%",
+        "mkdir -p /tmp/x && cp -p a b",
+        "docker login -u bot -p $TOKEN registry.io",
+    ];
+    for text in benign {
+        let found = rules_in(&scanner, text);
+        assert!(found.is_empty(), "{text:?}: {found:?}");
+    }
+    let mut g = Gen(99);
+    let aws = format!("AKIA{}", g.from("ABCDEFGHIJKLMNOPQRSTUVWXYZ234567", 16));
+    let stripe = format!("sk_live_{}", g.alnum(24));
+    let pw = g.password();
+    let cases: Vec<(String, Vec<String>)> = vec![
+        (
+            format!("mysql -uroot -p'{pw} Pass' app"),
+            vec![pw.clone(), "Pass".into()],
+        ),
+        (
+            format!("docker login -u bot -p {pw} registry.io"),
+            vec![pw.clone()],
+        ),
+        (format!("mongo -u admin -p {pw}"), vec![pw.clone()]),
+        (
+            aws.chars()
+                .map(String::from)
+                .collect::<Vec<_>>()
+                .join("\u{200E}"),
+            vec![aws[..4].to_string(), aws[16..].to_string()],
+        ),
+        (
+            format!("{}\n{}", &aws[..17], &aws[17..]),
+            vec![aws[..17].to_string(), aws[17..].to_string()],
+        ),
+        (
+            format!("{}\n{}", &stripe[..26], &stripe[26..]),
+            vec![stripe[..26].to_string(), stripe[26..].to_string()],
+        ),
+    ];
+    for (text, parts) in &cases {
+        let redactor = bulwark_core::scan::Redactor::new(
+            scanner.clone(),
+            &bulwark_core::scan::RedactConfig::default(),
+            &|_| None,
+        )
+        .expect("redactor");
+        let out = redactor.redact(text).text;
+        for part in parts {
+            assert!(
+                !out.contains(part.as_str()),
+                "{part:?} left in {out:?} (from {text:?})"
+            );
+        }
+    }
+}

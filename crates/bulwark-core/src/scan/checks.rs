@@ -103,6 +103,8 @@ const PLACEHOLDER_MARKERS: &[&str] = &[
     "yourtoken",
     "yourpassword",
     "changeme",
+    "mypassword",
+    "yourstrong",
     "change_me",
     "change-me",
     "redacted",
@@ -512,6 +514,16 @@ pub(crate) fn private_key_body_ok(body: &[u8]) -> bool {
 }
 
 /// A password from a URL or `user:password` pair: not empty, not a placeholder, not a variable.
+/// A password written in a command or a connection string: not a shell, PowerShell, batch or SQL
+/// variable (`$PW`, `$env:PW`, `%PW%`, `@Password`), not a placeholder, at least three characters
+/// with some entropy.
+pub(crate) fn password_ok(v: &[u8]) -> bool {
+    v.len() >= 3
+        && !matches!(v.first(), Some(b'$' | b'%' | b'@'))
+        && !is_placeholder(v)
+        && entropy(v) >= 2.0
+}
+
 /// A Docker registry `auth` value: base64 of `user:password`, both parts printable and present,
 /// the password not a placeholder.
 pub(crate) fn basic_auth_base64_ok(v: &[u8]) -> bool {

@@ -9,6 +9,7 @@
 //! the text holds a trace.
 
 use super::injection::layers;
+use super::injection::normalize::is_invisible;
 use super::*;
 
 /// At most this many line breaks are tried as a split inside one text.
@@ -16,7 +17,7 @@ const MAX_BREAKS: usize = 4096;
 /// The shortest run of token characters before a break that may be the first part of a secret.
 const MIN_HEAD: usize = 16;
 /// The shortest run after it.
-const MIN_TAIL: usize = 4;
+const MIN_TAIL: usize = 2;
 /// How much of the line before a break's token run is kept, for the name a keyword rule needs.
 const LINE_CONTEXT: usize = 256;
 /// The longest token run taken on either side of a break.
@@ -25,17 +26,6 @@ const MAX_PART: usize = 1024;
 /// The shortest base64 run decoded: the encoding of the shortest secret worth finding with a few
 /// characters around it. A run this long holds sixteen base64 bytes inside one 64-byte chunk.
 const MIN_BASE64: usize = 31;
-
-/// Invisible characters a value may be split with (UTF-8): zero-width space, non-joiner and joiner,
-/// word joiner, byte-order mark, soft hyphen.
-const INVISIBLE: [&[u8]; 6] = [
-    "\u{200B}".as_bytes(),
-    "\u{200C}".as_bytes(),
-    "\u{200D}".as_bytes(),
-    "\u{2060}".as_bytes(),
-    "\u{FEFF}".as_bytes(),
-    "\u{00AD}".as_bytes(),
-];
 
 /// A view of the text with the map back: `starts[i]` and `ends[i]` are the original span of the
 /// view's byte `i`.
@@ -128,6 +118,10 @@ impl Scanner {
                 continue;
             }
             let decoded = layers::percent_decode(&text[s..e]);
+            // `%DB_PASSWORD%` (a Windows variable) decodes to bytes that are not text.
+            if std::str::from_utf8(&decoded).is_err() {
+                continue;
+            }
             for f in self.rules_over(&decoded) {
                 report(f, (s, e), "URL-encoded", &mut found);
             }
@@ -161,6 +155,15 @@ impl Scanner {
                 }
                 let s = head_start + start;
                 let e = break_end + (end - cut);
+                // The rules found the value's first line alone: it runs on past the break.
+                if let Some(g) = out.iter_mut().find(|g| {
+                    g.rule == f.rule && g.sort_span().start == s && g.sort_span().end == join.0
+                }) {
+                    g.location = crate::Location::Span(Span { start: s, end: e });
+                    g.message = format!("{} (split by a line break)", f.message);
+                    g.preview = preview(&text[s..e]);
+                    continue;
+                }
                 report(f, (s, e), "split by a line break", &mut found);
             }
         }
@@ -392,9 +395,9 @@ fn overlaps(f: &Finding, s: usize, e: usize) -> bool {
 fn unescaped_view(text: &[u8], traces: &Traces) -> Option<(View, &'static str)> {
     let escapes = traces.escapes;
     let invisible = traces.non_ascii
-        && INVISIBLE
-            .iter()
-            .any(|c| memchr::memmem::find(text, c).is_some());
+        && text
+            .utf8_chunks()
+            .any(|chunk| chunk.valid().chars().any(is_invisible));
     if !escapes && !invisible {
         return None;
     }
@@ -402,9 +405,16 @@ fn unescaped_view(text: &[u8], traces: &Traces) -> Option<(View, &'static str)> 
     let (mut unescaped, mut removed) = (false, false);
     let mut i = 0;
     while i < text.len() {
-        if let Some(c) = INVISIBLE.iter().find(|c| text[i..].starts_with(c)) {
-            removed = true;
-            i += c.len();
+        if text[i] >= 0x80
+            && let Some(c) = char_at(&text[i..])
+        {
+            if is_invisible(c) {
+                removed = true;
+                i += c.len_utf8();
+                continue;
+            }
+            view.push_str(&text[i..i + c.len_utf8()], i, i + c.len_utf8());
+            i += c.len_utf8();
             continue;
         }
         if text[i] == b'\\'
@@ -414,7 +424,7 @@ fn unescaped_view(text: &[u8], traces: &Traces) -> Option<(View, &'static str)> 
             let mut buf = [0u8; 4];
             let encoded = decoded.encode_utf8(&mut buf).as_bytes();
             // An escaped invisible character splits a value as well as a raw one.
-            if !INVISIBLE.contains(&encoded) {
+            if !is_invisible(decoded) {
                 view.push_str(encoded, i, i + len);
             }
             i += len;
@@ -430,6 +440,17 @@ fn unescaped_view(text: &[u8], traces: &Traces) -> Option<(View, &'static str)> 
         (false, false) => return None,
     };
     Some((view, how))
+}
+
+/// The UTF-8 character at the start of `s`, if one is.
+fn char_at(s: &[u8]) -> Option<char> {
+    let len = match s.first()? {
+        0x00..=0x7F => 1,
+        0xC0..=0xDF => 2,
+        0xE0..=0xEF => 3,
+        _ => 4,
+    };
+    std::str::from_utf8(s.get(..len)?).ok()?.chars().next()
 }
 
 /// The escape at the start of `s` (which begins with a backslash): the character and the length.
@@ -460,7 +481,8 @@ fn is_token_byte(b: u8) -> bool {
 
 /// Line breaks a value may be split by: the line ends with a run of token characters at least
 /// [`MIN_HEAD`] long holding a letter and a digit (random values do; prose and most code do not),
-/// and the next line starts (after any indentation) with a run of at least [`MIN_TAIL`]. Each
+/// and the next line starts (after any indentation) with a run of at least [`MIN_TAIL`] that holds
+/// a digit or a capital. Each
 /// candidate is `((head end, tail end), head start with its line context, tail start)`.
 fn split_candidates(text: &[u8], breaks: &[usize]) -> Vec<((usize, usize), usize, usize)> {
     let mut out = Vec::new();
@@ -492,7 +514,14 @@ fn split_candidates(text: &[u8], breaks: &[usize]) -> Vec<((usize, usize), usize
         while tail_end < text.len() && tail_end - tail < MAX_PART && is_token_byte(text[tail_end]) {
             tail_end += 1;
         }
-        if tail_end - tail < MIN_TAIL {
+        // A random value's rest holds a digit or a capital; the next line's first word ("the")
+        // does not, and an open-ended token format would swallow it.
+        let rest = &text[tail..tail_end];
+        if rest.len() < MIN_TAIL
+            || !rest
+                .iter()
+                .any(|b| b.is_ascii_digit() || b.is_ascii_uppercase())
+        {
             continue;
         }
         // The line before the run, for a keyword rule's name (`aws_secret_access_key = `).

@@ -831,6 +831,7 @@ impl Scanner {
                 Check::PrivateKeyBody => checks::private_key_body_ok(value),
                 Check::KubernetesSecret => checks::kubernetes_secret_ok(hay, value),
                 Check::BasicAuthBase64 => checks::basic_auth_base64_ok(value),
+                Check::Password => checks::password_ok(value),
                 Check::Generic => {
                     let bytes = |g: Option<usize>| get(g).map(|n| n.as_bytes()).unwrap_or_default();
                     let space_after_op = get(mm.op_group)

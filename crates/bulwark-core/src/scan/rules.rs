@@ -30,6 +30,9 @@ pub(crate) enum Check {
     UrlPassword,
     /// A private-key block whose body is long enough and base64.
     PrivateKeyBody,
+    /// A password written in a command or a connection string: not a variable or parameter
+    /// (`$PW`, `$env:PW`, `%PW%`, `@Password`), not a placeholder, some entropy.
+    Password,
     /// A Docker registry `auth` value: base64 of `user:password`, both parts present and printable,
     /// the password not a placeholder.
     BasicAuthBase64,
@@ -727,37 +730,37 @@ pub(crate) fn secret_rules() -> Vec<RuleSpec> {
             ..prefix("curl-auth-user", "Credentials passed to curl with -u", High, &["curl"], "")
         },
         RuleSpec {
-            check: Check::UrlPassword,
+            check: Check::Password,
             regex: r#"(?i)jdbc:[a-z0-9]{2,20}:[^\s"'<>]{0,300}?[?&;:](?:password|pwd)=(?P<s>[^&;\s"'<>]{1,128})"#.into(),
             ..prefix("jdbc-password", "Password in a JDBC connection string", High, &["jdbc:"], "")
         },
         RuleSpec {
-            check: Check::UrlPassword,
+            check: Check::Password,
             regex: r#"(?i)jdbc:oracle:(?:thin|oci):[\w.$-]{1,64}/(?P<s>[^@\s"'/]{1,128})@"#.into(),
             ..prefix("jdbc-oracle-password", "Password in an Oracle JDBC connection string", High, &["jdbc:"], "")
         },
         RuleSpec {
             // ADO.NET, ODBC, SQL Server and libpq key=value strings: a host or user setting, then
             // the password.
-            check: Check::UrlPassword,
+            check: Check::Password,
             regex: r#"(?i)(?:^|[\s;"'])(?:server|data\s+source|host|hostaddr|hostname|address|addr|network\s+address|dsn|driver|uid|user\s+id|user|username)\s*=[^;\n]{1,200}[;\s](?:[^;\n]{0,200};){0,10}?\s*(?:password|pwd)=\{?(?P<s>[^;\n\s"'{}]{1,128})"#.into(),
             // Woken by the setting itself, not by every "password" in a text.
             ..prefix("connection-string-password", "Password in a database connection string", High, &["password=", "Password=", "PASSWORD=", "pwd=", "Pwd=", "PWD="], "")
         },
         RuleSpec {
-            check: Check::UrlPassword,
+            check: Check::Password,
             regex: r#"(?im)^[ \t]*(?:ldap_default_authtok|ldap_bind_pw)[ \t]*[=: \t][ \t]*["']?(?P<s>[^\s"']{4,128})"#.into(),
             ..prefix("ldap-config-password", "LDAP bind password in a client configuration", High, &["authtok", "bind_pw"], "")
         },
         RuleSpec {
             // A password given on a command line: `mysql -pPASS`, `mysqldump --password=PASS`,
             // `sshpass -p PASS`, `ldapsearch -w PASS`, `redis-cli -a PASS`, `sqlcmd -P PASS`.
-            check: Check::UrlPassword,
-            regex: r#"(?i)\b(?:(?:mysql\w*|mariadb\w*)\b[^\n|;&]{0,300}?\s(?-i:-p|--password=)|sshpass\b(?:[^\n|;&]{0,100}?)?\s(?-i:-p)\s*|ldap(?:search|modify|add|delete|whoami|passwd|compare|modrdn)\b[^\n|;&]{0,300}?\s(?-i:-w)\s*|redis-cli\b[^\n|;&]{0,300}?\s(?:(?-i:-a)\s*|--pass\s+)|(?:sqlcmd|bcp)\b[^\n|;&]{0,300}?\s(?-i:-P)\s*)['"]?(?P<s>[^\s'"-][^\s'"]{2,127})"#.into(),
+            check: Check::Password,
+            regex: r#"(?i)\b(?:(?:mysql\w*|mariadb\w*)\b[^\n|;&]{0,300}?\s(?-i:-p|--password=)|sshpass\b(?:[^\n|;&]{0,100}?)?\s(?-i:-p)\s*|ldap(?:search|modify|add|delete|whoami|passwd|compare|modrdn)\b[^\n|;&]{0,300}?\s(?-i:-w)\s*|redis-cli\b[^\n|;&]{0,300}?\s(?:(?-i:-a)\s*|--pass\s+)|(?:sqlcmd|bcp)\b[^\n|;&]{0,300}?\s(?-i:-P)\s*|(?:docker|podman|nerdctl|helm\s+registry)\s+login\b[^\n|;&]{0,300}?\s(?:(?-i:-p)\s+|--password[= ])|mongo(?:sh|dump|restore|import|export)?\b[^\n|;&]{0,300}?\s(?:(?-i:-p)\s+|--password[= ]))(?P<q>['"])?(?P<s>[^\s'"-][^\s'"]{2,127})"#.into(),
             ..prefix("cli-password", "Password given on a command line", High,
                 // Plain-prose anchors cost a pass over every text per sixteen: `mysql` is one,
                 // `sshpass` shares `pass`; the other tools are found by their flag.
-                &["mysql", "sshpass", "redis-cli", " -w ", " -P "], "")
+                &["mysql", "sshpass", "redis-cli", " -w ", " -P ", " -p ", "--password"], "")
         },
         RuleSpec {
             check: Check::BasicAuthBase64,

@@ -71,6 +71,12 @@ static TEXT_ATTRIBUTE: LazyLock<Regex> = LazyLock::new(|| {
 });
 static MARKDOWN_IMAGE_ALT: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"!\[([^\]\n]{1,2000})\]\(").expect("static regex"));
+static MARKDOWN_TITLE: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r#"\]\([^)\s]{0,2000}\s+(?:"([^"\n]{1,2000})"|'([^'\n]{1,2000})')\)"#)
+        .expect("static regex")
+});
+static TEMPLATE: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"<template\b[^>]{0,400}>").expect("static regex"));
 static NOSCRIPT: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"<noscript\b[^>]{0,400}>").expect("static regex"));
 static STYLE_BLOCK: LazyLock<Regex> = LazyLock::new(|| {
@@ -145,6 +151,18 @@ pub fn hidden_spans(norm: &Normalized, original: &[u8], limit: usize) -> Vec<Hid
         {
             hidden_elements(text, &source, &classes, limit, &mut out);
         }
+        if text.contains("<template") {
+            for m in TEMPLATE.find_iter(text).take(limit) {
+                out.push(element_span(
+                    text,
+                    m.start(),
+                    m.end(),
+                    "template",
+                    Hidden::HiddenElement,
+                    "<template>, never rendered",
+                ));
+            }
+        }
         if text.contains("<noscript") {
             for m in NOSCRIPT.find_iter(text).take(limit) {
                 out.push(element_span(
@@ -183,6 +201,18 @@ pub fn hidden_spans(norm: &Normalized, original: &[u8], limit: usize) -> Vec<Hid
                     inner: (v.start(), v.end()),
                     kind: Hidden::Attribute,
                     reason: "markdown image alt text",
+                });
+            }
+        }
+    }
+    if text.contains("](") {
+        for c in MARKDOWN_TITLE.captures_iter(text).take(limit) {
+            if let Some(v) = c.get(1).or_else(|| c.get(2)) {
+                out.push(HiddenSpan {
+                    outer: (v.start(), v.end()),
+                    inner: (v.start(), v.end()),
+                    kind: Hidden::Attribute,
+                    reason: "markdown link title",
                 });
             }
         }
@@ -295,6 +325,10 @@ fn element_reason(attrs: &str, hidden_classes: &[String]) -> Option<&'static str
 
 /// Why a list of CSS declarations hides what it styles, if it does.
 pub fn style_reason(declarations: &str) -> Option<&'static str> {
+    // What a browser reads: entities (`display&#58;none`) decoded, comments (`display:/**/none`)
+    // dropped.
+    let declarations = css_text(declarations);
+    let (mut indent_out, mut nowrap) = (false, false);
     let (mut color, mut background) = (None, None);
     let (mut zero_size, mut overflow_hidden, mut off_screen, mut positioned) =
         (false, false, false, false);
@@ -324,9 +358,16 @@ pub fn style_reason(declarations: &str) -> Option<&'static str> {
             {
                 return Some("font-size:0");
             }
-            "clip" if value.starts_with("rect(") && value[5..].trim_start().starts_with('0') => {
+            "clip"
+                if value.starts_with("rect(")
+                    && value[5..]
+                        .split([',', ' ', ')'])
+                        .filter(|p| !p.is_empty())
+                        .all(|p| css_number(p).is_some_and(|(n, _)| n.abs() <= 1.0)) =>
+            {
                 return Some("clipped away");
             }
+            "content-visibility" if value == "hidden" => return Some("content-visibility:hidden"),
             "clip-path"
                 if value.starts_with("inset(50%")
                     || value.starts_with("inset(100%")
@@ -334,7 +375,13 @@ pub fn style_reason(declarations: &str) -> Option<&'static str> {
             {
                 return Some("clipped away");
             }
-            "transform" if value.contains("scale(0") => return Some("scaled to nothing"),
+            "transform"
+                if ["scale(0", "scalex(0", "scaley(0", "scale3d(0"]
+                    .iter()
+                    .any(|f| value.contains(f)) =>
+            {
+                return Some("scaled to nothing");
+            }
             "transform"
                 if value.split(['(', ',', ')']).any(|p| {
                     css_number(p.trim()).is_some_and(|(n, u)| n <= -500.0 && u == "px")
@@ -344,7 +391,7 @@ pub fn style_reason(declarations: &str) -> Option<&'static str> {
                 positioned = true;
             }
             "height" | "max-height" | "width" | "max-width"
-                if css_number(value).is_some_and(|(n, _)| n == 0.0) =>
+                if css_number(value).is_some_and(|(n, u)| n <= 1.0 && (u == "px" || n == 0.0)) =>
             {
                 zero_size = true;
             }
@@ -352,13 +399,22 @@ pub fn style_reason(declarations: &str) -> Option<&'static str> {
                 overflow_hidden = true;
             }
             "position" if value == "absolute" || value == "fixed" => positioned = true,
-            "left" | "top" | "right" | "bottom" | "margin-left" | "margin-top"
+            "left" | "top" | "right" | "bottom"
                 if css_number(value).is_some_and(|(n, _)| n <= -500.0) =>
             {
                 off_screen = true;
             }
             "text-indent" if css_number(value).is_some_and(|(n, _)| n <= -500.0) => {
                 return Some("text indented off-screen");
+            }
+            // The other way out: `text-indent: 100%` with `white-space: nowrap` and
+            // `overflow: hidden`.
+            "text-indent" if css_number(value).is_some_and(|(n, u)| u == "%" && n >= 100.0) => {
+                indent_out = true;
+            }
+            "white-space" if value == "nowrap" => nowrap = true,
+            "margin-left" | "margin-top" if css_number(value).is_some_and(|(n, _)| n <= -500.0) => {
+                return Some("positioned off-screen");
             }
             "color" => color = Some(value),
             "background-color" => background = Some(value),
@@ -369,6 +425,9 @@ pub fn style_reason(declarations: &str) -> Option<&'static str> {
     if zero_size && overflow_hidden {
         return Some("zero size with overflow:hidden");
     }
+    if indent_out && nowrap && overflow_hidden {
+        return Some("text indented off-screen");
+    }
     if off_screen && positioned {
         return Some("positioned off-screen");
     }
@@ -376,12 +435,51 @@ pub fn style_reason(declarations: &str) -> Option<&'static str> {
     if color.3 == 0 {
         return Some("transparent text");
     }
+    let near = |a: (u8, u8, u8, u8), b: (u8, u8, u8, u8)| {
+        a.0.abs_diff(b.0) <= 8 && a.1.abs_diff(b.1) <= 8 && a.2.abs_diff(b.2) <= 8
+    };
     match background.and_then(css_color) {
-        Some(bg) if bg == color => Some("text colour same as background"),
-        // White text with no background of its own: invisible on the usual white page.
-        None if color == (255, 255, 255, 255) => Some("white text"),
+        Some(bg) if near(bg, color) => Some("text colour same as background"),
+        // White or near-white text with no background of its own: invisible on the usual white
+        // page.
+        None if near(color, (255, 255, 255, 255)) => Some("white text"),
         _ => None,
     }
+}
+
+/// A style as a browser reads it: numeric entities decoded, CSS comments dropped.
+fn css_text(style: &str) -> std::borrow::Cow<'_, str> {
+    if !style.contains("&#") && !style.contains("/*") {
+        return std::borrow::Cow::Borrowed(style);
+    }
+    let mut out = String::with_capacity(style.len());
+    let mut rest = style;
+    while !rest.is_empty() {
+        if let Some(after) = rest.strip_prefix("/*") {
+            rest = after.find("*/").map_or("", |i| &after[i + 2..]);
+            continue;
+        }
+        if let Some(after) = rest.strip_prefix("&#")
+            && let Some(end) = after.find(';')
+        {
+            let (num, radix) = match after[..end].strip_prefix(['x', 'X']) {
+                Some(hex) => (hex, 16),
+                None => (&after[..end], 10),
+            };
+            if let Some(c) = u32::from_str_radix(num, radix)
+                .ok()
+                .and_then(char::from_u32)
+            {
+                out.push(c);
+                rest = &after[end + 1..];
+                continue;
+            }
+        }
+        let c = rest.chars().next().unwrap_or(' ');
+        out.push(c);
+        rest = &rest[c.len_utf8()..];
+    }
+    std::borrow::Cow::Owned(out)
 }
 
 /// A CSS length or number and its unit: `0`, `-9999px`, `0.5em`, `.01`, `5%`.
@@ -417,6 +515,30 @@ fn css_color(v: &str) -> Option<(u8, u8, u8, u8)> {
             _ => None,
         };
     }
+    if let Some(args) = v
+        .strip_prefix("hsla(")
+        .or_else(|| v.strip_prefix("hsl("))
+        .and_then(|a| a.strip_suffix(')'))
+    {
+        // Only what hiding needs: lightness 100% is white, 0% black, alpha 0 transparent.
+        let parts: Vec<&str> = args
+            .split([',', ' ', '/'])
+            .filter(|p| !p.is_empty())
+            .collect();
+        let (light, _) = css_number(parts.get(2)?)?;
+        let alpha = match parts.get(3).and_then(|a| css_number(a)) {
+            Some((n, "%")) => n / 100.0,
+            Some((n, _)) => n,
+            None => 1.0,
+        };
+        let a = (alpha.clamp(0.0, 1.0) * 255.0) as u8;
+        return match light {
+            l if l >= 100.0 => Some((255, 255, 255, a)),
+            l if l <= 0.0 => Some((0, 0, 0, a)),
+            _ if a == 0 => Some((0, 0, 0, 0)),
+            _ => None,
+        };
+    }
     let args = v
         .strip_prefix("rgba(")
         .or_else(|| v.strip_prefix("rgb("))?
@@ -426,10 +548,9 @@ fn css_color(v: &str) -> Option<(u8, u8, u8, u8)> {
         .filter(|p| !p.is_empty())
         .collect();
     let channel = |p: &str| {
-        p.trim()
-            .parse::<f64>()
-            .ok()
-            .map(|n| n.clamp(0.0, 255.0) as u8)
+        let (n, unit) = css_number(p.trim())?;
+        let n = if unit == "%" { n * 2.55 } else { n };
+        Some(n.clamp(0.0, 255.0) as u8)
     };
     let alpha = match parts.get(3) {
         None => 255,
@@ -528,6 +649,8 @@ pub enum Encoding {
     Url,
     /// ROT13 (the whole text rotated).
     Rot13,
+    /// HTML as a browser shows it: entities decoded, comments and formatting tags removed.
+    Html,
 }
 
 impl Encoding {
@@ -538,6 +661,7 @@ impl Encoding {
             Encoding::Hex => "hex",
             Encoding::Url => "url-encoded",
             Encoding::Rot13 => "rot13",
+            Encoding::Html => "rendered HTML",
         }
     }
 }
@@ -561,6 +685,9 @@ static PERCENT: LazyLock<BytesRegex> = LazyLock::new(|| {
 /// Encoded segments of `text` that decode to readable text: `(start, end, encoding, decoded)`.
 pub fn decoded_segments(text: &[u8]) -> Vec<(usize, usize, Encoding, String)> {
     let mut out = Vec::new();
+    if let Some(shown) = rendered_html(text) {
+        out.push((0, text.len(), Encoding::Html, shown));
+    }
     // The regexes have no literal to look for; a byte pass finds where they can match at all.
     let gate = scan_runs(text);
     for &(rs, re) in &gate.base64_runs {
@@ -847,6 +974,98 @@ fn readable(bytes: Vec<u8>) -> Option<String> {
     (printable * 100 >= total * 95).then_some(s)
 }
 
+/// Formatting tags a browser joins the text around (`Ig<b></b>nore` reads "Ignore").
+const INLINE_TAGS: &[&str] = &[
+    "a", "abbr", "b", "bdi", "bdo", "cite", "code", "em", "font", "i", "kbd", "mark", "q", "s",
+    "small", "span", "strong", "sub", "sup", "u", "wbr",
+];
+
+/// HTML as a browser shows its words, when that differs from the source: comments and formatting
+/// tags removed (other tags kept, so hidden elements are still found), character references
+/// decoded (`&#73;gnore`, `&nbsp;`). Bounded by [`MAX_SEGMENT`] times 16 of input.
+pub fn rendered_html(text: &[u8]) -> Option<String> {
+    if text.len() > 16 * MAX_SEGMENT || memchr::memchr2(b'<', b'&', text).is_none() {
+        return None;
+    }
+    let s = std::str::from_utf8(text).ok()?;
+    let mut out = String::with_capacity(s.len());
+    let mut changed = false;
+    let mut rest = s;
+    while let Some(i) = rest.find(['<', '&']) {
+        out.push_str(&rest[..i]);
+        rest = &rest[i..];
+        if let Some(after) = rest.strip_prefix("<!--") {
+            rest = after.find("-->").map_or("", |e| &after[e + 3..]);
+            changed = true;
+            continue;
+        }
+        if rest.starts_with('<') {
+            let name: String = rest[1..]
+                .trim_start_matches('/')
+                .chars()
+                .take_while(char::is_ascii_alphanumeric)
+                .collect::<String>()
+                .to_ascii_lowercase();
+            let close = head(rest, 1024).find('>');
+            if let Some(end) = close
+                && INLINE_TAGS.contains(&name.as_str())
+            {
+                rest = &rest[end + 1..];
+                changed = true;
+                continue;
+            }
+            out.push('<');
+            rest = &rest[1..];
+            continue;
+        }
+        if let Some((c, len)) = character_reference(rest) {
+            out.push(c);
+            rest = &rest[len..];
+            changed = true;
+            continue;
+        }
+        out.push('&');
+        rest = &rest[1..];
+    }
+    out.push_str(rest);
+    (changed && out.trim().len() >= 8).then_some(out)
+}
+
+/// The first `n` bytes of `s`, or fewer to end on a character boundary.
+fn head(s: &str, n: usize) -> &str {
+    let mut n = n.min(s.len());
+    while !s.is_char_boundary(n) {
+        n -= 1;
+    }
+    &s[..n]
+}
+
+/// The character reference at the start of `s` (`&#73;`, `&#x49;`, `&nbsp;`, `&amp;`, ...): the
+/// character and the reference's length.
+fn character_reference(s: &str) -> Option<(char, usize)> {
+    let end = head(s, 12).find(';')?;
+    let body = &s[1..end];
+    let c = if let Some(num) = body.strip_prefix('#') {
+        let v = match num.strip_prefix(['x', 'X']) {
+            Some(hex) => u32::from_str_radix(hex, 16).ok()?,
+            None => num.parse().ok()?,
+        };
+        char::from_u32(v)?
+    } else {
+        match body {
+            "nbsp" | "ensp" | "emsp" | "thinsp" => ' ',
+            "amp" => '&',
+            "lt" => '<',
+            "gt" => '>',
+            "quot" => '"',
+            "apos" => '\'',
+            "shy" | "zwsp" | "zwnj" | "zwj" => '\u{200B}',
+            _ => return None,
+        }
+    };
+    Some((c, end + 1))
+}
+
 /// ROT13 of a normalized (lowercase) text: only ASCII letters move, so offsets are unchanged.
 pub fn rot13(text: &str) -> String {
     text.chars()
@@ -913,6 +1132,18 @@ mod tests {
     fn random_tokens_and_words_do_not_decode() {
         let t = b"commit 3f786850e387550fdab836ed7e6dc881de23001b and internationalization_configuration";
         assert!(decoded_segments(t).is_empty());
+    }
+
+    #[test]
+    fn rendering_never_cuts_a_character() {
+        // A tag longer than the look-ahead, ending inside a four-byte character; a reference cut
+        // the same way.
+        let long = format!("<a{}\u{E0020}>x</a> &#\u{E0020};", " ".repeat(1021));
+        assert!(rendered_html(long.as_bytes()).is_some());
+        assert_eq!(
+            rendered_html("Ig<b></b>nore &#73;t &amp; more".as_bytes()).as_deref(),
+            Some("Ignore It & more")
+        );
     }
 
     #[test]

@@ -185,6 +185,11 @@ impl InjectionDetector {
                 budget,
                 &mut inner,
             );
+            if enc == Encoding::Html {
+                // What the page already shows as written is not news: only what the rendering
+                // revealed counts.
+                inner.retain(|s| !out[first..].iter().any(|o| o.rule == s.rule));
+            }
             let top = inner.iter().map(|s| s.weight).fold(0f32, f32::max);
             if top == 0.0 || (with_evidence >= MAX_SIGNALS_PER_PATTERN && top <= strongest) {
                 continue;
@@ -230,6 +235,7 @@ impl InjectionDetector {
                 Encoding::Hex => "encoded-hex",
                 Encoding::Url => "encoded-url",
                 Encoding::Rot13 => "encoded-rot13",
+                Encoding::Html => "encoded-html",
             },
             category: Category::EncodedPayload,
             weight: (top.weight + 0.1).min(0.95),

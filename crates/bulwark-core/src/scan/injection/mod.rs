@@ -82,6 +82,10 @@ pub const SIGNAL_RULES: &[(&str, &str)] = &[
         "percent-encoded text hides an injection pattern",
     ),
     ("encoded-rot13", "ROT13 text hides an injection pattern"),
+    (
+        "encoded-html",
+        "the HTML as a browser shows it (character references decoded, formatting tags and comments removed) holds an injection pattern the source does not",
+    ),
 ];
 
 /// The committed model weights (see [`model`]).

@@ -176,6 +176,7 @@ pub fn normalize(input: &[u8]) -> Normalized {
     let mut selectors: Vec<u8> = Vec::new();
     let mut selector_span = (usize::MAX, 0usize);
     let mut run = 0usize;
+    let mut flag = false;
     let mut at = 0usize;
     for chunk in input.utf8_chunks() {
         let valid = chunk.valid();
@@ -207,7 +208,18 @@ pub fn normalize(input: &[u8]) -> Normalized {
             } else {
                 run = 0;
             }
-            if let Some(t) = tag_char(c) {
+            // An emoji tag sequence (🏴 and tag letters to U+E007F: the flags of England, Scotland,
+            // Wales) is a picture, not hidden text.
+            if c == '\u{1F3F4}' {
+                flag = true;
+            } else if flag && tag_char(c).is_none() {
+                flag = false;
+            }
+            if flag && tag_char(c).is_some() {
+                if c == '\u{E007F}' {
+                    flag = false;
+                }
+            } else if let Some(t) = tag_char(c) {
                 out.invisible += 1;
                 tags.extend(t);
                 tag_span = (tag_span.0.min(at), at + len);
