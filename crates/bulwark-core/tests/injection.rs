@@ -24,6 +24,14 @@ fn assess(text: &str, source: &str) -> bulwark_core::scan::Assessment {
     )
 }
 
+/// Every text is allowed from a `web` source.
+fn all_allowed(texts: &[&str]) {
+    for text in texts {
+        let a = assess(text, "web");
+        assert_eq!(a.verdict, Verdict::Allow, "{text:?}: {:#?}", a.findings);
+    }
+}
+
 fn zero_width(s: &str) -> String {
     let mut out = String::new();
     for c in s.chars() {
@@ -329,10 +337,7 @@ fn ordinary_markup_is_not_hidden_text() {
         "Great photos from the trip ❤\u{FE0F}❤\u{FE0F}❤\u{FE0F}❤\u{FE0F}❤\u{FE0F} ✌\u{FE0F} thanks for sharing.",
         "![architecture diagram](docs/arch.png) shows the request path.",
     ];
-    for text in benign {
-        let a = assess(text, "web");
-        assert_eq!(a.verdict, Verdict::Allow, "{text:?}: {:#?}", a.findings);
-    }
+    all_allowed(&benign);
 }
 
 /// A long run of zero-width characters (zero-width binary) is reported as hidden data.
@@ -502,10 +507,7 @@ fn benign_text_with_the_same_tricks_passes() {
         "The function returns base64: aGVsbG8gd29ybGQ= which decodes to a greeting.",
         "# Release notes\n\n- Faster start-up\n- Fixed a crash when the config file is empty",
     ];
-    for text in benign {
-        let a = assess(text, "web");
-        assert_eq!(a.verdict, Verdict::Allow, "{text:?}: {:#?}", a.findings);
-    }
+    all_allowed(&benign);
 }
 
 #[test]

@@ -110,6 +110,16 @@ pub struct HiddenSpan {
 }
 
 impl HiddenSpan {
+    /// Text in an attribute (or a markdown alt text or title): the value is the whole span.
+    fn value(v: regex::Match<'_>, reason: &'static str) -> HiddenSpan {
+        HiddenSpan {
+            outer: (v.start(), v.end()),
+            inner: (v.start(), v.end()),
+            kind: Hidden::Attribute,
+            reason,
+        }
+    }
+
     /// The kind and the reason, for messages: "a hidden HTML element (opacity:0)".
     pub fn describe(&self) -> String {
         if self.reason.is_empty() {
@@ -180,40 +190,27 @@ pub fn hidden_spans(norm: &Normalized, original: &[u8], limit: usize) -> Vec<Hid
                 let (Some(name), Some(v)) = (c.get(1), c.get(2).or_else(|| c.get(3))) else {
                     continue;
                 };
-                out.push(HiddenSpan {
-                    outer: (v.start(), v.end()),
-                    inner: (v.start(), v.end()),
-                    kind: Hidden::Attribute,
-                    reason: match name.as_str() {
+                out.push(HiddenSpan::value(
+                    v,
+                    match name.as_str() {
                         "alt" => "alt attribute",
                         "title" => "title attribute",
                         _ => "aria-label attribute",
                     },
-                });
+                ));
             }
         }
     }
-    if text.contains("![") {
-        for c in MARKDOWN_IMAGE_ALT.captures_iter(text).take(limit) {
-            if let Some(v) = c.get(1) {
-                out.push(HiddenSpan {
-                    outer: (v.start(), v.end()),
-                    inner: (v.start(), v.end()),
-                    kind: Hidden::Attribute,
-                    reason: "markdown image alt text",
-                });
-            }
-        }
-    }
-    if text.contains("](") {
-        for c in MARKDOWN_TITLE.captures_iter(text).take(limit) {
-            if let Some(v) = c.get(1).or_else(|| c.get(2)) {
-                out.push(HiddenSpan {
-                    outer: (v.start(), v.end()),
-                    inner: (v.start(), v.end()),
-                    kind: Hidden::Attribute,
-                    reason: "markdown link title",
-                });
+    let markdown: [(&str, &Regex, &'static str); 2] = [
+        ("![", &MARKDOWN_IMAGE_ALT, "markdown image alt text"),
+        ("](", &MARKDOWN_TITLE, "markdown link title"),
+    ];
+    for (gate, regex, reason) in markdown {
+        if text.contains(gate) {
+            for c in regex.captures_iter(text).take(limit) {
+                if let Some(v) = c.get(1).or_else(|| c.get(2)) {
+                    out.push(HiddenSpan::value(v, reason));
+                }
             }
         }
     }
