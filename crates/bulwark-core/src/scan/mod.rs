@@ -409,25 +409,14 @@ impl Scanner {
         let mut total: u64 = 0;
         let mut eof = false;
         while !eof {
-            // Fill the buffer up to `chunk` new bytes.
-            let target = buf.len() + chunk;
-            while buf.len() < target {
-                let old = buf.len();
-                buf.resize(target, 0);
-                match reader.read(&mut buf[old..]) {
-                    Ok(0) => {
-                        buf.truncate(old);
-                        eof = true;
-                        break;
-                    }
-                    Ok(n) => {
-                        buf.truncate(old + n);
-                        total += n as u64;
-                    }
-                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => buf.truncate(old),
-                    Err(e) => return Err(e),
-                }
-            }
+            // Fill the buffer up to `chunk` new bytes, appending without zeroing first (a file
+            // shorter than the chunk would otherwise pay for zeroing the whole chunk, twice).
+            let n = std::io::Read::read_to_end(
+                &mut std::io::Read::take(&mut reader, chunk as u64),
+                &mut buf,
+            )?;
+            total += n as u64;
+            eof = n < chunk;
             let cut = if eof {
                 buf.len()
             } else {
