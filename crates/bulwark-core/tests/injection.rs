@@ -365,6 +365,14 @@ fn zero_width_binary_is_reported() {
         a.findings
     );
     assert_ne!(a.verdict, Verdict::Allow, "{:#?}", a.findings);
+    // Spaces between the characters do not break the run (found by a red-team pass).
+    let spaced = format!("Hi{} x", "\u{200B} \u{200C} ".repeat(20));
+    let a = assess(&spaced, "email");
+    assert!(
+        a.findings.iter().any(|f| f.rule == "zero-width-run"),
+        "{:#?}",
+        a.findings
+    );
 }
 
 /// Overrides, roles without rules and orders to send credentials, in the languages other than

@@ -37,8 +37,8 @@ pub struct Normalized {
     /// a known way to smuggle bytes after a visible character), when it decodes to readable
     /// UTF-8, with the original span of the first and last selector.
     pub selector_text: Option<(String, usize, usize)>,
-    /// The longest run of consecutive invisible characters: long runs carry data (zero-width
-    /// binary) rather than split words.
+    /// The longest run of invisible characters with nothing but blanks between them: long runs
+    /// carry data (zero-width binary) rather than split words.
     pub invisible_run: usize,
 }
 
@@ -195,7 +195,11 @@ pub fn normalize(input: &[u8]) -> Normalized {
                 units.push(Unit { c, at: here });
                 k += 1;
                 at += 1;
-                run = 0;
+                // Blanks between invisible characters do not end their run: `\u{200B} \u{200C} `
+                // repeated carries data as well as the characters alone.
+                if b != b' ' && b != b'\t' {
+                    run = 0;
+                }
                 continue;
             }
             let Some(c) = valid[k..].chars().next() else {
