@@ -518,10 +518,12 @@ pub(crate) fn private_key_body_ok(body: &[u8]) -> bool {
 /// variable (`$PW`, `$env:PW`, `%PW%`, `@Password`), not a placeholder, at least three characters
 /// with some entropy.
 pub(crate) fn password_ok(v: &[u8]) -> bool {
-    v.len() >= 3
-        && !matches!(v.first(), Some(b'$' | b'%' | b'@'))
-        && !is_placeholder(v)
-        && entropy(v) >= 2.0
+    !matches!(v.first(), Some(b'$' | b'%' | b'@')) && secret_value_ok(v)
+}
+
+/// A credential's secret part: at least three characters, not a placeholder, some entropy.
+fn secret_value_ok(v: &[u8]) -> bool {
+    v.len() >= 3 && !is_placeholder(v) && entropy(v) >= 2.0
 }
 
 /// A Docker registry `auth` value: base64 of `user:password`, both parts printable and present,
@@ -547,13 +549,7 @@ pub(crate) fn credential_pair_ok(v: &[u8]) -> bool {
         None => (&[][..], v),
     };
     let secret = if pass.len() >= user.len() { pass } else { user };
-    if secret.len() < 3 || is_placeholder(secret) || is_placeholder(pass) {
-        return false;
-    }
-    if user == pass {
-        return false;
-    }
-    entropy(secret) >= 2.0
+    secret_value_ok(secret) && !is_placeholder(pass) && user != pass
 }
 
 #[cfg(test)]

@@ -106,15 +106,16 @@ impl Scanner {
             if known.overlaps(s, e) {
                 continue;
             }
-            let Some(decoded) = layers::decode_base64(&text[s..e]).and_then(printable) else {
+            let Some(decoded) = layers::decode_base64(&text[s..e]).and_then(layers::printable)
+            else {
                 continue;
             };
-            for f in self.rules_over(&decoded) {
+            for f in self.rules_over(decoded.as_bytes()) {
                 report(f, (s, e), "base64-encoded", &mut found);
             }
         }
         for (s, e) in percent_tokens(text, &traces.percent) {
-            if e - s > layers::MAX_SEGMENT || known.overlaps(s, e) {
+            if known.overlaps(s, e) {
                 continue;
             }
             let decoded = layers::percent_decode(&text[s..e]);
@@ -348,18 +349,6 @@ fn base64_runs(text: &[u8], hits: &[usize]) -> Vec<(usize, usize)> {
     out
 }
 
-/// Decoded bytes that are printable UTF-8 of at least eight characters (a token, a `user:password`
-/// pair, a configuration file): what an encoded secret decodes to.
-fn printable(bytes: Vec<u8>) -> Option<Vec<u8>> {
-    let s = std::str::from_utf8(&bytes).ok()?;
-    let total = s.chars().count();
-    let shown = s
-        .chars()
-        .filter(|c| !c.is_control() || matches!(c, '\n' | '\r' | '\t'))
-        .count();
-    (total >= 8 && shown * 100 >= total * 95).then_some(bytes)
-}
-
 /// Tokens (between blanks, quotes and angle brackets) that hold a percent escape, each once.
 fn percent_tokens(text: &[u8], percent: &[usize]) -> Vec<(usize, usize)> {
     let stop = |b: u8| b.is_ascii_whitespace() || matches!(b, b'<' | b'>' | b'"' | b'\'' | b'`');
@@ -444,13 +433,12 @@ fn unescaped_view(text: &[u8], traces: &Traces) -> Option<(View, &'static str)> 
 
 /// The UTF-8 character at the start of `s`, if one is.
 fn char_at(s: &[u8]) -> Option<char> {
-    let len = match s.first()? {
-        0x00..=0x7F => 1,
-        0xC0..=0xDF => 2,
-        0xE0..=0xEF => 3,
-        _ => 4,
+    let head = &s[..s.len().min(4)];
+    let valid = match std::str::from_utf8(head) {
+        Ok(t) => t,
+        Err(e) => std::str::from_utf8(&head[..e.valid_up_to()]).ok()?,
     };
-    std::str::from_utf8(s.get(..len)?).ok()?.chars().next()
+    valid.chars().next()
 }
 
 /// The escape at the start of `s` (which begins with a backslash): the character and the length.
@@ -482,8 +470,8 @@ fn is_token_byte(b: u8) -> bool {
 /// Line breaks a value may be split by: the line ends with a run of token characters at least
 /// [`MIN_HEAD`] long holding a letter and a digit (random values do; prose and most code do not),
 /// and the next line starts (after any indentation) with a run of at least [`MIN_TAIL`] that holds
-/// a digit or a capital. Each
-/// candidate is `((head end, tail end), head start with its line context, tail start)`.
+/// a digit or a capital. Each candidate is `((head end, tail end), head start with its line
+/// context, tail start)`.
 fn split_candidates(text: &[u8], breaks: &[usize]) -> Vec<((usize, usize), usize, usize)> {
     let mut out = Vec::new();
     for &nl in breaks {

@@ -161,28 +161,22 @@ pub fn hidden_spans(norm: &Normalized, original: &[u8], limit: usize) -> Vec<Hid
         {
             hidden_elements(text, &source, &classes, limit, &mut out);
         }
-        if text.contains("<template") {
-            for m in TEMPLATE.find_iter(text).take(limit) {
-                out.push(element_span(
-                    text,
-                    m.start(),
-                    m.end(),
-                    "template",
-                    Hidden::HiddenElement,
-                    "<template>, never rendered",
-                ));
-            }
-        }
-        if text.contains("<noscript") {
-            for m in NOSCRIPT.find_iter(text).take(limit) {
-                out.push(element_span(
-                    text,
-                    m.start(),
-                    m.end(),
-                    "noscript",
-                    Hidden::Noscript,
-                    "",
-                ));
+        // Elements no browser shows, whatever their style.
+        let unshown: [(&str, &Regex, &str, Hidden, &'static str); 2] = [
+            (
+                "<template",
+                &TEMPLATE,
+                "template",
+                Hidden::HiddenElement,
+                "<template>, never rendered",
+            ),
+            ("<noscript", &NOSCRIPT, "noscript", Hidden::Noscript, ""),
+        ];
+        for (gate, regex, tag, kind, reason) in unshown {
+            if text.contains(gate) {
+                for m in regex.find_iter(text).take(limit) {
+                    out.push(element_span(text, m.start(), m.end(), tag, kind, reason));
+                }
             }
         }
         if text.contains("alt") || text.contains("title") || text.contains("aria-label") {
@@ -444,9 +438,9 @@ pub fn style_reason(declarations: &str) -> Option<&'static str> {
     }
 }
 
-/// A style as a browser reads it: numeric entities decoded, CSS comments dropped.
+/// A style as a browser reads it: character references decoded, CSS comments dropped.
 fn css_text(style: &str) -> std::borrow::Cow<'_, str> {
-    if !style.contains("&#") && !style.contains("/*") {
+    if !style.contains('&') && !style.contains("/*") {
         return std::borrow::Cow::Borrowed(style);
     }
     let mut out = String::with_capacity(style.len());
@@ -456,21 +450,12 @@ fn css_text(style: &str) -> std::borrow::Cow<'_, str> {
             rest = after.find("*/").map_or("", |i| &after[i + 2..]);
             continue;
         }
-        if let Some(after) = rest.strip_prefix("&#")
-            && let Some(end) = after.find(';')
+        if rest.starts_with('&')
+            && let Some((c, len)) = character_reference(rest)
         {
-            let (num, radix) = match after[..end].strip_prefix(['x', 'X']) {
-                Some(hex) => (hex, 16),
-                None => (&after[..end], 10),
-            };
-            if let Some(c) = u32::from_str_radix(num, radix)
-                .ok()
-                .and_then(char::from_u32)
-            {
-                out.push(c);
-                rest = &after[end + 1..];
-                continue;
-            }
+            out.push(c);
+            rest = &rest[len..];
+            continue;
         }
         let c = rest.chars().next().unwrap_or(' ');
         out.push(c);
@@ -959,16 +944,19 @@ pub(crate) fn percent_decode(seg: &[u8]) -> Vec<u8> {
 /// Decoded bytes that read as text: valid UTF-8, at least 8 characters, at least one space or
 /// newline, and almost nothing but printable characters.
 fn readable(bytes: Vec<u8>) -> Option<String> {
+    printable(bytes).filter(|s| s.contains([' ', '\n']))
+}
+
+/// Decoded bytes that are printable UTF-8 of at least eight characters, words or not (a token, a
+/// `user:password` pair, a configuration file).
+pub(crate) fn printable(bytes: Vec<u8>) -> Option<String> {
     let s = String::from_utf8(bytes).ok()?;
     let total = s.chars().count();
-    if total < 8 || !s.contains([' ', '\n']) {
-        return None;
-    }
-    let printable = s
+    let shown = s
         .chars()
         .filter(|c| !c.is_control() || matches!(c, '\n' | '\r' | '\t'))
         .count();
-    (printable * 100 >= total * 95).then_some(s)
+    (total >= 8 && shown * 100 >= total * 95).then_some(s)
 }
 
 /// Formatting tags a browser joins the text around (`Ig<b></b>nore` reads "Ignore").
