@@ -45,7 +45,10 @@ fn main() -> Result<(), String> {
     if std::env::var_os("BULWARK_EVAL_VERBOSE").is_some() {
         // Every wrong call, with its score, model score and categories.
         for r in &eval {
-            let src = corpus::source_for_subset(&r.subset);
+            let src = r
+                .source
+                .clone()
+                .unwrap_or_else(|| corpus::source_for_subset(&r.subset));
             let rep = detector.analyze(r.text.as_bytes(), &src, Severity::Low, Severity::High);
             if std::env::var_os("BULWARK_EVAL_DUMP").is_some() {
                 println!(
@@ -54,7 +57,14 @@ fn main() -> Result<(), String> {
                 );
             } else if (rep.verdict != Verdict::Allow) != r.attack {
                 let cats: Vec<&str> = rep.categories.iter().map(|c| c.as_str()).collect();
-                let head: String = r.text.chars().take(160).collect();
+                // Head and tail: an injected context carries its attack at the end.
+                let chars = r.text.chars().count();
+                let head: String = if chars > 320 {
+                    let tail: String = r.text.chars().skip(chars - 160).collect();
+                    format!("{} … {tail}", r.text.chars().take(160).collect::<String>())
+                } else {
+                    r.text.clone()
+                };
                 println!(
                     "{} {} score={:.2} model={:.2} {:?} {:?}",
                     if r.attack { "MISS" } else { "FP" },

@@ -20,6 +20,9 @@ pub struct Row {
     pub attack: bool,
     /// Which subset it belongs to.
     pub subset: String,
+    /// Where an agent would read it (`alert`, `email`, `tool_output`, ...), when the corpus says;
+    /// otherwise the evaluation picks a source by subset.
+    pub source: Option<Source>,
 }
 
 /// Read a corpus file. Errors name the line.
@@ -42,10 +45,25 @@ pub fn load(path: &std::path::Path) -> Result<Vec<Row>, String> {
                 i + 1
             ));
         };
+        let source = match v.get("source") {
+            None => None,
+            Some(serde_json::Value::String(name)) => Some(
+                Source::parse(name)
+                    .map_err(|e| format!("{}:{}: \"source\": {e}", path.display(), i + 1))?,
+            ),
+            Some(_) => {
+                return Err(format!(
+                    "{}:{}: \"source\" must be a string such as \"email\"",
+                    path.display(),
+                    i + 1
+                ));
+            }
+        };
         rows.push(Row {
             text: text.to_string(),
             attack: label == 1,
             subset: subset.to_string(),
+            source,
         });
     }
     Ok(rows)
@@ -119,7 +137,8 @@ impl SubsetScore {
     }
 }
 
-/// Run the detector over rows (text from `source_of(subset)`) and count per subset. A text counts
+/// Run the detector over rows (text from the row's own source, else `source_of(subset)`) and
+/// count per subset. A text counts
 /// as flagged when its verdict is `review` or `block`.
 pub fn evaluate(
     detector: &InjectionDetector,
@@ -128,7 +147,7 @@ pub fn evaluate(
 ) -> Vec<SubsetScore> {
     let mut by: BTreeMap<String, SubsetScore> = BTreeMap::new();
     for r in rows {
-        let src = source_of(&r.subset);
+        let src = r.source.clone().unwrap_or_else(|| source_of(&r.subset));
         let report = detector.analyze(r.text.as_bytes(), &src, Severity::Low, Severity::High);
         let flagged = report.verdict != Verdict::Allow;
         let s = by.entry(r.subset.clone()).or_insert_with(|| SubsetScore {

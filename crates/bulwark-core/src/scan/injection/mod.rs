@@ -14,6 +14,7 @@
 //! probability. Thresholds depend on the [`Source`]: text from untrusted sources is held stricter.
 
 pub mod corpus;
+mod directive;
 pub mod layers;
 mod matching;
 pub mod model;
@@ -56,6 +57,10 @@ pub const SIGNAL_RULES: &[(&str, &str)] = &[
     (
         "hidden-text",
         "hidden HTML holds text a reader does not see",
+    ),
+    (
+        "addressed-instruction",
+        "an order inside untrusted data addresses the model (its answer, an AI by name, what the user wants), follows a fake system or turn marker, offers code that ships data out, or asks to send the conversation's results or secrets to a target",
     ),
     ("invisible-characters", "invisible characters inside words"),
     (
@@ -435,14 +440,15 @@ impl InjectionDetector {
         block_at: Severity,
     ) -> InjectionReport {
         let cfg = &self.inner.cfg;
+        let trusted = cfg.trusted_sources.iter().any(|t| t == source.as_str());
         let Evidence {
             mut signals,
             model_score,
             model_span,
         } = if text.len() > SEGMENTED_ABOVE {
-            self.segmented_evidence(text)
+            self.segmented_evidence(text, !trusted)
         } else {
-            self.evidence(text)
+            self.evidence(text, !trusted)
         };
 
         let mut best = [0f32; CATEGORIES];
@@ -460,7 +466,6 @@ impl InjectionDetector {
             0.0
         };
         let score = 1.0 - (1.0 - rule_score) * (1.0 - model_evidence);
-        let trusted = cfg.trusted_sources.iter().any(|t| t == source.as_str());
         let (review, block) = if trusted {
             (cfg.review_score, cfg.block_score)
         } else {
@@ -556,8 +561,9 @@ impl InjectionDetector {
         }
     }
 
-    /// The patterns' signals and the model's strongest window over one text, read whole.
-    fn evidence(&self, text: &[u8]) -> Evidence {
+    /// The patterns' signals and the model's strongest window over one text, read whole; with
+    /// `untrusted`, also the instructions addressed to the model ([`directive`]).
+    fn evidence(&self, text: &[u8], untrusted: bool) -> Evidence {
         let cfg = &self.inner.cfg;
         let mut budget = cfg.max_decoded_bytes;
         let norm = normalize::normalize(text);
@@ -567,6 +573,10 @@ impl InjectionDetector {
             Some(m) => self.model_score(m, &norm, &signals),
             None => (0.0, (0, 0)),
         };
+        // After the model: it was trained without these, on prompts users type.
+        if untrusted {
+            directive::collect(text, &mut signals);
+        }
         Evidence {
             signals,
             model_score,
@@ -577,7 +587,7 @@ impl InjectionDetector {
     /// [`InjectionDetector::evidence`] of a large text, read end to end in overlapping segments
     /// on every core. The segments depend on the text alone, never on the number of threads, so
     /// the report is the same on any machine.
-    fn segmented_evidence(&self, text: &[u8]) -> Evidence {
+    fn segmented_evidence(&self, text: &[u8], untrusted: bool) -> Evidence {
         let segments = segments(text);
         let next = std::sync::atomic::AtomicUsize::new(0);
         let threads = cores().min(segments.len());
@@ -588,7 +598,7 @@ impl InjectionDetector {
                 let Some(&(start, end)) = segments.get(k) else {
                     break;
                 };
-                let mut part = self.evidence(&text[start..end]);
+                let mut part = self.evidence(&text[start..end], untrusted);
                 for s in &mut part.signals {
                     s.orig = (s.orig.0 + start, s.orig.1 + start);
                     // Spans of a segment's view mean nothing outside it.

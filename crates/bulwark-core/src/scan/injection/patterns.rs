@@ -149,6 +149,18 @@ pub fn patterns() -> Vec<Pattern> {
             description: "an order to ignore the instructions given above",
         },
         Pattern {
+            id: "ignore-the-rest",
+            category: InstructionOverride,
+            weight: 0.85,
+            anchors: &[],
+            regex: concat!(
+                r"\b(?:ignor(?:e|ing)|disregard(?:ing)?|skip)\s+(?:all\s+)?(?:of\s+)?(?:the\s+)?(?:rest|remainder)\s+of\s+(?:this|the)\s+(?:data|text|document|input|content|page|e-?mail|file|message|article|context|conversation|snippets?)\b",
+                r"|\b(?:ignor(?:e|ing)|disregard(?:ing)?)\s+(?:all\s+)?(?:other\s+)?(?:info|information|data|content|text|documents?)\s+(?:except|but|other\s+than)\b",
+                r"|\b(?:ignor(?:e|ing)|disregard(?:ing)?)\s+(?:all\s+)?(?:instructions|directions|directives)\s*(?:,|;|:|\band\b)"
+            ),
+            description: "an order to ignore the rest of the data, or instructions in general",
+        },
+        Pattern {
             id: "instructions-void",
             category: InstructionOverride,
             weight: 0.8,
