@@ -685,7 +685,7 @@ fn benign_agent_context_is_rarely_flagged() {
 
 /// Orders for the model hidden in data, written for this project: none says "ignore previous
 /// instructions", each is caught from its untrusted source, and none is caught when the same text
-/// is the user's own prompt (a user gives orders).
+/// is the user's own prompt (a user gives orders) or a tool description.
 #[test]
 fn instructions_addressed_to_the_model_inside_data_are_caught() {
     use bulwark_core::scan::injection::corpus;
@@ -713,13 +713,13 @@ fn instructions_addressed_to_the_model_inside_data_are_caught() {
         "{:#?}",
         from_email.findings
     );
-    let from_user = assess(order, "user");
-    assert!(
-        from_user
-            .findings
-            .iter()
-            .all(|f| f.rule != "addressed-instruction"),
-        "{:#?}",
-        from_user.findings
-    );
+    // Nor for a tool description, which addresses the model by design.
+    for source in ["user", "mcp_tool_description"] {
+        let a = assess(order, source);
+        assert!(
+            a.findings.iter().all(|f| f.rule != "addressed-instruction"),
+            "{source}: {:#?}",
+            a.findings
+        );
+    }
 }

@@ -16,7 +16,8 @@
 //!   with a target (an e-mail address, a URL, an account, an amount, a file path, a code block), or a
 //!   request to ship the context's data (the results, the conversation, credentials) somewhere.
 //!
-//! These signals are computed for untrusted sources only: a user's own prompt is made of orders.
+//! These signals are computed for untrusted sources only (a user's own prompt is made of orders),
+//! and not for MCP tool descriptions, which address the model by design.
 
 use std::sync::LazyLock;
 

@@ -5,7 +5,8 @@
 //! [`InjectionDetector`] normalizes the text (undoing invisible characters, homoglyphs, leetspeak
 //! and spaced letters; see [`normalize`]), decodes hidden layers (base64, hex, URL-encoding, ROT13,
 //! Unicode tag characters) and notes hidden HTML ([`layers`]), matches 70-odd patterns in 13
-//! categories ([`patterns`]), and adds a linear model over n-grams ([`model`]) for paraphrases. The
+//! categories ([`patterns`]), weighs orders addressed to the model inside untrusted data
+//! ([`directive`]), and adds a linear model over n-grams ([`model`]) for paraphrases. The
 //! whole input is read, never truncated; the model reads it in overlapping windows.
 //!
 //! Scoring: per category the strongest pattern counts; categories combine as independent evidence
@@ -441,14 +442,17 @@ impl InjectionDetector {
     ) -> InjectionReport {
         let cfg = &self.inner.cfg;
         let trusted = cfg.trusted_sources.iter().any(|t| t == source.as_str());
+        // Orders addressed to the model are evidence in data; a tool description is addressed to
+        // the model by design (its poisoning has patterns of its own).
+        let data = !trusted && source.as_str() != "mcp_tool_description";
         let Evidence {
             mut signals,
             model_score,
             model_span,
         } = if text.len() > SEGMENTED_ABOVE {
-            self.segmented_evidence(text, !trusted)
+            self.segmented_evidence(text, data)
         } else {
-            self.evidence(text, !trusted)
+            self.evidence(text, data)
         };
 
         let mut best = [0f32; CATEGORIES];
@@ -562,8 +566,9 @@ impl InjectionDetector {
     }
 
     /// The patterns' signals and the model's strongest window over one text, read whole; with
-    /// `untrusted`, also the instructions addressed to the model ([`directive`]).
-    fn evidence(&self, text: &[u8], untrusted: bool) -> Evidence {
+    /// `data` (an untrusted source other than a tool description), also the orders addressed to
+    /// the model ([`directive`]).
+    fn evidence(&self, text: &[u8], data: bool) -> Evidence {
         let cfg = &self.inner.cfg;
         let mut budget = cfg.max_decoded_bytes;
         let norm = normalize::normalize(text);
@@ -574,7 +579,7 @@ impl InjectionDetector {
             None => (0.0, (0, 0)),
         };
         // After the model: it was trained without these, on prompts users type.
-        if untrusted {
+        if data {
             directive::collect(text, &mut signals);
         }
         Evidence {
@@ -587,7 +592,7 @@ impl InjectionDetector {
     /// [`InjectionDetector::evidence`] of a large text, read end to end in overlapping segments
     /// on every core. The segments depend on the text alone, never on the number of threads, so
     /// the report is the same on any machine.
-    fn segmented_evidence(&self, text: &[u8], untrusted: bool) -> Evidence {
+    fn segmented_evidence(&self, text: &[u8], data: bool) -> Evidence {
         let segments = segments(text);
         let next = std::sync::atomic::AtomicUsize::new(0);
         let threads = cores().min(segments.len());
@@ -598,7 +603,7 @@ impl InjectionDetector {
                 let Some(&(start, end)) = segments.get(k) else {
                     break;
                 };
-                let mut part = self.evidence(&text[start..end], untrusted);
+                let mut part = self.evidence(&text[start..end], data);
                 for s in &mut part.signals {
                     s.orig = (s.orig.0 + start, s.orig.1 + start);
                     // Spans of a segment's view mean nothing outside it.
