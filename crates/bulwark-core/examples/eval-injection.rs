@@ -45,10 +45,7 @@ fn main() -> Result<(), String> {
     if std::env::var_os("BULWARK_EVAL_VERBOSE").is_some() {
         // Every wrong call, with its score, model score and categories.
         for r in &eval {
-            let src = r
-                .source
-                .clone()
-                .unwrap_or_else(|| corpus::source_for_subset(&r.subset));
+            let src = r.read_from(&corpus::source_for_subset);
             let rep = detector.analyze(r.text.as_bytes(), &src, Severity::Low, Severity::High);
             if std::env::var_os("BULWARK_EVAL_DUMP").is_some() {
                 println!(

@@ -50,7 +50,7 @@ pub fn text_findings(policy: &Policy, text: &str) -> Vec<String> {
             pii: false,
             injection: true,
         },
-        &Source::parse("mcp_tool_description").unwrap_or_else(|_| Source::other()),
+        &Source::tool_description(),
     );
     if a.verdict == Verdict::Allow {
         return Vec::new();

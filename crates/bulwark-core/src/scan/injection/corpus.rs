@@ -25,6 +25,15 @@ pub struct Row {
     pub source: Option<Source>,
 }
 
+impl Row {
+    /// The source the row is read from: its own, else what `by_subset` gives for its subset.
+    pub fn read_from(&self, by_subset: &dyn Fn(&str) -> Source) -> Source {
+        self.source
+            .clone()
+            .unwrap_or_else(|| by_subset(&self.subset))
+    }
+}
+
 /// Read a corpus file. Errors name the line.
 pub fn load(path: &std::path::Path) -> Result<Vec<Row>, String> {
     let data = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
@@ -147,7 +156,7 @@ pub fn evaluate(
 ) -> Vec<SubsetScore> {
     let mut by: BTreeMap<String, SubsetScore> = BTreeMap::new();
     for r in rows {
-        let src = r.source.clone().unwrap_or_else(|| source_of(&r.subset));
+        let src = r.read_from(source_of);
         let report = detector.analyze(r.text.as_bytes(), &src, Severity::Low, Severity::High);
         let flagged = report.verdict != Verdict::Allow;
         let s = by.entry(r.subset.clone()).or_insert_with(|| SubsetScore {

@@ -332,7 +332,7 @@ fn read_window(
         let verb_word = verb.to_ascii_lowercase();
         // A colon at the end points at what follows: a code block or a quoted text.
         let after = &text[end..text.len().min(end + 12)];
-        let lead_in = trim_ascii_start(after).starts_with(b"```");
+        let lead_in = after.trim_ascii_start().starts_with(b"```");
         // The block offered: does it read local data and send it out (or run fetched code)?
         let payload = lead_in && {
             // To the block's closing fence, at most CODE_READ bytes: each order reads its own block.
@@ -413,7 +413,6 @@ fn finish(
 ) {
     // Without an order: text that says it is for machines, or a fake marker on its own.
     if best.is_none() {
-        let strong = STRONG_MARKER.find(text);
         if let Some(m) = FOR_MACHINES.find(text) {
             best = Some((
                 0.5,
@@ -421,7 +420,7 @@ fn finish(
                 "untrusted data says it is meant for an AI or automated reader, not for people"
                     .to_string(),
             ));
-        } else if let Some(m) = strong {
+        } else if let Some(m) = STRONG_MARKER.find(text) {
             best = Some((
                 0.3,
                 (m.start(), m.end()),
@@ -467,11 +466,6 @@ fn start_of_sentence(text: &[u8], start: usize, verb: usize) -> usize {
         i += 1;
     }
     i
-}
-
-fn trim_ascii_start(b: &[u8]) -> &[u8] {
-    let n = b.iter().take_while(|c| c.is_ascii_whitespace()).count();
-    &b[n..]
 }
 
 #[cfg(test)]

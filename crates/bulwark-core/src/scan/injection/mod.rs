@@ -444,7 +444,7 @@ impl InjectionDetector {
         let trusted = cfg.trusted_sources.iter().any(|t| t == source.as_str());
         // Orders addressed to the model are evidence in data; a tool description is addressed to
         // the model by design (its poisoning has patterns of its own).
-        let data = !trusted && source.as_str() != "mcp_tool_description";
+        let data = !trusted && !source.is_tool_description();
         let Evidence {
             mut signals,
             model_score,

@@ -1,5 +1,8 @@
 //! [`Source`]: where a text came from, which sets how strictly it is judged.
 
+/// The name of the source of MCP tool descriptions.
+const TOOL_DESCRIPTION: &str = "mcp_tool_description";
+
 /// Where a text came from. Names are lowercase words (`user`, `web`, `email`, `tool_output`,
 /// `alert`, `mcp_tool_description`, `document`, ...); whether a source is trusted is configuration
 /// (`scan.injection.trusted_sources`), and a name not listed there is untrusted.
@@ -14,7 +17,7 @@ impl Source {
         "email",
         "tool_output",
         "alert",
-        "mcp_tool_description",
+        TOOL_DESCRIPTION,
         "document",
         "code",
         "chat",
@@ -46,6 +49,17 @@ impl Source {
     /// The `user` source: the agent's own operator.
     pub fn user() -> Source {
         Source("user".into())
+    }
+
+    /// The `mcp_tool_description` source: a tool server's description of its tools, addressed to
+    /// the model by design.
+    pub fn tool_description() -> Source {
+        Source(TOOL_DESCRIPTION.into())
+    }
+
+    /// Whether this is [`Source::tool_description`].
+    pub fn is_tool_description(&self) -> bool {
+        self.0 == TOOL_DESCRIPTION
     }
 
     /// The name.
