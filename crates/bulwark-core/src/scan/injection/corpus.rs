@@ -68,10 +68,19 @@ pub fn load(path: &std::path::Path) -> Result<Vec<Row>, String> {
                 ));
             }
         };
+        // A row may name its language and split: the subset is then read per language, and the
+        // rows read while writing patterns ("split": "tune") are kept apart from those that measure.
+        let mut subset = subset.to_string();
+        if let Some(lang) = v.get("lang").and_then(|l| l.as_str()) {
+            subset = format!("{subset}/{lang}");
+        }
+        if v.get("split").and_then(|s| s.as_str()) == Some("tune") {
+            subset.push_str("/tune");
+        }
         rows.push(Row {
             text: text.to_string(),
             attack: label == 1,
-            subset: subset.to_string(),
+            subset,
             source,
         });
     }
