@@ -545,6 +545,13 @@ models = ["eval.*"]
 [action]
 mode = "autonomous"
 
+# The coding agent's test runner, as its operator would declare it: it writes (runs the
+# repository's tests), it does not destroy.
+[action.shell.programs.pytest]
+class = "write"
+operands = "paths"
+options = ["-k=", "-x", "-q", "-v"]
+
 [action.provenance]
 enabled = {provenance}
 trusted_tools = {trusted:?}

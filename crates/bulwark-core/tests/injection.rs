@@ -893,3 +893,52 @@ fn other_languages_are_measured_per_language() {
         "CyberSecEval: {found} of {injections}"
     );
 }
+
+/// Everyday mail that uses the words of the patterns for other languages ("if you already paid,
+/// ignore the above", "no need to reply, just print the form:", "never share your password", "I
+/// am your administrator for this course", "skip question 5 and write: N/A"), written for this
+/// project in 18 languages by a red-team pass (`tests/data/multilingual_hard_benign.jsonl`): none
+/// of those patterns fires on any of it. (Some of these texts are still held for review by the
+/// statistical model or by older English patterns; docs/evaluation.md lists them.)
+#[test]
+fn the_patterns_for_other_languages_leave_everyday_mail_alone() {
+    use bulwark_core::scan::injection::corpus;
+    // `ignore-the-above-multilingual` does fire on "if you already paid, ignore the above": its
+    // weight (0.3) is below every threshold, evidence only beside something else.
+    const RULES: [&str; 5] = [
+        "ignore-question-then-answer",
+        "forget-everything-multilingual",
+        "secret-request-multilingual",
+        "claims-to-be-developer-multilingual",
+        "skip-the-answer",
+    ];
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data/multilingual_hard_benign.jsonl");
+    let rows = corpus::load(&path).expect("written");
+    assert!(rows.len() >= 80);
+    // Findings list every signal once a text is held; a detector that holds every text (review
+    // at 0) shows every signal the patterns raise.
+    let cfg = bulwark_core::config::InjectionConfig {
+        review_score: 0.0,
+        untrusted_review_score: 0.0,
+        ..Default::default()
+    };
+    let detector = bulwark_core::scan::injection::InjectionDetector::new(&cfg).expect("detector");
+    let email = Source::parse("email").expect("source");
+    let mut hits = Vec::new();
+    for r in &rows {
+        let report = detector.analyze(
+            r.text.as_bytes(),
+            &email,
+            bulwark_core::Severity::Low,
+            bulwark_core::Severity::High,
+        );
+        assert_ne!(report.verdict, Verdict::Allow);
+        for f in &report.findings {
+            if RULES.contains(&f.rule.as_str()) {
+                hits.push(format!("{} {:?}", f.rule, r.text));
+            }
+        }
+    }
+    assert!(hits.is_empty(), "{hits:#?}");
+}

@@ -33,6 +33,11 @@ pub struct ProvenanceConfig {
     /// Rule 1: a write or destructive call proposed while the context holds untrusted content.
     /// Applies in every mode, autonomous included.
     pub tainted_writes: RuleEffect,
+    /// Rule 1 spares a write (never a destructive call) that the user directed: every value
+    /// that picks what it acts on or where it goes (every argument but free text: a body,
+    /// subject, message, title, ...) is made of words the trusted text holds, and no argument
+    /// came from untrusted content (rule 3). `false`: every tainted write waits.
+    pub directed_writes: bool,
     /// Rule 2, the "lethal trifecta": a call that sends data out while the context holds both
     /// untrusted content and secrets or personal data.
     pub trifecta: RuleEffect,
@@ -63,6 +68,7 @@ impl Default for ProvenanceConfig {
             trust_system: true,
             trusted_tools: Vec::new(),
             tainted_writes: RuleEffect::Review,
+            directed_writes: true,
             trifecta: RuleEffect::Block,
             attacker_chosen: RuleEffect::Review,
             follow_links: false,

@@ -10,7 +10,9 @@
 //! whether it sends data out, by whether the context holds secrets or personal data, and by
 //! whether its arguments came from untrusted text:
 //!
-//! 1. a write or destructive call in a tainted context needs approval, in every mode;
+//! 1. a write or destructive call in a tainted context needs approval, in every mode, unless it
+//!    is a write the user directed (what it acts on and where it goes in the trusted text's own
+//!    words, nothing in it from untrusted content);
 //! 2. a call that sends data out, in a context that holds untrusted content and secrets or
 //!    personal data, is refused (the "lethal trifecta");
 //! 3. a destination (URL, e-mail address, host) that appears only in untrusted content, or a
@@ -482,7 +484,20 @@ impl ProvenancePolicy {
             }
         };
         let write = decision.class >= ActionClass::Write;
-        if write {
+        // A write the user directed (what it acts on and where it goes, in the user's own
+        // words) with nothing from untrusted content in it is the user's task, not the
+        // content's: rule 3 still reads its arguments, rule 2 still reads what it sends.
+        // Its free text may repeat the content it was asked about (a summary of the ticket
+        // quotes it); a destination the content gave, or a copy anywhere else, is the content's
+        // choice.
+        let directed = self.cfg.directed_writes
+            && decision.class == ActionClass::Write
+            && j.taint
+                .chosen
+                .iter()
+                .all(|c| c.why.starts_with("copied") && free_text(&c.arg))
+            && directed(&intent.args.0, &trusted);
+        if write && !directed {
             let m = format!(
                 "a {} call proposed while the context holds untrusted content ({}): a person approves it",
                 decision.class.as_str(),
@@ -506,7 +521,7 @@ impl ProvenancePolicy {
         // attacker-chosen too, unless links may be followed.
         let requests =
             !self.cfg.follow_links && j.taint.chosen.iter().any(|c| c.why.starts_with("link to"));
-        if !j.taint.chosen.is_empty() && (j.taint.sends || write || requests) {
+        if !j.taint.chosen.is_empty() && !directed && (j.taint.sends || write || requests) {
             let args: Vec<String> = j
                 .taint
                 .chosen
@@ -832,6 +847,119 @@ fn collect_strings(path: &str, v: &serde_json::Value, out: &mut Vec<(String, Str
         }
         _ => {}
     }
+}
+
+/// Arguments that carry free text the model composes for people to read (a message's body, an
+/// event's title), not a choice of what a call acts on or where it goes: matched against an
+/// argument's own name. A file's `content` is not among them: code or configuration copied from
+/// an untrusted page runs.
+const FREE_TEXT: &[&str] = &[
+    "body",
+    "text",
+    "message",
+    "subject",
+    "title",
+    "description",
+    "summary",
+    "comment",
+    "note",
+    "notes",
+    "details",
+    "reason",
+    "caption",
+];
+
+/// Whether an argument's path (`args.body`, `args.event.notes[0]`) runs through free text.
+fn free_text(path: &str) -> bool {
+    path.split('.')
+        .any(|seg| free_text_name(seg.split('[').next().unwrap_or(seg)))
+}
+
+/// Whether an argument's name is one of [`FREE_TEXT`].
+fn free_text_name(name: &str) -> bool {
+    FREE_TEXT.contains(&name.to_lowercase().as_str())
+}
+
+/// Most characters of the values that pick a directed write's target; a longer one is free text
+/// under another name, and the write is not counted as directed.
+const MAX_DIRECTED_VALUE: usize = 512;
+
+/// Whether every value in `args` that picks what a call acts on or where it goes is made of words
+/// the trusted pieces hold: every argument but those named as free text ([`FREE_TEXT`]); a
+/// number is its digits, a string its runs of letters and digits (`2024-06-18T10:00` is in "on
+/// 2024-06-18 at 10:00"). A true or false the user did not say (`force`, `dry_run`) is the
+/// model's choice: such a call is not directed, nor is one with no value to check.
+fn directed(args: &serde_json::Map<String, serde_json::Value>, trusted: &[&Piece]) -> bool {
+    let words: std::collections::HashSet<&str> =
+        trusted.iter().flat_map(|p| words_of(&p.text)).collect();
+    let mut checked = 0usize;
+    let mut ok = true;
+    let visit = |v: &serde_json::Value, free: bool, checked: &mut usize| -> bool {
+        if free {
+            return true;
+        }
+        let value = match v {
+            serde_json::Value::String(s) => s.to_lowercase(),
+            serde_json::Value::Number(n) => n.to_string(),
+            serde_json::Value::Null => return true,
+            _ => return false,
+        };
+        *checked += 1;
+        // A lone letter (the `T` of a timestamp, a flag's `-n`) chooses nothing.
+        value.chars().count() <= MAX_DIRECTED_VALUE
+            && words_of(&value)
+                .filter(|w| w.chars().nth(1).is_some() || w.starts_with(char::is_numeric))
+                .all(|w| words.contains(w))
+    };
+    // A shell command names its program, the model's means to what the user asked ("scale
+    // deployment checkout-api to 8 replicas" runs `kubectl`): what it does is in the rest, and
+    // its class (the screen's, or the operator's) already says what the program may do.
+    // A program alone is all its choice, and stays.
+    let rest = ["command", "cmd"]
+        .iter()
+        .find_map(|k| args.get(*k)?.as_str())
+        .and_then(|c| {
+            let c = c.trim();
+            let at = c.find(char::is_whitespace)?;
+            Some(serde_json::Value::String(c[at..].to_string()))
+        });
+    // Depth-first over the arguments; an array's items take the name of the key that holds it.
+    let mut stack: Vec<(&serde_json::Value, bool)> = args
+        .iter()
+        .filter(|(k, _)| rest.is_none() || !["command", "cmd"].contains(&k.as_str()))
+        .map(|(k, v)| (v, free_text_name(k)))
+        .chain(rest.iter().map(|v| (v, false)))
+        .collect();
+    while let Some((v, free)) = stack.pop() {
+        match v {
+            serde_json::Value::Array(items) => stack.extend(items.iter().map(|x| (x, free))),
+            serde_json::Value::Object(o) => {
+                stack.extend(o.iter().map(|(k, x)| (x, free || free_text_name(k))))
+            }
+            leaf => ok &= visit(leaf, free, &mut checked),
+        }
+        if !ok {
+            return false;
+        }
+    }
+    checked > 0
+}
+
+/// The words of a text as [`directed`] compares them: runs of letters and runs of digits
+/// (`2024-06-20T14:00` is 2024, 06, 20, T, 14, 00).
+fn words_of(text: &str) -> impl Iterator<Item = &str> {
+    let mut rest = text;
+    std::iter::from_fn(move || {
+        let start = rest.find(|c: char| c.is_alphanumeric())?;
+        rest = &rest[start..];
+        let digits = rest.starts_with(|c: char| c.is_numeric());
+        let end = rest
+            .find(|c: char| !c.is_alphanumeric() || c.is_numeric() != digits)
+            .unwrap_or(rest.len());
+        let (word, tail) = rest.split_at(end);
+        rest = tail;
+        Some(word)
+    })
 }
 
 /// Bytes of untrusted text rolled over per call when tracing copies; past it a call counts as
