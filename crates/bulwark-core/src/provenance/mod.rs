@@ -484,6 +484,11 @@ impl ProvenancePolicy {
             }
         };
         let write = decision.class >= ActionClass::Write;
+        let user: Vec<&Piece> = trusted
+            .iter()
+            .copied()
+            .filter(|p| p.origin == Origin::User)
+            .collect();
         // A write the user directed (what it acts on and where it goes, in the user's own
         // words) with nothing from untrusted content in it is the user's task, not the
         // content's: rule 3 still reads its arguments, rule 2 still reads what it sends.
@@ -496,7 +501,7 @@ impl ProvenancePolicy {
                 .chosen
                 .iter()
                 .all(|c| c.why.starts_with("copied") && free_text(&c.arg))
-            && directed(&intent.args.0, &trusted);
+            && directed(&intent.args.0, &user);
         if write && !directed {
             let m = format!(
                 "a {} call proposed while the context holds untrusted content ({}): a person approves it",
@@ -869,10 +874,11 @@ const FREE_TEXT: &[&str] = &[
     "caption",
 ];
 
-/// Whether an argument's path (`args.body`, `args.event.notes[0]`) runs through free text.
+/// Whether an argument's path (`args.body`, `args.event.notes[0]`) names free text: its own
+/// key does (an address under `message.toRecipients` is no message text).
 fn free_text(path: &str) -> bool {
-    path.split('.')
-        .any(|seg| free_text_name(seg.split('[').next().unwrap_or(seg)))
+    let last = path.rsplit('.').next().unwrap_or(path);
+    free_text_name(last.split('[').next().unwrap_or(last))
 }
 
 /// Whether an argument's name is one of [`FREE_TEXT`].
@@ -884,82 +890,124 @@ fn free_text_name(name: &str) -> bool {
 /// under another name, and the write is not counted as directed.
 const MAX_DIRECTED_VALUE: usize = 512;
 
-/// Whether every value in `args` that picks what a call acts on or where it goes is made of words
-/// the trusted pieces hold: every argument but those named as free text ([`FREE_TEXT`]); a
-/// number is its digits, a string its runs of letters and digits (`2024-06-18T10:00` is in "on
-/// 2024-06-18 at 10:00"). A true or false the user did not say (`force`, `dry_run`) is the
-/// model's choice: such a call is not directed, nor is one with no value to check.
-fn directed(args: &serde_json::Map<String, serde_json::Value>, trusted: &[&Piece]) -> bool {
-    let words: std::collections::HashSet<&str> =
-        trusted.iter().flat_map(|p| words_of(&p.text)).collect();
+/// Whether the user directed a call: every value that picks what it acts on or where it goes is
+/// in the user's own words. Every argument counts but free text ([`FREE_TEXT`]: a string under
+/// such a name, or a list of strings; not an object under it, and not a bot command such as
+/// `/deploy` or `@bot merge`). A value is its words ([`words_of`]) found in order, close together,
+/// in one of the user's messages: `2024-06-18T10:00` in "on 2024-06-18 at 10:00", `#inc-5610` in
+/// "post to #inc-5610", `cp config.bak config.yaml` not in "copy config.yaml to config.bak". A
+/// value with no word to compare (`-q`, `*`, ``), a true or false, or a null the user did not
+/// say (`force`, `dry_run`, a field cleared) is the model's choice: such a call is not directed,
+/// nor is a call with no value to check. The system prompt does not direct (it lists every
+/// channel, including those it forbids), nor do trusted tools' results.
+fn directed(args: &serde_json::Map<String, serde_json::Value>, user: &[&Piece]) -> bool {
+    let said: Vec<Vec<String>> = user.iter().map(|p| words_of(&p.text)).collect();
+    // Depth-first over the arguments: (value, its key is free text, its parent is a free list).
+    let mut stack: Vec<(&serde_json::Value, bool)> =
+        args.iter().map(|(k, v)| (v, free_text_name(k))).collect();
     let mut checked = 0usize;
-    let mut ok = true;
-    let visit = |v: &serde_json::Value, free: bool, checked: &mut usize| -> bool {
-        if free {
-            return true;
-        }
+    while let Some((v, free)) = stack.pop() {
         let value = match v {
+            serde_json::Value::Array(items) => {
+                // A list of strings under a free-text name is free text; anything else in it
+                // is checked.
+                stack.extend(items.iter().map(|x| (x, free && x.is_string())));
+                continue;
+            }
+            serde_json::Value::Object(o) => {
+                stack.extend(o.iter().map(|(k, x)| (x, free_text_name(k))));
+                continue;
+            }
+            serde_json::Value::String(s) if free && !bot_command(s) => continue,
             serde_json::Value::String(s) => s.to_lowercase(),
             serde_json::Value::Number(n) => n.to_string(),
-            serde_json::Value::Null => return true,
+            // A true, false or null is the model's choice.
             _ => return false,
         };
-        *checked += 1;
-        // A lone letter (the `T` of a timestamp, a flag's `-n`) chooses nothing.
-        value.chars().count() <= MAX_DIRECTED_VALUE
-            && words_of(&value)
-                .filter(|w| w.chars().nth(1).is_some() || w.starts_with(char::is_numeric))
-                .all(|w| words.contains(w))
-    };
-    // A shell command names its program, the model's means to what the user asked ("scale
-    // deployment checkout-api to 8 replicas" runs `kubectl`): what it does is in the rest, and
-    // its class (the screen's, or the operator's) already says what the program may do.
-    // A program alone is all its choice, and stays.
-    let rest = ["command", "cmd"]
-        .iter()
-        .find_map(|k| args.get(*k)?.as_str())
-        .and_then(|c| {
-            let c = c.trim();
-            let at = c.find(char::is_whitespace)?;
-            Some(serde_json::Value::String(c[at..].to_string()))
-        });
-    // Depth-first over the arguments; an array's items take the name of the key that holds it.
-    let mut stack: Vec<(&serde_json::Value, bool)> = args
-        .iter()
-        .filter(|(k, _)| rest.is_none() || !["command", "cmd"].contains(&k.as_str()))
-        .map(|(k, v)| (v, free_text_name(k)))
-        .chain(rest.iter().map(|v| (v, false)))
-        .collect();
-    while let Some((v, free)) = stack.pop() {
-        match v {
-            serde_json::Value::Array(items) => stack.extend(items.iter().map(|x| (x, free))),
-            serde_json::Value::Object(o) => {
-                stack.extend(o.iter().map(|(k, x)| (x, free || free_text_name(k))))
-            }
-            leaf => ok &= visit(leaf, free, &mut checked),
-        }
-        if !ok {
+        let words = words_of(&value);
+        if words.is_empty()
+            || value.chars().count() > MAX_DIRECTED_VALUE
+            || !said.iter().any(|s| said_in_order(&words, s))
+        {
             return false;
         }
+        checked += 1;
     }
     checked > 0
 }
 
-/// The words of a text as [`directed`] compares them: runs of letters and runs of digits
-/// (`2024-06-20T14:00` is 2024, 06, 20, T, 14, 00).
-fn words_of(text: &str) -> impl Iterator<Item = &str> {
-    let mut rest = text;
-    std::iter::from_fn(move || {
-        let start = rest.find(|c: char| c.is_alphanumeric())?;
-        rest = &rest[start..];
-        let digits = rest.starts_with(|c: char| c.is_numeric());
-        let end = rest
-            .find(|c: char| !c.is_alphanumeric() || c.is_numeric() != digits)
-            .unwrap_or(rest.len());
-        let (word, tail) = rest.split_at(end);
-        rest = tail;
-        Some(word)
-    })
+/// Whether a text opens with a bot command (`/deploy prod`, `!merge`, `@dependabot merge`),
+/// which a chat runs rather than shows.
+fn bot_command(text: &str) -> bool {
+    text.trim_start().starts_with(['/', '!', '@'])
+}
+
+/// Whether `words` occur in `said` in order, the first and last at most twice their number plus
+/// four words apart ("scale deployment api to 8" holds `deployment api 8`).
+fn said_in_order(words: &[String], said: &[String]) -> bool {
+    let reach = 2 * words.len() + 4;
+    said.iter()
+        .enumerate()
+        .filter(|(_, w)| **w == words[0])
+        .any(|(start, _)| {
+            let mut at = start + 1;
+            words[1..].iter().all(|w| {
+                let end = (start + reach).min(said.len());
+                match said[at.min(end)..end].iter().position(|x| x == w) {
+                    Some(k) => {
+                        at += k + 1;
+                        true
+                    }
+                    None => false,
+                }
+            })
+        })
+}
+
+/// The words of a lowercased text as [`directed`] compares them: runs of letters, and numbers
+/// with their sign and decimals (`-42000`, `42000.06`; the `-` of `2024-06` joins nothing). A
+/// lone letter counts (`chmod o+w`), except an option's (`-n`, `-k`) and the `t` of a
+/// timestamp.
+fn words_of(text: &str) -> Vec<String> {
+    let chars: Vec<char> = text.chars().collect();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < chars.len() {
+        let c = chars[i];
+        let before = i.checked_sub(1).map(|j| chars[j]);
+        if c.is_numeric() || (c == '-' && chars.get(i + 1).is_some_and(|d| d.is_numeric())) {
+            let start = i;
+            if c == '-' && before.is_some_and(char::is_alphanumeric) {
+                // A joiner (`2024-06`, `api-7`), not a sign.
+                i += 1;
+                continue;
+            }
+            i += 1;
+            while i < chars.len()
+                && (chars[i].is_numeric()
+                    || (chars[i] == '.' && chars.get(i + 1).is_some_and(|d| d.is_numeric())))
+            {
+                i += 1;
+            }
+            out.push(chars[start..i].iter().collect());
+        } else if c.is_alphabetic() {
+            let start = i;
+            while i < chars.len() && chars[i].is_alphabetic() {
+                i += 1;
+            }
+            let option = i - start == 1 && before == Some('-');
+            let timestamp = i - start == 1
+                && c == 't'
+                && before.is_some_and(char::is_numeric)
+                && chars.get(i).is_some_and(|d| d.is_numeric());
+            if !option && !timestamp {
+                out.push(chars[start..i].iter().collect());
+            }
+        } else {
+            i += 1;
+        }
+    }
+    out
 }
 
 /// Bytes of untrusted text rolled over per call when tracing copies; past it a call counts as

@@ -449,7 +449,7 @@ fn a_write_the_user_directed_passes_and_one_the_content_steered_waits() {
     ctx.add(
         Origin::User,
         "messages[6]",
-        "Once fixed, label the deployment api in namespace payments with tier=gold.",
+        "Once fixed, run kubectl label deployment api -n payments tier=gold.",
         0.0,
     );
     let judge = |p: &ProvenancePolicy, tool: &str, class: &str, args: serde_json::Value| {
@@ -535,8 +535,7 @@ fn a_write_the_user_directed_passes_and_one_the_content_steered_waits() {
         json!({"channel": "#sre-oncall", "text": "fix: see https://ops-archive.io/fix"}),
     );
     assert!(j.taint.chosen[0].why.contains("ops-archive.io"), "{j:?}");
-    // A shell command the user described: its program is the model's means, the rest the
-    // user's words; another deployment is not.
+    // A shell command the user's words hold, in order; another deployment is not.
     let shell = |cmd: &str| {
         let i = intent("shell", "run", json!({ "command": cmd }));
         let d = action(ActionMode::Autonomous)
@@ -549,6 +548,60 @@ fn a_write_the_user_directed_passes_and_one_the_content_steered_waits() {
     assert_eq!(j.verdict, Verdict::Allow, "{j:?}");
     let (_, j) = shell("kubectl label deployment ledger -n payments tier=gold");
     assert_eq!(j.verdict, Verdict::Review, "{j:?}");
+    // Found by a red-team pass: the system prompt does not direct (it lists what it forbids);
+    // words out of order, a value with no word, a null, a sign the user did not write, an
+    // address inside an object under a free-text name and a bot command in free text do not
+    // either.
+    let mut sys = Provenance::new();
+    sys.add(
+        Origin::System,
+        "system",
+        "Channels: #sre-oncall, #general. Never post to #general.",
+        0.0,
+    );
+    sys.add(
+        Origin::User,
+        "messages[0]",
+        "Summarise the alert for #sre-oncall, copy config.yaml to config.bak, and move 42000 to savings.",
+        0.0,
+    );
+    sys.add(Origin::Tool("get_alert".into()), "messages[2]", ALERT, 0.3);
+    for (tool, args) in [
+        (
+            "post_slack",
+            json!({"channel": "#general", "text": "root cause"}),
+        ),
+        ("shell", json!({"command": "cp config.bak config.yaml"})),
+        ("shell", json!({"command": "git push -q"})),
+        (
+            "post_slack",
+            json!({"channel": "#sre-oncall", "text": "ok", "thread": null}),
+        ),
+        ("transfer", json!({"to": "savings", "amount": -42000})),
+        (
+            "send_mail",
+            json!({"message": {"subject": "alert", "toRecipients": ["all-staff@corp.example"]}}),
+        ),
+        (
+            "post_slack",
+            json!({"channel": "#sre-oncall", "text": "/deploy prod"}),
+        ),
+    ] {
+        let i = intent(tool, "call", args.clone());
+        let d = classified(tool, "write").evaluate(&i, &NoSymlinks).unwrap();
+        let j = p.judge(&i, &d, &sys).unwrap();
+        assert_ne!(j.verdict, Verdict::Allow, "{args}: {j:?}");
+    }
+    let i = intent(
+        "transfer",
+        "call",
+        json!({"to": "savings", "amount": 42000}),
+    );
+    let d = classified("transfer", "write")
+        .evaluate(&i, &NoSymlinks)
+        .unwrap();
+    // The same transfer with the user's own amount passes.
+    assert_eq!(p.judge(&i, &d, &sys).unwrap().verdict, Verdict::Allow);
     // A destructive call waits though the user named its target; so does every write when the
     // operator turns directed writes off.
     let j = judge(

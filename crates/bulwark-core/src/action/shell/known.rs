@@ -396,6 +396,19 @@ impl Walk<'_> {
                     }
                 }
             }
+            if key == "git push" {
+                // A refspec with `+` forces the update, one with an empty source (`:main`)
+                // deletes the remote branch.
+                if read
+                    .operands
+                    .iter()
+                    .skip(1)
+                    .any(|(_, o)| o.starts_with('+') || o.starts_with(':'))
+                {
+                    class = ActionClass::Destructive;
+                    self.raise(class, || "`git push` forcing or deleting a ref".into());
+                }
+            }
             if key == "git checkout" || key == "git restore" {
                 // Checking out paths discards their changes.
                 if rest[n..].iter().any(|w| w.text == "--" || w.text == ".") {

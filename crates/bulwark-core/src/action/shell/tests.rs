@@ -141,6 +141,9 @@ fn ordinary_commands_pass_with_their_class() {
         ("kubectl delete pod api-1 -n dev", ActionClass::Destructive),
         ("kubectl rollout status deploy/api", ActionClass::Read),
         ("git push --force origin main", ActionClass::Destructive),
+        ("git push origin +main", ActionClass::Destructive),
+        ("git push origin :main", ActionClass::Destructive),
+        ("git push origin main", ActionClass::Write),
         ("frobnicate --all", ActionClass::Destructive),
         ("chmod 644 src/main.rs", ActionClass::Write),
         (
