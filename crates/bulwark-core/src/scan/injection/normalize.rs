@@ -587,7 +587,7 @@ fn fold_words<G: Glyph>(units: &mut [G], out: &mut Normalized) {
             } else if !u.ch().is_ascii() && confusable(u.ch()).is_some() {
                 lookalikes += 1;
                 dotless += usize::from(u.ch() == 'ı');
-            } else if u.ch().is_alphabetic() {
+            } else if foreign_letter(u.ch()) {
                 other_letters += 1;
             }
         }
@@ -625,17 +625,20 @@ fn fold_words<G: Glyph>(units: &mut [G], out: &mut Normalized) {
     }
 }
 
-/// Whether the word after `from` holds a letter of another script with no Latin twin.
+/// A letter of another script with no Latin twin (Cyrillic `ж`, Arabic, CJK): what makes a word
+/// that script's.
+fn foreign_letter(c: char) -> bool {
+    !c.is_ascii() && c.is_alphabetic() && confusable(c).is_none()
+}
+
+/// Whether the word after `from` holds a [`foreign_letter`].
 fn next_word_foreign<G: Glyph>(units: &[G], from: usize) -> bool {
     units[from..]
         .iter()
         .copied()
         .skip_while(|u| !is_word_char(u.ch()))
         .take_while(|u| is_word_char(u.ch()))
-        .any(|u| {
-            let c = u.ch();
-            !c.is_ascii() && c.is_alphabetic() && confusable(c).is_none()
-        })
+        .any(|u| foreign_letter(u.ch()))
 }
 
 /// Classes of ASCII bytes for the byte path: bit flags.

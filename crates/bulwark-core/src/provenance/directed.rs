@@ -1,0 +1,169 @@
+//! Whether the user directed a write (rule 1's exception): what the call acts on and where it
+//! goes is in the words of one of the user's messages, and only its free text (a message's body,
+//! an event's title) is the model's.
+
+use super::{Origin, Piece};
+
+/// Arguments that carry free text the model composes for people to read (a message's body, an
+/// event's title), not a choice of what a call acts on or where it goes: matched against an
+/// argument's own name. A file's `content` is not among them: code or configuration copied from
+/// an untrusted page runs.
+const FREE_TEXT: &[&str] = &[
+    "body",
+    "text",
+    "message",
+    "subject",
+    "title",
+    "description",
+    "summary",
+    "comment",
+    "note",
+    "notes",
+    "details",
+    "reason",
+    "caption",
+];
+
+/// Whether an argument's path (`args.body`, `args.event.notes[0]`) names free text: its own
+/// key does (an address under `message.toRecipients` is no message text).
+pub(super) fn free_text(path: &str) -> bool {
+    let last = path.rsplit('.').next().unwrap_or(path);
+    free_text_name(last.split('[').next().unwrap_or(last))
+}
+
+/// Whether an argument's name is one of [`FREE_TEXT`].
+fn free_text_name(name: &str) -> bool {
+    FREE_TEXT.contains(&name.to_lowercase().as_str())
+}
+
+/// Most characters of the values that pick a directed write's target; a longer one is free text
+/// under another name, and the write is not counted as directed.
+const MAX_DIRECTED_VALUE: usize = 512;
+
+/// Whether the user directed a call: every value that picks what it acts on or where it goes is
+/// in the user's own words. Every argument counts but free text ([`FREE_TEXT`]: a string under
+/// such a name, or a list of strings; not an object under it, and not a bot command such as
+/// `/deploy` or `@bot merge`). A value is its words ([`words_of`]) found in order, close together,
+/// in one of the user's messages: `2024-06-18T10:00` in "on 2024-06-18 at 10:00", `#inc-5610` in
+/// "post to #inc-5610", `cp config.bak config.yaml` not in "copy config.yaml to config.bak". A
+/// value with no word to compare (`-q`, `*`, ``), a true or false, or a null the user did not
+/// say (`force`, `dry_run`, a field cleared) is the model's choice: such a call is not directed,
+/// nor is a call with no value to check. Only the user's messages among the `trusted` pieces
+/// direct: the system prompt does not (it lists every channel, including those it forbids), nor
+/// do trusted tools' results.
+pub(super) fn directed(
+    args: &serde_json::Map<String, serde_json::Value>,
+    trusted: &[&Piece],
+) -> bool {
+    let said: Vec<Vec<String>> = trusted
+        .iter()
+        .filter(|p| p.origin == Origin::User)
+        .map(|p| words_of(&p.text))
+        .collect();
+    // Depth-first over the arguments: (value, whether it is free text by its key's name).
+    let mut stack: Vec<(&serde_json::Value, bool)> =
+        args.iter().map(|(k, v)| (v, free_text_name(k))).collect();
+    let mut checked = 0usize;
+    while let Some((v, free)) = stack.pop() {
+        let value = match v {
+            serde_json::Value::Array(items) => {
+                // A list of strings under a free-text name is free text; anything else in it
+                // is checked.
+                stack.extend(items.iter().map(|x| (x, free && x.is_string())));
+                continue;
+            }
+            serde_json::Value::Object(o) => {
+                stack.extend(o.iter().map(|(k, x)| (x, free_text_name(k))));
+                continue;
+            }
+            serde_json::Value::String(s) if free && !bot_command(s) => continue,
+            serde_json::Value::String(s) => s.to_lowercase(),
+            serde_json::Value::Number(n) => n.to_string(),
+            // A true, false or null is the model's choice.
+            _ => return false,
+        };
+        if value.chars().count() > MAX_DIRECTED_VALUE {
+            return false;
+        }
+        let words = words_of(&value);
+        if words.is_empty() || !said.iter().any(|s| said_in_order(&words, s)) {
+            return false;
+        }
+        checked += 1;
+    }
+    checked > 0
+}
+
+/// Whether a text opens with a bot command (`/deploy prod`, `!merge`, `@dependabot merge`),
+/// which a chat runs rather than shows.
+fn bot_command(text: &str) -> bool {
+    text.trim_start().starts_with(['/', '!', '@'])
+}
+
+/// Whether `words` occur in `said` in order, the first and last at most twice their number plus
+/// four words apart ("scale deployment api to 8" holds `deployment api 8`).
+fn said_in_order(words: &[String], said: &[String]) -> bool {
+    let reach = 2 * words.len() + 4;
+    said.iter()
+        .enumerate()
+        .filter(|(_, w)| **w == words[0])
+        .any(|(start, _)| {
+            let mut at = start + 1;
+            words[1..].iter().all(|w| {
+                let end = (start + reach).min(said.len());
+                match said[at.min(end)..end].iter().position(|x| x == w) {
+                    Some(k) => {
+                        at += k + 1;
+                        true
+                    }
+                    None => false,
+                }
+            })
+        })
+}
+
+/// The words of a lowercased text as [`directed`] compares them: runs of letters, and numbers
+/// with their sign and decimals (`-42000`, `42000.06`; the `-` of `2024-06` joins nothing). A
+/// lone letter counts (`chmod o+w`), except an option's (`-n`, `-k`) and the `t` of a
+/// timestamp.
+fn words_of(text: &str) -> Vec<String> {
+    let chars: Vec<char> = text.chars().collect();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < chars.len() {
+        let c = chars[i];
+        let before = i.checked_sub(1).map(|j| chars[j]);
+        if c.is_numeric() || (c == '-' && chars.get(i + 1).is_some_and(|d| d.is_numeric())) {
+            let start = i;
+            if c == '-' && before.is_some_and(char::is_alphanumeric) {
+                // A joiner (`2024-06`, `api-7`), not a sign.
+                i += 1;
+                continue;
+            }
+            i += 1;
+            while i < chars.len()
+                && (chars[i].is_numeric()
+                    || (chars[i] == '.' && chars.get(i + 1).is_some_and(|d| d.is_numeric())))
+            {
+                i += 1;
+            }
+            out.push(chars[start..i].iter().collect());
+        } else if c.is_alphabetic() {
+            let start = i;
+            while i < chars.len() && chars[i].is_alphabetic() {
+                i += 1;
+            }
+            let option = i - start == 1 && before == Some('-');
+            let timestamp = i - start == 1
+                && c == 't'
+                && before.is_some_and(char::is_numeric)
+                && chars.get(i).is_some_and(|d| d.is_numeric());
+            if !option && !timestamp {
+                out.push(chars[start..i].iter().collect());
+            }
+        } else {
+            i += 1;
+        }
+    }
+    out
+}
