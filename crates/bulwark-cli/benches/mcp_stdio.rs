@@ -95,6 +95,7 @@ fn library(calls: usize) -> Vec<Duration> {
         audit: None,
         probe: &bulwark_store::fs::OsPaths,
         clock: &SystemClock,
+        handoffs: Some(&db),
     };
     let mut s = Session::new(
         ServerIdentity::stdio("bench", "python3", &[]),

@@ -202,6 +202,7 @@ pub(crate) fn wrap(ctx: &Context, name: &str, command: &[String]) -> Result<u8, 
             audit: audit.as_ref().map(|a| a as &dyn AuditSink),
             probe: &OsPaths,
             clock: &SystemClock,
+            handoffs: Some(ctx.store()),
         },
         session: Mutex::new(Session::new(
             ServerIdentity::stdio(name, program, args),

@@ -192,6 +192,7 @@ async fn step(
             audit: state.audit.as_ref().map(|a| a as &dyn AuditSink),
             probe: &bulwark_store::fs::OsPaths,
             clock: &SystemClock,
+            handoffs: Some(&*state.db),
         };
         let mut s = session.lock().unwrap_or_else(|p| p.into_inner());
         let out = f(&mut s, &env);

@@ -9,6 +9,9 @@
 //! `settings(key TEXT PRIMARY KEY, value TEXT)` remembers things such as the last action mode.
 //! Table `mcp_pins(key TEXT PRIMARY KEY, version INTEGER, record TEXT)` holds each MCP server's
 //! pinned definitions ([`ServerPin`] as JSON), written by compare-and-swap on `version`.
+//! Table `provenance_handoffs(id INTEGER PRIMARY KEY, key TEXT, expires_ms INTEGER, record TEXT)`
+//! holds the calls the model gateway passed ([`Handoff`] as JSON, no argument values), each taken
+//! once by a `DELETE` that only one process's statement can match.
 
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -16,6 +19,8 @@ use std::sync::Mutex;
 use bulwark_core::approval::{ApprovalError, ApprovalId, ApprovalRecord, ApprovalStore, StateName};
 use bulwark_core::auth::TokenRecord;
 use bulwark_core::mcp::{PinStore, ServerPin};
+use bulwark_core::provenance::handoff::same_tool;
+use bulwark_core::provenance::{Handoff, HandoffStore};
 use bulwark_core::webhook::held::{HeldAlert, HeldState, HeldStore};
 use sqlx::Row;
 use sqlx::sqlite::SqliteConnection;
@@ -37,6 +42,10 @@ const DDL: &[&str] = &[
     "CREATE INDEX IF NOT EXISTS held_by_state ON held_alerts(state, received_ms)",
     "CREATE TABLE IF NOT EXISTS mcp_pins (key TEXT PRIMARY KEY, version INTEGER NOT NULL, \
      record TEXT NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS provenance_handoffs (id INTEGER PRIMARY KEY, key TEXT NOT NULL, \
+     expires_ms INTEGER NOT NULL, record TEXT NOT NULL)",
+    "CREATE INDEX IF NOT EXISTS handoffs_by_key ON provenance_handoffs(key, expires_ms)",
+    "CREATE INDEX IF NOT EXISTS handoffs_by_expiry ON provenance_handoffs(expires_ms)",
 ];
 
 /// The state database. Safe to share across threads (calls are serialized on one
@@ -607,5 +616,95 @@ impl StateDb {
             id: "?".into(),
             problem: format!("{}: not an MCP pin ({e})", self.path.display()),
         })
+    }
+}
+
+/// Most handoffs kept under one key (the same call passed again and again).
+const MAX_HANDOFFS_PER_KEY: i64 = 64;
+
+impl HandoffStore for StateDb {
+    fn put_handoff(&self, h: &Handoff) -> Result<(), ApprovalError> {
+        let json = serde_json::to_string(h).map_err(|e| self.err(e))?;
+        let key = h.key.clone();
+        let expires = to_i64(&self.path, h.expires_ms)?;
+        let now = to_i64(
+            &self.path,
+            h.expires_ms
+                .saturating_sub(bulwark_core::provenance::handoff::HANDOFF_TTL_MS),
+        )?;
+        self.with(move |c| {
+            Box::pin(async move {
+                sqlx::query("DELETE FROM provenance_handoffs WHERE expires_ms <= ?")
+                    .bind(now)
+                    .execute(&mut *c)
+                    .await?;
+                sqlx::query(
+                    "DELETE FROM provenance_handoffs WHERE key = ? AND id NOT IN \
+                     (SELECT id FROM provenance_handoffs WHERE key = ? ORDER BY id DESC LIMIT ?)",
+                )
+                .bind(&key)
+                .bind(&key)
+                .bind(MAX_HANDOFFS_PER_KEY - 1)
+                .execute(&mut *c)
+                .await?;
+                sqlx::query(
+                    "INSERT INTO provenance_handoffs (key, expires_ms, record) VALUES (?, ?, ?)",
+                )
+                .bind(key)
+                .bind(expires)
+                .bind(json)
+                .execute(&mut *c)
+                .await
+                .map(|_| ())
+            })
+        })
+    }
+
+    fn take_handoff(
+        &self,
+        key: &str,
+        tool: &str,
+        now_ms: u64,
+    ) -> Result<Option<Handoff>, ApprovalError> {
+        let k = key.to_string();
+        let now = to_i64(&self.path, now_ms)?;
+        let rows: Vec<(i64, String)> = self.with(move |c| {
+            Box::pin(async move {
+                let rows = sqlx::query(
+                    "SELECT id, record FROM provenance_handoffs WHERE key = ? AND expires_ms > ? \
+                     ORDER BY id",
+                )
+                .bind(k)
+                .bind(now)
+                .fetch_all(c)
+                .await?;
+                rows.iter()
+                    .map(|r| Ok((r.try_get::<i64, _>(0)?, r.try_get::<String, _>(1)?)))
+                    .collect::<Result<Vec<_>, sqlx::Error>>()
+            })
+        })?;
+        for (id, record) in rows {
+            // A damaged row is not a judgement: skipped, never matched.
+            let Ok(h) = serde_json::from_str::<Handoff>(&record) else {
+                continue;
+            };
+            if h.key != key || !same_tool(&h.tool, tool) {
+                continue;
+            }
+            // Taken once: of two processes racing for it, one deletes the row.
+            let n = self.with(move |c| {
+                Box::pin(async move {
+                    sqlx::query("DELETE FROM provenance_handoffs WHERE id = ?")
+                        .bind(id)
+                        .execute(c)
+                        .await
+                        .map(|r| r.rows_affected())
+                })
+            })?;
+            if n == 1 {
+                return Ok(Some(h));
+            }
+        }
+        Ok(None)
     }
 }

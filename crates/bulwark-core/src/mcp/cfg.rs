@@ -28,6 +28,12 @@ pub struct McpConfig {
     /// a server lists is trusted before a call of one of its tools or prompts; older, Bulwark
     /// lists again first (0: before every call).
     pub http_recheck_secs: u64,
+    /// Apply `[action.provenance]` within a session: once a result of a server whose tools
+    /// (`mcp.SERVER.*`) `trusted_tools` does not name reached the client, a write or destructive
+    /// call waits for approval, and a destination or long copy from a result is the result's
+    /// choice. A call the model gateway passed in its conversation (it saw the user's words) is
+    /// judged by that conversation instead.
+    pub provenance: bool,
     /// Per server, by the name given to `bulwark mcp wrap --name`.
     pub servers: BTreeMap<String, McpServerConfig>,
 }
@@ -40,6 +46,7 @@ impl Default for McpConfig {
             max_message_bytes: 16 * 1024 * 1024,
             max_pending: 1024,
             http_recheck_secs: 10,
+            provenance: true,
             servers: BTreeMap::new(),
         }
     }

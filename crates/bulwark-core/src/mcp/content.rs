@@ -158,6 +158,18 @@ pub fn guard_value(
     policy: ToolResultPolicy,
     redact: bool,
 ) -> Guarded {
+    guard_value_text(p, v, source, policy, redact).0
+}
+
+/// [`guard_value`], with the text it read (every string, joined by newlines, as the server sent
+/// them): what the session's provenance context keeps of a result.
+pub fn guard_value_text(
+    p: &Policy,
+    v: &mut Value,
+    source: &Source,
+    policy: ToolResultPolicy,
+    redact: bool,
+) -> (Guarded, String) {
     let mut g = Guarded::default();
     let mut joined = String::new();
     let detectors = Detectors {
@@ -208,7 +220,7 @@ pub fn guard_value(
     if g.blocked && policy == ToolResultPolicy::Annotate {
         g.annotated = annotate(v);
     }
-    g
+    (g, joined)
 }
 
 /// Put [`ANNOTATION`] first in a value: as the first item of its `content` list, else before its

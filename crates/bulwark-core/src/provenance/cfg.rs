@@ -27,7 +27,7 @@ pub struct ProvenanceConfig {
     /// Whether the system prompt (and developer messages) are trusted.
     pub trust_system: bool,
     /// Tools whose results are trusted (globs over the tool's name; an MCP server's tools are
-    /// `SERVER.*`): the organisation's own data that no outsider writes. Every other tool's
+    /// `mcp.SERVER.*`): the organisation's own data that no outsider writes. Every other tool's
     /// result is untrusted.
     pub trusted_tools: Vec<String>,
     /// Rule 1: a write or destructive call proposed while the context holds untrusted content.

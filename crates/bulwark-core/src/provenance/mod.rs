@@ -24,6 +24,7 @@
 
 pub mod cfg;
 mod directed;
+pub mod handoff;
 #[cfg(test)]
 mod tests;
 
@@ -32,6 +33,7 @@ use regex::Regex;
 
 pub use crate::finding::{ChosenArg, Taint, TaintSource};
 pub use cfg::{ProvenanceConfig, RuleEffect};
+pub use handoff::{Handoff, HandoffStore};
 
 use crate::Verdict;
 use crate::action::{ActionClass, ActionDecision, ExecutionIntent};
@@ -109,6 +111,8 @@ pub struct Provenance {
     /// hosted tools whose results come within the reply), and pieces past the bound: labels
     /// without text, with where they are.
     earlier: Vec<(Origin, String)>,
+    /// Most bytes of text and pieces kept, when below [`MAX_TEXT`] and [`MAX_PIECES`].
+    limit: Option<(usize, usize)>,
 }
 
 impl Provenance {
@@ -117,16 +121,31 @@ impl Provenance {
         Provenance::default()
     }
 
+    /// An empty context that keeps at most `bytes` of text and `pieces` pieces (a long-lived
+    /// one: an MCP session's); past them a piece is kept as its label.
+    pub fn with_limit(bytes: usize, pieces: usize) -> Provenance {
+        Provenance {
+            limit: Some((bytes.min(MAX_TEXT), pieces.min(MAX_PIECES))),
+            ..Provenance::default()
+        }
+    }
+
+    /// Whether it holds any piece or source at all.
+    pub fn is_empty(&self) -> bool {
+        self.pieces.is_empty() && self.earlier.is_empty()
+    }
+
     /// Add a piece. Its text is kept (lowercased) while the context is under its bounds.
     pub fn add(&mut self, origin: Origin, at: impl Into<String>, text: &str, injection_score: f32) {
-        if self.pieces.len() >= MAX_PIECES {
+        let (max_text, max_pieces) = self.limit.unwrap_or((MAX_TEXT, MAX_PIECES));
+        if self.pieces.len() >= max_pieces {
             // Past the bound, one more untrusted piece still taints: kept as a label.
             if !matches!(origin, Origin::Assistant) {
                 self.add_unseen([origin], "past the bound");
             }
             return;
         }
-        let room = MAX_TEXT.saturating_sub(self.bytes);
+        let room = max_text.saturating_sub(self.bytes);
         let mut end = text.len().min(room);
         while !text.is_char_boundary(end) {
             end -= 1;
@@ -399,37 +418,50 @@ impl ProvenancePolicy {
         if !self.cfg.enabled {
             return None;
         }
-        let untrusted: Vec<&Piece> = ctx
-            .pieces
-            .iter()
-            .filter(|p| self.taints(&p.origin))
-            .collect();
+        // Each origin's trust is looked up once (a context holds many pieces of few origins).
+        let mut seen: Vec<(&Origin, bool)> = Vec::new();
+        let (mut untrusted, mut trusted): (Vec<&Piece>, Vec<&Piece>) = (Vec::new(), Vec::new());
+        for p in &ctx.pieces {
+            if matches!(p.origin, Origin::Assistant) {
+                continue;
+            }
+            let known = seen.iter().find(|(x, _)| **x == p.origin).map(|s| s.1);
+            let t = known.unwrap_or_else(|| {
+                let t = self.trusted(&p.origin);
+                seen.push((&p.origin, t));
+                t
+            });
+            if t {
+                trusted.push(p);
+            } else {
+                untrusted.push(p);
+            }
+        }
         let earlier: Vec<&(Origin, String)> =
             ctx.earlier.iter().filter(|(o, _)| self.taints(o)).collect();
         if untrusted.is_empty() && earlier.is_empty() {
             return None;
         }
-        let trusted: Vec<&Piece> = ctx
-            .pieces
-            .iter()
-            .filter(|p| self.trusted(&p.origin))
-            .collect();
-        let mut sources: Vec<TaintSource> = untrusted
+        // The most suspicious first, named: a long context (an MCP session's every result) is
+        // ranked by reference, and only those listed are spelled out.
+        let score = |p: &Piece| (p.injection_score.clamp(0.0, 1.0) * 1000.0).round() as u16;
+        let mut ranked: Vec<&Piece> = untrusted.clone();
+        ranked.sort_by_key(|p| std::cmp::Reverse(score(p)));
+        let count = untrusted.len() + earlier.len();
+        let sources: Vec<TaintSource> = ranked
             .iter()
             .map(|p| TaintSource {
                 at: p.at.clone(),
                 source: p.origin.label(),
-                injection: (p.injection_score.clamp(0.0, 1.0) * 1000.0).round() as u16,
+                injection: score(p),
             })
             .chain(earlier.iter().map(|(o, at)| TaintSource {
                 at: at.clone(),
                 source: o.label(),
                 injection: 0,
             }))
+            .take(MAX_LISTED)
             .collect();
-        let count = sources.len();
-        sources.sort_by_key(|s| std::cmp::Reverse(s.injection));
-        sources.truncate(MAX_LISTED);
 
         let mut strings = Vec::new();
         for (k, x) in &intent.args.0 {
@@ -454,8 +486,10 @@ impl ProvenancePolicy {
                 Arg { path, text, dests }
             })
             .collect();
-        let chosen = self.chosen(&args, &untrusted, &trusted);
         let sends = self.sends(intent, decision, &args, ctx);
+        // Copies matter to a call that writes or sends; a read is judged by where it goes.
+        let copies = sends || decision.class >= ActionClass::Write;
+        let chosen = self.chosen(&args, &untrusted, &trusted, copies);
         let taint = Taint {
             sources,
             untrusted: count,
@@ -680,7 +714,13 @@ impl ProvenancePolicy {
     /// is not in `acme.com`), wherever it came from (an untrusted piece, or re-encoded, defanged
     /// or made up); or a run of `min_common` characters shared with an untrusted piece and with
     /// no trusted one. Arguments are read percent-decoded.
-    fn chosen(&self, args: &[Arg], untrusted: &[&Piece], trusted: &[&Piece]) -> Vec<ChosenArg> {
+    fn chosen(
+        &self,
+        args: &[Arg],
+        untrusted: &[&Piece],
+        trusted: &[&Piece],
+        copies: bool,
+    ) -> Vec<ChosenArg> {
         let mut out: Vec<ChosenArg> = Vec::new();
         let in_trusted = |s: &str| trusted.iter().any(|p| contains_bounded(&p.text, s));
         // Each destination is looked for in the whole context: a bounded number are.
@@ -726,7 +766,7 @@ impl ProvenancePolicy {
             .iter()
             .filter(|a| !named.contains(a.path.as_str()) && a.text.len() >= self.cfg.min_common)
             .collect();
-        if rest.is_empty() {
+        if rest.is_empty() || !copies {
             return out;
         }
         let values: Vec<&str> = rest.iter().map(|a| a.text.as_str()).collect();

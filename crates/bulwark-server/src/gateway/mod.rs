@@ -553,6 +553,9 @@ impl CallJudge {
                 }
                 Ok(j) => {
                     let d = &j.decision;
+                    if d.verdict == Verdict::Allow || j.resumed {
+                        self.hand_off(call, &j);
+                    }
                     judged.verdict = d.verdict;
                     judged.rule = d.rule.clone();
                     judged.approval = j.approval.as_ref().map(|a| a.id.as_str().to_string());
@@ -578,6 +581,41 @@ impl CallJudge {
             .unwrap_or_else(|e| e.into_inner())
             .push(judged);
         decision
+    }
+
+    /// Leave the MCP gateway this conversation's judgement of a call it passes
+    /// ([`bulwark_core::provenance::handoff`]): an MCP session, which sees only its server's
+    /// results, does not hold it again on its own taint.
+    fn hand_off(&self, call: &ProposedCall, j: &crate::api::Judged) {
+        use bulwark_core::provenance::{Handoff, HandoffStore, handoff};
+        if !self.c.policy.provenance.enabled() {
+            return;
+        }
+        let Some(key) = handoff::args_key(&call.arguments) else {
+            return;
+        };
+        let d = &j.decision;
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|t| t.as_millis() as u64)
+            .unwrap_or(0);
+        let h = Handoff {
+            key,
+            tool: call.name.chars().take(256).collect(),
+            conversation: self.conversation.clone(),
+            untrusted: d.taint.as_ref().map(|t| t.untrusted).unwrap_or(0),
+            class: d.class,
+            rule: if d.rule.starts_with("provenance-") {
+                d.rule.clone()
+            } else {
+                String::new()
+            },
+            expires_ms: now + handoff::HANDOFF_TTL_MS,
+        };
+        if let Err(e) = self.state.db.put_handoff(&h) {
+            // The MCP gateway then judges the call on its own session: stricter, never looser.
+            tracing::warn!("the call's judgement could not be shared with the MCP gateway: {e}");
+        }
     }
 
     fn judged(&self) -> Vec<JudgedCall> {

@@ -189,7 +189,7 @@ impl Session {
             // later revision adds) may reach the model.
             _ => {
                 let what = asked.tool.clone().unwrap_or_else(|| asked.method.clone());
-                let g = content::guard_value(
+                let (g, text) = content::guard_value_text(
                     env.policy,
                     result,
                     &self.source,
@@ -199,6 +199,7 @@ impl Session {
                 if let Some(why) = self.judged(env, &what, &g) {
                     return vec![Out::ToClient(error(&asked.id, REFUSED, &why))];
                 }
+                self.note_result(env, &what, &g, &text);
             }
         }
         vec![Out::ToClient(clean(msg, "error"))]

@@ -210,7 +210,7 @@ impl Session {
                 ),
             ));
         };
-        let arguments = match args {
+        let arguments = match &args {
             None | Some(Value::Null) => String::new(),
             Some(v @ Value::Object(_)) => v.to_string(),
             Some(_) => {
@@ -244,7 +244,7 @@ impl Session {
                 format!("bulwark: the call of `{name}` cannot be judged: {why}"),
             )
         })?;
-        let d = env
+        let mut d = env
             .policy
             .action
             .evaluate(&intent, env.probe)
@@ -254,6 +254,7 @@ impl Session {
                     format!("bulwark: the call of `{name}` cannot be judged: {e}"),
                 )
             })?;
+        self.judge_provenance(env, name, args.as_ref(), &intent, &mut d);
         let unrecorded = |e: String| {
             (
                 REFUSED,

@@ -13,6 +13,7 @@
 mod answers;
 mod calls;
 mod pinning;
+mod taint;
 
 use std::collections::{BTreeSet, HashMap};
 
@@ -24,6 +25,7 @@ use crate::Policy;
 use crate::action::PathProbe;
 use crate::approval::{Approvals, Clock};
 use crate::audit::{AuditEvent, AuditSink, EventType};
+use crate::provenance::{HandoffStore, Provenance};
 use crate::scan::injection::Source;
 
 /// JSON-RPC: the message is not JSON.
@@ -47,6 +49,10 @@ const RECHECK_WAIT_MS: u64 = 10_000;
 pub const MAX_ITEM_BYTES: usize = 8 * 1024 * 1024;
 /// Most changes an approval's intent lists by name (the rest are counted).
 const MAX_LISTED_CHANGES: usize = 64;
+/// Most bytes of result text, and most results, a session keeps to trace copies (past them,
+/// results taint by their label alone).
+const CONTEXT_BYTES: usize = 256 * 1024;
+const CONTEXT_PIECES: usize = 256;
 
 /// What the session needs from outside: the compiled policy, the stores and the audit log.
 pub struct Env<'a> {
@@ -62,6 +68,8 @@ pub struct Env<'a> {
     pub probe: &'a dyn PathProbe,
     /// The time.
     pub clock: &'a dyn Clock,
+    /// Calls the model gateway passed, judged in their conversation (`None`: none are shared).
+    pub handoffs: Option<&'a dyn HandoffStore>,
 }
 
 /// A message to send on.
@@ -160,6 +168,11 @@ pub struct Session {
     held: BTreeSet<(ItemKind, String)>,
     instructions_held: bool,
     pin: Option<ServerPin>,
+    /// What this session's server gave the client's model (`[mcp] provenance`): every result
+    /// from a server whose tools `[action.provenance] trusted_tools` does not name.
+    context: Provenance,
+    /// Results added to `context`.
+    results: usize,
     /// Problems for the operator (printed on stderr by the transport).
     pub warnings: Vec<String>,
 }
@@ -208,6 +221,8 @@ impl Session {
             held: BTreeSet::new(),
             instructions_held: false,
             pin: None,
+            context: Provenance::with_limit(CONTEXT_BYTES, CONTEXT_PIECES),
+            results: 0,
             warnings: Vec::new(),
         }
     }
