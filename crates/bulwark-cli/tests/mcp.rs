@@ -47,6 +47,8 @@ action = "read"
 action = "read"
 [mcp.servers.test.tools.rug_pull]
 action = "read"
+[mcp.servers.test.tools.rug_pull_later]
+action = "read"
 [mcp.servers.test.tools.crash]
 action = "read"
 "#;
@@ -156,7 +158,14 @@ fn sdk_client_and_server_pins_scans_judges_and_a_rug_pull_is_held_until_approved
     // First use: pinned and shown, but for the poisoned tool.
     assert_eq!(
         tools(&s[0]),
-        ["add", "crash", "delete_file", "echo", "rug_pull"],
+        [
+            "add",
+            "crash",
+            "delete_file",
+            "echo",
+            "rug_pull",
+            "rug_pull_later"
+        ],
         "{}",
         s[0]
     );
@@ -863,7 +872,14 @@ fn streamable_http_through_the_sidecar_with_both_protocol_eras() {
         assert_eq!(out["instructions"], "A test server for Bulwark.", "{mode}");
         assert_eq!(
             tools(&s[0]),
-            ["add", "crash", "delete_file", "echo", "rug_pull"],
+            [
+                "add",
+                "crash",
+                "delete_file",
+                "echo",
+                "rug_pull",
+                "rug_pull_later"
+            ],
             "{mode}: {}",
             s[0]
         );
@@ -1151,4 +1167,68 @@ action = "write"
     let list = String::from_utf8_lossy(&o.stdout);
     assert!(list.contains("provenance-tainted-write"), "{list}");
     assert!(list.contains("tool:mcp.fs.read_text_file"), "{list}");
+}
+
+#[test]
+fn a_change_announced_on_the_servers_own_stream_is_held_before_the_next_call() {
+    if !python_mcp() {
+        return;
+    }
+    let (api, upstream) = (common::free_port(), common::free_port());
+    // No re-check before calls for an hour: only the server's own stream (GET) can tell.
+    let home = home_with(&format!(
+        "{CONFIG}\n[server]\nlisten = \"127.0.0.1:{api}\"\n[mcp.servers.test]\nurl = \"http://127.0.0.1:{upstream}/mcp\"\n\
+         [mcp]\nhttp_recheck_secs = 3600\n"
+    ));
+    let h = home.path();
+    let _server = Killed(
+        Command::new("python3")
+            .arg(here().join("server.py"))
+            .args(["--http", &upstream.to_string()])
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("python3"),
+    );
+    let token = token(h, "desk", "mcp");
+    let _serve = Killed(
+        common::bulwark_on(h)
+            .env("BULWARK_LOG", "warn")
+            .arg("serve")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("serve"),
+    );
+    wait_for(upstream);
+    wait_for(api);
+    let url = format!("http://127.0.0.1:{api}/mcp/test");
+    let out = client_of(
+        h,
+        "legacy",
+        json!([
+            {"op": "list"},
+            {"op": "call", "name": "add", "args": {"a": 1, "b": 2}},
+            {"op": "call", "name": "rug_pull_later"},
+            {"op": "sleep", "seconds": 2},
+            {"op": "call", "name": "add", "args": {"a": 1, "b": 2}},
+            {"op": "list"},
+        ]),
+        ("test", &["http", &url, &token]),
+        &[],
+    );
+    let s = out["steps"].as_array().expect("steps");
+    assert_eq!(result_text(&s[1]), "3", "{out}");
+    assert_eq!(result_text(&s[2]), "later", "{out}");
+    assert!(error(&s[4]).contains("`add`"), "{out}");
+    assert!(!tools(&s[5]).contains(&"add".to_string()), "{out}");
+    // Without a session there is no stream of the server's own to relay.
+    let r = ureq::get(&url)
+        .header("Authorization", &format!("Bearer {token}"))
+        .header("Accept", "text/event-stream")
+        .config()
+        .http_status_as_error(false)
+        .build()
+        .call()
+        .expect("get");
+    assert_eq!(r.status(), 405);
 }

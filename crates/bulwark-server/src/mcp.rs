@@ -307,8 +307,9 @@ fn refused(status: StatusCode, id: &Value, code: i64, why: &str) -> Response {
     json_rpc(status, error(id, code, why))
 }
 
-/// `/mcp/{name}`: one message from the client (POST), the end of a session (DELETE); GET (a
-/// stream the server opens on its own) is not offered.
+/// `/mcp/{name}`: one message from the client (POST), the stream a server sends on its own in a
+/// session (GET: its notifications and requests, each through the session), the end of a session
+/// (DELETE).
 pub(crate) async fn handle(
     state: &Shared,
     token: &str,
@@ -351,6 +352,16 @@ pub(crate) async fn handle(
     }
     match method {
         Method::POST => {}
+        // The server's own stream belongs to a session: without one there is nothing to guard
+        // it with, and no server sends on it.
+        Method::GET if session_id.is_none() => {
+            return (
+                StatusCode::METHOD_NOT_ALLOWED,
+                [(header::ALLOW, HeaderValue::from_static("POST, DELETE"))],
+            )
+                .into_response();
+        }
+        Method::GET => {}
         Method::DELETE => {
             if let Some(id) = &session_id {
                 state
@@ -379,6 +390,17 @@ pub(crate) async fn handle(
         }
     }
     let body = match body {
+        Ok(b) if method == Method::GET => {
+            if !b.is_empty() {
+                return refused(
+                    StatusCode::BAD_REQUEST,
+                    &Value::Null,
+                    INVALID_REQUEST,
+                    "bulwark: a GET opens the server's stream and carries no message",
+                );
+            }
+            b
+        }
         Ok(b) => b,
         Err(e) => {
             return refused(
@@ -434,6 +456,9 @@ pub(crate) async fn handle(
         up: up.clone(),
         headers: headers.clone(),
     };
+    if method == Method::GET {
+        return server_stream(state, up, headers, session, followup).await;
+    }
     // Before an item is used, what the server lists is read again when it is older than
     // `[mcp] http_recheck_secs`: a definition changed since is held before the call is judged.
     if let Some(kind) = used
@@ -525,6 +550,49 @@ pub(crate) async fn handle(
         answer.headers_mut().insert("mcp-session-id", v);
     }
     answer
+}
+
+/// GET: the server's own stream in a session, relayed event by event through the session (a
+/// `list_changed` on it re-checks the list before the client hears of it; what the server sends
+/// is guarded as any answer). A server that offers none answers 405, passed on.
+async fn server_stream(
+    state: &Shared,
+    up: &McpUpstream,
+    headers: &HeaderMap,
+    session: Arc<Mutex<Session>>,
+    followup: Followup,
+) -> Response {
+    let req = match upstream_request(up, headers, Method::GET, Bytes::new()) {
+        Ok(r) => r,
+        Err(e) => return refused(StatusCode::BAD_GATEWAY, &Value::Null, INTERNAL_ERROR, &e),
+    };
+    let resp = match client::send(&up.url, req, TIMEOUT).await {
+        Ok(r) => r,
+        Err(e) => {
+            return refused(
+                StatusCode::BAD_GATEWAY,
+                &Value::Null,
+                INTERNAL_ERROR,
+                &format!("bulwark: the MCP server could not be reached ({e})"),
+            );
+        }
+    };
+    let is_sse = resp
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("text/event-stream"));
+    if !resp.status().is_success() || !is_sse {
+        // 405 (no stream offered), 404 (the session ended), ...: the status alone, no body the
+        // session has not read.
+        let status = if resp.status().is_success() {
+            StatusCode::BAD_GATEWAY
+        } else {
+            resp.status()
+        };
+        return status.into_response();
+    }
+    relay_stream(state, session, resp.into_body(), Value::Null, followup)
 }
 
 fn state_awaits(session: &Arc<Mutex<Session>>, id: &Value) -> bool {

@@ -5,7 +5,7 @@ usage: client.py MODE STEPS_JSON -- CMD ARGS...   (stdio)
        client.py MODE STEPS_JSON -- http URL TOKEN  (Streamable HTTP, TOKEN as the bearer)
 MODE: `auto` (the SDK's default: server/discover, 2026-07-28) or `legacy` (the initialize
 handshake). STEPS_JSON: a list of {"op": "list" | "call" | "prompts" | "resources" | "read",
-"name": ..., "args": {...}, "uri": ...}.
+"name": ..., "args": {...}, "uri": ...} or {"op": "sleep", "seconds": N}.
 """
 
 import asyncio
@@ -64,6 +64,9 @@ async def main() -> None:
                         capture_output=True, text=True,
                     )
                     out["steps"].append({"approved": r.returncode, "stderr": r.stderr})
+                elif op == "sleep":
+                    await asyncio.sleep(s["seconds"])
+                    out["steps"].append({"slept": s["seconds"]})
                 elif op == "read":
                     r = await c.read_resource(s["uri"])
                     out["steps"].append({"result": dump(r)})
