@@ -1232,3 +1232,65 @@ fn a_change_announced_on_the_servers_own_stream_is_held_before_the_next_call() {
         .expect("get");
     assert_eq!(r.status(), 405);
 }
+
+#[test]
+fn over_http_without_a_session_a_result_still_taints_the_clients_next_write() {
+    if !python_mcp() {
+        return;
+    }
+    let (api, upstream) = (common::free_port(), common::free_port());
+    // `echo` stands for a tool that writes (posts what it is given), in autonomous mode: the
+    // action policy alone lets it run.
+    let home = home_with(&format!(
+        "[action]\nmode = \"autonomous\"\n[mcp.servers.test]\nurl = \"http://127.0.0.1:{upstream}/mcp\"\n\
+         [mcp.servers.test.tools.echo]\naction = \"write\"\n[mcp.servers.test.tools.add]\naction = \"read\"\n\
+         [server]\nlisten = \"127.0.0.1:{api}\"\n"
+    ));
+    let h = home.path();
+    let _server = Killed(
+        Command::new("python3")
+            .arg(here().join("server.py"))
+            .args(["--http", &upstream.to_string()])
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("python3"),
+    );
+    let token = token(h, "desk", "mcp");
+    let _serve = Killed(
+        common::bulwark_on(h)
+            .env("BULWARK_LOG", "warn")
+            .arg("serve")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("serve"),
+    );
+    wait_for(upstream);
+    wait_for(api);
+    let url = format!("http://127.0.0.1:{api}/mcp/test");
+    // The 2026-07-28 revision: no session id, each message a session of its own.
+    let out = client_of(
+        h,
+        "auto",
+        json!([
+            {"op": "list"},
+            {"op": "call", "name": "echo", "args": {"text": "posted before anything was read"}},
+            {"op": "call", "name": "add", "args": {"a": 1, "b": 2}},
+            {"op": "call", "name": "echo", "args": {"text": "posted after a result"}},
+        ]),
+        ("test", &["http", &url, &token]),
+        &[],
+    );
+    let s = out["steps"].as_array().expect("steps");
+    assert_eq!(
+        result_text(&s[1]),
+        "posted before anything was read",
+        "{out}"
+    );
+    assert_eq!(result_text(&s[2]), "3", "{out}");
+    assert!(error(&s[3]).contains("needs approval"), "{out}");
+    let o = bulwark(h, &["approvals", "list", "--format", "json"]);
+    let list = String::from_utf8_lossy(&o.stdout);
+    assert!(list.contains("provenance-tainted-write"), "{list}");
+    assert!(list.contains("tool:mcp.test.add"), "{list}");
+}

@@ -18,7 +18,9 @@ use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use bulwark_core::approval::{Approvals, Clock, SystemClock};
 use bulwark_core::audit::AuditSink;
-use bulwark_core::mcp::session::{INTERNAL_ERROR, INVALID_REQUEST, error};
+use bulwark_core::mcp::session::{
+    INTERNAL_ERROR, INVALID_REQUEST, SharedContext, error, new_context,
+};
 use bulwark_core::mcp::{Env, Out, ServerIdentity, Session};
 use http_body_util::{BodyExt, Full};
 use secrecy::{ExposeSecret, SecretString};
@@ -86,9 +88,35 @@ pub(crate) struct McpSessions(
     Mutex<HashMap<Key, Kept>>,
     Mutex<HashMap<(String, String), String>>,
     Mutex<HashMap<(String, bulwark_core::mcp::ItemKind), Instant>>,
+    /// The provenance context of a token's messages to a server without a session id (each is a
+    /// session of its own; what the server gave the client still taints its later calls).
+    Mutex<HashMap<(String, String), (SharedContext, Instant)>>,
 );
 
 impl McpSessions {
+    /// The provenance context of `token`'s session-less messages to `server`.
+    fn context(&self, token: &str, server: &str) -> SharedContext {
+        let mut map = self.3.lock().unwrap_or_else(|p| p.into_inner());
+        let now = Instant::now();
+        map.retain(|_, (_, used)| now.duration_since(*used) < IDLE);
+        let key = (token.to_string(), server.to_string());
+        if let Some((c, used)) = map.get_mut(&key) {
+            *used = now;
+            return c.clone();
+        }
+        if map.len() >= MAX_SESSIONS
+            && let Some(oldest) = map
+                .iter()
+                .min_by_key(|(_, (_, used))| *used)
+                .map(|(k, _)| k.clone())
+        {
+            map.remove(&oldest);
+        }
+        let c = new_context();
+        map.insert(key, (c.clone(), now));
+        c
+    }
+
     /// Whether `server`'s list of `kind` is due for a re-check before use (and now it is not).
     fn due(&self, server: &str, kind: bulwark_core::mcp::ItemKind, every: Duration) -> bool {
         let mut checked = self.2.lock().unwrap_or_else(|p| p.into_inner());
@@ -444,6 +472,10 @@ pub(crate) async fn handle(
             Some(sid) => format!("http:{token}:{sid}"),
             None => format!("http:{token}"),
         });
+        // What the server gave the client taints its later calls, session or not.
+        if session_id.is_none() {
+            s.share_context(state.mcp_sessions.context(token, name));
+        }
         s
     };
     let session = match &session_id {

@@ -51,7 +51,7 @@ pub const MAX_ITEM_BYTES: usize = 8 * 1024 * 1024;
 const MAX_LISTED_CHANGES: usize = 64;
 /// Most bytes of result text, and most results, a session keeps to trace copies (past them,
 /// results taint by their label alone).
-const CONTEXT_BYTES: usize = 256 * 1024;
+const CONTEXT_BYTES: usize = 128 * 1024;
 const CONTEXT_PIECES: usize = 256;
 
 /// What the session needs from outside: the compiled policy, the stores and the audit log.
@@ -169,16 +169,27 @@ pub struct Session {
     instructions_held: bool,
     pin: Option<ServerPin>,
     /// What this session's server gave the client's model (`[mcp] provenance`): every result
-    /// from a server whose tools `[action.provenance] trusted_tools` does not name.
-    context: Provenance,
-    /// Results added to `context`.
-    results: usize,
+    /// from a server whose tools `[action.provenance] trusted_tools` does not name. Shared by
+    /// the sessions of one client where each message is a session of its own (HTTP without a
+    /// session id).
+    context: SharedContext,
     /// Problems for the operator (printed on stderr by the transport).
     pub warnings: Vec<String>,
 }
 
 fn id_key(id: &Value) -> String {
     id.to_string()
+}
+
+/// A session's provenance context, shareable between sessions of one client.
+pub type SharedContext = std::sync::Arc<std::sync::Mutex<Provenance>>;
+
+/// An empty context, bounded as a session's is.
+pub fn new_context() -> SharedContext {
+    std::sync::Arc::new(std::sync::Mutex::new(Provenance::with_limit(
+        CONTEXT_BYTES,
+        CONTEXT_PIECES,
+    )))
 }
 
 /// A JSON-RPC error answer.
@@ -221,8 +232,7 @@ impl Session {
             held: BTreeSet::new(),
             instructions_held: false,
             pin: None,
-            context: Provenance::with_limit(CONTEXT_BYTES, CONTEXT_PIECES),
-            results: 0,
+            context: new_context(),
             warnings: Vec::new(),
         }
     }
@@ -232,6 +242,12 @@ impl Session {
     /// so a call approved after review passes when the client sends it again.
     pub fn set_scope(&mut self, scope: &str) {
         self.session = scope.chars().take(200).collect();
+    }
+
+    /// Keep what the server gives the client in `context`, shared with the client's other
+    /// sessions of this server (over HTTP without a session id, each message is a session).
+    pub fn share_context(&mut self, context: SharedContext) {
+        self.context = context;
     }
 
     /// The handshake happened before this session began (an HTTP message with a session id, or

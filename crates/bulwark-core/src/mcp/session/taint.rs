@@ -32,9 +32,11 @@ impl Session {
         if env.policy.provenance.trusted(&origin) {
             return;
         }
-        self.results += 1;
-        let at = format!("result {} of {what}", self.results);
-        self.context.add(origin, at.clone(), text, g.score);
+        let context = self.context.clone();
+        let mut context = context.lock().unwrap_or_else(|p| p.into_inner());
+        let n = context.pieces().len() + context.unseen().len() + 1;
+        let at = format!("result {n} of {what}");
+        context.add(origin, at.clone(), text, g.score);
         // Redacted values never reach the model; values passed as they are count.
         if !self.mcp.redact_results {
             let found = env.policy.scanner.scan_with(
@@ -50,7 +52,7 @@ impl Session {
                 .filter(|f| f.kind == FindingKind::Secret)
                 .count();
             let pii = found.iter().filter(|f| f.kind == FindingKind::Pii).count();
-            self.context.note_values(&at, secrets, pii);
+            context.note_values(&at, secrets, pii);
         }
     }
 
@@ -64,10 +66,17 @@ impl Session {
         intent: &ExecutionIntent,
         d: &mut ActionDecision,
     ) {
-        if !self.mcp.provenance || self.context.is_empty() {
+        if !self.mcp.provenance {
             return;
         }
-        let Some(j) = env.policy.provenance.judge(intent, d, &self.context) else {
+        let j = {
+            let context = self.context.lock().unwrap_or_else(|p| p.into_inner());
+            if context.is_empty() {
+                return;
+            }
+            env.policy.provenance.judge(intent, d, &context)
+        };
+        let Some(j) = j else {
             return;
         };
         if j.verdict > d.verdict
