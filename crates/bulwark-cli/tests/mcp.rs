@@ -493,7 +493,7 @@ fn hostile_client_input_gets_json_rpc_errors_and_the_session_goes_on() {
     assert!(
         a["result"]["tools"]
             .as_array()
-            .is_some_and(|t| t.len() == 5),
+            .is_some_and(|t| t.len() == 6),
         "{a}"
     );
     w.send(r#"{"jsonrpc":"2.0","id":6,"method":"tools/call","params":{"name":"notes","arguments":{}}}"#);
@@ -1101,6 +1101,8 @@ root = "{d}"
 write = ["call"]
 [action.tools.mcp__fs__read_text_file]
 read = ["call"]
+[mcp.servers.fs]
+handoffs_from = ["agent"]
 [mcp.servers.fs.tools.read_text_file]
 action = "read"
 [mcp.servers.fs.tools.list_directory]

@@ -472,10 +472,11 @@ pub(crate) async fn handle(
             Some(sid) => format!("http:{token}:{sid}"),
             None => format!("http:{token}"),
         });
-        // What the server gave the client taints its later calls, session or not.
-        if session_id.is_none() {
-            s.share_context(state.mcp_sessions.context(token, name));
-        }
+        // What the server gave the client taints its later calls, session or not, and a session
+        // forgotten (idle, or pushed out by other sessions) does not forget it: one context per
+        // token and server.
+        s.share_context(state.mcp_sessions.context(token, name));
+        s.take_handoffs_from(token);
         s
     };
     let session = match &session_id {

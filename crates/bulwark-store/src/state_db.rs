@@ -19,7 +19,7 @@ use std::sync::Mutex;
 use bulwark_core::approval::{ApprovalError, ApprovalId, ApprovalRecord, ApprovalStore, StateName};
 use bulwark_core::auth::TokenRecord;
 use bulwark_core::mcp::{PinStore, ServerPin};
-use bulwark_core::provenance::handoff::same_tool;
+use bulwark_core::provenance::handoff::Wanted;
 use bulwark_core::provenance::{Handoff, HandoffStore};
 use bulwark_core::webhook::held::{HeldAlert, HeldState, HeldStore};
 use sqlx::Row;
@@ -619,32 +619,28 @@ impl StateDb {
     }
 }
 
-/// Most handoffs kept under one key (the same call passed again and again).
-const MAX_HANDOFFS_PER_KEY: i64 = 64;
+/// Most handoffs kept at once; past it the oldest are dropped (a handoff lost makes the MCP
+/// gateway stricter, never looser).
+const MAX_HANDOFFS: i64 = 16_384;
 
 impl HandoffStore for StateDb {
-    fn put_handoff(&self, h: &Handoff) -> Result<(), ApprovalError> {
+    fn put_handoff(&self, h: &Handoff, now_ms: u64) -> Result<(), ApprovalError> {
         let json = serde_json::to_string(h).map_err(|e| self.err(e))?;
         let key = h.key.clone();
         let expires = to_i64(&self.path, h.expires_ms)?;
-        let now = to_i64(
-            &self.path,
-            h.expires_ms
-                .saturating_sub(bulwark_core::provenance::handoff::HANDOFF_TTL_MS),
-        )?;
+        let now = to_i64(&self.path, now_ms)?;
         self.with(move |c| {
             Box::pin(async move {
                 sqlx::query("DELETE FROM provenance_handoffs WHERE expires_ms <= ?")
                     .bind(now)
                     .execute(&mut *c)
                     .await?;
+                // Ids only grow: the newest are the highest, found by the primary key.
                 sqlx::query(
-                    "DELETE FROM provenance_handoffs WHERE key = ? AND id NOT IN \
-                     (SELECT id FROM provenance_handoffs WHERE key = ? ORDER BY id DESC LIMIT ?)",
+                    "DELETE FROM provenance_handoffs WHERE id <= \
+                     (SELECT MAX(id) FROM provenance_handoffs) - ?",
                 )
-                .bind(&key)
-                .bind(&key)
-                .bind(MAX_HANDOFFS_PER_KEY - 1)
+                .bind(MAX_HANDOFFS - 1)
                 .execute(&mut *c)
                 .await?;
                 sqlx::query(
@@ -660,19 +656,14 @@ impl HandoffStore for StateDb {
         })
     }
 
-    fn take_handoff(
-        &self,
-        key: &str,
-        tool: &str,
-        now_ms: u64,
-    ) -> Result<Option<Handoff>, ApprovalError> {
-        let k = key.to_string();
-        let now = to_i64(&self.path, now_ms)?;
+    fn take_handoff(&self, w: &Wanted<'_>) -> Result<Option<Handoff>, ApprovalError> {
+        let k = w.key.to_string();
+        let now = to_i64(&self.path, w.now_ms)?;
         let rows: Vec<(i64, String)> = self.with(move |c| {
             Box::pin(async move {
                 let rows = sqlx::query(
                     "SELECT id, record FROM provenance_handoffs WHERE key = ? AND expires_ms > ? \
-                     ORDER BY id",
+                     ORDER BY id LIMIT 256",
                 )
                 .bind(k)
                 .bind(now)
@@ -688,7 +679,7 @@ impl HandoffStore for StateDb {
             let Ok(h) = serde_json::from_str::<Handoff>(&record) else {
                 continue;
             };
-            if h.key != key || !same_tool(&h.tool, tool) {
+            if !w.covered_by(&h) {
                 continue;
             }
             // Taken once: of two processes racing for it, one deletes the row.

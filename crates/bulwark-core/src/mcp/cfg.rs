@@ -31,8 +31,8 @@ pub struct McpConfig {
     /// Apply `[action.provenance]` within a session: once a result of a server whose tools
     /// (`mcp.SERVER.*`) `trusted_tools` does not name reached the client, a write or destructive
     /// call waits for approval, and a destination or long copy from a result is the result's
-    /// choice. A call the model gateway passed in its conversation (it saw the user's words) is
-    /// judged by that conversation instead.
+    /// choice. A call the model gateway passed in its conversation (it saw the user's words), to
+    /// a token in the server's `handoffs_from`, is judged by that conversation instead.
     pub provenance: bool,
     /// Per server, by the name given to `bulwark mcp wrap --name`.
     pub servers: BTreeMap<String, McpServerConfig>,
@@ -68,6 +68,11 @@ pub struct McpServerConfig {
     /// tools, where `tools` does not. An untrusted server's annotations are pinned but never
     /// read: its calls are `call`, which the action policy treats as destructive.
     pub trusted: bool,
+    /// Names of agents' tokens (`bulwark token create --name`) whose model-gateway judgements
+    /// this server takes ([`crate::provenance::handoff`]): a call the model gateway passed to one
+    /// of them, in a conversation that held untrusted content, does not wait again on this
+    /// session's provenance rules. Over HTTP the client's own token is taken too.
+    pub handoffs_from: Vec<String>,
     /// How a call of one tool reads as an intent (the same keys as `[gateway.tools.NAME]`):
     /// `action = "read"` classifies it; `namespace_arg` names the argument tiers judge.
     pub tools: BTreeMap<String, ToolMapping>,

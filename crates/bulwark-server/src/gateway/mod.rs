@@ -602,6 +602,7 @@ impl CallJudge {
         let h = Handoff {
             key,
             tool: call.name.chars().take(256).collect(),
+            token: self.token.clone(),
             conversation: self.conversation.clone(),
             untrusted: d.taint.as_ref().map(|t| t.untrusted).unwrap_or(0),
             class: d.class,
@@ -612,7 +613,7 @@ impl CallJudge {
             },
             expires_ms: now + handoff::HANDOFF_TTL_MS,
         };
-        if let Err(e) = self.state.db.put_handoff(&h) {
+        if let Err(e) = self.state.db.put_handoff(&h, now) {
             // The MCP gateway then judges the call on its own session: stricter, never looser.
             tracing::warn!("the call's judgement could not be shared with the MCP gateway: {e}");
         }

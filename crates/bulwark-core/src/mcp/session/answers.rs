@@ -162,7 +162,7 @@ impl Session {
             // An error's message and data reach the model as text too.
             let what = asked.tool.clone().unwrap_or_else(|| asked.method.clone());
             if let Some(e) = msg.get_mut("error") {
-                let g = content::guard_value(
+                let (g, text) = content::guard_value_text(
                     env.policy,
                     e,
                     &self.source,
@@ -172,6 +172,7 @@ impl Session {
                 if let Some(why) = self.judged(env, &what, &g) {
                     return vec![Out::ToClient(error(&asked.id, REFUSED, &why))];
                 }
+                self.note_result(env, &what, &g, &text);
             }
             return vec![Out::ToClient(clean(msg, "result"))];
         }

@@ -173,6 +173,8 @@ pub struct Session {
     /// the sessions of one client where each message is a session of its own (HTTP without a
     /// session id).
     context: SharedContext,
+    /// The agents' tokens whose model-gateway judgements this session takes.
+    handoffs_from: Vec<String>,
     /// Problems for the operator (printed on stderr by the transport).
     pub warnings: Vec<String>,
 }
@@ -211,9 +213,11 @@ impl Session {
                 .unwrap_or(0)
                 .to_le_bytes();
         }
+        let server_cfg = mcp.server(&id.name);
         Session {
             key: id.key(),
-            server_cfg: mcp.server(&id.name),
+            handoffs_from: server_cfg.handoffs_from.clone(),
+            server_cfg,
             mcp: mcp.clone(),
             requested_by: format!("mcp:{}", id.name),
             session: hex::encode(rand),
@@ -248,6 +252,14 @@ impl Session {
     /// sessions of this server (over HTTP without a session id, each message is a session).
     pub fn share_context(&mut self, context: SharedContext) {
         self.context = context;
+    }
+
+    /// Take the model gateway's judgements of calls proposed to `token` too (over HTTP: the
+    /// client's own token, whose agent may use both gateways).
+    pub fn take_handoffs_from(&mut self, token: &str) {
+        if !self.handoffs_from.iter().any(|t| t == token) {
+            self.handoffs_from.push(token.to_string());
+        }
     }
 
     /// The handshake happened before this session began (an HTTP message with a session id, or

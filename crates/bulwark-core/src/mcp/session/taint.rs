@@ -6,14 +6,15 @@
 //! trusted text to direct a write: a write or destructive call after an untrusted result waits
 //! for approval, and a destination or copy from a result is the result's choice. Where the model
 //! gateway judged the call in its conversation and passed it, it left a handoff
-//! ([`crate::provenance::handoff`]) and that judgement stands instead.
+//! ([`crate::provenance::handoff`]); a server that takes judgements from that agent's token
+//! (`handoffs_from`, and over HTTP the client's own token) lets it stand instead of the wait.
 
 use serde_json::{Value, json};
 
 use super::{Env, Session};
 use crate::action::{ActionDecision, ExecutionIntent};
 use crate::provenance::{self, Origin, handoff};
-use crate::{Detectors, FindingKind};
+use crate::{Detectors, FindingKind, Verdict};
 
 impl Session {
     /// Add a result the client gets (a tool's result, a resource, a prompt) to the session's
@@ -79,12 +80,23 @@ impl Session {
         let Some(j) = j else {
             return;
         };
-        if j.verdict > d.verdict
+        // Only a wait for approval is lifted, never a refusal.
+        if j.verdict == Verdict::Review
+            && j.verdict > d.verdict
+            && !self.handoffs_from.is_empty()
             && let Some(store) = env.handoffs
         {
             let key = handoff::value_key(args.unwrap_or(&Value::Null));
-            match store.take_handoff(&key, name, env.clock.now_ms()) {
-                Ok(Some(h)) if h.class >= d.class => {
+            let wanted = handoff::Wanted {
+                key: &key,
+                tool: name,
+                server: &self.id.name,
+                from: &self.handoffs_from,
+                class: d.class,
+                now_ms: env.clock.now_ms(),
+            };
+            match store.take_handoff(&wanted) {
+                Ok(Some(h)) => {
                     self.record(
                         env,
                         "mcp.provenance",
@@ -92,6 +104,7 @@ impl Session {
                         "shared",
                         json!({
                             "rule": j.rule,
+                            "token": h.token,
                             "conversation": h.conversation,
                             "untrusted": h.untrusted,
                             "gateway_rule": h.rule,
@@ -100,8 +113,7 @@ impl Session {
                     d.taint = Some(j.taint);
                     return;
                 }
-                // Judged as a lesser class there: this session's rules stand.
-                Ok(_) => {}
+                Ok(None) => {}
                 Err(e) => self.warnings.push(format!(
                     "the model gateway's judgements could not be read: {e}"
                 )),
