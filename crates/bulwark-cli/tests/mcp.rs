@@ -1296,3 +1296,32 @@ fn over_http_without_a_session_a_result_still_taints_the_clients_next_write() {
     assert!(list.contains("provenance-tainted-write"), "{list}");
     assert!(list.contains("tool:mcp.test.add"), "{list}");
 }
+
+#[test]
+fn a_resource_template_is_pinned_and_a_changed_one_is_hidden_with_its_reads() {
+    if !python_mcp() {
+        return;
+    }
+    let home = home_with(CONFIG);
+    let h = home.path();
+    let steps = json!([
+        {"op": "templates"},
+        {"op": "read", "uri": "note:///groceries"},
+    ]);
+    // First use: the template is pinned and its resources read.
+    let out = client(h, "legacy", steps.clone(), &[]);
+    let s = out["steps"].as_array().expect("steps");
+    assert_eq!(s[0]["templates"], json!(["note:///{name}"]), "{out}");
+    assert_eq!(
+        s[1]["result"]["contents"][0]["text"], "note groceries",
+        "{out}"
+    );
+    // The server changes the template's description: hidden, and what it gives refused.
+    let out = client(h, "legacy", steps, &[("RUGPULL", "1")]);
+    let s = out["steps"].as_array().expect("steps");
+    assert_eq!(s[0]["templates"], json!([]), "{out}");
+    assert!(error(&s[1]).contains("not approved"), "{out}");
+    let o = bulwark(h, &["mcp", "pins", "show", "test"]);
+    let shown = String::from_utf8_lossy(&o.stdout);
+    assert!(shown.contains("note:///{name}"), "{shown}");
+}

@@ -4,7 +4,7 @@ prints what each gave, as JSON, for the Rust tests (tests/mcp.rs).
 usage: client.py MODE STEPS_JSON -- CMD ARGS...   (stdio)
        client.py MODE STEPS_JSON -- http URL TOKEN  (Streamable HTTP, TOKEN as the bearer)
 MODE: `auto` (the SDK's default: server/discover, 2026-07-28) or `legacy` (the initialize
-handshake). STEPS_JSON: a list of {"op": "list" | "call" | "prompts" | "resources" | "read",
+handshake). STEPS_JSON: a list of {"op": "list" | "call" | "prompts" | "resources" | "templates" | "read",
 "name": ..., "args": {...}, "uri": ...} or {"op": "sleep", "seconds": N}.
 """
 
@@ -64,6 +64,9 @@ async def main() -> None:
                         capture_output=True, text=True,
                     )
                     out["steps"].append({"approved": r.returncode, "stderr": r.stderr})
+                elif op == "templates":
+                    r = await c.list_resource_templates()
+                    out["steps"].append({"templates": [x.uri_template for x in r.resource_templates]})
                 elif op == "sleep":
                     await asyncio.sleep(s["seconds"])
                     out["steps"].append({"slept": s["seconds"]})

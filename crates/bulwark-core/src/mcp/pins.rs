@@ -9,7 +9,8 @@
 //!
 //! What is pinned is the canonical JSON (RFC 8785) of the server's `instructions` and of every
 //! tool (`name`, `title`, `description`, `inputSchema`, `outputSchema`, `annotations`), prompt
-//! (`name`, `title`, `description`, `arguments`) and resource (`uri`, `name`, `title`,
+//! (`name`, `title`, `description`, `arguments`), resource (`uri`, `name`, `title`,
+//! `description`, `mimeType`) and resource template (`uriTemplate`, `name`, `title`,
 //! `description`, `mimeType`).
 
 use std::collections::BTreeMap;
@@ -30,11 +31,18 @@ pub enum ItemKind {
     Prompt,
     /// `resources/list`.
     Resource,
+    /// `resources/templates/list`.
+    ResourceTemplate,
 }
 
 impl ItemKind {
     /// Every kind.
-    pub const ALL: [ItemKind; 3] = [ItemKind::Tool, ItemKind::Prompt, ItemKind::Resource];
+    pub const ALL: [ItemKind; 4] = [
+        ItemKind::Tool,
+        ItemKind::Prompt,
+        ItemKind::Resource,
+        ItemKind::ResourceTemplate,
+    ];
 
     /// The snake_case name.
     pub fn as_str(self) -> &'static str {
@@ -42,6 +50,7 @@ impl ItemKind {
             ItemKind::Tool => "tool",
             ItemKind::Prompt => "prompt",
             ItemKind::Resource => "resource",
+            ItemKind::ResourceTemplate => "resource_template",
         }
     }
 
@@ -51,6 +60,7 @@ impl ItemKind {
             ItemKind::Tool => "tools/list",
             ItemKind::Prompt => "prompts/list",
             ItemKind::Resource => "resources/list",
+            ItemKind::ResourceTemplate => "resources/templates/list",
         }
     }
 
@@ -67,6 +77,7 @@ impl ItemKind {
             ItemKind::Tool => "tools",
             ItemKind::Prompt => "prompts",
             ItemKind::Resource => "resources",
+            ItemKind::ResourceTemplate => "resourceTemplates",
         }
     }
 
@@ -75,7 +86,10 @@ impl ItemKind {
         match self {
             ItemKind::Tool => "notifications/tools/list_changed",
             ItemKind::Prompt => "notifications/prompts/list_changed",
-            ItemKind::Resource => "notifications/resources/list_changed",
+            // One notification for both lists of resources.
+            ItemKind::Resource | ItemKind::ResourceTemplate => {
+                "notifications/resources/list_changed"
+            }
         }
     }
 
@@ -83,6 +97,7 @@ impl ItemKind {
     pub fn key_field(self) -> &'static str {
         match self {
             ItemKind::Resource => "uri",
+            ItemKind::ResourceTemplate => "uriTemplate",
             _ => "name",
         }
     }
@@ -100,6 +115,9 @@ impl ItemKind {
             ],
             ItemKind::Prompt => &["name", "title", "description", "arguments"],
             ItemKind::Resource => &["uri", "name", "title", "description", "mimeType"],
+            ItemKind::ResourceTemplate => {
+                &["uriTemplate", "name", "title", "description", "mimeType"]
+            }
         }
     }
 }
@@ -151,6 +169,10 @@ pub struct Definitions {
     /// Resources by URI.
     #[serde(default)]
     pub resources: BTreeMap<String, Value>,
+    /// Resource templates by URI template (absent when there are none, so the digests of
+    /// definitions pinned before templates were pinned stay what they were).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub resource_templates: BTreeMap<String, Value>,
 }
 
 impl Definitions {
@@ -160,6 +182,7 @@ impl Definitions {
             ItemKind::Tool => &self.tools,
             ItemKind::Prompt => &self.prompts,
             ItemKind::Resource => &self.resources,
+            ItemKind::ResourceTemplate => &self.resource_templates,
         }
     }
 
@@ -169,6 +192,7 @@ impl Definitions {
             ItemKind::Tool => &mut self.tools,
             ItemKind::Prompt => &mut self.prompts,
             ItemKind::Resource => &mut self.resources,
+            ItemKind::ResourceTemplate => &mut self.resource_templates,
         }
     }
 
@@ -179,7 +203,7 @@ impl Definitions {
 
     /// How many items, of every kind.
     pub fn len(&self) -> usize {
-        self.tools.len() + self.prompts.len() + self.resources.len()
+        self.tools.len() + self.prompts.len() + self.resources.len() + self.resource_templates.len()
     }
 
     /// Whether it has no item and no instructions.
@@ -343,5 +367,24 @@ mod tests {
         )
         .unwrap();
         assert_eq!(k, "file:///a");
+        let (k, _) = pinned_form(
+            ItemKind::ResourceTemplate,
+            &json!({"uriTemplate": "file:///logs/{day}", "name": "logs"}),
+        )
+        .unwrap();
+        assert_eq!(k, "file:///logs/{day}");
+    }
+
+    #[test]
+    fn definitions_without_templates_keep_their_digest() {
+        let mut d = Definitions::default();
+        d.tools.insert("add".into(), json!({"name": "add"}));
+        assert_eq!(
+            canonical(&d),
+            r#"{"prompts":{},"resources":{},"tools":{"add":{"name":"add"}}}"#
+        );
+        d.resource_templates
+            .insert("file:///{x}".into(), json!({"uriTemplate": "file:///{x}"}));
+        assert!(canonical(&d).contains("resource_templates"));
     }
 }

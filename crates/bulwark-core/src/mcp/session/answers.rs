@@ -83,30 +83,44 @@ impl Session {
         mut msg: Value,
         method: &str,
     ) -> Vec<Out> {
-        let Some(kind) = ItemKind::ALL
+        // The kinds it announces (resources and their templates share one), templates only
+        // where the client lists them (a server without them would answer an error).
+        let kinds: Vec<ItemKind> = ItemKind::ALL
             .into_iter()
-            .find(|k| k.changed_notification() == method)
-        else {
+            .filter(|k| k.changed_notification() == method)
+            .filter(|k| {
+                *k != ItemKind::ResourceTemplate
+                    || self.listed_now.contains(k)
+                    || self.whole.contains(k)
+            })
+            .collect();
+        if kinds.is_empty() {
             // Log messages, progress: guarded like answers; a refused one is dropped.
             if let Some(why) = self.guard_params(env, &mut msg, method) {
                 self.warnings.push(why);
                 return Vec::new();
             }
             return vec![Out::ToClient(msg.to_string())];
-        };
+        }
         let now = env.clock.now_ms();
         // A re-check the server never answered is given up after a while.
         self.own
             .retain(|_, (_, at)| now.saturating_sub(*at) < RECHECK_WAIT_MS);
-        if self.own.values().any(|(k, _)| *k == kind) {
-            // A re-check of this list is under way and the client was told: a flood of
+        let due: Vec<ItemKind> = kinds
+            .into_iter()
+            .filter(|kind| !self.own.values().any(|(k, _)| k == kind))
+            .collect();
+        if due.is_empty() {
+            // A re-check of these lists is under way and the client was told: a flood of
             // notifications reaches it as one per round trip.
             return Vec::new();
         }
         let mut out = Vec::new();
         if self.handshaken {
             // Re-check at once, whether or not the client lists again.
-            out.push(self.recheck(kind, now));
+            for kind in due {
+                out.push(self.recheck(kind, now));
+            }
         }
         out.push(Out::ToClient(msg.to_string()));
         out

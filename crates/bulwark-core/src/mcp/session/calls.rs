@@ -72,7 +72,10 @@ impl Session {
             "resources/read" => params
                 .and_then(|p| p.get("uri"))
                 .and_then(Value::as_str)
-                .and_then(|n| self.hidden(env, ItemKind::Resource, n)),
+                .and_then(|n| {
+                    self.hidden(env, ItemKind::Resource, n)
+                        .or_else(|| self.held_template_of(env, n))
+                }),
             _ => None,
         };
         if let Some((code, why)) = refusal {
@@ -125,6 +128,39 @@ impl Session {
                     self.id.name
                 ),
             ));
+        }
+        None
+    }
+
+    /// Why a resource may not be read by `uri`: it expands a held template (its text up to the
+    /// first `{` starts the URI; a URI two templates could give is refused if either is held).
+    fn held_template_of(&mut self, env: &Env<'_>, uri: &str) -> Option<(i64, String)> {
+        let kind = ItemKind::ResourceTemplate;
+        let mut templates: Vec<String> = self
+            .seen
+            .items(kind)
+            .keys()
+            .cloned()
+            .chain(self.pin.iter().flat_map(|p| {
+                p.pending
+                    .iter()
+                    .flat_map(|c| c.changes.iter())
+                    .filter(|c| c.kind == kind.as_str())
+                    .map(|c| c.name.clone())
+            }))
+            .collect();
+        templates.sort();
+        templates.dedup();
+        for t in templates {
+            let literal = t.split('{').next().unwrap_or_default();
+            // A template that starts with a variable names no fixed place: it matches nothing
+            // by prefix (its reads are guarded as any other).
+            if literal.is_empty() || !uri.starts_with(literal) {
+                continue;
+            }
+            if let Some(r) = self.hidden(env, kind, &t) {
+                return Some(r);
+            }
         }
         None
     }
