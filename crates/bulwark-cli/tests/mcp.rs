@@ -814,22 +814,22 @@ fn wait_for(port: u16) {
     }
 }
 
-#[test]
-fn streamable_http_through_the_sidecar_with_both_protocol_eras() {
-    if !python_mcp() {
-        return;
-    }
-    let (api, upstream, down) = (
-        common::free_port(),
-        common::free_port(),
-        common::free_port(),
-    );
-    let home = home_with(&format!(
-        "{CONFIG}\n[server]\nlisten = \"127.0.0.1:{api}\"\n[mcp.servers.test]\nurl = \"http://127.0.0.1:{upstream}/mcp\"\n\
-         [mcp.servers.down]\nurl = \"http://127.0.0.1:{down}/mcp\"\n[mcp]\nhttp_recheck_secs = 0\n"
-    ));
+/// The test server over Streamable HTTP behind `bulwark serve`: the home's configuration is
+/// `config(api, upstream)`, with `tokens` (name, scope) created before the sidecar starts.
+struct Sidecar {
+    home: tempfile::TempDir,
+    api: u16,
+    url: String,
+    tokens: Vec<String>,
+    _server: Killed,
+    _serve: Killed,
+}
+
+fn sidecar(config: impl FnOnce(u16, u16) -> String, tokens: &[(&str, &str)]) -> Sidecar {
+    let (api, upstream) = (common::free_port(), common::free_port());
+    let home = home_with(&config(api, upstream));
     let h = home.path();
-    let _server = Killed(
+    let server = Killed(
         Command::new("python3")
             .arg(here().join("server.py"))
             .args(["--http", &upstream.to_string()])
@@ -837,10 +837,8 @@ fn streamable_http_through_the_sidecar_with_both_protocol_eras() {
             .spawn()
             .expect("python3"),
     );
-    let other = token(h, "scanner", "scan");
-    let other_mcp = token(h, "intruder", "mcp");
-    let token = token(h, "desk", "mcp");
-    let _serve = Killed(
+    let tokens = tokens.iter().map(|(n, sc)| token(h, n, sc)).collect();
+    let serve = Killed(
         common::bulwark_on(h)
             .env("BULWARK_LOG", "warn")
             .arg("serve")
@@ -851,7 +849,33 @@ fn streamable_http_through_the_sidecar_with_both_protocol_eras() {
     );
     wait_for(upstream);
     wait_for(api);
-    let url = format!("http://127.0.0.1:{api}/mcp/test");
+    Sidecar {
+        home,
+        api,
+        url: format!("http://127.0.0.1:{api}/mcp/test"),
+        tokens,
+        _server: server,
+        _serve: serve,
+    }
+}
+
+#[test]
+fn streamable_http_through_the_sidecar_with_both_protocol_eras() {
+    if !python_mcp() {
+        return;
+    }
+    let down = common::free_port();
+    let sc = sidecar(
+        |api, upstream| {
+            format!(
+                "{CONFIG}\n[server]\nlisten = \"127.0.0.1:{api}\"\n[mcp.servers.test]\nurl = \"http://127.0.0.1:{upstream}/mcp\"\n\
+                 [mcp.servers.down]\nurl = \"http://127.0.0.1:{down}/mcp\"\n[mcp]\nhttp_recheck_secs = 0\n"
+            )
+        },
+        &[("scanner", "scan"), ("intruder", "mcp"), ("desk", "mcp")],
+    );
+    let (h, api, url) = (sc.home.path(), sc.api, sc.url.clone());
+    let [other, other_mcp, token] = [0, 1, 2].map(|i| sc.tokens[i].clone());
     let steps = json!([
         {"op": "list"},
         {"op": "call", "name": "add", "args": {"a": 1, "b": 2}},
@@ -1165,10 +1189,15 @@ action = "write"
     // The gateway's judgement is taken once: the same call again waits too.
     assert!(error(&s[3]).contains("needs approval"), "{out}");
     // The approver sees why: the untrusted result of the fs server.
+    assert_tainted_write_pending(h, "tool:mcp.fs.read_text_file");
+}
+
+/// An approval is pending for a write the provenance rules held, naming `source`.
+fn assert_tainted_write_pending(h: &Path, source: &str) {
     let o = bulwark(h, &["approvals", "list", "--format", "json"]);
     let list = String::from_utf8_lossy(&o.stdout);
     assert!(list.contains("provenance-tainted-write"), "{list}");
-    assert!(list.contains("tool:mcp.fs.read_text_file"), "{list}");
+    assert!(list.contains(source), "{list}");
 }
 
 #[test]
@@ -1176,34 +1205,17 @@ fn a_change_announced_on_the_servers_own_stream_is_held_before_the_next_call() {
     if !python_mcp() {
         return;
     }
-    let (api, upstream) = (common::free_port(), common::free_port());
     // No re-check before calls for an hour: only the server's own stream (GET) can tell.
-    let home = home_with(&format!(
-        "{CONFIG}\n[server]\nlisten = \"127.0.0.1:{api}\"\n[mcp.servers.test]\nurl = \"http://127.0.0.1:{upstream}/mcp\"\n\
-         [mcp]\nhttp_recheck_secs = 3600\n"
-    ));
-    let h = home.path();
-    let _server = Killed(
-        Command::new("python3")
-            .arg(here().join("server.py"))
-            .args(["--http", &upstream.to_string()])
-            .stdout(Stdio::null())
-            .spawn()
-            .expect("python3"),
+    let sc = sidecar(
+        |api, upstream| {
+            format!(
+                "{CONFIG}\n[server]\nlisten = \"127.0.0.1:{api}\"\n[mcp.servers.test]\nurl = \"http://127.0.0.1:{upstream}/mcp\"\n\
+                 [mcp]\nhttp_recheck_secs = 3600\n"
+            )
+        },
+        &[("desk", "mcp")],
     );
-    let token = token(h, "desk", "mcp");
-    let _serve = Killed(
-        common::bulwark_on(h)
-            .env("BULWARK_LOG", "warn")
-            .arg("serve")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("serve"),
-    );
-    wait_for(upstream);
-    wait_for(api);
-    let url = format!("http://127.0.0.1:{api}/mcp/test");
+    let (h, url, token) = (sc.home.path(), sc.url.clone(), sc.tokens[0].clone());
     let out = client_of(
         h,
         "legacy",
@@ -1240,36 +1252,19 @@ fn over_http_without_a_session_a_result_still_taints_the_clients_next_write() {
     if !python_mcp() {
         return;
     }
-    let (api, upstream) = (common::free_port(), common::free_port());
     // `echo` stands for a tool that writes (posts what it is given), in autonomous mode: the
     // action policy alone lets it run.
-    let home = home_with(&format!(
-        "[action]\nmode = \"autonomous\"\n[mcp.servers.test]\nurl = \"http://127.0.0.1:{upstream}/mcp\"\n\
-         [mcp.servers.test.tools.echo]\naction = \"write\"\n[mcp.servers.test.tools.add]\naction = \"read\"\n\
-         [server]\nlisten = \"127.0.0.1:{api}\"\n"
-    ));
-    let h = home.path();
-    let _server = Killed(
-        Command::new("python3")
-            .arg(here().join("server.py"))
-            .args(["--http", &upstream.to_string()])
-            .stdout(Stdio::null())
-            .spawn()
-            .expect("python3"),
+    let sc = sidecar(
+        |api, upstream| {
+            format!(
+                "[action]\nmode = \"autonomous\"\n[mcp.servers.test]\nurl = \"http://127.0.0.1:{upstream}/mcp\"\n\
+                 [mcp.servers.test.tools.echo]\naction = \"write\"\n[mcp.servers.test.tools.add]\naction = \"read\"\n\
+                 [server]\nlisten = \"127.0.0.1:{api}\"\n"
+            )
+        },
+        &[("desk", "mcp")],
     );
-    let token = token(h, "desk", "mcp");
-    let _serve = Killed(
-        common::bulwark_on(h)
-            .env("BULWARK_LOG", "warn")
-            .arg("serve")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("serve"),
-    );
-    wait_for(upstream);
-    wait_for(api);
-    let url = format!("http://127.0.0.1:{api}/mcp/test");
+    let (h, url, token) = (sc.home.path(), sc.url.clone(), sc.tokens[0].clone());
     // The 2026-07-28 revision: no session id, each message a session of its own.
     let out = client_of(
         h,
@@ -1291,10 +1286,7 @@ fn over_http_without_a_session_a_result_still_taints_the_clients_next_write() {
     );
     assert_eq!(result_text(&s[2]), "3", "{out}");
     assert!(error(&s[3]).contains("needs approval"), "{out}");
-    let o = bulwark(h, &["approvals", "list", "--format", "json"]);
-    let list = String::from_utf8_lossy(&o.stdout);
-    assert!(list.contains("provenance-tainted-write"), "{list}");
-    assert!(list.contains("tool:mcp.test.add"), "{list}");
+    assert_tainted_write_pending(h, "tool:mcp.test.add");
 }
 
 #[test]

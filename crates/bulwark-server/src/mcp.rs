@@ -94,27 +94,14 @@ pub(crate) struct McpSessions(
 );
 
 impl McpSessions {
-    /// The provenance context of `token`'s session-less messages to `server`.
+    /// The provenance context of `token`'s messages to `server`, whatever their session.
     fn context(&self, token: &str, server: &str) -> SharedContext {
         let mut map = self.3.lock().unwrap_or_else(|p| p.into_inner());
-        let now = Instant::now();
-        map.retain(|_, (_, used)| now.duration_since(*used) < IDLE);
-        let key = (token.to_string(), server.to_string());
-        if let Some((c, used)) = map.get_mut(&key) {
-            *used = now;
-            return c.clone();
-        }
-        if map.len() >= MAX_SESSIONS
-            && let Some(oldest) = map
-                .iter()
-                .min_by_key(|(_, (_, used))| *used)
-                .map(|(k, _)| k.clone())
-        {
-            map.remove(&oldest);
-        }
-        let c = new_context();
-        map.insert(key, (c.clone(), now));
-        c
+        kept(
+            &mut map,
+            (token.to_string(), server.to_string()),
+            new_context,
+        )
     }
 
     /// Whether `server`'s list of `kind` is due for a re-check before use (and now it is not).
@@ -157,28 +144,38 @@ impl McpSessions {
 
     fn get(&self, key: Key, make: impl FnOnce() -> Session) -> Arc<Mutex<Session>> {
         let mut map = self.0.lock().unwrap_or_else(|p| p.into_inner());
-        let now = Instant::now();
-        map.retain(|_, (_, used)| now.duration_since(*used) < IDLE);
-        if let Some((s, used)) = map.get_mut(&key) {
-            *used = now;
-            return s.clone();
-        }
-        if map.len() >= MAX_SESSIONS
-            && let Some(oldest) = map
-                .iter()
-                .min_by_key(|(_, (_, used))| *used)
-                .map(|(k, _)| k.clone())
-        {
-            map.remove(&oldest);
-        }
-        let s = Arc::new(Mutex::new(make()));
-        map.insert(key, (s.clone(), now));
-        s
+        kept(&mut map, key, || Arc::new(Mutex::new(make())))
     }
 
     fn forget(&self, key: &Key) {
         self.0.lock().unwrap_or_else(|p| p.into_inner()).remove(key);
     }
+}
+
+/// The value kept under `key` (made when there is none), marked used now: values unused for
+/// [`IDLE`] are forgotten, and past [`MAX_SESSIONS`] the least recently used.
+fn kept<K: Clone + Eq + std::hash::Hash, V: Clone>(
+    map: &mut HashMap<K, (V, Instant)>,
+    key: K,
+    make: impl FnOnce() -> V,
+) -> V {
+    let now = Instant::now();
+    map.retain(|_, (_, used)| now.duration_since(*used) < IDLE);
+    if let Some((v, used)) = map.get_mut(&key) {
+        *used = now;
+        return v.clone();
+    }
+    if map.len() >= MAX_SESSIONS
+        && let Some(oldest) = map
+            .iter()
+            .min_by_key(|(_, (_, used))| *used)
+            .map(|(k, _)| k.clone())
+    {
+        map.remove(&oldest);
+    }
+    let v = make();
+    map.insert(key, (v.clone(), now));
+    v
 }
 
 fn json_rpc(status: StatusCode, body: String) -> Response {
