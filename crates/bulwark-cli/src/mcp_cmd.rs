@@ -135,6 +135,7 @@ fn pins(ctx: &Context, cmd: PinsCommand) -> Result<u8, Fatal> {
                         "key": p.key, "name": p.name, "program": p.program, "identity": p.identity,
                         "digest": p.pinned.digest(), "tools": p.pinned.tools.keys().collect::<Vec<_>>(),
                         "prompts": p.pinned.prompts.len(), "resources": p.pinned.resources.len(),
+                        "resource_templates": p.pinned.resource_templates.len(),
                         "pinned_by": p.pinned_by, "updated_ms": p.updated_ms,
                         "pending": p.pending.as_ref().map(|x| serde_json::json!({
                             "approval": x.approval, "state": state_of(ctx, &x.approval),
@@ -161,12 +162,13 @@ fn pins(ctx: &Context, cmd: PinsCommand) -> Result<u8, Fatal> {
                     None => "no change pending".into(),
                 };
                 println!(
-                    "{}  {}  {} tools, {} prompts, {} resources  pinned by {}  {pending}",
+                    "{}  {}  {} tools, {} prompts, {} resources, {} resource templates  pinned by {}  {pending}",
                     p.key,
                     p.program,
                     p.pinned.tools.len(),
                     p.pinned.prompts.len(),
                     p.pinned.resources.len(),
+                    p.pinned.resource_templates.len(),
                     p.pinned_by
                 );
             }

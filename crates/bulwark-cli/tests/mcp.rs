@@ -1317,3 +1317,105 @@ fn a_resource_template_is_pinned_and_a_changed_one_is_hidden_with_its_reads() {
     let shown = String::from_utf8_lossy(&o.stdout);
     assert!(shown.contains("note:///{name}"), "{shown}");
 }
+
+/// One JSON-RPC message posted over Streamable HTTP in session `sid` (none: a new one): the
+/// answer (the JSON body, or the event of a stream that answers `id`) and the session id given.
+fn rpc(url: &str, token: &str, sid: Option<&str>, body: Value) -> (Value, Option<String>) {
+    let mut r = ureq::post(url)
+        .header("Authorization", &format!("Bearer {token}"))
+        .header("Content-Type", "application/json")
+        .header("Accept", "application/json, text/event-stream")
+        .header("Mcp-Protocol-Version", "2025-06-18");
+    if let Some(sid) = sid {
+        r = r.header("Mcp-Session-Id", sid);
+    }
+    let resp = r
+        .config()
+        .http_status_as_error(false)
+        .build()
+        .send(body.to_string())
+        .expect("post");
+    let given = resp
+        .headers()
+        .get("mcp-session-id")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    let text = resp.into_body().read_to_string().unwrap_or_default();
+    let id = body["id"].clone();
+    let answer = std::iter::once(text.as_str())
+        .chain(text.lines().filter_map(|l| l.strip_prefix("data:")))
+        .filter_map(|t| serde_json::from_str::<Value>(t.trim()).ok())
+        .find(|v| v["id"] == id)
+        .unwrap_or(Value::Null);
+    (answer, given)
+}
+
+#[test]
+fn a_change_one_session_saw_is_refused_in_another_open_session() {
+    if !python_mcp() {
+        return;
+    }
+    // No re-check before calls: only the pin, read again before each use, can tell.
+    let sc = sidecar(
+        |api, upstream| {
+            format!(
+                "{CONFIG}\n[server]\nlisten = \"127.0.0.1:{api}\"\n[mcp.servers.test]\nurl = \"http://127.0.0.1:{upstream}/mcp\"\n\
+                 [mcp]\nhttp_recheck_secs = 3600\n"
+            )
+        },
+        &[("desk", "mcp")],
+    );
+    let (url, token) = (sc.url.as_str(), sc.tokens[0].as_str());
+    let open = || {
+        let (a, sid) = rpc(url, token, None, serde_json::from_str(INIT).expect("init"));
+        assert!(a["result"].is_object(), "{a}");
+        let sid = sid.expect("a session id");
+        rpc(
+            url,
+            token,
+            Some(&sid),
+            json!({"jsonrpc": "2.0", "method": "notifications/initialized"}),
+        );
+        let (l, _) = rpc(
+            url,
+            token,
+            Some(&sid),
+            json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list"}),
+        );
+        assert!(l.to_string().contains("\"add\""), "{l}");
+        sid
+    };
+    let (a, b) = (open(), open());
+    let call_add = |sid: &str, id: u64| {
+        rpc(
+            url,
+            token,
+            Some(sid),
+            json!({"jsonrpc": "2.0", "id": id, "method": "tools/call", "params": {"name": "add", "arguments": {"a": 1, "b": 2}}}),
+        )
+        .0
+    };
+    assert_eq!(call_add(&a, 2)["result"]["content"][0]["text"], "3");
+    // Session B pulls the rug and lists: `add` changed, held for approval.
+    rpc(
+        url,
+        token,
+        Some(&b),
+        json!({"jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": {"name": "rug_pull", "arguments": {}}}),
+    );
+    let (l, _) = rpc(
+        url,
+        token,
+        Some(&b),
+        json!({"jsonrpc": "2.0", "id": 3, "method": "tools/list"}),
+    );
+    assert!(!l.to_string().contains("\"add\""), "{l}");
+    // Session A, which listed before the change, is refused too.
+    let refused = call_add(&a, 3);
+    assert!(
+        refused["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("not approved")),
+        "{refused}"
+    );
+}

@@ -86,14 +86,63 @@ type Kept = (Arc<Mutex<Session>>, Instant);
 #[derive(Default)]
 pub(crate) struct McpSessions(
     Mutex<HashMap<Key, Kept>>,
-    Mutex<HashMap<(String, String), String>>,
+    Mutex<HashMap<(String, String), (String, Instant)>>,
     Mutex<HashMap<(String, bulwark_core::mcp::ItemKind), Instant>>,
-    /// The provenance context of a token's messages to a server without a session id (each is a
-    /// session of its own; what the server gave the client still taints its later calls).
+    /// The provenance context of a token's messages to a server, whatever their session (what
+    /// the server gave the client taints its later calls).
     Mutex<HashMap<(String, String), (SharedContext, Instant)>>,
+    /// The server streams (GET) each token has open.
+    Mutex<HashMap<String, usize>>,
 );
 
+/// Sessions one token may keep at once: past it, its own least recently used is forgotten, not
+/// another token's.
+const SESSIONS_PER_TOKEN: usize = 256;
+/// Server streams (GET) one token may hold open at once.
+const STREAMS_PER_TOKEN: usize = 8;
+
+/// One open server stream of a token, counted until it ends.
+pub(crate) struct StreamSlot {
+    state: Shared,
+    token: String,
+}
+
+impl Drop for StreamSlot {
+    fn drop(&mut self) {
+        let mut open = self
+            .state
+            .mcp_sessions
+            .4
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        if let Some(n) = open.get_mut(&self.token) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                open.remove(&self.token);
+            }
+        }
+    }
+}
+
 impl McpSessions {
+    /// A slot for one more server stream of `token`, unless it holds [`STREAMS_PER_TOKEN`].
+    fn open_stream(state: &Shared, token: &str) -> Option<StreamSlot> {
+        let mut open = state
+            .mcp_sessions
+            .4
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        let n = open.entry(token.to_string()).or_default();
+        if *n >= STREAMS_PER_TOKEN {
+            return None;
+        }
+        *n += 1;
+        Some(StreamSlot {
+            state: state.clone(),
+            token: token.to_string(),
+        })
+    }
+
     /// The provenance context of `token`'s messages to `server`, whatever their session.
     fn context(&self, token: &str, server: &str) -> SharedContext {
         let mut map = self.3.lock().unwrap_or_else(|p| p.into_inner());
@@ -124,12 +173,21 @@ impl McpSessions {
     /// The server gave session `id` to `token`.
     fn own(&self, server: &str, id: &str, token: &str) {
         let mut owners = self.1.lock().unwrap_or_else(|p| p.into_inner());
-        if owners.len() >= 4 * MAX_SESSIONS {
-            owners.clear();
+        let key = (server.to_string(), id.to_string());
+        // Full: the oldest grant is forgotten (never all of them, which would let any token
+        // use any session id it knows).
+        if !owners.contains_key(&key)
+            && owners.len() >= 4 * MAX_SESSIONS
+            && let Some(oldest) = owners
+                .iter()
+                .min_by_key(|(_, (_, at))| *at)
+                .map(|(k, _)| k.clone())
+        {
+            owners.remove(&oldest);
         }
         owners
-            .entry((server.to_string(), id.to_string()))
-            .or_insert_with(|| token.to_string());
+            .entry(key)
+            .or_insert_with(|| (token.to_string(), Instant::now()));
     }
 
     /// Whether `token` may use the server's session `id`: the session it was given, or one this
@@ -139,11 +197,26 @@ impl McpSessions {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .get(&(server.to_string(), id.to_string()))
-            .is_none_or(|owner| owner == token)
+            .is_none_or(|(owner, _)| owner == token)
     }
 
     fn get(&self, key: Key, make: impl FnOnce() -> Session) -> Arc<Mutex<Session>> {
         let mut map = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        if !map.contains_key(&key) {
+            let theirs: Vec<(&Key, &Instant)> = map
+                .iter()
+                .filter(|(k, _)| k.0 == key.0)
+                .map(|(k, (_, at))| (k, at))
+                .collect();
+            if theirs.len() >= SESSIONS_PER_TOKEN
+                && let Some(oldest) = theirs
+                    .iter()
+                    .min_by_key(|(_, at)| **at)
+                    .map(|(k, _)| (*k).clone())
+            {
+                map.remove(&oldest);
+            }
+        }
         kept(&mut map, key, || Arc::new(Mutex::new(make())))
     }
 
@@ -451,6 +524,7 @@ pub(crate) async fn handle(
             let used = match v.get("method").and_then(Value::as_str) {
                 Some("tools/call") => Some(bulwark_core::mcp::ItemKind::Tool),
                 Some("prompts/get") => Some(bulwark_core::mcp::ItemKind::Prompt),
+                Some("resources/read") => Some(bulwark_core::mcp::ItemKind::ResourceTemplate),
                 _ => None,
             };
             (id, used)
@@ -459,6 +533,8 @@ pub(crate) async fn handle(
     };
     // Without a session id each message is a session of its own (what is held is read from the
     // pins, not from what another client listed); with one, the session is the token's.
+    // Touched by every message, so a context in use is never forgotten as idle.
+    let context = state.mcp_sessions.context(token, name);
     let make = || {
         let mut s = Session::new(ServerIdentity::http(name, &up.url), &c.cfg.mcp);
         // Over HTTP every message but the handshake's own comes after it.
@@ -472,7 +548,7 @@ pub(crate) async fn handle(
         // What the server gave the client taints its later calls, session or not, and a session
         // forgotten (idle, or pushed out by other sessions) does not forget it: one context per
         // token and server.
-        s.share_context(state.mcp_sessions.context(token, name));
+        s.share_context(context.clone());
         s.take_handoffs_from(token);
         s
     };
@@ -482,12 +558,25 @@ pub(crate) async fn handle(
             .get((token.to_string(), name.to_string(), sid.clone()), make),
         None => Arc::new(Mutex::new(make())),
     };
+    // Bulwark's own requests carry the session's headers, not the client's stream position.
+    let mut own_headers = headers.clone();
+    own_headers.remove("last-event-id");
     let followup = Followup {
         up: up.clone(),
-        headers: headers.clone(),
+        headers: own_headers,
     };
     if method == Method::GET {
-        return server_stream(state, up, headers, session, followup).await;
+        let Some(slot) = McpSessions::open_stream(state, token) else {
+            return refused(
+                StatusCode::TOO_MANY_REQUESTS,
+                &Value::Null,
+                INVALID_REQUEST,
+                &format!(
+                    "bulwark: this token holds {STREAMS_PER_TOKEN} server streams open already; close one first"
+                ),
+            );
+        };
+        return server_stream(state, up, headers, session, followup, slot).await;
     }
     // Before an item is used, what the server lists is read again when it is older than
     // `[mcp] http_recheck_secs`: a definition changed since is held before the call is judged.
@@ -505,7 +594,14 @@ pub(crate) async fn handle(
         }
     }
     let line = body.to_vec();
-    let outs = step(state, &session, move |s, env| s.from_client(env, &line)).await;
+    let outs = step(state, &session, move |s, env| {
+        // Another session of this server may have held a change since this one read the pin.
+        if used.is_some() {
+            s.reload_pin();
+        }
+        s.from_client(env, &line)
+    })
+    .await;
     let forward = match outs.into_iter().next() {
         Some(Out::ToServer(m)) => m,
         Some(Out::ToClient(m)) => return json_rpc(StatusCode::OK, m),
@@ -533,7 +629,7 @@ pub(crate) async fn handle(
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.starts_with("text/event-stream"));
     let mut answer = if is_sse {
-        relay_stream(state, session, resp.into_body(), id, followup)
+        relay_stream(state, session, resp.into_body(), id, followup, None)
     } else {
         let limit = c.cfg.mcp.max_message_bytes;
         let body = tokio::time::timeout(
@@ -591,6 +687,7 @@ async fn server_stream(
     headers: &HeaderMap,
     session: Arc<Mutex<Session>>,
     followup: Followup,
+    slot: StreamSlot,
 ) -> Response {
     let req = match upstream_request(up, headers, Method::GET, Bytes::new()) {
         Ok(r) => r,
@@ -622,7 +719,14 @@ async fn server_stream(
         };
         return status.into_response();
     }
-    relay_stream(state, session, resp.into_body(), Value::Null, followup)
+    relay_stream(
+        state,
+        session,
+        resp.into_body(),
+        Value::Null,
+        followup,
+        Some(slot),
+    )
 }
 
 fn state_awaits(session: &Arc<Mutex<Session>>, id: &Value) -> bool {
@@ -677,6 +781,11 @@ impl Followup {
         let Ok(resp) = client::send(&self.up.url, req, FOLLOWUP_TIMEOUT).await else {
             return;
         };
+        let is_sse = resp
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.starts_with("text/event-stream"));
         let limit = state.c().cfg.mcp.max_message_bytes;
         let Ok(Ok(body)) = tokio::time::timeout(
             FOLLOWUP_TIMEOUT,
@@ -689,7 +798,7 @@ impl Followup {
         let body = body.to_bytes();
         // One JSON answer, or the data of each event of a stream.
         let mut lines = Vec::new();
-        if body.first() == Some(&b'{') {
+        if !is_sse {
             lines.push(body.to_vec());
         } else {
             let mut events = Events::default();
@@ -710,11 +819,14 @@ fn relay_stream(
     mut upstream: hyper::body::Incoming,
     id: Value,
     followup: Followup,
+    slot: Option<StreamSlot>,
 ) -> Response {
     let (tx, rx) = tokio::sync::mpsc::channel::<Bytes>(16);
     let state = state.clone();
     let limit = state.c().cfg.mcp.max_message_bytes;
     tokio::spawn(async move {
+        // Counted while the relay runs.
+        let _slot = slot;
         let mut events = Events::default();
         loop {
             let next = tokio::select! {

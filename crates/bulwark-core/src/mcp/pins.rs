@@ -260,6 +260,10 @@ pub struct PendingPin {
     pub proposed: Definitions,
     /// What differs from the pin.
     pub changes: Vec<Change>,
+    /// When it was asked (ms since the epoch; 0 in pins written before it was kept): a session
+    /// whose last list is older does not replace it with what it saw.
+    #[serde(default)]
+    pub asked_ms: u64,
 }
 
 /// What is pinned for one server identity.

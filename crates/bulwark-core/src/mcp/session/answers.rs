@@ -122,7 +122,10 @@ impl Session {
                 out.push(self.recheck(kind, now));
             }
         }
-        out.push(Out::ToClient(msg.to_string()));
+        // Written anew: what else the server put in it reaches the client unread otherwise.
+        out.push(Out::ToClient(
+            json!({"jsonrpc": "2.0", "method": method}).to_string(),
+        ));
         out
     }
 
@@ -130,7 +133,8 @@ impl Session {
     /// reaches no client).
     pub fn recheck(&mut self, kind: ItemKind, now_ms: u64) -> Out {
         self.own_count += 1;
-        let id = format!("bulwark-recheck-{}-{}", self.session, self.own_count);
+        // Random per session: it names neither the client's token nor its session.
+        let id = format!("bulwark-recheck-{}-{}", self.own_tag, self.own_count);
         self.own
             .insert(id_key(&Value::String(id.clone())), (kind, now_ms));
         Out::ToServer(json!({"jsonrpc": "2.0", "id": id, "method": kind.list_method()}).to_string())
@@ -253,6 +257,7 @@ impl Session {
             .is_none_or(|c| c.is_null() || c.as_str() == Some(""));
         let whole = !paged && ended;
         self.listed_now.insert(kind);
+        self.listed_ms = env.clock.now_ms();
         let items = match result.get_mut(kind.result_key()) {
             Some(Value::Array(a)) => std::mem::take(a),
             _ => Vec::new(),

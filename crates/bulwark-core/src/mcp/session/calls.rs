@@ -133,7 +133,8 @@ impl Session {
     }
 
     /// Why a resource may not be read by `uri`: it expands a held template (its text up to the
-    /// first `{` starts the URI; a URI two templates could give is refused if either is held).
+    /// first `{` starts the URI, both percent-decoded and in any case; a URI two templates could
+    /// give is refused if either is held).
     fn held_template_of(&mut self, env: &Env<'_>, uri: &str) -> Option<(i64, String)> {
         let kind = ItemKind::ResourceTemplate;
         let mut templates: Vec<String> = self
@@ -151,11 +152,18 @@ impl Session {
             .collect();
         templates.sort();
         templates.dedup();
+        // Compared as a lenient server would read them: percent-decoded, in any case.
+        let plain = |x: &str| {
+            percent_encoding::percent_decode_str(x)
+                .decode_utf8_lossy()
+                .to_lowercase()
+        };
+        let uri = plain(uri);
         for t in templates {
-            let literal = t.split('{').next().unwrap_or_default();
+            let literal = plain(t.split('{').next().unwrap_or_default());
             // A template that starts with a variable names no fixed place: it matches nothing
             // by prefix (its reads are guarded as any other).
-            if literal.is_empty() || !uri.starts_with(literal) {
+            if literal.is_empty() || !uri.starts_with(&literal) {
                 continue;
             }
             if let Some(r) = self.hidden(env, kind, &t) {

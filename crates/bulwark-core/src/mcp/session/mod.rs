@@ -150,6 +150,8 @@ pub struct Session {
     /// Bulwark's own list requests (after a `list_changed`), by id.
     own: HashMap<String, (ItemKind, u64)>,
     own_count: u64,
+    /// A random tag in the ids of Bulwark's own requests.
+    own_tag: String,
     /// What the server showed, in pinned form.
     seen: Definitions,
     /// Whether `initialize` was answered (its `instructions` are in `seen`).
@@ -160,6 +162,8 @@ pub struct Session {
     whole: BTreeSet<ItemKind>,
     /// Kinds of which a list (a page) was seen.
     listed_now: BTreeSet<ItemKind>,
+    /// When the server's last list was read (ms since the epoch).
+    listed_ms: u64,
 
     /// The scan's rules per seen item.
     flagged: HashMap<(ItemKind, String), Vec<String>>,
@@ -226,11 +230,13 @@ impl Session {
             asked: HashMap::new(),
             own: HashMap::new(),
             own_count: 0,
+            own_tag: hex::encode(rand),
             seen: Definitions::default(),
             initialized: false,
             handshaken: false,
             whole: BTreeSet::new(),
             listed_now: BTreeSet::new(),
+            listed_ms: 0,
             flagged: HashMap::new(),
             instructions_flagged: Vec::new(),
             held: BTreeSet::new(),
@@ -260,6 +266,12 @@ impl Session {
         if !self.handoffs_from.iter().any(|t| t == token) {
             self.handoffs_from.push(token.to_string());
         }
+    }
+
+    /// Read the server's pin again at its next use (over HTTP, where another session of the
+    /// same server may have held a change since this one loaded it).
+    pub fn reload_pin(&mut self) {
+        self.pin = None;
     }
 
     /// The handshake happened before this session began (an HTTP message with a session id, or

@@ -166,7 +166,15 @@ impl Session {
 
         let (changes, proposed, held, instructions_held) = self.compare(&pin.pinned);
         let digest = proposed.digest();
-        let ask = !changes.is_empty() && pin.pending.as_ref().is_none_or(|p| p.digest != digest);
+        // A change asked for after this session last listed came from a newer view of the
+        // server than this session's: it stands (this session's items it names stay refused).
+        let stale = pin
+            .pending
+            .as_ref()
+            .is_some_and(|p| p.asked_ms > self.listed_ms);
+        let ask = !changes.is_empty()
+            && !stale
+            && pin.pending.as_ref().is_none_or(|p| p.digest != digest);
         let mut approval = None;
         if ask {
             if let Some(old) = &pin.pending {
@@ -180,6 +188,7 @@ impl Session {
                 digest: digest.clone(),
                 proposed,
                 changes: changes.clone(),
+                asked_ms: now,
             });
         }
         let wrote = !first.is_empty() || applied.is_some() || ask || dropped;
@@ -206,6 +215,7 @@ impl Session {
                         "tools": pin.pinned.tools.len(),
                         "prompts": pin.pinned.prompts.len(),
                         "resources": pin.pinned.resources.len(),
+                        "resource_templates": pin.pinned.resource_templates.len(),
                     }),
                 )?;
             }
