@@ -174,16 +174,27 @@ impl McpSessions {
     fn own(&self, server: &str, id: &str, token: &str) {
         let mut owners = self.1.lock().unwrap_or_else(|p| p.into_inner());
         let key = (server.to_string(), id.to_string());
-        // Full: the oldest grant is forgotten (never all of them, which would let any token
-        // use any session id it knows).
-        if !owners.contains_key(&key)
-            && owners.len() >= 4 * MAX_SESSIONS
-            && let Some(oldest) = owners
-                .iter()
-                .min_by_key(|(_, (_, at))| *at)
-                .map(|(k, _)| k.clone())
-        {
-            owners.remove(&oldest);
+        // Full: a token's own oldest grant is forgotten first, then the oldest of all (never all
+        // of them, which would let any token use any session id it knows).
+        if !owners.contains_key(&key) {
+            let theirs = owners.values().filter(|(t, _)| t == token).count();
+            let oldest = if theirs >= MAX_SESSIONS {
+                owners
+                    .iter()
+                    .filter(|(_, (t, _))| t == token)
+                    .min_by_key(|(_, (_, at))| *at)
+                    .map(|(k, _)| k.clone())
+            } else if owners.len() >= 4 * MAX_SESSIONS {
+                owners
+                    .iter()
+                    .min_by_key(|(_, (_, at))| *at)
+                    .map(|(k, _)| k.clone())
+            } else {
+                None
+            };
+            if let Some(oldest) = oldest {
+                owners.remove(&oldest);
+            }
         }
         owners
             .entry(key)
@@ -907,4 +918,66 @@ async fn send_events(
         }
     }
     true
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn session() -> Session {
+        Session::new(
+            ServerIdentity::stdio("t", "python3", &[]),
+            &bulwark_core::mcp::McpConfig::default(),
+        )
+    }
+
+    fn key(token: &str, n: usize) -> Key {
+        (token.to_string(), "t".to_string(), format!("sid-{n}"))
+    }
+
+    #[test]
+    fn a_token_that_opens_many_sessions_pushes_out_only_its_own() {
+        let s = McpSessions::default();
+        let victim = s.get(key("victim", 0), session);
+        for n in 0..2 * SESSIONS_PER_TOKEN {
+            s.get(key("flood", n), session);
+        }
+        let map = s.0.lock().unwrap();
+        assert_eq!(
+            map.keys().filter(|k| k.0 == "flood").count(),
+            SESSIONS_PER_TOKEN
+        );
+        let kept = &map.get(&key("victim", 0)).expect("the victim's session").0;
+        assert!(Arc::ptr_eq(kept, &victim));
+    }
+
+    #[test]
+    fn a_token_that_floods_session_grants_forgets_its_own_first() {
+        let s = McpSessions::default();
+        s.own("t", "victim-sid", "victim");
+        std::thread::sleep(Duration::from_millis(2));
+        for n in 0..4 * MAX_SESSIONS {
+            s.own("t", &format!("flood-{n}"), "flood");
+        }
+        // One token's flood forgets its own oldest grants, never the victim's.
+        assert!(!s.may_use("t", "victim-sid", "flood"));
+        assert!(s.may_use("t", "victim-sid", "victim"));
+        assert!(!s.may_use("t", &format!("flood-{}", 4 * MAX_SESSIONS - 1), "victim"));
+        // Many tokens together fill the store: then the oldest of all goes.
+        for t in 0..4 {
+            for n in 0..MAX_SESSIONS {
+                s.own("t", &format!("many-{t}-{n}"), &format!("token-{t}"));
+            }
+        }
+        assert!(s.may_use("t", "victim-sid", "flood"));
+    }
+
+    #[test]
+    fn a_token_has_one_provenance_context_per_server() {
+        let s = McpSessions::default();
+        let a = s.context("a", "fs");
+        assert!(Arc::ptr_eq(&a, &s.context("a", "fs")));
+        assert!(!Arc::ptr_eq(&a, &s.context("b", "fs")));
+        assert!(!Arc::ptr_eq(&a, &s.context("a", "web")));
+    }
 }
