@@ -1419,3 +1419,49 @@ fn a_change_one_session_saw_is_refused_in_another_open_session() {
         "{refused}"
     );
 }
+
+#[test]
+fn a_token_holds_a_bounded_number_of_server_streams() {
+    if !python_mcp() {
+        return;
+    }
+    let sc = sidecar(
+        |api, upstream| {
+            format!(
+                "{CONFIG}\n[server]\nlisten = \"127.0.0.1:{api}\"\n[mcp.servers.test]\nurl = \"http://127.0.0.1:{upstream}/mcp\"\n"
+            )
+        },
+        &[("desk", "mcp"), ("other", "mcp")],
+    );
+    let url = sc.url.as_str();
+    let stream = |token: &str| {
+        let (_, sid) = rpc(url, token, None, serde_json::from_str(INIT).expect("init"));
+        let sid = sid.expect("a session id");
+        rpc(
+            url,
+            token,
+            Some(&sid),
+            json!({"jsonrpc": "2.0", "method": "notifications/initialized"}),
+        );
+        ureq::get(url)
+            .header("Authorization", &format!("Bearer {token}"))
+            .header("Accept", "text/event-stream")
+            .header("Mcp-Session-Id", &sid)
+            .header("Mcp-Protocol-Version", "2025-06-18")
+            .config()
+            .http_status_as_error(false)
+            .build()
+            .call()
+            .expect("get")
+    };
+    // Eight open streams (each held open by its response), then a ninth is refused.
+    let open: Vec<_> = (0..8).map(|_| stream(&sc.tokens[0])).collect();
+    assert!(open.iter().all(|r| r.status() == 200), "every stream opens");
+    assert_eq!(stream(&sc.tokens[0]).status(), 429);
+    // Another token is not held back by this one's streams.
+    assert_eq!(stream(&sc.tokens[1]).status(), 200);
+    // Closed streams free their slots.
+    drop(open);
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(stream(&sc.tokens[0]).status(), 200);
+}
