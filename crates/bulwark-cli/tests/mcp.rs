@@ -814,8 +814,9 @@ fn wait_for(port: u16) {
     }
 }
 
-/// The test server over Streamable HTTP behind `bulwark serve`: the home's configuration is
-/// `config(api, upstream)`, with `tokens` (name, scope) created before the sidecar starts.
+/// The test server over Streamable HTTP behind `bulwark serve`, as `[mcp.servers.test]`: the
+/// home's configuration is `base`, the sidecar and the server, then `extra`, with `tokens` (name,
+/// scope) created before the sidecar starts.
 struct Sidecar {
     home: tempfile::TempDir,
     api: u16,
@@ -825,9 +826,11 @@ struct Sidecar {
     _serve: Killed,
 }
 
-fn sidecar(config: impl FnOnce(u16, u16) -> String, tokens: &[(&str, &str)]) -> Sidecar {
+fn sidecar(base: &str, extra: &str, tokens: &[(&str, &str)]) -> Sidecar {
     let (api, upstream) = (common::free_port(), common::free_port());
-    let home = home_with(&config(api, upstream));
+    let home = home_with(&format!(
+        "{base}\n[server]\nlisten = \"127.0.0.1:{api}\"\n[mcp.servers.test]\nurl = \"http://127.0.0.1:{upstream}/mcp\"\n{extra}"
+    ));
     let h = home.path();
     let server = Killed(
         Command::new("python3")
@@ -866,12 +869,10 @@ fn streamable_http_through_the_sidecar_with_both_protocol_eras() {
     }
     let down = common::free_port();
     let sc = sidecar(
-        |api, upstream| {
-            format!(
-                "{CONFIG}\n[server]\nlisten = \"127.0.0.1:{api}\"\n[mcp.servers.test]\nurl = \"http://127.0.0.1:{upstream}/mcp\"\n\
-                 [mcp.servers.down]\nurl = \"http://127.0.0.1:{down}/mcp\"\n[mcp]\nhttp_recheck_secs = 0\n"
-            )
-        },
+        CONFIG,
+        &format!(
+            "[mcp.servers.down]\nurl = \"http://127.0.0.1:{down}/mcp\"\n[mcp]\nhttp_recheck_secs = 0\n"
+        ),
         &[("scanner", "scan"), ("intruder", "mcp"), ("desk", "mcp")],
     );
     let (h, api, url) = (sc.home.path(), sc.api, sc.url.clone());
@@ -1207,12 +1208,8 @@ fn a_change_announced_on_the_servers_own_stream_is_held_before_the_next_call() {
     }
     // No re-check before calls for an hour: only the server's own stream (GET) can tell.
     let sc = sidecar(
-        |api, upstream| {
-            format!(
-                "{CONFIG}\n[server]\nlisten = \"127.0.0.1:{api}\"\n[mcp.servers.test]\nurl = \"http://127.0.0.1:{upstream}/mcp\"\n\
-                 [mcp]\nhttp_recheck_secs = 3600\n"
-            )
-        },
+        CONFIG,
+        "[mcp]\nhttp_recheck_secs = 3600\n",
         &[("desk", "mcp")],
     );
     let (h, url, token) = (sc.home.path(), sc.url.clone(), sc.tokens[0].clone());
@@ -1255,13 +1252,8 @@ fn over_http_without_a_session_a_result_still_taints_the_clients_next_write() {
     // `echo` stands for a tool that writes (posts what it is given), in autonomous mode: the
     // action policy alone lets it run.
     let sc = sidecar(
-        |api, upstream| {
-            format!(
-                "[action]\nmode = \"autonomous\"\n[mcp.servers.test]\nurl = \"http://127.0.0.1:{upstream}/mcp\"\n\
-                 [mcp.servers.test.tools.echo]\naction = \"write\"\n[mcp.servers.test.tools.add]\naction = \"read\"\n\
-                 [server]\nlisten = \"127.0.0.1:{api}\"\n"
-            )
-        },
+        "[action]\nmode = \"autonomous\"\n",
+        "[mcp.servers.test.tools.echo]\naction = \"write\"\n[mcp.servers.test.tools.add]\naction = \"read\"\n",
         &[("desk", "mcp")],
     );
     let (h, url, token) = (sc.home.path(), sc.url.clone(), sc.tokens[0].clone());
@@ -1357,12 +1349,8 @@ fn a_change_one_session_saw_is_refused_in_another_open_session() {
     }
     // No re-check before calls: only the pin, read again before each use, can tell.
     let sc = sidecar(
-        |api, upstream| {
-            format!(
-                "{CONFIG}\n[server]\nlisten = \"127.0.0.1:{api}\"\n[mcp.servers.test]\nurl = \"http://127.0.0.1:{upstream}/mcp\"\n\
-                 [mcp]\nhttp_recheck_secs = 3600\n"
-            )
-        },
+        CONFIG,
+        "[mcp]\nhttp_recheck_secs = 3600\n",
         &[("desk", "mcp")],
     );
     let (url, token) = (sc.url.as_str(), sc.tokens[0].as_str());
@@ -1425,14 +1413,7 @@ fn a_token_holds_a_bounded_number_of_server_streams() {
     if !python_mcp() {
         return;
     }
-    let sc = sidecar(
-        |api, upstream| {
-            format!(
-                "{CONFIG}\n[server]\nlisten = \"127.0.0.1:{api}\"\n[mcp.servers.test]\nurl = \"http://127.0.0.1:{upstream}/mcp\"\n"
-            )
-        },
-        &[("desk", "mcp"), ("other", "mcp")],
-    );
+    let sc = sidecar(CONFIG, "", &[("desk", "mcp"), ("other", "mcp")]);
     let url = sc.url.as_str();
     let stream = |token: &str| {
         let (_, sid) = rpc(url, token, None, serde_json::from_str(INIT).expect("init"));
