@@ -634,11 +634,7 @@ pub(crate) async fn handle(
     if let Some(sid) = session_header.as_ref().and_then(|v| v.to_str().ok()) {
         state.mcp_sessions.own(name, sid, token);
     }
-    let is_sse = resp
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with("text/event-stream"));
+    let is_sse = crate::gateway::sse::is_event_stream(resp.headers());
     let mut answer = if is_sse {
         relay_stream(state, session, resp.into_body(), id, followup, None)
     } else {
@@ -715,11 +711,7 @@ async fn server_stream(
             );
         }
     };
-    let is_sse = resp
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with("text/event-stream"));
+    let is_sse = crate::gateway::sse::is_event_stream(resp.headers());
     if !resp.status().is_success() || !is_sse {
         // 405 (no stream offered), 404 (the session ended), ...: the status alone, no body the
         // session has not read.
@@ -792,11 +784,7 @@ impl Followup {
         let Ok(resp) = client::send(&self.up.url, req, FOLLOWUP_TIMEOUT).await else {
             return;
         };
-        let is_sse = resp
-            .headers()
-            .get(header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(|v| v.starts_with("text/event-stream"));
+        let is_sse = crate::gateway::sse::is_event_stream(resp.headers());
         let limit = state.c().cfg.mcp.max_message_bytes;
         let Ok(Ok(body)) = tokio::time::timeout(
             FOLLOWUP_TIMEOUT,

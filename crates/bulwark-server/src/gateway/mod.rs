@@ -595,10 +595,8 @@ impl CallJudge {
             return;
         };
         let d = &j.decision;
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|t| t.as_millis() as u64)
-            .unwrap_or(0);
+        use bulwark_core::approval::Clock;
+        let now = bulwark_core::approval::SystemClock.now_ms();
         let h = Handoff {
             key,
             tool: call.name.chars().take(256).collect(),
@@ -891,11 +889,7 @@ async fn exchange(
         }
     };
     let status = resp.status();
-    let is_sse = resp
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with("text/event-stream"));
+    let is_sse = sse::is_event_stream(resp.headers());
     let judge = (up.cfg.tool_calls == ToolCallPolicy::Judge).then(|| {
         std::sync::Arc::new(CallJudge {
             state: state.clone(),

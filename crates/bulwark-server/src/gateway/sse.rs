@@ -283,3 +283,11 @@ fn parse_event(event: &[u8]) -> Option<SseEvent> {
     }
     data.map(|data| SseEvent { name, data })
 }
+
+/// Whether a response's headers say its body is an event stream (`text/event-stream`).
+pub(crate) fn is_event_stream(headers: &axum::http::HeaderMap) -> bool {
+    headers
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("text/event-stream"))
+}
