@@ -3,7 +3,8 @@
 //! Threat answered: an agent in a loop, a leaked token or a flooding sender that exhausts the
 //! sidecar, the approvers' attention or a provider budget, and a password-guessing client. Every
 //! limit is a [`Limiter`] over keys that counts in a [`LimitStore`]: [`InProcess`] (GCRA, with
-//! `governor` as the engine) by default, or a store several sidecars share. Each limit has a name
+//! `governor` as the engine) by default, or a store several sidecars share (Redis, in
+//! bulwark-store), which can be out of reach: then a check is [`Refused::Unavailable`]. Each limit has a name
 //! that the HTTP layer sends back as `RateLimit-Policy` (`token;q=200;w=1`) with the wait in
 //! `Retry-After`. The clock is a parameter ([`Clock`]) so tests move time by hand. Keyed limiters
 //! forget idle keys past [`MAX_KEYS`], so memory stays bounded whoever calls.
@@ -33,6 +34,29 @@ pub struct Denied {
     /// When to retry.
     pub retry_after: Duration,
 }
+
+/// Why a limiter refused a request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Refused {
+    /// Over the limit (HTTP 429).
+    Over(Denied),
+    /// The shared store could not be asked and the limit fails closed (HTTP 503).
+    Unavailable(Unavailable),
+}
+
+/// A shared limit store out of reach.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("the `{limit}` limit cannot be checked: {reason}")]
+pub struct Unavailable {
+    /// The limit's name.
+    pub limit: &'static str,
+    /// Why (never a credential).
+    pub reason: String,
+}
+
+/// A store's answer, which may need another process (a shared store) to give.
+pub type Taking<'a> =
+    std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), Refused>> + Send + 'a>>;
 
 /// How often: a count per second or per minute, with an optional burst above it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -67,6 +91,21 @@ impl Rate {
         self
     }
 
+    /// Microseconds between two requests at this rate (GCRA's emission interval).
+    pub fn interval_micros(self) -> u64 {
+        self.window_secs * 1_000_000 / u64::from(self.count.get())
+    }
+
+    /// Requests allowed at once.
+    pub fn burst(self) -> u32 {
+        self.burst.unwrap_or(self.count).get()
+    }
+
+    /// What tells this rate apart from another of the same limit, for a store's keys.
+    pub fn id(self) -> String {
+        format!("{}/{}+{}", self.count, self.window_secs, self.burst())
+    }
+
     fn quota(self) -> Quota {
         let q = if self.window_secs == 1 {
             Quota::per_second(self.count)
@@ -79,7 +118,8 @@ impl Rate {
         }
     }
 
-    fn policy(self, name: &str) -> String {
+    /// `NAME;q=COUNT;w=SECONDS`, the `RateLimit-Policy` of a limit named `name` at this rate.
+    pub fn policy(self, name: &str) -> String {
         format!("{name};q={};w={}", self.count, self.window_secs)
     }
 }
@@ -127,10 +167,11 @@ impl<K: Hash + Eq + Clone, C: Clock + Clone> KeyedLimit<K, C> {
 
 /// Where limit state lives. [`InProcess`] (governor, in this process) is the default; a store
 /// several sidecars share backs this trait to make a limit hold across them. A store takes one
-/// request for `key` under the limit named `limit` at `rate`, or says how long to wait.
+/// request for `key` under the limit named `limit` at `rate`, or says how long to wait, or that
+/// it cannot be asked.
 pub trait LimitStore: Send + Sync {
-    /// Take one request, or say how long to wait.
-    fn take(&self, limit: &'static str, rate: Rate, key: &[u8]) -> Result<(), Denied>;
+    /// Take one request, or say why not.
+    fn take(&self, limit: &'static str, rate: Rate, key: Vec<u8>) -> Taking<'_>;
 }
 
 /// The in-process limiters, by limit name and rate.
@@ -156,7 +197,19 @@ impl<C: Clock + Clone + Send + Sync> LimitStore for InProcess<C>
 where
     C::Instant: Send + Sync,
 {
-    fn take(&self, limit: &'static str, rate: Rate, key: &[u8]) -> Result<(), Denied> {
+    fn take(&self, limit: &'static str, rate: Rate, key: Vec<u8>) -> Taking<'_> {
+        Box::pin(std::future::ready(
+            self.take_now(limit, rate, &key).map_err(Refused::Over),
+        ))
+    }
+}
+
+impl<C: Clock + Clone + Send + Sync> InProcess<C>
+where
+    C::Instant: Send + Sync,
+{
+    /// Take one request for `key` now, or say how long to wait.
+    pub fn take_now(&self, limit: &'static str, rate: Rate, key: &[u8]) -> Result<(), Denied> {
         {
             let map = self
                 .limiters
@@ -241,18 +294,18 @@ impl<K: LimitKey + ?Sized> Limiter<K> {
         }
     }
 
-    /// Take one request for `key`, or say how long to wait.
-    pub fn check(&self, key: &K) -> Result<(), Denied> {
+    /// Take one request for `key`, or say why not.
+    pub fn check(&self, key: &K) -> Taking<'_> {
         let mut k = self.scope.clone();
         k.extend(key.key_bytes());
-        self.store.take(self.name, self.rate, &k)
+        self.store.take(self.name, self.rate, k)
     }
 }
 
 impl Limiter<str> {
     /// Take one request of everyone's allowance (a limit with one key).
-    pub fn check_all(&self) -> Result<(), Denied> {
-        self.store.take(self.name, self.rate, &self.scope)
+    pub fn check_all(&self) -> Taking<'_> {
+        self.store.take(self.name, self.rate, self.scope.clone())
     }
 }
 
@@ -334,6 +387,19 @@ impl Limits {
 mod tests {
     use super::*;
 
+    /// The answer of an in-process store, which is ready at once.
+    fn now(t: Taking<'_>) -> Result<(), Denied> {
+        let mut t = t;
+        let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+        match t.as_mut().poll(&mut cx) {
+            std::task::Poll::Ready(r) => r.map_err(|e| match e {
+                Refused::Over(d) => d,
+                Refused::Unavailable(u) => panic!("{u}"),
+            }),
+            std::task::Poll::Pending => panic!("an in-process store answers at once"),
+        }
+    }
+
     #[test]
     fn a_keyed_limit_allows_its_rate_per_key_and_says_when_to_retry() {
         let clock = FakeRelativeClock::default();
@@ -365,10 +431,10 @@ mod tests {
         assert!(l.check(&7).is_err());
         let store = std::sync::Arc::new(InProcess::new(clock.clone()));
         let g: Limiter<str> = Limiter::new("global", Rate::per_second(1).expect("rate"), store);
-        assert!(g.check_all().is_ok());
-        assert_eq!(g.check_all().unwrap_err().policy, "global;q=1;w=1");
+        assert!(now(g.check_all()).is_ok());
+        assert_eq!(now(g.check_all()).unwrap_err().policy, "global;q=1;w=1");
         clock.advance(Duration::from_secs(1));
-        assert!(g.check_all().is_ok());
+        assert!(now(g.check_all()).is_ok());
     }
 
     #[test]
@@ -397,20 +463,20 @@ mod tests {
         let tool: Limiter<String> = Limiter::new("tool", per_min, store.clone());
         let a: Limiter<str> = Limiter::scoped("route", "/v1/scan", per_min, store.clone());
         let b: Limiter<str> = Limiter::scoped("route", "/v1/wrap", per_min, store.clone());
-        assert!(tool.check(&"kubectl".to_string()).is_ok());
-        assert!(tool.check(&"kubectl".to_string()).is_err());
-        assert!(tool.check(&"helm".to_string()).is_ok());
+        assert!(now(tool.check(&"kubectl".to_string())).is_ok());
+        assert!(now(tool.check(&"kubectl".to_string())).is_err());
+        assert!(now(tool.check(&"helm".to_string())).is_ok());
         // Two routes at the same rate keep apart; a second limiter over the same store and scope
         // shares the allowance (what a store shared by several sidecars gives).
-        assert!(a.check_all().is_ok() && b.check_all().is_ok());
+        assert!(now(a.check_all()).is_ok() && now(b.check_all()).is_ok());
         let a2: Limiter<str> = Limiter::scoped("route", "/v1/scan", per_min, store.clone());
-        let d = a2.check_all().unwrap_err();
+        let d = now(a2.check_all()).unwrap_err();
         assert_eq!(d.policy, "route;q=1;w=60");
         clock.advance(Duration::from_secs(60));
-        assert!(a2.check_all().is_ok());
+        assert!(now(a2.check_all()).is_ok());
         let ip: Limiter<IpAddr> = Limiter::new("auth-failures", per_min, store);
-        assert!(ip.check(&"10.0.0.1".parse().expect("ip")).is_ok());
-        assert!(ip.check(&"10.0.0.2".parse().expect("ip")).is_ok());
+        assert!(now(ip.check(&"10.0.0.1".parse().expect("ip"))).is_ok());
+        assert!(now(ip.check(&"10.0.0.2".parse().expect("ip"))).is_ok());
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! Persistence behind the core's traits. The guards in `bulwark-core` decide; this crate keeps
 //! what must outlive a process: the audit log's segment files, checkpoints and keys, and the
-//! state database (approvals, settings).
+//! state database (approvals, settings); and, for several sidecars, the limits and replay
+//! protection they share in Redis.
 //!
 //! Files holding secrets are created 0600 in directories created 0700; writes that replace a file
 //! go through a temporary file, fsync and rename, so a crash leaves the old or the new file, never
@@ -14,6 +15,7 @@ pub mod audit_sqlite;
 pub mod fs;
 pub mod keychain;
 pub mod keys;
+pub mod redis_store;
 mod sqlite;
 pub mod state_db;
 pub mod vault_file;

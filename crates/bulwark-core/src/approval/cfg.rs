@@ -77,9 +77,10 @@ impl ApprovalConfig {
             match url::Url::parse(url) {
                 Ok(u) if matches!(u.scheme(), "https" | "http") => {}
                 _ => {
-                    p.invalid(
+                    // A webhook URL often holds its own credential: it is not shown.
+                    p.invalid_secret(
                         "approval.notify_url",
-                        format!("{:?}", url.as_str()),
+                        "a value that is not an http(s) URL",
                         "an http(s) webhook URL, vault:NAME, env:NAME, file:/PATH, or empty for no notifications",
                     );
                 }

@@ -250,6 +250,11 @@ impl SecurityConfig {
                 &self.approval.notify_url,
                 SecretForm::ANY,
             ),
+            (
+                "server.limits.redis".to_string(),
+                &self.server.limits.redis,
+                SecretForm::ANY,
+            ),
         ];
         for (name, u) in &self.gateway.upstreams {
             out.push((
@@ -536,6 +541,32 @@ mod tests {
             .to_string();
         assert!(err.contains("f.toml:1:"), "{err}");
         assert!(err.contains("problems"), "{err}");
+    }
+
+    #[test]
+    fn a_shared_limit_store_is_checked_without_showing_its_url() {
+        let err = SecurityConfig::from_toml(
+            "[server.limits]\nredis = \"http://:hunter2@cache:6379/0\"\nfail_open = [\"tool\", \"tools\"]\n",
+            "f.toml",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("server.limits.redis")
+                && err.contains("\"http\"")
+                && !err.contains("hunter2"),
+            "{err}"
+        );
+        assert!(
+            err.contains("server.limits.fail_open[1]") && err.contains("ingress-replay"),
+            "{err}"
+        );
+        let cfg = SecurityConfig::from_toml(
+            "[server.limits]\nredis = \"redis://:hunter2@cache:6379/0\"\nfail_open = [\"tool\"]\n",
+            "f.toml",
+        )
+        .unwrap();
+        assert!(!format!("{cfg:?}").contains("hunter2"));
     }
 
     #[test]

@@ -21,6 +21,9 @@ pub struct Problem {
     /// Byte range in the file, when the parser knows it.
     #[serde(skip)]
     pub span: Option<Range<usize>>,
+    /// The setting may hold a credential: its line of the file is not shown.
+    #[serde(skip)]
+    pub secret: bool,
 }
 
 impl fmt::Display for Problem {
@@ -54,7 +57,23 @@ impl Problems {
             value: Some(value.into()),
             message: expected.into(),
             span: None,
+            secret: false,
         });
+    }
+
+    /// [`Problems::invalid`] for a setting that may hold a credential (a URL with a password):
+    /// `value` must not show it, and the report gives the file's line and column without
+    /// quoting the line.
+    pub fn invalid_secret(
+        &mut self,
+        key: impl Into<String>,
+        value: impl Into<String>,
+        expected: impl Into<String>,
+    ) {
+        self.invalid(key, value, expected);
+        if let Some(p) = self.0.last_mut() {
+            p.secret = true;
+        }
     }
 
     /// `value` must lie in `lo..=hi`.
@@ -80,6 +99,7 @@ impl Problems {
             value: None,
             message: message.into(),
             span,
+            secret: false,
         });
     }
 
@@ -191,6 +211,9 @@ impl fmt::Display for Report {
                 writeln!(f)?;
             }
             match (place, span) {
+                (Place::File { line, column }, _) if p.secret => {
+                    write!(f, "error: {}:{line}:{column}: {p}", self.origin)?;
+                }
                 (Place::File { .. }, Some(s)) if !self.text.is_empty() => {
                     let title = p.to_string();
                     let report = &[Level::ERROR.primary_title(&title).element(

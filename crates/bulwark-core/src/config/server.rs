@@ -7,6 +7,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::config::problems::Problems;
+use crate::vault::cfg::SecretRef;
 
 /// `[server]`: the sidecar HTTP API.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -73,7 +74,30 @@ pub struct LimitsConfig {
     pub routes: BTreeMap<String, u32>,
     /// Requests per second for named tokens, replacing `token_per_sec` (and its burst) for them.
     pub tokens: BTreeMap<String, u32>,
+    /// A Redis server several sidecars share (`redis://[:PASSWORD@]HOST:PORT/DB`, or
+    /// `vault:NAME`, `env:NAME`, `file:PATH`): every limit above, `[ingress] source_per_min`,
+    /// `[egress.proxy] client_per_sec` and the webhook replay cache count there, so they hold
+    /// across the sidecars. Empty: in this process. Read at start; a reload keeps the store.
+    pub redis: SecretRef,
+    /// Prefix of every key Bulwark writes in Redis (several fleets can share one server).
+    pub redis_prefix: String,
+    /// Limits that let requests through while Redis cannot be asked (by name: `global`,
+    /// `token`, `route`, `tool`, `auth-failures`, `ingress-source`, `ingress-replay`,
+    /// `proxy-client`). The others fail closed: 503 until Redis answers again.
+    pub fail_open: Vec<String>,
 }
+
+/// The names of the limits, as `RateLimit-Policy` and `[server.limits] fail_open` give them.
+pub const LIMIT_NAMES: &[&str] = &[
+    "global",
+    "token",
+    "route",
+    "tool",
+    "auth-failures",
+    "ingress-source",
+    "ingress-replay",
+    "proxy-client",
+];
 
 impl Default for LimitsConfig {
     fn default() -> Self {
@@ -85,6 +109,9 @@ impl Default for LimitsConfig {
             auth_failures_per_min: 10,
             routes: BTreeMap::new(),
             tokens: BTreeMap::new(),
+            redis: SecretRef::Unset,
+            redis_prefix: "bulwark:".into(),
+            fail_open: Vec::new(),
         }
     }
 }
@@ -135,5 +162,48 @@ impl ServerConfig {
             1024,
             64 * 1024 * 1024,
         );
+        self.limits.check(p);
+    }
+}
+
+impl LimitsConfig {
+    /// Check the shared store's URL (without showing it: it may hold a password) and the names
+    /// in `fail_open`.
+    pub fn check(&self, p: &mut Problems) {
+        if let SecretRef::Literal(url) = &self.redis {
+            match url::Url::parse(url) {
+                Ok(u) if matches!(u.scheme(), "redis" | "redis+unix" | "unix") => {}
+                Ok(u) => p.invalid_secret(
+                    "server.limits.redis",
+                    format!("a URL of scheme {:?}", u.scheme()),
+                    "redis://[:PASSWORD@]HOST:PORT/DB (or redis+unix:///PATH), vault:NAME, env:NAME, file:/PATH, or empty to count in this process",
+                ),
+                Err(e) => p.invalid_secret(
+                    "server.limits.redis",
+                    format!("a value that is not a URL ({e})"),
+                    "redis://[:PASSWORD@]HOST:PORT/DB (or redis+unix:///PATH), vault:NAME, env:NAME, file:/PATH, or empty to count in this process",
+                ),
+            }
+        }
+        if self
+            .redis_prefix
+            .chars()
+            .any(|c| c.is_whitespace() || c.is_control())
+        {
+            p.invalid(
+                "server.limits.redis_prefix",
+                format!("{:?}", self.redis_prefix),
+                "a key prefix without spaces or control characters, such as \"bulwark:\"",
+            );
+        }
+        for (i, name) in self.fail_open.iter().enumerate() {
+            if !LIMIT_NAMES.contains(&name.as_str()) {
+                p.invalid(
+                    format!("server.limits.fail_open[{i}]"),
+                    format!("{name:?}"),
+                    format!("a limit's name: {}", LIMIT_NAMES.join(", ")),
+                );
+            }
+        }
     }
 }

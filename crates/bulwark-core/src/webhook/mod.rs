@@ -48,6 +48,9 @@ pub enum WebhookError {
     /// This message id was already accepted.
     #[error("message {0:?} was already received (replay)")]
     Replay(String),
+    /// The replay cache several sidecars share could not be asked (it fails closed).
+    #[error("the shared replay cache cannot be checked: {0}")]
+    Unavailable(String),
 }
 
 /// What a verified request carries.
@@ -248,6 +251,32 @@ impl WebhookVerifier {
 
 /// Ids seen (id -> when), and the order they came in (for forgetting the oldest).
 type Seen = (HashMap<String, u64>, VecDeque<(u64, String)>);
+
+/// A replay store's answer, which may need another process (a shared store) to give.
+pub type Checking<'a> =
+    std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), WebhookError>> + Send + 'a>>;
+
+/// Where the message ids of accepted webhooks are remembered: [`ReplayCache`] in this process,
+/// or a store several sidecars share (Redis, in bulwark-store), so a message replayed to another
+/// replica is refused too.
+pub trait ReplayStore: Send + Sync {
+    /// Record `id` (scoped by `source`); `Err(Replay)` if it was seen within the window,
+    /// `Err(Unavailable)` if a shared store cannot say.
+    fn first_time<'a>(&'a self, source: &'a str, id: &'a str, now_secs: u64) -> Checking<'a>;
+    /// Forget `id` (a delivery that could not be forwarded, so the sender's retry is accepted).
+    fn forget<'a>(&'a self, source: &'a str, id: &'a str) -> Checking<'a>;
+}
+
+impl ReplayStore for ReplayCache {
+    fn first_time<'a>(&'a self, source: &'a str, id: &'a str, now_secs: u64) -> Checking<'a> {
+        Box::pin(std::future::ready(self.check(source, id, now_secs)))
+    }
+
+    fn forget<'a>(&'a self, source: &'a str, id: &'a str) -> Checking<'a> {
+        ReplayCache::forget(self, source, id);
+        Box::pin(std::future::ready(Ok(())))
+    }
+}
 
 /// Message ids seen within the tolerance window, bounded in size.
 pub struct ReplayCache {

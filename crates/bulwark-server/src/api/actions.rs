@@ -25,10 +25,8 @@ pub(crate) async fn intents(
     }
     // One policy for the whole request, even when a reload lands in the middle of it.
     let c = s.c();
-    if let Some(l) = &c.limits.tool
-        && let Err(d) = l.check(&intent.tool)
-    {
-        return Err(ApiError::limited(d.policy, d.retry_after));
+    if let Some(l) = &c.limits.tool {
+        l.check(&intent.tool).await?;
     }
     let st = s.clone();
     let v = blocking(move || {

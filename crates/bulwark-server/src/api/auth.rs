@@ -49,9 +49,9 @@ pub(crate) async fn authenticate(
     }
     let c = s.c();
     if let Some(g) = &c.limits.global
-        && let Err(d) = g.check_all()
+        && let Err(r) = g.check_all().await
     {
-        return ApiError::limited(d.policy, d.retry_after).into_response();
+        return ApiError::from(r).into_response();
     }
     // Anthropic's SDKs send their key as `x-api-key`: on the gateway's routes it carries the
     // Bulwark token just as `Authorization: Bearer` does.
@@ -95,10 +95,10 @@ pub(crate) async fn authenticate(
         // first failure of a window is recorded at once and the rest as one count when the window
         // closes, so a flood of bad tokens cannot flood the audit log.
         if let Some(l) = &c.limits.auth_failures
-            && let Err(d) = l.check(&peer.ip())
+            && let Err(r) = l.check(&peer.ip()).await
         {
             s.auth_failures.note(peer.ip(), reason, path, true);
-            return ApiError::limited(d.policy, d.retry_after).into_response();
+            return ApiError::from(r).into_response();
         }
         if let Some(first) = s.auth_failures.note(peer.ip(), reason, path, false) {
             s.audit(first);
@@ -113,20 +113,24 @@ pub(crate) async fn authenticate(
             .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         return resp;
     };
-    if let Some(l) = c.limits.token_overrides.get(&record.name) {
-        if let Err(d) = l.check_all() {
-            return ApiError::limited(d.policy, d.retry_after).into_response();
-        }
-    } else if let Some(l) = &c.limits.token
-        && let Err(d) = l.check(&record.id)
-    {
-        return ApiError::limited(d.policy, d.retry_after).into_response();
+    let taken = match c.limits.token_overrides.get(&record.name) {
+        Some(l) => l.check_all().await,
+        None => match &c.limits.token {
+            Some(l) => l.check(&record.id).await,
+            None => Ok(()),
+        },
+    };
+    if let Err(r) = taken {
+        return ApiError::from(r).into_response();
     }
-    if let Some(route) = req.extensions().get::<MatchedPath>()
-        && let Some(l) = c.limits.routes.get(route.as_str())
-        && let Err(d) = l.check_all()
+    let route_limit = req
+        .extensions()
+        .get::<MatchedPath>()
+        .and_then(|route| c.limits.routes.get(route.as_str()));
+    if let Some(l) = route_limit
+        && let Err(r) = l.check_all().await
     {
-        return ApiError::limited(d.policy, d.retry_after).into_response();
+        return ApiError::from(r).into_response();
     }
     let principal = Principal {
         name: record.name.clone(),

@@ -47,6 +47,28 @@ impl ApiError {
     }
 }
 
+impl From<bulwark_core::ratelimit::Refused> for ApiError {
+    /// Over a limit: 429 with its policy; the shared store out of reach: 503, retry in a second.
+    fn from(r: bulwark_core::ratelimit::Refused) -> ApiError {
+        match r {
+            bulwark_core::ratelimit::Refused::Over(d) => ApiError::limited(d.policy, d.retry_after),
+            bulwark_core::ratelimit::Refused::Unavailable(u) => {
+                metrics::counter!("bulwark_limit_store_unavailable_total", "limit" => u.limit)
+                    .increment(1);
+                let mut e = ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "unavailable",
+                    format!(
+                        "{u}; the limit fails closed (list it in [server.limits] fail_open to let requests through while the shared store is out of reach)"
+                    ),
+                );
+                e.retry_after = Some(1);
+                e
+            }
+        }
+    }
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let body = serde_json::json!({"error": {"code": self.code, "message": self.message}});

@@ -41,10 +41,8 @@ pub(crate) async fn ingress(
             .increment(1);
         Err(ApiError::new(status, code, message))
     };
-    if let Some(l) = &c.limits.source
-        && let Err(d) = l.check(&source)
-    {
-        return Err(ApiError::limited(d.policy, d.retry_after));
+    if let Some(l) = &c.limits.source {
+        l.check(&source).await?;
     }
     if !src.allow.is_empty() && !src.allow.iter().any(|n| n.contains(&client)) {
         return refuse(
@@ -66,9 +64,18 @@ pub(crate) async fn ingress(
         Err(e) => return refuse(StatusCode::UNAUTHORIZED, "unauthorized", e.to_string()),
     };
     if let Some(id) = &verified.message_id
-        && let Err(e) = s.replay.check(&source, id, now)
+        && let Err(e) = s.replay.first_time(&source, id, now).await
     {
-        return refuse(StatusCode::CONFLICT, "replay", e.to_string());
+        return match e {
+            bulwark_core::webhook::WebhookError::Unavailable(_) => refuse(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "unavailable",
+                format!(
+                    "{e}; it fails closed (list ingress-replay in [server.limits] fail_open to accept webhooks while the shared store is out of reach)"
+                ),
+            ),
+            _ => refuse(StatusCode::CONFLICT, "replay", e.to_string()),
+        };
     }
     // The body is forwarded as sent: what it nests too deep to judge, a key its consumer might
     // read differently, or JSON Bulwark cannot read, is refused.
@@ -79,7 +86,7 @@ pub(crate) async fn ingress(
         Ok(p) => p,
         Err(message) => {
             if let Some(id) = &verified.message_id {
-                s.replay.forget(&source, id);
+                let _ = s.replay.forget(&source, id).await;
             }
             return refuse(StatusCode::BAD_REQUEST, "invalid_request", message);
         }
@@ -176,7 +183,7 @@ pub(crate) async fn ingress(
         other => {
             // Not delivered: the sender's retry must not count as a replay.
             if let Some(id) = &verified.message_id {
-                s.replay.forget(&source, id);
+                let _ = s.replay.forget(&source, id).await;
             }
             let what = match &other {
                 Ok(status) => format!("forward_to answered HTTP {status}"),

@@ -8,7 +8,7 @@ pub(crate) async fn healthz() -> Response {
     axum::Json(serde_json::json!({"status": "ok"})).into_response()
 }
 
-/// Readiness: the state database answers and the audit log accepts records.
+/// Readiness: the state database answers, and so does Redis when the limits count there.
 #[utoipa::path(get, path = "/readyz", responses((status = 200, description = "ready"), (status = 503, description = "not ready")))]
 pub(crate) async fn readyz(State(s): State<Shared>) -> Response {
     let st = s.clone();
@@ -20,13 +20,23 @@ pub(crate) async fn readyz(State(s): State<Shared>) -> Response {
     })
     .await
     .is_ok();
-    let status = if db_ok {
+    let mut body = serde_json::json!({"database": db_ok, "audit": s.audit.is_some()});
+    let mut ready = db_ok;
+    if let Some(r) = &s.redis {
+        let answer = r.ping().await;
+        ready &= answer.is_ok();
+        body["redis"] = match answer {
+            Ok(()) => serde_json::json!({"ok": true}),
+            Err(e) => serde_json::json!({"ok": false, "error": e}),
+        };
+    }
+    body["status"] = serde_json::json!(if ready { "ready" } else { "not ready" });
+    let status = if ready {
         StatusCode::OK
     } else {
         StatusCode::SERVICE_UNAVAILABLE
     };
-    (status, axum::Json(serde_json::json!({"status": if db_ok {"ready"} else {"not ready"}, "database": db_ok, "audit": s.audit.is_some()})))
-        .into_response()
+    (status, axum::Json(body)).into_response()
 }
 
 /// Prometheus metrics (text format).

@@ -321,7 +321,12 @@ pub fn run_blocking(
             })?;
             let plocal = pl.local_addr()?;
             let pstate = Arc::new(
-                crate::proxy::ProxyState::for_policy(&state.c().policy, plocal, state.audit_log())
+                crate::proxy::ProxyState::for_policy(
+                    &state.c().policy,
+                    plocal,
+                    state.audit_log(),
+                    state.limit_store.clone(),
+                )
                     .map_err(|e| ServeError::Config(e.to_string()))?,
             );
             let _ = state.proxy.set(pstate.clone());

@@ -156,7 +156,10 @@ pub struct AppState {
     /// Commands on this home append to `audit` through it instead of waiting for its lock.
     pub(crate) _relay: Option<bulwark_store::audit_relay::Relay>,
     pub(crate) tokens: RwLock<(Instant, Arc<HashMap<String, TokenRecord>>)>,
-    pub(crate) replay: bulwark_core::webhook::ReplayCache,
+    /// Webhook message ids seen: in this process, or in the Redis the fleet shares.
+    pub(crate) replay: Arc<dyn bulwark_core::webhook::ReplayStore>,
+    /// `[server.limits] redis` as opened at start (for `/readyz`).
+    pub(crate) redis: Option<Arc<bulwark_store::redis_store::RedisStore>>,
     pub(crate) metrics: metrics_exporter_prometheus::PrometheusHandle,
     /// Where every limit counts: kept across reloads, so a limit whose rate is unchanged carries
     /// its counts over.
@@ -229,14 +232,35 @@ impl AppState {
             None => None,
         };
         let audit_cfg = cfg.audit.clone();
-        let replay = bulwark_core::webhook::ReplayCache::new(
-            cfg.ingress.tolerance_secs,
-            cfg.ingress.replay_capacity,
-        );
-        let limit_store: Arc<dyn bulwark_core::ratelimit::LimitStore> =
-            Arc::new(bulwark_core::ratelimit::InProcess::new(
-                bulwark_core::ratelimit::DefaultClock::default(),
-            ));
+        let redis = secrets
+            .value(&cfg.server.limits.redis, &env)
+            .map_err(|e| ServeError::Config(format!("server.limits.redis: {e}")))?
+            .map(|url| {
+                bulwark_store::redis_store::RedisStore::new(
+                    &url,
+                    &cfg.server.limits.redis_prefix,
+                    &cfg.server.limits.fail_open,
+                    cfg.ingress.tolerance_secs,
+                )
+                .map(Arc::new)
+                .map_err(|e| ServeError::Config(e.to_string()))
+            })
+            .transpose()?;
+        let (limit_store, replay): (
+            Arc<dyn bulwark_core::ratelimit::LimitStore>,
+            Arc<dyn bulwark_core::webhook::ReplayStore>,
+        ) = match &redis {
+            Some(r) => (r.clone(), r.clone()),
+            None => (
+                Arc::new(bulwark_core::ratelimit::InProcess::new(
+                    bulwark_core::ratelimit::DefaultClock::default(),
+                )),
+                Arc::new(bulwark_core::webhook::ReplayCache::new(
+                    cfg.ingress.tolerance_secs,
+                    cfg.ingress.replay_capacity,
+                )),
+            ),
+        };
         let gateway = crate::gateway::Gateway::new(&cfg.gateway);
         let state = AppState {
             gateway,
@@ -257,6 +281,7 @@ impl AppState {
             _relay: relay,
             tokens: RwLock::new((Instant::now() - TOKEN_CACHE * 2, Arc::new(HashMap::new()))),
             replay,
+            redis,
             metrics: prometheus(),
             proxy: std::sync::OnceLock::new(),
             auth_failures: FailureLog::new(Duration::from_secs(60)),

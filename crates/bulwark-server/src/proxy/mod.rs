@@ -169,18 +169,23 @@ impl ProxyState {
         local: SocketAddr,
         audit: Option<bulwark_store::AuditLog>,
     ) -> Result<ProxyState, ProxyError> {
-        ProxyState::build(cfg, local, audit, |store| {
+        let store = Arc::new(bulwark_core::ratelimit::InProcess::new(
+            bulwark_core::ratelimit::DefaultClock::default(),
+        ));
+        ProxyState::build(cfg, local, audit, store, |store| {
             ProxyPolicy::compile(cfg, local, store)
         })
     }
 
-    /// [`ProxyState::new`] with the guards of an already compiled [`Policy`] (`bulwark serve`).
+    /// [`ProxyState::new`] with the guards of an already compiled [`Policy`] (`bulwark serve`),
+    /// its per-client limit counted in the sidecar's `store`.
     pub fn for_policy(
         policy: &Policy,
         local: SocketAddr,
         audit: Option<bulwark_store::AuditLog>,
+        store: Arc<dyn bulwark_core::ratelimit::LimitStore>,
     ) -> Result<ProxyState, ProxyError> {
-        ProxyState::build(&policy.cfg, local, audit, |store| {
+        ProxyState::build(&policy.cfg, local, audit, store, |store| {
             ProxyPolicy::from_policy(policy, local, store)
         })
     }
@@ -189,14 +194,11 @@ impl ProxyState {
         cfg: &SecurityConfig,
         local: SocketAddr,
         audit: Option<bulwark_store::AuditLog>,
+        store: Arc<dyn bulwark_core::ratelimit::LimitStore>,
         policy: impl FnOnce(
             &Arc<dyn bulwark_core::ratelimit::LimitStore>,
         ) -> Result<ProxyPolicy, ProxyError>,
     ) -> Result<ProxyState, ProxyError> {
-        let store: Arc<dyn bulwark_core::ratelimit::LimitStore> =
-            Arc::new(bulwark_core::ratelimit::InProcess::new(
-                bulwark_core::ratelimit::DefaultClock::default(),
-            ));
         Ok(ProxyState {
             audit,
             local,
@@ -509,9 +511,24 @@ async fn handle(
     req: Request<Incoming>,
 ) -> Result<Response<ProxyBody>, Infallible> {
     let state = Arc::new(state.snapshot());
-    if let Some(l) = &state.pol.limit
-        && let Err(d) = l.check(&peer.ip())
-    {
+    let refused = match &state.pol.limit {
+        Some(l) => l.check(&peer.ip()).await.err(),
+        None => None,
+    };
+    if let Some(bulwark_core::ratelimit::Refused::Unavailable(u)) = &refused {
+        tracing::warn!(target: "bulwark::egress", %peer, error = %u, "proxy limit store out of reach");
+        let mut r = error_response(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "unavailable",
+            &format!(
+                "{u}; the limit fails closed (list proxy-client in [server.limits] fail_open to let requests through while the shared store is out of reach)"
+            ),
+        );
+        r.headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        return Ok(r);
+    }
+    if let Some(bulwark_core::ratelimit::Refused::Over(d)) = refused {
         tracing::warn!(target: "bulwark::egress", %peer, policy = %d.policy, "proxy client over its rate");
         let mut r = error_response(
             StatusCode::TOO_MANY_REQUESTS,

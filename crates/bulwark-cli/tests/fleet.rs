@@ -1,0 +1,265 @@
+//! Several sidecars sharing one Redis (`[server.limits] redis`): a limit holds across them, a
+//! webhook replayed to the other replica is refused, and with Redis out of reach they fail
+//! closed (503, `/readyz` not ready) unless a limit is listed in `fail_open`, and recover when it
+//! is back.
+//!
+//! Each test starts its own `redis-server` (Debian's package, which `.ci/run` installs). Without
+//! it the tests skip with a notice, unless `BULWARK_REQUIRE_REDIS` is set.
+
+#![cfg(unix)]
+
+mod common;
+use common::{Serve, bulwark_on, free_port, run_with_stdin, text};
+
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+/// A `redis-server` of the test's own, on a free port, without persistence.
+struct Redis {
+    child: Child,
+    port: u16,
+}
+
+impl Drop for Redis {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn redis_on(port: u16) -> Redis {
+    let child = Command::new("redis-server")
+        .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+        .args(["--save", "", "--appendonly", "no"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("redis-server");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "redis-server did not start");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    Redis { child, port }
+}
+
+/// A Redis to test with, or `None` (with a notice) when `redis-server` is not installed.
+fn redis() -> Option<Redis> {
+    let found = Command::new("redis-server")
+        .arg("--version")
+        .stdout(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !found {
+        assert!(
+            std::env::var_os("BULWARK_REQUIRE_REDIS").is_none(),
+            "BULWARK_REQUIRE_REDIS is set but redis-server is not installed (apt-get install redis-server)"
+        );
+        eprintln!("skipped: redis-server is not installed (apt-get install redis-server)");
+        return None;
+    }
+    Some(redis_on(free_port()))
+}
+
+/// A sidecar on its own home, counting in the Redis at `redis_port`, with `extra` added to
+/// `[server.limits]`, and a token of scope `intents` named `coder`.
+fn sidecar(home: &Path, redis_port: u16, extra: &str) -> (Serve, u16, String) {
+    let port = free_port();
+    std::fs::write(
+        home.join("bulwark.toml"),
+        format!(
+            "[server]\nlisten = \"127.0.0.1:{port}\"\n\
+             [server.limits]\nredis = \"redis://127.0.0.1:{redis_port}/0\"\ntoken_per_sec = 0\n{extra}\n\
+             [audit]\nenabled = false\n\
+             [ingress.sources.gh]\nscheme = \"github\"\nsecret_env = \"GH_SECRET\"\n"
+        ),
+    )
+    .expect("config");
+    let check = run_with_stdin(bulwark_on(home).args(["config", "check"]), b"");
+    assert_eq!(check.status.code(), Some(0), "{}", text(&check));
+    let o = run_with_stdin(
+        bulwark_on(home).args(["token", "create", "--name", "coder", "--scope", "intents"]),
+        b"",
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let token = String::from_utf8_lossy(&o.stdout).trim().to_string();
+    let serve = Serve(
+        bulwark_on(home)
+            .env("BULWARK_LOG", "warn")
+            .env("GH_SECRET", "gh-secret")
+            .arg("serve")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("serve"),
+    );
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "serve did not start");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    (serve, port, token)
+}
+
+fn agent() -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into()
+}
+
+const INTENT: &str = r#"{"tool":"kubectl","action":"get","args":{"command":"kubectl get pods"},"requested_by":"coder"}"#;
+
+/// POST an intent: its status and body.
+fn intent(agent: &ureq::Agent, port: u16, token: &str) -> (u16, String) {
+    let mut r = agent
+        .post(&format!("http://127.0.0.1:{port}/v1/intents"))
+        .header("Authorization", &format!("Bearer {token}"))
+        .header("Content-Type", "application/json")
+        .send(INTENT.as_bytes())
+        .expect("intent");
+    let body = r.body_mut().read_to_string().unwrap_or_default();
+    (r.status().as_u16(), body)
+}
+
+fn readyz(agent: &ureq::Agent, port: u16) -> (u16, serde_json::Value) {
+    let mut r = agent
+        .get(&format!("http://127.0.0.1:{port}/readyz"))
+        .call()
+        .expect("readyz");
+    let body = r.body_mut().read_to_string().unwrap_or_default();
+    (
+        r.status().as_u16(),
+        serde_json::from_str(&body).unwrap_or_default(),
+    )
+}
+
+#[test]
+fn a_limit_holds_across_two_sidecars_and_a_replay_is_refused_by_the_other() {
+    let Some(redis) = redis() else { return };
+    let (ha, hb) = (
+        tempfile::tempdir().expect("home"),
+        tempfile::tempdir().expect("home"),
+    );
+    // 600 intents per minute per tool: 600 at once, then one every 100 ms.
+    let (_a, pa, ta) = sidecar(ha.path(), redis.port, "tool_per_min = 600");
+    let (_b, pb, tb) = sidecar(hb.path(), redis.port, "tool_per_min = 600");
+    let (ok, limited) = (AtomicUsize::new(0), AtomicUsize::new(0));
+    let started = Instant::now();
+    std::thread::scope(|s| {
+        for i in 0..8 {
+            let (port, token) = if i % 2 == 0 { (pa, &ta) } else { (pb, &tb) };
+            let (ok, limited) = (&ok, &limited);
+            s.spawn(move || {
+                let agent = agent();
+                for _ in 0..150 {
+                    match intent(&agent, port, token) {
+                        (429, body) => {
+                            assert!(body.contains("tool;q=600;w=60"), "{body}");
+                            limited.fetch_add(1, Ordering::Relaxed);
+                        }
+                        (status, body) => {
+                            assert!(status < 500, "{status} {body}");
+                            ok.fetch_add(1, Ordering::Relaxed);
+                        }
+                    }
+                }
+            });
+        }
+    });
+    let elapsed = started.elapsed();
+    let (ok, limited) = (ok.into_inner(), limited.into_inner());
+    assert_eq!(ok + limited, 1200);
+    // Each sidecar counting alone would take 600 each: together they take the one allowance,
+    // plus what it refills while the run lasts.
+    let refill = (elapsed.as_millis() / 100) as usize + 1;
+    assert!(
+        (600..=600 + refill).contains(&ok),
+        "{ok} taken of 1200 in {elapsed:?} (allowance 600, refill at most {refill})"
+    );
+
+    // A GitHub delivery signed by Python's hmac: accepted by one replica, a replay at the other.
+    let script = r#"
+import hashlib, hmac, sys, urllib.error, urllib.request
+body = b'{"action":"opened","issue":{"number":7,"title":"disk full"}}'
+sig = "sha256=" + hmac.new(b"gh-secret", body, hashlib.sha256).hexdigest()
+for port in sys.argv[1:]:
+    req = urllib.request.Request(
+        "http://127.0.0.1:%s/v1/ingress/gh" % port, data=body, method="POST",
+        headers={"X-Hub-Signature-256": sig, "X-GitHub-Delivery": "d-1",
+                 "Content-Type": "application/json"})
+    try:
+        print(urllib.request.urlopen(req).status)
+    except urllib.error.HTTPError as e:
+        print(e.code, e.read().decode())
+"#;
+    let o = Command::new("python3")
+        .args([
+            "-c",
+            script,
+            &pa.to_string(),
+            &pb.to_string(),
+            &pa.to_string(),
+        ])
+        .output()
+        .expect("python3");
+    let out = String::from_utf8_lossy(&o.stdout).to_string();
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.len(), 3, "{}", text(&o));
+    assert!(lines[0].starts_with('2'), "{out}");
+    assert!(
+        lines[1].starts_with("409") && lines[1].contains("replay"),
+        "{out}"
+    );
+    assert!(lines[2].starts_with("409"), "{out}");
+    let (status, ready) = readyz(&agent(), pb);
+    assert_eq!(status, 200, "{ready}");
+    assert_eq!(ready["redis"]["ok"], true, "{ready}");
+}
+
+#[test]
+fn without_redis_limits_fail_closed_unless_listed_and_recover_when_it_is_back() {
+    let Some(probe) = redis() else { return };
+    drop(probe);
+    let port = free_port();
+    let (ha, hb) = (
+        tempfile::tempdir().expect("home"),
+        tempfile::tempdir().expect("home"),
+    );
+    let (_a, pa, ta) = sidecar(ha.path(), port, "");
+    let (_b, pb, tb) = sidecar(hb.path(), port, "fail_open = [\"tool\"]");
+    let agent = agent();
+    let (status, body) = intent(&agent, pa, &ta);
+    assert_eq!(status, 503, "{body}");
+    assert!(
+        body.contains("`tool` limit cannot be checked") && body.contains("fail_open"),
+        "{body}"
+    );
+    assert!(!body.contains("redis://"), "the URL is never shown: {body}");
+    let (status, ready) = readyz(&agent, pa);
+    assert_eq!(status, 503, "{ready}");
+    assert_eq!(ready["redis"]["ok"], false, "{ready}");
+    assert!(ready["redis"]["error"].is_string(), "{ready}");
+    // The other lets the tool limit through while Redis is away.
+    let (status, body) = intent(&agent, pb, &tb);
+    assert!(status < 500 && status != 429, "{status} {body}");
+
+    // Redis comes up: both count there again within a few seconds.
+    let _redis = redis_on(port);
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let (status, body) = intent(&agent, pa, &ta);
+        if status != 503 {
+            assert!(status < 500, "{status} {body}");
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "still 503 after Redis came back: {body}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert_eq!(readyz(&agent, pa).0, 200);
+}

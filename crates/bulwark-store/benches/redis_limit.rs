@@ -1,0 +1,118 @@
+//! The shared limit store's cost: one limiter check (the GCRA script by EVALSHA) and one
+//! replay record (SET NX PX) against a `redis-server` on loopback, one at a time (latency
+//! percentiles) and 32 at a time over the one multiplexed connection (throughput), beside the
+//! in-process store. Starts its own `redis-server` (Debian's package); without it, says so and
+//! ends. docs/performance.md records the results.
+//!
+//! ```sh
+//! cargo bench -p bulwark-store --bench redis_limit      # REDIS_BENCH_CHECKS=20000 by default
+//! ```
+
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bulwark_core::ratelimit::{DefaultClock, InProcess, LimitStore, Rate};
+use bulwark_core::webhook::ReplayStore;
+use bulwark_store::redis_store::RedisStore;
+use secrecy::SecretString;
+
+fn percentiles(name: &str, mut times: Vec<Duration>) {
+    times.sort();
+    let at = |q: f64| times[((times.len() as f64 * q) as usize).min(times.len() - 1)];
+    println!(
+        "{name:<40} p50 {:>7.1} µs   p90 {:>7.1} µs   p99 {:>7.1} µs   max {:>8.1} µs   ({} checks)",
+        at(0.50).as_secs_f64() * 1e6,
+        at(0.90).as_secs_f64() * 1e6,
+        at(0.99).as_secs_f64() * 1e6,
+        times[times.len() - 1].as_secs_f64() * 1e6,
+        times.len()
+    );
+}
+
+fn main() {
+    let n: usize = std::env::var("REDIS_BENCH_CHECKS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(20_000);
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port");
+    let Ok(mut server) = Command::new("redis-server")
+        .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+        .args(["--save", "", "--appendonly", "no"])
+        .stdout(Stdio::null())
+        .spawn()
+    else {
+        println!("skipped: redis-server is not installed (apt-get install redis-server)");
+        return;
+    };
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "redis-server did not start");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let url = SecretString::from(format!("redis://127.0.0.1:{port}/0"));
+    let redis = Arc::new(RedisStore::new(&url, "bench:", &[], 300).expect("store"));
+    let local = InProcess::new(DefaultClock::default());
+    // A rate no check reaches: every check is taken, as on a sidecar within its limits.
+    let rate = Rate::per_second(1_000_000).expect("rate");
+    let key = |i: usize| format!("token-{}", i % 1000).into_bytes();
+    rt.block_on(async {
+        for i in 0..1000 {
+            redis.take("token", rate, key(i)).await.expect("warm-up");
+        }
+        let mut times = Vec::with_capacity(n);
+        for i in 0..n {
+            let t = Instant::now();
+            redis.take("token", rate, key(i)).await.expect("taken");
+            times.push(t.elapsed());
+        }
+        percentiles("limit check, Redis (GCRA script)", times);
+        let mut times = Vec::with_capacity(n);
+        for i in 0..n {
+            let t = Instant::now();
+            local.take("token", rate, key(i)).await.expect("taken");
+            times.push(t.elapsed());
+        }
+        percentiles("limit check, in process (governor)", times);
+        let mut times = Vec::with_capacity(n);
+        for i in 0..n {
+            let id = format!("delivery-{i}");
+            let t = Instant::now();
+            redis.first_time("bench", &id, 0).await.expect("first");
+            times.push(t.elapsed());
+        }
+        percentiles("replay record, Redis (SET NX PX)", times);
+
+        let started = Instant::now();
+        let tasks: Vec<_> = (0..32)
+            .map(|w| {
+                let redis = redis.clone();
+                tokio::spawn(async move {
+                    for i in 0..n / 32 {
+                        redis
+                            .take("token", rate, key(w * 31 + i))
+                            .await
+                            .expect("taken");
+                    }
+                })
+            })
+            .collect();
+        for t in tasks {
+            t.await.expect("task");
+        }
+        let secs = started.elapsed().as_secs_f64();
+        println!(
+            "limit checks, Redis, 32 in flight          {:>9.0} checks/s",
+            (n / 32 * 32) as f64 / secs
+        );
+    });
+    let _ = server.kill();
+    let _ = server.wait();
+}

@@ -1,0 +1,186 @@
+//! `RedisStore` against a real `redis-server` (Debian's package, which `.ci/run` installs; without
+//! it these skip with a notice unless `BULWARK_REQUIRE_REDIS` is set): GCRA as in the process,
+//! keys apart by limit, rate and key and expiring once their allowance is full, replay records
+//! taken once, and an unreachable server failing closed except for the limits listed open.
+
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use bulwark_core::ratelimit::{LimitStore, Rate, Refused};
+use bulwark_core::webhook::{ReplayStore, WebhookError};
+use bulwark_store::redis_store::RedisStore;
+use secrecy::SecretString;
+
+struct Server(Child, u16);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port")
+}
+
+fn server() -> Option<Server> {
+    let port = free_port();
+    let child = match Command::new("redis-server")
+        .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+        .args(["--save", "", "--appendonly", "no"])
+        .stdout(Stdio::null())
+        .spawn()
+    {
+        Ok(c) => c,
+        Err(_) => {
+            assert!(
+                std::env::var_os("BULWARK_REQUIRE_REDIS").is_none(),
+                "BULWARK_REQUIRE_REDIS is set but redis-server is not installed"
+            );
+            eprintln!("skipped: redis-server is not installed (apt-get install redis-server)");
+            return None;
+        }
+    };
+    let s = Server(child, port);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "redis-server did not start");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    Some(s)
+}
+
+fn store(port: u16, fail_open: &[&str]) -> RedisStore {
+    let url = SecretString::from(format!("redis://127.0.0.1:{port}/0"));
+    let open: Vec<String> = fail_open.iter().map(|s| s.to_string()).collect();
+    RedisStore::new(&url, "test:", &open, 300).expect("store")
+}
+
+fn rt() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime")
+}
+
+#[test]
+fn gcra_in_redis_allows_the_burst_then_the_rate_per_key() {
+    let Some(srv) = server() else { return };
+    let (a, b) = (store(srv.1, &[]), store(srv.1, &[]));
+    rt().block_on(async {
+        // 3 per second with a burst of 5, shared by two stores (two sidecars).
+        let rate = Rate::per_second(3).expect("rate").with_burst(5);
+        for i in 0..5 {
+            let s = if i % 2 == 0 { &a } else { &b };
+            s.take("token", rate, b"t1".to_vec())
+                .await
+                .expect("within the burst");
+        }
+        match b.take("token", rate, b"t1".to_vec()).await {
+            Err(Refused::Over(d)) => {
+                assert_eq!(d.policy, "token;q=3;w=1");
+                assert!(
+                    d.retry_after > Duration::ZERO && d.retry_after <= Duration::from_millis(334),
+                    "{:?}",
+                    d.retry_after
+                );
+            }
+            other => panic!("the sixth is over the burst: {other:?}"),
+        }
+        // Another key, another limit or another rate keeps its own allowance.
+        a.take("token", rate, b"t2".to_vec())
+            .await
+            .expect("another key");
+        a.take("route", rate, b"t1".to_vec())
+            .await
+            .expect("another limit");
+        a.take("token", Rate::per_second(4).expect("rate"), b"t1".to_vec())
+            .await
+            .expect("another rate");
+        // One interval later, one more.
+        tokio::time::sleep(Duration::from_millis(340)).await;
+        a.take("token", rate, b"t1".to_vec())
+            .await
+            .expect("refilled");
+        assert!(a.take("token", rate, b"t1".to_vec()).await.is_err());
+    });
+    // Every key expires once its allowance is full again.
+    let ttl = Command::new("redis-cli")
+        .args(["-p", &srv.1.to_string(), "PTTL", "test:rl:token:3/1+5:t1"])
+        .output();
+    if let Ok(o) = ttl {
+        let ms: i64 = String::from_utf8_lossy(&o.stdout)
+            .trim()
+            .parse()
+            .expect("PTTL");
+        assert!(ms > 0 && ms <= 2_000, "{ms}");
+    }
+}
+
+#[test]
+fn replay_records_are_taken_once_and_forgotten_on_request() {
+    let Some(srv) = server() else { return };
+    let (a, b) = (store(srv.1, &[]), store(srv.1, &[]));
+    rt().block_on(async {
+        a.first_time("gh", "d-1", 0).await.expect("first");
+        match b.first_time("gh", "d-1", 0).await {
+            Err(WebhookError::Replay(id)) => assert_eq!(id, "d-1"),
+            other => panic!("a replay at the other store: {other:?}"),
+        }
+        // The same id from another source is another message.
+        b.first_time("am", "d-1", 0).await.expect("another source");
+        b.forget("gh", "d-1").await.expect("forget");
+        a.first_time("gh", "d-1", 0).await.expect("accepted again");
+    });
+}
+
+#[test]
+fn an_unreachable_redis_fails_closed_except_for_the_limits_listed_open() {
+    let port = free_port();
+    let closed = store(port, &[]);
+    let open = store(port, &["tool", "ingress-replay"]);
+    let rate = Rate::per_second(10).expect("rate");
+    rt().block_on(async {
+        let started = Instant::now();
+        match closed.take("tool", rate, b"kubectl".to_vec()).await {
+            Err(Refused::Unavailable(u)) => {
+                assert_eq!(u.limit, "tool");
+                assert!(!u.reason.contains("redis://"), "{}", u.reason);
+            }
+            other => panic!("fails closed: {other:?}"),
+        }
+        assert!(started.elapsed() < Duration::from_secs(2));
+        assert!(matches!(
+            closed.first_time("gh", "d-1", 0).await,
+            Err(WebhookError::Unavailable(_))
+        ));
+        assert!(closed.ping().await.is_err());
+        open.take("tool", rate, b"kubectl".to_vec())
+            .await
+            .expect("listed open");
+        assert!(matches!(
+            open.take("token", rate, b"t".to_vec()).await,
+            Err(Refused::Unavailable(_))
+        ));
+        open.first_time("gh", "d-1", 0)
+            .await
+            .expect("replay listed open");
+    });
+}
+
+#[test]
+fn a_url_that_is_not_redis_is_refused_without_being_shown() {
+    let url = SecretString::from("http://user:hunter2@example.com/".to_string());
+    let e = RedisStore::new(&url, "p:", &[], 300)
+        .err()
+        .expect("refused")
+        .to_string();
+    assert!(
+        e.contains("server.limits.redis") && !e.contains("hunter2"),
+        "{e}"
+    );
+}
