@@ -93,7 +93,7 @@ impl Rate {
 
     /// Microseconds between two requests at this rate (GCRA's emission interval).
     pub fn interval_micros(self) -> u64 {
-        self.window_secs * 1_000_000 / u64::from(self.count.get())
+        (self.window_secs * 1_000_000 / u64::from(self.count.get())).max(1)
     }
 
     /// Requests allowed at once.

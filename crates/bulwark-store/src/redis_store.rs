@@ -9,14 +9,17 @@
 //!   expires when its allowance is full again.
 //! - **Replay**: `SET key 1 NX PX window`: the first replica to record a message id wins.
 //! - **Out of reach** (no connection, a timeout, an error): a limit named in `fail_open` lets the
-//!   request through; the others refuse it ([`Refused::Unavailable`], HTTP 503). Each command
-//!   waits at most [`RESPONSE_TIMEOUT`]; the connection is remade in the background.
+//!   request through; the others refuse it ([`Refused::Unavailable`], HTTP 503). A command waits
+//!   at most [`RESPONSE_TIMEOUT`] (plus [`CONNECT_TIMEOUT`] to connect). After a failure, Redis
+//!   counts as down for [`DOWN_FOR`]: checks answer at once without asking, then one asks again.
+//!   After [`REBUILD_AFTER`] failures in a row the connection is dropped and a new one made (a
+//!   dead TCP peer, a refused login, or a full server never recover on the same connection).
 //!
 //! The URL may hold a password: it is kept as a secret and never shown in an error.
 
 use std::collections::HashSet;
-use std::sync::OnceLock;
-use std::time::Duration;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 use bulwark_core::ratelimit::{Denied, LimitStore, Rate, Refused, Taking, Unavailable};
 use bulwark_core::webhook::{Checking, ReplayStore, WebhookError};
@@ -27,6 +30,10 @@ use secrecy::{ExposeSecret, SecretString};
 pub const RESPONSE_TIMEOUT: Duration = Duration::from_millis(250);
 /// How long connecting may take.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_millis(500);
+/// How long Redis counts as down after a failure, during which checks do not wait for it.
+pub const DOWN_FOR: Duration = Duration::from_secs(1);
+/// Failures in a row after which the connection is made anew.
+pub const REBUILD_AFTER: u32 = 3;
 
 /// GCRA over Redis's clock. KEYS[1]: the limiter's key. ARGV[1]: the emission interval in µs;
 /// ARGV[2]: the burst tolerance in µs (interval × (burst − 1)). Returns -1 when the request is
@@ -51,11 +58,21 @@ redis.call('SET', KEYS[1], string.format('%d', new_tat), 'PX', math.ceil((new_ta
 return -1
 ";
 
+#[derive(Default)]
+struct Link {
+    manager: Option<ConnectionManager>,
+    failures: u32,
+    down_until: Option<Instant>,
+    last_error: String,
+}
+
 /// The shared store: limits and replay protection in one Redis.
 pub struct RedisStore {
     client: redis::Client,
-    /// Made on first use, inside the runtime; it reconnects by itself afterwards.
-    manager: OnceLock<Result<ConnectionManager, String>>,
+    /// The connection: made on first use (inside the runtime), made anew after
+    /// [`REBUILD_AFTER`] failures in a row; with the failures so far and until when Redis counts
+    /// as down.
+    link: Mutex<Link>,
     prefix: Vec<u8>,
     fail_open: HashSet<String>,
     gcra: redis::Script,
@@ -82,7 +99,7 @@ impl RedisStore {
         let client = redis::Client::open(url.expose_secret()).map_err(|_| BadUrl)?;
         Ok(RedisStore {
             client,
-            manager: OnceLock::new(),
+            link: Mutex::new(Link::default()),
             prefix: prefix.as_bytes().to_vec(),
             fail_open: fail_open.iter().cloned().collect(),
             gcra: redis::Script::new(GCRA),
@@ -90,25 +107,87 @@ impl RedisStore {
         })
     }
 
-    fn connection(&self) -> Result<ConnectionManager, String> {
-        self.manager
-            .get_or_init(|| {
-                let cfg = ConnectionManagerConfig::new()
-                    .set_connection_timeout(Some(CONNECT_TIMEOUT))
-                    .set_response_timeout(Some(RESPONSE_TIMEOUT))
-                    .set_number_of_retries(2)
-                    .set_max_delay(Duration::from_secs(1));
-                ConnectionManager::new_lazy_with_config(self.client.clone(), cfg)
-                    .map_err(|e| reason(&e))
-            })
-            .clone()
+    fn link(&self) -> std::sync::MutexGuard<'_, Link> {
+        self.link.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Whether Redis answers a PING now (for `/readyz`).
-    pub async fn ping(&self) -> Result<(), String> {
+    /// The connection to send a command on, or why not now (Redis is down since a failure less
+    /// than [`DOWN_FOR`] ago).
+    fn connection(&self) -> Result<ConnectionManager, String> {
+        let mut link = self.link();
+        if let Some(t) = link.down_until {
+            if Instant::now() < t {
+                return Err(link.last_error.clone());
+            }
+            link.down_until = None;
+        }
+        if let Some(m) = &link.manager {
+            return Ok(m.clone());
+        }
+        let cfg = ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(CONNECT_TIMEOUT))
+            .set_response_timeout(Some(RESPONSE_TIMEOUT))
+            .set_number_of_retries(1)
+            .set_max_delay(Duration::from_secs(1));
+        let m = ConnectionManager::new_lazy_with_config(self.client.clone(), cfg)
+            .map_err(|e| reason(&e))?;
+        link.manager = Some(m.clone());
+        Ok(m)
+    }
+
+    /// Note how a command went: a failure marks Redis down for [`DOWN_FOR`] and, the
+    /// [`REBUILD_AFTER`]th in a row, drops the connection.
+    fn note<T>(&self, r: Result<T, String>) -> Result<T, String> {
+        let mut link = self.link();
+        match &r {
+            Ok(_) => link.failures = 0,
+            Err(e) => {
+                link.failures += 1;
+                link.down_until = Some(Instant::now() + DOWN_FOR);
+                link.last_error = e.clone();
+                if link.failures >= REBUILD_AFTER {
+                    link.manager = None;
+                    link.failures = 0;
+                }
+            }
+        }
+        r
+    }
+
+    /// Run `cmd` on the connection, bounded, its failure noted.
+    async fn run<T: redis::FromRedisValue>(&self, cmd: &redis::Cmd) -> Result<T, String> {
         let mut con = self.connection()?;
-        bounded(redis::cmd("PING").query_async::<String>(&mut con)).await?;
-        Ok(())
+        let r = bounded(cmd.query_async::<T>(&mut con)).await;
+        self.note(r)
+    }
+
+    /// Whether Redis takes a limiter check now (for `/readyz`): the GCRA script on a key of its
+    /// own at a rate no probe reaches, so a server that answers PING but refuses scripts (an
+    /// ACL, a version without `TIME` in scripts) is not ready either.
+    pub async fn ready(&self) -> Result<(), String> {
+        let rate = Rate::per_second(1_000_000).ok_or("rate")?;
+        let k = self.key(&[b"readyz"]);
+        let mut con = self.connection()?;
+        let r = bounded(self.gcra_on(&mut con, k, rate)).await;
+        self.note(r).map(|_| ())
+    }
+
+    fn gcra_on<'a>(
+        &'a self,
+        con: &'a mut ConnectionManager,
+        key: Vec<u8>,
+        rate: Rate,
+    ) -> impl std::future::Future<Output = redis::RedisResult<i64>> + 'a {
+        let interval = rate.interval_micros();
+        let tolerance = interval.saturating_mul(u64::from(rate.burst().saturating_sub(1)));
+        async move {
+            self.gcra
+                .key(key)
+                .arg(interval)
+                .arg(tolerance)
+                .invoke_async::<i64>(con)
+                .await
+        }
     }
 
     fn key(&self, parts: &[&[u8]]) -> Vec<u8> {
@@ -134,18 +213,10 @@ impl RedisStore {
         key: Vec<u8>,
     ) -> Result<(), Refused> {
         let k = self.key(&[b"rl", limit.as_bytes(), rate.id().as_bytes(), &key]);
-        let interval = rate.interval_micros();
-        let tolerance = interval.saturating_mul(u64::from(rate.burst().saturating_sub(1)));
         let answer = match self.connection() {
             Ok(mut con) => {
-                bounded(
-                    self.gcra
-                        .key(k)
-                        .arg(interval)
-                        .arg(tolerance)
-                        .invoke_async::<i64>(&mut con),
-                )
-                .await
+                let r = bounded(self.gcra_on(&mut con, k, rate)).await;
+                self.note(r)
             }
             Err(e) => Err(e),
         };
@@ -196,21 +267,13 @@ impl ReplayStore for RedisStore {
     fn first_time<'a>(&'a self, source: &'a str, id: &'a str, _now_secs: u64) -> Checking<'a> {
         Box::pin(async move {
             let k = self.replay_key(source, id);
-            let answer = match self.connection() {
-                Ok(mut con) => {
-                    bounded(
-                        redis::cmd("SET")
-                            .arg(k)
-                            .arg(1)
-                            .arg("NX")
-                            .arg("PX")
-                            .arg(self.replay_window_ms)
-                            .query_async::<Option<String>>(&mut con),
-                    )
-                    .await
-                }
-                Err(e) => Err(e),
-            };
+            let mut set = redis::cmd("SET");
+            set.arg(k)
+                .arg(1)
+                .arg("NX")
+                .arg("PX")
+                .arg(self.replay_window_ms);
+            let answer = self.run::<Option<String>>(&set).await;
             match answer {
                 Ok(Some(_)) => Ok(()),
                 Ok(None) => Err(WebhookError::Replay(id.chars().take(80).collect())),
@@ -223,8 +286,7 @@ impl ReplayStore for RedisStore {
     fn forget<'a>(&'a self, source: &'a str, id: &'a str) -> Checking<'a> {
         Box::pin(async move {
             let k = self.replay_key(source, id);
-            let mut con = self.connection().map_err(WebhookError::Unavailable)?;
-            bounded(redis::cmd("DEL").arg(k).query_async::<i64>(&mut con))
+            self.run::<i64>(redis::cmd("DEL").arg(k))
                 .await
                 .map(|_| ())
                 .map_err(WebhookError::Unavailable)

@@ -28,7 +28,10 @@ fn free_port() -> u16 {
 }
 
 fn server() -> Option<Server> {
-    let port = free_port();
+    server_on(free_port())
+}
+
+fn server_on(port: u16) -> Option<Server> {
     let child = match Command::new("redis-server")
         .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
         .args(["--save", "", "--appendonly", "no"])
@@ -158,7 +161,7 @@ fn an_unreachable_redis_fails_closed_except_for_the_limits_listed_open() {
             closed.first_time("gh", "d-1", 0).await,
             Err(WebhookError::Unavailable(_))
         ));
-        assert!(closed.ping().await.is_err());
+        assert!(closed.ready().await.is_err());
         open.take("tool", rate, b"kubectl".to_vec())
             .await
             .expect("listed open");
@@ -183,4 +186,45 @@ fn a_url_that_is_not_redis_is_refused_without_being_shown() {
         e.contains("server.limits.redis") && !e.contains("hunter2"),
         "{e}"
     );
+}
+
+#[test]
+fn a_store_answers_at_once_while_redis_is_down_and_recovers_when_it_restarts() {
+    let Some(srv) = server() else { return };
+    let port = srv.1;
+    let st = store(port, &[]);
+    let rate = Rate::per_second(1000).expect("rate");
+    let rt = rt();
+    rt.block_on(async {
+        st.take("tool", rate, b"k".to_vec()).await.expect("up");
+    });
+    drop(srv);
+    rt.block_on(async {
+        assert!(st.take("tool", rate, b"k".to_vec()).await.is_err());
+        // Down: the next checks do not wait for Redis.
+        let t = Instant::now();
+        for _ in 0..100 {
+            assert!(matches!(
+                st.take("tool", rate, b"k".to_vec()).await,
+                Err(Refused::Unavailable(_))
+            ));
+        }
+        assert!(
+            t.elapsed() < Duration::from_millis(500),
+            "{:?}",
+            t.elapsed()
+        );
+    });
+    let _srv = server_on(port).expect("restarted");
+    rt.block_on(async {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while st.take("tool", rate, b"k".to_vec()).await.is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "no recovery after Redis restarted"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        st.ready().await.expect("ready");
+    });
 }

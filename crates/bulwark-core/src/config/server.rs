@@ -189,11 +189,12 @@ impl LimitsConfig {
             .redis_prefix
             .chars()
             .any(|c| c.is_whitespace() || c.is_control())
+            || !self.redis_prefix.ends_with(':')
         {
             p.invalid(
                 "server.limits.redis_prefix",
                 format!("{:?}", self.redis_prefix),
-                "a key prefix without spaces or control characters, such as \"bulwark:\"",
+                "a key prefix ending in `:`, without spaces or control characters, such as \"bulwark:\"",
             );
         }
         for (i, name) in self.fail_open.iter().enumerate() {

@@ -23,7 +23,7 @@ pub(crate) async fn readyz(State(s): State<Shared>) -> Response {
     let mut body = serde_json::json!({"database": db_ok, "audit": s.audit.is_some()});
     let mut ready = db_ok;
     if let Some(r) = &s.redis {
-        let answer = r.ping().await;
+        let answer = r.ready().await;
         ready &= answer.is_ok();
         body["redis"] = match answer {
             Ok(()) => serde_json::json!({"ok": true}),

@@ -298,8 +298,9 @@ impl AppState {
     }
 
     /// Replace the compiled configuration (SIGHUP). A configuration that does not compile is
-    /// refused and the one in force kept. The audit log, the state database and the listen
-    /// address stay as they were opened; rate-limit counters start afresh.
+    /// refused and the one in force kept. The audit log, the state database, the listen address
+    /// and the limit store (`[server.limits] redis`, `redis_prefix`, `fail_open`) stay as they
+    /// were opened; a limit whose rate is unchanged keeps its counts.
     pub fn reload(&self, cfg: SecurityConfig) -> Result<(), ServeError> {
         // The proxy's policy is made from the same compiled guards: both are put in force, or
         // neither, so the API and the proxy never enforce different egress policies.

@@ -517,6 +517,8 @@ async fn handle(
     };
     if let Some(bulwark_core::ratelimit::Refused::Unavailable(u)) = &refused {
         tracing::warn!(target: "bulwark::egress", %peer, error = %u, "proxy limit store out of reach");
+        metrics::counter!("bulwark_limit_store_unavailable_total", "limit" => "proxy-client")
+            .increment(1);
         let mut r = error_response(
             StatusCode::SERVICE_UNAVAILABLE,
             "unavailable",
