@@ -60,6 +60,8 @@ pub struct Relay {
     path: PathBuf,
     stop: Arc<AtomicBool>,
     thread: Option<std::thread::JoinHandle<()>>,
+    /// Disconnected when the accept loop has ended.
+    ended: crossbeam_channel::Receiver<()>,
 }
 
 impl std::fmt::Debug for Relay {
@@ -85,11 +87,13 @@ impl Relay {
         }
         let stop = Arc::new(AtomicBool::new(false));
         let active = Arc::new(AtomicUsize::new(0));
+        let (ending, ended) = crossbeam_channel::bounded::<()>(0);
         let thread = {
             let stop = stop.clone();
             std::thread::Builder::new()
                 .name("bulwark-audit-relay".into())
                 .spawn(move || {
+                    let _ending = ending;
                     for conn in listener.incoming() {
                         if stop.load(Ordering::Acquire) {
                             break;
@@ -123,6 +127,7 @@ impl Relay {
             path: path.to_path_buf(),
             stop,
             thread: Some(thread),
+            ended,
         })
     }
 
@@ -135,9 +140,16 @@ impl Relay {
 impl Drop for Relay {
     fn drop(&mut self) {
         self.stop.store(true, Ordering::Release);
-        // Wake the accept loop.
+        // Wake the accept loop. If the socket's file is gone (the home removed under a stopping
+        // sidecar), nothing can wake it: it is left behind rather than waited for forever.
         let _ = UnixStream::connect(&self.path);
-        if let Some(t) = self.thread.take() {
+        let gone = self
+            .ended
+            .recv_timeout(std::time::Duration::from_secs(2))
+            .is_err_and(|e| e.is_disconnected());
+        if let Some(t) = self.thread.take()
+            && gone
+        {
             let _ = t.join();
         }
         let _ = std::fs::remove_file(&self.path);

@@ -646,3 +646,25 @@ fn since_checkpoint_on_sqlite() {
         Err(StoreError::Damaged { .. })
     ));
 }
+
+/// A sidecar whose home is removed while it stops (a script's cleanup racing its SIGTERM) still
+/// stops: the relay's accept loop, which nothing can wake once its socket file is gone, is left
+/// behind instead of waited for.
+#[test]
+fn the_relay_stops_when_its_home_is_removed_under_it() {
+    let home = tempfile::tempdir().expect("home");
+    let log = open(home.path(), options(home.path()));
+    let relay = bulwark_store::audit_relay::Relay::start(
+        log.clone(),
+        &bulwark_store::audit_relay::socket_path(home.path()),
+    )
+    .expect("relay");
+    std::fs::remove_file(relay.path()).expect("remove the socket");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        drop(relay);
+        let _ = tx.send(());
+    });
+    rx.recv_timeout(Duration::from_secs(10))
+        .expect("the relay stopped although its socket file was gone");
+}

@@ -48,11 +48,6 @@ pub(crate) async fn authenticate(
         return next.run(req).await;
     }
     let c = s.c();
-    if let Some(g) = &c.limits.global
-        && let Err(r) = g.check_all().await
-    {
-        return ApiError::from(r).into_response();
-    }
     // Anthropic's SDKs send their key as `x-api-key`: on the gateway's routes it carries the
     // Bulwark token just as `Authorization: Bearer` does.
     let gateway_route = GATEWAY_ROUTES.iter().any(|(_, p)| *p == path);
@@ -113,6 +108,13 @@ pub(crate) async fn authenticate(
             .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         return resp;
     };
+    // The allowance of all callers together is drawn on by authenticated requests only: a client
+    // without a token cannot use it up for everyone (its failures have their own limit).
+    if let Some(g) = &c.limits.global
+        && let Err(r) = g.check_all().await
+    {
+        return ApiError::from(r).into_response();
+    }
     let taken = match c.limits.token_overrides.get(&record.name) {
         Some(l) => l.check_all().await,
         None => match &c.limits.token {

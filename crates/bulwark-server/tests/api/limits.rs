@@ -57,6 +57,29 @@ fn rate_limits_hold_exactly_under_concurrency() {
 }
 
 #[test]
+fn only_authenticated_requests_draw_on_the_global_limit() {
+    let mut cfg = SecurityConfig::default();
+    cfg.server.limits.global_per_sec = 1;
+    cfg.server.limits.auth_failures_per_min = 100;
+    let s = start(cfg, &[("scanner", "scan")]);
+    // Clients without a valid token cannot use up everyone's allowance.
+    for _ in 0..5 {
+        assert_eq!(
+            s.post("/v1/scan", "bwk_0123456789abcdef_guess", "{}")
+                .status,
+            401
+        );
+    }
+    assert_eq!(
+        s.post("/v1/scan", "scanner", r#"{"text":"hello"}"#).status,
+        200
+    );
+    let over = s.post("/v1/scan", "scanner", r#"{"text":"hello"}"#);
+    assert_eq!(over.status, 429);
+    assert_eq!(over.header("ratelimit-policy"), Some("\"global\";q=1;w=1"));
+}
+
+#[test]
 fn route_limits_and_per_token_overrides() {
     let mut cfg = SecurityConfig::default();
     cfg.server.limits.token_per_sec = 1;
