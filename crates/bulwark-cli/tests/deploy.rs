@@ -7,11 +7,10 @@
 #![cfg(unix)]
 
 mod common;
-use common::{Serve, bulwark_on, free_port, run_with_stdin, text};
+use common::{bulwark_on, free_port, run_with_stdin, serve_on, text};
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
 
 use yaml_rust2::{Yaml, YamlLoader};
 
@@ -299,20 +298,7 @@ fn the_kubernetes_manifest_runs_serve_with_probes_a_real_sidecar_answers() {
         })
         .collect();
     std::fs::write(home.path().join("bulwark.toml"), local).expect("write");
-    let _serve = Serve(
-        bulwark_on(home.path())
-            .env("BULWARK_LOG", "warn")
-            .arg("serve")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("serve"),
-    );
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while std::net::TcpStream::connect(("127.0.0.1", api)).is_err() {
-        assert!(Instant::now() < deadline, "serve did not start");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    let _serve = serve_on(home.path(), api, &[]);
     let agent: ureq::Agent = ureq::Agent::config_builder()
         .http_status_as_error(false)
         .build()

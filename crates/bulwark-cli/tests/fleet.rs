@@ -9,59 +9,12 @@
 #![cfg(unix)]
 
 mod common;
-use common::{Serve, bulwark_on, free_port, run_with_stdin, text};
+use common::{Serve, bulwark_on, free_port, redis, redis_on, run_with_stdin, serve_on, text};
 
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
-
-/// A `redis-server` of the test's own, on a free port, without persistence.
-struct Redis {
-    child: Child,
-    port: u16,
-}
-
-impl Drop for Redis {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn redis_on(port: u16) -> Redis {
-    let child = Command::new("redis-server")
-        .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
-        .args(["--save", "", "--appendonly", "no"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("redis-server");
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "redis-server did not start");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    Redis { child, port }
-}
-
-/// A Redis to test with, or `None` (with a notice) when `redis-server` is not installed.
-fn redis() -> Option<Redis> {
-    let found = Command::new("redis-server")
-        .arg("--version")
-        .stdout(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    if !found {
-        assert!(
-            std::env::var_os("BULWARK_REQUIRE_REDIS").is_none(),
-            "BULWARK_REQUIRE_REDIS is set but redis-server is not installed (apt-get install redis-server)"
-        );
-        eprintln!("skipped: redis-server is not installed (apt-get install redis-server)");
-        return None;
-    }
-    Some(redis_on(free_port()))
-}
 
 /// A sidecar on its own home, counting in the Redis at `redis_port`, with `extra` added to
 /// `[server.limits]`, and a token of scope `intents` named `coder`.
@@ -85,21 +38,7 @@ fn sidecar(home: &Path, redis_port: u16, extra: &str) -> (Serve, u16, String) {
     );
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     let token = String::from_utf8_lossy(&o.stdout).trim().to_string();
-    let serve = Serve(
-        bulwark_on(home)
-            .env("BULWARK_LOG", "warn")
-            .env("GH_SECRET", "gh-secret")
-            .arg("serve")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("serve"),
-    );
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "serve did not start");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    let serve = serve_on(home, port, &[("GH_SECRET", "gh-secret")]);
     (serve, port, token)
 }
 

@@ -1,11 +1,12 @@
 //! The model gateway's budgets and usage report as an operator meets them: `bulwark serve` with a
 //! `[gateway]` section in bulwark.toml, an agent calling it with curl, and
-//! `bulwark gateway usage` reading what it spent from the audit log.
+//! `bulwark gateway usage` reading what it spent from the audit log; and two sidecars sharing
+//! one budget through Redis.
 
 #![cfg(unix)]
 
 mod common;
-use common::{bulwark_on, free_port, run_with_stdin, serve_gateway, text};
+use common::{bulwark_on, free_port, redis, run_with_stdin, serve_gateway, text};
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpListener;
@@ -229,4 +230,68 @@ verb_arg = "verb"
     assert_ne!(o.status.code(), Some(0), "{t}");
     assert!(t.contains("gateway.budgets[0].model"), "{t}");
     assert!(t.contains("gateway.budgets[0].cost_per_day"), "{t}");
+}
+
+#[test]
+fn two_sidecars_on_one_redis_share_a_budget() {
+    let Some(redis) = redis() else { return };
+    let upstream = fake_provider();
+    let (ha, hb) = (
+        tempfile::tempdir().expect("home"),
+        tempfile::tempdir().expect("home"),
+    );
+    let start = |h: &Path| {
+        let api = free_port();
+        std::fs::write(
+            h.join("bulwark.toml"),
+            format!(
+                r#"[server]
+listen = "127.0.0.1:{api}"
+
+[server.limits]
+redis = "redis://127.0.0.1:{}/0"
+fail_open = ["token"]
+
+[gateway]
+enabled = true
+
+[gateway.upstreams.openai]
+url = "{upstream}"
+api_key = "env:FAKE_PROVIDER_KEY"
+
+[[gateway.budgets]]
+token = "agent"
+model = "gpt-4o"
+requests_per_day = 3
+"#,
+                redis.port
+            ),
+        )
+        .expect("config");
+        let (serve, token) = serve_gateway(h, api, &[("FAKE_PROVIDER_KEY", "sk-fake-0123456789")]);
+        (serve, api, token)
+    };
+    let (_a, api_a, token_a) = start(ha.path());
+    let (_b, api_b, token_b) = start(hb.path());
+    // Three requests a day for the token named agent, whichever sidecar it asks.
+    for (api, token) in [(api_a, &token_a), (api_b, &token_b), (api_a, &token_a)] {
+        let (status, _, body) = curl_chat(api, token);
+        assert_eq!(status, 200, "{body}");
+    }
+    for (api, token) in [(api_b, &token_b), (api_a, &token_a)] {
+        let (status, _, body) = curl_chat(api, token);
+        assert_eq!(status, 429, "{body}");
+        assert!(
+            body.contains("gateway.budgets[0].requests_per_day = 3"),
+            "{body}"
+        );
+    }
+    // Redis gone: the budget fails closed, in the API's own error shape (the token limit is
+    // listed open, so the request gets that far).
+    drop(redis);
+    let (status, head, body) = curl_chat(api_a, &token_a);
+    assert_eq!(status, 503, "{body}");
+    assert!(head.contains("retry-after: 1"), "{head}");
+    let e: serde_json::Value = serde_json::from_str(&body).expect("JSON");
+    assert_eq!(e["error"]["code"], "budget_unavailable", "{e}");
 }

@@ -8,6 +8,9 @@
 //!   first NOSCRIPT) that reads Redis's own clock, so replicas whose clocks differ agree. A key
 //!   expires when its allowance is full again.
 //! - **Replay**: `SET key 1 NX PX window`: the first replica to record a message id wins.
+//! - **Gateway budgets** ([`BudgetStore`]): one hash per window (a token, a rule's model glob, a
+//!   UTC minute or day) with its requests, tokens and cost; one script checks every limit and
+//!   adds, another settles a reservation to what the reply used. A window expires after it ends.
 //! - **Out of reach** (no connection, a timeout, an error): a limit named in `fail_open` lets the
 //!   request through; the others refuse it ([`Refused::Unavailable`], HTTP 503). A command waits
 //!   at most [`RESPONSE_TIMEOUT`] (plus [`CONNECT_TIMEOUT`] to connect). After a failure, Redis
@@ -21,6 +24,7 @@ use std::collections::HashSet;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use bulwark_core::gateway::budget::{Adjustment, BudgetStore, Charge, Charging, Settling};
 use bulwark_core::ratelimit::{Denied, LimitStore, Rate, Refused, Taking, Unavailable};
 use bulwark_core::webhook::{Checking, ReplayStore, WebhookError};
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
@@ -66,6 +70,45 @@ struct Link {
     last_error: String,
 }
 
+/// Budget windows: check every limit, then add, at once. KEYS: the checked windows, then the
+/// windows added to. ARGV: their counts; then per check its field, amount and limit; then per add
+/// its field, amount and seconds to keep the window. Returns 0 when taken, else the 1-based
+/// check that would be passed.
+const CHARGE: &str = r"
+local n = tonumber(ARGV[1])
+local m = tonumber(ARGV[2])
+for i = 1, n do
+  local a = 2 + (i - 1) * 3
+  local used = tonumber(redis.call('HGET', KEYS[i], ARGV[a + 1]) or '0')
+  local add = tonumber(ARGV[a + 2])
+  local limit = tonumber(ARGV[a + 3])
+  if limit > 0 and used + add > limit then
+    return i
+  end
+end
+for j = 1, m do
+  local a = 2 + n * 3 + (j - 1) * 3
+  local k = KEYS[n + j]
+  redis.call('HINCRBY', k, ARGV[a + 1], ARGV[a + 2])
+  redis.call('EXPIRE', k, ARGV[a + 3])
+end
+return 0
+";
+
+/// A settlement: KEYS the windows; ARGV per window its field and the change. A window that
+/// expired is left alone; no count goes below 0.
+const ADJUST: &str = r"
+for i = 1, #KEYS do
+  if redis.call('EXISTS', KEYS[i]) == 1 then
+    local v = redis.call('HINCRBY', KEYS[i], ARGV[2 * i - 1], ARGV[2 * i])
+    if v < 0 then
+      redis.call('HSET', KEYS[i], ARGV[2 * i - 1], 0)
+    end
+  end
+end
+return 0
+";
+
 /// The shared store: limits and replay protection in one Redis.
 pub struct RedisStore {
     client: redis::Client,
@@ -76,6 +119,8 @@ pub struct RedisStore {
     prefix: Vec<u8>,
     fail_open: HashSet<String>,
     gcra: redis::Script,
+    charge: redis::Script,
+    adjust: redis::Script,
     replay_window_ms: u64,
 }
 
@@ -103,6 +148,8 @@ impl RedisStore {
             prefix: prefix.as_bytes().to_vec(),
             fail_open: fail_open.iter().cloned().collect(),
             gcra: redis::Script::new(GCRA),
+            charge: redis::Script::new(CHARGE),
+            adjust: redis::Script::new(ADJUST),
             replay_window_ms: replay_window_secs.saturating_mul(2000).max(1000),
         })
     }
@@ -260,6 +307,60 @@ fn reason(e: &redis::RedisError) -> String {
 impl LimitStore for RedisStore {
     fn take(&self, limit: &'static str, rate: Rate, key: Vec<u8>) -> Taking<'_> {
         Box::pin(self.take_shared(limit, rate, key))
+    }
+}
+
+impl BudgetStore for RedisStore {
+    fn charge(&self, charge: Charge, now_secs: u64) -> Charging<'_> {
+        Box::pin(async move {
+            let mut inv = self.charge.prepare_invoke();
+            inv.arg(charge.checks.len()).arg(charge.adds.len());
+            for c in &charge.checks {
+                inv.key(self.key(&[b"budget", c.key.as_bytes()]));
+            }
+            for (key, ..) in &charge.adds {
+                inv.key(self.key(&[b"budget", key.as_bytes()]));
+            }
+            for c in &charge.checks {
+                inv.arg(c.field.name()).arg(c.add).arg(c.limit);
+            }
+            for (_, field, add, ends) in &charge.adds {
+                inv.arg(field.name())
+                    .arg(*add)
+                    .arg(ends.saturating_sub(now_secs) + 60);
+            }
+            let answer = match self.connection() {
+                Ok(mut con) => {
+                    let r = bounded(inv.invoke_async::<i64>(&mut con)).await;
+                    self.note(r)
+                }
+                Err(e) => Err(e),
+            };
+            match answer {
+                Ok(0) => Ok(Ok(())),
+                Ok(i) => Ok(Err(usize::try_from(i - 1).unwrap_or(0))),
+                Err(_) if self.fail_open.contains("gateway-budget") => Ok(Ok(())),
+                Err(reason) => Err(reason),
+            }
+        })
+    }
+
+    fn adjust(&self, adjustment: Adjustment) -> Settling<'_> {
+        Box::pin(async move {
+            if adjustment.is_empty() {
+                return;
+            }
+            let mut inv = self.adjust.prepare_invoke();
+            for (key, field, delta) in &adjustment {
+                inv.key(self.key(&[b"budget", key.as_bytes()]));
+                inv.arg(field.name()).arg(*delta);
+            }
+            if let Ok(mut con) = self.connection() {
+                let r = bounded(inv.invoke_async::<i64>(&mut con)).await;
+                // A settlement that cannot be made leaves the reservation counted (the safe side).
+                let _ = self.note(r);
+            }
+        })
     }
 }
 

@@ -228,3 +228,87 @@ fn a_store_answers_at_once_while_redis_is_down_and_recovers_when_it_restarts() {
         st.ready().await.expect("ready");
     });
 }
+
+#[test]
+fn gateway_budgets_hold_across_stores_and_settle_to_what_was_used() {
+    use bulwark_core::gateway::budget::{BudgetConfig, BudgetStore, Budgets, Tokens};
+    let Some(srv) = server() else { return };
+    let (a, b) = (store(srv.1, &[]), store(srv.1, &[]));
+    let rule = BudgetConfig {
+        model: "gpt-4o*".into(),
+        requests_per_minute: 3,
+        tokens_per_day: 1000,
+        ..BudgetConfig::default()
+    };
+    let budgets = Budgets::new(&[rule], &Default::default()).expect("budgets");
+    let t = Tokens {
+        input: 100,
+        output: 100,
+    };
+    let now = 1_800_000_000;
+    async fn take(
+        budgets: &Budgets,
+        s: &RedisStore,
+        tokens: Tokens,
+        now: u64,
+    ) -> Result<bulwark_core::gateway::budget::Reservation, bulwark_core::gateway::budget::OverBudget>
+    {
+        let mut plan = budgets.plan("agent", "gpt-4o", tokens, now);
+        let charge = std::mem::take(&mut plan.charge);
+        plan.outcome(s.charge(charge, now).await.expect("store answers"))
+    }
+    rt().block_on(async {
+        // Three requests a minute across both sidecars; the fourth is refused by that limit.
+        let r1 = take(&budgets, &a, t, now).await.expect("1");
+        take(&budgets, &b, t, now).await.expect("2");
+        take(&budgets, &a, t, now).await.expect("3");
+        let over = take(&budgets, &b, t, now).await.unwrap_err();
+        assert_eq!(over.limit, "gateway.budgets[0].requests_per_minute");
+        assert!(over.retry_after <= 60, "{}", over.retry_after);
+        // 600 of 1000 tokens reserved today; the first reply used 20 of its 200: settled, 420
+        // are counted and 580 are left.
+        let (adj, _) = budgets.settlement(
+            r1,
+            Some(Tokens {
+                input: 10,
+                output: 10,
+            }),
+        );
+        b.adjust(adj).await;
+        let later = now + 120;
+        let mut plan = budgets.plan(
+            "agent",
+            "gpt-4o",
+            Tokens {
+                input: 560,
+                output: 20,
+            },
+            later,
+        );
+        let charge = std::mem::take(&mut plan.charge);
+        plan.outcome(a.charge(charge, later).await.expect("answer"))
+            .expect("580 tokens fit after the settlement");
+        let mut plan = budgets.plan(
+            "agent",
+            "gpt-4o",
+            Tokens {
+                input: 1,
+                output: 0,
+            },
+            later,
+        );
+        let charge = std::mem::take(&mut plan.charge);
+        let over = plan
+            .outcome(b.charge(charge, later).await.expect("answer"))
+            .unwrap_err();
+        assert_eq!(over.limit, "gateway.budgets[0].tokens_per_day");
+    });
+    // Unreachable: the budget fails closed, unless listed open.
+    let port = free_port();
+    let (closed, open) = (store(port, &[]), store(port, &["gateway-budget"]));
+    rt().block_on(async {
+        let plan = budgets.plan("agent", "gpt-4o", t, now);
+        assert!(closed.charge(plan.charge.clone(), now).await.is_err());
+        assert_eq!(open.charge(plan.charge, now).await, Ok(Ok(())));
+    });
+}

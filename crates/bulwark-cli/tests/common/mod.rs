@@ -107,6 +107,12 @@ pub fn serve_gateway(home: &Path, port: u16, env: &[(&str, &str)]) -> (Serve, St
     );
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     let token = String::from_utf8_lossy(&o.stdout).trim().to_string();
+    (serve_on(home, port, env), token)
+}
+
+/// `bulwark serve` on `home` (whose configuration listens on `port`) with `env` set, once it
+/// accepts connections.
+pub fn serve_on(home: &Path, port: u16, env: &[(&str, &str)]) -> Serve {
     let mut cmd = bulwark_on(home);
     cmd.env("BULWARK_LOG", "warn");
     for (k, v) in env {
@@ -124,5 +130,57 @@ pub fn serve_gateway(home: &Path, port: u16, env: &[(&str, &str)]) -> (Serve, St
         assert!(std::time::Instant::now() < deadline, "serve did not start");
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
-    (serve, token)
+    serve
+}
+
+/// A `redis-server` of the test's own, on a free port, without persistence.
+pub struct Redis {
+    child: std::process::Child,
+    /// Its port on 127.0.0.1.
+    pub port: u16,
+}
+
+impl Drop for Redis {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A `redis-server` on `port`, once it accepts connections.
+pub fn redis_on(port: u16) -> Redis {
+    let child = std::process::Command::new("redis-server")
+        .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+        .args(["--save", "", "--appendonly", "no"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("redis-server");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "redis-server did not start"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    Redis { child, port }
+}
+
+/// A Redis to test with, or `None` (with a notice) when `redis-server` is not installed.
+pub fn redis() -> Option<Redis> {
+    let found = std::process::Command::new("redis-server")
+        .arg("--version")
+        .stdout(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !found {
+        assert!(
+            std::env::var_os("BULWARK_REQUIRE_REDIS").is_none(),
+            "BULWARK_REQUIRE_REDIS is set but redis-server is not installed (apt-get install redis-server)"
+        );
+        eprintln!("skipped: redis-server is not installed (apt-get install redis-server)");
+        return None;
+    }
+    Some(redis_on(free_port()))
 }

@@ -76,14 +76,15 @@ pub struct LimitsConfig {
     pub tokens: BTreeMap<String, u32>,
     /// A Redis server several sidecars share (`redis://[:PASSWORD@]HOST:PORT/DB`, or
     /// `vault:NAME`, `env:NAME`, `file:PATH`): every limit above, `[ingress] source_per_min`,
-    /// `[egress.proxy] client_per_sec` and the webhook replay cache count there, so they hold
+    /// `[egress.proxy] client_per_sec`, the webhook replay cache and the model gateway's budgets
+    /// count there, so they hold
     /// across the sidecars. Empty: in this process. Read at start; a reload keeps the store.
     pub redis: SecretRef,
     /// Prefix of every key Bulwark writes in Redis (several fleets can share one server).
     pub redis_prefix: String,
     /// Limits that let requests through while Redis cannot be asked (by name: `global`,
     /// `token`, `route`, `tool`, `auth-failures`, `ingress-source`, `ingress-replay`,
-    /// `proxy-client`). The others fail closed: 503 until Redis answers again.
+    /// `proxy-client`, `gateway-budget`). The others fail closed: 503 until Redis answers again.
     pub fail_open: Vec<String>,
 }
 
@@ -97,6 +98,7 @@ pub const LIMIT_NAMES: &[&str] = &[
     "ingress-source",
     "ingress-replay",
     "proxy-client",
+    "gateway-budget",
 ];
 
 impl Default for LimitsConfig {

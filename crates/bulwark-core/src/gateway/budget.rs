@@ -209,48 +209,175 @@ pub struct OverBudget {
 /// What one request holds of its counters until its reply settles it.
 #[derive(Debug)]
 pub struct Reservation {
+    /// The counters it added to: (the minute's key, the day's key) per (token, model glob).
     keys: Vec<(String, String)>,
     tokens: u64,
     micros: u64,
-    minute: u64,
-    day: u64,
     model: String,
 }
 
-#[derive(Debug, Default, Clone)]
-struct Window {
-    minute: u64,
-    day: u64,
-    requests_minute: u64,
-    tokens_minute: u64,
-    requests_day: u64,
-    tokens_day: u64,
-    micros_day: u64,
+/// A counter of a window: what a request adds to it, and the most it may hold (0: no limit).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Check {
+    /// The window's key: the token, the rule's model glob and the window (`m` minute or `d`
+    /// day, and its number).
+    pub key: String,
+    /// Which count.
+    pub field: Field,
+    /// What the request adds.
+    pub add: u64,
+    /// The most the counter may hold after it.
+    pub limit: u64,
 }
 
-impl Window {
-    /// Start the windows `minute` and `day` if they are new.
-    fn roll(&mut self, minute: u64, day: u64) {
-        if self.day != day {
-            *self = Window {
-                minute,
-                day,
-                ..Window::default()
-            };
-        } else if self.minute != minute {
-            self.minute = minute;
-            self.requests_minute = 0;
-            self.tokens_minute = 0;
+/// The counts a window keeps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Field {
+    /// Requests.
+    Requests,
+    /// Tokens.
+    Tokens,
+    /// Cost, in millionths of the price unit.
+    Micros,
+}
+
+impl Field {
+    /// Its name in a store.
+    pub fn name(self) -> &'static str {
+        match self {
+            Field::Requests => "requests",
+            Field::Tokens => "tokens",
+            Field::Micros => "micros",
+        }
+    }
+
+    fn index(self) -> usize {
+        self as usize
+    }
+}
+
+/// One request's charge: every limit it must stay within, then what it adds (each window once,
+/// however many rules share it), each window kept until it ends (Unix seconds).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Charge {
+    /// The limits, in the order they are reported.
+    pub checks: Vec<Check>,
+    /// What is added: (key, field, amount, the window's end in Unix seconds).
+    pub adds: Vec<(String, Field, u64, u64)>,
+}
+
+/// A settlement: what is taken back from (or added to) the windows of a reservation that still
+/// exist, once the reply says what was used.
+pub type Adjustment = Vec<(String, Field, i64)>;
+
+/// A budget store's answer to a charge: `Ok(Ok(()))` taken, `Ok(Err(i))` refused by
+/// `checks[i]`, `Err(reason)` the store could not be asked.
+pub type Charging<'a> = std::pin::Pin<
+    Box<dyn std::future::Future<Output = Result<Result<(), usize>, String>> + Send + 'a>,
+>;
+
+/// A settlement's completion.
+pub type Settling<'a> = std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send + 'a>>;
+
+/// Where budget counters live: [`Counters`] in this process, or a store several sidecars share
+/// (Redis, in bulwark-store), so a budget holds across them.
+pub trait BudgetStore: Send + Sync {
+    /// Check every limit of `charge` and, if none would be passed, add its amounts, at once.
+    fn charge(&self, charge: Charge, now_secs: u64) -> Charging<'_>;
+    /// Apply `adjustment` to the windows that still exist (a count never goes below 0).
+    fn adjust(&self, adjustment: Adjustment) -> Settling<'_>;
+}
+
+/// Most windows kept in the process; past it, those that ended are dropped.
+const MAX_WINDOWS: usize = 200_000;
+
+/// Every window's counts in this process: (its end, requests, tokens, micros) by key.
+#[derive(Debug, Default)]
+pub struct Counters(Mutex<HashMap<String, (u64, [u64; 3])>>);
+
+impl Counters {
+    /// [`BudgetStore::charge`], at once.
+    pub fn charge_now(&self, charge: &Charge, now_secs: u64) -> Result<(), usize> {
+        let mut w = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        for (i, c) in charge.checks.iter().enumerate() {
+            let used = w.get(&c.key).map_or(0, |(_, v)| v[c.field.index()]);
+            if c.limit > 0 && used.saturating_add(c.add) > c.limit {
+                return Err(i);
+            }
+        }
+        if w.len() >= MAX_WINDOWS {
+            w.retain(|_, (ends, _)| *ends > now_secs);
+        }
+        for (key, field, add, ends) in &charge.adds {
+            let slot = w.entry(key.clone()).or_insert((*ends, [0; 3]));
+            slot.1[field.index()] = slot.1[field.index()].saturating_add(*add);
+        }
+        Ok(())
+    }
+
+    /// [`BudgetStore::adjust`], at once.
+    pub fn adjust_now(&self, adjustment: &Adjustment) {
+        let mut w = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        for (key, field, delta) in adjustment {
+            if let Some((_, v)) = w.get_mut(key) {
+                let c = &mut v[field.index()];
+                *c = if *delta < 0 {
+                    c.saturating_sub(delta.unsigned_abs())
+                } else {
+                    c.saturating_add(delta.unsigned_abs())
+                };
+            }
         }
     }
 }
 
-/// Most (token, model glob) counters kept; past it, those not used today are dropped.
-const MAX_PAIRS: usize = 100_000;
+impl BudgetStore for Counters {
+    fn charge(&self, charge: Charge, now_secs: u64) -> Charging<'_> {
+        Box::pin(std::future::ready(Ok(self.charge_now(&charge, now_secs))))
+    }
 
-/// Every (token, a rule's model glob)'s use in the current UTC minute and day.
-#[derive(Debug, Default)]
-pub struct Counters(Mutex<HashMap<(String, String), Window>>);
+    fn adjust(&self, adjustment: Adjustment) -> Settling<'_> {
+        self.adjust_now(&adjustment);
+        Box::pin(std::future::ready(()))
+    }
+}
+
+/// A request's charge, planned: what to ask the store, and how to read its answer.
+#[derive(Debug)]
+pub struct Plan {
+    /// What the store is asked.
+    pub charge: Charge,
+    /// Per check: the rule, the limit's name, its value and the seconds until its window ends.
+    why: Vec<(usize, &'static str, String, u64)>,
+    reservation: Reservation,
+    token: String,
+    globs: Vec<String>,
+}
+
+impl Plan {
+    /// The store's answer as a reservation, or the budget it would pass.
+    pub fn outcome(self, answer: Result<(), usize>) -> Result<Reservation, OverBudget> {
+        match answer {
+            Ok(()) => Ok(self.reservation),
+            Err(i) => {
+                let (rule, what, limit, retry_after) = self.why[i].clone();
+                let (token, model, total) = (
+                    &self.token,
+                    &self.reservation.model,
+                    self.reservation.tokens,
+                );
+                Err(OverBudget {
+                    limit: format!("gateway.budgets[{rule}].{what}"),
+                    retry_after,
+                    message: format!(
+                        "bulwark: the budget gateway.budgets[{rule}].{what} = {limit} for token {token:?} and the models {:?} would be passed by this request to {model:?} (it reserves {total} tokens: its prompt's estimate and its max tokens); retry in {retry_after} s, or ask for fewer max tokens",
+                        self.globs[i]
+                    ),
+                })
+            }
+        }
+    }
+}
 
 /// The budgets, compiled.
 #[derive(Debug)]
@@ -289,9 +416,120 @@ impl Budgets {
         &self.prices
     }
 
-    /// Reserve one request of `token` to `model` that may use `tokens` (its prompt's estimate
-    /// and its `max_tokens`), at `now_secs` (Unix time). Refused when any matching rule's
-    /// counter would pass its limit; nothing is counted then.
+    /// Plan the charge of one request of `token` to `model` that may use `tokens` (its prompt's
+    /// estimate and its `max_tokens`), at `now_secs` (Unix time): one request, its tokens and
+    /// their price, against every matching rule's limits in the current UTC minute and day.
+    pub fn plan(&self, token: &str, model: &str, tokens: Tokens, now_secs: u64) -> Plan {
+        let (minute, day) = (now_secs / 60, now_secs / 86_400);
+        let to_minute = 60 - now_secs % 60;
+        let to_day = 86_400 - now_secs % 86_400;
+        let total = tokens.total();
+        let micros = self.prices.micros(model, tokens);
+        let mut charge = Charge::default();
+        let mut why = Vec::new();
+        let mut globs = Vec::new();
+        let mut keys: Vec<(String, String)> = Vec::new();
+        for (i, (b, t, m)) in self.rules.iter().enumerate() {
+            if !(t.is_match(token) && m.is_match(model)) {
+                continue;
+            }
+            let base = format!("{token}\u{0}{}", b.model);
+            let (km, kd) = (
+                format!("{base}\u{0}m{minute}"),
+                format!("{base}\u{0}d{day}"),
+            );
+            // In millionths; a cost limit below one millionth still limits (to one).
+            let cost_limit = if b.cost_per_day > 0.0 {
+                ((b.cost_per_day * MICROS).min(u64::MAX as f64 / 2.0) as u64).max(1)
+            } else {
+                0
+            };
+            for (key, field, add, limit, what, shown, retry) in [
+                (
+                    &km,
+                    Field::Requests,
+                    1,
+                    b.requests_per_minute,
+                    "requests_per_minute",
+                    b.requests_per_minute.to_string(),
+                    to_minute,
+                ),
+                (
+                    &km,
+                    Field::Tokens,
+                    total,
+                    b.tokens_per_minute,
+                    "tokens_per_minute",
+                    b.tokens_per_minute.to_string(),
+                    to_minute,
+                ),
+                (
+                    &kd,
+                    Field::Requests,
+                    1,
+                    b.requests_per_day,
+                    "requests_per_day",
+                    b.requests_per_day.to_string(),
+                    to_day,
+                ),
+                (
+                    &kd,
+                    Field::Tokens,
+                    total,
+                    b.tokens_per_day,
+                    "tokens_per_day",
+                    b.tokens_per_day.to_string(),
+                    to_day,
+                ),
+                (
+                    &kd,
+                    Field::Micros,
+                    micros,
+                    cost_limit,
+                    "cost_per_day",
+                    b.cost_per_day.to_string(),
+                    to_day,
+                ),
+            ] {
+                if limit > 0 {
+                    charge.checks.push(Check {
+                        key: key.clone(),
+                        field,
+                        add,
+                        limit,
+                    });
+                    why.push((i, what, shown, retry));
+                    globs.push(b.model.clone());
+                }
+            }
+            if !keys.contains(&(km.clone(), kd.clone())) {
+                let (m_end, d_end) = ((minute + 1) * 60, (day + 1) * 86_400);
+                charge.adds.extend([
+                    (km.clone(), Field::Requests, 1, m_end),
+                    (km.clone(), Field::Tokens, total, m_end),
+                    (kd.clone(), Field::Requests, 1, d_end),
+                    (kd.clone(), Field::Tokens, total, d_end),
+                    (kd.clone(), Field::Micros, micros, d_end),
+                ]);
+                keys.push((km, kd));
+            }
+        }
+        Plan {
+            charge,
+            why,
+            reservation: Reservation {
+                keys,
+                tokens: total,
+                micros,
+                model: model.to_string(),
+            },
+            token: token.to_string(),
+            globs,
+        }
+    }
+
+    /// Reserve one request in `counters` (in this process): [`Budgets::plan`], charged at once.
+    /// Refused when any matching rule's counter would pass its limit; nothing is counted then.
     pub fn reserve(
         &self,
         counters: &Counters,
@@ -300,103 +538,38 @@ impl Budgets {
         tokens: Tokens,
         now_secs: u64,
     ) -> Result<Reservation, OverBudget> {
-        let (minute, day) = (now_secs / 60, now_secs / 86_400);
-        let to_minute = 60 - now_secs % 60;
-        let to_day = 86_400 - now_secs % 86_400;
-        let total = tokens.total();
-        let micros = self.prices.micros(model, tokens);
-        let mut pairs = counters.0.lock().unwrap_or_else(|e| e.into_inner());
-        let mut keys: Vec<(String, String)> = Vec::new();
-        for (i, (b, t, m)) in self.rules.iter().enumerate() {
-            if !(t.is_match(token) && m.is_match(model)) {
-                continue;
-            }
-            let key = (token.to_string(), b.model.clone());
-            let mut c = pairs.get(&key).cloned().unwrap_or_default();
-            c.roll(minute, day);
-            let over =
-                |used: u64, add: u64, limit: u64| limit > 0 && used.saturating_add(add) > limit;
-            let refused = if over(c.requests_minute, 1, b.requests_per_minute) {
-                Some((
-                    "requests_per_minute",
-                    b.requests_per_minute.to_string(),
-                    to_minute,
-                ))
-            } else if over(c.tokens_minute, total, b.tokens_per_minute) {
-                Some((
-                    "tokens_per_minute",
-                    b.tokens_per_minute.to_string(),
-                    to_minute,
-                ))
-            } else if over(c.requests_day, 1, b.requests_per_day) {
-                Some(("requests_per_day", b.requests_per_day.to_string(), to_day))
-            } else if over(c.tokens_day, total, b.tokens_per_day) {
-                Some(("tokens_per_day", b.tokens_per_day.to_string(), to_day))
-            } else if b.cost_per_day > 0.0
-                && c.micros_day.saturating_add(micros) as f64 > b.cost_per_day * MICROS
-            {
-                Some(("cost_per_day", b.cost_per_day.to_string(), to_day))
-            } else {
-                None
-            };
-            if let Some((what, limit, retry_after)) = refused {
-                return Err(OverBudget {
-                    limit: format!("gateway.budgets[{i}].{what}"),
-                    retry_after,
-                    message: format!(
-                        "bulwark: the budget gateway.budgets[{i}].{what} = {limit} for token {token:?} and the models {:?} would be passed by this request to {model:?} (it reserves {total} tokens: its prompt's estimate and its max tokens); retry in {retry_after} s, or ask for fewer max tokens",
-                        b.model
-                    ),
-                });
-            }
-            if !keys.contains(&key) {
-                keys.push(key);
-            }
-        }
-        if pairs.len() >= MAX_PAIRS {
-            pairs.retain(|_, w| w.day == day);
-        }
-        for key in &keys {
-            let c = pairs.entry(key.clone()).or_default();
-            c.roll(minute, day);
-            c.requests_minute += 1;
-            c.requests_day += 1;
-            c.tokens_minute = c.tokens_minute.saturating_add(total);
-            c.tokens_day = c.tokens_day.saturating_add(total);
-            c.micros_day = c.micros_day.saturating_add(micros);
-        }
-        Ok(Reservation {
-            keys,
-            tokens: total,
-            micros,
-            minute,
-            day,
-            model: model.to_string(),
-        })
+        let plan = self.plan(token, model, tokens, now_secs);
+        let answer = counters.charge_now(&plan.charge, now_secs);
+        plan.outcome(answer)
     }
 
-    /// Settle a reservation with what the reply used (`None`: it said nothing, the reservation
-    /// stands). Returns the cost counted, in millionths of the unit.
-    pub fn settle(&self, counters: &Counters, r: Reservation, used: Option<Tokens>) -> u64 {
+    /// What settling `r` with what the reply used changes (`None`: it said nothing, the
+    /// reservation stands), and the cost counted in millionths of the unit.
+    pub fn settlement(&self, r: Reservation, used: Option<Tokens>) -> (Adjustment, u64) {
         let Some(used) = used else {
-            return r.micros;
+            return (Vec::new(), r.micros);
         };
         let micros = self.prices.micros(&r.model, used);
-        let total = used.total();
-        let mut pairs = counters.0.lock().unwrap_or_else(|e| e.into_inner());
-        for key in &r.keys {
-            let Some(c) = pairs.get_mut(key).filter(|c| c.day == r.day) else {
-                continue;
-            };
-            let fix = |v: &mut u64, reserved: u64, real: u64| {
-                *v = v.saturating_sub(reserved).saturating_add(real);
-            };
-            fix(&mut c.tokens_day, r.tokens, total);
-            fix(&mut c.micros_day, r.micros, micros);
-            if c.minute == r.minute {
-                fix(&mut c.tokens_minute, r.tokens, total);
-            }
+        let diff = |real: u64, reserved: u64| -> i64 {
+            let d = i128::from(real) - i128::from(reserved);
+            d.clamp(i128::from(i64::MIN), i128::from(i64::MAX)) as i64
+        };
+        let (dt, dm) = (diff(used.total(), r.tokens), diff(micros, r.micros));
+        let mut out = Vec::new();
+        for (km, kd) in r.keys {
+            out.push((km, Field::Tokens, dt));
+            out.push((kd.clone(), Field::Tokens, dt));
+            out.push((kd, Field::Micros, dm));
         }
+        (out, micros)
+    }
+
+    /// Settle a reservation in `counters` (in this process) with what the reply used (`None`:
+    /// it said nothing, the reservation stands). Returns the cost counted, in millionths of the
+    /// unit.
+    pub fn settle(&self, counters: &Counters, r: Reservation, used: Option<Tokens>) -> u64 {
+        let (adjustment, micros) = self.settlement(r, used);
+        counters.adjust_now(&adjustment);
         micros
     }
 }

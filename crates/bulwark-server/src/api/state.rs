@@ -261,7 +261,11 @@ impl AppState {
                 )),
             ),
         };
-        let gateway = crate::gateway::Gateway::new(&cfg.gateway);
+        let budget_store: Arc<dyn bulwark_core::gateway::budget::BudgetStore> = match &redis {
+            Some(r) => r.clone(),
+            None => Arc::new(bulwark_core::gateway::budget::Counters::default()),
+        };
+        let gateway = crate::gateway::Gateway::new(&cfg.gateway, budget_store);
         let state = AppState {
             gateway,
             mcp_sessions: crate::mcp::McpSessions::default(),

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use axum::response::{IntoResponse, Response};
 use bulwark_core::audit::AuditEvent;
-use bulwark_core::gateway::budget::{Budgets, Counters, Reservation, Tokens, request_tokens};
+use bulwark_core::gateway::budget::{BudgetStore, Budgets, Reservation, Tokens, request_tokens};
 use bulwark_core::gateway::calls::{
     self, CallContext, CallDecision, JudgedCall, ProposedCall, intent_for,
 };
@@ -159,12 +159,13 @@ pub(crate) struct Gateway {
     /// Responses' ids, to their conversations.
     response_ids: ResponseIds,
     conversations: Conversations,
-    /// Every (token, model) pair's use this minute and day (kept across reloads).
-    counters: Counters,
+    /// Every (token, model glob) pair's use this minute and day (kept across reloads): in the
+    /// process, or in the Redis the sidecars share.
+    counters: std::sync::Arc<dyn BudgetStore>,
 }
 
 impl Gateway {
-    pub(crate) fn new(cfg: &GatewayConfig) -> Gateway {
+    pub(crate) fn new(cfg: &GatewayConfig, counters: std::sync::Arc<dyn BudgetStore>) -> Gateway {
         Gateway {
             conversations: Conversations::new(ConversationLimits {
                 values_per_conversation: cfg.values_per_conversation,
@@ -173,7 +174,7 @@ impl Gateway {
                 bytes_per_conversation: cfg.conversation_max_bytes,
                 total_bytes: cfg.conversations_max_bytes,
             }),
-            counters: Counters::default(),
+            counters,
             response_ids: ResponseIds::default(),
         }
     }
@@ -451,11 +452,18 @@ impl Spend {
         let Some(r) = self.reservation.take() else {
             return;
         };
-        let micros = self
-            .c
-            .gateway
-            .budgets
-            .settle(&self.state.gateway.counters, r, used);
+        let (adjustment, micros) = self.c.gateway.budgets.settlement(r, used);
+        let store = self.state.gateway.counters.clone();
+        let mut settling: std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>> =
+            Box::pin(async move { store.adjust(adjustment).await });
+        // Polled once here: the process's counters settle at once; a shared store's settlement
+        // goes on in a task of its own.
+        let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+        if settling.as_mut().poll(&mut cx).is_pending()
+            && let Ok(rt) = tokio::runtime::Handle::try_current()
+        {
+            rt.spawn(settling);
+        }
         let labels = [
             ("token", self.token.clone()),
             ("upstream", self.upstream.clone()),
@@ -820,10 +828,29 @@ async fn exchange(
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());
     let wants = request_tokens(&body, ex.body.len(), up.cfg.default_max_tokens);
-    let mut spend = match up
-        .budgets
-        .reserve(&state.gateway.counters, ex.token, &model, wants, now)
-    {
+    let mut plan = up.budgets.plan(ex.token, &model, wants, now);
+    let charge = std::mem::take(&mut plan.charge);
+    let answer = match state.gateway.counters.charge(charge, now).await {
+        Ok(answer) => answer,
+        Err(reason) => {
+            rec.outcome = "budget_unavailable";
+            metrics::counter!("bulwark_limit_store_unavailable_total", "limit" => "gateway-budget")
+                .increment(1);
+            let mut r = api.error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "api_error",
+                "budget_unavailable",
+                None,
+                format!(
+                    "bulwark: the gateway's budgets cannot be checked ({reason}); they fail closed (list gateway-budget in [server.limits] fail_open to let requests through while the shared store is out of reach)"
+                ),
+            );
+            r.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+            return r;
+        }
+    };
+    let mut spend = match plan.outcome(answer) {
         Ok(r) => Spend {
             state: state.clone(),
             c: c.clone(),
