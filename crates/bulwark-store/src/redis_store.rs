@@ -24,7 +24,7 @@ use std::collections::HashSet;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use bulwark_core::gateway::budget::{Adjustment, BudgetStore, Charge, Charging, Settling};
+use bulwark_core::gateway::budget::{Adjustment, BudgetStore, Charge, Charged, Charging, Settling};
 use bulwark_core::ratelimit::{Denied, LimitStore, Rate, Refused, Taking, Unavailable};
 use bulwark_core::webhook::{Checking, ReplayStore, WebhookError};
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
@@ -184,21 +184,29 @@ impl RedisStore {
 
     /// Note how a command went: a failure marks Redis down for [`DOWN_FOR`] and, the
     /// [`REBUILD_AFTER`]th in a row, drops the connection.
-    fn note<T>(&self, r: Result<T, String>) -> Result<T, String> {
+    fn note<T>(&self, r: Result<T, Failure>) -> Result<T, String> {
         let mut link = self.link();
-        match &r {
-            Ok(_) => link.failures = 0,
-            Err(e) => {
+        match r {
+            Ok(v) => {
+                link.failures = 0;
+                Ok(v)
+            }
+            // A command Redis refused: Redis is up.
+            Err(Failure {
+                reason,
+                outage: false,
+            }) => Err(reason),
+            Err(Failure { reason, .. }) => {
                 link.failures += 1;
                 link.down_until = Some(Instant::now() + DOWN_FOR);
-                link.last_error = e.clone();
+                link.last_error = reason.clone();
                 if link.failures >= REBUILD_AFTER {
                     link.manager = None;
                     link.failures = 0;
                 }
+                Err(reason)
             }
         }
-        r
     }
 
     /// Run `cmd` on the connection, bounded, its failure noted.
@@ -279,17 +287,31 @@ impl RedisStore {
     }
 }
 
-/// A command bounded by [`RESPONSE_TIMEOUT`] (beside the connection's own), its error made text.
+/// Why a command failed, and whether Redis itself is out of reach (a timeout, no connection, a
+/// refused login, a full or loading server), or only refused this command (`ERR`, `WRONGTYPE`:
+/// a value out of range), which says nothing about the next.
+struct Failure {
+    reason: String,
+    outage: bool,
+}
+
+/// A command bounded by [`RESPONSE_TIMEOUT`] (beside the connection's own).
 async fn bounded<T>(
     f: impl std::future::Future<Output = redis::RedisResult<T>>,
-) -> Result<T, String> {
+) -> Result<T, Failure> {
     match tokio::time::timeout(RESPONSE_TIMEOUT + CONNECT_TIMEOUT, f).await {
         Ok(Ok(v)) => Ok(v),
-        Ok(Err(e)) => Err(reason(&e)),
-        Err(_) => Err(format!(
-            "Redis did not answer within {} ms",
-            (RESPONSE_TIMEOUT + CONNECT_TIMEOUT).as_millis()
-        )),
+        Ok(Err(e)) => Err(Failure {
+            reason: reason(&e),
+            outage: !matches!(e.code(), Some("ERR" | "WRONGTYPE")),
+        }),
+        Err(_) => Err(Failure {
+            reason: format!(
+                "Redis did not answer within {} ms",
+                (RESPONSE_TIMEOUT + CONNECT_TIMEOUT).as_millis()
+            ),
+            outage: true,
+        }),
     }
 }
 
@@ -313,6 +335,10 @@ impl LimitStore for RedisStore {
 impl BudgetStore for RedisStore {
     fn charge(&self, charge: Charge, now_secs: u64) -> Charging<'_> {
         Box::pin(async move {
+            // No rule applies: nothing to ask.
+            if charge.checks.is_empty() && charge.adds.is_empty() {
+                return Ok(Charged::Taken);
+            }
             let mut inv = self.charge.prepare_invoke();
             inv.arg(charge.checks.len()).arg(charge.adds.len());
             for c in &charge.checks {
@@ -337,9 +363,9 @@ impl BudgetStore for RedisStore {
                 Err(e) => Err(e),
             };
             match answer {
-                Ok(0) => Ok(Ok(())),
-                Ok(i) => Ok(Err(usize::try_from(i - 1).unwrap_or(0))),
-                Err(_) if self.fail_open.contains("gateway-budget") => Ok(Ok(())),
+                Ok(0) => Ok(Charged::Taken),
+                Ok(i) => Ok(Charged::Over(usize::try_from(i - 1).unwrap_or(0))),
+                Err(_) if self.fail_open.contains("gateway-budget") => Ok(Charged::NotCounted),
                 Err(reason) => Err(reason),
             }
         })

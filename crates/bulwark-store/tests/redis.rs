@@ -302,6 +302,16 @@ fn gateway_budgets_hold_across_stores_and_settle_to_what_was_used() {
             .outcome(b.charge(charge, later).await.expect("answer"))
             .unwrap_err();
         assert_eq!(over.limit, "gateway.budgets[0].tokens_per_day");
+        // An absurd max_tokens counts as 2^53: Redis takes the script (no error, no outage).
+        let huge = Tokens {
+            input: 1,
+            output: u64::MAX,
+        };
+        let mut plan = budgets.plan("other", "gpt-4o", huge, later);
+        let charge = std::mem::take(&mut plan.charge);
+        let answer = a.charge(charge, later).await.expect("Redis takes it");
+        assert_eq!(answer, bulwark_core::gateway::budget::Charged::Over(1));
+        a.ready().await.expect("still up");
     });
     // Unreachable: the budget fails closed, unless listed open.
     let port = free_port();
@@ -309,6 +319,9 @@ fn gateway_budgets_hold_across_stores_and_settle_to_what_was_used() {
     rt().block_on(async {
         let plan = budgets.plan("agent", "gpt-4o", t, now);
         assert!(closed.charge(plan.charge.clone(), now).await.is_err());
-        assert_eq!(open.charge(plan.charge, now).await, Ok(Ok(())));
+        assert_eq!(
+            open.charge(plan.charge, now).await,
+            Ok(bulwark_core::gateway::budget::Charged::NotCounted)
+        );
     });
 }

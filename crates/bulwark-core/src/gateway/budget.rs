@@ -121,6 +121,10 @@ pub fn check(
 /// Cost is counted in millionths of the price unit.
 const MICROS: f64 = 1_000_000.0;
 
+/// The largest amount or limit counted (2^53: exact in a double, as Redis's scripts count, and
+/// far above any real budget). A request asking for more (a `max_tokens` of 2^63) counts as this.
+pub const MAX_AMOUNT: u64 = 1 << 53;
+
 /// The prices, compiled: the first glob (in name order) that matches a model prices it.
 #[derive(Debug, Clone, Default)]
 pub struct Prices(Vec<(globset::GlobMatcher, PriceConfig)>);
@@ -152,8 +156,9 @@ impl Prices {
         self.of(model).map_or(0, |p| {
             let c =
                 tokens.input as f64 * p.input_per_mtok + tokens.output as f64 * p.output_per_mtok;
-            // Per million tokens, in millionths: the products are the micros.
-            c.max(0.0).min(u64::MAX as f64 / 2.0) as u64
+            // Per million tokens, in millionths: the products are the micros (a part of one
+            // counts as one, so small requests are not free).
+            c.max(0.0).ceil().min(MAX_AMOUNT as f64) as u64
         })
     }
 }
@@ -180,8 +185,8 @@ impl Tokens {
         let n = |k: &str| usage.get(k).and_then(serde_json::Value::as_u64);
         let input = n("prompt_tokens").or_else(|| {
             n("input_tokens").map(|i| {
-                i + n("cache_creation_input_tokens").unwrap_or(0)
-                    + n("cache_read_input_tokens").unwrap_or(0)
+                i.saturating_add(n("cache_creation_input_tokens").unwrap_or(0))
+                    .saturating_add(n("cache_read_input_tokens").unwrap_or(0))
             })
         });
         let output = n("completion_tokens").or_else(|| n("output_tokens"));
@@ -270,11 +275,21 @@ pub struct Charge {
 /// exist, once the reply says what was used.
 pub type Adjustment = Vec<(String, Field, i64)>;
 
-/// A budget store's answer to a charge: `Ok(Ok(()))` taken, `Ok(Err(i))` refused by
-/// `checks[i]`, `Err(reason)` the store could not be asked.
-pub type Charging<'a> = std::pin::Pin<
-    Box<dyn std::future::Future<Output = Result<Result<(), usize>, String>> + Send + 'a>,
->;
+/// A budget store's answer to a charge.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Charged {
+    /// Within every limit, and counted.
+    Taken,
+    /// `checks[i]` would be passed; nothing counted.
+    Over(usize),
+    /// Let through without being counted (a shared store out of reach, with the budget listed in
+    /// `fail_open`): its reservation holds nothing to settle.
+    NotCounted,
+}
+
+/// A budget store's answer to a charge, or why it could not be asked.
+pub type Charging<'a> =
+    std::pin::Pin<Box<dyn std::future::Future<Output = Result<Charged, String>> + Send + 'a>>;
 
 /// A settlement's completion.
 pub type Settling<'a> = std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send + 'a>>;
@@ -297,22 +312,23 @@ pub struct Counters(Mutex<HashMap<String, (u64, [u64; 3])>>);
 
 impl Counters {
     /// [`BudgetStore::charge`], at once.
-    pub fn charge_now(&self, charge: &Charge, now_secs: u64) -> Result<(), usize> {
+    pub fn charge_now(&self, charge: &Charge, now_secs: u64) -> Charged {
         let mut w = self.0.lock().unwrap_or_else(|e| e.into_inner());
         for (i, c) in charge.checks.iter().enumerate() {
             let used = w.get(&c.key).map_or(0, |(_, v)| v[c.field.index()]);
             if c.limit > 0 && used.saturating_add(c.add) > c.limit {
-                return Err(i);
+                return Charged::Over(i);
             }
         }
-        if w.len() >= MAX_WINDOWS {
+        // Windows that ended go when the map is large, or at the turn of each minute.
+        if w.len() >= MAX_WINDOWS || now_secs.is_multiple_of(60) {
             w.retain(|_, (ends, _)| *ends > now_secs);
         }
         for (key, field, add, ends) in &charge.adds {
             let slot = w.entry(key.clone()).or_insert((*ends, [0; 3]));
             slot.1[field.index()] = slot.1[field.index()].saturating_add(*add);
         }
-        Ok(())
+        Charged::Taken
     }
 
     /// [`BudgetStore::adjust`], at once.
@@ -356,11 +372,23 @@ pub struct Plan {
 
 impl Plan {
     /// The store's answer as a reservation, or the budget it would pass.
-    pub fn outcome(self, answer: Result<(), usize>) -> Result<Reservation, OverBudget> {
+    pub fn outcome(self, answer: Charged) -> Result<Reservation, OverBudget> {
         match answer {
-            Ok(()) => Ok(self.reservation),
-            Err(i) => {
-                let (rule, what, limit, retry_after) = self.why[i].clone();
+            Charged::Taken => Ok(self.reservation),
+            Charged::NotCounted => Ok(Reservation {
+                keys: Vec::new(),
+                ..self.reservation
+            }),
+            Charged::Over(i) => {
+                let Some((rule, what, limit, retry_after)) = self.why.get(i).cloned() else {
+                    return Err(OverBudget {
+                        limit: "gateway.budgets".into(),
+                        retry_after: 60,
+                        message: format!(
+                            "bulwark: the budget store refused by a check ({i}) this request did not make"
+                        ),
+                    });
+                };
                 let (token, model, total) = (
                     &self.token,
                     &self.reservation.model,
@@ -371,7 +399,7 @@ impl Plan {
                     retry_after,
                     message: format!(
                         "bulwark: the budget gateway.budgets[{rule}].{what} = {limit} for token {token:?} and the models {:?} would be passed by this request to {model:?} (it reserves {total} tokens: its prompt's estimate and its max tokens); retry in {retry_after} s, or ask for fewer max tokens",
-                        self.globs[i]
+                        self.globs.get(i).map_or("", String::as_str)
                     ),
                 })
             }
@@ -423,7 +451,7 @@ impl Budgets {
         let (minute, day) = (now_secs / 60, now_secs / 86_400);
         let to_minute = 60 - now_secs % 60;
         let to_day = 86_400 - now_secs % 86_400;
-        let total = tokens.total();
+        let total = tokens.total().min(MAX_AMOUNT);
         let micros = self.prices.micros(model, tokens);
         let mut charge = Charge::default();
         let mut why = Vec::new();
@@ -440,7 +468,7 @@ impl Budgets {
             );
             // In millionths; a cost limit below one millionth still limits (to one).
             let cost_limit = if b.cost_per_day > 0.0 {
-                ((b.cost_per_day * MICROS).min(u64::MAX as f64 / 2.0) as u64).max(1)
+                ((b.cost_per_day * MICROS).min(MAX_AMOUNT as f64) as u64).max(1)
             } else {
                 0
             };
@@ -496,7 +524,7 @@ impl Budgets {
                         key: key.clone(),
                         field,
                         add,
-                        limit,
+                        limit: limit.min(MAX_AMOUNT),
                     });
                     why.push((i, what, shown, retry));
                     globs.push(b.model.clone());

@@ -445,6 +445,8 @@ struct Spend {
     token: String,
     upstream: String,
     reservation: Option<Reservation>,
+    /// The provider answered with success: the reply is being paid for, whatever becomes of it.
+    answered: bool,
 }
 
 impl Spend {
@@ -457,12 +459,12 @@ impl Spend {
         let mut settling: std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>> =
             Box::pin(async move { store.adjust(adjustment).await });
         // Polled once here: the process's counters settle at once; a shared store's settlement
-        // goes on in a task of its own.
-        let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
-        if settling.as_mut().poll(&mut cx).is_pending()
-            && let Ok(rt) = tokio::runtime::Handle::try_current()
-        {
-            rt.spawn(settling);
+        // goes on in a task of its own. Without a runtime (the process ending) it is let go.
+        if let Ok(rt) = tokio::runtime::Handle::try_current() {
+            let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+            if settling.as_mut().poll(&mut cx).is_pending() {
+                rt.spawn(settling);
+            }
         }
         let labels = [
             ("token", self.token.clone()),
@@ -477,8 +479,11 @@ impl Spend {
 }
 
 impl Drop for Spend {
+    /// Unsettled: a request the provider did not answer with success counts no tokens; one it
+    /// did (the agent left, the reply was too large or not JSON) keeps what it reserved.
     fn drop(&mut self) {
-        self.settle(Some(Tokens::default()));
+        let used = (!self.answered).then(Tokens::default);
+        self.settle(used);
     }
 }
 
@@ -857,6 +862,7 @@ async fn exchange(
             token: ex.token.to_string(),
             upstream: upstream.name.clone(),
             reservation: Some(r),
+            answered: false,
         },
         Err(over) => {
             rec.outcome = "over_budget";
@@ -916,6 +922,7 @@ async fn exchange(
         }
     };
     let status = resp.status();
+    spend.answered = status.is_success();
     let is_sse = sse::is_event_stream(resp.headers());
     let judge = (up.cfg.tool_calls == ToolCallPolicy::Judge).then(|| {
         std::sync::Arc::new(CallJudge {
