@@ -1,6 +1,7 @@
 # Bulwark's container image: the `bulwark` binary on a slim Debian, run as an unprivileged user.
 #   docker build -t bulwark .
-#   docker run --rm -p 8844:8844 -v bulwark-home:/var/lib/bulwark bulwark
+#   docker run --rm -p 8844:8844 -v bulwark-home:/var/lib/bulwark \
+#     -v $PWD/bulwark.toml:/etc/bulwark/bulwark.toml:ro -v $PWD/tls:/etc/bulwark/tls:ro bulwark
 # docs/deploy.md explains the configuration it expects (TLS beyond loopback) and the volumes.
 
 # Build: the release binary, from the locked dependency tree.

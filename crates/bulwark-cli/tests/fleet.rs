@@ -181,9 +181,18 @@ fn without_redis_limits_fail_closed_unless_listed_and_recover_when_it_is_back() 
     assert_eq!(status, 503, "{ready}");
     assert_eq!(ready["redis"]["ok"], false, "{ready}");
     assert!(ready["redis"]["error"].is_string(), "{ready}");
-    // The other lets the tool limit through while Redis is away.
+    // The other lets the tool limit through while Redis is away (the per-token limit is off in
+    // these sidecars; it would need listing too).
     let (status, body) = intent(&agent, pb, &tb);
     assert!(status < 500 && status != 429, "{status} {body}");
+    // Some limit still fails closed there, so it is not ready; one that lists every limit is.
+    assert_eq!(readyz(&agent, pb).0, 503);
+    let hc = tempfile::tempdir().expect("home");
+    let all = "fail_open = [\"global\", \"token\", \"route\", \"tool\", \"auth-failures\", \"ingress-source\", \"ingress-replay\", \"proxy-client\", \"gateway-budget\"]";
+    let (_c, pc, _) = sidecar(hc.path(), port, all);
+    let (status, ready) = readyz(&agent, pc);
+    assert_eq!(status, 200, "{ready}");
+    assert_eq!(ready["redis"]["ok"], false, "{ready}");
 
     // Redis comes up: both count there again within a few seconds.
     let _redis = redis_on(port);

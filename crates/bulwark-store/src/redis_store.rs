@@ -68,6 +68,8 @@ struct Link {
     failures: u32,
     down_until: Option<Instant>,
     last_error: String,
+    /// Since the last outage, nothing has answered yet (logged once each way).
+    down: bool,
 }
 
 /// Budget windows: check every limit, then add, at once. KEYS: the checked windows, then the
@@ -127,7 +129,7 @@ pub struct RedisStore {
 /// Why a Redis URL was refused. It never holds the URL.
 #[derive(Debug, thiserror::Error)]
 #[error(
-    "server.limits.redis: not a Redis URL (expected redis://[:PASSWORD@]HOST:PORT/DB or redis+unix:///PATH)"
+    "server.limits.redis: not a Redis URL the client takes (expected redis://[:PASSWORD@]HOST:PORT/DB with DB a number, or redis+unix:///PATH; TLS, rediss://, is not supported)"
 )]
 pub struct BadUrl;
 
@@ -189,6 +191,9 @@ impl RedisStore {
         match r {
             Ok(v) => {
                 link.failures = 0;
+                if std::mem::take(&mut link.down) {
+                    tracing::warn!("Redis answers again: the shared limits count there");
+                }
                 Ok(v)
             }
             // A command Redis refused: Redis is up.
@@ -197,6 +202,9 @@ impl RedisStore {
                 outage: false,
             }) => Err(reason),
             Err(Failure { reason, .. }) => {
+                if !std::mem::replace(&mut link.down, true) {
+                    tracing::warn!(error = %reason, "Redis is out of reach: the shared limits fail closed (503) except those in [server.limits] fail_open");
+                }
                 link.failures += 1;
                 link.down_until = Some(Instant::now() + DOWN_FOR);
                 link.last_error = reason.clone();
@@ -214,6 +222,12 @@ impl RedisStore {
         let mut con = self.connection()?;
         let r = bounded(cmd.query_async::<T>(&mut con)).await;
         self.note(r)
+    }
+
+    /// Whether some limit refuses requests while Redis is out of reach (one of `names` is not
+    /// listed in `fail_open`).
+    pub fn fails_closed(&self, names: &[&str]) -> bool {
+        names.iter().any(|n| !self.fail_open.contains(*n))
     }
 
     /// Whether Redis takes a limiter check now (for `/readyz`): the GCRA script on a key of its

@@ -567,6 +567,21 @@ mod tests {
         )
         .unwrap();
         assert!(!format!("{cfg:?}").contains("hunter2"));
+        for (url, says) in [
+            (
+                "rediss://:hunter2@cache:6380/0",
+                "TLS to Redis is not supported",
+            ),
+            ("redis://:hunter2@cache:6379/cache", "DB a number"),
+        ] {
+            let err = SecurityConfig::from_toml(
+                &format!("[server.limits]\nredis = \"{url}\"\n"),
+                "f.toml",
+            )
+            .unwrap_err()
+            .to_string();
+            assert!(err.contains(says) && !err.contains("hunter2"), "{err}");
+        }
     }
 
     #[test]

@@ -174,7 +174,21 @@ impl LimitsConfig {
     pub fn check(&self, p: &mut Problems) {
         if let SecretRef::Literal(url) = &self.redis {
             match url::Url::parse(url) {
-                Ok(u) if matches!(u.scheme(), "redis" | "redis+unix" | "unix") => {}
+                Ok(u) if matches!(u.scheme(), "redis" | "redis+unix" | "unix") => {
+                    let db = u.path().trim_start_matches('/');
+                    if u.scheme() == "redis" && !db.is_empty() && db.parse::<u32>().is_err() {
+                        p.invalid_secret(
+                            "server.limits.redis",
+                            "a URL whose database is not a number",
+                            "redis://[:PASSWORD@]HOST:PORT/DB with DB a number (0 by default)",
+                        );
+                    }
+                }
+                Ok(u) if u.scheme() == "rediss" => p.invalid_secret(
+                    "server.limits.redis",
+                    "a rediss:// (TLS) URL",
+                    "redis:// (TLS to Redis is not supported: keep Redis on loopback or a private network, or put a TLS tunnel such as stunnel in front of it)",
+                ),
                 Ok(u) => p.invalid_secret(
                     "server.limits.redis",
                     format!("a URL of scheme {:?}", u.scheme()),

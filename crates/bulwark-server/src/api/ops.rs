@@ -24,7 +24,8 @@ pub(crate) async fn readyz(State(s): State<Shared>) -> Response {
     let mut ready = db_ok;
     if let Some(r) = &s.redis {
         let answer = r.ready().await;
-        ready &= answer.is_ok();
+        // Out of reach, Redis makes the sidecar unready only if some limit then fails closed.
+        ready &= answer.is_ok() || !r.fails_closed(bulwark_core::config::server::LIMIT_NAMES);
         body["redis"] = match answer {
             Ok(()) => serde_json::json!({"ok": true}),
             Err(e) => serde_json::json!({"ok": false, "error": e}),

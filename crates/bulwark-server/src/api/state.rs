@@ -318,6 +318,16 @@ impl AppState {
                 None => Ok((c, None)),
             });
         let error = result.as_ref().err().map(|e| e.to_string());
+        if let Ok((c, _)) = &result {
+            let (new, old) = (&c.cfg.server.limits, &self.c().cfg.server.limits);
+            if (&new.redis, &new.redis_prefix, &new.fail_open)
+                != (&old.redis, &old.redis_prefix, &old.fail_open)
+            {
+                tracing::warn!(
+                    "[server.limits] redis, redis_prefix and fail_open are read at start: the change takes effect at the next start"
+                );
+            }
+        }
         self.audit(AuditEvent::reload(&self.origin, error.as_deref()));
         let (compiled, proxy) = result?;
         self.compiled.store(Arc::new(compiled));
