@@ -9,7 +9,7 @@
 #![cfg(unix)]
 
 mod common;
-use common::{Serve, bulwark_on, free_port, redis, redis_on, run_with_stdin, serve_on, text};
+use common::{Serve, free_port, redis, redis_on, serve_with_token, text};
 
 use std::path::Path;
 use std::process::Command;
@@ -30,15 +30,13 @@ fn sidecar(home: &Path, redis_port: u16, extra: &str) -> (Serve, u16, String) {
         ),
     )
     .expect("config");
-    let check = run_with_stdin(bulwark_on(home).args(["config", "check"]), b"");
-    assert_eq!(check.status.code(), Some(0), "{}", text(&check));
-    let o = run_with_stdin(
-        bulwark_on(home).args(["token", "create", "--name", "coder", "--scope", "intents"]),
-        b"",
+    let (serve, token) = serve_with_token(
+        home,
+        port,
+        "coder",
+        "intents",
+        &[("GH_SECRET", "gh-secret")],
     );
-    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
-    let token = String::from_utf8_lossy(&o.stdout).trim().to_string();
-    let serve = serve_on(home, port, &[("GH_SECRET", "gh-secret")]);
     (serve, port, token)
 }
 

@@ -1342,6 +1342,21 @@ fn rpc(url: &str, token: &str, sid: Option<&str>, body: Value) -> (Value, Option
     (answer, given)
 }
 
+/// A session opened over Streamable HTTP (initialized, and the client's notification sent):
+/// its id.
+fn open_session(url: &str, token: &str) -> String {
+    let (a, sid) = rpc(url, token, None, serde_json::from_str(INIT).expect("init"));
+    assert!(a["result"].is_object(), "{a}");
+    let sid = sid.expect("a session id");
+    rpc(
+        url,
+        token,
+        Some(&sid),
+        json!({"jsonrpc": "2.0", "method": "notifications/initialized"}),
+    );
+    sid
+}
+
 #[test]
 fn a_change_one_session_saw_is_refused_in_another_open_session() {
     if !python_mcp() {
@@ -1355,15 +1370,7 @@ fn a_change_one_session_saw_is_refused_in_another_open_session() {
     );
     let (url, token) = (sc.url.as_str(), sc.tokens[0].as_str());
     let open = || {
-        let (a, sid) = rpc(url, token, None, serde_json::from_str(INIT).expect("init"));
-        assert!(a["result"].is_object(), "{a}");
-        let sid = sid.expect("a session id");
-        rpc(
-            url,
-            token,
-            Some(&sid),
-            json!({"jsonrpc": "2.0", "method": "notifications/initialized"}),
-        );
+        let sid = open_session(url, token);
         let (l, _) = rpc(
             url,
             token,
@@ -1416,14 +1423,7 @@ fn a_token_holds_a_bounded_number_of_server_streams() {
     let sc = sidecar(CONFIG, "", &[("desk", "mcp"), ("other", "mcp")]);
     let url = sc.url.as_str();
     let stream = |token: &str| {
-        let (_, sid) = rpc(url, token, None, serde_json::from_str(INIT).expect("init"));
-        let sid = sid.expect("a session id");
-        rpc(
-            url,
-            token,
-            Some(&sid),
-            json!({"jsonrpc": "2.0", "method": "notifications/initialized"}),
-        );
+        let sid = open_session(url, token);
         ureq::get(url)
             .header("Authorization", &format!("Bearer {token}"))
             .header("Accept", "text/event-stream")

@@ -62,16 +62,6 @@ redis.call('SET', KEYS[1], string.format('%d', new_tat), 'PX', math.ceil((new_ta
 return -1
 ";
 
-#[derive(Default)]
-struct Link {
-    manager: Option<ConnectionManager>,
-    failures: u32,
-    down_until: Option<Instant>,
-    last_error: String,
-    /// Since the last outage, nothing has answered yet (logged once each way).
-    down: bool,
-}
-
 /// Budget windows: check every limit, then add, at once. KEYS: the checked windows, then the
 /// windows added to. ARGV: their counts; then per check its field, amount and limit; then per add
 /// its field, amount and seconds to keep the window. Returns 0 when taken, else the 1-based
@@ -111,7 +101,17 @@ end
 return 0
 ";
 
-/// The shared store: limits and replay protection in one Redis.
+#[derive(Default)]
+struct Link {
+    manager: Option<ConnectionManager>,
+    failures: u32,
+    down_until: Option<Instant>,
+    last_error: String,
+    /// Since the last outage, nothing has answered yet (logged once each way).
+    down: bool,
+}
+
+/// The shared store: limits, replay protection and budgets in one Redis.
 pub struct RedisStore {
     client: redis::Client,
     /// The connection: made on first use (inside the runtime), made anew after
@@ -224,6 +224,16 @@ impl RedisStore {
         self.note(r)
     }
 
+    /// Run a script on the connection (by EVALSHA), bounded, its failure noted.
+    async fn invoke<T: redis::FromRedisValue>(
+        &self,
+        inv: &redis::ScriptInvocation<'_>,
+    ) -> Result<T, String> {
+        let mut con = self.connection()?;
+        let r = bounded(inv.invoke_async::<T>(&mut con)).await;
+        self.note(r)
+    }
+
     /// Whether some limit refuses requests while Redis is out of reach (one of `names` is not
     /// listed in `fail_open`).
     pub fn fails_closed(&self, names: &[&str]) -> bool {
@@ -235,28 +245,17 @@ impl RedisStore {
     /// ACL, a version without `TIME` in scripts) is not ready either.
     pub async fn ready(&self) -> Result<(), String> {
         let rate = Rate::per_second(1_000_000).ok_or("rate")?;
-        let k = self.key(&[b"readyz"]);
-        let mut con = self.connection()?;
-        let r = bounded(self.gcra_on(&mut con, k, rate)).await;
-        self.note(r).map(|_| ())
+        let inv = self.gcra(self.key(&[b"readyz"]), rate);
+        self.invoke::<i64>(&inv).await.map(|_| ())
     }
 
-    fn gcra_on<'a>(
-        &'a self,
-        con: &'a mut ConnectionManager,
-        key: Vec<u8>,
-        rate: Rate,
-    ) -> impl std::future::Future<Output = redis::RedisResult<i64>> + 'a {
+    /// The GCRA script for `key` at `rate`.
+    fn gcra(&self, key: Vec<u8>, rate: Rate) -> redis::ScriptInvocation<'_> {
         let interval = rate.interval_micros();
         let tolerance = interval.saturating_mul(u64::from(rate.burst().saturating_sub(1)));
-        async move {
-            self.gcra
-                .key(key)
-                .arg(interval)
-                .arg(tolerance)
-                .invoke_async::<i64>(con)
-                .await
-        }
+        let mut inv = self.gcra.prepare_invoke();
+        inv.key(key).arg(interval).arg(tolerance);
+        inv
     }
 
     fn key(&self, parts: &[&[u8]]) -> Vec<u8> {
@@ -282,14 +281,7 @@ impl RedisStore {
         key: Vec<u8>,
     ) -> Result<(), Refused> {
         let k = self.key(&[b"rl", limit.as_bytes(), rate.id().as_bytes(), &key]);
-        let answer = match self.connection() {
-            Ok(mut con) => {
-                let r = bounded(self.gcra_on(&mut con, k, rate)).await;
-                self.note(r)
-            }
-            Err(e) => Err(e),
-        };
-        match answer {
+        match self.invoke::<i64>(&self.gcra(k, rate)).await {
             Ok(wait) if wait < 0 => Ok(()),
             Ok(wait) => Err(Refused::Over(Denied {
                 policy: rate.policy(limit),
@@ -369,14 +361,7 @@ impl BudgetStore for RedisStore {
                     .arg(*add)
                     .arg(ends.saturating_sub(now_secs) + 60);
             }
-            let answer = match self.connection() {
-                Ok(mut con) => {
-                    let r = bounded(inv.invoke_async::<i64>(&mut con)).await;
-                    self.note(r)
-                }
-                Err(e) => Err(e),
-            };
-            match answer {
+            match self.invoke::<i64>(&inv).await {
                 Ok(0) => Ok(Charged::Taken),
                 Ok(i) => Ok(Charged::Over(usize::try_from(i - 1).unwrap_or(0))),
                 Err(_) if self.fail_open.contains("gateway-budget") => Ok(Charged::NotCounted),
@@ -395,11 +380,8 @@ impl BudgetStore for RedisStore {
                 inv.key(self.key(&[b"budget", key.as_bytes()]));
                 inv.arg(field.name()).arg(*delta);
             }
-            if let Ok(mut con) = self.connection() {
-                let r = bounded(inv.invoke_async::<i64>(&mut con)).await;
-                // A settlement that cannot be made leaves the reservation counted (the safe side).
-                let _ = self.note(r);
-            }
+            // A settlement that cannot be made leaves the reservation counted (the safe side).
+            let _ = self.invoke::<i64>(&inv).await;
         })
     }
 }

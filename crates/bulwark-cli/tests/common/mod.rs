@@ -99,10 +99,23 @@ impl Drop for Serve {
 /// with `env` set, and a token of scope `gateway` named `agent`: the server once it accepts
 /// connections, and the token.
 pub fn serve_gateway(home: &Path, port: u16, env: &[(&str, &str)]) -> (Serve, String) {
+    serve_with_token(home, port, "agent", "gateway", env)
+}
+
+/// `bulwark serve` on `home` (whose bulwark.toml listens on `port`; `config check` must pass),
+/// with `env` set, and a token named `name` of `scopes`: the server once it accepts connections,
+/// and the token.
+pub fn serve_with_token(
+    home: &Path,
+    port: u16,
+    name: &str,
+    scopes: &str,
+    env: &[(&str, &str)],
+) -> (Serve, String) {
     let check = run_with_stdin(bulwark_on(home).args(["config", "check"]), b"");
     assert_eq!(check.status.code(), Some(0), "{}", text(&check));
     let o = run_with_stdin(
-        bulwark_on(home).args(["token", "create", "--name", "agent", "--scope", "gateway"]),
+        bulwark_on(home).args(["token", "create", "--name", name, "--scope", scopes]),
         b"",
     );
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));

@@ -53,20 +53,27 @@ impl From<bulwark_core::ratelimit::Refused> for ApiError {
         match r {
             bulwark_core::ratelimit::Refused::Over(d) => ApiError::limited(d.policy, d.retry_after),
             bulwark_core::ratelimit::Refused::Unavailable(u) => {
-                metrics::counter!("bulwark_limit_store_unavailable_total", "limit" => u.limit)
-                    .increment(1);
                 let mut e = ApiError::new(
                     StatusCode::SERVICE_UNAVAILABLE,
                     "unavailable",
-                    format!(
-                        "{u}; the limit fails closed (list it in [server.limits] fail_open to let requests through while the shared store is out of reach)"
-                    ),
+                    fails_closed(u.limit, &u),
                 );
                 e.retry_after = Some(1);
                 e
             }
         }
     }
+}
+
+/// A check whose shared store is out of reach fails closed: it is counted in
+/// `bulwark_limit_store_unavailable_total{limit}`, and the caller is told `why` and how to let
+/// requests through meanwhile. Every such 503 (API limits, webhook replay, the proxy's limit,
+/// the gateway's budgets) says it this way.
+pub(crate) fn fails_closed(limit: &'static str, why: &dyn std::fmt::Display) -> String {
+    metrics::counter!("bulwark_limit_store_unavailable_total", "limit" => limit).increment(1);
+    format!(
+        "{why}; it fails closed (list {limit} in [server.limits] fail_open to let requests through while the shared store is out of reach)"
+    )
 }
 
 impl IntoResponse for ApiError {

@@ -67,21 +67,15 @@ pub(crate) async fn ingress(
         && let Err(e) = s.replay.first_time(&source, id, now).await
     {
         return match e {
-            bulwark_core::webhook::WebhookError::Unavailable(_) => {
-                metrics::counter!("bulwark_limit_store_unavailable_total", "limit" => "ingress-replay")
-                    .increment(1);
-                refuse(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "unavailable",
-                    format!(
-                        "{e}; it fails closed (list ingress-replay in [server.limits] fail_open to accept webhooks while the shared store is out of reach)"
-                    ),
-                )
-                .map_err(|mut err| {
-                    err.retry_after = Some(1);
-                    err
-                })
-            }
+            bulwark_core::webhook::WebhookError::Unavailable(_) => refuse(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "unavailable",
+                super::errors::fails_closed("ingress-replay", &e),
+            )
+            .map_err(|mut err| {
+                err.retry_after = Some(1);
+                err
+            }),
             _ => refuse(StatusCode::CONFLICT, "replay", e.to_string()),
         };
     }

@@ -246,11 +246,14 @@ impl AppState {
                 .map_err(|e| ServeError::Config(e.to_string()))
             })
             .transpose()?;
-        let (limit_store, replay): (
+        // Limits, replay ids and budgets count in the Redis the sidecars share, or all in the
+        // process.
+        let (limit_store, replay, budget_store): (
             Arc<dyn bulwark_core::ratelimit::LimitStore>,
             Arc<dyn bulwark_core::webhook::ReplayStore>,
+            Arc<dyn bulwark_core::gateway::budget::BudgetStore>,
         ) = match &redis {
-            Some(r) => (r.clone(), r.clone()),
+            Some(r) => (r.clone(), r.clone(), r.clone()),
             None => (
                 Arc::new(bulwark_core::ratelimit::InProcess::new(
                     bulwark_core::ratelimit::DefaultClock::default(),
@@ -259,11 +262,8 @@ impl AppState {
                     cfg.ingress.tolerance_secs,
                     cfg.ingress.replay_capacity,
                 )),
+                Arc::new(bulwark_core::gateway::budget::Counters::default()),
             ),
-        };
-        let budget_store: Arc<dyn bulwark_core::gateway::budget::BudgetStore> = match &redis {
-            Some(r) => r.clone(),
-            None => Arc::new(bulwark_core::gateway::budget::Counters::default()),
         };
         let gateway = crate::gateway::Gateway::new(&cfg.gateway, budget_store);
         let state = AppState {

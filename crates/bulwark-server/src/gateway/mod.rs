@@ -839,16 +839,13 @@ async fn exchange(
         Ok(answer) => answer,
         Err(reason) => {
             rec.outcome = "budget_unavailable";
-            metrics::counter!("bulwark_limit_store_unavailable_total", "limit" => "gateway-budget")
-                .increment(1);
+            let why = format!("bulwark: the gateway's budgets cannot be checked ({reason})");
             let mut r = api.error(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "api_error",
                 "budget_unavailable",
                 None,
-                format!(
-                    "bulwark: the gateway's budgets cannot be checked ({reason}); they fail closed (list gateway-budget in [server.limits] fail_open to let requests through while the shared store is out of reach)"
-                ),
+                crate::api::fails_closed("gateway-budget", &why),
             );
             r.headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));

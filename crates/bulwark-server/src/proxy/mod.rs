@@ -517,14 +517,10 @@ async fn handle(
     };
     if let Some(bulwark_core::ratelimit::Refused::Unavailable(u)) = &refused {
         tracing::warn!(target: "bulwark::egress", %peer, error = %u, "proxy limit store out of reach");
-        metrics::counter!("bulwark_limit_store_unavailable_total", "limit" => "proxy-client")
-            .increment(1);
         let mut r = error_response(
             StatusCode::SERVICE_UNAVAILABLE,
             "unavailable",
-            &format!(
-                "{u}; the limit fails closed (list proxy-client in [server.limits] fail_open to let requests through while the shared store is out of reach)"
-            ),
+            &crate::api::fails_closed(u.limit, u),
         );
         r.headers_mut()
             .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
