@@ -154,8 +154,7 @@ impl Context {
     ) -> Result<Context, Fatal> {
         let home = home_dir()?;
         let cfg = &policy.cfg;
-        let db = cfg.store.db_path(&home);
-        let store = StateDb::open(&db).map_err(|e| Fatal(e.to_string()))?;
+        let store = crate::state_db(cfg, &secrets, &home)?;
         let audit = if cfg.audit.enabled {
             Some(bulwark_store::audit_file::open_or_relay(cfg, &home, &secrets, &env_lookup)?.0)
         } else {

@@ -102,7 +102,7 @@ struct Paths {
 
 fn paths(cfg: &SecurityConfig) -> Result<Paths, Fatal> {
     let home = crate::home_dir()?;
-    let source = LogSource::from_config(&cfg.audit, &home);
+    let source = crate::audit_source(cfg, &home)?;
     Ok(Paths { home, source })
 }
 
@@ -241,6 +241,7 @@ fn verify(
     let exists = match source {
         LogSource::Dir(d) => d.is_dir(),
         LogSource::Db(f) => f.is_file(),
+        LogSource::Pg(_) => true,
     };
     if !exists {
         return Err(Fatal(format!(
@@ -409,6 +410,33 @@ fn tail(source: &LogSource, n: usize, follow: bool, format: PlainFormat) -> Resu
             }
             out.flush()?;
         },
+        LogSource::Pg(log) => {
+            // Follow every instance's chain: the rows above the last seq seen in each.
+            let mut seen = log.last_seqs().map_err(|e| Fatal(e.to_string()))?;
+            loop {
+                let mut out = std::io::stdout().lock();
+                let mut err = None;
+                for instance in log.instances().map_err(|e| Fatal(e.to_string()))? {
+                    // A new instance is followed from its first record.
+                    let after = seen.entry(instance.clone()).or_insert(i64::MIN);
+                    log.for_each_line_after(&instance, *after, &mut |line, _, _, seq| {
+                        *after = seq as i64;
+                        if let Err(e) = print_record(&mut out, line, format) {
+                            err = Some(e);
+                            return false;
+                        }
+                        true
+                    })
+                    .map_err(|e| Fatal(e.to_string()))?;
+                }
+                if let Some(e) = err {
+                    return Err(Fatal(e.to_string()));
+                }
+                out.flush()?;
+                drop(out);
+                std::thread::sleep(Duration::from_millis(250));
+            }
+        }
     };
     // Follow: read what is appended to the newest segment, and to the segments after it.
     let mut segment = segment_files(dir).map_err(|e| Fatal(e.to_string()))?.pop();
@@ -515,6 +543,13 @@ fn recover(cfg: &SecurityConfig, p: &Paths, yes: bool) -> Result<u8, Fatal> {
             println!(
                 "nothing to recover: {} is a SQLite database, whose commits are atomic (no torn records)",
                 db.display()
+            );
+            return Ok(0);
+        }
+        LogSource::Pg(log) => {
+            println!(
+                "nothing to recover: {} is a PostgreSQL database, whose commits are atomic (no torn records)",
+                log.name().display()
             );
             return Ok(0);
         }

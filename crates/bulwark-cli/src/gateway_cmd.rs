@@ -5,7 +5,6 @@ use std::io::Write;
 use std::path::Path;
 
 use bulwark_core::gateway::budget::{Prices, Tokens};
-use bulwark_store::audit_file::LogSource;
 use clap::Subcommand;
 
 use crate::{Fatal, PlainFormat, load_config};
@@ -57,7 +56,7 @@ pub fn run(cmd: GatewayCommand, explicit: Option<&Path>) -> Result<u8, Fatal> {
     };
     let prices = Prices::new(&cfg.gateway.prices).map_err(Fatal)?;
     let home = crate::home_dir()?;
-    let source = LogSource::from_config(&cfg.audit, &home);
+    let source = crate::audit_source(&cfg, &home)?;
     let mut rows: BTreeMap<(String, String), Row> = BTreeMap::new();
     crate::audit_cmd::for_each_record(&source, since, &mut |_, r| {
         if r.action != "gateway.exchange" {

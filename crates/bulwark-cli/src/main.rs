@@ -210,6 +210,30 @@ pub fn open_audit(
     bulwark_store::audit_file::open_or_relay(cfg, home, &secrets, &env_lookup).map_err(Fatal::from)
 }
 
+/// The state database `[store]` names: the PostgreSQL one sidecars share when `url` is set, else
+/// the SQLite file.
+pub fn state_db(
+    cfg: &SecurityConfig,
+    secrets: &bulwark_store::vault_file::Secrets,
+    home: &std::path::Path,
+) -> Result<bulwark_store::state_db::StateDb, Fatal> {
+    let url = secrets
+        .value(&cfg.store.url, &env_lookup)
+        .map_err(|e| Fatal(format!("store.url: {e}")))?;
+    bulwark_store::state_db::StateDb::configured(&cfg.store, url.as_ref(), home)
+        .map_err(|e| Fatal(e.to_string()))
+}
+
+/// Where the configured audit log is read back from (for PostgreSQL, connected to `[store] url`).
+pub fn audit_source(
+    cfg: &SecurityConfig,
+    home: &std::path::Path,
+) -> Result<bulwark_store::audit_file::LogSource, Fatal> {
+    let secrets = secrets(cfg)?;
+    bulwark_store::audit_file::LogSource::configured(cfg, home, &secrets, &env_lookup)
+        .map_err(Fatal::from)
+}
+
 /// Open a file, or standard input for `None` or `-`, with the name messages use for it.
 pub fn open_input(
     path: Option<&std::path::Path>,

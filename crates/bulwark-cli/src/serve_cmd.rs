@@ -5,7 +5,6 @@ use std::net::SocketAddr;
 use std::path::Path;
 
 use bulwark_core::auth::{Scope, new_token};
-use bulwark_store::state_db::StateDb;
 use clap::{Args, Subcommand};
 use secrecy::ExposeSecret;
 
@@ -71,7 +70,7 @@ fn date(ms: u64) -> String {
 
 pub fn run_token(cmd: TokenCommand, explicit: Option<&Path>) -> Result<u8, Fatal> {
     let (cfg, _) = load_config(explicit)?;
-    let db = StateDb::open(&cfg.store.db_path(&home_dir()?)).map_err(|e| Fatal(e.to_string()))?;
+    let db = crate::state_db(&cfg, &crate::secrets(&cfg)?, &home_dir()?)?;
     let mut out = std::io::stdout().lock();
     match cmd {
         TokenCommand::Create {

@@ -3,13 +3,23 @@
 //! closed (503, `/readyz` not ready) unless a limit is listed in `fail_open`, and recover when it
 //! is back.
 //!
-//! Each test starts its own `redis-server` (Debian's package, which `.ci/run` installs). Without
-//! it the tests skip with a notice, unless `BULWARK_REQUIRE_REDIS` is set.
+//! On one PostgreSQL (`[store] url`, `[audit] backend = "postgres"`) as well: an approval
+//! consumed 100 times at once across both is run once, a token revoked on one is refused by the
+//! other within a second, and both instances' audit chains verify until a row is deleted.
+//!
+//! Each test starts its own `redis-server` and PostgreSQL (Debian's package, which `.ci/run` installs). Without
+//! them the tests skip with a notice, unless `BULWARK_REQUIRE_REDIS` or
+//! `BULWARK_REQUIRE_POSTGRES` is set.
 
 #![cfg(unix)]
 
 mod common;
-use common::{Serve, free_port, redis, redis_on, serve_with_token, text};
+use common::{
+    Serve, bulwark_on, free_port, redis, redis_on, run_with_stdin, serve_on, serve_with_token, text,
+};
+
+#[path = "../../bulwark-store/tests/support/postgres.rs"]
+mod pg;
 
 use std::path::Path;
 use std::process::Command;
@@ -208,4 +218,198 @@ fn without_redis_limits_fail_closed_unless_listed_and_recover_when_it_is_back() 
         std::thread::sleep(Duration::from_millis(200));
     }
     assert_eq!(readyz(&agent, pa).0, 200);
+}
+
+/// POST `body` to `path` on `port` with `token`: status and JSON body.
+fn post(
+    agent: &ureq::Agent,
+    port: u16,
+    path: &str,
+    token: &str,
+    body: &str,
+) -> (u16, serde_json::Value) {
+    let mut r = agent
+        .post(&format!("http://127.0.0.1:{port}{path}"))
+        .header("Authorization", &format!("Bearer {token}"))
+        .header("Content-Type", "application/json")
+        .send(body.as_bytes())
+        .expect("post");
+    let text = r.body_mut().read_to_string().unwrap_or_default();
+    (
+        r.status().as_u16(),
+        serde_json::from_str(&text).unwrap_or_default(),
+    )
+}
+
+/// `bulwark token create` on `home`, whose `[store] url` is `env:FLEET_DB`.
+fn create_token(home: &Path, db: &str, name: &str, scopes: &str) -> String {
+    let o = run_with_stdin(
+        bulwark_on(home)
+            .env("FLEET_DB", db)
+            .args(["token", "create", "--name", name, "--scope", scopes]),
+        b"",
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    String::from_utf8_lossy(&o.stdout).trim().to_string()
+}
+
+#[test]
+fn two_sidecars_on_one_postgres_consume_once_revoke_everywhere_and_keep_two_chains() {
+    let Some(pg) = pg::postgres() else { return };
+    let Some(redis) = redis() else { return };
+    let url = pg.database("fleet");
+    let (ha, hb) = (
+        tempfile::tempdir().expect("home"),
+        tempfile::tempdir().expect("home"),
+    );
+    let mut ports = Vec::new();
+    for (home, instance) in [(ha.path(), "pod-a"), (hb.path(), "pod-b")] {
+        let port = free_port();
+        ports.push(port);
+        std::fs::write(
+            home.join("bulwark.toml"),
+            format!(
+                "[server]\nlisten = \"127.0.0.1:{port}\"\n\
+                 [server.limits]\nredis = \"redis://127.0.0.1:{}/0\"\n\
+                 [store]\nurl = \"env:FLEET_DB\"\ninstance = \"{instance}\"\n\
+                 [audit]\nbackend = \"postgres\"\n\
+                 [action]\nmode = \"supervised\"\n",
+                redis.port
+            ),
+        )
+        .expect("config");
+        let check = run_with_stdin(
+            bulwark_on(home)
+                .env("FLEET_DB", &url)
+                .args(["config", "check"]),
+            b"",
+        );
+        assert_eq!(check.status.code(), Some(0), "{}", text(&check));
+    }
+    let (pa, pb) = (ports[0], ports[1]);
+    // Tokens made on one home are the fleet's: they live in the shared database.
+    let copilot = create_token(ha.path(), &url, "copilot", "intents");
+    let alice = create_token(ha.path(), &url, "alice", "approve,audit");
+    let a = serve_on(ha.path(), pa, &[("FLEET_DB", url.as_str())]);
+    // The fleet shares its audit keys (a Secret in Kubernetes): B gets A's.
+    let copied = Command::new("cp")
+        .arg("-a")
+        .arg(ha.path().join("keys"))
+        .arg(hb.path().join("keys"))
+        .status()
+        .expect("cp");
+    assert!(copied.success());
+    let b = serve_on(hb.path(), pb, &[("FLEET_DB", url.as_str())]);
+    let http = agent();
+
+    // An intent asked on A, approved on B, consumed by 100 callers across both: run once.
+    let body = r#"{"tool":"kubectl","action":"scale","target":{"kind":"deployment","name":"api","namespace":"payments-prod"},"args":{"replicas":0},"requested_by":"copilot"}"#;
+    let (status, v) = post(&http, pa, "/v1/intents", &copilot, body);
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(v["verdict"], "review", "{v}");
+    let id = v["approval"]["id"].as_str().expect("id").to_string();
+    let digest = v["digest"].as_str().expect("digest").to_string();
+    let (status, v) = post(
+        &http,
+        pb,
+        &format!("/v1/approvals/{id}/approve"),
+        &alice,
+        &format!(r#"{{"digest":"{digest}"}}"#),
+    );
+    assert_eq!(status, 200, "{v}");
+    let statuses: Vec<u16> = std::thread::scope(|s| {
+        let hs: Vec<_> = (0..100)
+            .map(|i| {
+                let (id, copilot) = (&id, &copilot);
+                let port = if i % 2 == 0 { pa } else { pb };
+                s.spawn(move || {
+                    post(
+                        &agent(),
+                        port,
+                        &format!("/v1/approvals/{id}/consume"),
+                        copilot,
+                        body,
+                    )
+                    .0
+                })
+            })
+            .collect();
+        hs.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    assert_eq!(
+        statuses.iter().filter(|c| **c == 200).count(),
+        1,
+        "{statuses:?}"
+    );
+    assert_eq!(
+        statuses.iter().filter(|c| **c == 409).count(),
+        99,
+        "{statuses:?}"
+    );
+
+    // A token revoked on A's home is refused by B within a second.
+    let probe = |port: u16| {
+        http
+            .get(&format!("http://127.0.0.1:{port}/v1/approvals"))
+            .header("Authorization", &format!("Bearer {copilot}"))
+            .call()
+            .expect("get")
+            .status()
+            .as_u16()
+    };
+    assert_eq!(probe(pb), 200, "B knows the token (and caches it)");
+    let o = run_with_stdin(
+        bulwark_on(ha.path())
+            .env("FLEET_DB", &url)
+            .args(["token", "revoke", "copilot"]),
+        b"",
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let revoked = Instant::now();
+    while probe(pb) != 401 {
+        assert!(
+            revoked.elapsed() < Duration::from_secs(1),
+            "B still accepts a token revoked {:?} ago",
+            revoked.elapsed()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(probe(pa), 401);
+
+    // Both instances wrote their own chain; `bulwark audit verify` checks both.
+    drop((a, b));
+    let verify = || {
+        run_with_stdin(
+            bulwark_on(hb.path())
+                .env("FLEET_DB", &url)
+                .args(["audit", "verify", "--format", "json"]),
+            b"",
+        )
+    };
+    let o = verify();
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let report: serde_json::Value = serde_json::from_slice(&o.stdout).expect("json");
+    let notices = report["notices"].to_string();
+    assert!(
+        notices.contains("pod-a") && notices.contains("pod-b"),
+        "{report}"
+    );
+    let consumed = pg.sql(
+        "fleet",
+        "SELECT count(*) FROM audit_records WHERE line::jsonb ->> 'action' = 'approval.consume' \
+         AND line::jsonb ->> 'outcome' = 'executed'",
+    );
+    assert_eq!(consumed, "1", "one execution recorded across the fleet");
+    pg.sql(
+        "fleet",
+        "ALTER TABLE audit_records DISABLE TRIGGER audit_records_append_only; \
+         DELETE FROM audit_records WHERE instance = 'pod-a' AND seq = 2;",
+    );
+    let o = verify();
+    assert_ne!(o.status.code(), Some(0), "{}", text(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stdout).contains("pod-a"),
+        "{}",
+        text(&o)
+    );
 }

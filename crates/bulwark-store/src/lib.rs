@@ -10,11 +10,13 @@
 #![warn(missing_docs)]
 
 pub mod audit_file;
+pub mod audit_pg;
 pub mod audit_relay;
 pub mod audit_sqlite;
 pub mod fs;
 pub mod keychain;
 pub mod keys;
+mod postgres;
 pub mod redis_store;
 mod sqlite;
 pub mod state_db;

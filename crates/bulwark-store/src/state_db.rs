@@ -13,7 +13,7 @@
 //! holds the calls the model gateway passed ([`Handoff`] as JSON, no argument values), each taken
 //! once by a `DELETE` that only one process's statement can match.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Mutex;
 
 use bulwark_core::approval::{ApprovalError, ApprovalId, ApprovalRecord, ApprovalStore, StateName};
@@ -26,7 +26,9 @@ use sqlx::Row;
 use sqlx::sqlite::SqliteConnection;
 
 use crate::StoreError;
+use crate::postgres::Pg;
 use crate::sqlite::{connect, runtime};
+use secrecy::SecretString;
 
 const DDL: &[&str] = &[
     "CREATE TABLE IF NOT EXISTS approvals (id TEXT PRIMARY KEY, state TEXT NOT NULL, \
@@ -48,20 +50,38 @@ const DDL: &[&str] = &[
     "CREATE INDEX IF NOT EXISTS handoffs_by_expiry ON provenance_handoffs(expires_ms)",
 ];
 
-/// The state database. Safe to share across threads (calls are serialized on one
-/// connection); several processes may open the same file.
-pub struct StateDb {
-    path: PathBuf,
-    inner: Mutex<Option<(tokio::runtime::Runtime, SqliteConnection)>>,
+/// Where the state lives.
+enum Backend {
+    /// One SQLite file; calls are serialized on one connection.
+    Sqlite(Mutex<Option<(tokio::runtime::Runtime, SqliteConnection)>>),
+    /// The PostgreSQL database several sidecars share.
+    Pg(Box<Pg>),
 }
 
-fn to_i64(path: &Path, v: u64) -> Result<i64, ApprovalError> {
-    i64::try_from(v).map_err(|_| {
-        ApprovalError::Store(format!(
-            "{}: value {v} does not fit the database",
-            path.display()
-        ))
-    })
+/// Run the same statements on whichever database holds the state: `$body` (a closure over a
+/// connection, returning a boxed future) is compiled once per backend. The SQL is written once:
+/// numbered placeholders (`$1`) mean the same thing to SQLite and PostgreSQL.
+macro_rules! on_db {
+    ($db:expr, move |$c:ident| $body:expr) => {
+        match &$db.backend {
+            Backend::Sqlite(s) => $db.sqlite(s, move |$c| $body),
+            Backend::Pg(p) => p.with(move |$c| $body).map_err(|e| $db.err(e)),
+        }
+    };
+}
+
+/// The state database: a SQLite file ([`StateDb::open`]) or the PostgreSQL database sidecars
+/// share ([`StateDb::connect`]). Safe to share across threads; several processes may open the
+/// same database.
+pub struct StateDb {
+    /// The file's path, or `PostgreSQL HOST:PORT/DB`: for messages.
+    name: String,
+    backend: Backend,
+}
+
+fn to_i64(name: &str, v: u64) -> Result<i64, ApprovalError> {
+    i64::try_from(v)
+        .map_err(|_| ApprovalError::Store(format!("{name}: value {v} does not fit the database")))
 }
 
 impl StateDb {
@@ -70,41 +90,78 @@ impl StateDb {
         let rt = runtime(path)?;
         let conn = connect(&rt, path, true, DDL)?;
         Ok(StateDb {
-            path: path.to_path_buf(),
-            inner: Mutex::new(Some((rt, conn))),
+            name: path.display().to_string(),
+            backend: Backend::Sqlite(Mutex::new(Some((rt, conn)))),
         })
     }
 
-    /// Where it is.
+    /// Connect to the PostgreSQL database at `url` (`postgres://USER:PASSWORD@HOST:PORT/DB`),
+    /// creating or updating its tables.
+    pub fn connect(url: &SecretString) -> Result<StateDb, StoreError> {
+        let pg = Pg::connect(url)?;
+        Ok(StateDb {
+            name: pg.name.clone(),
+            backend: Backend::Pg(Box::new(pg)),
+        })
+    }
+
+    /// The database `[store]` names: PostgreSQL when `url` resolves to one, else the SQLite file
+    /// (`db`, by default `home/bulwark.db`). `url` is the resolved `[store] url`.
+    pub fn configured(
+        store: &bulwark_core::config::StoreConfig,
+        url: Option<&SecretString>,
+        home: &Path,
+    ) -> Result<StateDb, StoreError> {
+        match url {
+            Some(url) => StateDb::connect(url),
+            None => StateDb::open(&store.db_path(home)),
+        }
+    }
+
+    /// The file's path, or `PostgreSQL HOST:PORT/DB`.
     ///
     /// Every method blocks: from an async runtime, call them with `spawn_blocking`.
-    pub fn path(&self) -> &Path {
-        &self.path
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Whether several processes on several hosts may share it (PostgreSQL).
+    pub fn is_shared(&self) -> bool {
+        matches!(self.backend, Backend::Pg(_))
     }
 
     fn err(&self, e: impl std::fmt::Display) -> ApprovalError {
-        ApprovalError::Store(format!("{}: {e}", self.path.display()))
+        ApprovalError::Store(format!("{}: {e}", self.name))
     }
 
-    fn with<T>(
+    fn sqlite<T>(
         &self,
+        inner: &Mutex<Option<(tokio::runtime::Runtime, SqliteConnection)>>,
         f: impl for<'c> FnOnce(
             &'c mut SqliteConnection,
         ) -> std::pin::Pin<
             Box<dyn std::future::Future<Output = Result<T, sqlx::Error>> + 'c>,
         >,
     ) -> Result<T, ApprovalError> {
-        let mut guard = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        let mut guard = inner.lock().unwrap_or_else(|p| p.into_inner());
         let (rt, conn) = guard
             .as_mut()
             .ok_or_else(|| self.err("the database is closed"))?;
         rt.block_on(f(conn)).map_err(|e| self.err(e))
     }
 
+    /// Pick the statement for this backend, where the two dialects differ.
+    fn dialect(&self, sqlite: &'static str, postgres: &'static str) -> &'static str {
+        match self.backend {
+            Backend::Sqlite(_) => sqlite,
+            Backend::Pg(_) => postgres,
+        }
+    }
+
     fn parse(&self, json: &str) -> Result<ApprovalRecord, ApprovalError> {
         serde_json::from_str(json).map_err(|e| ApprovalError::Damaged {
             id: "?".into(),
-            problem: format!("{}: not an approval record ({e})", self.path.display()),
+            problem: format!("{}: not an approval record ({e})", self.name),
         })
     }
 
@@ -118,15 +175,15 @@ impl ApprovalStore for StateDb {
         let json = self.json(record)?;
         let id = record.id.to_string();
         let state = record.state.as_str();
-        let version = to_i64(&self.path, record.version)?;
-        let created = to_i64(&self.path, record.created_ms)?;
-        let expires = to_i64(&self.path, record.expires_ms)?;
+        let version = to_i64(&self.name, record.version)?;
+        let created = to_i64(&self.name, record.created_ms)?;
+        let expires = to_i64(&self.name, record.expires_ms)?;
         let intent = intent_json.to_string();
-        self.with(move |c| {
+        on_db!(self, move |c| {
             Box::pin(async move {
                 sqlx::query(
                     "INSERT INTO approvals (id, state, version, created_ms, expires_ms, record, intent) \
-                     VALUES (?, ?, ?, ?, ?, ?, ?)",
+                     VALUES ($1, $2, $3, $4, $5, $6, $7)",
                 )
                 .bind(id)
                 .bind(state)
@@ -144,9 +201,9 @@ impl ApprovalStore for StateDb {
 
     fn load(&self, id: &ApprovalId) -> Result<Option<(ApprovalRecord, String)>, ApprovalError> {
         let id = id.to_string();
-        let row = self.with(move |c| {
+        let row = on_db!(self, move |c| {
             Box::pin(async move {
-                let row = sqlx::query("SELECT record, intent FROM approvals WHERE id = ?")
+                let row = sqlx::query("SELECT record, intent FROM approvals WHERE id = $1")
                     .bind(id)
                     .fetch_optional(c)
                     .await?;
@@ -165,28 +222,27 @@ impl ApprovalStore for StateDb {
     ) -> Result<Vec<ApprovalRecord>, ApprovalError> {
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         let state = state.map(|s| s.as_str().to_string());
-        let rows = self.with(move |c| {
+        let rows = on_db!(self, move |c| {
             Box::pin(async move {
-                let rows = match state {
-                    Some(s) => {
-                        sqlx::query(
-                            "SELECT record FROM approvals WHERE state = ? \
-                             ORDER BY created_ms DESC, id LIMIT ?",
+                let rows =
+                    match state {
+                        Some(s) => {
+                            sqlx::query(
+                                "SELECT record FROM approvals WHERE state = $1 \
+                             ORDER BY created_ms DESC, id LIMIT $2",
+                            )
+                            .bind(s)
+                            .bind(limit)
+                            .fetch_all(c)
+                            .await?
+                        }
+                        None => sqlx::query(
+                            "SELECT record FROM approvals ORDER BY created_ms DESC, id LIMIT $1",
                         )
-                        .bind(s)
                         .bind(limit)
                         .fetch_all(c)
-                        .await?
-                    }
-                    None => {
-                        sqlx::query(
-                            "SELECT record FROM approvals ORDER BY created_ms DESC, id LIMIT ?",
-                        )
-                        .bind(limit)
-                        .fetch_all(c)
-                        .await?
-                    }
-                };
+                        .await?,
+                    };
                 rows.iter()
                     .map(|r| r.try_get::<String, _>(0))
                     .collect::<Result<Vec<_>, _>>()
@@ -205,26 +261,32 @@ impl ApprovalStore for StateDb {
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         let state = state.map(|s| s.as_str().to_string());
         let who = requested_by.to_string();
-        let rows = self.with(move |c| {
+        // The requester is kept in the record's JSON.
+        let sql = self.dialect(
+            "SELECT record FROM approvals \
+             WHERE (json_extract(record, '$.requested_by') = $1 \
+                    OR ($2 AND state = 'pending')) \
+               AND ($3 IS NULL OR state = $4) \
+             ORDER BY created_ms DESC, id LIMIT $5",
+            "SELECT record FROM approvals \
+             WHERE ((record::jsonb ->> 'requested_by') = $1 \
+                    OR ($2 AND state = 'pending')) \
+               AND ($3::text IS NULL OR state = $4) \
+             ORDER BY created_ms DESC, id LIMIT $5",
+        );
+        let rows = on_db!(self, move |c| {
             Box::pin(async move {
-                // The requester is kept in the record's JSON.
-                sqlx::query(
-                    "SELECT record FROM approvals \
-                     WHERE (json_extract(record, '$.requested_by') = ? \
-                            OR (? AND state = 'pending')) \
-                       AND (? IS NULL OR state = ?) \
-                     ORDER BY created_ms DESC, id LIMIT ?",
-                )
-                .bind(who)
-                .bind(all_pending)
-                .bind(state.clone())
-                .bind(state)
-                .bind(limit)
-                .fetch_all(c)
-                .await?
-                .iter()
-                .map(|r| r.try_get::<String, _>(0))
-                .collect::<Result<Vec<_>, _>>()
+                sqlx::query(sql)
+                    .bind(who)
+                    .bind(all_pending)
+                    .bind(state.clone())
+                    .bind(state)
+                    .bind(limit)
+                    .fetch_all(c)
+                    .await?
+                    .iter()
+                    .map(|r| r.try_get::<String, _>(0))
+                    .collect::<Result<Vec<_>, _>>()
             })
         })?;
         let records = rows
@@ -241,13 +303,13 @@ impl ApprovalStore for StateDb {
     }
 
     fn due(&self, now_ms: u64, limit: usize) -> Result<Vec<ApprovalRecord>, ApprovalError> {
-        let now = to_i64(&self.path, now_ms)?;
+        let now = to_i64(&self.name, now_ms)?;
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-        let rows = self.with(move |c| {
+        let rows = on_db!(self, move |c| {
             Box::pin(async move {
                 let rows = sqlx::query(
                     "SELECT record FROM approvals WHERE state IN ('pending', 'approved') \
-                     AND expires_ms <= ? ORDER BY expires_ms LIMIT ?",
+                     AND expires_ms <= $1 ORDER BY expires_ms LIMIT $2",
                 )
                 .bind(now)
                 .bind(limit)
@@ -275,13 +337,13 @@ impl ApprovalStore for StateDb {
         let json = self.json(record)?;
         let id = record.id.to_string();
         let state = record.state.as_str();
-        let version = to_i64(&self.path, record.version)?;
-        let expected = to_i64(&self.path, expected_version)?;
-        let changed = self.with(move |c| {
+        let version = to_i64(&self.name, record.version)?;
+        let expected = to_i64(&self.name, expected_version)?;
+        let changed = on_db!(self, move |c| {
             Box::pin(async move {
                 sqlx::query(
-                    "UPDATE approvals SET state = ?, version = ?, record = ? \
-                     WHERE id = ? AND version = ?",
+                    "UPDATE approvals SET state = $1, version = $2, record = $3 \
+                     WHERE id = $4 AND version = $5",
                 )
                 .bind(state)
                 .bind(version)
@@ -298,9 +360,9 @@ impl ApprovalStore for StateDb {
 
     fn setting(&self, key: &str) -> Result<Option<String>, ApprovalError> {
         let key = key.to_string();
-        self.with(move |c| {
+        on_db!(self, move |c| {
             Box::pin(async move {
-                let row = sqlx::query("SELECT value FROM settings WHERE key = ?")
+                let row = sqlx::query("SELECT value FROM settings WHERE key = $1")
                     .bind(key)
                     .fetch_optional(c)
                     .await?;
@@ -312,10 +374,10 @@ impl ApprovalStore for StateDb {
     fn set_setting(&self, key: &str, value: &str) -> Result<(), ApprovalError> {
         let key = key.to_string();
         let value = value.to_string();
-        self.with(move |c| {
+        on_db!(self, move |c| {
             Box::pin(async move {
                 sqlx::query(
-                    "INSERT INTO settings (key, value) VALUES (?, ?) \
+                    "INSERT INTO settings (key, value) VALUES ($1, $2) \
                      ON CONFLICT(key) DO UPDATE SET value = excluded.value",
                 )
                 .bind(key)
@@ -344,9 +406,9 @@ impl StateDb {
         }
         let json = serde_json::to_string(rec).map_err(|e| self.err(e))?;
         let (id, name) = (rec.id.clone(), rec.name.clone());
-        self.with(move |c| {
+        on_db!(self, move |c| {
             Box::pin(async move {
-                sqlx::query("INSERT INTO api_tokens (id, name, record) VALUES (?, ?, ?)")
+                sqlx::query("INSERT INTO api_tokens (id, name, record) VALUES ($1, $2, $3)")
                     .bind(id)
                     .bind(name)
                     .bind(json)
@@ -354,16 +416,19 @@ impl StateDb {
                     .await
                     .map(|_| ())
             })
-        })
+        })?;
+        self.tokens_changed()
     }
 
     /// Every token record, revoked ones included, oldest first.
     pub fn tokens(&self) -> Result<Vec<TokenRecord>, ApprovalError> {
-        let rows = self.with(|c| {
+        let sql = self.dialect(
+            "SELECT record FROM api_tokens ORDER BY rowid",
+            "SELECT record FROM api_tokens ORDER BY seq",
+        );
+        let rows = on_db!(self, move |c| {
             Box::pin(async move {
-                let rows = sqlx::query("SELECT record FROM api_tokens ORDER BY rowid")
-                    .fetch_all(c)
-                    .await?;
+                let rows = sqlx::query(sql).fetch_all(c).await?;
                 rows.iter()
                     .map(|r| r.try_get::<String, _>(0))
                     .collect::<Result<Vec<_>, _>>()
@@ -387,20 +452,57 @@ impl StateDb {
                 t.revoked_ms = Some(now_ms);
                 let json = serde_json::to_string(&t).map_err(|e| self.err(e))?;
                 let id = t.id.clone();
-                self.with(move |c| {
+                on_db!(self, move |c| {
                     Box::pin(async move {
-                        sqlx::query("UPDATE api_tokens SET record = ?, revoked = 1 WHERE id = ?")
-                            .bind(json)
-                            .bind(id)
-                            .execute(c)
-                            .await
-                            .map(|_| ())
+                        sqlx::query(
+                            "UPDATE api_tokens SET record = $1, revoked = TRUE WHERE id = $2",
+                        )
+                        .bind(json)
+                        .bind(id)
+                        .execute(c)
+                        .await
+                        .map(|_| ())
                     })
                 })?;
                 n += 1;
             }
         }
+        if n > 0 {
+            self.tokens_changed()?;
+        }
         Ok(n)
+    }
+
+    /// Tell the other sidecars on a shared database that the tokens changed.
+    fn tokens_changed(&self) -> Result<(), ApprovalError> {
+        match &self.backend {
+            Backend::Sqlite(_) => Ok(()),
+            Backend::Pg(p) => p
+                .with(|c| {
+                    Box::pin(async move {
+                        sqlx::query("SELECT pg_notify($1, '')")
+                            .bind(crate::postgres::TOKENS_CHANNEL)
+                            .execute(c)
+                            .await
+                            .map(|_| ())
+                    })
+                })
+                .map_err(|e| self.err(e)),
+        }
+    }
+
+    /// On a shared database, call `changed` whenever a process changes the API tokens (a
+    /// revocation, a new token), and whenever the connection listening for that was lost and
+    /// made again (a change may have been missed then), so a cache can be dropped at once rather
+    /// than when it expires. Returns false on SQLite, where there is nothing to listen to.
+    pub fn watch_tokens(&self, changed: impl Fn() + Send + Sync + 'static) -> bool {
+        match &self.backend {
+            Backend::Sqlite(_) => false,
+            Backend::Pg(p) => {
+                p.listen(crate::postgres::TOKENS_CHANNEL, changed);
+                true
+            }
+        }
     }
 }
 
@@ -408,7 +510,9 @@ impl Drop for StateDb {
     fn drop(&mut self) {
         // The last handle may go away on an async runtime's thread (a server shutting down):
         // a runtime must not be dropped there, so it is shut down in the background.
-        if let Some((rt, conn)) = self.inner.lock().ok().and_then(|mut g| g.take()) {
+        if let Backend::Sqlite(inner) = &self.backend
+            && let Some((rt, conn)) = inner.lock().ok().and_then(|mut g| g.take())
+        {
             drop(conn);
             rt.shutdown_background();
         }
@@ -419,11 +523,11 @@ impl HeldStore for StateDb {
     fn hold(&self, alert: &HeldAlert) -> Result<(), ApprovalError> {
         let json = serde_json::to_string(alert).map_err(|e| self.err(e))?;
         let (id, state) = (alert.id.clone(), alert.state.as_str());
-        let received = to_i64(&self.path, alert.received_ms)?;
-        self.with(move |c| {
+        let received = to_i64(&self.name, alert.received_ms)?;
+        on_db!(self, move |c| {
             Box::pin(async move {
                 sqlx::query(
-                    "INSERT INTO held_alerts (id, state, received_ms, record) VALUES (?, ?, ?, ?)",
+                    "INSERT INTO held_alerts (id, state, received_ms, record) VALUES ($1, $2, $3, $4)",
                 )
                 .bind(id)
                 .bind(state)
@@ -438,9 +542,9 @@ impl HeldStore for StateDb {
 
     fn held(&self, id: &str) -> Result<Option<HeldAlert>, ApprovalError> {
         let id = id.to_string();
-        let row = self.with(move |c| {
+        let row = on_db!(self, move |c| {
             Box::pin(async move {
-                let row = sqlx::query("SELECT record FROM held_alerts WHERE id = ?")
+                let row = sqlx::query("SELECT record FROM held_alerts WHERE id = $1")
                     .bind(id)
                     .fetch_optional(c)
                     .await?;
@@ -457,11 +561,11 @@ impl HeldStore for StateDb {
     ) -> Result<Vec<HeldAlert>, ApprovalError> {
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         let state = state.map(|s| s.as_str().to_string());
-        let rows = self.with(move |c| {
+        let rows = on_db!(self, move |c| {
             Box::pin(async move {
                 let rows = sqlx::query(
-                    "SELECT record FROM held_alerts WHERE (? IS NULL OR state = ?) \
-                     ORDER BY received_ms DESC, id LIMIT ?",
+                    "SELECT record FROM held_alerts WHERE ($1 IS NULL OR state = $2) \
+                     ORDER BY received_ms DESC, id LIMIT $3",
                 )
                 .bind(state.clone())
                 .bind(state)
@@ -496,10 +600,10 @@ impl HeldStore for StateDb {
         let json = serde_json::to_string(&alert).map_err(|e| self.err(e))?;
         let (id, from, to) = (id.to_string(), from.as_str(), to.as_str());
         // The state in the WHERE clause makes the move happen once, whoever races.
-        let changed = self.with(move |c| {
+        let changed = on_db!(self, move |c| {
             Box::pin(async move {
                 sqlx::query(
-                    "UPDATE held_alerts SET state = ?, record = ? WHERE id = ? AND state = ?",
+                    "UPDATE held_alerts SET state = $1, record = $2 WHERE id = $3 AND state = $4",
                 )
                 .bind(to)
                 .bind(json)
@@ -518,7 +622,7 @@ impl StateDb {
     fn parse_held(&self, json: &str) -> Result<HeldAlert, ApprovalError> {
         serde_json::from_str(json).map_err(|e| ApprovalError::Damaged {
             id: "?".into(),
-            problem: format!("{}: not a held alert ({e})", self.path.display()),
+            problem: format!("{}: not a held alert ({e})", self.name),
         })
     }
 }
@@ -526,9 +630,9 @@ impl StateDb {
 impl PinStore for StateDb {
     fn load_pin(&self, key: &str) -> Result<Option<ServerPin>, ApprovalError> {
         let key = key.to_string();
-        let row = self.with(move |c| {
+        let row = on_db!(self, move |c| {
             Box::pin(async move {
-                let row = sqlx::query("SELECT record FROM mcp_pins WHERE key = ?")
+                let row = sqlx::query("SELECT record FROM mcp_pins WHERE key = $1")
                     .bind(key)
                     .fetch_optional(c)
                     .await?;
@@ -541,11 +645,11 @@ impl PinStore for StateDb {
     fn insert_pin(&self, pin: &ServerPin) -> Result<bool, ApprovalError> {
         let json = serde_json::to_string(pin).map_err(|e| self.err(e))?;
         let key = pin.key.clone();
-        let version = to_i64(&self.path, pin.version)?;
-        let n = self.with(move |c| {
+        let version = to_i64(&self.name, pin.version)?;
+        let n = on_db!(self, move |c| {
             Box::pin(async move {
                 sqlx::query(
-                    "INSERT INTO mcp_pins (key, version, record) VALUES (?, ?, ?) \
+                    "INSERT INTO mcp_pins (key, version, record) VALUES ($1, $2, $3) \
                      ON CONFLICT(key) DO NOTHING",
                 )
                 .bind(key)
@@ -562,12 +666,12 @@ impl PinStore for StateDb {
     fn replace_pin(&self, prev: u64, pin: &ServerPin) -> Result<bool, ApprovalError> {
         let json = serde_json::to_string(pin).map_err(|e| self.err(e))?;
         let key = pin.key.clone();
-        let version = to_i64(&self.path, pin.version)?;
-        let prev = to_i64(&self.path, prev)?;
-        let n = self.with(move |c| {
+        let version = to_i64(&self.name, pin.version)?;
+        let prev = to_i64(&self.name, prev)?;
+        let n = on_db!(self, move |c| {
             Box::pin(async move {
                 sqlx::query(
-                    "UPDATE mcp_pins SET version = ?, record = ? WHERE key = ? AND version = ?",
+                    "UPDATE mcp_pins SET version = $1, record = $2 WHERE key = $3 AND version = $4",
                 )
                 .bind(version)
                 .bind(json)
@@ -582,7 +686,7 @@ impl PinStore for StateDb {
     }
 
     fn list_pins(&self) -> Result<Vec<ServerPin>, ApprovalError> {
-        let rows = self.with(move |c| {
+        let rows = on_db!(self, move |c| {
             Box::pin(async move {
                 let rows = sqlx::query("SELECT record FROM mcp_pins ORDER BY key")
                     .fetch_all(c)
@@ -597,9 +701,9 @@ impl PinStore for StateDb {
 
     fn remove_pin(&self, key: &str) -> Result<bool, ApprovalError> {
         let key = key.to_string();
-        let n = self.with(move |c| {
+        let n = on_db!(self, move |c| {
             Box::pin(async move {
-                sqlx::query("DELETE FROM mcp_pins WHERE key = ?")
+                sqlx::query("DELETE FROM mcp_pins WHERE key = $1")
                     .bind(key)
                     .execute(c)
                     .await
@@ -614,7 +718,7 @@ impl StateDb {
     fn parse_pin(&self, json: &str) -> Result<ServerPin, ApprovalError> {
         serde_json::from_str(json).map_err(|e| ApprovalError::Damaged {
             id: "?".into(),
-            problem: format!("{}: not an MCP pin ({e})", self.path.display()),
+            problem: format!("{}: not an MCP pin ({e})", self.name),
         })
     }
 }
@@ -627,24 +731,24 @@ impl HandoffStore for StateDb {
     fn put_handoff(&self, h: &Handoff, now_ms: u64) -> Result<(), ApprovalError> {
         let json = serde_json::to_string(h).map_err(|e| self.err(e))?;
         let key = h.key.clone();
-        let expires = to_i64(&self.path, h.expires_ms)?;
-        let now = to_i64(&self.path, now_ms)?;
-        self.with(move |c| {
+        let expires = to_i64(&self.name, h.expires_ms)?;
+        let now = to_i64(&self.name, now_ms)?;
+        on_db!(self, move |c| {
             Box::pin(async move {
-                sqlx::query("DELETE FROM provenance_handoffs WHERE expires_ms <= ?")
+                sqlx::query("DELETE FROM provenance_handoffs WHERE expires_ms <= $1")
                     .bind(now)
                     .execute(&mut *c)
                     .await?;
                 // Ids only grow: the newest are the highest, found by the primary key.
                 sqlx::query(
                     "DELETE FROM provenance_handoffs WHERE id <= \
-                     (SELECT MAX(id) FROM provenance_handoffs) - ?",
+                     (SELECT MAX(id) FROM provenance_handoffs) - $1",
                 )
                 .bind(MAX_HANDOFFS - 1)
                 .execute(&mut *c)
                 .await?;
                 sqlx::query(
-                    "INSERT INTO provenance_handoffs (key, expires_ms, record) VALUES (?, ?, ?)",
+                    "INSERT INTO provenance_handoffs (key, expires_ms, record) VALUES ($1, $2, $3)",
                 )
                 .bind(key)
                 .bind(expires)
@@ -658,11 +762,11 @@ impl HandoffStore for StateDb {
 
     fn take_handoff(&self, w: &Wanted<'_>) -> Result<Option<Handoff>, ApprovalError> {
         let k = w.key.to_string();
-        let now = to_i64(&self.path, w.now_ms)?;
-        let rows: Vec<(i64, String)> = self.with(move |c| {
+        let now = to_i64(&self.name, w.now_ms)?;
+        let rows: Vec<(i64, String)> = on_db!(self, move |c| {
             Box::pin(async move {
                 let rows = sqlx::query(
-                    "SELECT id, record FROM provenance_handoffs WHERE key = ? AND expires_ms > ? \
+                    "SELECT id, record FROM provenance_handoffs WHERE key = $1 AND expires_ms > $2 \
                      ORDER BY id LIMIT 256",
                 )
                 .bind(k)
@@ -683,9 +787,9 @@ impl HandoffStore for StateDb {
                 continue;
             }
             // Taken once: of two processes racing for it, one deletes the row.
-            let n = self.with(move |c| {
+            let n = on_db!(self, move |c| {
                 Box::pin(async move {
-                    sqlx::query("DELETE FROM provenance_handoffs WHERE id = ?")
+                    sqlx::query("DELETE FROM provenance_handoffs WHERE id = $1")
                         .bind(id)
                         .execute(c)
                         .await

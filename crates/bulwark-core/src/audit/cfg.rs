@@ -11,7 +11,8 @@ use crate::config::problems::Problems;
 pub struct AuditConfig {
     /// Record decisions in the audit log. Off, nothing Bulwark decides leaves evidence.
     pub enabled: bool,
-    /// Where records go: `file` (JSON Lines segments in `dir`) or `sqlite` (one database, `db`).
+    /// Where records go: `file` (JSON Lines segments in `dir`), `sqlite` (one database, `db`) or
+    /// `postgres` (the database `[store] url` names, shared by several sidecars).
     pub backend: AuditBackend,
     /// Directory of the file backend (segments and checkpoints); empty means `$BULWARK_HOME/audit`.
     pub dir: String,
@@ -70,6 +71,9 @@ pub enum AuditBackend {
     File,
     /// One SQLite database (WAL, synchronous = FULL).
     Sqlite,
+    /// The PostgreSQL database `[store] url` names, shared by several sidecars: one hash chain
+    /// per instance (`[store] instance`), in tables that refuse UPDATE, DELETE and TRUNCATE.
+    Postgres,
 }
 
 impl Default for AuditConfig {

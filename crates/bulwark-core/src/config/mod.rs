@@ -255,6 +255,7 @@ impl SecurityConfig {
                 &self.server.limits.redis,
                 SecretForm::ANY,
             ),
+            ("store.url".to_string(), &self.store.url, SecretForm::ANY),
         ];
         for (name, u) in &self.gateway.upstreams {
             out.push((
@@ -307,6 +308,14 @@ impl SecurityConfig {
         crate::provenance::check_config(&self.action.provenance, p);
         self.approval.check(p);
         self.server.check(p);
+        self.store.check(p);
+        if self.audit.backend == AuditBackend::Postgres && self.store.url.is_unset() {
+            p.invalid(
+                "audit.backend",
+                "\"postgres\"",
+                "[store] url set to the PostgreSQL database the log goes to, or backend = \"file\" or \"sqlite\"",
+            );
+        }
         crate::webhook::check_config(&self.ingress, p);
         self.vault.check(p);
         self.gateway.check(p);

@@ -118,15 +118,55 @@ impl Default for LimitsConfig {
     }
 }
 
-/// `[store]`: the state database (SQLite): approvals and settings.
+/// `[store]`: the state database: approvals, API tokens, held alerts, MCP pins and settings. A
+/// SQLite file by default; the PostgreSQL database several sidecars share when `url` is set.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema, Default)]
 #[serde(deny_unknown_fields, default)]
 pub struct StoreConfig {
-    /// The database file; empty means `$BULWARK_HOME/bulwark.db`.
+    /// The database file; empty means `$BULWARK_HOME/bulwark.db`. Unused when `url` is set.
     pub db: String,
+    /// A PostgreSQL database several sidecars share (`postgres://USER:PASSWORD@HOST:PORT/DB`, or
+    /// `vault:NAME`, `env:NAME`, `file:/PATH`): it then holds the state instead of `db`, and the
+    /// audit log when `[audit] backend = "postgres"`. Empty: the SQLite file.
+    pub url: SecretRef,
+    /// This sidecar's name in the shared audit log (each writes its own hash chain); empty means
+    /// the host's name (a pod's name in Kubernetes). Two running sidecars must not share one.
+    pub instance: String,
 }
 
 impl StoreConfig {
+    /// Check the URL (without showing it: it may hold a password) and the instance name.
+    pub fn check(&self, p: &mut Problems) {
+        const EXPECTED: &str = "postgres://USER[:PASSWORD]@HOST[:PORT]/DB (or postgresql://), vault:NAME, env:NAME, file:/PATH, or empty for the SQLite file";
+        if let SecretRef::Literal(url) = &self.url {
+            match url::Url::parse(url) {
+                Ok(u) if matches!(u.scheme(), "postgres" | "postgresql") => {}
+                Ok(u) => p.invalid_secret(
+                    "store.url",
+                    format!("a URL of scheme {:?}", u.scheme()),
+                    EXPECTED,
+                ),
+                Err(e) => p.invalid_secret(
+                    "store.url",
+                    format!("a value that is not a URL ({e})"),
+                    EXPECTED,
+                ),
+            }
+        }
+        if self.instance.len() > 128
+            || self
+                .instance
+                .chars()
+                .any(|c| !(c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.')))
+        {
+            p.invalid(
+                "store.instance",
+                format!("{:?}", self.instance),
+                "up to 128 letters, digits, '-', '_' or '.' (or empty for the host's name)",
+            );
+        }
+    }
+
     /// The database file under `home` unless `db` names one.
     pub fn db_path(&self, home: &Path) -> PathBuf {
         if self.db.is_empty() {

@@ -34,36 +34,43 @@ pub(crate) async fn audit_page(
     }
     let limit = page_limit(q.limit, 100)?;
     let v = blocking(move || {
-        let home = audit_home(&s)?;
-        let source = bulwark_store::audit_file::LogSource::from_config(&s.audit_cfg, &home);
+        let source = audit_source(&s)?;
         let mut records = Vec::new();
         let mut last = after;
-        source
-            .for_each_line(&mut |line, _complete, _where, _n| {
-                if let Ok(r) = serde_json::from_slice::<bulwark_core::audit::AuditRecord>(line)
-                    && r.seq > after
-                {
-                    last = r.seq;
-                    records.push(r);
-                }
-                records.len() < limit
-            })
-            .map_err(|e| ApiError::internal(e.to_string()))?;
+        let mut sink = |line: &[u8], _complete: bool, _where: &str, _n: u64| {
+            if let Ok(r) = serde_json::from_slice::<bulwark_core::audit::AuditRecord>(line)
+                && r.seq > after
+            {
+                last = r.seq;
+                records.push(r);
+            }
+            records.len() < limit
+        };
+        match source {
+            // Sequence numbers are per instance: this sidecar's chain is the one paged through.
+            bulwark_store::audit_file::LogSource::Pg(log) => log
+                .for_each_line_after(&s.instance, after as i64, &mut sink)
+                .map(|_| ()),
+            other => other.for_each_line(&mut sink),
+        }
+        .map_err(|e| ApiError::internal(e.to_string()))?;
         Ok(serde_json::json!({"records": records, "next_after": last}))
     })
     .await?;
     Ok(axum::Json(v).into_response())
 }
 
-pub(crate) fn audit_home(s: &AppState) -> Result<std::path::PathBuf, ApiError> {
-    if !s.audit_cfg.enabled {
-        return Err(ApiError::new(
+/// Where the audit log is read back from; 404 when it is off.
+pub(crate) fn audit_source(
+    s: &AppState,
+) -> Result<&bulwark_store::audit_file::LogSource, ApiError> {
+    s.audit_source.as_ref().ok_or_else(|| {
+        ApiError::new(
             StatusCode::NOT_FOUND,
             "not_found",
             "the audit log is turned off ([audit] enabled = false)",
-        ));
-    }
-    Ok(s.home.clone())
+        )
+    })
 }
 
 /// Verify the audit log (chain, MACs, signed checkpoints), as `bulwark audit verify --format json`.
@@ -75,8 +82,7 @@ pub(crate) async fn audit_verify(
 ) -> Result<Response, ApiError> {
     p.require(Scope::Audit)?;
     let v = blocking(move || {
-        let home = audit_home(&s)?;
-        let source = bulwark_store::audit_file::LogSource::from_config(&s.audit_cfg, &home);
+        let source = audit_source(&s)?;
         let files = &s.audit_keys;
         let keys = files
             .load_hmac()

@@ -141,12 +141,13 @@ impl Compiled {
     }
 }
 
+/// Active tokens by id, and when they were read.
+pub(crate) type TokenCache = (Instant, Arc<HashMap<String, TokenRecord>>);
+
 /// Everything a request needs: the compiled configuration (swappable) and what lives as long as
 /// the process (the state database, the audit log, the token cache, metrics).
 pub struct AppState {
     pub(crate) compiled: arc_swap::ArcSwap<Compiled>,
-    /// `[audit]` as the log was opened (the log is not reopened on reload).
-    pub(crate) audit_cfg: bulwark_core::config::AuditConfig,
     /// The audit keys as the log was opened (files, or the vault).
     pub(crate) audit_keys: bulwark_store::keys::KeyFiles,
     pub(crate) home: std::path::PathBuf,
@@ -155,7 +156,12 @@ pub struct AppState {
     pub(crate) audit: Option<AuditLog>,
     /// Commands on this home append to `audit` through it instead of waiting for its lock.
     pub(crate) _relay: Option<bulwark_store::audit_relay::Relay>,
-    pub(crate) tokens: RwLock<(Instant, Arc<HashMap<String, TokenRecord>>)>,
+    pub(crate) tokens: Arc<RwLock<TokenCache>>,
+    /// Where the audit log is read back from (`None` when it is off): for PostgreSQL, every
+    /// instance's chain.
+    pub(crate) audit_source: Option<bulwark_store::audit_file::LogSource>,
+    /// This sidecar's instance name in a shared audit log.
+    pub(crate) instance: String,
     /// Webhook message ids seen: in this process, or in the Redis the fleet shares.
     pub(crate) replay: Arc<dyn bulwark_core::webhook::ReplayStore>,
     /// `[server.limits] redis` as opened at start (for `/readyz`).
@@ -208,7 +214,10 @@ impl AppState {
     pub fn open(cfg: SecurityConfig, origin: String, home: &Path) -> Result<AppState, ServeError> {
         let env = |k: &str| std::env::var(k).ok();
         let secrets = load_secrets(&cfg, home)?;
-        let db = StateDb::open(&cfg.store.db_path(home))
+        let store_url = secrets
+            .value(&cfg.store.url, &env)
+            .map_err(|e| ServeError::Config(format!("store.url: {e}")))?;
+        let db = StateDb::configured(&cfg.store, store_url.as_ref(), home)
             .map_err(|e| ServeError::Store(e.to_string()))?;
         let audit_keys = bulwark_store::keys::KeyFiles::configured(&cfg.audit, home, &secrets)
             .map_err(|e| ServeError::Config(e.to_string()))?;
@@ -231,7 +240,15 @@ impl AppState {
             ),
             None => None,
         };
-        let audit_cfg = cfg.audit.clone();
+        let audit_source = if cfg.audit.enabled {
+            Some(
+                bulwark_store::audit_file::LogSource::configured(&cfg, home, &secrets, &env)
+                    .map_err(|e| ServeError::Store(e.to_string()))?,
+            )
+        } else {
+            None
+        };
+        let instance = bulwark_store::audit_pg::instance_name(&cfg.store.instance);
         let redis = secrets
             .value(&cfg.server.limits.redis, &env)
             .map_err(|e| ServeError::Config(format!("server.limits.redis: {e}")))?
@@ -266,7 +283,23 @@ impl AppState {
             ),
         };
         let gateway = crate::gateway::Gateway::new(&cfg.gateway, budget_store);
+        let tokens = Arc::new(RwLock::new((
+            Instant::now() - TOKEN_CACHE * 2,
+            Arc::new(HashMap::new()),
+        )));
+        // On a shared database, a token revoked by any sidecar (or `bulwark token revoke`) is
+        // dropped from this cache at once; the cache's short life is the fallback.
+        let stale = Arc::downgrade(&tokens);
+        db.watch_tokens(move || {
+            if let Some(t) = stale.upgrade()
+                && let Ok(mut g) = t.write()
+            {
+                g.0 = Instant::now() - TOKEN_CACHE * 2;
+            }
+        });
         let state = AppState {
+            audit_source,
+            instance,
             gateway,
             mcp_sessions: crate::mcp::McpSessions::default(),
             compiled: arc_swap::ArcSwap::from_pointee(Compiled::new(
@@ -276,14 +309,13 @@ impl AppState {
                 &limit_store,
             )?),
             limit_store,
-            audit_cfg,
             audit_keys,
             home: home.to_path_buf(),
             origin,
             db: Arc::new(db),
             audit,
             _relay: relay,
-            tokens: RwLock::new((Instant::now() - TOKEN_CACHE * 2, Arc::new(HashMap::new()))),
+            tokens,
             replay,
             redis,
             metrics: prometheus(),

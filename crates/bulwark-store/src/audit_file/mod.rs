@@ -79,6 +79,10 @@ pub enum StoreError {
     /// The configuration the log needs (redaction) does not compile.
     #[error("configuration: {0}")]
     Config(String),
+    /// The shared database (PostgreSQL) refused or could not be reached; the message names it
+    /// without its password.
+    #[error("{0}")]
+    Database(String),
 }
 
 impl StoreError {
@@ -666,8 +670,8 @@ pub fn open_configured(
             injection: false,
         });
     let files = crate::keys::KeyFiles::configured(&cfg.audit, home, secrets)?;
-    let source = LogSource::from_config(&cfg.audit, home);
-    if files.hmac_file_missing() && source.has_records() {
+    let source = LogSource::configured(cfg, home, secrets, env)?;
+    if files.hmac_file_missing() && source.has_records()? {
         // A new key would make every existing record look forged: say what happened instead.
         return Err(StoreError::Keys(format!(
             "the audit log at {} holds records but its HMAC key file {} is missing, so nothing can be appended or verified: restore the keys directory from a backup; or, to start a new log, move the old one aside (its records stay checkable with `bulwark audit verify --public-key` against the signed checkpoints)",
@@ -680,6 +684,13 @@ pub fn open_configured(
     match source {
         LogSource::Dir(_) => AuditLog::open(opts, keys, Some(redactor)),
         LogSource::Db(db) => AuditLog::open_sqlite(&db, opts, keys, Some(redactor)),
+        LogSource::Pg(log) => AuditLog::open_postgres(
+            &log,
+            &crate::audit_pg::instance_name(&cfg.store.instance),
+            opts,
+            keys,
+            Some(redactor),
+        ),
     }
 }
 
@@ -698,32 +709,60 @@ pub fn open_or_relay(
 }
 
 /// Where a log is stored, to read it back whatever the backend.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub enum LogSource {
     /// A file-backend directory.
     Dir(PathBuf),
     /// A SQLite database.
     Db(PathBuf),
+    /// A PostgreSQL database: every instance's chain.
+    Pg(crate::audit_pg::PgLog),
 }
 
 impl LogSource {
-    /// The log the configuration describes (`home` resolves empty paths).
-    pub fn from_config(cfg: &AuditConfig, home: &Path) -> LogSource {
+    /// The file or SQLite log the configuration describes (`home` resolves empty paths); `None`
+    /// for `postgres`, which needs [`LogSource::configured`] to resolve `[store] url`.
+    pub fn from_config(cfg: &AuditConfig, home: &Path) -> Option<LogSource> {
         match cfg.backend {
             bulwark_core::config::AuditBackend::File => {
-                LogSource::Dir(FileLogOptions::from_config(cfg, home).dir)
+                Some(LogSource::Dir(FileLogOptions::from_config(cfg, home).dir))
             }
-            bulwark_core::config::AuditBackend::Sqlite => LogSource::Db(if cfg.db.is_empty() {
-                home.join("audit.db")
-            } else {
-                PathBuf::from(&cfg.db)
-            }),
+            bulwark_core::config::AuditBackend::Sqlite => {
+                Some(LogSource::Db(if cfg.db.is_empty() {
+                    home.join("audit.db")
+                } else {
+                    PathBuf::from(&cfg.db)
+                }))
+            }
+            bulwark_core::config::AuditBackend::Postgres => None,
         }
     }
 
+    /// The log the configuration describes: for `postgres`, connected to the database
+    /// `[store] url` names (`secrets` and `env` resolve it).
+    pub fn configured(
+        cfg: &bulwark_core::SecurityConfig,
+        home: &Path,
+        secrets: &crate::vault_file::Secrets,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<LogSource, StoreError> {
+        if let Some(s) = LogSource::from_config(&cfg.audit, home) {
+            return Ok(s);
+        }
+        let url = secrets
+            .value(&cfg.store.url, env)
+            .map_err(|e| StoreError::Config(format!("store.url: {e}")))?
+            .ok_or_else(|| {
+                StoreError::Config(
+                    "[audit] backend = \"postgres\" needs [store] url, the PostgreSQL database the log goes to".into(),
+                )
+            })?;
+        Ok(LogSource::Pg(crate::audit_pg::PgLog::connect(&url)?))
+    }
+
     /// Whether it holds any record (a segment or a database with content).
-    pub fn has_records(&self) -> bool {
-        match self {
+    pub fn has_records(&self) -> Result<bool, StoreError> {
+        Ok(match self {
             LogSource::Dir(d) => segment_files(d)
                 .map(|segs| {
                     segs.iter()
@@ -731,13 +770,15 @@ impl LogSource {
                 })
                 .unwrap_or(false),
             LogSource::Db(db) => std::fs::metadata(db).is_ok_and(|m| m.len() > 0),
-        }
+            LogSource::Pg(log) => log.has_records()?,
+        })
     }
 
     /// Where it is, for messages.
     pub fn path(&self) -> &Path {
         match self {
             LogSource::Dir(p) | LogSource::Db(p) => p,
+            LogSource::Pg(log) => log.name(),
         }
     }
 
@@ -746,6 +787,7 @@ impl LogSource {
         match self {
             LogSource::Dir(d) => for_each_line(d, f),
             LogSource::Db(db) => crate::audit_sqlite::for_each_db_line(db, f),
+            LogSource::Pg(log) => log.for_each_line(f),
         }
     }
 
@@ -754,6 +796,7 @@ impl LogSource {
         match self {
             LogSource::Dir(d) => verify_dir(d, with),
             LogSource::Db(db) => crate::audit_sqlite::verify_db(db, with),
+            LogSource::Pg(log) => log.verify(with),
         }
     }
 }

@@ -1,0 +1,245 @@
+//! The PostgreSQL database several sidecars share (`[store] url`): one pool per process on a
+//! runtime of its own (the stores' methods block, as SQLite's do), the schema brought up to date
+//! at start by sqlx's migrator under PostgreSQL's advisory lock, so sidecars starting at once
+//! migrate once.
+//!
+//! The schema (migration 1) holds the state tables SQLite has (approvals, settings, API tokens,
+//! held alerts, MCP pins, provenance handoffs) and the audit log: `audit_records(instance, seq,
+//! line)` and `audit_checkpoints(id, instance, line)`, one hash chain per instance, both refusing
+//! UPDATE, DELETE and TRUNCATE by trigger.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use secrecy::{ExposeSecret, SecretString};
+use sqlx::SqlSafeStr;
+use sqlx::migrate::{Migration, MigrationType, Migrator};
+use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions};
+
+use crate::StoreError;
+
+/// The schema, as one migration (later versions add migrations; a migration once released is
+/// never edited: sqlx refuses a database whose applied migration's checksum changed).
+const SCHEMA_V1: &str = r#"
+CREATE TABLE approvals (id TEXT PRIMARY KEY, state TEXT NOT NULL, version BIGINT NOT NULL,
+    created_ms BIGINT NOT NULL, expires_ms BIGINT NOT NULL, record TEXT NOT NULL,
+    intent TEXT NOT NULL);
+CREATE INDEX approvals_by_state ON approvals(state, expires_ms);
+CREATE INDEX approvals_by_created ON approvals(created_ms);
+CREATE TABLE settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE api_tokens (seq BIGINT GENERATED ALWAYS AS IDENTITY, id TEXT PRIMARY KEY,
+    name TEXT NOT NULL, record TEXT NOT NULL, revoked BOOLEAN NOT NULL DEFAULT FALSE);
+CREATE TABLE held_alerts (id TEXT PRIMARY KEY, state TEXT NOT NULL, received_ms BIGINT NOT NULL,
+    record TEXT NOT NULL);
+CREATE INDEX held_by_state ON held_alerts(state, received_ms);
+CREATE TABLE mcp_pins (key TEXT PRIMARY KEY, version BIGINT NOT NULL, record TEXT NOT NULL);
+CREATE TABLE provenance_handoffs (id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    key TEXT NOT NULL, expires_ms BIGINT NOT NULL, record TEXT NOT NULL);
+CREATE INDEX handoffs_by_key ON provenance_handoffs(key, expires_ms);
+CREATE INDEX handoffs_by_expiry ON provenance_handoffs(expires_ms);
+
+CREATE TABLE audit_records (instance TEXT NOT NULL, seq BIGINT NOT NULL, line TEXT NOT NULL,
+    PRIMARY KEY (instance, seq));
+CREATE TABLE audit_checkpoints (id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    instance TEXT NOT NULL, line TEXT NOT NULL);
+CREATE INDEX audit_checkpoints_by_instance ON audit_checkpoints(instance, id);
+CREATE FUNCTION bulwark_append_only() RETURNS trigger LANGUAGE plpgsql AS $fn$
+BEGIN
+    RAISE EXCEPTION 'bulwark: % is append-only (% refused)', TG_TABLE_NAME, TG_OP
+        USING ERRCODE = 'insufficient_privilege';
+END
+$fn$;
+CREATE TRIGGER audit_records_append_only BEFORE UPDATE OR DELETE ON audit_records
+    FOR EACH ROW EXECUTE FUNCTION bulwark_append_only();
+CREATE TRIGGER audit_records_no_truncate BEFORE TRUNCATE ON audit_records
+    FOR EACH STATEMENT EXECUTE FUNCTION bulwark_append_only();
+CREATE TRIGGER audit_checkpoints_append_only BEFORE UPDATE OR DELETE ON audit_checkpoints
+    FOR EACH ROW EXECUTE FUNCTION bulwark_append_only();
+CREATE TRIGGER audit_checkpoints_no_truncate BEFORE TRUNCATE ON audit_checkpoints
+    FOR EACH STATEMENT EXECUTE FUNCTION bulwark_append_only();
+"#;
+
+/// The migrations, in order.
+fn migrator() -> Migrator {
+    let mut m = Migrator::with_migrations(vec![Migration::new(
+        1,
+        "bulwark state and audit log".into(),
+        MigrationType::Simple,
+        SCHEMA_V1.into_sql_str(),
+        false,
+    )]);
+    m.dangerous_set_table_name("bulwark_migrations");
+    m
+}
+
+/// The schema version this build writes.
+const LATEST: i64 = 1;
+
+/// Whether every migration this build knows was applied.
+async fn up_to_date(pool: &PgPool) -> Result<bool, sqlx::Error> {
+    let exists: bool = sqlx::query_scalar("SELECT to_regclass('bulwark_migrations') IS NOT NULL")
+        .fetch_one(pool)
+        .await?;
+    if !exists {
+        return Ok(false);
+    }
+    let applied: i64 = sqlx::query_scalar(
+        "SELECT coalesce(max(version), 0) FROM bulwark_migrations WHERE success",
+    )
+    .fetch_one(pool)
+    .await?;
+    Ok(applied >= LATEST)
+}
+
+/// How long a call waits for a free connection (or for the server to answer a new one).
+const ACQUIRE_FOR: Duration = Duration::from_secs(5);
+
+/// Connections each process keeps at most.
+const POOL_SIZE: u32 = 8;
+
+/// A pool on its own runtime.
+pub(crate) struct Pg {
+    rt: Option<tokio::runtime::Runtime>,
+    pub(crate) pool: PgPool,
+    /// `PostgreSQL HOST:PORT/DB`, for messages (never the password).
+    pub(crate) name: String,
+    pub(crate) options: PgConnectOptions,
+}
+
+/// `PostgreSQL HOST:PORT/DB` for the options.
+fn describe(o: &PgConnectOptions) -> String {
+    format!(
+        "PostgreSQL {}:{}/{}",
+        o.get_host(),
+        o.get_port(),
+        o.get_database().unwrap_or("(default database)")
+    )
+}
+
+/// Parse `url` into connection options; the error never quotes the URL.
+pub(crate) fn options(url: &SecretString) -> Result<PgConnectOptions, StoreError> {
+    PgConnectOptions::from_str(url.expose_secret())
+        .map(|o| o.application_name("bulwark"))
+        .map_err(|_| {
+            StoreError::Config(
+                "[store] url: not a PostgreSQL URL; expected postgres://USER[:PASSWORD]@HOST[:PORT]/DB (the value is not shown: it may hold a password)".into(),
+            )
+        })
+}
+
+impl Pg {
+    /// Connect to `url` and bring the schema up to date.
+    pub(crate) fn connect(url: &SecretString) -> Result<Pg, StoreError> {
+        let options = options(url)?;
+        let name = describe(&options);
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .thread_name("bulwark-pg")
+            .enable_all()
+            .build()
+            .map_err(|e| StoreError::Database(format!("{name}: {e}")))?;
+        let pool = rt
+            .block_on(async {
+                let pool = PgPoolOptions::new()
+                    .max_connections(POOL_SIZE)
+                    .acquire_timeout(ACQUIRE_FOR)
+                    .connect_with(options.clone())
+                    .await?;
+                // A sidecar whose role may not create tables (docs/fleet.md) finds the schema
+                // up to date and leaves it alone; otherwise the migrator brings it up to date.
+                if !up_to_date(&pool).await? {
+                    migrator().run(&pool).await?;
+                }
+                Ok::<_, sqlx::Error>(pool)
+            })
+            .map_err(|e| {
+                StoreError::Database(format!(
+                    "{name}: {e}; check [store] url, that the server runs and that the user may connect (see docs/fleet.md)"
+                ))
+            })?;
+        Ok(Pg {
+            rt: Some(rt),
+            pool,
+            name,
+            options,
+        })
+    }
+
+    /// Run `f` on a pooled connection, blocking the calling thread (not a runtime's).
+    pub(crate) fn with<T>(
+        &self,
+        f: impl for<'c> FnOnce(
+            &'c mut PgConnection,
+        ) -> std::pin::Pin<
+            Box<dyn std::future::Future<Output = Result<T, sqlx::Error>> + 'c>,
+        >,
+    ) -> Result<T, sqlx::Error> {
+        self.block_on(async {
+            let mut conn = self.pool.acquire().await?;
+            f(&mut conn).await
+        })
+    }
+
+    /// Run a future on this pool's runtime.
+    pub(crate) fn block_on<F: std::future::Future>(&self, f: F) -> F::Output {
+        self.rt
+            .as_ref()
+            .expect("the runtime lives until drop")
+            .block_on(f)
+    }
+}
+
+/// The channel token changes are announced on.
+pub(crate) const TOKENS_CHANNEL: &str = "bulwark_tokens";
+
+impl Pg {
+    /// Call `changed` on every notification on `channel`, and after the listening connection
+    /// was lost (what was sent meanwhile is missed); runs until the pool's runtime stops.
+    pub(crate) fn listen(&self, channel: &'static str, changed: impl Fn() + Send + Sync + 'static) {
+        let pool = self.pool.clone();
+        let name = self.name.clone();
+        let rt = self.rt.as_ref().expect("the runtime lives until drop");
+        rt.spawn(async move {
+            let mut down = false;
+            loop {
+                let listener = async {
+                    let mut l = sqlx::postgres::PgListener::connect_with(&pool).await?;
+                    l.listen(channel).await?;
+                    Ok::<_, sqlx::Error>(l)
+                };
+                let mut l = match listener.await {
+                    Ok(l) => l,
+                    Err(e) => {
+                        if !down {
+                            tracing::warn!("{name}: cannot listen for {channel}: {e}; trying again every second");
+                            down = true;
+                        }
+                        tokio::time::sleep(Duration::from_secs(1)).await;
+                        continue;
+                    }
+                };
+                // Anything may have changed while nobody listened.
+                changed();
+                down = false;
+                loop {
+                    match l.try_recv().await {
+                        Ok(Some(_)) => changed(),
+                        // The connection was lost; the next call connects again.
+                        Ok(None) => changed(),
+                        Err(_) => break,
+                    }
+                }
+            }
+        });
+    }
+}
+
+impl Drop for Pg {
+    fn drop(&mut self) {
+        // Possibly on an async runtime's thread (a server shutting down): a runtime must not be
+        // dropped there, so it is shut down in the background.
+        if let Some(rt) = self.rt.take() {
+            rt.shutdown_background();
+        }
+    }
+}

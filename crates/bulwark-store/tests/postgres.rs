@@ -1,0 +1,262 @@
+//! The PostgreSQL store several sidecars share: approvals, tokens and pins as in SQLite, and the
+//! audit log as one hash chain per instance in tables that refuse UPDATE, DELETE and TRUNCATE.
+//!
+//! Each test starts its own PostgreSQL (Debian's `postgresql` package, which `.ci/run` installs).
+//! Without it the tests skip with a notice, unless `BULWARK_REQUIRE_POSTGRES` is set.
+
+#![cfg(unix)]
+
+#[path = "support/postgres.rs"]
+mod support;
+
+use std::collections::BTreeSet;
+
+use bulwark_core::audit::{AuditEvent, AuditSink, EventType};
+use bulwark_core::auth::{Scope, TokenRecord};
+use bulwark_core::config::SecurityConfig;
+use bulwark_store::AuditLog;
+use bulwark_store::audit_file::{DirVerify, FileLogOptions, LogSource};
+use bulwark_store::audit_pg::PgLog;
+use bulwark_store::keys::KeyFiles;
+use bulwark_store::state_db::StateDb;
+use secrecy::SecretString;
+
+fn event(i: usize) -> AuditEvent {
+    AuditEvent {
+        event_type: EventType::Decision,
+        actor: format!("worker-{}", i % 4),
+        action: "scan".into(),
+        resource: format!("doc-{i}"),
+        outcome: "allow".into(),
+        details: serde_json::json!({"i": i}),
+    }
+}
+
+fn secret(url: &str) -> SecretString {
+    SecretString::from(url.to_string())
+}
+
+#[test]
+fn tokens_and_the_schema_are_shared_and_migrated_once() {
+    let Some(pg) = support::postgres() else {
+        return;
+    };
+    let url = secret(&pg.database("state"));
+    // Sidecars starting at once migrate the schema once (the migrator's advisory lock).
+    let dbs: Vec<StateDb> = std::thread::scope(|s| {
+        let h: Vec<_> = (0..4)
+            .map(|_| s.spawn(|| StateDb::connect(&url).expect("connect")))
+            .collect();
+        h.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    assert_eq!(
+        pg.sql("state", "SELECT count(*) FROM bulwark_migrations"),
+        "1"
+    );
+    assert!(dbs[0].is_shared());
+    assert!(dbs[0].name().starts_with("PostgreSQL 127.0.0.1:"));
+    assert!(!dbs[0].name().contains("bulwark@"), "no user in messages");
+    let rec = TokenRecord {
+        id: "0123456789abcdef".into(),
+        name: "coder".into(),
+        scopes: BTreeSet::from([Scope::Intents]),
+        sha256: "00".repeat(32),
+        created_ms: 1,
+        revoked_ms: None,
+    };
+    dbs[0].insert_token(&rec).unwrap();
+    assert!(
+        dbs[1].insert_token(&rec).is_err(),
+        "an active name is unique"
+    );
+    assert_eq!(dbs[1].tokens().unwrap(), vec![rec.clone()]);
+    // A revocation on one is announced to the others.
+    let (tx, rx) = std::sync::mpsc::channel();
+    assert!(dbs[2].watch_tokens(move || {
+        let _ = tx.send(());
+    }));
+    rx.recv_timeout(std::time::Duration::from_secs(5))
+        .expect("called once listening");
+    assert_eq!(dbs[1].revoke_token("coder", 5).unwrap(), 1);
+    rx.recv_timeout(std::time::Duration::from_secs(1))
+        .expect("told of the revocation within a second");
+    assert_eq!(dbs[2].tokens().unwrap()[0].revoked_ms, Some(5));
+    // SQLite stays the default: nothing to watch there.
+    let dir = tempfile::tempdir().unwrap();
+    assert!(
+        !StateDb::open(&dir.path().join("s.db"))
+            .unwrap()
+            .watch_tokens(|| ())
+    );
+}
+
+#[test]
+fn a_bad_url_is_named_without_its_password() {
+    let e = StateDb::connect(&secret("mysql://u:hunter2@h/db"))
+        .err()
+        .expect("refused")
+        .to_string();
+    assert!(e.contains("[store] url") && !e.contains("hunter2"), "{e}");
+    let e = StateDb::connect(&secret("postgres://u:hunter2@127.0.0.1:1/db"))
+        .err()
+        .expect("refused")
+        .to_string();
+    assert!(
+        e.contains("PostgreSQL 127.0.0.1:1/db") && !e.contains("hunter2"),
+        "{e}"
+    );
+}
+
+fn options(dir: &std::path::Path) -> FileLogOptions {
+    FileLogOptions::from_config(&SecurityConfig::default().audit, dir)
+}
+
+#[test]
+fn each_instance_keeps_its_own_chain_and_a_deleted_row_is_found() {
+    let Some(pg) = support::postgres() else {
+        return;
+    };
+    let url = secret(&pg.database("audit"));
+    let home = tempfile::tempdir().unwrap();
+    let files = KeyFiles::new(home.path().join("keys"));
+    let log = PgLog::connect(&url).unwrap();
+    let mut writers = Vec::new();
+    for instance in ["pod-a", "pod-b"] {
+        let keys = files.load_or_create().unwrap();
+        writers.push(
+            AuditLog::open_postgres(&log, instance, options(home.path()), keys, None)
+                .unwrap()
+                .0,
+        );
+    }
+    // A second writer of one instance is refused, not allowed to fork its chain.
+    let keys = files.load_or_create().unwrap();
+    let e = AuditLog::open_postgres(&log, "pod-a", options(home.path()), keys, None)
+        .err()
+        .expect("refused")
+        .to_string();
+    assert!(e.contains("pod-a") && e.contains("[store] instance"), "{e}");
+    std::thread::scope(|s| {
+        for (w, log) in writers.iter().enumerate() {
+            s.spawn(move || {
+                for i in 0..300 {
+                    log.append(event(i + w * 1000)).unwrap();
+                }
+            });
+        }
+    });
+    drop(writers);
+    let hmac = files.load_hmac().unwrap().unwrap();
+    let with = DirVerify {
+        keys: &hmac,
+        public_key: files.load_public().unwrap(),
+    };
+    let source = LogSource::Pg(log.clone());
+    let (report, _) = source.verify(&with).unwrap();
+    assert!(report.ok && report.failure.is_none(), "{report:?}");
+    assert_eq!(report.records, 600);
+    assert!(
+        report.checkpoints_checked >= 2,
+        "closing checkpoints: {report:?}"
+    );
+    assert_eq!(log.instances().unwrap(), vec!["pod-a", "pod-b"]);
+    // Reopened, an instance continues its chain.
+    let keys = files.load_or_create().unwrap();
+    let (w, opened) =
+        AuditLog::open_postgres(&log, "pod-b", options(home.path()), keys, None).unwrap();
+    assert_eq!(opened.last_seq, 300);
+    assert_eq!(w.append(event(9)).unwrap().seq, 301);
+    drop(w);
+
+    // The tables refuse edits, even to their owner.
+    for sql in [
+        "UPDATE audit_records SET line = 'x' WHERE seq = 3",
+        "DELETE FROM audit_records WHERE seq = 3",
+        "TRUNCATE audit_records",
+        "DELETE FROM audit_checkpoints",
+    ] {
+        let out = std::process::Command::new("psql")
+            .args([
+                "-X",
+                "-q",
+                "-v",
+                "ON_ERROR_STOP=1",
+                "-d",
+                &pg.url("audit"),
+                "-c",
+                sql,
+            ])
+            .output()
+            .unwrap();
+        assert!(!out.status.success(), "{sql} was allowed");
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains("append-only"),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    // A superuser who turns the trigger off and deletes one row of one chain is found out.
+    pg.sql(
+        "audit",
+        "ALTER TABLE audit_records DISABLE TRIGGER audit_records_append_only; \
+         DELETE FROM audit_records WHERE instance = 'pod-b' AND seq = 150;",
+    );
+    let (report, _) = source.verify(&with).unwrap();
+    let f = report.failure.expect("a gap is a failure");
+    assert!(f.message.contains("pod-b"), "{f:?}");
+    assert!(!report.ok);
+}
+
+#[test]
+fn a_role_with_insert_and_select_only_can_write_the_log_but_not_change_it() {
+    let Some(pg) = support::postgres() else {
+        return;
+    };
+    let owner = secret(&pg.database("roles"));
+    drop(StateDb::connect(&owner).unwrap());
+    // The SQL docs/fleet.md gives.
+    pg.sql(
+        "roles",
+        "CREATE ROLE bulwark_sidecar LOGIN; \
+         GRANT SELECT, INSERT, UPDATE, DELETE ON approvals, settings, api_tokens, held_alerts, \
+               mcp_pins, provenance_handoffs TO bulwark_sidecar; \
+         GRANT SELECT, INSERT ON audit_records, audit_checkpoints TO bulwark_sidecar; \
+         GRANT SELECT ON bulwark_migrations TO bulwark_sidecar; \
+         GRANT USAGE ON ALL SEQUENCES IN SCHEMA public TO bulwark_sidecar;",
+    );
+    let url = secret(&format!(
+        "postgres://bulwark_sidecar@127.0.0.1:{}/roles",
+        pg.port
+    ));
+    let db = StateDb::connect(&url).expect("the restricted role starts (schema already there)");
+    assert!(db.tokens().unwrap().is_empty());
+    let log = PgLog::connect(&url).unwrap();
+    let home = tempfile::tempdir().unwrap();
+    let files = KeyFiles::new(home.path().join("keys"));
+    let (w, _) = AuditLog::open_postgres(
+        &log,
+        "pod-a",
+        options(home.path()),
+        files.load_or_create().unwrap(),
+        None,
+    )
+    .unwrap();
+    w.append(event(1)).unwrap();
+    drop(w);
+    let out = std::process::Command::new("psql")
+        .args(["-X", "-q", "-v", "ON_ERROR_STOP=1", "-d"])
+        .arg(format!(
+            "postgres://bulwark_sidecar@127.0.0.1:{}/roles",
+            pg.port
+        ))
+        .args([
+            "-c",
+            "ALTER TABLE audit_records DISABLE TRIGGER audit_records_append_only",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        !out.status.success(),
+        "the sidecar's role cannot turn the trigger off"
+    );
+}
