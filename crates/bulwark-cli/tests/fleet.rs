@@ -349,8 +349,7 @@ fn two_sidecars_on_one_postgres_consume_once_revoke_everywhere_and_keep_two_chai
 
     // A token revoked on A's home is refused by B within a second.
     let probe = |port: u16| {
-        http
-            .get(&format!("http://127.0.0.1:{port}/v1/approvals"))
+        http.get(&format!("http://127.0.0.1:{port}/v1/approvals"))
             .header("Authorization", &format!("Bearer {copilot}"))
             .call()
             .expect("get")

@@ -29,7 +29,9 @@ fn event(i: usize) -> AuditEvent {
 }
 
 fn appends(c: &mut Criterion) {
-    let Some(pg) = support::postgres() else { return };
+    let Some(pg) = support::postgres() else {
+        return;
+    };
     let url = secrecy::SecretString::from(pg.database("bench"));
     let log = PgLog::connect(&url).expect("connect");
     let home = tempfile::tempdir().expect("tempdir");
@@ -39,7 +41,11 @@ fn appends(c: &mut Criterion) {
     g.sample_size(10);
     g.measurement_time(Duration::from_secs(10));
     for producers in [1usize, 16, 64, 256] {
-        let per = if producers > 1 { 25_600 / producers } else { 400 };
+        let per = if producers > 1 {
+            25_600 / producers
+        } else {
+            400
+        };
         g.throughput(Throughput::Elements((producers * per) as u64));
         g.bench_function(format!("group_commit_{producers}_producers"), |b| {
             b.iter_custom(|iters| {

@@ -293,6 +293,78 @@ struct PgStorage {
     conn: PgConnection,
 }
 
+/// Whether `e` says the connection went away (the server restarted, the session was
+/// terminated, the network dropped) rather than that the statement was refused.
+fn connection_lost(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::Io(_) | sqlx::Error::Protocol(_) | sqlx::Error::WorkerCrashed => true,
+        sqlx::Error::Database(d) => d
+            .code()
+            .is_some_and(|c| c.starts_with("08") || c.starts_with("57P")),
+        _ => false,
+    }
+}
+
+/// How long the writer tries to connect again after losing its connection, while the records
+/// of the batch wait (unacknowledged).
+const RECONNECT_FOR: std::time::Duration = std::time::Duration::from_secs(10);
+
+impl PgStorage {
+    fn insert(&mut self, seqs: &[i64], texts: &[&str]) -> Result<(), sqlx::Error> {
+        let conn = &mut self.conn;
+        self.log
+            .db
+            .block_on(
+                sqlx::query(
+                    "INSERT INTO audit_records (instance, seq, line) \
+                     SELECT $1, s, l FROM UNNEST($2::bigint[], $3::text[]) AS t(s, l)",
+                )
+                .bind(&self.instance)
+                .bind(seqs)
+                .bind(texts)
+                .execute(conn),
+            )
+            .map(|_| ())
+    }
+
+    /// A new connection holding the instance's lock again, tried for [`RECONNECT_FOR`].
+    fn reconnect(&mut self) -> Result<(), StoreError> {
+        let deadline = std::time::Instant::now() + RECONNECT_FOR;
+        loop {
+            match lock_instance(&self.log, &self.instance, std::time::Duration::ZERO) {
+                Ok(conn) => {
+                    self.conn = conn;
+                    tracing::warn!(
+                        "{}: the audit writer of instance {:?} connected again",
+                        self.log.name.display(),
+                        self.instance
+                    );
+                    return Ok(());
+                }
+                Err(e) if std::time::Instant::now() >= deadline => return Err(e),
+                Err(_) => std::thread::sleep(std::time::Duration::from_millis(250)),
+            }
+        }
+    }
+
+    /// The instance's last `seq` in the database.
+    fn tail(&mut self) -> Result<i64, StoreError> {
+        let conn = &mut self.conn;
+        self.log
+            .db
+            .block_on(async {
+                sqlx::query_scalar::<_, Option<i64>>(
+                    "SELECT max(seq) FROM audit_records WHERE instance = $1",
+                )
+                .bind(&self.instance)
+                .fetch_one(conn)
+                .await
+            })
+            .map(|t| t.unwrap_or(0))
+            .map_err(|e| self.log.err(e))
+    }
+}
+
 impl Storage for PgStorage {
     fn write_records(
         &mut self,
@@ -306,37 +378,86 @@ impl Storage for PgStorage {
             seqs.push(i64::try_from(*seq).map_err(|e| self.log.err(e))?);
             texts.push(std::str::from_utf8(&buf[range.clone()]).map_err(|e| self.log.err(e))?);
         }
+        let (Some(&first), Some(&last)) = (seqs.first(), seqs.last()) else {
+            return Ok(());
+        };
         // One statement: atomic, and durable once it returns (synchronous_commit on).
-        let conn = &mut self.conn;
-        self.log
-            .db
-            .block_on(
-                sqlx::query(
-                    "INSERT INTO audit_records (instance, seq, line) \
-                     SELECT $1, s, l FROM UNNEST($2::bigint[], $3::text[]) AS t(s, l)",
-                )
-                .bind(&self.instance)
-                .bind(&seqs)
-                .bind(&texts)
-                .execute(conn),
-            )
-            .map(|_| ())
-            .map_err(|e| self.log.err(e))
+        match self.insert(&seqs, &texts) {
+            Ok(()) => return Ok(()),
+            Err(e) if !connection_lost(&e) => return Err(self.log.err(e)),
+            Err(e) => tracing::warn!(
+                "{}: the audit writer of instance {:?} lost its connection ({e}); connecting again",
+                self.log.name.display(),
+                self.instance
+            ),
+        }
+        // Whether the batch landed before the connection went is unknown: look at the chain's end.
+        self.reconnect()?;
+        match self.tail()? {
+            t if t == last => Ok(()),
+            t if t == first - 1 => self.insert(&seqs, &texts).map_err(|e| self.log.err(e)),
+            t => Err(self.log.err(format!(
+                "the chain of instance {:?} ends at record {t}, where this writer expected {} or {last}: another process wrote to it",
+                self.instance,
+                first - 1
+            ))),
+        }
     }
 
     fn write_checkpoint(&mut self, line: &[u8]) -> Result<(), StoreError> {
         let line = std::str::from_utf8(line).map_err(|e| self.log.err(e))?;
-        let conn = &mut self.conn;
-        self.log
-            .db
-            .block_on(
+        for attempt in 0..2 {
+            let conn = &mut self.conn;
+            let done = self.log.db.block_on(
                 sqlx::query("INSERT INTO audit_checkpoints (instance, line) VALUES ($1, $2)")
                     .bind(&self.instance)
                     .bind(line)
                     .execute(conn),
-            )
-            .map(|_| ())
-            .map_err(|e| self.log.err(e))
+            );
+            match done {
+                Ok(_) => return Ok(()),
+                // A checkpoint written twice is checked twice: harmless.
+                Err(e) if attempt == 0 && connection_lost(&e) => self.reconnect()?,
+                Err(e) => return Err(self.log.err(e)),
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A connection of its own holding `instance`'s session lock, waiting up to `wait` for another
+/// process to release it.
+fn lock_instance(
+    log: &PgLog,
+    instance: &str,
+    wait: std::time::Duration,
+) -> Result<PgConnection, StoreError> {
+    let mut conn = log
+        .db
+        .block_on(PgConnection::connect_with(&log.db.options))
+        .map_err(|e| log.err(e))?;
+    let deadline = std::time::Instant::now() + wait;
+    loop {
+        let got: bool = log
+            .db
+            .block_on(async {
+                sqlx::query("SELECT pg_try_advisory_lock(hashtextextended($1, 0))")
+                    .bind(format!("bulwark-audit:{instance}"))
+                    .fetch_one(&mut conn)
+                    .await?
+                    .try_get(0)
+            })
+            .map_err(|e| log.err(e))?;
+        if got {
+            return Ok(conn);
+        }
+        if std::time::Instant::now() >= deadline {
+            return Err(StoreError::Database(format!(
+                "{}: another bulwark process writes the audit chain of instance {instance:?}: give each sidecar its own [store] instance (by default the host's name), or stop the other one",
+                log.name.display()
+            )));
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
     }
 }
 
@@ -354,34 +475,8 @@ impl AuditLog {
         keys: AuditKeys,
         redactor: Option<Redactor>,
     ) -> Result<(AuditLog, OpenReport), StoreError> {
-        let mut conn = log
-            .db
-            .block_on(PgConnection::connect_with(&log.db.options))
-            .map_err(|e| log.err(e))?;
         // A session lock, held by this connection while the writer lives.
-        let deadline = std::time::Instant::now() + LOCK_WAIT;
-        loop {
-            let got: bool = log
-                .db
-                .block_on(async {
-                    sqlx::query("SELECT pg_try_advisory_lock(hashtextextended($1, 0))")
-                        .bind(format!("bulwark-audit:{instance}"))
-                        .fetch_one(&mut conn)
-                        .await?
-                        .try_get(0)
-                })
-                .map_err(|e| log.err(e))?;
-            if got {
-                break;
-            }
-            if std::time::Instant::now() >= deadline {
-                return Err(StoreError::Database(format!(
-                    "{}: another bulwark process writes the audit chain of instance {instance:?}: give each sidecar its own [store] instance (by default the host's name), or stop the other one",
-                    log.name.display()
-                )));
-            }
-            std::thread::sleep(std::time::Duration::from_millis(100));
-        }
+        let conn = lock_instance(log, instance, LOCK_WAIT)?;
         let lines_from = |seq: u64, sink: &mut LineSink<'_>| {
             log.for_each_line_after(instance, i64::try_from(seq).unwrap_or(i64::MAX) - 1, sink)
                 .map(|_| ())

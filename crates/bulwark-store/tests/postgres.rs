@@ -260,3 +260,48 @@ fn a_role_with_insert_and_select_only_can_write_the_log_but_not_change_it() {
         "the sidecar's role cannot turn the trigger off"
     );
 }
+
+#[test]
+fn a_writer_whose_session_is_terminated_connects_again_and_loses_nothing() {
+    let Some(pg) = support::postgres() else {
+        return;
+    };
+    let url = secret(&pg.database("restart"));
+    let home = tempfile::tempdir().unwrap();
+    let files = KeyFiles::new(home.path().join("keys"));
+    let log = PgLog::connect(&url).unwrap();
+    let (w, _) = AuditLog::open_postgres(
+        &log,
+        "pod-a",
+        options(home.path()),
+        files.load_or_create().unwrap(),
+        None,
+    )
+    .unwrap();
+    for i in 0..10 {
+        w.append(event(i)).unwrap();
+    }
+    // An administrator (or a failover) ends every session of the database.
+    let ended = pg.sql(
+        "restart",
+        "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity \
+         WHERE datname = 'restart' AND pid <> pg_backend_pid()",
+    );
+    assert_ne!(ended, "0");
+    for i in 10..20 {
+        assert_eq!(
+            w.append(event(i)).expect("appended after reconnecting").seq,
+            i as u64 + 1
+        );
+    }
+    drop(w);
+    let hmac = files.load_hmac().unwrap().unwrap();
+    let (report, _) = log
+        .verify(&DirVerify {
+            keys: &hmac,
+            public_key: files.load_public().unwrap(),
+        })
+        .unwrap();
+    assert!(report.ok, "{report:?}");
+    assert_eq!(report.records, 20);
+}
