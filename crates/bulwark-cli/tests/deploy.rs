@@ -9,6 +9,9 @@
 mod common;
 use common::{bulwark_on, free_port, run_with_stdin, serve_on, text};
 
+#[path = "../../bulwark-store/tests/support/postgres.rs"]
+mod pg;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -174,7 +177,6 @@ fn the_kubernetes_manifest_runs_serve_with_probes_a_real_sidecar_answers() {
             .unwrap_or_else(|| panic!("no {k}"))
     };
     let (cm, dep, svc) = (kind("ConfigMap"), kind("Deployment"), kind("Service"));
-    let pvc = kind("PersistentVolumeClaim");
     let toml = s(&cm["data"]["bulwark.toml"]).to_string();
     let cfg = bulwark_core::config::SecurityConfig::from_toml(&toml, "configmap")
         .unwrap_or_else(|e| panic!("the ConfigMap's bulwark.toml: {e}"));
@@ -184,8 +186,12 @@ fn the_kubernetes_manifest_runs_serve_with_probes_a_real_sidecar_answers() {
 
     let pod = get(dep, &["spec", "template", "spec"]);
     let c = &pod["containers"][0];
-    // One replica while approvals and tokens live in each sidecar's own home (docs/deploy.md).
-    assert_eq!(get(dep, &["spec", "replicas"]).as_i64(), Some(1));
+    // Three replicas: what they must agree on is in PostgreSQL and Redis.
+    assert_eq!(get(dep, &["spec", "replicas"]).as_i64(), Some(3));
+    assert_eq!(
+        cfg.audit.backend,
+        bulwark_core::config::AuditBackend::Postgres
+    );
     // The container runs `bulwark serve --config` on the file the ConfigMap is mounted as.
     let args: Vec<String> = c["args"]
         .as_vec()
@@ -208,8 +214,8 @@ fn the_kubernetes_manifest_runs_serve_with_probes_a_real_sidecar_answers() {
     // The TLS files the configuration names are in the mounted Secret.
     let tls_dir = s(&mount("tls")["mountPath"]);
     assert!(cfg.server.tls_cert.starts_with(tls_dir) && cfg.server.tls_key.starts_with(tls_dir));
-    // BULWARK_HOME is the persistent volume; the Redis URL the configuration reads from the
-    // environment comes from a Secret.
+    // BULWARK_HOME is the pod's own volume; the Redis and PostgreSQL URLs the configuration reads
+    // from the environment come from Secrets.
     let env = c["env"].as_vec().expect("env");
     let var = |name: &str| {
         env.iter()
@@ -221,25 +227,82 @@ fn the_kubernetes_manifest_runs_serve_with_probes_a_real_sidecar_answers() {
         s(&mount("home")["mountPath"])
     );
     let volumes = pod["volumes"].as_vec().expect("volumes");
-    let home_volume = volumes
-        .iter()
-        .find(|v| v["name"].as_str() == Some("home"))
-        .expect("home volume");
-    assert_eq!(
-        s(&home_volume["persistentVolumeClaim"]["claimName"]),
-        s(&pvc["metadata"]["name"])
-    );
-    let redis_env = toml
-        .lines()
-        .find_map(|l| l.trim().strip_prefix("redis = \"env:"))
-        .and_then(|r| r.strip_suffix('"'))
-        .expect("redis = \"env:NAME\"");
+    let volume = |name: &str| {
+        volumes
+            .iter()
+            .find(|v| v["name"].as_str() == Some(name))
+            .unwrap_or_else(|| panic!("no volume {name}"))
+    };
     assert!(
-        var(redis_env)["valueFrom"]["secretKeyRef"]["name"]
+        !volume("home")["emptyDir"].is_badvalue(),
+        "the home is an emptyDir"
+    );
+    for (key, name) in [("redis = \"env:", "Redis"), ("url = \"env:", "PostgreSQL")] {
+        let var_name = toml
+            .lines()
+            .find_map(|l| l.trim().strip_prefix(key))
+            .and_then(|r| r.strip_suffix('"'))
+            .unwrap_or_else(|| panic!("{name}: {key}NAME\""));
+        assert!(
+            var(var_name)["valueFrom"]["secretKeyRef"]["name"]
+                .as_str()
+                .is_some(),
+            "{var_name} from a Secret"
+        );
+    }
+    // The init container copies the audit keys the loader reads into the home, 0600.
+    let init = &pod["initContainers"][0];
+    let keys_mount = init["volumeMounts"]
+        .as_vec()
+        .expect("init mounts")
+        .iter()
+        .find(|m| m["name"].as_str() == Some("audit-keys"))
+        .expect("the keys' Secret mounted");
+    assert!(
+        volume("audit-keys")["secret"]["secretName"]
             .as_str()
             .is_some(),
-        "{redis_env} from a Secret"
+        "the keys come from a Secret"
     );
+    let script = s(&init["command"][2]).to_string();
+    let secret_dir = s(&keys_mount["mountPath"]).to_string();
+    let home_dir = s(&mount("home")["mountPath"]).to_string();
+    let files = bulwark_store::keys::KeyFiles::new(std::path::Path::new(&home_dir).join("keys"));
+    for f in [files.hmac_path(), files.signing_path(), files.public_path()] {
+        let name = f.file_name().unwrap().to_string_lossy().to_string();
+        assert!(
+            script.contains(&format!("{secret_dir}/{name}")),
+            "{name} copied: {script}"
+        );
+    }
+    // Run the script on the machine, with its two directories moved into a temporary one: the
+    // keys it leaves are accepted by the loader (owner-only), and sign and verify.
+    let made = tempfile::tempdir().expect("keys");
+    bulwark_store::keys::KeyFiles::new(made.path().join("keys"))
+        .load_or_create()
+        .expect("keys made");
+    let secret = made.path().join("secret");
+    std::fs::create_dir(&secret).expect("secret dir");
+    for entry in std::fs::read_dir(made.path().join("keys")).expect("keys") {
+        let entry = entry.expect("entry");
+        let to = secret.join(entry.file_name());
+        std::fs::copy(entry.path(), &to).expect("copy");
+        // As Kubernetes mounts a Secret with defaultMode 0440.
+        std::fs::set_permissions(&to, std::os::unix::fs::PermissionsExt::from_mode(0o440))
+            .expect("chmod");
+    }
+    let pod_home = made.path().join("home");
+    let local_script = script
+        .replace(&secret_dir, &secret.display().to_string())
+        .replace(&home_dir, &pod_home.display().to_string());
+    let ran = Command::new("sh")
+        .args(["-c", &local_script])
+        .status()
+        .expect("sh");
+    assert!(ran.success(), "{local_script}");
+    let copied = bulwark_store::keys::KeyFiles::new(pod_home.join("keys"));
+    assert!(copied.load_hmac().expect("owner-only keys").is_some());
+    copied.load_or_create().expect("the copied keys load");
     // Non-root, read-only root filesystem, no privilege escalation.
     assert_eq!(pod["securityContext"]["runAsNonRoot"].as_bool(), Some(true));
     assert_eq!(
@@ -277,6 +340,10 @@ fn the_kubernetes_manifest_runs_serve_with_probes_a_real_sidecar_answers() {
     let check = run_with_stdin(
         bulwark_on(home.path())
             .env("BULWARK_REDIS_URL", "redis://127.0.0.1:6379/0")
+            .env(
+                "BULWARK_DATABASE_URL",
+                "postgres://bulwark@127.0.0.1/bulwark",
+            )
             .args(["config", "check", "--config"])
             .arg(&file),
         b"",
@@ -284,7 +351,9 @@ fn the_kubernetes_manifest_runs_serve_with_probes_a_real_sidecar_answers() {
     assert_eq!(check.status.code(), Some(0), "{}", text(&check));
 
     // The probes' routes answer 200 without a token on a real sidecar (loopback, no TLS and no
-    // Redis here); an API route does not.
+    // Redis here, its own PostgreSQL); an API route does not.
+    let Some(pg) = pg::postgres() else { return };
+    let db = pg.database("deploy");
     let api = free_port();
     let local: String = toml
         .lines()
@@ -298,7 +367,7 @@ fn the_kubernetes_manifest_runs_serve_with_probes_a_real_sidecar_answers() {
         })
         .collect();
     std::fs::write(home.path().join("bulwark.toml"), local).expect("write");
-    let _serve = serve_on(home.path(), api, &[]);
+    let _serve = serve_on(home.path(), api, &[("BULWARK_DATABASE_URL", db.as_str())]);
     let agent: ureq::Agent = ureq::Agent::config_builder()
         .http_status_as_error(false)
         .build()
