@@ -97,13 +97,20 @@ pub enum ExportFormat {
 
 struct Paths {
     home: PathBuf,
-    source: LogSource,
 }
 
-fn paths(cfg: &SecurityConfig) -> Result<Paths, Fatal> {
-    let home = crate::home_dir()?;
-    let source = crate::audit_source(cfg, &home)?;
-    Ok(Paths { home, source })
+fn paths(_cfg: &SecurityConfig) -> Result<Paths, Fatal> {
+    Ok(Paths {
+        home: crate::home_dir()?,
+    })
+}
+
+impl Paths {
+    /// The log to read back, connected only by the commands that read it (an append goes through
+    /// the running sidecar's relay without it).
+    fn source(&self, cfg: &SecurityConfig) -> Result<LogSource, Fatal> {
+        crate::audit_source(cfg, &self.home)
+    }
 }
 
 /// The audit keys: files in `$BULWARK_HOME/keys`, or the vault (`[audit] hmac_keys`,
@@ -183,7 +190,7 @@ pub fn run(cmd: AuditCommand, explicit: Option<&Path>) -> Result<u8, Fatal> {
             let source = match (path, db) {
                 (Some(d), _) => LogSource::Dir(d),
                 (None, Some(f)) => LogSource::Db(f),
-                (None, None) => p.source.clone(),
+                (None, None) => p.source(&cfg)?,
             };
             verify(&cfg, &p, &source, public_key, format)
         }
@@ -191,8 +198,8 @@ pub fn run(cmd: AuditCommand, explicit: Option<&Path>) -> Result<u8, Fatal> {
             lines,
             follow,
             format,
-        } => tail(&p.source, lines, follow, format),
-        AuditCommand::Export { since, format: _ } => export(&p.source, &since),
+        } => tail(&p.source(&cfg)?, lines, follow, format),
+        AuditCommand::Export { since, format: _ } => export(&p.source(&cfg)?, &since),
         AuditCommand::Recover { yes } => recover(&cfg, &p, yes),
         AuditCommand::RotateKey => {
             let (log, _) = open_log(&cfg, &p)?;
@@ -362,6 +369,12 @@ fn print_record(out: &mut impl Write, line: &[u8], format: PlainFormat) -> std::
 }
 
 fn tail(source: &LogSource, n: usize, follow: bool, format: PlainFormat) -> Result<u8, Fatal> {
+    // Where each PostgreSQL chain ends before the first read: following starts there, so a record
+    // appended meanwhile may be printed twice but is never missed.
+    let pg_ends = match source {
+        LogSource::Pg(log) if follow => log.last_seqs().map_err(|e| Fatal(e.to_string()))?,
+        _ => Default::default(),
+    };
     let mut last: VecDeque<Vec<u8>> = VecDeque::with_capacity(n.min(10_000));
     let mut last_id = i64::MIN;
     source
@@ -412,7 +425,7 @@ fn tail(source: &LogSource, n: usize, follow: bool, format: PlainFormat) -> Resu
         },
         LogSource::Pg(log) => {
             // Follow every instance's chain: the rows above the last seq seen in each.
-            let mut seen = log.last_seqs().map_err(|e| Fatal(e.to_string()))?;
+            let mut seen = pg_ends;
             loop {
                 let mut out = std::io::stdout().lock();
                 let mut err = None;
@@ -537,7 +550,8 @@ fn export(source: &LogSource, since: &str) -> Result<u8, Fatal> {
 }
 
 fn recover(cfg: &SecurityConfig, p: &Paths, yes: bool) -> Result<u8, Fatal> {
-    let dir = match &p.source {
+    let source = p.source(cfg)?;
+    let dir = match &source {
         LogSource::Dir(d) => d,
         LogSource::Db(db) => {
             println!(

@@ -567,6 +567,12 @@ pub fn run(args: ExecArgs, explicit: Option<&Path>) -> Result<u8, Fatal> {
             state.push(PathBuf::from(p));
         }
     }
+    // Files secret settings read (`file:/PATH`) are Bulwark's too.
+    for (_, value, _) in cfg.secret_settings() {
+        if let bulwark_core::vault::cfg::SecretRef::File(path) = value {
+            state.push(path.clone());
+        }
+    }
     let proxy = match network {
         ExecNetwork::Proxy => {
             let mut addr = cfg.egress.proxy.listen;
@@ -623,6 +629,13 @@ pub fn run(args: ExecArgs, explicit: Option<&Path>) -> Result<u8, Fatal> {
     for src in cfg.ingress.sources.values() {
         if !src.secret_env.is_empty() {
             command.env_remove(&src.secret_env);
+        }
+    }
+    // And every variable a secret setting reads (`env:NAME`): a database or Redis password, an
+    // upstream's API key.
+    for (_, value, _) in cfg.secret_settings() {
+        if let bulwark_core::vault::cfg::SecretRef::Env(name) = value {
+            command.env_remove(name);
         }
     }
     if let Some(addr) = proxy {

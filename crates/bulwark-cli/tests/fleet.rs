@@ -412,3 +412,63 @@ fn two_sidecars_on_one_postgres_consume_once_revoke_everywhere_and_keep_two_chai
         text(&o)
     );
 }
+
+#[test]
+fn with_postgres_gone_the_audit_writer_stops_and_the_probes_say_so() {
+    let Some(mut pg) = pg::postgres() else { return };
+    let url = pg.database("outage");
+    let home = tempfile::tempdir().expect("home");
+    let port = free_port();
+    std::fs::write(
+        home.path().join("bulwark.toml"),
+        format!(
+            "[server]\nlisten = \"127.0.0.1:{port}\"\n\
+             [store]\nurl = \"env:FLEET_DB\"\n[audit]\nbackend = \"postgres\"\n"
+        ),
+    )
+    .expect("config");
+    let token = create_token(home.path(), &url, "coder", "intents");
+    let _serve = serve_on(home.path(), port, &[("FLEET_DB", url.as_str())]);
+    let http = agent();
+    let probe = |path: &str| {
+        let mut r = http
+            .get(&format!("http://127.0.0.1:{port}{path}"))
+            .call()
+            .expect("probe");
+        let body = r.body_mut().read_to_string().unwrap_or_default();
+        (r.status().as_u16(), body)
+    };
+    assert_eq!(intent(&http, port, &token).0, 200);
+    assert_eq!(probe("/healthz").0, 200);
+    pg.stop();
+    // The decision cannot be recorded: refused, not let through unrecorded.
+    let (status, body) = intent(&http, port, &token);
+    assert!(status >= 500, "{status} {body}");
+    // A record handed to the sidecar's writer (through its relay) cannot be written: after
+    // trying to connect again for a while, the writer refuses it and stops.
+    let o = run_with_stdin(
+        bulwark_on(home.path()).env("FLEET_DB", &url).args([
+            "audit",
+            "append",
+            "--type",
+            "config_change",
+            "--actor",
+            "ops",
+            "--action",
+            "outage.test",
+            "--resource",
+            "db",
+            "--outcome",
+            "ok",
+        ]),
+        b"",
+    );
+    assert_ne!(o.status.code(), Some(0), "{}", text(&o));
+    // The writer gave up: liveness fails so a supervisor restarts the sidecar, readiness too.
+    let (status, body) = probe("/healthz");
+    assert_eq!(status, 503, "{body}");
+    assert!(body.contains("audit_error"), "{body}");
+    let (status, body) = probe("/readyz");
+    assert_eq!(status, 503, "{body}");
+    assert!(body.contains("\"audit\":false"), "{body}");
+}

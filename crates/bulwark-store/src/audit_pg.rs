@@ -46,10 +46,10 @@ impl std::fmt::Debug for PgLog {
 impl PgLog {
     /// Connect to the database at `url` (its schema brought up to date).
     pub fn connect(url: &secrecy::SecretString) -> Result<PgLog, StoreError> {
-        let db = Pg::connect(url)?;
+        let db = Pg::shared(url)?;
         Ok(PgLog {
             name: PathBuf::from(&db.name),
-            db: Arc::new(db),
+            db,
         })
     }
 
@@ -291,6 +291,9 @@ struct PgStorage {
     log: PgLog,
     instance: String,
     conn: PgConnection,
+    /// The last record this writer knows is stored (its JSON line), to recognize the chain's end
+    /// after a lost connection.
+    last_line: Option<String>,
 }
 
 /// Whether `e` says the connection went away (the server restarted, the session was
@@ -314,7 +317,7 @@ impl PgStorage {
         let conn = &mut self.conn;
         self.log
             .db
-            .block_on(
+            .call(
                 sqlx::query(
                     "INSERT INTO audit_records (instance, seq, line) \
                      SELECT $1, s, l FROM UNNEST($2::bigint[], $3::text[]) AS t(s, l)",
@@ -325,6 +328,11 @@ impl PgStorage {
                 .execute(conn),
             )
             .map(|_| ())
+    }
+
+    /// The stored line of record `seq` of this instance.
+    fn line_at(&mut self, seq: i64) -> Result<Option<String>, StoreError> {
+        line_at(&self.log, &mut self.conn, &self.instance, seq)
     }
 
     /// A new connection holding the instance's lock again, tried for [`RECONNECT_FOR`].
@@ -352,7 +360,7 @@ impl PgStorage {
         let conn = &mut self.conn;
         self.log
             .db
-            .block_on(async {
+            .call(async {
                 sqlx::query_scalar::<_, Option<i64>>(
                     "SELECT max(seq) FROM audit_records WHERE instance = $1",
                 )
@@ -381,9 +389,13 @@ impl Storage for PgStorage {
         let (Some(&first), Some(&last)) = (seqs.first(), seqs.last()) else {
             return Ok(());
         };
+        let stored = texts.last().map(|t| t.to_string());
         // One statement: atomic, and durable once it returns (synchronous_commit on).
         match self.insert(&seqs, &texts) {
-            Ok(()) => return Ok(()),
+            Ok(()) => {
+                self.last_line = stored;
+                return Ok(());
+            }
             Err(e) if !connection_lost(&e) => return Err(self.log.err(e)),
             Err(e) => tracing::warn!(
                 "{}: the audit writer of instance {:?} lost its connection ({e}); connecting again",
@@ -391,24 +403,31 @@ impl Storage for PgStorage {
                 self.instance
             ),
         }
-        // Whether the batch landed before the connection went is unknown: look at the chain's end.
+        // Whether the batch landed before the connection went is unknown: look at the chain's end,
+        // and check it is this writer's (its lock was gone meanwhile), byte for byte.
         self.reconnect()?;
-        match self.tail()? {
-            t if t == last => Ok(()),
-            t if t == first - 1 => self.insert(&seqs, &texts).map_err(|e| self.log.err(e)),
-            t => Err(self.log.err(format!(
-                "the chain of instance {:?} ends at record {t}, where this writer expected {} or {last}: another process wrote to it",
-                self.instance,
-                first - 1
-            ))),
+        let tail = self.tail()?;
+        if tail == last && self.line_at(last)? == stored {
+            self.last_line = stored;
+            return Ok(());
         }
+        if tail == first - 1 && (tail == 0 || self.line_at(tail)? == self.last_line) {
+            self.insert(&seqs, &texts).map_err(|e| self.log.err(e))?;
+            self.last_line = stored;
+            return Ok(());
+        }
+        Err(self.log.err(format!(
+            "the chain of instance {:?} does not end where this writer left it (at record {} or {last}; it ends at {tail}, or with another record): another process wrote to it",
+            self.instance,
+            first - 1
+        )))
     }
 
     fn write_checkpoint(&mut self, line: &[u8]) -> Result<(), StoreError> {
         let line = std::str::from_utf8(line).map_err(|e| self.log.err(e))?;
         for attempt in 0..2 {
             let conn = &mut self.conn;
-            let done = self.log.db.block_on(
+            let done = self.log.db.call(
                 sqlx::query("INSERT INTO audit_checkpoints (instance, line) VALUES ($1, $2)")
                     .bind(&self.instance)
                     .bind(line)
@@ -425,6 +444,25 @@ impl Storage for PgStorage {
     }
 }
 
+/// The stored line of record `seq` of `instance`.
+fn line_at(
+    log: &PgLog,
+    conn: &mut PgConnection,
+    instance: &str,
+    seq: i64,
+) -> Result<Option<String>, StoreError> {
+    log.db
+        .call(
+            sqlx::query_scalar::<_, String>(
+                "SELECT line FROM audit_records WHERE instance = $1 AND seq = $2",
+            )
+            .bind(instance)
+            .bind(seq)
+            .fetch_optional(conn),
+        )
+        .map_err(|e| log.err(e))
+}
+
 /// A connection of its own holding `instance`'s session lock, waiting up to `wait` for another
 /// process to release it.
 fn lock_instance(
@@ -434,13 +472,13 @@ fn lock_instance(
 ) -> Result<PgConnection, StoreError> {
     let mut conn = log
         .db
-        .block_on(PgConnection::connect_with(&log.db.options))
+        .call(PgConnection::connect_with(&log.db.options))
         .map_err(|e| log.err(e))?;
     let deadline = std::time::Instant::now() + wait;
     loop {
         let got: bool = log
             .db
-            .block_on(async {
+            .call(async {
                 sqlx::query("SELECT pg_try_advisory_lock(hashtextextended($1, 0))")
                     .bind(format!("bulwark-audit:{instance}"))
                     .fetch_one(&mut conn)
@@ -504,10 +542,18 @@ impl AuditLog {
         if let Some(f) = &verified.failure {
             return Err(StoreError::damaged(&log.name, f));
         }
+        let mut conn = conn;
+        let last_line = line_at(
+            log,
+            &mut conn,
+            instance,
+            i64::try_from(verified.last_seq).unwrap_or(i64::MAX),
+        )?;
         let storage = PgStorage {
             log: log.clone(),
             instance: instance.to_string(),
             conn,
+            last_line,
         };
         let w = Writer::new(opts, keys, chain, Box::new(storage));
         let report = OpenReport {

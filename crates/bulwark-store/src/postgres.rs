@@ -29,6 +29,7 @@ CREATE INDEX approvals_by_created ON approvals(created_ms);
 CREATE TABLE settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE api_tokens (seq BIGINT GENERATED ALWAYS AS IDENTITY, id TEXT PRIMARY KEY,
     name TEXT NOT NULL, record TEXT NOT NULL, revoked BOOLEAN NOT NULL DEFAULT FALSE);
+CREATE UNIQUE INDEX api_tokens_active_name ON api_tokens(name) WHERE NOT revoked;
 CREATE TABLE held_alerts (id TEXT PRIMARY KEY, state TEXT NOT NULL, received_ms BIGINT NOT NULL,
     record TEXT NOT NULL);
 CREATE INDEX held_by_state ON held_alerts(state, received_ms);
@@ -119,7 +120,11 @@ fn describe(o: &PgConnectOptions) -> String {
 /// Parse `url` into connection options; the error never quotes the URL.
 pub(crate) fn options(url: &SecretString) -> Result<PgConnectOptions, StoreError> {
     PgConnectOptions::from_str(url.expose_secret())
-        .map(|o| o.application_name("bulwark"))
+        .map(|o| {
+            // A statement that hangs (a lock never granted, a server that stopped answering) ends.
+            o.application_name("bulwark")
+                .options([("statement_timeout", "30s")])
+        })
         .map_err(|_| {
             StoreError::Config(
                 "[store] url: not a PostgreSQL URL; expected postgres://USER[:PASSWORD]@HOST[:PORT]/DB (the value is not shown: it may hold a password)".into(),
@@ -127,11 +132,59 @@ pub(crate) fn options(url: &SecretString) -> Result<PgConnectOptions, StoreError
         })
 }
 
+/// How long a call may take on the client's side (a connection that stopped answering without
+/// closing never ends a statement by itself).
+const CALL_FOR: Duration = Duration::from_secs(35);
+
+/// The pools this process opened, by URL: the state store, the audit writer and the audit
+/// reader of one sidecar share one.
+static POOLS: std::sync::Mutex<Vec<(SecretString, std::sync::Weak<Pg>)>> =
+    std::sync::Mutex::new(Vec::new());
+
+/// Whether a connection to `o` may cross a network unverified: not TLS checked against a CA
+/// and the host name, and not to loopback or a Unix socket.
+fn unverified(o: &PgConnectOptions) -> bool {
+    use sqlx::postgres::PgSslMode;
+    let host = o.get_host();
+    let local = host.starts_with('/')
+        || host == "localhost"
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback());
+    !local
+        && !matches!(
+            o.get_ssl_mode(),
+            PgSslMode::VerifyCa | PgSslMode::VerifyFull
+        )
+}
+
 impl Pg {
+    /// The pool of `url`: this process's, or a new one (schema brought up to date).
+    pub(crate) fn shared(url: &SecretString) -> Result<std::sync::Arc<Pg>, StoreError> {
+        let mut pools = POOLS.lock().unwrap_or_else(|p| p.into_inner());
+        pools.retain(|(_, p)| p.strong_count() > 0);
+        if let Some(pg) = pools
+            .iter()
+            .find(|(u, _)| u.expose_secret() == url.expose_secret())
+            .and_then(|(_, p)| p.upgrade())
+        {
+            return Ok(pg);
+        }
+        let pg = std::sync::Arc::new(Pg::connect(url)?);
+        pools.push((url.clone(), std::sync::Arc::downgrade(&pg)));
+        Ok(pg)
+    }
+
     /// Connect to `url` and bring the schema up to date.
-    pub(crate) fn connect(url: &SecretString) -> Result<Pg, StoreError> {
+    fn connect(url: &SecretString) -> Result<Pg, StoreError> {
         let options = options(url)?;
         let name = describe(&options);
+        if unverified(&options) {
+            tracing::warn!(
+                "{name}: the connection's TLS is not verified (sslmode {:?}): anyone on the path could read the state and change what the sidecars are told; add sslmode=verify-full (and sslrootcert=PATH for a private CA) to [store] url",
+                options.get_ssl_mode()
+            );
+        }
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
             .thread_name("bulwark-pg")
@@ -174,9 +227,25 @@ impl Pg {
             Box<dyn std::future::Future<Output = Result<T, sqlx::Error>> + 'c>,
         >,
     ) -> Result<T, sqlx::Error> {
-        self.block_on(async {
+        self.call(async {
             let mut conn = self.pool.acquire().await?;
             f(&mut conn).await
+        })
+    }
+
+    /// Run a database call on this pool's runtime, for at most [`CALL_FOR`]: past it, the call
+    /// fails as a lost connection would.
+    pub(crate) fn call<T>(
+        &self,
+        f: impl std::future::Future<Output = Result<T, sqlx::Error>>,
+    ) -> Result<T, sqlx::Error> {
+        self.block_on(async {
+            tokio::time::timeout(CALL_FOR, f).await.unwrap_or_else(|_| {
+                Err(sqlx::Error::Io(std::io::Error::new(
+                    std::io::ErrorKind::TimedOut,
+                    format!("no answer within {} s", CALL_FOR.as_secs()),
+                )))
+            })
         })
     }
 

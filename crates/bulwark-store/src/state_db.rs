@@ -55,7 +55,7 @@ enum Backend {
     /// One SQLite file; calls are serialized on one connection.
     Sqlite(Mutex<Option<(tokio::runtime::Runtime, SqliteConnection)>>),
     /// The PostgreSQL database several sidecars share.
-    Pg(Box<Pg>),
+    Pg(std::sync::Arc<Pg>),
 }
 
 /// Run the same statements on whichever database holds the state: `$body` (a closure over a
@@ -98,10 +98,10 @@ impl StateDb {
     /// Connect to the PostgreSQL database at `url` (`postgres://USER:PASSWORD@HOST:PORT/DB`),
     /// creating or updating its tables.
     pub fn connect(url: &SecretString) -> Result<StateDb, StoreError> {
-        let pg = Pg::connect(url)?;
+        let pg = Pg::shared(url)?;
         Ok(StateDb {
             name: pg.name.clone(),
-            backend: Backend::Pg(Box::new(pg)),
+            backend: Backend::Pg(pg),
         })
     }
 
@@ -417,7 +417,10 @@ impl StateDb {
                     .map(|_| ())
             })
         })?;
-        self.tokens_changed()
+        if let Err(e) = self.tokens_changed() {
+            tracing::warn!("created, but the other sidecars could not be told at once: {e}");
+        }
+        Ok(())
     }
 
     /// Every token record, revoked ones included, oldest first.
@@ -467,8 +470,11 @@ impl StateDb {
                 n += 1;
             }
         }
-        if n > 0 {
-            self.tokens_changed()?;
+        if n > 0
+            && let Err(e) = self.tokens_changed()
+        {
+            // Revoked all the same: the other sidecars see it when their cache expires.
+            tracing::warn!("revoked, but the other sidecars could not be told at once: {e}");
         }
         Ok(n)
     }

@@ -2,10 +2,19 @@
 
 use super::*;
 
-/// Liveness: the process answers.
-#[utoipa::path(get, path = "/healthz", responses((status = 200, description = "ok")))]
-pub(crate) async fn healthz() -> Response {
-    axum::Json(serde_json::json!({"status": "ok"})).into_response()
+/// Liveness: the process answers, and its audit writer has not stopped for good (a write to the
+/// log failed and could not be retried: only a restart recovers, so a supervisor that restarts on
+/// a failed liveness check should).
+#[utoipa::path(get, path = "/healthz", responses((status = 200, description = "ok"), (status = 503, description = "the audit writer stopped: restart")))]
+pub(crate) async fn healthz(State(s): State<Shared>) -> Response {
+    match s.audit.as_ref().and_then(|a| a.failure()) {
+        None => axum::Json(serde_json::json!({"status": "ok"})).into_response(),
+        Some(why) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            axum::Json(serde_json::json!({"status": "failed", "audit_error": why})),
+        )
+            .into_response(),
+    }
 }
 
 /// Readiness: the state database answers, and so does Redis when the limits count there.
@@ -20,8 +29,13 @@ pub(crate) async fn readyz(State(s): State<Shared>) -> Response {
     })
     .await
     .is_ok();
-    let mut body = serde_json::json!({"database": db_ok, "audit": s.audit.is_some()});
-    let mut ready = db_ok;
+    let audit_error = s.audit.as_ref().and_then(|a| a.failure());
+    let mut body =
+        serde_json::json!({"database": db_ok, "audit": s.audit.is_some() && audit_error.is_none()});
+    if let Some(why) = &audit_error {
+        body["audit_error"] = serde_json::json!(why);
+    }
+    let mut ready = db_ok && audit_error.is_none();
     if let Some(r) = &s.redis {
         let answer = r.ready().await;
         // Out of reach, Redis makes the sidecar unready only if some limit then fails closed.

@@ -141,8 +141,38 @@ impl Compiled {
     }
 }
 
-/// Active tokens by id, and when they were read.
-pub(crate) type TokenCache = (Instant, Arc<HashMap<String, TokenRecord>>);
+/// Active tokens by id.
+pub(crate) type TokenMap = Arc<HashMap<String, TokenRecord>>;
+
+/// The token cache: the active tokens, when they were read, and the generation of token changes
+/// announced by other processes at the time; a cache read before the last announcement is stale
+/// whatever its age.
+pub(crate) struct Tokens {
+    cache: RwLock<(Instant, TokenMap, u64)>,
+    generation: std::sync::atomic::AtomicU64,
+}
+
+impl Tokens {
+    fn new() -> Tokens {
+        Tokens {
+            cache: RwLock::new((Instant::now(), Arc::new(HashMap::new()), u64::MAX)),
+            generation: std::sync::atomic::AtomicU64::new(0),
+        }
+    }
+
+    /// The cached tokens, if read less than `ttl` ago and after the last announced change.
+    fn fresh(&self, ttl: Duration) -> Option<TokenMap> {
+        let g = self.cache.read().ok()?;
+        let now = self.generation.load(std::sync::atomic::Ordering::Acquire);
+        (g.0.elapsed() < ttl && g.2 == now).then(|| g.1.clone())
+    }
+
+    /// Another process changed the tokens.
+    fn changed(&self) {
+        self.generation
+            .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+    }
+}
 
 /// Everything a request needs: the compiled configuration (swappable) and what lives as long as
 /// the process (the state database, the audit log, the token cache, metrics).
@@ -156,7 +186,7 @@ pub struct AppState {
     pub(crate) audit: Option<AuditLog>,
     /// Commands on this home append to `audit` through it instead of waiting for its lock.
     pub(crate) _relay: Option<bulwark_store::audit_relay::Relay>,
-    pub(crate) tokens: Arc<RwLock<TokenCache>>,
+    pub(crate) tokens: Arc<Tokens>,
     /// Where the audit log is read back from (`None` when it is off): for PostgreSQL, every
     /// instance's chain.
     pub(crate) audit_source: Option<bulwark_store::audit_file::LogSource>,
@@ -283,18 +313,13 @@ impl AppState {
             ),
         };
         let gateway = crate::gateway::Gateway::new(&cfg.gateway, budget_store);
-        let tokens = Arc::new(RwLock::new((
-            Instant::now() - TOKEN_CACHE * 2,
-            Arc::new(HashMap::new()),
-        )));
+        let tokens = Arc::new(Tokens::new());
         // On a shared database, a token revoked by any sidecar (or `bulwark token revoke`) is
         // dropped from this cache at once; the cache's short life is the fallback.
         let stale = Arc::downgrade(&tokens);
         db.watch_tokens(move || {
-            if let Some(t) = stale.upgrade()
-                && let Ok(mut g) = t.write()
-            {
-                g.0 = Instant::now() - TOKEN_CACHE * 2;
+            if let Some(t) = stale.upgrade() {
+                t.changed();
             }
         });
         let state = AppState {
@@ -370,6 +395,13 @@ impl AppState {
     }
 
     pub(crate) fn refresh_tokens(&self) -> Result<Arc<HashMap<String, TokenRecord>>, ApiError> {
+        // Taken before the read: a change announced during it leaves the cache stale.
+        let (started, generation) = (
+            Instant::now(),
+            self.tokens
+                .generation
+                .load(std::sync::atomic::Ordering::Acquire),
+        );
         let all = self
             .db
             .tokens()
@@ -380,18 +412,16 @@ impl AppState {
             .map(|t| (t.id.clone(), t))
             .collect();
         let map = Arc::new(map);
-        if let Ok(mut g) = self.tokens.write() {
-            *g = (Instant::now(), map.clone());
+        if let Ok(mut g) = self.tokens.cache.write() {
+            *g = (started, map.clone(), generation);
         }
         Ok(map)
     }
 
     /// Active tokens, re-read from the database at most every [`TOKEN_CACHE`].
     pub(crate) fn current_tokens(&self) -> Result<Arc<HashMap<String, TokenRecord>>, ApiError> {
-        if let Ok(g) = self.tokens.read()
-            && g.0.elapsed() < TOKEN_CACHE
-        {
-            return Ok(g.1.clone());
+        if let Some(t) = self.tokens.fresh(TOKEN_CACHE) {
+            return Ok(t);
         }
         // A short local read, at most every two seconds.
         self.refresh_tokens()
@@ -401,10 +431,8 @@ impl AppState {
     pub(crate) async fn tokens_after_miss(
         self: &Arc<Self>,
     ) -> Result<Arc<HashMap<String, TokenRecord>>, ApiError> {
-        if let Ok(g) = self.tokens.read()
-            && g.0.elapsed() < TOKEN_MISS_REFRESH
-        {
-            return Ok(g.1.clone());
+        if let Some(t) = self.tokens.fresh(TOKEN_MISS_REFRESH) {
+            return Ok(t);
         }
         let s = self.clone();
         blocking(move || s.refresh_tokens()).await
@@ -414,10 +442,8 @@ impl AppState {
     pub(crate) async fn tokens_async(
         self: &Arc<Self>,
     ) -> Result<Arc<HashMap<String, TokenRecord>>, ApiError> {
-        if let Ok(g) = self.tokens.read()
-            && g.0.elapsed() < TOKEN_CACHE
-        {
-            return Ok(g.1.clone());
+        if let Some(t) = self.tokens.fresh(TOKEN_CACHE) {
+            return Ok(t);
         }
         let s = self.clone();
         blocking(move || s.refresh_tokens()).await

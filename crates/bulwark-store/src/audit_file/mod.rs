@@ -376,6 +376,8 @@ pub struct AuditLog {
 struct WriterThread {
     handle: std::sync::Mutex<Option<JoinHandle<()>>>,
     stop: Sender<()>,
+    /// Set once the writer stopped accepting records.
+    failed: std::sync::Arc<std::sync::OnceLock<String>>,
 }
 
 impl Drop for WriterThread {
@@ -426,6 +428,8 @@ pub(crate) struct Writer {
     pub(crate) since_checkpoint: u64,
     pub(crate) last_checkpoint: Instant,
     pub(crate) failed: Option<String>,
+    /// `failed`, for the handles (health checks).
+    pub(crate) health: std::sync::Arc<std::sync::OnceLock<String>>,
     /// The exclusive lock on the log, held while the writer lives.
     pub(crate) _lock: Option<std::fs::File>,
 }
@@ -562,6 +566,7 @@ impl AuditLog {
             _writer: std::sync::Arc::new(WriterThread {
                 handle: std::sync::Mutex::new(Some(handle)),
                 stop: stop_tx,
+                failed: Default::default(),
             }),
         })
     }
@@ -576,6 +581,7 @@ impl AuditLog {
     pub(crate) fn start(w: Writer, redactor: Option<Redactor>) -> Result<AuditLog, StoreError> {
         let (tx, rx) = crossbeam_channel::bounded::<Job>(16 * 1024);
         let (stop_tx, stop_rx) = crossbeam_channel::bounded::<()>(1);
+        let failed = w.health.clone();
         let handle = std::thread::Builder::new()
             .name("bulwark-audit-writer".into())
             .spawn(move || w.run(rx, stop_rx))
@@ -587,12 +593,19 @@ impl AuditLog {
             _writer: std::sync::Arc::new(WriterThread {
                 handle: std::sync::Mutex::new(Some(handle)),
                 stop: stop_tx,
+                failed,
             }),
         })
     }
 }
 
 impl AuditLog {
+    /// Why the writer stopped accepting records (a write failed: the log's storage is out of
+    /// reach or broken), if it did; every append then fails until the process restarts.
+    pub fn failure(&self) -> Option<String> {
+        self._writer.failed.get().cloned()
+    }
+
     /// Redact and canonicalize on the caller's thread; the writer only seals, writes and syncs.
     fn job(&self, mut event: AuditEvent, ack: Ack) -> Result<Job, AuditError> {
         if let Some(r) = &self.redactor {

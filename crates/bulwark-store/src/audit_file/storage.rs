@@ -174,6 +174,7 @@ impl Writer {
             since_checkpoint: 0,
             last_checkpoint: Instant::now(),
             failed: None,
+            health: Default::default(),
             _lock: None,
         }
     }
@@ -324,6 +325,7 @@ impl Writer {
                 let why = format!("writing the audit log failed: {e}; restart to recover");
                 self.chain = before;
                 self.failed = Some(why.clone());
+                let _ = self.health.set(why.clone());
                 for (_, ack) in sealed {
                     ack.send(Err(AuditError::Store(why.clone())));
                 }

@@ -8,6 +8,7 @@ use std::process::{Command, Stdio};
 /// A running server; stopped and deleted on drop.
 pub struct Postgres {
     child: std::process::Child,
+    data: PathBuf,
     _dir: tempfile::TempDir,
     /// Its port on 127.0.0.1.
     pub port: u16,
@@ -15,12 +16,26 @@ pub struct Postgres {
 
 impl Drop for Postgres {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        self.stop();
     }
 }
 
 impl Postgres {
+    /// Stop the server at once (as a crash or a lost network would look to its clients). The
+    /// child may be `runuser`, which does not pass a kill on: the postmaster is told itself
+    /// (SIGQUIT, PostgreSQL's immediate shutdown), by the pid in its lock file.
+    pub fn stop(&mut self) {
+        let pid = std::fs::read_to_string(self.data.join("postmaster.pid"))
+            .ok()
+            .and_then(|t| t.lines().next().map(|l| l.trim().to_string()))
+            .filter(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_digit()));
+        if let Some(pid) = pid {
+            let _ = Command::new("kill").args(["-QUIT", &pid]).status();
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
     /// The URL of `db` for the superuser `bulwark` (trust authentication on loopback).
     pub fn url(&self, db: &str) -> String {
         format!("postgres://bulwark@127.0.0.1:{}/{db}", self.port)
@@ -154,6 +169,7 @@ pub fn postgres() -> Option<Postgres> {
         .expect("postgres");
     let pg = Postgres {
         child,
+        data,
         _dir: dir,
         port,
     };
