@@ -368,3 +368,36 @@ fn a_writer_that_lost_its_lock_to_another_refuses_to_take_its_records_for_its_ow
     assert!(report.ok, "the chain in the database is whole: {report:?}");
     assert_eq!(report.records, 11);
 }
+
+#[test]
+fn tls_to_postgres_is_verified_against_the_ca_the_url_names() {
+    let Some(pg) = support::postgres_tls() else {
+        return;
+    };
+    pg.database("tls");
+    let ca = pg.ca.clone().expect("ca");
+    let url = |root: &std::path::Path| {
+        secret(&format!(
+            "postgres://bulwark@127.0.0.1:{}/tls?sslmode=verify-full&sslrootcert={}",
+            pg.port,
+            root.display()
+        ))
+    };
+    let db = StateDb::connect(&url(&ca)).expect("verified TLS");
+    assert!(db.tokens().unwrap().is_empty());
+    // Every connection of the pool is TLS.
+    let tls = pg.sql(
+        "tls",
+        "SELECT bool_and(s.ssl) FROM pg_stat_ssl s JOIN pg_stat_activity a USING (pid) \
+         WHERE a.application_name = 'bulwark'",
+    );
+    assert_eq!(tls, "t");
+    // A certificate the named CA did not sign is refused, whatever the server says.
+    let other = tempfile::tempdir().unwrap();
+    let stranger = support::ca(other.path(), "stranger");
+    let e = StateDb::connect(&url(&stranger))
+        .err()
+        .expect("an unknown CA is refused")
+        .to_string();
+    assert!(e.contains("PostgreSQL 127.0.0.1"), "{e}");
+}

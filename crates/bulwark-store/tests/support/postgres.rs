@@ -1,6 +1,8 @@
 //! A throwaway PostgreSQL server for tests: `initdb` into a temporary directory and `postgres` on
 //! a free loopback port (run as the `postgres` user when the tests run as root, which PostgreSQL
 //! refuses). Shared by the store's and the CLI's tests (`#[path]`).
+// Each test crate uses part of it.
+#![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -12,6 +14,8 @@ pub struct Postgres {
     _dir: tempfile::TempDir,
     /// Its port on 127.0.0.1.
     pub port: u16,
+    /// With TLS: the CA that signed its certificate.
+    pub ca: Option<PathBuf>,
 }
 
 impl Drop for Postgres {
@@ -124,6 +128,114 @@ fn free_port() -> u16 {
 
 /// A PostgreSQL to test with, or `None` (with a notice) when it is not installed.
 pub fn postgres() -> Option<Postgres> {
+    start(false)
+}
+
+fn openssl(args: &[&str], dir: &Path) {
+    let o = Command::new("openssl")
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("openssl");
+    assert!(
+        o.status.success(),
+        "openssl {args:?}: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+}
+
+/// A certificate authority made with `openssl` in `dir`: `NAME.crt` and `NAME.key`.
+pub fn ca(dir: &Path, name: &str) -> PathBuf {
+    openssl(
+        &[
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            &format!("/CN={name}"),
+            "-addext",
+            "basicConstraints=critical,CA:TRUE",
+            "-addext",
+            "keyUsage=critical,keyCertSign",
+            "-keyout",
+            &format!("{name}.key"),
+            "-out",
+            &format!("{name}.crt"),
+        ],
+        dir,
+    );
+    dir.join(format!("{name}.crt"))
+}
+
+/// A server certificate for `127.0.0.1` and `localhost` signed by the CA `ca` made in `dir`:
+/// `(server.crt, server.key)`.
+fn server_cert(dir: &Path, ca: &str) -> (PathBuf, PathBuf) {
+    std::fs::write(
+        dir.join("server.ext"),
+        "subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n",
+    )
+    .expect("ext");
+    openssl(
+        &[
+            "req",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+            "-subj",
+            "/CN=127.0.0.1",
+            "-keyout",
+            "server.key",
+            "-out",
+            "server.csr",
+        ],
+        dir,
+    );
+    openssl(
+        &[
+            "x509",
+            "-req",
+            "-in",
+            "server.csr",
+            "-CA",
+            &format!("{ca}.crt"),
+            "-CAkey",
+            &format!("{ca}.key"),
+            "-CAcreateserial",
+            "-days",
+            "1",
+            "-extfile",
+            "server.ext",
+            "-out",
+            "server.crt",
+        ],
+        dir,
+    );
+    (dir.join("server.crt"), dir.join("server.key"))
+}
+
+/// A PostgreSQL serving TLS with a certificate signed by a CA of its own (`Postgres::ca`), or `None` (with a
+/// notice) when PostgreSQL or `openssl` is not installed.
+pub fn postgres_tls() -> Option<Postgres> {
+    if Command::new("openssl").arg("version").output().is_err() {
+        assert!(
+            std::env::var_os("BULWARK_REQUIRE_OPENSSL").is_none(),
+            "BULWARK_REQUIRE_OPENSSL is set but openssl is not installed"
+        );
+        eprintln!("skipped: openssl is not installed (apt-get install openssl)");
+        return None;
+    }
+    start(true)
+}
+
+fn start(tls: bool) -> Option<Postgres> {
     let (Some(initdb), Some(server), Some(_)) = (bin("initdb"), bin("postgres"), bin("psql"))
     else {
         assert!(
@@ -136,8 +248,24 @@ pub fn postgres() -> Option<Postgres> {
     let dir = tempfile::tempdir().expect("tempdir");
     let data = dir.path().join("data");
     std::fs::create_dir(&data).expect("data dir");
+    let mut ssl = Vec::new();
+    let mut ca = None;
+    if tls {
+        let root = self::ca(dir.path(), "test-ca");
+        let (cert, key) = server_cert(dir.path(), "test-ca");
+        ssl = vec![
+            "ssl=on".to_string(),
+            format!("ssl_cert_file={}", cert.display()),
+            format!("ssl_key_file={}", key.display()),
+        ];
+        ca = Some(root);
+    }
     if is_root() {
-        for p in [dir.path(), data.as_path()] {
+        let mut owned = vec![dir.path().to_path_buf(), data.clone()];
+        if tls {
+            owned.push(dir.path().join("server.key"));
+        }
+        for p in &owned {
             let ok = Command::new("chown")
                 .args(["postgres:postgres"])
                 .arg(p)
@@ -163,6 +291,7 @@ pub fn postgres() -> Option<Postgres> {
         .arg("-c")
         .arg(format!("unix_socket_directories={}", dir.path().display()))
         .args(["-c", "max_connections=200"])
+        .args(ssl.iter().flat_map(|c| ["-c", c.as_str()]))
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
@@ -172,6 +301,7 @@ pub fn postgres() -> Option<Postgres> {
         data,
         _dir: dir,
         port,
+        ca,
     };
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
     loop {
