@@ -59,6 +59,42 @@ fn post(
     action: &str,
     resource: &str,
 ) -> Result<(), String> {
+    post_json(url, None, body, audit, action, resource).map(|_| ())
+}
+
+/// Post a chat message with the platform's API (blocking, at most [`TIMEOUT`]): `authorization`
+/// is the header's value (`Bearer xoxb-...`, `Bot ...`), never shown. A Slack answer of
+/// `{"ok": false}` is a failure. The outcome is recorded as `action` on `resource`.
+pub fn chat_post(
+    url: &str,
+    authorization: &secrecy::SecretString,
+    body: &serde_json::Value,
+    audit: Option<&AuditLog>,
+    action: &str,
+    resource: &str,
+) -> Result<serde_json::Value, String> {
+    post_json(url, Some(authorization), body, audit, action, resource)
+}
+
+/// Tell a Slack `response_url` what a click did (shown only to its clicker).
+pub fn slack_reply(url: &str, text: &str) -> Result<(), String> {
+    let body = serde_json::json!({
+        "response_type": "ephemeral",
+        "replace_original": false,
+        "text": text,
+    });
+    post_json(url, None, &body, None, "", "").map(|_| ())
+}
+
+fn post_json(
+    url: &str,
+    authorization: Option<&secrecy::SecretString>,
+    body: &serde_json::Value,
+    audit: Option<&AuditLog>,
+    action: &str,
+    resource: &str,
+) -> Result<serde_json::Value, String> {
+    use secrecy::ExposeSecret;
     let body = body.to_string();
     let agent: ureq::Agent = ureq::Agent::config_builder()
         .timeout_global(Some(TIMEOUT))
@@ -66,18 +102,38 @@ fn post(
         .http_status_as_error(true)
         .build()
         .into();
-    let result = agent
+    let mut req = agent
         .post(url)
-        .header("Content-Type", "application/json")
-        .header("User-Agent", concat!("bulwark/", env!("CARGO_PKG_VERSION")))
+        .header("Content-Type", "application/json; charset=utf-8")
+        .header("User-Agent", concat!("bulwark/", env!("CARGO_PKG_VERSION")));
+    if let Some(a) = authorization {
+        req = req.header("Authorization", a.expose_secret());
+    }
+    let result = req
         .send(body.as_bytes())
-        .map(|_| ())
         .map_err(|e| match e {
             ureq::Error::StatusCode(code) => format!("the webhook answered HTTP {code}"),
             other => format!(
                 "the webhook could not be reached: {}",
                 redact_url(&other.to_string(), url)
             ),
+        })
+        .and_then(|mut r| {
+            let text = r
+                .body_mut()
+                .with_config()
+                .limit(1024 * 1024)
+                .read_to_string()
+                .unwrap_or_default();
+            let v: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
+            // Slack answers 200 with {"ok": false, "error": "..."} when it refuses.
+            if v.get("ok") == Some(&serde_json::Value::Bool(false)) {
+                return Err(format!(
+                    "the chat API refused: {}",
+                    v["error"].as_str().unwrap_or("no reason given")
+                ));
+            }
+            Ok(v)
         });
     if let Some(log) = audit {
         // Best effort: what was notified about is already recorded.

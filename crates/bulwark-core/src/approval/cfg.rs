@@ -22,6 +22,135 @@ pub struct ApprovalConfig {
     /// the summary only, never argument values). Empty: none. A chat webhook URL is a credential:
     /// `vault:NAME`, `env:NAME` or `file:/PATH` keep it out of the file.
     pub notify_url: SecretRef,
+    /// Approval requests posted to a Slack channel with Approve and Reject buttons.
+    pub slack: SlackConfig,
+    /// Approval requests posted to a Discord channel with Approve and Reject buttons.
+    pub discord: DiscordConfig,
+}
+
+/// What a chat message about an approval shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum ChatDetails {
+    /// Only that an approval waits, its id and expiry: for channels others can read.
+    #[default]
+    None,
+    /// Also the tool, action, target, namespace, tier and requester (never argument values).
+    Summary,
+}
+
+/// `[approval.slack]`: a Slack app posts each new approval request to `channel`, and its
+/// interactivity Request URL (`/v1/interactions/slack`) takes the buttons' clicks.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct SlackConfig {
+    /// Post and take clicks. Off by default.
+    pub enabled: bool,
+    /// The app's signing secret (`vault:NAME`, `env:NAME`, `file:/PATH`): every click is checked
+    /// against it (Slack's v0 signature, within five minutes).
+    pub signing_secret: SecretRef,
+    /// The bot token (`xoxb-...`) that posts with `chat.postMessage`.
+    pub bot_token: SecretRef,
+    /// The channel id (`C0123ABCD`) requests are posted to.
+    pub channel: String,
+    /// Slack's Web API; another only to test.
+    pub api_url: String,
+    /// Slack user id (`U0123ABCD`) -> the Bulwark principal it approves as (a name with an
+    /// `approve` token, or in `[approval] approvers`). Anyone else is refused.
+    pub users: BTreeMap<String, String>,
+    /// What the message shows.
+    pub details: ChatDetails,
+}
+
+impl Default for SlackConfig {
+    fn default() -> Self {
+        SlackConfig {
+            enabled: false,
+            signing_secret: SecretRef::Unset,
+            bot_token: SecretRef::Unset,
+            channel: String::new(),
+            api_url: "https://slack.com/api".into(),
+            users: BTreeMap::new(),
+            details: ChatDetails::None,
+        }
+    }
+}
+
+/// `[approval.discord]`: a Discord application's bot posts each new approval request to
+/// `channel_id`, and its Interactions Endpoint URL (`/v1/interactions/discord`) takes the
+/// buttons' clicks.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct DiscordConfig {
+    /// Post and take clicks. Off by default.
+    pub enabled: bool,
+    /// The application's public key (64 hex digits, from its General Information page): every
+    /// interaction's Ed25519 signature is checked against it.
+    pub public_key: String,
+    /// The bot token that posts messages.
+    pub bot_token: SecretRef,
+    /// The channel id requests are posted to.
+    pub channel_id: String,
+    /// Discord's API; another only to test.
+    pub api_url: String,
+    /// Discord user id -> the Bulwark principal it approves as. Anyone else is refused.
+    pub users: BTreeMap<String, String>,
+    /// What the message shows.
+    pub details: ChatDetails,
+}
+
+impl Default for DiscordConfig {
+    fn default() -> Self {
+        DiscordConfig {
+            enabled: false,
+            public_key: String::new(),
+            bot_token: SecretRef::Unset,
+            channel_id: String::new(),
+            api_url: "https://discord.com/api/v10".into(),
+            users: BTreeMap::new(),
+            details: ChatDetails::None,
+        }
+    }
+}
+
+/// Check a chat's API URL: HTTPS, or plain HTTP to loopback (a test's fake).
+fn check_api_url(key: &str, url: &str, p: &mut Problems) {
+    let ok = url::Url::parse(url).is_ok_and(|u| {
+        u.scheme() == "https"
+            || u.scheme() == "http"
+                && u.host().is_some_and(|h| match h {
+                    url::Host::Ipv4(ip) => ip.is_loopback(),
+                    url::Host::Ipv6(ip) => ip.is_loopback(),
+                    url::Host::Domain(d) => d == "localhost",
+                })
+    });
+    if !ok {
+        p.invalid(
+            key,
+            format!("{url:?}"),
+            "an https:// URL (http:// only to loopback)",
+        );
+    }
+}
+
+/// Check the user map: ids of digits or letters, principals without spaces.
+fn check_users(key: &str, users: &BTreeMap<String, String>, p: &mut Problems) {
+    for (id, who) in users {
+        if id.is_empty() || !id.chars().all(|c| c.is_ascii_alphanumeric()) {
+            p.invalid(
+                format!("{key}.{id:?}"),
+                format!("{id:?}"),
+                "a platform user id (letters and digits)",
+            );
+        }
+        if who.trim().is_empty() || who.chars().any(char::is_whitespace) {
+            p.invalid(
+                format!("{key}.{id}"),
+                format!("{who:?}"),
+                "a principal name without spaces",
+            );
+        }
+    }
 }
 
 impl Default for ApprovalConfig {
@@ -31,6 +160,8 @@ impl Default for ApprovalConfig {
             roles: BTreeMap::new(),
             ttl_secs: 900,
             notify_url: SecretRef::Unset,
+            slack: SlackConfig::default(),
+            discord: DiscordConfig::default(),
         }
     }
 }
@@ -86,5 +217,51 @@ impl ApprovalConfig {
                 }
             }
         }
+        let sl = &a.slack;
+        if sl.enabled {
+            for (key, v) in [
+                ("approval.slack.signing_secret", &sl.signing_secret),
+                ("approval.slack.bot_token", &sl.bot_token),
+            ] {
+                if v.is_unset() {
+                    p.invalid(key, "\"\"", "vault:NAME, env:NAME or file:/PATH");
+                }
+            }
+            if sl.channel.is_empty() || !sl.channel.chars().all(|c| c.is_ascii_alphanumeric()) {
+                p.invalid(
+                    "approval.slack.channel",
+                    format!("{:?}", sl.channel),
+                    "a channel id such as C0123ABCD",
+                );
+            }
+            check_api_url("approval.slack.api_url", &sl.api_url, p);
+        }
+        check_users("approval.slack.users", &sl.users, p);
+        let d = &a.discord;
+        if d.enabled {
+            if crate::approval::chat::DiscordKey::parse(&d.public_key).is_err() {
+                p.invalid(
+                    "approval.discord.public_key",
+                    format!("{:?}", d.public_key),
+                    "the application's public key: 64 hex digits",
+                );
+            }
+            if d.bot_token.is_unset() {
+                p.invalid(
+                    "approval.discord.bot_token",
+                    "\"\"",
+                    "vault:NAME, env:NAME or file:/PATH",
+                );
+            }
+            if d.channel_id.is_empty() || !d.channel_id.chars().all(|c| c.is_ascii_digit()) {
+                p.invalid(
+                    "approval.discord.channel_id",
+                    format!("{:?}", d.channel_id),
+                    "a channel id (digits)",
+                );
+            }
+            check_api_url("approval.discord.api_url", &d.api_url, p);
+        }
+        check_users("approval.discord.users", &d.users, p);
     }
 }

@@ -11,6 +11,7 @@
 //! Every transition, and every refused attempt, goes to the audit log.
 
 pub mod cfg;
+pub mod chat;
 mod record;
 mod service;
 
@@ -639,6 +640,31 @@ pub trait ApprovalStore: Send + Sync {
 /// The webhook body for a new pending approval: Slack (`text`) and Discord (`content`, with
 /// mentions disabled) read it; `bulwark` carries the same summary as data. Never argument values.
 pub fn notification_body(a: &Approval<Pending>) -> serde_json::Value {
+    let text = notification_text(a);
+    let s = &a.summary;
+    serde_json::json!({
+        "text": text,
+        "content": text,
+        "allowed_mentions": {"parse": []},
+        "bulwark": {
+            "id": a.id.as_str(),
+            "tool": s.tool,
+            "action": s.action,
+            "target": s.target,
+            "namespace": s.namespace,
+            "cluster": s.cluster,
+            "tier": s.tier,
+            "class": s.class,
+            "approvals_needed": a.needed,
+            "expires_at": rfc3339(a.expires_ms),
+        }
+    })
+}
+
+/// The one-line summary of a new pending approval a chat shows: what, where, who asked, how many
+/// approvals, until when, and its id. Never argument values; names from the agent cannot mention
+/// anyone or format the message.
+pub fn notification_text(a: &Approval<Pending>) -> String {
     // Names come from the agent: neutralize Slack control sequences and Discord mentions.
     let clean = |s: &str| -> String {
         s.chars()
@@ -662,7 +688,7 @@ pub fn notification_body(a: &Approval<Pending>) -> serde_json::Value {
         .as_deref()
         .map(|t| format!(" (tier {})", clean(t)))
         .unwrap_or_default();
-    let text = format!(
+    format!(
         "Bulwark: approval needed for {} {} {}{}{} requested by {}. {} approval(s) needed; expires {}. Id {}: `bulwark approvals show {}`",
         clean(&s.tool),
         clean(&s.action),
@@ -674,22 +700,5 @@ pub fn notification_body(a: &Approval<Pending>) -> serde_json::Value {
         rfc3339(a.expires_ms),
         a.id,
         a.id
-    );
-    serde_json::json!({
-        "text": text,
-        "content": text,
-        "allowed_mentions": {"parse": []},
-        "bulwark": {
-            "id": a.id.as_str(),
-            "tool": s.tool,
-            "action": s.action,
-            "target": s.target,
-            "namespace": s.namespace,
-            "cluster": s.cluster,
-            "tier": s.tier,
-            "class": s.class,
-            "approvals_needed": a.needed,
-            "expires_at": rfc3339(a.expires_ms),
-        }
-    })
+    )
 }

@@ -256,6 +256,21 @@ impl SecurityConfig {
                 SecretForm::ANY,
             ),
             ("store.url".to_string(), &self.store.url, SecretForm::ANY),
+            (
+                "approval.slack.signing_secret".to_string(),
+                &self.approval.slack.signing_secret,
+                SecretForm::REFERENCES,
+            ),
+            (
+                "approval.slack.bot_token".to_string(),
+                &self.approval.slack.bot_token,
+                SecretForm::REFERENCES,
+            ),
+            (
+                "approval.discord.bot_token".to_string(),
+                &self.approval.discord.bot_token,
+                SecretForm::REFERENCES,
+            ),
         ];
         for (name, u) in &self.gateway.upstreams {
             out.push((

@@ -120,6 +120,7 @@ pub(crate) fn decide(
             }
         });
     }
+    c.chats.post_pending(&a, st.audit.as_ref());
     j.approval = Some(AnyApproval::Pending(a).to_record());
     Ok(j)
 }

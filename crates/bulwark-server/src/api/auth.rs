@@ -31,10 +31,12 @@ impl Principal {
 /// Routes anyone may call, with no credential at all.
 pub(crate) const PUBLIC: &[&str] = &["/healthz", "/readyz", "/metrics"];
 
-/// Whether `path` is called without an API token: the public routes, and webhook ingress, whose
-/// senders prove themselves with their own scheme (see `ingress`).
+/// Whether `path` is called without an API token: the public routes, and webhook ingress and chat
+/// interactions, whose senders prove themselves with their own scheme (see `ingress`, `chat`).
 pub(crate) fn without_token(path: &str) -> bool {
-    PUBLIC.contains(&path) || path.starts_with("/v1/ingress/")
+    PUBLIC.contains(&path)
+        || path.starts_with("/v1/ingress/")
+        || path.starts_with("/v1/interactions/")
 }
 
 pub(crate) async fn authenticate(

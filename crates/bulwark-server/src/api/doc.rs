@@ -24,7 +24,7 @@ impl utoipa::Modify for BearerScheme {
 #[openapi(
     info(title = "Bulwark sidecar API", description = "Every guard over JSON. Errors are {\"error\": {\"code\", \"message\"}}."),
     paths(scan, redact, wrap, egress_check, intents, list_approvals, get_approval, approve, reject, consume,
-        audit_page, audit_verify, list_held, get_held, release_held, drop_held, settle_held, ingress, healthz, readyz, metrics_text, openapi),
+        audit_page, audit_verify, list_held, get_held, release_held, drop_held, settle_held, ingress, slack_interactions, discord_interactions, healthz, readyz, metrics_text, openapi),
     modifiers(&BearerScheme)
 )]
 pub struct ApiDoc;

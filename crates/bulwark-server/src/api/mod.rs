@@ -9,6 +9,7 @@
 mod actions;
 mod audit;
 mod auth;
+mod chat;
 mod content;
 mod doc;
 mod egress;
@@ -56,6 +57,8 @@ pub use crate::Reloader;
 pub use actions::*;
 pub use audit::*;
 pub use auth::*;
+pub(crate) use chat::Chats;
+pub use chat::*;
 pub use content::*;
 pub use doc::ApiDoc;
 pub use egress::*;
@@ -87,6 +90,8 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("post", "/v1/held/{id}/drop"),
     ("post", "/v1/held/{id}/settle"),
     ("post", "/v1/ingress/{source}"),
+    ("post", "/v1/interactions/slack"),
+    ("post", "/v1/interactions/discord"),
     ("get", "/healthz"),
     ("get", "/readyz"),
     ("get", "/metrics"),
@@ -134,6 +139,8 @@ pub fn router(state: Shared) -> Router {
         .route("/v1/held/{id}/drop", post(drop_held))
         .route("/v1/held/{id}/settle", post(settle_held))
         .route("/v1/ingress/{source}", post(ingress))
+        .route("/v1/interactions/slack", post(slack_interactions))
+        .route("/v1/interactions/discord", post(discord_interactions))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics_text))

@@ -14,6 +14,8 @@ pub struct Compiled {
     pub(crate) gateway: Arc<crate::gateway::Upstreams>,
     /// `[mcp.servers]` with a `url`: the MCP servers `/mcp/{name}` serves, with their keys.
     pub(crate) mcp: Arc<crate::mcp::McpUpstreams>,
+    /// `[approval.slack]` and `[approval.discord]`, with their secrets.
+    pub(crate) chats: super::Chats,
 }
 
 /// One compiled webhook source.
@@ -119,6 +121,12 @@ impl Compiled {
             secrets.value(r, &env).map_err(|e| format!("{key}: {e}"))
         })
         .map_err(ServeError::Config)?;
+        let chats = super::Chats::compile(&cfg.approval, &|key, r| {
+            secrets
+                .value(r, &env)
+                .map_err(|e| format!("{key}: {e}"))?
+                .ok_or_else(|| format!("{key}: not set"))
+        })?;
         let policy = Policy::compile(cfg, home, &|k| secrets.lookup(k, &env))
             .map_err(|e| ServeError::Config(e.to_string()))?;
         let cfg = &policy.cfg;
@@ -137,6 +145,7 @@ impl Compiled {
             limits,
             gateway: Arc::new(gateway),
             mcp: Arc::new(mcp),
+            chats,
         })
     }
 }

@@ -1,0 +1,287 @@
+//! Approvals in Slack and Discord: the message posted for a new pending approval, with Approve and
+//! Reject buttons bound to the approval's id and digest; checking a Discord interaction's Ed25519
+//! signature (Slack's v0 signature is [`crate::webhook::WebhookVerifier`]'s `slack` scheme); and
+//! what a click answers.
+//!
+//! A button carries `approve:ID:DIGEST32` or `reject:ID:DIGEST32`, where `DIGEST32` is the first
+//! 32 hex digits of the intent's digest (Discord allows 100 characters in a `custom_id`): a click
+//! decides only the approval whose stored digest starts with it, so a button cannot be pointed at
+//! another approval.
+
+use ed25519_dalek::{Signature, Verifier, VerifyingKey};
+
+use super::cfg::ChatDetails;
+use super::{Approval, ApprovalError, ApprovalId, ApprovalRecord, Pending, rfc3339};
+
+/// Hex digits of the digest a button carries.
+const DIGEST_PREFIX: usize = 32;
+
+/// What a button asks.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Button {
+    /// Approve (else reject).
+    pub approve: bool,
+    /// The approval.
+    pub id: ApprovalId,
+    /// The first 32 hex digits of its digest.
+    pub digest_prefix: String,
+}
+
+impl Button {
+    /// The buttons of approval `id` whose digest is `digest` (hex): approve, reject.
+    pub fn pair(id: &ApprovalId, digest: &str) -> (String, String) {
+        let d: String = digest.chars().take(DIGEST_PREFIX).collect();
+        (format!("approve:{id}:{d}"), format!("reject:{id}:{d}"))
+    }
+
+    /// Read a button's value; `None` for anything else.
+    pub fn parse(value: &str) -> Option<Button> {
+        let mut parts = value.split(':');
+        let approve = match parts.next()? {
+            "approve" => true,
+            "reject" => false,
+            _ => return None,
+        };
+        let id = ApprovalId::parse(parts.next()?).ok()?;
+        let digest_prefix = parts.next()?.to_ascii_lowercase();
+        if parts.next().is_some()
+            || digest_prefix.len() != DIGEST_PREFIX
+            || !digest_prefix.bytes().all(|b| b.is_ascii_hexdigit())
+        {
+            return None;
+        }
+        Some(Button {
+            approve,
+            id,
+            digest_prefix,
+        })
+    }
+
+    /// Whether it was made for `record` (its digest starts with the button's).
+    pub fn matches(&self, record: &ApprovalRecord) -> bool {
+        record.id == self.id && record.digest.as_str().starts_with(&self.digest_prefix)
+    }
+}
+
+/// The text of a chat message about a new approval.
+pub fn message_text(a: &Approval<Pending>, details: ChatDetails) -> String {
+    match details {
+        ChatDetails::Summary => super::notification_text(a),
+        ChatDetails::None => format!(
+            "Bulwark: approval {} is waiting ({} approval(s) needed; expires {}). Decide with the buttons, or `bulwark approvals show {}`.",
+            a.id(),
+            a.needed(),
+            rfc3339(a.expires_ms()),
+            a.id()
+        ),
+    }
+}
+
+/// The `chat.postMessage` body for `channel`: the text, and Approve and Reject buttons.
+pub fn slack_message(
+    channel: &str,
+    a: &Approval<Pending>,
+    details: ChatDetails,
+) -> serde_json::Value {
+    let text = message_text(a, details);
+    let (approve, reject) = Button::pair(a.id(), a.digest().as_str());
+    serde_json::json!({
+        "channel": channel,
+        "text": text,
+        "unfurl_links": false,
+        "unfurl_media": false,
+        "blocks": [
+            {"type": "section", "text": {"type": "mrkdwn", "text": text}},
+            {"type": "actions", "block_id": "bulwark", "elements": [
+                {"type": "button", "action_id": "bulwark_approve", "style": "primary",
+                 "text": {"type": "plain_text", "text": "Approve"}, "value": approve},
+                {"type": "button", "action_id": "bulwark_reject", "style": "danger",
+                 "text": {"type": "plain_text", "text": "Reject"}, "value": reject},
+            ]},
+        ],
+    })
+}
+
+/// The Discord create-message body: the text (mentions disabled), and Approve and Reject buttons.
+pub fn discord_message(a: &Approval<Pending>, details: ChatDetails) -> serde_json::Value {
+    let (approve, reject) = Button::pair(a.id(), a.digest().as_str());
+    serde_json::json!({
+        "content": message_text(a, details),
+        "allowed_mentions": {"parse": []},
+        "components": [{"type": 1, "components": [
+            {"type": 2, "style": 3, "label": "Approve", "custom_id": approve},
+            {"type": 2, "style": 4, "label": "Reject", "custom_id": reject},
+        ]}],
+    })
+}
+
+/// Why a Discord interaction was not accepted.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DiscordError {
+    /// A header is missing or malformed.
+    #[error("missing or malformed header {0}")]
+    Header(&'static str),
+    /// The timestamp is too far from now.
+    #[error("the timestamp is {skew} s away from now (at most {tolerance} s)")]
+    Stale {
+        /// Seconds away.
+        skew: u64,
+        /// Allowed.
+        tolerance: u64,
+    },
+    /// The signature does not verify.
+    #[error("the signature does not verify")]
+    BadSignature,
+}
+
+/// A Discord application's public key.
+#[derive(Debug, Clone)]
+pub struct DiscordKey(VerifyingKey);
+
+impl DiscordKey {
+    /// From its 64 hex digits.
+    pub fn parse(hex_key: &str) -> Result<DiscordKey, String> {
+        let bytes: [u8; 32] = hex::decode(hex_key.trim())
+            .ok()
+            .and_then(|b| b.try_into().ok())
+            .ok_or_else(|| "expected 64 hex digits".to_string())?;
+        VerifyingKey::from_bytes(&bytes)
+            .map(DiscordKey)
+            .map_err(|_| "not an Ed25519 public key".to_string())
+    }
+
+    /// Check `X-Signature-Ed25519` (hex) over `X-Signature-Timestamp` then the body, and that the
+    /// timestamp is within `tolerance_secs` of `now_secs`.
+    pub fn verify(
+        &self,
+        signature: Option<&str>,
+        timestamp: Option<&str>,
+        body: &[u8],
+        now_secs: u64,
+        tolerance_secs: u64,
+    ) -> Result<(), DiscordError> {
+        let sig = signature.ok_or(DiscordError::Header("x-signature-ed25519"))?;
+        let ts = timestamp.ok_or(DiscordError::Header("x-signature-timestamp"))?;
+        let t: u64 = ts
+            .trim()
+            .parse()
+            .map_err(|_| DiscordError::Header("x-signature-timestamp"))?;
+        let sig: [u8; 64] = hex::decode(sig.trim())
+            .ok()
+            .and_then(|b| b.try_into().ok())
+            .ok_or(DiscordError::Header("x-signature-ed25519"))?;
+        let mut msg = Vec::with_capacity(ts.len() + body.len());
+        msg.extend_from_slice(ts.as_bytes());
+        msg.extend_from_slice(body);
+        self.0
+            .verify(&msg, &Signature::from_bytes(&sig))
+            .map_err(|_| DiscordError::BadSignature)?;
+        // Checked after the signature, so an unsigned request learns nothing about the clock.
+        let skew = t.abs_diff(now_secs);
+        if skew > tolerance_secs {
+            return Err(DiscordError::Stale {
+                skew,
+                tolerance: tolerance_secs,
+            });
+        }
+        Ok(())
+    }
+}
+
+/// What a click answers its clicker (shown only to them), from what deciding gave.
+pub fn outcome_text(
+    b: &Button,
+    who: &str,
+    result: &Result<ApprovalRecord, ApprovalError>,
+) -> String {
+    match result {
+        Ok(r) if !b.approve => format!("Rejected approval {} as {who}.", r.id),
+        Ok(r) if r.votes.len() < r.needed as usize => format!(
+            "Approved approval {} as {who}: {} of {} approvals so far.",
+            r.id,
+            r.votes.len(),
+            r.needed
+        ),
+        Ok(r) => format!("Approved approval {} as {who}: it may run now.", r.id),
+        Err(ApprovalError::WrongState { state, .. }) => format!(
+            "Approval {} is already {}: nothing changed.",
+            b.id,
+            state.as_str()
+        ),
+        Err(ApprovalError::AlreadyVoted { .. }) => format!(
+            "You already approved {} as {who}: another approver is needed.",
+            b.id
+        ),
+        Err(ApprovalError::SelfApproval { .. }) => {
+            format!("{who} requested approval {} and may not approve it.", b.id)
+        }
+        Err(ApprovalError::NotApprover { .. }) | Err(ApprovalError::NotFound(_)) => format!(
+            "{who} may not decide approval {} (not an approver: see [approval] approvers and tokens with the approve scope).",
+            b.id
+        ),
+        Err(ApprovalError::Expired { .. }) => {
+            format!("Approval {} has expired: nothing changed.", b.id)
+        }
+        Err(e) => format!("Approval {} could not be decided: {e}", b.id),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn buttons_round_trip_and_refuse_anything_else() {
+        let id = ApprovalId::parse(&"ab".repeat(16)).unwrap();
+        let (a, r) = Button::pair(&id, &"c".repeat(64));
+        assert!(a.len() <= 100, "Discord's custom_id limit");
+        let b = Button::parse(&a).unwrap();
+        assert!(b.approve && b.id == id && b.digest_prefix == "c".repeat(32));
+        assert!(!Button::parse(&r).unwrap().approve);
+        for bad in [
+            "",
+            "approve",
+            "approve:zz:cc",
+            &format!("run:{id}:{}", "c".repeat(32)),
+            &format!("approve:{id}:{}", "c".repeat(31)),
+            &format!("approve:{id}:{}:x", "c".repeat(32)),
+            &format!("approve:{id}:{}", "g".repeat(32)),
+        ] {
+            assert!(Button::parse(bad).is_none(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn a_discord_signature_is_checked_over_timestamp_and_body() {
+        use ed25519_dalek::{Signer, SigningKey};
+        let sk = SigningKey::from_bytes(&[9u8; 32]);
+        let key = DiscordKey::parse(&hex::encode(sk.verifying_key().to_bytes())).unwrap();
+        let body = br#"{"type":1}"#;
+        let sig = hex::encode(
+            sk.sign(&[b"1700000000".as_slice(), body].concat())
+                .to_bytes(),
+        );
+        let now = 1_700_000_010;
+        assert_eq!(
+            key.verify(Some(&sig), Some("1700000000"), body, now, 300),
+            Ok(())
+        );
+        assert_eq!(
+            key.verify(Some(&sig), Some("1700000000"), b"{\"type\":2}", now, 300),
+            Err(DiscordError::BadSignature)
+        );
+        assert_eq!(
+            key.verify(Some(&sig), Some("1700000001"), body, now, 300),
+            Err(DiscordError::BadSignature)
+        );
+        assert!(matches!(
+            key.verify(Some(&sig), Some("1700000000"), body, now + 3600, 300),
+            Err(DiscordError::Stale { .. })
+        ));
+        assert_eq!(
+            key.verify(None, Some("1700000000"), body, now, 300),
+            Err(DiscordError::Header("x-signature-ed25519"))
+        );
+        assert!(DiscordKey::parse("00").is_err());
+    }
+}
