@@ -168,6 +168,7 @@ enabled = true
 signing_secret = "env:SLACK_SIGNING_SECRET"
 bot_token = "env:SLACK_BOT_TOKEN"
 channel = "C0BULWARK"
+team_id = "T0BULWARK"
 api_url = "{api}"
 details = "summary"
 users = {{ U0ALICE = "alice", U0COPILOT = "copilot" }}
@@ -176,6 +177,7 @@ enabled = true
 public_key = "{public}"
 bot_token = "env:DISCORD_BOT_TOKEN"
 channel_id = "123456789"
+guild_id = "555000111"
 api_url = "{api}"
 users = {{ "80351110224678912" = "alice" }}
 "#
@@ -258,7 +260,9 @@ users = {{ "80351110224678912" = "alice" }}
     let payload = |user: &str, value: &str| {
         serde_json::json!({
             "type": "block_actions",
-            "user": {"id": user, "username": user},
+            "team": {"id": "T0BULWARK"},
+            "channel": {"id": "C0BULWARK"},
+            "user": {"id": user, "username": user, "team_id": "T0BULWARK"},
             "actions": [{"action_id": "bulwark_approve", "value": value}],
             "response_url": format!("{api}/actions/T0/1/reply"),
         })
@@ -342,18 +346,32 @@ users = {{ "80351110224678912" = "alice" }}
     assert_eq!(rec["votes"][0]["approver"], "alice", "{rec}");
     let (_, reply) = posted(&got, "/actions/T0/1/reply", 0);
     assert_eq!(reply["response_type"], "ephemeral");
-    // Slack retries, or someone replays the signed click: nothing changes twice.
+    // The same signed click again (a replay): refused, nothing changes twice.
     let (status, v) = click(&["slack", &slack_url, SLACK_SECRET, &ts, &alice_click]);
+    assert_eq!(status, 409, "{v}");
+    // A second click (a new request, signed at another second): answered, still nothing
+    // changes twice.
+    let earlier = (ts.parse::<u64>().unwrap() - 1).to_string();
+    let (status, v) = click(&["slack", &slack_url, SLACK_SECRET, &earlier, &alice_click]);
     assert_eq!(status, 200);
     assert!(
         v["text"].as_str().unwrap().contains("already approved"),
         "{v}"
     );
     assert_eq!(state(&id)["votes"].as_array().unwrap().len(), 1);
+    // A user of another workspace (a Slack Connect channel) with a mapped id: refused.
+    let foreign = serde_json::json!({
+        "type": "block_actions", "team": {"id": "T0OTHER"}, "channel": {"id": "C0BULWARK"},
+        "user": {"id": "U0ALICE", "team_id": "T0OTHER"}, "actions": [{"value": approve}],
+    })
+    .to_string();
+    let (_, v) = click(&["slack", &slack_url, SLACK_SECRET, &now(), &foreign]);
+    assert!(v["text"].as_str().unwrap().contains("workspace"), "{v}");
     // A response_url elsewhere than Slack's hooks (or the configured API) is not posted to.
     let (evil, evil_got) = fake_chat_api();
     let elsewhere = serde_json::json!({
-        "type": "block_actions", "user": {"id": "U0ALICE"},
+        "type": "block_actions", "team": {"id": "T0BULWARK"}, "channel": {"id": "C0BULWARK"},
+        "user": {"id": "U0ALICE", "team_id": "T0BULWARK"},
         "actions": [{"value": approve}], "response_url": format!("{evil}/steal"),
     })
     .to_string();
@@ -391,10 +409,21 @@ users = {{ "80351110224678912" = "alice" }}
     assert!(reject.starts_with(&format!("reject:{id2}:")) && reject.len() <= 100);
     let interaction = |user: &str| {
         serde_json::json!({
-            "type": 3, "member": {"user": {"id": user}}, "data": {"custom_id": reject, "component_type": 2},
+            "type": 3, "guild_id": "555000111", "channel_id": "123456789",
+            "member": {"user": {"id": user}}, "data": {"custom_id": reject, "component_type": 2},
         })
         .to_string()
     };
+    // The same click from a direct message (no server): refused.
+    let dm = serde_json::json!({
+        "type": 3, "user": {"id": "80351110224678912"}, "data": {"custom_id": reject},
+    })
+    .to_string();
+    let (_, v) = click(&["discord", &discord_url, SEED, &now(), &dm]);
+    assert!(
+        v["data"]["content"].as_str().unwrap().contains("not taken"),
+        "{v}"
+    );
     let (_, v) = click(&["discord", &discord_url, SEED, &now(), &interaction("1")]);
     assert_eq!(v["data"]["flags"], 64);
     assert!(
@@ -415,7 +444,11 @@ users = {{ "80351110224678912" = "alice" }}
     let rec = state(&id2);
     assert_eq!(rec["state"], "rejected");
     assert_eq!(rec["reason"], "rejected in discord");
-    let (_, v) = click(&["discord", &discord_url, SEED, &ts, &body]);
+    // Replayed: 409. Clicked again (a new signed request): nothing changes twice.
+    let (status, _) = click(&["discord", &discord_url, SEED, &ts, &body]);
+    assert_eq!(status, 409);
+    let earlier = (ts.parse::<u64>().unwrap() - 1).to_string();
+    let (_, v) = click(&["discord", &discord_url, SEED, &earlier, &body]);
     assert!(
         v["data"]["content"]
             .as_str()

@@ -51,12 +51,15 @@ pub struct SlackConfig {
     pub signing_secret: SecretRef,
     /// The bot token (`xoxb-...`) that posts with `chat.postMessage`.
     pub bot_token: SecretRef,
-    /// The channel id (`C0123ABCD`) requests are posted to.
+    /// The channel id (`C0123ABCD`) requests are posted to; clicks are taken from it only.
     pub channel: String,
+    /// The workspace id (`T0123ABCD`) the app is installed in: clicks from users of any other
+    /// workspace (a Slack Connect channel shares users across organizations) are refused.
+    pub team_id: String,
     /// Slack's Web API; another only to test.
     pub api_url: String,
-    /// Slack user id (`U0123ABCD`) -> the Bulwark principal it approves as (a name with an
-    /// `approve` token, or in `[approval] approvers`). Anyone else is refused.
+    /// Slack user id (`U0123ABCD`) -> the Bulwark principal it approves as (the name of a token
+    /// with the `approve` scope). Anyone else is refused.
     pub users: BTreeMap<String, String>,
     /// What the message shows.
     pub details: ChatDetails,
@@ -69,6 +72,7 @@ impl Default for SlackConfig {
             signing_secret: SecretRef::Unset,
             bot_token: SecretRef::Unset,
             channel: String::new(),
+            team_id: String::new(),
             api_url: "https://slack.com/api".into(),
             users: BTreeMap::new(),
             details: ChatDetails::None,
@@ -89,8 +93,10 @@ pub struct DiscordConfig {
     pub public_key: String,
     /// The bot token that posts messages.
     pub bot_token: SecretRef,
-    /// The channel id requests are posted to.
+    /// The channel id requests are posted to; clicks are taken from it only.
     pub channel_id: String,
+    /// The server (guild) id the channel is in; clicks from anywhere else are refused.
+    pub guild_id: String,
     /// Discord's API; another only to test.
     pub api_url: String,
     /// Discord user id -> the Bulwark principal it approves as. Anyone else is refused.
@@ -106,6 +112,7 @@ impl Default for DiscordConfig {
             public_key: String::new(),
             bot_token: SecretRef::Unset,
             channel_id: String::new(),
+            guild_id: String::new(),
             api_url: "https://discord.com/api/v10".into(),
             users: BTreeMap::new(),
             details: ChatDetails::None,
@@ -234,6 +241,13 @@ impl ApprovalConfig {
                     "a channel id such as C0123ABCD",
                 );
             }
+            if sl.team_id.is_empty() || !sl.team_id.chars().all(|c| c.is_ascii_alphanumeric()) {
+                p.invalid(
+                    "approval.slack.team_id",
+                    format!("{:?}", sl.team_id),
+                    "the workspace id such as T0123ABCD (clicks from other workspaces are refused)",
+                );
+            }
             check_api_url("approval.slack.api_url", &sl.api_url, p);
         }
         check_users("approval.slack.users", &sl.users, p);
@@ -258,6 +272,13 @@ impl ApprovalConfig {
                     "approval.discord.channel_id",
                     format!("{:?}", d.channel_id),
                     "a channel id (digits)",
+                );
+            }
+            if d.guild_id.is_empty() || !d.guild_id.chars().all(|c| c.is_ascii_digit()) {
+                p.invalid(
+                    "approval.discord.guild_id",
+                    format!("{:?}", d.guild_id),
+                    "the server (guild) id (digits; clicks from elsewhere are refused)",
                 );
             }
             check_api_url("approval.discord.api_url", &d.api_url, p);

@@ -8,7 +8,7 @@
 //! decides only the approval whose stored digest starts with it, so a button cannot be pointed at
 //! another approval.
 
-use ed25519_dalek::{Signature, Verifier, VerifyingKey};
+use ed25519_dalek::{Signature, VerifyingKey};
 
 use super::cfg::ChatDetails;
 use super::{Approval, ApprovalError, ApprovalId, ApprovalRecord, Pending, rfc3339};
@@ -174,7 +174,7 @@ impl DiscordKey {
         msg.extend_from_slice(ts.as_bytes());
         msg.extend_from_slice(body);
         self.0
-            .verify(&msg, &Signature::from_bytes(&sig))
+            .verify_strict(&msg, &Signature::from_bytes(&sig))
             .map_err(|_| DiscordError::BadSignature)?;
         // Checked after the signature, so an unsigned request learns nothing about the clock.
         let skew = t.abs_diff(now_secs);
@@ -216,13 +216,17 @@ pub fn outcome_text(
             format!("{who} requested approval {} and may not approve it.", b.id)
         }
         Err(ApprovalError::NotApprover { .. }) | Err(ApprovalError::NotFound(_)) => format!(
-            "{who} may not decide approval {} (not an approver: see [approval] approvers and tokens with the approve scope).",
+            "{who} may not decide approval {} (an approver holds a token with the approve scope).",
             b.id
         ),
         Err(ApprovalError::Expired { .. }) => {
             format!("Approval {} has expired: nothing changed.", b.id)
         }
-        Err(e) => format!("Approval {} could not be decided: {e}", b.id),
+        // Store and audit failures stay in the sidecar's log: the chat only learns it failed.
+        Err(_) => format!(
+            "Approval {} could not be decided now: nothing changed; try again, or ask an operator to look at the sidecar's log.",
+            b.id
+        ),
     }
 }
 
@@ -249,6 +253,26 @@ mod tests {
         ] {
             assert!(Button::parse(bad).is_none(), "{bad}");
         }
+    }
+
+    #[test]
+    fn names_from_the_agent_cannot_format_link_mention_or_hide_text() {
+        use crate::approval::chat_safe;
+        for (raw, never) in [
+            ("||delete prod||", "||"),
+            ("[docs](https://evil.example)", "]("),
+            ("*urgent* _now_ ~x~ `code`", "*"),
+            ("@everyone", "@e"),
+            ("<!channel> <https://evil|click>", "<"),
+            ("safe\u{202E}txt.exe", "\u{202E}"),
+            ("zero\u{200B}width", "\u{200B}w"),
+            ("# heading", "# "),
+        ] {
+            let out = chat_safe(raw, 128);
+            assert!(!out.contains(never), "{raw:?} -> {out:?}");
+        }
+        let long = chat_safe(&"a".repeat(1000), 128);
+        assert_eq!(long.chars().count(), 129, "cut, with an ellipsis");
     }
 
     #[test]

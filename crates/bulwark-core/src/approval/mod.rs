@@ -661,20 +661,56 @@ pub fn notification_body(a: &Approval<Pending>) -> serde_json::Value {
     })
 }
 
+/// `s` made safe to show in Slack mrkdwn and Discord markdown: control and format characters
+/// (bidi overrides, zero-width) removed, at most `max` characters (an ellipsis marks a cut), `&`,
+/// `<`, `>` escaped as Slack wants, `@` broken so nobody is mentioned, and the characters either
+/// platform formats with (`* _ ~ \` | [ ] ( ) #`) backslash-escaped or replaced.
+pub fn chat_safe(s: &str, max: usize) -> String {
+    let visible: String = s
+        .chars()
+        .filter(|c| !c.is_control() && !is_format_char(*c))
+        .collect();
+    let mut cut: String = visible.chars().take(max).collect();
+    if visible.chars().count() > max {
+        cut.push('…');
+    }
+    let mut out = String::with_capacity(cut.len() + 8);
+    for c in cut.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '@' => out.push_str("@\u{200b}"),
+            // Slack has no escape for its markers: a look-alike keeps the text readable.
+            '*' => out.push('∗'),
+            '_' => out.push('＿'),
+            '~' => out.push('∼'),
+            '`' => out.push('ˋ'),
+            '|' => out.push('¦'),
+            '[' => out.push('［'),
+            ']' => out.push('］'),
+            '#' => out.push('＃'),
+            _ => out.push(c),
+        }
+    }
+    out
+}
+
+/// Unicode format characters (category Cf) that hide or reorder text: bidi controls, zero-width
+/// characters, the soft hyphen, the BOM.
+fn is_format_char(c: char) -> bool {
+    matches!(c,
+        '\u{00AD}' | '\u{061C}' | '\u{180E}' | '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}'
+        | '\u{2060}'..='\u{2064}' | '\u{2066}'..='\u{206F}' | '\u{FEFF}' | '\u{FFF9}'..='\u{FFFB}')
+}
+
 /// The one-line summary of a new pending approval a chat shows: what, where, who asked, how many
 /// approvals, until when, and its id. Never argument values; names from the agent cannot mention
 /// anyone or format the message.
 pub fn notification_text(a: &Approval<Pending>) -> String {
-    // Names come from the agent: neutralize Slack control sequences and Discord mentions.
-    let clean = |s: &str| -> String {
-        s.chars()
-            .filter(|c| !c.is_control())
-            .collect::<String>()
-            .replace('&', "&amp;")
-            .replace('<', "&lt;")
-            .replace('>', "&gt;")
-            .replace('@', "@\u{200b}")
-    };
+    // Names come from the agent: neutralize Slack control sequences, Discord mentions, markdown
+    // (bold, spoilers, masked links), and invisible or reordering characters; keep each short.
+    let clean = |s: &str| chat_safe(s, 128);
     let s = &a.summary;
     let mut where_ = String::new();
     if let Some(ns) = &s.namespace {

@@ -19,6 +19,7 @@ pub(crate) struct SlackChat {
     verifier: bulwark_core::webhook::WebhookVerifier,
     authorization: secrecy::SecretString,
     channel: String,
+    team_id: String,
     api_url: String,
     users: BTreeMap<String, String>,
     details: ChatDetails,
@@ -29,6 +30,7 @@ pub(crate) struct DiscordChat {
     key: DiscordKey,
     authorization: secrecy::SecretString,
     channel_id: String,
+    guild_id: String,
     api_url: String,
     users: BTreeMap<String, String>,
     details: ChatDetails,
@@ -68,6 +70,7 @@ impl Chats {
                 .map_err(|e| ServeError::Config(format!("approval.slack.signing_secret: {e}")))?,
                 authorization: format!("Bearer {}", token.expose_secret()).into(),
                 channel: s.channel.clone(),
+                team_id: s.team_id.clone(),
                 api_url: s.api_url.trim_end_matches('/').to_string(),
                 users: s.users.clone(),
                 details: s.details,
@@ -82,6 +85,7 @@ impl Chats {
                     .map_err(|e| ServeError::Config(format!("approval.discord.public_key: {e}")))?,
                 authorization: format!("Bot {}", token.expose_secret()).into(),
                 channel_id: d.channel_id.clone(),
+                guild_id: d.guild_id.clone(),
                 api_url: d.api_url.trim_end_matches('/').to_string(),
                 users: d.users.clone(),
                 details: d.details,
@@ -159,39 +163,44 @@ async fn decide(
     user: &str,
     value: &str,
 ) -> Result<String, ApiError> {
-    let record = |principal: &str, outcome: &str, detail: serde_json::Value| {
+    let button = Button::parse(value);
+    let resource = match &button {
+        Some(b) => format!("approval:{}", b.id),
+        None => "approval:?".to_string(),
+    };
+    // The platform user is in every record of the click: who clicked, as whom, and the answer.
+    let record = |principal: &str, outcome: &str, answer: &str| {
         s.audit(AuditEvent {
             event_type: EventType::Approval,
             actor: principal.to_string(),
             action: format!("approval.{platform}"),
-            resource: value.chars().take(120).collect(),
+            resource: resource.clone(),
             outcome: outcome.into(),
-            details: detail,
+            details: serde_json::json!({
+                "platform": platform,
+                "platform_user": user.chars().take(64).collect::<String>(),
+                "answer": answer,
+            }),
         });
     };
     let Some(principal) = users.get(user).cloned() else {
-        record(
-            "unknown",
-            "refused",
-            serde_json::json!({"user": user, "reason": "not mapped to a principal"}),
+        let answer = format!(
+            "Your {platform} account is not an approver in Bulwark: nothing changed. An operator can map it under [approval.{platform}] users."
         );
-        return Ok(format!(
-            "Your {platform} account ({user}) is not an approver in Bulwark: nothing changed. An operator can map it under [approval.{platform}] users."
-        ));
+        record("unknown", "refused", &answer);
+        return Ok(answer);
     };
-    let Some(b) = Button::parse(value) else {
-        record(
-            &principal,
-            "refused",
-            serde_json::json!({"user": user, "reason": "not a Bulwark button"}),
-        );
-        return Ok("That is not a Bulwark approval button: nothing changed.".into());
+    let Some(b) = button else {
+        let answer = "That is not a Bulwark approval button: nothing changed.".to_string();
+        record(&principal, "refused", &answer);
+        return Ok(answer);
     };
     let st = s.clone();
     let who = principal.clone();
-    let text = blocking(move || {
+    let answer = blocking(move || {
         let ap = approvals_for(&st)?;
-        let result = match ap.get(&b.id) {
+        // As over the API: an approval the principal may not see does not exist for it.
+        let result = match ap.get_as(&b.id, &who) {
             Err(e) => Err(e),
             Ok((rec, _)) if !b.matches(&rec) => {
                 return Ok(format!(
@@ -202,15 +211,55 @@ async fn decide(
             Ok((rec, _)) if b.approve => ap.approve(&b.id, &rec.digest, &who),
             Ok(_) => ap.reject_as(&b.id, &who, &format!("rejected in {platform}")),
         };
+        if let Err(e) = &result {
+            tracing::warn!("approval {} from {platform}: {e}", b.id);
+        }
         Ok(outcome_text(&b, &who, &result))
     })
     .await?;
-    record(
-        &principal,
-        "answered",
-        serde_json::json!({"user": user, "answer": text}),
-    );
-    Ok(text)
+    record(&principal, "answered", &answer);
+    Ok(answer)
+}
+
+/// A request whose signature did not verify: counted and recorded as a failed authentication of
+/// its client (one record per client and window), 429 past the client's failure budget.
+async fn bad_signature(s: &Shared, peer: SocketAddr, path: &str, why: String) -> ApiError {
+    metrics::counter!("bulwark_auth_failures_total").increment(1);
+    if let Some(l) = &s.c().limits.auth_failures
+        && let Err(r) = l.check(&peer.ip()).await
+    {
+        s.auth_failures
+            .note(peer.ip(), "bad chat signature", path, true);
+        return ApiError::from(r);
+    }
+    if let Some(first) = s
+        .auth_failures
+        .note(peer.ip(), "bad chat signature", path, false)
+    {
+        s.audit(first);
+    }
+    ApiError::new(StatusCode::UNAUTHORIZED, "bad_signature", why)
+}
+
+/// Refuse a click already taken (the same signed request again).
+async fn first_time(s: &Shared, platform: &str, id: &str) -> Result<(), ApiError> {
+    match s.replay.first_time(platform, id, now_secs()).await {
+        Ok(()) => Ok(()),
+        Err(e @ bulwark_core::webhook::WebhookError::Unavailable(_)) => {
+            let mut err = ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "unavailable",
+                super::errors::fails_closed("ingress-replay", &e),
+            );
+            err.retry_after = Some(1);
+            Err(err)
+        }
+        Err(_) => Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "replay",
+            "this signed click was already taken: nothing changed",
+        )),
+    }
 }
 
 /// Whether Slack's `response_url` may be posted to: Slack's own hooks, or the configured API's
@@ -229,9 +278,11 @@ fn slack_reply_allowed(url: &str, api_url: &str) -> bool {
     responses((status = 200, description = "the answer, also posted to the interaction's response_url for the clicker only"),
         (status = 400, description = "not a Slack interaction"),
         (status = 401, description = "bad signature or stale timestamp"),
+        (status = 409, description = "this signed request was already taken"),
         (status = 404, description = "[approval.slack] is not enabled")))]
 pub(crate) async fn slack_interactions(
     State(s): State<Shared>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
@@ -243,15 +294,24 @@ pub(crate) async fn slack_interactions(
             "Slack approvals are off ([approval.slack] enabled = false)",
         ));
     };
-    sl.verifier
+    let verified = match sl
+        .verifier
         .verify(&|n| header(&headers, n), &body, now_secs())
-        .map_err(|e| {
-            ApiError::new(
-                StatusCode::UNAUTHORIZED,
-                "bad_signature",
+    {
+        Ok(v) => v,
+        Err(e) => {
+            return Err(bad_signature(
+                &s,
+                peer,
+                "/v1/interactions/slack",
                 format!("the Slack request: {e}"),
             )
-        })?;
+            .await);
+        }
+    };
+    if let Some(id) = &verified.message_id {
+        first_time(&s, "chat:slack", id).await?;
+    }
     let payload = url::form_urlencoded::parse(&body)
         .find(|(k, _)| k == "payload")
         .map(|(_, v)| v.into_owned())
@@ -271,6 +331,22 @@ pub(crate) async fn slack_interactions(
             "`payload`: expected user.id and actions[0].value",
         ));
     };
+    // Only the configured workspace's users, in the configured channel: a Slack Connect channel
+    // brings in users of other organizations, whose ids the map does not speak for.
+    let ephemeral = |text: &str| {
+        axum::Json(serde_json::json!({"response_type": "ephemeral", "text": text})).into_response()
+    };
+    let team = v["user"]["team_id"].as_str().or(v["team"]["id"].as_str());
+    if team != Some(sl.team_id.as_str()) || v["team"]["id"].as_str() != Some(sl.team_id.as_str()) {
+        return Ok(ephemeral(
+            "Clicks from this workspace are not taken: nothing changed.",
+        ));
+    }
+    if v["channel"]["id"].as_str() != Some(sl.channel.as_str()) {
+        return Ok(ephemeral(
+            "Clicks from this channel are not taken: nothing changed.",
+        ));
+    }
     let text = decide(&s, "slack", &sl.users, user, value).await?;
     if let Some(url) = v["response_url"].as_str() {
         if slack_reply_allowed(url, &sl.api_url) {
@@ -293,9 +369,11 @@ pub(crate) async fn slack_interactions(
     responses((status = 200, description = "PONG, or the answer shown to the clicker only"),
         (status = 400, description = "not a Discord interaction"),
         (status = 401, description = "bad signature or stale timestamp"),
+        (status = 409, description = "this signed click was already taken"),
         (status = 404, description = "[approval.discord] is not enabled")))]
 pub(crate) async fn discord_interactions(
     State(s): State<Shared>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
@@ -307,40 +385,54 @@ pub(crate) async fn discord_interactions(
             "Discord approvals are off ([approval.discord] enabled = false)",
         ));
     };
-    d.key
-        .verify(
-            header(&headers, "x-signature-ed25519").as_deref(),
-            header(&headers, "x-signature-timestamp").as_deref(),
-            &body,
-            now_secs(),
-            TOLERANCE_SECS,
+    let signature = header(&headers, "x-signature-ed25519");
+    if let Err(e) = d.key.verify(
+        signature.as_deref(),
+        header(&headers, "x-signature-timestamp").as_deref(),
+        &body,
+        now_secs(),
+        TOLERANCE_SECS,
+    ) {
+        return Err(bad_signature(
+            &s,
+            peer,
+            "/v1/interactions/discord",
+            format!("the Discord request: {e}"),
         )
-        .map_err(|e| {
-            ApiError::new(
-                StatusCode::UNAUTHORIZED,
-                "bad_signature",
-                format!("the Discord request: {e}"),
-            )
-        })?;
+        .await);
+    }
     let v: serde_json::Value = serde_json::from_slice(&body)
         .map_err(|e| ApiError::bad_request(format!("not JSON ({e})")))?;
     match v["type"].as_u64() {
         Some(1) => Ok(axum::Json(serde_json::json!({"type": 1})).into_response()),
         Some(3) => {
-            let user = v["member"]["user"]["id"]
-                .as_str()
-                .or_else(|| v["user"]["id"].as_str());
-            let (Some(user), Some(value)) = (user, v["data"]["custom_id"].as_str()) else {
+            // A signed click is taken once.
+            first_time(&s, "chat:discord", signature.as_deref().unwrap_or("")).await?;
+            let ephemeral = |text: &str| {
+                axum::Json(serde_json::json!({
+                    "type": 4,
+                    "data": {"content": text, "flags": 64, "allowed_mentions": {"parse": []}},
+                }))
+                .into_response()
+            };
+            // Only members of the configured server, in the configured channel (not DMs).
+            if v["guild_id"].as_str() != Some(d.guild_id.as_str())
+                || v["channel_id"].as_str() != Some(d.channel_id.as_str())
+            {
+                return Ok(ephemeral(
+                    "Clicks from this server or channel are not taken: nothing changed.",
+                ));
+            }
+            let (Some(user), Some(value)) = (
+                v["member"]["user"]["id"].as_str(),
+                v["data"]["custom_id"].as_str(),
+            ) else {
                 return Err(ApiError::bad_request(
-                    "expected member.user.id (or user.id) and data.custom_id",
+                    "expected member.user.id and data.custom_id",
                 ));
             };
             let text = decide(&s, "discord", &d.users, user, value).await?;
-            Ok(axum::Json(serde_json::json!({
-                "type": 4,
-                "data": {"content": text, "flags": 64, "allowed_mentions": {"parse": []}},
-            }))
-            .into_response())
+            Ok(ephemeral(&text))
         }
         _ => Err(ApiError::bad_request(
             "`type`: expected 1 (PING) or 3 (a button click)",
