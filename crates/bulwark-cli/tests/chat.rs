@@ -91,6 +91,28 @@ fn posted(got: &Received, path: &str, n: usize) -> (String, serde_json::Value) {
     }
 }
 
+/// Wait for a POST to `path` whose body `pred` accepts (answers come from background threads, in
+/// no set order).
+fn posted_where(
+    got: &Received,
+    path: &str,
+    pred: impl Fn(&serde_json::Value) -> bool,
+) -> serde_json::Value {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        if let Some((_, _, body)) = got
+            .lock()
+            .unwrap()
+            .iter()
+            .find(|(p, _, b)| p == path && pred(b))
+        {
+            return body.clone();
+        }
+        assert!(Instant::now() < deadline, "no such POST to {path}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
 fn script() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/chat/click.py")
 }
@@ -238,11 +260,19 @@ users = {{ "80351110224678912" = "alice" }}
             .contains("kubectl scale"),
         "{slack_post}"
     );
-    let approve = slack_post["blocks"][1]["elements"][0]["value"]
+    // The channel gets Review and Reject: nobody approves from the one line every approval shares.
+    let review = slack_post["blocks"][1]["elements"][0]["value"]
         .as_str()
         .unwrap()
         .to_string();
-    assert_eq!(approve, format!("approve:{id}:{}", &digest[..32]));
+    assert_eq!(review, format!("review:{id}:{}", &digest[..32]));
+    let approve = format!("approve:{id}:{}", &digest[..32]);
+    let elements = slack_post["blocks"][1]["elements"].as_array().unwrap();
+    assert!(
+        elements
+            .iter()
+            .all(|e| !e["value"].as_str().unwrap().starts_with("approve:"))
+    );
     let (auth, discord_post) = posted(&got, "/channels/123456789/messages", 0);
     assert_eq!(auth, "Bot discord-test-token");
     // details = "none" (the default) for Discord: no payload details in a semi-public channel.
@@ -335,6 +365,25 @@ users = {{ "80351110224678912" = "alice" }}
         "{v}"
     );
     assert_eq!(state(&id)["state"], "pending");
+    // Alice reviews: she alone sees the arguments and the digest, with Approve and Reject.
+    let (status, v) = click(&[
+        "slack",
+        &slack_url,
+        SLACK_SECRET,
+        &now(),
+        &payload("U0ALICE", &review),
+    ]);
+    assert_eq!(status, 200);
+    let shown = v["text"].as_str().unwrap();
+    assert!(
+        shown.contains(r#""replicas":0"#) && shown.contains(&digest),
+        "{v}"
+    );
+    assert_eq!(v["blocks"][1]["elements"][0]["value"], approve.as_str());
+    let reply = posted_where(&got, "/actions/T0/1/reply", |b| b["blocks"].is_array());
+    assert_eq!(reply["response_type"], "ephemeral");
+    assert_eq!(reply["blocks"][1]["elements"][0]["value"], approve.as_str());
+    assert_eq!(state(&id)["state"], "pending", "reviewing decides nothing");
     // Alice approves; her answer also goes to the response_url, for her only.
     let ts = now();
     let alice_click = payload("U0ALICE", &approve);
@@ -344,7 +393,11 @@ users = {{ "80351110224678912" = "alice" }}
     let rec = state(&id);
     assert_eq!(rec["state"], "approved");
     assert_eq!(rec["votes"][0]["approver"], "alice", "{rec}");
-    let (_, reply) = posted(&got, "/actions/T0/1/reply", 0);
+    let reply = posted_where(&got, "/actions/T0/1/reply", |b| {
+        b["text"]
+            .as_str()
+            .is_some_and(|t| t.contains("may run now"))
+    });
     assert_eq!(reply["response_type"], "ephemeral");
     // The same signed click again (a replay): refused, nothing changes twice.
     let (status, v) = click(&["slack", &slack_url, SLACK_SECRET, &ts, &alice_click]);
@@ -432,6 +485,31 @@ users = {{ "80351110224678912" = "alice" }}
             .unwrap()
             .contains("not an approver"),
         "{v}"
+    );
+    // Review from Discord: the arguments, Approve and Reject, shown to the clicker only.
+    let review2 = post2["components"][0]["components"][0]["custom_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let reviewing = serde_json::json!({
+        "type": 3, "guild_id": "555000111", "channel_id": "123456789",
+        "member": {"user": {"id": "80351110224678912"}}, "data": {"custom_id": review2},
+    })
+    .to_string();
+    let (_, v) = click(&["discord", &discord_url, SEED, &now(), &reviewing]);
+    assert_eq!(v["data"]["flags"], 64);
+    assert!(
+        v["data"]["content"]
+            .as_str()
+            .unwrap()
+            .contains(r#""replicas":1"#),
+        "{v}"
+    );
+    assert!(
+        v["data"]["components"][0]["components"][0]["custom_id"]
+            .as_str()
+            .unwrap()
+            .starts_with(&format!("approve:{id2}:"))
     );
     let ts = now();
     let body = interaction("80351110224678912");

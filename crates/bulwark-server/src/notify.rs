@@ -76,13 +76,21 @@ pub fn chat_post(
     post_json(url, Some(authorization), body, audit, action, resource)
 }
 
-/// Tell a Slack `response_url` what a click did (shown only to its clicker).
-pub fn slack_reply(url: &str, text: &str) -> Result<(), String> {
-    let body = serde_json::json!({
+/// Tell a Slack `response_url` what a click did (shown only to its clicker), with `blocks` when
+/// it offers buttons.
+pub fn slack_reply(
+    url: &str,
+    text: &str,
+    blocks: Option<&serde_json::Value>,
+) -> Result<(), String> {
+    let mut body = serde_json::json!({
         "response_type": "ephemeral",
         "replace_original": false,
         "text": text,
     });
+    if let Some(b) = blocks {
+        body["blocks"] = b.clone();
+    }
     post_json(url, None, &body, None, "", "").map(|_| ())
 }
 

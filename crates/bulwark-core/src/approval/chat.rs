@@ -3,10 +3,14 @@
 //! signature (Slack's v0 signature is [`crate::webhook::WebhookVerifier`]'s `slack` scheme); and
 //! what a click answers.
 //!
-//! A button carries `approve:ID:DIGEST32` or `reject:ID:DIGEST32`, where `DIGEST32` is the first
-//! 32 hex digits of the intent's digest (Discord allows 100 characters in a `custom_id`): a click
-//! decides only the approval whose stored digest starts with it, so a button cannot be pointed at
-//! another approval.
+//! The channel message has **Review** and **Reject**; Review answers the clicker alone with what the
+//! approval is for (the arguments, secrets redacted, and the digest) and **Approve** and **Reject**:
+//! nobody approves from a line of text that several approvals could share.
+//!
+//! A button carries `review:ID:DIGEST32`, `approve:ID:DIGEST32` or `reject:ID:DIGEST32`, where
+//! `DIGEST32` is the first 32 hex digits of the intent's digest (Discord allows 100 characters in a
+//! `custom_id`): a click acts only on the approval whose stored digest starts with it, so a button
+//! cannot be pointed at another approval.
 
 use ed25519_dalek::{Signature, VerifyingKey};
 
@@ -16,11 +20,32 @@ use super::{Approval, ApprovalError, ApprovalId, ApprovalRecord, Pending, rfc333
 /// Hex digits of the digest a button carries.
 const DIGEST_PREFIX: usize = 32;
 
+/// What a button does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Act {
+    /// Show the clicker what the approval is for, with Approve and Reject.
+    Review,
+    /// Approve.
+    Approve,
+    /// Reject.
+    Reject,
+}
+
+impl Act {
+    fn as_str(self) -> &'static str {
+        match self {
+            Act::Review => "review",
+            Act::Approve => "approve",
+            Act::Reject => "reject",
+        }
+    }
+}
+
 /// What a button asks.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Button {
-    /// Approve (else reject).
-    pub approve: bool,
+    /// What it does.
+    pub act: Act,
     /// The approval.
     pub id: ApprovalId,
     /// The first 32 hex digits of its digest.
@@ -28,18 +53,19 @@ pub struct Button {
 }
 
 impl Button {
-    /// The buttons of approval `id` whose digest is `digest` (hex): approve, reject.
-    pub fn pair(id: &ApprovalId, digest: &str) -> (String, String) {
+    /// The value of the button that does `act` on approval `id` whose digest is `digest` (hex).
+    pub fn value(act: Act, id: &ApprovalId, digest: &str) -> String {
         let d: String = digest.chars().take(DIGEST_PREFIX).collect();
-        (format!("approve:{id}:{d}"), format!("reject:{id}:{d}"))
+        format!("{}:{id}:{d}", act.as_str())
     }
 
     /// Read a button's value; `None` for anything else.
     pub fn parse(value: &str) -> Option<Button> {
         let mut parts = value.split(':');
-        let approve = match parts.next()? {
-            "approve" => true,
-            "reject" => false,
+        let act = match parts.next()? {
+            "review" => Act::Review,
+            "approve" => Act::Approve,
+            "reject" => Act::Reject,
             _ => return None,
         };
         let id = ApprovalId::parse(parts.next()?).ok()?;
@@ -51,7 +77,7 @@ impl Button {
             return None;
         }
         Some(Button {
-            approve,
+            act,
             id,
             digest_prefix,
         })
@@ -77,42 +103,113 @@ pub fn message_text(a: &Approval<Pending>, details: ChatDetails) -> String {
     }
 }
 
-/// The `chat.postMessage` body for `channel`: the text, and Approve and Reject buttons.
+/// Slack blocks: `text`, then a button per act for approval `id` with `digest`.
+fn slack_blocks(text: &str, id: &ApprovalId, digest: &str, acts: &[Act]) -> serde_json::Value {
+    let buttons: Vec<serde_json::Value> = acts
+        .iter()
+        .map(|act| {
+            let (label, style) = match act {
+                Act::Review => ("Review", None),
+                Act::Approve => ("Approve", Some("primary")),
+                Act::Reject => ("Reject", Some("danger")),
+            };
+            let mut b = serde_json::json!({
+                "type": "button", "action_id": format!("bulwark_{}", act.as_str()),
+                "text": {"type": "plain_text", "text": label},
+                "value": Button::value(*act, id, digest),
+            });
+            if let Some(style) = style {
+                b["style"] = style.into();
+            }
+            b
+        })
+        .collect();
+    serde_json::json!([
+        {"type": "section", "text": {"type": "mrkdwn", "text": text}},
+        {"type": "actions", "block_id": "bulwark", "elements": buttons},
+    ])
+}
+
+/// Discord components: a button per act for approval `id` with `digest`.
+fn discord_buttons(id: &ApprovalId, digest: &str, acts: &[Act]) -> serde_json::Value {
+    let buttons: Vec<serde_json::Value> = acts
+        .iter()
+        .map(|act| {
+            let (label, style) = match act {
+                Act::Review => ("Review", 1),
+                Act::Approve => ("Approve", 3),
+                Act::Reject => ("Reject", 4),
+            };
+            serde_json::json!({"type": 2, "style": style, "label": label,
+                               "custom_id": Button::value(*act, id, digest)})
+        })
+        .collect();
+    serde_json::json!([{"type": 1, "components": buttons}])
+}
+
+/// The `chat.postMessage` body for `channel`: the text, and Review and Reject buttons.
 pub fn slack_message(
     channel: &str,
     a: &Approval<Pending>,
     details: ChatDetails,
 ) -> serde_json::Value {
     let text = message_text(a, details);
-    let (approve, reject) = Button::pair(a.id(), a.digest().as_str());
     serde_json::json!({
         "channel": channel,
         "text": text,
         "unfurl_links": false,
         "unfurl_media": false,
-        "blocks": [
-            {"type": "section", "text": {"type": "mrkdwn", "text": text}},
-            {"type": "actions", "block_id": "bulwark", "elements": [
-                {"type": "button", "action_id": "bulwark_approve", "style": "primary",
-                 "text": {"type": "plain_text", "text": "Approve"}, "value": approve},
-                {"type": "button", "action_id": "bulwark_reject", "style": "danger",
-                 "text": {"type": "plain_text", "text": "Reject"}, "value": reject},
-            ]},
-        ],
+        "blocks": slack_blocks(&text, a.id(), a.digest().as_str(), &[Act::Review, Act::Reject]),
     })
 }
 
-/// The Discord create-message body: the text (mentions disabled), and Approve and Reject buttons.
+/// The Discord create-message body: the text (mentions disabled), and Review and Reject buttons.
 pub fn discord_message(a: &Approval<Pending>, details: ChatDetails) -> serde_json::Value {
-    let (approve, reject) = Button::pair(a.id(), a.digest().as_str());
     serde_json::json!({
         "content": message_text(a, details),
         "allowed_mentions": {"parse": []},
-        "components": [{"type": 1, "components": [
-            {"type": 2, "style": 3, "label": "Approve", "custom_id": approve},
-            {"type": 2, "style": 4, "label": "Reject", "custom_id": reject},
-        ]}],
+        "components": discord_buttons(a.id(), a.digest().as_str(), &[Act::Review, Act::Reject]),
     })
+}
+
+/// What Review shows the clicker alone: what, where, who asked, the arguments as the API shows
+/// them (`shown`: the intent, secrets already redacted), the digest, and until when.
+pub fn review_text(r: &ApprovalRecord, shown: &serde_json::Value) -> String {
+    use super::chat_safe;
+    let s = &r.summary;
+    let args = chat_safe(&shown["args"].to_string(), 1500);
+    let mut text = format!(
+        "Approval {}: {} {} {}",
+        r.id,
+        chat_safe(&s.tool, 128),
+        chat_safe(&s.action, 128),
+        chat_safe(&s.target, 128)
+    );
+    if let Some(ns) = &s.namespace {
+        text.push_str(&format!(" in {}", chat_safe(ns, 128)));
+    }
+    if let Some(t) = &s.tier {
+        text.push_str(&format!(" (tier {})", chat_safe(t, 128)));
+    }
+    text.push_str(&format!(
+        ", requested by {}. Arguments (secrets redacted): {args}. Digest sha256:{}. {} of {} approval(s); expires {}.",
+        chat_safe(&r.requested_by, 128),
+        r.digest.as_str(),
+        r.votes.len(),
+        r.needed,
+        rfc3339(r.expires_ms)
+    ));
+    text
+}
+
+/// The Slack blocks of a review: its text, Approve and Reject.
+pub fn slack_review(r: &ApprovalRecord, text: &str) -> serde_json::Value {
+    slack_blocks(text, &r.id, r.digest.as_str(), &[Act::Approve, Act::Reject])
+}
+
+/// The Discord components of a review: Approve and Reject.
+pub fn discord_review(r: &ApprovalRecord) -> serde_json::Value {
+    discord_buttons(&r.id, r.digest.as_str(), &[Act::Approve, Act::Reject])
 }
 
 /// Why a Discord interaction was not accepted.
@@ -195,7 +292,7 @@ pub fn outcome_text(
     result: &Result<ApprovalRecord, ApprovalError>,
 ) -> String {
     match result {
-        Ok(r) if !b.approve => format!("Rejected approval {} as {who}.", r.id),
+        Ok(r) if b.act == Act::Reject => format!("Rejected approval {} as {who}.", r.id),
         Ok(r) if r.votes.len() < r.needed as usize => format!(
             "Approved approval {} as {who}: {} of {} approvals so far.",
             r.id,
@@ -237,11 +334,18 @@ mod tests {
     #[test]
     fn buttons_round_trip_and_refuse_anything_else() {
         let id = ApprovalId::parse(&"ab".repeat(16)).unwrap();
-        let (a, r) = Button::pair(&id, &"c".repeat(64));
+        let a = Button::value(Act::Approve, &id, &"c".repeat(64));
         assert!(a.len() <= 100, "Discord's custom_id limit");
         let b = Button::parse(&a).unwrap();
-        assert!(b.approve && b.id == id && b.digest_prefix == "c".repeat(32));
-        assert!(!Button::parse(&r).unwrap().approve);
+        assert!(b.act == Act::Approve && b.id == id && b.digest_prefix == "c".repeat(32));
+        for act in [Act::Review, Act::Reject] {
+            assert_eq!(
+                Button::parse(&Button::value(act, &id, "cc")).map(|b| b.act),
+                None
+            );
+            let v = Button::value(act, &id, &"d".repeat(64));
+            assert_eq!(Button::parse(&v).unwrap().act, act);
+        }
         for bad in [
             "",
             "approve",

@@ -125,6 +125,20 @@ pub(crate) fn decide(
     Ok(j)
 }
 
+/// An intent as approvers are shown it: secrets in its arguments redacted (the digest covers the
+/// real values).
+pub(crate) fn shown_intent(
+    s: &AppState,
+    intent: &bulwark_core::action::ExecutionIntent,
+) -> serde_json::Value {
+    let redactor = s.c().redactor.clone().with_detectors(Detectors {
+        secrets: true,
+        pii: false,
+        injection: false,
+    });
+    bulwark_core::audit::redact_details(serde_json::to_value(intent).unwrap_or_default(), &redactor)
+}
+
 pub(crate) fn record_json(r: &bulwark_core::approval::ApprovalRecord) -> serde_json::Value {
     let mut v = serde_json::to_value(r).unwrap_or_default();
     v["created_at"] = r.created().into();
@@ -211,16 +225,7 @@ pub(crate) async fn get_approval(
         let (rec, intent) = approvals_for(&s)?
             .get_as(&id, &p.name)
             .map_err(approval_error)?;
-        let redactor = s.c().redactor.clone().with_detectors(Detectors {
-            secrets: true,
-            pii: false,
-            injection: false,
-        });
-        let shown = bulwark_core::audit::redact_details(
-            serde_json::to_value(&intent).unwrap_or_default(),
-            &redactor,
-        );
-        Ok(serde_json::json!({"approval": record_json(&rec), "intent": shown}))
+        Ok(serde_json::json!({"approval": record_json(&rec), "intent": shown_intent(&s, &intent)}))
     })
     .await?;
     Ok(axum::Json(v).into_response())

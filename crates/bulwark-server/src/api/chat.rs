@@ -8,7 +8,7 @@
 
 use super::*;
 use bulwark_core::approval::cfg::ChatDetails;
-use bulwark_core::approval::chat::{Button, DiscordKey, outcome_text};
+use bulwark_core::approval::chat::{Act, Button, DiscordKey, outcome_text, review_text};
 use std::collections::BTreeMap;
 
 /// How far a signed timestamp may be from now (Slack's own rule: five minutes).
@@ -155,14 +155,27 @@ fn header(headers: &HeaderMap, name: &str) -> Option<String> {
         .map(str::to_string)
 }
 
-/// Decide the click of platform user `user` on button `value`; the answer for the clicker.
+/// What a click answers its clicker: a text, and for a review the approval it shows (whose
+/// Approve and Reject buttons go with it).
+struct Answer {
+    text: String,
+    review: Option<bulwark_core::approval::ApprovalRecord>,
+}
+
+impl From<String> for Answer {
+    fn from(text: String) -> Answer {
+        Answer { text, review: None }
+    }
+}
+
+/// Act on the click of platform user `user` on button `value`.
 async fn decide(
     s: &Shared,
     platform: &'static str,
     users: &BTreeMap<String, String>,
     user: &str,
     value: &str,
-) -> Result<String, ApiError> {
+) -> Result<Answer, ApiError> {
     let button = Button::parse(value);
     let resource = match &button {
         Some(b) => format!("approval:{}", b.id),
@@ -188,12 +201,12 @@ async fn decide(
             "Your {platform} account is not an approver in Bulwark: nothing changed. An operator can map it under [approval.{platform}] users."
         );
         record("unknown", "refused", &answer);
-        return Ok(answer);
+        return Ok(answer.into());
     };
     let Some(b) = button else {
         let answer = "That is not a Bulwark approval button: nothing changed.".to_string();
         record(&principal, "refused", &answer);
-        return Ok(answer);
+        return Ok(answer.into());
     };
     let st = s.clone();
     let who = principal.clone();
@@ -203,21 +216,40 @@ async fn decide(
         let result = match ap.get_as(&b.id, &who) {
             Err(e) => Err(e),
             Ok((rec, _)) if !b.matches(&rec) => {
-                return Ok(format!(
+                return Ok(Answer::from(format!(
                     "That button does not belong to approval {}: nothing changed.",
                     b.id
-                ));
+                )));
             }
-            Ok((rec, _)) if b.approve => ap.approve(&b.id, &rec.digest, &who),
+            Ok((rec, _)) if b.act == Act::Review && rec.state != StateName::Pending => {
+                return Ok(Answer::from(format!(
+                    "Approval {} is already {}: nothing to decide.",
+                    b.id,
+                    rec.state.as_str()
+                )));
+            }
+            Ok((rec, intent)) if b.act == Act::Review => {
+                let text = review_text(&rec, &super::shown_intent(&st, &intent));
+                return Ok(Answer {
+                    text,
+                    review: Some(rec),
+                });
+            }
+            Ok((rec, _)) if b.act == Act::Approve => ap.approve(&b.id, &rec.digest, &who),
             Ok(_) => ap.reject_as(&b.id, &who, &format!("rejected in {platform}")),
         };
         if let Err(e) = &result {
             tracing::warn!("approval {} from {platform}: {e}", b.id);
         }
-        Ok(outcome_text(&b, &who, &result))
+        Ok(Answer::from(outcome_text(&b, &who, &result)))
     })
     .await?;
-    record(&principal, "answered", &answer);
+    let outcome = if answer.review.is_some() {
+        "reviewed"
+    } else {
+        "answered"
+    };
+    record(&principal, outcome, &answer.text);
     Ok(answer)
 }
 
@@ -347,12 +379,17 @@ pub(crate) async fn slack_interactions(
             "Clicks from this channel are not taken: nothing changed.",
         ));
     }
-    let text = decide(&s, "slack", &sl.users, user, value).await?;
+    let answer = decide(&s, "slack", &sl.users, user, value).await?;
+    let text = answer.text;
+    let blocks = answer
+        .review
+        .as_ref()
+        .map(|r| bulwark_core::approval::chat::slack_review(r, &text));
     if let Some(url) = v["response_url"].as_str() {
         if slack_reply_allowed(url, &sl.api_url) {
-            let (url, text) = (url.to_string(), text.clone());
+            let (url, text, blocks) = (url.to_string(), text.clone(), blocks.clone());
             std::thread::spawn(move || {
-                if let Err(e) = crate::notify::slack_reply(&url, &text) {
+                if let Err(e) = crate::notify::slack_reply(&url, &text, blocks.as_ref()) {
                     tracing::warn!("answering the Slack click failed: {e}");
                 }
             });
@@ -360,7 +397,11 @@ pub(crate) async fn slack_interactions(
             tracing::warn!("a Slack interaction's response_url is not Slack's: not answered there");
         }
     }
-    Ok(axum::Json(serde_json::json!({"response_type": "ephemeral", "text": text})).into_response())
+    let mut reply = serde_json::json!({"response_type": "ephemeral", "text": text});
+    if let Some(b) = blocks {
+        reply["blocks"] = b;
+    }
+    Ok(axum::Json(reply).into_response())
 }
 
 /// A Discord application's Interactions Endpoint URL: PING, and Approve and Reject clicks.
@@ -431,8 +472,15 @@ pub(crate) async fn discord_interactions(
                     "expected member.user.id and data.custom_id",
                 ));
             };
-            let text = decide(&s, "discord", &d.users, user, value).await?;
-            Ok(ephemeral(&text))
+            let answer = decide(&s, "discord", &d.users, user, value).await?;
+            let mut reply = serde_json::json!({
+                "type": 4,
+                "data": {"content": answer.text, "flags": 64, "allowed_mentions": {"parse": []}},
+            });
+            if let Some(r) = &answer.review {
+                reply["data"]["components"] = bulwark_core::approval::chat::discord_review(r);
+            }
+            Ok(axum::Json(reply).into_response())
         }
         _ => Err(ApiError::bad_request(
             "`type`: expected 1 (PING) or 3 (a button click)",
