@@ -9,7 +9,6 @@
 //! ```
 
 use std::process::{Command, Stdio};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bulwark_core::ratelimit::{DefaultClock, InProcess, LimitStore, Rate};
@@ -58,7 +57,7 @@ fn main() {
         .build()
         .expect("runtime");
     let url = SecretString::from(format!("redis://127.0.0.1:{port}/0"));
-    let redis = Arc::new(RedisStore::new(&url, "bench:", &[], 300).expect("store"));
+    let redis = RedisStore::new(&url, "bench:", &[], 300).expect("store");
     let local = InProcess::new(DefaultClock::default());
     // A rate no check reaches: every check is taken, as on a sidecar within its limits.
     let rate = Rate::per_second(1_000_000).expect("rate");

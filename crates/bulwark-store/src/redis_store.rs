@@ -39,27 +39,42 @@ pub const DOWN_FOR: Duration = Duration::from_secs(1);
 /// Failures in a row after which the connection is made anew.
 pub const REBUILD_AFTER: u32 = 3;
 
-/// GCRA over Redis's clock. KEYS[1]: the limiter's key. ARGV[1]: the emission interval in µs;
-/// ARGV[2]: the burst tolerance in µs (interval × (burst − 1)). Returns -1 when the request is
-/// taken, else the µs to wait.
+/// GCRA over Redis's clock, for `n` requests at once (the checks of one key that arrived while the
+/// previous were in flight): exactly what `n` single checks in a row would decide. KEYS[1]: the
+/// limiter's key. ARGV[1]: the emission interval in µs; ARGV[2]: the burst tolerance in µs
+/// (interval × (burst − 1)); ARGV[3]: `n`. Returns `{taken, wait}`: how many of the `n` are
+/// taken (the first ones), and for the rest the µs to wait.
 const GCRA: &str = r"
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
 local interval = tonumber(ARGV[1])
 local tolerance = tonumber(ARGV[2])
+local n = tonumber(ARGV[3])
 local tat = now
 local v = redis.call('GET', KEYS[1])
 if v then
   local stored = tonumber(v)
   if stored and stored > now then tat = stored end
 end
-local allow_at = tat - tolerance
-if now < allow_at then
-  return allow_at - now
+local taken = 0
+if now >= tat - tolerance then
+  if interval > 0 then
+    taken = math.floor((now + tolerance - tat) / interval) + 1
+  else
+    taken = n
+  end
+  if taken > n then taken = n end
 end
-local new_tat = tat + interval
-redis.call('SET', KEYS[1], string.format('%d', new_tat), 'PX', math.ceil((new_tat - now) / 1000) + 1)
-return -1
+if taken > 0 then
+  tat = tat + taken * interval
+  redis.call('SET', KEYS[1], string.format('%d', tat), 'PX', math.ceil((tat - now) / 1000) + 1)
+end
+local wait = 0
+if taken < n then
+  wait = tat - tolerance - now
+  if wait < 0 then wait = 0 end
+end
+return {taken, wait}
 ";
 
 /// Budget windows: check every limit, then add, at once. KEYS: the checked windows, then the
@@ -111,8 +126,23 @@ struct Link {
     down: bool,
 }
 
+/// The checks of one limiter key waiting for the one in flight.
+#[derive(Default)]
+struct Queue {
+    flying: bool,
+    waiting: Vec<tokio::sync::oneshot::Sender<Result<i64, String>>>,
+}
+
 /// The shared store: limits, replay protection and budgets in one Redis.
+///
+/// Checks of one limiter key are coalesced: while one script call for a key is in flight, the
+/// checks arriving for it wait and go together in the next call, which decides them as the same
+/// number of single checks in a row would. Under load a round trip decides many requests; alone,
+/// a check is one round trip as before.
 pub struct RedisStore {
+    /// Itself, to fly a key's queue from a task of its own.
+    me: std::sync::Weak<RedisStore>,
+    queues: Mutex<std::collections::HashMap<Vec<u8>, Queue>>,
     client: redis::Client,
     /// The connection: made on first use (inside the runtime), made anew after
     /// [`REBUILD_AFTER`] failures in a row; with the failures so far and until when Redis counts
@@ -142,9 +172,11 @@ impl RedisStore {
         prefix: &str,
         fail_open: &[String],
         replay_window_secs: u64,
-    ) -> Result<RedisStore, BadUrl> {
+    ) -> Result<std::sync::Arc<RedisStore>, BadUrl> {
         let client = redis::Client::open(url.expose_secret()).map_err(|_| BadUrl)?;
-        Ok(RedisStore {
+        Ok(std::sync::Arc::new_cyclic(|me| RedisStore {
+            me: me.clone(),
+            queues: Mutex::default(),
             client,
             link: Mutex::new(Link::default()),
             prefix: prefix.as_bytes().to_vec(),
@@ -153,7 +185,7 @@ impl RedisStore {
             charge: redis::Script::new(CHARGE),
             adjust: redis::Script::new(ADJUST),
             replay_window_ms: replay_window_secs.saturating_mul(2000).max(1000),
-        })
+        }))
     }
 
     fn link(&self) -> std::sync::MutexGuard<'_, Link> {
@@ -245,17 +277,77 @@ impl RedisStore {
     /// ACL, a version without `TIME` in scripts) is not ready either.
     pub async fn ready(&self) -> Result<(), String> {
         let rate = Rate::per_second(1_000_000).ok_or("rate")?;
-        let inv = self.gcra(self.key(&[b"readyz"]), rate);
-        self.invoke::<i64>(&inv).await.map(|_| ())
+        let inv = self.gcra(self.key(&[b"readyz"]), rate, 1);
+        self.invoke::<(i64, i64)>(&inv).await.map(|_| ())
     }
 
-    /// The GCRA script for `key` at `rate`.
-    fn gcra(&self, key: Vec<u8>, rate: Rate) -> redis::ScriptInvocation<'_> {
+    /// The GCRA script for `n` checks of `key` at `rate`.
+    fn gcra(&self, key: Vec<u8>, rate: Rate, n: usize) -> redis::ScriptInvocation<'_> {
         let interval = rate.interval_micros();
         let tolerance = interval.saturating_mul(u64::from(rate.burst().saturating_sub(1)));
         let mut inv = self.gcra.prepare_invoke();
-        inv.key(key).arg(interval).arg(tolerance);
+        inv.key(key).arg(interval).arg(tolerance).arg(n);
         inv
+    }
+
+    fn queues(&self) -> std::sync::MutexGuard<'_, std::collections::HashMap<Vec<u8>, Queue>> {
+        self.queues.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Decide `key`'s waiting checks, one script call for all those waiting at a time, until none
+    /// waits.
+    async fn fly(&self, key: Vec<u8>, rate: Rate) {
+        loop {
+            let batch = {
+                let mut queues = self.queues();
+                let Some(q) = queues.get_mut(&key) else {
+                    return;
+                };
+                if q.waiting.is_empty() {
+                    queues.remove(&key);
+                    return;
+                }
+                std::mem::take(&mut q.waiting)
+            };
+            let n = batch.len();
+            match self
+                .invoke::<(i64, i64)>(&self.gcra(key.clone(), rate, n))
+                .await
+            {
+                Ok((taken, wait)) => {
+                    for (i, tx) in batch.into_iter().enumerate() {
+                        let _ = tx.send(Ok(if (i as i64) < taken { -1 } else { wait.max(0) }));
+                    }
+                }
+                Err(e) => {
+                    for tx in batch {
+                        let _ = tx.send(Err(e.clone()));
+                    }
+                }
+            }
+        }
+    }
+
+    /// One check of `key`: queued behind the call in flight for the key, if any (see
+    /// [`RedisStore`]); -1 when taken, else the µs to wait.
+    async fn check(&self, key: Vec<u8>, rate: Rate) -> Result<i64, String> {
+        let (Some(me), Ok(rt)) = (self.me.upgrade(), tokio::runtime::Handle::try_current()) else {
+            // Outside a runtime's task set: alone.
+            let (taken, wait) = self.invoke::<(i64, i64)>(&self.gcra(key, rate, 1)).await?;
+            return Ok(if taken > 0 { -1 } else { wait });
+        };
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let start = {
+            let mut queues = self.queues();
+            let q = queues.entry(key.clone()).or_default();
+            q.waiting.push(tx);
+            !std::mem::replace(&mut q.flying, true)
+        };
+        if start {
+            rt.spawn(async move { me.fly(key, rate).await });
+        }
+        rx.await
+            .unwrap_or_else(|_| Err("the limiter's task stopped before answering".into()))
     }
 
     fn key(&self, parts: &[&[u8]]) -> Vec<u8> {
@@ -281,7 +373,7 @@ impl RedisStore {
         key: Vec<u8>,
     ) -> Result<(), Refused> {
         let k = self.key(&[b"rl", limit.as_bytes(), rate.id().as_bytes(), &key]);
-        match self.invoke::<i64>(&self.gcra(k, rate)).await {
+        match self.check(k, rate).await {
             Ok(wait) if wait < 0 => Ok(()),
             Ok(wait) => Err(Refused::Over(Denied {
                 policy: rate.policy(limit),

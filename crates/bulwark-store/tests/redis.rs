@@ -57,7 +57,7 @@ fn server_on(port: u16) -> Option<Server> {
     Some(s)
 }
 
-fn store(port: u16, fail_open: &[&str]) -> RedisStore {
+fn store(port: u16, fail_open: &[&str]) -> std::sync::Arc<RedisStore> {
     let url = SecretString::from(format!("redis://127.0.0.1:{port}/0"));
     let open: Vec<String> = fail_open.iter().map(|s| s.to_string()).collect();
     RedisStore::new(&url, "test:", &open, 300).expect("store")
@@ -324,4 +324,63 @@ fn gateway_budgets_hold_across_stores_and_settle_to_what_was_used() {
             Ok(bulwark_core::gateway::budget::Charged::NotCounted)
         );
     });
+}
+
+#[test]
+fn concurrent_checks_of_one_key_are_decided_together_as_single_checks_would_be() {
+    let Some(srv) = server() else { return };
+    let s = store(srv.1, &[]);
+    let calls = || -> u64 {
+        let o = Command::new("redis-cli")
+            .args(["-p", &srv.1.to_string(), "INFO", "commandstats"])
+            .output()
+            .expect("redis-cli");
+        String::from_utf8_lossy(&o.stdout)
+            .lines()
+            .filter(|l| l.starts_with("cmdstat_evalsha:") || l.starts_with("cmdstat_eval:"))
+            .filter_map(|l| {
+                l.split("calls=")
+                    .nth(1)?
+                    .split(',')
+                    .next()?
+                    .parse::<u64>()
+                    .ok()
+            })
+            .sum()
+    };
+    let before = calls();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    // 1,000 checks at once of a key allowed 300 (a rate no refill reaches while they run).
+    let rate = Rate::per_minute(1).expect("rate").with_burst(300);
+    let (taken, refused) = runtime.block_on(async {
+        let mut tasks = Vec::new();
+        for _ in 0..1000 {
+            let s = s.clone();
+            tasks.push(tokio::spawn(async move {
+                s.take("tool", rate, b"kubectl".to_vec()).await
+            }));
+        }
+        let (mut taken, mut refused) = (0, 0);
+        for t in tasks {
+            match t.await.expect("task") {
+                Ok(()) => taken += 1,
+                Err(Refused::Over(d)) => {
+                    assert!(d.retry_after > Duration::ZERO);
+                    refused += 1;
+                }
+                Err(other) => panic!("{other:?}"),
+            }
+        }
+        (taken, refused)
+    });
+    assert_eq!((taken, refused), (300, 700), "exactly the allowance");
+    let used = calls() - before;
+    assert!(
+        used < 1000,
+        "{used} script calls for 1,000 checks: the waiting ones went together"
+    );
 }

@@ -298,7 +298,6 @@ impl AppState {
                     &cfg.server.limits.fail_open,
                     cfg.ingress.tolerance_secs,
                 )
-                .map(Arc::new)
                 .map_err(|e| ServeError::Config(e.to_string()))
             })
             .transpose()?;
