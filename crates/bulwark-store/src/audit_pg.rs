@@ -519,26 +519,13 @@ impl AuditLog {
             log.for_each_line_after(instance, i64::try_from(seq).unwrap_or(i64::MAX) - 1, sink)
                 .map(|_| ())
         };
-        let tail = match opts.open_verify {
-            bulwark_core::config::OpenVerify::Full => None,
-            bulwark_core::config::OpenVerify::SinceCheckpoint => {
-                crate::audit_file::verify_from_checkpoint(
-                    log.checkpoints(instance)?,
-                    &keys,
-                    &lines_from,
-                )?
-            }
-        };
-        let (verified, chain) = match tail {
-            Some(done) => done,
-            None => log.verify_instance(
-                instance,
-                &DirVerify {
-                    keys: &keys.hmac,
-                    public_key: Some(keys.signer.public()),
-                },
-            )?,
-        };
+        let (verified, chain) = crate::audit_file::verify_on_open(
+            opts.open_verify,
+            &keys,
+            || log.checkpoints(instance),
+            &lines_from,
+            |with| log.verify_instance(instance, with),
+        )?;
         if let Some(f) = &verified.failure {
             return Err(StoreError::damaged(&log.name, f));
         }

@@ -186,26 +186,13 @@ impl AuditLog {
         let lines_from = |seq: u64, sink: &mut LineSink<'_>| {
             for_each_db_line_after(path, i64::try_from(seq).unwrap_or(i64::MAX) - 1, sink)
         };
-        let tail = match opts.open_verify {
-            bulwark_core::config::OpenVerify::Full => None,
-            bulwark_core::config::OpenVerify::SinceCheckpoint => {
-                crate::audit_file::verify_from_checkpoint(
-                    read_db_checkpoints(path)?,
-                    &keys,
-                    &lines_from,
-                )?
-            }
-        };
-        let (verified, chain) = match tail {
-            Some(done) => done,
-            None => verify_db(
-                path,
-                &DirVerify {
-                    keys: &keys.hmac,
-                    public_key: Some(keys.signer.public()),
-                },
-            )?,
-        };
+        let (verified, chain) = crate::audit_file::verify_on_open(
+            opts.open_verify,
+            &keys,
+            || read_db_checkpoints(path),
+            &lines_from,
+            |with| verify_db(path, with),
+        )?;
         if let Some(f) = &verified.failure {
             return Err(StoreError::damaged(path, f));
         }

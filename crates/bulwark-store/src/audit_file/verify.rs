@@ -112,10 +112,34 @@ pub(crate) fn verify_for_append(
             .unwrap_or(0);
         for_each_segment_line(&segments[k..], |l, c, f, n| sink(l, c, f, n))
     };
-    match verify_from_checkpoint(read_checkpoints(dir)?, keys, &lines_from)? {
-        Some(done) => Ok(done),
-        None => full(),
+    verify_on_open(
+        mode,
+        keys,
+        || read_checkpoints(dir),
+        &lines_from,
+        |_| full(),
+    )
+}
+
+/// What a writer checks when it opens a log, whatever the backend: with `since_checkpoint`, from
+/// the last signed checkpoint on when there is one ([`verify_from_checkpoint`], reading records
+/// with `lines_from`), else everything (`full`, given the writer's keys).
+pub(crate) fn verify_on_open(
+    mode: bulwark_core::config::OpenVerify,
+    keys: &AuditKeys,
+    checkpoints: impl FnOnce() -> Result<Vec<Checkpoint>, StoreError>,
+    lines_from: &(dyn Fn(u64, &mut LineSink<'_>) -> Result<(), StoreError> + Sync),
+    full: impl FnOnce(&DirVerify<'_>) -> Result<(VerifyReport, Chain), StoreError>,
+) -> Result<(VerifyReport, Chain), StoreError> {
+    if mode == bulwark_core::config::OpenVerify::SinceCheckpoint
+        && let Some(done) = verify_from_checkpoint(checkpoints()?, keys, lines_from)?
+    {
+        return Ok(done);
     }
+    full(&DirVerify {
+        keys: &keys.hmac,
+        public_key: Some(keys.signer.public()),
+    })
 }
 
 /// What a verification of a log directory is checked against.
