@@ -141,7 +141,7 @@ impl Context {
         let (cfg, home) = (self.cfg().clone(), home_dir()?);
         let secrets = crate::secrets(&cfg)?;
         Ok(Some(Box::new(move || {
-            bulwark_store::audit_file::open_or_relay(&cfg, &home, &secrets, &env_lookup)
+            bulwark_store::audit_open::open_or_relay(&cfg, &home, &secrets, &env_lookup)
                 .map(|(l, _)| l)
         })))
     }
@@ -156,7 +156,7 @@ impl Context {
         let cfg = &policy.cfg;
         let store = crate::state_db(cfg, &secrets, &home)?;
         let audit = if cfg.audit.enabled {
-            Some(bulwark_store::audit_file::open_or_relay(cfg, &home, &secrets, &env_lookup)?.0)
+            Some(bulwark_store::audit_open::open_or_relay(cfg, &home, &secrets, &env_lookup)?.0)
         } else {
             None
         };

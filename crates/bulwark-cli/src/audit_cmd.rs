@@ -8,7 +8,8 @@ use std::time::Duration;
 use bulwark_core::SecurityConfig;
 use bulwark_core::audit::{AuditEvent, AuditRecord, AuditSink, EventType, FailureKind};
 use bulwark_store::AuditLog;
-use bulwark_store::audit_file::{DirVerify, LogSource, remove_torn_tail, segment_files};
+use bulwark_store::audit_file::{DirVerify, remove_torn_tail, segment_files};
+use bulwark_store::audit_open::LogSource;
 use bulwark_store::keys::{KeyFiles, read_public_key};
 use clap::Subcommand;
 

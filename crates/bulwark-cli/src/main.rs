@@ -207,7 +207,7 @@ pub fn open_audit(
     Fatal,
 > {
     let secrets = secrets(cfg)?;
-    bulwark_store::audit_file::open_or_relay(cfg, home, &secrets, &env_lookup).map_err(Fatal::from)
+    bulwark_store::audit_open::open_or_relay(cfg, home, &secrets, &env_lookup).map_err(Fatal::from)
 }
 
 /// The state database `[store]` names: the PostgreSQL one sidecars share when `url` is set, else
@@ -228,9 +228,9 @@ pub fn state_db(
 pub fn audit_source(
     cfg: &SecurityConfig,
     home: &std::path::Path,
-) -> Result<bulwark_store::audit_file::LogSource, Fatal> {
+) -> Result<bulwark_store::audit_open::LogSource, Fatal> {
     let secrets = secrets(cfg)?;
-    bulwark_store::audit_file::LogSource::configured(cfg, home, &secrets, &env_lookup)
+    bulwark_store::audit_open::LogSource::configured(cfg, home, &secrets, &env_lookup)
         .map_err(Fatal::from)
 }
 

@@ -485,7 +485,7 @@ fn decisions_are_recorded_in_the_audit_log() {
     }
     let home = tempfile::tempdir().expect("tempdir");
     let cfg = SecurityConfig::default();
-    let (log, _) = bulwark_store::audit_file::open_configured(
+    let (log, _) = bulwark_store::audit_open::open_configured(
         &cfg,
         home.path(),
         &bulwark_store::vault_file::Secrets::none(),

@@ -10,6 +10,7 @@
 #![warn(missing_docs)]
 
 pub mod audit_file;
+pub mod audit_open;
 pub mod audit_pg;
 pub mod audit_relay;
 pub mod audit_sqlite;

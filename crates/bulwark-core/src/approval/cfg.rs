@@ -8,6 +8,8 @@ use serde::{Deserialize, Serialize};
 use crate::config::problems::Problems;
 use crate::vault::cfg::SecretRef;
 
+pub use super::chat::ChatDetails;
+
 /// `[approval]`: who approves, for how long an approval stands, where it is stored.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
@@ -26,17 +28,6 @@ pub struct ApprovalConfig {
     pub slack: SlackConfig,
     /// Approval requests posted to a Discord channel with Approve and Reject buttons.
     pub discord: DiscordConfig,
-}
-
-/// What a chat message about an approval shows.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema, Default)]
-#[serde(rename_all = "snake_case")]
-pub enum ChatDetails {
-    /// Only that an approval waits, its id and expiry: for channels others can read.
-    #[default]
-    None,
-    /// Also the tool, action, target, namespace, tier and requester (never argument values).
-    Summary,
 }
 
 /// `[approval.slack]`: a Slack app posts each new approval request to `channel`, and its

@@ -14,8 +14,20 @@
 
 use ed25519_dalek::{Signature, VerifyingKey};
 
-use super::cfg::ChatDetails;
 use super::{Approval, ApprovalError, ApprovalId, ApprovalRecord, Pending, rfc3339};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+/// What a chat message about an approval shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum ChatDetails {
+    /// Only that an approval waits, its id and expiry: for channels others can read.
+    #[default]
+    None,
+    /// Also the tool, action, target, namespace, tier and requester (never argument values).
+    Summary,
+}
 
 /// Hex digits of the digest a button carries.
 const DIGEST_PREFIX: usize = 32;

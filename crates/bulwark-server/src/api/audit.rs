@@ -48,7 +48,7 @@ pub(crate) async fn audit_page(
         };
         match source {
             // Sequence numbers are per instance: this sidecar's chain is the one paged through.
-            bulwark_store::audit_file::LogSource::Pg(log) => log
+            bulwark_store::audit_open::LogSource::Pg(log) => log
                 .for_each_line_after(&s.instance, after as i64, &mut sink)
                 .map(|_| ()),
             other => other.for_each_line(&mut sink),
@@ -63,7 +63,7 @@ pub(crate) async fn audit_page(
 /// Where the audit log is read back from; 404 when it is off.
 pub(crate) fn audit_source(
     s: &AppState,
-) -> Result<&bulwark_store::audit_file::LogSource, ApiError> {
+) -> Result<&bulwark_store::audit_open::LogSource, ApiError> {
     s.audit_source.as_ref().ok_or_else(|| {
         ApiError::new(
             StatusCode::NOT_FOUND,

@@ -198,7 +198,7 @@ pub struct AppState {
     pub(crate) tokens: Arc<Tokens>,
     /// Where the audit log is read back from (`None` when it is off): for PostgreSQL, every
     /// instance's chain.
-    pub(crate) audit_source: Option<bulwark_store::audit_file::LogSource>,
+    pub(crate) audit_source: Option<bulwark_store::audit_open::LogSource>,
     /// This sidecar's instance name in a shared audit log.
     pub(crate) instance: String,
     /// Webhook message ids seen: in this process, or in the Redis the fleet shares.
@@ -262,7 +262,7 @@ impl AppState {
             .map_err(|e| ServeError::Config(e.to_string()))?;
         let audit = if cfg.audit.enabled {
             Some(
-                bulwark_store::audit_file::open_configured(&cfg, home, &secrets, &env)
+                bulwark_store::audit_open::open_configured(&cfg, home, &secrets, &env)
                     .map_err(|e| ServeError::Store(e.to_string()))?
                     .0,
             )
@@ -281,7 +281,7 @@ impl AppState {
         };
         let audit_source = if cfg.audit.enabled {
             Some(
-                bulwark_store::audit_file::LogSource::configured(&cfg, home, &secrets, &env)
+                bulwark_store::audit_open::LogSource::configured(&cfg, home, &secrets, &env)
                     .map_err(|e| ServeError::Store(e.to_string()))?,
             )
         } else {

@@ -265,7 +265,7 @@ pub fn run_blocking(
             let vault = bulwark_store::vault_file::VaultStore::new(cfg.vault.file(&home));
             let secrets = bulwark_store::vault_file::Secrets::load(cfg, &vault, &env)
                 .map_err(|e| ProxyError::Config(e.to_string()))?;
-            let (log, _) = bulwark_store::audit_file::open_or_relay(cfg, &home, &secrets, &env)
+            let (log, _) = bulwark_store::audit_open::open_or_relay(cfg, &home, &secrets, &env)
                 .map_err(|e| ProxyError::Config(format!("audit log: {e}")))?;
             Some(log)
         } else {
