@@ -331,6 +331,15 @@ impl SecurityConfig {
                 "[store] url set to the PostgreSQL database the log goes to, or backend = \"file\" or \"sqlite\"",
             );
         }
+        if (self.approval.slack.enabled || self.approval.discord.enabled)
+            && self.ingress.tolerance_secs < 150
+        {
+            p.invalid(
+                "ingress.tolerance_secs",
+                self.ingress.tolerance_secs.to_string(),
+                "150 or more while [approval.slack] or [approval.discord] is enabled: a click is accepted for 300 s and its replay refused for twice this",
+            );
+        }
         crate::webhook::check_config(&self.ingress, p);
         self.vault.check(p);
         self.gateway.check(p);
