@@ -392,6 +392,12 @@ impl AppState {
                     "[server.limits] redis, redis_prefix and fail_open are read at start: the change takes effect at the next start"
                 );
             }
+            let old = &self.c().cfg;
+            if c.cfg.store != old.store || c.cfg.audit != old.audit {
+                tracing::warn!(
+                    "[store] and [audit] are read at start (the state database and the audit log stay as they were opened): the change takes effect at the next start"
+                );
+            }
         }
         self.audit(AuditEvent::reload(&self.origin, error.as_deref()));
         let (compiled, proxy) = result?;
