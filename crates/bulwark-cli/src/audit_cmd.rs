@@ -346,6 +346,22 @@ fn verify(
     })
 }
 
+/// Print a record a follow found; a write error is kept in `err` and stops the reading.
+fn print_followed(
+    out: &mut impl Write,
+    line: &[u8],
+    format: PlainFormat,
+    err: &mut Option<std::io::Error>,
+) -> bool {
+    match print_record(out, line, format) {
+        Ok(()) => true,
+        Err(e) => {
+            *err = Some(e);
+            false
+        }
+    }
+}
+
 fn print_record(out: &mut impl Write, line: &[u8], format: PlainFormat) -> std::io::Result<()> {
     match format {
         PlainFormat::Json => {
@@ -411,11 +427,7 @@ fn tail(source: &LogSource, n: usize, follow: bool, format: PlainFormat) -> Resu
                 last_id,
                 &mut |line, _, _, id| {
                     last_id = id as i64;
-                    if let Err(e) = print_record(&mut out, line, format) {
-                        err = Some(e);
-                        return false;
-                    }
-                    true
+                    print_followed(&mut out, line, format, &mut err)
                 },
             )
             .map_err(|e| Fatal(e.to_string()))?;
@@ -433,15 +445,15 @@ fn tail(source: &LogSource, n: usize, follow: bool, format: PlainFormat) -> Resu
                 for instance in log.instances().map_err(|e| Fatal(e.to_string()))? {
                     // A new instance is followed from its first record.
                     let after = seen.entry(instance.clone()).or_insert(i64::MIN);
-                    log.for_each_line_after(&instance, *after, &mut |line, _, _, seq| {
-                        *after = seq as i64;
-                        if let Err(e) = print_record(&mut out, line, format) {
-                            err = Some(e);
-                            return false;
-                        }
-                        true
-                    })
-                    .map_err(|e| Fatal(e.to_string()))?;
+                    let whole = log
+                        .for_each_line_after(&instance, *after, &mut |line, _, _, seq| {
+                            *after = seq as i64;
+                            print_followed(&mut out, line, format, &mut err)
+                        })
+                        .map_err(|e| Fatal(e.to_string()))?;
+                    if !whole {
+                        break;
+                    }
                 }
                 if let Some(e) = err {
                     return Err(Fatal(e.to_string()));

@@ -39,6 +39,30 @@ pub(crate) fn without_token(path: &str) -> bool {
         || path.starts_with("/v1/interactions/")
 }
 
+/// A client that failed to authenticate (no or a bad token, a bad chat signature): counted; past
+/// its failure budget it gets the 429 returned here and leaves no record of its own; within it,
+/// the first failure of a window is recorded at once and the rest as one count when the window
+/// closes, so a flood of bad credentials cannot flood the audit log.
+pub(crate) async fn failed_authentication(
+    s: &AppState,
+    c: &Compiled,
+    ip: std::net::IpAddr,
+    reason: &'static str,
+    path: &str,
+) -> Option<ApiError> {
+    metrics::counter!("bulwark_auth_failures_total").increment(1);
+    if let Some(l) = &c.limits.auth_failures
+        && let Err(r) = l.check(&ip).await
+    {
+        s.auth_failures.note(ip, reason, path, true);
+        return Some(ApiError::from(r));
+    }
+    if let Some(first) = s.auth_failures.note(ip, reason, path, false) {
+        s.audit(first);
+    }
+    None
+}
+
 pub(crate) async fn authenticate(
     State(s): State<Shared>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
@@ -87,18 +111,8 @@ pub(crate) async fn authenticate(
         } else {
             "unknown or revoked token"
         };
-        metrics::counter!("bulwark_auth_failures_total").increment(1);
-        // Past its failure budget a client gets 429 and leaves no record of its own; within it, the
-        // first failure of a window is recorded at once and the rest as one count when the window
-        // closes, so a flood of bad tokens cannot flood the audit log.
-        if let Some(l) = &c.limits.auth_failures
-            && let Err(r) = l.check(&peer.ip()).await
-        {
-            s.auth_failures.note(peer.ip(), reason, path, true);
-            return ApiError::from(r).into_response();
-        }
-        if let Some(first) = s.auth_failures.note(peer.ip(), reason, path, false) {
-            s.audit(first);
+        if let Some(over) = failed_authentication(&s, &c, peer.ip(), reason, path).await {
+            return over.into_response();
         }
         let mut resp = ApiError::new(
             StatusCode::UNAUTHORIZED,

@@ -1,5 +1,5 @@
-//! `/v1/interactions/slack` and `/v1/interactions/discord`: Approve and Reject clicks on the
-//! messages `[approval.slack]` and `[approval.discord]` post for each new pending approval. No API
+//! `/v1/interactions/slack` and `/v1/interactions/discord`: Review, Approve and Reject clicks on
+//! the messages `[approval.slack]` and `[approval.discord]` post for each new pending approval. No API
 //! token: each platform proves itself with its signature (Slack's v0 HMAC within five minutes,
 //! Discord's Ed25519 over timestamp and body). The clicker's platform user id maps to a Bulwark
 //! principal in config; anyone else is refused in a message only they see. Each button is bound to
@@ -253,45 +253,27 @@ async fn decide(
     Ok(answer)
 }
 
-/// A request whose signature did not verify: counted and recorded as a failed authentication of
-/// its client (one record per client and window), 429 past the client's failure budget.
+/// A request whose signature did not verify: a failed authentication of its client (429 past its
+/// failure budget), else 401.
 async fn bad_signature(s: &Shared, peer: SocketAddr, path: &str, why: String) -> ApiError {
-    metrics::counter!("bulwark_auth_failures_total").increment(1);
-    if let Some(l) = &s.c().limits.auth_failures
-        && let Err(r) = l.check(&peer.ip()).await
-    {
-        s.auth_failures
-            .note(peer.ip(), "bad chat signature", path, true);
-        return ApiError::from(r);
+    let c = s.c();
+    match failed_authentication(s, &c, peer.ip(), "bad chat signature", path).await {
+        Some(over) => over,
+        None => ApiError::new(StatusCode::UNAUTHORIZED, "bad_signature", why),
     }
-    if let Some(first) = s
-        .auth_failures
-        .note(peer.ip(), "bad chat signature", path, false)
-    {
-        s.audit(first);
-    }
-    ApiError::new(StatusCode::UNAUTHORIZED, "bad_signature", why)
 }
 
 /// Refuse a click already taken (the same signed request again).
 async fn first_time(s: &Shared, platform: &str, id: &str) -> Result<(), ApiError> {
-    match s.replay.first_time(platform, id, now_secs()).await {
-        Ok(()) => Ok(()),
-        Err(e @ bulwark_core::webhook::WebhookError::Unavailable(_)) => {
-            let mut err = ApiError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "unavailable",
-                super::errors::fails_closed("ingress-replay", &e),
-            );
-            err.retry_after = Some(1);
-            Err(err)
-        }
-        Err(_) => Err(ApiError::new(
-            StatusCode::CONFLICT,
-            "replay",
-            "this signed click was already taken: nothing changed",
-        )),
-    }
+    s.replay
+        .first_time(platform, id, now_secs())
+        .await
+        .map_err(|e| {
+            super::errors::replay_refused(
+                &e,
+                "this signed click was already taken: nothing changed",
+            )
+        })
 }
 
 /// Whether Slack's `response_url` may be posted to: Slack's own hooks, or the configured API's

@@ -65,6 +65,23 @@ impl From<bulwark_core::ratelimit::Refused> for ApiError {
     }
 }
 
+/// A signed request whose id the replay store refused: 409 with `replayed` when it was seen
+/// before, 503 (retry in a second) when the shared store could not say.
+pub(crate) fn replay_refused(e: &bulwark_core::webhook::WebhookError, replayed: &str) -> ApiError {
+    match e {
+        bulwark_core::webhook::WebhookError::Unavailable(_) => {
+            let mut err = ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "unavailable",
+                fails_closed("ingress-replay", e),
+            );
+            err.retry_after = Some(1);
+            err
+        }
+        _ => ApiError::new(StatusCode::CONFLICT, "replay", replayed),
+    }
+}
+
 /// A check whose shared store is out of reach fails closed: it is counted in
 /// `bulwark_limit_store_unavailable_total{limit}`, and the caller is told `why` and how to let
 /// requests through meanwhile. Every such 503 (API limits, webhook replay, the proxy's limit,

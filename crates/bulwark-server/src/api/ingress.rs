@@ -66,18 +66,12 @@ pub(crate) async fn ingress(
     if let Some(id) = &verified.message_id
         && let Err(e) = s.replay.first_time(&source, id, now).await
     {
-        return match e {
-            bulwark_core::webhook::WebhookError::Unavailable(_) => refuse(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "unavailable",
-                super::errors::fails_closed("ingress-replay", &e),
-            )
-            .map_err(|mut err| {
-                err.retry_after = Some(1);
-                err
-            }),
-            _ => refuse(StatusCode::CONFLICT, "replay", e.to_string()),
-        };
+        let refused = super::errors::replay_refused(&e, &e.to_string());
+        let retry_after = refused.retry_after;
+        return refuse(refused.status, refused.code, refused.message).map_err(|mut err| {
+            err.retry_after = retry_after;
+            err
+        });
     }
     // The body is forwarded as sent: what it nests too deep to judge, a key its consumer might
     // read differently, or JSON Bulwark cannot read, is refused.
