@@ -112,6 +112,16 @@ fn options(dir: &std::path::Path) -> FileLogOptions {
     FileLogOptions::from_config(&SecurityConfig::default().audit, dir)
 }
 
+/// A writer of `instance`'s chain, with the keys in `home/keys` and the default options.
+fn writer(
+    log: &PgLog,
+    home: &std::path::Path,
+    instance: &str,
+) -> Result<(AuditLog, bulwark_store::audit_file::OpenReport), bulwark_store::StoreError> {
+    let keys = KeyFiles::new(home.join("keys")).load_or_create()?;
+    AuditLog::open_postgres(log, instance, options(home), keys, None)
+}
+
 #[test]
 fn each_instance_keeps_its_own_chain_and_a_deleted_row_is_found() {
     let Some(pg) = support::postgres() else {
@@ -123,16 +133,10 @@ fn each_instance_keeps_its_own_chain_and_a_deleted_row_is_found() {
     let log = PgLog::connect(&url).unwrap();
     let mut writers = Vec::new();
     for instance in ["pod-a", "pod-b"] {
-        let keys = files.load_or_create().unwrap();
-        writers.push(
-            AuditLog::open_postgres(&log, instance, options(home.path()), keys, None)
-                .unwrap()
-                .0,
-        );
+        writers.push(writer(&log, home.path(), instance).unwrap().0);
     }
     // A second writer of one instance is refused, not allowed to fork its chain.
-    let keys = files.load_or_create().unwrap();
-    let e = AuditLog::open_postgres(&log, "pod-a", options(home.path()), keys, None)
+    let e = writer(&log, home.path(), "pod-a")
         .err()
         .expect("refused")
         .to_string();
@@ -162,9 +166,7 @@ fn each_instance_keeps_its_own_chain_and_a_deleted_row_is_found() {
     );
     assert_eq!(log.instances().unwrap(), vec!["pod-a", "pod-b"]);
     // Reopened, an instance continues its chain.
-    let keys = files.load_or_create().unwrap();
-    let (w, opened) =
-        AuditLog::open_postgres(&log, "pod-b", options(home.path()), keys, None).unwrap();
+    let (w, opened) = writer(&log, home.path(), "pod-b").unwrap();
     assert_eq!(opened.last_seq, 300);
     assert_eq!(w.append(event(9)).unwrap().seq, 301);
     drop(w);
@@ -247,15 +249,7 @@ fn a_role_with_insert_and_select_only_can_write_the_log_but_not_change_it() {
     assert!(db.tokens().unwrap().is_empty());
     let log = PgLog::connect(&url).unwrap();
     let home = tempfile::tempdir().unwrap();
-    let files = KeyFiles::new(home.path().join("keys"));
-    let (w, _) = AuditLog::open_postgres(
-        &log,
-        "pod-a",
-        options(home.path()),
-        files.load_or_create().unwrap(),
-        None,
-    )
-    .unwrap();
+    let (w, _) = writer(&log, home.path(), "pod-a").unwrap();
     w.append(event(1)).unwrap();
     drop(w);
     let out = std::process::Command::new("psql")
@@ -285,14 +279,7 @@ fn a_writer_whose_session_is_terminated_connects_again_and_loses_nothing() {
     let home = tempfile::tempdir().unwrap();
     let files = KeyFiles::new(home.path().join("keys"));
     let log = PgLog::connect(&url).unwrap();
-    let (w, _) = AuditLog::open_postgres(
-        &log,
-        "pod-a",
-        options(home.path()),
-        files.load_or_create().unwrap(),
-        None,
-    )
-    .unwrap();
+    let (w, _) = writer(&log, home.path(), "pod-a").unwrap();
     for i in 0..10 {
         w.append(event(i)).unwrap();
     }
@@ -330,16 +317,7 @@ fn a_writer_that_lost_its_lock_to_another_refuses_to_take_its_records_for_its_ow
     let home = tempfile::tempdir().unwrap();
     let files = KeyFiles::new(home.path().join("keys"));
     let log = PgLog::connect(&url).unwrap();
-    let open = || {
-        AuditLog::open_postgres(
-            &log,
-            "pod-a",
-            options(home.path()),
-            files.load_or_create().unwrap(),
-            None,
-        )
-        .map(|(w, _)| w)
-    };
+    let open = || writer(&log, home.path(), "pod-a").map(|(w, _)| w);
     let w = open().unwrap();
     for i in 0..10 {
         w.append(event(i)).unwrap();
