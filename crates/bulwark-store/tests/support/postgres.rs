@@ -33,11 +33,26 @@ impl Postgres {
             .ok()
             .and_then(|t| t.lines().next().map(|l| l.trim().to_string()))
             .filter(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_digit()));
-        if let Some(pid) = pid {
-            let _ = Command::new("kill").args(["-QUIT", &pid]).status();
+        if let Some(pid) = &pid {
+            let _ = Command::new("kill").args(["-QUIT", pid]).status();
         }
         let _ = self.child.kill();
         let _ = self.child.wait();
+        // The postmaster exits only after its backends have: until then a client's open
+        // connection may still answer. Wait for it (bounded), so "stopped" means stopped.
+        if let Some(pid) = pid {
+            // Gone, or a zombie nobody has reaped yet (its parent `runuser` was killed).
+            let alive = || {
+                std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| {
+                    s.rsplit_once(") ")
+                        .is_some_and(|(_, rest)| !rest.starts_with('Z'))
+                })
+            };
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+            while alive() && std::time::Instant::now() < deadline {
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+        }
     }
 
     /// The URL of `db` for the superuser `bulwark` (trust authentication on loopback).
