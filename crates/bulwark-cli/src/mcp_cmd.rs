@@ -7,7 +7,6 @@ use std::path::Path;
 use bulwark_core::action::IntentDigest;
 use bulwark_core::approval::{ApprovalId, StateName};
 use bulwark_core::audit::{AuditEvent, AuditSink, EventType};
-use bulwark_core::mcp::pins::differing_fields;
 use bulwark_core::mcp::{ChangeKind, ItemKind, PinStore, ServerPin};
 use clap::Subcommand;
 
@@ -306,33 +305,8 @@ fn show(ctx: &Context, p: &ServerPin) {
             ChangeKind::Removed => "removed",
         };
         println!("  {change} {} {}{findings}", c.kind, c.name);
-        let kind = ItemKind::ALL.into_iter().find(|k| k.as_str() == c.kind);
-        let (old, new) = match kind {
-            Some(k) => (
-                p.pinned.items(k).get(&c.name),
-                x.proposed.items(k).get(&c.name),
-            ),
-            None => {
-                diff_lines(
-                    "instructions",
-                    p.pinned.instructions.as_deref(),
-                    x.proposed.instructions.as_deref(),
-                );
-                continue;
-            }
-        };
-        let fields = match (kind, old, new) {
-            (Some(k), Some(o), Some(n)) => differing_fields(k, o, n),
-            _ => c.fields.clone(),
-        };
-        for f in fields {
-            let text = |v: Option<&serde_json::Value>| {
-                v.and_then(|v| v.get(&f)).map(|x| match x {
-                    serde_json::Value::String(s) => s.clone(),
-                    other => serde_json::to_string_pretty(other).unwrap_or_default(),
-                })
-            };
-            diff_lines(&f, text(old).as_deref(), text(new).as_deref());
+        for f in p.field_changes(x, c) {
+            diff_lines(&f.field, f.old.as_deref(), f.new.as_deref());
         }
     }
     println!();

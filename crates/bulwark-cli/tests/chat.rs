@@ -12,7 +12,7 @@
 #![cfg(unix)]
 
 mod common;
-use common::{bulwark_on, free_port, run_with_stdin, serve_on, text};
+use common::{bulwark_on, free_port, run_with_stdin, serve_on, text, token};
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpListener;
@@ -141,15 +141,6 @@ fn now() -> String {
         .to_string()
 }
 
-fn token(home: &Path, name: &str, scopes: &str) -> String {
-    let o = run_with_stdin(
-        bulwark_on(home).args(["token", "create", "--name", name, "--scope", scopes]),
-        b"",
-    );
-    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
-    String::from_utf8_lossy(&o.stdout).trim().to_string()
-}
-
 const SEED: &str = "9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60";
 const SLACK_SECRET: &str = "8f742231b10e8888abcd99yyyzzz85a5";
 
@@ -202,6 +193,9 @@ channel_id = "123456789"
 guild_id = "555000111"
 api_url = "{api}"
 users = {{ "80351110224678912" = "alice" }}
+[console]
+enabled = true
+public_url = "https://bulwark.example/console/"
 "#
         ),
     )
@@ -253,6 +247,12 @@ users = {{ "80351110224678912" = "alice" }}
     let (auth, slack_post) = posted(&got, "/chat.postMessage", 0);
     assert_eq!(auth, "Bearer xoxb-test-token");
     assert_eq!(slack_post["channel"], "C0BULWARK");
+    // Each message links the approval's page in the web console.
+    let link = format!("https://bulwark.example/console/approvals/{id}");
+    assert!(
+        slack_post["text"].as_str().unwrap().contains(&link),
+        "{slack_post}"
+    );
     assert!(
         slack_post["text"]
             .as_str()
@@ -278,7 +278,7 @@ users = {{ "80351110224678912" = "alice" }}
     // details = "none" (the default) for Discord: no payload details in a semi-public channel.
     let content = discord_post["content"].as_str().unwrap();
     assert!(
-        content.contains(&id) && !content.contains("kubectl"),
+        content.contains(&id) && !content.contains("kubectl") && content.contains(&link),
         "{content}"
     );
     assert_eq!(

@@ -785,17 +785,6 @@ fn a_name_listed_twice_and_a_change_on_a_later_list_are_held() {
     w.finish();
 }
 
-/// A new API token of `scope` named `name`.
-fn token(h: &Path, name: &str, scope: &str) -> String {
-    let o = bulwark(h, &["token", "create", "--name", name, "--scope", scope]);
-    assert!(o.status.success(), "{}", common::text(&o));
-    String::from_utf8_lossy(&o.stdout)
-        .split_whitespace()
-        .find(|w| w.starts_with("bwk_"))
-        .expect("token")
-        .to_string()
-}
-
 /// A child process killed when the test ends.
 struct Killed(std::process::Child);
 
@@ -840,7 +829,10 @@ fn sidecar(base: &str, extra: &str, tokens: &[(&str, &str)]) -> Sidecar {
             .spawn()
             .expect("python3"),
     );
-    let tokens = tokens.iter().map(|(n, sc)| token(h, n, sc)).collect();
+    let tokens = tokens
+        .iter()
+        .map(|(n, sc)| common::token(h, n, sc))
+        .collect();
     let serve = Killed(
         common::bulwark_on(h)
             .env("BULWARK_LOG", "warn")

@@ -164,6 +164,33 @@ pub fn matches(record: &TokenRecord, presented: &str) -> bool {
     h.as_bytes().ct_eq(record.sha256.as_bytes()).into()
 }
 
+/// A new web console session: the cookie's value (random, from the OS) and the hex SHA-256 it
+/// is stored under (the cookie itself is never stored).
+pub fn new_session() -> Result<(SecretString, String), TokenError> {
+    crate::egress::clients::new_client_token().map_err(|e| TokenError::Random(e.to_string()))
+}
+
+/// The hex SHA-256 a session cookie is stored under.
+pub fn session_id(cookie: &str) -> String {
+    hex::encode(Sha256::digest(cookie.as_bytes()))
+}
+
+/// The CSRF token of the session whose cookie is `cookie`: HMAC-SHA256 keyed by the cookie, so it
+/// is never stored, and knowing it (it is in every form) tells nothing of the cookie.
+pub fn csrf_token(cookie: &str) -> String {
+    use hmac::{KeyInit, Mac};
+    let mut mac = <hmac::Hmac<Sha256> as KeyInit>::new_from_slice(cookie.as_bytes())
+        .expect("HMAC takes a key of any length");
+    mac.update(b"bulwark console csrf v1");
+    hex::encode(mac.finalize().into_bytes())
+}
+
+/// Constant-time equality of a presented secret (a CSRF token, a cookie) and the expected one.
+pub fn same_secret(presented: &str, expected: &str) -> bool {
+    use subtle::ConstantTimeEq;
+    presented.as_bytes().ct_eq(expected.as_bytes()).into()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -6,7 +6,8 @@
 //! The schema (migration 1) holds the state tables SQLite has (approvals, settings, API tokens,
 //! held alerts, MCP pins, provenance handoffs) and the audit log: `audit_records(instance, seq,
 //! line)` and `audit_checkpoints(id, instance, line)`, one hash chain per instance, both refusing
-//! UPDATE, DELETE and TRUNCATE by trigger.
+//! UPDATE, DELETE and TRUNCATE by trigger. Migration 2 adds `console_sessions`, the web
+//! console's sign-ins.
 
 use std::str::FromStr;
 use std::time::Duration;
@@ -60,21 +61,37 @@ CREATE TRIGGER audit_checkpoints_no_truncate BEFORE TRUNCATE ON audit_checkpoint
     FOR EACH STATEMENT EXECUTE FUNCTION bulwark_append_only();
 "#;
 
+/// Migration 2: the web console's sign-in sessions (by the SHA-256 of their cookie).
+const SCHEMA_V2: &str = r#"
+CREATE TABLE console_sessions (id TEXT PRIMARY KEY, token_id TEXT NOT NULL,
+    expires_ms BIGINT NOT NULL, record TEXT NOT NULL);
+CREATE INDEX console_sessions_by_expiry ON console_sessions(expires_ms);
+"#;
+
 /// The migrations, in order.
 fn migrator() -> Migrator {
-    let mut m = Migrator::with_migrations(vec![Migration::new(
-        1,
-        "bulwark state and audit log".into(),
-        MigrationType::Simple,
-        SCHEMA_V1.into_sql_str(),
-        false,
-    )]);
+    let mut m = Migrator::with_migrations(vec![
+        Migration::new(
+            1,
+            "bulwark state and audit log".into(),
+            MigrationType::Simple,
+            SCHEMA_V1.into_sql_str(),
+            false,
+        ),
+        Migration::new(
+            2,
+            "console sessions".into(),
+            MigrationType::Simple,
+            SCHEMA_V2.into_sql_str(),
+            false,
+        ),
+    ]);
     m.dangerous_set_table_name("bulwark_migrations");
     m
 }
 
 /// The schema version this build writes.
-const LATEST: i64 = 1;
+const LATEST: i64 = 2;
 
 /// Whether every migration this build knows was applied.
 async fn up_to_date(pool: &PgPool) -> Result<bool, sqlx::Error> {

@@ -12,6 +12,9 @@
 //! Table `provenance_handoffs(id INTEGER PRIMARY KEY, key TEXT, expires_ms INTEGER, record TEXT)`
 //! holds the calls the model gateway passed ([`Handoff`] as JSON, no argument values), each taken
 //! once by a `DELETE` that only one process's statement can match.
+//! Table `console_sessions(id TEXT PRIMARY KEY, token_id TEXT, expires_ms INTEGER, record TEXT)`
+//! holds the web console's sign-ins ([`ConsoleSession`] as JSON) by the hex SHA-256 of their
+//! cookie.
 
 use std::path::Path;
 use std::sync::Mutex;
@@ -48,7 +51,24 @@ const DDL: &[&str] = &[
      expires_ms INTEGER NOT NULL, record TEXT NOT NULL)",
     "CREATE INDEX IF NOT EXISTS handoffs_by_key ON provenance_handoffs(key, expires_ms)",
     "CREATE INDEX IF NOT EXISTS handoffs_by_expiry ON provenance_handoffs(expires_ms)",
+    "CREATE TABLE IF NOT EXISTS console_sessions (id TEXT PRIMARY KEY, token_id TEXT NOT NULL, \
+     expires_ms INTEGER NOT NULL, record TEXT NOT NULL)",
+    "CREATE INDEX IF NOT EXISTS console_sessions_by_expiry ON console_sessions(expires_ms)",
 ];
+
+/// A web console sign-in, stored under the SHA-256 of its cookie (the cookie itself is never
+/// stored): whose token it was made with, and until when it holds.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ConsoleSession {
+    /// The API token's id: the session ends when the token is revoked.
+    pub token_id: String,
+    /// The token's name (the approver principal).
+    pub name: String,
+    /// Signed in (ms since the epoch).
+    pub created_ms: u64,
+    /// Ends (ms since the epoch).
+    pub expires_ms: u64,
+}
 
 /// Where the state lives.
 enum Backend {
@@ -721,6 +741,83 @@ impl PinStore for StateDb {
 }
 
 impl StateDb {
+    /// Store a console session under `id` (the hex SHA-256 of its cookie).
+    pub fn insert_session(&self, id: &str, session: &ConsoleSession) -> Result<(), ApprovalError> {
+        let id = id.to_string();
+        let token_id = session.token_id.clone();
+        let expires = to_i64("expires_ms", session.expires_ms)?;
+        let json = serde_json::to_string(session).map_err(|e| self.err(e))?;
+        on_db!(self, move |c| {
+            Box::pin(async move {
+                sqlx::query(
+                    "INSERT INTO console_sessions (id, token_id, expires_ms, record) \
+                     VALUES ($1, $2, $3, $4)",
+                )
+                .bind(id)
+                .bind(token_id)
+                .bind(expires)
+                .bind(json)
+                .execute(c)
+                .await
+                .map(|_| ())
+            })
+        })
+    }
+
+    /// The session stored under `id`, if it has not ended by `now_ms`.
+    pub fn session(&self, id: &str, now_ms: u64) -> Result<Option<ConsoleSession>, ApprovalError> {
+        let id = id.to_string();
+        let now = to_i64("now", now_ms)?;
+        let json: Option<String> = on_db!(self, move |c| {
+            Box::pin(async move {
+                let row = sqlx::query(
+                    "SELECT record FROM console_sessions WHERE id = $1 AND expires_ms > $2",
+                )
+                .bind(id)
+                .bind(now)
+                .fetch_optional(c)
+                .await?;
+                row.map(|r| r.try_get::<String, _>(0)).transpose()
+            })
+        })?;
+        json.map(|j| {
+            serde_json::from_str(&j).map_err(|e| ApprovalError::Damaged {
+                id: "?".into(),
+                problem: format!("{}: not a console session ({e})", self.name),
+            })
+        })
+        .transpose()
+    }
+
+    /// End the session stored under `id`; `Ok(false)` when there was none.
+    pub fn remove_session(&self, id: &str) -> Result<bool, ApprovalError> {
+        let id = id.to_string();
+        let n = on_db!(self, move |c| {
+            Box::pin(async move {
+                sqlx::query("DELETE FROM console_sessions WHERE id = $1")
+                    .bind(id)
+                    .execute(c)
+                    .await
+                    .map(|r| r.rows_affected())
+            })
+        })?;
+        Ok(n == 1)
+    }
+
+    /// Forget the sessions that ended by `now_ms`; how many.
+    pub fn purge_sessions(&self, now_ms: u64) -> Result<u64, ApprovalError> {
+        let now = to_i64("now", now_ms)?;
+        on_db!(self, move |c| {
+            Box::pin(async move {
+                sqlx::query("DELETE FROM console_sessions WHERE expires_ms <= $1")
+                    .bind(now)
+                    .execute(c)
+                    .await
+                    .map(|r| r.rows_affected())
+            })
+        })
+    }
+
     fn parse_pin(&self, json: &str) -> Result<ServerPin, ApprovalError> {
         serde_json::from_str(json).map_err(|e| ApprovalError::Damaged {
             id: "?".into(),

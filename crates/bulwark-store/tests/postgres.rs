@@ -19,7 +19,7 @@ use bulwark_store::audit_file::{DirVerify, FileLogOptions};
 use bulwark_store::audit_open::LogSource;
 use bulwark_store::audit_pg::PgLog;
 use bulwark_store::keys::KeyFiles;
-use bulwark_store::state_db::StateDb;
+use bulwark_store::state_db::{ConsoleSession, StateDb};
 use secrecy::SecretString;
 
 fn event(i: usize) -> AuditEvent {
@@ -52,7 +52,7 @@ fn tokens_and_the_schema_are_shared_and_migrated_once() {
     });
     assert_eq!(
         pg.sql("state", "SELECT count(*) FROM bulwark_migrations"),
-        "1"
+        "2"
     );
     assert!(dbs[0].is_shared());
     assert!(dbs[0].name().starts_with("PostgreSQL 127.0.0.1:"));
@@ -82,6 +82,26 @@ fn tokens_and_the_schema_are_shared_and_migrated_once() {
     rx.recv_timeout(std::time::Duration::from_secs(1))
         .expect("told of the revocation within a second");
     assert_eq!(dbs[2].tokens().unwrap()[0].revoked_ms, Some(5));
+    // A console session made by one sidecar is honoured by another until it ends.
+    let session = ConsoleSession {
+        token_id: rec.id.clone(),
+        name: "coder".into(),
+        created_ms: 1_000,
+        expires_ms: 61_000,
+    };
+    dbs[0]
+        .insert_session("ab".repeat(32).as_str(), &session)
+        .unwrap();
+    assert_eq!(
+        dbs[1].session(&"ab".repeat(32), 60_999).unwrap(),
+        Some(session.clone())
+    );
+    assert_eq!(dbs[1].session(&"ab".repeat(32), 61_000).unwrap(), None);
+    assert_eq!(dbs[2].session(&"cd".repeat(32), 2_000).unwrap(), None);
+    assert_eq!(dbs[2].purge_sessions(61_000).unwrap(), 1);
+    dbs[0].insert_session(&"ef".repeat(32), &session).unwrap();
+    assert!(dbs[3].remove_session(&"ef".repeat(32)).unwrap());
+    assert!(!dbs[3].remove_session(&"ef".repeat(32)).unwrap());
     // SQLite stays the default: nothing to watch there.
     let dir = tempfile::tempdir().unwrap();
     assert!(
@@ -236,7 +256,7 @@ fn a_role_with_insert_and_select_only_can_write_the_log_but_not_change_it() {
         "roles",
         "CREATE ROLE bulwark_sidecar LOGIN; \
          GRANT SELECT, INSERT, UPDATE, DELETE ON approvals, settings, api_tokens, held_alerts, \
-               mcp_pins, provenance_handoffs TO bulwark_sidecar; \
+               mcp_pins, provenance_handoffs, console_sessions TO bulwark_sidecar; \
          GRANT SELECT, INSERT ON audit_records, audit_checkpoints TO bulwark_sidecar; \
          GRANT SELECT ON bulwark_migrations TO bulwark_sidecar; \
          GRANT USAGE ON ALL SEQUENCES IN SCHEMA public TO bulwark_sidecar;",

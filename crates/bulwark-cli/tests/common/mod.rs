@@ -114,13 +114,22 @@ pub fn serve_with_token(
 ) -> (Serve, String) {
     let check = run_with_stdin(bulwark_on(home).args(["config", "check"]), b"");
     assert_eq!(check.status.code(), Some(0), "{}", text(&check));
+    let token = token(home, name, scopes);
+    (serve_on(home, port, env), token)
+}
+
+/// A new API token named `name` of `scopes` (`bulwark token create`).
+pub fn token(home: &Path, name: &str, scopes: &str) -> String {
     let o = run_with_stdin(
         bulwark_on(home).args(["token", "create", "--name", name, "--scope", scopes]),
         b"",
     );
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
-    let token = String::from_utf8_lossy(&o.stdout).trim().to_string();
-    (serve_on(home, port, env), token)
+    let out = String::from_utf8_lossy(&o.stdout);
+    out.split_whitespace()
+        .find(|w| w.starts_with("bwk_"))
+        .unwrap_or_else(|| panic!("no token in {out:?}"))
+        .to_string()
 }
 
 /// `bulwark serve` on `home` (whose configuration listens on `port`) with `env` set, once it

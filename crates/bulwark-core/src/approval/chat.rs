@@ -101,9 +101,10 @@ impl Button {
     }
 }
 
-/// The text of a chat message about a new approval.
-pub fn message_text(a: &Approval<Pending>, details: ChatDetails) -> String {
-    match details {
+/// The text of a chat message about a new approval; with `console` (`[console] public_url`), a
+/// link to the approval's page there.
+pub fn message_text(a: &Approval<Pending>, details: ChatDetails, console: Option<&str>) -> String {
+    let text = match details {
         ChatDetails::Summary => super::notification_text(a),
         ChatDetails::None => format!(
             "Bulwark: approval {} is waiting ({} approval(s) needed; expires {}). Decide with the buttons, or `bulwark approvals show {}`.",
@@ -112,6 +113,14 @@ pub fn message_text(a: &Approval<Pending>, details: ChatDetails) -> String {
             rfc3339(a.expires_ms()),
             a.id()
         ),
+    };
+    match console {
+        Some(base) => format!(
+            "{text}\nReview it in the console: {}/approvals/{}",
+            base.trim_end_matches('/'),
+            a.id()
+        ),
+        None => text,
     }
 }
 
@@ -164,8 +173,9 @@ pub fn slack_message(
     channel: &str,
     a: &Approval<Pending>,
     details: ChatDetails,
+    console: Option<&str>,
 ) -> serde_json::Value {
-    let text = message_text(a, details);
+    let text = message_text(a, details, console);
     serde_json::json!({
         "channel": channel,
         "text": text,
@@ -176,9 +186,13 @@ pub fn slack_message(
 }
 
 /// The Discord create-message body: the text (mentions disabled), and Review and Reject buttons.
-pub fn discord_message(a: &Approval<Pending>, details: ChatDetails) -> serde_json::Value {
+pub fn discord_message(
+    a: &Approval<Pending>,
+    details: ChatDetails,
+    console: Option<&str>,
+) -> serde_json::Value {
     serde_json::json!({
-        "content": message_text(a, details),
+        "content": message_text(a, details, console),
         "allowed_mentions": {"parse": []},
         "components": discord_buttons(a.id(), a.digest().as_str(), &[Act::Review, Act::Reject]),
     })

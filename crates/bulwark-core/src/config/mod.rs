@@ -35,7 +35,7 @@ pub use crate::vault::cfg::{SecretForm, SecretRef, VAULT_PREFIX, VaultConfig};
 pub use crate::webhook::cfg::{IngressConfig, IngressSourceConfig};
 pub use locate::{ConfigSource, bulwark_home, locate};
 use problems::{Problems, Report};
-pub use server::{LimitsConfig, ServerConfig, StoreConfig};
+pub use server::{ConsoleConfig, LimitsConfig, ServerConfig, StoreConfig};
 pub use template::default_file;
 
 /// The whole configuration. Each guard has its own section.
@@ -66,6 +66,8 @@ pub struct SecurityConfig {
     pub gateway: crate::gateway::cfg::GatewayConfig,
     /// The MCP gateway: MCP servers wrapped by Bulwark (`bulwark mcp wrap`).
     pub mcp: crate::mcp::cfg::McpConfig,
+    /// The web console for approvers (`/console`).
+    pub console: ConsoleConfig,
 }
 
 /// What went wrong loading or validating a configuration.
@@ -344,6 +346,7 @@ impl SecurityConfig {
         self.vault.check(p);
         self.gateway.check(p);
         self.mcp.check(p);
+        self.console.check(p);
         for (key, value, forms) in self.secret_settings() {
             value.check(&key, forms, p);
         }

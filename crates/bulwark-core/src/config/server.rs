@@ -264,3 +264,52 @@ impl LimitsConfig {
         }
     }
 }
+
+/// `[console]`: the web console at `/console`, where approvers sign in with their API token.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct ConsoleConfig {
+    /// Serve the console (off by default: more surface is opt-in).
+    pub enabled: bool,
+    /// Minutes a sign-in lasts; after it, sign in again.
+    pub session_minutes: u32,
+    /// Mark the session cookie `Secure` although the sidecar serves plain HTTP: for a console
+    /// reached through a proxy that terminates TLS. With `[server] tls_cert` it is always set.
+    pub secure_cookie: bool,
+    /// The console's address as approvers reach it (e.g. `https://bulwark.example/console`):
+    /// Slack and Discord messages link each approval there. Empty: no link.
+    pub public_url: String,
+}
+
+impl Default for ConsoleConfig {
+    fn default() -> Self {
+        ConsoleConfig {
+            enabled: false,
+            session_minutes: 15,
+            secure_cookie: false,
+            public_url: String::new(),
+        }
+    }
+}
+
+impl ConsoleConfig {
+    /// Check the session length and the public address.
+    pub fn check(&self, p: &mut Problems) {
+        p.range(
+            "console.session_minutes",
+            u64::from(self.session_minutes),
+            1,
+            720,
+        );
+        if !self.public_url.is_empty() {
+            match url::Url::parse(&self.public_url) {
+                Ok(u) if matches!(u.scheme(), "https" | "http") && u.host().is_some() => {}
+                _ => p.invalid(
+                    "console.public_url",
+                    format!("{:?}", self.public_url),
+                    "an http(s) URL such as https://bulwark.example/console, or empty",
+                ),
+            }
+        }
+    }
+}

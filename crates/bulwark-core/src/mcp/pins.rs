@@ -306,6 +306,54 @@ impl ServerPin {
     }
 }
 
+/// One member of a changed item as an approver compares it: its pinned and its proposed text
+/// (strings as they are, other values as pretty JSON; `None` where the item has no such member).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FieldChange {
+    /// The member (`description`, `inputSchema`, ...; `instructions` for the server's).
+    pub field: String,
+    /// As pinned.
+    pub old: Option<String>,
+    /// As proposed.
+    pub new: Option<String>,
+}
+
+impl ServerPin {
+    /// The members of `change` (one of `pending.changes`) that differ, with their texts.
+    pub fn field_changes(&self, pending: &PendingPin, change: &Change) -> Vec<FieldChange> {
+        let Some(kind) = ItemKind::ALL
+            .into_iter()
+            .find(|k| k.as_str() == change.kind)
+        else {
+            return vec![FieldChange {
+                field: "instructions".into(),
+                old: self.pinned.instructions.clone(),
+                new: pending.proposed.instructions.clone(),
+            }];
+        };
+        let old = self.pinned.items(kind).get(&change.name);
+        let new = pending.proposed.items(kind).get(&change.name);
+        let fields = match (old, new) {
+            (Some(o), Some(n)) => differing_fields(kind, o, n),
+            _ => change.fields.clone(),
+        };
+        let text = |v: Option<&Value>, f: &str| {
+            v.and_then(|v| v.get(f)).map(|x| match x {
+                Value::String(s) => s.clone(),
+                other => serde_json::to_string_pretty(other).unwrap_or_default(),
+            })
+        };
+        fields
+            .into_iter()
+            .map(|f| FieldChange {
+                old: text(old, &f),
+                new: text(new, &f),
+                field: f,
+            })
+            .collect()
+    }
+}
+
 /// Where pins live. Writes are compare-and-swap on [`ServerPin::version`], so two wrappers of one
 /// server (or a wrapper and `bulwark mcp pins approve`) never lose each other's writes.
 pub trait PinStore: Send + Sync {

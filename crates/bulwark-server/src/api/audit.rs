@@ -34,30 +34,44 @@ pub(crate) async fn audit_page(
     }
     let limit = page_limit(q.limit, 100)?;
     let v = blocking(move || {
-        let source = audit_source(&s)?;
-        let mut records = Vec::new();
-        let mut last = after;
-        let mut sink = |line: &[u8], _complete: bool, _where: &str, _n: u64| {
-            if let Ok(r) = serde_json::from_slice::<bulwark_core::audit::AuditRecord>(line)
-                && r.seq > after
-            {
-                last = r.seq;
-                records.push(r);
-            }
-            records.len() < limit
-        };
-        match source {
-            // Sequence numbers are per instance: this sidecar's chain is the one paged through.
-            bulwark_store::audit_open::LogSource::Pg(log) => log
-                .for_each_line_after(&s.instance, after as i64, &mut sink)
-                .map(|_| ()),
-            other => other.for_each_line(&mut sink),
-        }
-        .map_err(|e| ApiError::internal(e.to_string()))?;
+        let (records, last) = audit_records(&s, after, limit, None)?;
         Ok(serde_json::json!({"records": records, "next_after": last}))
     })
     .await?;
     Ok(axum::Json(v).into_response())
+}
+
+/// Up to `limit` records after sequence number `after` (of `only` that event type, if given),
+/// and the last sequence number read: where the next page starts.
+pub(crate) fn audit_records(
+    s: &AppState,
+    after: u64,
+    limit: usize,
+    only: Option<bulwark_core::audit::EventType>,
+) -> Result<(Vec<bulwark_core::audit::AuditRecord>, u64), ApiError> {
+    let source = audit_source(s)?;
+    let mut records = Vec::new();
+    let mut last = after;
+    let mut sink = |line: &[u8], _complete: bool, _where: &str, _n: u64| {
+        if let Ok(r) = serde_json::from_slice::<bulwark_core::audit::AuditRecord>(line)
+            && r.seq > after
+        {
+            last = r.seq;
+            if only.is_none_or(|t| t == r.event_type) {
+                records.push(r);
+            }
+        }
+        records.len() < limit
+    };
+    match source {
+        // Sequence numbers are per instance: this sidecar's chain is the one paged through.
+        bulwark_store::audit_open::LogSource::Pg(log) => log
+            .for_each_line_after(&s.instance, after as i64, &mut sink)
+            .map(|_| ()),
+        other => other.for_each_line(&mut sink),
+    }
+    .map_err(|e| ApiError::internal(e.to_string()))?;
+    Ok((records, last))
 }
 
 /// Where the audit log is read back from; 404 when it is off.
@@ -81,24 +95,26 @@ pub(crate) async fn audit_verify(
     Extension(p): Extension<Principal>,
 ) -> Result<Response, ApiError> {
     p.require(Scope::Audit)?;
-    let v = blocking(move || {
-        let source = audit_source(&s)?;
-        let files = &s.audit_keys;
-        let keys = files
-            .load_hmac()
-            .map_err(|e| ApiError::internal(e.to_string()))?
-            .ok_or_else(|| ApiError::internal("no audit keys"))?;
-        let public = files
-            .load_public()
-            .map_err(|e| ApiError::internal(e.to_string()))?;
-        let (report, _) = source
-            .verify(&bulwark_store::audit_file::DirVerify {
-                keys: &keys,
-                public_key: public,
-            })
-            .map_err(|e| ApiError::internal(e.to_string()))?;
-        Ok(serde_json::to_value(&report).unwrap_or_default())
-    })
-    .await?;
+    let v = blocking(move || verify_report(&s)).await?;
     Ok(axum::Json(v).into_response())
+}
+
+/// Verify the whole audit log: the report `bulwark audit verify --format json` prints.
+pub(crate) fn verify_report(s: &AppState) -> Result<serde_json::Value, ApiError> {
+    let source = audit_source(s)?;
+    let files = &s.audit_keys;
+    let keys = files
+        .load_hmac()
+        .map_err(|e| ApiError::internal(e.to_string()))?
+        .ok_or_else(|| ApiError::internal("no audit keys"))?;
+    let public = files
+        .load_public()
+        .map_err(|e| ApiError::internal(e.to_string()))?;
+    let (report, _) = source
+        .verify(&bulwark_store::audit_file::DirVerify {
+            keys: &keys,
+            public_key: public,
+        })
+        .map_err(|e| ApiError::internal(e.to_string()))?;
+    Ok(serde_json::to_value(&report).unwrap_or_default())
 }

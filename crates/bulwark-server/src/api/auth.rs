@@ -31,12 +31,15 @@ impl Principal {
 /// Routes anyone may call, with no credential at all.
 pub(crate) const PUBLIC: &[&str] = &["/healthz", "/readyz", "/metrics"];
 
-/// Whether `path` is called without an API token: the public routes, and webhook ingress and chat
-/// interactions, whose senders prove themselves with their own scheme (see `ingress`, `chat`).
+/// Whether `path` is called without an API token: the public routes, webhook ingress and chat
+/// interactions, whose senders prove themselves with their own scheme (see `ingress`, `chat`),
+/// and the web console, whose pages need a session cookie (see `console`).
 pub(crate) fn without_token(path: &str) -> bool {
     PUBLIC.contains(&path)
         || path.starts_with("/v1/ingress/")
         || path.starts_with("/v1/interactions/")
+        || path == "/console"
+        || path.starts_with("/console/")
 }
 
 /// A client that failed to authenticate (no or a bad token, a bad chat signature): counted; past
@@ -90,22 +93,11 @@ pub(crate) async fn authenticate(
         })
         .map(str::trim)
         .unwrap_or("");
-    let tokens = match s.tokens_async().await {
-        Ok(t) => t,
+    let record = match resolve_token(&s, presented).await {
+        Ok(r) => r,
         Err(e) => return e.into_response(),
     };
-    let id = bulwark_core::auth::token_id(presented);
-    let tokens = match id {
-        Some(id) if !tokens.contains_key(id) => match s.tokens_after_miss().await {
-            Ok(t) => t,
-            Err(e) => return e.into_response(),
-        },
-        _ => tokens,
-    };
-    let record = id
-        .and_then(|id| tokens.get(id))
-        .filter(|r| bulwark_core::auth::matches(r, presented));
-    let Some(record) = record else {
+    let Some((token_id, principal)) = record else {
         let reason = if presented.is_empty() {
             "no bearer token"
         } else {
@@ -131,10 +123,10 @@ pub(crate) async fn authenticate(
     {
         return ApiError::from(r).into_response();
     }
-    let taken = match c.limits.token_overrides.get(&record.name) {
+    let taken = match c.limits.token_overrides.get(&principal.name) {
         Some(l) => l.check_all().await,
         None => match &c.limits.token {
-            Some(l) => l.check(&record.id).await,
+            Some(l) => l.check(&token_id).await,
             None => Ok(()),
         },
     };
@@ -150,10 +142,6 @@ pub(crate) async fn authenticate(
     {
         return ApiError::from(r).into_response();
     }
-    let principal = Principal {
-        name: record.name.clone(),
-        scopes: record.scopes.clone(),
-    };
     // The scope before the body: a token without it learns nothing from body validation. A
     // route this table does not know is refused, whatever the handler would do.
     if let Some(route) = req.extensions().get::<MatchedPath>() {
@@ -176,6 +164,32 @@ pub(crate) async fn authenticate(
     }
     req.extensions_mut().insert(principal);
     next.run(req).await
+}
+
+/// The id and principal of the active token `presented` is (constant-time hash comparison), if
+/// any. An id not in the cached list re-reads it (at most every `TOKEN_MISS_REFRESH`).
+pub(crate) async fn resolve_token(
+    s: &Shared,
+    presented: &str,
+) -> Result<Option<(String, Principal)>, ApiError> {
+    let tokens = s.tokens_async().await?;
+    let id = bulwark_core::auth::token_id(presented);
+    let tokens = match id {
+        Some(id) if !tokens.contains_key(id) => s.tokens_after_miss().await?,
+        _ => tokens,
+    };
+    Ok(id
+        .and_then(|id| tokens.get(id))
+        .filter(|r| bulwark_core::auth::matches(r, presented))
+        .map(|r| {
+            (
+                r.id.clone(),
+                Principal {
+                    name: r.name.clone(),
+                    scopes: r.scopes.clone(),
+                },
+            )
+        }))
 }
 
 /// The scopes a route accepts (any one of them); empty: any valid token; `None`: a route this

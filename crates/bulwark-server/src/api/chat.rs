@@ -41,18 +41,26 @@ pub(crate) struct DiscordChat {
 pub(crate) struct Chats {
     pub(crate) slack: Option<Arc<SlackChat>>,
     pub(crate) discord: Option<Arc<DiscordChat>>,
+    /// `[console] public_url` while the console is on: messages link each approval there.
+    pub(crate) console: Option<Arc<str>>,
 }
 
 impl Chats {
-    /// Compile `[approval.slack]` and `[approval.discord]` with their secrets.
+    /// Compile `[approval.slack]` and `[approval.discord]` with their secrets, and the console
+    /// link their messages carry.
     pub(crate) fn compile(
         cfg: &bulwark_core::approval::ApprovalConfig,
+        console: &bulwark_core::config::ConsoleConfig,
         secret: &dyn Fn(
             &str,
             &bulwark_core::vault::cfg::SecretRef,
         ) -> Result<secrecy::SecretString, String>,
     ) -> Result<Chats, ServeError> {
-        let mut out = Chats::default();
+        let mut out = Chats {
+            console: (console.enabled && !console.public_url.is_empty())
+                .then(|| Arc::from(console.public_url.trim_end_matches('/'))),
+            ..Chats::default()
+        };
         let s = &cfg.slack;
         if s.enabled {
             let signing = secret("approval.slack.signing_secret", &s.signing_secret)
@@ -105,7 +113,7 @@ impl Chats {
         if let Some(sl) = &self.slack {
             let (sl, body, audit, resource) = (
                 sl.clone(),
-                slack_message(&sl.channel, a, sl.details),
+                slack_message(&sl.channel, a, sl.details, self.console.as_deref()),
                 audit.cloned(),
                 resource.clone(),
             );
@@ -124,7 +132,11 @@ impl Chats {
             });
         }
         if let Some(d) = &self.discord {
-            let (d, body, audit) = (d.clone(), discord_message(a, d.details), audit.cloned());
+            let (d, body, audit) = (
+                d.clone(),
+                discord_message(a, d.details, self.console.as_deref()),
+                audit.cloned(),
+            );
             std::thread::spawn(move || {
                 let url = format!("{}/channels/{}/messages", d.api_url, d.channel_id);
                 if let Err(e) = crate::notify::chat_post(

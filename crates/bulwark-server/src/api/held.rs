@@ -25,7 +25,7 @@ fn load(s: &AppState, id: &str) -> Result<HeldAlert, ApiError> {
         .ok_or_else(|| no_such(id))
 }
 
-fn parse_held_id(id: &str) -> Result<String, ApiError> {
+pub(crate) fn parse_held_id(id: &str) -> Result<String, ApiError> {
     HeldAlert::parse_id(id).map_err(ApiError::bad_request)
 }
 
@@ -97,50 +97,7 @@ pub(crate) async fn release_held(
 ) -> Result<Response, ApiError> {
     p.require(Scope::Approve)?;
     let id = parse_held_id(&id)?;
-    let c = s.c();
-    let v = blocking(move || {
-        let a = load(&s, &id)?;
-        let src = c.ingress.get(&a.source).ok_or_else(|| {
-            ApiError::conflict(format!(
-                "the alert's source {:?} is no longer configured: drop it",
-                a.source
-            ))
-        })?;
-        if src.forward_to.is_empty() {
-            return Err(ApiError::conflict(format!(
-                "source {:?} has no forward_to: nothing to release to (drop it)",
-                a.source
-            )));
-        }
-        let hop = Forward {
-            url: src.forward_to.clone(),
-            bearer: src
-                .forward_token
-                .as_ref()
-                .map(|t| format!("Bearer {}", t.expose_secret())),
-            content_type: a.content_type.clone(),
-            verdict: a.verdict.as_str().to_string(),
-            source: a.source.clone(),
-            rules: a.rules.join(","),
-        };
-        let audit = s.audit.as_ref().map(|l| l as &dyn AuditSink);
-        let now = now_ms();
-        match crate::deliver::release(&*s.db, audit, &a, &hop, &p.name, now)
-            .map_err(approval_error)?
-        {
-            Release::Forwarded(status) => Ok(serde_json::json!({"id": id, "state": "released",
-                "forwarded": true, "upstream_status": status})),
-            Release::NotHeld => Err(ApiError::conflict(format!(
-                "held alert {id} is no longer held"
-            ))),
-            Release::Failed(why) => Err(ApiError::new(
-                StatusCode::BAD_GATEWAY,
-                "upstream",
-                format!("{why}; the alert stays held"),
-            )),
-        }
-    })
-    .await?;
+    let v = blocking(move || release_as(&s, &id, &p.name)).await?;
     Ok(axum::Json(v).into_response())
 }
 
@@ -155,19 +112,71 @@ pub(crate) async fn drop_held(
 ) -> Result<Response, ApiError> {
     p.require(Scope::Approve)?;
     let id = parse_held_id(&id)?;
-    let v = blocking(move || {
-        load(&s, &id)?;
-        let audit = s.audit.as_ref().map(|l| l as &dyn AuditSink);
-        let now = now_ms();
-        if !crate::deliver::drop_held(&*s.db, audit, &id, &p.name, now).map_err(approval_error)? {
-            return Err(ApiError::conflict(format!(
-                "held alert {id} is no longer held"
-            )));
-        }
-        Ok(serde_json::json!({"id": id, "state": "dropped"}))
-    })
-    .await?;
+    let v = blocking(move || drop_as(&s, &id, &p.name)).await?;
     Ok(axum::Json(v).into_response())
+}
+
+/// Release the held alert `id` as `approver`: forward it once to its source's `forward_to`.
+pub(crate) fn release_as(
+    s: &AppState,
+    id: &str,
+    approver: &str,
+) -> Result<serde_json::Value, ApiError> {
+    let c = s.c();
+    let a = load(s, id)?;
+    let src = c.ingress.get(&a.source).ok_or_else(|| {
+        ApiError::conflict(format!(
+            "the alert's source {:?} is no longer configured: drop it",
+            a.source
+        ))
+    })?;
+    if src.forward_to.is_empty() {
+        return Err(ApiError::conflict(format!(
+            "source {:?} has no forward_to: nothing to release to (drop it)",
+            a.source
+        )));
+    }
+    let hop = Forward {
+        url: src.forward_to.clone(),
+        bearer: src
+            .forward_token
+            .as_ref()
+            .map(|t| format!("Bearer {}", t.expose_secret())),
+        content_type: a.content_type.clone(),
+        verdict: a.verdict.as_str().to_string(),
+        source: a.source.clone(),
+        rules: a.rules.join(","),
+    };
+    let audit = s.audit.as_ref().map(|l| l as &dyn AuditSink);
+    let now = now_ms();
+    match crate::deliver::release(&*s.db, audit, &a, &hop, approver, now).map_err(approval_error)? {
+        Release::Forwarded(status) => Ok(serde_json::json!({"id": id, "state": "released",
+            "forwarded": true, "upstream_status": status})),
+        Release::NotHeld => Err(ApiError::conflict(format!(
+            "held alert {id} is no longer held"
+        ))),
+        Release::Failed(why) => Err(ApiError::new(
+            StatusCode::BAD_GATEWAY,
+            "upstream",
+            format!("{why}; the alert stays held"),
+        )),
+    }
+}
+
+/// Drop the held alert `id` as `approver` (it is never forwarded).
+pub(crate) fn drop_as(
+    s: &AppState,
+    id: &str,
+    approver: &str,
+) -> Result<serde_json::Value, ApiError> {
+    load(s, id)?;
+    let audit = s.audit.as_ref().map(|l| l as &dyn AuditSink);
+    if !crate::deliver::drop_held(&*s.db, audit, id, approver, now_ms()).map_err(approval_error)? {
+        return Err(ApiError::conflict(format!(
+            "held alert {id} is no longer held"
+        )));
+    }
+    Ok(serde_json::json!({"id": id, "state": "dropped"}))
 }
 
 /// `POST /v1/held/{id}/settle` body.

@@ -10,6 +10,7 @@ mod actions;
 mod audit;
 mod auth;
 mod chat;
+mod console;
 mod content;
 mod doc;
 mod egress;
@@ -59,6 +60,7 @@ pub use audit::*;
 pub use auth::*;
 pub(crate) use chat::Chats;
 pub use chat::*;
+pub use console::CONSOLE_ROUTES;
 pub use content::*;
 pub use doc::ApiDoc;
 pub use egress::*;
@@ -159,6 +161,7 @@ pub fn router(state: Shared) -> Router {
                     state.c().cfg.mcp.max_message_bytes.max(limit),
                 )),
         )
+        .merge(console::routes())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn_with_state(state.clone(), authenticate))

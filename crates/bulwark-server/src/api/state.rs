@@ -121,7 +121,7 @@ impl Compiled {
             secrets.value(r, &env).map_err(|e| format!("{key}: {e}"))
         })
         .map_err(ServeError::Config)?;
-        let chats = super::Chats::compile(&cfg.approval, &|key, r| {
+        let chats = super::Chats::compile(&cfg.approval, &cfg.console, &|key, r| {
             secrets
                 .value(r, &env)
                 .map_err(|e| format!("{key}: {e}"))?
@@ -217,6 +217,8 @@ pub struct AppState {
     pub(crate) gateway: crate::gateway::Gateway,
     /// The MCP gateway's sessions over HTTP, kept across reloads.
     pub(crate) mcp_sessions: crate::mcp::McpSessions,
+    /// The console's last audit verification, and when it ran.
+    pub(crate) console_verified: std::sync::Mutex<Option<(Instant, serde_json::Value)>>,
 }
 
 /// Why the API could not start.
@@ -335,6 +337,7 @@ impl AppState {
             instance,
             gateway,
             mcp_sessions: crate::mcp::McpSessions::default(),
+            console_verified: std::sync::Mutex::new(None),
             compiled: arc_swap::ArcSwap::from_pointee(Compiled::new(
                 cfg,
                 home,

@@ -47,6 +47,53 @@ fn the_openapi_document_matches_the_routes_and_every_route_answers() {
     }
 }
 
+/// Every console route is served (with the console on), none answers 5xx without a session, and
+/// each carries the console's security headers; with the console off each answers 404.
+#[test]
+fn every_console_route_answers_with_its_headers() {
+    let mut cfg = SecurityConfig::default();
+    cfg.console.enabled = true;
+    let s = start(cfg, &[("ops", ALL)]);
+    let off = start(SecurityConfig::default(), &[("ops", ALL)]);
+    for (method, path) in bulwark_server::api::CONSOLE_ROUTES {
+        let path = path.replace("{id}", &"0".repeat(32));
+        let call = |srv: &Server| {
+            if *method == "get" {
+                srv.call("GET", &path, None, None)
+            } else {
+                srv.call(
+                    "POST",
+                    &path,
+                    None,
+                    Some(("application/x-www-form-urlencoded", "csrf=x")),
+                )
+            }
+        };
+        let a = call(&s);
+        assert!(
+            a.status != 404 && a.status < 500,
+            "{method} {path}: {} {}",
+            a.status,
+            a.text
+        );
+        let csp = a
+            .headers
+            .iter()
+            .find(|(k, _)| k == "content-security-policy")
+            .map(|(_, v)| v.as_str())
+            .unwrap_or_default();
+        assert!(
+            csp.starts_with("default-src 'none'") && !csp.contains("unsafe"),
+            "{method} {path}: {csp:?}"
+        );
+        assert_eq!(
+            call(&off).status,
+            404,
+            "{method} {path} with the console off"
+        );
+    }
+}
+
 /// Every kind of error answer, pinned: status and body. A change to a code or a message shows up
 /// as a snapshot diff.
 #[test]

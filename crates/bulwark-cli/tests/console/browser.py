@@ -1,0 +1,185 @@
+"""Drive Bulwark's web console in headless Chromium through WebDriver (selenium), as an approver.
+
+Called by tests/console.rs with one JSON argument: base URL, the approver's token, the pending
+approvals to expect, the approval to approve (id, digest, the earlier approved one), the one to
+reject, the one to try with a forged CSRF token, the SQLite state database (to age the session),
+and a directory for screenshots (empty: none). Exits non-zero, saying what it saw, on any failure.
+"""
+
+import json
+import os
+import sqlite3
+import sys
+import tempfile
+import time
+
+from selenium import webdriver
+from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.by import By
+from selenium.common.exceptions import WebDriverException
+from selenium.webdriver.support.ui import WebDriverWait
+
+ARGS = json.loads(sys.argv[1])
+BASE = ARGS["base"]
+SHOTS = ARGS["screenshots"] or ""
+
+
+def browser():
+    opts = webdriver.ChromeOptions()
+    opts.binary_location = "/usr/bin/chromium"
+    for a in [
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--window-size=1360,900",
+        "--user-data-dir=" + tempfile.mkdtemp(prefix="bulwark-chromium-"),
+    ]:
+        opts.add_argument(a)
+    return webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=opts)
+
+
+D = browser()
+
+
+def fail(what):
+    print("FAILED: " + what)
+    print("at " + D.current_url)
+    print(D.page_source[:4000])
+    D.quit()
+    sys.exit(1)
+
+
+def check(cond, what):
+    if not cond:
+        fail(what)
+
+
+def one(css):
+    found = D.find_elements(By.CSS_SELECTOR, css)
+    check(len(found) > 0, "no element " + css)
+    return found[0]
+
+
+def shot(name, whole=False):
+    """Save the window (or the whole page, up to 2400 pixels) as SHOTS/name.png."""
+    if not SHOTS:
+        return
+    os.makedirs(SHOTS, exist_ok=True)
+    size = D.get_window_size()
+    if whole:
+        height = D.execute_script("return document.documentElement.scrollHeight")
+        D.set_window_size(size["width"], min(height + 160, 2400))
+    D.save_screenshot(os.path.join(SHOTS, name + ".png"))
+    D.set_window_size(size["width"], size["height"])
+
+
+def click(el):
+    """Click what submits a form or follows a link, and wait for the next page: one whose root
+    lacks the mark set on this one, fully loaded (errors while the page changes are retried)."""
+    D.execute_script("document.documentElement.setAttribute('data-left', '1')")
+    el.click()
+    WebDriverWait(D, 10, ignored_exceptions=(WebDriverException,)).until(
+        lambda d: d.execute_script(
+            "return document.readyState === 'complete'"
+            " && !document.documentElement.hasAttribute('data-left')"
+        )
+    )
+
+
+def go(path):
+    started = time.monotonic()
+    D.get(BASE + path)
+    return time.monotonic() - started
+
+
+# Without a session, the console sends the browser to sign in.
+go("/console/approvals")
+check("/console/login" in D.current_url, "not sent to sign in")
+one("#token").send_keys(ARGS["token"])
+shot("sign-in")
+click(one("#sign-in"))
+check(D.current_url.endswith("/console/approvals"), "sign-in did not land on the approvals")
+check("alice" in one("#who").text, "not signed in as alice")
+
+# A page of 500 pending approvals, newest first, each with its countdown.
+took = go("/console/approvals")
+rows = D.find_elements(By.CSS_SELECTOR, "#approvals tr.approval")
+check(len(rows) == ARGS["pending"], "%d rows, not %d" % (len(rows), ARGS["pending"]))
+check(rows[0].get_attribute("data-id") == ARGS["approve"]["id"], "newest is not first")
+countdown = rows[0].find_element(By.CSS_SELECTOR, ".countdown").text
+check(countdown.endswith("s") and "m" in countdown, "countdown reads " + repr(countdown))
+print("approvals page of %d rows loaded in %.0f ms" % (len(rows), took * 1000))
+shot("approvals")
+
+# One approval: the digest being approved, and what changed since the last approved call.
+a = ARGS["approve"]
+go("/console/approvals/" + a["id"])
+check(one("#digest").text == "sha256:" + a["digest"], "digest shown: " + one("#digest").text)
+check(a["previous"] in D.page_source, "the earlier approved call is not named")
+ins = [e.text for e in D.find_elements(By.CSS_SELECTOR, "#diff ins")]
+dels = [e.text for e in D.find_elements(By.CSS_SELECTOR, "#diff del")]
+check(any('"replicas": 3' in d for d in dels), "diff removes: %r" % dels)
+check(any('"replicas": 509' in i for i in ins), "diff adds: %r" % ins)
+shot("approval", whole=True)
+click(one("#approve-button"))
+check(one("#state").text == "approved", "state after approving: " + one("#state").text)
+check("approved" in one("#flash").text, "no confirmation")
+
+# Rejecting, with a reason.
+go("/console/approvals/" + ARGS["reject"])
+one("#reason").send_keys("scaling during the incident freeze")
+click(one("#reject-button"))
+check(one("#state").text == "rejected", "state after rejecting: " + one("#state").text)
+
+# A form whose CSRF token is not the session's is refused, and changes nothing.
+go("/console/approvals/" + ARGS["forged"])
+D.execute_script(
+    "document.querySelector('#approve input[name=csrf]').value = arguments[0];", "f" * 64
+)
+click(one("#approve-button"))
+check("CSRF" in one("#error").text, "forged form not refused")
+go("/console/approvals/" + ARGS["forged"])
+check(one("#state").text == "pending", "the forged form changed the approval")
+
+# The held alert: read it, and drop it.
+go("/console/held")
+held = D.find_elements(By.CSS_SELECTOR, "section.held")
+check(len(held) == 1, "%d held alerts shown" % len(held))
+shot("held", whole=True)
+click(held[0].find_element(By.CSS_SELECTOR, "button.reject"))
+check("dropped" in one("#flash").text, "no confirmation of the drop")
+check(len(D.find_elements(By.CSS_SELECTOR, "section.held")) == 0, "still held")
+
+# MCP pin changes: none here, and the page says so.
+go("/console/pins")
+check("No MCP server awaits" in one("#count").text, "pins page")
+
+# The audit log: verified, paged, filtered by event.
+go("/console/audit")
+check("verified" in one("#verification").text, "verification: " + one("#verification").text)
+check(len(D.find_elements(By.CSS_SELECTOR, "#audit tr.record")) == 100, "first page is not 100")
+shot("audit")
+one("#event option[value=approval]").click()
+click(one("#filter button"))
+kinds = {e.text for e in D.find_elements(By.CSS_SELECTOR, "#audit tr.record td:nth-child(3)")}
+check(kinds == {"approval"}, "filtered kinds: %r" % kinds)
+click(one("#next"))
+check("after=" in D.current_url, "no next page")
+
+# An expired session sends the browser back to sign in, and says why.
+db = sqlite3.connect(ARGS["db"])
+db.execute("UPDATE console_sessions SET expires_ms = 1")
+db.commit()
+db.close()
+go("/console/approvals")
+check("/console/login" in D.current_url, "expired session still served")
+check("expired" in one("#note").text, "no word of the expiry")
+
+D.quit()
+print("browser: ok")

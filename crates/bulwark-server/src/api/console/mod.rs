@@ -1,0 +1,863 @@
+//! The web console at `/console`: approvers sign in with their API token and review pending
+//! approvals, held alerts, MCP pin changes and the audit log in a browser.
+//!
+//! Threat answered: a person approving through a page another site can drive. Sign-in exchanges an
+//! API token with the `approve` scope for a session cookie (random, from the OS; stored only as its
+//! SHA-256; HttpOnly, SameSite=Strict, Secure with TLS, `[console] session_minutes` long). Every
+//! form carries a CSRF token (an HMAC keyed by the cookie, compared in constant time), and a
+//! request whose `Origin` or `Sec-Fetch-Site` shows another site is refused. A revoked token ends
+//! its sessions at once. Pages are rendered on the server (maud escapes every value) under a
+//! Content-Security-Policy that allows only the console's own stylesheet and script.
+
+mod pages;
+
+use super::*;
+use axum::response::Redirect;
+use bulwark_core::approval::{ApprovalStore, rfc3339};
+use bulwark_core::webhook::held::{HeldAlert, HeldState, HeldStore};
+use bulwark_store::state_db::ConsoleSession;
+use cookie::{Cookie, SameSite};
+
+/// The console's routes (HTML; not in `/openapi.json`).
+pub const CONSOLE_ROUTES: &[(&str, &str)] = &[
+    ("get", "/console"),
+    ("get", "/console/login"),
+    ("post", "/console/login"),
+    ("post", "/console/logout"),
+    ("get", "/console/approvals"),
+    ("get", "/console/approvals/{id}"),
+    ("post", "/console/approvals/{id}/approve"),
+    ("post", "/console/approvals/{id}/reject"),
+    ("get", "/console/held"),
+    ("post", "/console/held/{id}/release"),
+    ("post", "/console/held/{id}/drop"),
+    ("get", "/console/pins"),
+    ("get", "/console/audit"),
+    ("get", "/console/assets/console.css"),
+    ("get", "/console/assets/console.js"),
+];
+
+const SESSION_COOKIE: &str = "bulwark_session";
+const LOGIN_COOKIE: &str = "bulwark_login";
+
+/// Seconds the sign-in form stays valid.
+const LOGIN_FORM_SECS: i64 = 600;
+
+/// How long an audit verification is shown before it is run again.
+const VERIFY_FOR: Duration = Duration::from_secs(30);
+
+/// The console's routes, with its security headers on every response.
+pub(crate) fn routes() -> Router<Shared> {
+    Router::new()
+        .route("/console", get(home))
+        .route("/console/login", get(login_form).post(login))
+        .route("/console/logout", post(logout))
+        .route("/console/approvals", get(approvals_page))
+        .route("/console/approvals/{id}", get(approval_page))
+        .route("/console/approvals/{id}/approve", post(approve_form))
+        .route("/console/approvals/{id}/reject", post(reject_form))
+        .route("/console/held", get(held_page))
+        .route("/console/held/{id}/release", post(release_form))
+        .route("/console/held/{id}/drop", post(drop_form))
+        .route("/console/pins", get(pins_page))
+        .route("/console/audit", get(audit_console))
+        .route("/console/assets/console.css", get(css))
+        .route("/console/assets/console.js", get(js))
+        .layer(middleware::map_response(security_headers))
+}
+
+/// What every console response carries: no framing, no sniffing, no caching, no referrer beyond its own pages (so browsers send `Origin`), and a
+/// policy that runs only the console's own script and stylesheet.
+async fn security_headers(mut resp: Response) -> Response {
+    let h = resp.headers_mut();
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(
+            "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; \
+             form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+        ),
+    );
+    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("same-origin"),
+    );
+    if !h.contains_key(header::CACHE_CONTROL) {
+        h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
+    resp
+}
+
+/// Who is signed in, with the CSRF token their forms carry.
+pub(crate) struct Viewer {
+    pub(crate) principal: Principal,
+    pub(crate) csrf: String,
+    session_id: String,
+}
+
+/// A console page that cannot be shown: an HTML page with the status and what to do.
+pub(crate) struct PageError {
+    status: StatusCode,
+    message: String,
+}
+
+impl PageError {
+    fn new(status: StatusCode, message: impl Into<String>) -> PageError {
+        PageError {
+            status,
+            message: message.into(),
+        }
+    }
+}
+
+impl From<ApiError> for PageError {
+    fn from(e: ApiError) -> PageError {
+        PageError::new(e.status, e.message)
+    }
+}
+
+impl IntoResponse for PageError {
+    fn into_response(self) -> Response {
+        (self.status, html(pages::error(self.status, &self.message))).into_response()
+    }
+}
+
+/// A handler's outcome: a page or a redirect, or an error page.
+type Page = Result<Response, PageError>;
+
+fn html(markup: maud::Markup) -> Response {
+    (
+        [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
+        markup.into_string(),
+    )
+        .into_response()
+}
+
+/// The 404 every console route answers while `[console] enabled` is off.
+fn disabled(s: &AppState) -> Option<Response> {
+    (!s.c().cfg.console.enabled).then(|| {
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            "the web console is off: set [console] enabled = true",
+        )
+        .into_response()
+    })
+}
+
+fn cookie_value<'h>(headers: &'h HeaderMap, name: &str) -> Option<Cookie<'h>> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(Cookie::split_parse)
+        .filter_map(Result::ok)
+        .find(|c| c.name() == name)
+}
+
+/// Whether cookies must be `Secure`: with TLS, or when the operator says a proxy terminates it.
+fn secure(c: &Compiled) -> bool {
+    !c.cfg.server.tls_cert.is_empty() || c.cfg.console.secure_cookie
+}
+
+fn set_cookie(resp: &mut Response, cookie: Cookie<'_>) {
+    if let Ok(v) = HeaderValue::from_str(&cookie.to_string()) {
+        resp.headers_mut().append(header::SET_COOKIE, v);
+    }
+}
+
+fn session_cookie<'a>(value: String, secs: i64, secure: bool) -> Cookie<'a> {
+    Cookie::build((SESSION_COOKIE, value))
+        .path("/console")
+        .http_only(true)
+        .same_site(SameSite::Strict)
+        .secure(secure)
+        .max_age(cookie::time::Duration::seconds(secs))
+        .build()
+}
+
+/// A redirect to the sign-in form, clearing the session cookie; `why` is shown there.
+fn to_login(s: &AppState, why: &str) -> Response {
+    let mut resp = Redirect::to(&format!("/console/login?why={why}")).into_response();
+    set_cookie(&mut resp, session_cookie(String::new(), 0, secure(&s.c())));
+    resp
+}
+
+/// The signed-in viewer, or the response that sends the browser to sign in.
+async fn signed_in(s: &Shared, headers: &HeaderMap) -> Result<Viewer, Response> {
+    if let Some(off) = disabled(s) {
+        return Err(off);
+    }
+    let Some(cookie) = cookie_value(headers, SESSION_COOKIE).filter(|c| !c.value().is_empty())
+    else {
+        return Err(Redirect::to("/console/login").into_response());
+    };
+    let value = cookie.value().to_string();
+    let id = bulwark_core::auth::session_id(&value);
+    let db = s.db.clone();
+    let lookup = id.clone();
+    let session = blocking(move || db.session(&lookup, now_ms()).map_err(approval_error))
+        .await
+        .map_err(|e| PageError::from(e).into_response())?;
+    let Some(session) = session else {
+        return Err(to_login(s, "expired"));
+    };
+    // The token the session was made with must still be active, and still an approver's.
+    let tokens = s
+        .tokens_async()
+        .await
+        .map_err(|e| PageError::from(e).into_response())?;
+    let live = tokens
+        .get(&session.token_id)
+        .filter(|r| r.revoked_ms.is_none() && r.scopes.contains(&Scope::Approve));
+    let Some(record) = live else {
+        let db = s.db.clone();
+        let _ = blocking(move || db.remove_session(&id).map_err(approval_error)).await;
+        return Err(to_login(s, "revoked"));
+    };
+    Ok(Viewer {
+        principal: Principal {
+            name: record.name.clone(),
+            scopes: record.scopes.clone(),
+        },
+        csrf: bulwark_core::auth::csrf_token(&value),
+        session_id: id,
+    })
+}
+
+/// Refuse a form another site could have sent: a foreign `Origin` or `Sec-Fetch-Site`, or a
+/// CSRF token that is not this session's.
+fn check_form(
+    s: &AppState,
+    headers: &HeaderMap,
+    presented: &str,
+    expected: &str,
+) -> Result<(), PageError> {
+    let host = headers.get(header::HOST).and_then(|h| h.to_str().ok());
+    let foreign_origin = headers
+        .get(header::ORIGIN)
+        .and_then(|o| o.to_str().ok())
+        .is_some_and(|o| {
+            let authority = url::Url::parse(o).ok().map(|u| match u.port() {
+                Some(p) => format!("{}:{p}", u.host_str().unwrap_or("")),
+                None => u.host_str().unwrap_or("").to_string(),
+            });
+            authority.as_deref() != host
+        });
+    let cross_site = headers
+        .get("sec-fetch-site")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v == "cross-site" || v == "same-site");
+    if foreign_origin || cross_site || !bulwark_core::auth::same_secret(presented, expected) {
+        s.audit(AuditEvent {
+            event_type: EventType::Auth,
+            actor: "console".into(),
+            action: "console.form".into(),
+            resource: "console".into(),
+            outcome: "refused".into(),
+            details: serde_json::json!({"reason": if foreign_origin || cross_site {
+                "sent from another site"
+            } else {
+                "missing or wrong CSRF token"
+            }}),
+        });
+        return Err(PageError::new(
+            StatusCode::FORBIDDEN,
+            "this form was refused (CSRF check failed): it was not sent from a console page of this session. Reload the page and try again.",
+        ));
+    }
+    Ok(())
+}
+
+async fn home(State(s): State<Shared>) -> Response {
+    if let Some(off) = disabled(&s) {
+        return off;
+    }
+    Redirect::to("/console/approvals").into_response()
+}
+
+async fn css(State(s): State<Shared>) -> Response {
+    if let Some(off) = disabled(&s) {
+        return off;
+    }
+    (
+        [
+            (header::CONTENT_TYPE, "text/css; charset=utf-8"),
+            (header::CACHE_CONTROL, "max-age=300"),
+        ],
+        include_str!("console.css"),
+    )
+        .into_response()
+}
+
+async fn js(State(s): State<Shared>) -> Response {
+    if let Some(off) = disabled(&s) {
+        return off;
+    }
+    (
+        [
+            (header::CONTENT_TYPE, "text/javascript; charset=utf-8"),
+            (header::CACHE_CONTROL, "max-age=300"),
+        ],
+        include_str!("console.js"),
+    )
+        .into_response()
+}
+
+#[derive(Deserialize)]
+struct LoginQuery {
+    why: Option<String>,
+}
+
+async fn login_form(State(s): State<Shared>, Query(q): Query<LoginQuery>) -> Page {
+    if let Some(off) = disabled(&s) {
+        return Ok(off);
+    }
+    let (nonce, _) = bulwark_core::auth::new_session()
+        .map_err(|e| PageError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+    let nonce = nonce.expose_secret().to_string();
+    let note = match q.why.as_deref() {
+        Some("expired") => Some("Your session expired: sign in again."),
+        Some("revoked") => Some(
+            "The token of your session was revoked or lost its approve scope: sign in with another.",
+        ),
+        Some("signed_out") => Some("You signed out."),
+        _ => None,
+    };
+    let mut resp = html(pages::login(&nonce, note, None));
+    set_cookie(
+        &mut resp,
+        Cookie::build((LOGIN_COOKIE, nonce))
+            .path("/console/login")
+            .http_only(true)
+            .same_site(SameSite::Strict)
+            .secure(secure(&s.c()))
+            .max_age(cookie::time::Duration::seconds(LOGIN_FORM_SECS))
+            .build(),
+    );
+    Ok(resp)
+}
+
+#[derive(Deserialize)]
+struct LoginForm {
+    #[serde(default)]
+    token: String,
+    #[serde(default)]
+    csrf: String,
+}
+
+/// Sign in: the token must be active and hold the `approve` scope. A wrong token counts as a
+/// failed authentication (limited per client and recorded, as on the API).
+async fn login(
+    State(s): State<Shared>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    form: Result<axum::Form<LoginForm>, axum::extract::rejection::FormRejection>,
+) -> Page {
+    if let Some(off) = disabled(&s) {
+        return Ok(off);
+    }
+    let axum::Form(form) = form.map_err(|e| {
+        PageError::new(
+            StatusCode::BAD_REQUEST,
+            format!("the sign-in form could not be read ({e}): expected the fields token and csrf"),
+        )
+    })?;
+    let nonce = cookie_value(&headers, LOGIN_COOKIE)
+        .map(|c| c.value().to_string())
+        .unwrap_or_default();
+    if nonce.is_empty() {
+        return Err(PageError::new(
+            StatusCode::FORBIDDEN,
+            "the sign-in form expired or was not loaded from this console: open /console/login again",
+        ));
+    }
+    check_form(&s, &headers, &form.csrf, &nonce)?;
+    let c = s.c();
+    let ip = peer.ip();
+    let resolved = resolve_token(&s, form.token.trim()).await?;
+    let Some((token_id, principal)) = resolved else {
+        if let Some(over) = failed_authentication(
+            &s,
+            &c,
+            ip,
+            "console: unknown or revoked token",
+            "/console/login",
+        )
+        .await
+        {
+            return Err(over.into());
+        }
+        return Ok((
+            StatusCode::UNAUTHORIZED,
+            html(pages::login(
+                &nonce,
+                None,
+                Some("That token is unknown or revoked. Create one with `bulwark token create NAME --scope approve`."),
+            )),
+        )
+            .into_response());
+    };
+    if principal.require(Scope::Approve).is_err() {
+        return Ok((
+            StatusCode::FORBIDDEN,
+            html(pages::login(
+                &nonce,
+                None,
+                Some("That token lacks the approve scope: the console is for approvers (`bulwark token create NAME --scope approve`)."),
+            )),
+        )
+            .into_response());
+    }
+    let (cookie, id) = bulwark_core::auth::new_session()
+        .map_err(|e| PageError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+    let minutes = c.cfg.console.session_minutes;
+    let now = now_ms();
+    let session = ConsoleSession {
+        token_id,
+        name: principal.name.clone(),
+        created_ms: now,
+        expires_ms: now + u64::from(minutes) * 60_000,
+    };
+    let db = s.db.clone();
+    blocking(move || {
+        let _ = db.purge_sessions(now);
+        db.insert_session(&id, &session).map_err(approval_error)
+    })
+    .await?;
+    s.audit(AuditEvent {
+        event_type: EventType::Auth,
+        actor: principal.name.clone(),
+        action: "console.sign_in".into(),
+        resource: "console".into(),
+        outcome: "ok".into(),
+        details: serde_json::json!({"client": ip.to_string(), "minutes": minutes}),
+    });
+    let mut resp = Redirect::to("/console/approvals").into_response();
+    set_cookie(
+        &mut resp,
+        session_cookie(
+            cookie.expose_secret().to_string(),
+            i64::from(minutes) * 60,
+            secure(&c),
+        ),
+    );
+    set_cookie(
+        &mut resp,
+        Cookie::build((LOGIN_COOKIE, ""))
+            .path("/console/login")
+            .max_age(cookie::time::Duration::ZERO)
+            .build(),
+    );
+    Ok(resp)
+}
+
+#[derive(Deserialize)]
+struct CsrfForm {
+    #[serde(default)]
+    csrf: String,
+}
+
+fn form_error(e: axum::extract::rejection::FormRejection) -> PageError {
+    PageError::new(
+        StatusCode::BAD_REQUEST,
+        format!("the form could not be read: {e}"),
+    )
+}
+
+async fn logout(
+    State(s): State<Shared>,
+    headers: HeaderMap,
+    form: Result<axum::Form<CsrfForm>, axum::extract::rejection::FormRejection>,
+) -> Page {
+    let v = match signed_in(&s, &headers).await {
+        Ok(v) => v,
+        Err(r) => return Ok(r),
+    };
+    let axum::Form(form) = form.map_err(form_error)?;
+    check_form(&s, &headers, &form.csrf, &v.csrf)?;
+    let db = s.db.clone();
+    let id = v.session_id.clone();
+    blocking(move || db.remove_session(&id).map_err(approval_error)).await?;
+    s.audit(AuditEvent {
+        event_type: EventType::Auth,
+        actor: v.principal.name.clone(),
+        action: "console.sign_out".into(),
+        resource: "console".into(),
+        outcome: "ok".into(),
+        details: serde_json::json!({}),
+    });
+    Ok(to_login(&s, "signed_out"))
+}
+
+#[derive(Deserialize)]
+struct ApprovalsQuery {
+    state: Option<String>,
+    limit: Option<usize>,
+}
+
+async fn approvals_page(
+    State(s): State<Shared>,
+    headers: HeaderMap,
+    q: Result<Query<ApprovalsQuery>, axum::extract::rejection::QueryRejection>,
+) -> Page {
+    let v = match signed_in(&s, &headers).await {
+        Ok(v) => v,
+        Err(r) => return Ok(r),
+    };
+    let Query(q) = q.map_err(query_error)?;
+    let state = match q.state.as_deref() {
+        None | Some("") => Some(StateName::Pending),
+        Some("all") => None,
+        Some(x) => Some(StateName::parse(x).ok_or_else(|| {
+            PageError::new(
+                StatusCode::BAD_REQUEST,
+                format!(
+                    "state {x:?}: expected pending, approved, rejected, expired, executed or all"
+                ),
+            )
+        })?),
+    };
+    let limit = page_limit(q.limit, 500)?;
+    let name = v.principal.name.clone();
+    let s2 = s.clone();
+    let list = blocking(move || {
+        approvals_for(&s2)?
+            .list_as(&name, state, limit)
+            .map_err(approval_error)
+    })
+    .await?;
+    Ok(html(pages::approvals(&v, &list, state, now_ms())))
+}
+
+#[derive(Deserialize)]
+struct DoneQuery {
+    done: Option<String>,
+}
+
+/// One approval: its summary, the intent as approvers see it, the digest, and what changed since
+/// the last approved intent for the same tool and target.
+async fn approval_page(
+    State(s): State<Shared>,
+    headers: HeaderMap,
+    axum::extract::Path(id): axum::extract::Path<String>,
+    Query(q): Query<DoneQuery>,
+) -> Page {
+    let v = match signed_in(&s, &headers).await {
+        Ok(v) => v,
+        Err(r) => return Ok(r),
+    };
+    let id = parse_id(&id)?;
+    let name = v.principal.name.clone();
+    let s2 = s.clone();
+    let (rec, shown, previous) = blocking(move || {
+        let (rec, intent) = approvals_for(&s2)?
+            .get_as(&id, &name)
+            .map_err(approval_error)?;
+        let shown = shown_intent(&s2, &intent);
+        let previous = last_approved(&s2, &rec)?;
+        Ok((rec, shown, previous))
+    })
+    .await?;
+    let done = q
+        .done
+        .as_deref()
+        .filter(|d| matches!(*d, "approved" | "rejected"));
+    Ok(html(pages::approval(
+        &v,
+        &rec,
+        &shown,
+        previous.as_ref(),
+        done,
+        now_ms(),
+    )))
+}
+
+/// How many decided approvals are searched for the last one of the same tool and target.
+const PREVIOUS_SEARCH: usize = 1000;
+
+/// The newest approved or executed approval (not `rec`) for `rec`'s tool and target, with its
+/// intent as approvers see it.
+fn last_approved(
+    s: &AppState,
+    rec: &bulwark_core::approval::ApprovalRecord,
+) -> Result<Option<(bulwark_core::approval::ApprovalRecord, serde_json::Value)>, ApiError> {
+    let same = |r: &bulwark_core::approval::ApprovalRecord| {
+        r.id != rec.id
+            && r.summary.tool == rec.summary.tool
+            && r.summary.target == rec.summary.target
+            && r.summary.namespace == rec.summary.namespace
+            && r.summary.cluster == rec.summary.cluster
+    };
+    let mut best: Option<bulwark_core::approval::ApprovalRecord> = None;
+    for state in [StateName::Approved, StateName::Executed] {
+        let list =
+            s.db.list(Some(state), PREVIOUS_SEARCH)
+                .map_err(approval_error)?;
+        if let Some(r) = list.into_iter().find(|r| same(r))
+            && best.as_ref().is_none_or(|b| r.created_ms > b.created_ms)
+        {
+            best = Some(r);
+        }
+    }
+    let Some(best) = best else { return Ok(None) };
+    let Some((_, intent)) = s.db.load(&best.id).map_err(approval_error)? else {
+        return Ok(None);
+    };
+    let intent: bulwark_core::action::ExecutionIntent =
+        serde_json::from_str(&intent).map_err(|e| {
+            ApiError::internal(format!(
+                "approval {}: stored intent unreadable: {e}",
+                best.id
+            ))
+        })?;
+    let shown = shown_intent(s, &intent);
+    Ok(Some((best, shown)))
+}
+
+#[derive(Deserialize)]
+struct ApproveForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    digest: String,
+}
+
+async fn approve_form(
+    State(s): State<Shared>,
+    headers: HeaderMap,
+    axum::extract::Path(id): axum::extract::Path<String>,
+    form: Result<axum::Form<ApproveForm>, axum::extract::rejection::FormRejection>,
+) -> Page {
+    let v = match signed_in(&s, &headers).await {
+        Ok(v) => v,
+        Err(r) => return Ok(r),
+    };
+    let axum::Form(form) = form.map_err(form_error)?;
+    check_form(&s, &headers, &form.csrf, &v.csrf)?;
+    let id = parse_id(&id)?;
+    let digest = IntentDigest::parse(&form.digest)
+        .map_err(|e| PageError::new(StatusCode::BAD_REQUEST, format!("digest: {e}")))?;
+    let name = v.principal.name.clone();
+    let s2 = s.clone();
+    let done = id.clone();
+    blocking(move || {
+        approvals_for(&s2)?
+            .approve(&id, &digest, &name)
+            .map_err(approval_error)
+    })
+    .await?;
+    Ok(Redirect::to(&format!("/console/approvals/{done}?done=approved")).into_response())
+}
+
+#[derive(Deserialize)]
+struct RejectForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    reason: String,
+}
+
+async fn reject_form(
+    State(s): State<Shared>,
+    headers: HeaderMap,
+    axum::extract::Path(id): axum::extract::Path<String>,
+    form: Result<axum::Form<RejectForm>, axum::extract::rejection::FormRejection>,
+) -> Page {
+    let v = match signed_in(&s, &headers).await {
+        Ok(v) => v,
+        Err(r) => return Ok(r),
+    };
+    let axum::Form(form) = form.map_err(form_error)?;
+    check_form(&s, &headers, &form.csrf, &v.csrf)?;
+    let id = parse_id(&id)?;
+    let reason = form.reason.trim().to_string();
+    if reason.is_empty() {
+        return Err(PageError::new(
+            StatusCode::BAD_REQUEST,
+            "reason: say why you reject it (it is recorded and shown to the requester)",
+        ));
+    }
+    let name = v.principal.name.clone();
+    let s2 = s.clone();
+    let done = id.clone();
+    blocking(move || {
+        approvals_for(&s2)?
+            .reject_as(&id, &name, &reason)
+            .map_err(approval_error)
+    })
+    .await?;
+    Ok(Redirect::to(&format!("/console/approvals/{done}?done=rejected")).into_response())
+}
+
+#[derive(Deserialize)]
+struct HeldDone {
+    done: Option<String>,
+    id: Option<String>,
+}
+
+async fn held_page(State(s): State<Shared>, headers: HeaderMap, Query(q): Query<HeldDone>) -> Page {
+    let v = match signed_in(&s, &headers).await {
+        Ok(v) => v,
+        Err(r) => return Ok(r),
+    };
+    let redactor = s.c().redactor.clone();
+    let s2 = s.clone();
+    let held = blocking(move || {
+        let list = s2
+            .db
+            .list_held(Some(HeldState::Held), 500)
+            .map_err(approval_error)?;
+        Ok(list
+            .iter()
+            .map(|a| {
+                let mut j = crate::deliver::listed(a);
+                j["payload"] = crate::deliver::readable_payload(&redactor, &a.body()).into();
+                j
+            })
+            .collect::<Vec<_>>())
+    })
+    .await?;
+    let done = match (q.done.as_deref(), q.id.as_deref()) {
+        (Some(d @ ("released" | "dropped")), Some(id)) if HeldAlert::parse_id(id).is_ok() => {
+            Some(format!("Held alert {id} {d}."))
+        }
+        _ => None,
+    };
+    Ok(html(pages::held(&v, &held, done.as_deref())))
+}
+
+async fn release_form(
+    State(s): State<Shared>,
+    headers: HeaderMap,
+    axum::extract::Path(id): axum::extract::Path<String>,
+    form: Result<axum::Form<CsrfForm>, axum::extract::rejection::FormRejection>,
+) -> Page {
+    held_action(s, headers, id, form, true).await
+}
+
+async fn drop_form(
+    State(s): State<Shared>,
+    headers: HeaderMap,
+    axum::extract::Path(id): axum::extract::Path<String>,
+    form: Result<axum::Form<CsrfForm>, axum::extract::rejection::FormRejection>,
+) -> Page {
+    held_action(s, headers, id, form, false).await
+}
+
+async fn held_action(
+    s: Shared,
+    headers: HeaderMap,
+    id: String,
+    form: Result<axum::Form<CsrfForm>, axum::extract::rejection::FormRejection>,
+    release: bool,
+) -> Page {
+    let v = match signed_in(&s, &headers).await {
+        Ok(v) => v,
+        Err(r) => return Ok(r),
+    };
+    let axum::Form(form) = form.map_err(form_error)?;
+    check_form(&s, &headers, &form.csrf, &v.csrf)?;
+    let id = parse_held_id(&id)?;
+    let name = v.principal.name.clone();
+    let s2 = s.clone();
+    let done = id.clone();
+    blocking(move || {
+        if release {
+            release_as(&s2, &id, &name)
+        } else {
+            drop_as(&s2, &id, &name)
+        }
+    })
+    .await?;
+    let what = if release { "released" } else { "dropped" };
+    Ok(Redirect::to(&format!("/console/held?done={what}&id={done}")).into_response())
+}
+
+async fn pins_page(State(s): State<Shared>, headers: HeaderMap) -> Page {
+    let v = match signed_in(&s, &headers).await {
+        Ok(v) => v,
+        Err(r) => return Ok(r),
+    };
+    let s2 = s.clone();
+    let pins = blocking(move || {
+        use bulwark_core::mcp::PinStore;
+        let mut pins = s2.db.list_pins().map_err(approval_error)?;
+        pins.retain(|p| p.pending.is_some());
+        Ok(pins)
+    })
+    .await?;
+    Ok(html(pages::pins(&v, &pins)))
+}
+
+#[derive(Deserialize)]
+struct AuditConsoleQuery {
+    after: Option<u64>,
+    event: Option<String>,
+    limit: Option<usize>,
+}
+
+async fn audit_console(
+    State(s): State<Shared>,
+    headers: HeaderMap,
+    q: Result<Query<AuditConsoleQuery>, axum::extract::rejection::QueryRejection>,
+) -> Page {
+    let v = match signed_in(&s, &headers).await {
+        Ok(v) => v,
+        Err(r) => return Ok(r),
+    };
+    v.principal.require(Scope::Audit).map_err(|_| {
+        PageError::new(
+            StatusCode::FORBIDDEN,
+            "reading the audit log needs the audit scope: sign in with a token that has both approve and audit",
+        )
+    })?;
+    let Query(q) = q.map_err(query_error)?;
+    let only = match q.event.as_deref() {
+        None | Some("") => None,
+        Some(e) => Some(
+            EventType::ALL
+                .into_iter()
+                .find(|t| t.as_str() == e)
+                .ok_or_else(|| {
+                    PageError::new(
+                        StatusCode::BAD_REQUEST,
+                        format!(
+                            "event {e:?}: expected one of {}",
+                            EventType::ALL.map(EventType::as_str).join(", ")
+                        ),
+                    )
+                })?,
+        ),
+    };
+    let after = q.after.unwrap_or(0).min(i64::MAX as u64);
+    let limit = page_limit(q.limit, 100)?;
+    let s2 = s.clone();
+    let (records, last, verified) = blocking(move || {
+        let (records, last) = audit_records(&s2, after, limit, only)?;
+        let verified = cached_verification(&s2)?;
+        Ok((records, last, verified))
+    })
+    .await?;
+    Ok(html(pages::audit(
+        &v, &records, after, last, limit, only, &verified,
+    )))
+}
+
+/// The audit log's verification, run again when the last is older than [`VERIFY_FOR`].
+fn cached_verification(s: &AppState) -> Result<serde_json::Value, ApiError> {
+    let mut cache = s.console_verified.lock().unwrap_or_else(|p| p.into_inner());
+    if let Some((at, report)) = cache.as_ref()
+        && at.elapsed() < VERIFY_FOR
+    {
+        return Ok(report.clone());
+    }
+    let mut report = verify_report(s)?;
+    report["checked_at"] = rfc3339(now_ms()).into();
+    *cache = Some((Instant::now(), report.clone()));
+    Ok(report)
+}
