@@ -6,7 +6,8 @@
 //! - in headless Chromium, driven through WebDriver by Python's selenium (tests/console/browser.py):
 //!   sign-in, a page of 500 pending approvals, approving with the digest shown, the diff against
 //!   the last approved call, rejecting with a reason, a forged CSRF token refused, a held alert
-//!   dropped, the audit log verified and filtered, and an expired session sent back to sign in.
+//!   dropped, a poisoned MCP pin change shown as text, the audit log verified and filtered, and
+//!   an expired session sent back to sign in.
 //!   With `CONSOLE_SCREENSHOTS=DIR` it saves the pages docs/console.md shows.
 //!
 //! The browser test needs chromium, chromedriver and selenium (`.ci/run` installs them); without

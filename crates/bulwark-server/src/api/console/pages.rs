@@ -175,7 +175,7 @@ fn diff(old: &str, new: &str) -> Markup {
     use similar::{ChangeTag, TextDiff};
     let d = TextDiff::from_lines(old, new);
     html! {
-        pre.diff #diff {
+        pre.diff {
             @for c in d.iter_all_changes() {
                 @match c.tag() {
                     ChangeTag::Delete => { del { "- " (c.value()) } }
@@ -236,7 +236,7 @@ pub(super) fn approval(
                 Some((p, old)) => {
                     p.muted { "Approval " a href={ "/console/approvals/" (p.id.as_str()) } { code { (p.id.as_str()) } }
                         ", " (p.state.as_str()) ", requested " (rfc3339(p.created_ms)) "." }
-                    (diff(&pretty(old), &pretty(shown)))
+                    div #diff { (diff(&pretty(old), &pretty(shown))) }
                 }
                 None => { p.muted #no-previous { "No earlier approved call for this tool and target." } }
             }
