@@ -209,10 +209,13 @@ fn over_http_sign_in_cookies_csrf_and_revocation_hold() {
     assert!(csp.contains("frame-ancestors 'none'"), "{csp}");
     assert_eq!(form.header("x-frame-options"), Some("DENY"));
     assert_eq!(form.header("cache-control"), Some("no-store"));
-    // Without a session, pages send the browser to sign in.
+    // Without a session, pages send the browser to sign in, and back to them after.
     let r = c.get("/console/approvals", "");
     assert_eq!(r.status, 303);
-    assert_eq!(r.header("location"), Some("/console/login"));
+    assert_eq!(
+        r.header("location"),
+        Some("/console/login?next=%2Fconsole%2Fapprovals")
+    );
 
     // Sign-in wants the nonce of a form this console served.
     let nonce = form.cookie("bulwark_login").expect("nonce");
@@ -346,7 +349,56 @@ fn over_http_sign_in_cookies_csrf_and_revocation_hold() {
     assert_eq!(r.status, 303, "{}", r.body);
     let r = c.get("/console/approvals", &session);
     assert_eq!(r.status, 303);
-    assert_eq!(r.header("location"), Some("/console/login?why=expired"));
+    assert_eq!(
+        r.header("location"),
+        Some("/console/login?why=expired&next=%2Fconsole%2Fapprovals")
+    );
+
+    // A link from Slack or Discord (another site: the SameSite=Strict cookie is held back) gets a
+    // page that asks again from here; signing in comes back to the approval; `next` never leads
+    // off the console.
+    let (id3, _) = ask(&http, port, &copilot, 9);
+    let page = format!("/console/approvals/{id3}");
+    let r = got(http
+        .get(&format!("{}{page}", c.base))
+        .header("Sec-Fetch-Site", "cross-site")
+        .call()
+        .expect("GET"));
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert!(
+        r.body.contains(&format!(r#"content="0;url={page}""#)),
+        "{}",
+        r.body
+    );
+    let r = c.get(&page, "");
+    let login = r.header("location").unwrap().to_string();
+    assert_eq!(
+        login,
+        format!("/console/login?next=%2Fconsole%2Fapprovals%2F{id3}")
+    );
+    let form = c.get(&login, "");
+    assert!(
+        form.body
+            .contains(&format!(r#"name="next" value="{page}""#)),
+        "{}",
+        form.body
+    );
+    let nonce = form.cookie("bulwark_login").unwrap();
+    for (next, lands) in [
+        (page.as_str(), page.as_str()),
+        ("//attacker.example/console/", "/console/approvals"),
+        ("https://attacker.example/", "/console/approvals"),
+        ("/console/../v1/audit", "/console/approvals"),
+    ] {
+        let r = c.post(
+            "/console/login",
+            &format!("bulwark_login={nonce}"),
+            &[("token", &alice), ("csrf", &nonce), ("next", next)],
+            None,
+        );
+        assert_eq!(r.status, 303, "{next}: {}", r.body);
+        assert_eq!(r.header("location"), Some(lands), "{next}");
+    }
 
     // Revoking the token ends its sessions at once.
     let r = c.sign_in(&alice);
@@ -361,7 +413,10 @@ fn over_http_sign_in_cookies_csrf_and_revocation_hold() {
     loop {
         let r = c.get("/console/approvals", &session);
         if r.status == 303 {
-            assert_eq!(r.header("location"), Some("/console/login?why=revoked"));
+            assert_eq!(
+                r.header("location"),
+                Some("/console/login?why=revoked&next=%2Fconsole%2Fapprovals")
+            );
             break;
         }
         assert!(

@@ -147,11 +147,25 @@ check("CSRF" in one("#error").text, "forged form not refused")
 go("/console/approvals/" + ARGS["forged"])
 check(one("#state").text == "pending", "the forged form changed the approval")
 
-# The held alert: read it, and drop it.
+# A link from another site (a chat message) opens the approval, signed in: the browser holds
+# the SameSite=Strict cookie back on that first request, and the console asks again from itself.
+link = BASE + "/console/approvals/" + ARGS["forged"]
+D.get("data:text/html,<a id=chat href='%s'>approval waiting</a>" % link)
+click(one("#chat"))
+WebDriverWait(D, 10, ignored_exceptions=(WebDriverException,)).until(
+    lambda d: d.find_elements(By.CSS_SELECTOR, "#digest")
+)
+check(D.current_url == link, "the chat link landed on " + D.current_url)
+
+# The held alert: read it (redacted, on its own page), and drop it.
 go("/console/held")
 held = D.find_elements(By.CSS_SELECTOR, "section.held")
 check(len(held) == 1, "%d held alerts shown" % len(held))
+click(held[0].find_element(By.CSS_SELECTOR, "a[href^='/console/held/']"))
+check("HighLatency" in one("#payload").text, "payload: " + one("#payload").text[:200])
 shot("held", whole=True)
+go("/console/held")
+held = D.find_elements(By.CSS_SELECTOR, "section.held")
 click(held[0].find_element(By.CSS_SELECTOR, "button.reject"))
 check("dropped" in one("#flash").text, "no confirmation of the drop")
 check(len(D.find_elements(By.CSS_SELECTOR, "section.held")) == 0, "still held")

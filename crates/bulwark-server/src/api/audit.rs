@@ -34,34 +34,40 @@ pub(crate) async fn audit_page(
     }
     let limit = page_limit(q.limit, 100)?;
     let v = blocking(move || {
-        let (records, last) = audit_records(&s, after, limit, None)?;
+        let (records, last, _) = audit_records(&s, after, limit, None, usize::MAX)?;
         Ok(serde_json::json!({"records": records, "next_after": last}))
     })
     .await?;
     Ok(axum::Json(v).into_response())
 }
 
-/// Up to `limit` records after sequence number `after` (of `only` that event type, if given),
-/// and the last sequence number read: where the next page starts.
+/// Up to `limit` records after sequence number `after` (of `only` that event type, if given,
+/// reading at most `max_scan` records past `after`), the last sequence number read (where the
+/// next page starts), and whether reading stopped before the end of the log.
 pub(crate) fn audit_records(
     s: &AppState,
     after: u64,
     limit: usize,
     only: Option<bulwark_core::audit::EventType>,
-) -> Result<(Vec<bulwark_core::audit::AuditRecord>, u64), ApiError> {
+    max_scan: usize,
+) -> Result<(Vec<bulwark_core::audit::AuditRecord>, u64, bool), ApiError> {
     let source = audit_source(s)?;
     let mut records = Vec::new();
     let mut last = after;
+    let mut scanned = 0usize;
+    let mut stopped = false;
     let mut sink = |line: &[u8], _complete: bool, _where: &str, _n: u64| {
         if let Ok(r) = serde_json::from_slice::<bulwark_core::audit::AuditRecord>(line)
             && r.seq > after
         {
             last = r.seq;
+            scanned += 1;
             if only.is_none_or(|t| t == r.event_type) {
                 records.push(r);
             }
         }
-        records.len() < limit
+        stopped = records.len() >= limit || scanned >= max_scan;
+        !stopped
     };
     match source {
         // Sequence numbers are per instance: this sidecar's chain is the one paged through.
@@ -71,7 +77,7 @@ pub(crate) fn audit_records(
         other => other.for_each_line(&mut sink),
     }
     .map_err(|e| ApiError::internal(e.to_string()))?;
-    Ok((records, last))
+    Ok((records, last, stopped))
 }
 
 /// Where the audit log is read back from; 404 when it is off.

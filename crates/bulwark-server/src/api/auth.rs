@@ -116,22 +116,8 @@ pub(crate) async fn authenticate(
             .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         return resp;
     };
-    // The allowance of all callers together is drawn on by authenticated requests only: a client
-    // without a token cannot use it up for everyone (its failures have their own limit).
-    if let Some(g) = &c.limits.global
-        && let Err(r) = g.check_all().await
-    {
-        return ApiError::from(r).into_response();
-    }
-    let taken = match c.limits.token_overrides.get(&principal.name) {
-        Some(l) => l.check_all().await,
-        None => match &c.limits.token {
-            Some(l) => l.check(&token_id).await,
-            None => Ok(()),
-        },
-    };
-    if let Err(r) = taken {
-        return ApiError::from(r).into_response();
+    if let Err(e) = draw_limits(&c, &principal.name, token_id).await {
+        return e.into_response();
     }
     let route_limit = req
         .extensions()
@@ -164,6 +150,28 @@ pub(crate) async fn authenticate(
     }
     req.extensions_mut().insert(principal);
     next.run(req).await
+}
+
+/// Draw on the allowance of all callers together and on the token's own: by authenticated
+/// requests only (API calls and console pages), so a client without a token cannot use them up
+/// for everyone (its failures have their own limit).
+pub(crate) async fn draw_limits(
+    c: &Compiled,
+    name: &str,
+    token_id: String,
+) -> Result<(), ApiError> {
+    if let Some(g) = &c.limits.global {
+        g.check_all().await?;
+    }
+    match c.limits.token_overrides.get(name) {
+        Some(l) => l.check_all().await?,
+        None => {
+            if let Some(l) = &c.limits.token {
+                l.check(&token_id).await?;
+            }
+        }
+    }
+    Ok(())
 }
 
 /// The id and principal of the active token `presented` is (constant-time hash comparison), if

@@ -29,6 +29,7 @@ pub const CONSOLE_ROUTES: &[(&str, &str)] = &[
     ("post", "/console/approvals/{id}/approve"),
     ("post", "/console/approvals/{id}/reject"),
     ("get", "/console/held"),
+    ("get", "/console/held/{id}"),
     ("post", "/console/held/{id}/release"),
     ("post", "/console/held/{id}/drop"),
     ("get", "/console/pins"),
@@ -42,6 +43,10 @@ const LOGIN_COOKIE: &str = "bulwark_login";
 
 /// Seconds the sign-in form stays valid.
 const LOGIN_FORM_SECS: i64 = 600;
+
+/// Records one audit page reads at most (past its start) looking for the filtered event type;
+/// past it, the page ends and "Next page" goes on from there.
+const AUDIT_SCAN: usize = 20_000;
 
 /// How long an audit verification is shown before it is run again.
 const VERIFY_FOR: Duration = Duration::from_secs(30);
@@ -57,6 +62,7 @@ pub(crate) fn routes() -> Router<Shared> {
         .route("/console/approvals/{id}/approve", post(approve_form))
         .route("/console/approvals/{id}/reject", post(reject_form))
         .route("/console/held", get(held_page))
+        .route("/console/held/{id}", get(held_alert_page))
         .route("/console/held/{id}/release", post(release_form))
         .route("/console/held/{id}/drop", post(drop_form))
         .route("/console/pins", get(pins_page))
@@ -149,6 +155,38 @@ fn disabled(s: &AppState) -> Option<Response> {
     })
 }
 
+/// What every console handler reads of its request: the headers, the client's address (for the
+/// failed-authentication limit) and the path with its query (to come back to after sign-in).
+pub(crate) struct Ctx {
+    headers: HeaderMap,
+    ip: std::net::IpAddr,
+    target: String,
+    get: bool,
+}
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for Ctx {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        _: &S,
+    ) -> Result<Ctx, Self::Rejection> {
+        Ok(Ctx {
+            headers: parts.headers.clone(),
+            ip: parts
+                .extensions
+                .get::<ConnectInfo<SocketAddr>>()
+                .map_or(std::net::IpAddr::from([0, 0, 0, 0]), |c| c.0.ip()),
+            target: parts
+                .uri
+                .path_and_query()
+                .map(|p| p.as_str().to_string())
+                .unwrap_or_default(),
+            get: parts.method == axum::http::Method::GET,
+        })
+    }
+}
+
 fn cookie_value<'h>(headers: &'h HeaderMap, name: &str) -> Option<Cookie<'h>> {
     headers
         .get_all(header::COOKIE)
@@ -156,12 +194,22 @@ fn cookie_value<'h>(headers: &'h HeaderMap, name: &str) -> Option<Cookie<'h>> {
         .filter_map(|v| v.to_str().ok())
         .flat_map(Cookie::split_parse)
         .filter_map(Result::ok)
-        .find(|c| c.name() == name)
+        .find(|c| c.name() == name && !c.value().is_empty())
 }
 
 /// Whether cookies must be `Secure`: with TLS, or when the operator says a proxy terminates it.
 fn secure(c: &Compiled) -> bool {
     !c.cfg.server.tls_cert.is_empty() || c.cfg.console.secure_cookie
+}
+
+/// A cookie's name: `__Secure-` prefixed when it is `Secure`, so a plain-HTTP page or a sibling
+/// subdomain cannot plant one the browser would send here.
+fn cookie_name(base: &'static str, secure: bool) -> String {
+    if secure {
+        format!("__Secure-{base}")
+    } else {
+        base.to_string()
+    }
 }
 
 fn set_cookie(resp: &mut Response, cookie: Cookie<'_>) {
@@ -171,7 +219,7 @@ fn set_cookie(resp: &mut Response, cookie: Cookie<'_>) {
 }
 
 fn session_cookie<'a>(value: String, secs: i64, secure: bool) -> Cookie<'a> {
-    Cookie::build((SESSION_COOKIE, value))
+    Cookie::build((cookie_name(SESSION_COOKIE, secure), value))
         .path("/console")
         .http_only(true)
         .same_site(SameSite::Strict)
@@ -180,21 +228,60 @@ fn session_cookie<'a>(value: String, secs: i64, secure: bool) -> Cookie<'a> {
         .build()
 }
 
-/// A redirect to the sign-in form, clearing the session cookie; `why` is shown there.
-fn to_login(s: &AppState, why: &str) -> Response {
-    let mut resp = Redirect::to(&format!("/console/login?why={why}")).into_response();
+/// `next` if it is a console page to come back to after sign-in: a path under `/console/`, of
+/// plain characters (no scheme, host, `//`, `..` or backslash: never a redirect elsewhere).
+fn safe_next(next: &str) -> Option<&str> {
+    (next.starts_with("/console/")
+        && next.len() <= 512
+        && !next.contains("//")
+        && !next.contains("..")
+        && !next.starts_with("/console/login")
+        && next
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"/_-.?=&%".contains(&b)))
+    .then_some(next)
+}
+
+fn query_value(v: &str) -> String {
+    url::form_urlencoded::byte_serialize(v.as_bytes()).collect()
+}
+
+/// A redirect to the sign-in form, clearing the session cookie; `why` is shown there, and the
+/// browser comes back to `next` after signing in.
+fn to_login(s: &AppState, why: &str, next: &str) -> Response {
+    let mut to = "/console/login".to_string();
+    let mut sep = '?';
+    if !why.is_empty() {
+        to.push_str(&format!("?why={why}"));
+        sep = '&';
+    }
+    if let Some(n) = safe_next(next) {
+        to.push_str(&format!("{sep}next={}", query_value(n)));
+    }
+    let mut resp = Redirect::to(&to).into_response();
     set_cookie(&mut resp, session_cookie(String::new(), 0, secure(&s.c())));
     resp
 }
 
 /// The signed-in viewer, or the response that sends the browser to sign in.
-async fn signed_in(s: &Shared, headers: &HeaderMap) -> Result<Viewer, Response> {
+async fn signed_in(s: &Shared, cx: &Ctx) -> Result<Viewer, Response> {
     if let Some(off) = disabled(s) {
         return Err(off);
     }
-    let Some(cookie) = cookie_value(headers, SESSION_COOKIE).filter(|c| !c.value().is_empty())
-    else {
-        return Err(Redirect::to("/console/login").into_response());
+    let c = s.c();
+    // Where to come back to after signing in: the page asked for (a form cannot be resent).
+    let next = if cx.get { cx.target.as_str() } else { "" };
+    let Some(cookie) = cookie_value(&cx.headers, &cookie_name(SESSION_COOKIE, secure(&c))) else {
+        // A link followed from another site (a Slack or Discord message) carries no SameSite=Strict
+        // cookie: load the page once more from here, which does, before asking to sign in.
+        let from_elsewhere = cx
+            .headers
+            .get("sec-fetch-site")
+            .is_some_and(|v| v.as_bytes() == b"cross-site");
+        if from_elsewhere && let Some(next) = safe_next(next) {
+            return Err(html(pages::bounce(next)));
+        }
+        return Err(to_login(s, "", next));
     };
     let value = cookie.value().to_string();
     let id = bulwark_core::auth::session_id(&value);
@@ -204,7 +291,7 @@ async fn signed_in(s: &Shared, headers: &HeaderMap) -> Result<Viewer, Response> 
         .await
         .map_err(|e| PageError::from(e).into_response())?;
     let Some(session) = session else {
-        return Err(to_login(s, "expired"));
+        return Err(to_login(s, "expired", next));
     };
     // The token the session was made with must still be active, and still an approver's.
     let tokens = s
@@ -217,8 +304,12 @@ async fn signed_in(s: &Shared, headers: &HeaderMap) -> Result<Viewer, Response> 
     let Some(record) = live else {
         let db = s.db.clone();
         let _ = blocking(move || db.remove_session(&id).map_err(approval_error)).await;
-        return Err(to_login(s, "revoked"));
+        return Err(to_login(s, "revoked", next));
     };
+    // Console pages draw on the same allowances as the token's API calls.
+    draw_limits(&c, &record.name, record.id.clone())
+        .await
+        .map_err(|e| PageError::from(e).into_response())?;
     Ok(Viewer {
         principal: Principal {
             name: record.name.clone(),
@@ -229,48 +320,58 @@ async fn signed_in(s: &Shared, headers: &HeaderMap) -> Result<Viewer, Response> 
     })
 }
 
-/// Refuse a form another site could have sent: a foreign `Origin` or `Sec-Fetch-Site`, or a
-/// CSRF token that is not this session's.
-fn check_form(
-    s: &AppState,
-    headers: &HeaderMap,
+/// `host[:port]` of a URL.
+fn authority(u: &url::Url) -> Option<String> {
+    let host = u.host_str()?;
+    Some(match u.port() {
+        Some(p) => format!("{host}:{p}"),
+        None => host.to_string(),
+    })
+}
+
+/// Refuse a form another site could have sent: an `Origin` that is neither the address the
+/// request was sent to (`Host`) nor `[console] public_url`'s, a `Sec-Fetch-Site` of another
+/// site, or a CSRF token that is not this session's. A refusal counts as a failed
+/// authentication: limited per client address, and recorded once per window.
+async fn check_form(
+    s: &Shared,
+    cx: &Ctx,
     presented: &str,
     expected: &str,
 ) -> Result<(), PageError> {
-    let host = headers.get(header::HOST).and_then(|h| h.to_str().ok());
-    let foreign_origin = headers
+    let c = s.c();
+    let host = cx.headers.get(header::HOST).and_then(|h| h.to_str().ok());
+    let public = url::Url::parse(&c.cfg.console.public_url)
+        .ok()
+        .and_then(|u| authority(&u));
+    let foreign_origin = cx
+        .headers
         .get(header::ORIGIN)
         .and_then(|o| o.to_str().ok())
         .is_some_and(|o| {
-            let authority = url::Url::parse(o).ok().map(|u| match u.port() {
-                Some(p) => format!("{}:{p}", u.host_str().unwrap_or("")),
-                None => u.host_str().unwrap_or("").to_string(),
-            });
-            authority.as_deref() != host
+            let origin = url::Url::parse(o).ok().and_then(|u| authority(&u));
+            origin.is_none() || (origin.as_deref() != host && origin != public)
         });
-    let cross_site = headers
+    let cross_site = cx
+        .headers
         .get("sec-fetch-site")
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v == "cross-site" || v == "same-site");
-    if foreign_origin || cross_site || !bulwark_core::auth::same_secret(presented, expected) {
-        s.audit(AuditEvent {
-            event_type: EventType::Auth,
-            actor: "console".into(),
-            action: "console.form".into(),
-            resource: "console".into(),
-            outcome: "refused".into(),
-            details: serde_json::json!({"reason": if foreign_origin || cross_site {
-                "sent from another site"
-            } else {
-                "missing or wrong CSRF token"
-            }}),
-        });
-        return Err(PageError::new(
-            StatusCode::FORBIDDEN,
-            "this form was refused (CSRF check failed): it was not sent from a console page of this session. Reload the page and try again.",
-        ));
+    let reason = if foreign_origin || cross_site {
+        "console: a form sent from another site"
+    } else if !bulwark_core::auth::same_secret(presented, expected) {
+        "console: a form without this session's CSRF token"
+    } else {
+        return Ok(());
+    };
+    let path = cx.target.split('?').next().unwrap_or("");
+    if let Some(over) = failed_authentication(s, &c, cx.ip, reason, path).await {
+        return Err(over.into());
     }
-    Ok(())
+    Err(PageError::new(
+        StatusCode::FORBIDDEN,
+        "this form was refused (CSRF check failed): it was not sent from a console page of this session. Reload the page and try again.",
+    ))
 }
 
 async fn home(State(s): State<Shared>) -> Response {
@@ -311,6 +412,20 @@ async fn js(State(s): State<Shared>) -> Response {
 #[derive(Deserialize)]
 struct LoginQuery {
     why: Option<String>,
+    next: Option<String>,
+}
+
+/// The hint sign-in refusals give.
+const CREATE_APPROVER: &str = "bulwark token create --name NAME --scope approve";
+
+fn login_cookie<'a>(value: String, secs: i64, secure: bool) -> Cookie<'a> {
+    Cookie::build((cookie_name(LOGIN_COOKIE, secure), value))
+        .path("/console/login")
+        .http_only(true)
+        .same_site(SameSite::Strict)
+        .secure(secure)
+        .max_age(cookie::time::Duration::seconds(secs))
+        .build()
 }
 
 async fn login_form(State(s): State<Shared>, Query(q): Query<LoginQuery>) -> Page {
@@ -328,16 +443,11 @@ async fn login_form(State(s): State<Shared>, Query(q): Query<LoginQuery>) -> Pag
         Some("signed_out") => Some("You signed out."),
         _ => None,
     };
-    let mut resp = html(pages::login(&nonce, note, None));
+    let next = q.next.as_deref().and_then(safe_next).unwrap_or("");
+    let mut resp = html(pages::login(&nonce, next, note, None));
     set_cookie(
         &mut resp,
-        Cookie::build((LOGIN_COOKIE, nonce))
-            .path("/console/login")
-            .http_only(true)
-            .same_site(SameSite::Strict)
-            .secure(secure(&s.c()))
-            .max_age(cookie::time::Duration::seconds(LOGIN_FORM_SECS))
-            .build(),
+        login_cookie(nonce, LOGIN_FORM_SECS, secure(&s.c())),
     );
     Ok(resp)
 }
@@ -348,14 +458,16 @@ struct LoginForm {
     token: String,
     #[serde(default)]
     csrf: String,
+    #[serde(default)]
+    next: String,
 }
 
 /// Sign in: the token must be active and hold the `approve` scope. A wrong token counts as a
-/// failed authentication (limited per client and recorded, as on the API).
+/// failed authentication (limited per client and recorded, as on the API). A session the browser
+/// still held is ended, so one browser holds one.
 async fn login(
     State(s): State<Shared>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    headers: HeaderMap,
+    cx: Ctx,
     form: Result<axum::Form<LoginForm>, axum::extract::rejection::FormRejection>,
 ) -> Page {
     if let Some(off) = disabled(&s) {
@@ -367,7 +479,9 @@ async fn login(
             format!("the sign-in form could not be read ({e}): expected the fields token and csrf"),
         )
     })?;
-    let nonce = cookie_value(&headers, LOGIN_COOKIE)
+    let c = s.c();
+    let secure = secure(&c);
+    let nonce = cookie_value(&cx.headers, &cookie_name(LOGIN_COOKIE, secure))
         .map(|c| c.value().to_string())
         .unwrap_or_default();
     if nonce.is_empty() {
@@ -376,15 +490,17 @@ async fn login(
             "the sign-in form expired or was not loaded from this console: open /console/login again",
         ));
     }
-    check_form(&s, &headers, &form.csrf, &nonce)?;
-    let c = s.c();
-    let ip = peer.ip();
+    check_form(&s, &cx, &form.csrf, &nonce).await?;
+    let next = safe_next(&form.next).unwrap_or("");
     let resolved = resolve_token(&s, form.token.trim()).await?;
+    let refuse = |status: StatusCode, why: String| {
+        Ok((status, html(pages::login(&nonce, next, None, Some(&why)))).into_response())
+    };
     let Some((token_id, principal)) = resolved else {
         if let Some(over) = failed_authentication(
             &s,
             &c,
-            ip,
+            cx.ip,
             "console: unknown or revoked token",
             "/console/login",
         )
@@ -392,26 +508,18 @@ async fn login(
         {
             return Err(over.into());
         }
-        return Ok((
+        return refuse(
             StatusCode::UNAUTHORIZED,
-            html(pages::login(
-                &nonce,
-                None,
-                Some("That token is unknown or revoked. Create one with `bulwark token create NAME --scope approve`."),
-            )),
-        )
-            .into_response());
+            format!("That token is unknown or revoked. Create one with `{CREATE_APPROVER}`."),
+        );
     };
     if principal.require(Scope::Approve).is_err() {
-        return Ok((
+        return refuse(
             StatusCode::FORBIDDEN,
-            html(pages::login(
-                &nonce,
-                None,
-                Some("That token lacks the approve scope: the console is for approvers (`bulwark token create NAME --scope approve`)."),
-            )),
-        )
-            .into_response());
+            format!(
+                "That token lacks the approve scope: the console is for approvers (`{CREATE_APPROVER}`)."
+            ),
+        );
     }
     let (cookie, id) = bulwark_core::auth::new_session()
         .map_err(|e| PageError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
@@ -423,9 +531,14 @@ async fn login(
         created_ms: now,
         expires_ms: now + u64::from(minutes) * 60_000,
     };
+    let previous = cookie_value(&cx.headers, &cookie_name(SESSION_COOKIE, secure))
+        .map(|c| bulwark_core::auth::session_id(c.value()));
     let db = s.db.clone();
     blocking(move || {
         let _ = db.purge_sessions(now);
+        if let Some(old) = previous {
+            db.remove_session(&old).map_err(approval_error)?;
+        }
         db.insert_session(&id, &session).map_err(approval_error)
     })
     .await?;
@@ -435,24 +548,23 @@ async fn login(
         action: "console.sign_in".into(),
         resource: "console".into(),
         outcome: "ok".into(),
-        details: serde_json::json!({"client": ip.to_string(), "minutes": minutes}),
+        details: serde_json::json!({"client": cx.ip.to_string(), "minutes": minutes}),
     });
-    let mut resp = Redirect::to("/console/approvals").into_response();
+    let to = if next.is_empty() {
+        "/console/approvals"
+    } else {
+        next
+    };
+    let mut resp = Redirect::to(to).into_response();
     set_cookie(
         &mut resp,
         session_cookie(
             cookie.expose_secret().to_string(),
             i64::from(minutes) * 60,
-            secure(&c),
+            secure,
         ),
     );
-    set_cookie(
-        &mut resp,
-        Cookie::build((LOGIN_COOKIE, ""))
-            .path("/console/login")
-            .max_age(cookie::time::Duration::ZERO)
-            .build(),
-    );
+    set_cookie(&mut resp, login_cookie(String::new(), 0, secure));
     Ok(resp)
 }
 
@@ -471,15 +583,15 @@ fn form_error(e: axum::extract::rejection::FormRejection) -> PageError {
 
 async fn logout(
     State(s): State<Shared>,
-    headers: HeaderMap,
+    cx: Ctx,
     form: Result<axum::Form<CsrfForm>, axum::extract::rejection::FormRejection>,
 ) -> Page {
-    let v = match signed_in(&s, &headers).await {
+    let v = match signed_in(&s, &cx).await {
         Ok(v) => v,
         Err(r) => return Ok(r),
     };
     let axum::Form(form) = form.map_err(form_error)?;
-    check_form(&s, &headers, &form.csrf, &v.csrf)?;
+    check_form(&s, &cx, &form.csrf, &v.csrf).await?;
     let db = s.db.clone();
     let id = v.session_id.clone();
     blocking(move || db.remove_session(&id).map_err(approval_error)).await?;
@@ -491,7 +603,7 @@ async fn logout(
         outcome: "ok".into(),
         details: serde_json::json!({}),
     });
-    Ok(to_login(&s, "signed_out"))
+    Ok(to_login(&s, "signed_out", ""))
 }
 
 #[derive(Deserialize)]
@@ -502,10 +614,10 @@ struct ApprovalsQuery {
 
 async fn approvals_page(
     State(s): State<Shared>,
-    headers: HeaderMap,
+    cx: Ctx,
     q: Result<Query<ApprovalsQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Page {
-    let v = match signed_in(&s, &headers).await {
+    let v = match signed_in(&s, &cx).await {
         Ok(v) => v,
         Err(r) => return Ok(r),
     };
@@ -523,15 +635,15 @@ async fn approvals_page(
         })?),
     };
     let limit = page_limit(q.limit, 500)?;
-    let name = v.principal.name.clone();
+    // Every viewer is an approver (sign-in wants the scope), and approvers may read any approval:
+    // the lists show everyone's, not only the viewer's own requests.
     let s2 = s.clone();
-    let list = blocking(move || {
-        approvals_for(&s2)?
-            .list_as(&name, state, limit)
-            .map_err(approval_error)
+    blocking(move || {
+        let list = s2.db.list(state, limit).map_err(approval_error)?;
+        Ok(html(pages::approvals(&v, &list, state, now_ms())))
     })
-    .await?;
-    Ok(html(pages::approvals(&v, &list, state, now_ms())))
+    .await
+    .map_err(PageError::from)
 }
 
 #[derive(Deserialize)]
@@ -543,38 +655,38 @@ struct DoneQuery {
 /// the last approved intent for the same tool and target.
 async fn approval_page(
     State(s): State<Shared>,
-    headers: HeaderMap,
+    cx: Ctx,
     axum::extract::Path(id): axum::extract::Path<String>,
     Query(q): Query<DoneQuery>,
 ) -> Page {
-    let v = match signed_in(&s, &headers).await {
+    let v = match signed_in(&s, &cx).await {
         Ok(v) => v,
         Err(r) => return Ok(r),
     };
     let id = parse_id(&id)?;
-    let name = v.principal.name.clone();
+    let done = q
+        .done
+        .filter(|d| matches!(d.as_str(), "approved" | "rejected"));
     let s2 = s.clone();
-    let (rec, shown, previous) = blocking(move || {
+    // Rendered off the async workers: the diff's work grows with the arguments (bounded by its
+    // timeout).
+    blocking(move || {
         let (rec, intent) = approvals_for(&s2)?
-            .get_as(&id, &name)
+            .get_as(&id, &v.principal.name)
             .map_err(approval_error)?;
         let shown = shown_intent(&s2, &intent);
         let previous = last_approved(&s2, &rec)?;
-        Ok((rec, shown, previous))
+        Ok(html(pages::approval(
+            &v,
+            &rec,
+            &shown,
+            previous.as_ref(),
+            done.as_deref(),
+            now_ms(),
+        )))
     })
-    .await?;
-    let done = q
-        .done
-        .as_deref()
-        .filter(|d| matches!(*d, "approved" | "rejected"));
-    Ok(html(pages::approval(
-        &v,
-        &rec,
-        &shown,
-        previous.as_ref(),
-        done,
-        now_ms(),
-    )))
+    .await
+    .map_err(PageError::from)
 }
 
 /// How many decided approvals are searched for the last one of the same tool and target.
@@ -629,16 +741,16 @@ struct ApproveForm {
 
 async fn approve_form(
     State(s): State<Shared>,
-    headers: HeaderMap,
+    cx: Ctx,
     axum::extract::Path(id): axum::extract::Path<String>,
     form: Result<axum::Form<ApproveForm>, axum::extract::rejection::FormRejection>,
 ) -> Page {
-    let v = match signed_in(&s, &headers).await {
+    let v = match signed_in(&s, &cx).await {
         Ok(v) => v,
         Err(r) => return Ok(r),
     };
     let axum::Form(form) = form.map_err(form_error)?;
-    check_form(&s, &headers, &form.csrf, &v.csrf)?;
+    check_form(&s, &cx, &form.csrf, &v.csrf).await?;
     let id = parse_id(&id)?;
     let digest = IntentDigest::parse(&form.digest)
         .map_err(|e| PageError::new(StatusCode::BAD_REQUEST, format!("digest: {e}")))?;
@@ -664,16 +776,16 @@ struct RejectForm {
 
 async fn reject_form(
     State(s): State<Shared>,
-    headers: HeaderMap,
+    cx: Ctx,
     axum::extract::Path(id): axum::extract::Path<String>,
     form: Result<axum::Form<RejectForm>, axum::extract::rejection::FormRejection>,
 ) -> Page {
-    let v = match signed_in(&s, &headers).await {
+    let v = match signed_in(&s, &cx).await {
         Ok(v) => v,
         Err(r) => return Ok(r),
     };
     let axum::Form(form) = form.map_err(form_error)?;
-    check_form(&s, &headers, &form.csrf, &v.csrf)?;
+    check_form(&s, &cx, &form.csrf, &v.csrf).await?;
     let id = parse_id(&id)?;
     let reason = form.reason.trim().to_string();
     if reason.is_empty() {
@@ -700,26 +812,19 @@ struct HeldDone {
     id: Option<String>,
 }
 
-async fn held_page(State(s): State<Shared>, headers: HeaderMap, Query(q): Query<HeldDone>) -> Page {
-    let v = match signed_in(&s, &headers).await {
+/// The alerts held back, newest first, without their payloads (each is read on its own page).
+async fn held_page(State(s): State<Shared>, cx: Ctx, Query(q): Query<HeldDone>) -> Page {
+    let v = match signed_in(&s, &cx).await {
         Ok(v) => v,
         Err(r) => return Ok(r),
     };
-    let redactor = s.c().redactor.clone();
     let s2 = s.clone();
     let held = blocking(move || {
         let list = s2
             .db
             .list_held(Some(HeldState::Held), 500)
             .map_err(approval_error)?;
-        Ok(list
-            .iter()
-            .map(|a| {
-                let mut j = crate::deliver::listed(a);
-                j["payload"] = crate::deliver::readable_payload(&redactor, &a.body()).into();
-                j
-            })
-            .collect::<Vec<_>>())
+        Ok(list.iter().map(crate::deliver::listed).collect::<Vec<_>>())
     })
     .await?;
     let done = match (q.done.as_deref(), q.id.as_deref()) {
@@ -731,37 +836,66 @@ async fn held_page(State(s): State<Shared>, headers: HeaderMap, Query(q): Query<
     Ok(html(pages::held(&v, &held, done.as_deref())))
 }
 
+/// One held alert with its payload, redacted (as `GET /v1/held/{id}` gives it).
+async fn held_alert_page(
+    State(s): State<Shared>,
+    cx: Ctx,
+    axum::extract::Path(id): axum::extract::Path<String>,
+) -> Page {
+    let v = match signed_in(&s, &cx).await {
+        Ok(v) => v,
+        Err(r) => return Ok(r),
+    };
+    let id = parse_held_id(&id)?;
+    let redactor = s.c().redactor.clone();
+    let s2 = s.clone();
+    blocking(move || {
+        let a = s2.db.held(&id).map_err(approval_error)?.ok_or_else(|| {
+            ApiError::new(
+                StatusCode::NOT_FOUND,
+                "not_found",
+                format!("no held alert {id}"),
+            )
+        })?;
+        let mut j = crate::deliver::listed(&a);
+        j["payload"] = crate::deliver::readable_payload(&redactor, &a.body()).into();
+        Ok(html(pages::held_alert(&v, &j)))
+    })
+    .await
+    .map_err(PageError::from)
+}
+
 async fn release_form(
     State(s): State<Shared>,
-    headers: HeaderMap,
+    cx: Ctx,
     axum::extract::Path(id): axum::extract::Path<String>,
     form: Result<axum::Form<CsrfForm>, axum::extract::rejection::FormRejection>,
 ) -> Page {
-    held_action(s, headers, id, form, true).await
+    held_action(s, cx, id, form, true).await
 }
 
 async fn drop_form(
     State(s): State<Shared>,
-    headers: HeaderMap,
+    cx: Ctx,
     axum::extract::Path(id): axum::extract::Path<String>,
     form: Result<axum::Form<CsrfForm>, axum::extract::rejection::FormRejection>,
 ) -> Page {
-    held_action(s, headers, id, form, false).await
+    held_action(s, cx, id, form, false).await
 }
 
 async fn held_action(
     s: Shared,
-    headers: HeaderMap,
+    cx: Ctx,
     id: String,
     form: Result<axum::Form<CsrfForm>, axum::extract::rejection::FormRejection>,
     release: bool,
 ) -> Page {
-    let v = match signed_in(&s, &headers).await {
+    let v = match signed_in(&s, &cx).await {
         Ok(v) => v,
         Err(r) => return Ok(r),
     };
     let axum::Form(form) = form.map_err(form_error)?;
-    check_form(&s, &headers, &form.csrf, &v.csrf)?;
+    check_form(&s, &cx, &form.csrf, &v.csrf).await?;
     let id = parse_held_id(&id)?;
     let name = v.principal.name.clone();
     let s2 = s.clone();
@@ -778,20 +912,22 @@ async fn held_action(
     Ok(Redirect::to(&format!("/console/held?done={what}&id={done}")).into_response())
 }
 
-async fn pins_page(State(s): State<Shared>, headers: HeaderMap) -> Page {
-    let v = match signed_in(&s, &headers).await {
+async fn pins_page(State(s): State<Shared>, cx: Ctx) -> Page {
+    let v = match signed_in(&s, &cx).await {
         Ok(v) => v,
         Err(r) => return Ok(r),
     };
     let s2 = s.clone();
-    let pins = blocking(move || {
+    // Rendered off the async workers: the diffs of what an MCP server sent (bounded by their
+    // timeout).
+    blocking(move || {
         use bulwark_core::mcp::PinStore;
         let mut pins = s2.db.list_pins().map_err(approval_error)?;
         pins.retain(|p| p.pending.is_some());
-        Ok(pins)
+        Ok(html(pages::pins(&v, &pins)))
     })
-    .await?;
-    Ok(html(pages::pins(&v, &pins)))
+    .await
+    .map_err(PageError::from)
 }
 
 #[derive(Deserialize)]
@@ -803,10 +939,10 @@ struct AuditConsoleQuery {
 
 async fn audit_console(
     State(s): State<Shared>,
-    headers: HeaderMap,
+    cx: Ctx,
     q: Result<Query<AuditConsoleQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Page {
-    let v = match signed_in(&s, &headers).await {
+    let v = match signed_in(&s, &cx).await {
         Ok(v) => v,
         Err(r) => return Ok(r),
     };
@@ -837,15 +973,21 @@ async fn audit_console(
     let after = q.after.unwrap_or(0).min(i64::MAX as u64);
     let limit = page_limit(q.limit, 100)?;
     let s2 = s.clone();
-    let (records, last, verified) = blocking(move || {
-        let (records, last) = audit_records(&s2, after, limit, only)?;
+    blocking(move || {
+        let (records, last, more) = audit_records(&s2, after, limit, only, AUDIT_SCAN)?;
         let verified = cached_verification(&s2)?;
-        Ok((records, last, verified))
+        let page = pages::AuditPage {
+            records: &records,
+            after,
+            last,
+            more,
+            limit,
+            only,
+        };
+        Ok(html(pages::audit(&v, &page, &verified)))
     })
-    .await?;
-    Ok(html(pages::audit(
-        &v, &records, after, last, limit, only, &verified,
-    )))
+    .await
+    .map_err(PageError::from)
 }
 
 /// The audit log's verification, run again when the last is older than [`VERIFY_FOR`].
@@ -860,4 +1002,46 @@ fn cached_verification(s: &AppState) -> Result<serde_json::Value, ApiError> {
     report["checked_at"] = rfc3339(now_ms()).into();
     *cache = Some((Instant::now(), report.clone()));
     Ok(report)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn next_stays_on_the_console() {
+        for ok in [
+            "/console/approvals",
+            "/console/approvals/0123456789abcdef0123456789abcdef",
+            "/console/audit?event=approval&after=100",
+        ] {
+            assert_eq!(safe_next(ok), Some(ok), "{ok}");
+        }
+        for bad in [
+            "",
+            "/",
+            "//evil.example/console/",
+            "/console//evil.example",
+            "https://evil.example/console/",
+            "/console/../v1/audit",
+            "/console/approvals\\@evil.example",
+            "/console/login?next=/console/approvals",
+            "/console/a b",
+            "/console/\u{202e}x",
+            "/consolex",
+        ] {
+            assert_eq!(safe_next(bad), None, "{bad:?}");
+        }
+        assert_eq!(safe_next(&format!("/console/{}", "a".repeat(600))), None);
+    }
+
+    #[test]
+    fn hidden_characters_are_shown() {
+        assert_eq!(pages::visible("plain\ttext\n"), "plain\ttext\n");
+        assert_eq!(
+            pages::visible("rm -rf /tmp/\u{202e}txt.exe\u{200b}"),
+            "rm -rf /tmp/⟦U+202E⟧txt.exe⟦U+200B⟧"
+        );
+        assert_eq!(pages::visible("a\u{7}b\u{feff}"), "a⟦U+0007⟧b⟦U+FEFF⟧");
+    }
 }

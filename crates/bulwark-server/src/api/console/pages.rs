@@ -59,7 +59,23 @@ pub(super) fn error(status: StatusCode, message: &str) -> Markup {
     )
 }
 
-pub(super) fn login(nonce: &str, note: Option<&str>, problem: Option<&str>) -> Markup {
+/// Where a link from another site lands when the browser held back the session cookie
+/// (SameSite=Strict): the same page again, asked from here, which sends it.
+pub(super) fn bounce(next: &str) -> Markup {
+    html! {
+        (DOCTYPE)
+        html lang="en" {
+            head {
+                meta charset="utf-8";
+                meta http-equiv="refresh" content={ "0;url=" (next) };
+                title { "Bulwark console" }
+            }
+            body { p { a #continue href=(next) { "Continue to the console" } } }
+        }
+    }
+}
+
+pub(super) fn login(nonce: &str, next: &str, note: Option<&str>, problem: Option<&str>) -> Markup {
     layout(
         "Sign in",
         None,
@@ -68,12 +84,13 @@ pub(super) fn login(nonce: &str, note: Option<&str>, problem: Option<&str>) -> M
             @if let Some(p) = problem { p.error #error { (p) } }
             form.card #login method="post" action="/console/login" {
                 input type="hidden" name="csrf" value=(nonce);
+                input type="hidden" name="next" value=(next);
                 label for="token" { "API token with the approve scope" }
                 input #token type="password" name="token" autocomplete="off" required
                     placeholder="bwk_…";
                 button #sign-in type="submit" { "Sign in" }
             }
-            p.hint { "Create one with " code { "bulwark token create NAME --scope approve" } "." }
+            p.hint { "Create one with " code { (super::CREATE_APPROVER) } "." }
         },
     )
 }
@@ -170,10 +187,16 @@ pub(super) fn approvals(
     )
 }
 
-/// Line diff of two pretty-printed JSON documents.
+/// How long one diff may take; past it, the rest is shown as removed and added whole.
+const DIFF_FOR: std::time::Duration = std::time::Duration::from_millis(200);
+
+/// Line diff of two texts (shown with [`visible`]).
 fn diff(old: &str, new: &str) -> Markup {
     use similar::{ChangeTag, TextDiff};
-    let d = TextDiff::from_lines(old, new);
+    let (old, new) = (visible(old), visible(new));
+    let d = TextDiff::configure()
+        .timeout(DIFF_FOR)
+        .diff_lines(old.as_str(), new.as_str());
     html! {
         pre.diff {
             @for c in d.iter_all_changes() {
@@ -187,8 +210,31 @@ fn diff(old: &str, new: &str) -> Markup {
     }
 }
 
+/// `text` with the characters a reader cannot see made visible as `⟦U+XXXX⟧`: controls (but
+/// line breaks and tabs), bidirectional overrides and isolates, zero-width characters and the
+/// byte-order mark, which could make an argument read as something it is not.
+pub(super) fn visible(text: &str) -> String {
+    let hidden = |c: char| {
+        (c.is_control() && c != '\n' && c != '\t')
+            || matches!(c, '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}'
+                | '\u{2060}'..='\u{2064}' | '\u{2066}'..='\u{2069}' | '\u{FEFF}')
+    };
+    if !text.chars().any(hidden) {
+        return text.to_string();
+    }
+    text.chars()
+        .map(|c| {
+            if hidden(c) {
+                format!("⟦U+{:04X}⟧", u32::from(c))
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
+}
+
 fn pretty(v: &serde_json::Value) -> String {
-    serde_json::to_string_pretty(v).unwrap_or_default() + "\n"
+    visible(&(serde_json::to_string_pretty(v).unwrap_or_default() + "\n"))
 }
 
 pub(super) fn approval(
@@ -277,7 +323,7 @@ pub(super) fn held(v: &Viewer, held: &[serde_json::Value], done: Option<&str>) -
                         p { "Verdict " strong { (text(a, "verdict")) } ", received " (text(a, "received_at")) ", rules: "
                             @for (i, r) in a["rules"].as_array().into_iter().flatten().enumerate() {
                                 @if i > 0 { ", " } code { (r.as_str().unwrap_or("")) } } }
-                        details { summary { "Payload (redacted)" } pre { (text(a, "payload")) } }
+                        p { a href={ "/console/held/" (text(a, "id")) } { "Read the payload (redacted)" } }
                         div.actions {
                             form.inline method="post" action={ "/console/held/" (text(a, "id")) "/release" } {
                                 input type="hidden" name="csrf" value=(v.csrf);
@@ -288,6 +334,34 @@ pub(super) fn held(v: &Viewer, held: &[serde_json::Value], done: Option<&str>) -
                                 button.reject type="submit" { "Drop" }
                             }
                         }
+                    }
+                }
+            }
+        },
+    )
+}
+
+pub(super) fn held_alert(v: &Viewer, a: &serde_json::Value) -> Markup {
+    let text = |k: &str| a[k].as_str().unwrap_or("").to_string();
+    layout(
+        &format!("Held alert {}", text("id")),
+        Some(v),
+        html! {
+            p { "From " strong { (text("source")) } ", verdict " strong { (text("verdict")) } ", "
+                (text("state")) ", received " (text("received_at")) "." }
+            p { "Rules: " @for (i, r) in a["rules"].as_array().into_iter().flatten().enumerate() {
+                @if i > 0 { ", " } code { (r.as_str().unwrap_or("")) } } }
+            h2 { "Payload (secrets and personal data redacted)" }
+            pre #payload { (visible(&text("payload"))) }
+            @if text("state") == "held" {
+                div.actions {
+                    form.inline method="post" action={ "/console/held/" (text("id")) "/release" } {
+                        input type="hidden" name="csrf" value=(v.csrf);
+                        button.approve type="submit" { "Release (forward once)" }
+                    }
+                    form.inline method="post" action={ "/console/held/" (text("id")) "/drop" } {
+                        input type="hidden" name="csrf" value=(v.csrf);
+                        button.reject type="submit" { "Drop" }
                     }
                 }
             }
@@ -331,15 +405,28 @@ pub(super) fn pins(v: &Viewer, pins: &[ServerPin]) -> Markup {
     )
 }
 
-pub(super) fn audit(
-    v: &Viewer,
-    records: &[AuditRecord],
-    after: u64,
-    last: u64,
-    limit: usize,
-    only: Option<EventType>,
-    verified: &serde_json::Value,
-) -> Markup {
+/// One page of the audit log.
+pub(super) struct AuditPage<'a> {
+    pub(super) records: &'a [AuditRecord],
+    /// It starts after this sequence number.
+    pub(super) after: u64,
+    /// The last sequence number read.
+    pub(super) last: u64,
+    /// Whether reading stopped before the end of the log.
+    pub(super) more: bool,
+    pub(super) limit: usize,
+    pub(super) only: Option<EventType>,
+}
+
+pub(super) fn audit(v: &Viewer, page: &AuditPage<'_>, verified: &serde_json::Value) -> Markup {
+    let AuditPage {
+        records,
+        after,
+        last,
+        more,
+        limit,
+        only,
+    } = *page;
     let status = verified["status"].as_str().unwrap_or("unknown");
     let event = only.map_or("", EventType::as_str);
     layout(
@@ -376,7 +463,7 @@ pub(super) fn audit(
             }
             p.pager {
                 @if after > 0 { a href={ "/console/audit?event=" (event) "&limit=" (limit) } { "First page" } " " }
-                @if records.len() >= limit && last > after {
+                @if more && last > after {
                     a #next href={ "/console/audit?event=" (event) "&limit=" (limit) "&after=" (last) } { "Next page" }
                 } @else {
                     span.muted { "End of the log." }
