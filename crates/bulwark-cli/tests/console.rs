@@ -559,3 +559,131 @@ hold_at = "review"
     assert_eq!(v["held"][0]["state"], "dropped", "{v}");
     assert_eq!(v["held"][0]["decided_by"], "alice", "{v}");
 }
+
+/// A fake OpenID Connect provider (tests/console/fake_idp.py) for `client_id` with `secret`,
+/// sending browsers back to `redirect`: the child and its issuer URL.
+fn fake_idp(client_id: &str, secret: &str, redirect: &str) -> (Killed, String) {
+    use std::io::BufRead;
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/console/fake_idp.py");
+    let mut child = Command::new("python3")
+        .arg(script)
+        .args([client_id, secret, redirect])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("python3");
+    let mut line = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .expect("the fake provider's port");
+    let port: u16 = line.trim().parse().expect("a port");
+    (Killed(child), format!("http://127.0.0.1:{port}"))
+}
+
+/// A child process killed when the test ends.
+struct Killed(std::process::Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn single_sign_on_through_an_openid_provider_maps_people_to_approvers() {
+    if !have_browser() {
+        return;
+    }
+    let home = tempfile::tempdir().expect("home");
+    let port = free_port();
+    let base = format!("http://127.0.0.1:{port}");
+    let (_idp, issuer) = fake_idp(
+        "bulwark-console",
+        "idp-secret-4f1c",
+        &format!("{base}/console/oidc/callback"),
+    );
+    config(
+        home.path(),
+        port,
+        true,
+        &format!(
+            r#"public_url = "{base}/console"
+[console.oidc]
+enabled = true
+issuer = "{issuer}"
+client_id = "bulwark-console"
+client_secret = "env:OIDC_CLIENT_SECRET"
+users = {{ "Alice@Example.com" = "alice", "unverified@example.com" = "alice", "forged@example.com" = "alice" }}
+"#
+        ),
+    );
+    token(home.path(), "alice", "approve");
+    let _serve = serve_on(
+        home.path(),
+        port,
+        &[("OIDC_CLIENT_SECRET", "idp-secret-4f1c")],
+    );
+    let c = Console {
+        http: agent(),
+        base: base.clone(),
+    };
+    // An answer that did not start in this browser, or is for another flow, signs nobody in.
+    let r = c.get("/console/oidc/callback?code=stolen&state=whatever", "");
+    assert_eq!(r.status, 403, "{}", r.body);
+    assert!(r.cookie("bulwark_session").is_none());
+    let start = c.get("/console/oidc/start", "");
+    assert_eq!(start.status, 303, "{}", start.body);
+    assert!(
+        start
+            .header("location")
+            .is_some_and(|l| l.starts_with(&format!("{issuer}/authorize?"))),
+        "{:?}",
+        start.header("location")
+    );
+    let flow = start.cookie("bulwark_oidc").expect("flow cookie");
+    let set = start
+        .cookies()
+        .into_iter()
+        .find(|c| c.starts_with("bulwark_oidc="))
+        .unwrap()
+        .to_string();
+    for attr in ["HttpOnly", "SameSite=Lax", "Path=/console/oidc"] {
+        assert!(set.contains(attr), "{set}");
+    }
+    let r = c.get(
+        "/console/oidc/callback?code=stolen&state=another",
+        &format!("bulwark_oidc={flow}"),
+    );
+    assert_eq!(r.status, 403, "{}", r.body);
+    assert!(
+        r.body.contains("not for the sign-in this browser started"),
+        "{}",
+        r.body
+    );
+
+    // In a browser: alice gets in; people not listed, unverified e-mail and forged tokens do not.
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/console/sso.py");
+    let o = Command::new("python3")
+        .arg(&script)
+        .arg(serde_json::json!({ "base": base }).to_string())
+        .env("SE_OFFLINE", "true")
+        .output()
+        .expect("python3");
+    assert!(
+        o.status.success(),
+        "sso.py failed:\n{}\n{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    // The sign-in is in the audit log, with how it was made.
+    let o = run_with_stdin(
+        bulwark_on(home.path()).args(["audit", "export", "--since", "1h"]),
+        b"",
+    );
+    let log = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        log.lines()
+            .any(|l| l.contains("console.sign_in") && l.contains(r#""via":"oidc""#)),
+        "{log}"
+    );
+}

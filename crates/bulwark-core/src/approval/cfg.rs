@@ -111,8 +111,9 @@ impl Default for DiscordConfig {
     }
 }
 
-/// Check a chat's API URL: HTTPS, or plain HTTP to loopback (a test's fake).
-fn check_api_url(key: &str, url: &str, p: &mut Problems) {
+/// Check a URL Bulwark calls out to (a chat's API, an identity provider): HTTPS, or plain HTTP
+/// to loopback (a test's fake).
+pub(crate) fn check_api_url(key: &str, url: &str, p: &mut Problems) {
     let ok = url::Url::parse(url).is_ok_and(|u| {
         u.scheme() == "https"
             || u.scheme() == "http"

@@ -35,7 +35,7 @@ pub use crate::vault::cfg::{SecretForm, SecretRef, VAULT_PREFIX, VaultConfig};
 pub use crate::webhook::cfg::{IngressConfig, IngressSourceConfig};
 pub use locate::{ConfigSource, bulwark_home, locate};
 use problems::{Problems, Report};
-pub use server::{ConsoleConfig, LimitsConfig, ServerConfig, StoreConfig};
+pub use server::{ConsoleConfig, LimitsConfig, OidcConfig, ServerConfig, StoreConfig};
 pub use template::default_file;
 
 /// The whole configuration. Each guard has its own section.
@@ -271,6 +271,11 @@ impl SecurityConfig {
             (
                 "approval.discord.bot_token".to_string(),
                 &self.approval.discord.bot_token,
+                SecretForm::REFERENCES,
+            ),
+            (
+                "console.oidc.client_secret".to_string(),
+                &self.console.oidc.client_secret,
                 SecretForm::REFERENCES,
             ),
         ];
@@ -634,6 +639,37 @@ mod tests {
             "f.toml",
         )
         .unwrap();
+    }
+
+    #[test]
+    fn single_sign_on_settings_are_checked_and_named() {
+        let ok = "[console]\nenabled = true\npublic_url = \"https://bulwark.example/console\"\n\
+                  [console.oidc]\nenabled = true\nissuer = \"https://id.example\"\n\
+                  client_id = \"bulwark\"\nclient_secret = \"env:OIDC_SECRET\"\n\
+                  users = { \"alice@example.com\" = \"alice\" }\n";
+        let cfg = SecurityConfig::from_toml(ok, "f.toml").unwrap();
+        assert_eq!(
+            cfg.console.oidc.redirect(&cfg.console.public_url),
+            "https://bulwark.example/console/oidc/callback"
+        );
+        let err = SecurityConfig::from_toml(
+            "[console.oidc]\nenabled = true\nissuer = \"http://id.example\"\nclaim = \"name\"\n\
+             client_secret = \"literal-secret\"\nusers = { \"bob@example.com\" = \"bob smith\" }\n",
+            "f.toml",
+        )
+        .unwrap_err()
+        .to_string();
+        for key in [
+            "console.oidc.issuer",
+            "console.oidc.client_id",
+            "console.oidc.redirect_url",
+            "console.oidc.claim",
+            "console.oidc.users",
+            "console.oidc.client_secret",
+        ] {
+            assert!(err.contains(key), "{key}: {err}");
+        }
+        assert!(!err.contains("literal-secret"), "{err}");
     }
 
     #[test]

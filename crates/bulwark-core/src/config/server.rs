@@ -279,6 +279,63 @@ pub struct ConsoleConfig {
     /// The console's address as approvers reach it (e.g. `https://bulwark.example/console`):
     /// Slack and Discord messages link each approval there. Empty: no link.
     pub public_url: String,
+    /// Signing in through an OpenID Connect provider instead of pasting a token.
+    pub oidc: OidcConfig,
+}
+
+/// `[console.oidc]`: sign-in through an OpenID Connect provider (authorization code with PKCE).
+/// The person it names is mapped to a principal: the name of an active token with the `approve`
+/// scope, whose revocation ends the session as for a token sign-in.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct OidcConfig {
+    /// Offer "Sign in with single sign-on" on the sign-in page.
+    pub enabled: bool,
+    /// The provider's issuer URL (its discovery document is `ISSUER/.well-known/openid-configuration`):
+    /// https, or http to loopback only.
+    pub issuer: String,
+    /// This console's client id at the provider.
+    pub client_id: String,
+    /// The client secret (`vault:NAME`, `env:NAME` or `file:PATH`); unset for a public client
+    /// (PKCE protects the code either way).
+    pub client_secret: SecretRef,
+    /// Where the provider sends the browser back: `.../console/oidc/callback`. Empty: `public_url`
+    /// followed by `/oidc/callback`.
+    pub redirect_url: String,
+    /// The ID token claim that names the person: `email` (which must be verified), `sub` or
+    /// `preferred_username`.
+    pub claim: String,
+    /// Scopes asked for besides `openid`.
+    pub scopes: Vec<String>,
+    /// The claim's value -> the principal it signs in as (`"alice@example.com" = "alice"`).
+    /// Anyone else is refused.
+    pub users: BTreeMap<String, String>,
+}
+
+impl Default for OidcConfig {
+    fn default() -> Self {
+        OidcConfig {
+            enabled: false,
+            issuer: String::new(),
+            client_id: String::new(),
+            client_secret: SecretRef::Unset,
+            redirect_url: String::new(),
+            claim: "email".into(),
+            scopes: vec!["email".into()],
+            users: BTreeMap::new(),
+        }
+    }
+}
+
+impl OidcConfig {
+    /// Where the provider sends the browser back.
+    pub fn redirect(&self, public_url: &str) -> String {
+        if self.redirect_url.is_empty() && !public_url.is_empty() {
+            format!("{}/oidc/callback", public_url.trim_end_matches('/'))
+        } else {
+            self.redirect_url.clone()
+        }
+    }
 }
 
 impl Default for ConsoleConfig {
@@ -288,6 +345,7 @@ impl Default for ConsoleConfig {
             session_minutes: 15,
             secure_cookie: false,
             public_url: String::new(),
+            oidc: OidcConfig::default(),
         }
     }
 }
@@ -309,6 +367,51 @@ impl ConsoleConfig {
                     format!("{:?}", self.public_url),
                     "an http(s) URL such as https://bulwark.example/console, or empty",
                 ),
+            }
+        }
+        let o = &self.oidc;
+        if !o.enabled {
+            return;
+        }
+        crate::approval::cfg::check_api_url("console.oidc.issuer", &o.issuer, p);
+        if o.client_id.trim().is_empty() {
+            p.invalid(
+                "console.oidc.client_id",
+                "\"\"",
+                "the console's client id at the provider",
+            );
+        }
+        let redirect = o.redirect(&self.public_url);
+        let callback =
+            url::Url::parse(&redirect).is_ok_and(|u| u.path().ends_with("/oidc/callback"));
+        if !callback {
+            p.invalid(
+                "console.oidc.redirect_url",
+                format!("{redirect:?}"),
+                "the URL of this console's /console/oidc/callback as the browser reaches it (or set [console] public_url)",
+            );
+        }
+        if !matches!(o.claim.as_str(), "email" | "sub" | "preferred_username") {
+            p.invalid(
+                "console.oidc.claim",
+                format!("{:?}", o.claim),
+                "email, sub or preferred_username",
+            );
+        }
+        if o.users.is_empty() {
+            p.invalid(
+                "console.oidc.users",
+                "{}",
+                "at least one person: \"alice@example.com\" = \"alice\" (the name of a token with the approve scope)",
+            );
+        }
+        for (who, principal) in &o.users {
+            if !crate::auth::valid_name(principal) {
+                p.invalid(
+                    format!("console.oidc.users.{who:?}"),
+                    format!("{principal:?}"),
+                    "a principal: the name of a token with the approve scope",
+                );
             }
         }
     }

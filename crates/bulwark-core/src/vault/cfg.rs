@@ -137,7 +137,12 @@ impl SecretRef {
             format!("empty, or {}", forms.join(", or "))
         };
         if !allowed.contains(&form) {
-            p.invalid(key, self.shown(), expected());
+            if matches!(self, SecretRef::Literal(_)) {
+                // Its source line would quote the secret: the place is named, the line not shown.
+                p.invalid_secret(key, self.shown(), expected());
+            } else {
+                p.invalid(key, self.shown(), expected());
+            }
             return;
         }
         let bad = match self {

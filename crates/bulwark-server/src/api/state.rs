@@ -16,6 +16,8 @@ pub struct Compiled {
     pub(crate) mcp: Arc<crate::mcp::McpUpstreams>,
     /// `[approval.slack]` and `[approval.discord]`, with their secrets.
     pub(crate) chats: super::Chats,
+    /// `[console.oidc] client_secret`, resolved.
+    pub(crate) oidc_secret: Option<secrecy::SecretString>,
 }
 
 /// One compiled webhook source.
@@ -127,6 +129,9 @@ impl Compiled {
                 .map_err(|e| format!("{key}: {e}"))?
                 .ok_or_else(|| format!("{key}: not set"))
         })?;
+        let oidc_secret = secrets
+            .value(&cfg.console.oidc.client_secret, &env)
+            .map_err(|e| ServeError::Config(format!("console.oidc.client_secret: {e}")))?;
         let policy = Policy::compile(cfg, home, &|k| secrets.lookup(k, &env))
             .map_err(|e| ServeError::Config(e.to_string()))?;
         let cfg = &policy.cfg;
@@ -146,6 +151,7 @@ impl Compiled {
             gateway: Arc::new(gateway),
             mcp: Arc::new(mcp),
             chats,
+            oidc_secret,
         })
     }
 }
@@ -219,6 +225,10 @@ pub struct AppState {
     pub(crate) mcp_sessions: crate::mcp::McpSessions,
     /// The console's last audit verification, and when it ran.
     pub(crate) console_verified: std::sync::Mutex<Option<(Instant, serde_json::Value)>>,
+    /// The OpenID Connect provider's metadata and keys as last discovered: when, and for which
+    /// issuer.
+    pub(crate) oidc_provider:
+        std::sync::Mutex<Option<(Instant, String, openidconnect::core::CoreProviderMetadata)>>,
 }
 
 /// Why the API could not start.
@@ -338,6 +348,7 @@ impl AppState {
             gateway,
             mcp_sessions: crate::mcp::McpSessions::default(),
             console_verified: std::sync::Mutex::new(None),
+            oidc_provider: std::sync::Mutex::new(None),
             compiled: arc_swap::ArcSwap::from_pointee(Compiled::new(
                 cfg,
                 home,

@@ -70,8 +70,11 @@ fn every_console_route_answers_with_its_headers() {
             }
         };
         let a = call(&s);
+        // Single sign-on's routes are off until [console.oidc] is configured, and say so.
+        let sso_off =
+            path.starts_with("/console/oidc/") && a.text.contains("single sign-on is off");
         assert!(
-            a.status != 404 && a.status < 500,
+            (a.status != 404 || sso_off) && a.status < 500,
             "{method} {path}: {} {}",
             a.status,
             a.text

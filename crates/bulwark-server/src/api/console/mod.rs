@@ -9,6 +9,7 @@
 //! its sessions at once. Pages are rendered on the server (maud escapes every value) under a
 //! Content-Security-Policy that allows only the console's own stylesheet and script.
 
+mod oidc;
 mod pages;
 
 use super::*;
@@ -24,6 +25,8 @@ pub const CONSOLE_ROUTES: &[(&str, &str)] = &[
     ("get", "/console/login"),
     ("post", "/console/login"),
     ("post", "/console/logout"),
+    ("get", "/console/oidc/start"),
+    ("get", "/console/oidc/callback"),
     ("get", "/console/approvals"),
     ("get", "/console/approvals/{id}"),
     ("post", "/console/approvals/{id}/approve"),
@@ -36,6 +39,7 @@ pub const CONSOLE_ROUTES: &[(&str, &str)] = &[
     ("get", "/console/audit"),
     ("get", "/console/assets/console.css"),
     ("get", "/console/assets/console.js"),
+    ("get", "/console/assets/favicon.svg"),
 ];
 
 const SESSION_COOKIE: &str = "bulwark_session";
@@ -57,6 +61,8 @@ pub(crate) fn routes() -> Router<Shared> {
         .route("/console", get(home))
         .route("/console/login", get(login_form).post(login))
         .route("/console/logout", post(logout))
+        .route("/console/oidc/start", get(oidc::start))
+        .route("/console/oidc/callback", get(oidc::callback))
         .route("/console/approvals", get(approvals_page))
         .route("/console/approvals/{id}", get(approval_page))
         .route("/console/approvals/{id}/approve", post(approve_form))
@@ -69,6 +75,7 @@ pub(crate) fn routes() -> Router<Shared> {
         .route("/console/audit", get(audit_console))
         .route("/console/assets/console.css", get(css))
         .route("/console/assets/console.js", get(js))
+        .route("/console/assets/favicon.svg", get(favicon))
         .layer(middleware::map_response(security_headers))
 }
 
@@ -395,6 +402,22 @@ async fn css(State(s): State<Shared>) -> Response {
         .into_response()
 }
 
+/// The console's icon: without one, browsers ask for `/favicon.ico`, an API path whose 401
+/// would count as a failed authentication.
+async fn favicon(State(s): State<Shared>) -> Response {
+    if let Some(off) = disabled(&s) {
+        return off;
+    }
+    (
+        [
+            (header::CONTENT_TYPE, "image/svg+xml"),
+            (header::CACHE_CONTROL, "max-age=86400"),
+        ],
+        include_str!("favicon.svg"),
+    )
+        .into_response()
+}
+
 async fn js(State(s): State<Shared>) -> Response {
     if let Some(off) = disabled(&s) {
         return off;
@@ -444,7 +467,8 @@ async fn login_form(State(s): State<Shared>, Query(q): Query<LoginQuery>) -> Pag
         _ => None,
     };
     let next = q.next.as_deref().and_then(safe_next).unwrap_or("");
-    let mut resp = html(pages::login(&nonce, next, note, None));
+    let sso = s.c().cfg.console.oidc.enabled;
+    let mut resp = html(pages::login(&nonce, next, note, None, sso));
     set_cookie(
         &mut resp,
         login_cookie(nonce, LOGIN_FORM_SECS, secure(&s.c())),
@@ -493,8 +517,13 @@ async fn login(
     check_form(&s, &cx, &form.csrf, &nonce).await?;
     let next = safe_next(&form.next).unwrap_or("");
     let resolved = resolve_token(&s, form.token.trim()).await?;
+    let sso = c.cfg.console.oidc.enabled;
     let refuse = |status: StatusCode, why: String| {
-        Ok((status, html(pages::login(&nonce, next, None, Some(&why)))).into_response())
+        Ok((
+            status,
+            html(pages::login(&nonce, next, None, Some(&why), sso)),
+        )
+            .into_response())
     };
     let Some((token_id, principal)) = resolved else {
         if let Some(over) = failed_authentication(
@@ -521,13 +550,29 @@ async fn login(
             ),
         );
     }
+    start_session(&s, &cx, token_id, principal.name, next, "token").await
+}
+
+/// Sign `name` in, with the token `token_id` its session is bound to: store the session, end
+/// the one the browser held, record the sign-in (`via`: `token` or `oidc`), set the cookie and
+/// send the browser to `next` (or the pending approvals).
+pub(crate) async fn start_session(
+    s: &Shared,
+    cx: &Ctx,
+    token_id: String,
+    name: String,
+    next: &str,
+    via: &str,
+) -> Page {
+    let c = s.c();
+    let secure = secure(&c);
     let (cookie, id) = bulwark_core::auth::new_session()
         .map_err(|e| PageError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
     let minutes = c.cfg.console.session_minutes;
     let now = now_ms();
     let session = ConsoleSession {
         token_id,
-        name: principal.name.clone(),
+        name: name.clone(),
         created_ms: now,
         expires_ms: now + u64::from(minutes) * 60_000,
     };
@@ -544,11 +589,11 @@ async fn login(
     .await?;
     s.audit(AuditEvent {
         event_type: EventType::Auth,
-        actor: principal.name.clone(),
+        actor: name,
         action: "console.sign_in".into(),
         resource: "console".into(),
         outcome: "ok".into(),
-        details: serde_json::json!({"client": cx.ip.to_string(), "minutes": minutes}),
+        details: serde_json::json!({"client": cx.ip.to_string(), "minutes": minutes, "via": via}),
     });
     let to = if next.is_empty() {
         "/console/approvals"

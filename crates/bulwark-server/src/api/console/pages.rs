@@ -19,6 +19,7 @@ fn layout(title: &str, viewer: Option<&Viewer>, body: Markup) -> Markup {
                 meta name="viewport" content="width=device-width, initial-scale=1";
                 meta name="referrer" content="same-origin";
                 title { (title) " · Bulwark console" }
+                link rel="icon" href="/console/assets/favicon.svg" type="image/svg+xml";
                 link rel="stylesheet" href="/console/assets/console.css";
                 script src="/console/assets/console.js" defer {}
             }
@@ -68,6 +69,7 @@ pub(super) fn bounce(next: &str) -> Markup {
             head {
                 meta charset="utf-8";
                 meta http-equiv="refresh" content={ "0;url=" (next) };
+                link rel="icon" href="/console/assets/favicon.svg" type="image/svg+xml";
                 title { "Bulwark console" }
             }
             body { p { a #continue href=(next) { "Continue to the console" } } }
@@ -75,7 +77,13 @@ pub(super) fn bounce(next: &str) -> Markup {
     }
 }
 
-pub(super) fn login(nonce: &str, next: &str, note: Option<&str>, problem: Option<&str>) -> Markup {
+pub(super) fn login(
+    nonce: &str,
+    next: &str,
+    note: Option<&str>,
+    problem: Option<&str>,
+    sso: bool,
+) -> Markup {
     layout(
         "Sign in",
         None,
@@ -91,6 +99,10 @@ pub(super) fn login(nonce: &str, next: &str, note: Option<&str>, problem: Option
                 button #sign-in type="submit" { "Sign in" }
             }
             p.hint { "Create one with " code { (super::CREATE_APPROVER) } "." }
+            @if sso {
+                p { a.button #sso href={ "/console/oidc/start?next=" (super::query_value(next)) } {
+                    "Sign in with single sign-on" } }
+            }
         },
     )
 }
