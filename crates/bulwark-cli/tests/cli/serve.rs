@@ -395,7 +395,8 @@ fn serve_speaks_https_beyond_loopback_with_a_certificate() {
     std::fs::write(
         h.join("bulwark.toml"),
         format!(
-            "[server]\nlisten = \"0.0.0.0:{port}\"\ntls_cert = \"{}\"\ntls_key = \"{}\"\n",
+            "[server]\nlisten = \"0.0.0.0:{port}\"\ntls_cert = \"{}\"\ntls_key = \"{}\"\n\
+             [console]\nenabled = true\n",
             cert.display(),
             key.display()
         ),
@@ -446,6 +447,19 @@ fn serve_speaks_https_beyond_loopback_with_a_certificate() {
         String::from_utf8_lossy(&o.stdout).contains("aws-access-key-id"),
         "{}",
         String::from_utf8_lossy(&o.stdout)
+    );
+    // Over TLS the console's cookies are Secure, and named so that only a secure page can set
+    // them (`__Secure-`).
+    let o = curl(&["-i", &format!("{url}/console/login")]);
+    let head = String::from_utf8_lossy(&o.stdout).to_ascii_lowercase();
+    let cookie = head
+        .lines()
+        .find(|l| l.starts_with("set-cookie:"))
+        .unwrap_or_default()
+        .to_string();
+    assert!(
+        cookie.starts_with("set-cookie: __secure-bulwark_login=") && cookie.contains("; secure"),
+        "{head}"
     );
     // Plain HTTP gets no answer from the TLS port.
     let o = Command::new("curl")
