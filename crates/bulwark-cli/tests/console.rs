@@ -39,7 +39,7 @@ fn config(home: &Path, port: u16, console: bool, extra: &str) {
     std::fs::write(
         home.join("bulwark.toml"),
         format!(
-            "[server]\nlisten = \"127.0.0.1:{port}\"\n[server.limits]\ntool_per_min = 0\ntoken_per_sec = 0\n\
+            "[server]\nlisten = \"127.0.0.1:{port}\"\n[server.limits]\ntool_per_min = 0\ntoken_per_sec = 0\nauth_failures_per_min = 60\n\
              [action]\nmode = \"supervised\"\n{console}{extra}"
         ),
     )
@@ -613,7 +613,7 @@ enabled = true
 issuer = "{issuer}"
 client_id = "bulwark-console"
 client_secret = "env:OIDC_CLIENT_SECRET"
-users = {{ "Alice@Example.com" = "alice", "unverified@example.com" = "alice", "forged@example.com" = "alice" }}
+users = {{ "Alice@Example.com" = "alice", "unverified@example.com" = "alice", "forged@example.com" = "alice", "unsigned@example.com" = "alice", "late@example.com" = "alice", "stranger@example.com" = "alice", "replayed@example.com" = "alice" }}
 "#
         ),
     );
@@ -657,6 +657,26 @@ users = {{ "Alice@Example.com" = "alice", "unverified@example.com" = "alice", "f
     assert_eq!(r.status, 403, "{}", r.body);
     assert!(
         r.body.contains("not for the sign-in this browser started"),
+        "{}",
+        r.body
+    );
+    // A flow is answered once: the same cookie again finds nothing.
+    let r = c.get(
+        "/console/oidc/callback?code=stolen&state=another",
+        &format!("bulwark_oidc={flow}"),
+    );
+    assert_eq!(r.status, 403, "{}", r.body);
+    assert!(r.body.contains("already answered"), "{}", r.body);
+    // What the provider says on its own is not repeated; only its error code.
+    let start = c.get("/console/oidc/start", "");
+    let flow = start.cookie("bulwark_oidc").unwrap();
+    let r = c.get(
+        "/console/oidc/callback?error=access_denied&error_description=Call+0800+SUPPORT+now",
+        &format!("bulwark_oidc={flow}"),
+    );
+    assert_eq!(r.status, 401, "{}", r.body);
+    assert!(
+        r.body.contains("(access_denied)") && !r.body.contains("0800"),
         "{}",
         r.body
     );

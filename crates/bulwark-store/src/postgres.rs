@@ -7,7 +7,7 @@
 //! held alerts, MCP pins, provenance handoffs) and the audit log: `audit_records(instance, seq,
 //! line)` and `audit_checkpoints(id, instance, line)`, one hash chain per instance, both refusing
 //! UPDATE, DELETE and TRUNCATE by trigger. Migration 2 adds `console_sessions`, the web
-//! console's sign-ins.
+//! console's sign-ins, and migration 3 `console_flows`, its single sign-on flows in progress.
 
 use std::str::FromStr;
 use std::time::Duration;
@@ -68,6 +68,12 @@ CREATE TABLE console_sessions (id TEXT PRIMARY KEY, token_id TEXT NOT NULL,
 CREATE INDEX console_sessions_by_expiry ON console_sessions(expires_ms);
 "#;
 
+/// Migration 3: single sign-on flows in progress (by the SHA-256 of their cookie), each taken once.
+const SCHEMA_V3: &str = r#"
+CREATE TABLE console_flows (id TEXT PRIMARY KEY, expires_ms BIGINT NOT NULL, record TEXT NOT NULL);
+CREATE INDEX console_flows_by_expiry ON console_flows(expires_ms);
+"#;
+
 /// The migrations, in order.
 fn migrator() -> Migrator {
     let mut m = Migrator::with_migrations(vec![
@@ -85,13 +91,20 @@ fn migrator() -> Migrator {
             SCHEMA_V2.into_sql_str(),
             false,
         ),
+        Migration::new(
+            3,
+            "console sign-in flows".into(),
+            MigrationType::Simple,
+            SCHEMA_V3.into_sql_str(),
+            false,
+        ),
     ]);
     m.dangerous_set_table_name("bulwark_migrations");
     m
 }
 
 /// The schema version this build writes.
-const LATEST: i64 = 2;
+const LATEST: i64 = 3;
 
 /// Whether every migration this build knows was applied.
 async fn up_to_date(pool: &PgPool) -> Result<bool, sqlx::Error> {

@@ -14,7 +14,8 @@
 //! once by a `DELETE` that only one process's statement can match.
 //! Table `console_sessions(id TEXT PRIMARY KEY, token_id TEXT, expires_ms INTEGER, record TEXT)`
 //! holds the web console's sign-ins ([`ConsoleSession`] as JSON) by the hex SHA-256 of their
-//! cookie.
+//! cookie; `console_flows(id TEXT PRIMARY KEY, expires_ms INTEGER, record TEXT)` its single
+//! sign-on flows in progress, each taken once.
 
 use std::path::Path;
 use std::sync::Mutex;
@@ -54,6 +55,9 @@ const DDL: &[&str] = &[
     "CREATE TABLE IF NOT EXISTS console_sessions (id TEXT PRIMARY KEY, token_id TEXT NOT NULL, \
      expires_ms INTEGER NOT NULL, record TEXT NOT NULL)",
     "CREATE INDEX IF NOT EXISTS console_sessions_by_expiry ON console_sessions(expires_ms)",
+    "CREATE TABLE IF NOT EXISTS console_flows (id TEXT PRIMARY KEY, expires_ms INTEGER NOT NULL, \
+     record TEXT NOT NULL)",
+    "CREATE INDEX IF NOT EXISTS console_flows_by_expiry ON console_flows(expires_ms)",
 ];
 
 /// A web console sign-in, stored under the SHA-256 of its cookie (the cookie itself is never
@@ -68,6 +72,9 @@ pub struct ConsoleSession {
     pub created_ms: u64,
     /// Ends (ms since the epoch).
     pub expires_ms: u64,
+    /// The person an identity provider named, for a single sign-on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub person: Option<String>,
 }
 
 /// Where the state lives.
@@ -802,6 +809,56 @@ impl StateDb {
             })
         })?;
         Ok(n == 1)
+    }
+
+    /// Store a sign-in flow in progress (`record`, opaque here) under `id` until `expires_ms`,
+    /// forgetting the flows that ended by `now_ms`.
+    pub fn insert_flow(
+        &self,
+        id: &str,
+        record: &str,
+        now_ms: u64,
+        expires_ms: u64,
+    ) -> Result<(), ApprovalError> {
+        let (id, record) = (id.to_string(), record.to_string());
+        let now = to_i64("now", now_ms)?;
+        let expires = to_i64("expires_ms", expires_ms)?;
+        on_db!(self, move |c| {
+            Box::pin(async move {
+                sqlx::query("DELETE FROM console_flows WHERE expires_ms <= $1")
+                    .bind(now)
+                    .execute(&mut *c)
+                    .await?;
+                sqlx::query(
+                    "INSERT INTO console_flows (id, expires_ms, record) VALUES ($1, $2, $3)",
+                )
+                .bind(id)
+                .bind(expires)
+                .bind(record)
+                .execute(&mut *c)
+                .await
+                .map(|_| ())
+            })
+        })
+    }
+
+    /// Take the flow stored under `id` if it has not ended by `now_ms`: its record, once (one
+    /// `DELETE ... RETURNING`, which only one caller's statement can match).
+    pub fn take_flow(&self, id: &str, now_ms: u64) -> Result<Option<String>, ApprovalError> {
+        let id = id.to_string();
+        let now = to_i64("now", now_ms)?;
+        on_db!(self, move |c| {
+            Box::pin(async move {
+                let row = sqlx::query(
+                    "DELETE FROM console_flows WHERE id = $1 AND expires_ms > $2 RETURNING record",
+                )
+                .bind(id)
+                .bind(now)
+                .fetch_optional(c)
+                .await?;
+                row.map(|r| r.try_get::<String, _>(0)).transpose()
+            })
+        })
     }
 
     /// Forget the sessions that ended by `now_ms`; how many.

@@ -52,7 +52,7 @@ fn tokens_and_the_schema_are_shared_and_migrated_once() {
     });
     assert_eq!(
         pg.sql("state", "SELECT count(*) FROM bulwark_migrations"),
-        "2"
+        "3"
     );
     assert!(dbs[0].is_shared());
     assert!(dbs[0].name().starts_with("PostgreSQL 127.0.0.1:"));
@@ -88,6 +88,7 @@ fn tokens_and_the_schema_are_shared_and_migrated_once() {
         name: "coder".into(),
         created_ms: 1_000,
         expires_ms: 61_000,
+        person: Some("coder@example.com (sub 42)".into()),
     };
     dbs[0]
         .insert_session("ab".repeat(32).as_str(), &session)
@@ -102,6 +103,18 @@ fn tokens_and_the_schema_are_shared_and_migrated_once() {
     dbs[0].insert_session(&"ef".repeat(32), &session).unwrap();
     assert!(dbs[3].remove_session(&"ef".repeat(32)).unwrap());
     assert!(!dbs[3].remove_session(&"ef".repeat(32)).unwrap());
+    // A sign-in flow started on one sidecar is taken once, by whichever the provider's answer
+    // reaches, and not after it ended.
+    dbs[0]
+        .insert_flow("f1", r#"{"state":"s"}"#, 1_000, 601_000)
+        .unwrap();
+    dbs[0].insert_flow("f2", "{}", 1_000, 2_000).unwrap();
+    assert_eq!(
+        dbs[1].take_flow("f1", 2_000).unwrap().as_deref(),
+        Some(r#"{"state":"s"}"#)
+    );
+    assert_eq!(dbs[2].take_flow("f1", 2_000).unwrap(), None, "taken once");
+    assert_eq!(dbs[2].take_flow("f2", 2_000).unwrap(), None, "ended");
     // SQLite stays the default: nothing to watch there.
     let dir = tempfile::tempdir().unwrap();
     assert!(
@@ -256,7 +269,7 @@ fn a_role_with_insert_and_select_only_can_write_the_log_but_not_change_it() {
         "roles",
         "CREATE ROLE bulwark_sidecar LOGIN; \
          GRANT SELECT, INSERT, UPDATE, DELETE ON approvals, settings, api_tokens, held_alerts, \
-               mcp_pins, provenance_handoffs, console_sessions TO bulwark_sidecar; \
+               mcp_pins, provenance_handoffs, console_sessions, console_flows TO bulwark_sidecar; \
          GRANT SELECT, INSERT ON audit_records, audit_checkpoints TO bulwark_sidecar; \
          GRANT SELECT ON bulwark_migrations TO bulwark_sidecar; \
          GRANT USAGE ON ALL SEQUENCES IN SCHEMA public TO bulwark_sidecar;",

@@ -448,8 +448,8 @@ fn serve_speaks_https_beyond_loopback_with_a_certificate() {
         "{}",
         String::from_utf8_lossy(&o.stdout)
     );
-    // Over TLS the console's cookies are Secure, and named so that only a secure page can set
-    // them (`__Secure-`).
+    // Over TLS the console's cookies are Secure, and named so that only this host's secure pages
+    // can set them (`__Host-`, which wants `Path=/`).
     let o = curl(&["-i", &format!("{url}/console/login")]);
     let head = String::from_utf8_lossy(&o.stdout).to_ascii_lowercase();
     let cookie = head
@@ -458,7 +458,9 @@ fn serve_speaks_https_beyond_loopback_with_a_certificate() {
         .unwrap_or_default()
         .to_string();
     assert!(
-        cookie.starts_with("set-cookie: __secure-bulwark_login=") && cookie.contains("; secure"),
+        cookie.starts_with("set-cookie: __host-bulwark_login=")
+            && cookie.contains("; secure")
+            && cookie.contains("; path=/;"),
         "{head}"
     );
     // Plain HTTP gets no answer from the TLS port.

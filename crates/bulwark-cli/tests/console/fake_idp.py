@@ -5,9 +5,10 @@ discovery, its keys (JWKS), an authorization page where a person is picked by a 
 token endpoint that checks the code (once), the PKCE verifier (S256), the client's secret and the
 redirect URI, and answers with an RS256 ID token (signed with Python's `cryptography`).
 
-People: alice@example.com and mallory@example.com (verified e-mail), unverified@example.com
-(e-mail not verified), and forged@example.com, whose ID token is signed with a key the provider
-does not publish.
+People: alice@example.com and mallory@example.com (verified e-mail), and people whose ID token
+is wrong in one way each: unverified@ (e-mail not verified), forged@ (signed with a key the
+provider does not publish), unsigned@ (`alg: none`), late@ (expired), stranger@ (for another
+client) and replayed@ (another flow's nonce).
 """
 
 import base64
@@ -32,6 +33,10 @@ PEOPLE = {
     "mallory@example.com": True,
     "unverified@example.com": False,
     "forged@example.com": True,
+    "unsigned@example.com": True,
+    "late@example.com": True,
+    "stranger@example.com": True,
+    "replayed@example.com": True,
 }
 PENDING = {}  # tx -> the authorization request
 CODES = {}  # code -> what it was issued for
@@ -154,10 +159,21 @@ class Handler(http.server.BaseHTTPRequestHandler):
             "iat": now, "exp": now + 300, "nonce": grant["nonce"],
             "email": user, "email_verified": PEOPLE[user],
         }
-        key = ROGUE if user.startswith("forged") else KEY
+        who = user.split("@")[0]
+        if who == "late":
+            claims.update(iat=now - 3600, exp=now - 1800)
+        if who == "stranger":
+            claims["aud"] = "another-client"
+        if who == "replayed":
+            claims["nonce"] = "a-nonce-from-another-flow"
+        if who == "unsigned":
+            head = b64(json.dumps({"alg": "none", "typ": "JWT"}).encode())
+            token = head + "." + b64(json.dumps(claims).encode()) + "."
+        else:
+            token = jwt(claims, ROGUE if who == "forged" else KEY)
         return self.reply(200, json.dumps({
             "access_token": secrets.token_urlsafe(24), "token_type": "Bearer", "expires_in": 300,
-            "id_token": jwt(claims, key),
+            "id_token": token,
         }), headers=[("Cache-Control", "no-store")])
 
 

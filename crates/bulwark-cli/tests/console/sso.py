@@ -1,7 +1,7 @@
 """Sign in to Bulwark's web console through a fake OpenID Connect provider, in headless Chromium
 driven by selenium (tests/console.rs starts both). One JSON argument: the console's base URL.
-Alice (mapped to the approver alice) gets in; mallory (not listed), unverified (e-mail not
-verified) and forged (ID token signed with a key the provider does not publish) are refused.
+Alice (mapped to the approver alice) gets in; mallory (not listed) is refused, and so is everyone
+whose ID token is wrong (fake_idp.py says how).
 """
 
 import json
@@ -31,6 +31,10 @@ for person, why in [
     ("mallory", "not an approver here"),
     ("unverified", "not verified"),
     ("forged", "ID token was refused"),
+    ("unsigned", "ID token was refused"),
+    ("late", "ID token was refused"),
+    ("stranger", "ID token was refused"),
+    ("replayed", "ID token was refused"),
 ]:
     sso_as(person)
     check(why in one("#error").text, "%s: %s" % (person, one("#error").text))

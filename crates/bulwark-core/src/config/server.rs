@@ -302,8 +302,8 @@ pub struct OidcConfig {
     /// Where the provider sends the browser back: `.../console/oidc/callback`. Empty: `public_url`
     /// followed by `/oidc/callback`.
     pub redirect_url: String,
-    /// The ID token claim that names the person: `email` (which must be verified), `sub` or
-    /// `preferred_username`.
+    /// The ID token claim that names the person: `email` (which must be verified) or `sub`
+    /// (`preferred_username` is not offered: many providers let people change it).
     pub claim: String,
     /// Scopes asked for besides `openid`.
     pub scopes: Vec<String>,
@@ -391,12 +391,24 @@ impl ConsoleConfig {
                 "the URL of this console's /console/oidc/callback as the browser reaches it (or set [console] public_url)",
             );
         }
-        if !matches!(o.claim.as_str(), "email" | "sub" | "preferred_username") {
+        if !matches!(o.claim.as_str(), "email" | "sub") {
             p.invalid(
                 "console.oidc.claim",
                 format!("{:?}", o.claim),
-                "email, sub or preferred_username",
+                "email (verified) or sub (not preferred_username: people can change it)",
             );
+        }
+        if o.claim == "email" {
+            let mut seen = std::collections::BTreeSet::new();
+            for who in o.users.keys() {
+                if !seen.insert(who.to_ascii_lowercase()) {
+                    p.invalid(
+                        format!("console.oidc.users.{who:?}"),
+                        format!("{who:?}"),
+                        "each e-mail address once (they are compared without case)",
+                    );
+                }
+            }
         }
         if o.users.is_empty() {
             p.invalid(

@@ -225,11 +225,18 @@ pub struct AppState {
     pub(crate) mcp_sessions: crate::mcp::McpSessions,
     /// The console's last audit verification, and when it ran.
     pub(crate) console_verified: std::sync::Mutex<Option<(Instant, serde_json::Value)>>,
-    /// The OpenID Connect provider's metadata and keys as last discovered: when, and for which
-    /// issuer.
-    pub(crate) oidc_provider:
-        std::sync::Mutex<Option<(Instant, String, openidconnect::core::CoreProviderMetadata)>>,
+    /// The OpenID Connect provider's metadata and keys as last discovered (or why that failed):
+    /// when, and for which issuer.
+    pub(crate) oidc_provider: std::sync::Mutex<Option<Discovered>>,
 }
+
+/// An OpenID Connect provider's discovery: when, for which issuer, and its metadata and keys (or
+/// why they could not be had).
+pub(crate) type Discovered = (
+    Instant,
+    String,
+    Result<openidconnect::core::CoreProviderMetadata, String>,
+);
 
 /// Why the API could not start.
 #[derive(Debug, thiserror::Error)]

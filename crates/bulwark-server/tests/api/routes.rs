@@ -56,7 +56,9 @@ fn every_console_route_answers_with_its_headers() {
     let s = start(cfg, &[("ops", ALL)]);
     let off = start(SecurityConfig::default(), &[("ops", ALL)]);
     for (method, path) in bulwark_server::api::CONSOLE_ROUTES {
-        let path = path.replace("{id}", &"0".repeat(32));
+        let path = path
+            .replace("{id}", &"0".repeat(32))
+            .replace("{name}", "console.css");
         let call = |srv: &Server| {
             if *method == "get" {
                 srv.call("GET", &path, None, None)

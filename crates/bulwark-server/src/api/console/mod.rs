@@ -37,9 +37,7 @@ pub const CONSOLE_ROUTES: &[(&str, &str)] = &[
     ("post", "/console/held/{id}/drop"),
     ("get", "/console/pins"),
     ("get", "/console/audit"),
-    ("get", "/console/assets/console.css"),
-    ("get", "/console/assets/console.js"),
-    ("get", "/console/assets/favicon.svg"),
+    ("get", "/console/assets/{name}"),
 ];
 
 const SESSION_COOKIE: &str = "bulwark_session";
@@ -73,9 +71,7 @@ pub(crate) fn routes() -> Router<Shared> {
         .route("/console/held/{id}/drop", post(drop_form))
         .route("/console/pins", get(pins_page))
         .route("/console/audit", get(audit_console))
-        .route("/console/assets/console.css", get(css))
-        .route("/console/assets/console.js", get(js))
-        .route("/console/assets/favicon.svg", get(favicon))
+        .route("/console/assets/{name}", get(asset))
         .layer(middleware::map_response(security_headers))
 }
 
@@ -209,14 +205,20 @@ fn secure(c: &Compiled) -> bool {
     !c.cfg.server.tls_cert.is_empty() || c.cfg.console.secure_cookie
 }
 
-/// A cookie's name: `__Secure-` prefixed when it is `Secure`, so a plain-HTTP page or a sibling
-/// subdomain cannot plant one the browser would send here.
+/// A cookie's name: `__Host-` prefixed when it is `Secure`, so neither a plain-HTTP page nor
+/// another host (a sibling subdomain setting `Domain=`) can plant one the browser would send
+/// here. Such a cookie must have `Path=/` ([`cookie_path`]).
 fn cookie_name(base: &'static str, secure: bool) -> String {
     if secure {
-        format!("__Secure-{base}")
+        format!("__Host-{base}")
     } else {
         base.to_string()
     }
+}
+
+/// A cookie's path: `path`, or `/` for a `__Host-` cookie.
+fn cookie_path(path: &'static str, secure: bool) -> &'static str {
+    if secure { "/" } else { path }
 }
 
 fn set_cookie(resp: &mut Response, cookie: Cookie<'_>) {
@@ -227,7 +229,7 @@ fn set_cookie(resp: &mut Response, cookie: Cookie<'_>) {
 
 fn session_cookie<'a>(value: String, secs: i64, secure: bool) -> Cookie<'a> {
     Cookie::build((cookie_name(SESSION_COOKIE, secure), value))
-        .path("/console")
+        .path(cookie_path("/console", secure))
         .http_only(true)
         .same_site(SameSite::Strict)
         .secure(secure)
@@ -388,48 +390,42 @@ async fn home(State(s): State<Shared>) -> Response {
     Redirect::to("/console/approvals").into_response()
 }
 
-async fn css(State(s): State<Shared>) -> Response {
-    if let Some(off) = disabled(&s) {
-        return off;
-    }
+/// The console's files: its stylesheet, its one script (the countdown), and its icon (without
+/// one, browsers ask for `/favicon.ico`, an API path whose 401 would count as a failed
+/// authentication). Name, type, content.
+const ASSETS: &[(&str, &str, &str)] = &[
     (
-        [
-            (header::CONTENT_TYPE, "text/css; charset=utf-8"),
-            (header::CACHE_CONTROL, "max-age=300"),
-        ],
+        "console.css",
+        "text/css; charset=utf-8",
         include_str!("console.css"),
-    )
-        .into_response()
-}
-
-/// The console's icon: without one, browsers ask for `/favicon.ico`, an API path whose 401
-/// would count as a failed authentication.
-async fn favicon(State(s): State<Shared>) -> Response {
-    if let Some(off) = disabled(&s) {
-        return off;
-    }
+    ),
     (
-        [
-            (header::CONTENT_TYPE, "image/svg+xml"),
-            (header::CACHE_CONTROL, "max-age=86400"),
-        ],
-        include_str!("favicon.svg"),
-    )
-        .into_response()
-}
-
-async fn js(State(s): State<Shared>) -> Response {
-    if let Some(off) = disabled(&s) {
-        return off;
-    }
-    (
-        [
-            (header::CONTENT_TYPE, "text/javascript; charset=utf-8"),
-            (header::CACHE_CONTROL, "max-age=300"),
-        ],
+        "console.js",
+        "text/javascript; charset=utf-8",
         include_str!("console.js"),
-    )
-        .into_response()
+    ),
+    ("favicon.svg", "image/svg+xml", include_str!("favicon.svg")),
+];
+
+async fn asset(
+    State(s): State<Shared>,
+    axum::extract::Path(name): axum::extract::Path<String>,
+) -> Response {
+    if let Some(off) = disabled(&s) {
+        return off;
+    }
+    match ASSETS.iter().find(|(n, _, _)| *n == name) {
+        Some((_, kind, body)) => (
+            [
+                (header::CONTENT_TYPE, *kind),
+                (header::CACHE_CONTROL, "max-age=300"),
+            ],
+            *body,
+        )
+            .into_response(),
+        None => PageError::new(StatusCode::NOT_FOUND, format!("no console file {name:?}"))
+            .into_response(),
+    }
 }
 
 #[derive(Deserialize)]
@@ -443,7 +439,7 @@ const CREATE_APPROVER: &str = "bulwark token create --name NAME --scope approve"
 
 fn login_cookie<'a>(value: String, secs: i64, secure: bool) -> Cookie<'a> {
     Cookie::build((cookie_name(LOGIN_COOKIE, secure), value))
-        .path("/console/login")
+        .path(cookie_path("/console/login", secure))
         .http_only(true)
         .same_site(SameSite::Strict)
         .secure(secure)
@@ -550,34 +546,59 @@ async fn login(
             ),
         );
     }
-    start_session(&s, &cx, token_id, principal.name, next, "token").await
+    let previous = cookie_value(&cx.headers, &cookie_name(SESSION_COOKIE, secure))
+        .map(|k| bulwark_core::auth::session_id(k.value()));
+    let sign_in = SignIn {
+        token_id,
+        name: principal.name,
+        next: next.to_string(),
+        via: "token",
+        person: None,
+        previous,
+    };
+    start_session(&s, &cx, sign_in).await
 }
 
-/// Sign `name` in, with the token `token_id` its session is bound to: store the session, end
-/// the one the browser held, record the sign-in (`via`: `token` or `oidc`), set the cookie and
-/// send the browser to `next` (or the pending approvals).
-pub(crate) async fn start_session(
-    s: &Shared,
-    cx: &Ctx,
-    token_id: String,
-    name: String,
-    next: &str,
-    via: &str,
-) -> Page {
+/// Who signs in, and how.
+pub(crate) struct SignIn {
+    /// The token the session is bound to (its revocation ends the session).
+    pub(crate) token_id: String,
+    /// Its name: the principal.
+    pub(crate) name: String,
+    /// The console page to land on (checked by [`safe_next`]); empty: the pending approvals.
+    pub(crate) next: String,
+    /// `token` or `oidc`.
+    pub(crate) via: &'static str,
+    /// The person the identity provider named (for single sign-on).
+    pub(crate) person: Option<String>,
+    /// The session the browser held before, ended now.
+    pub(crate) previous: Option<String>,
+}
+
+/// Sign in: store the session, end the one the browser held, record the sign-in, set the cookie
+/// and send the browser on.
+pub(crate) async fn start_session(s: &Shared, cx: &Ctx, sign_in: SignIn) -> Page {
     let c = s.c();
     let secure = secure(&c);
     let (cookie, id) = bulwark_core::auth::new_session()
         .map_err(|e| PageError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
     let minutes = c.cfg.console.session_minutes;
     let now = now_ms();
+    let SignIn {
+        token_id,
+        name,
+        next,
+        via,
+        person,
+        previous,
+    } = sign_in;
     let session = ConsoleSession {
         token_id,
         name: name.clone(),
         created_ms: now,
         expires_ms: now + u64::from(minutes) * 60_000,
+        person: person.clone(),
     };
-    let previous = cookie_value(&cx.headers, &cookie_name(SESSION_COOKIE, secure))
-        .map(|c| bulwark_core::auth::session_id(c.value()));
     let db = s.db.clone();
     blocking(move || {
         let _ = db.purge_sessions(now);
@@ -593,13 +614,10 @@ pub(crate) async fn start_session(
         action: "console.sign_in".into(),
         resource: "console".into(),
         outcome: "ok".into(),
-        details: serde_json::json!({"client": cx.ip.to_string(), "minutes": minutes, "via": via}),
+        details: serde_json::json!({"client": cx.ip.to_string(), "minutes": minutes, "via": via,
+            "person": person}),
     });
-    let to = if next.is_empty() {
-        "/console/approvals"
-    } else {
-        next
-    };
+    let to = safe_next(&next).unwrap_or("/console/approvals");
     let mut resp = Redirect::to(to).into_response();
     set_cookie(
         &mut resp,
