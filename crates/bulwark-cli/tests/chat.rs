@@ -216,31 +216,8 @@ public_url = "https://bulwark.example/console/"
         .http_status_as_error(false)
         .build()
         .into();
-    let ask = |replicas: u32| {
-        let mut r = http
-            .post(&format!("http://127.0.0.1:{port}/v1/intents"))
-            .header("Authorization", &format!("Bearer {copilot}"))
-            .header("Content-Type", "application/json")
-            .send(format!(r#"{{"tool":"kubectl","action":"scale","target":{{"kind":"deployment","name":"api","namespace":"payments-prod"}},"args":{{"replicas":{replicas}}},"requested_by":"copilot"}}"#))
-            .expect("intent");
-        let v: serde_json::Value =
-            serde_json::from_str(&r.body_mut().read_to_string().unwrap()).unwrap();
-        assert_eq!(v["verdict"], "review", "{v}");
-        (
-            v["approval"]["id"].as_str().unwrap().to_string(),
-            v["digest"].as_str().unwrap().to_string(),
-        )
-    };
-    let state = |id: &str| {
-        let mut r = http
-            .get(&format!("http://127.0.0.1:{port}/v1/approvals/{id}"))
-            .header("Authorization", &format!("Bearer {alice}"))
-            .call()
-            .expect("get");
-        let v: serde_json::Value =
-            serde_json::from_str(&r.body_mut().read_to_string().unwrap()).unwrap();
-        v["approval"].clone()
-    };
+    let ask = |replicas: u32| common::ask_scale(&http, port, &copilot, replicas);
+    let state = |id: &str| common::approval_state(&http, port, &alice, id);
 
     // A new approval is posted to both, with the bot tokens, and buttons bound to it.
     let (id, digest) = ask(0);

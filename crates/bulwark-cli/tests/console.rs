@@ -16,7 +16,10 @@
 #![cfg(unix)]
 
 mod common;
-use common::{bulwark_on, free_port, run_with_stdin, serve_on, text, token};
+use common::{
+    approval_state as state, ask_scale as ask, bulwark_on, free_port, run_with_stdin, serve_on,
+    text, token,
+};
 
 use std::path::Path;
 use std::process::Command;
@@ -139,36 +142,6 @@ impl Console {
             + 19;
         page.body[at..at + 64].to_string()
     }
-}
-
-/// Ask for `replicas` of deployment `api` in payments-prod: (approval id, digest).
-fn ask(http: &ureq::Agent, port: u16, token: &str, replicas: u32) -> (String, String) {
-    let mut r = http
-        .post(&format!("http://127.0.0.1:{port}/v1/intents"))
-        .header("Authorization", &format!("Bearer {token}"))
-        .header("Content-Type", "application/json")
-        .send(format!(
-            r#"{{"tool":"kubectl","action":"scale","target":{{"kind":"deployment","name":"api","namespace":"payments-prod"}},"args":{{"replicas":{replicas}}},"requested_by":"copilot"}}"#
-        ))
-        .expect("intent");
-    let v: serde_json::Value =
-        serde_json::from_str(&r.body_mut().read_to_string().unwrap()).unwrap();
-    assert_eq!(v["verdict"], "review", "{v}");
-    (
-        v["approval"]["id"].as_str().unwrap().to_string(),
-        v["digest"].as_str().unwrap().to_string(),
-    )
-}
-
-fn state(http: &ureq::Agent, port: u16, token: &str, id: &str) -> serde_json::Value {
-    let mut r = http
-        .get(&format!("http://127.0.0.1:{port}/v1/approvals/{id}"))
-        .header("Authorization", &format!("Bearer {token}"))
-        .call()
-        .expect("get");
-    let v: serde_json::Value =
-        serde_json::from_str(&r.body_mut().read_to_string().unwrap()).unwrap();
-    v["approval"].clone()
 }
 
 #[test]

@@ -206,3 +206,35 @@ pub fn redis() -> Option<Redis> {
     }
     Some(redis_on(free_port()))
 }
+
+/// Ask the sidecar on `port` (as `token`, for requester `copilot`) to scale deployment `api` in
+/// payments-prod to `replicas`, which waits for approval there: (approval id, digest).
+pub fn ask_scale(http: &ureq::Agent, port: u16, token: &str, replicas: u32) -> (String, String) {
+    let mut r = http
+        .post(&format!("http://127.0.0.1:{port}/v1/intents"))
+        .header("Authorization", &format!("Bearer {token}"))
+        .header("Content-Type", "application/json")
+        .send(format!(
+            r#"{{"tool":"kubectl","action":"scale","target":{{"kind":"deployment","name":"api","namespace":"payments-prod"}},"args":{{"replicas":{replicas}}},"requested_by":"copilot"}}"#
+        ))
+        .expect("intent");
+    let v: serde_json::Value =
+        serde_json::from_str(&r.body_mut().read_to_string().unwrap()).unwrap();
+    assert_eq!(v["verdict"], "review", "{v}");
+    (
+        v["approval"]["id"].as_str().unwrap().to_string(),
+        v["digest"].as_str().unwrap().to_string(),
+    )
+}
+
+/// Approval `id` as `GET /v1/approvals/{id}` shows it to `token`.
+pub fn approval_state(http: &ureq::Agent, port: u16, token: &str, id: &str) -> serde_json::Value {
+    let mut r = http
+        .get(&format!("http://127.0.0.1:{port}/v1/approvals/{id}"))
+        .header("Authorization", &format!("Bearer {token}"))
+        .call()
+        .expect("get");
+    let v: serde_json::Value =
+        serde_json::from_str(&r.body_mut().read_to_string().unwrap()).unwrap();
+    v["approval"].clone()
+}

@@ -631,6 +631,46 @@ pub(crate) async fn start_session(s: &Shared, cx: &Ctx, sign_in: SignIn) -> Page
     Ok(resp)
 }
 
+/// A form that carries the session's CSRF token.
+trait WithCsrf {
+    fn csrf(&self) -> &str;
+}
+
+macro_rules! with_csrf {
+    ($($form:ty),*) => {
+        $(impl WithCsrf for $form {
+            fn csrf(&self) -> &str {
+                &self.csrf
+            }
+        })*
+    };
+}
+
+with_csrf!(CsrfForm, ApproveForm, RejectForm);
+
+/// Whether a form goes on: sent by the signed-in viewer, or stopped with the response that
+/// sends the browser to sign in.
+enum Gate<T> {
+    Go(Viewer, T),
+    Stop(Response),
+}
+
+/// The viewer and the form they sent, once it is read and its CSRF token and origin check out
+/// ([`check_form`]).
+async fn submitted<T: WithCsrf>(
+    s: &Shared,
+    cx: &Ctx,
+    form: Result<axum::Form<T>, axum::extract::rejection::FormRejection>,
+) -> Result<Gate<T>, PageError> {
+    let v = match signed_in(s, cx).await {
+        Ok(v) => v,
+        Err(r) => return Ok(Gate::Stop(r)),
+    };
+    let axum::Form(form) = form.map_err(form_error)?;
+    check_form(s, cx, form.csrf(), &v.csrf).await?;
+    Ok(Gate::Go(v, form))
+}
+
 #[derive(Deserialize)]
 struct CsrfForm {
     #[serde(default)]
@@ -649,12 +689,10 @@ async fn logout(
     cx: Ctx,
     form: Result<axum::Form<CsrfForm>, axum::extract::rejection::FormRejection>,
 ) -> Page {
-    let v = match signed_in(&s, &cx).await {
-        Ok(v) => v,
-        Err(r) => return Ok(r),
+    let (v, _) = match submitted(&s, &cx, form).await? {
+        Gate::Go(v, form) => (v, form),
+        Gate::Stop(r) => return Ok(r),
     };
-    let axum::Form(form) = form.map_err(form_error)?;
-    check_form(&s, &cx, &form.csrf, &v.csrf).await?;
     let db = s.db.clone();
     let id = v.session_id.clone();
     blocking(move || db.remove_session(&id).map_err(approval_error)).await?;
@@ -808,12 +846,10 @@ async fn approve_form(
     axum::extract::Path(id): axum::extract::Path<String>,
     form: Result<axum::Form<ApproveForm>, axum::extract::rejection::FormRejection>,
 ) -> Page {
-    let v = match signed_in(&s, &cx).await {
-        Ok(v) => v,
-        Err(r) => return Ok(r),
+    let (v, form) = match submitted(&s, &cx, form).await? {
+        Gate::Go(v, form) => (v, form),
+        Gate::Stop(r) => return Ok(r),
     };
-    let axum::Form(form) = form.map_err(form_error)?;
-    check_form(&s, &cx, &form.csrf, &v.csrf).await?;
     let id = parse_id(&id)?;
     let digest = IntentDigest::parse(&form.digest)
         .map_err(|e| PageError::new(StatusCode::BAD_REQUEST, format!("digest: {e}")))?;
@@ -843,12 +879,10 @@ async fn reject_form(
     axum::extract::Path(id): axum::extract::Path<String>,
     form: Result<axum::Form<RejectForm>, axum::extract::rejection::FormRejection>,
 ) -> Page {
-    let v = match signed_in(&s, &cx).await {
-        Ok(v) => v,
-        Err(r) => return Ok(r),
+    let (v, form) = match submitted(&s, &cx, form).await? {
+        Gate::Go(v, form) => (v, form),
+        Gate::Stop(r) => return Ok(r),
     };
-    let axum::Form(form) = form.map_err(form_error)?;
-    check_form(&s, &cx, &form.csrf, &v.csrf).await?;
     let id = parse_id(&id)?;
     let reason = form.reason.trim().to_string();
     if reason.is_empty() {
@@ -953,12 +987,10 @@ async fn held_action(
     form: Result<axum::Form<CsrfForm>, axum::extract::rejection::FormRejection>,
     release: bool,
 ) -> Page {
-    let v = match signed_in(&s, &cx).await {
-        Ok(v) => v,
-        Err(r) => return Ok(r),
+    let (v, _) = match submitted(&s, &cx, form).await? {
+        Gate::Go(v, form) => (v, form),
+        Gate::Stop(r) => return Ok(r),
     };
-    let axum::Form(form) = form.map_err(form_error)?;
-    check_form(&s, &cx, &form.csrf, &v.csrf).await?;
     let id = parse_held_id(&id)?;
     let name = v.principal.name.clone();
     let s2 = s.clone();
