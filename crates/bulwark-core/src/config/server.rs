@@ -299,8 +299,8 @@ pub struct OidcConfig {
     /// The client secret (`vault:NAME`, `env:NAME` or `file:PATH`); unset for a public client
     /// (PKCE protects the code either way).
     pub client_secret: SecretRef,
-    /// Where the provider sends the browser back: `.../console/oidc/callback`. Empty: `public_url`
-    /// followed by `/oidc/callback`.
+    /// Where the provider sends the browser back, as registered there: a URL ending in
+    /// `/console/oidc/callback`. Empty: `public_url` followed by `/oidc/callback`.
     pub redirect_url: String,
     /// The ID token claim that names the person: `email` (which must be verified) or `sub`
     /// (`preferred_username` is not offered: many providers let people change it).
@@ -361,11 +361,14 @@ impl ConsoleConfig {
         );
         if !self.public_url.is_empty() {
             match url::Url::parse(&self.public_url) {
-                Ok(u) if matches!(u.scheme(), "https" | "http") && u.host().is_some() => {}
+                Ok(u)
+                    if matches!(u.scheme(), "https" | "http")
+                        && u.host().is_some()
+                        && u.path().trim_end_matches('/').ends_with("/console") => {}
                 _ => p.invalid(
                     "console.public_url",
                     format!("{:?}", self.public_url),
-                    "an http(s) URL such as https://bulwark.example/console, or empty",
+                    "the console's http(s) URL, ending in /console (https://bulwark.example/console), or empty",
                 ),
             }
         }
@@ -383,7 +386,7 @@ impl ConsoleConfig {
         }
         let redirect = o.redirect(&self.public_url);
         let callback =
-            url::Url::parse(&redirect).is_ok_and(|u| u.path().ends_with("/oidc/callback"));
+            url::Url::parse(&redirect).is_ok_and(|u| u.path().ends_with("/console/oidc/callback"));
         if !callback {
             p.invalid(
                 "console.oidc.redirect_url",
