@@ -119,6 +119,20 @@ const TOKEN_CACHE: Duration = Duration::from_secs(2);
 /// runs works within this time, and random ids cannot turn every request into a database read).
 const TOKEN_MISS_REFRESH: Duration = Duration::from_millis(250);
 
+/// A refusal sent before the request's body was read (413 too large, 408 too slow) closes the
+/// connection (`Connection: close`): the rest of the body is never read, so the connection cannot
+/// carry another request, and a client that pooled it would see its next request dropped.
+async fn close_unread(mut resp: Response) -> Response {
+    if matches!(
+        resp.status(),
+        StatusCode::PAYLOAD_TOO_LARGE | StatusCode::REQUEST_TIMEOUT
+    ) {
+        resp.headers_mut()
+            .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    }
+    resp
+}
+
 /// The API router over `state`.
 pub fn router(state: Shared) -> Router {
     let limit = state.c().cfg.server.max_body_bytes;
@@ -166,6 +180,7 @@ pub fn router(state: Shared) -> Router {
         .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn_with_state(state.clone(), authenticate))
         .layer(middleware::from_fn(record_metrics))
+        .layer(middleware::map_response(close_unread))
         .layer(DefaultBodyLimit::max(limit))
         .with_state(state)
 }

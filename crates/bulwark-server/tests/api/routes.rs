@@ -337,7 +337,17 @@ fn authentication_scopes_and_bad_input() {
         400
     );
     let big = format!(r#"{{"text":"{}"}}"#, "a".repeat(4096));
-    assert_eq!(s.post("/v1/scan", "scanner", &big).status, 413);
+    let a = s.post("/v1/scan", "scanner", &big);
+    assert_eq!(a.status, 413);
+    // The unread rest of the body ends the connection, and the client is told so: a pooled
+    // connection would otherwise drop its next request.
+    assert!(
+        a.headers
+            .iter()
+            .any(|(k, v)| k == "connection" && v == "close"),
+        "{:?}",
+        a.headers
+    );
     let a = s.get("/v1/nothing-here", "scanner");
     assert_eq!(a.status, 404);
     assert_eq!(a.body["error"]["code"], "not_found");
