@@ -21,7 +21,12 @@ use openidconnect::{
 };
 use serde::Serialize;
 
-const OIDC_COOKIE: &str = "bulwark_oidc";
+/// The flow's cookie: Lax, since the provider's redirect back is a navigation from another site.
+const OIDC_COOKIE: CookieKind = CookieKind {
+    base: "bulwark_oidc",
+    path: "/console/oidc",
+    same_site: SameSite::Lax,
+};
 
 /// Seconds a sign-in at the provider may take.
 const FLOW_SECS: i64 = 600;
@@ -167,16 +172,6 @@ impl Settings {
     }
 }
 
-fn flow_cookie<'a>(value: String, secs: i64, secure: bool) -> Cookie<'a> {
-    Cookie::build((cookie_name(OIDC_COOKIE, secure), value))
-        .path(cookie_path("/console/oidc", secure))
-        .http_only(true)
-        .same_site(SameSite::Lax)
-        .secure(secure)
-        .max_age(cookie::time::Duration::seconds(secs))
-        .build()
-}
-
 /// Draw on the client's failed-authentication allowance: a flow costs the provider (and this
 /// server) work before anyone is known, so a client cannot start or answer flows without bound.
 async fn allowance(c: &Compiled, cx: &Ctx) -> Result<(), PageError> {
@@ -203,7 +198,8 @@ pub(super) async fn start(State(s): State<Shared>, cx: Ctx, Query(q): Query<Logi
         .and_then(safe_next)
         .unwrap_or("")
         .to_string();
-    let previous = cookie_value(&cx.headers, &cookie_name(SESSION_COOKIE, secure(&c)))
+    let previous = SESSION_COOKIE
+        .read(&cx.headers, secure(&c))
         .map(|k| bulwark_core::auth::session_id(k.value()));
     let (cookie, id) = bulwark_core::auth::new_session()
         .map_err(|e| PageError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
@@ -239,7 +235,7 @@ pub(super) async fn start(State(s): State<Shared>, cx: Ctx, Query(q): Query<Logi
     let mut resp = Redirect::to(url.as_str()).into_response();
     set_cookie(
         &mut resp,
-        flow_cookie(cookie.expose_secret().to_string(), FLOW_SECS, secure(&c)),
+        OIDC_COOKIE.build(cookie.expose_secret().to_string(), FLOW_SECS, secure(&c)),
     );
     Ok(resp)
 }
@@ -281,7 +277,7 @@ async fn refused(
         return Err(over.into());
     }
     let mut resp = PageError::new(status, shown).into_response();
-    set_cookie(&mut resp, flow_cookie(String::new(), 0, secure(&c)));
+    set_cookie(&mut resp, OIDC_COOKIE.build(String::new(), 0, secure(&c)));
     Ok(resp)
 }
 
@@ -304,7 +300,8 @@ pub(super) async fn callback(State(s): State<Shared>, cx: Ctx, Query(q): Query<C
     }
     allowance(&c, &cx).await?;
     // The flow is taken once: a second answer for it (a replay) finds nothing.
-    let id = cookie_value(&cx.headers, &cookie_name(OIDC_COOKIE, secure(&c)))
+    let id = OIDC_COOKIE
+        .read(&cx.headers, secure(&c))
         .map(|k| bulwark_core::auth::session_id(k.value()));
     let db = s.db.clone();
     let flow = match id {
@@ -451,6 +448,6 @@ pub(super) async fn callback(State(s): State<Shared>, cx: Ctx, Query(q): Query<C
         previous: flow.previous,
     };
     let mut resp = start_session(&s, &cx, sign_in).await?;
-    set_cookie(&mut resp, flow_cookie(String::new(), 0, secure(&c)));
+    set_cookie(&mut resp, OIDC_COOKIE.build(String::new(), 0, secure(&c)));
     Ok(resp)
 }

@@ -4,8 +4,18 @@
 
 use super::*;
 
-pub(super) const SESSION_COOKIE: &str = "bulwark_session";
-pub(super) const LOGIN_COOKIE: &str = "bulwark_login";
+/// The session's cookie.
+pub(super) const SESSION_COOKIE: CookieKind = CookieKind {
+    base: "bulwark_session",
+    path: "/console",
+    same_site: SameSite::Strict,
+};
+/// The sign-in form's nonce.
+pub(super) const LOGIN_COOKIE: CookieKind = CookieKind {
+    base: "bulwark_login",
+    path: "/console/login",
+    same_site: SameSite::Strict,
+};
 
 /// Seconds the sign-in form stays valid.
 pub(super) const LOGIN_FORM_SECS: i64 = 600;
@@ -49,14 +59,48 @@ impl<S: Send + Sync> axum::extract::FromRequestParts<S> for Ctx {
     }
 }
 
-pub(super) fn cookie_value<'h>(headers: &'h HeaderMap, name: &str) -> Option<Cookie<'h>> {
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(Cookie::split_parse)
-        .filter_map(Result::ok)
-        .find(|c| c.name() == name && !c.value().is_empty())
+/// One of the console's cookies: HttpOnly always; its name, path and SameSite policy here, and
+/// `Secure` (with the `__Host-` name and `Path=/` that go with it) decided per request.
+pub(super) struct CookieKind {
+    pub(super) base: &'static str,
+    pub(super) path: &'static str,
+    pub(super) same_site: SameSite,
+}
+
+impl CookieKind {
+    /// Its name: `__Host-` prefixed when it is `Secure`, so neither a plain-HTTP page nor another
+    /// host (a sibling subdomain setting `Domain=`) can plant one the browser would send here.
+    fn name(&self, secure: bool) -> String {
+        if secure {
+            format!("__Host-{}", self.base)
+        } else {
+            self.base.to_string()
+        }
+    }
+
+    /// The cookie set to `value` for `secs` seconds (0 and an empty value: removed).
+    pub(super) fn build<'a>(&self, value: String, secs: i64, secure: bool) -> Cookie<'a> {
+        Cookie::build((self.name(secure), value))
+            // A `__Host-` cookie must have `Path=/`.
+            .path(if secure { "/" } else { self.path })
+            .http_only(true)
+            .same_site(self.same_site)
+            .secure(secure)
+            .max_age(cookie::time::Duration::seconds(secs))
+            .build()
+    }
+
+    /// Its value in the request, if set and not empty.
+    pub(super) fn read<'h>(&self, headers: &'h HeaderMap, secure: bool) -> Option<Cookie<'h>> {
+        let name = self.name(secure);
+        headers
+            .get_all(header::COOKIE)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(Cookie::split_parse)
+            .filter_map(Result::ok)
+            .find(|c| c.name() == name && !c.value().is_empty())
+    }
 }
 
 /// Whether cookies must be `Secure`: with TLS, or when the operator says a proxy terminates it.
@@ -64,36 +108,10 @@ pub(super) fn secure(c: &Compiled) -> bool {
     !c.cfg.server.tls_cert.is_empty() || c.cfg.console.secure_cookie
 }
 
-/// A cookie's name: `__Host-` prefixed when it is `Secure`, so neither a plain-HTTP page nor
-/// another host (a sibling subdomain setting `Domain=`) can plant one the browser would send
-/// here. Such a cookie must have `Path=/` ([`cookie_path`]).
-pub(super) fn cookie_name(base: &'static str, secure: bool) -> String {
-    if secure {
-        format!("__Host-{base}")
-    } else {
-        base.to_string()
-    }
-}
-
-/// A cookie's path: `path`, or `/` for a `__Host-` cookie.
-pub(super) fn cookie_path(path: &'static str, secure: bool) -> &'static str {
-    if secure { "/" } else { path }
-}
-
 pub(super) fn set_cookie(resp: &mut Response, cookie: Cookie<'_>) {
     if let Ok(v) = HeaderValue::from_str(&cookie.to_string()) {
         resp.headers_mut().append(header::SET_COOKIE, v);
     }
-}
-
-pub(super) fn session_cookie<'a>(value: String, secs: i64, secure: bool) -> Cookie<'a> {
-    Cookie::build((cookie_name(SESSION_COOKIE, secure), value))
-        .path(cookie_path("/console", secure))
-        .http_only(true)
-        .same_site(SameSite::Strict)
-        .secure(secure)
-        .max_age(cookie::time::Duration::seconds(secs))
-        .build()
 }
 
 /// `next` if it is a console page to come back to after sign-in: a path under `/console/`, of
@@ -127,7 +145,10 @@ pub(super) fn to_login(s: &AppState, why: &str, next: &str) -> Response {
         to.push_str(&format!("{sep}next={}", query_value(n)));
     }
     let mut resp = Redirect::to(&to).into_response();
-    set_cookie(&mut resp, session_cookie(String::new(), 0, secure(&s.c())));
+    set_cookie(
+        &mut resp,
+        SESSION_COOKIE.build(String::new(), 0, secure(&s.c())),
+    );
     resp
 }
 
@@ -139,7 +160,7 @@ pub(super) async fn signed_in(s: &Shared, cx: &Ctx) -> Result<Viewer, Response> 
     let c = s.c();
     // Where to come back to after signing in: the page asked for (a form cannot be resent).
     let next = if cx.get { cx.target.as_str() } else { "" };
-    let Some(cookie) = cookie_value(&cx.headers, &cookie_name(SESSION_COOKIE, secure(&c))) else {
+    let Some(cookie) = SESSION_COOKIE.read(&cx.headers, secure(&c)) else {
         // A link followed from another site (a Slack or Discord message) carries no SameSite=Strict
         // cookie: load the page once more from here, which does, before asking to sign in.
         let from_elsewhere = cx
@@ -251,16 +272,6 @@ pub(super) struct LoginQuery {
 /// The hint sign-in refusals give.
 pub(super) const CREATE_APPROVER: &str = "bulwark token create --name NAME --scope approve";
 
-pub(super) fn login_cookie<'a>(value: String, secs: i64, secure: bool) -> Cookie<'a> {
-    Cookie::build((cookie_name(LOGIN_COOKIE, secure), value))
-        .path(cookie_path("/console/login", secure))
-        .http_only(true)
-        .same_site(SameSite::Strict)
-        .secure(secure)
-        .max_age(cookie::time::Duration::seconds(secs))
-        .build()
-}
-
 pub(super) async fn login_form(State(s): State<Shared>, Query(q): Query<LoginQuery>) -> Page {
     if let Some(off) = disabled(&s) {
         return Ok(off);
@@ -281,7 +292,7 @@ pub(super) async fn login_form(State(s): State<Shared>, Query(q): Query<LoginQue
     let mut resp = html(pages::login(&nonce, next, note, None, sso));
     set_cookie(
         &mut resp,
-        login_cookie(nonce, LOGIN_FORM_SECS, secure(&s.c())),
+        LOGIN_COOKIE.build(nonce, LOGIN_FORM_SECS, secure(&s.c())),
     );
     Ok(resp)
 }
@@ -315,7 +326,8 @@ pub(super) async fn login(
     })?;
     let c = s.c();
     let secure = secure(&c);
-    let nonce = cookie_value(&cx.headers, &cookie_name(LOGIN_COOKIE, secure))
+    let nonce = LOGIN_COOKIE
+        .read(&cx.headers, secure)
         .map(|c| c.value().to_string())
         .unwrap_or_default();
     if nonce.is_empty() {
@@ -360,7 +372,8 @@ pub(super) async fn login(
             ),
         );
     }
-    let previous = cookie_value(&cx.headers, &cookie_name(SESSION_COOKIE, secure))
+    let previous = SESSION_COOKIE
+        .read(&cx.headers, secure)
         .map(|k| bulwark_core::auth::session_id(k.value()));
     let sign_in = SignIn {
         token_id,
@@ -435,13 +448,13 @@ pub(crate) async fn start_session(s: &Shared, cx: &Ctx, sign_in: SignIn) -> Page
     let mut resp = Redirect::to(to).into_response();
     set_cookie(
         &mut resp,
-        session_cookie(
+        SESSION_COOKIE.build(
             cookie.expose_secret().to_string(),
             i64::from(minutes) * 60,
             secure,
         ),
     );
-    set_cookie(&mut resp, login_cookie(String::new(), 0, secure));
+    set_cookie(&mut resp, LOGIN_COOKIE.build(String::new(), 0, secure));
     Ok(resp)
 }
 
