@@ -3,8 +3,11 @@
 //! own (Debian's `postgresql` package; skipped with a notice without it).
 //! `cargo bench -p bulwark-store --bench audit_postgres`.
 
+#[path = "../tests/support/ports.rs"]
+mod ports;
 #[path = "../tests/support/postgres.rs"]
 mod support;
+use ports::free_port;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};

@@ -6,8 +6,11 @@
 
 #![cfg(unix)]
 
+#[path = "support/ports.rs"]
+mod ports;
 #[path = "support/postgres.rs"]
 mod support;
+use ports::free_port;
 
 use std::collections::BTreeSet;
 

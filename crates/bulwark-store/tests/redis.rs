@@ -11,6 +11,10 @@ use bulwark_core::webhook::{ReplayStore, WebhookError};
 use bulwark_store::redis_store::RedisStore;
 use secrecy::SecretString;
 
+#[path = "support/ports.rs"]
+mod ports;
+use ports::free_port;
+
 struct Server(Child, u16);
 
 impl Drop for Server {
@@ -18,13 +22,6 @@ impl Drop for Server {
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("free port")
 }
 
 fn server() -> Option<Server> {

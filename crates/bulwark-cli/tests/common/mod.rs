@@ -40,13 +40,9 @@ pub fn text(o: &Output) -> String {
     )
 }
 
-/// A loopback port nobody listens on now.
-pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("free port")
-}
+#[path = "../../../bulwark-store/tests/support/ports.rs"]
+mod ports;
+pub use ports::free_port;
 
 /// Run `cmd` with `stdin` as its standard input; its exit code and output.
 pub fn run_with_stdin(cmd: &mut Command, stdin: &[u8]) -> Output {
@@ -147,8 +143,17 @@ pub fn serve_on(home: &Path, port: u16, env: &[(&str, &str)]) -> Serve {
             .spawn()
             .expect("serve"),
     );
+    let mut serve = serve;
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+    loop {
+        // One that exited (its port taken, its configuration refused) is not waited for, and
+        // whatever else answers on its port is not taken for it.
+        if let Ok(Some(status)) = serve.0.try_wait() {
+            panic!("bulwark serve exited ({status}) before it listened on {port}");
+        }
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            break;
+        }
         assert!(std::time::Instant::now() < deadline, "serve did not start");
         std::thread::sleep(std::time::Duration::from_millis(50));
     }

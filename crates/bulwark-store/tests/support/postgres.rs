@@ -1,6 +1,7 @@
 //! A throwaway PostgreSQL server for tests: `initdb` into a temporary directory and `postgres` on
 //! a free loopback port (run as the `postgres` user when the tests run as root, which PostgreSQL
-//! refuses). Shared by the store's and the CLI's tests (`#[path]`).
+//! refuses). Shared by the store's and the CLI's tests (`#[path]`); the crate that includes it
+//! has `free_port` at its root (support/ports.rs), one port sequence per test process.
 // Each test crate uses part of it.
 #![allow(dead_code)]
 
@@ -132,13 +133,6 @@ fn as_owner(program: &Path) -> Command {
     } else {
         Command::new(program)
     }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
 }
 
 /// A PostgreSQL to test with, or `None` (with a notice) when it is not installed.
@@ -298,7 +292,7 @@ fn start(tls: bool) -> Option<Postgres> {
         .status()
         .is_ok_and(|s| s.success());
     assert!(ok, "initdb failed in {}", data.display());
-    let port = free_port();
+    let port = crate::free_port();
     let child = as_owner(&server)
         .arg("-D")
         .arg(&data)
