@@ -1,12 +1,15 @@
 //! The model gateway's budgets and usage report as an operator meets them: `bulwark serve` with a
 //! `[gateway]` section in bulwark.toml, an agent calling it with curl, and
 //! `bulwark gateway usage` reading what it spent from the audit log; and two sidecars sharing
-//! one budget through Redis.
+//! one budget through Redis, or through PostgreSQL.
 
 #![cfg(unix)]
 
 mod common;
-use common::{bulwark_on, free_port, redis, run_with_stdin, serve_gateway, text};
+use common::{bulwark_on, free_port, redis, run_with_stdin, serve_gateway, serve_on, text};
+
+#[path = "../../bulwark-store/tests/support/postgres.rs"]
+mod pg;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpListener;
@@ -294,4 +297,141 @@ requests_per_day = 3
     assert!(head.contains("retry-after: 1"), "{head}");
     let e: serde_json::Value = serde_json::from_str(&body).expect("JSON");
     assert_eq!(e["error"]["code"], "budget_unavailable", "{e}");
+}
+
+#[test]
+fn two_sidecars_on_one_postgres_share_a_budget_and_a_restart_keeps_it() {
+    let Some(pg) = pg::postgres() else { return };
+    let url = pg.database("budgets");
+    let upstream = fake_provider();
+    let (ha, hb) = (
+        tempfile::tempdir().expect("home"),
+        tempfile::tempdir().expect("home"),
+    );
+    let env = [
+        ("FLEET_DB", url.as_str()),
+        ("FAKE_PROVIDER_KEY", "sk-fake-0123456789"),
+    ];
+    let configure = |h: &Path| {
+        let api = free_port();
+        std::fs::write(
+            h.join("bulwark.toml"),
+            format!(
+                r#"[server]
+listen = "127.0.0.1:{api}"
+
+[store]
+url = "env:FLEET_DB"
+
+[audit]
+enabled = false
+
+[gateway]
+enabled = true
+
+[gateway.upstreams.openai]
+url = "{upstream}"
+api_key = "env:FAKE_PROVIDER_KEY"
+
+[[gateway.budgets]]
+token = "agent"
+model = "gpt-4o"
+requests_per_day = 3
+
+[[gateway.budgets]]
+token = "burst"
+model = "gpt-4o"
+requests_per_minute = 10
+"#
+            ),
+        )
+        .expect("config");
+        api
+    };
+    let (api_a, api_b) = (configure(ha.path()), configure(hb.path()));
+    // Tokens are the fleet's: made once, in the shared database.
+    let token = |name: &str| {
+        let o = run_with_stdin(
+            bulwark_on(ha.path())
+                .env("FLEET_DB", &url)
+                .args(["token", "create", "--name", name, "--scope", "gateway"]),
+            b"",
+        );
+        assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+        String::from_utf8_lossy(&o.stdout).trim().to_string()
+    };
+    let (agent, burst) = (token("agent"), token("burst"));
+    let a = serve_on(ha.path(), api_a, &env);
+    let b = serve_on(hb.path(), api_b, &env);
+
+    // Three requests a day for the token named agent, whichever sidecar it asks.
+    for api in [api_a, api_b, api_a] {
+        let (status, _, body) = curl_chat(api, &agent);
+        assert_eq!(status, 200, "{body}");
+    }
+    let (status, _, body) = curl_chat(api_b, &agent);
+    assert_eq!(status, 429, "{body}");
+    assert!(
+        body.contains("gateway.budgets[0].requests_per_day = 3"),
+        "{body}"
+    );
+    // A restart keeps what was spent: the counters are in the database, not the process.
+    drop(a);
+    let a = serve_on(ha.path(), api_a, &env);
+    let (status, _, body) = curl_chat(api_a, &agent);
+    assert_eq!(status, 429, "{body}");
+
+    // Thirty requests at once across both, on a budget of ten a minute: exactly ten go upstream
+    // (unless the minute turns while they run: then at most twenty).
+    let started = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        / 60;
+    let statuses: Vec<u16> = std::thread::scope(|s| {
+        let runs: Vec<_> = (0..30)
+            .map(|i| {
+                let (burst, api) = (&burst, if i % 2 == 0 { api_a } else { api_b });
+                s.spawn(move || curl_chat(api, burst).0)
+            })
+            .collect();
+        runs.into_iter().map(|r| r.join().expect("curl")).collect()
+    });
+    let ended = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        / 60;
+    let ok = statuses.iter().filter(|s| **s == 200).count();
+    let over = statuses.iter().filter(|s| **s == 429).count();
+    assert_eq!(ok + over, 30, "{statuses:?}");
+    if started == ended {
+        assert_eq!(ok, 10, "{statuses:?}");
+    } else {
+        assert!((10..=20).contains(&ok), "{statuses:?}");
+    }
+
+    // A database that does not answer in time (the table locked for 6 s): the budget check gives
+    // up after 2 s and fails closed, in the API's own error shape.
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            pg.sql(
+                "budgets",
+                "BEGIN; LOCK TABLE budget_windows IN ACCESS EXCLUSIVE MODE; SELECT pg_sleep(6); COMMIT;",
+            )
+        });
+        std::thread::sleep(Duration::from_millis(500));
+        let asked = Instant::now();
+        let (status, head, body) = curl_chat(api_b, &burst);
+        assert_eq!(status, 503, "{body}");
+        assert!(
+            asked.elapsed() < Duration::from_millis(4_500),
+            "{:?}",
+            asked.elapsed()
+        );
+        assert!(head.contains("retry-after: 1"), "{head}");
+        let e: serde_json::Value = serde_json::from_str(&body).expect("JSON");
+        assert_eq!(e["error"]["code"], "budget_unavailable", "{e}");
+    });
+    drop((a, b));
 }

@@ -14,6 +14,7 @@ pub mod audit_open;
 pub mod audit_pg;
 pub mod audit_relay;
 pub mod audit_sqlite;
+pub mod budget_pg;
 pub mod fs;
 pub mod keychain;
 pub mod keys;

@@ -7,7 +7,8 @@
 //! held alerts, MCP pins, provenance handoffs) and the audit log: `audit_records(instance, seq,
 //! line)` and `audit_checkpoints(id, instance, line)`, one hash chain per instance, both refusing
 //! UPDATE, DELETE and TRUNCATE by trigger. Migration 2 adds `console_sessions`, the web
-//! console's sign-ins, and migration 3 `console_flows`, its single sign-on flows in progress.
+//! console's sign-ins, migration 3 `console_flows`, its single sign-on flows in progress, and
+//! migration 4 `budget_windows`, the model gateway's budget counters (crate::budget_pg).
 
 use std::str::FromStr;
 use std::time::Duration;
@@ -74,6 +75,58 @@ CREATE TABLE console_flows (id TEXT PRIMARY KEY, expires_ms BIGINT NOT NULL, rec
 CREATE INDEX console_flows_by_expiry ON console_flows(expires_ms);
 "#;
 
+/// Migration 4: the model gateway's budget windows (requests, tokens and cost of one token name,
+/// model glob and UTC minute or day), and the two functions that charge and settle them, each one
+/// statement (crate::budget_pg).
+const SCHEMA_V4: &str = r#"
+CREATE TABLE budget_windows (key TEXT PRIMARY KEY, ends_s BIGINT NOT NULL,
+    requests BIGINT NOT NULL DEFAULT 0, tokens BIGINT NOT NULL DEFAULT 0,
+    micros BIGINT NOT NULL DEFAULT 0);
+CREATE INDEX budget_windows_by_end ON budget_windows(ends_s);
+CREATE FUNCTION bulwark_budget_charge(in_keys TEXT[], in_ends BIGINT[], in_requests BIGINT[],
+    in_tokens BIGINT[], in_micros BIGINT[], check_keys TEXT[], check_fields INT[],
+    check_adds BIGINT[], check_limits BIGINT[]) RETURNS INT LANGUAGE plpgsql AS $fn$
+DECLARE
+    used BIGINT;
+BEGIN
+    PERFORM set_config('synchronous_commit', 'off', true);
+    -- A charge stuck behind a lock gives up before the sidecar stops waiting for it, rather than
+    -- counting later a request already refused.
+    PERFORM set_config('lock_timeout', '1500ms', true);
+    -- Every window created if new and locked, in key order: charges racing on any number of
+    -- sidecars take their rows one after the other.
+    INSERT INTO budget_windows AS b (key, ends_s)
+        SELECT k, e FROM unnest(in_keys, in_ends) AS w(k, e) ORDER BY k
+        ON CONFLICT (key) DO UPDATE SET ends_s = b.ends_s;
+    FOR i IN 1 .. coalesce(array_length(check_keys, 1), 0) LOOP
+        SELECT CASE check_fields[i] WHEN 0 THEN w.requests WHEN 1 THEN w.tokens ELSE w.micros END
+            INTO used FROM budget_windows AS w WHERE w.key = check_keys[i];
+        IF check_limits[i] > 0 AND coalesce(used, 0) + check_adds[i] > check_limits[i] THEN
+            RETURN i;
+        END IF;
+    END LOOP;
+    UPDATE budget_windows AS b SET requests = LEAST(b.requests + v.r, 4611686018427387904),
+        tokens = LEAST(b.tokens + v.t, 4611686018427387904),
+        micros = LEAST(b.micros + v.m, 4611686018427387904)
+        FROM unnest(in_keys, in_requests, in_tokens, in_micros) AS v(k, r, t, m) WHERE b.key = v.k;
+    RETURN 0;
+END
+$fn$;
+CREATE FUNCTION bulwark_budget_adjust(in_keys TEXT[], in_requests BIGINT[],
+    in_tokens BIGINT[], in_micros BIGINT[]) RETURNS VOID LANGUAGE plpgsql AS $fn$
+BEGIN
+    PERFORM set_config('synchronous_commit', 'off', true);
+    -- Locked in the order charges lock them; windows already deleted are left alone.
+    PERFORM 1 FROM budget_windows WHERE key = ANY(in_keys) ORDER BY key FOR UPDATE;
+    UPDATE budget_windows AS b
+        SET requests = LEAST(GREATEST(b.requests + v.r, 0), 4611686018427387904),
+        tokens = LEAST(GREATEST(b.tokens + v.t, 0), 4611686018427387904),
+        micros = LEAST(GREATEST(b.micros + v.m, 0), 4611686018427387904)
+        FROM unnest(in_keys, in_requests, in_tokens, in_micros) AS v(k, r, t, m) WHERE b.key = v.k;
+END
+$fn$;
+"#;
+
 /// The migrations, in order.
 fn migrator() -> Migrator {
     let mut m = Migrator::with_migrations(vec![
@@ -98,13 +151,20 @@ fn migrator() -> Migrator {
             SCHEMA_V3.into_sql_str(),
             false,
         ),
+        Migration::new(
+            4,
+            "gateway budget windows".into(),
+            MigrationType::Simple,
+            SCHEMA_V4.into_sql_str(),
+            false,
+        ),
     ]);
     m.dangerous_set_table_name("bulwark_migrations");
     m
 }
 
 /// The schema version this build writes.
-const LATEST: i64 = 3;
+const LATEST: i64 = 4;
 
 /// Whether every migration this build knows was applied.
 async fn up_to_date(pool: &PgPool) -> Result<bool, sqlx::Error> {
@@ -277,6 +337,18 @@ impl Pg {
                 )))
             })
         })
+    }
+
+    /// Start `f` on this pool's runtime without blocking the caller: its handle can be awaited
+    /// from any runtime (the server's).
+    pub(crate) fn spawn<T: Send + 'static>(
+        &self,
+        f: impl std::future::Future<Output = T> + Send + 'static,
+    ) -> tokio::task::JoinHandle<T> {
+        self.rt
+            .as_ref()
+            .expect("the runtime lives until drop")
+            .spawn(f)
     }
 
     /// Run a future on this pool's runtime.

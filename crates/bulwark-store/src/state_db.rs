@@ -157,6 +157,16 @@ impl StateDb {
         matches!(self.backend, Backend::Pg(_))
     }
 
+    /// The model gateway's budget counters in this database, for several sidecars to share
+    /// (PostgreSQL); `None` for SQLite, whose sidecar counts in its own process. With
+    /// `fail_open`, a request is let through uncounted while the database cannot be asked.
+    pub fn budgets(&self, fail_open: bool) -> Option<crate::budget_pg::PgBudgets> {
+        match &self.backend {
+            Backend::Pg(p) => Some(crate::budget_pg::PgBudgets::new(p.clone(), fail_open)),
+            Backend::Sqlite(_) => None,
+        }
+    }
+
     fn err(&self, e: impl std::fmt::Display) -> ApprovalError {
         ApprovalError::Store(format!("{}: {e}", self.name))
     }

@@ -17,6 +17,7 @@ use std::collections::BTreeSet;
 use bulwark_core::audit::{AuditEvent, AuditSink, EventType};
 use bulwark_core::auth::{Scope, TokenRecord};
 use bulwark_core::config::SecurityConfig;
+use bulwark_core::gateway::budget::{BudgetConfig, BudgetStore, Budgets, Charged, Field, Tokens};
 use bulwark_store::AuditLog;
 use bulwark_store::audit_file::{DirVerify, FileLogOptions};
 use bulwark_store::audit_open::LogSource;
@@ -24,6 +25,28 @@ use bulwark_store::audit_pg::PgLog;
 use bulwark_store::keys::KeyFiles;
 use bulwark_store::state_db::{ConsoleSession, StateDb};
 use secrecy::SecretString;
+
+/// One rule: `requests_per_minute` requests a minute and 10,000 tokens a day for every token.
+fn budget_rules(requests_per_minute: u64) -> Budgets {
+    Budgets::new(
+        &[BudgetConfig {
+            requests_per_minute,
+            tokens_per_day: 10_000,
+            ..BudgetConfig::default()
+        }],
+        &Default::default(),
+    )
+    .unwrap()
+}
+
+/// A request's tokens: 100 of prompt and 900 of reply.
+const TOKENS: Tokens = Tokens {
+    input: 100,
+    output: 900,
+};
+
+/// A moment in the middle of a UTC minute.
+const NOW: u64 = 1_796_000_030;
 
 fn event(i: usize) -> AuditEvent {
     AuditEvent {
@@ -55,7 +78,7 @@ fn tokens_and_the_schema_are_shared_and_migrated_once() {
     });
     assert_eq!(
         pg.sql("state", "SELECT count(*) FROM bulwark_migrations"),
-        "3"
+        "4"
     );
     assert!(dbs[0].is_shared());
     assert!(dbs[0].name().starts_with("PostgreSQL 127.0.0.1:"));
@@ -272,7 +295,8 @@ fn a_role_with_insert_and_select_only_can_write_the_log_but_not_change_it() {
         "roles",
         "CREATE ROLE bulwark_sidecar LOGIN; \
          GRANT SELECT, INSERT, UPDATE, DELETE ON approvals, settings, api_tokens, held_alerts, \
-               mcp_pins, provenance_handoffs, console_sessions, console_flows TO bulwark_sidecar; \
+               mcp_pins, provenance_handoffs, console_sessions, console_flows, budget_windows \
+               TO bulwark_sidecar; \
          GRANT SELECT, INSERT ON audit_records, audit_checkpoints TO bulwark_sidecar; \
          GRANT SELECT ON bulwark_migrations TO bulwark_sidecar; \
          GRANT USAGE ON ALL SEQUENCES IN SCHEMA public TO bulwark_sidecar;",
@@ -283,6 +307,18 @@ fn a_role_with_insert_and_select_only_can_write_the_log_but_not_change_it() {
     ));
     let db = StateDb::connect(&url).expect("the restricted role starts (schema already there)");
     assert!(db.tokens().unwrap().is_empty());
+    // It may charge and settle budgets (the functions run with its rights).
+    let budgets = db.budgets(false).expect("PostgreSQL budgets");
+    let plan = budget_rules(5).plan("agent", "gpt-4o", TOKENS, NOW);
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    assert_eq!(
+        rt.block_on(budgets.charge(plan.charge.clone(), NOW)),
+        Ok(Charged::Taken)
+    );
+    rt.block_on(budgets.adjust(vec![(plan.charge.adds[0].0.clone(), Field::Requests, -1)]));
     let log = PgLog::connect(&url).unwrap();
     let home = tempfile::tempdir().unwrap();
     let (w, _) = writer(&log, home.path(), "pod-a").unwrap();
@@ -415,4 +451,129 @@ fn tls_to_postgres_is_verified_against_the_ca_the_url_names() {
         .expect("an unknown CA is refused")
         .to_string();
     assert!(e.contains("PostgreSQL 127.0.0.1"), "{e}");
+}
+
+#[test]
+fn budgets_are_charged_exactly_once_checked_first_and_settled_to_what_was_used() {
+    let Some(pg) = support::postgres() else {
+        return;
+    };
+    let url = secret(&pg.database("budgets"));
+    // Two sidecars' stores on one database.
+    let (a, b) = (
+        StateDb::connect(&url).unwrap(),
+        StateDb::connect(&url).unwrap(),
+    );
+    let stores = [a.budgets(false).unwrap(), b.budgets(false).unwrap()];
+    let rules = budget_rules(50);
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    // 200 charges at once, half on each, on a limit of 50 a minute: exactly 50 are taken. (Each
+    // store starts a charge on its pool's runtime when asked, so all 200 are in flight before the
+    // first answer is awaited.)
+    let taken = rt.block_on(async {
+        let charges: Vec<_> = (0..200)
+            .map(|i| {
+                let plan = rules.plan(
+                    "agent",
+                    "gpt-4o",
+                    Tokens {
+                        input: 1,
+                        output: 1,
+                    },
+                    NOW,
+                );
+                stores[i % 2].charge(plan.charge, NOW)
+            })
+            .collect();
+        let mut taken = 0;
+        for c in charges {
+            if c.await == Ok(Charged::Taken) {
+                taken += 1;
+            }
+        }
+        taken
+    });
+    assert_eq!(taken, 50);
+
+    // Another token: the first limit a request would pass is named, and nothing is counted.
+    let plan = rules.plan("other", "gpt-4o", TOKENS, NOW);
+    assert_eq!(
+        rt.block_on(stores[0].charge(plan.charge.clone(), NOW)),
+        Ok(Charged::Taken)
+    );
+    let reservation = plan.outcome(Charged::Taken).unwrap();
+    // Nine more of 1,000 tokens fill the day's 10,000; the next is refused by the day's tokens
+    // (check 1 of the rule: requests per minute is check 0), and counts nothing.
+    for _ in 0..9 {
+        let plan = rules.plan("other", "gpt-4o", TOKENS, NOW);
+        assert_eq!(
+            rt.block_on(stores[1].charge(plan.charge, NOW)),
+            Ok(Charged::Taken)
+        );
+    }
+    let plan = rules.plan("other", "gpt-4o", TOKENS, NOW);
+    assert_eq!(
+        rt.block_on(stores[1].charge(plan.charge, NOW)),
+        Ok(Charged::Over(1))
+    );
+    // The first one's reply used 10 tokens, not 1,000: the settlement gives 990 back, and a
+    // request of 990 fits exactly.
+    let (adjustment, _) = rules.settlement(
+        reservation,
+        Some(Tokens {
+            input: 4,
+            output: 6,
+        }),
+    );
+    rt.block_on(stores[0].adjust(adjustment));
+    let fits = Tokens {
+        input: 90,
+        output: 900,
+    };
+    let plan = rules.plan("other", "gpt-4o", fits, NOW);
+    assert_eq!(
+        rt.block_on(stores[1].charge(plan.charge.clone(), NOW)),
+        Ok(Charged::Taken)
+    );
+    assert_eq!(
+        rt.block_on(stores[1].charge(plan.charge, NOW)),
+        Ok(Charged::Over(1))
+    );
+    // A settlement never takes a count below 0.
+    let plan = rules.plan("third", "gpt-4o", TOKENS, NOW);
+    assert_eq!(
+        rt.block_on(stores[0].charge(plan.charge.clone(), NOW)),
+        Ok(Charged::Taken)
+    );
+    let huge = plan
+        .charge
+        .adds
+        .iter()
+        .map(|(k, f, _, _)| (k.clone(), *f, -1_000_000_000))
+        .collect();
+    rt.block_on(stores[0].adjust(huge));
+    assert_eq!(
+        pg.sql(
+            "budgets",
+            "SELECT min(requests) || ' ' || min(tokens) || ' ' || count(*) FROM budget_windows \
+             WHERE key LIKE 'third%'"
+        ),
+        "0 0 2"
+    );
+    // Windows a minute past their end are deleted by the next minute's first charge.
+    let later = NOW + 2 * 86_400;
+    let plan = rules.plan("agent", "gpt-4o", TOKENS, later);
+    assert_eq!(
+        rt.block_on(stores[0].charge(plan.charge, later)),
+        Ok(Charged::Taken)
+    );
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while pg.sql("budgets", "SELECT count(*) FROM budget_windows") != "2" {
+        assert!(std::time::Instant::now() < deadline, "ended windows kept");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
 }

@@ -84,7 +84,8 @@ pub struct LimitsConfig {
     pub redis_prefix: String,
     /// Limits that let requests through while Redis cannot be asked (by name: `global`,
     /// `token`, `route`, `tool`, `auth-failures`, `ingress-source`, `ingress-replay`,
-    /// `proxy-client`, `gateway-budget`). The others fail closed: 503 until Redis answers again.
+    /// `proxy-client`, `gateway-budget`; the budgets also while PostgreSQL cannot be asked, when
+    /// they count there). The others fail closed: 503 until Redis answers again.
     pub fail_open: Vec<String>,
 }
 

@@ -320,8 +320,8 @@ impl AppState {
                 .map_err(|e| ServeError::Config(e.to_string()))
             })
             .transpose()?;
-        // Limits, replay ids and budgets count in the Redis the sidecars share, or all in the
-        // process.
+        // Limits, replay ids and budgets count in the Redis the sidecars share, or in the
+        // process (budgets in PostgreSQL when the state is there).
         let (limit_store, replay, budget_store): (
             Arc<dyn bulwark_core::ratelimit::LimitStore>,
             Arc<dyn bulwark_core::webhook::ReplayStore>,
@@ -336,7 +336,17 @@ impl AppState {
                     cfg.ingress.tolerance_secs,
                     cfg.ingress.replay_capacity,
                 )),
-                Arc::new(bulwark_core::gateway::budget::Counters::default()),
+                // Budgets in the PostgreSQL database the sidecars share, when there is one.
+                match db.budgets(
+                    cfg.server
+                        .limits
+                        .fail_open
+                        .iter()
+                        .any(|l| l == "gateway-budget"),
+                ) {
+                    Some(pg) => Arc::new(pg),
+                    None => Arc::new(bulwark_core::gateway::budget::Counters::default()),
+                },
             ),
         };
         let gateway = crate::gateway::Gateway::new(&cfg.gateway, budget_store);

@@ -1,0 +1,187 @@
+//! The model gateway's budgets in the PostgreSQL database sidecars share (`[store] url`, when
+//! `[server.limits] redis` is not set): every sidecar on the database draws on one budget per
+//! token name, and a restart keeps what was spent.
+//!
+//! Table `budget_windows(key TEXT PRIMARY KEY, ends_s BIGINT, requests BIGINT, tokens BIGINT,
+//! micros BIGINT)`: one row per window (the token name, the rule's model glob, `m<minute>` or
+//! `d<day>`), as the Redis hashes are. A charge is one statement, as the Redis script is: the
+//! function `bulwark_budget_charge` (migration 4, in crate::postgres) creates the windows it adds
+//! to if new and locks them in key order (`INSERT ... ORDER BY k ON CONFLICT DO UPDATE`), so that
+//! charges racing on any number of sidecars are checked one after the other and none passes a
+//! limit; it checks every limit, and only when none would be passed adds to every window.
+//! `bulwark_budget_adjust` settles: it locks its windows in the same order and moves each count,
+//! never below 0. Both commit without waiting for the disk (`synchronous_commit` off for their
+//! transaction): a database that crashes may forget the last fraction of a second of counts, never
+//! count one twice. A charge waits at most 1.5 s for a lock (`lock_timeout`), the sidecar at most
+//! 2 s for its answer. Windows are deleted a minute after they end (by each sidecar, at most once a
+//! minute). Counts stop at 2^62, so no sum overflows.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+#[cfg(doc)]
+use bulwark_core::gateway::budget::Field;
+use bulwark_core::gateway::budget::{Adjustment, BudgetStore, Charge, Charged, Charging, Settling};
+use sqlx::postgres::PgPool;
+
+use crate::postgres::Pg;
+
+/// How long a charge may take before the request is answered 503 (or let through uncounted,
+/// with `gateway-budget` in `fail_open`): a budget check must not hold a request for long.
+const CHARGE_FOR: Duration = Duration::from_secs(2);
+
+/// The most one charge or settlement moves a count by (the stored counts stop at 2^62 in SQL, so
+/// a count and a move never overflow 64 bits together).
+const CAP: i64 = 1 << 61;
+
+/// Budget counters in PostgreSQL.
+pub struct PgBudgets {
+    pg: Arc<Pg>,
+    /// Let requests through uncounted while the database cannot be asked.
+    fail_open: bool,
+    /// The last minute this process deleted ended windows in.
+    swept: Arc<AtomicU64>,
+}
+
+impl PgBudgets {
+    pub(crate) fn new(pg: Arc<Pg>, fail_open: bool) -> PgBudgets {
+        PgBudgets {
+            pg,
+            fail_open,
+            swept: Arc::new(AtomicU64::new(0)),
+        }
+    }
+}
+
+/// Amounts per window: the window's end and its counts by [`Field::index`], in key order.
+type Windows = BTreeMap<String, (i64, [i64; 3])>;
+
+/// A window's key as the table holds it: the core's keys separate their parts with NUL, which
+/// PostgreSQL's text cannot hold, so `%` and NUL are escaped (`%25`, `%00`), one key to one row.
+fn db_key(key: &str) -> String {
+    key.replace('%', "%25").replace('\0', "%00")
+}
+
+fn amount(v: u64) -> i64 {
+    i64::try_from(v).unwrap_or(CAP).min(CAP)
+}
+
+/// The columns of [`Windows`], for `unnest`.
+fn columns(w: &Windows) -> (Vec<String>, Vec<i64>, [Vec<i64>; 3]) {
+    let keys = w.keys().cloned().collect();
+    let ends = w.values().map(|(e, _)| *e).collect();
+    let counts = [0, 1, 2].map(|i| w.values().map(|(_, c)| c[i]).collect());
+    (keys, ends, counts)
+}
+
+async fn charge(pool: PgPool, charge: Charge) -> Result<Charged, sqlx::Error> {
+    let mut adds = Windows::new();
+    for (key, field, add, ends) in &charge.adds {
+        let w = adds.entry(db_key(key)).or_insert((amount(*ends), [0; 3]));
+        let c = &mut w.1[field.index()];
+        *c = c.saturating_add(amount(*add)).min(CAP);
+    }
+    let (keys, ends, [requests, tokens, micros]) = columns(&adds);
+    let checks = &charge.checks;
+    let answer: i32 =
+        sqlx::query_scalar("SELECT bulwark_budget_charge($1, $2, $3, $4, $5, $6, $7, $8, $9)")
+            .bind(&keys)
+            .bind(&ends)
+            .bind(&requests)
+            .bind(&tokens)
+            .bind(&micros)
+            .bind(checks.iter().map(|c| db_key(&c.key)).collect::<Vec<_>>())
+            .bind(
+                checks
+                    .iter()
+                    .map(|c| c.field.index() as i32)
+                    .collect::<Vec<_>>(),
+            )
+            .bind(checks.iter().map(|c| amount(c.add)).collect::<Vec<_>>())
+            .bind(checks.iter().map(|c| amount(c.limit)).collect::<Vec<_>>())
+            .fetch_one(&pool)
+            .await?;
+    Ok(match usize::try_from(answer) {
+        Ok(0) => Charged::Taken,
+        Ok(i) => Charged::Over(i - 1),
+        Err(_) => Charged::Over(0),
+    })
+}
+
+async fn adjust(pool: PgPool, adjustment: Adjustment) -> Result<(), sqlx::Error> {
+    let mut deltas = Windows::new();
+    for (key, field, delta) in &adjustment {
+        let w = deltas.entry(db_key(key)).or_insert((0, [0; 3]));
+        let c = &mut w.1[field.index()];
+        *c = c.saturating_add(*delta).clamp(-CAP, CAP);
+    }
+    let (keys, _, [requests, tokens, micros]) = columns(&deltas);
+    sqlx::query("SELECT bulwark_budget_adjust($1, $2, $3, $4)")
+        .bind(&keys)
+        .bind(&requests)
+        .bind(&tokens)
+        .bind(&micros)
+        .execute(&pool)
+        .await
+        .map(|_| ())
+}
+
+impl BudgetStore for PgBudgets {
+    fn charge(&self, c: Charge, now_secs: u64) -> Charging<'_> {
+        // No rule applies: nothing to ask.
+        if c.checks.is_empty() && c.adds.is_empty() {
+            return Box::pin(std::future::ready(Ok(Charged::Taken)));
+        }
+        let pool = self.pg.pool.clone();
+        let minute = now_secs / 60;
+        let sweep = self.swept.swap(minute, Ordering::Relaxed) != minute;
+        if sweep {
+            // Ended windows go a minute after their end, as in Redis, beside the charge.
+            let pool = pool.clone();
+            let before = amount(now_secs.saturating_sub(60));
+            drop(self.pg.spawn(async move {
+                let _ = sqlx::query("DELETE FROM budget_windows WHERE ends_s < $1")
+                    .bind(before)
+                    .execute(&pool)
+                    .await;
+            }));
+        }
+        let task = self
+            .pg
+            .spawn(async move { tokio::time::timeout(CHARGE_FOR, charge(pool, c)).await });
+        let name = self.pg.name.clone();
+        let fail_open = self.fail_open;
+        Box::pin(async move {
+            let reason = match task.await {
+                Ok(Ok(Ok(answer))) => return Ok(answer),
+                Ok(Ok(Err(e))) => format!("{name}: {e}"),
+                Ok(Err(_)) => format!("{name}: no answer within {} s", CHARGE_FOR.as_secs()),
+                Err(e) => format!("{name}: {e}"),
+            };
+            if fail_open {
+                Ok(Charged::NotCounted)
+            } else {
+                Err(reason)
+            }
+        })
+    }
+
+    fn adjust(&self, adjustment: Adjustment) -> Settling<'_> {
+        if adjustment.is_empty() {
+            return Box::pin(std::future::ready(()));
+        }
+        let pool = self.pg.pool.clone();
+        let name = self.pg.name.clone();
+        // A settlement that cannot be made leaves the reservation counted (the safe side).
+        let task = self.pg.spawn(async move {
+            if let Err(e) = adjust(pool, adjustment).await {
+                tracing::warn!("{name}: a gateway budget settlement was not made: {e}");
+            }
+        });
+        Box::pin(async move {
+            let _ = task.await;
+        })
+    }
+}
