@@ -17,7 +17,6 @@ mod gateway_cmd;
 mod held_cmd;
 mod mcp_cmd;
 mod mcp_wrap;
-mod picoclaw_cmd;
 mod posture_cmd;
 mod redact_cmd;
 mod report;

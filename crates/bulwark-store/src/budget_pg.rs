@@ -12,8 +12,10 @@
 //! `bulwark_budget_adjust` settles: it locks its windows in the same order and moves each count,
 //! never below 0. Both commit without waiting for the disk (`synchronous_commit` off for their
 //! transaction): a database that crashes may forget the last fraction of a second of counts, never
-//! count one twice. A charge waits at most 1.5 s for a lock (`lock_timeout`), the sidecar at most
-//! 2 s for its answer. Windows are deleted a minute after they end (by each sidecar, at most once a
+//! count one twice. A request waits at most 2 s for its charge; a charge the database makes
+//! after that is given back. Each lock wait is bounded (`lock_timeout`), a conflict the database
+//! resolves by aborting one side is run again, and the budgets hold at most [`CONNECTIONS`] of the
+//! pool's connections. Windows are deleted a minute after they end (by each sidecar, at most once a
 //! minute). Counts stop at 2^62, so no sum overflows.
 
 use std::collections::BTreeMap;
@@ -28,9 +30,17 @@ use sqlx::postgres::PgPool;
 
 use crate::postgres::Pg;
 
-/// How long a charge may take before the request is answered 503 (or let through uncounted,
-/// with `gateway-budget` in `fail_open`): a budget check must not hold a request for long.
+/// How long a request waits for its charge before it is answered 503 (or let through uncounted,
+/// with `gateway-budget` in `fail_open`): a budget check must not hold a request for long. A
+/// charge made later is given back.
 const CHARGE_FOR: Duration = Duration::from_secs(2);
+
+/// How long a settlement (or a sweep) may take before it is given up.
+const SETTLE_FOR: Duration = Duration::from_secs(10);
+
+/// Connections of the pool the budgets may hold at once: the rest stay for the state and the
+/// audit log, whatever the gateway's load.
+const CONNECTIONS: usize = 4;
 
 /// The most one charge or settlement moves a count by (the stored counts stop at 2^62 in SQL, so
 /// a count and a move never overflow 64 bits together).
@@ -43,6 +53,10 @@ pub struct PgBudgets {
     fail_open: bool,
     /// The last minute this process deleted ended windows in.
     swept: Arc<AtomicU64>,
+    /// Budget calls in flight, at most [`CONNECTIONS`].
+    permits: Arc<tokio::sync::Semaphore>,
+    /// How long a request waits for its charge.
+    wait: Duration,
 }
 
 impl PgBudgets {
@@ -51,7 +65,15 @@ impl PgBudgets {
             pg,
             fail_open,
             swept: Arc::new(AtomicU64::new(0)),
+            permits: Arc::new(tokio::sync::Semaphore::new(CONNECTIONS)),
+            wait: CHARGE_FOR,
         }
+    }
+
+    /// The same store, where a request waits `wait` for its charge (2 s by default) before it
+    /// is answered 503 or let through uncounted; a charge made later is given back.
+    pub fn waiting(self, wait: Duration) -> PgBudgets {
+        PgBudgets { wait, ..self }
     }
 }
 
@@ -76,7 +98,7 @@ fn columns(w: &Windows) -> (Vec<String>, Vec<i64>, [Vec<i64>; 3]) {
     (keys, ends, counts)
 }
 
-async fn charge(pool: PgPool, charge: Charge) -> Result<Charged, sqlx::Error> {
+async fn charge(pool: PgPool, charge: &Charge) -> Result<Charged, sqlx::Error> {
     let mut adds = Windows::new();
     for (key, field, add, ends) in &charge.adds {
         let w = adds.entry(db_key(key)).or_insert((amount(*ends), [0; 3]));
@@ -110,9 +132,9 @@ async fn charge(pool: PgPool, charge: Charge) -> Result<Charged, sqlx::Error> {
     })
 }
 
-async fn adjust(pool: PgPool, adjustment: Adjustment) -> Result<(), sqlx::Error> {
+async fn adjust(pool: PgPool, adjustment: &Adjustment) -> Result<(), sqlx::Error> {
     let mut deltas = Windows::new();
-    for (key, field, delta) in &adjustment {
+    for (key, field, delta) in adjustment {
         let w = deltas.entry(db_key(key)).or_insert((0, [0; 3]));
         let c = &mut w.1[field.index()];
         *c = c.saturating_add(*delta).clamp(-CAP, CAP);
@@ -128,6 +150,35 @@ async fn adjust(pool: PgPool, adjustment: Adjustment) -> Result<(), sqlx::Error>
         .map(|_| ())
 }
 
+/// Whether `e` is a conflict PostgreSQL resolves by aborting one side, to be run again: a
+/// serialization failure (a role whose default isolation is stricter than read committed) or a
+/// deadlock.
+fn conflict(e: &sqlx::Error) -> bool {
+    e.as_database_error()
+        .and_then(|d| d.code())
+        .is_some_and(|c| c == "40001" || c == "40P01")
+}
+
+/// Run `call` on a budget connection (at most [`CONNECTIONS`] at once), again after a conflict
+/// (at most three times in all).
+async fn run<T, F: std::future::Future<Output = Result<T, sqlx::Error>>>(
+    permits: &tokio::sync::Semaphore,
+    call: impl Fn() -> F,
+) -> Result<T, sqlx::Error> {
+    let _permit = permits
+        .acquire()
+        .await
+        .map_err(|_| sqlx::Error::PoolClosed)?;
+    let mut tries = 0;
+    loop {
+        tries += 1;
+        match call().await {
+            Err(e) if tries < 3 && conflict(&e) => continue,
+            answer => return answer,
+        }
+    }
+}
+
 impl BudgetStore for PgBudgets {
     fn charge(&self, c: Charge, now_secs: u64) -> Charging<'_> {
         // No rule applies: nothing to ask.
@@ -135,30 +186,50 @@ impl BudgetStore for PgBudgets {
             return Box::pin(std::future::ready(Ok(Charged::Taken)));
         }
         let pool = self.pg.pool.clone();
+        let permits = self.permits.clone();
         let minute = now_secs / 60;
-        let sweep = self.swept.swap(minute, Ordering::Relaxed) != minute;
-        if sweep {
-            // Ended windows go a minute after their end, as in Redis, beside the charge.
-            let pool = pool.clone();
+        if self.swept.swap(minute, Ordering::Relaxed) != minute {
+            // Ended windows go a minute after their end, as in Redis, beside the charge; rows a
+            // charge or settlement holds are left for the next sweep.
+            let (pool, permits) = (pool.clone(), permits.clone());
             let before = amount(now_secs.saturating_sub(60));
             drop(self.pg.spawn(async move {
-                let _ = sqlx::query("DELETE FROM budget_windows WHERE ends_s < $1")
+                let sweep = run(&permits, || {
+                    sqlx::query(
+                        "DELETE FROM budget_windows WHERE key IN (SELECT key FROM budget_windows \
+                         WHERE ends_s < $1 ORDER BY key FOR UPDATE SKIP LOCKED)",
+                    )
                     .bind(before)
                     .execute(&pool)
-                    .await;
+                });
+                let _ = tokio::time::timeout(SETTLE_FOR, sweep).await;
             }));
         }
-        let task = self
-            .pg
-            .spawn(async move { tokio::time::timeout(CHARGE_FOR, charge(pool, c)).await });
+        // What gives the charge back, should it be made after the sidecar stopped waiting.
+        let refund: Adjustment = c
+            .adds
+            .iter()
+            .map(|(k, f, add, _)| (k.clone(), *f, -amount(*add)))
+            .collect();
+        let (tell, answer) = tokio::sync::oneshot::channel();
         let name = self.pg.name.clone();
-        let fail_open = self.fail_open;
+        let late = (pool.clone(), permits.clone(), name.clone());
+        drop(self.pg.spawn(async move {
+            let made = run(&permits, || charge(pool.clone(), &c)).await;
+            if let Err(Ok(Charged::Taken)) = tell.send(made) {
+                // Nobody waits for it any more (the request was answered 503, or let through
+                // uncounted, or went away): it must not count.
+                let (pool, permits, name) = late;
+                settle(pool, &permits, &name, refund).await;
+            }
+        }));
+        let (fail_open, wait) = (self.fail_open, self.wait);
         Box::pin(async move {
-            let reason = match task.await {
+            let reason = match tokio::time::timeout(wait, answer).await {
                 Ok(Ok(Ok(answer))) => return Ok(answer),
                 Ok(Ok(Err(e))) => format!("{name}: {e}"),
-                Ok(Err(_)) => format!("{name}: no answer within {} s", CHARGE_FOR.as_secs()),
-                Err(e) => format!("{name}: {e}"),
+                Ok(Err(_)) => format!("{name}: the database's runtime stopped"),
+                Err(_) => format!("{name}: no answer within {} ms", wait.as_millis()),
             };
             if fail_open {
                 Ok(Charged::NotCounted)
@@ -172,16 +243,39 @@ impl BudgetStore for PgBudgets {
         if adjustment.is_empty() {
             return Box::pin(std::future::ready(()));
         }
-        let pool = self.pg.pool.clone();
-        let name = self.pg.name.clone();
-        // A settlement that cannot be made leaves the reservation counted (the safe side).
-        let task = self.pg.spawn(async move {
-            if let Err(e) = adjust(pool, adjustment).await {
-                tracing::warn!("{name}: a gateway budget settlement was not made: {e}");
-            }
-        });
+        let (pool, permits, name) = (
+            self.pg.pool.clone(),
+            self.permits.clone(),
+            self.pg.name.clone(),
+        );
+        let task = self
+            .pg
+            .spawn(async move { settle(pool, &permits, &name, adjustment).await });
         Box::pin(async move {
             let _ = task.await;
         })
+    }
+}
+
+/// Apply `adjustment`, for at most [`SETTLE_FOR`]. One that cannot be made leaves the reservation
+/// counted (the safe side), with a warning.
+async fn settle(
+    pool: PgPool,
+    permits: &tokio::sync::Semaphore,
+    name: &str,
+    adjustment: Adjustment,
+) {
+    let made = tokio::time::timeout(
+        SETTLE_FOR,
+        run(permits, || adjust(pool.clone(), &adjustment)),
+    )
+    .await;
+    match made {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => tracing::warn!("{name}: a gateway budget settlement was not made: {e}"),
+        Err(_) => tracing::warn!(
+            "{name}: a gateway budget settlement was not made within {} s",
+            SETTLE_FOR.as_secs()
+        ),
     }
 }

@@ -79,24 +79,25 @@ CREATE INDEX console_flows_by_expiry ON console_flows(expires_ms);
 /// model glob and UTC minute or day), and the two functions that charge and settle them, each one
 /// statement (crate::budget_pg).
 const SCHEMA_V4: &str = r#"
-CREATE TABLE budget_windows (key TEXT PRIMARY KEY, ends_s BIGINT NOT NULL,
+CREATE TABLE budget_windows (key TEXT COLLATE "C" PRIMARY KEY, ends_s BIGINT NOT NULL,
     requests BIGINT NOT NULL DEFAULT 0, tokens BIGINT NOT NULL DEFAULT 0,
     micros BIGINT NOT NULL DEFAULT 0);
 CREATE INDEX budget_windows_by_end ON budget_windows(ends_s);
 CREATE FUNCTION bulwark_budget_charge(in_keys TEXT[], in_ends BIGINT[], in_requests BIGINT[],
     in_tokens BIGINT[], in_micros BIGINT[], check_keys TEXT[], check_fields INT[],
-    check_adds BIGINT[], check_limits BIGINT[]) RETURNS INT LANGUAGE plpgsql AS $fn$
+    check_adds BIGINT[], check_limits BIGINT[]) RETURNS INT LANGUAGE plpgsql
+    SET search_path FROM CURRENT AS $fn$
 DECLARE
     used BIGINT;
 BEGIN
     PERFORM set_config('synchronous_commit', 'off', true);
-    -- A charge stuck behind a lock gives up before the sidecar stops waiting for it, rather than
-    -- counting later a request already refused.
+    -- A charge stuck behind a lock gives up soon (each wait); one the sidecar stopped waiting for
+    -- and that is made later anyway is given back by the sidecar.
     PERFORM set_config('lock_timeout', '1500ms', true);
     -- Every window created if new and locked, in key order: charges racing on any number of
     -- sidecars take their rows one after the other.
     INSERT INTO budget_windows AS b (key, ends_s)
-        SELECT k, e FROM unnest(in_keys, in_ends) AS w(k, e) ORDER BY k
+        SELECT k, e FROM unnest(in_keys, in_ends) AS w(k, e) ORDER BY k COLLATE "C"
         ON CONFLICT (key) DO UPDATE SET ends_s = b.ends_s;
     FOR i IN 1 .. coalesce(array_length(check_keys, 1), 0) LOOP
         SELECT CASE check_fields[i] WHEN 0 THEN w.requests WHEN 1 THEN w.tokens ELSE w.micros END
@@ -113,9 +114,11 @@ BEGIN
 END
 $fn$;
 CREATE FUNCTION bulwark_budget_adjust(in_keys TEXT[], in_requests BIGINT[],
-    in_tokens BIGINT[], in_micros BIGINT[]) RETURNS VOID LANGUAGE plpgsql AS $fn$
+    in_tokens BIGINT[], in_micros BIGINT[]) RETURNS VOID LANGUAGE plpgsql
+    SET search_path FROM CURRENT AS $fn$
 BEGIN
     PERFORM set_config('synchronous_commit', 'off', true);
+    PERFORM set_config('lock_timeout', '5s', true);
     -- Locked in the order charges lock them; windows already deleted are left alone.
     PERFORM 1 FROM budget_windows WHERE key = ANY(in_keys) ORDER BY key FOR UPDATE;
     UPDATE budget_windows AS b

@@ -564,6 +564,53 @@ fn budgets_are_charged_exactly_once_checked_first_and_settled_to_what_was_used()
         ),
         "0 0 2"
     );
+    // A charge the sidecar stopped waiting for (one of its windows held by another session for
+    // a second, under the lock timeout) is refused, or let through uncounted with fail_open; made
+    // later, each is given back.
+    let plan = rules.plan("late", "gpt-4o", TOKENS, NOW);
+    assert_eq!(
+        rt.block_on(stores[0].charge(plan.charge.clone(), NOW)),
+        Ok(Charged::Taken)
+    );
+    let wait = std::time::Duration::from_millis(300);
+    let hasty = b.budgets(false).unwrap().waiting(wait);
+    let open = b.budgets(true).unwrap().waiting(wait);
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            pg.sql(
+                "budgets",
+                "BEGIN; SELECT 1 FROM budget_windows WHERE key LIKE 'late%' FOR UPDATE; \
+                 SELECT pg_sleep(1); COMMIT;",
+            )
+        });
+        std::thread::sleep(wait);
+        let refused = rt.block_on(hasty.charge(plan.charge.clone(), NOW));
+        assert!(
+            refused
+                .as_ref()
+                .is_err_and(|e| e.contains("no answer within 300 ms")),
+            "{refused:?}"
+        );
+        assert_eq!(
+            rt.block_on(open.charge(plan.charge.clone(), NOW)),
+            Ok(Charged::NotCounted)
+        );
+    });
+    let counted = || {
+        pg.sql(
+            "budgets",
+            "SELECT sum(requests) FROM budget_windows WHERE key LIKE 'late%'",
+        )
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    while counted() != "2" {
+        assert!(std::time::Instant::now() < deadline, "{}", counted());
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    assert_eq!(counted(), "2", "one request, in its minute and its day");
+
     // Windows a minute past their end are deleted by the next minute's first charge.
     let later = NOW + 2 * 86_400;
     let plan = rules.plan("agent", "gpt-4o", TOKENS, later);

@@ -20,7 +20,7 @@ use bulwark_store::vault_file::VaultStore;
 use secrecy::{ExposeSecret, SecretString};
 use zeroize::Zeroizing;
 
-use crate::vault_cmd::{audit, now, provider_of, vault_err, vault_name};
+use super::open::{audit, now, provider_of, vault_err, vault_name};
 use crate::{Fatal, PlainFormat, env_lookup};
 
 /// What replaces a credential in config.json.
