@@ -650,3 +650,91 @@ fn held_alerts_are_kept_listed_released_once_or_dropped() {
         "{log}"
     );
 }
+
+#[test]
+fn behind_a_trusted_proxy_failed_authentications_count_per_forwarded_client() {
+    let home = tempfile::tempdir().unwrap();
+    let h = home.path();
+    let port = free_port();
+    let config = |trusted: &str| {
+        std::fs::write(
+            h.join("bulwark.toml"),
+            format!(
+                "[server]\nlisten = \"127.0.0.1:{port}\"\n{trusted}\n\
+                 [server.limits]\nauth_failures_per_min = 2\n"
+            ),
+        )
+        .unwrap();
+    };
+    // curl plays the reverse proxy on loopback, adding X-Forwarded-For as nginx does.
+    config("trusted_proxies = [\"127.0.0.1/32\"]");
+    let serve = common::serve_on(h, port, &[]);
+    let bad_token = |forwarded_for: Option<&str>| -> u16 {
+        let mut c = Command::new("curl");
+        c.args(["-s", "-o", "/dev/null", "-w", "%{http_code}"])
+            .args(["-H", "Authorization: Bearer bwk_0123456789abcdef_guess"])
+            .args([
+                "-H",
+                "Content-Type: application/json",
+                "-d",
+                r#"{"text":"x"}"#,
+            ]);
+        if let Some(xff) = forwarded_for {
+            c.args(["-H", &format!("X-Forwarded-For: {xff}")]);
+        }
+        let o = c
+            .arg(format!("http://127.0.0.1:{port}/v1/scan"))
+            .output()
+            .expect("curl");
+        String::from_utf8_lossy(&o.stdout).parse().unwrap_or(0)
+    };
+    // One client behind the proxy uses up its own allowance...
+    let first: Vec<u16> = (0..3).map(|_| bad_token(Some("198.51.100.7"))).collect();
+    assert_eq!(first, [401, 401, 429]);
+    // ...not its neighbour's, nor the proxy's own.
+    assert_eq!(bad_token(Some("198.51.100.8")), 401);
+    assert_eq!(bad_token(None), 401);
+    // A client's own claim on the left of the chain is not believed: the last address that is
+    // not a trusted proxy is.
+    assert_eq!(bad_token(Some("203.0.113.1, 198.51.100.7")), 429);
+    // The audit log names the client, not the proxy.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let o = run(
+            in_home(h).args(["audit", "tail", "-n", "20", "--format", "json"]),
+            b"",
+        );
+        let out = stdout(&o);
+        if out.contains(r#""actor":"198.51.100.7""#) && out.contains(r#""actor":"198.51.100.8""#) {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "{out}");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+
+    // Without trusted_proxies (a reload), the header is ignored: every request is the peer's,
+    // which had one failure already, so the second of two claimed clients is refused.
+    config("");
+    let pid = serve.0.id().to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-HUP", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let o = run(
+            in_home(h).args(["audit", "tail", "-n", "20", "--format", "json"]),
+            b"",
+        );
+        if stdout(&o).contains(r#""action":"server.reload""#) {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "{}", stdout(&o));
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert_eq!(bad_token(Some("198.51.100.9")), 401);
+    assert_eq!(bad_token(Some("198.51.100.10")), 429);
+}

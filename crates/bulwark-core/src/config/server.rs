@@ -35,6 +35,11 @@ pub struct ServerConfig {
     pub body_timeout_secs: u64,
     /// Open connections one client address may hold; more are closed at once.
     pub connections_per_client: u32,
+    /// Reverse proxies in front of the sidecar (addresses or CIDRs) whose `X-Forwarded-For` is
+    /// believed: a request from one of them is taken to come from the last address in that
+    /// header that is not one of them (failed sign-ins, the console, audit records). Empty: the
+    /// header is ignored, every request comes from its connection's peer.
+    pub trusted_proxies: Vec<crate::config::typed::Net>,
     /// Rate limits.
     pub limits: LimitsConfig,
 }
@@ -51,6 +56,7 @@ impl Default for ServerConfig {
             header_timeout_secs: 10,
             body_timeout_secs: 30,
             connections_per_client: 64,
+            trusted_proxies: Vec::new(),
             limits: LimitsConfig::default(),
         }
     }

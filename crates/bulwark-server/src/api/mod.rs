@@ -133,6 +133,26 @@ async fn close_unread(mut resp: Response) -> Response {
     resp
 }
 
+/// Behind a trusted reverse proxy, the client is the last address of `X-Forwarded-For` that is
+/// not a trusted proxy: every later layer (failed sign-ins, the console, webhook sources, audit
+/// records) sees it as the request's `ConnectInfo`.
+async fn client_address(State(s): State<Shared>, mut req: Request, next: Next) -> Response {
+    let c = s.c();
+    if !c.trusted_proxies.is_empty()
+        && let Some(ConnectInfo(peer)) = req
+            .extensions()
+            .get::<ConnectInfo<std::net::SocketAddr>>()
+            .copied()
+    {
+        let client = auth::client_ip(peer.ip(), req.headers(), &c.trusted_proxies);
+        if client != peer.ip() {
+            req.extensions_mut()
+                .insert(ConnectInfo(std::net::SocketAddr::new(client, 0)));
+        }
+    }
+    next.run(req).await
+}
+
 /// The API router over `state`.
 pub fn router(state: Shared) -> Router {
     let limit = state.c().cfg.server.max_body_bytes;
@@ -179,6 +199,10 @@ pub fn router(state: Shared) -> Router {
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn_with_state(state.clone(), authenticate))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            client_address,
+        ))
         .layer(middleware::from_fn(record_metrics))
         .layer(middleware::map_response(close_unread))
         .layer(DefaultBodyLimit::max(limit))

@@ -18,6 +18,8 @@ pub struct Compiled {
     pub(crate) chats: super::Chats,
     /// `[console.oidc] client_secret`, resolved.
     pub(crate) oidc_secret: Option<secrecy::SecretString>,
+    /// `[server] trusted_proxies`.
+    pub(crate) trusted_proxies: Vec<ipnet::IpNet>,
 }
 
 /// One compiled webhook source.
@@ -143,6 +145,7 @@ impl Compiled {
             limit_store.clone(),
         )
         .map_err(|e| ServeError::Config(e.to_string()))?;
+        let trusted_proxies = cfg.server.trusted_proxies.iter().map(|n| n.0).collect();
         Ok(Compiled {
             ingress,
             notify_url,
@@ -152,6 +155,7 @@ impl Compiled {
             mcp: Arc::new(mcp),
             chats,
             oidc_secret,
+            trusted_proxies,
         })
     }
 }
