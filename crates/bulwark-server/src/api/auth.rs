@@ -258,27 +258,45 @@ pub(crate) fn now_secs() -> u64 {
 }
 
 /// The client's address: the peer, or (when the peer is a trusted proxy) the last address in
-/// `X-Forwarded-For` that is not a trusted proxy.
+/// `X-Forwarded-For` that is not a trusted proxy. The header is read from its right end, the hops
+/// the trusted proxies added, and no further than they vouch for: an entry that cannot be read
+/// (`unknown`, a name) ends the walk at the last trusted hop, never skipped to reach what the
+/// client wrote further left. Entries may carry a port (`203.0.113.7:5123`, `[2001:db8::7]:443`);
+/// IPv4-mapped IPv6 addresses are compared as IPv4 (a dual-stack listener's peers).
 pub(crate) fn client_ip(
     peer: std::net::IpAddr,
     headers: &HeaderMap,
     trusted: &[ipnet::IpNet],
 ) -> std::net::IpAddr {
-    if !trusted.iter().any(|n| n.contains(&peer)) {
-        return peer;
+    let is_trusted = |a: &std::net::IpAddr| trusted.iter().any(|n| n.contains(a));
+    let mut hop = peer.to_canonical();
+    if !is_trusted(&hop) {
+        return hop;
     }
-    let chain: Vec<std::net::IpAddr> = headers
+    let lines: Vec<&str> = headers
         .get_all("x-forwarded-for")
         .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .filter_map(|a| a.trim().parse().ok())
+        .map(|v| v.to_str().unwrap_or("unknown"))
         .collect();
-    chain
-        .into_iter()
-        .rev()
-        .find(|a| !trusted.iter().any(|n| n.contains(a)))
-        .unwrap_or(peer)
+    for entry in lines.iter().rev().flat_map(|l| l.rsplit(',')) {
+        let Some(address) = forwarded_address(entry.trim()) else {
+            return hop;
+        };
+        if !is_trusted(&address) {
+            return address;
+        }
+        hop = address;
+    }
+    hop
+}
+
+/// One `X-Forwarded-For` entry's address: bare, with a port, or bracketed IPv6 with a port.
+fn forwarded_address(entry: &str) -> Option<std::net::IpAddr> {
+    let address = entry
+        .parse::<std::net::IpAddr>()
+        .ok()
+        .or_else(|| entry.parse::<std::net::SocketAddr>().ok().map(|s| s.ip()))?;
+    Some(address.to_canonical())
 }
 
 /// Failed authentications, aggregated per client address and window so that a client sending bad
@@ -420,5 +438,64 @@ mod tests {
             );
         }
         assert!(route_scopes("/v1/new-route").is_none());
+    }
+
+    /// The client behind trusted proxies, as `X-Forwarded-For` lines read from the right.
+    #[test]
+    fn the_client_is_the_last_forwarded_address_no_trusted_proxy_vouches_past() {
+        let trusted: Vec<ipnet::IpNet> = ["10.0.0.5/32", "10.0.1.0/24"]
+            .iter()
+            .map(|n| n.parse().unwrap())
+            .collect();
+        let ip = |a: &str| a.parse::<std::net::IpAddr>().unwrap();
+        let client = |peer: &str, lines: &[&str]| {
+            let mut h = HeaderMap::new();
+            for l in lines {
+                h.append("x-forwarded-for", l.parse().unwrap());
+            }
+            client_ip(ip(peer), &h, &trusted)
+        };
+        // A peer that is not a trusted proxy is the client, whatever it sends.
+        assert_eq!(client("203.0.113.9", &["198.51.100.7"]), ip("203.0.113.9"));
+        // Behind one proxy, and behind two; what the client wrote on the left is not believed.
+        assert_eq!(client("10.0.0.5", &["198.51.100.7"]), ip("198.51.100.7"));
+        assert_eq!(
+            client("10.0.0.5", &["1.2.3.4, 198.51.100.7, 10.0.1.9"]),
+            ip("198.51.100.7")
+        );
+        // Several header lines are one list, in order.
+        assert_eq!(
+            client("10.0.0.5", &["1.2.3.4", "198.51.100.7, 10.0.1.9"]),
+            ip("198.51.100.7")
+        );
+        // Ports and brackets, as some proxies write them.
+        assert_eq!(
+            client("10.0.0.5", &["198.51.100.7:5123"]),
+            ip("198.51.100.7")
+        );
+        assert_eq!(
+            client("10.0.0.5", &["[2001:db8::7]:443"]),
+            ip("2001:db8::7")
+        );
+        // An entry that cannot be read stops the walk at the last trusted hop: the client's own
+        // entry before it is never reached.
+        assert_eq!(
+            client("10.0.0.5", &["198.51.100.7, unknown"]),
+            ip("10.0.0.5")
+        );
+        assert_eq!(
+            client("10.0.0.5", &["198.51.100.7, unknown, 10.0.1.9"]),
+            ip("10.0.1.9")
+        );
+        assert_eq!(client("10.0.0.5", &["198.51.100.7,"]), ip("10.0.0.5"));
+        // Nothing but proxies, or no header: the last proxy.
+        assert_eq!(client("10.0.0.5", &["10.0.1.9"]), ip("10.0.1.9"));
+        assert_eq!(client("10.0.0.5", &[]), ip("10.0.0.5"));
+        // A dual-stack listener's IPv4-mapped peer is the IPv4 proxy, and mapped entries are
+        // compared as IPv4 too.
+        assert_eq!(
+            client("::ffff:10.0.0.5", &["198.51.100.7, ::ffff:10.0.1.9"]),
+            ip("198.51.100.7")
+        );
     }
 }

@@ -15,9 +15,13 @@ use super::*;
 pub(crate) async fn ingress(
     State(s): State<Shared>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    proxied: Option<Extension<Peer>>,
     axum::extract::Path(source): axum::extract::Path<String>,
     req: Request,
 ) -> Result<Response, ApiError> {
+    // A source judges addresses by its own trusted_proxies, from the connection's peer (not by
+    // [server] trusted_proxies, which may trust other proxies).
+    let peer = proxied.map_or(peer, |Extension(Peer(p))| p);
     let c = s.c();
     let Some(src) = c.ingress.get(&source) else {
         return Err(ApiError::new(

@@ -133,21 +133,25 @@ async fn close_unread(mut resp: Response) -> Response {
     resp
 }
 
-/// Behind a trusted reverse proxy, the client is the last address of `X-Forwarded-For` that is
-/// not a trusted proxy: every later layer (failed sign-ins, the console, webhook sources, audit
-/// records) sees it as the request's `ConnectInfo`.
+/// The peer of a request's connection, when `ConnectInfo` was changed to the client behind a
+/// trusted proxy: webhook sources judge addresses by their own `trusted_proxies` from here.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Peer(pub(crate) SocketAddr);
+
+/// Behind a `[server] trusted_proxies` proxy, the client is the last address of
+/// `X-Forwarded-For` that is not a trusted proxy: the layers after this one (failed
+/// authentications, chat interactions, the console, audit records) see it as the request's
+/// `ConnectInfo`; the connection's peer stays as [`Peer`].
 async fn client_address(State(s): State<Shared>, mut req: Request, next: Next) -> Response {
     let c = s.c();
     if !c.trusted_proxies.is_empty()
-        && let Some(ConnectInfo(peer)) = req
-            .extensions()
-            .get::<ConnectInfo<std::net::SocketAddr>>()
-            .copied()
+        && let Some(ConnectInfo(peer)) = req.extensions().get::<ConnectInfo<SocketAddr>>().copied()
     {
         let client = auth::client_ip(peer.ip(), req.headers(), &c.trusted_proxies);
         if client != peer.ip() {
             req.extensions_mut()
-                .insert(ConnectInfo(std::net::SocketAddr::new(client, 0)));
+                .insert(ConnectInfo(SocketAddr::new(client, 0)));
+            req.extensions_mut().insert(Peer(peer));
         }
     }
     next.run(req).await

@@ -40,6 +40,7 @@ fn webhook_ingress_verifies_every_scheme_refuses_replays_and_forwards_with_the_v
     }
     let (endpoint, received) = agent_endpoint();
     let mut cfg = SecurityConfig::default();
+    cfg.server.trusted_proxies = vec![net("127.0.0.1/32")];
     let whsec = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
     // Secrets given as `file:` references: the sender's token, and the agent's own credential
     // sent with what is forwarded (each file ends with a line break, as `echo` writes them).
@@ -279,6 +280,9 @@ fn webhook_ingress_verifies_every_scheme_refuses_replays_and_forwards_with_the_v
     let mut xff = t.clone();
     xff.push(("X-Forwarded-For", "10.1.2.3".into()));
     assert_eq!(s.ingress("proxied", &xff, "{}").status, 200);
+    // The sidecar trusts this proxy for everything else ([server] trusted_proxies), but a source
+    // that does not list it judges the connection's peer: the header does not open allow_cidrs.
+    assert_eq!(s.ingress("far", &xff, "{}").status, 403);
     assert_eq!(s.ingress("nobody", &t, "{}").status, 404);
 }
 
