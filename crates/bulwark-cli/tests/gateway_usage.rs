@@ -235,6 +235,31 @@ verb_arg = "verb"
     assert!(t.contains("gateway.budgets[0].cost_per_day"), "{t}");
 }
 
+/// A sidecar's configuration for the tests of a shared budget: listening on `api`, with `store`
+/// (where the budgets count), the gateway to `upstream`, three requests a day for the token named
+/// agent, and `more` budgets.
+fn shared_budget(api: u16, upstream: &str, store: &str, more: &str) -> String {
+    format!(
+        r#"[server]
+listen = "127.0.0.1:{api}"
+
+{store}
+[gateway]
+enabled = true
+
+[gateway.upstreams.openai]
+url = "{upstream}"
+api_key = "env:FAKE_PROVIDER_KEY"
+
+[[gateway.budgets]]
+token = "agent"
+model = "gpt-4o"
+requests_per_day = 3
+
+{more}"#
+    )
+}
+
 #[test]
 fn two_sidecars_on_one_redis_share_a_budget() {
     let Some(redis) = redis() else { return };
@@ -247,27 +272,14 @@ fn two_sidecars_on_one_redis_share_a_budget() {
         let api = free_port();
         std::fs::write(
             h.join("bulwark.toml"),
-            format!(
-                r#"[server]
-listen = "127.0.0.1:{api}"
-
-[server.limits]
-redis = "redis://127.0.0.1:{}/0"
-fail_open = ["token"]
-
-[gateway]
-enabled = true
-
-[gateway.upstreams.openai]
-url = "{upstream}"
-api_key = "env:FAKE_PROVIDER_KEY"
-
-[[gateway.budgets]]
-token = "agent"
-model = "gpt-4o"
-requests_per_day = 3
-"#,
-                redis.port
+            shared_budget(
+                api,
+                &upstream,
+                &format!(
+                    "[server.limits]\nredis = \"redis://127.0.0.1:{}/0\"\nfail_open = [\"token\"]\n",
+                    redis.port
+                ),
+                "",
             ),
         )
         .expect("config");
@@ -316,33 +328,11 @@ fn two_sidecars_on_one_postgres_share_a_budget_and_a_restart_keeps_it() {
         let api = free_port();
         std::fs::write(
             h.join("bulwark.toml"),
-            format!(
-                r#"[server]
-listen = "127.0.0.1:{api}"
-
-[store]
-url = "env:FLEET_DB"
-
-[audit]
-enabled = false
-
-[gateway]
-enabled = true
-
-[gateway.upstreams.openai]
-url = "{upstream}"
-api_key = "env:FAKE_PROVIDER_KEY"
-
-[[gateway.budgets]]
-token = "agent"
-model = "gpt-4o"
-requests_per_day = 3
-
-[[gateway.budgets]]
-token = "burst"
-model = "gpt-4o"
-requests_per_minute = 10
-"#
+            shared_budget(
+                api,
+                &upstream,
+                "[store]\nurl = \"env:FLEET_DB\"\n\n[audit]\nenabled = false\n",
+                "[[gateway.budgets]]\ntoken = \"burst\"\nmodel = \"gpt-4o\"\nrequests_per_minute = 10\n",
             ),
         )
         .expect("config");

@@ -17,23 +17,14 @@ mod support;
 use ports::free_port;
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+#[path = "support/latency.rs"]
+mod latency;
+use latency::percentiles;
+
+use std::time::Instant;
 
 use bulwark_core::gateway::budget::{BudgetConfig, BudgetStore, Budgets, Tokens};
 use bulwark_store::state_db::StateDb;
-
-fn percentiles(name: &str, mut times: Vec<Duration>) {
-    times.sort();
-    let at = |q: f64| times[((times.len() as f64 * q) as usize).min(times.len() - 1)];
-    println!(
-        "{name:<44} p50 {:>7.1} µs   p90 {:>7.1} µs   p99 {:>7.1} µs   max {:>8.1} µs   ({} calls)",
-        at(0.50).as_secs_f64() * 1e6,
-        at(0.90).as_secs_f64() * 1e6,
-        at(0.99).as_secs_f64() * 1e6,
-        times[times.len() - 1].as_secs_f64() * 1e6,
-        times.len()
-    );
-}
 
 fn main() {
     let n: usize = std::env::var("BUDGET_BENCH_CHARGES")

@@ -9,25 +9,16 @@
 //! ```
 
 use std::process::{Command, Stdio};
+#[path = "support/latency.rs"]
+mod latency;
+use latency::percentiles;
+
 use std::time::{Duration, Instant};
 
 use bulwark_core::ratelimit::{DefaultClock, InProcess, LimitStore, Rate};
 use bulwark_core::webhook::ReplayStore;
 use bulwark_store::redis_store::RedisStore;
 use secrecy::SecretString;
-
-fn percentiles(name: &str, mut times: Vec<Duration>) {
-    times.sort();
-    let at = |q: f64| times[((times.len() as f64 * q) as usize).min(times.len() - 1)];
-    println!(
-        "{name:<40} p50 {:>7.1} µs   p90 {:>7.1} µs   p99 {:>7.1} µs   max {:>8.1} µs   ({} checks)",
-        at(0.50).as_secs_f64() * 1e6,
-        at(0.90).as_secs_f64() * 1e6,
-        at(0.99).as_secs_f64() * 1e6,
-        times[times.len() - 1].as_secs_f64() * 1e6,
-        times.len()
-    );
-}
 
 fn main() {
     let n: usize = std::env::var("REDIS_BENCH_CHECKS")

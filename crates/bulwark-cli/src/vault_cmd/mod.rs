@@ -15,9 +15,7 @@ mod open;
 mod picoclaw;
 
 use bulwark_store::vault_file::PASSPHRASE_ENV;
-use open::{
-    NEW_PASSPHRASE_ENV, audit, keychain_kek, new_kek, no_vault, now, provider_of, vault_err,
-};
+use open::{NEW_PASSPHRASE_ENV, audit, keychain_kek, new_kek, now, provider_of, vault_err};
 pub use open::{append_audit_key, provider_for};
 
 #[derive(Subcommand, Debug)]
@@ -178,10 +176,7 @@ pub fn run(cmd: VaultCommand, explicit: Option<&Path>) -> Result<u8, Fatal> {
             Ok(0)
         }
         VaultCommand::Get { name } => {
-            let f = store
-                .load()
-                .map_err(vault_err)?
-                .ok_or_else(|| no_vault(&path))?;
+            let f = open::load(&store)?;
             let provider = provider_for(&f.kek)?;
             let u = f.unlock(provider.as_ref()).map_err(vault_err)?;
             let v = u.get(&f, &name).map_err(vault_err)?;
@@ -194,10 +189,7 @@ pub fn run(cmd: VaultCommand, explicit: Option<&Path>) -> Result<u8, Fatal> {
             Ok(0)
         }
         VaultCommand::List { format } => {
-            let f = store
-                .load()
-                .map_err(vault_err)?
-                .ok_or_else(|| no_vault(&path))?;
+            let f = open::load(&store)?;
             let mut out = std::io::stdout().lock();
             match format {
                 PlainFormat::Json => {
@@ -308,10 +300,7 @@ pub fn run(cmd: VaultCommand, explicit: Option<&Path>) -> Result<u8, Fatal> {
             },
         ),
         VaultCommand::Run { env, command } => {
-            let f = store
-                .load()
-                .map_err(vault_err)?
-                .ok_or_else(|| no_vault(&path))?;
+            let f = open::load(&store)?;
             let provider = provider_for(&f.kek)?;
             let u = f.unlock(provider.as_ref()).map_err(vault_err)?;
             let mut child = std::process::Command::new(&command[0]);

@@ -44,11 +44,15 @@ pub fn provider_for(spec: &KekSpec) -> Result<Box<dyn KeyProvider>, Fatal> {
 /// The key provider of the vault in `store`, asked for before its lock is taken (a prompt must
 /// not hold other writers up).
 pub(crate) fn provider_of(store: &VaultStore) -> Result<Box<dyn KeyProvider>, Fatal> {
-    let f = store
+    provider_for(&load(store)?.kek)
+}
+
+/// The vault file in `store`, or an error saying how to create one.
+pub(super) fn load(store: &VaultStore) -> Result<bulwark_core::vault::VaultFile, Fatal> {
+    store
         .load()
         .map_err(vault_err)?
-        .ok_or_else(|| no_vault(&store.path().display().to_string()))?;
-    provider_for(&f.kek)
+        .ok_or_else(|| no_vault(&store.path().display().to_string()))
 }
 
 /// The passphrase from `var`, else typed on the terminal (hidden; twice when `confirm`).
@@ -231,7 +235,7 @@ pub fn append_audit_key(
 pub(crate) fn vault_err(e: impl std::fmt::Display) -> Fatal {
     Fatal(e.to_string())
 }
-pub(super) fn no_vault(path: &str) -> Fatal {
+fn no_vault(path: &str) -> Fatal {
     Fatal(format!(
         "no vault at {path}: create one with `bulwark vault init`"
     ))
