@@ -235,11 +235,12 @@ verb_arg = "verb"
     assert!(t.contains("gateway.budgets[0].cost_per_day"), "{t}");
 }
 
-/// A sidecar's configuration for the tests of a shared budget: listening on `api`, with `store`
-/// (where the budgets count), the gateway to `upstream`, three requests a day for the token named
-/// agent, and `more` budgets.
-fn shared_budget(api: u16, upstream: &str, store: &str, more: &str) -> String {
-    format!(
+/// Write the configuration of a sidecar sharing a budget into `home`: a free port (returned),
+/// `store` (where the budgets count), the gateway to `upstream`, three requests a day for the
+/// token named agent, and `more` budgets.
+fn shared_budget(home: &Path, upstream: &str, store: &str, more: &str) -> u16 {
+    let api = free_port();
+    let config = format!(
         r#"[server]
 listen = "127.0.0.1:{api}"
 
@@ -257,7 +258,9 @@ model = "gpt-4o"
 requests_per_day = 3
 
 {more}"#
-    )
+    );
+    std::fs::write(home.join("bulwark.toml"), config).expect("config");
+    api
 }
 
 #[test]
@@ -269,20 +272,15 @@ fn two_sidecars_on_one_redis_share_a_budget() {
         tempfile::tempdir().expect("home"),
     );
     let start = |h: &Path| {
-        let api = free_port();
-        std::fs::write(
-            h.join("bulwark.toml"),
-            shared_budget(
-                api,
-                &upstream,
-                &format!(
-                    "[server.limits]\nredis = \"redis://127.0.0.1:{}/0\"\nfail_open = [\"token\"]\n",
-                    redis.port
-                ),
-                "",
+        let api = shared_budget(
+            h,
+            &upstream,
+            &format!(
+                "[server.limits]\nredis = \"redis://127.0.0.1:{}/0\"\nfail_open = [\"token\"]\n",
+                redis.port
             ),
-        )
-        .expect("config");
+            "",
+        );
         let (serve, token) = serve_gateway(h, api, &[("FAKE_PROVIDER_KEY", "sk-fake-0123456789")]);
         (serve, api, token)
     };
@@ -325,18 +323,12 @@ fn two_sidecars_on_one_postgres_share_a_budget_and_a_restart_keeps_it() {
         ("FAKE_PROVIDER_KEY", "sk-fake-0123456789"),
     ];
     let configure = |h: &Path| {
-        let api = free_port();
-        std::fs::write(
-            h.join("bulwark.toml"),
-            shared_budget(
-                api,
-                &upstream,
-                "[store]\nurl = \"env:FLEET_DB\"\n\n[audit]\nenabled = false\n",
-                "[[gateway.budgets]]\ntoken = \"burst\"\nmodel = \"gpt-4o\"\nrequests_per_minute = 10\n",
-            ),
+        shared_budget(
+            h,
+            &upstream,
+            "[store]\nurl = \"env:FLEET_DB\"\n\n[audit]\nenabled = false\n",
+            "[[gateway.budgets]]\ntoken = \"burst\"\nmodel = \"gpt-4o\"\nrequests_per_minute = 10\n",
         )
-        .expect("config");
-        api
     };
     let (api_a, api_b) = (configure(ha.path()), configure(hb.path()));
     // Tokens are the fleet's: made once, in the shared database.
