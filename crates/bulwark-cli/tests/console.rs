@@ -17,8 +17,8 @@
 
 mod common;
 use common::{
-    approval_state as state, ask_scale as ask, bulwark_on, free_port, run_with_stdin, serve_on,
-    text, token,
+    approval_state as state, ask_scale as ask, ask_scale_with, bulwark_on, free_port,
+    run_with_stdin, serve_on, text, token,
 };
 
 use std::path::Path;
@@ -452,8 +452,15 @@ hold_at = "review"
     let _serve = serve_on(home.path(), port, &[("ALERTS_SECRET", "s3cret-alerts")]);
     let http = agent();
 
-    // The last approved call for this tool and target, which the diff compares against.
-    let (first, first_digest) = ask(&http, port, &copilot, 3);
+    // The last approved call for this tool and target, which the diff compares against; the
+    // call to approve below carries another AWS key in its arguments.
+    let (first, first_digest) = ask_scale_with(
+        &http,
+        port,
+        &copilot,
+        3,
+        r#""registry_key":"AKIALALEMEL33243OLIB","#,
+    );
     let mut r = http
         .post(&format!(
             "http://127.0.0.1:{port}/v1/approvals/{first}/approve"
@@ -470,7 +477,16 @@ hold_at = "review"
     );
     // 500 pending approvals: one page.
     let asked: Vec<(String, String)> = (0..500)
-        .map(|i| ask(&http, port, &copilot, 10 + i))
+        .map(|i| match i {
+            499 => ask_scale_with(
+                &http,
+                port,
+                &copilot,
+                10 + i,
+                r#""registry_key":"AKIAZ7QW3RT5YUXIOBPA","#,
+            ),
+            _ => ask(&http, port, &copilot, 10 + i),
+        })
         .collect();
     // An alert carrying an injection, held back for an approver.
     let mut r = http

@@ -394,7 +394,8 @@ fn two_sidecars_on_one_postgres_share_a_budget_and_a_restart_keeps_it() {
     }
 
     // A database that does not answer in time (the table locked for 6 s): the budget check gives
-    // up after 2 s and fails closed, in the API's own error shape.
+    // up (the lock wait after 1.5 s, the sidecar after 2 s at most) and fails closed, in the
+    // API's own error shape.
     std::thread::scope(|s| {
         s.spawn(|| {
             pg.sql(
@@ -407,7 +408,7 @@ fn two_sidecars_on_one_postgres_share_a_budget_and_a_restart_keeps_it() {
         let (status, head, body) = curl_chat(api_b, &burst);
         assert_eq!(status, 503, "{body}");
         assert!(
-            asked.elapsed() < Duration::from_millis(4_500),
+            asked.elapsed() < Duration::from_secs(3),
             "{:?}",
             asked.elapsed()
         );

@@ -215,12 +215,23 @@ pub fn redis() -> Option<Redis> {
 /// Ask the sidecar on `port` (as `token`, for requester `copilot`) to scale deployment `api` in
 /// payments-prod to `replicas`, which waits for approval there: (approval id, digest).
 pub fn ask_scale(http: &ureq::Agent, port: u16, token: &str, replicas: u32) -> (String, String) {
+    ask_scale_with(http, port, token, replicas, "")
+}
+
+/// [`ask_scale`] with `more` (JSON members, each followed by a comma) added to the arguments.
+pub fn ask_scale_with(
+    http: &ureq::Agent,
+    port: u16,
+    token: &str,
+    replicas: u32,
+    more: &str,
+) -> (String, String) {
     let mut r = http
         .post(&format!("http://127.0.0.1:{port}/v1/intents"))
         .header("Authorization", &format!("Bearer {token}"))
         .header("Content-Type", "application/json")
         .send(format!(
-            r#"{{"tool":"kubectl","action":"scale","target":{{"kind":"deployment","name":"api","namespace":"payments-prod"}},"args":{{"replicas":{replicas}}},"requested_by":"copilot"}}"#
+            r#"{{"tool":"kubectl","action":"scale","target":{{"kind":"deployment","name":"api","namespace":"payments-prod"}},"args":{{{more}"replicas":{replicas}}},"requested_by":"copilot"}}"#
         ))
         .expect("intent");
     let v: serde_json::Value =

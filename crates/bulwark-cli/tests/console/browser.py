@@ -54,6 +54,12 @@ ins = [e.text for e in D.find_elements(By.CSS_SELECTOR, "#diff ins")]
 dels = [e.text for e in D.find_elements(By.CSS_SELECTOR, "#diff del")]
 check(any('"replicas": 3' in d for d in dels), "diff removes: %r" % dels)
 check(any('"replicas": 509' in i for i in ins), "diff adds: %r" % ins)
+# The two calls' AWS keys differ: hidden on both sides, with different fingerprints.
+removed = [d for d in dels if "[REDACTED:aws-access-key-id #" in d]
+added = [i for i in ins if "[REDACTED:aws-access-key-id #" in i]
+check(removed and added and removed[0].split("#")[1] != added[0].split("#")[1],
+      "the changed key is not shown as changed: %r / %r" % (dels, ins))
+check("AKIA" not in D.page_source, "an AWS key is shown on the approval page")
 shot("approval", whole=True)
 click(one("#approve-button"))
 check(one("#state").text == "approved", "state after approving: " + one("#state").text)

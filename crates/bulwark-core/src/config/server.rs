@@ -83,8 +83,8 @@ pub struct LimitsConfig {
     /// A Redis server several sidecars share (`redis://[:PASSWORD@]HOST:PORT/DB`, or
     /// `vault:NAME`, `env:NAME`, `file:PATH`): every limit above, `[ingress] source_per_min`,
     /// `[egress.proxy] client_per_sec`, the webhook replay cache and the model gateway's budgets
-    /// count there, so they hold
-    /// across the sidecars. Empty: in this process. Read at start; a reload keeps the store.
+    /// count there, so they hold across the sidecars. Empty: in this process (the budgets in
+    /// PostgreSQL when `[store] url` is set). Read at start; a reload keeps the store.
     pub redis: SecretRef,
     /// Prefix of every key Bulwark writes in Redis (several fleets can share one server).
     pub redis_prefix: String,

@@ -44,6 +44,8 @@ pub struct Redactor {
     detectors: Detectors,
     cfg: RedactConfig,
     key: Option<std::sync::Arc<SecretSlice<u8>>>,
+    /// For a reviewer's view: placeholders carry a fingerprint under this key.
+    fingerprint: Option<std::sync::Arc<SecretSlice<u8>>>,
 }
 
 impl std::fmt::Debug for Redactor {
@@ -51,6 +53,10 @@ impl std::fmt::Debug for Redactor {
         f.debug_struct("Redactor")
             .field("cfg", &self.cfg)
             .field("key", &self.key.as_ref().map(|_| "[REDACTED]"))
+            .field(
+                "fingerprint",
+                &self.fingerprint.as_ref().map(|_| "[REDACTED]"),
+            )
             .finish_non_exhaustive()
     }
 }
@@ -103,7 +109,31 @@ impl Redactor {
             detectors: Detectors::CONTENT,
             cfg: cfg.clone(),
             key,
+            fingerprint: None,
         })
+    }
+
+    /// The same redactor for a reviewer who compares two values it hid: every finding becomes its
+    /// placeholder with a fingerprint, `[REDACTED:aws-access-key-id #9f2c41d07a3be815]` (the
+    /// first 8 bytes of an HMAC-SHA256 of the value under a key this process draws from the OS
+    /// on first use and never shows). Two views made by one process show whether a hidden value
+    /// changed, and nothing of it; another process's fingerprints differ. Without a random
+    /// source, plain placeholders.
+    pub fn fingerprinting(&self) -> Redactor {
+        static KEY: std::sync::OnceLock<Option<std::sync::Arc<SecretSlice<u8>>>> =
+            std::sync::OnceLock::new();
+        let key = KEY.get_or_init(|| {
+            let mut k = vec![0u8; 32];
+            getrandom::fill(&mut k)
+                .ok()
+                .map(|()| std::sync::Arc::new(SecretSlice::from(k)))
+        });
+        let mut r = self.clone();
+        r.cfg.secret = Operator::Placeholder;
+        r.cfg.pii = Operator::Placeholder;
+        r.cfg.rules.clear();
+        r.fingerprint = key.clone();
+        r
     }
 
     /// Restrict redaction to some detector families.
@@ -162,7 +192,10 @@ impl Redactor {
 
     fn replacement(&self, f: &Finding, value: &str) -> String {
         match self.operator_for(f) {
-            Operator::Placeholder => format!("[REDACTED:{}]", f.rule),
+            Operator::Placeholder => match self.fingerprint.as_ref().and_then(|k| tag(k, value)) {
+                Some(hex) => format!("[REDACTED:{} #{hex}]", f.rule),
+                None => format!("[REDACTED:{}]", f.rule),
+            },
             Operator::Mask => {
                 let n = value.chars().count();
                 let keep = if n > 2 * self.cfg.mask_keep {
@@ -173,23 +206,21 @@ impl Redactor {
                 let tail: String = value.chars().skip(n - keep).collect();
                 format!("{}{}", "*".repeat(n - keep), tail)
             }
-            Operator::Pseudonym => match &self.key {
-                Some(key) => {
-                    let Ok(mut mac) =
-                        hmac::Hmac::<sha2::Sha256>::new_from_slice(key.expose_secret())
-                    else {
-                        return format!("[REDACTED:{}]", f.rule);
-                    };
-                    mac.update(value.as_bytes());
-                    let tag = mac.finalize().into_bytes();
-                    let hex = hex::encode(&tag[..8]);
-                    format!("[{}:{hex}]", f.rule)
-                }
-                // Unreachable through `new`, which demands the key; fail closed all the same.
+            // Without the key (unreachable through `new`, which demands it), fail closed all the
+            // same.
+            Operator::Pseudonym => match self.key.as_ref().and_then(|k| tag(k, value)) {
+                Some(hex) => format!("[{}:{hex}]", f.rule),
                 None => format!("[REDACTED:{}]", f.rule),
             },
         }
     }
+}
+
+/// The first 8 bytes of HMAC-SHA256(`key`, `value`), in hex.
+fn tag(key: &SecretSlice<u8>, value: &str) -> Option<String> {
+    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(key.expose_secret()).ok()?;
+    mac.update(value.as_bytes());
+    Some(hex::encode(&mac.finalize().into_bytes()[..8]))
 }
 
 /// Merge overlapping finding spans; each merged span is represented by its most severe finding.
@@ -472,6 +503,46 @@ mod tests {
         let again = redactor(&cfg).redact("bob@example.org");
         let token = &r.text[r.text.find("[email:").unwrap_or(0)..];
         assert_eq!(again.text, token, "same value, same key: same pseudonym");
+    }
+
+    #[test]
+    fn a_reviewers_view_fingerprints_what_it_hides() {
+        // Whatever the operators configured (a mask would show the key's tail), every value is
+        // hidden, each with a fingerprint.
+        let cfg = RedactConfig {
+            secret: Operator::Mask,
+            ..RedactConfig::default()
+        };
+        let view = redactor(&cfg).fingerprinting();
+        let one = view
+            .redact(&format!("key {SECRET} mail bob@example.org"))
+            .text;
+        let same = view.redact(&format!("old {SECRET}")).text;
+        let other = view.redact("key AKIAZ7QW3RT5YUXIOBPA").text;
+        let print = |t: &str, rule: &str| -> String {
+            let at = t.find(&format!("[REDACTED:{rule} #")).expect(t) + rule.len() + 12;
+            t[at..at + 16].to_string()
+        };
+        let fp = print(&one, "aws-access-key-id");
+        assert!(fp.bytes().all(|b| b.is_ascii_hexdigit()), "{one}");
+        assert!(!one.contains("OLIB") && !one.contains("bob@"), "{one}");
+        assert!(one.contains("[REDACTED:email #"), "{one}");
+        assert_eq!(
+            print(&same, "aws-access-key-id"),
+            fp,
+            "same value, same fingerprint"
+        );
+        assert_ne!(
+            print(&other, "aws-access-key-id"),
+            fp,
+            "another value, another"
+        );
+        // Another redactor of this process uses the same key; the key never shows.
+        let again = redactor(&RedactConfig::default()).fingerprinting();
+        assert_eq!(print(&again.redact(SECRET).text, "aws-access-key-id"), fp);
+        assert!(format!("{view:?}").contains("fingerprint: Some(\"[REDACTED]\")"));
+        // The redactor it was made from is unchanged.
+        assert!(redactor(&cfg).redact(SECRET).text.ends_with("OLIB"));
     }
 
     #[test]

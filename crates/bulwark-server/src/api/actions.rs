@@ -131,7 +131,24 @@ pub(crate) fn shown_intent(
     s: &AppState,
     intent: &bulwark_core::action::ExecutionIntent,
 ) -> serde_json::Value {
-    let redactor = s.c().redactor.clone().with_detectors(Detectors {
+    intent_view(&s.c().redactor, intent)
+}
+
+/// [`shown_intent`] with a fingerprint on each hidden secret (the console's view, whose diff
+/// against the last approved intent then shows a secret that changed).
+pub(crate) fn fingerprinted_intent(
+    s: &AppState,
+    intent: &bulwark_core::action::ExecutionIntent,
+) -> serde_json::Value {
+    intent_view(&s.c().redactor.fingerprinting(), intent)
+}
+
+/// `intent` with its secrets hidden by `redactor`.
+fn intent_view(
+    redactor: &bulwark_core::Redactor,
+    intent: &bulwark_core::action::ExecutionIntent,
+) -> serde_json::Value {
+    let redactor = redactor.clone().with_detectors(Detectors {
         secrets: true,
         pii: false,
         injection: false,

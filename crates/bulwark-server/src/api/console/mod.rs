@@ -263,7 +263,7 @@ async fn approval_page(
         let (rec, intent) = approvals_for(&s2)?
             .get_as(&id, &v.principal.name)
             .map_err(approval_error)?;
-        let shown = shown_intent(&s2, &intent);
+        let shown = fingerprinted_intent(&s2, &intent);
         let previous = last_approved(&s2, &rec)?;
         Ok(html(pages::approval(
             &v,
@@ -316,7 +316,7 @@ fn last_approved(
                 best.id
             ))
         })?;
-    let shown = shown_intent(s, &intent);
+    let shown = fingerprinted_intent(s, &intent);
     Ok(Some((best, shown)))
 }
 

@@ -287,7 +287,7 @@ pub(super) fn approval(
                 @if let Some(why) = &r.reason { dt { "Reason" } dd { (why) } }
                 dt { "Digest approved" } dd { code #digest { (digest) } }
             }
-            h2 { "The call (canonical arguments; secrets redacted, the digest covers their real values)" }
+            h2 { "The call (canonical arguments; secrets hidden, each with a fingerprint that changes when it does; the digest covers their real values)" }
             pre.intent #intent { (pretty(shown)) }
             h2 { "Against the last approved call for this tool and target" }
             @match previous {
