@@ -23,9 +23,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-#[cfg(doc)]
-use bulwark_core::gateway::budget::Field;
-use bulwark_core::gateway::budget::{Adjustment, BudgetStore, Charge, Charged, Charging, Settling};
+use bulwark_core::gateway::budget::{
+    Adjustment, BudgetStore, Charge, Charged, Charging, Field, Settling,
+};
 use sqlx::postgres::PgPool;
 
 use crate::postgres::Pg;
@@ -52,7 +52,7 @@ pub struct PgBudgets {
     /// Let requests through uncounted while the database cannot be asked.
     fail_open: bool,
     /// The last minute this process deleted ended windows in.
-    swept: Arc<AtomicU64>,
+    swept: AtomicU64,
     /// Budget calls in flight, at most [`CONNECTIONS`].
     permits: Arc<tokio::sync::Semaphore>,
     /// How long a request waits for its charge.
@@ -64,7 +64,7 @@ impl PgBudgets {
         PgBudgets {
             pg,
             fail_open,
-            swept: Arc::new(AtomicU64::new(0)),
+            swept: AtomicU64::new(0),
             permits: Arc::new(tokio::sync::Semaphore::new(CONNECTIONS)),
             wait: CHARGE_FOR,
         }
@@ -90,6 +90,18 @@ fn amount(v: u64) -> i64 {
     i64::try_from(v).unwrap_or(CAP).min(CAP)
 }
 
+/// `moves` (a window's key, the count moved, by how much, and the window's end, which a
+/// settlement does not use) summed per window, each sum within [`CAP`] of 0.
+fn windows<'a>(moves: impl IntoIterator<Item = (&'a str, Field, i64, u64)>) -> Windows {
+    let mut w = Windows::new();
+    for (key, field, by, ends) in moves {
+        let slot = w.entry(db_key(key)).or_insert((amount(ends), [0; 3]));
+        let c = &mut slot.1[field.index()];
+        *c = c.saturating_add(by).clamp(-CAP, CAP);
+    }
+    w
+}
+
 /// The columns of [`Windows`], for `unnest`.
 fn columns(w: &Windows) -> (Vec<String>, Vec<i64>, [Vec<i64>; 3]) {
     let keys = w.keys().cloned().collect();
@@ -99,12 +111,12 @@ fn columns(w: &Windows) -> (Vec<String>, Vec<i64>, [Vec<i64>; 3]) {
 }
 
 async fn charge(pool: PgPool, charge: &Charge) -> Result<Charged, sqlx::Error> {
-    let mut adds = Windows::new();
-    for (key, field, add, ends) in &charge.adds {
-        let w = adds.entry(db_key(key)).or_insert((amount(*ends), [0; 3]));
-        let c = &mut w.1[field.index()];
-        *c = c.saturating_add(amount(*add)).min(CAP);
-    }
+    let adds = windows(
+        charge
+            .adds
+            .iter()
+            .map(|(key, field, add, ends)| (key.as_str(), *field, amount(*add), *ends)),
+    );
     let (keys, ends, [requests, tokens, micros]) = columns(&adds);
     let checks = &charge.checks;
     let answer: i32 =
@@ -133,12 +145,11 @@ async fn charge(pool: PgPool, charge: &Charge) -> Result<Charged, sqlx::Error> {
 }
 
 async fn adjust(pool: PgPool, adjustment: &Adjustment) -> Result<(), sqlx::Error> {
-    let mut deltas = Windows::new();
-    for (key, field, delta) in adjustment {
-        let w = deltas.entry(db_key(key)).or_insert((0, [0; 3]));
-        let c = &mut w.1[field.index()];
-        *c = c.saturating_add(*delta).clamp(-CAP, CAP);
-    }
+    let deltas = windows(
+        adjustment
+            .iter()
+            .map(|(key, field, by)| (key.as_str(), *field, *by, 0)),
+    );
     let (keys, _, [requests, tokens, micros]) = columns(&deltas);
     sqlx::query("SELECT bulwark_budget_adjust($1, $2, $3, $4)")
         .bind(&keys)
