@@ -17,7 +17,7 @@
 
 mod common;
 use common::{
-    approval_state as state, ask_scale as ask, ask_scale_with, bulwark_on, free_port,
+    approval_state as state, ask_scale as ask, ask_scale_with, bulwark_on, free_port, get_json,
     run_with_stdin, serve_on, text, token,
 };
 
@@ -538,13 +538,7 @@ hold_at = "review"
     assert_eq!(a["reason"], "scaling during the incident freeze", "{a}");
     let a = state(&http, port, &alice, &forged_id);
     assert_eq!(a["state"], "pending", "the forged form changed it: {a}");
-    let mut r = http
-        .get(&format!("http://127.0.0.1:{port}/v1/held?state=all"))
-        .header("Authorization", &format!("Bearer {alice}"))
-        .call()
-        .expect("held");
-    let v: serde_json::Value =
-        serde_json::from_str(&r.body_mut().read_to_string().unwrap()).unwrap();
+    let v = get_json(&http, port, &alice, "/v1/held?state=all");
     assert_eq!(v["held"][0]["state"], "dropped", "{v}");
     assert_eq!(v["held"][0]["decided_by"], "alice", "{v}");
 }

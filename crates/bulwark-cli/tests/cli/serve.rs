@@ -565,13 +565,7 @@ fn held_alerts_are_kept_listed_released_once_or_dropped() {
         "{shown}"
     );
     // The API lists them for an approver.
-    let mut r = agent
-        .get(&format!("http://127.0.0.1:{api}/v1/held"))
-        .header("Authorization", &format!("Bearer {token}"))
-        .call()
-        .expect("GET /v1/held");
-    let v: serde_json::Value =
-        serde_json::from_str(&r.body_mut().read_to_string().expect("body")).expect("json");
+    let v = common::get_json(&agent, api, &token, "/v1/held");
     assert_eq!(v["held"].as_array().map(Vec::len), Some(2), "{v}");
     let r = agent
         .get(&format!("http://127.0.0.1:{api}/v1/held?limit=0"))

@@ -245,12 +245,19 @@ pub fn ask_scale_with(
 
 /// Approval `id` as `GET /v1/approvals/{id}` shows it to `token`.
 pub fn approval_state(http: &ureq::Agent, port: u16, token: &str, id: &str) -> serde_json::Value {
+    get_json(http, port, token, &format!("/v1/approvals/{id}"))["approval"].clone()
+}
+
+/// `GET path` on the sidecar at `port`, with `token` as its bearer token: the answer's JSON.
+pub fn get_json(http: &ureq::Agent, port: u16, token: &str, path: &str) -> serde_json::Value {
     let mut r = http
-        .get(&format!("http://127.0.0.1:{port}/v1/approvals/{id}"))
+        .get(&format!("http://127.0.0.1:{port}{path}"))
         .header("Authorization", &format!("Bearer {token}"))
         .call()
-        .expect("get");
-    let v: serde_json::Value =
-        serde_json::from_str(&r.body_mut().read_to_string().unwrap()).unwrap();
-    v["approval"].clone()
+        .unwrap_or_else(|e| panic!("GET {path}: {e}"));
+    let body = r
+        .body_mut()
+        .read_to_string()
+        .unwrap_or_else(|e| panic!("GET {path}: {e}"));
+    serde_json::from_str(&body).unwrap_or_else(|e| panic!("GET {path}: {e}: {body}"))
 }
