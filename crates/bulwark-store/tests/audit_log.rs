@@ -195,6 +195,61 @@ fn tasks_and_threads_append_together_without_gaps() {
     assert_gapless(home.path(), seqs, 1000);
 }
 
+#[test]
+fn submitted_records_gather_without_holding_waited_ones_and_none_is_lost() {
+    // Records nobody waits for (`submit`) gather for the submit window and share one write.
+    let home = tempfile::tempdir().expect("tempdir");
+    let mut opts = options(home.path());
+    opts.submit_window = Duration::from_secs(30);
+    let log = open(home.path(), opts);
+    log.submit(event(1)).expect("submit");
+    // A record a caller waits for ends the window at once (not 30 s later), and the record
+    // submitted before it comes first in the chain.
+    let started = std::time::Instant::now();
+    let waited = log.append(event(2)).expect("append");
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!((waited.seq, waited.resource.as_str()), (2, "doc-2"));
+    assert_eq!(verify(home.path()).records, 2);
+    // Submissions from many threads, then the log closed inside the window: every one is written.
+    let threads: Vec<_> = (0..8)
+        .map(|t| {
+            let log = log.clone();
+            std::thread::spawn(move || {
+                for i in 0..250 {
+                    log.submit(event(10_000 + t * 1000 + i)).expect("submit");
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().expect("join");
+    }
+    drop(log);
+    let rep = verify(home.path());
+    assert!(rep.ok, "{rep:?}");
+    assert_eq!(rep.records, 2002);
+
+    // A lone submission with nothing after it is written once its window ends.
+    let home = tempfile::tempdir().expect("tempdir");
+    let mut opts = options(home.path());
+    opts.submit_window = Duration::from_millis(20);
+    let log = open(home.path(), opts);
+    log.submit(event(3)).expect("submit");
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while verify(home.path()).records < 1 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the lone submission was never written"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    drop(log);
+}
+
 /// A closed log of five records, and its segment file.
 fn five_records() -> (tempfile::TempDir, std::path::PathBuf) {
     let home = tempfile::tempdir().expect("tempdir");

@@ -124,6 +124,8 @@ pub struct FileLogOptions {
     pub group_max: usize,
     /// How long a batch waits for more records.
     pub group_window: Duration,
+    /// How long records nobody waits for gather before they are written (zero: not at all).
+    pub submit_window: Duration,
     /// Prune segments older than this many days (0: never).
     pub retention_days: u64,
     /// What is verified at open.
@@ -146,6 +148,7 @@ impl FileLogOptions {
             group_commit: cfg.group_commit,
             group_max: cfg.group_max,
             group_window: Duration::from_micros(cfg.group_window_micros),
+            submit_window: Duration::from_micros(cfg.submit_window_micros),
             retention_days: cfg.retention_days,
             open_verify: cfg.open_verify,
         }
@@ -368,9 +371,31 @@ enum Job {
 #[derive(Clone)]
 pub struct AuditLog {
     tx: Sender<Job>,
+    /// Where [`AuditLog::submit`] queues, when records nobody waits for gather (see
+    /// `submit_window_micros`).
+    unwaited: Option<Unwaited>,
     redactor: Option<std::sync::Arc<Redactor>>,
     relayed: bool,
     _writer: std::sync::Arc<WriterThread>,
+}
+
+/// The producers' side of the queue of records nobody waits for. Only the first record queued
+/// after the writer last emptied it rings the writer's doorbell: the others cost no wake-up.
+#[derive(Clone)]
+struct Unwaited {
+    tx: Sender<Job>,
+    wake: Sender<()>,
+    rung: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+/// The writer thread's side: records callers wait for, records nobody waits for and their
+/// doorbell, and the stop signal.
+struct Queues {
+    rx: Receiver<Job>,
+    unwaited: Receiver<Job>,
+    wake: Receiver<()>,
+    rung: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    stop: Receiver<()>,
 }
 
 struct WriterThread {
@@ -561,6 +586,7 @@ impl AuditLog {
             .map_err(|e| StoreError::io(Path::new("audit forwarder thread"), e))?;
         Ok(AuditLog {
             tx,
+            unwaited: None,
             redactor: None,
             relayed: true,
             _writer: std::sync::Arc::new(WriterThread {
@@ -580,14 +606,30 @@ impl AuditLog {
     /// Start the writer thread of an opened log.
     pub(crate) fn start(w: Writer, redactor: Option<Redactor>) -> Result<AuditLog, StoreError> {
         let (tx, rx) = crossbeam_channel::bounded::<Job>(16 * 1024);
+        let (unwaited_tx, unwaited_rx) = crossbeam_channel::bounded::<Job>(16 * 1024);
+        let (wake_tx, wake_rx) = crossbeam_channel::bounded::<()>(1);
         let (stop_tx, stop_rx) = crossbeam_channel::bounded::<()>(1);
+        let rung = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let unwaited = (!w.opts.submit_window.is_zero()).then(|| Unwaited {
+            tx: unwaited_tx,
+            wake: wake_tx,
+            rung: rung.clone(),
+        });
+        let queues = Queues {
+            rx,
+            unwaited: unwaited_rx,
+            wake: wake_rx,
+            rung,
+            stop: stop_rx,
+        };
         let failed = w.health.clone();
         let handle = std::thread::Builder::new()
             .name("bulwark-audit-writer".into())
-            .spawn(move || w.run(rx, stop_rx))
+            .spawn(move || w.run(queues))
             .map_err(|e| StoreError::io(Path::new("audit writer thread"), e))?;
         Ok(AuditLog {
             tx,
+            unwaited,
             redactor: redactor.map(std::sync::Arc::new),
             relayed: false,
             _writer: std::sync::Arc::new(WriterThread {
@@ -621,7 +663,15 @@ impl AuditLog {
     /// Never blocks: when the queue is full the event is refused with an error.
     pub fn submit(&self, event: AuditEvent) -> Result<(), AuditError> {
         let job = self.job(event, Ack::Nobody)?;
-        self.try_queue(job)
+        let Some(u) = &self.unwaited else {
+            return self.try_queue(job);
+        };
+        u.tx.try_send(job).map_err(queue_error)?;
+        if !u.rung.swap(true, std::sync::atomic::Ordering::SeqCst) {
+            // Full means a ring is already pending: the writer will take this record with it.
+            let _ = u.wake.try_send(());
+        }
+        Ok(())
     }
 
     /// Append from an async task and resolve once the record is durable, as [`AuditSink::append`]
@@ -639,14 +689,18 @@ impl AuditLog {
     }
 
     fn try_queue(&self, job: Job) -> Result<(), AuditError> {
-        self.tx.try_send(job).map_err(|e| match e {
-            crossbeam_channel::TrySendError::Full(_) => {
-                AuditError::Store("the audit queue is full".into())
-            }
-            crossbeam_channel::TrySendError::Disconnected(_) => {
-                AuditError::Store("the audit writer has stopped".into())
-            }
-        })
+        self.tx.try_send(job).map_err(queue_error)
+    }
+}
+
+fn queue_error(e: crossbeam_channel::TrySendError<Job>) -> AuditError {
+    match e {
+        crossbeam_channel::TrySendError::Full(_) => {
+            AuditError::Store("the audit queue is full".into())
+        }
+        crossbeam_channel::TrySendError::Disconnected(_) => {
+            AuditError::Store("the audit writer has stopped".into())
+        }
     }
 }
 

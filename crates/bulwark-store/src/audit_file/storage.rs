@@ -225,23 +225,34 @@ impl Writer {
         }
     }
 
-    pub(super) fn run(mut self, rx: Receiver<Job>, stop: Receiver<()>) {
+    pub(super) fn run(mut self, q: Queues) {
         loop {
             let wait = self
                 .opts
                 .checkpoint_interval
                 .saturating_sub(self.last_checkpoint.elapsed());
-            let first = crossbeam_channel::select! {
-                recv(rx) -> job => match job {
-                    Ok(j) => j,
+            let mut waited = Vec::new();
+            crossbeam_channel::select! {
+                recv(q.rx) -> job => match job {
+                    Ok(j) => {
+                        waited.push(j);
+                        self.gather(&q.rx, &mut waited);
+                    }
                     Err(_) => break,
                 },
-                recv(stop) -> _ => {
-                    // Drain what producers already sent, then stop.
-                    let rest: Vec<Job> = rx.try_iter().collect();
-                    if !rest.is_empty() {
-                        self.commit(rest);
+                recv(q.wake) -> _ => {
+                    // Records nobody waits for: let more gather, unless one a caller waits for
+                    // comes first. Producers do not wake this thread while it sleeps here.
+                    if let Ok(j) = q.rx.recv_timeout(self.opts.submit_window) {
+                        waited.push(j);
+                        self.gather(&q.rx, &mut waited);
                     }
+                },
+                recv(q.stop) -> _ => {
+                    // Drain what producers already sent, then stop.
+                    let mut rest: Vec<Job> = q.unwaited.try_iter().collect();
+                    rest.extend(q.rx.try_iter());
+                    self.commit_all(rest);
                     break;
                 }
                 default(wait.max(Duration::from_millis(1))) => {
@@ -249,19 +260,11 @@ impl Writer {
                     continue;
                 }
             };
-            let mut batch = vec![first];
-            if self.opts.group_commit {
-                let deadline = Instant::now() + self.opts.group_window;
-                while batch.len() < self.opts.group_max {
-                    match rx.recv_deadline(deadline) {
-                        Ok(j) => batch.push(j),
-                        Err(RecvTimeoutError::Timeout) | Err(RecvTimeoutError::Disconnected) => {
-                            break;
-                        }
-                    }
-                }
-            }
-            self.commit(batch);
+            // The next record nobody waits for rings again; every one queued before is taken now.
+            q.rung.store(false, std::sync::atomic::Ordering::SeqCst);
+            let mut batch: Vec<Job> = q.unwaited.try_iter().collect();
+            batch.append(&mut waited);
+            self.commit_all(batch);
             if self.since_checkpoint >= self.opts.checkpoint_every
                 || self.last_checkpoint.elapsed() >= self.opts.checkpoint_interval
             {
@@ -269,6 +272,34 @@ impl Writer {
             }
         }
         self.checkpoint();
+    }
+
+    /// With group commit on, add to a batch the records that arrive within the group window.
+    fn gather(&self, rx: &Receiver<Job>, batch: &mut Vec<Job>) {
+        if !self.opts.group_commit {
+            return;
+        }
+        let deadline = Instant::now() + self.opts.group_window;
+        while batch.len() < self.opts.group_max {
+            match rx.recv_deadline(deadline) {
+                Ok(j) => batch.push(j),
+                Err(RecvTimeoutError::Timeout) | Err(RecvTimeoutError::Disconnected) => break,
+            }
+        }
+    }
+
+    /// Commit in batches of at most `group_max` records (one each with group commit off).
+    fn commit_all(&mut self, mut jobs: Vec<Job>) {
+        let most = if self.opts.group_commit {
+            self.opts.group_max.max(1)
+        } else {
+            1
+        };
+        while !jobs.is_empty() {
+            let rest = jobs.split_off(most.min(jobs.len()));
+            self.commit(jobs);
+            jobs = rest;
+        }
     }
 
     pub(super) fn commit(&mut self, batch: Vec<Job>) {
