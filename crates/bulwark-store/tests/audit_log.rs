@@ -214,40 +214,65 @@ fn submitted_records_gather_without_holding_waited_ones_and_none_is_lost() {
     );
     assert_eq!((waited.seq, waited.resource.as_str()), (2, "doc-2"));
     assert_eq!(verify(home.path()).records, 2);
-    // Submissions from many threads, then the log closed inside the window: every one is written.
-    let threads: Vec<_> = (0..8)
-        .map(|t| {
-            let log = log.clone();
-            std::thread::spawn(move || {
-                for i in 0..250 {
-                    log.submit(event(10_000 + t * 1000 + i)).expect("submit");
-                }
-            })
-        })
-        .collect();
-    for t in threads {
-        t.join().expect("join");
-    }
     drop(log);
-    let rep = verify(home.path());
-    assert!(rep.ok, "{rep:?}");
-    assert_eq!(rep.records, 2002);
+
+    // Submissions from many threads, the last handle dropped right after them: every one is
+    // written, whatever the window (none, the default, longer than the test), and with group
+    // commit off (no gathering).
+    // (One record per batch keeps the writer busy while the handles go.)
+    for (window, group_commit, group_max) in [
+        (Duration::ZERO, true, 256),
+        (Duration::from_millis(2), true, 256),
+        (Duration::from_millis(2), true, 1),
+        (Duration::from_secs(30), true, 256),
+        (Duration::from_millis(2), false, 256),
+    ] {
+        let home = tempfile::tempdir().expect("tempdir");
+        let mut opts = options(home.path());
+        opts.submit_window = window;
+        opts.group_commit = group_commit;
+        opts.group_max = group_max;
+        let log = open(home.path(), opts);
+        let threads: Vec<_> = (0..8)
+            .map(|t| {
+                let log = log.clone();
+                std::thread::spawn(move || {
+                    for i in 0..250 {
+                        log.submit(event(10_000 + t * 1000 + i)).expect("submit");
+                        if i == 125 {
+                            // The rest arrive while the writer is busy with the first.
+                            std::thread::sleep(Duration::from_millis(20));
+                        }
+                    }
+                })
+            })
+            .collect();
+        drop(log);
+        for t in threads {
+            t.join().expect("join");
+        }
+        let rep = verify(home.path());
+        assert!(rep.ok, "{window:?}: {rep:?}");
+        assert_eq!(rep.records, 2000, "{window:?}, group commit {group_commit}");
+    }
 
     // A lone submission with nothing after it is written once its window ends.
-    let home = tempfile::tempdir().expect("tempdir");
-    let mut opts = options(home.path());
-    opts.submit_window = Duration::from_millis(20);
-    let log = open(home.path(), opts);
-    log.submit(event(3)).expect("submit");
-    let deadline = std::time::Instant::now() + Duration::from_secs(20);
-    while verify(home.path()).records < 1 {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the lone submission was never written"
-        );
-        std::thread::sleep(Duration::from_millis(20));
+    for window in [Duration::ZERO, Duration::from_millis(20)] {
+        let home = tempfile::tempdir().expect("tempdir");
+        let mut opts = options(home.path());
+        opts.submit_window = window;
+        let log = open(home.path(), opts);
+        log.submit(event(3)).expect("submit");
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        while verify(home.path()).records < 1 {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{window:?}: the lone submission was never written"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        drop(log);
     }
-    drop(log);
 }
 
 /// A closed log of five records, and its segment file.

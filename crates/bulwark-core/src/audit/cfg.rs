@@ -39,7 +39,8 @@ pub struct AuditConfig {
     /// without `audit_wait`, refused callers) gather for this long, in microseconds, after the
     /// first of them is queued, and are written with one fsync: under load the writer syncs a few
     /// hundred times a second instead of continuously. A record a caller waits for ends the wait
-    /// at once. 0 writes them as soon as the writer is free, like the others.
+    /// at once. 0 (or `group_commit` off) writes them as soon as the writer is free, like the
+    /// others.
     pub submit_window_micros: u64,
     /// File backend: prune whole segments older than this many days (0 keeps everything).
     pub retention_days: u64,

@@ -610,11 +610,19 @@ impl AuditLog {
         let (wake_tx, wake_rx) = crossbeam_channel::bounded::<()>(1);
         let (stop_tx, stop_rx) = crossbeam_channel::bounded::<()>(1);
         let rung = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-        let unwaited = (!w.opts.submit_window.is_zero()).then(|| Unwaited {
-            tx: unwaited_tx,
-            wake: wake_tx,
-            rung: rung.clone(),
-        });
+        // Gathering saves fsyncs only with group commit; off, `submit` queues with the others
+        // and the doorbell never rings.
+        let gathers = w.opts.group_commit && !w.opts.submit_window.is_zero();
+        let (unwaited, wake_rx) = if gathers {
+            let u = Unwaited {
+                tx: unwaited_tx,
+                wake: wake_tx,
+                rung: rung.clone(),
+            };
+            (Some(u), wake_rx)
+        } else {
+            (None, crossbeam_channel::never())
+        };
         let queues = Queues {
             rx,
             unwaited: unwaited_rx,

@@ -232,44 +232,50 @@ impl Writer {
                 .checkpoint_interval
                 .saturating_sub(self.last_checkpoint.elapsed());
             let mut waited = Vec::new();
+            let mut last = false;
             crossbeam_channel::select! {
                 recv(q.rx) -> job => match job {
                     Ok(j) => {
                         waited.push(j);
                         self.gather(&q.rx, &mut waited);
                     }
-                    Err(_) => break,
+                    // Every handle is gone.
+                    Err(_) => last = true,
                 },
                 recv(q.wake) -> _ => {
-                    // Records nobody waits for: let more gather, unless one a caller waits for
-                    // comes first. Producers do not wake this thread while it sleeps here.
-                    if let Ok(j) = q.rx.recv_timeout(self.opts.submit_window) {
-                        waited.push(j);
-                        self.gather(&q.rx, &mut waited);
+                    // Records nobody waits for: let more gather, unless one a caller waits for,
+                    // or the stop, comes first. Producers do not wake this thread meanwhile.
+                    crossbeam_channel::select! {
+                        recv(q.rx) -> job => match job {
+                            Ok(j) => {
+                                waited.push(j);
+                                self.gather(&q.rx, &mut waited);
+                            }
+                            Err(_) => last = true,
+                        },
+                        recv(q.stop) -> _ => last = true,
+                        default(self.opts.submit_window) => {}
                     }
                 },
-                recv(q.stop) -> _ => {
-                    // Drain what producers already sent, then stop.
-                    let mut rest: Vec<Job> = q.unwaited.try_iter().collect();
-                    rest.extend(q.rx.try_iter());
-                    self.commit_all(rest);
-                    break;
-                }
+                recv(q.stop) -> _ => last = true,
                 default(wait.max(Duration::from_millis(1))) => {
                     self.checkpoint();
                     continue;
                 }
             };
-            // The next record nobody waits for rings again; every one queued before is taken now.
+            // The next record nobody waits for rings again; every one queued before is taken now,
+            // ahead of those a caller waits for (a thread that submits one record and then
+            // appends another has them sealed in that order).
             q.rung.store(false, std::sync::atomic::Ordering::SeqCst);
             let mut batch: Vec<Job> = q.unwaited.try_iter().collect();
             batch.append(&mut waited);
-            self.commit_all(batch);
-            if self.since_checkpoint >= self.opts.checkpoint_every
-                || self.last_checkpoint.elapsed() >= self.opts.checkpoint_interval
-            {
-                self.checkpoint();
+            if last {
+                // Drain what producers already sent, then stop.
+                batch.extend(q.rx.try_iter());
+                self.commit_all(batch);
+                break;
             }
+            self.commit_all(batch);
         }
         self.checkpoint();
     }
@@ -299,6 +305,11 @@ impl Writer {
             let rest = jobs.split_off(most.min(jobs.len()));
             self.commit(jobs);
             jobs = rest;
+            if self.since_checkpoint >= self.opts.checkpoint_every
+                || self.last_checkpoint.elapsed() >= self.opts.checkpoint_interval
+            {
+                self.checkpoint();
+            }
         }
     }
 
