@@ -408,6 +408,11 @@ fn a_writer_that_lost_its_lock_to_another_refuses_to_take_its_records_for_its_ow
     let e = w.append(event(11)).expect_err("not its record").to_string();
     assert!(e.contains("another process wrote"), "{e}");
     assert!(w.failure().is_some(), "the writer stops and says why");
+    let e = w
+        .submit(event(12))
+        .expect_err("not written: refused")
+        .to_string();
+    assert!(e.contains(&w.failure().unwrap_or_default()), "{e}");
     drop(w);
     let hmac = files.load_hmac().unwrap().unwrap();
     let (report, _) = log

@@ -670,6 +670,10 @@ impl AuditLog {
     /// Queue an event without waiting for it to be durable (a crash can lose what is queued).
     /// Never blocks: when the queue is full the event is refused with an error.
     pub fn submit(&self, event: AuditEvent) -> Result<(), AuditError> {
+        // A writer that stopped would drop it unwritten: say so instead.
+        if let Some(why) = self.failure() {
+            return Err(AuditError::Store(why));
+        }
         let job = self.job(event, Ack::Nobody)?;
         let Some(u) = &self.unwaited else {
             return self.try_queue(job);

@@ -324,7 +324,8 @@ impl Writer {
         let mut buf = Vec::with_capacity(batch.len() * 512);
         let mut lines = Vec::with_capacity(batch.len());
         let mut sealed = Vec::with_capacity(batch.len());
-        for Job::Append(event, details, ack) in batch {
+        let mut jobs = batch.into_iter();
+        while let Some(Job::Append(event, details, ack)) = jobs.next() {
             let sealed_record =
                 self.chain
                     .seal_with_details(event, &details, now_rfc3339(), self.keys.current());
@@ -338,10 +339,15 @@ impl Writer {
             }) {
                 Ok(r) => sealed.push((r, ack)),
                 Err(e) => {
-                    // Undo this one record: reseal nothing after it.
+                    // Undo this one record: reseal nothing after it. The batch's others, sealed
+                    // or not, are refused with a reason (not dropped unanswered).
                     ack.send(Err(e));
                     self.chain = before.clone();
-                    for (_, ack) in sealed.drain(..) {
+                    let others = sealed
+                        .drain(..)
+                        .map(|(_, ack)| ack)
+                        .chain(jobs.map(|Job::Append(_, _, ack)| ack));
+                    for ack in others {
                         ack.send(Err(AuditError::Store(
                             "a record in the same batch could not be sealed; retry".into(),
                         )));
