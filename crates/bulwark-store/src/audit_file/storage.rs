@@ -234,25 +234,12 @@ impl Writer {
             let mut waited = Vec::new();
             let mut last = false;
             crossbeam_channel::select! {
-                recv(q.rx) -> job => match job {
-                    Ok(j) => {
-                        waited.push(j);
-                        self.gather(&q.rx, &mut waited);
-                    }
-                    // Every handle is gone.
-                    Err(_) => last = true,
-                },
+                recv(q.rx) -> job => last = self.received(job, &q.rx, &mut waited),
                 recv(q.wake) -> _ => {
                     // Records nobody waits for: let more gather, unless one a caller waits for,
                     // or the stop, comes first. Producers do not wake this thread meanwhile.
                     crossbeam_channel::select! {
-                        recv(q.rx) -> job => match job {
-                            Ok(j) => {
-                                waited.push(j);
-                                self.gather(&q.rx, &mut waited);
-                            }
-                            Err(_) => last = true,
-                        },
+                        recv(q.rx) -> job => last = self.received(job, &q.rx, &mut waited),
                         recv(q.stop) -> _ => last = true,
                         default(self.opts.submit_window) => {}
                     }
@@ -278,6 +265,24 @@ impl Writer {
             self.commit_all(batch);
         }
         self.checkpoint();
+    }
+
+    /// A record from the main queue, with those of the group window after it; `true` when every
+    /// handle is gone.
+    fn received(
+        &self,
+        job: Result<Job, crossbeam_channel::RecvError>,
+        rx: &Receiver<Job>,
+        waited: &mut Vec<Job>,
+    ) -> bool {
+        match job {
+            Ok(j) => {
+                waited.push(j);
+                self.gather(rx, waited);
+                false
+            }
+            Err(_) => true,
+        }
     }
 
     /// With group commit on, add to a batch the records that arrive within the group window.
