@@ -42,31 +42,45 @@ pub const REBUILD_AFTER: u32 = 3;
 /// GCRA over Redis's clock, for `n` requests at once (the checks of one key that arrived while the
 /// previous were in flight): exactly what `n` single checks in a row would decide. KEYS[1]: the
 /// limiter's key. ARGV[1]: the emission interval in µs; ARGV[2]: the burst tolerance in µs
-/// (interval × (burst − 1)); ARGV[3]: `n`. Returns `{taken, wait}`: how many of the `n` are
-/// taken (the first ones), and for the rest the µs to wait.
+/// (interval × (burst − 1)); ARGV[3]: `n`; ARGV[4]: how many more to lease ahead; ARGV[5]: how
+/// many leased earlier went unused and are given back (first). Returns `{taken, wait, leased}`:
+/// how many of the `n` are taken (the first ones), for the rest the µs to wait, and how many more
+/// were leased: only when all `n` are taken, and only from the half of the allowance furthest from
+/// the limit, so near it every check is decided here one by one.
 const GCRA: &str = r"
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
 local interval = tonumber(ARGV[1])
 local tolerance = tonumber(ARGV[2])
 local n = tonumber(ARGV[3])
+local extra = tonumber(ARGV[4])
+local refund = tonumber(ARGV[5])
 local tat = now
 local v = redis.call('GET', KEYS[1])
-if v then
-  local stored = tonumber(v)
-  if stored and stored > now then tat = stored end
+local stored = v and tonumber(v)
+if stored then
+  stored = stored - refund * interval
+  if stored > now then tat = stored end
 end
 local taken = 0
+local avail = 0
 if now >= tat - tolerance then
-  if interval > 0 then
-    taken = math.floor((now + tolerance - tat) / interval) + 1
-  else
-    taken = n
-  end
+  avail = math.floor((now + tolerance - tat) / interval) + 1
+  taken = avail
   if taken > n then taken = n end
 end
-if taken > 0 then
-  tat = tat + taken * interval
+local leased = 0
+if taken == n and extra > 0 then
+  local spare = avail - n - math.floor((math.floor(tolerance / interval) + 1) / 2)
+  if spare > 0 then
+    leased = extra
+    if leased > spare then leased = spare end
+  end
+end
+if taken + leased > 0 then
+  tat = tat + (taken + leased) * interval
+end
+if taken + leased > 0 or (stored and refund > 0) then
   redis.call('SET', KEYS[1], string.format('%d', tat), 'PX', math.ceil((tat - now) / 1000) + 1)
 end
 local wait = 0
@@ -74,7 +88,7 @@ if taken < n then
   wait = tat - tolerance - now
   if wait < 0 then wait = 0 end
 end
-return {taken, wait}
+return {taken, wait, leased}
 ";
 
 /// Budget windows: check every limit, then add, at once. KEYS: the checked windows, then the
@@ -126,11 +140,62 @@ struct Link {
     down: bool,
 }
 
-/// The checks of one limiter key waiting for the one in flight.
-#[derive(Default)]
+/// How long permits leased ahead for a busy key may be used here; those left after are given
+/// back to Redis.
+pub const LEASE_FOR: Duration = Duration::from_millis(50);
+/// The most permits one lease holds.
+pub const LEASE_MAX: u64 = 4096;
+
+/// One limiter key's state here: the checks waiting for the call in flight, and the permits
+/// leased ahead.
 struct Queue {
     flying: bool,
     waiting: Vec<tokio::sync::oneshot::Sender<Result<i64, String>>>,
+    /// Permits leased from Redis and not yet used, usable until `until`.
+    left: u64,
+    /// How many the last lease brought (a refill is asked when a quarter is left).
+    size: u64,
+    until: Option<Instant>,
+    /// A check found the lease running low: the next call leases more.
+    refill: bool,
+    /// Checks of the key since the last call began, and when it began: the key's rate here,
+    /// which sizes the next lease.
+    count: u64,
+    since: Instant,
+}
+
+impl Queue {
+    fn new(now: Instant) -> Queue {
+        Queue {
+            flying: false,
+            waiting: Vec::new(),
+            left: 0,
+            size: 0,
+            until: None,
+            refill: false,
+            count: 0,
+            since: now,
+        }
+    }
+
+    fn leased(&self, now: Instant) -> bool {
+        self.left > 0 && self.until.is_some_and(|u| now < u)
+    }
+
+    /// How many permits to lease ahead beside `n` checks: what the key's rate here uses in
+    /// [`LEASE_FOR`], less what is still leased. None for a key checked once since the last call
+    /// (a quiet key is decided in Redis check by check).
+    fn lease_wanted(&self, now: Instant, n: u64) -> u64 {
+        if self.count < 2 {
+            return 0;
+        }
+        let elapsed = now.duration_since(self.since).max(Duration::from_millis(1));
+        let want = u128::from(self.count) * LEASE_FOR.as_micros() / elapsed.as_micros();
+        u64::try_from(want)
+            .unwrap_or(u64::MAX)
+            .min(LEASE_MAX)
+            .saturating_sub(n + self.left)
+    }
 }
 
 /// The shared store: limits, replay protection and budgets in one Redis.
@@ -139,6 +204,14 @@ struct Queue {
 /// checks arriving for it wait and go together in the next call, which decides them as the same
 /// number of single checks in a row would. Under load a round trip decides many requests; alone,
 /// a check is one round trip as before.
+///
+/// A busy key leases permits ahead: a call for a key checked here more than once since the last
+/// one also asks for what the key's rate here uses in [`LEASE_FOR`] (at most [`LEASE_MAX`]), and
+/// the checks that follow take them without a round trip; a quarter left, the next lease is asked
+/// for in the background. Redis grants a lease only from the half of the allowance furthest from
+/// the limit, so near the limit every check is decided there; permits unused after
+/// [`LEASE_FOR`] are given back. Every permit comes from the shared allowance: replicas together
+/// never take more than the limit.
 pub struct RedisStore {
     /// Itself, to fly a key's queue from a task of its own.
     me: std::sync::Weak<RedisStore>,
@@ -277,16 +350,29 @@ impl RedisStore {
     /// ACL, a version without `TIME` in scripts) is not ready either.
     pub async fn ready(&self) -> Result<(), String> {
         let rate = Rate::per_second(1_000_000).ok_or("rate")?;
-        let inv = self.gcra(self.key(&[b"readyz"]), rate, 1);
-        self.invoke::<(i64, i64)>(&inv).await.map(|_| ())
+        let inv = self.gcra(self.key(&[b"readyz"]), rate, 1, 0, 0);
+        self.invoke::<(i64, i64, i64)>(&inv).await.map(|_| ())
     }
 
-    /// The GCRA script for `n` checks of `key` at `rate`.
-    fn gcra(&self, key: Vec<u8>, rate: Rate, n: usize) -> redis::ScriptInvocation<'_> {
+    /// The GCRA script for `n` checks of `key` at `rate`, `lease` more asked ahead and
+    /// `give_back` unused ones returned.
+    fn gcra(
+        &self,
+        key: Vec<u8>,
+        rate: Rate,
+        n: usize,
+        lease: u64,
+        give_back: u64,
+    ) -> redis::ScriptInvocation<'_> {
         let interval = rate.interval_micros();
         let tolerance = interval.saturating_mul(u64::from(rate.burst().saturating_sub(1)));
         let mut inv = self.gcra.prepare_invoke();
-        inv.key(key).arg(interval).arg(tolerance).arg(n);
+        inv.key(key)
+            .arg(interval)
+            .arg(tolerance)
+            .arg(n)
+            .arg(lease)
+            .arg(give_back);
         inv
     }
 
@@ -294,32 +380,51 @@ impl RedisStore {
         self.queues.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Decide `key`'s waiting checks, one script call for all those waiting at a time, until none
-    /// waits.
+    /// Decide `key`'s waiting checks, one script call for all those waiting at a time, leasing
+    /// ahead for a busy key and giving back a lease that ran out, until nothing is left to do.
     async fn fly(&self, key: Vec<u8>, rate: Rate) {
         loop {
-            let batch = {
+            let (batch, extra, refund, asked) = {
                 let mut queues = self.queues();
                 let Some(q) = queues.get_mut(&key) else {
                     return;
                 };
-                if q.waiting.is_empty() {
-                    queues.remove(&key);
+                let now = Instant::now();
+                let refund = if q.until.is_none_or(|u| now >= u) {
+                    std::mem::take(&mut q.left)
+                } else {
+                    0
+                };
+                if q.waiting.is_empty() && !q.refill && refund == 0 {
+                    q.flying = false;
+                    if q.left == 0 {
+                        queues.remove(&key);
+                    }
                     return;
                 }
-                std::mem::take(&mut q.waiting)
+                q.refill = false;
+                let batch = std::mem::take(&mut q.waiting);
+                let extra = q.lease_wanted(now, batch.len() as u64);
+                q.count = 0;
+                q.since = now;
+                (batch, extra, refund, now)
             };
             let n = batch.len();
             match self
-                .invoke::<(i64, i64)>(&self.gcra(key.clone(), rate, n))
+                .invoke::<(i64, i64, i64)>(&self.gcra(key.clone(), rate, n, extra, refund))
                 .await
             {
-                Ok((taken, wait)) => {
+                Ok((taken, wait, leased)) => {
                     for (i, tx) in batch.into_iter().enumerate() {
                         let _ = tx.send(Ok(if (i as i64) < taken { -1 } else { wait.max(0) }));
                     }
+                    if let Ok(leased @ 1..) = u64::try_from(leased) {
+                        self.lease(&key, rate, leased, asked);
+                    }
                 }
                 Err(e) => {
+                    // A lease given back is lost with the call: its permits stay taken (the
+                    // safe side) until the allowance refills.
                     for tx in batch {
                         let _ = tx.send(Err(e.clone()));
                     }
@@ -328,18 +433,80 @@ impl RedisStore {
         }
     }
 
-    /// One check of `key`: queued behind the call in flight for the key, if any (see
-    /// [`RedisStore`]); -1 when taken, else the µs to wait.
+    /// Keep `leased` permits of `key` for [`LEASE_FOR`] from `asked` (when the call began, so a
+    /// lease never outlives its time in Redis's view), and look at it again when that is over.
+    fn lease(&self, key: &[u8], rate: Rate, leased: u64, asked: Instant) {
+        let until = asked + LEASE_FOR;
+        {
+            let mut queues = self.queues();
+            let Some(q) = queues.get_mut(key) else {
+                return;
+            };
+            q.left += leased;
+            q.size = q.left;
+            q.until = Some(until);
+        }
+        let (Some(me), Ok(rt)) = (self.me.upgrade(), tokio::runtime::Handle::try_current()) else {
+            return;
+        };
+        let key = key.to_vec();
+        rt.spawn(async move {
+            tokio::time::sleep_until(until.into()).await;
+            me.lease_over(key, rate);
+        });
+    }
+
+    /// A lease's time is over: give back what is left of it (unless a newer lease replaced it,
+    /// whose own look follows, or a call in flight will), or forget a key with nothing pending.
+    fn lease_over(&self, key: Vec<u8>, rate: Rate) {
+        let start = {
+            let mut queues = self.queues();
+            let Some(q) = queues.get_mut(&key) else {
+                return;
+            };
+            if q.flying || q.until.is_some_and(|u| Instant::now() < u) {
+                return;
+            }
+            if q.left == 0 {
+                if q.waiting.is_empty() {
+                    queues.remove(&key);
+                }
+                return;
+            }
+            q.flying = true;
+            true
+        };
+        if start && let Some(me) = self.me.upgrade() {
+            tokio::spawn(async move { me.fly(key, rate).await });
+        }
+    }
+
+    /// One check of `key`: a permit leased ahead when one is left, else queued behind the call in
+    /// flight for the key, if any (see [`RedisStore`]); -1 when taken, else the µs to wait.
     async fn check(&self, key: Vec<u8>, rate: Rate) -> Result<i64, String> {
         let (Some(me), Ok(rt)) = (self.me.upgrade(), tokio::runtime::Handle::try_current()) else {
             // Outside a runtime's task set: alone.
-            let (taken, wait) = self.invoke::<(i64, i64)>(&self.gcra(key, rate, 1)).await?;
+            let (taken, wait, _) = self
+                .invoke::<(i64, i64, i64)>(&self.gcra(key, rate, 1, 0, 0))
+                .await?;
             return Ok(if taken > 0 { -1 } else { wait });
         };
         let (tx, rx) = tokio::sync::oneshot::channel();
         let start = {
+            let now = Instant::now();
             let mut queues = self.queues();
-            let q = queues.entry(key.clone()).or_default();
+            let q = queues.entry(key.clone()).or_insert_with(|| Queue::new(now));
+            q.count += 1;
+            if q.leased(now) {
+                q.left -= 1;
+                if !q.flying && q.left <= q.size / 4 {
+                    q.refill = true;
+                    q.flying = true;
+                    drop(queues);
+                    rt.spawn(async move { me.fly(key, rate).await });
+                }
+                return Ok(-1);
+            }
             q.waiting.push(tx);
             !std::mem::replace(&mut q.flying, true)
         };

@@ -60,6 +60,34 @@ fn store(port: u16, fail_open: &[&str]) -> std::sync::Arc<RedisStore> {
     RedisStore::new(&url, "test:", &open, 300).expect("store")
 }
 
+/// How many script calls the server has run.
+fn script_calls(port: u16) -> u64 {
+    let o = Command::new("redis-cli")
+        .args(["-p", &port.to_string(), "INFO", "commandstats"])
+        .output()
+        .expect("redis-cli");
+    String::from_utf8_lossy(&o.stdout)
+        .lines()
+        .filter(|l| l.starts_with("cmdstat_evalsha:") || l.starts_with("cmdstat_eval:"))
+        .filter_map(|l| {
+            l.split("calls=")
+                .nth(1)?
+                .split(',')
+                .next()?
+                .parse::<u64>()
+                .ok()
+        })
+        .sum()
+}
+
+fn multi_thread() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime")
+}
+
 fn rt() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -327,30 +355,9 @@ fn gateway_budgets_hold_across_stores_and_settle_to_what_was_used() {
 fn concurrent_checks_of_one_key_are_decided_together_as_single_checks_would_be() {
     let Some(srv) = server() else { return };
     let s = store(srv.1, &[]);
-    let calls = || -> u64 {
-        let o = Command::new("redis-cli")
-            .args(["-p", &srv.1.to_string(), "INFO", "commandstats"])
-            .output()
-            .expect("redis-cli");
-        String::from_utf8_lossy(&o.stdout)
-            .lines()
-            .filter(|l| l.starts_with("cmdstat_evalsha:") || l.starts_with("cmdstat_eval:"))
-            .filter_map(|l| {
-                l.split("calls=")
-                    .nth(1)?
-                    .split(',')
-                    .next()?
-                    .parse::<u64>()
-                    .ok()
-            })
-            .sum()
-    };
+    let calls = || script_calls(srv.1);
     let before = calls();
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("runtime");
+    let runtime = multi_thread();
     // 1,000 checks at once of a key allowed 300 (a rate no refill reaches while they run).
     let rate = Rate::per_minute(1).expect("rate").with_burst(300);
     let (taken, refused) = runtime.block_on(async {
@@ -379,5 +386,54 @@ fn concurrent_checks_of_one_key_are_decided_together_as_single_checks_would_be()
     assert!(
         used < 1000,
         "{used} script calls for 1,000 checks: the waiting ones went together"
+    );
+}
+
+#[test]
+fn a_busy_key_leases_permits_ahead_and_gives_back_what_it_did_not_use() {
+    let Some(srv) = server() else { return };
+    let (a, b) = (store(srv.1, &[]), store(srv.1, &[]));
+    // 1,000 at once and one a minute: nothing refills while the test runs.
+    let rate = Rate::per_minute(1).expect("rate").with_burst(1000);
+    let before = script_calls(srv.1);
+    let runtime = multi_thread();
+    let taken = runtime.block_on(async {
+        let mut taken = 0;
+        // Ten waves of 20 checks at once on one replica.
+        for _ in 0..10 {
+            let wave: Vec<_> = (0..20)
+                .map(|_| {
+                    let a = a.clone();
+                    tokio::spawn(async move { a.take("token", rate, b"busy".to_vec()).await })
+                })
+                .collect();
+            for t in wave {
+                t.await.expect("task").expect("far from the limit");
+                taken += 1;
+            }
+        }
+        taken
+    });
+    assert_eq!(taken, 200);
+    let used = script_calls(srv.1) - before;
+    assert!(
+        used <= 10,
+        "{used} script calls for 200 checks: after the first calls, leased permits decide them"
+    );
+    // The lease's time over, what it did not use is given back: the other replica, checking
+    // one at a time (so it leases nothing), gets exactly the rest of the allowance.
+    std::thread::sleep(bulwark_store::redis_store::LEASE_FOR + Duration::from_millis(100));
+    drop(runtime);
+    let rest = rt().block_on(async {
+        let mut rest = 0;
+        while b.take("token", rate, b"busy".to_vec()).await.is_ok() {
+            rest += 1;
+            assert!(rest <= 1000, "more than the allowance");
+        }
+        rest
+    });
+    assert_eq!(
+        rest, 800,
+        "the allowance less the 200 taken, none kept by a lease"
     );
 }
