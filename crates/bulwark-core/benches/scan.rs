@@ -82,6 +82,12 @@ fn scan(c: &mut Criterion) {
     g.bench_function("prompt_1k", |b| {
         b.iter(|| scanner.assess(black_box(prompt_1k.as_bytes()), injection_only, &web))
     });
+    // A tool's 4 KB answer of plain prose (the MCP and gateway benches' result).
+    let prose_4k: String = "The quarterly report lists revenue by region, the open incidents and the planned maintenance windows for the storage cluster. ".repeat(32).chars().take(4096).collect();
+    g.throughput(Throughput::Bytes(prose_4k.len() as u64));
+    g.bench_function("tool_result_4k", |b| {
+        b.iter(|| scanner.assess(black_box(prose_4k.as_bytes()), injection_only, &web))
+    });
     g.sample_size(10);
     g.throughput(Throughput::Bytes(document.len() as u64));
     g.bench_function("document_4m", |b| {

@@ -39,15 +39,21 @@ pub const DOWN_FOR: Duration = Duration::from_secs(1);
 /// Failures in a row after which the connection is made anew.
 pub const REBUILD_AFTER: u32 = 3;
 
+/// The limiter's script (public for operators who audit it, and for tests).
+///
 /// GCRA over Redis's clock, for `n` requests at once (the checks of one key that arrived while the
 /// previous were in flight): exactly what `n` single checks in a row would decide. KEYS[1]: the
 /// limiter's key. ARGV[1]: the emission interval in µs; ARGV[2]: the burst tolerance in µs
-/// (interval × (burst − 1)); ARGV[3]: `n`; ARGV[4]: how many more to lease ahead; ARGV[5]: how
-/// many leased earlier went unused and are given back (first). Returns `{taken, wait, leased}`:
-/// how many of the `n` are taken (the first ones), for the rest the µs to wait, and how many more
-/// were leased: only when all `n` are taken, and only from the half of the allowance furthest from
-/// the limit, so near it every check is decided here one by one.
-const GCRA: &str = r"
+/// (interval × (burst − 1)); ARGV[3]: `n`; ARGV[4]: how many more to lease ahead; ARGV[5] and
+/// ARGV[6]: how many permits of an earlier lease went unused, and that lease's end (the TAT it
+/// left), given back first. Returns `{taken, wait, leased, tat}`: how many of the `n` are taken
+/// (the first ones), for the rest the µs to wait, how many more were leased, and the TAT after.
+///
+/// A lease is granted only when all `n` are taken, and only while more than half of the burst
+/// stays after it. A give-back returns only the unused permits whose slots are still ahead (at most
+/// (end − now) / interval of them: those whose time has passed went back to the allowance on their
+/// own), and never more than the stored TAT holds ahead of now.
+pub const GCRA_SCRIPT: &str = r"
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
 local interval = tonumber(ARGV[1])
@@ -55,11 +61,22 @@ local tolerance = tonumber(ARGV[2])
 local n = tonumber(ARGV[3])
 local extra = tonumber(ARGV[4])
 local refund = tonumber(ARGV[5])
+local rtat = tonumber(ARGV[6])
 local tat = now
 local v = redis.call('GET', KEYS[1])
 local stored = v and tonumber(v)
+local returned = false
 if stored then
-  stored = stored - refund * interval
+  if refund > 0 and rtat > now then
+    local back = math.floor((rtat - now) / interval)
+    local held = math.floor((stored - now) / interval)
+    if back > held then back = held end
+    if back > refund then back = refund end
+    if back > 0 then
+      stored = stored - back * interval
+      returned = true
+    end
+  end
   if stored > now then tat = stored end
 end
 local taken = 0
@@ -71,7 +88,8 @@ if now >= tat - tolerance then
 end
 local leased = 0
 if taken == n and extra > 0 then
-  local spare = avail - n - math.floor((math.floor(tolerance / interval) + 1) / 2)
+  local burst = math.floor(tolerance / interval) + 1
+  local spare = avail - n - math.floor((burst + 1) / 2)
   if spare > 0 then
     leased = extra
     if leased > spare then leased = spare end
@@ -80,7 +98,7 @@ end
 if taken + leased > 0 then
   tat = tat + (taken + leased) * interval
 end
-if taken + leased > 0 or (stored and refund > 0) then
+if taken + leased > 0 or returned then
   redis.call('SET', KEYS[1], string.format('%d', tat), 'PX', math.ceil((tat - now) / 1000) + 1)
 end
 local wait = 0
@@ -88,7 +106,7 @@ if taken < n then
   wait = tat - tolerance - now
   if wait < 0 then wait = 0 end
 end
-return {taken, wait, leased}
+return {taken, wait, leased, tat}
 ";
 
 /// Budget windows: check every limit, then add, at once. KEYS: the checked windows, then the
@@ -140,26 +158,45 @@ struct Link {
     down: bool,
 }
 
-/// How long permits leased ahead for a busy key may be used here; those left after are given
-/// back to Redis.
+/// The longest a lease may be used: its permits are used at most this long after Redis counted
+/// them (less for a rate whose allowance refills 1% of its burst sooner, [`lease_time`]).
 pub const LEASE_FOR: Duration = Duration::from_millis(50);
 /// The most permits one lease holds.
 pub const LEASE_MAX: u64 = 4096;
 
-/// One limiter key's state here: the checks waiting for the call in flight, and the permits
-/// leased ahead.
+/// How long a lease of `rate` may be used: [`LEASE_FOR`], or the time the allowance takes to
+/// refill 1% of its burst when that is shorter. A permit used that much later than Redis counted it
+/// lets the fleet take, in any stretch of time, at most that 1% more than the limit.
+pub fn lease_time(rate: Rate) -> Duration {
+    let one_percent = rate
+        .interval_micros()
+        .saturating_mul(u64::from(rate.burst()))
+        / 100;
+    LEASE_FOR.min(Duration::from_micros(one_percent))
+}
+
+/// Permits of one key leased from Redis and not yet used.
+struct Lease {
+    left: u64,
+    /// Until when they may be used here.
+    until: Instant,
+    /// The TAT the lease left in Redis (µs on Redis's clock), for giving back what is unused.
+    tat: i64,
+}
+
+/// One limiter key's state here: the checks waiting for the call in flight, and its leases.
 struct Queue {
     flying: bool,
     waiting: Vec<tokio::sync::oneshot::Sender<Result<i64, String>>>,
-    /// Permits leased from Redis and not yet used, usable until `until`.
-    left: u64,
-    /// How many the last lease brought (a refill is asked when a quarter is left).
+    /// Oldest first.
+    leases: std::collections::VecDeque<Lease>,
+    /// How many the last lease brought (more are asked for when a quarter is left); 0 after a
+    /// refill that brought none.
     size: u64,
-    until: Option<Instant>,
-    /// A check found the lease running low: the next call leases more.
+    /// A check found the leases running low: the next call leases more.
     refill: bool,
-    /// Checks of the key since the last call began, and when it began: the key's rate here,
-    /// which sizes the next lease.
+    /// Checks of the key since the last call that asked for checks or a lease, and when it began:
+    /// the key's rate here, which sizes the next lease.
     count: u64,
     since: Instant,
 }
@@ -169,32 +206,57 @@ impl Queue {
         Queue {
             flying: false,
             waiting: Vec::new(),
-            left: 0,
+            leases: std::collections::VecDeque::new(),
             size: 0,
-            until: None,
             refill: false,
             count: 0,
             since: now,
         }
     }
 
-    fn leased(&self, now: Instant) -> bool {
-        self.left > 0 && self.until.is_some_and(|u| now < u)
+    /// Take a leased permit, from the oldest lease still running.
+    fn take_leased(&mut self, now: Instant) -> bool {
+        match self.leases.iter_mut().find(|l| l.left > 0 && now < l.until) {
+            Some(l) => {
+                l.left -= 1;
+                true
+            }
+            None => false,
+        }
     }
 
-    /// How many permits to lease ahead beside `n` checks: what the key's rate here uses in
-    /// [`LEASE_FOR`], less what is still leased. None for a key checked once since the last call
-    /// (a quiet key is decided in Redis check by check).
-    fn lease_wanted(&self, now: Instant, n: u64) -> u64 {
-        if self.count < 2 {
+    /// Permits leased and usable now.
+    fn leased_left(&self, now: Instant) -> u64 {
+        self.leases
+            .iter()
+            .filter(|l| now < l.until)
+            .map(|l| l.left)
+            .sum()
+    }
+
+    /// Forget spent leases; take out the first one whose time is over with permits left, to give
+    /// them back.
+    fn over(&mut self, now: Instant) -> Option<Lease> {
+        self.leases.retain(|l| l.left > 0);
+        let i = self.leases.iter().position(|l| now >= l.until)?;
+        self.leases.remove(i)
+    }
+
+    /// How many permits to lease ahead beside `n` checks: what the key's rate here uses in a
+    /// lease's time `for_`, less what is still leased. The rate is the checks since the last call
+    /// over the time since, counted as at least a quarter of `for_` (a few checks queued behind one
+    /// round trip are not a rate). None for a key checked once since the last call: a quiet key is
+    /// decided in Redis check by check.
+    fn lease_wanted(&self, now: Instant, n: u64, for_: Duration) -> u64 {
+        if self.count < 2 || for_.is_zero() {
             return 0;
         }
-        let elapsed = now.duration_since(self.since).max(Duration::from_millis(1));
-        let want = u128::from(self.count) * LEASE_FOR.as_micros() / elapsed.as_micros();
+        let elapsed = now.duration_since(self.since).max(for_ / 4);
+        let want = u128::from(self.count) * for_.as_micros() / elapsed.as_micros().max(1);
         u64::try_from(want)
             .unwrap_or(u64::MAX)
             .min(LEASE_MAX)
-            .saturating_sub(n + self.left)
+            .saturating_sub(n + self.leased_left(now))
     }
 }
 
@@ -206,12 +268,13 @@ impl Queue {
 /// a check is one round trip as before.
 ///
 /// A busy key leases permits ahead: a call for a key checked here more than once since the last
-/// one also asks for what the key's rate here uses in [`LEASE_FOR`] (at most [`LEASE_MAX`]), and
-/// the checks that follow take them without a round trip; a quarter left, the next lease is asked
-/// for in the background. Redis grants a lease only from the half of the allowance furthest from
-/// the limit, so near the limit every check is decided there; permits unused after
-/// [`LEASE_FOR`] are given back. Every permit comes from the shared allowance: replicas together
-/// never take more than the limit.
+/// one also asks for what the key's rate here uses in a lease's time ([`lease_time`]: at most
+/// [`LEASE_FOR`], at most [`LEASE_MAX`] permits), and the checks that follow take them without a
+/// round trip; a quarter left, the next lease is asked for in the background. Redis grants a lease
+/// only while more than half of the burst stays after it. A leased permit is used at most a
+/// lease's time after Redis counted it, so the fleet takes at most 1% of the burst more than the
+/// limit in any stretch of time; what a lease leaves unused is given back when its time is over
+/// (the permits whose slots are still ahead).
 pub struct RedisStore {
     /// Itself, to fly a key's queue from a task of its own.
     me: std::sync::Weak<RedisStore>,
@@ -254,7 +317,7 @@ impl RedisStore {
             link: Mutex::new(Link::default()),
             prefix: prefix.as_bytes().to_vec(),
             fail_open: fail_open.iter().cloned().collect(),
-            gcra: redis::Script::new(GCRA),
+            gcra: redis::Script::new(GCRA_SCRIPT),
             charge: redis::Script::new(CHARGE),
             adjust: redis::Script::new(ADJUST),
             replay_window_ms: replay_window_secs.saturating_mul(2000).max(1000),
@@ -350,12 +413,12 @@ impl RedisStore {
     /// ACL, a version without `TIME` in scripts) is not ready either.
     pub async fn ready(&self) -> Result<(), String> {
         let rate = Rate::per_second(1_000_000).ok_or("rate")?;
-        let inv = self.gcra(self.key(&[b"readyz"]), rate, 1, 0, 0);
-        self.invoke::<(i64, i64, i64)>(&inv).await.map(|_| ())
+        let inv = self.gcra(self.key(&[b"readyz"]), rate, 1, 0, 0, 0);
+        self.invoke::<(i64, i64, i64, i64)>(&inv).await.map(|_| ())
     }
 
-    /// The GCRA script for `n` checks of `key` at `rate`, `lease` more asked ahead and
-    /// `give_back` unused ones returned.
+    /// The GCRA script for `n` checks of `key` at `rate`, `lease` more asked for ahead, and
+    /// `give_back` unused permits of a lease that ended at `lease_tat` returned.
     fn gcra(
         &self,
         key: Vec<u8>,
@@ -363,6 +426,7 @@ impl RedisStore {
         n: usize,
         lease: u64,
         give_back: u64,
+        lease_tat: i64,
     ) -> redis::ScriptInvocation<'_> {
         let interval = rate.interval_micros();
         let tolerance = interval.saturating_mul(u64::from(rate.burst().saturating_sub(1)));
@@ -372,7 +436,8 @@ impl RedisStore {
             .arg(tolerance)
             .arg(n)
             .arg(lease)
-            .arg(give_back);
+            .arg(give_back)
+            .arg(lease_tat);
         inv
     }
 
@@ -381,45 +446,51 @@ impl RedisStore {
     }
 
     /// Decide `key`'s waiting checks, one script call for all those waiting at a time, leasing
-    /// ahead for a busy key and giving back a lease that ran out, until nothing is left to do.
+    /// ahead for a busy key and giving back leases whose time is over, until nothing is left to do.
     async fn fly(&self, key: Vec<u8>, rate: Rate) {
+        let for_ = lease_time(rate);
         loop {
-            let (batch, extra, refund, asked) = {
+            let (batch, extra, give, asked) = {
                 let mut queues = self.queues();
                 let Some(q) = queues.get_mut(&key) else {
                     return;
                 };
                 let now = Instant::now();
-                let refund = if q.until.is_none_or(|u| now >= u) {
-                    std::mem::take(&mut q.left)
+                let give = q.over(now);
+                let refill = std::mem::take(&mut q.refill);
+                let n = q.waiting.len() as u64;
+                let extra = if n > 0 || refill {
+                    q.lease_wanted(now, n, for_)
                 } else {
                     0
                 };
-                if q.waiting.is_empty() && !q.refill && refund == 0 {
+                if n == 0 && extra == 0 && give.is_none() {
                     q.flying = false;
-                    if q.left == 0 {
+                    if refill {
+                        // Nothing more wanted: no refill until a lease brings some.
+                        q.size = 0;
+                    }
+                    if q.leases.is_empty() {
                         queues.remove(&key);
                     }
                     return;
                 }
-                q.refill = false;
-                let batch = std::mem::take(&mut q.waiting);
-                let extra = q.lease_wanted(now, batch.len() as u64);
-                q.count = 0;
-                q.since = now;
-                (batch, extra, refund, now)
+                if n > 0 || extra > 0 {
+                    q.count = 0;
+                    q.since = now;
+                }
+                (std::mem::take(&mut q.waiting), extra, give, now)
             };
-            let n = batch.len();
-            match self
-                .invoke::<(i64, i64, i64)>(&self.gcra(key.clone(), rate, n, extra, refund))
-                .await
-            {
-                Ok((taken, wait, leased)) => {
+            let (give_n, give_tat) = give.map_or((0, 0), |l| (l.left, l.tat));
+            let inv = self.gcra(key.clone(), rate, batch.len(), extra, give_n, give_tat);
+            match self.invoke::<(i64, i64, i64, i64)>(&inv).await {
+                Ok((taken, wait, leased, tat)) => {
                     for (i, tx) in batch.into_iter().enumerate() {
                         let _ = tx.send(Ok(if (i as i64) < taken { -1 } else { wait.max(0) }));
                     }
-                    if let Ok(leased @ 1..) = u64::try_from(leased) {
-                        self.lease(&key, rate, leased, asked);
+                    if extra > 0 {
+                        let leased = u64::try_from(leased).unwrap_or(0).min(extra);
+                        self.lease(&key, rate, leased, asked + for_, tat);
                     }
                 }
                 Err(e) => {
@@ -433,18 +504,32 @@ impl RedisStore {
         }
     }
 
-    /// Keep `leased` permits of `key` for [`LEASE_FOR`] from `asked` (when the call began, so a
-    /// lease never outlives its time in Redis's view), and look at it again when that is over.
-    fn lease(&self, key: &[u8], rate: Rate, leased: u64, asked: Instant) {
-        let until = asked + LEASE_FOR;
+    /// Keep `leased` permits of `key` until `until` (counted from before the call, so a permit is
+    /// never used later than a lease's time after Redis counted it): first for the checks that
+    /// queued meanwhile, then for those to come. Look at the lease again when its time is over.
+    /// None leased (near the limit): no refill is asked for until a lease brings some.
+    fn lease(&self, key: &[u8], rate: Rate, leased: u64, until: Instant, tat: i64) {
         {
             let mut queues = self.queues();
             let Some(q) = queues.get_mut(key) else {
                 return;
             };
-            q.left += leased;
-            q.size = q.left;
-            q.until = Some(until);
+            q.size = leased;
+            if leased == 0 {
+                return;
+            }
+            let mut left = leased;
+            if Instant::now() < until {
+                let k = q
+                    .waiting
+                    .len()
+                    .min(usize::try_from(left).unwrap_or(usize::MAX));
+                for tx in q.waiting.drain(..k) {
+                    let _ = tx.send(Ok(-1));
+                }
+                left -= k as u64;
+            }
+            q.leases.push_back(Lease { left, until, tat });
         }
         let (Some(me), Ok(rt)) = (self.me.upgrade(), tokio::runtime::Handle::try_current()) else {
             return;
@@ -456,50 +541,49 @@ impl RedisStore {
         });
     }
 
-    /// A lease's time is over: give back what is left of it (unless a newer lease replaced it,
-    /// whose own look follows, or a call in flight will), or forget a key with nothing pending.
+    /// A lease's time is over: give back what is left of it (unless a call in flight will), or
+    /// forget a key with nothing pending.
     fn lease_over(&self, key: Vec<u8>, rate: Rate) {
-        let start = {
+        {
             let mut queues = self.queues();
             let Some(q) = queues.get_mut(&key) else {
                 return;
             };
-            if q.flying || q.until.is_some_and(|u| Instant::now() < u) {
+            if q.flying {
                 return;
             }
-            if q.left == 0 {
-                if q.waiting.is_empty() {
+            let now = Instant::now();
+            q.leases.retain(|l| l.left > 0);
+            if !q.leases.iter().any(|l| now >= l.until) {
+                if q.leases.is_empty() && q.waiting.is_empty() {
                     queues.remove(&key);
                 }
                 return;
             }
             q.flying = true;
-            true
-        };
-        if start && let Some(me) = self.me.upgrade() {
+        }
+        if let Some(me) = self.me.upgrade() {
             tokio::spawn(async move { me.fly(key, rate).await });
         }
     }
 
-    /// One check of `key`: a permit leased ahead when one is left, else queued behind the call in
-    /// flight for the key, if any (see [`RedisStore`]); -1 when taken, else the µs to wait.
+    /// One check of `key`: a leased permit when one is left, else queued behind the call in flight
+    /// for the key, if any (see [`RedisStore`]); -1 when taken, else the µs to wait.
     async fn check(&self, key: Vec<u8>, rate: Rate) -> Result<i64, String> {
         let (Some(me), Ok(rt)) = (self.me.upgrade(), tokio::runtime::Handle::try_current()) else {
             // Outside a runtime's task set: alone.
-            let (taken, wait, _) = self
-                .invoke::<(i64, i64, i64)>(&self.gcra(key, rate, 1, 0, 0))
-                .await?;
+            let inv = self.gcra(key, rate, 1, 0, 0, 0);
+            let (taken, wait, ..) = self.invoke::<(i64, i64, i64, i64)>(&inv).await?;
             return Ok(if taken > 0 { -1 } else { wait });
         };
         let (tx, rx) = tokio::sync::oneshot::channel();
         let start = {
-            let now = Instant::now();
             let mut queues = self.queues();
+            let now = Instant::now();
             let q = queues.entry(key.clone()).or_insert_with(|| Queue::new(now));
             q.count += 1;
-            if q.leased(now) {
-                q.left -= 1;
-                if !q.flying && q.left <= q.size / 4 {
+            if q.take_leased(now) {
+                if !q.flying && q.size > 0 && q.leased_left(now) <= q.size / 4 {
                     q.refill = true;
                     q.flying = true;
                     drop(queues);
