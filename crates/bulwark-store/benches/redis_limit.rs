@@ -80,52 +80,39 @@ fn main() {
         }
         percentiles("replay record, Redis (SET NX PX)", times);
 
-        let started = Instant::now();
-        let tasks: Vec<_> = (0..32)
-            .map(|w| {
-                let redis = redis.clone();
-                tokio::spawn(async move {
-                    for i in 0..n / 32 {
-                        redis
-                            .take("token", rate, key(w * 31 + i))
-                            .await
-                            .expect("taken");
-                    }
-                })
-            })
-            .collect();
-        for t in tasks {
-            t.await.expect("task");
-        }
-        let secs = started.elapsed().as_secs_f64();
-        println!(
-            "limit checks, Redis, 32 in flight          {:>9.0} checks/s",
-            (n / 32 * 32) as f64 / secs
-        );
+        let each = |w: usize, i: usize| format!("token-{}", (w * 31 + i) % 1000).into_bytes();
+        let rate_of = in_flight(&redis, rate, n, each).await;
+        println!("limit checks, Redis, 32 in flight          {rate_of:>9.0} checks/s");
         // One busy key: its checks coalesced and, after the first calls, taken from leases.
-        let started = Instant::now();
-        let tasks: Vec<_> = (0..32)
-            .map(|_| {
-                let redis = redis.clone();
-                tokio::spawn(async move {
-                    for _ in 0..n / 32 {
-                        redis
-                            .take("token", rate, b"one-busy-key".to_vec())
-                            .await
-                            .expect("taken");
-                    }
-                })
-            })
-            .collect();
-        for t in tasks {
-            t.await.expect("task");
-        }
-        let secs = started.elapsed().as_secs_f64();
-        println!(
-            "limit checks, Redis, 32 in flight, one key {:>9.0} checks/s",
-            (n / 32 * 32) as f64 / secs
-        );
+        let one = |_: usize, _: usize| b"one-busy-key".to_vec();
+        let rate_of = in_flight(&redis, rate, n, one).await;
+        println!("limit checks, Redis, 32 in flight, one key {rate_of:>9.0} checks/s");
     });
     let _ = server.kill();
     let _ = server.wait();
+}
+
+/// Checks per second with 32 tasks checking `n` keys in all (task `w`'s `i`th check is of
+/// `key(w, i)`), each task one check at a time.
+async fn in_flight(
+    redis: &std::sync::Arc<RedisStore>,
+    rate: Rate,
+    n: usize,
+    key: impl Fn(usize, usize) -> Vec<u8> + Copy + Send + 'static,
+) -> f64 {
+    let started = Instant::now();
+    let tasks: Vec<_> = (0..32)
+        .map(|w| {
+            let redis = redis.clone();
+            tokio::spawn(async move {
+                for i in 0..n / 32 {
+                    redis.take("token", rate, key(w, i)).await.expect("taken");
+                }
+            })
+        })
+        .collect();
+    for t in tasks {
+        t.await.expect("task");
+    }
+    (n / 32 * 32) as f64 / started.elapsed().as_secs_f64()
 }

@@ -44,15 +44,10 @@ pub const REBUILD_AFTER: u32 = 3;
 /// GCRA over Redis's clock, for `n` requests at once (the checks of one key that arrived while the
 /// previous were in flight): exactly what `n` single checks in a row would decide. KEYS[1]: the
 /// limiter's key. ARGV[1]: the emission interval in µs; ARGV[2]: the burst tolerance in µs
-/// (interval × (burst − 1)); ARGV[3]: `n`; ARGV[4]: how many more to lease ahead; ARGV[5] and
-/// ARGV[6]: how many permits of an earlier lease went unused, and that lease's end (the TAT it
-/// left), given back first. Returns `{taken, wait, leased, tat}`: how many of the `n` are taken
-/// (the first ones), for the rest the µs to wait, how many more were leased, and the TAT after.
-///
-/// A lease is granted only when all `n` are taken, and only while more than half of the burst
-/// stays after it. A give-back returns only the unused permits whose slots are still ahead (at most
-/// (end − now) / interval of them: those whose time has passed went back to the allowance on their
-/// own), and never more than the stored TAT holds ahead of now.
+/// (interval × (burst − 1)); ARGV[3]: `n`; ARGV[4]: how many more to lease ahead. Returns
+/// `{taken, wait, leased}`: how many of the `n` are taken (the first ones), for the rest the µs to
+/// wait, and how many more were leased: only when all `n` are taken, and only while at least half
+/// of the burst (rounded up) stays after them.
 pub const GCRA_SCRIPT: &str = r"
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
@@ -60,25 +55,10 @@ local interval = tonumber(ARGV[1])
 local tolerance = tonumber(ARGV[2])
 local n = tonumber(ARGV[3])
 local extra = tonumber(ARGV[4])
-local refund = tonumber(ARGV[5])
-local rtat = tonumber(ARGV[6])
 local tat = now
 local v = redis.call('GET', KEYS[1])
 local stored = v and tonumber(v)
-local returned = false
-if stored then
-  if refund > 0 and rtat > now then
-    local back = math.floor((rtat - now) / interval)
-    local held = math.floor((stored - now) / interval)
-    if back > held then back = held end
-    if back > refund then back = refund end
-    if back > 0 then
-      stored = stored - back * interval
-      returned = true
-    end
-  end
-  if stored > now then tat = stored end
-end
+if stored and stored > now then tat = stored end
 local taken = 0
 local avail = 0
 if now >= tat - tolerance then
@@ -97,8 +77,6 @@ if taken == n and extra > 0 then
 end
 if taken + leased > 0 then
   tat = tat + (taken + leased) * interval
-end
-if taken + leased > 0 or returned then
   redis.call('SET', KEYS[1], string.format('%d', tat), 'PX', math.ceil((tat - now) / 1000) + 1)
 end
 local wait = 0
@@ -106,7 +84,7 @@ if taken < n then
   wait = tat - tolerance - now
   if wait < 0 then wait = 0 end
 end
-return {taken, wait, leased, tat}
+return {taken, wait, leased}
 ";
 
 /// Budget windows: check every limit, then add, at once. KEYS: the checked windows, then the
@@ -163,25 +141,29 @@ struct Link {
 pub const LEASE_FOR: Duration = Duration::from_millis(50);
 /// The most permits one lease holds.
 pub const LEASE_MAX: u64 = 4096;
+/// A lease shorter than this would end before its round trip does: such a key leases nothing.
+pub const LEASE_MIN: Duration = Duration::from_millis(1);
 
 /// How long a lease of `rate` may be used: [`LEASE_FOR`], or the time the allowance takes to
-/// refill 1% of its burst when that is shorter. A permit used that much later than Redis counted it
-/// lets the fleet take, in any stretch of time, at most that 1% more than the limit.
+/// refill 1% of its burst when that is shorter; zero (no lease) below [`LEASE_MIN`]. A permit used
+/// that much later than Redis counted it lets the fleet take, in any stretch of time, at most 1% of
+/// the burst (and at least one permit) more than the limit.
 pub fn lease_time(rate: Rate) -> Duration {
     let one_percent = rate
         .interval_micros()
         .saturating_mul(u64::from(rate.burst()))
         / 100;
-    LEASE_FOR.min(Duration::from_micros(one_percent))
+    let t = LEASE_FOR.min(Duration::from_micros(one_percent));
+    if t < LEASE_MIN { Duration::ZERO } else { t }
 }
 
-/// Permits of one key leased from Redis and not yet used.
+/// Permits of one key leased from Redis and not yet used. Those a lease's time leaves unused are
+/// not given back: they return as the allowance refills (a give-back cannot tell which of its slots
+/// already went back on their own, so it could credit one twice).
 struct Lease {
     left: u64,
     /// Until when they may be used here.
     until: Instant,
-    /// The TAT the lease left in Redis (µs on Redis's clock), for giving back what is unused.
-    tat: i64,
 }
 
 /// One limiter key's state here: the checks waiting for the call in flight, and its leases.
@@ -234,12 +216,9 @@ impl Queue {
             .sum()
     }
 
-    /// Forget spent leases; take out the first one whose time is over with permits left, to give
-    /// them back.
-    fn over(&mut self, now: Instant) -> Option<Lease> {
-        self.leases.retain(|l| l.left > 0);
-        let i = self.leases.iter().position(|l| now >= l.until)?;
-        self.leases.remove(i)
+    /// Forget leases spent or whose time is over.
+    fn prune(&mut self, now: Instant) {
+        self.leases.retain(|l| l.left > 0 && now < l.until);
     }
 
     /// How many permits to lease ahead beside `n` checks: what the key's rate here uses in a
@@ -271,10 +250,10 @@ impl Queue {
 /// one also asks for what the key's rate here uses in a lease's time ([`lease_time`]: at most
 /// [`LEASE_FOR`], at most [`LEASE_MAX`] permits), and the checks that follow take them without a
 /// round trip; a quarter left, the next lease is asked for in the background. Redis grants a lease
-/// only while more than half of the burst stays after it. A leased permit is used at most a
-/// lease's time after Redis counted it, so the fleet takes at most 1% of the burst more than the
-/// limit in any stretch of time; what a lease leaves unused is given back when its time is over
-/// (the permits whose slots are still ahead).
+/// only while at least half of the burst stays after it. A leased permit is used at most a
+/// lease's time after Redis counted it, so the fleet takes at most 1% of the burst (and at least
+/// one permit) more than the limit in any stretch of time; what a lease leaves unused returns as
+/// the allowance refills.
 pub struct RedisStore {
     /// Itself, to fly a key's queue from a task of its own.
     me: std::sync::Weak<RedisStore>,
@@ -413,31 +392,16 @@ impl RedisStore {
     /// ACL, a version without `TIME` in scripts) is not ready either.
     pub async fn ready(&self) -> Result<(), String> {
         let rate = Rate::per_second(1_000_000).ok_or("rate")?;
-        let inv = self.gcra(self.key(&[b"readyz"]), rate, 1, 0, 0, 0);
-        self.invoke::<(i64, i64, i64, i64)>(&inv).await.map(|_| ())
+        let inv = self.gcra(self.key(&[b"readyz"]), rate, 1, 0);
+        self.invoke::<(i64, i64, i64)>(&inv).await.map(|_| ())
     }
 
-    /// The GCRA script for `n` checks of `key` at `rate`, `lease` more asked for ahead, and
-    /// `give_back` unused permits of a lease that ended at `lease_tat` returned.
-    fn gcra(
-        &self,
-        key: Vec<u8>,
-        rate: Rate,
-        n: usize,
-        lease: u64,
-        give_back: u64,
-        lease_tat: i64,
-    ) -> redis::ScriptInvocation<'_> {
+    /// The GCRA script for `n` checks of `key` at `rate`, and `lease` more asked for ahead.
+    fn gcra(&self, key: Vec<u8>, rate: Rate, n: usize, lease: u64) -> redis::ScriptInvocation<'_> {
         let interval = rate.interval_micros();
         let tolerance = interval.saturating_mul(u64::from(rate.burst().saturating_sub(1)));
         let mut inv = self.gcra.prepare_invoke();
-        inv.key(key)
-            .arg(interval)
-            .arg(tolerance)
-            .arg(n)
-            .arg(lease)
-            .arg(give_back)
-            .arg(lease_tat);
+        inv.key(key).arg(interval).arg(tolerance).arg(n).arg(lease);
         inv
     }
 
@@ -446,17 +410,17 @@ impl RedisStore {
     }
 
     /// Decide `key`'s waiting checks, one script call for all those waiting at a time, leasing
-    /// ahead for a busy key and giving back leases whose time is over, until nothing is left to do.
+    /// ahead for a busy key, until none waits and no refill is asked for.
     async fn fly(&self, key: Vec<u8>, rate: Rate) {
         let for_ = lease_time(rate);
         loop {
-            let (batch, extra, give, asked) = {
+            let (batch, extra, asked) = {
                 let mut queues = self.queues();
                 let Some(q) = queues.get_mut(&key) else {
                     return;
                 };
                 let now = Instant::now();
-                let give = q.over(now);
+                q.prune(now);
                 let refill = std::mem::take(&mut q.refill);
                 let n = q.waiting.len() as u64;
                 let extra = if n > 0 || refill {
@@ -464,7 +428,7 @@ impl RedisStore {
                 } else {
                     0
                 };
-                if n == 0 && extra == 0 && give.is_none() {
+                if n == 0 && extra == 0 {
                     q.flying = false;
                     if refill {
                         // Nothing more wanted: no refill until a lease brings some.
@@ -475,27 +439,22 @@ impl RedisStore {
                     }
                     return;
                 }
-                if n > 0 || extra > 0 {
-                    q.count = 0;
-                    q.since = now;
-                }
-                (std::mem::take(&mut q.waiting), extra, give, now)
+                q.count = 0;
+                q.since = now;
+                (std::mem::take(&mut q.waiting), extra, now)
             };
-            let (give_n, give_tat) = give.map_or((0, 0), |l| (l.left, l.tat));
-            let inv = self.gcra(key.clone(), rate, batch.len(), extra, give_n, give_tat);
-            match self.invoke::<(i64, i64, i64, i64)>(&inv).await {
-                Ok((taken, wait, leased, tat)) => {
+            let inv = self.gcra(key.clone(), rate, batch.len(), extra);
+            match self.invoke::<(i64, i64, i64)>(&inv).await {
+                Ok((taken, wait, leased)) => {
                     for (i, tx) in batch.into_iter().enumerate() {
                         let _ = tx.send(Ok(if (i as i64) < taken { -1 } else { wait.max(0) }));
                     }
                     if extra > 0 {
                         let leased = u64::try_from(leased).unwrap_or(0).min(extra);
-                        self.lease(&key, rate, leased, asked + for_, tat);
+                        self.lease(&key, leased, asked + for_);
                     }
                 }
                 Err(e) => {
-                    // A lease given back is lost with the call: its permits stay taken (the
-                    // safe side) until the allowance refills.
                     for tx in batch {
                         let _ = tx.send(Err(e.clone()));
                     }
@@ -506,9 +465,10 @@ impl RedisStore {
 
     /// Keep `leased` permits of `key` until `until` (counted from before the call, so a permit is
     /// never used later than a lease's time after Redis counted it): first for the checks that
-    /// queued meanwhile, then for those to come. Look at the lease again when its time is over.
-    /// None leased (near the limit): no refill is asked for until a lease brings some.
-    fn lease(&self, key: &[u8], rate: Rate, leased: u64, until: Instant, tat: i64) {
+    /// queued meanwhile, then for those to come; forget the key when its time is over and nothing
+    /// else is pending. None leased (near the limit): no refill is asked for until a lease brings
+    /// some.
+    fn lease(&self, key: &[u8], leased: u64, until: Instant) {
         {
             let mut queues = self.queues();
             let Some(q) = queues.get_mut(key) else {
@@ -529,7 +489,7 @@ impl RedisStore {
                 }
                 left -= k as u64;
             }
-            q.leases.push_back(Lease { left, until, tat });
+            q.leases.push_back(Lease { left, until });
         }
         let (Some(me), Ok(rt)) = (self.me.upgrade(), tokio::runtime::Handle::try_current()) else {
             return;
@@ -537,33 +497,19 @@ impl RedisStore {
         let key = key.to_vec();
         rt.spawn(async move {
             tokio::time::sleep_until(until.into()).await;
-            me.lease_over(key, rate);
+            me.lease_over(&key);
         });
     }
 
-    /// A lease's time is over: give back what is left of it (unless a call in flight will), or
-    /// forget a key with nothing pending.
-    fn lease_over(&self, key: Vec<u8>, rate: Rate) {
-        {
-            let mut queues = self.queues();
-            let Some(q) = queues.get_mut(&key) else {
-                return;
-            };
-            if q.flying {
-                return;
-            }
-            let now = Instant::now();
-            q.leases.retain(|l| l.left > 0);
-            if !q.leases.iter().any(|l| now >= l.until) {
-                if q.leases.is_empty() && q.waiting.is_empty() {
-                    queues.remove(&key);
-                }
-                return;
-            }
-            q.flying = true;
-        }
-        if let Some(me) = self.me.upgrade() {
-            tokio::spawn(async move { me.fly(key, rate).await });
+    /// A lease's time is over: forget the key if nothing else is pending for it.
+    fn lease_over(&self, key: &[u8]) {
+        let mut queues = self.queues();
+        let Some(q) = queues.get_mut(key) else {
+            return;
+        };
+        q.prune(Instant::now());
+        if !q.flying && q.leases.is_empty() && q.waiting.is_empty() {
+            queues.remove(key);
         }
     }
 
@@ -572,8 +518,8 @@ impl RedisStore {
     async fn check(&self, key: Vec<u8>, rate: Rate) -> Result<i64, String> {
         let (Some(me), Ok(rt)) = (self.me.upgrade(), tokio::runtime::Handle::try_current()) else {
             // Outside a runtime's task set: alone.
-            let inv = self.gcra(key, rate, 1, 0, 0, 0);
-            let (taken, wait, ..) = self.invoke::<(i64, i64, i64, i64)>(&inv).await?;
+            let inv = self.gcra(key, rate, 1, 0);
+            let (taken, wait, _) = self.invoke::<(i64, i64, i64)>(&inv).await?;
             return Ok(if taken > 0 { -1 } else { wait });
         };
         let (tx, rx) = tokio::sync::oneshot::channel();
