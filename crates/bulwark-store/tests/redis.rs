@@ -1,7 +1,9 @@
 //! `RedisStore` against a real `redis-server` (Debian's package, which `.ci/run` installs; without
 //! it these skip with a notice unless `BULWARK_REQUIRE_REDIS` is set): GCRA as in the process,
-//! keys apart by limit, rate and key and expiring once their allowance is full, replay records
-//! taken once, and an unreachable server failing closed except for the limits listed open.
+//! keys apart by limit, rate and key and expiring once their allowance is full, a key's checks
+//! coalesced and a busy key's permits leased ahead (from the upper half of its allowance, two
+//! replicas together within GCRA's bound and one lease's refill), replay records taken once, and
+//! an unreachable server failing closed except for the limits listed open.
 
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
