@@ -458,6 +458,11 @@ impl RedisStore {
                     for tx in batch {
                         let _ = tx.send(Err(e.clone()));
                     }
+                    if extra > 0 {
+                        // No refill asked for again until a lease comes: while Redis counts as
+                        // down every call fails at once.
+                        self.lease(&key, 0, asked);
+                    }
                 }
             }
         }
