@@ -147,7 +147,9 @@ pub const LEASE_MIN: Duration = Duration::from_millis(1);
 /// How long a lease of `rate` may be used: [`LEASE_FOR`], or the time the allowance takes to
 /// refill 1% of its burst when that is shorter; zero (no lease) below [`LEASE_MIN`]. A permit used
 /// that much later than Redis counted it lets the fleet take, in any stretch of time, at most 1% of
-/// the burst (and at least one permit) more than the limit.
+/// the burst, rounded up to a permit, more than the limit. (Measured on the monotonic clock, which
+/// stands still while the host is suspended: a lease held across a suspension can be used that
+/// long after it.)
 pub fn lease_time(rate: Rate) -> Duration {
     let one_percent = rate
         .interval_micros()
@@ -173,8 +175,12 @@ struct Queue {
     /// Oldest first.
     leases: std::collections::VecDeque<Lease>,
     /// How many the last lease brought (more are asked for when a quarter is left); 0 after a
-    /// refill that brought none.
+    /// call that asked for a lease and got none or failed, or a refill that wanted none: no
+    /// refill until a lease brings some.
     size: u64,
+    /// A lease arrived with less than half its time left: the round trip is too long for leases
+    /// to pay, so this key asks for none while its entry lives.
+    late: bool,
     /// A check found the leases running low: the next call leases more.
     refill: bool,
     /// Checks of the key since the last call that asked for checks or a lease, and when it began:
@@ -190,6 +196,7 @@ impl Queue {
             waiting: Vec::new(),
             leases: std::collections::VecDeque::new(),
             size: 0,
+            late: false,
             refill: false,
             count: 0,
             since: now,
@@ -227,7 +234,7 @@ impl Queue {
     /// round trip are not a rate). None for a key checked once since the last call: a quiet key is
     /// decided in Redis check by check.
     fn lease_wanted(&self, now: Instant, n: u64, for_: Duration) -> u64 {
-        if self.count < 2 || for_.is_zero() {
+        if self.count < 2 || for_.is_zero() || self.late {
             return 0;
         }
         let elapsed = now.duration_since(self.since).max(for_ / 4);
@@ -251,9 +258,10 @@ impl Queue {
 /// [`LEASE_FOR`], at most [`LEASE_MAX`] permits), and the checks that follow take them without a
 /// round trip; a quarter left, the next lease is asked for in the background. Redis grants a lease
 /// only while at least half of the burst stays after it. A leased permit is used at most a
-/// lease's time after Redis counted it, so the fleet takes at most 1% of the burst (and at least
-/// one permit) more than the limit in any stretch of time; what a lease leaves unused returns as
-/// the allowance refills.
+/// lease's time after Redis counted it, so the fleet takes at most 1% of the burst, rounded up to
+/// a permit, more than the limit in any stretch of time; what a lease leaves unused returns as the
+/// allowance refills. A key whose lease arrives with less than half its time left (Redis far
+/// away) leases no more while it stays busy.
 pub struct RedisStore {
     /// Itself, to fly a key's queue from a task of its own.
     me: std::sync::Weak<RedisStore>,
@@ -411,12 +419,16 @@ impl RedisStore {
 
     /// Decide `key`'s waiting checks, one script call for all those waiting at a time, leasing
     /// ahead for a busy key, until none waits and no refill is asked for.
-    async fn fly(&self, key: Vec<u8>, rate: Rate) {
+    /// `flight` is made before the task is spawned, so a task dropped before it ever ran (the
+    /// runtime shutting down) still lets the key go.
+    async fn fly(mut flight: Flight, rate: Rate) {
+        let (me, key) = (flight.store.clone(), flight.key.clone());
         let for_ = lease_time(rate);
         loop {
             let (batch, extra, asked) = {
-                let mut queues = self.queues();
+                let mut queues = me.queues();
                 let Some(q) = queues.get_mut(&key) else {
+                    flight.done = true;
                     return;
                 };
                 let now = Instant::now();
@@ -437,21 +449,22 @@ impl RedisStore {
                     if q.leases.is_empty() {
                         queues.remove(&key);
                     }
+                    flight.done = true;
                     return;
                 }
                 q.count = 0;
                 q.since = now;
                 (std::mem::take(&mut q.waiting), extra, now)
             };
-            let inv = self.gcra(key.clone(), rate, batch.len(), extra);
-            match self.invoke::<(i64, i64, i64)>(&inv).await {
+            let inv = me.gcra(key.clone(), rate, batch.len(), extra);
+            match me.invoke::<(i64, i64, i64)>(&inv).await {
                 Ok((taken, wait, leased)) => {
                     for (i, tx) in batch.into_iter().enumerate() {
                         let _ = tx.send(Ok(if (i as i64) < taken { -1 } else { wait.max(0) }));
                     }
                     if extra > 0 {
                         let leased = u64::try_from(leased).unwrap_or(0).min(extra);
-                        self.lease(&key, leased, asked + for_);
+                        me.lease(&key, leased, asked + for_, for_);
                     }
                 }
                 Err(e) => {
@@ -461,7 +474,7 @@ impl RedisStore {
                     if extra > 0 {
                         // No refill asked for again until a lease comes: while Redis counts as
                         // down every call fails at once.
-                        self.lease(&key, 0, asked);
+                        me.lease(&key, 0, asked, for_);
                     }
                 }
             }
@@ -471,9 +484,10 @@ impl RedisStore {
     /// Keep `leased` permits of `key` until `until` (counted from before the call, so a permit is
     /// never used later than a lease's time after Redis counted it): first for the checks that
     /// queued meanwhile, then for those to come; forget the key when its time is over and nothing
-    /// else is pending. None leased (near the limit): no refill is asked for until a lease brings
-    /// some.
-    fn lease(&self, key: &[u8], leased: u64, until: Instant) {
+    /// else is pending. None leased (near the limit, or the call failed): no refill is asked for
+    /// until a lease brings some. A lease that arrives with less than half of `for_` left is
+    /// kept, and the key asks for no more.
+    fn lease(&self, key: &[u8], leased: u64, until: Instant, for_: Duration) {
         {
             let mut queues = self.queues();
             let Some(q) = queues.get_mut(key) else {
@@ -482,6 +496,9 @@ impl RedisStore {
             q.size = leased;
             if leased == 0 {
                 return;
+            }
+            if until.saturating_duration_since(Instant::now()) < for_ / 2 {
+                q.late = true;
             }
             let mut left = leased;
             if Instant::now() < until {
@@ -538,7 +555,7 @@ impl RedisStore {
                     q.refill = true;
                     q.flying = true;
                     drop(queues);
-                    rt.spawn(async move { me.fly(key, rate).await });
+                    rt.spawn(RedisStore::fly(Flight::new(me, key), rate));
                 }
                 return Ok(-1);
             }
@@ -546,7 +563,7 @@ impl RedisStore {
             !std::mem::replace(&mut q.flying, true)
         };
         if start {
-            rt.spawn(async move { me.fly(key, rate).await });
+            rt.spawn(RedisStore::fly(Flight::new(me, key), rate));
         }
         rx.await
             .unwrap_or_else(|_| Err("the limiter's task stopped before answering".into()))
@@ -623,6 +640,43 @@ fn reason(e: &redis::RedisError) -> String {
         format!("Redis is out of reach ({e})")
     } else {
         format!("Redis refused the command ({e})")
+    }
+}
+
+/// A key's flight, made when it is spawned: however the flight ends, even dropped before it ran
+/// or while its call was out (the runtime shutting down), no key stays marked in flight with
+/// checks waiting for good; those are answered with an error.
+struct Flight {
+    store: std::sync::Arc<RedisStore>,
+    key: Vec<u8>,
+    /// The flight ended by itself, under the lock (a later flight may own the key by now).
+    done: bool,
+}
+
+impl Flight {
+    fn new(store: std::sync::Arc<RedisStore>, key: Vec<u8>) -> Flight {
+        Flight {
+            store,
+            key,
+            done: false,
+        }
+    }
+}
+
+impl Drop for Flight {
+    fn drop(&mut self) {
+        if self.done {
+            return;
+        }
+        let mut queues = self.store.queues();
+        if let Some(q) = queues.get_mut(&self.key)
+            && q.flying
+        {
+            q.flying = false;
+            for tx in q.waiting.drain(..) {
+                let _ = tx.send(Err("the limiter's task stopped before answering".into()));
+            }
+        }
     }
 }
 
