@@ -1,8 +1,9 @@
 //! The shared limit store's cost: one limiter check (the GCRA script by EVALSHA) and one
 //! replay record (SET NX PX) against a `redis-server` on loopback, one at a time (latency
 //! percentiles) and 32 at a time over the one multiplexed connection (throughput: 32 keys, and
-//! one busy key whose checks go together and take leased permits), beside the in-process store. Starts its own `redis-server` (Debian's package); without it, says so and
-//! ends. docs/performance.md records the results.
+//! one busy key whose checks go together and take leased permits), beside the in-process store.
+//! Starts its own `redis-server` (Debian's package); without it, says so and ends.
+//! docs/performance.md records the results.
 //!
 //! ```sh
 //! cargo bench -p bulwark-store --bench redis_limit      # REDIS_BENCH_CHECKS=20000 by default
@@ -80,11 +81,10 @@ fn main() {
         }
         percentiles("replay record, Redis (SET NX PX)", times);
 
-        let each = |w: usize, i: usize| format!("token-{}", (w * 31 + i) % 1000).into_bytes();
-        let rate_of = in_flight(&redis, rate, n, each).await;
+        let rate_of = in_flight(&redis, rate, n, key).await;
         println!("limit checks, Redis, 32 in flight          {rate_of:>9.0} checks/s");
         // One busy key: its checks coalesced and, after the first calls, taken from leases.
-        let one = |_: usize, _: usize| b"one-busy-key".to_vec();
+        let one = |_: usize| b"one-busy-key".to_vec();
         let rate_of = in_flight(&redis, rate, n, one).await;
         println!("limit checks, Redis, 32 in flight, one key {rate_of:>9.0} checks/s");
     });
@@ -92,13 +92,13 @@ fn main() {
     let _ = server.wait();
 }
 
-/// Checks per second with 32 tasks checking `n` keys in all (task `w`'s `i`th check is of
-/// `key(w, i)`), each task one check at a time.
+/// Checks per second with 32 tasks making `n` checks in all, each task one at a time (task `w`'s
+/// `i`th check is of `key(w * 31 + i)`).
 async fn in_flight(
     redis: &std::sync::Arc<RedisStore>,
     rate: Rate,
     n: usize,
-    key: impl Fn(usize, usize) -> Vec<u8> + Copy + Send + 'static,
+    key: impl Fn(usize) -> Vec<u8> + Copy + Send + 'static,
 ) -> f64 {
     let started = Instant::now();
     let tasks: Vec<_> = (0..32)
@@ -106,7 +106,10 @@ async fn in_flight(
             let redis = redis.clone();
             tokio::spawn(async move {
                 for i in 0..n / 32 {
-                    redis.take("token", rate, key(w, i)).await.expect("taken");
+                    redis
+                        .take("token", rate, key(w * 31 + i))
+                        .await
+                        .expect("taken");
                 }
             })
         })

@@ -422,12 +422,12 @@ impl RedisStore {
     /// `flight` is made before the task is spawned, so a task dropped before it ever ran (the
     /// runtime shutting down) still lets the key go.
     async fn fly(mut flight: Flight, rate: Rate) {
-        let (me, key) = (flight.store.clone(), flight.key.clone());
+        let me = &*flight.store;
         let for_ = lease_time(rate);
         loop {
             let (batch, extra, asked) = {
                 let mut queues = me.queues();
-                let Some(q) = queues.get_mut(&key) else {
+                let Some(q) = queues.get_mut(&flight.key) else {
                     flight.done = true;
                     return;
                 };
@@ -447,7 +447,7 @@ impl RedisStore {
                         q.size = 0;
                     }
                     if q.leases.is_empty() {
-                        queues.remove(&key);
+                        queues.remove(&flight.key);
                     }
                     flight.done = true;
                     return;
@@ -456,7 +456,7 @@ impl RedisStore {
                 q.since = now;
                 (std::mem::take(&mut q.waiting), extra, now)
             };
-            let inv = me.gcra(key.clone(), rate, batch.len(), extra);
+            let inv = me.gcra(flight.key.clone(), rate, batch.len(), extra);
             match me.invoke::<(i64, i64, i64)>(&inv).await {
                 Ok((taken, wait, leased)) => {
                     for (i, tx) in batch.into_iter().enumerate() {
@@ -464,7 +464,7 @@ impl RedisStore {
                     }
                     if extra > 0 {
                         let leased = u64::try_from(leased).unwrap_or(0).min(extra);
-                        me.lease(&key, leased, asked + for_, for_);
+                        me.lease(&flight.key, leased, asked + for_, for_);
                     }
                 }
                 Err(e) => {
@@ -474,7 +474,7 @@ impl RedisStore {
                     if extra > 0 {
                         // No refill asked for again until a lease comes: while Redis counts as
                         // down every call fails at once.
-                        me.lease(&key, 0, asked, for_);
+                        me.lease(&flight.key, 0, asked, for_);
                     }
                 }
             }
@@ -497,11 +497,12 @@ impl RedisStore {
             if leased == 0 {
                 return;
             }
-            if until.saturating_duration_since(Instant::now()) < for_ / 2 {
+            let now = Instant::now();
+            if until.saturating_duration_since(now) < for_ / 2 {
                 q.late = true;
             }
             let mut left = leased;
-            if Instant::now() < until {
+            if now < until {
                 let k = q
                     .waiting
                     .len()
@@ -545,28 +546,32 @@ impl RedisStore {
             return Ok(if taken > 0 { -1 } else { wait });
         };
         let (tx, rx) = tokio::sync::oneshot::channel();
-        let start = {
+        // Leased: no wait, and a refill to start when the leases run low. Else: wait, and a
+        // flight to start when none is out.
+        let (leased, start) = {
             let mut queues = self.queues();
             let now = Instant::now();
             let q = queues.entry(key.clone()).or_insert_with(|| Queue::new(now));
             q.count += 1;
             if q.take_leased(now) {
-                if !q.flying && q.size > 0 && q.leased_left(now) <= q.size / 4 {
+                let refill = !q.flying && q.size > 0 && q.leased_left(now) <= q.size / 4;
+                if refill {
                     q.refill = true;
                     q.flying = true;
-                    drop(queues);
-                    rt.spawn(RedisStore::fly(Flight::new(me, key), rate));
                 }
-                return Ok(-1);
+                (true, refill)
+            } else {
+                q.waiting.push(tx);
+                (false, !std::mem::replace(&mut q.flying, true))
             }
-            q.waiting.push(tx);
-            !std::mem::replace(&mut q.flying, true)
         };
         if start {
             rt.spawn(RedisStore::fly(Flight::new(me, key), rate));
         }
-        rx.await
-            .unwrap_or_else(|_| Err("the limiter's task stopped before answering".into()))
+        if leased {
+            return Ok(-1);
+        }
+        rx.await.unwrap_or_else(|_| Err(STOPPED.into()))
     }
 
     fn key(&self, parts: &[&[u8]]) -> Vec<u8> {
@@ -643,6 +648,9 @@ fn reason(e: &redis::RedisError) -> String {
     }
 }
 
+/// Why a check got no answer: the task deciding it was dropped.
+const STOPPED: &str = "the limiter's task stopped before answering";
+
 /// A key's flight, made when it is spawned: however the flight ends, even dropped before it ran
 /// or while its call was out (the runtime shutting down), no key stays marked in flight with
 /// checks waiting for good; those are answered with an error.
@@ -674,7 +682,7 @@ impl Drop for Flight {
         {
             q.flying = false;
             for tx in q.waiting.drain(..) {
-                let _ = tx.send(Err("the limiter's task stopped before answering".into()));
+                let _ = tx.send(Err(STOPPED.into()));
             }
         }
     }
