@@ -159,6 +159,14 @@ pub fn lease_time(rate: Rate) -> Duration {
     if t < LEASE_MIN { Duration::ZERO } else { t }
 }
 
+/// The most permits one lease of `rate` may hold: what the allowance refills in a lease's time
+/// (at most [`LEASE_MAX`]), so the permits a lease leaves unused come back within that time. A
+/// slow rate (fewer than one permit refilled in a lease's time) leases nothing.
+pub fn lease_size(rate: Rate) -> u64 {
+    let refilled = lease_time(rate).as_micros() / u128::from(rate.interval_micros());
+    u64::try_from(refilled).unwrap_or(u64::MAX).min(LEASE_MAX)
+}
+
 /// Permits of one key leased from Redis and not yet used. Those a lease's time leaves unused are
 /// not given back: they return as the allowance refills (a give-back cannot tell which of its slots
 /// already went back on their own, so it could credit one twice).
@@ -229,19 +237,19 @@ impl Queue {
     }
 
     /// How many permits to lease ahead beside `n` checks: what the key's rate here uses in a
-    /// lease's time `for_`, less what is still leased. The rate is the checks since the last call
+    /// lease's time `for_` (at most `most`, [`lease_size`]), less what is still leased. The rate is the checks since the last call
     /// over the time since, counted as at least a quarter of `for_` (a few checks queued behind one
     /// round trip are not a rate). None for a key checked once since the last call: a quiet key is
     /// decided in Redis check by check.
-    fn lease_wanted(&self, now: Instant, n: u64, for_: Duration) -> u64 {
-        if self.count < 2 || for_.is_zero() || self.late {
+    fn lease_wanted(&self, now: Instant, n: u64, for_: Duration, most: u64) -> u64 {
+        if self.count < 2 || most == 0 || self.late {
             return 0;
         }
         let elapsed = now.duration_since(self.since).max(for_ / 4);
         let want = u128::from(self.count) * for_.as_micros() / elapsed.as_micros().max(1);
         u64::try_from(want)
             .unwrap_or(u64::MAX)
-            .min(LEASE_MAX)
+            .min(most)
             .saturating_sub(n + self.leased_left(now))
     }
 }
@@ -255,13 +263,15 @@ impl Queue {
 ///
 /// A busy key leases permits ahead: a call for a key checked here more than once since the last
 /// one also asks for what the key's rate here uses in a lease's time ([`lease_time`]: at most
-/// [`LEASE_FOR`], at most [`LEASE_MAX`] permits), and the checks that follow take them without a
+/// [`LEASE_FOR`]; at most what the allowance refills in that time, [`lease_size`]), and the checks
+/// that follow take them without a
 /// round trip; a quarter left, the next lease is asked for in the background. Redis grants a lease
 /// only while at least half of the burst stays after it. A leased permit is used at most a
 /// lease's time after Redis counted it, so the fleet takes at most 1% of the burst, rounded up to
 /// a permit, more than the limit in any stretch of time; what a lease leaves unused returns as the
-/// allowance refills. A key whose lease arrives with less than half its time left (Redis far
-/// away) leases no more while it stays busy.
+/// allowance refills, within a lease's time (a lease holds at most what refills in that time).
+/// A key whose lease arrives with less than half its time left (Redis far away) leases no more
+/// while it stays busy.
 pub struct RedisStore {
     /// Itself, to fly a key's queue from a task of its own.
     me: std::sync::Weak<RedisStore>,
@@ -423,7 +433,7 @@ impl RedisStore {
     /// runtime shutting down) still lets the key go.
     async fn fly(mut flight: Flight, rate: Rate) {
         let me = &*flight.store;
-        let for_ = lease_time(rate);
+        let (for_, most) = (lease_time(rate), lease_size(rate));
         loop {
             let (batch, extra, asked) = {
                 let mut queues = me.queues();
@@ -436,7 +446,7 @@ impl RedisStore {
                 let refill = std::mem::take(&mut q.refill);
                 let n = q.waiting.len() as u64;
                 let extra = if n > 0 || refill {
-                    q.lease_wanted(now, n, for_)
+                    q.lease_wanted(now, n, for_, most)
                 } else {
                     0
                 };
