@@ -35,7 +35,10 @@ pub fn open_configured(
         });
     let files = crate::keys::KeyFiles::configured(&cfg.audit, home, secrets)?;
     let source = LogSource::configured(cfg, home, secrets, env)?;
-    if files.hmac_file_missing() && source.has_records()? {
+    // Records first, then the key file: a process that wrote records had created the key file
+    // before (complete when visible), so records seen mean the file is seen too. The other order
+    // let a second process starting on a new home see no key file, then the first one's records.
+    if source.has_records()? && files.hmac_file_missing() {
         // A new key would make every existing record look forged: say what happened instead.
         return Err(StoreError::Keys(format!(
             "the audit log at {} holds records but its HMAC key file {} is missing, so nothing can be appended or verified: restore the keys directory from a backup; or, to start a new log, move the old one aside (its records stay checkable with `bulwark audit verify --public-key` against the signed checkpoints)",
