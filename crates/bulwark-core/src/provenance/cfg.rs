@@ -35,8 +35,10 @@ pub struct ProvenanceConfig {
     pub tainted_writes: RuleEffect,
     /// Rule 1 spares a write (never a destructive call) that the user directed: every value
     /// that picks what it acts on or where it goes (every argument but free text: a body,
-    /// subject, message, title, ...) is in the words of one of the user's messages, in order,
-    /// and nothing in it came from untrusted content (rule 3) but quotes in its free text.
+    /// subject, message, title, ...) is in the words of one of the user's messages, in order (a
+    /// call of free text alone: its tool's name but a verb is, `create_ticket` in "open a
+    /// ticket"), and nothing in it came from untrusted content (rule 3) but quotes in its free
+    /// text.
     /// `false`: every tainted write waits.
     pub directed_writes: bool,
     /// Rule 2, the "lethal trifecta": a call that sends data out while the context holds both

@@ -36,6 +36,34 @@ fn free_text_name(name: &str) -> bool {
     FREE_TEXT.contains(&name.to_lowercase().as_str())
 }
 
+/// Verbs a tool's name may hold beside what it makes (`create_ticket`, `issue_open`,
+/// `postMessage`): the user asks for "a ticket", not for "a create ticket".
+const NAME_VERBS: &[&str] = &[
+    "add", "append", "compose", "create", "draft", "file", "insert", "log", "make", "new", "open",
+    "post", "publish", "put", "raise", "record", "reply", "send", "set", "submit", "update",
+    "write",
+];
+
+/// Whether the user named a call's tool: the words of its name but [`NAME_VERBS`] (at least
+/// one), in order and close together, in one of the user's messages (`create_ticket` in "open a
+/// ticket for the accounts team"). camelCase splits into words.
+fn names_tool(tool: &str, said: &[Vec<String>]) -> bool {
+    let mut spaced = String::with_capacity(tool.len() + 8);
+    let mut prev_lower = false;
+    for c in tool.chars() {
+        if c.is_uppercase() && prev_lower {
+            spaced.push(' ');
+        }
+        prev_lower = c.is_lowercase();
+        spaced.push(c);
+    }
+    let words: Vec<String> = words_of(&spaced.to_lowercase())
+        .into_iter()
+        .filter(|w| !NAME_VERBS.contains(&w.as_str()))
+        .collect();
+    !words.is_empty() && said.iter().any(|s| said_in_order(&words, s))
+}
+
 /// Most characters of the values that pick a directed write's target; a longer one is free text
 /// under another name, and the write is not counted as directed.
 const MAX_DIRECTED_VALUE: usize = 512;
@@ -48,10 +76,12 @@ const MAX_DIRECTED_VALUE: usize = 512;
 /// "post to #inc-5610", `cp config.bak config.yaml` not in "copy config.yaml to config.bak". A
 /// value with no word to compare (`-q`, `*`, ``), a true or false, or a null the user did not
 /// say (`force`, `dry_run`, a field cleared) is the model's choice: such a call is not directed,
-/// nor is a call with no value to check. Only the user's messages among the `trusted` pieces
-/// direct: the system prompt does not (it lists every channel, including those it forbids), nor
-/// do trusted tools' results.
+/// nor is a call with no value to check, unless its only values are free text and the user named
+/// its tool ([`names_tool`]: "open a ticket" directs `create_ticket {title, body}`). Only the
+/// user's messages among the `trusted` pieces direct: the system prompt does not (it lists every
+/// channel, including those it forbids), nor do trusted tools' results.
 pub(super) fn directed(
+    tool: &str,
     args: &serde_json::Map<String, serde_json::Value>,
     trusted: &[&Piece],
 ) -> bool {
@@ -64,6 +94,7 @@ pub(super) fn directed(
     let mut stack: Vec<(&serde_json::Value, bool)> =
         args.iter().map(|(k, v)| (v, free_text_name(k))).collect();
     let mut checked = 0usize;
+    let mut texts = 0usize;
     while let Some((v, free)) = stack.pop() {
         let value = match v {
             serde_json::Value::Array(items) => {
@@ -76,7 +107,10 @@ pub(super) fn directed(
                 stack.extend(o.iter().map(|(k, x)| (x, free_text_name(k))));
                 continue;
             }
-            serde_json::Value::String(s) if free && !bot_command(s) => continue,
+            serde_json::Value::String(s) if free && !bot_command(s) => {
+                texts += 1;
+                continue;
+            }
             serde_json::Value::String(s) => s.to_lowercase(),
             serde_json::Value::Number(n) => n.to_string(),
             // A true, false or null is the model's choice.
@@ -91,7 +125,7 @@ pub(super) fn directed(
         }
         checked += 1;
     }
-    checked > 0
+    checked > 0 || (texts > 0 && names_tool(tool, &said))
 }
 
 /// Whether a text opens with a bot command (`/deploy prod`, `!merge`, `@dependabot merge`),

@@ -531,7 +531,7 @@ impl ProvenancePolicy {
                 .chosen
                 .iter()
                 .all(|c| c.why.starts_with("copied") && directed::free_text(&c.arg))
-            && directed::directed(&intent.args.0, &trusted);
+            && directed::directed(&intent.tool, &intent.args.0, &trusted);
         if write && !directed {
             let m = format!(
                 "a {} call proposed while the context holds untrusted content ({}): a person approves it",

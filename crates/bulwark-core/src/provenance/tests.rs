@@ -711,3 +711,64 @@ proptest::proptest! {
         proptest::prop_assert!(found.is_empty());
     }
 }
+
+#[test]
+fn a_write_of_free_text_alone_is_directed_when_the_user_named_its_tool() {
+    let p = policy(ProvenanceConfig::default());
+    let mut ctx = Provenance::new();
+    ctx.add(
+        Origin::User,
+        "messages[0]",
+        "A-3307 says PII is leaking into the user-profile logs. Check the alert and the logs, and open a ticket for the accounts team.",
+        0.0,
+    );
+    ctx.add(Origin::Tool("get_alert".into()), "messages[2]", ALERT, 0.3);
+    let judge = |tool: &str, class: &str, args: serde_json::Value| {
+        let i = intent(tool, "call", args);
+        let d = classified(tool, class).evaluate(&i, &NoSymlinks).unwrap();
+        p.judge(&i, &d, &ctx).unwrap()
+    };
+    let ticket = json!({"title": "PII in user-profile logs", "body": "DEBUG logging writes customer e-mail addresses; set LOG_LEVEL to INFO."});
+    // The user asked for a ticket; its title and body are the model's text.
+    for tool in [
+        "create_ticket",
+        "createTicket",
+        "ticket_open",
+        "open-ticket",
+    ] {
+        let j = judge(tool, "write", ticket.clone());
+        assert_eq!(j.verdict, Verdict::Allow, "{tool}: {j:?}");
+        assert_eq!(j.taint.untrusted, 1, "the approver's view is kept");
+    }
+    // A tool the user did not name, a name of verbs alone, a call with no value, a free text
+    // carrying a link only the alert gave, a bot command, and a destructive call all wait.
+    for (tool, class, args) in [
+        ("post_message", "write", ticket.clone()),
+        ("create_incident", "write", ticket.clone()),
+        ("post", "write", json!({"text": "PII in logs"})),
+        ("create_ticket", "write", json!({})),
+        (
+            "create_ticket",
+            "write",
+            json!({"title": "PII", "body": "details: https://ops-archive.io/fix"}),
+        ),
+        ("create_ticket", "write", json!({"body": "/close-all"})),
+        ("create_ticket", "destructive", ticket.clone()),
+    ] {
+        let j = judge(tool, class, args.clone());
+        assert_eq!(j.verdict, Verdict::Review, "{tool} {args}: {j:?}");
+    }
+    // A value that picks a target must still be the user's words.
+    let j = judge(
+        "create_ticket",
+        "write",
+        json!({"title": "PII", "body": "see logs", "team": "payments"}),
+    );
+    assert_eq!(j.verdict, Verdict::Review, "{j:?}");
+    let j = judge(
+        "create_ticket",
+        "write",
+        json!({"title": "PII", "body": "see logs", "team": "accounts"}),
+    );
+    assert_eq!(j.verdict, Verdict::Allow, "{j:?}");
+}

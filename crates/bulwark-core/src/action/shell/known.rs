@@ -409,6 +409,20 @@ impl Walk<'_> {
                     self.raise(class, || "`git push` forcing or deleting a ref".into());
                 }
             }
+            if key == "kubectl scale" || key == "oc scale" {
+                // Scaling to zero stops every pod, and `--all` scales every resource of the
+                // namespace: a count that is not a literal positive number is read as zero.
+                let replicas = read.value(&["--replicas"]);
+                let positive = replicas
+                    .and_then(|r| r.parse::<u32>().ok())
+                    .is_some_and(|r| r > 0);
+                if !positive || read.has("--all") {
+                    class = ActionClass::Destructive;
+                    self.raise(class, || {
+                        format!("`{key}` to zero replicas, an unknown count or `--all`")
+                    });
+                }
+            }
             if key == "git checkout" || key == "git restore" {
                 // Checking out paths discards their changes.
                 if rest[n..].iter().any(|w| w.text == "--" || w.text == ".") {

@@ -140,6 +140,37 @@ fn ordinary_commands_pass_with_their_class() {
         ("rm -rf ./build", ActionClass::Destructive),
         ("kubectl delete pod api-1 -n dev", ActionClass::Destructive),
         ("kubectl rollout status deploy/api", ActionClass::Read),
+        (
+            "kubectl scale deployment checkout-api -n production --replicas=8",
+            ActionClass::Write,
+        ),
+        ("kubectl scale deploy/api --replicas 3", ActionClass::Write),
+        (
+            "kubectl scale deploy/api --replicas=0",
+            ActionClass::Destructive,
+        ),
+        (
+            "kubectl scale deploy/api --replicas=-1",
+            ActionClass::Destructive,
+        ),
+        (
+            "kubectl scale deploy/api --replicas=$N",
+            ActionClass::Destructive,
+        ),
+        ("kubectl scale deploy/api", ActionClass::Destructive),
+        (
+            "kubectl scale deploy --all --replicas=2",
+            ActionClass::Destructive,
+        ),
+        (
+            "kubectl rollout restart deployment/api -n dev",
+            ActionClass::Write,
+        ),
+        ("kubectl rollout undo deployment/api", ActionClass::Write),
+        (
+            "kubectl rollout undo deployment/api --to-revision=3",
+            ActionClass::Write,
+        ),
         ("git push --force origin main", ActionClass::Destructive),
         ("git push origin +main", ActionClass::Destructive),
         ("git push origin :main", ActionClass::Destructive),
