@@ -8,7 +8,8 @@
 # Needs wrk (Debian package `wrk`; installed with apt-get when missing and run as root) and curl.
 #   scripts/gateway-bench.sh [seconds] [connections] [wrk threads]
 # Prints both wrk summaries with their latency distributions, then the streaming time to first
-# byte (curl, 300 requests each way). docs/performance.md records them.
+# byte (curl, 300 requests each way). docs/performance.md records them. PERF_RECORD=FILE also
+# records a CPU profile of the sidecar during the gateway run (needs perf).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 secs="${1:-10}"
@@ -52,6 +53,7 @@ PY
 export BULWARK_HOME="$home" BULWARK_LOG="${BULWARK_LOG:-warn}"
 token=$(target/release/bulwark token create --name bench --scope gateway 2>/dev/null)
 target/release/bulwark serve &
+serve_pid=$!
 for _ in $(seq 50); do
   curl -sf "http://$addr/healthz" >/dev/null 2>&1 && break
   sleep 0.1
@@ -64,6 +66,10 @@ curl -sf "http://$addr/v1/chat/completions" -H "Authorization: Bearer $token" \
 echo "== direct to the fake provider ($(wc -c <"$home/body.json") byte request)"
 BODY_FILE="$home/body.json" TOKEN="" wrk -t"$threads" -c"$conns" -d"${secs}s" --latency -s scripts/wrk-gateway.lua "http://$up/v1/chat/completions"
 echo "== through the gateway"
+# PERF_RECORD=FILE: a CPU profile (perf record -g) of the sidecar while wrk runs through it.
+if [ -n "${PERF_RECORD:-}" ]; then
+  perf record -q -F 499 -g -p "$serve_pid" -o "$PERF_RECORD" -- sleep "$secs" >/dev/null 2>&1 &
+fi
 BODY_FILE="$home/body.json" TOKEN="$token" wrk -t"$threads" -c"$conns" -d"${secs}s" --latency -s scripts/wrk-gateway.lua "http://$addr/v1/chat/completions"
 # Streaming: the time to the first byte of the reply, with curl, direct and through the gateway
 # (the provider sends its whole stream at once; the gateway restores it event by event).

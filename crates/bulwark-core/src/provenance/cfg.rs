@@ -36,8 +36,8 @@ pub struct ProvenanceConfig {
     /// Rule 1 spares a write (never a destructive call) that the user directed: every value
     /// that picks what it acts on or where it goes (every argument but free text: a body,
     /// subject, message, title, ...) is in the words of one of the user's messages, in order (a
-    /// call of free text alone: its tool's name but a verb is, `create_ticket` in "open a
-    /// ticket"), and nothing in it came from untrusted content (rule 3) but quotes in its free
+    /// call of free text alone: the user asked for what its tool makes, `create_ticket` in "open
+    /// a ticket", and it copies and sends nothing), and nothing in it came from untrusted content (rule 3) but quotes in its free
     /// text.
     /// `false`: every tainted write waits.
     pub directed_writes: bool,

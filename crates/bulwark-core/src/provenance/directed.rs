@@ -36,18 +36,21 @@ fn free_text_name(name: &str) -> bool {
     FREE_TEXT.contains(&name.to_lowercase().as_str())
 }
 
-/// Verbs a tool's name may hold beside what it makes (`create_ticket`, `issue_open`,
-/// `postMessage`): the user asks for "a ticket", not for "a create ticket".
-const NAME_VERBS: &[&str] = &[
-    "add", "append", "compose", "create", "draft", "file", "insert", "log", "make", "new", "open",
-    "post", "publish", "put", "raise", "record", "reply", "send", "set", "submit", "update",
-    "write",
+/// Verbs that make something new. A tool named with one (`create_ticket`, `ticketOpen`) makes a
+/// new object: its title names nothing that exists. Verbs that change what exists or reach
+/// people (`update`, `set`, `write`, `post`, `send`, `publish`, `reply`) are not among them.
+const MAKE_VERBS: &[&str] = &[
+    "add", "create", "draft", "file", "log", "make", "new", "open", "raise", "submit",
 ];
 
-/// Whether the user named a call's tool: the words of its name but [`NAME_VERBS`] (at least
-/// one), in order and close together, in one of the user's messages (`create_ticket` in "open a
-/// ticket for the accounts team"). camelCase splits into words.
-fn names_tool(tool: &str, said: &[Vec<String>]) -> bool {
+/// Words that turn down what follows them within three words ("don't open a ticket", "no need
+/// to file one", "without creating").
+const NEGATIONS: &[&str] = &[
+    "avoid", "don", "dont", "instead", "never", "no", "nor", "not", "skip", "stop", "without",
+];
+
+/// The words of a tool's name, camelCase split (`createTicket`: `create`, `ticket`).
+fn name_words(tool: &str) -> Vec<String> {
     let mut spaced = String::with_capacity(tool.len() + 8);
     let mut prev_lower = false;
     for c in tool.chars() {
@@ -57,11 +60,48 @@ fn names_tool(tool: &str, said: &[Vec<String>]) -> bool {
         prev_lower = c.is_lowercase();
         spaced.push(c);
     }
-    let words: Vec<String> = words_of(&spaced.to_lowercase())
+    words_of(&spaced.to_lowercase())
+}
+
+/// Whether the user asked for what a making tool makes: the tool's name holds a verb of
+/// [`MAKE_VERBS`] and at least one other word, and one of the user's messages holds such a verb,
+/// not turned down ([`NEGATIONS`]), followed within three words by the name's other words in
+/// order ("open a ticket for the accounts team" asks for `create_ticket`; "don't open a ticket",
+/// "what does the ticket say" and "update the ticket" do not).
+fn asks_for(tool: &str, said: &[Vec<String>]) -> bool {
+    let words = name_words(tool);
+    if !words.iter().any(|w| MAKE_VERBS.contains(&w.as_str())) {
+        return false;
+    }
+    let nouns: Vec<String> = words
         .into_iter()
-        .filter(|w| !NAME_VERBS.contains(&w.as_str()))
+        .filter(|w| !MAKE_VERBS.contains(&w.as_str()))
         .collect();
-    !words.is_empty() && said.iter().any(|s| said_in_order(&words, s))
+    if nouns.is_empty() {
+        return false;
+    }
+    said.iter().any(|s| {
+        s.iter().enumerate().any(|(i, w)| {
+            MAKE_VERBS.contains(&w.as_str())
+                && !s[i.saturating_sub(3)..i]
+                    .iter()
+                    .any(|n| NEGATIONS.contains(&n.as_str()))
+                && (i + 1..s.len().min(i + 4))
+                    .any(|j| s[j] == nouns[0] && said_in_order(&nouns, &s[j..]))
+        })
+    })
+}
+
+/// How a call is the user's, if it is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Directed {
+    /// Not the user's.
+    No,
+    /// Every value that picks what it acts on or where it goes is in the user's words.
+    Targets,
+    /// Only free text, to a tool that makes what the user asked for ([`asks_for`]): the caller
+    /// also requires that nothing in it came from untrusted content and that it sends nothing.
+    Asked,
 }
 
 /// Most characters of the values that pick a directed write's target; a longer one is free text
@@ -76,15 +116,15 @@ const MAX_DIRECTED_VALUE: usize = 512;
 /// "post to #inc-5610", `cp config.bak config.yaml` not in "copy config.yaml to config.bak". A
 /// value with no word to compare (`-q`, `*`, ``), a true or false, or a null the user did not
 /// say (`force`, `dry_run`, a field cleared) is the model's choice: such a call is not directed,
-/// nor is a call with no value to check, unless its only values are free text and the user named
-/// its tool ([`names_tool`]: "open a ticket" directs `create_ticket {title, body}`). Only the
-/// user's messages among the `trusted` pieces direct: the system prompt does not (it lists every
-/// channel, including those it forbids), nor do trusted tools' results.
+/// nor is a call with no value to check, unless its only values are free text and the user asked
+/// for what its tool makes ([`Directed::Asked`]: "open a ticket" and `create_ticket {title,
+/// body}`). Only the user's messages among the `trusted` pieces direct: the system prompt does
+/// not (it lists every channel, including those it forbids), nor do trusted tools' results.
 pub(super) fn directed(
     tool: &str,
     args: &serde_json::Map<String, serde_json::Value>,
     trusted: &[&Piece],
-) -> bool {
+) -> Directed {
     let said: Vec<Vec<String>> = trusted
         .iter()
         .filter(|p| p.origin == Origin::User)
@@ -114,24 +154,35 @@ pub(super) fn directed(
             serde_json::Value::String(s) => s.to_lowercase(),
             serde_json::Value::Number(n) => n.to_string(),
             // A true, false or null is the model's choice.
-            _ => return false,
+            _ => return Directed::No,
         };
         if value.chars().count() > MAX_DIRECTED_VALUE {
-            return false;
+            return Directed::No;
         }
         let words = words_of(&value);
         if words.is_empty() || !said.iter().any(|s| said_in_order(&words, s)) {
-            return false;
+            return Directed::No;
         }
         checked += 1;
     }
-    checked > 0 || (texts > 0 && names_tool(tool, &said))
+    if checked > 0 {
+        Directed::Targets
+    } else if texts > 0 && asks_for(tool, &said) {
+        Directed::Asked
+    } else {
+        Directed::No
+    }
 }
 
-/// Whether a text opens with a bot command (`/deploy prod`, `!merge`, `@dependabot merge`),
-/// which a chat runs rather than shows.
+/// Whether a text holds a bot command (`/deploy prod`, `!merge`, `@dependabot merge`) at the
+/// start of any line, invisible characters dropped: a chat or a bot runs it rather than shows it
+/// (Prow reads `/approve` on any line).
 fn bot_command(text: &str) -> bool {
-    text.trim_start().starts_with(['/', '!', '@'])
+    text.lines().any(|line| {
+        line.chars()
+            .find(|c| !c.is_whitespace() && !crate::scan::injection::normalize::is_invisible(*c))
+            .is_some_and(|c| matches!(c, '/' | '!' | '@'))
+    })
 }
 
 /// Whether `words` occur in `said` in order, the first and last at most twice their number plus

@@ -525,13 +525,19 @@ impl ProvenancePolicy {
         // Its free text may repeat the content it was asked about (a summary of the ticket
         // quotes it); a destination the content gave, or a copy anywhere else, is the content's
         // choice.
+        // A call of free text alone, to a tool that makes what the user asked for, is trusted
+        // less: nothing in it from untrusted content, not even a quote, and nothing sent.
         let directed = self.cfg.directed_writes
             && decision.class == ActionClass::Write
-            && j.taint
-                .chosen
-                .iter()
-                .all(|c| c.why.starts_with("copied") && directed::free_text(&c.arg))
-            && directed::directed(&intent.tool, &intent.args.0, &trusted);
+            && match directed::directed(&intent.tool, &intent.args.0, &trusted) {
+                directed::Directed::Targets => j
+                    .taint
+                    .chosen
+                    .iter()
+                    .all(|c| c.why.starts_with("copied") && directed::free_text(&c.arg)),
+                directed::Directed::Asked => j.taint.chosen.is_empty() && !j.taint.sends,
+                directed::Directed::No => false,
+            };
         if write && !directed {
             let m = format!(
                 "a {} call proposed while the context holds untrusted content ({}): a person approves it",

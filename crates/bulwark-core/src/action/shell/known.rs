@@ -8,6 +8,21 @@ use super::walk::{Feed, W, Walk, assignment};
 use super::{ShellRule, TargetRef};
 use crate::action::classes::ActionClass;
 
+/// Whether a kubectl command's operands name exactly one resource: `TYPE/NAME`, or `TYPE NAME`
+/// (no list: `deploy/a,deploy/b` and `deploy,sts` name several).
+fn one_resource(operands: &[(usize, String)]) -> bool {
+    let plain = |o: &str| !o.is_empty() && !o.contains(',') && !o.starts_with('-');
+    match operands {
+        [(_, o)] => {
+            plain(o)
+                && o.split_once('/')
+                    .is_some_and(|(t, n)| !t.is_empty() && !n.is_empty() && !n.contains('/'))
+        }
+        [(_, t), (_, n)] => plain(t) && plain(n) && !t.contains('/') && !n.contains('/'),
+        _ => false,
+    }
+}
+
 impl Walk<'_> {
     /// Checks of a few programs beyond their options.
     pub(super) fn after_spec(
@@ -409,17 +424,35 @@ impl Walk<'_> {
                     self.raise(class, || "`git push` forcing or deleting a ref".into());
                 }
             }
+            if matches!(
+                key.as_str(),
+                "kubectl scale"
+                    | "oc scale"
+                    | "kubectl rollout restart"
+                    | "oc rollout restart"
+                    | "kubectl rollout undo"
+                    | "oc rollout undo"
+            ) && !one_resource(&read.operands)
+            {
+                // A type alone (`rollout restart deployment`) acts on every resource of it in the
+                // namespace, and several names on several (selectors and files are not in the
+                // spec: unknown options, destructive).
+                class = ActionClass::Destructive;
+                self.raise(class, || {
+                    format!("`{key}` not of exactly one resource (`TYPE/NAME` or `TYPE NAME`)")
+                });
+            }
             if key == "kubectl scale" || key == "oc scale" {
-                // Scaling to zero stops every pod, and `--all` scales every resource of the
-                // namespace: a count that is not a literal positive number is read as zero.
-                let replicas = read.value(&["--replicas"]);
-                let positive = replicas
+                // Scaling to zero stops every pod: a count that is not a literal positive
+                // number is read as zero.
+                let positive = read
+                    .value(&["--replicas"])
                     .and_then(|r| r.parse::<u32>().ok())
                     .is_some_and(|r| r > 0);
-                if !positive || read.has("--all") {
+                if !positive {
                     class = ActionClass::Destructive;
                     self.raise(class, || {
-                        format!("`{key}` to zero replicas, an unknown count or `--all`")
+                        format!("`{key}` to zero replicas or an unknown count")
                     });
                 }
             }

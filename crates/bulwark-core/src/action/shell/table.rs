@@ -910,16 +910,14 @@ pub const BUILTIN: &[Entry] = &[
         "kubectl scale oc scale",
         "write",
         "plain",
-        "--replicas= --current-replicas= --resource-version= -l= --selector= --all -f=path \
---filename=path -R --recursive -k=path --kustomize=path --timeout= --dry-run? -o= --output= \
+        "--replicas= --current-replicas= --resource-version= --timeout= --dry-run? -o= --output= \
 --template= --show-managed-fields --allow-missing-template-keys?",
     ),
     (
         "kubectl rollout restart kubectl rollout undo oc rollout restart oc rollout undo",
         "write",
         "plain",
-        "--to-revision= -l= --selector= -f=path --filename=path -R --recursive -k=path \
---kustomize=path --dry-run? -o= --output= --template= --field-manager= \
+        "--to-revision= --dry-run? -o= --output= --template= --field-manager= \
 --show-managed-fields --allow-missing-template-keys?",
     ),
     // helm.

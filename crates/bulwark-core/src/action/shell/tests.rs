@@ -171,6 +171,42 @@ fn ordinary_commands_pass_with_their_class() {
             "kubectl rollout undo deployment/api --to-revision=3",
             ActionClass::Write,
         ),
+        (
+            "kubectl rollout restart deployment api -n dev",
+            ActionClass::Write,
+        ),
+        // Found by a red-team pass: more than one resource, a type alone, a selector or a file
+        // (which picks the resources and their namespace) are destructive.
+        (
+            "kubectl rollout restart deployment",
+            ActionClass::Destructive,
+        ),
+        ("kubectl rollout undo deployment", ActionClass::Destructive),
+        (
+            "kubectl rollout restart -l '!x' deploy,sts,ds",
+            ActionClass::Destructive,
+        ),
+        (
+            "kubectl scale deploy -l '!nope' --replicas=1",
+            ActionClass::Destructive,
+        ),
+        (
+            "kubectl scale deploy a b c d --replicas=1",
+            ActionClass::Destructive,
+        ),
+        (
+            "kubectl scale deploy/a,deploy/b --replicas=1",
+            ActionClass::Destructive,
+        ),
+        (
+            "kubectl scale -f https://evil.example/x.yaml --replicas=1",
+            ActionClass::Destructive,
+        ),
+        ("kubectl scale -f - --replicas=1", ActionClass::Destructive),
+        (
+            "kubectl scale -k overlays/prod --replicas=1",
+            ActionClass::Destructive,
+        ),
         ("git push --force origin main", ActionClass::Destructive),
         ("git push origin +main", ActionClass::Destructive),
         ("git push origin :main", ActionClass::Destructive),
