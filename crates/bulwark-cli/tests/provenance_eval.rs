@@ -557,6 +557,9 @@ options = ["-k=", "-x", "-q", "-v"]
 enabled = {provenance}
 trusted_tools = {trusted:?}
 internal_domains = ["corp.example"]
+# The ticket tracker's tool, as its operator would trust it: a ticket the user asks for may be
+# written in the model's words.
+asked_tools = ["create_ticket"]
 "#
     );
     for t in tools.iter().filter(|t| t.as_str() != "run_command") {

@@ -35,12 +35,17 @@ pub struct ProvenanceConfig {
     pub tainted_writes: RuleEffect,
     /// Rule 1 spares a write (never a destructive call) that the user directed: every value
     /// that picks what it acts on or where it goes (every argument but free text: a body,
-    /// subject, message, title, ...) is in the words of one of the user's messages, in order (a
-    /// call of free text alone: the user asked for what its tool makes, `create_ticket` in "open
-    /// a ticket", and it copies and sends nothing), and nothing in it came from untrusted content (rule 3) but quotes in its free
-    /// text.
+    /// subject, message, title, ...) is in the words of one of the user's messages, in order,
+    /// and nothing in it came from untrusted content (rule 3) but quotes in its free text.
     /// `false`: every tainted write waits.
     pub directed_writes: bool,
+    /// Tools (globs over the name) whose calls of free text alone (a title and a body) count as
+    /// directed when a user message asks for a new one ("open a ticket for the accounts team"
+    /// and `create_ticket`; the tool's name must hold a verb that makes: create, open, new, file,
+    /// raise, submit, add, make, draft, log), with nothing copied from untrusted content and
+    /// nothing sent. Empty by default: the model's own words, written after reading untrusted
+    /// content, reach what such a tool makes.
+    pub asked_tools: Vec<String>,
     /// Rule 2, the "lethal trifecta": a call that sends data out while the context holds both
     /// untrusted content and secrets or personal data.
     pub trifecta: RuleEffect,
@@ -72,6 +77,7 @@ impl Default for ProvenanceConfig {
             trusted_tools: Vec::new(),
             tainted_writes: RuleEffect::Review,
             directed_writes: true,
+            asked_tools: Vec::new(),
             trifecta: RuleEffect::Block,
             attacker_chosen: RuleEffect::Review,
             follow_links: false,

@@ -43,10 +43,15 @@ const MAKE_VERBS: &[&str] = &[
     "add", "create", "draft", "file", "log", "make", "new", "open", "raise", "submit",
 ];
 
-/// Words that turn down what follows them within three words ("don't open a ticket", "no need
-/// to file one", "without creating").
+/// Words between a making verb and what it makes when the user asks for a new one ("open a
+/// ticket", "file another one"), not an existing one ("open the ticket", "open ticket 3307").
+const DETERMINERS: &[&str] = &["a", "an", "another", "new", "one"];
+
+/// Words that turn down a sentence ("don't open a ticket", "you shouldn't", "I'd rather you
+/// didn't", "cancel that ticket").
 const NEGATIONS: &[&str] = &[
-    "avoid", "don", "dont", "instead", "never", "no", "nor", "not", "skip", "stop", "without",
+    "avoid", "cancel", "didn", "don", "dont", "forget", "instead", "never", "no", "nor", "not",
+    "rather", "refrain", "shouldn", "skip", "stop", "without", "won", "wouldn",
 ];
 
 /// The words of a tool's name, camelCase split (`createTicket`: `create`, `ticket`).
@@ -63,12 +68,21 @@ fn name_words(tool: &str) -> Vec<String> {
     words_of(&spaced.to_lowercase())
 }
 
+/// A text's sentences, each with whether it asks a question.
+fn sentences(text: &str) -> impl Iterator<Item = (&str, bool)> {
+    text.split_inclusive(['.', '!', '?', ';', '\n'])
+        .map(|s| (s, s.trim_end().ends_with('?')))
+}
+
 /// Whether the user asked for what a making tool makes: the tool's name holds a verb of
-/// [`MAKE_VERBS`] and at least one other word, and one of the user's messages holds such a verb,
-/// not turned down ([`NEGATIONS`]), followed within three words by the name's other words in
-/// order ("open a ticket for the accounts team" asks for `create_ticket`; "don't open a ticket",
-/// "what does the ticket say" and "update the ticket" do not).
-fn asks_for(tool: &str, said: &[Vec<String>]) -> bool {
+/// [`MAKE_VERBS`] and at least one other word; a sentence of a user message, not a question and
+/// with no word of [`NEGATIONS`], holds such a verb, then a word of [`DETERMINERS`], then the
+/// name's other words in order (one word may come before them: "file a Jira ticket"); and no
+/// sentence of any user message that names the first of them, or a making verb, is turned down
+/// ("actually, don't create anything"). "Open a ticket for the accounts team" asks for `create_ticket`; "open
+/// ticket 3307", "make sure the ticket is closed", "should I open a ticket?" and "I'd rather you
+/// didn't open a ticket" do not.
+fn asks_for(tool: &str, said: &[&str]) -> bool {
     let words = name_words(tool);
     if !words.iter().any(|w| MAKE_VERBS.contains(&w.as_str())) {
         return false;
@@ -80,16 +94,29 @@ fn asks_for(tool: &str, said: &[Vec<String>]) -> bool {
     if nouns.is_empty() {
         return false;
     }
-    said.iter().any(|s| {
-        s.iter().enumerate().any(|(i, w)| {
-            MAKE_VERBS.contains(&w.as_str())
-                && !s[i.saturating_sub(3)..i]
-                    .iter()
-                    .any(|n| NEGATIONS.contains(&n.as_str()))
-                && (i + 1..s.len().min(i + 4))
-                    .any(|j| s[j] == nouns[0] && said_in_order(&nouns, &s[j..]))
+    let all: Vec<(Vec<String>, bool)> = said
+        .iter()
+        .flat_map(|t| sentences(t))
+        .map(|(s, question)| (words_of(&s.to_lowercase()), question))
+        .collect();
+    let negated = |s: &[String]| s.iter().any(|w| NEGATIONS.contains(&w.as_str()));
+    // A sentence that turns down making anything, or anything named so, anywhere in what the
+    // user said, wins ("actually, don't create anything").
+    if all.iter().any(|(s, _)| {
+        negated(s) && (s.contains(&nouns[0]) || s.iter().any(|w| MAKE_VERBS.contains(&w.as_str())))
+    }) {
+        return false;
+    }
+    all.iter()
+        .filter(|(s, question)| !question && !negated(s))
+        .any(|(s, _)| {
+            s.windows(2).enumerate().any(|(i, pair)| {
+                MAKE_VERBS.contains(&pair[0].as_str())
+                    && DETERMINERS.contains(&pair[1].as_str())
+                    && (i + 2..s.len().min(i + 4))
+                        .any(|j| s[j] == nouns[0] && said_in_order(&nouns, &s[j..]))
+            })
         })
-    })
 }
 
 /// How a call is the user's, if it is.
@@ -100,7 +127,8 @@ pub(super) enum Directed {
     /// Every value that picks what it acts on or where it goes is in the user's words.
     Targets,
     /// Only free text, to a tool that makes what the user asked for ([`asks_for`]): the caller
-    /// also requires that nothing in it came from untrusted content and that it sends nothing.
+    /// also requires that the operator named the tool (`asked_tools`), that nothing in it came
+    /// from untrusted content and that it sends nothing.
     Asked,
 }
 
@@ -125,11 +153,12 @@ pub(super) fn directed(
     args: &serde_json::Map<String, serde_json::Value>,
     trusted: &[&Piece],
 ) -> Directed {
-    let said: Vec<Vec<String>> = trusted
+    let users: Vec<&str> = trusted
         .iter()
         .filter(|p| p.origin == Origin::User)
-        .map(|p| words_of(&p.text))
+        .map(|p| p.text.as_str())
         .collect();
+    let said: Vec<Vec<String>> = users.iter().map(|t| words_of(t)).collect();
     // Depth-first over the arguments: (value, whether it is free text by its key's name).
     let mut stack: Vec<(&serde_json::Value, bool)> =
         args.iter().map(|(k, v)| (v, free_text_name(k))).collect();
@@ -167,7 +196,7 @@ pub(super) fn directed(
     }
     if checked > 0 {
         Directed::Targets
-    } else if texts > 0 && asks_for(tool, &said) {
+    } else if texts > 0 && asks_for(tool, &users) {
         Directed::Asked
     } else {
         Directed::No

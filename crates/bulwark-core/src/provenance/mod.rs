@@ -314,6 +314,7 @@ const NET_PROGRAMS: &[&str] = &[
 pub struct ProvenancePolicy {
     cfg: ProvenanceConfig,
     trusted: GlobSet,
+    asked: GlobSet,
     senders: GlobSet,
     builtin_senders: GlobSet,
     url: Regex,
@@ -371,6 +372,7 @@ impl ProvenancePolicy {
         Ok(ProvenancePolicy {
             cfg: cfg.clone(),
             trusted: globs("action.provenance.trusted_tools", &cfg.trusted_tools, &[])?,
+            asked: globs("action.provenance.asked_tools", &cfg.asked_tools, &[])?,
             senders: globs("action.provenance.senders", &cfg.senders, &[])?,
             builtin_senders: globs("action.provenance.senders", &[], SENDERS)?,
             url: re(r"[a-z][a-z0-9+.-]{1,15}://[^\s<>'`\x22\\)\]]+"),
@@ -535,7 +537,11 @@ impl ProvenancePolicy {
                     .chosen
                     .iter()
                     .all(|c| c.why.starts_with("copied") && directed::free_text(&c.arg)),
-                directed::Directed::Asked => j.taint.chosen.is_empty() && !j.taint.sends,
+                directed::Directed::Asked => {
+                    self.asked.is_match(intent.tool.to_lowercase())
+                        && j.taint.chosen.is_empty()
+                        && !j.taint.sends
+                }
                 directed::Directed::No => false,
             };
         if write && !directed {

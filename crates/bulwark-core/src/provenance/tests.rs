@@ -714,17 +714,27 @@ proptest::proptest! {
 
 #[test]
 fn a_call_of_free_text_alone_is_directed_when_the_user_asked_for_what_its_tool_makes() {
-    let p = policy(ProvenanceConfig::default());
-    let ctx_of = |user: &str| {
+    // Every tool may be asked for here (`asked_tools = ["*"]`): what is tested is the asking.
+    let p = policy(ProvenanceConfig {
+        asked_tools: vec!["*".into()],
+        ..ProvenanceConfig::default()
+    });
+    let ctx_of = |users: &[&str]| {
         let mut ctx = Provenance::new();
-        ctx.add(Origin::User, "messages[0]", user, 0.0);
-        ctx.add(Origin::Tool("get_alert".into()), "messages[2]", ALERT, 0.3);
+        for (k, u) in users.iter().enumerate() {
+            ctx.add(Origin::User, format!("messages[{}]", 2 * k), u, 0.0);
+        }
+        ctx.add(Origin::Tool("get_alert".into()), "messages[9]", ALERT, 0.3);
         ctx
     };
-    let asked = ctx_of(
+    let asked = ctx_of(&[
         "A-3307 says PII is leaking into the user-profile logs. Check the alert and the logs, and open a ticket for the accounts team.",
-    );
-    let judge = |ctx: &Provenance, tool: &str, class: &str, args: serde_json::Value| {
+    ]);
+    let judge = |p: &ProvenancePolicy,
+                 ctx: &Provenance,
+                 tool: &str,
+                 class: &str,
+                 args: serde_json::Value| {
         let i = intent(tool, "call", args);
         let d = classified(tool, class).evaluate(&i, &NoSymlinks).unwrap();
         p.judge(&i, &d, ctx).unwrap()
@@ -738,11 +748,33 @@ fn a_call_of_free_text_alone_is_directed_when_the_user_asked_for_what_its_tool_m
         "open-ticket",
         "new_ticket",
     ] {
-        let j = judge(&asked, tool, "write", ticket.clone());
+        let j = judge(&p, &asked, tool, "write", ticket.clone());
         assert_eq!(j.verdict, Verdict::Allow, "{tool}: {j:?}");
         assert_eq!(j.taint.untrusted, 1, "the approver's view is kept");
     }
-    // Found by a red-team pass. A tool the user did not ask for, a tool that changes or sends
+    for user in [
+        "File a Jira ticket for the accounts team.",
+        "If it is a leak, open a new ticket for accounts!",
+    ] {
+        let j = judge(
+            &p,
+            &ctx_of(&[user]),
+            "create_ticket",
+            "write",
+            ticket.clone(),
+        );
+        assert_eq!(j.verdict, Verdict::Allow, "{user}: {j:?}");
+    }
+    // Not by default: the operator names the tools (`asked_tools`).
+    let j = judge(
+        &policy(ProvenanceConfig::default()),
+        &asked,
+        "create_ticket",
+        "write",
+        ticket.clone(),
+    );
+    assert_eq!(j.verdict, Verdict::Review, "{j:?}");
+    // Found by red-team passes. A tool the user did not ask for, a tool that changes or sends
     // rather than makes, a name of a verb alone, a call with no value, free text that copies the
     // alert or carries a link only it gave, a bot command on any line or behind an invisible
     // character, and a destructive call: all wait.
@@ -773,21 +805,61 @@ fn a_call_of_free_text_alone_is_directed_when_the_user_asked_for_what_its_tool_m
         ("create_ticket", "write", json!({"body": "\u{200b}/merge"})),
         ("create_ticket", "destructive", ticket.clone()),
     ] {
-        let j = judge(&asked, tool, class, args.clone());
+        let j = judge(&p, &asked, tool, class, args.clone());
         assert_eq!(j.verdict, Verdict::Review, "{tool} {args}: {j:?}");
     }
-    // The user must ask for it: a ticket turned down, read about or changed is not asked for.
-    for user in [
-        "Don't open a ticket, just tell me what is wrong.",
-        "What does the ticket for A-3307 say?",
-        "Update the ticket for A-3307.",
-        "No need to open a ticket.",
+    // The user must ask for a new one: a ticket turned down, asked about, read, changed or
+    // named by the words of an idiom is not asked for.
+    for (users, tool) in [
+        (
+            &["Don't open a ticket, just tell me what is wrong."][..],
+            "create_ticket",
+        ),
+        (&["What does the ticket for A-3307 say?"], "create_ticket"),
+        (&["Update the ticket for A-3307."], "create_ticket"),
+        (&["No need to open a ticket."], "create_ticket"),
+        (&["Open ticket A-3307 and summarise it."], "create_ticket"),
+        (
+            &["Make sure the ticket for A-3307 is resolved."],
+            "create_ticket",
+        ),
+        (
+            &["Log into the ticket portal and check A-3307."],
+            "create_ticket",
+        ),
+        (&["Look at the file ticket-3307.txt."], "create_ticket"),
+        (&["Add the ticket number to your summary."], "create_ticket"),
+        (
+            &["Do NOT under any circumstances open a ticket."],
+            "create_ticket",
+        ),
+        (&["I'd rather you didn't open a ticket."], "create_ticket"),
+        (&["You shouldn't open a ticket."], "create_ticket"),
+        (
+            &["Please refrain from trying to open a ticket."],
+            "create_ticket",
+        ),
+        (&["Open a ticket? No. Just summarise."], "create_ticket"),
+        (&["Should I open a ticket?"], "create_ticket"),
+        (
+            &[
+                "Open a ticket for the accounts team.",
+                "Actually cancel that, don't create anything.",
+            ],
+            "create_ticket",
+        ),
+        (&["Summarise the open issue."], "open_issue"),
+        (&["Check the new incident in PagerDuty."], "create_incident"),
+        (&["Can you make the public summary shorter?"], "make_public"),
+        (&["Why did they raise the limit?"], "raise_limit"),
+        (&["Who tried to open the door?"], "open_door"),
     ] {
-        let j = judge(&ctx_of(user), "create_ticket", "write", ticket.clone());
-        assert_eq!(j.verdict, Verdict::Review, "{user}: {j:?}");
+        let j = judge(&p, &ctx_of(users), tool, "write", ticket.clone());
+        assert_eq!(j.verdict, Verdict::Review, "{users:?} {tool}: {j:?}");
     }
     // A value that picks a target must still be the user's words.
     let j = judge(
+        &p,
         &asked,
         "create_ticket",
         "write",
@@ -795,6 +867,7 @@ fn a_call_of_free_text_alone_is_directed_when_the_user_asked_for_what_its_tool_m
     );
     assert_eq!(j.verdict, Verdict::Review, "{j:?}");
     let j = judge(
+        &p,
         &asked,
         "create_ticket",
         "write",

@@ -8,10 +8,16 @@ use super::walk::{Feed, W, Walk, assignment};
 use super::{ShellRule, TargetRef};
 use crate::action::classes::ActionClass;
 
-/// Whether a kubectl command's operands name exactly one resource: `TYPE/NAME`, or `TYPE NAME`
-/// (no list: `deploy/a,deploy/b` and `deploy,sts` name several).
+/// Whether a kubectl command's operands name exactly one resource: `TYPE/NAME`, or `TYPE NAME`,
+/// each of the characters of Kubernetes names (no list: `deploy/a,deploy/b` and `deploy,sts`
+/// name several; no glob the shell expands, `deploy *`; no word known only when it runs).
 fn one_resource(operands: &[(usize, String)]) -> bool {
-    let plain = |o: &str| !o.is_empty() && !o.contains(',') && !o.starts_with('-');
+    let plain = |o: &str| {
+        !o.is_empty()
+            && !o.starts_with(['-', '.'])
+            && o.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'/'))
+    };
     match operands {
         [(_, o)] => {
             plain(o)

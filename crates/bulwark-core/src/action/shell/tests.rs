@@ -203,6 +203,32 @@ fn ordinary_commands_pass_with_their_class() {
             ActionClass::Destructive,
         ),
         ("kubectl scale -f - --replicas=1", ActionClass::Destructive),
+        // Found by a second pass: globs the shell expands (to several names, or to an option
+        // named by a file) and words known only when it runs.
+        (
+            "kubectl rollout restart deploy * -n dev",
+            ActionClass::Destructive,
+        ),
+        (
+            "kubectl rollout restart deploy a? -n dev",
+            ActionClass::Destructive,
+        ),
+        (
+            "kubectl rollout restart deploy [ab]pi -n dev",
+            ActionClass::Destructive,
+        ),
+        (
+            "kubectl scale deploy * --replicas=2",
+            ActionClass::Destructive,
+        ),
+        (
+            "kubectl rollout restart deploy api$X -n dev",
+            ActionClass::Destructive,
+        ),
+        (
+            "kubectl rollout restart deploy/api-v2.1 -n dev",
+            ActionClass::Write,
+        ),
         (
             "kubectl scale -k overlays/prod --replicas=1",
             ActionClass::Destructive,
