@@ -7,7 +7,8 @@
 //! guarding its result costs in the library.
 //!
 //! `cargo bench -p bulwark-cli --bench mcp_stdio` (needs python3). `MCP_BENCH_CALLS` sets the
-//! number of calls (default 5000).
+//! number of calls (default 5000); `MCP_BENCH_ONLY=on` (a word of a run's label) runs that
+//! wrapped run alone, to profile it.
 
 use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
@@ -150,6 +151,10 @@ fn main() {
         ("through wrap, audit on", true),
         ("through wrap, audit off", false),
     ] {
+        // `MCP_BENCH_ONLY=on` (a word of the label): that run alone, to profile it.
+        if std::env::var("MCP_BENCH_ONLY").is_ok_and(|w| !label.contains(w.as_str())) {
+            continue;
+        }
         let home = tempfile::tempdir().expect("tempdir");
         std::fs::write(
             home.path().join("bulwark.toml"),
