@@ -9,7 +9,8 @@
 #   scripts/gateway-bench.sh [seconds] [connections] [wrk threads]
 # Prints both wrk summaries with their latency distributions, then the streaming time to first
 # byte (curl, 300 requests each way). docs/performance.md records them. PERF_RECORD=FILE also
-# records a CPU profile of the sidecar during the gateway run (needs perf).
+# records a CPU profile of the sidecar during the gateway run (needs perf; PERF_ARGS, default
+# -g, e.g. "--call-graph dwarf").
 set -euo pipefail
 cd "$(dirname "$0")/.."
 secs="${1:-10}"
@@ -68,7 +69,7 @@ BODY_FILE="$home/body.json" TOKEN="" wrk -t"$threads" -c"$conns" -d"${secs}s" --
 echo "== through the gateway"
 # PERF_RECORD=FILE: a CPU profile (perf record -g) of the sidecar while wrk runs through it.
 if [ -n "${PERF_RECORD:-}" ]; then
-  perf record -q -F 499 -g -p "$serve_pid" -o "$PERF_RECORD" -- sleep "$secs" >/dev/null 2>&1 &
+  perf record -q -F 499 ${PERF_ARGS:--g} -p "$serve_pid" -o "$PERF_RECORD" -- sleep "$secs" >/dev/null 2>&1 &
 fi
 BODY_FILE="$home/body.json" TOKEN="$token" wrk -t"$threads" -c"$conns" -d"${secs}s" --latency -s scripts/wrk-gateway.lua "http://$addr/v1/chat/completions"
 # Streaming: the time to the first byte of the reply, with curl, direct and through the gateway
