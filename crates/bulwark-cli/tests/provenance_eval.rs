@@ -306,12 +306,7 @@ fn run_agent(base: &str, key: &str, s: &Scenario, attack: bool) -> Outcome {
             .send(body.to_string())
             .expect("request");
         let status = resp.status().as_u16();
-        let v: Value = resp
-            .body_mut()
-            .read_to_string()
-            .ok()
-            .and_then(|b| serde_json::from_str(&b).ok())
-            .unwrap_or(Value::Null);
+        let v = json_of(&mut resp);
         if status != 200 {
             return Outcome::Refused(status);
         }
@@ -626,13 +621,16 @@ fn why(setup: &Setup, o: &Outcome) -> Value {
         Ok(r) => r,
         Err(e) => return Value::String(format!("approval {id}: {e}")),
     };
-    let v: Value = resp
-        .body_mut()
+    json!({"approval": json_of(&mut resp)["approval"]})
+}
+
+/// A response's body as JSON (null when it is none).
+fn json_of(resp: &mut ureq::http::Response<ureq::Body>) -> Value {
+    resp.body_mut()
         .read_to_string()
         .ok()
         .and_then(|b| serde_json::from_str(&b).ok())
-        .unwrap_or(Value::Null);
-    json!({"approval": v["approval"]})
+        .unwrap_or(Value::Null)
 }
 
 #[derive(Default, Clone)]
