@@ -54,18 +54,28 @@ const NEGATIONS: &[&str] = &[
     "rather", "refrain", "shouldn", "skip", "stop", "without", "won", "wouldn",
 ];
 
-/// The words of a tool's name, camelCase split (`createTicket`: `create`, `ticket`).
-fn name_words(tool: &str) -> Vec<String> {
-    let mut spaced = String::with_capacity(tool.len() + 8);
+/// A tool's name lowercased with its camelCase boundaries and dashes as `_` (`createIssue`,
+/// `create-issue`: `create_issue`).
+pub(super) fn snake_case(tool: &str) -> String {
+    let mut out = String::with_capacity(tool.len() + 8);
     let mut prev_lower = false;
     for c in tool.chars() {
         if c.is_uppercase() && prev_lower {
-            spaced.push(' ');
+            out.push('_');
         }
-        prev_lower = c.is_lowercase();
-        spaced.push(c);
+        prev_lower = c.is_lowercase() || c.is_ascii_digit();
+        if c == '-' {
+            out.push('_');
+        } else {
+            out.extend(c.to_lowercase());
+        }
     }
-    words_of(&spaced.to_lowercase())
+    out
+}
+
+/// The words of a tool's name, camelCase split (`createTicket`: `create`, `ticket`).
+fn name_words(tool: &str) -> Vec<String> {
+    words_of(&snake_case(tool))
 }
 
 /// A text's sentences, each with whether it asks a question.
@@ -203,14 +213,28 @@ pub(super) fn directed(
     }
 }
 
-/// Whether a text holds a bot command (`/deploy prod`, `!merge`, `@dependabot merge`) at the
-/// start of any line, invisible characters dropped: a chat or a bot runs it rather than shows it
-/// (Prow reads `/approve` on any line).
+/// Words that open a command to a bot that reads comments (Atlantis, bors, the Jenkins pull
+/// request builder), in lowercase.
+const BOT_WORDS: &[&str] = &[
+    "atlantis ",
+    "bors ",
+    "ok to test",
+    "retest this",
+    "test this please",
+];
+
+/// Whether a text holds a bot command (`/deploy prod`, `!merge`, `@dependabot merge`, `atlantis
+/// apply`, `bors r+`) at the start of any line, invisible characters dropped: a chat or a bot runs
+/// it rather than shows it (Prow reads `/approve` on any line).
 fn bot_command(text: &str) -> bool {
     text.lines().any(|line| {
-        line.chars()
-            .find(|c| !c.is_whitespace() && !crate::scan::injection::normalize::is_invisible(*c))
-            .is_some_and(|c| matches!(c, '/' | '!' | '@'))
+        let line: String = line
+            .chars()
+            .filter(|c| !crate::scan::injection::normalize::is_invisible(*c))
+            .collect::<String>()
+            .trim_start()
+            .to_lowercase();
+        line.starts_with(['/', '!', '@']) || BOT_WORDS.iter().any(|w| line.starts_with(w))
     })
 }
 

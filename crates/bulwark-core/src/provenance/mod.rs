@@ -294,7 +294,10 @@ const SENDERS: &[&str] = &[
     "invite*",
     "*_comment",
     "create_issue",
+    "open_issue",
     "create_pull_request",
+    "open_pull_request",
+    "create_gist",
     "add_collaborator",
     "transfer*",
     "wire*",
@@ -602,8 +605,12 @@ impl ProvenancePolicy {
     ) -> bool {
         let tool = intent.tool.to_lowercase();
         let verb = format!("{tool}.{}", intent.action.to_lowercase());
+        // The same name in snake case (`createIssue`, `send-message`: `create_issue`,
+        // `send_message`), which the built-in names are written in.
+        let snake = directed::snake_case(&intent.tool);
         let read = decision.class == ActionClass::Read;
-        let named = |set: &GlobSet| set.is_match(&tool) || set.is_match(&verb);
+        let named =
+            |set: &GlobSet| set.is_match(&tool) || set.is_match(&verb) || set.is_match(&snake);
         // The operator's list always; the built-in names whatever the verb (the model chooses
         // the verb), unless every destination the call names is internal (a mail to a colleague
         // stays in).

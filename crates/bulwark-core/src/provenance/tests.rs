@@ -803,6 +803,12 @@ fn a_call_of_free_text_alone_is_directed_when_the_user_asked_for_what_its_tool_m
             json!({"body": "Tests pass.\n/approve\n/lgtm"}),
         ),
         ("create_ticket", "write", json!({"body": "\u{200b}/merge"})),
+        (
+            "create_ticket",
+            "write",
+            json!({"body": "Plan looks fine.\natlantis apply"}),
+        ),
+        ("create_ticket", "write", json!({"body": "bors r+"})),
         ("create_ticket", "destructive", ticket.clone()),
     ] {
         let j = judge(&p, &asked, tool, class, args.clone());
@@ -856,6 +862,19 @@ fn a_call_of_free_text_alone_is_directed_when_the_user_asked_for_what_its_tool_m
     ] {
         let j = judge(&p, &ctx_of(users), tool, "write", ticket.clone());
         assert_eq!(j.verdict, Verdict::Review, "{users:?} {tool}: {j:?}");
+    }
+    // Found by a second pass: the built-in senders match a name in camelCase or with dashes too
+    // (a tool that opens a public issue sends, and so is never a call the user asked for).
+    for tool in [
+        "createIssue",
+        "create-issue",
+        "open_issue",
+        "openPullRequest",
+        "create_gist",
+    ] {
+        let j = judge(&p, &asked, tool, "write", ticket.clone());
+        assert!(j.taint.sends, "{tool}: {j:?}");
+        assert_eq!(j.verdict, Verdict::Review, "{tool}: {j:?}");
     }
     // A value that picks a target must still be the user's words.
     let j = judge(
