@@ -50,8 +50,16 @@ const DETERMINERS: &[&str] = &["a", "an", "another", "new", "one"];
 /// Words that turn down a sentence ("don't open a ticket", "you shouldn't", "I'd rather you
 /// didn't", "cancel that ticket").
 const NEGATIONS: &[&str] = &[
-    "avoid", "cancel", "didn", "don", "dont", "forget", "instead", "never", "no", "nor", "not",
-    "rather", "refrain", "shouldn", "skip", "stop", "without", "won", "wouldn",
+    "avoid", "can", "cancel", "didn", "don", "dont", "forget", "hold", "instead", "mustn", "needn",
+    "never", "no", "nor", "not", "once", "rather", "refrain", "shouldn", "skip", "stop", "wait",
+    "without", "won", "wouldn",
+];
+
+/// Words before a making verb that say it is not an order to the agent ("he will open a ticket",
+/// "we should open a ticket", "could you open a ticket").
+const NOT_ORDERS: &[&str] = &[
+    "could", "did", "does", "he", "i", "may", "might", "must", "shall", "she", "should", "they",
+    "we", "who", "will", "would", "you",
 ];
 
 /// A tool's name lowercased with its camelCase boundaries and dashes as `_` (`createIssue`,
@@ -78,15 +86,39 @@ fn name_words(tool: &str) -> Vec<String> {
     words_of(&snake_case(tool))
 }
 
-/// A text's sentences, each with whether it asks a question.
-fn sentences(text: &str) -> impl Iterator<Item = (&str, bool)> {
-    text.split_inclusive(['.', '!', '?', ';', '\n'])
-        .map(|s| (s, s.trim_end().ends_with('?')))
+/// A text's sentences, each with whether it asks a question. A `.` ends one only before a blank
+/// and a capital letter or at the end ("e.g. open" goes on).
+fn sentences(text: &str) -> Vec<(&str, bool)> {
+    let mut out = Vec::new();
+    let mut start = 0;
+    for (i, c) in text.char_indices() {
+        let end = match c {
+            '!' | '?' | ';' | '\n' => true,
+            '.' => {
+                let rest = &text[i + 1..];
+                let next = rest.trim_start();
+                rest.is_empty()
+                    || (rest.starts_with(char::is_whitespace)
+                        && next.starts_with(|n: char| n.is_uppercase()))
+            }
+            _ => false,
+        };
+        if end {
+            let s = &text[start..i + c.len_utf8()];
+            out.push((s, c == '?'));
+            start = i + c.len_utf8();
+        }
+    }
+    if start < text.len() {
+        out.push((&text[start..], false));
+    }
+    out
 }
 
 /// Whether the user asked for what a making tool makes: the tool's name holds a verb of
-/// [`MAKE_VERBS`] and at least one other word; a sentence of a user message, not a question and
-/// with no word of [`NEGATIONS`], holds such a verb, then a word of [`DETERMINERS`], then the
+/// [`MAKE_VERBS`] and at least one other word; a sentence of a user message, not a question (it
+/// ends with `?`) and with no word of [`NEGATIONS`], holds such a verb, not after a word of
+/// [`NOT_ORDERS`], then a word of [`DETERMINERS`], then the
 /// name's other words in order (one word may come before them: "file a Jira ticket"); and no
 /// sentence of any user message that names the first of them, or a making verb, is turned down
 /// ("actually, don't create anything"). "Open a ticket for the accounts team" asks for `create_ticket`; "open
@@ -123,10 +155,26 @@ fn asks_for(tool: &str, said: &[&str]) -> bool {
             s.windows(2).enumerate().any(|(i, pair)| {
                 MAKE_VERBS.contains(&pair[0].as_str())
                     && DETERMINERS.contains(&pair[1].as_str())
+                    && !i
+                        .checked_sub(1)
+                        .is_some_and(|b| NOT_ORDERS.contains(&s[b].as_str()))
                     && (i + 2..s.len().min(i + 4))
                         .any(|j| s[j] == nouns[0] && said_in_order(&nouns, &s[j..]))
             })
         })
+}
+
+/// Words that appear in nearly every message: a value made of them alone names nothing.
+const SMALL_WORDS: &[&str] = &[
+    "an", "and", "as", "at", "be", "by", "do", "for", "if", "in", "is", "it", "me", "my", "no",
+    "of", "on", "or", "so", "the", "to", "up", "us", "we",
+];
+
+/// Whether a word of a value names nothing on its own: one letter, or a [`SMALL_WORDS`] word (a
+/// number always names something).
+fn small_word(w: &str) -> bool {
+    !w.starts_with(|c: char| c.is_numeric() || c == '-')
+        && (w.chars().count() < 2 || SMALL_WORDS.contains(&w))
 }
 
 /// How a call is the user's, if it is.
@@ -186,7 +234,10 @@ pub(super) fn directed(
                 stack.extend(o.iter().map(|(k, x)| (x, free_text_name(k))));
                 continue;
             }
-            serde_json::Value::String(s) if free && !bot_command(s) => {
+            // A bot command in free text is a command, which the user's words do not make
+            // theirs (and no matched word may stand for a target the call does not name).
+            serde_json::Value::String(s) if free && bot_command(s) => return Directed::No,
+            serde_json::Value::String(_) if free => {
                 texts += 1;
                 continue;
             }
@@ -199,7 +250,9 @@ pub(super) fn directed(
             return Directed::No;
         }
         let words = words_of(&value);
-        if words.is_empty() || !said.iter().any(|s| said_in_order(&words, s)) {
+        // A value of small words alone (`a`, `to`, `the`) is in nearly every message: it is
+        // no word to compare.
+        if !words.iter().any(|w| !small_word(w)) || !said.iter().any(|s| said_in_order(&words, s)) {
             return Directed::No;
         }
         checked += 1;

@@ -608,15 +608,20 @@ impl ProvenancePolicy {
         // The same name in snake case (`createIssue`, `send-message`: `create_issue`,
         // `send_message`), which the built-in names are written in.
         let snake = directed::snake_case(&intent.tool);
+        // And its last part, after a server's prefix (`mcp__github__create_issue`,
+        // `github.createIssue`).
+        let last = snake.rsplit(['.', '/']).next().unwrap_or(&snake);
+        let last = last.rsplit("__").next().unwrap_or(last);
         let read = decision.class == ActionClass::Read;
         let named =
             |set: &GlobSet| set.is_match(&tool) || set.is_match(&verb) || set.is_match(&snake);
+        let builtin = |set: &GlobSet| named(set) || set.is_match(last);
         // The operator's list always; the built-in names whatever the verb (the model chooses
         // the verb), unless every destination the call names is internal (a mail to a colleague
         // stays in).
         let dests: Vec<&Destination> = args.iter().flat_map(|a| &a.dests).collect();
         let stays_in = !dests.is_empty() && dests.iter().all(|d| self.internal(&d.host));
-        if named(&self.senders) || (!stays_in && named(&self.builtin_senders)) {
+        if named(&self.senders) || (!stays_in && builtin(&self.builtin_senders)) {
             return true;
         }
         if decision
