@@ -81,11 +81,6 @@ pub(super) fn snake_case(tool: &str) -> String {
     out
 }
 
-/// The words of a tool's name, camelCase split (`createTicket`: `create`, `ticket`).
-fn name_words(tool: &str) -> Vec<String> {
-    words_of(&snake_case(tool))
-}
-
 /// A text's sentences, each with whether it asks a question. A `.` ends one only before a blank
 /// and a capital letter or at the end ("e.g. open" goes on).
 fn sentences(text: &str) -> Vec<(&str, bool)> {
@@ -115,17 +110,17 @@ fn sentences(text: &str) -> Vec<(&str, bool)> {
     out
 }
 
-/// Whether the user asked for what a making tool makes: the tool's name holds a verb of
-/// [`MAKE_VERBS`] and at least one other word; a sentence of a user message, not a question (it
-/// ends with `?`) and with no word of [`NEGATIONS`], holds such a verb, not after a word of
-/// [`NOT_ORDERS`], then a word of [`DETERMINERS`], then the
-/// name's other words in order (one word may come before them: "file a Jira ticket"); and no
-/// sentence of any user message that names the first of them, or a making verb, is turned down
-/// ("actually, don't create anything"). "Open a ticket for the accounts team" asks for `create_ticket`; "open
-/// ticket 3307", "make sure the ticket is closed", "should I open a ticket?" and "I'd rather you
-/// didn't open a ticket" do not.
+/// Whether the user asked for what a making tool makes: the tool's name (camelCase split) holds a
+/// verb of [`MAKE_VERBS`] and at least one other word; a sentence of a user message, not a
+/// question (it ends with `?`) and with no word of [`NEGATIONS`], holds such a verb, not after a
+/// word of [`NOT_ORDERS`], then a word of [`DETERMINERS`], then the name's other words in order
+/// (one word may come before them: "file a Jira ticket"); and no sentence of any user message
+/// that names the first of them, or a making verb, is turned down ("actually, don't create
+/// anything"). "Open a ticket for the accounts team" asks for `create_ticket`; "open ticket
+/// 3307", "make sure the ticket is closed", "should I open a ticket?" and "I'd rather you didn't
+/// open a ticket" do not.
 fn asks_for(tool: &str, said: &[&str]) -> bool {
-    let words = name_words(tool);
+    let words = words_of(&snake_case(tool));
     if !words.iter().any(|w| MAKE_VERBS.contains(&w.as_str())) {
         return false;
     }
@@ -184,9 +179,9 @@ pub(super) enum Directed {
     No,
     /// Every value that picks what it acts on or where it goes is in the user's words.
     Targets,
-    /// Only free text, to a tool that makes what the user asked for ([`asks_for`]): the caller
-    /// also requires that the operator named the tool (`asked_tools`), that nothing in it came
-    /// from untrusted content and that it sends nothing.
+    /// Only free text, to a tool the operator lets a user ask for (`asked_tools`) that makes what
+    /// the user asked for ([`asks_for`]): the caller also requires that nothing in it came from
+    /// untrusted content and that it sends nothing.
     Asked,
 }
 
@@ -202,12 +197,13 @@ const MAX_DIRECTED_VALUE: usize = 512;
 /// "post to #inc-5610", `cp config.bak config.yaml` not in "copy config.yaml to config.bak". A
 /// value with no word to compare (`-q`, `*`, ``), a true or false, or a null the user did not
 /// say (`force`, `dry_run`, a field cleared) is the model's choice: such a call is not directed,
-/// nor is a call with no value to check, unless its only values are free text and the user asked
-/// for what its tool makes ([`Directed::Asked`]: "open a ticket" and `create_ticket {title,
-/// body}`). Only the user's messages among the `trusted` pieces direct: the system prompt does
+/// nor is a call with no value to check, unless its only values are free text, the tool may be
+/// asked for (`may_ask`: the operator lists it in `asked_tools`) and the user asked for what it
+/// makes ([`Directed::Asked`]: "open a ticket" and `create_ticket {title, body}`). Only the user's messages among the `trusted` pieces direct: the system prompt does
 /// not (it lists every channel, including those it forbids), nor do trusted tools' results.
 pub(super) fn directed(
     tool: &str,
+    may_ask: bool,
     args: &serde_json::Map<String, serde_json::Value>,
     trusted: &[&Piece],
 ) -> Directed {
@@ -259,7 +255,7 @@ pub(super) fn directed(
     }
     if checked > 0 {
         Directed::Targets
-    } else if texts > 0 && asks_for(tool, &users) {
+    } else if texts > 0 && may_ask && asks_for(tool, &users) {
         Directed::Asked
     } else {
         Directed::No

@@ -531,20 +531,18 @@ impl ProvenancePolicy {
         // quotes it); a destination the content gave, or a copy anywhere else, is the content's
         // choice.
         // A call of free text alone, to a tool that makes what the user asked for, is trusted
-        // less: nothing in it from untrusted content, not even a quote, and nothing sent.
+        // less: no copy from untrusted content (nor destination) even in its text, and nothing
+        // sent.
+        let may_ask = self.asked.is_match(intent.tool.to_lowercase());
         let directed = self.cfg.directed_writes
             && decision.class == ActionClass::Write
-            && match directed::directed(&intent.tool, &intent.args.0, &trusted) {
+            && match directed::directed(&intent.tool, may_ask, &intent.args.0, &trusted) {
                 directed::Directed::Targets => j
                     .taint
                     .chosen
                     .iter()
                     .all(|c| c.why.starts_with("copied") && directed::free_text(&c.arg)),
-                directed::Directed::Asked => {
-                    self.asked.is_match(intent.tool.to_lowercase())
-                        && j.taint.chosen.is_empty()
-                        && !j.taint.sends
-                }
+                directed::Directed::Asked => j.taint.chosen.is_empty() && !j.taint.sends,
                 directed::Directed::No => false,
             };
         if write && !directed {
