@@ -10,7 +10,9 @@
 # Prints both wrk summaries with their latency distributions, then the streaming time to first
 # byte (curl, 300 requests each way). docs/performance.md records them. PERF_RECORD=FILE also
 # records a CPU profile of the sidecar during the gateway run (needs perf; PERF_ARGS, default
-# -g, e.g. "--call-graph dwarf").
+# -g, e.g. "--call-graph dwarf"). BULWARK_BIN=PATH runs that sidecar binary instead of building
+# this tree's (to compare two builds in turn); ONLY=gateway skips the direct run and the streaming
+# lines.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 secs="${1:-10}"
@@ -20,7 +22,8 @@ if ! command -v wrk >/dev/null; then
   if [ "$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq wrk >/dev/null; else
     echo "wrk is not installed (apt-get install wrk)" >&2; exit 2; fi
 fi
-cargo build --release -q -p bulwark-cli
+bulwark="${BULWARK_BIN:-target/release/bulwark}"
+[ -n "${BULWARK_BIN:-}" ] || cargo build --release -q -p bulwark-cli
 cargo build --release -q -p bulwark-server --example bench-upstream
 home="$(mktemp -d)"
 addr=127.0.0.1:18844
@@ -52,8 +55,8 @@ body = {"model": "gpt-4o-mini", "temperature": 0.2, "messages": [
 open(sys.argv[1], "w").write(json.dumps(body))
 PY
 export BULWARK_HOME="$home" BULWARK_LOG="${BULWARK_LOG:-warn}"
-token=$(target/release/bulwark token create --name bench --scope gateway 2>/dev/null)
-target/release/bulwark serve &
+token=$("$bulwark" token create --name bench --scope gateway 2>/dev/null)
+"$bulwark" serve &
 serve_pid=$!
 for _ in $(seq 50); do
   curl -sf "http://$addr/healthz" >/dev/null 2>&1 && break
@@ -64,14 +67,17 @@ curl -sf "http://$addr/healthz" >/dev/null || { echo "server not answering" >&2;
 curl -sf "http://$addr/v1/chat/completions" -H "Authorization: Bearer $token" \
   -H 'Content-Type: application/json' --data-binary "@$home/body.json" | grep -q '"choices"' \
   || { echo "the gateway did not answer a chat completion" >&2; exit 2; }
+if [ "${ONLY:-}" != gateway ]; then
 echo "== direct to the fake provider ($(wc -c <"$home/body.json") byte request)"
 BODY_FILE="$home/body.json" TOKEN="" wrk -t"$threads" -c"$conns" -d"${secs}s" --latency -s scripts/wrk-gateway.lua "http://$up/v1/chat/completions"
+fi
 echo "== through the gateway"
 # PERF_RECORD=FILE: a CPU profile (perf record -g) of the sidecar while wrk runs through it.
 if [ -n "${PERF_RECORD:-}" ]; then
   perf record -q -F 499 ${PERF_ARGS:--g} -p "$serve_pid" -o "$PERF_RECORD" -- sleep "$secs" >/dev/null 2>&1 &
 fi
 BODY_FILE="$home/body.json" TOKEN="$token" wrk -t"$threads" -c"$conns" -d"${secs}s" --latency -s scripts/wrk-gateway.lua "http://$addr/v1/chat/completions"
+[ "${ONLY:-}" != gateway ] || exit 0
 # Streaming: the time to the first byte of the reply, with curl, direct and through the gateway
 # (the provider sends its whole stream at once; the gateway restores it event by event).
 python3 - "$home/body.json" "$home/stream.json" <<'PY'

@@ -15,7 +15,7 @@ use super::common::{
     all_text, begin, content_text, declared_tools, end, judge_tool_result, label, redact_message,
     redact_rest, restore_texts,
 };
-use super::placeholders::Conversation;
+use super::placeholders::{Conversation, Placeholders};
 use super::restore::{Escape, Restorer, restore};
 use super::{Emit, EventRestorer, HeldCalls, SseEvent};
 use crate::provenance::Origin;
@@ -40,7 +40,7 @@ pub fn opening(body: &Value) -> Vec<String> {
 pub fn prepare(
     body: &mut Value,
     scanner: &Scanner,
-    conversation: &mut Conversation,
+    conversation: &mut impl Placeholders,
     tool_source: &dyn Fn(&str) -> Source,
 ) -> Result<Prepared, ShapeError> {
     let (obj, mut p) = begin(body)?;

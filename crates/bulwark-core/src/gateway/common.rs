@@ -3,7 +3,7 @@
 
 use serde_json::Value;
 
-use super::placeholders::{Conversation, redact_text};
+use super::placeholders::{Conversation, Placeholders, redact_text};
 use super::restore::{Escape, restore};
 use crate::finding::{Finding, Verdict};
 use crate::scan::injection::Source;
@@ -95,7 +95,7 @@ pub struct Prepared {
 pub(super) fn redact_into(
     s: &mut String,
     scanner: &Scanner,
-    conv: &mut Conversation,
+    conv: &mut impl Placeholders,
     p: &mut Prepared,
 ) {
     let r = redact_text(scanner, Detectors::CONTENT, conv, s);
@@ -295,7 +295,7 @@ fn passes(k: &str, v: &Value) -> bool {
 fn redact_keys(
     o: &mut serde_json::Map<String, Value>,
     scanner: &Scanner,
-    conv: &mut Conversation,
+    conv: &mut impl Placeholders,
     p: &mut Prepared,
 ) {
     if o.keys().all(|k| is_field_name(k)) {
@@ -318,7 +318,7 @@ pub(super) fn redact_texts(
     v: &mut Value,
     at: &dyn Fn() -> String,
     scanner: &Scanner,
-    conv: &mut Conversation,
+    conv: &mut impl Placeholders,
     p: &mut Prepared,
 ) -> Result<(), ShapeError> {
     match v {
@@ -371,7 +371,7 @@ pub(super) fn redact_texts(
 /// The end of preparing any API's request, once every value in it is known: a signed block
 /// (thinking, reasoning) that holds one of the conversation's values cannot be redacted without
 /// breaking its signature, and is refused.
-pub(super) fn end(conv: &mut Conversation, mut p: Prepared) -> Result<Prepared, ShapeError> {
+pub(super) fn end(conv: &mut impl Placeholders, mut p: Prepared) -> Result<Prepared, ShapeError> {
     // What the conversation read before and this request no longer carries (a trimmed history,
     // the turns of a stored response) still taints it; what it carries now is remembered.
     let here: std::collections::BTreeSet<String> = p
@@ -385,16 +385,24 @@ pub(super) fn end(conv: &mut Conversation, mut p: Prepared) -> Result<Prepared, 
             _ => None,
         })
         .collect();
-    let earlier: Vec<crate::provenance::Origin> = conv
-        .tools_seen()
-        .filter(|t| !here.contains(*t))
-        .map(|t| crate::provenance::Origin::Tool(t.clone()))
-        .collect();
+    // One look at the conversation, under its lock if it is shared.
+    let (earlier, signed) = conv.with(|conv| {
+        let earlier: Vec<crate::provenance::Origin> = conv
+            .tools_seen()
+            .filter(|t| !here.contains(*t))
+            .map(|t| crate::provenance::Origin::Tool(t.clone()))
+            .collect();
+        for t in &here {
+            conv.note_tool(t);
+        }
+        let signed = p
+            .signed
+            .iter()
+            .position(|(_, _, keys)| conv.knows_any(keys));
+        (earlier, signed)
+    });
     p.provenance.add_unseen(earlier, "earlier");
-    for t in &here {
-        conv.note_tool(t);
-    }
-    if let Some((at, kind, _)) = p.signed.iter().find(|(_, _, keys)| conv.knows_any(keys)) {
+    if let Some((at, kind, _)) = signed.map(|i| &p.signed[i]) {
         return Err(ShapeError::new(
             at.clone(),
             format!(
@@ -412,7 +420,7 @@ pub(super) fn redact_message(
     v: &mut Value,
     at: &str,
     scanner: &Scanner,
-    conv: &mut Conversation,
+    conv: &mut impl Placeholders,
     p: &mut Prepared,
 ) -> Result<(), ShapeError> {
     let before = (p.secrets, p.pii);
@@ -429,7 +437,7 @@ fn redact_json_text(
     args: &mut String,
     at: &dyn Fn() -> String,
     scanner: &Scanner,
-    conv: &mut Conversation,
+    conv: &mut impl Placeholders,
     p: &mut Prepared,
 ) -> Result<(), ShapeError> {
     if let Err(e @ crate::json::Unjudgeable::DuplicateKey { .. }) =
@@ -457,7 +465,7 @@ fn redact_json_text(
 pub(super) fn redact_data(
     v: &mut Value,
     scanner: &Scanner,
-    conv: &mut Conversation,
+    conv: &mut impl Placeholders,
     p: &mut Prepared,
 ) {
     match v {
@@ -681,7 +689,7 @@ pub(super) fn redact_rest(
     obj: &mut serde_json::Map<String, Value>,
     handled: &[&str],
     scanner: &Scanner,
-    conv: &mut Conversation,
+    conv: &mut impl Placeholders,
     p: &mut Prepared,
 ) -> Result<(), ShapeError> {
     // What the rest holds (tool definitions, metadata) is the agent's own: it counts as

@@ -21,7 +21,8 @@ pub mod responses;
 mod restore;
 
 pub use placeholders::{
-    Conversation, ConversationLimits, Conversations, Redaction, conversation_key, redact_text,
+    Conversation, ConversationLimits, Conversations, Placeholders, Redaction, conversation_key,
+    redact_text,
 };
 pub use restore::{Escape, Restorer, restore};
 

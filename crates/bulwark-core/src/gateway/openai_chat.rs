@@ -14,7 +14,7 @@ use super::common::{
     redact_message, redact_rest, restore_texts,
 };
 pub use super::common::{Prepared, ShapeError, ToolResult};
-use super::placeholders::Conversation;
+use super::placeholders::{Conversation, Placeholders};
 use super::restore::{Escape, Restorer};
 use crate::provenance::Origin;
 use crate::scan::Scanner;
@@ -43,7 +43,7 @@ pub fn opening(body: &Value) -> Vec<String> {
 pub fn prepare(
     body: &mut Value,
     scanner: &Scanner,
-    conversation: &mut Conversation,
+    conversation: &mut impl Placeholders,
     tool_source: &dyn Fn(&str) -> Source,
 ) -> Result<Prepared, ShapeError> {
     let (obj, mut p) = begin(body)?;

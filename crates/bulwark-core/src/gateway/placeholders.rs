@@ -202,6 +202,28 @@ impl Conversation {
     }
 }
 
+/// Where one request's placeholders come from: a [`Conversation`] the caller holds for the whole
+/// request, or a conversation other requests share (`Arc<Mutex<Conversation>>`), locked only while
+/// one text's values get their placeholders. Scanning, the costly part, runs outside the lock, so
+/// concurrent requests of one conversation (an agent's parallel calls, sub-agents with one
+/// conversation id) are not served one after another.
+pub trait Placeholders {
+    /// Run `f` on the conversation (for a shared one, under its lock and only for `f`).
+    fn with<R>(&mut self, f: impl FnOnce(&mut Conversation) -> R) -> R;
+}
+
+impl Placeholders for Conversation {
+    fn with<R>(&mut self, f: impl FnOnce(&mut Conversation) -> R) -> R {
+        f(self)
+    }
+}
+
+impl Placeholders for Arc<Mutex<Conversation>> {
+    fn with<R>(&mut self, f: impl FnOnce(&mut Conversation) -> R) -> R {
+        f(&mut self.lock().unwrap_or_else(|e| e.into_inner()))
+    }
+}
+
 /// A rule id as a placeholder carries it: lowercase letters, digits and `-`, at most
 /// [`MAX_RULE`] bytes.
 fn placeholder_rule(rule: &str) -> String {
@@ -237,7 +259,7 @@ pub struct Redaction {
 pub fn redact_text(
     scanner: &Scanner,
     detectors: Detectors,
-    conversation: &mut Conversation,
+    conversation: &mut impl Placeholders,
     text: &str,
 ) -> Redaction {
     let detectors = Detectors {
@@ -249,32 +271,44 @@ pub fn redact_text(
     let (mut reversible, mut one_way) = (0, 0);
     let mut placeholders: Vec<String> = Vec::new();
     let mut pos = 0;
+    if findings.is_empty() {
+        out.push_str(text);
+        return Redaction {
+            text: out,
+            findings,
+            reversible,
+            one_way,
+            placeholders,
+        };
+    }
     // Findings come sorted by start, longest first on a tie: the first of overlapping ones wins.
-    for f in &findings {
-        let Some(span) = f.span() else { continue };
-        let (start, end) = (
-            floor_char(text, span.start),
-            ceil_char(text, span.end.min(text.len())),
-        );
-        if start < pos || start >= end {
-            continue;
-        }
-        out.push_str(&text[pos..start]);
-        match conversation.placeholder(&f.rule, &text[start..end]) {
-            Some(p) => {
-                out.push_str(&p);
-                reversible += 1;
-                if !placeholders.contains(&p) {
-                    placeholders.push(p);
+    conversation.with(|conversation| {
+        for f in &findings {
+            let Some(span) = f.span() else { continue };
+            let (start, end) = (
+                floor_char(text, span.start),
+                ceil_char(text, span.end.min(text.len())),
+            );
+            if start < pos || start >= end {
+                continue;
+            }
+            out.push_str(&text[pos..start]);
+            match conversation.placeholder(&f.rule, &text[start..end]) {
+                Some(p) => {
+                    out.push_str(&p);
+                    reversible += 1;
+                    if !placeholders.contains(&p) {
+                        placeholders.push(p);
+                    }
+                }
+                None => {
+                    out.push_str(&format!("[REDACTED:{}]", placeholder_rule(&f.rule)));
+                    one_way += 1;
                 }
             }
-            None => {
-                out.push_str(&format!("[REDACTED:{}]", placeholder_rule(&f.rule)));
-                one_way += 1;
-            }
+            pos = end;
         }
-        pos = end;
-    }
+    });
     out.push_str(&text[pos..]);
     Redaction {
         text: out,

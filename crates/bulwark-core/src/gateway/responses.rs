@@ -16,7 +16,7 @@ use super::common::{
     all_text, begin, content_text, declared_tools, end, judge_tool_result, label, redact_message,
     redact_rest, restore_texts,
 };
-use super::placeholders::Conversation;
+use super::placeholders::{Conversation, Placeholders};
 use super::restore::{Escape, Restorer};
 use super::{Emit, EventRestorer, HeldCalls, SseEvent};
 use crate::provenance::Origin;
@@ -55,7 +55,7 @@ pub fn opening(body: &Value) -> Vec<String> {
 pub fn prepare(
     body: &mut Value,
     scanner: &Scanner,
-    conversation: &mut Conversation,
+    conversation: &mut impl Placeholders,
     tool_source: &dyn Fn(&str) -> Source,
 ) -> Result<Prepared, ShapeError> {
     let (obj, mut p) = begin(body)?;
@@ -176,7 +176,7 @@ pub fn prepare(
         // The earlier turns are the provider's: the tools whose results they carried still
         // taint this one.
         // And the values they carried are in the conversation's map.
-        p.provenance.add_sensitive(conversation.len());
+        p.provenance.add_sensitive(conversation.with(|c| c.len()));
     }
     redact_rest(
         obj,

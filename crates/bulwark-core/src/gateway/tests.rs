@@ -43,6 +43,55 @@ fn the_same_value_gets_the_same_placeholder_in_every_turn() {
 }
 
 #[test]
+fn requests_of_one_shared_conversation_prepared_at_once_agree_on_every_placeholder() {
+    // The server's conversations are shared (`Arc<Mutex<_>>`) and locked only while a text's
+    // values get their placeholders: requests prepared at once must still give one value one
+    // placeholder, and one placeholder one value.
+    let s = std::sync::Arc::new(scanner());
+    let shared = std::sync::Arc::new(std::sync::Mutex::new(Conversation::new(1000)));
+    let threads: Vec<_> = (0..4)
+        .map(|t| {
+            let (s, mut conv) = (s.clone(), shared.clone());
+            std::thread::spawn(move || {
+                let mut seen = Vec::new();
+                for i in 0..25 {
+                    let mut body = serde_json::json!({"model": "m", "messages": [
+                        {"role": "system", "content": format!("key {KEY}, owner ops@example.com")},
+                        {"role": "user", "content": format!("write to user{}@example.org and user{t}x{i}@example.net", i % 5)},
+                    ]});
+                    let p = openai_chat::prepare(&mut body, &s, &mut conv, &|_| {
+                        crate::scan::injection::Source::parse("tool_output").unwrap()
+                    })
+                    .unwrap();
+                    assert_eq!(p.redacted, 4, "{body}");
+                    seen.push(body.to_string());
+                }
+                seen
+            })
+        })
+        .collect();
+    let bodies: Vec<String> = threads
+        .into_iter()
+        .flat_map(|t| t.join().unwrap())
+        .collect();
+    let conv = shared.lock().unwrap();
+    // 2 shared values, 5 shared per-index addresses, 100 addresses of one thread and one turn.
+    assert_eq!(conv.len(), 2 + 5 + 100);
+    let mut by_value = std::collections::HashMap::new();
+    for b in &bodies {
+        assert!(!b.contains("@example") && !b.contains(KEY), "{b}");
+        let names = b.split('[').skip(1).filter_map(|x| x.split(']').next());
+        for p in names.filter(|p| p.contains('#')) {
+            let placeholder = format!("[{p}]");
+            let value = conv.original(&placeholder).expect(&placeholder).to_string();
+            let first = by_value.entry(value).or_insert_with(|| placeholder.clone());
+            assert_eq!(*first, placeholder, "one value, two placeholders");
+        }
+    }
+    assert_eq!(by_value.len(), 2 + 5 + 100);
+}
+
+#[test]
 fn an_exchange_restores_only_what_its_request_carried() {
     let s = scanner();
     let mut c = Conversation::new(100);

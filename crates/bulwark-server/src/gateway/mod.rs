@@ -228,7 +228,7 @@ impl Api {
         self,
         body: &mut serde_json::Value,
         scanner: &Scanner,
-        conv: &mut bulwark_core::gateway::Conversation,
+        conv: &mut impl bulwark_core::gateway::Placeholders,
         source: &dyn Fn(&str) -> Source,
     ) -> Result<Prepared, ShapeError> {
         match self {
@@ -757,13 +757,14 @@ async fn exchange(
     // Redaction and judging are CPU work: off the async workers for large bodies.
     let prepared = {
         let scanner = scanner.clone();
-        let conversation = conversation.clone();
+        let mut conversation = conversation.clone();
         let len = ex.body.len();
         crate::api::guard_work(len, move || {
-            let mut conv = conversation.lock().unwrap_or_else(|e| e.into_inner());
+            // The conversation is locked only while a text's values get their placeholders.
             let p = api
-                .prepare(&mut body, &scanner, &mut conv, &tool_source)
+                .prepare(&mut body, &scanner, &mut conversation, &tool_source)
                 .map(|p| {
+                    let conv = conversation.lock().unwrap_or_else(|e| e.into_inner());
                     let restoring = if whole {
                         conv.whole()
                     } else {
