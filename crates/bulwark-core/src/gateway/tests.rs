@@ -64,6 +64,13 @@ fn requests_of_one_shared_conversation_prepared_at_once_agree_on_every_placehold
                     })
                     .unwrap();
                     assert_eq!(p.redacted, 4, "{body}");
+                    // What this exchange may restore is its own four values, whatever the other
+                    // requests added to the map meanwhile.
+                    let restoring = conv.with(|c| c.subset(&p.placeholders));
+                    assert_eq!(restoring.len(), 4);
+                    let own = format!("user{t}x{i}@example.net");
+                    let back = restore(&restoring, &body.to_string(), Escape::Json);
+                    assert!(back.contains(&own) && back.contains(KEY), "{back}");
                     seen.push(body.to_string());
                 }
                 seen
