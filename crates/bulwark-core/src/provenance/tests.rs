@@ -1,5 +1,7 @@
 use serde_json::json;
 
+use super::copies::{MAX_COPY_WORK, common_runs, contains_bounded};
+use super::sends::is_origin;
 use super::*;
 use crate::action::workspace::NoSymlinks;
 use crate::action::{ActionConfig, ActionEnv, ActionMode, ActionPolicy};
