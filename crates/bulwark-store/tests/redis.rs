@@ -63,13 +63,36 @@ fn store(port: u16, fail_open: &[&str]) -> std::sync::Arc<RedisStore> {
     RedisStore::new(&url, "test:", &open, 300).expect("store")
 }
 
+/// `redis-cli -p PORT ARGS...`: its standard output. A command redis-cli could not deliver (it
+/// exits non-zero and prints nothing: the server refused the connection or was still starting on
+/// a loaded machine) is tried again for up to 5 seconds; then the test fails with what redis-cli
+/// said, not on an empty answer.
+fn redis_cli(port: u16, args: &[&str]) -> String {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let o = Command::new("redis-cli")
+            .args(["-p", &port.to_string()])
+            .args(args)
+            .output()
+            .expect("redis-cli");
+        if o.status.success() && !o.stdout.is_empty() {
+            return String::from_utf8_lossy(&o.stdout).into_owned();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "redis-cli {:?} on port {port} failed ({}): {}{}",
+            args.first(),
+            o.status,
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
 /// How many script calls the server has run.
 fn script_calls(port: u16) -> u64 {
-    let o = Command::new("redis-cli")
-        .args(["-p", &port.to_string(), "INFO", "commandstats"])
-        .output()
-        .expect("redis-cli");
-    String::from_utf8_lossy(&o.stdout)
+    redis_cli(port, &["INFO", "commandstats"])
         .lines()
         .filter(|l| l.starts_with("cmdstat_evalsha:") || l.starts_with("cmdstat_eval:"))
         .filter_map(|l| {
@@ -140,16 +163,11 @@ fn gcra_in_redis_allows_the_burst_then_the_rate_per_key() {
         assert!(a.take("token", rate, b"t1".to_vec()).await.is_err());
     });
     // Every key expires once its allowance is full again.
-    let ttl = Command::new("redis-cli")
-        .args(["-p", &srv.1.to_string(), "PTTL", "test:rl:token:3/1+5:t1"])
-        .output();
-    if let Ok(o) = ttl {
-        let ms: i64 = String::from_utf8_lossy(&o.stdout)
-            .trim()
-            .parse()
-            .expect("PTTL");
-        assert!(ms > 0 && ms <= 2_000, "{ms}");
-    }
+    let ms: i64 = redis_cli(srv.1, &["PTTL", "test:rl:token:3/1+5:t1"])
+        .trim()
+        .parse()
+        .expect("PTTL");
+    assert!(ms > 0 && ms <= 2_000, "{ms}");
 }
 
 #[test]
@@ -441,15 +459,10 @@ const LEASE_50MS: Duration = Duration::from_millis(50);
 
 /// The limiter's script run by hand (`redis-cli EVAL`): its answer, integer by integer.
 fn eval(port: u16, key: &str, args: &[i64]) -> Vec<i64> {
-    let mut c = Command::new("redis-cli");
-    c.args(["-p", &port.to_string(), "EVAL"])
-        .arg(bulwark_store::redis_store::GCRA_SCRIPT)
-        .args(["1", key]);
-    for a in args {
-        c.arg(a.to_string());
-    }
-    let o = c.output().expect("redis-cli");
-    let out = String::from_utf8_lossy(&o.stdout);
+    let numbers: Vec<String> = args.iter().map(i64::to_string).collect();
+    let mut all = vec!["EVAL", bulwark_store::redis_store::GCRA_SCRIPT, "1", key];
+    all.extend(numbers.iter().map(String::as_str));
+    let out = redis_cli(port, &all);
     out.lines()
         .map(|l| l.trim().parse().unwrap_or_else(|_| panic!("{out}")))
         .collect()
