@@ -239,8 +239,8 @@ impl Queue {
     /// How many permits to lease ahead beside `n` checks: what the key's rate here uses in a
     /// lease's time `for_` (at most `most`, [`lease_size`]), less what is still leased. The rate
     /// is the checks since the last call over the time since, counted as at least a quarter of
-    /// `for_` (a few checks queued behind one round trip are not a rate). None for a key checked once since the last call: a quiet key is
-    /// decided in Redis check by check.
+    /// `for_` (a few checks queued behind one round trip are not a rate). None for a key checked
+    /// once since the last call: a quiet key is decided in Redis check by check.
     fn lease_wanted(&self, now: Instant, n: u64, for_: Duration, most: u64) -> u64 {
         if self.count < 2 || most == 0 || self.late {
             return 0;
@@ -265,11 +265,11 @@ impl Queue {
 /// one also asks for what the key's rate here uses in a lease's time ([`lease_time`]: at most
 /// [`LEASE_FOR`]; at most what the allowance refills in that time, [`lease_size`]), and the checks
 /// that follow take them without a round trip; a quarter left, the next lease is asked for in the
-/// background. Redis grants a lease
-/// only while at least half of the burst stays after it. A leased permit is used at most a
-/// lease's time after Redis counted it, so the fleet takes at most 1% of the burst, rounded up to
-/// a permit, more than the limit in any stretch of time; what a lease leaves unused returns as the
-/// allowance refills, within a lease's time (a lease holds at most what refills in that time).
+/// background. Redis grants a lease only while at least half of the burst stays after it. A
+/// leased permit is used at most a lease's time after Redis counted it, so the fleet takes at most
+/// 1% of the burst, rounded up to a permit, more than the limit in any stretch of time; what a
+/// lease leaves unused returns as the allowance refills, within a lease's time (a lease holds at
+/// most what refills in that time).
 /// A key whose lease arrives with less than half its time left (Redis far away) leases no more
 /// while it stays busy.
 pub struct RedisStore {

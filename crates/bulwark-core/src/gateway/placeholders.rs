@@ -271,18 +271,9 @@ pub fn redact_text(
     let (mut reversible, mut one_way) = (0, 0);
     let mut placeholders: Vec<String> = Vec::new();
     let mut pos = 0;
-    if findings.is_empty() {
-        out.push_str(text);
-        return Redaction {
-            text: out,
-            findings,
-            reversible,
-            one_way,
-            placeholders,
-        };
-    }
     // Findings come sorted by start, longest first on a tie: the first of overlapping ones wins.
-    conversation.with(|conversation| {
+    // A text with none never takes a shared conversation's lock.
+    let give = |conversation: &mut Conversation| {
         for f in &findings {
             let Some(span) = f.span() else { continue };
             let (start, end) = (
@@ -308,7 +299,10 @@ pub fn redact_text(
             }
             pos = end;
         }
-    });
+    };
+    if !findings.is_empty() {
+        conversation.with(give);
+    }
     out.push_str(&text[pos..]);
     Redaction {
         text: out,

@@ -199,8 +199,9 @@ const MAX_DIRECTED_VALUE: usize = 512;
 /// say (`force`, `dry_run`, a field cleared) is the model's choice: such a call is not directed,
 /// nor is a call with no value to check, unless its only values are free text, the tool may be
 /// asked for (`may_ask`: the operator lists it in `asked_tools`) and the user asked for what it
-/// makes ([`Directed::Asked`]: "open a ticket" and `create_ticket {title, body}`). Only the user's messages among the `trusted` pieces direct: the system prompt does
-/// not (it lists every channel, including those it forbids), nor do trusted tools' results.
+/// makes ([`Directed::Asked`]: "open a ticket" and `create_ticket {title, body}`). Only the
+/// user's messages among the `trusted` pieces direct: the system prompt does not (it lists every
+/// channel, including those it forbids), nor do trusted tools' results.
 pub(super) fn directed(
     tool: &str,
     may_ask: bool,

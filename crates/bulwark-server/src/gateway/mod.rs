@@ -21,7 +21,7 @@ use bulwark_core::gateway::cfg::{
 };
 use bulwark_core::gateway::openai_chat::{self, Prepared, ShapeError};
 use bulwark_core::gateway::output::OutputPolicy;
-use bulwark_core::gateway::{ConversationLimits, Conversations, conversation_key};
+use bulwark_core::gateway::{ConversationLimits, Conversations, Placeholders, conversation_key};
 use bulwark_core::gateway::{anthropic, responses};
 use bulwark_core::scan::injection::Source;
 use bulwark_core::{Scanner, Verdict};
@@ -228,7 +228,7 @@ impl Api {
         self,
         body: &mut serde_json::Value,
         scanner: &Scanner,
-        conv: &mut impl bulwark_core::gateway::Placeholders,
+        conv: &mut impl Placeholders,
         source: &dyn Fn(&str) -> Source,
     ) -> Result<Prepared, ShapeError> {
         match self {
@@ -764,12 +764,13 @@ async fn exchange(
             let p = api
                 .prepare(&mut body, &scanner, &mut conversation, &tool_source)
                 .map(|p| {
-                    let conv = conversation.lock().unwrap_or_else(|e| e.into_inner());
-                    let restoring = if whole {
-                        conv.whole()
-                    } else {
-                        conv.subset(&p.placeholders)
-                    };
+                    let restoring = conversation.with(|conv| {
+                        if whole {
+                            conv.whole()
+                        } else {
+                            conv.subset(&p.placeholders)
+                        }
+                    });
                     (p, restoring)
                 });
             Ok((body, p))
